@@ -1,0 +1,13 @@
+/*
+ * libscoresde: score-based generative modelling through stochastic
+ * differential equations. The umbrella header: the only one users include.
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#ifndef SCORESDE_H
+#define SCORESDE_H
+
+#include "scoresde/version.h"
+#include "scoresde/common.h"
+#include "scoresde/rng.h"
+
+#endif /* SCORESDE_H */

@@ -1,0 +1,104 @@
+/*
+ * libscoresde: status codes, error messages, the allocator hook and versions.
+ *
+ * Conventions kept by every module of the library:
+ *  - Every fallible function returns an int: SCORESDE_OK (0) on success, a
+ *    negative scoresde_status otherwise. Status values never change once
+ *    released; new ones are only ever added.
+ *  - On failure, scoresde_last_error() holds a message for the calling thread
+ *    that says what was wrong ("x has dimension 3, the model expects 2").
+ *  - The library never aborts, prints or exits.
+ *  - Handles are opaque; created by *_create* functions that write the handle
+ *    through an out parameter, released by *_free, which accepts NULL.
+ *  - Arrays are double precision, batches row-major n x D (x[i*D + j]).
+ *  - Callbacks take a void *user last and return int: non-zero stops the
+ *    computation, which then returns SCORESDE_ECALLBACK.
+ *
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#ifndef SCORESDE_COMMON_H
+#define SCORESDE_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(SCORESDE_BUILDING_LIBRARY) && defined(__GNUC__)
+#define SCORESDE_API __attribute__((visibility("default")))
+#else
+#define SCORESDE_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Status codes. Values are frozen once released; codes are only added. */
+typedef enum scoresde_status {
+    SCORESDE_OK = 0,            /**< success */
+    SCORESDE_EINVAL = -1,       /**< an argument or parameter is invalid */
+    SCORESDE_ENOMEM = -2,       /**< memory could not be allocated */
+    SCORESDE_EDIM = -3,         /**< array sizes or dimensions disagree */
+    SCORESDE_ENUMERIC = -4,     /**< NaN or Inf arose in a computation */
+    SCORESDE_ECALLBACK = -5,    /**< a user callback returned non-zero */
+    SCORESDE_EIO = -6,          /**< reading or writing a file failed */
+    SCORESDE_ECORRUPT = -7,     /**< a file or buffer is damaged or truncated */
+    SCORESDE_EVERSION = -8,     /**< a file's format version is newer than this library */
+    SCORESDE_EUNSUPPORTED = -9, /**< the operation is not available for this object */
+    SCORESDE_EBUSY = -10        /**< the request conflicts with the library's current state */
+} scoresde_status;
+
+/**
+ * A fixed, static English text for a status code ("invalid argument").
+ * Unknown codes give "unknown status". Thread-safe; never returns NULL.
+ */
+SCORESDE_API const char *scoresde_strerror(int status);
+
+/**
+ * The detailed message of the calling thread's most recent failure, or ""
+ * if no call on this thread has failed. The text stays valid until the next
+ * failing call on the same thread. Successful calls do not clear it.
+ * Thread-safe (the message is thread-local); never returns NULL.
+ */
+SCORESDE_API const char *scoresde_last_error(void);
+
+/** Allocation hooks: malloc-like and free-like, with the user pointer last. */
+typedef void *(*scoresde_malloc_fn)(size_t size, void *user);
+typedef void (*scoresde_free_fn)(void *ptr, void *user);
+
+/**
+ * Replace the process-wide allocator every library allocation goes through
+ * (BLIS's internal memory pools are BLIS's own and do not use it).
+ * Pass NULL for both functions to restore the C library's malloc and free.
+ *
+ * Call it before creating any object: while memory obtained through the current
+ * allocator is still live, the call changes nothing and returns SCORESDE_EBUSY.
+ * Not thread-safe with respect to any other library call.
+ *
+ * Returns SCORESDE_OK, SCORESDE_EINVAL (only one of the two functions given)
+ * or SCORESDE_EBUSY.
+ */
+SCORESDE_API int scoresde_set_allocator(scoresde_malloc_fn malloc_fn,
+                                        scoresde_free_fn free_fn, void *user);
+
+/**
+ * The number of blocks currently allocated through the library's allocator
+ * and not yet freed. Every object, once freed, returns to zero: tests and
+ * bindings use this to find leaks. Thread-safe.
+ */
+SCORESDE_API size_t scoresde_live_allocations(void);
+
+/**
+ * The version of the library that is loaded, as
+ * MAJOR * 10000 + MINOR * 100 + PATCH (compare with SCORESDE_VERSION_NUMBER
+ * from scoresde/version.h to detect a mismatch between header and library).
+ */
+SCORESDE_API unsigned scoresde_version_number(void);
+
+/** The loaded library's version as "MAJOR.MINOR.PATCH". Static storage. */
+SCORESDE_API const char *scoresde_version_string(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SCORESDE_COMMON_H */

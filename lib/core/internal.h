@@ -1,0 +1,46 @@
+/*
+ * Helpers shared by the library's modules; never installed.
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#ifndef SD_INTERNAL_H
+#define SD_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "scoresde.h"
+
+/* Record a detailed message for the calling thread and return `code`. */
+int sd_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Allocation through the process-wide allocator. Blocks are 64-byte aligned.
+ * On failure, NULL is returned and the ENOMEM message is recorded.
+ * sd_calloc checks n * size for overflow and zeroes the block. */
+void *sd_malloc(size_t size);
+void *sd_calloc(size_t n, size_t size);
+void sd_free(void *ptr);
+
+/* Argument checks that record a message naming the argument. Each returns
+ * SCORESDE_OK or the error code. `what` is the name the message uses. */
+int sd_check_ptr(const void *ptr, const char *what);
+int sd_check_size(size_t value, const char *what);      /* value > 0 */
+int sd_check_batch(const void *ptr, size_t n, size_t dim, const char *what);
+int sd_check_finite(const double *x, size_t count, const char *what);
+
+/* n * D for a batch, or 0 with EINVAL recorded if it overflows. */
+int sd_mul_size(size_t a, size_t b, size_t *out, const char *what);
+
+/* Uniform (0,1) and standard normal fills, as scoresde_rng_* without checks. */
+void sd_rng_uniform(uint64_t seed, uint64_t stream, uint64_t offset, size_t n, double *out);
+void sd_rng_normal(uint64_t seed, uint64_t stream, uint64_t offset, size_t n, double *out);
+
+/* Return `code` from the enclosing function if the expression fails. */
+#define SD_TRY(expr)                  \
+    do {                              \
+        int sd_try_rc_ = (expr);      \
+        if (sd_try_rc_ != SCORESDE_OK) \
+            return sd_try_rc_;        \
+    } while (0)
+
+#endif /* SD_INTERNAL_H */

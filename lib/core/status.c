@@ -1,0 +1,88 @@
+/*
+ * Status texts and the thread-local detailed message.
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "internal.h"
+
+static _Thread_local char last_message[512];
+
+const char *scoresde_strerror(int status)
+{
+    switch (status) {
+    case SCORESDE_OK: return "success";
+    case SCORESDE_EINVAL: return "invalid argument";
+    case SCORESDE_ENOMEM: return "out of memory";
+    case SCORESDE_EDIM: return "dimension mismatch";
+    case SCORESDE_ENUMERIC: return "numeric failure (NaN or Inf)";
+    case SCORESDE_ECALLBACK: return "stopped by a callback";
+    case SCORESDE_EIO: return "input/output error";
+    case SCORESDE_ECORRUPT: return "corrupt or truncated data";
+    case SCORESDE_EVERSION: return "unsupported format version";
+    case SCORESDE_EUNSUPPORTED: return "operation not supported";
+    case SCORESDE_EBUSY: return "resource busy";
+    default: return "unknown status";
+    }
+}
+
+const char *scoresde_last_error(void)
+{
+    return last_message;
+}
+
+int sd_fail(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_message, sizeof last_message, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int sd_check_ptr(const void *ptr, const char *what)
+{
+    if (ptr == NULL)
+        return sd_fail(SCORESDE_EINVAL, "%s is NULL", what);
+    return SCORESDE_OK;
+}
+
+int sd_check_size(size_t value, const char *what)
+{
+    if (value == 0)
+        return sd_fail(SCORESDE_EINVAL, "%s is zero", what);
+    return SCORESDE_OK;
+}
+
+int sd_mul_size(size_t a, size_t b, size_t *out, const char *what)
+{
+    if (b != 0 && a > SIZE_MAX / b) {
+        *out = 0;
+        return sd_fail(SCORESDE_EINVAL, "%s: %zu x %zu overflows size_t", what, a, b);
+    }
+    *out = a * b;
+    return SCORESDE_OK;
+}
+
+int sd_check_batch(const void *ptr, size_t n, size_t dim, const char *what)
+{
+    size_t count;
+    if (n == 0)
+        return sd_fail(SCORESDE_EINVAL, "%s: the batch size n is zero", what);
+    if (dim == 0)
+        return sd_fail(SCORESDE_EINVAL, "%s: the dimension D is zero", what);
+    SD_TRY(sd_mul_size(n, dim, &count, what));
+    if (count > SIZE_MAX / sizeof(double))
+        return sd_fail(SCORESDE_EINVAL, "%s: %zu x %zu doubles overflow size_t", what, n, dim);
+    return sd_check_ptr(ptr, what);
+}
+
+int sd_check_finite(const double *x, size_t count, const char *what)
+{
+    for (size_t i = 0; i < count; i++)
+        if (!isfinite(x[i]))
+            return sd_fail(SCORESDE_EINVAL, "%s[%zu] is not finite (%g)", what, i, x[i]);
+    return SCORESDE_OK;
+}
