@@ -803,6 +803,49 @@ START_TEST(custom_sde_without_marginal)
 }
 END_TEST
 
+/* Hooks that delegate to a built-in SDE passed as `user`. */
+static int delegate_drift(const double *x, const double *t, size_t n, size_t D, double *f,
+                          void *user)
+{
+    return scoresde_sde_drift(user, x, t, n, D, f) != SCORESDE_OK;
+}
+
+static int delegate_diffusion(const double *t, size_t n, double *g, void *user)
+{
+    return scoresde_sde_diffusion(user, t, n, g) != SCORESDE_OK;
+}
+
+/* A custom SDE with a marginal hook behaves as the built-in it describes: the
+ * same marginal, the same exact-ratio discretisation, the same perturbation,
+ * and the prior N(0, sigma(T)^2). */
+START_TEST(custom_sde_with_marginal_matches_builtin)
+{
+    scoresde_sde *sub = make_default(SCORESDE_SDE_SUBVP), *c = NULL;
+    ck_assert_int_eq(scoresde_sde_create_custom(&c, 1.0, delegate_drift, delegate_diffusion,
+                                                borrowed_schedule, sub),
+                     SCORESDE_OK);
+    enum { N = 9, D = 2 };
+    double x[N * D], t[N], f1[N * D], f2[N * D], G1[N], G2[N];
+    for (int i = 0; i < N; i++) {
+        t[i] = i / (N - 1.0);
+        x[2 * i] = 1.0 - 0.2 * i;
+        x[2 * i + 1] = 0.5 * i;
+    }
+    ck_assert_int_eq(scoresde_sde_discretize(sub, 50, x, t, N, D, f1, G1), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_sde_discretize(c, 50, x, t, N, D, f2, G2), SCORESDE_OK);
+    ck_assert(memcmp(f1, f2, sizeof f1) == 0 && memcmp(G1, G2, sizeof G1) == 0);
+    ck_assert_int_eq(scoresde_sde_perturb(sub, x, t, N, D, 3, 0, 0, f1, NULL), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_sde_perturb(c, x, t, N, D, 3, 0, 0, f2, NULL), SCORESDE_OK);
+    ck_assert(memcmp(f1, f2, sizeof f1) == 0);
+    double v, T = 1.0, sT;
+    ck_assert_int_eq(scoresde_sde_prior_var(c, &v), SCORESDE_OK);
+    scoresde_sde_marginal(sub, &T, 1, NULL, &sT, NULL, NULL);
+    ck_assert(v == sT * sT);
+    scoresde_sde_free(c);
+    scoresde_sde_free(sub);
+}
+END_TEST
+
 /* Every operation refuses NULL pointers, zero sizes and bad ranges by name. */
 START_TEST(operations_refuse_bad_arguments)
 {
@@ -919,6 +962,7 @@ int main(void)
     tcase_add_test(tc, reverse_drift_family);
     tcase_add_test(tc, perturb_uses_documented_noise_and_kernel_score_is_minus_z_over_sigma);
     tcase_add_test(tc, custom_sde_without_marginal);
+    tcase_add_test(tc, custom_sde_with_marginal_matches_builtin);
     tcase_add_test(tc, operations_refuse_bad_arguments);
     tcase_add_test(tc, allocation_failure_is_reported);
     suite_add_tcase(s, tc);
