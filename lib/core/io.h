@@ -197,7 +197,7 @@ extern const uint8_t sd_container_magic[SD_CONTAINER_MAGIC_SIZE];
 #define SD_CONTAINER_SECTION_HEADER_SIZE 16u
 #define SD_CONTAINER_TRAILER_SIZE 4u
 /* More sections than this are refused as corrupt (keeps lookups cheap). */
-#define SD_CONTAINER_MAX_SECTIONS 4096u
+#define SD_CONTAINER_MAX_SECTIONS 1024u
 
 /* File types. */
 enum { SD_FILE_MODEL = 1, SD_FILE_CHECKPOINT = 2 };
