@@ -107,6 +107,10 @@ int sd_model_create(scoresde_model **out, const sd_model_ops *ops, const scoresd
  * = 0 at t = 0 for most SDEs). Returns the SDE's status. */
 int sd_model_marginal(const scoresde_model *m, double t, double *alpha, double *sigma);
 
+/* SCORESDE_OK if the SDE has a Gaussian marginal, else EUNSUPPORTED with a
+ * message naming `what` (the model that needs it). */
+int sd_model_require_marginal(const scoresde_sde *sde, const char *what);
+
 /* The mixture's parameters, kept for files: K components in dim dimensions.
  * log_w: ln of the normalised weights; mean and var: K x dim. */
 typedef struct sd_gmm_state {
