@@ -54,12 +54,12 @@ extern "C" {
 typedef struct scoresde_model scoresde_model;
 
 /** Kinds of model (values frozen; only ever added). */
-typedef enum scoresde_model_kind {
+enum {
     SCORESDE_MODEL_GMM = 1,          /**< exact Gaussian mixture */
     SCORESDE_MODEL_SCORE_FN = 2,     /**< user score callback */
     SCORESDE_MODEL_DENOISER_FN = 3,  /**< user denoiser callback, converted by Tweedie */
     SCORESDE_MODEL_MLP = 4           /**< trainable multilayer perceptron */
-} scoresde_model_kind;
+};
 
 /**
  * A user score: write s(x_i, t_i) for i < n into score_out (n x D, row-major).
@@ -154,7 +154,7 @@ SCORESDE_API void scoresde_model_free(scoresde_model *model);
 /** The model's dimension D, or 0 for NULL. Thread-safe. */
 SCORESDE_API size_t scoresde_model_dim(const scoresde_model *model);
 
-/** The model's kind (scoresde_model_kind), or 0 for NULL. Thread-safe. */
+/** The model's kind (SCORESDE_MODEL_*), or 0 for NULL. Thread-safe. */
 SCORESDE_API int scoresde_model_kind(const scoresde_model *model);
 
 /**

@@ -30,7 +30,7 @@ struct sd_reader;
 
 typedef struct sd_model_ops {
     const char *name; /* "gmm", "score_fn", ... used in messages and files */
-    int kind;         /* scoresde_model_kind */
+    int kind;         /* SCORESDE_MODEL_* */
 
     /* ---- evaluation: all batches n x D with D = m->dim, t checked ---- */
 
