@@ -61,6 +61,14 @@ uint32_t sd_crc32c(uint32_t crc, const void *data, size_t size)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Buffers handed to the caller come from sd_malloc (sd_writer_take). */
+
+void scoresde_buffer_free(void *data)
+{
+    sd_free(data);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Writer */
 
 void sd_writer_init(sd_writer *w)

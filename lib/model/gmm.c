@@ -16,6 +16,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "io.h"
 #include "model_internal.h"
 
 static const double LOG_2PI = 1.8378770664093454835606594728112;
@@ -267,6 +268,76 @@ static int gmm_sample(const scoresde_model *m, const double *t, size_t n, uint64
     return SCORESDE_OK;
 }
 
+/* ------------------------------------------------------------------ files */
+
+/* The KIND section of a mixture (docs/file-format.md, "Model files"):
+ * u64 K, then f64 weight[K] (normalised), f64 mean[K*D], f64 var[K*D].
+ * ln w is not stored: it is recomputed with the same log() that creation
+ * uses, so a loaded model is bit-identical to the saved one. */
+static int gmm_save_state(const scoresde_model *m, struct sd_writer *w)
+{
+    const sd_gmm_state *s = m->state;
+    size_t KD = s->K * m->dim;
+    sd_writer_put_u64(w, (uint64_t)s->K);
+    sd_writer_put_f64_array(w, s->weight, s->K);
+    sd_writer_put_f64_array(w, s->mean, KD);
+    return sd_writer_put_f64_array(w, s->var, KD);
+}
+
+static int gmm_load_state(scoresde_model *m, struct sd_reader *r)
+{
+    size_t D = m->dim;
+    uint64_t K;
+    SD_TRY(sd_reader_get_u64(r, &K, "number of mixture components"));
+    if (K == 0)
+        return sd_fail(SCORESDE_ECORRUPT, "the mixture has 0 components");
+    /* Counts against the bytes present before any allocation: K weights,
+     * then 2 K D means and variances (each step bounds the next product). */
+    SD_TRY(sd_reader_check_count(r, K, sizeof(double), "mixture weights"));
+    if (K > SIZE_MAX / D)
+        return sd_fail(SCORESDE_ECORRUPT, "%llu components of dimension %zu overflow",
+                       (unsigned long long)K, D);
+    size_t KD = (size_t)K * D;
+    SD_TRY(sd_reader_check_count(r, KD, 2 * sizeof(double), "mixture means and variances"));
+    SD_TRY(sd_reader_check_count(r, (uint64_t)K + 2 * (uint64_t)KD, sizeof(double),
+                                 "mixture parameters"));
+    sd_gmm_state *s = gmm_alloc_state((size_t)K, D);
+    if (s == NULL)
+        return SCORESDE_ENOMEM;
+    int rc = sd_reader_get_f64_array(r, s->weight, s->K, "mixture weights");
+    if (rc == SCORESDE_OK)
+        rc = sd_reader_get_f64_array(r, s->mean, KD, "mixture means");
+    if (rc == SCORESDE_OK)
+        rc = sd_reader_get_f64_array(r, s->var, KD, "mixture variances");
+    /* The checksum only proves the bytes are the writer's: check the values
+     * as creation does, since a file may come from anywhere. */
+    double total = 0.0;
+    for (size_t k = 0; rc == SCORESDE_OK && k < s->K; k++) {
+        if (!(isfinite(s->weight[k]) && s->weight[k] > 0.0 && s->weight[k] <= 1.0))
+            rc = sd_fail(SCORESDE_ECORRUPT, "mixture weight %zu (%g) is not in (0, 1]", k,
+                         s->weight[k]);
+        else
+            total += s->weight[k];
+    }
+    if (rc == SCORESDE_OK && !(fabs(total - 1.0) <= 1e-9))
+        rc = sd_fail(SCORESDE_ECORRUPT, "the mixture weights sum to %.17g, not 1", total);
+    for (size_t q = 0; rc == SCORESDE_OK && q < KD; q++) {
+        if (!isfinite(s->mean[q]))
+            rc = sd_fail(SCORESDE_ECORRUPT, "mixture mean %zu (%g) is not finite", q, s->mean[q]);
+        else if (!(isfinite(s->var[q]) && s->var[q] > 0.0))
+            rc = sd_fail(SCORESDE_ECORRUPT, "mixture variance %zu (%g) is not positive and finite",
+                         q, s->var[q]);
+    }
+    if (rc != SCORESDE_OK) {
+        gmm_free_state(s);
+        return rc;
+    }
+    for (size_t k = 0; k < s->K; k++)
+        s->log_w[k] = log(s->weight[k]);
+    m->state = s;
+    return SCORESDE_OK;
+}
+
 const sd_model_ops sd_model_gmm_ops = {
     .name = "Gaussian-mixture",
     .kind = SCORESDE_MODEL_GMM,
@@ -277,6 +348,8 @@ const sd_model_ops sd_model_gmm_ops = {
     .sample = gmm_sample,
     .clone_state = gmm_clone_state,
     .free_state = gmm_free_state,
+    .save_state = gmm_save_state,
+    .load_state = gmm_load_state,
 };
 
 /* The SDE must have a Gaussian marginal: ask for it once at T. */
