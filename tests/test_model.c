@@ -947,7 +947,8 @@ START_TEST(allocation_failures_are_reported_without_leaks)
         scoresde_sde *sde = make_sde(SCORESDE_SDE_VP);
         alloc_budget = budget;
         scoresde_model *m = NULL, *c = NULL;
-        double x[4] = {0.1, 0.2, 0.3, 0.4}, t[2] = {0.3, 0.9}, out[4], v[4] = {1, 0, 0, 1};
+        double x[4] = {0.1, 0.2, 0.3, 0.4}, t[2] = {0.3, 0.9}, out[4];
+        double v[8] = {1, 0, 0, 1, -1, 1, 1, -1}; /* n x M x D = 2 x 2 x 2 */
         int rc = scoresde_model_create_gmm(&m, sde, K3, D2, W3, MU3, V3);
         if (rc == SCORESDE_OK)
             rc = scoresde_model_clone(m, &c);
