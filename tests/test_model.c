@@ -15,6 +15,14 @@
 #include "model_internal.h"
 #include "testutil.h"
 
+/* Expect a code and a message fragment. */
+#define EXPECT(call, code, fragment)                                                          \
+    do {                                                                                      \
+        ck_assert_int_eq((call), (code));                                                     \
+        ck_assert_msg(strstr(scoresde_last_error(), (fragment)) != NULL,                      \
+                      "message \"%s\" lacks \"%s\"", scoresde_last_error(), (fragment));      \
+    } while (0)
+
 /* A 2-D mixture of three unequal, anisotropic components. */
 enum { K3 = 3, D2 = 2 };
 static const double W3[K3] = {0.5, 0.3, 0.2};
@@ -484,6 +492,112 @@ START_TEST(divergence_from_exact_jvp_passes)
 }
 END_TEST
 
+/* A test-only trainable kind, s(x) = b - x with the D parameters b, to check
+ * the generic layer's trainable functions (the MLP kind fills the same slots). */
+static int shift_score(const scoresde_model *m, const double *x, const double *t, size_t n,
+                       double *out)
+{
+    const double *b = m->state;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < m->dim; j++)
+            out[i * m->dim + j] = b[j] - x[i * m->dim + j];
+    return SCORESDE_OK;
+}
+static size_t shift_num_params(const scoresde_model *m)
+{
+    return m->dim;
+}
+static int shift_get(const scoresde_model *m, double *theta)
+{
+    memcpy(theta, m->state, m->dim * sizeof *theta);
+    return SCORESDE_OK;
+}
+static int shift_set(scoresde_model *m, const double *theta)
+{
+    memcpy(m->state, theta, m->dim * sizeof *theta);
+    return SCORESDE_OK;
+}
+/* d/db of sum_ij g_ij s_ij = sum_i g_i. */
+static int shift_backward(const scoresde_model *m, const double *x, const double *t, size_t n,
+                          const double *g, double *grad)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < m->dim; j++)
+            grad[j] += g[i * m->dim + j];
+    return SCORESDE_OK;
+}
+/* J = -I does not depend on b: the probe terms add nothing. */
+static int shift_probe_backward(const scoresde_model *m, const double *x, const double *t,
+                                size_t n, const double *probes, size_t M, const double *w,
+                                double *grad)
+{
+    return SCORESDE_OK;
+}
+static int shift_clone(const scoresde_model *src, void **out)
+{
+    double *b = sd_malloc(src->dim * sizeof *b);
+    if (b == NULL)
+        return SCORESDE_ENOMEM;
+    memcpy(b, src->state, src->dim * sizeof *b);
+    *out = b;
+    return SCORESDE_OK;
+}
+static const sd_model_ops shift_ops = {
+    .name = "test-shift",
+    .kind = 99,
+    .score = shift_score,
+    .clone_state = shift_clone,
+    .free_state = sd_free,
+    .num_params = shift_num_params,
+    .get_params = shift_get,
+    .set_params = shift_set,
+    .score_backward = shift_backward,
+    .probe_backward = shift_probe_backward,
+};
+
+START_TEST(trainable_slots_are_reached_through_checked_calls)
+{
+    scoresde_sde *sde = make_sde(SCORESDE_SDE_VP);
+    double *b = sd_calloc(3, sizeof *b);
+    scoresde_model *m = NULL;
+    ck_assert_int_eq(sd_model_create(&m, &shift_ops, sde, 3, b), SCORESDE_OK);
+    size_t count = 0;
+    ck_assert_int_eq(scoresde_model_num_params(m, &count), SCORESDE_OK);
+    ck_assert_uint_eq(count, 3);
+    double theta[3] = {1, 2, 3}, back[3], x[6] = {1, 1, 1, 0, 0, 0}, t[2] = {0.1, 0.2}, s[6];
+    EXPECT(scoresde_model_set_params(m, theta, 2), SCORESDE_EDIM,
+           "theta has 2 values, the model has 3 parameters");
+    theta[1] = NAN;
+    EXPECT(scoresde_model_set_params(m, theta, 3), SCORESDE_EINVAL, "theta[1] is not finite");
+    theta[1] = 2;
+    ck_assert_int_eq(scoresde_model_set_params(m, theta, 3), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_get_params(m, back, 3), SCORESDE_OK);
+    ck_assert(memcmp(theta, back, sizeof back) == 0);
+    ck_assert_int_eq(scoresde_model_score(m, x, t, 2, 3, s), SCORESDE_OK);
+    ck_assert(s[0] == 0.0 && s[5] == 3.0);
+    /* The divergence comes from neither a divergence nor a jvp slot. */
+    EXPECT(scoresde_model_divergence(m, x, t, 2, 3, s), SCORESDE_EUNSUPPORTED, "test-shift");
+    double g[6] = {1, 2, 3, 4, 5, 6}, grad[3] = {10, 10, 10};
+    ck_assert_int_eq(scoresde_model_score_backward(m, x, t, 2, 3, g, grad, 3), SCORESDE_OK);
+    ck_assert(grad[0] == 15 && grad[1] == 17 && grad[2] == 19); /* added, not overwritten */
+    EXPECT(scoresde_model_score_backward(m, x, t, 2, 3, g, grad, 4), SCORESDE_EDIM, "param_grad has 4");
+    EXPECT(scoresde_model_score_backward(m, x, t, 2, 2, g, grad, 3), SCORESDE_EDIM, "dimension 2");
+    EXPECT(scoresde_model_score_backward(m, x, t, 2, 3, NULL, grad, 3), SCORESDE_EINVAL, "score_grad is NULL");
+    double probes[6] = {1, -1, 1, 1, 1, -1}, w[2] = {1, 1};
+    ck_assert_int_eq(scoresde_model_probe_backward(m, x, t, 2, 3, probes, 1, w, grad, 3), SCORESDE_OK);
+    EXPECT(scoresde_model_probe_backward(m, x, t, 2, 3, probes, 0, w, grad, 3), SCORESDE_EINVAL, "M (the number");
+    EXPECT(scoresde_model_probe_backward(m, x, t, 2, 3, probes, 1, NULL, grad, 3), SCORESDE_EINVAL, "weights is NULL");
+    scoresde_model *c = NULL;
+    ck_assert_int_eq(scoresde_model_clone(m, &c), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_get_params(c, back, 3), SCORESDE_OK);
+    ck_assert(memcmp(theta, back, sizeof back) == 0);
+    scoresde_model_free(c);
+    scoresde_model_free(m);
+    scoresde_sde_free(sde);
+    ck_assert_uint_eq(scoresde_live_allocations(), 0);
+}
+END_TEST
+
 /* -------------------------------------------------------------- hooks */
 
 /* A score hook that forwards to another model (the exact mixture). */
@@ -791,13 +905,6 @@ START_TEST(clone_and_getters)
 }
 END_TEST
 
-/* Expect a code and a message fragment. */
-#define EXPECT(call, code, fragment)                                                          \
-    do {                                                                                      \
-        ck_assert_int_eq((call), (code));                                                     \
-        ck_assert_msg(strstr(scoresde_last_error(), (fragment)) != NULL,                      \
-                      "message \"%s\" lacks \"%s\"", scoresde_last_error(), (fragment));      \
-    } while (0)
 
 START_TEST(bad_input_gets_codes_and_messages)
 {
@@ -986,6 +1093,7 @@ int main(void)
     tcase_add_test(tc, gmm_divergence_and_jvp_match_finite_differences);
     tcase_add_test(tc, hutchinson_converges_to_the_divergence);
     tcase_add_test(tc, divergence_from_exact_jvp_passes);
+    tcase_add_test(tc, trainable_slots_are_reached_through_checked_calls);
     tcase_add_test(tc, score_hook_reproduces_the_mixture);
     tcase_add_test(tc, denoiser_of_gaussian_posterior_mean_gives_exact_score);
     tcase_add_test(tc, hook_errors_stop_the_call);
