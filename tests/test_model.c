@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "io.h"
 #include "model_internal.h"
 #include "testutil.h"
 
@@ -598,6 +599,86 @@ START_TEST(trainable_slots_are_reached_through_checked_calls)
 }
 END_TEST
 
+/* Build a model the way the file layer does: ops, SDE and dimension, no
+ * state, then load_state from a reader. */
+static int load_gmm(const uint8_t *data, size_t size, size_t dim, scoresde_model **out)
+{
+    scoresde_sde *sde = make_sde(SCORESDE_SDE_VP);
+    scoresde_model *m = NULL;
+    ck_assert_int_eq(sd_model_create(&m, &sd_model_gmm_ops, sde, dim, NULL), SCORESDE_OK);
+    scoresde_sde_free(sde);
+    sd_reader r;
+    sd_reader_init(&r, data, size);
+    int rc = m->ops->load_state(m, &r);
+    if (rc != SCORESDE_OK) {
+        scoresde_model_free(m);
+        return rc;
+    }
+    ck_assert_uint_eq(sd_reader_remaining(&r), 0);
+    *out = m;
+    return SCORESDE_OK;
+}
+
+/* Store a double's bit pattern little-endian, as the file format does. */
+static void put_le_f64(uint8_t *p, double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    for (int b = 0; b < 8; b++)
+        p[b] = (uint8_t)(u >> (8 * b));
+}
+
+START_TEST(gmm_state_saves_and_loads_bit_for_bit)
+{
+    scoresde_model *m = make_gmm(SCORESDE_SDE_VP), *back = NULL;
+    sd_writer w;
+    sd_writer_init(&w);
+    ck_assert_int_eq(m->ops->save_state(m, &w), SCORESDE_OK);
+    uint8_t *data;
+    size_t size;
+    ck_assert_int_eq(sd_writer_take(&w, &data, &size), SCORESDE_OK);
+    ck_assert_uint_eq(size, 16 + 8 * (K3 + 2 * K3 * D2));
+    ck_assert_int_eq(load_gmm(data, size, D2, &back), SCORESDE_OK);
+    double x[4] = {0.3, -0.2, 5.0, 1.0}, t[2] = {0.0, 0.7}, a[4], b[4];
+    ck_assert_int_eq(scoresde_model_score(m, x, t, 2, D2, a), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_score(back, x, t, 2, D2, b), SCORESDE_OK);
+    ck_assert(memcmp(a, b, sizeof a) == 0);
+    ck_assert_int_eq(scoresde_model_log_density(m, x, t, 2, D2, a), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_log_density(back, x, t, 2, D2, b), SCORESDE_OK);
+    ck_assert(memcmp(a, b, 2 * sizeof a[0]) == 0);
+    scoresde_model_free(back);
+
+    /* Every truncation is ECORRUPT, and leaves nothing allocated. */
+    for (size_t cut = 0; cut < size; cut++) {
+        back = NULL;
+        ck_assert_int_eq(load_gmm(data, cut, D2, &back), SCORESDE_ECORRUPT);
+        ck_assert_ptr_null(back);
+    }
+    /* A model of another dimension, a huge count, bad values. */
+    EXPECT(load_gmm(data, size, 3, &back), SCORESDE_ECORRUPT, "dimension 2, the model 3");
+    uint8_t *bad = malloc(size);
+    memcpy(bad, data, size);
+    bad[7] = 0x40; /* K = 2^62 + 3 */
+    EXPECT(load_gmm(bad, size, D2, &back), SCORESDE_ECORRUPT, "mixture components");
+    memcpy(bad, data, size);
+    memset(bad, 0, 8);
+    EXPECT(load_gmm(bad, size, D2, &back), SCORESDE_ECORRUPT, "no components");
+    memcpy(bad, data, size);
+    put_le_f64(bad + size - 8, -1.0); /* the last variance */
+    EXPECT(load_gmm(bad, size, D2, &back), SCORESDE_ECORRUPT, "mixture variance 5 is -1");
+    memcpy(bad, data, size);
+    put_le_f64(bad + 16, 0.25); /* the first weight */
+    EXPECT(load_gmm(bad, size, D2, &back), SCORESDE_ECORRUPT, "weights sum to");
+    memcpy(bad, data, size);
+    put_le_f64(bad + 16 + 8 * K3, NAN); /* the first mean */
+    EXPECT(load_gmm(bad, size, D2, &back), SCORESDE_ECORRUPT, "mixture mean 0 is nan");
+    free(bad);
+    sd_free(data);
+    scoresde_model_free(m);
+    ck_assert_uint_eq(scoresde_live_allocations(), 0);
+}
+END_TEST
+
 /* -------------------------------------------------------------- hooks */
 
 /* A score hook that forwards to another model (the exact mixture). */
@@ -1093,6 +1174,7 @@ int main(void)
     tcase_add_test(tc, gmm_divergence_and_jvp_match_finite_differences);
     tcase_add_test(tc, hutchinson_converges_to_the_divergence);
     tcase_add_test(tc, divergence_from_exact_jvp_passes);
+    tcase_add_test(tc, gmm_state_saves_and_loads_bit_for_bit);
     tcase_add_test(tc, trainable_slots_are_reached_through_checked_calls);
     tcase_add_test(tc, score_hook_reproduces_the_mixture);
     tcase_add_test(tc, denoiser_of_gaussian_posterior_mean_gives_exact_score);
