@@ -1085,6 +1085,13 @@ static int unit_diffusion(const double *t, size_t n, double *g, void *user)
     return 0;
 }
 
+static int minus_x(const double *x, const double *t, size_t n, size_t D, double *out, void *user)
+{
+    for (size_t q = 0; q < n * D; q++)
+        out[q] = -x[q];
+    return 0;
+}
+
 START_TEST(models_that_need_a_marginal_refuse_sdes_without_one)
 {
     scoresde_sde *sde = NULL;
@@ -1098,10 +1105,13 @@ START_TEST(models_that_need_a_marginal_refuse_sdes_without_one)
     EXPECT(scoresde_model_create_denoiser_fn(&m, sde, 1, gauss_denoiser, NULL, NULL),
            SCORESDE_EUNSUPPORTED, "denoiser model needs");
     /* A score hook works with any SDE; only the Tweedie conversions need alpha, sigma. */
-    ck_assert_int_eq(scoresde_model_create_score_fn(&m, sde, 1, nan_hook, NULL, NULL),
+    ck_assert_int_eq(scoresde_model_create_score_fn(&m, sde, 1, minus_x, NULL, NULL),
                      SCORESDE_OK);
     double x = 1.0, t = 0.5, out;
-    ck_assert_int_eq(scoresde_model_predict_data(m, &x, &t, 1, 1, &out), SCORESDE_ENUMERIC);
+    ck_assert_int_eq(scoresde_model_score(m, &x, &t, 1, 1, &out), SCORESDE_OK);
+    ck_assert(out == -1.0);
+    ck_assert_int_eq(scoresde_model_predict_data(m, &x, &t, 1, 1, &out), SCORESDE_EUNSUPPORTED);
+    ck_assert_int_eq(scoresde_model_predict_noise(m, &x, &t, 1, 1, &out), SCORESDE_EUNSUPPORTED);
     scoresde_model_free(m);
     scoresde_sde_free(sde);
 }
