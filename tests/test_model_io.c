@@ -184,11 +184,12 @@ START_TEST(file_layout_matches_the_documentation)
     sd_writer_put_u32(&w, 2);
     sd_writer_put_f64(&w, 0.1);
     sd_writer_put_f64(&w, 20.0);
-    /* KIND: K, weights, means, variances */
+    /* KIND: K, D, weights, means, variances */
     sd_writer_put_bytes(&w, "KIND", 4);
     sd_writer_put_u32(&w, 1);
-    sd_writer_put_u64(&w, 8 + 8 * (2 + 6 + 6));
+    sd_writer_put_u64(&w, 16 + 8 * (2 + 6 + 6));
     sd_writer_put_u64(&w, 2);
+    sd_writer_put_u64(&w, 3);
     sd_writer_put_f64_array(&w, s->weight, 2);
     sd_writer_put_f64_array(&w, s->mean, 6);
     sd_writer_put_f64_array(&w, s->var, 6);
@@ -361,7 +362,8 @@ typedef struct forged {
     uint32_t sde_kind, sde_count;
     double sde[3];
     uint64_t K;
-    size_t n_values; /* doubles actually present after K */
+    uint64_t kind_dim; /* the KIND section's own D (0: the same as dim) */
+    size_t n_values;   /* doubles actually present after K and D */
     double values[8];
     uint32_t file_type;
 } forged;
@@ -383,6 +385,7 @@ static void forge(const forged *f, sd_writer *w)
     sd_container_section_end(w, mark);
     sd_container_section_begin(w, SD_TAG_KIND, SD_SECTION_REQUIRED, &mark);
     sd_writer_put_u64(w, f->K);
+    sd_writer_put_u64(w, f->kind_dim != 0 ? f->kind_dim : f->dim);
     sd_writer_put_f64_array(w, f->values, f->n_values);
     sd_container_section_end(w, mark);
     ck_assert_int_eq(sd_container_finish(w), SCORESDE_OK);
@@ -414,7 +417,7 @@ START_TEST(forged_files_are_rejected)
     ck_assert(contains(scoresde_last_error(), "is a checkpoint file (type 2), not a model file"));
     f = good, f.values[2] = -2.0;
     ck_assert_int_eq(load_forged(&f), SCORESDE_ECORRUPT);
-    ck_assert(contains(scoresde_last_error(), "variance 0 (-2)"));
+    ck_assert(contains(scoresde_last_error(), "mixture variance 0 is -2"));
     f = good, f.values[1] = NAN;
     ck_assert_int_eq(load_forged(&f), SCORESDE_ECORRUPT);
     f = good, f.values[0] = 0.5;
@@ -429,6 +432,8 @@ START_TEST(forged_files_are_rejected)
     f = good, f.dim = UINT64_MAX;
     ck_assert_int_eq(load_forged(&f), SCORESDE_ECORRUPT);
     f = good, f.dim = 0;
+    ck_assert_int_eq(load_forged(&f), SCORESDE_ECORRUPT);
+    f = good, f.kind_dim = 2; /* the mixture's D disagrees with the model's */
     ck_assert_int_eq(load_forged(&f), SCORESDE_ECORRUPT);
     f = good, f.dim = 2; /* 2 K D values needed, 2 present */
     ck_assert_int_eq(load_forged(&f), SCORESDE_ECORRUPT);

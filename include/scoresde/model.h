@@ -26,8 +26,9 @@
  * (SCORESDE_EINVAL); D must equal the model's dimension (SCORESDE_EDIM);
  * every t[i] must be finite and within [0, T] of the model's SDE
  * (SCORESDE_EINVAL); x itself is not scanned (NaN in gives NaN out, or
- * SCORESDE_ENUMERIC where the library notices). Each failure records a message
- * for scoresde_last_error() naming the argument and its value.
+ * SCORESDE_ENUMERIC where the library notices). Outputs must not overlap the
+ * inputs. Each failure records a message for scoresde_last_error() naming the
+ * argument and its value. On failure the outputs hold unspecified values.
  *
  * Thread safety: a model is read-only during evaluation. Any number of
  * threads may call the evaluation functions (score, predict_*, divergence,
@@ -210,9 +211,11 @@ SCORESDE_API int scoresde_model_divergence(const scoresde_model *model, const do
  * (v and jv are n x D; score may be NULL, else it receives s(x_i, t_i)).
  * Exact for the mixture and the MLP. For hook models, central differences of
  * the hook: jv = (s(x + h u) - s(x - h u)) / (2 h) * ||v||_inf with
- * u = v / ||v||_inf and h = 2^-17 * max(1, ||x_i||_inf) (error O(h^2)
- * times the third derivative; two hook calls on a 2n batch; score, when
- * asked for, costs one more hook call). A zero v_i gives jv_i = 0.
+ * u = v / ||v||_inf and h = 2^-17 * max(1, ||x_i||_inf): the error is about
+ * (h / l)^2 relative, where l is the length over which the score changes (for
+ * l well below 1e-2, supply an exact divergence hook instead). The hook sees
+ * one batch of 2n points (x + h u, then x - h u); the score, when asked for,
+ * costs one more call. A zero v_i gives jv_i = 0.
  * v must be finite (SCORESDE_EINVAL). Otherwise errors as scoresde_model_score.
  * Thread-safe.
  */

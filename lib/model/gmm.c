@@ -268,72 +268,72 @@ static int gmm_sample(const scoresde_model *m, const double *t, size_t n, uint64
     return SCORESDE_OK;
 }
 
-/* ------------------------------------------------------------------ files */
-
-/* The KIND section of a mixture (docs/file-format.md, "Model files"):
- * u64 K, then f64 weight[K] (normalised), f64 mean[K*D], f64 var[K*D].
- * ln w is not stored: it is recomputed with the same log() that creation
- * uses, so a loaded model is bit-identical to the saved one. */
+/*
+ * The mixture's state in a model file (the payload the file layer puts in the
+ * model's KIND section), little-endian:
+ *     u64 K, u64 D,
+ *     f64 weight[K]          (normalised: they sum to 1),
+ *     f64 mean[K * D]        (component-major: mean[k*D + j]),
+ *     f64 variance[K * D]    (diagonal covariances, > 0).
+ * Exactly these bytes are read; what follows them is the caller's business.
+ * Values are stored bit for bit, so a loaded model evaluates to the same bits.
+ */
 static int gmm_save_state(const scoresde_model *m, struct sd_writer *w)
 {
     const sd_gmm_state *s = m->state;
     size_t KD = s->K * m->dim;
-    sd_writer_put_u64(w, (uint64_t)s->K);
+    sd_writer_put_u64(w, s->K);
+    sd_writer_put_u64(w, m->dim);
     sd_writer_put_f64_array(w, s->weight, s->K);
     sd_writer_put_f64_array(w, s->mean, KD);
-    return sd_writer_put_f64_array(w, s->var, KD);
+    sd_writer_put_f64_array(w, s->var, KD);
+    return sd_writer_status(w);
 }
 
 static int gmm_load_state(scoresde_model *m, struct sd_reader *r)
 {
-    size_t D = m->dim;
-    uint64_t K;
-    SD_TRY(sd_reader_get_u64(r, &K, "number of mixture components"));
+    uint64_t K, D;
+    SD_TRY(sd_reader_get_u64(r, &K, "mixture component count"));
+    SD_TRY(sd_reader_get_u64(r, &D, "mixture dimension"));
+    if (D != m->dim)
+        return sd_fail(SCORESDE_ECORRUPT, "the mixture has dimension %llu, the model %zu",
+                       (unsigned long long)D, m->dim);
     if (K == 0)
-        return sd_fail(SCORESDE_ECORRUPT, "the mixture has 0 components");
-    /* Counts against the bytes present before any allocation: K weights,
-     * then 2 K D means and variances (each step bounds the next product). */
-    SD_TRY(sd_reader_check_count(r, K, sizeof(double), "mixture weights"));
-    if (K > SIZE_MAX / D)
-        return sd_fail(SCORESDE_ECORRUPT, "%llu components of dimension %zu overflow",
-                       (unsigned long long)K, D);
-    size_t KD = (size_t)K * D;
-    SD_TRY(sd_reader_check_count(r, KD, 2 * sizeof(double), "mixture means and variances"));
-    SD_TRY(sd_reader_check_count(r, (uint64_t)K + 2 * (uint64_t)KD, sizeof(double),
-                                 "mixture parameters"));
-    sd_gmm_state *s = gmm_alloc_state((size_t)K, D);
+        return sd_fail(SCORESDE_ECORRUPT, "the mixture has no components");
+    /* Each component takes 8 (1 + 2 D) bytes; check before allocating. */
+    if (m->dim > (SIZE_MAX / sizeof(double) - 1) / 2)
+        return sd_fail(SCORESDE_ECORRUPT, "the mixture dimension %zu is too large", m->dim);
+    SD_TRY(sd_reader_check_count(r, K, sizeof(double) * (1 + 2 * m->dim), "mixture components"));
+    sd_gmm_state *s = gmm_alloc_state((size_t)K, m->dim);
     if (s == NULL)
         return SCORESDE_ENOMEM;
+    size_t KD = s->K * m->dim;
     int rc = sd_reader_get_f64_array(r, s->weight, s->K, "mixture weights");
     if (rc == SCORESDE_OK)
         rc = sd_reader_get_f64_array(r, s->mean, KD, "mixture means");
     if (rc == SCORESDE_OK)
         rc = sd_reader_get_f64_array(r, s->var, KD, "mixture variances");
-    /* The checksum only proves the bytes are the writer's: check the values
-     * as creation does, since a file may come from anywhere. */
     double total = 0.0;
-    for (size_t k = 0; rc == SCORESDE_OK && k < s->K; k++) {
-        if (!(isfinite(s->weight[k]) && s->weight[k] > 0.0 && s->weight[k] <= 1.0))
-            rc = sd_fail(SCORESDE_ECORRUPT, "mixture weight %zu (%g) is not in (0, 1]", k,
-                         s->weight[k]);
-        else
-            total += s->weight[k];
+    for (size_t k = 0; k < s->K && rc == SCORESDE_OK; k++) {
+        if (!(isfinite(s->weight[k]) && s->weight[k] > 0.0))
+            rc = sd_fail(SCORESDE_ECORRUPT, "mixture weight %zu is %g", k, s->weight[k]);
+        total += s->weight[k];
+        s->log_w[k] = log(s->weight[k]);
     }
+    /* Saved weights are normalised; anything else is damage, and normalising
+     * again would change their bits. */
     if (rc == SCORESDE_OK && !(fabs(total - 1.0) <= 1e-9))
         rc = sd_fail(SCORESDE_ECORRUPT, "the mixture weights sum to %.17g, not 1", total);
-    for (size_t q = 0; rc == SCORESDE_OK && q < KD; q++) {
+    for (size_t q = 0; q < KD && rc == SCORESDE_OK; q++) {
         if (!isfinite(s->mean[q]))
-            rc = sd_fail(SCORESDE_ECORRUPT, "mixture mean %zu (%g) is not finite", q, s->mean[q]);
+            rc = sd_fail(SCORESDE_ECORRUPT, "mixture mean %zu is %g", q, s->mean[q]);
         else if (!(isfinite(s->var[q]) && s->var[q] > 0.0))
-            rc = sd_fail(SCORESDE_ECORRUPT, "mixture variance %zu (%g) is not positive and finite",
-                         q, s->var[q]);
+            rc = sd_fail(SCORESDE_ECORRUPT, "mixture variance %zu is %g", q, s->var[q]);
     }
     if (rc != SCORESDE_OK) {
         gmm_free_state(s);
         return rc;
     }
-    for (size_t k = 0; k < s->K; k++)
-        s->log_w[k] = log(s->weight[k]);
     m->state = s;
     return SCORESDE_OK;
 }
