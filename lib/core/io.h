@@ -150,8 +150,10 @@ int sd_reader_expect_end(const sd_reader *r, const char *what);
  * mode 0666 & ~umask), which is flushed to disk (fsync) and then renamed over
  * `path`; the directory is then synced so the rename survives a crash. A
  * reader of `path` sees the old file or the new one, never a mixture; if
- * anything fails, the temporary is removed, `path` is untouched, and the
- * result is SCORESDE_EIO with the path, the failed step and strerror(errno).
+ * anything up to the rename fails, the temporary is removed, `path` is
+ * untouched, and the result is SCORESDE_EIO with the path, the failed step
+ * and strerror(errno). If only the final directory sync fails, the new file
+ * is in place but its rename may not survive a power loss: SCORESDE_EIO too.
  * SCORESDE_EINVAL for a NULL/empty path or NULL data with size > 0. */
 int sd_file_save_atomic(const char *path, const void *data, size_t size);
 
