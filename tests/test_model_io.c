@@ -13,6 +13,7 @@
 
 #include "internal.h"
 #include "io.h"
+#include "model_file.h"
 #include "model_internal.h"
 #include "sde_internal.h"
 #include "testutil.h"
@@ -523,6 +524,225 @@ START_TEST(unsavable_models_and_bad_arguments)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------ */
+/* A test-only trainable kind, s(x) = b - x with the D parameters b: its KIND
+ * payload is just u64 D (the "architecture"); the values go to PARM. */
+
+typedef struct shift_state {
+    size_t D;
+    double *b;
+} shift_state;
+
+static void shift_free(void *state)
+{
+    shift_state *s = state;
+    if (s != NULL)
+        sd_free(s->b);
+    sd_free(s);
+}
+
+static shift_state *shift_alloc(size_t D)
+{
+    shift_state *s = sd_calloc(1, sizeof *s);
+    if (s == NULL)
+        return NULL;
+    s->D = D;
+    s->b = sd_calloc(D, sizeof(double));
+    if (s->b == NULL) {
+        sd_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static int shift_score(const scoresde_model *m, const double *x, const double *t, size_t n,
+                       double *out)
+{
+    (void)t;
+    const shift_state *s = m->state;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < s->D; j++)
+            out[i * s->D + j] = s->b[j] - x[i * s->D + j];
+    return SCORESDE_OK;
+}
+
+static int shift_clone(const scoresde_model *src, void **out)
+{
+    const shift_state *s = src->state;
+    shift_state *c = shift_alloc(s->D);
+    if (c == NULL)
+        return SCORESDE_ENOMEM;
+    memcpy(c->b, s->b, s->D * sizeof(double));
+    *out = c;
+    return SCORESDE_OK;
+}
+
+static size_t shift_num_params(const scoresde_model *m)
+{
+    return ((const shift_state *)m->state)->D;
+}
+
+static int shift_get(const scoresde_model *m, double *theta)
+{
+    const shift_state *s = m->state;
+    memcpy(theta, s->b, s->D * sizeof(double));
+    return SCORESDE_OK;
+}
+
+static int shift_set(scoresde_model *m, const double *theta)
+{
+    shift_state *s = m->state;
+    memcpy(s->b, theta, s->D * sizeof(double));
+    return SCORESDE_OK;
+}
+
+static int shift_save(const scoresde_model *m, struct sd_writer *w)
+{
+    return sd_writer_put_u64(w, ((const shift_state *)m->state)->D);
+}
+
+static int shift_load(scoresde_model *m, struct sd_reader *r)
+{
+    uint64_t D;
+    SD_TRY(sd_reader_get_u64(r, &D, "shift dimension"));
+    if (D != m->dim)
+        return sd_fail(SCORESDE_ECORRUPT, "shift dimension %llu, model %zu",
+                       (unsigned long long)D, m->dim);
+    shift_state *s = shift_alloc(m->dim);
+    if (s == NULL)
+        return SCORESDE_ENOMEM;
+    m->state = s;
+    return SCORESDE_OK;
+}
+
+static const sd_model_ops shift_ops = {
+    .name = "test-shift",
+    .kind = 77,
+    .score = shift_score,
+    .clone_state = shift_clone,
+    .free_state = shift_free,
+    .save_state = shift_save,
+    .load_state = shift_load,
+    .num_params = shift_num_params,
+    .get_params = shift_get,
+    .set_params = shift_set,
+};
+
+static const sd_model_ops *const test_kinds[] = {&sd_model_gmm_ops, &shift_ops};
+
+static scoresde_model *make_shift(size_t D)
+{
+    scoresde_sde *sde = make_sde(SCORESDE_SDE_VE);
+    scoresde_model *m = NULL;
+    ck_assert_int_eq(sd_model_create(&m, &shift_ops, sde, D, shift_alloc(D)), SCORESDE_OK);
+    scoresde_sde_free(sde);
+    double *theta = malloc(D * sizeof *theta);
+    for (size_t j = 0; j < D; j++)
+        theta[j] = j == 0 ? -0.0 : 1.0 / (3.0 + (double)j) - 0.25;
+    ck_assert_int_eq(scoresde_model_set_params(m, theta, D), SCORESDE_OK);
+    free(theta);
+    return m;
+}
+
+static int load_kinds(const uint8_t *data, size_t size, scoresde_model **out)
+{
+    return sd_model_load_buffer_kinds(out, data, size, test_kinds, 2);
+}
+
+START_TEST(trainable_kinds_store_parameters)
+{
+    scoresde_model *m = make_shift(3);
+    void *data;
+    size_t size;
+    ck_assert_int_eq(scoresde_model_save_buffer(m, &data, &size), SCORESDE_OK);
+    uint8_t *file = malloc(size);
+    memcpy(file, data, size);
+    scoresde_buffer_free(data);
+    /* MODL 16+4+18+8, SDE 16+8+16, KIND 16+8, then PARM: u64 3, 3 f64. */
+    size_t parm = 32 + 46 + 40 + 24;
+    ck_assert_mem_eq(file + parm, "PARM", 4);
+    ck_assert_uint_eq(parm + 16 + 8 + 24 + 4, size);
+
+    scoresde_model *back = NULL;
+    ck_assert_int_eq(load_kinds(file, size, &back), SCORESDE_OK);
+    double a[3], b[3];
+    ck_assert_int_eq(scoresde_model_get_params(m, a, 3), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_get_params(back, b, 3), SCORESDE_OK);
+    ck_assert_mem_eq(a, b, sizeof a); /* -0.0 included */
+    double x[3] = {0.5, -1, 2}, t = 0.5, sa[3], sb[3];
+    ck_assert_int_eq(scoresde_model_score(m, x, &t, 1, 3, sa), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_score(back, x, &t, 1, 3, sb), SCORESDE_OK);
+    ck_assert_mem_eq(sa, sb, sizeof sa);
+    scoresde_model_free(back);
+    /* The library's own table does not know this kind: a newer file. */
+    ck_assert_int_eq(scoresde_model_load_buffer(&back, file, size), SCORESDE_EVERSION);
+    ck_assert(contains(scoresde_last_error(), "kind 77 ('test-shift')"));
+
+    /* Every truncation and every single-byte change of this file fails too. */
+    for (size_t len = 0; len < size; len++) {
+        uint8_t *copy = malloc(len > 0 ? len : 1);
+        memcpy(copy, file, len);
+        ck_assert_int_eq(load_kinds(copy, len, &back), SCORESDE_ECORRUPT);
+        free(copy);
+    }
+    for (size_t pos = 0; pos < size; pos++) {
+        for (unsigned v = 1; v < 256; v += 2) { /* every odd xor: bit 0 always flips */
+            file[pos] ^= (uint8_t)v;
+            int rc = load_kinds(file, size, &back);
+            ck_assert_msg(rc == SCORESDE_ECORRUPT ||
+                              (rc == SCORESDE_EVERSION && (pos == 10 || pos == 11)),
+                          "byte %zu ^ %u: %d", pos, v, rc);
+            file[pos] ^= (uint8_t)v;
+        }
+    }
+
+    /* Forgeries with a valid checksum: a wrong count, a NaN, no PARM. */
+    file[parm + 16] = 4;
+    reseal(file, size);
+    ck_assert_int_eq(load_kinds(file, size, &back), SCORESDE_ECORRUPT);
+    ck_assert(contains(scoresde_last_error(), "4 parameters, the model described needs 3"));
+    file[parm + 16] = 3;
+    double nan = NAN;
+    uint64_t bits;
+    memcpy(&bits, &nan, 8);
+    for (int i = 0; i < 8; i++)
+        file[parm + 24 + 8 + i] = (uint8_t)(bits >> (8 * i));
+    reseal(file, size);
+    ck_assert_int_eq(load_kinds(file, size, &back), SCORESDE_ECORRUPT);
+    ck_assert(contains(scoresde_last_error(), "parameter 1"));
+    /* Drop PARM: 3 sections, file ends after KIND. */
+    size_t cut = parm + 4;
+    file[24] = 3;
+    for (int i = 0; i < 8; i++)
+        file[16 + i] = (uint8_t)((uint64_t)cut >> (8 * i));
+    reseal(file, cut);
+    ck_assert_int_eq(load_kinds(file, cut, &back), SCORESDE_ECORRUPT);
+    ck_assert(contains(scoresde_last_error(), "no parameter section"));
+    ck_assert_ptr_null(back);
+    free(file);
+
+    /* A mixture file carrying a PARM section is damaged. */
+    size_t gsize;
+    uint8_t *g = saved_small(&gsize);
+    sd_writer w;
+    sd_writer_init(&w);
+    sd_writer_put_bytes(&w, g, gsize - 4);
+    sd_writer_put_bytes(&w, "PARM", 4);
+    sd_writer_put_u32(&w, SD_SECTION_REQUIRED);
+    sd_writer_put_u64(&w, 8);
+    sd_writer_put_u64(&w, 0);
+    sd_writer_patch_u32(&w, 24, 4);
+    sd_writer_patch_u64(&w, 16, w.size + 4);
+    sd_writer_put_u32(&w, sd_crc32c(0, w.data, w.size));
+    ck_assert_int_eq(load_kinds(w.data, w.size, &back), SCORESDE_ECORRUPT);
+    ck_assert(contains(scoresde_last_error(), "has parameters"));
+    sd_writer_free(&w);
+    free(g);
+    scoresde_model_free(m);
+    ck_assert_uint_eq(scoresde_live_allocations(), 0);
+}
+END_TEST
+
 static size_t alloc_budget;
 
 static void *budget_malloc(size_t size, void *user)
@@ -597,6 +817,7 @@ int main(void)
     tcase_add_test(tc, newer_versions_are_refused);
     tcase_add_test(tc, forged_files_are_rejected);
     tcase_add_test(tc, unsavable_models_and_bad_arguments);
+    tcase_add_test(tc, trainable_kinds_store_parameters);
     tcase_add_test(tc, allocation_failures_leak_nothing);
     suite_add_tcase(s, tc);
     return test_run_suite(s);

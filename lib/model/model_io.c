@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "io.h"
+#include "model_file.h"
 #include "model_internal.h"
 #include "sde_internal.h"
 
@@ -147,11 +148,11 @@ int scoresde_model_save(const scoresde_model *model, const char *path)
 /* ----------------------------------------------------------------- loading */
 
 /* The kind table for a kind number read from a file. */
-static int find_kind(uint32_t kind, const uint8_t *name, size_t name_len,
-                     const sd_model_ops **out)
+static int find_kind(const sd_model_ops *const *kinds, size_t n_kinds, uint32_t kind,
+                     const uint8_t *name, size_t name_len, const sd_model_ops **out)
 {
-    for (size_t i = 0; i < sizeof file_kinds / sizeof file_kinds[0]; i++) {
-        const sd_model_ops *ops = file_kinds[i];
+    for (size_t i = 0; i < n_kinds; i++) {
+        const sd_model_ops *ops = kinds[i];
         /* The number identifies the kind; the name is only for messages, so
          * renaming a kind never orphans old files. */
         if ((uint32_t)ops->kind != kind)
@@ -169,7 +170,8 @@ static int find_kind(uint32_t kind, const uint8_t *name, size_t name_len,
 }
 
 /* MODL: u32 kind, string name, u64 dim. */
-static int read_model_section(const sd_container *c, const sd_model_ops **ops, size_t *dim)
+static int read_model_section(const sd_container *c, const sd_model_ops *const *kinds,
+                              size_t n_kinds, const sd_model_ops **ops, size_t *dim)
 {
     sd_reader r;
     SD_TRY(sd_container_section(c, SD_TAG_MODEL, &r, "model description"));
@@ -181,7 +183,7 @@ static int read_model_section(const sd_container *c, const sd_model_ops **ops, s
     SD_TRY(sd_reader_view_string(&r, MAX_NAME, &name, &name_len, "model kind name"));
     size_t at = sd_reader_offset(&r);
     SD_TRY(sd_reader_get_u64(&r, &d, "model dimension"));
-    SD_TRY(find_kind(kind, name, name_len, ops));
+    SD_TRY(find_kind(kinds, n_kinds, kind, name, name_len, ops));
     /* Any kind stores at least one double per dimension, so a dimension
      * beyond the file's size is damage; this also keeps D * 8 from overflowing. */
     if (d == 0 || d > c->size / sizeof(double))
@@ -244,14 +246,15 @@ static int read_params(const sd_container *c, scoresde_model *m)
     return rc;
 }
 
-static int load_from_memory(scoresde_model **out, const uint8_t *data, size_t size)
+static int load_from_memory(scoresde_model **out, const uint8_t *data, size_t size,
+                            const sd_model_ops *const *kinds, size_t n_kinds)
 {
     sd_container c;
     SD_TRY(sd_container_open(&c, data, size, SD_FILE_MODEL, model_tags,
                              sizeof model_tags / sizeof model_tags[0]));
     const sd_model_ops *ops = NULL;
     size_t dim = 0;
-    SD_TRY(read_model_section(&c, &ops, &dim));
+    SD_TRY(read_model_section(&c, kinds, n_kinds, &ops, &dim));
     bool trainable = ops->num_params != NULL;
     if (!trainable && sd_container_has(&c, SD_TAG_PARAMS))
         return sd_fail(SCORESDE_ECORRUPT, "the file has parameters, but a %s model has none",
@@ -283,14 +286,22 @@ static int load_from_memory(scoresde_model **out, const uint8_t *data, size_t si
     return SCORESDE_OK;
 }
 
-int scoresde_model_load_buffer(scoresde_model **out, const void *data, size_t size)
+#define N_FILE_KINDS (sizeof file_kinds / sizeof file_kinds[0])
+
+int sd_model_load_buffer_kinds(scoresde_model **out, const void *data, size_t size,
+                               const sd_model_ops *const *kinds, size_t n_kinds)
 {
     SD_TRY(sd_check_ptr(out, "out"));
     *out = NULL;
     if (data == NULL && size > 0)
         return sd_fail(SCORESDE_EINVAL, "data is NULL but size is %zu", size);
     static const uint8_t empty[1];
-    return load_from_memory(out, data != NULL ? data : empty, size);
+    return load_from_memory(out, data != NULL ? data : empty, size, kinds, n_kinds);
+}
+
+int scoresde_model_load_buffer(scoresde_model **out, const void *data, size_t size)
+{
+    return sd_model_load_buffer_kinds(out, data, size, file_kinds, N_FILE_KINDS);
 }
 
 int scoresde_model_load(scoresde_model **out, const char *path)
@@ -301,7 +312,7 @@ int scoresde_model_load(scoresde_model **out, const char *path)
     uint8_t *data;
     size_t size;
     SD_TRY(sd_file_read_all(path, MODEL_FILE_LIMIT, &data, &size));
-    int rc = load_from_memory(out, data, size);
+    int rc = load_from_memory(out, data, size, file_kinds, N_FILE_KINDS);
     if (rc != SCORESDE_OK && rc != SCORESDE_ENOMEM) {
         /* Name the file: "model.sde: checksum mismatch ...". */
         char why[512];
