@@ -10,5 +10,7 @@
 #include "scoresde/common.h"
 #include "scoresde/rng.h"
 #include "scoresde/sde.h"
+#include "scoresde/model.h"
+#include "scoresde/model_io.h"
 
 #endif /* SCORESDE_H */

@@ -88,6 +88,13 @@ SCORESDE_API int scoresde_set_allocator(scoresde_malloc_fn malloc_fn,
 SCORESDE_API size_t scoresde_live_allocations(void);
 
 /**
+ * Release a memory buffer that the library returned to the caller (for
+ * example scoresde_model_save_buffer's bytes). It goes back to the allocator
+ * it came from. NULL is accepted. Thread-safe for distinct buffers.
+ */
+SCORESDE_API void scoresde_buffer_free(void *data);
+
+/**
  * The version of the library that is loaded, as
  * MAJOR * 10000 + MINOR * 100 + PATCH (compare with SCORESDE_VERSION_NUMBER
  * from scoresde/version.h to detect a mismatch between header and library).
