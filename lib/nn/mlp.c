@@ -12,7 +12,7 @@
 
 #include "internal.h"
 
-#define SD_MLP_DEFAULT_BLOCK 256
+#define SD_MLP_DEFAULT_BLOCK 512
 
 enum { SD_MLP_STATE_NONE = 0, SD_MLP_STATE_FORWARD = 1, SD_MLP_STATE_TANGENT = 2 };
 
