@@ -96,8 +96,10 @@ int sd_mlp_set_params(sd_mlp *net, const double *params);
 /*
  * A workspace for batches of up to max_rows rows with backward state, using
  * n_threads threads (>= 1) in GEMMs and elementwise passes. block_rows is the
- * row-block size (0 picks the default, 512: a block of a 256-wide layer is 1 MiB in float64, inside L2, and measured fastest among 128..1024 for the benchmark shape). Everything an evaluation needs is
- * allocated here; evaluations allocate nothing.
+ * row-block size; 0 picks the default, 512 (a block of a 256-wide layer is
+ * 1 MiB in float64, inside this machine's 2 MiB L2 per core, and 512 measured
+ * fastest of 128..1024 for the benchmark shape). Everything an evaluation
+ * needs is allocated here; evaluations allocate nothing.
  * Errors: SCORESDE_EINVAL (NULL, zero max_rows, n_threads < 1 or > 1024),
  * SCORESDE_ENOMEM.
  */
