@@ -9,5 +9,7 @@
 #include "scoresde/version.h"
 #include "scoresde/common.h"
 #include "scoresde/rng.h"
+#include "scoresde/sde.h"
+#include "scoresde/model.h"
 
 #endif /* SCORESDE_H */

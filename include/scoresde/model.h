@@ -1,0 +1,321 @@
+/*
+ * libscoresde: score models.
+ *
+ * A scoresde_model evaluates the score s(x, t) = grad_x ln p_t(x) of a batch
+ * (n x D row-major doubles, one time per sample) for the forward SDE it was
+ * created with. The model keeps its own copy of that SDE (scoresde_sde_clone),
+ * so the caller may free the SDE right after creating the model.
+ *
+ * Kinds of model:
+ *  - SCORESDE_MODEL_GMM: a Gaussian mixture p_0 = sum_k w_k N(mu_k, diag(v_k))
+ *    pushed exactly through the SDE's Gaussian marginal
+ *    x_t | x_0 ~ N(alpha(t) x_0, sigma(t)^2 I):
+ *        p_t = sum_k w_k N(alpha mu_k, diag(alpha^2 v_k + sigma^2)).
+ *    Exact score, data and noise predictions, divergence, Jacobian-vector
+ *    products, ln p_t and exact samples of p_t. A single Gaussian is K = 1.
+ *    Needs an SDE with a Gaussian marginal (every built-in SDE has one).
+ *  - SCORESDE_MODEL_SCORE_FN: the caller's score function (and, optionally,
+ *    the divergence of the score). Energy-based models pass -grad E here.
+ *  - SCORESDE_MODEL_DENOISER_FN: the caller's denoiser D(x, t) ~ E[x_0 | x_t];
+ *    the library converts it to a score by Tweedie's formula
+ *    s = (alpha D - x) / sigma^2 (needs a Gaussian marginal and sigma(t) > 0).
+ *  - SCORESDE_MODEL_MLP: a trainable network (created by the MLP module).
+ *
+ * Argument checks shared by every evaluation function: the model, x, t and
+ * every output must be non-NULL (SCORESDE_EINVAL); n and D must be positive
+ * (SCORESDE_EINVAL); D must equal the model's dimension (SCORESDE_EDIM);
+ * every t[i] must be finite and within [0, T] of the model's SDE
+ * (SCORESDE_EINVAL); x itself is not scanned (NaN in gives NaN out, or
+ * SCORESDE_ENUMERIC where the library notices). Each failure records a message
+ * for scoresde_last_error() naming the argument and its value.
+ *
+ * Thread safety: a model is read-only during evaluation. Any number of
+ * threads may call the evaluation functions (score, predict_*, divergence,
+ * jvp, hutchinson, log_density, sample, the getters, clone, *_backward) on one
+ * model at the same time, and get the same bits as a single thread would.
+ * scoresde_model_set_params and scoresde_model_free must not run concurrently
+ * with any other call on the same model. User callbacks are called from the
+ * thread that made the library call; if several threads evaluate one hook model
+ * at once, the callback must itself be safe to call concurrently.
+ *
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#ifndef SCORESDE_MODEL_H
+#define SCORESDE_MODEL_H
+
+#include "common.h"
+#include "sde.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** An opaque score model. */
+typedef struct scoresde_model scoresde_model;
+
+/** Kinds of model (values frozen; only ever added). */
+enum {
+    SCORESDE_MODEL_GMM = 1,          /**< exact Gaussian mixture */
+    SCORESDE_MODEL_SCORE_FN = 2,     /**< user score callback */
+    SCORESDE_MODEL_DENOISER_FN = 3,  /**< user denoiser callback, converted by Tweedie */
+    SCORESDE_MODEL_MLP = 4           /**< trainable multilayer perceptron */
+};
+
+/**
+ * A user score: write s(x_i, t_i) for i < n into score_out (n x D, row-major).
+ * x and t are the caller's batch; score_out does not alias them.
+ * Return 0 on success; any other value stops the library call, which then
+ * returns SCORESDE_ECALLBACK. Must not call back into the same model.
+ */
+typedef int (*scoresde_score_fn)(const double *x, const double *t, size_t n, size_t D,
+                                  double *score_out, void *user);
+
+/**
+ * A user divergence of the score: write div_x s(x_i, t_i) = tr(ds/dx) for
+ * i < n into div_out (n values). Return 0 on success, non-zero to stop.
+ */
+typedef int (*scoresde_divergence_fn)(const double *x, const double *t, size_t n, size_t D,
+                                      double *div_out, void *user);
+
+/**
+ * A user denoiser: write D(x_i, t_i), an estimate of E[x_0 | x_t = x_i], for
+ * i < n into x0_out (n x D). Return 0 on success, non-zero to stop.
+ */
+typedef int (*scoresde_denoiser_fn)(const double *x, const double *t, size_t n, size_t D,
+                                    double *x0_out, void *user);
+
+/* ---------------------------------------------------------------- creation */
+
+/**
+ * Create the exact model of the Gaussian mixture
+ * p_0 = sum_k w_k N(mu_k, diag(v_k)) under `sde`.
+ *
+ * weights: K positive finite numbers; they are normalised to sum to 1.
+ * means: K x D finite values (mu_k = means + k*D).
+ * variances: K x D positive finite diagonal covariances (v_k = variances + k*D).
+ * The model copies the SDE and every array; the caller keeps ownership of
+ * its arguments. Free the model with scoresde_model_free.
+ *
+ * Returns SCORESDE_OK, SCORESDE_EINVAL (NULL pointer, K or D zero, a weight,
+ * mean or variance not finite or out of range, *out untouched), SCORESDE_EUNSUPPORTED
+ * (the SDE has no Gaussian marginal) or SCORESDE_ENOMEM. Thread-safe.
+ */
+SCORESDE_API int scoresde_model_create_gmm(scoresde_model **out, const scoresde_sde *sde,
+                                           size_t K, size_t D, const double *weights,
+                                           const double *means, const double *variances);
+
+/**
+ * Create a model whose score is the caller's function `score`.
+ * `divergence` may be NULL: the exact divergence is then unsupported, and
+ * Jacobian-vector products (hence Hutchinson estimates) use central finite
+ * differences of `score` (see scoresde_model_jvp). `user` is passed back
+ * unchanged; the library neither reads nor frees it, and it must outlive the
+ * model and its clones.
+ *
+ * Returns SCORESDE_OK, SCORESDE_EINVAL (out, sde or score NULL, D zero) or
+ * SCORESDE_ENOMEM. Thread-safe.
+ */
+SCORESDE_API int scoresde_model_create_score_fn(scoresde_model **out, const scoresde_sde *sde,
+                                                size_t D, scoresde_score_fn score,
+                                                scoresde_divergence_fn divergence, void *user);
+
+/**
+ * Create a model from the caller's denoiser D(x, t) ~ E[x_0 | x_t]. The score
+ * is s = (alpha(t) D - x) / sigma(t)^2 (Tweedie), the data prediction is D
+ * itself and the noise prediction (x - alpha D) / sigma.
+ * `divergence` may be NULL; if given it returns div_x D (the divergence of the
+ * denoiser, not of the score); the score's divergence is then
+ * (alpha div D - D_dim) / sigma^2. Without it, the exact divergence is
+ * unsupported and Jacobian-vector products use finite differences.
+ * Score, noise prediction, divergence and Jacobian products at a time where
+ * sigma(t) = 0 fail with SCORESDE_EINVAL (the denoiser then defines no score).
+ *
+ * Returns SCORESDE_OK, SCORESDE_EINVAL, SCORESDE_EUNSUPPORTED (the SDE has
+ * no Gaussian marginal) or SCORESDE_ENOMEM. Thread-safe.
+ */
+SCORESDE_API int scoresde_model_create_denoiser_fn(scoresde_model **out,
+                                                   const scoresde_sde *sde, size_t D,
+                                                   scoresde_denoiser_fn denoiser,
+                                                   scoresde_divergence_fn divergence,
+                                                   void *user);
+
+/**
+ * Make an independent copy of a model (its own SDE copy and parameters;
+ * hook models share the caller's `user` pointer). Returns SCORESDE_OK,
+ * SCORESDE_EINVAL (NULL argument) or SCORESDE_ENOMEM. Thread-safe.
+ */
+SCORESDE_API int scoresde_model_clone(const scoresde_model *model, scoresde_model **out);
+
+/** Free a model and everything it owns. NULL is accepted. */
+SCORESDE_API void scoresde_model_free(scoresde_model *model);
+
+/* ----------------------------------------------------------------- getters */
+
+/** The model's dimension D, or 0 for NULL. Thread-safe. */
+SCORESDE_API size_t scoresde_model_dim(const scoresde_model *model);
+
+/** The model's kind (SCORESDE_MODEL_*), or 0 for NULL. Thread-safe. */
+SCORESDE_API int scoresde_model_kind(const scoresde_model *model);
+
+/**
+ * The model's own SDE (a copy made at creation), or NULL for NULL. The
+ * pointer is borrowed: valid until the model is freed; do not free it.
+ * Thread-safe.
+ */
+SCORESDE_API const scoresde_sde *scoresde_model_sde(const scoresde_model *model);
+
+/* -------------------------------------------------------------- evaluation */
+
+/**
+ * score[i*D + j] = s(x_i, t_i)_j for i < n. See the shared argument checks
+ * at the top. Returns SCORESDE_OK, SCORESDE_EINVAL, SCORESDE_EDIM,
+ * SCORESDE_ECALLBACK (a hook returned non-zero), SCORESDE_ENUMERIC (a hook
+ * wrote a non-finite value) or SCORESDE_ENOMEM. Thread-safe.
+ */
+SCORESDE_API int scoresde_model_score(const scoresde_model *model, const double *x,
+                                      const double *t, size_t n, size_t D, double *score);
+
+/**
+ * The data prediction x0_hat = E[x_0 | x_t] = (x + sigma^2 s) / alpha
+ * (Tweedie), n x D. For a denoiser model it is the denoiser's output.
+ * Needs a Gaussian marginal (SCORESDE_EUNSUPPORTED otherwise).
+ * Errors as scoresde_model_score. Thread-safe.
+ */
+SCORESDE_API int scoresde_model_predict_data(const scoresde_model *model, const double *x,
+                                             const double *t, size_t n, size_t D,
+                                             double *x0_hat);
+
+/**
+ * The noise prediction eps_hat = -sigma s (so x = alpha x0_hat + sigma eps_hat),
+ * n x D. Needs a Gaussian marginal (SCORESDE_EUNSUPPORTED otherwise).
+ * Errors as scoresde_model_score. Thread-safe.
+ */
+SCORESDE_API int scoresde_model_predict_noise(const scoresde_model *model, const double *x,
+                                              const double *t, size_t n, size_t D,
+                                              double *eps_hat);
+
+/**
+ * The exact divergence div_x s(x_i, t_i) = tr(ds/dx) for i < n (n values).
+ * Analytic for the mixture; the divergence hook for hook models; D
+ * Jacobian-vector products for kinds with exact ones (MLP).
+ * Returns SCORESDE_EUNSUPPORTED for hook models created without a divergence
+ * hook (use scoresde_model_hutchinson), otherwise as scoresde_model_score.
+ * Thread-safe.
+ */
+SCORESDE_API int scoresde_model_divergence(const scoresde_model *model, const double *x,
+                                           const double *t, size_t n, size_t D, double *div);
+
+/**
+ * Jacobian-vector products: jv_i = (ds/dx)(x_i, t_i) v_i for i < n
+ * (v and jv are n x D; score may be NULL, else it receives s(x_i, t_i)).
+ * Exact for the mixture and the MLP. For hook models, central differences of
+ * the hook: jv = (s(x + h u) - s(x - h u)) / (2 h) * ||v||_inf with
+ * u = v / ||v||_inf and h = 2^-17 * max(1, ||x_i||_inf) (error O(h^2)
+ * times the third derivative; two hook calls on a 2n batch; score, when
+ * asked for, costs one more hook call). A zero v_i gives jv_i = 0.
+ * v must be finite (SCORESDE_EINVAL). Otherwise errors as scoresde_model_score.
+ * Thread-safe.
+ */
+SCORESDE_API int scoresde_model_jvp(const scoresde_model *model, const double *x,
+                                    const double *t, size_t n, size_t D, const double *v,
+                                    double *score, double *jv);
+
+/**
+ * Hutchinson estimates of the divergence from caller-given probes:
+ * est[i] = (1/M) sum_m v_im^T (ds/dx)(x_i, t_i) v_im, where probe m of sample
+ * i is probes[(i*M + m)*D .. +D). With E[v v^T] = I (Rademacher, Gaussian,
+ * sphere of radius sqrt(D)) it is unbiased for the divergence. Uses
+ * scoresde_model_jvp, so it is exact per probe for the mixture and the MLP and
+ * uses finite differences for hook models (see there).
+ * M must be positive and probes finite (SCORESDE_EINVAL). Otherwise errors as
+ * scoresde_model_score. Thread-safe.
+ */
+SCORESDE_API int scoresde_model_hutchinson(const scoresde_model *model, const double *x,
+                                           const double *t, size_t n, size_t D,
+                                           const double *probes, size_t M, double *est);
+
+/**
+ * The exact log-density ln p_t(x_i) at time t_i for i < n (n values).
+ * Mixture models only (SCORESDE_EUNSUPPORTED otherwise); computed by a
+ * log-sum-exp over components, stable for any t down to 0.
+ * Errors as scoresde_model_score. Thread-safe.
+ */
+SCORESDE_API int scoresde_model_log_density(const scoresde_model *model, const double *x,
+                                            const double *t, size_t n, size_t D,
+                                            double *logp);
+
+/**
+ * Exact samples of p_t: x[i*D ..] ~ p_{t_i} for i < n. Mixture models only
+ * (SCORESDE_EUNSUPPORTED otherwise).
+ *
+ * Sample i of the call is sample number first_sample + i of the run and uses
+ * Philox stream first_sample + i under `seed`, so samples do not depend on how
+ * a run is split into calls. Within that stream:
+ *  - the component: u = uniform element SCORESDE_RNG_OFFSET(SCORESDE_RNG_MODEL, 0);
+ *    the chosen k is the first with u < w_0 + ... + w_k (the last component
+ *    if rounding leaves u above the total);
+ *  - the noise: z_j = normal element SCORESDE_RNG_OFFSET(SCORESDE_RNG_MODEL, 2 + j)
+ *    for j < D; x_j = alpha mu_kj + sqrt(alpha^2 v_kj + sigma^2) z_j.
+ * Returns SCORESDE_OK, SCORESDE_EINVAL, SCORESDE_EDIM or SCORESDE_EUNSUPPORTED.
+ * Thread-safe.
+ */
+SCORESDE_API int scoresde_model_sample(const scoresde_model *model, const double *t, size_t n,
+                                       size_t D, uint64_t seed, uint64_t first_sample,
+                                       double *x);
+
+/* --------------------------------------------------------- trainable models
+ * Kinds without trainable parameters (GMM, hooks) return SCORESDE_EUNSUPPORTED
+ * from every function in this section, with a message naming the kind. */
+
+/**
+ * The number of trainable parameters through *count.
+ * Returns SCORESDE_OK, SCORESDE_EINVAL (NULL) or SCORESDE_EUNSUPPORTED.
+ * Thread-safe.
+ */
+SCORESDE_API int scoresde_model_num_params(const scoresde_model *model, size_t *count);
+
+/**
+ * Copy the parameters into theta (count = scoresde_model_num_params values,
+ * in the kind's documented flat order). Returns SCORESDE_OK, SCORESDE_EINVAL
+ * (NULL), SCORESDE_EDIM (wrong count) or SCORESDE_EUNSUPPORTED. Thread-safe.
+ */
+SCORESDE_API int scoresde_model_get_params(const scoresde_model *model, double *theta,
+                                           size_t count);
+
+/**
+ * Replace the parameters by theta (count values, all finite). Returns
+ * SCORESDE_OK, SCORESDE_EINVAL (NULL or non-finite), SCORESDE_EDIM or
+ * SCORESDE_EUNSUPPORTED. NOT thread-safe: no other call may use the model
+ * meanwhile.
+ */
+SCORESDE_API int scoresde_model_set_params(scoresde_model *model, const double *theta,
+                                           size_t count);
+
+/**
+ * Backpropagation of the score: ADD to param_grad (count values) the gradient
+ * with respect to the parameters of sum_{i,j} score_grad[i*D + j] s(x_i, t_i)_j.
+ * Errors as scoresde_model_get_params and scoresde_model_score. Thread-safe.
+ */
+SCORESDE_API int scoresde_model_score_backward(const scoresde_model *model, const double *x,
+                                               const double *t, size_t n, size_t D,
+                                               const double *score_grad, double *param_grad,
+                                               size_t count);
+
+/**
+ * Backpropagation of probe terms (sliced score matching): ADD to param_grad
+ * (count values) the gradient with respect to the parameters of
+ * sum_i sum_m weights[i*M + m] v_im^T (ds/dx)(x_i, t_i) v_im, probes laid out
+ * as in scoresde_model_hutchinson. Errors as scoresde_model_score_backward.
+ * Thread-safe.
+ */
+SCORESDE_API int scoresde_model_probe_backward(const scoresde_model *model, const double *x,
+                                               const double *t, size_t n, size_t D,
+                                               const double *probes, size_t M,
+                                               const double *weights, double *param_grad,
+                                               size_t count);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SCORESDE_MODEL_H */

@@ -1,0 +1,334 @@
+/*
+ * The exact Gaussian-mixture model.
+ *
+ * p_0 = sum_k w_k N(mu_k, diag(v_k)) pushed through x_t = alpha x_0 + sigma z:
+ *     p_t = sum_k w_k N(alpha mu_k, diag(c_k)),  c_k = alpha^2 v_k + sigma^2.
+ * With g_k = -(x - alpha mu_k) / c_k (the component scores) and
+ * responsibilities r_k = w_k N_k / p_t (a log-sum-exp, so no component ever
+ * underflows the others away, whatever t):
+ *     s      = sum_k r_k g_k
+ *     ds/dx  = -sum_k r_k diag(1/c_k) + sum_k r_k (g_k - s)(g_k - s)^T
+ *     div s  = -sum_k r_k sum_j 1/c_kj + sum_k r_k ||g_k - s||^2
+ * The centred forms (g_k - s) keep the covariance term non-negative and free
+ * of the cancellation that sum r_k g_k g_k^T - s s^T suffers far from the data.
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#include <math.h>
+#include <string.h>
+
+#include "model_internal.h"
+
+static const double LOG_2PI = 1.8378770664093454835606594728112;
+
+/* Per-call scratch: K log-weights (responsibilities after normalisation). */
+typedef struct gmm_work {
+    double *r;
+} gmm_work;
+
+static void gmm_free_state(void *state)
+{
+    sd_gmm_state *s = state;
+    if (s == NULL)
+        return;
+    sd_free(s->weight);
+    sd_free(s->log_w);
+    sd_free(s->mean);
+    sd_free(s->var);
+    sd_free(s);
+}
+
+static sd_gmm_state *gmm_alloc_state(size_t K, size_t D)
+{
+    sd_gmm_state *s = sd_calloc(1, sizeof *s);
+    if (s == NULL)
+        return NULL;
+    s->K = K;
+    s->weight = sd_malloc(K * sizeof(double));
+    s->log_w = sd_malloc(K * sizeof(double));
+    s->mean = sd_malloc(K * D * sizeof(double));
+    s->var = sd_malloc(K * D * sizeof(double));
+    if (!s->weight || !s->log_w || !s->mean || !s->var) {
+        gmm_free_state(s);
+        return NULL;
+    }
+    return s;
+}
+
+static int gmm_clone_state(const scoresde_model *src, void **out)
+{
+    const sd_gmm_state *s = src->state;
+    size_t K = s->K, D = src->dim;
+    sd_gmm_state *c = gmm_alloc_state(K, D);
+    if (c == NULL)
+        return SCORESDE_ENOMEM;
+    memcpy(c->weight, s->weight, K * sizeof(double));
+    memcpy(c->log_w, s->log_w, K * sizeof(double));
+    memcpy(c->mean, s->mean, K * D * sizeof(double));
+    memcpy(c->var, s->var, K * D * sizeof(double));
+    *out = c;
+    return SCORESDE_OK;
+}
+
+/* Log-responsibilities of one sample, normalised in place into r (sums to 1);
+ * returns ln p_t(x) through *logp. */
+static void gmm_responsibilities(const sd_gmm_state *s, size_t D, const double *x, double alpha,
+                                 double s2, double *r, double *logp)
+{
+    double a2 = alpha * alpha, top = -INFINITY;
+    for (size_t k = 0; k < s->K; k++) {
+        const double *mu = s->mean + k * D, *v = s->var + k * D;
+        double acc = 0.0;
+        for (size_t j = 0; j < D; j++) {
+            double c = a2 * v[j] + s2, d = x[j] - alpha * mu[j];
+            acc += log(c) + d * d / c;
+        }
+        r[k] = s->log_w[k] - 0.5 * (acc + (double)D * LOG_2PI);
+        top = fmax(top, r[k]);
+    }
+    double sum = 0.0;
+    for (size_t k = 0; k < s->K; k++) {
+        r[k] = exp(r[k] - top);
+        sum += r[k];
+    }
+    for (size_t k = 0; k < s->K; k++)
+        r[k] /= sum;
+    *logp = top + log(sum);
+}
+
+/* The score of one sample from its responsibilities. */
+static void gmm_score_one(const sd_gmm_state *s, size_t D, const double *x, double alpha,
+                          double s2, const double *r, double *out)
+{
+    double a2 = alpha * alpha;
+    for (size_t j = 0; j < D; j++)
+        out[j] = 0.0;
+    for (size_t k = 0; k < s->K; k++) {
+        const double *mu = s->mean + k * D, *v = s->var + k * D;
+        for (size_t j = 0; j < D; j++)
+            out[j] -= r[k] * (x[j] - alpha * mu[j]) / (a2 * v[j] + s2);
+    }
+}
+
+static int gmm_work_begin(const scoresde_model *m, gmm_work *w)
+{
+    const sd_gmm_state *s = m->state;
+    w->r = sd_malloc(s->K * sizeof(double));
+    return w->r ? SCORESDE_OK : SCORESDE_ENOMEM;
+}
+
+static int gmm_score(const scoresde_model *m, const double *x, const double *t, size_t n,
+                     double *out)
+{
+    const sd_gmm_state *s = m->state;
+    size_t D = m->dim;
+    gmm_work w;
+    SD_TRY(gmm_work_begin(m, &w));
+    int rc = SCORESDE_OK;
+    for (size_t i = 0; i < n && rc == SCORESDE_OK; i++) {
+        double alpha, sigma, logp;
+        rc = sd_model_marginal(m, t[i], &alpha, &sigma);
+        if (rc != SCORESDE_OK)
+            break;
+        gmm_responsibilities(s, D, x + i * D, alpha, sigma * sigma, w.r, &logp);
+        gmm_score_one(s, D, x + i * D, alpha, sigma * sigma, w.r, out + i * D);
+    }
+    sd_free(w.r);
+    return rc;
+}
+
+static int gmm_log_density(const scoresde_model *m, const double *x, const double *t, size_t n,
+                           double *logp)
+{
+    const sd_gmm_state *s = m->state;
+    size_t D = m->dim;
+    gmm_work w;
+    SD_TRY(gmm_work_begin(m, &w));
+    int rc = SCORESDE_OK;
+    for (size_t i = 0; i < n; i++) {
+        double alpha, sigma;
+        rc = sd_model_marginal(m, t[i], &alpha, &sigma);
+        if (rc != SCORESDE_OK)
+            break;
+        gmm_responsibilities(s, D, x + i * D, alpha, sigma * sigma, w.r, logp + i);
+    }
+    sd_free(w.r);
+    return rc;
+}
+
+static int gmm_divergence(const scoresde_model *m, const double *x, const double *t, size_t n,
+                          double *div)
+{
+    const sd_gmm_state *s = m->state;
+    size_t D = m->dim;
+    gmm_work w;
+    SD_TRY(gmm_work_begin(m, &w));
+    double *score = sd_malloc(D * sizeof *score);
+    if (score == NULL) {
+        sd_free(w.r);
+        return SCORESDE_ENOMEM;
+    }
+    int rc = SCORESDE_OK;
+    for (size_t i = 0; i < n; i++) {
+        double alpha, sigma, logp;
+        rc = sd_model_marginal(m, t[i], &alpha, &sigma);
+        if (rc != SCORESDE_OK)
+            break;
+        double a2 = alpha * alpha, s2 = sigma * sigma;
+        const double *xi = x + i * D;
+        gmm_responsibilities(s, D, xi, alpha, s2, w.r, &logp);
+        gmm_score_one(s, D, xi, alpha, s2, w.r, score);
+        double acc = 0.0;
+        for (size_t k = 0; k < s->K; k++) {
+            const double *mu = s->mean + k * D, *v = s->var + k * D;
+            double trace = 0.0, spread = 0.0;
+            for (size_t j = 0; j < D; j++) {
+                double c = a2 * v[j] + s2;
+                double dev = -(xi[j] - alpha * mu[j]) / c - score[j];
+                trace += 1.0 / c;
+                spread += dev * dev;
+            }
+            acc += w.r[k] * (spread - trace);
+        }
+        div[i] = acc;
+    }
+    sd_free(score);
+    sd_free(w.r);
+    return rc;
+}
+
+static int gmm_jvp(const scoresde_model *m, const double *x, const double *t, size_t n,
+                   const double *v, double *score_out, double *jv)
+{
+    const sd_gmm_state *s = m->state;
+    size_t D = m->dim;
+    gmm_work w;
+    SD_TRY(gmm_work_begin(m, &w));
+    double *score = sd_malloc(D * sizeof *score);
+    if (score == NULL) {
+        sd_free(w.r);
+        return SCORESDE_ENOMEM;
+    }
+    int rc = SCORESDE_OK;
+    for (size_t i = 0; i < n; i++) {
+        double alpha, sigma, logp;
+        rc = sd_model_marginal(m, t[i], &alpha, &sigma);
+        if (rc != SCORESDE_OK)
+            break;
+        double a2 = alpha * alpha, s2 = sigma * sigma;
+        const double *xi = x + i * D, *vi = v + i * D;
+        double *out = jv + i * D;
+        gmm_responsibilities(s, D, xi, alpha, s2, w.r, &logp);
+        gmm_score_one(s, D, xi, alpha, s2, w.r, score);
+        for (size_t j = 0; j < D; j++)
+            out[j] = 0.0;
+        for (size_t k = 0; k < s->K; k++) {
+            const double *mu = s->mean + k * D, *var = s->var + k * D;
+            /* r_k [ -v / c_k + (g_k - s) ((g_k - s) . v) ]: two passes over j. */
+            double proj = 0.0;
+            for (size_t j = 0; j < D; j++) {
+                double c = a2 * var[j] + s2;
+                proj += (-(xi[j] - alpha * mu[j]) / c - score[j]) * vi[j];
+            }
+            for (size_t j = 0; j < D; j++) {
+                double c = a2 * var[j] + s2;
+                double dev = -(xi[j] - alpha * mu[j]) / c - score[j];
+                out[j] += w.r[k] * (dev * proj - vi[j] / c);
+            }
+        }
+        if (score_out)
+            memcpy(score_out + i * D, score, D * sizeof *score);
+    }
+    sd_free(score);
+    sd_free(w.r);
+    return rc;
+}
+
+static int gmm_sample(const scoresde_model *m, const double *t, size_t n, uint64_t seed,
+                      uint64_t first_sample, double *x)
+{
+    const sd_gmm_state *s = m->state;
+    size_t D = m->dim;
+    for (size_t i = 0; i < n; i++) {
+        double alpha, sigma, u;
+        SD_TRY(sd_model_marginal(m, t[i], &alpha, &sigma));
+        uint64_t stream = first_sample + i;
+        sd_rng_uniform(seed, stream, SCORESDE_RNG_OFFSET(SCORESDE_RNG_MODEL, 0), 1, &u);
+        /* Offset 1 would share u's Philox block; the noise starts at the next. */
+        double *xi = x + i * D;
+        sd_rng_normal(seed, stream, SCORESDE_RNG_OFFSET(SCORESDE_RNG_MODEL, 2), D, xi);
+        size_t k = 0;
+        double cum = s->weight[0];
+        while (k + 1 < s->K && !(u < cum))
+            cum += s->weight[++k];
+        const double *mu = s->mean + k * D, *v = s->var + k * D;
+        for (size_t j = 0; j < D; j++)
+            xi[j] = alpha * mu[j] + sqrt(alpha * alpha * v[j] + sigma * sigma) * xi[j];
+    }
+    return SCORESDE_OK;
+}
+
+const sd_model_ops sd_model_gmm_ops = {
+    .name = "Gaussian-mixture",
+    .kind = SCORESDE_MODEL_GMM,
+    .score = gmm_score,
+    .divergence = gmm_divergence,
+    .jvp = gmm_jvp,
+    .log_density = gmm_log_density,
+    .sample = gmm_sample,
+    .clone_state = gmm_clone_state,
+    .free_state = gmm_free_state,
+};
+
+/* The SDE must have a Gaussian marginal: ask for it once at T. */
+int sd_model_require_marginal(const scoresde_sde *sde, const char *what)
+{
+    double T = scoresde_sde_T(sde), alpha, sigma;
+    int rc = scoresde_sde_marginal(sde, &T, 1, &alpha, &sigma, NULL, NULL);
+    if (rc == SCORESDE_EUNSUPPORTED)
+        return sd_fail(SCORESDE_EUNSUPPORTED,
+                       "%s needs an SDE with a Gaussian marginal; this SDE has none", what);
+    return rc;
+}
+
+int scoresde_model_create_gmm(scoresde_model **out, const scoresde_sde *sde, size_t K, size_t D,
+                              const double *weights, const double *means,
+                              const double *variances)
+{
+    SD_TRY(sd_check_ptr(out, "out"));
+    SD_TRY(sd_check_ptr(sde, "sde"));
+    if (K == 0)
+        return sd_fail(SCORESDE_EINVAL, "K (the number of components) is zero");
+    if (D == 0)
+        return sd_fail(SCORESDE_EINVAL, "D (the dimension) is zero");
+    SD_TRY(sd_check_ptr(weights, "weights"));
+    SD_TRY(sd_check_batch(means, K, D, "means"));
+    SD_TRY(sd_check_batch(variances, K, D, "variances"));
+    double total = 0.0;
+    for (size_t k = 0; k < K; k++) {
+        if (!(isfinite(weights[k]) && weights[k] > 0.0))
+            return sd_fail(SCORESDE_EINVAL, "weights[%zu] (%g) is not a positive finite number",
+                           k, weights[k]);
+        total += weights[k];
+    }
+    if (!isfinite(total))
+        return sd_fail(SCORESDE_EINVAL, "the weights sum to %g", total);
+    SD_TRY(sd_check_finite(means, K * D, "means"));
+    for (size_t q = 0; q < K * D; q++)
+        if (!(isfinite(variances[q]) && variances[q] > 0.0))
+            return sd_fail(SCORESDE_EINVAL,
+                           "variances[%zu] (%g) (component %zu, coordinate %zu) is not a "
+                           "positive finite number",
+                           q, variances[q], q / D, q % D);
+    SD_TRY(sd_model_require_marginal(sde, "a Gaussian-mixture model"));
+
+    sd_gmm_state *s = gmm_alloc_state(K, D);
+    if (s == NULL)
+        return SCORESDE_ENOMEM;
+    for (size_t k = 0; k < K; k++) {
+        s->weight[k] = weights[k] / total;
+        s->log_w[k] = log(s->weight[k]);
+    }
+    memcpy(s->mean, means, K * D * sizeof(double));
+    memcpy(s->var, variances, K * D * sizeof(double));
+    return sd_model_create(out, &sd_model_gmm_ops, sde, D, s);
+}

@@ -1,0 +1,198 @@
+/*
+ * Models backed by the caller's functions: a score hook (energy-based models
+ * pass -grad E) and a denoiser hook converted by Tweedie's formula.
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#include <math.h>
+#include <string.h>
+
+#include "model_internal.h"
+
+static void hook_free_state(void *state)
+{
+    sd_free(state);
+}
+
+static int hook_clone_state(const scoresde_model *src, void **out)
+{
+    sd_hook_state *c = sd_malloc(sizeof *c);
+    if (c == NULL)
+        return SCORESDE_ENOMEM;
+    memcpy(c, src->state, sizeof *c);
+    *out = c;
+    return SCORESDE_OK;
+}
+
+static int hook_returned(int rc, const char *what)
+{
+    return sd_fail(SCORESDE_ECALLBACK, "the %s callback returned %d", what, rc);
+}
+
+/* A hook's output is checked where it enters the library, so a NaN is
+ * reported with its sample and time instead of travelling on. */
+static int hook_check_output(const double *out, const double *t, size_t n, size_t width,
+                             const char *what)
+{
+    for (size_t q = 0; q < n * width; q++)
+        if (!isfinite(out[q]))
+            return sd_fail(SCORESDE_ENUMERIC,
+                           "the %s callback wrote a non-finite value (%g) for sample %zu, "
+                           "coordinate %zu (t = %g)",
+                           what, out[q], q / width, q % width, t[q / width]);
+    return SCORESDE_OK;
+}
+
+static int hook_no_divergence(const scoresde_model *m)
+{
+    return sd_fail(SCORESDE_EUNSUPPORTED,
+                   "the %s model was created without a divergence hook; use "
+                   "scoresde_model_hutchinson",
+                   m->ops->name);
+}
+
+/* ------------------------------------------------------------- score hook */
+
+static int score_fn_score(const scoresde_model *m, const double *x, const double *t, size_t n,
+                          double *out)
+{
+    const sd_hook_state *st = m->state;
+    int rc = st->score(x, t, n, m->dim, out, st->user);
+    if (rc != 0)
+        return hook_returned(rc, "score");
+    return hook_check_output(out, t, n, m->dim, "score");
+}
+
+static int score_fn_divergence(const scoresde_model *m, const double *x, const double *t,
+                               size_t n, double *div)
+{
+    const sd_hook_state *st = m->state;
+    if (st->divergence == NULL)
+        return hook_no_divergence(m);
+    int rc = st->divergence(x, t, n, m->dim, div, st->user);
+    if (rc != 0)
+        return hook_returned(rc, "divergence");
+    return hook_check_output(div, t, n, 1, "divergence");
+}
+
+const sd_model_ops sd_model_score_fn_ops = {
+    .name = "score-callback",
+    .kind = SCORESDE_MODEL_SCORE_FN,
+    .score = score_fn_score,
+    .divergence = score_fn_divergence,
+    .clone_state = hook_clone_state,
+    .free_state = hook_free_state,
+};
+
+/* ---------------------------------------------------------- denoiser hook */
+
+/* Tweedie needs sigma(t) > 0 for every sample; checked before the hook runs. */
+static int denoiser_check_sigma(const scoresde_model *m, const double *t, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        double alpha, sigma;
+        SD_TRY(sd_model_marginal(m, t[i], &alpha, &sigma));
+        if (!(sigma > 0.0))
+            return sd_fail(SCORESDE_EINVAL,
+                           "t[%zu] = %g gives sigma(t) = 0, where a denoiser defines no score",
+                           i, t[i]);
+    }
+    return SCORESDE_OK;
+}
+
+static int denoiser_data(const scoresde_model *m, const double *x, const double *t, size_t n,
+                         double *x0)
+{
+    const sd_hook_state *st = m->state;
+    int rc = st->denoiser(x, t, n, m->dim, x0, st->user);
+    if (rc != 0)
+        return hook_returned(rc, "denoiser");
+    return hook_check_output(x0, t, n, m->dim, "denoiser");
+}
+
+static int denoiser_score(const scoresde_model *m, const double *x, const double *t, size_t n,
+                          double *out)
+{
+    size_t D = m->dim;
+    SD_TRY(denoiser_check_sigma(m, t, n));
+    SD_TRY(denoiser_data(m, x, t, n, out));
+    /* Tweedie: s = (alpha D(x) - x) / sigma^2. */
+    for (size_t i = 0; i < n; i++) {
+        double alpha, sigma;
+        SD_TRY(sd_model_marginal(m, t[i], &alpha, &sigma));
+        double s2 = sigma * sigma;
+        for (size_t j = 0; j < D; j++)
+            out[i * D + j] = (alpha * out[i * D + j] - x[i * D + j]) / s2;
+    }
+    return SCORESDE_OK;
+}
+
+static int denoiser_divergence(const scoresde_model *m, const double *x, const double *t,
+                               size_t n, double *div)
+{
+    const sd_hook_state *st = m->state;
+    if (st->divergence == NULL)
+        return hook_no_divergence(m);
+    SD_TRY(denoiser_check_sigma(m, t, n));
+    int rc = st->divergence(x, t, n, m->dim, div, st->user);
+    if (rc != 0)
+        return hook_returned(rc, "divergence");
+    SD_TRY(hook_check_output(div, t, n, 1, "divergence"));
+    /* div s = (alpha div D - D) / sigma^2, since ds/dx = (alpha dD/dx - I) / sigma^2. */
+    for (size_t i = 0; i < n; i++) {
+        double alpha, sigma;
+        SD_TRY(sd_model_marginal(m, t[i], &alpha, &sigma));
+        div[i] = (alpha * div[i] - (double)m->dim) / (sigma * sigma);
+    }
+    return SCORESDE_OK;
+}
+
+const sd_model_ops sd_model_denoiser_fn_ops = {
+    .name = "denoiser-callback",
+    .kind = SCORESDE_MODEL_DENOISER_FN,
+    .score = denoiser_score,
+    .predict_data = denoiser_data,
+    .divergence = denoiser_divergence,
+    .clone_state = hook_clone_state,
+    .free_state = hook_free_state,
+};
+
+/* --------------------------------------------------------------- creation */
+
+int scoresde_model_create_score_fn(scoresde_model **out, const scoresde_sde *sde, size_t D,
+                                   scoresde_score_fn score, scoresde_divergence_fn divergence,
+                                   void *user)
+{
+    SD_TRY(sd_check_ptr(out, "out"));
+    SD_TRY(sd_check_ptr(sde, "sde"));
+    if (D == 0)
+        return sd_fail(SCORESDE_EINVAL, "D (the dimension) is zero");
+    if (score == NULL)
+        return sd_fail(SCORESDE_EINVAL, "score (the callback) is NULL");
+    sd_hook_state *st = sd_calloc(1, sizeof *st);
+    if (st == NULL)
+        return SCORESDE_ENOMEM;
+    st->score = score;
+    st->divergence = divergence;
+    st->user = user;
+    return sd_model_create(out, &sd_model_score_fn_ops, sde, D, st);
+}
+
+int scoresde_model_create_denoiser_fn(scoresde_model **out, const scoresde_sde *sde, size_t D,
+                                      scoresde_denoiser_fn denoiser,
+                                      scoresde_divergence_fn divergence, void *user)
+{
+    SD_TRY(sd_check_ptr(out, "out"));
+    SD_TRY(sd_check_ptr(sde, "sde"));
+    if (D == 0)
+        return sd_fail(SCORESDE_EINVAL, "D (the dimension) is zero");
+    if (denoiser == NULL)
+        return sd_fail(SCORESDE_EINVAL, "denoiser (the callback) is NULL");
+    SD_TRY(sd_model_require_marginal(sde, "a denoiser model"));
+    sd_hook_state *st = sd_calloc(1, sizeof *st);
+    if (st == NULL)
+        return SCORESDE_ENOMEM;
+    st->denoiser = denoiser;
+    st->divergence = divergence;
+    st->user = user;
+    return sd_model_create(out, &sd_model_denoiser_fn_ops, sde, D, st);
+}

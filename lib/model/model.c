@@ -1,0 +1,389 @@
+/*
+ * The generic layer of score models: argument checks done once, conversions
+ * between score, data and noise predictions, divergence and Jacobian products
+ * built from whichever slots a kind provides.
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#include <math.h>
+#include <string.h>
+
+#include "model_internal.h"
+
+/* ------------------------------------------------------------ construction */
+
+int sd_model_create(scoresde_model **out, const sd_model_ops *ops, const scoresde_sde *sde,
+                    size_t dim, void *state)
+{
+    scoresde_model *m = sd_calloc(1, sizeof *m);
+    if (m == NULL) {
+        ops->free_state(state);
+        return SCORESDE_ENOMEM;
+    }
+    int rc = scoresde_sde_clone(sde, &m->sde);
+    if (rc != SCORESDE_OK) {
+        ops->free_state(state);
+        sd_free(m);
+        return rc;
+    }
+    m->ops = ops;
+    m->dim = dim;
+    m->state = state;
+    *out = m;
+    return SCORESDE_OK;
+}
+
+int sd_model_marginal(const scoresde_model *m, double t, double *alpha, double *sigma)
+{
+    SD_TRY(scoresde_sde_marginal(m->sde, &t, 1, alpha, sigma, NULL, NULL));
+    if (!(isfinite(*alpha) && *alpha > 0.0 && isfinite(*sigma) && *sigma >= 0.0))
+        return sd_fail(SCORESDE_ENUMERIC,
+                       "the SDE's marginal at t = %g is alpha = %g, sigma = %g; a model needs "
+                       "alpha > 0 and sigma >= 0",
+                       t, *alpha, *sigma);
+    return SCORESDE_OK;
+}
+
+int scoresde_model_clone(const scoresde_model *model, scoresde_model **out)
+{
+    SD_TRY(sd_check_ptr(model, "model"));
+    SD_TRY(sd_check_ptr(out, "out"));
+    void *state = NULL;
+    SD_TRY(model->ops->clone_state(model, &state));
+    return sd_model_create(out, model->ops, model->sde, model->dim, state);
+}
+
+void scoresde_model_free(scoresde_model *model)
+{
+    if (model == NULL)
+        return;
+    model->ops->free_state(model->state);
+    scoresde_sde_free(model->sde);
+    sd_free(model);
+}
+
+size_t scoresde_model_dim(const scoresde_model *model)
+{
+    return model ? model->dim : 0;
+}
+
+int scoresde_model_kind(const scoresde_model *model)
+{
+    return model ? model->ops->kind : 0;
+}
+
+const scoresde_sde *scoresde_model_sde(const scoresde_model *model)
+{
+    return model ? model->sde : NULL;
+}
+
+/* ------------------------------------------------------------------ checks */
+
+/* The checks every evaluation shares (see model.h): model, sizes, dimension,
+ * x and t pointers, and every time finite and within [0, T]. */
+static int check_times(const scoresde_model *m, const double *t, size_t n)
+{
+    SD_TRY(sd_check_ptr(t, "t"));
+    double T = scoresde_sde_T(m->sde);
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(t[i]))
+            return sd_fail(SCORESDE_EINVAL, "t[%zu] is not finite (%g)", i, t[i]);
+        if (t[i] < 0.0 || t[i] > T)
+            return sd_fail(SCORESDE_EINVAL, "t[%zu] (%g) is outside [0, T] = [0, %g]", i, t[i],
+                           T);
+    }
+    return SCORESDE_OK;
+}
+
+static int check_shape(const scoresde_model *m, size_t n, size_t D)
+{
+    SD_TRY(sd_check_ptr(m, "model"));
+    if (n == 0)
+        return sd_fail(SCORESDE_EINVAL, "n (the number of samples) is zero");
+    if (D == 0)
+        return sd_fail(SCORESDE_EINVAL, "D (the dimension) is zero");
+    if (D != m->dim)
+        return sd_fail(SCORESDE_EDIM, "x has dimension %zu, the model expects %zu", D, m->dim);
+    return SCORESDE_OK;
+}
+
+static int check_eval(const scoresde_model *m, const double *x, const double *t, size_t n,
+                      size_t D, const void *output, const char *output_name)
+{
+    SD_TRY(check_shape(m, n, D));
+    SD_TRY(sd_check_batch(x, n, D, "x"));
+    SD_TRY(check_times(m, t, n));
+    return sd_check_ptr(output, output_name);
+}
+
+/* ---------------------------------------------------------------- evaluation */
+
+int scoresde_model_score(const scoresde_model *model, const double *x, const double *t,
+                         size_t n, size_t D, double *score)
+{
+    SD_TRY(check_eval(model, x, t, n, D, score, "score"));
+    return model->ops->score(model, x, t, n, score);
+}
+
+int scoresde_model_predict_data(const scoresde_model *model, const double *x, const double *t,
+                                size_t n, size_t D, double *x0_hat)
+{
+    SD_TRY(check_eval(model, x, t, n, D, x0_hat, "x0_hat"));
+    if (model->ops->predict_data)
+        return model->ops->predict_data(model, x, t, n, x0_hat);
+    SD_TRY(model->ops->score(model, x, t, n, x0_hat));
+    /* Tweedie: E[x_0 | x_t] = (x_t + sigma^2 s) / alpha. */
+    for (size_t i = 0; i < n; i++) {
+        double alpha, sigma;
+        SD_TRY(sd_model_marginal(model, t[i], &alpha, &sigma));
+        double s2 = sigma * sigma;
+        for (size_t j = 0; j < D; j++)
+            x0_hat[i * D + j] = (x[i * D + j] + s2 * x0_hat[i * D + j]) / alpha;
+    }
+    return SCORESDE_OK;
+}
+
+int scoresde_model_predict_noise(const scoresde_model *model, const double *x, const double *t,
+                                 size_t n, size_t D, double *eps_hat)
+{
+    SD_TRY(check_eval(model, x, t, n, D, eps_hat, "eps_hat"));
+    SD_TRY(model->ops->score(model, x, t, n, eps_hat));
+    /* x_t = alpha x_0 + sigma z has kernel score -z / sigma, so eps = -sigma s. */
+    for (size_t i = 0; i < n; i++) {
+        double alpha, sigma;
+        SD_TRY(sd_model_marginal(model, t[i], &alpha, &sigma));
+        for (size_t j = 0; j < D; j++)
+            eps_hat[i * D + j] = -sigma * eps_hat[i * D + j];
+    }
+    return SCORESDE_OK;
+}
+
+/* Central differences of the score along v (model.h documents the step). */
+static int jvp_finite_difference(const scoresde_model *m, const double *x, const double *t,
+                                 size_t n, const double *v, double *jv)
+{
+    size_t D = m->dim, nd = n * D;
+    double *xp = sd_malloc(2 * nd * sizeof *xp);
+    double *sp = sd_malloc(2 * nd * sizeof *sp);
+    double *tp = sd_malloc(2 * n * sizeof *tp);
+    double *step = sd_malloc(2 * n * sizeof *step); /* h, then ||v||_inf */
+    int rc = SCORESDE_ENOMEM;
+    if (!xp || !sp || !tp || !step)
+        goto done;
+    for (size_t i = 0; i < n; i++) {
+        double xinf = 0.0, vinf = 0.0;
+        for (size_t j = 0; j < D; j++) {
+            xinf = fmax(xinf, fabs(x[i * D + j]));
+            vinf = fmax(vinf, fabs(v[i * D + j]));
+        }
+        /* h ~ eps^(1/3) balances rounding (eps/h) against truncation (h^2). */
+        double h = 0x1p-17 * fmax(1.0, xinf);
+        double scale = vinf > 0.0 ? h / vinf : 0.0;
+        for (size_t j = 0; j < D; j++) {
+            xp[i * D + j] = x[i * D + j] + scale * v[i * D + j];
+            xp[nd + i * D + j] = x[i * D + j] - scale * v[i * D + j];
+        }
+        tp[i] = tp[n + i] = t[i];
+        step[i] = h;
+        step[n + i] = vinf;
+    }
+    rc = m->ops->score(m, xp, tp, 2 * n, sp);
+    if (rc != SCORESDE_OK)
+        goto done;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < D; j++)
+            jv[i * D + j] =
+                (sp[i * D + j] - sp[nd + i * D + j]) / (2.0 * step[i]) * step[n + i];
+done:
+    sd_free(xp);
+    sd_free(sp);
+    sd_free(tp);
+    sd_free(step);
+    return rc;
+}
+
+/* jvp without argument checks, for the generic layer's own use. */
+static int model_jvp(const scoresde_model *m, const double *x, const double *t, size_t n,
+                     const double *v, double *score, double *jv)
+{
+    if (m->ops->jvp)
+        return m->ops->jvp(m, x, t, n, v, score, jv);
+    if (score)
+        SD_TRY(m->ops->score(m, x, t, n, score));
+    return jvp_finite_difference(m, x, t, n, v, jv);
+}
+
+int scoresde_model_jvp(const scoresde_model *model, const double *x, const double *t, size_t n,
+                       size_t D, const double *v, double *score, double *jv)
+{
+    SD_TRY(check_eval(model, x, t, n, D, jv, "jv"));
+    SD_TRY(sd_check_ptr(v, "v"));
+    SD_TRY(sd_check_finite(v, n * D, "v"));
+    return model_jvp(model, x, t, n, v, score, jv);
+}
+
+int scoresde_model_divergence(const scoresde_model *model, const double *x, const double *t,
+                              size_t n, size_t D, double *div)
+{
+    SD_TRY(check_eval(model, x, t, n, D, div, "div"));
+    if (model->ops->divergence)
+        return model->ops->divergence(model, x, t, n, div);
+    if (!model->ops->jvp)
+        return sd_fail(SCORESDE_EUNSUPPORTED,
+                       "the %s model has no exact divergence; give it a divergence hook or use "
+                       "scoresde_model_hutchinson",
+                       model->ops->name);
+    /* Exact Jacobian products along each axis: div = sum_j (J e_j)_j. */
+    size_t nd = n * D;
+    double *e = sd_calloc(nd, sizeof *e);
+    double *jv = sd_malloc(nd * sizeof *jv);
+    int rc = SCORESDE_ENOMEM;
+    if (!e || !jv)
+        goto done;
+    for (size_t i = 0; i < n; i++)
+        div[i] = 0.0;
+    for (size_t j = 0; j < D; j++) {
+        for (size_t i = 0; i < n; i++) {
+            if (j > 0)
+                e[i * D + j - 1] = 0.0;
+            e[i * D + j] = 1.0;
+        }
+        rc = model->ops->jvp(model, x, t, n, e, NULL, jv);
+        if (rc != SCORESDE_OK)
+            goto done;
+        for (size_t i = 0; i < n; i++)
+            div[i] += jv[i * D + j];
+    }
+    rc = SCORESDE_OK;
+done:
+    sd_free(e);
+    sd_free(jv);
+    return rc;
+}
+
+int scoresde_model_hutchinson(const scoresde_model *model, const double *x, const double *t,
+                              size_t n, size_t D, const double *probes, size_t M, double *est)
+{
+    SD_TRY(check_eval(model, x, t, n, D, est, "est"));
+    SD_TRY(sd_check_ptr(probes, "probes"));
+    if (M == 0)
+        return sd_fail(SCORESDE_EINVAL, "M (the number of probes per sample) is zero");
+    size_t nd = n * D, count;
+    SD_TRY(sd_mul_size(nd, M, &count, "probes"));
+    SD_TRY(sd_check_finite(probes, count, "probes"));
+    double *v = sd_malloc(nd * sizeof *v);
+    double *jv = sd_malloc(nd * sizeof *jv);
+    int rc = SCORESDE_ENOMEM;
+    if (!v || !jv)
+        goto done;
+    for (size_t i = 0; i < n; i++)
+        est[i] = 0.0;
+    /* One batched product per probe index; sums run in probe order. */
+    for (size_t k = 0; k < M; k++) {
+        for (size_t i = 0; i < n; i++)
+            memcpy(v + i * D, probes + (i * M + k) * D, D * sizeof *v);
+        rc = model_jvp(model, x, t, n, v, NULL, jv);
+        if (rc != SCORESDE_OK)
+            goto done;
+        for (size_t i = 0; i < n; i++) {
+            double dot = 0.0;
+            for (size_t j = 0; j < D; j++)
+                dot += v[i * D + j] * jv[i * D + j];
+            est[i] += dot;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        est[i] /= (double)M;
+    rc = SCORESDE_OK;
+done:
+    sd_free(v);
+    sd_free(jv);
+    return rc;
+}
+
+int scoresde_model_log_density(const scoresde_model *model, const double *x, const double *t,
+                               size_t n, size_t D, double *logp)
+{
+    SD_TRY(check_eval(model, x, t, n, D, logp, "logp"));
+    if (!model->ops->log_density)
+        return sd_fail(SCORESDE_EUNSUPPORTED, "the %s model has no exact log-density",
+                       model->ops->name);
+    return model->ops->log_density(model, x, t, n, logp);
+}
+
+int scoresde_model_sample(const scoresde_model *model, const double *t, size_t n, size_t D,
+                          uint64_t seed, uint64_t first_sample, double *x)
+{
+    SD_TRY(check_shape(model, n, D));
+    SD_TRY(sd_check_batch(x, n, D, "x"));
+    SD_TRY(check_times(model, t, n));
+    if (!model->ops->sample)
+        return sd_fail(SCORESDE_EUNSUPPORTED, "the %s model cannot draw exact samples",
+                       model->ops->name);
+    return model->ops->sample(model, t, n, seed, first_sample, x);
+}
+
+/* ------------------------------------------------------------- trainable */
+
+static int check_trainable(const scoresde_model *m, const void *array, const char *name,
+                           size_t count)
+{
+    SD_TRY(sd_check_ptr(m, "model"));
+    if (!m->ops->num_params)
+        return sd_fail(SCORESDE_EUNSUPPORTED, "the %s model has no trainable parameters",
+                       m->ops->name);
+    SD_TRY(sd_check_ptr(array, name));
+    size_t want = m->ops->num_params(m);
+    if (count != want)
+        return sd_fail(SCORESDE_EDIM, "%s has %zu values, the model has %zu parameters", name,
+                       count, want);
+    return SCORESDE_OK;
+}
+
+int scoresde_model_num_params(const scoresde_model *model, size_t *count)
+{
+    SD_TRY(sd_check_ptr(model, "model"));
+    SD_TRY(sd_check_ptr(count, "count"));
+    if (!model->ops->num_params)
+        return sd_fail(SCORESDE_EUNSUPPORTED, "the %s model has no trainable parameters",
+                       model->ops->name);
+    *count = model->ops->num_params(model);
+    return SCORESDE_OK;
+}
+
+int scoresde_model_get_params(const scoresde_model *model, double *theta, size_t count)
+{
+    SD_TRY(check_trainable(model, theta, "theta", count));
+    return model->ops->get_params(model, theta);
+}
+
+int scoresde_model_set_params(scoresde_model *model, const double *theta, size_t count)
+{
+    SD_TRY(check_trainable(model, theta, "theta", count));
+    SD_TRY(sd_check_finite(theta, count, "theta"));
+    return model->ops->set_params(model, theta);
+}
+
+int scoresde_model_score_backward(const scoresde_model *model, const double *x,
+                                  const double *t, size_t n, size_t D, const double *score_grad,
+                                  double *param_grad, size_t count)
+{
+    SD_TRY(check_trainable(model, param_grad, "param_grad", count));
+    SD_TRY(check_eval(model, x, t, n, D, score_grad, "score_grad"));
+    return model->ops->score_backward(model, x, t, n, score_grad, param_grad);
+}
+
+int scoresde_model_probe_backward(const scoresde_model *model, const double *x,
+                                  const double *t, size_t n, size_t D, const double *probes,
+                                  size_t M, const double *weights, double *param_grad,
+                                  size_t count)
+{
+    SD_TRY(check_trainable(model, param_grad, "param_grad", count));
+    SD_TRY(check_eval(model, x, t, n, D, probes, "probes"));
+    SD_TRY(sd_check_ptr(weights, "weights"));
+    if (M == 0)
+        return sd_fail(SCORESDE_EINVAL, "M (the number of probes per sample) is zero");
+    size_t total;
+    SD_TRY(sd_mul_size(n * D, M, &total, "probes"));
+    SD_TRY(sd_check_finite(probes, total, "probes"));
+    return model->ops->probe_backward(model, x, t, n, probes, M, weights, param_grad);
+}

@@ -1,0 +1,22 @@
+/*
+ * The SDE module's private interface, for the model-file format and the tests.
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#ifndef SD_SDE_INTERNAL_H
+#define SD_SDE_INTERNAL_H
+
+#include <stddef.h>
+
+#include "scoresde.h"
+
+/* The kind and parameters of a built-in SDE (VE, VP, SUBVP, COSINE, EDM, OU),
+ * enough to rebuild it; EUNSUPPORTED for SCHEDULE and CUSTOM (hooks).
+ * Parameters by kind: VE and EDM {sigma_min, sigma_max}; VP and SUBVP
+ * {beta_min, beta_max}; COSINE {s, T}; OU {theta, s, T}. */
+int sd_sde_describe(const scoresde_sde *sde, int *kind, double params[8], size_t *count);
+
+/* Rebuild a built-in SDE from sd_sde_describe's output; EINVAL for a wrong
+ * count, an unknown kind or invalid parameters (the creators' checks). */
+int sd_sde_from_description(int kind, const double *params, size_t count, scoresde_sde **out);
+
+#endif /* SD_SDE_INTERNAL_H */
