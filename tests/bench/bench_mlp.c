@@ -61,12 +61,21 @@ typedef struct replay {
     uint64_t flops;
 } replay;
 
+/* Replay buffers hold small non-zero values: never-written calloc pages
+ * would all map the kernel's single zero page and flatter the bound. */
 static void *zalloc(size_t n, size_t es)
 {
-    void *p = sd_calloc(n, es);
+    void *p = sd_malloc(n * es);
     if (!p) {
         fprintf(stderr, "out of memory\n");
         exit(1);
+    }
+    for (size_t i = 0; i < n; i++) {
+        double v = 1e-3 * (double)((i * 2654435761u) % 1000) - 0.5;
+        if (es == sizeof(float))
+            ((float *)p)[i] = (float)v;
+        else
+            ((double *)p)[i] = v;
     }
     return p;
 }
