@@ -189,6 +189,16 @@ START_TEST(matches_finite_differences)
         double e4 = rel_err(div, tr, N);
         ck_assert_msg(e4 < FD_TOL, "%s/%s sde %d: divergence error %g", out_name[output],
                       act_name[act], kinds[q], e4);
+        /* Hutchinson with the D axis probes is exactly div / D. */
+        double axes[N * D * D], est[N];
+        for (size_t i = 0; i < N; i++)
+            for (size_t k = 0; k < D; k++)
+                for (size_t j = 0; j < D; j++)
+                    axes[(i * D + k) * D + j] = j == k ? 1.0 : 0.0;
+        ck_assert_int_eq(scoresde_model_hutchinson(m, x, times, N, D, axes, D, est),
+                         SCORESDE_OK);
+        for (size_t i = 0; i < N; i++)
+            ck_assert(fabs(est[i] * D - div[i]) <= 1e-12 * fmax(1.0, fabs(div[i])));
         free(x);
         free(g);
         free(probes);
@@ -438,6 +448,16 @@ START_TEST(bad_options_and_times)
     o.output = SCORESDE_MLP_OUTPUT_SCORE;
     ck_assert_int_eq(scoresde_model_create_mlp(&m, vp, 2, &o), SCORESDE_OK);
     ck_assert_int_eq(scoresde_model_score(m, x, &t0, 1, 2, s), SCORESDE_OK);
+    /* Parameters that overflow the network: reported, not returned. */
+    size_t n_big;
+    scoresde_model_num_params(m, &n_big);
+    double *big = malloc(n_big * sizeof *big);
+    for (size_t i = 0; i < n_big; i++)
+        big[i] = 1e200;
+    ck_assert_int_eq(scoresde_model_set_params(m, big, n_big), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_score(m, x, &t0, 1, 2, s), SCORESDE_ENUMERIC);
+    ck_assert(strstr(scoresde_last_error(), "not finite") != NULL);
+    free(big);
     scoresde_model_free(m);
     /* NULL options: the defaults (3 x 256, noise output). */
     ck_assert_int_eq(scoresde_model_create_mlp(&m, vp, 2, NULL), SCORESDE_OK);

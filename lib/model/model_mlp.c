@@ -266,8 +266,15 @@ static int mlp_jvp(const scoresde_model *m, const double *x, const double *t, si
             rc = finish_score(m, s, x, t, i0, r, score_out);
         for (size_t i = 0; rc == SCORESDE_OK && i < r; i++) {
             double A = s->coef[i], B = s->coef[r + i];
-            for (size_t j = 0; j < D; j++)
-                jv[(i0 + i) * D + j] = A * v[(i0 + i) * D + j] + B * s->jv[i * D + j];
+            for (size_t j = 0; j < D; j++) {
+                double val = A * v[(i0 + i) * D + j] + B * s->jv[i * D + j];
+                if (!isfinite(val))
+                    rc = sd_fail(SCORESDE_ENUMERIC,
+                                 "the MLP Jacobian product is not finite (%g) for sample %zu, "
+                                 "coordinate %zu (t = %g)",
+                                 val, i0 + i, j, t[i0 + i]);
+                jv[(i0 + i) * D + j] = val;
+            }
         }
     }
     slot_release(m, s);
