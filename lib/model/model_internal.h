@@ -70,9 +70,13 @@ typedef struct sd_model_ops {
     /* Required. Frees a state (NULL accepted). */
     void (*free_state)(void *state);
 
-    /* Files. NULL: the kind cannot be saved. load_state is called on a model
-     * whose ops, sde and dim are set and whose state is NULL; it allocates the
-     * state and stores it in m->state. */
+    /* Files (lib/core/io.h). NULL: the kind cannot be saved. save_state
+     * appends the kind's payload to w (the mixture's layout is documented in
+     * gmm.c); load_state is called on a model whose ops, sde and dim are set
+     * and whose state is NULL: it reads exactly that payload from r, checks
+     * every count before allocating and every value (ECORRUPT with the field's
+     * name), and on success stores the new state in m->state (on failure it
+     * leaves m->state NULL and allocates nothing). */
     int (*save_state)(const scoresde_model *m, struct sd_writer *w);
     int (*load_state)(scoresde_model *m, struct sd_reader *r);
 
