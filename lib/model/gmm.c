@@ -116,7 +116,7 @@ static int gmm_work_begin(const scoresde_model *m, const double *t, size_t n, gm
 {
     const sd_gmm_state *s = m->state;
     w->r = NULL;
-    SD_TRY(sd_model_marginal(m, t, n, &w->alpha));
+    SD_TRY(sd_model_marginals(m, t, n, &w->alpha));
     w->sigma = w->alpha + n;
     w->r = sd_malloc((s->K + m->dim) * sizeof(double));
     if (w->r == NULL) {
@@ -234,7 +234,7 @@ static int gmm_sample(const scoresde_model *m, const double *t, size_t n, uint64
     const sd_gmm_state *s = m->state;
     size_t D = m->dim;
     double *alpha, *sigma;
-    SD_TRY(sd_model_marginal(m, t, n, &alpha));
+    SD_TRY(sd_model_marginals(m, t, n, &alpha));
     sigma = alpha + n;
     for (size_t i = 0; i < n; i++) {
         double u, a = alpha[i];

@@ -85,11 +85,11 @@ const sd_model_ops sd_model_score_fn_ops = {
 
 /* ---------------------------------------------------------- denoiser hook */
 
-/* alpha and sigma of every sample (sd_model_marginal's block). Tweedie needs
+/* alpha and sigma of every sample (sd_model_marginals' block). Tweedie needs
  * sigma(t) > 0, checked before the hook runs. */
 static int denoiser_marginal(const scoresde_model *m, const double *t, size_t n, double **ab)
 {
-    SD_TRY(sd_model_marginal(m, t, n, ab));
+    SD_TRY(sd_model_marginals(m, t, n, ab));
     for (size_t i = 0; i < n; i++)
         if (!((*ab)[n + i] > 0.0)) {
             sd_free(*ab);

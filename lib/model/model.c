@@ -32,7 +32,18 @@ int sd_model_create(scoresde_model **out, const sd_model_ops *ops, const scoresd
     return SCORESDE_OK;
 }
 
-int sd_model_marginal(const scoresde_model *m, const double *t, size_t n, double **ab)
+int sd_model_marginal(const scoresde_model *m, double t, double *alpha, double *sigma)
+{
+    SD_TRY(scoresde_sde_marginal(m->sde, &t, 1, alpha, sigma, NULL, NULL));
+    if (!(isfinite(*alpha) && *alpha > 0.0 && isfinite(*sigma) && *sigma >= 0.0))
+        return sd_fail(SCORESDE_ENUMERIC,
+                       "the SDE's marginal at t = %g is alpha = %g, sigma = %g; a model needs "
+                       "alpha > 0 and sigma >= 0",
+                       t, *alpha, *sigma);
+    return SCORESDE_OK;
+}
+
+int sd_model_marginals(const scoresde_model *m, const double *t, size_t n, double **ab)
 {
     double *alpha = sd_malloc(2 * n * sizeof *alpha), *sigma = alpha + n;
     if (alpha == NULL)
@@ -140,7 +151,7 @@ int scoresde_model_predict_data(const scoresde_model *model, const double *x, co
     if (model->ops->predict_data)
         return model->ops->predict_data(model, x, t, n, x0_hat);
     double *alpha;
-    SD_TRY(sd_model_marginal(model, t, n, &alpha));
+    SD_TRY(sd_model_marginals(model, t, n, &alpha));
     int rc = model->ops->score(model, x, t, n, x0_hat);
     /* Tweedie: E[x_0 | x_t] = (x_t + sigma^2 s) / alpha. */
     for (size_t i = 0; i < n && rc == SCORESDE_OK; i++) {
@@ -157,7 +168,7 @@ int scoresde_model_predict_noise(const scoresde_model *model, const double *x, c
 {
     SD_TRY(check_eval(model, x, t, n, D, eps_hat, "eps_hat"));
     double *alpha;
-    SD_TRY(sd_model_marginal(model, t, n, &alpha));
+    SD_TRY(sd_model_marginals(model, t, n, &alpha));
     int rc = model->ops->score(model, x, t, n, eps_hat);
     /* x_t = alpha x_0 + sigma z has kernel score -z / sigma, so eps = -sigma s. */
     for (size_t i = 0; i < n && rc == SCORESDE_OK; i++)

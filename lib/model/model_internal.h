@@ -107,11 +107,14 @@ struct scoresde_model {
 int sd_model_create(scoresde_model **out, const sd_model_ops *ops, const scoresde_sde *sde,
                     size_t dim, void *state);
 
-/* The Gaussian marginal of the model's SDE at n (checked) times, in one call
- * to the SDE: *ab is a new block of 2n doubles, alpha[i] = ab[i] and
- * sigma[i] = ab[n + i], which the caller frees with sd_free. Fails with the
- * SDE's status, or ENUMERIC unless alpha > 0 and sigma >= 0 are finite. */
-int sd_model_marginal(const scoresde_model *m, const double *t, size_t n, double **ab);
+/* The Gaussian marginal of the model's SDE at one (checked) time. Fails with
+ * the SDE's status, or ENUMERIC unless alpha > 0 and sigma >= 0 are finite. */
+int sd_model_marginal(const scoresde_model *m, double t, double *alpha, double *sigma);
+
+/* The same at n times in one call to the SDE (one hook call for schedule
+ * SDEs): *ab is a new block of 2n doubles, alpha[i] = ab[i] and
+ * sigma[i] = ab[n + i], which the caller frees with sd_free. */
+int sd_model_marginals(const scoresde_model *m, const double *t, size_t n, double **ab);
 
 /* SCORESDE_OK if the SDE has a Gaussian marginal, else EUNSUPPORTED with a
  * message naming `what` (the model that needs it). */
