@@ -14,6 +14,9 @@
  *    Exact score, data and noise predictions, divergence, Jacobian-vector
  *    products, ln p_t and exact samples of p_t. A single Gaussian is K = 1.
  *    Needs an SDE with a Gaussian marginal (every built-in SDE has one).
+ *    p_t follows the SDE's own (alpha, sigma): under VE, sigma(0) = sigma_min
+ *    (scoresde/sde.h), so the model's p_0 is the mixture blurred by
+ *    N(0, sigma_min^2 I); for the other built-in SDEs sigma(0) = 0.
  *  - SCORESDE_MODEL_SCORE_FN: the caller's score function (and, optionally,
  *    the divergence of the score). Energy-based models pass -grad E here.
  *  - SCORESDE_MODEL_DENOISER_FN: the caller's denoiser D(x, t) ~ E[x_0 | x_t];
@@ -26,8 +29,9 @@
  * (SCORESDE_EINVAL); D must equal the model's dimension (SCORESDE_EDIM);
  * every t[i] must be finite and within [0, T] of the model's SDE
  * (SCORESDE_EINVAL); x itself is not scanned (NaN in gives NaN out, or
- * SCORESDE_ENUMERIC where the library notices). Each failure records a message
- * for scoresde_last_error() naming the argument and its value.
+ * SCORESDE_ENUMERIC where the library notices). Outputs must not overlap the
+ * inputs. Each failure records a message for scoresde_last_error() naming the
+ * argument and its value. On failure the outputs hold unspecified values.
  *
  * Thread safety: a model is read-only during evaluation. Any number of
  * threads may call the evaluation functions (score, predict_*, divergence,
@@ -65,7 +69,9 @@ enum {
  * A user score: write s(x_i, t_i) for i < n into score_out (n x D, row-major).
  * x and t are the caller's batch; score_out does not alias them.
  * Return 0 on success; any other value stops the library call, which then
- * returns SCORESDE_ECALLBACK. Must not call back into the same model.
+ * returns SCORESDE_ECALLBACK. A non-finite value written makes the call fail
+ * with SCORESDE_ENUMERIC. The hook may call the library, but must not evaluate
+ * the model it belongs to (that would recurse without end).
  */
 typedef int (*scoresde_score_fn)(const double *x, const double *t, size_t n, size_t D,
                                   double *score_out, void *user);
@@ -97,8 +103,9 @@ typedef int (*scoresde_denoiser_fn)(const double *x, const double *t, size_t n, 
  * its arguments. Free the model with scoresde_model_free.
  *
  * Returns SCORESDE_OK, SCORESDE_EINVAL (NULL pointer, K or D zero, a weight,
- * mean or variance not finite or out of range, *out untouched), SCORESDE_EUNSUPPORTED
- * (the SDE has no Gaussian marginal) or SCORESDE_ENOMEM. Thread-safe.
+ * mean or variance not finite or out of range), SCORESDE_EUNSUPPORTED (the
+ * SDE has no Gaussian marginal) or SCORESDE_ENOMEM. Every creation function
+ * leaves *out untouched when it fails. Thread-safe.
  */
 SCORESDE_API int scoresde_model_create_gmm(scoresde_model **out, const scoresde_sde *sde,
                                            size_t K, size_t D, const double *weights,
@@ -129,6 +136,9 @@ SCORESDE_API int scoresde_model_create_score_fn(scoresde_model **out, const scor
  * unsupported and Jacobian-vector products use finite differences.
  * Score, noise prediction, divergence and Jacobian products at a time where
  * sigma(t) = 0 fail with SCORESDE_EINVAL (the denoiser then defines no score).
+ * Precision: the conversion divides a difference by sigma^2, so at small sigma
+ * the score carries an absolute rounding error of about 1e-16 |x| / sigma^2;
+ * that is the nature of Tweedie's formula, not of this implementation.
  *
  * Returns SCORESDE_OK, SCORESDE_EINVAL, SCORESDE_EUNSUPPORTED (the SDE has
  * no Gaussian marginal) or SCORESDE_ENOMEM. Thread-safe.
@@ -210,9 +220,11 @@ SCORESDE_API int scoresde_model_divergence(const scoresde_model *model, const do
  * (v and jv are n x D; score may be NULL, else it receives s(x_i, t_i)).
  * Exact for the mixture and the MLP. For hook models, central differences of
  * the hook: jv = (s(x + h u) - s(x - h u)) / (2 h) * ||v||_inf with
- * u = v / ||v||_inf and h = 2^-17 * max(1, ||x_i||_inf) (error O(h^2)
- * times the third derivative; two hook calls on a 2n batch; score, when
- * asked for, costs one more hook call). A zero v_i gives jv_i = 0.
+ * u = v / ||v||_inf and h = 2^-17 * max(1, ||x_i||_inf): the error is about
+ * (h / l)^2 relative, where l is the length over which the score changes (for
+ * l well below 1e-2, prefer the exact divergence from a divergence hook). The hook sees
+ * one batch of 2n points (x + h u, then x - h u); the score, when asked for,
+ * costs one more call. A zero v_i gives jv_i = 0.
  * v must be finite (SCORESDE_EINVAL). Otherwise errors as scoresde_model_score.
  * Thread-safe.
  */

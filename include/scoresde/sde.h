@@ -324,8 +324,10 @@ SCORESDE_API int scoresde_sde_pf_drift(const scoresde_sde *sde, const double *x,
  *     x <- x + f(x, t_k) dt + g(t_k) sqrt(dt) z,   t_k = t0 + k dt.
  * The Brownian increment of sample i at step k, element j, is stream
  * first_stream + i, offset SCORESDE_RNG_OFFSET(SCORESDE_RNG_SIMULATE,
- * draw + k D + j). x_out (n x D) may equal x0. The call allocates one
- * workspace of n D + n doubles (the drift and the per-sample times). SCORESDE_ENUMERIC (with the step and time) if
+ * draw + k D + j). x_out (n x D) may equal x0 (on failure it holds partly
+ * simulated paths). Paths are advanced in blocks of 256 samples, so the drift
+ * of a CUSTOM SDE is called with at most 256 rows. The call allocates one
+ * workspace of about 17 x 256 x D doubles, whatever n. SCORESDE_ENUMERIC (with the step and time) if
  * a path becomes non-finite.
  */
 SCORESDE_API int scoresde_sde_simulate(const scoresde_sde *sde, const double *x0, size_t n,

@@ -186,6 +186,21 @@ int scoresde_sde_create_default(scoresde_sde **out, int kind)
 static int eval_schedule_hook(const scoresde_sde *sde, const double *t, size_t n, double *alpha,
                               double *sigma, double *da, double *ds);
 
+/* g^2 = 2 sigma sigma' - 2 (alpha'/alpha) sigma^2 of a general schedule
+ * (Exercise 8.1). Round-off in a schedule whose g is zero can leave a tiny
+ * negative value: within 1e-12 of the size of the two terms it counts as 0.
+ * Returns false if g^2 is negative beyond that or undefined (NaN: sigma = 0
+ * with an infinite sigma'). */
+static bool schedule_g2(double al, double si, double da, double ds, double *g2)
+{
+    double a = da / al, first = 2.0 * si * ds, second = 2.0 * a * si * si;
+    double q = first - second;
+    if (q < 0.0 && q >= -1e-12 * (fabs(first) + fabs(second)))
+        q = 0.0;
+    *g2 = q;
+    return isfinite(q) && q >= 0.0;
+}
+
 int scoresde_sde_create_schedule(scoresde_sde **out, double T, scoresde_schedule_fn schedule,
                                  void *user)
 {
@@ -208,9 +223,8 @@ int scoresde_sde_create_schedule(scoresde_sde **out, double T, scoresde_schedule
         if (!isfinite(ds[k]))
             return sd_fail(SCORESDE_EINVAL, "schedule: dsigma_dt(%g) = %g is not finite", t[k],
                            ds[k]);
-        double a = da[k] / al[k];
-        double g2 = 2.0 * si[k] * ds[k] - 2.0 * a * si[k] * si[k];
-        if (g2 < 0.0)
+        double g2;
+        if (!schedule_g2(al[k], si[k], da[k], ds[k], &g2))
             return sd_fail(SCORESDE_EINVAL,
                            "schedule: g^2 = 2 sigma sigma' - 2 (alpha'/alpha) sigma^2 = %g < 0 "
                            "at t = %g (sigma must not shrink faster than alpha)",
@@ -425,24 +439,24 @@ static void builtin_marginal(const scoresde_sde *s, double t, double *alpha, dou
 static int eval_schedule_hook(const scoresde_sde *sde, const double *t, size_t n, double *alpha,
                               double *sigma, double *da, double *ds)
 {
+    const char *hook = sde->kind == SCORESDE_SDE_CUSTOM ? "marginal" : "schedule";
     if (sde->schedule(t, n, alpha, sigma, da, ds, sde->user) != 0)
-        return sd_fail(SCORESDE_ECALLBACK, "the %s hook returned non-zero",
-                       sde->kind == SCORESDE_SDE_CUSTOM ? "marginal" : "schedule");
+        return sd_fail(SCORESDE_ECALLBACK, "the %s hook returned non-zero", hook);
     for (size_t i = 0; i < n; i++) {
         if (!(isfinite(alpha[i]) && alpha[i] > 0.0))
-            return sd_fail(SCORESDE_ENUMERIC, "schedule hook: alpha(%g) = %g must be positive",
-                           t[i], alpha[i]);
+            return sd_fail(SCORESDE_ENUMERIC, "%s hook: alpha(%g) = %g must be positive",
+                           hook, t[i], alpha[i]);
         if (!(isfinite(sigma[i]) && sigma[i] >= 0.0))
-            return sd_fail(SCORESDE_ENUMERIC, "schedule hook: sigma(%g) = %g must be >= 0", t[i],
+            return sd_fail(SCORESDE_ENUMERIC, "%s hook: sigma(%g) = %g must be >= 0", hook, t[i],
                            sigma[i]);
         if (!isfinite(da[i]))
-            return sd_fail(SCORESDE_ENUMERIC, "schedule hook: dalpha_dt(%g) = %g is not finite",
-                           t[i], da[i]);
+            return sd_fail(SCORESDE_ENUMERIC, "%s hook: dalpha_dt(%g) = %g is not finite",
+                           hook, t[i], da[i]);
         if (isnan(ds[i]) || (isinf(ds[i]) && !(ds[i] > 0.0 && sigma[i] == 0.0)))
             return sd_fail(SCORESDE_ENUMERIC,
-                           "schedule hook: dsigma_dt(%g) = %g (only +inf where sigma = 0 is "
+                           "%s hook: dsigma_dt(%g) = %g (only +inf where sigma = 0 is "
                            "allowed)",
-                           t[i], ds[i]);
+                           hook, t[i], ds[i]);
     }
     return SCORESDE_OK;
 }
@@ -469,12 +483,8 @@ static int affine_chunk(const scoresde_sde *sde, const double *t, size_t n, doub
             a[i] = da[i] / al[i];
             if (g2 == NULL)
                 continue;
-            double q = 2.0 * si[i] * ds[i] - 2.0 * a[i] * si[i] * si[i];
-            /* Round-off in a schedule with g = 0 may give a tiny negative value. */
-            double scale = fabs(2.0 * si[i] * ds[i]) + fabs(2.0 * a[i] * si[i] * si[i]);
-            if (q < 0.0 && q >= -1e-12 * scale)
-                q = 0.0;
-            if (!(isfinite(q) && q >= 0.0))
+            double q;
+            if (!schedule_g2(al[i], si[i], da[i], ds[i], &q))
                 return sd_fail(SCORESDE_ENUMERIC,
                                "schedule: g^2 = %g at t = %g (alpha %g, sigma %g, alpha' %g, "
                                "sigma' %g) is negative or undefined",
@@ -842,6 +852,13 @@ int scoresde_sde_pf_drift(const scoresde_sde *sde, const double *x, const double
 
 /* ------------------------------------------------------------ simulation */
 
+/* Simulation runs blocks of SIM_ROWS samples through all steps, drawing the
+ * Brownian increments of SIM_STEPS steps per generator call: a sample's
+ * increments of consecutive steps are consecutive offsets of its stream, so one
+ * call fills both Box-Muller lanes of every Philox block (D = 1 would otherwise
+ * waste half of each). The workspace does not grow with n. */
+enum { SIM_ROWS = 256, SIM_STEPS = 16 };
+
 int scoresde_sde_simulate(const scoresde_sde *sde, const double *x0, size_t n, size_t D,
                           double t0, double t1, size_t steps, uint64_t seed,
                           uint64_t first_stream, uint64_t draw, double *x_out)
@@ -856,48 +873,61 @@ int scoresde_sde_simulate(const scoresde_sde *sde, const double *x0, size_t n, s
         return sd_fail(SCORESDE_EINVAL, "t1 (%g) is outside [0, T = %g]", t1, sde->T);
     if (!(t1 > t0))
         return sd_fail(SCORESDE_EINVAL, "t1 (%g) must be after t0 (%g)", t1, t0);
-    size_t nd = n * D; /* sd_check_batch has ruled out overflow */
-    if (steps > (((uint64_t)1 << 56) - draw) / D)
-        return sd_fail(SCORESDE_EINVAL, "steps (%zu) x D (%zu) + draw overflows the 2^56 draws",
-                       steps, D);
-    double *work = sd_calloc(nd + n, sizeof(double));
+    const uint64_t limit = UINT64_C(1) << 56;
+    if (draw >= limit || steps > (limit - draw) / D)
+        return sd_fail(SCORESDE_EINVAL,
+                       "draw (%llu) + steps (%zu) x D (%zu) exceeds the 2^56 draws of a purpose",
+                       (unsigned long long)draw, steps, D);
+    size_t rows = n < SIM_ROWS ? n : SIM_ROWS;
+    size_t zcount, fcount;
+    SD_TRY(sd_mul_size(rows * D, SIM_STEPS, &zcount, "simulate workspace"));
+    fcount = rows * D;
+    if (zcount > SIZE_MAX / sizeof(double) - fcount - rows)
+        return sd_fail(SCORESDE_ENOMEM, "simulate: the workspace for D = %zu overflows", D);
+    double *work = sd_malloc((zcount + fcount + rows) * sizeof(double));
     if (work == NULL)
         return SCORESDE_ENOMEM;
-    double *f = work, *tv = work + nd;
-    int rc = SCORESDE_OK;
+    double *z = work, *f = work + zcount, *tv = f + fcount;
     if (x_out != x0)
-        memcpy(x_out, x0, nd * sizeof(double));
+        memmove(x_out, x0, n * D * sizeof(double));
     double dt = (t1 - t0) / (double)steps, sq = sqrt(dt);
-    double g[SD_CHUNK];
-    for (size_t k = 0; k < steps && rc == SCORESDE_OK; k++) {
-        double tk = t0 + (double)k * dt;
-        for (size_t i = 0; i < n; i++)
-            tv[i] = tk;
-        rc = drift_batch(sde, x_out, tv, n, D, f);
-        if (rc != SCORESDE_OK)
-            break;
-        rc = diffusion_chunk(sde, tv, 1, g);
-        if (rc != SCORESDE_OK)
-            break;
-        double gs = g[0] * sq;
-        uint64_t off = SCORESDE_RNG_OFFSET(SCORESDE_RNG_SIMULATE, draw + (uint64_t)k * D);
-        for (size_t i = 0; i < n; i++) {
-            double *xi = x_out + i * D, *fi = f + i * D;
-            for (size_t j = 0; j < D; j++)
-                xi[j] += fi[j] * dt;
-            /* The drift row is spent: reuse it for the Brownian increment. */
-            sd_rng_normal(seed, first_stream + i, off, D, fi);
-            for (size_t j = 0; j < D; j++) {
-                xi[j] += gs * fi[j];
-                if (!isfinite(xi[j])) {
-                    rc = sd_fail(SCORESDE_ENUMERIC,
-                                 "simulate: sample %zu became non-finite at step %zu (t = %g)", i,
-                                 k, tk + dt);
+    int rc = SCORESDE_OK;
+    for (size_t i0 = 0; i0 < n && rc == SCORESDE_OK; i0 += SIM_ROWS) {
+        size_t m = n - i0 < SIM_ROWS ? n - i0 : SIM_ROWS;
+        double *xb = x_out + i0 * D;
+        for (size_t k0 = 0; k0 < steps && rc == SCORESDE_OK; k0 += SIM_STEPS) {
+            size_t ks = steps - k0 < SIM_STEPS ? steps - k0 : SIM_STEPS;
+            uint64_t off = SCORESDE_RNG_OFFSET(SCORESDE_RNG_SIMULATE, draw + (uint64_t)k0 * D);
+            for (size_t i = 0; i < m; i++)
+                sd_rng_normal(seed, first_stream + i0 + i, off, ks * D, z + i * ks * D);
+            for (size_t k = k0; k < k0 + ks; k++) {
+                double tk = t0 + (double)k * dt, g;
+                for (size_t i = 0; i < m; i++)
+                    tv[i] = tk;
+                rc = drift_batch(sde, xb, tv, m, D, f);
+                if (rc == SCORESDE_OK)
+                    rc = diffusion_chunk(sde, tv, 1, &g);
+                if (rc != SCORESDE_OK)
                     break;
+                double gs = g * sq;
+                for (size_t i = 0; i < m; i++) {
+                    double *xi = xb + i * D;
+                    const double *fi = f + i * D, *zi = z + (i * ks + (k - k0)) * D;
+                    bool finite = true;
+                    for (size_t j = 0; j < D; j++) {
+                        xi[j] += fi[j] * dt + gs * zi[j];
+                        finite &= isfinite(xi[j]) != 0;
+                    }
+                    if (!finite) {
+                        rc = sd_fail(SCORESDE_ENUMERIC,
+                                     "simulate: sample %zu became non-finite at step %zu (t = %g)",
+                                     i0 + i, k, tk + dt);
+                        break;
+                    }
                 }
+                if (rc != SCORESDE_OK)
+                    break;
             }
-            if (rc != SCORESDE_OK)
-                break;
         }
     }
     sd_free(work);
