@@ -8,6 +8,7 @@
 
 #include <blis.h>
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 #include "internal.h"

@@ -170,13 +170,21 @@ static void F(backward_block)(const sd_mlp *net, sd_mlp_ws *ws, size_t slot, siz
              * adjoint is G[k*w + p]. One GEMM covers both halves. */
             const R *hin = (const R *)ws->h[l - 1] + slot * 2 * ws->block * in;
             F(gemm)(ws, w, in, m * r, G, 1, w, hin, in, 1, 1, gw + net->woff[l - 1], in);
-            /* The bias sees only the primal rows; sequential over rows so the
-             * sum's order is fixed. */
-            R *restrict gb = gw + net->boff[l - 1];
-            for (size_t i = 0; i < r; i++) {
-                const R *restrict gr = G + i * w;
-                for (size_t j = 0; j < w; j++)
-                    gb[j] += gr[j];
+            /* The bias sees only the primal rows. Threads split the columns
+             * and each column is summed over rows in order, so the thread
+             * count never changes the sum. */
+            R *gb = gw + net->boff[l - 1];
+            const R *Gc = G;
+            int nt = ws->n_threads;
+#pragma omp parallel num_threads(nt) if (nt > 1 && w >= 64)
+            {
+                size_t T = (size_t)omp_get_num_threads(), q = (size_t)omp_get_thread_num();
+                size_t j0 = w * q / T, j1 = w * (q + 1) / T;
+                for (size_t i = 0; i < r; i++) {
+                    const R *restrict gr = Gc + i * w;
+                    for (size_t j = j0; j < j1; j++)
+                        gb[j] += gr[j];
+                }
             }
         }
         if (l > 1 || in_grad_block) {
