@@ -327,6 +327,37 @@ START_TEST(gmm_samples_do_not_depend_on_the_split)
 }
 END_TEST
 
+START_TEST(gmm_results_do_not_depend_on_the_batch)
+{
+    /* Coefficients are reused across samples that share a time: each sample's
+     * result must still be bit-identical to evaluating it alone. */
+    enum { NP = 6 };
+    scoresde_model *m = make_gmm(SCORESDE_SDE_COSINE);
+    double t[NP] = {0.3, 0.3, 0.7, 0.3, 0.7, 0.7}, x[NP * D2], v[NP * D2];
+    double s[NP * D2], jv[NP * D2], div[NP], lp[NP];
+    ck_assert_int_eq(scoresde_model_sample(m, t, NP, D2, 21, 0, x), SCORESDE_OK);
+    scoresde_rng_normal(21, 1, 0, NP * D2, v);
+    ck_assert_int_eq(scoresde_model_score(m, x, t, NP, D2, s), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_jvp(m, x, t, NP, D2, v, NULL, jv), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_divergence(m, x, t, NP, D2, div), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_log_density(m, x, t, NP, D2, lp), SCORESDE_OK);
+    for (int i = 0; i < NP; i++) {
+        double s1[D2], jv1[D2], div1, lp1;
+        ck_assert_int_eq(scoresde_model_score(m, x + i * D2, t + i, 1, D2, s1), SCORESDE_OK);
+        ck_assert_int_eq(scoresde_model_jvp(m, x + i * D2, t + i, 1, D2, v + i * D2, NULL, jv1),
+                         SCORESDE_OK);
+        ck_assert_int_eq(scoresde_model_divergence(m, x + i * D2, t + i, 1, D2, &div1),
+                         SCORESDE_OK);
+        ck_assert_int_eq(scoresde_model_log_density(m, x + i * D2, t + i, 1, D2, &lp1),
+                         SCORESDE_OK);
+        ck_assert(memcmp(s1, s + i * D2, sizeof s1) == 0);
+        ck_assert(memcmp(jv1, jv + i * D2, sizeof jv1) == 0);
+        ck_assert(div1 == div[i] && lp1 == lp[i]);
+    }
+    scoresde_model_free(m);
+}
+END_TEST
+
 START_TEST(gmm_predictions_are_consistent)
 {
     /* A single Gaussian (K = 1): the data prediction is the posterior mean
@@ -1189,6 +1220,7 @@ int main(void)
     tcase_add_test(tc, gmm_samples_match_mean_and_covariance);
     tcase_add_test(tc, gmm_samples_follow_the_mixture_cdf);
     tcase_add_test(tc, gmm_samples_do_not_depend_on_the_split);
+    tcase_add_test(tc, gmm_results_do_not_depend_on_the_batch);
     tcase_add_test(tc, gmm_predictions_are_consistent);
     tcase_add_test(tc, gmm_divergence_and_jvp_match_finite_differences);
     tcase_add_test(tc, hutchinson_converges_to_the_divergence);
