@@ -9,6 +9,7 @@
  *     s      = sum_k r_k g_k
  *     ds/dx  = -sum_k r_k diag(1/c_k) + sum_k r_k (g_k - s)(g_k - s)^T
  *     div s  = -sum_k r_k sum_j 1/c_kj + sum_k r_k ||g_k - s||^2
+ * (dr_k/dx = r_k (g_k - s) and dg_k/dx = -diag(1/c_k) give the Jacobian.)
  * The centred forms (g_k - s) keep the covariance term non-negative and free
  * of the cancellation that sum r_k g_k g_k^T - s s^T suffers far from the data.
  * SPDX-License-Identifier: BSD-3-Clause
@@ -19,8 +20,7 @@
 #include "io.h"
 #include "model_internal.h"
 
-static const double LOG_2PI = 1.8378770664093454835606594728112;
-
+static const double LOG_2PI = 1.8378770664093454835606594728112; /* ln(2 pi) */
 
 static void gmm_free_state(void *state)
 {
