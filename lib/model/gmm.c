@@ -304,8 +304,9 @@ static int gmm_save_state(const scoresde_model *m, struct sd_writer *w)
     return sd_writer_status(w);
 }
 
-static int gmm_load_state(scoresde_model *m, struct sd_reader *r)
+static int gmm_load_state(scoresde_model *m, struct sd_reader *r, size_t n_params)
 {
+    (void)n_params; /* a mixture has no PARM section */
     uint64_t K, D;
     SD_TRY(sd_reader_get_u64(r, &K, "mixture component count"));
     SD_TRY(sd_reader_get_u64(r, &D, "mixture dimension"));
