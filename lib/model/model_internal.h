@@ -90,6 +90,10 @@ typedef struct sd_model_ops {
     /* theta has num_params values; counts already checked. */
     int (*get_params)(const scoresde_model *m, double *theta);
     int (*set_params)(scoresde_model *m, const double *theta); /* theta finite */
+    /* Optional: SCORESDE_OK if dst and src (same kind, same dimension) have
+     * the same parameter shapes, else EDIM naming the first difference.
+     * NULL: equal parameter counts are enough. */
+    int (*same_shape)(const scoresde_model *dst, const scoresde_model *src);
     /* ADD d/dtheta sum_ij out_grad[i*D+j] s(x_i)_j into grad. */
     int (*score_backward)(const scoresde_model *m, const double *x, const double *t, size_t n,
                           const double *out_grad, double *grad);

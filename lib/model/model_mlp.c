@@ -357,6 +357,24 @@ static int mlp_set_params(scoresde_model *m, double const *theta)
     return sd_mlp_set_params(st->net, theta);
 }
 
+/* Same layer sizes (D is equal already): embedding width, depth, widths. */
+static int mlp_same_shape(const scoresde_model *dst, const scoresde_model *src)
+{
+    const scoresde_mlp_options *a = &((const mlp_state *)dst->state)->opt;
+    const scoresde_mlp_options *b = &((const mlp_state *)src->state)->opt;
+    if (a->embed_dim != b->embed_dim)
+        return sd_fail(SCORESDE_EDIM, "dst has embed_dim %zu and src %zu", a->embed_dim,
+                       b->embed_dim);
+    if (a->n_hidden != b->n_hidden)
+        return sd_fail(SCORESDE_EDIM, "dst has %zu hidden layers and src %zu", a->n_hidden,
+                       b->n_hidden);
+    for (size_t l = 0; l < a->n_hidden; l++)
+        if (a->widths[l] != b->widths[l])
+            return sd_fail(SCORESDE_EDIM, "hidden layer %zu has width %zu in dst and %zu in src",
+                           l, a->widths[l], b->widths[l]);
+    return SCORESDE_OK;
+}
+
 /* A state from resolved options, the network initialised from the seed.
  * freq: the embedding's h frequencies to copy (a clone's or a file's, so the
  * copy is bit-identical whatever the libm), or NULL to compute them. */
@@ -557,6 +575,7 @@ const sd_model_ops sd_model_mlp_ops = {
     .num_params = mlp_num_params,
     .get_params = mlp_get_params,
     .set_params = mlp_set_params,
+    .same_shape = mlp_same_shape,
     .score_backward = mlp_score_backward,
     .probe_backward = mlp_probe_backward,
 };
