@@ -677,7 +677,7 @@ static int load_gmm(const uint8_t *data, size_t size, size_t dim, scoresde_model
     scoresde_sde_free(sde);
     sd_reader r;
     sd_reader_init(&r, data, size);
-    int rc = m->ops->load_state(m, &r);
+    int rc = m->ops->load_state(m, &r, 0);
     if (rc != SCORESDE_OK) {
         scoresde_model_free(m);
         return rc;

@@ -601,8 +601,9 @@ static int shift_save(const scoresde_model *m, struct sd_writer *w)
     return sd_writer_put_u64(w, ((const shift_state *)m->state)->D);
 }
 
-static int shift_load(scoresde_model *m, struct sd_reader *r)
+static int shift_load(scoresde_model *m, struct sd_reader *r, size_t n_params)
 {
+    (void)n_params; /* read_params checks it against the shift's D */
     uint64_t D;
     SD_TRY(sd_reader_get_u64(r, &D, "shift dimension"));
     if (D != m->dim)
@@ -697,10 +698,15 @@ START_TEST(trainable_kinds_store_parameters)
     }
 
     /* Forgeries with a valid checksum: a wrong count, a NaN, no PARM. */
+    file[parm + 16] = 2;
+    reseal(file, size);
+    ck_assert_int_eq(load_kinds(file, size, &back), SCORESDE_ECORRUPT);
+    ck_assert(contains(scoresde_last_error(), "2 parameters, the model described needs 3"));
+    /* A count beyond the section's bytes fails before the kind is built. */
     file[parm + 16] = 4;
     reseal(file, size);
     ck_assert_int_eq(load_kinds(file, size, &back), SCORESDE_ECORRUPT);
-    ck_assert(contains(scoresde_last_error(), "4 parameters, the model described needs 3"));
+    ck_assert(contains(scoresde_last_error(), "parameters: 4 elements of 8 bytes exceed"));
     file[parm + 16] = 3;
     double nan = NAN;
     uint64_t bits;

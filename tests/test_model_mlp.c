@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "model_internal.h"
 #include "testutil.h"
 
 #define FD_H 1e-5
@@ -469,6 +470,127 @@ START_TEST(bad_options_and_times)
 }
 END_TEST
 
+static scoresde_model *shaped_model(const scoresde_sde *sde, size_t dim, size_t embed_dim,
+                                    size_t n_hidden, size_t w0, size_t w1, int prec)
+{
+    scoresde_mlp_options o;
+    ck_assert_int_eq(scoresde_model_mlp_options_init(&o, sizeof o), SCORESDE_OK);
+    o.n_hidden = n_hidden;
+    o.widths[0] = w0;
+    o.widths[1] = w1;
+    o.embed_dim = embed_dim;
+    o.precision = prec;
+    scoresde_model *m = NULL;
+    ck_assert_int_eq(scoresde_model_create_mlp(&m, sde, dim, &o), SCORESDE_OK);
+    return m;
+}
+
+static bool has_params(const scoresde_model *m, const double *want, size_t np)
+{
+    double *p = malloc(np * sizeof *p);
+    ck_assert_int_eq(scoresde_model_get_params(m, p, np), SCORESDE_OK);
+    bool same = memcmp(p, want, np * sizeof *p) == 0;
+    free(p);
+    return same;
+}
+
+START_TEST(copy_params_between_models)
+{
+    scoresde_sde *vp = make_sde(SCORESDE_SDE_VP);
+    scoresde_model *a = small_model(vp, SCORESDE_MLP_OUTPUT_NOISE, SCORESDE_MLP_SILU,
+                                    SCORESDE_MLP_FLOAT64, 1);
+    scoresde_model *b = small_model(vp, SCORESDE_MLP_OUTPUT_NOISE, SCORESDE_MLP_SILU,
+                                    SCORESDE_MLP_FLOAT64, 2);
+    size_t np;
+    ck_assert_int_eq(scoresde_model_num_params(a, &np), SCORESDE_OK);
+    double *pa = malloc(np * sizeof *pa), *pb = malloc(np * sizeof *pb);
+    ck_assert_int_eq(scoresde_model_get_params(a, pa, np), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_get_params(b, pb, np), SCORESDE_OK);
+    ck_assert(memcmp(pa, pb, np * sizeof *pa) != 0);
+    double *x = normals(9, N * D, 1.0), sa[N * D], sb[N * D];
+    ck_assert_int_eq(scoresde_model_score(a, x, times, N, D, sa), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_score(b, x, times, N, D, sb), SCORESDE_OK);
+    ck_assert(memcmp(sa, sb, sizeof sa) != 0);
+
+    /* Same architecture: the parameters, hence the scores, become a's bits. */
+    ck_assert_int_eq(scoresde_model_copy_params(b, a), SCORESDE_OK);
+    ck_assert(has_params(b, pa, np));
+    ck_assert_int_eq(scoresde_model_score(b, x, times, N, D, sb), SCORESDE_OK);
+    ck_assert_mem_eq(sa, sb, sizeof sa);
+    ck_assert_int_eq(scoresde_model_copy_params(a, a), SCORESDE_OK);
+    ck_assert(has_params(a, pa, np));
+
+    /* Across precisions: float64 -> float32 rounds to nearest, float32 ->
+     * float64 is exact. */
+    scoresde_model *f = small_model(vp, SCORESDE_MLP_OUTPUT_NOISE, SCORESDE_MLP_SILU,
+                                    SCORESDE_MLP_FLOAT32, 3);
+    ck_assert_int_eq(scoresde_model_copy_params(f, a), SCORESDE_OK);
+    for (size_t i = 0; i < np; i++)
+        pb[i] = (double)(float)pa[i];
+    ck_assert(has_params(f, pb, np));
+    ck_assert_int_eq(scoresde_model_copy_params(b, f), SCORESDE_OK);
+    ck_assert(has_params(b, pb, np));
+    /* A float64 value beyond float32's range: EINVAL, dst unchanged. */
+    pa[np / 2] = 1e300;
+    ck_assert_int_eq(scoresde_model_set_params(a, pa, np), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_copy_params(f, a), SCORESDE_EINVAL);
+    ck_assert(has_params(f, pb, np));
+
+    /* Shapes differ: EDIM naming the difference, dst unchanged. */
+    struct {
+        size_t dim, embed, n_hidden, w0, w1;
+        const char *msg;
+    } bad[] = {
+        {3, 4, 2, 8, 6, "dst has dimension 2 and src 3"},
+        {2, 6, 2, 8, 6, "dst has embed_dim 4 and src 6"},
+        {2, 4, 1, 8, 6, "dst has 2 hidden layers and src 1"},
+        {2, 4, 2, 8, 7, "hidden layer 1 has width 6 in dst and 7 in src"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        scoresde_model *o = shaped_model(vp, bad[k].dim, bad[k].embed, bad[k].n_hidden,
+                                         bad[k].w0, bad[k].w1, SCORESDE_MLP_FLOAT64);
+        ck_assert_int_eq(scoresde_model_copy_params(b, o), SCORESDE_EDIM);
+        ck_assert_msg(strstr(scoresde_last_error(), bad[k].msg), "%s", scoresde_last_error());
+        ck_assert(has_params(b, pb, np));
+        scoresde_model_free(o);
+    }
+
+    /* Kinds without parameters, another trainable kind, NULL. */
+    double w = 1, mu = 0, var = 1;
+    scoresde_model *g = NULL;
+    ck_assert_int_eq(scoresde_model_create_gmm(&g, vp, 1, D, &w, (double[]){mu, mu},
+                                               (double[]){var, var}),
+                     SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_copy_params(g, a), SCORESDE_EUNSUPPORTED);
+    ck_assert(strstr(scoresde_last_error(), "dst is a Gaussian-mixture model"));
+    ck_assert_int_eq(scoresde_model_copy_params(a, g), SCORESDE_EUNSUPPORTED);
+    ck_assert(strstr(scoresde_last_error(), "src is a Gaussian-mixture model"));
+    sd_model_ops other = sd_model_mlp_ops;
+    other.name = "other-trainable";
+    void *state;
+    ck_assert_int_eq(other.clone_state(a, &state), SCORESDE_OK);
+    scoresde_model *o = NULL;
+    ck_assert_int_eq(sd_model_create(&o, &other, vp, D, state), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_copy_params(o, b), SCORESDE_EINVAL);
+    ck_assert(strstr(scoresde_last_error(), "dst is a other-trainable model and src a MLP"));
+    ck_assert_int_eq(scoresde_model_copy_params(NULL, a), SCORESDE_EINVAL);
+    ck_assert(strstr(scoresde_last_error(), "dst"));
+    ck_assert_int_eq(scoresde_model_copy_params(a, NULL), SCORESDE_EINVAL);
+    ck_assert(strstr(scoresde_last_error(), "src"));
+
+    scoresde_model_free(o);
+    scoresde_model_free(g);
+    scoresde_model_free(f);
+    scoresde_model_free(a);
+    scoresde_model_free(b);
+    scoresde_sde_free(vp);
+    free(x);
+    free(pa);
+    free(pb);
+    ck_assert_uint_eq(scoresde_live_allocations(), 0);
+}
+END_TEST
+
 static Suite *model_mlp_suite(void)
 {
     Suite *s = suite_create("model_mlp");
@@ -478,6 +600,7 @@ static Suite *model_mlp_suite(void)
     tcase_add_loop_test(tc, float32_agrees_with_float64, 0, 4);
     tcase_add_test(tc, concurrent_evaluation_and_clone);
     tcase_add_test(tc, bad_options_and_times);
+    tcase_add_test(tc, copy_params_between_models);
     suite_add_tcase(s, tc);
     return s;
 }

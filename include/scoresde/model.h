@@ -37,8 +37,9 @@
  * threads may call the evaluation functions (score, predict_*, divergence,
  * jvp, hutchinson, log_density, sample, the getters, clone, *_backward) on one
  * model at the same time, and get the same bits as a single thread would.
- * scoresde_model_set_params and scoresde_model_free must not run concurrently
- * with any other call on the same model. User callbacks are called from the
+ * scoresde_model_set_params, scoresde_model_copy_params (on its dst) and
+ * scoresde_model_free must not run concurrently with any other call on the
+ * same model. User callbacks are called from the
  * thread that made the library call; if several threads evaluate one hook model
  * at once, the callback must itself be safe to call concurrently.
  *
@@ -303,6 +304,26 @@ SCORESDE_API int scoresde_model_get_params(const scoresde_model *model, double *
  */
 SCORESDE_API int scoresde_model_set_params(scoresde_model *model, const double *theta,
                                            size_t count);
+
+/**
+ * Copy the parameters of src into dst (for instance to start or reset an
+ * exponential moving average of a model being trained). Both must be
+ * trainable models of the same kind and the same parameter shapes: for MLPs,
+ * the same D, embed_dim, number of hidden layers and widths. Other options
+ * (activation, output parameterisation, embedding, sigma_data, chunking,
+ * threads) may differ and are not copied; so may the precision: values go
+ * through scoresde_model_set_params's conversion, exact from float32 to
+ * float64 and rounded to nearest from float64 to float32. dst == src is
+ * accepted (nothing changes). Uses a temporary block of num_params doubles.
+ *
+ * Returns SCORESDE_OK, SCORESDE_EINVAL (NULL; kinds differ; a float64 value
+ * beyond float32's range), SCORESDE_EUNSUPPORTED (either model has no
+ * trainable parameters), SCORESDE_EDIM (dimensions, layer sizes or parameter
+ * counts differ; the message names the first difference) or SCORESDE_ENOMEM.
+ * On failure dst is unchanged. src is only read (other threads may evaluate
+ * it meanwhile); NOT thread-safe for dst, as scoresde_model_set_params.
+ */
+SCORESDE_API int scoresde_model_copy_params(scoresde_model *dst, const scoresde_model *src);
 
 /**
  * Backpropagation of the score: ADD to param_grad (count values) the gradient

@@ -9,7 +9,7 @@
  * evaluation function.
  *
  * What can be saved: models whose kind stores its own state (the Gaussian
- * mixture; trainable kinds) built on a built-in SDE (VE, VP, sub-VP, cosine,
+ * mixture; the MLP, with its options, embedding and parameters) built on a built-in SDE (VE, VP, sub-VP, cosine,
  * EDM, OU). Hook models (SCORESDE_MODEL_SCORE_FN, SCORESDE_MODEL_DENOISER_FN)
  * and models on an SDE defined by callbacks (SCHEDULE, CUSTOM) cannot be
  * saved: SCORESDE_EUNSUPPORTED, since a file cannot hold the caller's code.

@@ -75,6 +75,7 @@ typedef struct gmm_work {
     double *alpha, *sigma; /* n each, one block starting at alpha */
     double *r;             /* K responsibilities */
     double *score;         /* D: one score row */
+    double *dev;           /* D: g_k - s of one component */
     double *inv_c;         /* K x D: 1 / (alpha^2 v_kj + sigma^2) */
     double *log_norm;      /* K: ln w_k - (sum_j ln c_kj + D ln 2 pi) / 2 */
     double at_alpha, at_sigma; /* what inv_c and log_norm hold; NaN: nothing */
@@ -86,14 +87,15 @@ static int gmm_work_begin(const scoresde_model *m, const double *t, size_t n, gm
     size_t K = s->K, D = m->dim;
     SD_TRY(sd_model_marginals(m, t, n, &w->alpha));
     w->sigma = w->alpha + n;
-    w->r = sd_malloc((2 * K + D + K * D) * sizeof(double));
+    w->r = sd_malloc((2 * K + 2 * D + K * D) * sizeof(double));
     if (w->r == NULL) {
         sd_free(w->alpha);
         return SCORESDE_ENOMEM;
     }
     w->log_norm = w->r + K;
     w->score = w->log_norm + K;
-    w->inv_c = w->score + D;
+    w->dev = w->score + D;
+    w->inv_c = w->dev + D;
     w->at_alpha = w->at_sigma = NAN;
     return SCORESDE_OK;
 }
@@ -195,64 +197,66 @@ static int gmm_log_density(const scoresde_model *m, const double *x, const doubl
     return SCORESDE_OK;
 }
 
-static int gmm_divergence(const scoresde_model *m, const double *x, const double *t, size_t n,
-                          double *div)
+/*
+ * The shared loop of the divergence and the Jacobian products: per sample,
+ * the score (into w.score), then per component k the centred component score
+ * dev = g_k - s, from which
+ *     div s  = sum_k r_k (||dev||^2 - sum_j 1/c_kj)          (div != NULL)
+ *     J v    = sum_k r_k (dev (dev . v) - v / c_k)           (otherwise)
+ * score_out, if not NULL, receives the score.
+ */
+static int gmm_second_order(const scoresde_model *m, const double *x, const double *t, size_t n,
+                            const double *v, double *score_out, double *jv, double *div)
 {
     const sd_gmm_state *s = m->state;
     size_t D = m->dim;
     gmm_work w;
     SD_TRY(gmm_work_begin(m, t, n, &w));
     for (size_t i = 0; i < n; i++) {
-        double alpha = w.alpha[i];
-        const double *xi = x + i * D;
+        double alpha = w.alpha[i], acc = 0.0;
+        const double *xi = x + i * D, *vi = div ? NULL : v + i * D;
+        double *out = div ? NULL : jv + i * D;
         gmm_score_one(s, D, &w, xi, alpha, w.sigma[i]);
-        double acc = 0.0;
-        for (size_t k = 0; k < s->K; k++) {
-            const double *mu = s->mean + k * D, *ic = w.inv_c + k * D;
-            double trace = 0.0, spread = 0.0;
-            for (size_t j = 0; j < D; j++) {
-                double dev = -(xi[j] - alpha * mu[j]) * ic[j] - w.score[j];
-                trace += ic[j];
-                spread += dev * dev;
-            }
-            acc += w.r[k] * (spread - trace);
-        }
-        div[i] = acc;
-    }
-    gmm_work_end(&w);
-    return SCORESDE_OK;
-}
-
-static int gmm_jvp(const scoresde_model *m, const double *x, const double *t, size_t n,
-                   const double *v, double *score_out, double *jv)
-{
-    const sd_gmm_state *s = m->state;
-    size_t D = m->dim;
-    gmm_work w;
-    SD_TRY(gmm_work_begin(m, t, n, &w));
-    for (size_t i = 0; i < n; i++) {
-        double alpha = w.alpha[i];
-        const double *xi = x + i * D, *vi = v + i * D;
-        double *out = jv + i * D;
-        gmm_score_one(s, D, &w, xi, alpha, w.sigma[i]);
-        for (size_t j = 0; j < D; j++)
+        for (size_t j = 0; out && j < D; j++)
             out[j] = 0.0;
         for (size_t k = 0; k < s->K; k++) {
             const double *mu = s->mean + k * D, *ic = w.inv_c + k * D;
-            /* r_k [ -v / c_k + (g_k - s) ((g_k - s) . v) ]: two passes over j. */
-            double proj = 0.0;
             for (size_t j = 0; j < D; j++)
-                proj += (-(xi[j] - alpha * mu[j]) * ic[j] - w.score[j]) * vi[j];
-            for (size_t j = 0; j < D; j++) {
-                double dev = -(xi[j] - alpha * mu[j]) * ic[j] - w.score[j];
-                out[j] += w.r[k] * (dev * proj - vi[j] * ic[j]);
+                w.dev[j] = -(xi[j] - alpha * mu[j]) * ic[j] - w.score[j];
+            if (div) {
+                double trace = 0.0, spread = 0.0;
+                for (size_t j = 0; j < D; j++) {
+                    trace += ic[j];
+                    spread += w.dev[j] * w.dev[j];
+                }
+                acc += w.r[k] * (spread - trace);
+            } else {
+                double proj = 0.0;
+                for (size_t j = 0; j < D; j++)
+                    proj += w.dev[j] * vi[j];
+                for (size_t j = 0; j < D; j++)
+                    out[j] += w.r[k] * (w.dev[j] * proj - vi[j] * ic[j]);
             }
         }
+        if (div)
+            div[i] = acc;
         if (score_out)
             memcpy(score_out + i * D, w.score, D * sizeof *w.score);
     }
     gmm_work_end(&w);
     return SCORESDE_OK;
+}
+
+static int gmm_divergence(const scoresde_model *m, const double *x, const double *t, size_t n,
+                          double *div)
+{
+    return gmm_second_order(m, x, t, n, NULL, NULL, NULL, div);
+}
+
+static int gmm_jvp(const scoresde_model *m, const double *x, const double *t, size_t n,
+                   const double *v, double *score_out, double *jv)
+{
+    return gmm_second_order(m, x, t, n, v, score_out, jv, NULL);
 }
 
 static int gmm_sample(const scoresde_model *m, const double *t, size_t n, uint64_t seed,
@@ -304,8 +308,9 @@ static int gmm_save_state(const scoresde_model *m, struct sd_writer *w)
     return sd_writer_status(w);
 }
 
-static int gmm_load_state(scoresde_model *m, struct sd_reader *r)
+static int gmm_load_state(scoresde_model *m, struct sd_reader *r, size_t n_params)
 {
+    (void)n_params; /* a mixture has no PARM section */
     uint64_t K, D;
     SD_TRY(sd_reader_get_u64(r, &K, "mixture component count"));
     SD_TRY(sd_reader_get_u64(r, &D, "mixture dimension"));

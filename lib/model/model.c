@@ -385,6 +385,42 @@ int scoresde_model_set_params(scoresde_model *model, const double *theta, size_t
     return model->ops->set_params(model, theta);
 }
 
+int scoresde_model_copy_params(scoresde_model *dst, const scoresde_model *src)
+{
+    SD_TRY(sd_check_ptr(dst, "dst"));
+    SD_TRY(sd_check_ptr(src, "src"));
+    if (!dst->ops->num_params)
+        return sd_fail(SCORESDE_EUNSUPPORTED, "dst is a %s model, which has no trainable parameters",
+                       dst->ops->name);
+    if (!src->ops->num_params)
+        return sd_fail(SCORESDE_EUNSUPPORTED, "src is a %s model, which has no trainable parameters",
+                       src->ops->name);
+    if (dst->ops != src->ops)
+        return sd_fail(SCORESDE_EINVAL,
+                       "dst is a %s model and src a %s model: parameters are copied only between "
+                       "models of one kind",
+                       dst->ops->name, src->ops->name);
+    if (dst->dim != src->dim)
+        return sd_fail(SCORESDE_EDIM, "dst has dimension %zu and src %zu", dst->dim, src->dim);
+    if (dst->ops->same_shape)
+        SD_TRY(dst->ops->same_shape(dst, src));
+    size_t n = dst->ops->num_params(dst), ns = src->ops->num_params(src);
+    if (n != ns)
+        return sd_fail(SCORESDE_EDIM, "dst has %zu parameters and src %zu", n, ns);
+    if (dst == src || n == 0)
+        return SCORESDE_OK;
+    size_t bytes;
+    SD_TRY(sd_mul_size(n, sizeof(double), &bytes, "parameters"));
+    double *theta = sd_malloc(bytes);
+    if (!theta)
+        return SCORESDE_ENOMEM;
+    int rc = src->ops->get_params(src, theta);
+    if (rc == SCORESDE_OK)
+        rc = dst->ops->set_params(dst, theta);
+    sd_free(theta);
+    return rc;
+}
+
 int scoresde_model_score_backward(const scoresde_model *model, const double *x,
                                   const double *t, size_t n, size_t D, const double *score_grad,
                                   double *param_grad, size_t count)

@@ -76,9 +76,13 @@ typedef struct sd_model_ops {
      * and whose state is NULL: it reads exactly that payload from r, checks
      * every count before allocating and every value (ECORRUPT with the field's
      * name), and on success stores the new state in m->state (on failure it
-     * leaves m->state NULL and allocates nothing). */
+     * leaves m->state NULL and allocates nothing). n_params is the count of
+     * the file's PARM section, already checked to fit in that section (0 for
+     * kinds without parameters): a trainable kind refuses an architecture
+     * whose parameter count differs, before allocating it, so a forged
+     * architecture can never ask for more memory than the file holds. */
     int (*save_state)(const scoresde_model *m, struct sd_writer *w);
-    int (*load_state)(scoresde_model *m, struct sd_reader *r);
+    int (*load_state)(scoresde_model *m, struct sd_reader *r, size_t n_params);
 
     /* ---- trainable kinds only (all NULL otherwise) ---- */
 
@@ -86,6 +90,10 @@ typedef struct sd_model_ops {
     /* theta has num_params values; counts already checked. */
     int (*get_params)(const scoresde_model *m, double *theta);
     int (*set_params)(scoresde_model *m, const double *theta); /* theta finite */
+    /* Optional: SCORESDE_OK if dst and src (same kind, same dimension) have
+     * the same parameter shapes, else EDIM naming the first difference.
+     * NULL: equal parameter counts are enough. */
+    int (*same_shape)(const scoresde_model *dst, const scoresde_model *src);
     /* ADD d/dtheta sum_ij out_grad[i*D+j] s(x_i)_j into grad. */
     int (*score_backward)(const scoresde_model *m, const double *x, const double *t, size_t n,
                           const double *out_grad, double *grad);
@@ -141,5 +149,6 @@ typedef struct sd_hook_state {
 extern const sd_model_ops sd_model_gmm_ops;
 extern const sd_model_ops sd_model_score_fn_ops;
 extern const sd_model_ops sd_model_denoiser_fn_ops;
+extern const sd_model_ops sd_model_mlp_ops;
 
 #endif /* SD_MODEL_INTERNAL_H */

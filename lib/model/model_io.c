@@ -18,6 +18,7 @@
 /* Kinds that files can hold. A new savable kind adds its table here. */
 static const sd_model_ops *const file_kinds[] = {
     &sd_model_gmm_ops,
+    &sd_model_mlp_ops,
 };
 
 /* The sections this version reads; a REQUIRED section outside this list means
@@ -219,7 +220,23 @@ static int read_sde_section(const sd_container *c, scoresde_sde **sde)
     return rc;
 }
 
-/* PARM: u64 count, f64 theta[count], all finite; count as the kind expects. */
+/* The count at the start of PARM, checked against the section's bytes, so
+ * that the kind can hold its architecture to it before allocating. */
+static int peek_param_count(const sd_container *c, size_t *count)
+{
+    sd_reader r;
+    SD_TRY(sd_container_section(c, SD_TAG_PARAMS, &r, "parameter"));
+    uint64_t n;
+    SD_TRY(sd_reader_get_u64(&r, &n, "parameter count"));
+    SD_TRY(sd_reader_check_count(&r, n, sizeof(double), "parameters"));
+    *count = (size_t)n;
+    return SCORESDE_OK;
+}
+
+/* PARM: u64 count, f64 theta[count], all finite; count as the kind expects.
+ * A kind may hold its parameters at a lower precision (float32 MLPs); the
+ * values of a file it wrote survive that exactly, so a value that does not
+ * is damage, refused rather than silently rounded. */
 static int read_params(const sd_container *c, scoresde_model *m)
 {
     sd_reader r;
@@ -233,15 +250,32 @@ static int read_params(const sd_container *c, scoresde_model *m)
     SD_TRY(sd_reader_check_count(&r, count, sizeof(double), "parameters"));
     if (want == 0)
         return SCORESDE_OK;
-    double *theta = sd_malloc(want * sizeof *theta);
+    size_t bytes;
+    SD_TRY(sd_mul_size(want, 2 * sizeof(double), &bytes, "parameters"));
+    double *theta = sd_malloc(bytes);
     if (theta == NULL)
         return SCORESDE_ENOMEM;
+    double *back = theta + want;
     int rc = sd_reader_get_f64_array(&r, theta, want, "parameters");
     for (size_t i = 0; rc == SCORESDE_OK && i < want; i++)
         if (!isfinite(theta[i]))
             rc = sd_fail(SCORESDE_ECORRUPT, "parameter %zu (%g) is not finite", i, theta[i]);
-    if (rc == SCORESDE_OK)
+    if (rc == SCORESDE_OK) {
         rc = m->ops->set_params(m, theta);
+        if (rc == SCORESDE_EINVAL) {
+            char why[512];
+            snprintf(why, sizeof why, "%s", scoresde_last_error());
+            rc = sd_fail(SCORESDE_ECORRUPT, "the file's parameters are invalid: %s", why);
+        }
+    }
+    if (rc == SCORESDE_OK)
+        rc = m->ops->get_params(m, back);
+    for (size_t i = 0; rc == SCORESDE_OK && i < want; i++)
+        if (memcmp(&theta[i], &back[i], sizeof(double)) != 0)
+            rc = sd_fail(SCORESDE_ECORRUPT,
+                         "parameter %zu (%.17g) is not representable at the model's precision "
+                         "(it reads back as %.17g)",
+                         i, theta[i], back[i]);
     sd_free(theta);
     return rc;
 }
@@ -262,6 +296,9 @@ static int load_from_memory(scoresde_model **out, const uint8_t *data, size_t si
 
     sd_reader kr;
     SD_TRY(sd_container_section(&c, SD_TAG_KIND, &kr, "model state"));
+    size_t n_params = 0;
+    if (trainable)
+        SD_TRY(peek_param_count(&c, &n_params));
     scoresde_sde *sde = NULL;
     SD_TRY(read_sde_section(&c, &sde));
 
@@ -269,7 +306,7 @@ static int load_from_memory(scoresde_model **out, const uint8_t *data, size_t si
      * are set (model_internal.h); the real model is then built by the usual
      * constructor, so whatever else it initialises is initialised. */
     scoresde_model shell = {.ops = ops, .sde = sde, .dim = dim, .state = NULL};
-    int rc = ops->load_state(&shell, &kr);
+    int rc = ops->load_state(&shell, &kr, n_params);
     scoresde_model *m = NULL;
     if (rc == SCORESDE_OK)
         rc = sd_model_create(&m, ops, sde, dim, shell.state); /* frees the state on failure */

@@ -30,6 +30,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "io.h"
 #include "mlp.h"
 #include "model_internal.h"
 
@@ -356,8 +357,29 @@ static int mlp_set_params(scoresde_model *m, double const *theta)
     return sd_mlp_set_params(st->net, theta);
 }
 
-/* A state from resolved options, initialised from the seed. */
-static int mlp_make_state(const scoresde_mlp_options *opt, size_t D, mlp_state **out)
+/* Same layer sizes (D is equal already): embedding width, depth, widths. */
+static int mlp_same_shape(const scoresde_model *dst, const scoresde_model *src)
+{
+    const scoresde_mlp_options *a = &((const mlp_state *)dst->state)->opt;
+    const scoresde_mlp_options *b = &((const mlp_state *)src->state)->opt;
+    if (a->embed_dim != b->embed_dim)
+        return sd_fail(SCORESDE_EDIM, "dst has embed_dim %zu and src %zu", a->embed_dim,
+                       b->embed_dim);
+    if (a->n_hidden != b->n_hidden)
+        return sd_fail(SCORESDE_EDIM, "dst has %zu hidden layers and src %zu", a->n_hidden,
+                       b->n_hidden);
+    for (size_t l = 0; l < a->n_hidden; l++)
+        if (a->widths[l] != b->widths[l])
+            return sd_fail(SCORESDE_EDIM, "hidden layer %zu has width %zu in dst and %zu in src",
+                           l, a->widths[l], b->widths[l]);
+    return SCORESDE_OK;
+}
+
+/* A state from resolved options, the network initialised from the seed.
+ * freq: the embedding's h frequencies to copy (a clone's or a file's, so the
+ * copy is bit-identical whatever the libm), or NULL to compute them. */
+static int mlp_make_state(const scoresde_mlp_options *opt, size_t D, const double *freq,
+                          mlp_state **out)
 {
     mlp_state *st = sd_calloc(1, sizeof *st);
     if (!st)
@@ -374,7 +396,9 @@ static int mlp_make_state(const scoresde_mlp_options *opt, size_t D, mlp_state *
         mlp_free_state(st);
         return SCORESDE_ENOMEM;
     }
-    if (opt->embedding == SCORESDE_MLP_EMBED_FOURIER) {
+    if (freq != NULL) {
+        memcpy(st->freq, freq, h * sizeof(double));
+    } else if (opt->embedding == SCORESDE_MLP_EMBED_FOURIER) {
         sd_rng_normal(opt->seed, UINT64_C(1) << 32, SCORESDE_RNG_OFFSET(SCORESDE_RNG_MODEL, 0), h,
                       st->freq);
         for (size_t k = 0; k < h; k++)
@@ -399,7 +423,7 @@ static int mlp_clone_state(const scoresde_model *src, void **out)
 {
     const mlp_state *s = src->state;
     mlp_state *c;
-    SD_TRY(mlp_make_state(&s->opt, src->dim, &c));
+    SD_TRY(mlp_make_state(&s->opt, src->dim, s->freq, &c));
     size_t np = sd_mlp_num_params(s->net);
     double *theta = sd_malloc(np * sizeof *theta);
     if (!theta) {
@@ -417,19 +441,188 @@ static int mlp_clone_state(const scoresde_model *src, void **out)
     return SCORESDE_OK;
 }
 
-static const sd_model_ops sd_model_mlp_ops = {
+/* ------------------------------------------------------------------ files
+ * KIND payload (docs/file-format.md, "MLP"): the resolved options, then the
+ * embedding's frequencies. The parameters travel in PARM. */
+
+static int mlp_check_options(const scoresde_mlp_options *o, size_t D, int code,
+                             const char *where);
+
+static int mlp_save_state(const scoresde_model *m, struct sd_writer *w)
+{
+    const mlp_state *st = m->state;
+    const scoresde_mlp_options *o = &st->opt;
+    sd_writer_put_u64(w, (uint64_t)m->dim);
+    sd_writer_put_u32(w, (uint32_t)o->activation);
+    sd_writer_put_u32(w, (uint32_t)o->output);
+    sd_writer_put_u32(w, (uint32_t)o->embedding);
+    sd_writer_put_u32(w, (uint32_t)o->precision);
+    sd_writer_put_u64(w, (uint64_t)o->embed_dim);
+    sd_writer_put_f64(w, o->fourier_scale);
+    sd_writer_put_f64(w, o->sigma_data);
+    sd_writer_put_u64(w, o->seed);
+    sd_writer_put_u64(w, (uint64_t)o->chunk_rows);
+    sd_writer_put_u32(w, (uint32_t)o->n_threads);
+    sd_writer_put_u64(w, (uint64_t)o->n_hidden);
+    for (size_t l = 0; l < o->n_hidden; l++)
+        sd_writer_put_u64(w, (uint64_t)o->widths[l]);
+    /* The frequencies themselves, not only the seed: they are computed with
+     * exp or a Philox normal (log, sqrt, cos), whose last bit may differ
+     * between libms, and the file must rebuild the same bits anywhere. */
+    sd_writer_put_f64_array(w, st->freq, o->embed_dim / 2);
+    return sd_writer_status(w);
+}
+
+/* A u32 enum field that must lie in [lo, hi], as an int. */
+static int get_enum(struct sd_reader *r, int lo, int hi, int *out, const char *what)
+{
+    uint32_t v;
+    size_t at = sd_reader_offset(r);
+    SD_TRY(sd_reader_get_u32(r, &v, what));
+    if (v < (uint32_t)lo || v > (uint32_t)hi)
+        return sd_fail(SCORESDE_ECORRUPT, "the MLP %s at offset %zu (%u) is not between %d and %d",
+                       what, at, v, lo, hi);
+    *out = (int)v;
+    return SCORESDE_OK;
+}
+
+/* A u64 count field that must lie in [lo, hi]. */
+static int get_count(struct sd_reader *r, uint64_t lo, uint64_t hi, size_t *out,
+                     const char *what)
+{
+    uint64_t v;
+    size_t at = sd_reader_offset(r);
+    SD_TRY(sd_reader_get_u64(r, &v, what));
+    if (v < lo || v > hi)
+        return sd_fail(SCORESDE_ECORRUPT,
+                       "the MLP %s at offset %zu (%llu) is not between %llu and %llu", what, at,
+                       (unsigned long long)v, (unsigned long long)lo, (unsigned long long)hi);
+    *out = (size_t)v;
+    return SCORESDE_OK;
+}
+
+static int mlp_load_state(scoresde_model *m, struct sd_reader *r, size_t n_params)
+{
+    scoresde_mlp_options o;
+    scoresde_model_mlp_options_init(&o, sizeof o);
+    size_t D;
+    SD_TRY(get_count(r, m->dim, m->dim, &D, "dimension (must equal the model's)"));
+    SD_TRY(get_enum(r, SCORESDE_MLP_SILU, SCORESDE_MLP_SOFTPLUS, &o.activation, "activation"));
+    SD_TRY(get_enum(r, SCORESDE_MLP_OUTPUT_SCORE, SCORESDE_MLP_OUTPUT_EDM, &o.output,
+                    "output parameterisation"));
+    /* Files hold the resolved embedding, never AUTO. */
+    SD_TRY(get_enum(r, SCORESDE_MLP_EMBED_FOURIER, SCORESDE_MLP_EMBED_SINUSOIDAL, &o.embedding,
+                    "embedding"));
+    SD_TRY(get_enum(r, SCORESDE_MLP_FLOAT64, SCORESDE_MLP_FLOAT32, &o.precision, "precision"));
+    SD_TRY(get_count(r, 2, 4096, &o.embed_dim, "embedding dimension"));
+    SD_TRY(sd_reader_get_f64(r, &o.fourier_scale, "Fourier scale"));
+    SD_TRY(sd_reader_get_f64(r, &o.sigma_data, "sigma_data"));
+    SD_TRY(sd_reader_get_u64(r, &o.seed, "seed"));
+    SD_TRY(get_count(r, 1, (uint64_t)1 << 20, &o.chunk_rows, "chunk_rows"));
+    int threads;
+    SD_TRY(get_enum(r, 1, 1024, &threads, "thread count"));
+    o.n_threads = threads;
+    SD_TRY(get_count(r, 0, SCORESDE_MLP_MAX_HIDDEN, &o.n_hidden, "hidden layer count"));
+    for (size_t l = 0; l < o.n_hidden; l++)
+        SD_TRY(get_count(r, 1, SD_MLP_MAX_WIDTH, &o.widths[l], "hidden width"));
+    SD_TRY(mlp_check_options(&o, D, SCORESDE_ECORRUPT, "the file's MLP "));
+
+    /* The architecture's parameter count must be the file's (PARM, already
+     * bounded by the bytes present) before anything is allocated: a forged
+     * width cannot ask for memory the file does not back. With at most 65
+     * layers of at most 2^20 + 1 inputs and 2^20 outputs the sum fits in
+     * 64 bits. */
+    uint64_t want = 0, fan_in = (uint64_t)D + o.embed_dim;
+    for (size_t l = 0; l <= o.n_hidden; l++) {
+        uint64_t width = l < o.n_hidden ? o.widths[l] : D;
+        want += width * (fan_in + 1);
+        fan_in = width;
+    }
+    if (want != (uint64_t)n_params)
+        return sd_fail(SCORESDE_ECORRUPT,
+                       "the MLP described has %llu parameters, the file's parameter section %zu",
+                       (unsigned long long)want, n_params);
+
+    size_t h = o.embed_dim / 2;
+    SD_TRY(sd_reader_check_count(r, h, sizeof(double), "embedding frequencies"));
+    double freq[2048];
+    SD_TRY(sd_reader_get_f64_array(r, freq, h, "embedding frequencies"));
+    for (size_t k = 0; k < h; k++)
+        if (!isfinite(freq[k]))
+            return sd_fail(SCORESDE_ECORRUPT, "the MLP embedding frequency %zu (%g) is not finite",
+                           k, freq[k]);
+
+    mlp_state *st;
+    SD_TRY(mlp_make_state(&o, D, freq, &st));
+    if (sd_mlp_num_params(st->net) != n_params) {
+        mlp_free_state(st);
+        return sd_fail(SCORESDE_ECORRUPT, "the MLP has %zu parameters, the file %zu",
+                       sd_mlp_num_params(st->net), n_params);
+    }
+    m->state = st;
+    return SCORESDE_OK;
+}
+
+const sd_model_ops sd_model_mlp_ops = {
     .name = "MLP",
     .kind = SCORESDE_MODEL_MLP,
     .score = mlp_score,
     .jvp = mlp_jvp,
     .clone_state = mlp_clone_state,
     .free_state = mlp_free_state,
+    .save_state = mlp_save_state,
+    .load_state = mlp_load_state,
     .num_params = mlp_num_params,
     .get_params = mlp_get_params,
     .set_params = mlp_set_params,
+    .same_shape = mlp_same_shape,
     .score_backward = mlp_score_backward,
     .probe_backward = mlp_probe_backward,
 };
+
+/* The option checks shared by creation (EINVAL) and loading (ECORRUPT, with
+ * where = "the file's MLP "). Embedding AUTO is accepted here; a file never
+ * holds it (loading checks that itself). */
+static int mlp_check_options(const scoresde_mlp_options *o, size_t D, int code,
+                             const char *where)
+{
+    if (o->n_hidden > SCORESDE_MLP_MAX_HIDDEN)
+        return sd_fail(code, "%sn_hidden (%zu) is above %d", where, o->n_hidden,
+                       SCORESDE_MLP_MAX_HIDDEN);
+    for (size_t l = 0; l < o->n_hidden; l++)
+        if (o->widths[l] < 1 || o->widths[l] > SD_MLP_MAX_WIDTH)
+            return sd_fail(code, "%swidths[%zu] (%zu) is not between 1 and %zu", where, l,
+                           o->widths[l], (size_t)SD_MLP_MAX_WIDTH);
+    if (o->activation < SCORESDE_MLP_SILU || o->activation > SCORESDE_MLP_SOFTPLUS)
+        return sd_fail(code, "%sactivation (%d) is not a SCORESDE_MLP_* activation", where,
+                       o->activation);
+    if (o->output < SCORESDE_MLP_OUTPUT_SCORE || o->output > SCORESDE_MLP_OUTPUT_EDM)
+        return sd_fail(code, "%soutput (%d) is not a SCORESDE_MLP_OUTPUT_* value", where,
+                       o->output);
+    if (o->embedding < SCORESDE_MLP_EMBED_AUTO || o->embedding > SCORESDE_MLP_EMBED_SINUSOIDAL)
+        return sd_fail(code, "%sembedding (%d) is not a SCORESDE_MLP_EMBED_* value", where,
+                       o->embedding);
+    if (o->embed_dim < 2 || o->embed_dim > 4096 || o->embed_dim % 2 != 0)
+        return sd_fail(code, "%sembed_dim (%zu) must be even and between 2 and 4096", where,
+                       o->embed_dim);
+    if (!(isfinite(o->fourier_scale) && o->fourier_scale > 0))
+        return sd_fail(code, "%sfourier_scale (%g) must be positive and finite", where,
+                       o->fourier_scale);
+    if (!(isfinite(o->sigma_data) && o->sigma_data > 0))
+        return sd_fail(code, "%ssigma_data (%g) must be positive and finite", where,
+                       o->sigma_data);
+    if (o->precision != SCORESDE_MLP_FLOAT64 && o->precision != SCORESDE_MLP_FLOAT32)
+        return sd_fail(code, "%sprecision (%d) is not a SCORESDE_MLP_* precision", where,
+                       o->precision);
+    if (o->chunk_rows < 1 || o->chunk_rows > ((size_t)1 << 20))
+        return sd_fail(code, "%schunk_rows (%zu) is not between 1 and 2^20", where,
+                       o->chunk_rows);
+    if (o->n_threads < 1 || o->n_threads > 1024)
+        return sd_fail(code, "%sn_threads (%d) is not between 1 and 1024", where, o->n_threads);
+    if (D > SD_MLP_MAX_WIDTH - o->embed_dim)
+        return sd_fail(code, "%sD (%zu) is above the network's limit", where, D);
+    return SCORESDE_OK;
+}
 
 int scoresde_model_mlp_options_init(scoresde_mlp_options *opts, size_t struct_size)
 {
@@ -475,41 +668,7 @@ int scoresde_model_create_mlp(scoresde_model **out, const scoresde_sde *sde, siz
                            opts->struct_size, sizeof o);
         o = *opts;
     }
-    if (o.n_hidden > SCORESDE_MLP_MAX_HIDDEN)
-        return sd_fail(SCORESDE_EINVAL, "n_hidden (%zu) is above %d", o.n_hidden,
-                       SCORESDE_MLP_MAX_HIDDEN);
-    for (size_t l = 0; l < o.n_hidden; l++)
-        if (o.widths[l] < 1 || o.widths[l] > SD_MLP_MAX_WIDTH)
-            return sd_fail(SCORESDE_EINVAL, "widths[%zu] (%zu) is not between 1 and %zu", l,
-                           o.widths[l], (size_t)SD_MLP_MAX_WIDTH);
-    if (o.activation < SCORESDE_MLP_SILU || o.activation > SCORESDE_MLP_SOFTPLUS)
-        return sd_fail(SCORESDE_EINVAL, "activation (%d) is not a SCORESDE_MLP_* activation",
-                       o.activation);
-    if (o.output < SCORESDE_MLP_OUTPUT_SCORE || o.output > SCORESDE_MLP_OUTPUT_EDM)
-        return sd_fail(SCORESDE_EINVAL, "output (%d) is not a SCORESDE_MLP_OUTPUT_* value",
-                       o.output);
-    if (o.embedding < SCORESDE_MLP_EMBED_AUTO || o.embedding > SCORESDE_MLP_EMBED_SINUSOIDAL)
-        return sd_fail(SCORESDE_EINVAL, "embedding (%d) is not a SCORESDE_MLP_EMBED_* value",
-                       o.embedding);
-    if (o.embed_dim < 2 || o.embed_dim > 4096 || o.embed_dim % 2 != 0)
-        return sd_fail(SCORESDE_EINVAL, "embed_dim (%zu) must be even and between 2 and 4096",
-                       o.embed_dim);
-    if (!(isfinite(o.fourier_scale) && o.fourier_scale > 0))
-        return sd_fail(SCORESDE_EINVAL, "fourier_scale (%g) must be positive and finite",
-                       o.fourier_scale);
-    if (!(isfinite(o.sigma_data) && o.sigma_data > 0))
-        return sd_fail(SCORESDE_EINVAL, "sigma_data (%g) must be positive and finite",
-                       o.sigma_data);
-    if (o.precision != SCORESDE_MLP_FLOAT64 && o.precision != SCORESDE_MLP_FLOAT32)
-        return sd_fail(SCORESDE_EINVAL, "precision (%d) is not a SCORESDE_MLP_* precision",
-                       o.precision);
-    if (o.chunk_rows < 1 || o.chunk_rows > ((size_t)1 << 20))
-        return sd_fail(SCORESDE_EINVAL, "chunk_rows (%zu) is not between 1 and 2^20",
-                       o.chunk_rows);
-    if (o.n_threads < 1 || o.n_threads > 1024)
-        return sd_fail(SCORESDE_EINVAL, "n_threads (%d) is not between 1 and 1024", o.n_threads);
-    if (D > SD_MLP_MAX_WIDTH - o.embed_dim)
-        return sd_fail(SCORESDE_EINVAL, "D (%zu) is above the network's limit", D);
+    SD_TRY(mlp_check_options(&o, D, SCORESDE_EINVAL, ""));
     if (o.embedding == SCORESDE_MLP_EMBED_AUTO) {
         int k = scoresde_sde_kind(sde);
         o.embedding = (k == SCORESDE_SDE_VP || k == SCORESDE_SDE_SUBVP)
@@ -517,6 +676,6 @@ int scoresde_model_create_mlp(scoresde_model **out, const scoresde_sde *sde, siz
                           : SCORESDE_MLP_EMBED_FOURIER;
     }
     mlp_state *st;
-    SD_TRY(mlp_make_state(&o, D, &st));
+    SD_TRY(mlp_make_state(&o, D, NULL, &st));
     return sd_model_create(out, &sd_model_mlp_ops, sde, D, st);
 }
