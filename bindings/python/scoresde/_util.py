@@ -126,6 +126,9 @@ def call(func, *args, hooks=None):
     """Call a C function; if a Python hook raised during it, re-raise that
     exception (with its own traceback) instead of the library's ECALLBACK error,
     which is attached as the attribute `scoresde_error` and as a note."""
+    for a in args:
+        if isinstance(a, Handle) and not a._usable():
+            raise ValueError("%s is closed" % type(a).__name__)
     saved = getattr(_tls, "pending", None)
     pending = []
     _tls.pending = pending
@@ -161,15 +164,19 @@ class Handle:
         self._hooks = hooks if hooks is not None else Hooks()
         self._owner = owner          # a borrowed handle keeps its owner alive
 
+    def _usable(self):
+        return bool(self._ptr) and (self._owner is None or not self._owner.closed)
+
     @property
     def _as_parameter_(self):
-        if not self._ptr or (self._owner is not None and self._owner.closed):
+        # u.call checks first; this keeps a direct lib call from passing NULL.
+        if not self._usable():
             raise ValueError("%s is closed" % type(self).__name__)
         return ctypes.c_void_p(self._ptr)
 
     @property
     def closed(self):
-        return not self._ptr
+        return not self._usable()
 
     def close(self):
         """Free the C object now (idempotent). A borrowed handle just lets go."""

@@ -116,11 +116,11 @@ class Model(u.Handle):
     # -------------------------------------------------------------- getters
     @property
     def dim(self):
-        return lib.scoresde_model_dim(self)
+        return u.call(lib.scoresde_model_dim, self)
 
     @property
     def kind(self):
-        k = lib.scoresde_model_kind(self)
+        k = u.call(lib.scoresde_model_kind, self)
         try:
             return ModelKind(k)
         except ValueError:
@@ -129,7 +129,7 @@ class Model(u.Handle):
     @property
     def sde(self):
         """The model's own SDE, borrowed: usable while the model is open."""
-        return Sde(lib.scoresde_model_sde(self), self._hooks, owner=self)
+        return Sde(u.call(lib.scoresde_model_sde, self), self._hooks, owner=self)
 
     # ----------------------------------------------------------- evaluation
     def _xt(self, x, t):

@@ -128,7 +128,7 @@ class Sde(u.Handle):
     # -------------------------------------------------------------- queries
     @property
     def kind(self):
-        k = lib.scoresde_sde_kind(self)
+        k = u.call(lib.scoresde_sde_kind, self)
         try:
             return SdeKind(k)
         except ValueError:
@@ -136,15 +136,15 @@ class Sde(u.Handle):
 
     @property
     def T(self):
-        return lib.scoresde_sde_T(self)
+        return u.call(lib.scoresde_sde_T, self)
 
     @property
     def sampling_eps(self):
-        return lib.scoresde_sde_sampling_eps(self)
+        return u.call(lib.scoresde_sde_sampling_eps, self)
 
     @property
     def training_eps(self):
-        return lib.scoresde_sde_training_eps(self)
+        return u.call(lib.scoresde_sde_training_eps, self)
 
     def _call(self, func, *args):
         return u.call(func, self, *args, hooks=self._hooks)
