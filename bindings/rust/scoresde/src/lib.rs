@@ -4,6 +4,21 @@
 //! slices of f64 (n x D row-major, one time per sample); hooks are closures,
 //! whose panics are caught at the C boundary and resumed in the caller.
 //!
+//! ```
+//! use scoresde::{Model, Sde};
+//! # fn main() -> scoresde::Result<()> {
+//! scoresde::check_version()?;
+//! let sde = Sde::vp(0.1, 20.0)?;                                   // score_sde's VP SDE
+//! let gmm = Model::gmm(&sde, 1, &[0.5, 0.5], &[-2.0, 2.0], &[0.1, 0.1])?;
+//! let mut x = [0.0; 4];
+//! gmm.sample(&[0.5; 4], 1, 0, &mut x)?;                          // exact samples of p_t
+//! let mut s = [0.0; 4];
+//! gmm.score(&x, &[0.5; 4], &mut s)?;                             // grad log p_t
+//! let mine = Model::from_score(&sde, 1, |x, _t, _d, out| { out.iter_mut().zip(x).for_each(|(o, v)| *o = -v); Ok(()) }, None)?;
+//! let back = Model::from_bytes(&gmm.to_bytes()?)?;               // a model file in memory
+//! # let _ = (mine, back); Ok(()) }
+//! ```
+//!
 //! Binding a new C function: it appears in `scoresde-sys` by regenerating
 //! (`scoresde-sys/generate.sh`); add one method calling it through
 //! `hooks::call` with the slice lengths checked by `want_len`.
