@@ -110,3 +110,26 @@ def test_arrays_are_checked_not_converted():
         expect = sde.perturb(inplace, 0.5, seed=1)
         assert sde.perturb(inplace, 0.5, seed=1, out=inplace) is inplace
         assert np.array_equal(inplace, expect)
+
+
+def _exported_names():
+    """The function names in lib/libscoresde.map (the library's exports)."""
+    import re
+    path = os.path.join(PKG, "..", "..", "lib", "libscoresde.map")
+    with open(path) as f:
+        text = re.sub(r"/\*.*?\*/", "", f.read(), flags=re.S)
+    return set(re.findall(r"\b(scoresde_\w+)\s*;", text))
+
+
+def test_declarations_cover_the_exports():
+    exported = _exported_names()
+    declared = set(_lib._FUNCTIONS)
+    assert declared <= exported, "declared but not exported: %s" % (declared - exported)
+    for name in declared:
+        fn = getattr(_lib.lib, name)
+        assert fn.argtypes is not None and fn.errcheck is not None, name
+    unbound = exported - declared
+    if unbound:
+        # a module merged after this binding: bind it in _lib._FUNCTIONS
+        import warnings
+        warnings.warn("C functions without a Python declaration: %s" % sorted(unbound))

@@ -226,3 +226,37 @@ def test_lifetimes_and_no_leaks():
         sd.Model.gmm(sd.Sde.ve(), W, MU, V).score(X, 0.5)
     gc.collect()
     assert sd.live_allocations() == base
+
+
+def test_threads_share_a_hook_model(vp, gmm):
+    """Evaluation from several threads at once (model.h): every thread gets the
+    single-thread bits, and a hook failing in one thread is raised in that
+    thread only."""
+    import threading
+
+    def score(x, t):
+        if x[0, 0] == 99.0:
+            raise HookFailure("thread-local failure")
+        return gmm.score(x, t)
+
+    want = gmm.score(X, T)
+    results, errors = {}, {}
+    with sd.Model.from_score(vp, 2, score) as m:
+        def work(k):
+            try:
+                for _ in range(50):
+                    x = X.copy()
+                    if k == 0:
+                        x[0, 0] = 99.0
+                    results[k] = m.score(x, T)
+            except HookFailure as exc:
+                errors[k] = exc
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+    assert set(errors) == {0}
+    for k in (1, 2, 3):
+        assert np.array_equal(results[k], want)
