@@ -1,0 +1,236 @@
+"""Loading libscoresde and declaring its C functions for ctypes.
+
+Every C function of the library is declared once, in the table _FUNCTIONS
+below: its name, result type, argument types and how its result is checked.
+Binding a new C function means adding one line there (and, if the function
+takes a new kind of callback, its CFUNCTYPE next to the others).
+"""
+
+import ctypes
+import ctypes.util
+import math
+import os
+
+from .errors import LibraryVersionError, error_for_status
+
+# The oldest library whose API this binding declares, and the major version
+# it was written for (MAJOR * 10000 + MINOR * 100 + PATCH, as in version.h).
+MIN_VERSION = 100           # 0.1.0
+ENV_LIBRARY = "SCORESDE_LIBRARY"
+SONAME = "libscoresde.so.1"
+
+c_double_p = ctypes.POINTER(ctypes.c_double)
+c_size_p = ctypes.POINTER(ctypes.c_size_t)
+c_uint32_p = ctypes.POINTER(ctypes.c_uint32)
+sde_p = ctypes.c_void_p     # opaque handles travel as void pointers
+model_p = ctypes.c_void_p
+
+# Callback types (include/scoresde/*.h). Pointers are passed as c_void_p so the
+# trampolines can wrap them into NumPy arrays without ctypes' per-item objects.
+_vp = ctypes.c_void_p
+_sz = ctypes.c_size_t
+SCHEDULE_FN = ctypes.CFUNCTYPE(ctypes.c_int, _vp, _sz, _vp, _vp, _vp, _vp, _vp)
+DRIFT_FN = ctypes.CFUNCTYPE(ctypes.c_int, _vp, _vp, _sz, _sz, _vp, _vp)
+DIFFUSION_FN = ctypes.CFUNCTYPE(ctypes.c_int, _vp, _sz, _vp, _vp)
+SCORE_FN = ctypes.CFUNCTYPE(ctypes.c_int, _vp, _vp, _sz, _sz, _vp, _vp)
+DIVERGENCE_FN = ctypes.CFUNCTYPE(ctypes.c_int, _vp, _vp, _sz, _sz, _vp, _vp)
+DENOISER_FN = ctypes.CFUNCTYPE(ctypes.c_int, _vp, _vp, _sz, _sz, _vp, _vp)
+MALLOC_FN = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p)
+FREE_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+
+
+def _last_error():
+    return lib.scoresde_last_error()
+
+
+# ------------------------------------------------------------------ checkers
+# Each takes ctypes' errcheck arguments (result, function, arguments).
+
+def check_status(result, func, args):
+    """int status: raise the status's exception with the thread's message."""
+    if result < 0:
+        raise error_for_status(result, _last_error(), func.__name__)
+    return result
+
+
+def check_nonneg(result, func, args):
+    """An int that is a value when >= 0 and a status when negative."""
+    return check_status(result, func, args)
+
+
+def check_finite(result, func, args):
+    """A double that the C side reports as NaN for a NULL handle."""
+    if math.isnan(result):
+        raise error_for_status(-1, "%s returned NaN (NULL handle)" % func.__name__,
+                               func.__name__)
+    return result
+
+
+def check_pointer(result, func, args):
+    """A pointer that is NULL only when the handle argument was NULL."""
+    if not result:
+        raise error_for_status(-1, "%s returned NULL (NULL handle)" % func.__name__,
+                               func.__name__)
+    return result
+
+
+def check_string(result, func, args):
+    """const char * that is never NULL: decoded to str."""
+    if result is None:
+        raise error_for_status(-1, "%s returned NULL" % func.__name__, func.__name__)
+    return result.decode("utf-8", "replace")
+
+
+def check_none(result, func, args):
+    """void functions: nothing to check."""
+    return None
+
+
+def check_value(result, func, args):
+    """Plain values with no failure case (counts, sizes)."""
+    return result
+
+
+_i, _d, _u64 = ctypes.c_int, ctypes.c_double, ctypes.c_uint64
+_p = ctypes.c_void_p    # double arrays: NumPy's ctypes.data (an int) or None
+_pp = ctypes.POINTER(ctypes.c_void_p)
+
+# name: (restype, argtypes, errcheck)
+_FUNCTIONS = {
+    # core (common.h, rng.h)
+    "scoresde_strerror": (ctypes.c_char_p, [_i], check_string),
+    "scoresde_last_error": (ctypes.c_char_p, [], check_string),
+    "scoresde_set_allocator": (_i, [MALLOC_FN, FREE_FN, _vp], check_status),
+    "scoresde_live_allocations": (_sz, [], check_value),
+    "scoresde_buffer_free": (None, [_vp], check_none),
+    "scoresde_version_number": (ctypes.c_uint, [], check_value),
+    "scoresde_version_string": (ctypes.c_char_p, [], check_string),
+    "scoresde_philox4x32_10": (None, [c_uint32_p, c_uint32_p, c_uint32_p], check_none),
+    "scoresde_rng_uniform": (_i, [_u64, _u64, _u64, _sz, _p], check_status),
+    "scoresde_rng_normal": (_i, [_u64, _u64, _u64, _sz, _p], check_status),
+    # sde.h
+    "scoresde_sde_create_default": (_i, [_pp, _i], check_status),
+    "scoresde_sde_create_vp": (_i, [_pp, _d, _d], check_status),
+    "scoresde_sde_create_subvp": (_i, [_pp, _d, _d], check_status),
+    "scoresde_sde_create_ve": (_i, [_pp, _d, _d], check_status),
+    "scoresde_sde_create_edm": (_i, [_pp, _d, _d], check_status),
+    "scoresde_sde_create_cosine": (_i, [_pp, _d, _d], check_status),
+    "scoresde_sde_create_ou": (_i, [_pp, _d, _d, _d], check_status),
+    "scoresde_sde_create_schedule": (_i, [_pp, _d, SCHEDULE_FN, _vp], check_status),
+    "scoresde_sde_create_custom": (_i, [_pp, _d, DRIFT_FN, DIFFUSION_FN, SCHEDULE_FN, _vp],
+                                   check_status),
+    "scoresde_sde_free": (None, [sde_p], check_none),
+    "scoresde_sde_clone": (_i, [sde_p, _pp], check_status),
+    "scoresde_sde_kind": (_i, [sde_p], check_nonneg),
+    "scoresde_sde_T": (_d, [sde_p], check_finite),
+    "scoresde_sde_sampling_eps": (_d, [sde_p], check_finite),
+    "scoresde_sde_training_eps": (_d, [sde_p], check_finite),
+    "scoresde_sde_marginal": (_i, [sde_p, _p, _sz, _p, _p, _p, _p], check_status),
+    "scoresde_sde_drift": (_i, [sde_p, _p, _p, _sz, _sz, _p], check_status),
+    "scoresde_sde_diffusion": (_i, [sde_p, _p, _sz, _p], check_status),
+    "scoresde_sde_perturb": (_i, [sde_p, _p, _p, _sz, _sz, _u64, _u64, _u64, _p, _p],
+                             check_status),
+    "scoresde_sde_kernel_score": (_i, [sde_p, _p, _p, _p, _sz, _sz, _p], check_status),
+    "scoresde_sde_prior_var": (_i, [sde_p, c_double_p], check_status),
+    "scoresde_sde_prior_sample": (_i, [sde_p, _sz, _sz, _u64, _u64, _u64, _p], check_status),
+    "scoresde_sde_prior_logp": (_i, [sde_p, _p, _sz, _sz, _p], check_status),
+    "scoresde_sde_discretize": (_i, [sde_p, _sz, _p, _p, _sz, _sz, _p, _p], check_status),
+    "scoresde_sde_reverse_drift": (_i, [sde_p, _p, _p, _p, _sz, _sz, _d, _p], check_status),
+    "scoresde_sde_pf_drift": (_i, [sde_p, _p, _p, _p, _sz, _sz, _p], check_status),
+    "scoresde_sde_simulate": (_i, [sde_p, _p, _sz, _sz, _d, _d, _sz, _u64, _u64, _u64, _p],
+                              check_status),
+    # model.h
+    "scoresde_model_create_gmm": (_i, [_pp, sde_p, _sz, _sz, _p, _p, _p], check_status),
+    "scoresde_model_create_score_fn": (_i, [_pp, sde_p, _sz, SCORE_FN, DIVERGENCE_FN, _vp],
+                                       check_status),
+    "scoresde_model_create_denoiser_fn": (_i, [_pp, sde_p, _sz, DENOISER_FN, DIVERGENCE_FN,
+                                               _vp], check_status),
+    "scoresde_model_clone": (_i, [model_p, _pp], check_status),
+    "scoresde_model_free": (None, [model_p], check_none),
+    "scoresde_model_dim": (_sz, [model_p], check_value),
+    "scoresde_model_kind": (_i, [model_p], check_nonneg),
+    "scoresde_model_sde": (sde_p, [model_p], check_pointer),
+    "scoresde_model_score": (_i, [model_p, _p, _p, _sz, _sz, _p], check_status),
+    "scoresde_model_predict_data": (_i, [model_p, _p, _p, _sz, _sz, _p], check_status),
+    "scoresde_model_predict_noise": (_i, [model_p, _p, _p, _sz, _sz, _p], check_status),
+    "scoresde_model_divergence": (_i, [model_p, _p, _p, _sz, _sz, _p], check_status),
+    "scoresde_model_jvp": (_i, [model_p, _p, _p, _sz, _sz, _p, _p, _p], check_status),
+    "scoresde_model_hutchinson": (_i, [model_p, _p, _p, _sz, _sz, _p, _sz, _p], check_status),
+    "scoresde_model_log_density": (_i, [model_p, _p, _p, _sz, _sz, _p], check_status),
+    "scoresde_model_sample": (_i, [model_p, _p, _sz, _sz, _u64, _u64, _p], check_status),
+    "scoresde_model_num_params": (_i, [model_p, c_size_p], check_status),
+    "scoresde_model_get_params": (_i, [model_p, _p, _sz], check_status),
+    "scoresde_model_set_params": (_i, [model_p, _p, _sz], check_status),
+    "scoresde_model_score_backward": (_i, [model_p, _p, _p, _sz, _sz, _p, _p, _sz],
+                                      check_status),
+    "scoresde_model_probe_backward": (_i, [model_p, _p, _p, _sz, _sz, _p, _sz, _p, _p, _sz],
+                                      check_status),
+    # model_io.h
+    "scoresde_model_save": (_i, [model_p, ctypes.c_char_p], check_status),
+    "scoresde_model_load": (_i, [_pp, ctypes.c_char_p], check_status),
+    "scoresde_model_save_buffer": (_i, [model_p, _pp, c_size_p], check_status),
+    "scoresde_model_load_buffer": (_i, [_pp, _vp, _sz], check_status),
+}
+
+
+def _candidates():
+    path = os.environ.get(ENV_LIBRARY)
+    if path:
+        return [path]
+    names = [SONAME]
+    found = ctypes.util.find_library("scoresde")
+    if found and found not in names:
+        names.append(found)
+    return names
+
+
+def version_problem(have):
+    """None if a library reporting version number `have` is usable, else why not."""
+    if have // 10000 != MIN_VERSION // 10000 or have < MIN_VERSION:
+        return ("libscoresde %d.%d.%d; this binding needs %d.%d.%d or a later %d.x "
+                "release" % (have // 10000, have // 100 % 100, have % 100,
+                             MIN_VERSION // 10000, MIN_VERSION // 100 % 100,
+                             MIN_VERSION % 100, MIN_VERSION // 10000))
+    return None
+
+
+def _load():
+    errors = []
+    handle = None
+    for name in _candidates():
+        try:
+            handle = ctypes.CDLL(name)
+            break
+        except OSError as exc:
+            errors.append("%s: %s" % (name, exc))
+    if handle is None:
+        raise LibraryVersionError(
+            "cannot load libscoresde (%s); install it or set %s to the path of "
+            "libscoresde.so.1" % ("; ".join(errors), ENV_LIBRARY))
+    try:
+        vnum = handle.scoresde_version_number
+    except AttributeError:
+        raise LibraryVersionError("%s is not libscoresde (no scoresde_version_number)"
+                                  % handle._name) from None
+    vnum.restype = ctypes.c_uint
+    vnum.argtypes = []
+    problem = version_problem(vnum())
+    if problem:
+        raise LibraryVersionError("%s is %s" % (handle._name, problem))
+    missing = []
+    for name, (restype, argtypes, errcheck) in _FUNCTIONS.items():
+        try:
+            fn = getattr(handle, name)
+        except AttributeError:
+            missing.append(name)
+            continue
+        fn.restype = restype
+        fn.argtypes = argtypes
+        fn.errcheck = errcheck
+    if missing:
+        raise LibraryVersionError("%s lacks %s: it is older than this binding"
+                                  % (handle._name, ", ".join(missing)))
+    return handle
+
+
+lib = _load()

@@ -1,0 +1,198 @@
+"""Array checks, handle ownership and Python hooks shared by the classes."""
+
+import ctypes
+import threading
+
+import numpy as np
+
+from .errors import ScoresdeError
+
+_tls = threading.local()
+
+
+# -------------------------------------------------------------------- arrays
+
+def as_input(a, name, shape):
+    """Check that `a` is a C-contiguous float64 ndarray of `shape` (None = any
+    size along that axis) and return it unchanged: the C call reads it in place.
+    TypeError for anything that is not such an array, ValueError for a shape."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError("%s must be a numpy.ndarray of float64, not %s"
+                        % (name, type(a).__name__))
+    if a.dtype != np.float64:
+        raise TypeError("%s must have dtype float64, not %s" % (name, a.dtype))
+    if not a.flags.c_contiguous:
+        raise ValueError("%s must be C-contiguous (use numpy.ascontiguousarray)" % name)
+    if a.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, a.shape)):
+        want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
+        raise ValueError("%s has shape %s, expected %s" % (name, a.shape, want))
+    return a
+
+
+def as_output(out, name, shape):
+    """A new float64 array of `shape`, or the caller's `out` after the checks of
+    as_input plus writability."""
+    if out is None:
+        return np.empty(shape, dtype=np.float64)
+    as_input(out, name, shape)
+    if not out.flags.writeable:
+        raise ValueError("%s is read-only" % name)
+    return out
+
+
+def as_times(t, n, name="t"):
+    """Per-sample times: an (n,) float64 array, or one number for every sample."""
+    if isinstance(t, (int, float)) and not isinstance(t, bool):
+        return np.full(n, float(t))
+    return as_input(t, name, (n,))
+
+
+def batch(x, name="x"):
+    """An n x D batch: returns (x, n, D)."""
+    as_input(x, name, (None, None))
+    return x, x.shape[0], x.shape[1]
+
+
+def ptr(a):
+    """The address of an array's data for a c_void_p argument (None stays NULL)."""
+    return None if a is None else a.ctypes.data
+
+
+def view(address, shape, writeable):
+    """A NumPy array over C memory, without copying."""
+    size = 1
+    for s in shape:
+        size *= s
+    if size == 0 or not address:
+        return np.empty(shape)
+    arr = np.frombuffer((ctypes.c_double * size).from_address(address),
+                        dtype=np.float64).reshape(shape)
+    if not writeable:
+        arr.flags.writeable = False
+    return arr
+
+
+def store(dest, value, what):
+    """Copy a hook's result into the library's output buffer, checking its shape."""
+    value = np.asarray(value, dtype=np.float64)
+    if value.shape != dest.shape:
+        raise ValueError("%s returned shape %s, expected %s" % (what, value.shape, dest.shape))
+    dest[...] = value
+
+
+# --------------------------------------------------------------------- hooks
+
+class Hooks:
+    """The CFUNCTYPE objects of one handle (kept alive with it) and the
+    exceptions its hooks raised on threads other than the calling one."""
+
+    def __init__(self, parents=()):
+        self.cfuncs = []
+        self.parents = list(parents)   # hook sets a copy of ours still calls
+        self.orphans = []
+        self.lock = threading.Lock()
+
+    def wrap(self, cfunctype, body):
+        """A C callback running body(*args); any exception it raises makes the
+        callback return 1 (so the C call stops) and is kept for the caller."""
+        def trampoline(*args):
+            try:
+                body(*args)
+                return 0
+            except BaseException as exc:  # noqa: B902 - everything must stop the C call
+                pending = getattr(_tls, "pending", None)
+                if pending is not None:
+                    pending.append(exc)
+                else:
+                    with self.lock:
+                        self.orphans.append(exc)
+                return 1
+        cf = cfunctype(trampoline)
+        self.cfuncs.append(cf)
+        return cf
+
+    def take_orphan(self):
+        with self.lock:
+            if self.orphans:
+                return self.orphans.pop(0)
+        for parent in self.parents:
+            exc = parent.take_orphan()
+            if exc is not None:
+                return exc
+        return None
+
+
+def call(func, *args, hooks=None):
+    """Call a C function; if a Python hook raised during it, re-raise that
+    exception (with its own traceback) instead of the library's ECALLBACK error,
+    which is attached as the attribute `scoresde_error` and as a note."""
+    for a in args:
+        if isinstance(a, Handle) and not a._usable():
+            raise ValueError("%s is closed" % type(a).__name__)
+    saved = getattr(_tls, "pending", None)
+    pending = []
+    _tls.pending = pending
+    error = None
+    try:
+        result = func(*args)
+    except ScoresdeError as err:
+        error = err
+        result = None
+    finally:
+        _tls.pending = saved
+    hook_exc = pending[0] if pending else (hooks.take_orphan() if hooks is not None else None)
+    if hook_exc is not None:
+        if error is not None:
+            hook_exc.scoresde_error = error
+            if hasattr(hook_exc, "add_note"):
+                hook_exc.add_note("(raised in a hook; the library call failed with: %s)"
+                                  % error)
+        raise hook_exc
+    if error is not None:
+        raise error
+    return result
+
+
+class Handle:
+    """An owned (or borrowed) C handle with close(), a context manager and a
+    __del__ safety net."""
+
+    _free = None   # set by subclasses: the C free function
+
+    def __init__(self, address, hooks=None, owner=None):
+        self._ptr = address
+        self._hooks = hooks if hooks is not None else Hooks()
+        self._owner = owner          # a borrowed handle keeps its owner alive
+
+    def _usable(self):
+        return bool(self._ptr) and (self._owner is None or not self._owner.closed)
+
+    @property
+    def _as_parameter_(self):
+        # u.call checks first; this keeps a direct lib call from passing NULL.
+        if not self._usable():
+            raise ValueError("%s is closed" % type(self).__name__)
+        return ctypes.c_void_p(self._ptr)
+
+    @property
+    def closed(self):
+        return not self._usable()
+
+    def close(self):
+        """Free the C object now (idempotent). A borrowed handle just lets go."""
+        address, self._ptr = self._ptr, None
+        if address and self._owner is None:
+            type(self)._free(address)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: nothing sensible left to do
+            pass
+

@@ -1,0 +1,233 @@
+"""Score models and model files (include/scoresde/model.h, model_io.h)."""
+
+import ctypes
+import enum
+import os
+
+import numpy as np
+
+from . import _util as u
+from ._lib import DENOISER_FN, DIVERGENCE_FN, SCORE_FN, lib
+from .sde import Sde
+
+__all__ = ["Model", "ModelKind"]
+
+
+class ModelKind(enum.IntEnum):
+    """SCORESDE_MODEL_*. Model.kind returns a plain int for a newer kind."""
+    GMM = 1
+    SCORE_FN = 2
+    DENOISER_FN = 3
+    MLP = 4
+
+
+def _batch_body(fn, width, what):
+    """A score / denoiser / divergence hook: fn(x, t) -> (n, D) or (n,)."""
+    def body(x, t, n, D, out, _user):
+        shape = (n, D) if width else (n,)
+        u.store(u.view(out, shape, True), fn(u.view(x, (n, D), False),
+                                             u.view(t, (n,), False)), what)
+    return body
+
+
+def _path(path):
+    return os.fsencode(path)
+
+
+class Model(u.Handle):
+    """A score model s(x, t) for a forward SDE (it keeps its own copy of the SDE).
+
+    Create one with Model.gmm(), Model.from_score(), Model.from_denoiser(),
+    Model.load() or Model.from_bytes(). Evaluation is read-only and thread-safe
+    (Python hooks are then called from several threads). x is (n, D), t is (n,)
+    or one number; results are new float64 arrays unless `out` is given.
+    """
+
+    _free = lib.scoresde_model_free
+
+    @classmethod
+    def _create(cls, func, *args, hooks=None):
+        slot = ctypes.c_void_p()
+        u.call(func, ctypes.byref(slot), *args, hooks=hooks)
+        return cls(slot.value, hooks)
+
+    @classmethod
+    def gmm(cls, sde, weights, means, variances):
+        """The exact model of sum_k w_k N(mu_k, diag(v_k)) under `sde`:
+        weights (K,), means and variances (K, D)."""
+        means, K, D = u.batch(means, "means")
+        u.as_input(weights, "weights", (K,))
+        u.as_input(variances, "variances", (K, D))
+        return cls._create(lib.scoresde_model_create_gmm, sde, K, D, u.ptr(weights),
+                           u.ptr(means), u.ptr(variances), hooks=u.Hooks([sde._hooks]))
+
+    @classmethod
+    def from_score(cls, sde, D, score, divergence=None):
+        """A model whose score is score(x, t) -> (n, D) array; divergence(x, t)
+        -> (n,) array, if given, is the exact divergence of the score."""
+        hooks = u.Hooks([sde._hooks])
+        cs = hooks.wrap(SCORE_FN, _batch_body(score, True, "the score hook"))
+        cd = (hooks.wrap(DIVERGENCE_FN, _batch_body(divergence, False, "the divergence hook"))
+              if divergence else DIVERGENCE_FN())
+        return cls._create(lib.scoresde_model_create_score_fn, sde, D, cs, cd, None,
+                           hooks=hooks)
+
+    @classmethod
+    def from_denoiser(cls, sde, D, denoiser, divergence=None):
+        """A model from a denoiser(x, t) -> (n, D) estimate of E[x0 | x_t], by
+        Tweedie's formula; divergence(x, t) -> (n,) is div_x of the denoiser."""
+        hooks = u.Hooks([sde._hooks])
+        cs = hooks.wrap(DENOISER_FN, _batch_body(denoiser, True, "the denoiser hook"))
+        cd = (hooks.wrap(DIVERGENCE_FN, _batch_body(divergence, False, "the divergence hook"))
+              if divergence else DIVERGENCE_FN())
+        return cls._create(lib.scoresde_model_create_denoiser_fn, sde, D, cs, cd, None,
+                           hooks=hooks)
+
+    @classmethod
+    def load(cls, path):
+        """Load a model file written by save()."""
+        return cls._create(lib.scoresde_model_load, _path(path))
+
+    @classmethod
+    def from_bytes(cls, data):
+        """Load a model from the bytes of a model file (bytes-like)."""
+        buf = bytes(data)
+        return cls._create(lib.scoresde_model_load_buffer, buf, len(buf))
+
+    def save(self, path):
+        """Save atomically to `path` (GMM and trainable kinds on built-in SDEs)."""
+        u.call(lib.scoresde_model_save, self, _path(path), hooks=self._hooks)
+
+    def to_bytes(self):
+        """The bytes save() would write."""
+        data = ctypes.c_void_p()
+        size = ctypes.c_size_t()
+        u.call(lib.scoresde_model_save_buffer, self, ctypes.byref(data), ctypes.byref(size))
+        try:
+            return ctypes.string_at(data.value, size.value)
+        finally:
+            lib.scoresde_buffer_free(data)
+
+    def clone(self):
+        slot = ctypes.c_void_p()
+        u.call(lib.scoresde_model_clone, self, ctypes.byref(slot))
+        return Model(slot.value, u.Hooks([self._hooks]))
+
+    # -------------------------------------------------------------- getters
+    @property
+    def dim(self):
+        return u.call(lib.scoresde_model_dim, self)
+
+    @property
+    def kind(self):
+        k = u.call(lib.scoresde_model_kind, self)
+        try:
+            return ModelKind(k)
+        except ValueError:
+            return k
+
+    @property
+    def sde(self):
+        """The model's own SDE, borrowed: usable while the model is open."""
+        return Sde(u.call(lib.scoresde_model_sde, self), self._hooks, owner=self)
+
+    # ----------------------------------------------------------- evaluation
+    def _xt(self, x, t):
+        x, n, D = u.batch(x)
+        return x, u.as_times(t, n), n, D
+
+    def _eval(self, func, x, t, out, per_sample=False):
+        x, t, n, D = self._xt(x, t)
+        out = u.as_output(out, "out", (n,) if per_sample else (n, D))
+        u.call(func, self, u.ptr(x), u.ptr(t), n, D, u.ptr(out), hooks=self._hooks)
+        return out
+
+    def score(self, x, t, out=None):
+        return self._eval(lib.scoresde_model_score, x, t, out)
+
+    def predict_data(self, x, t, out=None):
+        return self._eval(lib.scoresde_model_predict_data, x, t, out)
+
+    def predict_noise(self, x, t, out=None):
+        return self._eval(lib.scoresde_model_predict_noise, x, t, out)
+
+    def divergence(self, x, t, out=None):
+        return self._eval(lib.scoresde_model_divergence, x, t, out, per_sample=True)
+
+    def log_density(self, x, t, out=None):
+        return self._eval(lib.scoresde_model_log_density, x, t, out, per_sample=True)
+
+    def jvp(self, x, t, v, return_score=False):
+        """(ds/dx) v per sample; with return_score=True, (jv, score)."""
+        x, t, n, D = self._xt(x, t)
+        u.as_input(v, "v", (n, D))
+        jv = np.empty((n, D))
+        s = np.empty((n, D)) if return_score else None
+        u.call(lib.scoresde_model_jvp, self, u.ptr(x), u.ptr(t), n, D, u.ptr(v), u.ptr(s),
+               u.ptr(jv), hooks=self._hooks)
+        return (jv, s) if return_score else jv
+
+    def hutchinson(self, x, t, probes):
+        """Divergence estimates from probes of shape (n, M, D)."""
+        x, t, n, D = self._xt(x, t)
+        u.as_input(probes, "probes", (n, None, D))
+        est = np.empty(n)
+        u.call(lib.scoresde_model_hutchinson, self, u.ptr(x), u.ptr(t), n, D, u.ptr(probes),
+               probes.shape[1], u.ptr(est), hooks=self._hooks)
+        return est
+
+    def sample(self, t, seed, first_sample=0, n=None, out=None):
+        """Exact samples of p_t (mixtures): t is (n,) or a number with n given."""
+        if n is None:
+            t = u.as_input(t, "t", (None,))
+            n = t.shape[0]
+        else:
+            t = u.as_times(t, n)
+        D = self.dim
+        out = u.as_output(out, "out", (n, D))
+        u.call(lib.scoresde_model_sample, self, u.ptr(t), n, D, seed, first_sample, u.ptr(out),
+               hooks=self._hooks)
+        return out
+
+    # ------------------------------------------------------ trainable kinds
+    @property
+    def num_params(self):
+        count = ctypes.c_size_t()
+        u.call(lib.scoresde_model_num_params, self, ctypes.byref(count))
+        return count.value
+
+    def get_params(self, out=None):
+        out = u.as_output(out, "out", (self.num_params,))
+        u.call(lib.scoresde_model_get_params, self, u.ptr(out), out.shape[0])
+        return out
+
+    def set_params(self, theta):
+        """Replace the parameters (not thread-safe with other calls on the model)."""
+        u.as_input(theta, "theta", (None,))
+        u.call(lib.scoresde_model_set_params, self, u.ptr(theta), theta.shape[0])
+
+    def score_backward(self, x, t, score_grad, param_grad):
+        """ADD to param_grad the gradient of sum(score_grad * s(x, t))."""
+        x, t, n, D = self._xt(x, t)
+        u.as_input(score_grad, "score_grad", (n, D))
+        u.as_output(param_grad, "param_grad", (None,))
+        u.call(lib.scoresde_model_score_backward, self, u.ptr(x), u.ptr(t), n, D,
+               u.ptr(score_grad), u.ptr(param_grad), param_grad.shape[0], hooks=self._hooks)
+        return param_grad
+
+    def probe_backward(self, x, t, probes, weights, param_grad):
+        """ADD to param_grad the gradient of sum w_im v_im^T (ds/dx) v_im."""
+        x, t, n, D = self._xt(x, t)
+        u.as_input(probes, "probes", (n, None, D))
+        M = probes.shape[1]
+        u.as_input(weights, "weights", (n, M))
+        u.as_output(param_grad, "param_grad", (None,))
+        u.call(lib.scoresde_model_probe_backward, self, u.ptr(x), u.ptr(t), n, D,
+               u.ptr(probes), M, u.ptr(weights), u.ptr(param_grad), param_grad.shape[0],
+               hooks=self._hooks)
+        return param_grad
+
+    def __repr__(self):
+        if self.closed:
+            return "<scoresde.Model closed>"
+        return "<scoresde.Model %s D=%d>" % (getattr(self.kind, "name", self.kind), self.dim)

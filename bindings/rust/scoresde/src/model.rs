@@ -1,0 +1,307 @@
+use core::ffi::c_void;
+use std::ffi::CString;
+use std::path::Path;
+use std::ptr::{self, NonNull};
+use std::sync::Arc;
+
+use scoresde_sys as sys;
+
+use crate::error::{want_len, Error, Result};
+use crate::hooks::{self, guard, slice, slice_mut, user_ptr, HookResult, Keep};
+use crate::sde::{Sde, SdeRef};
+
+/// A batched hook over (x, t): x is n x D row-major, t has n values, the
+/// closure fills `out` (n x D for scores and denoisers, n for divergences).
+pub type BatchFn = dyn Fn(&[f64], &[f64], usize, &mut [f64]) -> HookResult + Send + Sync;
+
+struct ModelHooks {
+    main: Box<BatchFn>,
+    divergence: Option<Box<BatchFn>>,
+}
+
+unsafe extern "C" fn main_tramp(
+    x: *const f64, t: *const f64, n: usize, d: usize, out: *mut f64, user: *mut c_void,
+) -> i32 {
+    // SAFETY: user is the ModelHooks kept alive by every model using it; the
+    // library passes n x d inputs and a distinct n x d output.
+    let h = &*(user as *const ModelHooks);
+    guard(|| (h.main)(slice(x, n * d), slice(t, n), d, slice_mut(out, n * d)))
+}
+
+unsafe extern "C" fn div_tramp(
+    x: *const f64, t: *const f64, n: usize, d: usize, out: *mut f64, user: *mut c_void,
+) -> i32 {
+    let h = &*(user as *const ModelHooks);
+    let f = h.divergence.as_ref().expect("divergence hook registered without a closure");
+    guard(|| f(slice(x, n * d), slice(t, n), d, slice_mut(out, n)))
+}
+
+/// The kinds of model (SCORESDE_MODEL_*) as plain integers.
+pub mod kind {
+    use scoresde_sys as sys;
+    pub const GMM: i32 = sys::SCORESDE_MODEL_GMM as i32;
+    pub const SCORE_FN: i32 = sys::SCORESDE_MODEL_SCORE_FN as i32;
+    pub const DENOISER_FN: i32 = sys::SCORESDE_MODEL_DENOISER_FN as i32;
+    pub const MLP: i32 = sys::SCORESDE_MODEL_MLP as i32;
+}
+
+/// An owned score model (scoresde_model). Evaluation is read-only and
+/// thread-safe (model.h), so Model is Send and Sync; set_params needs &mut.
+pub struct Model {
+    ptr: NonNull<sys::scoresde_model>,
+    keep: Vec<Keep>,
+}
+
+// SAFETY: model.h: "any number of threads may call the evaluation functions
+// ... on one model at the same time"; set_params and free take &mut / self.
+unsafe impl Send for Model {}
+unsafe impl Sync for Model {}
+
+impl Drop for Model {
+    fn drop(&mut self) {
+        unsafe { sys::scoresde_model_free(self.ptr.as_ptr()) }
+    }
+}
+
+fn create(keep: Vec<Keep>, f: impl FnOnce(*mut *mut sys::scoresde_model) -> i32) -> Result<Model> {
+    let mut out = ptr::null_mut();
+    hooks::call(|| f(&mut out))?;
+    let ptr = NonNull::new(out).ok_or_else(|| Error::new(sys::SCORESDE_ENOMEM, "NULL model"))?;
+    Ok(Model { ptr, keep })
+}
+
+fn c_path(path: &Path) -> Result<CString> {
+    use std::os::unix::ffi::OsStrExt;
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| Error::new(sys::SCORESDE_EINVAL, format!("path {path:?} contains NUL")))
+}
+
+impl Model {
+    fn raw(&self) -> *const sys::scoresde_model {
+        self.ptr.as_ptr()
+    }
+
+    /// The exact model of sum_k w_k N(mu_k, diag(v_k)): weights (K), means and
+    /// variances (K x dim).
+    pub fn gmm(sde: &Sde, dim: usize, weights: &[f64], means: &[f64], variances: &[f64])
+        -> Result<Model> {
+        let k = weights.len();
+        want_len("means", means.len(), k * dim)?;
+        want_len("variances", variances.len(), k * dim)?;
+        create(sde.keep.clone(), |o| unsafe {
+            sys::scoresde_model_create_gmm(o, sde.raw(), k, dim, weights.as_ptr(),
+                                           means.as_ptr(), variances.as_ptr())
+        })
+    }
+
+    fn with_hooks(sde: &Sde, main: Box<BatchFn>, divergence: Option<Box<BatchFn>>,
+                  denoiser: bool, dim: usize) -> Result<Model> {
+        let has_div = divergence.is_some();
+        let h = Arc::new(ModelHooks { main, divergence });
+        let user = user_ptr(&h);
+        let mut keep = sde.keep.clone();
+        keep.push(h as Keep);
+        let div = if has_div { Some(div_tramp as unsafe extern "C" fn(_, _, _, _, _, _) -> _) } else { None };
+        create(keep, |o| unsafe {
+            if denoiser {
+                sys::scoresde_model_create_denoiser_fn(o, sde.raw(), dim, Some(main_tramp), div, user)
+            } else {
+                sys::scoresde_model_create_score_fn(o, sde.raw(), dim, Some(main_tramp), div, user)
+            }
+        })
+    }
+
+    /// A model whose score is the closure (x, t, dim, out); `divergence`
+    /// (x, t, dim, out with n values), if given, is its exact divergence.
+    pub fn from_score<F>(sde: &Sde, dim: usize, score: F, divergence: Option<Box<BatchFn>>)
+        -> Result<Model>
+    where
+        F: Fn(&[f64], &[f64], usize, &mut [f64]) -> HookResult + Send + Sync + 'static,
+    {
+        Self::with_hooks(sde, Box::new(score), divergence, false, dim)
+    }
+
+    /// A model from a denoiser closure (an estimate of E[x0 | x_t]), by Tweedie.
+    pub fn from_denoiser<F>(sde: &Sde, dim: usize, denoiser: F, divergence: Option<Box<BatchFn>>)
+        -> Result<Model>
+    where
+        F: Fn(&[f64], &[f64], usize, &mut [f64]) -> HookResult + Send + Sync + 'static,
+    {
+        Self::with_hooks(sde, Box::new(denoiser), divergence, true, dim)
+    }
+
+    /// Load a model file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Model> {
+        let p = c_path(path.as_ref())?;
+        create(vec![], |o| unsafe { sys::scoresde_model_load(o, p.as_ptr()) })
+    }
+
+    /// Load a model from a model file's bytes.
+    pub fn from_bytes(data: &[u8]) -> Result<Model> {
+        create(vec![], |o| unsafe {
+            sys::scoresde_model_load_buffer(o, data.as_ptr() as *const c_void, data.len())
+        })
+    }
+
+    /// Save atomically to a file.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let p = c_path(path.as_ref())?;
+        hooks::call(|| unsafe { sys::scoresde_model_save(self.raw(), p.as_ptr()) })
+    }
+
+    /// The bytes save() would write.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut data: *mut c_void = ptr::null_mut();
+        let mut size = 0usize;
+        hooks::call(|| unsafe { sys::scoresde_model_save_buffer(self.raw(), &mut data, &mut size) })?;
+        // SAFETY: the library returned `size` bytes at `data`, ours to free.
+        let v = unsafe { std::slice::from_raw_parts(data as *const u8, size) }.to_vec();
+        unsafe { sys::scoresde_buffer_free(data) };
+        Ok(v)
+    }
+
+    /// An independent copy (sharing the closures).
+    pub fn try_clone(&self) -> Result<Model> {
+        create(self.keep.clone(), |o| unsafe { sys::scoresde_model_clone(self.raw(), o) })
+    }
+
+    pub fn dim(&self) -> usize {
+        unsafe { sys::scoresde_model_dim(self.raw()) }
+    }
+
+    /// The kind (see [`kind`]; a newer library may return other values).
+    pub fn kind(&self) -> i32 {
+        unsafe { sys::scoresde_model_kind(self.raw()) }
+    }
+
+    /// The model's own SDE, borrowed for as long as the model.
+    pub fn sde(&self) -> SdeRef<'_> {
+        SdeRef::borrowed(unsafe { sys::scoresde_model_sde(self.raw()) })
+            .expect("a model always has an SDE")
+    }
+
+    /// An owned copy of the model's SDE (sharing its closures).
+    pub fn sde_clone(&self) -> Result<Sde> {
+        self.sde().try_clone_keeping(self.keep.clone())
+    }
+
+    fn eval(&self, f: unsafe extern "C" fn(*const sys::scoresde_model, *const f64, *const f64,
+                                            usize, usize, *mut f64) -> i32,
+            x: &[f64], t: &[f64], out: &mut [f64], per_sample: bool) -> Result<()> {
+        let n = t.len();
+        let d = self.dim();
+        want_len("x", x.len(), n * d)?;
+        want_len("out", out.len(), if per_sample { n } else { n * d })?;
+        hooks::call(|| unsafe { f(self.raw(), x.as_ptr(), t.as_ptr(), n, d, out.as_mut_ptr()) })
+    }
+
+    /// The score s(x_i, t_i) of the batch x (t.len() rows of dim()) into out.
+    pub fn score(&self, x: &[f64], t: &[f64], out: &mut [f64]) -> Result<()> {
+        self.eval(sys::scoresde_model_score, x, t, out, false)
+    }
+    pub fn predict_data(&self, x: &[f64], t: &[f64], out: &mut [f64]) -> Result<()> {
+        self.eval(sys::scoresde_model_predict_data, x, t, out, false)
+    }
+    pub fn predict_noise(&self, x: &[f64], t: &[f64], out: &mut [f64]) -> Result<()> {
+        self.eval(sys::scoresde_model_predict_noise, x, t, out, false)
+    }
+    /// The exact divergence (n values).
+    pub fn divergence(&self, x: &[f64], t: &[f64], out: &mut [f64]) -> Result<()> {
+        self.eval(sys::scoresde_model_divergence, x, t, out, true)
+    }
+    /// ln p_t(x_i) (mixtures only; n values).
+    pub fn log_density(&self, x: &[f64], t: &[f64], out: &mut [f64]) -> Result<()> {
+        self.eval(sys::scoresde_model_log_density, x, t, out, true)
+    }
+
+    /// Jacobian-vector products (ds/dx) v into jv; the score too if asked.
+    pub fn jvp(&self, x: &[f64], t: &[f64], v: &[f64], score: Option<&mut [f64]>,
+               jv: &mut [f64]) -> Result<()> {
+        let n = t.len();
+        let d = self.dim();
+        want_len("x", x.len(), n * d)?;
+        want_len("v", v.len(), n * d)?;
+        want_len("jv", jv.len(), n * d)?;
+        let sp = match score {
+            Some(s) => {
+                want_len("score", s.len(), n * d)?;
+                s.as_mut_ptr()
+            }
+            None => ptr::null_mut(),
+        };
+        hooks::call(|| unsafe {
+            sys::scoresde_model_jvp(self.raw(), x.as_ptr(), t.as_ptr(), n, d, v.as_ptr(), sp,
+                                    jv.as_mut_ptr())
+        })
+    }
+
+    /// Hutchinson estimates from `probes` (n x M x dim) into est (n).
+    pub fn hutchinson(&self, x: &[f64], t: &[f64], probes: &[f64], m: usize, est: &mut [f64])
+        -> Result<()> {
+        let n = t.len();
+        let d = self.dim();
+        want_len("x", x.len(), n * d)?;
+        want_len("probes", probes.len(), n * m * d)?;
+        want_len("est", est.len(), n)?;
+        hooks::call(|| unsafe {
+            sys::scoresde_model_hutchinson(self.raw(), x.as_ptr(), t.as_ptr(), n, d,
+                                           probes.as_ptr(), m, est.as_mut_ptr())
+        })
+    }
+
+    /// Exact samples of p_{t_i} (mixtures only) into out (n x dim).
+    pub fn sample(&self, t: &[f64], seed: u64, first_sample: u64, out: &mut [f64]) -> Result<()> {
+        let n = t.len();
+        let d = self.dim();
+        want_len("out", out.len(), n * d)?;
+        hooks::call(|| unsafe {
+            sys::scoresde_model_sample(self.raw(), t.as_ptr(), n, d, seed, first_sample,
+                                       out.as_mut_ptr())
+        })
+    }
+
+    /// The number of trainable parameters.
+    pub fn num_params(&self) -> Result<usize> {
+        let mut c = 0usize;
+        hooks::call(|| unsafe { sys::scoresde_model_num_params(self.raw(), &mut c) })?;
+        Ok(c)
+    }
+    pub fn get_params(&self, theta: &mut [f64]) -> Result<()> {
+        hooks::call(|| unsafe {
+            sys::scoresde_model_get_params(self.raw(), theta.as_mut_ptr(), theta.len())
+        })
+    }
+    /// Replace the parameters (&mut: no other call may use the model meanwhile).
+    pub fn set_params(&mut self, theta: &[f64]) -> Result<()> {
+        hooks::call(|| unsafe {
+            sys::scoresde_model_set_params(self.ptr.as_ptr(), theta.as_ptr(), theta.len())
+        })
+    }
+    /// ADD to param_grad the gradient of sum score_grad . s(x, t).
+    pub fn score_backward(&self, x: &[f64], t: &[f64], score_grad: &[f64],
+                          param_grad: &mut [f64]) -> Result<()> {
+        let n = t.len();
+        let d = self.dim();
+        want_len("x", x.len(), n * d)?;
+        want_len("score_grad", score_grad.len(), n * d)?;
+        hooks::call(|| unsafe {
+            sys::scoresde_model_score_backward(self.raw(), x.as_ptr(), t.as_ptr(), n, d,
+                                               score_grad.as_ptr(), param_grad.as_mut_ptr(),
+                                               param_grad.len())
+        })
+    }
+    /// ADD to param_grad the gradient of sum w_im v_im^T (ds/dx) v_im.
+    pub fn probe_backward(&self, x: &[f64], t: &[f64], probes: &[f64], m: usize,
+                          weights: &[f64], param_grad: &mut [f64]) -> Result<()> {
+        let n = t.len();
+        let d = self.dim();
+        want_len("x", x.len(), n * d)?;
+        want_len("probes", probes.len(), n * m * d)?;
+        want_len("weights", weights.len(), n * m)?;
+        hooks::call(|| unsafe {
+            sys::scoresde_model_probe_backward(self.raw(), x.as_ptr(), t.as_ptr(), n, d,
+                                               probes.as_ptr(), m, weights.as_ptr(),
+                                               param_grad.as_mut_ptr(), param_grad.len())
+        })
+    }
+}

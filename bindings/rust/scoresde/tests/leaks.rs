@@ -1,0 +1,33 @@
+//! Every handle, closure model and clone is freed by Drop: the library's live
+//! allocation count returns to its start. A test binary of its own, since the
+//! count is process-wide and the tests of one binary run in parallel.
+use std::sync::Arc;
+
+use scoresde::{Model, Sde};
+
+#[test]
+fn drop_frees_everything() {
+    let base = scoresde::live_allocations();
+    {
+        let sde = Sde::schedule(2.0, |t, a, s, da, ds| {
+            for i in 0..t.len() {
+                a[i] = (-t[i]).exp();
+                s[i] = (1.0 - a[i] * a[i]).sqrt();
+                da[i] = -a[i];
+                ds[i] = if s[i] > 0.0 { a[i] * a[i] / s[i] } else { f64::INFINITY };
+            }
+            Ok(())
+        }).unwrap();
+        let gmm = Arc::new(Model::gmm(&sde, 1, &[1.0], &[0.5], &[2.0]).unwrap());
+        let inner = gmm.clone();
+        let hooked = Model::from_score(&sde, 1, move |x, t, _, out| {
+            inner.score(x, t, out).map_err(|e| e.to_string())
+        }, None).unwrap();
+        let copy = hooked.try_clone().unwrap();
+        drop(sde);
+        let mut out = [0.0; 2];
+        copy.score(&[0.1, 0.2], &[0.5, 1.5], &mut out).unwrap();
+        assert!(scoresde::live_allocations() > base);
+    }
+    assert_eq!(scoresde::live_allocations(), base);
+}
