@@ -48,6 +48,18 @@ int main(void)
     CHECK(scoresde_sde_drift(vp, x, tx, 2, 2, f) == SCORESDE_OK);
     CHECK(fabs(f[0] + 0.05 * x[0]) < 1e-15 && fabs(f[3] + 10.0 * x[3]) < 1e-12);
 
+    /* One step of score_sde's discrete chain (DDPM form for VP) into level
+     * i = 500 of N = 1000: beta_i = bmin/N + i (bmax - bmin) / (N (N - 1)),
+     * f_i = (sqrt(1 - beta_i) - 1) x, G_i = sqrt(beta_i). t_i = i T / (N - 1). */
+    {
+        const size_t N = SCORESDE_SDE_DEFAULT_LEVELS, i = 500;
+        const double ti = (double)i / (N - 1), beta = 0.1 / N + i * 19.9 / (N * (N - 1.0));
+        double fi[2], Gi;
+        CHECK(scoresde_sde_discretize(vp, N, x, &ti, 1, 2, fi, &Gi) == SCORESDE_OK);
+        CHECK(fabs(Gi - sqrt(beta)) < 1e-15);
+        CHECK(fabs(fi[0] - (sqrt(1 - beta) - 1) * x[0]) < 1e-15);
+    }
+
     /* The prior: N(0, I) for VP, N(0, sigma_max^2 I) for VE. */
     double v_vp, v_ve;
     CHECK(scoresde_sde_prior_var(vp, &v_vp) == SCORESDE_OK && v_vp == 1.0);
