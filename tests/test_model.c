@@ -975,6 +975,15 @@ START_TEST(clone_and_getters)
     ck_assert_ptr_null(scoresde_model_sde(NULL));
     ck_assert_int_eq(scoresde_model_clone(m, &c), SCORESDE_OK);
     double x[4] = {0.3, -0.2, 5.0, 1.0}, t[2] = {0.5, 40.0}, a[4], b[4];
+    /* The internal marginal helpers agree with each other and with the SDE. */
+    double *ab = NULL, al, si;
+    ck_assert_int_eq(sd_model_marginals(m, t, 2, &ab), SCORESDE_OK);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(sd_model_marginal(m, t[i], &al, &si), SCORESDE_OK);
+        ck_assert(al == ab[i] && si == ab[2 + i]);
+        ck_assert(al == 1.0 && si == t[i]); /* EDM: alpha = 1, sigma = t */
+    }
+    sd_free(ab);
     ck_assert_int_eq(scoresde_model_score(m, x, t, 2, D2, a), SCORESDE_OK);
     scoresde_model_free(m);
     ck_assert_int_eq(scoresde_model_score(c, x, t, 2, D2, b), SCORESDE_OK);

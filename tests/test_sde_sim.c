@@ -16,6 +16,7 @@
  */
 #include <check.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -214,6 +215,60 @@ START_TEST(simulation_is_independent_of_batching)
 }
 END_TEST
 
+/* One SDE shared by four threads, each simulating its own slice of the
+ * samples: the paths equal those of a single call (the SDE is read-only and
+ * sample i's noise is stream i). */
+enum { TN = 4000, TD = 2, TTHREADS = 4 };
+
+struct slice {
+    const scoresde_sde *sde;
+    const double *x0;
+    double *out;
+    size_t first, count;
+    int rc;
+};
+
+static void *simulate_slice(void *arg)
+{
+    struct slice *s = arg;
+    s->rc = scoresde_sde_simulate(s->sde, s->x0 + s->first * TD, s->count, TD, 0.0,
+                                  scoresde_sde_T(s->sde) / 2, 40, 77, s->first, 3,
+                                  s->out + s->first * TD);
+    return NULL;
+}
+
+START_TEST(a_shared_sde_gives_the_same_paths_from_many_threads)
+{
+    const int kinds[] = {SCORESDE_SDE_VP, SCORESDE_SDE_CUSTOM};
+    for (int q = 0; q < 2; q++) {
+        scoresde_sde *sde = make_case(kinds[q]);
+        double *x0 = malloc(TN * TD * sizeof *x0), *serial = malloc(TN * TD * sizeof *x0);
+        double *threaded = malloc(TN * TD * sizeof *x0);
+        for (size_t k = 0; k < TN * TD; k++)
+            x0[k] = sin(0.37 * (double)k);
+        ck_assert_int_eq(scoresde_sde_simulate(sde, x0, TN, TD, 0.0, scoresde_sde_T(sde) / 2, 40,
+                                               77, 0, 3, serial),
+                         SCORESDE_OK);
+        pthread_t th[TTHREADS];
+        struct slice sl[TTHREADS];
+        for (int w = 0; w < TTHREADS; w++) {
+            sl[w] = (struct slice){sde, x0, threaded, (size_t)w * TN / TTHREADS,
+                                   TN / TTHREADS, -1};
+            ck_assert_int_eq(pthread_create(&th[w], NULL, simulate_slice, &sl[w]), 0);
+        }
+        for (int w = 0; w < TTHREADS; w++) {
+            pthread_join(th[w], NULL);
+            ck_assert_int_eq(sl[w].rc, SCORESDE_OK);
+        }
+        ck_assert(memcmp(serial, threaded, TN * TD * sizeof *x0) == 0);
+        free(x0);
+        free(serial);
+        free(threaded);
+        scoresde_sde_free(sde);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("sde_sim");
@@ -222,6 +277,7 @@ int main(void)
                         (int)(sizeof cases / sizeof cases[0]));
     tcase_add_test(tc, ve_from_a_point_has_the_unblurred_variance);
     tcase_add_test(tc, simulation_is_independent_of_batching);
+    tcase_add_test(tc, a_shared_sde_gives_the_same_paths_from_many_threads);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

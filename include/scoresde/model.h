@@ -14,6 +14,9 @@
  *    Exact score, data and noise predictions, divergence, Jacobian-vector
  *    products, ln p_t and exact samples of p_t. A single Gaussian is K = 1.
  *    Needs an SDE with a Gaussian marginal (every built-in SDE has one).
+ *    p_t follows the SDE's own (alpha, sigma): under VE, sigma(0) = sigma_min
+ *    (scoresde/sde.h), so the model's p_0 is the mixture blurred by
+ *    N(0, sigma_min^2 I); for the other built-in SDEs sigma(0) = 0.
  *  - SCORESDE_MODEL_SCORE_FN: the caller's score function (and, optionally,
  *    the divergence of the score). Energy-based models pass -grad E here.
  *  - SCORESDE_MODEL_DENOISER_FN: the caller's denoiser D(x, t) ~ E[x_0 | x_t];
@@ -66,7 +69,9 @@ enum {
  * A user score: write s(x_i, t_i) for i < n into score_out (n x D, row-major).
  * x and t are the caller's batch; score_out does not alias them.
  * Return 0 on success; any other value stops the library call, which then
- * returns SCORESDE_ECALLBACK. Must not call back into the same model.
+ * returns SCORESDE_ECALLBACK. A non-finite value written makes the call fail
+ * with SCORESDE_ENUMERIC. The hook may call the library, but must not evaluate
+ * the model it belongs to (that would recurse without end).
  */
 typedef int (*scoresde_score_fn)(const double *x, const double *t, size_t n, size_t D,
                                   double *score_out, void *user);
@@ -98,8 +103,9 @@ typedef int (*scoresde_denoiser_fn)(const double *x, const double *t, size_t n, 
  * its arguments. Free the model with scoresde_model_free.
  *
  * Returns SCORESDE_OK, SCORESDE_EINVAL (NULL pointer, K or D zero, a weight,
- * mean or variance not finite or out of range, *out untouched), SCORESDE_EUNSUPPORTED
- * (the SDE has no Gaussian marginal) or SCORESDE_ENOMEM. Thread-safe.
+ * mean or variance not finite or out of range), SCORESDE_EUNSUPPORTED (the
+ * SDE has no Gaussian marginal) or SCORESDE_ENOMEM. Every creation function
+ * leaves *out untouched when it fails. Thread-safe.
  */
 SCORESDE_API int scoresde_model_create_gmm(scoresde_model **out, const scoresde_sde *sde,
                                            size_t K, size_t D, const double *weights,
@@ -130,6 +136,9 @@ SCORESDE_API int scoresde_model_create_score_fn(scoresde_model **out, const scor
  * unsupported and Jacobian-vector products use finite differences.
  * Score, noise prediction, divergence and Jacobian products at a time where
  * sigma(t) = 0 fail with SCORESDE_EINVAL (the denoiser then defines no score).
+ * Precision: the conversion divides a difference by sigma^2, so at small sigma
+ * the score carries an absolute rounding error of about 1e-16 |x| / sigma^2;
+ * that is the nature of Tweedie's formula, not of this implementation.
  *
  * Returns SCORESDE_OK, SCORESDE_EINVAL, SCORESDE_EUNSUPPORTED (the SDE has
  * no Gaussian marginal) or SCORESDE_ENOMEM. Thread-safe.
@@ -213,7 +222,7 @@ SCORESDE_API int scoresde_model_divergence(const scoresde_model *model, const do
  * the hook: jv = (s(x + h u) - s(x - h u)) / (2 h) * ||v||_inf with
  * u = v / ||v||_inf and h = 2^-17 * max(1, ||x_i||_inf): the error is about
  * (h / l)^2 relative, where l is the length over which the score changes (for
- * l well below 1e-2, supply an exact divergence hook instead). The hook sees
+ * l well below 1e-2, prefer the exact divergence from a divergence hook). The hook sees
  * one batch of 2n points (x + h u, then x - h u); the score, when asked for,
  * costs one more call. A zero v_i gives jv_i = 0.
  * v must be finite (SCORESDE_EINVAL). Otherwise errors as scoresde_model_score.
@@ -316,6 +325,113 @@ SCORESDE_API int scoresde_model_probe_backward(const scoresde_model *model, cons
                                                const double *probes, size_t M,
                                                const double *weights, double *param_grad,
                                                size_t count);
+
+/* ------------------------------------------------------------ MLP models
+ * A fully connected score network (SCORESDE_MODEL_MLP). The network F sees
+ * the scaled input c_in x and a time embedding e(t) of embed_dim features,
+ * and its D outputs become a score through the output parameterisation:
+ *   SCORE:  s = F(x, e)                                   (direct score)
+ *   NOISE:  s = -F(x, e) / sigma                          (noise prediction)
+ *   DATA:   s = (alpha F(x, e) - x) / sigma^2             (denoiser, Tweedie)
+ *   EDM:    with x_e = x / alpha, sigma_e = sigma / alpha (Karras et al. 2022,
+ *           VP-type SDEs included; alpha = 1 for VE and EDM SDEs),
+ *           c_skip = sd^2 / (sigma_e^2 + sd^2), c_out = sigma_e sd / sqrt(sigma_e^2 + sd^2),
+ *           c_in = 1 / sqrt(sigma_e^2 + sd^2), c_noise = ln(sigma_e) / 4, sd = sigma_data,
+ *           D = c_skip x_e + c_out F(c_in x_e, e(c_noise)),  s = (alpha D - x) / sigma^2.
+ * NOISE, DATA and EDM need sigma(t) > 0: a time with sigma(t) = 0 fails with
+ * SCORESDE_EINVAL.
+ * Time embeddings (embed_dim = 2 h features):
+ *   FOURIER:    tau = ln sigma(t) (c_noise under EDM), features
+ *               [sin(2 pi W_k tau), cos(2 pi W_k tau)], k < h, with W_k = fourier_scale
+ *               * normal element k of Philox stream 2^32 under the model's seed at
+ *               offset SCORESDE_RNG_OFFSET(SCORESDE_RNG_MODEL, 0); fixed, not trained
+ *               (score_sde's VE models: fourier_scale 16). Needs sigma(t) > 0.
+ *   SINUSOIDAL: tau = 999 t (c_noise under EDM), features [sin(tau f_k), cos(tau f_k)],
+ *               f_k = 10000^(-k / (h - 1)) (f_0 = 1 if h = 1) (DDPM, score_sde's VP models).
+ *   AUTO:       SINUSOIDAL for VP and sub-VP SDEs, FOURIER otherwise.
+ * Parameters: the network's, in its flat order: W_1 (rows = first hidden
+ * width, columns = D + embed_dim: the D inputs, then the features), b_1, ...,
+ * W_L (D rows), b_L; row-major. Initialisation from `seed`: W_l normal with
+ * variance c / fan_in from streams 0, 1, ... (c = 2 for hidden ReLU layers,
+ * else 1), offsets SCORESDE_RNG_OFFSET(SCORESDE_RNG_MODEL, k) for element k;
+ * biases zero.
+ * Precision FLOAT32 stores parameters and computes in single precision; the
+ * API stays double.
+ * Evaluations of one MLP model are thread-safe: each call takes a workspace
+ * from the model's mutex-guarded pool (allocating one only when none is free)
+ * and gives it back. Results do not depend on the number of threads calling.
+ */
+
+/** Hidden-layer activations of an MLP model (values frozen). */
+enum {
+    SCORESDE_MLP_SILU = 0,
+    SCORESDE_MLP_RELU = 1,
+    SCORESDE_MLP_TANH = 2,
+    SCORESDE_MLP_SOFTPLUS = 3
+};
+
+/** Output parameterisations of an MLP model (values frozen). */
+enum {
+    SCORESDE_MLP_OUTPUT_SCORE = 0,
+    SCORESDE_MLP_OUTPUT_NOISE = 1,
+    SCORESDE_MLP_OUTPUT_DATA = 2,
+    SCORESDE_MLP_OUTPUT_EDM = 3
+};
+
+/** Time embeddings of an MLP model (values frozen). */
+enum {
+    SCORESDE_MLP_EMBED_AUTO = 0,
+    SCORESDE_MLP_EMBED_FOURIER = 1,
+    SCORESDE_MLP_EMBED_SINUSOIDAL = 2
+};
+
+/** Compute precisions of an MLP model (values frozen). */
+enum {
+    SCORESDE_MLP_FLOAT64 = 0,
+    SCORESDE_MLP_FLOAT32 = 1
+};
+
+/** The largest number of hidden layers of an MLP model. */
+#define SCORESDE_MLP_MAX_HIDDEN 64
+
+/**
+ * Options of an MLP model. Versioned: struct_size is the first field and
+ * fields are only ever appended; fill it with scoresde_model_mlp_options_init
+ * and change what you need.
+ */
+typedef struct scoresde_mlp_options {
+    size_t struct_size;      /**< sizeof(scoresde_mlp_options) */
+    size_t n_hidden;         /**< hidden layers, 0 .. SCORESDE_MLP_MAX_HIDDEN (default 3) */
+    size_t widths[SCORESDE_MLP_MAX_HIDDEN]; /**< their widths (default 256 each) */
+    int activation;          /**< SCORESDE_MLP_SILU (default), RELU, TANH, SOFTPLUS */
+    int output;              /**< SCORESDE_MLP_OUTPUT_* (default NOISE) */
+    int embedding;           /**< SCORESDE_MLP_EMBED_* (default AUTO) */
+    size_t embed_dim;        /**< time features, even, 2 .. 4096 (default 16) */
+    double fourier_scale;    /**< std of the Fourier frequencies, > 0 (default 16) */
+    double sigma_data;       /**< EDM's sigma_data, > 0 (default 0.5) */
+    int precision;           /**< SCORESDE_MLP_FLOAT64 (default) or FLOAT32 */
+    uint64_t seed;           /**< initialisation and Fourier frequencies (default 0) */
+    size_t chunk_rows;       /**< rows per workspace pass, 1 .. 2^20 (default 1024) */
+    int n_threads;           /**< threads per evaluation, 1 .. 1024 (default 1) */
+} scoresde_mlp_options;
+
+/**
+ * Fill *opts with the defaults above; struct_size must be the caller's
+ * sizeof(scoresde_mlp_options). Returns SCORESDE_OK, or SCORESDE_EINVAL for
+ * NULL or a struct_size this library does not know. Thread-safe.
+ */
+SCORESDE_API int scoresde_model_mlp_options_init(scoresde_mlp_options *opts, size_t struct_size);
+
+/**
+ * Create an MLP score model of dimension D for `sde` (copied) with the given
+ * options (NULL: the defaults). The model owns its parameters; free it with
+ * scoresde_model_free.
+ * Returns SCORESDE_OK, SCORESDE_EINVAL (NULL out or sde, D zero, an option out
+ * of range, naming it), SCORESDE_EVERSION (struct_size unknown) or
+ * SCORESDE_ENOMEM. Thread-safe.
+ */
+SCORESDE_API int scoresde_model_create_mlp(scoresde_model **out, const scoresde_sde *sde,
+                                           size_t D, const scoresde_mlp_options *opts);
 
 #ifdef __cplusplus
 }

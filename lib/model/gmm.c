@@ -21,9 +21,9 @@
 
 static const double LOG_2PI = 1.8378770664093454835606594728112;
 
-/* Per-call scratch: K log-weights (responsibilities after normalisation). */
 typedef struct gmm_work {
-    double *r;
+    double *alpha, *sigma; /* n each, one block starting at alpha */
+    double *r, *score;     /* K responsibilities and D score values, one block */
 } gmm_work;
 
 static void gmm_free_state(void *state)
@@ -110,11 +110,27 @@ static void gmm_score_one(const sd_gmm_state *s, size_t D, const double *x, doub
     }
 }
 
-static int gmm_work_begin(const scoresde_model *m, gmm_work *w)
+/* Per-call scratch: alpha and sigma of every sample (one batched call to the
+ * SDE), the K responsibilities and one score row. Nothing else allocates. */
+static int gmm_work_begin(const scoresde_model *m, const double *t, size_t n, gmm_work *w)
 {
     const sd_gmm_state *s = m->state;
-    w->r = sd_malloc(s->K * sizeof(double));
-    return w->r ? SCORESDE_OK : SCORESDE_ENOMEM;
+    w->r = NULL;
+    SD_TRY(sd_model_marginals(m, t, n, &w->alpha));
+    w->sigma = w->alpha + n;
+    w->r = sd_malloc((s->K + m->dim) * sizeof(double));
+    if (w->r == NULL) {
+        sd_free(w->alpha);
+        return SCORESDE_ENOMEM;
+    }
+    w->score = w->r + s->K;
+    return SCORESDE_OK;
+}
+
+static void gmm_work_end(gmm_work *w)
+{
+    sd_free(w->alpha);
+    sd_free(w->r);
 }
 
 static int gmm_score(const scoresde_model *m, const double *x, const double *t, size_t n,
@@ -123,18 +139,14 @@ static int gmm_score(const scoresde_model *m, const double *x, const double *t, 
     const sd_gmm_state *s = m->state;
     size_t D = m->dim;
     gmm_work w;
-    SD_TRY(gmm_work_begin(m, &w));
-    int rc = SCORESDE_OK;
-    for (size_t i = 0; i < n && rc == SCORESDE_OK; i++) {
-        double alpha, sigma, logp;
-        rc = sd_model_marginal(m, t[i], &alpha, &sigma);
-        if (rc != SCORESDE_OK)
-            break;
-        gmm_responsibilities(s, D, x + i * D, alpha, sigma * sigma, w.r, &logp);
-        gmm_score_one(s, D, x + i * D, alpha, sigma * sigma, w.r, out + i * D);
+    SD_TRY(gmm_work_begin(m, t, n, &w));
+    for (size_t i = 0; i < n; i++) {
+        double logp, s2 = w.sigma[i] * w.sigma[i];
+        gmm_responsibilities(s, D, x + i * D, w.alpha[i], s2, w.r, &logp);
+        gmm_score_one(s, D, x + i * D, w.alpha[i], s2, w.r, out + i * D);
     }
-    sd_free(w.r);
-    return rc;
+    gmm_work_end(&w);
+    return SCORESDE_OK;
 }
 
 static int gmm_log_density(const scoresde_model *m, const double *x, const double *t, size_t n,
@@ -143,17 +155,11 @@ static int gmm_log_density(const scoresde_model *m, const double *x, const doubl
     const sd_gmm_state *s = m->state;
     size_t D = m->dim;
     gmm_work w;
-    SD_TRY(gmm_work_begin(m, &w));
-    int rc = SCORESDE_OK;
-    for (size_t i = 0; i < n; i++) {
-        double alpha, sigma;
-        rc = sd_model_marginal(m, t[i], &alpha, &sigma);
-        if (rc != SCORESDE_OK)
-            break;
-        gmm_responsibilities(s, D, x + i * D, alpha, sigma * sigma, w.r, logp + i);
-    }
-    sd_free(w.r);
-    return rc;
+    SD_TRY(gmm_work_begin(m, t, n, &w));
+    for (size_t i = 0; i < n; i++)
+        gmm_responsibilities(s, D, x + i * D, w.alpha[i], w.sigma[i] * w.sigma[i], w.r, logp + i);
+    gmm_work_end(&w);
+    return SCORESDE_OK;
 }
 
 static int gmm_divergence(const scoresde_model *m, const double *x, const double *t, size_t n,
@@ -162,29 +168,19 @@ static int gmm_divergence(const scoresde_model *m, const double *x, const double
     const sd_gmm_state *s = m->state;
     size_t D = m->dim;
     gmm_work w;
-    SD_TRY(gmm_work_begin(m, &w));
-    double *score = sd_malloc(D * sizeof *score);
-    if (score == NULL) {
-        sd_free(w.r);
-        return SCORESDE_ENOMEM;
-    }
-    int rc = SCORESDE_OK;
+    SD_TRY(gmm_work_begin(m, t, n, &w));
     for (size_t i = 0; i < n; i++) {
-        double alpha, sigma, logp;
-        rc = sd_model_marginal(m, t[i], &alpha, &sigma);
-        if (rc != SCORESDE_OK)
-            break;
-        double a2 = alpha * alpha, s2 = sigma * sigma;
+        double logp, alpha = w.alpha[i], a2 = alpha * alpha, s2 = w.sigma[i] * w.sigma[i];
         const double *xi = x + i * D;
         gmm_responsibilities(s, D, xi, alpha, s2, w.r, &logp);
-        gmm_score_one(s, D, xi, alpha, s2, w.r, score);
+        gmm_score_one(s, D, xi, alpha, s2, w.r, w.score);
         double acc = 0.0;
         for (size_t k = 0; k < s->K; k++) {
             const double *mu = s->mean + k * D, *v = s->var + k * D;
             double trace = 0.0, spread = 0.0;
             for (size_t j = 0; j < D; j++) {
                 double c = a2 * v[j] + s2;
-                double dev = -(xi[j] - alpha * mu[j]) / c - score[j];
+                double dev = -(xi[j] - alpha * mu[j]) / c - w.score[j];
                 trace += 1.0 / c;
                 spread += dev * dev;
             }
@@ -192,9 +188,8 @@ static int gmm_divergence(const scoresde_model *m, const double *x, const double
         }
         div[i] = acc;
     }
-    sd_free(score);
-    sd_free(w.r);
-    return rc;
+    gmm_work_end(&w);
+    return SCORESDE_OK;
 }
 
 static int gmm_jvp(const scoresde_model *m, const double *x, const double *t, size_t n,
@@ -203,23 +198,13 @@ static int gmm_jvp(const scoresde_model *m, const double *x, const double *t, si
     const sd_gmm_state *s = m->state;
     size_t D = m->dim;
     gmm_work w;
-    SD_TRY(gmm_work_begin(m, &w));
-    double *score = sd_malloc(D * sizeof *score);
-    if (score == NULL) {
-        sd_free(w.r);
-        return SCORESDE_ENOMEM;
-    }
-    int rc = SCORESDE_OK;
+    SD_TRY(gmm_work_begin(m, t, n, &w));
     for (size_t i = 0; i < n; i++) {
-        double alpha, sigma, logp;
-        rc = sd_model_marginal(m, t[i], &alpha, &sigma);
-        if (rc != SCORESDE_OK)
-            break;
-        double a2 = alpha * alpha, s2 = sigma * sigma;
+        double logp, alpha = w.alpha[i], a2 = alpha * alpha, s2 = w.sigma[i] * w.sigma[i];
         const double *xi = x + i * D, *vi = v + i * D;
         double *out = jv + i * D;
         gmm_responsibilities(s, D, xi, alpha, s2, w.r, &logp);
-        gmm_score_one(s, D, xi, alpha, s2, w.r, score);
+        gmm_score_one(s, D, xi, alpha, s2, w.r, w.score);
         for (size_t j = 0; j < D; j++)
             out[j] = 0.0;
         for (size_t k = 0; k < s->K; k++) {
@@ -228,20 +213,19 @@ static int gmm_jvp(const scoresde_model *m, const double *x, const double *t, si
             double proj = 0.0;
             for (size_t j = 0; j < D; j++) {
                 double c = a2 * var[j] + s2;
-                proj += (-(xi[j] - alpha * mu[j]) / c - score[j]) * vi[j];
+                proj += (-(xi[j] - alpha * mu[j]) / c - w.score[j]) * vi[j];
             }
             for (size_t j = 0; j < D; j++) {
                 double c = a2 * var[j] + s2;
-                double dev = -(xi[j] - alpha * mu[j]) / c - score[j];
+                double dev = -(xi[j] - alpha * mu[j]) / c - w.score[j];
                 out[j] += w.r[k] * (dev * proj - vi[j] / c);
             }
         }
         if (score_out)
-            memcpy(score_out + i * D, score, D * sizeof *score);
+            memcpy(score_out + i * D, w.score, D * sizeof *w.score);
     }
-    sd_free(score);
-    sd_free(w.r);
-    return rc;
+    gmm_work_end(&w);
+    return SCORESDE_OK;
 }
 
 static int gmm_sample(const scoresde_model *m, const double *t, size_t n, uint64_t seed,
@@ -249,9 +233,11 @@ static int gmm_sample(const scoresde_model *m, const double *t, size_t n, uint64
 {
     const sd_gmm_state *s = m->state;
     size_t D = m->dim;
+    double *alpha, *sigma;
+    SD_TRY(sd_model_marginals(m, t, n, &alpha));
+    sigma = alpha + n;
     for (size_t i = 0; i < n; i++) {
-        double alpha, sigma, u;
-        SD_TRY(sd_model_marginal(m, t[i], &alpha, &sigma));
+        double u, a = alpha[i];
         uint64_t stream = first_sample + i;
         sd_rng_uniform(seed, stream, SCORESDE_RNG_OFFSET(SCORESDE_RNG_MODEL, 0), 1, &u);
         /* Offset 1 would share u's Philox block; the noise starts at the next. */
@@ -263,8 +249,9 @@ static int gmm_sample(const scoresde_model *m, const double *t, size_t n, uint64
             cum += s->weight[++k];
         const double *mu = s->mean + k * D, *v = s->var + k * D;
         for (size_t j = 0; j < D; j++)
-            xi[j] = alpha * mu[j] + sqrt(alpha * alpha * v[j] + sigma * sigma) * xi[j];
+            xi[j] = a * mu[j] + sqrt(a * a * v[j] + sigma[i] * sigma[i]) * xi[j];
     }
+    sd_free(alpha);
     return SCORESDE_OK;
 }
 

@@ -85,17 +85,18 @@ const sd_model_ops sd_model_score_fn_ops = {
 
 /* ---------------------------------------------------------- denoiser hook */
 
-/* Tweedie needs sigma(t) > 0 for every sample; checked before the hook runs. */
-static int denoiser_check_sigma(const scoresde_model *m, const double *t, size_t n)
+/* alpha and sigma of every sample (sd_model_marginals' block). Tweedie needs
+ * sigma(t) > 0, checked before the hook runs. */
+static int denoiser_marginal(const scoresde_model *m, const double *t, size_t n, double **ab)
 {
-    for (size_t i = 0; i < n; i++) {
-        double alpha, sigma;
-        SD_TRY(sd_model_marginal(m, t[i], &alpha, &sigma));
-        if (!(sigma > 0.0))
+    SD_TRY(sd_model_marginals(m, t, n, ab));
+    for (size_t i = 0; i < n; i++)
+        if (!((*ab)[n + i] > 0.0)) {
+            sd_free(*ab);
             return sd_fail(SCORESDE_EINVAL,
                            "t[%zu] = %g gives sigma(t) = 0, where a denoiser defines no score",
                            i, t[i]);
-    }
+        }
     return SCORESDE_OK;
 }
 
@@ -113,17 +114,17 @@ static int denoiser_score(const scoresde_model *m, const double *x, const double
                           double *out)
 {
     size_t D = m->dim;
-    SD_TRY(denoiser_check_sigma(m, t, n));
-    SD_TRY(denoiser_data(m, x, t, n, out));
+    double *ab;
+    SD_TRY(denoiser_marginal(m, t, n, &ab));
+    int rc = denoiser_data(m, x, t, n, out);
     /* Tweedie: s = (alpha D(x) - x) / sigma^2. */
-    for (size_t i = 0; i < n; i++) {
-        double alpha, sigma;
-        SD_TRY(sd_model_marginal(m, t[i], &alpha, &sigma));
-        double s2 = sigma * sigma;
+    for (size_t i = 0; i < n && rc == SCORESDE_OK; i++) {
+        double alpha = ab[i], s2 = ab[n + i] * ab[n + i];
         for (size_t j = 0; j < D; j++)
             out[i * D + j] = (alpha * out[i * D + j] - x[i * D + j]) / s2;
     }
-    return SCORESDE_OK;
+    sd_free(ab);
+    return rc;
 }
 
 static int denoiser_divergence(const scoresde_model *m, const double *x, const double *t,
@@ -132,18 +133,15 @@ static int denoiser_divergence(const scoresde_model *m, const double *x, const d
     const sd_hook_state *st = m->state;
     if (st->divergence == NULL)
         return hook_no_divergence(m);
-    SD_TRY(denoiser_check_sigma(m, t, n));
+    double *ab;
+    SD_TRY(denoiser_marginal(m, t, n, &ab));
     int rc = st->divergence(x, t, n, m->dim, div, st->user);
-    if (rc != 0)
-        return hook_returned(rc, "divergence");
-    SD_TRY(hook_check_output(div, t, n, 1, "divergence"));
+    rc = rc != 0 ? hook_returned(rc, "divergence") : hook_check_output(div, t, n, 1, "divergence");
     /* div s = (alpha div D - D) / sigma^2, since ds/dx = (alpha dD/dx - I) / sigma^2. */
-    for (size_t i = 0; i < n; i++) {
-        double alpha, sigma;
-        SD_TRY(sd_model_marginal(m, t[i], &alpha, &sigma));
-        div[i] = (alpha * div[i] - (double)m->dim) / (sigma * sigma);
-    }
-    return SCORESDE_OK;
+    for (size_t i = 0; i < n && rc == SCORESDE_OK; i++)
+        div[i] = (ab[i] * div[i] - (double)m->dim) / (ab[n + i] * ab[n + i]);
+    sd_free(ab);
+    return rc;
 }
 
 const sd_model_ops sd_model_denoiser_fn_ops = {

@@ -43,6 +43,26 @@ int sd_model_marginal(const scoresde_model *m, double t, double *alpha, double *
     return SCORESDE_OK;
 }
 
+int sd_model_marginals(const scoresde_model *m, const double *t, size_t n, double **ab)
+{
+    double *alpha = sd_malloc(2 * n * sizeof *alpha), *sigma = alpha + n;
+    if (alpha == NULL)
+        return SCORESDE_ENOMEM;
+    int rc = scoresde_sde_marginal(m->sde, t, n, alpha, sigma, NULL, NULL);
+    for (size_t i = 0; i < n && rc == SCORESDE_OK; i++)
+        if (!(isfinite(alpha[i]) && alpha[i] > 0.0 && isfinite(sigma[i]) && sigma[i] >= 0.0))
+            rc = sd_fail(SCORESDE_ENUMERIC,
+                         "the SDE's marginal at t[%zu] = %g is alpha = %g, sigma = %g; a model "
+                         "needs alpha > 0 and sigma >= 0",
+                         i, t[i], alpha[i], sigma[i]);
+    if (rc != SCORESDE_OK) {
+        sd_free(alpha);
+        return rc;
+    }
+    *ab = alpha;
+    return SCORESDE_OK;
+}
+
 int scoresde_model_clone(const scoresde_model *model, scoresde_model **out)
 {
     SD_TRY(sd_check_ptr(model, "model"));
@@ -130,31 +150,32 @@ int scoresde_model_predict_data(const scoresde_model *model, const double *x, co
     SD_TRY(check_eval(model, x, t, n, D, x0_hat, "x0_hat"));
     if (model->ops->predict_data)
         return model->ops->predict_data(model, x, t, n, x0_hat);
-    SD_TRY(model->ops->score(model, x, t, n, x0_hat));
+    double *alpha;
+    SD_TRY(sd_model_marginals(model, t, n, &alpha));
+    int rc = model->ops->score(model, x, t, n, x0_hat);
     /* Tweedie: E[x_0 | x_t] = (x_t + sigma^2 s) / alpha. */
-    for (size_t i = 0; i < n; i++) {
-        double alpha, sigma;
-        SD_TRY(sd_model_marginal(model, t[i], &alpha, &sigma));
-        double s2 = sigma * sigma;
+    for (size_t i = 0; i < n && rc == SCORESDE_OK; i++) {
+        double s2 = alpha[n + i] * alpha[n + i];
         for (size_t j = 0; j < D; j++)
-            x0_hat[i * D + j] = (x[i * D + j] + s2 * x0_hat[i * D + j]) / alpha;
+            x0_hat[i * D + j] = (x[i * D + j] + s2 * x0_hat[i * D + j]) / alpha[i];
     }
-    return SCORESDE_OK;
+    sd_free(alpha);
+    return rc;
 }
 
 int scoresde_model_predict_noise(const scoresde_model *model, const double *x, const double *t,
                                  size_t n, size_t D, double *eps_hat)
 {
     SD_TRY(check_eval(model, x, t, n, D, eps_hat, "eps_hat"));
-    SD_TRY(model->ops->score(model, x, t, n, eps_hat));
+    double *alpha;
+    SD_TRY(sd_model_marginals(model, t, n, &alpha));
+    int rc = model->ops->score(model, x, t, n, eps_hat);
     /* x_t = alpha x_0 + sigma z has kernel score -z / sigma, so eps = -sigma s. */
-    for (size_t i = 0; i < n; i++) {
-        double alpha, sigma;
-        SD_TRY(sd_model_marginal(model, t[i], &alpha, &sigma));
+    for (size_t i = 0; i < n && rc == SCORESDE_OK; i++)
         for (size_t j = 0; j < D; j++)
-            eps_hat[i * D + j] = -sigma * eps_hat[i * D + j];
-    }
-    return SCORESDE_OK;
+            eps_hat[i * D + j] = -alpha[n + i] * eps_hat[i * D + j];
+    sd_free(alpha);
+    return rc;
 }
 
 /* Central differences of the score along v (model.h documents the step). */

@@ -70,9 +70,13 @@ typedef struct sd_model_ops {
     /* Required. Frees a state (NULL accepted). */
     void (*free_state)(void *state);
 
-    /* Files. NULL: the kind cannot be saved. load_state is called on a model
-     * whose ops, sde and dim are set and whose state is NULL; it allocates the
-     * state and stores it in m->state. */
+    /* Files (lib/core/io.h). NULL: the kind cannot be saved. save_state
+     * appends the kind's payload to w (the mixture's layout is documented in
+     * gmm.c); load_state is called on a model whose ops, sde and dim are set
+     * and whose state is NULL: it reads exactly that payload from r, checks
+     * every count before allocating and every value (ECORRUPT with the field's
+     * name), and on success stores the new state in m->state (on failure it
+     * leaves m->state NULL and allocates nothing). */
     int (*save_state)(const scoresde_model *m, struct sd_writer *w);
     int (*load_state)(scoresde_model *m, struct sd_reader *r);
 
@@ -103,9 +107,14 @@ struct scoresde_model {
 int sd_model_create(scoresde_model **out, const sd_model_ops *ops, const scoresde_sde *sde,
                     size_t dim, void *state);
 
-/* The Gaussian marginal of the model's SDE at one time: alpha, sigma (> 0 or
- * = 0 at t = 0 for most SDEs). Returns the SDE's status. */
+/* The Gaussian marginal of the model's SDE at one (checked) time. Fails with
+ * the SDE's status, or ENUMERIC unless alpha > 0 and sigma >= 0 are finite. */
 int sd_model_marginal(const scoresde_model *m, double t, double *alpha, double *sigma);
+
+/* The same at n times in one call to the SDE (one hook call for schedule
+ * SDEs): *ab is a new block of 2n doubles, alpha[i] = ab[i] and
+ * sigma[i] = ab[n + i], which the caller frees with sd_free. */
+int sd_model_marginals(const scoresde_model *m, const double *t, size_t n, double **ab);
 
 /* SCORESDE_OK if the SDE has a Gaussian marginal, else EUNSUPPORTED with a
  * message naming `what` (the model that needs it). */

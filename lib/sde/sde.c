@@ -186,6 +186,21 @@ int scoresde_sde_create_default(scoresde_sde **out, int kind)
 static int eval_schedule_hook(const scoresde_sde *sde, const double *t, size_t n, double *alpha,
                               double *sigma, double *da, double *ds);
 
+/* g^2 = 2 sigma sigma' - 2 (alpha'/alpha) sigma^2 of a general schedule
+ * (Exercise 8.1). Round-off in a schedule whose g is zero can leave a tiny
+ * negative value: within 1e-12 of the size of the two terms it counts as 0.
+ * Returns false if g^2 is negative beyond that or undefined (NaN: sigma = 0
+ * with an infinite sigma'). */
+static bool schedule_g2(double al, double si, double da, double ds, double *g2)
+{
+    double a = da / al, first = 2.0 * si * ds, second = 2.0 * a * si * si;
+    double q = first - second;
+    if (q < 0.0 && q >= -1e-12 * (fabs(first) + fabs(second)))
+        q = 0.0;
+    *g2 = q;
+    return isfinite(q) && q >= 0.0;
+}
+
 int scoresde_sde_create_schedule(scoresde_sde **out, double T, scoresde_schedule_fn schedule,
                                  void *user)
 {
@@ -208,9 +223,8 @@ int scoresde_sde_create_schedule(scoresde_sde **out, double T, scoresde_schedule
         if (!isfinite(ds[k]))
             return sd_fail(SCORESDE_EINVAL, "schedule: dsigma_dt(%g) = %g is not finite", t[k],
                            ds[k]);
-        double a = da[k] / al[k];
-        double g2 = 2.0 * si[k] * ds[k] - 2.0 * a * si[k] * si[k];
-        if (g2 < 0.0)
+        double g2;
+        if (!schedule_g2(al[k], si[k], da[k], ds[k], &g2))
             return sd_fail(SCORESDE_EINVAL,
                            "schedule: g^2 = 2 sigma sigma' - 2 (alpha'/alpha) sigma^2 = %g < 0 "
                            "at t = %g (sigma must not shrink faster than alpha)",
@@ -425,24 +439,24 @@ static void builtin_marginal(const scoresde_sde *s, double t, double *alpha, dou
 static int eval_schedule_hook(const scoresde_sde *sde, const double *t, size_t n, double *alpha,
                               double *sigma, double *da, double *ds)
 {
+    const char *hook = sde->kind == SCORESDE_SDE_CUSTOM ? "marginal" : "schedule";
     if (sde->schedule(t, n, alpha, sigma, da, ds, sde->user) != 0)
-        return sd_fail(SCORESDE_ECALLBACK, "the %s hook returned non-zero",
-                       sde->kind == SCORESDE_SDE_CUSTOM ? "marginal" : "schedule");
+        return sd_fail(SCORESDE_ECALLBACK, "the %s hook returned non-zero", hook);
     for (size_t i = 0; i < n; i++) {
         if (!(isfinite(alpha[i]) && alpha[i] > 0.0))
-            return sd_fail(SCORESDE_ENUMERIC, "schedule hook: alpha(%g) = %g must be positive",
-                           t[i], alpha[i]);
+            return sd_fail(SCORESDE_ENUMERIC, "%s hook: alpha(%g) = %g must be positive",
+                           hook, t[i], alpha[i]);
         if (!(isfinite(sigma[i]) && sigma[i] >= 0.0))
-            return sd_fail(SCORESDE_ENUMERIC, "schedule hook: sigma(%g) = %g must be >= 0", t[i],
+            return sd_fail(SCORESDE_ENUMERIC, "%s hook: sigma(%g) = %g must be >= 0", hook, t[i],
                            sigma[i]);
         if (!isfinite(da[i]))
-            return sd_fail(SCORESDE_ENUMERIC, "schedule hook: dalpha_dt(%g) = %g is not finite",
-                           t[i], da[i]);
+            return sd_fail(SCORESDE_ENUMERIC, "%s hook: dalpha_dt(%g) = %g is not finite",
+                           hook, t[i], da[i]);
         if (isnan(ds[i]) || (isinf(ds[i]) && !(ds[i] > 0.0 && sigma[i] == 0.0)))
             return sd_fail(SCORESDE_ENUMERIC,
-                           "schedule hook: dsigma_dt(%g) = %g (only +inf where sigma = 0 is "
+                           "%s hook: dsigma_dt(%g) = %g (only +inf where sigma = 0 is "
                            "allowed)",
-                           t[i], ds[i]);
+                           hook, t[i], ds[i]);
     }
     return SCORESDE_OK;
 }
@@ -469,12 +483,8 @@ static int affine_chunk(const scoresde_sde *sde, const double *t, size_t n, doub
             a[i] = da[i] / al[i];
             if (g2 == NULL)
                 continue;
-            double q = 2.0 * si[i] * ds[i] - 2.0 * a[i] * si[i] * si[i];
-            /* Round-off in a schedule with g = 0 may give a tiny negative value. */
-            double scale = fabs(2.0 * si[i] * ds[i]) + fabs(2.0 * a[i] * si[i] * si[i]);
-            if (q < 0.0 && q >= -1e-12 * scale)
-                q = 0.0;
-            if (!(isfinite(q) && q >= 0.0))
+            double q;
+            if (!schedule_g2(al[i], si[i], da[i], ds[i], &q))
                 return sd_fail(SCORESDE_ENUMERIC,
                                "schedule: g^2 = %g at t = %g (alpha %g, sigma %g, alpha' %g, "
                                "sigma' %g) is negative or undefined",

@@ -1,0 +1,522 @@
+/*
+ * The MLP model kind: the network engine (lib/nn/mlp.h) wired to a forward
+ * SDE through a time embedding and an output parameterisation (model.h,
+ * "MLP models").
+ *
+ * Every parameterisation is affine in the network output, per sample:
+ *     s_i = A_i x_i + B_i F(C_i x_i, e_i)
+ * with scalars from alpha(t_i), sigma(t_i):
+ *     SCORE  A = 0,                 B = 1,                     C = 1
+ *     NOISE  A = 0,                 B = -1/sigma,              C = 1
+ *     DATA   A = -1/sigma^2,        B = alpha/sigma^2,         C = 1
+ *     EDM    A = -1/(alpha^2 q),    B = sd/(sigma sqrt(q)),    C = 1/(alpha sqrt(q)),
+ *            q = sigma_e^2 + sd^2, sigma_e = sigma/alpha
+ * (EDM: alpha c_skip x_e - x = (c_skip - 1) x = -sigma_e^2/q x, so
+ * A = -(sigma_e^2/q)/sigma^2 = -1/(alpha^2 q) with no cancellation, and
+ * B = alpha c_out/sigma^2 = sd/(sigma sqrt(q)).) Hence
+ *     J_s v = A v + B J_F (C v, 0),
+ *     d/dtheta sum g.s = d/dtheta sum (B g).F,
+ *     d/dtheta v^T J_s v = d/dtheta (B v).J_F (C v, 0),
+ * where J_F (u, 0) is the network's Jacobian product for the input tangent u
+ * on the x part and 0 on the features (the embedding does not depend on x).
+ * So score, Jacobian products, backward and probe backward are the engine's
+ * forward, jvp, backward and tangent backward on rescaled arguments.
+ *
+ * Work is done in chunks of chunk_rows rows with a workspace from the state's
+ * pool (mutex-guarded; a workspace is allocated only when none is free).
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#include <math.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "mlp.h"
+#include "model_internal.h"
+
+/* One workspace of the pool and its per-chunk scratch. */
+typedef struct mlp_slot {
+    struct mlp_slot *next;
+    sd_mlp_ws *ws;
+    double *in;   /* chunk x n_in: network inputs */
+    double *tin;  /* chunk x n_in: tangents (x part, zero features) */
+    double *out;  /* chunk x D */
+    double *jv;   /* chunk x D */
+    double *g;    /* chunk x D: rescaled adjoints */
+    double *coef; /* 3 x chunk: A, B, C */
+} mlp_slot;
+
+typedef struct mlp_state {
+    scoresde_mlp_options opt; /* embedding resolved (never AUTO) */
+    size_t n_in;              /* D + embed_dim */
+    sd_mlp *net;
+    double *freq;             /* embed_dim/2 frequencies */
+    pthread_mutex_t lock;
+    mlp_slot *pool;
+} mlp_state;
+
+static void slot_free(mlp_slot *s)
+{
+    if (!s)
+        return;
+    sd_mlp_ws_free(s->ws);
+    sd_free(s->in);
+    sd_free(s->tin);
+    sd_free(s->out);
+    sd_free(s->jv);
+    sd_free(s->g);
+    sd_free(s->coef);
+    sd_free(s);
+}
+
+static int slot_acquire(const scoresde_model *m, mlp_slot **out)
+{
+    mlp_state *st = m->state;
+    pthread_mutex_lock(&st->lock);
+    mlp_slot *s = st->pool;
+    if (s)
+        st->pool = s->next;
+    pthread_mutex_unlock(&st->lock);
+    if (s) {
+        *out = s;
+        return SCORESDE_OK;
+    }
+    size_t C = st->opt.chunk_rows, D = m->dim;
+    s = sd_calloc(1, sizeof *s);
+    if (!s)
+        return SCORESDE_ENOMEM;
+    int rc = sd_mlp_ws_create(st->net, C, 0, st->opt.n_threads, &s->ws);
+    if (rc == SCORESDE_OK) {
+        s->in = sd_calloc(C * st->n_in, sizeof(double));
+        s->tin = sd_calloc(C * st->n_in, sizeof(double));
+        s->out = sd_malloc(C * D * sizeof(double));
+        s->jv = sd_malloc(C * D * sizeof(double));
+        s->g = sd_malloc(C * D * sizeof(double));
+        s->coef = sd_malloc(3 * C * sizeof(double));
+        if (!s->in || !s->tin || !s->out || !s->jv || !s->g || !s->coef)
+            rc = SCORESDE_ENOMEM;
+    }
+    if (rc != SCORESDE_OK) {
+        slot_free(s);
+        return rc;
+    }
+    *out = s;
+    return SCORESDE_OK;
+}
+
+static void slot_release(const scoresde_model *m, mlp_slot *s)
+{
+    mlp_state *st = m->state;
+    pthread_mutex_lock(&st->lock);
+    s->next = st->pool;
+    st->pool = s;
+    pthread_mutex_unlock(&st->lock);
+}
+
+static void mlp_free_state(void *state)
+{
+    mlp_state *st = state;
+    if (!st)
+        return;
+    while (st->pool) {
+        mlp_slot *s = st->pool;
+        st->pool = s->next;
+        slot_free(s);
+    }
+    pthread_mutex_destroy(&st->lock);
+    sd_mlp_free(st->net);
+    sd_free(st->freq);
+    sd_free(st);
+}
+
+/* Coefficients and network inputs of rows i0 .. i0+r-1 (x part scaled by C,
+ * then the time features). */
+static int prepare_chunk(const scoresde_model *m, mlp_slot *s, const double *x, const double *t,
+                         size_t i0, size_t r)
+{
+    const mlp_state *st = m->state;
+    size_t D = m->dim, h = st->opt.embed_dim / 2;
+    double sd = st->opt.sigma_data;
+    int out = st->opt.output;
+    for (size_t i = 0; i < r; i++) {
+        double ti = t[i0 + i], alpha, sigma, A, B, C, tau;
+        SD_TRY(sd_model_marginal(m, ti, &alpha, &sigma));
+        if (sigma <= 0.0 && (out != SCORESDE_MLP_OUTPUT_SCORE ||
+                             st->opt.embedding == SCORESDE_MLP_EMBED_FOURIER))
+            return sd_fail(SCORESDE_EINVAL,
+                           "t[%zu] = %g gives sigma(t) = 0, where this MLP model (%s) is not "
+                           "defined",
+                           i0 + i, ti,
+                           out != SCORESDE_MLP_OUTPUT_SCORE ? "its output parameterisation"
+                                                            : "its Fourier embedding of ln sigma");
+        switch (out) {
+        case SCORESDE_MLP_OUTPUT_NOISE:
+            A = 0.0;
+            B = -1.0 / sigma;
+            C = 1.0;
+            break;
+        case SCORESDE_MLP_OUTPUT_DATA:
+            A = -1.0 / (sigma * sigma);
+            B = alpha / (sigma * sigma);
+            C = 1.0;
+            break;
+        case SCORESDE_MLP_OUTPUT_EDM: {
+            double se = sigma / alpha, q = se * se + sd * sd, rq = sqrt(q);
+            A = -1.0 / (alpha * alpha * q);
+            B = sd / (sigma * rq);
+            C = 1.0 / (alpha * rq);
+            break;
+        }
+        case SCORESDE_MLP_OUTPUT_SCORE:
+        default:
+            A = 0.0;
+            B = 1.0;
+            C = 1.0;
+            break;
+        }
+        if (out == SCORESDE_MLP_OUTPUT_EDM)
+            tau = log(sigma / alpha) / 4.0; /* c_noise */
+        else if (st->opt.embedding == SCORESDE_MLP_EMBED_FOURIER)
+            tau = log(sigma);
+        else
+            tau = 999.0 * ti;
+        s->coef[i] = A;
+        s->coef[r + i] = B;
+        s->coef[2 * r + i] = C;
+        double *row = s->in + i * st->n_in;
+        for (size_t j = 0; j < D; j++)
+            row[j] = C * x[(i0 + i) * D + j];
+        for (size_t k = 0; k < h; k++) {
+            double a = tau * st->freq[k];
+            row[D + k] = sin(a);
+            row[D + h + k] = cos(a);
+        }
+    }
+    return SCORESDE_OK;
+}
+
+/* s = A x + B F for rows of a chunk, checking for non-finite results. */
+static int finish_score(const scoresde_model *m, const mlp_slot *s, const double *x,
+                        const double *t, size_t i0, size_t r, double *score)
+{
+    size_t D = m->dim;
+    for (size_t i = 0; i < r; i++) {
+        double A = s->coef[i], B = s->coef[r + i];
+        for (size_t j = 0; j < D; j++) {
+            double v = A * x[(i0 + i) * D + j] + B * s->out[i * D + j];
+            if (!isfinite(v))
+                return sd_fail(SCORESDE_ENUMERIC,
+                               "the MLP score is not finite (%g) for sample %zu, coordinate "
+                               "%zu (t = %g)",
+                               v, i0 + i, j, t[i0 + i]);
+            score[(i0 + i) * D + j] = v;
+        }
+    }
+    return SCORESDE_OK;
+}
+
+static int mlp_score(const scoresde_model *m, const double *x, const double *t, size_t n,
+                     double *out)
+{
+    const mlp_state *st = m->state;
+    mlp_slot *s;
+    SD_TRY(slot_acquire(m, &s));
+    int rc = SCORESDE_OK;
+    for (size_t i0 = 0; i0 < n && rc == SCORESDE_OK; i0 += st->opt.chunk_rows) {
+        size_t r = n - i0 < st->opt.chunk_rows ? n - i0 : st->opt.chunk_rows;
+        rc = prepare_chunk(m, s, x, t, i0, r);
+        if (rc == SCORESDE_OK)
+            rc = sd_mlp_forward(st->net, s->ws, r, s->in, s->out);
+        if (rc == SCORESDE_OK)
+            rc = finish_score(m, s, x, t, i0, r, out);
+    }
+    slot_release(m, s);
+    return rc;
+}
+
+/* Tangent inputs of a chunk: (C v, 0 for the features). */
+static void tangent_inputs(const scoresde_model *m, mlp_slot *s, const double *v, size_t ld,
+                           size_t i0, size_t r)
+{
+    const mlp_state *st = m->state;
+    size_t D = m->dim;
+    for (size_t i = 0; i < r; i++) {
+        double C = s->coef[2 * r + i];
+        for (size_t j = 0; j < D; j++)
+            s->tin[i * st->n_in + j] = C * v[(i0 + i) * ld + j];
+        /* The feature part stays zero (calloc), never written. */
+    }
+}
+
+static int mlp_jvp(const scoresde_model *m, const double *x, const double *t, size_t n,
+                   const double *v, double *score_out, double *jv)
+{
+    const mlp_state *st = m->state;
+    size_t D = m->dim;
+    mlp_slot *s;
+    SD_TRY(slot_acquire(m, &s));
+    int rc = SCORESDE_OK;
+    for (size_t i0 = 0; i0 < n && rc == SCORESDE_OK; i0 += st->opt.chunk_rows) {
+        size_t r = n - i0 < st->opt.chunk_rows ? n - i0 : st->opt.chunk_rows;
+        rc = prepare_chunk(m, s, x, t, i0, r);
+        if (rc != SCORESDE_OK)
+            break;
+        tangent_inputs(m, s, v, D, i0, r);
+        rc = sd_mlp_jvp(st->net, s->ws, r, s->in, s->tin, s->out, s->jv);
+        if (rc == SCORESDE_OK && score_out)
+            rc = finish_score(m, s, x, t, i0, r, score_out);
+        for (size_t i = 0; rc == SCORESDE_OK && i < r; i++) {
+            double A = s->coef[i], B = s->coef[r + i];
+            for (size_t j = 0; j < D; j++) {
+                double val = A * v[(i0 + i) * D + j] + B * s->jv[i * D + j];
+                if (!isfinite(val))
+                    rc = sd_fail(SCORESDE_ENUMERIC,
+                                 "the MLP Jacobian product is not finite (%g) for sample %zu, "
+                                 "coordinate %zu (t = %g)",
+                                 val, i0 + i, j, t[i0 + i]);
+                jv[(i0 + i) * D + j] = val;
+            }
+        }
+    }
+    slot_release(m, s);
+    return rc;
+}
+
+static int mlp_score_backward(const scoresde_model *m, const double *x, const double *t,
+                              size_t n, const double *out_grad, double *grad)
+{
+    const mlp_state *st = m->state;
+    size_t D = m->dim;
+    mlp_slot *s;
+    SD_TRY(slot_acquire(m, &s));
+    int rc = SCORESDE_OK;
+    for (size_t i0 = 0; i0 < n && rc == SCORESDE_OK; i0 += st->opt.chunk_rows) {
+        size_t r = n - i0 < st->opt.chunk_rows ? n - i0 : st->opt.chunk_rows;
+        rc = prepare_chunk(m, s, x, t, i0, r);
+        if (rc == SCORESDE_OK)
+            rc = sd_mlp_forward(st->net, s->ws, r, s->in, s->out);
+        if (rc != SCORESDE_OK)
+            break;
+        for (size_t i = 0; i < r; i++)
+            for (size_t j = 0; j < D; j++)
+                s->g[i * D + j] = s->coef[r + i] * out_grad[(i0 + i) * D + j];
+        rc = sd_mlp_backward(st->net, s->ws, s->g, grad, NULL);
+    }
+    slot_release(m, s);
+    return rc;
+}
+
+static int mlp_probe_backward(const scoresde_model *m, const double *x, const double *t,
+                              size_t n, const double *probes, size_t M, const double *weights,
+                              double *grad)
+{
+    const mlp_state *st = m->state;
+    size_t D = m->dim;
+    mlp_slot *s;
+    SD_TRY(slot_acquire(m, &s));
+    int rc = SCORESDE_OK;
+    for (size_t i0 = 0; i0 < n && rc == SCORESDE_OK; i0 += st->opt.chunk_rows) {
+        size_t r = n - i0 < st->opt.chunk_rows ? n - i0 : st->opt.chunk_rows;
+        rc = prepare_chunk(m, s, x, t, i0, r);
+        /* One tangent pass per probe index; probe k of sample i starts at
+         * probes + (i*M + k)*D, so the row stride is M*D. */
+        for (size_t k = 0; rc == SCORESDE_OK && k < M; k++) {
+            tangent_inputs(m, s, probes + k * D, M * D, i0, r);
+            rc = sd_mlp_jvp(st->net, s->ws, r, s->in, s->tin, NULL, s->jv);
+            if (rc != SCORESDE_OK)
+                break;
+            for (size_t i = 0; i < r; i++) {
+                /* The tangent input already carries C: g_tan = w B v. */
+                double f = weights[(i0 + i) * M + k] * s->coef[r + i];
+                const double *v = probes + ((i0 + i) * M + k) * D;
+                for (size_t j = 0; j < D; j++)
+                    s->g[i * D + j] = f * v[j];
+            }
+            rc = sd_mlp_tangent_backward(st->net, s->ws, NULL, s->g, grad, NULL);
+        }
+    }
+    slot_release(m, s);
+    return rc;
+}
+
+static size_t mlp_num_params(const scoresde_model *m)
+{
+    const mlp_state *st = m->state;
+    return sd_mlp_num_params(st->net);
+}
+
+static int mlp_get_params(const scoresde_model *m, double *theta)
+{
+    const mlp_state *st = m->state;
+    return sd_mlp_get_params(st->net, theta);
+}
+
+static int mlp_set_params(scoresde_model *m, double const *theta)
+{
+    mlp_state *st = m->state;
+    return sd_mlp_set_params(st->net, theta);
+}
+
+/* A state from resolved options, initialised from the seed. */
+static int mlp_make_state(const scoresde_mlp_options *opt, size_t D, mlp_state **out)
+{
+    mlp_state *st = sd_calloc(1, sizeof *st);
+    if (!st)
+        return SCORESDE_ENOMEM;
+    if (pthread_mutex_init(&st->lock, NULL) != 0) {
+        sd_free(st);
+        return sd_fail(SCORESDE_ENOMEM, "could not create the MLP model's workspace lock");
+    }
+    st->opt = *opt;
+    st->n_in = D + opt->embed_dim;
+    size_t h = opt->embed_dim / 2;
+    st->freq = sd_malloc(h * sizeof(double));
+    if (!st->freq) {
+        mlp_free_state(st);
+        return SCORESDE_ENOMEM;
+    }
+    if (opt->embedding == SCORESDE_MLP_EMBED_FOURIER) {
+        sd_rng_normal(opt->seed, UINT64_C(1) << 32, SCORESDE_RNG_OFFSET(SCORESDE_RNG_MODEL, 0), h,
+                      st->freq);
+        for (size_t k = 0; k < h; k++)
+            st->freq[k] *= 2.0 * M_PI * opt->fourier_scale;
+    } else {
+        for (size_t k = 0; k < h; k++)
+            st->freq[k] = h > 1 ? exp(-log(10000.0) * (double)k / (double)(h - 1)) : 1.0;
+    }
+    int rc = sd_mlp_create(&st->net, st->n_in, opt->n_hidden, opt->widths, D,
+                           (sd_mlp_act)opt->activation,
+                           opt->precision == SCORESDE_MLP_FLOAT32 ? SD_MLP_F32 : SD_MLP_F64,
+                           opt->seed, 0);
+    if (rc != SCORESDE_OK) {
+        mlp_free_state(st);
+        return rc;
+    }
+    *out = st;
+    return SCORESDE_OK;
+}
+
+static int mlp_clone_state(const scoresde_model *src, void **out)
+{
+    const mlp_state *s = src->state;
+    mlp_state *c;
+    SD_TRY(mlp_make_state(&s->opt, src->dim, &c));
+    size_t np = sd_mlp_num_params(s->net);
+    double *theta = sd_malloc(np * sizeof *theta);
+    if (!theta) {
+        mlp_free_state(c);
+        return SCORESDE_ENOMEM;
+    }
+    sd_mlp_get_params(s->net, theta);
+    int rc = sd_mlp_set_params(c->net, theta);
+    sd_free(theta);
+    if (rc != SCORESDE_OK) {
+        mlp_free_state(c);
+        return rc;
+    }
+    *out = c;
+    return SCORESDE_OK;
+}
+
+static const sd_model_ops sd_model_mlp_ops = {
+    .name = "MLP",
+    .kind = SCORESDE_MODEL_MLP,
+    .score = mlp_score,
+    .jvp = mlp_jvp,
+    .clone_state = mlp_clone_state,
+    .free_state = mlp_free_state,
+    .num_params = mlp_num_params,
+    .get_params = mlp_get_params,
+    .set_params = mlp_set_params,
+    .score_backward = mlp_score_backward,
+    .probe_backward = mlp_probe_backward,
+};
+
+int scoresde_model_mlp_options_init(scoresde_mlp_options *opts, size_t struct_size)
+{
+    SD_TRY(sd_check_ptr(opts, "opts"));
+    if (struct_size != sizeof *opts)
+        return sd_fail(SCORESDE_EINVAL,
+                       "struct_size (%zu) is not the size of this library's options (%zu)",
+                       struct_size, sizeof *opts);
+    memset(opts, 0, sizeof *opts);
+    opts->struct_size = sizeof *opts;
+    opts->n_hidden = 3;
+    for (size_t l = 0; l < SCORESDE_MLP_MAX_HIDDEN; l++)
+        opts->widths[l] = 256;
+    opts->activation = SCORESDE_MLP_SILU;
+    opts->output = SCORESDE_MLP_OUTPUT_NOISE;
+    opts->embedding = SCORESDE_MLP_EMBED_AUTO;
+    opts->embed_dim = 16;
+    opts->fourier_scale = 16.0;
+    opts->sigma_data = 0.5;
+    opts->precision = SCORESDE_MLP_FLOAT64;
+    opts->seed = 0;
+    opts->chunk_rows = 1024;
+    opts->n_threads = 1;
+    return SCORESDE_OK;
+}
+
+int scoresde_model_create_mlp(scoresde_model **out, const scoresde_sde *sde, size_t D,
+                              const scoresde_mlp_options *opts)
+{
+    SD_TRY(sd_check_ptr(out, "out"));
+    *out = NULL;
+    SD_TRY(sd_check_ptr(sde, "sde"));
+    SD_TRY(sd_check_size(D, "D"));
+    scoresde_mlp_options o;
+    scoresde_model_mlp_options_init(&o, sizeof o);
+    if (opts) {
+        if (opts->struct_size > sizeof o)
+            return sd_fail(SCORESDE_EVERSION,
+                           "opts->struct_size (%zu) is newer than this library's options (%zu)",
+                           opts->struct_size, sizeof o);
+        if (opts->struct_size != sizeof o)
+            return sd_fail(SCORESDE_EINVAL, "opts->struct_size (%zu) is not %zu",
+                           opts->struct_size, sizeof o);
+        o = *opts;
+    }
+    if (o.n_hidden > SCORESDE_MLP_MAX_HIDDEN)
+        return sd_fail(SCORESDE_EINVAL, "n_hidden (%zu) is above %d", o.n_hidden,
+                       SCORESDE_MLP_MAX_HIDDEN);
+    for (size_t l = 0; l < o.n_hidden; l++)
+        if (o.widths[l] < 1 || o.widths[l] > SD_MLP_MAX_WIDTH)
+            return sd_fail(SCORESDE_EINVAL, "widths[%zu] (%zu) is not between 1 and %zu", l,
+                           o.widths[l], (size_t)SD_MLP_MAX_WIDTH);
+    if (o.activation < SCORESDE_MLP_SILU || o.activation > SCORESDE_MLP_SOFTPLUS)
+        return sd_fail(SCORESDE_EINVAL, "activation (%d) is not a SCORESDE_MLP_* activation",
+                       o.activation);
+    if (o.output < SCORESDE_MLP_OUTPUT_SCORE || o.output > SCORESDE_MLP_OUTPUT_EDM)
+        return sd_fail(SCORESDE_EINVAL, "output (%d) is not a SCORESDE_MLP_OUTPUT_* value",
+                       o.output);
+    if (o.embedding < SCORESDE_MLP_EMBED_AUTO || o.embedding > SCORESDE_MLP_EMBED_SINUSOIDAL)
+        return sd_fail(SCORESDE_EINVAL, "embedding (%d) is not a SCORESDE_MLP_EMBED_* value",
+                       o.embedding);
+    if (o.embed_dim < 2 || o.embed_dim > 4096 || o.embed_dim % 2 != 0)
+        return sd_fail(SCORESDE_EINVAL, "embed_dim (%zu) must be even and between 2 and 4096",
+                       o.embed_dim);
+    if (!(isfinite(o.fourier_scale) && o.fourier_scale > 0))
+        return sd_fail(SCORESDE_EINVAL, "fourier_scale (%g) must be positive and finite",
+                       o.fourier_scale);
+    if (!(isfinite(o.sigma_data) && o.sigma_data > 0))
+        return sd_fail(SCORESDE_EINVAL, "sigma_data (%g) must be positive and finite",
+                       o.sigma_data);
+    if (o.precision != SCORESDE_MLP_FLOAT64 && o.precision != SCORESDE_MLP_FLOAT32)
+        return sd_fail(SCORESDE_EINVAL, "precision (%d) is not a SCORESDE_MLP_* precision",
+                       o.precision);
+    if (o.chunk_rows < 1 || o.chunk_rows > ((size_t)1 << 20))
+        return sd_fail(SCORESDE_EINVAL, "chunk_rows (%zu) is not between 1 and 2^20",
+                       o.chunk_rows);
+    if (o.n_threads < 1 || o.n_threads > 1024)
+        return sd_fail(SCORESDE_EINVAL, "n_threads (%d) is not between 1 and 1024", o.n_threads);
+    if (D > SD_MLP_MAX_WIDTH - o.embed_dim)
+        return sd_fail(SCORESDE_EINVAL, "D (%zu) is above the network's limit", D);
+    if (o.embedding == SCORESDE_MLP_EMBED_AUTO) {
+        int k = scoresde_sde_kind(sde);
+        o.embedding = (k == SCORESDE_SDE_VP || k == SCORESDE_SDE_SUBVP)
+                          ? SCORESDE_MLP_EMBED_SINUSOIDAL
+                          : SCORESDE_MLP_EMBED_FOURIER;
+    }
+    mlp_state *st;
+    SD_TRY(mlp_make_state(&o, D, &st));
+    return sd_model_create(out, &sd_model_mlp_ops, sde, D, st);
+}

@@ -1,0 +1,152 @@
+/*
+ * The fully connected network engine behind the neural model kind (private).
+ *
+ * A network maps n_in inputs through hidden layers of the given widths to
+ * n_out linear outputs:
+ *
+ *     h_0 = x,  z_l = h_{l-1} W_l^T + b_l,  h_l = act(z_l)   (l = 1 .. L-1)
+ *     y   = h_{L-1} W_L^T + b_L
+ *
+ * with W_l of shape dims[l] x dims[l-1] (row-major) and dims = {n_in, widths...,
+ * n_out}. Hidden activations are SiLU (the default), ReLU, tanh or softplus.
+ * The parameters are stored in the compute precision (float64 or float32); the
+ * interface speaks double and converts at the edges.
+ *
+ * Flat parameter order (get/set_params and every gradient vector):
+ *     W_1 (row-major, dims[1] x dims[0]), b_1 (dims[1]), W_2, b_2, ..., W_L, b_L.
+ *
+ * Initialisation (deterministic from seed and stream): W_l[i][j] =
+ * sqrt(c / dims[l-1]) * z with z = element i*dims[l-1] + j of
+ * scoresde_rng_normal(seed, stream + (l - 1), SCORESDE_RNG_OFFSET(SCORESDE_RNG_MODEL, 0)),
+ * c = 2 for the hidden layers of a ReLU network (He) and c = 1 otherwise
+ * (LeCun, also for every output layer); all biases are zero.
+ *
+ * Batches are row-major (x[i*n_in + j]) and are processed in row blocks, so the
+ * elementwise passes work on data a GEMM has just written. Matrix products go
+ * through BLIS's typed expert API with the workspace's own rntm_t: the host
+ * program's global BLIS settings are never read or changed.
+ *
+ * Threads: a network is read-only during evaluation, so any number of threads
+ * may evaluate it at once, each with its own workspace. set_params must not
+ * run concurrently with an evaluation of the same network. A workspace belongs
+ * to one thread at a time.
+ *
+ * Reproducibility: every output element is computed in an order that does not
+ * depend on the workspace's thread count: BLIS 0.9 never partitions the k
+ * dimension of a GEMM (its pc loop is sequential), elementwise passes touch each
+ * element once, and bias gradients are column sums taken sequentially over rows.
+ * So 1 and 2 threads give bit-identical results (tested). Results do depend on
+ * the row-block size, which fixes the order in which weight gradients of blocks
+ * are accumulated.
+ *
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#ifndef SD_MLP_H
+#define SD_MLP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum sd_mlp_act {
+    SD_MLP_SILU = 0,     /* z * sigmoid(z) */
+    SD_MLP_RELU = 1,     /* max(z, 0); derivative 0 at z = 0 */
+    SD_MLP_TANH = 2,     /* tanh(z) */
+    SD_MLP_SOFTPLUS = 3  /* ln(1 + e^z) */
+} sd_mlp_act;
+
+typedef enum sd_mlp_prec {
+    SD_MLP_F64 = 0,
+    SD_MLP_F32 = 1
+} sd_mlp_prec;
+
+typedef struct sd_mlp sd_mlp;
+typedef struct sd_mlp_ws sd_mlp_ws;
+
+/* Hard limits, checked on creation. */
+#define SD_MLP_MAX_HIDDEN 64
+#define SD_MLP_MAX_WIDTH ((size_t)1 << 20)
+
+/*
+ * Create a network: n_in inputs, n_hidden hidden layers of widths[0..n_hidden-1]
+ * (widths may be NULL when n_hidden is 0), n_out outputs, initialised from
+ * (seed, stream) as described above.
+ * Errors: SCORESDE_EINVAL (NULL out, zero sizes, widths NULL with n_hidden > 0,
+ * n_hidden above SD_MLP_MAX_HIDDEN, a width above SD_MLP_MAX_WIDTH, unknown
+ * activation or precision), SCORESDE_ENOMEM.
+ */
+int sd_mlp_create(sd_mlp **out, size_t n_in, size_t n_hidden, const size_t *widths, size_t n_out,
+                  sd_mlp_act act, sd_mlp_prec prec, uint64_t seed, uint64_t stream);
+void sd_mlp_free(sd_mlp *net);
+
+size_t sd_mlp_num_params(const sd_mlp *net);
+size_t sd_mlp_n_in(const sd_mlp *net);
+size_t sd_mlp_n_out(const sd_mlp *net);
+sd_mlp_act sd_mlp_activation(const sd_mlp *net);
+sd_mlp_prec sd_mlp_precision(const sd_mlp *net);
+
+/* Copy the num_params parameters out in the flat order (float32 networks are
+ * widened exactly). Errors: SCORESDE_EINVAL for NULL arguments. */
+int sd_mlp_get_params(const sd_mlp *net, double *params);
+
+/* Set all parameters from a flat vector (rounded to float32 for a float32
+ * network). Errors: SCORESDE_EINVAL for NULL arguments or a non-finite value
+ * (the network is then unchanged). Not thread-safe with evaluations. */
+int sd_mlp_set_params(sd_mlp *net, const double *params);
+
+/*
+ * A workspace for batches of up to max_rows rows with backward state, using
+ * n_threads threads (>= 1) in GEMMs and elementwise passes. block_rows is the
+ * row-block size; 0 picks the default, 512 (a block of a 256-wide layer is
+ * 1 MiB in float64, inside this machine's 2 MiB L2 per core, and 512 measured
+ * fastest of 128..1024 for the benchmark shape). Everything an evaluation
+ * needs is allocated here; evaluations allocate nothing.
+ * Errors: SCORESDE_EINVAL (NULL, zero max_rows, n_threads < 1 or > 1024),
+ * SCORESDE_ENOMEM.
+ */
+int sd_mlp_ws_create(const sd_mlp *net, size_t max_rows, size_t block_rows, int n_threads,
+                     sd_mlp_ws **out);
+void sd_mlp_ws_free(sd_mlp_ws *ws);
+
+/* The number of floating-point operations of the GEMMs the workspace has run
+ * since creation (2 m n k per call), for the benchmark's GEMM-bound check. */
+uint64_t sd_mlp_ws_gemm_flops(const sd_mlp_ws *ws);
+
+/*
+ * out (n x n_out) = net(in) (n x n_in). When n <= max_rows of the workspace,
+ * keeps what sd_mlp_backward needs; larger batches are evaluated block by block
+ * without backward state. Errors: SCORESDE_EINVAL (NULL, n = 0, workspace of
+ * another network).
+ */
+int sd_mlp_forward(const sd_mlp *net, sd_mlp_ws *ws, size_t n, const double *in, double *out);
+
+/*
+ * After sd_mlp_forward on this workspace with n <= max_rows rows: ACCUMULATE
+ * into param_grad (num_params, may be NULL) the gradient of sum(out_grad .* out)
+ * with respect to the parameters, and WRITE into in_grad (n x n_in, may be NULL)
+ * its gradient with respect to the input. out_grad is n x n_out.
+ * Errors: SCORESDE_EINVAL (NULL net/ws/out_grad, no matching forward state).
+ */
+int sd_mlp_backward(const sd_mlp *net, sd_mlp_ws *ws, const double *out_grad, double *param_grad,
+                    double *in_grad);
+
+/*
+ * Forward-mode tangent: out (n x n_out, may be NULL) = net(in) and
+ * jv (n x n_out) = J(in) v, row by row, for tangents v (n x n_in). Keeps what
+ * sd_mlp_tangent_backward needs. Requires n <= max_rows.
+ * Errors: SCORESDE_EINVAL (NULL, n = 0, n > max_rows, workspace of another network).
+ */
+int sd_mlp_jvp(const sd_mlp *net, sd_mlp_ws *ws, size_t n, const double *in, const double *v,
+               double *out, double *jv);
+
+/*
+ * After sd_mlp_jvp on this workspace: ACCUMULATE into param_grad (may be NULL)
+ * the parameter gradient of sum(g_out .* out) + sum(g_tan .* Jv), and WRITE into
+ * in_grad (n x n_in, may be NULL) its gradient with respect to the input x
+ * (v held fixed). g_out may be NULL (taken as zero); g_tan is n x n_out.
+ * Needs the activation's second derivative (zero for ReLU).
+ * Errors: SCORESDE_EINVAL (NULL net/ws/g_tan, no matching jvp state).
+ */
+int sd_mlp_tangent_backward(const sd_mlp *net, sd_mlp_ws *ws, const double *g_out,
+                            const double *g_tan, double *param_grad, double *in_grad);
+
+#endif /* SD_MLP_H */

@@ -1,0 +1,273 @@
+/*
+ * The precision-generic half of the network engine, included twice by mlp.c:
+ * once with R = double and once with R = float. It expects R, F(name) (name
+ * mangling), GEMM (bli_dgemm_ex or bli_sgemm_ex), R_EXP, R_TANH, R_LOG1P and
+ * R_IS_F64 to be defined, and undefines them at the end.
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+
+/* C (m x n, row stride rs_c, unit column stride) = A B + beta C, where
+ * op element (i, p) of A is a[i*rs_a + p*cs_a] and likewise for B. Dimensions
+ * were validated when the network and workspace were created, so BLIS never
+ * sees a bad argument. Strides instead of transpose flags: BLIS packs any
+ * layout, and the reader sees the index map directly. */
+static void F(gemm)(sd_mlp_ws *ws, size_t m, size_t n, size_t k, const R *a, size_t rs_a,
+                    size_t cs_a, const R *b, size_t rs_b, size_t cs_b, R beta, R *c, size_t rs_c)
+{
+    R one = 1;
+    ws->flops += (uint64_t)2 * m * n * k;
+    GEMM(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, (dim_t)m, (dim_t)n, (dim_t)k, &one, (R *)a,
+         (inc_t)rs_a, (inc_t)cs_a, (R *)b, (inc_t)rs_b, (inc_t)cs_b, &beta, c, (inc_t)rs_c, 1,
+         NULL, &ws->rntm);
+}
+
+/*
+ * The activation pass of one hidden layer on one block of r rows: Z holds the
+ * GEMM result (z without bias; in tangent mode followed by r rows of u = t W^T).
+ * It leaves h = act(z + b) in the first r rows, act'(z) in D and, in tangent
+ * mode, t = act'(z) u in the next r rows and E = u act''(z). CODE computes
+ * a = act(z), d = act'(z), s2 = act''(z) from z; the compiler drops s2 where
+ * it is not used. Rows are independent, so the split over threads never
+ * changes a bit.
+ */
+#define SD_MLP_DEFINE_PASS(NAME, CODE)                                                     \
+    static void F(NAME)(int tangent, size_t r, size_t w, R *restrict Z,                   \
+                        const R *restrict bias, R *restrict D, R *restrict E, int nt)     \
+    {                                                                                      \
+        _Pragma("omp parallel for num_threads(nt) if (nt > 1) schedule(static)")          \
+        for (size_t i = 0; i < r; i++) {                                                   \
+            R *restrict zr = Z + i * w;                                                    \
+            R *restrict dr = D + i * w;                                                    \
+            if (!tangent) {                                                                \
+                for (size_t j = 0; j < w; j++) {                                           \
+                    R z = zr[j] + bias[j], a, d, s2;                                       \
+                    CODE;                                                                  \
+                    (void)s2;                                                              \
+                    zr[j] = a;                                                             \
+                    dr[j] = d;                                                             \
+                }                                                                          \
+            } else {                                                                       \
+                R *restrict ur = Z + (r + i) * w;                                          \
+                R *restrict er = E + i * w;                                                \
+                for (size_t j = 0; j < w; j++) {                                           \
+                    R z = zr[j] + bias[j], a, d, s2;                                       \
+                    CODE;                                                                  \
+                    R u = ur[j];                                                           \
+                    zr[j] = a;                                                             \
+                    dr[j] = d;                                                             \
+                    ur[j] = d * u;                                                         \
+                    er[j] = u * s2;                                                        \
+                }                                                                          \
+            }                                                                              \
+        }                                                                                  \
+    }
+
+/* SiLU: a = z s with s = sigmoid(z); a' = s (1 + z (1 - s));
+ * a'' = s (1 - s) (2 + z (1 - 2 s)). 1 / (1 + e^-z) is exact enough for every
+ * z: for very negative z it tends to 0 through +inf in the denominator. */
+SD_MLP_DEFINE_PASS(pass_silu, {
+    R s = (R)1 / ((R)1 + R_EXP(-z));
+    a = z * s;
+    d = s * ((R)1 + z * ((R)1 - s));
+    s2 = s * ((R)1 - s) * ((R)2 + z * ((R)1 - (R)2 * s));
+})
+
+/* ReLU: the derivative at exactly 0 is taken as 0; the second derivative is 0. */
+SD_MLP_DEFINE_PASS(pass_relu, {
+    a = z > 0 ? z : 0;
+    d = z > 0 ? (R)1 : (R)0;
+    s2 = 0;
+})
+
+/* tanh: a' = 1 - a^2, a'' = -2 a (1 - a^2). */
+SD_MLP_DEFINE_PASS(pass_tanh, {
+    a = R_TANH(z);
+    d = (R)1 - a * a;
+    s2 = (R)-2 * a * d;
+})
+
+/* softplus: ln(1 + e^z) = max(z, 0) + ln(1 + e^-|z|) never overflows;
+ * a' = sigmoid(z), a'' = s (1 - s). */
+SD_MLP_DEFINE_PASS(pass_softplus, {
+    R s = (R)1 / ((R)1 + R_EXP(-z));
+    a = (z > 0 ? z : 0) + R_LOG1P(R_EXP(-(z > 0 ? z : -z)));
+    d = s;
+    s2 = s * ((R)1 - s);
+})
+
+static void F(activate)(sd_mlp_act act, int tangent, size_t r, size_t w, R *Z, const R *bias,
+                        R *D, R *E, int nt)
+{
+    switch (act) {
+    case SD_MLP_RELU: F(pass_relu)(tangent, r, w, Z, bias, D, E, nt); break;
+    case SD_MLP_TANH: F(pass_tanh)(tangent, r, w, Z, bias, D, E, nt); break;
+    case SD_MLP_SOFTPLUS: F(pass_softplus)(tangent, r, w, Z, bias, D, E, nt); break;
+    case SD_MLP_SILU:
+    default: F(pass_silu)(tangent, r, w, Z, bias, D, E, nt); break;
+    }
+}
+
+/* Forward one block of r rows whose inputs are already in slot `slot` of h[0]
+ * (x rows, then v rows in tangent mode). The outputs are left in ws->y
+ * (m r x n_out, without the output bias). */
+static void F(forward_block)(const sd_mlp *net, sd_mlp_ws *ws, size_t slot, size_t r, int tangent)
+{
+    const R *P = (const R *)net->params;
+    size_t m = tangent ? 2 : 1, L = net->n_layers;
+    for (size_t l = 1; l <= L; l++) {
+        size_t in = net->dims[l - 1], w = net->dims[l];
+        const R *hin = (const R *)ws->h[l - 1] + slot * 2 * ws->block * in;
+        const R *W = P + net->woff[l - 1];
+        /* z = h W^T: element (p, j) of W^T is W[j*in + p]. */
+        R *Z = l < L ? (R *)ws->h[l] + slot * 2 * ws->block * w : (R *)ws->y;
+        F(gemm)(ws, m * r, w, in, hin, in, 1, W, 1, in, 0, Z, w);
+        if (l < L)
+            F(activate)(net->act, tangent, r, w, Z, P + net->boff[l - 1],
+                        (R *)ws->d[l] + slot * ws->block * w, (R *)ws->e[l] + slot * ws->block * w,
+                        ws->n_threads);
+    }
+}
+
+/* Backward one block: ws->g[0] holds the output adjoint (r rows; in tangent
+ * mode followed by r rows of the tangent adjoint). gw is the weight-gradient
+ * accumulator in the compute precision (the caller's vector for float64), or
+ * NULL; in_grad_rows receives the input adjoint (r x n_in) if not NULL. */
+static void F(backward_block)(const sd_mlp *net, sd_mlp_ws *ws, size_t slot, size_t r, int tangent,
+                              R *gw, R **in_grad_block)
+{
+    const R *P = (const R *)net->params;
+    size_t m = tangent ? 2 : 1, L = net->n_layers;
+    R *G = (R *)ws->g[0], *Gn = (R *)ws->g[1];
+    for (size_t l = L; l >= 1; l--) {
+        size_t in = net->dims[l - 1], w = net->dims[l];
+        if (l < L) {
+            /* G holds (h-bar; t-bar) of layer l: turn it into (z-bar; u-bar).
+             * z-bar = h-bar a' + t-bar u a''  and  u-bar = t-bar a'. */
+            const R *D = (const R *)ws->d[l] + slot * ws->block * w;
+            const R *E = (const R *)ws->e[l] + slot * ws->block * w;
+            int nt = ws->n_threads;
+            R *Gp = G;
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+            for (size_t i = 0; i < r; i++) {
+                R *restrict hb = Gp + i * w;
+                const R *restrict dr = D + i * w;
+                if (!tangent) {
+                    for (size_t j = 0; j < w; j++)
+                        hb[j] *= dr[j];
+                } else {
+                    R *restrict tb = Gp + (r + i) * w;
+                    const R *restrict er = E + i * w;
+                    for (size_t j = 0; j < w; j++) {
+                        R t = tb[j];
+                        hb[j] = hb[j] * dr[j] + t * er[j];
+                        tb[j] = t * dr[j];
+                    }
+                }
+            }
+        }
+        if (gw) {
+            /* dW += (z-bar; u-bar)^T (h; t): element (p, k) of the transposed
+             * adjoint is G[k*w + p]. One GEMM covers both halves. */
+            const R *hin = (const R *)ws->h[l - 1] + slot * 2 * ws->block * in;
+            F(gemm)(ws, w, in, m * r, G, 1, w, hin, in, 1, 1, gw + net->woff[l - 1], in);
+            /* The bias sees only the primal rows. Threads split the columns
+             * and each column is summed over rows in order, so the thread
+             * count never changes the sum. */
+            R *gb = gw + net->boff[l - 1];
+            const R *Gc = G;
+            int nt = ws->n_threads;
+#pragma omp parallel num_threads(nt) if (nt > 1 && w >= 64)
+            {
+                size_t T = (size_t)omp_get_num_threads(), q = (size_t)omp_get_thread_num();
+                size_t j0 = w * q / T, j1 = w * (q + 1) / T;
+                for (size_t i = 0; i < r; i++) {
+                    const R *restrict gr = Gc + i * w;
+                    for (size_t j = j0; j < j1; j++)
+                        gb[j] += gr[j];
+                }
+            }
+        }
+        if (l > 1 || in_grad_block) {
+            /* (h-bar; t-bar) of layer l-1 = (z-bar; u-bar) W. */
+            F(gemm)(ws, m * r, in, w, G, w, 1, P + net->woff[l - 1], in, 1, 0, Gn, in);
+            R *tmp = G;
+            G = Gn;
+            Gn = tmp;
+        }
+    }
+    if (in_grad_block)
+        *in_grad_block = G;
+}
+
+/* The driver of forward and jvp: converts inputs, runs blocks, writes outputs. */
+static void F(forward)(const sd_mlp *net, sd_mlp_ws *ws, size_t n, const double *in,
+                       const double *v, double *out, double *jv)
+{
+    const R *P = (const R *)net->params;
+    size_t n_in = net->dims[0], n_out = net->dims[net->n_layers], B = ws->block;
+    const R *bias = P + net->boff[net->n_layers - 1];
+    int tangent = v != NULL;
+    for (size_t k = 0, row = 0; row < n; k++, row += B) {
+        size_t r = n - row < B ? n - row : B, slot = k % ws->slots;
+        R *h0 = (R *)ws->h[0] + slot * 2 * B * n_in;
+        for (size_t i = 0; i < r * n_in; i++)
+            h0[i] = (R)in[row * n_in + i];
+        if (tangent)
+            for (size_t i = 0; i < r * n_in; i++)
+                h0[r * n_in + i] = (R)v[row * n_in + i];
+        F(forward_block)(net, ws, slot, r, tangent);
+        const R *y = (const R *)ws->y;
+        if (out)
+            for (size_t i = 0; i < r; i++)
+                for (size_t j = 0; j < n_out; j++)
+                    out[(row + i) * n_out + j] = (double)(y[i * n_out + j] + bias[j]);
+        if (tangent)
+            for (size_t i = 0; i < r * n_out; i++)
+                jv[row * n_out + i] = (double)y[r * n_out + i];
+    }
+}
+
+/* The driver of both backward passes over the n rows of the stored state. */
+static void F(backward)(const sd_mlp *net, sd_mlp_ws *ws, const double *g_out,
+                        const double *g_tan, double *param_grad, double *in_grad)
+{
+    size_t n = ws->n, n_in = net->dims[0], n_out = net->dims[net->n_layers], B = ws->block;
+    int tangent = ws->state == SD_MLP_STATE_TANGENT;
+    R *gw = NULL;
+    if (param_grad) {
+#if R_IS_F64
+        gw = param_grad;
+#else
+        gw = (R *)ws->gacc;
+        memset(gw, 0, net->n_params * sizeof(R));
+#endif
+    }
+    for (size_t k = 0, row = 0; row < n; k++, row += B) {
+        size_t r = n - row < B ? n - row : B;
+        R *G = (R *)ws->g[0];
+        for (size_t i = 0; i < r * n_out; i++)
+            G[i] = g_out ? (R)g_out[row * n_out + i] : 0;
+        if (tangent)
+            for (size_t i = 0; i < r * n_out; i++)
+                G[r * n_out + i] = (R)g_tan[row * n_out + i];
+        R *ig = NULL;
+        F(backward_block)(net, ws, k, r, tangent, gw, in_grad ? &ig : NULL);
+        if (in_grad)
+            for (size_t i = 0; i < r * n_in; i++)
+                in_grad[row * n_in + i] = (double)ig[i];
+    }
+#if !R_IS_F64
+    if (param_grad)
+        for (size_t i = 0; i < net->n_params; i++)
+            param_grad[i] += (double)gw[i];
+#endif
+}
+
+#undef SD_MLP_DEFINE_PASS
+#undef R
+#undef F
+#undef GEMM
+#undef R_EXP
+#undef R_TANH
+#undef R_LOG1P
+#undef R_IS_F64

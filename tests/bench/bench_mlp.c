@@ -1,0 +1,271 @@
+/*
+ * Benchmark of the network engine against its GEMM bound (a program, never a
+ * test). For the score network shape of the 2-D demo (in = 2, three hidden
+ * layers of 256, SiLU, out = 2, batch 4096) it measures, in float64 and
+ * float32 with 1 and 2 threads:
+ *   - forward, and forward + backward (parameter gradient only) throughput;
+ *   - the time of exactly the GEMMs those passes run (same shapes, strides,
+ *     block sizes, buffers laid out the same way, same BLIS thread count),
+ *     called back to back: the GEMM-bound time;
+ *   - the ratio GEMM-bound / actual, and the 2-thread speed-up.
+ * The replayed GEMMs are checked against the engine's own flop counter, so
+ * the bound covers every GEMM the engine runs and nothing else.
+ *
+ * Usage: bench_mlp [repeats (default 9)] [block rows (default: the engine's)]
+ * Times are the minimum over the repeats (the machine is shared; the minimum
+ * is the least disturbed run), with the median alongside.
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#include <blis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+#include "mlp.h"
+
+enum { N = 4096, D = 2, H = 256, NH = 3, MAX_REP = 101 };
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+typedef struct stats {
+    double min, median;
+} stats;
+
+static stats summarise(double *t, int n)
+{
+    qsort(t, (size_t)n, sizeof *t, cmp_double);
+    stats s = {t[0], t[n / 2]};
+    return s;
+}
+
+/* The GEMM replay: per layer buffers with the engine's layout (2*block rows
+ * per block slot), the same calls in the same order. */
+typedef struct replay {
+    int f32;
+    size_t block, dims[NH + 2];
+    void *h[NH + 1], *w[NH + 1], *gw[NH + 1], *g[2], *y;
+    rntm_t rntm;
+    uint64_t flops;
+} replay;
+
+/* Replay buffers hold small non-zero values: never-written calloc pages
+ * would all map the kernel's single zero page and flatter the bound. */
+static void *zalloc(size_t n, size_t es)
+{
+    void *p = sd_malloc(n * es);
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(1);
+    }
+    for (size_t i = 0; i < n; i++) {
+        double v = 1e-3 * (double)((i * 2654435761u) % 1000) - 0.5;
+        if (es == sizeof(float))
+            ((float *)p)[i] = (float)v;
+        else
+            ((double *)p)[i] = v;
+    }
+    return p;
+}
+
+static void replay_init(replay *rp, int f32, size_t block, int threads)
+{
+    memset(rp, 0, sizeof *rp);
+    rp->f32 = f32;
+    rp->block = block;
+    size_t dims[NH + 2] = {D, H, H, H, D};
+    memcpy(rp->dims, dims, sizeof dims);
+    size_t es = f32 ? sizeof(float) : sizeof(double);
+    size_t slots = (N + block - 1) / block;
+    for (size_t l = 0; l <= NH; l++) {
+        rp->h[l] = zalloc(2 * slots * block * dims[l], es);
+        rp->w[l] = zalloc(dims[l + 1] * dims[l], es);
+        rp->gw[l] = zalloc(dims[l + 1] * dims[l], es);
+    }
+    rp->y = zalloc(2 * block * D, es);
+    rp->g[0] = zalloc(2 * block * H, es);
+    rp->g[1] = zalloc(2 * block * H, es);
+    bli_rntm_init(&rp->rntm);
+    bli_rntm_set_num_threads(threads, &rp->rntm);
+}
+
+static void replay_free(replay *rp)
+{
+    for (size_t l = 0; l <= NH; l++) {
+        sd_free(rp->h[l]);
+        sd_free(rp->w[l]);
+        sd_free(rp->gw[l]);
+    }
+    sd_free(rp->y);
+    sd_free(rp->g[0]);
+    sd_free(rp->g[1]);
+}
+
+static void gemm(replay *rp, size_t m, size_t n, size_t k, void *a, size_t rsa, size_t csa,
+                 void *b, size_t rsb, size_t csb, int beta1, void *c, size_t rsc)
+{
+    rp->flops += (uint64_t)2 * m * n * k;
+    if (rp->f32) {
+        float one = 1, beta = (float)beta1;
+        bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, (dim_t)m, (dim_t)n, (dim_t)k, &one, a,
+                     (inc_t)rsa, (inc_t)csa, b, (inc_t)rsb, (inc_t)csb, &beta, c, (inc_t)rsc, 1,
+                     NULL, &rp->rntm);
+    } else {
+        double one = 1, beta = (double)beta1;
+        bli_dgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, (dim_t)m, (dim_t)n, (dim_t)k, &one, a,
+                     (inc_t)rsa, (inc_t)csa, b, (inc_t)rsb, (inc_t)csb, &beta, c, (inc_t)rsc, 1,
+                     NULL, &rp->rntm);
+    }
+}
+
+static char *at(replay *rp, void *base, size_t elems)
+{
+    return (char *)base + elems * (rp->f32 ? sizeof(float) : sizeof(double));
+}
+
+/* The GEMMs of sd_mlp_forward and, if `backward`, of sd_mlp_backward with a
+ * parameter gradient and no input gradient. */
+static void replay_run(replay *rp, int backward)
+{
+    size_t B = rp->block, L = NH + 1;
+    for (size_t k = 0, row = 0; row < N; k++, row += B) {
+        size_t r = N - row < B ? N - row : B;
+        for (size_t l = 1; l <= L; l++) {
+            size_t in = rp->dims[l - 1], w = rp->dims[l];
+            void *z = l < L ? at(rp, rp->h[l], k * 2 * B * w) : rp->y;
+            gemm(rp, r, w, in, at(rp, rp->h[l - 1], k * 2 * B * in), in, 1, rp->w[l - 1], 1, in,
+                 0, z, w);
+        }
+    }
+    if (!backward)
+        return;
+    for (size_t k = 0, row = 0; row < N; k++, row += B) {
+        size_t r = N - row < B ? N - row : B;
+        void *G = rp->g[0], *Gn = rp->g[1];
+        for (size_t l = L; l >= 1; l--) {
+            size_t in = rp->dims[l - 1], w = rp->dims[l];
+            gemm(rp, w, in, r, G, 1, w, at(rp, rp->h[l - 1], k * 2 * B * in), in, 1, 1,
+                 rp->gw[l - 1], in);
+            if (l > 1) {
+                gemm(rp, r, in, w, G, w, 1, rp->w[l - 1], in, 1, 0, Gn, in);
+                void *t = G;
+                G = Gn;
+                Gn = t;
+            }
+        }
+    }
+}
+
+typedef struct result {
+    stats fwd, fwdbwd, gemm_fwd, gemm_fwdbwd;
+} result;
+
+static result run(sd_mlp_prec prec, int threads, int reps, size_t block_req)
+{
+    size_t widths[NH] = {H, H, H};
+    sd_mlp *net = NULL;
+    sd_mlp_ws *ws = NULL;
+    if (sd_mlp_create(&net, D, NH, widths, D, SD_MLP_SILU, prec, 1, 0) != SCORESDE_OK ||
+        sd_mlp_ws_create(net, N, block_req, threads, &ws) != SCORESDE_OK) {
+        fprintf(stderr, "setup failed: %s\n", scoresde_last_error());
+        exit(1);
+    }
+    size_t np = sd_mlp_num_params(net);
+    double *x = malloc(N * D * sizeof *x), *y = malloc(N * D * sizeof *y);
+    double *g = malloc(N * D * sizeof *g), *grad = calloc(np, sizeof *grad);
+    scoresde_rng_normal(2, 0, 0, N * D, x);
+    scoresde_rng_normal(3, 0, 0, N * D, g);
+    size_t block = block_req ? block_req : 512;
+    if (block > N)
+        block = N;
+    replay rp;
+    replay_init(&rp, prec == SD_MLP_F32, block, threads);
+
+    /* Check that the replay is the engine's GEMM work, then warm up. */
+    uint64_t f0 = sd_mlp_ws_gemm_flops(ws);
+    sd_mlp_forward(net, ws, N, x, y);
+    sd_mlp_backward(net, ws, g, grad, NULL);
+    uint64_t engine = sd_mlp_ws_gemm_flops(ws) - f0;
+    replay_run(&rp, 1);
+    if (rp.flops != engine) {
+        fprintf(stderr, "replay runs %llu GEMM flops, the engine %llu\n",
+                (unsigned long long)rp.flops, (unsigned long long)engine);
+        exit(1);
+    }
+
+    double t[4][MAX_REP];
+    for (int i = 0; i < reps; i++) {
+        double t0 = now();
+        sd_mlp_forward(net, ws, N, x, y);
+        double t1 = now();
+        sd_mlp_forward(net, ws, N, x, y);
+        sd_mlp_backward(net, ws, g, grad, NULL);
+        double t2 = now();
+        replay_run(&rp, 0);
+        double t3 = now();
+        replay_run(&rp, 1);
+        double t4 = now();
+        t[0][i] = t1 - t0;
+        t[1][i] = t2 - t1;
+        t[2][i] = t3 - t2;
+        t[3][i] = t4 - t3;
+    }
+    result res = {summarise(t[0], reps), summarise(t[1], reps), summarise(t[2], reps),
+                  summarise(t[3], reps)};
+    replay_free(&rp);
+    free(x);
+    free(y);
+    free(g);
+    free(grad);
+    sd_mlp_ws_free(ws);
+    sd_mlp_free(net);
+    return res;
+}
+
+static void line(const char *what, stats act, stats bound, stats act1)
+{
+    printf("  %-14s %9.2f ms (median %8.2f)  GEMM-bound %8.2f ms  ratio %5.2f", what,
+           1e3 * act.min, 1e3 * act.median, 1e3 * bound.min, bound.min / act.min);
+    if (act1.min > 0)
+        printf("  2-thread speed-up %4.2fx", act1.min / act.min);
+    printf("\n");
+}
+
+int main(int argc, char **argv)
+{
+    int reps = argc > 1 ? atoi(argv[1]) : 9;
+    size_t block = argc > 2 ? (size_t)atol(argv[2]) : 0;
+    if (reps < 1 || reps > MAX_REP) {
+        fprintf(stderr, "repeats must be between 1 and %d\n", MAX_REP);
+        return 1;
+    }
+    printf("MLP %d -> %d x %d (SiLU) -> %d, batch %d, block rows %zu, %d repeats (min)\n", D, NH,
+           H, D, N, block ? block : (size_t)512, reps);
+    for (int p = 0; p < 2; p++) {
+        sd_mlp_prec prec = p ? SD_MLP_F32 : SD_MLP_F64;
+        result r1 = run(prec, 1, reps, block);
+        result r2 = run(prec, 2, reps, block);
+        stats none = {0, 0};
+        printf("%s, 1 thread:\n", p ? "float32" : "float64");
+        line("forward", r1.fwd, r1.gemm_fwd, none);
+        line("fwd+backward", r1.fwdbwd, r1.gemm_fwdbwd, none);
+        printf("%s, 2 threads:\n", p ? "float32" : "float64");
+        line("forward", r2.fwd, r2.gemm_fwd, r1.fwd);
+        line("fwd+backward", r2.fwdbwd, r2.gemm_fwdbwd, r1.fwdbwd);
+        printf("  GEMM-bound 2-thread speed-up: forward %4.2fx, fwd+backward %4.2fx\n",
+               r1.gemm_fwd.min / r2.gemm_fwd.min, r1.gemm_fwdbwd.min / r2.gemm_fwdbwd.min);
+    }
+    return 0;
+}

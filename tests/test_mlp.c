@@ -1,0 +1,534 @@
+/*
+ * The network engine: gradients, tangents and divergences against central
+ * finite differences, float32 against float64, bit-identical results across
+ * thread counts, the documented initialisation, and argument errors.
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "mlp.h"
+#include "testutil.h"
+
+static const char *act_name[] = {"silu", "relu", "tanh", "softplus"};
+
+/* Central differences with step 1e-5 on O(1) quantities: truncation error
+ * ~h^2 f''' ~ 1e-10 and rounding ~1e-16 / h ~ 1e-11, so a correct gradient is
+ * four orders of magnitude inside the 1e-6 bound. */
+#define FD_H 1e-5
+#define FD_TOL 1e-6
+
+/* max_i |a_i - b_i| / max(|b_i|, 1e-3 max_k |b_k|): component-wise relative
+ * error, with a floor so that components that cancel to nearly zero are
+ * measured against the vector's scale rather than against their own. */
+static double rel_err(const double *a, const double *b, size_t n)
+{
+    double scale = 0, worst = 0;
+    for (size_t i = 0; i < n; i++)
+        scale = fmax(scale, fabs(b[i]));
+    for (size_t i = 0; i < n; i++) {
+        double den = fmax(fabs(b[i]), 1e-3 * scale);
+        double e = den > 0 ? fabs(a[i] - b[i]) / den : fabs(a[i] - b[i]);
+        worst = fmax(worst, e);
+    }
+    return worst;
+}
+
+static double *normals(uint64_t seed, size_t n, double scale)
+{
+    double *x = malloc(n * sizeof *x);
+    ck_assert_ptr_nonnull(x);
+    scoresde_rng_normal(seed, 0, 0, n, x);
+    for (size_t i = 0; i < n; i++)
+        x[i] *= scale;
+    return x;
+}
+
+/* A small network with random (non-zero) biases, so every parameter matters. */
+static sd_mlp *small_net(sd_mlp_act act, sd_mlp_prec prec, size_t n_in, size_t n_out,
+                         uint64_t seed)
+{
+    size_t widths[2] = {6, 5};
+    sd_mlp *net = NULL;
+    ck_assert_int_eq(sd_mlp_create(&net, n_in, 2, widths, n_out, act, prec, seed, 0), SCORESDE_OK);
+    size_t np = sd_mlp_num_params(net);
+    double *p = normals(seed + 1000, np, 0.7);
+    ck_assert_int_eq(sd_mlp_set_params(net, p), SCORESDE_OK);
+    free(p);
+    return net;
+}
+
+/* sum(w .* net(x)) for n rows. */
+static double objective(const sd_mlp *net, sd_mlp_ws *ws, size_t n, const double *x,
+                        const double *w, double *scratch)
+{
+    ck_assert_int_eq(sd_mlp_forward(net, ws, n, x, scratch), SCORESDE_OK);
+    double s = 0;
+    for (size_t i = 0; i < n * sd_mlp_n_out(net); i++)
+        s += w[i] * scratch[i];
+    return s;
+}
+
+/* sum(go .* net(x)) + sum(gt .* J(x) v). */
+static double tangent_objective(const sd_mlp *net, sd_mlp_ws *ws, size_t n, const double *x,
+                                const double *v, const double *go, const double *gt,
+                                double *out, double *jv)
+{
+    ck_assert_int_eq(sd_mlp_jvp(net, ws, n, x, v, out, jv), SCORESDE_OK);
+    double s = 0;
+    for (size_t i = 0; i < n * sd_mlp_n_out(net); i++)
+        s += go[i] * out[i] + gt[i] * jv[i];
+    return s;
+}
+
+enum { N_ROWS = 7, N_IN = 3, N_OUT = 2 };
+
+/* Parameter and input gradients of sum(w .* out) against central differences,
+ * with blocks of 3 rows so that a partial block and accumulation across blocks
+ * are exercised; param_grad starts non-zero to prove accumulation. */
+START_TEST(backward_matches_finite_differences)
+{
+    sd_mlp_act act = (sd_mlp_act)_i;
+    sd_mlp *net = small_net(act, SD_MLP_F64, N_IN, N_OUT, 11 + (uint64_t)_i);
+    sd_mlp_ws *ws = NULL;
+    ck_assert_int_eq(sd_mlp_ws_create(net, N_ROWS, 3, 1, &ws), SCORESDE_OK);
+    size_t np = sd_mlp_num_params(net);
+    double *x = normals(21, N_ROWS * N_IN, 1.0);
+    double *w = normals(22, N_ROWS * N_OUT, 1.0);
+    double out[N_ROWS * N_OUT], in_grad[N_ROWS * N_IN], fd_in[N_ROWS * N_IN];
+    double *grad = malloc(np * sizeof *grad), *fd = malloc(np * sizeof *fd);
+    double *p = malloc(np * sizeof *p);
+    for (size_t i = 0; i < np; i++)
+        grad[i] = 1.0;
+    ck_assert_int_eq(sd_mlp_forward(net, ws, N_ROWS, x, out), SCORESDE_OK);
+    ck_assert_int_eq(sd_mlp_backward(net, ws, w, grad, in_grad), SCORESDE_OK);
+    for (size_t i = 0; i < np; i++)
+        grad[i] -= 1.0;
+
+    sd_mlp_get_params(net, p);
+    for (size_t k = 0; k < np; k++) {
+        double keep = p[k];
+        p[k] = keep + FD_H;
+        sd_mlp_set_params(net, p);
+        double fp = objective(net, ws, N_ROWS, x, w, out);
+        p[k] = keep - FD_H;
+        sd_mlp_set_params(net, p);
+        double fm = objective(net, ws, N_ROWS, x, w, out);
+        p[k] = keep;
+        fd[k] = (fp - fm) / (2 * FD_H);
+    }
+    sd_mlp_set_params(net, p);
+    for (size_t k = 0; k < N_ROWS * N_IN; k++) {
+        double keep = x[k];
+        x[k] = keep + FD_H;
+        double fp = objective(net, ws, N_ROWS, x, w, out);
+        x[k] = keep - FD_H;
+        double fm = objective(net, ws, N_ROWS, x, w, out);
+        x[k] = keep;
+        fd_in[k] = (fp - fm) / (2 * FD_H);
+    }
+    double ep = rel_err(grad, fd, np), ei = rel_err(in_grad, fd_in, N_ROWS * N_IN);
+    ck_assert_msg(ep < FD_TOL, "%s: parameter gradient relative error %g", act_name[_i], ep);
+    ck_assert_msg(ei < FD_TOL, "%s: input gradient relative error %g", act_name[_i], ei);
+    free(x);
+    free(w);
+    free(grad);
+    free(fd);
+    free(p);
+    sd_mlp_ws_free(ws);
+    sd_mlp_free(net);
+}
+END_TEST
+
+/* J v against (net(x + h v) - net(x - h v)) / 2h, and the jvp's primal
+ * output against the plain forward. */
+START_TEST(jvp_matches_finite_differences)
+{
+    sd_mlp_act act = (sd_mlp_act)_i;
+    sd_mlp *net = small_net(act, SD_MLP_F64, N_IN, N_OUT, 31 + (uint64_t)_i);
+    sd_mlp_ws *ws = NULL;
+    ck_assert_int_eq(sd_mlp_ws_create(net, N_ROWS, 3, 1, &ws), SCORESDE_OK);
+    double *x = normals(41, N_ROWS * N_IN, 1.0), *v = normals(42, N_ROWS * N_IN, 1.0);
+    double xp[N_ROWS * N_IN], xm[N_ROWS * N_IN];
+    double out[N_ROWS * N_OUT], out2[N_ROWS * N_OUT], jv[N_ROWS * N_OUT];
+    double yp[N_ROWS * N_OUT], ym[N_ROWS * N_OUT], fd[N_ROWS * N_OUT];
+    ck_assert_int_eq(sd_mlp_jvp(net, ws, N_ROWS, x, v, out, jv), SCORESDE_OK);
+    ck_assert_int_eq(sd_mlp_forward(net, ws, N_ROWS, x, out2), SCORESDE_OK);
+    ck_assert_msg(rel_err(out, out2, N_ROWS * N_OUT) < 1e-14, "jvp output differs from forward");
+    for (size_t i = 0; i < N_ROWS * N_IN; i++) {
+        xp[i] = x[i] + FD_H * v[i];
+        xm[i] = x[i] - FD_H * v[i];
+    }
+    sd_mlp_forward(net, ws, N_ROWS, xp, yp);
+    sd_mlp_forward(net, ws, N_ROWS, xm, ym);
+    for (size_t i = 0; i < N_ROWS * N_OUT; i++)
+        fd[i] = (yp[i] - ym[i]) / (2 * FD_H);
+    double e = rel_err(jv, fd, N_ROWS * N_OUT);
+    ck_assert_msg(e < FD_TOL, "%s: Jv relative error %g", act_name[_i], e);
+    free(x);
+    free(v);
+    sd_mlp_ws_free(ws);
+    sd_mlp_free(net);
+}
+END_TEST
+
+/* The gradient of sum(g_out .* out) + sum(g_tan .* Jv) with respect to the
+ * parameters and to x, against central differences of that objective, which
+ * is evaluated exactly through the jvp (its Jv needs no differencing). */
+START_TEST(tangent_backward_matches_finite_differences)
+{
+    sd_mlp_act act = (sd_mlp_act)_i;
+    sd_mlp *net = small_net(act, SD_MLP_F64, N_IN, N_OUT, 51 + (uint64_t)_i);
+    sd_mlp_ws *ws = NULL;
+    ck_assert_int_eq(sd_mlp_ws_create(net, N_ROWS, 3, 1, &ws), SCORESDE_OK);
+    size_t np = sd_mlp_num_params(net);
+    double *x = normals(61, N_ROWS * N_IN, 1.0), *v = normals(62, N_ROWS * N_IN, 1.0);
+    double *go = normals(63, N_ROWS * N_OUT, 1.0), *gt = normals(64, N_ROWS * N_OUT, 1.0);
+    double out[N_ROWS * N_OUT], jv[N_ROWS * N_OUT], in_grad[N_ROWS * N_IN], fd_in[N_ROWS * N_IN];
+    double *grad = calloc(np, sizeof *grad), *fd = malloc(np * sizeof *fd);
+    double *p = malloc(np * sizeof *p);
+    for (int with_out = 0; with_out < 2; with_out++) {
+        const double *g_out = with_out ? go : NULL;
+        double zero[N_ROWS * N_OUT] = {0};
+        const double *go_eff = with_out ? go : zero;
+        memset(grad, 0, np * sizeof *grad);
+        ck_assert_int_eq(sd_mlp_jvp(net, ws, N_ROWS, x, v, out, jv), SCORESDE_OK);
+        ck_assert_int_eq(sd_mlp_tangent_backward(net, ws, g_out, gt, grad, in_grad), SCORESDE_OK);
+        sd_mlp_get_params(net, p);
+        for (size_t k = 0; k < np; k++) {
+            double keep = p[k];
+            p[k] = keep + FD_H;
+            sd_mlp_set_params(net, p);
+            double fp = tangent_objective(net, ws, N_ROWS, x, v, go_eff, gt, out, jv);
+            p[k] = keep - FD_H;
+            sd_mlp_set_params(net, p);
+            double fm = tangent_objective(net, ws, N_ROWS, x, v, go_eff, gt, out, jv);
+            p[k] = keep;
+            fd[k] = (fp - fm) / (2 * FD_H);
+        }
+        sd_mlp_set_params(net, p);
+        for (size_t k = 0; k < N_ROWS * N_IN; k++) {
+            double keep = x[k];
+            x[k] = keep + FD_H;
+            double fp = tangent_objective(net, ws, N_ROWS, x, v, go_eff, gt, out, jv);
+            x[k] = keep - FD_H;
+            double fm = tangent_objective(net, ws, N_ROWS, x, v, go_eff, gt, out, jv);
+            x[k] = keep;
+            fd_in[k] = (fp - fm) / (2 * FD_H);
+        }
+        double ep = rel_err(grad, fd, np), ei = rel_err(in_grad, fd_in, N_ROWS * N_IN);
+        ck_assert_msg(ep < FD_TOL, "%s (g_out %s): parameter gradient relative error %g",
+                      act_name[_i], with_out ? "given" : "NULL", ep);
+        ck_assert_msg(ei < FD_TOL, "%s (g_out %s): input gradient relative error %g",
+                      act_name[_i], with_out ? "given" : "NULL", ei);
+    }
+    free(x);
+    free(v);
+    free(go);
+    free(gt);
+    free(grad);
+    free(fd);
+    free(p);
+    sd_mlp_ws_free(ws);
+    sd_mlp_free(net);
+}
+END_TEST
+
+/* div f(x) = sum_j (J e_j)_j with one tangent pass per input dimension, against
+ * the trace of a central-difference Jacobian. */
+START_TEST(exact_divergence_matches_fd_trace)
+{
+    enum { D = 3 };
+    sd_mlp_act act = (sd_mlp_act)_i;
+    sd_mlp *net = small_net(act, SD_MLP_F64, D, D, 71 + (uint64_t)_i);
+    sd_mlp_ws *ws = NULL;
+    ck_assert_int_eq(sd_mlp_ws_create(net, N_ROWS, 0, 1, &ws), SCORESDE_OK);
+    double *x = normals(81, N_ROWS * D, 1.0);
+    double v[N_ROWS * D], jv[N_ROWS * D], yp[N_ROWS * D], ym[N_ROWS * D];
+    double div[N_ROWS] = {0}, fd[N_ROWS] = {0};
+    for (size_t j = 0; j < D; j++) {
+        for (size_t i = 0; i < N_ROWS * D; i++)
+            v[i] = (i % D == j) ? 1.0 : 0.0;
+        ck_assert_int_eq(sd_mlp_jvp(net, ws, N_ROWS, x, v, NULL, jv), SCORESDE_OK);
+        for (size_t i = 0; i < N_ROWS; i++)
+            div[i] += jv[i * D + j];
+        for (size_t i = 0; i < N_ROWS; i++)
+            x[i * D + j] += FD_H;
+        sd_mlp_forward(net, ws, N_ROWS, x, yp);
+        for (size_t i = 0; i < N_ROWS; i++)
+            x[i * D + j] -= 2 * FD_H;
+        sd_mlp_forward(net, ws, N_ROWS, x, ym);
+        for (size_t i = 0; i < N_ROWS; i++) {
+            x[i * D + j] += FD_H;
+            fd[i] += (yp[i * D + j] - ym[i * D + j]) / (2 * FD_H);
+        }
+    }
+    double e = rel_err(div, fd, N_ROWS);
+    ck_assert_msg(e < FD_TOL, "%s: divergence relative error %g", act_name[_i], e);
+    free(x);
+    sd_mlp_ws_free(ws);
+    sd_mlp_free(net);
+}
+END_TEST
+
+/* The same parameters (rounded to float) in float32 and float64 networks:
+ * every output and gradient agrees to single precision. The bound 1e-4 on
+ * the component-wise relative error (floored at 1e-3 of the scale) covers a
+ * few hundred float roundings of eps = 6e-8 through three layers. */
+START_TEST(float32_agrees_with_float64)
+{
+    sd_mlp_act act = (sd_mlp_act)_i;
+    enum { N = 300, D = 3 };
+    size_t widths[2] = {40, 30};
+    sd_mlp *n64 = NULL, *n32 = NULL;
+    ck_assert_int_eq(sd_mlp_create(&n64, D, 2, widths, D, act, SD_MLP_F64, 5, 0), SCORESDE_OK);
+    ck_assert_int_eq(sd_mlp_create(&n32, D, 2, widths, D, act, SD_MLP_F32, 5, 0), SCORESDE_OK);
+    size_t np = sd_mlp_num_params(n64);
+    ck_assert_uint_eq(np, sd_mlp_num_params(n32));
+    double *p = normals(91, np, 0.3), *p32 = malloc(np * sizeof *p32);
+    for (size_t i = 0; i < np; i++)
+        p[i] = (double)(float)p[i];
+    sd_mlp_set_params(n64, p);
+    sd_mlp_set_params(n32, p);
+    sd_mlp_get_params(n32, p32);
+    ck_assert_mem_eq(p, p32, np * sizeof *p);
+    sd_mlp_ws *w64 = NULL, *w32 = NULL;
+    ck_assert_int_eq(sd_mlp_ws_create(n64, N, 64, 1, &w64), SCORESDE_OK);
+    ck_assert_int_eq(sd_mlp_ws_create(n32, N, 64, 1, &w32), SCORESDE_OK);
+    double *x = normals(92, N * D, 1.0), *v = normals(93, N * D, 1.0);
+    double *go = normals(94, N * D, 1.0), *gt = normals(95, N * D, 1.0);
+    double *o64 = malloc(N * D * sizeof(double)), *o32 = malloc(N * D * sizeof(double));
+    double *j64 = malloc(N * D * sizeof(double)), *j32 = malloc(N * D * sizeof(double));
+    double *i64 = malloc(N * D * sizeof(double)), *i32 = malloc(N * D * sizeof(double));
+    double *g64 = calloc(np, sizeof(double)), *g32 = calloc(np, sizeof(double));
+    const double tol = 1e-4;
+
+    sd_mlp_forward(n64, w64, N, x, o64);
+    sd_mlp_forward(n32, w32, N, x, o32);
+    ck_assert_msg(rel_err(o32, o64, N * D) < tol, "forward %g", rel_err(o32, o64, N * D));
+    sd_mlp_backward(n64, w64, go, g64, i64);
+    sd_mlp_backward(n32, w32, go, g32, i32);
+    ck_assert_msg(rel_err(g32, g64, np) < tol, "param grad %g", rel_err(g32, g64, np));
+    ck_assert_msg(rel_err(i32, i64, N * D) < tol, "input grad %g", rel_err(i32, i64, N * D));
+
+    memset(g64, 0, np * sizeof(double));
+    memset(g32, 0, np * sizeof(double));
+    sd_mlp_jvp(n64, w64, N, x, v, o64, j64);
+    sd_mlp_jvp(n32, w32, N, x, v, o32, j32);
+    ck_assert_msg(rel_err(j32, j64, N * D) < tol, "jvp %g", rel_err(j32, j64, N * D));
+    sd_mlp_tangent_backward(n64, w64, go, gt, g64, i64);
+    sd_mlp_tangent_backward(n32, w32, go, gt, g32, i32);
+    ck_assert_msg(rel_err(g32, g64, np) < tol, "tangent param grad %g", rel_err(g32, g64, np));
+    ck_assert_msg(rel_err(i32, i64, N * D) < tol, "tangent input grad %g",
+                  rel_err(i32, i64, N * D));
+    free(p);
+    free(p32);
+    free(x);
+    free(v);
+    free(go);
+    free(gt);
+    free(o64);
+    free(o32);
+    free(j64);
+    free(j32);
+    free(i64);
+    free(i32);
+    free(g64);
+    free(g32);
+    sd_mlp_ws_free(w64);
+    sd_mlp_ws_free(w32);
+    sd_mlp_free(n64);
+    sd_mlp_free(n32);
+}
+END_TEST
+
+/* Every result of every pass is bit-identical with 1 and 2 threads (both
+ * precisions), for a network large enough that BLIS splits its GEMMs. */
+START_TEST(one_and_two_threads_bit_identical)
+{
+    sd_mlp_prec prec = (sd_mlp_prec)_i;
+    enum { N = 700, D = 2 };
+    size_t widths[3] = {128, 96, 128};
+    sd_mlp *net = NULL;
+    ck_assert_int_eq(sd_mlp_create(&net, D, 3, widths, D, SD_MLP_SILU, prec, 3, 0), SCORESDE_OK);
+    size_t np = sd_mlp_num_params(net);
+    double *p = normals(101, np, 0.1);
+    sd_mlp_set_params(net, p);
+    double *x = normals(102, N * D, 1.0), *v = normals(103, N * D, 1.0);
+    double *go = normals(104, N * D, 1.0), *gt = normals(105, N * D, 1.0);
+    double *res[2][6];
+    for (int t = 0; t < 2; t++) {
+        sd_mlp_ws *ws = NULL;
+        ck_assert_int_eq(sd_mlp_ws_create(net, N, 0, t + 1, &ws), SCORESDE_OK);
+        for (int k = 0; k < 6; k++)
+            res[t][k] = calloc(np > N * D ? np : N * D, sizeof(double));
+        ck_assert_int_eq(sd_mlp_forward(net, ws, N, x, res[t][0]), SCORESDE_OK);
+        ck_assert_int_eq(sd_mlp_backward(net, ws, go, res[t][1], res[t][2]), SCORESDE_OK);
+        ck_assert_int_eq(sd_mlp_jvp(net, ws, N, x, v, NULL, res[t][3]), SCORESDE_OK);
+        ck_assert_int_eq(sd_mlp_tangent_backward(net, ws, go, gt, res[t][4], res[t][5]),
+                         SCORESDE_OK);
+        sd_mlp_ws_free(ws);
+    }
+    size_t len[6] = {N * D, np, N * D, N * D, np, N * D};
+    for (int k = 0; k < 6; k++) {
+        ck_assert_msg(memcmp(res[0][k], res[1][k], len[k] * sizeof(double)) == 0,
+                      "result %d differs between 1 and 2 threads", k);
+        free(res[0][k]);
+        free(res[1][k]);
+    }
+    free(p);
+    free(x);
+    free(v);
+    free(go);
+    free(gt);
+    sd_mlp_free(net);
+}
+END_TEST
+
+/* The initialisation documented in mlp.h, reproduced from the RNG. */
+START_TEST(initialisation_is_documented_draw)
+{
+    size_t widths[1] = {4};
+    for (int relu = 0; relu < 2; relu++) {
+        sd_mlp *net = NULL;
+        sd_mlp_act act = relu ? SD_MLP_RELU : SD_MLP_TANH;
+        ck_assert_int_eq(sd_mlp_create(&net, 3, 1, widths, 2, act, SD_MLP_F64, 77, 9),
+                         SCORESDE_OK);
+        ck_assert_uint_eq(sd_mlp_num_params(net), 3 * 4 + 4 + 4 * 2 + 2);
+        double p[26], z1[12], z2[8];
+        sd_mlp_get_params(net, p);
+        scoresde_rng_normal(77, 9, SCORESDE_RNG_OFFSET(SCORESDE_RNG_MODEL, 0), 12, z1);
+        scoresde_rng_normal(77, 10, SCORESDE_RNG_OFFSET(SCORESDE_RNG_MODEL, 0), 8, z2);
+        double c1 = relu ? 2.0 : 1.0;
+        for (int i = 0; i < 12; i++)
+            ck_assert(p[i] == sqrt(c1 / 3.0) * z1[i]);
+        for (int i = 0; i < 4; i++)
+            ck_assert(p[12 + i] == 0.0);
+        for (int i = 0; i < 8; i++)
+            ck_assert(p[16 + i] == sqrt(1.0 / 4.0) * z2[i]);
+        ck_assert(p[24] == 0.0 && p[25] == 0.0);
+        sd_mlp_free(net);
+    }
+}
+END_TEST
+
+/* Batches beyond the workspace's rows are evaluated block by block and agree
+ * with a large workspace; the block size changes no forward result beyond
+ * rounding; backward then reports that no state was kept. */
+START_TEST(large_batches_and_block_sizes)
+{
+    enum { N = 50, D = 3 };
+    sd_mlp *net = small_net(SD_MLP_SILU, SD_MLP_F64, D, D, 7);
+    sd_mlp_ws *small = NULL, *big = NULL;
+    ck_assert_int_eq(sd_mlp_ws_create(net, 8, 3, 1, &small), SCORESDE_OK);
+    ck_assert_int_eq(sd_mlp_ws_create(net, N, 0, 1, &big), SCORESDE_OK);
+    double *x = normals(111, N * D, 1.0), a[N * D], b[N * D], g[N * D];
+    ck_assert_int_eq(sd_mlp_forward(net, small, N, x, a), SCORESDE_OK);
+    ck_assert_int_eq(sd_mlp_forward(net, big, N, x, b), SCORESDE_OK);
+    ck_assert_msg(rel_err(a, b, N * D) < 1e-12, "block sizes differ by %g", rel_err(a, b, N * D));
+    ck_assert_int_eq(sd_mlp_backward(net, small, a, NULL, g), SCORESDE_EINVAL);
+    ck_assert_int_eq(sd_mlp_jvp(net, small, N, x, x, NULL, g), SCORESDE_EINVAL);
+    free(x);
+    sd_mlp_ws_free(small);
+    sd_mlp_ws_free(big);
+    sd_mlp_free(net);
+}
+END_TEST
+
+START_TEST(bad_arguments_are_rejected)
+{
+    size_t widths[2] = {4, 0};
+    sd_mlp *net = NULL, *other = NULL;
+    ck_assert_int_eq(sd_mlp_create(NULL, 2, 1, widths, 2, SD_MLP_SILU, SD_MLP_F64, 1, 0),
+                     SCORESDE_EINVAL);
+    ck_assert_int_eq(sd_mlp_create(&net, 0, 1, widths, 2, SD_MLP_SILU, SD_MLP_F64, 1, 0),
+                     SCORESDE_EINVAL);
+    ck_assert_ptr_null(net);
+    ck_assert_int_eq(sd_mlp_create(&net, 2, 1, widths, 0, SD_MLP_SILU, SD_MLP_F64, 1, 0),
+                     SCORESDE_EINVAL);
+    ck_assert_int_eq(sd_mlp_create(&net, 2, 1, NULL, 2, SD_MLP_SILU, SD_MLP_F64, 1, 0),
+                     SCORESDE_EINVAL);
+    ck_assert_int_eq(sd_mlp_create(&net, 2, 2, widths, 2, SD_MLP_SILU, SD_MLP_F64, 1, 0),
+                     SCORESDE_EINVAL);
+    ck_assert(strstr(scoresde_last_error(), "width 0") != NULL);
+    ck_assert_int_eq(sd_mlp_create(&net, 2, 1, widths, 2, (sd_mlp_act)9, SD_MLP_F64, 1, 0),
+                     SCORESDE_EINVAL);
+    ck_assert_int_eq(sd_mlp_create(&net, 2, 1, widths, 2, SD_MLP_SILU, (sd_mlp_prec)5, 1, 0),
+                     SCORESDE_EINVAL);
+    ck_assert_int_eq(sd_mlp_create(&net, 2, SD_MLP_MAX_HIDDEN + 1, widths, 2, SD_MLP_SILU,
+                                   SD_MLP_F64, 1, 0),
+                     SCORESDE_EINVAL);
+    ck_assert_int_eq(sd_mlp_create(&net, 2, 1, widths, 2, SD_MLP_SILU, SD_MLP_F32, 1, 0),
+                     SCORESDE_OK);
+    ck_assert_int_eq(sd_mlp_create(&other, 2, 1, widths, 2, SD_MLP_SILU, SD_MLP_F64, 1, 0),
+                     SCORESDE_OK);
+    sd_mlp_ws *ws = NULL, *ows = NULL;
+    ck_assert_int_eq(sd_mlp_ws_create(net, 0, 0, 1, &ws), SCORESDE_EINVAL);
+    ck_assert_int_eq(sd_mlp_ws_create(net, 4, 0, 0, &ws), SCORESDE_EINVAL);
+    ck_assert_int_eq(sd_mlp_ws_create(NULL, 4, 0, 1, &ws), SCORESDE_EINVAL);
+    ck_assert_int_eq(sd_mlp_ws_create(net, 4, 0, 1, &ws), SCORESDE_OK);
+    ck_assert_int_eq(sd_mlp_ws_create(other, 4, 0, 1, &ows), SCORESDE_OK);
+
+    double x[8] = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8}, y[8], g[8];
+    size_t np = sd_mlp_num_params(net);
+    double p[32], q[32];
+    ck_assert_uint_eq(np, 2 * 4 + 4 + 4 * 2 + 2);
+    /* No state yet: both backward passes refuse. */
+    ck_assert_int_eq(sd_mlp_backward(net, ws, x, NULL, g), SCORESDE_EINVAL);
+    ck_assert_int_eq(sd_mlp_tangent_backward(net, ws, NULL, x, NULL, g), SCORESDE_EINVAL);
+    ck_assert_int_eq(sd_mlp_forward(net, ows, 4, x, y), SCORESDE_EINVAL);
+    ck_assert(strstr(scoresde_last_error(), "another network") != NULL);
+    ck_assert_int_eq(sd_mlp_forward(net, ws, 0, x, y), SCORESDE_EINVAL);
+    ck_assert_int_eq(sd_mlp_forward(net, ws, 4, NULL, y), SCORESDE_EINVAL);
+    ck_assert_int_eq(sd_mlp_forward(net, ws, 4, x, NULL), SCORESDE_EINVAL);
+    ck_assert_int_eq(sd_mlp_jvp(net, ws, 5, x, x, y, g), SCORESDE_EINVAL);
+    ck_assert_int_eq(sd_mlp_jvp(net, ws, 4, x, NULL, y, g), SCORESDE_EINVAL);
+    ck_assert_int_eq(sd_mlp_forward(net, ws, 4, x, y), SCORESDE_OK);
+    /* A forward's state does not serve the tangent backward. */
+    ck_assert_int_eq(sd_mlp_tangent_backward(net, ws, NULL, x, NULL, g), SCORESDE_EINVAL);
+    ck_assert_int_eq(sd_mlp_backward(net, ws, NULL, NULL, g), SCORESDE_EINVAL);
+    ck_assert_int_eq(sd_mlp_backward(net, ws, y, NULL, g), SCORESDE_OK);
+
+    ck_assert_int_eq(sd_mlp_get_params(net, NULL), SCORESDE_EINVAL);
+    sd_mlp_get_params(net, p);
+    memcpy(q, p, sizeof p);
+    q[3] = NAN;
+    ck_assert_int_eq(sd_mlp_set_params(net, q), SCORESDE_EINVAL);
+    q[3] = 1e300; /* finite, but not as a float */
+    ck_assert_int_eq(sd_mlp_set_params(net, q), SCORESDE_EINVAL);
+    sd_mlp_get_params(net, q);
+    ck_assert_mem_eq(p, q, np * sizeof(double));
+    sd_mlp_ws_free(ws);
+    sd_mlp_ws_free(ows);
+    sd_mlp_ws_free(NULL);
+    sd_mlp_free(net);
+    sd_mlp_free(other);
+    sd_mlp_free(NULL);
+}
+END_TEST
+
+static Suite *mlp_suite(void)
+{
+    Suite *s = suite_create("mlp");
+    TCase *tc = tcase_create("gradients");
+    tcase_add_loop_test(tc, backward_matches_finite_differences, 0, 4);
+    tcase_add_loop_test(tc, jvp_matches_finite_differences, 0, 4);
+    tcase_add_loop_test(tc, tangent_backward_matches_finite_differences, 0, 4);
+    tcase_add_loop_test(tc, exact_divergence_matches_fd_trace, 0, 4);
+    suite_add_tcase(s, tc);
+    TCase *tp = tcase_create("precision_and_threads");
+    tcase_add_loop_test(tp, float32_agrees_with_float64, 0, 4);
+    tcase_add_loop_test(tp, one_and_two_threads_bit_identical, 0, 2);
+    suite_add_tcase(s, tp);
+    TCase *tm = tcase_create("misc");
+    tcase_add_test(tm, initialisation_is_documented_draw);
+    tcase_add_test(tm, large_batches_and_block_sizes);
+    tcase_add_test(tm, bad_arguments_are_rejected);
+    suite_add_tcase(s, tm);
+    return s;
+}
+
+int main(void) { return test_run_suite(mlp_suite()); }

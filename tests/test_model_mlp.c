@@ -1,0 +1,485 @@
+/*
+ * The MLP model kind: closed forms of every output parameterisation and of
+ * both time embeddings on a linear network, finite-difference checks of the
+ * score backward, Jacobian products, probe backward and exact divergence for
+ * every parameterisation x activation, float32 against float64, concurrent
+ * evaluation, clones, and argument errors.
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#include <check.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "testutil.h"
+
+#define FD_H 1e-5
+#define FD_TOL 1e-6
+
+static const char *out_name[] = {"score", "noise", "data", "edm"};
+static const char *act_name[] = {"silu", "relu", "tanh", "softplus"};
+
+/* Component-wise relative error, floored at 1e-3 of the reference's scale
+ * (as in test_mlp.c). */
+static double rel_err(const double *a, const double *b, size_t n)
+{
+    double scale = 0, worst = 0;
+    for (size_t i = 0; i < n; i++)
+        scale = fmax(scale, fabs(b[i]));
+    for (size_t i = 0; i < n; i++) {
+        double den = fmax(fabs(b[i]), 1e-3 * scale);
+        worst = fmax(worst, den > 0 ? fabs(a[i] - b[i]) / den : fabs(a[i] - b[i]));
+    }
+    return worst;
+}
+
+static double *normals(uint64_t seed, size_t n, double scale)
+{
+    double *x = malloc(n * sizeof *x);
+    ck_assert_ptr_nonnull(x);
+    scoresde_rng_normal(seed, 0, 0, n, x);
+    for (size_t i = 0; i < n; i++)
+        x[i] *= scale;
+    return x;
+}
+
+static scoresde_sde *make_sde(int kind)
+{
+    scoresde_sde *sde = NULL;
+    ck_assert_int_eq(scoresde_sde_create_default(&sde, kind), SCORESDE_OK);
+    return sde;
+}
+
+enum { D = 2, N = 5, M = 2 };
+static const double times[N] = {0.1, 0.3, 0.5, 0.7, 0.9};
+
+/* A small model with random (non-zero) parameters. */
+static scoresde_model *small_model(const scoresde_sde *sde, int output, int act, int prec,
+                                   uint64_t seed)
+{
+    scoresde_mlp_options o;
+    ck_assert_int_eq(scoresde_model_mlp_options_init(&o, sizeof o), SCORESDE_OK);
+    o.n_hidden = 2;
+    o.widths[0] = 8;
+    o.widths[1] = 6;
+    o.activation = act;
+    o.output = output;
+    o.embed_dim = 4;
+    o.precision = prec;
+    o.seed = seed;
+    o.chunk_rows = 3; /* several chunks per call */
+    scoresde_model *m = NULL;
+    ck_assert_int_eq(scoresde_model_create_mlp(&m, sde, D, &o), SCORESDE_OK);
+    size_t np;
+    ck_assert_int_eq(scoresde_model_num_params(m, &np), SCORESDE_OK);
+    double *p = normals(seed + 500, np, 0.6);
+    if (prec == SCORESDE_MLP_FLOAT32)
+        for (size_t i = 0; i < np; i++)
+            p[i] = (double)(float)p[i];
+    ck_assert_int_eq(scoresde_model_set_params(m, p, np), SCORESDE_OK);
+    free(p);
+    return m;
+}
+
+static double score_objective(const scoresde_model *m, const double *x, const double *g)
+{
+    double s[N * D], f = 0;
+    ck_assert_int_eq(scoresde_model_score(m, x, times, N, D, s), SCORESDE_OK);
+    for (size_t i = 0; i < N * D; i++)
+        f += g[i] * s[i];
+    return f;
+}
+
+/* sum_i sum_m w_im v_im^T J_i v_im, exactly through the model's jvp. */
+static double probe_objective(const scoresde_model *m, const double *x, const double *probes,
+                              const double *w)
+{
+    double v[N * D], jv[N * D], f = 0;
+    for (size_t k = 0; k < M; k++) {
+        for (size_t i = 0; i < N; i++)
+            memcpy(v + i * D, probes + (i * M + k) * D, D * sizeof(double));
+        ck_assert_int_eq(scoresde_model_jvp(m, x, times, N, D, v, NULL, jv), SCORESDE_OK);
+        for (size_t i = 0; i < N; i++)
+            for (size_t j = 0; j < D; j++)
+                f += w[i * M + k] * v[i * D + j] * jv[i * D + j];
+    }
+    return f;
+}
+
+/* For one parameterisation x activation (loop index), under a VP SDE
+ * (sinusoidal embedding) and a VE SDE (Fourier embedding): parameter
+ * gradients of sum(g.s) and of the probe terms, Jacobian products and the
+ * exact divergence, all against central differences. */
+START_TEST(matches_finite_differences)
+{
+    int output = _i / 4, act = _i % 4;
+    int kinds[2] = {SCORESDE_SDE_VP, SCORESDE_SDE_VE};
+    for (int q = 0; q < 2; q++) {
+        scoresde_sde *sde = make_sde(kinds[q]);
+        scoresde_model *m =
+            small_model(sde, output, act, SCORESDE_MLP_FLOAT64, 100 + (uint64_t)_i);
+        size_t np;
+        scoresde_model_num_params(m, &np);
+        double *x = normals(1, N * D, 1.0), *g = normals(2, N * D, 1.0);
+        double *probes = normals(3, N * M * D, 1.0), *w = normals(4, N * M, 1.0);
+        double *v = normals(5, N * D, 1.0);
+        double *grad = calloc(np, sizeof *grad), *pgrad = calloc(np, sizeof *pgrad);
+        double *fd = malloc(np * sizeof *fd), *pfd = malloc(np * sizeof *pfd);
+        double *p = malloc(np * sizeof *p);
+        ck_assert_int_eq(scoresde_model_score_backward(m, x, times, N, D, g, grad, np),
+                         SCORESDE_OK);
+        ck_assert_int_eq(
+            scoresde_model_probe_backward(m, x, times, N, D, probes, M, w, pgrad, np),
+            SCORESDE_OK);
+        scoresde_model_get_params(m, p, np);
+        for (size_t k = 0; k < np; k++) {
+            double keep = p[k];
+            p[k] = keep + FD_H;
+            scoresde_model_set_params(m, p, np);
+            double fp = score_objective(m, x, g), pp = probe_objective(m, x, probes, w);
+            p[k] = keep - FD_H;
+            scoresde_model_set_params(m, p, np);
+            double fm = score_objective(m, x, g), pm = probe_objective(m, x, probes, w);
+            p[k] = keep;
+            fd[k] = (fp - fm) / (2 * FD_H);
+            pfd[k] = (pp - pm) / (2 * FD_H);
+        }
+        scoresde_model_set_params(m, p, np);
+        double e1 = rel_err(grad, fd, np), e2 = rel_err(pgrad, pfd, np);
+        ck_assert_msg(e1 < FD_TOL, "%s/%s sde %d: score backward error %g", out_name[output],
+                      act_name[act], kinds[q], e1);
+        ck_assert_msg(e2 < FD_TOL, "%s/%s sde %d: probe backward error %g", out_name[output],
+                      act_name[act], kinds[q], e2);
+
+        /* Jacobian product along v, and its score output. */
+        double jv[N * D], s[N * D], s2[N * D], sp[N * D], sm[N * D], xp[N * D], xm[N * D],
+            jfd[N * D];
+        ck_assert_int_eq(scoresde_model_jvp(m, x, times, N, D, v, s, jv), SCORESDE_OK);
+        scoresde_model_score(m, x, times, N, D, s2);
+        ck_assert(rel_err(s, s2, N * D) < 1e-14);
+        for (size_t i = 0; i < N * D; i++) {
+            xp[i] = x[i] + FD_H * v[i];
+            xm[i] = x[i] - FD_H * v[i];
+        }
+        scoresde_model_score(m, xp, times, N, D, sp);
+        scoresde_model_score(m, xm, times, N, D, sm);
+        for (size_t i = 0; i < N * D; i++)
+            jfd[i] = (sp[i] - sm[i]) / (2 * FD_H);
+        double e3 = rel_err(jv, jfd, N * D);
+        ck_assert_msg(e3 < FD_TOL, "%s/%s sde %d: jvp error %g", out_name[output],
+                      act_name[act], kinds[q], e3);
+
+        /* Exact divergence against the trace of a central-difference Jacobian. */
+        double div[N], tr[N] = {0};
+        ck_assert_int_eq(scoresde_model_divergence(m, x, times, N, D, div), SCORESDE_OK);
+        for (size_t j = 0; j < D; j++) {
+            memcpy(xp, x, sizeof xp);
+            memcpy(xm, x, sizeof xm);
+            for (size_t i = 0; i < N; i++) {
+                xp[i * D + j] += FD_H;
+                xm[i * D + j] -= FD_H;
+            }
+            scoresde_model_score(m, xp, times, N, D, sp);
+            scoresde_model_score(m, xm, times, N, D, sm);
+            for (size_t i = 0; i < N; i++)
+                tr[i] += (sp[i * D + j] - sm[i * D + j]) / (2 * FD_H);
+        }
+        double e4 = rel_err(div, tr, N);
+        ck_assert_msg(e4 < FD_TOL, "%s/%s sde %d: divergence error %g", out_name[output],
+                      act_name[act], kinds[q], e4);
+        /* Hutchinson with the D axis probes is exactly div / D. */
+        double axes[N * D * D], est[N];
+        for (size_t i = 0; i < N; i++)
+            for (size_t k = 0; k < D; k++)
+                for (size_t j = 0; j < D; j++)
+                    axes[(i * D + k) * D + j] = j == k ? 1.0 : 0.0;
+        ck_assert_int_eq(scoresde_model_hutchinson(m, x, times, N, D, axes, D, est),
+                         SCORESDE_OK);
+        for (size_t i = 0; i < N; i++)
+            ck_assert(fabs(est[i] * D - div[i]) <= 1e-12 * fmax(1.0, fabs(div[i])));
+        free(x);
+        free(g);
+        free(probes);
+        free(w);
+        free(v);
+        free(grad);
+        free(pgrad);
+        free(fd);
+        free(pfd);
+        free(p);
+        scoresde_model_free(m);
+        scoresde_sde_free(sde);
+    }
+}
+END_TEST
+
+/* With no hidden layer the network is affine, F = Wx (c x) + We e + b, so
+ * every parameterisation has a closed form written here straight from
+ * MATH.md section 2 (c_skip, c_out, c_in, c_noise unsimplified), and the
+ * embedding features from model.h's definition. */
+START_TEST(linear_network_closed_forms)
+{
+    enum { E = 6, H = E / 2 };
+    int kinds[2] = {SCORESDE_SDE_VP, SCORESDE_SDE_VE};
+    for (int q = 0; q < 2; q++) {
+        scoresde_sde *sde = make_sde(kinds[q]);
+        for (int output = 0; output < 4; output++) {
+            scoresde_mlp_options o;
+            scoresde_model_mlp_options_init(&o, sizeof o);
+            o.n_hidden = 0;
+            o.output = output;
+            o.embed_dim = E;
+            o.seed = 42;
+            o.fourier_scale = 0.3; /* small, so that the features vary smoothly */
+            scoresde_model *m = NULL;
+            ck_assert_int_eq(scoresde_model_create_mlp(&m, sde, D, &o), SCORESDE_OK);
+            size_t np;
+            scoresde_model_num_params(m, &np);
+            ck_assert_uint_eq(np, D * (D + E) + D);
+            double *p = normals(7 + (uint64_t)output, np, 1.0);
+            ck_assert_int_eq(scoresde_model_set_params(m, p, np), SCORESDE_OK);
+            double *x = normals(8, N * D, 1.0), s[N * D];
+            ck_assert_int_eq(scoresde_model_score(m, x, times, N, D, s), SCORESDE_OK);
+            /* Fourier frequencies as documented: stream 2^32, MODEL offsets. */
+            double wk[H];
+            scoresde_rng_normal(42, UINT64_C(1) << 32, SCORESDE_RNG_OFFSET(SCORESDE_RNG_MODEL, 0),
+                                H, wk);
+            int fourier = kinds[q] != SCORESDE_SDE_VP;
+            for (size_t i = 0; i < N; i++) {
+                double a, sg, t = times[i];
+                scoresde_sde_marginal(sde, &t, 1, &a, &sg, NULL, NULL);
+                double sd = 0.5, se = sg / a;
+                double c_skip = sd * sd / (se * se + sd * sd);
+                double c_out = se * sd / sqrt(se * se + sd * sd);
+                double c_in = 1.0 / sqrt(se * se + sd * sd);
+                double c_noise = log(se) / 4.0;
+                double tau = output == 3 ? c_noise : (fourier ? log(sg) : 999.0 * t);
+                double feat[E], in[D];
+                for (int k = 0; k < H; k++) {
+                    double f = fourier ? 2.0 * M_PI * 0.3 * wk[k]
+                                       : exp(-log(10000.0) * k / (double)(H - 1));
+                    feat[k] = sin(f * tau);
+                    feat[H + k] = cos(f * tau);
+                }
+                for (int j = 0; j < D; j++)
+                    in[j] = output == 3 ? c_in * x[i * D + j] / a : x[i * D + j];
+                for (int j = 0; j < D; j++) {
+                    double F = p[D * (D + E) + j]; /* bias */
+                    for (int k = 0; k < D; k++)
+                        F += p[j * (D + E) + k] * in[k];
+                    for (int k = 0; k < E; k++)
+                        F += p[j * (D + E) + D + k] * feat[k];
+                    double xij = x[i * D + j], want;
+                    switch (output) {
+                    case 0: want = F; break;
+                    case 1: want = -F / sg; break;
+                    case 2: want = (a * F - xij) / (sg * sg); break;
+                    default: {
+                        double den = c_skip * xij / a + c_out * F;
+                        want = (a * den - xij) / (sg * sg);
+                    }
+                    }
+                    ck_assert_msg(fabs(s[i * D + j] - want) <= 1e-12 * fmax(1.0, fabs(want)),
+                                  "%s, sde %d, sample %zu: %.17g vs %.17g", out_name[output],
+                                  kinds[q], i, s[i * D + j], want);
+                }
+            }
+            free(p);
+            free(x);
+            scoresde_model_free(m);
+        }
+        scoresde_sde_free(sde);
+    }
+}
+END_TEST
+
+/* The same (float-representable) parameters in float32 and float64 models:
+ * score, score backward and probe backward agree to single precision. */
+START_TEST(float32_agrees_with_float64)
+{
+    int output = _i;
+    scoresde_sde *sde = make_sde(SCORESDE_SDE_VP);
+    scoresde_model *m64 = small_model(sde, output, SCORESDE_MLP_SILU, SCORESDE_MLP_FLOAT64, 9);
+    scoresde_model *m32 = small_model(sde, output, SCORESDE_MLP_SILU, SCORESDE_MLP_FLOAT32, 9);
+    size_t np;
+    scoresde_model_num_params(m64, &np);
+    double *x = normals(11, N * D, 1.0), *g = normals(12, N * D, 1.0);
+    double *probes = normals(13, N * M * D, 1.0), *w = normals(14, N * M, 1.0);
+    double s64[N * D], s32[N * D];
+    double *g64 = calloc(np, sizeof(double)), *g32 = calloc(np, sizeof(double));
+    scoresde_model_score(m64, x, times, N, D, s64);
+    scoresde_model_score(m32, x, times, N, D, s32);
+    ck_assert_msg(rel_err(s32, s64, N * D) < 1e-4, "%s score %g", out_name[output],
+                  rel_err(s32, s64, N * D));
+    scoresde_model_score_backward(m64, x, times, N, D, g, g64, np);
+    scoresde_model_score_backward(m32, x, times, N, D, g, g32, np);
+    ck_assert_msg(rel_err(g32, g64, np) < 1e-4, "%s backward %g", out_name[output],
+                  rel_err(g32, g64, np));
+    memset(g64, 0, np * sizeof(double));
+    memset(g32, 0, np * sizeof(double));
+    scoresde_model_probe_backward(m64, x, times, N, D, probes, M, w, g64, np);
+    scoresde_model_probe_backward(m32, x, times, N, D, probes, M, w, g32, np);
+    ck_assert_msg(rel_err(g32, g64, np) < 1e-4, "%s probe backward %g", out_name[output],
+                  rel_err(g32, g64, np));
+    free(x);
+    free(g);
+    free(probes);
+    free(w);
+    free(g64);
+    free(g32);
+    scoresde_model_free(m64);
+    scoresde_model_free(m32);
+    scoresde_sde_free(sde);
+}
+END_TEST
+
+typedef struct worker {
+    const scoresde_model *m;
+    const double *x, *t;
+    double *out;
+    int rc;
+} worker;
+
+static void *run_worker(void *arg)
+{
+    worker *wk = arg;
+    for (int rep = 0; rep < 20 && wk->rc == SCORESDE_OK; rep++)
+        wk->rc = scoresde_model_score(wk->m, wk->x, wk->t, 64, D, wk->out);
+    return NULL;
+}
+
+/* Four threads evaluating one model at once get the bits of a lone call;
+ * a clone gives the same bits too. */
+START_TEST(concurrent_evaluation_and_clone)
+{
+    scoresde_sde *sde = make_sde(SCORESDE_SDE_VE);
+    scoresde_model *m = small_model(sde, SCORESDE_MLP_OUTPUT_EDM, SCORESDE_MLP_TANH,
+                                    SCORESDE_MLP_FLOAT64, 21);
+    double *x = normals(22, 64 * D, 1.0), t[64], ref[64 * D], outs[4][64 * D];
+    for (int i = 0; i < 64; i++)
+        t[i] = 0.05 + 0.9 * i / 63.0;
+    ck_assert_int_eq(scoresde_model_score(m, x, t, 64, D, ref), SCORESDE_OK);
+    pthread_t th[4];
+    worker wk[4];
+    for (int k = 0; k < 4; k++) {
+        wk[k] = (worker){m, x, t, outs[k], SCORESDE_OK};
+        ck_assert_int_eq(pthread_create(&th[k], NULL, run_worker, &wk[k]), 0);
+    }
+    for (int k = 0; k < 4; k++) {
+        pthread_join(th[k], NULL);
+        ck_assert_int_eq(wk[k].rc, SCORESDE_OK);
+        ck_assert_mem_eq(outs[k], ref, sizeof ref);
+    }
+    scoresde_model *c = NULL;
+    ck_assert_int_eq(scoresde_model_clone(m, &c), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_kind(c), SCORESDE_MODEL_MLP);
+    ck_assert_int_eq(scoresde_model_score(c, x, t, 64, D, outs[0]), SCORESDE_OK);
+    ck_assert_mem_eq(outs[0], ref, sizeof ref);
+    free(x);
+    scoresde_model_free(c);
+    scoresde_model_free(m);
+    scoresde_sde_free(sde);
+}
+END_TEST
+
+START_TEST(bad_options_and_times)
+{
+    scoresde_sde *vp = make_sde(SCORESDE_SDE_VP);
+    scoresde_mlp_options o;
+    scoresde_model *m = NULL;
+    ck_assert_int_eq(scoresde_model_mlp_options_init(NULL, sizeof o), SCORESDE_EINVAL);
+    ck_assert_int_eq(scoresde_model_mlp_options_init(&o, sizeof o - 8), SCORESDE_EINVAL);
+    ck_assert_int_eq(scoresde_model_mlp_options_init(&o, sizeof o), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_create_mlp(NULL, vp, 2, &o), SCORESDE_EINVAL);
+    ck_assert_int_eq(scoresde_model_create_mlp(&m, NULL, 2, &o), SCORESDE_EINVAL);
+    ck_assert_int_eq(scoresde_model_create_mlp(&m, vp, 0, &o), SCORESDE_EINVAL);
+    scoresde_mlp_options b = o;
+    b.struct_size = sizeof o + 8;
+    ck_assert_int_eq(scoresde_model_create_mlp(&m, vp, 2, &b), SCORESDE_EVERSION);
+    b = o;
+    b.n_hidden = SCORESDE_MLP_MAX_HIDDEN + 1;
+    ck_assert_int_eq(scoresde_model_create_mlp(&m, vp, 2, &b), SCORESDE_EINVAL);
+    ck_assert(strstr(scoresde_last_error(), "n_hidden") != NULL);
+    b = o;
+    b.widths[1] = 0;
+    ck_assert_int_eq(scoresde_model_create_mlp(&m, vp, 2, &b), SCORESDE_EINVAL);
+    ck_assert(strstr(scoresde_last_error(), "widths[1]") != NULL);
+    b = o;
+    b.activation = 7;
+    ck_assert_int_eq(scoresde_model_create_mlp(&m, vp, 2, &b), SCORESDE_EINVAL);
+    b = o;
+    b.output = -1;
+    ck_assert_int_eq(scoresde_model_create_mlp(&m, vp, 2, &b), SCORESDE_EINVAL);
+    b = o;
+    b.embedding = 3;
+    ck_assert_int_eq(scoresde_model_create_mlp(&m, vp, 2, &b), SCORESDE_EINVAL);
+    b = o;
+    b.embed_dim = 5;
+    ck_assert_int_eq(scoresde_model_create_mlp(&m, vp, 2, &b), SCORESDE_EINVAL);
+    ck_assert(strstr(scoresde_last_error(), "embed_dim (5)") != NULL);
+    b = o;
+    b.fourier_scale = NAN;
+    ck_assert_int_eq(scoresde_model_create_mlp(&m, vp, 2, &b), SCORESDE_EINVAL);
+    b = o;
+    b.sigma_data = 0;
+    ck_assert_int_eq(scoresde_model_create_mlp(&m, vp, 2, &b), SCORESDE_EINVAL);
+    b = o;
+    b.precision = 2;
+    ck_assert_int_eq(scoresde_model_create_mlp(&m, vp, 2, &b), SCORESDE_EINVAL);
+    b = o;
+    b.chunk_rows = 0;
+    ck_assert_int_eq(scoresde_model_create_mlp(&m, vp, 2, &b), SCORESDE_EINVAL);
+    b = o;
+    b.n_threads = 0;
+    ck_assert_int_eq(scoresde_model_create_mlp(&m, vp, 2, &b), SCORESDE_EINVAL);
+    ck_assert_ptr_null(m);
+
+    /* sigma(0) = 0 under VP: the noise parameterisation is undefined there,
+     * the direct score with a sinusoidal embedding is not. */
+    o.n_hidden = 1;
+    o.widths[0] = 4;
+    ck_assert_int_eq(scoresde_model_create_mlp(&m, vp, 2, &o), SCORESDE_OK);
+    double x[2] = {0.1, 0.2}, t0 = 0.0, s[2];
+    ck_assert_int_eq(scoresde_model_score(m, x, &t0, 1, 2, s), SCORESDE_EINVAL);
+    ck_assert(strstr(scoresde_last_error(), "sigma(t) = 0") != NULL);
+    scoresde_model_free(m);
+    o.output = SCORESDE_MLP_OUTPUT_SCORE;
+    ck_assert_int_eq(scoresde_model_create_mlp(&m, vp, 2, &o), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_score(m, x, &t0, 1, 2, s), SCORESDE_OK);
+    /* Parameters that overflow the network: reported, not returned. */
+    size_t n_big;
+    scoresde_model_num_params(m, &n_big);
+    double *big = malloc(n_big * sizeof *big);
+    for (size_t i = 0; i < n_big; i++)
+        big[i] = 1e200;
+    ck_assert_int_eq(scoresde_model_set_params(m, big, n_big), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_score(m, x, &t0, 1, 2, s), SCORESDE_ENUMERIC);
+    ck_assert(strstr(scoresde_last_error(), "not finite") != NULL);
+    free(big);
+    scoresde_model_free(m);
+    /* NULL options: the defaults (3 x 256, noise output). */
+    ck_assert_int_eq(scoresde_model_create_mlp(&m, vp, 2, NULL), SCORESDE_OK);
+    size_t np;
+    scoresde_model_num_params(m, &np);
+    ck_assert_uint_eq(np, (2 + 16) * 256 + 256 + 2 * (256 * 256 + 256) + 256 * 2 + 2);
+    scoresde_model_free(m);
+    scoresde_sde_free(vp);
+}
+END_TEST
+
+static Suite *model_mlp_suite(void)
+{
+    Suite *s = suite_create("model_mlp");
+    TCase *tc = tcase_create("mlp");
+    tcase_add_loop_test(tc, matches_finite_differences, 0, 16);
+    tcase_add_test(tc, linear_network_closed_forms);
+    tcase_add_loop_test(tc, float32_agrees_with_float64, 0, 4);
+    tcase_add_test(tc, concurrent_evaluation_and_clone);
+    tcase_add_test(tc, bad_options_and_times);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) { return test_run_suite(model_mlp_suite()); }
