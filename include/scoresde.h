@@ -12,5 +12,6 @@
 #include "scoresde/sde.h"
 #include "scoresde/model.h"
 #include "scoresde/model_io.h"
+#include "scoresde/loss.h"
 
 #endif /* SCORESDE_H */
