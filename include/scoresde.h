@@ -13,5 +13,6 @@
 #include "scoresde/model.h"
 #include "scoresde/model_io.h"
 #include "scoresde/loss.h"
+#include "scoresde/train.h"
 
 #endif /* SCORESDE_H */
