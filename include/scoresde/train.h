@@ -163,6 +163,65 @@ SCORESDE_API int scoresde_trainer_fit(scoresde_trainer *trainer, const double *d
 SCORESDE_API int scoresde_trainer_get_ema(const scoresde_trainer *trainer, double *theta,
                                           size_t count);
 
+/* ------------------------------------------------------------ checkpoints
+ * A checkpoint is a container file (docs/file-format.md, file type 2) with
+ * the whole training state: the sections TRNR (parameter count, step and
+ * sample counters, which are the generator's position, every trainer setting
+ * and the loss's configuration) and OPTM (the double master parameters,
+ * Adam's two moments and the EMA). It does not hold the network's
+ * architecture: resume by creating the same model (same kind, SDE and
+ * options) and an identically configured loss, a trainer on them, and
+ * loading the checkpoint into it; training then continues bit-identically to
+ * a run that was never interrupted. */
+
+/**
+ * Serialise the training state into a new buffer (*data, *size). The buffer comes from the
+ * library's allocator: release it with scoresde_buffer_free (common.h), not free(). Returns
+ * SCORESDE_OK, SCORESDE_EINVAL or SCORESDE_ENOMEM.
+ */
+SCORESDE_API int scoresde_trainer_save_buffer(const scoresde_trainer *trainer, void **data,
+                                              size_t *size);
+
+/**
+ * Save the training state to `path` atomically (temporary file in the same
+ * directory, fsync, rename): a crash or failure leaves the previous file at
+ * `path` intact. Returns SCORESDE_OK, SCORESDE_EINVAL, SCORESDE_ENOMEM or
+ * SCORESDE_EIO (naming the path and the failed step).
+ */
+SCORESDE_API int scoresde_trainer_save(const scoresde_trainer *trainer, const char *path);
+
+/**
+ * Restore a training state from a buffer into `trainer`, whose model must have
+ * the checkpoint's parameter count (SCORESDE_EDIM) and whose loss the same
+ * configuration (SCORESDE_EINVAL naming the first difference). The whole file
+ * is validated before anything changes: on any failure the trainer is
+ * untouched. SCORESDE_ECORRUPT for a damaged, truncated or inconsistent file
+ * (non-finite state, settings out of range), SCORESDE_EVERSION for a newer
+ * format, SCORESDE_EINVAL for a model file. On success the model's parameters
+ * are the checkpoint's.
+ */
+SCORESDE_API int scoresde_trainer_load_buffer(scoresde_trainer *trainer, const void *data,
+                                              size_t size);
+
+/** scoresde_trainer_load_buffer from a file (SCORESDE_EIO if it cannot be read). */
+SCORESDE_API int scoresde_trainer_load(scoresde_trainer *trainer, const char *path);
+
+/** Which parameters scoresde_trainer_export takes (values frozen). */
+enum {
+    SCORESDE_TRAIN_EXPORT_EMA = 0,
+    SCORESDE_TRAIN_EXPORT_RAW = 1
+};
+
+/**
+ * A new model for sampling: a clone of the trainer's model carrying the EMA
+ * (SCORESDE_TRAIN_EXPORT_EMA) or the current (RAW) parameters. The caller owns
+ * it (scoresde_model_free) and may save it with scoresde_model_save where its
+ * kind supports model files. Returns SCORESDE_OK, SCORESDE_EINVAL or
+ * SCORESDE_ENOMEM.
+ */
+SCORESDE_API int scoresde_trainer_export(const scoresde_trainer *trainer, int which,
+                                         scoresde_model **out);
+
 #ifdef __cplusplus
 }
 #endif

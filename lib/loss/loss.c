@@ -17,25 +17,10 @@
 #include <string.h>
 
 #include "internal.h"
+#include "loss_internal.h"
 #include "scoresde/rng.h"
 #include "scoresde/sde.h"
 
-struct scoresde_loss {
-    int kind;
-    int time_mode;
-    int weighting;
-    int reduction;
-    int probe;
-    size_t M;
-    size_t N;
-    double eps;
-    double fixed_time;
-    double p_mean, p_std;
-    double sigma_data;
-    const scoresde_model *reference;
-    scoresde_loss_weight_fn weight_fn;
-    void *weight_user;
-};
 
 static const char *kind_name(int kind)
 {
@@ -609,4 +594,55 @@ int scoresde_loss_eval(const scoresde_loss *loss, const scoresde_model *model, c
     sd_free(block);
     sd_free(levels);
     return rc;
+}
+
+/* The configuration, for checkpoints: every setting, in a fixed order. */
+int sd_loss_write_config(const scoresde_loss *l, sd_writer *w)
+{
+    sd_writer_put_u32(w, (uint32_t)l->kind);
+    sd_writer_put_u32(w, (uint32_t)l->time_mode);
+    sd_writer_put_u32(w, (uint32_t)l->weighting);
+    sd_writer_put_u32(w, (uint32_t)l->reduction);
+    sd_writer_put_u32(w, (uint32_t)l->probe);
+    sd_writer_put_u64(w, (uint64_t)l->M);
+    sd_writer_put_u64(w, (uint64_t)l->N);
+    sd_writer_put_f64(w, l->eps);
+    sd_writer_put_f64(w, l->fixed_time);
+    sd_writer_put_f64(w, l->p_mean);
+    sd_writer_put_f64(w, l->p_std);
+    return sd_writer_put_f64(w, l->sigma_data);
+}
+
+int sd_loss_check_config(const scoresde_loss *l, sd_reader *r)
+{
+    uint32_t u[5];
+    uint64_t M, N;
+    double d[5];
+    for (int k = 0; k < 5; k++)
+        SD_TRY(sd_reader_get_u32(r, &u[k], "loss setting"));
+    SD_TRY(sd_reader_get_u64(r, &M, "loss probes M"));
+    SD_TRY(sd_reader_get_u64(r, &N, "loss levels N"));
+    for (int k = 0; k < 5; k++)
+        SD_TRY(sd_reader_get_f64(r, &d[k], "loss setting"));
+    const uint32_t have_u[5] = {(uint32_t)l->kind, (uint32_t)l->time_mode,
+                                (uint32_t)l->weighting, (uint32_t)l->reduction,
+                                (uint32_t)l->probe};
+    const double have_d[5] = {l->eps, l->fixed_time, l->p_mean, l->p_std, l->sigma_data};
+    static const char *const un[5] = {"kind", "time mode", "weighting", "reduction", "probe"};
+    static const char *const dn[5] = {"eps", "fixed time", "P_mean", "P_std", "sigma_data"};
+    for (int k = 0; k < 5; k++)
+        if (u[k] != have_u[k])
+            return sd_fail(SCORESDE_EINVAL,
+                           "the checkpoint's loss has %s %u, the trainer's loss %u", un[k],
+                           u[k], have_u[k]);
+    if (M != l->M || N != l->N)
+        return sd_fail(SCORESDE_EINVAL,
+                       "the checkpoint's loss has M = %llu, N = %llu; the trainer's M = %zu, "
+                       "N = %zu",
+                       (unsigned long long)M, (unsigned long long)N, l->M, l->N);
+    for (int k = 0; k < 5; k++)
+        if (memcmp(&d[k], &have_d[k], sizeof(double)) != 0)
+            return sd_fail(SCORESDE_EINVAL, "the checkpoint's loss has %s %g, the trainer's %g",
+                           dn[k], d[k], have_d[k]);
+    return SCORESDE_OK;
 }

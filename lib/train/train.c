@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include "internal.h"
+#include "io.h"
+#include "loss_internal.h"
 #include "scoresde/rng.h"
 
 struct scoresde_trainer {
@@ -313,4 +315,186 @@ int scoresde_trainer_fit(scoresde_trainer *tr, const double *data, size_t m, siz
     }
     sd_free(buf);
     return rc;
+}
+
+/* ------------------------------------------------------------ checkpoints */
+
+/* Checkpoints are bounded by what a trainer could hold in memory anyway. */
+#define CKPT_FILE_LIMIT ((uint64_t)SIZE_MAX < (1ull << 40) ? SIZE_MAX : (size_t)(1ull << 40))
+
+int scoresde_trainer_save_buffer(const scoresde_trainer *tr, void **data, size_t *size)
+{
+    SD_TRY(sd_check_ptr(tr, "trainer"));
+    SD_TRY(sd_check_ptr(data, "data"));
+    SD_TRY(sd_check_ptr(size, "size"));
+    *data = NULL;
+    *size = 0;
+    sd_writer w;
+    size_t mark;
+    sd_writer_init(&w);
+    sd_container_begin(&w, SD_FILE_CHECKPOINT);
+    /* TRNR: counts, counters, settings, the loss's configuration */
+    sd_container_section_begin(&w, SD_TAG_TRAINER, SD_SECTION_REQUIRED, &mark);
+    sd_writer_put_u64(&w, (uint64_t)tr->P);
+    sd_writer_put_u64(&w, tr->steps);
+    sd_writer_put_u64(&w, tr->samples);
+    sd_writer_put_u64(&w, tr->seed);
+    sd_writer_put_u64(&w, tr->warmup);
+    sd_writer_put_u64(&w, (uint64_t)tr->batch);
+    const double set[7] = {tr->lr, tr->beta1, tr->beta2, tr->eps, tr->wd, tr->clip, tr->ema_rate};
+    sd_writer_put_f64_array(&w, set, 7);
+    sd_loss_write_config(tr->loss, &w);
+    sd_container_section_end(&w, mark);
+    /* OPTM: P, then parameters, first moment, second moment, EMA */
+    sd_container_section_begin(&w, SD_TAG_OPTIMIZER, SD_SECTION_REQUIRED, &mark);
+    sd_writer_put_u64(&w, (uint64_t)tr->P);
+    sd_writer_put_f64_array(&w, tr->p, tr->P);
+    sd_writer_put_f64_array(&w, tr->m, tr->P);
+    sd_writer_put_f64_array(&w, tr->v, tr->P);
+    sd_writer_put_f64_array(&w, tr->ema, tr->P);
+    sd_container_section_end(&w, mark);
+    sd_container_finish(&w);
+    uint8_t *out;
+    int rc = sd_writer_take(&w, &out, size);
+    if (rc != SCORESDE_OK) {
+        sd_writer_free(&w);
+        return rc == SCORESDE_ENOMEM ? sd_fail(rc, "out of memory writing a checkpoint") : rc;
+    }
+    *data = out;
+    return SCORESDE_OK;
+}
+
+int scoresde_trainer_save(const scoresde_trainer *tr, const char *path)
+{
+    SD_TRY(sd_check_ptr(tr, "trainer"));
+    SD_TRY(sd_check_ptr(path, "path"));
+    void *data;
+    size_t size;
+    SD_TRY(scoresde_trainer_save_buffer(tr, &data, &size));
+    int rc = sd_file_save_atomic(path, data, size);
+    sd_free(data);
+    return rc;
+}
+
+static int corrupt_setting(const char *what, double v)
+{
+    return sd_fail(SCORESDE_ECORRUPT, "checkpoint: %s (%g) is out of range", what, v);
+}
+
+int scoresde_trainer_load_buffer(scoresde_trainer *tr, const void *data, size_t size)
+{
+    SD_TRY(sd_check_ptr(tr, "trainer"));
+    SD_TRY(sd_check_ptr(data, "data"));
+    static const uint32_t known[2] = {SD_TAG_TRAINER, SD_TAG_OPTIMIZER};
+    sd_container c;
+    SD_TRY(sd_container_open(&c, data, size, SD_FILE_CHECKPOINT, known, 2));
+    sd_reader r;
+    SD_TRY(sd_container_section(&c, SD_TAG_TRAINER, &r, "trainer (TRNR)"));
+    uint64_t P, steps, samples, seed, warmup, batch;
+    double set[7];
+    SD_TRY(sd_reader_get_u64(&r, &P, "parameter count"));
+    SD_TRY(sd_reader_get_u64(&r, &steps, "step count"));
+    SD_TRY(sd_reader_get_u64(&r, &samples, "sample count"));
+    SD_TRY(sd_reader_get_u64(&r, &seed, "seed"));
+    SD_TRY(sd_reader_get_u64(&r, &warmup, "warm-up steps"));
+    SD_TRY(sd_reader_get_u64(&r, &batch, "batch size"));
+    SD_TRY(sd_reader_get_f64_array(&r, set, 7, "trainer settings"));
+    if (P != tr->P)
+        return sd_fail(SCORESDE_EDIM,
+                       "the checkpoint has %llu parameters, the trainer's model %zu",
+                       (unsigned long long)P, tr->P);
+    if (batch < 1 || batch > SIZE_MAX / 64)
+        return corrupt_setting("batch size", (double)batch);
+    if (warmup > (UINT64_C(1) << 62))
+        return corrupt_setting("warm-up steps", (double)warmup);
+    if (!(isfinite(set[0]) && set[0] > 0 && set[0] <= 10))
+        return corrupt_setting("learning rate", set[0]);
+    if (!(set[1] >= 0 && set[1] < 1))
+        return corrupt_setting("beta1", set[1]);
+    if (!(set[2] >= 0 && set[2] < 1))
+        return corrupt_setting("beta2", set[2]);
+    if (!(isfinite(set[3]) && set[3] > 0))
+        return corrupt_setting("Adam eps", set[3]);
+    if (!(isfinite(set[4]) && set[4] >= 0))
+        return corrupt_setting("weight decay", set[4]);
+    if (!(isfinite(set[5]) && set[5] >= 0))
+        return corrupt_setting("gradient clip", set[5]);
+    if (!(set[6] >= 0 && set[6] <= 1))
+        return corrupt_setting("EMA rate", set[6]);
+    SD_TRY(sd_loss_check_config(tr->loss, &r));
+    SD_TRY(sd_reader_expect_end(&r, "trainer (TRNR)"));
+
+    SD_TRY(sd_container_section(&c, SD_TAG_OPTIMIZER, &r, "optimiser (OPTM)"));
+    uint64_t P2;
+    SD_TRY(sd_reader_get_u64(&r, &P2, "optimiser parameter count"));
+    if (P2 != P)
+        return sd_fail(SCORESDE_ECORRUPT,
+                       "checkpoint: the optimiser section has %llu parameters, the trainer "
+                       "section %llu",
+                       (unsigned long long)P2, (unsigned long long)P);
+    SD_TRY(sd_reader_check_count(&r, P, 4 * sizeof(double), "optimiser state"));
+    double *block = sd_malloc(4 * tr->P * sizeof(double));
+    if (!block)
+        return sd_fail(SCORESDE_ENOMEM, "out of memory reading a checkpoint");
+    int rc = sd_reader_get_f64_array(&r, block, 4 * tr->P, "optimiser state");
+    if (rc == SCORESDE_OK)
+        rc = sd_reader_expect_end(&r, "optimiser (OPTM)");
+    for (size_t k = 0; rc == SCORESDE_OK && k < 4 * tr->P; k++)
+        if (!isfinite(block[k]) || (k >= 2 * tr->P && k < 3 * tr->P && block[k] < 0))
+            rc = sd_fail(SCORESDE_ECORRUPT, "checkpoint: optimiser value %zu (%g) is invalid",
+                         k, block[k]);
+    if (rc == SCORESDE_OK)
+        rc = scoresde_model_set_params(tr->model, block, tr->P);
+    if (rc != SCORESDE_OK) {
+        sd_free(block);
+        return rc;
+    }
+    /* everything checked: commit */
+    const size_t P_ = tr->P;
+    memcpy(tr->p, block, P_ * sizeof(double));
+    memcpy(tr->m, block + P_, P_ * sizeof(double));
+    memcpy(tr->v, block + 2 * P_, P_ * sizeof(double));
+    memcpy(tr->ema, block + 3 * P_, P_ * sizeof(double));
+    sd_free(block);
+    memset(tr->g, 0, tr->P * sizeof(double));
+    tr->steps = steps;
+    tr->samples = samples;
+    tr->seed = seed;
+    tr->warmup = warmup;
+    tr->batch = (size_t)batch;
+    tr->lr = set[0], tr->beta1 = set[1], tr->beta2 = set[2], tr->eps = set[3];
+    tr->wd = set[4], tr->clip = set[5], tr->ema_rate = set[6];
+    return SCORESDE_OK;
+}
+
+int scoresde_trainer_load(scoresde_trainer *tr, const char *path)
+{
+    SD_TRY(sd_check_ptr(tr, "trainer"));
+    SD_TRY(sd_check_ptr(path, "path"));
+    uint8_t *data;
+    size_t size;
+    SD_TRY(sd_file_read_all(path, CKPT_FILE_LIMIT, &data, &size));
+    int rc = scoresde_trainer_load_buffer(tr, data, size);
+    sd_free(data);
+    return rc;
+}
+
+int scoresde_trainer_export(const scoresde_trainer *tr, int which, scoresde_model **out)
+{
+    SD_TRY(sd_check_ptr(out, "out"));
+    *out = NULL;
+    SD_TRY(sd_check_ptr(tr, "trainer"));
+    if (which != SCORESDE_TRAIN_EXPORT_EMA && which != SCORESDE_TRAIN_EXPORT_RAW)
+        return sd_fail(SCORESDE_EINVAL, "which (%d) is not SCORESDE_TRAIN_EXPORT_EMA or _RAW",
+                       which);
+    scoresde_model *m;
+    SD_TRY(scoresde_model_clone(tr->model, &m));
+    int rc = scoresde_model_set_params(m, which == SCORESDE_TRAIN_EXPORT_EMA ? tr->ema : tr->p,
+                                       tr->P);
+    if (rc != SCORESDE_OK) {
+        scoresde_model_free(m);
+        return rc;
+    }
+    *out = m;
+    return SCORESDE_OK;
 }
