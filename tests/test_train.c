@@ -352,6 +352,14 @@ START_TEST(bad_input)
     expect_error(scoresde_trainer_step(f.tr, x, 2, 3, NULL), SCORESDE_EDIM, "dimension 3");
     expect_error(scoresde_trainer_step(f.tr, x, 0, 2, NULL), SCORESDE_EINVAL, "zero");
     ck_assert_uint_eq(scoresde_trainer_steps(f.tr), 0);
+    /* a gradient whose norm overflows: ENUMERIC, nothing moves */
+    for (size_t k = 0; k < f.P; k++)
+        f.g[k] = 1e300;
+    ck_assert_int_eq(scoresde_trainer_set_grad(f.tr, f.g, f.P), SCORESDE_OK);
+    expect_error(scoresde_trainer_apply(f.tr, NULL), SCORESDE_ENUMERIC, "overflows");
+    ck_assert_int_eq(scoresde_model_get_params(f.model, f.p, f.P), SCORESDE_OK);
+    ck_assert_mem_eq(f.p, f.p0, f.P * sizeof(double));
+    ck_assert_uint_eq(scoresde_trainer_steps(f.tr), 0);
     scoresde_trainer_free(NULL);
     scoresde_model_free(gmm);
     fx_close(&f);

@@ -246,6 +246,7 @@ START_TEST(mismatches_and_export)
     ck_assert_int_eq(scoresde_model_get_params(a.model, want, a.P), SCORESDE_OK);
     ck_assert_mem_eq(pr, want, a.P * sizeof(double));
     ck_assert(memcmp(pe, pr, a.P * sizeof(double)) != 0);
+    scoresde_model_free(e);
     ck_assert_int_eq(scoresde_trainer_export(a.tr, 5, &e), SCORESDE_EINVAL);
     ck_assert_ptr_null(e);
     free(pe), free(pr), free(want);
