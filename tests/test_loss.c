@@ -283,6 +283,51 @@ START_TEST(split_invariance)
 }
 END_TEST
 
+/* The thread count never changes a bit: an MLP evaluated with 1 and with 2
+ * threads gives identical loss values, per-sample values and gradients
+ * (DSM and SSM-VR, several chunks). */
+START_TEST(thread_count_invariance)
+{
+    const int kind = _i == 0 ? SCORESDE_LOSS_DSM : SCORESDE_LOSS_SSM_VR;
+    scoresde_sde *sde = make_sde(SCORESDE_SDE_VP);
+    scoresde_model *gmm = mixture(sde), *m[2];
+    for (int k = 0; k < 2; k++) {
+        scoresde_mlp_options o;
+        ck_assert_int_eq(scoresde_model_mlp_options_init(&o, sizeof o), SCORESDE_OK);
+        o.n_hidden = 2;
+        o.widths[0] = o.widths[1] = 32;
+        o.chunk_rows = 64;
+        o.n_threads = k + 1;
+        o.seed = 3;
+        ck_assert_int_eq(scoresde_model_create_mlp(&m[k], sde, 2, &o), SCORESDE_OK);
+    }
+    scoresde_loss *l = make_loss(kind);
+    ck_assert_int_eq(scoresde_loss_set_int(l, SCORESDE_LOSS_TIME_MODE, SCORESDE_LOSS_TIME_UNIFORM),
+                     SCORESDE_OK);
+    const size_t n = 300;
+    double *x0 = data_of(gmm, n, 17), v[2], *per[2], *g[2];
+    size_t np;
+    ck_assert_int_eq(scoresde_model_num_params(m[0], &np), SCORESDE_OK);
+    for (int k = 0; k < 2; k++) {
+        per[k] = malloc(n * sizeof(double));
+        g[k] = calloc(np, sizeof(double));
+        ck_assert_int_eq(scoresde_loss_eval(l, m[k], x0, n, 2, 8, 0, &v[k], per[k], g[k], np),
+                         SCORESDE_OK);
+    }
+    ck_assert(memcmp(&v[0], &v[1], sizeof(double)) == 0);
+    ck_assert_mem_eq(per[0], per[1], n * sizeof(double));
+    ck_assert_mem_eq(g[0], g[1], np * sizeof(double));
+    for (int k = 0; k < 2; k++) {
+        free(per[k]), free(g[k]);
+        scoresde_model_free(m[k]);
+    }
+    free(x0);
+    scoresde_loss_free(l);
+    scoresde_model_free(gmm);
+    scoresde_sde_free(sde);
+}
+END_TEST
+
 /* ------------------------------------------------------------- gradients */
 
 static int user_weight(const double *t, size_t n, double *w, void *u)
@@ -524,6 +569,7 @@ static Suite *loss_suite(void)
     tcase_add_loop_test(tc, dsm_exact_constant, 0, 6);
     tcase_add_loop_test(tc, sliced_unbiased, 0, 6);
     tcase_add_test(tc, split_invariance);
+    tcase_add_loop_test(tc, thread_count_invariance, 0, 2);
     tcase_add_loop_test(tc, gradient_matches_finite_differences, 0, (int)N_GRAD_CASES);
     tcase_add_test(tc, bad_input);
     suite_add_tcase(s, tc);
