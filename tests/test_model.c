@@ -327,6 +327,74 @@ START_TEST(gmm_samples_do_not_depend_on_the_split)
 }
 END_TEST
 
+START_TEST(gmm_results_do_not_depend_on_the_batch)
+{
+    /* Coefficients are reused across samples that share a time: each sample's
+     * result must still be bit-identical to evaluating it alone. */
+    enum { NP = 6 };
+    scoresde_model *m = make_gmm(SCORESDE_SDE_COSINE);
+    double t[NP] = {0.3, 0.3, 0.7, 0.3, 0.7, 0.7}, x[NP * D2], v[NP * D2];
+    double s[NP * D2], jv[NP * D2], div[NP], lp[NP];
+    ck_assert_int_eq(scoresde_model_sample(m, t, NP, D2, 21, 0, x), SCORESDE_OK);
+    scoresde_rng_normal(21, 1, 0, NP * D2, v);
+    ck_assert_int_eq(scoresde_model_score(m, x, t, NP, D2, s), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_jvp(m, x, t, NP, D2, v, NULL, jv), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_divergence(m, x, t, NP, D2, div), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_log_density(m, x, t, NP, D2, lp), SCORESDE_OK);
+    for (int i = 0; i < NP; i++) {
+        double s1[D2], jv1[D2], div1, lp1;
+        ck_assert_int_eq(scoresde_model_score(m, x + i * D2, t + i, 1, D2, s1), SCORESDE_OK);
+        ck_assert_int_eq(scoresde_model_jvp(m, x + i * D2, t + i, 1, D2, v + i * D2, NULL, jv1),
+                         SCORESDE_OK);
+        ck_assert_int_eq(scoresde_model_divergence(m, x + i * D2, t + i, 1, D2, &div1),
+                         SCORESDE_OK);
+        ck_assert_int_eq(scoresde_model_log_density(m, x + i * D2, t + i, 1, D2, &lp1),
+                         SCORESDE_OK);
+        ck_assert(memcmp(s1, s + i * D2, sizeof s1) == 0);
+        ck_assert(memcmp(jv1, jv + i * D2, sizeof jv1) == 0);
+        ck_assert(div1 == div[i] && lp1 == lp[i]);
+    }
+    scoresde_model_free(m);
+}
+END_TEST
+
+START_TEST(standard_normal_stays_standard_under_vp)
+{
+    /* alpha^2 + sigma^2 = 1 for VP and cosine: N(0, I) data keep the law
+     * N(0, I) at every t, whose score is -x and whose ln p is the prior's. */
+    static const int kinds[] = {SCORESDE_SDE_VP, SCORESDE_SDE_COSINE};
+    static const double w = 1.0, mu[3] = {0, 0, 0}, v[3] = {1, 1, 1};
+    for (int kk = 0; kk < 2; kk++) {
+        scoresde_sde *sde = make_sde(kinds[kk]);
+        scoresde_model *m = NULL;
+        ck_assert_int_eq(scoresde_model_create_gmm(&m, sde, 1, 3, &w, mu, v), SCORESDE_OK);
+        double T = scoresde_sde_T(sde);
+        double t[3] = {0.0, 0.4 * T, T}, x[9] = {0.5, -1, 2, 3, 0.1, -0.2, -4, 4, 0};
+        double s[9], lp[3], prior[3];
+        ck_assert_int_eq(scoresde_model_score(m, x, t, 3, 3, s), SCORESDE_OK);
+        ck_assert_int_eq(scoresde_model_log_density(m, x, t, 3, 3, lp), SCORESDE_OK);
+        /* The closed form; under VP it is also the SDE's prior (cosine's prior
+         * uses sigma(T)^2 < 1, treating alpha(T) x_0 as negligible). */
+        for (int i = 0; i < 3; i++)
+            prior[i] = -1.5 * log(2.0 * M_PI) -
+                       0.5 * (x[3 * i] * x[3 * i] + x[3 * i + 1] * x[3 * i + 1] +
+                              x[3 * i + 2] * x[3 * i + 2]);
+        if (kinds[kk] == SCORESDE_SDE_VP) {
+            double p2[3];
+            ck_assert_int_eq(scoresde_sde_prior_logp(sde, x, 3, 3, p2), SCORESDE_OK);
+            for (int i = 0; i < 3; i++)
+                ck_assert_double_eq_tol(p2[i], prior[i], 1e-13 * (1.0 + fabs(prior[i])));
+        }
+        for (int q = 0; q < 9; q++)
+            ck_assert_double_eq_tol(s[q], -x[q], 1e-14 * (1.0 + fabs(x[q])));
+        for (int i = 0; i < 3; i++)
+            ck_assert_double_eq_tol(lp[i], prior[i], 1e-13 * (1.0 + fabs(prior[i])));
+        scoresde_model_free(m);
+        scoresde_sde_free(sde);
+    }
+}
+END_TEST
+
 START_TEST(gmm_predictions_are_consistent)
 {
     /* A single Gaussian (K = 1): the data prediction is the posterior mean
@@ -1189,6 +1257,8 @@ int main(void)
     tcase_add_test(tc, gmm_samples_match_mean_and_covariance);
     tcase_add_test(tc, gmm_samples_follow_the_mixture_cdf);
     tcase_add_test(tc, gmm_samples_do_not_depend_on_the_split);
+    tcase_add_test(tc, gmm_results_do_not_depend_on_the_batch);
+    tcase_add_test(tc, standard_normal_stays_standard_under_vp);
     tcase_add_test(tc, gmm_predictions_are_consistent);
     tcase_add_test(tc, gmm_divergence_and_jvp_match_finite_differences);
     tcase_add_test(tc, hutchinson_converges_to_the_divergence);

@@ -9,6 +9,7 @@
  *     s      = sum_k r_k g_k
  *     ds/dx  = -sum_k r_k diag(1/c_k) + sum_k r_k (g_k - s)(g_k - s)^T
  *     div s  = -sum_k r_k sum_j 1/c_kj + sum_k r_k ||g_k - s||^2
+ * (dr_k/dx = r_k (g_k - s) and dg_k/dx = -diag(1/c_k) give the Jacobian.)
  * The centred forms (g_k - s) keep the covariance term non-negative and free
  * of the cancellation that sum r_k g_k g_k^T - s s^T suffers far from the data.
  * SPDX-License-Identifier: BSD-3-Clause
@@ -19,12 +20,7 @@
 #include "io.h"
 #include "model_internal.h"
 
-static const double LOG_2PI = 1.8378770664093454835606594728112;
-
-typedef struct gmm_work {
-    double *alpha, *sigma; /* n each, one block starting at alpha */
-    double *r, *score;     /* K responsibilities and D score values, one block */
-} gmm_work;
+static const double LOG_2PI = 1.8378770664093454835606594728112; /* ln(2 pi) */
 
 static void gmm_free_state(void *state)
 {
@@ -70,60 +66,35 @@ static int gmm_clone_state(const scoresde_model *src, void **out)
     return SCORESDE_OK;
 }
 
-/* Log-responsibilities of one sample, normalised in place into r (sums to 1);
- * returns ln p_t(x) through *logp. */
-static void gmm_responsibilities(const sd_gmm_state *s, size_t D, const double *x, double alpha,
-                                 double s2, double *r, double *logp)
-{
-    double a2 = alpha * alpha, top = -INFINITY;
-    for (size_t k = 0; k < s->K; k++) {
-        const double *mu = s->mean + k * D, *v = s->var + k * D;
-        double acc = 0.0;
-        for (size_t j = 0; j < D; j++) {
-            double c = a2 * v[j] + s2, d = x[j] - alpha * mu[j];
-            acc += log(c) + d * d / c;
-        }
-        r[k] = s->log_w[k] - 0.5 * (acc + (double)D * LOG_2PI);
-        top = fmax(top, r[k]);
-    }
-    double sum = 0.0;
-    for (size_t k = 0; k < s->K; k++) {
-        r[k] = exp(r[k] - top);
-        sum += r[k];
-    }
-    for (size_t k = 0; k < s->K; k++)
-        r[k] /= sum;
-    *logp = top + log(sum);
-}
+/* Per-call scratch. alpha and sigma of every sample come from one batched
+ * call to the SDE. The component coefficients depend on the time only, so
+ * they are computed once per run of samples that share (alpha, sigma) (a
+ * sampler's batch shares one time): the same bits whether recomputed or
+ * reused, so a sample's result never depends on its neighbours. */
+typedef struct gmm_work {
+    double *alpha, *sigma; /* n each, one block starting at alpha */
+    double *r;             /* K responsibilities */
+    double *score;         /* D: one score row */
+    double *inv_c;         /* K x D: 1 / (alpha^2 v_kj + sigma^2) */
+    double *log_norm;      /* K: ln w_k - (sum_j ln c_kj + D ln 2 pi) / 2 */
+    double at_alpha, at_sigma; /* what inv_c and log_norm hold; NaN: nothing */
+} gmm_work;
 
-/* The score of one sample from its responsibilities. */
-static void gmm_score_one(const sd_gmm_state *s, size_t D, const double *x, double alpha,
-                          double s2, const double *r, double *out)
-{
-    double a2 = alpha * alpha;
-    for (size_t j = 0; j < D; j++)
-        out[j] = 0.0;
-    for (size_t k = 0; k < s->K; k++) {
-        const double *mu = s->mean + k * D, *v = s->var + k * D;
-        for (size_t j = 0; j < D; j++)
-            out[j] -= r[k] * (x[j] - alpha * mu[j]) / (a2 * v[j] + s2);
-    }
-}
-
-/* Per-call scratch: alpha and sigma of every sample (one batched call to the
- * SDE), the K responsibilities and one score row. Nothing else allocates. */
 static int gmm_work_begin(const scoresde_model *m, const double *t, size_t n, gmm_work *w)
 {
     const sd_gmm_state *s = m->state;
-    w->r = NULL;
+    size_t K = s->K, D = m->dim;
     SD_TRY(sd_model_marginals(m, t, n, &w->alpha));
     w->sigma = w->alpha + n;
-    w->r = sd_malloc((s->K + m->dim) * sizeof(double));
+    w->r = sd_malloc((2 * K + D + K * D) * sizeof(double));
     if (w->r == NULL) {
         sd_free(w->alpha);
         return SCORESDE_ENOMEM;
     }
-    w->score = w->r + s->K;
+    w->log_norm = w->r + K;
+    w->score = w->log_norm + K;
+    w->inv_c = w->score + D;
+    w->at_alpha = w->at_sigma = NAN;
     return SCORESDE_OK;
 }
 
@@ -131,6 +102,67 @@ static void gmm_work_end(gmm_work *w)
 {
     sd_free(w->alpha);
     sd_free(w->r);
+}
+
+static void gmm_coefficients(const sd_gmm_state *s, size_t D, gmm_work *w, double alpha,
+                             double sigma)
+{
+    if (alpha == w->at_alpha && sigma == w->at_sigma)
+        return;
+    double a2 = alpha * alpha, s2 = sigma * sigma;
+    for (size_t k = 0; k < s->K; k++) {
+        const double *v = s->var + k * D;
+        double logdet = 0.0;
+        for (size_t j = 0; j < D; j++) {
+            double c = a2 * v[j] + s2;
+            w->inv_c[k * D + j] = 1.0 / c;
+            logdet += log(c);
+        }
+        w->log_norm[k] = s->log_w[k] - 0.5 * (logdet + (double)D * LOG_2PI);
+    }
+    w->at_alpha = alpha;
+    w->at_sigma = sigma;
+}
+
+/* Responsibilities of one sample into w->r (a log-sum-exp, so they sum to 1
+ * however far x lies from every component); returns ln p_t(x). */
+static double gmm_responsibilities(const sd_gmm_state *s, size_t D, gmm_work *w,
+                                   const double *x, double alpha)
+{
+    double top = -INFINITY;
+    for (size_t k = 0; k < s->K; k++) {
+        const double *mu = s->mean + k * D, *ic = w->inv_c + k * D;
+        double acc = 0.0;
+        for (size_t j = 0; j < D; j++) {
+            double d = x[j] - alpha * mu[j];
+            acc += d * d * ic[j];
+        }
+        w->r[k] = w->log_norm[k] - 0.5 * acc;
+        top = fmax(top, w->r[k]);
+    }
+    double sum = 0.0;
+    for (size_t k = 0; k < s->K; k++) {
+        w->r[k] = exp(w->r[k] - top);
+        sum += w->r[k];
+    }
+    for (size_t k = 0; k < s->K; k++)
+        w->r[k] /= sum;
+    return top + log(sum);
+}
+
+/* Coefficients, responsibilities and the score of sample x into w->score. */
+static void gmm_score_one(const sd_gmm_state *s, size_t D, gmm_work *w, const double *x,
+                          double alpha, double sigma)
+{
+    gmm_coefficients(s, D, w, alpha, sigma);
+    gmm_responsibilities(s, D, w, x, alpha);
+    for (size_t j = 0; j < D; j++)
+        w->score[j] = 0.0;
+    for (size_t k = 0; k < s->K; k++) {
+        const double *mu = s->mean + k * D, *ic = w->inv_c + k * D;
+        for (size_t j = 0; j < D; j++)
+            w->score[j] -= w->r[k] * (x[j] - alpha * mu[j]) * ic[j];
+    }
 }
 
 static int gmm_score(const scoresde_model *m, const double *x, const double *t, size_t n,
@@ -141,9 +173,8 @@ static int gmm_score(const scoresde_model *m, const double *x, const double *t, 
     gmm_work w;
     SD_TRY(gmm_work_begin(m, t, n, &w));
     for (size_t i = 0; i < n; i++) {
-        double logp, s2 = w.sigma[i] * w.sigma[i];
-        gmm_responsibilities(s, D, x + i * D, w.alpha[i], s2, w.r, &logp);
-        gmm_score_one(s, D, x + i * D, w.alpha[i], s2, w.r, out + i * D);
+        gmm_score_one(s, D, &w, x + i * D, w.alpha[i], w.sigma[i]);
+        memcpy(out + i * D, w.score, D * sizeof *out);
     }
     gmm_work_end(&w);
     return SCORESDE_OK;
@@ -156,8 +187,10 @@ static int gmm_log_density(const scoresde_model *m, const double *x, const doubl
     size_t D = m->dim;
     gmm_work w;
     SD_TRY(gmm_work_begin(m, t, n, &w));
-    for (size_t i = 0; i < n; i++)
-        gmm_responsibilities(s, D, x + i * D, w.alpha[i], w.sigma[i] * w.sigma[i], w.r, logp + i);
+    for (size_t i = 0; i < n; i++) {
+        gmm_coefficients(s, D, &w, w.alpha[i], w.sigma[i]);
+        logp[i] = gmm_responsibilities(s, D, &w, x + i * D, w.alpha[i]);
+    }
     gmm_work_end(&w);
     return SCORESDE_OK;
 }
@@ -170,18 +203,16 @@ static int gmm_divergence(const scoresde_model *m, const double *x, const double
     gmm_work w;
     SD_TRY(gmm_work_begin(m, t, n, &w));
     for (size_t i = 0; i < n; i++) {
-        double logp, alpha = w.alpha[i], a2 = alpha * alpha, s2 = w.sigma[i] * w.sigma[i];
+        double alpha = w.alpha[i];
         const double *xi = x + i * D;
-        gmm_responsibilities(s, D, xi, alpha, s2, w.r, &logp);
-        gmm_score_one(s, D, xi, alpha, s2, w.r, w.score);
+        gmm_score_one(s, D, &w, xi, alpha, w.sigma[i]);
         double acc = 0.0;
         for (size_t k = 0; k < s->K; k++) {
-            const double *mu = s->mean + k * D, *v = s->var + k * D;
+            const double *mu = s->mean + k * D, *ic = w.inv_c + k * D;
             double trace = 0.0, spread = 0.0;
             for (size_t j = 0; j < D; j++) {
-                double c = a2 * v[j] + s2;
-                double dev = -(xi[j] - alpha * mu[j]) / c - w.score[j];
-                trace += 1.0 / c;
+                double dev = -(xi[j] - alpha * mu[j]) * ic[j] - w.score[j];
+                trace += ic[j];
                 spread += dev * dev;
             }
             acc += w.r[k] * (spread - trace);
@@ -200,25 +231,21 @@ static int gmm_jvp(const scoresde_model *m, const double *x, const double *t, si
     gmm_work w;
     SD_TRY(gmm_work_begin(m, t, n, &w));
     for (size_t i = 0; i < n; i++) {
-        double logp, alpha = w.alpha[i], a2 = alpha * alpha, s2 = w.sigma[i] * w.sigma[i];
+        double alpha = w.alpha[i];
         const double *xi = x + i * D, *vi = v + i * D;
         double *out = jv + i * D;
-        gmm_responsibilities(s, D, xi, alpha, s2, w.r, &logp);
-        gmm_score_one(s, D, xi, alpha, s2, w.r, w.score);
+        gmm_score_one(s, D, &w, xi, alpha, w.sigma[i]);
         for (size_t j = 0; j < D; j++)
             out[j] = 0.0;
         for (size_t k = 0; k < s->K; k++) {
-            const double *mu = s->mean + k * D, *var = s->var + k * D;
+            const double *mu = s->mean + k * D, *ic = w.inv_c + k * D;
             /* r_k [ -v / c_k + (g_k - s) ((g_k - s) . v) ]: two passes over j. */
             double proj = 0.0;
+            for (size_t j = 0; j < D; j++)
+                proj += (-(xi[j] - alpha * mu[j]) * ic[j] - w.score[j]) * vi[j];
             for (size_t j = 0; j < D; j++) {
-                double c = a2 * var[j] + s2;
-                proj += (-(xi[j] - alpha * mu[j]) / c - w.score[j]) * vi[j];
-            }
-            for (size_t j = 0; j < D; j++) {
-                double c = a2 * var[j] + s2;
-                double dev = -(xi[j] - alpha * mu[j]) / c - w.score[j];
-                out[j] += w.r[k] * (dev * proj - vi[j] / c);
+                double dev = -(xi[j] - alpha * mu[j]) * ic[j] - w.score[j];
+                out[j] += w.r[k] * (dev * proj - vi[j] * ic[j]);
             }
         }
         if (score_out)

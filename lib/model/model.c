@@ -45,9 +45,10 @@ int sd_model_marginal(const scoresde_model *m, double t, double *alpha, double *
 
 int sd_model_marginals(const scoresde_model *m, const double *t, size_t n, double **ab)
 {
-    double *alpha = sd_malloc(2 * n * sizeof *alpha), *sigma = alpha + n;
+    double *alpha = sd_calloc(2 * n, sizeof *alpha); /* counts overflow-checked */
     if (alpha == NULL)
         return SCORESDE_ENOMEM;
+    double *sigma = alpha + n;
     int rc = scoresde_sde_marginal(m->sde, t, n, alpha, sigma, NULL, NULL);
     for (size_t i = 0; i < n && rc == SCORESDE_OK; i++)
         if (!(isfinite(alpha[i]) && alpha[i] > 0.0 && isfinite(sigma[i]) && sigma[i] >= 0.0))
@@ -183,10 +184,10 @@ static int jvp_finite_difference(const scoresde_model *m, const double *x, const
                                  size_t n, const double *v, double *jv)
 {
     size_t D = m->dim, nd = n * D;
-    double *xp = sd_malloc(2 * nd * sizeof *xp);
-    double *sp = sd_malloc(2 * nd * sizeof *sp);
-    double *tp = sd_malloc(2 * n * sizeof *tp);
-    double *step = sd_malloc(2 * n * sizeof *step); /* h, then ||v||_inf */
+    double *xp = sd_calloc(2 * nd, sizeof *xp);
+    double *sp = sd_calloc(2 * nd, sizeof *sp);
+    double *tp = sd_calloc(2 * n, sizeof *tp);
+    double *step = sd_calloc(2 * n, sizeof *step); /* h, then ||v||_inf */
     int rc = SCORESDE_ENOMEM;
     if (!xp || !sp || !tp || !step)
         goto done;
