@@ -268,7 +268,8 @@ SCORESDE_API int scoresde_model_log_density(const scoresde_model *model, const d
  *    if rounding leaves u above the total);
  *  - the noise: z_j = normal element SCORESDE_RNG_OFFSET(SCORESDE_RNG_MODEL, 2 + j)
  *    for j < D; x_j = alpha mu_kj + sqrt(alpha^2 v_kj + sigma^2) z_j.
- * Returns SCORESDE_OK, SCORESDE_EINVAL, SCORESDE_EDIM or SCORESDE_EUNSUPPORTED.
+ * Checks as at the top (x is the output here). Returns SCORESDE_OK,
+ * SCORESDE_EINVAL, SCORESDE_EDIM, SCORESDE_EUNSUPPORTED or SCORESDE_ENOMEM.
  * Thread-safe.
  */
 SCORESDE_API int scoresde_model_sample(const scoresde_model *model, const double *t, size_t n,
