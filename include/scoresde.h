@@ -12,5 +12,7 @@
 #include "scoresde/sde.h"
 #include "scoresde/model.h"
 #include "scoresde/model_io.h"
+#include "scoresde/loss.h"
+#include "scoresde/train.h"
 
 #endif /* SCORESDE_H */

@@ -1,0 +1,648 @@
+/*
+ * Score-matching losses: configuration and batched evaluation with the
+ * parameter gradient (include/scoresde/loss.h has the formulas).
+ *
+ * Evaluation runs in three passes over the batch: draw times, noise and probes
+ * (per sample, from the sample's own Philox stream), evaluate the model once
+ * on the whole batch (score, divergence or Hutchinson terms), then form the
+ * per-sample values and the backward seeds in index order. The model calls
+ * are deterministic for any thread count, and every sum here runs in a fixed
+ * order, so the result is bit-identical however the caller threads it.
+ *
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#include "scoresde/loss.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "internal.h"
+#include "loss_internal.h"
+#include "scoresde/rng.h"
+#include "scoresde/sde.h"
+
+
+static const char *kind_name(int kind)
+{
+    switch (kind) {
+    case SCORESDE_LOSS_ESM: return "ESM";
+    case SCORESDE_LOSS_ISM: return "ISM";
+    case SCORESDE_LOSS_SSM: return "SSM";
+    case SCORESDE_LOSS_SSM_VR: return "SSM_VR";
+    case SCORESDE_LOSS_DSM: return "DSM";
+    case SCORESDE_LOSS_SMLD: return "SMLD";
+    case SCORESDE_LOSS_DDPM: return "DDPM";
+    default: return "?";
+    }
+}
+
+static int is_probe_kind(int kind)
+{
+    return kind == SCORESDE_LOSS_SSM || kind == SCORESDE_LOSS_SSM_VR;
+}
+
+static int is_level_kind(int kind)
+{
+    return kind == SCORESDE_LOSS_SMLD || kind == SCORESDE_LOSS_DDPM;
+}
+
+int scoresde_loss_create(scoresde_loss **out, int kind)
+{
+    SD_TRY(sd_check_ptr(out, "out"));
+    *out = NULL;
+    if (kind < SCORESDE_LOSS_ESM || kind > SCORESDE_LOSS_DDPM)
+        return sd_fail(SCORESDE_EINVAL, "kind (%d) is not a SCORESDE_LOSS_* kind", kind);
+    scoresde_loss *l = sd_calloc(1, sizeof *l);
+    if (!l)
+        return sd_fail(SCORESDE_ENOMEM, "out of memory creating a loss");
+    l->kind = kind;
+    l->time_mode = kind <= SCORESDE_LOSS_SSM_VR ? SCORESDE_LOSS_TIME_DATA
+                                                : SCORESDE_LOSS_TIME_UNIFORM;
+    l->weighting = SCORESDE_LOSS_WEIGHT_SIGMA2;
+    l->reduction = SCORESDE_LOSS_REDUCE_MEAN;
+    l->probe = SCORESDE_LOSS_PROBE_RADEMACHER;
+    l->M = 1;
+    l->N = 1000;
+    l->eps = NAN;
+    l->fixed_time = 0.0;
+    l->p_mean = -1.2;
+    l->p_std = 1.2;
+    l->sigma_data = 0.5;
+    *out = l;
+    return SCORESDE_OK;
+}
+
+void scoresde_loss_free(scoresde_loss *loss)
+{
+    sd_free(loss);
+}
+
+int scoresde_loss_kind(const scoresde_loss *loss)
+{
+    return loss ? loss->kind : 0;
+}
+
+int scoresde_loss_set_int(scoresde_loss *loss, int setting, int64_t value)
+{
+    SD_TRY(sd_check_ptr(loss, "loss"));
+    switch (setting) {
+    case SCORESDE_LOSS_TIME_MODE:
+        if (value < SCORESDE_LOSS_TIME_DATA || value > SCORESDE_LOSS_TIME_FIXED)
+            return sd_fail(SCORESDE_EINVAL, "time mode (%lld) is not a SCORESDE_LOSS_TIME_* value",
+                           (long long)value);
+        loss->time_mode = (int)value;
+        return SCORESDE_OK;
+    case SCORESDE_LOSS_WEIGHTING:
+        if (value < SCORESDE_LOSS_WEIGHT_SIGMA2 || value > SCORESDE_LOSS_WEIGHT_USER)
+            return sd_fail(SCORESDE_EINVAL, "weighting (%lld) is not a SCORESDE_LOSS_WEIGHT_* value",
+                           (long long)value);
+        if (value == SCORESDE_LOSS_WEIGHT_USER && !loss->weight_fn)
+            return sd_fail(SCORESDE_EINVAL, "weighting USER needs a hook: call "
+                                            "scoresde_loss_set_weight_fn");
+        loss->weighting = (int)value;
+        return SCORESDE_OK;
+    case SCORESDE_LOSS_REDUCTION:
+        if (value != SCORESDE_LOSS_REDUCE_MEAN && value != SCORESDE_LOSS_REDUCE_HALF_SUM)
+            return sd_fail(SCORESDE_EINVAL, "reduction (%lld) is not a SCORESDE_LOSS_REDUCE_* value",
+                           (long long)value);
+        loss->reduction = (int)value;
+        return SCORESDE_OK;
+    case SCORESDE_LOSS_PROBE:
+        if (value < SCORESDE_LOSS_PROBE_RADEMACHER || value > SCORESDE_LOSS_PROBE_SPHERE)
+            return sd_fail(SCORESDE_EINVAL, "probe (%lld) is not a SCORESDE_LOSS_PROBE_* value",
+                           (long long)value);
+        loss->probe = (int)value;
+        return SCORESDE_OK;
+    case SCORESDE_LOSS_NUM_PROBES:
+        if (value < 1 || value > 65536)
+            return sd_fail(SCORESDE_EINVAL, "number of probes M (%lld) is outside 1 .. 65536",
+                           (long long)value);
+        loss->M = (size_t)value;
+        return SCORESDE_OK;
+    case SCORESDE_LOSS_LEVELS:
+        if (value < 2 || value > (INT64_C(1) << 24))
+            return sd_fail(SCORESDE_EINVAL, "number of levels N (%lld) is outside 2 .. 2^24",
+                           (long long)value);
+        loss->N = (size_t)value;
+        return SCORESDE_OK;
+    default:
+        return sd_fail(SCORESDE_EINVAL, "setting (%d) is not an integer loss setting", setting);
+    }
+}
+
+int scoresde_loss_set_double(scoresde_loss *loss, int setting, double value)
+{
+    SD_TRY(sd_check_ptr(loss, "loss"));
+    switch (setting) {
+    case SCORESDE_LOSS_EPS:
+        if (!isnan(value) && !(isfinite(value) && value >= 0.0))
+            return sd_fail(SCORESDE_EINVAL, "eps (%g) must be NaN or finite and >= 0", value);
+        loss->eps = value;
+        return SCORESDE_OK;
+    case SCORESDE_LOSS_FIXED_TIME:
+        if (!isfinite(value))
+            return sd_fail(SCORESDE_EINVAL, "fixed time (%g) is not finite", value);
+        loss->fixed_time = value;
+        return SCORESDE_OK;
+    case SCORESDE_LOSS_P_MEAN:
+        if (!isfinite(value))
+            return sd_fail(SCORESDE_EINVAL, "P_mean (%g) is not finite", value);
+        loss->p_mean = value;
+        return SCORESDE_OK;
+    case SCORESDE_LOSS_P_STD:
+        if (!(isfinite(value) && value > 0.0))
+            return sd_fail(SCORESDE_EINVAL, "P_std (%g) must be finite and > 0", value);
+        loss->p_std = value;
+        return SCORESDE_OK;
+    case SCORESDE_LOSS_SIGMA_DATA:
+        if (!(isfinite(value) && value > 0.0))
+            return sd_fail(SCORESDE_EINVAL, "sigma_data (%g) must be finite and > 0", value);
+        loss->sigma_data = value;
+        return SCORESDE_OK;
+    default:
+        return sd_fail(SCORESDE_EINVAL, "setting (%d) is not a double loss setting", setting);
+    }
+}
+
+int scoresde_loss_set_reference(scoresde_loss *loss, const scoresde_model *reference)
+{
+    SD_TRY(sd_check_ptr(loss, "loss"));
+    loss->reference = reference;
+    return SCORESDE_OK;
+}
+
+int scoresde_loss_set_weight_fn(scoresde_loss *loss, scoresde_loss_weight_fn fn, void *user)
+{
+    SD_TRY(sd_check_ptr(loss, "loss"));
+    SD_TRY(sd_check_ptr((const void *)(uintptr_t)fn, "fn"));
+    loss->weight_fn = fn;
+    loss->weight_user = user;
+    loss->weighting = SCORESDE_LOSS_WEIGHT_USER;
+    return SCORESDE_OK;
+}
+
+/* Workspace of one evaluation: one block, carved into arrays. */
+typedef struct {
+    double *t, *alpha, *sigma, *w, *x, *z, *s, *sref, *gs, *probes, *hutch, *pw, *tab;
+} loss_ws;
+
+/* The probes of sample `stream` (M x D values into v). */
+static void draw_probes(const scoresde_loss *l, uint64_t seed, uint64_t stream, size_t D,
+                        double *v)
+{
+    const size_t M = l->M;
+    const uint64_t off = SCORESDE_RNG_OFFSET(SCORESDE_RNG_PROBE, 0);
+    if (l->probe == SCORESDE_LOSS_PROBE_RADEMACHER) {
+        sd_rng_uniform(seed, stream, off, M * D, v);
+        for (size_t k = 0; k < M * D; k++)
+            v[k] = v[k] < 0.5 ? -1.0 : 1.0;
+        return;
+    }
+    sd_rng_normal(seed, stream, off, M * D, v);
+    if (l->probe == SCORESDE_LOSS_PROBE_SPHERE) {
+        for (size_t m = 0; m < M; m++) {
+            double *vm = v + m * D, ss = 0.0;
+            for (size_t j = 0; j < D; j++)
+                ss += vm[j] * vm[j];
+            /* ss > 0 with probability one; a zero draw would stay zero */
+            const double scale = ss > 0.0 ? sqrt((double)D / ss) : 0.0;
+            for (size_t j = 0; j < D; j++)
+                vm[j] *= scale;
+        }
+    }
+}
+
+/* Draw the times t (and the DDPM level's abar into alpha/sigma later). */
+static int draw_times(const scoresde_loss *l, const scoresde_sde *sde, size_t n, uint64_t seed,
+                      uint64_t first, double *t, size_t *levels)
+{
+    const double T = scoresde_sde_T(sde);
+    if (is_level_kind(l->kind)) {
+        for (size_t i = 0; i < n; i++) {
+            double u;
+            sd_rng_uniform(seed, first + i, SCORESDE_RNG_OFFSET(SCORESDE_RNG_TIME, 0), 1, &u);
+            size_t k = (size_t)floor(u * (double)l->N);
+            if (k >= l->N)
+                k = l->N - 1;
+            levels[i] = k;
+            /* SMLD: level k sits at t_k = k T / (N - 1), NCSN's geometric sigmas on a
+             * VE SDE. DDPM: abar_k integrates beta over the first k + 1 of N steps,
+             * so the model is asked at the end of that step, t = (k + 1) T / N, where
+             * the continuous VP marginal matches it and sigma(t) > 0. */
+            t[i] = l->kind == SCORESDE_LOSS_SMLD ? (double)k * T / (double)(l->N - 1)
+                                                 : (double)(k + 1) * T / (double)l->N;
+        }
+        return SCORESDE_OK;
+    }
+    double eps = isnan(l->eps) ? scoresde_sde_training_eps(sde) : l->eps;
+    switch (l->time_mode) {
+    case SCORESDE_LOSS_TIME_DATA:
+    case SCORESDE_LOSS_TIME_FIXED:
+        if (!(l->fixed_time >= 0.0 && l->fixed_time <= T))
+            return sd_fail(SCORESDE_EINVAL, "fixed time (%g) is outside [0, T = %g]",
+                           l->fixed_time, T);
+        for (size_t i = 0; i < n; i++)
+            t[i] = l->fixed_time;
+        return SCORESDE_OK;
+    case SCORESDE_LOSS_TIME_UNIFORM:
+        if (!(eps < T))
+            return sd_fail(SCORESDE_EINVAL, "eps (%g) is not below T (%g)", eps, T);
+        for (size_t i = 0; i < n; i++) {
+            double u;
+            sd_rng_uniform(seed, first + i, SCORESDE_RNG_OFFSET(SCORESDE_RNG_TIME, 0), 1, &u);
+            t[i] = eps + u * (T - eps);
+            if (t[i] > T)
+                t[i] = T;
+        }
+        return SCORESDE_OK;
+    default: /* LOGNORMAL */
+        if (scoresde_sde_kind(sde) != SCORESDE_SDE_EDM)
+            return sd_fail(SCORESDE_EUNSUPPORTED,
+                           "log-normal times need an EDM SDE (sigma(t) = t); the model's SDE "
+                           "has kind %d",
+                           scoresde_sde_kind(sde));
+        if (!(eps < T))
+            return sd_fail(SCORESDE_EINVAL, "eps (%g) is not below T (%g)", eps, T);
+        for (size_t i = 0; i < n; i++) {
+            double g;
+            sd_rng_normal(seed, first + i, SCORESDE_RNG_OFFSET(SCORESDE_RNG_TIME, 1), 1, &g);
+            double s = exp(l->p_mean + l->p_std * g);
+            t[i] = s < eps ? eps : (s > T ? T : s);
+        }
+        return SCORESDE_OK;
+    }
+}
+
+static int loss_weights(const scoresde_loss *l, const scoresde_sde *sde, size_t n, const double *t,
+                        const double *alpha, const double *sigma, double *w)
+{
+    if (l->kind == SCORESDE_LOSS_DDPM) {
+        for (size_t i = 0; i < n; i++)
+            w[i] = 1.0;
+        return SCORESDE_OK;
+    }
+    if (l->kind == SCORESDE_LOSS_SMLD) {
+        for (size_t i = 0; i < n; i++)
+            w[i] = sigma[i] * sigma[i];
+        return SCORESDE_OK;
+    }
+    if (l->time_mode == SCORESDE_LOSS_TIME_DATA) {
+        for (size_t i = 0; i < n; i++)
+            w[i] = 1.0;
+        return SCORESDE_OK;
+    }
+    switch (l->weighting) {
+    case SCORESDE_LOSS_WEIGHT_SIGMA2:
+        for (size_t i = 0; i < n; i++)
+            w[i] = sigma[i] * sigma[i];
+        return SCORESDE_OK;
+    case SCORESDE_LOSS_WEIGHT_G2:
+        SD_TRY(scoresde_sde_diffusion(sde, t, n, w));
+        for (size_t i = 0; i < n; i++)
+            w[i] *= w[i];
+        return SCORESDE_OK;
+    case SCORESDE_LOSS_WEIGHT_UNIFORM:
+        for (size_t i = 0; i < n; i++)
+            w[i] = 1.0;
+        return SCORESDE_OK;
+    case SCORESDE_LOSS_WEIGHT_EDM: {
+        const double sd2 = l->sigma_data * l->sigma_data;
+        for (size_t i = 0; i < n; i++) {
+            const double se = sigma[i] / alpha[i];
+            w[i] = sigma[i] * sigma[i] * (se * se + sd2) / sd2;
+        }
+        return SCORESDE_OK;
+    }
+    default:
+        if (l->weight_fn(t, n, w, l->weight_user) != 0)
+            return sd_fail(SCORESDE_ECALLBACK, "the loss weight hook returned non-zero");
+        for (size_t i = 0; i < n; i++)
+            if (!(isfinite(w[i]) && w[i] >= 0.0))
+                return sd_fail(SCORESDE_ENUMERIC,
+                               "the loss weight hook gave lambda(t = %g) = %g for sample %zu "
+                               "(must be finite and >= 0)",
+                               t[i], w[i], i);
+        return SCORESDE_OK;
+    }
+}
+
+/* abar_k = prod_{l <= k} (1 - beta_l) of the model's VP SDE's DDPM table. */
+static int ddpm_table(const scoresde_sde *sde, size_t N, double *tab, double *tmp)
+{
+    if (scoresde_sde_kind(sde) != SCORESDE_SDE_VP)
+        return sd_fail(SCORESDE_EUNSUPPORTED, "the DDPM loss needs a VP SDE; the model's SDE has "
+                                              "kind %d",
+                       scoresde_sde_kind(sde));
+    const double T = scoresde_sde_T(sde);
+    double *ones = tmp, *tl = tmp + N, *f = tmp + 2 * N;
+    for (size_t k = 0; k < N; k++) {
+        ones[k] = 1.0;
+        tl[k] = (double)k * T / (double)(N - 1);
+    }
+    SD_TRY(scoresde_sde_discretize(sde, N, ones, tl, N, 1, f, tab));
+    double abar = 1.0;
+    for (size_t k = 0; k < N; k++) {
+        abar *= 1.0 - tab[k] * tab[k];
+        tab[k] = abar;
+    }
+    return SCORESDE_OK;
+}
+
+static int eval_impl(const scoresde_loss *l, const scoresde_model *model, const double *x0,
+                     size_t n, size_t D, uint64_t seed, uint64_t first, double *value,
+                     double *per_sample, double *grad, size_t count, loss_ws *ws, size_t *levels)
+{
+    const scoresde_sde *sde = scoresde_model_sde(model);
+    const int kind = l->kind;
+    const int perturbed = kind >= SCORESDE_LOSS_DSM || l->time_mode != SCORESDE_LOSS_TIME_DATA;
+    const size_t nD = n * D;
+
+    SD_TRY(draw_times(l, sde, n, seed, first, ws->t, levels));
+    if (perturbed) {
+        SD_TRY(scoresde_sde_marginal(sde, ws->t, n, ws->alpha, ws->sigma, NULL, NULL));
+        for (size_t i = 0; i < n; i++)
+            sd_rng_normal(seed, first + i, SCORESDE_RNG_OFFSET(SCORESDE_RNG_PERTURB, 0), D,
+                          ws->z + i * D);
+        double *ca = ws->alpha, *cs = ws->sigma;
+        if (kind == SCORESDE_LOSS_DDPM) {
+            SD_TRY(ddpm_table(sde, l->N, ws->tab, ws->tab + l->N));
+            /* the perturbation uses the discrete table; sigma stays the model's */
+            ca = ws->gs;
+            cs = ws->gs + n;
+            for (size_t i = 0; i < n; i++) {
+                ca[i] = sqrt(ws->tab[levels[i]]);
+                cs[i] = sqrt(1.0 - ws->tab[levels[i]]);
+            }
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (kind >= SCORESDE_LOSS_DSM && !(ws->sigma[i] > 0.0))
+                return sd_fail(SCORESDE_EINVAL,
+                               "sigma(t) is zero at t = %g (sample %zu): denoising needs noise",
+                               ws->t[i], i);
+            for (size_t j = 0; j < D; j++)
+                ws->x[i * D + j] = ca[i] * x0[i * D + j] + cs[i] * ws->z[i * D + j];
+        }
+    } else {
+        memcpy(ws->x, x0, nD * sizeof(double));
+        for (size_t i = 0; i < n; i++)
+            ws->alpha[i] = 1.0, ws->sigma[i] = 0.0;
+    }
+    SD_TRY(loss_weights(l, sde, n, ws->t, ws->alpha, ws->sigma, ws->w));
+    const double c = l->reduction == SCORESDE_LOSS_REDUCE_MEAN ? 2.0 / (double)D : 1.0;
+    for (size_t i = 0; i < n; i++)
+        ws->w[i] *= c;
+
+    /* the model */
+    const size_t M = l->M;
+    if (kind == SCORESDE_LOSS_ISM) {
+        SD_TRY(scoresde_model_score(model, ws->x, ws->t, n, D, ws->s));
+        SD_TRY(scoresde_model_divergence(model, ws->x, ws->t, n, D, ws->hutch));
+    } else if (is_probe_kind(kind)) {
+        for (size_t i = 0; i < n; i++)
+            draw_probes(l, seed, first + i, D, ws->probes + i * M * D);
+        SD_TRY(scoresde_model_score(model, ws->x, ws->t, n, D, ws->s));
+        SD_TRY(scoresde_model_hutchinson(model, ws->x, ws->t, n, D, ws->probes, M, ws->hutch));
+    } else {
+        SD_TRY(scoresde_model_score(model, ws->x, ws->t, n, D, ws->s));
+    }
+    if (kind == SCORESDE_LOSS_ESM)
+        SD_TRY(scoresde_model_score(l->reference, ws->x, ws->t, n, D, ws->sref));
+
+    /* per-sample values and backward seeds gs = dQ/ds */
+    double total = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        const double *s = ws->s + i * D, *z = ws->z + i * D;
+        double *gs = ws->gs + i * D, q = 0.0;
+        switch (kind) {
+        case SCORESDE_LOSS_ESM:
+            for (size_t j = 0; j < D; j++) {
+                gs[j] = s[j] - ws->sref[i * D + j];
+                q += gs[j] * gs[j];
+            }
+            q *= 0.5;
+            break;
+        case SCORESDE_LOSS_ISM:
+        case SCORESDE_LOSS_SSM_VR:
+            for (size_t j = 0; j < D; j++) {
+                gs[j] = s[j];
+                q += s[j] * s[j];
+            }
+            q = 0.5 * q + ws->hutch[i];
+            break;
+        case SCORESDE_LOSS_SSM: {
+            const double *v = ws->probes + i * M * D;
+            for (size_t j = 0; j < D; j++)
+                gs[j] = 0.0;
+            for (size_t m = 0; m < M; m++) {
+                double a = 0.0;
+                for (size_t j = 0; j < D; j++)
+                    a += v[m * D + j] * s[j];
+                q += 0.5 * a * a;
+                for (size_t j = 0; j < D; j++)
+                    gs[j] += a * v[m * D + j];
+            }
+            for (size_t j = 0; j < D; j++)
+                gs[j] /= (double)M;
+            q = q / (double)M + ws->hutch[i];
+            break;
+        }
+        case SCORESDE_LOSS_DDPM: {
+            const double sg = ws->sigma[i];
+            for (size_t j = 0; j < D; j++) {
+                const double e = -sg * s[j] - z[j];
+                q += e * e;
+                gs[j] = -sg * e;
+            }
+            q *= 0.5;
+            break;
+        }
+        default: { /* DSM, SMLD */
+            const double inv = 1.0 / ws->sigma[i];
+            for (size_t j = 0; j < D; j++) {
+                gs[j] = s[j] + z[j] * inv;
+                q += gs[j] * gs[j];
+            }
+            q *= 0.5;
+            break;
+        }
+        }
+        const double v = ws->w[i] * q;
+        if (!isfinite(v))
+            return sd_fail(SCORESDE_ENUMERIC, "the %s loss of sample %zu (t = %g) is not finite",
+                           kind_name(kind), i, ws->t[i]);
+        if (per_sample)
+            per_sample[i] = v;
+        total += v;
+    }
+    *value = total / (double)n;
+    if (!grad)
+        return SCORESDE_OK;
+
+    const double inv_n = 1.0 / (double)n;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < D; j++)
+            ws->gs[i * D + j] *= ws->w[i] * inv_n;
+    SD_TRY(scoresde_model_score_backward(model, ws->x, ws->t, n, D, ws->gs, grad, count));
+    if (kind == SCORESDE_LOSS_ISM) {
+        /* tr J = sum_j e_j^T J e_j: the D axis probes with weight w_i / n */
+        memset(ws->probes, 0, nD * D * sizeof(double));
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < D; j++) {
+                ws->probes[(i * D + j) * D + j] = 1.0;
+                ws->pw[i * D + j] = ws->w[i] * inv_n;
+            }
+        SD_TRY(scoresde_model_probe_backward(model, ws->x, ws->t, n, D, ws->probes, D, ws->pw,
+                                             grad, count));
+    } else if (is_probe_kind(kind)) {
+        for (size_t i = 0; i < n; i++)
+            for (size_t m = 0; m < M; m++)
+                ws->pw[i * M + m] = ws->w[i] * inv_n / (double)M;
+        SD_TRY(scoresde_model_probe_backward(model, ws->x, ws->t, n, D, ws->probes, M, ws->pw,
+                                             grad, count));
+    }
+    return SCORESDE_OK;
+}
+
+int scoresde_loss_eval(const scoresde_loss *loss, const scoresde_model *model, const double *x0,
+                       size_t n, size_t D, uint64_t seed, uint64_t first_sample, double *value,
+                       double *per_sample, double *grad, size_t count)
+{
+    SD_TRY(sd_check_ptr(loss, "loss"));
+    SD_TRY(sd_check_ptr(model, "model"));
+    SD_TRY(sd_check_ptr(value, "value"));
+    SD_TRY(sd_check_batch(x0, n, D, "x0"));
+    if (D != scoresde_model_dim(model))
+        return sd_fail(SCORESDE_EDIM, "x0 has dimension %zu, the model expects %zu", D,
+                       scoresde_model_dim(model));
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < D; j++)
+            if (!isfinite(x0[i * D + j]))
+                return sd_fail(SCORESDE_EINVAL, "x0 row %zu (column %zu) is not finite (%g)", i, j,
+                               x0[i * D + j]);
+    const int kind = loss->kind;
+    if (kind == SCORESDE_LOSS_ESM) {
+        if (!loss->reference)
+            return sd_fail(SCORESDE_EINVAL, "the ESM loss has no reference model "
+                                            "(scoresde_loss_set_reference)");
+        if (scoresde_model_dim(loss->reference) != D)
+            return sd_fail(SCORESDE_EDIM, "the reference model has dimension %zu, x0 has %zu",
+                           scoresde_model_dim(loss->reference), D);
+    }
+    if (kind >= SCORESDE_LOSS_DSM && !is_level_kind(kind) &&
+        loss->time_mode == SCORESDE_LOSS_TIME_DATA)
+        return sd_fail(SCORESDE_EINVAL, "time mode DATA is not valid for the %s loss "
+                                        "(it needs perturbed data)",
+                       kind_name(kind));
+    if (grad) {
+        size_t np = 0;
+        SD_TRY(scoresde_model_num_params(model, &np));
+        if (count != np)
+            return sd_fail(SCORESDE_EDIM, "count (%zu) differs from the model's %zu parameters",
+                           count, np);
+    } else if (count != 0) {
+        return sd_fail(SCORESDE_EINVAL, "grad is NULL but count is %zu", count);
+    }
+
+    /* workspace: 5 n + 6 n D + n M D + n M (+ n D^2 for the ISM gradient) + 3 N */
+    const size_t M = is_probe_kind(kind) ? loss->M : 1;
+    size_t nD, nMD, probe_len, pw_len, tab_len, total;
+    SD_TRY(sd_mul_size(n, D, &nD, "n x D"));
+    SD_TRY(sd_mul_size(nD, M, &nMD, "n x M x D"));
+    probe_len = nMD;
+    pw_len = n * M;
+    if (kind == SCORESDE_LOSS_ISM && grad) {
+        SD_TRY(sd_mul_size(nD, D, &probe_len, "n x D x D"));
+        pw_len = nD;
+    }
+    tab_len = kind == SCORESDE_LOSS_DDPM ? 4 * loss->N : 0;
+    const size_t nd6 = nD < 2 * n ? 2 * n : nD; /* gs doubles as DDPM's 2n coefficients */
+    /* every term is below SIZE_MAX / 8 (checked products of sizes of arrays the
+     * caller holds), so only the sum can overflow */
+    total = 5 * n + 4 * nD + nd6;
+    const size_t rest[3] = {probe_len, pw_len, tab_len};
+    for (int k = 0; k < 3; k++) {
+        if (rest[k] > SIZE_MAX / sizeof(double) - total)
+            return sd_fail(SCORESDE_EINVAL, "the loss workspace for n = %zu overflows", n);
+        total += rest[k];
+    }
+    double *block = sd_malloc(total * sizeof(double));
+    size_t *levels = sd_malloc(n * sizeof(size_t));
+    if (!block || !levels) {
+        sd_free(block);
+        sd_free(levels);
+        return sd_fail(SCORESDE_ENOMEM, "out of memory for the loss workspace (%zu doubles)",
+                       total);
+    }
+    loss_ws ws;
+    double *p = block;
+    ws.t = p, p += n;
+    ws.alpha = p, p += n;
+    ws.sigma = p, p += n;
+    ws.w = p, p += n;
+    ws.hutch = p, p += n;
+    ws.x = p, p += nD;
+    ws.z = p, p += nD;
+    ws.s = p, p += nD;
+    ws.sref = p, p += nD;
+    ws.gs = p, p += nd6;
+    ws.probes = p, p += probe_len;
+    ws.pw = p, p += pw_len;
+    ws.tab = p;
+    memset(ws.z, 0, nD * sizeof(double));
+    int rc = eval_impl(loss, model, x0, n, D, seed, first_sample, value, per_sample, grad, count,
+                       &ws, levels);
+    sd_free(block);
+    sd_free(levels);
+    return rc;
+}
+
+/* The configuration, for checkpoints: every setting, in a fixed order. */
+int sd_loss_write_config(const scoresde_loss *l, sd_writer *w)
+{
+    sd_writer_put_u32(w, (uint32_t)l->kind);
+    sd_writer_put_u32(w, (uint32_t)l->time_mode);
+    sd_writer_put_u32(w, (uint32_t)l->weighting);
+    sd_writer_put_u32(w, (uint32_t)l->reduction);
+    sd_writer_put_u32(w, (uint32_t)l->probe);
+    sd_writer_put_u64(w, (uint64_t)l->M);
+    sd_writer_put_u64(w, (uint64_t)l->N);
+    sd_writer_put_f64(w, l->eps);
+    sd_writer_put_f64(w, l->fixed_time);
+    sd_writer_put_f64(w, l->p_mean);
+    sd_writer_put_f64(w, l->p_std);
+    return sd_writer_put_f64(w, l->sigma_data);
+}
+
+int sd_loss_check_config(const scoresde_loss *l, sd_reader *r)
+{
+    uint32_t u[5];
+    uint64_t M, N;
+    double d[5];
+    for (int k = 0; k < 5; k++)
+        SD_TRY(sd_reader_get_u32(r, &u[k], "loss setting"));
+    SD_TRY(sd_reader_get_u64(r, &M, "loss probes M"));
+    SD_TRY(sd_reader_get_u64(r, &N, "loss levels N"));
+    for (int k = 0; k < 5; k++)
+        SD_TRY(sd_reader_get_f64(r, &d[k], "loss setting"));
+    const uint32_t have_u[5] = {(uint32_t)l->kind, (uint32_t)l->time_mode,
+                                (uint32_t)l->weighting, (uint32_t)l->reduction,
+                                (uint32_t)l->probe};
+    const double have_d[5] = {l->eps, l->fixed_time, l->p_mean, l->p_std, l->sigma_data};
+    static const char *const un[5] = {"kind", "time mode", "weighting", "reduction", "probe"};
+    static const char *const dn[5] = {"eps", "fixed time", "P_mean", "P_std", "sigma_data"};
+    for (int k = 0; k < 5; k++)
+        if (u[k] != have_u[k])
+            return sd_fail(SCORESDE_EINVAL,
+                           "the checkpoint's loss has %s %u, the trainer's loss %u", un[k],
+                           u[k], have_u[k]);
+    if (M != l->M || N != l->N)
+        return sd_fail(SCORESDE_EINVAL,
+                       "the checkpoint's loss has M = %llu, N = %llu; the trainer's M = %zu, "
+                       "N = %zu",
+                       (unsigned long long)M, (unsigned long long)N, l->M, l->N);
+    for (int k = 0; k < 5; k++)
+        if (memcmp(&d[k], &have_d[k], sizeof(double)) != 0)
+            return sd_fail(SCORESDE_EINVAL, "the checkpoint's loss has %s %g, the trainer's %g",
+                           dn[k], d[k], have_d[k]);
+    return SCORESDE_OK;
+}

@@ -1,0 +1,500 @@
+/*
+ * The trainer: flat gradient, Adam(W) with warm-up and norm clipping, EMA of
+ * the parameters, seeded minibatches (include/scoresde/train.h).
+ *
+ * The trainer keeps a double master copy of the parameters and pushes it into
+ * the model after every step, so a single-precision model still accumulates
+ * small updates exactly as a double one would.
+ *
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#include "scoresde/train.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "internal.h"
+#include "io.h"
+#include "loss_internal.h"
+#include "scoresde/rng.h"
+
+struct scoresde_trainer {
+    scoresde_model *model;
+    const scoresde_loss *loss;
+    size_t P;
+    double *p, *g, *m, *v, *ema; /* one block of 5 P doubles */
+    uint64_t steps;              /* applied steps */
+    uint64_t samples;            /* samples consumed by step/fit */
+    double lr, beta1, beta2, eps, wd, clip, ema_rate;
+    uint64_t warmup;
+    size_t batch;
+    uint64_t seed;
+};
+
+int scoresde_trainer_create(scoresde_trainer **out, scoresde_model *model,
+                            const scoresde_loss *loss)
+{
+    SD_TRY(sd_check_ptr(out, "out"));
+    *out = NULL;
+    SD_TRY(sd_check_ptr(model, "model"));
+    SD_TRY(sd_check_ptr(loss, "loss"));
+    size_t P = 0;
+    int rc = scoresde_model_num_params(model, &P);
+    if (rc == SCORESDE_EUNSUPPORTED)
+        return sd_fail(SCORESDE_EUNSUPPORTED,
+                       "the model (kind %d) has no trainable parameters: a trainer needs "
+                       "SCORESDE_MODEL_MLP",
+                       scoresde_model_kind(model));
+    SD_TRY(rc);
+    if (P == 0)
+        return sd_fail(SCORESDE_EUNSUPPORTED, "the model has no trainable parameters");
+    size_t total;
+    SD_TRY(sd_mul_size(P, 5 * sizeof(double), &total, "trainer state"));
+    scoresde_trainer *tr = sd_calloc(1, sizeof *tr);
+    double *block = tr ? sd_calloc(5 * P, sizeof(double)) : NULL;
+    if (!block) {
+        sd_free(tr);
+        return sd_fail(SCORESDE_ENOMEM, "out of memory for a trainer of %zu parameters", P);
+    }
+    tr->model = model;
+    tr->loss = loss;
+    tr->P = P;
+    tr->p = block;
+    tr->g = block + P;
+    tr->m = block + 2 * P;
+    tr->v = block + 3 * P;
+    tr->ema = block + 4 * P;
+    rc = scoresde_model_get_params(model, tr->p, P);
+    if (rc != SCORESDE_OK) {
+        sd_free(block);
+        sd_free(tr);
+        return rc;
+    }
+    memcpy(tr->ema, tr->p, P * sizeof(double));
+    tr->lr = 2e-4;
+    tr->beta1 = 0.9;
+    tr->beta2 = 0.999;
+    tr->eps = 1e-8;
+    tr->wd = 0.0;
+    tr->clip = 1.0;
+    tr->ema_rate = 0.9999;
+    tr->warmup = 5000;
+    tr->batch = 128;
+    tr->seed = 0;
+    *out = tr;
+    return SCORESDE_OK;
+}
+
+void scoresde_trainer_free(scoresde_trainer *tr)
+{
+    if (!tr)
+        return;
+    sd_free(tr->p);
+    sd_free(tr);
+}
+
+int scoresde_trainer_set_double(scoresde_trainer *tr, int setting, double value)
+{
+    SD_TRY(sd_check_ptr(tr, "trainer"));
+    switch (setting) {
+    case SCORESDE_TRAIN_LR:
+        if (!(isfinite(value) && value > 0.0 && value <= 10.0))
+            return sd_fail(SCORESDE_EINVAL, "learning rate (%g) is outside (0, 10]", value);
+        tr->lr = value;
+        return SCORESDE_OK;
+    case SCORESDE_TRAIN_BETA1:
+    case SCORESDE_TRAIN_BETA2:
+        if (!(value >= 0.0 && value < 1.0))
+            return sd_fail(SCORESDE_EINVAL, "beta%d (%g) is outside [0, 1)",
+                           setting == SCORESDE_TRAIN_BETA1 ? 1 : 2, value);
+        if (setting == SCORESDE_TRAIN_BETA1)
+            tr->beta1 = value;
+        else
+            tr->beta2 = value;
+        return SCORESDE_OK;
+    case SCORESDE_TRAIN_EPS:
+        if (!(isfinite(value) && value > 0.0))
+            return sd_fail(SCORESDE_EINVAL, "Adam eps (%g) must be finite and > 0", value);
+        tr->eps = value;
+        return SCORESDE_OK;
+    case SCORESDE_TRAIN_WEIGHT_DECAY:
+        if (!(isfinite(value) && value >= 0.0))
+            return sd_fail(SCORESDE_EINVAL, "weight decay (%g) must be finite and >= 0", value);
+        tr->wd = value;
+        return SCORESDE_OK;
+    case SCORESDE_TRAIN_CLIP:
+        if (!(isfinite(value) && value >= 0.0))
+            return sd_fail(SCORESDE_EINVAL, "gradient clip (%g) must be finite and >= 0", value);
+        tr->clip = value;
+        return SCORESDE_OK;
+    case SCORESDE_TRAIN_EMA_RATE:
+        if (!(value >= 0.0 && value <= 1.0))
+            return sd_fail(SCORESDE_EINVAL, "EMA rate (%g) is outside [0, 1]", value);
+        tr->ema_rate = value;
+        return SCORESDE_OK;
+    default:
+        return sd_fail(SCORESDE_EINVAL, "setting (%d) is not a double trainer setting", setting);
+    }
+}
+
+int scoresde_trainer_set_int(scoresde_trainer *tr, int setting, int64_t value)
+{
+    SD_TRY(sd_check_ptr(tr, "trainer"));
+    switch (setting) {
+    case SCORESDE_TRAIN_WARMUP:
+        if (value < 0)
+            return sd_fail(SCORESDE_EINVAL, "warm-up steps (%lld) must be >= 0", (long long)value);
+        tr->warmup = (uint64_t)value;
+        return SCORESDE_OK;
+    case SCORESDE_TRAIN_BATCH:
+        if (value < 1 || (uint64_t)value > SIZE_MAX / 64)
+            return sd_fail(SCORESDE_EINVAL, "batch size (%lld) must be >= 1", (long long)value);
+        tr->batch = (size_t)value;
+        return SCORESDE_OK;
+    case SCORESDE_TRAIN_SEED:
+        tr->seed = (uint64_t)value;
+        return SCORESDE_OK;
+    default:
+        return sd_fail(SCORESDE_EINVAL, "setting (%d) is not an integer trainer setting", setting);
+    }
+}
+
+size_t scoresde_trainer_num_params(const scoresde_trainer *tr)
+{
+    return tr ? tr->P : 0;
+}
+
+uint64_t scoresde_trainer_steps(const scoresde_trainer *tr)
+{
+    return tr ? tr->steps : 0;
+}
+
+int scoresde_trainer_backward(scoresde_trainer *tr, const double *x0, size_t n, size_t D,
+                              uint64_t first_sample, double *loss)
+{
+    SD_TRY(sd_check_ptr(tr, "trainer"));
+    double value;
+    memset(tr->g, 0, tr->P * sizeof(double));
+    SD_TRY(scoresde_loss_eval(tr->loss, tr->model, x0, n, D, tr->seed, first_sample, &value, NULL,
+                              tr->g, tr->P));
+    if (loss)
+        *loss = value;
+    return SCORESDE_OK;
+}
+
+static int check_count(const scoresde_trainer *tr, const void *arr, size_t count, const char *what)
+{
+    SD_TRY(sd_check_ptr(tr, "trainer"));
+    SD_TRY(sd_check_ptr(arr, what));
+    if (count != tr->P)
+        return sd_fail(SCORESDE_EDIM, "count (%zu) differs from the trainer's %zu parameters",
+                       count, tr->P);
+    return SCORESDE_OK;
+}
+
+int scoresde_trainer_get_grad(const scoresde_trainer *tr, double *grad, size_t count)
+{
+    SD_TRY(check_count(tr, grad, count, "grad"));
+    memcpy(grad, tr->g, count * sizeof(double));
+    return SCORESDE_OK;
+}
+
+int scoresde_trainer_set_grad(scoresde_trainer *tr, const double *grad, size_t count)
+{
+    SD_TRY(check_count(tr, grad, count, "grad"));
+    SD_TRY(sd_check_finite(grad, count, "grad"));
+    memcpy(tr->g, grad, count * sizeof(double));
+    return SCORESDE_OK;
+}
+
+int scoresde_trainer_get_ema(const scoresde_trainer *tr, double *theta, size_t count)
+{
+    SD_TRY(check_count(tr, theta, count, "theta"));
+    memcpy(theta, tr->ema, count * sizeof(double));
+    return SCORESDE_OK;
+}
+
+int scoresde_trainer_apply(scoresde_trainer *tr, double *grad_norm)
+{
+    SD_TRY(sd_check_ptr(tr, "trainer"));
+    const size_t P = tr->P;
+    double ss = 0.0;
+    for (size_t k = 0; k < P; k++)
+        ss += tr->g[k] * tr->g[k];
+    const double norm = sqrt(ss);
+    if (!isfinite(norm)) {
+        for (size_t k = 0; k < P; k++)
+            if (!isfinite(tr->g[k]))
+                return sd_fail(SCORESDE_ENUMERIC,
+                               "gradient element %zu is not finite (%g) at step %llu", k,
+                               tr->g[k], (unsigned long long)tr->steps + 1);
+        return sd_fail(SCORESDE_ENUMERIC, "the gradient norm overflows at step %llu",
+                       (unsigned long long)tr->steps + 1);
+    }
+    if (grad_norm)
+        *grad_norm = norm;
+    if (tr->clip > 0.0 && norm > tr->clip) {
+        const double scale = tr->clip / norm;
+        for (size_t k = 0; k < P; k++)
+            tr->g[k] *= scale;
+    }
+    const uint64_t n = tr->steps + 1;
+    double lr = tr->lr;
+    if (tr->warmup > 0 && n < tr->warmup)
+        lr *= (double)n / (double)tr->warmup;
+    const double b1 = tr->beta1, b2 = tr->beta2;
+    const double c1 = 1.0 - pow(b1, (double)n), c2 = 1.0 - pow(b2, (double)n);
+    const double decay = lr * tr->wd;
+    for (size_t k = 0; k < P; k++) {
+        const double g = tr->g[k];
+        tr->m[k] = b1 * tr->m[k] + (1.0 - b1) * g;
+        tr->v[k] = b2 * tr->v[k] + (1.0 - b2) * g * g;
+        const double upd = (tr->m[k] / c1) / (sqrt(tr->v[k] / c2) + tr->eps);
+        tr->p[k] = tr->p[k] - decay * tr->p[k] - lr * upd;
+    }
+    double d = (1.0 + (double)n) / (10.0 + (double)n);
+    if (tr->ema_rate < d)
+        d = tr->ema_rate;
+    for (size_t k = 0; k < P; k++)
+        tr->ema[k] = d * tr->ema[k] + (1.0 - d) * tr->p[k];
+    tr->steps = n;
+    /* the master copy is finite (finite gradient, bounded update), so this
+     * only fails on programming errors; report it all the same */
+    return scoresde_model_set_params(tr->model, tr->p, P);
+}
+
+int scoresde_trainer_step(scoresde_trainer *tr, const double *x0, size_t n, size_t D,
+                          double *loss)
+{
+    SD_TRY(sd_check_ptr(tr, "trainer"));
+    SD_TRY(scoresde_trainer_backward(tr, x0, n, D, tr->samples, loss));
+    SD_TRY(scoresde_trainer_apply(tr, NULL));
+    tr->samples += n;
+    return SCORESDE_OK;
+}
+
+int scoresde_trainer_fit(scoresde_trainer *tr, const double *data, size_t m, size_t D,
+                         uint64_t steps, scoresde_progress_fn progress, void *user)
+{
+    SD_TRY(sd_check_ptr(tr, "trainer"));
+    SD_TRY(sd_check_batch(data, m, D, "data"));
+    if (D != scoresde_model_dim(tr->model))
+        return sd_fail(SCORESDE_EDIM, "data has dimension %zu, the model expects %zu", D,
+                       scoresde_model_dim(tr->model));
+    for (size_t i = 0; i < m; i++)
+        for (size_t j = 0; j < D; j++)
+            if (!isfinite(data[i * D + j]))
+                return sd_fail(SCORESDE_EINVAL, "data row %zu (column %zu) is not finite (%g)", i,
+                               j, data[i * D + j]);
+    const size_t B = tr->batch;
+    size_t bd;
+    SD_TRY(sd_mul_size(B, D + 1, &bd, "batch x (D + 1)"));
+    double *buf = sd_malloc(bd * sizeof(double));
+    if (!buf)
+        return sd_fail(SCORESDE_ENOMEM, "out of memory for a batch of %zu rows", B);
+    double *xb = buf, *u = buf + B * D, ema_loss = 0.0;
+    int rc = SCORESDE_OK;
+    for (uint64_t s = 0; s < steps; s++) {
+        sd_rng_uniform(tr->seed, tr->steps, SCORESDE_RNG_OFFSET(SCORESDE_RNG_BATCH, 0), B, u);
+        for (size_t b = 0; b < B; b++) {
+            size_t r = (size_t)floor(u[b] * (double)m);
+            if (r >= m)
+                r = m - 1;
+            memcpy(xb + b * D, data + r * D, D * sizeof(double));
+        }
+        double loss;
+        rc = scoresde_trainer_step(tr, xb, B, D, &loss);
+        if (rc != SCORESDE_OK)
+            break;
+        ema_loss = s == 0 ? loss : 0.99 * ema_loss + 0.01 * loss;
+        if (progress && progress(tr->steps, loss, ema_loss, user) != 0) {
+            rc = sd_fail(SCORESDE_ECALLBACK, "the progress hook stopped training after step %llu",
+                         (unsigned long long)tr->steps);
+            break;
+        }
+    }
+    sd_free(buf);
+    return rc;
+}
+
+/* ------------------------------------------------------------ checkpoints */
+
+/* Checkpoints are bounded by what a trainer could hold in memory anyway. */
+#define CKPT_FILE_LIMIT ((uint64_t)SIZE_MAX < (1ull << 40) ? SIZE_MAX : (size_t)(1ull << 40))
+
+int scoresde_trainer_save_buffer(const scoresde_trainer *tr, void **data, size_t *size)
+{
+    SD_TRY(sd_check_ptr(tr, "trainer"));
+    SD_TRY(sd_check_ptr(data, "data"));
+    SD_TRY(sd_check_ptr(size, "size"));
+    *data = NULL;
+    *size = 0;
+    sd_writer w;
+    size_t mark;
+    sd_writer_init(&w);
+    sd_container_begin(&w, SD_FILE_CHECKPOINT);
+    /* TRNR: counts, counters, settings, the loss's configuration */
+    sd_container_section_begin(&w, SD_TAG_TRAINER, SD_SECTION_REQUIRED, &mark);
+    sd_writer_put_u64(&w, (uint64_t)tr->P);
+    sd_writer_put_u64(&w, tr->steps);
+    sd_writer_put_u64(&w, tr->samples);
+    sd_writer_put_u64(&w, tr->seed);
+    sd_writer_put_u64(&w, tr->warmup);
+    sd_writer_put_u64(&w, (uint64_t)tr->batch);
+    const double set[7] = {tr->lr, tr->beta1, tr->beta2, tr->eps, tr->wd, tr->clip, tr->ema_rate};
+    sd_writer_put_f64_array(&w, set, 7);
+    sd_loss_write_config(tr->loss, &w);
+    sd_container_section_end(&w, mark);
+    /* OPTM: P, then parameters, first moment, second moment, EMA */
+    sd_container_section_begin(&w, SD_TAG_OPTIMIZER, SD_SECTION_REQUIRED, &mark);
+    sd_writer_put_u64(&w, (uint64_t)tr->P);
+    sd_writer_put_f64_array(&w, tr->p, tr->P);
+    sd_writer_put_f64_array(&w, tr->m, tr->P);
+    sd_writer_put_f64_array(&w, tr->v, tr->P);
+    sd_writer_put_f64_array(&w, tr->ema, tr->P);
+    sd_container_section_end(&w, mark);
+    sd_container_finish(&w);
+    uint8_t *out;
+    int rc = sd_writer_take(&w, &out, size);
+    if (rc != SCORESDE_OK) {
+        sd_writer_free(&w);
+        return rc == SCORESDE_ENOMEM ? sd_fail(rc, "out of memory writing a checkpoint") : rc;
+    }
+    *data = out;
+    return SCORESDE_OK;
+}
+
+int scoresde_trainer_save(const scoresde_trainer *tr, const char *path)
+{
+    SD_TRY(sd_check_ptr(tr, "trainer"));
+    SD_TRY(sd_check_ptr(path, "path"));
+    void *data;
+    size_t size;
+    SD_TRY(scoresde_trainer_save_buffer(tr, &data, &size));
+    int rc = sd_file_save_atomic(path, data, size);
+    sd_free(data);
+    return rc;
+}
+
+static int corrupt_setting(const char *what, double v)
+{
+    return sd_fail(SCORESDE_ECORRUPT, "checkpoint: %s (%g) is out of range", what, v);
+}
+
+int scoresde_trainer_load_buffer(scoresde_trainer *tr, const void *data, size_t size)
+{
+    SD_TRY(sd_check_ptr(tr, "trainer"));
+    SD_TRY(sd_check_ptr(data, "data"));
+    static const uint32_t known[2] = {SD_TAG_TRAINER, SD_TAG_OPTIMIZER};
+    sd_container c;
+    SD_TRY(sd_container_open(&c, data, size, SD_FILE_CHECKPOINT, known, 2));
+    sd_reader r;
+    SD_TRY(sd_container_section(&c, SD_TAG_TRAINER, &r, "trainer (TRNR)"));
+    uint64_t P, steps, samples, seed, warmup, batch;
+    double set[7];
+    SD_TRY(sd_reader_get_u64(&r, &P, "parameter count"));
+    SD_TRY(sd_reader_get_u64(&r, &steps, "step count"));
+    SD_TRY(sd_reader_get_u64(&r, &samples, "sample count"));
+    SD_TRY(sd_reader_get_u64(&r, &seed, "seed"));
+    SD_TRY(sd_reader_get_u64(&r, &warmup, "warm-up steps"));
+    SD_TRY(sd_reader_get_u64(&r, &batch, "batch size"));
+    SD_TRY(sd_reader_get_f64_array(&r, set, 7, "trainer settings"));
+    if (P != tr->P)
+        return sd_fail(SCORESDE_EDIM,
+                       "the checkpoint has %llu parameters, the trainer's model %zu",
+                       (unsigned long long)P, tr->P);
+    if (batch < 1 || batch > SIZE_MAX / 64)
+        return corrupt_setting("batch size", (double)batch);
+    if (warmup > (UINT64_C(1) << 62))
+        return corrupt_setting("warm-up steps", (double)warmup);
+    if (!(isfinite(set[0]) && set[0] > 0 && set[0] <= 10))
+        return corrupt_setting("learning rate", set[0]);
+    if (!(set[1] >= 0 && set[1] < 1))
+        return corrupt_setting("beta1", set[1]);
+    if (!(set[2] >= 0 && set[2] < 1))
+        return corrupt_setting("beta2", set[2]);
+    if (!(isfinite(set[3]) && set[3] > 0))
+        return corrupt_setting("Adam eps", set[3]);
+    if (!(isfinite(set[4]) && set[4] >= 0))
+        return corrupt_setting("weight decay", set[4]);
+    if (!(isfinite(set[5]) && set[5] >= 0))
+        return corrupt_setting("gradient clip", set[5]);
+    if (!(set[6] >= 0 && set[6] <= 1))
+        return corrupt_setting("EMA rate", set[6]);
+    SD_TRY(sd_loss_check_config(tr->loss, &r));
+    SD_TRY(sd_reader_expect_end(&r, "trainer (TRNR)"));
+
+    SD_TRY(sd_container_section(&c, SD_TAG_OPTIMIZER, &r, "optimiser (OPTM)"));
+    uint64_t P2;
+    SD_TRY(sd_reader_get_u64(&r, &P2, "optimiser parameter count"));
+    if (P2 != P)
+        return sd_fail(SCORESDE_ECORRUPT,
+                       "checkpoint: the optimiser section has %llu parameters, the trainer "
+                       "section %llu",
+                       (unsigned long long)P2, (unsigned long long)P);
+    SD_TRY(sd_reader_check_count(&r, P, 4 * sizeof(double), "optimiser state"));
+    double *block = sd_malloc(4 * tr->P * sizeof(double));
+    if (!block)
+        return sd_fail(SCORESDE_ENOMEM, "out of memory reading a checkpoint");
+    int rc = sd_reader_get_f64_array(&r, block, 4 * tr->P, "optimiser state");
+    if (rc == SCORESDE_OK)
+        rc = sd_reader_expect_end(&r, "optimiser (OPTM)");
+    for (size_t k = 0; rc == SCORESDE_OK && k < 4 * tr->P; k++)
+        if (!isfinite(block[k]) || (k >= 2 * tr->P && k < 3 * tr->P && block[k] < 0))
+            rc = sd_fail(SCORESDE_ECORRUPT, "checkpoint: optimiser value %zu (%g) is invalid",
+                         k, block[k]);
+    if (rc == SCORESDE_OK)
+        rc = scoresde_model_set_params(tr->model, block, tr->P);
+    if (rc != SCORESDE_OK) {
+        sd_free(block);
+        return rc;
+    }
+    /* everything checked: commit */
+    const size_t P_ = tr->P;
+    memcpy(tr->p, block, P_ * sizeof(double));
+    memcpy(tr->m, block + P_, P_ * sizeof(double));
+    memcpy(tr->v, block + 2 * P_, P_ * sizeof(double));
+    memcpy(tr->ema, block + 3 * P_, P_ * sizeof(double));
+    sd_free(block);
+    memset(tr->g, 0, tr->P * sizeof(double));
+    tr->steps = steps;
+    tr->samples = samples;
+    tr->seed = seed;
+    tr->warmup = warmup;
+    tr->batch = (size_t)batch;
+    tr->lr = set[0], tr->beta1 = set[1], tr->beta2 = set[2], tr->eps = set[3];
+    tr->wd = set[4], tr->clip = set[5], tr->ema_rate = set[6];
+    return SCORESDE_OK;
+}
+
+int scoresde_trainer_load(scoresde_trainer *tr, const char *path)
+{
+    SD_TRY(sd_check_ptr(tr, "trainer"));
+    SD_TRY(sd_check_ptr(path, "path"));
+    uint8_t *data;
+    size_t size;
+    SD_TRY(sd_file_read_all(path, CKPT_FILE_LIMIT, &data, &size));
+    int rc = scoresde_trainer_load_buffer(tr, data, size);
+    sd_free(data);
+    return rc;
+}
+
+int scoresde_trainer_export(const scoresde_trainer *tr, int which, scoresde_model **out)
+{
+    SD_TRY(sd_check_ptr(out, "out"));
+    *out = NULL;
+    SD_TRY(sd_check_ptr(tr, "trainer"));
+    if (which != SCORESDE_TRAIN_EXPORT_EMA && which != SCORESDE_TRAIN_EXPORT_RAW)
+        return sd_fail(SCORESDE_EINVAL, "which (%d) is not SCORESDE_TRAIN_EXPORT_EMA or _RAW",
+                       which);
+    scoresde_model *m;
+    SD_TRY(scoresde_model_clone(tr->model, &m));
+    int rc = scoresde_model_set_params(m, which == SCORESDE_TRAIN_EXPORT_EMA ? tr->ema : tr->p,
+                                       tr->P);
+    if (rc != SCORESDE_OK) {
+        scoresde_model_free(m);
+        return rc;
+    }
+    *out = m;
+    return SCORESDE_OK;
+}

@@ -1,0 +1,104 @@
+/*
+ * Benchmark of one DSM training step (a program, never a test): forward,
+ * backward, Adam and EMA through scoresde_trainer_step, for the score network
+ * of the 2-D demo (D = 2, three hidden layers of 256, SiLU, noise output,
+ * 16 time features, batch 4096), float64 and float32, 1 and 2 threads,
+ * against the GEMM-bound time of one forward + backward measured in the same
+ * run by bench_mlp's GEMM replay (included below, so both programs measure
+ * the bound the same way). The replay's network takes 2 inputs; the model's
+ * first layer takes 2 + 16 (data and time features), so the bound is scaled
+ * by the ratio of GEMM flops of the two shapes (printed). The target is a
+ * step no slower than 1.5x that bound.
+ *
+ * Usage: bench_train [repeats (default 9)]. Times are minima over repeats.
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+int bench_mlp_main(int argc, char **argv);
+#define main bench_mlp_main
+#include "bench_mlp.c"
+#undef main
+
+#include "scoresde.h"
+
+enum { EMBED = 16 };
+
+/* GEMM flops of one forward + parameter backward (input gradients of every
+ * layer but the first) of a network with these layer widths, batch N. */
+static double fwdbwd_flops(const size_t *dims, size_t layers)
+{
+    double f = 0;
+    for (size_t l = 1; l <= layers; l++) {
+        double mn = (double)dims[l - 1] * (double)dims[l];
+        f += 2.0 * N * mn * (l > 1 ? 3 : 2);
+    }
+    return f;
+}
+
+static double step_time(int f32, int threads, int reps, double *loss_out)
+{
+    scoresde_sde *sde = NULL;
+    scoresde_model *model = NULL;
+    scoresde_loss *loss = NULL;
+    scoresde_trainer *tr = NULL;
+    scoresde_mlp_options o;
+    scoresde_model_mlp_options_init(&o, sizeof o);
+    o.n_hidden = NH;
+    for (int l = 0; l < NH; l++)
+        o.widths[l] = H;
+    o.embed_dim = EMBED;
+    o.precision = f32 ? SCORESDE_MLP_FLOAT32 : SCORESDE_MLP_FLOAT64;
+    o.n_threads = threads;
+    o.chunk_rows = 1024;
+    if (scoresde_sde_create_default(&sde, SCORESDE_SDE_VP) != SCORESDE_OK ||
+        scoresde_model_create_mlp(&model, sde, D, &o) != SCORESDE_OK ||
+        scoresde_loss_create(&loss, SCORESDE_LOSS_DSM) != SCORESDE_OK ||
+        scoresde_trainer_create(&tr, model, loss) != SCORESDE_OK) {
+        fprintf(stderr, "setup failed: %s\n", scoresde_last_error());
+        exit(1);
+    }
+    double *x = malloc(N * D * sizeof *x), t[MAX_REP], l = 0;
+    scoresde_rng_normal(1, 0, 0, N * D, x);
+    if (scoresde_trainer_step(tr, x, N, D, &l) != SCORESDE_OK) { /* warm-up */
+        fprintf(stderr, "step failed: %s\n", scoresde_last_error());
+        exit(1);
+    }
+    for (int i = 0; i < reps; i++) {
+        double t0 = now();
+        scoresde_trainer_step(tr, x, N, D, &l);
+        t[i] = now() - t0;
+    }
+    *loss_out = l;
+    free(x);
+    scoresde_trainer_free(tr);
+    scoresde_loss_free(loss);
+    scoresde_model_free(model);
+    scoresde_sde_free(sde);
+    return summarise(t, reps).min;
+}
+
+int main(int argc, char **argv)
+{
+    int reps = argc > 1 ? atoi(argv[1]) : 9;
+    if (reps < 1 || reps > MAX_REP) {
+        fprintf(stderr, "repeats must be between 1 and %d\n", MAX_REP);
+        return 1;
+    }
+    const size_t replay_dims[NH + 2] = {D, H, H, H, D};
+    const size_t model_dims[NH + 2] = {D + EMBED, H, H, H, D};
+    const double scale = fwdbwd_flops(model_dims, NH + 1) / fwdbwd_flops(replay_dims, NH + 1);
+    printf("DSM training step: MLP %d+%d -> %d x %d (SiLU) -> %d, batch %d, %d repeats (min); "
+           "GEMM bound scaled by %.4f for the time features\n",
+           D, EMBED, NH, H, D, N, reps, scale);
+    for (int p = 0; p < 2; p++) {
+        for (int threads = 1; threads <= 2; threads++) {
+            result r = run(p ? SD_MLP_F32 : SD_MLP_F64, threads, reps, 1024);
+            double loss, step = step_time(p, threads, reps, &loss);
+            double bound = r.gemm_fwdbwd.min * scale;
+            printf("  %s, %d thread%s: step %8.2f ms  GEMM-bound %8.2f ms  step/bound %5.2f  "
+                   "(engine fwd+bwd alone %8.2f ms; loss %.4f)\n",
+                   p ? "float32" : "float64", threads, threads > 1 ? "s" : " ", 1e3 * step,
+                   1e3 * bound, step / bound, 1e3 * r.fwdbwd.min, loss);
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,579 @@
+/*
+ * Losses: the seed identities (ESM, ISM and DSM differ by model-independent
+ * constants), ESM of the exact score is zero, DSM at the exact score equals its
+ * closed form, sliced and Hutchinson estimators are unbiased for the exact
+ * trace, results do not depend on how a run is split into calls, finite-
+ * difference parameter gradients for every loss, weighting and reduction, and
+ * each kind of bad input with its code and message.
+ * Statistical checks use fixed seeds and a 5-sigma bound from the sample size.
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "scoresde.h"
+#include "testutil.h"
+
+#define Z_BOUND 5.0
+
+static scoresde_sde *make_sde(int kind)
+{
+    scoresde_sde *sde = NULL;
+    ck_assert_int_eq(scoresde_sde_create_default(&sde, kind), SCORESDE_OK);
+    return sde;
+}
+
+/* A 2-D, 3-component mixture (the data) under `sde`. */
+static scoresde_model *mixture(const scoresde_sde *sde)
+{
+    static const double w[3] = {0.5, 0.3, 0.2};
+    static const double mu[6] = {-1.0, 0.5, 1.5, 1.0, 0.0, -1.5};
+    static const double var[6] = {0.3, 0.2, 0.1, 0.4, 0.25, 0.15};
+    scoresde_model *m = NULL;
+    ck_assert_int_eq(scoresde_model_create_gmm(&m, sde, 3, 2, w, mu, var), SCORESDE_OK);
+    return m;
+}
+
+/* A different score: another mixture (exact divergence). */
+static scoresde_model *other_mixture(const scoresde_sde *sde)
+{
+    static const double w[2] = {0.6, 0.4};
+    static const double mu[4] = {-0.5, 0.0, 1.0, 0.5};
+    static const double var[4] = {0.5, 0.6, 0.3, 0.8};
+    scoresde_model *m = NULL;
+    ck_assert_int_eq(scoresde_model_create_gmm(&m, sde, 2, 2, w, mu, var), SCORESDE_OK);
+    return m;
+}
+
+/* A hook score s(x) = -(x - 0.2) / 0.7 with its exact divergence -D / 0.7. */
+static int hook_score(const double *x, const double *t, size_t n, size_t D, double *s, void *u)
+{
+    (void)t, (void)u;
+    for (size_t k = 0; k < n * D; k++)
+        s[k] = -(x[k] - 0.2) / 0.7;
+    return 0;
+}
+static int hook_div(const double *x, const double *t, size_t n, size_t D, double *d, void *u)
+{
+    (void)x, (void)t, (void)u;
+    for (size_t i = 0; i < n; i++)
+        d[i] = -(double)D / 0.7;
+    return 0;
+}
+
+static scoresde_loss *make_loss(int kind)
+{
+    scoresde_loss *l = NULL;
+    ck_assert_int_eq(scoresde_loss_create(&l, kind), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_loss_kind(l), kind);
+    return l;
+}
+
+static void at_fixed_time(scoresde_loss *l, double t)
+{
+    ck_assert_int_eq(scoresde_loss_set_int(l, SCORESDE_LOSS_TIME_MODE, SCORESDE_LOSS_TIME_FIXED),
+                     SCORESDE_OK);
+    ck_assert_int_eq(scoresde_loss_set_double(l, SCORESDE_LOSS_FIXED_TIME, t), SCORESDE_OK);
+}
+
+static double *data_of(const scoresde_model *gmm, size_t n, uint64_t seed)
+{
+    double *t = calloc(n, sizeof *t), *x = malloc(n * 2 * sizeof *x);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_ptr_nonnull(x);
+    ck_assert_int_eq(scoresde_model_sample(gmm, t, n, 2, seed, 0, x), SCORESDE_OK);
+    free(t);
+    return x;
+}
+
+/* |mean of a_i - b_i| within Z_BOUND standard errors of `expect`. */
+static void check_paired_mean(const double *a, const double *b, size_t n, double expect,
+                              const char *what)
+{
+    double m = 0, v = 0;
+    for (size_t i = 0; i < n; i++)
+        m += (a[i] - (b ? b[i] : 0.0));
+    m /= (double)n;
+    for (size_t i = 0; i < n; i++) {
+        double d = a[i] - (b ? b[i] : 0.0) - m;
+        v += d * d;
+    }
+    v /= (double)(n - 1);
+    double se = sqrt(v / (double)n);
+    ck_assert_msg(fabs(m - expect) <= Z_BOUND * se + 1e-12,
+                  "%s: mean %.6g, expected %.6g, standard error %.3g", what, m, expect, se);
+}
+
+/* ESM of the exact score is exactly zero; ESM(b) - ESM(a) = ISM(b) - ISM(a) =
+ * DSM(b) - DSM(a) at a fixed noise level (seed 000 Lemmas 8.3, 8.4), for b a
+ * mixture and b a hook, both reductions, on data sampled from the mixture. */
+START_TEST(seed_identities)
+{
+    const size_t n = 20000;
+    const int reduction = _i % 2;
+    const int use_hook = _i / 2;
+    scoresde_sde *sde = make_sde(SCORESDE_SDE_VP);
+    scoresde_model *a = mixture(sde), *b = NULL;
+    if (use_hook)
+        ck_assert_int_eq(scoresde_model_create_score_fn(&b, sde, 2, hook_score, hook_div, NULL),
+                         SCORESDE_OK);
+    else
+        b = other_mixture(sde);
+    double *x0 = data_of(a, n, 11);
+    scoresde_loss *esm = make_loss(SCORESDE_LOSS_ESM), *ism = make_loss(SCORESDE_LOSS_ISM),
+                  *dsm = make_loss(SCORESDE_LOSS_DSM);
+    scoresde_loss *all[3] = {esm, ism, dsm};
+    for (int k = 0; k < 3; k++) {
+        at_fixed_time(all[k], 0.3);
+        ck_assert_int_eq(scoresde_loss_set_int(all[k], SCORESDE_LOSS_REDUCTION, reduction),
+                         SCORESDE_OK);
+    }
+    ck_assert_int_eq(scoresde_loss_set_reference(esm, a), SCORESDE_OK);
+    double *pa[3], *pb[3], va[3], vb[3];
+    for (int k = 0; k < 3; k++) {
+        pa[k] = malloc(n * sizeof(double));
+        pb[k] = malloc(n * sizeof(double));
+        ck_assert_int_eq(scoresde_loss_eval(all[k], a, x0, n, 2, 7, 0, &va[k], pa[k], NULL, 0),
+                         SCORESDE_OK);
+        ck_assert_int_eq(scoresde_loss_eval(all[k], b, x0, n, 2, 7, 0, &vb[k], pb[k], NULL, 0),
+                         SCORESDE_OK);
+    }
+    ck_assert(va[0] == 0.0); /* the reference against itself */
+    ck_assert(vb[0] > 0.0);
+    /* differences per sample: d_k = pb_k - pa_k; compare d_0 with d_1 and d_2 */
+    double *d[3];
+    for (int k = 0; k < 3; k++) {
+        d[k] = malloc(n * sizeof(double));
+        for (size_t i = 0; i < n; i++)
+            d[k][i] = pb[k][i] - pa[k][i];
+    }
+    check_paired_mean(d[0], d[1], n, 0.0, "ESM(b)-ESM(a) vs ISM(b)-ISM(a)");
+    check_paired_mean(d[0], d[2], n, 0.0, "ESM(b)-ESM(a) vs DSM(b)-DSM(a)");
+    /* the identities are not vacuous: the difference itself is far from zero */
+    ck_assert_double_gt(vb[0] - va[0], 0.05 * fabs(vb[0]));
+    for (int k = 0; k < 3; k++) {
+        free(pa[k]), free(pb[k]), free(d[k]);
+        scoresde_loss_free(all[k]);
+    }
+    free(x0);
+    scoresde_model_free(a);
+    scoresde_model_free(b);
+    scoresde_sde_free(sde);
+}
+END_TEST
+
+/* DSM at the exact score of N(mu, v I) data equals
+ * c lambda D/2 (1/sigma^2 - 1/(alpha^2 v + sigma^2)) (the expected kernel-score
+ * energy minus the marginal score energy), for several SDEs, times and both
+ * reductions; lambda = sigma^2. */
+START_TEST(dsm_exact_constant)
+{
+    const size_t n = 20000, D = 2;
+    static const int kinds[3] = {SCORESDE_SDE_VP, SCORESDE_SDE_VE, SCORESDE_SDE_SUBVP};
+    scoresde_sde *sde = make_sde(kinds[_i % 3]);
+    const double tt = _i < 3 ? 0.2 : 0.7, v = 0.3;
+    const double w = 1.0, mu[2] = {0.4, -0.8}, var[2] = {v, v};
+    scoresde_model *g = NULL;
+    ck_assert_int_eq(scoresde_model_create_gmm(&g, sde, 1, D, &w, mu, var), SCORESDE_OK);
+    double *x0 = data_of(g, n, 3), *per = malloc(n * sizeof(double)), value;
+    for (int red = 0; red < 2; red++) {
+        scoresde_loss *l = make_loss(SCORESDE_LOSS_DSM);
+        at_fixed_time(l, tt);
+        ck_assert_int_eq(scoresde_loss_set_int(l, SCORESDE_LOSS_REDUCTION, red), SCORESDE_OK);
+        ck_assert_int_eq(scoresde_loss_eval(l, g, x0, n, D, 5, 0, &value, per, NULL, 0),
+                         SCORESDE_OK);
+        double al, sg;
+        ck_assert_int_eq(scoresde_sde_marginal(sde, &tt, 1, &al, &sg, NULL, NULL), SCORESDE_OK);
+        const double c = red == SCORESDE_LOSS_REDUCE_MEAN ? 2.0 / (double)D : 1.0;
+        const double expect =
+            c * sg * sg * (double)D / 2.0 * (1.0 / (sg * sg) - 1.0 / (al * al * v + sg * sg));
+        check_paired_mean(per, NULL, n, expect, "DSM at the exact score");
+        double sum = 0;
+        for (size_t i = 0; i < n; i++)
+            sum += per[i];
+        ck_assert(sum / (double)n == value); /* the batch value is the mean, same order */
+        scoresde_loss_free(l);
+    }
+    free(x0), free(per);
+    scoresde_model_free(g);
+    scoresde_sde_free(sde);
+}
+END_TEST
+
+/* SSM and SSM-VR minus ISM have mean zero over probes (sliced / Hutchinson
+ * estimators unbiased for the exact trace), for each probe law and M = 1, 3,
+ * on the data itself and at a noise level. */
+START_TEST(sliced_unbiased)
+{
+    const size_t n = 20000;
+    const int probe = _i % 3;
+    const int M = _i < 3 ? 1 : 3;
+    scoresde_sde *sde = make_sde(SCORESDE_SDE_VP);
+    scoresde_model *a = mixture(sde);
+    double *x0 = data_of(a, n, 21), *pi = malloc(n * sizeof(double)),
+           *ps = malloc(n * sizeof(double)), vi, vs;
+    for (int noisy = 0; noisy < 2; noisy++) {
+        scoresde_loss *ism = make_loss(SCORESDE_LOSS_ISM);
+        if (noisy)
+            at_fixed_time(ism, 0.4);
+        ck_assert_int_eq(scoresde_loss_eval(ism, a, x0, n, 2, 9, 0, &vi, pi, NULL, 0),
+                         SCORESDE_OK);
+        for (int kind = SCORESDE_LOSS_SSM; kind <= SCORESDE_LOSS_SSM_VR; kind++) {
+            scoresde_loss *s = make_loss(kind);
+            if (noisy)
+                at_fixed_time(s, 0.4);
+            ck_assert_int_eq(scoresde_loss_set_int(s, SCORESDE_LOSS_PROBE, probe), SCORESDE_OK);
+            ck_assert_int_eq(scoresde_loss_set_int(s, SCORESDE_LOSS_NUM_PROBES, M), SCORESDE_OK);
+            ck_assert_int_eq(scoresde_loss_eval(s, a, x0, n, 2, 9, 0, &vs, ps, NULL, 0),
+                             SCORESDE_OK);
+            check_paired_mean(ps, pi, n, 0.0, kind == SCORESDE_LOSS_SSM ? "SSM - ISM"
+                                                                          : "SSM_VR - ISM");
+            /* the probes are random: per-sample values do differ */
+            int differ = 0;
+            for (size_t i = 0; i < n && !differ; i++)
+                differ = ps[i] != pi[i];
+            ck_assert(differ);
+            scoresde_loss_free(s);
+        }
+        scoresde_loss_free(ism);
+    }
+    free(x0), free(pi), free(ps);
+    scoresde_model_free(a);
+    scoresde_sde_free(sde);
+}
+END_TEST
+
+/* Sample i of a run gets the same value whether it is evaluated in one call or
+ * in two calls split at any row (first_sample carries the index). */
+START_TEST(split_invariance)
+{
+    static const int kinds[5] = {SCORESDE_LOSS_DSM, SCORESDE_LOSS_SSM, SCORESDE_LOSS_SSM_VR,
+                                 SCORESDE_LOSS_SMLD, SCORESDE_LOSS_ISM};
+    scoresde_sde *sde = make_sde(SCORESDE_SDE_VE);
+    scoresde_model *a = mixture(sde);
+    const size_t n = 17;
+    double *x0 = data_of(a, n, 4), all[17], part[17], v;
+    for (int k = 0; k < 5; k++) {
+        scoresde_loss *l = make_loss(kinds[k]);
+        if (kinds[k] == SCORESDE_LOSS_ISM || kinds[k] == SCORESDE_LOSS_SSM ||
+            kinds[k] == SCORESDE_LOSS_SSM_VR)
+            ck_assert_int_eq(scoresde_loss_set_int(l, SCORESDE_LOSS_TIME_MODE,
+                                                   SCORESDE_LOSS_TIME_UNIFORM),
+                             SCORESDE_OK);
+        ck_assert_int_eq(scoresde_loss_eval(l, a, x0, n, 2, 99, 1000, &v, all, NULL, 0),
+                         SCORESDE_OK);
+        ck_assert_int_eq(scoresde_loss_eval(l, a, x0, 6, 2, 99, 1000, &v, part, NULL, 0),
+                         SCORESDE_OK);
+        ck_assert_int_eq(scoresde_loss_eval(l, a, x0 + 12, n - 6, 2, 99, 1006, &v, part + 6,
+                                            NULL, 0),
+                         SCORESDE_OK);
+        ck_assert_mem_eq(all, part, sizeof all);
+        /* another seed gives other draws */
+        ck_assert_int_eq(scoresde_loss_eval(l, a, x0, n, 2, 100, 1000, &v, part, NULL, 0),
+                         SCORESDE_OK);
+        ck_assert(memcmp(all, part, sizeof all) != 0);
+        scoresde_loss_free(l);
+    }
+    free(x0);
+    scoresde_model_free(a);
+    scoresde_sde_free(sde);
+}
+END_TEST
+
+/* The thread count never changes a bit: an MLP evaluated with 1 and with 2
+ * threads gives identical loss values, per-sample values and gradients
+ * (DSM and SSM-VR, several chunks). */
+START_TEST(thread_count_invariance)
+{
+    const int kind = _i == 0 ? SCORESDE_LOSS_DSM : SCORESDE_LOSS_SSM_VR;
+    scoresde_sde *sde = make_sde(SCORESDE_SDE_VP);
+    scoresde_model *gmm = mixture(sde), *m[2];
+    for (int k = 0; k < 2; k++) {
+        scoresde_mlp_options o;
+        ck_assert_int_eq(scoresde_model_mlp_options_init(&o, sizeof o), SCORESDE_OK);
+        o.n_hidden = 2;
+        o.widths[0] = o.widths[1] = 32;
+        o.chunk_rows = 64;
+        o.n_threads = k + 1;
+        o.seed = 3;
+        ck_assert_int_eq(scoresde_model_create_mlp(&m[k], sde, 2, &o), SCORESDE_OK);
+    }
+    scoresde_loss *l = make_loss(kind);
+    ck_assert_int_eq(scoresde_loss_set_int(l, SCORESDE_LOSS_TIME_MODE, SCORESDE_LOSS_TIME_UNIFORM),
+                     SCORESDE_OK);
+    const size_t n = 300;
+    double *x0 = data_of(gmm, n, 17), v[2], *per[2], *g[2];
+    size_t np;
+    ck_assert_int_eq(scoresde_model_num_params(m[0], &np), SCORESDE_OK);
+    for (int k = 0; k < 2; k++) {
+        per[k] = malloc(n * sizeof(double));
+        g[k] = calloc(np, sizeof(double));
+        ck_assert_int_eq(scoresde_loss_eval(l, m[k], x0, n, 2, 8, 0, &v[k], per[k], g[k], np),
+                         SCORESDE_OK);
+    }
+    ck_assert(memcmp(&v[0], &v[1], sizeof(double)) == 0);
+    ck_assert_mem_eq(per[0], per[1], n * sizeof(double));
+    ck_assert_mem_eq(g[0], g[1], np * sizeof(double));
+    for (int k = 0; k < 2; k++) {
+        free(per[k]), free(g[k]);
+        scoresde_model_free(m[k]);
+    }
+    free(x0);
+    scoresde_loss_free(l);
+    scoresde_model_free(gmm);
+    scoresde_sde_free(sde);
+}
+END_TEST
+
+/* ------------------------------------------------------------- gradients */
+
+static int user_weight(const double *t, size_t n, double *w, void *u)
+{
+    (void)u;
+    for (size_t i = 0; i < n; i++)
+        w[i] = 1.0 + t[i] * t[i];
+    return 0;
+}
+
+static scoresde_model *small_mlp(const scoresde_sde *sde, int output, uint64_t seed)
+{
+    scoresde_mlp_options o;
+    ck_assert_int_eq(scoresde_model_mlp_options_init(&o, sizeof o), SCORESDE_OK);
+    o.n_hidden = 2;
+    o.widths[0] = 8;
+    o.widths[1] = 6;
+    o.activation = SCORESDE_MLP_SILU;
+    o.output = output;
+    o.embed_dim = 4;
+    o.seed = seed;
+    scoresde_model *m = NULL;
+    ck_assert_int_eq(scoresde_model_create_mlp(&m, sde, 2, &o), SCORESDE_OK);
+    size_t np;
+    ck_assert_int_eq(scoresde_model_num_params(m, &np), SCORESDE_OK);
+    double *p = malloc(np * sizeof *p);
+    scoresde_rng_normal(seed + 77, 0, 0, np, p);
+    for (size_t k = 0; k < np; k++)
+        p[k] *= 0.5;
+    ck_assert_int_eq(scoresde_model_set_params(m, p, np), SCORESDE_OK);
+    free(p);
+    return m;
+}
+
+typedef struct {
+    int kind, sde, output, time_mode, weighting, reduction, probe, M;
+    const char *name;
+} grad_case;
+
+static const grad_case grad_cases[] = {
+    {SCORESDE_LOSS_ESM, SCORESDE_SDE_VP, SCORESDE_MLP_OUTPUT_SCORE, SCORESDE_LOSS_TIME_DATA, 0, 0, 0, 1, "ESM data"},
+    {SCORESDE_LOSS_ESM, SCORESDE_SDE_VP, SCORESDE_MLP_OUTPUT_NOISE, SCORESDE_LOSS_TIME_UNIFORM, SCORESDE_LOSS_WEIGHT_SIGMA2, 1, 0, 1, "ESM noisy"},
+    {SCORESDE_LOSS_ISM, SCORESDE_SDE_VP, SCORESDE_MLP_OUTPUT_SCORE, SCORESDE_LOSS_TIME_DATA, 0, 0, 0, 1, "ISM data"},
+    {SCORESDE_LOSS_ISM, SCORESDE_SDE_VE, SCORESDE_MLP_OUTPUT_NOISE, SCORESDE_LOSS_TIME_FIXED, SCORESDE_LOSS_WEIGHT_SIGMA2, 1, 0, 1, "ISM at a level"},
+    {SCORESDE_LOSS_SSM, SCORESDE_SDE_VP, SCORESDE_MLP_OUTPUT_SCORE, SCORESDE_LOSS_TIME_DATA, 0, 0, SCORESDE_LOSS_PROBE_RADEMACHER, 2, "SSM rademacher"},
+    {SCORESDE_LOSS_SSM, SCORESDE_SDE_VP, SCORESDE_MLP_OUTPUT_DATA, SCORESDE_LOSS_TIME_UNIFORM, SCORESDE_LOSS_WEIGHT_G2, 1, SCORESDE_LOSS_PROBE_GAUSSIAN, 3, "SSM gaussian noisy"},
+    {SCORESDE_LOSS_SSM_VR, SCORESDE_SDE_VP, SCORESDE_MLP_OUTPUT_SCORE, SCORESDE_LOSS_TIME_DATA, 0, 1, SCORESDE_LOSS_PROBE_SPHERE, 2, "SSM_VR sphere"},
+    {SCORESDE_LOSS_SSM_VR, SCORESDE_SDE_VE, SCORESDE_MLP_OUTPUT_NOISE, SCORESDE_LOSS_TIME_FIXED, SCORESDE_LOSS_WEIGHT_SIGMA2, 0, SCORESDE_LOSS_PROBE_RADEMACHER, 1, "SSM_VR at a level"},
+    {SCORESDE_LOSS_DSM, SCORESDE_SDE_VP, SCORESDE_MLP_OUTPUT_NOISE, SCORESDE_LOSS_TIME_UNIFORM, SCORESDE_LOSS_WEIGHT_SIGMA2, 0, 0, 1, "DSM sigma2 mean"},
+    {SCORESDE_LOSS_DSM, SCORESDE_SDE_VP, SCORESDE_MLP_OUTPUT_NOISE, SCORESDE_LOSS_TIME_UNIFORM, SCORESDE_LOSS_WEIGHT_SIGMA2, 1, 0, 1, "DSM sigma2 half-sum"},
+    {SCORESDE_LOSS_DSM, SCORESDE_SDE_SUBVP, SCORESDE_MLP_OUTPUT_SCORE, SCORESDE_LOSS_TIME_UNIFORM, SCORESDE_LOSS_WEIGHT_G2, 0, 0, 1, "DSM g2"},
+    {SCORESDE_LOSS_DSM, SCORESDE_SDE_VE, SCORESDE_MLP_OUTPUT_DATA, SCORESDE_LOSS_TIME_UNIFORM, SCORESDE_LOSS_WEIGHT_UNIFORM, 1, 0, 1, "DSM uniform"},
+    {SCORESDE_LOSS_DSM, SCORESDE_SDE_EDM, SCORESDE_MLP_OUTPUT_EDM, SCORESDE_LOSS_TIME_LOGNORMAL, SCORESDE_LOSS_WEIGHT_EDM, 0, 0, 1, "DSM EDM lognormal"},
+    {SCORESDE_LOSS_DSM, SCORESDE_SDE_VP, SCORESDE_MLP_OUTPUT_NOISE, SCORESDE_LOSS_TIME_UNIFORM, SCORESDE_LOSS_WEIGHT_USER, 1, 0, 1, "DSM user weight"},
+    {SCORESDE_LOSS_SMLD, SCORESDE_SDE_VE, SCORESDE_MLP_OUTPUT_NOISE, 0, 0, 0, 0, 1, "SMLD"},
+    {SCORESDE_LOSS_DDPM, SCORESDE_SDE_VP, SCORESDE_MLP_OUTPUT_NOISE, 0, 0, 0, 0, 1, "DDPM"},
+};
+#define N_GRAD_CASES (sizeof grad_cases / sizeof grad_cases[0])
+
+/* The gradient the loss adds equals central differences of the loss value
+ * (same seed, so the same times, noise and probes) for every parameter:
+ * worst component error relative to the gradient's largest component
+ * below 1e-6. */
+START_TEST(gradient_matches_finite_differences)
+{
+    const grad_case *gc = &grad_cases[_i];
+    scoresde_sde *sde = make_sde(gc->sde);
+    scoresde_model *m = small_mlp(sde, gc->output, 5 + (uint64_t)_i);
+    scoresde_model *ref = mixture(sde);
+    scoresde_loss *l = make_loss(gc->kind);
+    if (gc->time_mode)
+        ck_assert_int_eq(scoresde_loss_set_int(l, SCORESDE_LOSS_TIME_MODE, gc->time_mode),
+                         SCORESDE_OK);
+    if (gc->time_mode == SCORESDE_LOSS_TIME_FIXED)
+        ck_assert_int_eq(scoresde_loss_set_double(l, SCORESDE_LOSS_FIXED_TIME, 0.35),
+                         SCORESDE_OK);
+    if (gc->weighting == SCORESDE_LOSS_WEIGHT_USER)
+        ck_assert_int_eq(scoresde_loss_set_weight_fn(l, user_weight, NULL), SCORESDE_OK);
+    else
+        ck_assert_int_eq(scoresde_loss_set_int(l, SCORESDE_LOSS_WEIGHTING, gc->weighting),
+                         SCORESDE_OK);
+    ck_assert_int_eq(scoresde_loss_set_int(l, SCORESDE_LOSS_REDUCTION, gc->reduction), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_loss_set_int(l, SCORESDE_LOSS_PROBE, gc->probe), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_loss_set_int(l, SCORESDE_LOSS_NUM_PROBES, gc->M), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_loss_set_reference(l, ref), SCORESDE_OK);
+
+    const size_t n = 6;
+    double *x0 = data_of(ref, n, 31);
+    size_t np;
+    ck_assert_int_eq(scoresde_model_num_params(m, &np), SCORESDE_OK);
+    double *theta = malloc(np * sizeof *theta), *g = calloc(np, sizeof *g),
+           *fd = malloc(np * sizeof *fd), v0, v1, vp, vm;
+    ck_assert_int_eq(scoresde_model_get_params(m, theta, np), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_loss_eval(l, m, x0, n, 2, 13, 0, &v0, NULL, NULL, 0), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_loss_eval(l, m, x0, n, 2, 13, 0, &v1, NULL, g, np), SCORESDE_OK);
+    ck_assert(v0 == v1);
+    ck_assert(isfinite(v0));
+    for (size_t k = 0; k < np; k++) {
+        const double keep = theta[k], h = 1e-5 * fmax(1.0, fabs(keep));
+        theta[k] = keep + h;
+        ck_assert_int_eq(scoresde_model_set_params(m, theta, np), SCORESDE_OK);
+        ck_assert_int_eq(scoresde_loss_eval(l, m, x0, n, 2, 13, 0, &vp, NULL, NULL, 0),
+                         SCORESDE_OK);
+        theta[k] = keep - h;
+        ck_assert_int_eq(scoresde_model_set_params(m, theta, np), SCORESDE_OK);
+        ck_assert_int_eq(scoresde_loss_eval(l, m, x0, n, 2, 13, 0, &vm, NULL, NULL, 0),
+                         SCORESDE_OK);
+        theta[k] = keep;
+        fd[k] = (vp - vm) / (2 * h);
+    }
+    double scale = 0, worst = 0;
+    for (size_t k = 0; k < np; k++)
+        scale = fmax(scale, fabs(fd[k]));
+    for (size_t k = 0; k < np; k++)
+        worst = fmax(worst, fabs(g[k] - fd[k]) / scale);
+    ck_assert_msg(scale > 0 && worst < 1e-6, "%s: relative gradient error %.3g (scale %.3g)",
+                  gc->name, worst, scale);
+    /* the gradient is added, not written */
+    ck_assert_int_eq(scoresde_model_set_params(m, theta, np), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_loss_eval(l, m, x0, n, 2, 13, 0, &v1, NULL, g, np), SCORESDE_OK);
+    for (size_t k = 0; k < np; k++)
+        ck_assert(fabs(g[k] - 2 * fd[k]) <= 2e-6 * scale);
+    free(theta), free(g), free(fd), free(x0);
+    scoresde_loss_free(l);
+    scoresde_model_free(m);
+    scoresde_model_free(ref);
+    scoresde_sde_free(sde);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- errors */
+
+static void expect_error(int rc, int code, const char *needle)
+{
+    ck_assert_int_eq(rc, code);
+    ck_assert_msg(strstr(scoresde_last_error(), needle) != NULL, "message '%s' lacks '%s'",
+                  scoresde_last_error(), needle);
+}
+
+static int failing_weight(const double *t, size_t n, double *w, void *u)
+{
+    (void)t, (void)n, (void)w, (void)u;
+    return 3;
+}
+
+START_TEST(bad_input)
+{
+    scoresde_sde *vp = make_sde(SCORESDE_SDE_VP), *ve = make_sde(SCORESDE_SDE_VE);
+    scoresde_model *a = mixture(vp), *ave = mixture(ve), *mlp = small_mlp(vp, 1, 1);
+    scoresde_loss *l = NULL;
+    double x[8] = {0, 1, 2, 3, 4, 5, 6, 7}, v, g[4];
+    expect_error(scoresde_loss_create(&l, 42), SCORESDE_EINVAL, "kind (42)");
+    ck_assert_ptr_null(l);
+    expect_error(scoresde_loss_create(NULL, SCORESDE_LOSS_DSM), SCORESDE_EINVAL, "out");
+    l = make_loss(SCORESDE_LOSS_DSM);
+    expect_error(scoresde_loss_set_int(l, SCORESDE_LOSS_NUM_PROBES, 0), SCORESDE_EINVAL, "M (0)");
+    expect_error(scoresde_loss_set_int(l, SCORESDE_LOSS_LEVELS, 1), SCORESDE_EINVAL, "N (1)");
+    expect_error(scoresde_loss_set_int(l, SCORESDE_LOSS_WEIGHTING, 9), SCORESDE_EINVAL, "weighting (9)");
+    expect_error(scoresde_loss_set_int(l, SCORESDE_LOSS_WEIGHTING, SCORESDE_LOSS_WEIGHT_USER),
+                 SCORESDE_EINVAL, "hook");
+    expect_error(scoresde_loss_set_int(l, 77, 0), SCORESDE_EINVAL, "setting (77)");
+    expect_error(scoresde_loss_set_double(l, SCORESDE_LOSS_P_STD, 0.0), SCORESDE_EINVAL, "P_std (0)");
+    expect_error(scoresde_loss_set_double(l, SCORESDE_LOSS_EPS, -1.0), SCORESDE_EINVAL, "eps (-1)");
+    expect_error(scoresde_loss_set_double(l, SCORESDE_LOSS_FIXED_TIME, INFINITY), SCORESDE_EINVAL,
+                 "fixed time");
+    /* zero batch, wrong dimension, NaN data naming the first bad row */
+    expect_error(scoresde_loss_eval(l, a, x, 0, 2, 1, 0, &v, NULL, NULL, 0), SCORESDE_EINVAL,
+                 "batch size n is zero");
+    expect_error(scoresde_loss_eval(l, a, x, 2, 4, 1, 0, &v, NULL, NULL, 0), SCORESDE_EDIM,
+                 "dimension 4");
+    x[5] = NAN;
+    x[7] = INFINITY;
+    expect_error(scoresde_loss_eval(l, a, x, 4, 2, 1, 0, &v, NULL, NULL, 0), SCORESDE_EINVAL,
+                 "x0 row 2 (column 1)");
+    x[5] = 5, x[7] = 7;
+    expect_error(scoresde_loss_eval(l, a, x, 4, 2, 1, 0, NULL, NULL, NULL, 0), SCORESDE_EINVAL,
+                 "value");
+    /* gradients: a model without parameters, a wrong count */
+    expect_error(scoresde_loss_eval(l, a, x, 4, 2, 1, 0, &v, NULL, g, 4), SCORESDE_EUNSUPPORTED,
+                 "");
+    expect_error(scoresde_loss_eval(l, mlp, x, 4, 2, 1, 0, &v, NULL, g, 4), SCORESDE_EDIM,
+                 "count (4)");
+    expect_error(scoresde_loss_eval(l, a, x, 4, 2, 1, 0, &v, NULL, NULL, 4), SCORESDE_EINVAL,
+                 "grad is NULL");
+    /* DSM needs noise: DATA mode and a zero-sigma fixed time */
+    ck_assert_int_eq(scoresde_loss_set_int(l, SCORESDE_LOSS_TIME_MODE, SCORESDE_LOSS_TIME_DATA),
+                     SCORESDE_OK);
+    expect_error(scoresde_loss_eval(l, a, x, 4, 2, 1, 0, &v, NULL, NULL, 0), SCORESDE_EINVAL,
+                 "DATA");
+    at_fixed_time(l, 0.0);
+    expect_error(scoresde_loss_eval(l, a, x, 4, 2, 1, 0, &v, NULL, NULL, 0), SCORESDE_EINVAL,
+                 "sigma(t) is zero");
+    at_fixed_time(l, 2.0);
+    expect_error(scoresde_loss_eval(l, a, x, 4, 2, 1, 0, &v, NULL, NULL, 0), SCORESDE_EINVAL,
+                 "fixed time (2)");
+    ck_assert_int_eq(scoresde_loss_set_int(l, SCORESDE_LOSS_TIME_MODE,
+                                           SCORESDE_LOSS_TIME_LOGNORMAL),
+                     SCORESDE_OK);
+    expect_error(scoresde_loss_eval(l, a, x, 4, 2, 1, 0, &v, NULL, NULL, 0),
+                 SCORESDE_EUNSUPPORTED, "EDM");
+    ck_assert_int_eq(scoresde_loss_set_int(l, SCORESDE_LOSS_TIME_MODE, SCORESDE_LOSS_TIME_UNIFORM),
+                     SCORESDE_OK);
+    ck_assert_int_eq(scoresde_loss_set_weight_fn(l, failing_weight, NULL), SCORESDE_OK);
+    expect_error(scoresde_loss_eval(l, a, x, 4, 2, 1, 0, &v, NULL, NULL, 0), SCORESDE_ECALLBACK,
+                 "weight hook");
+    scoresde_loss_free(l);
+    /* ESM without a reference, DDPM on a VE SDE, ISM on a hook without divergence */
+    l = make_loss(SCORESDE_LOSS_ESM);
+    expect_error(scoresde_loss_eval(l, a, x, 4, 2, 1, 0, &v, NULL, NULL, 0), SCORESDE_EINVAL,
+                 "reference");
+    scoresde_loss_free(l);
+    l = make_loss(SCORESDE_LOSS_DDPM);
+    expect_error(scoresde_loss_eval(l, ave, x, 4, 2, 1, 0, &v, NULL, NULL, 0),
+                 SCORESDE_EUNSUPPORTED, "VP");
+    scoresde_loss_free(l);
+    scoresde_model *h = NULL;
+    ck_assert_int_eq(scoresde_model_create_score_fn(&h, vp, 2, hook_score, NULL, NULL),
+                     SCORESDE_OK);
+    l = make_loss(SCORESDE_LOSS_ISM);
+    ck_assert_int_eq(scoresde_loss_eval(l, h, x, 4, 2, 1, 0, &v, NULL, NULL, 0),
+                     SCORESDE_EUNSUPPORTED);
+    scoresde_loss_free(l);
+    scoresde_loss_free(NULL);
+    ck_assert_int_eq(scoresde_loss_kind(NULL), 0);
+    scoresde_model_free(h);
+    scoresde_model_free(a);
+    scoresde_model_free(ave);
+    scoresde_model_free(mlp);
+    scoresde_sde_free(vp);
+    scoresde_sde_free(ve);
+}
+END_TEST
+
+static Suite *loss_suite(void)
+{
+    Suite *s = suite_create("loss");
+    TCase *tc = tcase_create("loss");
+    tcase_add_loop_test(tc, seed_identities, 0, 4);
+    tcase_add_loop_test(tc, dsm_exact_constant, 0, 6);
+    tcase_add_loop_test(tc, sliced_unbiased, 0, 6);
+    tcase_add_test(tc, split_invariance);
+    tcase_add_loop_test(tc, thread_count_invariance, 0, 2);
+    tcase_add_loop_test(tc, gradient_matches_finite_differences, 0, (int)N_GRAD_CASES);
+    tcase_add_test(tc, bad_input);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) { return test_run_suite(loss_suite()); }
