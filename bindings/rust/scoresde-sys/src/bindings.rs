@@ -3,6 +3,7 @@
 pub const SCORESDE_SDE_DEFAULT_LEVELS: u32 = 1000;
 pub const SCORESDE_MLP_MAX_HIDDEN: u32 = 64;
 pub type __uint32_t = core::ffi::c_uint;
+pub type __int64_t = core::ffi::c_long;
 pub type __uint64_t = core::ffi::c_ulong;
 pub const SCORESDE_OK: scoresde_status = 0;
 pub const SCORESDE_EINVAL: scoresde_status = -1;
@@ -633,5 +634,259 @@ extern "C" {
         out: *mut *mut scoresde_model,
         data: *const core::ffi::c_void,
         size: usize,
+    ) -> core::ffi::c_int;
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct scoresde_loss {
+    _unused: [u8; 0],
+}
+pub const SCORESDE_LOSS_ESM: _bindgen_ty_6 = 1;
+pub const SCORESDE_LOSS_ISM: _bindgen_ty_6 = 2;
+pub const SCORESDE_LOSS_SSM: _bindgen_ty_6 = 3;
+pub const SCORESDE_LOSS_SSM_VR: _bindgen_ty_6 = 4;
+pub const SCORESDE_LOSS_DSM: _bindgen_ty_6 = 5;
+pub const SCORESDE_LOSS_SMLD: _bindgen_ty_6 = 6;
+pub const SCORESDE_LOSS_DDPM: _bindgen_ty_6 = 7;
+pub type _bindgen_ty_6 = core::ffi::c_uint;
+pub const SCORESDE_LOSS_TIME_MODE: _bindgen_ty_7 = 1;
+pub const SCORESDE_LOSS_WEIGHTING: _bindgen_ty_7 = 2;
+pub const SCORESDE_LOSS_REDUCTION: _bindgen_ty_7 = 3;
+pub const SCORESDE_LOSS_PROBE: _bindgen_ty_7 = 4;
+pub const SCORESDE_LOSS_NUM_PROBES: _bindgen_ty_7 = 5;
+pub const SCORESDE_LOSS_LEVELS: _bindgen_ty_7 = 6;
+pub type _bindgen_ty_7 = core::ffi::c_uint;
+pub const SCORESDE_LOSS_EPS: _bindgen_ty_8 = 101;
+pub const SCORESDE_LOSS_FIXED_TIME: _bindgen_ty_8 = 102;
+pub const SCORESDE_LOSS_P_MEAN: _bindgen_ty_8 = 103;
+pub const SCORESDE_LOSS_P_STD: _bindgen_ty_8 = 104;
+pub const SCORESDE_LOSS_SIGMA_DATA: _bindgen_ty_8 = 105;
+pub type _bindgen_ty_8 = core::ffi::c_uint;
+pub const SCORESDE_LOSS_TIME_DATA: _bindgen_ty_9 = 0;
+pub const SCORESDE_LOSS_TIME_UNIFORM: _bindgen_ty_9 = 1;
+pub const SCORESDE_LOSS_TIME_LOGNORMAL: _bindgen_ty_9 = 2;
+pub const SCORESDE_LOSS_TIME_FIXED: _bindgen_ty_9 = 3;
+pub type _bindgen_ty_9 = core::ffi::c_uint;
+pub const SCORESDE_LOSS_WEIGHT_SIGMA2: _bindgen_ty_10 = 0;
+pub const SCORESDE_LOSS_WEIGHT_G2: _bindgen_ty_10 = 1;
+pub const SCORESDE_LOSS_WEIGHT_UNIFORM: _bindgen_ty_10 = 2;
+pub const SCORESDE_LOSS_WEIGHT_EDM: _bindgen_ty_10 = 3;
+pub const SCORESDE_LOSS_WEIGHT_USER: _bindgen_ty_10 = 4;
+pub type _bindgen_ty_10 = core::ffi::c_uint;
+pub const SCORESDE_LOSS_REDUCE_MEAN: _bindgen_ty_11 = 0;
+pub const SCORESDE_LOSS_REDUCE_HALF_SUM: _bindgen_ty_11 = 1;
+pub type _bindgen_ty_11 = core::ffi::c_uint;
+pub const SCORESDE_LOSS_PROBE_RADEMACHER: _bindgen_ty_12 = 0;
+pub const SCORESDE_LOSS_PROBE_GAUSSIAN: _bindgen_ty_12 = 1;
+pub const SCORESDE_LOSS_PROBE_SPHERE: _bindgen_ty_12 = 2;
+pub type _bindgen_ty_12 = core::ffi::c_uint;
+pub type scoresde_loss_weight_fn = ::core::option::Option<
+    unsafe extern "C" fn(
+        t: *const f64,
+        n: usize,
+        w_out: *mut f64,
+        user: *mut core::ffi::c_void,
+    ) -> core::ffi::c_int,
+>;
+extern "C" {
+    pub fn scoresde_loss_create(
+        out: *mut *mut scoresde_loss,
+        kind: core::ffi::c_int,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_loss_free(loss: *mut scoresde_loss);
+}
+extern "C" {
+    pub fn scoresde_loss_kind(loss: *const scoresde_loss) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_loss_set_int(
+        loss: *mut scoresde_loss,
+        setting: core::ffi::c_int,
+        value: i64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_loss_set_double(
+        loss: *mut scoresde_loss,
+        setting: core::ffi::c_int,
+        value: f64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_loss_set_reference(
+        loss: *mut scoresde_loss,
+        reference: *const scoresde_model,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_loss_set_weight_fn(
+        loss: *mut scoresde_loss,
+        fn_: scoresde_loss_weight_fn,
+        user: *mut core::ffi::c_void,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_loss_eval(
+        loss: *const scoresde_loss,
+        model: *const scoresde_model,
+        x0: *const f64,
+        n: usize,
+        D: usize,
+        seed: u64,
+        first_sample: u64,
+        value: *mut f64,
+        per_sample: *mut f64,
+        grad: *mut f64,
+        count: usize,
+    ) -> core::ffi::c_int;
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct scoresde_trainer {
+    _unused: [u8; 0],
+}
+pub const SCORESDE_TRAIN_LR: _bindgen_ty_13 = 1;
+pub const SCORESDE_TRAIN_BETA1: _bindgen_ty_13 = 2;
+pub const SCORESDE_TRAIN_BETA2: _bindgen_ty_13 = 3;
+pub const SCORESDE_TRAIN_EPS: _bindgen_ty_13 = 4;
+pub const SCORESDE_TRAIN_WEIGHT_DECAY: _bindgen_ty_13 = 5;
+pub const SCORESDE_TRAIN_CLIP: _bindgen_ty_13 = 6;
+pub const SCORESDE_TRAIN_EMA_RATE: _bindgen_ty_13 = 7;
+pub type _bindgen_ty_13 = core::ffi::c_uint;
+pub const SCORESDE_TRAIN_WARMUP: _bindgen_ty_14 = 101;
+pub const SCORESDE_TRAIN_BATCH: _bindgen_ty_14 = 102;
+pub const SCORESDE_TRAIN_SEED: _bindgen_ty_14 = 103;
+pub type _bindgen_ty_14 = core::ffi::c_uint;
+pub type scoresde_progress_fn = ::core::option::Option<
+    unsafe extern "C" fn(
+        step: u64,
+        loss: f64,
+        ema_loss: f64,
+        user: *mut core::ffi::c_void,
+    ) -> core::ffi::c_int,
+>;
+extern "C" {
+    pub fn scoresde_trainer_create(
+        out: *mut *mut scoresde_trainer,
+        model: *mut scoresde_model,
+        loss: *const scoresde_loss,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_trainer_free(trainer: *mut scoresde_trainer);
+}
+extern "C" {
+    pub fn scoresde_trainer_set_double(
+        trainer: *mut scoresde_trainer,
+        setting: core::ffi::c_int,
+        value: f64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_trainer_set_int(
+        trainer: *mut scoresde_trainer,
+        setting: core::ffi::c_int,
+        value: i64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_trainer_num_params(trainer: *const scoresde_trainer) -> usize;
+}
+extern "C" {
+    pub fn scoresde_trainer_steps(trainer: *const scoresde_trainer) -> u64;
+}
+extern "C" {
+    pub fn scoresde_trainer_backward(
+        trainer: *mut scoresde_trainer,
+        x0: *const f64,
+        n: usize,
+        D: usize,
+        first_sample: u64,
+        loss: *mut f64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_trainer_get_grad(
+        trainer: *const scoresde_trainer,
+        grad: *mut f64,
+        count: usize,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_trainer_set_grad(
+        trainer: *mut scoresde_trainer,
+        grad: *const f64,
+        count: usize,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_trainer_apply(
+        trainer: *mut scoresde_trainer,
+        grad_norm: *mut f64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_trainer_step(
+        trainer: *mut scoresde_trainer,
+        x0: *const f64,
+        n: usize,
+        D: usize,
+        loss: *mut f64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_trainer_fit(
+        trainer: *mut scoresde_trainer,
+        data: *const f64,
+        m: usize,
+        D: usize,
+        steps: u64,
+        progress: scoresde_progress_fn,
+        user: *mut core::ffi::c_void,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_trainer_get_ema(
+        trainer: *const scoresde_trainer,
+        theta: *mut f64,
+        count: usize,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_trainer_save_buffer(
+        trainer: *const scoresde_trainer,
+        data: *mut *mut core::ffi::c_void,
+        size: *mut usize,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_trainer_save(
+        trainer: *const scoresde_trainer,
+        path: *const core::ffi::c_char,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_trainer_load_buffer(
+        trainer: *mut scoresde_trainer,
+        data: *const core::ffi::c_void,
+        size: usize,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_trainer_load(
+        trainer: *mut scoresde_trainer,
+        path: *const core::ffi::c_char,
+    ) -> core::ffi::c_int;
+}
+pub const SCORESDE_TRAIN_EXPORT_EMA: _bindgen_ty_15 = 0;
+pub const SCORESDE_TRAIN_EXPORT_RAW: _bindgen_ty_15 = 1;
+pub type _bindgen_ty_15 = core::ffi::c_uint;
+extern "C" {
+    pub fn scoresde_trainer_export(
+        trainer: *const scoresde_trainer,
+        which: core::ffi::c_int,
+        out: *mut *mut scoresde_model,
     ) -> core::ffi::c_int;
 }
