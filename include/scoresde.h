@@ -11,5 +11,6 @@
 #include "scoresde/rng.h"
 #include "scoresde/sde.h"
 #include "scoresde/model.h"
+#include "scoresde/sampler.h"
 
 #endif /* SCORESDE_H */

@@ -1,0 +1,309 @@
+/*
+ * libscoresde: samplers (reverse-time SDE and probability-flow ODE solvers).
+ *
+ * A scoresde_sampler holds a method and its options. It draws samples from a
+ * score model by integrating from the prior at t = T down to t = eps
+ * (MATH.md sections 3 and 5), and encodes data into latents by integrating
+ * the probability-flow ODE forward.
+ *
+ * Methods (enum scoresde_sampler_method):
+ *   PC   predictor-corrector (Song et al. 2021). At each grid time t_k,
+ *        k = 0..N-1, CORRECTOR_STEPS corrector steps at t_k, then one
+ *        predictor step from t_k to t_{k+1} (score_sde's order). With DENOISE,
+ *        the result is the Tweedie mean (x + sigma^2 s(x, eps)) / alpha at
+ *        eps (one more score evaluation). NFE = N (CORRECTOR_STEPS + 1)
+ *        (+1 with DENOISE; a NONE predictor costs nothing).
+ *   ODE  the probability-flow ODE dx/dt = f - g^2 s / 2 with SOLVER:
+ *        Euler (order 1), Heun (2), classical RK4 (4) on the time grid, or
+ *        adaptive Dormand-Prince 5(4) from T to eps (the grid is not used).
+ *
+ * Predictors, from t = t_k to u = t_{k+1} < t, h = t - u, z ~ N(0, I):
+ *   EULER_MARUYAMA   x_mean = x - h [f - (1 + lam^2)/2 g^2 s],
+ *                    x = x_mean + lam g sqrt(h) z   (LAM = 1: the reverse
+ *                    SDE; LAM = 0: Euler on the probability-flow ODE; the
+ *                    family of MATH.md section 3 in between and beyond).
+ *   REVERSE_DIFFUSION x_mean = x - F + G^2 s, x = x_mean + G z, where the
+ *                    forward step from u to t is x_t = x_u + F + G z in the
+ *                    exact ratio form r = alpha(t)/alpha(u), F = (r - 1) x,
+ *                    G^2 = sigma(t)^2 - r^2 sigma(u)^2. For VE this is SMLD's
+ *                    discretisation on the grid; for VP it is DDPM's to first
+ *                    order in h (score_sde uses fixed N-level tables instead;
+ *                    the ratio form follows whatever grid is chosen and also
+ *                    covers sub-VP, where score_sde has no tables).
+ *   ANCESTRAL        the DDPM posterior in general Gaussian form:
+ *                    a = alpha_t/alpha_u, v = sigma_t^2 - a^2 sigma_u^2,
+ *                    x0 = (x + sigma_t^2 s)/alpha_t,
+ *                    x_mean = (a sigma_u^2/sigma_t^2) x + (alpha_u v/sigma_t^2) x0,
+ *                    x = x_mean + sqrt(v sigma_u^2/sigma_t^2) z.
+ *   NONE             no move (corrector-only sampling, e.g. NCSN).
+ * Every predictor but EULER_MARUYAMA needs a Gaussian marginal (all built-in
+ * SDEs; SCORESDE_EUNSUPPORTED for a CUSTOM SDE without one).
+ *
+ * Correctors, at time t = t_k with s = s(x, t), z ~ N(0, I):
+ *   LANGEVIN  step = 2 a (SNR ||z|| / ||s||)^2, x_mean = x + step s,
+ *             x = x_mean + sqrt(2 step) z, with a = (alpha(t)/alpha(u))^2
+ *             over the next grid step (score_sde's 1 - beta_i for VP in the
+ *             ratio form; 1 for VE). The norms are per sample by default;
+ *             BATCH_NORMS = 1 averages ||z|| and ||s|| over the samples of a
+ *             block as score_sde does, which couples those samples (see
+ *             Reproducibility). Where ||s|| = 0 the step is 0.
+ *   ANNEALED  annealed Langevin dynamics (NCSN):
+ *             step = ALD_STEP sigma(t)^2 / sigma(eps)^2,
+ *             x = x + (step/2) s + sqrt(step) z.
+ *   NONE      no corrector.
+ *
+ * Time grids (GRID), N = STEPS steps, t_0 = T > t_1 > ... > t_N = eps:
+ *   UNIFORM_T  t_k = T + (k/N)(eps - T)
+ *   KARRAS     uniform in r^(1/rho), r = sigma/alpha (EDM's sigma), RHO = 7
+ *   LOGSNR     uniform in lambda = ln(alpha/sigma) (DPM-Solver's default)
+ *   ARRAY      the caller's array (scoresde_sampler_set_grid).
+ * KARRAS and LOGSNR need a Gaussian marginal with sigma/alpha increasing in t;
+ * the times are found by bisection to full double precision.
+ *
+ * Options are set with typed setters. Each option has a type (integer or
+ * double), inclusive bounds (scoresde_sampler_bounds) and a published or
+ * documented default (scoresde_sampler_default), listed with the enum.
+ *
+ * Randomness (see scoresde/rng.h): sample i of a run (i = first + position
+ * in the call) uses Philox stream i under `seed`.
+ *   - prior draws (when x_T is NULL): scoresde_sde_prior_sample with stream i,
+ *     draw 0, i.e. offsets SCORESDE_RNG_OFFSET(SCORESDE_RNG_PRIOR, j), j < D;
+ *   - the noise of PC substep c (c = 0..CORRECTOR_STEPS-1 the correctors,
+ *     c = CORRECTOR_STEPS the predictor) at grid step k, element j:
+ *     offset SCORESDE_RNG_OFFSET(SCORESDE_RNG_SAMPLER,
+ *                                (k (CORRECTOR_STEPS + 1) + c) D + j).
+ *
+ * Reproducibility: sample i depends only on (seed, i, the sampler's options,
+ * the model and x_T's row), never on the number of samples per call, the
+ * split of a run into calls, BLOCK or THREADS, bit for bit. The one exception
+ * is BATCH_NORMS = 1, which by design couples the samples of a block (the
+ * call's samples in consecutive groups of BLOCK).
+ *
+ * Threads: the samples of a call are split into blocks of BLOCK samples,
+ * each evaluated by the model in one batch; blocks run on THREADS OpenMP
+ * threads. A call allocates its workspace once; no step allocates (the model
+ * may allocate inside its own evaluations).
+ *
+ * Thread safety: a sampler is read-only while it samples; any number of
+ * threads may sample with one sampler (and one model) at once. The setters
+ * and scoresde_sampler_free must not run concurrently with any other call on
+ * the same sampler. The progress hook is called from the thread that called
+ * the sampling function.
+ *
+ * Errors: SCORESDE_EINVAL (NULL pointer, zero count, an option out of its
+ * bounds or of the wrong type, eps >= T, a bad grid), SCORESDE_EDIM (x_T or
+ * the model disagree), SCORESDE_EUNSUPPORTED (the method needs a Gaussian
+ * marginal the SDE lacks), SCORESDE_ENOMEM, SCORESDE_ECALLBACK (a model hook
+ * or the progress hook stopped the run), SCORESDE_ENUMERIC (a sample became
+ * NaN or Inf: the message names the sample, the step and the time; or the
+ * adaptive solver's step fell below H_MIN or it ran out of MAX_STEPS).
+ * scoresde_last_error() then says what was wrong. On failure the output
+ * holds partial results and must not be used.
+ *
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#ifndef SCORESDE_SAMPLER_H
+#define SCORESDE_SAMPLER_H
+
+#include "common.h"
+#include "model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** An opaque sampler: a method and its options. */
+typedef struct scoresde_sampler scoresde_sampler;
+
+/** Sampling methods (values frozen). */
+enum scoresde_sampler_method {
+    SCORESDE_SAMPLER_PC = 1,  /**< predictor-corrector on a time grid */
+    SCORESDE_SAMPLER_ODE = 2  /**< probability-flow ODE (SOLVER option) */
+};
+
+/** Predictors (values of SCORESDE_SAMPLER_PREDICTOR; frozen). */
+enum scoresde_predictor {
+    SCORESDE_PREDICTOR_NONE = 0,
+    SCORESDE_PREDICTOR_EULER_MARUYAMA = 1,
+    SCORESDE_PREDICTOR_REVERSE_DIFFUSION = 2,
+    SCORESDE_PREDICTOR_ANCESTRAL = 3
+};
+
+/** Correctors (values of SCORESDE_SAMPLER_CORRECTOR; frozen). */
+enum scoresde_corrector {
+    SCORESDE_CORRECTOR_NONE = 0,
+    SCORESDE_CORRECTOR_LANGEVIN = 1,
+    SCORESDE_CORRECTOR_ANNEALED = 2
+};
+
+/** Time grids (values of SCORESDE_SAMPLER_GRID; frozen). */
+enum scoresde_grid {
+    SCORESDE_GRID_UNIFORM_T = 1,
+    SCORESDE_GRID_KARRAS = 2,
+    SCORESDE_GRID_LOGSNR = 3,
+    SCORESDE_GRID_ARRAY = 4 /**< set by scoresde_sampler_set_grid only */
+};
+
+/** ODE solvers (values of SCORESDE_SAMPLER_SOLVER; frozen). */
+enum scoresde_ode_solver {
+    SCORESDE_ODE_EULER = 1,
+    SCORESDE_ODE_HEUN = 2,
+    SCORESDE_ODE_RK4 = 3,
+    SCORESDE_ODE_DOPRI5 = 4 /**< adaptive Dormand-Prince 5(4) */
+};
+
+/**
+ * Options: type, [bounds], default. Values frozen; only ever added.
+ * An option irrelevant to the sampler's method is stored and ignored.
+ */
+enum scoresde_sampler_option {
+    SCORESDE_SAMPLER_STEPS = 1,           /**< int [1, 1e6], 1000 (score_sde's N) */
+    SCORESDE_SAMPLER_EPS = 2,             /**< double [0, 1e300], 0 = the SDE's sampling eps;
+                                               must be below T when sampling */
+    SCORESDE_SAMPLER_PREDICTOR = 3,       /**< int [0, 3], REVERSE_DIFFUSION (score_sde) */
+    SCORESDE_SAMPLER_CORRECTOR = 4,       /**< int [0, 2], LANGEVIN (score_sde) */
+    SCORESDE_SAMPLER_CORRECTOR_STEPS = 5, /**< int [0, 1000], 1 */
+    SCORESDE_SAMPLER_SNR = 6,             /**< double [0, 100], 0.16 (score_sde) */
+    SCORESDE_SAMPLER_BATCH_NORMS = 7,     /**< int [0, 1], 0 (per-sample norms) */
+    SCORESDE_SAMPLER_DENOISE = 8,         /**< int [0, 1], 1 (score_sde's noise_removal) */
+    SCORESDE_SAMPLER_LAM = 9,             /**< double [0, 100], 1 (the reverse SDE) */
+    SCORESDE_SAMPLER_GRID = 10,           /**< int [1, 3] (4 via set_grid), UNIFORM_T */
+    SCORESDE_SAMPLER_RHO = 11,            /**< double [0.001, 1000], 7 (Karras et al.) */
+    SCORESDE_SAMPLER_THREADS = 12,        /**< int [1, 1024], 1 */
+    SCORESDE_SAMPLER_BLOCK = 13,          /**< int [1, 1048576], 64 samples per model batch */
+    SCORESDE_SAMPLER_ALD_STEP = 14,       /**< double [1e-12, 1000], 2e-5 (NCSN's step_lr) */
+    SCORESDE_SAMPLER_SOLVER = 15,         /**< int [1, 4], DOPRI5 (score_sde's RK45) */
+    SCORESDE_SAMPLER_RTOL = 16,           /**< double [0, 1], 1e-5 (score_sde) */
+    SCORESDE_SAMPLER_ATOL = 17,           /**< double [0, 1e300], 1e-5 (score_sde) */
+    SCORESDE_SAMPLER_H_INIT = 18,         /**< double [0, 1e300], 0 = automatic (Hairer's
+                                               starting-step rule, one extra evaluation) */
+    SCORESDE_SAMPLER_H_MIN = 19,          /**< double [0, 1e300], 0 = 1e-14 (T - eps) */
+    SCORESDE_SAMPLER_MAX_STEPS = 20       /**< int [1, 1e9], 100000 steps per sample */
+};
+
+/**
+ * Run statistics, a versioned struct: set struct_size = sizeof(scoresde_sampler_stats)
+ * before the call; the library writes only the fields that fit in struct_size
+ * (fields are only ever appended).
+ */
+typedef struct scoresde_sampler_stats {
+    size_t struct_size;
+    uint64_t nfe;      /**< score evaluations per sample (the largest over the call's samples) */
+    uint64_t accepted; /**< accepted steps, summed over samples (fixed steps count as accepted) */
+    uint64_t rejected; /**< rejected steps (adaptive solvers), summed over samples */
+    double t_final;    /**< the time the outputs are at (eps for sampling, T for encoding) */
+} scoresde_sampler_stats;
+
+/**
+ * Progress hook, called by the calling thread after every step of a run:
+ * `step` counts completed steps (adaptive: rounds in which every unfinished
+ * sample attempted one step), `t` is the time reached (adaptive: the time of
+ * the least advanced sample), `nfe` the score evaluations per sample so far.
+ * Return 0 to continue; non-zero cancels the run, which returns
+ * SCORESDE_ECALLBACK.
+ */
+typedef int (*scoresde_progress_fn)(size_t step, double t, uint64_t nfe, void *user);
+
+/**
+ * Create a sampler for `method` with every option at its default.
+ * SCORESDE_EINVAL for a NULL out or an unknown method, SCORESDE_ENOMEM.
+ * *out is set to NULL on failure. Free with scoresde_sampler_free.
+ */
+SCORESDE_API int scoresde_sampler_create(scoresde_sampler **out, int method);
+
+/** An independent copy (options, grid array and hook pointers). */
+SCORESDE_API int scoresde_sampler_clone(const scoresde_sampler *s, scoresde_sampler **out);
+
+/** Free a sampler; NULL is accepted. */
+SCORESDE_API void scoresde_sampler_free(scoresde_sampler *s);
+
+/** The sampler's method, or SCORESDE_EINVAL for NULL. */
+SCORESDE_API int scoresde_sampler_method(const scoresde_sampler *s);
+
+/**
+ * Set an integer option. SCORESDE_EINVAL for NULL, an unknown option, a
+ * double option, or a value outside the bounds (setting GRID to ARRAY this way
+ * is refused: use scoresde_sampler_set_grid). Not thread-safe on `s`.
+ */
+SCORESDE_API int scoresde_sampler_set_int(scoresde_sampler *s, int option, int64_t value);
+
+/** Set a double option; checks as scoresde_sampler_set_int (and NaN is refused). */
+SCORESDE_API int scoresde_sampler_set_double(scoresde_sampler *s, int option, double value);
+
+/** Read an integer option into *value (checks as the setter). */
+SCORESDE_API int scoresde_sampler_get_int(const scoresde_sampler *s, int option,
+                                          int64_t *value);
+
+/** Read a double option into *value (checks as the setter). */
+SCORESDE_API int scoresde_sampler_get_double(const scoresde_sampler *s, int option,
+                                             double *value);
+
+/**
+ * The inclusive bounds of an option (as doubles for either type) and whether
+ * it is an integer option (*is_int 1 or 0); any output may be NULL.
+ * SCORESDE_EINVAL for an unknown option. Thread-safe.
+ */
+SCORESDE_API int scoresde_sampler_bounds(int option, double *lower, double *upper,
+                                         int *is_int);
+
+/** The default value of an option (as a double). SCORESDE_EINVAL if unknown. */
+SCORESDE_API int scoresde_sampler_default(int option, double *value);
+
+/**
+ * Use the caller's time grid: `count` >= 2 finite times, strictly decreasing,
+ * t[count-1] > 0 (copied). STEPS becomes count - 1 and GRID becomes ARRAY;
+ * EPS is then t[count-1], and t[0] is checked against the model's T at
+ * sampling (t[0] <= T; t[0] < T starts the run at t[0], with x_T then the
+ * caller's or the prior's draw). Setting GRID or STEPS afterwards drops the
+ * array. SCORESDE_EINVAL naming the first bad entry; SCORESDE_ENOMEM.
+ */
+SCORESDE_API int scoresde_sampler_set_grid(scoresde_sampler *s, const double *t, size_t count);
+
+/**
+ * Install (or, with fn NULL, remove) the progress hook. `user` is passed back
+ * unchanged and is the caller's to keep alive. Not thread-safe on `s`.
+ */
+SCORESDE_API int scoresde_sampler_set_progress(scoresde_sampler *s, scoresde_progress_fn fn,
+                                               void *user);
+
+/**
+ * The sampler's time grid for `sde`: t[0..count-1] with count = STEPS + 1,
+ * t[0] = T, t[count-1] = eps (see the grids above). SCORESDE_EINVAL for NULL,
+ * a count other than STEPS + 1, eps >= T; SCORESDE_EUNSUPPORTED if the grid
+ * needs a marginal the SDE lacks; SCORESDE_ENUMERIC if sigma/alpha is not
+ * increasing. Thread-safe.
+ */
+SCORESDE_API int scoresde_sampler_times(const scoresde_sampler *s, const scoresde_sde *sde,
+                                        double *t, size_t count);
+
+/**
+ * Draw `n` samples with `model` into x_out (n x D, D = the model's dimension).
+ * The call's sample i is sample first + i of the run (see Randomness).
+ * x_T (n x D, finite) gives the starting points at the grid's first time; NULL
+ * draws them from the SDE's prior. x_T may equal x_out. stats may be NULL.
+ * Works with the PC and ODE methods. Errors: see the top of this header.
+ * Thread-safe (sampler and model are only read).
+ */
+SCORESDE_API int scoresde_sampler_sample(const scoresde_sampler *s, const scoresde_model *model,
+                                         uint64_t seed, uint64_t first, size_t n,
+                                         const double *x_T, double *x_out,
+                                         scoresde_sampler_stats *stats);
+
+/**
+ * Encode data into latents: integrate the probability-flow ODE forward from
+ * eps to the grid's first time (T) with the sampler's SOLVER (ODE method
+ * only, else SCORESDE_EINVAL), on the sampler's grid reversed (fixed steps) or
+ * adaptively. x0 (n x D, finite) holds data at time eps; x_out (n x D, may
+ * equal x0) receives x_T. Sampling with the same sampler from x_T inverts the
+ * map up to the solver's error. Deterministic; no random draws.
+ * Errors as scoresde_sampler_sample. Thread-safe.
+ */
+SCORESDE_API int scoresde_sampler_encode(const scoresde_sampler *s, const scoresde_model *model,
+                                         size_t n, const double *x0, double *x_out,
+                                         scoresde_sampler_stats *stats);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SCORESDE_SAMPLER_H */
