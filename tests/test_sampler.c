@@ -136,7 +136,7 @@ START_TEST(test_options)
     OK(scoresde_sampler_get_double(s, SCORESDE_SAMPLER_SNR, &dv));
     ck_assert(dv == 0.2);
     /* every option: default within bounds, settable at both bounds */
-    for (int o = 1; o <= 20; o++) {
+    for (int o = 1; o <= 21; o++) {
         double def;
         OK(scoresde_sampler_bounds(o, &lo, &hi, &is_int));
         OK(scoresde_sampler_default(o, &def));
@@ -590,6 +590,107 @@ START_TEST(test_encode_decode)
 }
 END_TEST
 
+/* ------------------------------------------------------------ likelihood */
+
+START_TEST(test_likelihood_exact)
+{
+    scoresde_model *m = mixture_model(_i == 0 ? SCORESDE_SDE_VP : SCORESDE_SDE_SUBVP);
+    scoresde_sampler *s = NULL;
+    OK(scoresde_sampler_create(&s, SCORESDE_SAMPLER_ODE));
+    /* defaults: DP45, RTOL = ATOL = 1e-5, eps = 1e-5. The prior N(0, I)
+     * differs from the exact p_T by about 1e-3 nats here (alpha(1) = 0.0066
+     * times means of size 3), so the ODE part is checked by swapping the
+     * prior's ln p_T(x_T) for the exact one. */
+    size_t n = 6;
+    double x[12], t[6], want[6], got[6], lat[12];
+    for (size_t i = 0; i < n; i++)
+        t[i] = 1e-5;
+    OK(scoresde_model_sample(m, t, n, 2, 21, 0, x));
+    OK(scoresde_model_log_density(m, x, t, n, 2, want));
+    scoresde_sampler_stats st = {sizeof st, 0, 0, 0, 0};
+    OK(scoresde_sampler_likelihood(s, m, 0, 0, n, x, got, lat, &st));
+    ck_assert(st.t_final == 1.0 && st.nfe > 0);
+    const scoresde_sde *sde = scoresde_model_sde(m);
+    double tT[6] = {1, 1, 1, 1, 1, 1}, lT[6], lprior[6];
+    OK(scoresde_model_log_density(m, lat, tT, n, 2, lT));
+    OK(scoresde_sde_prior_logp(sde, lat, n, 2, lprior));
+    for (size_t i = 0; i < n; i++)
+        got[i] += lT[i] - lprior[i];
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(fabs(got[i] - want[i]) < 1e-3, "sample %zu: ln p %g, exact %g", i, got[i],
+                      want[i]);
+    /* a point of low density between the modes (ln p = -15.6) */
+    double mid[2] = {0.0, 0.5}, mw, mg;
+    OK(scoresde_model_log_density(m, mid, t, 1, 2, &mw));
+    double ml[2];
+    OK(scoresde_sampler_likelihood(s, m, 0, 0, 1, mid, &mg, ml, NULL));
+    OK(scoresde_model_log_density(m, ml, tT, 1, 2, lT));
+    OK(scoresde_sde_prior_logp(sde, ml, 1, 2, lprior));
+    mg += lT[0] - lprior[0];
+    ck_assert_msg(fabs(mg - mw) < 1e-3, "midpoint: ln p %g, exact %g", mg, mw);
+    /* the latent is the encoding (the step sequences differ) */
+    double z[12];
+    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_EPS, 1e-5));
+    OK(scoresde_sampler_encode(s, m, n, x, z, NULL));
+    for (size_t e = 0; e < 2 * n; e++)
+        ck_assert(fabs(z[e] - lat[e]) < 1e-3); /* two solves at tolerance 1e-5 */
+    scoresde_sampler *pc = NULL;
+    OK(scoresde_sampler_create(&pc, SCORESDE_SAMPLER_PC));
+    ck_assert_int_eq(scoresde_sampler_likelihood(pc, m, 0, 0, n, x, got, NULL, NULL),
+                     SCORESDE_EINVAL);
+    scoresde_sampler_free(pc);
+    scoresde_sampler_free(s);
+    scoresde_model_free(m);
+}
+END_TEST
+
+/* Hutchinson with fixed probes is unbiased: the mean over n independent
+ * probes lies within 5 standard errors of the exact-divergence value. */
+START_TEST(test_likelihood_hutchinson)
+{
+    scoresde_model *m = mixture_model(SCORESDE_SDE_VP);
+    scoresde_sampler *s = NULL;
+    OK(scoresde_sampler_create(&s, SCORESDE_SAMPLER_ODE));
+    size_t n = 200;
+    double *x = malloc(2 * n * sizeof *x), *lp = malloc(n * sizeof *lp), exact;
+    for (size_t i = 0; i < n; i++) {
+        x[2 * i] = 2.5;
+        x[2 * i + 1] = 1.8;
+    }
+    OK(scoresde_sampler_likelihood(s, m, 0, 0, 1, x, &exact, NULL, NULL));
+    int mode = _i == 0 ? SCORESDE_DIV_RADEMACHER : SCORESDE_DIV_GAUSSIAN;
+    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_DIVERGENCE, mode));
+    OK(scoresde_sampler_likelihood(s, m, 4, 0, n, x, lp, NULL, NULL));
+    double mean, var;
+    test_moments(lp, n, 1, 0, &mean, &var);
+    ck_assert(var > 0.0); /* the probes differ */
+    ck_assert_msg(fabs(mean - exact) < 5 * sqrt(var / (double)n),
+                  "mode %d: mean %g, exact %g, se %g", mode, mean, exact, sqrt(var / (double)n));
+    free(x);
+    free(lp);
+    scoresde_sampler_free(s);
+    scoresde_model_free(m);
+}
+END_TEST
+
+START_TEST(test_bits_per_dim)
+{
+    /* b-bit data whose density on y = scale u + shift is uniform over the
+     * cube: ln p = -D ln scale, and the bound is exactly b bits. */
+    double lp[2] = {-3 * log(2.0), -3 * log(2.0) - 3 * log(2.0)}, bpd[2];
+    OK(scoresde_bits_per_dim(lp, 2, 3, 8, 2.0, bpd));
+    ck_assert(fabs(bpd[0] - 8.0) < 1e-12);
+    ck_assert(fabs(bpd[1] - 9.0) < 1e-12); /* half the density: one bit more */
+    /* score_sde's case: 8 bits on [-1, 1) (scale 2): offset 7 = 8 - log2(2) */
+    double lq = -10.0, b;
+    OK(scoresde_bits_per_dim(&lq, 1, 4, 8, 2.0, &b));
+    ck_assert(fabs(b - (10.0 / (4 * log(2.0)) + 7.0)) < 1e-12);
+    ck_assert_int_eq(scoresde_bits_per_dim(&lq, 1, 4, 0, 2.0, &b), SCORESDE_EINVAL);
+    ck_assert_int_eq(scoresde_bits_per_dim(&lq, 1, 4, 8, -2.0, &b), SCORESDE_EINVAL);
+    ck_assert_int_eq(scoresde_bits_per_dim(&lq, 1, 0, 8, 2.0, &b), SCORESDE_EINVAL);
+}
+END_TEST
+
 static Suite *sampler_suite(void)
 {
     Suite *s = suite_create("sampler");
@@ -604,6 +705,9 @@ static Suite *sampler_suite(void)
     tcase_add_test(tc, test_ode_orders);
     tcase_add_test(tc, test_dopri_tolerance);
     tcase_add_test(tc, test_encode_decode);
+    tcase_add_loop_test(tc, test_likelihood_exact, 0, 2);
+    tcase_add_loop_test(tc, test_likelihood_hutchinson, 0, 2);
+    tcase_add_test(tc, test_bits_per_dim);
     suite_add_tcase(s, tc);
     return s;
 }

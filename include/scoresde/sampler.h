@@ -178,7 +178,15 @@ enum scoresde_sampler_option {
     SCORESDE_SAMPLER_H_INIT = 18,         /**< double [0, 1e300], 0 = automatic (Hairer's
                                                starting-step rule, one extra evaluation) */
     SCORESDE_SAMPLER_H_MIN = 19,          /**< double [0, 1e300], 0 = 1e-14 (T - eps) */
-    SCORESDE_SAMPLER_MAX_STEPS = 20       /**< int [1, 1e9], 100000 steps per sample */
+    SCORESDE_SAMPLER_MAX_STEPS = 20,      /**< int [1, 1e9], 100000 steps per sample */
+    SCORESDE_SAMPLER_DIVERGENCE = 21      /**< int [1, 3], EXACT: likelihood divergence */
+};
+
+/** Divergence estimators for likelihoods (values of SCORESDE_SAMPLER_DIVERGENCE). */
+enum scoresde_divergence_mode {
+    SCORESDE_DIV_EXACT = 1,      /**< scoresde_model_divergence */
+    SCORESDE_DIV_RADEMACHER = 2, /**< Hutchinson-Skilling, +-1 probes */
+    SCORESDE_DIV_GAUSSIAN = 3    /**< Hutchinson-Skilling, N(0, I) probes */
 };
 
 /**
@@ -301,6 +309,43 @@ SCORESDE_API int scoresde_sampler_sample(const scoresde_sampler *s, const scores
 SCORESDE_API int scoresde_sampler_encode(const scoresde_sampler *s, const scoresde_model *model,
                                          size_t n, const double *x0, double *x_out,
                                          scoresde_sampler_stats *stats);
+
+/**
+ * Log-likelihoods ln p_eps(x_i) of data under `model` through the
+ * probability-flow ODE (MATH.md section 6): the augmented ODE on [x, delta],
+ * d delta/dt = div F = D a(t) - g(t)^2 div s / 2, is integrated from eps to
+ * T with the sampler's SOLVER (ODE method only, else SCORESDE_EINVAL; the
+ * defaults give score_sde's setting: Dormand-Prince, RTOL = ATOL = 1e-5), and
+ * ln p = ln p_T(x_T) + delta(T). Here EPS = 0 means the SDE's training eps
+ * (1e-5 for VE, VP, sub-VP), not its sampling eps; GRID = ARRAY is refused.
+ * DIVERGENCE selects the exact divergence (scoresde_model_divergence) or a
+ * Hutchinson estimate v^T (ds/dx) v with one probe per sample, fixed for the
+ * whole solve: sample i (= first + position) draws it from stream i at offsets
+ * SCORESDE_RNG_OFFSET(SCORESDE_RNG_PROBE, j), j < D (Gaussian: normals;
+ * Rademacher: uniform u < 0.5 gives -1, else +1).
+ * x: n x D finite data; logp: n values; latent: n x D (x_T) or NULL.
+ * stats as scoresde_sampler_sample (nfe counts augmented evaluations, each one
+ * score and one divergence or probe product). Errors as the sampling call,
+ * plus SCORESDE_EUNSUPPORTED when the model has no exact divergence.
+ * Thread-safe.
+ */
+SCORESDE_API int scoresde_sampler_likelihood(const scoresde_sampler *s,
+                                             const scoresde_model *model, uint64_t seed,
+                                             uint64_t first, size_t n, const double *x,
+                                             double *logp, double *latent,
+                                             scoresde_sampler_stats *stats);
+
+/**
+ * Bits per dimension of `bits`-bit data dequantised uniformly to u in [0, 1)^D
+ * and fed to the model as y = scale u + shift (the shift does not enter):
+ *     bpd_i = -logp_i / (D ln 2) - log2(scale) + bits,
+ * the discrete bound of MATH.md section 6 (score_sde's constant is bits = 8
+ * with its scale). logp: n values of ln p_y(y_i). SCORESDE_EINVAL for NULL,
+ * n or D zero, bits outside [1, 64], scale not finite and positive, or a
+ * non-finite logp. Thread-safe.
+ */
+SCORESDE_API int scoresde_bits_per_dim(const double *logp, size_t n, size_t D, unsigned bits,
+                                       double scale, double *bpd);
 
 #ifdef __cplusplus
 }

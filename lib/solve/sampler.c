@@ -40,6 +40,7 @@ static const sd_option_info option_table[SD_SAMPLER_NOPT] = {
     [SCORESDE_SAMPLER_H_INIT] = {"H_INIT", 0, 0, 1e300, 0},
     [SCORESDE_SAMPLER_H_MIN] = {"H_MIN", 0, 0, 1e300, 0},
     [SCORESDE_SAMPLER_MAX_STEPS] = {"MAX_STEPS", 1, 1, 1e9, 100000},
+    [SCORESDE_SAMPLER_DIVERGENCE] = {"DIVERGENCE", 1, 1, 3, SCORESDE_DIV_EXACT},
 };
 
 static const sd_option_info *option_find(int option)
@@ -636,4 +637,74 @@ int scoresde_sampler_encode(const scoresde_sampler *s, const scoresde_model *mod
     }
     sd_free(buf);
     return rc;
+}
+
+int scoresde_sampler_likelihood(const scoresde_sampler *s, const scoresde_model *model,
+                                uint64_t seed, uint64_t first, size_t n, const double *x,
+                                double *logp, double *latent, scoresde_sampler_stats *stats)
+{
+    SD_TRY(sd_check_ptr(s, "sampler"));
+    SD_TRY(sd_check_ptr(model, "model"));
+    SD_TRY(sd_check_ptr(x, "x"));
+    SD_TRY(sd_check_ptr(logp, "logp"));
+    SD_TRY(sd_check_size(n, "n"));
+    SD_TRY(check_stats(stats));
+    if (s->method != SCORESDE_SAMPLER_ODE)
+        return sd_fail(SCORESDE_EINVAL,
+                       "likelihoods need the ODE method (%d); this sampler's method is %d",
+                       SCORESDE_SAMPLER_ODE, s->method);
+    size_t D = scoresde_model_dim(model), nD;
+    SD_TRY(sd_mul_size(n, D, &nD, "n x D"));
+    SD_TRY(sd_check_finite(x, nD, "x"));
+    sd_run run = {0};
+    run.s = s;
+    run.model = model;
+    run.sde = scoresde_model_sde(model);
+    run.D = D;
+    run.Dy = D;
+    run.seed = seed;
+    run.first = first;
+    run.ops = &sd_method_ode;
+    double eps = s->opt[SCORESDE_SAMPLER_EPS], T = scoresde_sde_T(run.sde), *buf = NULL, *y = NULL;
+    if (eps == 0.0)
+        eps = scoresde_sde_training_eps(run.sde);
+    if (!(eps < T))
+        return sd_fail(SCORESDE_EINVAL, "eps (%g) is not below the SDE's end time T (%g)", eps, T);
+    int rc = sd_opt_int(s, SCORESDE_SAMPLER_GRID) == SCORESDE_GRID_ARRAY
+                 ? sd_fail(SCORESDE_EINVAL, "likelihoods integrate from eps to T; a caller's "
+                                            "grid (GRID = ARRAY) is not used for them")
+                 : setup_grid(&run, eps, 1, &buf);
+    if (rc == SCORESDE_OK)
+        rc = sd_solve_likelihood_setup(&run, n, x, &y);
+    if (rc == SCORESDE_OK)
+        rc = sd_method_ode.prepare(&run);
+    if (rc == SCORESDE_OK)
+        rc = drive(&run, n, y, stats);
+    for (size_t i = 0; i < n && rc == SCORESDE_OK; i++) {
+        double lp;
+        rc = scoresde_sde_prior_logp(run.sde, y + i * (D + 1), 1, D, &lp);
+        logp[i] = lp + y[i * (D + 1) + D];
+        if (latent != NULL)
+            memcpy(latent + i * D, y + i * (D + 1), D * sizeof(double));
+    }
+    sd_free(y);
+    sd_free(buf);
+    return rc;
+}
+
+int scoresde_bits_per_dim(const double *logp, size_t n, size_t D, unsigned bits, double scale,
+                          double *bpd)
+{
+    SD_TRY(sd_check_ptr(logp, "logp"));
+    SD_TRY(sd_check_ptr(bpd, "bpd"));
+    SD_TRY(sd_check_size(n, "n"));
+    SD_TRY(sd_check_size(D, "D"));
+    if (bits == 0 || bits > 64)
+        return sd_fail(SCORESDE_EINVAL, "bits (%u) must be in [1, 64]", bits);
+    if (!(isfinite(scale) && scale > 0.0))
+        return sd_fail(SCORESDE_EINVAL, "scale (%g) must be finite and positive", scale);
+    SD_TRY(sd_check_finite(logp, n, "logp"));
+    for (size_t i = 0; i < n; i++)
+        bpd[i] = -logp[i] / ((double)D * log(2.0)) - log2(scale) + (double)bits;
+    return SCORESDE_OK;
 }

@@ -20,7 +20,7 @@
 
 #include "internal.h"
 
-#define SD_SAMPLER_NOPT 21 /* option ids 1..20 */
+#define SD_SAMPLER_NOPT 22 /* option ids 1..21 */
 
 struct scoresde_sampler {
     int method;
@@ -149,6 +149,10 @@ void sd_solve_noise(const sd_block *b, uint64_t draw, double *z);
 /* The probability-flow drift as an sd_rhs_fn (Dy = D, rhs_ws = D); it does
  * not count evaluations (the stepper does). */
 int sd_solve_pf_rhs(sd_block *b, const double *y, const double *t, double *out);
+
+/* Likelihood: allocate the augmented states y (n x (D + 1), then the probes)
+ * from data x, set run->Dy, rhs, rhs_ws and extra. Free y with sd_free. */
+int sd_solve_likelihood_setup(sd_run *run, size_t n, const double *x, double **y_out);
 
 /* The grid of a sampler for an SDE, in sampling order (T ... eps). */
 int sd_solve_grid(const scoresde_sampler *s, const scoresde_sde *sde, double eps, double *t,
