@@ -46,7 +46,13 @@
  *             ratio form; 1 for VE). The norms are per sample by default;
  *             BATCH_NORMS = 1 averages ||z|| and ||s|| over the samples of a
  *             block as score_sde does, which couples those samples (see
- *             Reproducibility). Where ||s|| = 0 the step is 0.
+ *             Reproducibility). Where ||s|| = 0 the step is 0. Caution in low
+             dimension: the per-sample step grows as 1/||s||^2, so samples
+             near a point where the score vanishes (the prior's mean, a saddle
+             between modes) take huge steps; on a 2-D mixture this biased the
+             component masses by 0.1 and inflated variances, while
+             BATCH_NORMS = 1 was accurate. Per-sample norms are meant for
+             high-dimensional data, where ||z|| and ||s|| concentrate.
  *   ANNEALED  annealed Langevin dynamics (NCSN):
  *             step = ALD_STEP sigma(t)^2 / sigma(eps)^2,
  *             x = x + (step/2) s + sqrt(step) z.
