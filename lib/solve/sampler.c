@@ -41,6 +41,11 @@ static const sd_option_info option_table[SD_SAMPLER_NOPT] = {
     [SCORESDE_SAMPLER_H_MIN] = {"H_MIN", 0, 0, 1e300, 0},
     [SCORESDE_SAMPLER_MAX_STEPS] = {"MAX_STEPS", 1, 1, 1e9, 100000},
     [SCORESDE_SAMPLER_DIVERGENCE] = {"DIVERGENCE", 1, 1, 3, SCORESDE_DIV_EXACT},
+    [SCORESDE_SAMPLER_ORDER] = {"ORDER", 1, 1, 3, 2},
+    [SCORESDE_SAMPLER_S_CHURN] = {"S_CHURN", 0, 0, 1e6, 0},
+    [SCORESDE_SAMPLER_S_TMIN] = {"S_TMIN", 0, 0, 1e300, 0},
+    [SCORESDE_SAMPLER_S_TMAX] = {"S_TMAX", 0, 0, 1e300, 1e300},
+    [SCORESDE_SAMPLER_S_NOISE] = {"S_NOISE", 0, 0, 10, 1},
 };
 
 static const sd_option_info *option_find(int option)
@@ -52,7 +57,8 @@ static const sd_option_info *option_find(int option)
     return &option_table[option];
 }
 
-static const sd_method_ops *const method_table[] = {&sd_method_pc, &sd_method_ode};
+static const sd_method_ops *const method_table[] = {&sd_method_pc, &sd_method_ode,
+                                                    &sd_method_edm, &sd_method_dpmpp};
 
 static const sd_method_ops *method_find(int method)
 {
@@ -74,6 +80,15 @@ int scoresde_sampler_create(scoresde_sampler **out, int method)
     s->method = method;
     for (int i = 1; i < SD_SAMPLER_NOPT; i++)
         s->opt[i] = option_table[i].def;
+    /* Per-method published settings (documented in sampler.h). */
+    if (method == SCORESDE_SAMPLER_EDM) {
+        s->opt[SCORESDE_SAMPLER_GRID] = SCORESDE_GRID_KARRAS;
+        s->opt[SCORESDE_SAMPLER_STEPS] = 17;
+    } else if (method == SCORESDE_SAMPLER_DPMPP) {
+        s->opt[SCORESDE_SAMPLER_GRID] = SCORESDE_GRID_LOGSNR;
+        s->opt[SCORESDE_SAMPLER_STEPS] = 20;
+        s->opt[SCORESDE_SAMPLER_DENOISE] = 0;
+    }
     *out = s;
     return SCORESDE_OK;
 }
@@ -267,7 +282,7 @@ int sd_solve_eps(const scoresde_sampler *s, const scoresde_sde *sde, double *eps
 }
 
 /* r(t) = sigma(t) / alpha(t), the noise-to-signal ratio (EDM's sigma). */
-static int ratio_at(const scoresde_sde *sde, double t, double *r)
+int sd_solve_ratio_at(const scoresde_sde *sde, double t, double *r)
 {
     double a, sg;
     SD_TRY(scoresde_sde_marginal(sde, &t, 1, &a, &sg, NULL, NULL));
@@ -279,14 +294,15 @@ static int ratio_at(const scoresde_sde *sde, double t, double *r)
 
 /* The time in [lo, hi] where r(t) = target, r increasing: bisection until
  * the interval cannot shrink, so the result is exact to the last bit. */
-static int ratio_invert(const scoresde_sde *sde, double target, double lo, double hi, double *t)
+int sd_solve_time_of_ratio(const scoresde_sde *sde, double target, double lo, double hi,
+                           double *t)
 {
     for (int it = 0; it < 2000; it++) {
         double mid = 0.5 * (lo + hi);
         if (!(mid > lo && mid < hi))
             break;
         double r;
-        SD_TRY(ratio_at(sde, mid, &r));
+        SD_TRY(sd_solve_ratio_at(sde, mid, &r));
         if (r < target)
             lo = mid;
         else
@@ -314,8 +330,8 @@ int sd_solve_grid(const scoresde_sampler *s, const scoresde_sde *sde, double eps
         return SCORESDE_OK;
     }
     double rmax, rmin;
-    SD_TRY(ratio_at(sde, T, &rmax));
-    SD_TRY(ratio_at(sde, eps, &rmin));
+    SD_TRY(sd_solve_ratio_at(sde, T, &rmax));
+    SD_TRY(sd_solve_ratio_at(sde, eps, &rmin));
     if (!(rmin > 0.0 && rmax > rmin))
         return sd_fail(SCORESDE_ENUMERIC,
                        "sigma/alpha must increase from eps to T for this grid; it is %g at "
@@ -330,7 +346,7 @@ int sd_solve_grid(const scoresde_sampler *s, const scoresde_sde *sde, double eps
         } else { /* LOGSNR: uniform in ln r = -lambda */
             r = exp(log(rmax) + f * (log(rmin) - log(rmax)));
         }
-        SD_TRY(ratio_invert(sde, r, eps, T, &t[k]));
+        SD_TRY(sd_solve_time_of_ratio(sde, r, eps, T, &t[k]));
     }
     for (size_t k = 1; k <= N; k++)
         if (!(t[k] < t[k - 1]))

@@ -20,7 +20,7 @@
 
 #include "internal.h"
 
-#define SD_SAMPLER_NOPT 22 /* option ids 1..21 */
+#define SD_SAMPLER_NOPT 27 /* option ids 1..26 */
 
 struct scoresde_sampler {
     int method;
@@ -97,6 +97,8 @@ typedef struct sd_method_ops {
 
 extern const sd_method_ops sd_method_pc;
 extern const sd_method_ops sd_method_ode;
+extern const sd_method_ops sd_method_edm;
+extern const sd_method_ops sd_method_dpmpp;
 
 /* ----------------------------------------------------------- PC parts */
 
@@ -157,6 +159,12 @@ int sd_solve_likelihood_setup(sd_run *run, size_t n, const double *x, double **y
 /* The grid of a sampler for an SDE, in sampling order (T ... eps). */
 int sd_solve_grid(const scoresde_sampler *s, const scoresde_sde *sde, double eps, double *t,
                   size_t count);
+/* r(t) = sigma(t) / alpha(t) at one time, and the time in [lo, hi] where r
+ * takes a value (bisection to the last bit; r increasing). */
+int sd_solve_ratio_at(const scoresde_sde *sde, double t, double *r);
+int sd_solve_time_of_ratio(const scoresde_sde *sde, double target, double lo, double hi,
+                           double *t);
+
 /* The effective eps (option or the SDE's), checked against T. */
 int sd_solve_eps(const scoresde_sampler *s, const scoresde_sde *sde, double *eps);
 
