@@ -136,7 +136,7 @@ START_TEST(test_options)
     OK(scoresde_sampler_get_double(s, SCORESDE_SAMPLER_SNR, &dv));
     ck_assert(dv == 0.2);
     /* every option: default within bounds, settable at both bounds */
-    for (int o = 1; o <= 26; o++) {
+    for (int o = 1; o <= 27; o++) {
         double def;
         OK(scoresde_sampler_bounds(o, &lo, &hi, &is_int));
         OK(scoresde_sampler_default(o, &def));
@@ -744,6 +744,46 @@ START_TEST(test_encode_decode)
 }
 END_TEST
 
+/* ------------------------------------------------------------ Langevin */
+
+static int mixture_score_t0(const double *x, const double *t, size_t n, size_t D, double *out,
+                            void *user)
+{
+    return scoresde_model_score(user, x, t, n, D, out) != SCORESDE_OK;
+}
+
+/* Exact samples of the mixture stay distributed as the mixture under 400
+ * steps of delta = 1e-3 (the unadjusted bias, delta / 2 on a variance, is
+ * 5e-4, below the 5-sigma bounds), and actually move. */
+START_TEST(test_langevin_dynamics)
+{
+    scoresde_model *m = mixture_model(SCORESDE_SDE_VP);
+    scoresde_sampler *s = NULL;
+    OK(scoresde_sampler_create(&s, SCORESDE_SAMPLER_PC));
+    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_STEPS, 400));
+    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_THREADS, 2));
+    size_t n = 2000;
+    double *x0 = malloc(2 * n * sizeof *x0), *x = malloc(2 * n * sizeof *x);
+    double *t = calloc(n, sizeof *t);
+    OK(scoresde_model_sample(m, t, n, 2, 8, 0, x0));
+    scoresde_sampler_stats st = {sizeof st, 0, 0, 0, 0};
+    OK(scoresde_sampler_langevin(s, mixture_score_t0, m, 2, 9, 0, n, x0, x, &st));
+    ck_assert_uint_eq(st.nfe, 400);
+    double moved = 0.0;
+    for (size_t e = 0; e < 2 * n; e++)
+        moved += fabs(x[e] - x0[e]) / (double)(2 * n);
+    ck_assert_msg(moved > 0.3, "mean displacement %g", moved); /* ~ sqrt(2 x 0.4) */
+    check_mixture(x, n, 0, "Langevin");
+    ck_assert_int_eq(scoresde_sampler_langevin(s, NULL, m, 2, 9, 0, n, x0, x, NULL),
+                     SCORESDE_EINVAL);
+    free(x0);
+    free(x);
+    free(t);
+    scoresde_sampler_free(s);
+    scoresde_model_free(m);
+}
+END_TEST
+
 /* ------------------------------------------------------------ likelihood */
 
 START_TEST(test_likelihood_exact)
@@ -866,6 +906,7 @@ static Suite *sampler_suite(void)
     tcase_add_loop_test(tc, test_likelihood_exact, 0, 2);
     tcase_add_loop_test(tc, test_likelihood_hutchinson, 0, 2);
     tcase_add_test(tc, test_bits_per_dim);
+    tcase_add_test(tc, test_langevin_dynamics);
     suite_add_tcase(s, tc);
     return s;
 }

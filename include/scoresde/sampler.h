@@ -228,7 +228,8 @@ enum scoresde_sampler_option {
     SCORESDE_SAMPLER_S_CHURN = 23,        /**< double [0, 1e6], 0: EDM churn */
     SCORESDE_SAMPLER_S_TMIN = 24,         /**< double [0, 1e300], 0: EDM churn from r >= S_TMIN */
     SCORESDE_SAMPLER_S_TMAX = 25,         /**< double [0, 1e300], 1e300 (infinity) */
-    SCORESDE_SAMPLER_S_NOISE = 26         /**< double [0, 10], 1: EDM churn noise scale */
+    SCORESDE_SAMPLER_S_NOISE = 26,        /**< double [0, 10], 1: EDM churn noise scale */
+    SCORESDE_SAMPLER_LANGEVIN_STEP = 27   /**< double [1e-300, 1e300], 1e-3: Langevin delta */
 };
 
 /** Divergence estimators for likelihoods (values of SCORESDE_SAMPLER_DIVERGENCE). */
@@ -358,6 +359,24 @@ SCORESDE_API int scoresde_sampler_sample(const scoresde_sampler *s, const scores
 SCORESDE_API int scoresde_sampler_encode(const scoresde_sampler *s, const scoresde_model *model,
                                          size_t n, const double *x0, double *x_out,
                                          scoresde_sampler_stats *stats);
+
+/**
+ * Plain Langevin dynamics for a time-free score (a fixed target's
+ * grad log p, e.g. -grad E of an energy): STEPS steps of
+ *     x <- x + delta s(x) + sqrt(2 delta) z,   delta = LANGEVIN_STEP,
+ * from x0 (n x D, finite; may equal x_out) into x_out. The hook is the model
+ * score type, called with t = 0 for every sample; non-zero from it gives
+ * SCORESDE_ECALLBACK. Noise of step k: draw k (see Randomness), so results
+ * are reproducible as for sampling; BLOCK, THREADS and the progress hook
+ * apply (the progress time is 0). With the exact score the target is
+ * invariant up to the O(delta) bias of the unadjusted scheme (for N(m, v),
+ * the stationary variance is v / (1 - delta / (2 v))). Any method's sampler
+ * may be used; only the options named here matter. Thread-safe if the hook is.
+ */
+SCORESDE_API int scoresde_sampler_langevin(const scoresde_sampler *s, scoresde_score_fn score,
+                                           void *user, size_t D, uint64_t seed, uint64_t first,
+                                           size_t n, const double *x0, double *x_out,
+                                           scoresde_sampler_stats *stats);
 
 /**
  * Log-likelihoods ln p_eps(x_i) of data under `model` through the

@@ -46,6 +46,7 @@ static const sd_option_info option_table[SD_SAMPLER_NOPT] = {
     [SCORESDE_SAMPLER_S_TMIN] = {"S_TMIN", 0, 0, 1e300, 0},
     [SCORESDE_SAMPLER_S_TMAX] = {"S_TMAX", 0, 0, 1e300, 1e300},
     [SCORESDE_SAMPLER_S_NOISE] = {"S_NOISE", 0, 0, 10, 1},
+    [SCORESDE_SAMPLER_LANGEVIN_STEP] = {"LANGEVIN_STEP", 0, 1e-300, 1e300, 1e-3},
 };
 
 static const sd_option_info *option_find(int option)
@@ -723,4 +724,32 @@ int scoresde_bits_per_dim(const double *logp, size_t n, size_t D, unsigned bits,
     for (size_t i = 0; i < n; i++)
         bpd[i] = -logp[i] / ((double)D * log(2.0)) - log2(scale) + (double)bits;
     return SCORESDE_OK;
+}
+
+int scoresde_sampler_langevin(const scoresde_sampler *s, scoresde_score_fn score, void *user,
+                              size_t D, uint64_t seed, uint64_t first, size_t n, const double *x0,
+                              double *x_out, scoresde_sampler_stats *stats)
+{
+    SD_TRY(sd_check_ptr(s, "sampler"));
+    if (score == NULL)
+        return sd_fail(SCORESDE_EINVAL, "score is NULL");
+    SD_TRY(sd_check_ptr(x0, "x0"));
+    SD_TRY(sd_check_ptr(x_out, "x_out"));
+    SD_TRY(sd_check_size(n, "n"));
+    SD_TRY(sd_check_size(D, "D"));
+    SD_TRY(check_stats(stats));
+    size_t nD;
+    SD_TRY(sd_mul_size(n, D, &nD, "n x D"));
+    SD_TRY(sd_check_finite(x0, nD, "x0"));
+    sd_run run = {0};
+    void *hook_mem[2];
+    run.s = s;
+    run.D = D;
+    run.Dy = D;
+    run.seed = seed;
+    run.first = first;
+    run.N = sd_opt_size(s, SCORESDE_SAMPLER_STEPS);
+    SD_TRY(sd_solve_langevin_setup(&run, score, user, hook_mem));
+    memmove(x_out, x0, nD * sizeof *x_out);
+    return drive(&run, n, x_out, stats);
 }

@@ -20,7 +20,7 @@
 
 #include "internal.h"
 
-#define SD_SAMPLER_NOPT 27 /* option ids 1..26 */
+#define SD_SAMPLER_NOPT 28 /* option ids 1..27 */
 
 struct scoresde_sampler {
     int method;
@@ -155,6 +155,10 @@ int sd_solve_pf_rhs(sd_block *b, const double *y, const double *t, double *out);
 /* Likelihood: allocate the augmented states y (n x (D + 1), then the probes)
  * from data x, set run->Dy, rhs, rhs_ws and extra. Free y with sd_free. */
 int sd_solve_likelihood_setup(sd_run *run, size_t n, const double *x, double **y_out);
+
+/* Langevin dynamics: point run->ops and run->extra at the method and at
+ * hook_mem (room for two pointers, alive for the run). */
+int sd_solve_langevin_setup(sd_run *run, scoresde_score_fn score, void *user, void *hook_mem);
 
 /* The grid of a sampler for an SDE, in sampling order (T ... eps). */
 int sd_solve_grid(const scoresde_sampler *s, const scoresde_sde *sde, double eps, double *t,
