@@ -784,6 +784,83 @@ START_TEST(test_langevin_dynamics)
 }
 END_TEST
 
+/* ------------------------------------------------------------ guidance */
+
+typedef struct two_models {
+    const scoresde_model *a, *b;
+} two_models;
+
+/* grad = s_B - s_A: guiding model A by it gives model B's score exactly. */
+static int score_difference(const double *x, const double *t, size_t n, size_t D, double *grad,
+                            void *user)
+{
+    const two_models *tm = user;
+    double *sa = malloc(n * D * sizeof *sa);
+    if (sa == NULL)
+        return 1;
+    int rc = scoresde_model_score(tm->b, x, t, n, D, grad) != SCORESDE_OK ||
+             scoresde_model_score(tm->a, x, t, n, D, sa) != SCORESDE_OK;
+    for (size_t e = 0; e < n * D; e++)
+        grad[e] -= sa[e];
+    free(sa);
+    return rc;
+}
+
+static int failing_guidance(const double *x, const double *t, size_t n, size_t D, double *grad,
+                            void *user)
+{
+    return 1;
+}
+
+/* A single Gaussian guided by the exact score difference samples the
+ * mixture, with every method (PC, adaptive ODE, EDM with churn, DPM 3M). */
+START_TEST(test_guidance)
+{
+    scoresde_sde *sde = NULL;
+    OK(scoresde_sde_create_default(&sde, SCORESDE_SDE_VP));
+    scoresde_model *a = NULL, *b = mixture_model(SCORESDE_SDE_VP);
+    double w1[1] = {1.0};
+    OK(scoresde_model_create_gmm(&a, sde, 1, 2, w1, mix_mu + 2, mix_var + 2));
+    two_models tm = {a, b};
+    int methods[4] = {SCORESDE_SAMPLER_PC, SCORESDE_SAMPLER_ODE, SCORESDE_SAMPLER_EDM,
+                      SCORESDE_SAMPLER_DPMPP};
+    scoresde_sampler *s = NULL;
+    OK(scoresde_sampler_create(&s, methods[_i]));
+    if (_i == 0) {
+        OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_STEPS, 300));
+        OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_BATCH_NORMS, 1));
+    } else if (_i == 2) {
+        OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_STEPS, 60));
+        OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_S_CHURN, 40));
+    } else if (_i == 3) {
+        OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_ORDER, 3));
+        OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_STEPS, 40));
+    }
+    size_t n = 2000;
+    double *x = malloc(2 * n * sizeof *x), *y = malloc(2 * n * sizeof *y);
+    /* scale 0 changes nothing, bit for bit */
+    OK(scoresde_sampler_sample(s, a, 6, 0, 50, NULL, x, NULL));
+    OK(scoresde_sampler_set_guidance(s, score_difference, 0.0, &tm));
+    OK(scoresde_sampler_sample(s, a, 6, 0, 50, NULL, y, NULL));
+    ck_assert(memcmp(x, y, 100 * sizeof(double)) == 0);
+    OK(scoresde_sampler_set_guidance(s, score_difference, 1.0, &tm));
+    OK(scoresde_sampler_sample(s, a, 6, 0, n, NULL, x, NULL));
+    char what[32];
+    snprintf(what, sizeof what, "guided method %d", methods[_i]);
+    check_mixture(x, n, 0, what);
+    OK(scoresde_sampler_set_guidance(s, failing_guidance, 1.0, NULL));
+    ck_assert_int_eq(scoresde_sampler_sample(s, a, 6, 0, 4, NULL, x, NULL), SCORESDE_ECALLBACK);
+    ck_assert_int_eq(scoresde_sampler_set_guidance(s, failing_guidance, NAN, NULL),
+                     SCORESDE_EINVAL);
+    free(x);
+    free(y);
+    scoresde_sampler_free(s);
+    scoresde_model_free(a);
+    scoresde_model_free(b);
+    scoresde_sde_free(sde);
+}
+END_TEST
+
 /* ------------------------------------------------------------ likelihood */
 
 START_TEST(test_likelihood_exact)
@@ -907,6 +984,7 @@ static Suite *sampler_suite(void)
     tcase_add_loop_test(tc, test_likelihood_hutchinson, 0, 2);
     tcase_add_test(tc, test_bits_per_dim);
     tcase_add_test(tc, test_langevin_dynamics);
+    tcase_add_loop_test(tc, test_guidance, 0, 4);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -263,6 +263,20 @@ typedef struct scoresde_sampler_stats {
 typedef int (*scoresde_progress_fn)(size_t step, double t, uint64_t nfe, void *user);
 
 /**
+ * Guidance hook (conditional generation, score_sde's controllable generation):
+ * write grad_x ln p(y | x_i, t_i) for the n x D batch x into grad_out (the
+ * condition y is the caller's, through `user`). The samplers then use the
+ * score s + scale * grad everywhere they use the score: PC predictors,
+ * correctors and denoising, the probability-flow ODE (sampling and encoding),
+ * and, through Tweedie, the data predictions of EDM and DPM-Solver++
+ * (m + (sigma^2 / alpha) scale grad). Likelihoods and Langevin dynamics do
+ * not use it. Return 0, or non-zero to stop (SCORESDE_ECALLBACK); a
+ * non-finite gradient gives SCORESDE_ENUMERIC.
+ */
+typedef int (*scoresde_guidance_fn)(const double *x, const double *t, size_t n, size_t D,
+                                    double *grad_out, void *user);
+
+/**
  * Create a sampler for `method` with every option at its default.
  * SCORESDE_EINVAL for a NULL out or an unknown method, SCORESDE_ENOMEM.
  * *out is set to NULL on failure. Free with scoresde_sampler_free.
@@ -316,6 +330,15 @@ SCORESDE_API int scoresde_sampler_default(int option, double *value);
  * array. SCORESDE_EINVAL naming the first bad entry; SCORESDE_ENOMEM.
  */
 SCORESDE_API int scoresde_sampler_set_grid(scoresde_sampler *s, const double *t, size_t count);
+
+/**
+ * Install (or, with fn NULL, remove) the guidance hook with its scale (finite,
+ * any sign; SCORESDE_EINVAL otherwise). `user` is the caller's to keep alive.
+ * A guided run needs D more doubles of workspace per sample. Not thread-safe
+ * on `s`.
+ */
+SCORESDE_API int scoresde_sampler_set_guidance(scoresde_sampler *s, scoresde_guidance_fn fn,
+                                               double scale, void *user);
 
 /**
  * Install (or, with fn NULL, remove) the progress hook. `user` is passed back

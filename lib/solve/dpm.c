@@ -61,6 +61,7 @@ static int dpm_first_2s(sd_block *b, const double *m0)
     for (size_t i = 0; i < b->n; i++)
         b->t[i] = tm;
     SD_TRY(scoresde_model_predict_data(r->model, xm, b->t, b->n, D, mm));
+    SD_TRY(sd_solve_guide_data(b, xm, am, sm, mm));
     b->nfe++;
     double ratio = r->sigma[1] / r->sigma[0], c = -r->alpha[1] * expm1(-h);
     for (size_t e = 0; e < nD; e++)
@@ -77,6 +78,7 @@ static int dpm_step(sd_block *b, size_t k)
     for (size_t i = 0; i < b->n; i++)
         b->t[i] = r->grid[k];
     SD_TRY(scoresde_model_predict_data(r->model, b->x, b->t, b->n, D, m0));
+    SD_TRY(sd_solve_guide_data(b, b->x, r->alpha[k], r->sigma[k], m0));
     b->nfe++;
     size_t want = sd_opt_size(r->s, SCORESDE_SAMPLER_ORDER), order = want;
     if (order > k + 1)
@@ -137,6 +139,7 @@ static int dpm_finish(sd_block *b)
     for (size_t i = 0; i < b->n; i++)
         b->t[i] = r->grid[r->N];
     SD_TRY(scoresde_model_predict_data(r->model, b->x, b->t, b->n, r->D, b->ws));
+    SD_TRY(sd_solve_guide_data(b, b->x, r->alpha[r->N], r->sigma[r->N], b->ws));
     b->nfe++;
     memcpy(b->x, b->ws, nD * sizeof(double));
     return SCORESDE_OK;

@@ -34,8 +34,8 @@ static size_t edm_state(const sd_run *run)
 }
 
 /* D(x_edm; r) = predict_data(alpha(t) x_edm, t) at one time t for the block. */
-static int edm_denoise(sd_block *b, const double *xe, double t, double alpha, double *xs,
-                       double *out)
+static int edm_denoise(sd_block *b, const double *xe, double t, double alpha, double sigma,
+                       double *xs, double *out)
 {
     size_t nD = b->n * b->run->D;
     for (size_t e = 0; e < nD; e++)
@@ -43,6 +43,7 @@ static int edm_denoise(sd_block *b, const double *xe, double t, double alpha, do
     for (size_t i = 0; i < b->n; i++)
         b->t[i] = t;
     SD_TRY(scoresde_model_predict_data(b->run->model, xs, b->t, b->n, b->run->D, out));
+    SD_TRY(sd_solve_guide_data(b, xs, alpha, sigma, out));
     b->nfe++;
     return SCORESDE_OK;
 }
@@ -69,7 +70,7 @@ static int edm_step(sd_block *b, size_t k)
     if (churn > 0.0 && si >= s->opt[SCORESDE_SAMPLER_S_TMIN] &&
         si <= s->opt[SCORESDE_SAMPLER_S_TMAX])
         gamma = fmin(churn / (double)(r->N + 1), sqrt(2.0) - 1.0);
-    double shat = si, that = t, ahat = r->alpha[k];
+    double shat = si, that = t, ahat = r->alpha[k], sghat = r->sigma[k];
     if (gamma > 0.0) {
         /* The raised noise level must stay within the SDE's [0, T]. */
         double T = scoresde_sde_T(r->sde), rT;
@@ -77,9 +78,8 @@ static int edm_step(sd_block *b, size_t k)
         shat = fmin(si * (1.0 + gamma), rT);
         if (shat > si) {
             SD_TRY(sd_solve_time_of_ratio(r->sde, shat, t, T, &that));
-            double sg;
-            SD_TRY(scoresde_sde_marginal(r->sde, &that, 1, &ahat, &sg, NULL, NULL));
-            shat = sg / ahat;
+            SD_TRY(scoresde_sde_marginal(r->sde, &that, 1, &ahat, &sghat, NULL, NULL));
+            shat = sghat / ahat;
         } else {
             shat = si;
         }
@@ -92,13 +92,13 @@ static int edm_step(sd_block *b, size_t k)
     } else {
         memcpy(xh, b->x, nD * sizeof(double));
     }
-    SD_TRY(edm_denoise(b, xh, that, ahat, xs, den));
+    SD_TRY(edm_denoise(b, xh, that, ahat, sghat, xs, den));
     double dt = sn - shat;
     for (size_t e = 0; e < nD; e++) {
         d[e] = (xh[e] - den[e]) / shat;
         b->x[e] = xh[e] + dt * d[e];
     }
-    SD_TRY(edm_denoise(b, b->x, u, r->alpha[k + 1], xs, den));
+    SD_TRY(edm_denoise(b, b->x, u, r->alpha[k + 1], r->sigma[k + 1], xs, den));
     for (size_t e = 0; e < nD; e++) {
         double d2 = (b->x[e] - den[e]) / sn;
         b->x[e] = xh[e] + dt * 0.5 * (d[e] + d2);
@@ -121,7 +121,7 @@ static int edm_finish(sd_block *b)
         return SCORESDE_OK;
     }
     double *xs = b->ws, *den = xs + nD;
-    SD_TRY(edm_denoise(b, b->x, r->grid[N], r->alpha[N], xs, den));
+    SD_TRY(edm_denoise(b, b->x, r->grid[N], r->alpha[N], r->sigma[N], xs, den));
     memcpy(b->x, den, nD * sizeof(double));
     return SCORESDE_OK;
 }

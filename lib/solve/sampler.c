@@ -257,6 +257,18 @@ int scoresde_sampler_set_grid(scoresde_sampler *s, const double *t, size_t count
     return SCORESDE_OK;
 }
 
+int scoresde_sampler_set_guidance(scoresde_sampler *s, scoresde_guidance_fn fn, double scale,
+                                  void *user)
+{
+    SD_TRY(sd_check_ptr(s, "sampler"));
+    if (!isfinite(scale))
+        return sd_fail(SCORESDE_EINVAL, "the guidance scale (%g) is not finite", scale);
+    s->guidance = fn;
+    s->guidance_scale = fn != NULL ? scale : 0.0;
+    s->guidance_user = fn != NULL ? user : NULL;
+    return SCORESDE_OK;
+}
+
 int scoresde_sampler_set_progress(scoresde_sampler *s, scoresde_progress_fn fn, void *user)
 {
     SD_TRY(sd_check_ptr(s, "sampler"));
@@ -374,11 +386,52 @@ int scoresde_sampler_times(const scoresde_sampler *s, const scoresde_sde *sde, d
 
 /* ------------------------------------------------------------------ helpers */
 
+static int guidance_grad(sd_block *b, const double *x, const double *t)
+{
+    const scoresde_sampler *s = b->run->s;
+    size_t nD = b->n * b->run->D;
+    if (s->guidance(x, t, b->n, b->run->D, b->gws, s->guidance_user) != 0)
+        return sd_fail(SCORESDE_ECALLBACK, "the guidance hook failed (at t = %g)", t[0]);
+    for (size_t e = 0; e < nD; e++)
+        if (!isfinite(b->gws[e]))
+            return sd_fail(SCORESDE_ENUMERIC,
+                           "the guidance hook wrote %g for sample %llu, element %zu (t = %g)",
+                           b->gws[e], (unsigned long long)(b->run->first + b->i0 + e / b->run->D),
+                           e % b->run->D, t[e / b->run->D]);
+    return SCORESDE_OK;
+}
+
+int sd_solve_guide_score(sd_block *b, const double *x, const double *t, double *score)
+{
+    const scoresde_sampler *s = b->run->s;
+    if (s->guidance == NULL || b->gws == NULL)
+        return SCORESDE_OK;
+    SD_TRY(guidance_grad(b, x, t));
+    size_t nD = b->n * b->run->D;
+    for (size_t e = 0; e < nD; e++)
+        score[e] += s->guidance_scale * b->gws[e];
+    return SCORESDE_OK;
+}
+
+int sd_solve_guide_data(sd_block *b, const double *x, double alpha, double sigma, double *m)
+{
+    const scoresde_sampler *s = b->run->s;
+    if (s->guidance == NULL || b->gws == NULL)
+        return SCORESDE_OK;
+    SD_TRY(guidance_grad(b, x, b->t));
+    size_t nD = b->n * b->run->D;
+    double c = sigma * sigma / alpha * s->guidance_scale;
+    for (size_t e = 0; e < nD; e++)
+        m[e] += c * b->gws[e];
+    return SCORESDE_OK;
+}
+
 int sd_solve_score_at(sd_block *b, const double *x, double t, double *score)
 {
     for (size_t i = 0; i < b->n; i++)
         b->t[i] = t;
     SD_TRY(scoresde_model_score(b->run->model, x, b->t, b->n, b->run->D, score));
+    SD_TRY(sd_solve_guide_score(b, x, b->t, score));
     b->nfe++;
     return SCORESDE_OK;
 }
@@ -432,7 +485,7 @@ static void block_phase(const sd_method_ops *ops, sd_block *b, int phase, size_t
 /* Run one phase over every unfinished block; the first failing block's
  * error (in block order, so the same whatever the threads) is returned. */
 static int run_phase(const sd_run *run, sd_block *blk, size_t nb, int nth, double *ws,
-                     size_t ws_per_thread, int phase, size_t k)
+                     size_t ws_per_thread, size_t gd, int phase, size_t k)
 {
     const sd_method_ops *ops = run->ops;
     long long nbl = (long long)nb;
@@ -444,6 +497,7 @@ static int run_phase(const sd_run *run, sd_block *blk, size_t nb, int nth, doubl
         int tid = omp_get_thread_num();
         b->t = ws + (size_t)tid * ws_per_thread;
         b->ws = b->t + b->n;
+        b->gws = gd > 0 ? b->ws + b->n * ops->ws_doubles(run) : NULL;
         block_phase(ops, b, phase, k);
     }
     for (size_t q = 0; q < nb; q++)
@@ -485,7 +539,9 @@ static int drive(sd_run *run, size_t n, double *x, scoresde_sampler_stats *stats
     if ((size_t)nth > nb)
         nth = (int)nb;
     size_t wsd = ops->ws_doubles(run), std = ops->state_doubles(run);
-    size_t ws_per_thread = B * (wsd + 1);
+    /* guidance needs n x D more per thread (not for likelihoods or Langevin) */
+    size_t gd = s->guidance != NULL && run->guided ? run->D : 0;
+    size_t ws_per_thread = B * (wsd + 1 + gd);
     sd_block *blk = sd_calloc(nb, sizeof *blk);
     double *ws = sd_calloc((size_t)nth, ws_per_thread * sizeof(double));
     double *state = std > 0 ? sd_calloc(n, std * sizeof(double)) : NULL;
@@ -503,10 +559,10 @@ static int drive(sd_run *run, size_t n, double *x, scoresde_sampler_stats *stats
         b->state = state != NULL ? state + b->i0 * std : NULL;
         b->t_now = run->t_start;
     }
-    rc = run_phase(run, blk, nb, nth, ws, ws_per_thread, PHASE_INIT, 0);
+    rc = run_phase(run, blk, nb, nth, ws, ws_per_thread, gd, PHASE_INIT, 0);
     int backward = run->t_end < run->t_start;
     for (size_t k = 0; rc == SCORESDE_OK; k++) {
-        rc = run_phase(run, blk, nb, nth, ws, ws_per_thread, PHASE_STEP, k);
+        rc = run_phase(run, blk, nb, nth, ws, ws_per_thread, gd, PHASE_STEP, k);
         if (rc != SCORESDE_OK)
             break;
         int all_done = 1;
@@ -529,7 +585,7 @@ static int drive(sd_run *run, size_t n, double *x, scoresde_sampler_stats *stats
             break;
     }
     if (rc == SCORESDE_OK)
-        rc = run_phase(run, blk, nb, nth, ws, ws_per_thread, PHASE_FINISH, run->N);
+        rc = run_phase(run, blk, nb, nth, ws, ws_per_thread, gd, PHASE_FINISH, run->N);
     if (rc == SCORESDE_OK) {
         scoresde_sampler_stats v = {sizeof v, 0, 0, 0, run->t_end};
         for (size_t q = 0; q < nb; q++) {
@@ -601,6 +657,7 @@ int scoresde_sampler_sample(const scoresde_sampler *s, const scoresde_model *mod
     run.seed = seed;
     run.first = first;
     run.ops = method_find(s->method);
+    run.guided = 1;
     double eps, *buf = NULL;
     int rc = sd_solve_eps(s, run.sde, &eps);
     if (rc == SCORESDE_OK)
@@ -642,6 +699,7 @@ int scoresde_sampler_encode(const scoresde_sampler *s, const scoresde_model *mod
     run.D = D;
     run.Dy = D;
     run.ops = &sd_method_ode;
+    run.guided = 1;
     double eps, *buf = NULL;
     int rc = sd_solve_eps(s, run.sde, &eps);
     if (rc == SCORESDE_OK)

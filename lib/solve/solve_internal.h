@@ -29,6 +29,9 @@ struct scoresde_sampler {
     size_t grid_count;
     scoresde_progress_fn progress;
     void *progress_user;
+    scoresde_guidance_fn guidance;
+    double guidance_scale;
+    void *guidance_user;
 };
 
 /* Option access for the methods (values were bounds-checked when set). */
@@ -65,6 +68,7 @@ struct sd_run {
     const void *ops;             /* the method's table row */
     const void *sub;             /* e.g. the ODE stepper's row */
     const void *extra;           /* the caller's data (likelihood probes, ...) */
+    int guided;                  /* the sampler's guidance hook applies to this run */
 };
 
 struct sd_block {
@@ -75,6 +79,7 @@ struct sd_block {
     double *state;  /* n x state_doubles, persistent across steps */
     double *t;      /* n times (thread workspace) */
     double *ws;     /* n x ws_doubles (thread workspace) */
+    double *gws;    /* n x D for the guidance hook (thread workspace), or NULL */
     uint64_t nfe;   /* score evaluations per sample (max over the block) */
     uint64_t accepted, rejected;
     double t_now;   /* time reached (least advanced sample) */
@@ -146,6 +151,11 @@ static inline double *sd_ode_scratch(const sd_block *b)
 
 /* s = model score at the block's x with every sample at time t; nfe += 1. */
 int sd_solve_score_at(sd_block *b, const double *x, double t, double *score);
+/* Guidance (no-op without a hook): score += scale * g(x, t), or for a data
+ * prediction at one time with marginal (alpha, sigma),
+ * m += (sigma^2 / alpha) scale g (Tweedie). */
+int sd_solve_guide_score(sd_block *b, const double *x, const double *t, double *score);
+int sd_solve_guide_data(sd_block *b, const double *x, double alpha, double sigma, double *m);
 /* Fill z (n x D) with the sampler noise of draw number `draw` per sample. */
 void sd_solve_noise(const sd_block *b, uint64_t draw, double *z);
 /* The probability-flow drift as an sd_rhs_fn (Dy = D, rhs_ws = D); it does
