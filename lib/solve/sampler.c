@@ -635,9 +635,10 @@ static int setup_grid(sd_run *run, double eps, int reverse, double **buf)
     return SCORESDE_OK;
 }
 
-int scoresde_sampler_sample(const scoresde_sampler *s, const scoresde_model *model,
-                            uint64_t seed, uint64_t first, size_t n, const double *x_T,
-                            double *x_out, scoresde_sampler_stats *stats)
+static int sample_impl(const scoresde_sampler *s, const scoresde_model *model, uint64_t seed,
+                       uint64_t first, size_t n, const double *x_T, double *x_out,
+                       scoresde_sampler_stats *stats, const unsigned char *mask,
+                       const double *known)
 {
     SD_TRY(sd_check_ptr(s, "sampler"));
     SD_TRY(sd_check_ptr(model, "model"));
@@ -658,6 +659,8 @@ int scoresde_sampler_sample(const scoresde_sampler *s, const scoresde_model *mod
     run.first = first;
     run.ops = method_find(s->method);
     run.guided = 1;
+    run.mask = mask;
+    run.known = known;
     double eps, *buf = NULL;
     int rc = sd_solve_eps(s, run.sde, &eps);
     if (rc == SCORESDE_OK)
@@ -674,6 +677,43 @@ int scoresde_sampler_sample(const scoresde_sampler *s, const scoresde_model *mod
         rc = drive(&run, n, x_out, stats);
     sd_free(buf);
     return rc;
+}
+
+int scoresde_sampler_sample(const scoresde_sampler *s, const scoresde_model *model,
+                            uint64_t seed, uint64_t first, size_t n, const double *x_T,
+                            double *x_out, scoresde_sampler_stats *stats)
+{
+    return sample_impl(s, model, seed, first, n, x_T, x_out, stats, NULL, NULL);
+}
+
+int scoresde_sampler_inpaint(const scoresde_sampler *s, const scoresde_model *model,
+                             uint64_t seed, uint64_t first, size_t n, const unsigned char *mask,
+                             size_t mask_len, const double *y, double *x_out,
+                             scoresde_sampler_stats *stats)
+{
+    SD_TRY(sd_check_ptr(s, "sampler"));
+    SD_TRY(sd_check_ptr(model, "model"));
+    SD_TRY(sd_check_ptr(mask, "mask"));
+    SD_TRY(sd_check_ptr(y, "y"));
+    SD_TRY(sd_check_size(n, "n"));
+    size_t D = scoresde_model_dim(model);
+    if (mask_len != D)
+        return sd_fail(SCORESDE_EDIM, "the mask has %zu entries; the model's dimension is %zu",
+                       mask_len, D);
+    if (s->method != SCORESDE_SAMPLER_PC)
+        return sd_fail(SCORESDE_EINVAL,
+                       "inpainting needs the PC method (%d); this sampler's method is %d",
+                       SCORESDE_SAMPLER_PC, s->method);
+    size_t nD;
+    SD_TRY(sd_mul_size(n, D, &nD, "n x D"));
+    for (size_t e = 0; e < nD; e++)
+        if (mask[e % D] && !isfinite(y[e]))
+            return sd_fail(SCORESDE_EINVAL, "known value y[%zu] (sample %zu, element %zu) = %g "
+                                            "is not finite",
+                           e, e / D, e % D, y[e]);
+    if (y == x_out)
+        return sd_fail(SCORESDE_EINVAL, "y and x_out must not be the same array");
+    return sample_impl(s, model, seed, first, n, NULL, x_out, stats, mask, y);
 }
 
 int scoresde_sampler_encode(const scoresde_sampler *s, const scoresde_model *model, size_t n,

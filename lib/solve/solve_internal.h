@@ -69,6 +69,8 @@ struct sd_run {
     const void *sub;             /* e.g. the ODE stepper's row */
     const void *extra;           /* the caller's data (likelihood probes, ...) */
     int guided;                  /* the sampler's guidance hook applies to this run */
+    const unsigned char *mask;   /* inpainting: D flags (non-zero = known), or NULL */
+    const double *known;         /* inpainting: n x D values for the call */
 };
 
 struct sd_block {
