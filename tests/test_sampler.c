@@ -272,7 +272,6 @@ START_TEST(test_pc_mixture)
     scoresde_model *m = mixture_model(c->sde);
     scoresde_sampler *s = pc_sampler(c->pred, c->corr, c->steps);
     OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_CORRECTOR_STEPS, c->corr_steps));
-    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_THREADS, 2));
     OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_BATCH_NORMS, 1));
     size_t n = 2000;
     double *x = malloc(n * 2 * sizeof *x);
@@ -761,7 +760,6 @@ START_TEST(test_langevin_dynamics)
     scoresde_sampler *s = NULL;
     OK(scoresde_sampler_create(&s, SCORESDE_SAMPLER_PC));
     OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_STEPS, 400));
-    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_THREADS, 2));
     size_t n = 2000;
     double *x0 = malloc(2 * n * sizeof *x0), *x = malloc(2 * n * sizeof *x);
     double *t = calloc(n, sizeof *t);
@@ -882,7 +880,6 @@ START_TEST(test_inpainting)
     scoresde_sampler *s = pc_sampler(SCORESDE_PREDICTOR_REVERSE_DIFFUSION,
                                      SCORESDE_CORRECTOR_LANGEVIN, 500);
     OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_BATCH_NORMS, 1));
-    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_THREADS, 2));
     size_t n = 2000;
     double *y = malloc(2 * n * sizeof *y), *x = malloc(2 * n * sizeof *x);
     for (size_t i = 0; i < n; i++) {
