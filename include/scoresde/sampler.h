@@ -121,8 +121,8 @@
  *
  * Reproducibility: sample i depends only on (seed, i, the sampler's options,
  * the model and x_T's row), never on the number of samples per call, the
- * split of a run into calls, BLOCK or THREADS, bit for bit (given a model,
- * and guidance hook, whose per-sample results do not depend on the batch, as
+ * split of a run into calls, BLOCK or THREADS, bit for bit (given a model
+ * and guidance hook whose per-sample results do not depend on the batch, as
  * the library's own models guarantee). The one exception is
  * BATCH_NORMS = 1, which by design couples the samples of a block (the
  * call's samples in consecutive groups of BLOCK).
@@ -209,7 +209,7 @@ enum scoresde_ode_solver {
 enum scoresde_sampler_option {
     SCORESDE_SAMPLER_STEPS = 1,           /**< int [1, 1e6], 1000 (score_sde's N) */
     SCORESDE_SAMPLER_EPS = 2,             /**< double [0, 1e300], 0 = the SDE's sampling eps;
- *                                             must be below T when sampling */
+                                               must be below T when sampling */
     SCORESDE_SAMPLER_PREDICTOR = 3,       /**< int [0, 3], REVERSE_DIFFUSION (score_sde) */
     SCORESDE_SAMPLER_CORRECTOR = 4,       /**< int [0, 2], LANGEVIN (score_sde) */
     SCORESDE_SAMPLER_CORRECTOR_STEPS = 5, /**< int [0, 1000], 1 */
@@ -226,7 +226,7 @@ enum scoresde_sampler_option {
     SCORESDE_SAMPLER_RTOL = 16,           /**< double [0, 1], 1e-5 (score_sde) */
     SCORESDE_SAMPLER_ATOL = 17,           /**< double [0, 1e300], 1e-5 (score_sde) */
     SCORESDE_SAMPLER_H_INIT = 18,         /**< double [0, 1e300], 0 = automatic (Hairer's
- *                                             starting-step rule, one extra evaluation) */
+                                               starting-step rule, one extra evaluation) */
     SCORESDE_SAMPLER_H_MIN = 19,          /**< double [0, 1e300], 0 = 1e-14 (T - eps) */
     SCORESDE_SAMPLER_MAX_STEPS = 20,      /**< int [1, 1e9], 100000 steps per sample */
     SCORESDE_SAMPLER_DIVERGENCE = 21,     /**< int [1, 3], EXACT: likelihood divergence */
@@ -280,7 +280,7 @@ typedef int (*scoresde_progress_fn)(size_t step, double t, uint64_t nfe, void *u
  * non-finite gradient gives SCORESDE_ENUMERIC.
  */
 typedef int (*scoresde_guidance_fn)(const double *x, const double *t, size_t n, size_t D,
- *                                  double *grad_out, void *user);
+                                    double *grad_out, void *user);
 
 /**
  * Create a sampler for `method` with every option at its default.
@@ -310,11 +310,11 @@ SCORESDE_API int scoresde_sampler_set_double(scoresde_sampler *s, int option, do
 
 /** Read an integer option into *value (checks as the setter). */
 SCORESDE_API int scoresde_sampler_get_int(const scoresde_sampler *s, int option,
- *                                        int64_t *value);
+                                          int64_t *value);
 
 /** Read a double option into *value (checks as the setter). */
 SCORESDE_API int scoresde_sampler_get_double(const scoresde_sampler *s, int option,
- *                                           double *value);
+                                             double *value);
 
 /**
  * The inclusive bounds of an option (as doubles for either type) and whether
@@ -322,7 +322,7 @@ SCORESDE_API int scoresde_sampler_get_double(const scoresde_sampler *s, int opti
  * SCORESDE_EINVAL for an unknown option. Thread-safe.
  */
 SCORESDE_API int scoresde_sampler_bounds(int option, double *lower, double *upper,
- *                                       int *is_int);
+                                         int *is_int);
 
 /** The default value of an option (as a double). SCORESDE_EINVAL if unknown. */
 SCORESDE_API int scoresde_sampler_default(int option, double *value);
@@ -344,14 +344,14 @@ SCORESDE_API int scoresde_sampler_set_grid(scoresde_sampler *s, const double *t,
  * on `s`.
  */
 SCORESDE_API int scoresde_sampler_set_guidance(scoresde_sampler *s, scoresde_guidance_fn fn,
- *                                             double scale, void *user);
+                                               double scale, void *user);
 
 /**
  * Install (or, with fn NULL, remove) the progress hook. `user` is passed back
  * unchanged and is the caller's to keep alive. Not thread-safe on `s`.
  */
 SCORESDE_API int scoresde_sampler_set_progress(scoresde_sampler *s, scoresde_progress_fn fn,
- *                                             void *user);
+                                               void *user);
 
 /**
  * The sampler's time grid for `sde`: t[0..count-1] with count = STEPS + 1,
@@ -361,7 +361,7 @@ SCORESDE_API int scoresde_sampler_set_progress(scoresde_sampler *s, scoresde_pro
  * increasing. Thread-safe.
  */
 SCORESDE_API int scoresde_sampler_times(const scoresde_sampler *s, const scoresde_sde *sde,
- *                                      double *t, size_t count);
+                                        double *t, size_t count);
 
 /**
  * Draw `n` samples with `model` into x_out (n x D, D = the model's dimension).
@@ -372,9 +372,9 @@ SCORESDE_API int scoresde_sampler_times(const scoresde_sampler *s, const scoresd
  * Thread-safe (sampler and model are only read).
  */
 SCORESDE_API int scoresde_sampler_sample(const scoresde_sampler *s, const scoresde_model *model,
- *                                       uint64_t seed, uint64_t first, size_t n,
- *                                       const double *x_T, double *x_out,
- *                                       scoresde_sampler_stats *stats);
+                                         uint64_t seed, uint64_t first, size_t n,
+                                         const double *x_T, double *x_out,
+                                         scoresde_sampler_stats *stats);
 
 /**
  * Inpainting (imputation) with the PC method (score_sde's replacement
@@ -398,10 +398,10 @@ SCORESDE_API int scoresde_sampler_sample(const scoresde_sampler *s, const scores
  * Gaussian marginal; otherwise as scoresde_sampler_sample. Thread-safe.
  */
 SCORESDE_API int scoresde_sampler_inpaint(const scoresde_sampler *s,
- *                                        const scoresde_model *model, uint64_t seed,
- *                                        uint64_t first, size_t n, const unsigned char *mask,
- *                                        size_t mask_len, const double *y, double *x_out,
- *                                        scoresde_sampler_stats *stats);
+                                          const scoresde_model *model, uint64_t seed,
+                                          uint64_t first, size_t n, const unsigned char *mask,
+                                          size_t mask_len, const double *y, double *x_out,
+                                          scoresde_sampler_stats *stats);
 
 /**
  * Encode data into latents: integrate the probability-flow ODE forward from
@@ -413,8 +413,8 @@ SCORESDE_API int scoresde_sampler_inpaint(const scoresde_sampler *s,
  * Errors as scoresde_sampler_sample. Thread-safe.
  */
 SCORESDE_API int scoresde_sampler_encode(const scoresde_sampler *s, const scoresde_model *model,
- *                                       size_t n, const double *x0, double *x_out,
- *                                       scoresde_sampler_stats *stats);
+                                         size_t n, const double *x0, double *x_out,
+                                         scoresde_sampler_stats *stats);
 
 /**
  * Plain Langevin dynamics for a time-free score (a fixed target's
@@ -430,9 +430,9 @@ SCORESDE_API int scoresde_sampler_encode(const scoresde_sampler *s, const scores
  * may be used; only the options named here matter. Thread-safe if the hook is.
  */
 SCORESDE_API int scoresde_sampler_langevin(const scoresde_sampler *s, scoresde_score_fn score,
- *                                         void *user, size_t D, uint64_t seed, uint64_t first,
- *                                         size_t n, const double *x0, double *x_out,
- *                                         scoresde_sampler_stats *stats);
+                                           void *user, size_t D, uint64_t seed, uint64_t first,
+                                           size_t n, const double *x0, double *x_out,
+                                           scoresde_sampler_stats *stats);
 
 /**
  * Log-likelihoods ln p_eps(x_i) of data under `model` through the
@@ -454,10 +454,10 @@ SCORESDE_API int scoresde_sampler_langevin(const scoresde_sampler *s, scoresde_s
  * Thread-safe.
  */
 SCORESDE_API int scoresde_sampler_likelihood(const scoresde_sampler *s,
- *                                           const scoresde_model *model, uint64_t seed,
- *                                           uint64_t first, size_t n, const double *x,
- *                                           double *logp, double *latent,
- *                                           scoresde_sampler_stats *stats);
+                                             const scoresde_model *model, uint64_t seed,
+                                             uint64_t first, size_t n, const double *x,
+                                             double *logp, double *latent,
+                                             scoresde_sampler_stats *stats);
 
 /**
  * Bits per dimension of `bits`-bit data dequantised uniformly to u in [0, 1)^D
@@ -469,7 +469,7 @@ SCORESDE_API int scoresde_sampler_likelihood(const scoresde_sampler *s,
  * non-finite logp. Thread-safe.
  */
 SCORESDE_API int scoresde_bits_per_dim(const double *logp, size_t n, size_t D, unsigned bits,
- *                                     double scale, double *bpd);
+                                       double scale, double *bpd);
 
 #ifdef __cplusplus
 }
