@@ -333,7 +333,7 @@ SCORESDE_API int scoresde_sampler_default(int option, double *value);
  * EPS is then t[count-1], and t[0] is checked against the model's T at
  * sampling (t[0] <= T; t[0] < T starts the run at t[0], with x_T then the
  * caller's or the prior's draw). Setting GRID or STEPS afterwards drops the
- * array. SCORESDE_EINVAL naming the first bad entry; SCORESDE_ENOMEM.
+ * array (EPS keeps the array's last time until it is set again). SCORESDE_EINVAL naming the first bad entry; SCORESDE_ENOMEM.
  */
 SCORESDE_API int scoresde_sampler_set_grid(scoresde_sampler *s, const double *t, size_t count);
 
