@@ -6,6 +6,7 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1038,6 +1039,74 @@ START_TEST(test_bits_per_dim)
 }
 END_TEST
 
+/* ------------------------------------------------------------ allocation */
+
+static size_t alloc_budget;
+static void *budget_malloc(size_t size, void *user)
+{
+    (void)user;
+    if (alloc_budget == 0)
+        return NULL;
+    alloc_budget--;
+    return malloc(size);
+}
+static void budget_free(void *p, void *user)
+{
+    (void)user;
+    free(p);
+}
+
+/* Every allocation budget from 0 up: each call succeeds or fails with
+ * SCORESDE_ENOMEM, and freeing everything leaves no block behind. */
+START_TEST(test_allocation_failures)
+{
+    /* Every budget up to 300 (all of the sampler's own allocations come
+     * early), then sparser ones through the model's per-call scratch. */
+    int done = 0;
+    for (size_t budget = 0; budget < 100000 && !done; budget += budget < 300 ? 1 : 7) {
+        ck_assert_uint_eq(scoresde_live_allocations(), 0);
+        OK(scoresde_set_allocator(budget_malloc, budget_free, NULL));
+        alloc_budget = SIZE_MAX;
+        scoresde_model *m = mixture_model(SCORESDE_SDE_VP);
+        alloc_budget = budget;
+        scoresde_sampler *s = NULL, *c = NULL, *o = NULL;
+        double x[8], lp[4], grid[3] = {1.0, 0.5, 0.01};
+        const unsigned char mask[2] = {1, 0};
+        const double y[8] = {0.1, 0, 0.2, 0, 0.3, 0, 0.4, 0};
+        int rc = scoresde_sampler_create(&s, SCORESDE_SAMPLER_PC);
+        if (rc == SCORESDE_OK)
+            rc = scoresde_sampler_set_grid(s, grid, 3);
+        if (rc == SCORESDE_OK)
+            rc = scoresde_sampler_clone(s, &c);
+        if (rc == SCORESDE_OK)
+            rc = scoresde_sampler_sample(c, m, 1, 0, 4, NULL, x, NULL);
+        if (rc == SCORESDE_OK)
+            rc = scoresde_sampler_inpaint(c, m, 1, 0, 4, mask, 2, y, x, NULL);
+        if (rc == SCORESDE_OK)
+            rc = scoresde_sampler_create(&o, SCORESDE_SAMPLER_ODE);
+        if (rc == SCORESDE_OK)
+            rc = scoresde_sampler_set_int(o, SCORESDE_SAMPLER_DIVERGENCE, SCORESDE_DIV_GAUSSIAN);
+        if (rc == SCORESDE_OK)
+            rc = scoresde_sampler_set_int(o, SCORESDE_SAMPLER_SOLVER, SCORESDE_ODE_RK4);
+        if (rc == SCORESDE_OK)
+            rc = scoresde_sampler_set_int(o, SCORESDE_SAMPLER_STEPS, 3);
+        if (rc == SCORESDE_OK)
+            rc = scoresde_sampler_likelihood(o, m, 1, 0, 4, y, lp, NULL, NULL);
+        if (rc == SCORESDE_OK)
+            done = 1;
+        else
+            ck_assert_int_eq(rc, SCORESDE_ENOMEM);
+        scoresde_sampler_free(o);
+        scoresde_sampler_free(c);
+        scoresde_sampler_free(s);
+        scoresde_model_free(m);
+        ck_assert_uint_eq(scoresde_live_allocations(), 0);
+        OK(scoresde_set_allocator(NULL, NULL, NULL));
+    }
+    ck_assert(done);
+}
+END_TEST
+
 static Suite *sampler_suite(void)
 {
     Suite *s = suite_create("sampler");
@@ -1059,6 +1128,7 @@ static Suite *sampler_suite(void)
     tcase_add_loop_test(tc, test_likelihood_exact, 0, 2);
     tcase_add_loop_test(tc, test_likelihood_hutchinson, 0, 2);
     tcase_add_test(tc, test_bits_per_dim);
+    tcase_add_test(tc, test_allocation_failures);
     tcase_add_test(tc, test_langevin_dynamics);
     tcase_add_loop_test(tc, test_guidance, 0, 4);
     tcase_add_loop_test(tc, test_inpainting, 0, 2);
