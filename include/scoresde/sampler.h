@@ -385,8 +385,10 @@ SCORESDE_API int scoresde_sampler_sample(const scoresde_sampler *s, const scores
  * (fresh noise) at the start (t_0) and after every corrector and predictor
  * update (at the update's time), and set to y exactly at the end. Replacement
  * noise of update draw d (numbered as in Randomness; the start is
- * d = 2^47), element j: offset
- * SCORESDE_RNG_OFFSET(SCORESDE_RNG_SAMPLER, 2^48 + d D + j).
+ * d = STEPS (CORRECTOR_STEPS + 1)), element j: offset
+ * SCORESDE_RNG_OFFSET(SCORESDE_RNG_SAMPLER, 2^48 + d D + j). A PC run
+ * therefore needs (STEPS (CORRECTOR_STEPS + 1) + 1) D < 2^48
+ * (SCORESDE_EINVAL otherwise).
  * Accuracy: replacement is an approximation (the free coordinates never see
  * the exact conditional score grad log p_t(x_free | x_0,known = y)). On a 2-D
  * mixture whose exact conditional puts 0.599 of the mass on one mode it gave

@@ -22,6 +22,15 @@ static int pc_prepare(sd_run *run)
             return sd_fail(SCORESDE_EUNSUPPORTED,
                            "%s needs the SDE's Gaussian marginal, which this SDE lacks", need);
     }
+    /* Draw numbers times D must stay below 2^48, where the inpainting
+     * offsets begin (see sampler.h). */
+    uint64_t C = sd_opt_size(s, SCORESDE_SAMPLER_CORRECTOR_STEPS);
+    double draws = ((double)run->N * (double)(C + 1) + 1.0) * (double)run->D;
+    if (draws >= 0x1p48)
+        return sd_fail(SCORESDE_EINVAL,
+                       "the run needs %g noise draws per sample (STEPS x (CORRECTOR_STEPS + 1) "
+                       "x D), more than the 2^48 the offsets allow",
+                       draws);
     run->sub = p;
     run->extra = c;
     return SCORESDE_OK;
@@ -64,8 +73,9 @@ static void pc_impose(sd_block *b, size_t k, uint64_t d)
 
 static int pc_init(sd_block *b)
 {
-    /* the start: draw number 2^47 keeps it apart from the steps' draws */
-    pc_impose(b, 0, UINT64_C(1) << 47);
+    /* the start: draw number N (C + 1), the first one no step uses */
+    uint64_t C = sd_opt_size(b->run->s, SCORESDE_SAMPLER_CORRECTOR_STEPS);
+    pc_impose(b, 0, (uint64_t)b->run->N * (C + 1));
     return SCORESDE_OK;
 }
 
