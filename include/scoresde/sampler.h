@@ -266,7 +266,7 @@ typedef struct scoresde_sampler_stats {
  * Return 0 to continue; non-zero cancels the run, which returns
  * SCORESDE_ECALLBACK.
  */
-typedef int (*scoresde_progress_fn)(size_t step, double t, uint64_t nfe, void *user);
+typedef int (*scoresde_sampler_progress_fn)(size_t step, double t, uint64_t nfe, void *user);
 
 /**
  * Guidance hook (conditional generation, score_sde's controllable generation):
@@ -350,7 +350,7 @@ SCORESDE_API int scoresde_sampler_set_guidance(scoresde_sampler *s, scoresde_gui
  * Install (or, with fn NULL, remove) the progress hook. `user` is passed back
  * unchanged and is the caller's to keep alive. Not thread-safe on `s`.
  */
-SCORESDE_API int scoresde_sampler_set_progress(scoresde_sampler *s, scoresde_progress_fn fn,
+SCORESDE_API int scoresde_sampler_set_progress(scoresde_sampler *s, scoresde_sampler_progress_fn fn,
                                                void *user);
 
 /**

@@ -269,7 +269,7 @@ int scoresde_sampler_set_guidance(scoresde_sampler *s, scoresde_guidance_fn fn, 
     return SCORESDE_OK;
 }
 
-int scoresde_sampler_set_progress(scoresde_sampler *s, scoresde_progress_fn fn, void *user)
+int scoresde_sampler_set_progress(scoresde_sampler *s, scoresde_sampler_progress_fn fn, void *user)
 {
     SD_TRY(sd_check_ptr(s, "sampler"));
     s->progress = fn;

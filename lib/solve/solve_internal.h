@@ -27,7 +27,7 @@ struct scoresde_sampler {
     double opt[SD_SAMPLER_NOPT]; /* indexed by option id; ints stored exactly */
     double *grid;                /* caller's grid (GRID = ARRAY) or NULL */
     size_t grid_count;
-    scoresde_progress_fn progress;
+    scoresde_sampler_progress_fn progress;
     void *progress_user;
     scoresde_guidance_fn guidance;
     double guidance_scale;
