@@ -14,5 +14,6 @@
 #include "scoresde/model_io.h"
 #include "scoresde/loss.h"
 #include "scoresde/train.h"
+#include "scoresde/sampler.h"
 
 #endif /* SCORESDE_H */

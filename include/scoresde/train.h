@@ -84,7 +84,7 @@ enum {
  * 0.99, started at the first loss of the fit call). Return 0 to go on,
  * non-zero to stop: fit then returns SCORESDE_ECALLBACK after keeping that step.
  */
-typedef int (*scoresde_progress_fn)(uint64_t step, double loss, double ema_loss, void *user);
+typedef int (*scoresde_train_progress_fn)(uint64_t step, double loss, double ema_loss, void *user);
 
 /**
  * Create a trainer for `model` (trainable, borrowed, its parameters updated in
@@ -156,7 +156,7 @@ SCORESDE_API int scoresde_trainer_step(scoresde_trainer *trainer, const double *
  * buffer per call.
  */
 SCORESDE_API int scoresde_trainer_fit(scoresde_trainer *trainer, const double *data, size_t m,
-                                      size_t D, uint64_t steps, scoresde_progress_fn progress,
+                                      size_t D, uint64_t steps, scoresde_train_progress_fn progress,
                                       void *user);
 
 /** Copy the EMA parameters into theta (count values; EDIM otherwise). */

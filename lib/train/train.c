@@ -274,7 +274,7 @@ int scoresde_trainer_step(scoresde_trainer *tr, const double *x0, size_t n, size
 }
 
 int scoresde_trainer_fit(scoresde_trainer *tr, const double *data, size_t m, size_t D,
-                         uint64_t steps, scoresde_progress_fn progress, void *user)
+                         uint64_t steps, scoresde_train_progress_fn progress, void *user)
 {
     SD_TRY(sd_check_ptr(tr, "trainer"));
     SD_TRY(sd_check_batch(data, m, D, "data"));

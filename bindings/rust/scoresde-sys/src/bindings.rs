@@ -759,7 +759,7 @@ pub const SCORESDE_TRAIN_WARMUP: _bindgen_ty_14 = 101;
 pub const SCORESDE_TRAIN_BATCH: _bindgen_ty_14 = 102;
 pub const SCORESDE_TRAIN_SEED: _bindgen_ty_14 = 103;
 pub type _bindgen_ty_14 = core::ffi::c_uint;
-pub type scoresde_progress_fn = ::core::option::Option<
+pub type scoresde_train_progress_fn = ::core::option::Option<
     unsafe extern "C" fn(
         step: u64,
         loss: f64,
@@ -843,7 +843,7 @@ extern "C" {
         m: usize,
         D: usize,
         steps: u64,
-        progress: scoresde_progress_fn,
+        progress: scoresde_train_progress_fn,
         user: *mut core::ffi::c_void,
     ) -> core::ffi::c_int;
 }
@@ -888,5 +888,253 @@ extern "C" {
         trainer: *const scoresde_trainer,
         which: core::ffi::c_int,
         out: *mut *mut scoresde_model,
+    ) -> core::ffi::c_int;
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct scoresde_sampler {
+    _unused: [u8; 0],
+}
+pub const SCORESDE_SAMPLER_PC: scoresde_sampler_method = 1;
+pub const SCORESDE_SAMPLER_ODE: scoresde_sampler_method = 2;
+pub const SCORESDE_SAMPLER_EDM: scoresde_sampler_method = 3;
+pub const SCORESDE_SAMPLER_DPMPP: scoresde_sampler_method = 4;
+pub type scoresde_sampler_method = core::ffi::c_uint;
+pub const SCORESDE_PREDICTOR_NONE: scoresde_predictor = 0;
+pub const SCORESDE_PREDICTOR_EULER_MARUYAMA: scoresde_predictor = 1;
+pub const SCORESDE_PREDICTOR_REVERSE_DIFFUSION: scoresde_predictor = 2;
+pub const SCORESDE_PREDICTOR_ANCESTRAL: scoresde_predictor = 3;
+pub type scoresde_predictor = core::ffi::c_uint;
+pub const SCORESDE_CORRECTOR_NONE: scoresde_corrector = 0;
+pub const SCORESDE_CORRECTOR_LANGEVIN: scoresde_corrector = 1;
+pub const SCORESDE_CORRECTOR_ANNEALED: scoresde_corrector = 2;
+pub type scoresde_corrector = core::ffi::c_uint;
+pub const SCORESDE_GRID_UNIFORM_T: scoresde_grid = 1;
+pub const SCORESDE_GRID_KARRAS: scoresde_grid = 2;
+pub const SCORESDE_GRID_LOGSNR: scoresde_grid = 3;
+pub const SCORESDE_GRID_ARRAY: scoresde_grid = 4;
+pub type scoresde_grid = core::ffi::c_uint;
+pub const SCORESDE_ODE_EULER: scoresde_ode_solver = 1;
+pub const SCORESDE_ODE_HEUN: scoresde_ode_solver = 2;
+pub const SCORESDE_ODE_RK4: scoresde_ode_solver = 3;
+pub const SCORESDE_ODE_DOPRI5: scoresde_ode_solver = 4;
+pub type scoresde_ode_solver = core::ffi::c_uint;
+pub const SCORESDE_SAMPLER_STEPS: scoresde_sampler_option = 1;
+pub const SCORESDE_SAMPLER_EPS: scoresde_sampler_option = 2;
+pub const SCORESDE_SAMPLER_PREDICTOR: scoresde_sampler_option = 3;
+pub const SCORESDE_SAMPLER_CORRECTOR: scoresde_sampler_option = 4;
+pub const SCORESDE_SAMPLER_CORRECTOR_STEPS: scoresde_sampler_option = 5;
+pub const SCORESDE_SAMPLER_SNR: scoresde_sampler_option = 6;
+pub const SCORESDE_SAMPLER_BATCH_NORMS: scoresde_sampler_option = 7;
+pub const SCORESDE_SAMPLER_DENOISE: scoresde_sampler_option = 8;
+pub const SCORESDE_SAMPLER_LAM: scoresde_sampler_option = 9;
+pub const SCORESDE_SAMPLER_GRID: scoresde_sampler_option = 10;
+pub const SCORESDE_SAMPLER_RHO: scoresde_sampler_option = 11;
+pub const SCORESDE_SAMPLER_THREADS: scoresde_sampler_option = 12;
+pub const SCORESDE_SAMPLER_BLOCK: scoresde_sampler_option = 13;
+pub const SCORESDE_SAMPLER_ALD_STEP: scoresde_sampler_option = 14;
+pub const SCORESDE_SAMPLER_SOLVER: scoresde_sampler_option = 15;
+pub const SCORESDE_SAMPLER_RTOL: scoresde_sampler_option = 16;
+pub const SCORESDE_SAMPLER_ATOL: scoresde_sampler_option = 17;
+pub const SCORESDE_SAMPLER_H_INIT: scoresde_sampler_option = 18;
+pub const SCORESDE_SAMPLER_H_MIN: scoresde_sampler_option = 19;
+pub const SCORESDE_SAMPLER_MAX_STEPS: scoresde_sampler_option = 20;
+pub const SCORESDE_SAMPLER_DIVERGENCE: scoresde_sampler_option = 21;
+pub const SCORESDE_SAMPLER_ORDER: scoresde_sampler_option = 22;
+pub const SCORESDE_SAMPLER_S_CHURN: scoresde_sampler_option = 23;
+pub const SCORESDE_SAMPLER_S_TMIN: scoresde_sampler_option = 24;
+pub const SCORESDE_SAMPLER_S_TMAX: scoresde_sampler_option = 25;
+pub const SCORESDE_SAMPLER_S_NOISE: scoresde_sampler_option = 26;
+pub const SCORESDE_SAMPLER_LANGEVIN_STEP: scoresde_sampler_option = 27;
+pub type scoresde_sampler_option = core::ffi::c_uint;
+pub const SCORESDE_DIV_EXACT: scoresde_divergence_mode = 1;
+pub const SCORESDE_DIV_RADEMACHER: scoresde_divergence_mode = 2;
+pub const SCORESDE_DIV_GAUSSIAN: scoresde_divergence_mode = 3;
+pub type scoresde_divergence_mode = core::ffi::c_uint;
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct scoresde_sampler_stats {
+    pub struct_size: usize,
+    pub nfe: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    pub t_final: f64,
+}
+pub type scoresde_sampler_progress_fn = ::core::option::Option<
+    unsafe extern "C" fn(
+        step: usize,
+        t: f64,
+        nfe: u64,
+        user: *mut core::ffi::c_void,
+    ) -> core::ffi::c_int,
+>;
+pub type scoresde_guidance_fn = ::core::option::Option<
+    unsafe extern "C" fn(
+        x: *const f64,
+        t: *const f64,
+        n: usize,
+        D: usize,
+        grad_out: *mut f64,
+        user: *mut core::ffi::c_void,
+    ) -> core::ffi::c_int,
+>;
+extern "C" {
+    pub fn scoresde_sampler_create(
+        out: *mut *mut scoresde_sampler,
+        method: core::ffi::c_int,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_sampler_clone(
+        s: *const scoresde_sampler,
+        out: *mut *mut scoresde_sampler,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_sampler_free(s: *mut scoresde_sampler);
+}
+extern "C" {
+    pub fn scoresde_sampler_method(s: *const scoresde_sampler) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_sampler_set_int(
+        s: *mut scoresde_sampler,
+        option: core::ffi::c_int,
+        value: i64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_sampler_set_double(
+        s: *mut scoresde_sampler,
+        option: core::ffi::c_int,
+        value: f64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_sampler_get_int(
+        s: *const scoresde_sampler,
+        option: core::ffi::c_int,
+        value: *mut i64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_sampler_get_double(
+        s: *const scoresde_sampler,
+        option: core::ffi::c_int,
+        value: *mut f64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_sampler_bounds(
+        option: core::ffi::c_int,
+        lower: *mut f64,
+        upper: *mut f64,
+        is_int: *mut core::ffi::c_int,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_sampler_default(option: core::ffi::c_int, value: *mut f64) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_sampler_set_grid(
+        s: *mut scoresde_sampler,
+        t: *const f64,
+        count: usize,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_sampler_set_guidance(
+        s: *mut scoresde_sampler,
+        fn_: scoresde_guidance_fn,
+        scale: f64,
+        user: *mut core::ffi::c_void,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_sampler_set_progress(
+        s: *mut scoresde_sampler,
+        fn_: scoresde_sampler_progress_fn,
+        user: *mut core::ffi::c_void,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_sampler_times(
+        s: *const scoresde_sampler,
+        sde: *const scoresde_sde,
+        t: *mut f64,
+        count: usize,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_sampler_sample(
+        s: *const scoresde_sampler,
+        model: *const scoresde_model,
+        seed: u64,
+        first: u64,
+        n: usize,
+        x_T: *const f64,
+        x_out: *mut f64,
+        stats: *mut scoresde_sampler_stats,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_sampler_inpaint(
+        s: *const scoresde_sampler,
+        model: *const scoresde_model,
+        seed: u64,
+        first: u64,
+        n: usize,
+        mask: *const core::ffi::c_uchar,
+        mask_len: usize,
+        y: *const f64,
+        x_out: *mut f64,
+        stats: *mut scoresde_sampler_stats,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_sampler_encode(
+        s: *const scoresde_sampler,
+        model: *const scoresde_model,
+        n: usize,
+        x0: *const f64,
+        x_out: *mut f64,
+        stats: *mut scoresde_sampler_stats,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_sampler_langevin(
+        s: *const scoresde_sampler,
+        score: scoresde_score_fn,
+        user: *mut core::ffi::c_void,
+        D: usize,
+        seed: u64,
+        first: u64,
+        n: usize,
+        x0: *const f64,
+        x_out: *mut f64,
+        stats: *mut scoresde_sampler_stats,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_sampler_likelihood(
+        s: *const scoresde_sampler,
+        model: *const scoresde_model,
+        seed: u64,
+        first: u64,
+        n: usize,
+        x: *const f64,
+        logp: *mut f64,
+        latent: *mut f64,
+        stats: *mut scoresde_sampler_stats,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_bits_per_dim(
+        logp: *const f64,
+        n: usize,
+        D: usize,
+        bits: core::ffi::c_uint,
+        scale: f64,
+        bpd: *mut f64,
     ) -> core::ffi::c_int;
 }

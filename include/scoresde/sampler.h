@@ -1,0 +1,480 @@
+/*
+ * libscoresde: samplers (reverse-time SDE and probability-flow ODE solvers).
+ *
+ * A scoresde_sampler holds a method and its options. It draws samples from a
+ * score model by integrating from the prior at t = T down to t = eps
+ * (MATH.md sections 3 and 5), and encodes data into latents by integrating
+ * the probability-flow ODE forward.
+ *
+ * Methods (enum scoresde_sampler_method):
+ *   PC   predictor-corrector (Song et al. 2021). At each grid time t_k,
+ *        k = 0..N-1, CORRECTOR_STEPS corrector steps at t_k, then one
+ *        predictor step from t_k to t_{k+1} (score_sde's order). With DENOISE,
+ *        the result is the Tweedie mean (x + sigma^2 s(x, eps)) / alpha at
+ *        eps (one more score evaluation). NFE = N (CORRECTOR_STEPS + 1)
+ *        (+1 with DENOISE; a NONE predictor costs nothing).
+ *   ODE  the probability-flow ODE dx/dt = f - g^2 s / 2 with SOLVER:
+ *        Euler (order 1), Heun (2), classical RK4 (4) on the time grid, or
+ *        adaptive Dormand-Prince 5(4) from T to eps (the grid is not used).
+ *        NFE = N x (1, 2, 4) for the fixed steppers.
+ *   EDM  Karras et al. 2022, Algorithm 2, in r = sigma/alpha (EDM's sigma)
+ *        with x_edm = x / alpha, so VE-type and VP-type SDEs both work: at
+ *        each grid time t_k (r_k), churn gamma = min(S_CHURN / (N + 1),
+ *        sqrt(2) - 1) when S_TMIN <= r_k <= S_TMAX (else 0), raised level
+ *        r_hat = r_k (1 + gamma) (capped at r(T); its time found by
+ *        bisection), x_hat = x + sqrt(r_hat^2 - r_k^2) S_NOISE z, then a Heun
+ *        step to r_{k+1} with d = (x_hat - D(x_hat; r_hat)) / r_hat, the
+ *        denoiser D being the model's data prediction. DENOISE is EDM's
+ *        final step to r = 0 (which returns D(x; r_N)); without it the
+ *        result is alpha(eps) x_edm at eps. Created with GRID = KARRAS,
+ *        RHO = 7 and STEPS = 17 (EDM's 18 noise levels: 17 Heun steps and
+ *        the final step, NFE = 2 N + 1 = 35). Noise of step k: draw k
+ *        (see Randomness).
+ *   DPMPP DPM-Solver++ multistep (Lu et al. 2022) with data prediction m,
+ *        lambda = ln(alpha/sigma), ORDER 1, 2 (2M) or 3 (3M) (formulas in
+ *        MATH.md section 5). Step k (from 0) uses order min(ORDER, k + 1)
+ *        (warm-up) and, when N < 15, at most N - k (lower orders on the
+ *        last steps). With ORDER = 3 (and N > 1) the first step is instead
+ *        the singlestep DPM-Solver++(2S) with its midpoint in lambda (one
+ *        more evaluation): an order-1 first step would cap the global order
+ *        at 2 (measured: slope 2.05 for 3M started at order 1, 3 with 2S).
+ *        Note on 3M: MATH.md (and the published code) pair phi_3 with
+ *        D2 = (D1_0 - D1_1)/(r0 + r1), which is half of h^2 m'' (the
+ *        divided differences sit at the midpoints, (h_0 + h_1)/2 apart),
+ *        while -alpha_t phi_3 multiplies the full h^2 m'' in the Taylor
+ *        integral. That form measured order 2 (slope 1.9 on the Karras grid
+ *        for a Gaussian); this library uses D2 = 2 (D1_0 - D1_1)/(r0 + r1),
+ *        which measured order 3.
+ *        Created with GRID = LOGSNR, STEPS = 20, DENOISE = 0; NFE = N (+1 for
+ *        3M, +1 with DENOISE, a Tweedie mean at eps). Deterministic.
+ * The per-method settings at creation override the table defaults of
+ * scoresde_sampler_default; everything else starts at the table default.
+ *
+ * Predictors, from t = t_k to u = t_{k+1} < t, h = t - u, z ~ N(0, I):
+ *   EULER_MARUYAMA   x_mean = x - h [f - (1 + lam^2)/2 g^2 s],
+ *                    x = x_mean + lam g sqrt(h) z   (LAM = 1: the reverse
+ *                    SDE; LAM = 0: Euler on the probability-flow ODE; the
+ *                    family of MATH.md section 3 in between and beyond).
+ *   REVERSE_DIFFUSION x_mean = x - F + G^2 s, x = x_mean + G z, where the
+ *                    forward step from u to t is x_t = x_u + F + G z in the
+ *                    exact ratio form r = alpha(t)/alpha(u), F = (r - 1) x,
+ *                    G^2 = sigma(t)^2 - r^2 sigma(u)^2. For VE this is SMLD's
+ *                    discretisation on the grid; for VP it is DDPM's to first
+ *                    order in h (score_sde uses fixed N-level tables instead;
+ *                    the ratio form follows whatever grid is chosen and also
+ *                    covers sub-VP, where score_sde has no tables).
+ *   ANCESTRAL        the DDPM posterior in general Gaussian form:
+ *                    a = alpha_t/alpha_u, v = sigma_t^2 - a^2 sigma_u^2,
+ *                    x0 = (x + sigma_t^2 s)/alpha_t,
+ *                    x_mean = (a sigma_u^2/sigma_t^2) x + (alpha_u v/sigma_t^2) x0,
+ *                    x = x_mean + sqrt(v sigma_u^2/sigma_t^2) z.
+ *   NONE             no move (corrector-only sampling, e.g. NCSN).
+ * Every predictor but EULER_MARUYAMA needs a Gaussian marginal (all built-in
+ * SDEs; SCORESDE_EUNSUPPORTED for a CUSTOM SDE without one).
+ *
+ * Correctors, at time t = t_k with s = s(x, t), z ~ N(0, I):
+ *   LANGEVIN  step = 2 a (SNR ||z|| / ||s||)^2, x_mean = x + step s,
+ *             x = x_mean + sqrt(2 step) z, with a = (alpha(t)/alpha(u))^2
+ *             over the next grid step (score_sde's 1 - beta_i for VP in the
+ *             ratio form; 1 for VE). The norms are per sample by default;
+ *             BATCH_NORMS = 1 averages ||z|| and ||s|| over the samples of a
+ *             block as score_sde does, which couples those samples (see
+ *             Reproducibility). Where ||s|| = 0 the step is 0. Caution: a
+ *             step that depends on the sample's own x and z no longer leaves
+ *             p_t invariant, and the per-sample step grows as 1/||s||^2, so
+ *             samples near a point where the score vanishes (the prior's
+ *             mean, a saddle between modes) take huge steps. Measured with the
+ *             exact score: on a 2-D mixture per-sample norms moved 0.1 of mass
+ *             between components; on a Gaussian they inflated the variance by
+ *             13% in 32-D and 3.6% in 256-D (200 steps), against 1.8% with
+ *             BATCH_NORMS = 1. The bias shrinks as the dimension grows and
+ *             ||z||, ||s|| concentrate; prefer BATCH_NORMS = 1 in low dimension.
+ *   ANNEALED  annealed Langevin dynamics (NCSN):
+ *             step = ALD_STEP sigma(t)^2 / sigma(eps)^2,
+ *             x = x + (step/2) s + sqrt(step) z.
+ *   NONE      no corrector.
+ *
+ * Time grids (GRID), N = STEPS steps, t_0 = T > t_1 > ... > t_N = eps:
+ *   UNIFORM_T  t_k = T + (k/N)(eps - T)
+ *   KARRAS     uniform in r^(1/rho), r = sigma/alpha (EDM's sigma), RHO = 7
+ *   LOGSNR     uniform in lambda = ln(alpha/sigma) (DPM-Solver's default)
+ *   ARRAY      the caller's array (scoresde_sampler_set_grid).
+ * KARRAS and LOGSNR need a Gaussian marginal with sigma/alpha increasing in t;
+ * the times are found by bisection to full double precision.
+ *
+ * Options are set with typed setters. Each option has a type (integer or
+ * double), inclusive bounds (scoresde_sampler_bounds) and a published or
+ * documented default (scoresde_sampler_default), listed with the enum.
+ *
+ * Randomness (see scoresde/rng.h): sample i of a run (i = first + position
+ * in the call) uses Philox stream i under `seed`.
+ *   - prior draws (when x_T is NULL): scoresde_sde_prior_sample with stream i,
+ *     draw 0, i.e. offsets SCORESDE_RNG_OFFSET(SCORESDE_RNG_PRIOR, j), j < D;
+ *   - the noise of PC substep c (c = 0..CORRECTOR_STEPS-1 the correctors,
+ *     c = CORRECTOR_STEPS the predictor) at grid step k, element j:
+ *     offset SCORESDE_RNG_OFFSET(SCORESDE_RNG_SAMPLER,
+ *                                (k (CORRECTOR_STEPS + 1) + c) D + j);
+ *   - EDM churn and Langevin dynamics at step k: draw number k, i.e. offset
+ *     SCORESDE_RNG_OFFSET(SCORESDE_RNG_SAMPLER, k D + j);
+ *   - inpainting and likelihood probes: see those functions.
+ * ODE and DPM-Solver++ runs draw nothing beyond the prior.
+ *
+ * Reproducibility: sample i depends only on (seed, i, the sampler's options,
+ * the model and x_T's row), never on the number of samples per call, the
+ * split of a run into calls, BLOCK or THREADS, bit for bit (given a model
+ * and guidance hook whose per-sample results do not depend on the batch, as
+ * the library's own models guarantee). The one exception is
+ * BATCH_NORMS = 1, which by design couples the samples of a block (the
+ * call's samples in consecutive groups of BLOCK).
+ *
+ * Threads: the samples of a call are split into blocks of BLOCK samples,
+ * each evaluated by the model in one batch; blocks run on THREADS OpenMP
+ * threads. A call allocates its workspace once; no step allocates (the model
+ * may allocate inside its own evaluations).
+ *
+ * Thread safety: a sampler is read-only while it samples; any number of
+ * threads may sample with one sampler (and one model) at once. The setters
+ * and scoresde_sampler_free must not run concurrently with any other call on
+ * the same sampler. The progress hook is called from the thread that called
+ * the sampling function.
+ *
+ * Errors: SCORESDE_EINVAL (NULL pointer, zero count, an option out of its
+ * bounds or of the wrong type, eps >= T, a bad grid, non-finite x_T),
+ * SCORESDE_EDIM (an inpainting mask of the wrong size), SCORESDE_EUNSUPPORTED (the method needs a Gaussian
+ * marginal the SDE lacks), SCORESDE_ENOMEM, SCORESDE_ECALLBACK (a model hook
+ * or the progress hook stopped the run), SCORESDE_ENUMERIC (a sample became
+ * NaN or Inf: the message names the sample, the step and the time; or the
+ * adaptive solver's step fell below H_MIN or it ran out of MAX_STEPS).
+ * scoresde_last_error() then says what was wrong. On failure the output
+ * holds partial results and must not be used.
+ *
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#ifndef SCORESDE_SAMPLER_H
+#define SCORESDE_SAMPLER_H
+
+#include "common.h"
+#include "model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** An opaque sampler: a method and its options. */
+typedef struct scoresde_sampler scoresde_sampler;
+
+/** Sampling methods (values frozen). */
+enum scoresde_sampler_method {
+    SCORESDE_SAMPLER_PC = 1,  /**< predictor-corrector on a time grid */
+    SCORESDE_SAMPLER_ODE = 2,  /**< probability-flow ODE (SOLVER option) */
+    SCORESDE_SAMPLER_EDM = 3,  /**< Karras et al. 2022, Heun in sigma/alpha with churn */
+    SCORESDE_SAMPLER_DPMPP = 4 /**< DPM-Solver++ multistep, ORDER 1..3 */
+};
+
+/** Predictors (values of SCORESDE_SAMPLER_PREDICTOR; frozen). */
+enum scoresde_predictor {
+    SCORESDE_PREDICTOR_NONE = 0,
+    SCORESDE_PREDICTOR_EULER_MARUYAMA = 1,
+    SCORESDE_PREDICTOR_REVERSE_DIFFUSION = 2,
+    SCORESDE_PREDICTOR_ANCESTRAL = 3
+};
+
+/** Correctors (values of SCORESDE_SAMPLER_CORRECTOR; frozen). */
+enum scoresde_corrector {
+    SCORESDE_CORRECTOR_NONE = 0,
+    SCORESDE_CORRECTOR_LANGEVIN = 1,
+    SCORESDE_CORRECTOR_ANNEALED = 2
+};
+
+/** Time grids (values of SCORESDE_SAMPLER_GRID; frozen). */
+enum scoresde_grid {
+    SCORESDE_GRID_UNIFORM_T = 1,
+    SCORESDE_GRID_KARRAS = 2,
+    SCORESDE_GRID_LOGSNR = 3,
+    SCORESDE_GRID_ARRAY = 4 /**< set by scoresde_sampler_set_grid only */
+};
+
+/** ODE solvers (values of SCORESDE_SAMPLER_SOLVER; frozen). */
+enum scoresde_ode_solver {
+    SCORESDE_ODE_EULER = 1,
+    SCORESDE_ODE_HEUN = 2,
+    SCORESDE_ODE_RK4 = 3,
+    SCORESDE_ODE_DOPRI5 = 4 /**< adaptive Dormand-Prince 5(4) */
+};
+
+/**
+ * Options: type, [bounds], default. Values frozen; only ever added.
+ * An option irrelevant to the sampler's method is stored and ignored.
+ */
+enum scoresde_sampler_option {
+    SCORESDE_SAMPLER_STEPS = 1,           /**< int [1, 1e6], 1000 (score_sde's N) */
+    SCORESDE_SAMPLER_EPS = 2,             /**< double [0, 1e300], 0 = the SDE's sampling eps;
+                                               must be below T when sampling */
+    SCORESDE_SAMPLER_PREDICTOR = 3,       /**< int [0, 3], REVERSE_DIFFUSION (score_sde) */
+    SCORESDE_SAMPLER_CORRECTOR = 4,       /**< int [0, 2], LANGEVIN (score_sde) */
+    SCORESDE_SAMPLER_CORRECTOR_STEPS = 5, /**< int [0, 1000], 1 */
+    SCORESDE_SAMPLER_SNR = 6,             /**< double [0, 100], 0.16 (score_sde) */
+    SCORESDE_SAMPLER_BATCH_NORMS = 7,     /**< int [0, 1], 0 (per-sample norms) */
+    SCORESDE_SAMPLER_DENOISE = 8,         /**< int [0, 1], 1 (score_sde's noise_removal) */
+    SCORESDE_SAMPLER_LAM = 9,             /**< double [0, 100], 1 (the reverse SDE) */
+    SCORESDE_SAMPLER_GRID = 10,           /**< int [1, 3] (4 via set_grid), UNIFORM_T */
+    SCORESDE_SAMPLER_RHO = 11,            /**< double [0.001, 1000], 7 (Karras et al.) */
+    SCORESDE_SAMPLER_THREADS = 12,        /**< int [1, 1024], 1 */
+    SCORESDE_SAMPLER_BLOCK = 13,          /**< int [1, 1048576], 64 samples per model batch */
+    SCORESDE_SAMPLER_ALD_STEP = 14,       /**< double [1e-12, 1000], 2e-5 (NCSN's step_lr) */
+    SCORESDE_SAMPLER_SOLVER = 15,         /**< int [1, 4], DOPRI5 (score_sde's RK45) */
+    SCORESDE_SAMPLER_RTOL = 16,           /**< double [0, 1], 1e-5 (score_sde) */
+    SCORESDE_SAMPLER_ATOL = 17,           /**< double [0, 1e300], 1e-5 (score_sde) */
+    SCORESDE_SAMPLER_H_INIT = 18,         /**< double [0, 1e300], 0 = automatic (Hairer's
+                                               starting-step rule, one extra evaluation) */
+    SCORESDE_SAMPLER_H_MIN = 19,          /**< double [0, 1e300], 0 = 1e-14 (T - eps) */
+    SCORESDE_SAMPLER_MAX_STEPS = 20,      /**< int [1, 1e9], 100000 steps per sample */
+    SCORESDE_SAMPLER_DIVERGENCE = 21,     /**< int [1, 3], EXACT: likelihood divergence */
+    SCORESDE_SAMPLER_ORDER = 22,          /**< int [1, 3], 2: DPM-Solver++ order (2M) */
+    SCORESDE_SAMPLER_S_CHURN = 23,        /**< double [0, 1e6], 0: EDM churn */
+    SCORESDE_SAMPLER_S_TMIN = 24,         /**< double [0, 1e300], 0: EDM churn from r >= S_TMIN */
+    SCORESDE_SAMPLER_S_TMAX = 25,         /**< double [0, 1e300], 1e300 (infinity) */
+    SCORESDE_SAMPLER_S_NOISE = 26,        /**< double [0, 10], 1: EDM churn noise scale */
+    SCORESDE_SAMPLER_LANGEVIN_STEP = 27   /**< double [1e-300, 1e300], 1e-3: Langevin delta */
+};
+
+/** Divergence estimators for likelihoods (values of SCORESDE_SAMPLER_DIVERGENCE). */
+enum scoresde_divergence_mode {
+    SCORESDE_DIV_EXACT = 1,      /**< scoresde_model_divergence */
+    SCORESDE_DIV_RADEMACHER = 2, /**< Hutchinson-Skilling, +-1 probes */
+    SCORESDE_DIV_GAUSSIAN = 3    /**< Hutchinson-Skilling, N(0, I) probes */
+};
+
+/**
+ * Run statistics, a versioned struct: set struct_size = sizeof(scoresde_sampler_stats)
+ * before the call; the library writes only the fields that fit in struct_size
+ * (fields are only ever appended).
+ */
+typedef struct scoresde_sampler_stats {
+    size_t struct_size;
+    uint64_t nfe;      /**< score evaluations per sample (the largest over the call's samples) */
+    uint64_t accepted; /**< accepted steps, summed over samples (fixed steps count as accepted) */
+    uint64_t rejected; /**< rejected steps (adaptive solvers), summed over samples */
+    double t_final;    /**< the time the outputs are at (eps for sampling, T for encoding) */
+} scoresde_sampler_stats;
+
+/**
+ * Progress hook, called by the calling thread after every step of a run:
+ * `step` counts completed steps (adaptive: rounds in which every unfinished
+ * sample attempted one step), `t` is the time reached (adaptive: the time of
+ * the least advanced sample), `nfe` the score evaluations per sample so far.
+ * Return 0 to continue; non-zero cancels the run, which returns
+ * SCORESDE_ECALLBACK.
+ */
+typedef int (*scoresde_sampler_progress_fn)(size_t step, double t, uint64_t nfe, void *user);
+
+/**
+ * Guidance hook (conditional generation, score_sde's controllable generation):
+ * write grad_x ln p(y | x_i, t_i) for the n x D batch x into grad_out (the
+ * condition y is the caller's, through `user`). The samplers then use the
+ * score s + scale * grad everywhere they use the score: PC predictors,
+ * correctors and denoising, the probability-flow ODE (sampling and encoding),
+ * and, through Tweedie, the data predictions of EDM and DPM-Solver++
+ * (m + (sigma^2 / alpha) scale grad). Likelihoods and Langevin dynamics do
+ * not use it. Return 0, or non-zero to stop (SCORESDE_ECALLBACK); a
+ * non-finite gradient gives SCORESDE_ENUMERIC.
+ */
+typedef int (*scoresde_guidance_fn)(const double *x, const double *t, size_t n, size_t D,
+                                    double *grad_out, void *user);
+
+/**
+ * Create a sampler for `method` with every option at its default.
+ * SCORESDE_EINVAL for a NULL out or an unknown method, SCORESDE_ENOMEM.
+ * *out is set to NULL on failure. Free with scoresde_sampler_free.
+ */
+SCORESDE_API int scoresde_sampler_create(scoresde_sampler **out, int method);
+
+/** An independent copy (options, grid array and hook pointers). */
+SCORESDE_API int scoresde_sampler_clone(const scoresde_sampler *s, scoresde_sampler **out);
+
+/** Free a sampler; NULL is accepted. */
+SCORESDE_API void scoresde_sampler_free(scoresde_sampler *s);
+
+/** The sampler's method, or SCORESDE_EINVAL for NULL. */
+SCORESDE_API int scoresde_sampler_method(const scoresde_sampler *s);
+
+/**
+ * Set an integer option. SCORESDE_EINVAL for NULL, an unknown option, a
+ * double option, or a value outside the bounds (setting GRID to ARRAY this way
+ * is refused: use scoresde_sampler_set_grid). Not thread-safe on `s`.
+ */
+SCORESDE_API int scoresde_sampler_set_int(scoresde_sampler *s, int option, int64_t value);
+
+/** Set a double option; checks as scoresde_sampler_set_int (and NaN is refused). */
+SCORESDE_API int scoresde_sampler_set_double(scoresde_sampler *s, int option, double value);
+
+/** Read an integer option into *value (checks as the setter). */
+SCORESDE_API int scoresde_sampler_get_int(const scoresde_sampler *s, int option,
+                                          int64_t *value);
+
+/** Read a double option into *value (checks as the setter). */
+SCORESDE_API int scoresde_sampler_get_double(const scoresde_sampler *s, int option,
+                                             double *value);
+
+/**
+ * The inclusive bounds of an option (as doubles for either type) and whether
+ * it is an integer option (*is_int 1 or 0); any output may be NULL.
+ * SCORESDE_EINVAL for an unknown option. Thread-safe.
+ */
+SCORESDE_API int scoresde_sampler_bounds(int option, double *lower, double *upper,
+                                         int *is_int);
+
+/** The default value of an option (as a double). SCORESDE_EINVAL if unknown. */
+SCORESDE_API int scoresde_sampler_default(int option, double *value);
+
+/**
+ * Use the caller's time grid: `count` >= 2 finite times, strictly decreasing,
+ * t[count-1] > 0 (copied). STEPS becomes count - 1 and GRID becomes ARRAY;
+ * EPS is then t[count-1], and t[0] is checked against the model's T at
+ * sampling (t[0] <= T; t[0] < T starts the run at t[0], with x_T then the
+ * caller's or the prior's draw). Setting GRID or STEPS afterwards drops the
+ * array (EPS keeps the array's last time until it is set again). SCORESDE_EINVAL naming the first bad entry; SCORESDE_ENOMEM.
+ */
+SCORESDE_API int scoresde_sampler_set_grid(scoresde_sampler *s, const double *t, size_t count);
+
+/**
+ * Install (or, with fn NULL, remove) the guidance hook with its scale (finite,
+ * any sign; SCORESDE_EINVAL otherwise). `user` is the caller's to keep alive.
+ * A guided run needs D more doubles of workspace per sample. Not thread-safe
+ * on `s`.
+ */
+SCORESDE_API int scoresde_sampler_set_guidance(scoresde_sampler *s, scoresde_guidance_fn fn,
+                                               double scale, void *user);
+
+/**
+ * Install (or, with fn NULL, remove) the progress hook. `user` is passed back
+ * unchanged and is the caller's to keep alive. Not thread-safe on `s`.
+ */
+SCORESDE_API int scoresde_sampler_set_progress(scoresde_sampler *s, scoresde_sampler_progress_fn fn,
+                                               void *user);
+
+/**
+ * The sampler's time grid for `sde`: t[0..count-1] with count = STEPS + 1,
+ * t[0] = T, t[count-1] = eps (see the grids above). SCORESDE_EINVAL for NULL,
+ * a count other than STEPS + 1, eps >= T; SCORESDE_EUNSUPPORTED if the grid
+ * needs a marginal the SDE lacks; SCORESDE_ENUMERIC if sigma/alpha is not
+ * increasing. Thread-safe.
+ */
+SCORESDE_API int scoresde_sampler_times(const scoresde_sampler *s, const scoresde_sde *sde,
+                                        double *t, size_t count);
+
+/**
+ * Draw `n` samples with `model` into x_out (n x D, D = the model's dimension).
+ * The call's sample i is sample first + i of the run (see Randomness).
+ * x_T (n x D, finite) gives the starting points at the grid's first time; NULL
+ * draws them from the SDE's prior. x_T may equal x_out. stats may be NULL.
+ * Works with every method. Errors: see the top of this header.
+ * Thread-safe (sampler and model are only read).
+ */
+SCORESDE_API int scoresde_sampler_sample(const scoresde_sampler *s, const scoresde_model *model,
+                                         uint64_t seed, uint64_t first, size_t n,
+                                         const double *x_T, double *x_out,
+                                         scoresde_sampler_stats *stats);
+
+/**
+ * Inpainting (imputation) with the PC method (score_sde's replacement
+ * method): mask (mask_len = D flags, non-zero = known) and y (n x D; only the
+ * known entries are read, and must be finite) give each sample's known
+ * coordinates. The run is scoresde_sampler_sample's with the prior start,
+ * except that the known coordinates are replaced by alpha(t) y + sigma(t) z
+ * (fresh noise) at the start (t_0) and after every corrector and predictor
+ * update (at the update's time), and set to y exactly at the end. Replacement
+ * noise of update draw d (numbered as in Randomness; the start is
+ * d = STEPS (CORRECTOR_STEPS + 1)), element j: offset
+ * SCORESDE_RNG_OFFSET(SCORESDE_RNG_SAMPLER, 2^48 + d D + j). A PC run
+ * therefore needs (STEPS (CORRECTOR_STEPS + 1) + 1) D < 2^48
+ * (SCORESDE_EINVAL otherwise).
+ * Accuracy: replacement is an approximation (the free coordinates never see
+ * the exact conditional score grad log p_t(x_free | x_0,known = y)). On a 2-D
+ * mixture whose exact conditional puts 0.599 of the mass on one mode it gave
+ * 0.536 (VP) and 0.532 (VE), with the right shape within each mode. For
+ * exact conditionals, pass grad_x log p_t(y | x_t) to the guidance hook
+ * instead, where it is known.
+ * SCORESDE_EDIM if mask_len != D; SCORESDE_EINVAL for another method, a
+ * non-finite known value or y == x_out; SCORESDE_EUNSUPPORTED without a
+ * Gaussian marginal; otherwise as scoresde_sampler_sample. Thread-safe.
+ */
+SCORESDE_API int scoresde_sampler_inpaint(const scoresde_sampler *s,
+                                          const scoresde_model *model, uint64_t seed,
+                                          uint64_t first, size_t n, const unsigned char *mask,
+                                          size_t mask_len, const double *y, double *x_out,
+                                          scoresde_sampler_stats *stats);
+
+/**
+ * Encode data into latents: integrate the probability-flow ODE forward from
+ * eps to the grid's first time (T) with the sampler's SOLVER (ODE method
+ * only, else SCORESDE_EINVAL), on the sampler's grid reversed (fixed steps) or
+ * adaptively. x0 (n x D, finite) holds data at time eps; x_out (n x D, may
+ * equal x0) receives x_T. Sampling with the same sampler from x_T inverts the
+ * map up to the solver's error. Deterministic; no random draws.
+ * Errors as scoresde_sampler_sample. Thread-safe.
+ */
+SCORESDE_API int scoresde_sampler_encode(const scoresde_sampler *s, const scoresde_model *model,
+                                         size_t n, const double *x0, double *x_out,
+                                         scoresde_sampler_stats *stats);
+
+/**
+ * Plain Langevin dynamics for a time-free score (a fixed target's
+ * grad log p, e.g. -grad E of an energy): STEPS steps of
+ *     x <- x + delta s(x) + sqrt(2 delta) z,   delta = LANGEVIN_STEP,
+ * from x0 (n x D, finite; may equal x_out) into x_out. The hook is the model
+ * score type, called with t = 0 for every sample; non-zero from it gives
+ * SCORESDE_ECALLBACK. Noise of step k: draw k (see Randomness), so results
+ * are reproducible as for sampling; BLOCK, THREADS and the progress hook
+ * apply (the progress time is 0). With the exact score the target is
+ * invariant up to the O(delta) bias of the unadjusted scheme (for N(m, v),
+ * the stationary variance is v / (1 - delta / (2 v))). Any method's sampler
+ * may be used; only the options named here matter. Thread-safe if the hook is.
+ */
+SCORESDE_API int scoresde_sampler_langevin(const scoresde_sampler *s, scoresde_score_fn score,
+                                           void *user, size_t D, uint64_t seed, uint64_t first,
+                                           size_t n, const double *x0, double *x_out,
+                                           scoresde_sampler_stats *stats);
+
+/**
+ * Log-likelihoods ln p_eps(x_i) of data under `model` through the
+ * probability-flow ODE (MATH.md section 6): the augmented ODE on [x, delta],
+ * d delta/dt = div F = D a(t) - g(t)^2 div s / 2, is integrated from eps to
+ * T with the sampler's SOLVER (ODE method only, else SCORESDE_EINVAL; the
+ * defaults give score_sde's setting: Dormand-Prince, RTOL = ATOL = 1e-5), and
+ * ln p = ln p_T(x_T) + delta(T). Here EPS = 0 means the SDE's training eps
+ * (1e-5 for VE, VP, sub-VP), not its sampling eps; GRID = ARRAY is refused.
+ * DIVERGENCE selects the exact divergence (scoresde_model_divergence) or a
+ * Hutchinson estimate v^T (ds/dx) v with one probe per sample, fixed for the
+ * whole solve: sample i (= first + position) draws it from stream i at offsets
+ * SCORESDE_RNG_OFFSET(SCORESDE_RNG_PROBE, j), j < D (Gaussian: normals;
+ * Rademacher: uniform u < 0.5 gives -1, else +1).
+ * x: n x D finite data; logp: n values; latent: n x D (x_T) or NULL.
+ * stats as scoresde_sampler_sample (nfe counts augmented evaluations, each one
+ * score and one divergence or probe product). Errors as the sampling call,
+ * plus SCORESDE_EUNSUPPORTED when the model has no exact divergence.
+ * Thread-safe.
+ */
+SCORESDE_API int scoresde_sampler_likelihood(const scoresde_sampler *s,
+                                             const scoresde_model *model, uint64_t seed,
+                                             uint64_t first, size_t n, const double *x,
+                                             double *logp, double *latent,
+                                             scoresde_sampler_stats *stats);
+
+/**
+ * Bits per dimension of `bits`-bit data dequantised uniformly to u in [0, 1)^D
+ * and fed to the model as y = scale u + shift (the shift does not enter):
+ *     bpd_i = -logp_i / (D ln 2) - log2(scale) + bits,
+ * the discrete bound of MATH.md section 6 (score_sde's constant is bits = 8
+ * with its scale). logp: n values of ln p_y(y_i). SCORESDE_EINVAL for NULL,
+ * n or D zero, bits outside [1, 64], scale not finite and positive, or a
+ * non-finite logp. Thread-safe.
+ */
+SCORESDE_API int scoresde_bits_per_dim(const double *logp, size_t n, size_t D, unsigned bits,
+                                       double scale, double *bpd);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SCORESDE_SAMPLER_H */

@@ -1,0 +1,67 @@
+/*
+ * Plain (unadjusted) Langevin dynamics for a time-free score s = grad log p
+ * of a fixed target (MATH.md section 3; seed 003 eq. 8):
+ *     x <- x + delta s(x) + sqrt(2 delta) z.
+ * It runs through the same block driver as the samplers; the score is the
+ * caller's hook, called with t = 0 for every sample.
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#include <math.h>
+
+#include "solve_internal.h"
+
+typedef struct lgv_hook {
+    scoresde_score_fn score;
+    void *user;
+} lgv_hook;
+
+static int lgv_prepare(sd_run *run)
+{
+    return SCORESDE_OK;
+}
+
+static size_t lgv_ws(const sd_run *run)
+{
+    return 2 * run->D;
+}
+
+static size_t lgv_state(const sd_run *run)
+{
+    return 0;
+}
+
+static int lgv_step(sd_block *b, size_t k)
+{
+    const sd_run *r = b->run;
+    const lgv_hook *hook = r->extra;
+    size_t nD = b->n * r->D;
+    double *score = b->ws, *z = score + nD;
+    double delta = r->s->opt[SCORESDE_SAMPLER_LANGEVIN_STEP];
+    for (size_t i = 0; i < b->n; i++)
+        b->t[i] = 0.0;
+    if (hook->score(b->x, b->t, b->n, r->D, score, hook->user) != 0)
+        return sd_fail(SCORESDE_ECALLBACK, "the Langevin score hook failed at step %zu", k + 1);
+    b->nfe++;
+    sd_solve_noise(b, k, z);
+    double c = sqrt(2.0 * delta);
+    for (size_t e = 0; e < nD; e++)
+        b->x[e] = b->x[e] + delta * score[e] + c * z[e];
+    b->accepted += b->n;
+    if (k + 1 == r->N)
+        b->done = 1;
+    return SCORESDE_OK;
+}
+
+static const sd_method_ops lgv_ops = {
+    "Langevin dynamics", 0, lgv_prepare, lgv_ws, lgv_state, NULL, lgv_step, NULL,
+};
+
+int sd_solve_langevin_setup(sd_run *run, scoresde_score_fn score, void *user, void *hook_mem)
+{
+    lgv_hook *h = hook_mem;
+    h->score = score;
+    h->user = user;
+    run->extra = h;
+    run->ops = &lgv_ops;
+    return SCORESDE_OK;
+}

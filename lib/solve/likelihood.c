@@ -1,0 +1,69 @@
+/*
+ * Log-likelihood through the probability-flow ODE (MATH.md section 6): the
+ * ODE steppers of ode.c integrate the augmented state [x, delta] from eps to
+ * T with d delta/dt = div F = D a(t) - g^2 div s / 2, so that
+ * ln p_eps(x) = ln p_T(x_T) + delta(T).
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#include <math.h>
+#include <string.h>
+
+#include "solve_internal.h"
+
+static int lik_rhs(sd_block *b, const double *y, const double *t, double *out)
+{
+    const sd_run *r = b->run;
+    const double *probes = r->extra; /* n x D for the call (Hutchinson), or NULL (exact) */
+    size_t D = r->D, Dy = D + 1, n = b->n;
+    double *xs = sd_ode_scratch(b), *score = xs + n * D, *drift = score + n * D;
+    double *div = drift + n * D, *al = div + n, *dal = al + n, *g = dal + n;
+    for (size_t i = 0; i < n; i++)
+        memcpy(xs + i * D, y + i * Dy, D * sizeof(double));
+    SD_TRY(scoresde_model_score(r->model, xs, t, n, D, score));
+    if (probes == NULL)
+        SD_TRY(scoresde_model_divergence(r->model, xs, t, n, D, div));
+    else
+        SD_TRY(scoresde_model_hutchinson(r->model, xs, t, n, D, probes + b->i0 * D, 1, div));
+    SD_TRY(scoresde_sde_pf_drift(r->sde, xs, t, score, n, D, drift));
+    SD_TRY(scoresde_sde_marginal(r->sde, t, n, al, NULL, dal, NULL));
+    SD_TRY(scoresde_sde_diffusion(r->sde, t, n, g));
+    for (size_t i = 0; i < n; i++) {
+        memcpy(out + i * Dy, drift + i * D, D * sizeof(double));
+        out[i * Dy + D] = (double)D * dal[i] / al[i] - 0.5 * g[i] * g[i] * div[i];
+    }
+    return SCORESDE_OK;
+}
+
+int sd_solve_likelihood_setup(sd_run *run, size_t n, const double *x, double **y_out)
+{
+    size_t D = run->D, Dy = D + 1;
+    int mode = sd_opt_int(run->s, SCORESDE_SAMPLER_DIVERGENCE);
+    size_t per = Dy + (mode != SCORESDE_DIV_EXACT ? D : 0);
+    double *y = sd_calloc(n, per * sizeof(double));
+    if (y == NULL)
+        return SCORESDE_ENOMEM;
+    run->extra = NULL;
+    if (mode != SCORESDE_DIV_EXACT) {
+        /* One probe per sample, fixed for the whole solve (score_sde). */
+        double *probes = y + n * Dy;
+        for (size_t i = 0; i < n; i++) {
+            double *v = probes + i * D;
+            uint64_t off = SCORESDE_RNG_OFFSET(SCORESDE_RNG_PROBE, 0);
+            if (mode == SCORESDE_DIV_GAUSSIAN) {
+                sd_rng_normal(run->seed, run->first + i, off, D, v);
+            } else {
+                sd_rng_uniform(run->seed, run->first + i, off, D, v);
+                for (size_t j = 0; j < D; j++)
+                    v[j] = v[j] < 0.5 ? -1.0 : 1.0;
+            }
+        }
+        run->extra = probes;
+    }
+    for (size_t i = 0; i < n; i++)
+        memcpy(y + i * Dy, x + i * D, D * sizeof(double));
+    run->Dy = Dy;
+    run->rhs = lik_rhs;
+    run->rhs_ws = 3 * D + 5;
+    *y_out = y;
+    return SCORESDE_OK;
+}

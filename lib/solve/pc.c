@@ -1,0 +1,135 @@
+/*
+ * The predictor-corrector method: at each grid time, the corrector steps,
+ * then the predictor (score_sde's order); optional Tweedie denoising at eps.
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#include "solve_internal.h"
+
+static int pc_prepare(sd_run *run)
+{
+    const scoresde_sampler *s = run->s;
+    const sd_predictor_ops *p = sd_predictor_find(sd_opt_int(s, SCORESDE_SAMPLER_PREDICTOR));
+    const sd_corrector_ops *c = sd_corrector_find(sd_opt_int(s, SCORESDE_SAMPLER_CORRECTOR));
+    if (run->alpha == NULL && run->mask != NULL)
+        return sd_fail(SCORESDE_EUNSUPPORTED,
+                       "inpainting needs the SDE's Gaussian marginal, which this SDE lacks");
+    if (run->alpha == NULL) {
+        const char *need = p->needs_marginal   ? p->name
+                           : c->needs_marginal ? c->name
+                           : sd_opt_int(s, SCORESDE_SAMPLER_DENOISE) ? "DENOISE"
+                                                                     : NULL;
+        if (need != NULL)
+            return sd_fail(SCORESDE_EUNSUPPORTED,
+                           "%s needs the SDE's Gaussian marginal, which this SDE lacks", need);
+    }
+    /* Draw numbers times D must stay below 2^48, where the inpainting
+     * offsets begin (see sampler.h). */
+    uint64_t C = sd_opt_size(s, SCORESDE_SAMPLER_CORRECTOR_STEPS);
+    double draws = ((double)run->N * (double)(C + 1) + 1.0) * (double)run->D;
+    if (draws >= 0x1p48)
+        return sd_fail(SCORESDE_EINVAL,
+                       "the run needs %g noise draws per sample (STEPS x (CORRECTOR_STEPS + 1) "
+                       "x D), more than the 2^48 the offsets allow",
+                       draws);
+    run->sub = p;
+    run->extra = c;
+    return SCORESDE_OK;
+}
+
+static size_t pc_ws(const sd_run *run)
+{
+    return SD_PC_WS * run->D;
+}
+
+static size_t pc_state(const sd_run *run)
+{
+    return 0;
+}
+
+/* Inpainting (score_sde's replacement): known coordinates become
+ * alpha(t_k) y + sigma(t_k) z with fresh noise from offsets
+ * SCORESDE_RNG_OFFSET(SAMPLER, SD_INPAINT_BASE + d D + j) for draw d. */
+#define SD_INPAINT_BASE (UINT64_C(1) << 48)
+
+static void pc_impose(sd_block *b, size_t k, uint64_t d)
+{
+    const sd_run *r = b->run;
+    if (r->mask == NULL)
+        return;
+    size_t D = r->D;
+    double *z = b->ws + b->n * D; /* the noise buffer, free between updates */
+    for (size_t i = 0; i < b->n; i++)
+        sd_rng_normal(r->seed, r->first + b->i0 + i,
+                      SCORESDE_RNG_OFFSET(SCORESDE_RNG_SAMPLER, SD_INPAINT_BASE + d * D), D,
+                      z + i * D);
+    double a = r->alpha[k], sg = r->sigma[k];
+    for (size_t i = 0; i < b->n; i++) {
+        const double *y = r->known + (b->i0 + i) * D;
+        for (size_t j = 0; j < D; j++)
+            if (r->mask[j])
+                b->x[i * D + j] = a * y[j] + sg * z[i * D + j];
+    }
+}
+
+static int pc_init(sd_block *b)
+{
+    /* the start: draw number N (C + 1), the first one no step uses */
+    uint64_t C = sd_opt_size(b->run->s, SCORESDE_SAMPLER_CORRECTOR_STEPS);
+    pc_impose(b, 0, (uint64_t)b->run->N * (C + 1));
+    return SCORESDE_OK;
+}
+
+static int pc_step(sd_block *b, size_t k)
+{
+    const sd_run *r = b->run;
+    const sd_predictor_ops *p = r->sub;
+    const sd_corrector_ops *c = r->extra;
+    uint64_t C = sd_opt_size(r->s, SCORESDE_SAMPLER_CORRECTOR_STEPS);
+    uint64_t base = (uint64_t)k * (C + 1);
+    b->t_now = r->grid[k];
+    for (uint64_t j = 0; j < C; j++) {
+        SD_TRY(c->step(b, k, base + j));
+        pc_impose(b, k, base + j);
+    }
+    SD_TRY(p->step(b, k, base + C));
+    pc_impose(b, k + 1, base + C);
+    b->t_now = r->grid[k + 1];
+    b->accepted += b->n;
+    if (k + 1 == r->N)
+        b->done = 1;
+    return SCORESDE_OK;
+}
+
+/* The known coordinates end exactly at their values. */
+static void pc_known_exact(sd_block *b)
+{
+    const sd_run *r = b->run;
+    if (r->mask == NULL)
+        return;
+    for (size_t i = 0; i < b->n; i++)
+        for (size_t j = 0; j < r->D; j++)
+            if (r->mask[j])
+                b->x[i * r->D + j] = r->known[(b->i0 + i) * r->D + j];
+}
+
+/* Tweedie: E[x_0 | x_eps] = (x + sigma^2 s) / alpha. */
+static int pc_finish(sd_block *b)
+{
+    const sd_run *r = b->run;
+    if (!sd_opt_int(r->s, SCORESDE_SAMPLER_DENOISE)) {
+        pc_known_exact(b);
+        return SCORESDE_OK;
+    }
+    size_t nD = b->n * r->D;
+    double *score = b->ws;
+    double a = r->alpha[r->N], sg = r->sigma[r->N];
+    SD_TRY(sd_solve_score_at(b, b->x, r->grid[r->N], score));
+    for (size_t e = 0; e < nD; e++)
+        b->x[e] = (b->x[e] + sg * sg * score[e]) / a;
+    pc_known_exact(b);
+    return SCORESDE_OK;
+}
+
+const sd_method_ops sd_method_pc = {
+    "PC", SCORESDE_SAMPLER_PC, pc_prepare, pc_ws, pc_state, pc_init, pc_step, pc_finish,
+};

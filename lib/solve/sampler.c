@@ -1,0 +1,853 @@
+/*
+ * The sampler handle (options with bounds and defaults, grids) and the driver
+ * that runs a method over blocks of samples on several threads.
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "solve_internal.h"
+
+/* ------------------------------------------------------------------ options */
+
+typedef struct sd_option_info {
+    const char *name;
+    int is_int;
+    double lo, hi, def;
+} sd_option_info;
+
+/* One row per option; the header lists the same bounds and defaults. */
+static const sd_option_info option_table[SD_SAMPLER_NOPT] = {
+    [SCORESDE_SAMPLER_STEPS] = {"STEPS", 1, 1, 1e6, 1000},
+    [SCORESDE_SAMPLER_EPS] = {"EPS", 0, 0, 1e300, 0},
+    [SCORESDE_SAMPLER_PREDICTOR] = {"PREDICTOR", 1, 0, 3, SCORESDE_PREDICTOR_REVERSE_DIFFUSION},
+    [SCORESDE_SAMPLER_CORRECTOR] = {"CORRECTOR", 1, 0, 2, SCORESDE_CORRECTOR_LANGEVIN},
+    [SCORESDE_SAMPLER_CORRECTOR_STEPS] = {"CORRECTOR_STEPS", 1, 0, 1000, 1},
+    [SCORESDE_SAMPLER_SNR] = {"SNR", 0, 0, 100, 0.16},
+    [SCORESDE_SAMPLER_BATCH_NORMS] = {"BATCH_NORMS", 1, 0, 1, 0},
+    [SCORESDE_SAMPLER_DENOISE] = {"DENOISE", 1, 0, 1, 1},
+    [SCORESDE_SAMPLER_LAM] = {"LAM", 0, 0, 100, 1},
+    [SCORESDE_SAMPLER_GRID] = {"GRID", 1, 1, 4, SCORESDE_GRID_UNIFORM_T},
+    [SCORESDE_SAMPLER_RHO] = {"RHO", 0, 1e-3, 1e3, 7},
+    [SCORESDE_SAMPLER_THREADS] = {"THREADS", 1, 1, 1024, 1},
+    [SCORESDE_SAMPLER_BLOCK] = {"BLOCK", 1, 1, 1048576, 64},
+    [SCORESDE_SAMPLER_ALD_STEP] = {"ALD_STEP", 0, 1e-12, 1e3, 2e-5},
+    [SCORESDE_SAMPLER_SOLVER] = {"SOLVER", 1, 1, 4, SCORESDE_ODE_DOPRI5},
+    [SCORESDE_SAMPLER_RTOL] = {"RTOL", 0, 0, 1, 1e-5},
+    [SCORESDE_SAMPLER_ATOL] = {"ATOL", 0, 0, 1e300, 1e-5},
+    [SCORESDE_SAMPLER_H_INIT] = {"H_INIT", 0, 0, 1e300, 0},
+    [SCORESDE_SAMPLER_H_MIN] = {"H_MIN", 0, 0, 1e300, 0},
+    [SCORESDE_SAMPLER_MAX_STEPS] = {"MAX_STEPS", 1, 1, 1e9, 100000},
+    [SCORESDE_SAMPLER_DIVERGENCE] = {"DIVERGENCE", 1, 1, 3, SCORESDE_DIV_EXACT},
+    [SCORESDE_SAMPLER_ORDER] = {"ORDER", 1, 1, 3, 2},
+    [SCORESDE_SAMPLER_S_CHURN] = {"S_CHURN", 0, 0, 1e6, 0},
+    [SCORESDE_SAMPLER_S_TMIN] = {"S_TMIN", 0, 0, 1e300, 0},
+    [SCORESDE_SAMPLER_S_TMAX] = {"S_TMAX", 0, 0, 1e300, 1e300},
+    [SCORESDE_SAMPLER_S_NOISE] = {"S_NOISE", 0, 0, 10, 1},
+    [SCORESDE_SAMPLER_LANGEVIN_STEP] = {"LANGEVIN_STEP", 0, 1e-300, 1e300, 1e-3},
+};
+
+static const sd_option_info *option_find(int option)
+{
+    if (option <= 0 || option >= SD_SAMPLER_NOPT || option_table[option].name == NULL) {
+        sd_fail(SCORESDE_EINVAL, "option %d is not a sampler option", option);
+        return NULL;
+    }
+    return &option_table[option];
+}
+
+static const sd_method_ops *const method_table[] = {&sd_method_pc, &sd_method_ode,
+                                                    &sd_method_edm, &sd_method_dpmpp};
+
+static const sd_method_ops *method_find(int method)
+{
+    for (size_t i = 0; i < sizeof method_table / sizeof method_table[0]; i++)
+        if (method_table[i]->method == method)
+            return method_table[i];
+    return NULL;
+}
+
+int scoresde_sampler_create(scoresde_sampler **out, int method)
+{
+    SD_TRY(sd_check_ptr(out, "out"));
+    *out = NULL;
+    if (method_find(method) == NULL)
+        return sd_fail(SCORESDE_EINVAL, "method %d is not a sampler method", method);
+    scoresde_sampler *s = sd_calloc(1, sizeof *s);
+    if (s == NULL)
+        return SCORESDE_ENOMEM;
+    s->method = method;
+    for (int i = 1; i < SD_SAMPLER_NOPT; i++)
+        s->opt[i] = option_table[i].def;
+    /* Per-method published settings (documented in sampler.h). */
+    if (method == SCORESDE_SAMPLER_EDM) {
+        s->opt[SCORESDE_SAMPLER_GRID] = SCORESDE_GRID_KARRAS;
+        s->opt[SCORESDE_SAMPLER_STEPS] = 17;
+    } else if (method == SCORESDE_SAMPLER_DPMPP) {
+        s->opt[SCORESDE_SAMPLER_GRID] = SCORESDE_GRID_LOGSNR;
+        s->opt[SCORESDE_SAMPLER_STEPS] = 20;
+        s->opt[SCORESDE_SAMPLER_DENOISE] = 0;
+    }
+    *out = s;
+    return SCORESDE_OK;
+}
+
+int scoresde_sampler_clone(const scoresde_sampler *s, scoresde_sampler **out)
+{
+    SD_TRY(sd_check_ptr(s, "sampler"));
+    SD_TRY(sd_check_ptr(out, "out"));
+    *out = NULL;
+    scoresde_sampler *c = sd_malloc(sizeof *c);
+    if (c == NULL)
+        return SCORESDE_ENOMEM;
+    *c = *s;
+    if (s->grid != NULL) {
+        c->grid = sd_malloc(s->grid_count * sizeof(double));
+        if (c->grid == NULL) {
+            sd_free(c);
+            return SCORESDE_ENOMEM;
+        }
+        memcpy(c->grid, s->grid, s->grid_count * sizeof(double));
+    }
+    *out = c;
+    return SCORESDE_OK;
+}
+
+void scoresde_sampler_free(scoresde_sampler *s)
+{
+    if (s == NULL)
+        return;
+    sd_free(s->grid);
+    sd_free(s);
+}
+
+int scoresde_sampler_method(const scoresde_sampler *s)
+{
+    SD_TRY(sd_check_ptr(s, "sampler"));
+    return s->method;
+}
+
+static void drop_grid(scoresde_sampler *s)
+{
+    sd_free(s->grid);
+    s->grid = NULL;
+    s->grid_count = 0;
+}
+
+static int set_value(scoresde_sampler *s, int option, double value, int as_int)
+{
+    SD_TRY(sd_check_ptr(s, "sampler"));
+    const sd_option_info *info = option_find(option);
+    if (info == NULL)
+        return SCORESDE_EINVAL;
+    if (info->is_int != as_int)
+        return sd_fail(SCORESDE_EINVAL, "option %s takes %s (use scoresde_sampler_set_%s)",
+                       info->name, info->is_int ? "an integer" : "a double",
+                       info->is_int ? "int" : "double");
+    if (!(value >= info->lo && value <= info->hi))
+        return sd_fail(SCORESDE_EINVAL, "option %s = %g is outside its bounds [%g, %g]",
+                       info->name, value, info->lo, info->hi);
+    if (option == SCORESDE_SAMPLER_GRID && value == SCORESDE_GRID_ARRAY)
+        return sd_fail(SCORESDE_EINVAL,
+                       "option GRID = ARRAY (4) is set by scoresde_sampler_set_grid");
+    if (option == SCORESDE_SAMPLER_GRID || option == SCORESDE_SAMPLER_STEPS)
+        drop_grid(s);
+    s->opt[option] = value;
+    return SCORESDE_OK;
+}
+
+int scoresde_sampler_set_int(scoresde_sampler *s, int option, int64_t value)
+{
+    return set_value(s, option, (double)value, 1);
+}
+
+int scoresde_sampler_set_double(scoresde_sampler *s, int option, double value)
+{
+    return set_value(s, option, value, 0);
+}
+
+static int get_value(const scoresde_sampler *s, int option, const void *value, int as_int,
+                     double *v)
+{
+    SD_TRY(sd_check_ptr(s, "sampler"));
+    SD_TRY(sd_check_ptr(value, "value"));
+    const sd_option_info *info = option_find(option);
+    if (info == NULL)
+        return SCORESDE_EINVAL;
+    if (info->is_int != as_int)
+        return sd_fail(SCORESDE_EINVAL, "option %s is %s (use scoresde_sampler_get_%s)",
+                       info->name, info->is_int ? "an integer" : "a double",
+                       info->is_int ? "int" : "double");
+    *v = s->opt[option];
+    return SCORESDE_OK;
+}
+
+int scoresde_sampler_get_int(const scoresde_sampler *s, int option, int64_t *value)
+{
+    double v;
+    SD_TRY(get_value(s, option, value, 1, &v));
+    *value = (int64_t)v;
+    return SCORESDE_OK;
+}
+
+int scoresde_sampler_get_double(const scoresde_sampler *s, int option, double *value)
+{
+    double v;
+    SD_TRY(get_value(s, option, value, 0, &v));
+    *value = v;
+    return SCORESDE_OK;
+}
+
+int scoresde_sampler_bounds(int option, double *lower, double *upper, int *is_int)
+{
+    const sd_option_info *info = option_find(option);
+    if (info == NULL)
+        return SCORESDE_EINVAL;
+    if (lower != NULL)
+        *lower = info->lo;
+    if (upper != NULL)
+        *upper = option == SCORESDE_SAMPLER_GRID ? SCORESDE_GRID_LOGSNR : info->hi;
+    if (is_int != NULL)
+        *is_int = info->is_int;
+    return SCORESDE_OK;
+}
+
+int scoresde_sampler_default(int option, double *value)
+{
+    SD_TRY(sd_check_ptr(value, "value"));
+    const sd_option_info *info = option_find(option);
+    if (info == NULL)
+        return SCORESDE_EINVAL;
+    *value = info->def;
+    return SCORESDE_OK;
+}
+
+int scoresde_sampler_set_grid(scoresde_sampler *s, const double *t, size_t count)
+{
+    SD_TRY(sd_check_ptr(s, "sampler"));
+    SD_TRY(sd_check_ptr(t, "t"));
+    if (count < 2)
+        return sd_fail(SCORESDE_EINVAL, "the grid has %zu times; it needs at least 2", count);
+    if (count - 1 > (size_t)option_table[SCORESDE_SAMPLER_STEPS].hi)
+        return sd_fail(SCORESDE_EINVAL, "the grid has %zu steps, more than the limit %g",
+                       count - 1, option_table[SCORESDE_SAMPLER_STEPS].hi);
+    for (size_t k = 0; k < count; k++) {
+        if (!isfinite(t[k]))
+            return sd_fail(SCORESDE_EINVAL, "grid time t[%zu] = %g is not finite", k, t[k]);
+        if (k > 0 && !(t[k] < t[k - 1]))
+            return sd_fail(SCORESDE_EINVAL,
+                           "the grid is not strictly decreasing: t[%zu] = %g follows t[%zu] = %g",
+                           k, t[k], k - 1, t[k - 1]);
+    }
+    if (!(t[count - 1] > 0.0))
+        return sd_fail(SCORESDE_EINVAL, "the grid's last time t[%zu] = %g is not positive",
+                       count - 1, t[count - 1]);
+    double *copy = sd_malloc(count * sizeof *copy);
+    if (copy == NULL)
+        return SCORESDE_ENOMEM;
+    memcpy(copy, t, count * sizeof *copy);
+    drop_grid(s);
+    s->grid = copy;
+    s->grid_count = count;
+    s->opt[SCORESDE_SAMPLER_STEPS] = (double)(count - 1);
+    s->opt[SCORESDE_SAMPLER_GRID] = SCORESDE_GRID_ARRAY;
+    s->opt[SCORESDE_SAMPLER_EPS] = t[count - 1];
+    return SCORESDE_OK;
+}
+
+int scoresde_sampler_set_guidance(scoresde_sampler *s, scoresde_guidance_fn fn, double scale,
+                                  void *user)
+{
+    SD_TRY(sd_check_ptr(s, "sampler"));
+    if (!isfinite(scale))
+        return sd_fail(SCORESDE_EINVAL, "the guidance scale (%g) is not finite", scale);
+    s->guidance = fn;
+    s->guidance_scale = fn != NULL ? scale : 0.0;
+    s->guidance_user = fn != NULL ? user : NULL;
+    return SCORESDE_OK;
+}
+
+int scoresde_sampler_set_progress(scoresde_sampler *s, scoresde_sampler_progress_fn fn, void *user)
+{
+    SD_TRY(sd_check_ptr(s, "sampler"));
+    s->progress = fn;
+    s->progress_user = fn != NULL ? user : NULL;
+    return SCORESDE_OK;
+}
+
+/* ------------------------------------------------------------------ grids */
+
+int sd_solve_eps(const scoresde_sampler *s, const scoresde_sde *sde, double *eps)
+{
+    double T = scoresde_sde_T(sde);
+    double e = s->opt[SCORESDE_SAMPLER_EPS];
+    if (e == 0.0)
+        e = scoresde_sde_sampling_eps(sde);
+    if (!(e < T))
+        return sd_fail(SCORESDE_EINVAL, "eps (%g) is not below the SDE's end time T (%g)", e, T);
+    if (s->grid != NULL && !(s->grid[0] <= T))
+        return sd_fail(SCORESDE_EINVAL, "the grid starts at t[0] = %g, after the SDE's T (%g)",
+                       s->grid[0], T);
+    *eps = e;
+    return SCORESDE_OK;
+}
+
+/* r(t) = sigma(t) / alpha(t), the noise-to-signal ratio (EDM's sigma). */
+int sd_solve_ratio_at(const scoresde_sde *sde, double t, double *r)
+{
+    double a, sg;
+    SD_TRY(scoresde_sde_marginal(sde, &t, 1, &a, &sg, NULL, NULL));
+    *r = sg / a;
+    if (!isfinite(*r))
+        return sd_fail(SCORESDE_ENUMERIC, "sigma/alpha at t = %g is not finite", t);
+    return SCORESDE_OK;
+}
+
+/* The time in [lo, hi] where r(t) = target, r increasing: bisection until
+ * the interval cannot shrink, so the result is exact to the last bit. */
+int sd_solve_time_of_ratio(const scoresde_sde *sde, double target, double lo, double hi,
+                           double *t)
+{
+    for (int it = 0; it < 2000; it++) {
+        double mid = 0.5 * (lo + hi);
+        if (!(mid > lo && mid < hi))
+            break;
+        double r;
+        SD_TRY(sd_solve_ratio_at(sde, mid, &r));
+        if (r < target)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    *t = 0.5 * (lo + hi);
+    return SCORESDE_OK;
+}
+
+int sd_solve_grid(const scoresde_sampler *s, const scoresde_sde *sde, double eps, double *t,
+                  size_t count)
+{
+    size_t N = count - 1;
+    double T = scoresde_sde_T(sde);
+    int kind = sd_opt_int(s, SCORESDE_SAMPLER_GRID);
+    if (kind == SCORESDE_GRID_ARRAY) {
+        memcpy(t, s->grid, count * sizeof *t);
+        return SCORESDE_OK;
+    }
+    t[0] = T;
+    t[N] = eps;
+    if (kind == SCORESDE_GRID_UNIFORM_T) {
+        for (size_t k = 1; k < N; k++)
+            t[k] = T + ((double)k / (double)N) * (eps - T);
+        return SCORESDE_OK;
+    }
+    double rmax, rmin;
+    SD_TRY(sd_solve_ratio_at(sde, T, &rmax));
+    SD_TRY(sd_solve_ratio_at(sde, eps, &rmin));
+    if (!(rmin > 0.0 && rmax > rmin))
+        return sd_fail(SCORESDE_ENUMERIC,
+                       "sigma/alpha must increase from eps to T for this grid; it is %g at "
+                       "eps = %g and %g at T = %g",
+                       rmin, eps, rmax, T);
+    double rho = s->opt[SCORESDE_SAMPLER_RHO];
+    for (size_t k = 1; k < N; k++) {
+        double f = (double)k / (double)N, r;
+        if (kind == SCORESDE_GRID_KARRAS) {
+            double a = pow(rmax, 1.0 / rho), b = pow(rmin, 1.0 / rho);
+            r = pow(a + f * (b - a), rho);
+        } else { /* LOGSNR: uniform in ln r = -lambda */
+            r = exp(log(rmax) + f * (log(rmin) - log(rmax)));
+        }
+        SD_TRY(sd_solve_time_of_ratio(sde, r, eps, T, &t[k]));
+    }
+    for (size_t k = 1; k <= N; k++)
+        if (!(t[k] < t[k - 1]))
+            return sd_fail(SCORESDE_ENUMERIC,
+                           "the grid is not strictly decreasing at t[%zu] = %g (t[%zu] = %g): "
+                           "too many steps for the schedule, or sigma/alpha not increasing",
+                           k, t[k], k - 1, t[k - 1]);
+    return SCORESDE_OK;
+}
+
+int scoresde_sampler_times(const scoresde_sampler *s, const scoresde_sde *sde, double *t,
+                           size_t count)
+{
+    SD_TRY(sd_check_ptr(s, "sampler"));
+    SD_TRY(sd_check_ptr(sde, "sde"));
+    SD_TRY(sd_check_ptr(t, "t"));
+    size_t N = sd_opt_size(s, SCORESDE_SAMPLER_STEPS);
+    if (count != N + 1)
+        return sd_fail(SCORESDE_EINVAL, "count (%zu) is not STEPS + 1 (%zu)", count, N + 1);
+    double eps;
+    SD_TRY(sd_solve_eps(s, sde, &eps));
+    return sd_solve_grid(s, sde, eps, t, count);
+}
+
+/* ------------------------------------------------------------------ helpers */
+
+static int guidance_grad(sd_block *b, const double *x, const double *t)
+{
+    const scoresde_sampler *s = b->run->s;
+    size_t nD = b->n * b->run->D;
+    if (s->guidance(x, t, b->n, b->run->D, b->gws, s->guidance_user) != 0)
+        return sd_fail(SCORESDE_ECALLBACK, "the guidance hook failed (at t = %g)", t[0]);
+    for (size_t e = 0; e < nD; e++)
+        if (!isfinite(b->gws[e]))
+            return sd_fail(SCORESDE_ENUMERIC,
+                           "the guidance hook wrote %g for sample %llu, element %zu (t = %g)",
+                           b->gws[e], (unsigned long long)(b->run->first + b->i0 + e / b->run->D),
+                           e % b->run->D, t[e / b->run->D]);
+    return SCORESDE_OK;
+}
+
+int sd_solve_guide_score(sd_block *b, const double *x, const double *t, double *score)
+{
+    const scoresde_sampler *s = b->run->s;
+    if (s->guidance == NULL || b->gws == NULL)
+        return SCORESDE_OK;
+    SD_TRY(guidance_grad(b, x, t));
+    size_t nD = b->n * b->run->D;
+    for (size_t e = 0; e < nD; e++)
+        score[e] += s->guidance_scale * b->gws[e];
+    return SCORESDE_OK;
+}
+
+int sd_solve_guide_data(sd_block *b, const double *x, double alpha, double sigma, double *m)
+{
+    const scoresde_sampler *s = b->run->s;
+    if (s->guidance == NULL || b->gws == NULL)
+        return SCORESDE_OK;
+    SD_TRY(guidance_grad(b, x, b->t));
+    size_t nD = b->n * b->run->D;
+    double c = sigma * sigma / alpha * s->guidance_scale;
+    for (size_t e = 0; e < nD; e++)
+        m[e] += c * b->gws[e];
+    return SCORESDE_OK;
+}
+
+int sd_solve_score_at(sd_block *b, const double *x, double t, double *score)
+{
+    for (size_t i = 0; i < b->n; i++)
+        b->t[i] = t;
+    SD_TRY(scoresde_model_score(b->run->model, x, b->t, b->n, b->run->D, score));
+    SD_TRY(sd_solve_guide_score(b, x, b->t, score));
+    b->nfe++;
+    return SCORESDE_OK;
+}
+
+void sd_solve_noise(const sd_block *b, uint64_t draw, double *z)
+{
+    const sd_run *r = b->run;
+    for (size_t i = 0; i < b->n; i++)
+        sd_rng_normal(r->seed, r->first + b->i0 + i,
+                      SCORESDE_RNG_OFFSET(SCORESDE_RNG_SAMPLER, draw * r->D), r->D,
+                      z + i * r->D);
+}
+
+/* ------------------------------------------------------------------ driver */
+
+enum { PHASE_INIT, PHASE_STEP, PHASE_FINISH };
+
+static void block_phase(const sd_method_ops *ops, sd_block *b, int phase, size_t k)
+{
+    int rc = SCORESDE_OK;
+    if (phase == PHASE_INIT)
+        rc = ops->init != NULL ? ops->init(b) : SCORESDE_OK;
+    else if (phase == PHASE_STEP)
+        rc = ops->step(b, k);
+    else
+        rc = ops->finish != NULL ? ops->finish(b) : SCORESDE_OK;
+    if (rc == SCORESDE_OK) {
+        const sd_run *r = b->run;
+        for (size_t i = 0; i < b->n && rc == SCORESDE_OK; i++)
+            for (size_t j = 0; j < r->Dy; j++)
+                if (!isfinite(b->x[i * r->Dy + j])) {
+                    const char *when = phase == PHASE_INIT     ? "at the start"
+                                       : phase == PHASE_FINISH ? "in the final denoising"
+                                                               : "at step";
+                    rc = sd_fail(SCORESDE_ENUMERIC,
+                                 "sample %llu became non-finite (element %zu = %g) %s %zu "
+                                 "(t = %g)",
+                                 (unsigned long long)(r->first + b->i0 + i), j,
+                                 b->x[i * r->Dy + j], when,
+                                 phase == PHASE_STEP ? k + 1 : (phase == PHASE_INIT ? 0 : k),
+                                 b->t_now);
+                    break;
+                }
+    }
+    if (rc != SCORESDE_OK) {
+        b->rc = rc;
+        snprintf(b->msg, sizeof b->msg, "%s", scoresde_last_error());
+    }
+}
+
+/* Run one phase over every unfinished block; the first failing block's
+ * error (in block order, so the same whatever the threads) is returned. */
+static int run_phase(const sd_run *run, sd_block *blk, size_t nb, int nth, double *ws,
+                     size_t ws_per_thread, size_t gd, int phase, size_t k)
+{
+    const sd_method_ops *ops = run->ops;
+    long long nbl = (long long)nb;
+#pragma omp parallel for num_threads(nth) schedule(static) if (nth > 1)
+    for (long long q = 0; q < nbl; q++) {
+        sd_block *b = &blk[q];
+        if (phase == PHASE_STEP && b->done)
+            continue;
+        int tid = omp_get_thread_num();
+        b->t = ws + (size_t)tid * ws_per_thread;
+        b->ws = b->t + b->n;
+        b->gws = gd > 0 ? b->ws + b->n * ops->ws_doubles(run) : NULL;
+        block_phase(ops, b, phase, k);
+    }
+    for (size_t q = 0; q < nb; q++)
+        if (blk[q].rc != SCORESDE_OK)
+            return sd_fail(blk[q].rc, "%s", blk[q].msg);
+    return SCORESDE_OK;
+}
+
+static void write_stats(scoresde_sampler_stats *stats, const scoresde_sampler_stats *v)
+{
+    if (stats == NULL)
+        return;
+    size_t size = stats->struct_size < sizeof *v ? stats->struct_size : sizeof *v;
+    size_t head = sizeof v->struct_size;
+    if (size > head)
+        memcpy((char *)stats + head, (const char *)v + head, size - head);
+}
+
+static int check_stats(const scoresde_sampler_stats *stats)
+{
+    if (stats != NULL && stats->struct_size < offsetof(scoresde_sampler_stats, nfe) + 8)
+        return sd_fail(SCORESDE_EINVAL,
+                       "stats->struct_size (%zu) is too small; set it to "
+                       "sizeof(scoresde_sampler_stats)",
+                       stats->struct_size);
+    return SCORESDE_OK;
+}
+
+/* Run the method of `run` on n samples whose state (n x Dy) is x. */
+static int drive(sd_run *run, size_t n, double *x, scoresde_sampler_stats *stats)
+{
+    const scoresde_sampler *s = run->s;
+    const sd_method_ops *ops = run->ops;
+    size_t B = sd_opt_size(s, SCORESDE_SAMPLER_BLOCK);
+    if (B > n)
+        B = n;
+    size_t nb = (n + B - 1) / B;
+    int nth = sd_opt_int(s, SCORESDE_SAMPLER_THREADS);
+    if ((size_t)nth > nb)
+        nth = (int)nb;
+    size_t wsd = ops->ws_doubles(run), std = ops->state_doubles(run);
+    /* guidance needs n x D more per thread (not for likelihoods or Langevin) */
+    size_t gd = s->guidance != NULL && run->guided ? run->D : 0;
+    size_t ws_per_thread = B * (wsd + 1 + gd);
+    sd_block *blk = sd_calloc(nb, sizeof *blk);
+    double *ws = sd_calloc((size_t)nth, ws_per_thread * sizeof(double));
+    double *state = std > 0 ? sd_calloc(n, std * sizeof(double)) : NULL;
+    int rc = SCORESDE_OK;
+    if (blk == NULL || ws == NULL || (std > 0 && state == NULL)) {
+        rc = SCORESDE_ENOMEM;
+        goto out;
+    }
+    for (size_t q = 0; q < nb; q++) {
+        sd_block *b = &blk[q];
+        b->run = run;
+        b->i0 = q * B;
+        b->n = (q + 1) * B <= n ? B : n - q * B;
+        b->x = x + b->i0 * run->Dy;
+        b->state = state != NULL ? state + b->i0 * std : NULL;
+        b->t_now = run->t_start;
+    }
+    rc = run_phase(run, blk, nb, nth, ws, ws_per_thread, gd, PHASE_INIT, 0);
+    int backward = run->t_end < run->t_start;
+    for (size_t k = 0; rc == SCORESDE_OK; k++) {
+        rc = run_phase(run, blk, nb, nth, ws, ws_per_thread, gd, PHASE_STEP, k);
+        if (rc != SCORESDE_OK)
+            break;
+        int all_done = 1;
+        double t_now = run->t_end;
+        uint64_t nfe = 0;
+        for (size_t q = 0; q < nb; q++) {
+            all_done &= blk[q].done;
+            if (backward ? blk[q].t_now > t_now : blk[q].t_now < t_now)
+                t_now = blk[q].t_now;
+            if (blk[q].nfe > nfe)
+                nfe = blk[q].nfe;
+        }
+        if (s->progress != NULL && s->progress(k + 1, t_now, nfe, s->progress_user) != 0) {
+            rc = sd_fail(SCORESDE_ECALLBACK, "the progress hook cancelled the run after step %zu "
+                                             "(t = %g)",
+                         k + 1, t_now);
+            break;
+        }
+        if (all_done)
+            break;
+    }
+    if (rc == SCORESDE_OK)
+        rc = run_phase(run, blk, nb, nth, ws, ws_per_thread, gd, PHASE_FINISH, run->N);
+    if (rc == SCORESDE_OK) {
+        scoresde_sampler_stats v = {sizeof v, 0, 0, 0, run->t_end};
+        for (size_t q = 0; q < nb; q++) {
+            if (blk[q].nfe > v.nfe)
+                v.nfe = blk[q].nfe;
+            v.accepted += blk[q].accepted;
+            v.rejected += blk[q].rejected;
+        }
+        write_stats(stats, &v);
+    }
+out:
+    sd_free(state);
+    sd_free(ws);
+    sd_free(blk);
+    return rc;
+}
+
+/* Set up the run's grid and marginal arrays (owned by the caller through
+ * *buf, freed with sd_free). reverse: the grid from eps up to T. */
+static int setup_grid(sd_run *run, double eps, int reverse, double **buf)
+{
+    const scoresde_sampler *s = run->s;
+    size_t N = sd_opt_size(s, SCORESDE_SAMPLER_STEPS);
+    size_t count = N + 1;
+    double *g = sd_calloc(3 * count, sizeof(double));
+    if (g == NULL)
+        return SCORESDE_ENOMEM;
+    *buf = g;
+    SD_TRY(sd_solve_grid(s, run->sde, eps, g, count));
+    if (reverse)
+        for (size_t k = 0; k < count / 2; k++) {
+            double tmp = g[k];
+            g[k] = g[count - 1 - k];
+            g[count - 1 - k] = tmp;
+        }
+    run->N = N;
+    run->grid = g;
+    run->t_start = g[0];
+    run->t_end = g[N];
+    int rc = scoresde_sde_marginal(run->sde, g, count, g + count, g + 2 * count, NULL, NULL);
+    if (rc == SCORESDE_OK) {
+        run->alpha = g + count;
+        run->sigma = g + 2 * count;
+    } else if (rc != SCORESDE_EUNSUPPORTED) {
+        return rc;
+    }
+    return SCORESDE_OK;
+}
+
+static int sample_impl(const scoresde_sampler *s, const scoresde_model *model, uint64_t seed,
+                       uint64_t first, size_t n, const double *x_T, double *x_out,
+                       scoresde_sampler_stats *stats, const unsigned char *mask,
+                       const double *known)
+{
+    SD_TRY(sd_check_ptr(s, "sampler"));
+    SD_TRY(sd_check_ptr(model, "model"));
+    SD_TRY(sd_check_ptr(x_out, "x_out"));
+    SD_TRY(sd_check_size(n, "n"));
+    SD_TRY(check_stats(stats));
+    size_t D = scoresde_model_dim(model), nD;
+    SD_TRY(sd_mul_size(n, D, &nD, "n x D"));
+    if (x_T != NULL)
+        SD_TRY(sd_check_finite(x_T, nD, "x_T"));
+    sd_run run = {0};
+    run.s = s;
+    run.model = model;
+    run.sde = scoresde_model_sde(model);
+    run.D = D;
+    run.Dy = D;
+    run.seed = seed;
+    run.first = first;
+    run.ops = method_find(s->method);
+    run.guided = 1;
+    run.mask = mask;
+    run.known = known;
+    double eps, *buf = NULL;
+    int rc = sd_solve_eps(s, run.sde, &eps);
+    if (rc == SCORESDE_OK)
+        rc = setup_grid(&run, eps, 0, &buf);
+    if (rc == SCORESDE_OK)
+        rc = ((const sd_method_ops *)run.ops)->prepare(&run);
+    if (rc == SCORESDE_OK) {
+        if (x_T != NULL)
+            memmove(x_out, x_T, nD * sizeof *x_out);
+        else
+            rc = scoresde_sde_prior_sample(run.sde, n, D, seed, first, 0, x_out);
+    }
+    if (rc == SCORESDE_OK)
+        rc = drive(&run, n, x_out, stats);
+    sd_free(buf);
+    return rc;
+}
+
+int scoresde_sampler_sample(const scoresde_sampler *s, const scoresde_model *model,
+                            uint64_t seed, uint64_t first, size_t n, const double *x_T,
+                            double *x_out, scoresde_sampler_stats *stats)
+{
+    return sample_impl(s, model, seed, first, n, x_T, x_out, stats, NULL, NULL);
+}
+
+int scoresde_sampler_inpaint(const scoresde_sampler *s, const scoresde_model *model,
+                             uint64_t seed, uint64_t first, size_t n, const unsigned char *mask,
+                             size_t mask_len, const double *y, double *x_out,
+                             scoresde_sampler_stats *stats)
+{
+    SD_TRY(sd_check_ptr(s, "sampler"));
+    SD_TRY(sd_check_ptr(model, "model"));
+    SD_TRY(sd_check_ptr(mask, "mask"));
+    SD_TRY(sd_check_ptr(y, "y"));
+    SD_TRY(sd_check_size(n, "n"));
+    size_t D = scoresde_model_dim(model);
+    if (mask_len != D)
+        return sd_fail(SCORESDE_EDIM, "the mask has %zu entries; the model's dimension is %zu",
+                       mask_len, D);
+    if (s->method != SCORESDE_SAMPLER_PC)
+        return sd_fail(SCORESDE_EINVAL,
+                       "inpainting needs the PC method (%d); this sampler's method is %d",
+                       SCORESDE_SAMPLER_PC, s->method);
+    size_t nD;
+    SD_TRY(sd_mul_size(n, D, &nD, "n x D"));
+    for (size_t e = 0; e < nD; e++)
+        if (mask[e % D] && !isfinite(y[e]))
+            return sd_fail(SCORESDE_EINVAL, "known value y[%zu] (sample %zu, element %zu) = %g "
+                                            "is not finite",
+                           e, e / D, e % D, y[e]);
+    if (y == x_out)
+        return sd_fail(SCORESDE_EINVAL, "y and x_out must not be the same array");
+    return sample_impl(s, model, seed, first, n, NULL, x_out, stats, mask, y);
+}
+
+int scoresde_sampler_encode(const scoresde_sampler *s, const scoresde_model *model, size_t n,
+                            const double *x0, double *x_out, scoresde_sampler_stats *stats)
+{
+    SD_TRY(sd_check_ptr(s, "sampler"));
+    SD_TRY(sd_check_ptr(model, "model"));
+    SD_TRY(sd_check_ptr(x0, "x0"));
+    SD_TRY(sd_check_ptr(x_out, "x_out"));
+    SD_TRY(sd_check_size(n, "n"));
+    SD_TRY(check_stats(stats));
+    if (s->method != SCORESDE_SAMPLER_ODE)
+        return sd_fail(SCORESDE_EINVAL,
+                       "encoding needs the ODE method (%d); this sampler's method is %d",
+                       SCORESDE_SAMPLER_ODE, s->method);
+    size_t D = scoresde_model_dim(model), nD;
+    SD_TRY(sd_mul_size(n, D, &nD, "n x D"));
+    SD_TRY(sd_check_finite(x0, nD, "x0"));
+    sd_run run = {0};
+    run.s = s;
+    run.model = model;
+    run.sde = scoresde_model_sde(model);
+    run.D = D;
+    run.Dy = D;
+    run.ops = &sd_method_ode;
+    run.guided = 1;
+    double eps, *buf = NULL;
+    int rc = sd_solve_eps(s, run.sde, &eps);
+    if (rc == SCORESDE_OK)
+        rc = setup_grid(&run, eps, 1, &buf);
+    if (rc == SCORESDE_OK)
+        rc = sd_method_ode.prepare(&run);
+    if (rc == SCORESDE_OK) {
+        memmove(x_out, x0, nD * sizeof *x_out);
+        rc = drive(&run, n, x_out, stats);
+    }
+    sd_free(buf);
+    return rc;
+}
+
+int scoresde_sampler_likelihood(const scoresde_sampler *s, const scoresde_model *model,
+                                uint64_t seed, uint64_t first, size_t n, const double *x,
+                                double *logp, double *latent, scoresde_sampler_stats *stats)
+{
+    SD_TRY(sd_check_ptr(s, "sampler"));
+    SD_TRY(sd_check_ptr(model, "model"));
+    SD_TRY(sd_check_ptr(x, "x"));
+    SD_TRY(sd_check_ptr(logp, "logp"));
+    SD_TRY(sd_check_size(n, "n"));
+    SD_TRY(check_stats(stats));
+    if (s->method != SCORESDE_SAMPLER_ODE)
+        return sd_fail(SCORESDE_EINVAL,
+                       "likelihoods need the ODE method (%d); this sampler's method is %d",
+                       SCORESDE_SAMPLER_ODE, s->method);
+    size_t D = scoresde_model_dim(model), nD;
+    SD_TRY(sd_mul_size(n, D, &nD, "n x D"));
+    SD_TRY(sd_check_finite(x, nD, "x"));
+    sd_run run = {0};
+    run.s = s;
+    run.model = model;
+    run.sde = scoresde_model_sde(model);
+    run.D = D;
+    run.Dy = D;
+    run.seed = seed;
+    run.first = first;
+    run.ops = &sd_method_ode;
+    double eps = s->opt[SCORESDE_SAMPLER_EPS], T = scoresde_sde_T(run.sde), *buf = NULL, *y = NULL;
+    if (eps == 0.0)
+        eps = scoresde_sde_training_eps(run.sde);
+    if (!(eps < T))
+        return sd_fail(SCORESDE_EINVAL, "eps (%g) is not below the SDE's end time T (%g)", eps, T);
+    int rc = sd_opt_int(s, SCORESDE_SAMPLER_GRID) == SCORESDE_GRID_ARRAY
+                 ? sd_fail(SCORESDE_EINVAL, "likelihoods integrate from eps to T; a caller's "
+                                            "grid (GRID = ARRAY) is not used for them")
+                 : setup_grid(&run, eps, 1, &buf);
+    if (rc == SCORESDE_OK)
+        rc = sd_solve_likelihood_setup(&run, n, x, &y);
+    if (rc == SCORESDE_OK)
+        rc = sd_method_ode.prepare(&run);
+    if (rc == SCORESDE_OK)
+        rc = drive(&run, n, y, stats);
+    for (size_t i = 0; i < n && rc == SCORESDE_OK; i++) {
+        double lp;
+        rc = scoresde_sde_prior_logp(run.sde, y + i * (D + 1), 1, D, &lp);
+        logp[i] = lp + y[i * (D + 1) + D];
+        if (latent != NULL)
+            memcpy(latent + i * D, y + i * (D + 1), D * sizeof(double));
+    }
+    sd_free(y);
+    sd_free(buf);
+    return rc;
+}
+
+int scoresde_bits_per_dim(const double *logp, size_t n, size_t D, unsigned bits, double scale,
+                          double *bpd)
+{
+    SD_TRY(sd_check_ptr(logp, "logp"));
+    SD_TRY(sd_check_ptr(bpd, "bpd"));
+    SD_TRY(sd_check_size(n, "n"));
+    SD_TRY(sd_check_size(D, "D"));
+    if (bits == 0 || bits > 64)
+        return sd_fail(SCORESDE_EINVAL, "bits (%u) must be in [1, 64]", bits);
+    if (!(isfinite(scale) && scale > 0.0))
+        return sd_fail(SCORESDE_EINVAL, "scale (%g) must be finite and positive", scale);
+    SD_TRY(sd_check_finite(logp, n, "logp"));
+    for (size_t i = 0; i < n; i++)
+        bpd[i] = -logp[i] / ((double)D * log(2.0)) - log2(scale) + (double)bits;
+    return SCORESDE_OK;
+}
+
+int scoresde_sampler_langevin(const scoresde_sampler *s, scoresde_score_fn score, void *user,
+                              size_t D, uint64_t seed, uint64_t first, size_t n, const double *x0,
+                              double *x_out, scoresde_sampler_stats *stats)
+{
+    SD_TRY(sd_check_ptr(s, "sampler"));
+    if (score == NULL)
+        return sd_fail(SCORESDE_EINVAL, "score is NULL");
+    SD_TRY(sd_check_ptr(x0, "x0"));
+    SD_TRY(sd_check_ptr(x_out, "x_out"));
+    SD_TRY(sd_check_size(n, "n"));
+    SD_TRY(sd_check_size(D, "D"));
+    SD_TRY(check_stats(stats));
+    size_t nD;
+    SD_TRY(sd_mul_size(n, D, &nD, "n x D"));
+    SD_TRY(sd_check_finite(x0, nD, "x0"));
+    sd_run run = {0};
+    void *hook_mem[2];
+    run.s = s;
+    run.D = D;
+    run.Dy = D;
+    run.seed = seed;
+    run.first = first;
+    run.N = sd_opt_size(s, SCORESDE_SAMPLER_STEPS);
+    SD_TRY(sd_solve_langevin_setup(&run, score, user, hook_mem));
+    memmove(x_out, x0, nD * sizeof *x_out);
+    return drive(&run, n, x_out, stats);
+}

@@ -1,0 +1,187 @@
+/*
+ * The solve module's private interface: the sampler object, a run (one call),
+ * blocks of samples, and the tables of methods, predictors, correctors and
+ * ODE steppers. Never installed.
+ *
+ * A call splits its n samples into blocks of at most BLOCK samples. The state
+ * of every sample lives in the caller's output array; a method advances one
+ * block by one step at a time (sd_method_ops.step), so the driver (sampler.c)
+ * can run the blocks of a step on several threads, call the progress hook
+ * between steps, and check every sample for NaN/Inf after every step.
+ * Workspaces are allocated once per call: `ws` per thread, `state` per sample.
+ *
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#ifndef SD_SOLVE_INTERNAL_H
+#define SD_SOLVE_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "internal.h"
+
+#define SD_SAMPLER_NOPT 28 /* option ids 1..27 */
+
+struct scoresde_sampler {
+    int method;
+    double opt[SD_SAMPLER_NOPT]; /* indexed by option id; ints stored exactly */
+    double *grid;                /* caller's grid (GRID = ARRAY) or NULL */
+    size_t grid_count;
+    scoresde_sampler_progress_fn progress;
+    void *progress_user;
+    scoresde_guidance_fn guidance;
+    double guidance_scale;
+    void *guidance_user;
+};
+
+/* Option access for the methods (values were bounds-checked when set). */
+static inline size_t sd_opt_size(const scoresde_sampler *s, int id)
+{
+    return (size_t)s->opt[id];
+}
+static inline int sd_opt_int(const scoresde_sampler *s, int id)
+{
+    return (int)s->opt[id];
+}
+
+typedef struct sd_run sd_run;
+typedef struct sd_block sd_block;
+
+/* The right-hand side of an ODE on states of run->Dy doubles per sample:
+ * out_i = F(y_i, t_i) for the block's n samples. */
+typedef int (*sd_rhs_fn)(sd_block *b, const double *y, const double *t, double *out);
+
+struct sd_run {
+    const scoresde_sampler *s;
+    const scoresde_model *model;
+    const scoresde_sde *sde;
+    size_t D;        /* the model's dimension */
+    size_t Dy;       /* doubles of state per sample (D, or D + 1 for likelihoods) */
+    uint64_t seed;
+    uint64_t first;  /* run index of the call's sample 0 */
+    size_t N;        /* grid steps */
+    const double *grid; /* N + 1 times in the direction of integration */
+    const double *alpha, *sigma; /* marginal on the grid (NULL without marginal) */
+    double t_start, t_end;       /* adaptive solvers: integrate from t_start to t_end */
+    sd_rhs_fn rhs;               /* ODE methods */
+    size_t rhs_ws;               /* scratch doubles per sample the rhs needs */
+    const void *ops;             /* the method's table row */
+    const void *sub;             /* e.g. the ODE stepper's row */
+    const void *extra;           /* the caller's data (likelihood probes, ...) */
+    int guided;                  /* the sampler's guidance hook applies to this run */
+    const unsigned char *mask;   /* inpainting: D flags (non-zero = known), or NULL */
+    const double *known;         /* inpainting: n x D values for the call */
+};
+
+struct sd_block {
+    const sd_run *run;
+    size_t i0;      /* position of the block's first sample within the call */
+    size_t n;       /* samples in the block */
+    double *x;      /* n x Dy state, in the caller's output */
+    double *state;  /* n x state_doubles, persistent across steps */
+    double *t;      /* n times (thread workspace) */
+    double *ws;     /* n x ws_doubles (thread workspace) */
+    double *gws;    /* n x D for the guidance hook (thread workspace), or NULL */
+    uint64_t nfe;   /* score evaluations per sample (max over the block) */
+    uint64_t accepted, rejected;
+    double t_now;   /* time reached (least advanced sample) */
+    int done;
+    int rc;
+    char msg[256];
+};
+
+typedef struct sd_method_ops {
+    const char *name;
+    int method;
+    /* Check the run's options against the model; fill run fields. */
+    int (*prepare)(sd_run *run);
+    size_t (*ws_doubles)(const sd_run *run);    /* per sample */
+    size_t (*state_doubles)(const sd_run *run); /* per sample */
+    int (*init)(sd_block *b);                   /* optional, before step 0 */
+    int (*step)(sd_block *b, size_t k);         /* sets b->done after the last step */
+    int (*finish)(sd_block *b);                 /* optional, after the last step */
+} sd_method_ops;
+
+extern const sd_method_ops sd_method_pc;
+extern const sd_method_ops sd_method_ode;
+extern const sd_method_ops sd_method_edm;
+extern const sd_method_ops sd_method_dpmpp;
+
+/* ----------------------------------------------------------- PC parts */
+
+typedef struct sd_predictor_ops {
+    const char *name;
+    int id;
+    int needs_marginal;
+    unsigned nfe; /* score evaluations per step */
+    /* Move the block from grid time k to k + 1, noise draw number `draw`. */
+    int (*step)(sd_block *b, size_t k, uint64_t draw);
+} sd_predictor_ops;
+
+typedef struct sd_corrector_ops {
+    const char *name;
+    int id;
+    int needs_marginal;
+    int (*step)(sd_block *b, size_t k, uint64_t draw);
+} sd_corrector_ops;
+
+const sd_predictor_ops *sd_predictor_find(int id);
+const sd_corrector_ops *sd_corrector_find(int id);
+
+/* ----------------------------------------------------------- ODE steppers */
+
+typedef struct sd_ode_stepper {
+    const char *name;
+    int id;
+    int adaptive;
+    unsigned stages; /* evaluations per fixed step */
+} sd_ode_stepper;
+
+const sd_ode_stepper *sd_ode_stepper_find(int id);
+
+/* ODE workspace: SD_ODE_BUFS stage buffers of n x Dy, then the rhs scratch. */
+#define SD_ODE_BUFS 9
+static inline double *sd_ode_scratch(const sd_block *b)
+{
+    return b->ws + SD_ODE_BUFS * b->run->Dy * b->n;
+}
+
+/* ----------------------------------------------------------- shared helpers */
+
+/* PC workspace layout per sample: score, z, tmp (D each) */
+#define SD_PC_WS 3
+
+/* s = model score at the block's x with every sample at time t; nfe += 1. */
+int sd_solve_score_at(sd_block *b, const double *x, double t, double *score);
+/* Guidance (no-op without a hook): score += scale * g(x, t), or for a data
+ * prediction at one time with marginal (alpha, sigma),
+ * m += (sigma^2 / alpha) scale g (Tweedie). */
+int sd_solve_guide_score(sd_block *b, const double *x, const double *t, double *score);
+int sd_solve_guide_data(sd_block *b, const double *x, double alpha, double sigma, double *m);
+/* Fill z (n x D) with the sampler noise of draw number `draw` per sample. */
+void sd_solve_noise(const sd_block *b, uint64_t draw, double *z);
+/* The probability-flow drift as an sd_rhs_fn (Dy = D, rhs_ws = D); it does
+ * not count evaluations (the stepper does). */
+int sd_solve_pf_rhs(sd_block *b, const double *y, const double *t, double *out);
+
+/* Likelihood: allocate the augmented states y (n x (D + 1), then the probes)
+ * from data x, set run->Dy, rhs, rhs_ws and extra. Free y with sd_free. */
+int sd_solve_likelihood_setup(sd_run *run, size_t n, const double *x, double **y_out);
+
+/* Langevin dynamics: point run->ops and run->extra at the method and at
+ * hook_mem (room for two pointers, alive for the run). */
+int sd_solve_langevin_setup(sd_run *run, scoresde_score_fn score, void *user, void *hook_mem);
+
+/* The grid of a sampler for an SDE, in sampling order (T ... eps). */
+int sd_solve_grid(const scoresde_sampler *s, const scoresde_sde *sde, double eps, double *t,
+                  size_t count);
+/* r(t) = sigma(t) / alpha(t) at one time, and the time in [lo, hi] where r
+ * takes a value (bisection to the last bit; r increasing). */
+int sd_solve_ratio_at(const scoresde_sde *sde, double t, double *r);
+int sd_solve_time_of_ratio(const scoresde_sde *sde, double target, double lo, double hi,
+                           double *t);
+
+/* The effective eps (option or the SDE's), checked against T. */
+int sd_solve_eps(const scoresde_sampler *s, const scoresde_sde *sde, double *eps);
+
+#endif /* SD_SOLVE_INTERNAL_H */
