@@ -1,6 +1,7 @@
-/* Guide, "Losses": one step of denoising score matching assembled from the
- * existing API (the loss functions and the trainer are not in the library
- * yet). Loss, sigma^2 weighting, 1/2-sum over dimensions, mean over the batch:
+/* Guide, "Losses": one step of denoising score matching assembled by hand
+ * from the SDE and model calls (what scoresde_loss_eval does for DSM; see
+ * train_dsm.c for the library's loss and trainer). Loss, sigma^2 weighting,
+ * 1/2-sum over dimensions, mean over the batch:
  *     L = (1/n) sum_i 1/2 sigma_i^2 || s(x_t,i, t_i) + z_i / sigma_i ||^2.
  * Checks the gradient against a central difference and that a small gradient
  * step lowers L on the same batch. Exits 0 when every check holds. */
@@ -103,7 +104,7 @@ int main(void)
            (Lp - Lm) / (2 * h));
     CHECK(fabs(grad[p] - (Lp - Lm) / (2 * h)) < 1e-5 * (1 + fabs(grad[p])));
 
-    /* A plain gradient step (the trainer will use Adam, lr 2e-4, as score_sde). */
+    /* A plain gradient step (the trainer uses Adam, lr 2e-4, as score_sde). */
     double norm2 = 0;
     for (size_t k = 0; k < count; k++)
         norm2 += grad[k] * grad[k];
