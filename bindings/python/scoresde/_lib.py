@@ -192,6 +192,7 @@ _FUNCTIONS = {
     "scoresde_model_probe_backward": (_i, [model_p, _p, _p, _sz, _sz, _p, _sz, _p, _p, _sz],
                                       check_status),
     # model_io.h
+    "scoresde_model_copy_params": (_i, [model_p, model_p], check_status),
     "scoresde_model_save": (_i, [model_p, ctypes.c_char_p], check_status),
     "scoresde_model_load": (_i, [_pp, ctypes.c_char_p], check_status),
     "scoresde_model_save_buffer": (_i, [model_p, _pp, c_size_p], check_status),

@@ -258,6 +258,10 @@ class Model(u.Handle):
         u.as_input(theta, "theta", (None,))
         u.call(lib.scoresde_model_set_params, self, u.ptr(theta), theta.shape[0])
 
+    def copy_params_from(self, src):
+        """Copy src's parameters (same kind and architecture) into this model."""
+        u.call(lib.scoresde_model_copy_params, self, src)
+
     def score_backward(self, x, t, score_grad, param_grad):
         """ADD to param_grad the gradient of sum(score_grad * s(x, t))."""
         x, t, n, D = self._xt(x, t)
