@@ -179,10 +179,12 @@ class Trainer(u.Handle):
         self.model, self.loss = model, loss
         self.set(**settings)
 
+    model = loss = None     # set by __init__ once the C trainer exists
+
     def _usable(self):
         # the model and loss are borrowed by the C trainer: closing either ends it
-        return (super()._usable() and not getattr(self, "model", None).closed
-                and not self.loss.closed) if hasattr(self, "loss") else super()._usable()
+        borrowed = [h for h in (self.model, self.loss) if h is not None]
+        return super()._usable() and not any(h.closed for h in borrowed)
 
     def set(self, **settings):
         for name, value in settings.items():

@@ -285,7 +285,7 @@ impl Sampler {
 }
 
 fn rows(len: usize, d: usize, name: &str) -> Result<usize> {
-    if d == 0 || len % d != 0 {
+    if len.checked_rem(d) != Some(0) {
         return Err(Error::new(sys::SCORESDE_EDIM,
                               format!("{name} has {len} values, not a multiple of dimension {d}")));
     }

@@ -93,7 +93,7 @@ impl Loss {
     pub fn eval(&self, model: &Model, x0: &[f64], seed: u64, first_sample: u64,
                 per_sample: Option<&mut [f64]>, grad: Option<&mut [f64]>) -> Result<f64> {
         let d = model.dim();
-        if d == 0 || x0.len() % d != 0 {
+        if x0.len().checked_rem(d) != Some(0) {
             return Err(Error::new(sys::SCORESDE_EDIM, format!(
                 "x0 has {} values, not a multiple of the model's dimension {d}", x0.len())));
         }
@@ -203,7 +203,7 @@ impl<'a> Trainer<'a> {
 
     fn rows(&self, x: &[f64], name: &str) -> Result<(usize, usize)> {
         let d = self.model.dim();
-        if d == 0 || x.len() % d != 0 {
+        if x.len().checked_rem(d) != Some(0) {
             return Err(Error::new(sys::SCORESDE_EDIM, format!(
                 "{name} has {} values, not a multiple of the model's dimension {d}", x.len())));
         }
