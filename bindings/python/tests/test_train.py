@@ -327,6 +327,22 @@ def test_sampler_hooks(vp, gmm):
             s.sample(gmm, 3)
         s.set_guidance(None)
         np.testing.assert_array_equal(s.sample(gmm, 3, seed=1)[0], x)
+        # a guidance exception raised on a worker thread (THREADS = 2, one
+        # sample per block) is still re-raised in the caller
+        s.set(threads=2, block=1)
+        s.set_guidance(bad)
+        with pytest.raises(LookupError, match="guidance boom"):
+            s.sample(gmm, 4)
+        s.set_guidance(None)
+
+
+def test_sampler_text_progress_bar(gmm, monkeypatch):
+    monkeypatch.setenv("SCORESDE_NO_TQDM", "1")
+    stream = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stream)
+    with sd.Sampler("pc", steps=4, corrector="none") as s:
+        s.sample(gmm, 2, progress=True)
+    assert "4/4" in stream.getvalue() and "t 0.001" in stream.getvalue()
 
 
 # --------------------------------------------------------------- end to end
