@@ -52,9 +52,21 @@ struct ModelFree {
 struct BufferFree {
     void operator()(void *p) const noexcept { scoresde_buffer_free(p); }
 };
+struct LossFree {
+    void operator()(scoresde_loss *p) const noexcept { scoresde_loss_free(p); }
+};
+struct TrainerFree {
+    void operator()(scoresde_trainer *p) const noexcept { scoresde_trainer_free(p); }
+};
+struct SamplerFree {
+    void operator()(scoresde_sampler *p) const noexcept { scoresde_sampler_free(p); }
+};
 using Sde = std::unique_ptr<scoresde_sde, SdeFree>;
 using Model = std::unique_ptr<scoresde_model, ModelFree>;
 using Buffer = std::unique_ptr<void, BufferFree>;
+using Loss = std::unique_ptr<scoresde_loss, LossFree>;
+using Trainer = std::unique_ptr<scoresde_trainer, TrainerFree>;
+using Sampler = std::unique_ptr<scoresde_sampler, SamplerFree>;
 
 // Any scoresde_*_create* (out parameter first) into an owned handle.
 template <class T, class D, class... Params, class... Args>
@@ -65,6 +77,9 @@ std::unique_ptr<T, D> create(const char *name, int (*fn)(T **, Params...), Args 
 }
 #define SDX_SDE(fn, ...) ::sdx::create<scoresde_sde, ::sdx::SdeFree>(#fn, fn, __VA_ARGS__)
 #define SDX_MODEL(fn, ...) ::sdx::create<scoresde_model, ::sdx::ModelFree>(#fn, fn, __VA_ARGS__)
+#define SDX_LOSS(fn, ...) ::sdx::create<scoresde_loss, ::sdx::LossFree>(#fn, fn, __VA_ARGS__)
+#define SDX_TRAINER(fn, ...) ::sdx::create<scoresde_trainer, ::sdx::TrainerFree>(#fn, fn, __VA_ARGS__)
+#define SDX_SAMPLER(fn, ...) ::sdx::create<scoresde_sampler, ::sdx::SamplerFree>(#fn, fn, __VA_ARGS__)
 
 // A C++ score hook: the std::function travels as `user`; an exception it
 // throws is kept and the hook returns 1, so the library call stops with
@@ -241,11 +256,92 @@ static void test_model_and_files() {
     }
 }
 
-int main() {
+// docs/cxx.md's training example (tests/cxx_train_example.inc, compiled here
+// as written) on N((2, -1), 0.25 I) data, then error paths of the new handles.
+static void test_train_and_sample() {
+    std::vector<double> data(2 * 2000);
+    SDX_CHECK(scoresde_rng_normal(7, 0, 0, data.size(), data.data()));
+    for (size_t k = 0; k < data.size(); k++) data[k] = 0.5 * data[k] + (k % 2 ? -1.0 : 2.0);
+    {
+#include "cxx_train_example.inc"
+        // sample means of 500 points: sd 0.5 / sqrt(500) = 0.022 per axis, 5 sd =
+        // 0.11, plus 0.1 for a network trained for only 300 steps
+        double m[2] = {0, 0};
+        for (size_t k = 0; k < x.size(); k++) m[k % 2] += x[k] / 500;
+        EXPECT(std::fabs(m[0] - 2.0) < 0.21 && std::fabs(m[1] + 1.0) < 0.21);
+        EXPECT(scoresde_trainer_steps(trainer.get()) == 300);
+
+        // errors through the wrappers: a mixture cannot be trained, bad settings are named
+        const double w[] = {1.0}, mu[] = {0.0, 0.0}, v[] = {1.0, 1.0};
+        sdx::Model gmm = SDX_MODEL(scoresde_model_create_gmm, sde.get(), 1, 2, w, mu, v);
+        try {
+            sdx::Trainer bad = SDX_TRAINER(scoresde_trainer_create, gmm.get(), loss.get());
+            EXPECT(false);
+        } catch (const sdx::Error &e) {
+            EXPECT(e.status() == SCORESDE_EUNSUPPORTED);
+        }
+        try {
+            SDX_CHECK(scoresde_sampler_set_int(pc.get(), SCORESDE_SAMPLER_STEPS, 0));
+            EXPECT(false);
+        } catch (const sdx::Error &e) {
+            EXPECT(e.status() == SCORESDE_EINVAL);
+        }
+        try {
+            sdx::Loss bad = SDX_LOSS(scoresde_loss_create, 99);
+            EXPECT(false);
+        } catch (const sdx::Error &e) {
+            EXPECT(e.status() == SCORESDE_EINVAL);
+        }
+        // a C++ progress hook that throws: the exception comes back through ScoreHook's pattern
+        struct Stop {
+            std::exception_ptr error;
+            static int progress(size_t step, double, uint64_t, void *user) noexcept {
+                try {
+                    if (step == 3) throw std::runtime_error("enough");
+                    return 0;
+                } catch (...) {
+                    static_cast<Stop *>(user)->error = std::current_exception();
+                    return 1;
+                }
+            }
+        } stop;
+        SDX_CHECK(scoresde_sampler_set_progress(pc.get(), &Stop::progress, &stop));
+        int st = scoresde_sampler_sample(pc.get(), model.get(), 1, 0, 4, nullptr, x.data(), nullptr);
+        EXPECT(st == SCORESDE_ECALLBACK && stop.error);
+    }
+}
+
+// The docs show exactly the example compiled above: compare docs/cxx.md's
+// "Training and sampling" block with the .inc file (paths from meson).
+static void test_docs_show_the_example(const char *doc_path, const char *inc_path) {
+    auto slurp = [](const char *path) {
+        std::string text;
+        if (FILE *f = std::fopen(path, "rb")) {
+            char buf[4096];
+            size_t got;
+            while ((got = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, got);
+            std::fclose(f);
+        }
+        return text;
+    };
+    std::string doc = slurp(doc_path), inc = slurp(inc_path);
+    EXPECT(!inc.empty());
+    size_t sec = doc.find("## Training and sampling");
+    EXPECT(sec != std::string::npos);
+    size_t begin = doc.find("```cpp\n", sec);
+    EXPECT(begin != std::string::npos);
+    begin += 7;
+    size_t end = doc.find("```", begin);
+    EXPECT(end != std::string::npos && doc.substr(begin, end - begin) == inc);
+}
+
+int main(int argc, char **argv) {
     const size_t live = scoresde_live_allocations();
     EXPECT(scoresde_version_number() == SCORESDE_VERSION_NUMBER);
     test_sde();
     test_model_and_files();
+    test_train_and_sample();
+    if (argc == 3) test_docs_show_the_example(argv[1], argv[2]);
     EXPECT(scoresde_live_allocations() == live);  // every handle was freed by its owner
     std::printf("test_cxx: %d checks passed\n", checks);
     return 0;

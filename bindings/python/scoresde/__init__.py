@@ -15,6 +15,8 @@ from .errors import (BusyError, CallbackError, CorruptError, DimensionError,  # 
                      UnsupportedError, STATUS_NAMES)
 from .model import Model, ModelKind  # noqa: F401
 from .sde import Sde, SdeKind  # noqa: F401
+from .train import Loss, ProgressBar, Trainer, progress_bar  # noqa: F401
+from .sampler import Sampler, bits_per_dim  # noqa: F401
 
 __version__ = lib.scoresde_version_string()
 
@@ -75,6 +77,7 @@ def philox4x32_10(counter, key):
     return tuple(o)
 
 
-__all__ = ["Sde", "SdeKind", "Model", "ModelKind", "ScoresdeError", "version",
+__all__ = ["Sde", "SdeKind", "Model", "ModelKind", "Loss", "Trainer", "Sampler",
+           "bits_per_dim", "ProgressBar", "progress_bar", "ScoresdeError", "version",
            "version_number", "strerror", "last_error", "live_allocations", "rng_offset",
            "rng_uniform", "rng_normal", "philox4x32_10", "np"]

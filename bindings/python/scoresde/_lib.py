@@ -37,6 +37,32 @@ DIVERGENCE_FN = ctypes.CFUNCTYPE(ctypes.c_int, _vp, _vp, _sz, _sz, _vp, _vp)
 DENOISER_FN = ctypes.CFUNCTYPE(ctypes.c_int, _vp, _vp, _sz, _sz, _vp, _vp)
 MALLOC_FN = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p)
 FREE_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+LOSS_WEIGHT_FN = ctypes.CFUNCTYPE(ctypes.c_int, _vp, _sz, _vp, _vp)
+TRAIN_PROGRESS_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_uint64, ctypes.c_double,
+                                     ctypes.c_double, _vp)
+SAMPLER_PROGRESS_FN = ctypes.CFUNCTYPE(ctypes.c_int, _sz, ctypes.c_double, ctypes.c_uint64,
+                                       _vp)
+GUIDANCE_FN = ctypes.CFUNCTYPE(ctypes.c_int, _vp, _vp, _sz, _sz, _vp, _vp)
+
+MLP_MAX_HIDDEN = 64
+
+
+class MlpOptions(ctypes.Structure):
+    """scoresde_mlp_options (model.h), a versioned struct."""
+    _fields_ = [("struct_size", ctypes.c_size_t), ("n_hidden", ctypes.c_size_t),
+                ("widths", ctypes.c_size_t * MLP_MAX_HIDDEN), ("activation", ctypes.c_int),
+                ("output", ctypes.c_int), ("embedding", ctypes.c_int),
+                ("embed_dim", ctypes.c_size_t), ("fourier_scale", ctypes.c_double),
+                ("sigma_data", ctypes.c_double), ("precision", ctypes.c_int),
+                ("seed", ctypes.c_uint64), ("chunk_rows", ctypes.c_size_t),
+                ("n_threads", ctypes.c_int)]
+
+
+class SamplerStats(ctypes.Structure):
+    """scoresde_sampler_stats (sampler.h), a versioned struct."""
+    _fields_ = [("struct_size", ctypes.c_size_t), ("nfe", ctypes.c_uint64),
+                ("accepted", ctypes.c_uint64), ("rejected", ctypes.c_uint64),
+                ("t_final", ctypes.c_double)]
 
 
 def _last_error():
@@ -166,10 +192,71 @@ _FUNCTIONS = {
     "scoresde_model_probe_backward": (_i, [model_p, _p, _p, _sz, _sz, _p, _sz, _p, _p, _sz],
                                       check_status),
     # model_io.h
+    "scoresde_model_copy_params": (_i, [model_p, model_p], check_status),
     "scoresde_model_save": (_i, [model_p, ctypes.c_char_p], check_status),
     "scoresde_model_load": (_i, [_pp, ctypes.c_char_p], check_status),
     "scoresde_model_save_buffer": (_i, [model_p, _pp, c_size_p], check_status),
     "scoresde_model_load_buffer": (_i, [_pp, _vp, _sz], check_status),
+    "scoresde_model_mlp_options_init": (_i, [ctypes.POINTER(MlpOptions), _sz], check_status),
+    "scoresde_model_create_mlp": (_i, [_pp, sde_p, _sz, ctypes.POINTER(MlpOptions)],
+                                  check_status),
+    # loss.h
+    "scoresde_loss_create": (_i, [_pp, _i], check_status),
+    "scoresde_loss_free": (None, [_vp], check_none),
+    "scoresde_loss_kind": (_i, [_vp], check_value),
+    "scoresde_loss_set_int": (_i, [_vp, _i, ctypes.c_int64], check_status),
+    "scoresde_loss_set_double": (_i, [_vp, _i, _d], check_status),
+    "scoresde_loss_set_reference": (_i, [_vp, model_p], check_status),
+    "scoresde_loss_set_weight_fn": (_i, [_vp, LOSS_WEIGHT_FN, _vp], check_status),
+    "scoresde_loss_eval": (_i, [_vp, model_p, _p, _sz, _sz, _u64, _u64, c_double_p, _p, _p,
+                                _sz], check_status),
+    # train.h
+    "scoresde_trainer_create": (_i, [_pp, model_p, _vp], check_status),
+    "scoresde_trainer_free": (None, [_vp], check_none),
+    "scoresde_trainer_set_double": (_i, [_vp, _i, _d], check_status),
+    "scoresde_trainer_set_int": (_i, [_vp, _i, ctypes.c_int64], check_status),
+    "scoresde_trainer_num_params": (_sz, [_vp], check_value),
+    "scoresde_trainer_steps": (_u64, [_vp], check_value),
+    "scoresde_trainer_backward": (_i, [_vp, _p, _sz, _sz, _u64, c_double_p], check_status),
+    "scoresde_trainer_get_grad": (_i, [_vp, _p, _sz], check_status),
+    "scoresde_trainer_set_grad": (_i, [_vp, _p, _sz], check_status),
+    "scoresde_trainer_apply": (_i, [_vp, c_double_p], check_status),
+    "scoresde_trainer_step": (_i, [_vp, _p, _sz, _sz, c_double_p], check_status),
+    "scoresde_trainer_fit": (_i, [_vp, _p, _sz, _sz, _u64, TRAIN_PROGRESS_FN, _vp],
+                             check_status),
+    "scoresde_trainer_get_ema": (_i, [_vp, _p, _sz], check_status),
+    "scoresde_trainer_save_buffer": (_i, [_vp, _pp, c_size_p], check_status),
+    "scoresde_trainer_save": (_i, [_vp, ctypes.c_char_p], check_status),
+    "scoresde_trainer_load_buffer": (_i, [_vp, _vp, _sz], check_status),
+    "scoresde_trainer_load": (_i, [_vp, ctypes.c_char_p], check_status),
+    "scoresde_trainer_export": (_i, [_vp, _i, _pp], check_status),
+    # sampler.h
+    "scoresde_sampler_create": (_i, [_pp, _i], check_status),
+    "scoresde_sampler_clone": (_i, [_vp, _pp], check_status),
+    "scoresde_sampler_free": (None, [_vp], check_none),
+    "scoresde_sampler_method": (_i, [_vp], check_nonneg),
+    "scoresde_sampler_set_int": (_i, [_vp, _i, ctypes.c_int64], check_status),
+    "scoresde_sampler_set_double": (_i, [_vp, _i, _d], check_status),
+    "scoresde_sampler_get_int": (_i, [_vp, _i, ctypes.POINTER(ctypes.c_int64)], check_status),
+    "scoresde_sampler_get_double": (_i, [_vp, _i, c_double_p], check_status),
+    "scoresde_sampler_bounds": (_i, [_i, c_double_p, c_double_p, ctypes.POINTER(_i)],
+                                check_status),
+    "scoresde_sampler_default": (_i, [_i, c_double_p], check_status),
+    "scoresde_sampler_set_grid": (_i, [_vp, _p, _sz], check_status),
+    "scoresde_sampler_set_guidance": (_i, [_vp, GUIDANCE_FN, _d, _vp], check_status),
+    "scoresde_sampler_set_progress": (_i, [_vp, SAMPLER_PROGRESS_FN, _vp], check_status),
+    "scoresde_sampler_times": (_i, [_vp, sde_p, _p, _sz], check_status),
+    "scoresde_sampler_sample": (_i, [_vp, model_p, _u64, _u64, _sz, _p, _p,
+                                     ctypes.POINTER(SamplerStats)], check_status),
+    "scoresde_sampler_inpaint": (_i, [_vp, model_p, _u64, _u64, _sz, _vp, _sz, _p, _p,
+                                      ctypes.POINTER(SamplerStats)], check_status),
+    "scoresde_sampler_encode": (_i, [_vp, model_p, _sz, _p, _p,
+                                     ctypes.POINTER(SamplerStats)], check_status),
+    "scoresde_sampler_langevin": (_i, [_vp, SCORE_FN, _vp, _sz, _u64, _u64, _sz, _p, _p,
+                                       ctypes.POINTER(SamplerStats)], check_status),
+    "scoresde_sampler_likelihood": (_i, [_vp, model_p, _u64, _u64, _sz, _p, _p, _p,
+                                         ctypes.POINTER(SamplerStats)], check_status),
+    "scoresde_bits_per_dim": (_i, [_p, _sz, _sz, ctypes.c_uint, _d, _p], check_status),
 }
 
 

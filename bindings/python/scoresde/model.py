@@ -7,10 +7,28 @@ import os
 import numpy as np
 
 from . import _util as u
-from ._lib import DENOISER_FN, DIVERGENCE_FN, SCORE_FN, lib
+from ._lib import DENOISER_FN, DIVERGENCE_FN, MLP_MAX_HIDDEN, SCORE_FN, MlpOptions, lib
 from .sde import Sde
 
-__all__ = ["Model", "ModelKind"]
+__all__ = ["Model", "ModelKind", "MLP_ACTIVATIONS", "MLP_OUTPUTS", "MLP_EMBEDDINGS"]
+
+# Names of the MLP's option values (SCORESDE_MLP_*; values frozen).
+MLP_ACTIVATIONS = {"silu": 0, "relu": 1, "tanh": 2, "softplus": 3}
+MLP_OUTPUTS = {"score": 0, "noise": 1, "data": 2, "edm": 3}
+MLP_EMBEDDINGS = {"auto": 0, "fourier": 1, "sinusoidal": 2}
+MLP_PRECISIONS = {"float64": 0, "float32": 1}
+
+
+def _choice(table, value, name):
+    """A name from `table` or one of its int values (a newer library's value passes)."""
+    if isinstance(value, str):
+        try:
+            return table[value.lower()]
+        except KeyError:
+            raise ValueError("%s %r is not one of %s" % (name, value, ", ".join(table))) from None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("%s must be a name or an int, not %s" % (name, type(value).__name__))
+    return value
 
 
 class ModelKind(enum.IntEnum):
@@ -60,6 +78,40 @@ class Model(u.Handle):
         u.as_input(variances, "variances", (K, D))
         return cls._create(lib.scoresde_model_create_gmm, sde, K, D, u.ptr(weights),
                            u.ptr(means), u.ptr(variances), hooks=u.Hooks([sde._hooks]))
+
+    @classmethod
+    def mlp(cls, sde, D, widths=None, activation=None, output=None, embedding=None,
+            embed_dim=None, fourier_scale=None, sigma_data=None, precision=None, seed=None,
+            chunk_rows=None, n_threads=None):
+        """A trainable MLP score network of dimension D (scoresde_mlp_options):
+        every option left None keeps the library's default (three hidden layers
+        of 256, SiLU, noise output, ...). widths is the list of hidden widths;
+        activation, output, embedding and precision take names (MLP_ACTIVATIONS,
+        ...) or the C enum values."""
+        opts = MlpOptions()
+        u.call(lib.scoresde_model_mlp_options_init, ctypes.byref(opts), ctypes.sizeof(opts))
+        if widths is not None:
+            widths = list(widths)
+            if len(widths) > MLP_MAX_HIDDEN:
+                raise ValueError("widths has %d layers, at most %d" % (len(widths),
+                                                                       MLP_MAX_HIDDEN))
+            opts.n_hidden = len(widths)
+            for i, w in enumerate(widths):
+                if isinstance(w, bool) or not isinstance(w, int) or w < 0:
+                    raise ValueError("widths[%d] (%r) is not a non-negative int" % (i, w))
+                opts.widths[i] = w
+        for name, table in (("activation", MLP_ACTIVATIONS), ("output", MLP_OUTPUTS),
+                            ("embedding", MLP_EMBEDDINGS), ("precision", MLP_PRECISIONS)):
+            value = locals()[name]
+            if value is not None:
+                setattr(opts, name, _choice(table, value, name))
+        for name in ("embed_dim", "fourier_scale", "sigma_data", "seed", "chunk_rows",
+                     "n_threads"):
+            value = locals()[name]
+            if value is not None:
+                setattr(opts, name, value)
+        return cls._create(lib.scoresde_model_create_mlp, sde, D, ctypes.byref(opts),
+                           hooks=u.Hooks([sde._hooks]))
 
     @classmethod
     def from_score(cls, sde, D, score, divergence=None):
@@ -205,6 +257,10 @@ class Model(u.Handle):
         """Replace the parameters (not thread-safe with other calls on the model)."""
         u.as_input(theta, "theta", (None,))
         u.call(lib.scoresde_model_set_params, self, u.ptr(theta), theta.shape[0])
+
+    def copy_params_from(self, src):
+        """Copy src's parameters (same kind and architecture) into this model."""
+        u.call(lib.scoresde_model_copy_params, self, src)
 
     def score_backward(self, x, t, score_grad, param_grad):
         """ADD to param_grad the gradient of sum(score_grad * s(x, t))."""

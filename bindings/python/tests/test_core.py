@@ -129,7 +129,4 @@ def test_declarations_cover_the_exports():
         fn = getattr(_lib.lib, name)
         assert fn.argtypes is not None and fn.errcheck is not None, name
     unbound = exported - declared
-    if unbound:
-        # a module merged after this binding: bind it in _lib._FUNCTIONS
-        import warnings
-        warnings.warn("C functions without a Python declaration: %s" % sorted(unbound))
+    assert not unbound, "C functions without a Python declaration: %s" % sorted(unbound)

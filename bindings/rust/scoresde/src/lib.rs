@@ -26,11 +26,15 @@
 mod error;
 mod hooks;
 mod model;
+mod sampler;
 mod sde;
+mod train;
 
 pub use error::{Error, Result};
 pub use hooks::HookResult;
-pub use model::{kind as model_kind, BatchFn, Model};
+pub use model::{kind as model_kind, BatchFn, MlpOptions, Model};
+pub use sampler::{bits_per_dim, ProgressFn, Sampler, Stats, OPTIONS as SAMPLER_OPTIONS};
+pub use train::{FitSummary, Loss, Trainer, WeightFn};
 pub use sde::{kind as sde_kind, DiffusionFn, DriftFn, ScheduleFn, Sde, SdeRef};
 pub use scoresde_sys as sys;
 

@@ -49,7 +49,7 @@ pub mod kind {
 /// thread-safe (model.h), so Model is Send and Sync; set_params needs &mut.
 pub struct Model {
     ptr: NonNull<sys::scoresde_model>,
-    keep: Vec<Keep>,
+    pub(crate) keep: Vec<Keep>,
 }
 
 // SAFETY: model.h: "any number of threads may call the evaluation functions
@@ -63,22 +63,108 @@ impl Drop for Model {
     }
 }
 
-fn create(keep: Vec<Keep>, f: impl FnOnce(*mut *mut sys::scoresde_model) -> i32) -> Result<Model> {
+pub(crate) fn create(keep: Vec<Keep>, f: impl FnOnce(*mut *mut sys::scoresde_model) -> i32) -> Result<Model> {
     let mut out = ptr::null_mut();
     hooks::call(|| f(&mut out))?;
     let ptr = NonNull::new(out).ok_or_else(|| Error::new(sys::SCORESDE_ENOMEM, "NULL model"))?;
     Ok(Model { ptr, keep })
 }
 
-fn c_path(path: &Path) -> Result<CString> {
+pub(crate) fn c_path(path: &Path) -> Result<CString> {
     use std::os::unix::ffi::OsStrExt;
     CString::new(path.as_os_str().as_bytes())
         .map_err(|_| Error::new(sys::SCORESDE_EINVAL, format!("path {path:?} contains NUL")))
 }
 
+/// Options of an MLP model (scoresde_mlp_options), starting at the library's
+/// defaults (scoresde_model_mlp_options_init). The builder methods set one
+/// field each; `raw_mut` reaches every field. Values are checked by
+/// [`Model::mlp`], which names a bad one.
+#[derive(Clone, Copy)]
+pub struct MlpOptions {
+    raw: sys::scoresde_mlp_options,
+}
+
+impl Default for MlpOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MlpOptions {
+    pub fn new() -> Self {
+        // SAFETY: an all-zero scoresde_mlp_options is a valid value (plain data).
+        let mut raw: sys::scoresde_mlp_options = unsafe { std::mem::zeroed() };
+        let st = unsafe {
+            sys::scoresde_model_mlp_options_init(&mut raw, std::mem::size_of::<sys::scoresde_mlp_options>())
+        };
+        assert_eq!(st, 0, "the library refused this crate's scoresde_mlp_options size");
+        MlpOptions { raw }
+    }
+    /// Hidden-layer widths; more than SCORESDE_MLP_MAX_HIDDEN layers is an
+    /// error of Model::mlp.
+    pub fn widths(mut self, widths: &[usize]) -> Self {
+        self.raw.n_hidden = widths.len();
+        for (slot, w) in self.raw.widths.iter_mut().zip(widths) {
+            *slot = *w;
+        }
+        self
+    }
+    /// sys::SCORESDE_MLP_SILU, RELU, TANH or SOFTPLUS.
+    pub fn activation(mut self, a: u32) -> Self {
+        self.raw.activation = a as i32;
+        self
+    }
+    /// sys::SCORESDE_MLP_OUTPUT_*.
+    pub fn output(mut self, o: u32) -> Self {
+        self.raw.output = o as i32;
+        self
+    }
+    /// sys::SCORESDE_MLP_EMBED_*.
+    pub fn embedding(mut self, e: u32) -> Self {
+        self.raw.embedding = e as i32;
+        self
+    }
+    pub fn embed_dim(mut self, d: usize) -> Self {
+        self.raw.embed_dim = d;
+        self
+    }
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.raw.seed = seed;
+        self
+    }
+    pub fn n_threads(mut self, n: i32) -> Self {
+        self.raw.n_threads = n;
+        self
+    }
+    pub fn raw_mut(&mut self) -> &mut sys::scoresde_mlp_options {
+        &mut self.raw
+    }
+}
+
 impl Model {
-    fn raw(&self) -> *const sys::scoresde_model {
+    pub(crate) fn raw(&self) -> *const sys::scoresde_model {
         self.ptr.as_ptr()
+    }
+
+    pub(crate) fn raw_mut(&mut self) -> *mut sys::scoresde_model {
+        self.ptr.as_ptr()
+    }
+
+    /// A trainable MLP score network of dimension `dim` for `sde` (copied).
+    pub fn mlp(sde: &Sde, dim: usize, options: &MlpOptions) -> Result<Model> {
+        if options.raw.n_hidden > options.raw.widths.len() {
+            return Err(Error::new(sys::SCORESDE_EINVAL, format!(
+                "widths has {} layers, at most {}", options.raw.n_hidden, options.raw.widths.len())));
+        }
+        create(sde.keep.clone(), |o| unsafe {
+            sys::scoresde_model_create_mlp(o, sde.raw(), dim, &options.raw)
+        })
+    }
+
+    /// Copy src's parameters (same kind and architecture) into this model.
+    pub fn copy_params_from(&mut self, src: &Model) -> Result<()> {
+        hooks::call(|| unsafe { sys::scoresde_model_copy_params(self.ptr.as_ptr(), src.raw()) })
     }
 
     /// The exact model of sum_k w_k N(mu_k, diag(v_k)): weights (K), means and

@@ -3,7 +3,7 @@
 //! count is process-wide and the tests of one binary run in parallel.
 use std::sync::Arc;
 
-use scoresde::{Model, Sde};
+use scoresde::{sys, Loss, MlpOptions, Model, Sampler, Sde, Trainer};
 
 #[test]
 fn drop_frees_everything() {
@@ -28,6 +28,25 @@ fn drop_frees_everything() {
         let mut out = [0.0; 2];
         copy.score(&[0.1, 0.2], &[0.5, 1.5], &mut out).unwrap();
         assert!(scoresde::live_allocations() > base);
+        // losses, trainers, exported models and samplers (with hooks, clones)
+        let mut net = Model::mlp(&sde_vp(), 1, &MlpOptions::new().widths(&[4])).unwrap();
+        let loss = Loss::new(sys::SCORESDE_LOSS_DSM).unwrap();
+        let mut tr = Trainer::new(&mut net, &loss).unwrap();
+        tr.step(&[0.5, -0.5]).unwrap();
+        let blob = tr.to_bytes().unwrap();
+        tr.load_bytes(&blob).unwrap();
+        let exported = tr.export(true).unwrap();
+        let mut s = Sampler::new(sys::SCORESDE_SAMPLER_PC).unwrap();
+        s.set("steps", 3.0).unwrap();
+        s.set_guidance(Some(Box::new(|_x, _t, _d, o| { o.fill(0.0); Ok(()) })), 1.0).unwrap();
+        s.set_progress(Some(Box::new(|_, _, _| false))).unwrap();
+        let c = s.try_clone().unwrap();
+        drop(s);
+        c.sample(&exported, 1, 0, None, &mut [0.0; 2]).unwrap();
     }
     assert_eq!(scoresde::live_allocations(), base);
+}
+
+fn sde_vp() -> Sde {
+    Sde::vp(0.1, 20.0).unwrap()
 }

@@ -1,0 +1,256 @@
+"""Samplers, probability-flow ODE solvers and likelihoods (include/scoresde/sampler.h)."""
+
+import ctypes
+
+import numpy as np
+
+from . import _util as u
+from ._lib import GUIDANCE_FN, SAMPLER_PROGRESS_FN, SCORE_FN, SamplerStats, lib
+from .train import lookup, progress_bar
+
+__all__ = ["Sampler", "METHODS", "OPTIONS", "bits_per_dim"]
+
+METHODS = {"pc": 1, "ode": 2, "edm": 3, "dpmpp": 4}
+# Named values of the enum-valued options.
+_VALUES = {
+    "predictor": {"none": 0, "euler_maruyama": 1, "reverse_diffusion": 2, "ancestral": 3},
+    "corrector": {"none": 0, "langevin": 1, "annealed": 2},
+    "grid": {"uniform_t": 1, "karras": 2, "logsnr": 3, "array": 4},
+    "solver": {"euler": 1, "heun": 2, "rk4": 3, "dopri5": 4},
+    "divergence": {"exact": 1, "rademacher": 2, "gaussian": 3},
+}
+# option name: SCORESDE_SAMPLER_* id (the type and bounds come from the library)
+OPTIONS = {
+    "steps": 1, "eps": 2, "predictor": 3, "corrector": 4, "corrector_steps": 5, "snr": 6,
+    "batch_norms": 7, "denoise": 8, "lam": 9, "grid": 10, "rho": 11, "threads": 12,
+    "block": 13, "ald_step": 14, "solver": 15, "rtol": 16, "atol": 17, "h_init": 18,
+    "h_min": 19, "max_steps": 20, "divergence": 21, "order": 22, "s_churn": 23,
+    "s_tmin": 24, "s_tmax": 25, "s_noise": 26, "langevin_step": 27,
+}
+
+
+class _Stop(Exception):
+    """A progress hook asked to stop."""
+
+
+def _option(name):
+    try:
+        return OPTIONS[name]
+    except KeyError:
+        raise ValueError("unknown sampler option %r (known: %s)"
+                         % (name, ", ".join(OPTIONS))) from None
+
+
+def _stats(stats):
+    return {"nfe": stats.nfe, "accepted": stats.accepted, "rejected": stats.rejected,
+            "t_final": stats.t_final}
+
+
+def bits_per_dim(logp, D, bits=8, scale=1.0):
+    """-logp / (D ln 2) - log2(scale) + bits per sample (sampler.h)."""
+    logp = u.as_input(logp, "logp", (None,))
+    out = np.empty(logp.shape[0])
+    u.call(lib.scoresde_bits_per_dim, u.ptr(logp), logp.shape[0], D, bits, scale, u.ptr(out))
+    return out
+
+
+class Sampler(u.Handle):
+    """A sampling method and its options: Sampler("pc", steps=500, corrector="none").
+
+    Options are set by name (OPTIONS); enum-valued ones take names or the C
+    ints. Every call returns (array, stats) where stats is a dict with nfe,
+    accepted, rejected and t_final. Sampling is thread-safe; setters are not.
+    """
+
+    _free = lib.scoresde_sampler_free
+
+    def __init__(self, method="pc", **options):
+        slot = ctypes.c_void_p()
+        u.call(lib.scoresde_sampler_create, ctypes.byref(slot),
+               lookup(METHODS, method, "method"))
+        super().__init__(slot.value)
+        self._guidance = None
+        self.set(**options)
+
+    @property
+    def method(self):
+        return u.call(lib.scoresde_sampler_method, self)
+
+    # ---------------------------------------------------------------- options
+    @staticmethod
+    def bounds(name):
+        """(lower, upper, is_int) of an option."""
+        lo, hi, is_int = ctypes.c_double(), ctypes.c_double(), ctypes.c_int()
+        u.call(lib.scoresde_sampler_bounds, _option(name), ctypes.byref(lo), ctypes.byref(hi),
+               ctypes.byref(is_int))
+        return lo.value, hi.value, bool(is_int.value)
+
+    @staticmethod
+    def default(name):
+        value = ctypes.c_double()
+        u.call(lib.scoresde_sampler_default, _option(name), ctypes.byref(value))
+        return value.value
+
+    def set(self, **options):
+        """Set options by name; an int option refuses a non-integral value."""
+        for name, value in options.items():
+            cid = _option(name)
+            if self.bounds(name)[2]:
+                if name in _VALUES:
+                    value = lookup(_VALUES[name], value, name)
+                elif isinstance(value, bool):
+                    value = int(value)
+                elif not isinstance(value, (int, np.integer)):
+                    raise TypeError("option %s takes an int, not %r" % (name, value))
+                u.call(lib.scoresde_sampler_set_int, self, cid, int(value))
+            else:
+                if isinstance(value, (bool, str)):
+                    raise TypeError("option %s takes a float, not %r" % (name, value))
+                u.call(lib.scoresde_sampler_set_double, self, cid, float(value))
+        return self
+
+    def get(self, name):
+        cid = _option(name)
+        if self.bounds(name)[2]:
+            v = ctypes.c_int64()
+            u.call(lib.scoresde_sampler_get_int, self, cid, ctypes.byref(v))
+        else:
+            v = ctypes.c_double()
+            u.call(lib.scoresde_sampler_get_double, self, cid, ctypes.byref(v))
+        return v.value
+
+    def set_grid(self, t):
+        """The caller's decreasing time grid (STEPS becomes len(t) - 1)."""
+        u.as_input(t, "t", (None,))
+        u.call(lib.scoresde_sampler_set_grid, self, u.ptr(t), t.shape[0])
+
+    def times(self, sde):
+        """The grid for `sde`: STEPS + 1 times from T down to eps."""
+        t = np.empty(self.get("steps") + 1)
+        u.call(lib.scoresde_sampler_times, self, sde, u.ptr(t), t.shape[0], hooks=sde._hooks)
+        return t
+
+    def set_guidance(self, fn, scale=1.0):
+        """fn(x, t) -> (n, D) grad_x log p(y | x, t), used as s + scale * fn;
+        None removes it. An exception raised by fn is re-raised by the call."""
+        if fn is None:
+            u.call(lib.scoresde_sampler_set_guidance, self, GUIDANCE_FN(), 0.0, None)
+            self._guidance = None
+            return
+
+        def body(x, t, n, D, out, _user):
+            u.store(u.view(out, (n, D), True),
+                    fn(u.view(x, (n, D), False), u.view(t, (n,), False)), "the guidance hook")
+        cf = self._hooks.wrap(GUIDANCE_FN, body)
+        u.call(lib.scoresde_sampler_set_guidance, self, cf, float(scale), None)
+        self._guidance = cf
+
+    # ------------------------------------------------------------------ runs
+    def _run(self, func, args, progress, total, desc, hooks):
+        """Call func(*args, stats) with the progress hook installed for this call:
+        progress None, True (a bar) or hook(step, t, nfe) returning True to stop."""
+        stats = SamplerStats()
+        stats.struct_size = ctypes.sizeof(SamplerStats)
+        hooks = u.Hooks([self._hooks] + list(hooks))
+        bar = hook = None
+        if progress is True:
+            bar = progress_bar(total, desc)
+        elif callable(progress):
+            hook = progress
+        elif progress not in (None, False):
+            raise TypeError("progress must be None, True or a callable")
+        if bar is not None or hook is not None:
+            def body(step, t, nfe, _user):
+                if bar is not None:
+                    bar.set_postfix_str("t %.3g" % t)
+                    bar.update(1)
+                if hook is not None and hook(step, t, nfe):
+                    raise _Stop()
+            u.call(lib.scoresde_sampler_set_progress, self,
+                   hooks.wrap(SAMPLER_PROGRESS_FN, body), None)
+        try:
+            u.call(func, self, *args, ctypes.byref(stats), hooks=hooks)
+        except _Stop as stop:
+            # a stopped run's output is partial: report the library's ECALLBACK
+            raise stop.scoresde_error from None
+        finally:
+            if bar is not None or hook is not None:
+                lib.scoresde_sampler_set_progress(self, SAMPLER_PROGRESS_FN(), None)
+            if bar is not None:
+                bar.close()
+        return _stats(stats)
+
+    def sample(self, model, n, seed=0, first=0, x_T=None, out=None, progress=None):
+        """n samples of `model` (sample i of the call is sample first + i of the
+        run); x_T (n, D) optional starting points. Returns (x, stats).
+        progress: None, True (a progress bar: tqdm if installed, else text) or
+        hook(step, t, nfe); a hook returning True stops the run, which raises
+        CallbackError (the output is partial). A progress hook is installed for
+        the call only, so such a call must not overlap another on this sampler."""
+        D = model.dim
+        if x_T is not None:
+            u.as_input(x_T, "x_T", (n, D))
+        out = u.as_output(out, "out", (n, D))
+        st = self._run(lib.scoresde_sampler_sample,
+                       (model, seed, first, n, u.ptr(x_T), u.ptr(out)),
+                       progress, self.get("steps"), "sample", [model._hooks])
+        return out, st
+
+    def inpaint(self, model, y, mask, seed=0, first=0, out=None, progress=None):
+        """PC imputation: mask (D,) of bools (True = known), y (n, D) known values."""
+        y, n, D = u.batch(y, "y")
+        mask = np.ascontiguousarray(np.asarray(mask, dtype=bool).astype(np.uint8))
+        if mask.ndim != 1:
+            raise ValueError("mask must be one-dimensional, not shape %s" % (mask.shape,))
+        out = u.as_output(out, "out", (n, D))
+        st = self._run(lib.scoresde_sampler_inpaint,
+                       (model, seed, first, n, u.ptr(mask), mask.shape[0], u.ptr(y), u.ptr(out)),
+                       progress, self.get("steps"), "inpaint", [model._hooks])
+        return out, st
+
+    def encode(self, model, x0, out=None, progress=None):
+        """Latents x_T of data x0 (n, D) through the probability-flow ODE (ODE method)."""
+        x0, n, D = u.batch(x0, "x0")
+        out = u.as_output(out, "out", (n, D))
+        st = self._run(lib.scoresde_sampler_encode, (model, n, u.ptr(x0), u.ptr(out)),
+                       progress, self.get("steps"), "encode", [model._hooks])
+        return out, st
+
+    def likelihood(self, model, x, seed=0, first=0, latent=False, progress=None):
+        """ln p_eps(x) per sample (ODE method); with latent=True, (logp, x_T, stats)."""
+        x, n, D = u.batch(x, "x")
+        logp = np.empty(n)
+        lat = np.empty((n, D)) if latent else None
+        st = self._run(lib.scoresde_sampler_likelihood,
+                       (model, seed, first, n, u.ptr(x), u.ptr(logp), u.ptr(lat)),
+                       progress, self.get("steps"), "likelihood", [model._hooks])
+        return (logp, lat, st) if latent else (logp, st)
+
+    def langevin(self, score, x0, seed=0, first=0, out=None, progress=None):
+        """Langevin dynamics for a time-free score(x) -> (n, D) from x0 (n, D)."""
+        x0, n, D = u.batch(x0, "x0")
+        out = u.as_output(out, "out", (n, D))
+        hooks = u.Hooks()
+
+        def body(x, _t, n_, D_, res, _user):
+            u.store(u.view(res, (n_, D_), True), score(u.view(x, (n_, D_), False)),
+                    "the score hook")
+        cf = hooks.wrap(SCORE_FN, body)
+        st = self._run(lib.scoresde_sampler_langevin,
+                       (cf, None, D, seed, first, n, u.ptr(x0), u.ptr(out)),
+                       progress, self.get("steps"), "langevin", [hooks])
+        return out, st
+
+    def clone(self):
+        slot = ctypes.c_void_p()
+        u.call(lib.scoresde_sampler_clone, self, ctypes.byref(slot))
+        c = Sampler.__new__(Sampler)
+        u.Handle.__init__(c, slot.value, u.Hooks([self._hooks]))
+        c._guidance = self._guidance
+        return c
+
+    def __repr__(self):
+        if self.closed:
+            return "<scoresde.Sampler closed>"
+        names = {v: k for k, v in METHODS.items()}
+        return "<scoresde.Sampler %s>" % names.get(self.method, self.method)

@@ -1,0 +1,312 @@
+"""Score-matching losses and the trainer (include/scoresde/loss.h, train.h)."""
+
+import ctypes
+import os
+import sys
+
+import numpy as np
+
+from . import _util as u
+from ._lib import LOSS_WEIGHT_FN, TRAIN_PROGRESS_FN, lib
+
+__all__ = ["Loss", "Trainer", "ProgressBar", "progress_bar"]
+
+LOSS_KINDS = {"esm": 1, "ism": 2, "ssm": 3, "ssm_vr": 4, "dsm": 5, "smld": 6, "ddpm": 7}
+# setting name: (C id, is_int, {value names} or None)
+LOSS_SETTINGS = {
+    "time_mode": (1, True, {"data": 0, "uniform": 1, "lognormal": 2, "fixed": 3}),
+    "weighting": (2, True, {"sigma2": 0, "g2": 1, "uniform": 2, "edm": 3, "user": 4}),
+    "reduction": (3, True, {"mean": 0, "half_sum": 1}),
+    "probe": (4, True, {"rademacher": 0, "gaussian": 1, "sphere": 2}),
+    "num_probes": (5, True, None),
+    "levels": (6, True, None),
+    "eps": (101, False, None),
+    "fixed_time": (102, False, None),
+    "p_mean": (103, False, None),
+    "p_std": (104, False, None),
+    "sigma_data": (105, False, None),
+}
+TRAIN_SETTINGS = {
+    "lr": (1, False), "beta1": (2, False), "beta2": (3, False), "eps": (4, False),
+    "weight_decay": (5, False), "clip": (6, False), "ema_rate": (7, False),
+    "warmup": (101, True), "batch": (102, True), "seed": (103, True),
+}
+EXPORT = {"ema": 0, "raw": 1}
+
+
+def lookup(table, value, what):
+    """A value given by name (from `table`) or as the C enum's int."""
+    if isinstance(value, str):
+        try:
+            return table[value.lower()]
+        except KeyError:
+            raise ValueError("%s %r is not one of %s" % (what, value, ", ".join(table))) from None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError("%s must be a name or an int, not %s" % (what, type(value).__name__))
+    return int(value)
+
+
+def _setting(table, name):
+    try:
+        return table[name]
+    except KeyError:
+        raise ValueError("unknown setting %r (known: %s)" % (name, ", ".join(table))) from None
+
+
+class ProgressBar:
+    """A plain text progress bar on a stream (stderr by default): redrawn in
+    place with a carriage return, at most `width` characters of bar."""
+
+    def __init__(self, total, desc="", stream=None, width=30):
+        self.total, self.desc, self.width = max(int(total), 1), desc, width
+        self.stream = stream if stream is not None else sys.stderr
+        self.n = 0
+        self.postfix = ""
+
+    def update(self, k=1):
+        self.n += k
+        frac = min(self.n / self.total, 1.0)
+        fill = int(round(frac * self.width))
+        self.stream.write("\r%s |%s%s| %d/%d %s" % (self.desc, "#" * fill,
+                                                    "." * (self.width - fill), self.n,
+                                                    self.total, self.postfix))
+        self.stream.flush()
+
+    def set_postfix_str(self, text):
+        self.postfix = text
+
+    def close(self):
+        self.stream.write("\n")
+        self.stream.flush()
+
+
+def progress_bar(total, desc=""):
+    """A tqdm bar when tqdm is importable (and SCORESDE_NO_TQDM is unset), else a
+    ProgressBar; both have update(k), set_postfix_str(s) and close()."""
+    if not os.environ.get("SCORESDE_NO_TQDM"):
+        try:
+            from tqdm import tqdm
+            return tqdm(total=total, desc=desc)
+        except ImportError:
+            pass
+    return ProgressBar(total, desc)
+
+
+class _Stop(Exception):
+    """Raised by a progress trampoline when the Python hook asked to stop."""
+
+
+class Loss(u.Handle):
+    """A score-matching loss: Loss("dsm", time_mode="uniform", ...). Kinds and
+    settings take names (LOSS_KINDS, LOSS_SETTINGS) or the C enum ints.
+    Evaluation is read-only and thread-safe; set() is not."""
+
+    _free = lib.scoresde_loss_free
+
+    def __init__(self, kind="dsm", **settings):
+        slot = ctypes.c_void_p()
+        u.call(lib.scoresde_loss_create, ctypes.byref(slot), lookup(LOSS_KINDS, kind, "kind"))
+        super().__init__(slot.value)
+        self._reference = None
+        self.set(**settings)
+
+    def _usable(self):
+        ref = getattr(self, "_reference", None)
+        return super()._usable() and (ref is None or not ref.closed)
+
+    @property
+    def kind(self):
+        return u.call(lib.scoresde_loss_kind, self)
+
+    def set(self, **settings):
+        """Set settings by name, e.g. set(weighting="g2", eps=1e-5)."""
+        for name, value in settings.items():
+            cid, is_int, names = _setting(LOSS_SETTINGS, name)
+            if is_int:
+                value = lookup(names or {}, value, name)
+                u.call(lib.scoresde_loss_set_int, self, cid, value)
+            else:
+                u.call(lib.scoresde_loss_set_double, self, cid, float(value))
+        return self
+
+    def set_reference(self, model):
+        """ESM's reference model (kept alive by the loss); None clears it."""
+        u.call(lib.scoresde_loss_set_reference, self, model)
+        self._reference = model
+        if model is not None:
+            self._hooks.parents.append(model._hooks)
+
+    def set_weight(self, fn):
+        """The USER weighting: fn(t) -> (n,) weights >= 0 (selects it)."""
+        def body(t, n, w, _user):
+            u.store(u.view(w, (n,), True), fn(u.view(t, (n,), False)), "the weight hook")
+        cf = self._hooks.wrap(LOSS_WEIGHT_FN, body)
+        u.call(lib.scoresde_loss_set_weight_fn, self, cf, None)
+
+    def __call__(self, model, x0, seed=0, first_sample=0, per_sample=False, grad=None):
+        """The batch loss of x0 (n, D) for `model`; with per_sample=True returns
+        (loss, values (n,)); grad, an (num_params,) array, gets the gradient ADDED."""
+        x0, n, D = u.batch(x0, "x0")
+        values = np.empty(n) if per_sample else None
+        if grad is not None:
+            u.as_output(grad, "grad", (None,))
+        value = ctypes.c_double()
+        u.call(lib.scoresde_loss_eval, self, model, u.ptr(x0), n, D, seed, first_sample,
+               ctypes.byref(value), u.ptr(values), u.ptr(grad),
+               0 if grad is None else grad.shape[0],
+               hooks=u.Hooks([self._hooks, model._hooks]))
+        return (value.value, values) if per_sample else value.value
+
+    def __repr__(self):
+        if self.closed:
+            return "<scoresde.Loss closed>"
+        names = {v: k for k, v in LOSS_KINDS.items()}
+        return "<scoresde.Loss %s>" % names.get(self.kind, self.kind)
+
+
+class Trainer(u.Handle):
+    """Adam(W) with warm-up, clipping and an EMA, training `model` (an MLP,
+    whose parameters it updates in place) on `loss`. Both are kept alive by the
+    trainer and must not be used by another thread while a trainer call runs.
+    Settings by name (TRAIN_SETTINGS): Trainer(model, loss, lr=1e-3, batch=256)."""
+
+    _free = lib.scoresde_trainer_free
+
+    def __init__(self, model, loss, **settings):
+        slot = ctypes.c_void_p()
+        u.call(lib.scoresde_trainer_create, ctypes.byref(slot), model, loss)
+        super().__init__(slot.value, u.Hooks([model._hooks, loss._hooks]))
+        self.model, self.loss = model, loss
+        self.set(**settings)
+
+    model = loss = None     # set by __init__ once the C trainer exists
+
+    def _usable(self):
+        # the model and loss are borrowed by the C trainer: closing either ends it
+        borrowed = [h for h in (self.model, self.loss) if h is not None]
+        return super()._usable() and not any(h.closed for h in borrowed)
+
+    def set(self, **settings):
+        for name, value in settings.items():
+            cid, is_int = _setting(TRAIN_SETTINGS, name)
+            if is_int:
+                u.call(lib.scoresde_trainer_set_int, self, cid, lookup({}, value, name))
+            else:
+                u.call(lib.scoresde_trainer_set_double, self, cid, float(value))
+        return self
+
+    @property
+    def num_params(self):
+        return u.call(lib.scoresde_trainer_num_params, self)
+
+    @property
+    def steps(self):
+        """The number of applied optimiser steps."""
+        return u.call(lib.scoresde_trainer_steps, self)
+
+    def step(self, x0):
+        """One step on the batch x0 (n, D); returns the batch loss."""
+        x0, n, D = u.batch(x0, "x0")
+        value = ctypes.c_double()
+        u.call(lib.scoresde_trainer_step, self, u.ptr(x0), n, D, ctypes.byref(value),
+               hooks=self._hooks)
+        return value.value
+
+    def backward(self, x0, first_sample=0):
+        """Loss and gradient of x0 into the trainer's buffer; returns the loss."""
+        x0, n, D = u.batch(x0, "x0")
+        value = ctypes.c_double()
+        u.call(lib.scoresde_trainer_backward, self, u.ptr(x0), n, D, first_sample,
+               ctypes.byref(value), hooks=self._hooks)
+        return value.value
+
+    def get_grad(self, out=None):
+        out = u.as_output(out, "out", (self.num_params,))
+        u.call(lib.scoresde_trainer_get_grad, self, u.ptr(out), out.shape[0])
+        return out
+
+    def set_grad(self, grad):
+        u.as_input(grad, "grad", (None,))
+        u.call(lib.scoresde_trainer_set_grad, self, u.ptr(grad), grad.shape[0])
+
+    def apply(self):
+        """One optimiser step with the gradient buffer; returns its norm before clipping."""
+        norm = ctypes.c_double()
+        u.call(lib.scoresde_trainer_apply, self, ctypes.byref(norm))
+        return norm.value
+
+    def get_ema(self, out=None):
+        out = u.as_output(out, "out", (self.num_params,))
+        u.call(lib.scoresde_trainer_get_ema, self, u.ptr(out), out.shape[0])
+        return out
+
+    def fit(self, data, steps, progress=None):
+        """Run `steps` steps on minibatches (the BATCH setting) drawn from data (m, D).
+
+        progress: None; True for a progress bar (tqdm when installed, else a
+        text bar on stderr); or a callable hook(step, loss, ema_loss) called
+        after every step, which may return True to stop early. An exception
+        raised by the hook stops the run and is re-raised here (steps done are
+        kept). Returns (steps run in this call, last loss, its moving average)."""
+        data, m, D = u.batch(data, "data")
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+            raise ValueError("steps (%r) must be an int >= 0" % (steps,))
+        start = self.steps
+        last = [float("nan"), float("nan")]
+        bar = progress_bar(steps, "fit") if progress is True else None
+        hook = progress if callable(progress) else None
+
+        def body(step, loss, ema, _user):
+            last[0], last[1] = loss, ema
+            if bar is not None:
+                bar.set_postfix_str("loss %.4g" % ema)
+                bar.update(1)
+            if hook is not None and hook(step, loss, ema):
+                raise _Stop()
+
+        hooks = u.Hooks([self._hooks])
+        cf = hooks.wrap(TRAIN_PROGRESS_FN, body)
+        try:
+            u.call(lib.scoresde_trainer_fit, self, u.ptr(data), m, D, steps, cf, None,
+                   hooks=hooks)
+        except _Stop:
+            pass
+        finally:
+            if bar is not None:
+                bar.close()
+        return self.steps - start, last[0], last[1]
+
+    # ---------------------------------------------------------- checkpoints
+    def to_bytes(self):
+        data = ctypes.c_void_p()
+        size = ctypes.c_size_t()
+        u.call(lib.scoresde_trainer_save_buffer, self, ctypes.byref(data), ctypes.byref(size))
+        try:
+            return ctypes.string_at(data.value, size.value)
+        finally:
+            lib.scoresde_buffer_free(data)
+
+    def save(self, path):
+        """Save the training state atomically to `path`."""
+        u.call(lib.scoresde_trainer_save, self, os.fsencode(path))
+
+    def load(self, path):
+        """Restore a checkpoint (same model architecture and loss configuration)."""
+        u.call(lib.scoresde_trainer_load, self, os.fsencode(path))
+
+    def load_bytes(self, data):
+        buf = bytes(data)
+        u.call(lib.scoresde_trainer_load_buffer, self, buf, len(buf))
+
+    def export(self, which="ema"):
+        """A new Model for sampling carrying the EMA ("ema") or current ("raw") parameters."""
+        from .model import Model
+        slot = ctypes.c_void_p()
+        u.call(lib.scoresde_trainer_export, self, lookup(EXPORT, which, "which"),
+               ctypes.byref(slot))
+        return Model(slot.value, u.Hooks([self.model._hooks]))
+
+    def __repr__(self):
+        if self.closed:
+            return "<scoresde.Trainer closed>"
+        return "<scoresde.Trainer %d params, %d steps>" % (self.num_params, self.steps)

@@ -1,0 +1,307 @@
+//! Samplers, probability-flow ODE solvers and likelihoods (sampler.h).
+use core::ffi::c_void;
+use std::ptr::{self, NonNull};
+use std::sync::Arc;
+
+use scoresde_sys as sys;
+
+use crate::error::{want_len, Error, Result};
+use crate::hooks::{self, guard, slice, slice_mut, user_ptr, HookResult};
+use crate::model::{BatchFn, Model};
+use crate::sde::SdeRef;
+
+/// Option names and their SCORESDE_SAMPLER_* ids (the type and bounds come
+/// from the library, see [`Sampler::bounds`]).
+pub const OPTIONS: [(&str, u32); 27] = [
+    ("steps", sys::SCORESDE_SAMPLER_STEPS), ("eps", sys::SCORESDE_SAMPLER_EPS),
+    ("predictor", sys::SCORESDE_SAMPLER_PREDICTOR), ("corrector", sys::SCORESDE_SAMPLER_CORRECTOR),
+    ("corrector_steps", sys::SCORESDE_SAMPLER_CORRECTOR_STEPS), ("snr", sys::SCORESDE_SAMPLER_SNR),
+    ("batch_norms", sys::SCORESDE_SAMPLER_BATCH_NORMS), ("denoise", sys::SCORESDE_SAMPLER_DENOISE),
+    ("lam", sys::SCORESDE_SAMPLER_LAM), ("grid", sys::SCORESDE_SAMPLER_GRID),
+    ("rho", sys::SCORESDE_SAMPLER_RHO), ("threads", sys::SCORESDE_SAMPLER_THREADS),
+    ("block", sys::SCORESDE_SAMPLER_BLOCK), ("ald_step", sys::SCORESDE_SAMPLER_ALD_STEP),
+    ("solver", sys::SCORESDE_SAMPLER_SOLVER), ("rtol", sys::SCORESDE_SAMPLER_RTOL),
+    ("atol", sys::SCORESDE_SAMPLER_ATOL), ("h_init", sys::SCORESDE_SAMPLER_H_INIT),
+    ("h_min", sys::SCORESDE_SAMPLER_H_MIN), ("max_steps", sys::SCORESDE_SAMPLER_MAX_STEPS),
+    ("divergence", sys::SCORESDE_SAMPLER_DIVERGENCE), ("order", sys::SCORESDE_SAMPLER_ORDER),
+    ("s_churn", sys::SCORESDE_SAMPLER_S_CHURN), ("s_tmin", sys::SCORESDE_SAMPLER_S_TMIN),
+    ("s_tmax", sys::SCORESDE_SAMPLER_S_TMAX), ("s_noise", sys::SCORESDE_SAMPLER_S_NOISE),
+    ("langevin_step", sys::SCORESDE_SAMPLER_LANGEVIN_STEP),
+];
+
+fn option_id(name: &str) -> Result<i32> {
+    OPTIONS.iter().find(|(n, _)| *n == name).map(|(_, id)| *id as i32).ok_or_else(|| {
+        Error::new(sys::SCORESDE_EINVAL, format!("unknown sampler option {name:?}"))
+    })
+}
+
+/// Run statistics of one call (scoresde_sampler_stats).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Stats {
+    pub nfe: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    pub t_final: f64,
+}
+
+fn new_stats() -> sys::scoresde_sampler_stats {
+    sys::scoresde_sampler_stats {
+        struct_size: std::mem::size_of::<sys::scoresde_sampler_stats>(),
+        nfe: 0, accepted: 0, rejected: 0, t_final: 0.0,
+    }
+}
+
+fn stats(s: &sys::scoresde_sampler_stats) -> Stats {
+    Stats { nfe: s.nfe, accepted: s.accepted, rejected: s.rejected, t_final: s.t_final }
+}
+
+/// A progress hook (step, t, nfe) -> true to stop the run (SCORESDE_ECALLBACK).
+pub type ProgressFn = dyn Fn(usize, f64, u64) -> bool + Send + Sync;
+
+unsafe extern "C" fn progress_tramp(step: usize, t: f64, nfe: u64, user: *mut c_void) -> i32 {
+    // SAFETY: user is the Box<ProgressFn> the sampler keeps in an Arc.
+    let f = &*(user as *const Box<ProgressFn>);
+    guard(|| if f(step, t, nfe) { Err("stopped by the progress hook".into()) } else { Ok(()) })
+}
+
+unsafe extern "C" fn batch_tramp(
+    x: *const f64, t: *const f64, n: usize, d: usize, out: *mut f64, user: *mut c_void,
+) -> i32 {
+    // SAFETY: user is a Box<BatchFn> kept alive (sampler or call frame).
+    let f = &*(user as *const Box<BatchFn>);
+    guard(|| f(slice(x, n * d), slice(t, n), d, slice_mut(out, n * d)))
+}
+
+/// A sampling method and its options (scoresde_sampler). Sampling is
+/// read-only and thread-safe (sampler.h): Send and Sync; setters take &mut.
+/// Hooks run on the calling thread, except the guidance hook with
+/// THREADS > 1 (then a panic in it is reported as ECALLBACK, not resumed).
+pub struct Sampler {
+    ptr: NonNull<sys::scoresde_sampler>,
+    guidance: Option<Arc<Box<BatchFn>>>,
+    progress: Option<Arc<Box<ProgressFn>>>,
+}
+
+// SAFETY: see the type's documentation; the closures are Send + Sync.
+unsafe impl Send for Sampler {}
+unsafe impl Sync for Sampler {}
+
+impl Drop for Sampler {
+    fn drop(&mut self) {
+        unsafe { sys::scoresde_sampler_free(self.ptr.as_ptr()) }
+    }
+}
+
+impl Sampler {
+    /// A sampler for sys::SCORESDE_SAMPLER_PC, ODE, EDM or DPMPP with the defaults.
+    pub fn new(method: u32) -> Result<Sampler> {
+        let mut out = ptr::null_mut();
+        hooks::call(|| unsafe { sys::scoresde_sampler_create(&mut out, method as i32) })?;
+        let ptr = NonNull::new(out).ok_or_else(|| Error::new(sys::SCORESDE_ENOMEM, "NULL sampler"))?;
+        Ok(Sampler { ptr, guidance: None, progress: None })
+    }
+
+    /// An independent copy (options, grid and hooks, whose closures it shares).
+    pub fn try_clone(&self) -> Result<Sampler> {
+        let mut out = ptr::null_mut();
+        hooks::call(|| unsafe { sys::scoresde_sampler_clone(self.raw(), &mut out) })?;
+        let ptr = NonNull::new(out).ok_or_else(|| Error::new(sys::SCORESDE_ENOMEM, "NULL sampler"))?;
+        Ok(Sampler { ptr, guidance: self.guidance.clone(), progress: self.progress.clone() })
+    }
+
+    fn raw(&self) -> *const sys::scoresde_sampler {
+        self.ptr.as_ptr()
+    }
+
+    pub fn method(&self) -> i32 {
+        unsafe { sys::scoresde_sampler_method(self.raw()) }
+    }
+
+    /// (lower, upper, is_int) of an option, by name.
+    pub fn bounds(name: &str) -> Result<(f64, f64, bool)> {
+        let id = option_id(name)?;
+        let (mut lo, mut hi, mut is_int) = (0.0, 0.0, 0);
+        hooks::call(|| unsafe { sys::scoresde_sampler_bounds(id, &mut lo, &mut hi, &mut is_int) })?;
+        Ok((lo, hi, is_int != 0))
+    }
+
+    /// The library's default of an option, by name.
+    pub fn default_value(name: &str) -> Result<f64> {
+        let id = option_id(name)?;
+        let mut v = 0.0;
+        hooks::call(|| unsafe { sys::scoresde_sampler_default(id, &mut v) })?;
+        Ok(v)
+    }
+
+    /// Set an option by name: integer options need an integral value (enum
+    /// options take the sys::SCORESDE_PREDICTOR_* etc. values as f64).
+    pub fn set(&mut self, name: &str, value: f64) -> Result<&mut Self> {
+        let id = option_id(name)?;
+        let p = self.ptr.as_ptr();
+        if Self::bounds(name)?.2 {
+            if value.fract() != 0.0 || !value.is_finite() {
+                return Err(Error::new(sys::SCORESDE_EINVAL,
+                                      format!("option {name} takes an integer, not {value}")));
+            }
+            hooks::call(|| unsafe { sys::scoresde_sampler_set_int(p, id, value as i64) })?;
+        } else {
+            hooks::call(|| unsafe { sys::scoresde_sampler_set_double(p, id, value) })?;
+        }
+        Ok(self)
+    }
+
+    /// Read an option by name (integer options converted to f64).
+    pub fn get(&self, name: &str) -> Result<f64> {
+        let id = option_id(name)?;
+        if Self::bounds(name)?.2 {
+            let mut v = 0i64;
+            hooks::call(|| unsafe { sys::scoresde_sampler_get_int(self.raw(), id, &mut v) })?;
+            Ok(v as f64)
+        } else {
+            let mut v = 0.0;
+            hooks::call(|| unsafe { sys::scoresde_sampler_get_double(self.raw(), id, &mut v) })?;
+            Ok(v)
+        }
+    }
+
+    /// The caller's decreasing time grid (STEPS becomes t.len() - 1).
+    pub fn set_grid(&mut self, t: &[f64]) -> Result<()> {
+        hooks::call(|| unsafe { sys::scoresde_sampler_set_grid(self.ptr.as_ptr(), t.as_ptr(), t.len()) })
+    }
+
+    /// The grid for `sde` into t (STEPS + 1 times).
+    pub fn times(&self, sde: &SdeRef<'_>, t: &mut [f64]) -> Result<()> {
+        hooks::call(|| unsafe { sys::scoresde_sampler_times(self.raw(), sde.raw(), t.as_mut_ptr(), t.len()) })
+    }
+
+    /// The guidance closure (x, t, dim, grad_out) with its scale; None removes it.
+    pub fn set_guidance(&mut self, f: Option<Box<BatchFn>>, scale: f64) -> Result<()> {
+        let h = f.map(Arc::new);
+        let (cb, user) = match &h {
+            Some(a) => (Some(batch_tramp as unsafe extern "C" fn(_, _, _, _, _, _) -> _), user_ptr(a)),
+            None => (None, ptr::null_mut()),
+        };
+        hooks::call(|| unsafe { sys::scoresde_sampler_set_guidance(self.ptr.as_ptr(), cb, scale, user) })?;
+        self.guidance = h;
+        Ok(())
+    }
+
+    /// The progress closure (step, t, nfe) -> stop?; None removes it.
+    pub fn set_progress(&mut self, f: Option<Box<ProgressFn>>) -> Result<()> {
+        let h = f.map(Arc::new);
+        let (cb, user) = match &h {
+            Some(a) => (Some(progress_tramp as unsafe extern "C" fn(_, _, _, _) -> _), user_ptr(a)),
+            None => (None, ptr::null_mut()),
+        };
+        hooks::call(|| unsafe { sys::scoresde_sampler_set_progress(self.ptr.as_ptr(), cb, user) })?;
+        self.progress = h;
+        Ok(())
+    }
+
+    /// n = out.len() / dim samples (sample i of the call is sample first + i
+    /// of the run), from the prior or from x_t (same length as out).
+    pub fn sample(&self, model: &Model, seed: u64, first: u64, x_t: Option<&[f64]>,
+                  out: &mut [f64]) -> Result<Stats> {
+        let d = model.dim();
+        let n = rows(out.len(), d, "out")?;
+        let xp = match x_t {
+            Some(x) => {
+                want_len("x_t", x.len(), out.len())?;
+                x.as_ptr()
+            }
+            None => ptr::null(),
+        };
+        let mut st = new_stats();
+        hooks::call(|| unsafe {
+            sys::scoresde_sampler_sample(self.raw(), model.raw(), seed, first, n, xp,
+                                         out.as_mut_ptr(), &mut st)
+        })?;
+        Ok(stats(&st))
+    }
+
+    /// PC imputation: mask (dim flags, true = known) and y (n x dim).
+    pub fn inpaint(&self, model: &Model, seed: u64, first: u64, mask: &[bool], y: &[f64],
+                   out: &mut [f64]) -> Result<Stats> {
+        let d = model.dim();
+        let n = rows(out.len(), d, "out")?;
+        want_len("y", y.len(), out.len())?;
+        let m: Vec<u8> = mask.iter().map(|&b| b as u8).collect();
+        let mut st = new_stats();
+        hooks::call(|| unsafe {
+            sys::scoresde_sampler_inpaint(self.raw(), model.raw(), seed, first, n, m.as_ptr(),
+                                          m.len(), y.as_ptr(), out.as_mut_ptr(), &mut st)
+        })?;
+        Ok(stats(&st))
+    }
+
+    /// Latents of data x0 through the probability-flow ODE (ODE method).
+    pub fn encode(&self, model: &Model, x0: &[f64], out: &mut [f64]) -> Result<Stats> {
+        let n = rows(x0.len(), model.dim(), "x0")?;
+        want_len("out", out.len(), x0.len())?;
+        let mut st = new_stats();
+        hooks::call(|| unsafe {
+            sys::scoresde_sampler_encode(self.raw(), model.raw(), n, x0.as_ptr(), out.as_mut_ptr(), &mut st)
+        })?;
+        Ok(stats(&st))
+    }
+
+    /// ln p_eps(x_i) into logp (ODE method); the latents too if asked.
+    pub fn likelihood(&self, model: &Model, seed: u64, first: u64, x: &[f64], logp: &mut [f64],
+                      latent: Option<&mut [f64]>) -> Result<Stats> {
+        let n = rows(x.len(), model.dim(), "x")?;
+        want_len("logp", logp.len(), n)?;
+        let lp = match latent {
+            Some(l) => {
+                want_len("latent", l.len(), x.len())?;
+                l.as_mut_ptr()
+            }
+            None => ptr::null_mut(),
+        };
+        let mut st = new_stats();
+        hooks::call(|| unsafe {
+            sys::scoresde_sampler_likelihood(self.raw(), model.raw(), seed, first, n, x.as_ptr(),
+                                             logp.as_mut_ptr(), lp, &mut st)
+        })?;
+        Ok(stats(&st))
+    }
+
+    /// Langevin dynamics for a time-free score closure (x, dim, out) from x0.
+    pub fn langevin<F>(&self, score: F, dim: usize, seed: u64, first: u64, x0: &[f64],
+                       out: &mut [f64]) -> Result<Stats>
+    where
+        F: Fn(&[f64], usize, &mut [f64]) -> HookResult + Send + Sync + 'static,
+    {
+        let n = rows(x0.len(), dim, "x0")?;
+        want_len("out", out.len(), x0.len())?;
+        let f: Box<BatchFn> = Box::new(move |x, _t, d, o| score(x, d, o));
+        let mut st = new_stats();
+        hooks::call(|| unsafe {
+            sys::scoresde_sampler_langevin(self.raw(), Some(batch_tramp),
+                                           &f as *const Box<BatchFn> as *mut c_void, dim, seed,
+                                           first, n, x0.as_ptr(), out.as_mut_ptr(), &mut st)
+        })?;
+        Ok(stats(&st))
+    }
+}
+
+fn rows(len: usize, d: usize, name: &str) -> Result<usize> {
+    if len.checked_rem(d) != Some(0) {
+        return Err(Error::new(sys::SCORESDE_EDIM,
+                              format!("{name} has {len} values, not a multiple of dimension {d}")));
+    }
+    Ok(len / d)
+}
+
+/// Bits per dimension of `bits`-bit data fed to the model as scale u + shift.
+pub fn bits_per_dim(logp: &[f64], dim: usize, bits: u32, scale: f64, bpd: &mut [f64]) -> Result<()> {
+    want_len("bpd", bpd.len(), logp.len())?;
+    hooks::call(|| unsafe {
+        sys::scoresde_bits_per_dim(logp.as_ptr(), logp.len(), dim, bits, scale, bpd.as_mut_ptr())
+    })
+}
+
+impl std::fmt::Debug for Sampler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Sampler(method {})", self.method())
+    }
+}
