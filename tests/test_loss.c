@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "loss_internal.h"
 #include "model_internal.h"
 #include "scoresde.h"
 #include "testutil.h"
@@ -682,6 +683,53 @@ START_TEST(fused_fill_failure)
 }
 END_TEST
 
+/* A kept workspace (the trainer's) gives the bits of a fresh one, whether
+ * it has to grow (n = 5, then 11) or is reused larger than needed (n = 3
+ * after 11), for a gradient kind with levels (DDPM: levels and the table
+ * share the block) and for SSM (probes). */
+START_TEST(kept_workspace_matches_fresh)
+{
+    const int kinds[2] = {SCORESDE_LOSS_DDPM, SCORESDE_LOSS_SSM};
+    scoresde_sde *sde = make_sde(SCORESDE_SDE_VP);
+    scoresde_model *m = small_mlp(sde, SCORESDE_MLP_OUTPUT_NOISE, 9);
+    scoresde_model *ref = mixture(sde);
+    double *x0 = data_of(ref, 11, 43);
+    size_t np;
+    ck_assert_int_eq(scoresde_model_num_params(m, &np), SCORESDE_OK);
+    double *g0 = malloc(np * sizeof *g0), *g1 = malloc(np * sizeof *g1);
+    for (int k = 0; k < 2; k++) {
+        scoresde_loss *l = make_loss(kinds[k]);
+        if (kinds[k] == SCORESDE_LOSS_SSM)
+            ck_assert_int_eq(scoresde_loss_set_int(l, SCORESDE_LOSS_TIME_MODE,
+                                                   SCORESDE_LOSS_TIME_UNIFORM),
+                             SCORESDE_OK);
+        sd_loss_buf buf = {NULL, 0};
+        const size_t ns[3] = {5, 11, 3};
+        for (int c = 0; c < 3; c++) {
+            double v0, v1, p0[11], p1[11];
+            memset(g0, 0, np * sizeof *g0);
+            memset(g1, 0, np * sizeof *g1);
+            ck_assert_int_eq(scoresde_loss_eval(l, m, x0, ns[c], 2, 7, 2, &v0, p0, g0, np),
+                             SCORESDE_OK);
+            ck_assert_int_eq(sd_loss_eval_buf(l, m, x0, ns[c], 2, 7, 2, &v1, p1, g1, np, &buf),
+                             SCORESDE_OK);
+            ck_assert(buf.block != NULL);
+            ck_assert(memcmp(&v0, &v1, sizeof v0) == 0);
+            ck_assert(memcmp(p0, p1, ns[c] * sizeof p0[0]) == 0);
+            ck_assert(memcmp(g0, g1, np * sizeof *g0) == 0);
+        }
+        sd_loss_buf_free(&buf);
+        ck_assert(buf.block == NULL && buf.bytes == 0);
+        sd_loss_buf_free(NULL);
+        scoresde_loss_free(l);
+    }
+    free(g0), free(g1), free(x0);
+    scoresde_model_free(m);
+    scoresde_model_free(ref);
+    scoresde_sde_free(sde);
+}
+END_TEST
+
 static Suite *loss_suite(void)
 {
     Suite *s = suite_create("loss");
@@ -695,6 +743,7 @@ static Suite *loss_suite(void)
     tcase_add_test(tc, bad_input);
     tcase_add_loop_test(tc, fused_matches_separate, 0, (int)(2 * N_GRAD_CASES));
     tcase_add_test(tc, fused_fill_failure);
+    tcase_add_test(tc, kept_workspace_matches_fresh);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -536,6 +536,23 @@ int scoresde_loss_eval(const scoresde_loss *loss, const scoresde_model *model, c
                        size_t n, size_t D, uint64_t seed, uint64_t first_sample, double *value,
                        double *per_sample, double *grad, size_t count)
 {
+    return sd_loss_eval_buf(loss, model, x0, n, D, seed, first_sample, value, per_sample, grad,
+                            count, NULL);
+}
+
+void sd_loss_buf_free(sd_loss_buf *buf)
+{
+    if (!buf)
+        return;
+    sd_free(buf->block);
+    buf->block = NULL;
+    buf->bytes = 0;
+}
+
+int sd_loss_eval_buf(const scoresde_loss *loss, const scoresde_model *model, const double *x0,
+                     size_t n, size_t D, uint64_t seed, uint64_t first_sample, double *value,
+                     double *per_sample, double *grad, size_t count, sd_loss_buf *buf)
+{
     SD_TRY(sd_check_ptr(loss, "loss"));
     SD_TRY(sd_check_ptr(model, "model"));
     SD_TRY(sd_check_ptr(value, "value"));
@@ -588,20 +605,31 @@ int scoresde_loss_eval(const scoresde_loss *loss, const scoresde_model *model, c
     /* every term is below SIZE_MAX / 8 (checked products of sizes of arrays the
      * caller holds), so only the sum can overflow */
     total = 5 * n + 4 * nD + nd6;
-    const size_t rest[3] = {probe_len, pw_len, tab_len};
-    for (int k = 0; k < 3; k++) {
+    /* the n levels (size_t, the size of a double on every supported target,
+     * checked below) ride at the end of the same block */
+    const size_t rest[4] = {probe_len, pw_len, tab_len, n};
+    for (int k = 0; k < 4; k++) {
         if (rest[k] > SIZE_MAX / sizeof(double) - total)
             return sd_fail(SCORESDE_EINVAL, "the loss workspace for n = %zu overflows", n);
         total += rest[k];
     }
-    double *block = sd_malloc(total * sizeof(double));
-    size_t *levels = sd_malloc(n * sizeof(size_t));
-    if (!block || !levels) {
-        sd_free(block);
-        sd_free(levels);
-        return sd_fail(SCORESDE_ENOMEM, "out of memory for the loss workspace (%zu doubles)",
-                       total);
+    _Static_assert(sizeof(size_t) <= sizeof(double), "levels share the workspace block");
+    const size_t bytes = total * sizeof(double);
+    double *block;
+    if (buf && buf->bytes >= bytes) {
+        block = buf->block; /* the caller's, grown to fit an earlier call */
+    } else {
+        block = sd_malloc(bytes);
+        if (!block)
+            return sd_fail(SCORESDE_ENOMEM, "out of memory for the loss workspace (%zu doubles)",
+                           total);
+        if (buf) {
+            sd_free(buf->block);
+            buf->block = block;
+            buf->bytes = bytes;
+        }
     }
+    size_t *levels = (size_t *)(void *)(block + total - n);
     loss_ws ws;
     double *p = block;
     ws.t = p, p += n;
@@ -620,8 +648,8 @@ int scoresde_loss_eval(const scoresde_loss *loss, const scoresde_model *model, c
     memset(ws.z, 0, nD * sizeof(double));
     int rc = eval_impl(loss, model, x0, n, D, seed, first_sample, value, per_sample, grad, count,
                        &ws, levels);
-    sd_free(block);
-    sd_free(levels);
+    if (!buf)
+        sd_free(block);
     return rc;
 }
 
