@@ -4,7 +4,8 @@
  * closed form, sliced and Hutchinson estimators are unbiased for the exact
  * trace, results do not depend on how a run is split into calls, finite-
  * difference parameter gradients for every loss, weighting and reduction, and
- * each kind of bad input with its code and message.
+ * each kind of bad input with its code and message; the fused score-then-
+ * backward path is bit-identical to the separate one.
  * Statistical checks use fixed seeds and a 5-sigma bound from the sample size.
  * SPDX-License-Identifier: BSD-3-Clause
  */
@@ -14,6 +15,8 @@
 #include <string.h>
 
 #include "internal.h"
+#include "loss_internal.h"
+#include "model_internal.h"
 #include "scoresde.h"
 #include "testutil.h"
 
@@ -561,6 +564,172 @@ START_TEST(bad_input)
 }
 END_TEST
 
+/* The fused score-then-backward path (the MLP kind's score_vjp, which keeps
+ * the forward state) gives bit for bit the value, per-sample values and
+ * gradient of the separate path (score on every row, then score_backward
+ * with its own forward), which sd_model_score_vjp runs for a kind without
+ * the slot: same model with score_vjp cleared. Chunks of 4 rows over 11
+ * samples cover several full chunks and a partial one; float64 and float32. */
+START_TEST(fused_matches_separate)
+{
+    const grad_case *gc = &grad_cases[_i / 2];
+    const int f32 = _i % 2;
+    scoresde_sde *sde = make_sde(gc->sde);
+    scoresde_mlp_options o;
+    ck_assert_int_eq(scoresde_model_mlp_options_init(&o, sizeof o), SCORESDE_OK);
+    o.n_hidden = 2;
+    o.widths[0] = 8;
+    o.widths[1] = 6;
+    o.output = gc->output;
+    o.embed_dim = 4;
+    o.seed = 3 + (uint64_t)_i;
+    o.chunk_rows = 4;
+    o.precision = f32 ? SCORESDE_MLP_FLOAT32 : SCORESDE_MLP_FLOAT64;
+    scoresde_model *m = NULL;
+    ck_assert_int_eq(scoresde_model_create_mlp(&m, sde, 2, &o), SCORESDE_OK);
+    ck_assert(m->ops->score_vjp != NULL);
+    scoresde_model *ref = mixture(sde);
+    scoresde_loss *l = make_loss(gc->kind);
+    if (gc->time_mode)
+        ck_assert_int_eq(scoresde_loss_set_int(l, SCORESDE_LOSS_TIME_MODE, gc->time_mode),
+                         SCORESDE_OK);
+    if (gc->time_mode == SCORESDE_LOSS_TIME_FIXED)
+        ck_assert_int_eq(scoresde_loss_set_double(l, SCORESDE_LOSS_FIXED_TIME, 0.35),
+                         SCORESDE_OK);
+    if (gc->weighting == SCORESDE_LOSS_WEIGHT_USER)
+        ck_assert_int_eq(scoresde_loss_set_weight_fn(l, user_weight, NULL), SCORESDE_OK);
+    else
+        ck_assert_int_eq(scoresde_loss_set_int(l, SCORESDE_LOSS_WEIGHTING, gc->weighting),
+                         SCORESDE_OK);
+    ck_assert_int_eq(scoresde_loss_set_int(l, SCORESDE_LOSS_REDUCTION, gc->reduction), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_loss_set_int(l, SCORESDE_LOSS_PROBE, gc->probe), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_loss_set_int(l, SCORESDE_LOSS_NUM_PROBES, gc->M), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_loss_set_reference(l, ref), SCORESDE_OK);
+
+    const size_t n = 11;
+    double *x0 = data_of(ref, n, 41);
+    size_t np;
+    ck_assert_int_eq(scoresde_model_num_params(m, &np), SCORESDE_OK);
+    double *g[2], ps[2][11], v[2];
+    const sd_model_ops *fused = m->ops;
+    sd_model_ops separate = *fused;
+    separate.score_vjp = NULL;
+    for (int k = 0; k < 2; k++) {
+        g[k] = malloc(np * sizeof *g[k]);
+        for (size_t q = 0; q < np; q++)
+            g[k][q] = 0.25; /* added to, not written */
+        m->ops = k ? &separate : fused;
+        ck_assert_int_eq(scoresde_loss_eval(l, m, x0, n, 2, 17, 5, &v[k], ps[k], g[k], np),
+                         SCORESDE_OK);
+    }
+    m->ops = fused;
+    ck_assert(isfinite(v[0]));
+    ck_assert_msg(memcmp(&v[0], &v[1], sizeof v[0]) == 0, "%s: value differs", gc->name);
+    ck_assert_msg(memcmp(ps[0], ps[1], sizeof ps[0]) == 0, "%s: per-sample values differ",
+                  gc->name);
+    ck_assert_msg(memcmp(g[0], g[1], np * sizeof *g[0]) == 0, "%s (%s): gradient differs",
+                  gc->name, f32 ? "float32" : "float64");
+    double moved = 0;
+    for (size_t q = 0; q < np; q++)
+        moved = fmax(moved, fabs(g[0][q] - 0.25));
+    ck_assert(moved > 0);
+    free(g[0]), free(g[1]), free(x0);
+    scoresde_loss_free(l);
+    scoresde_model_free(m);
+    scoresde_model_free(ref);
+    scoresde_sde_free(sde);
+}
+END_TEST
+
+/* A fill step's failure (the loss's non-finite check) stops the fused pass
+ * with its own status and message. */
+static int failing_fill(size_t i0, size_t r, void *ctx)
+{
+    size_t *calls = ctx;
+    (*calls)++;
+    if (i0 + r > 4)
+        return sd_fail(SCORESDE_ENUMERIC, "fill refused rows %zu..%zu", i0, i0 + r - 1);
+    return SCORESDE_OK;
+}
+
+START_TEST(fused_fill_failure)
+{
+    scoresde_sde *sde = make_sde(SCORESDE_SDE_VP);
+    scoresde_mlp_options o;
+    ck_assert_int_eq(scoresde_model_mlp_options_init(&o, sizeof o), SCORESDE_OK);
+    o.n_hidden = 1;
+    o.widths[0] = 5;
+    o.embed_dim = 2;
+    o.chunk_rows = 4;
+    scoresde_model *m = NULL;
+    ck_assert_int_eq(scoresde_model_create_mlp(&m, sde, 2, &o), SCORESDE_OK);
+    size_t np, calls = 0;
+    ck_assert_int_eq(scoresde_model_num_params(m, &np), SCORESDE_OK);
+    double x[20], t[10], s[20], og[20], *g = calloc(np, sizeof *g);
+    for (int i = 0; i < 20; i++)
+        x[i] = 0.1 * i, og[i] = 1.0;
+    for (int i = 0; i < 10; i++)
+        t[i] = 0.1 + 0.05 * i;
+    expect_error(sd_model_score_vjp(m, x, t, 10, 2, s, og, failing_fill, &calls, g, np),
+                 SCORESDE_ENUMERIC, "fill refused rows 4..7");
+    ck_assert_uint_eq(calls, 2);
+    expect_error(sd_model_score_vjp(m, x, t, 10, 2, s, og, (sd_vjp_fill_fn)0, &calls, g, np), SCORESDE_EINVAL,
+                 "fill");
+    expect_error(sd_model_score_vjp(m, x, t, 10, 2, s, og, failing_fill, &calls, g, np - 1),
+                 SCORESDE_EDIM, "param_grad");
+    free(g);
+    scoresde_model_free(m);
+    scoresde_sde_free(sde);
+}
+END_TEST
+
+/* A kept workspace (the trainer's) gives the bits of a fresh one, whether
+ * it has to grow (n = 5, then 11) or is reused larger than needed (n = 3
+ * after 11), for a gradient kind with levels (DDPM: levels and the table
+ * share the block) and for SSM (probes). */
+START_TEST(kept_workspace_matches_fresh)
+{
+    const int kinds[2] = {SCORESDE_LOSS_DDPM, SCORESDE_LOSS_SSM};
+    scoresde_sde *sde = make_sde(SCORESDE_SDE_VP);
+    scoresde_model *m = small_mlp(sde, SCORESDE_MLP_OUTPUT_NOISE, 9);
+    scoresde_model *ref = mixture(sde);
+    double *x0 = data_of(ref, 11, 43);
+    size_t np;
+    ck_assert_int_eq(scoresde_model_num_params(m, &np), SCORESDE_OK);
+    double *g0 = malloc(np * sizeof *g0), *g1 = malloc(np * sizeof *g1);
+    for (int k = 0; k < 2; k++) {
+        scoresde_loss *l = make_loss(kinds[k]);
+        if (kinds[k] == SCORESDE_LOSS_SSM)
+            ck_assert_int_eq(scoresde_loss_set_int(l, SCORESDE_LOSS_TIME_MODE,
+                                                   SCORESDE_LOSS_TIME_UNIFORM),
+                             SCORESDE_OK);
+        sd_loss_buf buf = {NULL, 0};
+        const size_t ns[3] = {5, 11, 3};
+        for (int c = 0; c < 3; c++) {
+            double v0, v1, p0[11], p1[11];
+            memset(g0, 0, np * sizeof *g0);
+            memset(g1, 0, np * sizeof *g1);
+            ck_assert_int_eq(scoresde_loss_eval(l, m, x0, ns[c], 2, 7, 2, &v0, p0, g0, np),
+                             SCORESDE_OK);
+            ck_assert_int_eq(sd_loss_eval_buf(l, m, x0, ns[c], 2, 7, 2, &v1, p1, g1, np, &buf),
+                             SCORESDE_OK);
+            ck_assert(buf.block != NULL);
+            ck_assert(memcmp(&v0, &v1, sizeof v0) == 0);
+            ck_assert(memcmp(p0, p1, ns[c] * sizeof p0[0]) == 0);
+            ck_assert(memcmp(g0, g1, np * sizeof *g0) == 0);
+        }
+        sd_loss_buf_free(&buf);
+        ck_assert(buf.block == NULL && buf.bytes == 0);
+        sd_loss_buf_free(NULL);
+        scoresde_loss_free(l);
+    }
+    free(g0), free(g1), free(x0);
+    scoresde_model_free(m);
+    scoresde_model_free(ref);
+    scoresde_sde_free(sde);
+}
+END_TEST
+
 static Suite *loss_suite(void)
 {
     Suite *s = suite_create("loss");
@@ -572,6 +741,9 @@ static Suite *loss_suite(void)
     tcase_add_loop_test(tc, thread_count_invariance, 0, 2);
     tcase_add_loop_test(tc, gradient_matches_finite_differences, 0, (int)N_GRAD_CASES);
     tcase_add_test(tc, bad_input);
+    tcase_add_loop_test(tc, fused_matches_separate, 0, (int)(2 * N_GRAD_CASES));
+    tcase_add_test(tc, fused_fill_failure);
+    tcase_add_test(tc, kept_workspace_matches_fresh);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -378,7 +378,9 @@ SCORESDE_API int scoresde_model_probe_backward(const scoresde_model *model, cons
  * else 1), offsets SCORESDE_RNG_OFFSET(SCORESDE_RNG_MODEL, k) for element k;
  * biases zero.
  * Precision FLOAT32 stores parameters and computes in single precision; the
- * API stays double.
+ * API stays double. Its SiLU uses the library's own vectorised sigmoid
+ * (within 3 ulp of 1 / (1 + e^-z) in float, deterministic), not libm's expf;
+ * FLOAT64 uses libm's exp.
  * Evaluations of one MLP model are thread-safe: each call takes a workspace
  * from the model's mutex-guarded pool (allocating one only when none is free)
  * and gives it back. Results do not depend on the number of threads calling.

@@ -119,7 +119,10 @@ SCORESDE_API uint64_t scoresde_trainer_steps(const scoresde_trainer *trainer);
  * under SEED with the given first_sample (data-parallel callers give each
  * process its rows' global indices, so the shards' gradients average to the
  * full batch's). *loss (may be NULL) receives the batch loss.
- * Errors: those of scoresde_loss_eval. Does not advance any counter.
+ * The loss's workspace is kept in the trainer between calls (grown only
+ * when a batch needs more), so repeated steps of one batch size allocate
+ * nothing in the loss. Errors: those of scoresde_loss_eval. Does not
+ * advance any counter.
  */
 SCORESDE_API int scoresde_trainer_backward(scoresde_trainer *trainer, const double *x0, size_t n,
                                            size_t D, uint64_t first_sample, double *loss);

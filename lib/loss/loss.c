@@ -18,6 +18,7 @@
 
 #include "internal.h"
 #include "loss_internal.h"
+#include "model_internal.h"
 #include "scoresde/rng.h"
 #include "scoresde/sde.h"
 
@@ -348,69 +349,28 @@ static int ddpm_table(const scoresde_sde *sde, size_t N, double *tab, double *tm
     return SCORESDE_OK;
 }
 
-static int eval_impl(const scoresde_loss *l, const scoresde_model *model, const double *x0,
-                     size_t n, size_t D, uint64_t seed, uint64_t first, double *value,
-                     double *per_sample, double *grad, size_t count, loss_ws *ws, size_t *levels)
+/* The state fill_rows needs: per-sample values go to per_sample and total
+ * (rows arrive in index order, so the sum runs in index order). */
+typedef struct {
+    const scoresde_loss *l;
+    loss_ws *ws;
+    size_t D, M;
+    double *per_sample;
+    int scale; /* turn dQ/ds into the seed w_i / n dQ/ds (a gradient is wanted) */
+    double inv_n;
+    double total;
+} fill_ctx;
+
+/* Per-sample values and backward seeds of rows i0 .. i0+r-1, whose scores
+ * are in ws->s (an sd_vjp_fill_fn). */
+static int fill_rows(size_t i0, size_t r, void *ctx)
 {
-    const scoresde_sde *sde = scoresde_model_sde(model);
+    fill_ctx *fc = ctx;
+    const scoresde_loss *l = fc->l;
+    loss_ws *ws = fc->ws;
     const int kind = l->kind;
-    const int perturbed = kind >= SCORESDE_LOSS_DSM || l->time_mode != SCORESDE_LOSS_TIME_DATA;
-    const size_t nD = n * D;
-
-    SD_TRY(draw_times(l, sde, n, seed, first, ws->t, levels));
-    if (perturbed) {
-        SD_TRY(scoresde_sde_marginal(sde, ws->t, n, ws->alpha, ws->sigma, NULL, NULL));
-        for (size_t i = 0; i < n; i++)
-            sd_rng_normal(seed, first + i, SCORESDE_RNG_OFFSET(SCORESDE_RNG_PERTURB, 0), D,
-                          ws->z + i * D);
-        double *ca = ws->alpha, *cs = ws->sigma;
-        if (kind == SCORESDE_LOSS_DDPM) {
-            SD_TRY(ddpm_table(sde, l->N, ws->tab, ws->tab + l->N));
-            /* the perturbation uses the discrete table; sigma stays the model's */
-            ca = ws->gs;
-            cs = ws->gs + n;
-            for (size_t i = 0; i < n; i++) {
-                ca[i] = sqrt(ws->tab[levels[i]]);
-                cs[i] = sqrt(1.0 - ws->tab[levels[i]]);
-            }
-        }
-        for (size_t i = 0; i < n; i++) {
-            if (kind >= SCORESDE_LOSS_DSM && !(ws->sigma[i] > 0.0))
-                return sd_fail(SCORESDE_EINVAL,
-                               "sigma(t) is zero at t = %g (sample %zu): denoising needs noise",
-                               ws->t[i], i);
-            for (size_t j = 0; j < D; j++)
-                ws->x[i * D + j] = ca[i] * x0[i * D + j] + cs[i] * ws->z[i * D + j];
-        }
-    } else {
-        memcpy(ws->x, x0, nD * sizeof(double));
-        for (size_t i = 0; i < n; i++)
-            ws->alpha[i] = 1.0, ws->sigma[i] = 0.0;
-    }
-    SD_TRY(loss_weights(l, sde, n, ws->t, ws->alpha, ws->sigma, ws->w));
-    const double c = l->reduction == SCORESDE_LOSS_REDUCE_MEAN ? 2.0 / (double)D : 1.0;
-    for (size_t i = 0; i < n; i++)
-        ws->w[i] *= c;
-
-    /* the model */
-    const size_t M = l->M;
-    if (kind == SCORESDE_LOSS_ISM) {
-        SD_TRY(scoresde_model_score(model, ws->x, ws->t, n, D, ws->s));
-        SD_TRY(scoresde_model_divergence(model, ws->x, ws->t, n, D, ws->hutch));
-    } else if (is_probe_kind(kind)) {
-        for (size_t i = 0; i < n; i++)
-            draw_probes(l, seed, first + i, D, ws->probes + i * M * D);
-        SD_TRY(scoresde_model_score(model, ws->x, ws->t, n, D, ws->s));
-        SD_TRY(scoresde_model_hutchinson(model, ws->x, ws->t, n, D, ws->probes, M, ws->hutch));
-    } else {
-        SD_TRY(scoresde_model_score(model, ws->x, ws->t, n, D, ws->s));
-    }
-    if (kind == SCORESDE_LOSS_ESM)
-        SD_TRY(scoresde_model_score(l->reference, ws->x, ws->t, n, D, ws->sref));
-
-    /* per-sample values and backward seeds gs = dQ/ds */
-    double total = 0.0;
-    for (size_t i = 0; i < n; i++) {
+    const size_t D = fc->D, M = fc->M;
+    for (size_t i = i0; i < i0 + r; i++) {
         const double *s = ws->s + i * D, *z = ws->z + i * D;
         double *gs = ws->gs + i * D, q = 0.0;
         switch (kind) {
@@ -470,19 +430,88 @@ static int eval_impl(const scoresde_loss *l, const scoresde_model *model, const 
         if (!isfinite(v))
             return sd_fail(SCORESDE_ENUMERIC, "the %s loss of sample %zu (t = %g) is not finite",
                            kind_name(kind), i, ws->t[i]);
-        if (per_sample)
-            per_sample[i] = v;
-        total += v;
+        if (fc->per_sample)
+            fc->per_sample[i] = v;
+        fc->total += v;
+        if (fc->scale)
+            for (size_t j = 0; j < D; j++)
+                gs[j] *= ws->w[i] * fc->inv_n;
     }
-    *value = total / (double)n;
+    return SCORESDE_OK;
+}
+
+static int eval_impl(const scoresde_loss *l, const scoresde_model *model, const double *x0,
+                     size_t n, size_t D, uint64_t seed, uint64_t first, double *value,
+                     double *per_sample, double *grad, size_t count, loss_ws *ws, size_t *levels)
+{
+    const scoresde_sde *sde = scoresde_model_sde(model);
+    const int kind = l->kind;
+    const int perturbed = kind >= SCORESDE_LOSS_DSM || l->time_mode != SCORESDE_LOSS_TIME_DATA;
+    const size_t nD = n * D;
+
+    SD_TRY(draw_times(l, sde, n, seed, first, ws->t, levels));
+    if (perturbed) {
+        SD_TRY(scoresde_sde_marginal(sde, ws->t, n, ws->alpha, ws->sigma, NULL, NULL));
+        for (size_t i = 0; i < n; i++)
+            sd_rng_normal(seed, first + i, SCORESDE_RNG_OFFSET(SCORESDE_RNG_PERTURB, 0), D,
+                          ws->z + i * D);
+        double *ca = ws->alpha, *cs = ws->sigma;
+        if (kind == SCORESDE_LOSS_DDPM) {
+            SD_TRY(ddpm_table(sde, l->N, ws->tab, ws->tab + l->N));
+            /* the perturbation uses the discrete table; sigma stays the model's */
+            ca = ws->gs;
+            cs = ws->gs + n;
+            for (size_t i = 0; i < n; i++) {
+                ca[i] = sqrt(ws->tab[levels[i]]);
+                cs[i] = sqrt(1.0 - ws->tab[levels[i]]);
+            }
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (kind >= SCORESDE_LOSS_DSM && !(ws->sigma[i] > 0.0))
+                return sd_fail(SCORESDE_EINVAL,
+                               "sigma(t) is zero at t = %g (sample %zu): denoising needs noise",
+                               ws->t[i], i);
+            for (size_t j = 0; j < D; j++)
+                ws->x[i * D + j] = ca[i] * x0[i * D + j] + cs[i] * ws->z[i * D + j];
+        }
+    } else {
+        memcpy(ws->x, x0, nD * sizeof(double));
+        for (size_t i = 0; i < n; i++)
+            ws->alpha[i] = 1.0, ws->sigma[i] = 0.0;
+    }
+    SD_TRY(loss_weights(l, sde, n, ws->t, ws->alpha, ws->sigma, ws->w));
+    const double c = l->reduction == SCORESDE_LOSS_REDUCE_MEAN ? 2.0 / (double)D : 1.0;
+    for (size_t i = 0; i < n; i++)
+        ws->w[i] *= c;
+
+    /* the model: what the per-sample values need besides the score */
+    const size_t M = l->M;
+    if (kind == SCORESDE_LOSS_ISM) {
+        SD_TRY(scoresde_model_divergence(model, ws->x, ws->t, n, D, ws->hutch));
+    } else if (is_probe_kind(kind)) {
+        for (size_t i = 0; i < n; i++)
+            draw_probes(l, seed, first + i, D, ws->probes + i * M * D);
+        SD_TRY(scoresde_model_hutchinson(model, ws->x, ws->t, n, D, ws->probes, M, ws->hutch));
+    }
+    if (kind == SCORESDE_LOSS_ESM)
+        SD_TRY(scoresde_model_score(l->reference, ws->x, ws->t, n, D, ws->sref));
+
+    /* The score, the per-sample values and the backward seeds gs = w_i/n dQ/ds
+     * (fill_rows), then the score's backward: fused, so a kind that keeps
+     * its forward state (the MLP) runs the forward once. */
+    const double inv_n = 1.0 / (double)n;
+    fill_ctx fc = {l, ws, D, M, per_sample, grad != NULL, inv_n, 0.0};
+    if (grad) {
+        SD_TRY(sd_model_score_vjp(model, ws->x, ws->t, n, D, ws->s, ws->gs, fill_rows, &fc, grad,
+                                  count));
+    } else {
+        SD_TRY(scoresde_model_score(model, ws->x, ws->t, n, D, ws->s));
+        SD_TRY(fill_rows(0, n, &fc));
+    }
+    *value = fc.total / (double)n;
     if (!grad)
         return SCORESDE_OK;
 
-    const double inv_n = 1.0 / (double)n;
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < D; j++)
-            ws->gs[i * D + j] *= ws->w[i] * inv_n;
-    SD_TRY(scoresde_model_score_backward(model, ws->x, ws->t, n, D, ws->gs, grad, count));
     if (kind == SCORESDE_LOSS_ISM) {
         /* tr J = sum_j e_j^T J e_j: the D axis probes with weight w_i / n */
         memset(ws->probes, 0, nD * D * sizeof(double));
@@ -506,6 +535,23 @@ static int eval_impl(const scoresde_loss *l, const scoresde_model *model, const 
 int scoresde_loss_eval(const scoresde_loss *loss, const scoresde_model *model, const double *x0,
                        size_t n, size_t D, uint64_t seed, uint64_t first_sample, double *value,
                        double *per_sample, double *grad, size_t count)
+{
+    return sd_loss_eval_buf(loss, model, x0, n, D, seed, first_sample, value, per_sample, grad,
+                            count, NULL);
+}
+
+void sd_loss_buf_free(sd_loss_buf *buf)
+{
+    if (!buf)
+        return;
+    sd_free(buf->block);
+    buf->block = NULL;
+    buf->bytes = 0;
+}
+
+int sd_loss_eval_buf(const scoresde_loss *loss, const scoresde_model *model, const double *x0,
+                     size_t n, size_t D, uint64_t seed, uint64_t first_sample, double *value,
+                     double *per_sample, double *grad, size_t count, sd_loss_buf *buf)
 {
     SD_TRY(sd_check_ptr(loss, "loss"));
     SD_TRY(sd_check_ptr(model, "model"));
@@ -559,20 +605,31 @@ int scoresde_loss_eval(const scoresde_loss *loss, const scoresde_model *model, c
     /* every term is below SIZE_MAX / 8 (checked products of sizes of arrays the
      * caller holds), so only the sum can overflow */
     total = 5 * n + 4 * nD + nd6;
-    const size_t rest[3] = {probe_len, pw_len, tab_len};
-    for (int k = 0; k < 3; k++) {
+    /* the n levels (size_t, the size of a double on every supported target,
+     * checked below) ride at the end of the same block */
+    const size_t rest[4] = {probe_len, pw_len, tab_len, n};
+    for (int k = 0; k < 4; k++) {
         if (rest[k] > SIZE_MAX / sizeof(double) - total)
             return sd_fail(SCORESDE_EINVAL, "the loss workspace for n = %zu overflows", n);
         total += rest[k];
     }
-    double *block = sd_malloc(total * sizeof(double));
-    size_t *levels = sd_malloc(n * sizeof(size_t));
-    if (!block || !levels) {
-        sd_free(block);
-        sd_free(levels);
-        return sd_fail(SCORESDE_ENOMEM, "out of memory for the loss workspace (%zu doubles)",
-                       total);
+    _Static_assert(sizeof(size_t) <= sizeof(double), "levels share the workspace block");
+    const size_t bytes = total * sizeof(double);
+    double *block;
+    if (buf && buf->bytes >= bytes) {
+        block = buf->block; /* the caller's, grown to fit an earlier call */
+    } else {
+        block = sd_malloc(bytes);
+        if (!block)
+            return sd_fail(SCORESDE_ENOMEM, "out of memory for the loss workspace (%zu doubles)",
+                           total);
+        if (buf) {
+            sd_free(buf->block);
+            buf->block = block;
+            buf->bytes = bytes;
+        }
     }
+    size_t *levels = (size_t *)(void *)(block + total - n);
     loss_ws ws;
     double *p = block;
     ws.t = p, p += n;
@@ -591,8 +648,8 @@ int scoresde_loss_eval(const scoresde_loss *loss, const scoresde_model *model, c
     memset(ws.z, 0, nD * sizeof(double));
     int rc = eval_impl(loss, model, x0, n, D, seed, first_sample, value, per_sample, grad, count,
                        &ws, levels);
-    sd_free(block);
-    sd_free(levels);
+    if (!buf)
+        sd_free(block);
     return rc;
 }
 

@@ -26,6 +26,24 @@ struct scoresde_loss {
     void *weight_user;
 };
 
+/* A workspace kept between evaluations (the trainer's), so that a training
+ * step allocates nothing once the batch size has been seen. Zero-initialise;
+ * free with sd_loss_buf_free. One evaluation at a time per buffer. */
+typedef struct sd_loss_buf {
+    double *block;
+    size_t bytes;
+} sd_loss_buf;
+
+/* scoresde_loss_eval with the workspace taken from buf, grown (reallocated)
+ * only when this call needs more than it holds; buf NULL: allocate and free
+ * per call, as scoresde_loss_eval does. Same results and errors. */
+int sd_loss_eval_buf(const scoresde_loss *loss, const scoresde_model *model, const double *x0,
+                     size_t n, size_t D, uint64_t seed, uint64_t first_sample, double *value,
+                     double *per_sample, double *grad, size_t count, sd_loss_buf *buf);
+
+/* Frees the buffer's block (NULL accepted) and zeroes it. */
+void sd_loss_buf_free(sd_loss_buf *buf);
+
 /* Append every setting (not the borrowed reference or hook) to w; returns
  * the writer's status. */
 int sd_loss_write_config(const scoresde_loss *l, sd_writer *w);

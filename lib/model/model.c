@@ -430,6 +430,21 @@ int scoresde_model_score_backward(const scoresde_model *model, const double *x,
     return model->ops->score_backward(model, x, t, n, score_grad, param_grad);
 }
 
+int sd_model_score_vjp(const scoresde_model *model, const double *x, const double *t, size_t n,
+                       size_t D, double *score, double *out_grad, sd_vjp_fill_fn fill, void *ctx,
+                       double *grad, size_t count)
+{
+    SD_TRY(check_trainable(model, grad, "param_grad", count));
+    SD_TRY(check_eval(model, x, t, n, D, score, "score"));
+    SD_TRY(sd_check_ptr(out_grad, "out_grad"));
+    SD_TRY(sd_check_ptr((const void *)(uintptr_t)fill, "fill"));
+    if (model->ops->score_vjp)
+        return model->ops->score_vjp(model, x, t, n, score, out_grad, fill, ctx, grad);
+    SD_TRY(model->ops->score(model, x, t, n, score));
+    SD_TRY(fill(0, n, ctx));
+    return model->ops->score_backward(model, x, t, n, out_grad, grad);
+}
+
 int scoresde_model_probe_backward(const scoresde_model *model, const double *x,
                                   const double *t, size_t n, size_t D, const double *probes,
                                   size_t M, const double *weights, double *param_grad,

@@ -28,6 +28,12 @@
 struct sd_writer;
 struct sd_reader;
 
+/* The caller's step between the score and the backward of a fused
+ * score_vjp: rows i0 .. i0+r-1 of the score are final; it writes the same
+ * rows of the output gradient (both arrays are the caller's, see score_vjp).
+ * Returns SCORESDE_OK or a status it has already reported with sd_fail. */
+typedef int (*sd_vjp_fill_fn)(size_t i0, size_t r, void *ctx);
+
 typedef struct sd_model_ops {
     const char *name; /* "gmm", "score_fn", ... used in messages and files */
     int kind;         /* SCORESDE_MODEL_* */
@@ -97,6 +103,19 @@ typedef struct sd_model_ops {
     /* ADD d/dtheta sum_ij out_grad[i*D+j] s(x_i)_j into grad. */
     int (*score_backward)(const scoresde_model *m, const double *x, const double *t, size_t n,
                           const double *out_grad, double *grad);
+    /* Optional fused score then backward, for losses whose output gradient
+     * depends on the score: in row order, for consecutive row ranges i0 ..
+     * i0+r-1 covering the batch, write score[i0*D ..] (n x D), call
+     * fill(i0, r, ctx), which writes out_grad[i0*D ..] (n x D) for those rows,
+     * then ADD d/dtheta sum out_grad.s over those rows into grad, using the
+     * state the score pass kept instead of a second forward. The gradient must
+     * be bit-identical to score on all rows followed by score_backward (same
+     * row ranges and accumulation order). A non-zero fill status is returned
+     * as is, with grad holding the ranges done. NULL: sd_model_score_vjp runs
+     * score, fill(0, n) and score_backward. */
+    int (*score_vjp)(const scoresde_model *m, const double *x, const double *t, size_t n,
+                     double *score, double *out_grad, sd_vjp_fill_fn fill, void *ctx,
+                     double *grad);
     /* ADD d/dtheta sum_i sum_k w[i*M+k] v_ik^T J_i v_ik into grad (probes finite). */
     int (*probe_backward)(const scoresde_model *m, const double *x, const double *t, size_t n,
                           const double *probes, size_t M, const double *weights,
@@ -109,6 +128,15 @@ struct scoresde_model {
     size_t dim;
     void *state; /* the kind's, freed with ops->free_state */
 };
+
+/* Score then parameter backward through the kind's fused score_vjp, or the
+ * separate slots when it has none (see score_vjp). Checks what
+ * scoresde_model_score_backward checks (trainable model, count, batch, times,
+ * score and out_grad non-NULL, fill non-NULL). Allocates nothing itself.
+ * Errors: those of score, fill and score_backward. */
+int sd_model_score_vjp(const scoresde_model *model, const double *x, const double *t, size_t n,
+                       size_t D, double *score, double *out_grad, sd_vjp_fill_fn fill, void *ctx,
+                       double *grad, size_t count);
 
 /* Build a model around a kind's state: clones `sde`, takes ownership of
  * `state` (freed with ops->free_state if creation fails). */

@@ -306,6 +306,41 @@ static int mlp_score_backward(const scoresde_model *m, const double *x, const do
     return rc;
 }
 
+/* Fused score and backward: per chunk, the forward pass keeps its state in
+ * the slot's workspace, the caller turns the chunk's score into its output
+ * gradient, and the backward runs on that state. Chunks, the arithmetic of
+ * each and the order in which chunks add into grad are those of mlp_score
+ * followed by mlp_score_backward, so the result is bit-identical to that pair
+ * with one forward pass (and one prepare_chunk) fewer per chunk. */
+static int mlp_score_vjp(const scoresde_model *m, const double *x, const double *t, size_t n,
+                         double *score, double *out_grad, sd_vjp_fill_fn fill, void *ctx,
+                         double *grad)
+{
+    const mlp_state *st = m->state;
+    size_t D = m->dim;
+    mlp_slot *s;
+    SD_TRY(slot_acquire(m, &s));
+    int rc = SCORESDE_OK;
+    for (size_t i0 = 0; i0 < n && rc == SCORESDE_OK; i0 += st->opt.chunk_rows) {
+        size_t r = n - i0 < st->opt.chunk_rows ? n - i0 : st->opt.chunk_rows;
+        rc = prepare_chunk(m, s, x, t, i0, r);
+        if (rc == SCORESDE_OK)
+            rc = sd_mlp_forward(st->net, s->ws, r, s->in, s->out);
+        if (rc == SCORESDE_OK)
+            rc = finish_score(m, s, x, t, i0, r, score);
+        if (rc == SCORESDE_OK)
+            rc = fill(i0, r, ctx);
+        if (rc != SCORESDE_OK)
+            break;
+        for (size_t i = 0; i < r; i++)
+            for (size_t j = 0; j < D; j++)
+                s->g[i * D + j] = s->coef[r + i] * out_grad[(i0 + i) * D + j];
+        rc = sd_mlp_backward(st->net, s->ws, s->g, grad, NULL);
+    }
+    slot_release(m, s);
+    return rc;
+}
+
 static int mlp_probe_backward(const scoresde_model *m, const double *x, const double *t,
                               size_t n, const double *probes, size_t M, const double *weights,
                               double *grad)
@@ -577,6 +612,7 @@ const sd_model_ops sd_model_mlp_ops = {
     .set_params = mlp_set_params,
     .same_shape = mlp_same_shape,
     .score_backward = mlp_score_backward,
+    .score_vjp = mlp_score_vjp,
     .probe_backward = mlp_probe_backward,
 };
 

@@ -1,8 +1,8 @@
 /*
  * The precision-generic half of the network engine, included twice by mlp.c:
  * once with R = double and once with R = float. It expects R, F(name) (name
- * mangling), GEMM (bli_dgemm_ex or bli_sgemm_ex), R_EXP, R_TANH, R_LOG1P and
- * R_IS_F64 to be defined, and undefines them at the end.
+ * mangling), GEMM (bli_dgemm_ex or bli_sgemm_ex), R_EXP, R_SIGMOID, R_TANH,
+ * R_LOG1P and R_IS_F64 to be defined, and undefines them at the end.
  * SPDX-License-Identifier: BSD-3-Clause
  */
 
@@ -39,6 +39,7 @@ static void F(gemm)(sd_mlp_ws *ws, size_t m, size_t n, size_t k, const R *a, siz
             R *restrict zr = Z + i * w;                                                    \
             R *restrict dr = D + i * w;                                                    \
             if (!tangent) {                                                                \
+                _Pragma("omp simd")                                                        \
                 for (size_t j = 0; j < w; j++) {                                           \
                     R z = zr[j] + bias[j], a, d, s2;                                       \
                     CODE;                                                                  \
@@ -49,6 +50,7 @@ static void F(gemm)(sd_mlp_ws *ws, size_t m, size_t n, size_t k, const R *a, siz
             } else {                                                                       \
                 R *restrict ur = Z + (r + i) * w;                                          \
                 R *restrict er = E + i * w;                                                \
+                _Pragma("omp simd")                                                        \
                 for (size_t j = 0; j < w; j++) {                                           \
                     R z = zr[j] + bias[j], a, d, s2;                                       \
                     CODE;                                                                  \
@@ -63,10 +65,14 @@ static void F(gemm)(sd_mlp_ws *ws, size_t m, size_t n, size_t k, const R *a, siz
     }
 
 /* SiLU: a = z s with s = sigmoid(z); a' = s (1 + z (1 - s));
- * a'' = s (1 - s) (2 + z (1 - 2 s)). 1 / (1 + e^-z) is exact enough for every
- * z: for very negative z it tends to 0 through +inf in the denominator. */
+ * a'' = s (1 - s) (2 + z (1 - 2 s)). R_SIGMOID is 1 / (1 + e^-z) through libm
+ * in float64, which is exact enough for every z (for very negative z it tends
+ * to 0 through +inf in the denominator), and the inlined, vectorisable
+ * sd_mlp_sigmoidf in float32 (mlp.c), because libm's expf call per element
+ * was the float32 pass's cost. The "omp simd" of the pass only vectorises
+ * elementwise work, which changes no bit. */
 SD_MLP_DEFINE_PASS(pass_silu, {
-    R s = (R)1 / ((R)1 + R_EXP(-z));
+    R s = R_SIGMOID(z);
     a = z * s;
     d = s * ((R)1 + z * ((R)1 - s));
     s2 = s * ((R)1 - s) * ((R)2 + z * ((R)1 - (R)2 * s));
@@ -151,12 +157,15 @@ static void F(backward_block)(const sd_mlp *net, sd_mlp_ws *ws, size_t slot, siz
             for (size_t i = 0; i < r; i++) {
                 R *restrict hb = Gp + i * w;
                 const R *restrict dr = D + i * w;
+                /* "omp simd": elementwise, so vectorising changes no bit. */
                 if (!tangent) {
+#pragma omp simd
                     for (size_t j = 0; j < w; j++)
                         hb[j] *= dr[j];
                 } else {
                     R *restrict tb = Gp + (r + i) * w;
                     const R *restrict er = E + i * w;
+#pragma omp simd
                     for (size_t j = 0; j < w; j++) {
                         R t = tb[j];
                         hb[j] = hb[j] * dr[j] + t * er[j];
@@ -182,6 +191,9 @@ static void F(backward_block)(const sd_mlp *net, sd_mlp_ws *ws, size_t slot, siz
                 size_t j0 = w * q / T, j1 = w * (q + 1) / T;
                 for (size_t i = 0; i < r; i++) {
                     const R *restrict gr = Gc + i * w;
+                    /* Vectorised across columns: each column's sum still
+                     * runs over rows in order. */
+#pragma omp simd
                     for (size_t j = j0; j < j1; j++)
                         gb[j] += gr[j];
                 }
@@ -268,6 +280,7 @@ static void F(backward)(const sd_mlp *net, sd_mlp_ws *ws, const double *g_out,
 #undef F
 #undef GEMM
 #undef R_EXP
+#undef R_SIGMOID
 #undef R_TANH
 #undef R_LOG1P
 #undef R_IS_F64

@@ -29,6 +29,7 @@ struct scoresde_trainer {
     uint64_t warmup;
     size_t batch;
     uint64_t seed;
+    sd_loss_buf lbuf; /* the loss's workspace, kept between steps */
 };
 
 int scoresde_trainer_create(scoresde_trainer **out, scoresde_model *model,
@@ -89,6 +90,7 @@ void scoresde_trainer_free(scoresde_trainer *tr)
 {
     if (!tr)
         return;
+    sd_loss_buf_free(&tr->lbuf);
     sd_free(tr->p);
     sd_free(tr);
 }
@@ -175,8 +177,8 @@ int scoresde_trainer_backward(scoresde_trainer *tr, const double *x0, size_t n, 
     SD_TRY(sd_check_ptr(tr, "trainer"));
     double value;
     memset(tr->g, 0, tr->P * sizeof(double));
-    SD_TRY(scoresde_loss_eval(tr->loss, tr->model, x0, n, D, tr->seed, first_sample, &value, NULL,
-                              tr->g, tr->P));
+    SD_TRY(sd_loss_eval_buf(tr->loss, tr->model, x0, n, D, tr->seed, first_sample, &value, NULL,
+                            tr->g, tr->P, &tr->lbuf));
     if (loss)
         *loss = value;
     return SCORESDE_OK;
