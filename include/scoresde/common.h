@@ -9,7 +9,8 @@
  *    that says what was wrong ("x has dimension 3, the model expects 2").
  *  - The library never aborts, prints or exits.
  *  - Handles are opaque; created by *_create* functions that write the handle
- *    through an out parameter, released by *_free, which accepts NULL.
+ *    through an out parameter (and set it to NULL when they fail), released
+ *    by *_free, which accepts NULL.
  *  - Arrays are double precision, batches row-major n x D (x[i*D + j]).
  *  - Callbacks take a void *user last and return int: non-zero stops the
  *    computation, which then returns SCORESDE_ECALLBACK.

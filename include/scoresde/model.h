@@ -106,7 +106,7 @@ typedef int (*scoresde_denoiser_fn)(const double *x, const double *t, size_t n, 
  * Returns SCORESDE_OK, SCORESDE_EINVAL (NULL pointer, K or D zero, a weight,
  * mean or variance not finite or out of range), SCORESDE_EUNSUPPORTED (the
  * SDE has no Gaussian marginal) or SCORESDE_ENOMEM. Every creation function
- * leaves *out untouched when it fails. Thread-safe.
+ * sets *out to NULL when it fails (if out is not NULL). Thread-safe.
  */
 SCORESDE_API int scoresde_model_create_gmm(scoresde_model **out, const scoresde_sde *sde,
                                            size_t K, size_t D, const double *weights,

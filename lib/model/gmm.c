@@ -387,6 +387,7 @@ int scoresde_model_create_gmm(scoresde_model **out, const scoresde_sde *sde, siz
                               const double *variances)
 {
     SD_TRY(sd_check_ptr(out, "out"));
+    *out = NULL;
     SD_TRY(sd_check_ptr(sde, "sde"));
     if (K == 0)
         return sd_fail(SCORESDE_EINVAL, "K (the number of components) is zero");

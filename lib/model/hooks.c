@@ -161,6 +161,7 @@ int scoresde_model_create_score_fn(scoresde_model **out, const scoresde_sde *sde
                                    void *user)
 {
     SD_TRY(sd_check_ptr(out, "out"));
+    *out = NULL;
     SD_TRY(sd_check_ptr(sde, "sde"));
     if (D == 0)
         return sd_fail(SCORESDE_EINVAL, "D (the dimension) is zero");
@@ -180,6 +181,7 @@ int scoresde_model_create_denoiser_fn(scoresde_model **out, const scoresde_sde *
                                       scoresde_divergence_fn divergence, void *user)
 {
     SD_TRY(sd_check_ptr(out, "out"));
+    *out = NULL;
     SD_TRY(sd_check_ptr(sde, "sde"));
     if (D == 0)
         return sd_fail(SCORESDE_EINVAL, "D (the dimension) is zero");

@@ -68,6 +68,7 @@ int scoresde_model_clone(const scoresde_model *model, scoresde_model **out)
 {
     SD_TRY(sd_check_ptr(model, "model"));
     SD_TRY(sd_check_ptr(out, "out"));
+    *out = NULL;
     void *state = NULL;
     SD_TRY(model->ops->clone_state(model, &state));
     return sd_model_create(out, model->ops, model->sde, model->dim, state);
