@@ -415,6 +415,41 @@ START_TEST(test_reproducible)
 }
 END_TEST
 
+/* The MLP model under sampler threads: with THREADS = 2 and several blocks
+ * each block's evaluation runs on one thread inside the sampler's parallel
+ * region (model_mlp.c); with one block the model's own 2 threads run. The
+ * samples must be bit-identical either way (PC with noise, DPM-Solver++). */
+START_TEST(test_mlp_threads)
+{
+    scoresde_sde *sde = NULL;
+    OK(scoresde_sde_create_default(&sde, SCORESDE_SDE_VP));
+    scoresde_mlp_options o;
+    OK(scoresde_model_mlp_options_init(&o, sizeof o));
+    o.n_hidden = 2;
+    o.widths[0] = o.widths[1] = 96;
+    o.n_threads = 2;
+    scoresde_model *m = NULL;
+    OK(scoresde_model_create_mlp(&m, sde, 2, &o));
+    scoresde_sampler *s = NULL;
+    OK(scoresde_sampler_create(&s, _i == 0 ? SCORESDE_SAMPLER_PC : SCORESDE_SAMPLER_DPMPP));
+    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_STEPS, 12));
+    enum { NM = 200 };
+    static double a[2 * NM], b[2 * NM], c[2 * NM];
+    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_BLOCK, NM)); /* one block */
+    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_THREADS, 2));
+    OK(scoresde_sampler_sample(s, m, 3, 0, NM, NULL, a, NULL));
+    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_BLOCK, 16)); /* 13 blocks */
+    OK(scoresde_sampler_sample(s, m, 3, 0, NM, NULL, b, NULL));
+    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_THREADS, 1));
+    OK(scoresde_sampler_sample(s, m, 3, 0, NM, NULL, c, NULL));
+    ck_assert(memcmp(a, b, sizeof a) == 0);
+    ck_assert(memcmp(a, c, sizeof a) == 0);
+    scoresde_sampler_free(s);
+    scoresde_model_free(m);
+    scoresde_sde_free(sde);
+}
+END_TEST
+
 /* ------------------------------------------------------------ hooks, errors */
 
 static int cancel_at_3(size_t step, double t, uint64_t nfe, void *user)
@@ -1165,6 +1200,7 @@ static Suite *sampler_suite(void)
     tcase_add_loop_test(tc, test_highdim, 0, 3);
     tcase_add_test(tc, test_langevin_norms);
     tcase_add_test(tc, test_hooks_and_errors);
+    tcase_add_loop_test(tc, test_mlp_threads, 0, 2);
     tcase_add_test(tc, test_ode_orders);
     tcase_add_test(tc, test_dopri_tolerance);
     tcase_add_test(tc, test_em_weak_order);
