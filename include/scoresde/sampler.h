@@ -47,6 +47,21 @@
  *        which measured order 3.
  *        Created with GRID = LOGSNR, STEPS = 20, DENOISE = 0; NFE = N (+1 for
  *        3M, +1 with DENOISE, a Tweedie mean at eps). Deterministic.
+ *        ADAPTIVE = 1 replaces the multistep by the adaptive DPM-Solver++
+ *        "2/3" pair (Lu et al. 2022, section 4.2, in data prediction), with
+ *        its own step size per sample: each step from lambda to lambda + h
+ *        evaluates m at lambda, lambda + h/3 and lambda + 2h/3 (3 NFE) and
+ *        forms the order-3 singlestep solution (kept) and an order-2 one;
+ *        err = RMS_j (x3_j - x2_j) / max(ATOL, RTOL max(|x2_j|, |x_j|)),
+ *        accepted if err <= 1, next h = h min(5, max(0.2, 0.9 err^(-1/3)))
+ *        (at most 1 after a rejection). The first h is H_INIT in lambda
+ *        units (0: 0.05, Lu et al.'s); H_MIN (0: 1e-14 of the lambda span)
+ *        and MAX_STEPS apply as for DOPRI5 (SCORESDE_ENUMERIC). The grid
+ *        gives only its first and last times (STEPS and ORDER are unused);
+ *        NFE = 3 x attempted steps, per sample (stats: the largest). A
+ *        guided adaptive run calls the guidance hook once per sample and
+ *        evaluation. Measured (tests/bench/bench_sampler.c, the narrow 2-D
+ *        mixture): see the figures there.
  * The per-method settings at creation override the table defaults of
  * scoresde_sampler_default; everything else starts at the table default.
  *
@@ -242,7 +257,9 @@ enum scoresde_sampler_option {
     SCORESDE_SAMPLER_S_TMIN = 24,         /**< double [0, 1e300], 0: EDM churn from r >= S_TMIN */
     SCORESDE_SAMPLER_S_TMAX = 25,         /**< double [0, 1e300], 1e300 (infinity) */
     SCORESDE_SAMPLER_S_NOISE = 26,        /**< double [0, 10], 1: EDM churn noise scale */
-    SCORESDE_SAMPLER_LANGEVIN_STEP = 27   /**< double [1e-300, 1e300], 1e-3: Langevin delta */
+    SCORESDE_SAMPLER_LANGEVIN_STEP = 27,  /**< double [1e-300, 1e300], 1e-3: Langevin delta */
+    SCORESDE_SAMPLER_ADAPTIVE = 28        /**< int [0, 1], 0: DPMPP with per-sample adaptive
+                                               steps (RTOL, ATOL; see the method list) */
 };
 
 /** Divergence estimators for likelihoods (values of SCORESDE_SAMPLER_DIVERGENCE). */
