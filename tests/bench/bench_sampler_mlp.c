@@ -7,9 +7,11 @@
  * an evaluation does not depend on the weights). 4096 samples are drawn with
  *   - PC, Euler-Maruyama predictor, no corrector (NFE = STEPS), and
  *   - DPM-Solver++ 2M on the log-SNR grid (NFE = STEPS; data predictions),
- * for every split of the thread budget between the sampler (THREADS, over
+ * for splits of a 2-thread budget between the sampler (THREADS, over
  * blocks of BLOCK samples) and the model (n_threads, BLIS inside one
- * evaluation). In the same run, the same number of bare model calls on the
+ * evaluation): 1 x 1, 2 x 1 and 2 x 2 (the model then runs one thread per
+ * block inside the sampler's region, see sampler.h) at the given BLOCK, and
+ * 1 x 1, 1 x 2 with one block of all 4096 samples (the model's threads). In the same run, the same number of bare model calls on the
  * same batch shapes (one call per block and step, blocks spread over the
  * same number of sampler threads) is timed: score calls for PC, data
  * predictions for DPM-Solver++. overhead = (total - bare) / total is the
@@ -88,13 +90,16 @@ int main(int argc, char **argv)
     check(scoresde_sde_prior_sample(sde, NS, DIM, 7, 0, 0, xT), "prior");
     printf("MLP D = 2, 3 x 256 SiLU, float64; %d samples, BLOCK %zu; minimum of %d runs\n", NS,
            block, reps);
-    printf("%-22s %4s %4s %5s %9s %9s %9s %9s\n", "sampler", "smp", "mdl", "NFE", "total s",
-           "model s", "overhead", "speed-up");
-    static const int split[][2] = {{1, 1}, {2, 1}, {1, 2}, {2, 2}};
+    printf("%-22s %4s %4s %5s %5s %9s %9s %9s %9s\n", "sampler", "smp", "mdl", "block", "NFE",
+           "total s", "model s", "overhead", "speed-up");
+    /* sampler threads, model threads, block (0: the argument); the speed-up
+     * is against the 1 x 1 row with the same block */
+    static const int split[][3] = {{1, 1, 0}, {2, 1, 0}, {2, 2, 0}, {1, 1, NS}, {1, 2, NS}};
     for (int meth = 0; meth < 2; meth++) {
         double base = 0.0;
         for (size_t c = 0; c < sizeof split / sizeof split[0]; c++) {
             int sth = split[c][0], mth = split[c][1];
+            size_t blk = split[c][2] > 0 ? (size_t)split[c][2] : block;
             scoresde_mlp_options o;
             check(scoresde_model_mlp_options_init(&o, sizeof o), "options");
             o.n_threads = mth;
@@ -117,7 +122,7 @@ int main(int argc, char **argv)
                   "steps");
             check(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_DENOISE, 0), "denoise");
             check(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_THREADS, sth), "threads");
-            check(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_BLOCK, (int64_t)block), "block");
+            check(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_BLOCK, (int64_t)blk), "block");
             double best = 1e300, best_bare = 1e300;
             scoresde_sampler_stats st = {sizeof st, 0, 0, 0, 0};
             for (int r = 0; r < reps; r++) {
@@ -127,16 +132,16 @@ int main(int argc, char **argv)
                 if (dt < best)
                     best = dt;
                 /* the sampler runs at most as many threads as blocks */
-                size_t nb = (NS + block - 1) / block;
+                size_t nb = (NS + blk - 1) / blk;
                 int eff = (size_t)sth > nb ? (int)nb : sth;
-                double db = bare_calls(m, meth == 1, xT, out, t, block, eff, st.nfe);
+                double db = bare_calls(m, meth == 1, xT, out, t, blk, eff, st.nfe);
                 if (db < best_bare)
                     best_bare = db;
             }
-            if (c == 0)
+            if (sth == 1 && mth == 1)
                 base = best;
-            printf("%-22s %4d %4d %5llu %9.3f %9.3f %8.1f%% %8.2fx\n",
-                   meth == 0 ? "PC Euler-Maruyama" : "DPM-Solver++ 2M", sth, mth,
+            printf("%-22s %4d %4d %5zu %5llu %9.3f %9.3f %8.1f%% %8.2fx\n",
+                   meth == 0 ? "PC Euler-Maruyama" : "DPM-Solver++ 2M", sth, mth, blk,
                    (unsigned long long)st.nfe, best, best_bare,
                    100.0 * (best - best_bare) / best, base / best);
             fflush(stdout);
