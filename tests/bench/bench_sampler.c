@@ -11,6 +11,17 @@
  * narrow mixtures a few trajectories pass near the boundary between modes,
  * where the flow separates, and dominate the RMS.
  *
+ * Adaptive rows give the largest NFE of any sample (the stats) and the mean.
+ * Measured (1000 samples): at <= 30 NFE the best fixed-step setting is
+ * DPM-Solver++ 3M on the log-SNR grid, RMS 2.06e-2, median 4.0e-3, max
+ * 0.59: one sample (958) near a mode boundary carries most of the RMS, and
+ * refining the grid only where t is in [0.31, 0.72] cuts its error to 0.21.
+ * Tried through scoresde_sampler_set_grid, none below 1e-2 at 30 NFE:
+ * Karras rho 1..12 (best 2.2e-2 at rho 12), blends of the log-SNR and
+ * uniform-t grids (2.0e-2), t = eps + (T - eps)(1 - k/N)^p (1.6e-2 at
+ * p = 2). Below 1e-2 takes Dormand-Prince at 1e-3 (RMS 6.9e-3, mean NFE 42,
+ * max 74) or 3M with 100 steps (7.6e-4).
+ *
  * Usage: bench_sampler [samples (default 1000)]
  * SPDX-License-Identifier: BSD-3-Clause
  */
