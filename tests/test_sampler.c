@@ -970,8 +970,8 @@ START_TEST(test_guidance)
     double w1[1] = {1.0};
     OK(scoresde_model_create_gmm(&a, sde, 1, 2, w1, mix_mu + 2, mix_var + 2));
     two_models tm = {a, b};
-    int methods[4] = {SCORESDE_SAMPLER_PC, SCORESDE_SAMPLER_ODE, SCORESDE_SAMPLER_EDM,
-                      SCORESDE_SAMPLER_DPMPP};
+    int methods[5] = {SCORESDE_SAMPLER_PC, SCORESDE_SAMPLER_ODE, SCORESDE_SAMPLER_EDM,
+                      SCORESDE_SAMPLER_DPMPP, SCORESDE_SAMPLER_DPMPP};
     scoresde_sampler *s = NULL;
     OK(scoresde_sampler_create(&s, methods[_i]));
     if (_i == 0) {
@@ -983,6 +983,10 @@ START_TEST(test_guidance)
     } else if (_i == 3) {
         OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_ORDER, 3));
         OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_STEPS, 40));
+    } else if (_i == 4) { /* adaptive: guidance per sample (per-sample times) */
+        OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_ADAPTIVE, 1));
+        OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_RTOL, 1e-3));
+        OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_ATOL, 1e-3));
     }
     size_t n = 2000;
     double *x = malloc(2 * n * sizeof *x), *y = malloc(2 * n * sizeof *y);
@@ -1282,7 +1286,7 @@ static Suite *sampler_suite(void)
     tcase_add_test(tc, test_bits_per_dim);
     tcase_add_test(tc, test_allocation_failures);
     tcase_add_test(tc, test_langevin_dynamics);
-    tcase_add_loop_test(tc, test_guidance, 0, 4);
+    tcase_add_loop_test(tc, test_guidance, 0, 5);
     tcase_add_loop_test(tc, test_inpainting, 0, 2);
     suite_add_tcase(s, tc);
     return s;
