@@ -158,12 +158,14 @@
  * each block on one thread (its n_threads applies only to calls from serial
  * code), so the threads never nest. With few samples per call (one block,
  * BLOCK >= n) the sampler runs serially and the budget belongs to the
- * model's n_threads instead. Prefer the sampler's threads: measured on the
- * 3 x 256 MLP with 4096 samples (tests/bench/bench_sampler_mlp.c, 2 cores),
- * DPM-Solver++ 2M with BLOCK 64 ran 1.95x faster on THREADS = 2 than on 1,
- * with no measurable time beyond the model calls, while one block of 4096
- * on the model's n_threads = 2 ran 12x slower than on 1 thread (in the
- * model's own calls, bare calls alike).
+ * model's n_threads instead. Measured on the 3 x 256 MLP with 4096 samples
+ * (tests/bench/bench_sampler_mlp.c, a shared 2-core machine): DPM-Solver++
+ * 2M with BLOCK 64 ran 1.95x faster on THREADS = 2 than on 1, with no
+ * measurable time beyond the model calls; one block of 4096 on the model's
+ * n_threads = 2 ran 1.5-2.3x faster than on 1 when the machine was quiet
+ * but up to 12x slower when other processes held the cores (BLIS's threads
+ * wait for each other), in bare model calls alike. The sampler's threads
+ * degrade gracefully under load; prefer them.
  *
  * Thread safety: a sampler is read-only while it samples; any number of
  * threads may sample with one sampler (and one model) at once. The setters
