@@ -47,6 +47,28 @@
  *        which measured order 3.
  *        Created with GRID = LOGSNR, STEPS = 20, DENOISE = 0; NFE = N (+1 for
  *        3M, +1 with DENOISE, a Tweedie mean at eps). Deterministic.
+ *        ADAPTIVE = 1 replaces the multistep by the adaptive DPM-Solver++
+ *        "2/3" pair (Lu et al. 2022, section 4.2, in data prediction), with
+ *        its own step size per sample: each step from lambda to lambda + h
+ *        evaluates m at lambda, lambda + h/3 and lambda + 2h/3 (3 NFE) and
+ *        forms the order-3 singlestep solution (kept) and an order-2 one;
+ *        err = RMS_j (x3_j - x2_j) / max(ATOL, RTOL max(|x2_j|, |x_j|)),
+ *        accepted if err <= 1, next h = h min(5, max(0.2, 0.9 err^(-1/3)))
+ *        (at most 1 after a rejection). The first h is H_INIT in lambda
+ *        units (0: 0.05, Lu et al.'s); H_MIN (0: 1e-14 of the lambda span)
+ *        and MAX_STEPS apply as for DOPRI5 (SCORESDE_ENUMERIC). The grid
+ *        gives only its first and last times (STEPS and ORDER are unused);
+ *        NFE = 3 x attempted steps, per sample (stats: the largest). A
+ *        guided adaptive run calls the guidance hook once per sample and
+ *        evaluation. Measured (tests/bench/bench_sampler.c: VP, a narrow
+ *        2-D mixture, 1000 samples, endpoint distance from a 1e-11
+ *        reference): RTOL = ATOL = 1e-2 gives median 1.6e-3 but RMS
+ *        2.6e-2 at mean NFE 47 (max 66); 1e-5 gives RMS 2.0e-4 at mean 243.
+ *        The local error estimate does not see the growth of errors along
+ *        the few trajectories that pass near the boundary between modes,
+ *        which dominate the RMS: on that problem Dormand-Prince (ODE) at
+ *        tolerance 1e-3 (RMS 6.9e-3, mean NFE 42) and 3M on the log-SNR
+ *        grid at 30 NFE (RMS 2.1e-2, median 4.0e-3) do better per NFE.
  * The per-method settings at creation override the table defaults of
  * scoresde_sampler_default; everything else starts at the table default.
  *
@@ -129,8 +151,21 @@
  *
  * Threads: the samples of a call are split into blocks of BLOCK samples,
  * each evaluated by the model in one batch; blocks run on THREADS OpenMP
- * threads. A call allocates its workspace once; no step allocates (the model
- * may allocate inside its own evaluations).
+ * threads (never more threads than blocks). A call allocates its workspace
+ * once; no step allocates (the model may allocate inside its own evaluations).
+ * The thread budget: with THREADS > 1 and more than one block the blocks run
+ * in an OpenMP parallel region, and the library's MLP model then evaluates
+ * each block on one thread (its n_threads applies only to calls from serial
+ * code), so the threads never nest. With few samples per call (one block,
+ * BLOCK >= n) the sampler runs serially and the budget belongs to the
+ * model's n_threads instead. Measured on the 3 x 256 MLP with 4096 samples
+ * (tests/bench/bench_sampler_mlp.c, a shared 2-core machine): DPM-Solver++
+ * 2M with BLOCK 64 ran 1.95x faster on THREADS = 2 than on 1, with no
+ * measurable time beyond the model calls; one block of 4096 on the model's
+ * n_threads = 2 ran 1.5-2.3x faster than on 1 when the machine was quiet
+ * but up to 12x slower when other processes held the cores (BLIS's threads
+ * wait for each other), in bare model calls alike. The sampler's threads
+ * degrade gracefully under load; prefer them.
  *
  * Thread safety: a sampler is read-only while it samples; any number of
  * threads may sample with one sampler (and one model) at once. The setters
@@ -235,7 +270,9 @@ enum scoresde_sampler_option {
     SCORESDE_SAMPLER_S_TMIN = 24,         /**< double [0, 1e300], 0: EDM churn from r >= S_TMIN */
     SCORESDE_SAMPLER_S_TMAX = 25,         /**< double [0, 1e300], 1e300 (infinity) */
     SCORESDE_SAMPLER_S_NOISE = 26,        /**< double [0, 10], 1: EDM churn noise scale */
-    SCORESDE_SAMPLER_LANGEVIN_STEP = 27   /**< double [1e-300, 1e300], 1e-3: Langevin delta */
+    SCORESDE_SAMPLER_LANGEVIN_STEP = 27,  /**< double [1e-300, 1e300], 1e-3: Langevin delta */
+    SCORESDE_SAMPLER_ADAPTIVE = 28        /**< int [0, 1], 0: DPMPP with per-sample adaptive
+                                               steps (RTOL, ATOL; see the method list) */
 };
 
 /** Divergence estimators for likelihoods (values of SCORESDE_SAMPLER_DIVERGENCE). */

@@ -299,6 +299,18 @@ static int ws_alloc(void **p, size_t rows, size_t cols, size_t es, const char *w
     return *p ? SCORESDE_OK : SCORESDE_ENOMEM;
 }
 
+void sd_mlp_ws_set_threads(sd_mlp_ws *ws, int n_threads)
+{
+    if (n_threads < 1)
+        n_threads = 1;
+    if (n_threads > 1024)
+        n_threads = 1024;
+    if (ws->n_threads == n_threads)
+        return;
+    ws->n_threads = n_threads;
+    bli_rntm_set_num_threads((dim_t)n_threads, &ws->rntm);
+}
+
 int sd_mlp_ws_create(const sd_mlp *net, size_t max_rows, size_t block_rows, int n_threads,
                      sd_mlp_ws **out)
 {

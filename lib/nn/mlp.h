@@ -107,6 +107,11 @@ int sd_mlp_ws_create(const sd_mlp *net, size_t max_rows, size_t block_rows, int 
                      sd_mlp_ws **out);
 void sd_mlp_ws_free(sd_mlp_ws *ws);
 
+/* Change the workspace's thread count (1 .. 1024; clamped) for its next
+ * evaluations. Results do not depend on it (see Reproducibility). The caller
+ * owns the workspace exclusively (no evaluation on it may be running). */
+void sd_mlp_ws_set_threads(sd_mlp_ws *ws, int n_threads);
+
 /* The number of floating-point operations of the GEMMs the workspace has run
  * since creation (2 m n k per call), for the benchmark's GEMM-bound check. */
 uint64_t sd_mlp_ws_gemm_flops(const sd_mlp_ws *ws);

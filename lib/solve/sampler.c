@@ -47,6 +47,7 @@ static const sd_option_info option_table[SD_SAMPLER_NOPT] = {
     [SCORESDE_SAMPLER_S_TMAX] = {"S_TMAX", 0, 0, 1e300, 1e300},
     [SCORESDE_SAMPLER_S_NOISE] = {"S_NOISE", 0, 0, 10, 1},
     [SCORESDE_SAMPLER_LANGEVIN_STEP] = {"LANGEVIN_STEP", 0, 1e-300, 1e300, 1e-3},
+    [SCORESDE_SAMPLER_ADAPTIVE] = {"ADAPTIVE", 1, 0, 1, 0},
 };
 
 static const sd_option_info *option_find(int option)
@@ -658,6 +659,8 @@ static int sample_impl(const scoresde_sampler *s, const scoresde_model *model, u
     run.seed = seed;
     run.first = first;
     run.ops = method_find(s->method);
+    if (s->method == SCORESDE_SAMPLER_DPMPP && sd_opt_int(s, SCORESDE_SAMPLER_ADAPTIVE))
+        run.ops = &sd_method_dpmpp_adaptive;
     run.guided = 1;
     run.mask = mask;
     run.known = known;

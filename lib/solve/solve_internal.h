@@ -20,7 +20,7 @@
 
 #include "internal.h"
 
-#define SD_SAMPLER_NOPT 28 /* option ids 1..27 */
+#define SD_SAMPLER_NOPT 29 /* option ids 1..28 */
 
 struct scoresde_sampler {
     int method;
@@ -106,6 +106,7 @@ extern const sd_method_ops sd_method_pc;
 extern const sd_method_ops sd_method_ode;
 extern const sd_method_ops sd_method_edm;
 extern const sd_method_ops sd_method_dpmpp;
+extern const sd_method_ops sd_method_dpmpp_adaptive; /* DPMPP with ADAPTIVE = 1 */
 
 /* ----------------------------------------------------------- PC parts */
 

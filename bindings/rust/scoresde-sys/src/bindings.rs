@@ -946,6 +946,7 @@ pub const SCORESDE_SAMPLER_S_TMIN: scoresde_sampler_option = 24;
 pub const SCORESDE_SAMPLER_S_TMAX: scoresde_sampler_option = 25;
 pub const SCORESDE_SAMPLER_S_NOISE: scoresde_sampler_option = 26;
 pub const SCORESDE_SAMPLER_LANGEVIN_STEP: scoresde_sampler_option = 27;
+pub const SCORESDE_SAMPLER_ADAPTIVE: scoresde_sampler_option = 28;
 pub type scoresde_sampler_option = core::ffi::c_uint;
 pub const SCORESDE_DIV_EXACT: scoresde_divergence_mode = 1;
 pub const SCORESDE_DIV_RADEMACHER: scoresde_divergence_mode = 2;
