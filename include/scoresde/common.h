@@ -75,6 +75,13 @@ typedef void (*scoresde_free_fn)(void *ptr, void *user);
  * allocator is still live, the call changes nothing and returns SCORESDE_EBUSY.
  * Not thread-safe with respect to any other library call.
  *
+ * The two functions must be thread-safe: the library allocates and frees from
+ * the calling threads and from its own worker threads. malloc_fn returns NULL
+ * when it cannot allocate (the library then fails with SCORESDE_ENOMEM); the
+ * library aligns blocks itself, so any alignment suitable for malloc will do.
+ * `user` is passed back unchanged and must stay valid until the allocator is
+ * replaced and every block obtained through it has been freed.
+ *
  * Returns SCORESDE_OK, SCORESDE_EINVAL (only one of the two functions given)
  * or SCORESDE_EBUSY.
  */

@@ -75,7 +75,9 @@ enum {
 enum {
     SCORESDE_TRAIN_WARMUP = 101, /**< warm-up steps, >= 0 */
     SCORESDE_TRAIN_BATCH = 102,  /**< fit's minibatch size, >= 1 */
-    SCORESDE_TRAIN_SEED = 103    /**< seed of minibatches and losses, any value */
+    SCORESDE_TRAIN_SEED = 103    /**< seed of minibatches and losses, any value: the int64
+                                      value v is converted to the uint64_t seed v mod 2^64
+                                      (so -1 is 2^64 - 1), reaching every seed */
 };
 
 /**
