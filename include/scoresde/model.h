@@ -39,9 +39,15 @@
  * model at the same time, and get the same bits as a single thread would.
  * scoresde_model_set_params, scoresde_model_copy_params (on its dst) and
  * scoresde_model_free must not run concurrently with any other call on the
- * same model. User callbacks are called from the
- * thread that made the library call; if several threads evaluate one hook model
- * at once, the callback must itself be safe to call concurrently.
+ * same model. A model's own evaluation calls its user callbacks (the score,
+ * denoiser and divergence hooks, a CUSTOM SDE's hooks) from the thread that
+ * made that evaluation call: an MLP model's n_threads > 1 threads run only
+ * the network's own arithmetic, never a user callback. But a library call
+ * that evaluates the model on its own worker threads (a sampler with
+ * THREADS > 1 and more than one block, see scoresde/sampler.h) calls the
+ * hooks from those worker threads, concurrently; and several of the caller's
+ * threads may evaluate one hook model at once. Hooks used that way must be
+ * thread-safe.
  *
  * SPDX-License-Identifier: BSD-3-Clause
  */
