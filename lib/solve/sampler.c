@@ -636,6 +636,44 @@ static int setup_grid(sd_run *run, double eps, int reverse, double **buf)
     return SCORESDE_OK;
 }
 
+/* A run of `model` under `s`, with the fields every entry point sets the same
+ * way; callers add the method, guidance and conditioning. */
+static sd_run run_init(const scoresde_sampler *s, const scoresde_model *model, uint64_t seed,
+                       uint64_t first)
+{
+    sd_run run = {0};
+    run.s = s;
+    run.model = model;
+    run.sde = scoresde_model_sde(model);
+    run.D = scoresde_model_dim(model);
+    run.Dy = run.D;
+    run.seed = seed;
+    run.first = first;
+    return run;
+}
+
+/* The checks of the ODE-only entry points (encode, likelihood): `in` holds n
+ * finite rows of the model's dimension, `out` is an output array, and `needs`
+ * starts the message for a sampler of another method ("encoding needs").
+ * Writes n x D through nD. */
+static int check_ode_entry(const scoresde_sampler *s, const scoresde_model *model, size_t n,
+                           const double *in, const char *in_name, const void *out,
+                           const char *out_name, const scoresde_sampler_stats *stats,
+                           const char *needs, size_t *nD)
+{
+    SD_TRY(sd_check_ptr(s, "sampler"));
+    SD_TRY(sd_check_ptr(model, "model"));
+    SD_TRY(sd_check_ptr(in, in_name));
+    SD_TRY(sd_check_ptr(out, out_name));
+    SD_TRY(sd_check_size(n, "n"));
+    SD_TRY(check_stats(stats));
+    if (s->method != SCORESDE_SAMPLER_ODE)
+        return sd_fail(SCORESDE_EINVAL, "%s the ODE method (%d); this sampler's method is %d",
+                       needs, SCORESDE_SAMPLER_ODE, s->method);
+    SD_TRY(sd_mul_size(n, scoresde_model_dim(model), nD, "n x D"));
+    return sd_check_finite(in, *nD, in_name);
+}
+
 static int sample_impl(const scoresde_sampler *s, const scoresde_model *model, uint64_t seed,
                        uint64_t first, size_t n, const double *x_T, double *x_out,
                        scoresde_sampler_stats *stats, const unsigned char *mask,
@@ -650,14 +688,7 @@ static int sample_impl(const scoresde_sampler *s, const scoresde_model *model, u
     SD_TRY(sd_mul_size(n, D, &nD, "n x D"));
     if (x_T != NULL)
         SD_TRY(sd_check_finite(x_T, nD, "x_T"));
-    sd_run run = {0};
-    run.s = s;
-    run.model = model;
-    run.sde = scoresde_model_sde(model);
-    run.D = D;
-    run.Dy = D;
-    run.seed = seed;
-    run.first = first;
+    sd_run run = run_init(s, model, seed, first);
     run.ops = method_find(s->method);
     if (s->method == SCORESDE_SAMPLER_DPMPP && sd_opt_int(s, SCORESDE_SAMPLER_ADAPTIVE))
         run.ops = &sd_method_dpmpp_adaptive;
@@ -722,25 +753,9 @@ int scoresde_sampler_inpaint(const scoresde_sampler *s, const scoresde_model *mo
 int scoresde_sampler_encode(const scoresde_sampler *s, const scoresde_model *model, size_t n,
                             const double *x0, double *x_out, scoresde_sampler_stats *stats)
 {
-    SD_TRY(sd_check_ptr(s, "sampler"));
-    SD_TRY(sd_check_ptr(model, "model"));
-    SD_TRY(sd_check_ptr(x0, "x0"));
-    SD_TRY(sd_check_ptr(x_out, "x_out"));
-    SD_TRY(sd_check_size(n, "n"));
-    SD_TRY(check_stats(stats));
-    if (s->method != SCORESDE_SAMPLER_ODE)
-        return sd_fail(SCORESDE_EINVAL,
-                       "encoding needs the ODE method (%d); this sampler's method is %d",
-                       SCORESDE_SAMPLER_ODE, s->method);
-    size_t D = scoresde_model_dim(model), nD;
-    SD_TRY(sd_mul_size(n, D, &nD, "n x D"));
-    SD_TRY(sd_check_finite(x0, nD, "x0"));
-    sd_run run = {0};
-    run.s = s;
-    run.model = model;
-    run.sde = scoresde_model_sde(model);
-    run.D = D;
-    run.Dy = D;
+    size_t nD;
+    SD_TRY(check_ode_entry(s, model, n, x0, "x0", x_out, "x_out", stats, "encoding needs", &nD));
+    sd_run run = run_init(s, model, 0, 0);
     run.ops = &sd_method_ode;
     run.guided = 1;
     double eps, *buf = NULL;
@@ -761,27 +776,10 @@ int scoresde_sampler_likelihood(const scoresde_sampler *s, const scoresde_model 
                                 uint64_t seed, uint64_t first, size_t n, const double *x,
                                 double *logp, double *latent, scoresde_sampler_stats *stats)
 {
-    SD_TRY(sd_check_ptr(s, "sampler"));
-    SD_TRY(sd_check_ptr(model, "model"));
-    SD_TRY(sd_check_ptr(x, "x"));
-    SD_TRY(sd_check_ptr(logp, "logp"));
-    SD_TRY(sd_check_size(n, "n"));
-    SD_TRY(check_stats(stats));
-    if (s->method != SCORESDE_SAMPLER_ODE)
-        return sd_fail(SCORESDE_EINVAL,
-                       "likelihoods need the ODE method (%d); this sampler's method is %d",
-                       SCORESDE_SAMPLER_ODE, s->method);
-    size_t D = scoresde_model_dim(model), nD;
-    SD_TRY(sd_mul_size(n, D, &nD, "n x D"));
-    SD_TRY(sd_check_finite(x, nD, "x"));
-    sd_run run = {0};
-    run.s = s;
-    run.model = model;
-    run.sde = scoresde_model_sde(model);
-    run.D = D;
-    run.Dy = D;
-    run.seed = seed;
-    run.first = first;
+    size_t nD;
+    SD_TRY(check_ode_entry(s, model, n, x, "x", logp, "logp", stats, "likelihoods need", &nD));
+    sd_run run = run_init(s, model, seed, first);
+    size_t D = run.D;
     run.ops = &sd_method_ode;
     double eps = s->opt[SCORESDE_SAMPLER_EPS], T = scoresde_sde_T(run.sde), *buf = NULL, *y = NULL;
     if (eps == 0.0)
