@@ -227,6 +227,26 @@ static int finish_score(const scoresde_model *m, const mlp_slot *s, const double
     return SCORESDE_OK;
 }
 
+/* The rows of the chunk starting at row i0 of n. */
+static size_t chunk_len(const mlp_state *st, size_t n, size_t i0)
+{
+    return n - i0 < st->opt.chunk_rows ? n - i0 : st->opt.chunk_rows;
+}
+
+/* The score of rows i0 .. i0+r-1 into out; the forward state stays in the
+ * slot's workspace for a backward pass. */
+static int score_chunk(const scoresde_model *m, mlp_slot *s, const double *x, const double *t,
+                       size_t i0, size_t r, double *out)
+{
+    const mlp_state *st = m->state;
+    int rc = prepare_chunk(m, s, x, t, i0, r);
+    if (rc == SCORESDE_OK)
+        rc = sd_mlp_forward(st->net, s->ws, r, s->in, s->out);
+    if (rc == SCORESDE_OK)
+        rc = finish_score(m, s, x, t, i0, r, out);
+    return rc;
+}
+
 static int mlp_score(const scoresde_model *m, const double *x, const double *t, size_t n,
                      double *out)
 {
@@ -234,14 +254,8 @@ static int mlp_score(const scoresde_model *m, const double *x, const double *t, 
     mlp_slot *s;
     SD_TRY(slot_acquire(m, &s));
     int rc = SCORESDE_OK;
-    for (size_t i0 = 0; i0 < n && rc == SCORESDE_OK; i0 += st->opt.chunk_rows) {
-        size_t r = n - i0 < st->opt.chunk_rows ? n - i0 : st->opt.chunk_rows;
-        rc = prepare_chunk(m, s, x, t, i0, r);
-        if (rc == SCORESDE_OK)
-            rc = sd_mlp_forward(st->net, s->ws, r, s->in, s->out);
-        if (rc == SCORESDE_OK)
-            rc = finish_score(m, s, x, t, i0, r, out);
-    }
+    for (size_t i0 = 0; i0 < n && rc == SCORESDE_OK; i0 += st->opt.chunk_rows)
+        rc = score_chunk(m, s, x, t, i0, chunk_len(st, n, i0), out);
     slot_release(m, s);
     return rc;
 }
@@ -269,7 +283,7 @@ static int mlp_jvp(const scoresde_model *m, const double *x, const double *t, si
     SD_TRY(slot_acquire(m, &s));
     int rc = SCORESDE_OK;
     for (size_t i0 = 0; i0 < n && rc == SCORESDE_OK; i0 += st->opt.chunk_rows) {
-        size_t r = n - i0 < st->opt.chunk_rows ? n - i0 : st->opt.chunk_rows;
+        size_t r = chunk_len(st, n, i0);
         rc = prepare_chunk(m, s, x, t, i0, r);
         if (rc != SCORESDE_OK)
             break;
@@ -303,7 +317,7 @@ static int mlp_score_backward(const scoresde_model *m, const double *x, const do
     SD_TRY(slot_acquire(m, &s));
     int rc = SCORESDE_OK;
     for (size_t i0 = 0; i0 < n && rc == SCORESDE_OK; i0 += st->opt.chunk_rows) {
-        size_t r = n - i0 < st->opt.chunk_rows ? n - i0 : st->opt.chunk_rows;
+        size_t r = chunk_len(st, n, i0);
         rc = prepare_chunk(m, s, x, t, i0, r);
         if (rc == SCORESDE_OK)
             rc = sd_mlp_forward(st->net, s->ws, r, s->in, s->out);
@@ -334,12 +348,8 @@ static int mlp_score_vjp(const scoresde_model *m, const double *x, const double 
     SD_TRY(slot_acquire(m, &s));
     int rc = SCORESDE_OK;
     for (size_t i0 = 0; i0 < n && rc == SCORESDE_OK; i0 += st->opt.chunk_rows) {
-        size_t r = n - i0 < st->opt.chunk_rows ? n - i0 : st->opt.chunk_rows;
-        rc = prepare_chunk(m, s, x, t, i0, r);
-        if (rc == SCORESDE_OK)
-            rc = sd_mlp_forward(st->net, s->ws, r, s->in, s->out);
-        if (rc == SCORESDE_OK)
-            rc = finish_score(m, s, x, t, i0, r, score);
+        size_t r = chunk_len(st, n, i0);
+        rc = score_chunk(m, s, x, t, i0, r, score);
         if (rc == SCORESDE_OK)
             rc = fill(i0, r, ctx);
         if (rc != SCORESDE_OK)
@@ -363,7 +373,7 @@ static int mlp_probe_backward(const scoresde_model *m, const double *x, const do
     SD_TRY(slot_acquire(m, &s));
     int rc = SCORESDE_OK;
     for (size_t i0 = 0; i0 < n && rc == SCORESDE_OK; i0 += st->opt.chunk_rows) {
-        size_t r = n - i0 < st->opt.chunk_rows ? n - i0 : st->opt.chunk_rows;
+        size_t r = chunk_len(st, n, i0);
         rc = prepare_chunk(m, s, x, t, i0, r);
         /* One tangent pass per probe index; probe k of sample i starts at
          * probes + (i*M + k)*D, so the row stride is M*D. */
