@@ -340,29 +340,15 @@ START_TEST(counts_are_checked_before_allocation)
 }
 END_TEST
 
-static struct {
-    size_t budget;
-} fail_after;
-
-static void *budget_malloc(size_t size, void *user)
-{
-    (void)user;
-    if (fail_after.budget == 0)
-        return NULL;
-    fail_after.budget--;
-    return malloc(size);
-}
-
-static void budget_free(void *ptr, void *user)
-{
-    (void)user;
-    free(ptr);
-}
+/* The allocation budget of test_budget_malloc. */
+static size_t alloc_budget;
 
 START_TEST(writer_out_of_memory_is_sticky)
 {
-    ck_assert_int_eq(scoresde_set_allocator(budget_malloc, budget_free, NULL), SCORESDE_OK);
-    fail_after.budget = 1; /* the first block (256 bytes), then nothing */
+    ck_assert_int_eq(
+        scoresde_set_allocator(test_budget_malloc, test_budget_free, &alloc_budget),
+        SCORESDE_OK);
+    alloc_budget = 1; /* the first block (256 bytes), then nothing */
     sd_writer w;
     sd_writer_init(&w);
     for (int i = 0; i < 32; i++)

@@ -1194,21 +1194,9 @@ START_TEST(models_that_need_a_marginal_refuse_sdes_without_one)
 }
 END_TEST
 
-/* An allocator that fails after a budget of allocations. */
+
+/* The allocation budget of test_budget_malloc. */
 static size_t alloc_budget;
-static void *budget_malloc(size_t size, void *user)
-{
-    (void)user;
-    if (alloc_budget == 0)
-        return NULL;
-    alloc_budget--;
-    return malloc(size);
-}
-static void budget_free(void *p, void *user)
-{
-    (void)user;
-    free(p);
-}
 
 START_TEST(allocation_failures_are_reported_without_leaks)
 {
@@ -1217,7 +1205,9 @@ START_TEST(allocation_failures_are_reported_without_leaks)
     int done = 0;
     for (size_t budget = 0; budget < 64 && !done; budget++) {
         ck_assert_uint_eq(scoresde_live_allocations(), 0);
-        ck_assert_int_eq(scoresde_set_allocator(budget_malloc, budget_free, NULL), SCORESDE_OK);
+        ck_assert_int_eq(
+            scoresde_set_allocator(test_budget_malloc, test_budget_free, &alloc_budget),
+            SCORESDE_OK);
         alloc_budget = SIZE_MAX;
         scoresde_sde *sde = make_sde(SCORESDE_SDE_VP);
         alloc_budget = budget;

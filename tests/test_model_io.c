@@ -751,26 +751,13 @@ END_TEST
 
 static size_t alloc_budget;
 
-static void *budget_malloc(size_t size, void *user)
-{
-    (void)user;
-    if (alloc_budget == 0)
-        return NULL;
-    alloc_budget--;
-    return malloc(size);
-}
-
-static void budget_free(void *ptr, void *user)
-{
-    (void)user;
-    free(ptr);
-}
-
 START_TEST(allocation_failures_leak_nothing)
 {
     /* Every allocation of a save and of a load fails in turn: the call
      * reports ENOMEM and frees everything it had. */
-    ck_assert_int_eq(scoresde_set_allocator(budget_malloc, budget_free, NULL), SCORESDE_OK);
+    ck_assert_int_eq(
+        scoresde_set_allocator(test_budget_malloc, test_budget_free, &alloc_budget),
+        SCORESDE_OK);
     alloc_budget = SIZE_MAX;
     scoresde_model *m = make_gmm(SCORESDE_SDE_VE, 2, 3);
     void *data;

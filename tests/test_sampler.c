@@ -1356,19 +1356,6 @@ END_TEST
 /* ------------------------------------------------------------ allocation */
 
 static size_t alloc_budget;
-static void *budget_malloc(size_t size, void *user)
-{
-    (void)user;
-    if (alloc_budget == 0)
-        return NULL;
-    alloc_budget--;
-    return malloc(size);
-}
-static void budget_free(void *p, void *user)
-{
-    (void)user;
-    free(p);
-}
 
 /* Every allocation budget from 0 up: each call succeeds or fails with
  * SCORESDE_ENOMEM, and freeing everything leaves no block behind. */
@@ -1379,7 +1366,7 @@ START_TEST(test_allocation_failures)
     int done = 0;
     for (size_t budget = 0; budget < 100000 && !done; budget += budget < 300 ? 1 : 7) {
         ck_assert_uint_eq(scoresde_live_allocations(), 0);
-        OK(scoresde_set_allocator(budget_malloc, budget_free, NULL));
+        OK(scoresde_set_allocator(test_budget_malloc, test_budget_free, &alloc_budget));
         alloc_budget = SIZE_MAX;
         scoresde_model *m = mixture_model(SCORESDE_SDE_VP);
         alloc_budget = budget;

@@ -905,23 +905,13 @@ START_TEST(operations_refuse_bad_arguments)
 END_TEST
 
 /* Allocation failures surface as ENOMEM with nothing leaked. */
-static int alloc_budget;
-static void *failing_malloc(size_t size, void *user)
-{
-    (void)user;
-    if (alloc_budget-- <= 0)
-        return NULL;
-    return malloc(size);
-}
-static void plain_free(void *p, void *user)
-{
-    (void)user;
-    free(p);
-}
+static size_t alloc_budget;
 
 START_TEST(allocation_failure_is_reported)
 {
-    ck_assert_int_eq(scoresde_set_allocator(failing_malloc, plain_free, NULL), SCORESDE_OK);
+    ck_assert_int_eq(
+        scoresde_set_allocator(test_budget_malloc, test_budget_free, &alloc_budget),
+        SCORESDE_OK);
     scoresde_sde *s = NULL, *c = NULL;
     alloc_budget = 0;
     ck_assert_int_eq(scoresde_sde_create_default(&s, SCORESDE_SDE_VP), SCORESDE_ENOMEM);

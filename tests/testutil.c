@@ -56,3 +56,18 @@ void test_moments(const double *x, size_t n, size_t stride, size_t offset, doubl
     *mean = m;
     *var = v / (double)(n - 1);
 }
+
+void *test_budget_malloc(size_t size, void *budget)
+{
+    size_t *left = budget;
+    if (*left == 0)
+        return NULL;
+    (*left)--;
+    return malloc(size);
+}
+
+void test_budget_free(void *ptr, void *budget)
+{
+    (void)budget;
+    free(ptr);
+}

@@ -22,4 +22,9 @@ double test_ks_statistic_normal(double *x, size_t n, double mean, double sd);
 void test_moments(const double *x, size_t n, size_t stride, size_t offset, double *mean,
                   double *var);
 
+/* An allocator for scoresde_set_allocator whose `user` points to a size_t
+ * budget: each allocation spends one, and none is made once it is zero. */
+void *test_budget_malloc(size_t size, void *budget);
+void test_budget_free(void *ptr, void *budget);
+
 #endif /* SD_TESTUTIL_H */
