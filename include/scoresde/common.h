@@ -3,7 +3,7 @@
  *
  * Conventions kept by every module of the library:
  *  - Every fallible function returns an int: SCORESDE_OK (0) on success, a
- *    negative scoresde_status otherwise. Status values never change once
+ *    negative scoresde_status_t otherwise. Status values never change once
  *    released; new ones are only ever added.
  *  - On failure, scoresde_last_error() holds a message for the calling thread
  *    that says what was wrong ("x has dimension 3, the model expects 2").
@@ -13,7 +13,40 @@
  *    by *_free, which accepts NULL.
  *  - Arrays are double precision, batches row-major n x D (x[i*D + j]).
  *  - Callbacks take a void *user last and return int: non-zero stops the
- *    computation, which then returns SCORESDE_ECALLBACK.
+ *    computation, which then returns SCORESDE_ECALLBACK. A function that
+ *    takes a callback takes its `user` right after it.
+ *  - Out parameters of constructors come first: scoresde_X_create*(&out, ...),
+ *    scoresde_X_clone(&out, src), scoresde_trainer_export(&out, ...).
+ *  - Batch functions take their arguments in one order: the object, the
+ *    model, the input batch, n, D, seed, first_sample, the outputs, the
+ *    statistics. Sample i of a call is sample first_sample + i of the run and
+ *    draws from Philox stream first_sample + i (scoresde/rng.h), so results
+ *    never depend on how a run is split into calls.
+ *  - Accessors scoresde_X_<property>(obj) return the value itself and a
+ *    neutral value for a NULL handle: 0 for counts and kinds (no kind is 0),
+ *    NaN for doubles, NULL for pointers. Functions named *_get_* copy into
+ *    the caller's memory and return a status.
+ *  - Settings are one enum per object with fixed ids, set and read by typed
+ *    functions (*_set_int / *_set_double, *_get_int / *_get_double) that
+ *    refuse an id of the other type; *_bounds and *_default answer what is
+ *    allowed and what a new object starts with. A double setting whose
+ *    default the library derives from context (an SDE's eps, an automatic
+ *    step size) takes NaN for "let the library choose", and starts at NaN.
+ *  - Step counts and sample indices are uint64_t; sizes of arrays are size_t.
+ *  - Enumeration types are named scoresde_..._t (libgit2's convention), so
+ *    a type never shares its name with the function that returns one of its
+ *    values (scoresde_sde_kind() returns a scoresde_sde_kind_t, as int).
+ *    Functions take and return these values as int, whose size is fixed.
+ *  - Versioned structs (options and statistics) start with size_t
+ *    struct_size and only ever grow at the end. An input struct (options)
+ *    is accepted with any struct_size from the first released layout up to
+ *    this library's sizeof: the fields beyond the caller's size keep their
+ *    defaults, so a program built against an older header keeps working.
+ *    A larger struct_size (a program built against a newer header, running on
+ *    an older library) is refused with SCORESDE_EINVAL. An output struct
+ *    (statistics) needs only struct_size >= the first released layout: the
+ *    library writes the fields it knows that fit and zeroes the caller's bytes
+ *    beyond its own layout.
  *
  * SPDX-License-Identifier: BSD-3-Clause
  */
@@ -34,7 +67,7 @@ extern "C" {
 #endif
 
 /** Status codes. Values are frozen once released; codes are only added. */
-typedef enum scoresde_status {
+typedef enum scoresde_status_t {
     SCORESDE_OK = 0,            /**< success */
     SCORESDE_EINVAL = -1,       /**< an argument or parameter is invalid */
     SCORESDE_ENOMEM = -2,       /**< memory could not be allocated */
@@ -46,7 +79,7 @@ typedef enum scoresde_status {
     SCORESDE_EVERSION = -8,     /**< a file's format version is newer than this library */
     SCORESDE_EUNSUPPORTED = -9, /**< the operation is not available for this object */
     SCORESDE_EBUSY = -10        /**< the request conflicts with the library's current state */
-} scoresde_status;
+} scoresde_status_t;
 
 /**
  * A fixed, static English text for a status code ("invalid argument").
@@ -62,7 +95,11 @@ SCORESDE_API const char *scoresde_strerror(int status);
  */
 SCORESDE_API const char *scoresde_last_error(void);
 
-/** Allocation hooks: malloc-like and free-like, with the user pointer last. */
+/**
+ * Allocation hooks: malloc-like and free-like, with the user pointer last.
+ * Should a later version need more hooks (realloc, aligned allocation), it
+ * adds a new function beside scoresde_set_allocator; this one stays.
+ */
 typedef void *(*scoresde_malloc_fn)(size_t size, void *user);
 typedef void (*scoresde_free_fn)(void *ptr, void *user);
 

@@ -16,7 +16,7 @@
  *     r = sqrt(-2 ln u_a),  lane 0: r cos(2 pi u_b),  lane 1: r sin(2 pi u_b).
  *
  * How the library uses it: the noise of sample i of a run is stream i; the top
- * eight bits of the offset name the purpose of the draw (scoresde_rng_purpose)
+ * eight bits of the offset name the purpose of the draw (scoresde_rng_purpose_t)
  * and the low 56 bits count draws within that purpose. Each function that draws
  * noise documents its offsets, so a caller can reproduce any draw.
  *
@@ -33,7 +33,7 @@ extern "C" {
 #endif
 
 /** The purpose tags the library puts in the top 8 bits of an offset. */
-typedef enum scoresde_rng_purpose {
+typedef enum scoresde_rng_purpose_t {
     SCORESDE_RNG_PERTURB = 1,  /**< forward perturbation noise z in x_t = alpha x_0 + sigma z */
     SCORESDE_RNG_PRIOR = 2,    /**< draws from the prior at time T */
     SCORESDE_RNG_SIMULATE = 3, /**< Brownian increments of forward simulation */
@@ -41,8 +41,9 @@ typedef enum scoresde_rng_purpose {
     SCORESDE_RNG_PROBE = 5,    /**< probe vectors (sliced losses, Hutchinson traces) */
     SCORESDE_RNG_SAMPLER = 6,  /**< noise of reverse-time samplers */
     SCORESDE_RNG_MODEL = 7,    /**< mixture component choices, parameter initialisation */
-    SCORESDE_RNG_BATCH = 8     /**< minibatch selection in training */
-} scoresde_rng_purpose;
+    SCORESDE_RNG_BATCH = 8,    /**< minibatch selection in training */
+    SCORESDE_RNG_INPAINT = 9   /**< replacement noise of inpainting */
+} scoresde_rng_purpose_t;
 
 /** The offset of draw k (k < 2^56) for a purpose: (purpose << 56) | k. */
 #define SCORESDE_RNG_OFFSET(purpose, k) \

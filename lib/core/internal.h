@@ -31,6 +31,20 @@ int sd_check_finite(const double *x, size_t count, const char *what);
 /* n * D for a batch, or 0 with EINVAL recorded if it overflows. */
 int sd_mul_size(size_t a, size_t b, size_t *out, const char *what);
 
+/* Versioned structs (common.h). An input struct's struct_size must lie in
+ * [first, current]: `first` is the size of the first released layout (the
+ * end of its last field), `current` this library's sizeof; the fields beyond
+ * the caller's size take their defaults. An output struct needs only
+ * size >= first: sd_write_struct_out copies the fields both sides know and
+ * zeroes the caller's bytes beyond this library's layout. `what` names the
+ * argument in the message. */
+int sd_check_struct_in(size_t size, size_t first, size_t current, const char *what);
+int sd_check_struct_out(size_t size, size_t first, const char *what);
+void sd_write_struct_out(void *dst, size_t dst_size, const void *src, size_t src_size);
+
+/* The end of a struct's field: the struct_size of the layout that ends there. */
+#define SD_STRUCT_END(type, field) (offsetof(type, field) + sizeof(((type *)0)->field))
+
 /* Uniform (0,1) and standard normal fills, as scoresde_rng_* without checks. */
 void sd_rng_uniform(uint64_t seed, uint64_t stream, uint64_t offset, size_t n, double *out);
 void sd_rng_normal(uint64_t seed, uint64_t stream, uint64_t offset, size_t n, double *out);

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -85,4 +86,38 @@ int sd_check_finite(const double *x, size_t count, const char *what)
         if (!isfinite(x[i]))
             return sd_fail(SCORESDE_EINVAL, "%s[%zu] is not finite (%g)", what, i, x[i]);
     return SCORESDE_OK;
+}
+
+int sd_check_struct_in(size_t size, size_t first, size_t current, const char *what)
+{
+    if (size < first)
+        return sd_fail(SCORESDE_EINVAL,
+                       "%s->struct_size (%zu) is smaller than the first released layout (%zu)",
+                       what, size, first);
+    if (size > current)
+        return sd_fail(SCORESDE_EINVAL,
+                       "%s->struct_size (%zu) is larger than this library's layout (%zu): the "
+                       "program was built against a newer libscoresde",
+                       what, size, current);
+    return SCORESDE_OK;
+}
+
+int sd_check_struct_out(size_t size, size_t first, const char *what)
+{
+    if (size < first)
+        return sd_fail(SCORESDE_EINVAL,
+                       "%s->struct_size (%zu) is smaller than the first released layout (%zu)",
+                       what, size, first);
+    return SCORESDE_OK;
+}
+
+void sd_write_struct_out(void *dst, size_t dst_size, const void *src, size_t src_size)
+{
+    /* The leading struct_size field is the caller's and stays as it is. */
+    size_t head = sizeof(size_t);
+    size_t common = dst_size < src_size ? dst_size : src_size;
+    if (common > head)
+        memcpy((char *)dst + head, (const char *)src + head, common - head);
+    if (dst_size > common)
+        memset((char *)dst + common, 0, dst_size - common);
 }

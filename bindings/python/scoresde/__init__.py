@@ -20,7 +20,7 @@ from .sampler import Sampler, bits_per_dim  # noqa: F401
 
 __version__ = lib.scoresde_version_string()
 
-# scoresde_rng_purpose (rng.h)
+# scoresde_rng_purpose_t (rng.h)
 RNG_PERTURB, RNG_PRIOR, RNG_SIMULATE, RNG_TIME = 1, 2, 3, 4
 RNG_PROBE, RNG_SAMPLER, RNG_MODEL, RNG_BATCH = 5, 6, 7, 8
 
