@@ -85,7 +85,7 @@ int main(void)
      * error, not the solver's: adding ln p_T^exact(x_T) - ln prior(x_T)
      * leaves only the solver's. */
     for (int i = 0; i < N; i++)
-        tT[i] = scoresde_sde_T(sde);
+        tT[i] = scoresde_sde_end_time(sde);
     TRY("the exact ln p_T", scoresde_model_log_density(gmm, latent, tT, N, D, lpT_exact));
     TRY("the prior ln p_T", scoresde_sde_prior_logp(sde, latent, N, D, lpT_prior));
     double err = 0.0, err_tight = 0.0, err_fixed = 0.0, mean_exact = 0.0;

@@ -66,7 +66,8 @@ static int setup(const scoresde_sde *sde, scoresde_model **net, scoresde_loss **
     if (rc != SCORESDE_OK)
         return rc;
     o.n_hidden = 2;
-    o.widths[0] = o.widths[1] = 32;
+    static const size_t widths[2] = {32, 32};
+    o.widths = widths;
     o.seed = 3;
     if ((rc = scoresde_model_create_mlp(net, sde, D, &o)) != SCORESDE_OK)
         return rc;

@@ -645,8 +645,10 @@ int main(int argc, char **argv)
     scoresde_mlp_options mo;
     TRY("initialising the MLP options", scoresde_model_mlp_options_init(&mo, sizeof mo));
     mo.n_hidden = (size_t)o.depth;
+    size_t widths[SCORESDE_MLP_MAX_HIDDEN]; /* read and copied by create_mlp */
     for (size_t l = 0; l < mo.n_hidden; l++)
-        mo.widths[l] = (size_t)o.width;
+        widths[l] = (size_t)o.width;
+    mo.widths = widths;
     mo.output = SCORESDE_MLP_OUTPUT_NOISE;
     mo.seed = o.seed;
     /* One thread per network evaluation: a training batch of a few hundred
@@ -732,7 +734,7 @@ int main(int argc, char **argv)
     TRY("drawing trajectory starts",
         scoresde_sde_prior_sample(sde, N_TRAJ, D, o.seed, 0, 0, traj));
     {
-        const double T = scoresde_sde_T(sde), eps = scoresde_sde_sampling_eps(sde);
+        const double T = scoresde_sde_end_time(sde), eps = scoresde_sde_sampling_eps(sde);
         for (int p = 1; p < TRAJ_POINTS; p++) {
             double a = T + (eps - T) * (p - 1) / (TRAJ_POINTS - 1);
             double b = T + (eps - T) * p / (TRAJ_POINTS - 1);

@@ -152,10 +152,8 @@ static void test_sde() {
                                         ks.data()));
     for (size_t k = 0; k < 6; k++) EXPECT(close_to(ks[k], -z[k] / sigma[k / D], 1e-9));
 
-    scoresde_sde *raw = nullptr;
-    SDX_CHECK(scoresde_sde_clone(sde.get(), &raw));
-    sdx::Sde copy(raw);
-    EXPECT(scoresde_sde_T(copy.get()) == 1.0);
+    sdx::Sde copy = SDX_SDE(scoresde_sde_clone, sde.get());
+    EXPECT(scoresde_sde_end_time(copy.get()) == 1.0);
 
     // an error carries the status and the message naming the argument
     try {

@@ -76,7 +76,7 @@ static void assert_same_model(const scoresde_model *a, const scoresde_model *b)
     ck_assert_int_eq(ka, kb);
     ck_assert_uint_eq(na, nb);
     ck_assert_mem_eq(pa, pb, na * sizeof(double));
-    ck_assert(scoresde_sde_T(scoresde_model_sde(a)) == scoresde_sde_T(scoresde_model_sde(b)));
+    ck_assert(scoresde_sde_end_time(scoresde_model_sde(a)) == scoresde_sde_end_time(scoresde_model_sde(b)));
     const sd_gmm_state *sa = a->state, *sb = b->state;
     ck_assert_uint_eq(sa->K, sb->K);
     ck_assert_mem_eq(sa->weight, sb->weight, sa->K * sizeof(double));
@@ -85,7 +85,7 @@ static void assert_same_model(const scoresde_model *a, const scoresde_model *b)
     ck_assert_mem_eq(sa->var, sb->var, sa->K * D * sizeof(double));
 
     enum { N = 4 };
-    double T = scoresde_sde_T(scoresde_model_sde(a));
+    double T = scoresde_sde_end_time(scoresde_model_sde(a));
     double t[N] = {0.0, 0.013 * T, 0.5 * T, T};
     double *x = malloc(N * D * sizeof *x), *sa_out = malloc(N * D * sizeof *x),
            *sb_out = malloc(N * D * sizeof *x);
@@ -415,7 +415,7 @@ START_TEST(forged_files_are_rejected)
 
     f = good, f.file_type = SD_FILE_CHECKPOINT;
     ck_assert_int_eq(load_forged(&f), SCORESDE_EINVAL);
-    ck_assert(contains(scoresde_last_error(), "is a checkpoint file (type 2), not a model file"));
+    ck_assert(contains(scoresde_last_error(), "this is a training checkpoint (file type 2), not a model file; load it with scoresde_trainer_load"));
     f = good, f.values[2] = -2.0;
     ck_assert_int_eq(load_forged(&f), SCORESDE_ECORRUPT);
     ck_assert(contains(scoresde_last_error(), "mixture variance 0 is -2"));

@@ -63,8 +63,8 @@ static scoresde_model *small_model(const scoresde_sde *sde, int output, int act,
     scoresde_mlp_options o;
     ck_assert_int_eq(scoresde_model_mlp_options_init(&o, sizeof o), SCORESDE_OK);
     o.n_hidden = 2;
-    o.widths[0] = 8;
-    o.widths[1] = 6;
+    static const size_t widths[2] = {8, 6};
+    o.widths = widths;
     o.activation = act;
     o.output = output;
     o.embed_dim = 4;
@@ -74,7 +74,8 @@ static scoresde_model *small_model(const scoresde_sde *sde, int output, int act,
     scoresde_model *m = NULL;
     ck_assert_int_eq(scoresde_model_create_mlp(&m, sde, D, &o), SCORESDE_OK);
     size_t np;
-    ck_assert_int_eq(scoresde_model_num_params(m, &np), SCORESDE_OK);
+    np = scoresde_model_num_params(m);
+    ck_assert_uint_gt(np, 0);
     double *p = normals(seed + 500, np, 0.6);
     if (prec == SCORESDE_MLP_FLOAT32)
         for (size_t i = 0; i < np; i++)
@@ -122,7 +123,7 @@ START_TEST(matches_finite_differences)
         scoresde_model *m =
             small_model(sde, output, act, SCORESDE_MLP_FLOAT64, 100 + (uint64_t)_i);
         size_t np;
-        scoresde_model_num_params(m, &np);
+        np = scoresde_model_num_params(m);
         double *x = normals(1, N * D, 1.0), *g = normals(2, N * D, 1.0);
         double *probes = normals(3, N * M * D, 1.0), *w = normals(4, N * M, 1.0);
         double *v = normals(5, N * D, 1.0);
@@ -237,7 +238,7 @@ START_TEST(linear_network_closed_forms)
             scoresde_model *m = NULL;
             ck_assert_int_eq(scoresde_model_create_mlp(&m, sde, D, &o), SCORESDE_OK);
             size_t np;
-            scoresde_model_num_params(m, &np);
+            np = scoresde_model_num_params(m);
             ck_assert_uint_eq(np, D * (D + E) + D);
             double *p = normals(7 + (uint64_t)output, np, 1.0);
             ck_assert_int_eq(scoresde_model_set_params(m, p, np), SCORESDE_OK);
@@ -305,7 +306,7 @@ START_TEST(float32_agrees_with_float64)
     scoresde_model *m64 = small_model(sde, output, SCORESDE_MLP_SILU, SCORESDE_MLP_FLOAT64, 9);
     scoresde_model *m32 = small_model(sde, output, SCORESDE_MLP_SILU, SCORESDE_MLP_FLOAT32, 9);
     size_t np;
-    scoresde_model_num_params(m64, &np);
+    np = scoresde_model_num_params(m64);
     double *x = normals(11, N * D, 1.0), *g = normals(12, N * D, 1.0);
     double *probes = normals(13, N * M * D, 1.0), *w = normals(14, N * M, 1.0);
     double s64[N * D], s32[N * D];
@@ -374,7 +375,7 @@ START_TEST(concurrent_evaluation_and_clone)
         ck_assert_mem_eq(outs[k], ref, sizeof ref);
     }
     scoresde_model *c = NULL;
-    ck_assert_int_eq(scoresde_model_clone(m, &c), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_clone(&c, m), SCORESDE_OK);
     ck_assert_int_eq(scoresde_model_kind(c), SCORESDE_MODEL_MLP);
     ck_assert_int_eq(scoresde_model_score(c, x, t, 64, D, outs[0]), SCORESDE_OK);
     ck_assert_mem_eq(outs[0], ref, sizeof ref);
@@ -398,13 +399,16 @@ START_TEST(bad_options_and_times)
     ck_assert_int_eq(scoresde_model_create_mlp(&m, vp, 0, &o), SCORESDE_EINVAL);
     scoresde_mlp_options b = o;
     b.struct_size = sizeof o + 8;
-    ck_assert_int_eq(scoresde_model_create_mlp(&m, vp, 2, &b), SCORESDE_EVERSION);
+    ck_assert_int_eq(scoresde_model_create_mlp(&m, vp, 2, &b), SCORESDE_EINVAL);
+    ck_assert(strstr(scoresde_last_error(), "larger than this library's layout") != NULL);
     b = o;
     b.n_hidden = SCORESDE_MLP_MAX_HIDDEN + 1;
     ck_assert_int_eq(scoresde_model_create_mlp(&m, vp, 2, &b), SCORESDE_EINVAL);
     ck_assert(strstr(scoresde_last_error(), "n_hidden") != NULL);
     b = o;
-    b.widths[1] = 0;
+    const size_t zero_width[2] = {8, 0};
+    b.n_hidden = 2;
+    b.widths = zero_width;
     ck_assert_int_eq(scoresde_model_create_mlp(&m, vp, 2, &b), SCORESDE_EINVAL);
     ck_assert(strstr(scoresde_last_error(), "widths[1]") != NULL);
     b = o;
@@ -439,8 +443,9 @@ START_TEST(bad_options_and_times)
 
     /* sigma(0) = 0 under VP: the noise parameterisation is undefined there,
      * the direct score with a sinusoidal embedding is not. */
+    static const size_t four[1] = {4};
     o.n_hidden = 1;
-    o.widths[0] = 4;
+    o.widths = four;
     ck_assert_int_eq(scoresde_model_create_mlp(&m, vp, 2, &o), SCORESDE_OK);
     double x[2] = {0.1, 0.2}, t0 = 0.0, s[2];
     ck_assert_int_eq(scoresde_model_score(m, x, &t0, 1, 2, s), SCORESDE_EINVAL);
@@ -451,7 +456,7 @@ START_TEST(bad_options_and_times)
     ck_assert_int_eq(scoresde_model_score(m, x, &t0, 1, 2, s), SCORESDE_OK);
     /* Parameters that overflow the network: reported, not returned. */
     size_t n_big;
-    scoresde_model_num_params(m, &n_big);
+    n_big = scoresde_model_num_params(m);
     double *big = malloc(n_big * sizeof *big);
     for (size_t i = 0; i < n_big; i++)
         big[i] = 1e200;
@@ -463,7 +468,7 @@ START_TEST(bad_options_and_times)
     /* NULL options: the defaults (3 x 256, noise output). */
     ck_assert_int_eq(scoresde_model_create_mlp(&m, vp, 2, NULL), SCORESDE_OK);
     size_t np;
-    scoresde_model_num_params(m, &np);
+    np = scoresde_model_num_params(m);
     ck_assert_uint_eq(np, (2 + 16) * 256 + 256 + 2 * (256 * 256 + 256) + 256 * 2 + 2);
     scoresde_model_free(m);
     scoresde_sde_free(vp);
@@ -476,8 +481,8 @@ static scoresde_model *shaped_model(const scoresde_sde *sde, size_t dim, size_t 
     scoresde_mlp_options o;
     ck_assert_int_eq(scoresde_model_mlp_options_init(&o, sizeof o), SCORESDE_OK);
     o.n_hidden = n_hidden;
-    o.widths[0] = w0;
-    o.widths[1] = w1;
+    const size_t widths[2] = {w0, w1};
+    o.widths = widths;
     o.embed_dim = embed_dim;
     o.precision = prec;
     scoresde_model *m = NULL;
@@ -494,6 +499,152 @@ static bool has_params(const scoresde_model *m, const double *want, size_t np)
     return same;
 }
 
+/* The 1.0 layout of the options ends at n_threads (model.h). Computed here
+ * from the public struct, independently of the library's macro. */
+#define OPTIONS_1_0 (offsetof(scoresde_mlp_options, n_threads) + sizeof(int))
+
+/* Parameters and a score of a model, to compare two models bit for bit. */
+static void same_model(const scoresde_model *a, const scoresde_model *b)
+{
+    size_t na = scoresde_model_num_params(a), nb = scoresde_model_num_params(b);
+    ck_assert_uint_gt(na, 0);
+    ck_assert_uint_eq(na, nb);
+    double *pa = malloc(na * sizeof *pa), *pb = malloc(nb * sizeof *pb);
+    ck_assert_int_eq(scoresde_model_get_params(a, pa, na), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_get_params(b, pb, nb), SCORESDE_OK);
+    ck_assert_mem_eq(pa, pb, na * sizeof *pa);
+    free(pa), free(pb);
+    const double x[D] = {0.3, -0.7}, t = 0.4;
+    double sa[D], sb[D];
+    ck_assert_int_eq(scoresde_model_score(a, x, &t, 1, D, sa), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_score(b, x, &t, 1, D, sb), SCORESDE_OK);
+    ck_assert_mem_eq(sa, sb, sizeof sa);
+}
+
+/* Versioned options (common.h): a struct from an older header (struct_size =
+ * the 1.0 layout) is read up to its size only, whatever bytes follow it in
+ * the caller's memory; a struct from a newer header (larger struct_size) and
+ * one smaller than the 1.0 layout are refused with EINVAL. */
+START_TEST(options_struct_versions)
+{
+    ck_assert_uint_le(OPTIONS_1_0, sizeof(scoresde_mlp_options));
+    scoresde_sde *vp = make_sde(SCORESDE_SDE_VP);
+    static const size_t widths[2] = {7, 5};
+
+    /* The reference: the current layout. */
+    scoresde_mlp_options o;
+    ck_assert_int_eq(scoresde_model_mlp_options_init(&o, sizeof o), SCORESDE_OK);
+    ck_assert_uint_eq(o.struct_size, sizeof o);
+    o.n_hidden = 2;
+    o.widths = widths;
+    o.embed_dim = 4;
+    o.seed = 9;
+    scoresde_model *ref = NULL, *old = NULL;
+    ck_assert_int_eq(scoresde_model_create_mlp(&ref, vp, D, &o), SCORESDE_OK);
+
+    /* An older caller's struct inside a larger buffer: init writes exactly
+     * OPTIONS_1_0 bytes, create reads no more; the garbage after it stays
+     * and is ignored. */
+    unsigned char buf[sizeof(scoresde_mlp_options) + 64];
+    memset(buf, 0xA5, sizeof buf);
+    scoresde_mlp_options *po = (scoresde_mlp_options *)(void *)buf;
+    ck_assert_int_eq(scoresde_model_mlp_options_init(po, OPTIONS_1_0), SCORESDE_OK);
+    ck_assert_uint_eq(po->struct_size, OPTIONS_1_0);
+    ck_assert_uint_eq(po->n_hidden, 3);
+    ck_assert_ptr_null(po->widths);
+    ck_assert_int_eq(po->n_threads, 1);
+    for (size_t k = OPTIONS_1_0; k < sizeof buf; k++)
+        ck_assert_uint_eq(buf[k], 0xA5);
+    po->n_hidden = 2;
+    po->widths = widths;
+    po->embed_dim = 4;
+    po->seed = 9;
+    ck_assert_int_eq(scoresde_model_create_mlp(&old, vp, D, po), SCORESDE_OK);
+    same_model(ref, old);
+    scoresde_model_free(old);
+
+    /* Newer header: refused, by init and by create, naming the sizes. */
+    scoresde_model *m = ref;
+    ck_assert_int_eq(scoresde_model_mlp_options_init(po, sizeof o + 8), SCORESDE_EINVAL);
+    ck_assert(strstr(scoresde_last_error(), "larger than this library's layout") != NULL);
+    po->struct_size = sizeof o + 8;
+    ck_assert_int_eq(scoresde_model_create_mlp(&m, vp, D, po), SCORESDE_EINVAL);
+    ck_assert(strstr(scoresde_last_error(), "newer libscoresde") != NULL);
+    ck_assert_ptr_null(m);
+    /* Older than 1.0: refused too. */
+    ck_assert_int_eq(scoresde_model_mlp_options_init(po, OPTIONS_1_0 - 1), SCORESDE_EINVAL);
+    ck_assert(strstr(scoresde_last_error(), "smaller than the first released layout") != NULL);
+    po->struct_size = OPTIONS_1_0 - 1;
+    ck_assert_int_eq(scoresde_model_create_mlp(&m, vp, D, po), SCORESDE_EINVAL);
+    ck_assert(strstr(scoresde_last_error(), "smaller than the first released layout") != NULL);
+    ck_assert_int_eq(scoresde_model_mlp_options_init(po, 0), SCORESDE_EINVAL);
+
+    scoresde_model_free(ref);
+    scoresde_sde_free(vp);
+    ck_assert_uint_eq(scoresde_live_allocations(), 0);
+}
+END_TEST
+
+/* widths: NULL means 256 per hidden layer; a given array is read at creation
+ * and copied (changing or freeing it later does not affect the model). */
+START_TEST(widths_pointer)
+{
+    scoresde_sde *vp = make_sde(SCORESDE_SDE_VP);
+    scoresde_mlp_options o;
+    ck_assert_int_eq(scoresde_model_mlp_options_init(&o, sizeof o), SCORESDE_OK);
+    o.n_hidden = 2;
+    o.embed_dim = 4;
+    scoresde_model *a = NULL, *b = NULL, *c = NULL;
+    ck_assert_int_eq(scoresde_model_create_mlp(&a, vp, D, &o), SCORESDE_OK);
+    ck_assert_uint_eq(scoresde_model_num_params(a),
+                      (D + 4) * 256 + 256 + 256 * 256 + 256 + 256 * D + D);
+    const size_t explicit256[2] = {256, 256};
+    o.widths = explicit256;
+    ck_assert_int_eq(scoresde_model_create_mlp(&b, vp, D, &o), SCORESDE_OK);
+    same_model(a, b);
+
+    size_t *heap = malloc(2 * sizeof *heap);
+    heap[0] = 3, heap[1] = 4;
+    o.widths = heap;
+    ck_assert_int_eq(scoresde_model_create_mlp(&c, vp, D, &o), SCORESDE_OK);
+    heap[0] = heap[1] = 1000;
+    free(heap);
+    o.widths = NULL;
+    ck_assert_uint_eq(scoresde_model_num_params(c), (D + 4) * 3 + 3 + 3 * 4 + 4 + 4 * D + D);
+    /* The copy keeps the widths: a clone and a file round trip agree. */
+    scoresde_model *cc = NULL, *loaded = NULL;
+    ck_assert_int_eq(scoresde_model_clone(&cc, c), SCORESDE_OK);
+    same_model(c, cc);
+    void *bytes = NULL;
+    size_t size = 0;
+    ck_assert_int_eq(scoresde_model_save_buffer(cc, &bytes, &size), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_load_buffer(&loaded, bytes, size), SCORESDE_OK);
+    same_model(c, loaded);
+    ck_assert_int_eq(scoresde_model_copy_params(cc, loaded), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_copy_params(a, c), SCORESDE_EDIM);
+    scoresde_buffer_free(bytes);
+    scoresde_model_free(loaded);
+    scoresde_model_free(cc);
+
+    /* n_hidden = 0 with widths NULL: a single affine layer. */
+    scoresde_model *lin = NULL;
+    o.n_hidden = 0;
+    ck_assert_int_eq(scoresde_model_create_mlp(&lin, vp, D, &o), SCORESDE_OK);
+    ck_assert_uint_eq(scoresde_model_num_params(lin), (D + 4) * D + D);
+    scoresde_model_free(lin);
+    /* n_hidden above the bound is refused before the widths are read. */
+    o.n_hidden = SCORESDE_MLP_MAX_HIDDEN + 1;
+    ck_assert_int_eq(scoresde_model_create_mlp(&lin, vp, D, &o), SCORESDE_EINVAL);
+    ck_assert(strstr(scoresde_last_error(), "n_hidden (65) is above 64") != NULL);
+
+    scoresde_model_free(a);
+    scoresde_model_free(b);
+    scoresde_model_free(c);
+    scoresde_sde_free(vp);
+    ck_assert_uint_eq(scoresde_live_allocations(), 0);
+}
+END_TEST
+
 START_TEST(copy_params_between_models)
 {
     scoresde_sde *vp = make_sde(SCORESDE_SDE_VP);
@@ -502,7 +653,8 @@ START_TEST(copy_params_between_models)
     scoresde_model *b = small_model(vp, SCORESDE_MLP_OUTPUT_NOISE, SCORESDE_MLP_SILU,
                                     SCORESDE_MLP_FLOAT64, 2);
     size_t np;
-    ck_assert_int_eq(scoresde_model_num_params(a, &np), SCORESDE_OK);
+    np = scoresde_model_num_params(a);
+    ck_assert_uint_gt(np, 0);
     double *pa = malloc(np * sizeof *pa), *pb = malloc(np * sizeof *pb);
     ck_assert_int_eq(scoresde_model_get_params(a, pa, np), SCORESDE_OK);
     ck_assert_int_eq(scoresde_model_get_params(b, pb, np), SCORESDE_OK);
@@ -601,6 +753,8 @@ static Suite *model_mlp_suite(void)
     tcase_add_test(tc, concurrent_evaluation_and_clone);
     tcase_add_test(tc, bad_options_and_times);
     tcase_add_test(tc, copy_params_between_models);
+    tcase_add_test(tc, options_struct_versions);
+    tcase_add_test(tc, widths_pointer);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -2,11 +2,13 @@
  * MLP model files: bit-identical round trips for both precisions and every
  * output parameterisation, rejection of every truncation and every
  * single-byte change of a small file, and forged files (valid checksum, bad
- * architecture) refused without large allocations.
+ * architecture) refused without large allocations; a training checkpoint
+ * handed to the model loader is named as such.
  * SPDX-License-Identifier: BSD-3-Clause
  */
 #include <check.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,8 +43,7 @@ static scoresde_model *make_mlp(int sde_kind, size_t D, int output, int prec, in
     scoresde_mlp_options o;
     ck_assert_int_eq(scoresde_model_mlp_options_init(&o, sizeof o), SCORESDE_OK);
     o.n_hidden = n_hidden;
-    for (size_t l = 0; l < n_hidden; l++)
-        o.widths[l] = widths[l];
+    o.widths = widths;
     o.activation = act;
     o.output = output;
     o.embedding = embedding;
@@ -57,7 +58,8 @@ static scoresde_model *make_mlp(int sde_kind, size_t D, int output, int prec, in
     ck_assert_int_eq(scoresde_model_create_mlp(&m, sde, D, &o), SCORESDE_OK);
     scoresde_sde_free(sde);
     size_t np;
-    ck_assert_int_eq(scoresde_model_num_params(m, &np), SCORESDE_OK);
+    np = scoresde_model_num_params(m);
+    ck_assert_uint_gt(np, 0);
     double *p = malloc(np * sizeof *p);
     ck_assert_int_eq(scoresde_model_get_params(m, p, np), SCORESDE_OK);
     for (size_t i = 0; i < np; i++) {
@@ -88,8 +90,10 @@ static void assert_same_mlp(const scoresde_model *a, const scoresde_model *b)
     size_t D = scoresde_model_dim(a);
     ck_assert_uint_eq(scoresde_model_dim(b), D);
     size_t na, nb;
-    ck_assert_int_eq(scoresde_model_num_params(a, &na), SCORESDE_OK);
-    ck_assert_int_eq(scoresde_model_num_params(b, &nb), SCORESDE_OK);
+    na = scoresde_model_num_params(a);
+    ck_assert_uint_gt(na, 0);
+    nb = scoresde_model_num_params(b);
+    ck_assert_uint_gt(nb, 0);
     ck_assert_uint_eq(na, nb);
     double *pa = malloc(na * sizeof *pa), *pb = malloc(na * sizeof *pb);
     ck_assert_int_eq(scoresde_model_get_params(a, pa, na), SCORESDE_OK);
@@ -99,7 +103,7 @@ static void assert_same_mlp(const scoresde_model *a, const scoresde_model *b)
     free(pb);
 
     enum { N = 7 };
-    double T = scoresde_sde_T(scoresde_model_sde(a));
+    double T = scoresde_sde_end_time(scoresde_model_sde(a));
     double t[N] = {0.01 * T, 0.1 * T, 0.25 * T, 0.5 * T, 0.7 * T, 0.9 * T, T};
     double *x = malloc(N * D * sizeof *x), *v = malloc(N * D * sizeof *v);
     double *sa = malloc(N * D * sizeof *sa), *sb = malloc(N * D * sizeof *sb);
@@ -116,7 +120,7 @@ static void assert_same_mlp(const scoresde_model *a, const scoresde_model *b)
     ck_assert_mem_eq(ja, jb, N * D * sizeof *ja);
     /* A clone of the loaded model is the same model too. */
     scoresde_model *c = NULL;
-    ck_assert_int_eq(scoresde_model_clone(b, &c), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_clone(&c, b), SCORESDE_OK);
     ck_assert_int_eq(scoresde_model_score(c, x, t, N, D, sb), SCORESDE_OK);
     ck_assert_mem_eq(sa, sb, N * D * sizeof *sa);
     scoresde_model_free(c);
@@ -380,6 +384,50 @@ static int load_forged(const mlp_forged *f, size_t *largest)
     return rc;
 }
 
+/* A training checkpoint handed to the model loader (buffer or file) is
+ * refused with EINVAL and a message that says what it is and what loads it. */
+START_TEST(a_checkpoint_is_not_a_model_file)
+{
+    static const size_t widths[1] = {4};
+    scoresde_model *m = make_mlp(SCORESDE_SDE_VP, 2, SCORESDE_MLP_OUTPUT_NOISE,
+                                 SCORESDE_MLP_FLOAT64, SCORESDE_MLP_SILU,
+                                 SCORESDE_MLP_EMBED_SINUSOIDAL, 1, widths, 4, 5);
+    scoresde_loss *loss = NULL;
+    scoresde_trainer *tr = NULL;
+    ck_assert_int_eq(scoresde_loss_create(&loss, SCORESDE_LOSS_DSM), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_trainer_create(&tr, m, loss), SCORESDE_OK);
+    void *bytes = NULL;
+    size_t size = 0;
+    ck_assert_int_eq(scoresde_trainer_save_buffer(tr, &bytes, &size), SCORESDE_OK);
+    const char *want = "this is a training checkpoint (file type 2), not a model file; "
+                       "load it with scoresde_trainer_load";
+    scoresde_model *out = m; /* a failing load clears *out */
+    ck_assert_int_eq(scoresde_model_load_buffer(&out, bytes, size), SCORESDE_EINVAL);
+    ck_assert_ptr_null(out);
+    ck_assert_msg(contains(scoresde_last_error(), want), "message: %s", scoresde_last_error());
+
+    char path[] = "/tmp/scoresde-test-ckpt-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    FILE *f = fdopen(fd, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(bytes, 1, size, f), size);
+    ck_assert_int_eq(fclose(f), 0);
+    ck_assert_int_eq(scoresde_model_load(&out, path), SCORESDE_EINVAL);
+    ck_assert_ptr_null(out);
+    ck_assert_msg(contains(scoresde_last_error(), want), "message: %s", scoresde_last_error());
+    /* and the trainer itself takes it back */
+    ck_assert_int_eq(scoresde_trainer_load(tr, path), SCORESDE_OK);
+    ck_assert_int_eq(remove(path), 0);
+
+    scoresde_buffer_free(bytes);
+    scoresde_trainer_free(tr);
+    scoresde_loss_free(loss);
+    scoresde_model_free(m);
+    ck_assert_uint_eq(scoresde_live_allocations(), 0);
+}
+END_TEST
+
 START_TEST(forged_files_are_refused_without_large_allocations)
 {
     /* D = 1, one hidden layer of 2, 2 features: 2 x (1 + 2 + 1) + 1 x (2 + 1)
@@ -468,6 +516,7 @@ int main(void)
     tcase_add_test(tc, every_truncation_is_rejected);
     tcase_add_test(tc, every_single_byte_change_is_rejected);
     tcase_add_test(tc, forged_files_are_refused_without_large_allocations);
+    tcase_add_test(tc, a_checkpoint_is_not_a_model_file);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

@@ -426,7 +426,8 @@ START_TEST(test_mlp_threads)
     scoresde_mlp_options o;
     OK(scoresde_model_mlp_options_init(&o, sizeof o));
     o.n_hidden = 2;
-    o.widths[0] = o.widths[1] = 96;
+    static const size_t widths[2] = {96, 96};
+    o.widths = widths;
     o.n_threads = 2;
     scoresde_model *m = NULL;
     OK(scoresde_model_create_mlp(&m, sde, 2, &o));

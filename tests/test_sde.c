@@ -74,7 +74,7 @@ START_TEST(marginals_match_closed_forms)
     scoresde_sde_free(ve);
 
     scoresde_sde *cs = make_default(SCORESDE_SDE_COSINE);
-    ck_assert(scoresde_sde_T(cs) == 0.9946);
+    ck_assert(scoresde_sde_end_time(cs) == 0.9946);
     ck_assert_int_eq(scoresde_sde_marginal(cs, ts, NT - 1, al, si, da, ds), SCORESDE_OK);
     for (int k = 0; k < NT - 1; k++) {
         double t = ts[k], s = 0.008;
@@ -85,7 +85,7 @@ START_TEST(marginals_match_closed_forms)
     scoresde_sde_free(cs);
 
     scoresde_sde *edm = make_default(SCORESDE_SDE_EDM);
-    ck_assert(scoresde_sde_T(edm) == 80.0);
+    ck_assert(scoresde_sde_end_time(edm) == 80.0);
     ck_assert(scoresde_sde_sampling_eps(edm) == 0.002);
     const double te[] = {0.0, 0.002, 1.0, 17.5, 80.0};
     ck_assert_int_eq(scoresde_sde_marginal(edm, te, 5, al, si, da, ds), SCORESDE_OK);
@@ -115,7 +115,7 @@ START_TEST(derivatives_match_finite_differences)
 {
     for (int k = 0; k < NBUILTIN; k++) {
         scoresde_sde *sde = make_default(builtin_kinds[k]);
-        double T = scoresde_sde_T(sde);
+        double T = scoresde_sde_end_time(sde);
         for (int m = 1; m <= 19; m++) {
             double t = T * m / 20.0, h = 1e-5 * T;
             double tt[3] = {t - h, t, t + h}, al[3], si[3], da[3], ds[3];
@@ -141,7 +141,7 @@ START_TEST(variance_ode_holds)
     const double v0s[] = {0.0, 1.0, 3.0};
     for (int k = 0; k < NBUILTIN; k++) {
         scoresde_sde *sde = make_default(builtin_kinds[k]);
-        double T = scoresde_sde_T(sde);
+        double T = scoresde_sde_end_time(sde);
         for (int m = 1; m <= 19; m++) {
             double t = T * m / 20.0, h = 1e-5 * T;
             double tt[3] = {t - h, t, t + h}, al[3], si[3], one = 1.0, a, g;
@@ -202,7 +202,7 @@ START_TEST(default_parameters_and_eps)
     for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
         scoresde_sde *sde = make_default(want[k].kind);
         ck_assert_int_eq(scoresde_sde_kind(sde), want[k].kind);
-        ck_assert(scoresde_sde_T(sde) == want[k].T);
+        ck_assert(scoresde_sde_end_time(sde) == want[k].T);
         ck_assert(scoresde_sde_sampling_eps(sde) == want[k].eps_s);
         ck_assert(scoresde_sde_training_eps(sde) == want[k].eps_t);
         int kind;
@@ -235,17 +235,17 @@ START_TEST(clone_and_description_round_trip)
         int kind;
         double p[8];
         size_t count;
-        ck_assert_int_eq(scoresde_sde_clone(made[k], &clone), SCORESDE_OK);
+        ck_assert_int_eq(scoresde_sde_clone(&clone, made[k]), SCORESDE_OK);
         ck_assert_int_eq(sd_sde_describe(made[k], &kind, p, &count), SCORESDE_OK);
         ck_assert_int_eq(sd_sde_from_description(kind, p, count, &rebuilt), SCORESDE_OK);
         scoresde_sde *all[3] = {made[k], clone, rebuilt};
-        double T = scoresde_sde_T(made[k]);
+        double T = scoresde_sde_end_time(made[k]);
         double al[3][5], si[3][5], g[3][5], t[5];
         for (int i = 0; i < 5; i++)
             t[i] = fr[i] * T;
         for (int c = 0; c < 3; c++) {
             ck_assert_int_eq(scoresde_sde_kind(all[c]), kind);
-            ck_assert(scoresde_sde_T(all[c]) == T);
+            ck_assert(scoresde_sde_end_time(all[c]) == T);
             ck_assert(scoresde_sde_sampling_eps(all[c]) == scoresde_sde_sampling_eps(made[k]));
             ck_assert_int_eq(scoresde_sde_marginal(all[c], t, 5, al[c], si[c], NULL, NULL),
                              SCORESDE_OK);
@@ -345,13 +345,16 @@ START_TEST(null_and_empty_handles)
 {
     scoresde_sde *s = NULL;
     scoresde_sde_free(NULL);
-    ck_assert_int_eq(scoresde_sde_kind(NULL), SCORESDE_EINVAL);
-    ck_assert(isnan(scoresde_sde_T(NULL)));
+    ck_assert_int_eq(scoresde_sde_kind(NULL), 0);
+    ck_assert(isnan(scoresde_sde_end_time(NULL)));
     ck_assert(isnan(scoresde_sde_sampling_eps(NULL)));
     ck_assert(isnan(scoresde_sde_training_eps(NULL)));
-    EXPECT_FAIL(scoresde_sde_clone(NULL, &s), SCORESDE_EINVAL, "sde is NULL");
+    EXPECT_FAIL(scoresde_sde_clone(&s, NULL), SCORESDE_EINVAL, "sde is NULL");
     scoresde_sde *vp = make_default(SCORESDE_SDE_VP);
-    EXPECT_FAIL(scoresde_sde_clone(vp, NULL), SCORESDE_EINVAL, "out is NULL");
+    EXPECT_FAIL(scoresde_sde_clone(NULL, vp), SCORESDE_EINVAL, "out is NULL");
+    s = vp; /* a failing clone clears *out */
+    EXPECT_FAIL(scoresde_sde_clone(&s, NULL), SCORESDE_EINVAL, "sde is NULL");
+    ck_assert_ptr_null(s);
     double t = 0.5, a;
     EXPECT_FAIL(scoresde_sde_marginal(NULL, &t, 1, &a, NULL, NULL, NULL), SCORESDE_EINVAL,
                 "sde is NULL");
@@ -402,7 +405,7 @@ START_TEST(general_schedule_reproduces_builtin_sdes)
     enum { N = 40, D = 2 };
     for (size_t q = 0; q < sizeof kinds / sizeof kinds[0]; q++) {
         scoresde_sde *ref = make_default(kinds[q]), *gen = NULL;
-        double T = scoresde_sde_T(ref);
+        double T = scoresde_sde_end_time(ref);
         ck_assert_int_eq(scoresde_sde_create_schedule(&gen, T, borrowed_schedule, ref),
                          SCORESDE_OK);
         ck_assert_int_eq(scoresde_sde_kind(gen), SCORESDE_SDE_SCHEDULE);
@@ -504,7 +507,7 @@ START_TEST(prior_logp_matches_formula_and_samples_have_prior_moments)
         if (want_var[k] > 0)
             assert_close(v, want_var[k], 1e-15, "prior variance", 0.0);
         else { /* cosine: sigma(T)^2 */
-            double T = scoresde_sde_T(sde), s;
+            double T = scoresde_sde_end_time(sde), s;
             scoresde_sde_marginal(sde, &T, 1, NULL, &s, NULL, NULL);
             ck_assert(v == s * s);
         }
@@ -581,7 +584,7 @@ START_TEST(ratio_discretization_composes_to_the_marginal)
     enum { N = 100 };
     for (size_t q = 0; q < sizeof kinds / sizeof kinds[0]; q++) {
         scoresde_sde *sde = make_default(kinds[q]);
-        double T = scoresde_sde_T(sde), m = 1.0, v = 0.0;
+        double T = scoresde_sde_end_time(sde), m = 1.0, v = 0.0;
         for (int i = 0; i < N; i++) {
             double t = T * i / (N - 1), one = 1.0, f, G, al, si;
             ck_assert_int_eq(scoresde_sde_discretize(sde, N, &one, &t, 1, 1, &f, &G), SCORESDE_OK);
@@ -607,7 +610,7 @@ START_TEST(pf_drift_of_a_gaussian_is_the_exact_flow)
     const double s0 = 0.7;
     for (int k = 0; k < NBUILTIN; k++) {
         scoresde_sde *sde = make_default(builtin_kinds[k]);
-        double T = scoresde_sde_T(sde);
+        double T = scoresde_sde_end_time(sde);
         for (int m = 1; m <= 9; m++) {
             double t = T * m / 10.0, h = 1e-5 * T;
             double tt[3] = {t - h, t, t + h}, al[3], si[3], v[3];
@@ -671,7 +674,7 @@ START_TEST(perturb_uses_documented_noise_and_kernel_score_is_minus_z_over_sigma)
     enum { N = 5, D = 3 };
     for (int k = 0; k < NBUILTIN; k++) {
         scoresde_sde *sde = make_default(builtin_kinds[k]);
-        double T = scoresde_sde_T(sde);
+        double T = scoresde_sde_end_time(sde);
         double x0[N * D], t[N], xt[N * D], z[N * D], sc[N * D], inplace[N * D];
         for (int i = 0; i < N * D; i++)
             x0[i] = inplace[i] = 0.3 * i - 2.0;
@@ -892,6 +895,15 @@ START_TEST(operations_refuse_bad_arguments)
                 "x_out is NULL");
     EXPECT_FAIL(scoresde_sde_simulate(vp, x, 2, 2, 0.1, 0.5, 10, 1, 0, UINT64_C(1) << 56, o),
                 SCORESDE_EINVAL, "2^56");
+    /* steps is uint64_t: a count beyond 2^32 reaches the range check intact
+     * (2^55 steps x D = 2 draws is exactly one beyond the 2^56 of a purpose). */
+    EXPECT_FAIL(scoresde_sde_simulate(vp, x, 2, 2, 0.1, 0.5, UINT64_C(1) << 55, 1, 0, 1, o),
+                SCORESDE_EINVAL, "steps (36028797018963968) x D (2) exceeds the 2^56");
+    /* draw = 2^56 - 2^33 leaves room for exactly 2^32 steps of D = 2: one more
+     * is refused, not truncated to 1 by a 32-bit conversion. */
+    EXPECT_FAIL(scoresde_sde_simulate(vp, x, 2, 2, 0.1, 0.5, (UINT64_C(1) << 32) + 1, 1, 0,
+                                      (UINT64_C(1) << 56) - (UINT64_C(1) << 33), o),
+                SCORESDE_EINVAL, "steps (4294967297)");
     EXPECT_FAIL(scoresde_sde_simulate(vp, x, 0, 2, 0.1, 0.5, 10, 1, 0, 0, o), SCORESDE_EINVAL,
                 "n is zero");
     t[1] = 2.0;
@@ -918,7 +930,7 @@ START_TEST(allocation_failure_is_reported)
     ck_assert_ptr_null(s);
     alloc_budget = 1;
     ck_assert_int_eq(scoresde_sde_create_default(&s, SCORESDE_SDE_VP), SCORESDE_OK);
-    ck_assert_int_eq(scoresde_sde_clone(s, &c), SCORESDE_ENOMEM);
+    ck_assert_int_eq(scoresde_sde_clone(&c, s), SCORESDE_ENOMEM);
     ck_assert_ptr_null(c);
     double x = 1.0;
     ck_assert_int_eq(scoresde_sde_simulate(s, &x, 1, 1, 0.0, 1.0, 3, 1, 0, 0, &x),

@@ -185,7 +185,7 @@ START_TEST(ve_from_a_point_has_the_unblurred_variance)
 }
 END_TEST
 
-/* Sample i's noise is stream first_stream + i: any split of the batch gives
+/* Sample i's noise is stream first_sample + i: any split of the batch gives
  * the same paths, bit for bit. */
 START_TEST(simulation_is_independent_of_batching)
 {
@@ -232,7 +232,7 @@ static void *simulate_slice(void *arg)
 {
     struct slice *s = arg;
     s->rc = scoresde_sde_simulate(s->sde, s->x0 + s->first * TD, s->count, TD, 0.0,
-                                  scoresde_sde_T(s->sde) / 2, 40, 77, s->first, 3,
+                                  scoresde_sde_end_time(s->sde) / 2, 40, 77, s->first, 3,
                                   s->out + s->first * TD);
     return NULL;
 }
@@ -246,7 +246,7 @@ START_TEST(a_shared_sde_gives_the_same_paths_from_many_threads)
         double *threaded = malloc(TN * TD * sizeof *x0);
         for (size_t k = 0; k < TN * TD; k++)
             x0[k] = sin(0.37 * (double)k);
-        ck_assert_int_eq(scoresde_sde_simulate(sde, x0, TN, TD, 0.0, scoresde_sde_T(sde) / 2, 40,
+        ck_assert_int_eq(scoresde_sde_simulate(sde, x0, TN, TD, 0.0, scoresde_sde_end_time(sde) / 2, 40,
                                                77, 0, 3, serial),
                          SCORESDE_OK);
         pthread_t th[TTHREADS];

@@ -33,7 +33,8 @@ static void run_open(run *r, size_t width, int loss_kind)
     scoresde_mlp_options o;
     ck_assert_int_eq(scoresde_model_mlp_options_init(&o, sizeof o), SCORESDE_OK);
     o.n_hidden = 2;
-    o.widths[0] = o.widths[1] = width;
+    const size_t widths[2] = {width, width};
+    o.widths = widths;
     o.embed_dim = 8;
     o.seed = 12;
     ck_assert_int_eq(scoresde_model_create_mlp(&r->model, r->sde, 2, &o), SCORESDE_OK);

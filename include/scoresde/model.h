@@ -65,12 +65,12 @@ extern "C" {
 typedef struct scoresde_model scoresde_model;
 
 /** Kinds of model (values frozen; only ever added). */
-enum {
+typedef enum scoresde_model_kind_t {
     SCORESDE_MODEL_GMM = 1,          /**< exact Gaussian mixture */
     SCORESDE_MODEL_SCORE_FN = 2,     /**< user score callback */
     SCORESDE_MODEL_DENOISER_FN = 3,  /**< user denoiser callback, converted by Tweedie */
     SCORESDE_MODEL_MLP = 4           /**< trainable multilayer perceptron */
-};
+} scoresde_model_kind_t;
 
 /**
  * A user score: write s(x_i, t_i) for i < n into score_out (n x D, row-major).
@@ -157,11 +157,13 @@ SCORESDE_API int scoresde_model_create_denoiser_fn(scoresde_model **out,
                                                    void *user);
 
 /**
- * Make an independent copy of a model (its own SDE copy and parameters;
- * hook models share the caller's `user` pointer). Returns SCORESDE_OK,
- * SCORESDE_EINVAL (NULL argument) or SCORESDE_ENOMEM. Thread-safe.
+ * Make an independent copy of `model` into *out (its own SDE copy and
+ * parameters; hook models share the caller's `user` pointer). Returns
+ * SCORESDE_OK, SCORESDE_EINVAL (NULL out or model) or SCORESDE_ENOMEM; on
+ * failure *out is NULL (if out is not NULL). Free the copy with
+ * scoresde_model_free. Thread-safe.
  */
-SCORESDE_API int scoresde_model_clone(const scoresde_model *model, scoresde_model **out);
+SCORESDE_API int scoresde_model_clone(scoresde_model **out, const scoresde_model *model);
 
 /** Free a model and everything it owns. NULL is accepted. */
 SCORESDE_API void scoresde_model_free(scoresde_model *model);
@@ -171,7 +173,7 @@ SCORESDE_API void scoresde_model_free(scoresde_model *model);
 /** The model's dimension D, or 0 for NULL. Thread-safe. */
 SCORESDE_API size_t scoresde_model_dim(const scoresde_model *model);
 
-/** The model's kind (SCORESDE_MODEL_*), or 0 for NULL. Thread-safe. */
+/** The model's kind (a scoresde_model_kind_t), or 0 for NULL. Thread-safe. */
 SCORESDE_API int scoresde_model_kind(const scoresde_model *model);
 
 /**
@@ -285,14 +287,14 @@ SCORESDE_API int scoresde_model_sample(const scoresde_model *model, const double
 
 /* --------------------------------------------------------- trainable models
  * Kinds without trainable parameters (GMM, hooks) return SCORESDE_EUNSUPPORTED
- * from every function in this section, with a message naming the kind. */
+ * from every function in this section that returns a status, with a message
+ * naming the kind. */
 
 /**
- * The number of trainable parameters through *count.
- * Returns SCORESDE_OK, SCORESDE_EINVAL (NULL) or SCORESDE_EUNSUPPORTED.
- * Thread-safe.
+ * The number of trainable parameters; 0 for NULL and for kinds without
+ * trainable parameters (GMM, hooks). Thread-safe.
  */
-SCORESDE_API int scoresde_model_num_params(const scoresde_model *model, size_t *count);
+SCORESDE_API size_t scoresde_model_num_params(const scoresde_model *model);
 
 /**
  * Copy the parameters into theta (count = scoresde_model_num_params values,
@@ -393,46 +395,52 @@ SCORESDE_API int scoresde_model_probe_backward(const scoresde_model *model, cons
  */
 
 /** Hidden-layer activations of an MLP model (values frozen). */
-enum {
+typedef enum scoresde_mlp_activation_t {
     SCORESDE_MLP_SILU = 0,
     SCORESDE_MLP_RELU = 1,
     SCORESDE_MLP_TANH = 2,
     SCORESDE_MLP_SOFTPLUS = 3
-};
+} scoresde_mlp_activation_t;
 
 /** Output parameterisations of an MLP model (values frozen). */
-enum {
+typedef enum scoresde_mlp_output_t {
     SCORESDE_MLP_OUTPUT_SCORE = 0,
     SCORESDE_MLP_OUTPUT_NOISE = 1,
     SCORESDE_MLP_OUTPUT_DATA = 2,
     SCORESDE_MLP_OUTPUT_EDM = 3
-};
+} scoresde_mlp_output_t;
 
 /** Time embeddings of an MLP model (values frozen). */
-enum {
+typedef enum scoresde_mlp_embedding_t {
     SCORESDE_MLP_EMBED_AUTO = 0,
     SCORESDE_MLP_EMBED_FOURIER = 1,
     SCORESDE_MLP_EMBED_SINUSOIDAL = 2
-};
+} scoresde_mlp_embedding_t;
 
 /** Compute precisions of an MLP model (values frozen). */
-enum {
+typedef enum scoresde_mlp_precision_t {
     SCORESDE_MLP_FLOAT64 = 0,
     SCORESDE_MLP_FLOAT32 = 1
-};
+} scoresde_mlp_precision_t;
 
 /** The largest number of hidden layers of an MLP model. */
 #define SCORESDE_MLP_MAX_HIDDEN 64
 
 /**
- * Options of an MLP model. Versioned: struct_size is the first field and
- * fields are only ever appended; fill it with scoresde_model_mlp_options_init
- * and change what you need.
+ * Options of an MLP model. Versioned (scoresde/common.h): struct_size is the
+ * first field and fields are only ever appended after n_threads, the last
+ * field of the 1.0 layout. Fill it with scoresde_model_mlp_options_init and
+ * change what you need. A program built against an older header passes its
+ * smaller struct_size: the library reads only that many bytes and gives the
+ * fields beyond them their defaults.
  */
 typedef struct scoresde_mlp_options {
     size_t struct_size;      /**< sizeof(scoresde_mlp_options) */
     size_t n_hidden;         /**< hidden layers, 0 .. SCORESDE_MLP_MAX_HIDDEN (default 3) */
-    size_t widths[SCORESDE_MLP_MAX_HIDDEN]; /**< their widths (default 256 each) */
+    const size_t *widths;    /**< NULL (default): every hidden layer 256 wide; else
+                                  n_hidden widths, each 1 .. 2^20, read and copied by
+                                  scoresde_model_create_mlp (the array need not
+                                  outlive that call) */
     int activation;          /**< SCORESDE_MLP_SILU (default), RELU, TANH, SOFTPLUS */
     int output;              /**< SCORESDE_MLP_OUTPUT_* (default NOISE) */
     int embedding;           /**< SCORESDE_MLP_EMBED_* (default AUTO) */
@@ -449,19 +457,26 @@ typedef struct scoresde_mlp_options {
 } scoresde_mlp_options;
 
 /**
- * Fill *opts with the defaults above; struct_size must be the caller's
- * sizeof(scoresde_mlp_options). Returns SCORESDE_OK, or SCORESDE_EINVAL for
- * NULL or a struct_size this library does not know. Thread-safe.
+ * Fill *opts with the defaults above; pass struct_size =
+ * sizeof(scoresde_mlp_options) as the caller's header defines it. Any size
+ * from the 1.0 layout (ending at n_threads) up to this library's sizeof is
+ * accepted; exactly struct_size bytes are written, and opts->struct_size is
+ * set to it. Returns SCORESDE_OK, or SCORESDE_EINVAL for NULL opts or a
+ * struct_size smaller than the 1.0 layout or larger than this library's
+ * (a program built against a newer header). Thread-safe.
  */
 SCORESDE_API int scoresde_model_mlp_options_init(scoresde_mlp_options *opts, size_t struct_size);
 
 /**
  * Create an MLP score model of dimension D for `sde` (copied) with the given
- * options (NULL: the defaults). The model owns its parameters; free it with
+ * options (NULL: the defaults). opts->struct_size is checked as by
+ * scoresde_model_mlp_options_init; only that many bytes of *opts are read and
+ * the fields beyond them take their defaults. The widths array (if not NULL)
+ * is read here and copied. The model owns its parameters; free it with
  * scoresde_model_free.
- * Returns SCORESDE_OK, SCORESDE_EINVAL (NULL out or sde, D zero, an option out
- * of range, naming it), SCORESDE_EVERSION (struct_size unknown) or
- * SCORESDE_ENOMEM. Thread-safe.
+ * Returns SCORESDE_OK, SCORESDE_EINVAL (NULL out or sde, D zero, a
+ * struct_size outside [1.0 layout, sizeof], an option out of range, naming
+ * it) or SCORESDE_ENOMEM. Thread-safe.
  */
 SCORESDE_API int scoresde_model_create_mlp(scoresde_model **out, const scoresde_sde *sde,
                                            size_t D, const scoresde_mlp_options *opts);

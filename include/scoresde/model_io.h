@@ -58,7 +58,8 @@ SCORESDE_API int scoresde_model_save(const scoresde_model *model, const char *pa
  * scoresde_model_free. Files larger than 2^40 bytes are refused.
  *
  * Returns SCORESDE_OK, SCORESDE_EINVAL (out or path NULL; or the file is a
- * checkpoint, not a model), SCORESDE_EIO (cannot open or read the file),
+ * training checkpoint, which the message says to load with
+ * scoresde_trainer_load), SCORESDE_EIO (cannot open or read the file),
  * SCORESDE_ECORRUPT (not a libscoresde file, truncated, damaged or
  * inconsistent), SCORESDE_EVERSION (written by a newer libscoresde in a form
  * this one cannot read) or SCORESDE_ENOMEM. On failure *out is NULL.

@@ -43,7 +43,7 @@
  * returns SCORESDE_EINVAL naming the index and value.
  *
  * Randomness (see scoresde/rng.h): sample i of a call uses stream
- * first_stream + i; the element j of that sample's draw uses the offset
+ * first_sample + i; the element j of that sample's draw uses the offset
  * SCORESDE_RNG_OFFSET(purpose, draw + j) (simulation: draw + k D + j for step
  * k), with the purposes PERTURB, PRIOR and SIMULATE. Results never depend on
  * how a batch is split.
@@ -73,12 +73,8 @@ extern "C" {
 
 typedef struct scoresde_sde scoresde_sde;
 
-/**
- * The kinds of SDE. Values are frozen. The enum has a tag but no typedef name:
- * `scoresde_sde_kind` is the function below (tags live in their own namespace,
- * as with struct stat and stat()); write `enum scoresde_sde_kind` or int.
- */
-enum scoresde_sde_kind {
+/** The kinds of SDE (values frozen; only ever added). */
+typedef enum scoresde_sde_kind_t {
     SCORESDE_SDE_VE = 1,
     SCORESDE_SDE_VP = 2,
     SCORESDE_SDE_SUBVP = 3,
@@ -87,7 +83,7 @@ enum scoresde_sde_kind {
     SCORESDE_SDE_EDM = 6,
     SCORESDE_SDE_OU = 7,
     SCORESDE_SDE_CUSTOM = 8
-};
+} scoresde_sde_kind_t;
 
 /** score_sde's default number of discrete noise levels. */
 #define SCORESDE_SDE_DEFAULT_LEVELS 1000
@@ -189,21 +185,26 @@ SCORESDE_API int scoresde_sde_create_custom(scoresde_sde **out, double T, scores
 /** Free an SDE; NULL is accepted. */
 SCORESDE_API void scoresde_sde_free(scoresde_sde *sde);
 
-/** A new, independent copy of an SDE (sharing hook pointers and `user`). */
-SCORESDE_API int scoresde_sde_clone(const scoresde_sde *sde, scoresde_sde **out);
+/**
+ * A new, independent copy of `sde` into *out (hook pointers and `user` are
+ * shared, not copied). Returns SCORESDE_OK, SCORESDE_EINVAL (NULL out or sde)
+ * or SCORESDE_ENOMEM; on failure *out is NULL (if out is not NULL).
+ * Free the copy with scoresde_sde_free. Thread-safe.
+ */
+SCORESDE_API int scoresde_sde_clone(scoresde_sde **out, const scoresde_sde *sde);
 
 /* ---------------------------------------------------------------- queries */
 
-/** The kind (enum scoresde_sde_kind), or SCORESDE_EINVAL (negative) for NULL. */
+/** The kind (a scoresde_sde_kind_t), or 0 for NULL. Thread-safe. */
 SCORESDE_API int scoresde_sde_kind(const scoresde_sde *sde);
 
-/** The end time T, or NaN for NULL. */
-SCORESDE_API double scoresde_sde_T(const scoresde_sde *sde);
+/** The end time T, or NaN for NULL. Thread-safe. */
+SCORESDE_API double scoresde_sde_end_time(const scoresde_sde *sde);
 
-/** The recommended time at which sampling stops, or NaN for NULL. */
+/** The recommended time at which sampling stops, or NaN for NULL. Thread-safe. */
 SCORESDE_API double scoresde_sde_sampling_eps(const scoresde_sde *sde);
 
-/** The recommended smallest training time, or NaN for NULL. */
+/** The recommended smallest training time, or NaN for NULL. Thread-safe. */
 SCORESDE_API double scoresde_sde_training_eps(const scoresde_sde *sde);
 
 /* ---------------------------------------------------------------- coefficients */
@@ -238,12 +239,12 @@ SCORESDE_API int scoresde_sde_diffusion(const scoresde_sde *sde, const double *t
 
 /**
  * x_t = alpha(t_i) x0_i + sigma(t_i) z_i with z_i ~ N(0, I) drawn from stream
- * first_stream + i at offsets SCORESDE_RNG_OFFSET(SCORESDE_RNG_PERTURB, draw + j),
+ * first_sample + i at offsets SCORESDE_RNG_OFFSET(SCORESDE_RNG_PERTURB, draw + j),
  * j < D (draw + D must not exceed 2^56). xt_out (n x D) receives x_t;
  * z_out (n x D) receives z if not NULL. xt_out may equal x0.
  */
 SCORESDE_API int scoresde_sde_perturb(const scoresde_sde *sde, const double *x0, const double *t,
-                                      size_t n, size_t D, uint64_t seed, uint64_t first_stream,
+                                      size_t n, size_t D, uint64_t seed, uint64_t first_sample,
                                       uint64_t draw, double *xt_out, double *z_out);
 
 /**
@@ -261,10 +262,10 @@ SCORESDE_API int scoresde_sde_prior_var(const scoresde_sde *sde, double *var);
 
 /**
  * n samples of the prior into x_out (n x D): sample i from stream
- * first_stream + i at offsets SCORESDE_RNG_OFFSET(SCORESDE_RNG_PRIOR, draw + j).
+ * first_sample + i at offsets SCORESDE_RNG_OFFSET(SCORESDE_RNG_PRIOR, draw + j).
  */
 SCORESDE_API int scoresde_sde_prior_sample(const scoresde_sde *sde, size_t n, size_t D,
-                                           uint64_t seed, uint64_t first_stream, uint64_t draw,
+                                           uint64_t seed, uint64_t first_sample, uint64_t draw,
                                            double *x_out);
 
 /**
@@ -323,16 +324,19 @@ SCORESDE_API int scoresde_sde_pf_drift(const scoresde_sde *sde, const double *x,
  * t1, 0 <= t0 < t1 <= T, in `steps` equal steps:
  *     x <- x + f(x, t_k) dt + g(t_k) sqrt(dt) z,   t_k = t0 + k dt.
  * The Brownian increment of sample i at step k, element j, is stream
- * first_stream + i, offset SCORESDE_RNG_OFFSET(SCORESDE_RNG_SIMULATE,
+ * first_sample + i, offset SCORESDE_RNG_OFFSET(SCORESDE_RNG_SIMULATE,
  * draw + k D + j). x_out (n x D) may equal x0 (on failure it holds partly
- * simulated paths). Paths are advanced in blocks of 256 samples, so the drift
- * of a CUSTOM SDE is called with at most 256 rows. The call allocates one
- * workspace of about 17 x 256 x D doubles, whatever n. SCORESDE_ENUMERIC (with the step and time) if
- * a path becomes non-finite.
+ * simulated paths). The drift hook of a CUSTOM SDE is called on sub-batches
+ * of at most 256 rows (callers may rely on this bound). The call allocates a
+ * workspace whose size depends on D, not on n.
+ * Returns SCORESDE_OK; SCORESDE_EINVAL for NULL pointers, n, D or steps
+ * zero, t0 or t1 outside [0, T] or t1 <= t0, or draw + steps x D beyond 2^56;
+ * SCORESDE_ENOMEM; SCORESDE_ECALLBACK or SCORESDE_ENUMERIC from a hook;
+ * SCORESDE_ENUMERIC (with the step and time) if a path becomes non-finite.
  */
 SCORESDE_API int scoresde_sde_simulate(const scoresde_sde *sde, const double *x0, size_t n,
-                                       size_t D, double t0, double t1, size_t steps,
-                                       uint64_t seed, uint64_t first_stream, uint64_t draw,
+                                       size_t D, double t0, double t1, uint64_t steps,
+                                       uint64_t seed, uint64_t first_sample, uint64_t draw,
                                        double *x_out);
 
 #ifdef __cplusplus

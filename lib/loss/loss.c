@@ -217,7 +217,7 @@ static void draw_probes(const scoresde_loss *l, uint64_t seed, uint64_t stream, 
 static int draw_times(const scoresde_loss *l, const scoresde_sde *sde, size_t n, uint64_t seed,
                       uint64_t first, double *t, size_t *levels)
 {
-    const double T = scoresde_sde_T(sde);
+    const double T = scoresde_sde_end_time(sde);
     if (is_level_kind(l->kind)) {
         for (size_t i = 0; i < n; i++) {
             double u;
@@ -334,7 +334,7 @@ static int ddpm_table(const scoresde_sde *sde, size_t N, double *tab, double *tm
         return sd_fail(SCORESDE_EUNSUPPORTED, "the DDPM loss needs a VP SDE; the model's SDE has "
                                               "kind %d",
                        scoresde_sde_kind(sde));
-    const double T = scoresde_sde_T(sde);
+    const double T = scoresde_sde_end_time(sde);
     double *ones = tmp, *tl = tmp + N, *f = tmp + 2 * N;
     for (size_t k = 0; k < N; k++) {
         ones[k] = 1.0;
@@ -580,8 +580,11 @@ int sd_loss_eval_buf(const scoresde_loss *loss, const scoresde_model *model, con
                                         "(it needs perturbed data)",
                        kind_name(kind));
     if (grad) {
-        size_t np = 0;
-        SD_TRY(scoresde_model_num_params(model, &np));
+        size_t np = scoresde_model_num_params(model);
+        if (np == 0)
+            return sd_fail(SCORESDE_EUNSUPPORTED,
+                           "the model (kind %d) has no trainable parameters to differentiate",
+                           scoresde_model_kind(model));
         if (count != np)
             return sd_fail(SCORESDE_EDIM, "count (%zu) differs from the model's %zu parameters",
                            count, np);

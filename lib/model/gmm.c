@@ -374,7 +374,7 @@ const sd_model_ops sd_model_gmm_ops = {
 /* The SDE must have a Gaussian marginal: ask for it once at T. */
 int sd_model_require_marginal(const scoresde_sde *sde, const char *what)
 {
-    double T = scoresde_sde_T(sde), alpha, sigma;
+    double T = scoresde_sde_end_time(sde), alpha, sigma;
     int rc = scoresde_sde_marginal(sde, &T, 1, &alpha, &sigma, NULL, NULL);
     if (rc == SCORESDE_EUNSUPPORTED)
         return sd_fail(SCORESDE_EUNSUPPORTED,

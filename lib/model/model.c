@@ -19,7 +19,7 @@ int sd_model_create(scoresde_model **out, const sd_model_ops *ops, const scoresd
         ops->free_state(state);
         return SCORESDE_ENOMEM;
     }
-    int rc = scoresde_sde_clone(sde, &m->sde);
+    int rc = scoresde_sde_clone(&m->sde, sde);
     if (rc != SCORESDE_OK) {
         ops->free_state(state);
         sd_free(m);
@@ -64,11 +64,11 @@ int sd_model_marginals(const scoresde_model *m, const double *t, size_t n, doubl
     return SCORESDE_OK;
 }
 
-int scoresde_model_clone(const scoresde_model *model, scoresde_model **out)
+int scoresde_model_clone(scoresde_model **out, const scoresde_model *model)
 {
-    SD_TRY(sd_check_ptr(model, "model"));
     SD_TRY(sd_check_ptr(out, "out"));
     *out = NULL;
+    SD_TRY(sd_check_ptr(model, "model"));
     void *state = NULL;
     SD_TRY(model->ops->clone_state(model, &state));
     return sd_model_create(out, model->ops, model->sde, model->dim, state);
@@ -105,7 +105,7 @@ const scoresde_sde *scoresde_model_sde(const scoresde_model *model)
 static int check_times(const scoresde_model *m, const double *t, size_t n)
 {
     SD_TRY(sd_check_ptr(t, "t"));
-    double T = scoresde_sde_T(m->sde);
+    double T = scoresde_sde_end_time(m->sde);
     for (size_t i = 0; i < n; i++) {
         if (!isfinite(t[i]))
             return sd_fail(SCORESDE_EINVAL, "t[%zu] is not finite (%g)", i, t[i]);
@@ -362,15 +362,11 @@ static int check_trainable(const scoresde_model *m, const void *array, const cha
     return SCORESDE_OK;
 }
 
-int scoresde_model_num_params(const scoresde_model *model, size_t *count)
+size_t scoresde_model_num_params(const scoresde_model *model)
 {
-    SD_TRY(sd_check_ptr(model, "model"));
-    SD_TRY(sd_check_ptr(count, "count"));
-    if (!model->ops->num_params)
-        return sd_fail(SCORESDE_EUNSUPPORTED, "the %s model has no trainable parameters",
-                       model->ops->name);
-    *count = model->ops->num_params(model);
-    return SCORESDE_OK;
+    if (model == NULL || !model->ops->num_params)
+        return 0;
+    return model->ops->num_params(model);
 }
 
 int scoresde_model_get_params(const scoresde_model *model, double *theta, size_t count)

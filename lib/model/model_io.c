@@ -283,9 +283,16 @@ static int read_params(const sd_container *c, scoresde_model *m)
 static int load_from_memory(scoresde_model **out, const uint8_t *data, size_t size,
                             const sd_model_ops *const *kinds, size_t n_kinds)
 {
-    sd_container c;
-    SD_TRY(sd_container_open(&c, data, size, SD_FILE_MODEL, model_tags,
-                             sizeof model_tags / sizeof model_tags[0]));
+    sd_container c = {0};
+    int rc = sd_container_open(&c, data, size, SD_FILE_MODEL, model_tags,
+                               sizeof model_tags / sizeof model_tags[0]);
+    /* A sound container of the other type (file_type is recorded before the
+     * type check) is the common mistake of loading a checkpoint as a model. */
+    if (rc == SCORESDE_EINVAL && c.file_type == SD_FILE_CHECKPOINT)
+        return sd_fail(SCORESDE_EINVAL, "this is a training checkpoint (file type %u), not a "
+                                        "model file; load it with scoresde_trainer_load",
+                       (unsigned)SD_FILE_CHECKPOINT);
+    SD_TRY(rc);
     const sd_model_ops *ops = NULL;
     size_t dim = 0;
     SD_TRY(read_model_section(&c, kinds, n_kinds, &ops, &dim));
@@ -306,7 +313,7 @@ static int load_from_memory(scoresde_model **out, const uint8_t *data, size_t si
      * are set (model_internal.h); the real model is then built by the usual
      * constructor, so whatever else it initialises is initialised. */
     scoresde_model shell = {.ops = ops, .sde = sde, .dim = dim, .state = NULL};
-    int rc = ops->load_state(&shell, &kr, n_params);
+    rc = ops->load_state(&shell, &kr, n_params);
     scoresde_model *m = NULL;
     if (rc == SCORESDE_OK)
         rc = sd_model_create(&m, ops, sde, dim, shell.state); /* frees the state on failure */

@@ -56,7 +56,9 @@ typedef struct mlp_slot {
 } mlp_slot;
 
 typedef struct mlp_state {
-    scoresde_mlp_options opt; /* embedding resolved (never AUTO) */
+    scoresde_mlp_options opt; /* embedding resolved (never AUTO); opt.widths
+                                 points to widths below */
+    size_t widths[SCORESDE_MLP_MAX_HIDDEN]; /* the hidden widths, copied */
     size_t n_in;              /* D + embed_dim */
     sd_mlp *net;
     double *freq;             /* embed_dim/2 frequencies */
@@ -432,7 +434,8 @@ static int mlp_same_shape(const scoresde_model *dst, const scoresde_model *src)
     return SCORESDE_OK;
 }
 
-/* A state from resolved options, the network initialised from the seed.
+/* A state from resolved, checked options (opt->widths non-NULL), the network
+ * initialised from the seed; the widths are copied into the state.
  * freq: the embedding's h frequencies to copy (a clone's or a file's, so the
  * copy is bit-identical whatever the libm), or NULL to compute them. */
 static int mlp_make_state(const scoresde_mlp_options *opt, size_t D, const double *freq,
@@ -446,6 +449,8 @@ static int mlp_make_state(const scoresde_mlp_options *opt, size_t D, const doubl
         return sd_fail(SCORESDE_ENOMEM, "could not create the MLP model's workspace lock");
     }
     st->opt = *opt;
+    memcpy(st->widths, opt->widths, opt->n_hidden * sizeof *st->widths);
+    st->opt.widths = st->widths;
     st->n_in = D + opt->embed_dim;
     size_t h = opt->embed_dim / 2;
     st->freq = sd_malloc(h * sizeof(double));
@@ -464,7 +469,7 @@ static int mlp_make_state(const scoresde_mlp_options *opt, size_t D, const doubl
         for (size_t k = 0; k < h; k++)
             st->freq[k] = h > 1 ? exp(-log(10000.0) * (double)k / (double)(h - 1)) : 1.0;
     }
-    int rc = sd_mlp_create(&st->net, st->n_in, opt->n_hidden, opt->widths, D,
+    int rc = sd_mlp_create(&st->net, st->n_in, opt->n_hidden, st->widths, D,
                            (sd_mlp_act)opt->activation,
                            opt->precision == SCORESDE_MLP_FLOAT32 ? SD_MLP_F32 : SD_MLP_F64,
                            opt->seed, 0);
@@ -562,6 +567,8 @@ static int mlp_load_state(scoresde_model *m, struct sd_reader *r, size_t n_param
 {
     scoresde_mlp_options o;
     scoresde_model_mlp_options_init(&o, sizeof o);
+    size_t widths[SCORESDE_MLP_MAX_HIDDEN];
+    o.widths = widths;
     size_t D;
     SD_TRY(get_count(r, m->dim, m->dim, &D, "dimension (must equal the model's)"));
     SD_TRY(get_enum(r, SCORESDE_MLP_SILU, SCORESDE_MLP_SOFTPLUS, &o.activation, "activation"));
@@ -581,7 +588,7 @@ static int mlp_load_state(scoresde_model *m, struct sd_reader *r, size_t n_param
     o.n_threads = threads;
     SD_TRY(get_count(r, 0, SCORESDE_MLP_MAX_HIDDEN, &o.n_hidden, "hidden layer count"));
     for (size_t l = 0; l < o.n_hidden; l++)
-        SD_TRY(get_count(r, 1, SD_MLP_MAX_WIDTH, &o.widths[l], "hidden width"));
+        SD_TRY(get_count(r, 1, SD_MLP_MAX_WIDTH, &widths[l], "hidden width"));
     SD_TRY(mlp_check_options(&o, D, SCORESDE_ECORRUPT, "the file's MLP "));
 
     /* The architecture's parameter count must be the file's (PARM, already
@@ -591,7 +598,7 @@ static int mlp_load_state(scoresde_model *m, struct sd_reader *r, size_t n_param
      * 64 bits. */
     uint64_t want = 0, fan_in = (uint64_t)D + o.embed_dim;
     for (size_t l = 0; l <= o.n_hidden; l++) {
-        uint64_t width = l < o.n_hidden ? o.widths[l] : D;
+        uint64_t width = l < o.n_hidden ? widths[l] : D;
         want += width * (fan_in + 1);
         fan_in = width;
     }
@@ -640,7 +647,8 @@ const sd_model_ops sd_model_mlp_ops = {
 
 /* The option checks shared by creation (EINVAL) and loading (ECORRUPT, with
  * where = "the file's MLP "). Embedding AUTO is accepted here; a file never
- * holds it (loading checks that itself). */
+ * holds it (loading checks that itself). o->widths is non-NULL (creation
+ * replaces a NULL by the default widths first). */
 static int mlp_check_options(const scoresde_mlp_options *o, size_t D, int code,
                              const char *where)
 {
@@ -682,28 +690,45 @@ static int mlp_check_options(const scoresde_mlp_options *o, size_t D, int code,
     return SCORESDE_OK;
 }
 
+/* The 1.0 layout of scoresde_mlp_options ends at n_threads: a program built
+ * against that header passes this struct_size. */
+#define MLP_OPTIONS_FIRST SD_STRUCT_END(scoresde_mlp_options, n_threads)
+
+/* The default hidden widths, read when opts->widths is NULL. */
+static const size_t default_widths[SCORESDE_MLP_MAX_HIDDEN] = {
+#define W8 256, 256, 256, 256, 256, 256, 256, 256
+    W8, W8, W8, W8, W8, W8, W8, W8
+#undef W8
+};
+
+/* The defaults of the full current layout. */
+static void mlp_defaults(scoresde_mlp_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->struct_size = sizeof *o;
+    o->n_hidden = 3;
+    o->widths = NULL;
+    o->activation = SCORESDE_MLP_SILU;
+    o->output = SCORESDE_MLP_OUTPUT_NOISE;
+    o->embedding = SCORESDE_MLP_EMBED_AUTO;
+    o->embed_dim = 16;
+    o->fourier_scale = 16.0;
+    o->sigma_data = 0.5;
+    o->precision = SCORESDE_MLP_FLOAT64;
+    o->seed = 0;
+    o->chunk_rows = 1024;
+    o->n_threads = 1;
+}
+
 int scoresde_model_mlp_options_init(scoresde_mlp_options *opts, size_t struct_size)
 {
     SD_TRY(sd_check_ptr(opts, "opts"));
-    if (struct_size != sizeof *opts)
-        return sd_fail(SCORESDE_EINVAL,
-                       "struct_size (%zu) is not the size of this library's options (%zu)",
-                       struct_size, sizeof *opts);
-    memset(opts, 0, sizeof *opts);
-    opts->struct_size = sizeof *opts;
-    opts->n_hidden = 3;
-    for (size_t l = 0; l < SCORESDE_MLP_MAX_HIDDEN; l++)
-        opts->widths[l] = 256;
-    opts->activation = SCORESDE_MLP_SILU;
-    opts->output = SCORESDE_MLP_OUTPUT_NOISE;
-    opts->embedding = SCORESDE_MLP_EMBED_AUTO;
-    opts->embed_dim = 16;
-    opts->fourier_scale = 16.0;
-    opts->sigma_data = 0.5;
-    opts->precision = SCORESDE_MLP_FLOAT64;
-    opts->seed = 0;
-    opts->chunk_rows = 1024;
-    opts->n_threads = 1;
+    SD_TRY(sd_check_struct_in(struct_size, MLP_OPTIONS_FIRST, sizeof *opts, "opts"));
+    scoresde_mlp_options d;
+    mlp_defaults(&d);
+    d.struct_size = struct_size;
+    /* Only the caller's struct_size bytes exist: an older caller's struct ends there. */
+    memcpy(opts, &d, struct_size);
     return SCORESDE_OK;
 }
 
@@ -715,17 +740,20 @@ int scoresde_model_create_mlp(scoresde_model **out, const scoresde_sde *sde, siz
     SD_TRY(sd_check_ptr(sde, "sde"));
     SD_TRY(sd_check_size(D, "D"));
     scoresde_mlp_options o;
-    scoresde_model_mlp_options_init(&o, sizeof o);
+    mlp_defaults(&o);
     if (opts) {
-        if (opts->struct_size > sizeof o)
-            return sd_fail(SCORESDE_EVERSION,
-                           "opts->struct_size (%zu) is newer than this library's options (%zu)",
-                           opts->struct_size, sizeof o);
-        if (opts->struct_size != sizeof o)
-            return sd_fail(SCORESDE_EINVAL, "opts->struct_size (%zu) is not %zu",
-                           opts->struct_size, sizeof o);
-        o = *opts;
+        SD_TRY(sd_check_struct_in(opts->struct_size, MLP_OPTIONS_FIRST, sizeof o, "opts"));
+        /* Fields beyond the caller's struct_size keep their defaults. */
+        memcpy(&o, opts, opts->struct_size);
+        o.struct_size = sizeof o;
     }
+    if (o.n_hidden > SCORESDE_MLP_MAX_HIDDEN)
+        return sd_fail(SCORESDE_EINVAL, "n_hidden (%zu) is above %d", o.n_hidden,
+                       SCORESDE_MLP_MAX_HIDDEN);
+    /* Read the caller's widths once, here: the array need not outlive the call. */
+    size_t widths[SCORESDE_MLP_MAX_HIDDEN];
+    memcpy(widths, o.widths ? o.widths : default_widths, o.n_hidden * sizeof *widths);
+    o.widths = widths;
     SD_TRY(mlp_check_options(&o, D, SCORESDE_EINVAL, ""));
     if (o.embedding == SCORESDE_MLP_EMBED_AUTO) {
         int k = scoresde_sde_kind(sde);

@@ -259,7 +259,7 @@ void scoresde_sde_free(scoresde_sde *sde)
     sd_free(sde);
 }
 
-int scoresde_sde_clone(const scoresde_sde *sde, scoresde_sde **out)
+int scoresde_sde_clone(scoresde_sde **out, const scoresde_sde *sde)
 {
     SD_TRY(start_create(out));
     SD_TRY(sd_check_ptr(sde, "sde"));
@@ -273,11 +273,10 @@ int scoresde_sde_clone(const scoresde_sde *sde, scoresde_sde **out)
 
 int scoresde_sde_kind(const scoresde_sde *sde)
 {
-    SD_TRY(sd_check_ptr(sde, "sde"));
-    return sde->kind;
+    return sde ? sde->kind : 0;
 }
 
-double scoresde_sde_T(const scoresde_sde *sde)
+double scoresde_sde_end_time(const scoresde_sde *sde)
 {
     return sde ? sde->T : NAN;
 }
@@ -642,7 +641,7 @@ int scoresde_sde_diffusion(const scoresde_sde *sde, const double *t, size_t n, d
 /* ------------------------------------------------------------ perturbation */
 
 int scoresde_sde_perturb(const scoresde_sde *sde, const double *x0, const double *t, size_t n,
-                         size_t D, uint64_t seed, uint64_t first_stream, uint64_t draw,
+                         size_t D, uint64_t seed, uint64_t first_sample, uint64_t draw,
                          double *xt_out, double *z_out)
 {
     SD_TRY(check_batch_op(sde, x0, "x0", t, n, D, xt_out, "xt_out"));
@@ -659,13 +658,13 @@ int scoresde_sde_perturb(const scoresde_sde *sde, const double *x0, const double
                 /* In place without z_out: combine element by element. */
                 for (size_t j = 0; j < D; j++) {
                     double zj;
-                    sd_rng_normal(seed, first_stream + i0 + i,
+                    sd_rng_normal(seed, first_sample + i0 + i,
                                   SCORESDE_RNG_OFFSET(SCORESDE_RNG_PERTURB, draw + j), 1, &zj);
                     xt_out[row + j] = al[i] * x0[row + j] + si[i] * zj;
                 }
                 continue;
             }
-            sd_rng_normal(seed, first_stream + i0 + i,
+            sd_rng_normal(seed, first_sample + i0 + i,
                           SCORESDE_RNG_OFFSET(SCORESDE_RNG_PERTURB, draw), D, z);
             for (size_t j = 0; j < D; j++)
                 xt_out[row + j] = al[i] * x0[row + j] + si[i] * z[j];
@@ -723,7 +722,7 @@ int scoresde_sde_prior_var(const scoresde_sde *sde, double *var)
 }
 
 int scoresde_sde_prior_sample(const scoresde_sde *sde, size_t n, size_t D, uint64_t seed,
-                              uint64_t first_stream, uint64_t draw, double *x_out)
+                              uint64_t first_sample, uint64_t draw, double *x_out)
 {
     SD_TRY(sd_check_ptr(sde, "sde"));
     SD_TRY(sd_check_batch(x_out, n, D, "x_out"));
@@ -732,7 +731,7 @@ int scoresde_sde_prior_sample(const scoresde_sde *sde, size_t n, size_t D, uint6
     double sd = sqrt(var);
     for (size_t i = 0; i < n; i++) {
         double *row = x_out + i * D;
-        sd_rng_normal(seed, first_stream + i, SCORESDE_RNG_OFFSET(SCORESDE_RNG_PRIOR, draw), D,
+        sd_rng_normal(seed, first_sample + i, SCORESDE_RNG_OFFSET(SCORESDE_RNG_PRIOR, draw), D,
                       row);
         for (size_t j = 0; j < D; j++)
             row[j] *= sd;
@@ -860,13 +859,14 @@ int scoresde_sde_pf_drift(const scoresde_sde *sde, const double *x, const double
 enum { SIM_ROWS = 256, SIM_STEPS = 16 };
 
 int scoresde_sde_simulate(const scoresde_sde *sde, const double *x0, size_t n, size_t D,
-                          double t0, double t1, size_t steps, uint64_t seed,
-                          uint64_t first_stream, uint64_t draw, double *x_out)
+                          double t0, double t1, uint64_t steps, uint64_t seed,
+                          uint64_t first_sample, uint64_t draw, double *x_out)
 {
     SD_TRY(sd_check_ptr(sde, "sde"));
     SD_TRY(sd_check_batch(x0, n, D, "x0"));
     SD_TRY(sd_check_ptr(x_out, "x_out"));
-    SD_TRY(sd_check_size(steps, "steps"));
+    if (steps == 0)
+        return sd_fail(SCORESDE_EINVAL, "steps is zero");
     if (!(t0 >= 0.0 && t0 <= sde->T))
         return sd_fail(SCORESDE_EINVAL, "t0 (%g) is outside [0, T = %g]", t0, sde->T);
     if (!(t1 >= 0.0 && t1 <= sde->T))
@@ -876,8 +876,8 @@ int scoresde_sde_simulate(const scoresde_sde *sde, const double *x0, size_t n, s
     const uint64_t limit = UINT64_C(1) << 56;
     if (draw >= limit || steps > (limit - draw) / D)
         return sd_fail(SCORESDE_EINVAL,
-                       "draw (%llu) + steps (%zu) x D (%zu) exceeds the 2^56 draws of a purpose",
-                       (unsigned long long)draw, steps, D);
+                       "draw (%llu) + steps (%llu) x D (%zu) exceeds the 2^56 draws of a purpose",
+                       (unsigned long long)draw, (unsigned long long)steps, D);
     size_t rows = n < SIM_ROWS ? n : SIM_ROWS;
     size_t zcount, fcount;
     SD_TRY(sd_mul_size(rows * D, SIM_STEPS, &zcount, "simulate workspace"));
@@ -895,12 +895,12 @@ int scoresde_sde_simulate(const scoresde_sde *sde, const double *x0, size_t n, s
     for (size_t i0 = 0; i0 < n && rc == SCORESDE_OK; i0 += SIM_ROWS) {
         size_t m = n - i0 < SIM_ROWS ? n - i0 : SIM_ROWS;
         double *xb = x_out + i0 * D;
-        for (size_t k0 = 0; k0 < steps && rc == SCORESDE_OK; k0 += SIM_STEPS) {
-            size_t ks = steps - k0 < SIM_STEPS ? steps - k0 : SIM_STEPS;
-            uint64_t off = SCORESDE_RNG_OFFSET(SCORESDE_RNG_SIMULATE, draw + (uint64_t)k0 * D);
+        for (uint64_t k0 = 0; k0 < steps && rc == SCORESDE_OK; k0 += SIM_STEPS) {
+            size_t ks = (size_t)(steps - k0 < SIM_STEPS ? steps - k0 : SIM_STEPS);
+            uint64_t off = SCORESDE_RNG_OFFSET(SCORESDE_RNG_SIMULATE, draw + k0 * D);
             for (size_t i = 0; i < m; i++)
-                sd_rng_normal(seed, first_stream + i0 + i, off, ks * D, z + i * ks * D);
-            for (size_t k = k0; k < k0 + ks; k++) {
+                sd_rng_normal(seed, first_sample + i0 + i, off, ks * D, z + i * ks * D);
+            for (uint64_t k = k0; k < k0 + ks; k++) {
                 double tk = t0 + (double)k * dt, g;
                 for (size_t i = 0; i < m; i++)
                     tv[i] = tk;
@@ -912,7 +912,7 @@ int scoresde_sde_simulate(const scoresde_sde *sde, const double *x0, size_t n, s
                 double gs = g * sq;
                 for (size_t i = 0; i < m; i++) {
                     double *xi = xb + i * D;
-                    const double *fi = f + i * D, *zi = z + (i * ks + (k - k0)) * D;
+                    const double *fi = f + i * D, *zi = z + (i * ks + (size_t)(k - k0)) * D;
                     bool finite = true;
                     for (size_t j = 0; j < D; j++) {
                         xi[j] += fi[j] * dt + gs * zi[j];
@@ -920,8 +920,8 @@ int scoresde_sde_simulate(const scoresde_sde *sde, const double *x0, size_t n, s
                     }
                     if (!finite) {
                         rc = sd_fail(SCORESDE_ENUMERIC,
-                                     "simulate: sample %zu became non-finite at step %zu (t = %g)",
-                                     i0 + i, k, tk + dt);
+                                     "simulate: sample %zu became non-finite at step %llu (t = %g)",
+                                     i0 + i, (unsigned long long)k, tk + dt);
                         break;
                     }
                 }

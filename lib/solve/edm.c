@@ -73,7 +73,7 @@ static int edm_step(sd_block *b, size_t k)
     double shat = si, that = t, ahat = r->alpha[k], sghat = r->sigma[k];
     if (gamma > 0.0) {
         /* The raised noise level must stay within the SDE's [0, T]. */
-        double T = scoresde_sde_T(r->sde), rT;
+        double T = scoresde_sde_end_time(r->sde), rT;
         SD_TRY(sd_solve_ratio_at(r->sde, T, &rT));
         shat = fmin(si * (1.0 + gamma), rT);
         if (shat > si) {

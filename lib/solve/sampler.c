@@ -282,7 +282,7 @@ int scoresde_sampler_set_progress(scoresde_sampler *s, scoresde_sampler_progress
 
 int sd_solve_eps(const scoresde_sampler *s, const scoresde_sde *sde, double *eps)
 {
-    double T = scoresde_sde_T(sde);
+    double T = scoresde_sde_end_time(sde);
     double e = s->opt[SCORESDE_SAMPLER_EPS];
     if (e == 0.0)
         e = scoresde_sde_sampling_eps(sde);
@@ -330,7 +330,7 @@ int sd_solve_grid(const scoresde_sampler *s, const scoresde_sde *sde, double eps
                   size_t count)
 {
     size_t N = count - 1;
-    double T = scoresde_sde_T(sde);
+    double T = scoresde_sde_end_time(sde);
     int kind = sd_opt_int(s, SCORESDE_SAMPLER_GRID);
     if (kind == SCORESDE_GRID_ARRAY) {
         memcpy(t, s->grid, count * sizeof *t);
@@ -781,7 +781,7 @@ int scoresde_sampler_likelihood(const scoresde_sampler *s, const scoresde_model 
     sd_run run = run_init(s, model, seed, first);
     size_t D = run.D;
     run.ops = &sd_method_ode;
-    double eps = s->opt[SCORESDE_SAMPLER_EPS], T = scoresde_sde_T(run.sde), *buf = NULL, *y = NULL;
+    double eps = s->opt[SCORESDE_SAMPLER_EPS], T = scoresde_sde_end_time(run.sde), *buf = NULL, *y = NULL;
     if (eps == 0.0)
         eps = scoresde_sde_training_eps(run.sde);
     if (!(eps < T))

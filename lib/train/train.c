@@ -39,16 +39,12 @@ int scoresde_trainer_create(scoresde_trainer **out, scoresde_model *model,
     *out = NULL;
     SD_TRY(sd_check_ptr(model, "model"));
     SD_TRY(sd_check_ptr(loss, "loss"));
-    size_t P = 0;
-    int rc = scoresde_model_num_params(model, &P);
-    if (rc == SCORESDE_EUNSUPPORTED)
+    size_t P = scoresde_model_num_params(model);
+    if (P == 0)
         return sd_fail(SCORESDE_EUNSUPPORTED,
                        "the model (kind %d) has no trainable parameters: a trainer needs "
                        "SCORESDE_MODEL_MLP",
                        scoresde_model_kind(model));
-    SD_TRY(rc);
-    if (P == 0)
-        return sd_fail(SCORESDE_EUNSUPPORTED, "the model has no trainable parameters");
     size_t total;
     SD_TRY(sd_mul_size(P, 5 * sizeof(double), &total, "trainer state"));
     scoresde_trainer *tr = sd_calloc(1, sizeof *tr);
@@ -65,7 +61,7 @@ int scoresde_trainer_create(scoresde_trainer **out, scoresde_model *model,
     tr->m = block + 2 * P;
     tr->v = block + 3 * P;
     tr->ema = block + 4 * P;
-    rc = scoresde_model_get_params(model, tr->p, P);
+    int rc = scoresde_model_get_params(model, tr->p, P);
     if (rc != SCORESDE_OK) {
         sd_free(block);
         sd_free(tr);
@@ -490,7 +486,7 @@ int scoresde_trainer_export(const scoresde_trainer *tr, int which, scoresde_mode
         return sd_fail(SCORESDE_EINVAL, "which (%d) is not SCORESDE_TRAIN_EXPORT_EMA or _RAW",
                        which);
     scoresde_model *m;
-    SD_TRY(scoresde_model_clone(tr->model, &m));
+    SD_TRY(scoresde_model_clone(&m, tr->model));
     int rc = scoresde_model_set_params(m, which == SCORESDE_TRAIN_EXPORT_EMA ? tr->ema : tr->p,
                                        tr->P);
     if (rc != SCORESDE_OK) {

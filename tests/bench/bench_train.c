@@ -43,8 +43,10 @@ static double step_time(int f32, int threads, int reps, double *loss_out)
     scoresde_mlp_options o;
     scoresde_model_mlp_options_init(&o, sizeof o);
     o.n_hidden = NH;
+    size_t widths[NH];
     for (int l = 0; l < NH; l++)
-        o.widths[l] = H;
+        widths[l] = H;
+    o.widths = widths;
     o.embed_dim = EMBED;
     o.precision = f32 ? SCORESDE_MLP_FLOAT32 : SCORESDE_MLP_FLOAT64;
     o.n_threads = threads;

@@ -95,11 +95,13 @@ class Model(u.Handle):
             if len(widths) > MLP_MAX_HIDDEN:
                 raise ValueError("widths has %d layers, at most %d" % (len(widths),
                                                                        MLP_MAX_HIDDEN))
-            opts.n_hidden = len(widths)
             for i, w in enumerate(widths):
                 if isinstance(w, bool) or not isinstance(w, int) or w < 0:
                     raise ValueError("widths[%d] (%r) is not a non-negative int" % (i, w))
-                opts.widths[i] = w
+            opts.n_hidden = len(widths)
+            # The library copies the widths during the call; ctypes keeps the
+            # array alive through opts until then.
+            opts.widths = (ctypes.c_size_t * max(len(widths), 1))(*widths)
         for name, table in (("activation", MLP_ACTIVATIONS), ("output", MLP_OUTPUTS),
                             ("embedding", MLP_EMBEDDINGS), ("precision", MLP_PRECISIONS)):
             value = locals()[name]
@@ -162,7 +164,7 @@ class Model(u.Handle):
 
     def clone(self):
         slot = ctypes.c_void_p()
-        u.call(lib.scoresde_model_clone, self, ctypes.byref(slot))
+        u.call(lib.scoresde_model_clone, ctypes.byref(slot), self)
         return Model(slot.value, u.Hooks([self._hooks]))
 
     # -------------------------------------------------------------- getters
@@ -244,9 +246,8 @@ class Model(u.Handle):
     # ------------------------------------------------------ trainable kinds
     @property
     def num_params(self):
-        count = ctypes.c_size_t()
-        u.call(lib.scoresde_model_num_params, self, ctypes.byref(count))
-        return count.value
+        """The number of trainable parameters; 0 for kinds without them."""
+        return u.call(lib.scoresde_model_num_params, self)
 
     def get_params(self, out=None):
         out = u.as_output(out, "out", (self.num_params,))

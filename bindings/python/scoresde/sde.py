@@ -12,7 +12,7 @@ __all__ = ["Sde", "SdeKind"]
 
 
 class SdeKind(enum.IntEnum):
-    """enum scoresde_sde_kind. Sde.kind returns a plain int for a kind this
+    """scoresde_sde_kind_t. Sde.kind returns a plain int for a kind this
     binding does not know yet (a newer library)."""
     VE = 1
     VP = 2
@@ -122,7 +122,7 @@ class Sde(u.Handle):
     def clone(self):
         """An independent copy (sharing this SDE's Python hooks)."""
         slot = ctypes.c_void_p()
-        u.call(lib.scoresde_sde_clone, self, ctypes.byref(slot))
+        u.call(lib.scoresde_sde_clone, ctypes.byref(slot), self)
         return Sde(slot.value, u.Hooks([self._hooks]))
 
     # -------------------------------------------------------------- queries
@@ -135,8 +135,9 @@ class Sde(u.Handle):
             return k
 
     @property
-    def T(self):
-        return u.call(lib.scoresde_sde_T, self)
+    def end_time(self):
+        """The end time T of the SDE's interval [0, T]."""
+        return u.call(lib.scoresde_sde_end_time, self)
 
     @property
     def sampling_eps(self):
@@ -172,14 +173,14 @@ class Sde(u.Handle):
         return out
 
     # --------------------------------------------------------- perturbation
-    def perturb(self, x0, t, seed, first_stream=0, draw=0, out=None, return_noise=False):
-        """x_t = alpha x0 + sigma z (z from Philox stream first_stream + i).
+    def perturb(self, x0, t, seed, first_sample=0, draw=0, out=None, return_noise=False):
+        """x_t = alpha x0 + sigma z (z from Philox stream first_sample + i).
         Returns x_t, or (x_t, z) with return_noise=True. out may be x0."""
         x0, n, D = u.batch(x0, "x0")
         t = u.as_times(t, n)
         out = u.as_output(out, "out", (n, D))
         z = np.empty((n, D)) if return_noise else None
-        self._call(lib.scoresde_sde_perturb, u.ptr(x0), u.ptr(t), n, D, seed, first_stream,
+        self._call(lib.scoresde_sde_perturb, u.ptr(x0), u.ptr(t), n, D, seed, first_sample,
                    draw, u.ptr(out), u.ptr(z))
         return (out, z) if return_noise else out
 
@@ -199,9 +200,9 @@ class Sde(u.Handle):
         self._call(lib.scoresde_sde_prior_var, ctypes.byref(v))
         return v.value
 
-    def prior_sample(self, n, D, seed, first_stream=0, draw=0, out=None):
+    def prior_sample(self, n, D, seed, first_sample=0, draw=0, out=None):
         out = u.as_output(out, "out", (n, D))
-        self._call(lib.scoresde_sde_prior_sample, n, D, seed, first_stream, draw, u.ptr(out))
+        self._call(lib.scoresde_sde_prior_sample, n, D, seed, first_sample, draw, u.ptr(out))
         return out
 
     def prior_logp(self, x, out=None):
@@ -240,15 +241,16 @@ class Sde(u.Handle):
         return out
 
     # ----------------------------------------------------------- simulation
-    def simulate(self, x0, t0, t1, steps, seed, first_stream=0, draw=0, out=None):
+    def simulate(self, x0, t0, t1, steps, seed, first_sample=0, draw=0, out=None):
         """Euler-Maruyama paths from x0 at t0 to t1; out may be x0."""
         x0, n, D = u.batch(x0, "x0")
         out = u.as_output(out, "out", (n, D))
         self._call(lib.scoresde_sde_simulate, u.ptr(x0), n, D, t0, t1, steps, seed,
-                   first_stream, draw, u.ptr(out))
+                   first_sample, draw, u.ptr(out))
         return out
 
     def __repr__(self):
         if self.closed:
             return "<scoresde.Sde closed>"
-        return "<scoresde.Sde %s T=%g>" % (getattr(self.kind, "name", self.kind), self.T)
+        return "<scoresde.Sde %s T=%g>" % (getattr(self.kind, "name", self.kind),
+                                             self.end_time)

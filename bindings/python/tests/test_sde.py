@@ -35,9 +35,9 @@ def test_builtin_kinds_and_queries():
                 sd.Sde.default(kind)
             continue
         with sd.Sde.default(kind) as sde:
-            assert sde.kind == kind and sde.T > 0
-            assert 0 < sde.sampling_eps < sde.T and 0 < sde.training_eps < sde.T
-    assert sd.Sde.edm().T == 80.0 and sd.Sde.ou(1, 1, 3).T == 3.0
+            assert sde.kind == kind and sde.end_time > 0
+            assert 0 < sde.sampling_eps < sde.end_time and 0 < sde.training_eps < sde.end_time
+    assert sd.Sde.edm().end_time == 80.0 and sd.Sde.ou(1, 1, 3).end_time == 3.0
     assert sd.Sde.ve(0.01, 50).prior_var == pytest.approx(2500.0)
     for make in (sd.Sde.subvp, sd.Sde.ve, sd.Sde.edm, sd.Sde.cosine):
         make().close()
@@ -120,6 +120,12 @@ def test_simulate_one_step_is_euler_maruyama():
         assert np.array_equal(many[2:], part)
         with pytest.raises(sd.InvalidArgumentError):
             sde.simulate(X, 0.5, 0.2, 3, seed)
+        # first_sample by keyword; steps is a 64-bit count, checked against
+        # the 2^56 draws of a purpose without truncation
+        kw = sde.simulate(X[2:].copy(), 0.0, 1.0, 20, seed, first_sample=first + 2, draw=draw)
+        assert np.array_equal(kw, part)
+        with pytest.raises(sd.InvalidArgumentError, match=r"steps \(4294967297\)"):
+            sde.simulate(X, 0.1, 0.5, 2 ** 32 + 1, seed, draw=2 ** 56 - 2 ** 33)
 
 
 def test_python_schedule_matches_vp():
@@ -204,4 +210,4 @@ def test_close_is_idempotent_and_use_after_close_fails():
     sde.close()
     assert sde.closed and "closed" in repr(sde)
     with pytest.raises(ValueError, match="closed"):
-        sde.T
+        sde.end_time

@@ -46,6 +46,11 @@ def test_mlp_options(vp):
         assert m.kind == sd.ModelKind.MLP and m.dim == 3
         # (3 + 6) * 8 + 8 + 8 * 4 + 4 + 4 * 3 + 3 parameters of three dense layers
         assert m.num_params == 9 * 8 + 8 + 8 * 4 + 4 + 4 * 3 + 3
+    # widths=[]: no hidden layer; widths None: the library's three layers of 256
+    with sd.Model.mlp(vp, 2, widths=[], embed_dim=4) as lin:
+        assert lin.num_params == (2 + 4) * 2 + 2
+    with sd.Model.mlp(vp, 2, embed_dim=4) as dflt:
+        assert dflt.num_params == 6 * 256 + 256 + 2 * (256 * 256 + 256) + 256 * 2 + 2
     with pytest.raises(sd.InvalidArgumentError, match="embed_dim"):
         sd.Model.mlp(vp, 2, embed_dim=3)
     with pytest.raises(ValueError, match="activation"):

@@ -36,7 +36,8 @@ static int run_create(struct run *r)
         rc = scoresde_model_mlp_options_init(&opts, sizeof opts);
     if (rc == SCORESDE_OK) {
         opts.n_hidden = 2;
-        opts.widths[0] = opts.widths[1] = 16;
+        static const size_t widths[2] = {16, 16}; /* NULL: every layer 256 */
+        opts.widths = widths;
         rc = scoresde_model_create_mlp(&r->net, r->sde, D, &opts);
     }
     if (rc == SCORESDE_OK)

@@ -31,7 +31,7 @@ int main(void)
 
     CHECK(scoresde_sde_create_default(&sde, SCORESDE_SDE_VP) == SCORESDE_OK);
     CHECK(scoresde_model_create_gmm(&model, sde, 1, 1, &w, &mu, &s2) == SCORESDE_OK);
-    const double T = scoresde_sde_T(sde), eps = scoresde_sde_sampling_eps(sde);
+    const double T = scoresde_sde_end_time(sde), eps = scoresde_sde_sampling_eps(sde);
     double ts[2] = {T, eps}, a[2], sg[2];
     CHECK(scoresde_sde_marginal(sde, ts, 2, a, sg, NULL, NULL) == SCORESDE_OK);
     const double exact =

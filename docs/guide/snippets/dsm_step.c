@@ -62,14 +62,15 @@ int main(void)
     scoresde_mlp_options opts;
     CHECK(scoresde_model_mlp_options_init(&opts, sizeof opts) == SCORESDE_OK);
     opts.n_hidden = 2;
-    opts.widths[0] = opts.widths[1] = 32;
+    static const size_t widths[2] = {32, 32}; /* NULL: every layer 256 */
+    opts.widths = widths;
     CHECK(scoresde_model_create_mlp(&net, sde, D, &opts) == SCORESDE_OK);
 
     /* Data: two clusters. Times t ~ U(eps, T) under the TIME purpose; then
      * x_t = alpha x_0 + sigma z with z kept (the PERTURB purpose). The
      * training step moves both to fresh numbers: the time at offset `step`,
      * the noise at draw = step * D. */
-    const double eps = scoresde_sde_training_eps(sde), T = scoresde_sde_T(sde);
+    const double eps = scoresde_sde_training_eps(sde), T = scoresde_sde_end_time(sde);
     for (size_t i = 0; i < N; i++) {
         double u;
         CHECK(scoresde_rng_uniform(seed, i, SCORESDE_RNG_OFFSET(SCORESDE_RNG_TIME, step), 1,
@@ -82,7 +83,8 @@ int main(void)
           SCORESDE_OK);
     CHECK(scoresde_sde_marginal(sde, b.t, N, NULL, b.sigma, NULL, NULL) == SCORESDE_OK);
 
-    CHECK(scoresde_model_num_params(net, &count) == SCORESDE_OK);
+    count = scoresde_model_num_params(net);
+    CHECK(count > 0);
     theta = malloc(count * sizeof *theta);
     grad = calloc(count, sizeof *grad); /* score_backward adds: start from zero */
     CHECK(theta != NULL && grad != NULL);

@@ -23,7 +23,7 @@ int main(void)
     /* The same kind with explicit parameters: VE with sigma in [0.01, 50]. */
     CHECK(scoresde_sde_create_ve(&ve, 0.01, 50.0) == SCORESDE_OK);
 
-    printf("VP: T = %g, sampling eps = %g, training eps = %g\n", scoresde_sde_T(vp),
+    printf("VP: T = %g, sampling eps = %g, training eps = %g\n", scoresde_sde_end_time(vp),
            scoresde_sde_sampling_eps(vp), scoresde_sde_training_eps(vp));
     CHECK(scoresde_sde_kind(vp) == SCORESDE_SDE_VP);
     CHECK(scoresde_sde_sampling_eps(vp) == 1e-3 && scoresde_sde_training_eps(vp) == 1e-5);

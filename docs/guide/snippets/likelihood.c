@@ -30,7 +30,7 @@ int main(void)
     CHECK(scoresde_model_create_gmm(&model, sde, K, D, w, mu, var) == SCORESDE_OK);
 
     /* Data at the likelihood's eps: the SDE's training eps (1e-5 for VP). */
-    const double eps = scoresde_sde_training_eps(sde), T = scoresde_sde_T(sde);
+    const double eps = scoresde_sde_training_eps(sde), T = scoresde_sde_end_time(sde);
     double t[N], tT[N], x[N * D], exact[N], logp[N], latent[N * D], lT[N], lprior[N];
     for (size_t i = 0; i < N; i++) {
         t[i] = eps;

@@ -24,19 +24,19 @@ int main(void)
     const double x0[N * D] = {1, 2, -1, 0.5, 0, 0};
     const double t[N] = {0.2, 0.5, 0.9};
     double xt[N * D], z[N * D], score[N * D];
-    const uint64_t seed = 7, first_stream = 100, draw = 0;
+    const uint64_t seed = 7, first_sample = 100, draw = 0;
 
-    /* x_t = alpha x_0 + sigma z; sample i uses stream first_stream + i. */
-    CHECK(scoresde_sde_perturb(sde, x0, t, N, D, seed, first_stream, draw, xt, z) ==
+    /* x_t = alpha x_0 + sigma z; sample i uses stream first_sample + i. */
+    CHECK(scoresde_sde_perturb(sde, x0, t, N, D, seed, first_sample, draw, xt, z) ==
           SCORESDE_OK);
 
     double alpha[N], sigma[N];
     CHECK(scoresde_sde_marginal(sde, t, N, alpha, sigma, NULL, NULL) == SCORESDE_OK);
     for (size_t i = 0; i < N; i++) {
-        /* The noise is element j of stream first_stream + i at offset
+        /* The noise is element j of stream first_sample + i at offset
          * SCORESDE_RNG_OFFSET(SCORESDE_RNG_PERTURB, draw + j). */
         double zz[D];
-        CHECK(scoresde_rng_normal(seed, first_stream + i,
+        CHECK(scoresde_rng_normal(seed, first_sample + i,
                                   SCORESDE_RNG_OFFSET(SCORESDE_RNG_PERTURB, draw), D,
                                   zz) == SCORESDE_OK);
         for (size_t j = 0; j < D; j++) {

@@ -43,7 +43,7 @@ int main(void)
 
     /* Different purposes (and different `draw` values) never share numbers:
      * perturbing at t = T from zero data draws from PERTURB, not PRIOR. */
-    double zero[D] = {0, 0, 0}, t = scoresde_sde_T(sde), xt[D];
+    double zero[D] = {0, 0, 0}, t = scoresde_sde_end_time(sde), xt[D];
     CHECK(scoresde_sde_perturb(sde, zero, &t, 1, D, seed, 5, 0, xt, NULL) == SCORESDE_OK);
     CHECK(xt[0] != whole[5 * D]);
 

@@ -44,7 +44,7 @@ int main(void)
     CHECK(fabs((pf - rev) - g * g * s / 2) < 1e-12 * (1 + fabs(pf)));
 
     /* Heun from T = 1 down to eps = 1e-3 in 200 steps, from x_T = 1.3. */
-    const double T = scoresde_sde_T(sde), eps = scoresde_sde_sampling_eps(sde);
+    const double T = scoresde_sde_end_time(sde), eps = scoresde_sde_sampling_eps(sde);
     const int steps = 200;
     double y = 1.3, tk = T;
     for (int k = 0; k < steps; k++) {

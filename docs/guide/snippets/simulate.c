@@ -28,7 +28,7 @@ int main(void)
     /* Every path starts at x_0 = 2 (D = 1) and runs from t = 0 to t = 0.5. */
     for (size_t i = 0; i < N; i++)
         x[i] = 2.0;
-    CHECK(scoresde_sde_simulate(sde, x, N, 1, 0.0, 0.5, STEPS, /*seed*/ 1, /*first_stream*/ 0,
+    CHECK(scoresde_sde_simulate(sde, x, N, 1, 0.0, 0.5, STEPS, /*seed*/ 1, /*first_sample*/ 0,
                                 /*draw*/ 0, x) == SCORESDE_OK);
 
     double mean = 0, var = 0;

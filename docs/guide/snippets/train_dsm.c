@@ -37,7 +37,8 @@ int main(void)
     scoresde_mlp_options opts;
     CHECK(scoresde_model_mlp_options_init(&opts, sizeof opts) == SCORESDE_OK);
     opts.n_hidden = 2;
-    opts.widths[0] = opts.widths[1] = 32;
+    static const size_t widths[2] = {32, 32}; /* NULL: every layer 256 */
+    opts.widths = widths;
     CHECK(scoresde_model_create_mlp(&net, sde, D, &opts) == SCORESDE_OK);
 
     /* score_sde's loss: DSM, t ~ U(1e-5, 1), lambda = sigma^2, mean over D. */
@@ -66,7 +67,7 @@ int main(void)
     /* The same loss by hand for one sample: the default MEAN reduction is
      * (1/D) ||sigma s + z||^2 at t ~ U(eps, T), from the streams the header
      * names (time: TIME purpose, element 0; noise: PERTURB, elements j < D). */
-    const double eps = scoresde_sde_training_eps(sde), T = scoresde_sde_T(sde);
+    const double eps = scoresde_sde_training_eps(sde), T = scoresde_sde_end_time(sde);
     double u, t, z[D], xt[D], s[D], sigma, alpha, v1;
     CHECK(scoresde_rng_uniform(99, 0, SCORESDE_RNG_OFFSET(SCORESDE_RNG_TIME, 0), 1, &u) ==
           SCORESDE_OK);

@@ -5,18 +5,18 @@ pub const SCORESDE_MLP_MAX_HIDDEN: u32 = 64;
 pub type __uint32_t = core::ffi::c_uint;
 pub type __int64_t = core::ffi::c_long;
 pub type __uint64_t = core::ffi::c_ulong;
-pub const SCORESDE_OK: scoresde_status = 0;
-pub const SCORESDE_EINVAL: scoresde_status = -1;
-pub const SCORESDE_ENOMEM: scoresde_status = -2;
-pub const SCORESDE_EDIM: scoresde_status = -3;
-pub const SCORESDE_ENUMERIC: scoresde_status = -4;
-pub const SCORESDE_ECALLBACK: scoresde_status = -5;
-pub const SCORESDE_EIO: scoresde_status = -6;
-pub const SCORESDE_ECORRUPT: scoresde_status = -7;
-pub const SCORESDE_EVERSION: scoresde_status = -8;
-pub const SCORESDE_EUNSUPPORTED: scoresde_status = -9;
-pub const SCORESDE_EBUSY: scoresde_status = -10;
-pub type scoresde_status = core::ffi::c_int;
+pub const SCORESDE_OK: scoresde_status_t = 0;
+pub const SCORESDE_EINVAL: scoresde_status_t = -1;
+pub const SCORESDE_ENOMEM: scoresde_status_t = -2;
+pub const SCORESDE_EDIM: scoresde_status_t = -3;
+pub const SCORESDE_ENUMERIC: scoresde_status_t = -4;
+pub const SCORESDE_ECALLBACK: scoresde_status_t = -5;
+pub const SCORESDE_EIO: scoresde_status_t = -6;
+pub const SCORESDE_ECORRUPT: scoresde_status_t = -7;
+pub const SCORESDE_EVERSION: scoresde_status_t = -8;
+pub const SCORESDE_EUNSUPPORTED: scoresde_status_t = -9;
+pub const SCORESDE_EBUSY: scoresde_status_t = -10;
+pub type scoresde_status_t = core::ffi::c_int;
 extern "C" {
     pub fn scoresde_strerror(status: core::ffi::c_int) -> *const core::ffi::c_char;
 }
@@ -48,15 +48,16 @@ extern "C" {
 extern "C" {
     pub fn scoresde_version_string() -> *const core::ffi::c_char;
 }
-pub const SCORESDE_RNG_PERTURB: scoresde_rng_purpose = 1;
-pub const SCORESDE_RNG_PRIOR: scoresde_rng_purpose = 2;
-pub const SCORESDE_RNG_SIMULATE: scoresde_rng_purpose = 3;
-pub const SCORESDE_RNG_TIME: scoresde_rng_purpose = 4;
-pub const SCORESDE_RNG_PROBE: scoresde_rng_purpose = 5;
-pub const SCORESDE_RNG_SAMPLER: scoresde_rng_purpose = 6;
-pub const SCORESDE_RNG_MODEL: scoresde_rng_purpose = 7;
-pub const SCORESDE_RNG_BATCH: scoresde_rng_purpose = 8;
-pub type scoresde_rng_purpose = core::ffi::c_uint;
+pub const SCORESDE_RNG_PERTURB: scoresde_rng_purpose_t = 1;
+pub const SCORESDE_RNG_PRIOR: scoresde_rng_purpose_t = 2;
+pub const SCORESDE_RNG_SIMULATE: scoresde_rng_purpose_t = 3;
+pub const SCORESDE_RNG_TIME: scoresde_rng_purpose_t = 4;
+pub const SCORESDE_RNG_PROBE: scoresde_rng_purpose_t = 5;
+pub const SCORESDE_RNG_SAMPLER: scoresde_rng_purpose_t = 6;
+pub const SCORESDE_RNG_MODEL: scoresde_rng_purpose_t = 7;
+pub const SCORESDE_RNG_BATCH: scoresde_rng_purpose_t = 8;
+pub const SCORESDE_RNG_INPAINT: scoresde_rng_purpose_t = 9;
+pub type scoresde_rng_purpose_t = core::ffi::c_uint;
 extern "C" {
     pub fn scoresde_philox4x32_10(counter: *const u32, key: *const u32, out: *mut u32);
 }
@@ -83,15 +84,15 @@ extern "C" {
 pub struct scoresde_sde {
     _unused: [u8; 0],
 }
-pub const SCORESDE_SDE_VE: scoresde_sde_kind = 1;
-pub const SCORESDE_SDE_VP: scoresde_sde_kind = 2;
-pub const SCORESDE_SDE_SUBVP: scoresde_sde_kind = 3;
-pub const SCORESDE_SDE_SCHEDULE: scoresde_sde_kind = 4;
-pub const SCORESDE_SDE_COSINE: scoresde_sde_kind = 5;
-pub const SCORESDE_SDE_EDM: scoresde_sde_kind = 6;
-pub const SCORESDE_SDE_OU: scoresde_sde_kind = 7;
-pub const SCORESDE_SDE_CUSTOM: scoresde_sde_kind = 8;
-pub type scoresde_sde_kind = core::ffi::c_uint;
+pub const SCORESDE_SDE_VE: scoresde_sde_kind_t = 1;
+pub const SCORESDE_SDE_VP: scoresde_sde_kind_t = 2;
+pub const SCORESDE_SDE_SUBVP: scoresde_sde_kind_t = 3;
+pub const SCORESDE_SDE_SCHEDULE: scoresde_sde_kind_t = 4;
+pub const SCORESDE_SDE_COSINE: scoresde_sde_kind_t = 5;
+pub const SCORESDE_SDE_EDM: scoresde_sde_kind_t = 6;
+pub const SCORESDE_SDE_OU: scoresde_sde_kind_t = 7;
+pub const SCORESDE_SDE_CUSTOM: scoresde_sde_kind_t = 8;
+pub type scoresde_sde_kind_t = core::ffi::c_uint;
 pub type scoresde_schedule_fn = ::core::option::Option<
     unsafe extern "C" fn(
         t: *const f64,
@@ -193,15 +194,15 @@ extern "C" {
 }
 extern "C" {
     pub fn scoresde_sde_clone(
-        sde: *const scoresde_sde,
         out: *mut *mut scoresde_sde,
+        sde: *const scoresde_sde,
     ) -> core::ffi::c_int;
 }
 extern "C" {
     pub fn scoresde_sde_kind(sde: *const scoresde_sde) -> core::ffi::c_int;
 }
 extern "C" {
-    pub fn scoresde_sde_T(sde: *const scoresde_sde) -> f64;
+    pub fn scoresde_sde_end_time(sde: *const scoresde_sde) -> f64;
 }
 extern "C" {
     pub fn scoresde_sde_sampling_eps(sde: *const scoresde_sde) -> f64;
@@ -246,7 +247,7 @@ extern "C" {
         n: usize,
         D: usize,
         seed: u64,
-        first_stream: u64,
+        first_sample: u64,
         draw: u64,
         xt_out: *mut f64,
         z_out: *mut f64,
@@ -272,7 +273,7 @@ extern "C" {
         n: usize,
         D: usize,
         seed: u64,
-        first_stream: u64,
+        first_sample: u64,
         draw: u64,
         x_out: *mut f64,
     ) -> core::ffi::c_int;
@@ -329,9 +330,9 @@ extern "C" {
         D: usize,
         t0: f64,
         t1: f64,
-        steps: usize,
+        steps: u64,
         seed: u64,
-        first_stream: u64,
+        first_sample: u64,
         draw: u64,
         x_out: *mut f64,
     ) -> core::ffi::c_int;
@@ -341,11 +342,11 @@ extern "C" {
 pub struct scoresde_model {
     _unused: [u8; 0],
 }
-pub const SCORESDE_MODEL_GMM: _bindgen_ty_1 = 1;
-pub const SCORESDE_MODEL_SCORE_FN: _bindgen_ty_1 = 2;
-pub const SCORESDE_MODEL_DENOISER_FN: _bindgen_ty_1 = 3;
-pub const SCORESDE_MODEL_MLP: _bindgen_ty_1 = 4;
-pub type _bindgen_ty_1 = core::ffi::c_uint;
+pub const SCORESDE_MODEL_GMM: scoresde_model_kind_t = 1;
+pub const SCORESDE_MODEL_SCORE_FN: scoresde_model_kind_t = 2;
+pub const SCORESDE_MODEL_DENOISER_FN: scoresde_model_kind_t = 3;
+pub const SCORESDE_MODEL_MLP: scoresde_model_kind_t = 4;
+pub type scoresde_model_kind_t = core::ffi::c_uint;
 pub type scoresde_score_fn = ::core::option::Option<
     unsafe extern "C" fn(
         x: *const f64,
@@ -409,8 +410,8 @@ extern "C" {
 }
 extern "C" {
     pub fn scoresde_model_clone(
-        model: *const scoresde_model,
         out: *mut *mut scoresde_model,
+        model: *const scoresde_model,
     ) -> core::ffi::c_int;
 }
 extern "C" {
@@ -511,10 +512,7 @@ extern "C" {
     ) -> core::ffi::c_int;
 }
 extern "C" {
-    pub fn scoresde_model_num_params(
-        model: *const scoresde_model,
-        count: *mut usize,
-    ) -> core::ffi::c_int;
+    pub fn scoresde_model_num_params(model: *const scoresde_model) -> usize;
 }
 extern "C" {
     pub fn scoresde_model_get_params(
@@ -562,29 +560,29 @@ extern "C" {
         count: usize,
     ) -> core::ffi::c_int;
 }
-pub const SCORESDE_MLP_SILU: _bindgen_ty_2 = 0;
-pub const SCORESDE_MLP_RELU: _bindgen_ty_2 = 1;
-pub const SCORESDE_MLP_TANH: _bindgen_ty_2 = 2;
-pub const SCORESDE_MLP_SOFTPLUS: _bindgen_ty_2 = 3;
-pub type _bindgen_ty_2 = core::ffi::c_uint;
-pub const SCORESDE_MLP_OUTPUT_SCORE: _bindgen_ty_3 = 0;
-pub const SCORESDE_MLP_OUTPUT_NOISE: _bindgen_ty_3 = 1;
-pub const SCORESDE_MLP_OUTPUT_DATA: _bindgen_ty_3 = 2;
-pub const SCORESDE_MLP_OUTPUT_EDM: _bindgen_ty_3 = 3;
-pub type _bindgen_ty_3 = core::ffi::c_uint;
-pub const SCORESDE_MLP_EMBED_AUTO: _bindgen_ty_4 = 0;
-pub const SCORESDE_MLP_EMBED_FOURIER: _bindgen_ty_4 = 1;
-pub const SCORESDE_MLP_EMBED_SINUSOIDAL: _bindgen_ty_4 = 2;
-pub type _bindgen_ty_4 = core::ffi::c_uint;
-pub const SCORESDE_MLP_FLOAT64: _bindgen_ty_5 = 0;
-pub const SCORESDE_MLP_FLOAT32: _bindgen_ty_5 = 1;
-pub type _bindgen_ty_5 = core::ffi::c_uint;
+pub const SCORESDE_MLP_SILU: scoresde_mlp_activation_t = 0;
+pub const SCORESDE_MLP_RELU: scoresde_mlp_activation_t = 1;
+pub const SCORESDE_MLP_TANH: scoresde_mlp_activation_t = 2;
+pub const SCORESDE_MLP_SOFTPLUS: scoresde_mlp_activation_t = 3;
+pub type scoresde_mlp_activation_t = core::ffi::c_uint;
+pub const SCORESDE_MLP_OUTPUT_SCORE: scoresde_mlp_output_t = 0;
+pub const SCORESDE_MLP_OUTPUT_NOISE: scoresde_mlp_output_t = 1;
+pub const SCORESDE_MLP_OUTPUT_DATA: scoresde_mlp_output_t = 2;
+pub const SCORESDE_MLP_OUTPUT_EDM: scoresde_mlp_output_t = 3;
+pub type scoresde_mlp_output_t = core::ffi::c_uint;
+pub const SCORESDE_MLP_EMBED_AUTO: scoresde_mlp_embedding_t = 0;
+pub const SCORESDE_MLP_EMBED_FOURIER: scoresde_mlp_embedding_t = 1;
+pub const SCORESDE_MLP_EMBED_SINUSOIDAL: scoresde_mlp_embedding_t = 2;
+pub type scoresde_mlp_embedding_t = core::ffi::c_uint;
+pub const SCORESDE_MLP_FLOAT64: scoresde_mlp_precision_t = 0;
+pub const SCORESDE_MLP_FLOAT32: scoresde_mlp_precision_t = 1;
+pub type scoresde_mlp_precision_t = core::ffi::c_uint;
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct scoresde_mlp_options {
     pub struct_size: usize,
     pub n_hidden: usize,
-    pub widths: [usize; 64usize],
+    pub widths: *const usize,
     pub activation: core::ffi::c_int,
     pub output: core::ffi::c_int,
     pub embedding: core::ffi::c_int,
@@ -641,45 +639,45 @@ extern "C" {
 pub struct scoresde_loss {
     _unused: [u8; 0],
 }
-pub const SCORESDE_LOSS_ESM: _bindgen_ty_6 = 1;
-pub const SCORESDE_LOSS_ISM: _bindgen_ty_6 = 2;
-pub const SCORESDE_LOSS_SSM: _bindgen_ty_6 = 3;
-pub const SCORESDE_LOSS_SSM_VR: _bindgen_ty_6 = 4;
-pub const SCORESDE_LOSS_DSM: _bindgen_ty_6 = 5;
-pub const SCORESDE_LOSS_SMLD: _bindgen_ty_6 = 6;
-pub const SCORESDE_LOSS_DDPM: _bindgen_ty_6 = 7;
+pub const SCORESDE_LOSS_ESM: _bindgen_ty_1 = 1;
+pub const SCORESDE_LOSS_ISM: _bindgen_ty_1 = 2;
+pub const SCORESDE_LOSS_SSM: _bindgen_ty_1 = 3;
+pub const SCORESDE_LOSS_SSM_VR: _bindgen_ty_1 = 4;
+pub const SCORESDE_LOSS_DSM: _bindgen_ty_1 = 5;
+pub const SCORESDE_LOSS_SMLD: _bindgen_ty_1 = 6;
+pub const SCORESDE_LOSS_DDPM: _bindgen_ty_1 = 7;
+pub type _bindgen_ty_1 = core::ffi::c_uint;
+pub const SCORESDE_LOSS_TIME_MODE: _bindgen_ty_2 = 1;
+pub const SCORESDE_LOSS_WEIGHTING: _bindgen_ty_2 = 2;
+pub const SCORESDE_LOSS_REDUCTION: _bindgen_ty_2 = 3;
+pub const SCORESDE_LOSS_PROBE: _bindgen_ty_2 = 4;
+pub const SCORESDE_LOSS_NUM_PROBES: _bindgen_ty_2 = 5;
+pub const SCORESDE_LOSS_LEVELS: _bindgen_ty_2 = 6;
+pub type _bindgen_ty_2 = core::ffi::c_uint;
+pub const SCORESDE_LOSS_EPS: _bindgen_ty_3 = 101;
+pub const SCORESDE_LOSS_FIXED_TIME: _bindgen_ty_3 = 102;
+pub const SCORESDE_LOSS_P_MEAN: _bindgen_ty_3 = 103;
+pub const SCORESDE_LOSS_P_STD: _bindgen_ty_3 = 104;
+pub const SCORESDE_LOSS_SIGMA_DATA: _bindgen_ty_3 = 105;
+pub type _bindgen_ty_3 = core::ffi::c_uint;
+pub const SCORESDE_LOSS_TIME_DATA: _bindgen_ty_4 = 0;
+pub const SCORESDE_LOSS_TIME_UNIFORM: _bindgen_ty_4 = 1;
+pub const SCORESDE_LOSS_TIME_LOGNORMAL: _bindgen_ty_4 = 2;
+pub const SCORESDE_LOSS_TIME_FIXED: _bindgen_ty_4 = 3;
+pub type _bindgen_ty_4 = core::ffi::c_uint;
+pub const SCORESDE_LOSS_WEIGHT_SIGMA2: _bindgen_ty_5 = 0;
+pub const SCORESDE_LOSS_WEIGHT_G2: _bindgen_ty_5 = 1;
+pub const SCORESDE_LOSS_WEIGHT_UNIFORM: _bindgen_ty_5 = 2;
+pub const SCORESDE_LOSS_WEIGHT_EDM: _bindgen_ty_5 = 3;
+pub const SCORESDE_LOSS_WEIGHT_USER: _bindgen_ty_5 = 4;
+pub type _bindgen_ty_5 = core::ffi::c_uint;
+pub const SCORESDE_LOSS_REDUCE_MEAN: _bindgen_ty_6 = 0;
+pub const SCORESDE_LOSS_REDUCE_HALF_SUM: _bindgen_ty_6 = 1;
 pub type _bindgen_ty_6 = core::ffi::c_uint;
-pub const SCORESDE_LOSS_TIME_MODE: _bindgen_ty_7 = 1;
-pub const SCORESDE_LOSS_WEIGHTING: _bindgen_ty_7 = 2;
-pub const SCORESDE_LOSS_REDUCTION: _bindgen_ty_7 = 3;
-pub const SCORESDE_LOSS_PROBE: _bindgen_ty_7 = 4;
-pub const SCORESDE_LOSS_NUM_PROBES: _bindgen_ty_7 = 5;
-pub const SCORESDE_LOSS_LEVELS: _bindgen_ty_7 = 6;
+pub const SCORESDE_LOSS_PROBE_RADEMACHER: _bindgen_ty_7 = 0;
+pub const SCORESDE_LOSS_PROBE_GAUSSIAN: _bindgen_ty_7 = 1;
+pub const SCORESDE_LOSS_PROBE_SPHERE: _bindgen_ty_7 = 2;
 pub type _bindgen_ty_7 = core::ffi::c_uint;
-pub const SCORESDE_LOSS_EPS: _bindgen_ty_8 = 101;
-pub const SCORESDE_LOSS_FIXED_TIME: _bindgen_ty_8 = 102;
-pub const SCORESDE_LOSS_P_MEAN: _bindgen_ty_8 = 103;
-pub const SCORESDE_LOSS_P_STD: _bindgen_ty_8 = 104;
-pub const SCORESDE_LOSS_SIGMA_DATA: _bindgen_ty_8 = 105;
-pub type _bindgen_ty_8 = core::ffi::c_uint;
-pub const SCORESDE_LOSS_TIME_DATA: _bindgen_ty_9 = 0;
-pub const SCORESDE_LOSS_TIME_UNIFORM: _bindgen_ty_9 = 1;
-pub const SCORESDE_LOSS_TIME_LOGNORMAL: _bindgen_ty_9 = 2;
-pub const SCORESDE_LOSS_TIME_FIXED: _bindgen_ty_9 = 3;
-pub type _bindgen_ty_9 = core::ffi::c_uint;
-pub const SCORESDE_LOSS_WEIGHT_SIGMA2: _bindgen_ty_10 = 0;
-pub const SCORESDE_LOSS_WEIGHT_G2: _bindgen_ty_10 = 1;
-pub const SCORESDE_LOSS_WEIGHT_UNIFORM: _bindgen_ty_10 = 2;
-pub const SCORESDE_LOSS_WEIGHT_EDM: _bindgen_ty_10 = 3;
-pub const SCORESDE_LOSS_WEIGHT_USER: _bindgen_ty_10 = 4;
-pub type _bindgen_ty_10 = core::ffi::c_uint;
-pub const SCORESDE_LOSS_REDUCE_MEAN: _bindgen_ty_11 = 0;
-pub const SCORESDE_LOSS_REDUCE_HALF_SUM: _bindgen_ty_11 = 1;
-pub type _bindgen_ty_11 = core::ffi::c_uint;
-pub const SCORESDE_LOSS_PROBE_RADEMACHER: _bindgen_ty_12 = 0;
-pub const SCORESDE_LOSS_PROBE_GAUSSIAN: _bindgen_ty_12 = 1;
-pub const SCORESDE_LOSS_PROBE_SPHERE: _bindgen_ty_12 = 2;
-pub type _bindgen_ty_12 = core::ffi::c_uint;
 pub type scoresde_loss_weight_fn = ::core::option::Option<
     unsafe extern "C" fn(
         t: *const f64,
@@ -747,18 +745,18 @@ extern "C" {
 pub struct scoresde_trainer {
     _unused: [u8; 0],
 }
-pub const SCORESDE_TRAIN_LR: _bindgen_ty_13 = 1;
-pub const SCORESDE_TRAIN_BETA1: _bindgen_ty_13 = 2;
-pub const SCORESDE_TRAIN_BETA2: _bindgen_ty_13 = 3;
-pub const SCORESDE_TRAIN_EPS: _bindgen_ty_13 = 4;
-pub const SCORESDE_TRAIN_WEIGHT_DECAY: _bindgen_ty_13 = 5;
-pub const SCORESDE_TRAIN_CLIP: _bindgen_ty_13 = 6;
-pub const SCORESDE_TRAIN_EMA_RATE: _bindgen_ty_13 = 7;
-pub type _bindgen_ty_13 = core::ffi::c_uint;
-pub const SCORESDE_TRAIN_WARMUP: _bindgen_ty_14 = 101;
-pub const SCORESDE_TRAIN_BATCH: _bindgen_ty_14 = 102;
-pub const SCORESDE_TRAIN_SEED: _bindgen_ty_14 = 103;
-pub type _bindgen_ty_14 = core::ffi::c_uint;
+pub const SCORESDE_TRAIN_LR: _bindgen_ty_8 = 1;
+pub const SCORESDE_TRAIN_BETA1: _bindgen_ty_8 = 2;
+pub const SCORESDE_TRAIN_BETA2: _bindgen_ty_8 = 3;
+pub const SCORESDE_TRAIN_EPS: _bindgen_ty_8 = 4;
+pub const SCORESDE_TRAIN_WEIGHT_DECAY: _bindgen_ty_8 = 5;
+pub const SCORESDE_TRAIN_CLIP: _bindgen_ty_8 = 6;
+pub const SCORESDE_TRAIN_EMA_RATE: _bindgen_ty_8 = 7;
+pub type _bindgen_ty_8 = core::ffi::c_uint;
+pub const SCORESDE_TRAIN_WARMUP: _bindgen_ty_9 = 101;
+pub const SCORESDE_TRAIN_BATCH: _bindgen_ty_9 = 102;
+pub const SCORESDE_TRAIN_SEED: _bindgen_ty_9 = 103;
+pub type _bindgen_ty_9 = core::ffi::c_uint;
 pub type scoresde_train_progress_fn = ::core::option::Option<
     unsafe extern "C" fn(
         step: u64,
@@ -880,9 +878,9 @@ extern "C" {
         path: *const core::ffi::c_char,
     ) -> core::ffi::c_int;
 }
-pub const SCORESDE_TRAIN_EXPORT_EMA: _bindgen_ty_15 = 0;
-pub const SCORESDE_TRAIN_EXPORT_RAW: _bindgen_ty_15 = 1;
-pub type _bindgen_ty_15 = core::ffi::c_uint;
+pub const SCORESDE_TRAIN_EXPORT_EMA: _bindgen_ty_10 = 0;
+pub const SCORESDE_TRAIN_EXPORT_RAW: _bindgen_ty_10 = 1;
+pub type _bindgen_ty_10 = core::ffi::c_uint;
 extern "C" {
     pub fn scoresde_trainer_export(
         trainer: *const scoresde_trainer,

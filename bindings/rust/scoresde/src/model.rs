@@ -78,12 +78,20 @@ pub(crate) fn c_path(path: &Path) -> Result<CString> {
 
 /// Options of an MLP model (scoresde_mlp_options), starting at the library's
 /// defaults (scoresde_model_mlp_options_init). The builder methods set one
-/// field each; `raw_mut` reaches every field. Values are checked by
+/// field each; `raw_mut` reaches every field but `widths`, which only
+/// [`MlpOptions::widths`] sets (the C struct holds a pointer to them, filled in
+/// by [`Model::mlp`] for the duration of the call). Values are checked by
 /// [`Model::mlp`], which names a bad one.
 #[derive(Clone, Copy)]
 pub struct MlpOptions {
     raw: sys::scoresde_mlp_options,
+    /// The hidden widths given to `widths`, if any (`n_widths` of them);
+    /// otherwise the library's default (256 per hidden layer).
+    widths: [usize; MAX_HIDDEN],
+    n_widths: Option<usize>,
 }
+
+const MAX_HIDDEN: usize = sys::SCORESDE_MLP_MAX_HIDDEN as usize;
 
 impl Default for MlpOptions {
     fn default() -> Self {
@@ -99,15 +107,19 @@ impl MlpOptions {
             sys::scoresde_model_mlp_options_init(&mut raw, std::mem::size_of::<sys::scoresde_mlp_options>())
         };
         assert_eq!(st, 0, "the library refused this crate's scoresde_mlp_options size");
-        MlpOptions { raw }
+        MlpOptions { raw, widths: [0; MAX_HIDDEN], n_widths: None }
     }
-    /// Hidden-layer widths; more than SCORESDE_MLP_MAX_HIDDEN layers is an
-    /// error of Model::mlp.
+    /// Hidden-layer widths (also sets the number of hidden layers); more than
+    /// SCORESDE_MLP_MAX_HIDDEN layers is an error of Model::mlp. Without this
+    /// call every hidden layer is 256 wide.
     pub fn widths(mut self, widths: &[usize]) -> Self {
         self.raw.n_hidden = widths.len();
-        for (slot, w) in self.raw.widths.iter_mut().zip(widths) {
-            *slot = *w;
+        if widths.len() > MAX_HIDDEN {
+            self.n_widths = Some(widths.len());
+            return self;
         }
+        self.widths[..widths.len()].copy_from_slice(widths);
+        self.n_widths = Some(widths.len());
         self
     }
     /// sys::SCORESDE_MLP_SILU, RELU, TANH or SOFTPLUS.
@@ -153,12 +165,21 @@ impl Model {
 
     /// A trainable MLP score network of dimension `dim` for `sde` (copied).
     pub fn mlp(sde: &Sde, dim: usize, options: &MlpOptions) -> Result<Model> {
-        if options.raw.n_hidden > options.raw.widths.len() {
-            return Err(Error::new(sys::SCORESDE_EINVAL, format!(
-                "widths has {} layers, at most {}", options.raw.n_hidden, options.raw.widths.len())));
+        let mut raw = options.raw;
+        match options.n_widths {
+            Some(n) if n > MAX_HIDDEN => {
+                return Err(Error::new(sys::SCORESDE_EINVAL, format!(
+                    "widths has {n} layers, at most {MAX_HIDDEN}")));
+            }
+            // The library reads n_hidden widths during the call and copies them.
+            Some(n) => {
+                raw.n_hidden = n;
+                raw.widths = options.widths.as_ptr();
+            }
+            None => raw.widths = std::ptr::null(),
         }
         create(sde.keep.clone(), |o| unsafe {
-            sys::scoresde_model_create_mlp(o, sde.raw(), dim, &options.raw)
+            sys::scoresde_model_create_mlp(o, sde.raw(), dim, &raw)
         })
     }
 
@@ -248,7 +269,7 @@ impl Model {
 
     /// An independent copy (sharing the closures).
     pub fn try_clone(&self) -> Result<Model> {
-        create(self.keep.clone(), |o| unsafe { sys::scoresde_model_clone(self.raw(), o) })
+        create(self.keep.clone(), |o| unsafe { sys::scoresde_model_clone(o, self.raw()) })
     }
 
     pub fn dim(&self) -> usize {
@@ -346,11 +367,9 @@ impl Model {
         })
     }
 
-    /// The number of trainable parameters.
-    pub fn num_params(&self) -> Result<usize> {
-        let mut c = 0usize;
-        hooks::call(|| unsafe { sys::scoresde_model_num_params(self.raw(), &mut c) })?;
-        Ok(c)
+    /// The number of trainable parameters; 0 for kinds without them.
+    pub fn num_params(&self) -> usize {
+        unsafe { sys::scoresde_model_num_params(self.raw()) }
     }
     pub fn get_params(&self, theta: &mut [f64]) -> Result<()> {
         hooks::call(|| unsafe {

@@ -108,7 +108,7 @@ fn create(keep: Vec<Keep>, f: impl FnOnce(*mut *mut sys::scoresde_sde) -> i32) -
     Ok(Sde { view: SdeRef { ptr, _life: PhantomData }, keep })
 }
 
-/// The kinds of SDE (enum scoresde_sde_kind) as plain integers.
+/// The kinds of SDE (scoresde_sde_kind_t) as plain integers.
 pub mod kind {
     use scoresde_sys as sys;
     pub const VE: i32 = sys::SCORESDE_SDE_VE as i32;
@@ -184,7 +184,7 @@ impl Sde {
 
 impl SdeRef<'_> {
     pub(crate) fn try_clone_keeping(&self, keep: Vec<Keep>) -> Result<Sde> {
-        create(keep, |o| unsafe { sys::scoresde_sde_clone(self.raw(), o) })
+        create(keep, |o| unsafe { sys::scoresde_sde_clone(o, self.raw()) })
     }
 
     /// The kind (see [`kind`]; a newer library may return other values).
@@ -192,8 +192,8 @@ impl SdeRef<'_> {
         unsafe { sys::scoresde_sde_kind(self.raw()) }
     }
     /// The end time T.
-    pub fn t_end(&self) -> f64 {
-        unsafe { sys::scoresde_sde_T(self.raw()) }
+    pub fn end_time(&self) -> f64 {
+        unsafe { sys::scoresde_sde_end_time(self.raw()) }
     }
     pub fn sampling_eps(&self) -> f64 {
         unsafe { sys::scoresde_sde_sampling_eps(self.raw()) }
@@ -234,9 +234,9 @@ impl SdeRef<'_> {
         })
     }
 
-    /// x_t = alpha x0 + sigma z, z from stream first_stream + i (sde.h).
+    /// x_t = alpha x0 + sigma z, z from stream first_sample + i (sde.h).
     #[allow(clippy::too_many_arguments)]
-    pub fn perturb(&self, x0: &[f64], t: &[f64], dim: usize, seed: u64, first_stream: u64,
+    pub fn perturb(&self, x0: &[f64], t: &[f64], dim: usize, seed: u64, first_sample: u64,
                    draw: u64, xt: &mut [f64], z: Option<&mut [f64]>) -> Result<()> {
         let n = t.len();
         want_len("x0", x0.len(), n * dim)?;
@@ -250,7 +250,7 @@ impl SdeRef<'_> {
         };
         hooks::call(|| unsafe {
             sys::scoresde_sde_perturb(self.raw(), x0.as_ptr(), t.as_ptr(), n, dim, seed,
-                                      first_stream, draw, xt.as_mut_ptr(), zp)
+                                      first_sample, draw, xt.as_mut_ptr(), zp)
         })
     }
 
@@ -275,12 +275,12 @@ impl SdeRef<'_> {
     }
 
     /// Prior samples into out (n x dim, n = out.len() / dim).
-    pub fn prior_sample(&self, dim: usize, seed: u64, first_stream: u64, draw: u64,
+    pub fn prior_sample(&self, dim: usize, seed: u64, first_sample: u64, draw: u64,
                         out: &mut [f64]) -> Result<()> {
         let n = if dim == 0 { 0 } else { out.len() / dim };
         want_len("out", out.len(), n * dim)?;
         hooks::call(|| unsafe {
-            sys::scoresde_sde_prior_sample(self.raw(), n, dim, seed, first_stream, draw,
+            sys::scoresde_sde_prior_sample(self.raw(), n, dim, seed, first_sample, draw,
                                            out.as_mut_ptr())
         })
     }
@@ -336,13 +336,13 @@ impl SdeRef<'_> {
     /// Euler-Maruyama paths, in place: x holds n x dim starting points and
     /// receives the paths at t1.
     #[allow(clippy::too_many_arguments)]
-    pub fn simulate(&self, x: &mut [f64], dim: usize, t0: f64, t1: f64, steps: usize, seed: u64,
-                    first_stream: u64, draw: u64) -> Result<()> {
+    pub fn simulate(&self, x: &mut [f64], dim: usize, t0: f64, t1: f64, steps: u64, seed: u64,
+                    first_sample: u64, draw: u64) -> Result<()> {
         let n = if dim == 0 { 0 } else { x.len() / dim };
         want_len("x", x.len(), n * dim)?;
         let p = x.as_mut_ptr();
         hooks::call(|| unsafe {
-            sys::scoresde_sde_simulate(self.raw(), p, n, dim, t0, t1, steps, seed, first_stream,
+            sys::scoresde_sde_simulate(self.raw(), p, n, dim, t0, t1, steps, seed, first_sample,
                                        draw, p)
         })
     }

@@ -135,7 +135,7 @@ fn trainer_steps_checkpoints_and_errors() {
         pa = ta.export(false).unwrap();
         pb = ta.export(true).unwrap();
     }
-    let n = pa.num_params().unwrap();
+    let n = pa.num_params();
     let (mut ra, mut rb) = (vec![0.0; n], vec![0.0; n]);
     a.get_params(&mut ra).unwrap();
     pa.get_params(&mut rb).unwrap();
@@ -153,6 +153,13 @@ fn trainer_steps_checkpoints_and_errors() {
     assert!(e.message().contains("embed_dim"), "{e}");
     assert_eq!(Model::mlp(&sde, 2, &MlpOptions::new().widths(&[4; 65])).err().unwrap().status(),
                sys::SCORESDE_EINVAL);
+    // widths: given ones are used; none given, every hidden layer is 256 wide
+    let small = Model::mlp(&sde, 2, &MlpOptions::new().widths(&[3, 5]).embed_dim(4)).unwrap();
+    assert_eq!(small.num_params(), 6 * 3 + 3 + 3 * 5 + 5 + 5 * 2 + 2);
+    let lin = Model::mlp(&sde, 2, &MlpOptions::new().widths(&[]).embed_dim(4)).unwrap();
+    assert_eq!(lin.num_params(), 6 * 2 + 2);
+    let dflt = Model::mlp(&sde, 2, &MlpOptions::new().embed_dim(4)).unwrap();
+    assert_eq!(dflt.num_params(), 6 * 256 + 256 + 2 * (256 * 256 + 256) + 256 * 2 + 2);
 }
 
 #[test]
