@@ -5,18 +5,18 @@ pub const SCORESDE_MLP_MAX_HIDDEN: u32 = 64;
 pub type __uint32_t = core::ffi::c_uint;
 pub type __int64_t = core::ffi::c_long;
 pub type __uint64_t = core::ffi::c_ulong;
-pub const SCORESDE_OK: scoresde_status = 0;
-pub const SCORESDE_EINVAL: scoresde_status = -1;
-pub const SCORESDE_ENOMEM: scoresde_status = -2;
-pub const SCORESDE_EDIM: scoresde_status = -3;
-pub const SCORESDE_ENUMERIC: scoresde_status = -4;
-pub const SCORESDE_ECALLBACK: scoresde_status = -5;
-pub const SCORESDE_EIO: scoresde_status = -6;
-pub const SCORESDE_ECORRUPT: scoresde_status = -7;
-pub const SCORESDE_EVERSION: scoresde_status = -8;
-pub const SCORESDE_EUNSUPPORTED: scoresde_status = -9;
-pub const SCORESDE_EBUSY: scoresde_status = -10;
-pub type scoresde_status = core::ffi::c_int;
+pub const SCORESDE_OK: scoresde_status_t = 0;
+pub const SCORESDE_EINVAL: scoresde_status_t = -1;
+pub const SCORESDE_ENOMEM: scoresde_status_t = -2;
+pub const SCORESDE_EDIM: scoresde_status_t = -3;
+pub const SCORESDE_ENUMERIC: scoresde_status_t = -4;
+pub const SCORESDE_ECALLBACK: scoresde_status_t = -5;
+pub const SCORESDE_EIO: scoresde_status_t = -6;
+pub const SCORESDE_ECORRUPT: scoresde_status_t = -7;
+pub const SCORESDE_EVERSION: scoresde_status_t = -8;
+pub const SCORESDE_EUNSUPPORTED: scoresde_status_t = -9;
+pub const SCORESDE_EBUSY: scoresde_status_t = -10;
+pub type scoresde_status_t = core::ffi::c_int;
 extern "C" {
     pub fn scoresde_strerror(status: core::ffi::c_int) -> *const core::ffi::c_char;
 }
@@ -48,15 +48,16 @@ extern "C" {
 extern "C" {
     pub fn scoresde_version_string() -> *const core::ffi::c_char;
 }
-pub const SCORESDE_RNG_PERTURB: scoresde_rng_purpose = 1;
-pub const SCORESDE_RNG_PRIOR: scoresde_rng_purpose = 2;
-pub const SCORESDE_RNG_SIMULATE: scoresde_rng_purpose = 3;
-pub const SCORESDE_RNG_TIME: scoresde_rng_purpose = 4;
-pub const SCORESDE_RNG_PROBE: scoresde_rng_purpose = 5;
-pub const SCORESDE_RNG_SAMPLER: scoresde_rng_purpose = 6;
-pub const SCORESDE_RNG_MODEL: scoresde_rng_purpose = 7;
-pub const SCORESDE_RNG_BATCH: scoresde_rng_purpose = 8;
-pub type scoresde_rng_purpose = core::ffi::c_uint;
+pub const SCORESDE_RNG_PERTURB: scoresde_rng_purpose_t = 1;
+pub const SCORESDE_RNG_PRIOR: scoresde_rng_purpose_t = 2;
+pub const SCORESDE_RNG_SIMULATE: scoresde_rng_purpose_t = 3;
+pub const SCORESDE_RNG_TIME: scoresde_rng_purpose_t = 4;
+pub const SCORESDE_RNG_PROBE: scoresde_rng_purpose_t = 5;
+pub const SCORESDE_RNG_SAMPLER: scoresde_rng_purpose_t = 6;
+pub const SCORESDE_RNG_MODEL: scoresde_rng_purpose_t = 7;
+pub const SCORESDE_RNG_BATCH: scoresde_rng_purpose_t = 8;
+pub const SCORESDE_RNG_INPAINT: scoresde_rng_purpose_t = 9;
+pub type scoresde_rng_purpose_t = core::ffi::c_uint;
 extern "C" {
     pub fn scoresde_philox4x32_10(counter: *const u32, key: *const u32, out: *mut u32);
 }
@@ -641,45 +642,44 @@ extern "C" {
 pub struct scoresde_loss {
     _unused: [u8; 0],
 }
-pub const SCORESDE_LOSS_ESM: _bindgen_ty_6 = 1;
-pub const SCORESDE_LOSS_ISM: _bindgen_ty_6 = 2;
-pub const SCORESDE_LOSS_SSM: _bindgen_ty_6 = 3;
-pub const SCORESDE_LOSS_SSM_VR: _bindgen_ty_6 = 4;
-pub const SCORESDE_LOSS_DSM: _bindgen_ty_6 = 5;
-pub const SCORESDE_LOSS_SMLD: _bindgen_ty_6 = 6;
-pub const SCORESDE_LOSS_DDPM: _bindgen_ty_6 = 7;
-pub type _bindgen_ty_6 = core::ffi::c_uint;
-pub const SCORESDE_LOSS_TIME_MODE: _bindgen_ty_7 = 1;
-pub const SCORESDE_LOSS_WEIGHTING: _bindgen_ty_7 = 2;
-pub const SCORESDE_LOSS_REDUCTION: _bindgen_ty_7 = 3;
-pub const SCORESDE_LOSS_PROBE: _bindgen_ty_7 = 4;
-pub const SCORESDE_LOSS_NUM_PROBES: _bindgen_ty_7 = 5;
-pub const SCORESDE_LOSS_LEVELS: _bindgen_ty_7 = 6;
-pub type _bindgen_ty_7 = core::ffi::c_uint;
-pub const SCORESDE_LOSS_EPS: _bindgen_ty_8 = 101;
-pub const SCORESDE_LOSS_FIXED_TIME: _bindgen_ty_8 = 102;
-pub const SCORESDE_LOSS_P_MEAN: _bindgen_ty_8 = 103;
-pub const SCORESDE_LOSS_P_STD: _bindgen_ty_8 = 104;
-pub const SCORESDE_LOSS_SIGMA_DATA: _bindgen_ty_8 = 105;
-pub type _bindgen_ty_8 = core::ffi::c_uint;
-pub const SCORESDE_LOSS_TIME_DATA: _bindgen_ty_9 = 0;
-pub const SCORESDE_LOSS_TIME_UNIFORM: _bindgen_ty_9 = 1;
-pub const SCORESDE_LOSS_TIME_LOGNORMAL: _bindgen_ty_9 = 2;
-pub const SCORESDE_LOSS_TIME_FIXED: _bindgen_ty_9 = 3;
-pub type _bindgen_ty_9 = core::ffi::c_uint;
-pub const SCORESDE_LOSS_WEIGHT_SIGMA2: _bindgen_ty_10 = 0;
-pub const SCORESDE_LOSS_WEIGHT_G2: _bindgen_ty_10 = 1;
-pub const SCORESDE_LOSS_WEIGHT_UNIFORM: _bindgen_ty_10 = 2;
-pub const SCORESDE_LOSS_WEIGHT_EDM: _bindgen_ty_10 = 3;
-pub const SCORESDE_LOSS_WEIGHT_USER: _bindgen_ty_10 = 4;
-pub type _bindgen_ty_10 = core::ffi::c_uint;
-pub const SCORESDE_LOSS_REDUCE_MEAN: _bindgen_ty_11 = 0;
-pub const SCORESDE_LOSS_REDUCE_HALF_SUM: _bindgen_ty_11 = 1;
-pub type _bindgen_ty_11 = core::ffi::c_uint;
-pub const SCORESDE_LOSS_PROBE_RADEMACHER: _bindgen_ty_12 = 0;
-pub const SCORESDE_LOSS_PROBE_GAUSSIAN: _bindgen_ty_12 = 1;
-pub const SCORESDE_LOSS_PROBE_SPHERE: _bindgen_ty_12 = 2;
-pub type _bindgen_ty_12 = core::ffi::c_uint;
+pub const SCORESDE_LOSS_ESM: scoresde_loss_kind_t = 1;
+pub const SCORESDE_LOSS_ISM: scoresde_loss_kind_t = 2;
+pub const SCORESDE_LOSS_SSM: scoresde_loss_kind_t = 3;
+pub const SCORESDE_LOSS_SSM_VR: scoresde_loss_kind_t = 4;
+pub const SCORESDE_LOSS_DSM: scoresde_loss_kind_t = 5;
+pub const SCORESDE_LOSS_SMLD: scoresde_loss_kind_t = 6;
+pub const SCORESDE_LOSS_DDPM: scoresde_loss_kind_t = 7;
+pub type scoresde_loss_kind_t = core::ffi::c_uint;
+pub const SCORESDE_LOSS_TIME_MODE: scoresde_loss_setting_t = 1;
+pub const SCORESDE_LOSS_WEIGHTING: scoresde_loss_setting_t = 2;
+pub const SCORESDE_LOSS_REDUCTION: scoresde_loss_setting_t = 3;
+pub const SCORESDE_LOSS_PROBE: scoresde_loss_setting_t = 4;
+pub const SCORESDE_LOSS_NUM_PROBES: scoresde_loss_setting_t = 5;
+pub const SCORESDE_LOSS_LEVELS: scoresde_loss_setting_t = 6;
+pub const SCORESDE_LOSS_EPS: scoresde_loss_setting_t = 7;
+pub const SCORESDE_LOSS_FIXED_TIME: scoresde_loss_setting_t = 8;
+pub const SCORESDE_LOSS_P_MEAN: scoresde_loss_setting_t = 9;
+pub const SCORESDE_LOSS_P_STD: scoresde_loss_setting_t = 10;
+pub const SCORESDE_LOSS_SIGMA_DATA: scoresde_loss_setting_t = 11;
+pub type scoresde_loss_setting_t = core::ffi::c_uint;
+pub const SCORESDE_LOSS_TIME_DATA: scoresde_loss_time_mode_t = 0;
+pub const SCORESDE_LOSS_TIME_UNIFORM: scoresde_loss_time_mode_t = 1;
+pub const SCORESDE_LOSS_TIME_LOGNORMAL: scoresde_loss_time_mode_t = 2;
+pub const SCORESDE_LOSS_TIME_FIXED: scoresde_loss_time_mode_t = 3;
+pub type scoresde_loss_time_mode_t = core::ffi::c_uint;
+pub const SCORESDE_LOSS_WEIGHT_SIGMA2: scoresde_loss_weighting_t = 0;
+pub const SCORESDE_LOSS_WEIGHT_G2: scoresde_loss_weighting_t = 1;
+pub const SCORESDE_LOSS_WEIGHT_UNIFORM: scoresde_loss_weighting_t = 2;
+pub const SCORESDE_LOSS_WEIGHT_EDM: scoresde_loss_weighting_t = 3;
+pub const SCORESDE_LOSS_WEIGHT_USER: scoresde_loss_weighting_t = 4;
+pub type scoresde_loss_weighting_t = core::ffi::c_uint;
+pub const SCORESDE_LOSS_REDUCE_MEAN: scoresde_loss_reduction_t = 0;
+pub const SCORESDE_LOSS_REDUCE_HALF_SUM: scoresde_loss_reduction_t = 1;
+pub type scoresde_loss_reduction_t = core::ffi::c_uint;
+pub const SCORESDE_LOSS_PROBE_RADEMACHER: scoresde_loss_probe_t = 0;
+pub const SCORESDE_LOSS_PROBE_GAUSSIAN: scoresde_loss_probe_t = 1;
+pub const SCORESDE_LOSS_PROBE_SPHERE: scoresde_loss_probe_t = 2;
+pub type scoresde_loss_probe_t = core::ffi::c_uint;
 pub type scoresde_loss_weight_fn = ::core::option::Option<
     unsafe extern "C" fn(
         t: *const f64,
@@ -715,6 +715,35 @@ extern "C" {
     ) -> core::ffi::c_int;
 }
 extern "C" {
+    pub fn scoresde_loss_get_int(
+        loss: *const scoresde_loss,
+        setting: core::ffi::c_int,
+        value: *mut i64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_loss_get_double(
+        loss: *const scoresde_loss,
+        setting: core::ffi::c_int,
+        value: *mut f64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_loss_bounds(
+        setting: core::ffi::c_int,
+        lower: *mut f64,
+        upper: *mut f64,
+        is_int: *mut core::ffi::c_int,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_loss_default(
+        kind: core::ffi::c_int,
+        setting: core::ffi::c_int,
+        value: *mut f64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
     pub fn scoresde_loss_set_reference(
         loss: *mut scoresde_loss,
         reference: *const scoresde_model,
@@ -747,18 +776,17 @@ extern "C" {
 pub struct scoresde_trainer {
     _unused: [u8; 0],
 }
-pub const SCORESDE_TRAIN_LR: _bindgen_ty_13 = 1;
-pub const SCORESDE_TRAIN_BETA1: _bindgen_ty_13 = 2;
-pub const SCORESDE_TRAIN_BETA2: _bindgen_ty_13 = 3;
-pub const SCORESDE_TRAIN_EPS: _bindgen_ty_13 = 4;
-pub const SCORESDE_TRAIN_WEIGHT_DECAY: _bindgen_ty_13 = 5;
-pub const SCORESDE_TRAIN_CLIP: _bindgen_ty_13 = 6;
-pub const SCORESDE_TRAIN_EMA_RATE: _bindgen_ty_13 = 7;
-pub type _bindgen_ty_13 = core::ffi::c_uint;
-pub const SCORESDE_TRAIN_WARMUP: _bindgen_ty_14 = 101;
-pub const SCORESDE_TRAIN_BATCH: _bindgen_ty_14 = 102;
-pub const SCORESDE_TRAIN_SEED: _bindgen_ty_14 = 103;
-pub type _bindgen_ty_14 = core::ffi::c_uint;
+pub const SCORESDE_TRAIN_LR: scoresde_train_setting_t = 1;
+pub const SCORESDE_TRAIN_BETA1: scoresde_train_setting_t = 2;
+pub const SCORESDE_TRAIN_BETA2: scoresde_train_setting_t = 3;
+pub const SCORESDE_TRAIN_EPS: scoresde_train_setting_t = 4;
+pub const SCORESDE_TRAIN_WEIGHT_DECAY: scoresde_train_setting_t = 5;
+pub const SCORESDE_TRAIN_CLIP: scoresde_train_setting_t = 6;
+pub const SCORESDE_TRAIN_EMA_RATE: scoresde_train_setting_t = 7;
+pub const SCORESDE_TRAIN_WARMUP: scoresde_train_setting_t = 8;
+pub const SCORESDE_TRAIN_BATCH: scoresde_train_setting_t = 9;
+pub const SCORESDE_TRAIN_SEED: scoresde_train_setting_t = 10;
+pub type scoresde_train_setting_t = core::ffi::c_uint;
 pub type scoresde_train_progress_fn = ::core::option::Option<
     unsafe extern "C" fn(
         step: u64,
@@ -790,6 +818,32 @@ extern "C" {
         setting: core::ffi::c_int,
         value: i64,
     ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_trainer_get_double(
+        trainer: *const scoresde_trainer,
+        setting: core::ffi::c_int,
+        value: *mut f64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_trainer_get_int(
+        trainer: *const scoresde_trainer,
+        setting: core::ffi::c_int,
+        value: *mut i64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_trainer_bounds(
+        setting: core::ffi::c_int,
+        lower: *mut f64,
+        upper: *mut f64,
+        is_int: *mut core::ffi::c_int,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_trainer_default(setting: core::ffi::c_int, value: *mut f64)
+        -> core::ffi::c_int;
 }
 extern "C" {
     pub fn scoresde_trainer_num_params(trainer: *const scoresde_trainer) -> usize;
@@ -880,14 +934,14 @@ extern "C" {
         path: *const core::ffi::c_char,
     ) -> core::ffi::c_int;
 }
-pub const SCORESDE_TRAIN_EXPORT_EMA: _bindgen_ty_15 = 0;
-pub const SCORESDE_TRAIN_EXPORT_RAW: _bindgen_ty_15 = 1;
-pub type _bindgen_ty_15 = core::ffi::c_uint;
+pub const SCORESDE_TRAIN_EXPORT_EMA: scoresde_train_export_t = 0;
+pub const SCORESDE_TRAIN_EXPORT_RAW: scoresde_train_export_t = 1;
+pub type scoresde_train_export_t = core::ffi::c_uint;
 extern "C" {
     pub fn scoresde_trainer_export(
+        out: *mut *mut scoresde_model,
         trainer: *const scoresde_trainer,
         which: core::ffi::c_int,
-        out: *mut *mut scoresde_model,
     ) -> core::ffi::c_int;
 }
 #[repr(C)]
