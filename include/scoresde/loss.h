@@ -66,9 +66,10 @@
  * So values do not depend on how a run is split into batches, and the loss
  * code sums in a fixed order: the thread count never changes a bit.
  *
- * Thread safety: a configured loss is read-only in scoresde_loss_eval; any
- * number of threads may evaluate one loss at once. The setters and
- * scoresde_loss_free must not run concurrently with anything on that loss.
+ * Thread safety: a configured loss is read-only in scoresde_loss_eval and
+ * the getters; any number of threads may evaluate or read one loss at once.
+ * The setters and scoresde_loss_free must not run concurrently with anything
+ * on that loss.
  *
  * SPDX-License-Identifier: BSD-3-Clause
  */
