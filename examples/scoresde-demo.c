@@ -690,7 +690,7 @@ int main(int argc, char **argv)
                                          train_progress, &pr));
     progress_end(&pr);
     double t_train = now() - t0;
-    TRY("exporting the EMA model", scoresde_trainer_export(trainer, SCORESDE_TRAIN_EXPORT_EMA, &ema));
+    TRY("exporting the EMA model", scoresde_trainer_export(&ema, trainer, SCORESDE_TRAIN_EXPORT_EMA));
     printf("trained in %.1f s\n", t_train);
     fflush(stdout);
 

@@ -490,16 +490,16 @@ START_TEST(bad_input)
     ck_assert_ptr_null(l);
     expect_error(scoresde_loss_create(NULL, SCORESDE_LOSS_DSM), SCORESDE_EINVAL, "out");
     l = make_loss(SCORESDE_LOSS_DSM);
-    expect_error(scoresde_loss_set_int(l, SCORESDE_LOSS_NUM_PROBES, 0), SCORESDE_EINVAL, "M (0)");
-    expect_error(scoresde_loss_set_int(l, SCORESDE_LOSS_LEVELS, 1), SCORESDE_EINVAL, "N (1)");
-    expect_error(scoresde_loss_set_int(l, SCORESDE_LOSS_WEIGHTING, 9), SCORESDE_EINVAL, "weighting (9)");
+    expect_error(scoresde_loss_set_int(l, SCORESDE_LOSS_NUM_PROBES, 0), SCORESDE_EINVAL, "NUM_PROBES = 0 is outside");
+    expect_error(scoresde_loss_set_int(l, SCORESDE_LOSS_LEVELS, 1), SCORESDE_EINVAL, "LEVELS = 1 is outside");
+    expect_error(scoresde_loss_set_int(l, SCORESDE_LOSS_WEIGHTING, 9), SCORESDE_EINVAL, "WEIGHTING = 9 is outside");
     expect_error(scoresde_loss_set_int(l, SCORESDE_LOSS_WEIGHTING, SCORESDE_LOSS_WEIGHT_USER),
                  SCORESDE_EINVAL, "hook");
-    expect_error(scoresde_loss_set_int(l, 77, 0), SCORESDE_EINVAL, "setting (77)");
-    expect_error(scoresde_loss_set_double(l, SCORESDE_LOSS_P_STD, 0.0), SCORESDE_EINVAL, "P_std (0)");
-    expect_error(scoresde_loss_set_double(l, SCORESDE_LOSS_EPS, -1.0), SCORESDE_EINVAL, "eps (-1)");
+    expect_error(scoresde_loss_set_int(l, 77, 0), SCORESDE_EINVAL, "setting 77 is not a loss setting");
+    expect_error(scoresde_loss_set_double(l, SCORESDE_LOSS_P_STD, 0.0), SCORESDE_EINVAL, "P_STD = 0 is outside");
+    expect_error(scoresde_loss_set_double(l, SCORESDE_LOSS_EPS, -1.0), SCORESDE_EINVAL, "EPS = -1 is outside");
     expect_error(scoresde_loss_set_double(l, SCORESDE_LOSS_FIXED_TIME, INFINITY), SCORESDE_EINVAL,
-                 "fixed time");
+                 "FIXED_TIME = inf is outside");
     /* zero batch, wrong dimension, NaN data naming the first bad row */
     expect_error(scoresde_loss_eval(l, a, x, 0, 2, 1, 0, &v, NULL, NULL, 0), SCORESDE_EINVAL,
                  "batch size n is zero");
@@ -738,6 +738,125 @@ START_TEST(kept_workspace_matches_fresh)
 }
 END_TEST
 
+/* The settings table: for every kind and setting, bounds and default are
+ * answered, a new loss starts at the default, both bounds round-trip through
+ * set/get, the values just beyond them are refused (leaving the setting
+ * unchanged), and an id of the other type is refused by every typed call. */
+static int unit_weight(const double *t, size_t n, double *w, void *user)
+{
+    (void)t, (void)user;
+    for (size_t i = 0; i < n; i++)
+        w[i] = 1.0;
+    return 0;
+}
+
+static int64_t int_bound(double b)
+{
+    /* the int64 range's ends are reported rounded to +-2^63 */
+    return b >= 0x1p63 ? INT64_MAX : (int64_t)b;
+}
+
+START_TEST(settings_table)
+{
+    for (int kind = SCORESDE_LOSS_ESM; kind <= SCORESDE_LOSS_DDPM; kind++) {
+        scoresde_loss *l = make_loss(kind);
+        ck_assert_int_eq(scoresde_loss_set_weight_fn(l, unit_weight, NULL), SCORESDE_OK);
+        scoresde_loss *fresh = make_loss(kind);
+        for (int id = SCORESDE_LOSS_TIME_MODE; id <= SCORESDE_LOSS_SIGMA_DATA; id++) {
+            double lo, hi, def;
+            int is_int = -1;
+            ck_assert_int_eq(scoresde_loss_bounds(id, &lo, &hi, &is_int), SCORESDE_OK);
+            ck_assert_int_eq(is_int, id <= SCORESDE_LOSS_LEVELS);
+            ck_assert_int_eq(scoresde_loss_default(kind, id, &def), SCORESDE_OK);
+            ck_assert(lo <= hi);
+            if (is_int) {
+                int64_t got, lo_i = int_bound(lo), hi_i = int_bound(hi);
+                ck_assert_int_eq(scoresde_loss_get_int(fresh, id, &got), SCORESDE_OK);
+                ck_assert_msg((double)got == def, "kind %d setting %d: %lld, default %g", kind,
+                              id, (long long)got, def);
+                ck_assert(def >= lo && def <= hi);
+                ck_assert_int_eq(scoresde_loss_set_int(l, id, lo_i), SCORESDE_OK);
+                ck_assert_int_eq(scoresde_loss_get_int(l, id, &got), SCORESDE_OK);
+                ck_assert_int_eq(got, lo_i);
+                ck_assert_int_eq(scoresde_loss_set_int(l, id, lo_i - 1), SCORESDE_EINVAL);
+                ck_assert_int_eq(scoresde_loss_set_int(l, id, hi_i), SCORESDE_OK);
+                ck_assert_int_eq(scoresde_loss_set_int(l, id, hi_i + 1), SCORESDE_EINVAL);
+                ck_assert_int_eq(scoresde_loss_get_int(l, id, &got), SCORESDE_OK);
+                ck_assert_int_eq(got, hi_i);
+                double d;
+                expect_error(scoresde_loss_set_double(l, id, lo), SCORESDE_EINVAL,
+                             "is an integer (use scoresde_loss_set_int)");
+                expect_error(scoresde_loss_get_double(l, id, &d), SCORESDE_EINVAL,
+                             "is an integer (use scoresde_loss_get_int)");
+            } else {
+                double got;
+                ck_assert_int_eq(scoresde_loss_get_double(fresh, id, &got), SCORESDE_OK);
+                ck_assert_msg(memcmp(&got, &def, sizeof got) == 0,
+                              "kind %d setting %d: %g, default %g", kind, id, got, def);
+                ck_assert(isnan(def) ? id == SCORESDE_LOSS_EPS : (def >= lo && def <= hi));
+                ck_assert_int_eq(scoresde_loss_set_double(l, id, lo), SCORESDE_OK);
+                ck_assert_int_eq(scoresde_loss_get_double(l, id, &got), SCORESDE_OK);
+                ck_assert(got == lo);
+                ck_assert_int_eq(scoresde_loss_set_double(l, id, nextafter(lo, -INFINITY)),
+                                 SCORESDE_EINVAL);
+                ck_assert_int_eq(scoresde_loss_set_double(l, id, hi), SCORESDE_OK);
+                ck_assert_int_eq(scoresde_loss_set_double(l, id, nextafter(hi, INFINITY)),
+                                 SCORESDE_EINVAL);
+                ck_assert_int_eq(scoresde_loss_set_double(l, id, INFINITY), SCORESDE_EINVAL);
+                ck_assert_int_eq(scoresde_loss_get_double(l, id, &got), SCORESDE_OK);
+                ck_assert(got == hi);
+                /* NaN is "the SDE's eps" for EPS, refused elsewhere */
+                ck_assert_int_eq(scoresde_loss_set_double(l, id, NAN),
+                                 id == SCORESDE_LOSS_EPS ? SCORESDE_OK : SCORESDE_EINVAL);
+                ck_assert_int_eq(scoresde_loss_get_double(l, id, &got), SCORESDE_OK);
+                ck_assert(id == SCORESDE_LOSS_EPS ? isnan(got) : got == hi);
+                int64_t i;
+                expect_error(scoresde_loss_set_int(l, id, 0), SCORESDE_EINVAL,
+                             "is a double (use scoresde_loss_set_double)");
+                expect_error(scoresde_loss_get_int(l, id, &i), SCORESDE_EINVAL,
+                             "is a double (use scoresde_loss_get_double)");
+            }
+        }
+        scoresde_loss_free(l);
+        scoresde_loss_free(fresh);
+    }
+    /* the kind-dependent default */
+    double v;
+    ck_assert_int_eq(scoresde_loss_default(SCORESDE_LOSS_SSM, SCORESDE_LOSS_TIME_MODE, &v),
+                     SCORESDE_OK);
+    ck_assert(v == SCORESDE_LOSS_TIME_DATA);
+    ck_assert_int_eq(scoresde_loss_default(SCORESDE_LOSS_DSM, SCORESDE_LOSS_TIME_MODE, &v),
+                     SCORESDE_OK);
+    ck_assert(v == SCORESDE_LOSS_TIME_UNIFORM);
+    /* unknown ids and kinds, NULL arguments */
+    scoresde_loss *l = make_loss(SCORESDE_LOSS_DSM);
+    int64_t i;
+    const int bad_ids[2] = {0, SCORESDE_LOSS_SIGMA_DATA + 1};
+    for (int k = 0; k < 2; k++) {
+        const int id = bad_ids[k];
+        expect_error(scoresde_loss_bounds(id, NULL, NULL, NULL), SCORESDE_EINVAL,
+                     "is not a loss setting");
+        expect_error(scoresde_loss_default(SCORESDE_LOSS_DSM, id, &v), SCORESDE_EINVAL,
+                     "is not a loss setting");
+        ck_assert_int_eq(scoresde_loss_set_int(l, id, 1), SCORESDE_EINVAL);
+        ck_assert_int_eq(scoresde_loss_set_double(l, id, 1.0), SCORESDE_EINVAL);
+        ck_assert_int_eq(scoresde_loss_get_int(l, id, &i), SCORESDE_EINVAL);
+        ck_assert_int_eq(scoresde_loss_get_double(l, id, &v), SCORESDE_EINVAL);
+    }
+    expect_error(scoresde_loss_default(0, SCORESDE_LOSS_EPS, &v), SCORESDE_EINVAL, "kind (0)");
+    ck_assert_int_eq(scoresde_loss_default(SCORESDE_LOSS_DSM, SCORESDE_LOSS_EPS, NULL),
+                     SCORESDE_EINVAL);
+    ck_assert_int_eq(scoresde_loss_get_int(NULL, SCORESDE_LOSS_LEVELS, &i), SCORESDE_EINVAL);
+    ck_assert_int_eq(scoresde_loss_get_int(l, SCORESDE_LOSS_LEVELS, NULL), SCORESDE_EINVAL);
+    ck_assert_int_eq(scoresde_loss_get_double(NULL, SCORESDE_LOSS_EPS, &v), SCORESDE_EINVAL);
+    ck_assert_int_eq(scoresde_loss_set_int(NULL, SCORESDE_LOSS_LEVELS, 5), SCORESDE_EINVAL);
+    ck_assert_int_eq(scoresde_loss_set_double(NULL, SCORESDE_LOSS_EPS, 0.1), SCORESDE_EINVAL);
+    ck_assert_int_eq(scoresde_loss_kind(NULL), 0);
+    ck_assert_int_eq(scoresde_loss_kind(l), SCORESDE_LOSS_DSM);
+    scoresde_loss_free(l);
+}
+END_TEST
+
 static Suite *loss_suite(void)
 {
     Suite *s = suite_create("loss");
@@ -749,6 +868,7 @@ static Suite *loss_suite(void)
     tcase_add_loop_test(tc, thread_count_invariance, 0, 2);
     tcase_add_loop_test(tc, gradient_matches_finite_differences, 0, (int)N_GRAD_CASES);
     tcase_add_test(tc, bad_input);
+    tcase_add_test(tc, settings_table);
     tcase_add_loop_test(tc, fused_matches_separate, 0, (int)(2 * N_GRAD_CASES));
     tcase_add_test(tc, fused_fill_failure);
     tcase_add_test(tc, kept_workspace_matches_fresh);

@@ -319,6 +319,125 @@ static void expect_error(int rc, int code, const char *needle)
                   scoresde_last_error(), needle);
 }
 
+static int64_t int_bound(double b)
+{
+    /* the int64 range's ends are reported rounded to +-2^63 */
+    if (b >= 0x1p63)
+        return INT64_MAX;
+    return b <= -0x1p63 ? INT64_MIN : (int64_t)b;
+}
+
+/* The settings table: bounds and default of every setting, a new trainer at
+ * the defaults, both bounds round-trip through set/get and through a
+ * checkpoint, the values just beyond them are refused, and an id of the
+ * other type is refused by every typed call. */
+START_TEST(settings_table)
+{
+    fixture f, g;
+    fx_open(&f);
+    fx_open(&g);
+    for (int id = SCORESDE_TRAIN_LR; id <= SCORESDE_TRAIN_SEED; id++) {
+        double lo, hi, def;
+        int is_int = -1;
+        ck_assert_int_eq(scoresde_trainer_bounds(id, &lo, &hi, &is_int), SCORESDE_OK);
+        ck_assert_int_eq(is_int, id >= SCORESDE_TRAIN_WARMUP);
+        ck_assert_int_eq(scoresde_trainer_default(id, &def), SCORESDE_OK);
+        ck_assert(def >= lo && def <= hi);
+        if (is_int) {
+            int64_t got, lo_i = int_bound(lo), hi_i = int_bound(hi);
+            ck_assert_int_eq(scoresde_trainer_get_int(g.tr, id, &got), SCORESDE_OK);
+            ck_assert_msg((double)got == def, "setting %d: %lld, default %g", id,
+                          (long long)got, def);
+            ck_assert_int_eq(scoresde_trainer_set_int(f.tr, id, lo_i), SCORESDE_OK);
+            ck_assert_int_eq(scoresde_trainer_get_int(f.tr, id, &got), SCORESDE_OK);
+            ck_assert_int_eq(got, lo_i);
+            if (lo_i > INT64_MIN)
+                ck_assert_int_eq(scoresde_trainer_set_int(f.tr, id, lo_i - 1), SCORESDE_EINVAL);
+            if (hi_i < INT64_MAX)
+                ck_assert_int_eq(scoresde_trainer_set_int(f.tr, id, hi_i + 1), SCORESDE_EINVAL);
+            ck_assert_int_eq(scoresde_trainer_set_int(f.tr, id, hi_i), SCORESDE_OK);
+            ck_assert_int_eq(scoresde_trainer_get_int(f.tr, id, &got), SCORESDE_OK);
+            ck_assert_int_eq(got, hi_i);
+            double d;
+            expect_error(scoresde_trainer_set_double(f.tr, id, lo), SCORESDE_EINVAL,
+                         "is an integer (use scoresde_trainer_set_int)");
+            expect_error(scoresde_trainer_get_double(f.tr, id, &d), SCORESDE_EINVAL,
+                         "is an integer (use scoresde_trainer_get_int)");
+        } else {
+            double got;
+            ck_assert_int_eq(scoresde_trainer_get_double(g.tr, id, &got), SCORESDE_OK);
+            ck_assert_msg(got == def, "setting %d: %g, default %g", id, got, def);
+            ck_assert_int_eq(scoresde_trainer_set_double(f.tr, id, lo), SCORESDE_OK);
+            ck_assert_int_eq(scoresde_trainer_get_double(f.tr, id, &got), SCORESDE_OK);
+            ck_assert(got == lo);
+            ck_assert_int_eq(scoresde_trainer_set_double(f.tr, id, nextafter(lo, -INFINITY)),
+                             SCORESDE_EINVAL);
+            ck_assert_int_eq(scoresde_trainer_set_double(f.tr, id, nextafter(hi, INFINITY)),
+                             SCORESDE_EINVAL);
+            ck_assert_int_eq(scoresde_trainer_set_double(f.tr, id, NAN), SCORESDE_EINVAL);
+            ck_assert_int_eq(scoresde_trainer_set_double(f.tr, id, INFINITY), SCORESDE_EINVAL);
+            ck_assert_int_eq(scoresde_trainer_set_double(f.tr, id, hi), SCORESDE_OK);
+            ck_assert_int_eq(scoresde_trainer_get_double(f.tr, id, &got), SCORESDE_OK);
+            ck_assert(got == hi);
+            int64_t i;
+            expect_error(scoresde_trainer_set_int(f.tr, id, 0), SCORESDE_EINVAL,
+                         "is a double (use scoresde_trainer_set_double)");
+            expect_error(scoresde_trainer_get_int(f.tr, id, &i), SCORESDE_EINVAL,
+                         "is a double (use scoresde_trainer_get_double)");
+        }
+    }
+    /* every setting at its upper bound survives a checkpoint (the file holds
+     * every setting and its loader accepts what the setters accept) */
+    ck_assert_int_eq(scoresde_trainer_set_int(f.tr, SCORESDE_TRAIN_SEED, -1), SCORESDE_OK);
+    void *buf;
+    size_t size;
+    ck_assert_int_eq(scoresde_trainer_save_buffer(f.tr, &buf, &size), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_trainer_load_buffer(g.tr, buf, size), SCORESDE_OK);
+    scoresde_buffer_free(buf);
+    for (int id = SCORESDE_TRAIN_LR; id <= SCORESDE_TRAIN_SEED; id++) {
+        double a, b;
+        int64_t ia, ib;
+        if (id >= SCORESDE_TRAIN_WARMUP) {
+            ck_assert_int_eq(scoresde_trainer_get_int(f.tr, id, &ia), SCORESDE_OK);
+            ck_assert_int_eq(scoresde_trainer_get_int(g.tr, id, &ib), SCORESDE_OK);
+            ck_assert_int_eq(ia, ib);
+        } else {
+            ck_assert_int_eq(scoresde_trainer_get_double(f.tr, id, &a), SCORESDE_OK);
+            ck_assert_int_eq(scoresde_trainer_get_double(g.tr, id, &b), SCORESDE_OK);
+            ck_assert(a == b);
+        }
+    }
+    int64_t seed;
+    ck_assert_int_eq(scoresde_trainer_get_int(g.tr, SCORESDE_TRAIN_SEED, &seed), SCORESDE_OK);
+    ck_assert_int_eq(seed, -1);
+    /* unknown ids, NULL arguments */
+    double v;
+    int64_t i;
+    const int bad_ids[2] = {0, SCORESDE_TRAIN_SEED + 1};
+    for (int k = 0; k < 2; k++) {
+        const int id = bad_ids[k];
+        expect_error(scoresde_trainer_bounds(id, NULL, NULL, NULL), SCORESDE_EINVAL,
+                     "is not a trainer setting");
+        expect_error(scoresde_trainer_default(id, &v), SCORESDE_EINVAL,
+                     "is not a trainer setting");
+        ck_assert_int_eq(scoresde_trainer_set_int(f.tr, id, 1), SCORESDE_EINVAL);
+        ck_assert_int_eq(scoresde_trainer_set_double(f.tr, id, 1.0), SCORESDE_EINVAL);
+        ck_assert_int_eq(scoresde_trainer_get_int(f.tr, id, &i), SCORESDE_EINVAL);
+        ck_assert_int_eq(scoresde_trainer_get_double(f.tr, id, &v), SCORESDE_EINVAL);
+    }
+    ck_assert_int_eq(scoresde_trainer_default(SCORESDE_TRAIN_LR, NULL), SCORESDE_EINVAL);
+    ck_assert_int_eq(scoresde_trainer_get_int(NULL, SCORESDE_TRAIN_SEED, &i), SCORESDE_EINVAL);
+    ck_assert_int_eq(scoresde_trainer_get_int(f.tr, SCORESDE_TRAIN_SEED, NULL), SCORESDE_EINVAL);
+    ck_assert_int_eq(scoresde_trainer_get_double(NULL, SCORESDE_TRAIN_LR, &v), SCORESDE_EINVAL);
+    ck_assert_int_eq(scoresde_trainer_set_int(NULL, SCORESDE_TRAIN_SEED, 1), SCORESDE_EINVAL);
+    ck_assert_int_eq(scoresde_trainer_set_double(NULL, SCORESDE_TRAIN_LR, 0.1), SCORESDE_EINVAL);
+    ck_assert_uint_eq(scoresde_trainer_num_params(NULL), 0);
+    ck_assert_uint_eq(scoresde_trainer_steps(NULL), 0);
+    fx_close(&f);
+    fx_close(&g);
+}
+END_TEST
+
 START_TEST(bad_input)
 {
     fixture f;
@@ -331,19 +450,19 @@ START_TEST(bad_input)
     expect_error(scoresde_trainer_create(&t, NULL, f.loss), SCORESDE_EINVAL, "model");
     expect_error(scoresde_trainer_create(&t, f.model, NULL), SCORESDE_EINVAL, "loss");
     expect_error(scoresde_trainer_set_double(f.tr, SCORESDE_TRAIN_LR, 0.0), SCORESDE_EINVAL,
-                 "learning rate (0)");
+                 "LR = 0 is outside");
     expect_error(scoresde_trainer_set_double(f.tr, SCORESDE_TRAIN_LR, NAN), SCORESDE_EINVAL,
-                 "learning rate (nan)");
+                 "LR = nan is outside");
     expect_error(scoresde_trainer_set_double(f.tr, SCORESDE_TRAIN_LR, 11.0), SCORESDE_EINVAL,
-                 "learning rate (11)");
+                 "LR = 11 is outside");
     expect_error(scoresde_trainer_set_double(f.tr, SCORESDE_TRAIN_BETA2, 1.0), SCORESDE_EINVAL,
-                 "beta2 (1)");
+                 "BETA2 = 1 is outside");
     expect_error(scoresde_trainer_set_double(f.tr, SCORESDE_TRAIN_EMA_RATE, 1.5),
-                 SCORESDE_EINVAL, "EMA rate (1.5)");
+                 SCORESDE_EINVAL, "EMA_RATE = 1.5 is outside");
     expect_error(scoresde_trainer_set_int(f.tr, SCORESDE_TRAIN_BATCH, 0), SCORESDE_EINVAL,
-                 "batch size (0)");
+                 "BATCH = 0 is outside");
     expect_error(scoresde_trainer_set_int(f.tr, SCORESDE_TRAIN_WARMUP, -1), SCORESDE_EINVAL,
-                 "warm-up steps (-1)");
+                 "WARMUP = -1 is outside");
     expect_error(scoresde_trainer_get_grad(f.tr, f.p, f.P + 1), SCORESDE_EDIM, "count");
     f.g[3] = NAN;
     expect_error(scoresde_trainer_set_grad(f.tr, f.g, f.P), SCORESDE_EINVAL, "grad[3]");
@@ -493,6 +612,7 @@ static Suite *train_suite(void)
     tcase_add_test(tc, half_batches_average);
     tcase_add_test(tc, fit_reproducible);
     tcase_add_test(tc, bad_input);
+    tcase_add_test(tc, settings_table);
     tcase_add_test(tc, dsm_learns_mixture);
     tcase_add_loop_test(tc, ism_ssm_learn_at_a_level, 0, 2);
     suite_add_tcase(s, tc);

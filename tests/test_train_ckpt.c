@@ -236,8 +236,8 @@ START_TEST(mismatches_and_export)
     scoresde_model_free(g);
     /* export: EMA and raw parameters in independent clones */
     scoresde_model *e = NULL, *r = NULL;
-    ck_assert_int_eq(scoresde_trainer_export(a.tr, SCORESDE_TRAIN_EXPORT_EMA, &e), SCORESDE_OK);
-    ck_assert_int_eq(scoresde_trainer_export(a.tr, SCORESDE_TRAIN_EXPORT_RAW, &r), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_trainer_export(&e, a.tr, SCORESDE_TRAIN_EXPORT_EMA), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_trainer_export(&r, a.tr, SCORESDE_TRAIN_EXPORT_RAW), SCORESDE_OK);
     double *pe = malloc(a.P * sizeof(double)), *pr = malloc(a.P * sizeof(double)),
            *want = malloc(a.P * sizeof(double));
     ck_assert_int_eq(scoresde_model_get_params(e, pe, a.P), SCORESDE_OK);
@@ -248,7 +248,7 @@ START_TEST(mismatches_and_export)
     ck_assert_mem_eq(pr, want, a.P * sizeof(double));
     ck_assert(memcmp(pe, pr, a.P * sizeof(double)) != 0);
     scoresde_model_free(e);
-    ck_assert_int_eq(scoresde_trainer_export(a.tr, 5, &e), SCORESDE_EINVAL);
+    ck_assert_int_eq(scoresde_trainer_export(&e, a.tr, 5), SCORESDE_EINVAL);
     ck_assert_ptr_null(e);
     free(pe), free(pr), free(want);
     scoresde_model_free(r);

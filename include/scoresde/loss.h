@@ -66,9 +66,10 @@
  * So values do not depend on how a run is split into batches, and the loss
  * code sums in a fixed order: the thread count never changes a bit.
  *
- * Thread safety: a configured loss is read-only in scoresde_loss_eval; any
- * number of threads may evaluate one loss at once. The setters and
- * scoresde_loss_free must not run concurrently with anything on that loss.
+ * Thread safety: a configured loss is read-only in scoresde_loss_eval and
+ * the getters; any number of threads may evaluate or read one loss at once.
+ * The setters and scoresde_loss_free must not run concurrently with anything
+ * on that loss.
  *
  * SPDX-License-Identifier: BSD-3-Clause
  */
@@ -86,7 +87,7 @@ extern "C" {
 typedef struct scoresde_loss scoresde_loss;
 
 /** Kinds of loss (values frozen). */
-enum {
+typedef enum scoresde_loss_kind_t {
     SCORESDE_LOSS_ESM = 1,
     SCORESDE_LOSS_ISM = 2,
     SCORESDE_LOSS_SSM = 3,
@@ -94,56 +95,73 @@ enum {
     SCORESDE_LOSS_DSM = 5,
     SCORESDE_LOSS_SMLD = 6,
     SCORESDE_LOSS_DDPM = 7
-};
+} scoresde_loss_kind_t;
 
-/** Integer settings (scoresde_loss_set_int; values frozen). */
-enum {
-    SCORESDE_LOSS_TIME_MODE = 1,  /**< SCORESDE_LOSS_TIME_* */
-    SCORESDE_LOSS_WEIGHTING = 2,  /**< SCORESDE_LOSS_WEIGHT_* */
-    SCORESDE_LOSS_REDUCTION = 3,  /**< SCORESDE_LOSS_REDUCE_* */
-    SCORESDE_LOSS_PROBE = 4,      /**< SCORESDE_LOSS_PROBE_* (SSM, SSM_VR) */
-    SCORESDE_LOSS_NUM_PROBES = 5, /**< M >= 1 probes per sample (default 1) */
-    SCORESDE_LOSS_LEVELS = 6      /**< N >= 2 levels of SMLD/DDPM (default 1000) */
-};
-
-/** Double settings (scoresde_loss_set_double; values frozen). */
-enum {
-    SCORESDE_LOSS_EPS = 101,        /**< smallest time of UNIFORM/LOGNORMAL; NaN: the SDE's */
-    SCORESDE_LOSS_FIXED_TIME = 102, /**< time of FIXED and DATA modes (default 0) */
-    SCORESDE_LOSS_P_MEAN = 103,     /**< EDM log-normal mean (default -1.2) */
-    SCORESDE_LOSS_P_STD = 104,      /**< EDM log-normal std, > 0 (default 1.2) */
-    SCORESDE_LOSS_SIGMA_DATA = 105  /**< EDM sigma_data, > 0 (default 0.5) */
-};
+/**
+ * Settings (ids frozen), integer (scoresde_loss_set_int / get_int) or double
+ * (scoresde_loss_set_double / get_double): the functions of the other type
+ * refuse an id. Each entry gives the type, the inclusive bounds
+ * (scoresde_loss_bounds) and the default (scoresde_loss_default).
+ */
+typedef enum scoresde_loss_setting_t {
+    /** int, SCORESDE_LOSS_TIME_* in [0, 3]; default DATA for ESM, ISM, SSM
+     *  and SSM_VR, UNIFORM for DSM, SMLD and DDPM (which ignore it: they draw levels) */
+    SCORESDE_LOSS_TIME_MODE = 1,
+    /** int, SCORESDE_LOSS_WEIGHT_* in [0, 4]; default SIGMA2. USER needs the
+     *  hook (scoresde_loss_set_weight_fn, which also selects it) */
+    SCORESDE_LOSS_WEIGHTING = 2,
+    /** int, SCORESDE_LOSS_REDUCE_* in [0, 1]; default MEAN */
+    SCORESDE_LOSS_REDUCTION = 3,
+    /** int, SCORESDE_LOSS_PROBE_* in [0, 2]; default RADEMACHER (SSM, SSM_VR) */
+    SCORESDE_LOSS_PROBE = 4,
+    /** int, M probes per sample in [1, 65536]; default 1 */
+    SCORESDE_LOSS_NUM_PROBES = 5,
+    /** int, N levels of SMLD/DDPM in [2, 2^24]; default 1000 */
+    SCORESDE_LOSS_LEVELS = 6,
+    /** double, smallest time of UNIFORM/LOGNORMAL in [0, 1e300], or NaN:
+     *  the SDE's training eps (scoresde_sde_training_eps); default NaN */
+    SCORESDE_LOSS_EPS = 7,
+    /** double, the time of the FIXED and DATA modes, any finite value
+     *  (bounds [-DBL_MAX, DBL_MAX]; evaluation refuses one outside [0, T]); default 0 */
+    SCORESDE_LOSS_FIXED_TIME = 8,
+    /** double, EDM log-normal mean, any finite value; default -1.2 */
+    SCORESDE_LOSS_P_MEAN = 9,
+    /** double, EDM log-normal std, finite and > 0 (bounds [DBL_TRUE_MIN,
+     *  DBL_MAX], the smallest positive double); default 1.2 */
+    SCORESDE_LOSS_P_STD = 10,
+    /** double, EDM sigma_data, finite and > 0 (bounds as P_STD); default 0.5 */
+    SCORESDE_LOSS_SIGMA_DATA = 11
+} scoresde_loss_setting_t;
 
 /** Time modes. */
-enum {
+typedef enum scoresde_loss_time_mode_t {
     SCORESDE_LOSS_TIME_DATA = 0,
     SCORESDE_LOSS_TIME_UNIFORM = 1,
     SCORESDE_LOSS_TIME_LOGNORMAL = 2,
     SCORESDE_LOSS_TIME_FIXED = 3
-};
+} scoresde_loss_time_mode_t;
 
 /** Weightings lambda(t). */
-enum {
+typedef enum scoresde_loss_weighting_t {
     SCORESDE_LOSS_WEIGHT_SIGMA2 = 0,
     SCORESDE_LOSS_WEIGHT_G2 = 1,
     SCORESDE_LOSS_WEIGHT_UNIFORM = 2,
     SCORESDE_LOSS_WEIGHT_EDM = 3,
     SCORESDE_LOSS_WEIGHT_USER = 4
-};
+} scoresde_loss_weighting_t;
 
 /** Reductions over dimensions. */
-enum {
+typedef enum scoresde_loss_reduction_t {
     SCORESDE_LOSS_REDUCE_MEAN = 0,
     SCORESDE_LOSS_REDUCE_HALF_SUM = 1
-};
+} scoresde_loss_reduction_t;
 
 /** Probe distributions (all with E[v v^T] = I). */
-enum {
+typedef enum scoresde_loss_probe_t {
     SCORESDE_LOSS_PROBE_RADEMACHER = 0,
     SCORESDE_LOSS_PROBE_GAUSSIAN = 1,
     SCORESDE_LOSS_PROBE_SPHERE = 2
-};
+} scoresde_loss_probe_t;
 
 /**
  * A user weight: w_out[i] = lambda(t[i]) >= 0 for i < n. Return 0, or non-zero
@@ -153,9 +171,8 @@ enum {
 typedef int (*scoresde_loss_weight_fn)(const double *t, size_t n, double *w_out, void *user);
 
 /**
- * Create a loss of the given kind with the defaults: time mode DATA for ESM,
- * ISM, SSM and SSM_VR, UNIFORM for DSM (SMLD and DDPM draw levels); weighting
- * SIGMA2; reduction MEAN; Rademacher probes, M = 1; N = 1000.
+ * Create a loss of the given kind with every setting at its default
+ * (scoresde_loss_default(kind, setting): see scoresde_loss_setting_t).
  * Returns SCORESDE_OK, SCORESDE_EINVAL (out NULL or an unknown kind, naming
  * it; *out is set to NULL when out is not NULL) or SCORESDE_ENOMEM.
  * Free with scoresde_loss_free. Thread-safe.
@@ -169,19 +186,55 @@ SCORESDE_API void scoresde_loss_free(scoresde_loss *loss);
 SCORESDE_API int scoresde_loss_kind(const scoresde_loss *loss);
 
 /**
- * Set an integer setting (see the enum). Returns SCORESDE_OK or
- * SCORESDE_EINVAL (NULL, unknown setting, value out of range; the message
- * names both). Not thread-safe on the same loss.
+ * Set an integer setting (scoresde_loss_setting_t) to a value within its
+ * bounds. WEIGHTING = USER also needs the hook installed
+ * (scoresde_loss_set_weight_fn). Returns SCORESDE_OK or SCORESDE_EINVAL
+ * (loss NULL; an unknown id or a double setting's id; a value out of bounds;
+ * the message names the setting and the value); on failure nothing changes.
+ * Not thread-safe on the same loss.
  */
 SCORESDE_API int scoresde_loss_set_int(scoresde_loss *loss, int setting, int64_t value);
 
 /**
- * Set a double setting (see the enum). EPS accepts NaN (use the SDE's) or a
- * finite value >= 0; FIXED_TIME and P_MEAN any finite value; P_STD and
- * SIGMA_DATA finite and > 0. Returns SCORESDE_OK or SCORESDE_EINVAL.
- * Not thread-safe on the same loss.
+ * Set a double setting (scoresde_loss_setting_t) to a value within its
+ * bounds; EPS also takes NaN (the SDE's training eps). Returns SCORESDE_OK or
+ * SCORESDE_EINVAL (loss NULL; an unknown id or an integer setting's id; a
+ * value out of bounds, infinities and NaN included; the message names the
+ * setting and the value); on failure nothing changes. Not thread-safe on
+ * the same loss.
  */
 SCORESDE_API int scoresde_loss_set_double(scoresde_loss *loss, int setting, double value);
+
+/**
+ * Read an integer setting into *value. Returns SCORESDE_OK or SCORESDE_EINVAL
+ * (loss or value NULL; an unknown id or a double setting's id). Thread-safe
+ * (concurrent readers of one loss; not with its setters).
+ */
+SCORESDE_API int scoresde_loss_get_int(const scoresde_loss *loss, int setting, int64_t *value);
+
+/**
+ * Read a double setting into *value (NaN for EPS when the SDE's is used).
+ * Returns SCORESDE_OK or SCORESDE_EINVAL (loss or value NULL; an unknown id
+ * or an integer setting's id). Thread-safe as scoresde_loss_get_int.
+ */
+SCORESDE_API int scoresde_loss_get_double(const scoresde_loss *loss, int setting,
+                                          double *value);
+
+/**
+ * The inclusive bounds of a setting, as doubles for either type, and whether
+ * it is an integer setting (*is_int 1 or 0); any output may be NULL. EPS also
+ * takes NaN, which its bounds do not express. Returns SCORESDE_OK or
+ * SCORESDE_EINVAL (unknown id). Thread-safe.
+ */
+SCORESDE_API int scoresde_loss_bounds(int setting, double *lower, double *upper, int *is_int);
+
+/**
+ * The value (as a double) a new loss of `kind` starts with for `setting`:
+ * the defaults listed in scoresde_loss_setting_t (only TIME_MODE depends on
+ * the kind). Returns SCORESDE_OK or SCORESDE_EINVAL (value NULL, unknown kind
+ * or id). Thread-safe.
+ */
+SCORESDE_API int scoresde_loss_default(int kind, int setting, double *value);
 
 /**
  * The reference model of ESM (borrowed: it must outlive the evaluations; the

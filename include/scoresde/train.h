@@ -42,7 +42,12 @@
  * trainer's count of samples consumed so far (then advanced by the batch
  * size), so every sample of a run has its own stream (see scoresde/loss.h).
  *
- * Thread safety: a trainer belongs to one thread at a time.
+ * Thread safety: the calls that change a trainer (its setters, backward,
+ * set_grad, apply, step, fit, load, load_buffer, free) must not run
+ * concurrently with any other call on that trainer, its model or its loss;
+ * the calls that only read it (the getters, bounds/default, num_params,
+ * steps, get_grad, get_ema, save, save_buffer, export) may run concurrently
+ * with each other. Distinct trainers on distinct models are independent.
  *
  * SPDX-License-Identifier: BSD-3-Clause
  */
@@ -60,25 +65,38 @@ extern "C" {
 /** An opaque trainer. */
 typedef struct scoresde_trainer scoresde_trainer;
 
-/** Double settings (values frozen). */
-enum {
-    SCORESDE_TRAIN_LR = 1,           /**< learning rate, finite, in (0, 10] */
-    SCORESDE_TRAIN_BETA1 = 2,        /**< in [0, 1) */
-    SCORESDE_TRAIN_BETA2 = 3,        /**< in [0, 1) */
-    SCORESDE_TRAIN_EPS = 4,          /**< finite, > 0 */
-    SCORESDE_TRAIN_WEIGHT_DECAY = 5, /**< finite, >= 0 */
-    SCORESDE_TRAIN_CLIP = 6,         /**< finite, >= 0; 0 turns clipping off */
-    SCORESDE_TRAIN_EMA_RATE = 7      /**< in [0, 1] */
-};
-
-/** Integer settings (values frozen). */
-enum {
-    SCORESDE_TRAIN_WARMUP = 101, /**< warm-up steps, >= 0 */
-    SCORESDE_TRAIN_BATCH = 102,  /**< fit's minibatch size, >= 1 */
-    SCORESDE_TRAIN_SEED = 103    /**< seed of minibatches and losses, any value: the int64
-                                      value v is converted to the uint64_t seed v mod 2^64
-                                      (so -1 is 2^64 - 1), reaching every seed */
-};
+/**
+ * Settings (ids frozen), double (scoresde_trainer_set_double / get_double)
+ * or integer (scoresde_trainer_set_int / get_int): the functions of the
+ * other type refuse an id. Each entry gives the type, the inclusive bounds
+ * (scoresde_trainer_bounds) and the default (scoresde_trainer_default).
+ */
+typedef enum scoresde_train_setting_t {
+    /** double, learning rate in (0, 10] (bounds [DBL_TRUE_MIN, 10]); default 2e-4 */
+    SCORESDE_TRAIN_LR = 1,
+    /** double, Adam's beta1 in [0, 1) (bounds [0, 1 - 2^-53]); default 0.9 */
+    SCORESDE_TRAIN_BETA1 = 2,
+    /** double, Adam's beta2 in [0, 1) (bounds as BETA1); default 0.999 */
+    SCORESDE_TRAIN_BETA2 = 3,
+    /** double, Adam's eps, finite and > 0 (bounds [DBL_TRUE_MIN, DBL_MAX]); default 1e-8 */
+    SCORESDE_TRAIN_EPS = 4,
+    /** double, decoupled weight decay, finite and >= 0 (bounds [0, DBL_MAX]); default 0 */
+    SCORESDE_TRAIN_WEIGHT_DECAY = 5,
+    /** double, gradient norm clip, finite and >= 0, 0 turns clipping off
+     *  (bounds [0, DBL_MAX]); default 1 */
+    SCORESDE_TRAIN_CLIP = 6,
+    /** double, EMA rate in [0, 1]; default 0.9999 */
+    SCORESDE_TRAIN_EMA_RATE = 7,
+    /** int, warm-up steps in [0, 2^62], 0: none; default 5000 */
+    SCORESDE_TRAIN_WARMUP = 8,
+    /** int, fit's minibatch size in [1, 2^40] (SIZE_MAX / 64 if smaller); default 128 */
+    SCORESDE_TRAIN_BATCH = 9,
+    /** int, seed of minibatches and losses, any int64 value (bounds [INT64_MIN,
+     *  INT64_MAX], as doubles rounded): v is the uint64_t seed v mod 2^64 (so -1
+     *  is 2^64 - 1), reaching every seed; get_int returns the int64 with the
+     *  seed's bits; default 0 */
+    SCORESDE_TRAIN_SEED = 10
+} scoresde_train_setting_t;
 
 /**
  * Progress of fit after each step: the trainer's step count after it, the
@@ -93,26 +111,77 @@ typedef int (*scoresde_train_progress_fn)(uint64_t step, double loss, double ema
  * place) and `loss` (borrowed). The EMA starts as a copy of the parameters.
  * Returns SCORESDE_OK, SCORESDE_EINVAL (NULL argument; *out NULL),
  * SCORESDE_EUNSUPPORTED (the model has no trainable parameters, naming its
- * kind) or SCORESDE_ENOMEM. Free with scoresde_trainer_free.
+ * kind) or SCORESDE_ENOMEM. Free with scoresde_trainer_free. Thread-safe
+ * (it reads the model's parameters: nothing may write them meanwhile).
  */
 SCORESDE_API int scoresde_trainer_create(scoresde_trainer **out, scoresde_model *model,
                                          const scoresde_loss *loss);
 
-/** Free a trainer (not its model or loss). NULL is accepted. */
+/** Free a trainer (not its model or loss). NULL is accepted. Not thread-safe on the trainer. */
 SCORESDE_API void scoresde_trainer_free(scoresde_trainer *trainer);
 
-/** Set a double setting; SCORESDE_EINVAL names an out-of-range value. */
+/**
+ * Set a double setting (scoresde_train_setting_t) to a value within its
+ * bounds; it applies from the next step. Returns SCORESDE_OK or
+ * SCORESDE_EINVAL (trainer NULL; an unknown id or an integer setting's id; a
+ * value out of bounds, infinities and NaN included; the message names the
+ * setting and the value); on failure nothing changes. Not thread-safe on
+ * the same trainer.
+ */
 SCORESDE_API int scoresde_trainer_set_double(scoresde_trainer *trainer, int setting,
                                              double value);
 
-/** Set an integer setting; SCORESDE_EINVAL names an out-of-range value. */
+/**
+ * Set an integer setting (scoresde_train_setting_t) to a value within its
+ * bounds. Returns SCORESDE_OK or SCORESDE_EINVAL (trainer NULL; an unknown
+ * id or a double setting's id; a value out of bounds, naming both); on
+ * failure nothing changes. Not thread-safe on the same trainer.
+ */
 SCORESDE_API int scoresde_trainer_set_int(scoresde_trainer *trainer, int setting,
                                           int64_t value);
 
-/** The number of parameters (the length of every flat array), 0 for NULL. */
+/**
+ * Read a double setting into *value. Returns SCORESDE_OK or SCORESDE_EINVAL
+ * (trainer or value NULL; an unknown id or an integer setting's id).
+ * Thread-safe against other readers of the trainer, not against its writers.
+ */
+SCORESDE_API int scoresde_trainer_get_double(const scoresde_trainer *trainer, int setting,
+                                             double *value);
+
+/**
+ * Read an integer setting into *value. Returns SCORESDE_OK or SCORESDE_EINVAL
+ * (trainer or value NULL; an unknown id or a double setting's id).
+ * Thread-safe as scoresde_trainer_get_double.
+ */
+SCORESDE_API int scoresde_trainer_get_int(const scoresde_trainer *trainer, int setting,
+                                          int64_t *value);
+
+/**
+ * The inclusive bounds of a setting, as doubles for either type, and whether
+ * it is an integer setting (*is_int 1 or 0); any output may be NULL.
+ * Returns SCORESDE_OK or SCORESDE_EINVAL (unknown id). Thread-safe.
+ */
+SCORESDE_API int scoresde_trainer_bounds(int setting, double *lower, double *upper, int *is_int);
+
+/**
+ * The value (as a double) a new trainer starts with for `setting` (listed in
+ * scoresde_train_setting_t). Returns SCORESDE_OK or SCORESDE_EINVAL (value
+ * NULL or unknown id). Thread-safe.
+ */
+SCORESDE_API int scoresde_trainer_default(int setting, double *value);
+
+/**
+ * The number of parameters (the length of every flat array: gradient, EMA),
+ * or 0 for NULL. Never fails. Thread-safe against other readers of the
+ * trainer.
+ */
 SCORESDE_API size_t scoresde_trainer_num_params(const scoresde_trainer *trainer);
 
-/** The number of applied steps (0 for NULL). */
+/**
+ * The number of optimiser steps applied (by apply, step, fit, or restored by
+ * a checkpoint), or 0 for NULL. Never fails. Thread-safe against other
+ * readers of the trainer.
+ */
 SCORESDE_API uint64_t scoresde_trainer_steps(const scoresde_trainer *trainer);
 
 /**
@@ -123,17 +192,30 @@ SCORESDE_API uint64_t scoresde_trainer_steps(const scoresde_trainer *trainer);
  * full batch's). *loss (may be NULL) receives the batch loss.
  * The loss's workspace is kept in the trainer between calls (grown only
  * when a batch needs more), so repeated steps of one batch size allocate
- * nothing in the loss. Errors: those of scoresde_loss_eval. Does not
- * advance any counter.
+ * nothing in the loss. Errors: SCORESDE_EINVAL (trainer NULL) and those
+ * of scoresde_loss_eval. Does not advance any counter. Not thread-safe on
+ * the trainer.
  */
 SCORESDE_API int scoresde_trainer_backward(scoresde_trainer *trainer, const double *x0, size_t n,
                                            size_t D, uint64_t first_sample, double *loss);
 
-/** Copy the gradient buffer into grad (count = the number of parameters; EDIM otherwise). */
+/**
+ * Copy the gradient buffer (the last backward's gradient, clipped by a
+ * following apply, or what set_grad put there; zeros before any backward)
+ * into grad, count values. Returns SCORESDE_OK, SCORESDE_EINVAL (trainer or
+ * grad NULL) or SCORESDE_EDIM (count differs from the parameter count).
+ * Thread-safe against other readers of the trainer.
+ */
 SCORESDE_API int scoresde_trainer_get_grad(const scoresde_trainer *trainer, double *grad,
                                            size_t count);
 
-/** Replace the gradient buffer (count values; EINVAL if one is not finite). */
+/**
+ * Replace the gradient buffer with grad (count values, copied), e.g. an
+ * average across processes, for the next apply. Returns SCORESDE_OK,
+ * SCORESDE_EINVAL (trainer or grad NULL, or a non-finite value, naming its
+ * index; the buffer is then unchanged) or SCORESDE_EDIM (count differs from
+ * the parameter count). Not thread-safe on the same trainer.
+ */
 SCORESDE_API int scoresde_trainer_set_grad(scoresde_trainer *trainer, const double *grad,
                                            size_t count);
 
@@ -142,6 +224,7 @@ SCORESDE_API int scoresde_trainer_set_grad(scoresde_trainer *trainer, const doub
  * header) and update the EMA. *grad_norm (may be NULL) receives the norm
  * before clipping. Returns SCORESDE_OK, SCORESDE_EINVAL (NULL trainer) or
  * SCORESDE_ENUMERIC (a non-finite gradient: nothing is changed).
+ * Not thread-safe on the trainer.
  */
 SCORESDE_API int scoresde_trainer_apply(scoresde_trainer *trainer, double *grad_norm);
 
@@ -149,6 +232,7 @@ SCORESDE_API int scoresde_trainer_apply(scoresde_trainer *trainer, double *grad_
  * backward with first_sample = the samples consumed so far, then apply; the
  * sample count advances by n. *loss (may be NULL) receives the batch loss.
  * Errors: those of backward and apply (on an error nothing advances).
+ * Not thread-safe on the trainer.
  */
 SCORESDE_API int scoresde_trainer_step(scoresde_trainer *trainer, const double *x0, size_t n,
                                        size_t D, double *loss);
@@ -158,13 +242,18 @@ SCORESDE_API int scoresde_trainer_step(scoresde_trainer *trainer, const double *
  * finite: EINVAL names the first bad row), calling progress (may be NULL)
  * after each. Returns SCORESDE_OK, SCORESDE_ECALLBACK (the hook stopped the
  * run; the steps done are kept) or the errors of step. Allocates one batch
- * buffer per call.
+ * buffer per call. Not thread-safe on the trainer.
  */
 SCORESDE_API int scoresde_trainer_fit(scoresde_trainer *trainer, const double *data, size_t m,
                                       size_t D, uint64_t steps, scoresde_train_progress_fn progress,
                                       void *user);
 
-/** Copy the EMA parameters into theta (count values; EDIM otherwise). */
+/**
+ * Copy the EMA of the parameters into theta (count values). Returns
+ * SCORESDE_OK, SCORESDE_EINVAL (trainer or theta NULL) or SCORESDE_EDIM
+ * (count differs from the parameter count). Thread-safe against other
+ * readers of the trainer.
+ */
 SCORESDE_API int scoresde_trainer_get_ema(const scoresde_trainer *trainer, double *theta,
                                           size_t count);
 
@@ -182,7 +271,8 @@ SCORESDE_API int scoresde_trainer_get_ema(const scoresde_trainer *trainer, doubl
 /**
  * Serialise the training state into a new buffer (*data, *size). The buffer comes from the
  * library's allocator: release it with scoresde_buffer_free (common.h), not free(). Returns
- * SCORESDE_OK, SCORESDE_EINVAL or SCORESDE_ENOMEM.
+ * SCORESDE_OK, SCORESDE_EINVAL (a NULL argument) or SCORESDE_ENOMEM.
+ * Thread-safe against other readers of the trainer.
  */
 SCORESDE_API int scoresde_trainer_save_buffer(const scoresde_trainer *trainer, void **data,
                                               size_t *size);
@@ -191,7 +281,8 @@ SCORESDE_API int scoresde_trainer_save_buffer(const scoresde_trainer *trainer, v
  * Save the training state to `path` atomically (temporary file in the same
  * directory, fsync, rename): a crash or failure leaves the previous file at
  * `path` intact. Returns SCORESDE_OK, SCORESDE_EINVAL, SCORESDE_ENOMEM or
- * SCORESDE_EIO (naming the path and the failed step).
+ * SCORESDE_EIO (naming the path and the failed step). Thread-safe against
+ * other readers of the trainer (two saves to one path race on the file).
  */
 SCORESDE_API int scoresde_trainer_save(const scoresde_trainer *trainer, const char *path);
 
@@ -203,29 +294,35 @@ SCORESDE_API int scoresde_trainer_save(const scoresde_trainer *trainer, const ch
  * untouched. SCORESDE_ECORRUPT for a damaged, truncated or inconsistent file
  * (non-finite state, settings out of range), SCORESDE_EVERSION for a newer
  * format, SCORESDE_EINVAL for a model file. On success the model's parameters
- * are the checkpoint's.
+ * are the checkpoint's. SCORESDE_ENOMEM if the state cannot be staged.
+ * Not thread-safe on the trainer.
  */
 SCORESDE_API int scoresde_trainer_load_buffer(scoresde_trainer *trainer, const void *data,
                                               size_t size);
 
-/** scoresde_trainer_load_buffer from a file (SCORESDE_EIO if it cannot be read). */
+/**
+ * scoresde_trainer_load_buffer from a file: its errors, and SCORESDE_EIO if
+ * the file cannot be read. Not thread-safe on the trainer.
+ */
 SCORESDE_API int scoresde_trainer_load(scoresde_trainer *trainer, const char *path);
 
 /** Which parameters scoresde_trainer_export takes (values frozen). */
-enum {
+typedef enum scoresde_train_export_t {
     SCORESDE_TRAIN_EXPORT_EMA = 0,
     SCORESDE_TRAIN_EXPORT_RAW = 1
-};
+} scoresde_train_export_t;
 
 /**
- * A new model for sampling: a clone of the trainer's model carrying the EMA
- * (SCORESDE_TRAIN_EXPORT_EMA) or the current (RAW) parameters. The caller owns
- * it (scoresde_model_free) and may save it with scoresde_model_save where its
- * kind supports model files. Returns SCORESDE_OK, SCORESDE_EINVAL or
- * SCORESDE_ENOMEM.
+ * A new model for sampling into *out: a clone of the trainer's model carrying
+ * the EMA (SCORESDE_TRAIN_EXPORT_EMA) or the current (RAW) parameters. The
+ * caller owns it (scoresde_model_free) and may save it with
+ * scoresde_model_save where its kind supports model files. Returns
+ * SCORESDE_OK, SCORESDE_EINVAL (out or trainer NULL, `which` not a
+ * scoresde_train_export_t; *out is set to NULL when out is not NULL) or
+ * SCORESDE_ENOMEM. Thread-safe against other readers of the trainer.
  */
-SCORESDE_API int scoresde_trainer_export(const scoresde_trainer *trainer, int which,
-                                         scoresde_model **out);
+SCORESDE_API int scoresde_trainer_export(scoresde_model **out, const scoresde_trainer *trainer,
+                                         int which);
 
 #ifdef __cplusplus
 }

@@ -13,7 +13,9 @@
  */
 #include "scoresde/loss.h"
 
+#include <float.h>
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "internal.h"
@@ -21,6 +23,7 @@
 #include "model_internal.h"
 #include "scoresde/rng.h"
 #include "scoresde/sde.h"
+#include "settings.h"
 
 
 static const char *kind_name(int kind)
@@ -47,28 +50,69 @@ static int is_level_kind(int kind)
     return kind == SCORESDE_LOSS_SMLD || kind == SCORESDE_LOSS_DDPM;
 }
 
+/* One row per setting; include/scoresde/loss.h lists the same types, bounds
+ * and defaults. The kind-dependent default of TIME_MODE is scoresde_loss_default's. */
+#define ROW_I(ID, NAME, STORE, FIELD, LO, HI, DEF)                                          \
+    [ID] = {ID, NAME, STORE, offsetof(scoresde_loss, FIELD), LO, HI, 0, 0, 0, DEF}
+#define ROW_D(ID, NAME, FIELD, LO, HI, NAN_OK, DEF)                                         \
+    [ID] = {ID, NAME, SD_STORE_DOUBLE, offsetof(scoresde_loss, FIELD), 0, 0, LO, HI, NAN_OK, DEF}
+static const sd_setting loss_rows[SCORESDE_LOSS_SIGMA_DATA + 1] = {
+    ROW_I(SCORESDE_LOSS_TIME_MODE, "TIME_MODE", SD_STORE_INT, time_mode, SCORESDE_LOSS_TIME_DATA,
+          SCORESDE_LOSS_TIME_FIXED, SCORESDE_LOSS_TIME_UNIFORM),
+    ROW_I(SCORESDE_LOSS_WEIGHTING, "WEIGHTING", SD_STORE_INT, weighting,
+          SCORESDE_LOSS_WEIGHT_SIGMA2, SCORESDE_LOSS_WEIGHT_USER, SCORESDE_LOSS_WEIGHT_SIGMA2),
+    ROW_I(SCORESDE_LOSS_REDUCTION, "REDUCTION", SD_STORE_INT, reduction,
+          SCORESDE_LOSS_REDUCE_MEAN, SCORESDE_LOSS_REDUCE_HALF_SUM, SCORESDE_LOSS_REDUCE_MEAN),
+    ROW_I(SCORESDE_LOSS_PROBE, "PROBE", SD_STORE_INT, probe, SCORESDE_LOSS_PROBE_RADEMACHER,
+          SCORESDE_LOSS_PROBE_SPHERE, SCORESDE_LOSS_PROBE_RADEMACHER),
+    ROW_I(SCORESDE_LOSS_NUM_PROBES, "NUM_PROBES", SD_STORE_SIZE, M, 1, 65536, 1),
+    ROW_I(SCORESDE_LOSS_LEVELS, "LEVELS", SD_STORE_SIZE, N, 2, INT64_C(1) << 24, 1000),
+    ROW_D(SCORESDE_LOSS_EPS, "EPS", eps, 0.0, 1e300, 1, NAN),
+    ROW_D(SCORESDE_LOSS_FIXED_TIME, "FIXED_TIME", fixed_time, -DBL_MAX, DBL_MAX, 0, 0.0),
+    ROW_D(SCORESDE_LOSS_P_MEAN, "P_MEAN", p_mean, -DBL_MAX, DBL_MAX, 0, -1.2),
+    ROW_D(SCORESDE_LOSS_P_STD, "P_STD", p_std, DBL_TRUE_MIN, DBL_MAX, 0, 1.2),
+    ROW_D(SCORESDE_LOSS_SIGMA_DATA, "SIGMA_DATA", sigma_data, DBL_TRUE_MIN, DBL_MAX, 0, 0.5),
+};
+#undef ROW_I
+#undef ROW_D
+
+static const sd_settings loss_settings = {"loss", "scoresde_loss", loss_rows,
+                                          SCORESDE_LOSS_SIGMA_DATA + 1};
+
+static int kind_ok(int kind)
+{
+    return kind >= SCORESDE_LOSS_ESM && kind <= SCORESDE_LOSS_DDPM;
+}
+
+int scoresde_loss_default(int kind, int setting, double *value)
+{
+    SD_TRY(sd_check_ptr(value, "value"));
+    if (!kind_ok(kind))
+        return sd_fail(SCORESDE_EINVAL, "kind (%d) is not a SCORESDE_LOSS_* kind", kind);
+    const sd_setting *row = sd_setting_find(&loss_settings, setting);
+    if (row == NULL)
+        return SCORESDE_EINVAL;
+    *value = row->def;
+    if (setting == SCORESDE_LOSS_TIME_MODE && kind <= SCORESDE_LOSS_SSM_VR)
+        *value = SCORESDE_LOSS_TIME_DATA; /* the unperturbed forms are the classical ones */
+    return SCORESDE_OK;
+}
+
 int scoresde_loss_create(scoresde_loss **out, int kind)
 {
     SD_TRY(sd_check_ptr(out, "out"));
     *out = NULL;
-    if (kind < SCORESDE_LOSS_ESM || kind > SCORESDE_LOSS_DDPM)
+    if (!kind_ok(kind))
         return sd_fail(SCORESDE_EINVAL, "kind (%d) is not a SCORESDE_LOSS_* kind", kind);
     scoresde_loss *l = sd_calloc(1, sizeof *l);
     if (!l)
         return sd_fail(SCORESDE_ENOMEM, "out of memory creating a loss");
     l->kind = kind;
-    l->time_mode = kind <= SCORESDE_LOSS_SSM_VR ? SCORESDE_LOSS_TIME_DATA
-                                                : SCORESDE_LOSS_TIME_UNIFORM;
-    l->weighting = SCORESDE_LOSS_WEIGHT_SIGMA2;
-    l->reduction = SCORESDE_LOSS_REDUCE_MEAN;
-    l->probe = SCORESDE_LOSS_PROBE_RADEMACHER;
-    l->M = 1;
-    l->N = 1000;
-    l->eps = NAN;
-    l->fixed_time = 0.0;
-    l->p_mean = -1.2;
-    l->p_std = 1.2;
-    l->sigma_data = 0.5;
+    for (int id = 1; id < loss_settings.count; id++) {
+        double v;
+        (void)scoresde_loss_default(kind, id, &v); /* cannot fail: kind and id are valid */
+        sd_setting_write(&loss_rows[id], l, v);
+    }
     *out = l;
     return SCORESDE_OK;
 }
@@ -85,84 +129,31 @@ int scoresde_loss_kind(const scoresde_loss *loss)
 
 int scoresde_loss_set_int(scoresde_loss *loss, int setting, int64_t value)
 {
-    SD_TRY(sd_check_ptr(loss, "loss"));
-    switch (setting) {
-    case SCORESDE_LOSS_TIME_MODE:
-        if (value < SCORESDE_LOSS_TIME_DATA || value > SCORESDE_LOSS_TIME_FIXED)
-            return sd_fail(SCORESDE_EINVAL, "time mode (%lld) is not a SCORESDE_LOSS_TIME_* value",
-                           (long long)value);
-        loss->time_mode = (int)value;
-        return SCORESDE_OK;
-    case SCORESDE_LOSS_WEIGHTING:
-        if (value < SCORESDE_LOSS_WEIGHT_SIGMA2 || value > SCORESDE_LOSS_WEIGHT_USER)
-            return sd_fail(SCORESDE_EINVAL, "weighting (%lld) is not a SCORESDE_LOSS_WEIGHT_* value",
-                           (long long)value);
-        if (value == SCORESDE_LOSS_WEIGHT_USER && !loss->weight_fn)
-            return sd_fail(SCORESDE_EINVAL, "weighting USER needs a hook: call "
-                                            "scoresde_loss_set_weight_fn");
-        loss->weighting = (int)value;
-        return SCORESDE_OK;
-    case SCORESDE_LOSS_REDUCTION:
-        if (value != SCORESDE_LOSS_REDUCE_MEAN && value != SCORESDE_LOSS_REDUCE_HALF_SUM)
-            return sd_fail(SCORESDE_EINVAL, "reduction (%lld) is not a SCORESDE_LOSS_REDUCE_* value",
-                           (long long)value);
-        loss->reduction = (int)value;
-        return SCORESDE_OK;
-    case SCORESDE_LOSS_PROBE:
-        if (value < SCORESDE_LOSS_PROBE_RADEMACHER || value > SCORESDE_LOSS_PROBE_SPHERE)
-            return sd_fail(SCORESDE_EINVAL, "probe (%lld) is not a SCORESDE_LOSS_PROBE_* value",
-                           (long long)value);
-        loss->probe = (int)value;
-        return SCORESDE_OK;
-    case SCORESDE_LOSS_NUM_PROBES:
-        if (value < 1 || value > 65536)
-            return sd_fail(SCORESDE_EINVAL, "number of probes M (%lld) is outside 1 .. 65536",
-                           (long long)value);
-        loss->M = (size_t)value;
-        return SCORESDE_OK;
-    case SCORESDE_LOSS_LEVELS:
-        if (value < 2 || value > (INT64_C(1) << 24))
-            return sd_fail(SCORESDE_EINVAL, "number of levels N (%lld) is outside 2 .. 2^24",
-                           (long long)value);
-        loss->N = (size_t)value;
-        return SCORESDE_OK;
-    default:
-        return sd_fail(SCORESDE_EINVAL, "setting (%d) is not an integer loss setting", setting);
-    }
+    if (loss != NULL && setting == SCORESDE_LOSS_WEIGHTING &&
+        value == SCORESDE_LOSS_WEIGHT_USER && !loss->weight_fn)
+        return sd_fail(SCORESDE_EINVAL, "loss setting WEIGHTING = USER (4) needs a hook: call "
+                                        "scoresde_loss_set_weight_fn");
+    return sd_setting_set_int(&loss_settings, loss, setting, value);
 }
 
 int scoresde_loss_set_double(scoresde_loss *loss, int setting, double value)
 {
-    SD_TRY(sd_check_ptr(loss, "loss"));
-    switch (setting) {
-    case SCORESDE_LOSS_EPS:
-        if (!isnan(value) && !(isfinite(value) && value >= 0.0))
-            return sd_fail(SCORESDE_EINVAL, "eps (%g) must be NaN or finite and >= 0", value);
-        loss->eps = value;
-        return SCORESDE_OK;
-    case SCORESDE_LOSS_FIXED_TIME:
-        if (!isfinite(value))
-            return sd_fail(SCORESDE_EINVAL, "fixed time (%g) is not finite", value);
-        loss->fixed_time = value;
-        return SCORESDE_OK;
-    case SCORESDE_LOSS_P_MEAN:
-        if (!isfinite(value))
-            return sd_fail(SCORESDE_EINVAL, "P_mean (%g) is not finite", value);
-        loss->p_mean = value;
-        return SCORESDE_OK;
-    case SCORESDE_LOSS_P_STD:
-        if (!(isfinite(value) && value > 0.0))
-            return sd_fail(SCORESDE_EINVAL, "P_std (%g) must be finite and > 0", value);
-        loss->p_std = value;
-        return SCORESDE_OK;
-    case SCORESDE_LOSS_SIGMA_DATA:
-        if (!(isfinite(value) && value > 0.0))
-            return sd_fail(SCORESDE_EINVAL, "sigma_data (%g) must be finite and > 0", value);
-        loss->sigma_data = value;
-        return SCORESDE_OK;
-    default:
-        return sd_fail(SCORESDE_EINVAL, "setting (%d) is not a double loss setting", setting);
-    }
+    return sd_setting_set_double(&loss_settings, loss, setting, value);
+}
+
+int scoresde_loss_get_int(const scoresde_loss *loss, int setting, int64_t *value)
+{
+    return sd_setting_get_int(&loss_settings, loss, setting, value);
+}
+
+int scoresde_loss_get_double(const scoresde_loss *loss, int setting, double *value)
+{
+    return sd_setting_get_double(&loss_settings, loss, setting, value);
+}
+
+int scoresde_loss_bounds(int setting, double *lower, double *upper, int *is_int)
+{
+    return sd_setting_bounds(&loss_settings, setting, lower, upper, is_int);
 }
 
 int scoresde_loss_set_reference(scoresde_loss *loss, const scoresde_model *reference)

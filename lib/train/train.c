@@ -10,13 +10,16 @@
  */
 #include "scoresde/train.h"
 
+#include <float.h>
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "internal.h"
 #include "io.h"
 #include "loss_internal.h"
 #include "scoresde/rng.h"
+#include "settings.h"
 
 struct scoresde_trainer {
     scoresde_model *model;
@@ -31,6 +34,51 @@ struct scoresde_trainer {
     uint64_t seed;
     sd_loss_buf lbuf; /* the loss's workspace, kept between steps */
 };
+
+/* One row per setting; include/scoresde/train.h lists the same types, bounds
+ * and defaults (score_sde's). Checkpoint loading checks its values against
+ * the same bounds. */
+/* The largest batch: 2^40 rows, or SIZE_MAX / 64 where that is smaller (32-bit
+ * platforms), so B (D + 1) doubles stay addressable for any sane D; both are
+ * exact as doubles, so scoresde_trainer_bounds reports the bound exactly. */
+#define BATCH_MAX ((uint64_t)(SIZE_MAX / 64) < (UINT64_C(1) << 40) ? (int64_t)(SIZE_MAX / 64) \
+                                                                    : (INT64_C(1) << 40))
+#define ROW_I(ID, NAME, STORE, FIELD, LO, HI, DEF)                                          \
+    [ID] = {ID, NAME, STORE, offsetof(scoresde_trainer, FIELD), LO, HI, 0, 0, 0, DEF}
+#define ROW_D(ID, NAME, FIELD, LO, HI, DEF)                                                 \
+    [ID] = {ID, NAME, SD_STORE_DOUBLE, offsetof(scoresde_trainer, FIELD), 0, 0, LO, HI, 0, DEF}
+static const sd_setting train_rows[SCORESDE_TRAIN_SEED + 1] = {
+    ROW_D(SCORESDE_TRAIN_LR, "LR", lr, DBL_TRUE_MIN, 10.0, 2e-4),
+    ROW_D(SCORESDE_TRAIN_BETA1, "BETA1", beta1, 0.0, 0x1.fffffffffffffp-1, 0.9),
+    ROW_D(SCORESDE_TRAIN_BETA2, "BETA2", beta2, 0.0, 0x1.fffffffffffffp-1, 0.999),
+    ROW_D(SCORESDE_TRAIN_EPS, "EPS", eps, DBL_TRUE_MIN, DBL_MAX, 1e-8),
+    ROW_D(SCORESDE_TRAIN_WEIGHT_DECAY, "WEIGHT_DECAY", wd, 0.0, DBL_MAX, 0.0),
+    ROW_D(SCORESDE_TRAIN_CLIP, "CLIP", clip, 0.0, DBL_MAX, 1.0),
+    ROW_D(SCORESDE_TRAIN_EMA_RATE, "EMA_RATE", ema_rate, 0.0, 1.0, 0.9999),
+    ROW_I(SCORESDE_TRAIN_WARMUP, "WARMUP", SD_STORE_U64, warmup, 0, INT64_C(1) << 62, 5000),
+    ROW_I(SCORESDE_TRAIN_BATCH, "BATCH", SD_STORE_SIZE, batch, 1, BATCH_MAX, 128),
+    ROW_I(SCORESDE_TRAIN_SEED, "SEED", SD_STORE_U64, seed, INT64_MIN, INT64_MAX, 0),
+};
+#undef ROW_I
+#undef ROW_D
+
+static const sd_settings train_settings = {"trainer", "scoresde_trainer", train_rows,
+                                           SCORESDE_TRAIN_SEED + 1};
+
+int scoresde_trainer_default(int setting, double *value)
+{
+    SD_TRY(sd_check_ptr(value, "value"));
+    const sd_setting *row = sd_setting_find(&train_settings, setting);
+    if (row == NULL)
+        return SCORESDE_EINVAL;
+    *value = row->def;
+    return SCORESDE_OK;
+}
+
+int scoresde_trainer_bounds(int setting, double *lower, double *upper, int *is_int)
+{
+    return sd_setting_bounds(&train_settings, setting, lower, upper, is_int);
+}
 
 int scoresde_trainer_create(scoresde_trainer **out, scoresde_model *model,
                             const scoresde_loss *loss)
@@ -68,16 +116,8 @@ int scoresde_trainer_create(scoresde_trainer **out, scoresde_model *model,
         return rc;
     }
     memcpy(tr->ema, tr->p, P * sizeof(double));
-    tr->lr = 2e-4;
-    tr->beta1 = 0.9;
-    tr->beta2 = 0.999;
-    tr->eps = 1e-8;
-    tr->wd = 0.0;
-    tr->clip = 1.0;
-    tr->ema_rate = 0.9999;
-    tr->warmup = 5000;
-    tr->batch = 128;
-    tr->seed = 0;
+    for (int id = 1; id < train_settings.count; id++)
+        sd_setting_write(&train_rows[id], tr, train_rows[id].def);
     *out = tr;
     return SCORESDE_OK;
 }
@@ -93,68 +133,22 @@ void scoresde_trainer_free(scoresde_trainer *tr)
 
 int scoresde_trainer_set_double(scoresde_trainer *tr, int setting, double value)
 {
-    SD_TRY(sd_check_ptr(tr, "trainer"));
-    switch (setting) {
-    case SCORESDE_TRAIN_LR:
-        if (!(isfinite(value) && value > 0.0 && value <= 10.0))
-            return sd_fail(SCORESDE_EINVAL, "learning rate (%g) is outside (0, 10]", value);
-        tr->lr = value;
-        return SCORESDE_OK;
-    case SCORESDE_TRAIN_BETA1:
-    case SCORESDE_TRAIN_BETA2:
-        if (!(value >= 0.0 && value < 1.0))
-            return sd_fail(SCORESDE_EINVAL, "beta%d (%g) is outside [0, 1)",
-                           setting == SCORESDE_TRAIN_BETA1 ? 1 : 2, value);
-        if (setting == SCORESDE_TRAIN_BETA1)
-            tr->beta1 = value;
-        else
-            tr->beta2 = value;
-        return SCORESDE_OK;
-    case SCORESDE_TRAIN_EPS:
-        if (!(isfinite(value) && value > 0.0))
-            return sd_fail(SCORESDE_EINVAL, "Adam eps (%g) must be finite and > 0", value);
-        tr->eps = value;
-        return SCORESDE_OK;
-    case SCORESDE_TRAIN_WEIGHT_DECAY:
-        if (!(isfinite(value) && value >= 0.0))
-            return sd_fail(SCORESDE_EINVAL, "weight decay (%g) must be finite and >= 0", value);
-        tr->wd = value;
-        return SCORESDE_OK;
-    case SCORESDE_TRAIN_CLIP:
-        if (!(isfinite(value) && value >= 0.0))
-            return sd_fail(SCORESDE_EINVAL, "gradient clip (%g) must be finite and >= 0", value);
-        tr->clip = value;
-        return SCORESDE_OK;
-    case SCORESDE_TRAIN_EMA_RATE:
-        if (!(value >= 0.0 && value <= 1.0))
-            return sd_fail(SCORESDE_EINVAL, "EMA rate (%g) is outside [0, 1]", value);
-        tr->ema_rate = value;
-        return SCORESDE_OK;
-    default:
-        return sd_fail(SCORESDE_EINVAL, "setting (%d) is not a double trainer setting", setting);
-    }
+    return sd_setting_set_double(&train_settings, tr, setting, value);
 }
 
 int scoresde_trainer_set_int(scoresde_trainer *tr, int setting, int64_t value)
 {
-    SD_TRY(sd_check_ptr(tr, "trainer"));
-    switch (setting) {
-    case SCORESDE_TRAIN_WARMUP:
-        if (value < 0)
-            return sd_fail(SCORESDE_EINVAL, "warm-up steps (%lld) must be >= 0", (long long)value);
-        tr->warmup = (uint64_t)value;
-        return SCORESDE_OK;
-    case SCORESDE_TRAIN_BATCH:
-        if (value < 1 || (uint64_t)value > SIZE_MAX / 64)
-            return sd_fail(SCORESDE_EINVAL, "batch size (%lld) must be >= 1", (long long)value);
-        tr->batch = (size_t)value;
-        return SCORESDE_OK;
-    case SCORESDE_TRAIN_SEED:
-        tr->seed = (uint64_t)value;
-        return SCORESDE_OK;
-    default:
-        return sd_fail(SCORESDE_EINVAL, "setting (%d) is not an integer trainer setting", setting);
-    }
+    return sd_setting_set_int(&train_settings, tr, setting, value);
+}
+
+int scoresde_trainer_get_double(const scoresde_trainer *tr, int setting, double *value)
+{
+    return sd_setting_get_double(&train_settings, tr, setting, value);
+}
+
+int scoresde_trainer_get_int(const scoresde_trainer *tr, int setting, int64_t *value)
+{
+    return sd_setting_get_int(&train_settings, tr, setting, value);
 }
 
 size_t scoresde_trainer_num_params(const scoresde_trainer *tr)
@@ -376,7 +370,7 @@ int scoresde_trainer_save(const scoresde_trainer *tr, const char *path)
 
 static int corrupt_setting(const char *what, double v)
 {
-    return sd_fail(SCORESDE_ECORRUPT, "checkpoint: %s (%g) is out of range", what, v);
+    return sd_fail(SCORESDE_ECORRUPT, "checkpoint: trainer setting %s (%g) is out of range", what, v);
 }
 
 int scoresde_trainer_load_buffer(scoresde_trainer *tr, const void *data, size_t size)
@@ -401,24 +395,19 @@ int scoresde_trainer_load_buffer(scoresde_trainer *tr, const void *data, size_t 
         return sd_fail(SCORESDE_EDIM,
                        "the checkpoint has %llu parameters, the trainer's model %zu",
                        (unsigned long long)P, tr->P);
-    if (batch < 1 || batch > SIZE_MAX / 64)
-        return corrupt_setting("batch size", (double)batch);
-    if (warmup > (UINT64_C(1) << 62))
-        return corrupt_setting("warm-up steps", (double)warmup);
-    if (!(isfinite(set[0]) && set[0] > 0 && set[0] <= 10))
-        return corrupt_setting("learning rate", set[0]);
-    if (!(set[1] >= 0 && set[1] < 1))
-        return corrupt_setting("beta1", set[1]);
-    if (!(set[2] >= 0 && set[2] < 1))
-        return corrupt_setting("beta2", set[2]);
-    if (!(isfinite(set[3]) && set[3] > 0))
-        return corrupt_setting("Adam eps", set[3]);
-    if (!(isfinite(set[4]) && set[4] >= 0))
-        return corrupt_setting("weight decay", set[4]);
-    if (!(isfinite(set[5]) && set[5] >= 0))
-        return corrupt_setting("gradient clip", set[5]);
-    if (!(set[6] >= 0 && set[6] <= 1))
-        return corrupt_setting("EMA rate", set[6]);
+    /* the settings in the order the file stores them (docs/file-format.md) */
+    static const int int_ids[2] = {SCORESDE_TRAIN_WARMUP, SCORESDE_TRAIN_BATCH};
+    const uint64_t ints[2] = {warmup, batch};
+    for (int k = 0; k < 2; k++)
+        if (ints[k] > INT64_MAX || !sd_setting_int_ok(&train_rows[int_ids[k]], (int64_t)ints[k]))
+            return corrupt_setting(train_rows[int_ids[k]].name, (double)ints[k]);
+    static const int double_ids[7] = {SCORESDE_TRAIN_LR,    SCORESDE_TRAIN_BETA1,
+                                      SCORESDE_TRAIN_BETA2, SCORESDE_TRAIN_EPS,
+                                      SCORESDE_TRAIN_WEIGHT_DECAY, SCORESDE_TRAIN_CLIP,
+                                      SCORESDE_TRAIN_EMA_RATE};
+    for (int k = 0; k < 7; k++)
+        if (!sd_setting_double_ok(&train_rows[double_ids[k]], set[k]))
+            return corrupt_setting(train_rows[double_ids[k]].name, set[k]);
     SD_TRY(sd_loss_check_config(tr->loss, &r));
     SD_TRY(sd_reader_expect_end(&r, "trainer (TRNR)"));
 
@@ -477,7 +466,7 @@ int scoresde_trainer_load(scoresde_trainer *tr, const char *path)
     return rc;
 }
 
-int scoresde_trainer_export(const scoresde_trainer *tr, int which, scoresde_model **out)
+int scoresde_trainer_export(scoresde_model **out, const scoresde_trainer *tr, int which)
 {
     SD_TRY(sd_check_ptr(out, "out"));
     *out = NULL;

@@ -20,16 +20,16 @@ LOSS_SETTINGS = {
     "probe": (4, True, {"rademacher": 0, "gaussian": 1, "sphere": 2}),
     "num_probes": (5, True, None),
     "levels": (6, True, None),
-    "eps": (101, False, None),
-    "fixed_time": (102, False, None),
-    "p_mean": (103, False, None),
-    "p_std": (104, False, None),
-    "sigma_data": (105, False, None),
+    "eps": (7, False, None),
+    "fixed_time": (8, False, None),
+    "p_mean": (9, False, None),
+    "p_std": (10, False, None),
+    "sigma_data": (11, False, None),
 }
 TRAIN_SETTINGS = {
     "lr": (1, False), "beta1": (2, False), "beta2": (3, False), "eps": (4, False),
     "weight_decay": (5, False), "clip": (6, False), "ema_rate": (7, False),
-    "warmup": (101, True), "batch": (102, True), "seed": (103, True),
+    "warmup": (8, True), "batch": (9, True), "seed": (10, True),
 }
 EXPORT = {"ema": 0, "raw": 1}
 
@@ -51,6 +51,18 @@ def _setting(table, name):
         return table[name]
     except KeyError:
         raise ValueError("unknown setting %r (known: %s)" % (name, ", ".join(table))) from None
+
+
+def _get(get_int, get_double, obj, cid, is_int):
+    v = ctypes.c_int64() if is_int else ctypes.c_double()
+    u.call(get_int if is_int else get_double, obj, cid, ctypes.byref(v))
+    return v.value
+
+
+def _bounds(fn, cid):
+    lo, hi, is_int = ctypes.c_double(), ctypes.c_double(), ctypes.c_int()
+    u.call(fn, cid, ctypes.byref(lo), ctypes.byref(hi), ctypes.byref(is_int))
+    return lo.value, hi.value, bool(is_int.value)
 
 
 class ProgressBar:
@@ -129,6 +141,24 @@ class Loss(u.Handle):
                 u.call(lib.scoresde_loss_set_double, self, cid, float(value))
         return self
 
+    def get(self, name):
+        """A setting's value by name: an int (integer settings) or a float."""
+        cid, is_int, _ = _setting(LOSS_SETTINGS, name)
+        return _get(lib.scoresde_loss_get_int, lib.scoresde_loss_get_double, self, cid, is_int)
+
+    @staticmethod
+    def bounds(name):
+        """(lower, upper, is_int) of a setting (EPS also takes NaN)."""
+        return _bounds(lib.scoresde_loss_bounds, _setting(LOSS_SETTINGS, name)[0])
+
+    @staticmethod
+    def default(kind, name):
+        """The value a new loss of `kind` starts with for setting `name`."""
+        value = ctypes.c_double()
+        u.call(lib.scoresde_loss_default, lookup(LOSS_KINDS, kind, "kind"),
+               _setting(LOSS_SETTINGS, name)[0], ctypes.byref(value))
+        return value.value
+
     def set_reference(self, model):
         """ESM's reference model (kept alive by the loss); None clears it."""
         u.call(lib.scoresde_loss_set_reference, self, model)
@@ -194,6 +224,25 @@ class Trainer(u.Handle):
             else:
                 u.call(lib.scoresde_trainer_set_double, self, cid, float(value))
         return self
+
+    def get(self, name):
+        """A setting's value by name: an int (integer settings) or a float."""
+        cid, is_int = _setting(TRAIN_SETTINGS, name)
+        return _get(lib.scoresde_trainer_get_int, lib.scoresde_trainer_get_double, self, cid,
+                    is_int)
+
+    @staticmethod
+    def bounds(name):
+        """(lower, upper, is_int) of a setting."""
+        return _bounds(lib.scoresde_trainer_bounds, _setting(TRAIN_SETTINGS, name)[0])
+
+    @staticmethod
+    def default(name):
+        """The value a new trainer starts with for setting `name`."""
+        value = ctypes.c_double()
+        u.call(lib.scoresde_trainer_default, _setting(TRAIN_SETTINGS, name)[0],
+               ctypes.byref(value))
+        return value.value
 
     @property
     def num_params(self):
@@ -302,8 +351,8 @@ class Trainer(u.Handle):
         """A new Model for sampling carrying the EMA ("ema") or current ("raw") parameters."""
         from .model import Model
         slot = ctypes.c_void_p()
-        u.call(lib.scoresde_trainer_export, self, lookup(EXPORT, which, "which"),
-               ctypes.byref(slot))
+        u.call(lib.scoresde_trainer_export, ctypes.byref(slot), self,
+               lookup(EXPORT, which, "which"))
         return Model(slot.value, u.Hooks([self.model._hooks]))
 
     def __repr__(self):

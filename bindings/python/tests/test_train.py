@@ -130,6 +130,45 @@ def test_loss_user_weight_hook(vp, mlp):
 
 
 # ------------------------------------------------------------------ Trainer
+def test_loss_and_trainer_settings_tables(vp, mlp):
+    """Every setting's bounds, default (a new object starts there) and set/get
+    round trip by name, the ids matching the C enums, NaN only for loss EPS."""
+    from scoresde.train import LOSS_KINDS, LOSS_SETTINGS, TRAIN_SETTINGS
+    assert sorted(c[0] for c in LOSS_SETTINGS.values()) == list(range(1, 12))
+    assert sorted(c[0] for c in TRAIN_SETTINGS.values()) == list(range(1, 11))
+    for kind in LOSS_KINDS:
+        with sd.Loss(kind) as loss:
+            for name, (_, is_int, _) in LOSS_SETTINGS.items():
+                lo, hi, b_int = sd.Loss.bounds(name)
+                assert b_int == is_int and lo <= hi
+                want, got = sd.Loss.default(kind, name), loss.get(name)
+                assert (np.isnan(want) and np.isnan(got)) or got == want, (kind, name)
+    with sd.Loss("dsm") as loss:
+        loss.set_weight(lambda t: np.ones_like(t))
+        for name, (_, is_int, _) in LOSS_SETTINGS.items():
+            lo, hi, _ = sd.Loss.bounds(name)
+            for v in (lo, hi):
+                loss.set(**{name: int(v) if is_int else v})
+                assert loss.get(name) == v
+        loss.set(eps=float("nan"))
+        assert np.isnan(loss.get("eps"))
+        with pytest.raises(sd.InvalidArgumentError, match="outside its bounds"):
+            loss.set(p_std=float("nan"))
+    with sd.Loss("dsm") as dsm, sd.Trainer(mlp, dsm) as tr:
+        for name, (_, is_int) in TRAIN_SETTINGS.items():
+            lo, hi, b_int = sd.Trainer.bounds(name)
+            assert b_int == is_int and lo <= hi
+            assert tr.get(name) == sd.Trainer.default(name), name
+            if name != "seed":
+                for v in (lo, hi):
+                    tr.set(**{name: int(v) if is_int else v})
+                    assert tr.get(name) == v
+        tr.set(seed=-1)
+        assert tr.get("seed") == -1
+        with pytest.raises(sd.InvalidArgumentError, match="BATCH = 0 is outside"):
+            tr.set(batch=0)
+
+
 def test_trainer_step_is_backward_then_apply(vp):
     """step() equals backward() + apply(); get/set_grad round-trip; the EMA
     and checkpoints restore the state bit for bit."""
@@ -184,7 +223,7 @@ def test_trainer_file_checkpoint_and_errors(vp, mlp, gmm, tmp_path):
             np.testing.assert_array_equal(mlp.get_params(), p1)
             with pytest.raises(sd.FileIOError):
                 tr.load(os.fspath(tmp_path / "missing"))
-            with pytest.raises(sd.InvalidArgumentError, match="learning rate"):
+            with pytest.raises(sd.InvalidArgumentError, match="LR = -1 is outside"):
                 tr.set(lr=-1.0)
             with pytest.raises(ValueError, match="unknown setting"):
                 tr.set(momentum=0.9)

@@ -110,7 +110,7 @@ int main(void)
     int rc = scoresde_model_load(&refused, path);
     printf("model_load on a checkpoint: %s: %s\n", scoresde_strerror(rc), scoresde_last_error());
     CHECK(rc == SCORESDE_EINVAL && refused == NULL);
-    CHECK(scoresde_trainer_export(b.tr, SCORESDE_TRAIN_EXPORT_EMA, &exported) == SCORESDE_OK);
+    CHECK(scoresde_trainer_export(&exported, b.tr, SCORESDE_TRAIN_EXPORT_EMA) == SCORESDE_OK);
     CHECK(scoresde_model_get_params(exported, pb, P) == SCORESDE_OK);
     CHECK(memcmp(pb, eb, P * sizeof *pb) == 0);
 

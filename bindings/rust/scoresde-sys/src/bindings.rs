@@ -84,15 +84,15 @@ extern "C" {
 pub struct scoresde_sde {
     _unused: [u8; 0],
 }
-pub const SCORESDE_SDE_VE: scoresde_sde_kind_t = 1;
-pub const SCORESDE_SDE_VP: scoresde_sde_kind_t = 2;
-pub const SCORESDE_SDE_SUBVP: scoresde_sde_kind_t = 3;
-pub const SCORESDE_SDE_SCHEDULE: scoresde_sde_kind_t = 4;
-pub const SCORESDE_SDE_COSINE: scoresde_sde_kind_t = 5;
-pub const SCORESDE_SDE_EDM: scoresde_sde_kind_t = 6;
-pub const SCORESDE_SDE_OU: scoresde_sde_kind_t = 7;
-pub const SCORESDE_SDE_CUSTOM: scoresde_sde_kind_t = 8;
-pub type scoresde_sde_kind_t = core::ffi::c_uint;
+pub const SCORESDE_SDE_VE: scoresde_sde_kind = 1;
+pub const SCORESDE_SDE_VP: scoresde_sde_kind = 2;
+pub const SCORESDE_SDE_SUBVP: scoresde_sde_kind = 3;
+pub const SCORESDE_SDE_SCHEDULE: scoresde_sde_kind = 4;
+pub const SCORESDE_SDE_COSINE: scoresde_sde_kind = 5;
+pub const SCORESDE_SDE_EDM: scoresde_sde_kind = 6;
+pub const SCORESDE_SDE_OU: scoresde_sde_kind = 7;
+pub const SCORESDE_SDE_CUSTOM: scoresde_sde_kind = 8;
+pub type scoresde_sde_kind = core::ffi::c_uint;
 pub type scoresde_schedule_fn = ::core::option::Option<
     unsafe extern "C" fn(
         t: *const f64,
@@ -194,15 +194,15 @@ extern "C" {
 }
 extern "C" {
     pub fn scoresde_sde_clone(
-        out: *mut *mut scoresde_sde,
         sde: *const scoresde_sde,
+        out: *mut *mut scoresde_sde,
     ) -> core::ffi::c_int;
 }
 extern "C" {
     pub fn scoresde_sde_kind(sde: *const scoresde_sde) -> core::ffi::c_int;
 }
 extern "C" {
-    pub fn scoresde_sde_end_time(sde: *const scoresde_sde) -> f64;
+    pub fn scoresde_sde_T(sde: *const scoresde_sde) -> f64;
 }
 extern "C" {
     pub fn scoresde_sde_sampling_eps(sde: *const scoresde_sde) -> f64;
@@ -247,7 +247,7 @@ extern "C" {
         n: usize,
         D: usize,
         seed: u64,
-        first_sample: u64,
+        first_stream: u64,
         draw: u64,
         xt_out: *mut f64,
         z_out: *mut f64,
@@ -273,7 +273,7 @@ extern "C" {
         n: usize,
         D: usize,
         seed: u64,
-        first_sample: u64,
+        first_stream: u64,
         draw: u64,
         x_out: *mut f64,
     ) -> core::ffi::c_int;
@@ -330,9 +330,9 @@ extern "C" {
         D: usize,
         t0: f64,
         t1: f64,
-        steps: u64,
+        steps: usize,
         seed: u64,
-        first_sample: u64,
+        first_stream: u64,
         draw: u64,
         x_out: *mut f64,
     ) -> core::ffi::c_int;
@@ -342,11 +342,11 @@ extern "C" {
 pub struct scoresde_model {
     _unused: [u8; 0],
 }
-pub const SCORESDE_MODEL_GMM: scoresde_model_kind_t = 1;
-pub const SCORESDE_MODEL_SCORE_FN: scoresde_model_kind_t = 2;
-pub const SCORESDE_MODEL_DENOISER_FN: scoresde_model_kind_t = 3;
-pub const SCORESDE_MODEL_MLP: scoresde_model_kind_t = 4;
-pub type scoresde_model_kind_t = core::ffi::c_uint;
+pub const SCORESDE_MODEL_GMM: _bindgen_ty_1 = 1;
+pub const SCORESDE_MODEL_SCORE_FN: _bindgen_ty_1 = 2;
+pub const SCORESDE_MODEL_DENOISER_FN: _bindgen_ty_1 = 3;
+pub const SCORESDE_MODEL_MLP: _bindgen_ty_1 = 4;
+pub type _bindgen_ty_1 = core::ffi::c_uint;
 pub type scoresde_score_fn = ::core::option::Option<
     unsafe extern "C" fn(
         x: *const f64,
@@ -410,8 +410,8 @@ extern "C" {
 }
 extern "C" {
     pub fn scoresde_model_clone(
-        out: *mut *mut scoresde_model,
         model: *const scoresde_model,
+        out: *mut *mut scoresde_model,
     ) -> core::ffi::c_int;
 }
 extern "C" {
@@ -512,7 +512,10 @@ extern "C" {
     ) -> core::ffi::c_int;
 }
 extern "C" {
-    pub fn scoresde_model_num_params(model: *const scoresde_model) -> usize;
+    pub fn scoresde_model_num_params(
+        model: *const scoresde_model,
+        count: *mut usize,
+    ) -> core::ffi::c_int;
 }
 extern "C" {
     pub fn scoresde_model_get_params(
@@ -560,29 +563,29 @@ extern "C" {
         count: usize,
     ) -> core::ffi::c_int;
 }
-pub const SCORESDE_MLP_SILU: scoresde_mlp_activation_t = 0;
-pub const SCORESDE_MLP_RELU: scoresde_mlp_activation_t = 1;
-pub const SCORESDE_MLP_TANH: scoresde_mlp_activation_t = 2;
-pub const SCORESDE_MLP_SOFTPLUS: scoresde_mlp_activation_t = 3;
-pub type scoresde_mlp_activation_t = core::ffi::c_uint;
-pub const SCORESDE_MLP_OUTPUT_SCORE: scoresde_mlp_output_t = 0;
-pub const SCORESDE_MLP_OUTPUT_NOISE: scoresde_mlp_output_t = 1;
-pub const SCORESDE_MLP_OUTPUT_DATA: scoresde_mlp_output_t = 2;
-pub const SCORESDE_MLP_OUTPUT_EDM: scoresde_mlp_output_t = 3;
-pub type scoresde_mlp_output_t = core::ffi::c_uint;
-pub const SCORESDE_MLP_EMBED_AUTO: scoresde_mlp_embedding_t = 0;
-pub const SCORESDE_MLP_EMBED_FOURIER: scoresde_mlp_embedding_t = 1;
-pub const SCORESDE_MLP_EMBED_SINUSOIDAL: scoresde_mlp_embedding_t = 2;
-pub type scoresde_mlp_embedding_t = core::ffi::c_uint;
-pub const SCORESDE_MLP_FLOAT64: scoresde_mlp_precision_t = 0;
-pub const SCORESDE_MLP_FLOAT32: scoresde_mlp_precision_t = 1;
-pub type scoresde_mlp_precision_t = core::ffi::c_uint;
+pub const SCORESDE_MLP_SILU: _bindgen_ty_2 = 0;
+pub const SCORESDE_MLP_RELU: _bindgen_ty_2 = 1;
+pub const SCORESDE_MLP_TANH: _bindgen_ty_2 = 2;
+pub const SCORESDE_MLP_SOFTPLUS: _bindgen_ty_2 = 3;
+pub type _bindgen_ty_2 = core::ffi::c_uint;
+pub const SCORESDE_MLP_OUTPUT_SCORE: _bindgen_ty_3 = 0;
+pub const SCORESDE_MLP_OUTPUT_NOISE: _bindgen_ty_3 = 1;
+pub const SCORESDE_MLP_OUTPUT_DATA: _bindgen_ty_3 = 2;
+pub const SCORESDE_MLP_OUTPUT_EDM: _bindgen_ty_3 = 3;
+pub type _bindgen_ty_3 = core::ffi::c_uint;
+pub const SCORESDE_MLP_EMBED_AUTO: _bindgen_ty_4 = 0;
+pub const SCORESDE_MLP_EMBED_FOURIER: _bindgen_ty_4 = 1;
+pub const SCORESDE_MLP_EMBED_SINUSOIDAL: _bindgen_ty_4 = 2;
+pub type _bindgen_ty_4 = core::ffi::c_uint;
+pub const SCORESDE_MLP_FLOAT64: _bindgen_ty_5 = 0;
+pub const SCORESDE_MLP_FLOAT32: _bindgen_ty_5 = 1;
+pub type _bindgen_ty_5 = core::ffi::c_uint;
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct scoresde_mlp_options {
     pub struct_size: usize,
     pub n_hidden: usize,
-    pub widths: *const usize,
+    pub widths: [usize; 64usize],
     pub activation: core::ffi::c_int,
     pub output: core::ffi::c_int,
     pub embedding: core::ffi::c_int,
@@ -639,45 +642,44 @@ extern "C" {
 pub struct scoresde_loss {
     _unused: [u8; 0],
 }
-pub const SCORESDE_LOSS_ESM: _bindgen_ty_1 = 1;
-pub const SCORESDE_LOSS_ISM: _bindgen_ty_1 = 2;
-pub const SCORESDE_LOSS_SSM: _bindgen_ty_1 = 3;
-pub const SCORESDE_LOSS_SSM_VR: _bindgen_ty_1 = 4;
-pub const SCORESDE_LOSS_DSM: _bindgen_ty_1 = 5;
-pub const SCORESDE_LOSS_SMLD: _bindgen_ty_1 = 6;
-pub const SCORESDE_LOSS_DDPM: _bindgen_ty_1 = 7;
-pub type _bindgen_ty_1 = core::ffi::c_uint;
-pub const SCORESDE_LOSS_TIME_MODE: _bindgen_ty_2 = 1;
-pub const SCORESDE_LOSS_WEIGHTING: _bindgen_ty_2 = 2;
-pub const SCORESDE_LOSS_REDUCTION: _bindgen_ty_2 = 3;
-pub const SCORESDE_LOSS_PROBE: _bindgen_ty_2 = 4;
-pub const SCORESDE_LOSS_NUM_PROBES: _bindgen_ty_2 = 5;
-pub const SCORESDE_LOSS_LEVELS: _bindgen_ty_2 = 6;
-pub type _bindgen_ty_2 = core::ffi::c_uint;
-pub const SCORESDE_LOSS_EPS: _bindgen_ty_3 = 101;
-pub const SCORESDE_LOSS_FIXED_TIME: _bindgen_ty_3 = 102;
-pub const SCORESDE_LOSS_P_MEAN: _bindgen_ty_3 = 103;
-pub const SCORESDE_LOSS_P_STD: _bindgen_ty_3 = 104;
-pub const SCORESDE_LOSS_SIGMA_DATA: _bindgen_ty_3 = 105;
-pub type _bindgen_ty_3 = core::ffi::c_uint;
-pub const SCORESDE_LOSS_TIME_DATA: _bindgen_ty_4 = 0;
-pub const SCORESDE_LOSS_TIME_UNIFORM: _bindgen_ty_4 = 1;
-pub const SCORESDE_LOSS_TIME_LOGNORMAL: _bindgen_ty_4 = 2;
-pub const SCORESDE_LOSS_TIME_FIXED: _bindgen_ty_4 = 3;
-pub type _bindgen_ty_4 = core::ffi::c_uint;
-pub const SCORESDE_LOSS_WEIGHT_SIGMA2: _bindgen_ty_5 = 0;
-pub const SCORESDE_LOSS_WEIGHT_G2: _bindgen_ty_5 = 1;
-pub const SCORESDE_LOSS_WEIGHT_UNIFORM: _bindgen_ty_5 = 2;
-pub const SCORESDE_LOSS_WEIGHT_EDM: _bindgen_ty_5 = 3;
-pub const SCORESDE_LOSS_WEIGHT_USER: _bindgen_ty_5 = 4;
-pub type _bindgen_ty_5 = core::ffi::c_uint;
-pub const SCORESDE_LOSS_REDUCE_MEAN: _bindgen_ty_6 = 0;
-pub const SCORESDE_LOSS_REDUCE_HALF_SUM: _bindgen_ty_6 = 1;
-pub type _bindgen_ty_6 = core::ffi::c_uint;
-pub const SCORESDE_LOSS_PROBE_RADEMACHER: _bindgen_ty_7 = 0;
-pub const SCORESDE_LOSS_PROBE_GAUSSIAN: _bindgen_ty_7 = 1;
-pub const SCORESDE_LOSS_PROBE_SPHERE: _bindgen_ty_7 = 2;
-pub type _bindgen_ty_7 = core::ffi::c_uint;
+pub const SCORESDE_LOSS_ESM: scoresde_loss_kind_t = 1;
+pub const SCORESDE_LOSS_ISM: scoresde_loss_kind_t = 2;
+pub const SCORESDE_LOSS_SSM: scoresde_loss_kind_t = 3;
+pub const SCORESDE_LOSS_SSM_VR: scoresde_loss_kind_t = 4;
+pub const SCORESDE_LOSS_DSM: scoresde_loss_kind_t = 5;
+pub const SCORESDE_LOSS_SMLD: scoresde_loss_kind_t = 6;
+pub const SCORESDE_LOSS_DDPM: scoresde_loss_kind_t = 7;
+pub type scoresde_loss_kind_t = core::ffi::c_uint;
+pub const SCORESDE_LOSS_TIME_MODE: scoresde_loss_setting_t = 1;
+pub const SCORESDE_LOSS_WEIGHTING: scoresde_loss_setting_t = 2;
+pub const SCORESDE_LOSS_REDUCTION: scoresde_loss_setting_t = 3;
+pub const SCORESDE_LOSS_PROBE: scoresde_loss_setting_t = 4;
+pub const SCORESDE_LOSS_NUM_PROBES: scoresde_loss_setting_t = 5;
+pub const SCORESDE_LOSS_LEVELS: scoresde_loss_setting_t = 6;
+pub const SCORESDE_LOSS_EPS: scoresde_loss_setting_t = 7;
+pub const SCORESDE_LOSS_FIXED_TIME: scoresde_loss_setting_t = 8;
+pub const SCORESDE_LOSS_P_MEAN: scoresde_loss_setting_t = 9;
+pub const SCORESDE_LOSS_P_STD: scoresde_loss_setting_t = 10;
+pub const SCORESDE_LOSS_SIGMA_DATA: scoresde_loss_setting_t = 11;
+pub type scoresde_loss_setting_t = core::ffi::c_uint;
+pub const SCORESDE_LOSS_TIME_DATA: scoresde_loss_time_mode_t = 0;
+pub const SCORESDE_LOSS_TIME_UNIFORM: scoresde_loss_time_mode_t = 1;
+pub const SCORESDE_LOSS_TIME_LOGNORMAL: scoresde_loss_time_mode_t = 2;
+pub const SCORESDE_LOSS_TIME_FIXED: scoresde_loss_time_mode_t = 3;
+pub type scoresde_loss_time_mode_t = core::ffi::c_uint;
+pub const SCORESDE_LOSS_WEIGHT_SIGMA2: scoresde_loss_weighting_t = 0;
+pub const SCORESDE_LOSS_WEIGHT_G2: scoresde_loss_weighting_t = 1;
+pub const SCORESDE_LOSS_WEIGHT_UNIFORM: scoresde_loss_weighting_t = 2;
+pub const SCORESDE_LOSS_WEIGHT_EDM: scoresde_loss_weighting_t = 3;
+pub const SCORESDE_LOSS_WEIGHT_USER: scoresde_loss_weighting_t = 4;
+pub type scoresde_loss_weighting_t = core::ffi::c_uint;
+pub const SCORESDE_LOSS_REDUCE_MEAN: scoresde_loss_reduction_t = 0;
+pub const SCORESDE_LOSS_REDUCE_HALF_SUM: scoresde_loss_reduction_t = 1;
+pub type scoresde_loss_reduction_t = core::ffi::c_uint;
+pub const SCORESDE_LOSS_PROBE_RADEMACHER: scoresde_loss_probe_t = 0;
+pub const SCORESDE_LOSS_PROBE_GAUSSIAN: scoresde_loss_probe_t = 1;
+pub const SCORESDE_LOSS_PROBE_SPHERE: scoresde_loss_probe_t = 2;
+pub type scoresde_loss_probe_t = core::ffi::c_uint;
 pub type scoresde_loss_weight_fn = ::core::option::Option<
     unsafe extern "C" fn(
         t: *const f64,
@@ -713,6 +715,35 @@ extern "C" {
     ) -> core::ffi::c_int;
 }
 extern "C" {
+    pub fn scoresde_loss_get_int(
+        loss: *const scoresde_loss,
+        setting: core::ffi::c_int,
+        value: *mut i64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_loss_get_double(
+        loss: *const scoresde_loss,
+        setting: core::ffi::c_int,
+        value: *mut f64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_loss_bounds(
+        setting: core::ffi::c_int,
+        lower: *mut f64,
+        upper: *mut f64,
+        is_int: *mut core::ffi::c_int,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_loss_default(
+        kind: core::ffi::c_int,
+        setting: core::ffi::c_int,
+        value: *mut f64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
     pub fn scoresde_loss_set_reference(
         loss: *mut scoresde_loss,
         reference: *const scoresde_model,
@@ -745,18 +776,17 @@ extern "C" {
 pub struct scoresde_trainer {
     _unused: [u8; 0],
 }
-pub const SCORESDE_TRAIN_LR: _bindgen_ty_8 = 1;
-pub const SCORESDE_TRAIN_BETA1: _bindgen_ty_8 = 2;
-pub const SCORESDE_TRAIN_BETA2: _bindgen_ty_8 = 3;
-pub const SCORESDE_TRAIN_EPS: _bindgen_ty_8 = 4;
-pub const SCORESDE_TRAIN_WEIGHT_DECAY: _bindgen_ty_8 = 5;
-pub const SCORESDE_TRAIN_CLIP: _bindgen_ty_8 = 6;
-pub const SCORESDE_TRAIN_EMA_RATE: _bindgen_ty_8 = 7;
-pub type _bindgen_ty_8 = core::ffi::c_uint;
-pub const SCORESDE_TRAIN_WARMUP: _bindgen_ty_9 = 101;
-pub const SCORESDE_TRAIN_BATCH: _bindgen_ty_9 = 102;
-pub const SCORESDE_TRAIN_SEED: _bindgen_ty_9 = 103;
-pub type _bindgen_ty_9 = core::ffi::c_uint;
+pub const SCORESDE_TRAIN_LR: scoresde_train_setting_t = 1;
+pub const SCORESDE_TRAIN_BETA1: scoresde_train_setting_t = 2;
+pub const SCORESDE_TRAIN_BETA2: scoresde_train_setting_t = 3;
+pub const SCORESDE_TRAIN_EPS: scoresde_train_setting_t = 4;
+pub const SCORESDE_TRAIN_WEIGHT_DECAY: scoresde_train_setting_t = 5;
+pub const SCORESDE_TRAIN_CLIP: scoresde_train_setting_t = 6;
+pub const SCORESDE_TRAIN_EMA_RATE: scoresde_train_setting_t = 7;
+pub const SCORESDE_TRAIN_WARMUP: scoresde_train_setting_t = 8;
+pub const SCORESDE_TRAIN_BATCH: scoresde_train_setting_t = 9;
+pub const SCORESDE_TRAIN_SEED: scoresde_train_setting_t = 10;
+pub type scoresde_train_setting_t = core::ffi::c_uint;
 pub type scoresde_train_progress_fn = ::core::option::Option<
     unsafe extern "C" fn(
         step: u64,
@@ -788,6 +818,32 @@ extern "C" {
         setting: core::ffi::c_int,
         value: i64,
     ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_trainer_get_double(
+        trainer: *const scoresde_trainer,
+        setting: core::ffi::c_int,
+        value: *mut f64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_trainer_get_int(
+        trainer: *const scoresde_trainer,
+        setting: core::ffi::c_int,
+        value: *mut i64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_trainer_bounds(
+        setting: core::ffi::c_int,
+        lower: *mut f64,
+        upper: *mut f64,
+        is_int: *mut core::ffi::c_int,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_trainer_default(setting: core::ffi::c_int, value: *mut f64)
+        -> core::ffi::c_int;
 }
 extern "C" {
     pub fn scoresde_trainer_num_params(trainer: *const scoresde_trainer) -> usize;
@@ -878,14 +934,14 @@ extern "C" {
         path: *const core::ffi::c_char,
     ) -> core::ffi::c_int;
 }
-pub const SCORESDE_TRAIN_EXPORT_EMA: _bindgen_ty_10 = 0;
-pub const SCORESDE_TRAIN_EXPORT_RAW: _bindgen_ty_10 = 1;
-pub type _bindgen_ty_10 = core::ffi::c_uint;
+pub const SCORESDE_TRAIN_EXPORT_EMA: scoresde_train_export_t = 0;
+pub const SCORESDE_TRAIN_EXPORT_RAW: scoresde_train_export_t = 1;
+pub type scoresde_train_export_t = core::ffi::c_uint;
 extern "C" {
     pub fn scoresde_trainer_export(
+        out: *mut *mut scoresde_model,
         trainer: *const scoresde_trainer,
         which: core::ffi::c_int,
-        out: *mut *mut scoresde_model,
     ) -> core::ffi::c_int;
 }
 #[repr(C)]

@@ -66,6 +66,34 @@ impl Loss {
         hooks::call(|| unsafe { sys::scoresde_loss_set_double(self.ptr.as_ptr(), setting as i32, value) })
     }
 
+    /// The value of an integer setting.
+    pub fn get_int(&self, setting: u32) -> Result<i64> {
+        let mut v = 0;
+        hooks::call(|| unsafe { sys::scoresde_loss_get_int(self.raw(), setting as i32, &mut v) })?;
+        Ok(v)
+    }
+
+    /// The value of a double setting (NaN for EPS: the SDE's training eps).
+    pub fn get_double(&self, setting: u32) -> Result<f64> {
+        let mut v = 0.0;
+        hooks::call(|| unsafe { sys::scoresde_loss_get_double(self.raw(), setting as i32, &mut v) })?;
+        Ok(v)
+    }
+
+    /// (lower, upper, is_int) of a setting (EPS also takes NaN).
+    pub fn bounds(setting: u32) -> Result<(f64, f64, bool)> {
+        let (mut lo, mut hi, mut is_int) = (0.0, 0.0, 0);
+        hooks::call(|| unsafe { sys::scoresde_loss_bounds(setting as i32, &mut lo, &mut hi, &mut is_int) })?;
+        Ok((lo, hi, is_int != 0))
+    }
+
+    /// The value a new loss of `kind` starts with for `setting`.
+    pub fn default_value(kind: u32, setting: u32) -> Result<f64> {
+        let mut v = 0.0;
+        hooks::call(|| unsafe { sys::scoresde_loss_default(kind as i32, setting as i32, &mut v) })?;
+        Ok(v)
+    }
+
     /// ESM's reference model, kept alive by the loss; None clears it.
     pub fn set_reference(&mut self, reference: Option<Arc<Model>>) -> Result<()> {
         let p = reference.as_ref().map_or(ptr::null(), |m| m.raw());
@@ -192,6 +220,34 @@ impl<'a> Trainer<'a> {
         hooks::call(|| unsafe { sys::scoresde_trainer_set_int(self.raw(), setting as i32, value) })
     }
 
+    /// The value of a double setting.
+    pub fn get_double(&self, setting: u32) -> Result<f64> {
+        let mut v = 0.0;
+        hooks::call(|| unsafe { sys::scoresde_trainer_get_double(self.raw(), setting as i32, &mut v) })?;
+        Ok(v)
+    }
+
+    /// The value of an integer setting (SEED: the int64 with the seed's bits).
+    pub fn get_int(&self, setting: u32) -> Result<i64> {
+        let mut v = 0;
+        hooks::call(|| unsafe { sys::scoresde_trainer_get_int(self.raw(), setting as i32, &mut v) })?;
+        Ok(v)
+    }
+
+    /// (lower, upper, is_int) of a setting.
+    pub fn bounds(setting: u32) -> Result<(f64, f64, bool)> {
+        let (mut lo, mut hi, mut is_int) = (0.0, 0.0, 0);
+        hooks::call(|| unsafe { sys::scoresde_trainer_bounds(setting as i32, &mut lo, &mut hi, &mut is_int) })?;
+        Ok((lo, hi, is_int != 0))
+    }
+
+    /// The value a new trainer starts with for `setting`.
+    pub fn default_value(setting: u32) -> Result<f64> {
+        let mut v = 0.0;
+        hooks::call(|| unsafe { sys::scoresde_trainer_default(setting as i32, &mut v) })?;
+        Ok(v)
+    }
+
     pub fn num_params(&self) -> usize {
         unsafe { sys::scoresde_trainer_num_params(self.raw()) }
     }
@@ -301,7 +357,7 @@ impl<'a> Trainer<'a> {
     pub fn export(&self, ema: bool) -> Result<Model> {
         let which = if ema { sys::SCORESDE_TRAIN_EXPORT_EMA } else { sys::SCORESDE_TRAIN_EXPORT_RAW };
         create(self.model.keep.clone(), |o| unsafe {
-            sys::scoresde_trainer_export(self.raw(), which as i32, o)
+            sys::scoresde_trainer_export(o, self.raw(), which as i32)
         })
     }
 }

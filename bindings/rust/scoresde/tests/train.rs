@@ -112,7 +112,26 @@ fn trainer_steps_checkpoints_and_errors() {
         assert_eq!(ta.load_bytes(&bad).unwrap_err().status(), sys::SCORESDE_ECORRUPT);
         let e = ta.set_double(sys::SCORESDE_TRAIN_LR, -1.0).unwrap_err();
         assert_eq!(e.status(), sys::SCORESDE_EINVAL);
-        assert!(e.message().contains("learning rate"), "{e}");
+        assert!(e.message().contains("LR = -1 is outside"), "{e}");
+        // settings: a new trainer at the defaults, bounds round-trip, wrong type refused
+        for id in sys::SCORESDE_TRAIN_LR..=sys::SCORESDE_TRAIN_SEED {
+            let (lo, hi, is_int) = Trainer::bounds(id).unwrap();
+            let def = Trainer::default_value(id).unwrap();
+            assert!(lo <= def && def <= hi, "setting {id}");
+            if is_int {
+                assert_eq!(tb.get_int(id).unwrap() as f64, def, "setting {id}");
+                assert_eq!(tb.get_double(id).unwrap_err().status(), sys::SCORESDE_EINVAL);
+            } else {
+                assert_eq!(tb.get_double(id).unwrap(), def, "setting {id}");
+                assert_eq!(tb.get_int(id).unwrap_err().status(), sys::SCORESDE_EINVAL);
+                tb.set_double(id, hi).unwrap();
+                assert_eq!(tb.get_double(id).unwrap(), hi);
+                tb.set_double(id, def).unwrap();
+            }
+        }
+        tb.set_int(sys::SCORESDE_TRAIN_SEED, -1).unwrap();
+        assert_eq!(tb.get_int(sys::SCORESDE_TRAIN_SEED).unwrap(), -1);
+        assert_eq!(Trainer::bounds(0).unwrap_err().status(), sys::SCORESDE_EINVAL);
         assert_eq!(ta.set_grad(&[0.0; 3]).unwrap_err().status(), sys::SCORESDE_EDIM);
         assert_eq!(ta.step(&[1.0, 2.0, 3.0]).unwrap_err().status(), sys::SCORESDE_EDIM);
         let dir = std::env::temp_dir().join(format!("scoresde-rs-{}.ckpt", std::process::id()));
@@ -184,6 +203,21 @@ fn loss_values_reference_and_weights() {
     assert_eq!(e.status(), sys::SCORESDE_ECALLBACK);
     assert!(e.message().contains("no weights today"), "{e}");
     assert_eq!(loss.set_int(sys::SCORESDE_LOSS_NUM_PROBES, 0).unwrap_err().status(), sys::SCORESDE_EINVAL);
+    // settings: every kind starts at the defaults; EPS starts at NaN
+    for kind in sys::SCORESDE_LOSS_ESM..=sys::SCORESDE_LOSS_DDPM {
+        let fresh = Loss::new(kind).unwrap();
+        for id in sys::SCORESDE_LOSS_TIME_MODE..=sys::SCORESDE_LOSS_SIGMA_DATA {
+            let (lo, hi, is_int) = Loss::bounds(id).unwrap();
+            assert!(lo <= hi);
+            let def = Loss::default_value(kind, id).unwrap();
+            let got = if is_int { fresh.get_int(id).unwrap() as f64 } else { fresh.get_double(id).unwrap() };
+            assert!(got == def || (got.is_nan() && def.is_nan()), "kind {kind} setting {id}");
+        }
+    }
+    assert!(loss.get_double(sys::SCORESDE_LOSS_EPS).unwrap().is_nan());
+    loss.set_double(sys::SCORESDE_LOSS_P_STD, 2.5).unwrap();
+    assert_eq!(loss.get_double(sys::SCORESDE_LOSS_P_STD).unwrap(), 2.5);
+    assert_eq!(loss.set_double(sys::SCORESDE_LOSS_LEVELS, 3.0).unwrap_err().status(), sys::SCORESDE_EINVAL);
     assert_eq!(Loss::new(99).err().unwrap().status(), sys::SCORESDE_EINVAL);
     // ESM against the mixture itself is exactly 0
     let gmm = Arc::new(Model::gmm(&sde, 2, &[1.0], &[0.5, -0.5], &[1.0, 2.0]).unwrap());

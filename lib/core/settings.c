@@ -1,0 +1,157 @@
+/*
+ * Table-driven settings (lib/core/settings.h).
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#include "settings.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "internal.h"
+
+const sd_setting *sd_setting_find(const sd_settings *t, int id)
+{
+    if (id <= 0 || id >= t->count || t->rows[id].id != id) {
+        sd_fail(SCORESDE_EINVAL, "setting %d is not a %s setting", id, t->object);
+        return NULL;
+    }
+    return &t->rows[id];
+}
+
+int sd_setting_int_ok(const sd_setting *row, int64_t value)
+{
+    return value >= row->ilo && value <= row->ihi;
+}
+
+int sd_setting_double_ok(const sd_setting *row, double value)
+{
+    return (row->nan_ok && isnan(value)) || (value >= row->lo && value <= row->hi);
+}
+
+static int check_type(const sd_settings *t, const sd_setting *row, int want_int, const char *verb)
+{
+    const int is_int = row->store != SD_STORE_DOUBLE;
+    if (is_int == want_int)
+        return SCORESDE_OK;
+    return sd_fail(SCORESDE_EINVAL, "%s setting %s (%d) is %s (use %s_%s_%s)", t->object,
+                   row->name, row->id, is_int ? "an integer" : "a double", t->api, verb,
+                   is_int ? "int" : "double");
+}
+
+void sd_setting_write(const sd_setting *row, void *obj, double v)
+{
+    char *p = (char *)obj + row->offset;
+    switch (row->store) {
+    case SD_STORE_INT: {
+        int x = (int)v;
+        memcpy(p, &x, sizeof x);
+        break;
+    }
+    case SD_STORE_SIZE: {
+        size_t x = (size_t)v;
+        memcpy(p, &x, sizeof x);
+        break;
+    }
+    case SD_STORE_U64: {
+        uint64_t x = (uint64_t)(int64_t)v;
+        memcpy(p, &x, sizeof x);
+        break;
+    }
+    default:
+        memcpy(p, &v, sizeof v);
+        break;
+    }
+}
+
+int sd_setting_set_int(const sd_settings *t, void *obj, int id, int64_t value)
+{
+    SD_TRY(sd_check_ptr(obj, t->object));
+    const sd_setting *row = sd_setting_find(t, id);
+    if (row == NULL)
+        return SCORESDE_EINVAL;
+    SD_TRY(check_type(t, row, 1, "set"));
+    if (!sd_setting_int_ok(row, value))
+        return sd_fail(SCORESDE_EINVAL, "%s setting %s = %lld is outside its bounds [%lld, %lld]",
+                       t->object, row->name, (long long)value, (long long)row->ilo,
+                       (long long)row->ihi);
+    char *p = (char *)obj + row->offset;
+    if (row->store == SD_STORE_INT) {
+        int x = (int)value;
+        memcpy(p, &x, sizeof x);
+    } else if (row->store == SD_STORE_SIZE) {
+        size_t x = (size_t)value;
+        memcpy(p, &x, sizeof x);
+    } else {
+        uint64_t x = (uint64_t)value;
+        memcpy(p, &x, sizeof x);
+    }
+    return SCORESDE_OK;
+}
+
+int sd_setting_set_double(const sd_settings *t, void *obj, int id, double value)
+{
+    SD_TRY(sd_check_ptr(obj, t->object));
+    const sd_setting *row = sd_setting_find(t, id);
+    if (row == NULL)
+        return SCORESDE_EINVAL;
+    SD_TRY(check_type(t, row, 0, "set"));
+    if (!sd_setting_double_ok(row, value))
+        return sd_fail(SCORESDE_EINVAL, "%s setting %s = %g is outside its bounds [%g, %g]%s",
+                       t->object, row->name, value, row->lo, row->hi,
+                       row->nan_ok ? " (or NaN)" : "");
+    memcpy((char *)obj + row->offset, &value, sizeof value);
+    return SCORESDE_OK;
+}
+
+int sd_setting_get_int(const sd_settings *t, const void *obj, int id, int64_t *value)
+{
+    SD_TRY(sd_check_ptr(obj, t->object));
+    SD_TRY(sd_check_ptr(value, "value"));
+    const sd_setting *row = sd_setting_find(t, id);
+    if (row == NULL)
+        return SCORESDE_EINVAL;
+    SD_TRY(check_type(t, row, 1, "get"));
+    const char *p = (const char *)obj + row->offset;
+    if (row->store == SD_STORE_INT) {
+        int x;
+        memcpy(&x, p, sizeof x);
+        *value = x;
+    } else if (row->store == SD_STORE_SIZE) {
+        size_t x;
+        memcpy(&x, p, sizeof x);
+        *value = (int64_t)x;
+    } else {
+        uint64_t x;
+        memcpy(&x, p, sizeof x);
+        /* the int64 with the same bits (gcc and clang convert modulo 2^64) */
+        *value = (int64_t)x;
+    }
+    return SCORESDE_OK;
+}
+
+int sd_setting_get_double(const sd_settings *t, const void *obj, int id, double *value)
+{
+    SD_TRY(sd_check_ptr(obj, t->object));
+    SD_TRY(sd_check_ptr(value, "value"));
+    const sd_setting *row = sd_setting_find(t, id);
+    if (row == NULL)
+        return SCORESDE_EINVAL;
+    SD_TRY(check_type(t, row, 0, "get"));
+    memcpy(value, (const char *)obj + row->offset, sizeof *value);
+    return SCORESDE_OK;
+}
+
+int sd_setting_bounds(const sd_settings *t, int id, double *lower, double *upper, int *is_int)
+{
+    const sd_setting *row = sd_setting_find(t, id);
+    if (row == NULL)
+        return SCORESDE_EINVAL;
+    const int integer = row->store != SD_STORE_DOUBLE;
+    if (lower != NULL)
+        *lower = integer ? (double)row->ilo : row->lo;
+    if (upper != NULL)
+        *upper = integer ? (double)row->ihi : row->hi;
+    if (is_int != NULL)
+        *is_int = integer;
+    return SCORESDE_OK;
+}
