@@ -84,15 +84,15 @@ extern "C" {
 pub struct scoresde_sde {
     _unused: [u8; 0],
 }
-pub const SCORESDE_SDE_VE: scoresde_sde_kind = 1;
-pub const SCORESDE_SDE_VP: scoresde_sde_kind = 2;
-pub const SCORESDE_SDE_SUBVP: scoresde_sde_kind = 3;
-pub const SCORESDE_SDE_SCHEDULE: scoresde_sde_kind = 4;
-pub const SCORESDE_SDE_COSINE: scoresde_sde_kind = 5;
-pub const SCORESDE_SDE_EDM: scoresde_sde_kind = 6;
-pub const SCORESDE_SDE_OU: scoresde_sde_kind = 7;
-pub const SCORESDE_SDE_CUSTOM: scoresde_sde_kind = 8;
-pub type scoresde_sde_kind = core::ffi::c_uint;
+pub const SCORESDE_SDE_VE: scoresde_sde_kind_t = 1;
+pub const SCORESDE_SDE_VP: scoresde_sde_kind_t = 2;
+pub const SCORESDE_SDE_SUBVP: scoresde_sde_kind_t = 3;
+pub const SCORESDE_SDE_SCHEDULE: scoresde_sde_kind_t = 4;
+pub const SCORESDE_SDE_COSINE: scoresde_sde_kind_t = 5;
+pub const SCORESDE_SDE_EDM: scoresde_sde_kind_t = 6;
+pub const SCORESDE_SDE_OU: scoresde_sde_kind_t = 7;
+pub const SCORESDE_SDE_CUSTOM: scoresde_sde_kind_t = 8;
+pub type scoresde_sde_kind_t = core::ffi::c_uint;
 pub type scoresde_schedule_fn = ::core::option::Option<
     unsafe extern "C" fn(
         t: *const f64,
@@ -194,15 +194,15 @@ extern "C" {
 }
 extern "C" {
     pub fn scoresde_sde_clone(
-        sde: *const scoresde_sde,
         out: *mut *mut scoresde_sde,
+        sde: *const scoresde_sde,
     ) -> core::ffi::c_int;
 }
 extern "C" {
     pub fn scoresde_sde_kind(sde: *const scoresde_sde) -> core::ffi::c_int;
 }
 extern "C" {
-    pub fn scoresde_sde_T(sde: *const scoresde_sde) -> f64;
+    pub fn scoresde_sde_end_time(sde: *const scoresde_sde) -> f64;
 }
 extern "C" {
     pub fn scoresde_sde_sampling_eps(sde: *const scoresde_sde) -> f64;
@@ -247,7 +247,7 @@ extern "C" {
         n: usize,
         D: usize,
         seed: u64,
-        first_stream: u64,
+        first_sample: u64,
         draw: u64,
         xt_out: *mut f64,
         z_out: *mut f64,
@@ -273,7 +273,7 @@ extern "C" {
         n: usize,
         D: usize,
         seed: u64,
-        first_stream: u64,
+        first_sample: u64,
         draw: u64,
         x_out: *mut f64,
     ) -> core::ffi::c_int;
@@ -330,9 +330,9 @@ extern "C" {
         D: usize,
         t0: f64,
         t1: f64,
-        steps: usize,
+        steps: u64,
         seed: u64,
-        first_stream: u64,
+        first_sample: u64,
         draw: u64,
         x_out: *mut f64,
     ) -> core::ffi::c_int;
@@ -342,11 +342,11 @@ extern "C" {
 pub struct scoresde_model {
     _unused: [u8; 0],
 }
-pub const SCORESDE_MODEL_GMM: _bindgen_ty_1 = 1;
-pub const SCORESDE_MODEL_SCORE_FN: _bindgen_ty_1 = 2;
-pub const SCORESDE_MODEL_DENOISER_FN: _bindgen_ty_1 = 3;
-pub const SCORESDE_MODEL_MLP: _bindgen_ty_1 = 4;
-pub type _bindgen_ty_1 = core::ffi::c_uint;
+pub const SCORESDE_MODEL_GMM: scoresde_model_kind_t = 1;
+pub const SCORESDE_MODEL_SCORE_FN: scoresde_model_kind_t = 2;
+pub const SCORESDE_MODEL_DENOISER_FN: scoresde_model_kind_t = 3;
+pub const SCORESDE_MODEL_MLP: scoresde_model_kind_t = 4;
+pub type scoresde_model_kind_t = core::ffi::c_uint;
 pub type scoresde_score_fn = ::core::option::Option<
     unsafe extern "C" fn(
         x: *const f64,
@@ -410,8 +410,8 @@ extern "C" {
 }
 extern "C" {
     pub fn scoresde_model_clone(
-        model: *const scoresde_model,
         out: *mut *mut scoresde_model,
+        model: *const scoresde_model,
     ) -> core::ffi::c_int;
 }
 extern "C" {
@@ -512,10 +512,7 @@ extern "C" {
     ) -> core::ffi::c_int;
 }
 extern "C" {
-    pub fn scoresde_model_num_params(
-        model: *const scoresde_model,
-        count: *mut usize,
-    ) -> core::ffi::c_int;
+    pub fn scoresde_model_num_params(model: *const scoresde_model) -> usize;
 }
 extern "C" {
     pub fn scoresde_model_get_params(
@@ -563,29 +560,29 @@ extern "C" {
         count: usize,
     ) -> core::ffi::c_int;
 }
-pub const SCORESDE_MLP_SILU: _bindgen_ty_2 = 0;
-pub const SCORESDE_MLP_RELU: _bindgen_ty_2 = 1;
-pub const SCORESDE_MLP_TANH: _bindgen_ty_2 = 2;
-pub const SCORESDE_MLP_SOFTPLUS: _bindgen_ty_2 = 3;
-pub type _bindgen_ty_2 = core::ffi::c_uint;
-pub const SCORESDE_MLP_OUTPUT_SCORE: _bindgen_ty_3 = 0;
-pub const SCORESDE_MLP_OUTPUT_NOISE: _bindgen_ty_3 = 1;
-pub const SCORESDE_MLP_OUTPUT_DATA: _bindgen_ty_3 = 2;
-pub const SCORESDE_MLP_OUTPUT_EDM: _bindgen_ty_3 = 3;
-pub type _bindgen_ty_3 = core::ffi::c_uint;
-pub const SCORESDE_MLP_EMBED_AUTO: _bindgen_ty_4 = 0;
-pub const SCORESDE_MLP_EMBED_FOURIER: _bindgen_ty_4 = 1;
-pub const SCORESDE_MLP_EMBED_SINUSOIDAL: _bindgen_ty_4 = 2;
-pub type _bindgen_ty_4 = core::ffi::c_uint;
-pub const SCORESDE_MLP_FLOAT64: _bindgen_ty_5 = 0;
-pub const SCORESDE_MLP_FLOAT32: _bindgen_ty_5 = 1;
-pub type _bindgen_ty_5 = core::ffi::c_uint;
+pub const SCORESDE_MLP_SILU: scoresde_mlp_activation_t = 0;
+pub const SCORESDE_MLP_RELU: scoresde_mlp_activation_t = 1;
+pub const SCORESDE_MLP_TANH: scoresde_mlp_activation_t = 2;
+pub const SCORESDE_MLP_SOFTPLUS: scoresde_mlp_activation_t = 3;
+pub type scoresde_mlp_activation_t = core::ffi::c_uint;
+pub const SCORESDE_MLP_OUTPUT_SCORE: scoresde_mlp_output_t = 0;
+pub const SCORESDE_MLP_OUTPUT_NOISE: scoresde_mlp_output_t = 1;
+pub const SCORESDE_MLP_OUTPUT_DATA: scoresde_mlp_output_t = 2;
+pub const SCORESDE_MLP_OUTPUT_EDM: scoresde_mlp_output_t = 3;
+pub type scoresde_mlp_output_t = core::ffi::c_uint;
+pub const SCORESDE_MLP_EMBED_AUTO: scoresde_mlp_embedding_t = 0;
+pub const SCORESDE_MLP_EMBED_FOURIER: scoresde_mlp_embedding_t = 1;
+pub const SCORESDE_MLP_EMBED_SINUSOIDAL: scoresde_mlp_embedding_t = 2;
+pub type scoresde_mlp_embedding_t = core::ffi::c_uint;
+pub const SCORESDE_MLP_FLOAT64: scoresde_mlp_precision_t = 0;
+pub const SCORESDE_MLP_FLOAT32: scoresde_mlp_precision_t = 1;
+pub type scoresde_mlp_precision_t = core::ffi::c_uint;
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct scoresde_mlp_options {
     pub struct_size: usize,
     pub n_hidden: usize,
-    pub widths: [usize; 64usize],
+    pub widths: *const usize,
     pub activation: core::ffi::c_int,
     pub output: core::ffi::c_int,
     pub embedding: core::ffi::c_int,
