@@ -134,7 +134,7 @@ impl Sampler {
     }
 
     /// Set an option by name: integer options need an integral value (enum
-    /// options take the sys::SCORESDE_PREDICTOR_* etc. values as f64).
+    /// options take the sys::SCORESDE_SAMPLER_PREDICTOR_* etc. values as f64).
     pub fn set(&mut self, name: &str, value: f64) -> Result<&mut Self> {
         let id = option_id(name)?;
         let p = self.ptr.as_ptr();

@@ -60,7 +60,7 @@ fn end_to_end_train_then_sample() {
     tr.set_int(sys::SCORESDE_TRAIN_WARMUP, 100).unwrap();
     tr.set_int(sys::SCORESDE_TRAIN_BATCH, 256).unwrap();
     let mut ode = Sampler::new(sys::SCORESDE_SAMPLER_ODE).unwrap();
-    ode.set("solver", sys::SCORESDE_ODE_RK4 as f64).unwrap().set("steps", 50.0).unwrap();
+    ode.set("solver", sys::SCORESDE_SAMPLER_SOLVER_RK4 as f64).unwrap().set("steps", 50.0).unwrap();
     let mut x = vec![0.0; 2 * 2000];
     // the untrained network fails the bounds, so the check below can fail
     ode.sample(&tr.export(true).unwrap(), 1, 0, None, &mut x[..1000]).unwrap();
@@ -70,7 +70,7 @@ fn end_to_end_train_then_sample() {
     assert!(fit.ema_loss < 0.3, "{fit:?}");
     let model = tr.export(true).unwrap();
     let mut pc = Sampler::new(sys::SCORESDE_SAMPLER_PC).unwrap();
-    pc.set("steps", 200.0).unwrap().set("corrector", sys::SCORESDE_CORRECTOR_NONE as f64).unwrap();
+    pc.set("steps", 200.0).unwrap().set("corrector", sys::SCORESDE_SAMPLER_CORRECTOR_NONE as f64).unwrap();
     let st = pc.sample(&model, 3, 0, None, &mut x).unwrap();
     assert_eq!(st.nfe, 201);
     assert!(close_to_data(&x, &data), "PC: {:?} vs {:?}", moments(&x), moments(&data));
@@ -237,7 +237,7 @@ fn sampler_options_hooks_and_errors() {
     assert_eq!(s.inpaint(&gmm, 2, 0, &[true], &y, &mut x).unwrap_err().status(), sys::SCORESDE_EDIM);
     assert_eq!(s.encode(&gmm, &y, &mut x).unwrap_err().status(), sys::SCORESDE_EINVAL);
     let mut ode = Sampler::new(sys::SCORESDE_SAMPLER_ODE).unwrap();
-    ode.set("solver", sys::SCORESDE_ODE_RK4 as f64).unwrap().set("steps", 200.0).unwrap();
+    ode.set("solver", sys::SCORESDE_SAMPLER_SOLVER_RK4 as f64).unwrap().set("steps", 200.0).unwrap();
     ode.sample(&gmm, 4, 0, None, &mut x).unwrap();
     let mut z = vec![0.0; 6];
     ode.encode(&gmm, &x, &mut z).unwrap();
