@@ -187,12 +187,23 @@ fn loss_values_reference_and_weights() {
 }
 
 #[test]
-fn sampler_options_hooks_and_errors() {
+fn sampler_settings_hooks_and_errors() {
     let sde = Sde::vp(0.1, 20.0).unwrap();
     let gmm = Model::gmm(&sde, 2, &[0.3, 0.7], &[-1.0, 0.5, 2.0, -0.5], &[0.5, 1.0, 0.25, 2.0])
         .unwrap();
     assert_eq!(Sampler::bounds("steps").unwrap(), (1.0, 1e6, true));
-    assert_eq!(Sampler::default_value("snr").unwrap(), 0.16);
+    assert_eq!(Sampler::default_value(sys::SCORESDE_SAMPLER_PC, "snr").unwrap(), 0.16);
+    // a new sampler starts at the per-method defaults; NaN = the library's choice
+    for m in [sys::SCORESDE_SAMPLER_PC, sys::SCORESDE_SAMPLER_ODE, sys::SCORESDE_SAMPLER_EDM,
+              sys::SCORESDE_SAMPLER_DPMPP] {
+        let fresh = Sampler::new(m).unwrap();
+        for (name, _) in scoresde::SAMPLER_SETTINGS {
+            let (got, want) = (fresh.get(name).unwrap(), Sampler::default_value(m, name).unwrap());
+            assert!(got == want || (got.is_nan() && want.is_nan()), "{m} {name}: {got} {want}");
+        }
+    }
+    assert_eq!(Sampler::default_value(sys::SCORESDE_SAMPLER_EDM, "steps").unwrap(), 17.0);
+    assert!(Sampler::default_value(sys::SCORESDE_SAMPLER_PC, "eps").unwrap().is_nan());
     assert_eq!(Sampler::bounds("colour").unwrap_err().status(), sys::SCORESDE_EINVAL);
     let mut s = Sampler::new(sys::SCORESDE_SAMPLER_PC).unwrap();
     assert_eq!(s.method(), sys::SCORESDE_SAMPLER_PC as i32);
@@ -201,6 +212,9 @@ fn sampler_options_hooks_and_errors() {
     assert_eq!(s.set("steps", 2.5).unwrap_err().status(), sys::SCORESDE_EINVAL);
     assert_eq!(s.set("steps", 0.0).unwrap_err().status(), sys::SCORESDE_EINVAL);
     assert_eq!(s.set("snr", f64::NAN).unwrap_err().status(), sys::SCORESDE_EINVAL);
+    s.set("eps", 0.0).unwrap().set("eps", f64::NAN).unwrap();
+    assert!(s.get("eps").unwrap().is_nan());
+    assert_eq!(s.set("h_init", 0.0).unwrap_err().status(), sys::SCORESDE_EINVAL);
     let mut t = vec![0.0; 7];
     s.times(&sde, &mut t).unwrap();
     assert_eq!((t[0], t[6]), (1.0, 1e-3));
