@@ -64,7 +64,7 @@ int main(void)
 
     TRY("creating the SDE", scoresde_sde_create_default(&sde, SCORESDE_SDE_VP));
     TRY("creating the mixture", scoresde_model_create_gmm(&gmm, sde, K, D, w, mu, var));
-    /* The likelihood is of p_eps, eps = the SDE's training eps (EPS = 0). */
+    /* The likelihood is of p_eps, eps = the SDE's training eps (EPS = NaN, the default). */
     const double eps = scoresde_sde_training_eps(sde);
     for (int i = 0; i < N; i++)
         t[i] = eps;
