@@ -179,9 +179,11 @@ int main(void)
     if (rc == SCORESDE_OK)
         rc = scoresde_sampler_create(&ald, SCORESDE_SAMPLER_PC);
     if (rc == SCORESDE_OK)
-        rc = scoresde_sampler_set_int(ald, SCORESDE_SAMPLER_PREDICTOR, SCORESDE_SAMPLER_PREDICTOR_NONE);
+        rc = scoresde_sampler_set_int(ald, SCORESDE_SAMPLER_PREDICTOR,
+                                      SCORESDE_SAMPLER_PREDICTOR_NONE);
     if (rc == SCORESDE_OK)
-        rc = scoresde_sampler_set_int(ald, SCORESDE_SAMPLER_CORRECTOR, SCORESDE_SAMPLER_CORRECTOR_ANNEALED);
+        rc = scoresde_sampler_set_int(ald, SCORESDE_SAMPLER_CORRECTOR,
+                                      SCORESDE_SAMPLER_CORRECTOR_ANNEALED);
     if (rc == SCORESDE_OK)
         rc = scoresde_sampler_set_int(ald, SCORESDE_SAMPLER_STEPS, 100);
     if (rc == SCORESDE_OK)

@@ -74,8 +74,7 @@ int main(void)
     /* 1. ODE likelihood, default (score_sde's) and tight tolerances. */
     scoresde_sampler_stats st = {.struct_size = sizeof st}, st_tight = {.struct_size = sizeof st};
     TRY("creating the ODE sampler", scoresde_sampler_create(&ode, SCORESDE_SAMPLER_ODE));
-    TRY("the ODE likelihood", scoresde_sampler_likelihood(ode, gmm, x, N, D, 11, 0, lp, NULL,
-                                                          &st));
+    TRY("the ODE likelihood", scoresde_sampler_likelihood(ode, gmm, x, N, D, 11, 0, lp, NULL, &st));
     TRY("setting RTOL", scoresde_sampler_set_double(ode, SCORESDE_SAMPLER_RTOL, 1e-9));
     TRY("setting ATOL", scoresde_sampler_set_double(ode, SCORESDE_SAMPLER_ATOL, 1e-9));
     TRY("the tight ODE likelihood",
@@ -171,8 +170,8 @@ int main(void)
     /* 2b. The ODE likelihood with one Hutchinson probe per point (fixed for
      * the whole solve) scatters around the exact-divergence one; their mean
      * difference is within 5 standard errors of 0. */
-    TRY("setting DIVERGENCE",
-        scoresde_sampler_set_int(ode, SCORESDE_SAMPLER_DIVERGENCE, SCORESDE_SAMPLER_DIVERGENCE_RADEMACHER));
+    TRY("setting DIVERGENCE", scoresde_sampler_set_int(ode, SCORESDE_SAMPLER_DIVERGENCE,
+                                                       SCORESDE_SAMPLER_DIVERGENCE_RADEMACHER));
     TRY("the Hutchinson ODE likelihood",
         scoresde_sampler_likelihood(ode, gmm, x, N, D, 11, 0, lp_hutch, NULL, NULL));
     double md = 0.0, sd = 0.0;

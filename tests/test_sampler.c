@@ -161,13 +161,13 @@ START_TEST(test_settings)
                 OK(scoresde_sampler_get_double(f, o, &got));
             }
             if (nan_setting(o)) {
-                ck_assert_msg(isnan(def) && isnan(got), "method %d setting %d: %g, %g",
-                              methods[q], o, def, got);
+                ck_assert_msg(isnan(def) && isnan(got), "method %d setting %d: %g, %g", methods[q],
+                              o, def, got);
             } else {
                 ck_assert_msg(def == got, "method %d setting %d: default %g, new sampler %g",
                               methods[q], o, def, got);
-                ck_assert_msg(def >= lo && def <= hi, "setting %d: %g outside [%g, %g]", o, def,
-                              lo, hi);
+                ck_assert_msg(def >= lo && def <= hi, "setting %d: %g outside [%g, %g]", o, def, lo,
+                              hi);
             }
         }
         scoresde_sampler_free(f);
@@ -236,8 +236,7 @@ START_TEST(test_settings)
      * H_INIT must be positive */
     OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_EPS, 0.0));
     OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_H_MIN, 0.0));
-    ck_assert_int_eq(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_H_INIT, 0.0),
-                     SCORESDE_EINVAL);
+    ck_assert_int_eq(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_H_INIT, 0.0), SCORESDE_EINVAL);
     ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "H_INIT"));
     ck_assert_int_eq(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_RTOL, -1e-5),
                      SCORESDE_EINVAL);
@@ -253,8 +252,7 @@ START_TEST(test_settings)
     ck_assert_int_eq(scoresde_sampler_set_int(NULL, SCORESDE_SAMPLER_STEPS, 5), SCORESDE_EINVAL);
     ck_assert_int_eq(scoresde_sampler_get_int(s, SCORESDE_SAMPLER_SNR, &iv), SCORESDE_EINVAL);
     ck_assert_int_eq(scoresde_sampler_get_int(s, SCORESDE_SAMPLER_STEPS, NULL), SCORESDE_EINVAL);
-    ck_assert_int_eq(scoresde_sampler_get_double(NULL, SCORESDE_SAMPLER_SNR, &dv),
-                     SCORESDE_EINVAL);
+    ck_assert_int_eq(scoresde_sampler_get_double(NULL, SCORESDE_SAMPLER_SNR, &dv), SCORESDE_EINVAL);
     scoresde_sampler_free(s);
     scoresde_sampler_free(NULL);
     ck_assert_int_eq(scoresde_sampler_create(&s, 77), SCORESDE_EINVAL);
@@ -414,16 +412,26 @@ typedef struct pc_case {
  * biases the masses (per-sample norms: test_langevin_norms). */
 
 static const pc_case pc_cases[] = {
-    {SCORESDE_SDE_VP, SCORESDE_SAMPLER_PREDICTOR_REVERSE_DIFFUSION, SCORESDE_SAMPLER_CORRECTOR_LANGEVIN, 500, 1, 0},
-    {SCORESDE_SDE_VP, SCORESDE_SAMPLER_PREDICTOR_EULER_MARUYAMA, SCORESDE_SAMPLER_CORRECTOR_NONE, 500, 0, 0},
-    {SCORESDE_SDE_VP, SCORESDE_SAMPLER_PREDICTOR_ANCESTRAL, SCORESDE_SAMPLER_CORRECTOR_NONE, 500, 0, 0},
-    {SCORESDE_SDE_VE, SCORESDE_SAMPLER_PREDICTOR_REVERSE_DIFFUSION, SCORESDE_SAMPLER_CORRECTOR_LANGEVIN, 500, 1, 0},
-    {SCORESDE_SDE_VE, SCORESDE_SAMPLER_PREDICTOR_EULER_MARUYAMA, SCORESDE_SAMPLER_CORRECTOR_NONE, 500, 0, 0},
-    {SCORESDE_SDE_VE, SCORESDE_SAMPLER_PREDICTOR_ANCESTRAL, SCORESDE_SAMPLER_CORRECTOR_LANGEVIN, 500, 1, 0},
-    {SCORESDE_SDE_VE, SCORESDE_SAMPLER_PREDICTOR_NONE, SCORESDE_SAMPLER_CORRECTOR_ANNEALED, 200, 5, 0},
-    {SCORESDE_SDE_SUBVP, SCORESDE_SAMPLER_PREDICTOR_REVERSE_DIFFUSION, SCORESDE_SAMPLER_CORRECTOR_LANGEVIN, 500, 1, 0},
-    {SCORESDE_SDE_SUBVP, SCORESDE_SAMPLER_PREDICTOR_EULER_MARUYAMA, SCORESDE_SAMPLER_CORRECTOR_LANGEVIN, 500, 1, 0},
-    {SCORESDE_SDE_SUBVP, SCORESDE_SAMPLER_PREDICTOR_ANCESTRAL, SCORESDE_SAMPLER_CORRECTOR_NONE, 500, 0, 0},
+    {SCORESDE_SDE_VP, SCORESDE_SAMPLER_PREDICTOR_REVERSE_DIFFUSION,
+     SCORESDE_SAMPLER_CORRECTOR_LANGEVIN, 500, 1, 0},
+    {SCORESDE_SDE_VP, SCORESDE_SAMPLER_PREDICTOR_EULER_MARUYAMA, SCORESDE_SAMPLER_CORRECTOR_NONE,
+     500, 0, 0},
+    {SCORESDE_SDE_VP, SCORESDE_SAMPLER_PREDICTOR_ANCESTRAL, SCORESDE_SAMPLER_CORRECTOR_NONE, 500, 0,
+     0},
+    {SCORESDE_SDE_VE, SCORESDE_SAMPLER_PREDICTOR_REVERSE_DIFFUSION,
+     SCORESDE_SAMPLER_CORRECTOR_LANGEVIN, 500, 1, 0},
+    {SCORESDE_SDE_VE, SCORESDE_SAMPLER_PREDICTOR_EULER_MARUYAMA, SCORESDE_SAMPLER_CORRECTOR_NONE,
+     500, 0, 0},
+    {SCORESDE_SDE_VE, SCORESDE_SAMPLER_PREDICTOR_ANCESTRAL, SCORESDE_SAMPLER_CORRECTOR_LANGEVIN,
+     500, 1, 0},
+    {SCORESDE_SDE_VE, SCORESDE_SAMPLER_PREDICTOR_NONE, SCORESDE_SAMPLER_CORRECTOR_ANNEALED, 200, 5,
+     0},
+    {SCORESDE_SDE_SUBVP, SCORESDE_SAMPLER_PREDICTOR_REVERSE_DIFFUSION,
+     SCORESDE_SAMPLER_CORRECTOR_LANGEVIN, 500, 1, 0},
+    {SCORESDE_SDE_SUBVP, SCORESDE_SAMPLER_PREDICTOR_EULER_MARUYAMA,
+     SCORESDE_SAMPLER_CORRECTOR_LANGEVIN, 500, 1, 0},
+    {SCORESDE_SDE_SUBVP, SCORESDE_SAMPLER_PREDICTOR_ANCESTRAL, SCORESDE_SAMPLER_CORRECTOR_NONE, 500,
+     0, 0},
 };
 
 START_TEST(test_pc_mixture)
@@ -470,10 +478,12 @@ START_TEST(test_highdim)
     OK(scoresde_model_create_gmm(&m, sde, 1, D, w, mu, var));
     scoresde_sampler *s = NULL;
     if (_i == 0) {
-        s = pc_sampler(SCORESDE_SAMPLER_PREDICTOR_REVERSE_DIFFUSION, SCORESDE_SAMPLER_CORRECTOR_LANGEVIN, 200);
+        s = pc_sampler(SCORESDE_SAMPLER_PREDICTOR_REVERSE_DIFFUSION,
+                       SCORESDE_SAMPLER_CORRECTOR_LANGEVIN, 200);
         OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_BATCH_NORMS, 1));
     } else {
-        s = pc_sampler(SCORESDE_SAMPLER_PREDICTOR_EULER_MARUYAMA, SCORESDE_SAMPLER_CORRECTOR_NONE, 200);
+        s = pc_sampler(SCORESDE_SAMPLER_PREDICTOR_EULER_MARUYAMA, SCORESDE_SAMPLER_CORRECTOR_NONE,
+                       200);
         OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_LAM, _i == 1 ? 0.5 : 0.0));
         OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_DENOISE, 0));
     }
@@ -782,7 +792,9 @@ START_TEST(test_ode_orders)
         int solver;
         int64_t N;
         double order;
-    } c[] = {{SCORESDE_SAMPLER_SOLVER_EULER, 200, 1}, {SCORESDE_SAMPLER_SOLVER_HEUN, 50, 2}, {SCORESDE_SAMPLER_SOLVER_RK4, 20, 4}};
+    } c[] = {{SCORESDE_SAMPLER_SOLVER_EULER, 200, 1},
+             {SCORESDE_SAMPLER_SOLVER_HEUN, 50, 2},
+             {SCORESDE_SAMPLER_SOLVER_RK4, 20, 4}};
     for (int g = SCORESDE_SAMPLER_GRID_UNIFORM_T; g <= SCORESDE_SAMPLER_GRID_LOGSNR; g += 2)
         for (int q = 0; q < 3; q++) {
             double e1 = ode_error(m, sde, c[q].solver, c[q].N, g);
@@ -1260,8 +1272,7 @@ START_TEST(test_inpainting)
         ck_assert_msg(sqrt((double)nk) * dmax < 2.7, "mode %d KS %g", k, sqrt((double)nk) * dmax);
     }
     /* bad input */
-    ck_assert_int_eq(scoresde_sampler_inpaint(s, m, y, mask, n, 3, 12, 0, x, NULL),
-                     SCORESDE_EDIM);
+    ck_assert_int_eq(scoresde_sampler_inpaint(s, m, y, mask, n, 3, 12, 0, x, NULL), SCORESDE_EDIM);
     ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "D (3)"));
     ck_assert_int_eq(scoresde_sampler_inpaint(s, m, y, NULL, n, 2, 12, 0, x, NULL),
                      SCORESDE_EINVAL);
@@ -1311,8 +1322,8 @@ START_TEST(test_inpainting_noise)
     first_call fc = {0};
     scoresde_model *m = NULL;
     OK(scoresde_model_create_score_fn(&m, sde, 2, record_first, NULL, &fc));
-    scoresde_sampler *s = pc_sampler(SCORESDE_SAMPLER_PREDICTOR_EULER_MARUYAMA,
-                                     SCORESDE_SAMPLER_CORRECTOR_NONE, 1);
+    scoresde_sampler *s =
+        pc_sampler(SCORESDE_SAMPLER_PREDICTOR_EULER_MARUYAMA, SCORESDE_SAMPLER_CORRECTOR_NONE, 1);
     OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_CORRECTOR_STEPS, 0));
     OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_BLOCK, 4));
     const unsigned char mask[2] = {0, 1};
@@ -1328,7 +1339,7 @@ START_TEST(test_inpainting_noise)
                                &z));
         ck_assert_msg(fabs(fc.x[2 * i + 1] - (a * y[2 * i + 1] + sg * z)) < 1e-15,
                       "sample %d: %.17g", (int)i, fc.x[2 * i + 1]);
-        ck_assert(fc.x[2 * i] == prior[2 * i]); /* the free coordinate: the prior draw */
+        ck_assert(fc.x[2 * i] == prior[2 * i]);  /* the free coordinate: the prior draw */
         ck_assert(x[2 * i + 1] == y[2 * i + 1]); /* known coordinates end at y exactly */
     }
     scoresde_sampler_free(s);
@@ -1569,7 +1580,8 @@ START_TEST(test_likelihood_hutchinson)
         x[2 * i + 1] = 1.8;
     }
     OK(scoresde_sampler_likelihood(s, m, x, 1, 2, 0, 0, &exact, NULL, NULL));
-    int mode = _i == 0 ? SCORESDE_SAMPLER_DIVERGENCE_RADEMACHER : SCORESDE_SAMPLER_DIVERGENCE_GAUSSIAN;
+    int mode =
+        _i == 0 ? SCORESDE_SAMPLER_DIVERGENCE_RADEMACHER : SCORESDE_SAMPLER_DIVERGENCE_GAUSSIAN;
     OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_DIVERGENCE, mode));
     OK(scoresde_sampler_likelihood(s, m, x, n, 2, 4, 0, lp, NULL, NULL));
     double mean, var;
@@ -1635,7 +1647,8 @@ START_TEST(test_allocation_failures)
         if (rc == SCORESDE_OK)
             rc = scoresde_sampler_create(&o, SCORESDE_SAMPLER_ODE);
         if (rc == SCORESDE_OK)
-            rc = scoresde_sampler_set_int(o, SCORESDE_SAMPLER_DIVERGENCE, SCORESDE_SAMPLER_DIVERGENCE_GAUSSIAN);
+            rc = scoresde_sampler_set_int(o, SCORESDE_SAMPLER_DIVERGENCE,
+                                          SCORESDE_SAMPLER_DIVERGENCE_GAUSSIAN);
         if (rc == SCORESDE_OK)
             rc = scoresde_sampler_set_int(o, SCORESDE_SAMPLER_SOLVER, SCORESDE_SAMPLER_SOLVER_RK4);
         if (rc == SCORESDE_OK)

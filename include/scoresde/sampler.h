@@ -187,10 +187,11 @@
  * likelihood): SCORESDE_EINVAL (NULL pointer, zero n or D, a setting out of
  * its bounds, eps >= T, a bad grid, non-finite input, a stats struct_size
  * below the first layout), SCORESDE_EDIM (D is not the model's dimension),
- * SCORESDE_EUNSUPPORTED (the method needs a Gaussian marginal the SDE lacks), SCORESDE_ENOMEM, SCORESDE_ECALLBACK (a model hook
- * or the progress hook stopped the run), SCORESDE_ENUMERIC (a sample became
- * NaN or Inf: the message names the sample, the step and the time; or the
- * adaptive solver's step fell below H_MIN or it ran out of MAX_STEPS).
+ * SCORESDE_EUNSUPPORTED (the method needs a Gaussian marginal the SDE
+ * lacks), SCORESDE_ENOMEM, SCORESDE_ECALLBACK (a model hook or the progress
+ * hook stopped the run), SCORESDE_ENUMERIC (a sample became NaN or Inf: the
+ * message names the sample, the step and the time; or the adaptive solver's
+ * step fell below H_MIN or it ran out of MAX_STEPS).
  * scoresde_last_error() then says what was wrong. On failure the output
  * holds partial results and must not be used.
  *

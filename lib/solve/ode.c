@@ -223,8 +223,8 @@ static int dp_step(sd_block *b, size_t round)
     size_t Dy = r->Dy, cnt = b->n * Dy, sd = dp_state_doubles(r);
     double atol = s->opt[SCORESDE_SAMPLER_ATOL], rtol = s->opt[SCORESDE_SAMPLER_RTOL];
     double span = fabs(r->t_end - r->t_start);
-    double hmin = isnan(s->opt[SCORESDE_SAMPLER_H_MIN]) ? 1e-14 * span
-                                                        : s->opt[SCORESDE_SAMPLER_H_MIN];
+    double hmin =
+        isnan(s->opt[SCORESDE_SAMPLER_H_MIN]) ? 1e-14 * span : s->opt[SCORESDE_SAMPLER_H_MIN];
     double maxsteps = s->opt[SCORESDE_SAMPLER_MAX_STEPS];
     double *k[7], *ytmp = b->ws + 6 * cnt, *y5 = b->ws + 7 * cnt;
     for (int j = 1; j < 7; j++)

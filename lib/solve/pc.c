@@ -60,8 +60,7 @@ static void pc_impose(sd_block *b, size_t k, uint64_t d)
     double *z = b->ws + b->n * D; /* the noise buffer, free between updates */
     for (size_t i = 0; i < b->n; i++)
         sd_rng_normal(r->seed, r->first + b->i0 + i,
-                      SCORESDE_RNG_OFFSET(SCORESDE_RNG_INPAINT, d * D), D,
-                      z + i * D);
+                      SCORESDE_RNG_OFFSET(SCORESDE_RNG_INPAINT, d * D), D, z + i * D);
     double a = r->alpha[k], sg = r->sigma[k];
     for (size_t i = 0; i < b->n; i++) {
         const double *y = r->known + (b->i0 + i) * D;

@@ -259,8 +259,8 @@ int scoresde_sampler_set_grid(scoresde_sampler *s, const double *t, size_t count
     if (count < 2)
         return sd_fail(SCORESDE_EINVAL, "the grid has %zu times; it needs at least 2", count);
     if (count - 1 > (size_t)setting_table[SCORESDE_SAMPLER_STEPS].hi)
-        return sd_fail(SCORESDE_EINVAL, "the grid has %zu steps, more than the limit %g",
-                       count - 1, setting_table[SCORESDE_SAMPLER_STEPS].hi);
+        return sd_fail(SCORESDE_EINVAL, "the grid has %zu steps, more than the limit %g", count - 1,
+                       setting_table[SCORESDE_SAMPLER_STEPS].hi);
     for (size_t k = 0; k < count; k++) {
         if (!isfinite(t[k]))
             return sd_fail(SCORESDE_EINVAL, "grid time t[%zu] = %g is not finite", k, t[k]);
@@ -686,10 +686,10 @@ static int check_dims(const scoresde_model *model, size_t n, size_t D, size_t *n
  * finite rows of the model's dimension D, `out` is an output array, and
  * `needs` starts the message for a sampler of another method ("encoding
  * needs"). Writes n x D through nD. */
-static int check_ode_entry(const scoresde_sampler *s, const scoresde_model *model,
-                           const double *in, const char *in_name, size_t n, size_t D,
-                           const void *out, const char *out_name,
-                           const scoresde_sampler_stats *stats, const char *needs, size_t *nD)
+static int check_ode_entry(const scoresde_sampler *s, const scoresde_model *model, const double *in,
+                           const char *in_name, size_t n, size_t D, const void *out,
+                           const char *out_name, const scoresde_sampler_stats *stats,
+                           const char *needs, size_t *nD)
 {
     SD_TRY(sd_check_ptr(s, "sampler"));
     SD_TRY(sd_check_ptr(model, "model"));
@@ -778,8 +778,7 @@ int scoresde_sampler_encode(const scoresde_sampler *s, const scoresde_model *mod
                             scoresde_sampler_stats *stats)
 {
     size_t nD;
-    SD_TRY(check_ode_entry(s, model, x0, "x0", n, D, x_out, "x_out", stats, "encoding needs",
-                           &nD));
+    SD_TRY(check_ode_entry(s, model, x0, "x0", n, D, x_out, "x_out", stats, "encoding needs", &nD));
     sd_run run = run_init(s, model, 0, 0);
     run.ops = &sd_method_ode;
     run.guided = 1;
@@ -803,8 +802,7 @@ int scoresde_sampler_likelihood(const scoresde_sampler *s, const scoresde_model 
                                 scoresde_sampler_stats *stats)
 {
     size_t nD;
-    SD_TRY(check_ode_entry(s, model, x, "x", n, D, logp, "logp", stats, "likelihoods need",
-                           &nD));
+    SD_TRY(check_ode_entry(s, model, x, "x", n, D, logp, "logp", stats, "likelihoods need", &nD));
     sd_run run = run_init(s, model, seed, first_sample);
     run.ops = &sd_method_ode;
     double eps = s->opt[SCORESDE_SAMPLER_EPS], T = scoresde_sde_T(run.sde), *buf = NULL, *y = NULL;

@@ -123,9 +123,9 @@ int main(int argc, char **argv)
             /* the most steps whose NFE fits the budget */
             int per = c->method == SCORESDE_SAMPLER_EDM ? 2
                       : c->method == SCORESDE_SAMPLER_ODE
-                          ? (c->solver == SCORESDE_SAMPLER_SOLVER_EULER ? 1
+                          ? (c->solver == SCORESDE_SAMPLER_SOLVER_EULER  ? 1
                              : c->solver == SCORESDE_SAMPLER_SOLVER_HEUN ? 2
-                                                              : 4)
+                                                                         : 4)
                           : 1;
             int extra = c->method == SCORESDE_SAMPLER_DPMPP && c->order == 3 ? 1 : 0;
             int64_t steps = (budgets[b] - extra) / per;
