@@ -981,6 +981,22 @@ START_TEST(test_dopri_tolerance)
     OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_H_MIN, 0.5));
     ck_assert_int_eq(scoresde_sampler_sample(s, m, NULL, 1, 2, 5, 0, x, NULL), SCORESDE_ENUMERIC);
     ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "H_MIN"));
+    /* H_INIT = NaN (the default) is Hairer's automatic first step, which
+     * costs one evaluation more than a given one: for one sample
+     * nfe = 2 + 6 (accepted + rejected), against 1 + 6 (...) with H_INIT set.
+     * H_MIN = 0 means no minimum. */
+    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_H_MIN, 0.0));
+    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_RTOL, 1e-6));
+    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_ATOL, 1e-6));
+    scoresde_sampler_stats st = {sizeof st, 0, 0, 0, 0};
+    OK(scoresde_sampler_sample(s, m, NULL, 1, 2, 5, 0, x, &st));
+    ck_assert_uint_eq(st.nfe, 2 + 6 * (st.accepted + st.rejected));
+    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_H_INIT, 1e-2));
+    OK(scoresde_sampler_sample(s, m, NULL, 1, 2, 5, 0, x, &st));
+    ck_assert_uint_eq(st.nfe, 1 + 6 * (st.accepted + st.rejected));
+    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_H_INIT, NAN));
+    OK(scoresde_sampler_sample(s, m, NULL, 1, 2, 5, 0, x, &st));
+    ck_assert_uint_eq(st.nfe, 2 + 6 * (st.accepted + st.rejected));
     scoresde_sampler_free(s);
     scoresde_model_free(m);
     scoresde_sde_free(sde);
@@ -1049,6 +1065,18 @@ START_TEST(test_dpm_adaptive)
     OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_MAX_STEPS, 3));
     ck_assert_int_eq(scoresde_sampler_sample(s, mix, NULL, 1, 2, 9, 0, a, NULL), SCORESDE_ENUMERIC);
     ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "MAX_STEPS"));
+    /* H_INIT = NaN is Lu et al.'s 0.05 in lambda: the same bits as 0.05 set
+     * explicitly, other bits for another first step */
+    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_MAX_STEPS, 100000));
+    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_RTOL, 1e-3));
+    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_ATOL, 1e-3));
+    OK(scoresde_sampler_sample(s, mix, NULL, 60, 2, 9, 0, a, NULL));
+    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_H_INIT, 0.05));
+    OK(scoresde_sampler_sample(s, mix, NULL, 60, 2, 9, 0, b, NULL));
+    ck_assert(memcmp(a, b, sizeof a) == 0);
+    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_H_INIT, 0.5));
+    OK(scoresde_sampler_sample(s, mix, NULL, 60, 2, 9, 0, b, NULL));
+    ck_assert(memcmp(a, b, sizeof a) != 0);
     scoresde_sampler_free(s);
     scoresde_model_free(mix);
     scoresde_model_free(m);
