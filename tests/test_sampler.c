@@ -718,6 +718,13 @@ START_TEST(test_hooks_and_errors)
     for (int e = 0; e < 8; e++)
         ck_assert(isfinite(x[e]));
     OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_EPS, NAN));
+    /* ... but a grid in sigma/alpha cannot reach sigma(0) = 0: EINVAL naming EPS */
+    scoresde_sampler *dpm = NULL;
+    OK(scoresde_sampler_create(&dpm, SCORESDE_SAMPLER_DPMPP));
+    OK(scoresde_sampler_set_double(dpm, SCORESDE_SAMPLER_EPS, 0.0));
+    ck_assert_int_eq(scoresde_sampler_sample(dpm, m, NULL, 1, 2, 1, 0, x, NULL), SCORESDE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "EPS"));
+    scoresde_sampler_free(dpm);
     /* NaN/Inf in the state: named sample, step and time */
     scoresde_model *bad = NULL;
     OK(scoresde_model_create_score_fn(&bad, sde, 2, huge_score, NULL, NULL));

@@ -122,8 +122,9 @@
  *   KARRAS     uniform in r^(1/rho), r = sigma/alpha (EDM's sigma), RHO = 7
  *   LOGSNR     uniform in lambda = ln(alpha/sigma) (DPM-Solver's default)
  *   ARRAY      the caller's array (scoresde_sampler_set_grid).
- * KARRAS and LOGSNR need a Gaussian marginal with sigma/alpha increasing in t;
- * the times are found by bisection to full double precision.
+ * KARRAS and LOGSNR need a Gaussian marginal with sigma/alpha increasing in t
+ * and positive at eps (EPS = 0 with sigma(0) = 0: SCORESDE_EINVAL); the
+ * times are found by bisection to full double precision.
  *
  * Settings are set with typed setters. Each setting has a type (integer or
  * double), inclusive bounds (scoresde_sampler_bounds) and a published or
@@ -264,7 +265,9 @@ typedef enum scoresde_sampler_setting_t {
     SCORESDE_SAMPLER_EPS = 2,             /**< double [0, 1e300] or NaN, NaN: the time
                                                sampling ends at. NaN = the SDE's
                                                sampling eps (likelihoods: its training
-                                               eps); 0 samples to t = 0. Must be below T */
+                                               eps); 0 samples to t = 0 (the KARRAS and
+                                               LOGSNR grids and DPMPP need sigma(eps) > 0).
+                                               Must be below T */
     SCORESDE_SAMPLER_PREDICTOR = 3,       /**< int [0, 3], REVERSE_DIFFUSION (score_sde) */
     SCORESDE_SAMPLER_CORRECTOR = 4,       /**< int [0, 2], LANGEVIN (score_sde) */
     SCORESDE_SAMPLER_CORRECTOR_STEPS = 5, /**< int [0, 1000], 1 */

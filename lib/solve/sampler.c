@@ -373,6 +373,11 @@ int sd_solve_grid(const scoresde_sampler *s, const scoresde_sde *sde, double eps
     double rmax, rmin;
     SD_TRY(sd_solve_ratio_at(sde, T, &rmax));
     SD_TRY(sd_solve_ratio_at(sde, eps, &rmin));
+    if (rmin == 0.0) /* a setting, not a numerical failure: EPS = 0 where sigma(0) = 0 */
+        return sd_fail(SCORESDE_EINVAL,
+                       "the %s grid needs sigma/alpha > 0 at eps, and it is 0 at eps = %g: set "
+                       "EPS above 0 (or NaN, the SDE's sampling eps)",
+                       kind == SCORESDE_SAMPLER_GRID_KARRAS ? "KARRAS" : "LOGSNR", eps);
     if (!(rmin > 0.0 && rmax > rmin))
         return sd_fail(SCORESDE_ENUMERIC,
                        "sigma/alpha must increase from eps to T for this grid; it is %g at "
