@@ -158,7 +158,7 @@ int main(void)
     if (rc == SCORESDE_OK)
         rc = scoresde_sampler_set_int(s, SCORESDE_SAMPLER_BLOCK, 1000);
     if (rc == SCORESDE_OK)
-        rc = scoresde_sampler_langevin(s, score_hook, &plain, 1, /*seed*/ 7, 0, N_CHAINS, x, x,
+        rc = scoresde_sampler_langevin(s, score_hook, &plain, x, N_CHAINS, 1, /*seed*/ 7, 0, x,
                                        NULL);
     if (rc != SCORESDE_OK) {
         status = fail("plain Langevin", rc);
@@ -179,9 +179,11 @@ int main(void)
     if (rc == SCORESDE_OK)
         rc = scoresde_sampler_create(&ald, SCORESDE_SAMPLER_PC);
     if (rc == SCORESDE_OK)
-        rc = scoresde_sampler_set_int(ald, SCORESDE_SAMPLER_PREDICTOR, SCORESDE_PREDICTOR_NONE);
+        rc = scoresde_sampler_set_int(ald, SCORESDE_SAMPLER_PREDICTOR,
+                                      SCORESDE_SAMPLER_PREDICTOR_NONE);
     if (rc == SCORESDE_OK)
-        rc = scoresde_sampler_set_int(ald, SCORESDE_SAMPLER_CORRECTOR, SCORESDE_CORRECTOR_ANNEALED);
+        rc = scoresde_sampler_set_int(ald, SCORESDE_SAMPLER_CORRECTOR,
+                                      SCORESDE_SAMPLER_CORRECTOR_ANNEALED);
     if (rc == SCORESDE_OK)
         rc = scoresde_sampler_set_int(ald, SCORESDE_SAMPLER_STEPS, 100);
     if (rc == SCORESDE_OK)
@@ -193,7 +195,7 @@ int main(void)
     if (rc == SCORESDE_OK)
         rc = scoresde_sampler_set_int(ald, SCORESDE_SAMPLER_BLOCK, 1000);
     if (rc == SCORESDE_OK)
-        rc = scoresde_sampler_sample(ald, model, /*seed*/ 7, 0, N_CHAINS, NULL, x, NULL);
+        rc = scoresde_sampler_sample(ald, model, NULL, N_CHAINS, 1, /*seed*/ 7, 0, x, NULL);
     if (rc != SCORESDE_OK) {
         status = fail("annealed Langevin", rc);
         goto done;

@@ -64,7 +64,7 @@ int main(void)
 
     TRY("creating the SDE", scoresde_sde_create_default(&sde, SCORESDE_SDE_VP));
     TRY("creating the mixture", scoresde_model_create_gmm(&gmm, sde, K, D, w, mu, var));
-    /* The likelihood is of p_eps, eps = the SDE's training eps (EPS = 0). */
+    /* The likelihood is of p_eps, eps = the SDE's training eps (EPS = NaN, the default). */
     const double eps = scoresde_sde_training_eps(sde);
     for (int i = 0; i < N; i++)
         t[i] = eps;
@@ -74,11 +74,11 @@ int main(void)
     /* 1. ODE likelihood, default (score_sde's) and tight tolerances. */
     scoresde_sampler_stats st = {.struct_size = sizeof st}, st_tight = {.struct_size = sizeof st};
     TRY("creating the ODE sampler", scoresde_sampler_create(&ode, SCORESDE_SAMPLER_ODE));
-    TRY("the ODE likelihood", scoresde_sampler_likelihood(ode, gmm, 11, 0, N, x, lp, NULL, &st));
+    TRY("the ODE likelihood", scoresde_sampler_likelihood(ode, gmm, x, N, D, 11, 0, lp, NULL, &st));
     TRY("setting RTOL", scoresde_sampler_set_double(ode, SCORESDE_SAMPLER_RTOL, 1e-9));
     TRY("setting ATOL", scoresde_sampler_set_double(ode, SCORESDE_SAMPLER_ATOL, 1e-9));
     TRY("the tight ODE likelihood",
-        scoresde_sampler_likelihood(ode, gmm, 11, 0, N, x, lp_tight, latent, &st_tight));
+        scoresde_sampler_likelihood(ode, gmm, x, N, D, 11, 0, lp_tight, latent, &st_tight));
     /* The ODE likelihood is ln p_T(x_T) + delta(T) with p_T taken to be the
      * prior N(0, I); the mixture's true p_T is N(alpha(T) mu, ...), which
      * differs by about alpha(T) |mu| |x_T| ~ 1e-2 nats. That is the model's
@@ -170,10 +170,10 @@ int main(void)
     /* 2b. The ODE likelihood with one Hutchinson probe per point (fixed for
      * the whole solve) scatters around the exact-divergence one; their mean
      * difference is within 5 standard errors of 0. */
-    TRY("setting DIVERGENCE",
-        scoresde_sampler_set_int(ode, SCORESDE_SAMPLER_DIVERGENCE, SCORESDE_DIV_RADEMACHER));
+    TRY("setting DIVERGENCE", scoresde_sampler_set_int(ode, SCORESDE_SAMPLER_DIVERGENCE,
+                                                       SCORESDE_SAMPLER_DIVERGENCE_RADEMACHER));
     TRY("the Hutchinson ODE likelihood",
-        scoresde_sampler_likelihood(ode, gmm, 11, 0, N, x, lp_hutch, NULL, NULL));
+        scoresde_sampler_likelihood(ode, gmm, x, N, D, 11, 0, lp_hutch, NULL, NULL));
     double md = 0.0, sd = 0.0;
     for (int i = 0; i < N; i++)
         md += (lp_hutch[i] - lp_tight[i]) / N;

@@ -283,12 +283,12 @@ static int train_progress(uint64_t step, double loss, double ema_loss, void *use
 }
 
 /* Samplers report steps; only a terminal gets the running line. */
-static int sample_progress(size_t step, double t, uint64_t nfe, void *user)
+static int sample_progress(uint64_t step, double t, uint64_t nfe, void *user)
 {
     progress *p = user;
     if (!p->quiet && p->tty && (step % 10 == 0))
-        fprintf(stderr, "\r  %-12s step %5zu  t = %.4f  NFE %6llu  %5.1f s ", p->label, step, t,
-                (unsigned long long)nfe, now() - p->start);
+        fprintf(stderr, "\r  %-12s step %5llu  t = %.4f  NFE %6llu  %5.1f s ", p->label,
+                (unsigned long long)step, t, (unsigned long long)nfe, now() - p->start);
     return 0;
 }
 
@@ -710,7 +710,7 @@ int main(int argc, char **argv)
     pr.label = "PC sampling";
     pr.start = t0 = now();
     TRY("setting the progress hook", scoresde_sampler_set_progress(pc, sample_progress, &pr));
-    TRY("PC sampling", scoresde_sampler_sample(pc, ema, o.seed, 0, n, NULL, x_pc, &st_pc));
+    TRY("PC sampling", scoresde_sampler_sample(pc, ema, NULL, n, D, o.seed, 0, x_pc, &st_pc));
     progress_end(&pr);
     double t_pc = now() - t0;
 
@@ -723,14 +723,15 @@ int main(int argc, char **argv)
     pr.label = "ODE sampling";
     pr.start = t0 = now();
     TRY("setting the progress hook", scoresde_sampler_set_progress(ode, sample_progress, &pr));
-    TRY("ODE sampling", scoresde_sampler_sample(ode, ema, o.seed, 0, n, NULL, x_ode, &st_ode));
+    TRY("ODE sampling", scoresde_sampler_sample(ode, ema, NULL, n, D, o.seed, 0, x_ode, &st_ode));
     progress_end(&pr);
     double t_ode = now() - t0;
 
     /* Trajectories: the ODE in TRAJ_POINTS - 1 pieces of two RK4 steps on a
      * grid uniform in t, each piece started where the last one ended. */
     TRY("creating the trajectory sampler", scoresde_sampler_create(&traj_s, SCORESDE_SAMPLER_ODE));
-    TRY("setting SOLVER", scoresde_sampler_set_int(traj_s, SCORESDE_SAMPLER_SOLVER, SCORESDE_ODE_RK4));
+    TRY("setting SOLVER",
+        scoresde_sampler_set_int(traj_s, SCORESDE_SAMPLER_SOLVER, SCORESDE_SAMPLER_SOLVER_RK4));
     TRY("drawing trajectory starts",
         scoresde_sde_prior_sample(sde, N_TRAJ, D, o.seed, 0, 0, traj));
     {
@@ -741,9 +742,8 @@ int main(int argc, char **argv)
             double grid[3] = {a, 0.5 * (a + b), b};
             TRY("setting the trajectory grid", scoresde_sampler_set_grid(traj_s, grid, 3));
             TRY("following trajectories",
-                scoresde_sampler_sample(traj_s, ema, o.seed, 0, N_TRAJ,
-                                        traj + (size_t)(p - 1) * N_TRAJ * D,
-                                        traj + (size_t)p * N_TRAJ * D, NULL));
+                scoresde_sampler_sample(traj_s, ema, traj + (size_t)(p - 1) * N_TRAJ * D, N_TRAJ, D,
+                                        o.seed, 0, traj + (size_t)p * N_TRAJ * D, NULL));
         }
     }
 
@@ -757,8 +757,8 @@ int main(int argc, char **argv)
     pr.label = "likelihood";
     pr.start = t0 = now();
     TRY("setting the progress hook", scoresde_sampler_set_progress(nll_s, sample_progress, &pr));
-    TRY("the likelihood", scoresde_sampler_likelihood(nll_s, ema, o.seed, 0, n_nll, test, logp,
-                                                      NULL, &st_nll));
+    TRY("the likelihood",
+        scoresde_sampler_likelihood(nll_s, ema, test, n_nll, D, o.seed, 0, logp, NULL, &st_nll));
     progress_end(&pr);
     double t_nll = now() - t0, mean_lp = 0.0, var_lp = 0.0;
     for (size_t i = 0; i < n_nll; i++)

@@ -293,7 +293,7 @@ static void test_train_and_sample() {
         // a C++ progress hook that throws: the exception comes back through ScoreHook's pattern
         struct Stop {
             std::exception_ptr error;
-            static int progress(size_t step, double, uint64_t, void *user) noexcept {
+            static int progress(uint64_t step, double, uint64_t, void *user) noexcept {
                 try {
                     if (step == 3) throw std::runtime_error("enough");
                     return 0;
@@ -304,7 +304,8 @@ static void test_train_and_sample() {
             }
         } stop;
         SDX_CHECK(scoresde_sampler_set_progress(pc.get(), &Stop::progress, &stop));
-        int st = scoresde_sampler_sample(pc.get(), model.get(), 1, 0, 4, nullptr, x.data(), nullptr);
+        int st = scoresde_sampler_sample(pc.get(), model.get(), nullptr, 4, 2, 1, 0, x.data(),
+                                         nullptr);
         EXPECT(st == SCORESDE_ECALLBACK && stop.error);
     }
 }

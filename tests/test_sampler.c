@@ -119,13 +119,19 @@ static scoresde_sampler *pc_sampler(int pred, int corr, int64_t steps)
     return s;
 }
 
-/* ------------------------------------------------------------ options */
+/* ------------------------------------------------------------ settings */
 
-START_TEST(test_options)
+static int nan_setting(int o)
+{
+    return o == SCORESDE_SAMPLER_EPS || o == SCORESDE_SAMPLER_H_INIT || o == SCORESDE_SAMPLER_H_MIN;
+}
+
+START_TEST(test_settings)
 {
     scoresde_sampler *s = NULL;
     OK(scoresde_sampler_create(&s, SCORESDE_SAMPLER_PC));
     ck_assert_int_eq(scoresde_sampler_method(s), SCORESDE_SAMPLER_PC);
+    ck_assert_int_eq(scoresde_sampler_method(NULL), 0);
     int64_t iv;
     double dv, lo, hi;
     int is_int;
@@ -136,46 +142,197 @@ START_TEST(test_options)
     OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_SNR, 0.2));
     OK(scoresde_sampler_get_double(s, SCORESDE_SAMPLER_SNR, &dv));
     ck_assert(dv == 0.2);
-    /* every option: default within bounds, settable at both bounds */
+    /* every method and setting: a new sampler starts at _default, which lies
+     * within the bounds (or is NaN for the three "library chooses" settings);
+     * the per-method settings the header names differ from PC's */
+    const int methods[4] = {SCORESDE_SAMPLER_PC, SCORESDE_SAMPLER_ODE, SCORESDE_SAMPLER_EDM,
+                            SCORESDE_SAMPLER_DPMPP};
+    for (int q = 0; q < 4; q++) {
+        scoresde_sampler *f = NULL;
+        OK(scoresde_sampler_create(&f, methods[q]));
+        for (int o = 1; o <= 28; o++) {
+            double def, got;
+            OK(scoresde_sampler_bounds(o, &lo, &hi, &is_int));
+            OK(scoresde_sampler_default(methods[q], o, &def));
+            if (is_int) {
+                OK(scoresde_sampler_get_int(f, o, &iv));
+                got = (double)iv;
+            } else {
+                OK(scoresde_sampler_get_double(f, o, &got));
+            }
+            if (nan_setting(o)) {
+                ck_assert_msg(isnan(def) && isnan(got), "method %d setting %d: %g, %g", methods[q],
+                              o, def, got);
+            } else {
+                ck_assert_msg(def == got, "method %d setting %d: default %g, new sampler %g",
+                              methods[q], o, def, got);
+                ck_assert_msg(def >= lo && def <= hi, "setting %d: %g outside [%g, %g]", o, def, lo,
+                              hi);
+            }
+        }
+        scoresde_sampler_free(f);
+    }
+    double d;
+    OK(scoresde_sampler_default(SCORESDE_SAMPLER_EDM, SCORESDE_SAMPLER_STEPS, &d));
+    ck_assert(d == 17);
+    OK(scoresde_sampler_default(SCORESDE_SAMPLER_EDM, SCORESDE_SAMPLER_GRID, &d));
+    ck_assert(d == SCORESDE_SAMPLER_GRID_KARRAS);
+    OK(scoresde_sampler_default(SCORESDE_SAMPLER_DPMPP, SCORESDE_SAMPLER_STEPS, &d));
+    ck_assert(d == 20);
+    OK(scoresde_sampler_default(SCORESDE_SAMPLER_DPMPP, SCORESDE_SAMPLER_GRID, &d));
+    ck_assert(d == SCORESDE_SAMPLER_GRID_LOGSNR);
+    OK(scoresde_sampler_default(SCORESDE_SAMPLER_DPMPP, SCORESDE_SAMPLER_DENOISE, &d));
+    ck_assert(d == 0);
+    OK(scoresde_sampler_default(SCORESDE_SAMPLER_PC, SCORESDE_SAMPLER_DENOISE, &d));
+    ck_assert(d == 1);
+    ck_assert_int_eq(scoresde_sampler_default(77, SCORESDE_SAMPLER_STEPS, &d), SCORESDE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "method 77"));
+    ck_assert_int_eq(scoresde_sampler_default(SCORESDE_SAMPLER_PC, 29, &d), SCORESDE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "setting 29"));
+    ck_assert_int_eq(scoresde_sampler_default(SCORESDE_SAMPLER_PC, 1, NULL), SCORESDE_EINVAL);
+    /* every setting: settable at both bounds and read back, refused just
+     * outside them and through the other type's functions (the message
+     * names the setting); NaN only for EPS, H_INIT and H_MIN */
     for (int o = 1; o <= 28; o++) {
-        double def;
         OK(scoresde_sampler_bounds(o, &lo, &hi, &is_int));
-        OK(scoresde_sampler_default(o, &def));
-        ck_assert(def >= lo && def <= hi);
+        ck_assert(isfinite(lo) && isfinite(hi) && lo <= hi);
         if (is_int) {
-            OK(scoresde_sampler_set_int(s, o, (int64_t)lo));
-            OK(scoresde_sampler_set_int(s, o, (int64_t)hi));
+            for (int b = 0; b < 2; b++) {
+                int64_t v = (int64_t)(b == 0 ? lo : hi);
+                OK(scoresde_sampler_set_int(s, o, v));
+                OK(scoresde_sampler_get_int(s, o, &iv));
+                ck_assert_int_eq(iv, v);
+            }
             ck_assert_int_eq(scoresde_sampler_set_int(s, o, (int64_t)hi + 1), SCORESDE_EINVAL);
+            ck_assert_int_eq(scoresde_sampler_set_int(s, o, (int64_t)lo - 1), SCORESDE_EINVAL);
             ck_assert_int_eq(scoresde_sampler_set_double(s, o, lo), SCORESDE_EINVAL);
+            ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "scoresde_sampler_set_int"));
+            ck_assert_int_eq(scoresde_sampler_get_double(s, o, &dv), SCORESDE_EINVAL);
         } else {
-            OK(scoresde_sampler_set_double(s, o, lo));
-            OK(scoresde_sampler_set_double(s, o, hi));
-            ck_assert_int_eq(scoresde_sampler_set_double(s, o, NAN), SCORESDE_EINVAL);
+            for (int b = 0; b < 2; b++) {
+                OK(scoresde_sampler_set_double(s, o, b == 0 ? lo : hi));
+                OK(scoresde_sampler_get_double(s, o, &dv));
+                ck_assert(dv == (b == 0 ? lo : hi));
+            }
+            ck_assert_int_eq(scoresde_sampler_set_double(s, o, INFINITY), SCORESDE_EINVAL);
+            if (lo > 0.0)
+                ck_assert_int_eq(scoresde_sampler_set_double(s, o, lo / 2), SCORESDE_EINVAL);
+            else
+                ck_assert_int_eq(scoresde_sampler_set_double(s, o, -1e-300), SCORESDE_EINVAL);
+            if (nan_setting(o)) {
+                OK(scoresde_sampler_set_double(s, o, NAN));
+                OK(scoresde_sampler_get_double(s, o, &dv));
+                ck_assert(isnan(dv));
+            } else {
+                ck_assert_int_eq(scoresde_sampler_set_double(s, o, NAN), SCORESDE_EINVAL);
+                ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "NaN"));
+            }
             ck_assert_int_eq(scoresde_sampler_set_int(s, o, 0), SCORESDE_EINVAL);
+            ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "scoresde_sampler_set_double"));
+            ck_assert_int_eq(scoresde_sampler_get_int(s, o, &iv), SCORESDE_EINVAL);
         }
     }
+    /* the three NaN settings: 0 is an ordinary value for EPS and H_MIN;
+     * H_INIT must be positive */
+    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_EPS, 0.0));
+    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_H_MIN, 0.0));
+    ck_assert_int_eq(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_H_INIT, 0.0), SCORESDE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "H_INIT"));
     ck_assert_int_eq(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_RTOL, -1e-5),
                      SCORESDE_EINVAL);
     ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "RTOL"));
     ck_assert_int_eq(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_STEPS, 0), SCORESDE_EINVAL);
     ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "STEPS"));
-    ck_assert_int_eq(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_GRID, SCORESDE_GRID_ARRAY),
-                     SCORESDE_EINVAL);
+    ck_assert_int_eq(
+        scoresde_sampler_set_int(s, SCORESDE_SAMPLER_GRID, SCORESDE_SAMPLER_GRID_ARRAY),
+        SCORESDE_EINVAL);
     ck_assert_int_eq(scoresde_sampler_set_int(s, 99, 1), SCORESDE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "setting 99"));
     ck_assert_int_eq(scoresde_sampler_bounds(0, &lo, &hi, NULL), SCORESDE_EINVAL);
     ck_assert_int_eq(scoresde_sampler_set_int(NULL, SCORESDE_SAMPLER_STEPS, 5), SCORESDE_EINVAL);
     ck_assert_int_eq(scoresde_sampler_get_int(s, SCORESDE_SAMPLER_SNR, &iv), SCORESDE_EINVAL);
-    scoresde_sampler *c = NULL;
-    OK(scoresde_sampler_clone(s, &c));
-    OK(scoresde_sampler_get_double(c, SCORESDE_SAMPLER_RTOL, &dv));
-    OK(scoresde_sampler_get_double(s, SCORESDE_SAMPLER_RTOL, &lo));
-    ck_assert(dv == lo);
-    scoresde_sampler_free(c);
+    ck_assert_int_eq(scoresde_sampler_get_int(s, SCORESDE_SAMPLER_STEPS, NULL), SCORESDE_EINVAL);
+    ck_assert_int_eq(scoresde_sampler_get_double(NULL, SCORESDE_SAMPLER_SNR, &dv), SCORESDE_EINVAL);
     scoresde_sampler_free(s);
     scoresde_sampler_free(NULL);
     ck_assert_int_eq(scoresde_sampler_create(&s, 77), SCORESDE_EINVAL);
     ck_assert_ptr_null(s);
     ck_assert_int_eq(scoresde_sampler_create(NULL, SCORESDE_SAMPLER_PC), SCORESDE_EINVAL);
+}
+END_TEST
+
+static int dummy_progress(uint64_t step, double t, uint64_t nfe, void *user)
+{
+    return 0;
+}
+
+static int dummy_guidance(const double *x, const double *t, size_t n, size_t D, double *grad,
+                          void *user)
+{
+    return 0;
+}
+
+/* clone: out first; an independent copy of the settings, the grid array and
+ * the hooks */
+START_TEST(test_clone)
+{
+    scoresde_sampler *s = NULL, *c = NULL;
+    OK(scoresde_sampler_create(&s, SCORESDE_SAMPLER_EDM));
+    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_S_CHURN, 3.5));
+    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_H_MIN, 0.0));
+    const double grid[4] = {1.0, 0.5, 0.1, 0.01};
+    OK(scoresde_sampler_set_grid(s, grid, 4));
+    int tag = 0;
+    OK(scoresde_sampler_set_progress(s, dummy_progress, &tag));
+    OK(scoresde_sampler_set_guidance(s, dummy_guidance, 0.5, &tag));
+    OK(scoresde_sampler_clone(&c, s));
+    ck_assert_ptr_nonnull(c);
+    ck_assert_ptr_ne(c, s);
+    ck_assert_int_eq(scoresde_sampler_method(c), SCORESDE_SAMPLER_EDM);
+    for (int o = 1; o <= 28; o++) {
+        int is_int;
+        OK(scoresde_sampler_bounds(o, NULL, NULL, &is_int));
+        if (is_int) {
+            int64_t a, b;
+            OK(scoresde_sampler_get_int(s, o, &a));
+            OK(scoresde_sampler_get_int(c, o, &b));
+            ck_assert_int_eq(a, b);
+        } else {
+            double a, b;
+            OK(scoresde_sampler_get_double(s, o, &a));
+            OK(scoresde_sampler_get_double(c, o, &b));
+            ck_assert(a == b || (isnan(a) && isnan(b)));
+        }
+    }
+    /* the grid was copied: the clone keeps it after the original drops its own */
+    scoresde_sde *sde = NULL;
+    OK(scoresde_sde_create_default(&sde, SCORESDE_SDE_VP));
+    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_STEPS, 5));
+    double t[4];
+    OK(scoresde_sampler_times(c, sde, t, 4));
+    ck_assert(memcmp(t, grid, sizeof t) == 0);
+    int64_t g;
+    OK(scoresde_sampler_get_int(s, SCORESDE_SAMPLER_GRID, &g));
+    ck_assert_int_eq(g, SCORESDE_SAMPLER_GRID_KARRAS); /* EDM's own grid again */
+    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_EPS, NAN));
+    double t6[6];
+    OK(scoresde_sampler_times(s, sde, t6, 6));
+    ck_assert(t6[0] == 1.0 && t6[5] == 1e-3 && t6[4] > t6[5]);
+    OK(scoresde_sampler_get_int(c, SCORESDE_SAMPLER_GRID, &g));
+    ck_assert_int_eq(g, SCORESDE_SAMPLER_GRID_ARRAY);
+    /* settings are independent */
+    OK(scoresde_sampler_set_double(c, SCORESDE_SAMPLER_S_CHURN, 1.0));
+    double v;
+    OK(scoresde_sampler_get_double(s, SCORESDE_SAMPLER_S_CHURN, &v));
+    ck_assert(v == 3.5);
+    scoresde_sampler_free(s); /* the clone outlives its source */
+    OK(scoresde_sampler_times(c, sde, t, 4));
+    scoresde_sampler *c2 = (scoresde_sampler *)&tag;
+    ck_assert_int_eq(scoresde_sampler_clone(&c2, NULL), SCORESDE_EINVAL);
+    ck_assert_ptr_null(c2);
+    ck_assert_int_eq(scoresde_sampler_clone(NULL, c), SCORESDE_EINVAL);
+    scoresde_sampler_free(c);
+    scoresde_sde_free(sde);
 }
 END_TEST
 
@@ -190,7 +347,7 @@ START_TEST(test_grids)
     OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_STEPS, 20));
     double t[21], a[21], sg[21];
     ck_assert_int_eq(scoresde_sampler_times(s, vp, t, 20), SCORESDE_EINVAL);
-    for (int g = SCORESDE_GRID_UNIFORM_T; g <= SCORESDE_GRID_LOGSNR; g++) {
+    for (int g = SCORESDE_SAMPLER_GRID_UNIFORM_T; g <= SCORESDE_SAMPLER_GRID_LOGSNR; g++) {
         OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_GRID, g));
         OK(scoresde_sampler_times(s, vp, t, 21));
         ck_assert(t[0] == 1.0 && t[20] == 1e-3);
@@ -198,10 +355,10 @@ START_TEST(test_grids)
         for (int k = 1; k <= 20; k++) {
             ck_assert(t[k] < t[k - 1]);
             double f = k / 20.0, want, got;
-            if (g == SCORESDE_GRID_UNIFORM_T) {
+            if (g == SCORESDE_SAMPLER_GRID_UNIFORM_T) {
                 want = 1.0 + f * (1e-3 - 1.0);
                 got = t[k];
-            } else if (g == SCORESDE_GRID_KARRAS) {
+            } else if (g == SCORESDE_SAMPLER_GRID_KARRAS) {
                 double hi = pow(sg[0] / a[0], 1 / 7.0), lo = pow(sg[20] / a[20], 1 / 7.0);
                 want = hi + f * (lo - hi);
                 got = pow(sg[k] / a[k], 1 / 7.0);
@@ -255,16 +412,26 @@ typedef struct pc_case {
  * biases the masses (per-sample norms: test_langevin_norms). */
 
 static const pc_case pc_cases[] = {
-    {SCORESDE_SDE_VP, SCORESDE_PREDICTOR_REVERSE_DIFFUSION, SCORESDE_CORRECTOR_LANGEVIN, 500, 1, 0},
-    {SCORESDE_SDE_VP, SCORESDE_PREDICTOR_EULER_MARUYAMA, SCORESDE_CORRECTOR_NONE, 500, 0, 0},
-    {SCORESDE_SDE_VP, SCORESDE_PREDICTOR_ANCESTRAL, SCORESDE_CORRECTOR_NONE, 500, 0, 0},
-    {SCORESDE_SDE_VE, SCORESDE_PREDICTOR_REVERSE_DIFFUSION, SCORESDE_CORRECTOR_LANGEVIN, 500, 1, 0},
-    {SCORESDE_SDE_VE, SCORESDE_PREDICTOR_EULER_MARUYAMA, SCORESDE_CORRECTOR_NONE, 500, 0, 0},
-    {SCORESDE_SDE_VE, SCORESDE_PREDICTOR_ANCESTRAL, SCORESDE_CORRECTOR_LANGEVIN, 500, 1, 0},
-    {SCORESDE_SDE_VE, SCORESDE_PREDICTOR_NONE, SCORESDE_CORRECTOR_ANNEALED, 200, 5, 0},
-    {SCORESDE_SDE_SUBVP, SCORESDE_PREDICTOR_REVERSE_DIFFUSION, SCORESDE_CORRECTOR_LANGEVIN, 500, 1, 0},
-    {SCORESDE_SDE_SUBVP, SCORESDE_PREDICTOR_EULER_MARUYAMA, SCORESDE_CORRECTOR_LANGEVIN, 500, 1, 0},
-    {SCORESDE_SDE_SUBVP, SCORESDE_PREDICTOR_ANCESTRAL, SCORESDE_CORRECTOR_NONE, 500, 0, 0},
+    {SCORESDE_SDE_VP, SCORESDE_SAMPLER_PREDICTOR_REVERSE_DIFFUSION,
+     SCORESDE_SAMPLER_CORRECTOR_LANGEVIN, 500, 1, 0},
+    {SCORESDE_SDE_VP, SCORESDE_SAMPLER_PREDICTOR_EULER_MARUYAMA, SCORESDE_SAMPLER_CORRECTOR_NONE,
+     500, 0, 0},
+    {SCORESDE_SDE_VP, SCORESDE_SAMPLER_PREDICTOR_ANCESTRAL, SCORESDE_SAMPLER_CORRECTOR_NONE, 500, 0,
+     0},
+    {SCORESDE_SDE_VE, SCORESDE_SAMPLER_PREDICTOR_REVERSE_DIFFUSION,
+     SCORESDE_SAMPLER_CORRECTOR_LANGEVIN, 500, 1, 0},
+    {SCORESDE_SDE_VE, SCORESDE_SAMPLER_PREDICTOR_EULER_MARUYAMA, SCORESDE_SAMPLER_CORRECTOR_NONE,
+     500, 0, 0},
+    {SCORESDE_SDE_VE, SCORESDE_SAMPLER_PREDICTOR_ANCESTRAL, SCORESDE_SAMPLER_CORRECTOR_LANGEVIN,
+     500, 1, 0},
+    {SCORESDE_SDE_VE, SCORESDE_SAMPLER_PREDICTOR_NONE, SCORESDE_SAMPLER_CORRECTOR_ANNEALED, 200, 5,
+     0},
+    {SCORESDE_SDE_SUBVP, SCORESDE_SAMPLER_PREDICTOR_REVERSE_DIFFUSION,
+     SCORESDE_SAMPLER_CORRECTOR_LANGEVIN, 500, 1, 0},
+    {SCORESDE_SDE_SUBVP, SCORESDE_SAMPLER_PREDICTOR_EULER_MARUYAMA,
+     SCORESDE_SAMPLER_CORRECTOR_LANGEVIN, 500, 1, 0},
+    {SCORESDE_SDE_SUBVP, SCORESDE_SAMPLER_PREDICTOR_ANCESTRAL, SCORESDE_SAMPLER_CORRECTOR_NONE, 500,
+     0, 0},
 };
 
 START_TEST(test_pc_mixture)
@@ -277,8 +444,8 @@ START_TEST(test_pc_mixture)
     size_t n = 2000;
     double *x = malloc(n * 2 * sizeof *x);
     scoresde_sampler_stats st = {sizeof st, 0, 0, 0, 0};
-    OK(scoresde_sampler_sample(s, m, 1234 + (uint64_t)_i, 0, n, NULL, x, &st));
-    int pred_nfe = c->pred == SCORESDE_PREDICTOR_NONE ? 0 : 1;
+    OK(scoresde_sampler_sample(s, m, NULL, n, 2, 1234 + (uint64_t)_i, 0, x, &st));
+    int pred_nfe = c->pred == SCORESDE_SAMPLER_PREDICTOR_NONE ? 0 : 1;
     ck_assert_uint_eq(st.nfe, (uint64_t)(c->steps * (c->corr_steps + pred_nfe) + 1));
     ck_assert_uint_eq(st.accepted, (uint64_t)c->steps * n);
     ck_assert_uint_eq(st.rejected, 0);
@@ -311,16 +478,18 @@ START_TEST(test_highdim)
     OK(scoresde_model_create_gmm(&m, sde, 1, D, w, mu, var));
     scoresde_sampler *s = NULL;
     if (_i == 0) {
-        s = pc_sampler(SCORESDE_PREDICTOR_REVERSE_DIFFUSION, SCORESDE_CORRECTOR_LANGEVIN, 200);
+        s = pc_sampler(SCORESDE_SAMPLER_PREDICTOR_REVERSE_DIFFUSION,
+                       SCORESDE_SAMPLER_CORRECTOR_LANGEVIN, 200);
         OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_BATCH_NORMS, 1));
     } else {
-        s = pc_sampler(SCORESDE_PREDICTOR_EULER_MARUYAMA, SCORESDE_CORRECTOR_NONE, 200);
+        s = pc_sampler(SCORESDE_SAMPLER_PREDICTOR_EULER_MARUYAMA, SCORESDE_SAMPLER_CORRECTOR_NONE,
+                       200);
         OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_LAM, _i == 1 ? 0.5 : 0.0));
         OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_DENOISE, 0));
     }
     size_t n = 500;
     double *x = malloc(n * D * sizeof *x);
-    OK(scoresde_sampler_sample(s, m, 77, 0, n, NULL, x, NULL));
+    OK(scoresde_sampler_sample(s, m, NULL, n, D, 77, 0, x, NULL));
     double pooled = 0.0;
     for (int j = 0; j < D; j++) {
         double mean, v;
@@ -346,15 +515,15 @@ END_TEST
 START_TEST(test_langevin_norms)
 {
     scoresde_model *m = mixture_model(SCORESDE_SDE_VP);
-    scoresde_sampler *s = pc_sampler(SCORESDE_PREDICTOR_REVERSE_DIFFUSION,
-                                     SCORESDE_CORRECTOR_LANGEVIN, 30);
+    scoresde_sampler *s = pc_sampler(SCORESDE_SAMPLER_PREDICTOR_REVERSE_DIFFUSION,
+                                     SCORESDE_SAMPLER_CORRECTOR_LANGEVIN, 30);
     double a[40], b[40], c[40];
-    OK(scoresde_sampler_sample(s, m, 3, 0, 20, NULL, a, NULL));
+    OK(scoresde_sampler_sample(s, m, NULL, 20, 2, 3, 0, a, NULL));
     OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_BATCH_NORMS, 1));
-    OK(scoresde_sampler_sample(s, m, 3, 0, 20, NULL, c, NULL));
+    OK(scoresde_sampler_sample(s, m, NULL, 20, 2, 3, 0, c, NULL));
     ck_assert(memcmp(a, c, sizeof a) != 0);
     OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_BLOCK, 1));
-    OK(scoresde_sampler_sample(s, m, 3, 0, 20, NULL, b, NULL));
+    OK(scoresde_sampler_sample(s, m, NULL, 20, 2, 3, 0, b, NULL));
     ck_assert(memcmp(a, b, sizeof a) == 0);
     scoresde_sampler_free(s);
     scoresde_model_free(m);
@@ -384,14 +553,14 @@ static void sample_split(const scoresde_sampler *s, const scoresde_model *m, siz
 {
     size_t per = n / parts;
     for (size_t p = 0; p < parts; p++)
-        OK(scoresde_sampler_sample(s, m, 7, p * per, per, NULL, x + p * per * 2, NULL));
+        OK(scoresde_sampler_sample(s, m, NULL, per, 2, 7, p * per, x + p * per * 2, NULL));
 }
 
 START_TEST(test_reproducible)
 {
     scoresde_model *m = mixture_model(SCORESDE_SDE_VP);
-    scoresde_sampler *s = pc_sampler(SCORESDE_PREDICTOR_EULER_MARUYAMA,
-                                     SCORESDE_CORRECTOR_LANGEVIN, 40);
+    scoresde_sampler *s = pc_sampler(SCORESDE_SAMPLER_PREDICTOR_EULER_MARUYAMA,
+                                     SCORESDE_SAMPLER_CORRECTOR_LANGEVIN, 40);
     if (_i == 1) { /* the adaptive ODE has per-sample steps */
         scoresde_sampler_free(s);
         OK(scoresde_sampler_create(&s, SCORESDE_SAMPLER_ODE));
@@ -407,7 +576,7 @@ START_TEST(test_reproducible)
     sample_split(s, m, n, 1, c);
     ck_assert(memcmp(a, c, sizeof a) == 0);
     /* sample i is sample i whatever call it is drawn in */
-    OK(scoresde_sampler_sample(s, m, 7, 1, n - 1, NULL, d, NULL));
+    OK(scoresde_sampler_sample(s, m, NULL, n - 1, 2, 7, 1, d, NULL));
     ck_assert(memcmp(a + 2, d, (n - 1) * 2 * sizeof(double)) == 0);
     ck_assert(memcmp(a, d, 2 * sizeof(double)) != 0);
     scoresde_sampler_free(s);
@@ -438,11 +607,11 @@ START_TEST(test_mlp_threads)
     static double a[2 * NM], b[2 * NM], c[2 * NM];
     OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_BLOCK, NM)); /* one block */
     OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_THREADS, 2));
-    OK(scoresde_sampler_sample(s, m, 3, 0, NM, NULL, a, NULL));
+    OK(scoresde_sampler_sample(s, m, NULL, NM, 2, 3, 0, a, NULL));
     OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_BLOCK, 16)); /* 13 blocks */
-    OK(scoresde_sampler_sample(s, m, 3, 0, NM, NULL, b, NULL));
+    OK(scoresde_sampler_sample(s, m, NULL, NM, 2, 3, 0, b, NULL));
     OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_THREADS, 1));
-    OK(scoresde_sampler_sample(s, m, 3, 0, NM, NULL, c, NULL));
+    OK(scoresde_sampler_sample(s, m, NULL, NM, 2, 3, 0, c, NULL));
     ck_assert(memcmp(a, b, sizeof a) == 0);
     ck_assert(memcmp(a, c, sizeof a) == 0);
     scoresde_sampler_free(s);
@@ -453,7 +622,7 @@ END_TEST
 
 /* ------------------------------------------------------------ hooks, errors */
 
-static int cancel_at_3(size_t step, double t, uint64_t nfe, void *user)
+static int cancel_at_3(uint64_t step, double t, uint64_t nfe, void *user)
 {
     size_t *calls = user;
     ++*calls;
@@ -462,7 +631,7 @@ static int cancel_at_3(size_t step, double t, uint64_t nfe, void *user)
     return step == 3;
 }
 
-static int count_steps(size_t step, double t, uint64_t nfe, void *user)
+static int count_steps(uint64_t step, double t, uint64_t nfe, void *user)
 {
     size_t *calls = user;
     ++*calls;
@@ -480,17 +649,17 @@ static int huge_score(const double *x, const double *t, size_t n, size_t D, doub
 START_TEST(test_hooks_and_errors)
 {
     scoresde_model *m = mixture_model(SCORESDE_SDE_VP);
-    scoresde_sampler *s = pc_sampler(SCORESDE_PREDICTOR_EULER_MARUYAMA,
-                                     SCORESDE_CORRECTOR_LANGEVIN, 10);
+    scoresde_sampler *s = pc_sampler(SCORESDE_SAMPLER_PREDICTOR_EULER_MARUYAMA,
+                                     SCORESDE_SAMPLER_CORRECTOR_LANGEVIN, 10);
     double x[20], xt[20];
     size_t calls = 0;
     OK(scoresde_sampler_set_progress(s, cancel_at_3, &calls));
-    ck_assert_int_eq(scoresde_sampler_sample(s, m, 1, 0, 10, NULL, x, NULL), SCORESDE_ECALLBACK);
+    ck_assert_int_eq(scoresde_sampler_sample(s, m, NULL, 10, 2, 1, 0, x, NULL), SCORESDE_ECALLBACK);
     ck_assert_uint_eq(calls, 3);
     ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "progress"));
     calls = 0;
     OK(scoresde_sampler_set_progress(s, count_steps, &calls));
-    OK(scoresde_sampler_sample(s, m, 1, 0, 10, NULL, x, NULL));
+    OK(scoresde_sampler_sample(s, m, NULL, 10, 2, 1, 0, x, NULL));
     ck_assert_uint_eq(calls, 10);
     OK(scoresde_sampler_set_progress(s, NULL, NULL));
     /* caller's x_T: equal to the prior draw gives the same samples */
@@ -498,41 +667,75 @@ START_TEST(test_hooks_and_errors)
     OK(scoresde_sde_create_default(&sde, SCORESDE_SDE_VP));
     OK(scoresde_sde_prior_sample(sde, 10, 2, 1, 0, 0, xt));
     double y[20];
-    OK(scoresde_sampler_sample(s, m, 1, 0, 10, xt, y, NULL));
+    OK(scoresde_sampler_sample(s, m, xt, 10, 2, 1, 0, y, NULL));
     ck_assert(memcmp(x, y, sizeof x) == 0);
-    OK(scoresde_sampler_sample(s, m, 1, 0, 10, xt, xt, NULL)); /* in place */
+    OK(scoresde_sampler_sample(s, m, xt, 10, 2, 1, 0, xt, NULL)); /* in place */
     ck_assert(memcmp(x, xt, sizeof x) == 0);
     /* bad input */
-    ck_assert_int_eq(scoresde_sampler_sample(s, m, 1, 0, 0, NULL, x, NULL), SCORESDE_EINVAL);
-    ck_assert_int_eq(scoresde_sampler_sample(NULL, m, 1, 0, 1, NULL, x, NULL), SCORESDE_EINVAL);
-    ck_assert_int_eq(scoresde_sampler_sample(s, NULL, 1, 0, 1, NULL, x, NULL), SCORESDE_EINVAL);
-    ck_assert_int_eq(scoresde_sampler_sample(s, m, 1, 0, 1, NULL, NULL, NULL), SCORESDE_EINVAL);
+    ck_assert_int_eq(scoresde_sampler_sample(s, m, NULL, 0, 2, 1, 0, x, NULL), SCORESDE_EINVAL);
+    ck_assert_int_eq(scoresde_sampler_sample(NULL, m, NULL, 1, 2, 1, 0, x, NULL), SCORESDE_EINVAL);
+    ck_assert_int_eq(scoresde_sampler_sample(s, NULL, NULL, 1, 2, 1, 0, x, NULL), SCORESDE_EINVAL);
+    ck_assert_int_eq(scoresde_sampler_sample(s, m, NULL, 1, 2, 1, 0, NULL, NULL), SCORESDE_EINVAL);
     xt[3] = NAN;
-    ck_assert_int_eq(scoresde_sampler_sample(s, m, 1, 0, 10, xt, x, NULL), SCORESDE_EINVAL);
+    ck_assert_int_eq(scoresde_sampler_sample(s, m, xt, 10, 2, 1, 0, x, NULL), SCORESDE_EINVAL);
     ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "x_T"));
     scoresde_sampler_stats small = {4, 0, 0, 0, 0};
-    ck_assert_int_eq(scoresde_sampler_sample(s, m, 1, 0, 1, NULL, x, &small), SCORESDE_EINVAL);
+    ck_assert_int_eq(scoresde_sampler_sample(s, m, NULL, 1, 2, 1, 0, x, &small), SCORESDE_EINVAL);
     OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_EPS, 2.0));
-    ck_assert_int_eq(scoresde_sampler_sample(s, m, 1, 0, 1, NULL, x, NULL), SCORESDE_EINVAL);
+    ck_assert_int_eq(scoresde_sampler_sample(s, m, NULL, 1, 2, 1, 0, x, NULL), SCORESDE_EINVAL);
     ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "eps"));
-    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_EPS, 0.0));
-    /* a stats struct of an older, shorter layout gets only its fields */
+    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_EPS, NAN));
+    /* D must be the model's dimension */
+    ck_assert_int_eq(scoresde_sampler_sample(s, m, NULL, 1, 3, 1, 0, x, NULL), SCORESDE_EDIM);
+    ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "D (3)"));
+    ck_assert_int_eq(scoresde_sampler_sample(s, m, NULL, 1, 0, 1, 0, x, NULL), SCORESDE_EINVAL);
+    /* stats, an output struct: one from a newer header (larger) gets the
+     * fields this library knows and its tail zeroed; one smaller than the
+     * first layout (ending at t_final) is refused */
     struct {
-        size_t size;
-        uint64_t nfe;
-    } old = {sizeof old, 0};
-    OK(scoresde_sampler_sample(s, m, 1, 0, 1, NULL, x, (scoresde_sampler_stats *)(void *)&old));
-    ck_assert_uint_eq(old.nfe, 21);
+        scoresde_sampler_stats st;
+        uint64_t later[3];
+    } big;
+    memset(&big, 0xAB, sizeof big);
+    big.st.struct_size = sizeof big;
+    OK(scoresde_sampler_sample(s, m, NULL, 1, 2, 1, 0, x, &big.st));
+    ck_assert_uint_eq(big.st.struct_size, sizeof big);
+    ck_assert_uint_eq(big.st.nfe, 21);
+    ck_assert_uint_eq(big.st.accepted, 10);
+    ck_assert_uint_eq(big.st.rejected, 0);
+    ck_assert(big.st.t_final == 1e-3);
+    for (int k = 0; k < 3; k++)
+        ck_assert_uint_eq(big.later[k], 0);
+    scoresde_sampler_stats cut = {offsetof(scoresde_sampler_stats, t_final), 0, 0, 0, 0};
+    ck_assert_int_eq(scoresde_sampler_sample(s, m, NULL, 1, 2, 1, 0, x, &cut), SCORESDE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "stats->struct_size"));
+    scoresde_sampler_stats exact = {sizeof exact, 0, 0, 0, 0};
+    OK(scoresde_sampler_sample(s, m, NULL, 1, 2, 1, 0, x, &exact));
+    ck_assert_uint_eq(exact.nfe, 21);
+    /* EPS = NaN (the default) stops at the SDE's sampling eps; 0 runs to t = 0 */
+    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_EPS, 0.0));
+    OK(scoresde_sampler_sample(s, m, NULL, 4, 2, 1, 0, x, &exact));
+    ck_assert(exact.t_final == 0.0);
+    for (int e = 0; e < 8; e++)
+        ck_assert(isfinite(x[e]));
+    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_EPS, NAN));
+    /* ... but a grid in sigma/alpha cannot reach sigma(0) = 0: EINVAL naming EPS */
+    scoresde_sampler *dpm = NULL;
+    OK(scoresde_sampler_create(&dpm, SCORESDE_SAMPLER_DPMPP));
+    OK(scoresde_sampler_set_double(dpm, SCORESDE_SAMPLER_EPS, 0.0));
+    ck_assert_int_eq(scoresde_sampler_sample(dpm, m, NULL, 1, 2, 1, 0, x, NULL), SCORESDE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "EPS"));
+    scoresde_sampler_free(dpm);
     /* NaN/Inf in the state: named sample, step and time */
     scoresde_model *bad = NULL;
     OK(scoresde_model_create_score_fn(&bad, sde, 2, huge_score, NULL, NULL));
-    ck_assert_int_eq(scoresde_sampler_sample(s, bad, 1, 5, 3, NULL, x, NULL), SCORESDE_ENUMERIC);
+    ck_assert_int_eq(scoresde_sampler_sample(s, bad, NULL, 3, 2, 1, 5, x, NULL), SCORESDE_ENUMERIC);
     ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "sample 5"));
     ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "step 1"));
     ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "t = "));
     /* a custom SDE without a marginal cannot use the ratio-form predictors */
-    scoresde_sampler *rd = pc_sampler(SCORESDE_PREDICTOR_REVERSE_DIFFUSION,
-                                      SCORESDE_CORRECTOR_NONE, 5);
+    scoresde_sampler *rd = pc_sampler(SCORESDE_SAMPLER_PREDICTOR_REVERSE_DIFFUSION,
+                                      SCORESDE_SAMPLER_CORRECTOR_NONE, 5);
     scoresde_sampler_free(rd);
     scoresde_model_free(bad);
     scoresde_sde_free(sde);
@@ -577,7 +780,7 @@ static double ode_error(const scoresde_model *m, const scoresde_sde *sde, int so
     OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_STEPS, N));
     OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_GRID, grid));
     double x[8], want[2], err = 0.0;
-    OK(scoresde_sampler_sample(s, m, 3, 0, 4, NULL, x, NULL));
+    OK(scoresde_sampler_sample(s, m, NULL, 4, 2, 3, 0, x, NULL));
     double xT[8];
     OK(scoresde_sde_prior_sample(sde, 4, 2, 3, 0, 0, xT));
     for (int i = 0; i < 4; i++) {
@@ -597,8 +800,10 @@ START_TEST(test_ode_orders)
         int solver;
         int64_t N;
         double order;
-    } c[] = {{SCORESDE_ODE_EULER, 200, 1}, {SCORESDE_ODE_HEUN, 50, 2}, {SCORESDE_ODE_RK4, 20, 4}};
-    for (int g = SCORESDE_GRID_UNIFORM_T; g <= SCORESDE_GRID_LOGSNR; g += 2)
+    } c[] = {{SCORESDE_SAMPLER_SOLVER_EULER, 200, 1},
+             {SCORESDE_SAMPLER_SOLVER_HEUN, 50, 2},
+             {SCORESDE_SAMPLER_SOLVER_RK4, 20, 4}};
+    for (int g = SCORESDE_SAMPLER_GRID_UNIFORM_T; g <= SCORESDE_SAMPLER_GRID_LOGSNR; g += 2)
         for (int q = 0; q < 3; q++) {
             double e1 = ode_error(m, sde, c[q].solver, c[q].N, g);
             double e2 = ode_error(m, sde, c[q].solver, 2 * c[q].N, g);
@@ -625,11 +830,11 @@ static double method_error(const scoresde_model *m, const scoresde_sde *sde, int
         /* On the uniform log-SNR grid 3M converges at order 4 on this
          * Gaussian (measured), a superconvergence of the problem; the Karras
          * grid shows the nominal orders. */
-        OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_GRID, SCORESDE_GRID_KARRAS));
+        OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_GRID, SCORESDE_SAMPLER_GRID_KARRAS));
     }
     double x[8], xT[8], want[2], err = 0.0;
     scoresde_sampler_stats st = {sizeof st, 0, 0, 0, 0};
-    OK(scoresde_sampler_sample(s, m, 3, 0, 4, NULL, x, &st));
+    OK(scoresde_sampler_sample(s, m, NULL, 4, 2, 3, 0, x, &st));
     ck_assert_uint_eq(st.nfe, (uint64_t)(method == SCORESDE_SAMPLER_EDM ? 2 * N
                                          : order == 3                   ? N + 1
                                                                         : N));
@@ -686,7 +891,7 @@ START_TEST(test_fast_sampler_mixture)
     }
     size_t n = 2000;
     double *x = malloc(2 * n * sizeof *x);
-    OK(scoresde_sampler_sample(s, m, 5, 0, n, NULL, x, NULL));
+    OK(scoresde_sampler_sample(s, m, NULL, n, 2, 5, 0, x, NULL));
     char what[32];
     snprintf(what, sizeof what, "fast case %d", _i);
     check_mixture(x, n, 0, what);
@@ -717,11 +922,11 @@ START_TEST(test_em_weak_order)
     size_t n = 40000;
     double *x = malloc(2 * n * sizeof *x), em[2], ev[2];
     for (int q = 0; q < 2; q++) {
-        scoresde_sampler *s = pc_sampler(SCORESDE_PREDICTOR_EULER_MARUYAMA,
-                                         SCORESDE_CORRECTOR_NONE, 80 << q);
+        scoresde_sampler *s = pc_sampler(SCORESDE_SAMPLER_PREDICTOR_EULER_MARUYAMA,
+                                         SCORESDE_SAMPLER_CORRECTOR_NONE, 80 << q);
         OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_DENOISE, 0));
         OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_BLOCK, 1024));
-        OK(scoresde_sampler_sample(s, m, 31 + (uint64_t)q, 0, n, NULL, x, NULL));
+        OK(scoresde_sampler_sample(s, m, NULL, n, 2, 31 + (uint64_t)q, 0, x, NULL));
         double me = 0.0, ve = 0.0;
         for (size_t e = 0; e < 2 * n; e++) {
             double d = x[e] - a * mu[e % 2];
@@ -753,7 +958,7 @@ START_TEST(test_dopri_tolerance)
         OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_ATOL, tols[q]));
         double x[16], xT[16], want[2], err = 0.0;
         scoresde_sampler_stats st = {sizeof st, 0, 0, 0, 0};
-        OK(scoresde_sampler_sample(s, m, 5, 0, 8, NULL, x, &st));
+        OK(scoresde_sampler_sample(s, m, NULL, 8, 2, 5, 0, x, &st));
         OK(scoresde_sde_prior_sample(sde, 8, 2, 5, 0, 0, xT));
         for (int i = 0; i < 8; i++) {
             gauss_flow(sde, xT + 2 * i, 1.0, 1e-3, want);
@@ -773,17 +978,33 @@ START_TEST(test_dopri_tolerance)
     OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_ATOL, 0));
     OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_RTOL, 0));
     double x[2];
-    ck_assert_int_eq(scoresde_sampler_sample(s, m, 5, 0, 1, NULL, x, NULL), SCORESDE_EINVAL);
+    ck_assert_int_eq(scoresde_sampler_sample(s, m, NULL, 1, 2, 5, 0, x, NULL), SCORESDE_EINVAL);
     /* the step limit */
     OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_RTOL, 1e-10));
     OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_MAX_STEPS, 3));
-    ck_assert_int_eq(scoresde_sampler_sample(s, m, 5, 0, 1, NULL, x, NULL), SCORESDE_ENUMERIC);
+    ck_assert_int_eq(scoresde_sampler_sample(s, m, NULL, 1, 2, 5, 0, x, NULL), SCORESDE_ENUMERIC);
     ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "MAX_STEPS"));
     /* the minimum step */
     OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_MAX_STEPS, 100000));
     OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_H_MIN, 0.5));
-    ck_assert_int_eq(scoresde_sampler_sample(s, m, 5, 0, 1, NULL, x, NULL), SCORESDE_ENUMERIC);
+    ck_assert_int_eq(scoresde_sampler_sample(s, m, NULL, 1, 2, 5, 0, x, NULL), SCORESDE_ENUMERIC);
     ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "H_MIN"));
+    /* H_INIT = NaN (the default) is Hairer's automatic first step, which
+     * costs one evaluation more than a given one: for one sample
+     * nfe = 2 + 6 (accepted + rejected), against 1 + 6 (...) with H_INIT set.
+     * H_MIN = 0 means no minimum. */
+    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_H_MIN, 0.0));
+    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_RTOL, 1e-6));
+    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_ATOL, 1e-6));
+    scoresde_sampler_stats st = {sizeof st, 0, 0, 0, 0};
+    OK(scoresde_sampler_sample(s, m, NULL, 1, 2, 5, 0, x, &st));
+    ck_assert_uint_eq(st.nfe, 2 + 6 * (st.accepted + st.rejected));
+    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_H_INIT, 1e-2));
+    OK(scoresde_sampler_sample(s, m, NULL, 1, 2, 5, 0, x, &st));
+    ck_assert_uint_eq(st.nfe, 1 + 6 * (st.accepted + st.rejected));
+    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_H_INIT, NAN));
+    OK(scoresde_sampler_sample(s, m, NULL, 1, 2, 5, 0, x, &st));
+    ck_assert_uint_eq(st.nfe, 2 + 6 * (st.accepted + st.rejected));
     scoresde_sampler_free(s);
     scoresde_model_free(m);
     scoresde_sde_free(sde);
@@ -805,7 +1026,7 @@ static double adaptive_error(const scoresde_model *m, const scoresde_sde *sde, d
     OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_ATOL, tol));
     double x[16], xT[16], want[2], err = 0.0;
     scoresde_sampler_stats st = {sizeof st, 0, 0, 0, 0};
-    OK(scoresde_sampler_sample(s, m, 5, 0, 8, NULL, x, &st));
+    OK(scoresde_sampler_sample(s, m, NULL, 8, 2, 5, 0, x, &st));
     OK(scoresde_sde_prior_sample(sde, 8, 2, 5, 0, 0, xT));
     for (int i = 0; i < 8; i++) {
         gauss_flow(sde, xT + 2 * i, 1.0, 1e-3, want);
@@ -839,19 +1060,31 @@ START_TEST(test_dpm_adaptive)
     OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_RTOL, 1e-3));
     OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_ATOL, 1e-3));
     static double a[120], b[120];
-    OK(scoresde_sampler_sample(s, mix, 9, 0, 60, NULL, a, NULL));
+    OK(scoresde_sampler_sample(s, mix, NULL, 60, 2, 9, 0, a, NULL));
     OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_BLOCK, 7));
     OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_THREADS, 2));
-    OK(scoresde_sampler_sample(s, mix, 9, 0, 60, NULL, b, NULL));
+    OK(scoresde_sampler_sample(s, mix, NULL, 60, 2, 9, 0, b, NULL));
     ck_assert(memcmp(a, b, sizeof a) == 0);
     /* tolerances both zero; the step limit */
     OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_RTOL, 0));
     OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_ATOL, 0));
-    ck_assert_int_eq(scoresde_sampler_sample(s, mix, 9, 0, 1, NULL, a, NULL), SCORESDE_EINVAL);
+    ck_assert_int_eq(scoresde_sampler_sample(s, mix, NULL, 1, 2, 9, 0, a, NULL), SCORESDE_EINVAL);
     OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_RTOL, 1e-10));
     OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_MAX_STEPS, 3));
-    ck_assert_int_eq(scoresde_sampler_sample(s, mix, 9, 0, 1, NULL, a, NULL), SCORESDE_ENUMERIC);
+    ck_assert_int_eq(scoresde_sampler_sample(s, mix, NULL, 1, 2, 9, 0, a, NULL), SCORESDE_ENUMERIC);
     ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "MAX_STEPS"));
+    /* H_INIT = NaN is Lu et al.'s 0.05 in lambda: the same bits as 0.05 set
+     * explicitly, other bits for another first step */
+    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_MAX_STEPS, 100000));
+    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_RTOL, 1e-3));
+    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_ATOL, 1e-3));
+    OK(scoresde_sampler_sample(s, mix, NULL, 60, 2, 9, 0, a, NULL));
+    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_H_INIT, 0.05));
+    OK(scoresde_sampler_sample(s, mix, NULL, 60, 2, 9, 0, b, NULL));
+    ck_assert(memcmp(a, b, sizeof a) == 0);
+    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_H_INIT, 0.5));
+    OK(scoresde_sampler_sample(s, mix, NULL, 60, 2, 9, 0, b, NULL));
+    ck_assert(memcmp(a, b, sizeof a) != 0);
     scoresde_sampler_free(s);
     scoresde_model_free(mix);
     scoresde_model_free(m);
@@ -872,22 +1105,25 @@ START_TEST(test_encode_decode)
         t[i] = 1e-3;
     OK(scoresde_model_sample(m, t, n, 2, 11, 0, x0));
     scoresde_sampler_stats st = {sizeof st, 0, 0, 0, 0};
-    OK(scoresde_sampler_encode(s, m, n, x0, z, &st));
+    OK(scoresde_sampler_encode(s, m, x0, n, 2, z, &st));
     ck_assert(st.t_final == 1.0);
-    OK(scoresde_sampler_sample(s, m, 0, 0, n, z, back, NULL));
+    OK(scoresde_sampler_sample(s, m, z, n, 2, 0, 0, back, NULL));
     for (size_t e = 0; e < 2 * n; e++)
         ck_assert_msg(fabs(back[e] - x0[e]) < 1e-6, "element %zu: %g vs %g", e, back[e], x0[e]);
     /* fixed-step RK4 encodes on the reversed grid */
-    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_SOLVER, SCORESDE_ODE_RK4));
+    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_SOLVER, SCORESDE_SAMPLER_SOLVER_RK4));
     OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_STEPS, 400));
-    OK(scoresde_sampler_encode(s, m, n, x0, z, NULL));
-    OK(scoresde_sampler_sample(s, m, 0, 0, n, z, back, NULL));
+    OK(scoresde_sampler_encode(s, m, x0, n, 2, z, NULL));
+    OK(scoresde_sampler_sample(s, m, z, n, 2, 0, 0, back, NULL));
     for (size_t e = 0; e < 2 * n; e++)
         ck_assert_msg(fabs(back[e] - x0[e]) < 1e-6, "RK4 element %zu: %g vs %g", e, back[e],
                       x0[e]);
     scoresde_sampler *pc = NULL;
     OK(scoresde_sampler_create(&pc, SCORESDE_SAMPLER_PC));
-    ck_assert_int_eq(scoresde_sampler_encode(pc, m, n, x0, z, NULL), SCORESDE_EINVAL);
+    ck_assert_int_eq(scoresde_sampler_encode(pc, m, x0, n, 2, z, NULL), SCORESDE_EINVAL);
+    ck_assert_int_eq(scoresde_sampler_encode(s, m, x0, n, 1, z, NULL), SCORESDE_EDIM);
+    ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "D (1)"));
+    ck_assert_int_eq(scoresde_sampler_encode(s, m, x0, n, 0, z, NULL), SCORESDE_EINVAL);
     scoresde_sampler_free(pc);
     scoresde_sampler_free(s);
     scoresde_model_free(m);
@@ -916,14 +1152,14 @@ START_TEST(test_langevin_dynamics)
     double *t = calloc(n, sizeof *t);
     OK(scoresde_model_sample(m, t, n, 2, 8, 0, x0));
     scoresde_sampler_stats st = {sizeof st, 0, 0, 0, 0};
-    OK(scoresde_sampler_langevin(s, mixture_score_t0, m, 2, 9, 0, n, x0, x, &st));
+    OK(scoresde_sampler_langevin(s, mixture_score_t0, m, x0, n, 2, 9, 0, x, &st));
     ck_assert_uint_eq(st.nfe, 400);
     double moved = 0.0;
     for (size_t e = 0; e < 2 * n; e++)
         moved += fabs(x[e] - x0[e]) / (double)(2 * n);
     ck_assert_msg(moved > 0.3, "mean displacement %g", moved); /* ~ sqrt(2 x 0.4) */
     check_mixture(x, n, 0, "Langevin");
-    ck_assert_int_eq(scoresde_sampler_langevin(s, NULL, m, 2, 9, 0, n, x0, x, NULL),
+    ck_assert_int_eq(scoresde_sampler_langevin(s, NULL, m, x0, n, 2, 9, 0, x, NULL),
                      SCORESDE_EINVAL);
     free(x0);
     free(x);
@@ -992,17 +1228,17 @@ START_TEST(test_guidance)
     size_t n = 2000;
     double *x = malloc(2 * n * sizeof *x), *y = malloc(2 * n * sizeof *y);
     /* scale 0 changes nothing, bit for bit */
-    OK(scoresde_sampler_sample(s, a, 6, 0, 50, NULL, x, NULL));
+    OK(scoresde_sampler_sample(s, a, NULL, 50, 2, 6, 0, x, NULL));
     OK(scoresde_sampler_set_guidance(s, score_difference, 0.0, &tm));
-    OK(scoresde_sampler_sample(s, a, 6, 0, 50, NULL, y, NULL));
+    OK(scoresde_sampler_sample(s, a, NULL, 50, 2, 6, 0, y, NULL));
     ck_assert(memcmp(x, y, 100 * sizeof(double)) == 0);
     OK(scoresde_sampler_set_guidance(s, score_difference, 1.0, &tm));
-    OK(scoresde_sampler_sample(s, a, 6, 0, n, NULL, x, NULL));
+    OK(scoresde_sampler_sample(s, a, NULL, n, 2, 6, 0, x, NULL));
     char what[32];
     snprintf(what, sizeof what, "guided method %d", methods[_i]);
     check_mixture(x, n, 0, what);
     OK(scoresde_sampler_set_guidance(s, failing_guidance, 1.0, NULL));
-    ck_assert_int_eq(scoresde_sampler_sample(s, a, 6, 0, 4, NULL, x, NULL), SCORESDE_ECALLBACK);
+    ck_assert_int_eq(scoresde_sampler_sample(s, a, NULL, 4, 2, 6, 0, x, NULL), SCORESDE_ECALLBACK);
     ck_assert_int_eq(scoresde_sampler_set_guidance(s, failing_guidance, NAN, NULL),
                      SCORESDE_EINVAL);
     free(x);
@@ -1032,8 +1268,8 @@ START_TEST(test_inpainting)
     const double w[2] = {0.5, 0.5}, mu[4] = {-1, -2, 1, 2}, var[4] = {1, 0.3, 1, 0.3};
     scoresde_model *m = NULL;
     OK(scoresde_model_create_gmm(&m, sde, 2, 2, w, mu, var));
-    scoresde_sampler *s = pc_sampler(SCORESDE_PREDICTOR_REVERSE_DIFFUSION,
-                                     SCORESDE_CORRECTOR_LANGEVIN, 500);
+    scoresde_sampler *s = pc_sampler(SCORESDE_SAMPLER_PREDICTOR_REVERSE_DIFFUSION,
+                                     SCORESDE_SAMPLER_CORRECTOR_LANGEVIN, 500);
     OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_BATCH_NORMS, 1));
     size_t n = 2000;
     double *y = malloc(2 * n * sizeof *y), *x = malloc(2 * n * sizeof *x);
@@ -1042,7 +1278,7 @@ START_TEST(test_inpainting)
         y[2 * i + 1] = NAN; /* not read: unknown */
     }
     const unsigned char mask[2] = {1, 0};
-    OK(scoresde_sampler_inpaint(s, m, 12, 0, n, mask, 2, y, x, NULL));
+    OK(scoresde_sampler_inpaint(s, m, y, mask, n, 2, 12, 0, x, NULL));
     double l0 = exp(-0.5 * 1.2 * 1.2), l1 = exp(-0.5 * 0.8 * 0.8);
     double p1 = l1 / (l0 + l1), se = sqrt(0.25 / (double)n);
     double *f = malloc(n * sizeof *f);
@@ -1072,20 +1308,76 @@ START_TEST(test_inpainting)
         ck_assert_msg(sqrt((double)nk) * dmax < 2.7, "mode %d KS %g", k, sqrt((double)nk) * dmax);
     }
     /* bad input */
-    ck_assert_int_eq(scoresde_sampler_inpaint(s, m, 12, 0, n, mask, 3, y, x, NULL),
-                     SCORESDE_EDIM);
+    ck_assert_int_eq(scoresde_sampler_inpaint(s, m, y, mask, n, 3, 12, 0, x, NULL), SCORESDE_EDIM);
+    ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "D (3)"));
+    ck_assert_int_eq(scoresde_sampler_inpaint(s, m, y, NULL, n, 2, 12, 0, x, NULL),
+                     SCORESDE_EINVAL);
     ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "mask"));
     y[0] = INFINITY;
-    ck_assert_int_eq(scoresde_sampler_inpaint(s, m, 12, 0, n, mask, 2, y, x, NULL),
+    ck_assert_int_eq(scoresde_sampler_inpaint(s, m, y, mask, n, 2, 12, 0, x, NULL),
                      SCORESDE_EINVAL);
     scoresde_sampler *ode = NULL;
     OK(scoresde_sampler_create(&ode, SCORESDE_SAMPLER_ODE));
-    ck_assert_int_eq(scoresde_sampler_inpaint(ode, m, 12, 0, n, mask, 2, y, x, NULL),
+    ck_assert_int_eq(scoresde_sampler_inpaint(ode, m, y, mask, n, 2, 12, 0, x, NULL),
                      SCORESDE_EINVAL);
     scoresde_sampler_free(ode);
     free(f);
     free(x);
     free(y);
+    scoresde_sampler_free(s);
+    scoresde_model_free(m);
+    scoresde_sde_free(sde);
+}
+END_TEST
+
+/* The replacement noise of inpainting comes from the INPAINT purpose: with
+ * CORRECTOR_STEPS = 0 and STEPS = 1, the start is draw d = 1, and the first score
+ * evaluation (the predictor's, at t_0 = T) sees the known coordinate
+ * alpha(T) y + sigma(T) z with z at offset OFFSET(INPAINT, d D + j) of the
+ * sample's stream (sampler.h). */
+typedef struct first_call {
+    int calls;
+    double x[8];
+} first_call;
+
+static int record_first(const double *x, const double *t, size_t n, size_t D, double *out,
+                        void *user)
+{
+    first_call *fc = user;
+    if (fc->calls++ == 0)
+        memcpy(fc->x, x, n * D * sizeof *x);
+    for (size_t e = 0; e < n * D; e++)
+        out[e] = 0.0;
+    return 0;
+}
+
+START_TEST(test_inpainting_noise)
+{
+    scoresde_sde *sde = NULL;
+    OK(scoresde_sde_create_default(&sde, SCORESDE_SDE_VP));
+    first_call fc = {0};
+    scoresde_model *m = NULL;
+    OK(scoresde_model_create_score_fn(&m, sde, 2, record_first, NULL, &fc));
+    scoresde_sampler *s =
+        pc_sampler(SCORESDE_SAMPLER_PREDICTOR_EULER_MARUYAMA, SCORESDE_SAMPLER_CORRECTOR_NONE, 1);
+    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_CORRECTOR_STEPS, 0));
+    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_BLOCK, 4));
+    const unsigned char mask[2] = {0, 1};
+    const double y[8] = {0, 0.5, 0, -1, 0, 2, 0, 0.25};
+    double x[8], prior[8], T = 1.0, a, sg;
+    OK(scoresde_sampler_inpaint(s, m, y, mask, 4, 2, 99, 10, x, NULL));
+    ck_assert_int_eq(fc.calls, 2); /* the predictor and the final denoising */
+    OK(scoresde_sde_marginal(sde, &T, 1, &a, &sg, NULL, NULL));
+    OK(scoresde_sde_prior_sample(sde, 4, 2, 99, 10, 0, prior));
+    for (uint64_t i = 0; i < 4; i++) {
+        double z;
+        OK(scoresde_rng_normal(99, 10 + i, SCORESDE_RNG_OFFSET(SCORESDE_RNG_INPAINT, 1 * 2 + 1), 1,
+                               &z));
+        ck_assert_msg(fabs(fc.x[2 * i + 1] - (a * y[2 * i + 1] + sg * z)) < 1e-15,
+                      "sample %d: %.17g", (int)i, fc.x[2 * i + 1]);
+        ck_assert(fc.x[2 * i] == prior[2 * i]);  /* the free coordinate: the prior draw */
+        ck_assert(x[2 * i + 1] == y[2 * i + 1]); /* known coordinates end at y exactly */
+    }
     scoresde_sampler_free(s);
     scoresde_model_free(m);
     scoresde_sde_free(sde);
@@ -1209,11 +1501,11 @@ START_TEST(test_inpainting_exact)
                           j, g[j], fd);
         }
     }
-    scoresde_sampler *s = pc_sampler(SCORESDE_PREDICTOR_REVERSE_DIFFUSION,
-                                     SCORESDE_CORRECTOR_LANGEVIN, 500);
+    scoresde_sampler *s = pc_sampler(SCORESDE_SAMPLER_PREDICTOR_REVERSE_DIFFUSION,
+                                     SCORESDE_SAMPLER_CORRECTOR_LANGEVIN, 500);
     OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_BATCH_NORMS, 1));
     OK(scoresde_sampler_set_guidance(s, cond_guidance, 1.0, &cg));
-    OK(scoresde_sampler_inpaint(s, m, 12, 0, n, mask, 2, y, x, NULL));
+    OK(scoresde_sampler_inpaint(s, m, y, mask, n, 2, 12, 0, x, NULL));
     double l0 = exp(-0.5 * 1.2 * 1.2), l1 = exp(-0.5 * 0.8 * 0.8), p1 = l1 / (l0 + l1);
     double *f = malloc(n * sizeof *f);
     ck_assert_ptr_nonnull(f);
@@ -1271,7 +1563,7 @@ START_TEST(test_likelihood_exact)
     OK(scoresde_model_sample(m, t, n, 2, 21, 0, x));
     OK(scoresde_model_log_density(m, x, t, n, 2, want));
     scoresde_sampler_stats st = {sizeof st, 0, 0, 0, 0};
-    OK(scoresde_sampler_likelihood(s, m, 0, 0, n, x, got, lat, &st));
+    OK(scoresde_sampler_likelihood(s, m, x, n, 2, 0, 0, got, lat, &st));
     ck_assert(st.t_final == 1.0 && st.nfe > 0);
     const scoresde_sde *sde = scoresde_model_sde(m);
     double tT[6] = {1, 1, 1, 1, 1, 1}, lT[6], lprior[6];
@@ -1286,7 +1578,7 @@ START_TEST(test_likelihood_exact)
     double mid[2] = {0.0, 0.5}, mw, mg;
     OK(scoresde_model_log_density(m, mid, t, 1, 2, &mw));
     double ml[2];
-    OK(scoresde_sampler_likelihood(s, m, 0, 0, 1, mid, &mg, ml, NULL));
+    OK(scoresde_sampler_likelihood(s, m, mid, 1, 2, 0, 0, &mg, ml, NULL));
     OK(scoresde_model_log_density(m, ml, tT, 1, 2, lT));
     OK(scoresde_sde_prior_logp(sde, ml, 1, 2, lprior));
     mg += lT[0] - lprior[0];
@@ -1294,13 +1586,16 @@ START_TEST(test_likelihood_exact)
     /* the latent is the encoding (the step sequences differ) */
     double z[12];
     OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_EPS, 1e-5));
-    OK(scoresde_sampler_encode(s, m, n, x, z, NULL));
+    OK(scoresde_sampler_encode(s, m, x, n, 2, z, NULL));
     for (size_t e = 0; e < 2 * n; e++)
         ck_assert(fabs(z[e] - lat[e]) < 1e-3); /* two solves at tolerance 1e-5 */
     scoresde_sampler *pc = NULL;
     OK(scoresde_sampler_create(&pc, SCORESDE_SAMPLER_PC));
-    ck_assert_int_eq(scoresde_sampler_likelihood(pc, m, 0, 0, n, x, got, NULL, NULL),
+    ck_assert_int_eq(scoresde_sampler_likelihood(pc, m, x, n, 2, 0, 0, got, NULL, NULL),
                      SCORESDE_EINVAL);
+    ck_assert_int_eq(scoresde_sampler_likelihood(s, m, x, n, 4, 0, 0, got, NULL, NULL),
+                     SCORESDE_EDIM);
+    ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "D (4)"));
     scoresde_sampler_free(pc);
     scoresde_sampler_free(s);
     scoresde_model_free(m);
@@ -1320,10 +1615,11 @@ START_TEST(test_likelihood_hutchinson)
         x[2 * i] = 2.5;
         x[2 * i + 1] = 1.8;
     }
-    OK(scoresde_sampler_likelihood(s, m, 0, 0, 1, x, &exact, NULL, NULL));
-    int mode = _i == 0 ? SCORESDE_DIV_RADEMACHER : SCORESDE_DIV_GAUSSIAN;
+    OK(scoresde_sampler_likelihood(s, m, x, 1, 2, 0, 0, &exact, NULL, NULL));
+    int mode =
+        _i == 0 ? SCORESDE_SAMPLER_DIVERGENCE_RADEMACHER : SCORESDE_SAMPLER_DIVERGENCE_GAUSSIAN;
     OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_DIVERGENCE, mode));
-    OK(scoresde_sampler_likelihood(s, m, 4, 0, n, x, lp, NULL, NULL));
+    OK(scoresde_sampler_likelihood(s, m, x, n, 2, 4, 0, lp, NULL, NULL));
     double mean, var;
     test_moments(lp, n, 1, 0, &mean, &var);
     ck_assert(var > 0.0); /* the probes differ */
@@ -1379,21 +1675,22 @@ START_TEST(test_allocation_failures)
         if (rc == SCORESDE_OK)
             rc = scoresde_sampler_set_grid(s, grid, 3);
         if (rc == SCORESDE_OK)
-            rc = scoresde_sampler_clone(s, &c);
+            rc = scoresde_sampler_clone(&c, s);
         if (rc == SCORESDE_OK)
-            rc = scoresde_sampler_sample(c, m, 1, 0, 4, NULL, x, NULL);
+            rc = scoresde_sampler_sample(c, m, NULL, 4, 2, 1, 0, x, NULL);
         if (rc == SCORESDE_OK)
-            rc = scoresde_sampler_inpaint(c, m, 1, 0, 4, mask, 2, y, x, NULL);
+            rc = scoresde_sampler_inpaint(c, m, y, mask, 4, 2, 1, 0, x, NULL);
         if (rc == SCORESDE_OK)
             rc = scoresde_sampler_create(&o, SCORESDE_SAMPLER_ODE);
         if (rc == SCORESDE_OK)
-            rc = scoresde_sampler_set_int(o, SCORESDE_SAMPLER_DIVERGENCE, SCORESDE_DIV_GAUSSIAN);
+            rc = scoresde_sampler_set_int(o, SCORESDE_SAMPLER_DIVERGENCE,
+                                          SCORESDE_SAMPLER_DIVERGENCE_GAUSSIAN);
         if (rc == SCORESDE_OK)
-            rc = scoresde_sampler_set_int(o, SCORESDE_SAMPLER_SOLVER, SCORESDE_ODE_RK4);
+            rc = scoresde_sampler_set_int(o, SCORESDE_SAMPLER_SOLVER, SCORESDE_SAMPLER_SOLVER_RK4);
         if (rc == SCORESDE_OK)
             rc = scoresde_sampler_set_int(o, SCORESDE_SAMPLER_STEPS, 3);
         if (rc == SCORESDE_OK)
-            rc = scoresde_sampler_likelihood(o, m, 1, 0, 4, y, lp, NULL, NULL);
+            rc = scoresde_sampler_likelihood(o, m, y, 4, 2, 1, 0, lp, NULL, NULL);
         if (rc == SCORESDE_OK)
             done = 1;
         else
@@ -1414,7 +1711,8 @@ static Suite *sampler_suite(void)
     Suite *s = suite_create("sampler");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 600);
-    tcase_add_test(tc, test_options);
+    tcase_add_test(tc, test_settings);
+    tcase_add_test(tc, test_clone);
     tcase_add_test(tc, test_grids);
     tcase_add_test(tc, test_exact_samples_pass);
     tcase_add_loop_test(tc, test_pc_mixture, 0, (int)(sizeof pc_cases / sizeof pc_cases[0]));
@@ -1437,6 +1735,7 @@ static Suite *sampler_suite(void)
     tcase_add_test(tc, test_langevin_dynamics);
     tcase_add_loop_test(tc, test_guidance, 0, 5);
     tcase_add_loop_test(tc, test_inpainting, 0, 2);
+    tcase_add_test(tc, test_inpainting_noise);
     tcase_add_test(tc, test_inpainting_exact);
     suite_add_tcase(s, tc);
     return s;

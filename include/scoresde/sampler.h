@@ -1,12 +1,12 @@
 /*
  * libscoresde: samplers (reverse-time SDE and probability-flow ODE solvers).
  *
- * A scoresde_sampler holds a method and its options. It draws samples from a
+ * A scoresde_sampler holds a method and its settings. It draws samples from a
  * score model by integrating from the prior at t = T down to t = eps
  * (MATH.md sections 3 and 5), and encodes data into latents by integrating
  * the probability-flow ODE forward.
  *
- * Methods (enum scoresde_sampler_method):
+ * Methods (scoresde_sampler_method_t):
  *   PC   predictor-corrector (Song et al. 2021). At each grid time t_k,
  *        k = 0..N-1, CORRECTOR_STEPS corrector steps at t_k, then one
  *        predictor step from t_k to t_{k+1} (score_sde's order). With DENOISE,
@@ -55,7 +55,7 @@
  *        err = RMS_j (x3_j - x2_j) / max(ATOL, RTOL max(|x2_j|, |x_j|)),
  *        accepted if err <= 1, next h = h min(5, max(0.2, 0.9 err^(-1/3)))
  *        (at most 1 after a rejection). The first h is H_INIT in lambda
- *        units (0: 0.05, Lu et al.'s); H_MIN (0: 1e-14 of the lambda span)
+ *        units (NaN: 0.05, Lu et al.'s); H_MIN (NaN: 1e-14 of the lambda span)
  *        and MAX_STEPS apply as for DOPRI5 (SCORESDE_ENUMERIC). The grid
  *        gives only its first and last times (STEPS and ORDER are unused);
  *        NFE = 3 x attempted steps, per sample (stats: the largest). A
@@ -69,8 +69,9 @@
  *        which dominate the RMS: on that problem Dormand-Prince (ODE) at
  *        tolerance 1e-3 (RMS 6.9e-3, mean NFE 42) and 3M on the log-SNR
  *        grid at 30 NFE (RMS 2.1e-2, median 4.0e-3) do better per NFE.
- * The per-method settings at creation override the table defaults of
- * scoresde_sampler_default; everything else starts at the table default.
+ * The per-method settings named above (EDM: GRID, STEPS; DPMPP: GRID, STEPS,
+ * DENOISE) are where a new sampler of that method starts;
+ * scoresde_sampler_default(method, setting) reports them.
  *
  * Predictors, from t = t_k to u = t_{k+1} < t, h = t - u, z ~ N(0, I):
  *   EULER_MARUYAMA   x_mean = x - h [f - (1 + lam^2)/2 g^2 s],
@@ -121,15 +122,16 @@
  *   KARRAS     uniform in r^(1/rho), r = sigma/alpha (EDM's sigma), RHO = 7
  *   LOGSNR     uniform in lambda = ln(alpha/sigma) (DPM-Solver's default)
  *   ARRAY      the caller's array (scoresde_sampler_set_grid).
- * KARRAS and LOGSNR need a Gaussian marginal with sigma/alpha increasing in t;
- * the times are found by bisection to full double precision.
+ * KARRAS and LOGSNR need a Gaussian marginal with sigma/alpha increasing in t
+ * and positive at eps (EPS = 0 with sigma(0) = 0: SCORESDE_EINVAL); the
+ * times are found by bisection to full double precision.
  *
- * Options are set with typed setters. Each option has a type (integer or
+ * Settings are set with typed setters. Each setting has a type (integer or
  * double), inclusive bounds (scoresde_sampler_bounds) and a published or
  * documented default (scoresde_sampler_default), listed with the enum.
  *
- * Randomness (see scoresde/rng.h): sample i of a run (i = first + position
- * in the call) uses Philox stream i under `seed`.
+ * Randomness (see scoresde/rng.h): sample i of a run (i = first_sample +
+ * position in the call) uses Philox stream i under `seed`.
  *   - prior draws (when x_T is NULL): scoresde_sde_prior_sample with stream i,
  *     draw 0, i.e. offsets SCORESDE_RNG_OFFSET(SCORESDE_RNG_PRIOR, j), j < D;
  *   - the noise of PC substep c (c = 0..CORRECTOR_STEPS-1 the correctors,
@@ -141,7 +143,7 @@
  *   - inpainting and likelihood probes: see those functions.
  * ODE and DPM-Solver++ runs draw nothing beyond the prior.
  *
- * Reproducibility: sample i depends only on (seed, i, the sampler's options,
+ * Reproducibility: sample i depends only on (seed, i, the sampler's settings,
  * the model and x_T's row), never on the number of samples per call, the
  * split of a run into calls, BLOCK or THREADS, bit for bit (given a model
  * and guidance hook whose per-sample results do not depend on the batch, as
@@ -182,13 +184,15 @@
  * called from the thread that called the sampling function, between steps,
  * never concurrently with itself for one call.
  *
- * Errors: SCORESDE_EINVAL (NULL pointer, zero count, an option out of its
- * bounds or of the wrong type, eps >= T, a bad grid, non-finite x_T),
- * SCORESDE_EDIM (an inpainting mask of the wrong size), SCORESDE_EUNSUPPORTED (the method needs a Gaussian
- * marginal the SDE lacks), SCORESDE_ENOMEM, SCORESDE_ECALLBACK (a model hook
- * or the progress hook stopped the run), SCORESDE_ENUMERIC (a sample became
- * NaN or Inf: the message names the sample, the step and the time; or the
- * adaptive solver's step fell below H_MIN or it ran out of MAX_STEPS).
+ * Errors of the batch functions (sample, inpaint, encode, langevin,
+ * likelihood): SCORESDE_EINVAL (NULL pointer, zero n or D, a setting out of
+ * its bounds, eps >= T, a bad grid, non-finite input, a stats struct_size
+ * below the first layout), SCORESDE_EDIM (D is not the model's dimension),
+ * SCORESDE_EUNSUPPORTED (the method needs a Gaussian marginal the SDE
+ * lacks), SCORESDE_ENOMEM, SCORESDE_ECALLBACK (a model hook or the progress
+ * hook stopped the run), SCORESDE_ENUMERIC (a sample became NaN or Inf: the
+ * message names the sample, the step and the time; or the adaptive solver's
+ * step fell below H_MIN or it ran out of MAX_STEPS).
  * scoresde_last_error() then says what was wrong. On failure the output
  * holds partial results and must not be used.
  *
@@ -204,64 +208,76 @@
 extern "C" {
 #endif
 
-/** An opaque sampler: a method and its options. */
+/** An opaque sampler: a method and its settings. */
 typedef struct scoresde_sampler scoresde_sampler;
 
 /** Sampling methods (values frozen). */
-enum scoresde_sampler_method {
-    SCORESDE_SAMPLER_PC = 1,  /**< predictor-corrector on a time grid */
-    SCORESDE_SAMPLER_ODE = 2,  /**< probability-flow ODE (SOLVER option) */
+typedef enum scoresde_sampler_method_t {
+    SCORESDE_SAMPLER_PC = 1,   /**< predictor-corrector on a time grid */
+    SCORESDE_SAMPLER_ODE = 2,  /**< probability-flow ODE (SOLVER setting) */
     SCORESDE_SAMPLER_EDM = 3,  /**< Karras et al. 2022, Heun in sigma/alpha with churn */
     SCORESDE_SAMPLER_DPMPP = 4 /**< DPM-Solver++ multistep, ORDER 1..3 */
-};
+} scoresde_sampler_method_t;
 
-/** Predictors (values of SCORESDE_SAMPLER_PREDICTOR; frozen). */
-enum scoresde_predictor {
-    SCORESDE_PREDICTOR_NONE = 0,
-    SCORESDE_PREDICTOR_EULER_MARUYAMA = 1,
-    SCORESDE_PREDICTOR_REVERSE_DIFFUSION = 2,
-    SCORESDE_PREDICTOR_ANCESTRAL = 3
-};
+/** Predictors (values of the setting SCORESDE_SAMPLER_PREDICTOR; frozen). */
+typedef enum scoresde_sampler_predictor_t {
+    SCORESDE_SAMPLER_PREDICTOR_NONE = 0,
+    SCORESDE_SAMPLER_PREDICTOR_EULER_MARUYAMA = 1,
+    SCORESDE_SAMPLER_PREDICTOR_REVERSE_DIFFUSION = 2,
+    SCORESDE_SAMPLER_PREDICTOR_ANCESTRAL = 3
+} scoresde_sampler_predictor_t;
 
-/** Correctors (values of SCORESDE_SAMPLER_CORRECTOR; frozen). */
-enum scoresde_corrector {
-    SCORESDE_CORRECTOR_NONE = 0,
-    SCORESDE_CORRECTOR_LANGEVIN = 1,
-    SCORESDE_CORRECTOR_ANNEALED = 2
-};
+/** Correctors (values of the setting SCORESDE_SAMPLER_CORRECTOR; frozen). */
+typedef enum scoresde_sampler_corrector_t {
+    SCORESDE_SAMPLER_CORRECTOR_NONE = 0,
+    SCORESDE_SAMPLER_CORRECTOR_LANGEVIN = 1,
+    SCORESDE_SAMPLER_CORRECTOR_ANNEALED = 2
+} scoresde_sampler_corrector_t;
 
-/** Time grids (values of SCORESDE_SAMPLER_GRID; frozen). */
-enum scoresde_grid {
-    SCORESDE_GRID_UNIFORM_T = 1,
-    SCORESDE_GRID_KARRAS = 2,
-    SCORESDE_GRID_LOGSNR = 3,
-    SCORESDE_GRID_ARRAY = 4 /**< set by scoresde_sampler_set_grid only */
-};
+/** Time grids (values of the setting SCORESDE_SAMPLER_GRID; frozen). */
+typedef enum scoresde_sampler_grid_t {
+    SCORESDE_SAMPLER_GRID_UNIFORM_T = 1,
+    SCORESDE_SAMPLER_GRID_KARRAS = 2,
+    SCORESDE_SAMPLER_GRID_LOGSNR = 3,
+    SCORESDE_SAMPLER_GRID_ARRAY = 4 /**< set by scoresde_sampler_set_grid only */
+} scoresde_sampler_grid_t;
 
-/** ODE solvers (values of SCORESDE_SAMPLER_SOLVER; frozen). */
-enum scoresde_ode_solver {
-    SCORESDE_ODE_EULER = 1,
-    SCORESDE_ODE_HEUN = 2,
-    SCORESDE_ODE_RK4 = 3,
-    SCORESDE_ODE_DOPRI5 = 4 /**< adaptive Dormand-Prince 5(4) */
-};
+/** ODE solvers (values of the setting SCORESDE_SAMPLER_SOLVER; frozen). */
+typedef enum scoresde_sampler_solver_t {
+    SCORESDE_SAMPLER_SOLVER_EULER = 1,
+    SCORESDE_SAMPLER_SOLVER_HEUN = 2,
+    SCORESDE_SAMPLER_SOLVER_RK4 = 3,
+    SCORESDE_SAMPLER_SOLVER_DOPRI5 = 4 /**< adaptive Dormand-Prince 5(4) */
+} scoresde_sampler_solver_t;
 
 /**
- * Options: type, [bounds], default. Values frozen; only ever added.
- * An option irrelevant to the sampler's method is stored and ignored.
+ * Settings: type, [bounds], default. Values frozen; only ever added.
+ * A setting irrelevant to the sampler's method is stored and ignored.
+ * The defaults are those of scoresde_sampler_default: EDM and DPMPP start
+ * some settings elsewhere (see the methods at the top).
+ * EPS, H_INIT and H_MIN are the only settings that accept NaN, which means
+ * "the library chooses" (the value named in the comment) and is where they
+ * start; scoresde_sampler_bounds gives their finite range.
  */
-enum scoresde_sampler_option {
-    SCORESDE_SAMPLER_STEPS = 1,           /**< int [1, 1e6], 1000 (score_sde's N) */
-    SCORESDE_SAMPLER_EPS = 2,             /**< double [0, 1e300], 0 = the SDE's sampling eps;
-                                               must be below T when sampling */
+typedef enum scoresde_sampler_setting_t {
+    SCORESDE_SAMPLER_STEPS = 1,           /**< int [1, 1e6], 1000 (score_sde's N);
+                                               EDM 17, DPMPP 20 */
+    SCORESDE_SAMPLER_EPS = 2,             /**< double [0, 1e300] or NaN, NaN: the time
+                                               sampling ends at. NaN = the SDE's
+                                               sampling eps (likelihoods: its training
+                                               eps); 0 samples to t = 0 (the KARRAS and
+                                               LOGSNR grids and DPMPP need sigma(eps) > 0).
+                                               Must be below T */
     SCORESDE_SAMPLER_PREDICTOR = 3,       /**< int [0, 3], REVERSE_DIFFUSION (score_sde) */
     SCORESDE_SAMPLER_CORRECTOR = 4,       /**< int [0, 2], LANGEVIN (score_sde) */
     SCORESDE_SAMPLER_CORRECTOR_STEPS = 5, /**< int [0, 1000], 1 */
     SCORESDE_SAMPLER_SNR = 6,             /**< double [0, 100], 0.16 (score_sde) */
     SCORESDE_SAMPLER_BATCH_NORMS = 7,     /**< int [0, 1], 0 (per-sample norms) */
-    SCORESDE_SAMPLER_DENOISE = 8,         /**< int [0, 1], 1 (score_sde's noise_removal) */
+    SCORESDE_SAMPLER_DENOISE = 8,         /**< int [0, 1], 1 (score_sde's noise_removal);
+                                               DPMPP 0 */
     SCORESDE_SAMPLER_LAM = 9,             /**< double [0, 100], 1 (the reverse SDE) */
-    SCORESDE_SAMPLER_GRID = 10,           /**< int [1, 3] (4 via set_grid), UNIFORM_T */
+    SCORESDE_SAMPLER_GRID = 10,           /**< int [1, 3] (4 via set_grid), UNIFORM_T;
+                                               EDM KARRAS, DPMPP LOGSNR */
     SCORESDE_SAMPLER_RHO = 11,            /**< double [0.001, 1000], 7 (Karras et al.) */
     SCORESDE_SAMPLER_THREADS = 12,        /**< int [1, 1024], 1 */
     SCORESDE_SAMPLER_BLOCK = 13,          /**< int [1, 1048576], 64 samples per model batch */
@@ -269,9 +285,16 @@ enum scoresde_sampler_option {
     SCORESDE_SAMPLER_SOLVER = 15,         /**< int [1, 4], DOPRI5 (score_sde's RK45) */
     SCORESDE_SAMPLER_RTOL = 16,           /**< double [0, 1], 1e-5 (score_sde) */
     SCORESDE_SAMPLER_ATOL = 17,           /**< double [0, 1e300], 1e-5 (score_sde) */
-    SCORESDE_SAMPLER_H_INIT = 18,         /**< double [0, 1e300], 0 = automatic (Hairer's
-                                               starting-step rule, one extra evaluation) */
-    SCORESDE_SAMPLER_H_MIN = 19,          /**< double [0, 1e300], 0 = 1e-14 (T - eps) */
+    SCORESDE_SAMPLER_H_INIT = 18,         /**< double [1e-300, 1e300] or NaN, NaN: the first
+                                               step of an adaptive solver. NaN = automatic
+                                               (DOPRI5: Hairer's starting-step rule, one
+                                               extra evaluation; adaptive DPMPP: 0.05 in
+                                               lambda) */
+    SCORESDE_SAMPLER_H_MIN = 19,          /**< double [0, 1e300] or NaN, NaN: the smallest
+                                               step of an adaptive solver before it fails.
+                                               NaN = 1e-14 of the span (t, or lambda for
+                                               DPMPP); 0 = no minimum (MAX_STEPS still
+                                               applies) */
     SCORESDE_SAMPLER_MAX_STEPS = 20,      /**< int [1, 1e9], 100000 steps per sample */
     SCORESDE_SAMPLER_DIVERGENCE = 21,     /**< int [1, 3], EXACT: likelihood divergence */
     SCORESDE_SAMPLER_ORDER = 22,          /**< int [1, 3], 2: DPM-Solver++ order (2M) */
@@ -282,19 +305,23 @@ enum scoresde_sampler_option {
     SCORESDE_SAMPLER_LANGEVIN_STEP = 27,  /**< double [1e-300, 1e300], 1e-3: Langevin delta */
     SCORESDE_SAMPLER_ADAPTIVE = 28        /**< int [0, 1], 0: DPMPP with per-sample adaptive
                                                steps (RTOL, ATOL; see the method list) */
-};
+} scoresde_sampler_setting_t;
 
-/** Divergence estimators for likelihoods (values of SCORESDE_SAMPLER_DIVERGENCE). */
-enum scoresde_divergence_mode {
-    SCORESDE_DIV_EXACT = 1,      /**< scoresde_model_divergence */
-    SCORESDE_DIV_RADEMACHER = 2, /**< Hutchinson-Skilling, +-1 probes */
-    SCORESDE_DIV_GAUSSIAN = 3    /**< Hutchinson-Skilling, N(0, I) probes */
-};
+/** Divergence estimators for likelihoods (values of the setting
+ *  SCORESDE_SAMPLER_DIVERGENCE; frozen). */
+typedef enum scoresde_sampler_divergence_t {
+    SCORESDE_SAMPLER_DIVERGENCE_EXACT = 1,      /**< scoresde_model_divergence */
+    SCORESDE_SAMPLER_DIVERGENCE_RADEMACHER = 2, /**< Hutchinson-Skilling, +-1 probes */
+    SCORESDE_SAMPLER_DIVERGENCE_GAUSSIAN = 3    /**< Hutchinson-Skilling, N(0, I) probes */
+} scoresde_sampler_divergence_t;
 
 /**
- * Run statistics, a versioned struct: set struct_size = sizeof(scoresde_sampler_stats)
- * before the call; the library writes only the fields that fit in struct_size
- * (fields are only ever appended).
+ * Run statistics, a versioned output struct (common.h): set struct_size =
+ * sizeof(scoresde_sampler_stats) before the call. Any struct_size from the
+ * first layout (ending at t_final) up is accepted (SCORESDE_EINVAL below
+ * it): the library writes the fields it knows that fit and zeroes the
+ * caller's bytes beyond its own layout; struct_size itself is not written.
+ * Fields are only ever appended.
  */
 typedef struct scoresde_sampler_stats {
     size_t struct_size;
@@ -312,7 +339,7 @@ typedef struct scoresde_sampler_stats {
  * Return 0 to continue; non-zero cancels the run, which returns
  * SCORESDE_ECALLBACK.
  */
-typedef int (*scoresde_sampler_progress_fn)(size_t step, double t, uint64_t nfe, void *user);
+typedef int (*scoresde_sampler_progress_fn)(uint64_t step, double t, uint64_t nfe, void *user);
 
 /**
  * Guidance hook (conditional generation, score_sde's controllable generation):
@@ -331,49 +358,79 @@ typedef int (*scoresde_guidance_fn)(const double *x, const double *t, size_t n, 
                                     double *grad_out, void *user);
 
 /**
- * Create a sampler for `method` with every option at its default.
+ * Create a sampler for `method` with every setting at its default
+ * (scoresde_sampler_default(method, ...)).
  * SCORESDE_EINVAL for a NULL out or an unknown method, SCORESDE_ENOMEM.
  * *out is set to NULL on failure. Free with scoresde_sampler_free.
+ * Thread-safe.
  */
 SCORESDE_API int scoresde_sampler_create(scoresde_sampler **out, int method);
 
-/** An independent copy (options, grid array and hook pointers). */
-SCORESDE_API int scoresde_sampler_clone(const scoresde_sampler *s, scoresde_sampler **out);
+/**
+ * An independent copy of `s` into *out: method, settings, the caller's grid
+ * array (copied) and the hook pointers with their `user` pointers (shared,
+ * not copied). SCORESDE_EINVAL for a NULL out or s, SCORESDE_ENOMEM; *out is
+ * NULL on failure. Free with scoresde_sampler_free. Thread-safe, as long as
+ * no setter runs on `s` at the same time.
+ */
+SCORESDE_API int scoresde_sampler_clone(scoresde_sampler **out, const scoresde_sampler *s);
 
-/** Free a sampler; NULL is accepted. */
+/** Free a sampler; NULL is accepted. Not thread-safe on `s`. */
 SCORESDE_API void scoresde_sampler_free(scoresde_sampler *s);
 
-/** The sampler's method, or SCORESDE_EINVAL for NULL. */
+/** The sampler's method (a scoresde_sampler_method_t), or 0 for NULL. Thread-safe. */
 SCORESDE_API int scoresde_sampler_method(const scoresde_sampler *s);
 
 /**
- * Set an integer option. SCORESDE_EINVAL for NULL, an unknown option, a
- * double option, or a value outside the bounds (setting GRID to ARRAY this way
- * is refused: use scoresde_sampler_set_grid). Not thread-safe on `s`.
+ * Set an integer setting. SCORESDE_EINVAL for NULL, an unknown setting, a
+ * double setting (the message names it), or a value outside the bounds
+ * (setting GRID to ARRAY this way is refused: use scoresde_sampler_set_grid).
+ * Setting GRID or STEPS drops a caller's grid array. Not thread-safe on `s`.
  */
-SCORESDE_API int scoresde_sampler_set_int(scoresde_sampler *s, int option, int64_t value);
+SCORESDE_API int scoresde_sampler_set_int(scoresde_sampler *s, int setting, int64_t value);
 
-/** Set a double option; checks as scoresde_sampler_set_int (and NaN is refused). */
-SCORESDE_API int scoresde_sampler_set_double(scoresde_sampler *s, int option, double value);
+/**
+ * Set a double setting. SCORESDE_EINVAL for NULL, an unknown setting, an
+ * integer setting, NaN for a setting other than EPS, H_INIT and H_MIN, or a
+ * value outside the bounds (NaN selects the library's choice for those three).
+ * Not thread-safe on `s`.
+ */
+SCORESDE_API int scoresde_sampler_set_double(scoresde_sampler *s, int setting, double value);
 
-/** Read an integer option into *value (checks as the setter). */
-SCORESDE_API int scoresde_sampler_get_int(const scoresde_sampler *s, int option,
+/**
+ * Read an integer setting into *value. SCORESDE_EINVAL for a NULL s or value,
+ * an unknown setting or a double setting. Thread-safe (as long as no setter
+ * runs on `s`).
+ */
+SCORESDE_API int scoresde_sampler_get_int(const scoresde_sampler *s, int setting,
                                           int64_t *value);
 
-/** Read a double option into *value (checks as the setter). */
-SCORESDE_API int scoresde_sampler_get_double(const scoresde_sampler *s, int option,
+/**
+ * Read a double setting into *value (NaN where the library chooses).
+ * SCORESDE_EINVAL for a NULL s or value, an unknown setting or an integer
+ * setting. Thread-safe (as long as no setter runs on `s`).
+ */
+SCORESDE_API int scoresde_sampler_get_double(const scoresde_sampler *s, int setting,
                                              double *value);
 
 /**
- * The inclusive bounds of an option (as doubles for either type) and whether
- * it is an integer option (*is_int 1 or 0); any output may be NULL.
- * SCORESDE_EINVAL for an unknown option. Thread-safe.
+ * The inclusive bounds of a setting (as doubles for either type) and whether
+ * it is an integer setting (*is_int 1 or 0); any output may be NULL. The
+ * bounds are finite; EPS, H_INIT and H_MIN also take NaN. GRID's upper bound
+ * is LOGSNR (ARRAY is set by scoresde_sampler_set_grid only).
+ * SCORESDE_EINVAL for an unknown setting. Thread-safe.
  */
-SCORESDE_API int scoresde_sampler_bounds(int option, double *lower, double *upper,
+SCORESDE_API int scoresde_sampler_bounds(int setting, double *lower, double *upper,
                                          int *is_int);
 
-/** The default value of an option (as a double). SCORESDE_EINVAL if unknown. */
-SCORESDE_API int scoresde_sampler_default(int option, double *value);
+/**
+ * The value a new sampler of `method` starts with for `setting`, as a double
+ * (integer settings exactly; NaN for EPS, H_INIT and H_MIN). It depends on
+ * the method only for the per-method settings (see the methods at the top).
+ * SCORESDE_EINVAL for a NULL value, an unknown method or setting.
+ * Thread-safe.
+ */
+SCORESDE_API int scoresde_sampler_default(int method, int setting, double *value);
 
 /**
  * Use the caller's time grid: `count` >= 2 finite times, strictly decreasing,
@@ -381,22 +438,26 @@ SCORESDE_API int scoresde_sampler_default(int option, double *value);
  * EPS is then t[count-1], and t[0] is checked against the model's T at
  * sampling (t[0] <= T; t[0] < T starts the run at t[0], with x_T then the
  * caller's or the prior's draw). Setting GRID or STEPS afterwards drops the
- * array (EPS keeps the array's last time until it is set again). SCORESDE_EINVAL naming the first bad entry; SCORESDE_ENOMEM.
+ * array; setting STEPS also returns GRID to the method's default grid (EPS
+ * keeps the array's last time until it is set again).
+ * SCORESDE_EINVAL for a NULL s or t, a count below 2 or above 1e6 + 1, or
+ * naming the first bad entry; SCORESDE_ENOMEM. Not thread-safe on `s`.
  */
 SCORESDE_API int scoresde_sampler_set_grid(scoresde_sampler *s, const double *t, size_t count);
 
 /**
  * Install (or, with fn NULL, remove) the guidance hook with its scale (finite,
- * any sign; SCORESDE_EINVAL otherwise). `user` is the caller's to keep alive.
- * A guided run needs D more doubles of workspace per sample. Not thread-safe
- * on `s`.
+ * any sign). `user` is the caller's to keep alive. A guided run needs D more
+ * doubles of workspace per sample. SCORESDE_EINVAL for a NULL s or a
+ * non-finite scale. Not thread-safe on `s`.
  */
 SCORESDE_API int scoresde_sampler_set_guidance(scoresde_sampler *s, scoresde_guidance_fn fn,
                                                double scale, void *user);
 
 /**
  * Install (or, with fn NULL, remove) the progress hook. `user` is passed back
- * unchanged and is the caller's to keep alive. Not thread-safe on `s`.
+ * unchanged and is the caller's to keep alive. SCORESDE_EINVAL for a NULL s.
+ * Not thread-safe on `s`.
  */
 SCORESDE_API int scoresde_sampler_set_progress(scoresde_sampler *s, scoresde_sampler_progress_fn fn,
                                                void *user);
@@ -412,21 +473,22 @@ SCORESDE_API int scoresde_sampler_times(const scoresde_sampler *s, const scoresd
                                         double *t, size_t count);
 
 /**
- * Draw `n` samples with `model` into x_out (n x D, D = the model's dimension).
- * The call's sample i is sample first + i of the run (see Randomness).
+ * Draw `n` samples with `model` into x_out (n x D; D must be the model's
+ * dimension, else SCORESDE_EDIM). The call's sample i is sample
+ * first_sample + i of the run (see Randomness).
  * x_T (n x D, finite) gives the starting points at the grid's first time; NULL
  * draws them from the SDE's prior. x_T may equal x_out. stats may be NULL.
  * Works with every method. Errors: see the top of this header.
  * Thread-safe (sampler and model are only read).
  */
 SCORESDE_API int scoresde_sampler_sample(const scoresde_sampler *s, const scoresde_model *model,
-                                         uint64_t seed, uint64_t first, size_t n,
-                                         const double *x_T, double *x_out,
+                                         const double *x_T, size_t n, size_t D, uint64_t seed,
+                                         uint64_t first_sample, double *x_out,
                                          scoresde_sampler_stats *stats);
 
 /**
  * Inpainting (imputation) with the PC method (score_sde's replacement
- * method): mask (mask_len = D flags, non-zero = known) and y (n x D; only the
+ * method): mask (D flags, non-zero = known) and y (n x D; only the
  * known entries are read, and must be finite) give each sample's known
  * coordinates. The run is scoresde_sampler_sample's with the prior start,
  * except that the known coordinates are replaced by alpha(t) y + sigma(t) z
@@ -434,9 +496,9 @@ SCORESDE_API int scoresde_sampler_sample(const scoresde_sampler *s, const scores
  * update (at the update's time), and set to y exactly at the end. Replacement
  * noise of update draw d (numbered as in Randomness; the start is
  * d = STEPS (CORRECTOR_STEPS + 1)), element j: offset
- * SCORESDE_RNG_OFFSET(SCORESDE_RNG_SAMPLER, 2^48 + d D + j). A PC run
- * therefore needs (STEPS (CORRECTOR_STEPS + 1) + 1) D < 2^48
- * (SCORESDE_EINVAL otherwise).
+ * SCORESDE_RNG_OFFSET(SCORESDE_RNG_INPAINT, d D + j). A PC run therefore
+ * needs (STEPS (CORRECTOR_STEPS + 1) + 1) D <= 2^56 (SCORESDE_EINVAL
+ * otherwise), the limit of every purpose's offsets.
  * Accuracy: replacement alone is biased: the free coordinates see the
  * unconditional score, not the conditional one (they never learn that the
  * known coordinates of x_0 are y). On a 2-D mixture whose exact conditional
@@ -456,27 +518,29 @@ SCORESDE_API int scoresde_sampler_sample(const scoresde_sampler *s, const scores
  * test_inpainting_exact, the same problem, VP, n = 4000): mass 0.6015
  * against the exact 0.5987, KS sqrt(n) D = 0.78 against the exact
  * conditional law. What remains is the sampler's discretisation error.
- * SCORESDE_EDIM if mask_len != D; SCORESDE_EINVAL for another method, a
- * non-finite known value or y == x_out; SCORESDE_EUNSUPPORTED without a
- * Gaussian marginal; otherwise as scoresde_sampler_sample. Thread-safe.
+ * SCORESDE_EDIM if D is not the model's dimension; SCORESDE_EINVAL for a
+ * NULL mask or y, another method, a non-finite known value or y == x_out;
+ * SCORESDE_EUNSUPPORTED without a Gaussian marginal; otherwise as
+ * scoresde_sampler_sample. Thread-safe.
  */
 SCORESDE_API int scoresde_sampler_inpaint(const scoresde_sampler *s,
-                                          const scoresde_model *model, uint64_t seed,
-                                          uint64_t first, size_t n, const unsigned char *mask,
-                                          size_t mask_len, const double *y, double *x_out,
+                                          const scoresde_model *model, const double *y,
+                                          const unsigned char *mask, size_t n, size_t D,
+                                          uint64_t seed, uint64_t first_sample, double *x_out,
                                           scoresde_sampler_stats *stats);
 
 /**
  * Encode data into latents: integrate the probability-flow ODE forward from
  * eps to the grid's first time (T) with the sampler's SOLVER (ODE method
  * only, else SCORESDE_EINVAL), on the sampler's grid reversed (fixed steps) or
- * adaptively. x0 (n x D, finite) holds data at time eps; x_out (n x D, may
- * equal x0) receives x_T. Sampling with the same sampler from x_T inverts the
- * map up to the solver's error. Deterministic; no random draws.
+ * adaptively. x0 (n x D, finite; D the model's dimension, else SCORESDE_EDIM)
+ * holds data at time eps; x_out (n x D, may equal x0) receives x_T. Sampling
+ * with the same sampler from x_T inverts the map up to the solver's error.
+ * Deterministic; no random draws, hence no seed.
  * Errors as scoresde_sampler_sample. Thread-safe.
  */
 SCORESDE_API int scoresde_sampler_encode(const scoresde_sampler *s, const scoresde_model *model,
-                                         size_t n, const double *x0, double *x_out,
+                                         const double *x0, size_t n, size_t D, double *x_out,
                                          scoresde_sampler_stats *stats);
 
 /**
@@ -485,16 +549,19 @@ SCORESDE_API int scoresde_sampler_encode(const scoresde_sampler *s, const scores
  *     x <- x + delta s(x) + sqrt(2 delta) z,   delta = LANGEVIN_STEP,
  * from x0 (n x D, finite; may equal x_out) into x_out. The hook is the model
  * score type, called with t = 0 for every sample; non-zero from it gives
- * SCORESDE_ECALLBACK. Noise of step k: draw k (see Randomness), so results
- * are reproducible as for sampling; BLOCK, THREADS and the progress hook
- * apply (the progress time is 0). With the exact score the target is
- * invariant up to the O(delta) bias of the unadjusted scheme (for N(m, v),
- * the stationary variance is v / (1 - delta / (2 v))). Any method's sampler
- * may be used; only the options named here matter. Thread-safe if the hook is.
+ * SCORESDE_ECALLBACK, a non-finite state SCORESDE_ENUMERIC. Noise of step k:
+ * draw k (see Randomness), so results are reproducible as for sampling;
+ * BLOCK, THREADS and the progress hook apply (the progress time is 0). With
+ * the exact score the target is invariant up to the O(delta) bias of the
+ * unadjusted scheme (for N(m, v), the stationary variance is
+ * v / (1 - delta / (2 v))). Any method's sampler may be used; only the
+ * settings named here matter. SCORESDE_EINVAL for a NULL s, score, x0 or
+ * x_out, zero n or D, non-finite x0, a stats struct_size below the first
+ * layout; SCORESDE_ENOMEM. Thread-safe if the hook is.
  */
 SCORESDE_API int scoresde_sampler_langevin(const scoresde_sampler *s, scoresde_score_fn score,
-                                           void *user, size_t D, uint64_t seed, uint64_t first,
-                                           size_t n, const double *x0, double *x_out,
+                                           void *user, const double *x0, size_t n, size_t D,
+                                           uint64_t seed, uint64_t first_sample, double *x_out,
                                            scoresde_sampler_stats *stats);
 
 /**
@@ -503,24 +570,27 @@ SCORESDE_API int scoresde_sampler_langevin(const scoresde_sampler *s, scoresde_s
  * d delta/dt = div F = D a(t) - g(t)^2 div s / 2, is integrated from eps to
  * T with the sampler's SOLVER (ODE method only, else SCORESDE_EINVAL; the
  * defaults give score_sde's setting: Dormand-Prince, RTOL = ATOL = 1e-5), and
- * ln p = ln p_T(x_T) + delta(T). Here EPS = 0 means the SDE's training eps
- * (1e-5 for VE, VP, sub-VP), not its sampling eps; GRID = ARRAY is refused.
+ * ln p = ln p_T(x_T) + delta(T). Here EPS = NaN (the default) means the SDE's
+ * training eps (1e-5 for VE, VP, sub-VP), not its sampling eps; GRID = ARRAY
+ * is refused.
  * DIVERGENCE selects the exact divergence (scoresde_model_divergence) or a
  * Hutchinson estimate v^T (ds/dx) v with one probe per sample, fixed for the
- * whole solve: sample i (= first + position) draws it from stream i at offsets
- * SCORESDE_RNG_OFFSET(SCORESDE_RNG_PROBE, j), j < D (Gaussian: normals;
- * Rademacher: uniform u < 0.5 gives -1, else +1).
- * x: n x D finite data; logp: n values; latent: n x D (x_T) or NULL.
+ * whole solve: sample i (= first_sample + position) draws it from stream i at
+ * offsets SCORESDE_RNG_OFFSET(SCORESDE_RNG_PROBE, j), j < D (Gaussian:
+ * normals; Rademacher: uniform u < 0.5 gives -1, else +1); the exact
+ * divergence draws nothing.
+ * x: n x D finite data (D the model's dimension, else SCORESDE_EDIM);
+ * logp: n values; latent: n x D (x_T) or NULL.
  * stats as scoresde_sampler_sample (nfe counts augmented evaluations, each one
  * score and one divergence or probe product). Errors as the sampling call,
  * plus SCORESDE_EUNSUPPORTED when the model has no exact divergence.
  * Thread-safe.
  */
 SCORESDE_API int scoresde_sampler_likelihood(const scoresde_sampler *s,
-                                             const scoresde_model *model, uint64_t seed,
-                                             uint64_t first, size_t n, const double *x,
-                                             double *logp, double *latent,
-                                             scoresde_sampler_stats *stats);
+                                             const scoresde_model *model, const double *x,
+                                             size_t n, size_t D, uint64_t seed,
+                                             uint64_t first_sample, double *logp,
+                                             double *latent, scoresde_sampler_stats *stats);
 
 /**
  * Bits per dimension of `bits`-bit data dequantised uniformly to u in [0, 1)^D

@@ -79,9 +79,9 @@ static int corr_annealed(sd_block *b, size_t k, uint64_t draw)
 }
 
 static const sd_corrector_ops corrector_table[] = {
-    {"none", SCORESDE_CORRECTOR_NONE, 0, corr_none},
-    {"Langevin", SCORESDE_CORRECTOR_LANGEVIN, 0, corr_langevin},
-    {"annealed Langevin", SCORESDE_CORRECTOR_ANNEALED, 1, corr_annealed},
+    {"none", SCORESDE_SAMPLER_CORRECTOR_NONE, 0, corr_none},
+    {"Langevin", SCORESDE_SAMPLER_CORRECTOR_LANGEVIN, 0, corr_langevin},
+    {"annealed Langevin", SCORESDE_SAMPLER_CORRECTOR_ANNEALED, 1, corr_annealed},
 };
 
 const sd_corrector_ops *sd_corrector_find(int id)

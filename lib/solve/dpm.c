@@ -236,7 +236,7 @@ static int dpa_init(sd_block *b)
     const sd_run *r = b->run;
     double span = dpa_lam_end(r) - lam_at(r, 0);
     double h = r->s->opt[SCORESDE_SAMPLER_H_INIT];
-    if (!(h > 0.0))
+    if (isnan(h))
         h = 0.05; /* Lu et al.'s starting step in lambda */
     for (size_t i = 0; i < b->n; i++) {
         double *st = b->state + i * AD_NSTATE;
@@ -302,8 +302,8 @@ static int dpa_step(sd_block *b, size_t round)
     size_t D = r->D, n = b->n, nD = n * D;
     double atol = s->opt[SCORESDE_SAMPLER_ATOL], rtol = s->opt[SCORESDE_SAMPLER_RTOL];
     double lam_end = dpa_lam_end(r), span = lam_end - lam_at(r, 0);
-    double hmin = s->opt[SCORESDE_SAMPLER_H_MIN] > 0.0 ? s->opt[SCORESDE_SAMPLER_H_MIN]
-                                                       : 1e-14 * span;
+    double hmin =
+        isnan(s->opt[SCORESDE_SAMPLER_H_MIN]) ? 1e-14 * span : s->opt[SCORESDE_SAMPLER_H_MIN];
     double maxsteps = s->opt[SCORESDE_SAMPLER_MAX_STEPS];
     double *m0 = b->ws, *u = m0 + nD, *m1 = u + nD, *m2 = m1 + nD, *xl = m2 + nD;
     double *A0 = xl + nD, *S0 = A0 + n, *A1 = S0 + n, *S1 = A1 + n, *A2 = S1 + n, *S2 = A2 + n;

@@ -38,18 +38,18 @@ int sd_solve_likelihood_setup(sd_run *run, size_t n, const double *x, double **y
 {
     size_t D = run->D, Dy = D + 1;
     int mode = sd_opt_int(run->s, SCORESDE_SAMPLER_DIVERGENCE);
-    size_t per = Dy + (mode != SCORESDE_DIV_EXACT ? D : 0);
+    size_t per = Dy + (mode != SCORESDE_SAMPLER_DIVERGENCE_EXACT ? D : 0);
     double *y = sd_calloc(n, per * sizeof(double));
     if (y == NULL)
         return SCORESDE_ENOMEM;
     run->extra = NULL;
-    if (mode != SCORESDE_DIV_EXACT) {
+    if (mode != SCORESDE_SAMPLER_DIVERGENCE_EXACT) {
         /* One probe per sample, fixed for the whole solve (score_sde). */
         double *probes = y + n * Dy;
         for (size_t i = 0; i < n; i++) {
             double *v = probes + i * D;
             uint64_t off = SCORESDE_RNG_OFFSET(SCORESDE_RNG_PROBE, 0);
-            if (mode == SCORESDE_DIV_GAUSSIAN) {
+            if (mode == SCORESDE_SAMPLER_DIVERGENCE_GAUSSIAN) {
                 sd_rng_normal(run->seed, run->first + i, off, D, v);
             } else {
                 sd_rng_uniform(run->seed, run->first + i, off, D, v);

@@ -13,10 +13,10 @@
 #include "solve_internal.h"
 
 static const sd_ode_stepper stepper_table[] = {
-    {"Euler", SCORESDE_ODE_EULER, 0, 1},
-    {"Heun", SCORESDE_ODE_HEUN, 0, 2},
-    {"RK4", SCORESDE_ODE_RK4, 0, 4},
-    {"Dormand-Prince 5(4)", SCORESDE_ODE_DOPRI5, 1, 6},
+    {"Euler", SCORESDE_SAMPLER_SOLVER_EULER, 0, 1},
+    {"Heun", SCORESDE_SAMPLER_SOLVER_HEUN, 0, 2},
+    {"RK4", SCORESDE_SAMPLER_SOLVER_RK4, 0, 4},
+    {"Dormand-Prince 5(4)", SCORESDE_SAMPLER_SOLVER_DOPRI5, 1, 6},
 };
 
 const sd_ode_stepper *sd_ode_stepper_find(int id)
@@ -72,10 +72,10 @@ static int fixed_step(sd_block *b, size_t k)
     double *y = buf[4];
     b->t_now = t;
     SD_TRY(rhs_at(b, b->x, t, buf[0]));
-    if (st->id == SCORESDE_ODE_EULER) {
+    if (st->id == SCORESDE_SAMPLER_SOLVER_EULER) {
         static const double c[1] = {1.0};
         axpy_n(b->x, b->x, h, cnt, 1, c, buf);
-    } else if (st->id == SCORESDE_ODE_HEUN) {
+    } else if (st->id == SCORESDE_SAMPLER_SOLVER_HEUN) {
         static const double c1[1] = {1.0}, c2[2] = {0.5, 0.5};
         axpy_n(y, b->x, h, cnt, 1, c1, buf);
         SD_TRY(rhs_at(b, y, u, buf[1]));
@@ -170,7 +170,7 @@ static int dp_init(sd_block *b)
     SD_TRY(rhs_at(b, b->x, r->t_start, f0));
     double hinit = s->opt[SCORESDE_SAMPLER_H_INIT];
     double *h0 = b->t; /* reused: per-sample h0 before the second evaluation */
-    if (hinit > 0.0) {
+    if (!isnan(hinit)) { /* NaN: automatic */
         for (size_t i = 0; i < b->n; i++)
             h0[i] = hinit < span ? hinit : span;
     } else {
@@ -223,8 +223,8 @@ static int dp_step(sd_block *b, size_t round)
     size_t Dy = r->Dy, cnt = b->n * Dy, sd = dp_state_doubles(r);
     double atol = s->opt[SCORESDE_SAMPLER_ATOL], rtol = s->opt[SCORESDE_SAMPLER_RTOL];
     double span = fabs(r->t_end - r->t_start);
-    double hmin = s->opt[SCORESDE_SAMPLER_H_MIN] > 0.0 ? s->opt[SCORESDE_SAMPLER_H_MIN]
-                                                       : 1e-14 * span;
+    double hmin =
+        isnan(s->opt[SCORESDE_SAMPLER_H_MIN]) ? 1e-14 * span : s->opt[SCORESDE_SAMPLER_H_MIN];
     double maxsteps = s->opt[SCORESDE_SAMPLER_MAX_STEPS];
     double *k[7], *ytmp = b->ws + 6 * cnt, *y5 = b->ws + 7 * cnt;
     for (int j = 1; j < 7; j++)

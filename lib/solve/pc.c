@@ -22,14 +22,15 @@ static int pc_prepare(sd_run *run)
             return sd_fail(SCORESDE_EUNSUPPORTED,
                            "%s needs the SDE's Gaussian marginal, which this SDE lacks", need);
     }
-    /* Draw numbers times D must stay below 2^48, where the inpainting
-     * offsets begin (see sampler.h). */
+    /* The sampler noise and the inpainting noise (one draw more, the start)
+     * each count their offsets within their own purpose, which holds 2^56
+     * (see sampler.h and rng.h). */
     uint64_t C = sd_opt_size(s, SCORESDE_SAMPLER_CORRECTOR_STEPS);
     double draws = ((double)run->N * (double)(C + 1) + 1.0) * (double)run->D;
-    if (draws >= 0x1p48)
+    if (draws > 0x1p56)
         return sd_fail(SCORESDE_EINVAL,
-                       "the run needs %g noise draws per sample (STEPS x (CORRECTOR_STEPS + 1) "
-                       "x D), more than the 2^48 the offsets allow",
+                       "the run needs %g noise draws per sample ((STEPS x (CORRECTOR_STEPS + 1) "
+                       "+ 1) x D), more than the 2^56 the offsets of a purpose allow",
                        draws);
     run->sub = p;
     run->extra = c;
@@ -48,8 +49,7 @@ static size_t pc_state(const sd_run *run)
 
 /* Inpainting (score_sde's replacement): known coordinates become
  * alpha(t_k) y + sigma(t_k) z with fresh noise from offsets
- * SCORESDE_RNG_OFFSET(SAMPLER, SD_INPAINT_BASE + d D + j) for draw d. */
-#define SD_INPAINT_BASE (UINT64_C(1) << 48)
+ * SCORESDE_RNG_OFFSET(INPAINT, d D + j) for draw d. */
 
 static void pc_impose(sd_block *b, size_t k, uint64_t d)
 {
@@ -60,8 +60,7 @@ static void pc_impose(sd_block *b, size_t k, uint64_t d)
     double *z = b->ws + b->n * D; /* the noise buffer, free between updates */
     for (size_t i = 0; i < b->n; i++)
         sd_rng_normal(r->seed, r->first + b->i0 + i,
-                      SCORESDE_RNG_OFFSET(SCORESDE_RNG_SAMPLER, SD_INPAINT_BASE + d * D), D,
-                      z + i * D);
+                      SCORESDE_RNG_OFFSET(SCORESDE_RNG_INPAINT, d * D), D, z + i * D);
     double a = r->alpha[k], sg = r->sigma[k];
     for (size_t i = 0; i < b->n; i++) {
         const double *y = r->known + (b->i0 + i) * D;

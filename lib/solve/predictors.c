@@ -70,10 +70,11 @@ static int pred_ancestral(sd_block *b, size_t k, uint64_t draw)
 }
 
 static const sd_predictor_ops predictor_table[] = {
-    {"none", SCORESDE_PREDICTOR_NONE, 0, 0, pred_none},
-    {"Euler-Maruyama", SCORESDE_PREDICTOR_EULER_MARUYAMA, 0, 1, pred_euler_maruyama},
-    {"reverse diffusion", SCORESDE_PREDICTOR_REVERSE_DIFFUSION, 1, 1, pred_reverse_diffusion},
-    {"ancestral", SCORESDE_PREDICTOR_ANCESTRAL, 1, 1, pred_ancestral},
+    {"none", SCORESDE_SAMPLER_PREDICTOR_NONE, 0, 0, pred_none},
+    {"Euler-Maruyama", SCORESDE_SAMPLER_PREDICTOR_EULER_MARUYAMA, 0, 1, pred_euler_maruyama},
+    {"reverse diffusion", SCORESDE_SAMPLER_PREDICTOR_REVERSE_DIFFUSION, 1, 1,
+     pred_reverse_diffusion},
+    {"ancestral", SCORESDE_SAMPLER_PREDICTOR_ANCESTRAL, 1, 1, pred_ancestral},
 };
 
 const sd_predictor_ops *sd_predictor_find(int id)

@@ -1,5 +1,5 @@
 /*
- * The sampler handle (options with bounds and defaults, grids) and the driver
+ * The sampler handle (settings with bounds and defaults, grids) and the driver
  * that runs a method over blocks of samples on several threads.
  * SPDX-License-Identifier: BSD-3-Clause
  */
@@ -10,53 +10,56 @@
 
 #include "solve_internal.h"
 
-/* ------------------------------------------------------------------ options */
+/* ------------------------------------------------------------------ settings */
 
-typedef struct sd_option_info {
+typedef struct sd_setting_info {
     const char *name;
     int is_int;
+    int nan_ok; /* NaN = "the library chooses" (and the default) */
     double lo, hi, def;
-} sd_option_info;
+} sd_setting_info;
 
-/* One row per option; the header lists the same bounds and defaults. */
-static const sd_option_info option_table[SD_SAMPLER_NOPT] = {
-    [SCORESDE_SAMPLER_STEPS] = {"STEPS", 1, 1, 1e6, 1000},
-    [SCORESDE_SAMPLER_EPS] = {"EPS", 0, 0, 1e300, 0},
-    [SCORESDE_SAMPLER_PREDICTOR] = {"PREDICTOR", 1, 0, 3, SCORESDE_PREDICTOR_REVERSE_DIFFUSION},
-    [SCORESDE_SAMPLER_CORRECTOR] = {"CORRECTOR", 1, 0, 2, SCORESDE_CORRECTOR_LANGEVIN},
-    [SCORESDE_SAMPLER_CORRECTOR_STEPS] = {"CORRECTOR_STEPS", 1, 0, 1000, 1},
-    [SCORESDE_SAMPLER_SNR] = {"SNR", 0, 0, 100, 0.16},
-    [SCORESDE_SAMPLER_BATCH_NORMS] = {"BATCH_NORMS", 1, 0, 1, 0},
-    [SCORESDE_SAMPLER_DENOISE] = {"DENOISE", 1, 0, 1, 1},
-    [SCORESDE_SAMPLER_LAM] = {"LAM", 0, 0, 100, 1},
-    [SCORESDE_SAMPLER_GRID] = {"GRID", 1, 1, 4, SCORESDE_GRID_UNIFORM_T},
-    [SCORESDE_SAMPLER_RHO] = {"RHO", 0, 1e-3, 1e3, 7},
-    [SCORESDE_SAMPLER_THREADS] = {"THREADS", 1, 1, 1024, 1},
-    [SCORESDE_SAMPLER_BLOCK] = {"BLOCK", 1, 1, 1048576, 64},
-    [SCORESDE_SAMPLER_ALD_STEP] = {"ALD_STEP", 0, 1e-12, 1e3, 2e-5},
-    [SCORESDE_SAMPLER_SOLVER] = {"SOLVER", 1, 1, 4, SCORESDE_ODE_DOPRI5},
-    [SCORESDE_SAMPLER_RTOL] = {"RTOL", 0, 0, 1, 1e-5},
-    [SCORESDE_SAMPLER_ATOL] = {"ATOL", 0, 0, 1e300, 1e-5},
-    [SCORESDE_SAMPLER_H_INIT] = {"H_INIT", 0, 0, 1e300, 0},
-    [SCORESDE_SAMPLER_H_MIN] = {"H_MIN", 0, 0, 1e300, 0},
-    [SCORESDE_SAMPLER_MAX_STEPS] = {"MAX_STEPS", 1, 1, 1e9, 100000},
-    [SCORESDE_SAMPLER_DIVERGENCE] = {"DIVERGENCE", 1, 1, 3, SCORESDE_DIV_EXACT},
-    [SCORESDE_SAMPLER_ORDER] = {"ORDER", 1, 1, 3, 2},
-    [SCORESDE_SAMPLER_S_CHURN] = {"S_CHURN", 0, 0, 1e6, 0},
-    [SCORESDE_SAMPLER_S_TMIN] = {"S_TMIN", 0, 0, 1e300, 0},
-    [SCORESDE_SAMPLER_S_TMAX] = {"S_TMAX", 0, 0, 1e300, 1e300},
-    [SCORESDE_SAMPLER_S_NOISE] = {"S_NOISE", 0, 0, 10, 1},
-    [SCORESDE_SAMPLER_LANGEVIN_STEP] = {"LANGEVIN_STEP", 0, 1e-300, 1e300, 1e-3},
-    [SCORESDE_SAMPLER_ADAPTIVE] = {"ADAPTIVE", 1, 0, 1, 0},
+/* One row per setting; the header lists the same bounds and defaults. The
+ * per-method exceptions to `def` are in setting_default. */
+static const sd_setting_info setting_table[SD_SAMPLER_NOPT] = {
+    [SCORESDE_SAMPLER_STEPS] = {"STEPS", 1, 0, 1, 1e6, 1000},
+    [SCORESDE_SAMPLER_EPS] = {"EPS", 0, 1, 0, 1e300, NAN},
+    [SCORESDE_SAMPLER_PREDICTOR] = {"PREDICTOR", 1, 0, 0, 3,
+                                    SCORESDE_SAMPLER_PREDICTOR_REVERSE_DIFFUSION},
+    [SCORESDE_SAMPLER_CORRECTOR] = {"CORRECTOR", 1, 0, 0, 2, SCORESDE_SAMPLER_CORRECTOR_LANGEVIN},
+    [SCORESDE_SAMPLER_CORRECTOR_STEPS] = {"CORRECTOR_STEPS", 1, 0, 0, 1000, 1},
+    [SCORESDE_SAMPLER_SNR] = {"SNR", 0, 0, 0, 100, 0.16},
+    [SCORESDE_SAMPLER_BATCH_NORMS] = {"BATCH_NORMS", 1, 0, 0, 1, 0},
+    [SCORESDE_SAMPLER_DENOISE] = {"DENOISE", 1, 0, 0, 1, 1},
+    [SCORESDE_SAMPLER_LAM] = {"LAM", 0, 0, 0, 100, 1},
+    [SCORESDE_SAMPLER_GRID] = {"GRID", 1, 0, 1, 4, SCORESDE_SAMPLER_GRID_UNIFORM_T},
+    [SCORESDE_SAMPLER_RHO] = {"RHO", 0, 0, 1e-3, 1e3, 7},
+    [SCORESDE_SAMPLER_THREADS] = {"THREADS", 1, 0, 1, 1024, 1},
+    [SCORESDE_SAMPLER_BLOCK] = {"BLOCK", 1, 0, 1, 1048576, 64},
+    [SCORESDE_SAMPLER_ALD_STEP] = {"ALD_STEP", 0, 0, 1e-12, 1e3, 2e-5},
+    [SCORESDE_SAMPLER_SOLVER] = {"SOLVER", 1, 0, 1, 4, SCORESDE_SAMPLER_SOLVER_DOPRI5},
+    [SCORESDE_SAMPLER_RTOL] = {"RTOL", 0, 0, 0, 1, 1e-5},
+    [SCORESDE_SAMPLER_ATOL] = {"ATOL", 0, 0, 0, 1e300, 1e-5},
+    [SCORESDE_SAMPLER_H_INIT] = {"H_INIT", 0, 1, 1e-300, 1e300, NAN},
+    [SCORESDE_SAMPLER_H_MIN] = {"H_MIN", 0, 1, 0, 1e300, NAN},
+    [SCORESDE_SAMPLER_MAX_STEPS] = {"MAX_STEPS", 1, 0, 1, 1e9, 100000},
+    [SCORESDE_SAMPLER_DIVERGENCE] = {"DIVERGENCE", 1, 0, 1, 3, SCORESDE_SAMPLER_DIVERGENCE_EXACT},
+    [SCORESDE_SAMPLER_ORDER] = {"ORDER", 1, 0, 1, 3, 2},
+    [SCORESDE_SAMPLER_S_CHURN] = {"S_CHURN", 0, 0, 0, 1e6, 0},
+    [SCORESDE_SAMPLER_S_TMIN] = {"S_TMIN", 0, 0, 0, 1e300, 0},
+    [SCORESDE_SAMPLER_S_TMAX] = {"S_TMAX", 0, 0, 0, 1e300, 1e300},
+    [SCORESDE_SAMPLER_S_NOISE] = {"S_NOISE", 0, 0, 0, 10, 1},
+    [SCORESDE_SAMPLER_LANGEVIN_STEP] = {"LANGEVIN_STEP", 0, 0, 1e-300, 1e300, 1e-3},
+    [SCORESDE_SAMPLER_ADAPTIVE] = {"ADAPTIVE", 1, 0, 0, 1, 0},
 };
 
-static const sd_option_info *option_find(int option)
+static const sd_setting_info *setting_find(int setting)
 {
-    if (option <= 0 || option >= SD_SAMPLER_NOPT || option_table[option].name == NULL) {
-        sd_fail(SCORESDE_EINVAL, "option %d is not a sampler option", option);
+    if (setting <= 0 || setting >= SD_SAMPLER_NOPT || setting_table[setting].name == NULL) {
+        sd_fail(SCORESDE_EINVAL, "setting %d is not a sampler setting", setting);
         return NULL;
     }
-    return &option_table[option];
+    return &setting_table[setting];
 }
 
 static const sd_method_ops *const method_table[] = {&sd_method_pc, &sd_method_ode,
@@ -70,6 +73,28 @@ static const sd_method_ops *method_find(int method)
     return NULL;
 }
 
+/* Where a new sampler of `method` starts (a known method and setting): the
+ * table's value, except for the published per-method settings (EDM: Karras
+ * et al.'s 18 noise levels on their grid; DPMPP: DPM-Solver's log-SNR grid,
+ * 20 steps, no final denoising), documented in sampler.h. */
+static double setting_default(int method, int setting)
+{
+    if (method == SCORESDE_SAMPLER_EDM) {
+        if (setting == SCORESDE_SAMPLER_GRID)
+            return SCORESDE_SAMPLER_GRID_KARRAS;
+        if (setting == SCORESDE_SAMPLER_STEPS)
+            return 17;
+    } else if (method == SCORESDE_SAMPLER_DPMPP) {
+        if (setting == SCORESDE_SAMPLER_GRID)
+            return SCORESDE_SAMPLER_GRID_LOGSNR;
+        if (setting == SCORESDE_SAMPLER_STEPS)
+            return 20;
+        if (setting == SCORESDE_SAMPLER_DENOISE)
+            return 0;
+    }
+    return setting_table[setting].def;
+}
+
 int scoresde_sampler_create(scoresde_sampler **out, int method)
 {
     SD_TRY(sd_check_ptr(out, "out"));
@@ -81,25 +106,16 @@ int scoresde_sampler_create(scoresde_sampler **out, int method)
         return SCORESDE_ENOMEM;
     s->method = method;
     for (int i = 1; i < SD_SAMPLER_NOPT; i++)
-        s->opt[i] = option_table[i].def;
-    /* Per-method published settings (documented in sampler.h). */
-    if (method == SCORESDE_SAMPLER_EDM) {
-        s->opt[SCORESDE_SAMPLER_GRID] = SCORESDE_GRID_KARRAS;
-        s->opt[SCORESDE_SAMPLER_STEPS] = 17;
-    } else if (method == SCORESDE_SAMPLER_DPMPP) {
-        s->opt[SCORESDE_SAMPLER_GRID] = SCORESDE_GRID_LOGSNR;
-        s->opt[SCORESDE_SAMPLER_STEPS] = 20;
-        s->opt[SCORESDE_SAMPLER_DENOISE] = 0;
-    }
+        s->opt[i] = setting_default(method, i);
     *out = s;
     return SCORESDE_OK;
 }
 
-int scoresde_sampler_clone(const scoresde_sampler *s, scoresde_sampler **out)
+int scoresde_sampler_clone(scoresde_sampler **out, const scoresde_sampler *s)
 {
-    SD_TRY(sd_check_ptr(s, "sampler"));
     SD_TRY(sd_check_ptr(out, "out"));
     *out = NULL;
+    SD_TRY(sd_check_ptr(s, "sampler"));
     scoresde_sampler *c = sd_malloc(sizeof *c);
     if (c == NULL)
         return SCORESDE_ENOMEM;
@@ -126,8 +142,7 @@ void scoresde_sampler_free(scoresde_sampler *s)
 
 int scoresde_sampler_method(const scoresde_sampler *s)
 {
-    SD_TRY(sd_check_ptr(s, "sampler"));
-    return s->method;
+    return s != NULL ? s->method : 0;
 }
 
 static void drop_grid(scoresde_sampler *s)
@@ -137,91 +152,103 @@ static void drop_grid(scoresde_sampler *s)
     s->grid_count = 0;
 }
 
-static int set_value(scoresde_sampler *s, int option, double value, int as_int)
+static int set_value(scoresde_sampler *s, int setting, double value, int as_int)
 {
     SD_TRY(sd_check_ptr(s, "sampler"));
-    const sd_option_info *info = option_find(option);
+    const sd_setting_info *info = setting_find(setting);
     if (info == NULL)
         return SCORESDE_EINVAL;
     if (info->is_int != as_int)
-        return sd_fail(SCORESDE_EINVAL, "option %s takes %s (use scoresde_sampler_set_%s)",
+        return sd_fail(SCORESDE_EINVAL, "setting %s takes %s (use scoresde_sampler_set_%s)",
                        info->name, info->is_int ? "an integer" : "a double",
                        info->is_int ? "int" : "double");
-    if (!(value >= info->lo && value <= info->hi))
-        return sd_fail(SCORESDE_EINVAL, "option %s = %g is outside its bounds [%g, %g]",
-                       info->name, value, info->lo, info->hi);
-    if (option == SCORESDE_SAMPLER_GRID && value == SCORESDE_GRID_ARRAY)
+    if (isnan(value) && !info->nan_ok)
         return sd_fail(SCORESDE_EINVAL,
-                       "option GRID = ARRAY (4) is set by scoresde_sampler_set_grid");
-    if (option == SCORESDE_SAMPLER_GRID || option == SCORESDE_SAMPLER_STEPS)
+                       "setting %s = NaN: only EPS, H_INIT and H_MIN take NaN (the library's "
+                       "choice)",
+                       info->name);
+    if (!isnan(value) && !(value >= info->lo && value <= info->hi))
+        return sd_fail(SCORESDE_EINVAL, "setting %s = %g is outside its bounds [%g, %g]%s",
+                       info->name, value, info->lo, info->hi, info->nan_ok ? " (or NaN)" : "");
+    if (setting == SCORESDE_SAMPLER_GRID && value == SCORESDE_SAMPLER_GRID_ARRAY)
+        return sd_fail(SCORESDE_EINVAL,
+                       "setting GRID = ARRAY (4) is set by scoresde_sampler_set_grid");
+    /* A caller's grid fixes STEPS: a new GRID or STEPS drops it, and with
+     * STEPS the grid returns to the method's own (GRID = ARRAY without an
+     * array would leave nothing to sample on). */
+    if ((setting == SCORESDE_SAMPLER_GRID || setting == SCORESDE_SAMPLER_STEPS) &&
+        s->grid != NULL) {
         drop_grid(s);
-    s->opt[option] = value;
+        s->opt[SCORESDE_SAMPLER_GRID] = setting_default(s->method, SCORESDE_SAMPLER_GRID);
+    }
+    s->opt[setting] = value;
     return SCORESDE_OK;
 }
 
-int scoresde_sampler_set_int(scoresde_sampler *s, int option, int64_t value)
+int scoresde_sampler_set_int(scoresde_sampler *s, int setting, int64_t value)
 {
-    return set_value(s, option, (double)value, 1);
+    return set_value(s, setting, (double)value, 1);
 }
 
-int scoresde_sampler_set_double(scoresde_sampler *s, int option, double value)
+int scoresde_sampler_set_double(scoresde_sampler *s, int setting, double value)
 {
-    return set_value(s, option, value, 0);
+    return set_value(s, setting, value, 0);
 }
 
-static int get_value(const scoresde_sampler *s, int option, const void *value, int as_int,
+static int get_value(const scoresde_sampler *s, int setting, const void *value, int as_int,
                      double *v)
 {
     SD_TRY(sd_check_ptr(s, "sampler"));
     SD_TRY(sd_check_ptr(value, "value"));
-    const sd_option_info *info = option_find(option);
+    const sd_setting_info *info = setting_find(setting);
     if (info == NULL)
         return SCORESDE_EINVAL;
     if (info->is_int != as_int)
-        return sd_fail(SCORESDE_EINVAL, "option %s is %s (use scoresde_sampler_get_%s)",
+        return sd_fail(SCORESDE_EINVAL, "setting %s is %s (use scoresde_sampler_get_%s)",
                        info->name, info->is_int ? "an integer" : "a double",
                        info->is_int ? "int" : "double");
-    *v = s->opt[option];
+    *v = s->opt[setting];
     return SCORESDE_OK;
 }
 
-int scoresde_sampler_get_int(const scoresde_sampler *s, int option, int64_t *value)
+int scoresde_sampler_get_int(const scoresde_sampler *s, int setting, int64_t *value)
 {
     double v;
-    SD_TRY(get_value(s, option, value, 1, &v));
+    SD_TRY(get_value(s, setting, value, 1, &v));
     *value = (int64_t)v;
     return SCORESDE_OK;
 }
 
-int scoresde_sampler_get_double(const scoresde_sampler *s, int option, double *value)
+int scoresde_sampler_get_double(const scoresde_sampler *s, int setting, double *value)
 {
     double v;
-    SD_TRY(get_value(s, option, value, 0, &v));
+    SD_TRY(get_value(s, setting, value, 0, &v));
     *value = v;
     return SCORESDE_OK;
 }
 
-int scoresde_sampler_bounds(int option, double *lower, double *upper, int *is_int)
+int scoresde_sampler_bounds(int setting, double *lower, double *upper, int *is_int)
 {
-    const sd_option_info *info = option_find(option);
+    const sd_setting_info *info = setting_find(setting);
     if (info == NULL)
         return SCORESDE_EINVAL;
     if (lower != NULL)
         *lower = info->lo;
     if (upper != NULL)
-        *upper = option == SCORESDE_SAMPLER_GRID ? SCORESDE_GRID_LOGSNR : info->hi;
+        *upper = setting == SCORESDE_SAMPLER_GRID ? SCORESDE_SAMPLER_GRID_LOGSNR : info->hi;
     if (is_int != NULL)
         *is_int = info->is_int;
     return SCORESDE_OK;
 }
 
-int scoresde_sampler_default(int option, double *value)
+int scoresde_sampler_default(int method, int setting, double *value)
 {
     SD_TRY(sd_check_ptr(value, "value"));
-    const sd_option_info *info = option_find(option);
-    if (info == NULL)
+    if (method_find(method) == NULL)
+        return sd_fail(SCORESDE_EINVAL, "method %d is not a sampler method", method);
+    if (setting_find(setting) == NULL)
         return SCORESDE_EINVAL;
-    *value = info->def;
+    *value = setting_default(method, setting);
     return SCORESDE_OK;
 }
 
@@ -231,9 +258,9 @@ int scoresde_sampler_set_grid(scoresde_sampler *s, const double *t, size_t count
     SD_TRY(sd_check_ptr(t, "t"));
     if (count < 2)
         return sd_fail(SCORESDE_EINVAL, "the grid has %zu times; it needs at least 2", count);
-    if (count - 1 > (size_t)option_table[SCORESDE_SAMPLER_STEPS].hi)
-        return sd_fail(SCORESDE_EINVAL, "the grid has %zu steps, more than the limit %g",
-                       count - 1, option_table[SCORESDE_SAMPLER_STEPS].hi);
+    if (count - 1 > (size_t)setting_table[SCORESDE_SAMPLER_STEPS].hi)
+        return sd_fail(SCORESDE_EINVAL, "the grid has %zu steps, more than the limit %g", count - 1,
+                       setting_table[SCORESDE_SAMPLER_STEPS].hi);
     for (size_t k = 0; k < count; k++) {
         if (!isfinite(t[k]))
             return sd_fail(SCORESDE_EINVAL, "grid time t[%zu] = %g is not finite", k, t[k]);
@@ -253,7 +280,7 @@ int scoresde_sampler_set_grid(scoresde_sampler *s, const double *t, size_t count
     s->grid = copy;
     s->grid_count = count;
     s->opt[SCORESDE_SAMPLER_STEPS] = (double)(count - 1);
-    s->opt[SCORESDE_SAMPLER_GRID] = SCORESDE_GRID_ARRAY;
+    s->opt[SCORESDE_SAMPLER_GRID] = SCORESDE_SAMPLER_GRID_ARRAY;
     s->opt[SCORESDE_SAMPLER_EPS] = t[count - 1];
     return SCORESDE_OK;
 }
@@ -284,7 +311,7 @@ int sd_solve_eps(const scoresde_sampler *s, const scoresde_sde *sde, double *eps
 {
     double T = scoresde_sde_end_time(sde);
     double e = s->opt[SCORESDE_SAMPLER_EPS];
-    if (e == 0.0)
+    if (isnan(e))
         e = scoresde_sde_sampling_eps(sde);
     if (!(e < T))
         return sd_fail(SCORESDE_EINVAL, "eps (%g) is not below the SDE's end time T (%g)", e, T);
@@ -332,13 +359,13 @@ int sd_solve_grid(const scoresde_sampler *s, const scoresde_sde *sde, double eps
     size_t N = count - 1;
     double T = scoresde_sde_end_time(sde);
     int kind = sd_opt_int(s, SCORESDE_SAMPLER_GRID);
-    if (kind == SCORESDE_GRID_ARRAY) {
+    if (kind == SCORESDE_SAMPLER_GRID_ARRAY) {
         memcpy(t, s->grid, count * sizeof *t);
         return SCORESDE_OK;
     }
     t[0] = T;
     t[N] = eps;
-    if (kind == SCORESDE_GRID_UNIFORM_T) {
+    if (kind == SCORESDE_SAMPLER_GRID_UNIFORM_T) {
         for (size_t k = 1; k < N; k++)
             t[k] = T + ((double)k / (double)N) * (eps - T);
         return SCORESDE_OK;
@@ -346,6 +373,11 @@ int sd_solve_grid(const scoresde_sampler *s, const scoresde_sde *sde, double eps
     double rmax, rmin;
     SD_TRY(sd_solve_ratio_at(sde, T, &rmax));
     SD_TRY(sd_solve_ratio_at(sde, eps, &rmin));
+    if (rmin == 0.0) /* a setting, not a numerical failure: EPS = 0 where sigma(0) = 0 */
+        return sd_fail(SCORESDE_EINVAL,
+                       "the %s grid needs sigma/alpha > 0 at eps, and it is 0 at eps = %g: set "
+                       "EPS above 0 (or NaN, the SDE's sampling eps)",
+                       kind == SCORESDE_SAMPLER_GRID_KARRAS ? "KARRAS" : "LOGSNR", eps);
     if (!(rmin > 0.0 && rmax > rmin))
         return sd_fail(SCORESDE_ENUMERIC,
                        "sigma/alpha must increase from eps to T for this grid; it is %g at "
@@ -354,7 +386,7 @@ int sd_solve_grid(const scoresde_sampler *s, const scoresde_sde *sde, double eps
     double rho = s->opt[SCORESDE_SAMPLER_RHO];
     for (size_t k = 1; k < N; k++) {
         double f = (double)k / (double)N, r;
-        if (kind == SCORESDE_GRID_KARRAS) {
+        if (kind == SCORESDE_SAMPLER_GRID_KARRAS) {
             double a = pow(rmax, 1.0 / rho), b = pow(rmin, 1.0 / rho);
             r = pow(a + f * (b - a), rho);
         } else { /* LOGSNR: uniform in ln r = -lambda */
@@ -507,24 +539,14 @@ static int run_phase(const sd_run *run, sd_block *blk, size_t nb, int nth, doubl
     return SCORESDE_OK;
 }
 
-static void write_stats(scoresde_sampler_stats *stats, const scoresde_sampler_stats *v)
-{
-    if (stats == NULL)
-        return;
-    size_t size = stats->struct_size < sizeof *v ? stats->struct_size : sizeof *v;
-    size_t head = sizeof v->struct_size;
-    if (size > head)
-        memcpy((char *)stats + head, (const char *)v + head, size - head);
-}
+/* The statistics are an output struct (common.h): the 1.0 layout ends at
+ * t_final; a caller's larger struct gets its tail zeroed. */
+#define SD_STATS_FIRST SD_STRUCT_END(scoresde_sampler_stats, t_final)
 
 static int check_stats(const scoresde_sampler_stats *stats)
 {
-    if (stats != NULL && stats->struct_size < offsetof(scoresde_sampler_stats, nfe) + 8)
-        return sd_fail(SCORESDE_EINVAL,
-                       "stats->struct_size (%zu) is too small; set it to "
-                       "sizeof(scoresde_sampler_stats)",
-                       stats->struct_size);
-    return SCORESDE_OK;
+    return stats != NULL ? sd_check_struct_out(stats->struct_size, SD_STATS_FIRST, "stats")
+                         : SCORESDE_OK;
 }
 
 /* Run the method of `run` on n samples whose state (n x Dy) is x. */
@@ -576,10 +598,11 @@ static int drive(sd_run *run, size_t n, double *x, scoresde_sampler_stats *stats
             if (blk[q].nfe > nfe)
                 nfe = blk[q].nfe;
         }
-        if (s->progress != NULL && s->progress(k + 1, t_now, nfe, s->progress_user) != 0) {
-            rc = sd_fail(SCORESDE_ECALLBACK, "the progress hook cancelled the run after step %zu "
-                                             "(t = %g)",
-                         k + 1, t_now);
+        if (s->progress != NULL &&
+            s->progress((uint64_t)k + 1, t_now, nfe, s->progress_user) != 0) {
+            rc = sd_fail(SCORESDE_ECALLBACK,
+                         "the progress hook cancelled the run after step %zu (t = %g)", k + 1,
+                         t_now);
             break;
         }
         if (all_done)
@@ -595,7 +618,8 @@ static int drive(sd_run *run, size_t n, double *x, scoresde_sampler_stats *stats
             v.accepted += blk[q].accepted;
             v.rejected += blk[q].rejected;
         }
-        write_stats(stats, &v);
+        if (stats != NULL)
+            sd_write_struct_out(stats, stats->struct_size, &v, sizeof v);
     }
 out:
     sd_free(state);
@@ -652,12 +676,23 @@ static sd_run run_init(const scoresde_sampler *s, const scoresde_model *model, u
     return run;
 }
 
+/* D must be positive and the model's dimension; n positive; n x D fits. */
+static int check_dims(const scoresde_model *model, size_t n, size_t D, size_t *nD)
+{
+    SD_TRY(sd_check_size(n, "n"));
+    SD_TRY(sd_check_size(D, "D"));
+    size_t Dm = scoresde_model_dim(model);
+    if (D != Dm)
+        return sd_fail(SCORESDE_EDIM, "D (%zu) is not the model's dimension (%zu)", D, Dm);
+    return sd_mul_size(n, D, nD, "n x D");
+}
+
 /* The checks of the ODE-only entry points (encode, likelihood): `in` holds n
- * finite rows of the model's dimension, `out` is an output array, and `needs`
- * starts the message for a sampler of another method ("encoding needs").
- * Writes n x D through nD. */
-static int check_ode_entry(const scoresde_sampler *s, const scoresde_model *model, size_t n,
-                           const double *in, const char *in_name, const void *out,
+ * finite rows of the model's dimension D, `out` is an output array, and
+ * `needs` starts the message for a sampler of another method ("encoding
+ * needs"). Writes n x D through nD. */
+static int check_ode_entry(const scoresde_sampler *s, const scoresde_model *model, const double *in,
+                           const char *in_name, size_t n, size_t D, const void *out,
                            const char *out_name, const scoresde_sampler_stats *stats,
                            const char *needs, size_t *nD)
 {
@@ -665,30 +700,28 @@ static int check_ode_entry(const scoresde_sampler *s, const scoresde_model *mode
     SD_TRY(sd_check_ptr(model, "model"));
     SD_TRY(sd_check_ptr(in, in_name));
     SD_TRY(sd_check_ptr(out, out_name));
-    SD_TRY(sd_check_size(n, "n"));
+    SD_TRY(check_dims(model, n, D, nD));
     SD_TRY(check_stats(stats));
     if (s->method != SCORESDE_SAMPLER_ODE)
         return sd_fail(SCORESDE_EINVAL, "%s the ODE method (%d); this sampler's method is %d",
                        needs, SCORESDE_SAMPLER_ODE, s->method);
-    SD_TRY(sd_mul_size(n, scoresde_model_dim(model), nD, "n x D"));
     return sd_check_finite(in, *nD, in_name);
 }
 
-static int sample_impl(const scoresde_sampler *s, const scoresde_model *model, uint64_t seed,
-                       uint64_t first, size_t n, const double *x_T, double *x_out,
+static int sample_impl(const scoresde_sampler *s, const scoresde_model *model, const double *x_T,
+                       size_t n, size_t D, uint64_t seed, uint64_t first_sample, double *x_out,
                        scoresde_sampler_stats *stats, const unsigned char *mask,
                        const double *known)
 {
     SD_TRY(sd_check_ptr(s, "sampler"));
     SD_TRY(sd_check_ptr(model, "model"));
     SD_TRY(sd_check_ptr(x_out, "x_out"));
-    SD_TRY(sd_check_size(n, "n"));
+    size_t nD;
+    SD_TRY(check_dims(model, n, D, &nD));
     SD_TRY(check_stats(stats));
-    size_t D = scoresde_model_dim(model), nD;
-    SD_TRY(sd_mul_size(n, D, &nD, "n x D"));
     if (x_T != NULL)
         SD_TRY(sd_check_finite(x_T, nD, "x_T"));
-    sd_run run = run_init(s, model, seed, first);
+    sd_run run = run_init(s, model, seed, first_sample);
     run.ops = method_find(s->method);
     if (s->method == SCORESDE_SAMPLER_DPMPP && sd_opt_int(s, SCORESDE_SAMPLER_ADAPTIVE))
         run.ops = &sd_method_dpmpp_adaptive;
@@ -705,7 +738,7 @@ static int sample_impl(const scoresde_sampler *s, const scoresde_model *model, u
         if (x_T != NULL)
             memmove(x_out, x_T, nD * sizeof *x_out);
         else
-            rc = scoresde_sde_prior_sample(run.sde, n, D, seed, first, 0, x_out);
+            rc = scoresde_sde_prior_sample(run.sde, n, D, seed, first_sample, 0, x_out);
     }
     if (rc == SCORESDE_OK)
         rc = drive(&run, n, x_out, stats);
@@ -714,32 +747,27 @@ static int sample_impl(const scoresde_sampler *s, const scoresde_model *model, u
 }
 
 int scoresde_sampler_sample(const scoresde_sampler *s, const scoresde_model *model,
-                            uint64_t seed, uint64_t first, size_t n, const double *x_T,
-                            double *x_out, scoresde_sampler_stats *stats)
+                            const double *x_T, size_t n, size_t D, uint64_t seed,
+                            uint64_t first_sample, double *x_out, scoresde_sampler_stats *stats)
 {
-    return sample_impl(s, model, seed, first, n, x_T, x_out, stats, NULL, NULL);
+    return sample_impl(s, model, x_T, n, D, seed, first_sample, x_out, stats, NULL, NULL);
 }
 
 int scoresde_sampler_inpaint(const scoresde_sampler *s, const scoresde_model *model,
-                             uint64_t seed, uint64_t first, size_t n, const unsigned char *mask,
-                             size_t mask_len, const double *y, double *x_out,
+                             const double *y, const unsigned char *mask, size_t n, size_t D,
+                             uint64_t seed, uint64_t first_sample, double *x_out,
                              scoresde_sampler_stats *stats)
 {
     SD_TRY(sd_check_ptr(s, "sampler"));
     SD_TRY(sd_check_ptr(model, "model"));
-    SD_TRY(sd_check_ptr(mask, "mask"));
     SD_TRY(sd_check_ptr(y, "y"));
-    SD_TRY(sd_check_size(n, "n"));
-    size_t D = scoresde_model_dim(model);
-    if (mask_len != D)
-        return sd_fail(SCORESDE_EDIM, "the mask has %zu entries; the model's dimension is %zu",
-                       mask_len, D);
+    SD_TRY(sd_check_ptr(mask, "mask"));
+    size_t nD;
+    SD_TRY(check_dims(model, n, D, &nD));
     if (s->method != SCORESDE_SAMPLER_PC)
         return sd_fail(SCORESDE_EINVAL,
                        "inpainting needs the PC method (%d); this sampler's method is %d",
                        SCORESDE_SAMPLER_PC, s->method);
-    size_t nD;
-    SD_TRY(sd_mul_size(n, D, &nD, "n x D"));
     for (size_t e = 0; e < nD; e++)
         if (mask[e % D] && !isfinite(y[e]))
             return sd_fail(SCORESDE_EINVAL, "known value y[%zu] (sample %zu, element %zu) = %g "
@@ -747,14 +775,15 @@ int scoresde_sampler_inpaint(const scoresde_sampler *s, const scoresde_model *mo
                            e, e / D, e % D, y[e]);
     if (y == x_out)
         return sd_fail(SCORESDE_EINVAL, "y and x_out must not be the same array");
-    return sample_impl(s, model, seed, first, n, NULL, x_out, stats, mask, y);
+    return sample_impl(s, model, NULL, n, D, seed, first_sample, x_out, stats, mask, y);
 }
 
-int scoresde_sampler_encode(const scoresde_sampler *s, const scoresde_model *model, size_t n,
-                            const double *x0, double *x_out, scoresde_sampler_stats *stats)
+int scoresde_sampler_encode(const scoresde_sampler *s, const scoresde_model *model,
+                            const double *x0, size_t n, size_t D, double *x_out,
+                            scoresde_sampler_stats *stats)
 {
     size_t nD;
-    SD_TRY(check_ode_entry(s, model, n, x0, "x0", x_out, "x_out", stats, "encoding needs", &nD));
+    SD_TRY(check_ode_entry(s, model, x0, "x0", n, D, x_out, "x_out", stats, "encoding needs", &nD));
     sd_run run = run_init(s, model, 0, 0);
     run.ops = &sd_method_ode;
     run.guided = 1;
@@ -773,20 +802,20 @@ int scoresde_sampler_encode(const scoresde_sampler *s, const scoresde_model *mod
 }
 
 int scoresde_sampler_likelihood(const scoresde_sampler *s, const scoresde_model *model,
-                                uint64_t seed, uint64_t first, size_t n, const double *x,
-                                double *logp, double *latent, scoresde_sampler_stats *stats)
+                                const double *x, size_t n, size_t D, uint64_t seed,
+                                uint64_t first_sample, double *logp, double *latent,
+                                scoresde_sampler_stats *stats)
 {
     size_t nD;
-    SD_TRY(check_ode_entry(s, model, n, x, "x", logp, "logp", stats, "likelihoods need", &nD));
-    sd_run run = run_init(s, model, seed, first);
-    size_t D = run.D;
+    SD_TRY(check_ode_entry(s, model, x, "x", n, D, logp, "logp", stats, "likelihoods need", &nD));
+    sd_run run = run_init(s, model, seed, first_sample);
     run.ops = &sd_method_ode;
     double eps = s->opt[SCORESDE_SAMPLER_EPS], T = scoresde_sde_end_time(run.sde), *buf = NULL, *y = NULL;
-    if (eps == 0.0)
+    if (isnan(eps))
         eps = scoresde_sde_training_eps(run.sde);
     if (!(eps < T))
         return sd_fail(SCORESDE_EINVAL, "eps (%g) is not below the SDE's end time T (%g)", eps, T);
-    int rc = sd_opt_int(s, SCORESDE_SAMPLER_GRID) == SCORESDE_GRID_ARRAY
+    int rc = sd_opt_int(s, SCORESDE_SAMPLER_GRID) == SCORESDE_SAMPLER_GRID_ARRAY
                  ? sd_fail(SCORESDE_EINVAL, "likelihoods integrate from eps to T; a caller's "
                                             "grid (GRID = ARRAY) is not used for them")
                  : setup_grid(&run, eps, 1, &buf);
@@ -826,8 +855,8 @@ int scoresde_bits_per_dim(const double *logp, size_t n, size_t D, unsigned bits,
 }
 
 int scoresde_sampler_langevin(const scoresde_sampler *s, scoresde_score_fn score, void *user,
-                              size_t D, uint64_t seed, uint64_t first, size_t n, const double *x0,
-                              double *x_out, scoresde_sampler_stats *stats)
+                              const double *x0, size_t n, size_t D, uint64_t seed,
+                              uint64_t first_sample, double *x_out, scoresde_sampler_stats *stats)
 {
     SD_TRY(sd_check_ptr(s, "sampler"));
     if (score == NULL)
@@ -846,7 +875,7 @@ int scoresde_sampler_langevin(const scoresde_sampler *s, scoresde_score_fn score
     run.D = D;
     run.Dy = D;
     run.seed = seed;
-    run.first = first;
+    run.first = first_sample;
     run.N = sd_opt_size(s, SCORESDE_SAMPLER_STEPS);
     SD_TRY(sd_solve_langevin_setup(&run, score, user, hook_mem));
     memmove(x_out, x0, nD * sizeof *x_out);

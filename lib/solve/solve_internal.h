@@ -20,11 +20,11 @@
 
 #include "internal.h"
 
-#define SD_SAMPLER_NOPT 29 /* option ids 1..28 */
+#define SD_SAMPLER_NOPT 29 /* setting ids 1..28 */
 
 struct scoresde_sampler {
     int method;
-    double opt[SD_SAMPLER_NOPT]; /* indexed by option id; ints stored exactly */
+    double opt[SD_SAMPLER_NOPT]; /* indexed by setting id; ints stored exactly */
     double *grid;                /* caller's grid (GRID = ARRAY) or NULL */
     size_t grid_count;
     scoresde_sampler_progress_fn progress;
@@ -34,7 +34,7 @@ struct scoresde_sampler {
     void *guidance_user;
 };
 
-/* Option access for the methods (values were bounds-checked when set). */
+/* Setting access for the methods (values were bounds-checked when set). */
 static inline size_t sd_opt_size(const scoresde_sampler *s, int id)
 {
     return (size_t)s->opt[id];
@@ -93,7 +93,7 @@ struct sd_block {
 typedef struct sd_method_ops {
     const char *name;
     int method;
-    /* Check the run's options against the model; fill run fields. */
+    /* Check the run's settings against the model; fill run fields. */
     int (*prepare)(sd_run *run);
     size_t (*ws_doubles)(const sd_run *run);    /* per sample */
     size_t (*state_doubles)(const sd_run *run); /* per sample */
@@ -182,7 +182,7 @@ int sd_solve_ratio_at(const scoresde_sde *sde, double t, double *r);
 int sd_solve_time_of_ratio(const scoresde_sde *sde, double target, double lo, double hi,
                            double *t);
 
-/* The effective eps (option or the SDE's), checked against T. */
+/* The effective eps (the setting, or the SDE's for NaN), checked against T. */
 int sd_solve_eps(const scoresde_sampler *s, const scoresde_sde *sde, double *eps);
 
 #endif /* SD_SOLVE_INTERNAL_H */

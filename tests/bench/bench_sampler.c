@@ -93,7 +93,7 @@ int main(int argc, char **argv)
     check(scoresde_sampler_create(&s, SCORESDE_SAMPLER_ODE), "sampler");
     check(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_RTOL, 1e-11), "rtol");
     check(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_ATOL, 1e-11), "atol");
-    check(scoresde_sampler_sample(s, m, 0, 0, n, xT, ref, &st), "reference");
+    check(scoresde_sampler_sample(s, m, xT, n, 2, 0, 0, ref, &st), "reference");
     printf("VP, 4-component 2-D mixture (variances 0.05-0.2), %zu samples, T = 1 -> eps = 1e-3\n",
            n);
     printf("reference: Dormand-Prince 5(4), tol 1e-11, NFE %llu\n\n",
@@ -101,11 +101,11 @@ int main(int argc, char **argv)
     scoresde_sampler_free(s);
 
     static const setting fixed[] = {
-        {"ODE Euler", "uniform t", SCORESDE_SAMPLER_ODE, SCORESDE_ODE_EULER, 1, 0},
-        {"ODE Heun", "uniform t", SCORESDE_SAMPLER_ODE, SCORESDE_ODE_HEUN, 1, 0},
-        {"ODE Heun", "log-SNR", SCORESDE_SAMPLER_ODE, SCORESDE_ODE_HEUN, 3, 0},
-        {"ODE RK4", "uniform t", SCORESDE_SAMPLER_ODE, SCORESDE_ODE_RK4, 1, 0},
-        {"ODE RK4", "log-SNR", SCORESDE_SAMPLER_ODE, SCORESDE_ODE_RK4, 3, 0},
+        {"ODE Euler", "uniform t", SCORESDE_SAMPLER_ODE, SCORESDE_SAMPLER_SOLVER_EULER, 1, 0},
+        {"ODE Heun", "uniform t", SCORESDE_SAMPLER_ODE, SCORESDE_SAMPLER_SOLVER_HEUN, 1, 0},
+        {"ODE Heun", "log-SNR", SCORESDE_SAMPLER_ODE, SCORESDE_SAMPLER_SOLVER_HEUN, 3, 0},
+        {"ODE RK4", "uniform t", SCORESDE_SAMPLER_ODE, SCORESDE_SAMPLER_SOLVER_RK4, 1, 0},
+        {"ODE RK4", "log-SNR", SCORESDE_SAMPLER_ODE, SCORESDE_SAMPLER_SOLVER_RK4, 3, 0},
         {"EDM Heun", "Karras rho 7", SCORESDE_SAMPLER_EDM, 0, 2, 0},
         {"EDM Heun", "log-SNR", SCORESDE_SAMPLER_EDM, 0, 3, 0},
         {"DPM-Solver++ 1", "log-SNR", SCORESDE_SAMPLER_DPMPP, 0, 3, 1},
@@ -123,9 +123,9 @@ int main(int argc, char **argv)
             /* the most steps whose NFE fits the budget */
             int per = c->method == SCORESDE_SAMPLER_EDM ? 2
                       : c->method == SCORESDE_SAMPLER_ODE
-                          ? (c->solver == SCORESDE_ODE_EULER ? 1
-                             : c->solver == SCORESDE_ODE_HEUN ? 2
-                                                              : 4)
+                          ? (c->solver == SCORESDE_SAMPLER_SOLVER_EULER  ? 1
+                             : c->solver == SCORESDE_SAMPLER_SOLVER_HEUN ? 2
+                                                                         : 4)
                           : 1;
             int extra = c->method == SCORESDE_SAMPLER_DPMPP && c->order == 3 ? 1 : 0;
             int64_t steps = (budgets[b] - extra) / per;
@@ -139,7 +139,7 @@ int main(int argc, char **argv)
                 check(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_SOLVER, c->solver), "solver");
             if (c->method == SCORESDE_SAMPLER_DPMPP)
                 check(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_ORDER, c->order), "order");
-            check(scoresde_sampler_sample(s, m, 0, 0, n, xT, x, &st), c->name);
+            check(scoresde_sampler_sample(s, m, xT, n, 2, 0, 0, x, &st), c->name);
             double med, max;
             dist_stats(x, ref, n, work, &med, &max);
             printf("%-18s %-13s %4llu  %9.2e  %9.2e  %9.2e\n", c->name, c->grid_name,
@@ -153,7 +153,7 @@ int main(int argc, char **argv)
         check(scoresde_sampler_create(&s, SCORESDE_SAMPLER_ODE), "sampler");
         check(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_RTOL, tol), "rtol");
         check(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_ATOL, tol), "atol");
-        check(scoresde_sampler_sample(s, m, 0, 0, n, xT, x, &st), "dopri");
+        check(scoresde_sampler_sample(s, m, xT, n, 2, 0, 0, x, &st), "dopri");
         double med, max;
         dist_stats(x, ref, n, work, &med, &max);
         /* Dormand-Prince: 6 new evaluations per attempted step (FSAL), plus
@@ -169,7 +169,7 @@ int main(int argc, char **argv)
         check(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_ADAPTIVE, 1), "adaptive");
         check(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_RTOL, tol), "rtol");
         check(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_ATOL, tol), "atol");
-        check(scoresde_sampler_sample(s, m, 0, 0, n, xT, x, &st), "adaptive dpm");
+        check(scoresde_sampler_sample(s, m, xT, n, 2, 0, 0, x, &st), "adaptive dpm");
         double med, max;
         dist_stats(x, ref, n, work, &med, &max);
         double mean = 3.0 * (double)(st.accepted + st.rejected) / (double)n;

@@ -111,10 +111,10 @@ int main(int argc, char **argv)
                   "sampler");
             if (meth == 0) {
                 check(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_PREDICTOR,
-                                               SCORESDE_PREDICTOR_EULER_MARUYAMA),
+                                               SCORESDE_SAMPLER_PREDICTOR_EULER_MARUYAMA),
                       "predictor");
                 check(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_CORRECTOR,
-                                               SCORESDE_CORRECTOR_NONE),
+                                               SCORESDE_SAMPLER_CORRECTOR_NONE),
                       "corrector");
             }
             check(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_STEPS,
@@ -127,7 +127,7 @@ int main(int argc, char **argv)
             scoresde_sampler_stats st = {sizeof st, 0, 0, 0, 0};
             for (int r = 0; r < reps; r++) {
                 double t0 = now();
-                check(scoresde_sampler_sample(s, m, 1, 0, NS, xT, x, &st), "sample");
+                check(scoresde_sampler_sample(s, m, xT, NS, DIM, 1, 0, x, &st), "sample");
                 double dt = now() - t0;
                 if (dt < best)
                     best = dt;

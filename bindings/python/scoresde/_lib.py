@@ -40,8 +40,8 @@ FREE_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 LOSS_WEIGHT_FN = ctypes.CFUNCTYPE(ctypes.c_int, _vp, _sz, _vp, _vp)
 TRAIN_PROGRESS_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_uint64, ctypes.c_double,
                                      ctypes.c_double, _vp)
-SAMPLER_PROGRESS_FN = ctypes.CFUNCTYPE(ctypes.c_int, _sz, ctypes.c_double, ctypes.c_uint64,
-                                       _vp)
+SAMPLER_PROGRESS_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_uint64, ctypes.c_double,
+                                       ctypes.c_uint64, _vp)
 GUIDANCE_FN = ctypes.CFUNCTYPE(ctypes.c_int, _vp, _vp, _sz, _sz, _vp, _vp)
 
 MLP_MAX_HIDDEN = 64
@@ -241,29 +241,29 @@ _FUNCTIONS = {
     "scoresde_trainer_export": (_i, [_pp, _vp, _i], check_status),
     # sampler.h
     "scoresde_sampler_create": (_i, [_pp, _i], check_status),
-    "scoresde_sampler_clone": (_i, [_vp, _pp], check_status),
+    "scoresde_sampler_clone": (_i, [_pp, _vp], check_status),
     "scoresde_sampler_free": (None, [_vp], check_none),
-    "scoresde_sampler_method": (_i, [_vp], check_nonneg),
+    "scoresde_sampler_method": (_i, [_vp], check_value),
     "scoresde_sampler_set_int": (_i, [_vp, _i, ctypes.c_int64], check_status),
     "scoresde_sampler_set_double": (_i, [_vp, _i, _d], check_status),
     "scoresde_sampler_get_int": (_i, [_vp, _i, ctypes.POINTER(ctypes.c_int64)], check_status),
     "scoresde_sampler_get_double": (_i, [_vp, _i, c_double_p], check_status),
     "scoresde_sampler_bounds": (_i, [_i, c_double_p, c_double_p, ctypes.POINTER(_i)],
                                 check_status),
-    "scoresde_sampler_default": (_i, [_i, c_double_p], check_status),
+    "scoresde_sampler_default": (_i, [_i, _i, c_double_p], check_status),
     "scoresde_sampler_set_grid": (_i, [_vp, _p, _sz], check_status),
     "scoresde_sampler_set_guidance": (_i, [_vp, GUIDANCE_FN, _d, _vp], check_status),
     "scoresde_sampler_set_progress": (_i, [_vp, SAMPLER_PROGRESS_FN, _vp], check_status),
     "scoresde_sampler_times": (_i, [_vp, sde_p, _p, _sz], check_status),
-    "scoresde_sampler_sample": (_i, [_vp, model_p, _u64, _u64, _sz, _p, _p,
+    "scoresde_sampler_sample": (_i, [_vp, model_p, _p, _sz, _sz, _u64, _u64, _p,
                                      ctypes.POINTER(SamplerStats)], check_status),
-    "scoresde_sampler_inpaint": (_i, [_vp, model_p, _u64, _u64, _sz, _vp, _sz, _p, _p,
+    "scoresde_sampler_inpaint": (_i, [_vp, model_p, _p, _vp, _sz, _sz, _u64, _u64, _p,
                                       ctypes.POINTER(SamplerStats)], check_status),
-    "scoresde_sampler_encode": (_i, [_vp, model_p, _sz, _p, _p,
+    "scoresde_sampler_encode": (_i, [_vp, model_p, _p, _sz, _sz, _p,
                                      ctypes.POINTER(SamplerStats)], check_status),
-    "scoresde_sampler_langevin": (_i, [_vp, SCORE_FN, _vp, _sz, _u64, _u64, _sz, _p, _p,
+    "scoresde_sampler_langevin": (_i, [_vp, SCORE_FN, _vp, _p, _sz, _sz, _u64, _u64, _p,
                                        ctypes.POINTER(SamplerStats)], check_status),
-    "scoresde_sampler_likelihood": (_i, [_vp, model_p, _u64, _u64, _sz, _p, _p, _p,
+    "scoresde_sampler_likelihood": (_i, [_vp, model_p, _p, _sz, _sz, _u64, _u64, _p, _p,
                                          ctypes.POINTER(SamplerStats)], check_status),
     "scoresde_bits_per_dim": (_i, [_p, _sz, _sz, ctypes.c_uint, _d, _p], check_status),
 }

@@ -6,12 +6,13 @@ import numpy as np
 
 from . import _util as u
 from ._lib import GUIDANCE_FN, SAMPLER_PROGRESS_FN, SCORE_FN, SamplerStats, lib
+from .errors import DimensionError
 from .train import lookup, progress_bar
 
-__all__ = ["Sampler", "METHODS", "OPTIONS", "bits_per_dim"]
+__all__ = ["Sampler", "METHODS", "SAMPLER_SETTINGS", "bits_per_dim"]
 
 METHODS = {"pc": 1, "ode": 2, "edm": 3, "dpmpp": 4}
-# Named values of the enum-valued options.
+# Named values of the enum-valued settings.
 _VALUES = {
     "predictor": {"none": 0, "euler_maruyama": 1, "reverse_diffusion": 2, "ancestral": 3},
     "corrector": {"none": 0, "langevin": 1, "annealed": 2},
@@ -19,13 +20,14 @@ _VALUES = {
     "solver": {"euler": 1, "heun": 2, "rk4": 3, "dopri5": 4},
     "divergence": {"exact": 1, "rademacher": 2, "gaussian": 3},
 }
-# option name: SCORESDE_SAMPLER_* id (the type and bounds come from the library)
-OPTIONS = {
+# setting name: SCORESDE_SAMPLER_* id (the type and bounds come from the library).
+# eps, h_init and h_min take float("nan"), the library's choice (their default).
+SAMPLER_SETTINGS = {
     "steps": 1, "eps": 2, "predictor": 3, "corrector": 4, "corrector_steps": 5, "snr": 6,
     "batch_norms": 7, "denoise": 8, "lam": 9, "grid": 10, "rho": 11, "threads": 12,
     "block": 13, "ald_step": 14, "solver": 15, "rtol": 16, "atol": 17, "h_init": 18,
     "h_min": 19, "max_steps": 20, "divergence": 21, "order": 22, "s_churn": 23,
-    "s_tmin": 24, "s_tmax": 25, "s_noise": 26, "langevin_step": 27,
+    "s_tmin": 24, "s_tmax": 25, "s_noise": 26, "langevin_step": 27, "adaptive": 28,
 }
 
 
@@ -33,12 +35,12 @@ class _Stop(Exception):
     """A progress hook asked to stop."""
 
 
-def _option(name):
+def _setting(name):
     try:
-        return OPTIONS[name]
+        return SAMPLER_SETTINGS[name]
     except KeyError:
-        raise ValueError("unknown sampler option %r (known: %s)"
-                         % (name, ", ".join(OPTIONS))) from None
+        raise ValueError("unknown sampler setting %r (known: %s)"
+                         % (name, ", ".join(SAMPLER_SETTINGS))) from None
 
 
 def _stats(stats):
@@ -55,62 +57,64 @@ def bits_per_dim(logp, D, bits=8, scale=1.0):
 
 
 class Sampler(u.Handle):
-    """A sampling method and its options: Sampler("pc", steps=500, corrector="none").
+    """A sampling method and its settings: Sampler("pc", steps=500, corrector="none").
 
-    Options are set by name (OPTIONS); enum-valued ones take names or the C
-    ints. Every call returns (array, stats) where stats is a dict with nfe,
+    Settings are set by name (SAMPLER_SETTINGS); enum-valued ones take names or
+    the C ints. Every call returns (array, stats) where stats is a dict with nfe,
     accepted, rejected and t_final. Sampling is thread-safe; setters are not.
     """
 
     _free = lib.scoresde_sampler_free
 
-    def __init__(self, method="pc", **options):
+    def __init__(self, method="pc", **settings):
         slot = ctypes.c_void_p()
         u.call(lib.scoresde_sampler_create, ctypes.byref(slot),
                lookup(METHODS, method, "method"))
         super().__init__(slot.value)
         self._guidance = None
-        self.set(**options)
+        self.set(**settings)
 
     @property
     def method(self):
         return u.call(lib.scoresde_sampler_method, self)
 
-    # ---------------------------------------------------------------- options
+    # --------------------------------------------------------------- settings
     @staticmethod
     def bounds(name):
-        """(lower, upper, is_int) of an option."""
+        """(lower, upper, is_int) of a setting (eps, h_init, h_min also take NaN)."""
         lo, hi, is_int = ctypes.c_double(), ctypes.c_double(), ctypes.c_int()
-        u.call(lib.scoresde_sampler_bounds, _option(name), ctypes.byref(lo), ctypes.byref(hi),
+        u.call(lib.scoresde_sampler_bounds, _setting(name), ctypes.byref(lo), ctypes.byref(hi),
                ctypes.byref(is_int))
         return lo.value, hi.value, bool(is_int.value)
 
     @staticmethod
-    def default(name):
+    def default(name, method="pc"):
+        """The value a new sampler of `method` starts with (NaN: the library chooses)."""
         value = ctypes.c_double()
-        u.call(lib.scoresde_sampler_default, _option(name), ctypes.byref(value))
+        u.call(lib.scoresde_sampler_default, lookup(METHODS, method, "method"), _setting(name),
+               ctypes.byref(value))
         return value.value
 
-    def set(self, **options):
-        """Set options by name; an int option refuses a non-integral value."""
-        for name, value in options.items():
-            cid = _option(name)
+    def set(self, **settings):
+        """Set settings by name; an int setting refuses a non-integral value."""
+        for name, value in settings.items():
+            cid = _setting(name)
             if self.bounds(name)[2]:
                 if name in _VALUES:
                     value = lookup(_VALUES[name], value, name)
                 elif isinstance(value, bool):
                     value = int(value)
                 elif not isinstance(value, (int, np.integer)):
-                    raise TypeError("option %s takes an int, not %r" % (name, value))
+                    raise TypeError("setting %s takes an int, not %r" % (name, value))
                 u.call(lib.scoresde_sampler_set_int, self, cid, int(value))
             else:
                 if isinstance(value, (bool, str)):
-                    raise TypeError("option %s takes a float, not %r" % (name, value))
+                    raise TypeError("setting %s takes a float, not %r" % (name, value))
                 u.call(lib.scoresde_sampler_set_double, self, cid, float(value))
         return self
 
     def get(self, name):
-        cid = _option(name)
+        cid = _setting(name)
         if self.bounds(name)[2]:
             v = ctypes.c_int64()
             u.call(lib.scoresde_sampler_get_int, self, cid, ctypes.byref(v))
@@ -180,9 +184,9 @@ class Sampler(u.Handle):
                 bar.close()
         return _stats(stats)
 
-    def sample(self, model, n, seed=0, first=0, x_T=None, out=None, progress=None):
-        """n samples of `model` (sample i of the call is sample first + i of the
-        run); x_T (n, D) optional starting points. Returns (x, stats).
+    def sample(self, model, n, seed=0, first_sample=0, x_T=None, out=None, progress=None):
+        """n samples of `model` (sample i of the call is sample first_sample + i
+        of the run); x_T (n, D) optional starting points. Returns (x, stats).
         progress: None, True (a progress bar: tqdm if installed, else text) or
         hook(step, t, nfe); a hook returning True stops the run, which raises
         CallbackError (the output is partial). A progress hook is installed for
@@ -192,19 +196,23 @@ class Sampler(u.Handle):
             u.as_input(x_T, "x_T", (n, D))
         out = u.as_output(out, "out", (n, D))
         st = self._run(lib.scoresde_sampler_sample,
-                       (model, seed, first, n, u.ptr(x_T), u.ptr(out)),
+                       (model, u.ptr(x_T), n, D, seed, first_sample, u.ptr(out)),
                        progress, self.get("steps"), "sample", [model._hooks])
         return out, st
 
-    def inpaint(self, model, y, mask, seed=0, first=0, out=None, progress=None):
+    def inpaint(self, model, y, mask, seed=0, first_sample=0, out=None, progress=None):
         """PC imputation: mask (D,) of bools (True = known), y (n, D) known values."""
         y, n, D = u.batch(y, "y")
         mask = np.ascontiguousarray(np.asarray(mask, dtype=bool).astype(np.uint8))
         if mask.ndim != 1:
             raise ValueError("mask must be one-dimensional, not shape %s" % (mask.shape,))
+        if mask.shape[0] != D:
+            # the C call reads D flags: a shorter mask must not reach it
+            raise DimensionError(-3, "the mask has %d entries; y has %d columns"
+                                 % (mask.shape[0], D), "Sampler.inpaint")
         out = u.as_output(out, "out", (n, D))
         st = self._run(lib.scoresde_sampler_inpaint,
-                       (model, seed, first, n, u.ptr(mask), mask.shape[0], u.ptr(y), u.ptr(out)),
+                       (model, u.ptr(y), u.ptr(mask), n, D, seed, first_sample, u.ptr(out)),
                        progress, self.get("steps"), "inpaint", [model._hooks])
         return out, st
 
@@ -212,21 +220,21 @@ class Sampler(u.Handle):
         """Latents x_T of data x0 (n, D) through the probability-flow ODE (ODE method)."""
         x0, n, D = u.batch(x0, "x0")
         out = u.as_output(out, "out", (n, D))
-        st = self._run(lib.scoresde_sampler_encode, (model, n, u.ptr(x0), u.ptr(out)),
+        st = self._run(lib.scoresde_sampler_encode, (model, u.ptr(x0), n, D, u.ptr(out)),
                        progress, self.get("steps"), "encode", [model._hooks])
         return out, st
 
-    def likelihood(self, model, x, seed=0, first=0, latent=False, progress=None):
+    def likelihood(self, model, x, seed=0, first_sample=0, latent=False, progress=None):
         """ln p_eps(x) per sample (ODE method); with latent=True, (logp, x_T, stats)."""
         x, n, D = u.batch(x, "x")
         logp = np.empty(n)
         lat = np.empty((n, D)) if latent else None
         st = self._run(lib.scoresde_sampler_likelihood,
-                       (model, seed, first, n, u.ptr(x), u.ptr(logp), u.ptr(lat)),
+                       (model, u.ptr(x), n, D, seed, first_sample, u.ptr(logp), u.ptr(lat)),
                        progress, self.get("steps"), "likelihood", [model._hooks])
         return (logp, lat, st) if latent else (logp, st)
 
-    def langevin(self, score, x0, seed=0, first=0, out=None, progress=None):
+    def langevin(self, score, x0, seed=0, first_sample=0, out=None, progress=None):
         """Langevin dynamics for a time-free score(x) -> (n, D) from x0 (n, D)."""
         x0, n, D = u.batch(x0, "x0")
         out = u.as_output(out, "out", (n, D))
@@ -237,13 +245,13 @@ class Sampler(u.Handle):
                     "the score hook")
         cf = hooks.wrap(SCORE_FN, body)
         st = self._run(lib.scoresde_sampler_langevin,
-                       (cf, None, D, seed, first, n, u.ptr(x0), u.ptr(out)),
+                       (cf, None, u.ptr(x0), n, D, seed, first_sample, u.ptr(out)),
                        progress, self.get("steps"), "langevin", [hooks])
         return out, st
 
     def clone(self):
         slot = ctypes.c_void_p()
-        u.call(lib.scoresde_sampler_clone, self, ctypes.byref(slot))
+        u.call(lib.scoresde_sampler_clone, ctypes.byref(slot), self)
         c = Sampler.__new__(Sampler)
         u.Handle.__init__(c, slot.value, u.Hooks([self._hooks]))
         c._guidance = self._guidance

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import scoresde as sd
+from scoresde.sampler import SAMPLER_SETTINGS
 
 W = np.array([0.3, 0.7])
 MU = np.array([[-1.0, 0.5], [2.0, -0.5]])
@@ -262,7 +263,7 @@ def test_fit_progress_hook_bar_and_stop(vp, mlp, monkeypatch):
 
 
 # ------------------------------------------------------------------ Sampler
-def test_sampler_options_bounds_and_errors():
+def test_sampler_settings_bounds_and_errors():
     with sd.Sampler("pc", steps=10, predictor="euler_maruyama", snr=0.2) as s:
         assert s.method == 1
         assert s.get("steps") == 10 and s.get("predictor") == 1
@@ -270,13 +271,27 @@ def test_sampler_options_bounds_and_errors():
         assert sd.Sampler.bounds("steps") == (1.0, 1e6, True)
         assert sd.Sampler.bounds("snr") == (0.0, 100.0, False)
         assert sd.Sampler.default("snr") == 0.16
+        # per-method defaults: a new sampler starts at them; NaN = library's choice
+        assert sd.Sampler.default("steps", "edm") == 17
+        assert sd.Sampler.default("grid", "dpmpp") == 3
+        assert np.isnan(sd.Sampler.default("eps")) and np.isnan(s.get("h_init"))
+        for method in ("pc", "ode", "edm", "dpmpp"):
+            with sd.Sampler(method) as f:
+                for name in SAMPLER_SETTINGS:
+                    np.testing.assert_equal(f.get(name), sd.Sampler.default(name, method))
+        s.set(eps=0.0, h_min=0.0)
+        assert s.get("eps") == 0.0
+        s.set(eps=float("nan"))
+        assert np.isnan(s.get("eps"))
+        with pytest.raises(sd.InvalidArgumentError, match="H_INIT"):
+            s.set(h_init=0.0)
         with pytest.raises(sd.InvalidArgumentError, match="0"):
             s.set(steps=0)
         with pytest.raises(TypeError):
             s.set(steps=2.5)
         with pytest.raises(TypeError):
             s.set(snr="high")
-        with pytest.raises(ValueError, match="unknown sampler option"):
+        with pytest.raises(ValueError, match="unknown sampler setting"):
             s.set(colour=1)
         with pytest.raises(ValueError, match="solver"):
             s.set(solver="leapfrog")

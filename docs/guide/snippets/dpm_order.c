@@ -39,7 +39,7 @@ int main(void)
                         (xT - a[0] * mu);
 
     CHECK(scoresde_sampler_create(&dpm, SCORESDE_SAMPLER_DPMPP) == SCORESDE_OK);
-    CHECK(scoresde_sampler_set_int(dpm, SCORESDE_SAMPLER_GRID, SCORESDE_GRID_KARRAS) ==
+    CHECK(scoresde_sampler_set_int(dpm, SCORESDE_SAMPLER_GRID, SCORESDE_SAMPLER_GRID_KARRAS) ==
           SCORESDE_OK); /* RHO = 7 */
     for (int order = 2; order <= 3; order++) {
         CHECK(scoresde_sampler_set_int(dpm, SCORESDE_SAMPLER_ORDER, order) == SCORESDE_OK);
@@ -47,7 +47,7 @@ int main(void)
         for (int steps = 80; steps <= 320; steps *= 2) {
             double x;
             CHECK(scoresde_sampler_set_int(dpm, SCORESDE_SAMPLER_STEPS, steps) == SCORESDE_OK);
-            CHECK(scoresde_sampler_sample(dpm, model, 0, 0, 1, &xT, &x, NULL) == SCORESDE_OK);
+            CHECK(scoresde_sampler_sample(dpm, model, &xT, 1, 1, 0, 0, &x, NULL) == SCORESDE_OK);
             double err = fabs(x - exact);
             if (steps == 80)
                 printf("order %d: %2d steps, error %.3e\n", order, steps, err);

@@ -42,8 +42,7 @@ int main(void)
     /* Defaults: Dormand-Prince, rtol = atol = 1e-5, exact divergence. */
     CHECK(scoresde_sampler_create(&ode, SCORESDE_SAMPLER_ODE) == SCORESDE_OK);
     scoresde_sampler_stats st = {sizeof st, 0, 0, 0, 0};
-    CHECK(scoresde_sampler_likelihood(ode, model, 0, 0, N, x, logp, latent, &st) ==
-          SCORESDE_OK);
+    CHECK(scoresde_sampler_likelihood(ode, model, x, N, D, 0, 0, logp, latent, &st) == SCORESDE_OK);
     printf("NFE %llu (augmented evaluations), t_final %g\n", (unsigned long long)st.nfe,
            st.t_final);
 
@@ -74,9 +73,9 @@ int main(void)
         copies[i * D] = x[0];
         copies[i * D + 1] = x[1];
     }
-    CHECK(scoresde_sampler_set_int(ode, SCORESDE_SAMPLER_DIVERGENCE, SCORESDE_DIV_RADEMACHER) ==
-          SCORESDE_OK);
-    CHECK(scoresde_sampler_likelihood(ode, model, 11, 0, NH, copies, est, NULL, NULL) ==
+    CHECK(scoresde_sampler_set_int(ode, SCORESDE_SAMPLER_DIVERGENCE,
+                                   SCORESDE_SAMPLER_DIVERGENCE_RADEMACHER) == SCORESDE_OK);
+    CHECK(scoresde_sampler_likelihood(ode, model, copies, NH, D, 11, 0, est, NULL, NULL) ==
           SCORESDE_OK);
     double mean = 0, sq = 0;
     for (size_t i = 0; i < NH; i++) {

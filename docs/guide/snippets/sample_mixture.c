@@ -81,7 +81,7 @@ int main(void)
     CHECK(scoresde_sampler_create(&pc, SCORESDE_SAMPLER_PC) == SCORESDE_OK);
     CHECK(scoresde_sampler_set_int(pc, SCORESDE_SAMPLER_STEPS, 200) == SCORESDE_OK);
     CHECK(scoresde_sampler_set_int(pc, SCORESDE_SAMPLER_BATCH_NORMS, 1) == SCORESDE_OK);
-    CHECK(scoresde_sampler_sample(pc, model, 42, 0, N, NULL, x, &st) == SCORESDE_OK);
+    CHECK(scoresde_sampler_sample(pc, model, NULL, N, D, 42, 0, x, &st) == SCORESDE_OK);
     printf("PC:  NFE %llu per sample, t_final %g\n", (unsigned long long)st.nfe, st.t_final);
     CHECK(st.nfe == 200 * 2 + 1);
     double mass0;
@@ -91,14 +91,14 @@ int main(void)
      * the modes, where ||s|| is small, take huge steps, and mass moves
      * between the components (about 0.1 here, twenty standard errors). */
     CHECK(scoresde_sampler_set_int(pc, SCORESDE_SAMPLER_BATCH_NORMS, 0) == SCORESDE_OK);
-    CHECK(scoresde_sampler_sample(pc, model, 42, 0, N, NULL, x, &st) == SCORESDE_OK);
+    CHECK(scoresde_sampler_sample(pc, model, NULL, N, D, 42, 0, x, &st) == SCORESDE_OK);
     CHECK(!moments_match("PC, per-sample norms", x, 0, &mass0));
     CHECK(fabs(mass0 - w[0]) > 0.05);
 
     /* The probability-flow ODE with the defaults: Dormand-Prince 5(4),
      * rtol = atol = 1e-5 (score_sde's RK45). */
     CHECK(scoresde_sampler_create(&ode, SCORESDE_SAMPLER_ODE) == SCORESDE_OK);
-    CHECK(scoresde_sampler_sample(ode, model, 42, 0, N, NULL, x, &st) == SCORESDE_OK);
+    CHECK(scoresde_sampler_sample(ode, model, NULL, N, D, 42, 0, x, &st) == SCORESDE_OK);
     printf("ODE: NFE %llu per sample (max), %llu accepted, %llu rejected steps in all\n",
            (unsigned long long)st.nfe, (unsigned long long)st.accepted,
            (unsigned long long)st.rejected);
@@ -107,7 +107,7 @@ int main(void)
     /* DPM-Solver++(3M) on 20 log-SNR steps: 21 evaluations. */
     CHECK(scoresde_sampler_create(&dpm, SCORESDE_SAMPLER_DPMPP) == SCORESDE_OK);
     CHECK(scoresde_sampler_set_int(dpm, SCORESDE_SAMPLER_ORDER, 3) == SCORESDE_OK);
-    CHECK(scoresde_sampler_sample(dpm, model, 42, 0, N, NULL, x, &st) == SCORESDE_OK);
+    CHECK(scoresde_sampler_sample(dpm, model, NULL, N, D, 42, 0, x, &st) == SCORESDE_OK);
     printf("DPM-Solver++(3M): NFE %llu per sample\n", (unsigned long long)st.nfe);
     CHECK(st.nfe == 21);
     CHECK(moments_match("DPM-Solver++(3M), 20 steps", x, 0, &mass0));

@@ -946,63 +946,63 @@ extern "C" {
 pub struct scoresde_sampler {
     _unused: [u8; 0],
 }
-pub const SCORESDE_SAMPLER_PC: scoresde_sampler_method = 1;
-pub const SCORESDE_SAMPLER_ODE: scoresde_sampler_method = 2;
-pub const SCORESDE_SAMPLER_EDM: scoresde_sampler_method = 3;
-pub const SCORESDE_SAMPLER_DPMPP: scoresde_sampler_method = 4;
-pub type scoresde_sampler_method = core::ffi::c_uint;
-pub const SCORESDE_PREDICTOR_NONE: scoresde_predictor = 0;
-pub const SCORESDE_PREDICTOR_EULER_MARUYAMA: scoresde_predictor = 1;
-pub const SCORESDE_PREDICTOR_REVERSE_DIFFUSION: scoresde_predictor = 2;
-pub const SCORESDE_PREDICTOR_ANCESTRAL: scoresde_predictor = 3;
-pub type scoresde_predictor = core::ffi::c_uint;
-pub const SCORESDE_CORRECTOR_NONE: scoresde_corrector = 0;
-pub const SCORESDE_CORRECTOR_LANGEVIN: scoresde_corrector = 1;
-pub const SCORESDE_CORRECTOR_ANNEALED: scoresde_corrector = 2;
-pub type scoresde_corrector = core::ffi::c_uint;
-pub const SCORESDE_GRID_UNIFORM_T: scoresde_grid = 1;
-pub const SCORESDE_GRID_KARRAS: scoresde_grid = 2;
-pub const SCORESDE_GRID_LOGSNR: scoresde_grid = 3;
-pub const SCORESDE_GRID_ARRAY: scoresde_grid = 4;
-pub type scoresde_grid = core::ffi::c_uint;
-pub const SCORESDE_ODE_EULER: scoresde_ode_solver = 1;
-pub const SCORESDE_ODE_HEUN: scoresde_ode_solver = 2;
-pub const SCORESDE_ODE_RK4: scoresde_ode_solver = 3;
-pub const SCORESDE_ODE_DOPRI5: scoresde_ode_solver = 4;
-pub type scoresde_ode_solver = core::ffi::c_uint;
-pub const SCORESDE_SAMPLER_STEPS: scoresde_sampler_option = 1;
-pub const SCORESDE_SAMPLER_EPS: scoresde_sampler_option = 2;
-pub const SCORESDE_SAMPLER_PREDICTOR: scoresde_sampler_option = 3;
-pub const SCORESDE_SAMPLER_CORRECTOR: scoresde_sampler_option = 4;
-pub const SCORESDE_SAMPLER_CORRECTOR_STEPS: scoresde_sampler_option = 5;
-pub const SCORESDE_SAMPLER_SNR: scoresde_sampler_option = 6;
-pub const SCORESDE_SAMPLER_BATCH_NORMS: scoresde_sampler_option = 7;
-pub const SCORESDE_SAMPLER_DENOISE: scoresde_sampler_option = 8;
-pub const SCORESDE_SAMPLER_LAM: scoresde_sampler_option = 9;
-pub const SCORESDE_SAMPLER_GRID: scoresde_sampler_option = 10;
-pub const SCORESDE_SAMPLER_RHO: scoresde_sampler_option = 11;
-pub const SCORESDE_SAMPLER_THREADS: scoresde_sampler_option = 12;
-pub const SCORESDE_SAMPLER_BLOCK: scoresde_sampler_option = 13;
-pub const SCORESDE_SAMPLER_ALD_STEP: scoresde_sampler_option = 14;
-pub const SCORESDE_SAMPLER_SOLVER: scoresde_sampler_option = 15;
-pub const SCORESDE_SAMPLER_RTOL: scoresde_sampler_option = 16;
-pub const SCORESDE_SAMPLER_ATOL: scoresde_sampler_option = 17;
-pub const SCORESDE_SAMPLER_H_INIT: scoresde_sampler_option = 18;
-pub const SCORESDE_SAMPLER_H_MIN: scoresde_sampler_option = 19;
-pub const SCORESDE_SAMPLER_MAX_STEPS: scoresde_sampler_option = 20;
-pub const SCORESDE_SAMPLER_DIVERGENCE: scoresde_sampler_option = 21;
-pub const SCORESDE_SAMPLER_ORDER: scoresde_sampler_option = 22;
-pub const SCORESDE_SAMPLER_S_CHURN: scoresde_sampler_option = 23;
-pub const SCORESDE_SAMPLER_S_TMIN: scoresde_sampler_option = 24;
-pub const SCORESDE_SAMPLER_S_TMAX: scoresde_sampler_option = 25;
-pub const SCORESDE_SAMPLER_S_NOISE: scoresde_sampler_option = 26;
-pub const SCORESDE_SAMPLER_LANGEVIN_STEP: scoresde_sampler_option = 27;
-pub const SCORESDE_SAMPLER_ADAPTIVE: scoresde_sampler_option = 28;
-pub type scoresde_sampler_option = core::ffi::c_uint;
-pub const SCORESDE_DIV_EXACT: scoresde_divergence_mode = 1;
-pub const SCORESDE_DIV_RADEMACHER: scoresde_divergence_mode = 2;
-pub const SCORESDE_DIV_GAUSSIAN: scoresde_divergence_mode = 3;
-pub type scoresde_divergence_mode = core::ffi::c_uint;
+pub const SCORESDE_SAMPLER_PC: scoresde_sampler_method_t = 1;
+pub const SCORESDE_SAMPLER_ODE: scoresde_sampler_method_t = 2;
+pub const SCORESDE_SAMPLER_EDM: scoresde_sampler_method_t = 3;
+pub const SCORESDE_SAMPLER_DPMPP: scoresde_sampler_method_t = 4;
+pub type scoresde_sampler_method_t = core::ffi::c_uint;
+pub const SCORESDE_SAMPLER_PREDICTOR_NONE: scoresde_sampler_predictor_t = 0;
+pub const SCORESDE_SAMPLER_PREDICTOR_EULER_MARUYAMA: scoresde_sampler_predictor_t = 1;
+pub const SCORESDE_SAMPLER_PREDICTOR_REVERSE_DIFFUSION: scoresde_sampler_predictor_t = 2;
+pub const SCORESDE_SAMPLER_PREDICTOR_ANCESTRAL: scoresde_sampler_predictor_t = 3;
+pub type scoresde_sampler_predictor_t = core::ffi::c_uint;
+pub const SCORESDE_SAMPLER_CORRECTOR_NONE: scoresde_sampler_corrector_t = 0;
+pub const SCORESDE_SAMPLER_CORRECTOR_LANGEVIN: scoresde_sampler_corrector_t = 1;
+pub const SCORESDE_SAMPLER_CORRECTOR_ANNEALED: scoresde_sampler_corrector_t = 2;
+pub type scoresde_sampler_corrector_t = core::ffi::c_uint;
+pub const SCORESDE_SAMPLER_GRID_UNIFORM_T: scoresde_sampler_grid_t = 1;
+pub const SCORESDE_SAMPLER_GRID_KARRAS: scoresde_sampler_grid_t = 2;
+pub const SCORESDE_SAMPLER_GRID_LOGSNR: scoresde_sampler_grid_t = 3;
+pub const SCORESDE_SAMPLER_GRID_ARRAY: scoresde_sampler_grid_t = 4;
+pub type scoresde_sampler_grid_t = core::ffi::c_uint;
+pub const SCORESDE_SAMPLER_SOLVER_EULER: scoresde_sampler_solver_t = 1;
+pub const SCORESDE_SAMPLER_SOLVER_HEUN: scoresde_sampler_solver_t = 2;
+pub const SCORESDE_SAMPLER_SOLVER_RK4: scoresde_sampler_solver_t = 3;
+pub const SCORESDE_SAMPLER_SOLVER_DOPRI5: scoresde_sampler_solver_t = 4;
+pub type scoresde_sampler_solver_t = core::ffi::c_uint;
+pub const SCORESDE_SAMPLER_STEPS: scoresde_sampler_setting_t = 1;
+pub const SCORESDE_SAMPLER_EPS: scoresde_sampler_setting_t = 2;
+pub const SCORESDE_SAMPLER_PREDICTOR: scoresde_sampler_setting_t = 3;
+pub const SCORESDE_SAMPLER_CORRECTOR: scoresde_sampler_setting_t = 4;
+pub const SCORESDE_SAMPLER_CORRECTOR_STEPS: scoresde_sampler_setting_t = 5;
+pub const SCORESDE_SAMPLER_SNR: scoresde_sampler_setting_t = 6;
+pub const SCORESDE_SAMPLER_BATCH_NORMS: scoresde_sampler_setting_t = 7;
+pub const SCORESDE_SAMPLER_DENOISE: scoresde_sampler_setting_t = 8;
+pub const SCORESDE_SAMPLER_LAM: scoresde_sampler_setting_t = 9;
+pub const SCORESDE_SAMPLER_GRID: scoresde_sampler_setting_t = 10;
+pub const SCORESDE_SAMPLER_RHO: scoresde_sampler_setting_t = 11;
+pub const SCORESDE_SAMPLER_THREADS: scoresde_sampler_setting_t = 12;
+pub const SCORESDE_SAMPLER_BLOCK: scoresde_sampler_setting_t = 13;
+pub const SCORESDE_SAMPLER_ALD_STEP: scoresde_sampler_setting_t = 14;
+pub const SCORESDE_SAMPLER_SOLVER: scoresde_sampler_setting_t = 15;
+pub const SCORESDE_SAMPLER_RTOL: scoresde_sampler_setting_t = 16;
+pub const SCORESDE_SAMPLER_ATOL: scoresde_sampler_setting_t = 17;
+pub const SCORESDE_SAMPLER_H_INIT: scoresde_sampler_setting_t = 18;
+pub const SCORESDE_SAMPLER_H_MIN: scoresde_sampler_setting_t = 19;
+pub const SCORESDE_SAMPLER_MAX_STEPS: scoresde_sampler_setting_t = 20;
+pub const SCORESDE_SAMPLER_DIVERGENCE: scoresde_sampler_setting_t = 21;
+pub const SCORESDE_SAMPLER_ORDER: scoresde_sampler_setting_t = 22;
+pub const SCORESDE_SAMPLER_S_CHURN: scoresde_sampler_setting_t = 23;
+pub const SCORESDE_SAMPLER_S_TMIN: scoresde_sampler_setting_t = 24;
+pub const SCORESDE_SAMPLER_S_TMAX: scoresde_sampler_setting_t = 25;
+pub const SCORESDE_SAMPLER_S_NOISE: scoresde_sampler_setting_t = 26;
+pub const SCORESDE_SAMPLER_LANGEVIN_STEP: scoresde_sampler_setting_t = 27;
+pub const SCORESDE_SAMPLER_ADAPTIVE: scoresde_sampler_setting_t = 28;
+pub type scoresde_sampler_setting_t = core::ffi::c_uint;
+pub const SCORESDE_SAMPLER_DIVERGENCE_EXACT: scoresde_sampler_divergence_t = 1;
+pub const SCORESDE_SAMPLER_DIVERGENCE_RADEMACHER: scoresde_sampler_divergence_t = 2;
+pub const SCORESDE_SAMPLER_DIVERGENCE_GAUSSIAN: scoresde_sampler_divergence_t = 3;
+pub type scoresde_sampler_divergence_t = core::ffi::c_uint;
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct scoresde_sampler_stats {
@@ -1014,7 +1014,7 @@ pub struct scoresde_sampler_stats {
 }
 pub type scoresde_sampler_progress_fn = ::core::option::Option<
     unsafe extern "C" fn(
-        step: usize,
+        step: u64,
         t: f64,
         nfe: u64,
         user: *mut core::ffi::c_void,
@@ -1038,8 +1038,8 @@ extern "C" {
 }
 extern "C" {
     pub fn scoresde_sampler_clone(
-        s: *const scoresde_sampler,
         out: *mut *mut scoresde_sampler,
+        s: *const scoresde_sampler,
     ) -> core::ffi::c_int;
 }
 extern "C" {
@@ -1051,41 +1051,45 @@ extern "C" {
 extern "C" {
     pub fn scoresde_sampler_set_int(
         s: *mut scoresde_sampler,
-        option: core::ffi::c_int,
+        setting: core::ffi::c_int,
         value: i64,
     ) -> core::ffi::c_int;
 }
 extern "C" {
     pub fn scoresde_sampler_set_double(
         s: *mut scoresde_sampler,
-        option: core::ffi::c_int,
+        setting: core::ffi::c_int,
         value: f64,
     ) -> core::ffi::c_int;
 }
 extern "C" {
     pub fn scoresde_sampler_get_int(
         s: *const scoresde_sampler,
-        option: core::ffi::c_int,
+        setting: core::ffi::c_int,
         value: *mut i64,
     ) -> core::ffi::c_int;
 }
 extern "C" {
     pub fn scoresde_sampler_get_double(
         s: *const scoresde_sampler,
-        option: core::ffi::c_int,
+        setting: core::ffi::c_int,
         value: *mut f64,
     ) -> core::ffi::c_int;
 }
 extern "C" {
     pub fn scoresde_sampler_bounds(
-        option: core::ffi::c_int,
+        setting: core::ffi::c_int,
         lower: *mut f64,
         upper: *mut f64,
         is_int: *mut core::ffi::c_int,
     ) -> core::ffi::c_int;
 }
 extern "C" {
-    pub fn scoresde_sampler_default(option: core::ffi::c_int, value: *mut f64) -> core::ffi::c_int;
+    pub fn scoresde_sampler_default(
+        method: core::ffi::c_int,
+        setting: core::ffi::c_int,
+        value: *mut f64,
+    ) -> core::ffi::c_int;
 }
 extern "C" {
     pub fn scoresde_sampler_set_grid(
@@ -1121,10 +1125,11 @@ extern "C" {
     pub fn scoresde_sampler_sample(
         s: *const scoresde_sampler,
         model: *const scoresde_model,
-        seed: u64,
-        first: u64,
-        n: usize,
         x_T: *const f64,
+        n: usize,
+        D: usize,
+        seed: u64,
+        first_sample: u64,
         x_out: *mut f64,
         stats: *mut scoresde_sampler_stats,
     ) -> core::ffi::c_int;
@@ -1133,12 +1138,12 @@ extern "C" {
     pub fn scoresde_sampler_inpaint(
         s: *const scoresde_sampler,
         model: *const scoresde_model,
-        seed: u64,
-        first: u64,
-        n: usize,
-        mask: *const core::ffi::c_uchar,
-        mask_len: usize,
         y: *const f64,
+        mask: *const core::ffi::c_uchar,
+        n: usize,
+        D: usize,
+        seed: u64,
+        first_sample: u64,
         x_out: *mut f64,
         stats: *mut scoresde_sampler_stats,
     ) -> core::ffi::c_int;
@@ -1147,8 +1152,9 @@ extern "C" {
     pub fn scoresde_sampler_encode(
         s: *const scoresde_sampler,
         model: *const scoresde_model,
-        n: usize,
         x0: *const f64,
+        n: usize,
+        D: usize,
         x_out: *mut f64,
         stats: *mut scoresde_sampler_stats,
     ) -> core::ffi::c_int;
@@ -1158,11 +1164,11 @@ extern "C" {
         s: *const scoresde_sampler,
         score: scoresde_score_fn,
         user: *mut core::ffi::c_void,
+        x0: *const f64,
+        n: usize,
         D: usize,
         seed: u64,
-        first: u64,
-        n: usize,
-        x0: *const f64,
+        first_sample: u64,
         x_out: *mut f64,
         stats: *mut scoresde_sampler_stats,
     ) -> core::ffi::c_int;
@@ -1171,10 +1177,11 @@ extern "C" {
     pub fn scoresde_sampler_likelihood(
         s: *const scoresde_sampler,
         model: *const scoresde_model,
-        seed: u64,
-        first: u64,
-        n: usize,
         x: *const f64,
+        n: usize,
+        D: usize,
+        seed: u64,
+        first_sample: u64,
         logp: *mut f64,
         latent: *mut f64,
         stats: *mut scoresde_sampler_stats,

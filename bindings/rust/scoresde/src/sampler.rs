@@ -10,9 +10,10 @@ use crate::hooks::{self, guard, slice, slice_mut, user_ptr, HookResult};
 use crate::model::{BatchFn, Model};
 use crate::sde::SdeRef;
 
-/// Option names and their SCORESDE_SAMPLER_* ids (the type and bounds come
-/// from the library, see [`Sampler::bounds`]).
-pub const OPTIONS: [(&str, u32); 27] = [
+/// Setting names and their SCORESDE_SAMPLER_* ids (the type and bounds come
+/// from the library, see [`Sampler::bounds`]). "eps", "h_init" and "h_min"
+/// also take f64::NAN, the library's choice (and their default).
+pub const SETTINGS: [(&str, u32); 28] = [
     ("steps", sys::SCORESDE_SAMPLER_STEPS), ("eps", sys::SCORESDE_SAMPLER_EPS),
     ("predictor", sys::SCORESDE_SAMPLER_PREDICTOR), ("corrector", sys::SCORESDE_SAMPLER_CORRECTOR),
     ("corrector_steps", sys::SCORESDE_SAMPLER_CORRECTOR_STEPS), ("snr", sys::SCORESDE_SAMPLER_SNR),
@@ -27,11 +28,12 @@ pub const OPTIONS: [(&str, u32); 27] = [
     ("s_churn", sys::SCORESDE_SAMPLER_S_CHURN), ("s_tmin", sys::SCORESDE_SAMPLER_S_TMIN),
     ("s_tmax", sys::SCORESDE_SAMPLER_S_TMAX), ("s_noise", sys::SCORESDE_SAMPLER_S_NOISE),
     ("langevin_step", sys::SCORESDE_SAMPLER_LANGEVIN_STEP),
+    ("adaptive", sys::SCORESDE_SAMPLER_ADAPTIVE),
 ];
 
-fn option_id(name: &str) -> Result<i32> {
-    OPTIONS.iter().find(|(n, _)| *n == name).map(|(_, id)| *id as i32).ok_or_else(|| {
-        Error::new(sys::SCORESDE_EINVAL, format!("unknown sampler option {name:?}"))
+fn setting_id(name: &str) -> Result<i32> {
+    SETTINGS.iter().find(|(n, _)| *n == name).map(|(_, id)| *id as i32).ok_or_else(|| {
+        Error::new(sys::SCORESDE_EINVAL, format!("unknown sampler setting {name:?}"))
     })
 }
 
@@ -56,9 +58,9 @@ fn stats(s: &sys::scoresde_sampler_stats) -> Stats {
 }
 
 /// A progress hook (step, t, nfe) -> true to stop the run (SCORESDE_ECALLBACK).
-pub type ProgressFn = dyn Fn(usize, f64, u64) -> bool + Send + Sync;
+pub type ProgressFn = dyn Fn(u64, f64, u64) -> bool + Send + Sync;
 
-unsafe extern "C" fn progress_tramp(step: usize, t: f64, nfe: u64, user: *mut c_void) -> i32 {
+unsafe extern "C" fn progress_tramp(step: u64, t: f64, nfe: u64, user: *mut c_void) -> i32 {
     // SAFETY: user is the Box<ProgressFn> the sampler keeps in an Arc.
     let f = &*(user as *const Box<ProgressFn>);
     guard(|| if f(step, t, nfe) { Err("stopped by the progress hook".into()) } else { Ok(()) })
@@ -72,7 +74,7 @@ unsafe extern "C" fn batch_tramp(
     guard(|| f(slice(x, n * d), slice(t, n), d, slice_mut(out, n * d)))
 }
 
-/// A sampling method and its options (scoresde_sampler). Sampling is
+/// A sampling method and its settings (scoresde_sampler). Sampling is
 /// read-only and thread-safe (sampler.h): Send and Sync; setters take &mut.
 /// Hooks run on the calling thread, except the guidance hook with
 /// THREADS > 1 (then a panic in it is reported as ECALLBACK, not resumed).
@@ -101,10 +103,10 @@ impl Sampler {
         Ok(Sampler { ptr, guidance: None, progress: None })
     }
 
-    /// An independent copy (options, grid and hooks, whose closures it shares).
+    /// An independent copy (settings, grid and hooks, whose closures it shares).
     pub fn try_clone(&self) -> Result<Sampler> {
         let mut out = ptr::null_mut();
-        hooks::call(|| unsafe { sys::scoresde_sampler_clone(self.raw(), &mut out) })?;
+        hooks::call(|| unsafe { sys::scoresde_sampler_clone(&mut out, self.raw()) })?;
         let ptr = NonNull::new(out).ok_or_else(|| Error::new(sys::SCORESDE_ENOMEM, "NULL sampler"))?;
         Ok(Sampler { ptr, guidance: self.guidance.clone(), progress: self.progress.clone() })
     }
@@ -117,31 +119,32 @@ impl Sampler {
         unsafe { sys::scoresde_sampler_method(self.raw()) }
     }
 
-    /// (lower, upper, is_int) of an option, by name.
+    /// (lower, upper, is_int) of a setting, by name.
     pub fn bounds(name: &str) -> Result<(f64, f64, bool)> {
-        let id = option_id(name)?;
+        let id = setting_id(name)?;
         let (mut lo, mut hi, mut is_int) = (0.0, 0.0, 0);
         hooks::call(|| unsafe { sys::scoresde_sampler_bounds(id, &mut lo, &mut hi, &mut is_int) })?;
         Ok((lo, hi, is_int != 0))
     }
 
-    /// The library's default of an option, by name.
-    pub fn default_value(name: &str) -> Result<f64> {
-        let id = option_id(name)?;
+    /// The value a new sampler of `method` starts with for a setting, by name
+    /// (NaN where the library chooses).
+    pub fn default_value(method: u32, name: &str) -> Result<f64> {
+        let id = setting_id(name)?;
         let mut v = 0.0;
-        hooks::call(|| unsafe { sys::scoresde_sampler_default(id, &mut v) })?;
+        hooks::call(|| unsafe { sys::scoresde_sampler_default(method as i32, id, &mut v) })?;
         Ok(v)
     }
 
-    /// Set an option by name: integer options need an integral value (enum
-    /// options take the sys::SCORESDE_PREDICTOR_* etc. values as f64).
+    /// Set a setting by name: integer settings need an integral value (enum
+    /// settings take the sys::SCORESDE_SAMPLER_PREDICTOR_* etc. values as f64).
     pub fn set(&mut self, name: &str, value: f64) -> Result<&mut Self> {
-        let id = option_id(name)?;
+        let id = setting_id(name)?;
         let p = self.ptr.as_ptr();
         if Self::bounds(name)?.2 {
             if value.fract() != 0.0 || !value.is_finite() {
                 return Err(Error::new(sys::SCORESDE_EINVAL,
-                                      format!("option {name} takes an integer, not {value}")));
+                                      format!("setting {name} takes an integer, not {value}")));
             }
             hooks::call(|| unsafe { sys::scoresde_sampler_set_int(p, id, value as i64) })?;
         } else {
@@ -150,9 +153,9 @@ impl Sampler {
         Ok(self)
     }
 
-    /// Read an option by name (integer options converted to f64).
+    /// Read a setting by name (integer settings converted to f64).
     pub fn get(&self, name: &str) -> Result<f64> {
-        let id = option_id(name)?;
+        let id = setting_id(name)?;
         if Self::bounds(name)?.2 {
             let mut v = 0i64;
             hooks::call(|| unsafe { sys::scoresde_sampler_get_int(self.raw(), id, &mut v) })?;
@@ -198,9 +201,10 @@ impl Sampler {
         Ok(())
     }
 
-    /// n = out.len() / dim samples (sample i of the call is sample first + i
-    /// of the run), from the prior or from x_t (same length as out).
-    pub fn sample(&self, model: &Model, seed: u64, first: u64, x_t: Option<&[f64]>,
+    /// n = out.len() / dim samples (sample i of the call is sample
+    /// first_sample + i of the run), from the prior or from x_t (same length
+    /// as out).
+    pub fn sample(&self, model: &Model, seed: u64, first_sample: u64, x_t: Option<&[f64]>,
                   out: &mut [f64]) -> Result<Stats> {
         let d = model.dim();
         let n = rows(out.len(), d, "out")?;
@@ -213,42 +217,51 @@ impl Sampler {
         };
         let mut st = new_stats();
         hooks::call(|| unsafe {
-            sys::scoresde_sampler_sample(self.raw(), model.raw(), seed, first, n, xp,
+            sys::scoresde_sampler_sample(self.raw(), model.raw(), xp, n, d, seed, first_sample,
                                          out.as_mut_ptr(), &mut st)
         })?;
         Ok(stats(&st))
     }
 
     /// PC imputation: mask (dim flags, true = known) and y (n x dim).
-    pub fn inpaint(&self, model: &Model, seed: u64, first: u64, mask: &[bool], y: &[f64],
+    pub fn inpaint(&self, model: &Model, seed: u64, first_sample: u64, mask: &[bool], y: &[f64],
                    out: &mut [f64]) -> Result<Stats> {
         let d = model.dim();
         let n = rows(out.len(), d, "out")?;
         want_len("y", y.len(), out.len())?;
+        // the C call reads dim flags: a shorter mask must not reach it
+        if mask.len() != d {
+            return Err(Error::new(sys::SCORESDE_EDIM,
+                                  format!("the mask has {} entries; the model's dimension is {d}",
+                                          mask.len())));
+        }
         let m: Vec<u8> = mask.iter().map(|&b| b as u8).collect();
         let mut st = new_stats();
         hooks::call(|| unsafe {
-            sys::scoresde_sampler_inpaint(self.raw(), model.raw(), seed, first, n, m.as_ptr(),
-                                          m.len(), y.as_ptr(), out.as_mut_ptr(), &mut st)
+            sys::scoresde_sampler_inpaint(self.raw(), model.raw(), y.as_ptr(), m.as_ptr(), n, d,
+                                          seed, first_sample, out.as_mut_ptr(), &mut st)
         })?;
         Ok(stats(&st))
     }
 
     /// Latents of data x0 through the probability-flow ODE (ODE method).
     pub fn encode(&self, model: &Model, x0: &[f64], out: &mut [f64]) -> Result<Stats> {
-        let n = rows(x0.len(), model.dim(), "x0")?;
+        let d = model.dim();
+        let n = rows(x0.len(), d, "x0")?;
         want_len("out", out.len(), x0.len())?;
         let mut st = new_stats();
         hooks::call(|| unsafe {
-            sys::scoresde_sampler_encode(self.raw(), model.raw(), n, x0.as_ptr(), out.as_mut_ptr(), &mut st)
+            sys::scoresde_sampler_encode(self.raw(), model.raw(), x0.as_ptr(), n, d,
+                                         out.as_mut_ptr(), &mut st)
         })?;
         Ok(stats(&st))
     }
 
     /// ln p_eps(x_i) into logp (ODE method); the latents too if asked.
-    pub fn likelihood(&self, model: &Model, seed: u64, first: u64, x: &[f64], logp: &mut [f64],
-                      latent: Option<&mut [f64]>) -> Result<Stats> {
-        let n = rows(x.len(), model.dim(), "x")?;
+    pub fn likelihood(&self, model: &Model, seed: u64, first_sample: u64, x: &[f64],
+                      logp: &mut [f64], latent: Option<&mut [f64]>) -> Result<Stats> {
+        let d = model.dim();
+        let n = rows(x.len(), d, "x")?;
         want_len("logp", logp.len(), n)?;
         let lp = match latent {
             Some(l) => {
@@ -259,14 +272,14 @@ impl Sampler {
         };
         let mut st = new_stats();
         hooks::call(|| unsafe {
-            sys::scoresde_sampler_likelihood(self.raw(), model.raw(), seed, first, n, x.as_ptr(),
-                                             logp.as_mut_ptr(), lp, &mut st)
+            sys::scoresde_sampler_likelihood(self.raw(), model.raw(), x.as_ptr(), n, d, seed,
+                                             first_sample, logp.as_mut_ptr(), lp, &mut st)
         })?;
         Ok(stats(&st))
     }
 
     /// Langevin dynamics for a time-free score closure (x, dim, out) from x0.
-    pub fn langevin<F>(&self, score: F, dim: usize, seed: u64, first: u64, x0: &[f64],
+    pub fn langevin<F>(&self, score: F, dim: usize, seed: u64, first_sample: u64, x0: &[f64],
                        out: &mut [f64]) -> Result<Stats>
     where
         F: Fn(&[f64], usize, &mut [f64]) -> HookResult + Send + Sync + 'static,
@@ -277,8 +290,9 @@ impl Sampler {
         let mut st = new_stats();
         hooks::call(|| unsafe {
             sys::scoresde_sampler_langevin(self.raw(), Some(batch_tramp),
-                                           &f as *const Box<BatchFn> as *mut c_void, dim, seed,
-                                           first, n, x0.as_ptr(), out.as_mut_ptr(), &mut st)
+                                           &f as *const Box<BatchFn> as *mut c_void,
+                                           x0.as_ptr(), n, dim, seed, first_sample,
+                                           out.as_mut_ptr(), &mut st)
         })?;
         Ok(stats(&st))
     }

@@ -60,7 +60,7 @@ fn end_to_end_train_then_sample() {
     tr.set_int(sys::SCORESDE_TRAIN_WARMUP, 100).unwrap();
     tr.set_int(sys::SCORESDE_TRAIN_BATCH, 256).unwrap();
     let mut ode = Sampler::new(sys::SCORESDE_SAMPLER_ODE).unwrap();
-    ode.set("solver", sys::SCORESDE_ODE_RK4 as f64).unwrap().set("steps", 50.0).unwrap();
+    ode.set("solver", sys::SCORESDE_SAMPLER_SOLVER_RK4 as f64).unwrap().set("steps", 50.0).unwrap();
     let mut x = vec![0.0; 2 * 2000];
     // the untrained network fails the bounds, so the check below can fail
     ode.sample(&tr.export(true).unwrap(), 1, 0, None, &mut x[..1000]).unwrap();
@@ -70,7 +70,7 @@ fn end_to_end_train_then_sample() {
     assert!(fit.ema_loss < 0.3, "{fit:?}");
     let model = tr.export(true).unwrap();
     let mut pc = Sampler::new(sys::SCORESDE_SAMPLER_PC).unwrap();
-    pc.set("steps", 200.0).unwrap().set("corrector", sys::SCORESDE_CORRECTOR_NONE as f64).unwrap();
+    pc.set("steps", 200.0).unwrap().set("corrector", sys::SCORESDE_SAMPLER_CORRECTOR_NONE as f64).unwrap();
     let st = pc.sample(&model, 3, 0, None, &mut x).unwrap();
     assert_eq!(st.nfe, 201);
     assert!(close_to_data(&x, &data), "PC: {:?} vs {:?}", moments(&x), moments(&data));
@@ -228,12 +228,23 @@ fn loss_values_reference_and_weights() {
 }
 
 #[test]
-fn sampler_options_hooks_and_errors() {
+fn sampler_settings_hooks_and_errors() {
     let sde = Sde::vp(0.1, 20.0).unwrap();
     let gmm = Model::gmm(&sde, 2, &[0.3, 0.7], &[-1.0, 0.5, 2.0, -0.5], &[0.5, 1.0, 0.25, 2.0])
         .unwrap();
     assert_eq!(Sampler::bounds("steps").unwrap(), (1.0, 1e6, true));
-    assert_eq!(Sampler::default_value("snr").unwrap(), 0.16);
+    assert_eq!(Sampler::default_value(sys::SCORESDE_SAMPLER_PC, "snr").unwrap(), 0.16);
+    // a new sampler starts at the per-method defaults; NaN = the library's choice
+    for m in [sys::SCORESDE_SAMPLER_PC, sys::SCORESDE_SAMPLER_ODE, sys::SCORESDE_SAMPLER_EDM,
+              sys::SCORESDE_SAMPLER_DPMPP] {
+        let fresh = Sampler::new(m).unwrap();
+        for (name, _) in scoresde::SAMPLER_SETTINGS {
+            let (got, want) = (fresh.get(name).unwrap(), Sampler::default_value(m, name).unwrap());
+            assert!(got == want || (got.is_nan() && want.is_nan()), "{m} {name}: {got} {want}");
+        }
+    }
+    assert_eq!(Sampler::default_value(sys::SCORESDE_SAMPLER_EDM, "steps").unwrap(), 17.0);
+    assert!(Sampler::default_value(sys::SCORESDE_SAMPLER_PC, "eps").unwrap().is_nan());
     assert_eq!(Sampler::bounds("colour").unwrap_err().status(), sys::SCORESDE_EINVAL);
     let mut s = Sampler::new(sys::SCORESDE_SAMPLER_PC).unwrap();
     assert_eq!(s.method(), sys::SCORESDE_SAMPLER_PC as i32);
@@ -242,6 +253,9 @@ fn sampler_options_hooks_and_errors() {
     assert_eq!(s.set("steps", 2.5).unwrap_err().status(), sys::SCORESDE_EINVAL);
     assert_eq!(s.set("steps", 0.0).unwrap_err().status(), sys::SCORESDE_EINVAL);
     assert_eq!(s.set("snr", f64::NAN).unwrap_err().status(), sys::SCORESDE_EINVAL);
+    s.set("eps", 0.0).unwrap().set("eps", f64::NAN).unwrap();
+    assert!(s.get("eps").unwrap().is_nan());
+    assert_eq!(s.set("h_init", 0.0).unwrap_err().status(), sys::SCORESDE_EINVAL);
     let mut t = vec![0.0; 7];
     s.times(&sde, &mut t).unwrap();
     assert_eq!((t[0], t[6]), (1.0, 1e-3));
@@ -278,7 +292,7 @@ fn sampler_options_hooks_and_errors() {
     assert_eq!(s.inpaint(&gmm, 2, 0, &[true], &y, &mut x).unwrap_err().status(), sys::SCORESDE_EDIM);
     assert_eq!(s.encode(&gmm, &y, &mut x).unwrap_err().status(), sys::SCORESDE_EINVAL);
     let mut ode = Sampler::new(sys::SCORESDE_SAMPLER_ODE).unwrap();
-    ode.set("solver", sys::SCORESDE_ODE_RK4 as f64).unwrap().set("steps", 200.0).unwrap();
+    ode.set("solver", sys::SCORESDE_SAMPLER_SOLVER_RK4 as f64).unwrap().set("steps", 200.0).unwrap();
     ode.sample(&gmm, 4, 0, None, &mut x).unwrap();
     let mut z = vec![0.0; 6];
     ode.encode(&gmm, &x, &mut z).unwrap();
