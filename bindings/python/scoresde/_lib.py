@@ -15,7 +15,7 @@ from .errors import LibraryVersionError, error_for_status
 
 # The oldest library whose API this binding declares, and the major version
 # it was written for (MAJOR * 10000 + MINOR * 100 + PATCH, as in version.h).
-MIN_VERSION = 100           # 0.1.0
+MIN_VERSION = 10000         # 1.0.0
 ENV_LIBRARY = "SCORESDE_LIBRARY"
 SONAME = "libscoresde.so.1"
 

@@ -25,8 +25,8 @@ def test_version_matches_number():
 
 
 def test_incompatible_versions_are_refused():
-    assert "needs 0.1.0" in _lib.version_problem(10000)     # 1.0.0: another major
-    assert "needs 0.1.0" in _lib.version_problem(99)        # 0.0.99: too old
+    assert "needs 1.0.0" in _lib.version_problem(20000)     # 2.0.0: another major
+    assert "needs 1.0.0" in _lib.version_problem(100)       # 0.1.0: too old
     assert _lib.version_problem(_lib.MIN_VERSION + 101) is None
 
 

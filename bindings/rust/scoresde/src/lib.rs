@@ -41,7 +41,7 @@ pub use scoresde_sys as sys;
 use error::{check, cstr};
 
 /// The oldest library this crate declares (MAJOR * 10000 + MINOR * 100 + PATCH).
-pub const MIN_VERSION: u32 = 100;
+pub const MIN_VERSION: u32 = 10000;
 
 /// The loaded library's version, "MAJOR.MINOR.PATCH".
 pub fn version() -> String {
