@@ -204,7 +204,7 @@ impl Sampler {
     /// n = out.len() / dim samples (sample i of the call is sample
     /// first_sample + i of the run), from the prior or from x_t (same length
     /// as out).
-    pub fn sample(&self, model: &Model, seed: u64, first_sample: u64, x_t: Option<&[f64]>,
+    pub fn sample(&self, model: &Model, x_t: Option<&[f64]>, seed: u64, first_sample: u64,
                   out: &mut [f64]) -> Result<Stats> {
         let d = model.dim();
         let n = rows(out.len(), d, "out")?;
@@ -224,7 +224,7 @@ impl Sampler {
     }
 
     /// PC imputation: mask (dim flags, true = known) and y (n x dim).
-    pub fn inpaint(&self, model: &Model, seed: u64, first_sample: u64, mask: &[bool], y: &[f64],
+    pub fn inpaint(&self, model: &Model, y: &[f64], mask: &[bool], seed: u64, first_sample: u64,
                    out: &mut [f64]) -> Result<Stats> {
         let d = model.dim();
         let n = rows(out.len(), d, "out")?;
@@ -258,7 +258,7 @@ impl Sampler {
     }
 
     /// ln p_eps(x_i) into logp (ODE method); the latents too if asked.
-    pub fn likelihood(&self, model: &Model, seed: u64, first_sample: u64, x: &[f64],
+    pub fn likelihood(&self, model: &Model, x: &[f64], seed: u64, first_sample: u64,
                       logp: &mut [f64], latent: Option<&mut [f64]>) -> Result<Stats> {
         let d = model.dim();
         let n = rows(x.len(), d, "x")?;
@@ -279,7 +279,7 @@ impl Sampler {
     }
 
     /// Langevin dynamics for a time-free score closure (x, dim, out) from x0.
-    pub fn langevin<F>(&self, score: F, dim: usize, seed: u64, first_sample: u64, x0: &[f64],
+    pub fn langevin<F>(&self, score: F, x0: &[f64], dim: usize, seed: u64, first_sample: u64,
                        out: &mut [f64]) -> Result<Stats>
     where
         F: Fn(&[f64], usize, &mut [f64]) -> HookResult + Send + Sync + 'static,

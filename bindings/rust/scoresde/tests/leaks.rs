@@ -42,7 +42,7 @@ fn drop_frees_everything() {
         s.set_progress(Some(Box::new(|_, _, _| false))).unwrap();
         let c = s.try_clone().unwrap();
         drop(s);
-        c.sample(&exported, 1, 0, None, &mut [0.0; 2]).unwrap();
+        c.sample(&exported, None, 1, 0, &mut [0.0; 2]).unwrap();
     }
     assert_eq!(scoresde::live_allocations(), base);
 }

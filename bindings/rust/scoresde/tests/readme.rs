@@ -17,7 +17,7 @@ fn example() -> scoresde::Result<Vec<f64>> {
     let mut pc = Sampler::new(sys::SCORESDE_SAMPLER_PC)?;
     pc.set("steps", 200.0)?.set("corrector", 0.0)?;
     let mut x = vec![0.0; 2 * 1000];
-    pc.sample(&trainer.export(true)?, 1, 0, None, &mut x)?;         // x: 1000 samples, row-major
+    pc.sample(&trainer.export(true)?, None, 1, 0, &mut x)?;         // x: 1000 samples, row-major
     // END README
     Ok(x)
 }

@@ -63,7 +63,7 @@ fn end_to_end_train_then_sample() {
     ode.set("solver", sys::SCORESDE_SAMPLER_SOLVER_RK4 as f64).unwrap().set("steps", 50.0).unwrap();
     let mut x = vec![0.0; 2 * 2000];
     // the untrained network fails the bounds, so the check below can fail
-    ode.sample(&tr.export(true).unwrap(), 1, 0, None, &mut x[..1000]).unwrap();
+    ode.sample(&tr.export(true).unwrap(), None, 1, 0, &mut x[..1000]).unwrap();
     assert!(!close_to_data(&x[..1000], &data));
     let fit = tr.fit(&data, 1500, None).unwrap();
     assert_eq!(fit.steps, 1500);
@@ -71,10 +71,10 @@ fn end_to_end_train_then_sample() {
     let model = tr.export(true).unwrap();
     let mut pc = Sampler::new(sys::SCORESDE_SAMPLER_PC).unwrap();
     pc.set("steps", 200.0).unwrap().set("corrector", sys::SCORESDE_SAMPLER_CORRECTOR_NONE as f64).unwrap();
-    let st = pc.sample(&model, 3, 0, None, &mut x).unwrap();
+    let st = pc.sample(&model, None, 3, 0, &mut x).unwrap();
     assert_eq!(st.nfe, 201);
     assert!(close_to_data(&x, &data), "PC: {:?} vs {:?}", moments(&x), moments(&data));
-    ode.sample(&model, 3, 0, None, &mut x).unwrap();
+    ode.sample(&model, None, 3, 0, &mut x).unwrap();
     assert!(close_to_data(&x, &data), "ODE: {:?} vs {:?}", moments(&x), moments(&data));
 }
 
@@ -260,47 +260,47 @@ fn sampler_settings_hooks_and_errors() {
     s.times(&sde, &mut t).unwrap();
     assert_eq!((t[0], t[6]), (1.0, 1e-3));
     let mut x = vec![0.0; 6];
-    let st = s.sample(&gmm, 1, 0, None, &mut x).unwrap();
+    let st = s.sample(&gmm, None, 1, 0, &mut x).unwrap();
     assert_eq!(st.nfe, 7);
-    assert_eq!(s.sample(&gmm, 1, 0, None, &mut [0.0; 5]).unwrap_err().status(), sys::SCORESDE_EDIM);
+    assert_eq!(s.sample(&gmm, None, 1, 0, &mut [0.0; 5]).unwrap_err().status(), sys::SCORESDE_EDIM);
     // progress: stop, then a panic resumes in the caller
     s.set_progress(Some(Box::new(|k, _t, _n| k == 2))).unwrap();
-    assert_eq!(s.sample(&gmm, 1, 0, None, &mut x).unwrap_err().status(), sys::SCORESDE_ECALLBACK);
+    assert_eq!(s.sample(&gmm, None, 1, 0, &mut x).unwrap_err().status(), sys::SCORESDE_ECALLBACK);
     s.set_progress(Some(Box::new(|_, _, _| panic!("progress boom")))).unwrap();
-    let r = catch_unwind(AssertUnwindSafe(|| s.sample(&gmm, 1, 0, None, &mut x)));
+    let r = catch_unwind(AssertUnwindSafe(|| s.sample(&gmm, None, 1, 0, &mut x)));
     assert_eq!(*r.unwrap_err().downcast::<&str>().unwrap(), "progress boom");
     s.set_progress(None).unwrap();
     // guidance: zero changes nothing, a constant pushes up, a panic resumes
     let mut g = vec![0.0; 6];
     s.set_guidance(Some(Box::new(|_x, _t, _d, o| { o.fill(0.0); Ok(()) })), 2.0).unwrap();
-    s.sample(&gmm, 1, 0, None, &mut g).unwrap();
+    s.sample(&gmm, None, 1, 0, &mut g).unwrap();
     s.set_guidance(None, 0.0).unwrap();
-    s.sample(&gmm, 1, 0, None, &mut x).unwrap();
+    s.sample(&gmm, None, 1, 0, &mut x).unwrap();
     assert_eq!(g, x);
     s.set_guidance(Some(Box::new(|_x, _t, _d, o| { o.fill(1.0); Ok(()) })), 1.0).unwrap();
     let c = s.try_clone().unwrap();
-    c.sample(&gmm, 1, 0, None, &mut g).unwrap();
+    c.sample(&gmm, None, 1, 0, &mut g).unwrap();
     assert!(g.iter().zip(&x).all(|(a, b)| a > b));
     s.set_guidance(Some(Box::new(|_x, _t, _d, _o| panic!("guidance boom"))), 1.0).unwrap();
-    let r = catch_unwind(AssertUnwindSafe(|| s.sample(&gmm, 1, 0, None, &mut x)));
+    let r = catch_unwind(AssertUnwindSafe(|| s.sample(&gmm, None, 1, 0, &mut x)));
     assert_eq!(*r.unwrap_err().downcast::<&str>().unwrap(), "guidance boom");
     // inpainting keeps the known coordinate; encode and likelihood need ODE
     let y = [0.7, 0.0, 0.7, 0.0, 0.7, 0.0];
     s.set_guidance(None, 0.0).unwrap();
-    s.inpaint(&gmm, 2, 0, &[true, false], &y, &mut x).unwrap();
+    s.inpaint(&gmm, &y, &[true, false], 2, 0, &mut x).unwrap();
     assert!(x.chunks(2).all(|p| p[0] == 0.7));
-    assert_eq!(s.inpaint(&gmm, 2, 0, &[true], &y, &mut x).unwrap_err().status(), sys::SCORESDE_EDIM);
+    assert_eq!(s.inpaint(&gmm, &y, &[true], 2, 0, &mut x).unwrap_err().status(), sys::SCORESDE_EDIM);
     assert_eq!(s.encode(&gmm, &y, &mut x).unwrap_err().status(), sys::SCORESDE_EINVAL);
     let mut ode = Sampler::new(sys::SCORESDE_SAMPLER_ODE).unwrap();
     ode.set("solver", sys::SCORESDE_SAMPLER_SOLVER_RK4 as f64).unwrap().set("steps", 200.0).unwrap();
-    ode.sample(&gmm, 4, 0, None, &mut x).unwrap();
+    ode.sample(&gmm, None, 4, 0, &mut x).unwrap();
     let mut z = vec![0.0; 6];
     ode.encode(&gmm, &x, &mut z).unwrap();
     let mut back = vec![0.0; 6];
-    ode.sample(&gmm, 0, 0, Some(&z), &mut back).unwrap();
+    ode.sample(&gmm, Some(&z), 0, 0, &mut back).unwrap();
     assert!(back.iter().zip(&x).all(|(a, b)| (a - b).abs() < 1e-6));
     let mut logp = [0.0; 3];
-    ode.likelihood(&gmm, 0, 0, &x, &mut logp, None).unwrap();
+    ode.likelihood(&gmm, &x, 0, 0, &mut logp, None).unwrap();
     let mut bpd = [0.0; 3];
     scoresde::bits_per_dim(&logp, 2, 8, 2.0, &mut bpd).unwrap();
     for i in 0..3 {
@@ -309,11 +309,11 @@ fn sampler_settings_hooks_and_errors() {
     }
     // Langevin with a panicking score resumes the panic
     let r = catch_unwind(AssertUnwindSafe(|| {
-        s.langevin(|_x, _d, _o| panic!("score boom"), 1, 0, 0, &[0.0; 2], &mut [0.0; 2])
+        s.langevin(|_x, _d, _o| panic!("score boom"), &[0.0; 2], 1, 0, 0, &mut [0.0; 2])
     }));
     assert_eq!(*r.unwrap_err().downcast::<&str>().unwrap(), "score boom");
     let mut out = [0.0; 2];
-    s.langevin(|x, _d, o| { o.iter_mut().zip(x).for_each(|(a, b)| *a = -b); Ok(()) }, 1, 0, 0,
-               &[0.0; 2], &mut out).unwrap();
+    s.langevin(|x, _d, o| { o.iter_mut().zip(x).for_each(|(a, b)| *a = -b); Ok(()) }, &[0.0; 2],
+               1, 0, 0, &mut out).unwrap();
     assert!(out.iter().all(|v| v.is_finite() && *v != 0.0));
 }
