@@ -452,7 +452,7 @@ START_TEST(bad_input)
     expect_error(scoresde_trainer_set_double(f.tr, SCORESDE_TRAIN_LR, 0.0), SCORESDE_EINVAL,
                  "LR = 0 is outside");
     expect_error(scoresde_trainer_set_double(f.tr, SCORESDE_TRAIN_LR, NAN), SCORESDE_EINVAL,
-                 "LR = nan is outside");
+                 "LR = NaN is outside");
     expect_error(scoresde_trainer_set_double(f.tr, SCORESDE_TRAIN_LR, 11.0), SCORESDE_EINVAL,
                  "LR = 11 is outside");
     expect_error(scoresde_trainer_set_double(f.tr, SCORESDE_TRAIN_BETA2, 1.0), SCORESDE_EINVAL,

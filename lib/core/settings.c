@@ -75,15 +75,11 @@ int sd_setting_set_int(const sd_settings *t, void *obj, int id, int64_t value)
                        t->object, row->name, (long long)value, (long long)row->ilo,
                        (long long)row->ihi);
     char *p = (char *)obj + row->offset;
-    if (row->store == SD_STORE_INT) {
-        int x = (int)value;
-        memcpy(p, &x, sizeof x);
-    } else if (row->store == SD_STORE_SIZE) {
-        size_t x = (size_t)value;
+    if (row->store == SD_STORE_U64) {
+        uint64_t x = (uint64_t)value; /* all 64 bits, which a double would round */
         memcpy(p, &x, sizeof x);
     } else {
-        uint64_t x = (uint64_t)value;
-        memcpy(p, &x, sizeof x);
+        sd_setting_write(row, obj, (double)value); /* other rows' bounds are below 2^53 */
     }
     return SCORESDE_OK;
 }
@@ -95,6 +91,10 @@ int sd_setting_set_double(const sd_settings *t, void *obj, int id, double value)
     if (row == NULL)
         return SCORESDE_EINVAL;
     SD_TRY(check_type(t, row, 0, "set"));
+    if (isnan(value) && !row->nan_ok)
+        return sd_fail(SCORESDE_EINVAL,
+                       "%s setting %s = NaN is outside its bounds [%g, %g] (it takes no NaN)",
+                       t->object, row->name, row->lo, row->hi);
     if (!sd_setting_double_ok(row, value))
         return sd_fail(SCORESDE_EINVAL, "%s setting %s = %g is outside its bounds [%g, %g]%s",
                        t->object, row->name, value, row->lo, row->hi,
@@ -120,10 +120,14 @@ int sd_setting_get_int(const sd_settings *t, const void *obj, int id, int64_t *v
         size_t x;
         memcpy(&x, p, sizeof x);
         *value = (int64_t)x;
-    } else {
+    } else if (row->store == SD_STORE_U64) {
         uint64_t x;
         memcpy(&x, p, sizeof x);
         /* the int64 with the same bits (gcc and clang convert modulo 2^64) */
+        *value = (int64_t)x;
+    } else {
+        double x;
+        memcpy(&x, p, sizeof x);
         *value = (int64_t)x;
     }
     return SCORESDE_OK;

@@ -1,7 +1,9 @@
 /*
- * Table-driven settings (the loss's and the trainer's): one row per setting
- * with its id, name, type, bounds, default and where the object keeps it, so
- * that setters, getters, bounds and defaults all read the same table.
+ * Table-driven settings (the loss's, the trainer's and the sampler's): one
+ * row per setting with its id, name, type, bounds, default and where the
+ * object keeps it, so that setters, getters, bounds and defaults all read the
+ * same table. Object-specific rules (a value refused in some state, a change
+ * that resets another field) stay in the object's own setter around these.
  * SPDX-License-Identifier: BSD-3-Clause
  */
 #ifndef SD_SETTINGS_H
@@ -12,10 +14,11 @@
 
 /* How the object stores a setting's value. */
 enum {
-    SD_STORE_INT = 1,    /* int */
-    SD_STORE_SIZE = 2,   /* size_t */
-    SD_STORE_U64 = 3,    /* uint64_t (int64 values taken mod 2^64) */
-    SD_STORE_DOUBLE = 4  /* double */
+    SD_STORE_INT = 1,       /* int */
+    SD_STORE_SIZE = 2,      /* size_t */
+    SD_STORE_U64 = 3,       /* uint64_t (int64 values taken mod 2^64) */
+    SD_STORE_DOUBLE = 4,    /* double */
+    SD_STORE_INT_DOUBLE = 5 /* an integer kept in a double (the sampler's; exact below 2^53) */
 };
 
 typedef struct sd_setting {
@@ -43,8 +46,9 @@ const sd_setting *sd_setting_find(const sd_settings *t, int id);
 int sd_setting_int_ok(const sd_setting *row, int64_t value);
 int sd_setting_double_ok(const sd_setting *row, double value);
 
-/* Typed access, refusing an id of the other type and values outside the
- * bounds (SCORESDE_EINVAL with a message naming the setting and value).
+/* Typed access, refusing an id of the other type (the message names the
+ * function to use) and values outside the bounds or NaN where the row takes
+ * none (SCORESDE_EINVAL with a message naming the setting and value).
  * (obj or value NULL: SCORESDE_EINVAL too). */
 int sd_setting_set_int(const sd_settings *t, void *obj, int id, int64_t value);
 int sd_setting_set_double(const sd_settings *t, void *obj, int id, double value);

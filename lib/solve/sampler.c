@@ -8,59 +8,58 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "settings.h"
 #include "solve_internal.h"
 
 /* ------------------------------------------------------------------ settings */
 
-typedef struct sd_setting_info {
-    const char *name;
-    int is_int;
-    int nan_ok; /* NaN = "the library chooses" (and the default) */
-    double lo, hi, def;
-} sd_setting_info;
-
-/* One row per setting; the header lists the same bounds and defaults. The
- * per-method exceptions to `def` are in setting_default. */
-static const sd_setting_info setting_table[SD_SAMPLER_NOPT] = {
-    [SCORESDE_SAMPLER_STEPS] = {"STEPS", 1, 0, 1, 1e6, 1000},
-    [SCORESDE_SAMPLER_EPS] = {"EPS", 0, 1, 0, 1e300, NAN},
-    [SCORESDE_SAMPLER_PREDICTOR] = {"PREDICTOR", 1, 0, 0, 3,
-                                    SCORESDE_SAMPLER_PREDICTOR_REVERSE_DIFFUSION},
-    [SCORESDE_SAMPLER_CORRECTOR] = {"CORRECTOR", 1, 0, 0, 2, SCORESDE_SAMPLER_CORRECTOR_LANGEVIN},
-    [SCORESDE_SAMPLER_CORRECTOR_STEPS] = {"CORRECTOR_STEPS", 1, 0, 0, 1000, 1},
-    [SCORESDE_SAMPLER_SNR] = {"SNR", 0, 0, 0, 100, 0.16},
-    [SCORESDE_SAMPLER_BATCH_NORMS] = {"BATCH_NORMS", 1, 0, 0, 1, 0},
-    [SCORESDE_SAMPLER_DENOISE] = {"DENOISE", 1, 0, 0, 1, 1},
-    [SCORESDE_SAMPLER_LAM] = {"LAM", 0, 0, 0, 100, 1},
-    [SCORESDE_SAMPLER_GRID] = {"GRID", 1, 0, 1, 4, SCORESDE_SAMPLER_GRID_UNIFORM_T},
-    [SCORESDE_SAMPLER_RHO] = {"RHO", 0, 0, 1e-3, 1e3, 7},
-    [SCORESDE_SAMPLER_THREADS] = {"THREADS", 1, 0, 1, 1024, 1},
-    [SCORESDE_SAMPLER_BLOCK] = {"BLOCK", 1, 0, 1, 1048576, 64},
-    [SCORESDE_SAMPLER_ALD_STEP] = {"ALD_STEP", 0, 0, 1e-12, 1e3, 2e-5},
-    [SCORESDE_SAMPLER_SOLVER] = {"SOLVER", 1, 0, 1, 4, SCORESDE_SAMPLER_SOLVER_DOPRI5},
-    [SCORESDE_SAMPLER_RTOL] = {"RTOL", 0, 0, 0, 1, 1e-5},
-    [SCORESDE_SAMPLER_ATOL] = {"ATOL", 0, 0, 0, 1e300, 1e-5},
-    [SCORESDE_SAMPLER_H_INIT] = {"H_INIT", 0, 1, 1e-300, 1e300, NAN},
-    [SCORESDE_SAMPLER_H_MIN] = {"H_MIN", 0, 1, 0, 1e300, NAN},
-    [SCORESDE_SAMPLER_MAX_STEPS] = {"MAX_STEPS", 1, 0, 1, 1e9, 100000},
-    [SCORESDE_SAMPLER_DIVERGENCE] = {"DIVERGENCE", 1, 0, 1, 3, SCORESDE_SAMPLER_DIVERGENCE_EXACT},
-    [SCORESDE_SAMPLER_ORDER] = {"ORDER", 1, 0, 1, 3, 2},
-    [SCORESDE_SAMPLER_S_CHURN] = {"S_CHURN", 0, 0, 0, 1e6, 0},
-    [SCORESDE_SAMPLER_S_TMIN] = {"S_TMIN", 0, 0, 0, 1e300, 0},
-    [SCORESDE_SAMPLER_S_TMAX] = {"S_TMAX", 0, 0, 0, 1e300, 1e300},
-    [SCORESDE_SAMPLER_S_NOISE] = {"S_NOISE", 0, 0, 0, 10, 1},
-    [SCORESDE_SAMPLER_LANGEVIN_STEP] = {"LANGEVIN_STEP", 0, 0, 1e-300, 1e300, 1e-3},
-    [SCORESDE_SAMPLER_ADAPTIVE] = {"ADAPTIVE", 1, 0, 0, 1, 0},
+/* One row per setting (lib/core/settings.h), each kept in s->opt[id]; the
+ * header lists the same bounds and defaults. The per-method exceptions to
+ * `def` are in setting_default; NaN ("the library chooses") only for EPS,
+ * H_INIT and H_MIN. */
+#define OPT(ID) (offsetof(scoresde_sampler, opt) + (size_t)(ID) * sizeof(double))
+#define ROW_I(ID, LO, HI, DEF)                                                                  \
+    [SCORESDE_SAMPLER_##ID] = {SCORESDE_SAMPLER_##ID, #ID, SD_STORE_INT_DOUBLE,                   \
+                               OPT(SCORESDE_SAMPLER_##ID), LO, HI, 0, 0, 0, DEF}
+#define ROW_D(ID, LO, HI, NAN_OK, DEF)                                                          \
+    [SCORESDE_SAMPLER_##ID] = {SCORESDE_SAMPLER_##ID, #ID, SD_STORE_DOUBLE,                       \
+                               OPT(SCORESDE_SAMPLER_##ID), 0, 0, LO, HI, NAN_OK, DEF}
+static const sd_setting sampler_rows[SD_SAMPLER_NOPT] = {
+    ROW_I(STEPS, 1, 1000000, 1000),
+    ROW_D(EPS, 0, 1e300, 1, NAN),
+    ROW_I(PREDICTOR, 0, 3, SCORESDE_SAMPLER_PREDICTOR_REVERSE_DIFFUSION),
+    ROW_I(CORRECTOR, 0, 2, SCORESDE_SAMPLER_CORRECTOR_LANGEVIN),
+    ROW_I(CORRECTOR_STEPS, 0, 1000, 1),
+    ROW_D(SNR, 0, 100, 0, 0.16),
+    ROW_I(BATCH_NORMS, 0, 1, 0),
+    ROW_I(DENOISE, 0, 1, 1),
+    ROW_D(LAM, 0, 100, 0, 1),
+    ROW_I(GRID, 1, 4, SCORESDE_SAMPLER_GRID_UNIFORM_T), /* 4 = ARRAY: set_grid only */
+    ROW_D(RHO, 1e-3, 1e3, 0, 7),
+    ROW_I(THREADS, 1, 1024, 1),
+    ROW_I(BLOCK, 1, 1048576, 64),
+    ROW_D(ALD_STEP, 1e-12, 1e3, 0, 2e-5),
+    ROW_I(SOLVER, 1, 4, SCORESDE_SAMPLER_SOLVER_DOPRI5),
+    ROW_D(RTOL, 0, 1, 0, 1e-5),
+    ROW_D(ATOL, 0, 1e300, 0, 1e-5),
+    ROW_D(H_INIT, 1e-300, 1e300, 1, NAN),
+    ROW_D(H_MIN, 0, 1e300, 1, NAN),
+    ROW_I(MAX_STEPS, 1, 1000000000, 100000),
+    ROW_I(DIVERGENCE, 1, 3, SCORESDE_SAMPLER_DIVERGENCE_EXACT),
+    ROW_I(ORDER, 1, 3, 2),
+    ROW_D(S_CHURN, 0, 1e6, 0, 0),
+    ROW_D(S_TMIN, 0, 1e300, 0, 0),
+    ROW_D(S_TMAX, 0, 1e300, 0, 1e300),
+    ROW_D(S_NOISE, 0, 10, 0, 1),
+    ROW_D(LANGEVIN_STEP, 1e-300, 1e300, 0, 1e-3),
+    ROW_I(ADAPTIVE, 0, 1, 0),
 };
+#undef OPT
+#undef ROW_I
+#undef ROW_D
 
-static const sd_setting_info *setting_find(int setting)
-{
-    if (setting <= 0 || setting >= SD_SAMPLER_NOPT || setting_table[setting].name == NULL) {
-        sd_fail(SCORESDE_EINVAL, "setting %d is not a sampler setting", setting);
-        return NULL;
-    }
-    return &setting_table[setting];
-}
+static const sd_settings sampler_settings = {"sampler", "scoresde_sampler", sampler_rows,
+                                             SD_SAMPLER_NOPT};
 
 static const sd_method_ops *const method_table[] = {&sd_method_pc, &sd_method_ode,
                                                     &sd_method_edm, &sd_method_dpmpp};
@@ -92,7 +91,7 @@ static double setting_default(int method, int setting)
         if (setting == SCORESDE_SAMPLER_DENOISE)
             return 0;
     }
-    return setting_table[setting].def;
+    return sampler_rows[setting].def;
 }
 
 int scoresde_sampler_create(scoresde_sampler **out, int method)
@@ -106,7 +105,7 @@ int scoresde_sampler_create(scoresde_sampler **out, int method)
         return SCORESDE_ENOMEM;
     s->method = method;
     for (int i = 1; i < SD_SAMPLER_NOPT; i++)
-        s->opt[i] = setting_default(method, i);
+        sd_setting_write(&sampler_rows[i], s, setting_default(method, i));
     *out = s;
     return SCORESDE_OK;
 }
@@ -152,92 +151,44 @@ static void drop_grid(scoresde_sampler *s)
     s->grid_count = 0;
 }
 
-static int set_value(scoresde_sampler *s, int setting, double value, int as_int)
+int scoresde_sampler_set_int(scoresde_sampler *s, int setting, int64_t value)
 {
-    SD_TRY(sd_check_ptr(s, "sampler"));
-    const sd_setting_info *info = setting_find(setting);
-    if (info == NULL)
-        return SCORESDE_EINVAL;
-    if (info->is_int != as_int)
-        return sd_fail(SCORESDE_EINVAL, "setting %s takes %s (use scoresde_sampler_set_%s)",
-                       info->name, info->is_int ? "an integer" : "a double",
-                       info->is_int ? "int" : "double");
-    if (isnan(value) && !info->nan_ok)
+    if (s != NULL && setting == SCORESDE_SAMPLER_GRID && value == SCORESDE_SAMPLER_GRID_ARRAY)
         return sd_fail(SCORESDE_EINVAL,
-                       "setting %s = NaN: only EPS, H_INIT and H_MIN take NaN (the library's "
-                       "choice)",
-                       info->name);
-    if (!isnan(value) && !(value >= info->lo && value <= info->hi))
-        return sd_fail(SCORESDE_EINVAL, "setting %s = %g is outside its bounds [%g, %g]%s",
-                       info->name, value, info->lo, info->hi, info->nan_ok ? " (or NaN)" : "");
-    if (setting == SCORESDE_SAMPLER_GRID && value == SCORESDE_SAMPLER_GRID_ARRAY)
-        return sd_fail(SCORESDE_EINVAL,
-                       "setting GRID = ARRAY (4) is set by scoresde_sampler_set_grid");
+                       "sampler setting GRID = ARRAY (4) is set by scoresde_sampler_set_grid");
+    SD_TRY(sd_setting_set_int(&sampler_settings, s, setting, value));
     /* A caller's grid fixes STEPS: a new GRID or STEPS drops it, and with
      * STEPS the grid returns to the method's own (GRID = ARRAY without an
      * array would leave nothing to sample on). */
     if ((setting == SCORESDE_SAMPLER_GRID || setting == SCORESDE_SAMPLER_STEPS) &&
         s->grid != NULL) {
         drop_grid(s);
-        s->opt[SCORESDE_SAMPLER_GRID] = setting_default(s->method, SCORESDE_SAMPLER_GRID);
+        if (setting == SCORESDE_SAMPLER_STEPS)
+            s->opt[SCORESDE_SAMPLER_GRID] = setting_default(s->method, SCORESDE_SAMPLER_GRID);
     }
-    s->opt[setting] = value;
     return SCORESDE_OK;
-}
-
-int scoresde_sampler_set_int(scoresde_sampler *s, int setting, int64_t value)
-{
-    return set_value(s, setting, (double)value, 1);
 }
 
 int scoresde_sampler_set_double(scoresde_sampler *s, int setting, double value)
 {
-    return set_value(s, setting, value, 0);
-}
-
-static int get_value(const scoresde_sampler *s, int setting, const void *value, int as_int,
-                     double *v)
-{
-    SD_TRY(sd_check_ptr(s, "sampler"));
-    SD_TRY(sd_check_ptr(value, "value"));
-    const sd_setting_info *info = setting_find(setting);
-    if (info == NULL)
-        return SCORESDE_EINVAL;
-    if (info->is_int != as_int)
-        return sd_fail(SCORESDE_EINVAL, "setting %s is %s (use scoresde_sampler_get_%s)",
-                       info->name, info->is_int ? "an integer" : "a double",
-                       info->is_int ? "int" : "double");
-    *v = s->opt[setting];
-    return SCORESDE_OK;
+    return sd_setting_set_double(&sampler_settings, s, setting, value);
 }
 
 int scoresde_sampler_get_int(const scoresde_sampler *s, int setting, int64_t *value)
 {
-    double v;
-    SD_TRY(get_value(s, setting, value, 1, &v));
-    *value = (int64_t)v;
-    return SCORESDE_OK;
+    return sd_setting_get_int(&sampler_settings, s, setting, value);
 }
 
 int scoresde_sampler_get_double(const scoresde_sampler *s, int setting, double *value)
 {
-    double v;
-    SD_TRY(get_value(s, setting, value, 0, &v));
-    *value = v;
-    return SCORESDE_OK;
+    return sd_setting_get_double(&sampler_settings, s, setting, value);
 }
 
 int scoresde_sampler_bounds(int setting, double *lower, double *upper, int *is_int)
 {
-    const sd_setting_info *info = setting_find(setting);
-    if (info == NULL)
-        return SCORESDE_EINVAL;
-    if (lower != NULL)
-        *lower = info->lo;
-    if (upper != NULL)
-        *upper = setting == SCORESDE_SAMPLER_GRID ? SCORESDE_SAMPLER_GRID_LOGSNR : info->hi;
-    if (is_int != NULL)
-        *is_int = info->is_int;
+    SD_TRY(sd_setting_bounds(&sampler_settings, setting, lower, upper, is_int));
+    if (setting == SCORESDE_SAMPLER_GRID && upper != NULL)
+        *upper = SCORESDE_SAMPLER_GRID_LOGSNR; /* ARRAY is scoresde_sampler_set_grid's */
     return SCORESDE_OK;
 }
 
@@ -246,7 +197,7 @@ int scoresde_sampler_default(int method, int setting, double *value)
     SD_TRY(sd_check_ptr(value, "value"));
     if (method_find(method) == NULL)
         return sd_fail(SCORESDE_EINVAL, "method %d is not a sampler method", method);
-    if (setting_find(setting) == NULL)
+    if (sd_setting_find(&sampler_settings, setting) == NULL)
         return SCORESDE_EINVAL;
     *value = setting_default(method, setting);
     return SCORESDE_OK;
@@ -258,9 +209,10 @@ int scoresde_sampler_set_grid(scoresde_sampler *s, const double *t, size_t count
     SD_TRY(sd_check_ptr(t, "t"));
     if (count < 2)
         return sd_fail(SCORESDE_EINVAL, "the grid has %zu times; it needs at least 2", count);
-    if (count - 1 > (size_t)setting_table[SCORESDE_SAMPLER_STEPS].hi)
-        return sd_fail(SCORESDE_EINVAL, "the grid has %zu steps, more than the limit %g", count - 1,
-                       setting_table[SCORESDE_SAMPLER_STEPS].hi);
+    const int64_t max_steps = sampler_rows[SCORESDE_SAMPLER_STEPS].ihi;
+    if (count - 1 > (size_t)max_steps)
+        return sd_fail(SCORESDE_EINVAL, "the grid has %zu steps, more than STEPS' limit %lld",
+                       count - 1, (long long)max_steps);
     for (size_t k = 0; k < count; k++) {
         if (!isfinite(t[k]))
             return sd_fail(SCORESDE_EINVAL, "grid time t[%zu] = %g is not finite", k, t[k]);

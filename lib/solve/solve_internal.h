@@ -24,7 +24,7 @@
 
 struct scoresde_sampler {
     int method;
-    double opt[SD_SAMPLER_NOPT]; /* indexed by setting id; ints stored exactly */
+    double opt[SD_SAMPLER_NOPT]; /* by setting id (the rows in sampler.c); ints exact */
     double *grid;                /* caller's grid (GRID = ARRAY) or NULL */
     size_t grid_count;
     scoresde_sampler_progress_fn progress;
