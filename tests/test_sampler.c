@@ -332,7 +332,7 @@ START_TEST(test_clone)
     OK(scoresde_sampler_set_grid(s, grid, 4));
     int tag = 0;
     OK(scoresde_sampler_set_progress(s, dummy_progress, &tag));
-    OK(scoresde_sampler_set_guidance(s, dummy_guidance, 0.5, &tag));
+    OK(scoresde_sampler_set_guidance(s, dummy_guidance, &tag, 0.5));
     OK(scoresde_sampler_clone(&c, s));
     ck_assert_ptr_nonnull(c);
     ck_assert_ptr_ne(c, s);
@@ -1277,17 +1277,17 @@ START_TEST(test_guidance)
     double *x = malloc(2 * n * sizeof *x), *y = malloc(2 * n * sizeof *y);
     /* scale 0 changes nothing, bit for bit */
     OK(scoresde_sampler_sample(s, a, NULL, 50, 2, 6, 0, x, NULL));
-    OK(scoresde_sampler_set_guidance(s, score_difference, 0.0, &tm));
+    OK(scoresde_sampler_set_guidance(s, score_difference, &tm, 0.0));
     OK(scoresde_sampler_sample(s, a, NULL, 50, 2, 6, 0, y, NULL));
     ck_assert(memcmp(x, y, 100 * sizeof(double)) == 0);
-    OK(scoresde_sampler_set_guidance(s, score_difference, 1.0, &tm));
+    OK(scoresde_sampler_set_guidance(s, score_difference, &tm, 1.0));
     OK(scoresde_sampler_sample(s, a, NULL, n, 2, 6, 0, x, NULL));
     char what[32];
     snprintf(what, sizeof what, "guided method %d", methods[_i]);
     check_mixture(x, n, 0, what);
-    OK(scoresde_sampler_set_guidance(s, failing_guidance, 1.0, NULL));
+    OK(scoresde_sampler_set_guidance(s, failing_guidance, NULL, 1.0));
     ck_assert_int_eq(scoresde_sampler_sample(s, a, NULL, 4, 2, 6, 0, x, NULL), SCORESDE_ECALLBACK);
-    ck_assert_int_eq(scoresde_sampler_set_guidance(s, failing_guidance, NAN, NULL),
+    ck_assert_int_eq(scoresde_sampler_set_guidance(s, failing_guidance, NULL, NAN),
                      SCORESDE_EINVAL);
     free(x);
     free(y);
@@ -1552,7 +1552,7 @@ START_TEST(test_inpainting_exact)
     scoresde_sampler *s = pc_sampler(SCORESDE_SAMPLER_PREDICTOR_REVERSE_DIFFUSION,
                                      SCORESDE_SAMPLER_CORRECTOR_LANGEVIN, 500);
     OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_BATCH_NORMS, 1));
-    OK(scoresde_sampler_set_guidance(s, cond_guidance, 1.0, &cg));
+    OK(scoresde_sampler_set_guidance(s, cond_guidance, &cg, 1.0));
     OK(scoresde_sampler_inpaint(s, m, y, mask, n, 2, 12, 0, x, NULL));
     double l0 = exp(-0.5 * 1.2 * 1.2), l1 = exp(-0.5 * 0.8 * 0.8), p1 = l1 / (l0 + l1);
     double *f = malloc(n * sizeof *f);

@@ -452,7 +452,7 @@ SCORESDE_API int scoresde_sampler_set_grid(scoresde_sampler *s, const double *t,
  * non-finite scale. Not thread-safe on `s`.
  */
 SCORESDE_API int scoresde_sampler_set_guidance(scoresde_sampler *s, scoresde_guidance_fn fn,
-                                               double scale, void *user);
+                                               void *user, double scale);
 
 /**
  * Install (or, with fn NULL, remove) the progress hook. `user` is passed back

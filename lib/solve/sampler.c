@@ -237,8 +237,8 @@ int scoresde_sampler_set_grid(scoresde_sampler *s, const double *t, size_t count
     return SCORESDE_OK;
 }
 
-int scoresde_sampler_set_guidance(scoresde_sampler *s, scoresde_guidance_fn fn, double scale,
-                                  void *user)
+int scoresde_sampler_set_guidance(scoresde_sampler *s, scoresde_guidance_fn fn, void *user,
+                                  double scale)
 {
     SD_TRY(sd_check_ptr(s, "sampler"));
     if (!isfinite(scale))

@@ -252,7 +252,7 @@ _FUNCTIONS = {
                                 check_status),
     "scoresde_sampler_default": (_i, [_i, _i, c_double_p], check_status),
     "scoresde_sampler_set_grid": (_i, [_vp, _p, _sz], check_status),
-    "scoresde_sampler_set_guidance": (_i, [_vp, GUIDANCE_FN, _d, _vp], check_status),
+    "scoresde_sampler_set_guidance": (_i, [_vp, GUIDANCE_FN, _vp, _d], check_status),
     "scoresde_sampler_set_progress": (_i, [_vp, SAMPLER_PROGRESS_FN, _vp], check_status),
     "scoresde_sampler_times": (_i, [_vp, sde_p, _p, _sz], check_status),
     "scoresde_sampler_sample": (_i, [_vp, model_p, _p, _sz, _sz, _u64, _u64, _p,

@@ -138,7 +138,7 @@ class Sampler(u.Handle):
         """fn(x, t) -> (n, D) grad_x log p(y | x, t), used as s + scale * fn;
         None removes it. An exception raised by fn is re-raised by the call."""
         if fn is None:
-            u.call(lib.scoresde_sampler_set_guidance, self, GUIDANCE_FN(), 0.0, None)
+            u.call(lib.scoresde_sampler_set_guidance, self, GUIDANCE_FN(), None, 0.0)
             self._guidance = None
             return
 
@@ -146,7 +146,7 @@ class Sampler(u.Handle):
             u.store(u.view(out, (n, D), True),
                     fn(u.view(x, (n, D), False), u.view(t, (n,), False)), "the guidance hook")
         cf = self._hooks.wrap(GUIDANCE_FN, body)
-        u.call(lib.scoresde_sampler_set_guidance, self, cf, float(scale), None)
+        u.call(lib.scoresde_sampler_set_guidance, self, cf, None, float(scale))
         self._guidance = cf
 
     # ------------------------------------------------------------------ runs

@@ -1102,8 +1102,8 @@ extern "C" {
     pub fn scoresde_sampler_set_guidance(
         s: *mut scoresde_sampler,
         fn_: scoresde_guidance_fn,
-        scale: f64,
         user: *mut core::ffi::c_void,
+        scale: f64,
     ) -> core::ffi::c_int;
 }
 extern "C" {

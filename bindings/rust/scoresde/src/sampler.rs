@@ -184,7 +184,7 @@ impl Sampler {
             Some(a) => (Some(batch_tramp as unsafe extern "C" fn(_, _, _, _, _, _) -> _), user_ptr(a)),
             None => (None, ptr::null_mut()),
         };
-        hooks::call(|| unsafe { sys::scoresde_sampler_set_guidance(self.ptr.as_ptr(), cb, scale, user) })?;
+        hooks::call(|| unsafe { sys::scoresde_sampler_set_guidance(self.ptr.as_ptr(), cb, user, scale) })?;
         self.guidance = h;
         Ok(())
     }
