@@ -46,13 +46,6 @@ static double *normals(uint64_t seed, size_t n, double scale)
     return x;
 }
 
-static scoresde_sde *make_sde(int kind)
-{
-    scoresde_sde *sde = NULL;
-    ck_assert_int_eq(scoresde_sde_create_default(&sde, kind), SCORESDE_OK);
-    return sde;
-}
-
 enum { D = 2, N = 5, M = 2 };
 static const double times[N] = {0.1, 0.3, 0.5, 0.7, 0.9};
 
@@ -119,7 +112,7 @@ START_TEST(matches_finite_differences)
     int output = _i / 4, act = _i % 4;
     int kinds[2] = {SCORESDE_SDE_VP, SCORESDE_SDE_VE};
     for (int q = 0; q < 2; q++) {
-        scoresde_sde *sde = make_sde(kinds[q]);
+        scoresde_sde *sde = test_make_sde(kinds[q]);
         scoresde_model *m =
             small_model(sde, output, act, SCORESDE_MLP_FLOAT64, 100 + (uint64_t)_i);
         size_t np;
@@ -226,7 +219,7 @@ START_TEST(linear_network_closed_forms)
     enum { E = 6, H = E / 2 };
     int kinds[2] = {SCORESDE_SDE_VP, SCORESDE_SDE_VE};
     for (int q = 0; q < 2; q++) {
-        scoresde_sde *sde = make_sde(kinds[q]);
+        scoresde_sde *sde = test_make_sde(kinds[q]);
         for (int output = 0; output < 4; output++) {
             scoresde_mlp_options o;
             scoresde_model_mlp_options_init(&o, sizeof o);
@@ -302,7 +295,7 @@ END_TEST
 START_TEST(float32_agrees_with_float64)
 {
     int output = _i;
-    scoresde_sde *sde = make_sde(SCORESDE_SDE_VP);
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
     scoresde_model *m64 = small_model(sde, output, SCORESDE_MLP_SILU, SCORESDE_MLP_FLOAT64, 9);
     scoresde_model *m32 = small_model(sde, output, SCORESDE_MLP_SILU, SCORESDE_MLP_FLOAT32, 9);
     size_t np;
@@ -356,7 +349,7 @@ static void *run_worker(void *arg)
  * a clone gives the same bits too. */
 START_TEST(concurrent_evaluation_and_clone)
 {
-    scoresde_sde *sde = make_sde(SCORESDE_SDE_VE);
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VE);
     scoresde_model *m = small_model(sde, SCORESDE_MLP_OUTPUT_EDM, SCORESDE_MLP_TANH,
                                     SCORESDE_MLP_FLOAT64, 21);
     double *x = normals(22, 64 * D, 1.0), t[64], ref[64 * D], outs[4][64 * D];
@@ -388,7 +381,7 @@ END_TEST
 
 START_TEST(bad_options_and_times)
 {
-    scoresde_sde *vp = make_sde(SCORESDE_SDE_VP);
+    scoresde_sde *vp = test_make_sde(SCORESDE_SDE_VP);
     scoresde_mlp_options o;
     scoresde_model *m = NULL;
     ck_assert_int_eq(scoresde_model_mlp_options_init(NULL, sizeof o), SCORESDE_EINVAL);
@@ -528,7 +521,7 @@ static void same_model(const scoresde_model *a, const scoresde_model *b)
 START_TEST(options_struct_versions)
 {
     ck_assert_uint_le(OPTIONS_1_0, sizeof(scoresde_mlp_options));
-    scoresde_sde *vp = make_sde(SCORESDE_SDE_VP);
+    scoresde_sde *vp = test_make_sde(SCORESDE_SDE_VP);
     static const size_t widths[2] = {7, 5};
 
     /* The reference: the current layout. */
@@ -589,7 +582,7 @@ END_TEST
  * and copied (changing or freeing it later does not affect the model). */
 START_TEST(widths_pointer)
 {
-    scoresde_sde *vp = make_sde(SCORESDE_SDE_VP);
+    scoresde_sde *vp = test_make_sde(SCORESDE_SDE_VP);
     scoresde_mlp_options o;
     ck_assert_int_eq(scoresde_model_mlp_options_init(&o, sizeof o), SCORESDE_OK);
     o.n_hidden = 2;
@@ -647,7 +640,7 @@ END_TEST
 
 START_TEST(copy_params_between_models)
 {
-    scoresde_sde *vp = make_sde(SCORESDE_SDE_VP);
+    scoresde_sde *vp = test_make_sde(SCORESDE_SDE_VP);
     scoresde_model *a = small_model(vp, SCORESDE_MLP_OUTPUT_NOISE, SCORESDE_MLP_SILU,
                                     SCORESDE_MLP_FLOAT64, 1);
     scoresde_model *b = small_model(vp, SCORESDE_MLP_OUTPUT_NOISE, SCORESDE_MLP_SILU,
