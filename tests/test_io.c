@@ -490,6 +490,23 @@ START_TEST(container_every_byte_corruption_is_rejected)
 }
 END_TEST
 
+/* A copy of the container `w` (exactly its size) with the n bytes at `pos`
+ * replaced by `patch` and the checksum recomputed is refused as ECORRUPT,
+ * with a message naming `needle` unless it is NULL. */
+static void expect_patch_refused(const sd_writer *w, size_t pos, const void *patch, size_t n,
+                                 const char *needle)
+{
+    uint8_t *d = exact_copy(w->data, w->size);
+    memcpy(d + pos, patch, n);
+    test_reseal(d, w->size);
+    sd_container c;
+    ck_assert_int_eq(sd_container_open(&c, d, w->size, SD_FILE_MODEL, known_tags, 3),
+                     SCORESDE_ECORRUPT);
+    if (needle != NULL)
+        ck_assert(test_contains(scoresde_last_error(), needle));
+    free(d);
+}
+
 START_TEST(container_structure_damage_with_valid_checksum)
 {
     /* Damage that a writer could produce and the checksum cannot catch. */
@@ -498,56 +515,17 @@ START_TEST(container_structure_damage_with_valid_checksum)
     sd_container c;
 
     /* A section length running past the trailer. */
-    uint8_t *d = exact_copy(w.data, w.size);
-    d[32 + 8] = 0xFF;
-    test_reseal(d, w.size);
-    ck_assert_int_eq(sd_container_open(&c, d, w.size, SD_FILE_MODEL, known_tags, 3),
-                     SCORESDE_ECORRUPT);
-    ck_assert(test_contains(scoresde_last_error(), "section 'MODL' at offset 32 claims 255 bytes"));
-    free(d);
-
+    expect_patch_refused(&w, 32 + 8, "\xFF", 1, "section 'MODL' at offset 32 claims 255 bytes");
     /* Fewer sections declared than present: bytes left over. */
-    d = exact_copy(w.data, w.size);
-    d[24] = 2;
-    test_reseal(d, w.size);
-    ck_assert_int_eq(sd_container_open(&c, d, w.size, SD_FILE_MODEL, known_tags, 3),
-                     SCORESDE_ECORRUPT);
-    ck_assert(test_contains(scoresde_last_error(), "follow the 2 sections"));
-    free(d);
-
+    expect_patch_refused(&w, 24, "\x02", 1, "follow the 2 sections");
     /* More declared than present. */
-    d = exact_copy(w.data, w.size);
-    d[24] = 4;
-    test_reseal(d, w.size);
-    ck_assert_int_eq(sd_container_open(&c, d, w.size, SD_FILE_MODEL, known_tags, 3),
-                     SCORESDE_ECORRUPT);
-    free(d);
-
+    expect_patch_refused(&w, 24, "\x04", 1, NULL);
     /* An absurd section count. */
-    d = exact_copy(w.data, w.size);
-    d[27] = 0x7F;
-    test_reseal(d, w.size);
-    ck_assert_int_eq(sd_container_open(&c, d, w.size, SD_FILE_MODEL, known_tags, 3),
-                     SCORESDE_ECORRUPT);
-    ck_assert(test_contains(scoresde_last_error(), "sections, at most 1024 allowed"));
-    free(d);
-
+    expect_patch_refused(&w, 27, "\x7F", 1, "sections, at most 1024 allowed");
     /* A tag twice. */
-    d = exact_copy(w.data, w.size);
-    memcpy(d + 32 + 31, "MODL", 4);
-    test_reseal(d, w.size);
-    ck_assert_int_eq(sd_container_open(&c, d, w.size, SD_FILE_MODEL, known_tags, 3),
-                     SCORESDE_ECORRUPT);
-    ck_assert(test_contains(scoresde_last_error(), "section 'MODL' appears twice"));
-    free(d);
-
+    expect_patch_refused(&w, 32 + 31, "MODL", 4, "section 'MODL' appears twice");
     /* Version 0 never existed. */
-    d = exact_copy(w.data, w.size);
-    d[10] = 0;
-    test_reseal(d, w.size);
-    ck_assert_int_eq(sd_container_open(&c, d, w.size, SD_FILE_MODEL, known_tags, 3),
-                     SCORESDE_ECORRUPT);
-    free(d);
+    expect_patch_refused(&w, 10, "\x00", 1, NULL);
 
     /* Not our file at all. */
     uint8_t zip[64] = {'P', 'K', 3, 4};
