@@ -23,32 +23,6 @@ static const char *act_name[] = {"silu", "relu", "tanh", "softplus"};
 #define FD_H 1e-5
 #define FD_TOL 1e-6
 
-/* max_i |a_i - b_i| / max(|b_i|, 1e-3 max_k |b_k|): component-wise relative
- * error, with a floor so that components that cancel to nearly zero are
- * measured against the vector's scale rather than against their own. */
-static double rel_err(const double *a, const double *b, size_t n)
-{
-    double scale = 0, worst = 0;
-    for (size_t i = 0; i < n; i++)
-        scale = fmax(scale, fabs(b[i]));
-    for (size_t i = 0; i < n; i++) {
-        double den = fmax(fabs(b[i]), 1e-3 * scale);
-        double e = den > 0 ? fabs(a[i] - b[i]) / den : fabs(a[i] - b[i]);
-        worst = fmax(worst, e);
-    }
-    return worst;
-}
-
-static double *normals(uint64_t seed, size_t n, double scale)
-{
-    double *x = malloc(n * sizeof *x);
-    ck_assert_ptr_nonnull(x);
-    scoresde_rng_normal(seed, 0, 0, n, x);
-    for (size_t i = 0; i < n; i++)
-        x[i] *= scale;
-    return x;
-}
-
 /* A small network with random (non-zero) biases, so every parameter matters. */
 static sd_mlp *small_net(sd_mlp_act act, sd_mlp_prec prec, size_t n_in, size_t n_out,
                          uint64_t seed)
@@ -57,7 +31,7 @@ static sd_mlp *small_net(sd_mlp_act act, sd_mlp_prec prec, size_t n_in, size_t n
     sd_mlp *net = NULL;
     ck_assert_int_eq(sd_mlp_create(&net, n_in, 2, widths, n_out, act, prec, seed, 0), SCORESDE_OK);
     size_t np = sd_mlp_num_params(net);
-    double *p = normals(seed + 1000, np, 0.7);
+    double *p = test_normals(seed + 1000, np, 0.7);
     ck_assert_int_eq(sd_mlp_set_params(net, p), SCORESDE_OK);
     free(p);
     return net;
@@ -98,8 +72,8 @@ START_TEST(backward_matches_finite_differences)
     sd_mlp_ws *ws = NULL;
     ck_assert_int_eq(sd_mlp_ws_create(net, N_ROWS, 3, 1, &ws), SCORESDE_OK);
     size_t np = sd_mlp_num_params(net);
-    double *x = normals(21, N_ROWS * N_IN, 1.0);
-    double *w = normals(22, N_ROWS * N_OUT, 1.0);
+    double *x = test_normals(21, N_ROWS * N_IN, 1.0);
+    double *w = test_normals(22, N_ROWS * N_OUT, 1.0);
     double out[N_ROWS * N_OUT], in_grad[N_ROWS * N_IN], fd_in[N_ROWS * N_IN];
     double *grad = malloc(np * sizeof *grad), *fd = malloc(np * sizeof *fd);
     double *p = malloc(np * sizeof *p);
@@ -132,7 +106,7 @@ START_TEST(backward_matches_finite_differences)
         x[k] = keep;
         fd_in[k] = (fp - fm) / (2 * FD_H);
     }
-    double ep = rel_err(grad, fd, np), ei = rel_err(in_grad, fd_in, N_ROWS * N_IN);
+    double ep = test_rel_err(grad, fd, np), ei = test_rel_err(in_grad, fd_in, N_ROWS * N_IN);
     ck_assert_msg(ep < FD_TOL, "%s: parameter gradient relative error %g", act_name[_i], ep);
     ck_assert_msg(ei < FD_TOL, "%s: input gradient relative error %g", act_name[_i], ei);
     free(x);
@@ -153,13 +127,14 @@ START_TEST(jvp_matches_finite_differences)
     sd_mlp *net = small_net(act, SD_MLP_F64, N_IN, N_OUT, 31 + (uint64_t)_i);
     sd_mlp_ws *ws = NULL;
     ck_assert_int_eq(sd_mlp_ws_create(net, N_ROWS, 3, 1, &ws), SCORESDE_OK);
-    double *x = normals(41, N_ROWS * N_IN, 1.0), *v = normals(42, N_ROWS * N_IN, 1.0);
+    double *x = test_normals(41, N_ROWS * N_IN, 1.0), *v = test_normals(42, N_ROWS * N_IN, 1.0);
     double xp[N_ROWS * N_IN], xm[N_ROWS * N_IN];
     double out[N_ROWS * N_OUT], out2[N_ROWS * N_OUT], jv[N_ROWS * N_OUT];
     double yp[N_ROWS * N_OUT], ym[N_ROWS * N_OUT], fd[N_ROWS * N_OUT];
     ck_assert_int_eq(sd_mlp_jvp(net, ws, N_ROWS, x, v, out, jv), SCORESDE_OK);
     ck_assert_int_eq(sd_mlp_forward(net, ws, N_ROWS, x, out2), SCORESDE_OK);
-    ck_assert_msg(rel_err(out, out2, N_ROWS * N_OUT) < 1e-14, "jvp output differs from forward");
+    ck_assert_msg(test_rel_err(out, out2, N_ROWS * N_OUT) < 1e-14,
+                  "jvp output differs from forward");
     for (size_t i = 0; i < N_ROWS * N_IN; i++) {
         xp[i] = x[i] + FD_H * v[i];
         xm[i] = x[i] - FD_H * v[i];
@@ -168,7 +143,7 @@ START_TEST(jvp_matches_finite_differences)
     sd_mlp_forward(net, ws, N_ROWS, xm, ym);
     for (size_t i = 0; i < N_ROWS * N_OUT; i++)
         fd[i] = (yp[i] - ym[i]) / (2 * FD_H);
-    double e = rel_err(jv, fd, N_ROWS * N_OUT);
+    double e = test_rel_err(jv, fd, N_ROWS * N_OUT);
     ck_assert_msg(e < FD_TOL, "%s: Jv relative error %g", act_name[_i], e);
     free(x);
     free(v);
@@ -187,8 +162,8 @@ START_TEST(tangent_backward_matches_finite_differences)
     sd_mlp_ws *ws = NULL;
     ck_assert_int_eq(sd_mlp_ws_create(net, N_ROWS, 3, 1, &ws), SCORESDE_OK);
     size_t np = sd_mlp_num_params(net);
-    double *x = normals(61, N_ROWS * N_IN, 1.0), *v = normals(62, N_ROWS * N_IN, 1.0);
-    double *go = normals(63, N_ROWS * N_OUT, 1.0), *gt = normals(64, N_ROWS * N_OUT, 1.0);
+    double *x = test_normals(61, N_ROWS * N_IN, 1.0), *v = test_normals(62, N_ROWS * N_IN, 1.0);
+    double *go = test_normals(63, N_ROWS * N_OUT, 1.0), *gt = test_normals(64, N_ROWS * N_OUT, 1.0);
     double out[N_ROWS * N_OUT], jv[N_ROWS * N_OUT], in_grad[N_ROWS * N_IN], fd_in[N_ROWS * N_IN];
     double *grad = calloc(np, sizeof *grad), *fd = malloc(np * sizeof *fd);
     double *p = malloc(np * sizeof *p);
@@ -221,7 +196,7 @@ START_TEST(tangent_backward_matches_finite_differences)
             x[k] = keep;
             fd_in[k] = (fp - fm) / (2 * FD_H);
         }
-        double ep = rel_err(grad, fd, np), ei = rel_err(in_grad, fd_in, N_ROWS * N_IN);
+        double ep = test_rel_err(grad, fd, np), ei = test_rel_err(in_grad, fd_in, N_ROWS * N_IN);
         ck_assert_msg(ep < FD_TOL, "%s (g_out %s): parameter gradient relative error %g",
                       act_name[_i], with_out ? "given" : "NULL", ep);
         ck_assert_msg(ei < FD_TOL, "%s (g_out %s): input gradient relative error %g",
@@ -248,7 +223,7 @@ START_TEST(exact_divergence_matches_fd_trace)
     sd_mlp *net = small_net(act, SD_MLP_F64, D, D, 71 + (uint64_t)_i);
     sd_mlp_ws *ws = NULL;
     ck_assert_int_eq(sd_mlp_ws_create(net, N_ROWS, 0, 1, &ws), SCORESDE_OK);
-    double *x = normals(81, N_ROWS * D, 1.0);
+    double *x = test_normals(81, N_ROWS * D, 1.0);
     double v[N_ROWS * D], jv[N_ROWS * D], yp[N_ROWS * D], ym[N_ROWS * D];
     double div[N_ROWS] = {0}, fd[N_ROWS] = {0};
     for (size_t j = 0; j < D; j++) {
@@ -268,7 +243,7 @@ START_TEST(exact_divergence_matches_fd_trace)
             fd[i] += (yp[i * D + j] - ym[i * D + j]) / (2 * FD_H);
         }
     }
-    double e = rel_err(div, fd, N_ROWS);
+    double e = test_rel_err(div, fd, N_ROWS);
     ck_assert_msg(e < FD_TOL, "%s: divergence relative error %g", act_name[_i], e);
     free(x);
     sd_mlp_ws_free(ws);
@@ -290,7 +265,7 @@ START_TEST(float32_agrees_with_float64)
     ck_assert_int_eq(sd_mlp_create(&n32, D, 2, widths, D, act, SD_MLP_F32, 5, 0), SCORESDE_OK);
     size_t np = sd_mlp_num_params(n64);
     ck_assert_uint_eq(np, sd_mlp_num_params(n32));
-    double *p = normals(91, np, 0.3), *p32 = malloc(np * sizeof *p32);
+    double *p = test_normals(91, np, 0.3), *p32 = malloc(np * sizeof *p32);
     for (size_t i = 0; i < np; i++)
         p[i] = (double)(float)p[i];
     sd_mlp_set_params(n64, p);
@@ -300,8 +275,8 @@ START_TEST(float32_agrees_with_float64)
     sd_mlp_ws *w64 = NULL, *w32 = NULL;
     ck_assert_int_eq(sd_mlp_ws_create(n64, N, 64, 1, &w64), SCORESDE_OK);
     ck_assert_int_eq(sd_mlp_ws_create(n32, N, 64, 1, &w32), SCORESDE_OK);
-    double *x = normals(92, N * D, 1.0), *v = normals(93, N * D, 1.0);
-    double *go = normals(94, N * D, 1.0), *gt = normals(95, N * D, 1.0);
+    double *x = test_normals(92, N * D, 1.0), *v = test_normals(93, N * D, 1.0);
+    double *go = test_normals(94, N * D, 1.0), *gt = test_normals(95, N * D, 1.0);
     double *o64 = malloc(N * D * sizeof(double)), *o32 = malloc(N * D * sizeof(double));
     double *j64 = malloc(N * D * sizeof(double)), *j32 = malloc(N * D * sizeof(double));
     double *i64 = malloc(N * D * sizeof(double)), *i32 = malloc(N * D * sizeof(double));
@@ -310,22 +285,24 @@ START_TEST(float32_agrees_with_float64)
 
     sd_mlp_forward(n64, w64, N, x, o64);
     sd_mlp_forward(n32, w32, N, x, o32);
-    ck_assert_msg(rel_err(o32, o64, N * D) < tol, "forward %g", rel_err(o32, o64, N * D));
+    ck_assert_msg(test_rel_err(o32, o64, N * D) < tol, "forward %g", test_rel_err(o32, o64, N * D));
     sd_mlp_backward(n64, w64, go, g64, i64);
     sd_mlp_backward(n32, w32, go, g32, i32);
-    ck_assert_msg(rel_err(g32, g64, np) < tol, "param grad %g", rel_err(g32, g64, np));
-    ck_assert_msg(rel_err(i32, i64, N * D) < tol, "input grad %g", rel_err(i32, i64, N * D));
+    ck_assert_msg(test_rel_err(g32, g64, np) < tol, "param grad %g", test_rel_err(g32, g64, np));
+    ck_assert_msg(test_rel_err(i32, i64, N * D) < tol, "input grad %g",
+                  test_rel_err(i32, i64, N * D));
 
     memset(g64, 0, np * sizeof(double));
     memset(g32, 0, np * sizeof(double));
     sd_mlp_jvp(n64, w64, N, x, v, o64, j64);
     sd_mlp_jvp(n32, w32, N, x, v, o32, j32);
-    ck_assert_msg(rel_err(j32, j64, N * D) < tol, "jvp %g", rel_err(j32, j64, N * D));
+    ck_assert_msg(test_rel_err(j32, j64, N * D) < tol, "jvp %g", test_rel_err(j32, j64, N * D));
     sd_mlp_tangent_backward(n64, w64, go, gt, g64, i64);
     sd_mlp_tangent_backward(n32, w32, go, gt, g32, i32);
-    ck_assert_msg(rel_err(g32, g64, np) < tol, "tangent param grad %g", rel_err(g32, g64, np));
-    ck_assert_msg(rel_err(i32, i64, N * D) < tol, "tangent input grad %g",
-                  rel_err(i32, i64, N * D));
+    ck_assert_msg(test_rel_err(g32, g64, np) < tol, "tangent param grad %g",
+                  test_rel_err(g32, g64, np));
+    ck_assert_msg(test_rel_err(i32, i64, N * D) < tol, "tangent input grad %g",
+                  test_rel_err(i32, i64, N * D));
     free(p);
     free(p32);
     free(x);
@@ -357,10 +334,10 @@ START_TEST(one_and_two_threads_bit_identical)
     sd_mlp *net = NULL;
     ck_assert_int_eq(sd_mlp_create(&net, D, 3, widths, D, SD_MLP_SILU, prec, 3, 0), SCORESDE_OK);
     size_t np = sd_mlp_num_params(net);
-    double *p = normals(101, np, 0.1);
+    double *p = test_normals(101, np, 0.1);
     sd_mlp_set_params(net, p);
-    double *x = normals(102, N * D, 1.0), *v = normals(103, N * D, 1.0);
-    double *go = normals(104, N * D, 1.0), *gt = normals(105, N * D, 1.0);
+    double *x = test_normals(102, N * D, 1.0), *v = test_normals(103, N * D, 1.0);
+    double *go = test_normals(104, N * D, 1.0), *gt = test_normals(105, N * D, 1.0);
     double *res[2][6];
     for (int t = 0; t < 2; t++) {
         sd_mlp_ws *ws = NULL;
@@ -427,10 +404,11 @@ START_TEST(large_batches_and_block_sizes)
     sd_mlp_ws *small = NULL, *big = NULL;
     ck_assert_int_eq(sd_mlp_ws_create(net, 8, 3, 1, &small), SCORESDE_OK);
     ck_assert_int_eq(sd_mlp_ws_create(net, N, 0, 1, &big), SCORESDE_OK);
-    double *x = normals(111, N * D, 1.0), a[N * D], b[N * D], g[N * D];
+    double *x = test_normals(111, N * D, 1.0), a[N * D], b[N * D], g[N * D];
     ck_assert_int_eq(sd_mlp_forward(net, small, N, x, a), SCORESDE_OK);
     ck_assert_int_eq(sd_mlp_forward(net, big, N, x, b), SCORESDE_OK);
-    ck_assert_msg(rel_err(a, b, N * D) < 1e-12, "block sizes differ by %g", rel_err(a, b, N * D));
+    ck_assert_msg(test_rel_err(a, b, N * D) < 1e-12, "block sizes differ by %g",
+                  test_rel_err(a, b, N * D));
     ck_assert_int_eq(sd_mlp_backward(net, small, a, NULL, g), SCORESDE_EINVAL);
     ck_assert_int_eq(sd_mlp_jvp(net, small, N, x, x, NULL, g), SCORESDE_EINVAL);
     free(x);

@@ -366,7 +366,9 @@ START_TEST(forged_files_are_rejected)
 
     f = good, f.file_type = SD_FILE_CHECKPOINT;
     ck_assert_int_eq(load_forged(&f), SCORESDE_EINVAL);
-    ck_assert(test_contains(scoresde_last_error(), "this is a training checkpoint (file type 2), not a model file; load it with scoresde_trainer_load"));
+    ck_assert(test_contains(scoresde_last_error(),
+                            "this is a training checkpoint (file type 2), not a model file; "
+                            "load it with scoresde_trainer_load"));
     f = good, f.values[2] = -2.0;
     ck_assert_int_eq(load_forged(&f), SCORESDE_ECORRUPT);
     ck_assert(test_contains(scoresde_last_error(), "mixture variance 0 is -2"));

@@ -73,6 +73,29 @@ void test_budget_free(void *ptr, void *budget)
     free(ptr);
 }
 
+double test_rel_err(const double *a, const double *b, size_t n)
+{
+    double scale = 0, worst = 0;
+    for (size_t i = 0; i < n; i++)
+        scale = fmax(scale, fabs(b[i]));
+    for (size_t i = 0; i < n; i++) {
+        double den = fmax(fabs(b[i]), 1e-3 * scale);
+        double e = den > 0 ? fabs(a[i] - b[i]) / den : fabs(a[i] - b[i]);
+        worst = fmax(worst, e);
+    }
+    return worst;
+}
+
+double *test_normals(uint64_t seed, size_t n, double scale)
+{
+    double *x = malloc(n * sizeof *x);
+    ck_assert_ptr_nonnull(x);
+    scoresde_rng_normal(seed, 0, 0, n, x);
+    for (size_t i = 0; i < n; i++)
+        x[i] *= scale;
+    return x;
+}
+
 bool test_contains(const char *haystack, const char *needle)
 {
     return strstr(haystack, needle) != NULL;

@@ -27,6 +27,15 @@ double test_ks_statistic_normal(double *x, size_t n, double mean, double sd);
 void test_moments(const double *x, size_t n, size_t stride, size_t offset, double *mean,
                   double *var);
 
+/* max_i |a_i - b_i| / max(|b_i|, 1e-3 max_k |b_k|): component-wise relative
+ * error, with a floor so that components that cancel to nearly zero are
+ * measured against the vector's scale rather than against their own. */
+double test_rel_err(const double *a, const double *b, size_t n);
+
+/* n standard normals (malloc'd) of Philox `seed`, stream 0, offset 0, times
+ * `scale`. */
+double *test_normals(uint64_t seed, size_t n, double scale);
+
 /* An allocator for scoresde_set_allocator whose `user` points to a size_t
  * budget: each allocation spends one, and none is made once it is zero. */
 void *test_budget_malloc(size_t size, void *budget);
