@@ -37,30 +37,64 @@ static sd_mlp *small_net(sd_mlp_act act, sd_mlp_prec prec, size_t n_in, size_t n
     return net;
 }
 
-/* sum(w .* net(x)) for n rows. */
-static double objective(const sd_mlp *net, sd_mlp_ws *ws, size_t n, const double *x,
-                        const double *w, double *scratch)
-{
-    ck_assert_int_eq(sd_mlp_forward(net, ws, n, x, scratch), SCORESDE_OK);
-    double s = 0;
-    for (size_t i = 0; i < n * sd_mlp_n_out(net); i++)
-        s += w[i] * scratch[i];
-    return s;
-}
-
-/* sum(go .* net(x)) + sum(gt .* J(x) v). */
-static double tangent_objective(const sd_mlp *net, sd_mlp_ws *ws, size_t n, const double *x,
-                                const double *v, const double *go, const double *gt,
-                                double *out, double *jv)
-{
-    ck_assert_int_eq(sd_mlp_jvp(net, ws, n, x, v, out, jv), SCORESDE_OK);
-    double s = 0;
-    for (size_t i = 0; i < n * sd_mlp_n_out(net); i++)
-        s += go[i] * out[i] + gt[i] * jv[i];
-    return s;
-}
-
 enum { N_ROWS = 7, N_IN = 3, N_OUT = 2 };
+
+/* A scalar objective of the network on N_ROWS rows x: sum(w .* net(x)) when v
+ * is NULL, else sum(go .* net(x)) + sum(gt .* J(x) v); out and jv are
+ * scratch. */
+typedef struct {
+    sd_mlp *net;
+    sd_mlp_ws *ws;
+    double *x;
+    const double *w, *v, *go, *gt;
+    double *out, *jv;
+} fd_problem;
+
+static double fd_objective(const fd_problem *f)
+{
+    double s = 0;
+    if (f->v == NULL) {
+        ck_assert_int_eq(sd_mlp_forward(f->net, f->ws, N_ROWS, f->x, f->out), SCORESDE_OK);
+        for (size_t i = 0; i < N_ROWS * sd_mlp_n_out(f->net); i++)
+            s += f->w[i] * f->out[i];
+    } else {
+        ck_assert_int_eq(sd_mlp_jvp(f->net, f->ws, N_ROWS, f->x, f->v, f->out, f->jv),
+                         SCORESDE_OK);
+        for (size_t i = 0; i < N_ROWS * sd_mlp_n_out(f->net); i++)
+            s += f->go[i] * f->out[i] + f->gt[i] * f->jv[i];
+    }
+    return s;
+}
+
+/* Central differences (step FD_H) of the objective with respect to each of
+ * the np parameters (into fd; p is scratch) and each of the N_ROWS x N_IN
+ * inputs (into fd_in); parameters and inputs are left as they were. */
+static void central_differences(const fd_problem *f, double *p, size_t np, double *fd,
+                                double *fd_in)
+{
+    sd_mlp_get_params(f->net, p);
+    for (size_t k = 0; k < np; k++) {
+        double keep = p[k];
+        p[k] = keep + FD_H;
+        sd_mlp_set_params(f->net, p);
+        double fp = fd_objective(f);
+        p[k] = keep - FD_H;
+        sd_mlp_set_params(f->net, p);
+        double fm = fd_objective(f);
+        p[k] = keep;
+        fd[k] = (fp - fm) / (2 * FD_H);
+    }
+    sd_mlp_set_params(f->net, p);
+    for (size_t k = 0; k < N_ROWS * N_IN; k++) {
+        double keep = f->x[k];
+        f->x[k] = keep + FD_H;
+        double fp = fd_objective(f);
+        f->x[k] = keep - FD_H;
+        double fm = fd_objective(f);
+        f->x[k] = keep;
+        fd_in[k] = (fp - fm) / (2 * FD_H);
+    }
+}
 
 /* Parameter and input gradients of sum(w .* out) against central differences,
  * with blocks of 3 rows so that a partial block and accumulation across blocks
@@ -84,28 +118,8 @@ START_TEST(backward_matches_finite_differences)
     for (size_t i = 0; i < np; i++)
         grad[i] -= 1.0;
 
-    sd_mlp_get_params(net, p);
-    for (size_t k = 0; k < np; k++) {
-        double keep = p[k];
-        p[k] = keep + FD_H;
-        sd_mlp_set_params(net, p);
-        double fp = objective(net, ws, N_ROWS, x, w, out);
-        p[k] = keep - FD_H;
-        sd_mlp_set_params(net, p);
-        double fm = objective(net, ws, N_ROWS, x, w, out);
-        p[k] = keep;
-        fd[k] = (fp - fm) / (2 * FD_H);
-    }
-    sd_mlp_set_params(net, p);
-    for (size_t k = 0; k < N_ROWS * N_IN; k++) {
-        double keep = x[k];
-        x[k] = keep + FD_H;
-        double fp = objective(net, ws, N_ROWS, x, w, out);
-        x[k] = keep - FD_H;
-        double fm = objective(net, ws, N_ROWS, x, w, out);
-        x[k] = keep;
-        fd_in[k] = (fp - fm) / (2 * FD_H);
-    }
+    const fd_problem f = {.net = net, .ws = ws, .x = x, .w = w, .out = out};
+    central_differences(&f, p, np, fd, fd_in);
     double ep = test_rel_err(grad, fd, np), ei = test_rel_err(in_grad, fd_in, N_ROWS * N_IN);
     ck_assert_msg(ep < FD_TOL, "%s: parameter gradient relative error %g", act_name[_i], ep);
     ck_assert_msg(ei < FD_TOL, "%s: input gradient relative error %g", act_name[_i], ei);
@@ -174,28 +188,9 @@ START_TEST(tangent_backward_matches_finite_differences)
         memset(grad, 0, np * sizeof *grad);
         ck_assert_int_eq(sd_mlp_jvp(net, ws, N_ROWS, x, v, out, jv), SCORESDE_OK);
         ck_assert_int_eq(sd_mlp_tangent_backward(net, ws, g_out, gt, grad, in_grad), SCORESDE_OK);
-        sd_mlp_get_params(net, p);
-        for (size_t k = 0; k < np; k++) {
-            double keep = p[k];
-            p[k] = keep + FD_H;
-            sd_mlp_set_params(net, p);
-            double fp = tangent_objective(net, ws, N_ROWS, x, v, go_eff, gt, out, jv);
-            p[k] = keep - FD_H;
-            sd_mlp_set_params(net, p);
-            double fm = tangent_objective(net, ws, N_ROWS, x, v, go_eff, gt, out, jv);
-            p[k] = keep;
-            fd[k] = (fp - fm) / (2 * FD_H);
-        }
-        sd_mlp_set_params(net, p);
-        for (size_t k = 0; k < N_ROWS * N_IN; k++) {
-            double keep = x[k];
-            x[k] = keep + FD_H;
-            double fp = tangent_objective(net, ws, N_ROWS, x, v, go_eff, gt, out, jv);
-            x[k] = keep - FD_H;
-            double fm = tangent_objective(net, ws, N_ROWS, x, v, go_eff, gt, out, jv);
-            x[k] = keep;
-            fd_in[k] = (fp - fm) / (2 * FD_H);
-        }
+        const fd_problem f = {.net = net, .ws = ws, .x = x, .v = v, .go = go_eff, .gt = gt,
+                              .out = out, .jv = jv};
+        central_differences(&f, p, np, fd, fd_in);
         double ep = test_rel_err(grad, fd, np), ei = test_rel_err(in_grad, fd_in, N_ROWS * N_IN);
         ck_assert_msg(ep < FD_TOL, "%s (g_out %s): parameter gradient relative error %g",
                       act_name[_i], with_out ? "given" : "NULL", ep);
