@@ -596,10 +596,12 @@ END_TEST
 
 static char tmpdir[256];
 
-static void make_tmpdir(void)
+/* Create the test directory; path (300 bytes) receives tmpdir/name. */
+static void make_tmpdir(char path[300], const char *name)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/scoresde-test-io-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    snprintf(path, 300, "%s/%s", tmpdir, name);
 }
 
 /* Entries in the test directory other than "." and "..". */
@@ -646,16 +648,21 @@ static void assert_file_is(const char *path, const uint8_t *expect, size_t size)
     sd_free(data);
 }
 
+/* Two different valid model containers (b differs from a in one byte of MODL). */
+static void build_two_files(sd_writer *a, sd_writer *b)
+{
+    build_small(a, SD_FILE_MODEL);
+    build_small(b, SD_FILE_MODEL);
+    b->data[32 + 16] ^= 1;
+    test_reseal(b->data, b->size);
+}
+
 START_TEST(atomic_save_writes_and_replaces)
 {
-    make_tmpdir();
     char path[300];
-    snprintf(path, sizeof path, "%s/model.sde", tmpdir);
+    make_tmpdir(path, "model.sde");
     sd_writer a, b;
-    build_small(&a, SD_FILE_MODEL);
-    build_small(&b, SD_FILE_MODEL);
-    b.data[32 + 16] ^= 1; /* a different (still valid) file */
-    test_reseal(b.data, b.size);
+    build_two_files(&a, &b);
     ck_assert_int_eq(sd_file_save_atomic(path, a.data, a.size), SCORESDE_OK);
     assert_file_is(path, a.data, a.size);
     ck_assert_int_eq(sd_file_save_atomic(path, b.data, b.size), SCORESDE_OK);
@@ -688,14 +695,10 @@ END_TEST
 
 START_TEST(failed_save_keeps_previous_file)
 {
-    make_tmpdir();
     char path[300];
-    snprintf(path, sizeof path, "%s/model.sde", tmpdir);
+    make_tmpdir(path, "model.sde");
     sd_writer a, b;
-    build_small(&a, SD_FILE_MODEL);
-    build_small(&b, SD_FILE_MODEL);
-    b.data[32 + 16] ^= 1;
-    test_reseal(b.data, b.size);
+    build_two_files(&a, &b);
     ck_assert_int_eq(sd_file_save_atomic(path, a.data, a.size), SCORESDE_OK);
     static const char *steps[] = {"", "create", "write", "fsync", "close", "rename"};
     for (int step = SD_SAVE_FAIL_CREATE; step <= SD_SAVE_FAIL_RENAME; step++) {
@@ -720,9 +723,8 @@ START_TEST(real_write_failure_keeps_previous_file)
      * EFBIG half-way through the temporary (SIGXFSZ ignored so the process
      * survives). Check runs each test in its own process, so the limit does
      * not leak into other tests. */
-    make_tmpdir();
     char path[300];
-    snprintf(path, sizeof path, "%s/model.sde", tmpdir);
+    make_tmpdir(path, "model.sde");
     sd_writer a;
     build_small(&a, SD_FILE_MODEL);
     ck_assert_int_eq(sd_file_save_atomic(path, a.data, a.size), SCORESDE_OK);
@@ -762,9 +764,8 @@ END_TEST
 
 START_TEST(read_all_limits_and_errors)
 {
-    make_tmpdir();
     char path[300];
-    snprintf(path, sizeof path, "%s/data", tmpdir);
+    make_tmpdir(path, "data");
     uint8_t bytes[1000];
     for (size_t i = 0; i < sizeof bytes; i++)
         bytes[i] = (uint8_t)(i * 7);
