@@ -317,15 +317,10 @@ static int user_weight(const double *t, size_t n, double *w, void *u)
 
 static scoresde_model *small_mlp(const scoresde_sde *sde, int output, uint64_t seed)
 {
-    scoresde_mlp_options o;
-    ck_assert_int_eq(scoresde_model_mlp_options_init(&o, sizeof o), SCORESDE_OK);
-    o.n_hidden = 2;
     static const size_t widths[2] = {8, 6};
-    o.widths = widths;
+    scoresde_mlp_options o;
+    test_mlp_options(&o, 2, widths, output, 4, seed);
     o.activation = SCORESDE_MLP_SILU;
-    o.output = output;
-    o.embed_dim = 4;
-    o.seed = seed;
     scoresde_model *m = NULL;
     ck_assert_int_eq(scoresde_model_create_mlp(&m, sde, 2, &o), SCORESDE_OK);
     size_t np;
@@ -559,14 +554,9 @@ START_TEST(fused_matches_separate)
     const grad_case *gc = &grad_cases[_i / 2];
     const int f32 = _i % 2;
     scoresde_sde *sde = test_make_sde(gc->sde);
-    scoresde_mlp_options o;
-    ck_assert_int_eq(scoresde_model_mlp_options_init(&o, sizeof o), SCORESDE_OK);
-    o.n_hidden = 2;
     static const size_t widths[2] = {8, 6};
-    o.widths = widths;
-    o.output = gc->output;
-    o.embed_dim = 4;
-    o.seed = 3 + (uint64_t)_i;
+    scoresde_mlp_options o;
+    test_mlp_options(&o, 2, widths, gc->output, 4, 3 + (uint64_t)_i);
     o.chunk_rows = 4;
     o.precision = f32 ? SCORESDE_MLP_FLOAT32 : SCORESDE_MLP_FLOAT64;
     scoresde_model *m = NULL;

@@ -29,16 +29,11 @@ static const double times[N] = {0.1, 0.3, 0.5, 0.7, 0.9};
 static scoresde_model *small_model(const scoresde_sde *sde, int output, int act, int prec,
                                    uint64_t seed)
 {
-    scoresde_mlp_options o;
-    ck_assert_int_eq(scoresde_model_mlp_options_init(&o, sizeof o), SCORESDE_OK);
-    o.n_hidden = 2;
     static const size_t widths[2] = {8, 6};
-    o.widths = widths;
+    scoresde_mlp_options o;
+    test_mlp_options(&o, 2, widths, output, 4, seed);
     o.activation = act;
-    o.output = output;
-    o.embed_dim = 4;
     o.precision = prec;
-    o.seed = seed;
     o.chunk_rows = 3; /* several chunks per call */
     scoresde_model *m = NULL;
     ck_assert_int_eq(scoresde_model_create_mlp(&m, sde, D, &o), SCORESDE_OK);

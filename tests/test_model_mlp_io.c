@@ -36,17 +36,12 @@ static scoresde_model *make_mlp(int sde_kind, size_t D, int output, int prec, in
 {
     scoresde_sde *sde = make_sde(sde_kind);
     scoresde_mlp_options o;
-    ck_assert_int_eq(scoresde_model_mlp_options_init(&o, sizeof o), SCORESDE_OK);
-    o.n_hidden = n_hidden;
-    o.widths = widths;
+    test_mlp_options(&o, n_hidden, widths, output, embed_dim, seed);
     o.activation = act;
-    o.output = output;
     o.embedding = embedding;
-    o.embed_dim = embed_dim;
     o.fourier_scale = 3.0 + 1.0 / 3.0;
     o.sigma_data = 0.7;
     o.precision = prec;
-    o.seed = seed;
     o.chunk_rows = 3;
     o.n_threads = 2;
     scoresde_model *m = NULL;

@@ -23,16 +23,11 @@
 
 static scoresde_model *mlp(const scoresde_sde *sde, size_t layers, size_t width, uint64_t seed)
 {
-    scoresde_mlp_options o;
-    ck_assert_int_eq(scoresde_model_mlp_options_init(&o, sizeof o), SCORESDE_OK);
-    o.n_hidden = layers;
     size_t widths[SCORESDE_MLP_MAX_HIDDEN];
     for (size_t k = 0; k < layers; k++)
         widths[k] = width;
-    o.widths = widths;
-    o.output = SCORESDE_MLP_OUTPUT_NOISE;
-    o.embed_dim = 16;
-    o.seed = seed;
+    scoresde_mlp_options o;
+    test_mlp_options(&o, layers, widths, SCORESDE_MLP_OUTPUT_NOISE, 16, seed);
     scoresde_model *m = NULL;
     ck_assert_int_eq(scoresde_model_create_mlp(&m, sde, 2, &o), SCORESDE_OK);
     return m;

@@ -128,6 +128,17 @@ double *test_data_of(const scoresde_model *gmm, size_t n, uint64_t seed)
     return x;
 }
 
+void test_mlp_options(scoresde_mlp_options *o, size_t n_hidden, const size_t *widths, int output,
+                      size_t embed_dim, uint64_t seed)
+{
+    ck_assert_int_eq(scoresde_model_mlp_options_init(o, sizeof *o), SCORESDE_OK);
+    o->n_hidden = n_hidden;
+    o->widths = widths;
+    o->output = output;
+    o->embed_dim = embed_dim;
+    o->seed = seed;
+}
+
 uint8_t *test_save_copy(const scoresde_model *m, size_t *size)
 {
     void *data;

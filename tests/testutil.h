@@ -55,6 +55,12 @@ scoresde_model *test_mixture(const scoresde_sde *sde);
  * stream 0. */
 double *test_data_of(const scoresde_model *gmm, size_t n, uint64_t seed);
 
+/* Options for a test MLP: the defaults, then n_hidden hidden layers of
+ * `widths` (kept by pointer), the output parameterisation, embedding size and
+ * seed; the caller sets any other field. */
+void test_mlp_options(scoresde_mlp_options *o, size_t n_hidden, const size_t *widths, int output,
+                      size_t embed_dim, uint64_t seed);
+
 /* ---- model files */
 
 /* A model's saved file, copied to plain malloc memory (so ASan sees the exact
