@@ -282,9 +282,7 @@ START_TEST(thread_count_invariance)
                      SCORESDE_OK);
     const size_t n = 300;
     double *x0 = test_data_of(gmm, n, 17), v[2], *per[2], *g[2];
-    size_t np;
-    np = scoresde_model_num_params(m[0]);
-    ck_assert_uint_gt(np, 0);
+    size_t np = test_num_params(m[0]);
     for (int k = 0; k < 2; k++) {
         per[k] = malloc(n * sizeof(double));
         g[k] = calloc(np, sizeof(double));
@@ -323,9 +321,7 @@ static scoresde_model *small_mlp(const scoresde_sde *sde, int output, uint64_t s
     o.activation = SCORESDE_MLP_SILU;
     scoresde_model *m = NULL;
     ck_assert_int_eq(scoresde_model_create_mlp(&m, sde, 2, &o), SCORESDE_OK);
-    size_t np;
-    np = scoresde_model_num_params(m);
-    ck_assert_uint_gt(np, 0);
+    size_t np = test_num_params(m);
     double *p = malloc(np * sizeof *p);
     scoresde_rng_normal(seed + 77, 0, 0, np, p);
     for (size_t k = 0; k < np; k++)
@@ -397,9 +393,7 @@ START_TEST(gradient_matches_finite_differences)
 
     const size_t n = 6;
     double *x0 = test_data_of(ref, n, 31);
-    size_t np;
-    np = scoresde_model_num_params(m);
-    ck_assert_uint_gt(np, 0);
+    size_t np = test_num_params(m);
     double *theta = malloc(np * sizeof *theta), *g = calloc(np, sizeof *g),
            *fd = malloc(np * sizeof *fd), v0, v1, vp, vm;
     ck_assert_int_eq(scoresde_model_get_params(m, theta, np), SCORESDE_OK);
@@ -567,9 +561,7 @@ START_TEST(fused_matches_separate)
 
     const size_t n = 11;
     double *x0 = test_data_of(ref, n, 41);
-    size_t np;
-    np = scoresde_model_num_params(m);
-    ck_assert_uint_gt(np, 0);
+    size_t np = test_num_params(m);
     double *g[2], ps[2][11], v[2];
     const sd_model_ops *fused = m->ops;
     sd_model_ops separate = *fused;
@@ -624,9 +616,7 @@ START_TEST(fused_fill_failure)
     o.chunk_rows = 4;
     scoresde_model *m = NULL;
     ck_assert_int_eq(scoresde_model_create_mlp(&m, sde, 2, &o), SCORESDE_OK);
-    size_t np, calls = 0;
-    np = scoresde_model_num_params(m);
-    ck_assert_uint_gt(np, 0);
+    size_t np = test_num_params(m), calls = 0;
     double x[20], t[10], s[20], og[20], *g = calloc(np, sizeof *g);
     for (int i = 0; i < 20; i++)
         x[i] = 0.1 * i, og[i] = 1.0;
@@ -656,9 +646,7 @@ START_TEST(kept_workspace_matches_fresh)
     scoresde_model *m = small_mlp(sde, SCORESDE_MLP_OUTPUT_NOISE, 9);
     scoresde_model *ref = test_mixture(sde);
     double *x0 = test_data_of(ref, 11, 43);
-    size_t np;
-    np = scoresde_model_num_params(m);
-    ck_assert_uint_gt(np, 0);
+    size_t np = test_num_params(m);
     double *g0 = malloc(np * sizeof *g0), *g1 = malloc(np * sizeof *g1);
     for (int k = 0; k < 2; k++) {
         scoresde_loss *l = make_loss(kinds[k]);

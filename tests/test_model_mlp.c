@@ -37,9 +37,7 @@ static scoresde_model *small_model(const scoresde_sde *sde, int output, int act,
     o.chunk_rows = 3; /* several chunks per call */
     scoresde_model *m = NULL;
     ck_assert_int_eq(scoresde_model_create_mlp(&m, sde, D, &o), SCORESDE_OK);
-    size_t np;
-    np = scoresde_model_num_params(m);
-    ck_assert_uint_gt(np, 0);
+    size_t np = test_num_params(m);
     double *p = test_normals(seed + 500, np, 0.6);
     if (prec == SCORESDE_MLP_FLOAT32)
         for (size_t i = 0; i < np; i++)
@@ -616,9 +614,7 @@ START_TEST(copy_params_between_models)
                                     SCORESDE_MLP_FLOAT64, 1);
     scoresde_model *b = small_model(vp, SCORESDE_MLP_OUTPUT_NOISE, SCORESDE_MLP_SILU,
                                     SCORESDE_MLP_FLOAT64, 2);
-    size_t np;
-    np = scoresde_model_num_params(a);
-    ck_assert_uint_gt(np, 0);
+    size_t np = test_num_params(a);
     double *pa = malloc(np * sizeof *pa), *pb = malloc(np * sizeof *pb);
     ck_assert_int_eq(scoresde_model_get_params(a, pa, np), SCORESDE_OK);
     ck_assert_int_eq(scoresde_model_get_params(b, pb, np), SCORESDE_OK);

@@ -139,6 +139,13 @@ void test_mlp_options(scoresde_mlp_options *o, size_t n_hidden, const size_t *wi
     o->seed = seed;
 }
 
+size_t test_num_params(const scoresde_model *m)
+{
+    size_t np = scoresde_model_num_params(m);
+    ck_assert_uint_gt(np, 0);
+    return np;
+}
+
 uint8_t *test_save_copy(const scoresde_model *m, size_t *size)
 {
     void *data;

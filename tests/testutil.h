@@ -61,6 +61,9 @@ double *test_data_of(const scoresde_model *gmm, size_t n, uint64_t seed);
 void test_mlp_options(scoresde_mlp_options *o, size_t n_hidden, const size_t *widths, int output,
                       size_t embed_dim, uint64_t seed);
 
+/* The model's number of parameters, asserted positive. */
+size_t test_num_params(const scoresde_model *m);
+
 /* ---- model files */
 
 /* A model's saved file, copied to plain malloc memory (so ASan sees the exact
