@@ -468,14 +468,7 @@ static bool has_params(const scoresde_model *m, const double *want, size_t np)
 /* Parameters and a score of a model, to compare two models bit for bit. */
 static void same_model(const scoresde_model *a, const scoresde_model *b)
 {
-    size_t na = scoresde_model_num_params(a), nb = scoresde_model_num_params(b);
-    ck_assert_uint_gt(na, 0);
-    ck_assert_uint_eq(na, nb);
-    double *pa = malloc(na * sizeof *pa), *pb = malloc(nb * sizeof *pb);
-    ck_assert_int_eq(scoresde_model_get_params(a, pa, na), SCORESDE_OK);
-    ck_assert_int_eq(scoresde_model_get_params(b, pb, nb), SCORESDE_OK);
-    ck_assert_mem_eq(pa, pb, na * sizeof *pa);
-    free(pa), free(pb);
+    test_assert_same_params(a, b);
     const double x[D] = {0.3, -0.7}, t = 0.4;
     double sa[D], sb[D];
     ck_assert_int_eq(scoresde_model_score(a, x, &t, 1, D, sa), SCORESDE_OK);

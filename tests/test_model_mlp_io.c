@@ -67,18 +67,7 @@ static void assert_same_mlp(const scoresde_model *a, const scoresde_model *b)
     ck_assert_int_eq(scoresde_model_kind(b), SCORESDE_MODEL_MLP);
     size_t D = scoresde_model_dim(a);
     ck_assert_uint_eq(scoresde_model_dim(b), D);
-    size_t na, nb;
-    na = scoresde_model_num_params(a);
-    ck_assert_uint_gt(na, 0);
-    nb = scoresde_model_num_params(b);
-    ck_assert_uint_gt(nb, 0);
-    ck_assert_uint_eq(na, nb);
-    double *pa = malloc(na * sizeof *pa), *pb = malloc(na * sizeof *pb);
-    ck_assert_int_eq(scoresde_model_get_params(a, pa, na), SCORESDE_OK);
-    ck_assert_int_eq(scoresde_model_get_params(b, pb, nb), SCORESDE_OK);
-    ck_assert_mem_eq(pa, pb, na * sizeof *pa);
-    free(pa);
-    free(pb);
+    test_assert_same_params(a, b);
 
     enum { N = 7 };
     double T = scoresde_sde_end_time(scoresde_model_sde(a));

@@ -146,6 +146,18 @@ size_t test_num_params(const scoresde_model *m)
     return np;
 }
 
+void test_assert_same_params(const scoresde_model *a, const scoresde_model *b)
+{
+    size_t na = test_num_params(a);
+    ck_assert_uint_eq(scoresde_model_num_params(b), na);
+    double *pa = malloc(na * sizeof *pa), *pb = malloc(na * sizeof *pb);
+    ck_assert_int_eq(scoresde_model_get_params(a, pa, na), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_get_params(b, pb, na), SCORESDE_OK);
+    ck_assert_mem_eq(pa, pb, na * sizeof *pa);
+    free(pa);
+    free(pb);
+}
+
 uint8_t *test_save_copy(const scoresde_model *m, size_t *size)
 {
     void *data;

@@ -64,6 +64,9 @@ void test_mlp_options(scoresde_mlp_options *o, size_t n_hidden, const size_t *wi
 /* The model's number of parameters, asserted positive. */
 size_t test_num_params(const scoresde_model *m);
 
+/* a and b have the same (positive) number of parameters, equal bit for bit. */
+void test_assert_same_params(const scoresde_model *a, const scoresde_model *b);
+
 /* ---- model files */
 
 /* A model's saved file, copied to plain malloc memory (so ASan sees the exact
