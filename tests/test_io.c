@@ -33,11 +33,6 @@ static uint32_t crc32c_bitwise(const uint8_t *p, size_t n)
     return ~c;
 }
 
-static bool contains(const char *haystack, const char *needle)
-{
-    return strstr(haystack, needle) != NULL;
-}
-
 /* A heap copy of exactly n bytes, so AddressSanitizer sees any read past it. */
 static uint8_t *exact_copy(const uint8_t *p, size_t n)
 {
@@ -138,7 +133,7 @@ START_TEST(writer_encodes_little_endian)
     ck_assert_uint_eq(w.data[5], 42);
     /* A patch must lie inside what was written. */
     ck_assert_int_eq(sd_writer_patch_u64(&w, w.size - 7, 1), SCORESDE_EINVAL);
-    ck_assert(contains(scoresde_last_error(), "cannot patch 8 bytes"));
+    ck_assert(test_contains(scoresde_last_error(), "cannot patch 8 bytes"));
     sd_writer_free(&w);
     ck_assert_uint_eq(scoresde_live_allocations(), 0);
 }
@@ -331,7 +326,7 @@ START_TEST(counts_are_checked_before_allocation)
     sd_writer_patch_u64(&w, 0, 3);
     sd_reader_init(&r, w.data, w.size);
     ck_assert_int_eq(sd_reader_get_string(&r, 2, &s, NULL, "name"), SCORESDE_ECORRUPT);
-    ck_assert(contains(scoresde_last_error(), "at most 2 allowed"));
+    ck_assert(test_contains(scoresde_last_error(), "at most 2 allowed"));
     ck_assert_int_eq(sd_reader_get_string(&r, 3, &s, NULL, "name"), SCORESDE_OK);
     ck_assert_str_eq(s, "abc");
     sd_free(s);
@@ -395,14 +390,6 @@ static void build_small(sd_writer *w, uint32_t type)
     sd_writer_put_f64_array(w, p, 3);
     sd_container_section_end(w, mark);
     ck_assert_int_eq(sd_container_finish(w), SCORESDE_OK);
-}
-
-/* Recompute the trailer after editing a container's bytes. */
-static void reseal(uint8_t *data, size_t size)
-{
-    uint32_t crc = sd_crc32c(0, data, size - 4);
-    for (int i = 0; i < 4; i++)
-        data[size - 4 + i] = (uint8_t)(crc >> (8 * i));
 }
 
 START_TEST(container_round_trip)
@@ -503,6 +490,23 @@ START_TEST(container_every_byte_corruption_is_rejected)
 }
 END_TEST
 
+/* A copy of the container `w` (exactly its size) with the n bytes at `pos`
+ * replaced by `patch` and the checksum recomputed is refused as ECORRUPT,
+ * with a message naming `needle` unless it is NULL. */
+static void expect_patch_refused(const sd_writer *w, size_t pos, const void *patch, size_t n,
+                                 const char *needle)
+{
+    uint8_t *d = exact_copy(w->data, w->size);
+    memcpy(d + pos, patch, n);
+    test_reseal(d, w->size);
+    sd_container c;
+    ck_assert_int_eq(sd_container_open(&c, d, w->size, SD_FILE_MODEL, known_tags, 3),
+                     SCORESDE_ECORRUPT);
+    if (needle != NULL)
+        ck_assert(test_contains(scoresde_last_error(), needle));
+    free(d);
+}
+
 START_TEST(container_structure_damage_with_valid_checksum)
 {
     /* Damage that a writer could produce and the checksum cannot catch. */
@@ -511,62 +515,23 @@ START_TEST(container_structure_damage_with_valid_checksum)
     sd_container c;
 
     /* A section length running past the trailer. */
-    uint8_t *d = exact_copy(w.data, w.size);
-    d[32 + 8] = 0xFF;
-    reseal(d, w.size);
-    ck_assert_int_eq(sd_container_open(&c, d, w.size, SD_FILE_MODEL, known_tags, 3),
-                     SCORESDE_ECORRUPT);
-    ck_assert(contains(scoresde_last_error(), "section 'MODL' at offset 32 claims 255 bytes"));
-    free(d);
-
+    expect_patch_refused(&w, 32 + 8, "\xFF", 1, "section 'MODL' at offset 32 claims 255 bytes");
     /* Fewer sections declared than present: bytes left over. */
-    d = exact_copy(w.data, w.size);
-    d[24] = 2;
-    reseal(d, w.size);
-    ck_assert_int_eq(sd_container_open(&c, d, w.size, SD_FILE_MODEL, known_tags, 3),
-                     SCORESDE_ECORRUPT);
-    ck_assert(contains(scoresde_last_error(), "follow the 2 sections"));
-    free(d);
-
+    expect_patch_refused(&w, 24, "\x02", 1, "follow the 2 sections");
     /* More declared than present. */
-    d = exact_copy(w.data, w.size);
-    d[24] = 4;
-    reseal(d, w.size);
-    ck_assert_int_eq(sd_container_open(&c, d, w.size, SD_FILE_MODEL, known_tags, 3),
-                     SCORESDE_ECORRUPT);
-    free(d);
-
+    expect_patch_refused(&w, 24, "\x04", 1, NULL);
     /* An absurd section count. */
-    d = exact_copy(w.data, w.size);
-    d[27] = 0x7F;
-    reseal(d, w.size);
-    ck_assert_int_eq(sd_container_open(&c, d, w.size, SD_FILE_MODEL, known_tags, 3),
-                     SCORESDE_ECORRUPT);
-    ck_assert(contains(scoresde_last_error(), "sections, at most 1024 allowed"));
-    free(d);
-
+    expect_patch_refused(&w, 27, "\x7F", 1, "sections, at most 1024 allowed");
     /* A tag twice. */
-    d = exact_copy(w.data, w.size);
-    memcpy(d + 32 + 31, "MODL", 4);
-    reseal(d, w.size);
-    ck_assert_int_eq(sd_container_open(&c, d, w.size, SD_FILE_MODEL, known_tags, 3),
-                     SCORESDE_ECORRUPT);
-    ck_assert(contains(scoresde_last_error(), "section 'MODL' appears twice"));
-    free(d);
-
+    expect_patch_refused(&w, 32 + 31, "MODL", 4, "section 'MODL' appears twice");
     /* Version 0 never existed. */
-    d = exact_copy(w.data, w.size);
-    d[10] = 0;
-    reseal(d, w.size);
-    ck_assert_int_eq(sd_container_open(&c, d, w.size, SD_FILE_MODEL, known_tags, 3),
-                     SCORESDE_ECORRUPT);
-    free(d);
+    expect_patch_refused(&w, 10, "\x00", 1, NULL);
 
     /* Not our file at all. */
     uint8_t zip[64] = {'P', 'K', 3, 4};
     ck_assert_int_eq(sd_container_open(&c, zip, sizeof zip, SD_FILE_MODEL, known_tags, 3),
                      SCORESDE_ECORRUPT);
-    ck_assert(contains(scoresde_last_error(), "not a libscoresde file"));
+    ck_assert(test_contains(scoresde_last_error(), "not a libscoresde file"));
     ck_assert_int_eq(sd_container_open(&c, NULL, 0, SD_FILE_MODEL, NULL, 0), SCORESDE_EINVAL);
     sd_writer_free(&w);
 }
@@ -581,10 +546,10 @@ START_TEST(container_versions_and_required_sections)
     /* A newer major version is refused, whatever follows the header. */
     uint8_t *d = exact_copy(w.data, w.size);
     d[10] = 2; /* version 2.0 */
-    reseal(d, w.size);
+    test_reseal(d, w.size);
     ck_assert_int_eq(sd_container_open(&c, d, w.size, SD_FILE_MODEL, known_tags, 3),
                      SCORESDE_EVERSION);
-    ck_assert(contains(scoresde_last_error(), "format version 2.0"));
+    ck_assert(test_contains(scoresde_last_error(), "format version 2.0"));
     memset(d + 12, 0xEE, w.size - 12); /* a different layout entirely */
     ck_assert_int_eq(sd_container_open(&c, d, w.size, SD_FILE_MODEL, known_tags, 3),
                      SCORESDE_EVERSION);
@@ -593,7 +558,7 @@ START_TEST(container_versions_and_required_sections)
     /* A newer minor version is read. */
     d = exact_copy(w.data, w.size);
     d[8] = 7; /* version 1.7 */
-    reseal(d, w.size);
+    test_reseal(d, w.size);
     ck_assert_int_eq(sd_container_open(&c, d, w.size, SD_FILE_MODEL, known_tags, 3), SCORESDE_OK);
     ck_assert_uint_eq(c.version, (1u << 16) | 7u);
     free(d);
@@ -603,7 +568,7 @@ START_TEST(container_versions_and_required_sections)
                      SCORESDE_OK); /* META is not known but optional */
     ck_assert_int_eq(sd_container_open(&c, w.data, w.size, SD_FILE_MODEL, known_tags + 1, 2),
                      SCORESDE_EVERSION); /* MODL is required and unknown */
-    ck_assert(contains(scoresde_last_error(), "needs section 'MODL'"));
+    ck_assert(test_contains(scoresde_last_error(), "needs section 'MODL'"));
     sd_writer_free(&w);
 }
 END_TEST
@@ -631,10 +596,12 @@ END_TEST
 
 static char tmpdir[256];
 
-static void make_tmpdir(void)
+/* Create the test directory; path (300 bytes) receives tmpdir/name. */
+static void make_tmpdir(char path[300], const char *name)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/scoresde-test-io-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    snprintf(path, 300, "%s/%s", tmpdir, name);
 }
 
 /* Entries in the test directory other than "." and "..". */
@@ -681,16 +648,21 @@ static void assert_file_is(const char *path, const uint8_t *expect, size_t size)
     sd_free(data);
 }
 
+/* Two different valid model containers (b differs from a in one byte of MODL). */
+static void build_two_files(sd_writer *a, sd_writer *b)
+{
+    build_small(a, SD_FILE_MODEL);
+    build_small(b, SD_FILE_MODEL);
+    b->data[32 + 16] ^= 1;
+    test_reseal(b->data, b->size);
+}
+
 START_TEST(atomic_save_writes_and_replaces)
 {
-    make_tmpdir();
     char path[300];
-    snprintf(path, sizeof path, "%s/model.sde", tmpdir);
+    make_tmpdir(path, "model.sde");
     sd_writer a, b;
-    build_small(&a, SD_FILE_MODEL);
-    build_small(&b, SD_FILE_MODEL);
-    b.data[32 + 16] ^= 1; /* a different (still valid) file */
-    reseal(b.data, b.size);
+    build_two_files(&a, &b);
     ck_assert_int_eq(sd_file_save_atomic(path, a.data, a.size), SCORESDE_OK);
     assert_file_is(path, a.data, a.size);
     ck_assert_int_eq(sd_file_save_atomic(path, b.data, b.size), SCORESDE_OK);
@@ -723,21 +695,17 @@ END_TEST
 
 START_TEST(failed_save_keeps_previous_file)
 {
-    make_tmpdir();
     char path[300];
-    snprintf(path, sizeof path, "%s/model.sde", tmpdir);
+    make_tmpdir(path, "model.sde");
     sd_writer a, b;
-    build_small(&a, SD_FILE_MODEL);
-    build_small(&b, SD_FILE_MODEL);
-    b.data[32 + 16] ^= 1;
-    reseal(b.data, b.size);
+    build_two_files(&a, &b);
     ck_assert_int_eq(sd_file_save_atomic(path, a.data, a.size), SCORESDE_OK);
     static const char *steps[] = {"", "create", "write", "fsync", "close", "rename"};
     for (int step = SD_SAVE_FAIL_CREATE; step <= SD_SAVE_FAIL_RENAME; step++) {
         ck_assert_int_eq(sd_file_save_atomic_test(path, b.data, b.size, step), SCORESDE_EIO);
         const char *msg = scoresde_last_error();
-        ck_assert_msg(contains(msg, path) && contains(msg, steps[step]) &&
-                          contains(msg, strerror(EIO)),
+        ck_assert_msg(test_contains(msg, path) && test_contains(msg, steps[step]) &&
+                          test_contains(msg, strerror(EIO)),
                       "step %d: %s", step, msg);
         assert_file_is(path, a.data, a.size);
         ck_assert_int_eq(count_entries(), 1);
@@ -755,9 +723,8 @@ START_TEST(real_write_failure_keeps_previous_file)
      * EFBIG half-way through the temporary (SIGXFSZ ignored so the process
      * survives). Check runs each test in its own process, so the limit does
      * not leak into other tests. */
-    make_tmpdir();
     char path[300];
-    snprintf(path, sizeof path, "%s/model.sde", tmpdir);
+    make_tmpdir(path, "model.sde");
     sd_writer a;
     build_small(&a, SD_FILE_MODEL);
     ck_assert_int_eq(sd_file_save_atomic(path, a.data, a.size), SCORESDE_OK);
@@ -772,7 +739,7 @@ START_TEST(real_write_failure_keeps_previous_file)
     int rc = sd_file_save_atomic(path, junk, big); /* no assertion while limited */
     ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
     ck_assert_int_eq(rc, SCORESDE_EIO);
-    ck_assert(contains(scoresde_last_error(), "write of the temporary file"));
+    ck_assert(test_contains(scoresde_last_error(), "write of the temporary file"));
     assert_file_is(path, a.data, a.size);
     ck_assert_int_eq(count_entries(), 1);
 
@@ -781,13 +748,13 @@ START_TEST(real_write_failure_keeps_previous_file)
     snprintf(dirpath, sizeof dirpath, "%s/adir", tmpdir);
     ck_assert_int_eq(mkdir(dirpath, 0700), 0);
     ck_assert_int_eq(sd_file_save_atomic(dirpath, a.data, a.size), SCORESDE_EIO);
-    ck_assert(contains(scoresde_last_error(), "rename"));
+    ck_assert(test_contains(scoresde_last_error(), "rename"));
     ck_assert_int_eq(count_entries(), 2);
 
     /* A directory that does not exist: nothing can be created. */
     snprintf(dirpath, sizeof dirpath, "%s/missing/model.sde", tmpdir);
     ck_assert_int_eq(sd_file_save_atomic(dirpath, a.data, a.size), SCORESDE_EIO);
-    ck_assert(contains(scoresde_last_error(), strerror(ENOENT)));
+    ck_assert(test_contains(scoresde_last_error(), strerror(ENOENT)));
     free(junk);
     sd_writer_free(&a);
     remove_tmpdir();
@@ -797,9 +764,8 @@ END_TEST
 
 START_TEST(read_all_limits_and_errors)
 {
-    make_tmpdir();
     char path[300];
-    snprintf(path, sizeof path, "%s/data", tmpdir);
+    make_tmpdir(path, "data");
     uint8_t bytes[1000];
     for (size_t i = 0; i < sizeof bytes; i++)
         bytes[i] = (uint8_t)(i * 7);
@@ -811,16 +777,16 @@ START_TEST(read_all_limits_and_errors)
     ck_assert_mem_eq(data, bytes, 1000);
     sd_free(data);
     ck_assert_int_eq(sd_file_read_all(path, 999, &data, &size), SCORESDE_EIO);
-    ck_assert(contains(scoresde_last_error(), "larger than the limit of 999"));
+    ck_assert(test_contains(scoresde_last_error(), "larger than the limit of 999"));
     ck_assert_ptr_null(data);
     /* A device of endless zeros: the limit stops the growing buffer. */
     ck_assert_int_eq(sd_file_read_all("/dev/zero", 200000, &data, &size), SCORESDE_EIO);
-    ck_assert(contains(scoresde_last_error(), "larger than the limit of 200000"));
+    ck_assert(test_contains(scoresde_last_error(), "larger than the limit of 200000"));
     snprintf(path, sizeof path, "%s/missing", tmpdir);
     ck_assert_int_eq(sd_file_read_all(path, 1000, &data, &size), SCORESDE_EIO);
-    ck_assert(contains(scoresde_last_error(), strerror(ENOENT)));
+    ck_assert(test_contains(scoresde_last_error(), strerror(ENOENT)));
     ck_assert_int_eq(sd_file_read_all(tmpdir, 1000, &data, &size), SCORESDE_EIO);
-    ck_assert(contains(scoresde_last_error(), "directory"));
+    ck_assert(test_contains(scoresde_last_error(), "directory"));
     ck_assert_int_eq(sd_file_read_all(NULL, 1000, &data, &size), SCORESDE_EINVAL);
     ck_assert_int_eq(sd_file_read_all(path, 1000, NULL, &size), SCORESDE_EINVAL);
     remove_tmpdir();

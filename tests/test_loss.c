@@ -22,24 +22,6 @@
 
 #define Z_BOUND 5.0
 
-static scoresde_sde *make_sde(int kind)
-{
-    scoresde_sde *sde = NULL;
-    ck_assert_int_eq(scoresde_sde_create_default(&sde, kind), SCORESDE_OK);
-    return sde;
-}
-
-/* A 2-D, 3-component mixture (the data) under `sde`. */
-static scoresde_model *mixture(const scoresde_sde *sde)
-{
-    static const double w[3] = {0.5, 0.3, 0.2};
-    static const double mu[6] = {-1.0, 0.5, 1.5, 1.0, 0.0, -1.5};
-    static const double var[6] = {0.3, 0.2, 0.1, 0.4, 0.25, 0.15};
-    scoresde_model *m = NULL;
-    ck_assert_int_eq(scoresde_model_create_gmm(&m, sde, 3, 2, w, mu, var), SCORESDE_OK);
-    return m;
-}
-
 /* A different score: another mixture (exact divergence). */
 static scoresde_model *other_mixture(const scoresde_sde *sde)
 {
@@ -82,16 +64,6 @@ static void at_fixed_time(scoresde_loss *l, double t)
     ck_assert_int_eq(scoresde_loss_set_double(l, SCORESDE_LOSS_FIXED_TIME, t), SCORESDE_OK);
 }
 
-static double *data_of(const scoresde_model *gmm, size_t n, uint64_t seed)
-{
-    double *t = calloc(n, sizeof *t), *x = malloc(n * 2 * sizeof *x);
-    ck_assert_ptr_nonnull(t);
-    ck_assert_ptr_nonnull(x);
-    ck_assert_int_eq(scoresde_model_sample(gmm, t, n, 2, seed, 0, x), SCORESDE_OK);
-    free(t);
-    return x;
-}
-
 /* |mean of a_i - b_i| within Z_BOUND standard errors of `expect`. */
 static void check_paired_mean(const double *a, const double *b, size_t n, double expect,
                               const char *what)
@@ -118,14 +90,14 @@ START_TEST(seed_identities)
     const size_t n = 20000;
     const int reduction = _i % 2;
     const int use_hook = _i / 2;
-    scoresde_sde *sde = make_sde(SCORESDE_SDE_VP);
-    scoresde_model *a = mixture(sde), *b = NULL;
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
+    scoresde_model *a = test_mixture(sde), *b = NULL;
     if (use_hook)
         ck_assert_int_eq(scoresde_model_create_score_fn(&b, sde, 2, hook_score, hook_div, NULL),
                          SCORESDE_OK);
     else
         b = other_mixture(sde);
-    double *x0 = data_of(a, n, 11);
+    double *x0 = test_data_of(a, n, 11);
     scoresde_loss *esm = make_loss(SCORESDE_LOSS_ESM), *ism = make_loss(SCORESDE_LOSS_ISM),
                   *dsm = make_loss(SCORESDE_LOSS_DSM);
     scoresde_loss *all[3] = {esm, ism, dsm};
@@ -176,12 +148,12 @@ START_TEST(dsm_exact_constant)
 {
     const size_t n = 20000, D = 2;
     static const int kinds[3] = {SCORESDE_SDE_VP, SCORESDE_SDE_VE, SCORESDE_SDE_SUBVP};
-    scoresde_sde *sde = make_sde(kinds[_i % 3]);
+    scoresde_sde *sde = test_make_sde(kinds[_i % 3]);
     const double tt = _i < 3 ? 0.2 : 0.7, v = 0.3;
     const double w = 1.0, mu[2] = {0.4, -0.8}, var[2] = {v, v};
     scoresde_model *g = NULL;
     ck_assert_int_eq(scoresde_model_create_gmm(&g, sde, 1, D, &w, mu, var), SCORESDE_OK);
-    double *x0 = data_of(g, n, 3), *per = malloc(n * sizeof(double)), value;
+    double *x0 = test_data_of(g, n, 3), *per = malloc(n * sizeof(double)), value;
     for (int red = 0; red < 2; red++) {
         scoresde_loss *l = make_loss(SCORESDE_LOSS_DSM);
         at_fixed_time(l, tt);
@@ -214,9 +186,9 @@ START_TEST(sliced_unbiased)
     const size_t n = 20000;
     const int probe = _i % 3;
     const int M = _i < 3 ? 1 : 3;
-    scoresde_sde *sde = make_sde(SCORESDE_SDE_VP);
-    scoresde_model *a = mixture(sde);
-    double *x0 = data_of(a, n, 21), *pi = malloc(n * sizeof(double)),
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
+    scoresde_model *a = test_mixture(sde);
+    double *x0 = test_data_of(a, n, 21), *pi = malloc(n * sizeof(double)),
            *ps = malloc(n * sizeof(double)), vi, vs;
     for (int noisy = 0; noisy < 2; noisy++) {
         scoresde_loss *ism = make_loss(SCORESDE_LOSS_ISM);
@@ -255,10 +227,10 @@ START_TEST(split_invariance)
 {
     static const int kinds[5] = {SCORESDE_LOSS_DSM, SCORESDE_LOSS_SSM, SCORESDE_LOSS_SSM_VR,
                                  SCORESDE_LOSS_SMLD, SCORESDE_LOSS_ISM};
-    scoresde_sde *sde = make_sde(SCORESDE_SDE_VE);
-    scoresde_model *a = mixture(sde);
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VE);
+    scoresde_model *a = test_mixture(sde);
     const size_t n = 17;
-    double *x0 = data_of(a, n, 4), all[17], part[17], v;
+    double *x0 = test_data_of(a, n, 4), all[17], part[17], v;
     for (int k = 0; k < 5; k++) {
         scoresde_loss *l = make_loss(kinds[k]);
         if (kinds[k] == SCORESDE_LOSS_ISM || kinds[k] == SCORESDE_LOSS_SSM ||
@@ -292,8 +264,8 @@ END_TEST
 START_TEST(thread_count_invariance)
 {
     const int kind = _i == 0 ? SCORESDE_LOSS_DSM : SCORESDE_LOSS_SSM_VR;
-    scoresde_sde *sde = make_sde(SCORESDE_SDE_VP);
-    scoresde_model *gmm = mixture(sde), *m[2];
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
+    scoresde_model *gmm = test_mixture(sde), *m[2];
     for (int k = 0; k < 2; k++) {
         scoresde_mlp_options o;
         ck_assert_int_eq(scoresde_model_mlp_options_init(&o, sizeof o), SCORESDE_OK);
@@ -309,10 +281,8 @@ START_TEST(thread_count_invariance)
     ck_assert_int_eq(scoresde_loss_set_int(l, SCORESDE_LOSS_TIME_MODE, SCORESDE_LOSS_TIME_UNIFORM),
                      SCORESDE_OK);
     const size_t n = 300;
-    double *x0 = data_of(gmm, n, 17), v[2], *per[2], *g[2];
-    size_t np;
-    np = scoresde_model_num_params(m[0]);
-    ck_assert_uint_gt(np, 0);
+    double *x0 = test_data_of(gmm, n, 17), v[2], *per[2], *g[2];
+    size_t np = test_num_params(m[0]);
     for (int k = 0; k < 2; k++) {
         per[k] = malloc(n * sizeof(double));
         g[k] = calloc(np, sizeof(double));
@@ -345,20 +315,13 @@ static int user_weight(const double *t, size_t n, double *w, void *u)
 
 static scoresde_model *small_mlp(const scoresde_sde *sde, int output, uint64_t seed)
 {
-    scoresde_mlp_options o;
-    ck_assert_int_eq(scoresde_model_mlp_options_init(&o, sizeof o), SCORESDE_OK);
-    o.n_hidden = 2;
     static const size_t widths[2] = {8, 6};
-    o.widths = widths;
+    scoresde_mlp_options o;
+    test_mlp_options(&o, 2, widths, output, 4, seed);
     o.activation = SCORESDE_MLP_SILU;
-    o.output = output;
-    o.embed_dim = 4;
-    o.seed = seed;
     scoresde_model *m = NULL;
     ck_assert_int_eq(scoresde_model_create_mlp(&m, sde, 2, &o), SCORESDE_OK);
-    size_t np;
-    np = scoresde_model_num_params(m);
-    ck_assert_uint_gt(np, 0);
+    size_t np = test_num_params(m);
     double *p = malloc(np * sizeof *p);
     scoresde_rng_normal(seed + 77, 0, 0, np, p);
     for (size_t k = 0; k < np; k++)
@@ -393,16 +356,10 @@ static const grad_case grad_cases[] = {
 };
 #define N_GRAD_CASES (sizeof grad_cases / sizeof grad_cases[0])
 
-/* The gradient the loss adds equals central differences of the loss value
- * (same seed, so the same times, noise and probes) for every parameter:
- * worst component error relative to the gradient's largest component
- * below 1e-6. */
-START_TEST(gradient_matches_finite_differences)
+/* The loss of a gradient case: its kind, time mode (fixed time 0.35),
+ * weighting, reduction, probes, and `ref` as the reference. */
+static scoresde_loss *grad_case_loss(const grad_case *gc, const scoresde_model *ref)
 {
-    const grad_case *gc = &grad_cases[_i];
-    scoresde_sde *sde = make_sde(gc->sde);
-    scoresde_model *m = small_mlp(sde, gc->output, 5 + (uint64_t)_i);
-    scoresde_model *ref = mixture(sde);
     scoresde_loss *l = make_loss(gc->kind);
     if (gc->time_mode)
         ck_assert_int_eq(scoresde_loss_set_int(l, SCORESDE_LOSS_TIME_MODE, gc->time_mode),
@@ -419,12 +376,24 @@ START_TEST(gradient_matches_finite_differences)
     ck_assert_int_eq(scoresde_loss_set_int(l, SCORESDE_LOSS_PROBE, gc->probe), SCORESDE_OK);
     ck_assert_int_eq(scoresde_loss_set_int(l, SCORESDE_LOSS_NUM_PROBES, gc->M), SCORESDE_OK);
     ck_assert_int_eq(scoresde_loss_set_reference(l, ref), SCORESDE_OK);
+    return l;
+}
+
+/* The gradient the loss adds equals central differences of the loss value
+ * (same seed, so the same times, noise and probes) for every parameter:
+ * worst component error relative to the gradient's largest component
+ * below 1e-6. */
+START_TEST(gradient_matches_finite_differences)
+{
+    const grad_case *gc = &grad_cases[_i];
+    scoresde_sde *sde = test_make_sde(gc->sde);
+    scoresde_model *m = small_mlp(sde, gc->output, 5 + (uint64_t)_i);
+    scoresde_model *ref = test_mixture(sde);
+    scoresde_loss *l = grad_case_loss(gc, ref);
 
     const size_t n = 6;
-    double *x0 = data_of(ref, n, 31);
-    size_t np;
-    np = scoresde_model_num_params(m);
-    ck_assert_uint_gt(np, 0);
+    double *x0 = test_data_of(ref, n, 31);
+    size_t np = test_num_params(m);
     double *theta = malloc(np * sizeof *theta), *g = calloc(np, sizeof *g),
            *fd = malloc(np * sizeof *fd), v0, v1, vp, vm;
     ck_assert_int_eq(scoresde_model_get_params(m, theta, np), SCORESDE_OK);
@@ -482,8 +451,8 @@ static int failing_weight(const double *t, size_t n, double *w, void *u)
 
 START_TEST(bad_input)
 {
-    scoresde_sde *vp = make_sde(SCORESDE_SDE_VP), *ve = make_sde(SCORESDE_SDE_VE);
-    scoresde_model *a = mixture(vp), *ave = mixture(ve), *mlp = small_mlp(vp, 1, 1);
+    scoresde_sde *vp = test_make_sde(SCORESDE_SDE_VP), *ve = test_make_sde(SCORESDE_SDE_VE);
+    scoresde_model *a = test_mixture(vp), *ave = test_mixture(ve), *mlp = small_mlp(vp, 1, 1);
     scoresde_loss *l = NULL;
     double x[8] = {0, 1, 2, 3, 4, 5, 6, 7}, v, g[4];
     expect_error(scoresde_loss_create(&l, 42), SCORESDE_EINVAL, "kind (42)");
@@ -578,43 +547,21 @@ START_TEST(fused_matches_separate)
 {
     const grad_case *gc = &grad_cases[_i / 2];
     const int f32 = _i % 2;
-    scoresde_sde *sde = make_sde(gc->sde);
-    scoresde_mlp_options o;
-    ck_assert_int_eq(scoresde_model_mlp_options_init(&o, sizeof o), SCORESDE_OK);
-    o.n_hidden = 2;
+    scoresde_sde *sde = test_make_sde(gc->sde);
     static const size_t widths[2] = {8, 6};
-    o.widths = widths;
-    o.output = gc->output;
-    o.embed_dim = 4;
-    o.seed = 3 + (uint64_t)_i;
+    scoresde_mlp_options o;
+    test_mlp_options(&o, 2, widths, gc->output, 4, 3 + (uint64_t)_i);
     o.chunk_rows = 4;
     o.precision = f32 ? SCORESDE_MLP_FLOAT32 : SCORESDE_MLP_FLOAT64;
     scoresde_model *m = NULL;
     ck_assert_int_eq(scoresde_model_create_mlp(&m, sde, 2, &o), SCORESDE_OK);
     ck_assert(m->ops->score_vjp != NULL);
-    scoresde_model *ref = mixture(sde);
-    scoresde_loss *l = make_loss(gc->kind);
-    if (gc->time_mode)
-        ck_assert_int_eq(scoresde_loss_set_int(l, SCORESDE_LOSS_TIME_MODE, gc->time_mode),
-                         SCORESDE_OK);
-    if (gc->time_mode == SCORESDE_LOSS_TIME_FIXED)
-        ck_assert_int_eq(scoresde_loss_set_double(l, SCORESDE_LOSS_FIXED_TIME, 0.35),
-                         SCORESDE_OK);
-    if (gc->weighting == SCORESDE_LOSS_WEIGHT_USER)
-        ck_assert_int_eq(scoresde_loss_set_weight_fn(l, user_weight, NULL), SCORESDE_OK);
-    else
-        ck_assert_int_eq(scoresde_loss_set_int(l, SCORESDE_LOSS_WEIGHTING, gc->weighting),
-                         SCORESDE_OK);
-    ck_assert_int_eq(scoresde_loss_set_int(l, SCORESDE_LOSS_REDUCTION, gc->reduction), SCORESDE_OK);
-    ck_assert_int_eq(scoresde_loss_set_int(l, SCORESDE_LOSS_PROBE, gc->probe), SCORESDE_OK);
-    ck_assert_int_eq(scoresde_loss_set_int(l, SCORESDE_LOSS_NUM_PROBES, gc->M), SCORESDE_OK);
-    ck_assert_int_eq(scoresde_loss_set_reference(l, ref), SCORESDE_OK);
+    scoresde_model *ref = test_mixture(sde);
+    scoresde_loss *l = grad_case_loss(gc, ref);
 
     const size_t n = 11;
-    double *x0 = data_of(ref, n, 41);
-    size_t np;
-    np = scoresde_model_num_params(m);
-    ck_assert_uint_gt(np, 0);
+    double *x0 = test_data_of(ref, n, 41);
+    size_t np = test_num_params(m);
     double *g[2], ps[2][11], v[2];
     const sd_model_ops *fused = m->ops;
     sd_model_ops separate = *fused;
@@ -659,7 +606,7 @@ static int failing_fill(size_t i0, size_t r, void *ctx)
 
 START_TEST(fused_fill_failure)
 {
-    scoresde_sde *sde = make_sde(SCORESDE_SDE_VP);
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
     scoresde_mlp_options o;
     ck_assert_int_eq(scoresde_model_mlp_options_init(&o, sizeof o), SCORESDE_OK);
     o.n_hidden = 1;
@@ -669,9 +616,7 @@ START_TEST(fused_fill_failure)
     o.chunk_rows = 4;
     scoresde_model *m = NULL;
     ck_assert_int_eq(scoresde_model_create_mlp(&m, sde, 2, &o), SCORESDE_OK);
-    size_t np, calls = 0;
-    np = scoresde_model_num_params(m);
-    ck_assert_uint_gt(np, 0);
+    size_t np = test_num_params(m), calls = 0;
     double x[20], t[10], s[20], og[20], *g = calloc(np, sizeof *g);
     for (int i = 0; i < 20; i++)
         x[i] = 0.1 * i, og[i] = 1.0;
@@ -697,13 +642,11 @@ END_TEST
 START_TEST(kept_workspace_matches_fresh)
 {
     const int kinds[2] = {SCORESDE_LOSS_DDPM, SCORESDE_LOSS_SSM};
-    scoresde_sde *sde = make_sde(SCORESDE_SDE_VP);
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
     scoresde_model *m = small_mlp(sde, SCORESDE_MLP_OUTPUT_NOISE, 9);
-    scoresde_model *ref = mixture(sde);
-    double *x0 = data_of(ref, 11, 43);
-    size_t np;
-    np = scoresde_model_num_params(m);
-    ck_assert_uint_gt(np, 0);
+    scoresde_model *ref = test_mixture(sde);
+    double *x0 = test_data_of(ref, 11, 43);
+    size_t np = test_num_params(m);
     double *g0 = malloc(np * sizeof *g0), *g1 = malloc(np * sizeof *g1);
     for (int k = 0; k < 2; k++) {
         scoresde_loss *l = make_loss(kinds[k]);

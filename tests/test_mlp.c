@@ -23,32 +23,6 @@ static const char *act_name[] = {"silu", "relu", "tanh", "softplus"};
 #define FD_H 1e-5
 #define FD_TOL 1e-6
 
-/* max_i |a_i - b_i| / max(|b_i|, 1e-3 max_k |b_k|): component-wise relative
- * error, with a floor so that components that cancel to nearly zero are
- * measured against the vector's scale rather than against their own. */
-static double rel_err(const double *a, const double *b, size_t n)
-{
-    double scale = 0, worst = 0;
-    for (size_t i = 0; i < n; i++)
-        scale = fmax(scale, fabs(b[i]));
-    for (size_t i = 0; i < n; i++) {
-        double den = fmax(fabs(b[i]), 1e-3 * scale);
-        double e = den > 0 ? fabs(a[i] - b[i]) / den : fabs(a[i] - b[i]);
-        worst = fmax(worst, e);
-    }
-    return worst;
-}
-
-static double *normals(uint64_t seed, size_t n, double scale)
-{
-    double *x = malloc(n * sizeof *x);
-    ck_assert_ptr_nonnull(x);
-    scoresde_rng_normal(seed, 0, 0, n, x);
-    for (size_t i = 0; i < n; i++)
-        x[i] *= scale;
-    return x;
-}
-
 /* A small network with random (non-zero) biases, so every parameter matters. */
 static sd_mlp *small_net(sd_mlp_act act, sd_mlp_prec prec, size_t n_in, size_t n_out,
                          uint64_t seed)
@@ -57,36 +31,70 @@ static sd_mlp *small_net(sd_mlp_act act, sd_mlp_prec prec, size_t n_in, size_t n
     sd_mlp *net = NULL;
     ck_assert_int_eq(sd_mlp_create(&net, n_in, 2, widths, n_out, act, prec, seed, 0), SCORESDE_OK);
     size_t np = sd_mlp_num_params(net);
-    double *p = normals(seed + 1000, np, 0.7);
+    double *p = test_normals(seed + 1000, np, 0.7);
     ck_assert_int_eq(sd_mlp_set_params(net, p), SCORESDE_OK);
     free(p);
     return net;
 }
 
-/* sum(w .* net(x)) for n rows. */
-static double objective(const sd_mlp *net, sd_mlp_ws *ws, size_t n, const double *x,
-                        const double *w, double *scratch)
-{
-    ck_assert_int_eq(sd_mlp_forward(net, ws, n, x, scratch), SCORESDE_OK);
-    double s = 0;
-    for (size_t i = 0; i < n * sd_mlp_n_out(net); i++)
-        s += w[i] * scratch[i];
-    return s;
-}
-
-/* sum(go .* net(x)) + sum(gt .* J(x) v). */
-static double tangent_objective(const sd_mlp *net, sd_mlp_ws *ws, size_t n, const double *x,
-                                const double *v, const double *go, const double *gt,
-                                double *out, double *jv)
-{
-    ck_assert_int_eq(sd_mlp_jvp(net, ws, n, x, v, out, jv), SCORESDE_OK);
-    double s = 0;
-    for (size_t i = 0; i < n * sd_mlp_n_out(net); i++)
-        s += go[i] * out[i] + gt[i] * jv[i];
-    return s;
-}
-
 enum { N_ROWS = 7, N_IN = 3, N_OUT = 2 };
+
+/* A scalar objective of the network on N_ROWS rows x: sum(w .* net(x)) when v
+ * is NULL, else sum(go .* net(x)) + sum(gt .* J(x) v); out and jv are
+ * scratch. */
+typedef struct {
+    sd_mlp *net;
+    sd_mlp_ws *ws;
+    double *x;
+    const double *w, *v, *go, *gt;
+    double *out, *jv;
+} fd_problem;
+
+static double fd_objective(const fd_problem *f)
+{
+    double s = 0;
+    if (f->v == NULL) {
+        ck_assert_int_eq(sd_mlp_forward(f->net, f->ws, N_ROWS, f->x, f->out), SCORESDE_OK);
+        for (size_t i = 0; i < N_ROWS * sd_mlp_n_out(f->net); i++)
+            s += f->w[i] * f->out[i];
+    } else {
+        ck_assert_int_eq(sd_mlp_jvp(f->net, f->ws, N_ROWS, f->x, f->v, f->out, f->jv),
+                         SCORESDE_OK);
+        for (size_t i = 0; i < N_ROWS * sd_mlp_n_out(f->net); i++)
+            s += f->go[i] * f->out[i] + f->gt[i] * f->jv[i];
+    }
+    return s;
+}
+
+/* Central differences (step FD_H) of the objective with respect to each of
+ * the np parameters (into fd; p is scratch) and each of the N_ROWS x N_IN
+ * inputs (into fd_in); parameters and inputs are left as they were. */
+static void central_differences(const fd_problem *f, double *p, size_t np, double *fd,
+                                double *fd_in)
+{
+    sd_mlp_get_params(f->net, p);
+    for (size_t k = 0; k < np; k++) {
+        double keep = p[k];
+        p[k] = keep + FD_H;
+        sd_mlp_set_params(f->net, p);
+        double fp = fd_objective(f);
+        p[k] = keep - FD_H;
+        sd_mlp_set_params(f->net, p);
+        double fm = fd_objective(f);
+        p[k] = keep;
+        fd[k] = (fp - fm) / (2 * FD_H);
+    }
+    sd_mlp_set_params(f->net, p);
+    for (size_t k = 0; k < N_ROWS * N_IN; k++) {
+        double keep = f->x[k];
+        f->x[k] = keep + FD_H;
+        double fp = fd_objective(f);
+        f->x[k] = keep - FD_H;
+        double fm = fd_objective(f);
+        f->x[k] = keep;
+        fd_in[k] = (fp - fm) / (2 * FD_H);
+    }
+}
 
 /* Parameter and input gradients of sum(w .* out) against central differences,
  * with blocks of 3 rows so that a partial block and accumulation across blocks
@@ -98,8 +106,8 @@ START_TEST(backward_matches_finite_differences)
     sd_mlp_ws *ws = NULL;
     ck_assert_int_eq(sd_mlp_ws_create(net, N_ROWS, 3, 1, &ws), SCORESDE_OK);
     size_t np = sd_mlp_num_params(net);
-    double *x = normals(21, N_ROWS * N_IN, 1.0);
-    double *w = normals(22, N_ROWS * N_OUT, 1.0);
+    double *x = test_normals(21, N_ROWS * N_IN, 1.0);
+    double *w = test_normals(22, N_ROWS * N_OUT, 1.0);
     double out[N_ROWS * N_OUT], in_grad[N_ROWS * N_IN], fd_in[N_ROWS * N_IN];
     double *grad = malloc(np * sizeof *grad), *fd = malloc(np * sizeof *fd);
     double *p = malloc(np * sizeof *p);
@@ -110,29 +118,9 @@ START_TEST(backward_matches_finite_differences)
     for (size_t i = 0; i < np; i++)
         grad[i] -= 1.0;
 
-    sd_mlp_get_params(net, p);
-    for (size_t k = 0; k < np; k++) {
-        double keep = p[k];
-        p[k] = keep + FD_H;
-        sd_mlp_set_params(net, p);
-        double fp = objective(net, ws, N_ROWS, x, w, out);
-        p[k] = keep - FD_H;
-        sd_mlp_set_params(net, p);
-        double fm = objective(net, ws, N_ROWS, x, w, out);
-        p[k] = keep;
-        fd[k] = (fp - fm) / (2 * FD_H);
-    }
-    sd_mlp_set_params(net, p);
-    for (size_t k = 0; k < N_ROWS * N_IN; k++) {
-        double keep = x[k];
-        x[k] = keep + FD_H;
-        double fp = objective(net, ws, N_ROWS, x, w, out);
-        x[k] = keep - FD_H;
-        double fm = objective(net, ws, N_ROWS, x, w, out);
-        x[k] = keep;
-        fd_in[k] = (fp - fm) / (2 * FD_H);
-    }
-    double ep = rel_err(grad, fd, np), ei = rel_err(in_grad, fd_in, N_ROWS * N_IN);
+    const fd_problem f = {.net = net, .ws = ws, .x = x, .w = w, .out = out};
+    central_differences(&f, p, np, fd, fd_in);
+    double ep = test_rel_err(grad, fd, np), ei = test_rel_err(in_grad, fd_in, N_ROWS * N_IN);
     ck_assert_msg(ep < FD_TOL, "%s: parameter gradient relative error %g", act_name[_i], ep);
     ck_assert_msg(ei < FD_TOL, "%s: input gradient relative error %g", act_name[_i], ei);
     free(x);
@@ -153,13 +141,14 @@ START_TEST(jvp_matches_finite_differences)
     sd_mlp *net = small_net(act, SD_MLP_F64, N_IN, N_OUT, 31 + (uint64_t)_i);
     sd_mlp_ws *ws = NULL;
     ck_assert_int_eq(sd_mlp_ws_create(net, N_ROWS, 3, 1, &ws), SCORESDE_OK);
-    double *x = normals(41, N_ROWS * N_IN, 1.0), *v = normals(42, N_ROWS * N_IN, 1.0);
+    double *x = test_normals(41, N_ROWS * N_IN, 1.0), *v = test_normals(42, N_ROWS * N_IN, 1.0);
     double xp[N_ROWS * N_IN], xm[N_ROWS * N_IN];
     double out[N_ROWS * N_OUT], out2[N_ROWS * N_OUT], jv[N_ROWS * N_OUT];
     double yp[N_ROWS * N_OUT], ym[N_ROWS * N_OUT], fd[N_ROWS * N_OUT];
     ck_assert_int_eq(sd_mlp_jvp(net, ws, N_ROWS, x, v, out, jv), SCORESDE_OK);
     ck_assert_int_eq(sd_mlp_forward(net, ws, N_ROWS, x, out2), SCORESDE_OK);
-    ck_assert_msg(rel_err(out, out2, N_ROWS * N_OUT) < 1e-14, "jvp output differs from forward");
+    ck_assert_msg(test_rel_err(out, out2, N_ROWS * N_OUT) < 1e-14,
+                  "jvp output differs from forward");
     for (size_t i = 0; i < N_ROWS * N_IN; i++) {
         xp[i] = x[i] + FD_H * v[i];
         xm[i] = x[i] - FD_H * v[i];
@@ -168,7 +157,7 @@ START_TEST(jvp_matches_finite_differences)
     sd_mlp_forward(net, ws, N_ROWS, xm, ym);
     for (size_t i = 0; i < N_ROWS * N_OUT; i++)
         fd[i] = (yp[i] - ym[i]) / (2 * FD_H);
-    double e = rel_err(jv, fd, N_ROWS * N_OUT);
+    double e = test_rel_err(jv, fd, N_ROWS * N_OUT);
     ck_assert_msg(e < FD_TOL, "%s: Jv relative error %g", act_name[_i], e);
     free(x);
     free(v);
@@ -187,8 +176,8 @@ START_TEST(tangent_backward_matches_finite_differences)
     sd_mlp_ws *ws = NULL;
     ck_assert_int_eq(sd_mlp_ws_create(net, N_ROWS, 3, 1, &ws), SCORESDE_OK);
     size_t np = sd_mlp_num_params(net);
-    double *x = normals(61, N_ROWS * N_IN, 1.0), *v = normals(62, N_ROWS * N_IN, 1.0);
-    double *go = normals(63, N_ROWS * N_OUT, 1.0), *gt = normals(64, N_ROWS * N_OUT, 1.0);
+    double *x = test_normals(61, N_ROWS * N_IN, 1.0), *v = test_normals(62, N_ROWS * N_IN, 1.0);
+    double *go = test_normals(63, N_ROWS * N_OUT, 1.0), *gt = test_normals(64, N_ROWS * N_OUT, 1.0);
     double out[N_ROWS * N_OUT], jv[N_ROWS * N_OUT], in_grad[N_ROWS * N_IN], fd_in[N_ROWS * N_IN];
     double *grad = calloc(np, sizeof *grad), *fd = malloc(np * sizeof *fd);
     double *p = malloc(np * sizeof *p);
@@ -199,29 +188,10 @@ START_TEST(tangent_backward_matches_finite_differences)
         memset(grad, 0, np * sizeof *grad);
         ck_assert_int_eq(sd_mlp_jvp(net, ws, N_ROWS, x, v, out, jv), SCORESDE_OK);
         ck_assert_int_eq(sd_mlp_tangent_backward(net, ws, g_out, gt, grad, in_grad), SCORESDE_OK);
-        sd_mlp_get_params(net, p);
-        for (size_t k = 0; k < np; k++) {
-            double keep = p[k];
-            p[k] = keep + FD_H;
-            sd_mlp_set_params(net, p);
-            double fp = tangent_objective(net, ws, N_ROWS, x, v, go_eff, gt, out, jv);
-            p[k] = keep - FD_H;
-            sd_mlp_set_params(net, p);
-            double fm = tangent_objective(net, ws, N_ROWS, x, v, go_eff, gt, out, jv);
-            p[k] = keep;
-            fd[k] = (fp - fm) / (2 * FD_H);
-        }
-        sd_mlp_set_params(net, p);
-        for (size_t k = 0; k < N_ROWS * N_IN; k++) {
-            double keep = x[k];
-            x[k] = keep + FD_H;
-            double fp = tangent_objective(net, ws, N_ROWS, x, v, go_eff, gt, out, jv);
-            x[k] = keep - FD_H;
-            double fm = tangent_objective(net, ws, N_ROWS, x, v, go_eff, gt, out, jv);
-            x[k] = keep;
-            fd_in[k] = (fp - fm) / (2 * FD_H);
-        }
-        double ep = rel_err(grad, fd, np), ei = rel_err(in_grad, fd_in, N_ROWS * N_IN);
+        const fd_problem f = {.net = net, .ws = ws, .x = x, .v = v, .go = go_eff, .gt = gt,
+                              .out = out, .jv = jv};
+        central_differences(&f, p, np, fd, fd_in);
+        double ep = test_rel_err(grad, fd, np), ei = test_rel_err(in_grad, fd_in, N_ROWS * N_IN);
         ck_assert_msg(ep < FD_TOL, "%s (g_out %s): parameter gradient relative error %g",
                       act_name[_i], with_out ? "given" : "NULL", ep);
         ck_assert_msg(ei < FD_TOL, "%s (g_out %s): input gradient relative error %g",
@@ -248,7 +218,7 @@ START_TEST(exact_divergence_matches_fd_trace)
     sd_mlp *net = small_net(act, SD_MLP_F64, D, D, 71 + (uint64_t)_i);
     sd_mlp_ws *ws = NULL;
     ck_assert_int_eq(sd_mlp_ws_create(net, N_ROWS, 0, 1, &ws), SCORESDE_OK);
-    double *x = normals(81, N_ROWS * D, 1.0);
+    double *x = test_normals(81, N_ROWS * D, 1.0);
     double v[N_ROWS * D], jv[N_ROWS * D], yp[N_ROWS * D], ym[N_ROWS * D];
     double div[N_ROWS] = {0}, fd[N_ROWS] = {0};
     for (size_t j = 0; j < D; j++) {
@@ -268,7 +238,7 @@ START_TEST(exact_divergence_matches_fd_trace)
             fd[i] += (yp[i * D + j] - ym[i * D + j]) / (2 * FD_H);
         }
     }
-    double e = rel_err(div, fd, N_ROWS);
+    double e = test_rel_err(div, fd, N_ROWS);
     ck_assert_msg(e < FD_TOL, "%s: divergence relative error %g", act_name[_i], e);
     free(x);
     sd_mlp_ws_free(ws);
@@ -290,7 +260,7 @@ START_TEST(float32_agrees_with_float64)
     ck_assert_int_eq(sd_mlp_create(&n32, D, 2, widths, D, act, SD_MLP_F32, 5, 0), SCORESDE_OK);
     size_t np = sd_mlp_num_params(n64);
     ck_assert_uint_eq(np, sd_mlp_num_params(n32));
-    double *p = normals(91, np, 0.3), *p32 = malloc(np * sizeof *p32);
+    double *p = test_normals(91, np, 0.3), *p32 = malloc(np * sizeof *p32);
     for (size_t i = 0; i < np; i++)
         p[i] = (double)(float)p[i];
     sd_mlp_set_params(n64, p);
@@ -300,8 +270,8 @@ START_TEST(float32_agrees_with_float64)
     sd_mlp_ws *w64 = NULL, *w32 = NULL;
     ck_assert_int_eq(sd_mlp_ws_create(n64, N, 64, 1, &w64), SCORESDE_OK);
     ck_assert_int_eq(sd_mlp_ws_create(n32, N, 64, 1, &w32), SCORESDE_OK);
-    double *x = normals(92, N * D, 1.0), *v = normals(93, N * D, 1.0);
-    double *go = normals(94, N * D, 1.0), *gt = normals(95, N * D, 1.0);
+    double *x = test_normals(92, N * D, 1.0), *v = test_normals(93, N * D, 1.0);
+    double *go = test_normals(94, N * D, 1.0), *gt = test_normals(95, N * D, 1.0);
     double *o64 = malloc(N * D * sizeof(double)), *o32 = malloc(N * D * sizeof(double));
     double *j64 = malloc(N * D * sizeof(double)), *j32 = malloc(N * D * sizeof(double));
     double *i64 = malloc(N * D * sizeof(double)), *i32 = malloc(N * D * sizeof(double));
@@ -310,22 +280,24 @@ START_TEST(float32_agrees_with_float64)
 
     sd_mlp_forward(n64, w64, N, x, o64);
     sd_mlp_forward(n32, w32, N, x, o32);
-    ck_assert_msg(rel_err(o32, o64, N * D) < tol, "forward %g", rel_err(o32, o64, N * D));
+    ck_assert_msg(test_rel_err(o32, o64, N * D) < tol, "forward %g", test_rel_err(o32, o64, N * D));
     sd_mlp_backward(n64, w64, go, g64, i64);
     sd_mlp_backward(n32, w32, go, g32, i32);
-    ck_assert_msg(rel_err(g32, g64, np) < tol, "param grad %g", rel_err(g32, g64, np));
-    ck_assert_msg(rel_err(i32, i64, N * D) < tol, "input grad %g", rel_err(i32, i64, N * D));
+    ck_assert_msg(test_rel_err(g32, g64, np) < tol, "param grad %g", test_rel_err(g32, g64, np));
+    ck_assert_msg(test_rel_err(i32, i64, N * D) < tol, "input grad %g",
+                  test_rel_err(i32, i64, N * D));
 
     memset(g64, 0, np * sizeof(double));
     memset(g32, 0, np * sizeof(double));
     sd_mlp_jvp(n64, w64, N, x, v, o64, j64);
     sd_mlp_jvp(n32, w32, N, x, v, o32, j32);
-    ck_assert_msg(rel_err(j32, j64, N * D) < tol, "jvp %g", rel_err(j32, j64, N * D));
+    ck_assert_msg(test_rel_err(j32, j64, N * D) < tol, "jvp %g", test_rel_err(j32, j64, N * D));
     sd_mlp_tangent_backward(n64, w64, go, gt, g64, i64);
     sd_mlp_tangent_backward(n32, w32, go, gt, g32, i32);
-    ck_assert_msg(rel_err(g32, g64, np) < tol, "tangent param grad %g", rel_err(g32, g64, np));
-    ck_assert_msg(rel_err(i32, i64, N * D) < tol, "tangent input grad %g",
-                  rel_err(i32, i64, N * D));
+    ck_assert_msg(test_rel_err(g32, g64, np) < tol, "tangent param grad %g",
+                  test_rel_err(g32, g64, np));
+    ck_assert_msg(test_rel_err(i32, i64, N * D) < tol, "tangent input grad %g",
+                  test_rel_err(i32, i64, N * D));
     free(p);
     free(p32);
     free(x);
@@ -357,10 +329,10 @@ START_TEST(one_and_two_threads_bit_identical)
     sd_mlp *net = NULL;
     ck_assert_int_eq(sd_mlp_create(&net, D, 3, widths, D, SD_MLP_SILU, prec, 3, 0), SCORESDE_OK);
     size_t np = sd_mlp_num_params(net);
-    double *p = normals(101, np, 0.1);
+    double *p = test_normals(101, np, 0.1);
     sd_mlp_set_params(net, p);
-    double *x = normals(102, N * D, 1.0), *v = normals(103, N * D, 1.0);
-    double *go = normals(104, N * D, 1.0), *gt = normals(105, N * D, 1.0);
+    double *x = test_normals(102, N * D, 1.0), *v = test_normals(103, N * D, 1.0);
+    double *go = test_normals(104, N * D, 1.0), *gt = test_normals(105, N * D, 1.0);
     double *res[2][6];
     for (int t = 0; t < 2; t++) {
         sd_mlp_ws *ws = NULL;
@@ -427,10 +399,11 @@ START_TEST(large_batches_and_block_sizes)
     sd_mlp_ws *small = NULL, *big = NULL;
     ck_assert_int_eq(sd_mlp_ws_create(net, 8, 3, 1, &small), SCORESDE_OK);
     ck_assert_int_eq(sd_mlp_ws_create(net, N, 0, 1, &big), SCORESDE_OK);
-    double *x = normals(111, N * D, 1.0), a[N * D], b[N * D], g[N * D];
+    double *x = test_normals(111, N * D, 1.0), a[N * D], b[N * D], g[N * D];
     ck_assert_int_eq(sd_mlp_forward(net, small, N, x, a), SCORESDE_OK);
     ck_assert_int_eq(sd_mlp_forward(net, big, N, x, b), SCORESDE_OK);
-    ck_assert_msg(rel_err(a, b, N * D) < 1e-12, "block sizes differ by %g", rel_err(a, b, N * D));
+    ck_assert_msg(test_rel_err(a, b, N * D) < 1e-12, "block sizes differ by %g",
+                  test_rel_err(a, b, N * D));
     ck_assert_int_eq(sd_mlp_backward(net, small, a, NULL, g), SCORESDE_EINVAL);
     ck_assert_int_eq(sd_mlp_jvp(net, small, N, x, x, NULL, g), SCORESDE_EINVAL);
     free(x);

@@ -34,16 +34,9 @@ static const int ALL_KINDS[] = {SCORESDE_SDE_VE,     SCORESDE_SDE_VP,  SCORESDE_
                                 SCORESDE_SDE_COSINE, SCORESDE_SDE_EDM, SCORESDE_SDE_OU};
 enum { N_KINDS = sizeof ALL_KINDS / sizeof ALL_KINDS[0] };
 
-static scoresde_sde *make_sde(int kind)
-{
-    scoresde_sde *sde = NULL;
-    ck_assert_int_eq(scoresde_sde_create_default(&sde, kind), SCORESDE_OK);
-    return sde;
-}
-
 static scoresde_model *make_gmm(int kind)
 {
-    scoresde_sde *sde = make_sde(kind);
+    scoresde_sde *sde = test_make_sde(kind);
     scoresde_model *m = NULL;
     ck_assert_int_eq(scoresde_model_create_gmm(&m, sde, K3, D2, W3, MU3, V3), SCORESDE_OK);
     /* The model keeps its own copy: the caller's SDE may go at once. */
@@ -176,7 +169,7 @@ START_TEST(gmm_density_integrates_to_one)
     static const double w1[3] = {0.5, 0.3, 0.2}, mu1[3] = {-1.0, 1.5, 0.2},
                         v1[3] = {0.3, 0.05, 0.2};
     for (int kk = 0; kk < N_KINDS; kk++) {
-        scoresde_sde *sde = make_sde(ALL_KINDS[kk]);
+        scoresde_sde *sde = test_make_sde(ALL_KINDS[kk]);
         scoresde_model *m1 = NULL, *m2 = NULL;
         ck_assert_int_eq(scoresde_model_create_gmm(&m1, sde, 3, 1, w1, mu1, v1), SCORESDE_OK);
         ck_assert_int_eq(scoresde_model_create_gmm(&m2, sde, K3, D2, W3, MU3, V3), SCORESDE_OK);
@@ -266,7 +259,7 @@ START_TEST(gmm_samples_follow_the_mixture_cdf)
      * and the per-component noise together. */
     enum { N = 20000 };
     static const double w[3] = {0.2, 0.5, 0.3}, mu[3] = {-4.0, 0.0, 5.0}, v[3] = {0.5, 1.0, 0.25};
-    scoresde_sde *sde = make_sde(SCORESDE_SDE_VE);
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VE);
     scoresde_model *m = NULL;
     ck_assert_int_eq(scoresde_model_create_gmm(&m, sde, 3, 1, w, mu, v), SCORESDE_OK);
     double *x = malloc(N * sizeof *x), *t = malloc(N * sizeof *t);
@@ -365,7 +358,7 @@ START_TEST(standard_normal_stays_standard_under_vp)
     static const int kinds[] = {SCORESDE_SDE_VP, SCORESDE_SDE_COSINE};
     static const double w = 1.0, mu[3] = {0, 0, 0}, v[3] = {1, 1, 1};
     for (int kk = 0; kk < 2; kk++) {
-        scoresde_sde *sde = make_sde(kinds[kk]);
+        scoresde_sde *sde = test_make_sde(kinds[kk]);
         scoresde_model *m = NULL;
         ck_assert_int_eq(scoresde_model_create_gmm(&m, sde, 1, 3, &w, mu, v), SCORESDE_OK);
         double T = scoresde_sde_end_time(sde);
@@ -401,7 +394,7 @@ START_TEST(gmm_predictions_are_consistent)
      * mu + alpha v / c (x - alpha mu), and x = alpha x0_hat + sigma eps_hat. */
     static const double w = 1.0, mu[3] = {0.5, -1.0, 2.0}, v[3] = {0.2, 1.0, 3.0};
     for (int kk = 0; kk < N_KINDS; kk++) {
-        scoresde_sde *sde = make_sde(ALL_KINDS[kk]);
+        scoresde_sde *sde = test_make_sde(ALL_KINDS[kk]);
         scoresde_model *m = NULL;
         ck_assert_int_eq(scoresde_model_create_gmm(&m, sde, 1, 3, &w, mu, v), SCORESDE_OK);
         double T = scoresde_sde_end_time(sde);
@@ -493,7 +486,7 @@ START_TEST(hutchinson_converges_to_the_divergence)
     static const double w[2] = {0.6, 0.4};
     static const double mu[2 * DD] = {1, -1, 0.5, 0, -1, 1, 0, 2};
     static const double v[2 * DD] = {0.3, 0.6, 1.0, 0.2, 0.5, 0.1, 0.4, 0.8};
-    scoresde_sde *sde = make_sde(SCORESDE_SDE_VP);
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
     scoresde_model *m = NULL;
     ck_assert_int_eq(scoresde_model_create_gmm(&m, sde, 2, DD, w, mu, v), SCORESDE_OK);
     double x[DD] = {0.2, 0.1, -0.4, 0.9}, t0 = 0.2, exact;
@@ -626,7 +619,7 @@ static const sd_model_ops shift_ops = {
 
 START_TEST(trainable_slots_are_reached_through_checked_calls)
 {
-    scoresde_sde *sde = make_sde(SCORESDE_SDE_VP);
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
     double *b = sd_calloc(3, sizeof *b);
     scoresde_model *m = NULL;
     ck_assert_int_eq(sd_model_create(&m, &shift_ops, sde, 3, b), SCORESDE_OK);
@@ -672,7 +665,7 @@ END_TEST
  * state, then load_state from a reader. */
 static int load_gmm(const uint8_t *data, size_t size, size_t dim, scoresde_model **out)
 {
-    scoresde_sde *sde = make_sde(SCORESDE_SDE_VP);
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
     scoresde_model *m = NULL;
     ck_assert_int_eq(sd_model_create(&m, &sd_model_gmm_ops, sde, dim, NULL), SCORESDE_OK);
     scoresde_sde_free(sde);
@@ -766,7 +759,7 @@ static int forward_divergence(const double *x, const double *t, size_t n, size_t
 START_TEST(score_hook_reproduces_the_mixture)
 {
     scoresde_model *g = make_gmm(SCORESDE_SDE_VP);
-    scoresde_sde *sde = make_sde(SCORESDE_SDE_VP);
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
     scoresde_model *h = NULL, *hd = NULL;
     ck_assert_int_eq(scoresde_model_create_score_fn(&h, sde, D2, forward_score, NULL, g),
                      SCORESDE_OK);
@@ -855,7 +848,7 @@ START_TEST(denoiser_of_gaussian_posterior_mean_gives_exact_score)
 {
     static const double w = 1.0, mu[3] = {0.5, -1.0, 2.0}, v[3] = {0.2, 1.0, 3.0};
     for (int kk = 0; kk < N_KINDS; kk++) {
-        scoresde_sde *sde = make_sde(ALL_KINDS[kk]);
+        scoresde_sde *sde = test_make_sde(ALL_KINDS[kk]);
         gauss_user u = {sde, mu, v};
         scoresde_model *g = NULL, *dn = NULL;
         ck_assert_int_eq(scoresde_model_create_gmm(&g, sde, 1, 3, &w, mu, v), SCORESDE_OK);
@@ -928,7 +921,7 @@ static int nan_hook(const double *x, const double *t, size_t n, size_t D, double
 
 START_TEST(hook_errors_stop_the_call)
 {
-    scoresde_sde *sde = make_sde(SCORESDE_SDE_VP);
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
     int code = 7;
     scoresde_model *sf = NULL, *df = NULL, *nf = NULL;
     ck_assert_int_eq(scoresde_model_create_score_fn(&sf, sde, 2, failing_hook, failing_hook, &code),
@@ -1068,7 +1061,7 @@ END_TEST
 START_TEST(bad_input_gets_codes_and_messages)
 {
     scoresde_model *m = make_gmm(SCORESDE_SDE_VP), *out = NULL;
-    scoresde_sde *sde = make_sde(SCORESDE_SDE_VP);
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
     double x[4] = {0, 1, 2, 3}, t[2] = {0.5, 0.5}, s[4], v[4] = {1, 1, 1, 1};
     EXPECT(scoresde_model_score(NULL, x, t, 2, 2, s), SCORESDE_EINVAL, "model is NULL");
     EXPECT(scoresde_model_score(m, NULL, t, 2, 2, s), SCORESDE_EINVAL, "x");
@@ -1212,7 +1205,7 @@ START_TEST(allocation_failures_are_reported_without_leaks)
             scoresde_set_allocator(test_budget_malloc, test_budget_free, &alloc_budget),
             SCORESDE_OK);
         alloc_budget = SIZE_MAX;
-        scoresde_sde *sde = make_sde(SCORESDE_SDE_VP);
+        scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
         alloc_budget = budget;
         scoresde_model *m = NULL, *c = NULL;
         double x[4] = {0.1, 0.2, 0.3, 0.4}, t[2] = {0.3, 0.9}, out[4];

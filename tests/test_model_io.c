@@ -18,11 +18,6 @@
 #include "sde_internal.h"
 #include "testutil.h"
 
-static bool contains(const char *haystack, const char *needle)
-{
-    return strstr(haystack, needle) != NULL;
-}
-
 static scoresde_sde *make_sde(int kind)
 {
     scoresde_sde *sde = NULL;
@@ -110,20 +105,9 @@ static void assert_same_model(const scoresde_model *a, const scoresde_model *b)
 static uint8_t *saved_small(size_t *size)
 {
     scoresde_model *m = make_gmm(SCORESDE_SDE_VP, 1, 1);
-    void *data;
-    ck_assert_int_eq(scoresde_model_save_buffer(m, &data, size), SCORESDE_OK);
-    uint8_t *copy = malloc(*size);
-    memcpy(copy, data, *size);
-    scoresde_buffer_free(data);
+    uint8_t *copy = test_save_copy(m, size);
     scoresde_model_free(m);
     return copy;
-}
-
-static void reseal(uint8_t *data, size_t size)
-{
-    uint32_t crc = sd_crc32c(0, data, size - 4);
-    for (int i = 0; i < 4; i++)
-        data[size - 4 + i] = (uint8_t)(crc >> (8 * i));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -241,16 +225,16 @@ START_TEST(save_and_load_through_a_path)
     back = (scoresde_model *)m;
     ck_assert_int_eq(scoresde_model_load(&back, path), SCORESDE_ECORRUPT);
     ck_assert_ptr_null(back);
-    ck_assert(contains(scoresde_last_error(), path));
-    ck_assert(contains(scoresde_last_error(), "checksum mismatch"));
+    ck_assert(test_contains(scoresde_last_error(), path));
+    ck_assert(test_contains(scoresde_last_error(), "checksum mismatch"));
 
     /* Errors of the file system. */
     char missing[160];
     snprintf(missing, sizeof missing, "%s/none/gmm.sde", dir);
     ck_assert_int_eq(scoresde_model_save(m, missing), SCORESDE_EIO);
-    ck_assert(contains(scoresde_last_error(), strerror(ENOENT)));
+    ck_assert(test_contains(scoresde_last_error(), strerror(ENOENT)));
     ck_assert_int_eq(scoresde_model_load(&back, missing), SCORESDE_EIO);
-    ck_assert(contains(scoresde_last_error(), missing));
+    ck_assert(test_contains(scoresde_last_error(), missing));
     unlink(path);
     ck_assert_int_eq(rmdir(dir), 0); /* no temporary was left behind */
     scoresde_model_free(m);
@@ -263,15 +247,7 @@ START_TEST(every_truncation_is_rejected)
 {
     size_t size;
     uint8_t *file = saved_small(&size);
-    for (size_t len = 0; len < size; len++) {
-        uint8_t *copy = malloc(len > 0 ? len : 1); /* exact size: ASan sees overreads */
-        memcpy(copy, file, len);
-        scoresde_model *m = (scoresde_model *)copy;
-        int rc = scoresde_model_load_buffer(&m, copy, len);
-        ck_assert_msg(rc == SCORESDE_ECORRUPT, "length %zu: status %d", len, rc);
-        ck_assert_ptr_null(m);
-        free(copy);
-    }
+    test_assert_every_truncation_rejected(file, size);
     scoresde_model *m;
     ck_assert_int_eq(scoresde_model_load_buffer(&m, NULL, 0), SCORESDE_ECORRUPT);
     free(file);
@@ -283,22 +259,7 @@ START_TEST(every_single_byte_change_is_rejected)
 {
     size_t size;
     uint8_t *file = saved_small(&size);
-    uint8_t *copy = malloc(size);
-    memcpy(copy, file, size);
-    for (size_t pos = 0; pos < size; pos++) {
-        for (unsigned x = 1; x < 256; x++) {
-            copy[pos] = (uint8_t)(file[pos] ^ x);
-            scoresde_model *m = NULL;
-            int rc = scoresde_model_load_buffer(&m, copy, size);
-            /* Only the major half of the version can read as "newer". */
-            bool ok = rc == SCORESDE_ECORRUPT ||
-                      (rc == SCORESDE_EVERSION && (pos == 10 || pos == 11));
-            ck_assert_msg(ok, "byte %zu ^ 0x%02x: status %d", pos, x, rc);
-            ck_assert_ptr_null(m);
-        }
-        copy[pos] = file[pos];
-    }
-    free(copy);
+    test_assert_every_byte_change_rejected(file, size);
     free(file);
     ck_assert_uint_eq(scoresde_live_allocations(), 0);
 }
@@ -312,14 +273,14 @@ START_TEST(newer_versions_are_refused)
 
     /* Format version 2.0. */
     file[10] = 2;
-    reseal(file, size);
+    test_reseal(file, size);
     ck_assert_int_eq(scoresde_model_load_buffer(&m, file, size), SCORESDE_EVERSION);
-    ck_assert(contains(scoresde_last_error(), "format version 2.0"));
+    ck_assert(test_contains(scoresde_last_error(), "format version 2.0"));
     file[10] = 1;
 
     /* A newer minor version, 1.3, is read. */
     file[8] = 3;
-    reseal(file, size);
+    test_reseal(file, size);
     ck_assert_int_eq(scoresde_model_load_buffer(&m, file, size), SCORESDE_OK);
     scoresde_model_free(m);
 
@@ -336,10 +297,10 @@ START_TEST(newer_versions_are_refused)
     sd_writer_patch_u64(&w, 16, w.size + 4);
     sd_writer_put_u32(&w, sd_crc32c(0, w.data, w.size));
     ck_assert_int_eq(scoresde_model_load_buffer(&m, w.data, w.size), SCORESDE_EVERSION);
-    ck_assert(contains(scoresde_last_error(), "needs section 'NEWS'"));
+    ck_assert(test_contains(scoresde_last_error(), "needs section 'NEWS'"));
     /* The same section without the flag is skipped. */
     w.data[mark + 4] = 0;
-    reseal(w.data, w.size);
+    test_reseal(w.data, w.size);
     ck_assert_int_eq(scoresde_model_load_buffer(&m, w.data, w.size), SCORESDE_OK);
     scoresde_model_free(m);
     sd_writer_free(&w);
@@ -347,9 +308,9 @@ START_TEST(newer_versions_are_refused)
     /* A model kind from the future. */
     file[8] = 0;
     file[32 + 16] = 99; /* MODL's kind */
-    reseal(file, size);
+    test_reseal(file, size);
     ck_assert_int_eq(scoresde_model_load_buffer(&m, file, size), SCORESDE_EVERSION);
-    ck_assert(contains(scoresde_last_error(), "kind 99"));
+    ck_assert(test_contains(scoresde_last_error(), "kind 99"));
     ck_assert_ptr_null(m);
     free(file);
     ck_assert_uint_eq(scoresde_live_allocations(), 0);
@@ -372,18 +333,8 @@ typedef struct forged {
 static void forge(const forged *f, sd_writer *w)
 {
     size_t mark;
-    sd_writer_init(w);
-    sd_container_begin(w, f->file_type);
-    sd_container_section_begin(w, SD_TAG_MODEL, SD_SECTION_REQUIRED, &mark);
-    sd_writer_put_u32(w, f->kind);
-    sd_writer_put_string(w, "forged", 6);
-    sd_writer_put_u64(w, f->dim);
-    sd_container_section_end(w, mark);
-    sd_container_section_begin(w, SD_TAG_SDE, SD_SECTION_REQUIRED, &mark);
-    sd_writer_put_u32(w, f->sde_kind);
-    sd_writer_put_u32(w, f->sde_count);
-    sd_writer_put_f64_array(w, f->sde, f->sde_count < 3 ? f->sde_count : 3);
-    sd_container_section_end(w, mark);
+    test_forge_begin(w, f->file_type, f->kind, "forged", f->dim, f->sde_kind, f->sde_count,
+                     f->sde, f->sde_count < 3 ? f->sde_count : 3);
     sd_container_section_begin(w, SD_TAG_KIND, SD_SECTION_REQUIRED, &mark);
     sd_writer_put_u64(w, f->K);
     sd_writer_put_u64(w, f->kind_dim != 0 ? f->kind_dim : f->dim);
@@ -415,21 +366,23 @@ START_TEST(forged_files_are_rejected)
 
     f = good, f.file_type = SD_FILE_CHECKPOINT;
     ck_assert_int_eq(load_forged(&f), SCORESDE_EINVAL);
-    ck_assert(contains(scoresde_last_error(), "this is a training checkpoint (file type 2), not a model file; load it with scoresde_trainer_load"));
+    ck_assert(test_contains(scoresde_last_error(),
+                            "this is a training checkpoint (file type 2), not a model file; "
+                            "load it with scoresde_trainer_load"));
     f = good, f.values[2] = -2.0;
     ck_assert_int_eq(load_forged(&f), SCORESDE_ECORRUPT);
-    ck_assert(contains(scoresde_last_error(), "mixture variance 0 is -2"));
+    ck_assert(test_contains(scoresde_last_error(), "mixture variance 0 is -2"));
     f = good, f.values[1] = NAN;
     ck_assert_int_eq(load_forged(&f), SCORESDE_ECORRUPT);
     f = good, f.values[0] = 0.5;
     ck_assert_int_eq(load_forged(&f), SCORESDE_ECORRUPT);
-    ck_assert(contains(scoresde_last_error(), "sum to"));
+    ck_assert(test_contains(scoresde_last_error(), "sum to"));
     f = good, f.K = 0;
     ck_assert_int_eq(load_forged(&f), SCORESDE_ECORRUPT);
     /* Huge counts fail on the size check, before any allocation. */
     f = good, f.K = UINT64_MAX / 2;
     ck_assert_int_eq(load_forged(&f), SCORESDE_ECORRUPT);
-    ck_assert(contains(scoresde_last_error(), "exceed"));
+    ck_assert(test_contains(scoresde_last_error(), "exceed"));
     f = good, f.dim = UINT64_MAX;
     ck_assert_int_eq(load_forged(&f), SCORESDE_ECORRUPT);
     f = good, f.dim = 0;
@@ -441,7 +394,7 @@ START_TEST(forged_files_are_rejected)
     /* An SDE the creators refuse, a wrong count, a callback kind. */
     f = good, f.sde[1] = 0.01; /* beta_max < beta_min */
     ck_assert_int_eq(load_forged(&f), SCORESDE_ECORRUPT);
-    ck_assert(contains(scoresde_last_error(), "SDE description"));
+    ck_assert(test_contains(scoresde_last_error(), "SDE description"));
     f = good, f.sde_count = 3;
     ck_assert_int_eq(load_forged(&f), SCORESDE_ECORRUPT);
     f = good, f.sde_count = 1000;
@@ -450,7 +403,7 @@ START_TEST(forged_files_are_rejected)
     ck_assert_int_eq(load_forged(&f), SCORESDE_ECORRUPT);
     f = good, f.kind = SCORESDE_MODEL_SCORE_FN;
     ck_assert_int_eq(load_forged(&f), SCORESDE_ECORRUPT);
-    ck_assert(contains(scoresde_last_error(), "callback model"));
+    ck_assert(test_contains(scoresde_last_error(), "callback model"));
 }
 END_TEST
 
@@ -486,7 +439,7 @@ START_TEST(unsavable_models_and_bad_arguments)
     void *data = (void *)sde;
     size_t size = 5;
     ck_assert_int_eq(scoresde_model_save_buffer(hook, &data, &size), SCORESDE_EUNSUPPORTED);
-    ck_assert(contains(scoresde_last_error(), "cannot be saved"));
+    ck_assert(test_contains(scoresde_last_error(), "cannot be saved"));
     ck_assert_ptr_null(data);
     ck_assert_uint_eq(size, 0);
     ck_assert_int_eq(scoresde_model_save(hook, "/tmp/never-written.sde"), SCORESDE_EUNSUPPORTED);
@@ -501,7 +454,7 @@ START_TEST(unsavable_models_and_bad_arguments)
     scoresde_model *g;
     ck_assert_int_eq(scoresde_model_create_gmm(&g, sched, 1, 1, &w, &mu, &v), SCORESDE_OK);
     ck_assert_int_eq(scoresde_model_save_buffer(g, &data, &size), SCORESDE_EUNSUPPORTED);
-    ck_assert(contains(scoresde_last_error(), "callbacks"));
+    ck_assert(test_contains(scoresde_last_error(), "callbacks"));
     scoresde_model_free(g);
     scoresde_sde_free(sched);
 
@@ -677,7 +630,7 @@ START_TEST(trainable_kinds_store_parameters)
     scoresde_model_free(back);
     /* The library's own table does not know this kind: a newer file. */
     ck_assert_int_eq(scoresde_model_load_buffer(&back, file, size), SCORESDE_EVERSION);
-    ck_assert(contains(scoresde_last_error(), "kind 77 ('test-shift')"));
+    ck_assert(test_contains(scoresde_last_error(), "kind 77 ('test-shift')"));
 
     /* Every truncation and every single-byte change of this file fails too. */
     for (size_t len = 0; len < size; len++) {
@@ -699,31 +652,31 @@ START_TEST(trainable_kinds_store_parameters)
 
     /* Forgeries with a valid checksum: a wrong count, a NaN, no PARM. */
     file[parm + 16] = 2;
-    reseal(file, size);
+    test_reseal(file, size);
     ck_assert_int_eq(load_kinds(file, size, &back), SCORESDE_ECORRUPT);
-    ck_assert(contains(scoresde_last_error(), "2 parameters, the model described needs 3"));
+    ck_assert(test_contains(scoresde_last_error(), "2 parameters, the model described needs 3"));
     /* A count beyond the section's bytes fails before the kind is built. */
     file[parm + 16] = 4;
-    reseal(file, size);
+    test_reseal(file, size);
     ck_assert_int_eq(load_kinds(file, size, &back), SCORESDE_ECORRUPT);
-    ck_assert(contains(scoresde_last_error(), "parameters: 4 elements of 8 bytes exceed"));
+    ck_assert(test_contains(scoresde_last_error(), "parameters: 4 elements of 8 bytes exceed"));
     file[parm + 16] = 3;
     double nan = NAN;
     uint64_t bits;
     memcpy(&bits, &nan, 8);
     for (int i = 0; i < 8; i++)
         file[parm + 24 + 8 + i] = (uint8_t)(bits >> (8 * i));
-    reseal(file, size);
+    test_reseal(file, size);
     ck_assert_int_eq(load_kinds(file, size, &back), SCORESDE_ECORRUPT);
-    ck_assert(contains(scoresde_last_error(), "parameter 1"));
+    ck_assert(test_contains(scoresde_last_error(), "parameter 1"));
     /* Drop PARM: 3 sections, file ends after KIND. */
     size_t cut = parm + 4;
     file[24] = 3;
     for (int i = 0; i < 8; i++)
         file[16 + i] = (uint8_t)((uint64_t)cut >> (8 * i));
-    reseal(file, cut);
+    test_reseal(file, cut);
     ck_assert_int_eq(load_kinds(file, cut, &back), SCORESDE_ECORRUPT);
-    ck_assert(contains(scoresde_last_error(), "no parameter section"));
+    ck_assert(test_contains(scoresde_last_error(), "no parameter section"));
     ck_assert_ptr_null(back);
     free(file);
 
@@ -741,7 +694,7 @@ START_TEST(trainable_kinds_store_parameters)
     sd_writer_patch_u64(&w, 16, w.size + 4);
     sd_writer_put_u32(&w, sd_crc32c(0, w.data, w.size));
     ck_assert_int_eq(load_kinds(w.data, w.size, &back), SCORESDE_ECORRUPT);
-    ck_assert(contains(scoresde_last_error(), "has parameters"));
+    ck_assert(test_contains(scoresde_last_error(), "has parameters"));
     sd_writer_free(&w);
     free(g);
     scoresde_model_free(m);

@@ -22,37 +22,6 @@
 static const char *out_name[] = {"score", "noise", "data", "edm"};
 static const char *act_name[] = {"silu", "relu", "tanh", "softplus"};
 
-/* Component-wise relative error, floored at 1e-3 of the reference's scale
- * (as in test_mlp.c). */
-static double rel_err(const double *a, const double *b, size_t n)
-{
-    double scale = 0, worst = 0;
-    for (size_t i = 0; i < n; i++)
-        scale = fmax(scale, fabs(b[i]));
-    for (size_t i = 0; i < n; i++) {
-        double den = fmax(fabs(b[i]), 1e-3 * scale);
-        worst = fmax(worst, den > 0 ? fabs(a[i] - b[i]) / den : fabs(a[i] - b[i]));
-    }
-    return worst;
-}
-
-static double *normals(uint64_t seed, size_t n, double scale)
-{
-    double *x = malloc(n * sizeof *x);
-    ck_assert_ptr_nonnull(x);
-    scoresde_rng_normal(seed, 0, 0, n, x);
-    for (size_t i = 0; i < n; i++)
-        x[i] *= scale;
-    return x;
-}
-
-static scoresde_sde *make_sde(int kind)
-{
-    scoresde_sde *sde = NULL;
-    ck_assert_int_eq(scoresde_sde_create_default(&sde, kind), SCORESDE_OK);
-    return sde;
-}
-
 enum { D = 2, N = 5, M = 2 };
 static const double times[N] = {0.1, 0.3, 0.5, 0.7, 0.9};
 
@@ -60,23 +29,16 @@ static const double times[N] = {0.1, 0.3, 0.5, 0.7, 0.9};
 static scoresde_model *small_model(const scoresde_sde *sde, int output, int act, int prec,
                                    uint64_t seed)
 {
-    scoresde_mlp_options o;
-    ck_assert_int_eq(scoresde_model_mlp_options_init(&o, sizeof o), SCORESDE_OK);
-    o.n_hidden = 2;
     static const size_t widths[2] = {8, 6};
-    o.widths = widths;
+    scoresde_mlp_options o;
+    test_mlp_options(&o, 2, widths, output, 4, seed);
     o.activation = act;
-    o.output = output;
-    o.embed_dim = 4;
     o.precision = prec;
-    o.seed = seed;
     o.chunk_rows = 3; /* several chunks per call */
     scoresde_model *m = NULL;
     ck_assert_int_eq(scoresde_model_create_mlp(&m, sde, D, &o), SCORESDE_OK);
-    size_t np;
-    np = scoresde_model_num_params(m);
-    ck_assert_uint_gt(np, 0);
-    double *p = normals(seed + 500, np, 0.6);
+    size_t np = test_num_params(m);
+    double *p = test_normals(seed + 500, np, 0.6);
     if (prec == SCORESDE_MLP_FLOAT32)
         for (size_t i = 0; i < np; i++)
             p[i] = (double)(float)p[i];
@@ -119,14 +81,14 @@ START_TEST(matches_finite_differences)
     int output = _i / 4, act = _i % 4;
     int kinds[2] = {SCORESDE_SDE_VP, SCORESDE_SDE_VE};
     for (int q = 0; q < 2; q++) {
-        scoresde_sde *sde = make_sde(kinds[q]);
+        scoresde_sde *sde = test_make_sde(kinds[q]);
         scoresde_model *m =
             small_model(sde, output, act, SCORESDE_MLP_FLOAT64, 100 + (uint64_t)_i);
         size_t np;
         np = scoresde_model_num_params(m);
-        double *x = normals(1, N * D, 1.0), *g = normals(2, N * D, 1.0);
-        double *probes = normals(3, N * M * D, 1.0), *w = normals(4, N * M, 1.0);
-        double *v = normals(5, N * D, 1.0);
+        double *x = test_normals(1, N * D, 1.0), *g = test_normals(2, N * D, 1.0);
+        double *probes = test_normals(3, N * M * D, 1.0), *w = test_normals(4, N * M, 1.0);
+        double *v = test_normals(5, N * D, 1.0);
         double *grad = calloc(np, sizeof *grad), *pgrad = calloc(np, sizeof *pgrad);
         double *fd = malloc(np * sizeof *fd), *pfd = malloc(np * sizeof *pfd);
         double *p = malloc(np * sizeof *p);
@@ -149,7 +111,7 @@ START_TEST(matches_finite_differences)
             pfd[k] = (pp - pm) / (2 * FD_H);
         }
         scoresde_model_set_params(m, p, np);
-        double e1 = rel_err(grad, fd, np), e2 = rel_err(pgrad, pfd, np);
+        double e1 = test_rel_err(grad, fd, np), e2 = test_rel_err(pgrad, pfd, np);
         ck_assert_msg(e1 < FD_TOL, "%s/%s sde %d: score backward error %g", out_name[output],
                       act_name[act], kinds[q], e1);
         ck_assert_msg(e2 < FD_TOL, "%s/%s sde %d: probe backward error %g", out_name[output],
@@ -160,7 +122,7 @@ START_TEST(matches_finite_differences)
             jfd[N * D];
         ck_assert_int_eq(scoresde_model_jvp(m, x, times, N, D, v, s, jv), SCORESDE_OK);
         scoresde_model_score(m, x, times, N, D, s2);
-        ck_assert(rel_err(s, s2, N * D) < 1e-14);
+        ck_assert(test_rel_err(s, s2, N * D) < 1e-14);
         for (size_t i = 0; i < N * D; i++) {
             xp[i] = x[i] + FD_H * v[i];
             xm[i] = x[i] - FD_H * v[i];
@@ -169,7 +131,7 @@ START_TEST(matches_finite_differences)
         scoresde_model_score(m, xm, times, N, D, sm);
         for (size_t i = 0; i < N * D; i++)
             jfd[i] = (sp[i] - sm[i]) / (2 * FD_H);
-        double e3 = rel_err(jv, jfd, N * D);
+        double e3 = test_rel_err(jv, jfd, N * D);
         ck_assert_msg(e3 < FD_TOL, "%s/%s sde %d: jvp error %g", out_name[output],
                       act_name[act], kinds[q], e3);
 
@@ -188,7 +150,7 @@ START_TEST(matches_finite_differences)
             for (size_t i = 0; i < N; i++)
                 tr[i] += (sp[i * D + j] - sm[i * D + j]) / (2 * FD_H);
         }
-        double e4 = rel_err(div, tr, N);
+        double e4 = test_rel_err(div, tr, N);
         ck_assert_msg(e4 < FD_TOL, "%s/%s sde %d: divergence error %g", out_name[output],
                       act_name[act], kinds[q], e4);
         /* Hutchinson with the D axis probes is exactly div / D. */
@@ -226,7 +188,7 @@ START_TEST(linear_network_closed_forms)
     enum { E = 6, H = E / 2 };
     int kinds[2] = {SCORESDE_SDE_VP, SCORESDE_SDE_VE};
     for (int q = 0; q < 2; q++) {
-        scoresde_sde *sde = make_sde(kinds[q]);
+        scoresde_sde *sde = test_make_sde(kinds[q]);
         for (int output = 0; output < 4; output++) {
             scoresde_mlp_options o;
             scoresde_model_mlp_options_init(&o, sizeof o);
@@ -240,9 +202,9 @@ START_TEST(linear_network_closed_forms)
             size_t np;
             np = scoresde_model_num_params(m);
             ck_assert_uint_eq(np, D * (D + E) + D);
-            double *p = normals(7 + (uint64_t)output, np, 1.0);
+            double *p = test_normals(7 + (uint64_t)output, np, 1.0);
             ck_assert_int_eq(scoresde_model_set_params(m, p, np), SCORESDE_OK);
-            double *x = normals(8, N * D, 1.0), s[N * D];
+            double *x = test_normals(8, N * D, 1.0), s[N * D];
             ck_assert_int_eq(scoresde_model_score(m, x, times, N, D, s), SCORESDE_OK);
             /* Fourier frequencies as documented: stream 2^32, MODEL offsets. */
             double wk[H];
@@ -302,29 +264,29 @@ END_TEST
 START_TEST(float32_agrees_with_float64)
 {
     int output = _i;
-    scoresde_sde *sde = make_sde(SCORESDE_SDE_VP);
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
     scoresde_model *m64 = small_model(sde, output, SCORESDE_MLP_SILU, SCORESDE_MLP_FLOAT64, 9);
     scoresde_model *m32 = small_model(sde, output, SCORESDE_MLP_SILU, SCORESDE_MLP_FLOAT32, 9);
     size_t np;
     np = scoresde_model_num_params(m64);
-    double *x = normals(11, N * D, 1.0), *g = normals(12, N * D, 1.0);
-    double *probes = normals(13, N * M * D, 1.0), *w = normals(14, N * M, 1.0);
+    double *x = test_normals(11, N * D, 1.0), *g = test_normals(12, N * D, 1.0);
+    double *probes = test_normals(13, N * M * D, 1.0), *w = test_normals(14, N * M, 1.0);
     double s64[N * D], s32[N * D];
     double *g64 = calloc(np, sizeof(double)), *g32 = calloc(np, sizeof(double));
     scoresde_model_score(m64, x, times, N, D, s64);
     scoresde_model_score(m32, x, times, N, D, s32);
-    ck_assert_msg(rel_err(s32, s64, N * D) < 1e-4, "%s score %g", out_name[output],
-                  rel_err(s32, s64, N * D));
+    ck_assert_msg(test_rel_err(s32, s64, N * D) < 1e-4, "%s score %g", out_name[output],
+                  test_rel_err(s32, s64, N * D));
     scoresde_model_score_backward(m64, x, times, N, D, g, g64, np);
     scoresde_model_score_backward(m32, x, times, N, D, g, g32, np);
-    ck_assert_msg(rel_err(g32, g64, np) < 1e-4, "%s backward %g", out_name[output],
-                  rel_err(g32, g64, np));
+    ck_assert_msg(test_rel_err(g32, g64, np) < 1e-4, "%s backward %g", out_name[output],
+                  test_rel_err(g32, g64, np));
     memset(g64, 0, np * sizeof(double));
     memset(g32, 0, np * sizeof(double));
     scoresde_model_probe_backward(m64, x, times, N, D, probes, M, w, g64, np);
     scoresde_model_probe_backward(m32, x, times, N, D, probes, M, w, g32, np);
-    ck_assert_msg(rel_err(g32, g64, np) < 1e-4, "%s probe backward %g", out_name[output],
-                  rel_err(g32, g64, np));
+    ck_assert_msg(test_rel_err(g32, g64, np) < 1e-4, "%s probe backward %g", out_name[output],
+                  test_rel_err(g32, g64, np));
     free(x);
     free(g);
     free(probes);
@@ -356,10 +318,10 @@ static void *run_worker(void *arg)
  * a clone gives the same bits too. */
 START_TEST(concurrent_evaluation_and_clone)
 {
-    scoresde_sde *sde = make_sde(SCORESDE_SDE_VE);
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VE);
     scoresde_model *m = small_model(sde, SCORESDE_MLP_OUTPUT_EDM, SCORESDE_MLP_TANH,
                                     SCORESDE_MLP_FLOAT64, 21);
-    double *x = normals(22, 64 * D, 1.0), t[64], ref[64 * D], outs[4][64 * D];
+    double *x = test_normals(22, 64 * D, 1.0), t[64], ref[64 * D], outs[4][64 * D];
     for (int i = 0; i < 64; i++)
         t[i] = 0.05 + 0.9 * i / 63.0;
     ck_assert_int_eq(scoresde_model_score(m, x, t, 64, D, ref), SCORESDE_OK);
@@ -388,7 +350,7 @@ END_TEST
 
 START_TEST(bad_options_and_times)
 {
-    scoresde_sde *vp = make_sde(SCORESDE_SDE_VP);
+    scoresde_sde *vp = test_make_sde(SCORESDE_SDE_VP);
     scoresde_mlp_options o;
     scoresde_model *m = NULL;
     ck_assert_int_eq(scoresde_model_mlp_options_init(NULL, sizeof o), SCORESDE_EINVAL);
@@ -506,14 +468,7 @@ static bool has_params(const scoresde_model *m, const double *want, size_t np)
 /* Parameters and a score of a model, to compare two models bit for bit. */
 static void same_model(const scoresde_model *a, const scoresde_model *b)
 {
-    size_t na = scoresde_model_num_params(a), nb = scoresde_model_num_params(b);
-    ck_assert_uint_gt(na, 0);
-    ck_assert_uint_eq(na, nb);
-    double *pa = malloc(na * sizeof *pa), *pb = malloc(nb * sizeof *pb);
-    ck_assert_int_eq(scoresde_model_get_params(a, pa, na), SCORESDE_OK);
-    ck_assert_int_eq(scoresde_model_get_params(b, pb, nb), SCORESDE_OK);
-    ck_assert_mem_eq(pa, pb, na * sizeof *pa);
-    free(pa), free(pb);
+    test_assert_same_params(a, b);
     const double x[D] = {0.3, -0.7}, t = 0.4;
     double sa[D], sb[D];
     ck_assert_int_eq(scoresde_model_score(a, x, &t, 1, D, sa), SCORESDE_OK);
@@ -528,7 +483,7 @@ static void same_model(const scoresde_model *a, const scoresde_model *b)
 START_TEST(options_struct_versions)
 {
     ck_assert_uint_le(OPTIONS_1_0, sizeof(scoresde_mlp_options));
-    scoresde_sde *vp = make_sde(SCORESDE_SDE_VP);
+    scoresde_sde *vp = test_make_sde(SCORESDE_SDE_VP);
     static const size_t widths[2] = {7, 5};
 
     /* The reference: the current layout. */
@@ -589,7 +544,7 @@ END_TEST
  * and copied (changing or freeing it later does not affect the model). */
 START_TEST(widths_pointer)
 {
-    scoresde_sde *vp = make_sde(SCORESDE_SDE_VP);
+    scoresde_sde *vp = test_make_sde(SCORESDE_SDE_VP);
     scoresde_mlp_options o;
     ck_assert_int_eq(scoresde_model_mlp_options_init(&o, sizeof o), SCORESDE_OK);
     o.n_hidden = 2;
@@ -647,19 +602,17 @@ END_TEST
 
 START_TEST(copy_params_between_models)
 {
-    scoresde_sde *vp = make_sde(SCORESDE_SDE_VP);
+    scoresde_sde *vp = test_make_sde(SCORESDE_SDE_VP);
     scoresde_model *a = small_model(vp, SCORESDE_MLP_OUTPUT_NOISE, SCORESDE_MLP_SILU,
                                     SCORESDE_MLP_FLOAT64, 1);
     scoresde_model *b = small_model(vp, SCORESDE_MLP_OUTPUT_NOISE, SCORESDE_MLP_SILU,
                                     SCORESDE_MLP_FLOAT64, 2);
-    size_t np;
-    np = scoresde_model_num_params(a);
-    ck_assert_uint_gt(np, 0);
+    size_t np = test_num_params(a);
     double *pa = malloc(np * sizeof *pa), *pb = malloc(np * sizeof *pb);
     ck_assert_int_eq(scoresde_model_get_params(a, pa, np), SCORESDE_OK);
     ck_assert_int_eq(scoresde_model_get_params(b, pb, np), SCORESDE_OK);
     ck_assert(memcmp(pa, pb, np * sizeof *pa) != 0);
-    double *x = normals(9, N * D, 1.0), sa[N * D], sb[N * D];
+    double *x = test_normals(9, N * D, 1.0), sa[N * D], sb[N * D];
     ck_assert_int_eq(scoresde_model_score(a, x, times, N, D, sa), SCORESDE_OK);
     ck_assert_int_eq(scoresde_model_score(b, x, times, N, D, sb), SCORESDE_OK);
     ck_assert(memcmp(sa, sb, sizeof sa) != 0);

@@ -17,11 +17,6 @@
 #include "model_internal.h"
 #include "testutil.h"
 
-static bool contains(const char *haystack, const char *needle)
-{
-    return strstr(haystack, needle) != NULL;
-}
-
 static scoresde_sde *make_sde(int kind)
 {
     scoresde_sde *sde = NULL;
@@ -41,25 +36,18 @@ static scoresde_model *make_mlp(int sde_kind, size_t D, int output, int prec, in
 {
     scoresde_sde *sde = make_sde(sde_kind);
     scoresde_mlp_options o;
-    ck_assert_int_eq(scoresde_model_mlp_options_init(&o, sizeof o), SCORESDE_OK);
-    o.n_hidden = n_hidden;
-    o.widths = widths;
+    test_mlp_options(&o, n_hidden, widths, output, embed_dim, seed);
     o.activation = act;
-    o.output = output;
     o.embedding = embedding;
-    o.embed_dim = embed_dim;
     o.fourier_scale = 3.0 + 1.0 / 3.0;
     o.sigma_data = 0.7;
     o.precision = prec;
-    o.seed = seed;
     o.chunk_rows = 3;
     o.n_threads = 2;
     scoresde_model *m = NULL;
     ck_assert_int_eq(scoresde_model_create_mlp(&m, sde, D, &o), SCORESDE_OK);
     scoresde_sde_free(sde);
-    size_t np;
-    np = scoresde_model_num_params(m);
-    ck_assert_uint_gt(np, 0);
+    size_t np = test_num_params(m);
     double *p = malloc(np * sizeof *p);
     ck_assert_int_eq(scoresde_model_get_params(m, p, np), SCORESDE_OK);
     for (size_t i = 0; i < np; i++) {
@@ -73,34 +61,13 @@ static scoresde_model *make_mlp(int sde_kind, size_t D, int output, int prec, in
     return m;
 }
 
-static uint8_t *save_copy(const scoresde_model *m, size_t *size)
-{
-    void *data;
-    ck_assert_int_eq(scoresde_model_save_buffer(m, &data, size), SCORESDE_OK);
-    uint8_t *copy = malloc(*size);
-    memcpy(copy, data, *size);
-    scoresde_buffer_free(data);
-    return copy;
-}
-
 /* Same parameters bit for bit, same scores and Jacobian products bit for bit. */
 static void assert_same_mlp(const scoresde_model *a, const scoresde_model *b)
 {
     ck_assert_int_eq(scoresde_model_kind(b), SCORESDE_MODEL_MLP);
     size_t D = scoresde_model_dim(a);
     ck_assert_uint_eq(scoresde_model_dim(b), D);
-    size_t na, nb;
-    na = scoresde_model_num_params(a);
-    ck_assert_uint_gt(na, 0);
-    nb = scoresde_model_num_params(b);
-    ck_assert_uint_gt(nb, 0);
-    ck_assert_uint_eq(na, nb);
-    double *pa = malloc(na * sizeof *pa), *pb = malloc(na * sizeof *pb);
-    ck_assert_int_eq(scoresde_model_get_params(a, pa, na), SCORESDE_OK);
-    ck_assert_int_eq(scoresde_model_get_params(b, pb, nb), SCORESDE_OK);
-    ck_assert_mem_eq(pa, pb, na * sizeof *pa);
-    free(pa);
-    free(pb);
+    test_assert_same_params(a, b);
 
     enum { N = 7 };
     double T = scoresde_sde_end_time(scoresde_model_sde(a));
@@ -150,12 +117,12 @@ START_TEST(round_trips_bit_identically)
                 make_mlp(sdes[k], 3, out, prec, (out + prec) % 4, embeds[k], n_hidden, widths,
                          out == SCORESDE_MLP_OUTPUT_EDM ? 6 : 4, 1000u + 17u * (uint64_t)out);
             size_t size;
-            uint8_t *file = save_copy(m, &size);
+            uint8_t *file = test_save_copy(m, &size);
             scoresde_model *back = NULL;
             ck_assert_int_eq(scoresde_model_load_buffer(&back, file, size), SCORESDE_OK);
             assert_same_mlp(m, back);
             size_t size2;
-            uint8_t *again = save_copy(back, &size2);
+            uint8_t *again = test_save_copy(back, &size2);
             ck_assert_uint_eq(size2, size);
             ck_assert_mem_eq(again, file, size);
             scoresde_model_free(back);
@@ -179,7 +146,7 @@ START_TEST(the_kind_payload_is_as_documented)
                                  SCORESDE_MLP_FLOAT32, SCORESDE_MLP_TANH,
                                  SCORESDE_MLP_EMBED_AUTO, 1, w, 4, 1017);
     size_t size;
-    uint8_t *file = save_copy(m, &size);
+    uint8_t *file = test_save_copy(m, &size);
     /* header 32; MODL 16 + 4 + (8 + 3 "MLP") + 8 = 39; SDE 16 + 8 + 16 = 40. */
     size_t kind = 32 + 39 + 40;
     ck_assert_mem_eq(file + kind, "KIND", 4);
@@ -228,7 +195,7 @@ static uint8_t *small_file(size_t *size)
     scoresde_model *m =
         make_mlp(SCORESDE_SDE_VP, 1, SCORESDE_MLP_OUTPUT_NOISE, SCORESDE_MLP_FLOAT32,
                  SCORESDE_MLP_SILU, SCORESDE_MLP_EMBED_AUTO, 1, w, 2, 5);
-    uint8_t *file = save_copy(m, size);
+    uint8_t *file = test_save_copy(m, size);
     scoresde_model_free(m);
     return file;
 }
@@ -240,15 +207,7 @@ START_TEST(every_truncation_is_rejected)
     scoresde_model *m = NULL;
     ck_assert_int_eq(scoresde_model_load_buffer(&m, file, size), SCORESDE_OK);
     scoresde_model_free(m);
-    for (size_t len = 0; len < size; len++) {
-        uint8_t *copy = malloc(len > 0 ? len : 1); /* exact size: ASan sees overreads */
-        memcpy(copy, file, len);
-        m = (scoresde_model *)copy;
-        int rc = scoresde_model_load_buffer(&m, copy, len);
-        ck_assert_msg(rc == SCORESDE_ECORRUPT, "length %zu: status %d", len, rc);
-        ck_assert_ptr_null(m);
-        free(copy);
-    }
+    test_assert_every_truncation_rejected(file, size);
     free(file);
     ck_assert_uint_eq(scoresde_live_allocations(), 0);
 }
@@ -258,21 +217,7 @@ START_TEST(every_single_byte_change_is_rejected)
 {
     size_t size;
     uint8_t *file = small_file(&size);
-    uint8_t *copy = malloc(size);
-    memcpy(copy, file, size);
-    for (size_t pos = 0; pos < size; pos++) {
-        for (unsigned x = 1; x < 256; x++) {
-            copy[pos] = (uint8_t)(file[pos] ^ x);
-            scoresde_model *m = NULL;
-            int rc = scoresde_model_load_buffer(&m, copy, size);
-            bool ok = rc == SCORESDE_ECORRUPT ||
-                      (rc == SCORESDE_EVERSION && (pos == 10 || pos == 11));
-            ck_assert_msg(ok, "byte %zu ^ 0x%02x: status %d", pos, x, rc);
-            ck_assert_ptr_null(m);
-        }
-        copy[pos] = file[pos];
-    }
-    free(copy);
+    test_assert_every_byte_change_rejected(file, size);
     free(file);
     ck_assert_uint_eq(scoresde_live_allocations(), 0);
 }
@@ -300,19 +245,9 @@ static uint8_t *forge(const mlp_forged *f, size_t *size)
 {
     sd_writer w;
     size_t mark;
-    sd_writer_init(&w);
-    sd_container_begin(&w, SD_FILE_MODEL);
-    sd_container_section_begin(&w, SD_TAG_MODEL, SD_SECTION_REQUIRED, &mark);
-    sd_writer_put_u32(&w, SCORESDE_MODEL_MLP);
-    sd_writer_put_string(&w, "MLP", 3);
-    sd_writer_put_u64(&w, f->dim);
-    sd_container_section_end(&w, mark);
-    sd_container_section_begin(&w, SD_TAG_SDE, SD_SECTION_REQUIRED, &mark);
-    sd_writer_put_u32(&w, SCORESDE_SDE_VP);
-    sd_writer_put_u32(&w, 2);
-    sd_writer_put_f64(&w, 0.1);
-    sd_writer_put_f64(&w, 20.0);
-    sd_container_section_end(&w, mark);
+    static const double vp[2] = {0.1, 20.0};
+    test_forge_begin(&w, SD_FILE_MODEL, SCORESDE_MODEL_MLP, "MLP", f->dim, SCORESDE_SDE_VP, 2, vp,
+                     2);
     sd_container_section_begin(&w, SD_TAG_KIND, SD_SECTION_REQUIRED, &mark);
     sd_writer_put_u64(&w, f->kind_dim);
     sd_writer_put_u32(&w, f->act);
@@ -404,7 +339,7 @@ START_TEST(a_checkpoint_is_not_a_model_file)
     scoresde_model *out = m; /* a failing load clears *out */
     ck_assert_int_eq(scoresde_model_load_buffer(&out, bytes, size), SCORESDE_EINVAL);
     ck_assert_ptr_null(out);
-    ck_assert_msg(contains(scoresde_last_error(), want), "message: %s", scoresde_last_error());
+    ck_assert_msg(test_contains(scoresde_last_error(), want), "message: %s", scoresde_last_error());
 
     char path[] = "/tmp/scoresde-test-ckpt-XXXXXX";
     int fd = mkstemp(path);
@@ -415,7 +350,7 @@ START_TEST(a_checkpoint_is_not_a_model_file)
     ck_assert_int_eq(fclose(f), 0);
     ck_assert_int_eq(scoresde_model_load(&out, path), SCORESDE_EINVAL);
     ck_assert_ptr_null(out);
-    ck_assert_msg(contains(scoresde_last_error(), want), "message: %s", scoresde_last_error());
+    ck_assert_msg(test_contains(scoresde_last_error(), want), "message: %s", scoresde_last_error());
     /* and the trainer itself takes it back */
     ck_assert_int_eq(scoresde_trainer_load(tr, path), SCORESDE_OK);
     ck_assert_int_eq(remove(path), 0);
@@ -494,7 +429,7 @@ START_TEST(forged_files_are_refused_without_large_allocations)
     for (size_t i = 0; i < nc; i++) {
         int rc = load_forged(&cases[i].f, &big);
         ck_assert_msg(rc == SCORESDE_ECORRUPT, "%s: status %d", cases[i].what, rc);
-        ck_assert_msg(contains(scoresde_last_error(), cases[i].message), "%s: message '%s'",
+        ck_assert_msg(test_contains(scoresde_last_error(), cases[i].message), "%s: message '%s'",
                       cases[i].what, scoresde_last_error());
         ck_assert_msg(big <= small, "%s: asked for %zu bytes", cases[i].what, big);
     }
@@ -503,7 +438,7 @@ START_TEST(forged_files_are_refused_without_large_allocations)
      * exactly (0.24): damage, not silently rounded. */
     f = good, f.prec = SCORESDE_MLP_FLOAT32;
     ck_assert_int_eq(load_forged(&f, &big), SCORESDE_ECORRUPT); /* 0.24 is not a float */
-    ck_assert(contains(scoresde_last_error(), "not representable at the model's precision"));
+    ck_assert(test_contains(scoresde_last_error(), "not representable at the model's precision"));
 }
 END_TEST
 

@@ -21,46 +21,16 @@
 #include "scoresde.h"
 #include "testutil.h"
 
-static scoresde_sde *make_sde(int kind)
-{
-    scoresde_sde *sde = NULL;
-    ck_assert_int_eq(scoresde_sde_create_default(&sde, kind), SCORESDE_OK);
-    return sde;
-}
-
-static scoresde_model *mixture(const scoresde_sde *sde)
-{
-    static const double w[3] = {0.5, 0.3, 0.2};
-    static const double mu[6] = {-1.0, 0.5, 1.5, 1.0, 0.0, -1.5};
-    static const double var[6] = {0.3, 0.2, 0.1, 0.4, 0.25, 0.15};
-    scoresde_model *m = NULL;
-    ck_assert_int_eq(scoresde_model_create_gmm(&m, sde, 3, 2, w, mu, var), SCORESDE_OK);
-    return m;
-}
-
 static scoresde_model *mlp(const scoresde_sde *sde, size_t layers, size_t width, uint64_t seed)
 {
-    scoresde_mlp_options o;
-    ck_assert_int_eq(scoresde_model_mlp_options_init(&o, sizeof o), SCORESDE_OK);
-    o.n_hidden = layers;
     size_t widths[SCORESDE_MLP_MAX_HIDDEN];
     for (size_t k = 0; k < layers; k++)
         widths[k] = width;
-    o.widths = widths;
-    o.output = SCORESDE_MLP_OUTPUT_NOISE;
-    o.embed_dim = 16;
-    o.seed = seed;
+    scoresde_mlp_options o;
+    test_mlp_options(&o, layers, widths, SCORESDE_MLP_OUTPUT_NOISE, 16, seed);
     scoresde_model *m = NULL;
     ck_assert_int_eq(scoresde_model_create_mlp(&m, sde, 2, &o), SCORESDE_OK);
     return m;
-}
-
-static double *data_of(const scoresde_model *gmm, size_t n, uint64_t seed)
-{
-    double *t = calloc(n, sizeof *t), *x = malloc(n * 2 * sizeof *x);
-    ck_assert_int_eq(scoresde_model_sample(gmm, t, n, 2, seed, 0, x), SCORESDE_OK);
-    free(t);
-    return x;
 }
 
 static scoresde_loss *dsm(void)
@@ -81,7 +51,7 @@ typedef struct {
 
 static void fx_open(fixture *f)
 {
-    f->sde = make_sde(SCORESDE_SDE_VP);
+    f->sde = test_make_sde(SCORESDE_SDE_VP);
     f->model = mlp(f->sde, 2, 8, 3);
     f->loss = dsm();
     ck_assert_int_eq(scoresde_trainer_create(&f->tr, f->model, f->loss), SCORESDE_OK);
@@ -220,9 +190,9 @@ START_TEST(half_batches_average)
     fixture f, h;
     fx_open(&f);
     fx_open(&h);
-    scoresde_model *gmm = mixture(f.sde);
+    scoresde_model *gmm = test_mixture(f.sde);
     const size_t n = 16;
-    double *x = data_of(gmm, n, 5), lf, l1, l2;
+    double *x = test_data_of(gmm, n, 5), lf, l1, l2;
     double *g1 = malloc(f.P * sizeof(double)), *g2 = malloc(f.P * sizeof(double));
     ck_assert_int_eq(scoresde_trainer_backward(f.tr, x, n, 2, 0, &lf), SCORESDE_OK);
     ck_assert_int_eq(scoresde_trainer_get_grad(f.tr, f.g, f.P), SCORESDE_OK);
@@ -271,8 +241,8 @@ START_TEST(fit_reproducible)
     fixture a, b;
     fx_open(&a);
     fx_open(&b);
-    scoresde_model *gmm = mixture(a.sde);
-    double *data = data_of(gmm, 64, 8);
+    scoresde_model *gmm = test_mixture(a.sde);
+    double *data = test_data_of(gmm, 64, 8);
     set_i(a.tr, SCORESDE_TRAIN_BATCH, 16);
     set_i(b.tr, SCORESDE_TRAIN_BATCH, 16);
     set_i(a.tr, SCORESDE_TRAIN_SEED, 4);
@@ -442,7 +412,7 @@ START_TEST(bad_input)
 {
     fixture f;
     fx_open(&f);
-    scoresde_model *gmm = mixture(f.sde);
+    scoresde_model *gmm = test_mixture(f.sde);
     scoresde_trainer *t = NULL;
     expect_error(scoresde_trainer_create(&t, gmm, f.loss), SCORESDE_EUNSUPPORTED,
                  "no trainable parameters");
@@ -525,9 +495,9 @@ START_TEST(dsm_learns_mixture)
     if (env && atoi(env) > 0)
         steps = (uint64_t)atoi(env);
     const double bound = steps >= 1500 ? 0.05 : 0.15;
-    scoresde_sde *sde = make_sde(SCORESDE_SDE_VP);
-    scoresde_model *exact = mixture(sde), *net = mlp(sde, 3, 64, 1);
-    double *data = data_of(exact, 8192, 1), *eval = data_of(exact, 4096, 2);
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
+    scoresde_model *exact = test_mixture(sde), *net = mlp(sde, 3, 64, 1);
+    double *data = test_data_of(exact, 8192, 1), *eval = test_data_of(exact, 4096, 2);
     const double before = relative_error(net, exact, eval, 4096);
     scoresde_loss *l = dsm();
     scoresde_trainer *tr = NULL;
@@ -564,9 +534,9 @@ START_TEST(ism_ssm_learn_at_a_level)
 {
     const int kind = _i == 0 ? SCORESDE_LOSS_ISM : SCORESDE_LOSS_SSM_VR;
     const double t = 0.05;
-    scoresde_sde *sde = make_sde(SCORESDE_SDE_VP);
-    scoresde_model *exact = mixture(sde), *net = mlp(sde, 2, 64, 7);
-    double *data = data_of(exact, 8192, 3), *eval = data_of(exact, 4096, 4);
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
+    scoresde_model *exact = test_mixture(sde), *net = mlp(sde, 2, 64, 7);
+    double *data = test_data_of(exact, 8192, 3), *eval = test_data_of(exact, 4096, 4);
     scoresde_loss *esm = NULL, *l = NULL;
     ck_assert_int_eq(scoresde_loss_create(&esm, SCORESDE_LOSS_ESM), SCORESDE_OK);
     ck_assert_int_eq(scoresde_loss_create(&l, kind), SCORESDE_OK);

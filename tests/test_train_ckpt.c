@@ -30,13 +30,9 @@ typedef struct {
 static void run_open(run *r, size_t width, int loss_kind)
 {
     ck_assert_int_eq(scoresde_sde_create_default(&r->sde, SCORESDE_SDE_VP), SCORESDE_OK);
-    scoresde_mlp_options o;
-    ck_assert_int_eq(scoresde_model_mlp_options_init(&o, sizeof o), SCORESDE_OK);
-    o.n_hidden = 2;
     const size_t widths[2] = {width, width};
-    o.widths = widths;
-    o.embed_dim = 8;
-    o.seed = 12;
+    scoresde_mlp_options o;
+    test_mlp_options(&o, 2, widths, SCORESDE_MLP_OUTPUT_NOISE, 8, 12); /* NOISE: the default */
     ck_assert_int_eq(scoresde_model_create_mlp(&r->model, r->sde, 2, &o), SCORESDE_OK);
     ck_assert_int_eq(scoresde_loss_create(&r->loss, loss_kind), SCORESDE_OK);
     if (loss_kind == SCORESDE_LOSS_SSM_VR)

@@ -1,12 +1,17 @@
 /*
- * Statistics and runner helpers shared by the unit tests.
+ * Statistics, runner, fixture and model-file helpers shared by the unit tests.
  * SPDX-License-Identifier: BSD-3-Clause
  */
 #ifndef SD_TESTUTIL_H
 #define SD_TESTUTIL_H
 
 #include <check.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include "io.h"
+#include "scoresde.h"
 
 /* Run a suite, print Check's summary, return the process exit status. */
 int test_run_suite(Suite *s);
@@ -22,9 +27,70 @@ double test_ks_statistic_normal(double *x, size_t n, double mean, double sd);
 void test_moments(const double *x, size_t n, size_t stride, size_t offset, double *mean,
                   double *var);
 
+/* max_i |a_i - b_i| / max(|b_i|, 1e-3 max_k |b_k|): component-wise relative
+ * error, with a floor so that components that cancel to nearly zero are
+ * measured against the vector's scale rather than against their own. */
+double test_rel_err(const double *a, const double *b, size_t n);
+
+/* n standard normals (malloc'd) of Philox `seed`, stream 0, offset 0, times
+ * `scale`. */
+double *test_normals(uint64_t seed, size_t n, double scale);
+
 /* An allocator for scoresde_set_allocator whose `user` points to a size_t
  * budget: each allocation spends one, and none is made once it is zero. */
 void *test_budget_malloc(size_t size, void *budget);
 void test_budget_free(void *ptr, void *budget);
+
+/* strstr(haystack, needle) != NULL: does a message name `needle`? */
+bool test_contains(const char *haystack, const char *needle);
+
+/* An SDE of `kind` with its default parameters (asserts success). */
+scoresde_sde *test_make_sde(int kind);
+
+/* The 2-D, 3-component Gaussian mixture (weights 0.5, 0.3, 0.2) used as the
+ * data of the loss and training tests, under `sde`. */
+scoresde_model *test_mixture(const scoresde_sde *sde);
+
+/* n samples (malloc'd, n x 2) of the 2-D model `gmm` at t = 0, seed `seed`,
+ * stream 0. */
+double *test_data_of(const scoresde_model *gmm, size_t n, uint64_t seed);
+
+/* Options for a test MLP: the defaults, then n_hidden hidden layers of
+ * `widths` (kept by pointer), the output parameterisation, embedding size and
+ * seed; the caller sets any other field. */
+void test_mlp_options(scoresde_mlp_options *o, size_t n_hidden, const size_t *widths, int output,
+                      size_t embed_dim, uint64_t seed);
+
+/* The model's number of parameters, asserted positive. */
+size_t test_num_params(const scoresde_model *m);
+
+/* a and b have the same (positive) number of parameters, equal bit for bit. */
+void test_assert_same_params(const scoresde_model *a, const scoresde_model *b);
+
+/* ---- model files */
+
+/* A model's saved file, copied to plain malloc memory (so ASan sees the exact
+ * size); *size receives its length. */
+uint8_t *test_save_copy(const scoresde_model *m, size_t *size);
+
+/* Recompute the CRC-32C trailer after editing a container's bytes. */
+void test_reseal(uint8_t *data, size_t size);
+
+/* Every proper prefix of a valid model file (length 0 to size - 1, each in a
+ * buffer of exactly its size) is refused with ECORRUPT and a NULL model. */
+void test_assert_every_truncation_rejected(const uint8_t *file, size_t size);
+
+/* Every single-byte change of a valid model file (each byte XOR 1..255) is
+ * refused with a NULL model: ECORRUPT, or EVERSION at the major version
+ * (bytes 10 and 11). */
+void test_assert_every_byte_change_rejected(const uint8_t *file, size_t size);
+
+/* Start a forged model container in a fresh `w`: the header of `file_type`,
+ * then the MODL section (model kind, name, D) and the SDE section (kind,
+ * count, then the first n_sde of `sde`). The caller adds the KIND (and later)
+ * sections and calls sd_container_finish. */
+void test_forge_begin(sd_writer *w, uint32_t file_type, uint32_t model_kind, const char *name,
+                      uint64_t dim, uint32_t sde_kind, uint32_t sde_count, const double *sde,
+                      size_t n_sde);
 
 #endif /* SD_TESTUTIL_H */
