@@ -457,3 +457,25 @@ int scoresde_model_probe_backward(const scoresde_model *model, const double *x,
     SD_TRY(sd_check_finite(probes, total, "probes"));
     return model->ops->probe_backward(model, x, t, n, probes, M, weights, param_grad);
 }
+
+int sd_model_probe_vjp(const scoresde_model *model, const double *x, const double *t, size_t n,
+                       size_t D, const double *probes, size_t M, const double *weights,
+                       double *est, double *grad, size_t count)
+{
+    SD_TRY(check_trainable(model, grad, "param_grad", count));
+    SD_TRY(check_eval(model, x, t, n, D, est, "est"));
+    SD_TRY(sd_check_ptr(weights, "weights"));
+    if (M == 0)
+        return sd_fail(SCORESDE_EINVAL, "M (the number of probes per sample) is zero");
+    if (probes) {
+        size_t total;
+        SD_TRY(sd_mul_size(n * D, M, &total, "probes"));
+        SD_TRY(sd_check_finite(probes, total, "probes"));
+    } else if (M != D) {
+        return sd_fail(SCORESDE_EINVAL, "axis probes need M = D = %zu, M is %zu", D, M);
+    }
+    if (!model->ops->probe_vjp)
+        return sd_fail(SCORESDE_EUNSUPPORTED, "the %s model has no fused probe backward",
+                       model->ops->name);
+    return model->ops->probe_vjp(model, x, t, n, probes, M, weights, est, grad);
+}

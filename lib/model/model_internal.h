@@ -120,6 +120,22 @@ typedef struct sd_model_ops {
     int (*probe_backward)(const scoresde_model *m, const double *x, const double *t, size_t n,
                           const double *probes, size_t M, const double *weights,
                           double *grad);
+    /* Optional fused probe terms and their backward, for the ISM and sliced
+     * losses: per chunk of rows, one tangent pass per probe gives both
+     * v^T J v and the state its backward needs. probes non-NULL (n x M x D,
+     * finite): est[i] = (1/M) sum_k v_ik^T J_i v_ik, the arithmetic of
+     * scoresde_model_hutchinson. probes NULL: the D axis probes e_k (M == D),
+     * est[i] = sum_k (J_i)_kk in axis order, the arithmetic of
+     * scoresde_model_divergence through jvp. Either way it ADDs
+     * d/dtheta sum_i sum_k weights[i*M+k] v_ik^T J_i v_ik into grad in the
+     * order probe_backward adds it, so est and grad are bit-identical to
+     * that pair of calls with one jvp pass per probe fewer (the caller adds
+     * the score's gradient before, as the separate path does). On failure
+     * grad holds the chunks done and est is unspecified. NULL: the caller
+     * runs the two separate calls. */
+    int (*probe_vjp)(const scoresde_model *m, const double *x, const double *t, size_t n,
+                     const double *probes, size_t M, const double *weights, double *est,
+                     double *grad);
 } sd_model_ops;
 
 struct scoresde_model {
@@ -137,6 +153,17 @@ struct scoresde_model {
 int sd_model_score_vjp(const scoresde_model *model, const double *x, const double *t, size_t n,
                        size_t D, double *score, double *out_grad, sd_vjp_fill_fn fill, void *ctx,
                        double *grad, size_t count);
+
+/* The probe terms and their parameter backward through the kind's fused
+ * probe_vjp (see there; probes NULL: the D axis probes, M must equal D).
+ * Checks what scoresde_model_probe_backward checks (trainable model, count,
+ * batch, times, M > 0, finite probes, weights and est non-NULL).
+ * Allocates nothing. Errors: EUNSUPPORTED for a kind without the slot (the
+ * caller then runs scoresde_model_hutchinson or _divergence, and
+ * scoresde_model_probe_backward), and those of the kind's jvp and backward. */
+int sd_model_probe_vjp(const scoresde_model *model, const double *x, const double *t, size_t n,
+                       size_t D, const double *probes, size_t M, const double *weights,
+                       double *est, double *grad, size_t count);
 
 /* Build a model around a kind's state: clones `sde`, takes ownership of
  * `state` (freed with ops->free_state if creation fails). */

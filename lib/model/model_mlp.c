@@ -276,6 +276,21 @@ static void tangent_inputs(const scoresde_model *m, mlp_slot *s, const double *v
     }
 }
 
+/* (J_s v)_j = A v_j + B (J_F (C v, 0))_j: one function for mlp_jvp and
+ * mlp_probe_vjp, so both round alike. */
+static inline double jv_value(double A, double v, double B, double jvF)
+{
+    return A * v + B * jvF;
+}
+
+static int jv_not_finite(double val, size_t i, size_t j, const double *t)
+{
+    return sd_fail(SCORESDE_ENUMERIC,
+                   "the MLP Jacobian product is not finite (%g) for sample %zu, coordinate %zu "
+                   "(t = %g)",
+                   val, i, j, t[i]);
+}
+
 static int mlp_jvp(const scoresde_model *m, const double *x, const double *t, size_t n,
                    const double *v, double *score_out, double *jv)
 {
@@ -296,12 +311,9 @@ static int mlp_jvp(const scoresde_model *m, const double *x, const double *t, si
         for (size_t i = 0; rc == SCORESDE_OK && i < r; i++) {
             double A = s->coef[i], B = s->coef[r + i];
             for (size_t j = 0; j < D; j++) {
-                double val = A * v[(i0 + i) * D + j] + B * s->jv[i * D + j];
+                double val = jv_value(A, v[(i0 + i) * D + j], B, s->jv[i * D + j]);
                 if (!isfinite(val))
-                    rc = sd_fail(SCORESDE_ENUMERIC,
-                                 "the MLP Jacobian product is not finite (%g) for sample %zu, "
-                                 "coordinate %zu (t = %g)",
-                                 val, i0 + i, j, t[i0 + i]);
+                    rc = jv_not_finite(val, i0 + i, j, t);
                 jv[(i0 + i) * D + j] = val;
             }
         }
@@ -393,6 +405,79 @@ static int mlp_probe_backward(const scoresde_model *m, const double *x, const do
             }
             rc = sd_mlp_tangent_backward(st->net, s->ws, NULL, s->g, grad, NULL);
         }
+    }
+    slot_release(m, s);
+    return rc;
+}
+
+/* Axis tangent inputs of a chunk: (C e_k, 0 for the features), with e_k's
+ * 1.0 and 0.0 multiplied as tangent_inputs multiplies a stored e_k. */
+static void axis_tangent_inputs(const scoresde_model *m, mlp_slot *s, size_t k, size_t r)
+{
+    const mlp_state *st = m->state;
+    size_t D = m->dim;
+    for (size_t i = 0; i < r; i++) {
+        double C = s->coef[2 * r + i];
+        for (size_t j = 0; j < D; j++)
+            s->tin[i * st->n_in + j] = C * (j == k ? 1.0 : 0.0);
+    }
+}
+
+/* Fused probe terms and backward (the probe_vjp slot). Per chunk: one
+ * prepare_chunk, then per probe index k one jvp whose result gives the
+ * chunk's terms v^T J v (as mlp_jvp forms J_s v and the generic
+ * hutchinson/divergence sum it: same products, same order per sample) and
+ * whose state the tangent backward uses (as mlp_probe_backward: same seeds,
+ * same chunks, same order of additions into grad). So est and grad are
+ * bit-identical to the separate calls, with one jvp pass per probe fewer.
+ * A per-sample sum over k is independent of the chunk loop order. */
+static int mlp_probe_vjp(const scoresde_model *m, const double *x, const double *t, size_t n,
+                         const double *probes, size_t M, const double *weights, double *est,
+                         double *grad)
+{
+    const mlp_state *st = m->state;
+    size_t D = m->dim;
+    mlp_slot *s;
+    SD_TRY(slot_acquire(m, &s));
+    int rc = SCORESDE_OK;
+    for (size_t i0 = 0; i0 < n && rc == SCORESDE_OK; i0 += st->opt.chunk_rows) {
+        size_t r = chunk_len(st, n, i0);
+        rc = prepare_chunk(m, s, x, t, i0, r);
+        for (size_t i = 0; i < r; i++)
+            est[i0 + i] = 0.0;
+        for (size_t k = 0; rc == SCORESDE_OK && k < M; k++) {
+            if (probes)
+                tangent_inputs(m, s, probes + k * D, M * D, i0, r);
+            else
+                axis_tangent_inputs(m, s, k, r);
+            rc = sd_mlp_jvp(st->net, s->ws, r, s->in, s->tin, NULL, s->jv);
+            for (size_t i = 0; rc == SCORESDE_OK && i < r; i++) {
+                double A = s->coef[i], B = s->coef[r + i];
+                double f = weights[(i0 + i) * M + k] * B, dot = 0.0;
+                const double *v = probes ? probes + ((i0 + i) * M + k) * D : NULL;
+                for (size_t j = 0; j < D; j++) {
+                    double vj = v ? v[j] : (j == k ? 1.0 : 0.0);
+                    double val = jv_value(A, vj, B, s->jv[i * D + j]);
+                    if (!isfinite(val)) {
+                        rc = jv_not_finite(val, i0 + i, j, t);
+                        break;
+                    }
+                    if (v)
+                        dot += vj * val;
+                    else if (j == k)
+                        est[i0 + i] += val;
+                    /* The backward seed, as mlp_probe_backward forms it
+                     * (the tangent input already carries C: w B v). */
+                    s->g[i * D + j] = f * vj;
+                }
+                if (v)
+                    est[i0 + i] += dot;
+            }
+            if (rc == SCORESDE_OK)
+                rc = sd_mlp_tangent_backward(st->net, s->ws, NULL, s->g, grad, NULL);
+        }
+        for (size_t i = 0; rc == SCORESDE_OK && probes && i < r; i++)
+            est[i0 + i] /= (double)M;
     }
     slot_release(m, s);
     return rc;
@@ -643,6 +728,7 @@ const sd_model_ops sd_model_mlp_ops = {
     .score_backward = mlp_score_backward,
     .score_vjp = mlp_score_vjp,
     .probe_backward = mlp_probe_backward,
+    .probe_vjp = mlp_probe_vjp,
 };
 
 /* The option checks shared by creation (EINVAL) and loading (ECORRUPT, with
