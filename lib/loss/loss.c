@@ -175,7 +175,7 @@ int scoresde_loss_set_weight_fn(scoresde_loss *loss, scoresde_loss_weight_fn fn,
 
 /* Workspace of one evaluation: one block, carved into arrays. */
 typedef struct {
-    double *t, *alpha, *sigma, *w, *x, *z, *s, *sref, *gs, *probes, *hutch, *pw, *tab;
+    double *t, *alpha, *sigma, *w, *x, *z, *s, *sref, *gs, *probes, *hutch, *qs, *pw, *tab;
 } loss_ws;
 
 /* The probes of sample `stream` (M x D values into v). */
@@ -348,12 +348,29 @@ typedef struct {
     size_t D, M;
     double *per_sample;
     int scale; /* turn dQ/ds into the seed w_i / n dQ/ds (a gradient is wanted) */
+    int defer; /* the probe terms come after the score's backward (fused
+                  probe pass): keep Q's score part in ws->qs, values later */
     double inv_n;
     double total;
 } fill_ctx;
 
+/* Sample i's value w_i Q into per_sample and total (called in index order). */
+static int add_value(fill_ctx *fc, size_t i, double q)
+{
+    const loss_ws *ws = fc->ws;
+    const double v = ws->w[i] * q;
+    if (!isfinite(v))
+        return sd_fail(SCORESDE_ENUMERIC, "the %s loss of sample %zu (t = %g) is not finite",
+                       kind_name(fc->l->kind), i, ws->t[i]);
+    if (fc->per_sample)
+        fc->per_sample[i] = v;
+    fc->total += v;
+    return SCORESDE_OK;
+}
+
 /* Per-sample values and backward seeds of rows i0 .. i0+r-1, whose scores
- * are in ws->s (an sd_vjp_fill_fn). */
+ * are in ws->s (an sd_vjp_fill_fn). The seeds never depend on the probe
+ * terms (ws->hutch), so with fc->defer the values wait for them. */
 static int fill_rows(size_t i0, size_t r, void *ctx)
 {
     fill_ctx *fc = ctx;
@@ -364,6 +381,7 @@ static int fill_rows(size_t i0, size_t r, void *ctx)
     for (size_t i = i0; i < i0 + r; i++) {
         const double *s = ws->s + i * D, *z = ws->z + i * D;
         double *gs = ws->gs + i * D, q = 0.0;
+        int probe_term = 0; /* Q = (score part q) + hutch[i] */
         switch (kind) {
         case SCORESDE_LOSS_ESM:
             for (size_t j = 0; j < D; j++) {
@@ -378,7 +396,8 @@ static int fill_rows(size_t i0, size_t r, void *ctx)
                 gs[j] = s[j];
                 q += s[j] * s[j];
             }
-            q = 0.5 * q + ws->hutch[i];
+            q = 0.5 * q;
+            probe_term = 1;
             break;
         case SCORESDE_LOSS_SSM: {
             const double *v = ws->probes + i * M * D;
@@ -394,7 +413,8 @@ static int fill_rows(size_t i0, size_t r, void *ctx)
             }
             for (size_t j = 0; j < D; j++)
                 gs[j] /= (double)M;
-            q = q / (double)M + ws->hutch[i];
+            q = q / (double)M;
+            probe_term = 1;
             break;
         }
         case SCORESDE_LOSS_DDPM: {
@@ -417,18 +437,26 @@ static int fill_rows(size_t i0, size_t r, void *ctx)
             break;
         }
         }
-        const double v = ws->w[i] * q;
-        if (!isfinite(v))
-            return sd_fail(SCORESDE_ENUMERIC, "the %s loss of sample %zu (t = %g) is not finite",
-                           kind_name(kind), i, ws->t[i]);
-        if (fc->per_sample)
-            fc->per_sample[i] = v;
-        fc->total += v;
+        if (fc->defer) {
+            ws->qs[i] = q;
+        } else {
+            if (probe_term)
+                q += ws->hutch[i];
+            SD_TRY(add_value(fc, i, q));
+        }
         if (fc->scale)
             for (size_t j = 0; j < D; j++)
                 gs[j] *= ws->w[i] * fc->inv_n;
     }
     return SCORESDE_OK;
+}
+
+/* Whether this evaluation takes the fused probe path: a gradient of a loss
+ * with probe terms (ISM, SSM, SSM_VR) on a kind with the probe_vjp slot. */
+static int fused_probes(const scoresde_loss *l, const scoresde_model *model, const double *grad)
+{
+    return grad != NULL && (l->kind == SCORESDE_LOSS_ISM || is_probe_kind(l->kind)) &&
+           model->ops->probe_vjp != NULL;
 }
 
 static int eval_impl(const scoresde_loss *l, const scoresde_model *model, const double *x0,
@@ -475,14 +503,19 @@ static int eval_impl(const scoresde_loss *l, const scoresde_model *model, const 
     for (size_t i = 0; i < n; i++)
         ws->w[i] *= c;
 
-    /* the model: what the per-sample values need besides the score */
+    /* the model: what the per-sample values need besides the score (on the
+     * fused path, the probe terms come with their backward, after the score's) */
     const size_t M = l->M;
+    const int fused = fused_probes(l, model, grad);
     if (kind == SCORESDE_LOSS_ISM) {
-        SD_TRY(scoresde_model_divergence(model, ws->x, ws->t, n, D, ws->hutch));
+        if (!fused)
+            SD_TRY(scoresde_model_divergence(model, ws->x, ws->t, n, D, ws->hutch));
     } else if (is_probe_kind(kind)) {
         for (size_t i = 0; i < n; i++)
             draw_probes(l, seed, first + i, D, ws->probes + i * M * D);
-        SD_TRY(scoresde_model_hutchinson(model, ws->x, ws->t, n, D, ws->probes, M, ws->hutch));
+        if (!fused)
+            SD_TRY(scoresde_model_hutchinson(model, ws->x, ws->t, n, D, ws->probes, M,
+                                             ws->hutch));
     }
     if (kind == SCORESDE_LOSS_ESM)
         SD_TRY(scoresde_model_score(l->reference, ws->x, ws->t, n, D, ws->sref));
@@ -491,7 +524,7 @@ static int eval_impl(const scoresde_loss *l, const scoresde_model *model, const 
      * (fill_rows), then the score's backward: fused, so a kind that keeps
      * its forward state (the MLP) runs the forward once. */
     const double inv_n = 1.0 / (double)n;
-    fill_ctx fc = {l, ws, D, M, per_sample, grad != NULL, inv_n, 0.0};
+    fill_ctx fc = {l, ws, D, M, per_sample, grad != NULL, fused, inv_n, 0.0};
     if (grad) {
         SD_TRY(sd_model_score_vjp(model, ws->x, ws->t, n, D, ws->s, ws->gs, fill_rows, &fc, grad,
                                   count));
@@ -499,27 +532,44 @@ static int eval_impl(const scoresde_loss *l, const scoresde_model *model, const 
         SD_TRY(scoresde_model_score(model, ws->x, ws->t, n, D, ws->s));
         SD_TRY(fill_rows(0, n, &fc));
     }
-    *value = fc.total / (double)n;
-    if (!grad)
+    if (!grad) {
+        *value = fc.total / (double)n;
         return SCORESDE_OK;
+    }
 
+    /* The probe terms' backward, added after the score's (both paths, so the
+     * additions into grad run in one order): tr J = sum_j e_j^T J e_j for ISM,
+     * the D axis probes with weight w_i / n; M probes with w_i / (n M) for
+     * SSM and SSM_VR. */
     if (kind == SCORESDE_LOSS_ISM) {
-        /* tr J = sum_j e_j^T J e_j: the D axis probes with weight w_i / n */
-        memset(ws->probes, 0, nD * D * sizeof(double));
         for (size_t i = 0; i < n; i++)
-            for (size_t j = 0; j < D; j++) {
-                ws->probes[(i * D + j) * D + j] = 1.0;
+            for (size_t j = 0; j < D; j++)
                 ws->pw[i * D + j] = ws->w[i] * inv_n;
-            }
-        SD_TRY(scoresde_model_probe_backward(model, ws->x, ws->t, n, D, ws->probes, D, ws->pw,
-                                             grad, count));
     } else if (is_probe_kind(kind)) {
         for (size_t i = 0; i < n; i++)
             for (size_t m = 0; m < M; m++)
                 ws->pw[i * M + m] = ws->w[i] * inv_n / (double)M;
+    }
+    if (fused) {
+        /* One pass gives the terms (bit for bit those of divergence or
+         * hutchinson) and their backward; the values follow, in index order. */
+        const int ism = kind == SCORESDE_LOSS_ISM;
+        SD_TRY(sd_model_probe_vjp(model, ws->x, ws->t, n, D, ism ? NULL : ws->probes,
+                                  ism ? D : M, ws->pw, ws->hutch, grad, count));
+        for (size_t i = 0; i < n; i++)
+            SD_TRY(add_value(&fc, i, ws->qs[i] + ws->hutch[i]));
+    } else if (kind == SCORESDE_LOSS_ISM) {
+        memset(ws->probes, 0, nD * D * sizeof(double));
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < D; j++)
+                ws->probes[(i * D + j) * D + j] = 1.0;
+        SD_TRY(scoresde_model_probe_backward(model, ws->x, ws->t, n, D, ws->probes, D, ws->pw,
+                                             grad, count));
+    } else if (is_probe_kind(kind)) {
         SD_TRY(scoresde_model_probe_backward(model, ws->x, ws->t, n, D, ws->probes, M, ws->pw,
                                              grad, count));
     }
+    *value = fc.total / (double)n;
     return SCORESDE_OK;
 }
 
@@ -583,7 +633,8 @@ int sd_loss_eval_buf(const scoresde_loss *loss, const scoresde_model *model, con
         return sd_fail(SCORESDE_EINVAL, "grad is NULL but count is %zu", count);
     }
 
-    /* workspace: 5 n + 6 n D + n M D + n M (+ n D^2 for the ISM gradient) + 3 N */
+    /* workspace: 6 n + 5 n D + n M D + n M (+ n D^2 for the ISM gradient on
+     * the separate path) + 4 N, and the n levels */
     const size_t M = is_probe_kind(kind) ? loss->M : 1;
     size_t nD, nMD, probe_len, pw_len, tab_len, total;
     SD_TRY(sd_mul_size(n, D, &nD, "n x D"));
@@ -591,14 +642,16 @@ int sd_loss_eval_buf(const scoresde_loss *loss, const scoresde_model *model, con
     probe_len = nMD;
     pw_len = n * M;
     if (kind == SCORESDE_LOSS_ISM && grad) {
-        SD_TRY(sd_mul_size(nD, D, &probe_len, "n x D x D"));
+        /* the separate path's axis probes; the fused one makes them itself */
+        if (!fused_probes(loss, model, grad))
+            SD_TRY(sd_mul_size(nD, D, &probe_len, "n x D x D"));
         pw_len = nD;
     }
     tab_len = kind == SCORESDE_LOSS_DDPM ? 4 * loss->N : 0;
     const size_t nd6 = nD < 2 * n ? 2 * n : nD; /* gs doubles as DDPM's 2n coefficients */
     /* every term is below SIZE_MAX / 8 (checked products of sizes of arrays the
      * caller holds), so only the sum can overflow */
-    total = 5 * n + 4 * nD + nd6;
+    total = 6 * n + 4 * nD + nd6;
     /* the n levels (size_t, the size of a double on every supported target,
      * checked below) ride at the end of the same block */
     const size_t rest[4] = {probe_len, pw_len, tab_len, n};
@@ -631,6 +684,7 @@ int sd_loss_eval_buf(const scoresde_loss *loss, const scoresde_model *model, con
     ws.sigma = p, p += n;
     ws.w = p, p += n;
     ws.hutch = p, p += n;
+    ws.qs = p, p += n;
     ws.x = p, p += nD;
     ws.z = p, p += nD;
     ws.s = p, p += nD;
