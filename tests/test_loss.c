@@ -5,7 +5,8 @@
  * trace, results do not depend on how a run is split into calls, finite-
  * difference parameter gradients for every loss, weighting and reduction, and
  * each kind of bad input with its code and message; the fused score-then-
- * backward path is bit-identical to the separate one.
+ * backward path and the fused probe path (terms and backward in one jvp
+ * pass per probe) are bit-identical to the separate ones.
  * Statistical checks use fixed seeds and a 5-sigma bound from the sample size.
  * SPDX-License-Identifier: BSD-3-Clause
  */
@@ -593,6 +594,139 @@ START_TEST(fused_matches_separate)
 }
 END_TEST
 
+/* The fused probe path (the MLP kind's probe_vjp: one jvp pass per probe
+ * gives the terms v^T J v and their parameter backward) gives bit for bit
+ * the value, per-sample values and gradient of the separate path
+ * (divergence or hutchinson first, then the score's backward, then
+ * probe_backward with its own jvp passes), which the loss runs for a kind
+ * without the slot: same model with probe_vjp cleared. ISM, and SSM and
+ * SSM_VR with each probe type (M = 1, 2, 3), on output parameterisations
+ * with A != 0 (DATA, EDM) and C != 1 (EDM); MEAN and HALF_SUM; float64 and
+ * float32; chunks of 1, 4 and 16 rows over 11 samples (single rows, full
+ * chunks and a partial one, one chunk holding the batch). */
+typedef struct {
+    int kind, probe, M, sde, output, time_mode, weighting;
+    const char *name;
+} probe_case;
+
+static const probe_case probe_cases[] = {
+    {SCORESDE_LOSS_ISM, 0, 1, SCORESDE_SDE_VP, SCORESDE_MLP_OUTPUT_SCORE, SCORESDE_LOSS_TIME_DATA, 0, "ISM data"},
+    {SCORESDE_LOSS_ISM, 0, 1, SCORESDE_SDE_VP, SCORESDE_MLP_OUTPUT_DATA, SCORESDE_LOSS_TIME_UNIFORM, SCORESDE_LOSS_WEIGHT_G2, "ISM noisy"},
+    {SCORESDE_LOSS_SSM, SCORESDE_LOSS_PROBE_RADEMACHER, 1, SCORESDE_SDE_VP, SCORESDE_MLP_OUTPUT_DATA, SCORESDE_LOSS_TIME_UNIFORM, SCORESDE_LOSS_WEIGHT_G2, "SSM rademacher"},
+    {SCORESDE_LOSS_SSM, SCORESDE_LOSS_PROBE_GAUSSIAN, 3, SCORESDE_SDE_VE, SCORESDE_MLP_OUTPUT_NOISE, SCORESDE_LOSS_TIME_FIXED, SCORESDE_LOSS_WEIGHT_SIGMA2, "SSM gaussian"},
+    {SCORESDE_LOSS_SSM, SCORESDE_LOSS_PROBE_SPHERE, 2, SCORESDE_SDE_VP, SCORESDE_MLP_OUTPUT_SCORE, SCORESDE_LOSS_TIME_DATA, 0, "SSM sphere"},
+    {SCORESDE_LOSS_SSM_VR, SCORESDE_LOSS_PROBE_RADEMACHER, 2, SCORESDE_SDE_VP, SCORESDE_MLP_OUTPUT_SCORE, SCORESDE_LOSS_TIME_DATA, 0, "SSM_VR rademacher"},
+    {SCORESDE_LOSS_SSM_VR, SCORESDE_LOSS_PROBE_GAUSSIAN, 1, SCORESDE_SDE_VP, SCORESDE_MLP_OUTPUT_NOISE, SCORESDE_LOSS_TIME_UNIFORM, SCORESDE_LOSS_WEIGHT_SIGMA2, "SSM_VR gaussian"},
+    {SCORESDE_LOSS_SSM_VR, SCORESDE_LOSS_PROBE_SPHERE, 3, SCORESDE_SDE_EDM, SCORESDE_MLP_OUTPUT_EDM, SCORESDE_LOSS_TIME_LOGNORMAL, SCORESDE_LOSS_WEIGHT_EDM, "SSM_VR sphere EDM"},
+};
+#define N_PROBE_CASES (sizeof probe_cases / sizeof probe_cases[0])
+
+START_TEST(fused_probes_match_separate)
+{
+    const probe_case *pc = &probe_cases[_i / 4];
+    const int f32 = _i % 2, half_sum = (_i / 2) % 2;
+    scoresde_sde *sde = test_make_sde(pc->sde);
+    scoresde_model *ref = test_mixture(sde);
+    const grad_case gc = {pc->kind, pc->sde, pc->output, pc->time_mode, pc->weighting,
+                          half_sum, pc->probe, pc->M, pc->name};
+    scoresde_loss *l = grad_case_loss(&gc, ref);
+    const size_t n = 11;
+    double *x0 = test_data_of(ref, n, 43);
+    static const size_t chunks[3] = {1, 4, 16};
+    for (int c = 0; c < 3; c++) {
+        static const size_t widths[2] = {8, 6};
+        scoresde_mlp_options o;
+        test_mlp_options(&o, 2, widths, pc->output, 4, 11 + (uint64_t)_i);
+        o.chunk_rows = chunks[c];
+        o.precision = f32 ? SCORESDE_MLP_FLOAT32 : SCORESDE_MLP_FLOAT64;
+        scoresde_model *m = NULL;
+        ck_assert_int_eq(scoresde_model_create_mlp(&m, sde, 2, &o), SCORESDE_OK);
+        ck_assert(m->ops->probe_vjp != NULL);
+        size_t np = test_num_params(m);
+        double *g[2], ps[2][11], v[2];
+        const sd_model_ops *fused = m->ops;
+        sd_model_ops separate = *fused;
+        separate.probe_vjp = NULL;
+        for (int k = 0; k < 2; k++) {
+            g[k] = malloc(np * sizeof *g[k]);
+            for (size_t q = 0; q < np; q++)
+                g[k][q] = 0.25; /* added to, not written */
+            m->ops = k ? &separate : fused;
+            ck_assert_int_eq(scoresde_loss_eval(l, m, x0, n, 2, 19, 3, &v[k], ps[k], g[k], np),
+                             SCORESDE_OK);
+        }
+        m->ops = fused;
+        ck_assert(isfinite(v[0]));
+        ck_assert_msg(memcmp(&v[0], &v[1], sizeof v[0]) == 0, "%s: value differs", pc->name);
+        ck_assert_msg(memcmp(ps[0], ps[1], sizeof ps[0]) == 0, "%s: per-sample values differ",
+                      pc->name);
+        ck_assert_msg(memcmp(g[0], g[1], np * sizeof *g[0]) == 0,
+                      "%s (%s, %s, chunks of %zu): gradient differs", pc->name,
+                      f32 ? "float32" : "float64", half_sum ? "half-sum" : "mean", chunks[c]);
+        /* the value without a gradient (divergence or hutchinson) is the same */
+        double v0;
+        ck_assert_int_eq(scoresde_loss_eval(l, m, x0, n, 2, 19, 3, &v0, NULL, NULL, 0),
+                         SCORESDE_OK);
+        ck_assert(memcmp(&v0, &v[0], sizeof v0) == 0);
+        double moved = 0;
+        for (size_t q = 0; q < np; q++)
+            moved = fmax(moved, fabs(g[0][q] - 0.25));
+        ck_assert(moved > 0);
+        free(g[0]), free(g[1]);
+        scoresde_model_free(m);
+    }
+    free(x0);
+    scoresde_loss_free(l);
+    scoresde_model_free(ref);
+    scoresde_sde_free(sde);
+}
+END_TEST
+
+/* sd_model_probe_vjp's own checks: parameter count, M = 0, axis probes with
+ * M != D, non-finite probes, and a kind without the slot (EUNSUPPORTED). */
+START_TEST(fused_probe_checks)
+{
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
+    static const size_t widths[1] = {5};
+    scoresde_mlp_options o;
+    test_mlp_options(&o, 1, widths, SCORESDE_MLP_OUTPUT_NOISE, 2, 7);
+    scoresde_model *m = NULL;
+    ck_assert_int_eq(scoresde_model_create_mlp(&m, sde, 2, &o), SCORESDE_OK);
+    size_t np = test_num_params(m);
+    double x[8], t[4], pr[8], w[8], est[4], *g = calloc(np, sizeof *g);
+    for (int i = 0; i < 8; i++)
+        x[i] = 0.1 * i, pr[i] = i % 3 ? 1.0 : -1.0, w[i] = 0.5;
+    for (int i = 0; i < 4; i++)
+        t[i] = 0.2 + 0.1 * i;
+    ck_assert_int_eq(sd_model_probe_vjp(m, x, t, 4, 2, pr, 1, w, est, g, np), SCORESDE_OK);
+    ck_assert_int_eq(sd_model_probe_vjp(m, x, t, 4, 2, NULL, 2, w, est, g, np), SCORESDE_OK);
+    expect_error(sd_model_probe_vjp(m, x, t, 4, 2, pr, 1, w, est, g, np - 1), SCORESDE_EDIM,
+                 "param_grad");
+    expect_error(sd_model_probe_vjp(m, x, t, 4, 2, pr, 0, w, est, g, np), SCORESDE_EINVAL,
+                 "M (the number of probes");
+    expect_error(sd_model_probe_vjp(m, x, t, 4, 2, NULL, 1, w, est, g, np), SCORESDE_EINVAL,
+                 "axis probes need M = D = 2");
+    expect_error(sd_model_probe_vjp(m, x, t, 4, 2, pr, 1, NULL, est, g, np), SCORESDE_EINVAL,
+                 "weights");
+    expect_error(sd_model_probe_vjp(m, x, t, 4, 2, pr, 1, w, NULL, g, np), SCORESDE_EINVAL,
+                 "est");
+    pr[5] = NAN;
+    expect_error(sd_model_probe_vjp(m, x, t, 4, 2, pr, 1, w, est, g, np), SCORESDE_EINVAL,
+                 "probes");
+    pr[5] = 1.0;
+    const sd_model_ops *fused = m->ops;
+    sd_model_ops separate = *fused;
+    separate.probe_vjp = NULL;
+    m->ops = &separate;
+    expect_error(sd_model_probe_vjp(m, x, t, 4, 2, pr, 1, w, est, g, np), SCORESDE_EUNSUPPORTED,
+                 "no fused probe backward");
+    m->ops = fused;
+    free(g);
+    scoresde_model_free(m);
+    scoresde_sde_free(sde);
+}
+END_TEST
+
 /* A fill step's failure (the loss's non-finite check) stops the fused pass
  * with its own status and message. */
 static int failing_fill(size_t i0, size_t r, void *ctx)
@@ -814,6 +948,8 @@ static Suite *loss_suite(void)
     tcase_add_test(tc, settings_table);
     tcase_add_loop_test(tc, fused_matches_separate, 0, (int)(2 * N_GRAD_CASES));
     tcase_add_test(tc, fused_fill_failure);
+    tcase_add_loop_test(tc, fused_probes_match_separate, 0, (int)(4 * N_PROBE_CASES));
+    tcase_add_test(tc, fused_probe_checks);
     tcase_add_test(tc, kept_workspace_matches_fresh);
     suite_add_tcase(s, tc);
     return s;
