@@ -10,7 +10,17 @@
  * by the ratio of GEMM flops of the two shapes (printed). The target is a
  * step no slower than 1.5x that bound.
  *
- * Usage: bench_train [repeats (default 9)]. Times are minima over repeats.
+ * Then training steps of the losses with probe terms, ISM (D = 2 axis
+ * probes) and SSM_VR (one Rademacher probe), uniform times, sigma^2 weights,
+ * on the same network, with the fused probe path (the MLP's probe_vjp: one
+ * jvp pass per probe gives the terms and their backward) and the separate
+ * one (the same model with probe_vjp cleared: hutchinson or divergence, then
+ * probe_backward with its own jvp passes). Both paths step one trainer in
+ * turn within each repeat, so they see the same machine load; the ratio
+ * fused/separate and each step's ratio to the fwd+bwd GEMM bound are printed.
+ *
+ * Usage: bench_train [repeats (default 9)] [dsm|probe|all (default all)].
+ * Times are minima over repeats.
  * SPDX-License-Identifier: BSD-3-Clause
  */
 int bench_mlp_main(int argc, char **argv);
@@ -18,6 +28,7 @@ int bench_mlp_main(int argc, char **argv);
 #include "bench_mlp.c"
 #undef main
 
+#include "model_internal.h"
 #include "scoresde.h"
 
 enum { EMBED = 16 };
@@ -78,6 +89,63 @@ static double step_time(int f32, int threads, int reps, double *loss_out)
     return summarise(t, reps).min;
 }
 
+/* A step of a probe loss on path 0 (fused) and 1 (separate) in turn per
+ * repeat, on one trainer: out[path] = min time, loss_out[path] = last loss. */
+static void probe_step_times(int kind, int f32, int threads, int reps, double out[2],
+                             double loss_out[2])
+{
+    scoresde_sde *sde = NULL;
+    scoresde_model *model = NULL;
+    scoresde_loss *loss = NULL;
+    scoresde_trainer *tr = NULL;
+    scoresde_mlp_options o;
+    scoresde_model_mlp_options_init(&o, sizeof o);
+    o.n_hidden = NH;
+    size_t widths[NH];
+    for (int l = 0; l < NH; l++)
+        widths[l] = H;
+    o.widths = widths;
+    o.embed_dim = EMBED;
+    o.precision = f32 ? SCORESDE_MLP_FLOAT32 : SCORESDE_MLP_FLOAT64;
+    o.n_threads = threads;
+    o.chunk_rows = 1024;
+    if (scoresde_sde_create_default(&sde, SCORESDE_SDE_VP) != SCORESDE_OK ||
+        scoresde_model_create_mlp(&model, sde, D, &o) != SCORESDE_OK ||
+        scoresde_loss_create(&loss, kind) != SCORESDE_OK ||
+        scoresde_loss_set_int(loss, SCORESDE_LOSS_TIME_MODE, SCORESDE_LOSS_TIME_UNIFORM) !=
+            SCORESDE_OK ||
+        scoresde_trainer_create(&tr, model, loss) != SCORESDE_OK) {
+        fprintf(stderr, "setup failed: %s\n", scoresde_last_error());
+        exit(1);
+    }
+    const sd_model_ops *fused = model->ops;
+    sd_model_ops separate = *fused;
+    separate.probe_vjp = NULL;
+    const sd_model_ops *path[2] = {fused, &separate};
+    double *x = malloc(N * D * sizeof *x), t[2][MAX_REP];
+    scoresde_rng_normal(1, 0, 0, N * D, x);
+    for (int i = -1; i < reps; i++) { /* i = -1: warm-up of both paths */
+        for (int k = 0; k < 2; k++) {
+            model->ops = path[k];
+            double t0 = now();
+            if (scoresde_trainer_step(tr, x, N, D, &loss_out[k]) != SCORESDE_OK) {
+                fprintf(stderr, "step failed: %s\n", scoresde_last_error());
+                exit(1);
+            }
+            if (i >= 0)
+                t[k][i] = now() - t0;
+        }
+    }
+    model->ops = fused;
+    for (int k = 0; k < 2; k++)
+        out[k] = summarise(t[k], reps).min;
+    free(x);
+    scoresde_trainer_free(tr);
+    scoresde_loss_free(loss);
+    scoresde_model_free(model);
+    scoresde_sde_free(sde);
+}
+
 int main(int argc, char **argv)
 {
     int reps = argc > 1 ? atoi(argv[1]) : 9;
@@ -85,18 +153,42 @@ int main(int argc, char **argv)
         fprintf(stderr, "repeats must be between 1 and %d\n", MAX_REP);
         return 1;
     }
+    const char *which = argc > 2 ? argv[2] : "all";
+    const int all = strcmp(which, "all") == 0;
+    const int dsm = all || strcmp(which, "dsm") == 0, probe = all || strcmp(which, "probe") == 0;
+    if (!dsm && !probe) {
+        fprintf(stderr, "the section must be dsm, probe or all, not '%s'\n", which);
+        return 1;
+    }
     const size_t replay_dims[NH + 2] = {D, H, H, H, D};
     const size_t model_dims[NH + 2] = {D + EMBED, H, H, H, D};
     const double scale = fwdbwd_flops(model_dims, NH + 1) / fwdbwd_flops(replay_dims, NH + 1);
-    printf("DSM training step: MLP %d+%d -> %d x %d (SiLU) -> %d, batch %d, %d repeats (min); "
-           "GEMM bound scaled by %.4f for the time features\n",
+    printf("Training steps: MLP %d+%d -> %d x %d (SiLU) -> %d, batch %d, %d repeats (min); "
+           "GEMM bound (one fwd+bwd) scaled by %.4f for the time features\n",
            D, EMBED, NH, H, D, N, reps, scale);
-    for (int p = 0; p < 2; p++) {
+    for (int p = 0; probe && p < 2; p++) {
+        for (int threads = 1; threads <= 2; threads++) {
+            result r = run(p ? SD_MLP_F32 : SD_MLP_F64, threads, reps, 1024);
+            double bound = r.gemm_fwdbwd.min * scale;
+            printf("  %s, %d thread%s: GEMM-bound fwd+bwd %8.2f ms\n", p ? "float32" : "float64",
+                   threads, threads > 1 ? "s" : " ", 1e3 * bound);
+            static const int kinds[2] = {SCORESDE_LOSS_ISM, SCORESDE_LOSS_SSM_VR};
+            for (int q = 0; q < 2; q++) {
+                double tm[2], lv[2];
+                probe_step_times(kinds[q], p, threads, reps, tm, lv);
+                printf("    %-6s step: fused %8.2f ms (%5.2fx bound)  separate %8.2f ms "
+                       "(%5.2fx bound)  fused/separate %.3f  (loss %.4f / %.4f)\n",
+                       q ? "SSM_VR" : "ISM", 1e3 * tm[0], tm[0] / bound, 1e3 * tm[1],
+                       tm[1] / bound, tm[0] / tm[1], lv[0], lv[1]);
+            }
+        }
+    }
+    for (int p = 0; dsm && p < 2; p++) {
         for (int threads = 1; threads <= 2; threads++) {
             result r = run(p ? SD_MLP_F32 : SD_MLP_F64, threads, reps, 1024);
             double loss, step = step_time(p, threads, reps, &loss);
             double bound = r.gemm_fwdbwd.min * scale;
-            printf("  %s, %d thread%s: step %8.2f ms  GEMM-bound %8.2f ms  step/bound %5.2f  "
+            printf("  DSM %s, %d thread%s: step %8.2f ms  GEMM-bound %8.2f ms  step/bound %5.2f  "
                    "(engine fwd+bwd alone %8.2f ms; loss %.4f)\n",
                    p ? "float32" : "float64", threads, threads > 1 ? "s" : " ", 1e3 * step,
                    1e3 * bound, step / bound, 1e3 * r.fwdbwd.min, loss);
