@@ -259,9 +259,12 @@ SCORESDE_API int scoresde_loss_set_weight_fn(scoresde_loss *loss, scoresde_loss_
  * with respect to the model's parameters is ADDED to grad (count values, count
  * = scoresde_model_num_params), through scoresde_model_score_backward and,
  * for ISM/SSM/SSM_VR, scoresde_model_probe_backward (ISM with the D axis
- * probes, which is the exact trace); grad NULL requires count 0.
+ * probes, which is the exact trace); for an MLP model the probe terms and
+ * their backward come from one pass instead, with the same bits. grad NULL
+ * requires count 0.
  * The call allocates a workspace of O(n D) doubles (O(n D^2) for the ISM
- * gradient), freed before it returns. Randomness: see the top of this header.
+ * gradient of a model other than an MLP), freed before it returns.
+ * Randomness: see the top of this header.
  *
  * Returns SCORESDE_OK; SCORESDE_EINVAL (NULL argument, n or D zero, x0 with a
  * non-finite entry: the message names the first bad row and column; ESM

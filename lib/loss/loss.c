@@ -9,6 +9,13 @@
  * are deterministic for any thread count, and every sum here runs in a fixed
  * order, so the result is bit-identical however the caller threads it.
  *
+ * With a gradient, the score's backward comes first and the probe terms'
+ * second. A kind with the fused probe_vjp slot (the MLP) then computes the
+ * probe terms and their backward in one pass (the separate path runs the
+ * Jacobian products twice: once for the terms, once again for the backward);
+ * the values wait for it. The gradient's additions keep one order on both
+ * paths, so the results are the same bits (tests/test_loss.c).
+ *
  * SPDX-License-Identifier: BSD-3-Clause
  */
 #include "scoresde/loss.h"
