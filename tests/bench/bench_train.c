@@ -17,7 +17,9 @@
  * one (the same model with probe_vjp cleared: hutchinson or divergence, then
  * probe_backward with its own jvp passes). Both paths step one trainer in
  * turn within each repeat, so they see the same machine load; the ratio
- * fused/separate and each step's ratio to the fwd+bwd GEMM bound are printed.
+ * fused/separate and each step's ratio to the fwd+bwd GEMM bound are printed,
+ * with each path's last loss (of different steps and batches of the one
+ * trainer, so not equal; tests/test_loss.c proves the paths' bits equal).
  *
  * Usage: bench_train [repeats (default 9)] [dsm|probe|all (default all)].
  * Times are minima over repeats.
@@ -177,7 +179,7 @@ int main(int argc, char **argv)
                 double tm[2], lv[2];
                 probe_step_times(kinds[q], p, threads, reps, tm, lv);
                 printf("    %-6s step: fused %8.2f ms (%5.2fx bound)  separate %8.2f ms "
-                       "(%5.2fx bound)  fused/separate %.3f  (loss %.4f / %.4f)\n",
+                       "(%5.2fx bound)  fused/separate %.3f  (last losses %.4f / %.4f)\n",
                        q ? "SSM_VR" : "ISM", 1e3 * tm[0], tm[0] / bound, 1e3 * tm[1],
                        tm[1] / bound, tm[0] / tm[1], lv[0], lv[1]);
             }
