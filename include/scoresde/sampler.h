@@ -303,8 +303,10 @@ typedef enum scoresde_sampler_setting_t {
     SCORESDE_SAMPLER_S_TMAX = 25,         /**< double [0, 1e300], 1e300 (infinity) */
     SCORESDE_SAMPLER_S_NOISE = 26,        /**< double [0, 10], 1: EDM churn noise scale */
     SCORESDE_SAMPLER_LANGEVIN_STEP = 27,  /**< double [1e-300, 1e300], 1e-3: Langevin delta */
-    SCORESDE_SAMPLER_ADAPTIVE = 28        /**< int [0, 1], 0: DPMPP with per-sample adaptive
+    SCORESDE_SAMPLER_ADAPTIVE = 28,       /**< int [0, 1], 0: DPMPP with per-sample adaptive
                                                steps (RTOL, ATOL; see the method list) */
+    SCORESDE_SAMPLER_UNIPC = 29           /**< int [0, 1], 0: DPMPP multistep with the UniC
+                                               corrector (see the method list) */
 } scoresde_sampler_setting_t;
 
 /** Divergence estimators for likelihoods (values of the setting
