@@ -909,7 +909,7 @@ static double method_error(const scoresde_model *m, const scoresde_sde *sde, int
  * 0.3 of 1, 2, 3, 2. With the UniC corrector (UNIPC = 1, same NFE, checked
  * in method_error) DPM-Solver++ 1, 2M, 3M gain one order: 2, 3, 4
  * (measured: slopes 1.97, 3.04, 4.00 between N = 40 and 80; without UniC
- * 0.97, 2.08, 3.04 at those N). */
+ * 0.97, 2.08, 3.08 at those N). */
 START_TEST(test_fast_sampler_orders)
 {
     scoresde_sde *sde = NULL;
