@@ -939,6 +939,42 @@ START_TEST(test_fast_sampler_orders)
 }
 END_TEST
 
+/* UniC on short runs (lower orders on the last steps when N < 15): the NFE
+ * is that without UniC; a run with no corrected step (N = 1: the last step
+ * is never corrected; N = 2 with ORDER = 3: nor is 3M's 2S first step) is
+ * bit-identical to DPM-Solver++
+ * alone; every other short run changes and stays finite. */
+START_TEST(test_unipc_short)
+{
+    scoresde_sde *sde = NULL;
+    scoresde_model *m = gauss_model(&sde);
+    for (int64_t order = 1; order <= 3; order++)
+        for (int64_t N = 1; N <= 6; N++) {
+            double x[2][8];
+            uint64_t nfe[2];
+            for (int uc = 0; uc < 2; uc++) {
+                scoresde_sampler *s = NULL;
+                OK(scoresde_sampler_create(&s, SCORESDE_SAMPLER_DPMPP));
+                OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_ORDER, order));
+                OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_STEPS, N));
+                OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_UNIPC, uc));
+                scoresde_sampler_stats st = {sizeof st, 0, 0, 0, 0};
+                OK(scoresde_sampler_sample(s, m, NULL, 4, 2, 3, 0, x[uc], &st));
+                nfe[uc] = st.nfe;
+                scoresde_sampler_free(s);
+            }
+            ck_assert_uint_eq(nfe[0], nfe[1]);
+            int same = memcmp(x[0], x[1], sizeof x[0]) == 0;
+            int want_same = N == 1 || (N == 2 && order == 3);
+            ck_assert_msg(same == want_same, "order %d N %d: same %d", (int)order, (int)N, same);
+            for (int e = 0; e < 8; e++)
+                ck_assert(isfinite(x[1][e]));
+        }
+    scoresde_model_free(m);
+    scoresde_sde_free(sde);
+}
+END_TEST
+
 /* EDM with churn and DPM-Solver++ with final denoising sample the mixture. */
 START_TEST(test_fast_sampler_mixture)
 {
@@ -1272,8 +1308,8 @@ START_TEST(test_guidance)
     double w1[1] = {1.0};
     OK(scoresde_model_create_gmm(&a, sde, 1, 2, w1, mix_mu + 2, mix_var + 2));
     two_models tm = {a, b};
-    int methods[5] = {SCORESDE_SAMPLER_PC, SCORESDE_SAMPLER_ODE, SCORESDE_SAMPLER_EDM,
-                      SCORESDE_SAMPLER_DPMPP, SCORESDE_SAMPLER_DPMPP};
+    int methods[6] = {SCORESDE_SAMPLER_PC,    SCORESDE_SAMPLER_ODE,   SCORESDE_SAMPLER_EDM,
+                      SCORESDE_SAMPLER_DPMPP, SCORESDE_SAMPLER_DPMPP, SCORESDE_SAMPLER_DPMPP};
     scoresde_sampler *s = NULL;
     OK(scoresde_sampler_create(&s, methods[_i]));
     if (_i == 0) {
@@ -1282,9 +1318,10 @@ START_TEST(test_guidance)
     } else if (_i == 2) {
         OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_STEPS, 60));
         OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_S_CHURN, 40));
-    } else if (_i == 3) {
+    } else if (_i == 3 || _i == 5) { /* 5: with UniC */
         OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_ORDER, 3));
         OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_STEPS, 40));
+        OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_UNIPC, _i == 5));
     } else if (_i == 4) { /* adaptive: guidance per sample (per-sample times) */
         OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_ADAPTIVE, 1));
         OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_RTOL, 1e-3));
@@ -1791,6 +1828,7 @@ static Suite *sampler_suite(void)
     tcase_add_test(tc, test_dpm_adaptive);
     tcase_add_test(tc, test_em_weak_order);
     tcase_add_test(tc, test_fast_sampler_orders);
+    tcase_add_test(tc, test_unipc_short);
     tcase_add_loop_test(tc, test_fast_sampler_mixture, 0, 4);
     tcase_add_test(tc, test_encode_decode);
     tcase_add_loop_test(tc, test_likelihood_exact, 0, 2);
@@ -1798,7 +1836,7 @@ static Suite *sampler_suite(void)
     tcase_add_test(tc, test_bits_per_dim);
     tcase_add_test(tc, test_allocation_failures);
     tcase_add_test(tc, test_langevin_dynamics);
-    tcase_add_loop_test(tc, test_guidance, 0, 5);
+    tcase_add_loop_test(tc, test_guidance, 0, 6);
     tcase_add_loop_test(tc, test_inpainting, 0, 2);
     tcase_add_test(tc, test_inpainting_noise);
     tcase_add_test(tc, test_inpainting_exact);
