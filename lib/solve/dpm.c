@@ -6,6 +6,8 @@
  * With fewer than 15
  * steps the last steps use lower orders too (order <= N - k), as the
  * reference implementations do for short runs (lower_order_final).
+ * UNIPC = 1 adds the UniC corrector (Zhao et al. 2023, arXiv:2302.04867) of
+ * the predictor's order after every step but the last (see unic_weights).
  * SPDX-License-Identifier: BSD-3-Clause
  */
 #include <math.h>
@@ -31,14 +33,144 @@ static size_t dpm_ws(const sd_run *run)
     return 3 * run->D;
 }
 
+/* The two previous data predictions; with UNIPC also the third (UniC-3
+ * uses the three the 3M predictor used) and the corrected point x_{k-1}. */
 static size_t dpm_state(const sd_run *run)
 {
-    return 2 * run->D; /* the two previous data predictions */
+    return (sd_opt_int(run->s, SCORESDE_SAMPLER_UNIPC) ? 4 : 2) * run->D;
 }
 
 static double lam_at(const sd_run *r, size_t k)
 {
     return log(r->alpha[k] / r->sigma[k]);
+}
+
+/* The predictor order of step k (warm-up and lower_order_final). */
+static size_t dpm_order(const sd_run *r, size_t k)
+{
+    size_t order = sd_opt_size(r->s, SCORESDE_SAMPLER_ORDER);
+    if (order > k + 1)
+        order = k + 1;
+    if (r->N < 15 && order > r->N - k)
+        order = r->N - k;
+    return order;
+}
+
+/* Step k is 3M's singlestep 2S start. */
+static int dpm_is_2s(const sd_run *r, size_t k)
+{
+    return k == 0 && sd_opt_size(r->s, SCORESDE_SAMPLER_ORDER) == 3 && r->N > 1;
+}
+
+/* phi_k(z) = sum_j z^j / (j + k)! (phi_0 = e^z, phi_{k+1} = (phi_k - 1/k!)/z),
+ * k = 1..4: the series for |z| < 1/2, where the recurrence would cancel
+ * (it divides by z up to four times), the recurrence from expm1 above. */
+static double unic_phi(int k, double z)
+{
+    double fact = 1.0; /* k! */
+    for (int i = 2; i <= k; i++)
+        fact *= i;
+    if (fabs(z) < 0.5) {
+        double term = 1.0 / fact, sum = 0.0; /* 24 terms: 0.5^24/24! << eps */
+        for (int j = 0; j < 24; j++) {
+            sum += term;
+            term *= z / (double)(j + k + 1);
+        }
+        return sum;
+    }
+    double p = expm1(z) / z, f = 1.0; /* phi_1; f = (i-1)! below */
+    for (int i = 1; i < k; i++) {
+        f *= i;
+        p = (p - 1.0 / f) / z;
+    }
+    return p;
+}
+
+/* UniC weights of order p (1..3) for the step lambda_s -> lambda_s + h. The
+ * exact step in data prediction is
+ *   x_t = (sigma_t/sigma_s) x_s + alpha_t sum_{n>=0} h^(n+1) phi_{n+1}(-h) m^(n),
+ * m^(n) the n-th lambda-derivative of m at lambda_s. UniC replaces the
+ * n >= 1 terms by -alpha_t sum_j w_j D_j, D_j = (m(lambda_s + r_j h) - m_s)/r_j
+ * = sum_n r_j^(n-1) h^n m^(n) / n!, with r_1..r_{p-1} < 0 at the previous
+ * grid points and r_p = 1 at the new point, so matching n = 1..p gives the
+ * Vandermonde system sum_j w_j r_j^(n-1) = g_n = -h phi_{n+1}(-h) n! (Zhao
+ * et al.'s R rho = b with w = B(h) rho: B(h) cancels whenever the system is
+ * solved). Local error O(h^(p+2)): one order above the predictor. For p = 1
+ * the reference code takes rho = 1/2, B(h) = expm1(-h) ("bh2"), i.e.
+ * w = expm1(-h)/2 = g_1 + O(h^2), of the same order; so does this library. */
+static void unic_weights(size_t p, double h, const double *rk, double *w)
+{
+    if (p == 1) {
+        w[0] = 0.5 * expm1(-h);
+        return;
+    }
+    double A[3][4], fact = 1.0;
+    for (size_t n = 1; n <= p; n++) {
+        fact *= (double)n;
+        for (size_t j = 0; j < p; j++) {
+            double v = 1.0;
+            for (size_t e = 1; e < n; e++)
+                v *= rk[j];
+            A[n - 1][j] = v;
+        }
+        A[n - 1][p] = -h * unic_phi((int)n + 1, -h) * fact;
+    }
+    /* Gaussian elimination with partial pivoting (p <= 3; the nodes are
+     * distinct, so the Vandermonde matrix is regular) */
+    for (size_t c = 0; c < p; c++) {
+        size_t piv = c;
+        for (size_t i = c + 1; i < p; i++)
+            if (fabs(A[i][c]) > fabs(A[piv][c]))
+                piv = i;
+        if (piv != c)
+            for (size_t j = 0; j <= p; j++) {
+                double tmp = A[c][j];
+                A[c][j] = A[piv][j];
+                A[piv][j] = tmp;
+            }
+        for (size_t i = c + 1; i < p; i++) {
+            double f = A[i][c] / A[c][c];
+            for (size_t j = c; j <= p; j++)
+                A[i][j] -= f * A[c][j];
+        }
+    }
+    for (size_t c = p; c-- > 0;) {
+        double v = A[c][p];
+        for (size_t j = c + 1; j < p; j++)
+            v -= A[c][j] * w[j];
+        w[c] = v / A[c][c];
+    }
+}
+
+/* UniC at step k >= 1: correct the block's x_k (the predictor's result, at
+ * which m_k = mk was just evaluated) from x_{k-1} and m_{k-1..k-p} in the
+ * state, p the order of step k-1's predictor. No-op after the 2S start. */
+static void dpm_unic(sd_block *b, size_t k, const double *mk)
+{
+    const sd_run *r = b->run;
+    size_t D = r->D;
+    if (dpm_is_2s(r, k - 1))
+        return;
+    size_t p = dpm_order(r, k - 1);
+    double ls = lam_at(r, k - 1), h = lam_at(r, k) - ls;
+    double rk[3], w[3];
+    for (size_t j = 0; j + 1 < p; j++)
+        rk[j] = (lam_at(r, k - 2 - j) - ls) / h;
+    rk[p - 1] = 1.0;
+    unic_weights(p, h, rk, w);
+    double at = r->alpha[k], ratio = r->sigma[k] / r->sigma[k - 1], c0 = -at * expm1(-h);
+    for (size_t i = 0; i < b->n; i++) {
+        double *x = b->x + i * D, *m1 = b->state + i * 4 * D, *m2 = m1 + D, *m3 = m2 + D;
+        const double *xp = m3 + D, *mm = mk + i * D;
+        for (size_t j = 0; j < D; j++) {
+            double dsum = w[p - 1] * (mm[j] - m1[j]);
+            if (p >= 2)
+                dsum += w[0] * (m2[j] - m1[j]) / rk[0];
+            if (p >= 3)
+                dsum += w[1] * (m3[j] - m1[j]) / rk[1];
+            x[j] = ratio * xp[j] + c0 * m1[j] - at * dsum;
+        }
+    }
 }
 
 /* DPM-Solver++(2S) (Lu et al. 2022, Algorithm 1, r = 1/2) for the first
@@ -73,6 +205,8 @@ static int dpm_step(sd_block *b, size_t k)
 {
     const sd_run *r = b->run;
     size_t D = r->D, N = r->N;
+    int unipc = sd_opt_int(r->s, SCORESDE_SAMPLER_UNIPC);
+    size_t sd = (unipc ? 4 : 2) * D; /* state doubles per sample */
     double *m0 = b->ws;
     b->t_now = r->grid[k];
     for (size_t i = 0; i < b->n; i++)
@@ -80,12 +214,13 @@ static int dpm_step(sd_block *b, size_t k)
     SD_TRY(scoresde_model_predict_data(r->model, b->x, b->t, b->n, D, m0));
     SD_TRY(sd_solve_guide_data(b, b->x, r->alpha[k], r->sigma[k], m0));
     b->nfe++;
-    size_t want = sd_opt_size(r->s, SCORESDE_SAMPLER_ORDER), order = want;
-    if (order > k + 1)
-        order = k + 1;
-    if (N < 15 && order > N - k)
-        order = N - k;
-    int single = k == 0 && want == 3 && N > 1;
+    /* UniC reuses m_k, evaluated at the predicted x_k, as the paper does:
+     * the history keeps m at the predicted points, the steps start from the
+     * corrected ones */
+    if (unipc && k > 0)
+        dpm_unic(b, k, m0);
+    size_t order = dpm_order(r, k);
+    int single = dpm_is_2s(r, k);
     double h = lam_at(r, k + 1) - lam_at(r, k), phi1 = expm1(-h);
     double at = r->alpha[k + 1], ratio = r->sigma[k + 1] / r->sigma[k];
     double c1 = -at * phi1, c2 = 0.0, c3 = 0.0, r0 = 1.0, r1 = 1.0;
@@ -99,10 +234,13 @@ static int dpm_step(sd_block *b, size_t k)
         c2 = at * phi2;
         c3 = -at * phi3;
     }
+    if (unipc)
+        for (size_t i = 0; i < b->n; i++)
+            memcpy(b->state + i * sd + 3 * D, b->x + i * D, D * sizeof(double));
     if (single)
         SD_TRY(dpm_first_2s(b, m0));
     for (size_t i = 0; i < b->n; i++) {
-        double *x = b->x + i * D, *m1 = b->state + i * 2 * D, *m2 = m1 + D;
+        double *x = b->x + i * D, *m1 = b->state + i * sd, *m2 = m1 + D;
         const double *mm = m0 + i * D;
         for (size_t j = 0; j < D; j++) {
             if (!single) {
@@ -118,6 +256,8 @@ static int dpm_step(sd_block *b, size_t k)
                 }
                 x[j] = v;
             }
+            if (unipc)
+                m2[D + j] = m2[j]; /* m3 */
             m2[j] = m1[j];
             m1[j] = mm[j];
         }

@@ -53,6 +53,7 @@ static const sd_setting sampler_rows[SD_SAMPLER_NOPT] = {
     ROW_D(S_NOISE, 0, 10, 0, 1),
     ROW_D(LANGEVIN_STEP, 1e-300, 1e300, 0, 1e-3),
     ROW_I(ADAPTIVE, 0, 1, 0),
+    ROW_I(UNIPC, 0, 1, 0),
 };
 #undef OPT
 #undef ROW_I

@@ -20,7 +20,7 @@
 
 #include "internal.h"
 
-#define SD_SAMPLER_NOPT 29 /* setting ids 1..28 */
+#define SD_SAMPLER_NOPT 30 /* setting ids 1..29 */
 
 struct scoresde_sampler {
     int method;

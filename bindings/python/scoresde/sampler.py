@@ -28,6 +28,7 @@ SAMPLER_SETTINGS = {
     "block": 13, "ald_step": 14, "solver": 15, "rtol": 16, "atol": 17, "h_init": 18,
     "h_min": 19, "max_steps": 20, "divergence": 21, "order": 22, "s_churn": 23,
     "s_tmin": 24, "s_tmax": 25, "s_noise": 26, "langevin_step": 27, "adaptive": 28,
+    "unipc": 29,
 }
 
 

@@ -998,6 +998,7 @@ pub const SCORESDE_SAMPLER_S_TMAX: scoresde_sampler_setting_t = 25;
 pub const SCORESDE_SAMPLER_S_NOISE: scoresde_sampler_setting_t = 26;
 pub const SCORESDE_SAMPLER_LANGEVIN_STEP: scoresde_sampler_setting_t = 27;
 pub const SCORESDE_SAMPLER_ADAPTIVE: scoresde_sampler_setting_t = 28;
+pub const SCORESDE_SAMPLER_UNIPC: scoresde_sampler_setting_t = 29;
 pub type scoresde_sampler_setting_t = core::ffi::c_uint;
 pub const SCORESDE_SAMPLER_DIVERGENCE_EXACT: scoresde_sampler_divergence_t = 1;
 pub const SCORESDE_SAMPLER_DIVERGENCE_RADEMACHER: scoresde_sampler_divergence_t = 2;

@@ -13,7 +13,7 @@ use crate::sde::SdeRef;
 /// Setting names and their SCORESDE_SAMPLER_* ids (the type and bounds come
 /// from the library, see [`Sampler::bounds`]). "eps", "h_init" and "h_min"
 /// also take f64::NAN, the library's choice (and their default).
-pub const SETTINGS: [(&str, u32); 28] = [
+pub const SETTINGS: [(&str, u32); 29] = [
     ("steps", sys::SCORESDE_SAMPLER_STEPS), ("eps", sys::SCORESDE_SAMPLER_EPS),
     ("predictor", sys::SCORESDE_SAMPLER_PREDICTOR), ("corrector", sys::SCORESDE_SAMPLER_CORRECTOR),
     ("corrector_steps", sys::SCORESDE_SAMPLER_CORRECTOR_STEPS), ("snr", sys::SCORESDE_SAMPLER_SNR),
@@ -28,7 +28,7 @@ pub const SETTINGS: [(&str, u32); 28] = [
     ("s_churn", sys::SCORESDE_SAMPLER_S_CHURN), ("s_tmin", sys::SCORESDE_SAMPLER_S_TMIN),
     ("s_tmax", sys::SCORESDE_SAMPLER_S_TMAX), ("s_noise", sys::SCORESDE_SAMPLER_S_NOISE),
     ("langevin_step", sys::SCORESDE_SAMPLER_LANGEVIN_STEP),
-    ("adaptive", sys::SCORESDE_SAMPLER_ADAPTIVE),
+    ("adaptive", sys::SCORESDE_SAMPLER_ADAPTIVE), ("unipc", sys::SCORESDE_SAMPLER_UNIPC),
 ];
 
 fn setting_id(name: &str) -> Result<i32> {
