@@ -377,39 +377,6 @@ static int mlp_score_vjp(const scoresde_model *m, const double *x, const double 
     return rc;
 }
 
-static int mlp_probe_backward(const scoresde_model *m, const double *x, const double *t,
-                              size_t n, const double *probes, size_t M, const double *weights,
-                              double *grad)
-{
-    const mlp_state *st = m->state;
-    size_t D = m->dim;
-    mlp_slot *s;
-    SD_TRY(slot_acquire(m, &s));
-    int rc = SCORESDE_OK;
-    for (size_t i0 = 0; i0 < n && rc == SCORESDE_OK; i0 += st->opt.chunk_rows) {
-        size_t r = chunk_len(st, n, i0);
-        rc = prepare_chunk(m, s, x, t, i0, r);
-        /* One tangent pass per probe index; probe k of sample i starts at
-         * probes + (i*M + k)*D, so the row stride is M*D. */
-        for (size_t k = 0; rc == SCORESDE_OK && k < M; k++) {
-            tangent_inputs(m, s, probes + k * D, M * D, i0, r);
-            rc = sd_mlp_jvp(st->net, s->ws, r, s->in, s->tin, NULL, s->jv);
-            if (rc != SCORESDE_OK)
-                break;
-            for (size_t i = 0; i < r; i++) {
-                /* The tangent input already carries C: g_tan = w B v. */
-                double f = weights[(i0 + i) * M + k] * s->coef[r + i];
-                const double *v = probes + ((i0 + i) * M + k) * D;
-                for (size_t j = 0; j < D; j++)
-                    s->g[i * D + j] = f * v[j];
-            }
-            rc = sd_mlp_tangent_backward(st->net, s->ws, NULL, s->g, grad, NULL);
-        }
-    }
-    slot_release(m, s);
-    return rc;
-}
-
 /* Axis tangent inputs of a chunk: (C e_k, 0 for the features), with e_k's
  * 1.0 and 0.0 multiplied as tangent_inputs multiplies a stored e_k. */
 static void axis_tangent_inputs(const scoresde_model *m, mlp_slot *s, size_t k, size_t r)
@@ -423,14 +390,14 @@ static void axis_tangent_inputs(const scoresde_model *m, mlp_slot *s, size_t k, 
     }
 }
 
-/* Fused probe terms and backward (the probe_vjp slot). Per chunk: one
- * prepare_chunk, then per probe index k one jvp whose result gives the
- * chunk's terms v^T J v (as mlp_jvp forms J_s v and the generic
- * hutchinson/divergence sum it: same products, same order per sample) and
- * whose state the tangent backward uses (as mlp_probe_backward: same seeds,
- * same chunks, same order of additions into grad). So est and grad are
- * bit-identical to the separate calls, with one jvp pass per probe fewer.
- * A per-sample sum over k is independent of the chunk loop order. */
+/* Probe terms and their backward (the probe_vjp slot; probe_backward is the
+ * same pass with est NULL). Per chunk: one prepare_chunk, then per probe
+ * index k one jvp whose result gives the chunk's terms v^T J v (as mlp_jvp
+ * forms J_s v and the generic hutchinson/divergence sum it: same products,
+ * same order per sample) and whose state the tangent backward uses. So est
+ * and grad are bit-identical to a Hutchinson or divergence call followed by
+ * probe_backward, with one jvp pass per probe fewer. A per-sample sum over k
+ * is independent of the chunk loop order. */
 static int mlp_probe_vjp(const scoresde_model *m, const double *x, const double *t, size_t n,
                          const double *probes, size_t M, const double *weights, double *est,
                          double *grad)
@@ -443,7 +410,7 @@ static int mlp_probe_vjp(const scoresde_model *m, const double *x, const double 
     for (size_t i0 = 0; i0 < n && rc == SCORESDE_OK; i0 += st->opt.chunk_rows) {
         size_t r = chunk_len(st, n, i0);
         rc = prepare_chunk(m, s, x, t, i0, r);
-        for (size_t i = 0; i < r; i++)
+        for (size_t i = 0; est && i < r; i++)
             est[i0 + i] = 0.0;
         for (size_t k = 0; rc == SCORESDE_OK && k < M; k++) {
             if (probes)
@@ -464,23 +431,30 @@ static int mlp_probe_vjp(const scoresde_model *m, const double *x, const double 
                     }
                     if (v)
                         dot += vj * val;
-                    else if (j == k)
+                    else if (est && j == k)
                         est[i0 + i] += val;
-                    /* The backward seed, as mlp_probe_backward forms it
-                     * (the tangent input already carries C: w B v). */
+                    /* The backward seed of w v^T J v (the tangent input
+                     * already carries C: w B v). */
                     s->g[i * D + j] = f * vj;
                 }
-                if (v)
+                if (v && est)
                     est[i0 + i] += dot;
             }
             if (rc == SCORESDE_OK)
                 rc = sd_mlp_tangent_backward(st->net, s->ws, NULL, s->g, grad, NULL);
         }
-        for (size_t i = 0; rc == SCORESDE_OK && probes && i < r; i++)
+        for (size_t i = 0; rc == SCORESDE_OK && probes && est && i < r; i++)
             est[i0 + i] /= (double)M;
     }
     slot_release(m, s);
     return rc;
+}
+
+static int mlp_probe_backward(const scoresde_model *m, const double *x, const double *t,
+                              size_t n, const double *probes, size_t M, const double *weights,
+                              double *grad)
+{
+    return mlp_probe_vjp(m, x, t, n, probes, M, weights, NULL, grad);
 }
 
 static size_t mlp_num_params(const scoresde_model *m)

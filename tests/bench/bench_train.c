@@ -47,12 +47,18 @@ static double fwdbwd_flops(const size_t *dims, size_t layers)
     return f;
 }
 
-static double step_time(int f32, int threads, int reps, double *loss_out)
+/* The benchmark's training objects: the 3 x 256 MLP under VP, a loss of
+ * `kind` (uniform times), a trainer with the default settings. */
+typedef struct bench_trainer {
+    scoresde_sde *sde;
+    scoresde_model *model;
+    scoresde_loss *loss;
+    scoresde_trainer *tr;
+} bench_trainer;
+
+static bench_trainer bench_trainer_create(int kind, int f32, int threads)
 {
-    scoresde_sde *sde = NULL;
-    scoresde_model *model = NULL;
-    scoresde_loss *loss = NULL;
-    scoresde_trainer *tr = NULL;
+    bench_trainer b = {0};
     scoresde_mlp_options o;
     scoresde_model_mlp_options_init(&o, sizeof o);
     o.n_hidden = NH;
@@ -64,13 +70,30 @@ static double step_time(int f32, int threads, int reps, double *loss_out)
     o.precision = f32 ? SCORESDE_MLP_FLOAT32 : SCORESDE_MLP_FLOAT64;
     o.n_threads = threads;
     o.chunk_rows = 1024;
-    if (scoresde_sde_create_default(&sde, SCORESDE_SDE_VP) != SCORESDE_OK ||
-        scoresde_model_create_mlp(&model, sde, D, &o) != SCORESDE_OK ||
-        scoresde_loss_create(&loss, SCORESDE_LOSS_DSM) != SCORESDE_OK ||
-        scoresde_trainer_create(&tr, model, loss) != SCORESDE_OK) {
+    if (scoresde_sde_create_default(&b.sde, SCORESDE_SDE_VP) != SCORESDE_OK ||
+        scoresde_model_create_mlp(&b.model, b.sde, D, &o) != SCORESDE_OK ||
+        scoresde_loss_create(&b.loss, kind) != SCORESDE_OK ||
+        scoresde_loss_set_int(b.loss, SCORESDE_LOSS_TIME_MODE, SCORESDE_LOSS_TIME_UNIFORM) !=
+            SCORESDE_OK ||
+        scoresde_trainer_create(&b.tr, b.model, b.loss) != SCORESDE_OK) {
         fprintf(stderr, "setup failed: %s\n", scoresde_last_error());
         exit(1);
     }
+    return b;
+}
+
+static void bench_trainer_free(bench_trainer *b)
+{
+    scoresde_trainer_free(b->tr);
+    scoresde_loss_free(b->loss);
+    scoresde_model_free(b->model);
+    scoresde_sde_free(b->sde);
+}
+
+static double step_time(int f32, int threads, int reps, double *loss_out)
+{
+    bench_trainer b = bench_trainer_create(SCORESDE_LOSS_DSM, f32, threads);
+    scoresde_trainer *tr = b.tr;
     double *x = malloc(N * D * sizeof *x), t[MAX_REP], l = 0;
     scoresde_rng_normal(1, 0, 0, N * D, x);
     if (scoresde_trainer_step(tr, x, N, D, &l) != SCORESDE_OK) { /* warm-up */
@@ -84,10 +107,7 @@ static double step_time(int f32, int threads, int reps, double *loss_out)
     }
     *loss_out = l;
     free(x);
-    scoresde_trainer_free(tr);
-    scoresde_loss_free(loss);
-    scoresde_model_free(model);
-    scoresde_sde_free(sde);
+    bench_trainer_free(&b);
     return summarise(t, reps).min;
 }
 
@@ -96,30 +116,9 @@ static double step_time(int f32, int threads, int reps, double *loss_out)
 static void probe_step_times(int kind, int f32, int threads, int reps, double out[2],
                              double loss_out[2])
 {
-    scoresde_sde *sde = NULL;
-    scoresde_model *model = NULL;
-    scoresde_loss *loss = NULL;
-    scoresde_trainer *tr = NULL;
-    scoresde_mlp_options o;
-    scoresde_model_mlp_options_init(&o, sizeof o);
-    o.n_hidden = NH;
-    size_t widths[NH];
-    for (int l = 0; l < NH; l++)
-        widths[l] = H;
-    o.widths = widths;
-    o.embed_dim = EMBED;
-    o.precision = f32 ? SCORESDE_MLP_FLOAT32 : SCORESDE_MLP_FLOAT64;
-    o.n_threads = threads;
-    o.chunk_rows = 1024;
-    if (scoresde_sde_create_default(&sde, SCORESDE_SDE_VP) != SCORESDE_OK ||
-        scoresde_model_create_mlp(&model, sde, D, &o) != SCORESDE_OK ||
-        scoresde_loss_create(&loss, kind) != SCORESDE_OK ||
-        scoresde_loss_set_int(loss, SCORESDE_LOSS_TIME_MODE, SCORESDE_LOSS_TIME_UNIFORM) !=
-            SCORESDE_OK ||
-        scoresde_trainer_create(&tr, model, loss) != SCORESDE_OK) {
-        fprintf(stderr, "setup failed: %s\n", scoresde_last_error());
-        exit(1);
-    }
+    bench_trainer b = bench_trainer_create(kind, f32, threads);
+    scoresde_trainer *tr = b.tr;
+    scoresde_model *model = b.model;
     const sd_model_ops *fused = model->ops;
     sd_model_ops separate = *fused;
     separate.probe_vjp = NULL;
@@ -142,10 +141,7 @@ static void probe_step_times(int kind, int f32, int threads, int reps, double ou
     for (int k = 0; k < 2; k++)
         out[k] = summarise(t[k], reps).min;
     free(x);
-    scoresde_trainer_free(tr);
-    scoresde_loss_free(loss);
-    scoresde_model_free(model);
-    scoresde_sde_free(sde);
+    bench_trainer_free(&b);
 }
 
 int main(int argc, char **argv)
