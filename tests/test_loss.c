@@ -12,6 +12,7 @@
  */
 #include <check.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -538,6 +539,39 @@ START_TEST(bad_input)
 }
 END_TEST
 
+/* Evaluate l on m (n <= 11 samples, gradient added to 0.25s) through m's
+ * own ops and through `separate` (the same ops with a fused slot cleared),
+ * and assert that the value, the per-sample values and the gradient agree
+ * bit for bit and that the gradient moved. Returns the value. */
+static double assert_same_bits(const scoresde_loss *l, scoresde_model *m,
+                               const sd_model_ops *separate, const double *x0, size_t n,
+                               uint64_t seed, uint64_t first, const char *what)
+{
+    ck_assert(n <= 11);
+    size_t np = test_num_params(m);
+    double *g[2], ps[2][11] = {{0}}, v[2];
+    const sd_model_ops *fused = m->ops;
+    for (int k = 0; k < 2; k++) {
+        g[k] = malloc(np * sizeof *g[k]);
+        for (size_t q = 0; q < np; q++)
+            g[k][q] = 0.25; /* added to, not written */
+        m->ops = k ? separate : fused;
+        ck_assert_int_eq(scoresde_loss_eval(l, m, x0, n, 2, seed, first, &v[k], ps[k], g[k], np),
+                         SCORESDE_OK);
+    }
+    m->ops = fused;
+    ck_assert(isfinite(v[0]));
+    ck_assert_msg(memcmp(&v[0], &v[1], sizeof v[0]) == 0, "%s: value differs", what);
+    ck_assert_msg(memcmp(ps[0], ps[1], sizeof ps[0]) == 0, "%s: per-sample values differ", what);
+    ck_assert_msg(memcmp(g[0], g[1], np * sizeof *g[0]) == 0, "%s: gradient differs", what);
+    double moved = 0;
+    for (size_t q = 0; q < np; q++)
+        moved = fmax(moved, fabs(g[0][q] - 0.25));
+    ck_assert(moved > 0);
+    free(g[0]), free(g[1]);
+    return v[0];
+}
+
 /* The fused score-then-backward path (the MLP kind's score_vjp, which keeps
  * the forward state) gives bit for bit the value, per-sample values and
  * gradient of the separate path (score on every row, then score_backward
@@ -562,31 +596,12 @@ START_TEST(fused_matches_separate)
 
     const size_t n = 11;
     double *x0 = test_data_of(ref, n, 41);
-    size_t np = test_num_params(m);
-    double *g[2], ps[2][11], v[2];
-    const sd_model_ops *fused = m->ops;
-    sd_model_ops separate = *fused;
+    sd_model_ops separate = *m->ops;
     separate.score_vjp = NULL;
-    for (int k = 0; k < 2; k++) {
-        g[k] = malloc(np * sizeof *g[k]);
-        for (size_t q = 0; q < np; q++)
-            g[k][q] = 0.25; /* added to, not written */
-        m->ops = k ? &separate : fused;
-        ck_assert_int_eq(scoresde_loss_eval(l, m, x0, n, 2, 17, 5, &v[k], ps[k], g[k], np),
-                         SCORESDE_OK);
-    }
-    m->ops = fused;
-    ck_assert(isfinite(v[0]));
-    ck_assert_msg(memcmp(&v[0], &v[1], sizeof v[0]) == 0, "%s: value differs", gc->name);
-    ck_assert_msg(memcmp(ps[0], ps[1], sizeof ps[0]) == 0, "%s: per-sample values differ",
-                  gc->name);
-    ck_assert_msg(memcmp(g[0], g[1], np * sizeof *g[0]) == 0, "%s (%s): gradient differs",
-                  gc->name, f32 ? "float32" : "float64");
-    double moved = 0;
-    for (size_t q = 0; q < np; q++)
-        moved = fmax(moved, fabs(g[0][q] - 0.25));
-    ck_assert(moved > 0);
-    free(g[0]), free(g[1]), free(x0);
+    char what[96];
+    snprintf(what, sizeof what, "%s (%s)", gc->name, f32 ? "float32" : "float64");
+    assert_same_bits(l, m, &separate, x0, n, 17, 5, what);
+    free(x0);
     scoresde_loss_free(l);
     scoresde_model_free(m);
     scoresde_model_free(ref);
@@ -642,37 +657,17 @@ START_TEST(fused_probes_match_separate)
         scoresde_model *m = NULL;
         ck_assert_int_eq(scoresde_model_create_mlp(&m, sde, 2, &o), SCORESDE_OK);
         ck_assert(m->ops->probe_vjp != NULL);
-        size_t np = test_num_params(m);
-        double *g[2], ps[2][11], v[2];
-        const sd_model_ops *fused = m->ops;
-        sd_model_ops separate = *fused;
+        sd_model_ops separate = *m->ops;
         separate.probe_vjp = NULL;
-        for (int k = 0; k < 2; k++) {
-            g[k] = malloc(np * sizeof *g[k]);
-            for (size_t q = 0; q < np; q++)
-                g[k][q] = 0.25; /* added to, not written */
-            m->ops = k ? &separate : fused;
-            ck_assert_int_eq(scoresde_loss_eval(l, m, x0, n, 2, 19, 3, &v[k], ps[k], g[k], np),
-                             SCORESDE_OK);
-        }
-        m->ops = fused;
-        ck_assert(isfinite(v[0]));
-        ck_assert_msg(memcmp(&v[0], &v[1], sizeof v[0]) == 0, "%s: value differs", pc->name);
-        ck_assert_msg(memcmp(ps[0], ps[1], sizeof ps[0]) == 0, "%s: per-sample values differ",
-                      pc->name);
-        ck_assert_msg(memcmp(g[0], g[1], np * sizeof *g[0]) == 0,
-                      "%s (%s, %s, chunks of %zu): gradient differs", pc->name,
-                      f32 ? "float32" : "float64", half_sum ? "half-sum" : "mean", chunks[c]);
+        char what[128];
+        snprintf(what, sizeof what, "%s (%s, %s, chunks of %zu)", pc->name,
+                 f32 ? "float32" : "float64", half_sum ? "half-sum" : "mean", chunks[c]);
+        double v = assert_same_bits(l, m, &separate, x0, n, 19, 3, what);
         /* the value without a gradient (divergence or hutchinson) is the same */
         double v0;
         ck_assert_int_eq(scoresde_loss_eval(l, m, x0, n, 2, 19, 3, &v0, NULL, NULL, 0),
                          SCORESDE_OK);
-        ck_assert(memcmp(&v0, &v[0], sizeof v0) == 0);
-        double moved = 0;
-        for (size_t q = 0; q < np; q++)
-            moved = fmax(moved, fabs(g[0][q] - 0.25));
-        ck_assert(moved > 0);
-        free(g[0]), free(g[1]);
+        ck_assert(memcmp(&v0, &v, sizeof v0) == 0);
         scoresde_model_free(m);
     }
     free(x0);
