@@ -28,14 +28,21 @@ int sd_setting_double_ok(const sd_setting *row, double value)
     return (row->nan_ok && isnan(value)) || (value >= row->lo && value <= row->hi);
 }
 
-static int check_type(const sd_settings *t, const sd_setting *row, int want_int, const char *verb)
+/* The row of `id` for a typed access ("set" or "get"), or NULL after
+ * recording SCORESDE_EINVAL: an unknown id, or an id of the other type. */
+static const sd_setting *typed_row(const sd_settings *t, int id, int want_int, const char *verb)
 {
+    const sd_setting *row = sd_setting_find(t, id);
+    if (row == NULL)
+        return NULL;
     const int is_int = row->store != SD_STORE_DOUBLE;
-    if (is_int == want_int)
-        return SCORESDE_OK;
-    return sd_fail(SCORESDE_EINVAL, "%s setting %s (%d) is %s (use %s_%s_%s)", t->object,
-                   row->name, row->id, is_int ? "an integer" : "a double", t->api, verb,
-                   is_int ? "int" : "double");
+    if (is_int != want_int) {
+        sd_fail(SCORESDE_EINVAL, "%s setting %s (%d) is %s (use %s_%s_%s)", t->object, row->name,
+                row->id, is_int ? "an integer" : "a double", t->api, verb,
+                is_int ? "int" : "double");
+        return NULL;
+    }
+    return row;
 }
 
 void sd_setting_write(const sd_setting *row, void *obj, double v)
@@ -66,10 +73,9 @@ void sd_setting_write(const sd_setting *row, void *obj, double v)
 int sd_setting_set_int(const sd_settings *t, void *obj, int id, int64_t value)
 {
     SD_TRY(sd_check_ptr(obj, t->object));
-    const sd_setting *row = sd_setting_find(t, id);
+    const sd_setting *row = typed_row(t, id, 1, "set");
     if (row == NULL)
         return SCORESDE_EINVAL;
-    SD_TRY(check_type(t, row, 1, "set"));
     if (!sd_setting_int_ok(row, value))
         return sd_fail(SCORESDE_EINVAL, "%s setting %s = %lld is outside its bounds [%lld, %lld]",
                        t->object, row->name, (long long)value, (long long)row->ilo,
@@ -87,10 +93,9 @@ int sd_setting_set_int(const sd_settings *t, void *obj, int id, int64_t value)
 int sd_setting_set_double(const sd_settings *t, void *obj, int id, double value)
 {
     SD_TRY(sd_check_ptr(obj, t->object));
-    const sd_setting *row = sd_setting_find(t, id);
+    const sd_setting *row = typed_row(t, id, 0, "set");
     if (row == NULL)
         return SCORESDE_EINVAL;
-    SD_TRY(check_type(t, row, 0, "set"));
     if (isnan(value) && !row->nan_ok)
         return sd_fail(SCORESDE_EINVAL,
                        "%s setting %s = NaN is outside its bounds [%g, %g] (it takes no NaN)",
@@ -107,10 +112,9 @@ int sd_setting_get_int(const sd_settings *t, const void *obj, int id, int64_t *v
 {
     SD_TRY(sd_check_ptr(obj, t->object));
     SD_TRY(sd_check_ptr(value, "value"));
-    const sd_setting *row = sd_setting_find(t, id);
+    const sd_setting *row = typed_row(t, id, 1, "get");
     if (row == NULL)
         return SCORESDE_EINVAL;
-    SD_TRY(check_type(t, row, 1, "get"));
     const char *p = (const char *)obj + row->offset;
     if (row->store == SD_STORE_INT) {
         int x;
@@ -137,10 +141,9 @@ int sd_setting_get_double(const sd_settings *t, const void *obj, int id, double 
 {
     SD_TRY(sd_check_ptr(obj, t->object));
     SD_TRY(sd_check_ptr(value, "value"));
-    const sd_setting *row = sd_setting_find(t, id);
+    const sd_setting *row = typed_row(t, id, 0, "get");
     if (row == NULL)
         return SCORESDE_EINVAL;
-    SD_TRY(check_type(t, row, 0, "get"));
     memcpy(value, (const char *)obj + row->offset, sizeof *value);
     return SCORESDE_OK;
 }
