@@ -322,11 +322,24 @@ static int mlp_jvp(const scoresde_model *m, const double *x, const double *t, si
     return rc;
 }
 
+/* Backpropagate the chunk's output gradient (rows i0 .. i0+r of out_grad,
+ * through the output coefficient B) from the forward state in the slot's
+ * workspace, adding into grad. */
+static int backward_chunk(const scoresde_model *m, mlp_slot *s, const double *out_grad,
+                          size_t i0, size_t r, double *grad)
+{
+    const mlp_state *st = m->state;
+    size_t D = m->dim;
+    for (size_t i = 0; i < r; i++)
+        for (size_t j = 0; j < D; j++)
+            s->g[i * D + j] = s->coef[r + i] * out_grad[(i0 + i) * D + j];
+    return sd_mlp_backward(st->net, s->ws, s->g, grad, NULL);
+}
+
 static int mlp_score_backward(const scoresde_model *m, const double *x, const double *t,
                               size_t n, const double *out_grad, double *grad)
 {
     const mlp_state *st = m->state;
-    size_t D = m->dim;
     mlp_slot *s;
     SD_TRY(slot_acquire(m, &s));
     int rc = SCORESDE_OK;
@@ -337,10 +350,7 @@ static int mlp_score_backward(const scoresde_model *m, const double *x, const do
             rc = sd_mlp_forward(st->net, s->ws, r, s->in, s->out);
         if (rc != SCORESDE_OK)
             break;
-        for (size_t i = 0; i < r; i++)
-            for (size_t j = 0; j < D; j++)
-                s->g[i * D + j] = s->coef[r + i] * out_grad[(i0 + i) * D + j];
-        rc = sd_mlp_backward(st->net, s->ws, s->g, grad, NULL);
+        rc = backward_chunk(m, s, out_grad, i0, r, grad);
     }
     slot_release(m, s);
     return rc;
@@ -357,7 +367,6 @@ static int mlp_score_vjp(const scoresde_model *m, const double *x, const double 
                          double *grad)
 {
     const mlp_state *st = m->state;
-    size_t D = m->dim;
     mlp_slot *s;
     SD_TRY(slot_acquire(m, &s));
     int rc = SCORESDE_OK;
@@ -368,10 +377,7 @@ static int mlp_score_vjp(const scoresde_model *m, const double *x, const double 
             rc = fill(i0, r, ctx);
         if (rc != SCORESDE_OK)
             break;
-        for (size_t i = 0; i < r; i++)
-            for (size_t j = 0; j < D; j++)
-                s->g[i * D + j] = s->coef[r + i] * out_grad[(i0 + i) * D + j];
-        rc = sd_mlp_backward(st->net, s->ws, s->g, grad, NULL);
+        rc = backward_chunk(m, s, out_grad, i0, r, grad);
     }
     slot_release(m, s);
     return rc;
