@@ -1047,6 +1047,25 @@ START_TEST(test_em_weak_order)
 }
 END_TEST
 
+/* An adaptive sampler's limits, on one sample of `model` into x (2 values):
+ * RTOL = ATOL = 0 is refused (EINVAL); MAX_STEPS = 3 at RTOL = 1e-10 runs
+ * out (ENUMERIC naming MAX_STEPS). Leaves RTOL = 1e-10, ATOL = 0 and
+ * MAX_STEPS back at its default. */
+static void assert_adaptive_limits(scoresde_sampler *s, const scoresde_model *model,
+                                   uint64_t seed, double *x)
+{
+    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_ATOL, 0));
+    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_RTOL, 0));
+    ck_assert_int_eq(scoresde_sampler_sample(s, model, NULL, 1, 2, seed, 0, x, NULL),
+                     SCORESDE_EINVAL);
+    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_RTOL, 1e-10));
+    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_MAX_STEPS, 3));
+    ck_assert_int_eq(scoresde_sampler_sample(s, model, NULL, 1, 2, seed, 0, x, NULL),
+                     SCORESDE_ENUMERIC);
+    ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "MAX_STEPS"));
+    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_MAX_STEPS, 100000));
+}
+
 START_TEST(test_dopri_tolerance)
 {
     scoresde_sde *sde = NULL;
@@ -1076,17 +1095,9 @@ START_TEST(test_dopri_tolerance)
     }
     /* negative tolerance, both zero */
     ck_assert_int_eq(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_ATOL, -1), SCORESDE_EINVAL);
-    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_ATOL, 0));
-    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_RTOL, 0));
     double x[2];
-    ck_assert_int_eq(scoresde_sampler_sample(s, m, NULL, 1, 2, 5, 0, x, NULL), SCORESDE_EINVAL);
-    /* the step limit */
-    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_RTOL, 1e-10));
-    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_MAX_STEPS, 3));
-    ck_assert_int_eq(scoresde_sampler_sample(s, m, NULL, 1, 2, 5, 0, x, NULL), SCORESDE_ENUMERIC);
-    ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "MAX_STEPS"));
+    assert_adaptive_limits(s, m, 5, x);
     /* the minimum step */
-    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_MAX_STEPS, 100000));
     OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_H_MIN, 0.5));
     ck_assert_int_eq(scoresde_sampler_sample(s, m, NULL, 1, 2, 5, 0, x, NULL), SCORESDE_ENUMERIC);
     ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "H_MIN"));
@@ -1167,16 +1178,9 @@ START_TEST(test_dpm_adaptive)
     OK(scoresde_sampler_sample(s, mix, NULL, 60, 2, 9, 0, b, NULL));
     ck_assert(memcmp(a, b, sizeof a) == 0);
     /* tolerances both zero; the step limit */
-    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_RTOL, 0));
-    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_ATOL, 0));
-    ck_assert_int_eq(scoresde_sampler_sample(s, mix, NULL, 1, 2, 9, 0, a, NULL), SCORESDE_EINVAL);
-    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_RTOL, 1e-10));
-    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_MAX_STEPS, 3));
-    ck_assert_int_eq(scoresde_sampler_sample(s, mix, NULL, 1, 2, 9, 0, a, NULL), SCORESDE_ENUMERIC);
-    ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "MAX_STEPS"));
+    assert_adaptive_limits(s, mix, 9, a);
     /* H_INIT = NaN is Lu et al.'s 0.05 in lambda: the same bits as 0.05 set
      * explicitly, other bits for another first step */
-    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_MAX_STEPS, 100000));
     OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_RTOL, 1e-3));
     OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_ATOL, 1e-3));
     OK(scoresde_sampler_sample(s, mix, NULL, 60, 2, 9, 0, a, NULL));
