@@ -526,11 +526,7 @@ static int dpa_step(sd_block *b, size_t round)
                            (unsigned long long)(r->first + b->i0 + i), hn, hmin, st[AD_T]);
         st[AD_H] = hn < rest ? hn : rest;
         if (st[AD_ACC] + st[AD_REJ] >= maxsteps)
-            return sd_fail(SCORESDE_ENUMERIC,
-                           "sample %llu did not reach t = %g within MAX_STEPS (%g) steps; it is "
-                           "at t = %g",
-                           (unsigned long long)(r->first + b->i0 + i), r->t_end, maxsteps,
-                           st[AD_T]);
+            return sd_solve_out_of_steps(b, i, st[AD_T]);
     }
     dpa_summarise(b);
     return SCORESDE_OK;

@@ -296,11 +296,7 @@ static int dp_step(sd_block *b, size_t round)
             hn = rest;
         st[DP_H] = hn;
         if (st[DP_ACC] + st[DP_REJ] >= maxsteps)
-            return sd_fail(SCORESDE_ENUMERIC,
-                           "sample %llu did not reach t = %g within MAX_STEPS (%g) steps; it is "
-                           "at t = %g",
-                           (unsigned long long)(r->first + b->i0 + i), r->t_end, maxsteps,
-                           st[DP_T]);
+            return sd_solve_out_of_steps(b, i, st[DP_T]);
     }
     dp_summarise(b);
     return SCORESDE_OK;

@@ -260,6 +260,15 @@ int scoresde_sampler_set_progress(scoresde_sampler *s, scoresde_sampler_progress
 
 /* ------------------------------------------------------------------ grids */
 
+int sd_solve_out_of_steps(const sd_block *b, size_t i, double t)
+{
+    const sd_run *r = b->run;
+    return sd_fail(SCORESDE_ENUMERIC,
+                   "sample %llu did not reach t = %g within MAX_STEPS (%g) steps; it is at t = %g",
+                   (unsigned long long)(r->first + b->i0 + i), r->t_end,
+                   r->s->opt[SCORESDE_SAMPLER_MAX_STEPS], t);
+}
+
 int sd_solve_eps(const scoresde_sampler *s, const scoresde_sde *sde, double *eps)
 {
     double T = scoresde_sde_end_time(sde);

@@ -183,6 +183,10 @@ int sd_solve_time_of_ratio(const scoresde_sde *sde, double target, double lo, do
                            double *t);
 
 /* The effective eps (the setting, or the SDE's for NaN), checked against T. */
+/* Sample i of block b at time t has used up MAX_STEPS adaptive steps:
+ * record SCORESDE_ENUMERIC saying so and return it. */
+int sd_solve_out_of_steps(const sd_block *b, size_t i, double t);
+
 int sd_solve_eps(const scoresde_sampler *s, const scoresde_sde *sde, double *eps);
 
 #endif /* SD_SOLVE_INTERNAL_H */
