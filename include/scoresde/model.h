@@ -450,8 +450,10 @@ typedef struct scoresde_mlp_options {
     int precision;           /**< SCORESDE_MLP_FLOAT64 (default) or FLOAT32 */
     uint64_t seed;           /**< initialisation and Fourier frequencies (default 0) */
     size_t chunk_rows;       /**< rows per workspace pass, 1 .. 2^20 (default 1024) */
-    int n_threads;           /**< threads per evaluation, 1 .. 1024 (default 1); an
-                                  evaluation called from inside an active OpenMP
+    int n_threads;           /**< threads per evaluation, 1 .. 1024 (default 1): a
+                                  request, granted up to the OpenMP thread limit
+                                  (OMP_THREAD_LIMIT) and the number of processors;
+                                  an evaluation called from inside an active OpenMP
                                   parallel region (a sampler with THREADS > 1 and
                                   several blocks) uses 1 (no nested threads) */
 } scoresde_mlp_options;

@@ -59,7 +59,8 @@ SCORESDE_API int scoresde_model_save(const scoresde_model *model, const char *pa
  *
  * Returns SCORESDE_OK, SCORESDE_EINVAL (out or path NULL; or the file is a
  * training checkpoint, which the message says to load with
- * scoresde_trainer_load), SCORESDE_EIO (cannot open or read the file),
+ * scoresde_trainer_load), SCORESDE_EIO (cannot open or read the file, or it
+ * is not a regular file: a pipe or device is refused without waiting on it),
  * SCORESDE_ECORRUPT (not a libscoresde file, truncated, damaged or
  * inconsistent), SCORESDE_EVERSION (written by a newer libscoresde in a form
  * this one cannot read) or SCORESDE_ENOMEM. On failure *out is NULL.

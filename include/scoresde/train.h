@@ -302,7 +302,8 @@ SCORESDE_API int scoresde_trainer_load_buffer(scoresde_trainer *trainer, const v
 
 /**
  * scoresde_trainer_load_buffer from a file: its errors, and SCORESDE_EIO if
- * the file cannot be read. Not thread-safe on the trainer.
+ * the file cannot be read or is not a regular file (a pipe or device is
+ * refused without waiting on it). Not thread-safe on the trainer.
  */
 SCORESDE_API int scoresde_trainer_load(scoresde_trainer *trainer, const char *path);
 

@@ -166,7 +166,9 @@ int sd_file_read_all(const char *path, size_t max_size, uint8_t **out, size_t *s
     *out = NULL;
     *size = 0;
 
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO without a writer must not wait for one; it
+     * is refused below with every other file that is not regular. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return sd_fail(SCORESDE_EIO, "cannot open %s: %s", path, strerror(errno));
     struct stat st;
@@ -175,24 +177,24 @@ int sd_file_read_all(const char *path, size_t max_size, uint8_t **out, size_t *s
         close(fd);
         return rc;
     }
-    if (S_ISDIR(st.st_mode)) {
+    /* Only a regular file has a size known before reading: a device such as
+     * /dev/zero would otherwise be read up to the limit. */
+    if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return sd_fail(SCORESDE_EIO, "cannot read %s: it is a directory", path);
+        return sd_fail(SCORESDE_EIO, "cannot read %s: it is %s, not a regular file", path,
+                       S_ISDIR(st.st_mode)    ? "a directory"
+                       : S_ISFIFO(st.st_mode) ? "a pipe"
+                       : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
+                                                                     : "a special file");
     }
-    /* A regular file's size is known: refuse an oversized one before reading
-     * and allocate once. Pipes and devices grow the buffer as they go. */
-    size_t cap = 65536;
-    if (S_ISREG(st.st_mode)) {
-        if ((uint64_t)st.st_size > (uint64_t)max_size) {
-            close(fd);
-            return sd_fail(SCORESDE_EIO, "%s is %lld bytes, larger than the limit of %zu", path,
-                           (long long)st.st_size, max_size);
-        }
-        cap = (size_t)st.st_size + 1; /* +1 to see EOF without a second allocation */
+    if ((uint64_t)st.st_size > (uint64_t)max_size) {
+        close(fd);
+        return sd_fail(SCORESDE_EIO, "%s is %lld bytes, larger than the limit of %zu", path,
+                       (long long)st.st_size, max_size);
     }
-    if (cap > max_size && max_size < SIZE_MAX)
-        cap = max_size + 1;
-
+    /* One allocation of the known size; the extra byte sees a file that grew
+     * after fstat, which is refused rather than chased. */
+    size_t cap = (size_t)st.st_size + 1;
     uint8_t *buf = sd_malloc(cap);
     if (buf == NULL) {
         close(fd);
@@ -200,27 +202,7 @@ int sd_file_read_all(const char *path, size_t max_size, uint8_t **out, size_t *s
     }
     size_t len = 0;
     int rc = SCORESDE_OK;
-    for (;;) {
-        if (len == cap) {
-            /* The file grew, or it is not a regular file: double, up to the limit. */
-            if (cap > max_size) {
-                rc = sd_fail(SCORESDE_EIO, "%s is larger than the limit of %zu bytes", path,
-                             max_size);
-                break;
-            }
-            size_t ncap = cap > SIZE_MAX / 2 ? SIZE_MAX : cap * 2;
-            if (ncap > max_size && max_size < SIZE_MAX)
-                ncap = max_size + 1;
-            uint8_t *nbuf = sd_malloc(ncap);
-            if (nbuf == NULL) {
-                rc = SCORESDE_ENOMEM;
-                break;
-            }
-            memcpy(nbuf, buf, len);
-            sd_free(buf);
-            buf = nbuf;
-            cap = ncap;
-        }
+    while (len < cap) {
         ssize_t k = read(fd, buf + len, cap - len);
         if (k < 0) {
             if (errno == EINTR)
@@ -232,9 +214,9 @@ int sd_file_read_all(const char *path, size_t max_size, uint8_t **out, size_t *s
             break;
         len += (size_t)k;
     }
+    if (rc == SCORESDE_OK && len == cap)
+        rc = sd_fail(SCORESDE_EIO, "cannot read %s: it grew while being read", path);
     close(fd);
-    if (rc == SCORESDE_OK && len > max_size)
-        rc = sd_fail(SCORESDE_EIO, "%s is larger than the limit of %zu bytes", path, max_size);
     if (rc != SCORESDE_OK) {
         sd_free(buf);
         return rc;

@@ -171,7 +171,9 @@ int sd_file_save_atomic_test(const char *path, const void *data, size_t size, in
 
 /* Read the whole file at `path` into a new sd_malloc buffer (caller frees
  * with sd_free; never NULL on success, even for an empty file). A file larger
- * than `max_size` bytes is refused with SCORESDE_EIO before it is read in full.
+ * than `max_size` bytes is refused with SCORESDE_EIO before it is read. Only
+ * regular files are read: a directory, pipe or device is refused with
+ * SCORESDE_EIO, and opening never blocks (a FIFO without a writer).
  * SCORESDE_EIO with the path and strerror(errno) if it cannot be opened or
  * read; SCORESDE_ENOMEM; SCORESDE_EINVAL for NULL arguments. */
 int sd_file_read_all(const char *path, size_t max_size, uint8_t **out, size_t *size);

@@ -299,12 +299,29 @@ static int ws_alloc(void **p, size_t rows, size_t cols, size_t es, const char *w
     return *p ? SCORESDE_OK : SCORESDE_ENOMEM;
 }
 
+/* The thread count BLIS is given for a request of n_threads: a hint, cut to
+ * what the OpenMP runtime will grant. BLIS aborts the process when its
+ * parallel region gets fewer threads than it asked for, which happens above
+ * OMP_THREAD_LIMIT or inside a region that may not nest; and threads beyond
+ * the processors only share them. */
+static int granted_threads(int n_threads)
+{
+    int n = n_threads < 1 ? 1 : n_threads;
+    if (omp_get_active_level() >= omp_get_max_active_levels())
+        return 1;
+    int limit = omp_get_thread_limit(), procs = omp_get_num_procs();
+    if (omp_in_parallel())
+        limit -= omp_get_num_threads() - 1; /* the enclosing team counts against the limit */
+    if (n > limit)
+        n = limit;
+    if (n > procs)
+        n = procs;
+    return n < 1 ? 1 : n;
+}
+
 void sd_mlp_ws_set_threads(sd_mlp_ws *ws, int n_threads)
 {
-    if (n_threads < 1)
-        n_threads = 1;
-    if (n_threads > 1024)
-        n_threads = 1024;
+    n_threads = granted_threads(n_threads);
     if (ws->n_threads == n_threads)
         return;
     ws->n_threads = n_threads;
@@ -331,9 +348,9 @@ int sd_mlp_ws_create(const sd_mlp *net, size_t max_rows, size_t block_rows, int 
     ws->net = net;
     ws->block = B;
     ws->slots = max_rows / B + (max_rows % B != 0);
-    ws->n_threads = n_threads;
+    ws->n_threads = granted_threads(n_threads);
     bli_rntm_init(&ws->rntm);
-    bli_rntm_set_num_threads((dim_t)n_threads, &ws->rntm);
+    bli_rntm_set_num_threads((dim_t)ws->n_threads, &ws->rntm);
     size_t es = elem_size(net), rows, rows2;
     int rc = sd_mul_size(ws->slots, B, &rows, "max_rows");
     if (rc == SCORESDE_OK)

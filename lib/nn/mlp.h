@@ -95,7 +95,9 @@ int sd_mlp_set_params(sd_mlp *net, const double *params);
 
 /*
  * A workspace for batches of up to max_rows rows with backward state, using
- * n_threads threads (>= 1) in GEMMs and elementwise passes. block_rows is the
+ * up to n_threads threads (>= 1) in GEMMs and elementwise passes: fewer when
+ * the OpenMP runtime grants fewer (OMP_THREAD_LIMIT, an enclosing parallel
+ * region that may not nest) or the machine has fewer processors. block_rows is the
  * row-block size; 0 picks the default, 512 (a block of a 256-wide layer is
  * 1 MiB in float64, inside this machine's 2 MiB L2 per core, and 512 measured
  * fastest of 128..1024 for the benchmark shape). Everything an evaluation
@@ -107,7 +109,8 @@ int sd_mlp_ws_create(const sd_mlp *net, size_t max_rows, size_t block_rows, int 
                      sd_mlp_ws **out);
 void sd_mlp_ws_free(sd_mlp_ws *ws);
 
-/* Change the workspace's thread count (1 .. 1024; clamped) for its next
+/* Change the workspace's thread count (a request, granted as in
+ * sd_mlp_ws_create) for its next
  * evaluations. Results do not depend on it (see Reproducibility). The caller
  * owns the workspace exclusively (no evaluation on it may be running). */
 void sd_mlp_ws_set_threads(sd_mlp_ws *ws, int n_threads);
