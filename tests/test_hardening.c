@@ -116,12 +116,158 @@ START_TEST(loading_a_file_that_is_not_regular)
 }
 END_TEST
 
+/* A trainer of a small MLP with the DSM loss, for the optimiser findings. */
+typedef struct {
+    scoresde_sde *sde;
+    scoresde_model *net;
+    scoresde_loss *loss;
+    scoresde_trainer *tr;
+    size_t P;
+} small_trainer;
+
+static void trainer_open(small_trainer *t)
+{
+    static const size_t widths[1] = {8};
+    scoresde_mlp_options o;
+    test_mlp_options(&o, 1, widths, SCORESDE_MLP_OUTPUT_NOISE, 4, 3);
+    t->sde = test_make_sde(SCORESDE_SDE_VP);
+    ck_assert_int_eq(scoresde_model_create_mlp(&t->net, t->sde, 2, &o), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_loss_create(&t->loss, SCORESDE_LOSS_DSM), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_trainer_create(&t->tr, t->net, t->loss), SCORESDE_OK);
+    t->P = scoresde_trainer_num_params(t->tr);
+}
+
+static void trainer_close(small_trainer *t)
+{
+    scoresde_trainer_free(t->tr);
+    scoresde_loss_free(t->loss);
+    scoresde_model_free(t->net);
+    scoresde_sde_free(t->sde);
+}
+
+/* The trainer's checkpoint as plain malloc memory. */
+static uint8_t *checkpoint_copy(const scoresde_trainer *tr, size_t *size)
+{
+    void *buf = NULL;
+    ck_assert_int_eq(scoresde_trainer_save_buffer(tr, &buf, size), SCORESDE_OK);
+    uint8_t *copy = malloc(*size);
+    memcpy(copy, buf, *size);
+    scoresde_buffer_free(buf);
+    return copy;
+}
+
+/* The offset of section `tag`'s payload in a container (docs/file-format.md:
+ * a 32-byte header, then u32 tag, u32 flags, u64 length, payload). */
+static size_t section_payload(const uint8_t *data, size_t size, uint32_t tag)
+{
+    for (size_t off = 32; off + 16 <= size;) {
+        uint32_t t;
+        uint64_t len;
+        memcpy(&t, data + off, 4);
+        memcpy(&len, data + off + 8, 8);
+        if (t == tag)
+            return off + 16;
+        off += 16 + (size_t)len;
+    }
+    ck_abort_msg("section not found");
+    return 0;
+}
+
+/* Finding 2a: settings inside their bounds (LR 10, WEIGHT_DECAY 1e308,
+ * WARMUP 0) made a step overflow: it returned EINVAL "theta[0] is not
+ * finite" after the step count, master copy, moments and EMA had become inf.
+ * Now the step is refused with ENUMERIC and nothing changes. */
+START_TEST(adam_refuses_an_update_that_overflows)
+{
+    small_trainer t;
+    trainer_open(&t);
+    const size_t P = t.P;
+    ck_assert_int_eq(scoresde_trainer_set_double(t.tr, SCORESDE_TRAIN_LR, 10.0), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_trainer_set_double(t.tr, SCORESDE_TRAIN_WEIGHT_DECAY, 1e308),
+                     SCORESDE_OK);
+    ck_assert_int_eq(scoresde_trainer_set_int(t.tr, SCORESDE_TRAIN_WARMUP, 0), SCORESDE_OK);
+    double *grad = test_normals(5, P, 1.0), *before = malloc(P * sizeof(double));
+    double *after = malloc(P * sizeof(double)), *ema = malloc(P * sizeof(double));
+    size_t size0, size1;
+    uint8_t *ckpt0 = checkpoint_copy(t.tr, &size0);
+    ck_assert_int_eq(scoresde_model_get_params(t.net, before, P), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_trainer_set_grad(t.tr, grad, P), SCORESDE_OK);
+    double norm = -1.0;
+    ck_assert_int_eq(scoresde_trainer_apply(t.tr, &norm), SCORESDE_ENUMERIC);
+    ck_assert(test_contains(scoresde_last_error(), "the update of parameter 0 is not finite"));
+    ck_assert_uint_eq(scoresde_trainer_steps(t.tr), 0);
+    ck_assert_int_eq(scoresde_model_get_params(t.net, after, P), SCORESDE_OK);
+    ck_assert_mem_eq(before, after, P * sizeof(double));
+    ck_assert_int_eq(scoresde_trainer_get_ema(t.tr, ema, P), SCORESDE_OK);
+    ck_assert_mem_eq(before, ema, P * sizeof(double));
+    ck_assert_int_eq(scoresde_trainer_get_grad(t.tr, after, P), SCORESDE_OK);
+    ck_assert_mem_eq(grad, after, P * sizeof(double));
+    /* The whole state is as it was: the checkpoint is the same bytes, and
+     * it loads. */
+    uint8_t *ckpt1 = checkpoint_copy(t.tr, &size1);
+    ck_assert_uint_eq(size0, size1);
+    ck_assert_mem_eq(ckpt0, ckpt1, size0);
+    ck_assert_int_eq(scoresde_trainer_load_buffer(t.tr, ckpt1, size1), SCORESDE_OK);
+    /* With sane settings the same gradient steps. */
+    ck_assert_int_eq(scoresde_trainer_set_double(t.tr, SCORESDE_TRAIN_WEIGHT_DECAY, 0.0),
+                     SCORESDE_OK);
+    ck_assert_int_eq(scoresde_trainer_set_double(t.tr, SCORESDE_TRAIN_LR, 1e-3), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_trainer_apply(t.tr, &norm), SCORESDE_OK);
+    ck_assert_uint_eq(scoresde_trainer_steps(t.tr), 1);
+    free(ckpt0);
+    free(ckpt1);
+    free(grad);
+    free(before);
+    free(after);
+    free(ema);
+    trainer_close(&t);
+    ck_assert_uint_eq(scoresde_live_allocations(), 0);
+}
+END_TEST
+
+/* Finding 2b: a checkpoint whose first moment is finite but huge (5.9e305)
+ * was accepted, and its first step then made everything inf. The loader now
+ * refuses a state that cannot step, and leaves the trainer as it was. */
+START_TEST(checkpoint_with_huge_moments_refused)
+{
+    small_trainer t;
+    trainer_open(&t);
+    const size_t P = t.P;
+    size_t size;
+    uint8_t *ckpt = checkpoint_copy(t.tr, &size);
+    /* OPTM: u64 count, then P master values, P first moments, P second
+     * moments, P EMA values. */
+    size_t m0 = section_payload(ckpt, size, SD_TAG_OPTIMIZER) + 8 + P * sizeof(double);
+    const double huge = 5.9e305;
+    memcpy(ckpt + m0 + 3 * sizeof(double), &huge, sizeof huge);
+    test_reseal(ckpt, size);
+    ck_assert_int_eq(scoresde_trainer_load_buffer(t.tr, ckpt, size), SCORESDE_ECORRUPT);
+    ck_assert(test_contains(scoresde_last_error(), "cannot step"));
+    ck_assert(test_contains(scoresde_last_error(), "parameter 3 "));
+    /* A large moment that still steps finitely is accepted. */
+    const double large = 1e300;
+    memcpy(ckpt + m0 + 3 * sizeof(double), &large, sizeof large);
+    memcpy(ckpt + m0 + (P + 3) * sizeof(double), &large, sizeof large);
+    test_reseal(ckpt, size);
+    ck_assert_int_eq(scoresde_trainer_load_buffer(t.tr, ckpt, size), SCORESDE_OK);
+    double *grad = test_normals(6, P, 1.0);
+    ck_assert_int_eq(scoresde_trainer_set_grad(t.tr, grad, P), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_trainer_apply(t.tr, NULL), SCORESDE_OK);
+    free(grad);
+    free(ckpt);
+    trainer_close(&t);
+    ck_assert_uint_eq(scoresde_live_allocations(), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("hardening");
     TCase *tc = tcase_create("hardening");
     tcase_add_test(tc, mlp_threads_above_the_runtime_limit);
     tcase_add_test(tc, loading_a_file_that_is_not_regular);
+    tcase_add_test(tc, adam_refuses_an_update_that_overflows);
+    tcase_add_test(tc, checkpoint_with_huge_moments_refused);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

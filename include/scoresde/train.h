@@ -223,7 +223,9 @@ SCORESDE_API int scoresde_trainer_set_grad(scoresde_trainer *trainer, const doub
  * Apply one optimiser step with the gradient buffer (see the top of this
  * header) and update the EMA. *grad_norm (may be NULL) receives the norm
  * before clipping. Returns SCORESDE_OK, SCORESDE_EINVAL (NULL trainer) or
- * SCORESDE_ENUMERIC (a non-finite gradient: nothing is changed).
+ * SCORESDE_ENUMERIC (a non-finite gradient, or a finite one whose update of
+ * a moment, parameter or EMA value is not finite, naming the first such
+ * parameter: nothing is changed, the step count included).
  * Not thread-safe on the trainer.
  */
 SCORESDE_API int scoresde_trainer_apply(scoresde_trainer *trainer, double *grad_norm);
@@ -292,7 +294,8 @@ SCORESDE_API int scoresde_trainer_save(const scoresde_trainer *trainer, const ch
  * configuration (SCORESDE_EINVAL naming the first difference). The whole file
  * is validated before anything changes: on any failure the trainer is
  * untouched. SCORESDE_ECORRUPT for a damaged, truncated or inconsistent file
- * (non-finite state, settings out of range), SCORESDE_EVERSION for a newer
+ * (non-finite state, settings out of range, or a state from which a step
+ * would not be finite: "cannot step"), SCORESDE_EVERSION for a newer
  * format, SCORESDE_EINVAL for a model file. On success the model's parameters
  * are the checkpoint's. SCORESDE_ENOMEM if the state cannot be staged.
  * Not thread-safe on the trainer.

@@ -206,6 +206,54 @@ int scoresde_trainer_get_ema(const scoresde_trainer *tr, double *theta, size_t c
     return SCORESDE_OK;
 }
 
+/* The constants of Adam step n (1-based): warmed-up learning rate, bias
+ * corrections, decoupled decay and the EMA's rate. */
+typedef struct {
+    double lr, b1, b2, c1, c2, decay, ema;
+} adam_step;
+
+static adam_step adam_at(const scoresde_trainer *tr, uint64_t n)
+{
+    adam_step s;
+    s.lr = tr->lr;
+    if (tr->warmup > 0 && n < tr->warmup)
+        s.lr *= (double)n / (double)tr->warmup;
+    s.b1 = tr->beta1, s.b2 = tr->beta2;
+    s.c1 = 1.0 - pow(s.b1, (double)n), s.c2 = 1.0 - pow(s.b2, (double)n);
+    s.decay = s.lr * tr->wd;
+    s.ema = (1.0 + (double)n) / (10.0 + (double)n);
+    if (tr->ema_rate < s.ema)
+        s.ema = tr->ema_rate;
+    return s;
+}
+
+/* Parameter k's moments, master value and EMA after step s with gradient g,
+ * into out[0..3]; false if any of them is not finite. */
+static bool adam_elem(const scoresde_trainer *tr, const adam_step *s, size_t k, double g,
+                      double out[4])
+{
+    const double m = s->b1 * tr->m[k] + (1.0 - s->b1) * g;
+    const double v = s->b2 * tr->v[k] + (1.0 - s->b2) * g * g;
+    const double upd = (m / s->c1) / (sqrt(v / s->c2) + tr->eps);
+    const double p = tr->p[k] - s->decay * tr->p[k] - s->lr * upd;
+    out[0] = m, out[1] = v, out[2] = p;
+    out[3] = s->ema * tr->ema[k] + (1.0 - s->ema) * p;
+    return isfinite(m) && isfinite(v) && isfinite(p) && isfinite(out[3]);
+}
+
+/* The first parameter whose step s with gradient g * scale (g NULL: zero)
+ * would not be finite, or P if the whole step is finite. The step is formed
+ * here only to be checked: nothing is written. */
+static size_t adam_first_bad(const scoresde_trainer *tr, const adam_step *s, const double *g,
+                             double scale)
+{
+    double out[4];
+    for (size_t k = 0; k < tr->P; k++)
+        if (!adam_elem(tr, s, k, g ? g[k] * scale : 0.0, out))
+            return k;
+    return tr->P;
+}
+
 int scoresde_trainer_apply(scoresde_trainer *tr, double *grad_norm)
 {
     SD_TRY(sd_check_ptr(tr, "trainer"));
@@ -225,33 +273,27 @@ int scoresde_trainer_apply(scoresde_trainer *tr, double *grad_norm)
     }
     if (grad_norm)
         *grad_norm = norm;
-    if (tr->clip > 0.0 && norm > tr->clip) {
-        const double scale = tr->clip / norm;
-        for (size_t k = 0; k < P; k++)
-            tr->g[k] *= scale;
-    }
+    const double scale = tr->clip > 0.0 && norm > tr->clip ? tr->clip / norm : 1.0;
     const uint64_t n = tr->steps + 1;
-    double lr = tr->lr;
-    if (tr->warmup > 0 && n < tr->warmup)
-        lr *= (double)n / (double)tr->warmup;
-    const double b1 = tr->beta1, b2 = tr->beta2;
-    const double c1 = 1.0 - pow(b1, (double)n), c2 = 1.0 - pow(b2, (double)n);
-    const double decay = lr * tr->wd;
+    const adam_step s = adam_at(tr, n);
+    /* A finite gradient can still give an update that overflows (a large LR
+     * or weight decay, huge moments): check the whole step before writing
+     * any of it, so a refused step leaves the trainer and model as they were. */
+    const size_t bad = adam_first_bad(tr, &s, tr->g, scale);
+    if (bad < P)
+        return sd_fail(SCORESDE_ENUMERIC,
+                       "the update of parameter %zu is not finite at step %llu (learning rate, "
+                       "weight decay or optimiser moments too large)",
+                       bad, (unsigned long long)n);
     for (size_t k = 0; k < P; k++) {
-        const double g = tr->g[k];
-        tr->m[k] = b1 * tr->m[k] + (1.0 - b1) * g;
-        tr->v[k] = b2 * tr->v[k] + (1.0 - b2) * g * g;
-        const double upd = (tr->m[k] / c1) / (sqrt(tr->v[k] / c2) + tr->eps);
-        tr->p[k] = tr->p[k] - decay * tr->p[k] - lr * upd;
+        double out[4];
+        tr->g[k] *= scale;
+        adam_elem(tr, &s, k, tr->g[k], out);
+        tr->m[k] = out[0], tr->v[k] = out[1], tr->p[k] = out[2], tr->ema[k] = out[3];
     }
-    double d = (1.0 + (double)n) / (10.0 + (double)n);
-    if (tr->ema_rate < d)
-        d = tr->ema_rate;
-    for (size_t k = 0; k < P; k++)
-        tr->ema[k] = d * tr->ema[k] + (1.0 - d) * tr->p[k];
     tr->steps = n;
-    /* the master copy is finite (finite gradient, bounded update), so this
-     * only fails on programming errors; report it all the same */
+    /* the master copy was checked finite, so this only fails on programming
+     * errors; report it all the same */
     return scoresde_model_set_params(tr->model, tr->p, P);
 }
 
@@ -373,6 +415,30 @@ static int corrupt_setting(const char *what, double v)
     return sd_fail(SCORESDE_ECORRUPT, "checkpoint: trainer setting %s (%g) is out of range", what, v);
 }
 
+/* A checkpoint's state (block: master, first and second moments, EMA) must
+ * allow a next step: finite moments can still be so large that a step with a
+ * zero gradient overflows, and the trainer could then never step again.
+ * Weight decay is left out: an overflow it causes is the setting's, which the
+ * caller can change after loading (apply refuses such a step). */
+static int check_can_step(const scoresde_trainer *tr, const double *block, uint64_t steps,
+                          uint64_t warmup, const double set[7])
+{
+    scoresde_trainer next = *tr;
+    const size_t P = tr->P;
+    next.p = (double *)block, next.m = next.p + P, next.v = next.m + P, next.ema = next.v + P;
+    next.warmup = warmup;
+    next.lr = set[0], next.beta1 = set[1], next.beta2 = set[2], next.eps = set[3];
+    next.wd = 0.0, next.clip = set[5], next.ema_rate = set[6];
+    const adam_step s = adam_at(&next, steps + 1);
+    const size_t bad = adam_first_bad(&next, &s, NULL, 1.0);
+    if (bad < P)
+        return sd_fail(SCORESDE_ECORRUPT,
+                       "checkpoint: the optimiser state cannot step: the update of parameter %zu "
+                       "would not be finite",
+                       bad);
+    return SCORESDE_OK;
+}
+
 int scoresde_trainer_load_buffer(scoresde_trainer *tr, const void *data, size_t size)
 {
     SD_TRY(sd_check_ptr(tr, "trainer"));
@@ -430,6 +496,8 @@ int scoresde_trainer_load_buffer(scoresde_trainer *tr, const void *data, size_t 
         if (!isfinite(block[k]) || (k >= 2 * tr->P && k < 3 * tr->P && block[k] < 0))
             rc = sd_fail(SCORESDE_ECORRUPT, "checkpoint: optimiser value %zu (%g) is invalid",
                          k, block[k]);
+    if (rc == SCORESDE_OK)
+        rc = check_can_step(tr, block, steps, warmup, set);
     if (rc == SCORESDE_OK)
         rc = scoresde_model_set_params(tr->model, block, tr->P);
     if (rc != SCORESDE_OK) {
