@@ -260,6 +260,27 @@ START_TEST(checkpoint_with_huge_moments_refused)
 }
 END_TEST
 
+/* Finding 4: perturb with draw = 2^56 - 1 and D = 2 returned OK with z[1]
+ * drawn from the PRIOR purpose, and prior_sample wrapped likewise into
+ * SIMULATE. Both now refuse draws past 2^56; the last draws that fit work. */
+START_TEST(draws_past_a_purpose_refused)
+{
+    enum { D = 2 };
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
+    const uint64_t limit = UINT64_C(1) << 56;
+    double x0[D] = {0.5, -0.5}, t[1] = {0.5}, xt[D], z[D];
+    ck_assert_int_eq(scoresde_sde_perturb(sde, x0, t, 1, D, 1, 0, limit - 1, xt, z),
+                     SCORESDE_EINVAL);
+    ck_assert(test_contains(scoresde_last_error(), "exceeds the 2^56 draws"));
+    ck_assert_int_eq(scoresde_sde_perturb(sde, x0, t, 1, D, 1, 0, limit - D, xt, z),
+                     SCORESDE_OK);
+    ck_assert_int_eq(scoresde_sde_prior_sample(sde, 1, D, 1, 0, limit - 1, xt), SCORESDE_EINVAL);
+    ck_assert(test_contains(scoresde_last_error(), "exceeds the 2^56 draws"));
+    ck_assert_int_eq(scoresde_sde_prior_sample(sde, 1, D, 1, 0, limit - D, xt), SCORESDE_OK);
+    scoresde_sde_free(sde);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("hardening");
@@ -268,6 +289,7 @@ int main(void)
     tcase_add_test(tc, loading_a_file_that_is_not_regular);
     tcase_add_test(tc, adam_refuses_an_update_that_overflows);
     tcase_add_test(tc, checkpoint_with_huge_moments_refused);
+    tcase_add_test(tc, draws_past_a_purpose_refused);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

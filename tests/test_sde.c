@@ -898,7 +898,7 @@ START_TEST(operations_refuse_bad_arguments)
     /* steps is uint64_t: a count beyond 2^32 reaches the range check intact
      * (2^55 steps x D = 2 draws is exactly one beyond the 2^56 of a purpose). */
     EXPECT_FAIL(scoresde_sde_simulate(vp, x, 2, 2, 0.1, 0.5, UINT64_C(1) << 55, 1, 0, 1, o),
-                SCORESDE_EINVAL, "steps (36028797018963968) x D (2) exceeds the 2^56");
+                SCORESDE_EINVAL, "steps (36028797018963968) x 2 exceeds the 2^56");
     /* draw = 2^56 - 2^33 leaves room for exactly 2^32 steps of D = 2: one more
      * is refused, not truncated to 1 by a 32-bit conversion. */
     EXPECT_FAIL(scoresde_sde_simulate(vp, x, 2, 2, 0.1, 0.5, (UINT64_C(1) << 32) + 1, 1, 0,

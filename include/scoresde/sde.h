@@ -240,7 +240,8 @@ SCORESDE_API int scoresde_sde_diffusion(const scoresde_sde *sde, const double *t
 /**
  * x_t = alpha(t_i) x0_i + sigma(t_i) z_i with z_i ~ N(0, I) drawn from stream
  * first_sample + i at offsets SCORESDE_RNG_OFFSET(SCORESDE_RNG_PERTURB, draw + j),
- * j < D (draw + D must not exceed 2^56). xt_out (n x D) receives x_t;
+ * j < D (draw + D must not exceed 2^56: SCORESDE_EINVAL, so that no draw
+ * wraps into another purpose). xt_out (n x D) receives x_t;
  * z_out (n x D) receives z if not NULL. xt_out may equal x0.
  */
 SCORESDE_API int scoresde_sde_perturb(const scoresde_sde *sde, const double *x0, const double *t,
@@ -262,7 +263,10 @@ SCORESDE_API int scoresde_sde_prior_var(const scoresde_sde *sde, double *var);
 
 /**
  * n samples of the prior into x_out (n x D): sample i from stream
- * first_sample + i at offsets SCORESDE_RNG_OFFSET(SCORESDE_RNG_PRIOR, draw + j).
+ * first_sample + i at offsets SCORESDE_RNG_OFFSET(SCORESDE_RNG_PRIOR, draw + j),
+ * j < D. Returns SCORESDE_OK, or SCORESDE_EINVAL (NULL sde or x_out, n or D
+ * zero, n x D doubles overflowing size_t, or draw + D beyond 2^56, so that no
+ * draw wraps into another purpose).
  */
 SCORESDE_API int scoresde_sde_prior_sample(const scoresde_sde *sde, size_t n, size_t D,
                                            uint64_t seed, uint64_t first_sample, uint64_t draw,

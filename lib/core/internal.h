@@ -28,6 +28,11 @@ int sd_check_size(size_t value, const char *what);      /* value > 0 */
 int sd_check_batch(const void *ptr, size_t n, size_t dim, const char *what);
 int sd_check_finite(const double *x, size_t count, const char *what);
 
+/* Random draws of one purpose: draw + count x per (count named `what` in the
+ * message) must not exceed the 2^56 offsets of a purpose
+ * (SCORESDE_RNG_OFFSET), or later draws would wrap into the next purpose. */
+int sd_check_draws(uint64_t draw, uint64_t count, uint64_t per, const char *what);
+
 /* n * D for a batch, or 0 with EINVAL recorded if it overflows. */
 int sd_mul_size(size_t a, size_t b, size_t *out, const char *what);
 

@@ -67,6 +67,17 @@ int sd_mul_size(size_t a, size_t b, size_t *out, const char *what)
     return SCORESDE_OK;
 }
 
+int sd_check_draws(uint64_t draw, uint64_t count, uint64_t per, const char *what)
+{
+    const uint64_t limit = UINT64_C(1) << 56;
+    if (draw >= limit || (per != 0 && count > (limit - draw) / per))
+        return sd_fail(SCORESDE_EINVAL,
+                       "draw (%llu) + %s (%llu) x %llu exceeds the 2^56 draws of a purpose",
+                       (unsigned long long)draw, what, (unsigned long long)count,
+                       (unsigned long long)per);
+    return SCORESDE_OK;
+}
+
 int sd_check_batch(const void *ptr, size_t n, size_t dim, const char *what)
 {
     size_t count;

@@ -645,6 +645,7 @@ int scoresde_sde_perturb(const scoresde_sde *sde, const double *x0, const double
                          double *xt_out, double *z_out)
 {
     SD_TRY(check_batch_op(sde, x0, "x0", t, n, D, xt_out, "xt_out"));
+    SD_TRY(sd_check_draws(draw, D, 1, "D"));
     SD_TRY(need_marginal(sde, "perturb"));
     double al[SD_CHUNK], si[SD_CHUNK], da[SD_CHUNK], ds[SD_CHUNK];
     for (size_t i0 = 0; i0 < n; i0 += SD_CHUNK) {
@@ -726,6 +727,7 @@ int scoresde_sde_prior_sample(const scoresde_sde *sde, size_t n, size_t D, uint6
 {
     SD_TRY(sd_check_ptr(sde, "sde"));
     SD_TRY(sd_check_batch(x_out, n, D, "x_out"));
+    SD_TRY(sd_check_draws(draw, D, 1, "D"));
     double var;
     SD_TRY(scoresde_sde_prior_var(sde, &var));
     double sd = sqrt(var);
@@ -873,11 +875,7 @@ int scoresde_sde_simulate(const scoresde_sde *sde, const double *x0, size_t n, s
         return sd_fail(SCORESDE_EINVAL, "t1 (%g) is outside [0, T = %g]", t1, sde->T);
     if (!(t1 > t0))
         return sd_fail(SCORESDE_EINVAL, "t1 (%g) must be after t0 (%g)", t1, t0);
-    const uint64_t limit = UINT64_C(1) << 56;
-    if (draw >= limit || steps > (limit - draw) / D)
-        return sd_fail(SCORESDE_EINVAL,
-                       "draw (%llu) + steps (%llu) x D (%zu) exceeds the 2^56 draws of a purpose",
-                       (unsigned long long)draw, (unsigned long long)steps, D);
+    SD_TRY(sd_check_draws(draw, steps, D, "steps"));
     size_t rows = n < SIM_ROWS ? n : SIM_ROWS;
     size_t zcount, fcount;
     SD_TRY(sd_mul_size(rows * D, SIM_STEPS, &zcount, "simulate workspace"));
