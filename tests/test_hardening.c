@@ -281,6 +281,39 @@ START_TEST(draws_past_a_purpose_refused)
 }
 END_TEST
 
+/* Finding 5: parameters valid one by one but whose consequences overflow
+ * were accepted (VE (1e-300, 1e300): sigma(0) NaN and an infinite prior
+ * variance; VE (1e-310, 1e-300): likelihoods of +-inf; OU theta = 1e308;
+ * EDM sigma_max = 1e300; cosine and OU with T below their default eps).
+ * Each is refused at creation, naming the parameters. */
+START_TEST(sde_parameters_with_impossible_consequences)
+{
+    scoresde_sde *sde = (scoresde_sde *)1;
+    ck_assert_int_eq(scoresde_sde_create_ve(&sde, 1e-300, 1e300), SCORESDE_EINVAL);
+    ck_assert_ptr_null(sde);
+    ck_assert(test_contains(scoresde_last_error(), "sigma_min = 1e-300, sigma_max = 1e+300"));
+    ck_assert(test_contains(scoresde_last_error(), "sigma(0)"));
+    ck_assert_int_eq(scoresde_sde_create_ve(&sde, 1e-310, 1e-300), SCORESDE_EINVAL);
+    ck_assert(test_contains(scoresde_last_error(), "sigma_min = 1e-310"));
+    ck_assert(test_contains(scoresde_last_error(), "sigma^2 must be finite and positive"));
+    ck_assert_int_eq(scoresde_sde_create_ou(&sde, 1e308, 1.0, 1.0), SCORESDE_EINVAL);
+    ck_assert(test_contains(scoresde_last_error(), "theta = 1e+308"));
+    ck_assert_int_eq(scoresde_sde_create_edm(&sde, 0.002, 1e300), SCORESDE_EINVAL);
+    ck_assert(test_contains(scoresde_last_error(), "sigma_max = 1e+300"));
+    ck_assert_int_eq(scoresde_sde_create_cosine(&sde, 0.008, 1e-12), SCORESDE_EINVAL);
+    ck_assert(test_contains(scoresde_last_error(), "not below T (1e-12)"));
+    ck_assert_int_eq(scoresde_sde_create_ou(&sde, 1.0, 1.0, 1e-12), SCORESDE_EINVAL);
+    ck_assert(test_contains(scoresde_last_error(), "not below T (1e-12)"));
+    ck_assert_ptr_null(sde);
+    /* Wide but sound parameters still create. */
+    ck_assert_int_eq(scoresde_sde_create_ve(&sde, 1e-100, 1e100), SCORESDE_OK);
+    scoresde_sde_free(sde);
+    ck_assert_int_eq(scoresde_sde_create_ou(&sde, 100.0, 1.0, 2e-3), SCORESDE_OK);
+    scoresde_sde_free(sde);
+    ck_assert_uint_eq(scoresde_live_allocations(), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("hardening");
@@ -290,6 +323,7 @@ int main(void)
     tcase_add_test(tc, adam_refuses_an_update_that_overflows);
     tcase_add_test(tc, checkpoint_with_huge_moments_refused);
     tcase_add_test(tc, draws_past_a_purpose_refused);
+    tcase_add_test(tc, sde_parameters_with_impossible_consequences);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

@@ -111,7 +111,17 @@ typedef int (*scoresde_drift_fn)(const double *x, const double *t, size_t n, siz
  */
 typedef int (*scoresde_diffusion_fn)(const double *t, size_t n, double *g_out, void *user);
 
-/* ---------------------------------------------------------------- creation */
+/* ---------------------------------------------------------------- creation
+ *
+ * Every built-in creator below (and so every model file, which goes through
+ * them) also refuses, with SCORESDE_EINVAL naming all the parameters,
+ * parameters that pass the checks listed with each creator but whose
+ * consequences do not: a default eps not below T; at t = 0, both eps, T/2
+ * and T an alpha that is not finite and positive, a sigma^2 that is not
+ * finite (or not positive after t = 0), a drift factor or g^2 that is not
+ * finite, or g^2 < 0; a prior variance that is not finite and positive
+ * (e.g. VE with sigma_max / sigma_min overflowing, OU with theta = 1e308).
+ */
 
 /**
  * Create a built-in SDE with its published default parameters (above).

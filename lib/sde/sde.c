@@ -5,6 +5,7 @@
  * SPDX-License-Identifier: BSD-3-Clause
  */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
@@ -91,6 +92,8 @@ static int check_T(double T)
     return SCORESDE_OK;
 }
 
+static int finish_builtin(scoresde_sde **out);
+
 static int create_vp_like(scoresde_sde **out, int kind, double beta_min, double beta_max)
 {
     SD_TRY(start_create(out));
@@ -98,7 +101,7 @@ static int create_vp_like(scoresde_sde **out, int kind, double beta_min, double 
     SD_TRY(sde_new(out, kind, 1.0, 1e-3, 1e-5));
     (*out)->p[0] = beta_min;
     (*out)->p[1] = beta_max;
-    return SCORESDE_OK;
+    return finish_builtin(out);
 }
 
 int scoresde_sde_create_vp(scoresde_sde **out, double beta_min, double beta_max)
@@ -118,7 +121,7 @@ int scoresde_sde_create_ve(scoresde_sde **out, double sigma_min, double sigma_ma
     SD_TRY(sde_new(out, SCORESDE_SDE_VE, 1.0, 1e-5, 1e-5));
     (*out)->p[0] = sigma_min;
     (*out)->p[1] = sigma_max;
-    return SCORESDE_OK;
+    return finish_builtin(out);
 }
 
 int scoresde_sde_create_edm(scoresde_sde **out, double sigma_min, double sigma_max)
@@ -128,7 +131,7 @@ int scoresde_sde_create_edm(scoresde_sde **out, double sigma_min, double sigma_m
     SD_TRY(sde_new(out, SCORESDE_SDE_EDM, sigma_max, sigma_min, sigma_min));
     (*out)->p[0] = sigma_min;
     (*out)->p[1] = sigma_max;
-    return SCORESDE_OK;
+    return finish_builtin(out);
 }
 
 int scoresde_sde_create_cosine(scoresde_sde **out, double s, double T)
@@ -144,7 +147,7 @@ int scoresde_sde_create_cosine(scoresde_sde **out, double s, double T)
     SD_TRY(sde_new(out, SCORESDE_SDE_COSINE, T, 1e-3, 1e-5));
     (*out)->p[0] = s;
     (*out)->p[1] = T;
-    return SCORESDE_OK;
+    return finish_builtin(out);
 }
 
 int scoresde_sde_create_ou(scoresde_sde **out, double theta, double s, double T)
@@ -161,7 +164,7 @@ int scoresde_sde_create_ou(scoresde_sde **out, double theta, double s, double T)
     (*out)->p[0] = theta;
     (*out)->p[1] = s;
     (*out)->p[2] = T;
-    return SCORESDE_OK;
+    return finish_builtin(out);
 }
 
 int scoresde_sde_create_default(scoresde_sde **out, int kind)
@@ -720,6 +723,75 @@ int scoresde_sde_prior_var(const scoresde_sde *sde, double *var)
         return SCORESDE_OK;
     }
     }
+}
+
+/* The names of a built-in kind's parameters, in sd_sde_describe's order. */
+static const char *const builtin_param_names[][3] = {
+    [SCORESDE_SDE_VE] = {"sigma_min", "sigma_max", NULL},
+    [SCORESDE_SDE_VP] = {"beta_min", "beta_max", NULL},
+    [SCORESDE_SDE_SUBVP] = {"beta_min", "beta_max", NULL},
+    [SCORESDE_SDE_COSINE] = {"s", "T", NULL},
+    [SCORESDE_SDE_EDM] = {"sigma_min", "sigma_max", NULL},
+    [SCORESDE_SDE_OU] = {"theta", "s", "T"},
+};
+
+/* Refuse a built-in SDE whose parameters, each valid alone, have
+ * consequences that are not: record the message naming them all. */
+static int refuse_builtin(const scoresde_sde *s, const char *fmt, double a, double b)
+{
+    char what[160], params[200];
+    snprintf(what, sizeof what, fmt, a, b);
+    size_t len = 0;
+    for (size_t i = 0; i < 3 && builtin_param_names[s->kind][i] && len < sizeof params; i++)
+        len += (size_t)snprintf(params + len, sizeof params - len, "%s%s = %g", i ? ", " : "",
+                                builtin_param_names[s->kind][i], s->p[i]);
+    return sd_fail(SCORESDE_EINVAL, "the parameters %s give %s", params, what);
+}
+
+/* The one place where a built-in SDE's consequences are checked, at creation
+ * (files go through the same creators): the default eps lie below T; at the
+ * times the library uses (0, both eps, T/2, T) alpha is finite and positive,
+ * sigma^2 finite and (after 0) positive, the drift factor and g^2 finite with
+ * g^2 >= 0; the prior variance is finite and positive. */
+static int check_builtin(const scoresde_sde *s)
+{
+    if (!(s->eps_sample < s->T))
+        return refuse_builtin(s, "a sampling eps (%g) not below T (%g)", s->eps_sample, s->T);
+    if (!(s->eps_train < s->T))
+        return refuse_builtin(s, "a training eps (%g) not below T (%g)", s->eps_train, s->T);
+    const double t[5] = {0.0, s->eps_train, s->eps_sample, 0.5 * s->T, s->T};
+    double a[5], g2[5];
+    SD_TRY(affine_chunk(s, t, 5, a, g2));
+    for (size_t i = 0; i < 5; i++) {
+        double al, si, da, ds;
+        builtin_marginal(s, t[i], &al, &si, &da, &ds);
+        if (!(isfinite(al) && al > 0.0))
+            return refuse_builtin(s, "alpha(%g) = %g (it must be finite and positive)", t[i], al);
+        if (!(isfinite(si * si) && (t[i] == 0.0 || si * si > 0.0)))
+            return refuse_builtin(s, "sigma(%g) = %g (sigma^2 must be finite and positive)", t[i],
+                                  si);
+        if (!isfinite(a[i]))
+            return refuse_builtin(s, "a drift factor at t = %g of %g", t[i], a[i]);
+        if (!(isfinite(g2[i]) && g2[i] >= 0.0))
+            return refuse_builtin(s, "g^2(%g) = %g (it must be finite and >= 0)", t[i], g2[i]);
+    }
+    double var;
+    SD_TRY(scoresde_sde_prior_var(s, &var));
+    if (!(isfinite(var) && var > 0.0))
+        return refuse_builtin(s, "a prior variance of %g (it must be finite and positive)", var,
+                              0.0);
+    return SCORESDE_OK;
+}
+
+/* Check a new built-in SDE; on failure free it and set *out to NULL. */
+static int finish_builtin(scoresde_sde **out)
+{
+    int rc = check_builtin(*out);
+    if (rc != SCORESDE_OK) {
+        scoresde_sde_free(*out);
+        *out = NULL;
+    }
+    return rc;
 }
 
 int scoresde_sde_prior_sample(const scoresde_sde *sde, size_t n, size_t D, uint64_t seed,
