@@ -314,6 +314,118 @@ START_TEST(sde_parameters_with_impossible_consequences)
 }
 END_TEST
 
+/* The shared fixtures of the input walks: the 2-D mixture under VP, its
+ * loss and trainer, and an ODE and a PC sampler. */
+typedef struct {
+    scoresde_sde *sde;
+    scoresde_model *gmm;
+    small_trainer tr;
+    scoresde_loss *loss;
+    scoresde_sampler *ode, *pc;
+} walk_fixture;
+
+static void walk_open(walk_fixture *w)
+{
+    w->sde = test_make_sde(SCORESDE_SDE_VP);
+    w->gmm = test_mixture(w->sde);
+    trainer_open(&w->tr);
+    ck_assert_int_eq(scoresde_loss_create(&w->loss, SCORESDE_LOSS_DSM), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_sampler_create(&w->ode, SCORESDE_SAMPLER_ODE), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_sampler_create(&w->pc, SCORESDE_SAMPLER_PC), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_sampler_set_int(w->ode, SCORESDE_SAMPLER_STEPS, 4), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_sampler_set_int(w->pc, SCORESDE_SAMPLER_STEPS, 4), SCORESDE_OK);
+}
+
+static void walk_close(walk_fixture *w)
+{
+    scoresde_sampler_free(w->pc);
+    scoresde_sampler_free(w->ode);
+    scoresde_loss_free(w->loss);
+    trainer_close(&w->tr);
+    scoresde_model_free(w->gmm);
+    scoresde_sde_free(w->sde);
+}
+
+/* A score hook for Langevin: the standard normal's. */
+static int normal_score(const double *x, const double *t, size_t n, size_t D, double *out,
+                        void *user)
+{
+    (void)t, (void)user;
+    for (size_t i = 0; i < n * D; i++)
+        out[i] = -x[i];
+    return 0;
+}
+
+/* Each call of a walk returns EINVAL with a message naming `arg`. */
+#define EXPECT_REFUSED(call, arg)                                                         \
+    do {                                                                                  \
+        ck_assert_msg((call) == SCORESDE_EINVAL, "%s did not return EINVAL", #call);      \
+        ck_assert_msg(test_contains(scoresde_last_error(), arg), "%s: message \"%s\"",    \
+                      #call, scoresde_last_error());                                      \
+        walked++;                                                                         \
+    } while (0)
+
+/* Finding 3 (values): every public batch entry point refuses a NaN in any of
+ * its input arrays with EINVAL naming the argument and the index, before
+ * computing anything. */
+START_TEST(nan_inputs_refused_naming_the_argument)
+{
+    enum { N = 2, D = 2 };
+    walk_fixture w;
+    walk_open(&w);
+    const scoresde_model *m = w.gmm;
+    const scoresde_sde *sde = w.sde;
+    double x[N * D] = {0.1, -0.2, 0.3, 0.4}, t[N] = {0.5, 0.5}, nan_x[N * D], nan_t[N];
+    double out[N * D * 4], out2[N * D * 4];
+    unsigned char mask[D] = {1, 0};
+    memcpy(nan_x, x, sizeof x);
+    memcpy(nan_t, t, sizeof t);
+    nan_x[3] = NAN;
+    nan_t[1] = NAN;
+    size_t P = w.tr.P, walked = 0;
+    double *grad = calloc(P, sizeof(double));
+    grad[P - 1] = NAN;
+    EXPECT_REFUSED(scoresde_model_score(m, nan_x, t, N, D, out), "x[3]");
+    EXPECT_REFUSED(scoresde_model_score(m, x, nan_t, N, D, out), "t[1]");
+    EXPECT_REFUSED(scoresde_model_predict_data(m, nan_x, t, N, D, out), "x[3]");
+    EXPECT_REFUSED(scoresde_model_predict_noise(m, nan_x, t, N, D, out), "x[3]");
+    EXPECT_REFUSED(scoresde_model_divergence(m, nan_x, t, N, D, out), "x[3]");
+    EXPECT_REFUSED(scoresde_model_jvp(m, x, t, N, D, nan_x, out, out2), "v[3]");
+    EXPECT_REFUSED(scoresde_model_hutchinson(m, x, t, N, D, nan_x, 1, out), "probes[3]");
+    EXPECT_REFUSED(scoresde_model_log_density(m, nan_x, t, N, D, out), "x[3]");
+    EXPECT_REFUSED(scoresde_model_set_params(w.tr.net, grad, P), "theta[");
+    EXPECT_REFUSED(scoresde_sde_marginal(sde, nan_t, N, out, out2, NULL, NULL), "t[1]");
+    EXPECT_REFUSED(scoresde_sde_diffusion(sde, nan_t, N, out), "t[1]");
+    EXPECT_REFUSED(scoresde_sde_drift(sde, nan_x, t, N, D, out), "x[3]");
+    EXPECT_REFUSED(scoresde_sde_perturb(sde, nan_x, t, N, D, 1, 0, 0, out, NULL), "x0[3]");
+    EXPECT_REFUSED(scoresde_sde_kernel_score(sde, nan_x, x, t, N, D, out), "xt[3]");
+    EXPECT_REFUSED(scoresde_sde_kernel_score(sde, x, nan_x, t, N, D, out), "x0[3]");
+    EXPECT_REFUSED(scoresde_sde_prior_logp(sde, nan_x, N, D, out), "x[3]");
+    EXPECT_REFUSED(scoresde_sde_reverse_drift(sde, x, t, nan_x, N, D, 1.0, out), "score[3]");
+    EXPECT_REFUSED(scoresde_sde_simulate(sde, nan_x, N, D, 0.1, 0.5, 4, 1, 0, 0, out), "x0[3]");
+    EXPECT_REFUSED(scoresde_sampler_sample(w.ode, m, nan_x, N, D, 1, 0, out, NULL), "x_T[3]");
+    EXPECT_REFUSED(scoresde_sampler_encode(w.ode, m, nan_x, N, D, out, NULL), "x0[3]");
+    EXPECT_REFUSED(scoresde_sampler_likelihood(w.ode, m, nan_x, N, D, 1, 0, out, NULL, NULL),
+                   "x[3]");
+    nan_x[3] = 0.0, nan_x[2] = NAN; /* a known (masked) value */
+    EXPECT_REFUSED(scoresde_sampler_inpaint(w.pc, m, nan_x, mask, N, D, 1, 0, out, NULL),
+                   "y[2]");
+    nan_x[2] = 0.3, nan_x[3] = NAN;
+    EXPECT_REFUSED(scoresde_sampler_langevin(w.pc, normal_score, NULL, nan_x, N, D, 1, 0, out,
+                                             NULL),
+                   "x0[3]");
+    EXPECT_REFUSED(scoresde_bits_per_dim(nan_t, N, D, 8, 1.0, out), "logp[1]");
+    EXPECT_REFUSED(scoresde_loss_eval(w.loss, m, nan_x, N, D, 1, 0, out, NULL, NULL, 0),
+                   "x0 row 1");
+    EXPECT_REFUSED(scoresde_trainer_set_grad(w.tr.tr, grad, P), "grad[");
+    EXPECT_REFUSED(scoresde_trainer_step(w.tr.tr, nan_x, N, D, out), "x0 row 1");
+    ck_assert_uint_ge(walked, 15);
+    free(grad);
+    walk_close(&w);
+    ck_assert_uint_eq(scoresde_live_allocations(), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("hardening");
@@ -324,6 +436,7 @@ int main(void)
     tcase_add_test(tc, checkpoint_with_huge_moments_refused);
     tcase_add_test(tc, draws_past_a_purpose_refused);
     tcase_add_test(tc, sde_parameters_with_impossible_consequences);
+    tcase_add_test(tc, nan_inputs_refused_naming_the_argument);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

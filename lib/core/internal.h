@@ -28,6 +28,15 @@ int sd_check_size(size_t value, const char *what);      /* value > 0 */
 int sd_check_batch(const void *ptr, size_t n, size_t dim, const char *what);
 int sd_check_finite(const double *x, size_t count, const char *what);
 
+/* An input array of a x b doubles (a, b > 0): as sd_check_batch (its byte
+ * size fits in size_t, checked before any element is read; not NULL), and
+ * every value is finite. The message names `what` and the first bad index. */
+int sd_check_doubles(const double *x, size_t a, size_t b, const char *what);
+
+/* a x b for an array of doubles into *count, or EINVAL recorded (naming
+ * `what`) if the count or its byte size overflows size_t. */
+int sd_doubles_count(size_t a, size_t b, size_t *count, const char *what);
+
 /* Random draws of one purpose: draw + count x per (count named `what` in the
  * message) must not exceed the 2^56 offsets of a purpose
  * (SCORESDE_RNG_OFFSET), or later draws would wrap into the next purpose. */

@@ -77,6 +77,8 @@ void sd_rng_normal(uint64_t seed, uint64_t stream, uint64_t offset, size_t n, do
 
 int scoresde_rng_uniform(uint64_t seed, uint64_t stream, uint64_t offset, size_t n, double *out)
 {
+    size_t count;
+    SD_TRY(sd_doubles_count(n, 1, &count, "out"));
     if (n > 0)
         SD_TRY(sd_check_ptr(out, "out"));
     sd_rng_uniform(seed, stream, offset, n, out);
@@ -85,6 +87,8 @@ int scoresde_rng_uniform(uint64_t seed, uint64_t stream, uint64_t offset, size_t
 
 int scoresde_rng_normal(uint64_t seed, uint64_t stream, uint64_t offset, size_t n, double *out)
 {
+    size_t count;
+    SD_TRY(sd_doubles_count(n, 1, &count, "out"));
     if (n > 0)
         SD_TRY(sd_check_ptr(out, "out"));
     sd_rng_normal(seed, stream, offset, n, out);

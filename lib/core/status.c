@@ -78,6 +78,16 @@ int sd_check_draws(uint64_t draw, uint64_t count, uint64_t per, const char *what
     return SCORESDE_OK;
 }
 
+int sd_doubles_count(size_t a, size_t b, size_t *count, const char *what)
+{
+    SD_TRY(sd_mul_size(a, b, count, what));
+    if (*count > SIZE_MAX / sizeof(double)) {
+        *count = 0;
+        return sd_fail(SCORESDE_EINVAL, "%s: %zu x %zu doubles overflow size_t", what, a, b);
+    }
+    return SCORESDE_OK;
+}
+
 int sd_check_batch(const void *ptr, size_t n, size_t dim, const char *what)
 {
     size_t count;
@@ -85,10 +95,14 @@ int sd_check_batch(const void *ptr, size_t n, size_t dim, const char *what)
         return sd_fail(SCORESDE_EINVAL, "%s: the batch size n is zero", what);
     if (dim == 0)
         return sd_fail(SCORESDE_EINVAL, "%s: the dimension D is zero", what);
-    SD_TRY(sd_mul_size(n, dim, &count, what));
-    if (count > SIZE_MAX / sizeof(double))
-        return sd_fail(SCORESDE_EINVAL, "%s: %zu x %zu doubles overflow size_t", what, n, dim);
+    SD_TRY(sd_doubles_count(n, dim, &count, what));
     return sd_check_ptr(ptr, what);
+}
+
+int sd_check_doubles(const double *x, size_t a, size_t b, const char *what)
+{
+    SD_TRY(sd_check_batch(x, a, b, what));
+    return sd_check_finite(x, a * b, what);
 }
 
 int sd_check_finite(const double *x, size_t count, const char *what)

@@ -132,7 +132,7 @@ static int check_eval(const scoresde_model *m, const double *x, const double *t,
                       size_t D, const void *output, const char *output_name)
 {
     SD_TRY(check_shape(m, n, D));
-    SD_TRY(sd_check_batch(x, n, D, "x"));
+    SD_TRY(sd_check_doubles(x, n, D, "x"));
     SD_TRY(check_times(m, t, n));
     return sd_check_ptr(output, output_name);
 }
@@ -239,8 +239,7 @@ int scoresde_model_jvp(const scoresde_model *model, const double *x, const doubl
                        size_t D, const double *v, double *score, double *jv)
 {
     SD_TRY(check_eval(model, x, t, n, D, jv, "jv"));
-    SD_TRY(sd_check_ptr(v, "v"));
-    SD_TRY(sd_check_finite(v, n * D, "v"));
+    SD_TRY(sd_check_doubles(v, n, D, "v"));
     return model_jvp(model, x, t, n, v, score, jv);
 }
 
@@ -290,9 +289,8 @@ int scoresde_model_hutchinson(const scoresde_model *model, const double *x, cons
     SD_TRY(sd_check_ptr(probes, "probes"));
     if (M == 0)
         return sd_fail(SCORESDE_EINVAL, "M (the number of probes per sample) is zero");
-    size_t nd = n * D, count;
-    SD_TRY(sd_mul_size(nd, M, &count, "probes"));
-    SD_TRY(sd_check_finite(probes, count, "probes"));
+    size_t nd = n * D;
+    SD_TRY(sd_check_doubles(probes, nd, M, "probes"));
     double *v = sd_malloc(nd * sizeof *v);
     double *jv = sd_malloc(nd * sizeof *jv);
     int rc = SCORESDE_ENOMEM;
@@ -452,9 +450,7 @@ int scoresde_model_probe_backward(const scoresde_model *model, const double *x,
     SD_TRY(sd_check_ptr(weights, "weights"));
     if (M == 0)
         return sd_fail(SCORESDE_EINVAL, "M (the number of probes per sample) is zero");
-    size_t total;
-    SD_TRY(sd_mul_size(n * D, M, &total, "probes"));
-    SD_TRY(sd_check_finite(probes, total, "probes"));
+    SD_TRY(sd_check_doubles(probes, n * D, M, "probes"));
     return model->ops->probe_backward(model, x, t, n, probes, M, weights, param_grad);
 }
 
@@ -468,9 +464,7 @@ int sd_model_probe_vjp(const scoresde_model *model, const double *x, const doubl
     if (M == 0)
         return sd_fail(SCORESDE_EINVAL, "M (the number of probes per sample) is zero");
     if (probes) {
-        size_t total;
-        SD_TRY(sd_mul_size(n * D, M, &total, "probes"));
-        SD_TRY(sd_check_finite(probes, total, "probes"));
+        SD_TRY(sd_check_doubles(probes, n * D, M, "probes"));
     } else if (M != D) {
         return sd_fail(SCORESDE_EINVAL, "axis probes need M = D = %zu, M is %zu", D, M);
     }

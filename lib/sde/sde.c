@@ -585,6 +585,8 @@ static int check_sde_times(const scoresde_sde *sde, const double *t, size_t n)
 {
     SD_TRY(sd_check_ptr(sde, "sde"));
     SD_TRY(sd_check_size(n, "n"));
+    size_t count;
+    SD_TRY(sd_doubles_count(n, 1, &count, "t"));
     SD_TRY(sd_check_ptr(t, "t"));
     return check_times(sde, t, n, "t");
 }
@@ -595,7 +597,7 @@ static int check_batch_op(const scoresde_sde *sde, const double *x, const char *
                           const char *outname)
 {
     SD_TRY(sd_check_ptr(sde, "sde"));
-    SD_TRY(sd_check_batch(x, n, D, xname));
+    SD_TRY(sd_check_doubles(x, n, D, xname));
     SD_TRY(sd_check_ptr(t, "t"));
     SD_TRY(sd_check_ptr(out, outname));
     return check_times(sde, t, n, "t");
@@ -681,7 +683,7 @@ int scoresde_sde_kernel_score(const scoresde_sde *sde, const double *xt, const d
                               const double *t, size_t n, size_t D, double *score_out)
 {
     SD_TRY(check_batch_op(sde, xt, "xt", t, n, D, score_out, "score_out"));
-    SD_TRY(sd_check_ptr(x0, "x0"));
+    SD_TRY(sd_check_doubles(x0, n, D, "x0"));
     SD_TRY(need_marginal(sde, "kernel_score"));
     double al[SD_CHUNK], si[SD_CHUNK], da[SD_CHUNK], ds[SD_CHUNK];
     for (size_t i0 = 0; i0 < n; i0 += SD_CHUNK) {
@@ -817,7 +819,7 @@ int scoresde_sde_prior_logp(const scoresde_sde *sde, const double *x, size_t n, 
                             double *logp_out)
 {
     SD_TRY(sd_check_ptr(sde, "sde"));
-    SD_TRY(sd_check_batch(x, n, D, "x"));
+    SD_TRY(sd_check_doubles(x, n, D, "x"));
     SD_TRY(sd_check_ptr(logp_out, "logp_out"));
     double var;
     SD_TRY(scoresde_sde_prior_var(sde, &var));
@@ -898,7 +900,7 @@ int scoresde_sde_reverse_drift(const scoresde_sde *sde, const double *x, const d
                                const double *score, size_t n, size_t D, double lam, double *out)
 {
     SD_TRY(check_batch_op(sde, x, "x", t, n, D, out, "out"));
-    SD_TRY(sd_check_ptr(score, "score"));
+    SD_TRY(sd_check_doubles(score, n, D, "score"));
     if (!(isfinite(lam) && lam >= 0.0))
         return sd_fail(SCORESDE_EINVAL, "lam (%g) must be finite and >= 0", lam);
     double w = 0.5 * (1.0 + lam * lam);
@@ -937,7 +939,7 @@ int scoresde_sde_simulate(const scoresde_sde *sde, const double *x0, size_t n, s
                           uint64_t first_sample, uint64_t draw, double *x_out)
 {
     SD_TRY(sd_check_ptr(sde, "sde"));
-    SD_TRY(sd_check_batch(x0, n, D, "x0"));
+    SD_TRY(sd_check_doubles(x0, n, D, "x0"));
     SD_TRY(sd_check_ptr(x_out, "x_out"));
     if (steps == 0)
         return sd_fail(SCORESDE_EINVAL, "steps is zero");

@@ -646,7 +646,7 @@ static int check_dims(const scoresde_model *model, size_t n, size_t D, size_t *n
     size_t Dm = scoresde_model_dim(model);
     if (D != Dm)
         return sd_fail(SCORESDE_EDIM, "D (%zu) is not the model's dimension (%zu)", D, Dm);
-    return sd_mul_size(n, D, nD, "n x D");
+    return sd_doubles_count(n, D, nD, "n x D");
 }
 
 /* The checks of the ODE-only entry points (encode, likelihood): `in` holds n
@@ -810,7 +810,7 @@ int scoresde_bits_per_dim(const double *logp, size_t n, size_t D, unsigned bits,
         return sd_fail(SCORESDE_EINVAL, "bits (%u) must be in [1, 64]", bits);
     if (!(isfinite(scale) && scale > 0.0))
         return sd_fail(SCORESDE_EINVAL, "scale (%g) must be finite and positive", scale);
-    SD_TRY(sd_check_finite(logp, n, "logp"));
+    SD_TRY(sd_check_doubles(logp, n, 1, "logp"));
     for (size_t i = 0; i < n; i++)
         bpd[i] = -logp[i] / ((double)D * log(2.0)) - log2(scale) + (double)bits;
     return SCORESDE_OK;
@@ -829,8 +829,8 @@ int scoresde_sampler_langevin(const scoresde_sampler *s, scoresde_score_fn score
     SD_TRY(sd_check_size(D, "D"));
     SD_TRY(check_stats(stats));
     size_t nD;
-    SD_TRY(sd_mul_size(n, D, &nD, "n x D"));
-    SD_TRY(sd_check_finite(x0, nD, "x0"));
+    SD_TRY(sd_doubles_count(n, D, &nD, "n x D"));
+    SD_TRY(sd_check_doubles(x0, n, D, "x0"));
     sd_run run = {0};
     void *hook_mem[2];
     run.s = s;
