@@ -426,6 +426,46 @@ START_TEST(nan_inputs_refused_naming_the_argument)
 }
 END_TEST
 
+/* Finding 3 (sizes): entry points that checked n x D but not its byte size
+ * (or n x D x M) scanned or wrote past the caller's arrays before refusing,
+ * and langevin memmove()d a wrapped size. Each now refuses counts whose byte
+ * size overflows before touching any element; the arrays here hold a few
+ * doubles, so a scan would be caught by ASan or crash. */
+START_TEST(impossible_sizes_refused_before_any_access)
+{
+    enum { D = 2 };
+    walk_fixture w;
+    walk_open(&w);
+    const scoresde_model *m = w.gmm;
+    const size_t huge = SIZE_MAX / sizeof(double) + 1; /* fits size_t, its bytes do not */
+    const size_t rows = huge / D + 1;                  /* rows x D fits, its bytes do not */
+    double *buf = calloc(16, sizeof(double)), t[4] = {0.5, 0.5, 0.5, 0.5};
+    unsigned char mask[D] = {1, 0};
+    size_t walked = 0;
+    EXPECT_REFUSED(scoresde_rng_uniform(1, 0, 0, huge, buf), "overflow");
+    EXPECT_REFUSED(scoresde_rng_normal(1, 0, 0, huge, buf), "overflow");
+    EXPECT_REFUSED(scoresde_sde_marginal(w.sde, t, huge, buf, NULL, NULL, NULL), "overflow");
+    EXPECT_REFUSED(scoresde_sde_diffusion(w.sde, t, huge, buf), "overflow");
+    EXPECT_REFUSED(scoresde_model_hutchinson(m, buf, t, 1, D, buf, huge / D + 1, buf),
+                   "overflow");
+    EXPECT_REFUSED(scoresde_bits_per_dim(buf, huge, D, 8, 1.0, buf), "overflow");
+    EXPECT_REFUSED(scoresde_sampler_sample(w.ode, m, buf, rows, D, 1, 0, buf, NULL), "overflow");
+    EXPECT_REFUSED(scoresde_sampler_encode(w.ode, m, buf, rows, D, buf, NULL), "overflow");
+    EXPECT_REFUSED(scoresde_sampler_likelihood(w.ode, m, buf, rows, D, 1, 0, buf, NULL, NULL),
+                   "overflow");
+    EXPECT_REFUSED(scoresde_sampler_inpaint(w.pc, m, buf, mask, rows, D, 1, 0, buf + 8, NULL),
+                   "overflow");
+    EXPECT_REFUSED(scoresde_sampler_langevin(w.pc, normal_score, NULL, buf, rows, D, 1, 0, buf,
+                                             NULL),
+                   "overflow");
+    EXPECT_REFUSED(scoresde_model_score(m, buf, t, rows, D, buf), "overflow");
+    EXPECT_REFUSED(scoresde_sde_prior_sample(w.sde, rows, D, 1, 0, 0, buf), "overflow");
+    free(buf);
+    walk_close(&w);
+    ck_assert_uint_eq(scoresde_live_allocations(), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("hardening");
@@ -437,6 +477,7 @@ int main(void)
     tcase_add_test(tc, draws_past_a_purpose_refused);
     tcase_add_test(tc, sde_parameters_with_impossible_consequences);
     tcase_add_test(tc, nan_inputs_refused_naming_the_argument);
+    tcase_add_test(tc, impossible_sizes_refused_before_any_access);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }
