@@ -466,6 +466,69 @@ START_TEST(impossible_sizes_refused_before_any_access)
 }
 END_TEST
 
+/* An allocator that counts the blocks it gives and the largest size. */
+typedef struct {
+    size_t blocks, largest;
+} alloc_count;
+
+static void *counting_malloc(size_t size, void *user)
+{
+    alloc_count *c = user;
+    c->blocks++;
+    if (size > c->largest)
+        c->largest = size;
+    return malloc(size);
+}
+
+static void counting_free(void *ptr, void *user)
+{
+    (void)user;
+    free(ptr);
+}
+
+/* Finding 8: the mixture model allocated its marginals (2n doubles) and a
+ * workspace on every evaluation, so each sampler step allocated, and a large
+ * batch allocated in proportion to n. Its workspace is now bounded (chunks
+ * of marginals) and kept in a pool: repeated evaluations of a large batch
+ * allocate nothing, and no block ever grows with n. */
+START_TEST(mixture_evaluations_allocate_a_bounded_pool)
+{
+    enum { N = 100000, D = 2 };
+    alloc_count c = {0, 0};
+    ck_assert_int_eq(scoresde_set_allocator(counting_malloc, counting_free, &c), SCORESDE_OK);
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
+    scoresde_model *gmm = test_mixture(sde);
+    double *x = test_normals(9, N * D, 1.0), *t = malloc(N * sizeof(double));
+    double *out = malloc(N * D * sizeof(double)), *first = malloc(N * D * sizeof(double));
+    for (size_t i = 0; i < N; i++)
+        t[i] = 0.01 + 0.98 * (double)(i % 1000) / 1000.0;
+    ck_assert_int_eq(scoresde_model_score(gmm, x, t, N, D, first), SCORESDE_OK);
+    c.blocks = c.largest = 0;
+    for (int rep = 0; rep < 3; rep++) {
+        ck_assert_int_eq(scoresde_model_score(gmm, x, t, N, D, out), SCORESDE_OK);
+        ck_assert_int_eq(scoresde_model_divergence(gmm, x, t, N, D, out + N), SCORESDE_OK);
+        ck_assert_int_eq(scoresde_model_log_density(gmm, x, t, N, D, out + N), SCORESDE_OK);
+    }
+    ck_assert_uint_eq(c.blocks, 0);
+    ck_assert_int_eq(scoresde_model_score(gmm, x, t, N, D, out), SCORESDE_OK);
+    ck_assert_mem_eq(out, first, N * D * sizeof(double));
+    /* One sample alone scores to the bits it has inside the batch (the
+     * chunk boundaries change nothing). */
+    double one[D];
+    ck_assert_int_eq(scoresde_model_score(gmm, x + 777 * D, t + 777, 1, D, one), SCORESDE_OK);
+    ck_assert_mem_eq(one, first + 777 * D, sizeof one);
+    ck_assert_uint_lt(c.largest, 64 * 1024);
+    scoresde_model_free(gmm);
+    scoresde_sde_free(sde);
+    ck_assert_uint_eq(scoresde_live_allocations(), 0);
+    ck_assert_int_eq(scoresde_set_allocator(NULL, NULL, NULL), SCORESDE_OK);
+    free(x);
+    free(t);
+    free(out);
+    free(first);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("hardening");
@@ -478,6 +541,7 @@ int main(void)
     tcase_add_test(tc, sde_parameters_with_impossible_consequences);
     tcase_add_test(tc, nan_inputs_refused_naming_the_argument);
     tcase_add_test(tc, impossible_sizes_refused_before_any_access);
+    tcase_add_test(tc, mixture_evaluations_allocate_a_bounded_pool);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

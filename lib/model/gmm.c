@@ -15,6 +15,7 @@
  * SPDX-License-Identifier: BSD-3-Clause
  */
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "io.h"
@@ -22,11 +23,30 @@
 
 static const double LOG_2PI = 1.8378770664093454835606594728112; /* ln(2 pi) */
 
+/* Samples whose marginals an evaluation holds at once: the workspace is
+ * bounded whatever n is (a batch of 10^6 no longer allocates 2 x 10^6
+ * doubles per call). */
+#define GMM_CHUNK 256
+
+/* An evaluation workspace: GMM_CHUNK alphas and sigmas, then the
+ * per-sample scratch of gmm_work. Kept in the state's pool between calls, so
+ * a sampler's steps allocate nothing once each thread has one. */
+typedef struct gmm_ws {
+    struct gmm_ws *next;
+    double mem[];
+} gmm_ws;
+
 static void gmm_free_state(void *state)
 {
     sd_gmm_state *s = state;
     if (s == NULL)
         return;
+    while (s->pool) {
+        gmm_ws *next = s->pool->next;
+        sd_free(s->pool);
+        s->pool = next;
+    }
+    pthread_mutex_destroy(&s->lock);
     sd_free(s->weight);
     sd_free(s->log_w);
     sd_free(s->mean);
@@ -40,6 +60,7 @@ static sd_gmm_state *gmm_alloc_state(size_t K, size_t D)
     if (s == NULL)
         return NULL;
     s->K = K;
+    pthread_mutex_init(&s->lock, NULL);
     s->weight = sd_malloc(K * sizeof(double));
     s->log_w = sd_malloc(K * sizeof(double));
     s->mean = sd_malloc(K * D * sizeof(double));
@@ -66,13 +87,15 @@ static int gmm_clone_state(const scoresde_model *src, void **out)
     return SCORESDE_OK;
 }
 
-/* Per-call scratch. alpha and sigma of every sample come from one batched
- * call to the SDE. The component coefficients depend on the time only, so
- * they are computed once per run of samples that share (alpha, sigma) (a
- * sampler's batch shares one time): the same bits whether recomputed or
- * reused, so a sample's result never depends on its neighbours. */
+/* Per-call scratch, from the state's pool. alpha and sigma of GMM_CHUNK
+ * samples at a time come from one batched call to the SDE. The component
+ * coefficients depend on the time only, so they are computed once per run of
+ * samples that share (alpha, sigma) (a sampler's batch shares one time): the
+ * same bits whether recomputed or reused, so a sample's result never depends
+ * on its neighbours or on the chunking. */
 typedef struct gmm_work {
-    double *alpha, *sigma; /* n each, one block starting at alpha */
+    gmm_ws *ws;
+    double *alpha, *sigma; /* GMM_CHUNK each: samples i0 .. i0 + GMM_CHUNK - 1 */
     double *r;             /* K responsibilities */
     double *score;         /* D: one score row */
     double *dev;           /* D: g_k - s of one component */
@@ -81,17 +104,25 @@ typedef struct gmm_work {
     double at_alpha, at_sigma; /* what inv_c and log_norm hold; NaN: nothing */
 } gmm_work;
 
-static int gmm_work_begin(const scoresde_model *m, const double *t, size_t n, gmm_work *w)
+static int gmm_work_begin(const scoresde_model *m, gmm_work *w)
 {
-    const sd_gmm_state *s = m->state;
+    sd_gmm_state *s = m->state;
     size_t K = s->K, D = m->dim;
-    SD_TRY(sd_model_marginals(m, t, n, &w->alpha));
-    w->sigma = w->alpha + n;
-    w->r = sd_malloc((2 * K + 2 * D + K * D) * sizeof(double));
-    if (w->r == NULL) {
-        sd_free(w->alpha);
-        return SCORESDE_ENOMEM;
+    pthread_mutex_lock(&s->lock);
+    w->ws = s->pool;
+    if (w->ws)
+        s->pool = w->ws->next;
+    pthread_mutex_unlock(&s->lock);
+    if (w->ws == NULL) {
+        /* K x D doubles fit (the state holds two such arrays) */
+        size_t count = 2 * GMM_CHUNK + 2 * K + 2 * D + K * D;
+        w->ws = sd_malloc(sizeof(gmm_ws) + count * sizeof(double));
+        if (w->ws == NULL)
+            return SCORESDE_ENOMEM;
     }
+    w->alpha = w->ws->mem;
+    w->sigma = w->alpha + GMM_CHUNK;
+    w->r = w->sigma + GMM_CHUNK;
     w->log_norm = w->r + K;
     w->score = w->log_norm + K;
     w->dev = w->score + D;
@@ -100,10 +131,30 @@ static int gmm_work_begin(const scoresde_model *m, const double *t, size_t n, gm
     return SCORESDE_OK;
 }
 
-static void gmm_work_end(gmm_work *w)
+/* Sample i's (alpha, sigma) into *a, *sg, computing the marginals of the
+ * chunk that starts at i when i is its first sample. */
+static int gmm_marginal(const scoresde_model *m, gmm_work *w, const double *t, size_t n,
+                        size_t i, double *a, double *sg)
 {
-    sd_free(w->alpha);
-    sd_free(w->r);
+    size_t j = i % GMM_CHUNK;
+    if (j == 0) {
+        size_t c = n - i < GMM_CHUNK ? n - i : GMM_CHUNK;
+        SD_TRY(sd_model_marginals_into(m, t + i, c, w->alpha, w->sigma));
+    }
+    *a = w->alpha[j];
+    *sg = w->sigma[j];
+    return SCORESDE_OK;
+}
+
+/* Return the workspace to the pool; passes rc through. */
+static int gmm_work_end(const scoresde_model *m, gmm_work *w, int rc)
+{
+    sd_gmm_state *s = m->state;
+    pthread_mutex_lock(&s->lock);
+    w->ws->next = s->pool;
+    s->pool = w->ws;
+    pthread_mutex_unlock(&s->lock);
+    return rc;
 }
 
 static void gmm_coefficients(const sd_gmm_state *s, size_t D, gmm_work *w, double alpha,
@@ -173,13 +224,17 @@ static int gmm_score(const scoresde_model *m, const double *x, const double *t, 
     const sd_gmm_state *s = m->state;
     size_t D = m->dim;
     gmm_work w;
-    SD_TRY(gmm_work_begin(m, t, n, &w));
-    for (size_t i = 0; i < n; i++) {
-        gmm_score_one(s, D, &w, x + i * D, w.alpha[i], w.sigma[i]);
+    SD_TRY(gmm_work_begin(m, &w));
+    int rc = SCORESDE_OK;
+    for (size_t i = 0; i < n && rc == SCORESDE_OK; i++) {
+        double a, sg;
+        rc = gmm_marginal(m, &w, t, n, i, &a, &sg);
+        if (rc != SCORESDE_OK)
+            break;
+        gmm_score_one(s, D, &w, x + i * D, a, sg);
         memcpy(out + i * D, w.score, D * sizeof *out);
     }
-    gmm_work_end(&w);
-    return SCORESDE_OK;
+    return gmm_work_end(m, &w, rc);
 }
 
 static int gmm_log_density(const scoresde_model *m, const double *x, const double *t, size_t n,
@@ -188,13 +243,17 @@ static int gmm_log_density(const scoresde_model *m, const double *x, const doubl
     const sd_gmm_state *s = m->state;
     size_t D = m->dim;
     gmm_work w;
-    SD_TRY(gmm_work_begin(m, t, n, &w));
-    for (size_t i = 0; i < n; i++) {
-        gmm_coefficients(s, D, &w, w.alpha[i], w.sigma[i]);
-        logp[i] = gmm_responsibilities(s, D, &w, x + i * D, w.alpha[i]);
+    SD_TRY(gmm_work_begin(m, &w));
+    int rc = SCORESDE_OK;
+    for (size_t i = 0; i < n && rc == SCORESDE_OK; i++) {
+        double a, sg;
+        rc = gmm_marginal(m, &w, t, n, i, &a, &sg);
+        if (rc != SCORESDE_OK)
+            break;
+        gmm_coefficients(s, D, &w, a, sg);
+        logp[i] = gmm_responsibilities(s, D, &w, x + i * D, a);
     }
-    gmm_work_end(&w);
-    return SCORESDE_OK;
+    return gmm_work_end(m, &w, rc);
 }
 
 /*
@@ -211,12 +270,16 @@ static int gmm_second_order(const scoresde_model *m, const double *x, const doub
     const sd_gmm_state *s = m->state;
     size_t D = m->dim;
     gmm_work w;
-    SD_TRY(gmm_work_begin(m, t, n, &w));
-    for (size_t i = 0; i < n; i++) {
-        double alpha = w.alpha[i], acc = 0.0;
+    SD_TRY(gmm_work_begin(m, &w));
+    int rc = SCORESDE_OK;
+    for (size_t i = 0; i < n && rc == SCORESDE_OK; i++) {
+        double alpha, sg, acc = 0.0;
+        rc = gmm_marginal(m, &w, t, n, i, &alpha, &sg);
+        if (rc != SCORESDE_OK)
+            break;
         const double *xi = x + i * D, *vi = div ? NULL : v + i * D;
         double *out = div ? NULL : jv + i * D;
-        gmm_score_one(s, D, &w, xi, alpha, w.sigma[i]);
+        gmm_score_one(s, D, &w, xi, alpha, sg);
         for (size_t j = 0; out && j < D; j++)
             out[j] = 0.0;
         for (size_t k = 0; k < s->K; k++) {
@@ -243,8 +306,7 @@ static int gmm_second_order(const scoresde_model *m, const double *x, const doub
         if (score_out)
             memcpy(score_out + i * D, w.score, D * sizeof *w.score);
     }
-    gmm_work_end(&w);
-    return SCORESDE_OK;
+    return gmm_work_end(m, &w, rc);
 }
 
 static int gmm_divergence(const scoresde_model *m, const double *x, const double *t, size_t n,

@@ -43,19 +43,25 @@ int sd_model_marginal(const scoresde_model *m, double t, double *alpha, double *
     return SCORESDE_OK;
 }
 
+int sd_model_marginals_into(const scoresde_model *m, const double *t, size_t n, double *alpha,
+                            double *sigma)
+{
+    SD_TRY(scoresde_sde_marginal(m->sde, t, n, alpha, sigma, NULL, NULL));
+    for (size_t i = 0; i < n; i++)
+        if (!(isfinite(alpha[i]) && alpha[i] > 0.0 && isfinite(sigma[i]) && sigma[i] >= 0.0))
+            return sd_fail(SCORESDE_ENUMERIC,
+                           "the SDE's marginal at t[%zu] = %g is alpha = %g, sigma = %g; a model "
+                           "needs alpha > 0 and sigma >= 0",
+                           i, t[i], alpha[i], sigma[i]);
+    return SCORESDE_OK;
+}
+
 int sd_model_marginals(const scoresde_model *m, const double *t, size_t n, double **ab)
 {
     double *alpha = sd_calloc(2 * n, sizeof *alpha); /* counts overflow-checked */
     if (alpha == NULL)
         return SCORESDE_ENOMEM;
-    double *sigma = alpha + n;
-    int rc = scoresde_sde_marginal(m->sde, t, n, alpha, sigma, NULL, NULL);
-    for (size_t i = 0; i < n && rc == SCORESDE_OK; i++)
-        if (!(isfinite(alpha[i]) && alpha[i] > 0.0 && isfinite(sigma[i]) && sigma[i] >= 0.0))
-            rc = sd_fail(SCORESDE_ENUMERIC,
-                         "the SDE's marginal at t[%zu] = %g is alpha = %g, sigma = %g; a model "
-                         "needs alpha > 0 and sigma >= 0",
-                         i, t[i], alpha[i], sigma[i]);
+    int rc = sd_model_marginals_into(m, t, n, alpha, alpha + n);
     if (rc != SCORESDE_OK) {
         sd_free(alpha);
         return rc;

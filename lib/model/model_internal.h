@@ -18,6 +18,7 @@
 #ifndef SD_MODEL_INTERNAL_H
 #define SD_MODEL_INTERNAL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -179,6 +180,10 @@ int sd_model_marginal(const scoresde_model *m, double t, double *alpha, double *
  * sigma[i] = ab[n + i], which the caller frees with sd_free. */
 int sd_model_marginals(const scoresde_model *m, const double *t, size_t n, double **ab);
 
+/* The same into the caller's alpha[n] and sigma[n]: no allocation. */
+int sd_model_marginals_into(const scoresde_model *m, const double *t, size_t n, double *alpha,
+                            double *sigma);
+
 /* SCORESDE_OK if the SDE has a Gaussian marginal, else EUNSUPPORTED with a
  * message naming `what` (the model that needs it). */
 int sd_model_require_marginal(const scoresde_sde *sde, const char *what);
@@ -191,6 +196,8 @@ typedef struct sd_gmm_state {
     double *log_w;  /* K */
     double *mean;   /* K x dim */
     double *var;    /* K x dim, > 0 */
+    pthread_mutex_t lock;   /* guards pool */
+    struct gmm_ws *pool;    /* free evaluation workspaces (gmm.c) */
 } sd_gmm_state;
 
 /* Hook kinds' state: the caller's functions and pointer. */
