@@ -487,10 +487,11 @@ static void counting_free(void *ptr, void *user)
 }
 
 /* Finding 8: the mixture model allocated its marginals (2n doubles) and a
- * workspace on every evaluation, so each sampler step allocated, and a large
- * batch allocated in proportion to n. Its workspace is now bounded (chunks
- * of marginals) and kept in a pool: repeated evaluations of a large batch
- * allocate nothing, and no block ever grows with n. */
+ * workspace on every evaluation, and the predictions' Tweedie step its
+ * marginals, so each sampler step allocated, in proportion to n. The
+ * workspace is now bounded (chunks of marginals) and kept in a pool, the
+ * predictions take their marginals in chunks on the stack: repeated
+ * evaluations of a large batch allocate nothing, and no block grows with n. */
 START_TEST(mixture_evaluations_allocate_a_bounded_pool)
 {
     enum { N = 100000, D = 2 };
@@ -508,6 +509,8 @@ START_TEST(mixture_evaluations_allocate_a_bounded_pool)
         ck_assert_int_eq(scoresde_model_score(gmm, x, t, N, D, out), SCORESDE_OK);
         ck_assert_int_eq(scoresde_model_divergence(gmm, x, t, N, D, out + N), SCORESDE_OK);
         ck_assert_int_eq(scoresde_model_log_density(gmm, x, t, N, D, out + N), SCORESDE_OK);
+        ck_assert_int_eq(scoresde_model_predict_data(gmm, x, t, N, D, out), SCORESDE_OK);
+        ck_assert_int_eq(scoresde_model_predict_noise(gmm, x, t, N, D, out), SCORESDE_OK);
     }
     ck_assert_uint_eq(c.blocks, 0);
     ck_assert_int_eq(scoresde_model_score(gmm, x, t, N, D, out), SCORESDE_OK);

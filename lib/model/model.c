@@ -152,38 +152,46 @@ int scoresde_model_score(const scoresde_model *model, const double *x, const dou
     return model->ops->score(model, x, t, n, score);
 }
 
+/* Turn the score s of n samples (in place in out) into a prediction by
+ * Tweedie's formula: E[x_0 | x_t] = (x_t + sigma^2 s) / alpha (to_data), or
+ * the noise eps = -sigma s (x_t = alpha x_0 + sigma z has kernel score
+ * -z / sigma). Marginals come in chunks on the stack: a sampler's steps
+ * allocate nothing here, whatever n. */
+static int tweedie(const scoresde_model *m, const double *x, const double *t, size_t n,
+                   double *out, int to_data)
+{
+    enum { CHUNK = 64 };
+    const size_t D = m->dim;
+    double alpha[CHUNK], sigma[CHUNK];
+    for (size_t i0 = 0; i0 < n; i0 += CHUNK) {
+        size_t c = n - i0 < CHUNK ? n - i0 : CHUNK;
+        SD_TRY(sd_model_marginals_into(m, t + i0, c, alpha, sigma));
+        for (size_t k = 0; k < c; k++) {
+            double *o = out + (i0 + k) * D;
+            const double *xi = x + (i0 + k) * D, s2 = sigma[k] * sigma[k];
+            for (size_t j = 0; j < D; j++)
+                o[j] = to_data ? (xi[j] + s2 * o[j]) / alpha[k] : -sigma[k] * o[j];
+        }
+    }
+    return SCORESDE_OK;
+}
+
 int scoresde_model_predict_data(const scoresde_model *model, const double *x, const double *t,
                                 size_t n, size_t D, double *x0_hat)
 {
     SD_TRY(check_eval(model, x, t, n, D, x0_hat, "x0_hat"));
     if (model->ops->predict_data)
         return model->ops->predict_data(model, x, t, n, x0_hat);
-    double *alpha;
-    SD_TRY(sd_model_marginals(model, t, n, &alpha));
-    int rc = model->ops->score(model, x, t, n, x0_hat);
-    /* Tweedie: E[x_0 | x_t] = (x_t + sigma^2 s) / alpha. */
-    for (size_t i = 0; i < n && rc == SCORESDE_OK; i++) {
-        double s2 = alpha[n + i] * alpha[n + i];
-        for (size_t j = 0; j < D; j++)
-            x0_hat[i * D + j] = (x[i * D + j] + s2 * x0_hat[i * D + j]) / alpha[i];
-    }
-    sd_free(alpha);
-    return rc;
+    SD_TRY(model->ops->score(model, x, t, n, x0_hat));
+    return tweedie(model, x, t, n, x0_hat, 1);
 }
 
 int scoresde_model_predict_noise(const scoresde_model *model, const double *x, const double *t,
                                  size_t n, size_t D, double *eps_hat)
 {
     SD_TRY(check_eval(model, x, t, n, D, eps_hat, "eps_hat"));
-    double *alpha;
-    SD_TRY(sd_model_marginals(model, t, n, &alpha));
-    int rc = model->ops->score(model, x, t, n, eps_hat);
-    /* x_t = alpha x_0 + sigma z has kernel score -z / sigma, so eps = -sigma s. */
-    for (size_t i = 0; i < n && rc == SCORESDE_OK; i++)
-        for (size_t j = 0; j < D; j++)
-            eps_hat[i * D + j] = -alpha[n + i] * eps_hat[i * D + j];
-    sd_free(alpha);
-    return rc;
+    SD_TRY(model->ops->score(model, x, t, n, eps_hat));
+    return tweedie(model, x, t, n, eps_hat, 0);
 }
 
 /* Central differences of the score along v (model.h documents the step). */
