@@ -28,10 +28,11 @@ static void tmp_path(char *path, size_t size, const char *name)
     snprintf(path, size, "%s/%s", tmpdir, name);
 }
 
-/* A small MLP model for the VP SDE asking for `threads` threads. */
-static scoresde_model *small_mlp(const scoresde_sde *sde, size_t D, int threads)
+/* An MLP model of two hidden layers `width` wide asking for `threads`
+ * threads. */
+static scoresde_model *small_mlp(const scoresde_sde *sde, size_t D, size_t width, int threads)
 {
-    static const size_t widths[2] = {256, 256};
+    const size_t widths[2] = {width, width};
     scoresde_mlp_options o;
     test_mlp_options(&o, 2, widths, SCORESDE_MLP_OUTPUT_NOISE, 16, 7);
     o.n_threads = threads;
@@ -49,7 +50,7 @@ START_TEST(mlp_threads_above_the_runtime_limit)
 {
     enum { N = 1024, D = 3 };
     scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
-    scoresde_model *two = small_mlp(sde, D, 2), *many = small_mlp(sde, D, 11);
+    scoresde_model *two = small_mlp(sde, D, 256, 2), *many = small_mlp(sde, D, 256, 11);
     double *x = test_normals(1, N * D, 1.0), t[N], a[N * D], b[N * D];
     for (size_t i = 0; i < N; i++)
         t[i] = 0.1 + 0.8 * (double)i / N;
@@ -97,7 +98,7 @@ START_TEST(loading_a_file_that_is_not_regular)
     ck_assert(test_contains(scoresde_last_error(), "a pipe, not a regular file"));
 
     scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
-    scoresde_model *net = small_mlp(sde, 2, 1);
+    scoresde_model *net = small_mlp(sde, 2, 16, 1);
     scoresde_loss *loss = NULL;
     ck_assert_int_eq(scoresde_loss_create(&loss, SCORESDE_LOSS_DSM), SCORESDE_OK);
     scoresde_trainer *tr = NULL;
@@ -531,6 +532,7 @@ START_TEST(mixture_evaluations_allocate_a_bounded_pool)
     free(first);
 }
 END_TEST
+
 
 int main(void)
 {
