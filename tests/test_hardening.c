@@ -533,7 +533,6 @@ START_TEST(mixture_evaluations_allocate_a_bounded_pool)
 }
 END_TEST
 
-
 int main(void)
 {
     Suite *s = suite_create("hardening");

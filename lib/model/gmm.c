@@ -218,8 +218,10 @@ static void gmm_score_one(const sd_gmm_state *s, size_t D, gmm_work *w, const do
     }
 }
 
-static int gmm_score(const scoresde_model *m, const double *x, const double *t, size_t n,
-                     double *out)
+/* The shared loop of the score (into score_out, if not NULL) and the log
+ * density (into logp otherwise). */
+static int gmm_first_order(const scoresde_model *m, const double *x, const double *t, size_t n,
+                           double *score_out, double *logp)
 {
     const sd_gmm_state *s = m->state;
     size_t D = m->dim;
@@ -231,29 +233,27 @@ static int gmm_score(const scoresde_model *m, const double *x, const double *t, 
         rc = gmm_marginal(m, &w, t, n, i, &a, &sg);
         if (rc != SCORESDE_OK)
             break;
-        gmm_score_one(s, D, &w, x + i * D, a, sg);
-        memcpy(out + i * D, w.score, D * sizeof *out);
+        if (score_out) {
+            gmm_score_one(s, D, &w, x + i * D, a, sg);
+            memcpy(score_out + i * D, w.score, D * sizeof *score_out);
+        } else {
+            gmm_coefficients(s, D, &w, a, sg);
+            logp[i] = gmm_responsibilities(s, D, &w, x + i * D, a);
+        }
     }
     return gmm_work_end(m, &w, rc);
+}
+
+static int gmm_score(const scoresde_model *m, const double *x, const double *t, size_t n,
+                     double *out)
+{
+    return gmm_first_order(m, x, t, n, out, NULL);
 }
 
 static int gmm_log_density(const scoresde_model *m, const double *x, const double *t, size_t n,
                            double *logp)
 {
-    const sd_gmm_state *s = m->state;
-    size_t D = m->dim;
-    gmm_work w;
-    SD_TRY(gmm_work_begin(m, &w));
-    int rc = SCORESDE_OK;
-    for (size_t i = 0; i < n && rc == SCORESDE_OK; i++) {
-        double a, sg;
-        rc = gmm_marginal(m, &w, t, n, i, &a, &sg);
-        if (rc != SCORESDE_OK)
-            break;
-        gmm_coefficients(s, D, &w, a, sg);
-        logp[i] = gmm_responsibilities(s, D, &w, x + i * D, a);
-    }
-    return gmm_work_end(m, &w, rc);
+    return gmm_first_order(m, x, t, n, NULL, logp);
 }
 
 /*
