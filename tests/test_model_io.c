@@ -509,7 +509,7 @@ static shift_state *shift_alloc(size_t D)
 }
 
 static int shift_score(const scoresde_model *m, const double *x, const double *t, size_t n,
-                       double *out)
+                       const sd_cond *cond, double *out)
 {
     (void)t;
     const shift_state *s = m->state;

@@ -285,6 +285,79 @@ SCORESDE_API int scoresde_model_sample(const scoresde_model *model, const double
                                        size_t D, uint64_t seed, uint64_t first_sample,
                                        double *x);
 
+/* ------------------------------------------------------------- conditions
+ * Conditional models (1.1): scoresde/common.h's conventions list says how a
+ * batch's conditions are passed (scoresde_cond) and what each error means.
+ * Every *_cond function below is its 1.0 twin with `cond` added right after
+ * the input batch arguments; it checks what the twin checks, then the
+ * condition, and has the twin's errors plus the condition's (SCORESDE_EINVAL,
+ * SCORESDE_EDIM). cond NULL is the 1.0 call. Thread-safe as the twins. */
+
+/** The condition's features per sample C; 0 for an unconditional model or NULL. */
+SCORESDE_API size_t scoresde_model_cond_dim(const scoresde_model *model);
+
+/**
+ * K > 0 if the model takes an integer class label in [0, K) as its one
+ * condition feature (C = 1); 0 otherwise and for NULL.
+ */
+SCORESDE_API size_t scoresde_model_cond_classes(const scoresde_model *model);
+
+/**
+ * 1 if the model accepts the null condition (cond NULL, c NULL or a set
+ * null_mask entry), 0 if it does not, is unconditional, or for NULL.
+ */
+SCORESDE_API int scoresde_model_cond_null(const scoresde_model *model);
+
+/** scoresde_model_score with conditions. */
+SCORESDE_API int scoresde_model_score_cond(const scoresde_model *model, const double *x,
+                                           const double *t, size_t n, size_t D,
+                                           const scoresde_cond *cond, double *score);
+
+/** scoresde_model_predict_data with conditions. */
+SCORESDE_API int scoresde_model_predict_data_cond(const scoresde_model *model, const double *x,
+                                                  const double *t, size_t n, size_t D,
+                                                  const scoresde_cond *cond, double *x0_hat);
+
+/** scoresde_model_predict_noise with conditions. */
+SCORESDE_API int scoresde_model_predict_noise_cond(const scoresde_model *model,
+                                                   const double *x, const double *t, size_t n,
+                                                   size_t D, const scoresde_cond *cond,
+                                                   double *eps_hat);
+
+/** scoresde_model_divergence with conditions. */
+SCORESDE_API int scoresde_model_divergence_cond(const scoresde_model *model, const double *x,
+                                                const double *t, size_t n, size_t D,
+                                                const scoresde_cond *cond, double *div);
+
+/**
+ * scoresde_model_jvp with conditions: the derivative is in x only (the
+ * condition is held fixed). Hook models' finite differences pass the
+ * condition of sample i with both of its shifted points.
+ */
+SCORESDE_API int scoresde_model_jvp_cond(const scoresde_model *model, const double *x,
+                                         const double *t, size_t n, size_t D,
+                                         const scoresde_cond *cond, const double *v,
+                                         double *score, double *jv);
+
+/** scoresde_model_hutchinson with conditions. */
+SCORESDE_API int scoresde_model_hutchinson_cond(const scoresde_model *model, const double *x,
+                                                const double *t, size_t n, size_t D,
+                                                const scoresde_cond *cond,
+                                                const double *probes, size_t M, double *est);
+
+/** scoresde_model_log_density with conditions: ln p_t(x_i | c_i). */
+SCORESDE_API int scoresde_model_log_density_cond(const scoresde_model *model, const double *x,
+                                                 const double *t, size_t n, size_t D,
+                                                 const scoresde_cond *cond, double *logp);
+
+/**
+ * scoresde_model_sample with conditions: x[i*D ..] ~ p_{t_i}(. | c_i); the
+ * condition goes right after t, n, D (the input batch of this call).
+ */
+SCORESDE_API int scoresde_model_sample_cond(const scoresde_model *model, const double *t,
+                                            size_t n, size_t D, const scoresde_cond *cond,
+                                            uint64_t seed, uint64_t first_sample, double *x);
+
 /* --------------------------------------------------------- trainable models
  * Kinds without trainable parameters (GMM, hooks) return SCORESDE_EUNSUPPORTED
  * from every function in this section that returns a status, with a message
@@ -355,6 +428,21 @@ SCORESDE_API int scoresde_model_probe_backward(const scoresde_model *model, cons
                                                const double *probes, size_t M,
                                                const double *weights, double *param_grad,
                                                size_t count);
+
+/** scoresde_model_score_backward with conditions (gradients in the parameters only). */
+SCORESDE_API int scoresde_model_score_backward_cond(const scoresde_model *model,
+                                                    const double *x, const double *t, size_t n,
+                                                    size_t D, const scoresde_cond *cond,
+                                                    const double *score_grad,
+                                                    double *param_grad, size_t count);
+
+/** scoresde_model_probe_backward with conditions. */
+SCORESDE_API int scoresde_model_probe_backward_cond(const scoresde_model *model,
+                                                    const double *x, const double *t, size_t n,
+                                                    size_t D, const scoresde_cond *cond,
+                                                    const double *probes, size_t M,
+                                                    const double *weights, double *param_grad,
+                                                    size_t count);
 
 /* ------------------------------------------------------------ MLP models
  * A fully connected score network (SCORESDE_MODEL_MLP). The network F sees

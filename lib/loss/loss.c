@@ -533,7 +533,7 @@ static int eval_impl(const scoresde_loss *l, const scoresde_model *model, const 
     const double inv_n = 1.0 / (double)n;
     fill_ctx fc = {l, ws, D, M, per_sample, grad != NULL, fused, inv_n, 0.0};
     if (grad) {
-        SD_TRY(sd_model_score_vjp(model, ws->x, ws->t, n, D, ws->s, ws->gs, fill_rows, &fc, grad,
+        SD_TRY(sd_model_score_vjp(model, ws->x, ws->t, n, D, NULL, ws->s, ws->gs, fill_rows, &fc, grad,
                                   count));
     } else {
         SD_TRY(scoresde_model_score(model, ws->x, ws->t, n, D, ws->s));
@@ -561,7 +561,7 @@ static int eval_impl(const scoresde_loss *l, const scoresde_model *model, const 
         /* One pass gives the terms (bit for bit those of divergence or
          * hutchinson) and their backward; the values follow, in index order. */
         const int ism = kind == SCORESDE_LOSS_ISM;
-        SD_TRY(sd_model_probe_vjp(model, ws->x, ws->t, n, D, ism ? NULL : ws->probes,
+        SD_TRY(sd_model_probe_vjp(model, ws->x, ws->t, n, D, NULL, ism ? NULL : ws->probes,
                                   ism ? D : M, ws->pw, ws->hutch, grad, count));
         for (size_t i = 0; i < n; i++)
             SD_TRY(add_value(&fc, i, ws->qs[i] + ws->hutch[i]));

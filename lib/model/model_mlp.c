@@ -249,7 +249,7 @@ static int score_chunk(const scoresde_model *m, mlp_slot *s, const double *x, co
     return rc;
 }
 
-static int mlp_score(const scoresde_model *m, const double *x, const double *t, size_t n,
+static int mlp_score(const scoresde_model *m, const double *x, const double *t, size_t n, const sd_cond *cond,
                      double *out)
 {
     const mlp_state *st = m->state;
@@ -291,7 +291,7 @@ static int jv_not_finite(double val, size_t i, size_t j, const double *t)
                    val, i, j, t[i]);
 }
 
-static int mlp_jvp(const scoresde_model *m, const double *x, const double *t, size_t n,
+static int mlp_jvp(const scoresde_model *m, const double *x, const double *t, size_t n, const sd_cond *cond,
                    const double *v, double *score_out, double *jv)
 {
     const mlp_state *st = m->state;
@@ -337,7 +337,7 @@ static int backward_chunk(const scoresde_model *m, mlp_slot *s, const double *ou
 }
 
 static int mlp_score_backward(const scoresde_model *m, const double *x, const double *t,
-                              size_t n, const double *out_grad, double *grad)
+                              size_t n, const sd_cond *cond, const double *out_grad, double *grad)
 {
     const mlp_state *st = m->state;
     mlp_slot *s;
@@ -362,7 +362,7 @@ static int mlp_score_backward(const scoresde_model *m, const double *x, const do
  * each and the order in which chunks add into grad are those of mlp_score
  * followed by mlp_score_backward, so the result is bit-identical to that pair
  * with one forward pass (and one prepare_chunk) fewer per chunk. */
-static int mlp_score_vjp(const scoresde_model *m, const double *x, const double *t, size_t n,
+static int mlp_score_vjp(const scoresde_model *m, const double *x, const double *t, size_t n, const sd_cond *cond,
                          double *score, double *out_grad, sd_vjp_fill_fn fill, void *ctx,
                          double *grad)
 {
@@ -404,7 +404,7 @@ static void axis_tangent_inputs(const scoresde_model *m, mlp_slot *s, size_t k, 
  * and grad are bit-identical to a Hutchinson or divergence call followed by
  * probe_backward, with one jvp pass per probe fewer. A per-sample sum over k
  * is independent of the chunk loop order. */
-static int mlp_probe_vjp(const scoresde_model *m, const double *x, const double *t, size_t n,
+static int mlp_probe_vjp(const scoresde_model *m, const double *x, const double *t, size_t n, const sd_cond *cond,
                          const double *probes, size_t M, const double *weights, double *est,
                          double *grad)
 {
@@ -457,10 +457,10 @@ static int mlp_probe_vjp(const scoresde_model *m, const double *x, const double 
 }
 
 static int mlp_probe_backward(const scoresde_model *m, const double *x, const double *t,
-                              size_t n, const double *probes, size_t M, const double *weights,
+                              size_t n, const sd_cond *cond, const double *probes, size_t M, const double *weights,
                               double *grad)
 {
-    return mlp_probe_vjp(m, x, t, n, probes, M, weights, NULL, grad);
+    return mlp_probe_vjp(m, x, t, n, cond, probes, M, weights, NULL, grad);
 }
 
 static size_t mlp_num_params(const scoresde_model *m)

@@ -58,6 +58,13 @@ class MlpOptions(ctypes.Structure):
                 ("n_threads", ctypes.c_int)]
 
 
+class Cond(ctypes.Structure):
+    """scoresde_cond (common.h), a versioned struct: the conditions of a batch."""
+    _fields_ = [("struct_size", ctypes.c_size_t), ("C", ctypes.c_size_t),
+                ("c", ctypes.c_void_p), ("rows", ctypes.c_size_t),
+                ("null_mask", ctypes.c_void_p)]
+
+
 class SamplerStats(ctypes.Structure):
     """scoresde_sampler_stats (sampler.h), a versioned struct."""
     _fields_ = [("struct_size", ctypes.c_size_t), ("nfe", ctypes.c_uint64),
@@ -120,6 +127,7 @@ def check_value(result, func, args):
 _i, _d, _u64 = ctypes.c_int, ctypes.c_double, ctypes.c_uint64
 _p = ctypes.c_void_p    # double arrays: NumPy's ctypes.data (an int) or None
 _pp = ctypes.POINTER(ctypes.c_void_p)
+cond_p = ctypes.POINTER(Cond)  # NULL: None
 
 # name: (restype, argtypes, errcheck)
 _FUNCTIONS = {
@@ -191,6 +199,29 @@ _FUNCTIONS = {
                                       check_status),
     "scoresde_model_probe_backward": (_i, [model_p, _p, _p, _sz, _sz, _p, _sz, _p, _p, _sz],
                                       check_status),
+    # model.h, conditions (1.1)
+    "scoresde_model_cond_dim": (_sz, [model_p], check_value),
+    "scoresde_model_cond_classes": (_sz, [model_p], check_value),
+    "scoresde_model_cond_null": (_i, [model_p], check_nonneg),
+    "scoresde_model_score_cond": (_i, [model_p, _p, _p, _sz, _sz, cond_p, _p], check_status),
+    "scoresde_model_predict_data_cond": (_i, [model_p, _p, _p, _sz, _sz, cond_p, _p],
+                                         check_status),
+    "scoresde_model_predict_noise_cond": (_i, [model_p, _p, _p, _sz, _sz, cond_p, _p],
+                                          check_status),
+    "scoresde_model_divergence_cond": (_i, [model_p, _p, _p, _sz, _sz, cond_p, _p],
+                                       check_status),
+    "scoresde_model_jvp_cond": (_i, [model_p, _p, _p, _sz, _sz, cond_p, _p, _p, _p],
+                                check_status),
+    "scoresde_model_hutchinson_cond": (_i, [model_p, _p, _p, _sz, _sz, cond_p, _p, _sz, _p],
+                                       check_status),
+    "scoresde_model_log_density_cond": (_i, [model_p, _p, _p, _sz, _sz, cond_p, _p],
+                                        check_status),
+    "scoresde_model_sample_cond": (_i, [model_p, _p, _sz, _sz, cond_p, _u64, _u64, _p],
+                                   check_status),
+    "scoresde_model_score_backward_cond": (_i, [model_p, _p, _p, _sz, _sz, cond_p, _p, _p,
+                                                _sz], check_status),
+    "scoresde_model_probe_backward_cond": (_i, [model_p, _p, _p, _sz, _sz, cond_p, _p, _sz,
+                                                _p, _p, _sz], check_status),
     # model_io.h
     "scoresde_model_copy_params": (_i, [model_p, model_p], check_status),
     "scoresde_model_save": (_i, [model_p, ctypes.c_char_p], check_status),

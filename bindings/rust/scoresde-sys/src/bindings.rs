@@ -17,6 +17,15 @@ pub const SCORESDE_EVERSION: scoresde_status_t = -8;
 pub const SCORESDE_EUNSUPPORTED: scoresde_status_t = -9;
 pub const SCORESDE_EBUSY: scoresde_status_t = -10;
 pub type scoresde_status_t = core::ffi::c_int;
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct scoresde_cond {
+    pub struct_size: usize,
+    pub C: usize,
+    pub c: *const f64,
+    pub rows: usize,
+    pub null_mask: *const core::ffi::c_uchar,
+}
 extern "C" {
     pub fn scoresde_strerror(status: core::ffi::c_int) -> *const core::ffi::c_char;
 }
@@ -512,6 +521,108 @@ extern "C" {
     ) -> core::ffi::c_int;
 }
 extern "C" {
+    pub fn scoresde_model_cond_dim(model: *const scoresde_model) -> usize;
+}
+extern "C" {
+    pub fn scoresde_model_cond_classes(model: *const scoresde_model) -> usize;
+}
+extern "C" {
+    pub fn scoresde_model_cond_null(model: *const scoresde_model) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_model_score_cond(
+        model: *const scoresde_model,
+        x: *const f64,
+        t: *const f64,
+        n: usize,
+        D: usize,
+        cond: *const scoresde_cond,
+        score: *mut f64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_model_predict_data_cond(
+        model: *const scoresde_model,
+        x: *const f64,
+        t: *const f64,
+        n: usize,
+        D: usize,
+        cond: *const scoresde_cond,
+        x0_hat: *mut f64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_model_predict_noise_cond(
+        model: *const scoresde_model,
+        x: *const f64,
+        t: *const f64,
+        n: usize,
+        D: usize,
+        cond: *const scoresde_cond,
+        eps_hat: *mut f64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_model_divergence_cond(
+        model: *const scoresde_model,
+        x: *const f64,
+        t: *const f64,
+        n: usize,
+        D: usize,
+        cond: *const scoresde_cond,
+        div: *mut f64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_model_jvp_cond(
+        model: *const scoresde_model,
+        x: *const f64,
+        t: *const f64,
+        n: usize,
+        D: usize,
+        cond: *const scoresde_cond,
+        v: *const f64,
+        score: *mut f64,
+        jv: *mut f64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_model_hutchinson_cond(
+        model: *const scoresde_model,
+        x: *const f64,
+        t: *const f64,
+        n: usize,
+        D: usize,
+        cond: *const scoresde_cond,
+        probes: *const f64,
+        M: usize,
+        est: *mut f64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_model_log_density_cond(
+        model: *const scoresde_model,
+        x: *const f64,
+        t: *const f64,
+        n: usize,
+        D: usize,
+        cond: *const scoresde_cond,
+        logp: *mut f64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_model_sample_cond(
+        model: *const scoresde_model,
+        t: *const f64,
+        n: usize,
+        D: usize,
+        cond: *const scoresde_cond,
+        seed: u64,
+        first_sample: u64,
+        x: *mut f64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
     pub fn scoresde_model_num_params(model: *const scoresde_model) -> usize;
 }
 extern "C" {
@@ -553,6 +664,34 @@ extern "C" {
         t: *const f64,
         n: usize,
         D: usize,
+        probes: *const f64,
+        M: usize,
+        weights: *const f64,
+        param_grad: *mut f64,
+        count: usize,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_model_score_backward_cond(
+        model: *const scoresde_model,
+        x: *const f64,
+        t: *const f64,
+        n: usize,
+        D: usize,
+        cond: *const scoresde_cond,
+        score_grad: *const f64,
+        param_grad: *mut f64,
+        count: usize,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_model_probe_backward_cond(
+        model: *const scoresde_model,
+        x: *const f64,
+        t: *const f64,
+        n: usize,
+        D: usize,
+        cond: *const scoresde_cond,
         probes: *const f64,
         M: usize,
         weights: *const f64,
