@@ -477,10 +477,36 @@ SCORESDE_API int scoresde_model_probe_backward_cond(const scoresde_model *model,
  * API stays double. Its SiLU uses the library's own vectorised sigmoid
  * (within 3 ulp of 1 / (1 + e^-z) in float, deterministic), not libm's expf;
  * FLOAT64 uses libm's exp.
+ * Conditional MLPs (1.1; options cond_dim = C > 0, cond_input, cond_classes,
+ * cond_null): the condition c of sample i enters the network with its time
+ * features e(t):
+ *   EMBED (default): the features become e(t) + E c, E a learned embed_dim x C
+ *     matrix; with integer labels (cond_classes = K) e(t) + T_k, T a learned
+ *     K x embed_dim table and k the label. The null condition (cond_null) is
+ *     a learned vector u: e(t) + u. The embedding enters where the time
+ *     features do, through W_1 (this network feeds its features to the first
+ *     layer only).
+ *   CONCAT: c is appended to the network input, W_1 then has D + embed_dim + C
+ *     columns (the D inputs, the time features, the condition); the null
+ *     condition is c = 0 (prefer EMBED for classifier-free guidance, where a
+ *     learned null vector cannot be confused with a real condition).
+ * Parameters: the network's (above), then the condition's: E (embed_dim x C,
+ * row-major) or T (K x embed_dim), then u (embed_dim, if cond_null).
+ * Initialisation: E normal with variance 1 / C, T standard normal, both from
+ * Philox stream 2^32 + 1 under the seed at offset
+ * SCORESDE_RNG_OFFSET(SCORESDE_RNG_MODEL, 0) in that order; u zero. A FLOAT32
+ * model rounds them to float as it rounds its other parameters. Gradients
+ * with respect to them follow every backward pass; Jacobians are in x only.
  * Evaluations of one MLP model are thread-safe: each call takes a workspace
  * from the model's mutex-guarded pool (allocating one only when none is free)
  * and gives it back. Results do not depend on the number of threads calling.
  */
+
+/** How the condition enters an MLP model (values frozen). */
+typedef enum scoresde_mlp_cond_input_t {
+    SCORESDE_MLP_COND_CONCAT = 1, /**< the C features are extra network inputs */
+    SCORESDE_MLP_COND_EMBED = 2   /**< a learned embedding of c is added to the time features */
+} scoresde_mlp_cond_input_t;
 
 /** Hidden-layer activations of an MLP model (values frozen). */
 typedef enum scoresde_mlp_activation_t {
@@ -542,6 +568,16 @@ typedef struct scoresde_mlp_options {
                                   evaluation called from inside an active OpenMP
                                   parallel region (a sampler with THREADS > 1 and
                                   several blocks) uses 1 (no nested threads) */
+    /* ---- 1.1: conditions (see "Conditional MLPs" above) ---- */
+    size_t cond_dim;         /**< condition features C, 0 .. 4096 (default 0:
+                                  unconditional, the 1.0 network bit for bit) */
+    int cond_input;          /**< SCORESDE_MLP_COND_EMBED (default) or _CONCAT */
+    size_t cond_classes;     /**< K > 0: the condition is an integer label in
+                                  [0, K), 1 .. 2^20 (needs cond_dim 1 and EMBED);
+                                  default 0 (real-valued features) */
+    int cond_null;           /**< non-zero: the model accepts the null condition
+                                  (train it with the trainer's COND_DROPOUT);
+                                  default 0; needs cond_dim > 0 */
 } scoresde_mlp_options;
 
 /**

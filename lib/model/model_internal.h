@@ -194,8 +194,9 @@ struct scoresde_model {
     scoresde_sde *sde; /* owned copy (scoresde_sde_clone) */
     size_t dim;
     void *state; /* the kind's, freed with ops->free_state */
-    /* Conditions (see sd_cond): set by the kind's constructor or loader
-     * after sd_model_create; copied by clone. */
+    /* Conditions (see sd_cond): set by the kind's constructor after
+     * sd_model_create, or by its load_state on the shell model (the file
+     * layer copies them); copied by clone. */
     size_t cond_dim;    /* C, 0 = unconditional */
     size_t cond_labels; /* K > 0: integer labels in [0, K) (C = 1) */
     int cond_null;      /* the null condition is accepted */
