@@ -362,6 +362,117 @@ START_TEST(trainer_condition_errors)
 }
 END_TEST
 
+/* Learning: theta ~ N(0, I_2), y = A theta + N(0, se^2 I_3). The posterior
+ * is Gaussian, S = (I + A^T A / se^2)^-1, mu(y) = S A^T y / se^2, so under
+ * the VP SDE p_t(x | y) = N(alpha mu, alpha^2 S + sigma^2 I) and its score is
+ * known in closed form. A conditional MLP trained on (theta, y) pairs with
+ * DSM must get close to that score at posterior points and be far better
+ * than the best score that ignores y (the prior's diffused score). */
+enum { LM = 2048, LC = 3 };
+static const double LA[LC * D] = {1.0, 0.5, -0.5, 1.0, 0.8, -0.3};
+static const double LSE = 0.5;
+
+static void posterior(const double *y, double mu[D], double S[4])
+{
+    double P[4] = {1, 0, 0, 1}; /* I + A^T A / se^2 */
+    for (int a = 0; a < D; a++)
+        for (int b = 0; b < D; b++)
+            for (int k = 0; k < LC; k++)
+                P[a * D + b] += LA[k * D + a] * LA[k * D + b] / (LSE * LSE);
+    double det = P[0] * P[3] - P[1] * P[2];
+    S[0] = P[3] / det, S[1] = -P[1] / det, S[2] = -P[2] / det, S[3] = P[0] / det;
+    double r[D] = {0, 0}; /* A^T y / se^2 */
+    for (int a = 0; a < D; a++)
+        for (int k = 0; k < LC; k++)
+            r[a] += LA[k * D + a] * y[k] / (LSE * LSE);
+    mu[0] = S[0] * r[0] + S[1] * r[1];
+    mu[1] = S[2] * r[0] + S[3] * r[1];
+}
+
+/* The exact score of N(m, V) at x (2-D). */
+static void gauss_score(const double *x, const double m[D], const double V[4], double *s)
+{
+    double det = V[0] * V[3] - V[1] * V[2], d0 = x[0] - m[0], d1 = x[1] - m[1];
+    s[0] = -(V[3] * d0 - V[1] * d1) / det;
+    s[1] = -(-V[2] * d0 + V[0] * d1) / det;
+}
+
+START_TEST(learns_a_linear_gaussian_posterior)
+{
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
+    static const size_t widths[2] = {48, 48};
+    scoresde_mlp_options o;
+    test_mlp_options(&o, 2, widths, SCORESDE_MLP_OUTPUT_NOISE, 16, 1);
+    o.cond_dim = LC;
+    scoresde_model *m = NULL;
+    ck_assert_int_eq(scoresde_model_create_mlp(&m, sde, D, &o), SCORESDE_OK);
+    double *theta = test_normals(51, LM * D, 1.0), *e = test_normals(52, LM * LC, LSE);
+    double *y = malloc(LM * LC * sizeof *y);
+    for (size_t i = 0; i < LM; i++)
+        for (int k = 0; k < LC; k++)
+            y[i * LC + k] = LA[k * D] * theta[i * D] + LA[k * D + 1] * theta[i * D + 1] +
+                            e[i * LC + k];
+    scoresde_loss *l = NULL;
+    scoresde_trainer *tr = NULL;
+    ck_assert_int_eq(scoresde_loss_create(&l, SCORESDE_LOSS_DSM), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_trainer_create(&tr, m, l), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_trainer_set_double(tr, SCORESDE_TRAIN_LR, 3e-3), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_trainer_set_int(tr, SCORESDE_TRAIN_WARMUP, 100), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_trainer_set_int(tr, SCORESDE_TRAIN_BATCH, 256), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_trainer_set_double(tr, SCORESDE_TRAIN_EMA_RATE, 0.99),
+                     SCORESDE_OK);
+    scoresde_cond cd = {sizeof cd, LC, y, LM, NULL};
+    ck_assert_int_eq(scoresde_trainer_fit_cond(tr, theta, LM, D, &cd, 1500, NULL, NULL),
+                     SCORESDE_OK);
+    scoresde_model *ema = NULL;
+    ck_assert_int_eq(scoresde_trainer_export(&ema, tr, SCORESDE_TRAIN_EXPORT_EMA), SCORESDE_OK);
+
+    /* Score errors at 64 observations, points x = alpha mu + the marginal's
+     * spread, t in [0.2, 0.8]: the trained conditional score against the
+     * exact posterior score, and the prior's score (which ignores y) too. */
+    enum { Q = 64 };
+    double *z = test_normals(53, Q * D, 1.0), x[Q * D], t[Q], s[Q * D];
+    double err = 0, base = 0, norm = 0;
+    for (size_t q = 0; q < Q; q++) {
+        double mu[D], S[4], alpha, sigma;
+        posterior(y + q * LC, mu, S);
+        t[q] = 0.2 + 0.6 * (double)q / (Q - 1);
+        ck_assert_int_eq(scoresde_sde_marginal(sde, &t[q], 1, &alpha, &sigma, NULL, NULL),
+                         SCORESDE_OK);
+        double V[4] = {alpha * alpha * S[0] + sigma * sigma, alpha * alpha * S[1],
+                       alpha * alpha * S[2], alpha * alpha * S[3] + sigma * sigma};
+        double am[D] = {alpha * mu[0], alpha * mu[1]};
+        x[q * D] = am[0] + sqrt(V[0]) * z[q * D];
+        x[q * D + 1] = am[1] + sqrt(V[3]) * z[q * D + 1];
+        double ex[D], pr[D], zero[D] = {0, 0}, Vp[4] = {1, 0, 0, 1};
+        gauss_score(x + q * D, am, V, ex);
+        gauss_score(x + q * D, zero, Vp, pr); /* prior N(0, I): alpha^2 + sigma^2 = 1 */
+        for (int j = 0; j < D; j++) {
+            s[q * D + j] = ex[j];
+            base += (pr[j] - ex[j]) * (pr[j] - ex[j]);
+            norm += ex[j] * ex[j];
+        }
+    }
+    double learned[Q * D];
+    scoresde_cond cq = {sizeof cq, LC, y, Q, NULL};
+    ck_assert_int_eq(scoresde_model_score_cond(ema, x, t, Q, D, &cq, learned), SCORESDE_OK);
+    for (size_t k = 0; k < Q * D; k++)
+        err += (learned[k] - s[k]) * (learned[k] - s[k]);
+    double rel = sqrt(err / norm), rel_prior = sqrt(base / norm);
+    ck_assert_msg(rel < 0.2 && rel < 0.3 * rel_prior,
+                  "posterior score error %.3f (the prior's, ignoring y: %.3f)", rel, rel_prior);
+    free(z);
+    free(theta);
+    free(e);
+    free(y);
+    scoresde_model_free(ema);
+    scoresde_trainer_free(tr);
+    scoresde_loss_free(l);
+    scoresde_model_free(m);
+    scoresde_sde_free(sde);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("train_cond");
@@ -371,6 +482,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, fit_draws_matching_rows_and_dropout_is_documented, 0, 2);
     tcase_add_test(tc, checkpoints_keep_dropout_and_old_ones_load);
     tcase_add_test(tc, trainer_condition_errors);
+    tcase_add_test(tc, learns_a_linear_gaussian_posterior);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -149,6 +149,23 @@ impl MlpOptions {
         self.raw.n_threads = n;
         self
     }
+    /// A conditional model: `dim` condition features entering as `input`
+    /// (sys::SCORESDE_MLP_COND_EMBED or _CONCAT).
+    pub fn cond(mut self, dim: usize, input: u32) -> Self {
+        self.raw.cond_dim = dim;
+        self.raw.cond_input = input as i32;
+        self
+    }
+    /// Integer class labels in [0, k) as the one condition feature.
+    pub fn cond_classes(mut self, k: usize) -> Self {
+        self.raw.cond_classes = k;
+        self
+    }
+    /// Whether the model accepts the null condition.
+    pub fn cond_null(mut self, yes: bool) -> Self {
+        self.raw.cond_null = yes as i32;
+        self
+    }
     pub fn raw_mut(&mut self) -> &mut sys::scoresde_mlp_options {
         &mut self.raw
     }
@@ -502,7 +519,7 @@ impl<'a> Cond<'a> {
         self
     }
 
-    fn raw(cond: Option<&Cond>, n: usize) -> Result<Option<sys::scoresde_cond>> {
+    pub(crate) fn raw(cond: Option<&Cond>, n: usize) -> Result<Option<sys::scoresde_cond>> {
         let Some(c) = cond else { return Ok(None) };
         if let Some(m) = c.null_mask {
             want_len("null_mask", m.len(), n)?;
@@ -524,7 +541,7 @@ impl<'a> Cond<'a> {
         }))
     }
 
-    fn ptr(raw: &Option<sys::scoresde_cond>) -> *const sys::scoresde_cond {
+    pub(crate) fn ptr(raw: &Option<sys::scoresde_cond>) -> *const sys::scoresde_cond {
         raw.as_ref().map_or(ptr::null(), |c| c as *const _)
     }
 }
