@@ -806,6 +806,14 @@ START_TEST(conditions_broadcast_mask_and_reach_finite_differences)
     ck_assert_double_eq_tol(est[1], -10, 1e-8);
     EXPECT(scoresde_model_divergence_cond(m, x, t, n, D, &all, est), SCORESDE_EUNSUPPORTED,
            "no exact divergence");
+    /* sd_cond_rows: the view of rows 1.. scores as those rows of the batch. */
+    sd_cond rs;
+    const sd_cond *rsp;
+    ck_assert_int_eq(sd_cond_resolve(m, &masked, n, &rs, &rsp), SCORESDE_OK);
+    sd_cond tail = sd_cond_rows(rsp, 1);
+    ck_assert_int_eq(sd_model_score_c(m, x + D, t + 1, n - 1, D, &tail, b), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_score_cond(m, x, t, n, D, &masked, a), SCORESDE_OK);
+    ck_assert(memcmp(a + D, b, (n - 1) * D * sizeof *a) == 0);
     scoresde_model *cl = NULL;
     ck_assert_int_eq(scoresde_model_clone(&cl, m), SCORESDE_OK);
     ck_assert_uint_eq(scoresde_model_cond_dim(cl), D);
