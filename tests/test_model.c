@@ -661,7 +661,8 @@ START_TEST(trainable_slots_are_reached_through_checked_calls)
 }
 END_TEST
 
-/* A test-only conditional kind (C = D): s(x | c) = c - (1 + c_0^2) x, and
+/* A test-only conditional kind (C = D, or C = 1 for labels, c_j then meaning
+ * c_(j mod C)): s(x | c) = c - (1 + c_0^2) x, and
  * s(x | null) = -x. It has no jvp slot, so Jacobian products go through the
  * generic finite differences, which must pass each sample's condition with
  * both of its shifted points (J = -(1 + c_0^2) I tells which one was used). */
@@ -674,7 +675,8 @@ static int cshift_score(const scoresde_model *m, const double *x, const double *
         int null = sd_cond_is_null(cond, i);
         const double *c = null ? NULL : sd_cond_row(cond, i);
         for (size_t j = 0; j < D; j++)
-            out[i * D + j] = null ? -x[i * D + j] : c[j] - (1.0 + c[0] * c[0]) * x[i * D + j];
+            out[i * D + j] = null ? -x[i * D + j]
+                                  : c[j % m->cond_dim] - (1.0 + c[0] * c[0]) * x[i * D + j];
     }
     return SCORESDE_OK;
 }
