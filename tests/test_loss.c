@@ -693,27 +693,27 @@ START_TEST(fused_probe_checks)
         x[i] = 0.1 * i, pr[i] = i % 3 ? 1.0 : -1.0, w[i] = 0.5;
     for (int i = 0; i < 4; i++)
         t[i] = 0.2 + 0.1 * i;
-    ck_assert_int_eq(sd_model_probe_vjp(m, x, t, 4, 2, pr, 1, w, est, g, np), SCORESDE_OK);
-    ck_assert_int_eq(sd_model_probe_vjp(m, x, t, 4, 2, NULL, 2, w, est, g, np), SCORESDE_OK);
-    expect_error(sd_model_probe_vjp(m, x, t, 4, 2, pr, 1, w, est, g, np - 1), SCORESDE_EDIM,
+    ck_assert_int_eq(sd_model_probe_vjp(m, x, t, 4, 2, NULL, pr, 1, w, est, g, np), SCORESDE_OK);
+    ck_assert_int_eq(sd_model_probe_vjp(m, x, t, 4, 2, NULL, NULL, 2, w, est, g, np), SCORESDE_OK);
+    expect_error(sd_model_probe_vjp(m, x, t, 4, 2, NULL, pr, 1, w, est, g, np - 1), SCORESDE_EDIM,
                  "param_grad");
-    expect_error(sd_model_probe_vjp(m, x, t, 4, 2, pr, 0, w, est, g, np), SCORESDE_EINVAL,
+    expect_error(sd_model_probe_vjp(m, x, t, 4, 2, NULL, pr, 0, w, est, g, np), SCORESDE_EINVAL,
                  "M (the number of probes");
-    expect_error(sd_model_probe_vjp(m, x, t, 4, 2, NULL, 1, w, est, g, np), SCORESDE_EINVAL,
+    expect_error(sd_model_probe_vjp(m, x, t, 4, 2, NULL, NULL, 1, w, est, g, np), SCORESDE_EINVAL,
                  "axis probes need M = D = 2");
-    expect_error(sd_model_probe_vjp(m, x, t, 4, 2, pr, 1, NULL, est, g, np), SCORESDE_EINVAL,
+    expect_error(sd_model_probe_vjp(m, x, t, 4, 2, NULL, pr, 1, NULL, est, g, np), SCORESDE_EINVAL,
                  "weights");
-    expect_error(sd_model_probe_vjp(m, x, t, 4, 2, pr, 1, w, NULL, g, np), SCORESDE_EINVAL,
+    expect_error(sd_model_probe_vjp(m, x, t, 4, 2, NULL, pr, 1, w, NULL, g, np), SCORESDE_EINVAL,
                  "est");
     pr[5] = NAN;
-    expect_error(sd_model_probe_vjp(m, x, t, 4, 2, pr, 1, w, est, g, np), SCORESDE_EINVAL,
+    expect_error(sd_model_probe_vjp(m, x, t, 4, 2, NULL, pr, 1, w, est, g, np), SCORESDE_EINVAL,
                  "probes");
     pr[5] = 1.0;
     const sd_model_ops *fused = m->ops;
     sd_model_ops separate = *fused;
     separate.probe_vjp = NULL;
     m->ops = &separate;
-    expect_error(sd_model_probe_vjp(m, x, t, 4, 2, pr, 1, w, est, g, np), SCORESDE_EUNSUPPORTED,
+    expect_error(sd_model_probe_vjp(m, x, t, 4, 2, NULL, pr, 1, w, est, g, np), SCORESDE_EUNSUPPORTED,
                  "no fused probe backward");
     m->ops = fused;
     free(g);
@@ -751,12 +751,12 @@ START_TEST(fused_fill_failure)
         x[i] = 0.1 * i, og[i] = 1.0;
     for (int i = 0; i < 10; i++)
         t[i] = 0.1 + 0.05 * i;
-    expect_error(sd_model_score_vjp(m, x, t, 10, 2, s, og, failing_fill, &calls, g, np),
+    expect_error(sd_model_score_vjp(m, x, t, 10, 2, NULL, s, og, failing_fill, &calls, g, np),
                  SCORESDE_ENUMERIC, "fill refused rows 4..7");
     ck_assert_uint_eq(calls, 2);
-    expect_error(sd_model_score_vjp(m, x, t, 10, 2, s, og, (sd_vjp_fill_fn)0, &calls, g, np), SCORESDE_EINVAL,
+    expect_error(sd_model_score_vjp(m, x, t, 10, 2, NULL, s, og, (sd_vjp_fill_fn)0, &calls, g, np), SCORESDE_EINVAL,
                  "fill");
-    expect_error(sd_model_score_vjp(m, x, t, 10, 2, s, og, failing_fill, &calls, g, np - 1),
+    expect_error(sd_model_score_vjp(m, x, t, 10, 2, NULL, s, og, failing_fill, &calls, g, np - 1),
                  SCORESDE_EDIM, "param_grad");
     free(g);
     scoresde_model_free(m);
@@ -791,7 +791,7 @@ START_TEST(kept_workspace_matches_fresh)
             memset(g1, 0, np * sizeof *g1);
             ck_assert_int_eq(scoresde_loss_eval(l, m, x0, ns[c], 2, 7, 2, &v0, p0, g0, np),
                              SCORESDE_OK);
-            ck_assert_int_eq(sd_loss_eval_buf(l, m, x0, ns[c], 2, 7, 2, &v1, p1, g1, np, &buf),
+            ck_assert_int_eq(sd_loss_eval_buf(l, m, x0, ns[c], 2, NULL, 7, 2, &v1, p1, g1, np, &buf),
                              SCORESDE_OK);
             ck_assert(buf.block != NULL);
             ck_assert(memcmp(&v0, &v1, sizeof v0) == 0);

@@ -557,7 +557,7 @@ END_TEST
 /* A test-only trainable kind, s(x) = b - x with the D parameters b, to check
  * the generic layer's trainable functions (the MLP kind fills the same slots). */
 static int shift_score(const scoresde_model *m, const double *x, const double *t, size_t n,
-                       double *out)
+                       const sd_cond *cond, double *out)
 {
     const double *b = m->state;
     for (size_t i = 0; i < n; i++)
@@ -581,7 +581,7 @@ static int shift_set(scoresde_model *m, const double *theta)
 }
 /* d/db of sum_ij g_ij s_ij = sum_i g_i. */
 static int shift_backward(const scoresde_model *m, const double *x, const double *t, size_t n,
-                          const double *g, double *grad)
+                          const sd_cond *cond, const double *g, double *grad)
 {
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < m->dim; j++)
@@ -590,8 +590,8 @@ static int shift_backward(const scoresde_model *m, const double *x, const double
 }
 /* J = -I does not depend on b: the probe terms add nothing. */
 static int shift_probe_backward(const scoresde_model *m, const double *x, const double *t,
-                                size_t n, const double *probes, size_t M, const double *w,
-                                double *grad)
+                                size_t n, const sd_cond *cond, const double *probes, size_t M,
+                                const double *w, double *grad)
 {
     return SCORESDE_OK;
 }
@@ -657,6 +657,171 @@ START_TEST(trainable_slots_are_reached_through_checked_calls)
     scoresde_model_free(c);
     scoresde_model_free(m);
     scoresde_sde_free(sde);
+    ck_assert_uint_eq(scoresde_live_allocations(), 0);
+}
+END_TEST
+
+/* A test-only conditional kind (C = D, or C = 1 for labels, c_j then meaning
+ * c_(j mod C)): s(x | c) = c - (1 + c_0^2) x, and
+ * s(x | null) = -x. It has no jvp slot, so Jacobian products go through the
+ * generic finite differences, which must pass each sample's condition with
+ * both of its shifted points (J = -(1 + c_0^2) I tells which one was used). */
+static int cshift_score(const scoresde_model *m, const double *x, const double *t, size_t n,
+                        const sd_cond *cond, double *out)
+{
+    ck_assert_ptr_nonnull(cond);
+    size_t D = m->dim;
+    for (size_t i = 0; i < n; i++) {
+        int null = sd_cond_is_null(cond, i);
+        const double *c = null ? NULL : sd_cond_row(cond, i);
+        for (size_t j = 0; j < D; j++)
+            out[i * D + j] = null ? -x[i * D + j]
+                                  : c[j % m->cond_dim] - (1.0 + c[0] * c[0]) * x[i * D + j];
+    }
+    return SCORESDE_OK;
+}
+static int cshift_clone(const scoresde_model *src, void **out)
+{
+    *out = NULL;
+    return SCORESDE_OK;
+}
+static void cshift_free(void *state)
+{
+}
+static const sd_model_ops cshift_ops = {
+    .name = "test-cond-shift",
+    .kind = 98,
+    .score = cshift_score,
+    .clone_state = cshift_clone,
+    .free_state = cshift_free,
+};
+
+static scoresde_model *make_cshift(size_t D, size_t labels, int null_ok)
+{
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
+    scoresde_model *m = NULL;
+    ck_assert_int_eq(sd_model_create(&m, &cshift_ops, sde, D, NULL), SCORESDE_OK);
+    scoresde_sde_free(sde);
+    m->cond_dim = labels ? 1 : D;
+    m->cond_labels = labels;
+    m->cond_null = null_ok;
+    return m;
+}
+
+static scoresde_cond cond_of(size_t C, const double *c, size_t rows, const unsigned char *mask)
+{
+    return (scoresde_cond){sizeof(scoresde_cond), C, c, rows, mask};
+}
+
+START_TEST(conditions_are_checked_once_with_named_errors)
+{
+    scoresde_model *g = make_gmm(SCORESDE_SDE_VP), *m = make_cshift(2, 0, 0);
+    double x[4] = {1, 2, 3, 4}, t[2] = {0.1, 0.2}, s[4], c[4] = {1, 2, 3, 4};
+    scoresde_cond cd = cond_of(2, c, 2, NULL);
+    ck_assert_uint_eq(scoresde_model_cond_dim(m), 2);
+    ck_assert_uint_eq(scoresde_model_cond_dim(g), 0);
+    ck_assert_uint_eq(scoresde_model_cond_dim(NULL), 0);
+    ck_assert_int_eq(scoresde_model_cond_null(m), 0);
+    EXPECT(scoresde_model_score_cond(g, x, t, 2, 2, &cd, s), SCORESDE_EINVAL, "is unconditional");
+    EXPECT(scoresde_model_score(m, x, t, 2, 2, s), SCORESDE_EINVAL, "does not accept");
+    EXPECT(scoresde_model_score_cond(m, x, t, 2, 2, NULL, s), SCORESDE_EINVAL, "null condition");
+    cd.C = 3;
+    EXPECT(scoresde_model_score_cond(m, x, t, 2, 2, &cd, s), SCORESDE_EDIM, "cond->C is 3");
+    cd = cond_of(2, c, 0, NULL);
+    EXPECT(scoresde_model_score_cond(m, x, t, 2, 2, &cd, s), SCORESDE_EINVAL, "cond->rows is 0");
+    cd = cond_of(2, c, 3, NULL);
+    EXPECT(scoresde_model_score_cond(m, x, t, 2, 2, &cd, s), SCORESDE_EINVAL, "cond->rows is 3");
+    cd = cond_of(2, NULL, 2, NULL);
+    EXPECT(scoresde_model_score_cond(m, x, t, 2, 2, &cd, s), SCORESDE_EINVAL, "cond->c = NULL");
+    unsigned char mask[2] = {0, 1};
+    cd = cond_of(2, c, 2, mask);
+    EXPECT(scoresde_model_score_cond(m, x, t, 2, 2, &cd, s), SCORESDE_EINVAL,
+           "cond->null_mask[1]");
+    c[3] = INFINITY;
+    cd = cond_of(2, c, 2, NULL);
+    EXPECT(scoresde_model_score_cond(m, x, t, 2, 2, &cd, s), SCORESDE_EINVAL,
+           "sample 1, feature 1");
+    cd.struct_size = 8;
+    EXPECT(scoresde_model_score_cond(m, x, t, 2, 2, &cd, s), SCORESDE_EINVAL, "struct_size");
+    scoresde_model_free(m);
+
+    /* Integer labels: C = 1, integers in [0, K). */
+    m = make_cshift(2, 3, 1);
+    ck_assert_uint_eq(scoresde_model_cond_classes(m), 3);
+    double lab[2] = {2, 1.5};
+    cd = cond_of(1, lab, 2, NULL);
+    EXPECT(scoresde_model_score_cond(m, x, t, 2, 2, &cd, s), SCORESDE_EINVAL,
+           "holds 1.5 for sample 1");
+    lab[1] = 3;
+    EXPECT(scoresde_model_score_cond(m, x, t, 2, 2, &cd, s), SCORESDE_EINVAL,
+           "holds 3 for sample 1");
+    lab[1] = -1;
+    EXPECT(scoresde_model_score_cond(m, x, t, 2, 2, &cd, s), SCORESDE_EINVAL, "[0, 3)");
+    lab[1] = 0;
+    ck_assert_int_eq(scoresde_model_score_cond(m, x, t, 2, 2, &cd, s), SCORESDE_OK);
+    /* A masked sample's value is not looked at; the null model accepts it. */
+    lab[1] = NAN;
+    cd = cond_of(1, lab, 2, mask);
+    ck_assert_int_eq(scoresde_model_score_cond(m, x, t, 2, 2, &cd, s), SCORESDE_OK);
+    ck_assert(s[2] == -3 && s[3] == -4);
+    scoresde_model_free(m);
+    scoresde_model_free(g);
+    ck_assert_uint_eq(scoresde_live_allocations(), 0);
+}
+END_TEST
+
+START_TEST(conditions_broadcast_mask_and_reach_finite_differences)
+{
+    enum { n = 3, D = 2 };
+    scoresde_model *m = make_cshift(D, 0, 1);
+    double x[n * D] = {0.5, -1, 2, 0.25, -0.75, 1}, t[n] = {0.1, 0.5, 0.9};
+    double c[n * D] = {0.5, 1, 0.5, 1, 0.5, 1}, row[D] = {0.5, 1};
+    double a[n * D], b[n * D];
+    scoresde_cond all = cond_of(D, c, n, NULL), one = cond_of(D, row, 1, NULL);
+    ck_assert_int_eq(scoresde_model_score_cond(m, x, t, n, D, &all, a), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_score_cond(m, x, t, n, D, &one, b), SCORESDE_OK);
+    ck_assert(memcmp(a, b, sizeof a) == 0);
+    ck_assert(a[0] == 0.5 - 1.25 * 0.5);
+    /* The null condition: the 1.0 call, cond NULL, c NULL, or a mask. */
+    unsigned char mask[n] = {0, 1, 0};
+    scoresde_cond masked = cond_of(D, row, 1, mask);
+    ck_assert_int_eq(scoresde_model_score_cond(m, x, t, n, D, &masked, b), SCORESDE_OK);
+    ck_assert(b[0] == a[0] && b[2] == -2 && b[3] == -0.25 && b[4] == a[4]);
+    ck_assert_int_eq(scoresde_model_score(m, x, t, n, D, b), SCORESDE_OK);
+    ck_assert(b[0] == -0.5 && b[5] == -1);
+    /* Finite differences: J = -(1 + c_0^2) I for a conditioned sample, -I
+     * for a null one; broadcast, per-row and masked conditions alike. */
+    c[2] = 2; /* sample 1: 1 + c_0^2 = 5 */
+    double v[n * D] = {1, 0, 0, 1, 1, 1}, jv[n * D];
+    const scoresde_cond *conds[3] = {&all, &masked, NULL};
+    double want[3][n] = {{1.25, 5, 1.25}, {1.25, 1, 1.25}, {1, 1, 1}};
+    masked = cond_of(D, c, n, mask);
+    for (int k = 0; k < 3; k++) {
+        ck_assert_int_eq(scoresde_model_jvp_cond(m, x, t, n, D, conds[k], v, a, jv), SCORESDE_OK);
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < D; j++)
+                ck_assert_double_eq_tol(jv[i * D + j], -want[k][i] * v[i * D + j], 1e-9);
+    }
+    double probes[n * D] = {1, 1, 1, -1, -1, 1}, est[n];
+    ck_assert_int_eq(scoresde_model_hutchinson_cond(m, x, t, n, D, &all, probes, 1, est),
+                     SCORESDE_OK);
+    ck_assert_double_eq_tol(est[1], -10, 1e-8);
+    EXPECT(scoresde_model_divergence_cond(m, x, t, n, D, &all, est), SCORESDE_EUNSUPPORTED,
+           "no exact divergence");
+    /* sd_cond_rows: the view of rows 1.. scores as those rows of the batch. */
+    sd_cond rs;
+    const sd_cond *rsp;
+    ck_assert_int_eq(sd_cond_resolve(m, &masked, n, &rs, &rsp), SCORESDE_OK);
+    sd_cond tail = sd_cond_rows(rsp, 1);
+    ck_assert_int_eq(sd_model_score_c(m, x + D, t + 1, n - 1, D, &tail, b), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_score_cond(m, x, t, n, D, &masked, a), SCORESDE_OK);
+    ck_assert(memcmp(a + D, b, (n - 1) * D * sizeof *a) == 0);
+    scoresde_model *cl = NULL;
+    ck_assert_int_eq(scoresde_model_clone(&cl, m), SCORESDE_OK);
+    ck_assert_uint_eq(scoresde_model_cond_dim(cl), D);
+    ck_assert_int_eq(scoresde_model_cond_null(cl), 1);
+    scoresde_model_free(cl);
+    scoresde_model_free(m);
     ck_assert_uint_eq(scoresde_live_allocations(), 0);
 }
 END_TEST
@@ -1239,6 +1404,8 @@ int main(void)
     TCase *tc = tcase_create("model");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, gmm_score_is_gradient_of_log_density);
+    tcase_add_test(tc, conditions_are_checked_once_with_named_errors);
+    tcase_add_test(tc, conditions_broadcast_mask_and_reach_finite_differences);
     tcase_add_test(tc, gmm_density_integrates_to_one);
     tcase_add_test(tc, gmm_samples_match_mean_and_covariance);
     tcase_add_test(tc, gmm_samples_follow_the_mixture_cdf);

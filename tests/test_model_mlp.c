@@ -354,7 +354,7 @@ START_TEST(bad_options_and_times)
     scoresde_mlp_options o;
     scoresde_model *m = NULL;
     ck_assert_int_eq(scoresde_model_mlp_options_init(NULL, sizeof o), SCORESDE_EINVAL);
-    ck_assert_int_eq(scoresde_model_mlp_options_init(&o, sizeof o - 8), SCORESDE_EINVAL);
+    ck_assert_int_eq(scoresde_model_mlp_options_init(&o, offsetof(scoresde_mlp_options, n_threads)), SCORESDE_EINVAL);
     ck_assert_int_eq(scoresde_model_mlp_options_init(&o, sizeof o), SCORESDE_OK);
     ck_assert_int_eq(scoresde_model_create_mlp(NULL, vp, 2, &o), SCORESDE_EINVAL);
     ck_assert_int_eq(scoresde_model_create_mlp(&m, NULL, 2, &o), SCORESDE_EINVAL);

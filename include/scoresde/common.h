@@ -37,6 +37,31 @@
  *    a type never shares its name with the function that returns one of its
  *    values (scoresde_sde_kind() returns a scoresde_sde_kind_t, as int).
  *    Functions take and return these values as int, whose size is fixed.
+ *  - Conditions (1.1). A conditional model (scoresde_model_cond_dim(m) =
+ *    C > 0) scores p_t(x | c). Every batch call has a `_cond` twin that takes
+ *    `const scoresde_cond *cond` right after its input batch arguments (x, t,
+ *    n, D; for sampling-like calls t, n, D), for example
+ *    scoresde_model_score_cond(model, x, t, n, D, cond, score). One versioned
+ *    struct describes the conditions of a batch, so later features reuse one
+ *    mechanism instead of new arguments in every call:
+ *      c: rows x C doubles, row-major; rows = n (row i for sample i) or 1
+ *         (that row for every sample: the common case of one observation);
+ *         rows = 0 is refused;
+ *      null_mask: n bytes or NULL; null_mask[i] != 0 asks for the null
+ *         condition (classifier-free guidance, unconditional use) for
+ *         sample i; cond NULL or c NULL asks for it for every sample.
+ *    A model accepts the null condition only if scoresde_model_cond_null(m)
+ *    (for example an MLP trained with condition dropout); otherwise asking for
+ *    it is SCORESDE_EINVAL saying so. Class labels: a model with K =
+ *    scoresde_model_cond_classes(m) > 0 has C = 1 and takes the label k as
+ *    the double k, an integer in [0, K) (else SCORESDE_EINVAL naming sample
+ *    and value). Errors: a non-NULL cond for an unconditional model
+ *    (SCORESDE_EINVAL: its 1.0 call is the right one); cond->C != C
+ *    (SCORESDE_EDIM); NaN or Inf in c (SCORESDE_EINVAL naming sample and
+ *    feature); struct_size outside the known layouts (SCORESDE_EINVAL). The
+ *    1.0 functions keep their meaning: they pass no condition, which on a
+ *    conditional model means the null condition if the model accepts it and
+ *    SCORESDE_EINVAL otherwise.
  *  - Versioned structs (options and statistics) start with size_t
  *    struct_size and only ever grow at the end. An input struct (options)
  *    is accepted with any struct_size from the first released layout up to
@@ -80,6 +105,19 @@ typedef enum scoresde_status_t {
     SCORESDE_EUNSUPPORTED = -9, /**< the operation is not available for this object */
     SCORESDE_EBUSY = -10        /**< the request conflicts with the library's current state */
 } scoresde_status_t;
+
+/**
+ * The conditions of a batch (1.1; the rules are in the conventions list at
+ * the top). Versioned: struct_size = sizeof(scoresde_cond), fields only ever
+ * appended. The library only reads it during the call it is passed to.
+ */
+typedef struct scoresde_cond {
+    size_t struct_size;              /**< sizeof(scoresde_cond) */
+    size_t C;                        /**< features per row; must equal the model's */
+    const double *c;                 /**< rows x C row-major, or NULL: all null */
+    size_t rows;                     /**< n (one row per sample) or 1 (broadcast) */
+    const unsigned char *null_mask;  /**< n bytes (non-zero: sample i null), or NULL */
+} scoresde_cond;
 
 /**
  * A fixed, static English text for a status code ("invalid argument").

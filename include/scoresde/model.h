@@ -285,6 +285,79 @@ SCORESDE_API int scoresde_model_sample(const scoresde_model *model, const double
                                        size_t D, uint64_t seed, uint64_t first_sample,
                                        double *x);
 
+/* ------------------------------------------------------------- conditions
+ * Conditional models (1.1): scoresde/common.h's conventions list says how a
+ * batch's conditions are passed (scoresde_cond) and what each error means.
+ * Every *_cond function below is its 1.0 twin with `cond` added right after
+ * the input batch arguments; it checks what the twin checks, then the
+ * condition, and has the twin's errors plus the condition's (SCORESDE_EINVAL,
+ * SCORESDE_EDIM). cond NULL is the 1.0 call. Thread-safe as the twins. */
+
+/** The condition's features per sample C; 0 for an unconditional model or NULL. */
+SCORESDE_API size_t scoresde_model_cond_dim(const scoresde_model *model);
+
+/**
+ * K > 0 if the model takes an integer class label in [0, K) as its one
+ * condition feature (C = 1); 0 otherwise and for NULL.
+ */
+SCORESDE_API size_t scoresde_model_cond_classes(const scoresde_model *model);
+
+/**
+ * 1 if the model accepts the null condition (cond NULL, c NULL or a set
+ * null_mask entry), 0 if it does not, is unconditional, or for NULL.
+ */
+SCORESDE_API int scoresde_model_cond_null(const scoresde_model *model);
+
+/** scoresde_model_score with conditions. */
+SCORESDE_API int scoresde_model_score_cond(const scoresde_model *model, const double *x,
+                                           const double *t, size_t n, size_t D,
+                                           const scoresde_cond *cond, double *score);
+
+/** scoresde_model_predict_data with conditions. */
+SCORESDE_API int scoresde_model_predict_data_cond(const scoresde_model *model, const double *x,
+                                                  const double *t, size_t n, size_t D,
+                                                  const scoresde_cond *cond, double *x0_hat);
+
+/** scoresde_model_predict_noise with conditions. */
+SCORESDE_API int scoresde_model_predict_noise_cond(const scoresde_model *model,
+                                                   const double *x, const double *t, size_t n,
+                                                   size_t D, const scoresde_cond *cond,
+                                                   double *eps_hat);
+
+/** scoresde_model_divergence with conditions. */
+SCORESDE_API int scoresde_model_divergence_cond(const scoresde_model *model, const double *x,
+                                                const double *t, size_t n, size_t D,
+                                                const scoresde_cond *cond, double *div);
+
+/**
+ * scoresde_model_jvp with conditions: the derivative is in x only (the
+ * condition is held fixed). Hook models' finite differences pass the
+ * condition of sample i with both of its shifted points.
+ */
+SCORESDE_API int scoresde_model_jvp_cond(const scoresde_model *model, const double *x,
+                                         const double *t, size_t n, size_t D,
+                                         const scoresde_cond *cond, const double *v,
+                                         double *score, double *jv);
+
+/** scoresde_model_hutchinson with conditions. */
+SCORESDE_API int scoresde_model_hutchinson_cond(const scoresde_model *model, const double *x,
+                                                const double *t, size_t n, size_t D,
+                                                const scoresde_cond *cond,
+                                                const double *probes, size_t M, double *est);
+
+/** scoresde_model_log_density with conditions: ln p_t(x_i | c_i). */
+SCORESDE_API int scoresde_model_log_density_cond(const scoresde_model *model, const double *x,
+                                                 const double *t, size_t n, size_t D,
+                                                 const scoresde_cond *cond, double *logp);
+
+/**
+ * scoresde_model_sample with conditions: x[i*D ..] ~ p_{t_i}(. | c_i); the
+ * condition goes right after t, n, D (the input batch of this call).
+ */
+SCORESDE_API int scoresde_model_sample_cond(const scoresde_model *model, const double *t,
+                                            size_t n, size_t D, const scoresde_cond *cond,
+                                            uint64_t seed, uint64_t first_sample, double *x);
+
 /* --------------------------------------------------------- trainable models
  * Kinds without trainable parameters (GMM, hooks) return SCORESDE_EUNSUPPORTED
  * from every function in this section that returns a status, with a message
@@ -356,6 +429,21 @@ SCORESDE_API int scoresde_model_probe_backward(const scoresde_model *model, cons
                                                const double *weights, double *param_grad,
                                                size_t count);
 
+/** scoresde_model_score_backward with conditions (gradients in the parameters only). */
+SCORESDE_API int scoresde_model_score_backward_cond(const scoresde_model *model,
+                                                    const double *x, const double *t, size_t n,
+                                                    size_t D, const scoresde_cond *cond,
+                                                    const double *score_grad,
+                                                    double *param_grad, size_t count);
+
+/** scoresde_model_probe_backward with conditions. */
+SCORESDE_API int scoresde_model_probe_backward_cond(const scoresde_model *model,
+                                                    const double *x, const double *t, size_t n,
+                                                    size_t D, const scoresde_cond *cond,
+                                                    const double *probes, size_t M,
+                                                    const double *weights, double *param_grad,
+                                                    size_t count);
+
 /* ------------------------------------------------------------ MLP models
  * A fully connected score network (SCORESDE_MODEL_MLP). The network F sees
  * the scaled input c_in x and a time embedding e(t) of embed_dim features,
@@ -389,10 +477,36 @@ SCORESDE_API int scoresde_model_probe_backward(const scoresde_model *model, cons
  * API stays double. Its SiLU uses the library's own vectorised sigmoid
  * (within 3 ulp of 1 / (1 + e^-z) in float, deterministic), not libm's expf;
  * FLOAT64 uses libm's exp.
+ * Conditional MLPs (1.1; options cond_dim = C > 0, cond_input, cond_classes,
+ * cond_null): the condition c of sample i enters the network with its time
+ * features e(t):
+ *   EMBED (default): the features become e(t) + E c, E a learned embed_dim x C
+ *     matrix; with integer labels (cond_classes = K) e(t) + T_k, T a learned
+ *     K x embed_dim table and k the label. The null condition (cond_null) is
+ *     a learned vector u: e(t) + u. The embedding enters where the time
+ *     features do, through W_1 (this network feeds its features to the first
+ *     layer only).
+ *   CONCAT: c is appended to the network input, W_1 then has D + embed_dim + C
+ *     columns (the D inputs, the time features, the condition); the null
+ *     condition is c = 0 (prefer EMBED for classifier-free guidance, where a
+ *     learned null vector cannot be confused with a real condition).
+ * Parameters: the network's (above), then the condition's: E (embed_dim x C,
+ * row-major) or T (K x embed_dim), then u (embed_dim, if cond_null).
+ * Initialisation: E normal with variance 1 / C, T standard normal, both from
+ * Philox stream 2^32 + 1 under the seed at offset
+ * SCORESDE_RNG_OFFSET(SCORESDE_RNG_MODEL, 0) in that order; u zero. A FLOAT32
+ * model rounds them to float as it rounds its other parameters. Gradients
+ * with respect to them follow every backward pass; Jacobians are in x only.
  * Evaluations of one MLP model are thread-safe: each call takes a workspace
  * from the model's mutex-guarded pool (allocating one only when none is free)
  * and gives it back. Results do not depend on the number of threads calling.
  */
+
+/** How the condition enters an MLP model (values frozen). */
+typedef enum scoresde_mlp_cond_input_t {
+    SCORESDE_MLP_COND_CONCAT = 1, /**< the C features are extra network inputs */
+    SCORESDE_MLP_COND_EMBED = 2   /**< a learned embedding of c is added to the time features */
+} scoresde_mlp_cond_input_t;
 
 /** Hidden-layer activations of an MLP model (values frozen). */
 typedef enum scoresde_mlp_activation_t {
@@ -456,6 +570,16 @@ typedef struct scoresde_mlp_options {
                                   an evaluation called from inside an active OpenMP
                                   parallel region (a sampler with THREADS > 1 and
                                   several blocks) uses 1 (no nested threads) */
+    /* ---- 1.1: conditions (see "Conditional MLPs" above) ---- */
+    size_t cond_dim;         /**< condition features C, 0 .. 4096 (default 0:
+                                  unconditional, the 1.0 network bit for bit) */
+    int cond_input;          /**< SCORESDE_MLP_COND_EMBED (default) or _CONCAT */
+    size_t cond_classes;     /**< K > 0: the condition is an integer label in
+                                  [0, K), 1 .. 2^20 (needs cond_dim 1 and EMBED);
+                                  default 0 (real-valued features) */
+    int cond_null;           /**< non-zero: the model accepts the null condition
+                                  (train it with the trainer's COND_DROPOUT);
+                                  default 0; needs cond_dim > 0 */
 } scoresde_mlp_options;
 
 /**

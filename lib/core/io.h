@@ -194,7 +194,7 @@ extern const uint8_t sd_container_magic[SD_CONTAINER_MAGIC_SIZE];
  * refuses a newer major (SCORESDE_EVERSION) and reads any minor of a major it
  * knows (minors only add sections or append fields to a section). */
 #define SD_CONTAINER_VERSION_MAJOR 1u
-#define SD_CONTAINER_VERSION_MINOR 0u
+#define SD_CONTAINER_VERSION_MINOR 1u /* 1.1: conditional models, COND_DROPOUT */
 #define SD_CONTAINER_VERSION ((SD_CONTAINER_VERSION_MAJOR << 16) | SD_CONTAINER_VERSION_MINOR)
 
 #define SD_CONTAINER_HEADER_SIZE 32u

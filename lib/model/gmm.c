@@ -245,12 +245,12 @@ static int gmm_first_order(const scoresde_model *m, const double *x, const doubl
 }
 
 static int gmm_score(const scoresde_model *m, const double *x, const double *t, size_t n,
-                     double *out)
+                     const sd_cond *cond, double *out)
 {
     return gmm_first_order(m, x, t, n, out, NULL);
 }
 
-static int gmm_log_density(const scoresde_model *m, const double *x, const double *t, size_t n,
+static int gmm_log_density(const scoresde_model *m, const double *x, const double *t, size_t n, const sd_cond *cond,
                            double *logp)
 {
     return gmm_first_order(m, x, t, n, NULL, logp);
@@ -309,19 +309,19 @@ static int gmm_second_order(const scoresde_model *m, const double *x, const doub
     return gmm_work_end(m, &w, rc);
 }
 
-static int gmm_divergence(const scoresde_model *m, const double *x, const double *t, size_t n,
+static int gmm_divergence(const scoresde_model *m, const double *x, const double *t, size_t n, const sd_cond *cond,
                           double *div)
 {
     return gmm_second_order(m, x, t, n, NULL, NULL, NULL, div);
 }
 
-static int gmm_jvp(const scoresde_model *m, const double *x, const double *t, size_t n,
+static int gmm_jvp(const scoresde_model *m, const double *x, const double *t, size_t n, const sd_cond *cond,
                    const double *v, double *score_out, double *jv)
 {
     return gmm_second_order(m, x, t, n, v, score_out, jv, NULL);
 }
 
-static int gmm_sample(const scoresde_model *m, const double *t, size_t n, uint64_t seed,
+static int gmm_sample(const scoresde_model *m, const double *t, size_t n, const sd_cond *cond, uint64_t seed,
                       uint64_t first_sample, double *x)
 {
     const sd_gmm_state *s = m->state;

@@ -52,7 +52,7 @@ static int hook_no_divergence(const scoresde_model *m)
 
 /* ------------------------------------------------------------- score hook */
 
-static int score_fn_score(const scoresde_model *m, const double *x, const double *t, size_t n,
+static int score_fn_score(const scoresde_model *m, const double *x, const double *t, size_t n, const sd_cond *cond,
                           double *out)
 {
     const sd_hook_state *st = m->state;
@@ -63,7 +63,7 @@ static int score_fn_score(const scoresde_model *m, const double *x, const double
 }
 
 static int score_fn_divergence(const scoresde_model *m, const double *x, const double *t,
-                               size_t n, double *div)
+                               size_t n, const sd_cond *cond, double *div)
 {
     const sd_hook_state *st = m->state;
     if (st->divergence == NULL)
@@ -100,7 +100,7 @@ static int denoiser_marginal(const scoresde_model *m, const double *t, size_t n,
     return SCORESDE_OK;
 }
 
-static int denoiser_data(const scoresde_model *m, const double *x, const double *t, size_t n,
+static int denoiser_data(const scoresde_model *m, const double *x, const double *t, size_t n, const sd_cond *cond,
                          double *x0)
 {
     const sd_hook_state *st = m->state;
@@ -110,13 +110,13 @@ static int denoiser_data(const scoresde_model *m, const double *x, const double 
     return hook_check_output(x0, t, n, m->dim, "denoiser");
 }
 
-static int denoiser_score(const scoresde_model *m, const double *x, const double *t, size_t n,
+static int denoiser_score(const scoresde_model *m, const double *x, const double *t, size_t n, const sd_cond *cond,
                           double *out)
 {
     size_t D = m->dim;
     double *ab;
     SD_TRY(denoiser_marginal(m, t, n, &ab));
-    int rc = denoiser_data(m, x, t, n, out);
+    int rc = denoiser_data(m, x, t, n, cond, out);
     /* Tweedie: s = (alpha D(x) - x) / sigma^2. */
     for (size_t i = 0; i < n && rc == SCORESDE_OK; i++) {
         double alpha = ab[i], s2 = ab[n + i] * ab[n + i];
@@ -128,7 +128,7 @@ static int denoiser_score(const scoresde_model *m, const double *x, const double
 }
 
 static int denoiser_divergence(const scoresde_model *m, const double *x, const double *t,
-                               size_t n, double *div)
+                               size_t n, const sd_cond *cond, double *div)
 {
     const sd_hook_state *st = m->state;
     if (st->divergence == NULL)

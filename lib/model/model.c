@@ -77,7 +77,11 @@ int scoresde_model_clone(scoresde_model **out, const scoresde_model *model)
     SD_TRY(sd_check_ptr(model, "model"));
     void *state = NULL;
     SD_TRY(model->ops->clone_state(model, &state));
-    return sd_model_create(out, model->ops, model->sde, model->dim, state);
+    SD_TRY(sd_model_create(out, model->ops, model->sde, model->dim, state));
+    (*out)->cond_dim = model->cond_dim;
+    (*out)->cond_labels = model->cond_labels;
+    (*out)->cond_null = model->cond_null;
+    return SCORESDE_OK;
 }
 
 void scoresde_model_free(scoresde_model *model)
@@ -143,14 +147,125 @@ static int check_eval(const scoresde_model *m, const double *x, const double *t,
     return sd_check_ptr(output, output_name);
 }
 
-/* ---------------------------------------------------------------- evaluation */
+/* ---------------------------------------------------------------- conditions */
 
-int scoresde_model_score(const scoresde_model *model, const double *x, const double *t,
-                         size_t n, size_t D, double *score)
+size_t scoresde_model_cond_dim(const scoresde_model *model)
 {
-    SD_TRY(check_eval(model, x, t, n, D, score, "score"));
-    return model->ops->score(model, x, t, n, score);
+    return model ? model->cond_dim : 0;
 }
+
+size_t scoresde_model_cond_classes(const scoresde_model *model)
+{
+    return model ? model->cond_labels : 0;
+}
+
+int scoresde_model_cond_null(const scoresde_model *model)
+{
+    return model && model->cond_dim > 0 && model->cond_null;
+}
+
+static int refuse_null(const scoresde_model *m, const char *how)
+{
+    return sd_fail(SCORESDE_EINVAL,
+                   "%s asks for the null condition, which this %s model does not accept (it "
+                   "was not made with a null condition; pass a condition for every sample)",
+                   how, m->ops->name);
+}
+
+/* One row's values: finite, and integer labels in range. */
+static int check_cond_row(const scoresde_model *m, const double *row, size_t i)
+{
+    for (size_t j = 0; j < m->cond_dim; j++)
+        if (!isfinite(row[j]))
+            return sd_fail(SCORESDE_EINVAL, "cond->c is not finite (%g) for sample %zu, feature %zu",
+                           row[j], i, j);
+    size_t K = m->cond_labels;
+    if (K > 0 && !(row[0] >= 0.0 && row[0] < (double)K && row[0] == floor(row[0])))
+        return sd_fail(SCORESDE_EINVAL,
+                       "cond->c holds %g for sample %zu; the model takes integer class labels "
+                       "in [0, %zu)",
+                       row[0], i, K);
+    return SCORESDE_OK;
+}
+
+int sd_cond_resolve(const scoresde_model *m, const scoresde_cond *cond, size_t n, sd_cond *out,
+                    const sd_cond **out_is)
+{
+    *out_is = NULL;
+    /* No condition for an unconditional model: nothing to check (the
+     * caller's own checks then report a NULL model or n = 0 as before). */
+    if ((m == NULL || m->cond_dim == 0) && cond == NULL)
+        return SCORESDE_OK;
+    SD_TRY(sd_check_ptr(m, "model"));
+    if (n == 0)
+        return sd_fail(SCORESDE_EINVAL, "n (the number of samples) is zero");
+    if (m->cond_dim == 0)
+        return sd_fail(SCORESDE_EINVAL,
+                       "cond was given, but this %s model is unconditional (use the call "
+                       "without _cond, or pass cond = NULL)",
+                       m->ops->name);
+    *out = (sd_cond){NULL, 0, NULL};
+    if (cond == NULL) {
+        if (!m->cond_null)
+            return refuse_null(m, "cond = NULL (or the call without _cond)");
+        *out_is = out;
+        return SCORESDE_OK;
+    }
+    SD_TRY(sd_check_struct_in(cond->struct_size, sizeof(scoresde_cond), sizeof(scoresde_cond),
+                              "cond->struct_size"));
+    if (cond->C != m->cond_dim)
+        return sd_fail(SCORESDE_EDIM, "cond->C is %zu, the model's condition has %zu features",
+                       cond->C, m->cond_dim);
+    if (cond->c == NULL) {
+        if (!m->cond_null)
+            return refuse_null(m, "cond->c = NULL");
+        *out_is = out;
+        return SCORESDE_OK;
+    }
+    if (cond->rows != n && cond->rows != 1)
+        return sd_fail(SCORESDE_EINVAL,
+                       "cond->rows is %zu; it must be n = %zu (one row per sample) or 1 (one "
+                       "row for all)",
+                       cond->rows, n);
+    out->c = cond->c;
+    out->stride = cond->rows == 1 ? 0 : m->cond_dim;
+    out->null = cond->null_mask;
+    int checked = 0; /* a broadcast row is checked once */
+    for (size_t i = 0; i < n; i++) {
+        if (sd_cond_is_null(out, i)) {
+            if (!m->cond_null)
+                return sd_fail(SCORESDE_EINVAL,
+                               "cond->null_mask[%zu] asks for the null condition, which this "
+                               "%s model does not accept",
+                               i, m->ops->name);
+            continue;
+        }
+        if (!checked || out->stride > 0)
+            SD_TRY(check_cond_row(m, sd_cond_row(out, i), i));
+        checked = 1;
+    }
+    *out_is = out;
+    return SCORESDE_OK;
+}
+
+sd_cond sd_cond_rows(const sd_cond *cond, size_t i0)
+{
+    sd_cond v = *cond;
+    if (v.c)
+        v.c += i0 * v.stride;
+    if (v.null)
+        v.null += i0;
+    return v;
+}
+
+/* The public twins: resolve `cond` for the batch, then call `call`. */
+#define WITH_COND(model, n, cond, call)                                   \
+    do {                                                                  \
+        sd_cond rc_;                                                      \
+        const sd_cond *rcp_;                                              \
+        SD_TRY(sd_cond_resolve(model, cond, n, &rc_, &rcp_));             \
+        return call;                                                      \
+    } while (0)
 
 /* Turn the score s of n samples (in place in out) into a prediction by
  * Tweedie's formula: E[x_0 | x_t] = (x_t + sigma^2 s) / alpha (to_data), or
@@ -176,35 +291,74 @@ static int tweedie(const scoresde_model *m, const double *x, const double *t, si
     return SCORESDE_OK;
 }
 
-int scoresde_model_predict_data(const scoresde_model *model, const double *x, const double *t,
-                                size_t n, size_t D, double *x0_hat)
+/* ---------------------------------------------------------------- evaluation */
+
+int sd_model_score_c(const scoresde_model *model, const double *x, const double *t, size_t n,
+                     size_t D, const sd_cond *cond, double *score)
+{
+    SD_TRY(check_eval(model, x, t, n, D, score, "score"));
+    return model->ops->score(model, x, t, n, cond, score);
+}
+
+int sd_model_predict_data_c(const scoresde_model *model, const double *x, const double *t,
+                            size_t n, size_t D, const sd_cond *cond, double *x0_hat)
 {
     SD_TRY(check_eval(model, x, t, n, D, x0_hat, "x0_hat"));
     if (model->ops->predict_data)
-        return model->ops->predict_data(model, x, t, n, x0_hat);
-    SD_TRY(model->ops->score(model, x, t, n, x0_hat));
+        return model->ops->predict_data(model, x, t, n, cond, x0_hat);
+    SD_TRY(model->ops->score(model, x, t, n, cond, x0_hat));
     return tweedie(model, x, t, n, x0_hat, 1);
 }
 
-int scoresde_model_predict_noise(const scoresde_model *model, const double *x, const double *t,
-                                 size_t n, size_t D, double *eps_hat)
+int sd_model_predict_noise_c(const scoresde_model *model, const double *x, const double *t,
+                             size_t n, size_t D, const sd_cond *cond, double *eps_hat)
 {
     SD_TRY(check_eval(model, x, t, n, D, eps_hat, "eps_hat"));
-    SD_TRY(model->ops->score(model, x, t, n, eps_hat));
+    SD_TRY(model->ops->score(model, x, t, n, cond, eps_hat));
     return tweedie(model, x, t, n, eps_hat, 0);
+}
+
+/* The condition of the finite-difference batch of 2n rows (x + h u, then
+ * x - h u): row n + i repeats row i. A broadcast or all-null condition is
+ * its own doubling; otherwise *buf (rows, then the mask) is allocated and
+ * freed by the caller. */
+static int cond_twice(const scoresde_model *m, const sd_cond *cond, size_t n, sd_cond *out,
+                      void **buf)
+{
+    *buf = NULL;
+    *out = *cond;
+    if (cond->c == NULL || (cond->stride == 0 && cond->null == NULL))
+        return SCORESDE_OK;
+    size_t C = m->cond_dim, rows = cond->stride ? 2 * n : 1;
+    unsigned char *mem = sd_calloc(1, rows * C * sizeof(double) + 2 * n);
+    if (mem == NULL)
+        return SCORESDE_ENOMEM;
+    double *c = (double *)mem;
+    unsigned char *mask = mem + rows * C * sizeof(double);
+    for (size_t i = 0; i < rows; i++)
+        memcpy(c + i * C, cond->c + (i % n) * cond->stride, C * sizeof *c);
+    for (size_t i = 0; cond->null && i < 2 * n; i++)
+        mask[i] = cond->null[i % n];
+    *out = (sd_cond){c, cond->stride, cond->null ? mask : NULL};
+    *buf = mem;
+    return SCORESDE_OK;
 }
 
 /* Central differences of the score along v (model.h documents the step). */
 static int jvp_finite_difference(const scoresde_model *m, const double *x, const double *t,
-                                 size_t n, const double *v, double *jv)
+                                 size_t n, const sd_cond *cond, const double *v, double *jv)
 {
     size_t D = m->dim, nd = n * D;
     double *xp = sd_calloc(2 * nd, sizeof *xp);
     double *sp = sd_calloc(2 * nd, sizeof *sp);
     double *tp = sd_calloc(2 * n, sizeof *tp);
     double *step = sd_calloc(2 * n, sizeof *step); /* h, then ||v||_inf */
+    sd_cond c2;
+    void *cbuf = NULL;
     int rc = SCORESDE_ENOMEM;
     if (!xp || !sp || !tp || !step)
+        goto done;
+    if (cond && (rc = cond_twice(m, cond, n, &c2, &cbuf)) != SCORESDE_OK)
         goto done;
     for (size_t i = 0; i < n; i++) {
         double xinf = 0.0, vinf = 0.0;
@@ -223,7 +377,7 @@ static int jvp_finite_difference(const scoresde_model *m, const double *x, const
         step[i] = h;
         step[n + i] = vinf;
     }
-    rc = m->ops->score(m, xp, tp, 2 * n, sp);
+    rc = m->ops->score(m, xp, tp, 2 * n, cond ? &c2 : NULL, sp);
     if (rc != SCORESDE_OK)
         goto done;
     for (size_t i = 0; i < n; i++)
@@ -235,34 +389,35 @@ done:
     sd_free(sp);
     sd_free(tp);
     sd_free(step);
+    sd_free(cbuf);
     return rc;
 }
 
 /* jvp without argument checks, for the generic layer's own use. */
 static int model_jvp(const scoresde_model *m, const double *x, const double *t, size_t n,
-                     const double *v, double *score, double *jv)
+                     const sd_cond *cond, const double *v, double *score, double *jv)
 {
     if (m->ops->jvp)
-        return m->ops->jvp(m, x, t, n, v, score, jv);
+        return m->ops->jvp(m, x, t, n, cond, v, score, jv);
     if (score)
-        SD_TRY(m->ops->score(m, x, t, n, score));
-    return jvp_finite_difference(m, x, t, n, v, jv);
+        SD_TRY(m->ops->score(m, x, t, n, cond, score));
+    return jvp_finite_difference(m, x, t, n, cond, v, jv);
 }
 
-int scoresde_model_jvp(const scoresde_model *model, const double *x, const double *t, size_t n,
-                       size_t D, const double *v, double *score, double *jv)
+int sd_model_jvp_c(const scoresde_model *model, const double *x, const double *t, size_t n,
+                   size_t D, const sd_cond *cond, const double *v, double *score, double *jv)
 {
     SD_TRY(check_eval(model, x, t, n, D, jv, "jv"));
     SD_TRY(sd_check_doubles(v, n, D, "v"));
-    return model_jvp(model, x, t, n, v, score, jv);
+    return model_jvp(model, x, t, n, cond, v, score, jv);
 }
 
-int scoresde_model_divergence(const scoresde_model *model, const double *x, const double *t,
-                              size_t n, size_t D, double *div)
+int sd_model_divergence_c(const scoresde_model *model, const double *x, const double *t,
+                          size_t n, size_t D, const sd_cond *cond, double *div)
 {
     SD_TRY(check_eval(model, x, t, n, D, div, "div"));
     if (model->ops->divergence)
-        return model->ops->divergence(model, x, t, n, div);
+        return model->ops->divergence(model, x, t, n, cond, div);
     if (!model->ops->jvp)
         return sd_fail(SCORESDE_EUNSUPPORTED,
                        "the %s model has no exact divergence; give it a divergence hook or use "
@@ -283,7 +438,7 @@ int scoresde_model_divergence(const scoresde_model *model, const double *x, cons
                 e[i * D + j - 1] = 0.0;
             e[i * D + j] = 1.0;
         }
-        rc = model->ops->jvp(model, x, t, n, e, NULL, jv);
+        rc = model->ops->jvp(model, x, t, n, cond, e, NULL, jv);
         if (rc != SCORESDE_OK)
             goto done;
         for (size_t i = 0; i < n; i++)
@@ -296,8 +451,9 @@ done:
     return rc;
 }
 
-int scoresde_model_hutchinson(const scoresde_model *model, const double *x, const double *t,
-                              size_t n, size_t D, const double *probes, size_t M, double *est)
+int sd_model_hutchinson_c(const scoresde_model *model, const double *x, const double *t,
+                          size_t n, size_t D, const sd_cond *cond, const double *probes,
+                          size_t M, double *est)
 {
     SD_TRY(check_eval(model, x, t, n, D, est, "est"));
     SD_TRY(sd_check_ptr(probes, "probes"));
@@ -316,7 +472,7 @@ int scoresde_model_hutchinson(const scoresde_model *model, const double *x, cons
     for (size_t k = 0; k < M; k++) {
         for (size_t i = 0; i < n; i++)
             memcpy(v + i * D, probes + (i * M + k) * D, D * sizeof *v);
-        rc = model_jvp(model, x, t, n, v, NULL, jv);
+        rc = model_jvp(model, x, t, n, cond, v, NULL, jv);
         if (rc != SCORESDE_OK)
             goto done;
         for (size_t i = 0; i < n; i++) {
@@ -335,18 +491,18 @@ done:
     return rc;
 }
 
-int scoresde_model_log_density(const scoresde_model *model, const double *x, const double *t,
-                               size_t n, size_t D, double *logp)
+int sd_model_log_density_c(const scoresde_model *model, const double *x, const double *t,
+                           size_t n, size_t D, const sd_cond *cond, double *logp)
 {
     SD_TRY(check_eval(model, x, t, n, D, logp, "logp"));
     if (!model->ops->log_density)
         return sd_fail(SCORESDE_EUNSUPPORTED, "the %s model has no exact log-density",
                        model->ops->name);
-    return model->ops->log_density(model, x, t, n, logp);
+    return model->ops->log_density(model, x, t, n, cond, logp);
 }
 
-int scoresde_model_sample(const scoresde_model *model, const double *t, size_t n, size_t D,
-                          uint64_t seed, uint64_t first_sample, double *x)
+int sd_model_sample_c(const scoresde_model *model, const double *t, size_t n, size_t D,
+                      const sd_cond *cond, uint64_t seed, uint64_t first_sample, double *x)
 {
     SD_TRY(check_shape(model, n, D));
     SD_TRY(sd_check_batch(x, n, D, "x"));
@@ -354,7 +510,113 @@ int scoresde_model_sample(const scoresde_model *model, const double *t, size_t n
     if (!model->ops->sample)
         return sd_fail(SCORESDE_EUNSUPPORTED, "the %s model cannot draw exact samples",
                        model->ops->name);
-    return model->ops->sample(model, t, n, seed, first_sample, x);
+    return model->ops->sample(model, t, n, cond, seed, first_sample, x);
+}
+
+/* The public calls: the 1.0 function is its _cond twin with cond NULL. */
+
+int scoresde_model_score_cond(const scoresde_model *model, const double *x, const double *t,
+                              size_t n, size_t D, const scoresde_cond *cond, double *score)
+{
+    WITH_COND(model, n, cond, sd_model_score_c(model, x, t, n, D, rcp_, score));
+}
+
+int scoresde_model_score(const scoresde_model *model, const double *x, const double *t,
+                         size_t n, size_t D, double *score)
+{
+    return scoresde_model_score_cond(model, x, t, n, D, NULL, score);
+}
+
+int scoresde_model_predict_data_cond(const scoresde_model *model, const double *x,
+                                     const double *t, size_t n, size_t D,
+                                     const scoresde_cond *cond, double *x0_hat)
+{
+    WITH_COND(model, n, cond, sd_model_predict_data_c(model, x, t, n, D, rcp_, x0_hat));
+}
+
+int scoresde_model_predict_data(const scoresde_model *model, const double *x, const double *t,
+                                size_t n, size_t D, double *x0_hat)
+{
+    return scoresde_model_predict_data_cond(model, x, t, n, D, NULL, x0_hat);
+}
+
+int scoresde_model_predict_noise_cond(const scoresde_model *model, const double *x,
+                                      const double *t, size_t n, size_t D,
+                                      const scoresde_cond *cond, double *eps_hat)
+{
+    WITH_COND(model, n, cond, sd_model_predict_noise_c(model, x, t, n, D, rcp_, eps_hat));
+}
+
+int scoresde_model_predict_noise(const scoresde_model *model, const double *x, const double *t,
+                                 size_t n, size_t D, double *eps_hat)
+{
+    return scoresde_model_predict_noise_cond(model, x, t, n, D, NULL, eps_hat);
+}
+
+int scoresde_model_jvp_cond(const scoresde_model *model, const double *x, const double *t,
+                            size_t n, size_t D, const scoresde_cond *cond, const double *v,
+                            double *score, double *jv)
+{
+    WITH_COND(model, n, cond, sd_model_jvp_c(model, x, t, n, D, rcp_, v, score, jv));
+}
+
+int scoresde_model_jvp(const scoresde_model *model, const double *x, const double *t, size_t n,
+                       size_t D, const double *v, double *score, double *jv)
+{
+    return scoresde_model_jvp_cond(model, x, t, n, D, NULL, v, score, jv);
+}
+
+int scoresde_model_divergence_cond(const scoresde_model *model, const double *x,
+                                   const double *t, size_t n, size_t D,
+                                   const scoresde_cond *cond, double *div)
+{
+    WITH_COND(model, n, cond, sd_model_divergence_c(model, x, t, n, D, rcp_, div));
+}
+
+int scoresde_model_divergence(const scoresde_model *model, const double *x, const double *t,
+                              size_t n, size_t D, double *div)
+{
+    return scoresde_model_divergence_cond(model, x, t, n, D, NULL, div);
+}
+
+int scoresde_model_hutchinson_cond(const scoresde_model *model, const double *x,
+                                   const double *t, size_t n, size_t D,
+                                   const scoresde_cond *cond, const double *probes, size_t M,
+                                   double *est)
+{
+    WITH_COND(model, n, cond, sd_model_hutchinson_c(model, x, t, n, D, rcp_, probes, M, est));
+}
+
+int scoresde_model_hutchinson(const scoresde_model *model, const double *x, const double *t,
+                              size_t n, size_t D, const double *probes, size_t M, double *est)
+{
+    return scoresde_model_hutchinson_cond(model, x, t, n, D, NULL, probes, M, est);
+}
+
+int scoresde_model_log_density_cond(const scoresde_model *model, const double *x,
+                                    const double *t, size_t n, size_t D,
+                                    const scoresde_cond *cond, double *logp)
+{
+    WITH_COND(model, n, cond, sd_model_log_density_c(model, x, t, n, D, rcp_, logp));
+}
+
+int scoresde_model_log_density(const scoresde_model *model, const double *x, const double *t,
+                               size_t n, size_t D, double *logp)
+{
+    return scoresde_model_log_density_cond(model, x, t, n, D, NULL, logp);
+}
+
+int scoresde_model_sample_cond(const scoresde_model *model, const double *t, size_t n,
+                               size_t D, const scoresde_cond *cond, uint64_t seed,
+                               uint64_t first_sample, double *x)
+{
+    WITH_COND(model, n, cond, sd_model_sample_c(model, t, n, D, rcp_, seed, first_sample, x));
+}
+
+int scoresde_model_sample(const scoresde_model *model, const double *t, size_t n, size_t D,
+                          uint64_t seed, uint64_t first_sample, double *x)
+{
+    return scoresde_model_sample_cond(model, t, n, D, NULL, seed, first_sample, x);
 }
 
 /* ------------------------------------------------------------- trainable */
@@ -430,17 +692,34 @@ int scoresde_model_copy_params(scoresde_model *dst, const scoresde_model *src)
     return rc;
 }
 
+int sd_model_score_backward_c(const scoresde_model *model, const double *x, const double *t,
+                              size_t n, size_t D, const sd_cond *cond, const double *score_grad,
+                              double *param_grad, size_t count)
+{
+    SD_TRY(check_trainable(model, param_grad, "param_grad", count));
+    SD_TRY(check_eval(model, x, t, n, D, score_grad, "score_grad"));
+    return model->ops->score_backward(model, x, t, n, cond, score_grad, param_grad);
+}
+
+int scoresde_model_score_backward_cond(const scoresde_model *model, const double *x,
+                                       const double *t, size_t n, size_t D,
+                                       const scoresde_cond *cond, const double *score_grad,
+                                       double *param_grad, size_t count)
+{
+    WITH_COND(model, n, cond,
+              sd_model_score_backward_c(model, x, t, n, D, rcp_, score_grad, param_grad, count));
+}
+
 int scoresde_model_score_backward(const scoresde_model *model, const double *x,
                                   const double *t, size_t n, size_t D, const double *score_grad,
                                   double *param_grad, size_t count)
 {
-    SD_TRY(check_trainable(model, param_grad, "param_grad", count));
-    SD_TRY(check_eval(model, x, t, n, D, score_grad, "score_grad"));
-    return model->ops->score_backward(model, x, t, n, score_grad, param_grad);
+    return scoresde_model_score_backward_cond(model, x, t, n, D, NULL, score_grad, param_grad,
+                                              count);
 }
 
 int sd_model_score_vjp(const scoresde_model *model, const double *x, const double *t, size_t n,
-                       size_t D, double *score, double *out_grad, sd_vjp_fill_fn fill, void *ctx,
+                       size_t D, const sd_cond *cond, double *score, double *out_grad, sd_vjp_fill_fn fill, void *ctx,
                        double *grad, size_t count)
 {
     SD_TRY(check_trainable(model, grad, "param_grad", count));
@@ -448,16 +727,16 @@ int sd_model_score_vjp(const scoresde_model *model, const double *x, const doubl
     SD_TRY(sd_check_ptr(out_grad, "out_grad"));
     SD_TRY(sd_check_ptr((const void *)(uintptr_t)fill, "fill"));
     if (model->ops->score_vjp)
-        return model->ops->score_vjp(model, x, t, n, score, out_grad, fill, ctx, grad);
-    SD_TRY(model->ops->score(model, x, t, n, score));
+        return model->ops->score_vjp(model, x, t, n, cond, score, out_grad, fill, ctx, grad);
+    SD_TRY(model->ops->score(model, x, t, n, cond, score));
     SD_TRY(fill(0, n, ctx));
-    return model->ops->score_backward(model, x, t, n, out_grad, grad);
+    return model->ops->score_backward(model, x, t, n, cond, out_grad, grad);
 }
 
-int scoresde_model_probe_backward(const scoresde_model *model, const double *x,
-                                  const double *t, size_t n, size_t D, const double *probes,
-                                  size_t M, const double *weights, double *param_grad,
-                                  size_t count)
+int sd_model_probe_backward_c(const scoresde_model *model, const double *x, const double *t,
+                              size_t n, size_t D, const sd_cond *cond, const double *probes,
+                              size_t M, const double *weights, double *param_grad,
+                              size_t count)
 {
     SD_TRY(check_trainable(model, param_grad, "param_grad", count));
     SD_TRY(check_eval(model, x, t, n, D, probes, "probes"));
@@ -465,11 +744,31 @@ int scoresde_model_probe_backward(const scoresde_model *model, const double *x,
     if (M == 0)
         return sd_fail(SCORESDE_EINVAL, "M (the number of probes per sample) is zero");
     SD_TRY(sd_check_doubles(probes, n * D, M, "probes"));
-    return model->ops->probe_backward(model, x, t, n, probes, M, weights, param_grad);
+    return model->ops->probe_backward(model, x, t, n, cond, probes, M, weights, param_grad);
+}
+
+int scoresde_model_probe_backward_cond(const scoresde_model *model, const double *x,
+                                       const double *t, size_t n, size_t D,
+                                       const scoresde_cond *cond, const double *probes,
+                                       size_t M, const double *weights, double *param_grad,
+                                       size_t count)
+{
+    WITH_COND(model, n, cond,
+              sd_model_probe_backward_c(model, x, t, n, D, rcp_, probes, M, weights, param_grad,
+                                        count));
+}
+
+int scoresde_model_probe_backward(const scoresde_model *model, const double *x,
+                                  const double *t, size_t n, size_t D, const double *probes,
+                                  size_t M, const double *weights, double *param_grad,
+                                  size_t count)
+{
+    return scoresde_model_probe_backward_cond(model, x, t, n, D, NULL, probes, M, weights,
+                                              param_grad, count);
 }
 
 int sd_model_probe_vjp(const scoresde_model *model, const double *x, const double *t, size_t n,
-                       size_t D, const double *probes, size_t M, const double *weights,
+                       size_t D, const sd_cond *cond, const double *probes, size_t M, const double *weights,
                        double *est, double *grad, size_t count)
 {
     SD_TRY(check_trainable(model, grad, "param_grad", count));
@@ -485,5 +784,5 @@ int sd_model_probe_vjp(const scoresde_model *model, const double *x, const doubl
     if (!model->ops->probe_vjp)
         return sd_fail(SCORESDE_EUNSUPPORTED, "the %s model has no fused probe backward",
                        model->ops->name);
-    return model->ops->probe_vjp(model, x, t, n, probes, M, weights, est, grad);
+    return model->ops->probe_vjp(model, x, t, n, cond, probes, M, weights, est, grad);
 }

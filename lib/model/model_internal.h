@@ -35,6 +35,57 @@ struct sd_reader;
  * Returns SCORESDE_OK or a status it has already reported with sd_fail. */
 typedef int (*sd_vjp_fill_fn)(size_t i0, size_t r, void *ctx);
 
+/*
+ * Conditions (issue 11). A conditional model has cond_dim = C > 0 features
+ * per sample; the public scoresde_cond (common.h) is checked once, by
+ * sd_cond_resolve, into an sd_cond that kinds read without re-checking:
+ *   row i's condition is c + i * stride (C doubles; stride 0 = one row
+ *   broadcast to every sample); sample i is null (the model's null
+ *   condition) when c is NULL (all null) or null[i] != 0 (null may be NULL).
+ * For a kind with integer labels (cond_labels = K > 0, C = 1) every non-null
+ * value is already checked to be an integer in [0, K).
+ * Every evaluation slot below takes `const sd_cond *cond`; NULL means
+ * unconditional, and is what every slot of an unconditional model
+ * (cond_dim 0) always gets: the generic layer refuses conditions for it, so
+ * unconditional kinds simply ignore the argument. A conditional model's
+ * slots always get a non-NULL cond (possibly all null). A slot that passes a
+ * batch of other rows on (a finite-difference batch of 2n rows, a block of
+ * rows i0..) passes the matching condition: sd_cond_rows gives the view of
+ * rows i0.. of a condition.
+ * Samplers and losses call the sd_model_*_c dispatchers with a resolved
+ * condition (they check the batch as the public calls do; the condition is
+ * trusted); the public *_cond functions resolve and then dispatch.
+ */
+typedef struct sd_cond {
+    const double *c;           /* row i at c + i * stride; NULL: all null */
+    size_t stride;             /* C, or 0 = one row broadcast */
+    const unsigned char *null; /* per-sample null mask, or NULL = none */
+} sd_cond;
+
+/* Check `cond` for a batch of n samples of model m (common.h lists the
+ * rules and errors; m NULL and n = 0 are EINVAL too) and fill *out. Returns SCORESDE_OK with *out_is set to
+ * out, or with *out_is NULL for an unconditional model given no condition;
+ * failing, records a message naming the sample, feature or value.
+ * A conditional model given cond NULL gets the all-null condition when the
+ * model accepts it, else EINVAL. */
+int sd_cond_resolve(const scoresde_model *m, const scoresde_cond *cond, size_t n, sd_cond *out,
+                    const sd_cond **out_is);
+
+/* The view of rows i0.. of a resolved condition (NULL stays NULL). */
+sd_cond sd_cond_rows(const sd_cond *cond, size_t i0);
+
+/* Whether sample i is null under cond (cond non-NULL). */
+static inline int sd_cond_is_null(const sd_cond *cond, size_t i)
+{
+    return cond->c == NULL || (cond->null != NULL && cond->null[i] != 0);
+}
+
+/* Row i's features (sample i not null). */
+static inline const double *sd_cond_row(const sd_cond *cond, size_t i)
+{
+    return cond->c + i * cond->stride;
+}
+
 typedef struct sd_model_ops {
     const char *name; /* "gmm", "score_fn", ... used in messages and files */
     int kind;         /* SCORESDE_MODEL_* */
@@ -43,32 +94,32 @@ typedef struct sd_model_ops {
 
     /* Required. out = s(x_i, t_i). */
     int (*score)(const scoresde_model *m, const double *x, const double *t, size_t n,
-                 double *out);
+                 const sd_cond *cond, double *out);
 
     /* Optional native data prediction E[x_0 | x_t] (denoiser kinds); NULL:
      * the generic layer uses Tweedie on the score. */
     int (*predict_data)(const scoresde_model *m, const double *x, const double *t, size_t n,
-                        double *x0_out);
+                        const sd_cond *cond, double *x0_out);
 
     /* Optional exact divergence tr(ds/dx), n values. NULL: the generic layer
      * uses D exact jvp passes if jvp is set, else EUNSUPPORTED. */
     int (*divergence)(const scoresde_model *m, const double *x, const double *t, size_t n,
-                      double *div);
+                      const sd_cond *cond, double *div);
 
     /* Optional exact Jacobian-vector product jv_i = (ds/dx)(x_i) v_i; score_out
      * may be NULL, else receives s. NULL: the generic layer uses central
      * differences of score (documented in model.h). */
     int (*jvp)(const scoresde_model *m, const double *x, const double *t, size_t n,
-               const double *v, double *score_out, double *jv);
+               const sd_cond *cond, const double *v, double *score_out, double *jv);
 
     /* Optional exact ln p_t(x_i), n values. NULL: EUNSUPPORTED. */
     int (*log_density)(const scoresde_model *m, const double *x, const double *t, size_t n,
-                       double *logp);
+                       const sd_cond *cond, double *logp);
 
     /* Optional exact sampling of p_t (offsets documented in model.h).
      * NULL: EUNSUPPORTED. */
-    int (*sample)(const scoresde_model *m, const double *t, size_t n, uint64_t seed,
-                  uint64_t first_sample, double *x);
+    int (*sample)(const scoresde_model *m, const double *t, size_t n, const sd_cond *cond,
+                  uint64_t seed, uint64_t first_sample, double *x);
 
     /* ---- state ---- */
 
@@ -103,7 +154,7 @@ typedef struct sd_model_ops {
     int (*same_shape)(const scoresde_model *dst, const scoresde_model *src);
     /* ADD d/dtheta sum_ij out_grad[i*D+j] s(x_i)_j into grad. */
     int (*score_backward)(const scoresde_model *m, const double *x, const double *t, size_t n,
-                          const double *out_grad, double *grad);
+                          const sd_cond *cond, const double *out_grad, double *grad);
     /* Optional fused score then backward, for losses whose output gradient
      * depends on the score: in row order, for consecutive row ranges i0 ..
      * i0+r-1 covering the batch, write score[i0*D ..] (n x D), call
@@ -115,11 +166,11 @@ typedef struct sd_model_ops {
      * as is, with grad holding the ranges done. NULL: sd_model_score_vjp runs
      * score, fill(0, n) and score_backward. */
     int (*score_vjp)(const scoresde_model *m, const double *x, const double *t, size_t n,
-                     double *score, double *out_grad, sd_vjp_fill_fn fill, void *ctx,
+                     const sd_cond *cond, double *score, double *out_grad, sd_vjp_fill_fn fill, void *ctx,
                      double *grad);
     /* ADD d/dtheta sum_i sum_k w[i*M+k] v_ik^T J_i v_ik into grad (probes finite). */
     int (*probe_backward)(const scoresde_model *m, const double *x, const double *t, size_t n,
-                          const double *probes, size_t M, const double *weights,
+                          const sd_cond *cond, const double *probes, size_t M, const double *weights,
                           double *grad);
     /* Optional fused probe terms and their backward, for the ISM and sliced
      * losses: per chunk of rows, one tangent pass per probe gives both
@@ -135,7 +186,7 @@ typedef struct sd_model_ops {
      * grad holds the chunks done and est is unspecified. NULL: the caller
      * runs the two separate calls. */
     int (*probe_vjp)(const scoresde_model *m, const double *x, const double *t, size_t n,
-                     const double *probes, size_t M, const double *weights, double *est,
+                     const sd_cond *cond, const double *probes, size_t M, const double *weights, double *est,
                      double *grad);
 } sd_model_ops;
 
@@ -144,6 +195,12 @@ struct scoresde_model {
     scoresde_sde *sde; /* owned copy (scoresde_sde_clone) */
     size_t dim;
     void *state; /* the kind's, freed with ops->free_state */
+    /* Conditions (see sd_cond): set by the kind's constructor after
+     * sd_model_create, or by its load_state on the shell model (the file
+     * layer copies them); copied by clone. */
+    size_t cond_dim;    /* C, 0 = unconditional */
+    size_t cond_labels; /* K > 0: integer labels in [0, K) (C = 1) */
+    int cond_null;      /* the null condition is accepted */
 };
 
 /* Score then parameter backward through the kind's fused score_vjp, or the
@@ -152,7 +209,7 @@ struct scoresde_model {
  * score and out_grad non-NULL, fill non-NULL). Allocates nothing itself.
  * Errors: those of score, fill and score_backward. */
 int sd_model_score_vjp(const scoresde_model *model, const double *x, const double *t, size_t n,
-                       size_t D, double *score, double *out_grad, sd_vjp_fill_fn fill, void *ctx,
+                       size_t D, const sd_cond *cond, double *score, double *out_grad, sd_vjp_fill_fn fill, void *ctx,
                        double *grad, size_t count);
 
 /* The probe terms and their parameter backward through the kind's fused
@@ -163,8 +220,36 @@ int sd_model_score_vjp(const scoresde_model *model, const double *x, const doubl
  * caller then runs scoresde_model_hutchinson or _divergence, and
  * scoresde_model_probe_backward), and those of the kind's jvp and backward. */
 int sd_model_probe_vjp(const scoresde_model *model, const double *x, const double *t, size_t n,
-                       size_t D, const double *probes, size_t M, const double *weights,
+                       size_t D, const sd_cond *cond, const double *probes, size_t M, const double *weights,
                        double *est, double *grad, size_t count);
+
+/* Dispatchers with a resolved condition (cond NULL: unconditional; see
+ * sd_cond): the checks and meaning of the public function of the same name
+ * without the condition check. */
+int sd_model_score_c(const scoresde_model *model, const double *x, const double *t, size_t n,
+                     size_t D, const sd_cond *cond, double *score);
+int sd_model_predict_data_c(const scoresde_model *model, const double *x, const double *t,
+                            size_t n, size_t D, const sd_cond *cond, double *x0_hat);
+int sd_model_predict_noise_c(const scoresde_model *model, const double *x, const double *t,
+                             size_t n, size_t D, const sd_cond *cond, double *eps_hat);
+int sd_model_divergence_c(const scoresde_model *model, const double *x, const double *t,
+                          size_t n, size_t D, const sd_cond *cond, double *div);
+int sd_model_jvp_c(const scoresde_model *model, const double *x, const double *t, size_t n,
+                   size_t D, const sd_cond *cond, const double *v, double *score, double *jv);
+int sd_model_hutchinson_c(const scoresde_model *model, const double *x, const double *t,
+                          size_t n, size_t D, const sd_cond *cond, const double *probes,
+                          size_t M, double *est);
+int sd_model_log_density_c(const scoresde_model *model, const double *x, const double *t,
+                           size_t n, size_t D, const sd_cond *cond, double *logp);
+int sd_model_sample_c(const scoresde_model *model, const double *t, size_t n, size_t D,
+                      const sd_cond *cond, uint64_t seed, uint64_t first_sample, double *x);
+int sd_model_score_backward_c(const scoresde_model *model, const double *x, const double *t,
+                              size_t n, size_t D, const sd_cond *cond, const double *score_grad,
+                              double *param_grad, size_t count);
+int sd_model_probe_backward_c(const scoresde_model *model, const double *x, const double *t,
+                              size_t n, size_t D, const sd_cond *cond, const double *probes,
+                              size_t M, const double *weights, double *param_grad,
+                              size_t count);
 
 /* Build a model around a kind's state: clones `sde`, takes ownership of
  * `state` (freed with ops->free_state if creation fails). */

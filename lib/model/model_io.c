@@ -320,6 +320,11 @@ static int load_from_memory(scoresde_model **out, const uint8_t *data, size_t si
     else
         ops->free_state(shell.state);
     scoresde_sde_free(sde);
+    if (rc == SCORESDE_OK) { /* the conditions load_state set on the shell */
+        m->cond_dim = shell.cond_dim;
+        m->cond_labels = shell.cond_labels;
+        m->cond_null = shell.cond_null;
+    }
     if (rc == SCORESDE_OK && trainable)
         rc = read_params(&c, m);
     if (rc != SCORESDE_OK) {

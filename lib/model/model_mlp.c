@@ -53,15 +53,21 @@ typedef struct mlp_slot {
     double *jv;   /* chunk x D */
     double *g;    /* chunk x D: rescaled adjoints */
     double *coef; /* 3 x chunk: A, B, C */
+    double *ig;   /* chunk x n_in: input adjoints (EMBED conditions only) */
 } mlp_slot;
 
 typedef struct mlp_state {
     scoresde_mlp_options opt; /* embedding resolved (never AUTO); opt.widths
                                  points to widths below */
     size_t widths[SCORESDE_MLP_MAX_HIDDEN]; /* the hidden widths, copied */
-    size_t n_in;              /* D + embed_dim */
+    size_t n_in;              /* D + embed_dim (+ C for CONCAT) */
     sd_mlp *net;
     double *freq;             /* embed_dim/2 frequencies */
+    /* The condition's parameters after the network's (model.h, "Conditional
+     * MLPs"): E (embed_dim x C) or T (K x embed_dim), then u (embed_dim), in
+     * double (rounded to float for FLOAT32). n_cp is 0 for CONCAT and C = 0. */
+    double *cp;
+    size_t n_cp;
     pthread_mutex_t lock;
     mlp_slot *pool;
 } mlp_state;
@@ -77,6 +83,7 @@ static void slot_free(mlp_slot *s)
     sd_free(s->jv);
     sd_free(s->g);
     sd_free(s->coef);
+    sd_free(s->ig);
     sd_free(s);
 }
 
@@ -107,7 +114,8 @@ static int slot_acquire(const scoresde_model *m, mlp_slot **out)
         s->jv = sd_malloc(C * D * sizeof(double));
         s->g = sd_malloc(C * D * sizeof(double));
         s->coef = sd_malloc(3 * C * sizeof(double));
-        if (!s->in || !s->tin || !s->out || !s->jv || !s->g || !s->coef)
+        s->ig = st->n_cp ? sd_malloc(C * st->n_in * sizeof(double)) : NULL;
+        if (!s->in || !s->tin || !s->out || !s->jv || !s->g || !s->coef || (st->n_cp && !s->ig))
             rc = SCORESDE_ENOMEM;
     }
     if (rc != SCORESDE_OK) {
@@ -140,13 +148,85 @@ static void mlp_free_state(void *state)
     pthread_mutex_destroy(&st->lock);
     sd_mlp_free(st->net);
     sd_free(st->freq);
+    sd_free(st->cp);
     sd_free(st);
 }
 
+/* Where the condition's embedding parameters start in st->cp: E or T, then
+ * the null vector u. */
+static const double *cond_null_vector(const mlp_state *st)
+{
+    size_t rows = st->opt.cond_classes ? st->opt.cond_classes : st->opt.cond_dim;
+    return st->cp + rows * st->opt.embed_dim; /* T is K x E; E is E x C: same count */
+}
+
+/* The condition's part of one input row (model.h, "Conditional MLPs"):
+ * EMBED adds E c, T_k or u to the time features at row + D; CONCAT writes c
+ * (0 for the null condition) at row + D + embed_dim. */
+static void condition_row(const mlp_state *st, size_t D, const sd_cond *cond, size_t i,
+                          double *row)
+{
+    size_t E = st->opt.embed_dim, C = st->opt.cond_dim;
+    int null = sd_cond_is_null(cond, i);
+    const double *c = null ? NULL : sd_cond_row(cond, i);
+    if (st->opt.cond_input == SCORESDE_MLP_COND_CONCAT) {
+        for (size_t j = 0; j < C; j++)
+            row[D + E + j] = null ? 0.0 : c[j];
+        return;
+    }
+    double *f = row + D;
+    if (null) {
+        const double *u = cond_null_vector(st);
+        for (size_t k = 0; k < E; k++)
+            f[k] += u[k];
+    } else if (st->opt.cond_classes) {
+        const double *T = st->cp + (size_t)c[0] * E;
+        for (size_t k = 0; k < E; k++)
+            f[k] += T[k];
+    } else {
+        for (size_t k = 0; k < E; k++) {
+            double e = 0.0;
+            for (size_t j = 0; j < C; j++)
+                e += st->cp[k * C + j] * c[j];
+            f[k] += e;
+        }
+    }
+}
+
+/* ADD the gradient of the condition's parameters, from the input adjoints
+ * of rows i0 .. i0+r-1 in s->ig (their time-feature part, where the
+ * embedding was added), to grad (the condition's part of the gradient);
+ * rows in order, so the sum does not depend on threads. */
+static void condition_backward(const scoresde_model *m, const mlp_slot *s, const sd_cond *cond,
+                               size_t i0, size_t r, double *grad)
+{
+    const mlp_state *st = m->state;
+    size_t D = m->dim, E = st->opt.embed_dim, C = st->opt.cond_dim;
+    double *gu = grad + (cond_null_vector(st) - st->cp);
+    for (size_t i = 0; i < r; i++) {
+        const double *ge = s->ig + i * st->n_in + D;
+        if (sd_cond_is_null(cond, i0 + i)) {
+            for (size_t k = 0; k < E; k++)
+                gu[k] += ge[k];
+            continue;
+        }
+        const double *c = sd_cond_row(cond, i0 + i);
+        if (st->opt.cond_classes) {
+            double *gT = grad + (size_t)c[0] * E;
+            for (size_t k = 0; k < E; k++)
+                gT[k] += ge[k];
+        } else {
+            for (size_t k = 0; k < E; k++)
+                for (size_t j = 0; j < C; j++)
+                    grad[k * C + j] += ge[k] * c[j];
+        }
+    }
+}
+
 /* Coefficients and network inputs of rows i0 .. i0+r-1 (x part scaled by C,
- * then the time features). */
+ * then the time features, then the condition's part). */
 static int prepare_chunk(const scoresde_model *m, mlp_slot *s, const double *x, const double *t,
-                         size_t i0, size_t r)
+                         const sd_cond *cond, size_t i0, size_t r)
 {
     const mlp_state *st = m->state;
     size_t D = m->dim, h = st->opt.embed_dim / 2;
@@ -205,6 +285,8 @@ static int prepare_chunk(const scoresde_model *m, mlp_slot *s, const double *x, 
             row[D + k] = sin(a);
             row[D + h + k] = cos(a);
         }
+        if (cond)
+            condition_row(st, D, cond, i0 + i, row);
     }
     return SCORESDE_OK;
 }
@@ -238,10 +320,10 @@ static size_t chunk_len(const mlp_state *st, size_t n, size_t i0)
 /* The score of rows i0 .. i0+r-1 into out; the forward state stays in the
  * slot's workspace for a backward pass. */
 static int score_chunk(const scoresde_model *m, mlp_slot *s, const double *x, const double *t,
-                       size_t i0, size_t r, double *out)
+                       const sd_cond *cond, size_t i0, size_t r, double *out)
 {
     const mlp_state *st = m->state;
-    int rc = prepare_chunk(m, s, x, t, i0, r);
+    int rc = prepare_chunk(m, s, x, t, cond, i0, r);
     if (rc == SCORESDE_OK)
         rc = sd_mlp_forward(st->net, s->ws, r, s->in, s->out);
     if (rc == SCORESDE_OK)
@@ -249,7 +331,7 @@ static int score_chunk(const scoresde_model *m, mlp_slot *s, const double *x, co
     return rc;
 }
 
-static int mlp_score(const scoresde_model *m, const double *x, const double *t, size_t n,
+static int mlp_score(const scoresde_model *m, const double *x, const double *t, size_t n, const sd_cond *cond,
                      double *out)
 {
     const mlp_state *st = m->state;
@@ -257,7 +339,7 @@ static int mlp_score(const scoresde_model *m, const double *x, const double *t, 
     SD_TRY(slot_acquire(m, &s));
     int rc = SCORESDE_OK;
     for (size_t i0 = 0; i0 < n && rc == SCORESDE_OK; i0 += st->opt.chunk_rows)
-        rc = score_chunk(m, s, x, t, i0, chunk_len(st, n, i0), out);
+        rc = score_chunk(m, s, x, t, cond, i0, chunk_len(st, n, i0), out);
     slot_release(m, s);
     return rc;
 }
@@ -291,7 +373,7 @@ static int jv_not_finite(double val, size_t i, size_t j, const double *t)
                    val, i, j, t[i]);
 }
 
-static int mlp_jvp(const scoresde_model *m, const double *x, const double *t, size_t n,
+static int mlp_jvp(const scoresde_model *m, const double *x, const double *t, size_t n, const sd_cond *cond,
                    const double *v, double *score_out, double *jv)
 {
     const mlp_state *st = m->state;
@@ -301,7 +383,7 @@ static int mlp_jvp(const scoresde_model *m, const double *x, const double *t, si
     int rc = SCORESDE_OK;
     for (size_t i0 = 0; i0 < n && rc == SCORESDE_OK; i0 += st->opt.chunk_rows) {
         size_t r = chunk_len(st, n, i0);
-        rc = prepare_chunk(m, s, x, t, i0, r);
+        rc = prepare_chunk(m, s, x, t, cond, i0, r);
         if (rc != SCORESDE_OK)
             break;
         tangent_inputs(m, s, v, D, i0, r);
@@ -325,19 +407,22 @@ static int mlp_jvp(const scoresde_model *m, const double *x, const double *t, si
 /* Backpropagate the chunk's output gradient (rows i0 .. i0+r of out_grad,
  * through the output coefficient B) from the forward state in the slot's
  * workspace, adding into grad. */
-static int backward_chunk(const scoresde_model *m, mlp_slot *s, const double *out_grad,
-                          size_t i0, size_t r, double *grad)
+static int backward_chunk(const scoresde_model *m, mlp_slot *s, const sd_cond *cond,
+                          const double *out_grad, size_t i0, size_t r, double *grad)
 {
     const mlp_state *st = m->state;
     size_t D = m->dim;
     for (size_t i = 0; i < r; i++)
         for (size_t j = 0; j < D; j++)
             s->g[i * D + j] = s->coef[r + i] * out_grad[(i0 + i) * D + j];
-    return sd_mlp_backward(st->net, s->ws, s->g, grad, NULL);
+    SD_TRY(sd_mlp_backward(st->net, s->ws, s->g, grad, st->n_cp ? s->ig : NULL));
+    if (st->n_cp)
+        condition_backward(m, s, cond, i0, r, grad + sd_mlp_num_params(st->net));
+    return SCORESDE_OK;
 }
 
 static int mlp_score_backward(const scoresde_model *m, const double *x, const double *t,
-                              size_t n, const double *out_grad, double *grad)
+                              size_t n, const sd_cond *cond, const double *out_grad, double *grad)
 {
     const mlp_state *st = m->state;
     mlp_slot *s;
@@ -345,12 +430,12 @@ static int mlp_score_backward(const scoresde_model *m, const double *x, const do
     int rc = SCORESDE_OK;
     for (size_t i0 = 0; i0 < n && rc == SCORESDE_OK; i0 += st->opt.chunk_rows) {
         size_t r = chunk_len(st, n, i0);
-        rc = prepare_chunk(m, s, x, t, i0, r);
+        rc = prepare_chunk(m, s, x, t, cond, i0, r);
         if (rc == SCORESDE_OK)
             rc = sd_mlp_forward(st->net, s->ws, r, s->in, s->out);
         if (rc != SCORESDE_OK)
             break;
-        rc = backward_chunk(m, s, out_grad, i0, r, grad);
+        rc = backward_chunk(m, s, cond, out_grad, i0, r, grad);
     }
     slot_release(m, s);
     return rc;
@@ -362,7 +447,7 @@ static int mlp_score_backward(const scoresde_model *m, const double *x, const do
  * each and the order in which chunks add into grad are those of mlp_score
  * followed by mlp_score_backward, so the result is bit-identical to that pair
  * with one forward pass (and one prepare_chunk) fewer per chunk. */
-static int mlp_score_vjp(const scoresde_model *m, const double *x, const double *t, size_t n,
+static int mlp_score_vjp(const scoresde_model *m, const double *x, const double *t, size_t n, const sd_cond *cond,
                          double *score, double *out_grad, sd_vjp_fill_fn fill, void *ctx,
                          double *grad)
 {
@@ -372,12 +457,12 @@ static int mlp_score_vjp(const scoresde_model *m, const double *x, const double 
     int rc = SCORESDE_OK;
     for (size_t i0 = 0; i0 < n && rc == SCORESDE_OK; i0 += st->opt.chunk_rows) {
         size_t r = chunk_len(st, n, i0);
-        rc = score_chunk(m, s, x, t, i0, r, score);
+        rc = score_chunk(m, s, x, t, cond, i0, r, score);
         if (rc == SCORESDE_OK)
             rc = fill(i0, r, ctx);
         if (rc != SCORESDE_OK)
             break;
-        rc = backward_chunk(m, s, out_grad, i0, r, grad);
+        rc = backward_chunk(m, s, cond, out_grad, i0, r, grad);
     }
     slot_release(m, s);
     return rc;
@@ -404,7 +489,7 @@ static void axis_tangent_inputs(const scoresde_model *m, mlp_slot *s, size_t k, 
  * and grad are bit-identical to a Hutchinson or divergence call followed by
  * probe_backward, with one jvp pass per probe fewer. A per-sample sum over k
  * is independent of the chunk loop order. */
-static int mlp_probe_vjp(const scoresde_model *m, const double *x, const double *t, size_t n,
+static int mlp_probe_vjp(const scoresde_model *m, const double *x, const double *t, size_t n, const sd_cond *cond,
                          const double *probes, size_t M, const double *weights, double *est,
                          double *grad)
 {
@@ -415,7 +500,7 @@ static int mlp_probe_vjp(const scoresde_model *m, const double *x, const double 
     int rc = SCORESDE_OK;
     for (size_t i0 = 0; i0 < n && rc == SCORESDE_OK; i0 += st->opt.chunk_rows) {
         size_t r = chunk_len(st, n, i0);
-        rc = prepare_chunk(m, s, x, t, i0, r);
+        rc = prepare_chunk(m, s, x, t, cond, i0, r);
         for (size_t i = 0; est && i < r; i++)
             est[i0 + i] = 0.0;
         for (size_t k = 0; rc == SCORESDE_OK && k < M; k++) {
@@ -447,7 +532,10 @@ static int mlp_probe_vjp(const scoresde_model *m, const double *x, const double 
                     est[i0 + i] += dot;
             }
             if (rc == SCORESDE_OK)
-                rc = sd_mlp_tangent_backward(st->net, s->ws, NULL, s->g, grad, NULL);
+                rc = sd_mlp_tangent_backward(st->net, s->ws, NULL, s->g, grad,
+                                             st->n_cp ? s->ig : NULL);
+            if (rc == SCORESDE_OK && st->n_cp)
+                condition_backward(m, s, cond, i0, r, grad + sd_mlp_num_params(st->net));
         }
         for (size_t i = 0; rc == SCORESDE_OK && probes && est && i < r; i++)
             est[i0 + i] /= (double)M;
@@ -457,28 +545,48 @@ static int mlp_probe_vjp(const scoresde_model *m, const double *x, const double 
 }
 
 static int mlp_probe_backward(const scoresde_model *m, const double *x, const double *t,
-                              size_t n, const double *probes, size_t M, const double *weights,
+                              size_t n, const sd_cond *cond, const double *probes, size_t M, const double *weights,
                               double *grad)
 {
-    return mlp_probe_vjp(m, x, t, n, probes, M, weights, NULL, grad);
+    return mlp_probe_vjp(m, x, t, n, cond, probes, M, weights, NULL, grad);
 }
 
 static size_t mlp_num_params(const scoresde_model *m)
 {
     const mlp_state *st = m->state;
-    return sd_mlp_num_params(st->net);
+    return sd_mlp_num_params(st->net) + st->n_cp;
 }
 
 static int mlp_get_params(const scoresde_model *m, double *theta)
 {
     const mlp_state *st = m->state;
+    memcpy(theta + sd_mlp_num_params(st->net), st->cp, st->n_cp * sizeof *theta);
     return sd_mlp_get_params(st->net, theta);
+}
+
+/* The condition's parameters in the model's precision: check them all
+ * (store 0), or store them (store 1, after a check). */
+static int set_cond_params(mlp_state *st, const double *theta, int store)
+{
+    int f32 = st->opt.precision == SCORESDE_MLP_FLOAT32;
+    for (size_t q = 0; q < st->n_cp; q++) {
+        if (!store && f32 && fabs(theta[q]) > 0x1.fffffep127)
+            return sd_fail(SCORESDE_EINVAL,
+                           "theta[%zu] (%g), a condition parameter, is beyond float32's range",
+                           q + sd_mlp_num_params(st->net), theta[q]);
+        if (store)
+            st->cp[q] = f32 ? (double)(float)theta[q] : theta[q];
+    }
+    return SCORESDE_OK;
 }
 
 static int mlp_set_params(scoresde_model *m, double const *theta)
 {
     mlp_state *st = m->state;
-    return sd_mlp_set_params(st->net, theta);
+    const double *tc = theta + sd_mlp_num_params(st->net);
+    SD_TRY(set_cond_params(st, tc, 0));
+    SD_TRY(sd_mlp_set_params(st->net, theta));
+    return set_cond_params(st, tc, 1);
 }
 
 /* Same layer sizes (D is equal already): embedding width, depth, widths. */
@@ -496,6 +604,12 @@ static int mlp_same_shape(const scoresde_model *dst, const scoresde_model *src)
         if (a->widths[l] != b->widths[l])
             return sd_fail(SCORESDE_EDIM, "hidden layer %zu has width %zu in dst and %zu in src",
                            l, a->widths[l], b->widths[l]);
+    if (a->cond_dim != b->cond_dim || a->cond_classes != b->cond_classes ||
+        (a->cond_dim && (a->cond_input != b->cond_input || !a->cond_null != !b->cond_null)))
+        return sd_fail(SCORESDE_EDIM,
+                       "dst and src take different conditions (cond_dim %zu and %zu, "
+                       "cond_classes %zu and %zu, or cond_input or cond_null differ)",
+                       a->cond_dim, b->cond_dim, a->cond_classes, b->cond_classes);
     return SCORESDE_OK;
 }
 
@@ -516,10 +630,15 @@ static int mlp_make_state(const scoresde_mlp_options *opt, size_t D, const doubl
     st->opt = *opt;
     memcpy(st->widths, opt->widths, opt->n_hidden * sizeof *st->widths);
     st->opt.widths = st->widths;
-    st->n_in = D + opt->embed_dim;
+    size_t C = opt->cond_dim, E = opt->embed_dim;
+    int embed = C > 0 && opt->cond_input == SCORESDE_MLP_COND_EMBED;
+    st->n_in = D + E + (C > 0 && !embed ? C : 0);
+    st->n_cp = embed ? (opt->cond_classes ? opt->cond_classes : C) * E + (opt->cond_null ? E : 0)
+                     : 0;
     size_t h = opt->embed_dim / 2;
     st->freq = sd_malloc(h * sizeof(double));
-    if (!st->freq) {
+    st->cp = sd_calloc(st->n_cp ? st->n_cp : 1, sizeof(double)); /* u starts at zero */
+    if (!st->freq || !st->cp) {
         mlp_free_state(st);
         return SCORESDE_ENOMEM;
     }
@@ -538,6 +657,16 @@ static int mlp_make_state(const scoresde_mlp_options *opt, size_t D, const doubl
                            (sd_mlp_act)opt->activation,
                            opt->precision == SCORESDE_MLP_FLOAT32 ? SD_MLP_F32 : SD_MLP_F64,
                            opt->seed, 0);
+    if (rc == SCORESDE_OK && embed) {
+        /* E ~ N(0, 1/C) or T ~ N(0, 1), then u = 0 (model.h). */
+        size_t n_emb = st->n_cp - (opt->cond_null ? E : 0);
+        double scale = opt->cond_classes ? 1.0 : sqrt(1.0 / (double)C);
+        sd_rng_normal(opt->seed, (UINT64_C(1) << 32) + 1,
+                      SCORESDE_RNG_OFFSET(SCORESDE_RNG_MODEL, 0), n_emb, st->cp);
+        for (size_t q = 0; q < n_emb; q++)
+            st->cp[q] *= scale;
+        rc = set_cond_params(st, st->cp, 1); /* normals are far inside float's range */
+    }
     if (rc != SCORESDE_OK) {
         mlp_free_state(st);
         return rc;
@@ -560,6 +689,7 @@ static int mlp_clone_state(const scoresde_model *src, void **out)
     sd_mlp_get_params(s->net, theta);
     int rc = sd_mlp_set_params(c->net, theta);
     sd_free(theta);
+    memcpy(c->cp, s->cp, s->n_cp * sizeof *c->cp);
     if (rc != SCORESDE_OK) {
         mlp_free_state(c);
         return rc;
@@ -597,6 +727,14 @@ static int mlp_save_state(const scoresde_model *m, struct sd_writer *w)
      * exp or a Philox normal (log, sqrt, cos), whose last bit may differ
      * between libms, and the file must rebuild the same bits anywhere. */
     sd_writer_put_f64_array(w, st->freq, o->embed_dim / 2);
+    /* Format 1.1: a conditional model appends its condition options; an
+     * unconditional one writes the 1.0 payload exactly. */
+    if (o->cond_dim > 0) {
+        sd_writer_put_u64(w, (uint64_t)o->cond_dim);
+        sd_writer_put_u32(w, (uint32_t)o->cond_input);
+        sd_writer_put_u64(w, (uint64_t)o->cond_classes);
+        sd_writer_put_u32(w, (uint32_t)(o->cond_null != 0));
+    }
     return sd_writer_status(w);
 }
 
@@ -628,6 +766,15 @@ static int get_count(struct sd_reader *r, uint64_t lo, uint64_t hi, size_t *out,
     return SCORESDE_OK;
 }
 
+/* The generic layer's view of the model's conditions (model_internal.h). */
+static void mlp_set_cond_fields(scoresde_model *m)
+{
+    const scoresde_mlp_options *o = &((const mlp_state *)m->state)->opt;
+    m->cond_dim = o->cond_dim;
+    m->cond_labels = o->cond_classes;
+    m->cond_null = o->cond_dim > 0 && o->cond_null;
+}
+
 static int mlp_load_state(scoresde_model *m, struct sd_reader *r, size_t n_params)
 {
     scoresde_mlp_options o;
@@ -654,23 +801,6 @@ static int mlp_load_state(scoresde_model *m, struct sd_reader *r, size_t n_param
     SD_TRY(get_count(r, 0, SCORESDE_MLP_MAX_HIDDEN, &o.n_hidden, "hidden layer count"));
     for (size_t l = 0; l < o.n_hidden; l++)
         SD_TRY(get_count(r, 1, SD_MLP_MAX_WIDTH, &widths[l], "hidden width"));
-    SD_TRY(mlp_check_options(&o, D, SCORESDE_ECORRUPT, "the file's MLP "));
-
-    /* The architecture's parameter count must be the file's (PARM, already
-     * bounded by the bytes present) before anything is allocated: a forged
-     * width cannot ask for memory the file does not back. With at most 65
-     * layers of at most 2^20 + 1 inputs and 2^20 outputs the sum fits in
-     * 64 bits. */
-    uint64_t want = 0, fan_in = (uint64_t)D + o.embed_dim;
-    for (size_t l = 0; l <= o.n_hidden; l++) {
-        uint64_t width = l < o.n_hidden ? widths[l] : D;
-        want += width * (fan_in + 1);
-        fan_in = width;
-    }
-    if (want != (uint64_t)n_params)
-        return sd_fail(SCORESDE_ECORRUPT,
-                       "the MLP described has %llu parameters, the file's parameter section %zu",
-                       (unsigned long long)want, n_params);
 
     size_t h = o.embed_dim / 2;
     SD_TRY(sd_reader_check_count(r, h, sizeof(double), "embedding frequencies"));
@@ -680,15 +810,45 @@ static int mlp_load_state(scoresde_model *m, struct sd_reader *r, size_t n_param
         if (!isfinite(freq[k]))
             return sd_fail(SCORESDE_ECORRUPT, "the MLP embedding frequency %zu (%g) is not finite",
                            k, freq[k]);
+    /* Format 1.0 ends here (unconditional); 1.1's conditional models go on. */
+    if (sd_reader_remaining(r) > 0) {
+        SD_TRY(get_count(r, 1, 4096, &o.cond_dim, "condition dimension"));
+        SD_TRY(get_enum(r, SCORESDE_MLP_COND_CONCAT, SCORESDE_MLP_COND_EMBED, &o.cond_input,
+                        "condition input"));
+        SD_TRY(get_count(r, 0, (uint64_t)1 << 20, &o.cond_classes, "condition classes"));
+        SD_TRY(get_enum(r, 0, 1, &o.cond_null, "null-condition flag"));
+    }
+    SD_TRY(mlp_check_options(&o, D, SCORESDE_ECORRUPT, "the file's MLP "));
+
+    /* The architecture's parameter count must be the file's (PARM, already
+     * bounded by the bytes present) before anything is allocated: a forged
+     * width cannot ask for memory the file does not back. With at most 65
+     * layers of at most 2^20 + 1 inputs and 2^20 outputs the sum fits in
+     * 64 bits. */
+    int embed = o.cond_dim > 0 && o.cond_input == SCORESDE_MLP_COND_EMBED;
+    uint64_t want = 0, fan_in = (uint64_t)D + o.embed_dim + (embed ? 0 : o.cond_dim);
+    for (size_t l = 0; l <= o.n_hidden; l++) {
+        uint64_t width = l < o.n_hidden ? widths[l] : D;
+        want += width * (fan_in + 1);
+        fan_in = width;
+    }
+    if (embed) /* at most 2^20 x 4096 + 4096 */
+        want += (uint64_t)(o.cond_classes ? o.cond_classes : o.cond_dim) * o.embed_dim +
+                (o.cond_null ? o.embed_dim : 0);
+    if (want != (uint64_t)n_params)
+        return sd_fail(SCORESDE_ECORRUPT,
+                       "the MLP described has %llu parameters, the file's parameter section %zu",
+                       (unsigned long long)want, n_params);
 
     mlp_state *st;
     SD_TRY(mlp_make_state(&o, D, freq, &st));
-    if (sd_mlp_num_params(st->net) != n_params) {
+    if (sd_mlp_num_params(st->net) + st->n_cp != n_params) {
         mlp_free_state(st);
         return sd_fail(SCORESDE_ECORRUPT, "the MLP has %zu parameters, the file %zu",
-                       sd_mlp_num_params(st->net), n_params);
+                       sd_mlp_num_params(st->net) + st->n_cp, n_params);
     }
     m->state = st;
+    mlp_set_cond_fields(m);
     return SCORESDE_OK;
 }
 
@@ -751,7 +911,24 @@ static int mlp_check_options(const scoresde_mlp_options *o, size_t D, int code,
                        o->chunk_rows);
     if (o->n_threads < 1 || o->n_threads > 1024)
         return sd_fail(code, "%sn_threads (%d) is not between 1 and 1024", where, o->n_threads);
-    if (D > SD_MLP_MAX_WIDTH - o->embed_dim)
+    if (o->cond_dim > 4096)
+        return sd_fail(code, "%scond_dim (%zu) is above 4096", where, o->cond_dim);
+    if (o->cond_dim > 0) {
+        if (o->cond_input != SCORESDE_MLP_COND_CONCAT && o->cond_input != SCORESDE_MLP_COND_EMBED)
+            return sd_fail(code, "%scond_input (%d) is not a SCORESDE_MLP_COND_* value", where,
+                           o->cond_input);
+        if (o->cond_classes > ((size_t)1 << 20))
+            return sd_fail(code, "%scond_classes (%zu) is above 2^20", where, o->cond_classes);
+        if (o->cond_classes > 0 &&
+            (o->cond_dim != 1 || o->cond_input != SCORESDE_MLP_COND_EMBED))
+            return sd_fail(code,
+                           "%scond_classes (%zu) needs cond_dim 1 (the label) and cond_input "
+                           "SCORESDE_MLP_COND_EMBED",
+                           where, o->cond_classes);
+    } else if (o->cond_classes > 0 || o->cond_null) {
+        return sd_fail(code, "%scond_classes and cond_null need cond_dim > 0", where);
+    }
+    if (D > SD_MLP_MAX_WIDTH - o->embed_dim - o->cond_dim)
         return sd_fail(code, "%sD (%zu) is above the network's limit", where, D);
     return SCORESDE_OK;
 }
@@ -784,6 +961,10 @@ static void mlp_defaults(scoresde_mlp_options *o)
     o->seed = 0;
     o->chunk_rows = 1024;
     o->n_threads = 1;
+    o->cond_dim = 0;
+    o->cond_input = SCORESDE_MLP_COND_EMBED;
+    o->cond_classes = 0;
+    o->cond_null = 0;
 }
 
 int scoresde_model_mlp_options_init(scoresde_mlp_options *opts, size_t struct_size)
@@ -827,7 +1008,10 @@ int scoresde_model_create_mlp(scoresde_model **out, const scoresde_sde *sde, siz
                           ? SCORESDE_MLP_EMBED_SINUSOIDAL
                           : SCORESDE_MLP_EMBED_FOURIER;
     }
+    o.cond_null = o.cond_dim > 0 && o.cond_null; /* stored as 0 or 1 */
     mlp_state *st;
     SD_TRY(mlp_make_state(&o, D, NULL, &st));
-    return sd_model_create(out, &sd_model_mlp_ops, sde, D, st);
+    SD_TRY(sd_model_create(out, &sd_model_mlp_ops, sde, D, st));
+    mlp_set_cond_fields(*out);
+    return SCORESDE_OK;
 }

@@ -55,7 +55,17 @@ class MlpOptions(ctypes.Structure):
                 ("embed_dim", ctypes.c_size_t), ("fourier_scale", ctypes.c_double),
                 ("sigma_data", ctypes.c_double), ("precision", ctypes.c_int),
                 ("seed", ctypes.c_uint64), ("chunk_rows", ctypes.c_size_t),
-                ("n_threads", ctypes.c_int)]
+                ("n_threads", ctypes.c_int),
+                # 1.1: conditions
+                ("cond_dim", ctypes.c_size_t), ("cond_input", ctypes.c_int),
+                ("cond_classes", ctypes.c_size_t), ("cond_null", ctypes.c_int)]
+
+
+class Cond(ctypes.Structure):
+    """scoresde_cond (common.h), a versioned struct: the conditions of a batch."""
+    _fields_ = [("struct_size", ctypes.c_size_t), ("C", ctypes.c_size_t),
+                ("c", ctypes.c_void_p), ("rows", ctypes.c_size_t),
+                ("null_mask", ctypes.c_void_p)]
 
 
 class SamplerStats(ctypes.Structure):
@@ -120,6 +130,7 @@ def check_value(result, func, args):
 _i, _d, _u64 = ctypes.c_int, ctypes.c_double, ctypes.c_uint64
 _p = ctypes.c_void_p    # double arrays: NumPy's ctypes.data (an int) or None
 _pp = ctypes.POINTER(ctypes.c_void_p)
+cond_p = ctypes.POINTER(Cond)  # NULL: None
 
 # name: (restype, argtypes, errcheck)
 _FUNCTIONS = {
@@ -191,6 +202,29 @@ _FUNCTIONS = {
                                       check_status),
     "scoresde_model_probe_backward": (_i, [model_p, _p, _p, _sz, _sz, _p, _sz, _p, _p, _sz],
                                       check_status),
+    # model.h, conditions (1.1)
+    "scoresde_model_cond_dim": (_sz, [model_p], check_value),
+    "scoresde_model_cond_classes": (_sz, [model_p], check_value),
+    "scoresde_model_cond_null": (_i, [model_p], check_nonneg),
+    "scoresde_model_score_cond": (_i, [model_p, _p, _p, _sz, _sz, cond_p, _p], check_status),
+    "scoresde_model_predict_data_cond": (_i, [model_p, _p, _p, _sz, _sz, cond_p, _p],
+                                         check_status),
+    "scoresde_model_predict_noise_cond": (_i, [model_p, _p, _p, _sz, _sz, cond_p, _p],
+                                          check_status),
+    "scoresde_model_divergence_cond": (_i, [model_p, _p, _p, _sz, _sz, cond_p, _p],
+                                       check_status),
+    "scoresde_model_jvp_cond": (_i, [model_p, _p, _p, _sz, _sz, cond_p, _p, _p, _p],
+                                check_status),
+    "scoresde_model_hutchinson_cond": (_i, [model_p, _p, _p, _sz, _sz, cond_p, _p, _sz, _p],
+                                       check_status),
+    "scoresde_model_log_density_cond": (_i, [model_p, _p, _p, _sz, _sz, cond_p, _p],
+                                        check_status),
+    "scoresde_model_sample_cond": (_i, [model_p, _p, _sz, _sz, cond_p, _u64, _u64, _p],
+                                   check_status),
+    "scoresde_model_score_backward_cond": (_i, [model_p, _p, _p, _sz, _sz, cond_p, _p, _p,
+                                                _sz], check_status),
+    "scoresde_model_probe_backward_cond": (_i, [model_p, _p, _p, _sz, _sz, cond_p, _p, _sz,
+                                                _p, _p, _sz], check_status),
     # model_io.h
     "scoresde_model_copy_params": (_i, [model_p, model_p], check_status),
     "scoresde_model_save": (_i, [model_p, ctypes.c_char_p], check_status),
@@ -214,6 +248,8 @@ _FUNCTIONS = {
     "scoresde_loss_set_weight_fn": (_i, [_vp, LOSS_WEIGHT_FN, _vp], check_status),
     "scoresde_loss_eval": (_i, [_vp, model_p, _p, _sz, _sz, _u64, _u64, c_double_p, _p, _p,
                                 _sz], check_status),
+    "scoresde_loss_eval_cond": (_i, [_vp, model_p, _p, _sz, _sz, cond_p, _u64, _u64,
+                                     c_double_p, _p, _p, _sz], check_status),
     # train.h
     "scoresde_trainer_create": (_i, [_pp, model_p, _vp], check_status),
     "scoresde_trainer_free": (None, [_vp], check_none),
@@ -233,6 +269,11 @@ _FUNCTIONS = {
     "scoresde_trainer_step": (_i, [_vp, _p, _sz, _sz, c_double_p], check_status),
     "scoresde_trainer_fit": (_i, [_vp, _p, _sz, _sz, _u64, TRAIN_PROGRESS_FN, _vp],
                              check_status),
+    "scoresde_trainer_backward_cond": (_i, [_vp, _p, _sz, _sz, cond_p, _u64, c_double_p],
+                                       check_status),
+    "scoresde_trainer_step_cond": (_i, [_vp, _p, _sz, _sz, cond_p, c_double_p], check_status),
+    "scoresde_trainer_fit_cond": (_i, [_vp, _p, _sz, _sz, cond_p, _u64, TRAIN_PROGRESS_FN, _vp],
+                                  check_status),
     "scoresde_trainer_get_ema": (_i, [_vp, _p, _sz], check_status),
     "scoresde_trainer_save_buffer": (_i, [_vp, _pp, c_size_p], check_status),
     "scoresde_trainer_save": (_i, [_vp, ctypes.c_char_p], check_status),

@@ -53,6 +53,37 @@ def batch(x, name="x"):
     return x, x.shape[0], x.shape[1]
 
 
+def cond(c, n, null_mask=None, C=None):
+    """The scoresde_cond of a batch of n samples, or None for no condition.
+    c: an (n, C) float64 array (one row per sample), a (C,) or (1, C) array
+    (one row for every sample), or None (every sample null). null_mask: None or
+    n truthy values (the samples that take the null condition). The struct
+    keeps references to the arrays it points to."""
+    from ._lib import Cond
+    if c is None and null_mask is None:
+        return None
+    st = Cond(struct_size=ctypes.sizeof(Cond))
+    if c is not None:
+        if isinstance(c, np.ndarray) and c.ndim == 1:
+            c = c.reshape(1, -1)
+        as_input(c, "cond", (None, None))
+        if c.shape[0] not in (1, n):
+            raise ValueError("cond has %d rows, expected %d (one per sample) or 1"
+                             % (c.shape[0], n))
+        st.C, st.c, st.rows = c.shape[1], c.ctypes.data, c.shape[0]
+    else:
+        st.C = C or 0
+    if null_mask is not None:
+        mask = np.ascontiguousarray(np.asarray(null_mask, dtype=bool).astype(np.uint8))
+        if mask.shape != (n,):
+            raise ValueError("null_mask has shape %s, expected (%d,)" % (mask.shape, n))
+        st.null_mask = mask.ctypes.data
+    else:
+        mask = None
+    st._keep = (c, mask)
+    return st
+
+
 def ptr(a):
     """The address of an array's data for a c_void_p argument (None stays NULL)."""
     return None if a is None else a.ctypes.data

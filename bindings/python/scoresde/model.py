@@ -17,6 +17,7 @@ MLP_ACTIVATIONS = {"silu": 0, "relu": 1, "tanh": 2, "softplus": 3}
 MLP_OUTPUTS = {"score": 0, "noise": 1, "data": 2, "edm": 3}
 MLP_EMBEDDINGS = {"auto": 0, "fourier": 1, "sinusoidal": 2}
 MLP_PRECISIONS = {"float64": 0, "float32": 1}
+MLP_COND_INPUTS = {"concat": 1, "embed": 2}
 
 
 def _choice(table, value, name):
@@ -82,12 +83,16 @@ class Model(u.Handle):
     @classmethod
     def mlp(cls, sde, D, widths=None, activation=None, output=None, embedding=None,
             embed_dim=None, fourier_scale=None, sigma_data=None, precision=None, seed=None,
-            chunk_rows=None, n_threads=None):
+            chunk_rows=None, n_threads=None, cond_dim=None, cond_input=None,
+            cond_classes=None, cond_null=None):
         """A trainable MLP score network of dimension D (scoresde_mlp_options):
         every option left None keeps the library's default (three hidden layers
         of 256, SiLU, noise output, ...). widths is the list of hidden widths;
         activation, output, embedding and precision take names (MLP_ACTIVATIONS,
-        ...) or the C enum values."""
+        ...) or the C enum values. A conditional model: cond_dim = C features per
+        sample, cond_input "embed" (default) or "concat" (MLP_COND_INPUTS),
+        cond_classes = K for integer labels (cond_dim 1), cond_null=True to accept
+        the null condition (train with the trainer's cond_dropout)."""
         opts = MlpOptions()
         u.call(lib.scoresde_model_mlp_options_init, ctypes.byref(opts), ctypes.sizeof(opts))
         if widths is not None:
@@ -103,12 +108,15 @@ class Model(u.Handle):
             # array alive through opts until then.
             opts.widths = (ctypes.c_size_t * max(len(widths), 1))(*widths)
         for name, table in (("activation", MLP_ACTIVATIONS), ("output", MLP_OUTPUTS),
-                            ("embedding", MLP_EMBEDDINGS), ("precision", MLP_PRECISIONS)):
+                            ("embedding", MLP_EMBEDDINGS), ("precision", MLP_PRECISIONS),
+                            ("cond_input", MLP_COND_INPUTS)):
             value = locals()[name]
             if value is not None:
                 setattr(opts, name, _choice(table, value, name))
+        if cond_null is not None:
+            cond_null = int(bool(cond_null))
         for name in ("embed_dim", "fourier_scale", "sigma_data", "seed", "chunk_rows",
-                     "n_threads"):
+                     "n_threads", "cond_dim", "cond_classes", "cond_null"):
             value = locals()[name]
             if value is not None:
                 setattr(opts, name, value)
@@ -190,47 +198,61 @@ class Model(u.Handle):
         x, n, D = u.batch(x)
         return x, u.as_times(t, n), n, D
 
-    def _eval(self, func, x, t, out, per_sample=False):
+    def _cond(self, cond, n, null_mask):
+        return u.cond(cond, n, null_mask, self.cond_dim)
+
+    def _eval(self, func, x, t, out, per_sample=False, cond=None, null_mask=None):
         x, t, n, D = self._xt(x, t)
         out = u.as_output(out, "out", (n,) if per_sample else (n, D))
-        u.call(func, self, u.ptr(x), u.ptr(t), n, D, u.ptr(out), hooks=self._hooks)
+        u.call(func, self, u.ptr(x), u.ptr(t), n, D, self._cond(cond, n, null_mask), u.ptr(out),
+               hooks=self._hooks)
         return out
 
-    def score(self, x, t, out=None):
-        return self._eval(lib.scoresde_model_score, x, t, out)
+    # Every evaluation takes cond (rows of the condition: (n, C), or (C,) for
+    # one row for every sample) and null_mask (n booleans: the samples that
+    # take the null condition); both None is the unconditional 1.0 call.
+    def score(self, x, t, out=None, cond=None, null_mask=None):
+        return self._eval(lib.scoresde_model_score_cond, x, t, out, cond=cond,
+                          null_mask=null_mask)
 
-    def predict_data(self, x, t, out=None):
-        return self._eval(lib.scoresde_model_predict_data, x, t, out)
+    def predict_data(self, x, t, out=None, cond=None, null_mask=None):
+        return self._eval(lib.scoresde_model_predict_data_cond, x, t, out, cond=cond,
+                          null_mask=null_mask)
 
-    def predict_noise(self, x, t, out=None):
-        return self._eval(lib.scoresde_model_predict_noise, x, t, out)
+    def predict_noise(self, x, t, out=None, cond=None, null_mask=None):
+        return self._eval(lib.scoresde_model_predict_noise_cond, x, t, out, cond=cond,
+                          null_mask=null_mask)
 
-    def divergence(self, x, t, out=None):
-        return self._eval(lib.scoresde_model_divergence, x, t, out, per_sample=True)
+    def divergence(self, x, t, out=None, cond=None, null_mask=None):
+        return self._eval(lib.scoresde_model_divergence_cond, x, t, out, per_sample=True,
+                          cond=cond, null_mask=null_mask)
 
-    def log_density(self, x, t, out=None):
-        return self._eval(lib.scoresde_model_log_density, x, t, out, per_sample=True)
+    def log_density(self, x, t, out=None, cond=None, null_mask=None):
+        return self._eval(lib.scoresde_model_log_density_cond, x, t, out, per_sample=True,
+                          cond=cond, null_mask=null_mask)
 
-    def jvp(self, x, t, v, return_score=False):
+    def jvp(self, x, t, v, return_score=False, cond=None, null_mask=None):
         """(ds/dx) v per sample; with return_score=True, (jv, score)."""
         x, t, n, D = self._xt(x, t)
         u.as_input(v, "v", (n, D))
         jv = np.empty((n, D))
         s = np.empty((n, D)) if return_score else None
-        u.call(lib.scoresde_model_jvp, self, u.ptr(x), u.ptr(t), n, D, u.ptr(v), u.ptr(s),
-               u.ptr(jv), hooks=self._hooks)
+        u.call(lib.scoresde_model_jvp_cond, self, u.ptr(x), u.ptr(t), n, D,
+               self._cond(cond, n, null_mask), u.ptr(v), u.ptr(s), u.ptr(jv),
+               hooks=self._hooks)
         return (jv, s) if return_score else jv
 
-    def hutchinson(self, x, t, probes):
+    def hutchinson(self, x, t, probes, cond=None, null_mask=None):
         """Divergence estimates from probes of shape (n, M, D)."""
         x, t, n, D = self._xt(x, t)
         u.as_input(probes, "probes", (n, None, D))
         est = np.empty(n)
-        u.call(lib.scoresde_model_hutchinson, self, u.ptr(x), u.ptr(t), n, D, u.ptr(probes),
-               probes.shape[1], u.ptr(est), hooks=self._hooks)
+        u.call(lib.scoresde_model_hutchinson_cond, self, u.ptr(x), u.ptr(t), n, D,
+               self._cond(cond, n, null_mask), u.ptr(probes), probes.shape[1], u.ptr(est),
+               hooks=self._hooks)
         return est
 
-    def sample(self, t, seed, first_sample=0, n=None, out=None):
+    def sample(self, t, seed, first_sample=0, n=None, out=None, cond=None, null_mask=None):
         """Exact samples of p_t (mixtures): t is (n,) or a number with n given."""
         if n is None:
             t = u.as_input(t, "t", (None,))
@@ -239,9 +261,25 @@ class Model(u.Handle):
             t = u.as_times(t, n)
         D = self.dim
         out = u.as_output(out, "out", (n, D))
-        u.call(lib.scoresde_model_sample, self, u.ptr(t), n, D, seed, first_sample, u.ptr(out),
+        u.call(lib.scoresde_model_sample_cond, self, u.ptr(t), n, D,
+               self._cond(cond, n, null_mask), seed, first_sample, u.ptr(out),
                hooks=self._hooks)
         return out
+
+    @property
+    def cond_dim(self):
+        """Condition features per sample C (0: unconditional)."""
+        return u.call(lib.scoresde_model_cond_dim, self)
+
+    @property
+    def cond_classes(self):
+        """K > 0 if the condition is an integer class label in [0, K), else 0."""
+        return u.call(lib.scoresde_model_cond_classes, self)
+
+    @property
+    def cond_null(self):
+        """Whether the model accepts the null condition."""
+        return bool(u.call(lib.scoresde_model_cond_null, self))
 
     # ------------------------------------------------------ trainable kinds
     @property
@@ -263,24 +301,24 @@ class Model(u.Handle):
         """Copy src's parameters (same kind and architecture) into this model."""
         u.call(lib.scoresde_model_copy_params, self, src)
 
-    def score_backward(self, x, t, score_grad, param_grad):
+    def score_backward(self, x, t, score_grad, param_grad, cond=None, null_mask=None):
         """ADD to param_grad the gradient of sum(score_grad * s(x, t))."""
         x, t, n, D = self._xt(x, t)
         u.as_input(score_grad, "score_grad", (n, D))
         u.as_output(param_grad, "param_grad", (None,))
-        u.call(lib.scoresde_model_score_backward, self, u.ptr(x), u.ptr(t), n, D,
-               u.ptr(score_grad), u.ptr(param_grad), param_grad.shape[0], hooks=self._hooks)
+        u.call(lib.scoresde_model_score_backward_cond, self, u.ptr(x), u.ptr(t), n, D,
+               self._cond(cond, n, null_mask), u.ptr(score_grad), u.ptr(param_grad), param_grad.shape[0], hooks=self._hooks)
         return param_grad
 
-    def probe_backward(self, x, t, probes, weights, param_grad):
+    def probe_backward(self, x, t, probes, weights, param_grad, cond=None, null_mask=None):
         """ADD to param_grad the gradient of sum w_im v_im^T (ds/dx) v_im."""
         x, t, n, D = self._xt(x, t)
         u.as_input(probes, "probes", (n, None, D))
         M = probes.shape[1]
         u.as_input(weights, "weights", (n, M))
         u.as_output(param_grad, "param_grad", (None,))
-        u.call(lib.scoresde_model_probe_backward, self, u.ptr(x), u.ptr(t), n, D,
-               u.ptr(probes), M, u.ptr(weights), u.ptr(param_grad), param_grad.shape[0],
+        u.call(lib.scoresde_model_probe_backward_cond, self, u.ptr(x), u.ptr(t), n, D,
+               self._cond(cond, n, null_mask), u.ptr(probes), M, u.ptr(weights), u.ptr(param_grad), param_grad.shape[0],
                hooks=self._hooks)
         return param_grad
 

@@ -17,6 +17,15 @@ pub const SCORESDE_EVERSION: scoresde_status_t = -8;
 pub const SCORESDE_EUNSUPPORTED: scoresde_status_t = -9;
 pub const SCORESDE_EBUSY: scoresde_status_t = -10;
 pub type scoresde_status_t = core::ffi::c_int;
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct scoresde_cond {
+    pub struct_size: usize,
+    pub C: usize,
+    pub c: *const f64,
+    pub rows: usize,
+    pub null_mask: *const core::ffi::c_uchar,
+}
 extern "C" {
     pub fn scoresde_strerror(status: core::ffi::c_int) -> *const core::ffi::c_char;
 }
@@ -57,6 +66,7 @@ pub const SCORESDE_RNG_SAMPLER: scoresde_rng_purpose_t = 6;
 pub const SCORESDE_RNG_MODEL: scoresde_rng_purpose_t = 7;
 pub const SCORESDE_RNG_BATCH: scoresde_rng_purpose_t = 8;
 pub const SCORESDE_RNG_INPAINT: scoresde_rng_purpose_t = 9;
+pub const SCORESDE_RNG_COND_DROP: scoresde_rng_purpose_t = 10;
 pub type scoresde_rng_purpose_t = core::ffi::c_uint;
 extern "C" {
     pub fn scoresde_philox4x32_10(counter: *const u32, key: *const u32, out: *mut u32);
@@ -512,6 +522,108 @@ extern "C" {
     ) -> core::ffi::c_int;
 }
 extern "C" {
+    pub fn scoresde_model_cond_dim(model: *const scoresde_model) -> usize;
+}
+extern "C" {
+    pub fn scoresde_model_cond_classes(model: *const scoresde_model) -> usize;
+}
+extern "C" {
+    pub fn scoresde_model_cond_null(model: *const scoresde_model) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_model_score_cond(
+        model: *const scoresde_model,
+        x: *const f64,
+        t: *const f64,
+        n: usize,
+        D: usize,
+        cond: *const scoresde_cond,
+        score: *mut f64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_model_predict_data_cond(
+        model: *const scoresde_model,
+        x: *const f64,
+        t: *const f64,
+        n: usize,
+        D: usize,
+        cond: *const scoresde_cond,
+        x0_hat: *mut f64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_model_predict_noise_cond(
+        model: *const scoresde_model,
+        x: *const f64,
+        t: *const f64,
+        n: usize,
+        D: usize,
+        cond: *const scoresde_cond,
+        eps_hat: *mut f64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_model_divergence_cond(
+        model: *const scoresde_model,
+        x: *const f64,
+        t: *const f64,
+        n: usize,
+        D: usize,
+        cond: *const scoresde_cond,
+        div: *mut f64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_model_jvp_cond(
+        model: *const scoresde_model,
+        x: *const f64,
+        t: *const f64,
+        n: usize,
+        D: usize,
+        cond: *const scoresde_cond,
+        v: *const f64,
+        score: *mut f64,
+        jv: *mut f64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_model_hutchinson_cond(
+        model: *const scoresde_model,
+        x: *const f64,
+        t: *const f64,
+        n: usize,
+        D: usize,
+        cond: *const scoresde_cond,
+        probes: *const f64,
+        M: usize,
+        est: *mut f64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_model_log_density_cond(
+        model: *const scoresde_model,
+        x: *const f64,
+        t: *const f64,
+        n: usize,
+        D: usize,
+        cond: *const scoresde_cond,
+        logp: *mut f64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_model_sample_cond(
+        model: *const scoresde_model,
+        t: *const f64,
+        n: usize,
+        D: usize,
+        cond: *const scoresde_cond,
+        seed: u64,
+        first_sample: u64,
+        x: *mut f64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
     pub fn scoresde_model_num_params(model: *const scoresde_model) -> usize;
 }
 extern "C" {
@@ -560,6 +672,37 @@ extern "C" {
         count: usize,
     ) -> core::ffi::c_int;
 }
+extern "C" {
+    pub fn scoresde_model_score_backward_cond(
+        model: *const scoresde_model,
+        x: *const f64,
+        t: *const f64,
+        n: usize,
+        D: usize,
+        cond: *const scoresde_cond,
+        score_grad: *const f64,
+        param_grad: *mut f64,
+        count: usize,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_model_probe_backward_cond(
+        model: *const scoresde_model,
+        x: *const f64,
+        t: *const f64,
+        n: usize,
+        D: usize,
+        cond: *const scoresde_cond,
+        probes: *const f64,
+        M: usize,
+        weights: *const f64,
+        param_grad: *mut f64,
+        count: usize,
+    ) -> core::ffi::c_int;
+}
+pub const SCORESDE_MLP_COND_CONCAT: scoresde_mlp_cond_input_t = 1;
+pub const SCORESDE_MLP_COND_EMBED: scoresde_mlp_cond_input_t = 2;
+pub type scoresde_mlp_cond_input_t = core::ffi::c_uint;
 pub const SCORESDE_MLP_SILU: scoresde_mlp_activation_t = 0;
 pub const SCORESDE_MLP_RELU: scoresde_mlp_activation_t = 1;
 pub const SCORESDE_MLP_TANH: scoresde_mlp_activation_t = 2;
@@ -593,6 +736,10 @@ pub struct scoresde_mlp_options {
     pub seed: u64,
     pub chunk_rows: usize,
     pub n_threads: core::ffi::c_int,
+    pub cond_dim: usize,
+    pub cond_input: core::ffi::c_int,
+    pub cond_classes: usize,
+    pub cond_null: core::ffi::c_int,
 }
 extern "C" {
     pub fn scoresde_model_mlp_options_init(
@@ -768,6 +915,22 @@ extern "C" {
         count: usize,
     ) -> core::ffi::c_int;
 }
+extern "C" {
+    pub fn scoresde_loss_eval_cond(
+        loss: *const scoresde_loss,
+        model: *const scoresde_model,
+        x0: *const f64,
+        n: usize,
+        D: usize,
+        cond: *const scoresde_cond,
+        seed: u64,
+        first_sample: u64,
+        value: *mut f64,
+        per_sample: *mut f64,
+        grad: *mut f64,
+        count: usize,
+    ) -> core::ffi::c_int;
+}
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct scoresde_trainer {
@@ -783,6 +946,7 @@ pub const SCORESDE_TRAIN_EMA_RATE: scoresde_train_setting_t = 7;
 pub const SCORESDE_TRAIN_WARMUP: scoresde_train_setting_t = 8;
 pub const SCORESDE_TRAIN_BATCH: scoresde_train_setting_t = 9;
 pub const SCORESDE_TRAIN_SEED: scoresde_train_setting_t = 10;
+pub const SCORESDE_TRAIN_COND_DROPOUT: scoresde_train_setting_t = 11;
 pub type scoresde_train_setting_t = core::ffi::c_uint;
 pub type scoresde_train_progress_fn = ::core::option::Option<
     unsafe extern "C" fn(
@@ -893,6 +1057,39 @@ extern "C" {
         data: *const f64,
         m: usize,
         D: usize,
+        steps: u64,
+        progress: scoresde_train_progress_fn,
+        user: *mut core::ffi::c_void,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_trainer_backward_cond(
+        trainer: *mut scoresde_trainer,
+        x0: *const f64,
+        n: usize,
+        D: usize,
+        cond: *const scoresde_cond,
+        first_sample: u64,
+        loss: *mut f64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_trainer_step_cond(
+        trainer: *mut scoresde_trainer,
+        x0: *const f64,
+        n: usize,
+        D: usize,
+        cond: *const scoresde_cond,
+        loss: *mut f64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_trainer_fit_cond(
+        trainer: *mut scoresde_trainer,
+        data: *const f64,
+        m: usize,
+        D: usize,
+        cond: *const scoresde_cond,
         steps: u64,
         progress: scoresde_train_progress_fn,
         user: *mut core::ffi::c_void,

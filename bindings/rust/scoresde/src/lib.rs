@@ -32,7 +32,7 @@ mod train;
 
 pub use error::{Error, Result};
 pub use hooks::HookResult;
-pub use model::{kind as model_kind, BatchFn, MlpOptions, Model};
+pub use model::{kind as model_kind, BatchFn, Cond, MlpOptions, Model};
 pub use sampler::{bits_per_dim, ProgressFn, Sampler, Stats, SETTINGS as SAMPLER_SETTINGS};
 pub use train::{FitSummary, Loss, Trainer, WeightFn};
 pub use sde::{kind as sde_kind, DiffusionFn, DriftFn, ScheduleFn, Sde, SdeRef};

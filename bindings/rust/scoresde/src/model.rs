@@ -149,6 +149,23 @@ impl MlpOptions {
         self.raw.n_threads = n;
         self
     }
+    /// A conditional model: `dim` condition features entering as `input`
+    /// (sys::SCORESDE_MLP_COND_EMBED or _CONCAT).
+    pub fn cond(mut self, dim: usize, input: u32) -> Self {
+        self.raw.cond_dim = dim;
+        self.raw.cond_input = input as i32;
+        self
+    }
+    /// Integer class labels in [0, k) as the one condition feature.
+    pub fn cond_classes(mut self, k: usize) -> Self {
+        self.raw.cond_classes = k;
+        self
+    }
+    /// Whether the model accepts the null condition.
+    pub fn cond_null(mut self, yes: bool) -> Self {
+        self.raw.cond_null = yes as i32;
+        self
+    }
     pub fn raw_mut(&mut self) -> &mut sys::scoresde_mlp_options {
         &mut self.raw
     }
@@ -293,37 +310,80 @@ impl Model {
     }
 
     fn eval(&self, f: unsafe extern "C" fn(*const sys::scoresde_model, *const f64, *const f64,
-                                            usize, usize, *mut f64) -> i32,
-            x: &[f64], t: &[f64], out: &mut [f64], per_sample: bool) -> Result<()> {
+                                            usize, usize, *const sys::scoresde_cond,
+                                            *mut f64) -> i32,
+            x: &[f64], t: &[f64], cond: Option<&Cond>, out: &mut [f64], per_sample: bool)
+        -> Result<()> {
         let n = t.len();
         let d = self.dim();
         want_len("x", x.len(), n * d)?;
         want_len("out", out.len(), if per_sample { n } else { n * d })?;
-        hooks::call(|| unsafe { f(self.raw(), x.as_ptr(), t.as_ptr(), n, d, out.as_mut_ptr()) })
+        let c = Cond::raw(cond, n)?;
+        hooks::call(|| unsafe {
+            f(self.raw(), x.as_ptr(), t.as_ptr(), n, d, Cond::ptr(&c), out.as_mut_ptr())
+        })
+    }
+
+    /// The condition's features per sample C (0: unconditional).
+    pub fn cond_dim(&self) -> usize {
+        unsafe { sys::scoresde_model_cond_dim(self.raw()) }
+    }
+    /// K > 0 if the condition is an integer class label in [0, K), else 0.
+    pub fn cond_classes(&self) -> usize {
+        unsafe { sys::scoresde_model_cond_classes(self.raw()) }
+    }
+    /// Whether the model accepts the null condition.
+    pub fn cond_null(&self) -> bool {
+        unsafe { sys::scoresde_model_cond_null(self.raw()) != 0 }
     }
 
     /// The score s(x_i, t_i) of the batch x (t.len() rows of dim()) into out.
     pub fn score(&self, x: &[f64], t: &[f64], out: &mut [f64]) -> Result<()> {
-        self.eval(sys::scoresde_model_score, x, t, out, false)
+        self.score_cond(x, t, None, out)
+    }
+    /// The score given the conditions of the batch (None: no condition).
+    pub fn score_cond(&self, x: &[f64], t: &[f64], cond: Option<&Cond>, out: &mut [f64])
+        -> Result<()> {
+        self.eval(sys::scoresde_model_score_cond, x, t, cond, out, false)
     }
     pub fn predict_data(&self, x: &[f64], t: &[f64], out: &mut [f64]) -> Result<()> {
-        self.eval(sys::scoresde_model_predict_data, x, t, out, false)
+        self.predict_data_cond(x, t, None, out)
+    }
+    pub fn predict_data_cond(&self, x: &[f64], t: &[f64], cond: Option<&Cond>,
+                             out: &mut [f64]) -> Result<()> {
+        self.eval(sys::scoresde_model_predict_data_cond, x, t, cond, out, false)
     }
     pub fn predict_noise(&self, x: &[f64], t: &[f64], out: &mut [f64]) -> Result<()> {
-        self.eval(sys::scoresde_model_predict_noise, x, t, out, false)
+        self.predict_noise_cond(x, t, None, out)
+    }
+    pub fn predict_noise_cond(&self, x: &[f64], t: &[f64], cond: Option<&Cond>,
+                              out: &mut [f64]) -> Result<()> {
+        self.eval(sys::scoresde_model_predict_noise_cond, x, t, cond, out, false)
     }
     /// The exact divergence (n values).
     pub fn divergence(&self, x: &[f64], t: &[f64], out: &mut [f64]) -> Result<()> {
-        self.eval(sys::scoresde_model_divergence, x, t, out, true)
+        self.divergence_cond(x, t, None, out)
+    }
+    pub fn divergence_cond(&self, x: &[f64], t: &[f64], cond: Option<&Cond>, out: &mut [f64])
+        -> Result<()> {
+        self.eval(sys::scoresde_model_divergence_cond, x, t, cond, out, true)
     }
     /// ln p_t(x_i) (mixtures only; n values).
     pub fn log_density(&self, x: &[f64], t: &[f64], out: &mut [f64]) -> Result<()> {
-        self.eval(sys::scoresde_model_log_density, x, t, out, true)
+        self.log_density_cond(x, t, None, out)
+    }
+    pub fn log_density_cond(&self, x: &[f64], t: &[f64], cond: Option<&Cond>,
+                            out: &mut [f64]) -> Result<()> {
+        self.eval(sys::scoresde_model_log_density_cond, x, t, cond, out, true)
     }
 
     /// Jacobian-vector products (ds/dx) v into jv; the score too if asked.
     pub fn jvp(&self, x: &[f64], t: &[f64], v: &[f64], score: Option<&mut [f64]>,
                jv: &mut [f64]) -> Result<()> {
+        self.jvp_cond(x, t, None, v, score, jv)
+    }
+    pub fn jvp_cond(&self, x: &[f64], t: &[f64], cond: Option<&Cond>, v: &[f64],
+                    score: Option<&mut [f64]>, jv: &mut [f64]) -> Result<()> {
         let n = t.len();
         let d = self.dim();
         want_len("x", x.len(), n * d)?;
@@ -336,34 +396,46 @@ impl Model {
             }
             None => ptr::null_mut(),
         };
+        let c = Cond::raw(cond, n)?;
         hooks::call(|| unsafe {
-            sys::scoresde_model_jvp(self.raw(), x.as_ptr(), t.as_ptr(), n, d, v.as_ptr(), sp,
-                                    jv.as_mut_ptr())
+            sys::scoresde_model_jvp_cond(self.raw(), x.as_ptr(), t.as_ptr(), n, d, Cond::ptr(&c),
+                                         v.as_ptr(), sp, jv.as_mut_ptr())
         })
     }
 
     /// Hutchinson estimates from `probes` (n x M x dim) into est (n).
     pub fn hutchinson(&self, x: &[f64], t: &[f64], probes: &[f64], m: usize, est: &mut [f64])
         -> Result<()> {
+        self.hutchinson_cond(x, t, None, probes, m, est)
+    }
+    pub fn hutchinson_cond(&self, x: &[f64], t: &[f64], cond: Option<&Cond>, probes: &[f64],
+                           m: usize, est: &mut [f64]) -> Result<()> {
         let n = t.len();
         let d = self.dim();
         want_len("x", x.len(), n * d)?;
         want_len("probes", probes.len(), n * m * d)?;
         want_len("est", est.len(), n)?;
+        let c = Cond::raw(cond, n)?;
         hooks::call(|| unsafe {
-            sys::scoresde_model_hutchinson(self.raw(), x.as_ptr(), t.as_ptr(), n, d,
-                                           probes.as_ptr(), m, est.as_mut_ptr())
+            sys::scoresde_model_hutchinson_cond(self.raw(), x.as_ptr(), t.as_ptr(), n, d,
+                                                Cond::ptr(&c), probes.as_ptr(), m,
+                                                est.as_mut_ptr())
         })
     }
 
     /// Exact samples of p_{t_i} (mixtures only) into out (n x dim).
     pub fn sample(&self, t: &[f64], seed: u64, first_sample: u64, out: &mut [f64]) -> Result<()> {
+        self.sample_cond(t, None, seed, first_sample, out)
+    }
+    pub fn sample_cond(&self, t: &[f64], cond: Option<&Cond>, seed: u64, first_sample: u64,
+                       out: &mut [f64]) -> Result<()> {
         let n = t.len();
         let d = self.dim();
         want_len("out", out.len(), n * d)?;
+        let c = Cond::raw(cond, n)?;
         hooks::call(|| unsafe {
-            sys::scoresde_model_sample(self.raw(), t.as_ptr(), n, d, seed, first_sample,
-                                       out.as_mut_ptr())
+            sys::scoresde_model_sample_cond(self.raw(), t.as_ptr(), n, d, Cond::ptr(&c), seed,
+                                            first_sample, out.as_mut_ptr())
         })
     }
 
@@ -385,28 +457,91 @@ impl Model {
     /// ADD to param_grad the gradient of sum score_grad . s(x, t).
     pub fn score_backward(&self, x: &[f64], t: &[f64], score_grad: &[f64],
                           param_grad: &mut [f64]) -> Result<()> {
+        self.score_backward_cond(x, t, None, score_grad, param_grad)
+    }
+    pub fn score_backward_cond(&self, x: &[f64], t: &[f64], cond: Option<&Cond>,
+                               score_grad: &[f64], param_grad: &mut [f64]) -> Result<()> {
         let n = t.len();
         let d = self.dim();
         want_len("x", x.len(), n * d)?;
         want_len("score_grad", score_grad.len(), n * d)?;
+        let c = Cond::raw(cond, n)?;
         hooks::call(|| unsafe {
-            sys::scoresde_model_score_backward(self.raw(), x.as_ptr(), t.as_ptr(), n, d,
-                                               score_grad.as_ptr(), param_grad.as_mut_ptr(),
-                                               param_grad.len())
+            sys::scoresde_model_score_backward_cond(self.raw(), x.as_ptr(), t.as_ptr(), n, d,
+                                                    Cond::ptr(&c), score_grad.as_ptr(),
+                                                    param_grad.as_mut_ptr(), param_grad.len())
         })
     }
     /// ADD to param_grad the gradient of sum w_im v_im^T (ds/dx) v_im.
     pub fn probe_backward(&self, x: &[f64], t: &[f64], probes: &[f64], m: usize,
                           weights: &[f64], param_grad: &mut [f64]) -> Result<()> {
+        self.probe_backward_cond(x, t, None, probes, m, weights, param_grad)
+    }
+    pub fn probe_backward_cond(&self, x: &[f64], t: &[f64], cond: Option<&Cond>,
+                               probes: &[f64], m: usize, weights: &[f64],
+                               param_grad: &mut [f64]) -> Result<()> {
         let n = t.len();
         let d = self.dim();
         want_len("x", x.len(), n * d)?;
         want_len("probes", probes.len(), n * m * d)?;
         want_len("weights", weights.len(), n * m)?;
+        let c = Cond::raw(cond, n)?;
         hooks::call(|| unsafe {
-            sys::scoresde_model_probe_backward(self.raw(), x.as_ptr(), t.as_ptr(), n, d,
-                                               probes.as_ptr(), m, weights.as_ptr(),
-                                               param_grad.as_mut_ptr(), param_grad.len())
+            sys::scoresde_model_probe_backward_cond(self.raw(), x.as_ptr(), t.as_ptr(), n, d,
+                                                    Cond::ptr(&c), probes.as_ptr(), m,
+                                                    weights.as_ptr(), param_grad.as_mut_ptr(),
+                                                    param_grad.len())
         })
+    }
+}
+
+/// The conditions of a batch (scoresde_cond): rows of `dim` features, one per
+/// sample or one for every sample, and an optional per-sample null mask.
+#[derive(Clone, Copy, Debug)]
+pub struct Cond<'a> {
+    dim: usize,
+    values: Option<&'a [f64]>,
+    null_mask: Option<&'a [u8]>,
+}
+
+impl<'a> Cond<'a> {
+    /// Rows of `dim` features: values.len() / dim rows (n, or 1 for all samples).
+    pub fn rows(values: &'a [f64], dim: usize) -> Cond<'a> {
+        Cond { dim, values: Some(values), null_mask: None }
+    }
+    /// The null condition for every sample (models that accept it).
+    pub fn null(dim: usize) -> Cond<'a> {
+        Cond { dim, values: None, null_mask: None }
+    }
+    /// Samples with a non-zero mask entry take the null condition.
+    pub fn with_null_mask(mut self, mask: &'a [u8]) -> Cond<'a> {
+        self.null_mask = Some(mask);
+        self
+    }
+
+    pub(crate) fn raw(cond: Option<&Cond>, n: usize) -> Result<Option<sys::scoresde_cond>> {
+        let Some(c) = cond else { return Ok(None) };
+        if let Some(m) = c.null_mask {
+            want_len("null_mask", m.len(), n)?;
+        }
+        let rows = match c.values {
+            Some(v) if c.dim > 0 && v.len() == c.dim => 1,
+            Some(v) => {
+                want_len("cond", v.len(), n * c.dim)?;
+                n
+            }
+            None => 0,
+        };
+        Ok(Some(sys::scoresde_cond {
+            struct_size: core::mem::size_of::<sys::scoresde_cond>(),
+            C: c.dim,
+            c: c.values.map_or(ptr::null(), |v| v.as_ptr()),
+            rows,
+            null_mask: c.null_mask.map_or(ptr::null(), |m| m.as_ptr()),
+        }))
+    }
+
+    pub(crate) fn ptr(raw: &Option<sys::scoresde_cond>) -> *const sys::scoresde_cond {
+        raw.as_ref().map_or(ptr::null(), |c| c as *const _)
     }
 }

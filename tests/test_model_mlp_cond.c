@@ -1,0 +1,445 @@
+/*
+ * Conditional MLP models (model.h, "Conditional MLPs"): every pass against
+ * central differences with conditions (features, labels, the null
+ * condition; EMBED and CONCAT), C = 0 bit-identical to the 1.0 network,
+ * samples independent of the batch around them, broadcast rows, float32,
+ * clones and files (1.0 files still load), and bad options.
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "model_internal.h"
+#include "testutil.h"
+
+/* Expect a code and a message fragment. */
+#define EXPECT(call, code, fragment)                                                          \
+    do {                                                                                      \
+        ck_assert_int_eq((call), (code));                                                     \
+        ck_assert_msg(strstr(scoresde_last_error(), (fragment)) != NULL,                      \
+                      "message \"%s\" lacks \"%s\"", scoresde_last_error(), (fragment));      \
+    } while (0)
+
+#define FD_H 1e-5
+#define FD_TOL 1e-6
+
+enum { D = 2, N = 5, M = 2, C = 3, K = 4 };
+static const double times[N] = {0.1, 0.3, 0.5, 0.7, 0.9};
+
+/* The variants under test: how the condition enters and what it is. */
+typedef struct variant {
+    const char *name;
+    int input;      /* SCORESDE_MLP_COND_* */
+    size_t classes; /* K, or 0 for C real features */
+    int null_ok;
+} variant;
+static const variant variants[] = {
+    {"embed", SCORESDE_MLP_COND_EMBED, 0, 1},
+    {"embed-no-null", SCORESDE_MLP_COND_EMBED, 0, 0},
+    {"labels", SCORESDE_MLP_COND_EMBED, K, 1},
+    {"concat", SCORESDE_MLP_COND_CONCAT, 0, 1},
+};
+
+static scoresde_model *cond_model_threads(const scoresde_sde *sde, const variant *v, int output,
+                                          int prec, uint64_t seed, int threads)
+{
+    static const size_t widths[2] = {8, 6};
+    scoresde_mlp_options o;
+    test_mlp_options(&o, 2, widths, output, 4, seed);
+    o.precision = prec;
+    o.chunk_rows = 3; /* several chunks per call */
+    o.n_threads = threads;
+    o.cond_dim = v->classes ? 1 : C;
+    o.cond_input = v->input;
+    o.cond_classes = v->classes;
+    o.cond_null = v->null_ok;
+    scoresde_model *m = NULL;
+    ck_assert_int_eq(scoresde_model_create_mlp(&m, sde, D, &o), SCORESDE_OK);
+    size_t np = test_num_params(m);
+    double *p = test_normals(seed + 500, np, 0.6);
+    for (size_t i = 0; prec == SCORESDE_MLP_FLOAT32 && i < np; i++)
+        p[i] = (double)(float)p[i];
+    ck_assert_int_eq(scoresde_model_set_params(m, p, np), SCORESDE_OK);
+    free(p);
+    return m;
+}
+
+static scoresde_model *cond_model(const scoresde_sde *sde, const variant *v, int output, int prec,
+                                  uint64_t seed)
+{
+    return cond_model_threads(sde, v, output, prec, seed, 1);
+}
+
+/* Per-sample conditions (labels 0..K-1 or normals) and, for a model that
+ * accepts it, sample 2 null. */
+typedef struct conds {
+    double c[N * C];
+    unsigned char mask[N];
+    scoresde_cond cond;
+} conds;
+
+static void make_conds(conds *q, const scoresde_model *m)
+{
+    size_t Cm = scoresde_model_cond_dim(m), Km = scoresde_model_cond_classes(m);
+    double *z = test_normals(77, N * C, 1.0);
+    for (size_t i = 0; i < N * Cm; i++)
+        q->c[i] = Km ? (double)(i % Km) : z[i];
+    free(z);
+    memset(q->mask, 0, sizeof q->mask);
+    q->mask[2] = (unsigned char)scoresde_model_cond_null(m);
+    q->cond = (scoresde_cond){sizeof(scoresde_cond), Cm, q->c, N, q->mask};
+}
+
+static double score_objective(const scoresde_model *m, const double *x, const scoresde_cond *c,
+                              const double *g)
+{
+    double s[N * D], f = 0;
+    ck_assert_int_eq(scoresde_model_score_cond(m, x, times, N, D, c, s), SCORESDE_OK);
+    for (size_t i = 0; i < N * D; i++)
+        f += g[i] * s[i];
+    return f;
+}
+
+static double probe_objective(const scoresde_model *m, const double *x, const scoresde_cond *c,
+                              const double *probes, const double *w)
+{
+    double v[N * D], jv[N * D], f = 0;
+    for (size_t k = 0; k < M; k++) {
+        for (size_t i = 0; i < N; i++)
+            memcpy(v + i * D, probes + (i * M + k) * D, D * sizeof(double));
+        ck_assert_int_eq(scoresde_model_jvp_cond(m, x, times, N, D, c, v, NULL, jv), SCORESDE_OK);
+        for (size_t i = 0; i < N; i++)
+            for (size_t j = 0; j < D; j++)
+                f += w[i * M + k] * v[i * D + j] * jv[i * D + j];
+    }
+    return f;
+}
+
+/* Parameter gradients (network and condition parameters) of sum(g.s) and of
+ * the probe terms, through the separate and the fused paths, and the
+ * Jacobian product, against central differences; for every variant and the
+ * four output parameterisations. */
+START_TEST(conditional_gradients_match_finite_differences)
+{
+    const variant *va = &variants[_i / 4];
+    int output = _i % 4;
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
+    scoresde_model *m = cond_model(sde, va, output, SCORESDE_MLP_FLOAT64, 40 + (uint64_t)_i);
+    conds q;
+    make_conds(&q, m);
+    size_t np = scoresde_model_num_params(m);
+    double *x = test_normals(1, N * D, 1.0), *g = test_normals(2, N * D, 1.0);
+    double *probes = test_normals(3, N * M * D, 1.0), *w = test_normals(4, N * M, 1.0);
+    double *grad = calloc(np, sizeof *grad), *pgrad = calloc(np, sizeof *pgrad);
+    double *fgrad = calloc(np, sizeof *fgrad), *est = calloc(N, sizeof *est);
+    double *fd = malloc(np * sizeof *fd), *pfd = malloc(np * sizeof *pfd);
+    double *p = malloc(np * sizeof *p);
+    ck_assert_int_eq(scoresde_model_score_backward_cond(m, x, times, N, D, &q.cond, g, grad, np),
+                     SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_probe_backward_cond(m, x, times, N, D, &q.cond, probes, M, w,
+                                                        pgrad, np),
+                     SCORESDE_OK);
+    /* The fused probe path: same bits as the separate one. */
+    sd_cond rc;
+    const sd_cond *rcp;
+    ck_assert_int_eq(sd_cond_resolve(m, &q.cond, N, &rc, &rcp), SCORESDE_OK);
+    ck_assert_int_eq(sd_model_probe_vjp(m, x, times, N, D, rcp, probes, M, w, est, fgrad, np),
+                     SCORESDE_OK);
+    ck_assert(memcmp(fgrad, pgrad, np * sizeof *fgrad) == 0);
+    scoresde_model_get_params(m, p, np);
+    for (size_t k = 0; k < np; k++) {
+        double keep = p[k];
+        p[k] = keep + FD_H;
+        scoresde_model_set_params(m, p, np);
+        double fp = score_objective(m, x, &q.cond, g), pp = probe_objective(m, x, &q.cond, probes, w);
+        p[k] = keep - FD_H;
+        scoresde_model_set_params(m, p, np);
+        double fm = score_objective(m, x, &q.cond, g), pm = probe_objective(m, x, &q.cond, probes, w);
+        p[k] = keep;
+        fd[k] = (fp - fm) / (2 * FD_H);
+        pfd[k] = (pp - pm) / (2 * FD_H);
+    }
+    scoresde_model_set_params(m, p, np);
+    double e1 = test_rel_err(grad, fd, np), e2 = test_rel_err(pgrad, pfd, np);
+    ck_assert_msg(e1 < FD_TOL, "%s output %d: score backward error %g", va->name, output, e1);
+    ck_assert_msg(e2 < FD_TOL, "%s output %d: probe backward error %g", va->name, output, e2);
+    /* The condition's parameters do get a gradient (EMBED). */
+    size_t ncp = va->input == SCORESDE_MLP_COND_EMBED
+                     ? (va->classes ? K : C) * 4 + (va->null_ok ? 4 : 0) : 0;
+    double gnorm = 0;
+    for (size_t k = np - ncp; k < np; k++)
+        gnorm += fabs(grad[k]);
+    ck_assert(ncp == 0 || gnorm > 0);
+
+    double *v = test_normals(5, N * D, 1.0);
+    double jv[N * D], xp[N * D], xm[N * D], sp[N * D], sm[N * D], jfd[N * D];
+    ck_assert_int_eq(scoresde_model_jvp_cond(m, x, times, N, D, &q.cond, v, NULL, jv), SCORESDE_OK);
+    for (size_t i = 0; i < N * D; i++) {
+        xp[i] = x[i] + FD_H * v[i];
+        xm[i] = x[i] - FD_H * v[i];
+    }
+    scoresde_model_score_cond(m, xp, times, N, D, &q.cond, sp);
+    scoresde_model_score_cond(m, xm, times, N, D, &q.cond, sm);
+    for (size_t i = 0; i < N * D; i++)
+        jfd[i] = (sp[i] - sm[i]) / (2 * FD_H);
+    ck_assert_msg(test_rel_err(jv, jfd, N * D) < FD_TOL, "%s: jvp", va->name);
+    free(v);
+    free(x);
+    free(g);
+    free(probes);
+    free(w);
+    free(grad);
+    free(pgrad);
+    free(fgrad);
+    free(est);
+    free(fd);
+    free(pfd);
+    free(p);
+    scoresde_model_free(m);
+    scoresde_sde_free(sde);
+    ck_assert_uint_eq(scoresde_live_allocations(), 0);
+}
+END_TEST
+
+/* Sample i's score depends only on its own x, t and condition: the same bits
+ * alone, in a batch with other conditions, as a broadcast row, and in float32
+ * close to float64. */
+START_TEST(samples_do_not_depend_on_the_batch)
+{
+    const variant *va = &variants[_i];
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
+    scoresde_model *m = cond_model(sde, va, SCORESDE_MLP_OUTPUT_NOISE, SCORESDE_MLP_FLOAT64, 9);
+    conds q;
+    make_conds(&q, m);
+    size_t Cm = scoresde_model_cond_dim(m);
+    double *x = test_normals(11, N * D, 1.0), s[N * D], one[D], b[N * D];
+    ck_assert_int_eq(scoresde_model_score_cond(m, x, times, N, D, &q.cond, s), SCORESDE_OK);
+    for (size_t i = 0; i < N; i++) {
+        scoresde_cond ci = {sizeof ci, Cm, q.c + i * Cm, 1, q.mask + i};
+        ck_assert_int_eq(scoresde_model_score_cond(m, x + i * D, times + i, 1, D, &ci, one),
+                         SCORESDE_OK);
+        ck_assert(memcmp(one, s + i * D, sizeof one) == 0);
+    }
+    /* Two threads: the same bits, for the score and the gradient. */
+    scoresde_model *m2 = cond_model_threads(sde, va, SCORESDE_MLP_OUTPUT_NOISE,
+                                            SCORESDE_MLP_FLOAT64, 9, 2);
+    ck_assert_int_eq(scoresde_model_score_cond(m2, x, times, N, D, &q.cond, b), SCORESDE_OK);
+    ck_assert(memcmp(s, b, sizeof s) == 0);
+    size_t np2 = scoresde_model_num_params(m);
+    double *g1 = calloc(np2, sizeof *g1), *g2 = calloc(np2, sizeof *g2);
+    ck_assert_int_eq(scoresde_model_score_backward_cond(m, x, times, N, D, &q.cond, x, g1, np2),
+                     SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_score_backward_cond(m2, x, times, N, D, &q.cond, x, g2, np2),
+                     SCORESDE_OK);
+    ck_assert(memcmp(g1, g2, np2 * sizeof *g1) == 0);
+    free(g1);
+    free(g2);
+    scoresde_model_free(m2);
+    /* One row broadcast = that row repeated. */
+    double rep[N * C];
+    for (size_t i = 0; i < N; i++)
+        memcpy(rep + i * Cm, q.c + Cm, Cm * sizeof *rep);
+    scoresde_cond all = {sizeof all, Cm, rep, N, NULL}, bc = {sizeof bc, Cm, q.c + Cm, 1, NULL};
+    ck_assert_int_eq(scoresde_model_score_cond(m, x, times, N, D, &all, s), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_score_cond(m, x, times, N, D, &bc, b), SCORESDE_OK);
+    ck_assert(memcmp(s, b, sizeof s) == 0);
+    /* The null condition is the 1.0 call, and differs from a real one. */
+    if (va->null_ok) {
+        scoresde_cond nul = {sizeof nul, Cm, NULL, 0, NULL};
+        ck_assert_int_eq(scoresde_model_score_cond(m, x, times, N, D, &nul, s), SCORESDE_OK);
+        ck_assert_int_eq(scoresde_model_score(m, x, times, N, D, b), SCORESDE_OK);
+        ck_assert(memcmp(s, b, sizeof s) == 0);
+        ck_assert_int_eq(scoresde_model_score_cond(m, x, times, N, D, &all, b), SCORESDE_OK);
+        ck_assert(memcmp(s, b, sizeof s) != 0);
+    } else {
+        ck_assert_int_eq(scoresde_model_score(m, x, times, N, D, b), SCORESDE_EINVAL);
+    }
+    /* float32 with the same (float-representable) parameters. */
+    scoresde_model *m32 = cond_model(sde, va, SCORESDE_MLP_OUTPUT_NOISE, SCORESDE_MLP_FLOAT32, 9);
+    scoresde_model *m64 = cond_model(sde, va, SCORESDE_MLP_OUTPUT_NOISE, SCORESDE_MLP_FLOAT32, 9);
+    size_t np = scoresde_model_num_params(m32);
+    double *p = malloc(np * sizeof *p);
+    scoresde_model_get_params(m32, p, np);
+    scoresde_model_free(m64);
+    m64 = cond_model(sde, va, SCORESDE_MLP_OUTPUT_NOISE, SCORESDE_MLP_FLOAT64, 9);
+    ck_assert_int_eq(scoresde_model_set_params(m64, p, np), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_score_cond(m32, x, times, N, D, &q.cond, s), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_score_cond(m64, x, times, N, D, &q.cond, b), SCORESDE_OK);
+    ck_assert_msg(test_rel_err(s, b, N * D) < 1e-5, "%s: float32 %g", va->name,
+                  test_rel_err(s, b, N * D));
+    double *g = test_normals(12, N * D, 1.0), *g32 = calloc(np, sizeof *g32),
+           *g64 = calloc(np, sizeof *g64);
+    ck_assert_int_eq(scoresde_model_score_backward_cond(m32, x, times, N, D, &q.cond, g, g32, np),
+                     SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_score_backward_cond(m64, x, times, N, D, &q.cond, g, g64, np),
+                     SCORESDE_OK);
+    ck_assert(test_rel_err(g32, g64, np) < 1e-4);
+    free(g);
+    free(g32);
+    free(g64);
+    free(p);
+    free(x);
+    scoresde_model_free(m32);
+    scoresde_model_free(m64);
+    scoresde_model_free(m);
+    scoresde_sde_free(sde);
+    ck_assert_uint_eq(scoresde_live_allocations(), 0);
+}
+END_TEST
+
+/* C = 0 is the 1.0 network: a 1.0-layout options struct and the full one
+ * with cond_dim 0 give the same parameters and the same bits from every
+ * pass, and the model's file is the 1.0 payload (which a 1.0-version file
+ * header still loads). */
+START_TEST(unconditional_is_the_1_0_network)
+{
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VE);
+    static const size_t widths[2] = {8, 6};
+    scoresde_mlp_options o;
+    test_mlp_options(&o, 2, widths, SCORESDE_MLP_OUTPUT_EDM, 4, 5);
+    scoresde_mlp_options old = o;
+    old.struct_size = SD_STRUCT_END(scoresde_mlp_options, n_threads);
+    o.cond_dim = 0;
+    scoresde_model *a = NULL, *b = NULL;
+    ck_assert_int_eq(scoresde_model_create_mlp(&a, sde, D, &old), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_create_mlp(&b, sde, D, &o), SCORESDE_OK);
+    ck_assert_uint_eq(scoresde_model_cond_dim(a), 0);
+    size_t np = scoresde_model_num_params(a);
+    ck_assert_uint_eq(np, scoresde_model_num_params(b));
+    ck_assert_uint_eq(np, 8 * (D + 4 + 1) + 6 * (8 + 1) + D * (6 + 1));
+    double *pa = malloc(np * sizeof *pa), *pb = malloc(np * sizeof *pb);
+    scoresde_model_get_params(a, pa, np);
+    scoresde_model_get_params(b, pb, np);
+    ck_assert(memcmp(pa, pb, np * sizeof *pa) == 0);
+    double *x = test_normals(1, N * D, 1.0), *g = test_normals(2, N * D, 1.0);
+    double sa[N * D], sb[N * D];
+    ck_assert_int_eq(scoresde_model_score(a, x, times, N, D, sa), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_score_cond(b, x, times, N, D, NULL, sb), SCORESDE_OK);
+    ck_assert(memcmp(sa, sb, sizeof sa) == 0);
+    memset(pa, 0, np * sizeof *pa);
+    memset(pb, 0, np * sizeof *pb);
+    ck_assert_int_eq(scoresde_model_score_backward(a, x, times, N, D, g, pa, np), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_score_backward_cond(b, x, times, N, D, NULL, g, pb, np),
+                     SCORESDE_OK);
+    ck_assert(memcmp(pa, pb, np * sizeof *pa) == 0);
+    /* A condition for it is refused. */
+    double c[C] = {0};
+    scoresde_cond cd = {sizeof cd, C, c, 1, NULL};
+    ck_assert_int_eq(scoresde_model_score_cond(b, x, times, N, D, &cd, sb), SCORESDE_EINVAL);
+
+    /* The file: a 1.0 header (version 0x00010000) on the same bytes loads. */
+    void *data;
+    size_t size;
+    ck_assert_int_eq(scoresde_model_save_buffer(a, &data, &size), SCORESDE_OK);
+    uint8_t *file = data;
+    ck_assert_uint_eq(file[8], 1); /* minor 1 */
+    file[8] = 0;
+    test_reseal(file, size);
+    scoresde_model *back = NULL;
+    ck_assert_int_eq(scoresde_model_load_buffer(&back, file, size), SCORESDE_OK);
+    ck_assert_uint_eq(scoresde_model_cond_dim(back), 0);
+    ck_assert_int_eq(scoresde_model_score(back, x, times, N, D, sb), SCORESDE_OK);
+    ck_assert(memcmp(sa, sb, sizeof sa) == 0);
+    scoresde_buffer_free(data);
+    scoresde_model_free(back);
+    free(pa);
+    free(pb);
+    free(x);
+    free(g);
+    scoresde_model_free(a);
+    scoresde_model_free(b);
+    scoresde_sde_free(sde);
+    ck_assert_uint_eq(scoresde_live_allocations(), 0);
+}
+END_TEST
+
+/* Clones and files keep C, the options and the condition's parameters. */
+START_TEST(clones_and_files_keep_the_condition)
+{
+    const variant *va = &variants[_i];
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
+    scoresde_model *m = cond_model(sde, va, SCORESDE_MLP_OUTPUT_DATA, SCORESDE_MLP_FLOAT64, 3);
+    conds q;
+    make_conds(&q, m);
+    double *x = test_normals(1, N * D, 1.0), s[N * D], b[N * D];
+    ck_assert_int_eq(scoresde_model_score_cond(m, x, times, N, D, &q.cond, s), SCORESDE_OK);
+    scoresde_model *cl = NULL, *back = NULL;
+    ck_assert_int_eq(scoresde_model_clone(&cl, m), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_score_cond(cl, x, times, N, D, &q.cond, b), SCORESDE_OK);
+    ck_assert(memcmp(s, b, sizeof s) == 0);
+    void *data;
+    size_t size;
+    ck_assert_int_eq(scoresde_model_save_buffer(m, &data, &size), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_load_buffer(&back, data, size), SCORESDE_OK);
+    ck_assert_uint_eq(scoresde_model_cond_dim(back), scoresde_model_cond_dim(m));
+    ck_assert_uint_eq(scoresde_model_cond_classes(back), va->classes);
+    ck_assert_int_eq(scoresde_model_cond_null(back), va->null_ok);
+    ck_assert_int_eq(scoresde_model_score_cond(back, x, times, N, D, &q.cond, b), SCORESDE_OK);
+    ck_assert(memcmp(s, b, sizeof s) == 0);
+    /* copy_params needs the same condition shapes. */
+    ck_assert_int_eq(scoresde_model_copy_params(back, m), SCORESDE_OK);
+    scoresde_model *other = cond_model(sde, &variants[(_i + 1) % 4], SCORESDE_MLP_OUTPUT_DATA,
+                                       SCORESDE_MLP_FLOAT64, 3);
+    ck_assert_int_eq(scoresde_model_copy_params(other, m), SCORESDE_EDIM);
+    /* Truncating the condition fields is corrupt. */
+    scoresde_model *bad = NULL;
+    ck_assert_int_ne(scoresde_model_load_buffer(&bad, data, size - 9), SCORESDE_OK);
+    ck_assert_ptr_null(bad);
+    scoresde_buffer_free(data);
+    scoresde_model_free(other);
+    scoresde_model_free(back);
+    scoresde_model_free(cl);
+    scoresde_model_free(m);
+    free(x);
+    scoresde_sde_free(sde);
+    ck_assert_uint_eq(scoresde_live_allocations(), 0);
+}
+END_TEST
+
+START_TEST(bad_condition_options)
+{
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
+    scoresde_mlp_options o;
+    scoresde_model *m = NULL;
+    scoresde_model_mlp_options_init(&o, sizeof o);
+    ck_assert_int_eq(o.cond_dim, 0);
+    ck_assert_int_eq(o.cond_input, SCORESDE_MLP_COND_EMBED);
+    o.cond_dim = 2;
+    o.cond_input = 7;
+    EXPECT(scoresde_model_create_mlp(&m, sde, D, &o), SCORESDE_EINVAL, "cond_input (7)");
+    o.cond_input = SCORESDE_MLP_COND_EMBED;
+    o.cond_classes = 3;
+    EXPECT(scoresde_model_create_mlp(&m, sde, D, &o), SCORESDE_EINVAL, "needs cond_dim 1");
+    o.cond_dim = 1;
+    o.cond_input = SCORESDE_MLP_COND_CONCAT;
+    EXPECT(scoresde_model_create_mlp(&m, sde, D, &o), SCORESDE_EINVAL, "SCORESDE_MLP_COND_EMBED");
+    o.cond_dim = 0;
+    o.cond_classes = 0;
+    o.cond_null = 1;
+    EXPECT(scoresde_model_create_mlp(&m, sde, D, &o), SCORESDE_EINVAL, "need cond_dim > 0");
+    o.cond_null = 0;
+    o.cond_dim = 5000;
+    EXPECT(scoresde_model_create_mlp(&m, sde, D, &o), SCORESDE_EINVAL, "cond_dim (5000)");
+    ck_assert_ptr_null(m);
+    scoresde_sde_free(sde);
+    ck_assert_uint_eq(scoresde_live_allocations(), 0);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("model_mlp_cond");
+    TCase *tc = tcase_create("cond");
+    tcase_add_loop_test(tc, conditional_gradients_match_finite_differences, 0, 16);
+    tcase_add_loop_test(tc, samples_do_not_depend_on_the_batch, 0, 4);
+    tcase_add_test(tc, unconditional_is_the_1_0_network);
+    tcase_add_loop_test(tc, clones_and_files_keep_the_condition, 0, 4);
+    tcase_add_test(tc, bad_condition_options);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) { return test_run_suite(suite()); }
