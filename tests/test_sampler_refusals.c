@@ -44,28 +44,24 @@ static int unit_score(const double *x, const double *t, size_t n, size_t d, doub
     return 0;
 }
 
-static int failing_score(const double *x, const double *t, size_t n, size_t d, double *out,
-                         void *user)
+/* Score and guidance hooks have one signature: a hook that fails, and one
+ * that writes the value *user everywhere (NaN; or 1e308, finite but so large
+ * that a step's state overflows). */
+static int failing_hook(const double *x, const double *t, size_t n, size_t d, double *out,
+                        void *user)
 {
     return 1;
 }
 
-static int nan_score(const double *x, const double *t, size_t n, size_t d, double *out,
-                     void *user)
+static int constant_hook(const double *x, const double *t, size_t n, size_t d, double *out,
+                         void *user)
 {
     for (size_t i = 0; i < n * d; i++)
-        out[i] = NAN;
+        out[i] = *(const double *)user;
     return 0;
 }
 
-/* Finite but so large that a step's state overflows. */
-static int huge_score(const double *x, const double *t, size_t n, size_t d, double *out,
-                      void *user)
-{
-    for (size_t i = 0; i < n * d; i++)
-        out[i] = 1e308;
-    return 0;
-}
+static double nan_value = NAN, huge_value = 1e308;
 
 static int drift_zero(const double *x, const double *t, size_t n, size_t d, double *f,
                       void *user)
@@ -81,26 +77,13 @@ static int diffusion_one(const double *t, size_t n, double *g, void *user)
     return 0;
 }
 
-static int guidance_fails(const double *x, const double *t, size_t n, size_t d, double *g,
-                          void *user)
-{
-    return 1;
-}
-
-static int guidance_nan(const double *x, const double *t, size_t n, size_t d, double *g,
-                        void *user)
-{
-    for (size_t i = 0; i < n * d; i++)
-        g[i] = NAN;
-    return 0;
-}
-
 /* A model of `score` over the default SDE of `kind`. */
-static scoresde_model *hook_model(scoresde_sde **sde, int kind, scoresde_score_fn score)
+static scoresde_model *hook_model(scoresde_sde **sde, int kind, scoresde_score_fn score,
+                                  void *user)
 {
     OK(scoresde_sde_create_default(sde, kind));
     scoresde_model *m = NULL;
-    OK(scoresde_model_create_score_fn(&m, *sde, D, score, NULL, NULL));
+    OK(scoresde_model_create_score_fn(&m, *sde, D, score, NULL, user));
     return m;
 }
 
@@ -154,7 +137,7 @@ END_TEST
 START_TEST(sigma_zero_on_grid)
 {
     scoresde_sde *sde = NULL;
-    scoresde_model *m = hook_model(&sde, SCORESDE_SDE_VP, unit_score);
+    scoresde_model *m = hook_model(&sde, SCORESDE_SDE_VP, unit_score, NULL);
     double out[N * D];
     const int methods[2] = {SCORESDE_SAMPLER_EDM, SCORESDE_SAMPLER_DPMPP};
     for (int i = 0; i < 2; i++) {
@@ -175,7 +158,7 @@ END_TEST
 START_TEST(grid_refusals)
 {
     scoresde_sde *sde = NULL;
-    scoresde_model *m = hook_model(&sde, SCORESDE_SDE_VP, unit_score);
+    scoresde_model *m = hook_model(&sde, SCORESDE_SDE_VP, unit_score, NULL);
     scoresde_sampler *s = make_sampler(SCORESDE_SAMPLER_DPMPP, 4);
 
     /* More steps than STEPS allows (10^6). */
@@ -210,19 +193,19 @@ END_TEST
 START_TEST(hook_failures)
 {
     scoresde_sde *sde = NULL;
-    scoresde_model *m = hook_model(&sde, SCORESDE_SDE_VP, unit_score);
+    scoresde_model *m = hook_model(&sde, SCORESDE_SDE_VP, unit_score, NULL);
     double out[N * D];
     scoresde_sampler *s = make_sampler(SCORESDE_SAMPLER_PC, 4);
 
-    OK(scoresde_sampler_set_guidance(s, guidance_fails, NULL, 1.0));
+    OK(scoresde_sampler_set_guidance(s, failing_hook, NULL, 1.0));
     refused(scoresde_sampler_sample(s, m, NULL, N, D, 1, 0, out, NULL), SCORESDE_ECALLBACK,
             "guidance hook failed");
-    OK(scoresde_sampler_set_guidance(s, guidance_nan, NULL, 1.0));
+    OK(scoresde_sampler_set_guidance(s, constant_hook, &nan_value, 1.0));
     refused(scoresde_sampler_sample(s, m, NULL, N, D, 1, 0, out, NULL), SCORESDE_ENUMERIC,
             "guidance hook wrote");
     OK(scoresde_sampler_set_guidance(s, NULL, NULL, 0.0));
 
-    refused(scoresde_sampler_langevin(s, failing_score, NULL, x0, N, D, 1, 0, out, NULL),
+    refused(scoresde_sampler_langevin(s, failing_hook, NULL, x0, N, D, 1, 0, out, NULL),
             SCORESDE_ECALLBACK, "Langevin score hook failed at step 1");
 
     /* y and x_out the same array. */
@@ -244,9 +227,9 @@ END_TEST
 START_TEST(non_finite_states)
 {
     scoresde_sde *sde = NULL;
-    scoresde_model *huge = hook_model(&sde, SCORESDE_SDE_VP, huge_score);
+    scoresde_model *huge = hook_model(&sde, SCORESDE_SDE_VP, constant_hook, &huge_value);
     scoresde_model *nan = NULL;
-    OK(scoresde_model_create_score_fn(&nan, sde, D, nan_score, NULL, NULL));
+    OK(scoresde_model_create_score_fn(&nan, sde, D, constant_hook, NULL, &nan_value));
     double out[N * D];
     for (int method = SCORESDE_SAMPLER_PC; method <= SCORESDE_SAMPLER_DPMPP; method++) {
         scoresde_sampler *s = make_sampler(method, 4);
