@@ -28,9 +28,14 @@ static void F(gemm)(sd_mlp_ws *ws, size_t m, size_t n, size_t k, const R *a, siz
  * mode, t = act'(z) u in the next r rows and E = u act''(z). CODE computes
  * a = act(z), d = act'(z), s2 = act''(z) from z; the compiler drops s2 where
  * it is not used. Rows are independent, so the split over threads never
- * changes a bit.
+ * changes a bit. SIMD is SD_MLP_SIMD where CODE is plain arithmetic, which
+ * the loops then vectorise (elementwise: no bit changes), or SD_MLP_SCALAR
+ * where CODE calls libm, which has no vector forms to call: there an "omp
+ * simd" request cannot be met, and clang says so (-Wpass-failed).
  */
-#define SD_MLP_DEFINE_PASS(NAME, CODE)                                                     \
+#define SD_MLP_SIMD _Pragma("omp simd")
+#define SD_MLP_SCALAR
+#define SD_MLP_DEFINE_PASS(NAME, SIMD, CODE)                                               \
     static void F(NAME)(int tangent, size_t r, size_t w, R *restrict Z,                   \
                         const R *restrict bias, R *restrict D, R *restrict E, int nt)     \
     {                                                                                      \
@@ -39,7 +44,7 @@ static void F(gemm)(sd_mlp_ws *ws, size_t m, size_t n, size_t k, const R *a, siz
             R *restrict zr = Z + i * w;                                                    \
             R *restrict dr = D + i * w;                                                    \
             if (!tangent) {                                                                \
-                _Pragma("omp simd")                                                        \
+                SIMD                                                                       \
                 for (size_t j = 0; j < w; j++) {                                           \
                     R z = zr[j] + bias[j], a, d, s2;                                       \
                     CODE;                                                                  \
@@ -50,7 +55,7 @@ static void F(gemm)(sd_mlp_ws *ws, size_t m, size_t n, size_t k, const R *a, siz
             } else {                                                                       \
                 R *restrict ur = Z + (r + i) * w;                                          \
                 R *restrict er = E + i * w;                                                \
-                _Pragma("omp simd")                                                        \
+                SIMD                                                                       \
                 for (size_t j = 0; j < w; j++) {                                           \
                     R z = zr[j] + bias[j], a, d, s2;                                       \
                     CODE;                                                                  \
@@ -69,9 +74,14 @@ static void F(gemm)(sd_mlp_ws *ws, size_t m, size_t n, size_t k, const R *a, siz
  * in float64, which is exact enough for every z (for very negative z it tends
  * to 0 through +inf in the denominator), and the inlined, vectorisable
  * sd_mlp_sigmoidf in float32 (mlp.c), because libm's expf call per element
- * was the float32 pass's cost. The "omp simd" of the pass only vectorises
- * elementwise work, which changes no bit. */
-SD_MLP_DEFINE_PASS(pass_silu, {
+ * was the float32 pass's cost: that pass vectorises (elementwise work, so no
+ * bit changes); the float64 one, calling exp, stays scalar. */
+#if R_IS_F64
+#define SD_MLP_SILU_LOOP SD_MLP_SCALAR
+#else
+#define SD_MLP_SILU_LOOP SD_MLP_SIMD
+#endif
+SD_MLP_DEFINE_PASS(pass_silu, SD_MLP_SILU_LOOP, {
     R s = R_SIGMOID(z);
     a = z * s;
     d = s * ((R)1 + z * ((R)1 - s));
@@ -79,14 +89,14 @@ SD_MLP_DEFINE_PASS(pass_silu, {
 })
 
 /* ReLU: the derivative at exactly 0 is taken as 0; the second derivative is 0. */
-SD_MLP_DEFINE_PASS(pass_relu, {
+SD_MLP_DEFINE_PASS(pass_relu, SD_MLP_SIMD, {
     a = z > 0 ? z : 0;
     d = z > 0 ? (R)1 : (R)0;
     s2 = 0;
 })
 
 /* tanh: a' = 1 - a^2, a'' = -2 a (1 - a^2). */
-SD_MLP_DEFINE_PASS(pass_tanh, {
+SD_MLP_DEFINE_PASS(pass_tanh, SD_MLP_SCALAR, {
     a = R_TANH(z);
     d = (R)1 - a * a;
     s2 = (R)-2 * a * d;
@@ -94,7 +104,7 @@ SD_MLP_DEFINE_PASS(pass_tanh, {
 
 /* softplus: ln(1 + e^z) = max(z, 0) + ln(1 + e^-|z|) never overflows;
  * a' = sigmoid(z), a'' = s (1 - s). */
-SD_MLP_DEFINE_PASS(pass_softplus, {
+SD_MLP_DEFINE_PASS(pass_softplus, SD_MLP_SCALAR, {
     R s = (R)1 / ((R)1 + R_EXP(-z));
     a = (z > 0 ? z : 0) + R_LOG1P(R_EXP(-(z > 0 ? z : -z)));
     d = s;
@@ -276,6 +286,9 @@ static void F(backward)(const sd_mlp *net, sd_mlp_ws *ws, const double *g_out,
 }
 
 #undef SD_MLP_DEFINE_PASS
+#undef SD_MLP_SIMD
+#undef SD_MLP_SCALAR
+#undef SD_MLP_SILU_LOOP
 #undef R
 #undef F
 #undef GEMM

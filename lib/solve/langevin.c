@@ -15,11 +15,6 @@ typedef struct lgv_hook {
     void *user;
 } lgv_hook;
 
-static int lgv_prepare(sd_run *run)
-{
-    return SCORESDE_OK;
-}
-
 static size_t lgv_ws(const sd_run *run)
 {
     return 2 * run->D;
@@ -53,7 +48,7 @@ static int lgv_step(sd_block *b, size_t k)
 }
 
 static const sd_method_ops lgv_ops = {
-    "Langevin dynamics", 0, lgv_prepare, lgv_ws, lgv_state, NULL, lgv_step, NULL,
+    "Langevin dynamics", 0, NULL, lgv_ws, lgv_state, NULL, lgv_step, NULL,
 };
 
 int sd_solve_langevin_setup(sd_run *run, scoresde_score_fn score, void *user, void *hook_mem)

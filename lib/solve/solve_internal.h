@@ -93,7 +93,8 @@ struct sd_block {
 typedef struct sd_method_ops {
     const char *name;
     int method;
-    /* Check the run's settings against the model; fill run fields. */
+    /* Check the run's settings against the model; fill run fields. NULL for
+     * Langevin, whose entry point checks its own arguments and never calls it. */
     int (*prepare)(sd_run *run);
     size_t (*ws_doubles)(const sd_run *run);    /* per sample */
     size_t (*state_doubles)(const sd_run *run); /* per sample */
