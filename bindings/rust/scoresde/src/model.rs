@@ -43,6 +43,8 @@ pub mod kind {
     pub const SCORE_FN: i32 = sys::SCORESDE_MODEL_SCORE_FN as i32;
     pub const DENOISER_FN: i32 = sys::SCORESDE_MODEL_DENOISER_FN as i32;
     pub const MLP: i32 = sys::SCORESDE_MODEL_MLP as i32;
+    pub const COND_GMM: i32 = sys::SCORESDE_MODEL_COND_GMM as i32;
+    pub const LINEAR_GAUSSIAN: i32 = sys::SCORESDE_MODEL_LINEAR_GAUSSIAN as i32;
 }
 
 /// An owned score model (scoresde_model). Evaluation is read-only and
@@ -502,7 +504,7 @@ impl<'a> Cond<'a> {
         self
     }
 
-    fn raw(cond: Option<&Cond>, n: usize) -> Result<Option<sys::scoresde_cond>> {
+    pub(crate) fn raw(cond: Option<&Cond>, n: usize) -> Result<Option<sys::scoresde_cond>> {
         let Some(c) = cond else { return Ok(None) };
         if let Some(m) = c.null_mask {
             want_len("null_mask", m.len(), n)?;
@@ -524,7 +526,7 @@ impl<'a> Cond<'a> {
         }))
     }
 
-    fn ptr(raw: &Option<sys::scoresde_cond>) -> *const sys::scoresde_cond {
+    pub(crate) fn ptr(raw: &Option<sys::scoresde_cond>) -> *const sys::scoresde_cond {
         raw.as_ref().map_or(ptr::null(), |c| c as *const _)
     }
 }
