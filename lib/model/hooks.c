@@ -211,18 +211,11 @@ int scoresde_model_create_denoiser_fn(scoresde_model **out, const scoresde_sde *
     return sd_model_create(out, &sd_model_denoiser_fn_ops, sde, D, st);
 }
 
-/* The conditional hooks: the same kinds with condition rows (cond_dim C). */
+/* The conditional hooks: the same kinds with condition rows (cond_dim C);
+ * `hooks` holds the caller's functions (checked: main non-NULL). */
 static int cond_hook_create(scoresde_model **out, const sd_model_ops *ops, const scoresde_sde *sde,
-                            size_t D, size_t C, int accepts_null, sd_hook_state *st)
-{
-    SD_TRY(sd_model_create(out, ops, sde, D, st));
-    (*out)->cond_dim = C;
-    (*out)->cond_null = accepts_null != 0;
-    return SCORESDE_OK;
-}
-
-static int cond_hook_check(scoresde_model **out, const scoresde_sde *sde, size_t D, size_t C,
-                           int fn_missing, const char *fn_name)
+                            size_t D, size_t C, int accepts_null, const sd_hook_state *hooks,
+                            const char *main_name)
 {
     SD_TRY(sd_check_ptr(out, "out"));
     *out = NULL;
@@ -232,8 +225,17 @@ static int cond_hook_check(scoresde_model **out, const scoresde_sde *sde, size_t
     if (C == 0)
         return sd_fail(SCORESDE_EINVAL,
                        "C (the condition's features) is zero; use the unconditional hook");
-    if (fn_missing)
-        return sd_fail(SCORESDE_EINVAL, "%s (the callback) is NULL", fn_name);
+    if (hooks->cond_score == NULL && hooks->cond_denoiser == NULL)
+        return sd_fail(SCORESDE_EINVAL, "%s (the callback) is NULL", main_name);
+    if (ops == &sd_model_denoiser_fn_ops)
+        SD_TRY(sd_model_require_marginal(sde, "a denoiser model"));
+    sd_hook_state *st = sd_malloc(sizeof *st);
+    if (st == NULL)
+        return SCORESDE_ENOMEM;
+    *st = *hooks;
+    SD_TRY(sd_model_create(out, ops, sde, D, st));
+    (*out)->cond_dim = C;
+    (*out)->cond_null = accepts_null != 0;
     return SCORESDE_OK;
 }
 
@@ -241,14 +243,8 @@ int scoresde_model_create_cond_score_fn(scoresde_model **out, const scoresde_sde
                                         size_t C, int accepts_null, scoresde_cond_score_fn score,
                                         scoresde_cond_divergence_fn divergence, void *user)
 {
-    SD_TRY(cond_hook_check(out, sde, D, C, score == NULL, "score"));
-    sd_hook_state *st = sd_calloc(1, sizeof *st);
-    if (st == NULL)
-        return SCORESDE_ENOMEM;
-    st->cond_score = score;
-    st->cond_divergence = divergence;
-    st->user = user;
-    return cond_hook_create(out, &sd_model_score_fn_ops, sde, D, C, accepts_null, st);
+    sd_hook_state h = {.cond_score = score, .cond_divergence = divergence, .user = user};
+    return cond_hook_create(out, &sd_model_score_fn_ops, sde, D, C, accepts_null, &h, "score");
 }
 
 int scoresde_model_create_cond_denoiser_fn(scoresde_model **out, const scoresde_sde *sde,
@@ -256,13 +252,7 @@ int scoresde_model_create_cond_denoiser_fn(scoresde_model **out, const scoresde_
                                            scoresde_cond_denoiser_fn denoiser,
                                            scoresde_cond_divergence_fn divergence, void *user)
 {
-    SD_TRY(cond_hook_check(out, sde, D, C, denoiser == NULL, "denoiser"));
-    SD_TRY(sd_model_require_marginal(sde, "a denoiser model"));
-    sd_hook_state *st = sd_calloc(1, sizeof *st);
-    if (st == NULL)
-        return SCORESDE_ENOMEM;
-    st->cond_denoiser = denoiser;
-    st->cond_divergence = divergence;
-    st->user = user;
-    return cond_hook_create(out, &sd_model_denoiser_fn_ops, sde, D, C, accepts_null, st);
+    sd_hook_state h = {.cond_denoiser = denoiser, .cond_divergence = divergence, .user = user};
+    return cond_hook_create(out, &sd_model_denoiser_fn_ops, sde, D, C, accepts_null, &h,
+                            "denoiser");
 }

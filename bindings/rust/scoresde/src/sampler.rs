@@ -207,76 +207,24 @@ impl Sampler {
     /// as out).
     pub fn sample(&self, model: &Model, x_t: Option<&[f64]>, seed: u64, first_sample: u64,
                   out: &mut [f64]) -> Result<Stats> {
-        let d = model.dim();
-        let n = rows(out.len(), d, "out")?;
-        let xp = match x_t {
-            Some(x) => {
-                want_len("x_t", x.len(), out.len())?;
-                x.as_ptr()
-            }
-            None => ptr::null(),
-        };
-        let mut st = new_stats();
-        hooks::call(|| unsafe {
-            sys::scoresde_sampler_sample(self.raw(), model.raw(), xp, n, d, seed, first_sample,
-                                         out.as_mut_ptr(), &mut st)
-        })?;
-        Ok(stats(&st))
+        self.sample_cond(model, x_t, None, seed, first_sample, out)
     }
 
     /// PC imputation: mask (dim flags, true = known) and y (n x dim).
     pub fn inpaint(&self, model: &Model, y: &[f64], mask: &[bool], seed: u64, first_sample: u64,
                    out: &mut [f64]) -> Result<Stats> {
-        let d = model.dim();
-        let n = rows(out.len(), d, "out")?;
-        want_len("y", y.len(), out.len())?;
-        // the C call reads dim flags: a shorter mask must not reach it
-        if mask.len() != d {
-            return Err(Error::new(sys::SCORESDE_EDIM,
-                                  format!("the mask has {} entries; the model's dimension is {d}",
-                                          mask.len())));
-        }
-        let m: Vec<u8> = mask.iter().map(|&b| b as u8).collect();
-        let mut st = new_stats();
-        hooks::call(|| unsafe {
-            sys::scoresde_sampler_inpaint(self.raw(), model.raw(), y.as_ptr(), m.as_ptr(), n, d,
-                                          seed, first_sample, out.as_mut_ptr(), &mut st)
-        })?;
-        Ok(stats(&st))
+        self.inpaint_cond(model, y, mask, None, seed, first_sample, out)
     }
 
     /// Latents of data x0 through the probability-flow ODE (ODE method).
     pub fn encode(&self, model: &Model, x0: &[f64], out: &mut [f64]) -> Result<Stats> {
-        let d = model.dim();
-        let n = rows(x0.len(), d, "x0")?;
-        want_len("out", out.len(), x0.len())?;
-        let mut st = new_stats();
-        hooks::call(|| unsafe {
-            sys::scoresde_sampler_encode(self.raw(), model.raw(), x0.as_ptr(), n, d,
-                                         out.as_mut_ptr(), &mut st)
-        })?;
-        Ok(stats(&st))
+        self.encode_cond(model, x0, None, out)
     }
 
     /// ln p_eps(x_i) into logp (ODE method); the latents too if asked.
     pub fn likelihood(&self, model: &Model, x: &[f64], seed: u64, first_sample: u64,
                       logp: &mut [f64], latent: Option<&mut [f64]>) -> Result<Stats> {
-        let d = model.dim();
-        let n = rows(x.len(), d, "x")?;
-        want_len("logp", logp.len(), n)?;
-        let lp = match latent {
-            Some(l) => {
-                want_len("latent", l.len(), x.len())?;
-                l.as_mut_ptr()
-            }
-            None => ptr::null_mut(),
-        };
-        let mut st = new_stats();
-        hooks::call(|| unsafe {
-            sys::scoresde_sampler_likelihood(self.raw(), model.raw(), x.as_ptr(), n, d, seed,
-                                             first_sample, logp.as_mut_ptr(), lp, &mut st)
-        })?;
-        Ok(stats(&st))
+        self.likelihood_cond(model, x, None, seed, first_sample, logp, latent)
     }
 
     /// [`Sampler::sample`] with conditions (None: the 1.0 call); the
@@ -307,7 +255,12 @@ impl Sampler {
         let d = model.dim();
         let n = rows(out.len(), d, "out")?;
         want_len("y", y.len(), out.len())?;
-        want_len("mask", mask.len(), d)?;
+        // the C call reads dim flags: a shorter mask must not reach it
+        if mask.len() != d {
+            return Err(Error::new(sys::SCORESDE_EDIM,
+                                  format!("the mask has {} entries; the model's dimension is {d}",
+                                          mask.len())));
+        }
         let m: Vec<u8> = mask.iter().map(|&b| b as u8).collect();
         let c = Cond::raw(cond, n)?;
         let mut st = new_stats();
