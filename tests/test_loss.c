@@ -791,7 +791,7 @@ START_TEST(kept_workspace_matches_fresh)
             memset(g1, 0, np * sizeof *g1);
             ck_assert_int_eq(scoresde_loss_eval(l, m, x0, ns[c], 2, 7, 2, &v0, p0, g0, np),
                              SCORESDE_OK);
-            ck_assert_int_eq(sd_loss_eval_buf(l, m, x0, ns[c], 2, 7, 2, &v1, p1, g1, np, &buf),
+            ck_assert_int_eq(sd_loss_eval_buf(l, m, x0, ns[c], 2, NULL, 7, 2, &v1, p1, g1, np, &buf),
                              SCORESDE_OK);
             ck_assert(buf.block != NULL);
             ck_assert(memcmp(&v0, &v1, sizeof v0) == 0);

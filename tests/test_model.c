@@ -661,7 +661,8 @@ START_TEST(trainable_slots_are_reached_through_checked_calls)
 }
 END_TEST
 
-/* A test-only conditional kind (C = D): s(x | c) = c - (1 + c_0^2) x, and
+/* A test-only conditional kind (C = D, or C = 1 for labels, c_j then meaning
+ * c_(j mod C)): s(x | c) = c - (1 + c_0^2) x, and
  * s(x | null) = -x. It has no jvp slot, so Jacobian products go through the
  * generic finite differences, which must pass each sample's condition with
  * both of its shifted points (J = -(1 + c_0^2) I tells which one was used). */
@@ -674,7 +675,8 @@ static int cshift_score(const scoresde_model *m, const double *x, const double *
         int null = sd_cond_is_null(cond, i);
         const double *c = null ? NULL : sd_cond_row(cond, i);
         for (size_t j = 0; j < D; j++)
-            out[i * D + j] = null ? -x[i * D + j] : c[j] - (1.0 + c[0] * c[0]) * x[i * D + j];
+            out[i * D + j] = null ? -x[i * D + j]
+                                  : c[j % m->cond_dim] - (1.0 + c[0] * c[0]) * x[i * D + j];
     }
     return SCORESDE_OK;
 }
@@ -806,6 +808,14 @@ START_TEST(conditions_broadcast_mask_and_reach_finite_differences)
     ck_assert_double_eq_tol(est[1], -10, 1e-8);
     EXPECT(scoresde_model_divergence_cond(m, x, t, n, D, &all, est), SCORESDE_EUNSUPPORTED,
            "no exact divergence");
+    /* sd_cond_rows: the view of rows 1.. scores as those rows of the batch. */
+    sd_cond rs;
+    const sd_cond *rsp;
+    ck_assert_int_eq(sd_cond_resolve(m, &masked, n, &rs, &rsp), SCORESDE_OK);
+    sd_cond tail = sd_cond_rows(rsp, 1);
+    ck_assert_int_eq(sd_model_score_c(m, x + D, t + 1, n - 1, D, &tail, b), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_score_cond(m, x, t, n, D, &masked, a), SCORESDE_OK);
+    ck_assert(memcmp(a + D, b, (n - 1) * D * sizeof *a) == 0);
     scoresde_model *cl = NULL;
     ck_assert_int_eq(scoresde_model_clone(&cl, m), SCORESDE_OK);
     ck_assert_uint_eq(scoresde_model_cond_dim(cl), D);

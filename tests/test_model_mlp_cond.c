@@ -43,14 +43,15 @@ static const variant variants[] = {
     {"concat", SCORESDE_MLP_COND_CONCAT, 0, 1},
 };
 
-static scoresde_model *cond_model(const scoresde_sde *sde, const variant *v, int output, int prec,
-                                  uint64_t seed)
+static scoresde_model *cond_model_threads(const scoresde_sde *sde, const variant *v, int output,
+                                          int prec, uint64_t seed, int threads)
 {
     static const size_t widths[2] = {8, 6};
     scoresde_mlp_options o;
     test_mlp_options(&o, 2, widths, output, 4, seed);
     o.precision = prec;
     o.chunk_rows = 3; /* several chunks per call */
+    o.n_threads = threads;
     o.cond_dim = v->classes ? 1 : C;
     o.cond_input = v->input;
     o.cond_classes = v->classes;
@@ -64,6 +65,12 @@ static scoresde_model *cond_model(const scoresde_sde *sde, const variant *v, int
     ck_assert_int_eq(scoresde_model_set_params(m, p, np), SCORESDE_OK);
     free(p);
     return m;
+}
+
+static scoresde_model *cond_model(const scoresde_sde *sde, const variant *v, int output, int prec,
+                                  uint64_t seed)
+{
+    return cond_model_threads(sde, v, output, prec, seed, 1);
 }
 
 /* Per-sample conditions (labels 0..K-1 or normals) and, for a model that
@@ -216,6 +223,21 @@ START_TEST(samples_do_not_depend_on_the_batch)
                          SCORESDE_OK);
         ck_assert(memcmp(one, s + i * D, sizeof one) == 0);
     }
+    /* Two threads: the same bits, for the score and the gradient. */
+    scoresde_model *m2 = cond_model_threads(sde, va, SCORESDE_MLP_OUTPUT_NOISE,
+                                            SCORESDE_MLP_FLOAT64, 9, 2);
+    ck_assert_int_eq(scoresde_model_score_cond(m2, x, times, N, D, &q.cond, b), SCORESDE_OK);
+    ck_assert(memcmp(s, b, sizeof s) == 0);
+    size_t np2 = scoresde_model_num_params(m);
+    double *g1 = calloc(np2, sizeof *g1), *g2 = calloc(np2, sizeof *g2);
+    ck_assert_int_eq(scoresde_model_score_backward_cond(m, x, times, N, D, &q.cond, x, g1, np2),
+                     SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_score_backward_cond(m2, x, times, N, D, &q.cond, x, g2, np2),
+                     SCORESDE_OK);
+    ck_assert(memcmp(g1, g2, np2 * sizeof *g1) == 0);
+    free(g1);
+    free(g2);
+    scoresde_model_free(m2);
     /* One row broadcast = that row repeated. */
     double rep[N * C];
     for (size_t i = 0; i < N; i++)

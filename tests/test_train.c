@@ -306,11 +306,11 @@ START_TEST(settings_table)
     fixture f, g;
     fx_open(&f);
     fx_open(&g);
-    for (int id = SCORESDE_TRAIN_LR; id <= SCORESDE_TRAIN_SEED; id++) {
+    for (int id = SCORESDE_TRAIN_LR; id <= SCORESDE_TRAIN_COND_DROPOUT; id++) {
         double lo, hi, def;
         int is_int = -1;
         ck_assert_int_eq(scoresde_trainer_bounds(id, &lo, &hi, &is_int), SCORESDE_OK);
-        ck_assert_int_eq(is_int, id >= SCORESDE_TRAIN_WARMUP);
+        ck_assert_int_eq(is_int, id >= SCORESDE_TRAIN_WARMUP && id <= SCORESDE_TRAIN_SEED);
         ck_assert_int_eq(scoresde_trainer_default(id, &def), SCORESDE_OK);
         ck_assert(def >= lo && def <= hi);
         if (is_int) {
@@ -364,10 +364,10 @@ START_TEST(settings_table)
     ck_assert_int_eq(scoresde_trainer_save_buffer(f.tr, &buf, &size), SCORESDE_OK);
     ck_assert_int_eq(scoresde_trainer_load_buffer(g.tr, buf, size), SCORESDE_OK);
     scoresde_buffer_free(buf);
-    for (int id = SCORESDE_TRAIN_LR; id <= SCORESDE_TRAIN_SEED; id++) {
+    for (int id = SCORESDE_TRAIN_LR; id <= SCORESDE_TRAIN_COND_DROPOUT; id++) {
         double a, b;
         int64_t ia, ib;
-        if (id >= SCORESDE_TRAIN_WARMUP) {
+        if (id >= SCORESDE_TRAIN_WARMUP && id <= SCORESDE_TRAIN_SEED) {
             ck_assert_int_eq(scoresde_trainer_get_int(f.tr, id, &ia), SCORESDE_OK);
             ck_assert_int_eq(scoresde_trainer_get_int(g.tr, id, &ib), SCORESDE_OK);
             ck_assert_int_eq(ia, ib);
@@ -383,7 +383,7 @@ START_TEST(settings_table)
     /* unknown ids, NULL arguments */
     double v;
     int64_t i;
-    const int bad_ids[2] = {0, SCORESDE_TRAIN_SEED + 1};
+    const int bad_ids[2] = {0, SCORESDE_TRAIN_COND_DROPOUT + 1};
     for (int k = 0; k < 2; k++) {
         const int id = bad_ids[k];
         expect_error(scoresde_trainer_bounds(id, NULL, NULL, NULL), SCORESDE_EINVAL,

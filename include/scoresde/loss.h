@@ -283,6 +283,23 @@ SCORESDE_API int scoresde_loss_eval(const scoresde_loss *loss, const scoresde_mo
                                     uint64_t first_sample, double *value, double *per_sample,
                                     double *grad, size_t count);
 
+/**
+ * scoresde_loss_eval for a conditional model (1.1; scoresde/common.h's
+ * conventions list): sample i is scored as s(x_i, t_i | c_i). Every kind
+ * perturbs x only, never c: the times, noise and probes drawn are those of
+ * scoresde_loss_eval, so sample i's value depends on its own x0, condition
+ * and stream only. An ESM reference model that takes the same condition
+ * (same C and classes) gets it too; an unconditional reference gets none;
+ * another is SCORESDE_EDIM. cond NULL is scoresde_loss_eval. Errors: those
+ * of scoresde_loss_eval and of the condition. Thread-safe as
+ * scoresde_loss_eval.
+ */
+SCORESDE_API int scoresde_loss_eval_cond(const scoresde_loss *loss, const scoresde_model *model,
+                                         const double *x0, size_t n, size_t D,
+                                         const scoresde_cond *cond, uint64_t seed,
+                                         uint64_t first_sample, double *value,
+                                         double *per_sample, double *grad, size_t count);
+
 #ifdef __cplusplus
 }
 #endif

@@ -95,7 +95,17 @@ typedef enum scoresde_train_setting_t {
      *  INT64_MAX], as doubles rounded): v is the uint64_t seed v mod 2^64 (so -1
      *  is 2^64 - 1), reaching every seed; get_int returns the int64 with the
      *  seed's bits; default 0 */
-    SCORESDE_TRAIN_SEED = 10
+    SCORESDE_TRAIN_SEED = 10,
+    /** double in [0, 1), default 0 (1.1): the probability that a training
+     *  sample of a conditional model takes the null condition instead of
+     *  its own (classifier-free guidance's condition dropout). Sample j of
+     *  the run (the loss's first_sample + i) is dropped when uniform element
+     *  SCORESDE_RNG_OFFSET(SCORESDE_RNG_COND_DROP, 0) of Philox stream j
+     *  under SEED is below it, so dropping is bit-reproducible and does not
+     *  depend on how a run is split. Needs a model that accepts the null
+     *  condition when a condition is given (EINVAL otherwise); no effect on
+     *  an unconditional model. Stored in checkpoints. */
+    SCORESDE_TRAIN_COND_DROPOUT = 11
 } scoresde_train_setting_t;
 
 /**
@@ -247,6 +257,33 @@ SCORESDE_API int scoresde_trainer_step(scoresde_trainer *trainer, const double *
 SCORESDE_API int scoresde_trainer_fit(scoresde_trainer *trainer, const double *data, size_t m,
                                       size_t D, uint64_t steps, scoresde_train_progress_fn progress,
                                       void *user);
+
+/**
+ * Conditional training (1.1; scoresde/common.h's conventions list):
+ * scoresde_trainer_backward, _step and _fit with the conditions of the batch
+ * (or, for fit, of the dataset: cond->rows = m, one row per data row, or 1
+ * for all; null_mask with m entries). fit draws row r of the data with row r
+ * of the conditions (and its mask entry), with the same rows as
+ * scoresde_trainer_fit draws. COND_DROPOUT then replaces conditions by the
+ * null condition (see the setting). cond NULL is the 1.0 call. Errors: those
+ * of the 1.0 twin, of the condition (checked once per call; fit checks the m
+ * rows once), and COND_DROPOUT > 0 with a model that does not accept the
+ * null condition (SCORESDE_EINVAL). Not thread-safe on the trainer.
+ */
+SCORESDE_API int scoresde_trainer_backward_cond(scoresde_trainer *trainer, const double *x0,
+                                                size_t n, size_t D, const scoresde_cond *cond,
+                                                uint64_t first_sample, double *loss);
+
+/** scoresde_trainer_step with conditions (see scoresde_trainer_backward_cond). */
+SCORESDE_API int scoresde_trainer_step_cond(scoresde_trainer *trainer, const double *x0,
+                                            size_t n, size_t D, const scoresde_cond *cond,
+                                            double *loss);
+
+/** scoresde_trainer_fit with the dataset's conditions (see scoresde_trainer_backward_cond). */
+SCORESDE_API int scoresde_trainer_fit_cond(scoresde_trainer *trainer, const double *data,
+                                           size_t m, size_t D, const scoresde_cond *cond,
+                                           uint64_t steps, scoresde_train_progress_fn progress,
+                                           void *user);
 
 /**
  * Copy the EMA of the parameters into theta (count values). Returns

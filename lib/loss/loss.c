@@ -467,8 +467,9 @@ static int fused_probes(const scoresde_loss *l, const scoresde_model *model, con
 }
 
 static int eval_impl(const scoresde_loss *l, const scoresde_model *model, const double *x0,
-                     size_t n, size_t D, uint64_t seed, uint64_t first, double *value,
-                     double *per_sample, double *grad, size_t count, loss_ws *ws, size_t *levels)
+                     size_t n, size_t D, const sd_cond *cond, const sd_cond *ref_cond,
+                     uint64_t seed, uint64_t first, double *value, double *per_sample,
+                     double *grad, size_t count, loss_ws *ws, size_t *levels)
 {
     const scoresde_sde *sde = scoresde_model_sde(model);
     const int kind = l->kind;
@@ -516,16 +517,16 @@ static int eval_impl(const scoresde_loss *l, const scoresde_model *model, const 
     const int fused = fused_probes(l, model, grad);
     if (kind == SCORESDE_LOSS_ISM) {
         if (!fused)
-            SD_TRY(scoresde_model_divergence(model, ws->x, ws->t, n, D, ws->hutch));
+            SD_TRY(sd_model_divergence_c(model, ws->x, ws->t, n, D, cond, ws->hutch));
     } else if (is_probe_kind(kind)) {
         for (size_t i = 0; i < n; i++)
             draw_probes(l, seed, first + i, D, ws->probes + i * M * D);
         if (!fused)
-            SD_TRY(scoresde_model_hutchinson(model, ws->x, ws->t, n, D, ws->probes, M,
-                                             ws->hutch));
+            SD_TRY(sd_model_hutchinson_c(model, ws->x, ws->t, n, D, cond, ws->probes, M,
+                                         ws->hutch));
     }
     if (kind == SCORESDE_LOSS_ESM)
-        SD_TRY(scoresde_model_score(l->reference, ws->x, ws->t, n, D, ws->sref));
+        SD_TRY(sd_model_score_c(l->reference, ws->x, ws->t, n, D, ref_cond, ws->sref));
 
     /* The score, the per-sample values and the backward seeds gs = w_i/n dQ/ds
      * (fill_rows), then the score's backward: fused, so a kind that keeps
@@ -533,10 +534,10 @@ static int eval_impl(const scoresde_loss *l, const scoresde_model *model, const 
     const double inv_n = 1.0 / (double)n;
     fill_ctx fc = {l, ws, D, M, per_sample, grad != NULL, fused, inv_n, 0.0};
     if (grad) {
-        SD_TRY(sd_model_score_vjp(model, ws->x, ws->t, n, D, NULL, ws->s, ws->gs, fill_rows, &fc, grad,
-                                  count));
+        SD_TRY(sd_model_score_vjp(model, ws->x, ws->t, n, D, cond, ws->s, ws->gs, fill_rows, &fc,
+                                  grad, count));
     } else {
-        SD_TRY(scoresde_model_score(model, ws->x, ws->t, n, D, ws->s));
+        SD_TRY(sd_model_score_c(model, ws->x, ws->t, n, D, cond, ws->s));
         SD_TRY(fill_rows(0, n, &fc));
     }
     if (!grad) {
@@ -561,7 +562,7 @@ static int eval_impl(const scoresde_loss *l, const scoresde_model *model, const 
         /* One pass gives the terms (bit for bit those of divergence or
          * hutchinson) and their backward; the values follow, in index order. */
         const int ism = kind == SCORESDE_LOSS_ISM;
-        SD_TRY(sd_model_probe_vjp(model, ws->x, ws->t, n, D, NULL, ism ? NULL : ws->probes,
+        SD_TRY(sd_model_probe_vjp(model, ws->x, ws->t, n, D, cond, ism ? NULL : ws->probes,
                                   ism ? D : M, ws->pw, ws->hutch, grad, count));
         for (size_t i = 0; i < n; i++)
             SD_TRY(add_value(&fc, i, ws->qs[i] + ws->hutch[i]));
@@ -570,22 +571,58 @@ static int eval_impl(const scoresde_loss *l, const scoresde_model *model, const 
         for (size_t i = 0; i < n; i++)
             for (size_t j = 0; j < D; j++)
                 ws->probes[(i * D + j) * D + j] = 1.0;
-        SD_TRY(scoresde_model_probe_backward(model, ws->x, ws->t, n, D, ws->probes, D, ws->pw,
-                                             grad, count));
+        SD_TRY(sd_model_probe_backward_c(model, ws->x, ws->t, n, D, cond, ws->probes, D, ws->pw,
+                                         grad, count));
     } else if (is_probe_kind(kind)) {
-        SD_TRY(scoresde_model_probe_backward(model, ws->x, ws->t, n, D, ws->probes, M, ws->pw,
-                                             grad, count));
+        SD_TRY(sd_model_probe_backward_c(model, ws->x, ws->t, n, D, cond, ws->probes, M, ws->pw,
+                                         grad, count));
     }
     *value = fc.total / (double)n;
     return SCORESDE_OK;
+}
+
+int scoresde_loss_eval_cond(const scoresde_loss *loss, const scoresde_model *model,
+                            const double *x0, size_t n, size_t D, const scoresde_cond *cond,
+                            uint64_t seed, uint64_t first_sample, double *value,
+                            double *per_sample, double *grad, size_t count)
+{
+    SD_TRY(sd_check_ptr(loss, "loss"));
+    sd_cond rc;
+    const sd_cond *rcp;
+    SD_TRY(sd_cond_resolve(model, cond, n, &rc, &rcp));
+    return sd_loss_eval_buf(loss, model, x0, n, D, rcp, seed, first_sample, value, per_sample,
+                            grad, count, NULL);
 }
 
 int scoresde_loss_eval(const scoresde_loss *loss, const scoresde_model *model, const double *x0,
                        size_t n, size_t D, uint64_t seed, uint64_t first_sample, double *value,
                        double *per_sample, double *grad, size_t count)
 {
-    return sd_loss_eval_buf(loss, model, x0, n, D, seed, first_sample, value, per_sample, grad,
-                            count, NULL);
+    return scoresde_loss_eval_cond(loss, model, x0, n, D, NULL, seed, first_sample, value,
+                                   per_sample, grad, count);
+}
+
+/* ESM's reference sees the model's condition when it takes the same one; an
+ * unconditional reference sees none. */
+static int reference_cond(const scoresde_model *ref, const scoresde_model *model,
+                          const sd_cond *cond, size_t n, const sd_cond **out)
+{
+    *out = NULL;
+    if (ref->cond_dim == 0)
+        return SCORESDE_OK;
+    if (ref->cond_dim != model->cond_dim || ref->cond_labels != model->cond_labels)
+        return sd_fail(SCORESDE_EDIM,
+                       "the reference model takes %zu condition features (%zu classes), the "
+                       "model %zu (%zu classes)",
+                       ref->cond_dim, ref->cond_labels, model->cond_dim, model->cond_labels);
+    for (size_t i = 0; !ref->cond_null && i < n; i++)
+        if (sd_cond_is_null(cond, i))
+            return sd_fail(SCORESDE_EINVAL,
+                           "sample %zu has the null condition, which the reference model does "
+                           "not accept",
+                           i);
+    *out = cond;
+    return SCORESDE_OK;
 }
 
 void sd_loss_buf_free(sd_loss_buf *buf)
@@ -598,8 +635,9 @@ void sd_loss_buf_free(sd_loss_buf *buf)
 }
 
 int sd_loss_eval_buf(const scoresde_loss *loss, const scoresde_model *model, const double *x0,
-                     size_t n, size_t D, uint64_t seed, uint64_t first_sample, double *value,
-                     double *per_sample, double *grad, size_t count, sd_loss_buf *buf)
+                     size_t n, size_t D, const sd_cond *cond, uint64_t seed,
+                     uint64_t first_sample, double *value, double *per_sample, double *grad,
+                     size_t count, sd_loss_buf *buf)
 {
     SD_TRY(sd_check_ptr(loss, "loss"));
     SD_TRY(sd_check_ptr(model, "model"));
@@ -622,6 +660,9 @@ int sd_loss_eval_buf(const scoresde_loss *loss, const scoresde_model *model, con
             return sd_fail(SCORESDE_EDIM, "the reference model has dimension %zu, x0 has %zu",
                            scoresde_model_dim(loss->reference), D);
     }
+    const sd_cond *ref_cond = NULL;
+    if (kind == SCORESDE_LOSS_ESM && cond)
+        SD_TRY(reference_cond(loss->reference, model, cond, n, &ref_cond));
     if (kind >= SCORESDE_LOSS_DSM && !is_level_kind(kind) &&
         loss->time_mode == SCORESDE_LOSS_TIME_DATA)
         return sd_fail(SCORESDE_EINVAL, "time mode DATA is not valid for the %s loss "
@@ -701,8 +742,8 @@ int sd_loss_eval_buf(const scoresde_loss *loss, const scoresde_model *model, con
     ws.pw = p, p += pw_len;
     ws.tab = p;
     memset(ws.z, 0, nD * sizeof(double));
-    int rc = eval_impl(loss, model, x0, n, D, seed, first_sample, value, per_sample, grad, count,
-                       &ws, levels);
+    int rc = eval_impl(loss, model, x0, n, D, cond, ref_cond, seed, first_sample, value,
+                       per_sample, grad, count, &ws, levels);
     if (!buf)
         sd_free(block);
     return rc;

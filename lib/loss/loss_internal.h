@@ -7,6 +7,7 @@
 #define SD_LOSS_INTERNAL_H
 
 #include "io.h"
+#include "model_internal.h"
 #include "scoresde/loss.h"
 
 struct scoresde_loss {
@@ -34,12 +35,15 @@ typedef struct sd_loss_buf {
     size_t bytes;
 } sd_loss_buf;
 
-/* scoresde_loss_eval with the workspace taken from buf, grown (reallocated)
- * only when this call needs more than it holds; buf NULL: allocate and free
- * per call, as scoresde_loss_eval does. Same results and errors. */
+/* scoresde_loss_eval_cond with a resolved condition (sd_cond_resolve; NULL
+ * for an unconditional model) and the workspace taken from buf, grown
+ * (reallocated) only when this call needs more than it holds; buf NULL:
+ * allocate and free per call, as scoresde_loss_eval does. Same results and
+ * errors. */
 int sd_loss_eval_buf(const scoresde_loss *loss, const scoresde_model *model, const double *x0,
-                     size_t n, size_t D, uint64_t seed, uint64_t first_sample, double *value,
-                     double *per_sample, double *grad, size_t count, sd_loss_buf *buf);
+                     size_t n, size_t D, const sd_cond *cond, uint64_t seed,
+                     uint64_t first_sample, double *value, double *per_sample, double *grad,
+                     size_t count, sd_loss_buf *buf);
 
 /* Frees the buffer's block (NULL accepted) and zeroes it. */
 void sd_loss_buf_free(sd_loss_buf *buf);

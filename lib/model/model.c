@@ -186,14 +186,18 @@ int sd_cond_resolve(const scoresde_model *m, const scoresde_cond *cond, size_t n
                     const sd_cond **out_is)
 {
     *out_is = NULL;
-    if (m->cond_dim == 0) {
-        if (cond != NULL)
-            return sd_fail(SCORESDE_EINVAL,
-                           "cond was given, but this %s model is unconditional (use the call "
-                           "without _cond, or pass cond = NULL)",
-                           m->ops->name);
+    /* No condition for an unconditional model: nothing to check (the
+     * caller's own checks then report a NULL model or n = 0 as before). */
+    if ((m == NULL || m->cond_dim == 0) && cond == NULL)
         return SCORESDE_OK;
-    }
+    SD_TRY(sd_check_ptr(m, "model"));
+    if (n == 0)
+        return sd_fail(SCORESDE_EINVAL, "n (the number of samples) is zero");
+    if (m->cond_dim == 0)
+        return sd_fail(SCORESDE_EINVAL,
+                       "cond was given, but this %s model is unconditional (use the call "
+                       "without _cond, or pass cond = NULL)",
+                       m->ops->name);
     *out = (sd_cond){NULL, 0, NULL};
     if (cond == NULL) {
         if (!m->cond_null)
@@ -251,9 +255,6 @@ sd_cond sd_cond_rows(const sd_cond *cond, size_t i0)
 /* The public twins: resolve `cond` for the batch, then call `call`. */
 #define WITH_COND(model, n, cond, call)                                   \
     do {                                                                  \
-        SD_TRY(sd_check_ptr(model, "model"));                             \
-        if ((n) == 0)                                                     \
-            return sd_fail(SCORESDE_EINVAL, "n (the number of samples) is zero"); \
         sd_cond rc_;                                                      \
         const sd_cond *rcp_;                                              \
         SD_TRY(sd_cond_resolve(model, cond, n, &rc_, &rcp_));             \

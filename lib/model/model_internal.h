@@ -62,7 +62,7 @@ typedef struct sd_cond {
 } sd_cond;
 
 /* Check `cond` for a batch of n samples of model m (common.h lists the
- * rules and errors) and fill *out. Returns SCORESDE_OK with *out_is set to
+ * rules and errors; m NULL and n = 0 are EINVAL too) and fill *out. Returns SCORESDE_OK with *out_is set to
  * out, or with *out_is NULL for an unconditional model given no condition;
  * failing, records a message naming the sample, feature or value.
  * A conditional model given cond NULL gets the all-null condition when the

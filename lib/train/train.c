@@ -18,6 +18,7 @@
 #include "internal.h"
 #include "io.h"
 #include "loss_internal.h"
+#include "model_internal.h"
 #include "scoresde/rng.h"
 #include "settings.h"
 
@@ -32,7 +33,10 @@ struct scoresde_trainer {
     uint64_t warmup;
     size_t batch;
     uint64_t seed;
-    sd_loss_buf lbuf; /* the loss's workspace, kept between steps */
+    double cond_dropout;
+    sd_loss_buf lbuf;     /* the loss's workspace, kept between steps */
+    unsigned char *mask;  /* condition dropout's null mask, grown to the batch */
+    size_t mask_len;
 };
 
 /* One row per setting; include/scoresde/train.h lists the same types, bounds
@@ -47,7 +51,7 @@ struct scoresde_trainer {
     [ID] = {ID, NAME, STORE, offsetof(scoresde_trainer, FIELD), LO, HI, 0, 0, 0, DEF}
 #define ROW_D(ID, NAME, FIELD, LO, HI, DEF)                                                 \
     [ID] = {ID, NAME, SD_STORE_DOUBLE, offsetof(scoresde_trainer, FIELD), 0, 0, LO, HI, 0, DEF}
-static const sd_setting train_rows[SCORESDE_TRAIN_SEED + 1] = {
+static const sd_setting train_rows[SCORESDE_TRAIN_COND_DROPOUT + 1] = {
     ROW_D(SCORESDE_TRAIN_LR, "LR", lr, DBL_TRUE_MIN, 10.0, 2e-4),
     ROW_D(SCORESDE_TRAIN_BETA1, "BETA1", beta1, 0.0, 0x1.fffffffffffffp-1, 0.9),
     ROW_D(SCORESDE_TRAIN_BETA2, "BETA2", beta2, 0.0, 0x1.fffffffffffffp-1, 0.999),
@@ -58,12 +62,14 @@ static const sd_setting train_rows[SCORESDE_TRAIN_SEED + 1] = {
     ROW_I(SCORESDE_TRAIN_WARMUP, "WARMUP", SD_STORE_U64, warmup, 0, INT64_C(1) << 62, 5000),
     ROW_I(SCORESDE_TRAIN_BATCH, "BATCH", SD_STORE_SIZE, batch, 1, BATCH_MAX, 128),
     ROW_I(SCORESDE_TRAIN_SEED, "SEED", SD_STORE_U64, seed, INT64_MIN, INT64_MAX, 0),
+    ROW_D(SCORESDE_TRAIN_COND_DROPOUT, "COND_DROPOUT", cond_dropout, 0.0, 0x1.fffffffffffffp-1,
+          0.0),
 };
 #undef ROW_I
 #undef ROW_D
 
 static const sd_settings train_settings = {"trainer", "scoresde_trainer", train_rows,
-                                           SCORESDE_TRAIN_SEED + 1};
+                                           SCORESDE_TRAIN_COND_DROPOUT + 1};
 
 int scoresde_trainer_default(int setting, double *value)
 {
@@ -127,6 +133,7 @@ void scoresde_trainer_free(scoresde_trainer *tr)
     if (!tr)
         return;
     sd_loss_buf_free(&tr->lbuf);
+    sd_free(tr->mask);
     sd_free(tr->p);
     sd_free(tr);
 }
@@ -161,17 +168,69 @@ uint64_t scoresde_trainer_steps(const scoresde_trainer *tr)
     return tr ? tr->steps : 0;
 }
 
-int scoresde_trainer_backward(scoresde_trainer *tr, const double *x0, size_t n, size_t D,
-                              uint64_t first_sample, double *loss)
+/* Condition dropout (train.h): sample i (of the run: first + i) takes the
+ * null condition when it already has it or when its COND_DROP uniform is
+ * below COND_DROPOUT. Rewrites *c to use the trainer's mask. */
+static int drop_conditions(scoresde_trainer *tr, sd_cond *c, size_t n, uint64_t first)
 {
-    SD_TRY(sd_check_ptr(tr, "trainer"));
+    if (c->c == NULL) /* every sample null already */
+        return SCORESDE_OK;
+    if (!scoresde_model_cond_null(tr->model))
+        return sd_fail(SCORESDE_EINVAL,
+                       "COND_DROPOUT (%g) needs a model that accepts the null condition (an MLP "
+                       "made with cond_null)",
+                       tr->cond_dropout);
+    if (tr->mask_len < n) {
+        unsigned char *m = sd_malloc(n);
+        if (!m)
+            return sd_fail(SCORESDE_ENOMEM, "out of memory for a dropout mask of %zu samples", n);
+        sd_free(tr->mask);
+        tr->mask = m;
+        tr->mask_len = n;
+    }
+    for (size_t i = 0; i < n; i++) {
+        double u;
+        sd_rng_uniform(tr->seed, first + i, SCORESDE_RNG_OFFSET(SCORESDE_RNG_COND_DROP, 0), 1, &u);
+        tr->mask[i] = (unsigned char)(sd_cond_is_null(c, i) || u < tr->cond_dropout);
+    }
+    c->null = tr->mask;
+    return SCORESDE_OK;
+}
+
+/* backward with a resolved condition (NULL: unconditional model). */
+static int backward_resolved(scoresde_trainer *tr, const double *x0, size_t n, size_t D,
+                             const sd_cond *cond, uint64_t first_sample, double *loss)
+{
+    sd_cond c;
+    if (cond && tr->cond_dropout > 0.0) {
+        c = *cond;
+        SD_TRY(drop_conditions(tr, &c, n, first_sample));
+        cond = &c;
+    }
     double value;
     memset(tr->g, 0, tr->P * sizeof(double));
-    SD_TRY(sd_loss_eval_buf(tr->loss, tr->model, x0, n, D, tr->seed, first_sample, &value, NULL,
-                            tr->g, tr->P, &tr->lbuf));
+    SD_TRY(sd_loss_eval_buf(tr->loss, tr->model, x0, n, D, cond, tr->seed, first_sample, &value,
+                            NULL, tr->g, tr->P, &tr->lbuf));
     if (loss)
         *loss = value;
     return SCORESDE_OK;
+}
+
+int scoresde_trainer_backward_cond(scoresde_trainer *tr, const double *x0, size_t n, size_t D,
+                                   const scoresde_cond *cond, uint64_t first_sample,
+                                   double *loss)
+{
+    SD_TRY(sd_check_ptr(tr, "trainer"));
+    sd_cond rc;
+    const sd_cond *rcp;
+    SD_TRY(sd_cond_resolve(tr->model, cond, n, &rc, &rcp));
+    return backward_resolved(tr, x0, n, D, rcp, first_sample, loss);
+}
+
+int scoresde_trainer_backward(scoresde_trainer *tr, const double *x0, size_t n, size_t D,
+                              uint64_t first_sample, double *loss)
+{
+    return scoresde_trainer_backward_cond(tr, x0, n, D, NULL, first_sample, loss);
 }
 
 static int check_count(const scoresde_trainer *tr, const void *arr, size_t count, const char *what)
@@ -255,18 +314,58 @@ int scoresde_trainer_apply(scoresde_trainer *tr, double *grad_norm)
     return scoresde_model_set_params(tr->model, tr->p, P);
 }
 
-int scoresde_trainer_step(scoresde_trainer *tr, const double *x0, size_t n, size_t D,
-                          double *loss)
+static int step_resolved(scoresde_trainer *tr, const double *x0, size_t n, size_t D,
+                         const sd_cond *cond, double *loss)
 {
-    SD_TRY(sd_check_ptr(tr, "trainer"));
-    SD_TRY(scoresde_trainer_backward(tr, x0, n, D, tr->samples, loss));
+    SD_TRY(backward_resolved(tr, x0, n, D, cond, tr->samples, loss));
     SD_TRY(scoresde_trainer_apply(tr, NULL));
     tr->samples += n;
     return SCORESDE_OK;
 }
 
+int scoresde_trainer_step_cond(scoresde_trainer *tr, const double *x0, size_t n, size_t D,
+                               const scoresde_cond *cond, double *loss)
+{
+    SD_TRY(sd_check_ptr(tr, "trainer"));
+    sd_cond rc;
+    const sd_cond *rcp;
+    SD_TRY(sd_cond_resolve(tr->model, cond, n, &rc, &rcp));
+    return step_resolved(tr, x0, n, D, rcp, loss);
+}
+
+int scoresde_trainer_step(scoresde_trainer *tr, const double *x0, size_t n, size_t D,
+                          double *loss)
+{
+    return scoresde_trainer_step_cond(tr, x0, n, D, NULL, loss);
+}
+
+/* The batch's condition: data rows r_b's condition rows and mask entries
+ * gathered into cb and mb (a broadcast or all-null condition stays as is). */
+static void gather_cond(const sd_cond *all, size_t C, const size_t *rows, size_t B, double *cb,
+                        unsigned char *mb, sd_cond *out)
+{
+    *out = *all;
+    if (all->c != NULL && all->stride > 0) {
+        for (size_t b = 0; b < B; b++)
+            memcpy(cb + b * C, all->c + rows[b] * C, C * sizeof(double));
+        out->c = cb;
+    }
+    if (all->null != NULL) {
+        for (size_t b = 0; b < B; b++)
+            mb[b] = all->null[rows[b]];
+        out->null = mb;
+    }
+}
+
 int scoresde_trainer_fit(scoresde_trainer *tr, const double *data, size_t m, size_t D,
                          uint64_t steps, scoresde_train_progress_fn progress, void *user)
+{
+    return scoresde_trainer_fit_cond(tr, data, m, D, NULL, steps, progress, user);
+}
+
+int scoresde_trainer_fit_cond(scoresde_trainer *tr, const double *data, size_t m, size_t D,
+                              const scoresde_cond *cond, uint64_t steps,
+                              scoresde_train_progress_fn progress, void *user)
 {
     SD_TRY(sd_check_ptr(tr, "trainer"));
     SD_TRY(sd_check_batch(data, m, D, "data"));
@@ -278,13 +377,25 @@ int scoresde_trainer_fit(scoresde_trainer *tr, const double *data, size_t m, siz
             if (!isfinite(data[i * D + j]))
                 return sd_fail(SCORESDE_EINVAL, "data row %zu (column %zu) is not finite (%g)", i,
                                j, data[i * D + j]);
-    const size_t B = tr->batch;
-    size_t bd;
-    SD_TRY(sd_mul_size(B, D + 1, &bd, "batch x (D + 1)"));
-    double *buf = sd_malloc(bd * sizeof(double));
+    /* The dataset's conditions are checked once, here, for all m rows. */
+    sd_cond all;
+    const sd_cond *allp;
+    SD_TRY(sd_cond_resolve(tr->model, cond, m, &all, &allp));
+    const size_t B = tr->batch, C = scoresde_model_cond_dim(tr->model);
+    /* batch rows, uniforms, row indices (size_t as a double, as in the loss),
+     * condition rows, then B mask bytes */
+    size_t bd, bc;
+    SD_TRY(sd_mul_size(B, D + 2, &bd, "batch x (D + 2)"));
+    SD_TRY(sd_mul_size(B, C, &bc, "batch x C"));
+    if (bc > SIZE_MAX / sizeof(double) - bd - B)
+        return sd_fail(SCORESDE_EINVAL, "the batch buffer for %zu rows overflows", B);
+    double *buf = sd_malloc((bd + bc + B) * sizeof(double));
     if (!buf)
         return sd_fail(SCORESDE_ENOMEM, "out of memory for a batch of %zu rows", B);
-    double *xb = buf, *u = buf + B * D, ema_loss = 0.0;
+    _Static_assert(sizeof(size_t) <= sizeof(double), "row indices share the batch buffer");
+    double *xb = buf, *u = buf + B * D, *cb = buf + bd, ema_loss = 0.0;
+    size_t *rows = (size_t *)(void *)(u + B);
+    unsigned char *mb = (unsigned char *)(cb + bc);
     int rc = SCORESDE_OK;
     for (uint64_t s = 0; s < steps; s++) {
         sd_rng_uniform(tr->seed, tr->steps, SCORESDE_RNG_OFFSET(SCORESDE_RNG_BATCH, 0), B, u);
@@ -292,10 +403,14 @@ int scoresde_trainer_fit(scoresde_trainer *tr, const double *data, size_t m, siz
             size_t r = (size_t)floor(u[b] * (double)m);
             if (r >= m)
                 r = m - 1;
+            rows[b] = r;
             memcpy(xb + b * D, data + r * D, D * sizeof(double));
         }
+        sd_cond bcond;
+        if (allp)
+            gather_cond(allp, C, rows, B, cb, mb, &bcond);
         double loss;
-        rc = scoresde_trainer_step(tr, xb, B, D, &loss);
+        rc = step_resolved(tr, xb, B, D, allp ? &bcond : NULL, &loss);
         if (rc != SCORESDE_OK)
             break;
         ema_loss = s == 0 ? loss : 0.99 * ema_loss + 0.01 * loss;
@@ -336,6 +451,7 @@ int scoresde_trainer_save_buffer(const scoresde_trainer *tr, void **data, size_t
     const double set[7] = {tr->lr, tr->beta1, tr->beta2, tr->eps, tr->wd, tr->clip, tr->ema_rate};
     sd_writer_put_f64_array(&w, set, 7);
     sd_loss_write_config(tr->loss, &w);
+    sd_writer_put_f64(&w, tr->cond_dropout); /* format 1.1 */
     sd_container_section_end(&w, mark);
     /* OPTM: P, then parameters, first moment, second moment, EMA */
     sd_container_section_begin(&w, SD_TAG_OPTIMIZER, SD_SECTION_REQUIRED, &mark);
@@ -409,6 +525,12 @@ int scoresde_trainer_load_buffer(scoresde_trainer *tr, const void *data, size_t 
         if (!sd_setting_double_ok(&train_rows[double_ids[k]], set[k]))
             return corrupt_setting(train_rows[double_ids[k]].name, set[k]);
     SD_TRY(sd_loss_check_config(tr->loss, &r));
+    double dropout = 0.0; /* a 1.0 checkpoint ends here: no dropout */
+    if (sd_reader_remaining(&r) > 0) {
+        SD_TRY(sd_reader_get_f64(&r, &dropout, "condition dropout"));
+        if (!sd_setting_double_ok(&train_rows[SCORESDE_TRAIN_COND_DROPOUT], dropout))
+            return corrupt_setting("COND_DROPOUT", dropout);
+    }
     SD_TRY(sd_reader_expect_end(&r, "trainer (TRNR)"));
 
     SD_TRY(sd_container_section(&c, SD_TAG_OPTIMIZER, &r, "optimiser (OPTM)"));
@@ -451,6 +573,7 @@ int scoresde_trainer_load_buffer(scoresde_trainer *tr, const void *data, size_t 
     tr->batch = (size_t)batch;
     tr->lr = set[0], tr->beta1 = set[1], tr->beta2 = set[2], tr->eps = set[3];
     tr->wd = set[4], tr->clip = set[5], tr->ema_rate = set[6];
+    tr->cond_dropout = dropout;
     return SCORESDE_OK;
 }
 

@@ -21,7 +21,13 @@
  * with each path's last loss (of different steps and batches of the one
  * trainer, so not equal; tests/test_loss.c proves the paths' bits equal).
  *
- * Usage: bench_train [repeats (default 9)] [dsm|probe|all (default all)].
+ * Then the overhead of conditions (issue 11): DSM steps of the same network
+ * with a condition of C = 8 features (EMBED: E c added to the time features,
+ * so the first layer's GEMMs keep their shape; the extra work is E c, the
+ * first layer's input gradient and E's gradient), stepped in turn with the
+ * unconditional one within each repeat; the target is C = 8 / C = 0 <= 1.05.
+ *
+ * Usage: bench_train [repeats (default 9)] [dsm|probe|cond|all (default all)].
  * Times are minima over repeats.
  * SPDX-License-Identifier: BSD-3-Clause
  */
@@ -56,7 +62,7 @@ typedef struct bench_trainer {
     scoresde_trainer *tr;
 } bench_trainer;
 
-static bench_trainer bench_trainer_create(int kind, int f32, int threads)
+static bench_trainer bench_trainer_create(int kind, int f32, int threads, size_t cond_dim)
 {
     bench_trainer b = {0};
     scoresde_mlp_options o;
@@ -70,6 +76,8 @@ static bench_trainer bench_trainer_create(int kind, int f32, int threads)
     o.precision = f32 ? SCORESDE_MLP_FLOAT32 : SCORESDE_MLP_FLOAT64;
     o.n_threads = threads;
     o.chunk_rows = 1024;
+    o.cond_dim = cond_dim;
+    o.cond_null = cond_dim > 0;
     if (scoresde_sde_create_default(&b.sde, SCORESDE_SDE_VP) != SCORESDE_OK ||
         scoresde_model_create_mlp(&b.model, b.sde, D, &o) != SCORESDE_OK ||
         scoresde_loss_create(&b.loss, kind) != SCORESDE_OK ||
@@ -92,7 +100,7 @@ static void bench_trainer_free(bench_trainer *b)
 
 static double step_time(int f32, int threads, int reps, double *loss_out)
 {
-    bench_trainer b = bench_trainer_create(SCORESDE_LOSS_DSM, f32, threads);
+    bench_trainer b = bench_trainer_create(SCORESDE_LOSS_DSM, f32, threads, 0);
     scoresde_trainer *tr = b.tr;
     double *x = malloc(N * D * sizeof *x), t[MAX_REP], l = 0;
     scoresde_rng_normal(1, 0, 0, N * D, x);
@@ -116,7 +124,7 @@ static double step_time(int f32, int threads, int reps, double *loss_out)
 static void probe_step_times(int kind, int f32, int threads, int reps, double out[2],
                              double loss_out[2])
 {
-    bench_trainer b = bench_trainer_create(kind, f32, threads);
+    bench_trainer b = bench_trainer_create(kind, f32, threads, 0);
     scoresde_trainer *tr = b.tr;
     scoresde_model *model = b.model;
     const sd_model_ops *fused = model->ops;
@@ -144,6 +152,38 @@ static void probe_step_times(int kind, int f32, int threads, int reps, double ou
     bench_trainer_free(&b);
 }
 
+enum { COND_C = 8 };
+
+/* DSM steps without (path 0) and with (path 1) a condition of COND_C
+ * features, in turn per repeat: out[path] = min time. */
+static void cond_step_times(int f32, int threads, int reps, double out[2])
+{
+    bench_trainer b[2] = {bench_trainer_create(SCORESDE_LOSS_DSM, f32, threads, 0),
+                          bench_trainer_create(SCORESDE_LOSS_DSM, f32, threads, COND_C)};
+    double *x = malloc(N * D * sizeof *x), *c = malloc(N * COND_C * sizeof *c), t[2][MAX_REP];
+    scoresde_rng_normal(1, 0, 0, N * D, x);
+    scoresde_rng_normal(2, 0, 0, N * COND_C, c);
+    scoresde_cond cond = {sizeof cond, COND_C, c, N, NULL};
+    for (int i = -1; i < reps; i++) { /* i = -1: warm-up */
+        for (int k = 0; k < 2; k++) {
+            double t0 = now(), l;
+            if (scoresde_trainer_step_cond(b[k].tr, x, N, D, k ? &cond : NULL, &l) !=
+                SCORESDE_OK) {
+                fprintf(stderr, "step failed: %s\n", scoresde_last_error());
+                exit(1);
+            }
+            if (i >= 0)
+                t[k][i] = now() - t0;
+        }
+    }
+    for (int k = 0; k < 2; k++) {
+        out[k] = summarise(t[k], reps).min;
+        bench_trainer_free(&b[k]);
+    }
+    free(x);
+    free(c);
+}
+
 int main(int argc, char **argv)
 {
     int reps = argc > 1 ? atoi(argv[1]) : 9;
@@ -154,8 +194,9 @@ int main(int argc, char **argv)
     const char *which = argc > 2 ? argv[2] : "all";
     const int all = strcmp(which, "all") == 0;
     const int dsm = all || strcmp(which, "dsm") == 0, probe = all || strcmp(which, "probe") == 0;
-    if (!dsm && !probe) {
-        fprintf(stderr, "the section must be dsm, probe or all, not '%s'\n", which);
+    const int cond = all || strcmp(which, "cond") == 0;
+    if (!dsm && !probe && !cond) {
+        fprintf(stderr, "the section must be dsm, probe, cond or all, not '%s'\n", which);
         return 1;
     }
     const size_t replay_dims[NH + 2] = {D, H, H, H, D};
@@ -190,6 +231,17 @@ int main(int argc, char **argv)
                    "(engine fwd+bwd alone %8.2f ms; loss %.4f)\n",
                    p ? "float32" : "float64", threads, threads > 1 ? "s" : " ", 1e3 * step,
                    1e3 * bound, step / bound, 1e3 * r.fwdbwd.min, loss);
+        }
+    }
+    for (int p = 0; cond && p < 2; p++) {
+        for (int threads = 1; threads <= 2; threads++) {
+            result r = run(p ? SD_MLP_F32 : SD_MLP_F64, threads, reps, 1024);
+            double bound = r.gemm_fwdbwd.min * scale, tm[2];
+            cond_step_times(p, threads, reps, tm);
+            printf("  DSM %s, %d thread%s: step C=0 %8.2f ms (%5.2fx bound)  C=%d %8.2f ms "
+                   "(%5.2fx bound)  C=%d/C=0 %.3f (target <= 1.05)\n",
+                   p ? "float32" : "float64", threads, threads > 1 ? "s" : " ", 1e3 * tm[0],
+                   tm[0] / bound, COND_C, 1e3 * tm[1], tm[1] / bound, COND_C, tm[1] / tm[0]);
         }
     }
     return 0;

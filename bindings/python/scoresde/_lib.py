@@ -58,7 +58,10 @@ class MlpOptions(ctypes.Structure):
                 ("embed_dim", ctypes.c_size_t), ("fourier_scale", ctypes.c_double),
                 ("sigma_data", ctypes.c_double), ("precision", ctypes.c_int),
                 ("seed", ctypes.c_uint64), ("chunk_rows", ctypes.c_size_t),
-                ("n_threads", ctypes.c_int)]
+                ("n_threads", ctypes.c_int),
+                # 1.1: conditions
+                ("cond_dim", ctypes.c_size_t), ("cond_input", ctypes.c_int),
+                ("cond_classes", ctypes.c_size_t), ("cond_null", ctypes.c_int)]
 
 
 class Cond(ctypes.Structure):
@@ -256,6 +259,8 @@ _FUNCTIONS = {
     "scoresde_loss_set_weight_fn": (_i, [_vp, LOSS_WEIGHT_FN, _vp], check_status),
     "scoresde_loss_eval": (_i, [_vp, model_p, _p, _sz, _sz, _u64, _u64, c_double_p, _p, _p,
                                 _sz], check_status),
+    "scoresde_loss_eval_cond": (_i, [_vp, model_p, _p, _sz, _sz, cond_p, _u64, _u64,
+                                     c_double_p, _p, _p, _sz], check_status),
     # train.h
     "scoresde_trainer_create": (_i, [_pp, model_p, _vp], check_status),
     "scoresde_trainer_free": (None, [_vp], check_none),
@@ -275,6 +280,11 @@ _FUNCTIONS = {
     "scoresde_trainer_step": (_i, [_vp, _p, _sz, _sz, c_double_p], check_status),
     "scoresde_trainer_fit": (_i, [_vp, _p, _sz, _sz, _u64, TRAIN_PROGRESS_FN, _vp],
                              check_status),
+    "scoresde_trainer_backward_cond": (_i, [_vp, _p, _sz, _sz, cond_p, _u64, c_double_p],
+                                       check_status),
+    "scoresde_trainer_step_cond": (_i, [_vp, _p, _sz, _sz, cond_p, c_double_p], check_status),
+    "scoresde_trainer_fit_cond": (_i, [_vp, _p, _sz, _sz, cond_p, _u64, TRAIN_PROGRESS_FN, _vp],
+                                  check_status),
     "scoresde_trainer_get_ema": (_i, [_vp, _p, _sz], check_status),
     "scoresde_trainer_save_buffer": (_i, [_vp, _pp, c_size_p], check_status),
     "scoresde_trainer_save": (_i, [_vp, ctypes.c_char_p], check_status),

@@ -17,6 +17,7 @@ MLP_ACTIVATIONS = {"silu": 0, "relu": 1, "tanh": 2, "softplus": 3}
 MLP_OUTPUTS = {"score": 0, "noise": 1, "data": 2, "edm": 3}
 MLP_EMBEDDINGS = {"auto": 0, "fourier": 1, "sinusoidal": 2}
 MLP_PRECISIONS = {"float64": 0, "float32": 1}
+MLP_COND_INPUTS = {"concat": 1, "embed": 2}
 
 
 def _choice(table, value, name):
@@ -117,12 +118,16 @@ class Model(u.Handle):
     @classmethod
     def mlp(cls, sde, D, widths=None, activation=None, output=None, embedding=None,
             embed_dim=None, fourier_scale=None, sigma_data=None, precision=None, seed=None,
-            chunk_rows=None, n_threads=None):
+            chunk_rows=None, n_threads=None, cond_dim=None, cond_input=None,
+            cond_classes=None, cond_null=None):
         """A trainable MLP score network of dimension D (scoresde_mlp_options):
         every option left None keeps the library's default (three hidden layers
         of 256, SiLU, noise output, ...). widths is the list of hidden widths;
         activation, output, embedding and precision take names (MLP_ACTIVATIONS,
-        ...) or the C enum values."""
+        ...) or the C enum values. A conditional model: cond_dim = C features per
+        sample, cond_input "embed" (default) or "concat" (MLP_COND_INPUTS),
+        cond_classes = K for integer labels (cond_dim 1), cond_null=True to accept
+        the null condition (train with the trainer's cond_dropout)."""
         opts = MlpOptions()
         u.call(lib.scoresde_model_mlp_options_init, ctypes.byref(opts), ctypes.sizeof(opts))
         if widths is not None:
@@ -138,12 +143,15 @@ class Model(u.Handle):
             # array alive through opts until then.
             opts.widths = (ctypes.c_size_t * max(len(widths), 1))(*widths)
         for name, table in (("activation", MLP_ACTIVATIONS), ("output", MLP_OUTPUTS),
-                            ("embedding", MLP_EMBEDDINGS), ("precision", MLP_PRECISIONS)):
+                            ("embedding", MLP_EMBEDDINGS), ("precision", MLP_PRECISIONS),
+                            ("cond_input", MLP_COND_INPUTS)):
             value = locals()[name]
             if value is not None:
                 setattr(opts, name, _choice(table, value, name))
+        if cond_null is not None:
+            cond_null = int(bool(cond_null))
         for name in ("embed_dim", "fourier_scale", "sigma_data", "seed", "chunk_rows",
-                     "n_threads"):
+                     "n_threads", "cond_dim", "cond_classes", "cond_null"):
             value = locals()[name]
             if value is not None:
                 setattr(opts, name, value)

@@ -30,6 +30,7 @@ TRAIN_SETTINGS = {
     "lr": (1, False), "beta1": (2, False), "beta2": (3, False), "eps": (4, False),
     "weight_decay": (5, False), "clip": (6, False), "ema_rate": (7, False),
     "warmup": (8, True), "batch": (9, True), "seed": (10, True),
+    "cond_dropout": (11, False),
 }
 EXPORT = {"ema": 0, "raw": 1}
 
@@ -173,15 +174,19 @@ class Loss(u.Handle):
         cf = self._hooks.wrap(LOSS_WEIGHT_FN, body)
         u.call(lib.scoresde_loss_set_weight_fn, self, cf, None)
 
-    def __call__(self, model, x0, seed=0, first_sample=0, per_sample=False, grad=None):
+    def __call__(self, model, x0, seed=0, first_sample=0, per_sample=False, grad=None,
+                 cond=None, null_mask=None):
         """The batch loss of x0 (n, D) for `model`; with per_sample=True returns
-        (loss, values (n,)); grad, an (num_params,) array, gets the gradient ADDED."""
+        (loss, values (n,)); grad, an (num_params,) array, gets the gradient ADDED.
+        cond: the conditions of a conditional model, (n, C) or (C,) for all;
+        null_mask: n booleans, the samples that take the null condition."""
         x0, n, D = u.batch(x0, "x0")
         values = np.empty(n) if per_sample else None
         if grad is not None:
             u.as_output(grad, "grad", (None,))
         value = ctypes.c_double()
-        u.call(lib.scoresde_loss_eval, self, model, u.ptr(x0), n, D, seed, first_sample,
+        u.call(lib.scoresde_loss_eval_cond, self, model, u.ptr(x0), n, D,
+               u.cond(cond, n, null_mask, model.cond_dim), seed, first_sample,
                ctypes.byref(value), u.ptr(values), u.ptr(grad),
                0 if grad is None else grad.shape[0],
                hooks=u.Hooks([self._hooks, model._hooks]))
@@ -253,20 +258,25 @@ class Trainer(u.Handle):
         """The number of applied optimiser steps."""
         return u.call(lib.scoresde_trainer_steps, self)
 
-    def step(self, x0):
-        """One step on the batch x0 (n, D); returns the batch loss."""
+    def _cond(self, cond, n, null_mask):
+        return u.cond(cond, n, null_mask, self.model.cond_dim)
+
+    def step(self, x0, cond=None, null_mask=None):
+        """One step on the batch x0 (n, D) (with its conditions, as Loss takes
+        them); returns the batch loss."""
         x0, n, D = u.batch(x0, "x0")
         value = ctypes.c_double()
-        u.call(lib.scoresde_trainer_step, self, u.ptr(x0), n, D, ctypes.byref(value),
-               hooks=self._hooks)
+        u.call(lib.scoresde_trainer_step_cond, self, u.ptr(x0), n, D,
+               self._cond(cond, n, null_mask), ctypes.byref(value), hooks=self._hooks)
         return value.value
 
-    def backward(self, x0, first_sample=0):
+    def backward(self, x0, first_sample=0, cond=None, null_mask=None):
         """Loss and gradient of x0 into the trainer's buffer; returns the loss."""
         x0, n, D = u.batch(x0, "x0")
         value = ctypes.c_double()
-        u.call(lib.scoresde_trainer_backward, self, u.ptr(x0), n, D, first_sample,
-               ctypes.byref(value), hooks=self._hooks)
+        u.call(lib.scoresde_trainer_backward_cond, self, u.ptr(x0), n, D,
+               self._cond(cond, n, null_mask), first_sample, ctypes.byref(value),
+               hooks=self._hooks)
         return value.value
 
     def get_grad(self, out=None):
@@ -289,8 +299,10 @@ class Trainer(u.Handle):
         u.call(lib.scoresde_trainer_get_ema, self, u.ptr(out), out.shape[0])
         return out
 
-    def fit(self, data, steps, progress=None):
-        """Run `steps` steps on minibatches (the BATCH setting) drawn from data (m, D).
+    def fit(self, data, steps, progress=None, cond=None, null_mask=None):
+        """Run `steps` steps on minibatches (the BATCH setting) drawn from data (m, D),
+        with row r of cond ((m, C), or (C,) for every row) and of null_mask (m
+        booleans) for data row r (a conditional model).
 
         progress: None; True for a progress bar (tqdm when installed, else a
         text bar on stderr); or a callable hook(step, loss, ema_loss) called
@@ -298,6 +310,7 @@ class Trainer(u.Handle):
         raised by the hook stops the run and is re-raised here (steps done are
         kept). Returns (steps run in this call, last loss, its moving average)."""
         data, m, D = u.batch(data, "data")
+        c = self._cond(cond, m, null_mask)
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
             raise ValueError("steps (%r) must be an int >= 0" % (steps,))
         start = self.steps
@@ -316,7 +329,7 @@ class Trainer(u.Handle):
         hooks = u.Hooks([self._hooks])
         cf = hooks.wrap(TRAIN_PROGRESS_FN, body)
         try:
-            u.call(lib.scoresde_trainer_fit, self, u.ptr(data), m, D, steps, cf, None,
+            u.call(lib.scoresde_trainer_fit_cond, self, u.ptr(data), m, D, c, steps, cf, None,
                    hooks=hooks)
         except _Stop:
             pass

@@ -136,7 +136,7 @@ def test_loss_and_trainer_settings_tables(vp, mlp):
     round trip by name, the ids matching the C enums, NaN only for loss EPS."""
     from scoresde.train import LOSS_KINDS, LOSS_SETTINGS, TRAIN_SETTINGS
     assert sorted(c[0] for c in LOSS_SETTINGS.values()) == list(range(1, 12))
-    assert sorted(c[0] for c in TRAIN_SETTINGS.values()) == list(range(1, 11))
+    assert sorted(c[0] for c in TRAIN_SETTINGS.values()) == list(range(1, 12))
     for kind in LOSS_KINDS:
         with sd.Loss(kind) as loss:
             for name, (_, is_int, _) in LOSS_SETTINGS.items():

@@ -66,6 +66,7 @@ pub const SCORESDE_RNG_SAMPLER: scoresde_rng_purpose_t = 6;
 pub const SCORESDE_RNG_MODEL: scoresde_rng_purpose_t = 7;
 pub const SCORESDE_RNG_BATCH: scoresde_rng_purpose_t = 8;
 pub const SCORESDE_RNG_INPAINT: scoresde_rng_purpose_t = 9;
+pub const SCORESDE_RNG_COND_DROP: scoresde_rng_purpose_t = 10;
 pub type scoresde_rng_purpose_t = core::ffi::c_uint;
 extern "C" {
     pub fn scoresde_philox4x32_10(counter: *const u32, key: *const u32, out: *mut u32);
@@ -1005,6 +1006,22 @@ extern "C" {
         count: usize,
     ) -> core::ffi::c_int;
 }
+extern "C" {
+    pub fn scoresde_loss_eval_cond(
+        loss: *const scoresde_loss,
+        model: *const scoresde_model,
+        x0: *const f64,
+        n: usize,
+        D: usize,
+        cond: *const scoresde_cond,
+        seed: u64,
+        first_sample: u64,
+        value: *mut f64,
+        per_sample: *mut f64,
+        grad: *mut f64,
+        count: usize,
+    ) -> core::ffi::c_int;
+}
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct scoresde_trainer {
@@ -1020,6 +1037,7 @@ pub const SCORESDE_TRAIN_EMA_RATE: scoresde_train_setting_t = 7;
 pub const SCORESDE_TRAIN_WARMUP: scoresde_train_setting_t = 8;
 pub const SCORESDE_TRAIN_BATCH: scoresde_train_setting_t = 9;
 pub const SCORESDE_TRAIN_SEED: scoresde_train_setting_t = 10;
+pub const SCORESDE_TRAIN_COND_DROPOUT: scoresde_train_setting_t = 11;
 pub type scoresde_train_setting_t = core::ffi::c_uint;
 pub type scoresde_train_progress_fn = ::core::option::Option<
     unsafe extern "C" fn(
@@ -1130,6 +1148,39 @@ extern "C" {
         data: *const f64,
         m: usize,
         D: usize,
+        steps: u64,
+        progress: scoresde_train_progress_fn,
+        user: *mut core::ffi::c_void,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_trainer_backward_cond(
+        trainer: *mut scoresde_trainer,
+        x0: *const f64,
+        n: usize,
+        D: usize,
+        cond: *const scoresde_cond,
+        first_sample: u64,
+        loss: *mut f64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_trainer_step_cond(
+        trainer: *mut scoresde_trainer,
+        x0: *const f64,
+        n: usize,
+        D: usize,
+        cond: *const scoresde_cond,
+        loss: *mut f64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_trainer_fit_cond(
+        trainer: *mut scoresde_trainer,
+        data: *const f64,
+        m: usize,
+        D: usize,
+        cond: *const scoresde_cond,
         steps: u64,
         progress: scoresde_train_progress_fn,
         user: *mut core::ffi::c_void,

@@ -151,6 +151,23 @@ impl MlpOptions {
         self.raw.n_threads = n;
         self
     }
+    /// A conditional model: `dim` condition features entering as `input`
+    /// (sys::SCORESDE_MLP_COND_EMBED or _CONCAT).
+    pub fn cond(mut self, dim: usize, input: u32) -> Self {
+        self.raw.cond_dim = dim;
+        self.raw.cond_input = input as i32;
+        self
+    }
+    /// Integer class labels in [0, k) as the one condition feature.
+    pub fn cond_classes(mut self, k: usize) -> Self {
+        self.raw.cond_classes = k;
+        self
+    }
+    /// Whether the model accepts the null condition.
+    pub fn cond_null(mut self, yes: bool) -> Self {
+        self.raw.cond_null = yes as i32;
+        self
+    }
     pub fn raw_mut(&mut self) -> &mut sys::scoresde_mlp_options {
         &mut self.raw
     }

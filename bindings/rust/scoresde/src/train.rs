@@ -9,7 +9,7 @@ use scoresde_sys as sys;
 
 use crate::error::{want_len, Error, Result};
 use crate::hooks::{self, guard, slice, slice_mut, user_ptr, HookResult};
-use crate::model::{c_path, create, Model};
+use crate::model::{c_path, create, Cond, Model};
 
 /// A user weight lambda(t): fill `out` (one weight per time).
 pub type WeightFn = dyn Fn(&[f64], &mut [f64]) -> HookResult + Send + Sync;
@@ -120,6 +120,14 @@ impl Loss {
     #[allow(clippy::too_many_arguments)]
     pub fn eval(&self, model: &Model, x0: &[f64], seed: u64, first_sample: u64,
                 per_sample: Option<&mut [f64]>, grad: Option<&mut [f64]>) -> Result<f64> {
+        self.eval_cond(model, x0, None, seed, first_sample, per_sample, grad)
+    }
+
+    /// eval with the conditions of the batch (None: no condition).
+    #[allow(clippy::too_many_arguments)]
+    pub fn eval_cond(&self, model: &Model, x0: &[f64], cond: Option<&Cond>, seed: u64,
+                     first_sample: u64, per_sample: Option<&mut [f64]>,
+                     grad: Option<&mut [f64]>) -> Result<f64> {
         let d = model.dim();
         if x0.len().checked_rem(d) != Some(0) {
             return Err(Error::new(sys::SCORESDE_EDIM, format!(
@@ -138,9 +146,11 @@ impl Loss {
             None => (ptr::null_mut(), 0),
         };
         let mut value = 0.0;
+        let c = Cond::raw(cond, n)?;
         hooks::call(|| unsafe {
-            sys::scoresde_loss_eval(self.raw(), model.raw(), x0.as_ptr(), n, d, seed,
-                                    first_sample, &mut value, ps, gp, gc)
+            sys::scoresde_loss_eval_cond(self.raw(), model.raw(), x0.as_ptr(), n, d,
+                                         Cond::ptr(&c), seed, first_sample, &mut value, ps, gp,
+                                         gc)
         })?;
         Ok(value)
     }
@@ -268,18 +278,33 @@ impl<'a> Trainer<'a> {
 
     /// One step on the batch x0 (n x dim); returns the batch loss.
     pub fn step(&mut self, x0: &[f64]) -> Result<f64> {
+        self.step_cond(x0, None)
+    }
+    /// step with the conditions of the batch.
+    pub fn step_cond(&mut self, x0: &[f64], cond: Option<&Cond>) -> Result<f64> {
         let (n, d) = self.rows(x0, "x0")?;
+        let c = Cond::raw(cond, n)?;
         let mut loss = 0.0;
-        hooks::call(|| unsafe { sys::scoresde_trainer_step(self.raw(), x0.as_ptr(), n, d, &mut loss) })?;
+        hooks::call(|| unsafe {
+            sys::scoresde_trainer_step_cond(self.raw(), x0.as_ptr(), n, d, Cond::ptr(&c),
+                                            &mut loss)
+        })?;
         Ok(loss)
     }
 
     /// Loss and gradient of x0 into the gradient buffer; returns the loss.
     pub fn backward(&mut self, x0: &[f64], first_sample: u64) -> Result<f64> {
+        self.backward_cond(x0, None, first_sample)
+    }
+    /// backward with the conditions of the batch.
+    pub fn backward_cond(&mut self, x0: &[f64], cond: Option<&Cond>, first_sample: u64)
+        -> Result<f64> {
         let (n, d) = self.rows(x0, "x0")?;
+        let c = Cond::raw(cond, n)?;
         let mut loss = 0.0;
         hooks::call(|| unsafe {
-            sys::scoresde_trainer_backward(self.raw(), x0.as_ptr(), n, d, first_sample, &mut loss)
+            sys::scoresde_trainer_backward_cond(self.raw(), x0.as_ptr(), n, d, Cond::ptr(&c),
+                                                first_sample, &mut loss)
         })?;
         Ok(loss)
     }
@@ -309,12 +334,21 @@ impl<'a> Trainer<'a> {
     /// stops the run and resumes in the caller.
     pub fn fit(&mut self, data: &[f64], steps: u64,
                progress: Option<&mut dyn FnMut(u64, f64, f64) -> bool>) -> Result<FitSummary> {
+        self.fit_cond(data, None, steps, progress)
+    }
+    /// fit with the dataset's conditions: row r of `cond` (m rows, or one for
+    /// all) goes with data row r.
+    pub fn fit_cond(&mut self, data: &[f64], cond: Option<&Cond>, steps: u64,
+                    progress: Option<&mut dyn FnMut(u64, f64, f64) -> bool>)
+        -> Result<FitSummary> {
         let (m, d) = self.rows(data, "data")?;
+        let c = Cond::raw(cond, m)?;
         let mut st = FitState { hook: progress, last: (f64::NAN, f64::NAN), start: self.steps(),
                                 stopped: false };
         let user = &mut st as *mut FitState<'_> as *mut c_void;
         let r = hooks::call(|| unsafe {
-            sys::scoresde_trainer_fit(self.raw(), data.as_ptr(), m, d, steps, Some(progress_tramp), user)
+            sys::scoresde_trainer_fit_cond(self.raw(), data.as_ptr(), m, d, Cond::ptr(&c), steps,
+                                           Some(progress_tramp), user)
         });
         match r {
             Err(e) if !(st.stopped && e.status() == sys::SCORESDE_ECALLBACK) => return Err(e),
