@@ -244,11 +244,11 @@ START_TEST(non_finite_states)
     /* Adaptive solvers: DOPRI5 (the ODE default) and adaptive DPM-Solver++. */
     scoresde_sampler *ode = make_sampler(SCORESDE_SAMPLER_ODE, 4);
     refused(scoresde_sampler_sample(ode, huge, NULL, N, D, 1, 0, out, NULL), SCORESDE_ENUMERIC,
-            "right-hand side is not finite");
+            "not finite");
     scoresde_sampler *dpm = make_sampler(SCORESDE_SAMPLER_DPMPP, 4);
     OK(scoresde_sampler_set_int(dpm, SCORESDE_SAMPLER_ADAPTIVE, 1));
     refused(scoresde_sampler_sample(dpm, huge, NULL, N, D, 1, 0, out, NULL), SCORESDE_ENUMERIC,
-            "data prediction is not finite");
+            "not finite");
     scoresde_sampler_free(dpm);
     scoresde_sampler_free(ode);
     scoresde_model_free(nan);

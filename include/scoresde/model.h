@@ -69,7 +69,9 @@ typedef enum scoresde_model_kind_t {
     SCORESDE_MODEL_GMM = 1,          /**< exact Gaussian mixture */
     SCORESDE_MODEL_SCORE_FN = 2,     /**< user score callback */
     SCORESDE_MODEL_DENOISER_FN = 3,  /**< user denoiser callback, converted by Tweedie */
-    SCORESDE_MODEL_MLP = 4           /**< trainable multilayer perceptron */
+    SCORESDE_MODEL_MLP = 4,          /**< trainable multilayer perceptron */
+    SCORESDE_MODEL_COND_GMM = 5,     /**< exact class-conditional Gaussian mixture (1.1) */
+    SCORESDE_MODEL_LINEAR_GAUSSIAN = 6 /**< exact linear-Gaussian posterior (1.1) */
 } scoresde_model_kind_t;
 
 /**
@@ -357,6 +359,130 @@ SCORESDE_API int scoresde_model_log_density_cond(const scoresde_model *model, co
 SCORESDE_API int scoresde_model_sample_cond(const scoresde_model *model, const double *t,
                                             size_t n, size_t D, const scoresde_cond *cond,
                                             uint64_t seed, uint64_t first_sample, double *x);
+
+/* ------------------------------------------- exact conditional models (1.1)
+ * Two exact conditional models, for tests and for users, with the exact
+ * score of p_t(x | c) under any SDE with a Gaussian marginal
+ * x_t = alpha(t) x_0 + sigma(t) z, its divergence and Jacobian products,
+ * ln p_t(x | c) and exact samples; both accept the null condition. Neither
+ * can be saved to a file (SCORESDE_EUNSUPPORTED from the save calls).
+ *
+ * Class-conditional mixture (SCORESDE_MODEL_COND_GMM): K classes, class k
+ * a diagonal mixture p_0(x | k) = sum_m w_km N(mu_km, diag(v_km)) of M
+ * components, class probabilities pi_k. The condition is the class label
+ * (C = 1, scoresde_model_cond_classes = K): the double k, an integer in
+ * [0, K). The null condition is the unconditional mixture
+ * p_0(x) = sum_k pi_k p_0(x | k), i.e. the K M components with weights
+ * pi_k w_km. Each sample's density is the mixture of scoresde_model_create_gmm
+ * for its class (or the null mixture), with the formulas and sampling
+ * offsets documented there (the component drawn among its mixture's).
+ *
+ * Linear-Gaussian (SCORESDE_MODEL_LINEAR_GAUSSIAN): theta ~ N(m0, S0) in D
+ * dimensions (the model's x), y = A theta + b + e with e ~ N(0, Se) in C
+ * dimensions (the condition). The condition y gives the posterior
+ * N(mp, Sp): Sp = (S0^-1 + A^T Se^-1 A)^-1, mp = Sp (S0^-1 m0 +
+ * A^T Se^-1 (y - b)), diffused to N(alpha mp, alpha^2 Sp + sigma^2 I); the
+ * null condition is the prior, diffused to N(alpha m0, alpha^2 S0 + sigma^2 I).
+ * Exact samples of sample i: z_k = normal element
+ * SCORESDE_RNG_OFFSET(SCORESDE_RNG_MODEL, k), k < D, of stream
+ * first_sample + i; x = alpha mean + Q diag(sqrt(alpha^2 l + sigma^2)) z with
+ * the covariance's eigenvectors Q and eigenvalues l (found at creation by
+ * cyclic Jacobi rotations). */
+
+/**
+ * Create the class-conditional mixture of K classes of M components in D
+ * dimensions. class_probs: K positive finite numbers (normalised to sum 1).
+ * weights: K x M positive finite numbers, normalised within each class
+ * (weights[k*M + m] = w_km). means, variances: K x M x D finite values and
+ * positive finite diagonal variances (component m of class k at
+ * (k*M + m)*D). Every array is copied. Returns SCORESDE_OK, SCORESDE_EINVAL
+ * (NULL pointer, K, M or D zero, a value not finite or out of range, naming
+ * the array and index), SCORESDE_EUNSUPPORTED (the SDE has no Gaussian
+ * marginal) or SCORESDE_ENOMEM; *out is NULL on failure. Thread-safe.
+ */
+SCORESDE_API int scoresde_model_create_cond_gmm(scoresde_model **out, const scoresde_sde *sde,
+                                                size_t K, size_t M, size_t D,
+                                                const double *class_probs,
+                                                const double *weights, const double *means,
+                                                const double *variances);
+
+/**
+ * Create the linear-Gaussian posterior model: prior_mean (D), prior_cov
+ * (D x D), A (C x D, row-major: y_q = sum_j A[q*D + j] theta_j + b_q + e_q),
+ * b (C, or NULL for zero), noise_cov (C x C). The covariances must be finite,
+ * symmetric to 1e-12 of their largest diagonal entry and positive definite
+ * (smallest eigenvalue above 1e-13 of the largest). Every array is copied.
+ * D and C at most 4096. Returns SCORESDE_OK, SCORESDE_EINVAL (NULL pointer,
+ * D or C zero or too large, a non-finite value, a covariance not symmetric
+ * or not positive definite, naming it), SCORESDE_EUNSUPPORTED (no Gaussian
+ * marginal) or SCORESDE_ENOMEM; *out is NULL on failure. Thread-safe.
+ */
+SCORESDE_API int scoresde_model_create_linear_gaussian(scoresde_model **out,
+                                                       const scoresde_sde *sde, size_t D,
+                                                       size_t C, const double *prior_mean,
+                                                       const double *prior_cov, const double *A,
+                                                       const double *b, const double *noise_cov);
+
+/* ----------------------------------------------------- conditional hooks (1.1)
+ * The caller's functions with the batch's conditions: row i's condition is
+ * the C doubles at c + i * c_stride, where c_stride is C (a row per sample)
+ * or 0 (one row for every sample, a broadcast). Sample i asks for the null
+ * condition when c is NULL (every sample) or null_mask[i] != 0 (null_mask
+ * NULL: no sample); the hook then ignores row i, which need not be valid.
+ * Values are as the caller gave them to the _cond call (finite; checked by
+ * the library); the library may pass rows of its own (a finite-difference
+ * batch of 2n rows repeats sample i's condition, classifier-free guidance
+ * appends n null rows). Return values and output checks as the
+ * unconditional hooks (scoresde_score_fn). */
+
+/** A conditional score: write s(x_i, t_i | c_i) into score_out (n x D). */
+typedef int (*scoresde_cond_score_fn)(const double *x, const double *t, size_t n, size_t D,
+                                      const double *c, size_t c_stride,
+                                      const unsigned char *null_mask, double *score_out,
+                                      void *user);
+
+/** A conditional denoiser: write D(x_i, t_i | c_i) ~ E[x_0 | x_t = x_i, c_i] into x0_out. */
+typedef int (*scoresde_cond_denoiser_fn)(const double *x, const double *t, size_t n, size_t D,
+                                         const double *c, size_t c_stride,
+                                         const unsigned char *null_mask, double *x0_out,
+                                         void *user);
+
+/** A conditional divergence (of the score, or of the denoiser for a denoiser model). */
+typedef int (*scoresde_cond_divergence_fn)(const double *x, const double *t, size_t n,
+                                           size_t D, const double *c, size_t c_stride,
+                                           const unsigned char *null_mask, double *div_out,
+                                           void *user);
+
+/**
+ * A conditional score-callback model (kind SCORESDE_MODEL_SCORE_FN with
+ * cond_dim C > 0): as scoresde_model_create_score_fn, with the condition
+ * rows passed to the hooks. accepts_null non-zero: the hooks handle the null
+ * condition (scoresde_model_cond_null is then 1); zero: the library refuses
+ * it before any hook runs. divergence may be NULL. Returns SCORESDE_OK,
+ * SCORESDE_EINVAL (out, sde or score NULL, D or C zero) or SCORESDE_ENOMEM.
+ * Thread-safe.
+ */
+SCORESDE_API int scoresde_model_create_cond_score_fn(scoresde_model **out,
+                                                     const scoresde_sde *sde, size_t D,
+                                                     size_t C, int accepts_null,
+                                                     scoresde_cond_score_fn score,
+                                                     scoresde_cond_divergence_fn divergence,
+                                                     void *user);
+
+/**
+ * A conditional denoiser-callback model (kind SCORESDE_MODEL_DENOISER_FN
+ * with cond_dim C > 0): as scoresde_model_create_denoiser_fn (Tweedie,
+ * divergence of the denoiser), with the condition rows passed to the hooks;
+ * accepts_null as scoresde_model_create_cond_score_fn. Returns SCORESDE_OK,
+ * SCORESDE_EINVAL, SCORESDE_EUNSUPPORTED (no Gaussian marginal) or
+ * SCORESDE_ENOMEM. Thread-safe.
+ */
+SCORESDE_API int scoresde_model_create_cond_denoiser_fn(scoresde_model **out,
+                                                        const scoresde_sde *sde, size_t D,
+                                                        size_t C, int accepts_null,
+                                                        scoresde_cond_denoiser_fn denoiser,
+                                                        scoresde_cond_divergence_fn divergence,
+                                                        void *user);
 
 /* --------------------------------------------------------- trainable models
  * Kinds without trainable parameters (GMM, hooks) return SCORESDE_EUNSUPPORTED

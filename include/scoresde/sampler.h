@@ -333,8 +333,10 @@ typedef enum scoresde_sampler_setting_t {
     SCORESDE_SAMPLER_LANGEVIN_STEP = 27,  /**< double [1e-300, 1e300], 1e-3: Langevin delta */
     SCORESDE_SAMPLER_ADAPTIVE = 28,       /**< int [0, 1], 0: DPMPP with per-sample adaptive
                                                steps (RTOL, ATOL; see the method list) */
-    SCORESDE_SAMPLER_UNIPC = 29           /**< int [0, 1], 0: DPMPP multistep with the UniC
+    SCORESDE_SAMPLER_UNIPC = 29,          /**< int [0, 1], 0: DPMPP multistep with the UniC
                                                corrector (see the method list) */
+    SCORESDE_SAMPLER_GUIDANCE_SCALE = 36  /**< double [-1e6, 1e6], 0 (off): classifier-free
+                                               guidance w (1.1; see Conditions below) */
 } scoresde_sampler_setting_t;
 
 /** Divergence estimators for likelihoods (values of the setting
@@ -621,6 +623,73 @@ SCORESDE_API int scoresde_sampler_likelihood(const scoresde_sampler *s,
                                              size_t n, size_t D, uint64_t seed,
                                              uint64_t first_sample, double *logp,
                                              double *latent, scoresde_sampler_stats *stats);
+
+/* ------------------------------------------------------------- conditions
+ * Conditional sampling (1.1). Each batch entry point has a `_cond` twin that
+ * takes `const scoresde_cond *cond` (scoresde/common.h) right after its input
+ * batch arguments (x_T or y/mask or x0 or x, n, D), as the model's twins do;
+ * the 1.0 function is its twin with cond NULL. Row i of the condition belongs
+ * to the call's sample i; cond->rows = 1 gives every sample the same
+ * condition (posterior sampling for one observation). The condition is
+ * checked once per call, as by scoresde_model_score_cond, with its errors
+ * (SCORESDE_EINVAL, SCORESDE_EDIM). Sample i's result depends on its own
+ * condition only: it is the same bits whatever the other samples'
+ * conditions, the batch, BLOCK or THREADS (given a model whose per-sample
+ * results do not depend on the batch, as the library's own models).
+ *
+ * Classifier-free guidance (Ho and Salimans 2022): with GUIDANCE_SCALE = w
+ * != 0, every model evaluation of sample, inpaint and encode uses
+ *     s = s(x | null) + (1 + w) (s(x | c) - s(x | null))
+ * in place of s(x | c); methods that use the data prediction (EDM,
+ * DPM-Solver++ and its adaptive and UniPC forms) combine
+ * m(x | null) + (1 + w)(m(x | c) - m(x | null)) the same way, which is the
+ * same combination, since m is affine in s at one time. w = 0 is the plain
+ * conditional score; w = -1 the null one. diffusers' guidance_scale is 1 + w
+ * (its 1 is no guidance; its 7.5 is w = 6.5). The two terms are one model
+ * call of 2n rows per evaluation: the n points with their conditions, then
+ * the same points with the null condition; NFE counts evaluations, not rows.
+ * The guidance hook (scoresde_sampler_set_guidance) is added to the combined
+ * score. A guided run needs 4 D + 2 C + 3 more doubles of workspace per
+ * sample of a block. Likelihoods ignore GUIDANCE_SCALE (a guided score has no
+ * density to integrate). With w != 0, a model that is unconditional or does
+ * not accept the null condition gives SCORESDE_EINVAL.
+ */
+
+/** scoresde_sampler_sample with conditions (row i for sample i, or one row for all). */
+SCORESDE_API int scoresde_sampler_sample_cond(const scoresde_sampler *s,
+                                              const scoresde_model *model, const double *x_T,
+                                              size_t n, size_t D, const scoresde_cond *cond,
+                                              uint64_t seed, uint64_t first_sample,
+                                              double *x_out, scoresde_sampler_stats *stats);
+
+/**
+ * scoresde_sampler_inpaint with conditions: the free coordinates follow the
+ * conditional (and, with GUIDANCE_SCALE, guided) score.
+ */
+SCORESDE_API int scoresde_sampler_inpaint_cond(const scoresde_sampler *s,
+                                               const scoresde_model *model, const double *y,
+                                               const unsigned char *mask, size_t n, size_t D,
+                                               const scoresde_cond *cond, uint64_t seed,
+                                               uint64_t first_sample, double *x_out,
+                                               scoresde_sampler_stats *stats);
+
+/** scoresde_sampler_encode with conditions (the conditional probability-flow ODE). */
+SCORESDE_API int scoresde_sampler_encode_cond(const scoresde_sampler *s,
+                                              const scoresde_model *model, const double *x0,
+                                              size_t n, size_t D, const scoresde_cond *cond,
+                                              double *x_out, scoresde_sampler_stats *stats);
+
+/**
+ * scoresde_sampler_likelihood with conditions: ln p_eps(x_i | c_i) through the
+ * conditional probability-flow ODE (the posterior log-density for a
+ * simulator's observation c_i). GUIDANCE_SCALE is not applied.
+ */
+SCORESDE_API int scoresde_sampler_likelihood_cond(const scoresde_sampler *s,
+                                                  const scoresde_model *model, const double *x,
+                                                  size_t n, size_t D, const scoresde_cond *cond,
+                                                  uint64_t seed, uint64_t first_sample,
+                                                  double *logp, double *latent,
+                                                  scoresde_sampler_stats *stats);
 
 /**
  * Bits per dimension of `bits`-bit data dequantised uniformly to u in [0, 1)^D

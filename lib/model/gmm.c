@@ -36,17 +36,23 @@ typedef struct gmm_ws {
     double mem[];
 } gmm_ws;
 
-static void gmm_free_state(void *state)
+/* Free the pooled workspaces and the pool's lock. */
+static void gmm_free_pool(sd_gmm_state *s)
 {
-    sd_gmm_state *s = state;
-    if (s == NULL)
-        return;
     while (s->pool) {
         gmm_ws *next = s->pool->next;
         sd_free(s->pool);
         s->pool = next;
     }
     pthread_mutex_destroy(&s->lock);
+}
+
+static void gmm_free_state(void *state)
+{
+    sd_gmm_state *s = state;
+    if (s == NULL)
+        return;
+    gmm_free_pool(s);
     sd_free(s->weight);
     sd_free(s->log_w);
     sd_free(s->mean);
@@ -102,10 +108,14 @@ typedef struct gmm_work {
     double *inv_c;         /* K x D: 1 / (alpha^2 v_kj + sigma^2) */
     double *log_norm;      /* K: ln w_k - (sum_j ln c_kj + D ln 2 pi) / 2 */
     double at_alpha, at_sigma; /* what inv_c and log_norm hold; NaN: nothing */
+    const sd_gmm_state *at_s;  /* ... and for which mixture (a class's, or the null one) */
 } gmm_work;
 
 static int gmm_work_begin(const scoresde_model *m, gmm_work *w)
 {
+    /* The most components any sample's mixture has: the plain mixture's, or
+     * the class-conditional one's null mixture, its state's first member
+     * (whose pool serves every class). */
     sd_gmm_state *s = m->state;
     size_t K = s->K, D = m->dim;
     pthread_mutex_lock(&s->lock);
@@ -128,6 +138,7 @@ static int gmm_work_begin(const scoresde_model *m, gmm_work *w)
     w->dev = w->score + D;
     w->inv_c = w->dev + D;
     w->at_alpha = w->at_sigma = NAN;
+    w->at_s = NULL;
     return SCORESDE_OK;
 }
 
@@ -160,7 +171,7 @@ static int gmm_work_end(const scoresde_model *m, gmm_work *w, int rc)
 static void gmm_coefficients(const sd_gmm_state *s, size_t D, gmm_work *w, double alpha,
                              double sigma)
 {
-    if (alpha == w->at_alpha && sigma == w->at_sigma)
+    if (alpha == w->at_alpha && sigma == w->at_sigma && s == w->at_s)
         return;
     double a2 = alpha * alpha, s2 = sigma * sigma;
     for (size_t k = 0; k < s->K; k++) {
@@ -175,6 +186,31 @@ static void gmm_coefficients(const sd_gmm_state *s, size_t D, gmm_work *w, doubl
     }
     w->at_alpha = alpha;
     w->at_sigma = sigma;
+    w->at_s = s;
+}
+
+/* The class-conditional mixture (its layout is documented at its
+ * constructor below): the null mixture first, so that a pointer to the state
+ * is a pointer to the largest mixture (gmm_work_begin relies on it), then one
+ * view per class into the same means and variances. */
+typedef struct sd_cgmm_state {
+    sd_gmm_state all;   /* K x M components, weights pi_k w_km */
+    size_t classes, M;
+    double *cls_weight; /* K x M, normalised within each class */
+    double *cls_log_w;  /* K x M */
+    sd_gmm_state *cls;  /* K views: component block k of `all`, class weights */
+} sd_cgmm_state;
+
+/* The mixture sample i is scored under: the model's own (unconditional), the
+ * null mixture, or its class's (a label already checked by sd_cond_resolve). */
+static const sd_gmm_state *gmm_pick(const scoresde_model *m, const sd_cond *cond, size_t i)
+{
+    if (cond == NULL)
+        return m->state;
+    const sd_cgmm_state *c = m->state;
+    if (sd_cond_is_null(cond, i))
+        return &c->all;
+    return &c->cls[(size_t)sd_cond_row(cond, i)[0]];
 }
 
 /* Responsibilities of one sample into w->r (a log-sum-exp, so they sum to 1
@@ -221,9 +257,8 @@ static void gmm_score_one(const sd_gmm_state *s, size_t D, gmm_work *w, const do
 /* The shared loop of the score (into score_out, if not NULL) and the log
  * density (into logp otherwise). */
 static int gmm_first_order(const scoresde_model *m, const double *x, const double *t, size_t n,
-                           double *score_out, double *logp)
+                           const sd_cond *cond, double *score_out, double *logp)
 {
-    const sd_gmm_state *s = m->state;
     size_t D = m->dim;
     gmm_work w;
     SD_TRY(gmm_work_begin(m, &w));
@@ -233,6 +268,7 @@ static int gmm_first_order(const scoresde_model *m, const double *x, const doubl
         rc = gmm_marginal(m, &w, t, n, i, &a, &sg);
         if (rc != SCORESDE_OK)
             break;
+        const sd_gmm_state *s = gmm_pick(m, cond, i);
         if (score_out) {
             gmm_score_one(s, D, &w, x + i * D, a, sg);
             memcpy(score_out + i * D, w.score, D * sizeof *score_out);
@@ -247,13 +283,13 @@ static int gmm_first_order(const scoresde_model *m, const double *x, const doubl
 static int gmm_score(const scoresde_model *m, const double *x, const double *t, size_t n,
                      const sd_cond *cond, double *out)
 {
-    return gmm_first_order(m, x, t, n, out, NULL);
+    return gmm_first_order(m, x, t, n, cond, out, NULL);
 }
 
 static int gmm_log_density(const scoresde_model *m, const double *x, const double *t, size_t n, const sd_cond *cond,
                            double *logp)
 {
-    return gmm_first_order(m, x, t, n, NULL, logp);
+    return gmm_first_order(m, x, t, n, cond, NULL, logp);
 }
 
 /*
@@ -265,14 +301,15 @@ static int gmm_log_density(const scoresde_model *m, const double *x, const doubl
  * score_out, if not NULL, receives the score.
  */
 static int gmm_second_order(const scoresde_model *m, const double *x, const double *t, size_t n,
-                            const double *v, double *score_out, double *jv, double *div)
+                            const sd_cond *cond, const double *v, double *score_out, double *jv,
+                            double *div)
 {
-    const sd_gmm_state *s = m->state;
     size_t D = m->dim;
     gmm_work w;
     SD_TRY(gmm_work_begin(m, &w));
     int rc = SCORESDE_OK;
     for (size_t i = 0; i < n && rc == SCORESDE_OK; i++) {
+        const sd_gmm_state *s = gmm_pick(m, cond, i);
         double alpha, sg, acc = 0.0;
         rc = gmm_marginal(m, &w, t, n, i, &alpha, &sg);
         if (rc != SCORESDE_OK)
@@ -312,24 +349,24 @@ static int gmm_second_order(const scoresde_model *m, const double *x, const doub
 static int gmm_divergence(const scoresde_model *m, const double *x, const double *t, size_t n, const sd_cond *cond,
                           double *div)
 {
-    return gmm_second_order(m, x, t, n, NULL, NULL, NULL, div);
+    return gmm_second_order(m, x, t, n, cond, NULL, NULL, NULL, div);
 }
 
 static int gmm_jvp(const scoresde_model *m, const double *x, const double *t, size_t n, const sd_cond *cond,
                    const double *v, double *score_out, double *jv)
 {
-    return gmm_second_order(m, x, t, n, v, score_out, jv, NULL);
+    return gmm_second_order(m, x, t, n, cond, v, score_out, jv, NULL);
 }
 
 static int gmm_sample(const scoresde_model *m, const double *t, size_t n, const sd_cond *cond, uint64_t seed,
                       uint64_t first_sample, double *x)
 {
-    const sd_gmm_state *s = m->state;
     size_t D = m->dim;
     double *alpha, *sigma;
     SD_TRY(sd_model_marginals(m, t, n, &alpha));
     sigma = alpha + n;
     for (size_t i = 0; i < n; i++) {
+        const sd_gmm_state *s = gmm_pick(m, cond, i);
         double u, a = alpha[i];
         uint64_t stream = first_sample + i;
         sd_rng_uniform(seed, stream, SCORESDE_RNG_OFFSET(SCORESDE_RNG_MODEL, 0), 1, &u);
@@ -444,6 +481,37 @@ int sd_model_require_marginal(const scoresde_sde *sde, const char *what)
     return rc;
 }
 
+/* Positive finite weights (n of them, named `what`) and their sum. */
+static int gmm_check_weights(const double *w, size_t n, const char *what, double *total)
+{
+    SD_TRY(sd_check_ptr(w, what));
+    *total = 0.0;
+    for (size_t k = 0; k < n; k++) {
+        if (!(isfinite(w[k]) && w[k] > 0.0))
+            return sd_fail(SCORESDE_EINVAL, "%s[%zu] (%g) is not a positive finite number", what,
+                           k, w[k]);
+        *total += w[k];
+    }
+    if (!isfinite(*total))
+        return sd_fail(SCORESDE_EINVAL, "the %s sum to %g", what, *total);
+    return SCORESDE_OK;
+}
+
+/* K components' means (finite) and diagonal variances (positive, finite). */
+static int gmm_check_components(size_t K, size_t D, const double *means, const double *variances)
+{
+    SD_TRY(sd_check_batch(means, K, D, "means"));
+    SD_TRY(sd_check_batch(variances, K, D, "variances"));
+    SD_TRY(sd_check_finite(means, K * D, "means"));
+    for (size_t q = 0; q < K * D; q++)
+        if (!(isfinite(variances[q]) && variances[q] > 0.0))
+            return sd_fail(SCORESDE_EINVAL,
+                           "variances[%zu] (%g) (component %zu, coordinate %zu) is not a "
+                           "positive finite number",
+                           q, variances[q], q / D, q % D);
+    return SCORESDE_OK;
+}
+
 int scoresde_model_create_gmm(scoresde_model **out, const scoresde_sde *sde, size_t K, size_t D,
                               const double *weights, const double *means,
                               const double *variances)
@@ -455,25 +523,9 @@ int scoresde_model_create_gmm(scoresde_model **out, const scoresde_sde *sde, siz
         return sd_fail(SCORESDE_EINVAL, "K (the number of components) is zero");
     if (D == 0)
         return sd_fail(SCORESDE_EINVAL, "D (the dimension) is zero");
-    SD_TRY(sd_check_ptr(weights, "weights"));
-    SD_TRY(sd_check_batch(means, K, D, "means"));
-    SD_TRY(sd_check_batch(variances, K, D, "variances"));
-    double total = 0.0;
-    for (size_t k = 0; k < K; k++) {
-        if (!(isfinite(weights[k]) && weights[k] > 0.0))
-            return sd_fail(SCORESDE_EINVAL, "weights[%zu] (%g) is not a positive finite number",
-                           k, weights[k]);
-        total += weights[k];
-    }
-    if (!isfinite(total))
-        return sd_fail(SCORESDE_EINVAL, "the weights sum to %g", total);
-    SD_TRY(sd_check_finite(means, K * D, "means"));
-    for (size_t q = 0; q < K * D; q++)
-        if (!(isfinite(variances[q]) && variances[q] > 0.0))
-            return sd_fail(SCORESDE_EINVAL,
-                           "variances[%zu] (%g) (component %zu, coordinate %zu) is not a "
-                           "positive finite number",
-                           q, variances[q], q / D, q % D);
+    double total;
+    SD_TRY(gmm_check_weights(weights, K, "weights", &total));
+    SD_TRY(gmm_check_components(K, D, means, variances));
     SD_TRY(sd_model_require_marginal(sde, "a Gaussian-mixture model"));
 
     sd_gmm_state *s = gmm_alloc_state(K, D);
@@ -486,4 +538,130 @@ int scoresde_model_create_gmm(scoresde_model **out, const scoresde_sde *sde, siz
     memcpy(s->mean, means, K * D * sizeof(double));
     memcpy(s->var, variances, K * D * sizeof(double));
     return sd_model_create(out, &sd_model_gmm_ops, sde, D, s);
+}
+
+/* ------------------------------------------------ class-conditional mixture */
+
+static void cgmm_free_state(void *state)
+{
+    sd_cgmm_state *c = state;
+    if (c == NULL)
+        return;
+    gmm_free_pool(&c->all);
+    sd_free(c->all.weight);
+    sd_free(c->all.log_w);
+    sd_free(c->all.mean);
+    sd_free(c->all.var);
+    sd_free(c->cls_weight);
+    sd_free(c->cls_log_w);
+    sd_free(c->cls);
+    sd_free(c);
+}
+
+/* The arrays of K classes of M components in D dimensions, and the views. */
+static sd_cgmm_state *cgmm_alloc_state(size_t K, size_t M, size_t D)
+{
+    sd_cgmm_state *c = sd_calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    size_t KM = K * M;
+    c->all.K = KM;
+    pthread_mutex_init(&c->all.lock, NULL);
+    c->classes = K;
+    c->M = M;
+    c->all.weight = sd_malloc(KM * sizeof(double));
+    c->all.log_w = sd_malloc(KM * sizeof(double));
+    c->all.mean = sd_malloc(KM * D * sizeof(double));
+    c->all.var = sd_malloc(KM * D * sizeof(double));
+    c->cls_weight = sd_malloc(KM * sizeof(double));
+    c->cls_log_w = sd_malloc(KM * sizeof(double));
+    c->cls = sd_calloc(K, sizeof *c->cls);
+    if (!c->all.weight || !c->all.log_w || !c->all.mean || !c->all.var || !c->cls_weight ||
+        !c->cls_log_w || !c->cls) {
+        cgmm_free_state(c);
+        return NULL;
+    }
+    for (size_t k = 0; k < K; k++)
+        c->cls[k] = (sd_gmm_state){.K = M,
+                                   .weight = c->cls_weight + k * M,
+                                   .log_w = c->cls_log_w + k * M,
+                                   .mean = c->all.mean + k * M * D,
+                                   .var = c->all.var + k * M * D};
+    return c;
+}
+
+static int cgmm_clone_state(const scoresde_model *src, void **out)
+{
+    const sd_cgmm_state *s = src->state;
+    size_t KM = s->all.K, D = src->dim;
+    sd_cgmm_state *c = cgmm_alloc_state(s->classes, s->M, D);
+    if (c == NULL)
+        return SCORESDE_ENOMEM;
+    memcpy(c->all.weight, s->all.weight, KM * sizeof(double));
+    memcpy(c->all.log_w, s->all.log_w, KM * sizeof(double));
+    memcpy(c->all.mean, s->all.mean, KM * D * sizeof(double));
+    memcpy(c->all.var, s->all.var, KM * D * sizeof(double));
+    memcpy(c->cls_weight, s->cls_weight, KM * sizeof(double));
+    memcpy(c->cls_log_w, s->cls_log_w, KM * sizeof(double));
+    *out = c;
+    return SCORESDE_OK;
+}
+
+/* The mixture's evaluation functions, which pick each sample's mixture;
+ * no files (save_state NULL: the kind cannot be saved). */
+const sd_model_ops sd_model_cond_gmm_ops = {
+    .name = "class-conditional Gaussian-mixture",
+    .kind = SCORESDE_MODEL_COND_GMM,
+    .score = gmm_score,
+    .divergence = gmm_divergence,
+    .jvp = gmm_jvp,
+    .log_density = gmm_log_density,
+    .sample = gmm_sample,
+    .clone_state = cgmm_clone_state,
+    .free_state = cgmm_free_state,
+};
+
+int scoresde_model_create_cond_gmm(scoresde_model **out, const scoresde_sde *sde, size_t K,
+                                   size_t M, size_t D, const double *class_probs,
+                                   const double *weights, const double *means,
+                                   const double *variances)
+{
+    SD_TRY(sd_check_ptr(out, "out"));
+    *out = NULL;
+    SD_TRY(sd_check_ptr(sde, "sde"));
+    if (K == 0)
+        return sd_fail(SCORESDE_EINVAL, "K (the number of classes) is zero");
+    if (M == 0)
+        return sd_fail(SCORESDE_EINVAL, "M (the components per class) is zero");
+    if (D == 0)
+        return sd_fail(SCORESDE_EINVAL, "D (the dimension) is zero");
+    size_t KM;
+    SD_TRY(sd_mul_size(K, M, &KM, "K x M"));
+    double ptotal, wtotal;
+    SD_TRY(gmm_check_weights(class_probs, K, "class_probs", &ptotal));
+    SD_TRY(gmm_check_weights(weights, KM, "weights", &wtotal));
+    SD_TRY(gmm_check_components(KM, D, means, variances));
+    SD_TRY(sd_model_require_marginal(sde, "a class-conditional Gaussian-mixture model"));
+
+    sd_cgmm_state *c = cgmm_alloc_state(K, M, D);
+    if (c == NULL)
+        return SCORESDE_ENOMEM;
+    for (size_t k = 0; k < K; k++) {
+        double sum = 0.0, pk = class_probs[k] / ptotal;
+        for (size_t q = k * M; q < (k + 1) * M; q++)
+            sum += weights[q];
+        for (size_t q = k * M; q < (k + 1) * M; q++) {
+            c->cls_weight[q] = weights[q] / sum;
+            c->cls_log_w[q] = log(c->cls_weight[q]);
+            c->all.weight[q] = pk * c->cls_weight[q];
+            c->all.log_w[q] = log(c->all.weight[q]);
+        }
+    }
+    memcpy(c->all.mean, means, KM * D * sizeof(double));
+    memcpy(c->all.var, variances, KM * D * sizeof(double));
+    SD_TRY(sd_model_create(out, &sd_model_cond_gmm_ops, sde, D, c));
+    (*out)->cond_dim = 1;
+    (*out)->cond_labels = K;
+    (*out)->cond_null = 1;
+    return SCORESDE_OK;
 }

@@ -50,13 +50,25 @@ static int hook_no_divergence(const scoresde_model *m)
                    m->ops->name);
 }
 
+/* The divergence hook, conditional or not; its raw return value. */
+static int hook_divergence(const sd_hook_state *st, const scoresde_model *m, const double *x,
+                           const double *t, size_t n, const sd_cond *cond, double *div)
+{
+    if (st->cond_divergence)
+        return st->cond_divergence(x, t, n, m->dim, cond->c, cond->stride, cond->null, div,
+                                   st->user);
+    return st->divergence(x, t, n, m->dim, div, st->user);
+}
+
 /* ------------------------------------------------------------- score hook */
 
 static int score_fn_score(const scoresde_model *m, const double *x, const double *t, size_t n, const sd_cond *cond,
                           double *out)
 {
     const sd_hook_state *st = m->state;
-    int rc = st->score(x, t, n, m->dim, out, st->user);
+    int rc = st->cond_score ? st->cond_score(x, t, n, m->dim, cond->c, cond->stride, cond->null,
+                                             out, st->user)
+                            : st->score(x, t, n, m->dim, out, st->user);
     if (rc != 0)
         return hook_returned(rc, "score");
     return hook_check_output(out, t, n, m->dim, "score");
@@ -66,9 +78,9 @@ static int score_fn_divergence(const scoresde_model *m, const double *x, const d
                                size_t n, const sd_cond *cond, double *div)
 {
     const sd_hook_state *st = m->state;
-    if (st->divergence == NULL)
+    if (st->divergence == NULL && st->cond_divergence == NULL)
         return hook_no_divergence(m);
-    int rc = st->divergence(x, t, n, m->dim, div, st->user);
+    int rc = hook_divergence(st, m, x, t, n, cond, div);
     if (rc != 0)
         return hook_returned(rc, "divergence");
     return hook_check_output(div, t, n, 1, "divergence");
@@ -104,7 +116,9 @@ static int denoiser_data(const scoresde_model *m, const double *x, const double 
                          double *x0)
 {
     const sd_hook_state *st = m->state;
-    int rc = st->denoiser(x, t, n, m->dim, x0, st->user);
+    int rc = st->cond_denoiser ? st->cond_denoiser(x, t, n, m->dim, cond->c, cond->stride,
+                                                   cond->null, x0, st->user)
+                               : st->denoiser(x, t, n, m->dim, x0, st->user);
     if (rc != 0)
         return hook_returned(rc, "denoiser");
     return hook_check_output(x0, t, n, m->dim, "denoiser");
@@ -131,11 +145,11 @@ static int denoiser_divergence(const scoresde_model *m, const double *x, const d
                                size_t n, const sd_cond *cond, double *div)
 {
     const sd_hook_state *st = m->state;
-    if (st->divergence == NULL)
+    if (st->divergence == NULL && st->cond_divergence == NULL)
         return hook_no_divergence(m);
     double *ab;
     SD_TRY(denoiser_marginal(m, t, n, &ab));
-    int rc = st->divergence(x, t, n, m->dim, div, st->user);
+    int rc = hook_divergence(st, m, x, t, n, cond, div);
     rc = rc != 0 ? hook_returned(rc, "divergence") : hook_check_output(div, t, n, 1, "divergence");
     /* div s = (alpha div D - D) / sigma^2, since ds/dx = (alpha dD/dx - I) / sigma^2. */
     for (size_t i = 0; i < n && rc == SCORESDE_OK; i++)
@@ -195,4 +209,50 @@ int scoresde_model_create_denoiser_fn(scoresde_model **out, const scoresde_sde *
     st->divergence = divergence;
     st->user = user;
     return sd_model_create(out, &sd_model_denoiser_fn_ops, sde, D, st);
+}
+
+/* The conditional hooks: the same kinds with condition rows (cond_dim C);
+ * `hooks` holds the caller's functions (checked: main non-NULL). */
+static int cond_hook_create(scoresde_model **out, const sd_model_ops *ops, const scoresde_sde *sde,
+                            size_t D, size_t C, int accepts_null, const sd_hook_state *hooks,
+                            const char *main_name)
+{
+    SD_TRY(sd_check_ptr(out, "out"));
+    *out = NULL;
+    SD_TRY(sd_check_ptr(sde, "sde"));
+    if (D == 0)
+        return sd_fail(SCORESDE_EINVAL, "D (the dimension) is zero");
+    if (C == 0)
+        return sd_fail(SCORESDE_EINVAL,
+                       "C (the condition's features) is zero; use the unconditional hook");
+    if (hooks->cond_score == NULL && hooks->cond_denoiser == NULL)
+        return sd_fail(SCORESDE_EINVAL, "%s (the callback) is NULL", main_name);
+    if (ops == &sd_model_denoiser_fn_ops)
+        SD_TRY(sd_model_require_marginal(sde, "a denoiser model"));
+    sd_hook_state *st = sd_malloc(sizeof *st);
+    if (st == NULL)
+        return SCORESDE_ENOMEM;
+    *st = *hooks;
+    SD_TRY(sd_model_create(out, ops, sde, D, st));
+    (*out)->cond_dim = C;
+    (*out)->cond_null = accepts_null != 0;
+    return SCORESDE_OK;
+}
+
+int scoresde_model_create_cond_score_fn(scoresde_model **out, const scoresde_sde *sde, size_t D,
+                                        size_t C, int accepts_null, scoresde_cond_score_fn score,
+                                        scoresde_cond_divergence_fn divergence, void *user)
+{
+    sd_hook_state h = {.cond_score = score, .cond_divergence = divergence, .user = user};
+    return cond_hook_create(out, &sd_model_score_fn_ops, sde, D, C, accepts_null, &h, "score");
+}
+
+int scoresde_model_create_cond_denoiser_fn(scoresde_model **out, const scoresde_sde *sde,
+                                           size_t D, size_t C, int accepts_null,
+                                           scoresde_cond_denoiser_fn denoiser,
+                                           scoresde_cond_divergence_fn divergence, void *user)
+{
+    sd_hook_state h = {.cond_denoiser = denoiser, .cond_divergence = divergence, .user = user};
+    return cond_hook_create(out, &sd_model_denoiser_fn_ops, sde, D, C, accepts_null, &h,
+                            "denoiser");
 }

@@ -290,6 +290,10 @@ typedef struct sd_hook_state {
     scoresde_score_fn score;
     scoresde_denoiser_fn denoiser;
     scoresde_divergence_fn divergence;
+    /* conditional hooks (cond_dim > 0): these instead of the three above */
+    scoresde_cond_score_fn cond_score;
+    scoresde_cond_denoiser_fn cond_denoiser;
+    scoresde_cond_divergence_fn cond_divergence;
     void *user;
 } sd_hook_state;
 
@@ -297,5 +301,7 @@ extern const sd_model_ops sd_model_gmm_ops;
 extern const sd_model_ops sd_model_score_fn_ops;
 extern const sd_model_ops sd_model_denoiser_fn_ops;
 extern const sd_model_ops sd_model_mlp_ops;
+extern const sd_model_ops sd_model_cond_gmm_ops;
+extern const sd_model_ops sd_model_linear_gaussian_ops;
 
 #endif /* SD_MODEL_INTERNAL_H */

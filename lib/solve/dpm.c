@@ -192,7 +192,7 @@ static int dpm_first_2s(sd_block *b, const double *m0)
         xm[e] = ratio_m * b->x[e] + cm * m0[e];
     for (size_t i = 0; i < b->n; i++)
         b->t[i] = tm;
-    SD_TRY(scoresde_model_predict_data(r->model, xm, b->t, b->n, D, mm));
+    SD_TRY(sd_solve_model_data(b, xm, b->t, mm));
     SD_TRY(sd_solve_guide_data(b, xm, am, sm, mm));
     b->nfe++;
     double ratio = r->sigma[1] / r->sigma[0], c = -r->alpha[1] * expm1(-h);
@@ -211,7 +211,7 @@ static int dpm_step(sd_block *b, size_t k)
     b->t_now = r->grid[k];
     for (size_t i = 0; i < b->n; i++)
         b->t[i] = r->grid[k];
-    SD_TRY(scoresde_model_predict_data(r->model, b->x, b->t, b->n, D, m0));
+    SD_TRY(sd_solve_model_data(b, b->x, b->t, m0));
     SD_TRY(sd_solve_guide_data(b, b->x, r->alpha[k], r->sigma[k], m0));
     b->nfe++;
     /* UniC reuses m_k, evaluated at the predicted x_k, as the paper does:
@@ -278,7 +278,7 @@ static int dpm_finish(sd_block *b)
     size_t nD = b->n * r->D;
     for (size_t i = 0; i < b->n; i++)
         b->t[i] = r->grid[r->N];
-    SD_TRY(scoresde_model_predict_data(r->model, b->x, b->t, b->n, r->D, b->ws));
+    SD_TRY(sd_solve_model_data(b, b->x, b->t, b->ws));
     SD_TRY(sd_solve_guide_data(b, b->x, r->alpha[r->N], r->sigma[r->N], b->ws));
     b->nfe++;
     memcpy(b->x, b->ws, nD * sizeof(double));
@@ -396,7 +396,7 @@ static int dpa_eval(sd_block *b, const double *y, const double *a, const double 
 {
     const sd_run *r = b->run;
     size_t D = r->D;
-    SD_TRY(scoresde_model_predict_data(r->model, y, b->t, b->n, D, out));
+    SD_TRY(sd_solve_model_data(b, y, b->t, out));
     if (r->s->guidance != NULL && r->guided)
         for (size_t i = 0; i < b->n; i++) {
             /* Tweedie guidance needs one (alpha, sigma) per call: do it per sample */

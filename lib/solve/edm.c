@@ -42,7 +42,7 @@ static int edm_denoise(sd_block *b, const double *xe, double t, double alpha, do
         xs[e] = alpha * xe[e];
     for (size_t i = 0; i < b->n; i++)
         b->t[i] = t;
-    SD_TRY(scoresde_model_predict_data(b->run->model, xs, b->t, b->n, b->run->D, out));
+    SD_TRY(sd_solve_model_data(b, xs, b->t, out));
     SD_TRY(sd_solve_guide_data(b, xs, alpha, sigma, out));
     b->nfe++;
     return SCORESDE_OK;

@@ -17,13 +17,15 @@ static int lik_rhs(sd_block *b, const double *y, const double *t, double *out)
     size_t D = r->D, Dy = D + 1, n = b->n;
     double *xs = sd_ode_scratch(b), *score = xs + n * D, *drift = score + n * D;
     double *div = drift + n * D, *al = div + n, *dal = al + n, *g = dal + n;
+    sd_cond view;
+    const sd_cond *cv = sd_solve_block_cond(b, &view);
     for (size_t i = 0; i < n; i++)
         memcpy(xs + i * D, y + i * Dy, D * sizeof(double));
-    SD_TRY(scoresde_model_score(r->model, xs, t, n, D, score));
+    SD_TRY(sd_solve_model_score(b, xs, t, score));
     if (probes == NULL)
-        SD_TRY(scoresde_model_divergence(r->model, xs, t, n, D, div));
+        SD_TRY(sd_model_divergence_c(r->model, xs, t, n, D, cv, div));
     else
-        SD_TRY(scoresde_model_hutchinson(r->model, xs, t, n, D, probes + b->i0 * D, 1, div));
+        SD_TRY(sd_model_hutchinson_c(r->model, xs, t, n, D, cv, probes + b->i0 * D, 1, div));
     SD_TRY(scoresde_sde_pf_drift(r->sde, xs, t, score, n, D, drift));
     SD_TRY(scoresde_sde_marginal(r->sde, t, n, al, NULL, dal, NULL));
     SD_TRY(scoresde_sde_diffusion(r->sde, t, n, g));

@@ -31,7 +31,7 @@ int sd_solve_pf_rhs(sd_block *b, const double *y, const double *t, double *out)
 {
     const sd_run *r = b->run;
     double *score = sd_ode_scratch(b);
-    SD_TRY(scoresde_model_score(r->model, y, t, b->n, r->D, score));
+    SD_TRY(sd_solve_model_score(b, y, t, score));
     SD_TRY(sd_solve_guide_score(b, y, t, score));
     return scoresde_sde_pf_drift(r->sde, y, t, score, b->n, r->D, out);
 }

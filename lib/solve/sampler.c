@@ -54,6 +54,7 @@ static const sd_setting sampler_rows[SD_SAMPLER_NOPT] = {
     ROW_D(LANGEVIN_STEP, 1e-300, 1e300, 0, 1e-3),
     ROW_I(ADAPTIVE, 0, 1, 0),
     ROW_I(UNIPC, 0, 1, 0),
+    ROW_D(GUIDANCE_SCALE, -1e6, 1e6, 0, 0),
 };
 #undef OPT
 #undef ROW_I
@@ -106,7 +107,8 @@ int scoresde_sampler_create(scoresde_sampler **out, int method)
         return SCORESDE_ENOMEM;
     s->method = method;
     for (int i = 1; i < SD_SAMPLER_NOPT; i++)
-        sd_setting_write(&sampler_rows[i], s, setting_default(method, i));
+        if (sampler_rows[i].id == i) /* ids without a setting (yet) have no row */
+            sd_setting_write(&sampler_rows[i], s, setting_default(method, i));
     *out = s;
     return SCORESDE_OK;
 }
@@ -421,11 +423,88 @@ int sd_solve_guide_data(sd_block *b, const double *x, double alpha, double sigma
     return SCORESDE_OK;
 }
 
+const sd_cond *sd_solve_block_cond(const sd_block *b, sd_cond *view)
+{
+    if (b->run->cond == NULL)
+        return NULL;
+    *view = sd_cond_rows(b->run->cond, b->i0);
+    return view;
+}
+
+/* One batched call of 2n rows for classifier-free guidance: rows i < n are
+ * sample i with its condition, rows n + i the same point with the null
+ * condition, each condition row copied (null rows zero), so the model sees
+ * a plain per-row condition whatever the caller's broadcast. */
+static int cfg_eval(sd_block *b, const double *x, const double *t, int data, double *out)
+{
+    const sd_run *r = b->run;
+    size_t D = r->D, C = scoresde_model_cond_dim(r->model), n = b->n, nD = n * D;
+    double *x2 = b->cfg_ws, *t2 = x2 + 2 * nD, *o2 = t2 + 2 * n, *c2 = o2 + 2 * nD;
+    unsigned char *mask = (unsigned char *)(c2 + 2 * n * C);
+    sd_cond view;
+    const sd_cond *cv = sd_solve_block_cond(b, &view);
+    memcpy(x2, x, nD * sizeof *x2);
+    memcpy(x2 + nD, x, nD * sizeof *x2);
+    memcpy(t2, t, n * sizeof *t2);
+    memcpy(t2 + n, t, n * sizeof *t2);
+    memset(c2, 0, 2 * n * C * sizeof *c2);
+    for (size_t i = 0; i < n; i++) {
+        mask[i] = (unsigned char)sd_cond_is_null(cv, i);
+        mask[n + i] = 1;
+        if (!mask[i])
+            memcpy(c2 + i * C, sd_cond_row(cv, i), C * sizeof *c2);
+    }
+    sd_cond both = {c2, C, mask};
+    SD_TRY(data ? sd_model_predict_data_c(r->model, x2, t2, 2 * n, D, &both, o2)
+                : sd_model_score_c(r->model, x2, t2, 2 * n, D, &both, o2));
+    double g = 1.0 + r->cfg;
+    for (size_t e = 0; e < nD; e++)
+        out[e] = o2[nD + e] + g * (o2[e] - o2[nD + e]);
+    return SCORESDE_OK;
+}
+
+/* A state a step made non-finite is the sampler's numeric failure
+ * (ENUMERIC), not a bad argument of the model call that would follow. */
+static int check_state(const sd_block *b, const double *x, const double *t)
+{
+    const sd_run *r = b->run;
+    for (size_t i = 0; i < b->n; i++)
+        for (size_t j = 0; j < r->D; j++)
+            if (!isfinite(x[i * r->D + j]))
+                return sd_fail(SCORESDE_ENUMERIC,
+                               "sample %llu: the state is not finite at t = %g (the step "
+                               "before it diverged)",
+                               (unsigned long long)(r->first + b->i0 + i), t[i]);
+    return SCORESDE_OK;
+}
+
+static int model_eval(sd_block *b, const double *x, const double *t, int data, double *out)
+{
+    const sd_run *r = b->run;
+    SD_TRY(check_state(b, x, t));
+    if (r->cfg != 0.0)
+        return cfg_eval(b, x, t, data, out);
+    sd_cond view;
+    const sd_cond *cv = sd_solve_block_cond(b, &view);
+    return data ? sd_model_predict_data_c(r->model, x, t, b->n, r->D, cv, out)
+                : sd_model_score_c(r->model, x, t, b->n, r->D, cv, out);
+}
+
+int sd_solve_model_score(sd_block *b, const double *x, const double *t, double *out)
+{
+    return model_eval(b, x, t, 0, out);
+}
+
+int sd_solve_model_data(sd_block *b, const double *x, const double *t, double *out)
+{
+    return model_eval(b, x, t, 1, out);
+}
+
 int sd_solve_score_at(sd_block *b, const double *x, double t, double *score)
 {
     for (size_t i = 0; i < b->n; i++)
         b->t[i] = t;
-    SD_TRY(scoresde_model_score(b->run->model, x, b->t, b->n, b->run->D, score));
+    SD_TRY(sd_solve_model_score(b, x, b->t, score));
     SD_TRY(sd_solve_guide_score(b, x, b->t, score));
     b->nfe++;
     return SCORESDE_OK;
@@ -480,7 +559,7 @@ static void block_phase(const sd_method_ops *ops, sd_block *b, int phase, size_t
 /* Run one phase over every unfinished block; the first failing block's
  * error (in block order, so the same whatever the threads) is returned. */
 static int run_phase(const sd_run *run, sd_block *blk, size_t nb, int nth, double *ws,
-                     size_t ws_per_thread, size_t gd, int phase, size_t k)
+                     size_t ws_per_thread, size_t gd, size_t cd, int phase, size_t k)
 {
     const sd_method_ops *ops = run->ops;
     long long nbl = (long long)nb;
@@ -493,6 +572,7 @@ static int run_phase(const sd_run *run, sd_block *blk, size_t nb, int nth, doubl
         b->t = ws + (size_t)tid * ws_per_thread;
         b->ws = b->t + b->n;
         b->gws = gd > 0 ? b->ws + b->n * ops->ws_doubles(run) : NULL;
+        b->cfg_ws = cd > 0 ? b->ws + b->n * (ops->ws_doubles(run) + gd) : NULL;
         block_phase(ops, b, phase, k);
     }
     for (size_t q = 0; q < nb; q++)
@@ -526,7 +606,9 @@ static int drive(sd_run *run, size_t n, double *x, scoresde_sampler_stats *stats
     size_t wsd = ops->ws_doubles(run), std = ops->state_doubles(run);
     /* guidance needs n x D more per thread (not for likelihoods or Langevin) */
     size_t gd = s->guidance != NULL && run->guided ? run->D : 0;
-    size_t ws_per_thread = B * (wsd + 1 + gd);
+    /* classifier-free guidance: the 2n-row batch */
+    size_t cd = run->cfg != 0.0 ? SD_CFG_WS(run->D, scoresde_model_cond_dim(run->model)) : 0;
+    size_t ws_per_thread = B * (wsd + 1 + gd + cd);
     sd_block *blk = sd_calloc(nb, sizeof *blk);
     double *ws = sd_calloc((size_t)nth, ws_per_thread * sizeof(double));
     double *state = std > 0 ? sd_calloc(n, std * sizeof(double)) : NULL;
@@ -544,10 +626,10 @@ static int drive(sd_run *run, size_t n, double *x, scoresde_sampler_stats *stats
         b->state = state != NULL ? state + b->i0 * std : NULL;
         b->t_now = run->t_start;
     }
-    rc = run_phase(run, blk, nb, nth, ws, ws_per_thread, gd, PHASE_INIT, 0);
+    rc = run_phase(run, blk, nb, nth, ws, ws_per_thread, gd, cd, PHASE_INIT, 0);
     int backward = run->t_end < run->t_start;
     for (size_t k = 0; rc == SCORESDE_OK; k++) {
-        rc = run_phase(run, blk, nb, nth, ws, ws_per_thread, gd, PHASE_STEP, k);
+        rc = run_phase(run, blk, nb, nth, ws, ws_per_thread, gd, cd, PHASE_STEP, k);
         if (rc != SCORESDE_OK)
             break;
         int all_done = 1;
@@ -571,7 +653,7 @@ static int drive(sd_run *run, size_t n, double *x, scoresde_sampler_stats *stats
             break;
     }
     if (rc == SCORESDE_OK)
-        rc = run_phase(run, blk, nb, nth, ws, ws_per_thread, gd, PHASE_FINISH, run->N);
+        rc = run_phase(run, blk, nb, nth, ws, ws_per_thread, gd, cd, PHASE_FINISH, run->N);
     if (rc == SCORESDE_OK) {
         scoresde_sampler_stats v = {sizeof v, 0, 0, 0, run->t_end};
         for (size_t q = 0; q < nb; q++) {
@@ -670,10 +752,35 @@ static int check_ode_entry(const scoresde_sampler *s, const scoresde_model *mode
     return sd_check_finite(in, *nD, in_name);
 }
 
+/* The call's conditions (`cond` resolved into *store, run->cond) and, for
+ * entry points that guide (guided), the classifier-free guidance scale,
+ * which needs a conditional model that accepts the null condition. */
+static int setup_cond(sd_run *run, const scoresde_cond *cond, size_t n, int guided,
+                      sd_cond *store)
+{
+    const scoresde_model *m = run->model;
+    SD_TRY(sd_cond_resolve(m, cond, n, store, &run->cond));
+    double w = run->s->opt[SCORESDE_SAMPLER_GUIDANCE_SCALE];
+    if (!guided || w == 0.0)
+        return SCORESDE_OK;
+    if (scoresde_model_cond_dim(m) == 0)
+        return sd_fail(SCORESDE_EINVAL,
+                       "GUIDANCE_SCALE is %g, but the model is unconditional: classifier-free "
+                       "guidance needs a conditional model",
+                       w);
+    if (!scoresde_model_cond_null(m))
+        return sd_fail(SCORESDE_EINVAL,
+                       "GUIDANCE_SCALE is %g, but the model does not accept the null condition "
+                       "that classifier-free guidance evaluates",
+                       w);
+    run->cfg = w;
+    return SCORESDE_OK;
+}
+
 static int sample_impl(const scoresde_sampler *s, const scoresde_model *model, const double *x_T,
-                       size_t n, size_t D, uint64_t seed, uint64_t first_sample, double *x_out,
-                       scoresde_sampler_stats *stats, const unsigned char *mask,
-                       const double *known)
+                       size_t n, size_t D, const scoresde_cond *cond, uint64_t seed,
+                       uint64_t first_sample, double *x_out, scoresde_sampler_stats *stats,
+                       const unsigned char *mask, const double *known)
 {
     SD_TRY(sd_check_ptr(s, "sampler"));
     SD_TRY(sd_check_ptr(model, "model"));
@@ -684,6 +791,8 @@ static int sample_impl(const scoresde_sampler *s, const scoresde_model *model, c
     if (x_T != NULL)
         SD_TRY(sd_check_finite(x_T, nD, "x_T"));
     sd_run run = run_init(s, model, seed, first_sample);
+    sd_cond cstore;
+    SD_TRY(setup_cond(&run, cond, n, 1, &cstore));
     run.ops = method_find(s->method);
     if (s->method == SCORESDE_SAMPLER_DPMPP && sd_opt_int(s, SCORESDE_SAMPLER_ADAPTIVE))
         run.ops = &sd_method_dpmpp_adaptive;
@@ -708,17 +817,37 @@ static int sample_impl(const scoresde_sampler *s, const scoresde_model *model, c
     return rc;
 }
 
+int scoresde_sampler_sample_cond(const scoresde_sampler *s, const scoresde_model *model,
+                                 const double *x_T, size_t n, size_t D,
+                                 const scoresde_cond *cond, uint64_t seed,
+                                 uint64_t first_sample, double *x_out,
+                                 scoresde_sampler_stats *stats)
+{
+    return sample_impl(s, model, x_T, n, D, cond, seed, first_sample, x_out, stats, NULL, NULL);
+}
+
 int scoresde_sampler_sample(const scoresde_sampler *s, const scoresde_model *model,
                             const double *x_T, size_t n, size_t D, uint64_t seed,
                             uint64_t first_sample, double *x_out, scoresde_sampler_stats *stats)
 {
-    return sample_impl(s, model, x_T, n, D, seed, first_sample, x_out, stats, NULL, NULL);
+    return scoresde_sampler_sample_cond(s, model, x_T, n, D, NULL, seed, first_sample, x_out,
+                                        stats);
 }
 
 int scoresde_sampler_inpaint(const scoresde_sampler *s, const scoresde_model *model,
                              const double *y, const unsigned char *mask, size_t n, size_t D,
                              uint64_t seed, uint64_t first_sample, double *x_out,
                              scoresde_sampler_stats *stats)
+{
+    return scoresde_sampler_inpaint_cond(s, model, y, mask, n, D, NULL, seed, first_sample,
+                                         x_out, stats);
+}
+
+int scoresde_sampler_inpaint_cond(const scoresde_sampler *s, const scoresde_model *model,
+                                  const double *y, const unsigned char *mask, size_t n, size_t D,
+                                  const scoresde_cond *cond, uint64_t seed,
+                                  uint64_t first_sample, double *x_out,
+                                  scoresde_sampler_stats *stats)
 {
     SD_TRY(sd_check_ptr(s, "sampler"));
     SD_TRY(sd_check_ptr(model, "model"));
@@ -737,18 +866,28 @@ int scoresde_sampler_inpaint(const scoresde_sampler *s, const scoresde_model *mo
                            e, e / D, e % D, y[e]);
     if (y == x_out)
         return sd_fail(SCORESDE_EINVAL, "y and x_out must not be the same array");
-    return sample_impl(s, model, NULL, n, D, seed, first_sample, x_out, stats, mask, y);
+    return sample_impl(s, model, NULL, n, D, cond, seed, first_sample, x_out, stats, mask, y);
 }
 
 int scoresde_sampler_encode(const scoresde_sampler *s, const scoresde_model *model,
                             const double *x0, size_t n, size_t D, double *x_out,
                             scoresde_sampler_stats *stats)
 {
+    return scoresde_sampler_encode_cond(s, model, x0, n, D, NULL, x_out, stats);
+}
+
+int scoresde_sampler_encode_cond(const scoresde_sampler *s, const scoresde_model *model,
+                                 const double *x0, size_t n, size_t D,
+                                 const scoresde_cond *cond, double *x_out,
+                                 scoresde_sampler_stats *stats)
+{
     size_t nD;
     SD_TRY(check_ode_entry(s, model, x0, "x0", n, D, x_out, "x_out", stats, "encoding needs", &nD));
     sd_run run = run_init(s, model, 0, 0);
     run.ops = &sd_method_ode;
     run.guided = 1;
+    sd_cond cstore;
+    SD_TRY(setup_cond(&run, cond, n, 1, &cstore));
     double eps, *buf = NULL;
     int rc = sd_solve_eps(s, run.sde, &eps);
     if (rc == SCORESDE_OK)
@@ -768,10 +907,22 @@ int scoresde_sampler_likelihood(const scoresde_sampler *s, const scoresde_model 
                                 uint64_t first_sample, double *logp, double *latent,
                                 scoresde_sampler_stats *stats)
 {
+    return scoresde_sampler_likelihood_cond(s, model, x, n, D, NULL, seed, first_sample, logp,
+                                            latent, stats);
+}
+
+int scoresde_sampler_likelihood_cond(const scoresde_sampler *s, const scoresde_model *model,
+                                     const double *x, size_t n, size_t D,
+                                     const scoresde_cond *cond, uint64_t seed,
+                                     uint64_t first_sample, double *logp, double *latent,
+                                     scoresde_sampler_stats *stats)
+{
     size_t nD;
     SD_TRY(check_ode_entry(s, model, x, "x", n, D, logp, "logp", stats, "likelihoods need", &nD));
     sd_run run = run_init(s, model, seed, first_sample);
     run.ops = &sd_method_ode;
+    sd_cond cstore;
+    SD_TRY(setup_cond(&run, cond, n, 0, &cstore));
     double eps = s->opt[SCORESDE_SAMPLER_EPS], T = scoresde_sde_end_time(run.sde), *buf = NULL, *y = NULL;
     if (isnan(eps))
         eps = scoresde_sde_training_eps(run.sde);

@@ -19,8 +19,9 @@
 #include <stdint.h>
 
 #include "internal.h"
+#include "model_internal.h" /* sd_cond and the sd_model_*_c dispatchers */
 
-#define SD_SAMPLER_NOPT 30 /* setting ids 1..29 */
+#define SD_SAMPLER_NOPT 37 /* setting ids 1..36 (30..35: issue 16's, not yet here) */
 
 struct scoresde_sampler {
     int method;
@@ -71,6 +72,8 @@ struct sd_run {
     int guided;                  /* the sampler's guidance hook applies to this run */
     const unsigned char *mask;   /* inpainting: D flags (non-zero = known), or NULL */
     const double *known;         /* inpainting: n x D values for the call */
+    const sd_cond *cond;         /* the call's resolved conditions, or NULL (unconditional) */
+    double cfg;                  /* classifier-free guidance w; 0: off */
 };
 
 struct sd_block {
@@ -82,6 +85,7 @@ struct sd_block {
     double *t;      /* n times (thread workspace) */
     double *ws;     /* n x ws_doubles (thread workspace) */
     double *gws;    /* n x D for the guidance hook (thread workspace), or NULL */
+    double *cfg_ws; /* n x SD_CFG_WS(D, C) for classifier-free guidance, or NULL */
     uint64_t nfe;   /* score evaluations per sample (max over the block) */
     uint64_t accepted, rejected;
     double t_now;   /* time reached (least advanced sample) */
@@ -152,6 +156,19 @@ static inline double *sd_ode_scratch(const sd_block *b)
 
 /* PC workspace layout per sample: score, z, tmp (D each) */
 #define SD_PC_WS 3
+
+/* The model's score or data prediction for the block's samples at times t
+ * (n values), with the block's conditions and, when run->cfg != 0, the
+ * classifier-free combination out = o_null + (1 + w)(o_cond - o_null) from
+ * one model call of 2n rows (the block's n conditioned rows, then the same
+ * n points with the null condition). Guidance hooks are the callers'. */
+int sd_solve_model_score(sd_block *b, const double *x, const double *t, double *out);
+int sd_solve_model_data(sd_block *b, const double *x, const double *t, double *out);
+/* The block's view of the call's conditions (NULL for an unconditional run). */
+const sd_cond *sd_solve_block_cond(const sd_block *b, sd_cond *view);
+/* Doubles per sample of the CFG workspace: the 2n points, times, outputs,
+ * condition rows and null flags. */
+#define SD_CFG_WS(D, C) (4 * (D) + 2 * (C) + 3)
 
 /* s = model score at the block's x with every sample at time t; nfe += 1. */
 int sd_solve_score_at(sd_block *b, const double *x, double t, double *score);

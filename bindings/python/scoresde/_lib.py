@@ -35,6 +35,9 @@ DIFFUSION_FN = ctypes.CFUNCTYPE(ctypes.c_int, _vp, _sz, _vp, _vp)
 SCORE_FN = ctypes.CFUNCTYPE(ctypes.c_int, _vp, _vp, _sz, _sz, _vp, _vp)
 DIVERGENCE_FN = ctypes.CFUNCTYPE(ctypes.c_int, _vp, _vp, _sz, _sz, _vp, _vp)
 DENOISER_FN = ctypes.CFUNCTYPE(ctypes.c_int, _vp, _vp, _sz, _sz, _vp, _vp)
+# scoresde_cond_score_fn, _denoiser_fn, _divergence_fn (model.h, 1.1):
+# x, t, n, D, c, c_stride, null_mask, out, user
+COND_FN = ctypes.CFUNCTYPE(ctypes.c_int, _vp, _vp, _sz, _sz, _vp, _sz, _vp, _vp, _vp)
 MALLOC_FN = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p)
 FREE_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 LOSS_WEIGHT_FN = ctypes.CFUNCTYPE(ctypes.c_int, _vp, _sz, _vp, _vp)
@@ -203,6 +206,14 @@ _FUNCTIONS = {
     "scoresde_model_probe_backward": (_i, [model_p, _p, _p, _sz, _sz, _p, _sz, _p, _p, _sz],
                                       check_status),
     # model.h, conditions (1.1)
+    "scoresde_model_create_cond_gmm": (_i, [_pp, sde_p, _sz, _sz, _sz, _p, _p, _p, _p],
+                                       check_status),
+    "scoresde_model_create_linear_gaussian": (_i, [_pp, sde_p, _sz, _sz, _p, _p, _p, _p, _p],
+                                              check_status),
+    "scoresde_model_create_cond_score_fn": (_i, [_pp, sde_p, _sz, _sz, _i, COND_FN, COND_FN,
+                                                 _vp], check_status),
+    "scoresde_model_create_cond_denoiser_fn": (_i, [_pp, sde_p, _sz, _sz, _i, COND_FN, COND_FN,
+                                                    _vp], check_status),
     "scoresde_model_cond_dim": (_sz, [model_p], check_value),
     "scoresde_model_cond_classes": (_sz, [model_p], check_value),
     "scoresde_model_cond_null": (_i, [model_p], check_nonneg),
@@ -306,6 +317,16 @@ _FUNCTIONS = {
                                        ctypes.POINTER(SamplerStats)], check_status),
     "scoresde_sampler_likelihood": (_i, [_vp, model_p, _p, _sz, _sz, _u64, _u64, _p, _p,
                                          ctypes.POINTER(SamplerStats)], check_status),
+    # sampler.h, conditions (1.1)
+    "scoresde_sampler_sample_cond": (_i, [_vp, model_p, _p, _sz, _sz, cond_p, _u64, _u64, _p,
+                                          ctypes.POINTER(SamplerStats)], check_status),
+    "scoresde_sampler_inpaint_cond": (_i, [_vp, model_p, _p, _vp, _sz, _sz, cond_p, _u64, _u64,
+                                           _p, ctypes.POINTER(SamplerStats)], check_status),
+    "scoresde_sampler_encode_cond": (_i, [_vp, model_p, _p, _sz, _sz, cond_p, _p,
+                                          ctypes.POINTER(SamplerStats)], check_status),
+    "scoresde_sampler_likelihood_cond": (_i, [_vp, model_p, _p, _sz, _sz, cond_p, _u64, _u64,
+                                              _p, _p, ctypes.POINTER(SamplerStats)],
+                                         check_status),
     "scoresde_bits_per_dim": (_i, [_p, _sz, _sz, ctypes.c_uint, _d, _p], check_status),
 }
 

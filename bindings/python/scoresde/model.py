@@ -7,7 +7,7 @@ import os
 import numpy as np
 
 from . import _util as u
-from ._lib import DENOISER_FN, DIVERGENCE_FN, MLP_MAX_HIDDEN, SCORE_FN, MlpOptions, lib
+from ._lib import COND_FN, DENOISER_FN, DIVERGENCE_FN, MLP_MAX_HIDDEN, SCORE_FN, MlpOptions, lib
 from .sde import Sde
 
 __all__ = ["Model", "ModelKind", "MLP_ACTIVATIONS", "MLP_OUTPUTS", "MLP_EMBEDDINGS"]
@@ -81,6 +81,41 @@ class Model(u.Handle):
                            u.ptr(means), u.ptr(variances), hooks=u.Hooks([sde._hooks]))
 
     @classmethod
+    def cond_gmm(cls, sde, class_probs, weights, means, variances):
+        """The exact class-conditional mixture: class_probs (K,), weights (K, M),
+        means and variances (K, M, D). The condition is the label k as a float
+        (cond of shape (n, 1) or (1,)); the null condition is the whole mixture."""
+        means = np.ascontiguousarray(means, dtype=np.float64)
+        if means.ndim != 3:
+            raise ValueError("means must have shape (K, M, D), not %s" % (means.shape,))
+        K, M, D = means.shape
+        u.as_input(class_probs, "class_probs", (K,))
+        u.as_input(weights, "weights", (K, M))
+        u.as_input(variances, "variances", (K, M, D))
+        return cls._create(lib.scoresde_model_create_cond_gmm, sde, K, M, D, u.ptr(class_probs),
+                           u.ptr(weights), u.ptr(means), u.ptr(variances),
+                           hooks=u.Hooks([sde._hooks]))
+
+    @classmethod
+    def linear_gaussian(cls, sde, prior_mean, prior_cov, A, noise_cov, b=None):
+        """The exact posterior of theta ~ N(prior_mean, prior_cov) given
+        y = A theta + b + N(0, noise_cov): prior_mean (D,), prior_cov (D, D),
+        A (C, D), noise_cov (C, C), b (C,) or None. The condition is y (C
+        features); the null condition is the prior."""
+        A = np.ascontiguousarray(A, dtype=np.float64)
+        if A.ndim != 2:
+            raise ValueError("A must have shape (C, D), not %s" % (A.shape,))
+        C, D = A.shape
+        u.as_input(prior_mean, "prior_mean", (D,))
+        u.as_input(prior_cov, "prior_cov", (D, D))
+        u.as_input(noise_cov, "noise_cov", (C, C))
+        if b is not None:
+            u.as_input(b, "b", (C,))
+        return cls._create(lib.scoresde_model_create_linear_gaussian, sde, D, C,
+                           u.ptr(prior_mean), u.ptr(prior_cov), u.ptr(A), u.ptr(b),
+                           u.ptr(noise_cov), hooks=u.Hooks([sde._hooks]))
+
+    @classmethod
     def mlp(cls, sde, D, widths=None, activation=None, output=None, embedding=None,
             embed_dim=None, fourier_scale=None, sigma_data=None, precision=None, seed=None,
             chunk_rows=None, n_threads=None, cond_dim=None, cond_input=None,
@@ -144,6 +179,43 @@ class Model(u.Handle):
               if divergence else DIVERGENCE_FN())
         return cls._create(lib.scoresde_model_create_denoiser_fn, sde, D, cs, cd, None,
                            hooks=hooks)
+
+    @classmethod
+    def from_cond_score(cls, sde, D, C, score, divergence=None, accepts_null=True):
+        """A conditional model whose score is score(x, t, c, null) -> (n, D):
+        c is (n, C) (a broadcast row repeated), null an (n,) bool array (True:
+        the null condition, row ignored). divergence(x, t, c, null) -> (n,)."""
+        return cls._cond_hook(lib.scoresde_model_create_cond_score_fn, sde, D, C, score,
+                              divergence, accepts_null, "the score hook")
+
+    @classmethod
+    def from_cond_denoiser(cls, sde, D, C, denoiser, divergence=None, accepts_null=True):
+        """A conditional model from denoiser(x, t, c, null) -> (n, D) (Tweedie);
+        divergence(x, t, c, null) -> (n,) is div_x of the denoiser."""
+        return cls._cond_hook(lib.scoresde_model_create_cond_denoiser_fn, sde, D, C, denoiser,
+                              divergence, accepts_null, "the denoiser hook")
+
+    @classmethod
+    def _cond_hook(cls, func, sde, D, C, fn, divergence, accepts_null, what):
+        hooks = u.Hooks([sde._hooks])
+
+        def wrap(f, batch, name):
+            def body(x, t, n, D_, c, stride, mask, out, _user):
+                if c:
+                    rows = u.view(c, (n if stride else 1, C), False)
+                    cc = rows if stride else np.broadcast_to(rows, (n, C))
+                else:
+                    cc = np.zeros((n, C))
+                null = (np.ones(n, dtype=bool) if not c else
+                        np.zeros(n, dtype=bool) if not mask else
+                        np.ctypeslib.as_array(ctypes.cast(mask, ctypes.POINTER(ctypes.c_uint8)),
+                                              (n,)) != 0)
+                res = f(u.view(x, (n, D_), False), u.view(t, (n,), False), cc, null)
+                u.store(u.view(out, (n, D_) if batch else (n,), True), res, name)
+            return hooks.wrap(COND_FN, body)
+        cs = wrap(fn, True, what)
+        cd = wrap(divergence, False, "the divergence hook") if divergence else COND_FN()
+        return cls._create(func, sde, D, C, int(bool(accepts_null)), cs, cd, None, hooks=hooks)
 
     @classmethod
     def load(cls, path):

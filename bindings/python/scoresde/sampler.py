@@ -28,7 +28,7 @@ SAMPLER_SETTINGS = {
     "block": 13, "ald_step": 14, "solver": 15, "rtol": 16, "atol": 17, "h_init": 18,
     "h_min": 19, "max_steps": 20, "divergence": 21, "order": 22, "s_churn": 23,
     "s_tmin": 24, "s_tmax": 25, "s_noise": 26, "langevin_step": 27, "adaptive": 28,
-    "unipc": 29,
+    "unipc": 29, "guidance_scale": 36,
 }
 
 
@@ -185,9 +185,14 @@ class Sampler(u.Handle):
                 bar.close()
         return _stats(stats)
 
-    def sample(self, model, n, seed=0, first_sample=0, x_T=None, out=None, progress=None):
+    def sample(self, model, n, seed=0, first_sample=0, x_T=None, out=None, progress=None,
+               cond=None, null_mask=None):
         """n samples of `model` (sample i of the call is sample first_sample + i
         of the run); x_T (n, D) optional starting points. Returns (x, stats).
+        cond: the conditions of a conditional model, (n, C) or (C,) for every
+        sample; null_mask: n bools (True: that sample takes the null condition);
+        both None is the unconditional call (the null condition for a
+        conditional model that accepts it). guidance_scale applies here.
         progress: None, True (a progress bar: tqdm if installed, else text) or
         hook(step, t, nfe); a hook returning True stops the run, which raises
         CallbackError (the output is partial). A progress hook is installed for
@@ -196,13 +201,16 @@ class Sampler(u.Handle):
         if x_T is not None:
             u.as_input(x_T, "x_T", (n, D))
         out = u.as_output(out, "out", (n, D))
-        st = self._run(lib.scoresde_sampler_sample,
-                       (model, u.ptr(x_T), n, D, seed, first_sample, u.ptr(out)),
+        st = self._run(lib.scoresde_sampler_sample_cond,
+                       (model, u.ptr(x_T), n, D, model._cond(cond, n, null_mask), seed,
+                        first_sample, u.ptr(out)),
                        progress, self.get("steps"), "sample", [model._hooks])
         return out, st
 
-    def inpaint(self, model, y, mask, seed=0, first_sample=0, out=None, progress=None):
-        """PC imputation: mask (D,) of bools (True = known), y (n, D) known values."""
+    def inpaint(self, model, y, mask, seed=0, first_sample=0, out=None, progress=None,
+                cond=None, null_mask=None):
+        """PC imputation: mask (D,) of bools (True = known), y (n, D) known values;
+        cond and null_mask as for sample()."""
         y, n, D = u.batch(y, "y")
         mask = np.ascontiguousarray(np.asarray(mask, dtype=bool).astype(np.uint8))
         if mask.ndim != 1:
@@ -212,26 +220,32 @@ class Sampler(u.Handle):
             raise DimensionError(-3, "the mask has %d entries; y has %d columns"
                                  % (mask.shape[0], D), "Sampler.inpaint")
         out = u.as_output(out, "out", (n, D))
-        st = self._run(lib.scoresde_sampler_inpaint,
-                       (model, u.ptr(y), u.ptr(mask), n, D, seed, first_sample, u.ptr(out)),
+        st = self._run(lib.scoresde_sampler_inpaint_cond,
+                       (model, u.ptr(y), u.ptr(mask), n, D, model._cond(cond, n, null_mask),
+                        seed, first_sample, u.ptr(out)),
                        progress, self.get("steps"), "inpaint", [model._hooks])
         return out, st
 
-    def encode(self, model, x0, out=None, progress=None):
-        """Latents x_T of data x0 (n, D) through the probability-flow ODE (ODE method)."""
+    def encode(self, model, x0, out=None, progress=None, cond=None, null_mask=None):
+        """Latents x_T of data x0 (n, D) through the probability-flow ODE (ODE
+        method); cond and null_mask as for sample()."""
         x0, n, D = u.batch(x0, "x0")
         out = u.as_output(out, "out", (n, D))
-        st = self._run(lib.scoresde_sampler_encode, (model, u.ptr(x0), n, D, u.ptr(out)),
+        st = self._run(lib.scoresde_sampler_encode_cond,
+                       (model, u.ptr(x0), n, D, model._cond(cond, n, null_mask), u.ptr(out)),
                        progress, self.get("steps"), "encode", [model._hooks])
         return out, st
 
-    def likelihood(self, model, x, seed=0, first_sample=0, latent=False, progress=None):
-        """ln p_eps(x) per sample (ODE method); with latent=True, (logp, x_T, stats)."""
+    def likelihood(self, model, x, seed=0, first_sample=0, latent=False, progress=None,
+                   cond=None, null_mask=None):
+        """ln p_eps(x) per sample (ODE method); with latent=True, (logp, x_T, stats).
+        With cond, ln p_eps(x | cond) (cond and null_mask as for sample())."""
         x, n, D = u.batch(x, "x")
         logp = np.empty(n)
         lat = np.empty((n, D)) if latent else None
-        st = self._run(lib.scoresde_sampler_likelihood,
-                       (model, u.ptr(x), n, D, seed, first_sample, u.ptr(logp), u.ptr(lat)),
+        st = self._run(lib.scoresde_sampler_likelihood_cond,
+                       (model, u.ptr(x), n, D, model._cond(cond, n, null_mask), seed,
+                        first_sample, u.ptr(logp), u.ptr(lat)),
                        progress, self.get("steps"), "likelihood", [model._hooks])
         return (logp, lat, st) if latent else (logp, st)
 

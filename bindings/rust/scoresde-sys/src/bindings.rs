@@ -356,6 +356,8 @@ pub const SCORESDE_MODEL_GMM: scoresde_model_kind_t = 1;
 pub const SCORESDE_MODEL_SCORE_FN: scoresde_model_kind_t = 2;
 pub const SCORESDE_MODEL_DENOISER_FN: scoresde_model_kind_t = 3;
 pub const SCORESDE_MODEL_MLP: scoresde_model_kind_t = 4;
+pub const SCORESDE_MODEL_COND_GMM: scoresde_model_kind_t = 5;
+pub const SCORESDE_MODEL_LINEAR_GAUSSIAN: scoresde_model_kind_t = 6;
 pub type scoresde_model_kind_t = core::ffi::c_uint;
 pub type scoresde_score_fn = ::core::option::Option<
     unsafe extern "C" fn(
@@ -621,6 +623,95 @@ extern "C" {
         seed: u64,
         first_sample: u64,
         x: *mut f64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_model_create_cond_gmm(
+        out: *mut *mut scoresde_model,
+        sde: *const scoresde_sde,
+        K: usize,
+        M: usize,
+        D: usize,
+        class_probs: *const f64,
+        weights: *const f64,
+        means: *const f64,
+        variances: *const f64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_model_create_linear_gaussian(
+        out: *mut *mut scoresde_model,
+        sde: *const scoresde_sde,
+        D: usize,
+        C: usize,
+        prior_mean: *const f64,
+        prior_cov: *const f64,
+        A: *const f64,
+        b: *const f64,
+        noise_cov: *const f64,
+    ) -> core::ffi::c_int;
+}
+pub type scoresde_cond_score_fn = ::core::option::Option<
+    unsafe extern "C" fn(
+        x: *const f64,
+        t: *const f64,
+        n: usize,
+        D: usize,
+        c: *const f64,
+        c_stride: usize,
+        null_mask: *const core::ffi::c_uchar,
+        score_out: *mut f64,
+        user: *mut core::ffi::c_void,
+    ) -> core::ffi::c_int,
+>;
+pub type scoresde_cond_denoiser_fn = ::core::option::Option<
+    unsafe extern "C" fn(
+        x: *const f64,
+        t: *const f64,
+        n: usize,
+        D: usize,
+        c: *const f64,
+        c_stride: usize,
+        null_mask: *const core::ffi::c_uchar,
+        x0_out: *mut f64,
+        user: *mut core::ffi::c_void,
+    ) -> core::ffi::c_int,
+>;
+pub type scoresde_cond_divergence_fn = ::core::option::Option<
+    unsafe extern "C" fn(
+        x: *const f64,
+        t: *const f64,
+        n: usize,
+        D: usize,
+        c: *const f64,
+        c_stride: usize,
+        null_mask: *const core::ffi::c_uchar,
+        div_out: *mut f64,
+        user: *mut core::ffi::c_void,
+    ) -> core::ffi::c_int,
+>;
+extern "C" {
+    pub fn scoresde_model_create_cond_score_fn(
+        out: *mut *mut scoresde_model,
+        sde: *const scoresde_sde,
+        D: usize,
+        C: usize,
+        accepts_null: core::ffi::c_int,
+        score: scoresde_cond_score_fn,
+        divergence: scoresde_cond_divergence_fn,
+        user: *mut core::ffi::c_void,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_model_create_cond_denoiser_fn(
+        out: *mut *mut scoresde_model,
+        sde: *const scoresde_sde,
+        D: usize,
+        C: usize,
+        accepts_null: core::ffi::c_int,
+        denoiser: scoresde_cond_denoiser_fn,
+        divergence: scoresde_cond_divergence_fn,
+        user: *mut core::ffi::c_void,
     ) -> core::ffi::c_int;
 }
 extern "C" {
@@ -1196,6 +1287,7 @@ pub const SCORESDE_SAMPLER_S_NOISE: scoresde_sampler_setting_t = 26;
 pub const SCORESDE_SAMPLER_LANGEVIN_STEP: scoresde_sampler_setting_t = 27;
 pub const SCORESDE_SAMPLER_ADAPTIVE: scoresde_sampler_setting_t = 28;
 pub const SCORESDE_SAMPLER_UNIPC: scoresde_sampler_setting_t = 29;
+pub const SCORESDE_SAMPLER_GUIDANCE_SCALE: scoresde_sampler_setting_t = 36;
 pub type scoresde_sampler_setting_t = core::ffi::c_uint;
 pub const SCORESDE_SAMPLER_DIVERGENCE_EXACT: scoresde_sampler_divergence_t = 1;
 pub const SCORESDE_SAMPLER_DIVERGENCE_RADEMACHER: scoresde_sampler_divergence_t = 2;
@@ -1378,6 +1470,62 @@ extern "C" {
         x: *const f64,
         n: usize,
         D: usize,
+        seed: u64,
+        first_sample: u64,
+        logp: *mut f64,
+        latent: *mut f64,
+        stats: *mut scoresde_sampler_stats,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_sampler_sample_cond(
+        s: *const scoresde_sampler,
+        model: *const scoresde_model,
+        x_T: *const f64,
+        n: usize,
+        D: usize,
+        cond: *const scoresde_cond,
+        seed: u64,
+        first_sample: u64,
+        x_out: *mut f64,
+        stats: *mut scoresde_sampler_stats,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_sampler_inpaint_cond(
+        s: *const scoresde_sampler,
+        model: *const scoresde_model,
+        y: *const f64,
+        mask: *const core::ffi::c_uchar,
+        n: usize,
+        D: usize,
+        cond: *const scoresde_cond,
+        seed: u64,
+        first_sample: u64,
+        x_out: *mut f64,
+        stats: *mut scoresde_sampler_stats,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_sampler_encode_cond(
+        s: *const scoresde_sampler,
+        model: *const scoresde_model,
+        x0: *const f64,
+        n: usize,
+        D: usize,
+        cond: *const scoresde_cond,
+        x_out: *mut f64,
+        stats: *mut scoresde_sampler_stats,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_sampler_likelihood_cond(
+        s: *const scoresde_sampler,
+        model: *const scoresde_model,
+        x: *const f64,
+        n: usize,
+        D: usize,
+        cond: *const scoresde_cond,
         seed: u64,
         first_sample: u64,
         logp: *mut f64,

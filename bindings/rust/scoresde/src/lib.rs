@@ -23,6 +23,7 @@
 //! (`scoresde-sys/generate.sh`); add one method calling it through
 //! `hooks::call` with the slice lengths checked by `want_len`.
 
+mod cond;
 mod error;
 mod hooks;
 mod model;
@@ -30,6 +31,7 @@ mod sampler;
 mod sde;
 mod train;
 
+pub use cond::CondBatchFn;
 pub use error::{Error, Result};
 pub use hooks::HookResult;
 pub use model::{kind as model_kind, BatchFn, Cond, MlpOptions, Model};

@@ -43,6 +43,8 @@ pub mod kind {
     pub const SCORE_FN: i32 = sys::SCORESDE_MODEL_SCORE_FN as i32;
     pub const DENOISER_FN: i32 = sys::SCORESDE_MODEL_DENOISER_FN as i32;
     pub const MLP: i32 = sys::SCORESDE_MODEL_MLP as i32;
+    pub const COND_GMM: i32 = sys::SCORESDE_MODEL_COND_GMM as i32;
+    pub const LINEAR_GAUSSIAN: i32 = sys::SCORESDE_MODEL_LINEAR_GAUSSIAN as i32;
 }
 
 /// An owned score model (scoresde_model). Evaluation is read-only and

@@ -7,13 +7,13 @@ use scoresde_sys as sys;
 
 use crate::error::{want_len, Error, Result};
 use crate::hooks::{self, guard, slice, slice_mut, user_ptr, HookResult};
-use crate::model::{BatchFn, Model};
+use crate::model::{BatchFn, Cond, Model};
 use crate::sde::SdeRef;
 
 /// Setting names and their SCORESDE_SAMPLER_* ids (the type and bounds come
 /// from the library, see [`Sampler::bounds`]). "eps", "h_init" and "h_min"
 /// also take f64::NAN, the library's choice (and their default).
-pub const SETTINGS: [(&str, u32); 29] = [
+pub const SETTINGS: [(&str, u32); 30] = [
     ("steps", sys::SCORESDE_SAMPLER_STEPS), ("eps", sys::SCORESDE_SAMPLER_EPS),
     ("predictor", sys::SCORESDE_SAMPLER_PREDICTOR), ("corrector", sys::SCORESDE_SAMPLER_CORRECTOR),
     ("corrector_steps", sys::SCORESDE_SAMPLER_CORRECTOR_STEPS), ("snr", sys::SCORESDE_SAMPLER_SNR),
@@ -29,6 +29,7 @@ pub const SETTINGS: [(&str, u32); 29] = [
     ("s_tmax", sys::SCORESDE_SAMPLER_S_TMAX), ("s_noise", sys::SCORESDE_SAMPLER_S_NOISE),
     ("langevin_step", sys::SCORESDE_SAMPLER_LANGEVIN_STEP),
     ("adaptive", sys::SCORESDE_SAMPLER_ADAPTIVE), ("unipc", sys::SCORESDE_SAMPLER_UNIPC),
+    ("guidance_scale", sys::SCORESDE_SAMPLER_GUIDANCE_SCALE),
 ];
 
 fn setting_id(name: &str) -> Result<i32> {
@@ -206,6 +207,30 @@ impl Sampler {
     /// as out).
     pub fn sample(&self, model: &Model, x_t: Option<&[f64]>, seed: u64, first_sample: u64,
                   out: &mut [f64]) -> Result<Stats> {
+        self.sample_cond(model, x_t, None, seed, first_sample, out)
+    }
+
+    /// PC imputation: mask (dim flags, true = known) and y (n x dim).
+    pub fn inpaint(&self, model: &Model, y: &[f64], mask: &[bool], seed: u64, first_sample: u64,
+                   out: &mut [f64]) -> Result<Stats> {
+        self.inpaint_cond(model, y, mask, None, seed, first_sample, out)
+    }
+
+    /// Latents of data x0 through the probability-flow ODE (ODE method).
+    pub fn encode(&self, model: &Model, x0: &[f64], out: &mut [f64]) -> Result<Stats> {
+        self.encode_cond(model, x0, None, out)
+    }
+
+    /// ln p_eps(x_i) into logp (ODE method); the latents too if asked.
+    pub fn likelihood(&self, model: &Model, x: &[f64], seed: u64, first_sample: u64,
+                      logp: &mut [f64], latent: Option<&mut [f64]>) -> Result<Stats> {
+        self.likelihood_cond(model, x, None, seed, first_sample, logp, latent)
+    }
+
+    /// [`Sampler::sample`] with conditions (None: the 1.0 call); the
+    /// guidance_scale setting applies.
+    pub fn sample_cond(&self, model: &Model, x_t: Option<&[f64]>, cond: Option<&Cond>, seed: u64,
+                       first_sample: u64, out: &mut [f64]) -> Result<Stats> {
         let d = model.dim();
         let n = rows(out.len(), d, "out")?;
         let xp = match x_t {
@@ -215,17 +240,18 @@ impl Sampler {
             }
             None => ptr::null(),
         };
+        let c = Cond::raw(cond, n)?;
         let mut st = new_stats();
         hooks::call(|| unsafe {
-            sys::scoresde_sampler_sample(self.raw(), model.raw(), xp, n, d, seed, first_sample,
-                                         out.as_mut_ptr(), &mut st)
+            sys::scoresde_sampler_sample_cond(self.raw(), model.raw(), xp, n, d, Cond::ptr(&c),
+                                              seed, first_sample, out.as_mut_ptr(), &mut st)
         })?;
         Ok(stats(&st))
     }
 
-    /// PC imputation: mask (dim flags, true = known) and y (n x dim).
-    pub fn inpaint(&self, model: &Model, y: &[f64], mask: &[bool], seed: u64, first_sample: u64,
-                   out: &mut [f64]) -> Result<Stats> {
+    /// [`Sampler::inpaint`] with conditions.
+    pub fn inpaint_cond(&self, model: &Model, y: &[f64], mask: &[bool], cond: Option<&Cond>,
+                        seed: u64, first_sample: u64, out: &mut [f64]) -> Result<Stats> {
         let d = model.dim();
         let n = rows(out.len(), d, "out")?;
         want_len("y", y.len(), out.len())?;
@@ -236,30 +262,35 @@ impl Sampler {
                                           mask.len())));
         }
         let m: Vec<u8> = mask.iter().map(|&b| b as u8).collect();
+        let c = Cond::raw(cond, n)?;
         let mut st = new_stats();
         hooks::call(|| unsafe {
-            sys::scoresde_sampler_inpaint(self.raw(), model.raw(), y.as_ptr(), m.as_ptr(), n, d,
-                                          seed, first_sample, out.as_mut_ptr(), &mut st)
+            sys::scoresde_sampler_inpaint_cond(self.raw(), model.raw(), y.as_ptr(), m.as_ptr(), n,
+                                               d, Cond::ptr(&c), seed, first_sample,
+                                               out.as_mut_ptr(), &mut st)
         })?;
         Ok(stats(&st))
     }
 
-    /// Latents of data x0 through the probability-flow ODE (ODE method).
-    pub fn encode(&self, model: &Model, x0: &[f64], out: &mut [f64]) -> Result<Stats> {
+    /// [`Sampler::encode`] with conditions.
+    pub fn encode_cond(&self, model: &Model, x0: &[f64], cond: Option<&Cond>, out: &mut [f64])
+        -> Result<Stats> {
         let d = model.dim();
         let n = rows(x0.len(), d, "x0")?;
         want_len("out", out.len(), x0.len())?;
+        let c = Cond::raw(cond, n)?;
         let mut st = new_stats();
         hooks::call(|| unsafe {
-            sys::scoresde_sampler_encode(self.raw(), model.raw(), x0.as_ptr(), n, d,
-                                         out.as_mut_ptr(), &mut st)
+            sys::scoresde_sampler_encode_cond(self.raw(), model.raw(), x0.as_ptr(), n, d,
+                                              Cond::ptr(&c), out.as_mut_ptr(), &mut st)
         })?;
         Ok(stats(&st))
     }
 
-    /// ln p_eps(x_i) into logp (ODE method); the latents too if asked.
-    pub fn likelihood(&self, model: &Model, x: &[f64], seed: u64, first_sample: u64,
-                      logp: &mut [f64], latent: Option<&mut [f64]>) -> Result<Stats> {
+    /// ln p_eps(x_i | c_i) into logp (ODE method); the latents too if asked.
+    pub fn likelihood_cond(&self, model: &Model, x: &[f64], cond: Option<&Cond>, seed: u64,
+                           first_sample: u64, logp: &mut [f64], latent: Option<&mut [f64]>)
+        -> Result<Stats> {
         let d = model.dim();
         let n = rows(x.len(), d, "x")?;
         want_len("logp", logp.len(), n)?;
@@ -270,10 +301,12 @@ impl Sampler {
             }
             None => ptr::null_mut(),
         };
+        let c = Cond::raw(cond, n)?;
         let mut st = new_stats();
         hooks::call(|| unsafe {
-            sys::scoresde_sampler_likelihood(self.raw(), model.raw(), x.as_ptr(), n, d, seed,
-                                             first_sample, logp.as_mut_ptr(), lp, &mut st)
+            sys::scoresde_sampler_likelihood_cond(self.raw(), model.raw(), x.as_ptr(), n, d,
+                                                  Cond::ptr(&c), seed, first_sample,
+                                                  logp.as_mut_ptr(), lp, &mut st)
         })?;
         Ok(stats(&st))
     }
