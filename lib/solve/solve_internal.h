@@ -20,7 +20,7 @@
 
 #include "internal.h"
 
-#define SD_SAMPLER_NOPT 30 /* setting ids 1..29 */
+#define SD_SAMPLER_NOPT 36 /* setting ids 1..35 */
 
 struct scoresde_sampler {
     int method;
