@@ -33,7 +33,8 @@ mod train;
 pub use error::{Error, Result};
 pub use hooks::HookResult;
 pub use model::{kind as model_kind, BatchFn, MlpOptions, Model};
-pub use sampler::{bits_per_dim, ProgressFn, Sampler, Stats, SETTINGS as SAMPLER_SETTINGS};
+pub use sampler::{bits_per_dim, Bound, ProgressFn, ReportKind, Sampler, Stats, REPORT_COLUMNS,
+                  SETTINGS as SAMPLER_SETTINGS};
 pub use train::{FitSummary, Loss, Trainer, WeightFn};
 pub use sde::{kind as sde_kind, DiffusionFn, DriftFn, ScheduleFn, Sde, SdeRef};
 pub use scoresde_sys as sys;
