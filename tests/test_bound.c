@@ -187,6 +187,39 @@ START_TEST(test_importance_variance)
 }
 END_TEST
 
+/* Likelihood-weighted DSM (G2) with importance-sampled times keeps the
+ * uniform-time loss's expectation and has a lower variance. A scaled score
+ * keeps the loss away from its irreducible part alone. */
+START_TEST(test_loss_importance)
+{
+    gauss g;
+    gauss_init(&g, SCORESDE_SDE_VP);
+    scaled sc = {g.exact, 0.8};
+    scoresde_model *m = NULL;
+    OK(scoresde_model_create_score_fn(&m, g.sde, D, scaled_score, NULL, &sc));
+    double per[2][NPTS], mean[2], var[2];
+    for (int k = 0; k < 2; k++) {
+        scoresde_loss *l = NULL;
+        OK(scoresde_loss_create(&l, SCORESDE_LOSS_DSM));
+        OK(scoresde_loss_set_int(l, SCORESDE_LOSS_WEIGHTING, SCORESDE_LOSS_WEIGHT_G2));
+        OK(scoresde_loss_set_int(l, SCORESDE_LOSS_TIME_MODE,
+                                 k ? SCORESDE_LOSS_TIME_IMPORTANCE : SCORESDE_LOSS_TIME_UNIFORM));
+        OK(scoresde_loss_set_double(l, SCORESDE_LOSS_EPS, 1e-3));
+        double value;
+        OK(scoresde_loss_eval(l, m, g.x, NPTS, D, 21 + k, 0, &value, per[k], NULL, 0));
+        test_moments(per[k], NPTS, 1, 0, &mean[k], &var[k]);
+        scoresde_loss_free(l);
+    }
+    double se = sqrt((var[0] + var[1]) / NPTS);
+    printf("G2-weighted DSM: uniform %.3f, importance %.3f (+- %.3f); variance ratio %.1f\n",
+           mean[0], mean[1], se, var[0] / var[1]);
+    ck_assert_msg(fabs(mean[0] - mean[1]) < 4 * se, "%g vs %g +- %g", mean[0], mean[1], se);
+    ck_assert(var[0] > 2 * var[1]);
+    scoresde_model_free(m);
+    gauss_free(&g);
+}
+END_TEST
+
 /* Bit-reproducible, independent of BLOCK and of the split into calls. */
 START_TEST(test_reproducible)
 {
@@ -342,6 +375,7 @@ static Suite *bound_suite(void)
     tcase_add_loop_test(tc, test_exact_gap, 0, 3);
     tcase_add_loop_test(tc, test_wrong_score, 0, 3);
     tcase_add_test(tc, test_importance_variance);
+    tcase_add_test(tc, test_loss_importance);
     tcase_add_test(tc, test_reproducible);
     tcase_add_test(tc, test_report_dequant);
     tcase_add_test(tc, test_bad_input);
