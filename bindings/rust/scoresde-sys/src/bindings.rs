@@ -664,6 +664,7 @@ pub const SCORESDE_LOSS_TIME_DATA: scoresde_loss_time_mode_t = 0;
 pub const SCORESDE_LOSS_TIME_UNIFORM: scoresde_loss_time_mode_t = 1;
 pub const SCORESDE_LOSS_TIME_LOGNORMAL: scoresde_loss_time_mode_t = 2;
 pub const SCORESDE_LOSS_TIME_FIXED: scoresde_loss_time_mode_t = 3;
+pub const SCORESDE_LOSS_TIME_IMPORTANCE: scoresde_loss_time_mode_t = 4;
 pub type scoresde_loss_time_mode_t = core::ffi::c_uint;
 pub const SCORESDE_LOSS_WEIGHT_SIGMA2: scoresde_loss_weighting_t = 0;
 pub const SCORESDE_LOSS_WEIGHT_G2: scoresde_loss_weighting_t = 1;
