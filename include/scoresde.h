@@ -15,5 +15,6 @@
 #include "scoresde/loss.h"
 #include "scoresde/train.h"
 #include "scoresde/sampler.h"
+#include "scoresde/bound.h"
 
 #endif /* SCORESDE_H */

@@ -310,6 +310,32 @@ static void test_train_and_sample() {
     }
 }
 
+// The likelihood report through the wrappers (docs/cxx.md, "Likelihoods"):
+// the bound of the trained-free exact model and a report row that adds up.
+static void test_bound_report() {
+    sdx::Sde sde = SDX_SDE(scoresde_sde_create_vp, 0.1, 20.0);
+    const double w[] = {1.0}, mu[] = {0.5, -1.0}, v[] = {0.3, 0.3};
+    sdx::Model gmm = SDX_MODEL(scoresde_model_create_gmm, sde.get(), 1, 2, w, mu, v);
+    sdx::Sampler s = SDX_SAMPLER(scoresde_sampler_create, SCORESDE_SAMPLER_PC);
+    const double x[] = {0.5, -1.0, 1.0, 0.0};
+    double nll[2], se[2], rows[2 * SCORESDE_REPORT_COLUMNS];
+    SDX_CHECK(scoresde_sampler_bound(s.get(), gmm.get(), x, 2, 2, 1, 0, nll, se, nullptr));
+    SDX_CHECK(scoresde_sampler_report(s.get(), gmm.get(), SCORESDE_REPORT_BOUND, x, 2, 2, 1, 0,
+                                      rows, SCORESDE_REPORT_COLUMNS, nullptr));
+    for (int i = 0; i < 2; i++) {
+        const double *r = rows + i * SCORESDE_REPORT_COLUMNS;
+        EXPECT(r[SCORESDE_REPORT_TOTAL] == nll[i] && se[i] > 0);
+        EXPECT(r[SCORESDE_REPORT_TOTAL] == ((r[0] + r[1]) + r[2]) + r[3]);
+    }
+    try {
+        SDX_CHECK(scoresde_sampler_report(s.get(), gmm.get(), 9, x, 2, 2, 1, 0, rows,
+                                          SCORESDE_REPORT_COLUMNS, nullptr));
+        EXPECT(false);
+    } catch (const sdx::Error &e) {
+        EXPECT(e.status() == SCORESDE_EINVAL);
+    }
+}
+
 // The docs show exactly the example compiled above: compare docs/cxx.md's
 // "Training and sampling" block with the .inc file (paths from meson).
 static void test_docs_show_the_example(const char *doc_path, const char *inc_path) {
@@ -340,6 +366,7 @@ int main(int argc, char **argv) {
     test_sde();
     test_model_and_files();
     test_train_and_sample();
+    test_bound_report();
     if (argc == 3) test_docs_show_the_example(argv[1], argv[2]);
     EXPECT(scoresde_live_allocations() == live);  // every handle was freed by its owner
     std::printf("test_cxx: %d checks passed\n", checks);

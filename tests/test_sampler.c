@@ -157,7 +157,7 @@ START_TEST(test_settings)
     for (int q = 0; q < 4; q++) {
         scoresde_sampler *f = NULL;
         OK(scoresde_sampler_create(&f, methods[q]));
-        for (int o = 1; o <= 29; o++) {
+        for (int o = 1; o <= SCORESDE_SAMPLER_GUIDANCE_SCALE; o++) {
             double def, got;
             OK(scoresde_sampler_bounds(o, &lo, &hi, &is_int));
             OK(scoresde_sampler_default(methods[q], o, &def));
@@ -194,8 +194,8 @@ START_TEST(test_settings)
     ck_assert(d == 1);
     ck_assert_int_eq(scoresde_sampler_default(77, SCORESDE_SAMPLER_STEPS, &d), SCORESDE_EINVAL);
     ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "method 77"));
-    ck_assert_int_eq(scoresde_sampler_default(SCORESDE_SAMPLER_PC, 30, &d), SCORESDE_EINVAL);
-    ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "setting 30"));
+    ck_assert_int_eq(scoresde_sampler_default(SCORESDE_SAMPLER_PC, SCORESDE_SAMPLER_GUIDANCE_SCALE + 1, &d), SCORESDE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "setting 37"));
     ck_assert_int_eq(scoresde_sampler_default(SCORESDE_SAMPLER_PC, 1, NULL), SCORESDE_EINVAL);
     /* every setting: settable at both bounds and read back, refused just
      * outside them and through the other type's functions (the message

@@ -45,6 +45,16 @@
  *              SCORESDE_SDE_EDM model (sigma(t) = t), t = sigma clipped to
  *              [eps, T]. Other SDEs: SCORESDE_EUNSUPPORTED.
  *   FIXED      t = the FIXED_TIME setting for every sample.
+ *   IMPORTANCE t on [eps, T] (eps as for UNIFORM) with density
+ *              p(t) = (g^2 / sigma^2) / Z, Z = 2 ln(r(T) / r(eps)),
+ *              r = sigma / alpha (Song et al. 2021, maximum likelihood
+ *              training): ln r(t) = ln r(eps) + u ln(r(T) / r(eps)) with the
+ *              uniform u of UNIFORM, r inverted by bisection. Each sample's
+ *              weight is multiplied by 1 / ((T - eps) p(t)), so the loss has
+ *              the expectation it has with UNIFORM times and a lower variance
+ *              for the G2 weighting (whose weight then is Z sigma^2 / (T - eps)).
+ *              Needs 0 < r(eps) < r(T) (SCORESDE_EINVAL otherwise) and a
+ *              Gaussian marginal (SCORESDE_EUNSUPPORTED).
  * Weightings lambda(t) (SCORESDE_LOSS_WEIGHTING; DSM, and ESM/ISM/SSM at a
  * noise level): SIGMA2 sigma(t)^2 (default); G2 g(t)^2 (likelihood weighting);
  * UNIFORM 1; EDM sigma^2 (sigma_e^2 + sd^2) / sd^2 with sigma_e = sigma/alpha
@@ -104,7 +114,7 @@ typedef enum scoresde_loss_kind_t {
  * (scoresde_loss_bounds) and the default (scoresde_loss_default).
  */
 typedef enum scoresde_loss_setting_t {
-    /** int, SCORESDE_LOSS_TIME_* in [0, 3]; default DATA for ESM, ISM, SSM
+    /** int, SCORESDE_LOSS_TIME_* in [0, 4]; default DATA for ESM, ISM, SSM
      *  and SSM_VR, UNIFORM for DSM, SMLD and DDPM (which ignore it: they draw levels) */
     SCORESDE_LOSS_TIME_MODE = 1,
     /** int, SCORESDE_LOSS_WEIGHT_* in [0, 4]; default SIGMA2. USER needs the
@@ -138,7 +148,8 @@ typedef enum scoresde_loss_time_mode_t {
     SCORESDE_LOSS_TIME_DATA = 0,
     SCORESDE_LOSS_TIME_UNIFORM = 1,
     SCORESDE_LOSS_TIME_LOGNORMAL = 2,
-    SCORESDE_LOSS_TIME_FIXED = 3
+    SCORESDE_LOSS_TIME_FIXED = 3,
+    SCORESDE_LOSS_TIME_IMPORTANCE = 4
 } scoresde_loss_time_mode_t;
 
 /** Weightings lambda(t). */

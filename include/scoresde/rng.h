@@ -42,8 +42,9 @@ typedef enum scoresde_rng_purpose_t {
     SCORESDE_RNG_SAMPLER = 6,  /**< noise of reverse-time samplers */
     SCORESDE_RNG_MODEL = 7,    /**< mixture component choices, parameter initialisation */
     SCORESDE_RNG_BATCH = 8,    /**< minibatch selection in training */
-    SCORESDE_RNG_INPAINT = 9,  /**< replacement noise of inpainting */
-    SCORESDE_RNG_COND_DROP = 10 /**< condition dropout in training (1.1) */
+    SCORESDE_RNG_INPAINT = 9,    /**< replacement noise of inpainting */
+    SCORESDE_RNG_COND_DROP = 10, /**< condition dropout in training (1.1) */
+    SCORESDE_RNG_BOUND = 11      /**< times, noise and dequantisation of the likelihood bound */
 } scoresde_rng_purpose_t;
 
 /** The offset of draw k (k < 2^56) for a purpose: (purpose << 56) | k. */

@@ -335,9 +335,25 @@ typedef enum scoresde_sampler_setting_t {
                                                steps (RTOL, ATOL; see the method list) */
     SCORESDE_SAMPLER_UNIPC = 29,          /**< int [0, 1], 0: DPMPP multistep with the UniC
                                                corrector (see the method list) */
+    /* The likelihood bound and report (scoresde/bound.h): */
+    SCORESDE_SAMPLER_BOUND_DRAWS = 30,    /**< int [1, 1e6], 8: time draws per point */
+    SCORESDE_SAMPLER_BOUND_TIME = 31,     /**< int [1, 2], IMPORTANCE: time distribution
+                                               (scoresde_sampler_bound_time_t) */
+    SCORESDE_SAMPLER_DEQUANT_BITS = 32,   /**< int [0, 32], 0: bits of discrete data
+                                               (0 = continuous data) */
+    SCORESDE_SAMPLER_DEQUANT_DRAWS = 33,  /**< int [1, 1e6], 1: dequantisation draws */
+    SCORESDE_SAMPLER_DATA_SCALE = 34,     /**< double [1e-300, 1e300], 1: model input
+                                               = scale (data) + shift */
+    SCORESDE_SAMPLER_DATA_SHIFT = 35,     /**< double [-1e300, 1e300], 0 */
     SCORESDE_SAMPLER_GUIDANCE_SCALE = 36  /**< double [-1e6, 1e6], 0 (off): classifier-free
                                                guidance w (1.1; see Conditions below) */
 } scoresde_sampler_setting_t;
+
+/** Time distributions of the bound (values of SCORESDE_SAMPLER_BOUND_TIME). */
+typedef enum scoresde_sampler_bound_time_t {
+    SCORESDE_SAMPLER_BOUND_TIME_UNIFORM = 1,   /**< t uniform on [eps, T] */
+    SCORESDE_SAMPLER_BOUND_TIME_IMPORTANCE = 2 /**< density proportional to g^2 / sigma^2 */
+} scoresde_sampler_bound_time_t;
 
 /** Divergence estimators for likelihoods (values of the setting
  *  SCORESDE_SAMPLER_DIVERGENCE; frozen). */

@@ -28,6 +28,7 @@
 #include "internal.h"
 #include "loss_internal.h"
 #include "model_internal.h"
+#include "sde_internal.h"
 #include "scoresde/rng.h"
 #include "scoresde/sde.h"
 #include "settings.h"
@@ -65,7 +66,7 @@ static int is_level_kind(int kind)
     [ID] = {ID, NAME, SD_STORE_DOUBLE, offsetof(scoresde_loss, FIELD), 0, 0, LO, HI, NAN_OK, DEF}
 static const sd_setting loss_rows[SCORESDE_LOSS_SIGMA_DATA + 1] = {
     ROW_I(SCORESDE_LOSS_TIME_MODE, "TIME_MODE", SD_STORE_INT, time_mode, SCORESDE_LOSS_TIME_DATA,
-          SCORESDE_LOSS_TIME_FIXED, SCORESDE_LOSS_TIME_UNIFORM),
+          SCORESDE_LOSS_TIME_IMPORTANCE, SCORESDE_LOSS_TIME_UNIFORM),
     ROW_I(SCORESDE_LOSS_WEIGHTING, "WEIGHTING", SD_STORE_INT, weighting,
           SCORESDE_LOSS_WEIGHT_SIGMA2, SCORESDE_LOSS_WEIGHT_USER, SCORESDE_LOSS_WEIGHT_SIGMA2),
     ROW_I(SCORESDE_LOSS_REDUCTION, "REDUCTION", SD_STORE_INT, reduction,
@@ -254,6 +255,16 @@ static int draw_times(const scoresde_loss *l, const scoresde_sde *sde, size_t n,
                 t[i] = T;
         }
         return SCORESDE_OK;
+    case SCORESDE_LOSS_TIME_IMPORTANCE: {
+        sd_importance is;
+        SD_TRY(sd_sde_importance_prepare(sde, eps, T, &is));
+        for (size_t i = 0; i < n; i++) {
+            double u;
+            sd_rng_uniform(seed, first + i, SCORESDE_RNG_OFFSET(SCORESDE_RNG_TIME, 0), 1, &u);
+            SD_TRY(sd_sde_importance_time(&is, u, &t[i]));
+        }
+        return SCORESDE_OK;
+    }
     default: /* LOGNORMAL */
         if (scoresde_sde_kind(sde) != SCORESDE_SDE_EDM)
             return sd_fail(SCORESDE_EUNSUPPORTED,
@@ -272,8 +283,8 @@ static int draw_times(const scoresde_loss *l, const scoresde_sde *sde, size_t n,
     }
 }
 
-static int loss_weights(const scoresde_loss *l, const scoresde_sde *sde, size_t n, const double *t,
-                        const double *alpha, const double *sigma, double *w)
+static int weighting_values(const scoresde_loss *l, const scoresde_sde *sde, size_t n,
+                            const double *t, const double *alpha, const double *sigma, double *w)
 {
     if (l->kind == SCORESDE_LOSS_DDPM) {
         for (size_t i = 0; i < n; i++)
@@ -323,6 +334,25 @@ static int loss_weights(const scoresde_loss *l, const scoresde_sde *sde, size_t 
                                t[i], w[i], i);
         return SCORESDE_OK;
     }
+}
+
+/* lambda(t_i), times 1 / ((T - eps) p(t_i)) = Z sigma^2 / ((T - eps) g^2) for
+ * importance-sampled times, so that the loss keeps the expectation it has
+ * with uniform times (only its variance changes). */
+static int loss_weights(const scoresde_loss *l, const scoresde_sde *sde, size_t n, const double *t,
+                        const double *alpha, const double *sigma, double *w, double *g)
+{
+    SD_TRY(weighting_values(l, sde, n, t, alpha, sigma, w));
+    if (l->time_mode != SCORESDE_LOSS_TIME_IMPORTANCE || is_level_kind(l->kind))
+        return SCORESDE_OK;
+    const double T = scoresde_sde_end_time(sde);
+    const double eps = isnan(l->eps) ? scoresde_sde_training_eps(sde) : l->eps;
+    sd_importance is;
+    SD_TRY(sd_sde_importance_prepare(sde, eps, T, &is));
+    SD_TRY(scoresde_sde_diffusion(sde, t, n, g));
+    for (size_t i = 0; i < n; i++)
+        w[i] *= is.Z * sigma[i] * sigma[i] / ((T - eps) * g[i] * g[i]);
+    return SCORESDE_OK;
 }
 
 /* abar_k = prod_{l <= k} (1 - beta_l) of the model's VP SDE's DDPM table. */
@@ -506,7 +536,7 @@ static int eval_impl(const scoresde_loss *l, const scoresde_model *model, const 
         for (size_t i = 0; i < n; i++)
             ws->alpha[i] = 1.0, ws->sigma[i] = 0.0;
     }
-    SD_TRY(loss_weights(l, sde, n, ws->t, ws->alpha, ws->sigma, ws->w));
+    SD_TRY(loss_weights(l, sde, n, ws->t, ws->alpha, ws->sigma, ws->w, ws->gs));
     const double c = l->reduction == SCORESDE_LOSS_REDUCE_MEAN ? 2.0 / (double)D : 1.0;
     for (size_t i = 0; i < n; i++)
         ws->w[i] *= c;

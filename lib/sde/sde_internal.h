@@ -19,4 +19,19 @@ int sd_sde_describe(const scoresde_sde *sde, int *kind, double params[8], size_t
  * count, an unknown kind or invalid parameters (the creators' checks). */
 int sd_sde_from_description(int kind, const double *params, size_t count, scoresde_sde **out);
 
+/* Importance sampling of times with density p(t) = (g^2 / sigma^2) / Z on
+ * [eps, T], Z = 2 ln(r(T) / r(eps)), r = sigma / alpha (importance.c). */
+typedef struct sd_importance {
+    const scoresde_sde *sde;
+    double eps, T;
+    double lr_eps, lr_T; /* ln r at eps and T */
+    double Z;            /* g^2 / (sigma^2 p(t)), the same for every t */
+} sd_importance;
+
+/* EUNSUPPORTED without a marginal; EINVAL unless 0 < r(eps) < r(T) < inf. */
+int sd_sde_importance_prepare(const scoresde_sde *sde, double eps, double T,
+                              sd_importance *out);
+/* The time with CDF value u in [0, 1]: ln r(t) = ln r(eps) + u ln(r(T)/r(eps)). */
+int sd_sde_importance_time(const sd_importance *is, double u, double *t);
+
 #endif /* SD_SDE_INTERNAL_H */

@@ -54,6 +54,12 @@ static const sd_setting sampler_rows[SD_SAMPLER_NOPT] = {
     ROW_D(LANGEVIN_STEP, 1e-300, 1e300, 0, 1e-3),
     ROW_I(ADAPTIVE, 0, 1, 0),
     ROW_I(UNIPC, 0, 1, 0),
+    ROW_I(BOUND_DRAWS, 1, 1000000, 8),
+    ROW_I(BOUND_TIME, 1, 2, SCORESDE_SAMPLER_BOUND_TIME_IMPORTANCE),
+    ROW_I(DEQUANT_BITS, 0, 32, 0),
+    ROW_I(DEQUANT_DRAWS, 1, 1000000, 1),
+    ROW_D(DATA_SCALE, 1e-300, 1e300, 0, 1),
+    ROW_D(DATA_SHIFT, -1e300, 1e300, 0, 0),
     ROW_D(GUIDANCE_SCALE, -1e6, 1e6, 0, 0),
 };
 #undef OPT

@@ -21,7 +21,7 @@
 #include "internal.h"
 #include "model_internal.h" /* sd_cond and the sd_model_*_c dispatchers */
 
-#define SD_SAMPLER_NOPT 37 /* setting ids 1..36 (30..35: issue 16's, not yet here) */
+#define SD_SAMPLER_NOPT 37 /* setting ids 1..36 */
 
 struct scoresde_sampler {
     int method;

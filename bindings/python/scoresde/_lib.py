@@ -328,6 +328,10 @@ _FUNCTIONS = {
                                               _p, _p, ctypes.POINTER(SamplerStats)],
                                          check_status),
     "scoresde_bits_per_dim": (_i, [_p, _sz, _sz, ctypes.c_uint, _d, _p], check_status),
+    "scoresde_sampler_bound": (_i, [_vp, model_p, _p, _sz, _sz, _u64, _u64, _p, _p, _p],
+                               check_status),
+    "scoresde_sampler_report": (_i, [_vp, model_p, _i, _p, _sz, _sz, _u64, _u64, _p, _sz,
+                                     ctypes.POINTER(SamplerStats)], check_status),
 }
 
 

@@ -9,7 +9,8 @@ from ._lib import GUIDANCE_FN, SAMPLER_PROGRESS_FN, SCORE_FN, SamplerStats, lib
 from .errors import DimensionError
 from .train import lookup, progress_bar
 
-__all__ = ["Sampler", "METHODS", "SAMPLER_SETTINGS", "bits_per_dim"]
+__all__ = ["Sampler", "METHODS", "SAMPLER_SETTINGS", "REPORT_KINDS", "REPORT_COLUMNS",
+           "bits_per_dim"]
 
 METHODS = {"pc": 1, "ode": 2, "edm": 3, "dpmpp": 4}
 # Named values of the enum-valued settings.
@@ -19,6 +20,7 @@ _VALUES = {
     "grid": {"uniform_t": 1, "karras": 2, "logsnr": 3, "array": 4},
     "solver": {"euler": 1, "heun": 2, "rk4": 3, "dopri5": 4},
     "divergence": {"exact": 1, "rademacher": 2, "gaussian": 3},
+    "bound_time": {"uniform": 1, "importance": 2},
 }
 # setting name: SCORESDE_SAMPLER_* id (the type and bounds come from the library).
 # eps, h_init and h_min take float("nan"), the library's choice (their default).
@@ -28,8 +30,12 @@ SAMPLER_SETTINGS = {
     "block": 13, "ald_step": 14, "solver": 15, "rtol": 16, "atol": 17, "h_init": 18,
     "h_min": 19, "max_steps": 20, "divergence": 21, "order": 22, "s_churn": 23,
     "s_tmin": 24, "s_tmax": 25, "s_noise": 26, "langevin_step": 27, "adaptive": 28,
-    "unipc": 29, "guidance_scale": 36,
+    "unipc": 29, "bound_draws": 30, "bound_time": 31, "dequant_bits": 32,
+    "dequant_draws": 33, "data_scale": 34, "data_shift": 35, "guidance_scale": 36,
 }
+# Likelihood reports (include/scoresde/bound.h): kinds and the columns of a row.
+REPORT_KINDS = {"ode": 1, "bound": 2}
+REPORT_COLUMNS = ("prior", "flow", "boundary", "dequant", "total", "bpd", "stderr")
 
 
 class _Stop(Exception):
@@ -248,6 +254,34 @@ class Sampler(u.Handle):
                         first_sample, u.ptr(logp), u.ptr(lat)),
                        progress, self.get("steps"), "likelihood", [model._hooks])
         return (logp, lat, st) if latent else (logp, st)
+
+    def bound(self, model, x, seed=0, first_sample=0):
+        """The variational bound on -ln p(x) per point (bound.h): a dict of arrays
+        nll, stderr (Monte Carlo), prior, score, boundary (nats; nll is their sum)."""
+        x, n, D = u.batch(x, "x")
+        nll, se, terms = np.empty(n), np.empty(n), np.empty((n, 3))
+        u.call(lib.scoresde_sampler_bound, self, model, u.ptr(x), n, D, seed, first_sample,
+               u.ptr(nll), u.ptr(se), u.ptr(terms), hooks=u.Hooks([self._hooks, model._hooks]))
+        return {"nll": nll, "stderr": se, "prior": terms[:, 0], "score": terms[:, 1],
+                "boundary": terms[:, 2]}
+
+    def report(self, model, x, kind="bound", seed=0, first_sample=0, progress=None):
+        """A likelihood report (bound.h) of kind "ode" or "bound": (columns, stats),
+        columns a dict of per-point arrays named as REPORT_COLUMNS plus "summary":
+        the mean total (nats) and bits/dim over the points with their standard
+        errors across points."""
+        x, n, D = u.batch(x, "x")
+        rows = np.empty((n, len(REPORT_COLUMNS)))
+        k = lookup(REPORT_KINDS, kind, "kind")
+        st = self._run(lib.scoresde_sampler_report,
+                       (model, k, u.ptr(x), n, D, seed, first_sample, u.ptr(rows),
+                        len(REPORT_COLUMNS)),
+                       progress, self.get("steps"), "report", [model._hooks])
+        cols = {name: rows[:, j].copy() for j, name in enumerate(REPORT_COLUMNS)}
+        spread = np.sqrt(1.0 / n) * (np.std(rows, axis=0, ddof=1) if n > 1 else np.nan)
+        cols["summary"] = {"total": cols["total"].mean(), "total_stderr": float(spread[4]),
+                           "bpd": cols["bpd"].mean(), "bpd_stderr": float(spread[5])}
+        return cols, st
 
     def langevin(self, score, x0, seed=0, first_sample=0, out=None, progress=None):
         """Langevin dynamics for a time-free score(x) -> (n, D) from x0 (n, D)."""

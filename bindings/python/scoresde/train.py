@@ -14,7 +14,8 @@ __all__ = ["Loss", "Trainer", "ProgressBar", "progress_bar"]
 LOSS_KINDS = {"esm": 1, "ism": 2, "ssm": 3, "ssm_vr": 4, "dsm": 5, "smld": 6, "ddpm": 7}
 # setting name: (C id, is_int, {value names} or None)
 LOSS_SETTINGS = {
-    "time_mode": (1, True, {"data": 0, "uniform": 1, "lognormal": 2, "fixed": 3}),
+    "time_mode": (1, True, {"data": 0, "uniform": 1, "lognormal": 2, "fixed": 3,
+                            "importance": 4}),
     "weighting": (2, True, {"sigma2": 0, "g2": 1, "uniform": 2, "edm": 3, "user": 4}),
     "reduction": (3, True, {"mean": 0, "half_sum": 1}),
     "probe": (4, True, {"rademacher": 0, "gaussian": 1, "sphere": 2}),

@@ -67,6 +67,7 @@ pub const SCORESDE_RNG_MODEL: scoresde_rng_purpose_t = 7;
 pub const SCORESDE_RNG_BATCH: scoresde_rng_purpose_t = 8;
 pub const SCORESDE_RNG_INPAINT: scoresde_rng_purpose_t = 9;
 pub const SCORESDE_RNG_COND_DROP: scoresde_rng_purpose_t = 10;
+pub const SCORESDE_RNG_BOUND: scoresde_rng_purpose_t = 11;
 pub type scoresde_rng_purpose_t = core::ffi::c_uint;
 extern "C" {
     pub fn scoresde_philox4x32_10(counter: *const u32, key: *const u32, out: *mut u32);
@@ -901,6 +902,7 @@ pub const SCORESDE_LOSS_TIME_DATA: scoresde_loss_time_mode_t = 0;
 pub const SCORESDE_LOSS_TIME_UNIFORM: scoresde_loss_time_mode_t = 1;
 pub const SCORESDE_LOSS_TIME_LOGNORMAL: scoresde_loss_time_mode_t = 2;
 pub const SCORESDE_LOSS_TIME_FIXED: scoresde_loss_time_mode_t = 3;
+pub const SCORESDE_LOSS_TIME_IMPORTANCE: scoresde_loss_time_mode_t = 4;
 pub type scoresde_loss_time_mode_t = core::ffi::c_uint;
 pub const SCORESDE_LOSS_WEIGHT_SIGMA2: scoresde_loss_weighting_t = 0;
 pub const SCORESDE_LOSS_WEIGHT_G2: scoresde_loss_weighting_t = 1;
@@ -1287,8 +1289,17 @@ pub const SCORESDE_SAMPLER_S_NOISE: scoresde_sampler_setting_t = 26;
 pub const SCORESDE_SAMPLER_LANGEVIN_STEP: scoresde_sampler_setting_t = 27;
 pub const SCORESDE_SAMPLER_ADAPTIVE: scoresde_sampler_setting_t = 28;
 pub const SCORESDE_SAMPLER_UNIPC: scoresde_sampler_setting_t = 29;
+pub const SCORESDE_SAMPLER_BOUND_DRAWS: scoresde_sampler_setting_t = 30;
+pub const SCORESDE_SAMPLER_BOUND_TIME: scoresde_sampler_setting_t = 31;
+pub const SCORESDE_SAMPLER_DEQUANT_BITS: scoresde_sampler_setting_t = 32;
+pub const SCORESDE_SAMPLER_DEQUANT_DRAWS: scoresde_sampler_setting_t = 33;
+pub const SCORESDE_SAMPLER_DATA_SCALE: scoresde_sampler_setting_t = 34;
+pub const SCORESDE_SAMPLER_DATA_SHIFT: scoresde_sampler_setting_t = 35;
 pub const SCORESDE_SAMPLER_GUIDANCE_SCALE: scoresde_sampler_setting_t = 36;
 pub type scoresde_sampler_setting_t = core::ffi::c_uint;
+pub const SCORESDE_SAMPLER_BOUND_TIME_UNIFORM: scoresde_sampler_bound_time_t = 1;
+pub const SCORESDE_SAMPLER_BOUND_TIME_IMPORTANCE: scoresde_sampler_bound_time_t = 2;
+pub type scoresde_sampler_bound_time_t = core::ffi::c_uint;
 pub const SCORESDE_SAMPLER_DIVERGENCE_EXACT: scoresde_sampler_divergence_t = 1;
 pub const SCORESDE_SAMPLER_DIVERGENCE_RADEMACHER: scoresde_sampler_divergence_t = 2;
 pub const SCORESDE_SAMPLER_DIVERGENCE_GAUSSIAN: scoresde_sampler_divergence_t = 3;
@@ -1541,5 +1552,46 @@ extern "C" {
         bits: core::ffi::c_uint,
         scale: f64,
         bpd: *mut f64,
+    ) -> core::ffi::c_int;
+}
+pub const SCORESDE_REPORT_ODE: scoresde_report_kind_t = 1;
+pub const SCORESDE_REPORT_BOUND: scoresde_report_kind_t = 2;
+pub type scoresde_report_kind_t = core::ffi::c_uint;
+pub const SCORESDE_REPORT_PRIOR: scoresde_report_column_t = 0;
+pub const SCORESDE_REPORT_FLOW: scoresde_report_column_t = 1;
+pub const SCORESDE_REPORT_BOUNDARY: scoresde_report_column_t = 2;
+pub const SCORESDE_REPORT_DEQUANT: scoresde_report_column_t = 3;
+pub const SCORESDE_REPORT_TOTAL: scoresde_report_column_t = 4;
+pub const SCORESDE_REPORT_BPD: scoresde_report_column_t = 5;
+pub const SCORESDE_REPORT_STDERR: scoresde_report_column_t = 6;
+pub const SCORESDE_REPORT_COLUMNS: scoresde_report_column_t = 7;
+pub type scoresde_report_column_t = core::ffi::c_uint;
+extern "C" {
+    pub fn scoresde_sampler_bound(
+        s: *const scoresde_sampler,
+        model: *const scoresde_model,
+        x: *const f64,
+        n: usize,
+        D: usize,
+        seed: u64,
+        first_sample: u64,
+        nll: *mut f64,
+        stderr_out: *mut f64,
+        terms: *mut f64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_sampler_report(
+        s: *const scoresde_sampler,
+        model: *const scoresde_model,
+        kind: core::ffi::c_int,
+        x: *const f64,
+        n: usize,
+        D: usize,
+        seed: u64,
+        first_sample: u64,
+        terms: *mut f64,
+        columns: usize,
+        stats: *mut scoresde_sampler_stats,
     ) -> core::ffi::c_int;
 }

@@ -35,7 +35,8 @@ pub use cond::CondBatchFn;
 pub use error::{Error, Result};
 pub use hooks::HookResult;
 pub use model::{kind as model_kind, BatchFn, Cond, MlpOptions, Model};
-pub use sampler::{bits_per_dim, ProgressFn, Sampler, Stats, SETTINGS as SAMPLER_SETTINGS};
+pub use sampler::{bits_per_dim, Bound, ProgressFn, ReportKind, Sampler, Stats, REPORT_COLUMNS,
+                  SETTINGS as SAMPLER_SETTINGS};
 pub use train::{FitSummary, Loss, Trainer, WeightFn};
 pub use sde::{kind as sde_kind, DiffusionFn, DriftFn, ScheduleFn, Sde, SdeRef};
 pub use scoresde_sys as sys;

@@ -13,7 +13,7 @@ use crate::sde::SdeRef;
 /// Setting names and their SCORESDE_SAMPLER_* ids (the type and bounds come
 /// from the library, see [`Sampler::bounds`]). "eps", "h_init" and "h_min"
 /// also take f64::NAN, the library's choice (and their default).
-pub const SETTINGS: [(&str, u32); 30] = [
+pub const SETTINGS: [(&str, u32); 36] = [
     ("steps", sys::SCORESDE_SAMPLER_STEPS), ("eps", sys::SCORESDE_SAMPLER_EPS),
     ("predictor", sys::SCORESDE_SAMPLER_PREDICTOR), ("corrector", sys::SCORESDE_SAMPLER_CORRECTOR),
     ("corrector_steps", sys::SCORESDE_SAMPLER_CORRECTOR_STEPS), ("snr", sys::SCORESDE_SAMPLER_SNR),
@@ -29,8 +29,38 @@ pub const SETTINGS: [(&str, u32); 30] = [
     ("s_tmax", sys::SCORESDE_SAMPLER_S_TMAX), ("s_noise", sys::SCORESDE_SAMPLER_S_NOISE),
     ("langevin_step", sys::SCORESDE_SAMPLER_LANGEVIN_STEP),
     ("adaptive", sys::SCORESDE_SAMPLER_ADAPTIVE), ("unipc", sys::SCORESDE_SAMPLER_UNIPC),
+    ("bound_draws", sys::SCORESDE_SAMPLER_BOUND_DRAWS),
+    ("bound_time", sys::SCORESDE_SAMPLER_BOUND_TIME),
+    ("dequant_bits", sys::SCORESDE_SAMPLER_DEQUANT_BITS),
+    ("dequant_draws", sys::SCORESDE_SAMPLER_DEQUANT_DRAWS),
+    ("data_scale", sys::SCORESDE_SAMPLER_DATA_SCALE),
+    ("data_shift", sys::SCORESDE_SAMPLER_DATA_SHIFT),
     ("guidance_scale", sys::SCORESDE_SAMPLER_GUIDANCE_SCALE),
 ];
+
+/// Kinds of a likelihood report (bound.h).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReportKind {
+    /// The probability-flow likelihood (ODE method).
+    Ode,
+    /// The variational bound (any method).
+    Bound,
+}
+
+/// The columns of a report row, in the library's order (bound.h).
+pub const REPORT_COLUMNS: [&str; 7] =
+    ["prior", "flow", "boundary", "dequant", "total", "bpd", "stderr"];
+
+/// The variational bound of each point (bound.h): nats, Monte-Carlo standard
+/// errors and the terms (prior, score, boundary), nll = (prior + score) + boundary.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Bound {
+    pub nll: Vec<f64>,
+    pub stderr: Vec<f64>,
+    pub prior: Vec<f64>,
+    pub score: Vec<f64>,
+    pub boundary: Vec<f64>,
+}
 
 fn setting_id(name: &str) -> Result<i32> {
     SETTINGS.iter().find(|(n, _)| *n == name).map(|(_, id)| *id as i32).ok_or_else(|| {
@@ -307,6 +337,41 @@ impl Sampler {
             sys::scoresde_sampler_likelihood_cond(self.raw(), model.raw(), x.as_ptr(), n, d,
                                                   Cond::ptr(&c), seed, first_sample,
                                                   logp.as_mut_ptr(), lp, &mut st)
+        })?;
+        Ok(stats(&st))
+    }
+
+    /// The variational bound on -ln p(x_i) of the model's reverse SDE (bound.h).
+    pub fn bound(&self, model: &Model, x: &[f64], seed: u64, first_sample: u64)
+                 -> Result<Bound> {
+        let d = model.dim();
+        let n = rows(x.len(), d, "x")?;
+        let (mut nll, mut se, mut terms) = (vec![0.0; n], vec![0.0; n], vec![0.0; 3 * n]);
+        hooks::call(|| unsafe {
+            sys::scoresde_sampler_bound(self.raw(), model.raw(), x.as_ptr(), n, d, seed,
+                                        first_sample, nll.as_mut_ptr(), se.as_mut_ptr(),
+                                        terms.as_mut_ptr())
+        })?;
+        let col = |j: usize| terms.iter().skip(j).step_by(3).copied().collect();
+        Ok(Bound { nll, stderr: se, prior: col(0), score: col(1), boundary: col(2) })
+    }
+
+    /// A likelihood report (bound.h): n rows of the 7 REPORT_COLUMNS into `rows`
+    /// (n x 7, row-major).
+    pub fn report(&self, model: &Model, kind: ReportKind, x: &[f64], seed: u64,
+                  first_sample: u64, rows_out: &mut [f64]) -> Result<Stats> {
+        let d = model.dim();
+        let n = rows(x.len(), d, "x")?;
+        let c = REPORT_COLUMNS.len();
+        want_len("rows", rows_out.len(), n * c)?;
+        let k = match kind {
+            ReportKind::Ode => sys::SCORESDE_REPORT_ODE,
+            ReportKind::Bound => sys::SCORESDE_REPORT_BOUND,
+        } as i32;
+        let mut st = new_stats();
+        hooks::call(|| unsafe {
+            sys::scoresde_sampler_report(self.raw(), model.raw(), k, x.as_ptr(), n, d, seed,
+                                         first_sample, rows_out.as_mut_ptr(), c, &mut st)
         })?;
         Ok(stats(&st))
     }

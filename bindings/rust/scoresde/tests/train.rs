@@ -307,6 +307,19 @@ fn sampler_settings_hooks_and_errors() {
         let want = -logp[i] / (2.0 * std::f64::consts::LN_2) - 1.0 + 8.0;
         assert!((bpd[i] - want).abs() <= 1e-12 * want.abs());
     }
+    // the bound's terms add up; a BOUND report of continuous data is the bound
+    let b = ode.bound(&gmm, &x, 5, 0).unwrap();
+    for i in 0..3 {
+        assert_eq!(b.nll[i], (b.prior[i] + b.score[i]) + b.boundary[i]);
+        assert!(b.stderr[i] > 0.0);
+    }
+    let mut rows = [0.0; 21];
+    ode.report(&gmm, scoresde::ReportKind::Bound, &x, 5, 0, &mut rows).unwrap();
+    assert!((0..3).all(|i| rows[i * 7 + 4] == b.nll[i]));
+    ode.report(&gmm, scoresde::ReportKind::Ode, &x, 0, 0, &mut rows).unwrap();
+    assert!((0..3).all(|i| (rows[i * 7 + 4] + logp[i]).abs() < 1e-9), "{rows:?} {logp:?}");
+    assert_eq!(ode.report(&gmm, scoresde::ReportKind::Ode, &x, 0, 0, &mut rows[..7])
+                   .unwrap_err().status(), sys::SCORESDE_EDIM);
     // Langevin with a panicking score resumes the panic
     let r = catch_unwind(AssertUnwindSafe(|| {
         s.langevin(|_x, _d, _o| panic!("score boom"), &[0.0; 2], 1, 0, 0, &mut [0.0; 2])
