@@ -74,8 +74,8 @@ class Model(u.Handle):
         """The exact model of sum_k w_k N(mu_k, diag(v_k)) under `sde`:
         weights (K,), means and variances (K, D)."""
         means, K, D = u.batch(means, "means")
-        u.as_input(weights, "weights", (K,))
-        u.as_input(variances, "variances", (K, D))
+        weights = u.as_input(weights, "weights", (K,))
+        variances = u.as_input(variances, "variances", (K, D))
         return cls._create(lib.scoresde_model_create_gmm, sde, K, D, u.ptr(weights),
                            u.ptr(means), u.ptr(variances), hooks=u.Hooks([sde._hooks]))
 
@@ -162,6 +162,11 @@ class Model(u.Handle):
         finally:
             lib.scoresde_buffer_free(data)
 
+    def __reduce__(self):
+        # A model pickles as its model file; kinds without one (Python hooks,
+        # custom SDEs) raise the library's UnsupportedError from to_bytes().
+        return Model.from_bytes, (self.to_bytes(),)
+
     def clone(self):
         slot = ctypes.c_void_p()
         u.call(lib.scoresde_model_clone, ctypes.byref(slot), self)
@@ -214,7 +219,7 @@ class Model(u.Handle):
     def jvp(self, x, t, v, return_score=False):
         """(ds/dx) v per sample; with return_score=True, (jv, score)."""
         x, t, n, D = self._xt(x, t)
-        u.as_input(v, "v", (n, D))
+        v = u.as_input(v, "v", (n, D))
         jv = np.empty((n, D))
         s = np.empty((n, D)) if return_score else None
         u.call(lib.scoresde_model_jvp, self, u.ptr(x), u.ptr(t), n, D, u.ptr(v), u.ptr(s),
@@ -224,7 +229,7 @@ class Model(u.Handle):
     def hutchinson(self, x, t, probes):
         """Divergence estimates from probes of shape (n, M, D)."""
         x, t, n, D = self._xt(x, t)
-        u.as_input(probes, "probes", (n, None, D))
+        probes = u.as_input(probes, "probes", (n, None, D))
         est = np.empty(n)
         u.call(lib.scoresde_model_hutchinson, self, u.ptr(x), u.ptr(t), n, D, u.ptr(probes),
                probes.shape[1], u.ptr(est), hooks=self._hooks)
@@ -256,7 +261,7 @@ class Model(u.Handle):
 
     def set_params(self, theta):
         """Replace the parameters (not thread-safe with other calls on the model)."""
-        u.as_input(theta, "theta", (None,))
+        theta = u.as_input(theta, "theta", (None,))
         u.call(lib.scoresde_model_set_params, self, u.ptr(theta), theta.shape[0])
 
     def copy_params_from(self, src):
@@ -266,7 +271,7 @@ class Model(u.Handle):
     def score_backward(self, x, t, score_grad, param_grad):
         """ADD to param_grad the gradient of sum(score_grad * s(x, t))."""
         x, t, n, D = self._xt(x, t)
-        u.as_input(score_grad, "score_grad", (n, D))
+        score_grad = u.as_input(score_grad, "score_grad", (n, D))
         u.as_output(param_grad, "param_grad", (None,))
         u.call(lib.scoresde_model_score_backward, self, u.ptr(x), u.ptr(t), n, D,
                u.ptr(score_grad), u.ptr(param_grad), param_grad.shape[0], hooks=self._hooks)
@@ -275,9 +280,9 @@ class Model(u.Handle):
     def probe_backward(self, x, t, probes, weights, param_grad):
         """ADD to param_grad the gradient of sum w_im v_im^T (ds/dx) v_im."""
         x, t, n, D = self._xt(x, t)
-        u.as_input(probes, "probes", (n, None, D))
+        probes = u.as_input(probes, "probes", (n, None, D))
         M = probes.shape[1]
-        u.as_input(weights, "weights", (n, M))
+        weights = u.as_input(weights, "weights", (n, M))
         u.as_output(param_grad, "param_grad", (None,))
         u.call(lib.scoresde_model_probe_backward, self, u.ptr(x), u.ptr(t), n, D,
                u.ptr(probes), M, u.ptr(weights), u.ptr(param_grad), param_grad.shape[0],

@@ -44,17 +44,26 @@ def _setting(name):
                          % (name, ", ".join(SAMPLER_SETTINGS))) from None
 
 
-def _stats(stats):
+def _stats(stats, seed):
     return {"nfe": stats.nfe, "accepted": stats.accepted, "rejected": stats.rejected,
-            "t_final": stats.t_final}
+            "t_final": stats.t_final, "seed": seed}
 
 
-def bits_per_dim(logp, D, bits=8, scale=1.0):
-    """-logp / (D ln 2) - log2(scale) + bits per sample (sampler.h)."""
+def bits_per_dim(logp, D, bits, scale=1.0):
+    """-logp / (D ln 2) - log2(scale) + bits per sample (sampler.h): `bits` is
+    the data's quantisation (8 for 8-bit images; 0 for continuous data)."""
     logp = u.as_input(logp, "logp", (None,))
     out = np.empty(logp.shape[0])
     u.call(lib.scoresde_bits_per_dim, u.ptr(logp), logp.shape[0], D, bits, scale, u.ptr(out))
     return out
+
+
+def _restore(method, settings, grid):
+    """Unpickle a Sampler (see Sampler.__reduce__)."""
+    sampler = Sampler(method, **settings)
+    if grid is not None:
+        sampler.set_grid(grid)
+    return sampler
 
 
 class Sampler(u.Handle):
@@ -62,7 +71,10 @@ class Sampler(u.Handle):
 
     Settings are set by name (SAMPLER_SETTINGS); enum-valued ones take names or
     the C ints. Every call returns (array, stats) where stats is a dict with nfe,
-    accepted, rejected and t_final. Sampling is thread-safe; setters are not.
+    accepted, rejected, t_final and seed. A random call's seed=None (the default)
+    draws a fresh seed, which stats["seed"] reports; passing that seed (or any
+    int) reproduces the run. Sampling is thread-safe; setters are not.
+    A sampler pickles as its method, settings and grid (not its Python hooks).
     """
 
     _free = lib.scoresde_sampler_free
@@ -73,6 +85,7 @@ class Sampler(u.Handle):
                lookup(METHODS, method, "method"))
         super().__init__(slot.value)
         self._guidance = None
+        self._custom_grid = None
         self.set(**settings)
 
     @property
@@ -126,8 +139,9 @@ class Sampler(u.Handle):
 
     def set_grid(self, t):
         """The caller's decreasing time grid (STEPS becomes len(t) - 1)."""
-        u.as_input(t, "t", (None,))
+        t = u.as_input(t, "t", (None,))
         u.call(lib.scoresde_sampler_set_grid, self, u.ptr(t), t.shape[0])
+        self._custom_grid = t.copy()   # kept for pickling
 
     def times(self, sde):
         """The grid for `sde`: STEPS + 1 times from T down to eps."""
@@ -151,7 +165,18 @@ class Sampler(u.Handle):
         self._guidance = cf
 
     # ------------------------------------------------------------------ runs
-    def _run(self, func, args, progress, total, desc, hooks):
+    def __reduce__(self):
+        if self._guidance is not None:
+            raise TypeError("a Sampler with a guidance hook does not pickle; remove it "
+                            "with set_guidance(None) and set it again after loading")
+        settings = {name: self.get(name) for name in SAMPLER_SETTINGS if name != "grid"}
+        grid = self.get("grid")
+        custom = self._custom_grid if grid == _VALUES["grid"]["array"] else None
+        if custom is None:
+            settings["grid"] = grid
+        return _restore, (self.method, settings, custom)
+
+    def _run(self, func, args, progress, total, desc, hooks, seed=None):
         """Call func(*args, stats) with the progress hook installed for this call:
         progress None, True (a bar) or hook(step, t, nfe) returning True to stop."""
         stats = SamplerStats()
@@ -183,9 +208,9 @@ class Sampler(u.Handle):
                 lib.scoresde_sampler_set_progress(self, SAMPLER_PROGRESS_FN(), None)
             if bar is not None:
                 bar.close()
-        return _stats(stats)
+        return _stats(stats, seed)
 
-    def sample(self, model, n, seed=0, first_sample=0, x_T=None, out=None, progress=None):
+    def sample(self, model, n, seed=None, first_sample=0, x_T=None, out=None, progress=None):
         """n samples of `model` (sample i of the call is sample first_sample + i
         of the run); x_T (n, D) optional starting points. Returns (x, stats).
         progress: None, True (a progress bar: tqdm if installed, else text) or
@@ -193,17 +218,19 @@ class Sampler(u.Handle):
         CallbackError (the output is partial). A progress hook is installed for
         the call only, so such a call must not overlap another on this sampler."""
         D = model.dim
+        seed = u.fresh_seed(seed)
         if x_T is not None:
-            u.as_input(x_T, "x_T", (n, D))
+            x_T = u.as_input(x_T, "x_T", (n, D))
         out = u.as_output(out, "out", (n, D))
         st = self._run(lib.scoresde_sampler_sample,
                        (model, u.ptr(x_T), n, D, seed, first_sample, u.ptr(out)),
-                       progress, self.get("steps"), "sample", [model._hooks])
+                       progress, self.get("steps"), "sample", [model._hooks], seed)
         return out, st
 
-    def inpaint(self, model, y, mask, seed=0, first_sample=0, out=None, progress=None):
+    def inpaint(self, model, y, mask, seed=None, first_sample=0, out=None, progress=None):
         """PC imputation: mask (D,) of bools (True = known), y (n, D) known values."""
         y, n, D = u.batch(y, "y")
+        seed = u.fresh_seed(seed)
         mask = np.ascontiguousarray(np.asarray(mask, dtype=bool).astype(np.uint8))
         if mask.ndim != 1:
             raise ValueError("mask must be one-dimensional, not shape %s" % (mask.shape,))
@@ -214,7 +241,7 @@ class Sampler(u.Handle):
         out = u.as_output(out, "out", (n, D))
         st = self._run(lib.scoresde_sampler_inpaint,
                        (model, u.ptr(y), u.ptr(mask), n, D, seed, first_sample, u.ptr(out)),
-                       progress, self.get("steps"), "inpaint", [model._hooks])
+                       progress, self.get("steps"), "inpaint", [model._hooks], seed)
         return out, st
 
     def encode(self, model, x0, out=None, progress=None):
@@ -225,19 +252,21 @@ class Sampler(u.Handle):
                        progress, self.get("steps"), "encode", [model._hooks])
         return out, st
 
-    def likelihood(self, model, x, seed=0, first_sample=0, latent=False, progress=None):
+    def likelihood(self, model, x, seed=None, first_sample=0, latent=False, progress=None):
         """ln p_eps(x) per sample (ODE method); with latent=True, (logp, x_T, stats)."""
         x, n, D = u.batch(x, "x")
+        seed = u.fresh_seed(seed)
         logp = np.empty(n)
         lat = np.empty((n, D)) if latent else None
         st = self._run(lib.scoresde_sampler_likelihood,
                        (model, u.ptr(x), n, D, seed, first_sample, u.ptr(logp), u.ptr(lat)),
-                       progress, self.get("steps"), "likelihood", [model._hooks])
+                       progress, self.get("steps"), "likelihood", [model._hooks], seed)
         return (logp, lat, st) if latent else (logp, st)
 
-    def langevin(self, score, x0, seed=0, first_sample=0, out=None, progress=None):
+    def langevin(self, score, x0, seed=None, first_sample=0, out=None, progress=None):
         """Langevin dynamics for a time-free score(x) -> (n, D) from x0 (n, D)."""
         x0, n, D = u.batch(x0, "x0")
+        seed = u.fresh_seed(seed)
         out = u.as_output(out, "out", (n, D))
         hooks = u.Hooks()
 
@@ -247,7 +276,7 @@ class Sampler(u.Handle):
         cf = hooks.wrap(SCORE_FN, body)
         st = self._run(lib.scoresde_sampler_langevin,
                        (cf, None, u.ptr(x0), n, D, seed, first_sample, u.ptr(out)),
-                       progress, self.get("steps"), "langevin", [hooks])
+                       progress, self.get("steps"), "langevin", [hooks], seed)
         return out, st
 
     def clone(self):
@@ -256,6 +285,7 @@ class Sampler(u.Handle):
         c = Sampler.__new__(Sampler)
         u.Handle.__init__(c, slot.value, u.Hooks([self._hooks]))
         c._guidance = self._guidance
+        c._custom_grid = self._custom_grid
         return c
 
     def __repr__(self):

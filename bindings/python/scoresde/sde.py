@@ -186,7 +186,7 @@ class Sde(u.Handle):
 
     def kernel_score(self, xt, x0, t, out=None):
         xt, n, D = u.batch(xt, "xt")
-        u.as_input(x0, "x0", (n, D))
+        x0 = u.as_input(x0, "x0", (n, D))
         t = u.as_times(t, n)
         out = u.as_output(out, "out", (n, D))
         self._call(lib.scoresde_sde_kernel_score, u.ptr(xt), u.ptr(x0), u.ptr(t), n, D,
@@ -225,7 +225,7 @@ class Sde(u.Handle):
     def reverse_drift(self, x, t, score, lam=1.0, out=None):
         x, n, D = u.batch(x)
         t = u.as_times(t, n)
-        u.as_input(score, "score", (n, D))
+        score = u.as_input(score, "score", (n, D))
         out = u.as_output(out, "out", (n, D))
         self._call(lib.scoresde_sde_reverse_drift, u.ptr(x), u.ptr(t), u.ptr(score), n, D,
                    lam, u.ptr(out))
@@ -234,7 +234,7 @@ class Sde(u.Handle):
     def pf_drift(self, x, t, score, out=None):
         x, n, D = u.batch(x)
         t = u.as_times(t, n)
-        u.as_input(score, "score", (n, D))
+        score = u.as_input(score, "score", (n, D))
         out = u.as_output(out, "out", (n, D))
         self._call(lib.scoresde_sde_pf_drift, u.ptr(x), u.ptr(t), u.ptr(score), n, D,
                    u.ptr(out))

@@ -275,7 +275,7 @@ class Trainer(u.Handle):
         return out
 
     def set_grad(self, grad):
-        u.as_input(grad, "grad", (None,))
+        grad = u.as_input(grad, "grad", (None,))
         u.call(lib.scoresde_trainer_set_grad, self, u.ptr(grad), grad.shape[0])
 
     def apply(self):
