@@ -3,10 +3,14 @@
 import ctypes
 import os
 import threading
+from typing import Union
 
 import numpy as np
 
 from .errors import ScoresdeError
+
+# A file name argument: what os.fsencode accepts.
+StrPath = Union[str, "os.PathLike[str]"]
 
 _tls = threading.local()
 

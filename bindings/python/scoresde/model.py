@@ -1,12 +1,18 @@
 """Score models and model files (include/scoresde/model.h, model_io.h)."""
 
+from __future__ import annotations
+
 import ctypes
 import enum
 import os
 
+from typing import Any, Callable, Optional, Sequence, Tuple, Union
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _util as u
+from ._util import StrPath
 from ._lib import DENOISER_FN, DIVERGENCE_FN, MLP_MAX_HIDDEN, SCORE_FN, MlpOptions, lib
 from .sde import Sde
 
@@ -70,7 +76,7 @@ class Model(u.Handle):
         return cls(slot.value, hooks)
 
     @classmethod
-    def gmm(cls, sde, weights, means, variances):
+    def gmm(cls, sde: Sde, weights: ArrayLike, means: ArrayLike, variances: ArrayLike) -> Model:
         """The exact model of sum_k w_k N(mu_k, diag(v_k)) under `sde`:
         weights (K,), means and variances (K, D)."""
         means, K, D = u.batch(means, "means")
@@ -80,9 +86,20 @@ class Model(u.Handle):
                            u.ptr(means), u.ptr(variances), hooks=u.Hooks([sde._hooks]))
 
     @classmethod
-    def mlp(cls, sde, D, widths=None, activation=None, output=None, embedding=None,
-            embed_dim=None, fourier_scale=None, sigma_data=None, precision=None, seed=None,
-            chunk_rows=None, n_threads=None):
+    def mlp(cls,
+            sde: Sde,
+            D: int,
+            widths: Optional[Sequence[int]] = None,
+            activation: Union[str, int, None] = None,
+            output: Union[str, int, None] = None,
+            embedding: Union[str, int, None] = None,
+            embed_dim: Optional[int] = None,
+            fourier_scale: Optional[float] = None,
+            sigma_data: Optional[float] = None,
+            precision: Union[str, int, None] = None,
+            seed: Optional[int] = None,
+            chunk_rows: Optional[int] = None,
+            n_threads: Optional[int] = None) -> Model:
         """A trainable MLP score network of dimension D (scoresde_mlp_options):
         every option left None keeps the library's default (three hidden layers
         of 256, SiLU, noise output, ...). widths is the list of hidden widths;
@@ -116,7 +133,11 @@ class Model(u.Handle):
                            hooks=u.Hooks([sde._hooks]))
 
     @classmethod
-    def from_score(cls, sde, D, score, divergence=None):
+    def from_score(cls,
+            sde: Sde,
+            D: int,
+            score: Callable[..., Any],
+            divergence: Optional[Callable[..., Any]] = None) -> Model:
         """A model whose score is score(x, t) -> (n, D) array; divergence(x, t)
         -> (n,) array, if given, is the exact divergence of the score."""
         hooks = u.Hooks([sde._hooks])
@@ -127,7 +148,11 @@ class Model(u.Handle):
                            hooks=hooks)
 
     @classmethod
-    def from_denoiser(cls, sde, D, denoiser, divergence=None):
+    def from_denoiser(cls,
+            sde: Sde,
+            D: int,
+            denoiser: Callable[..., Any],
+            divergence: Optional[Callable[..., Any]] = None) -> Model:
         """A model from a denoiser(x, t) -> (n, D) estimate of E[x0 | x_t], by
         Tweedie's formula; divergence(x, t) -> (n,) is div_x of the denoiser."""
         hooks = u.Hooks([sde._hooks])
@@ -138,21 +163,21 @@ class Model(u.Handle):
                            hooks=hooks)
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path: StrPath) -> Model:
         """Load a model file written by save()."""
         return cls._create(lib.scoresde_model_load, _path(path))
 
     @classmethod
-    def from_bytes(cls, data):
+    def from_bytes(cls, data: bytes) -> Model:
         """Load a model from the bytes of a model file (bytes-like)."""
         buf = bytes(data)
         return cls._create(lib.scoresde_model_load_buffer, buf, len(buf))
 
-    def save(self, path):
+    def save(self, path: StrPath) -> None:
         """Save atomically to `path` (GMM and trainable kinds on built-in SDEs)."""
         u.call(lib.scoresde_model_save, self, _path(path), hooks=self._hooks)
 
-    def to_bytes(self):
+    def to_bytes(self) -> bytes:
         """The bytes save() would write."""
         data = ctypes.c_void_p()
         size = ctypes.c_size_t()
@@ -167,18 +192,21 @@ class Model(u.Handle):
         # custom SDEs) raise the library's UnsupportedError from to_bytes().
         return Model.from_bytes, (self.to_bytes(),)
 
-    def clone(self):
+    def clone(self) -> Model:
+        """An independent copy of the model (Python hooks are shared)."""
         slot = ctypes.c_void_p()
         u.call(lib.scoresde_model_clone, ctypes.byref(slot), self)
         return Model(slot.value, u.Hooks([self._hooks]))
 
     # -------------------------------------------------------------- getters
     @property
-    def dim(self):
+    def dim(self) -> int:
+        """The data dimension D."""
         return u.call(lib.scoresde_model_dim, self)
 
     @property
-    def kind(self):
+    def kind(self) -> Union[ModelKind, int]:
+        """The ModelKind (a plain int for a kind newer than this binding)."""
         k = u.call(lib.scoresde_model_kind, self)
         try:
             return ModelKind(k)
@@ -186,7 +214,7 @@ class Model(u.Handle):
             return k
 
     @property
-    def sde(self):
+    def sde(self) -> Sde:
         """The model's own SDE, borrowed: usable while the model is open."""
         return Sde(u.call(lib.scoresde_model_sde, self), self._hooks, owner=self)
 
@@ -201,22 +229,43 @@ class Model(u.Handle):
         u.call(func, self, u.ptr(x), u.ptr(t), n, D, u.ptr(out), hooks=self._hooks)
         return out
 
-    def score(self, x, t, out=None):
+    def score(self, x: ArrayLike, t: ArrayLike, out: Optional[np.ndarray] = None) -> np.ndarray:
+        """The score s(x, t) = grad_x log p_t(x), (n, D)."""
         return self._eval(lib.scoresde_model_score, x, t, out)
 
-    def predict_data(self, x, t, out=None):
+    def predict_data(self,
+            x: ArrayLike,
+            t: ArrayLike,
+            out: Optional[np.ndarray] = None) -> np.ndarray:
+        """The denoised estimate E[x0 | x_t = x], (n, D)."""
         return self._eval(lib.scoresde_model_predict_data, x, t, out)
 
-    def predict_noise(self, x, t, out=None):
+    def predict_noise(self,
+            x: ArrayLike,
+            t: ArrayLike,
+            out: Optional[np.ndarray] = None) -> np.ndarray:
+        """The noise estimate E[z | x_t = x], (n, D)."""
         return self._eval(lib.scoresde_model_predict_noise, x, t, out)
 
-    def divergence(self, x, t, out=None):
+    def divergence(self,
+            x: ArrayLike,
+            t: ArrayLike,
+            out: Optional[np.ndarray] = None) -> np.ndarray:
+        """The exact divergence of the score per sample, (n,)."""
         return self._eval(lib.scoresde_model_divergence, x, t, out, per_sample=True)
 
-    def log_density(self, x, t, out=None):
+    def log_density(self,
+            x: ArrayLike,
+            t: ArrayLike,
+            out: Optional[np.ndarray] = None) -> np.ndarray:
+        """ln p_t(x) per sample (kinds with a closed-form density), (n,)."""
         return self._eval(lib.scoresde_model_log_density, x, t, out, per_sample=True)
 
-    def jvp(self, x, t, v, return_score=False):
+    def jvp(self,
+            x: ArrayLike,
+            t: ArrayLike,
+            v: ArrayLike,
+            return_score: bool = False) -> Union[np.ndarray, Tuple[np.ndarray, np.ndarray]]:
         """(ds/dx) v per sample; with return_score=True, (jv, score)."""
         x, t, n, D = self._xt(x, t)
         v = u.as_input(v, "v", (n, D))
@@ -226,7 +275,7 @@ class Model(u.Handle):
                u.ptr(jv), hooks=self._hooks)
         return (jv, s) if return_score else jv
 
-    def hutchinson(self, x, t, probes):
+    def hutchinson(self, x: ArrayLike, t: ArrayLike, probes: ArrayLike) -> np.ndarray:
         """Divergence estimates from probes of shape (n, M, D)."""
         x, t, n, D = self._xt(x, t)
         probes = u.as_input(probes, "probes", (n, None, D))
@@ -235,7 +284,12 @@ class Model(u.Handle):
                probes.shape[1], u.ptr(est), hooks=self._hooks)
         return est
 
-    def sample(self, t, seed, first_sample=0, n=None, out=None):
+    def sample(self,
+            t: ArrayLike,
+            seed: int,
+            first_sample: int = 0,
+            n: Optional[int] = None,
+            out: Optional[np.ndarray] = None) -> np.ndarray:
         """Exact samples of p_t (mixtures): t is (n,) or a number with n given."""
         if n is None:
             t = u.as_input(t, "t", (None,))
@@ -250,25 +304,30 @@ class Model(u.Handle):
 
     # ------------------------------------------------------ trainable kinds
     @property
-    def num_params(self):
+    def num_params(self) -> int:
         """The number of trainable parameters; 0 for kinds without them."""
         return u.call(lib.scoresde_model_num_params, self)
 
-    def get_params(self, out=None):
+    def get_params(self, out: Optional[np.ndarray] = None) -> np.ndarray:
+        """A copy of the trainable parameters, (num_params,)."""
         out = u.as_output(out, "out", (self.num_params,))
         u.call(lib.scoresde_model_get_params, self, u.ptr(out), out.shape[0])
         return out
 
-    def set_params(self, theta):
+    def set_params(self, theta: ArrayLike) -> None:
         """Replace the parameters (not thread-safe with other calls on the model)."""
         theta = u.as_input(theta, "theta", (None,))
         u.call(lib.scoresde_model_set_params, self, u.ptr(theta), theta.shape[0])
 
-    def copy_params_from(self, src):
+    def copy_params_from(self, src: Model) -> None:
         """Copy src's parameters (same kind and architecture) into this model."""
         u.call(lib.scoresde_model_copy_params, self, src)
 
-    def score_backward(self, x, t, score_grad, param_grad):
+    def score_backward(self,
+            x: ArrayLike,
+            t: ArrayLike,
+            score_grad: ArrayLike,
+            param_grad: np.ndarray) -> np.ndarray:
         """ADD to param_grad the gradient of sum(score_grad * s(x, t))."""
         x, t, n, D = self._xt(x, t)
         score_grad = u.as_input(score_grad, "score_grad", (n, D))
@@ -277,7 +336,12 @@ class Model(u.Handle):
                u.ptr(score_grad), u.ptr(param_grad), param_grad.shape[0], hooks=self._hooks)
         return param_grad
 
-    def probe_backward(self, x, t, probes, weights, param_grad):
+    def probe_backward(self,
+            x: ArrayLike,
+            t: ArrayLike,
+            probes: ArrayLike,
+            weights: ArrayLike,
+            param_grad: np.ndarray) -> np.ndarray:
         """ADD to param_grad the gradient of sum w_im v_im^T (ds/dx) v_im."""
         x, t, n, D = self._xt(x, t)
         probes = u.as_input(probes, "probes", (n, None, D))

@@ -1,13 +1,22 @@
 """Samplers, probability-flow ODE solvers and likelihoods (include/scoresde/sampler.h)."""
 
+from __future__ import annotations
+
 import ctypes
 
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple, Union
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _util as u
 from ._lib import GUIDANCE_FN, SAMPLER_PROGRESS_FN, SCORE_FN, SamplerStats, lib
 from .errors import DimensionError
 from .train import lookup, progress_bar
+
+if TYPE_CHECKING:
+    from .model import Model
+    from .sde import Sde
 
 __all__ = ["Sampler", "METHODS", "SAMPLER_SETTINGS", "bits_per_dim"]
 
@@ -49,7 +58,7 @@ def _stats(stats, seed):
             "t_final": stats.t_final, "seed": seed}
 
 
-def bits_per_dim(logp, D, bits, scale=1.0):
+def bits_per_dim(logp: ArrayLike, D: int, bits: int, scale: float = 1.0) -> np.ndarray:
     """-logp / (D ln 2) - log2(scale) + bits per sample (sampler.h): `bits` is
     the data's quantisation (8 for 8-bit images; 0 for continuous data)."""
     logp = u.as_input(logp, "logp", (None,))
@@ -79,7 +88,7 @@ class Sampler(u.Handle):
 
     _free = lib.scoresde_sampler_free
 
-    def __init__(self, method="pc", **settings):
+    def __init__(self, method: Union[str, int] = "pc", **settings: Any) -> None:
         slot = ctypes.c_void_p()
         u.call(lib.scoresde_sampler_create, ctypes.byref(slot),
                lookup(METHODS, method, "method"))
@@ -89,12 +98,13 @@ class Sampler(u.Handle):
         self.set(**settings)
 
     @property
-    def method(self):
+    def method(self) -> int:
+        """The method's C value (METHODS)."""
         return u.call(lib.scoresde_sampler_method, self)
 
     # --------------------------------------------------------------- settings
     @staticmethod
-    def bounds(name):
+    def bounds(name: str) -> Tuple[float, float, bool]:
         """(lower, upper, is_int) of a setting (eps, h_init, h_min also take NaN)."""
         lo, hi, is_int = ctypes.c_double(), ctypes.c_double(), ctypes.c_int()
         u.call(lib.scoresde_sampler_bounds, _setting(name), ctypes.byref(lo), ctypes.byref(hi),
@@ -102,14 +112,14 @@ class Sampler(u.Handle):
         return lo.value, hi.value, bool(is_int.value)
 
     @staticmethod
-    def default(name, method="pc"):
+    def default(name: str, method: Union[str, int] = "pc") -> float:
         """The value a new sampler of `method` starts with (NaN: the library chooses)."""
         value = ctypes.c_double()
         u.call(lib.scoresde_sampler_default, lookup(METHODS, method, "method"), _setting(name),
                ctypes.byref(value))
         return value.value
 
-    def set(self, **settings):
+    def set(self, **settings: Any) -> Sampler:
         """Set settings by name; an int setting refuses a non-integral value."""
         for name, value in settings.items():
             cid = _setting(name)
@@ -127,7 +137,8 @@ class Sampler(u.Handle):
                 u.call(lib.scoresde_sampler_set_double, self, cid, float(value))
         return self
 
-    def get(self, name):
+    def get(self, name: str) -> Union[int, float]:
+        """The current value of a setting (an int for integer settings)."""
         cid = _setting(name)
         if self.bounds(name)[2]:
             v = ctypes.c_int64()
@@ -137,19 +148,19 @@ class Sampler(u.Handle):
             u.call(lib.scoresde_sampler_get_double, self, cid, ctypes.byref(v))
         return v.value
 
-    def set_grid(self, t):
+    def set_grid(self, t: ArrayLike) -> None:
         """The caller's decreasing time grid (STEPS becomes len(t) - 1)."""
         t = u.as_input(t, "t", (None,))
         u.call(lib.scoresde_sampler_set_grid, self, u.ptr(t), t.shape[0])
         self._custom_grid = t.copy()   # kept for pickling
 
-    def times(self, sde):
+    def times(self, sde: Sde) -> np.ndarray:
         """The grid for `sde`: STEPS + 1 times from T down to eps."""
         t = np.empty(self.get("steps") + 1)
         u.call(lib.scoresde_sampler_times, self, sde, u.ptr(t), t.shape[0], hooks=sde._hooks)
         return t
 
-    def set_guidance(self, fn, scale=1.0):
+    def set_guidance(self, fn: Optional[Callable[..., Any]], scale: float = 1.0) -> None:
         """fn(x, t) -> (n, D) grad_x log p(y | x, t), used as s + scale * fn;
         None removes it. An exception raised by fn is re-raised by the call."""
         if fn is None:
@@ -210,7 +221,14 @@ class Sampler(u.Handle):
                 bar.close()
         return _stats(stats, seed)
 
-    def sample(self, model, n, seed=None, first_sample=0, x_T=None, out=None, progress=None):
+    def sample(self,
+            model: Model,
+            n: int,
+            seed: Optional[int] = None,
+            first_sample: int = 0,
+            x_T: Optional[ArrayLike] = None,
+            out: Optional[np.ndarray] = None,
+            progress: Union[None, bool, Callable[..., Any]] = None) -> Tuple[np.ndarray, Dict[str, Any]]:
         """n samples of `model` (sample i of the call is sample first_sample + i
         of the run); x_T (n, D) optional starting points. Returns (x, stats).
         progress: None, True (a progress bar: tqdm if installed, else text) or
@@ -227,7 +245,14 @@ class Sampler(u.Handle):
                        progress, self.get("steps"), "sample", [model._hooks], seed)
         return out, st
 
-    def inpaint(self, model, y, mask, seed=None, first_sample=0, out=None, progress=None):
+    def inpaint(self,
+            model: Model,
+            y: ArrayLike,
+            mask: ArrayLike,
+            seed: Optional[int] = None,
+            first_sample: int = 0,
+            out: Optional[np.ndarray] = None,
+            progress: Union[None, bool, Callable[..., Any]] = None) -> Tuple[np.ndarray, Dict[str, Any]]:
         """PC imputation: mask (D,) of bools (True = known), y (n, D) known values."""
         y, n, D = u.batch(y, "y")
         seed = u.fresh_seed(seed)
@@ -244,7 +269,11 @@ class Sampler(u.Handle):
                        progress, self.get("steps"), "inpaint", [model._hooks], seed)
         return out, st
 
-    def encode(self, model, x0, out=None, progress=None):
+    def encode(self,
+            model: Model,
+            x0: ArrayLike,
+            out: Optional[np.ndarray] = None,
+            progress: Union[None, bool, Callable[..., Any]] = None) -> Tuple[np.ndarray, Dict[str, Any]]:
         """Latents x_T of data x0 (n, D) through the probability-flow ODE (ODE method)."""
         x0, n, D = u.batch(x0, "x0")
         out = u.as_output(out, "out", (n, D))
@@ -252,7 +281,13 @@ class Sampler(u.Handle):
                        progress, self.get("steps"), "encode", [model._hooks])
         return out, st
 
-    def likelihood(self, model, x, seed=None, first_sample=0, latent=False, progress=None):
+    def likelihood(self,
+            model: Model,
+            x: ArrayLike,
+            seed: Optional[int] = None,
+            first_sample: int = 0,
+            latent: bool = False,
+            progress: Union[None, bool, Callable[..., Any]] = None) -> Tuple[Any, ...]:
         """ln p_eps(x) per sample (ODE method); with latent=True, (logp, x_T, stats)."""
         x, n, D = u.batch(x, "x")
         seed = u.fresh_seed(seed)
@@ -263,7 +298,13 @@ class Sampler(u.Handle):
                        progress, self.get("steps"), "likelihood", [model._hooks], seed)
         return (logp, lat, st) if latent else (logp, st)
 
-    def langevin(self, score, x0, seed=None, first_sample=0, out=None, progress=None):
+    def langevin(self,
+            score: Callable[..., Any],
+            x0: ArrayLike,
+            seed: Optional[int] = None,
+            first_sample: int = 0,
+            out: Optional[np.ndarray] = None,
+            progress: Union[None, bool, Callable[..., Any]] = None) -> Tuple[np.ndarray, Dict[str, Any]]:
         """Langevin dynamics for a time-free score(x) -> (n, D) from x0 (n, D)."""
         x0, n, D = u.batch(x0, "x0")
         seed = u.fresh_seed(seed)
@@ -279,7 +320,8 @@ class Sampler(u.Handle):
                        progress, self.get("steps"), "langevin", [hooks], seed)
         return out, st
 
-    def clone(self):
+    def clone(self) -> Sampler:
+        """An independent copy (settings, grid and hooks, which it shares)."""
         slot = ctypes.c_void_p()
         u.call(lib.scoresde_sampler_clone, ctypes.byref(slot), self)
         c = Sampler.__new__(Sampler)
