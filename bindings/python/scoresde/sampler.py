@@ -60,7 +60,7 @@ def _stats(stats, seed):
 
 def bits_per_dim(logp: ArrayLike, D: int, bits: int, scale: float = 1.0) -> np.ndarray:
     """-logp / (D ln 2) - log2(scale) + bits per sample (sampler.h): `bits` is
-    the data's quantisation (8 for 8-bit images; 0 for continuous data)."""
+    the bits per value of the quantised data (8 for 8-bit images; 1 to 64)."""
     logp = u.as_input(logp, "logp", (None,))
     out = np.empty(logp.shape[0])
     u.call(lib.scoresde_bits_per_dim, u.ptr(logp), logp.shape[0], D, bits, scale, u.ptr(out))
