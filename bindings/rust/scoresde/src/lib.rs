@@ -1,3 +1,4 @@
+#![deny(missing_docs)]
 //! A safe Rust API over libscoresde (score-based generative modelling through
 //! SDEs). Owned handles free themselves on Drop; every fallible call returns
 //! `Result<_, Error>` with the C status and the library's message; batches are
@@ -23,6 +24,7 @@
 //! (`scoresde-sys/generate.sh`); add one method calling it through
 //! `hooks::call` with the slice lengths checked by `want_len`.
 
+mod enums;
 mod error;
 mod hooks;
 mod model;
@@ -30,12 +32,14 @@ mod sampler;
 mod sde;
 mod train;
 
-pub use error::{Error, Result};
+pub use enums::{Corrector, Divergence, Export, Grid, LossKind, LossSetting, Method, ModelKind,
+                Predictor, SamplerSetting, SdeKind, Solver, TrainerSetting};
+pub use error::{Error, ErrorKind, Result};
 pub use hooks::HookResult;
-pub use model::{kind as model_kind, BatchFn, MlpOptions, Model};
-pub use sampler::{bits_per_dim, ProgressFn, Sampler, Stats, SETTINGS as SAMPLER_SETTINGS};
+pub use model::{BatchFn, MlpOptions, Model};
+pub use sampler::{bits_per_dim, ProgressFn, Sampler, Stats};
 pub use train::{FitSummary, Loss, Trainer, WeightFn};
-pub use sde::{kind as sde_kind, DiffusionFn, DriftFn, ScheduleFn, Sde, SdeRef};
+pub use sde::{DiffusionFn, DriftFn, ScheduleFn, Sde, SdeRef};
 pub use scoresde_sys as sys;
 
 use error::{check, cstr};

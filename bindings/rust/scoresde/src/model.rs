@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use scoresde_sys as sys;
 
+use crate::enums::ModelKind;
 use crate::error::{want_len, Error, Result};
 use crate::hooks::{self, guard, slice, slice_mut, user_ptr, HookResult, Keep};
 use crate::sde::{Sde, SdeRef};
@@ -34,15 +35,6 @@ unsafe extern "C" fn div_tramp(
     let h = &*(user as *const ModelHooks);
     let f = h.divergence.as_ref().expect("divergence hook registered without a closure");
     guard(|| f(slice(x, n * d), slice(t, n), d, slice_mut(out, n)))
-}
-
-/// The kinds of model (SCORESDE_MODEL_*) as plain integers.
-pub mod kind {
-    use scoresde_sys as sys;
-    pub const GMM: i32 = sys::SCORESDE_MODEL_GMM as i32;
-    pub const SCORE_FN: i32 = sys::SCORESDE_MODEL_SCORE_FN as i32;
-    pub const DENOISER_FN: i32 = sys::SCORESDE_MODEL_DENOISER_FN as i32;
-    pub const MLP: i32 = sys::SCORESDE_MODEL_MLP as i32;
 }
 
 /// An owned score model (scoresde_model). Evaluation is read-only and
@@ -100,6 +92,7 @@ impl Default for MlpOptions {
 }
 
 impl MlpOptions {
+    /// The library's defaults (scoresde_model_mlp_options_init).
     pub fn new() -> Self {
         // SAFETY: an all-zero scoresde_mlp_options is a valid value (plain data).
         let mut raw: sys::scoresde_mlp_options = unsafe { std::mem::zeroed() };
@@ -137,18 +130,22 @@ impl MlpOptions {
         self.raw.embedding = e as i32;
         self
     }
+    /// The time embedding's dimension.
     pub fn embed_dim(mut self, d: usize) -> Self {
         self.raw.embed_dim = d;
         self
     }
+    /// The seed of the initial parameters.
     pub fn seed(mut self, seed: u64) -> Self {
         self.raw.seed = seed;
         self
     }
+    /// Threads for evaluation (0: the library's choice).
     pub fn n_threads(mut self, n: i32) -> Self {
         self.raw.n_threads = n;
         self
     }
+    /// The C struct, for options this builder has no method for.
     pub fn raw_mut(&mut self) -> &mut sys::scoresde_mlp_options {
         &mut self.raw
     }
@@ -272,13 +269,14 @@ impl Model {
         create(self.keep.clone(), |o| unsafe { sys::scoresde_model_clone(o, self.raw()) })
     }
 
+    /// The data dimension D.
     pub fn dim(&self) -> usize {
         unsafe { sys::scoresde_model_dim(self.raw()) }
     }
 
-    /// The kind (see [`kind`]; a newer library may return other values).
-    pub fn kind(&self) -> i32 {
-        unsafe { sys::scoresde_model_kind(self.raw()) }
+    /// The kind (`ModelKind::Other` for a kind newer than this crate).
+    pub fn kind(&self) -> ModelKind {
+        ModelKind::from_raw(unsafe { sys::scoresde_model_kind(self.raw()) })
     }
 
     /// The model's own SDE, borrowed for as long as the model.
@@ -306,9 +304,11 @@ impl Model {
     pub fn score(&self, x: &[f64], t: &[f64], out: &mut [f64]) -> Result<()> {
         self.eval(sys::scoresde_model_score, x, t, out, false)
     }
+    /// The denoised estimate E[x0 | x_t = x] into out.
     pub fn predict_data(&self, x: &[f64], t: &[f64], out: &mut [f64]) -> Result<()> {
         self.eval(sys::scoresde_model_predict_data, x, t, out, false)
     }
+    /// The noise estimate E[z | x_t = x] into out.
     pub fn predict_noise(&self, x: &[f64], t: &[f64], out: &mut [f64]) -> Result<()> {
         self.eval(sys::scoresde_model_predict_noise, x, t, out, false)
     }
@@ -371,6 +371,7 @@ impl Model {
     pub fn num_params(&self) -> usize {
         unsafe { sys::scoresde_model_num_params(self.raw()) }
     }
+    /// A copy of the trainable parameters into theta (num_params values).
     pub fn get_params(&self, theta: &mut [f64]) -> Result<()> {
         hooks::call(|| unsafe {
             sys::scoresde_model_get_params(self.raw(), theta.as_mut_ptr(), theta.len())
