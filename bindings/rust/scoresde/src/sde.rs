@@ -273,7 +273,7 @@ impl SdeRef<'_> {
     /// Prior samples into out (n x dim, n = out.len() / dim).
     pub fn prior_sample(&self, dim: usize, seed: u64, first_sample: u64, draw: u64,
                         out: &mut [f64]) -> Result<()> {
-        let n = if dim == 0 { 0 } else { out.len() / dim };
+        let n = out.len().checked_div(dim).unwrap_or(0);
         want_len("out", out.len(), n * dim)?;
         hooks::call(|| unsafe {
             sys::scoresde_sde_prior_sample(self.raw(), n, dim, seed, first_sample, draw,
@@ -334,7 +334,7 @@ impl SdeRef<'_> {
     #[allow(clippy::too_many_arguments)]
     pub fn simulate(&self, x: &mut [f64], dim: usize, t0: f64, t1: f64, steps: u64, seed: u64,
                     first_sample: u64, draw: u64) -> Result<()> {
-        let n = if dim == 0 { 0 } else { x.len() / dim };
+        let n = x.len().checked_div(dim).unwrap_or(0);
         want_len("x", x.len(), n * dim)?;
         let p = x.as_mut_ptr();
         hooks::call(|| unsafe {
