@@ -298,3 +298,53 @@ c_enum! {
         Raw = sys::SCORESDE_TRAIN_EXPORT_RAW,
     }
 }
+
+c_enum! {
+    /// The MLP's activation function.
+    Activation {
+        /// SiLU (x sigmoid(x)).
+        Silu = sys::SCORESDE_MLP_SILU,
+        /// ReLU.
+        Relu = sys::SCORESDE_MLP_RELU,
+        /// tanh.
+        Tanh = sys::SCORESDE_MLP_TANH,
+        /// softplus.
+        Softplus = sys::SCORESDE_MLP_SOFTPLUS,
+    }
+}
+
+c_enum! {
+    /// What the MLP's output parameterises.
+    MlpOutput {
+        /// The score itself.
+        Score = sys::SCORESDE_MLP_OUTPUT_SCORE,
+        /// The noise (epsilon prediction).
+        Noise = sys::SCORESDE_MLP_OUTPUT_NOISE,
+        /// The data (x0 prediction).
+        Data = sys::SCORESDE_MLP_OUTPUT_DATA,
+        /// EDM's preconditioned denoiser.
+        Edm = sys::SCORESDE_MLP_OUTPUT_EDM,
+    }
+}
+
+c_enum! {
+    /// The MLP's time embedding.
+    Embedding {
+        /// The library's choice.
+        Auto = sys::SCORESDE_MLP_EMBED_AUTO,
+        /// Random Fourier features.
+        Fourier = sys::SCORESDE_MLP_EMBED_FOURIER,
+        /// Sinusoidal features.
+        Sinusoidal = sys::SCORESDE_MLP_EMBED_SINUSOIDAL,
+    }
+}
+
+c_enum! {
+    /// The MLP's arithmetic precision.
+    Precision {
+        /// float64 throughout.
+        Float64 = sys::SCORESDE_MLP_FLOAT64,
+        /// float32 computation.
+        Float32 = sys::SCORESDE_MLP_FLOAT32,
+    }
+}

@@ -32,8 +32,9 @@ mod sampler;
 mod sde;
 mod train;
 
-pub use enums::{Corrector, Divergence, Export, Grid, LossKind, LossSetting, Method, ModelKind,
-                Predictor, SamplerSetting, SdeKind, Solver, TrainerSetting};
+pub use enums::{Activation, Corrector, Divergence, Embedding, Export, Grid, LossKind, LossSetting,
+                Method, MlpOutput, ModelKind, Precision, Predictor, SamplerSetting, SdeKind, Solver,
+                TrainerSetting};
 pub use error::{Error, ErrorKind, Result};
 pub use hooks::HookResult;
 pub use model::{BatchFn, MlpOptions, Model};

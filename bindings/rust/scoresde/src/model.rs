@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use scoresde_sys as sys;
 
-use crate::enums::ModelKind;
+use crate::enums::{Activation, Embedding, MlpOutput, ModelKind, Precision};
 use crate::error::{want_len, Error, Result};
 use crate::hooks::{self, guard, slice, slice_mut, user_ptr, HookResult, Keep};
 use crate::sde::{Sde, SdeRef};
@@ -115,19 +115,24 @@ impl MlpOptions {
         self.n_widths = Some(widths.len());
         self
     }
-    /// sys::SCORESDE_MLP_SILU, RELU, TANH or SOFTPLUS.
-    pub fn activation(mut self, a: u32) -> Self {
-        self.raw.activation = a as i32;
+    /// The activation function.
+    pub fn activation(mut self, a: Activation) -> Self {
+        self.raw.activation = a.raw();
         self
     }
-    /// sys::SCORESDE_MLP_OUTPUT_*.
-    pub fn output(mut self, o: u32) -> Self {
-        self.raw.output = o as i32;
+    /// What the output parameterises.
+    pub fn output(mut self, o: MlpOutput) -> Self {
+        self.raw.output = o.raw();
         self
     }
-    /// sys::SCORESDE_MLP_EMBED_*.
-    pub fn embedding(mut self, e: u32) -> Self {
-        self.raw.embedding = e as i32;
+    /// The time embedding.
+    pub fn embedding(mut self, e: Embedding) -> Self {
+        self.raw.embedding = e.raw();
+        self
+    }
+    /// The arithmetic precision.
+    pub fn precision(mut self, p: Precision) -> Self {
+        self.raw.precision = p.raw();
         self
     }
     /// The time embedding's dimension.

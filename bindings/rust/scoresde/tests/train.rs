@@ -4,7 +4,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use scoresde::{sys, Corrector, ErrorKind, Export, LossKind, LossSetting, Method, MlpOptions, Model,
+use scoresde::{sys, Activation, Embedding, MlpOutput, Precision, Corrector, ErrorKind, Export, LossKind, LossSetting, Method, MlpOptions, Model,
                ModelKind, Predictor, Sampler, SamplerSetting, Sde, Solver, Trainer, TrainerSetting, Loss};
 
 /// m points of the mixture 0.3 N((-2, 0), 0.3^2) + 0.7 N((2, 1), 0.5^2),
@@ -175,6 +175,15 @@ fn trainer_steps_checkpoints_and_errors() {
     assert!(e.message().contains("embed_dim"), "{e}");
     assert_eq!(Model::mlp(&sde, 2, &MlpOptions::new().widths(&[4; 65])).err().unwrap().status(),
                sys::SCORESDE_EINVAL);
+    // the enum-valued options reach the library; one it does not know is refused
+    let opts = MlpOptions::new().widths(&[4]).activation(Activation::Tanh).output(MlpOutput::Data)
+        .embedding(Embedding::Sinusoidal).precision(Precision::Float32);
+    let tanh = Model::mlp(&sde, 2, &opts).unwrap();
+    let mut x0 = [0.25, -0.5];
+    tanh.predict_data(&[0.1, 0.2], &[0.5], &mut x0).unwrap();
+    assert!(x0.iter().all(|v| v.is_finite()));
+    let bad = MlpOptions::new().activation(Activation::Other(99));
+    assert_eq!(Model::mlp(&sde, 2, &bad).err().unwrap().kind(), ErrorKind::InvalidArgument);
     // widths: given ones are used; none given, every hidden layer is 256 wide
     let small = Model::mlp(&sde, 2, &MlpOptions::new().widths(&[3, 5]).embed_dim(4)).unwrap();
     assert_eq!(small.num_params(), 6 * 3 + 3 + 3 * 5 + 5 + 5 * 2 + 2);
