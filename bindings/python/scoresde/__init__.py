@@ -5,6 +5,10 @@ SCORESDE_LIBRARY, e.g. a build tree's lib/libscoresde.so.1) and refuses a
 library of an incompatible version with LibraryVersionError.
 """
 
+from __future__ import annotations
+
+from typing import Optional, Sequence, Tuple
+
 import numpy as np
 
 from . import _util as u
@@ -25,49 +29,59 @@ RNG_PERTURB, RNG_PRIOR, RNG_SIMULATE, RNG_TIME = 1, 2, 3, 4
 RNG_PROBE, RNG_SAMPLER, RNG_MODEL, RNG_BATCH = 5, 6, 7, 8
 
 
-def version():
+def version() -> str:
     """The loaded library's version string, "MAJOR.MINOR.PATCH"."""
     return lib.scoresde_version_string()
 
 
-def version_number():
+def version_number() -> int:
+    """The loaded library's version, MAJOR * 10000 + MINOR * 100 + PATCH."""
     return lib.scoresde_version_number()
 
 
-def strerror(status):
+def strerror(status: int) -> str:
+    """The static English text of a C status code."""
     return lib.scoresde_strerror(status)
 
 
-def last_error():
+def last_error() -> str:
     """The calling thread's most recent failure message of the C library."""
     return lib.scoresde_last_error()
 
 
-def live_allocations():
+def live_allocations() -> int:
     """Blocks allocated by the library and not yet freed (leak checks)."""
     return lib.scoresde_live_allocations()
 
 
-def rng_offset(purpose, k):
+def rng_offset(purpose: int, k: int) -> int:
     """SCORESDE_RNG_OFFSET(purpose, k)."""
     return ((purpose & 0xFF) << 56) | (k & ((1 << 56) - 1))
 
 
-def rng_uniform(seed, stream, offset, n, out=None):
+def rng_uniform(seed: int,
+        stream: int,
+        offset: int,
+        n: int,
+        out: Optional[np.ndarray] = None) -> np.ndarray:
     """Uniforms in (0, 1): elements offset .. offset+n-1 of a Philox stream."""
     out = u.as_output(out, "out", (n,))
     u.call(lib.scoresde_rng_uniform, seed, stream, offset, n, u.ptr(out))
     return out
 
 
-def rng_normal(seed, stream, offset, n, out=None):
+def rng_normal(seed: int,
+        stream: int,
+        offset: int,
+        n: int,
+        out: Optional[np.ndarray] = None) -> np.ndarray:
     """Standard normals: elements offset .. offset+n-1 of a Philox stream."""
     out = u.as_output(out, "out", (n,))
     u.call(lib.scoresde_rng_normal, seed, stream, offset, n, u.ptr(out))
     return out
 
 
-def philox4x32_10(counter, key):
+def philox4x32_10(counter: Sequence[int], key: Sequence[int]) -> Tuple[int, int, int, int]:
     """The raw Philox4x32-10 block: four uint32 words from (counter[4], key[2])."""
     import ctypes
     c = (ctypes.c_uint32 * 4)(*counter)
@@ -80,4 +94,7 @@ def philox4x32_10(counter, key):
 __all__ = ["Sde", "SdeKind", "Model", "ModelKind", "Loss", "Trainer", "Sampler",
            "bits_per_dim", "ProgressBar", "progress_bar", "ScoresdeError", "version",
            "version_number", "strerror", "last_error", "live_allocations", "rng_offset",
-           "rng_uniform", "rng_normal", "philox4x32_10", "np"]
+           "rng_uniform", "rng_normal", "philox4x32_10", "STATUS_NAMES", "BusyError",
+           "CallbackError", "CorruptError", "DimensionError", "FileIOError",
+           "FormatVersionError", "InvalidArgumentError", "LibraryVersionError", "NumericError",
+           "OutOfMemoryError", "UnsupportedError"]

@@ -336,14 +336,19 @@ _FUNCTIONS = {
 
 
 def _candidates():
+    """Where to look, in order: the file named by SCORESDE_LIBRARY (only that
+    one, so a wrong path is an error, not a silent fallback); a copy next to
+    this package (a bundled wheel); the system loader's libscoresde.so.1."""
     path = os.environ.get(ENV_LIBRARY)
     if path:
-        return [path]
-    names = [SONAME]
-    found = ctypes.util.find_library("scoresde")
-    if found and found not in names:
-        names.append(found)
-    return names
+        return [(ENV_LIBRARY, path)]
+    found = [("next to the package", os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                   SONAME)),
+             ("the system loader", SONAME)]
+    other = ctypes.util.find_library("scoresde")
+    if other and other != SONAME:
+        found.append(("the system loader", other))
+    return found
 
 
 def version_problem(have):
@@ -359,16 +364,20 @@ def version_problem(have):
 def _load():
     errors = []
     handle = None
-    for name in _candidates():
+    for where, name in _candidates():
+        if where == "next to the package" and not os.path.exists(name):
+            errors.append("%s: no %s" % (where, name))
+            continue
         try:
             handle = ctypes.CDLL(name)
             break
         except OSError as exc:
-            errors.append("%s: %s" % (name, exc))
+            errors.append("%s: %s" % (where, exc))
     if handle is None:
         raise LibraryVersionError(
-            "cannot load libscoresde (%s); install it or set %s to the path of "
-            "libscoresde.so.1" % ("; ".join(errors), ENV_LIBRARY))
+            "cannot load libscoresde (tried %s); install it (Debian: libscoresde1) or set "
+            "%s to the path of libscoresde.so.1, e.g. a build tree's lib/libscoresde.so.1"
+            % ("; ".join(errors), ENV_LIBRARY))
     try:
         vnum = handle.scoresde_version_number
     except AttributeError:

@@ -1,55 +1,78 @@
 """Array checks, handle ownership and Python hooks shared by the classes."""
 
 import ctypes
+import os
 import threading
+from typing import Union
 
 import numpy as np
 
 from .errors import ScoresdeError
+
+# A file name argument: what os.fsencode accepts.
+StrPath = Union[str, "os.PathLike[str]"]
 
 _tls = threading.local()
 
 
 # -------------------------------------------------------------------- arrays
 
-def as_input(a, name, shape):
-    """Check that `a` is a C-contiguous float64 ndarray of `shape` (None = any
-    size along that axis) and return it unchanged: the C call reads it in place.
-    TypeError for anything that is not such an array, ValueError for a shape."""
-    if not isinstance(a, np.ndarray):
-        raise TypeError("%s must be a numpy.ndarray of float64, not %s"
-                        % (name, type(a).__name__))
-    if a.dtype != np.float64:
-        raise TypeError("%s must have dtype float64, not %s" % (name, a.dtype))
-    if not a.flags.c_contiguous:
-        raise ValueError("%s must be C-contiguous (use numpy.ascontiguousarray)" % name)
+def _check_shape(a, name, shape):
     if a.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, a.shape)):
         want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
         raise ValueError("%s has shape %s, expected %s" % (name, a.shape, want))
+
+
+def as_input(a, name, shape):
+    """A read-only input as the C call reads it: a C-contiguous float64 array of
+    `shape` (None = any size along that axis). A float64 C-contiguous ndarray is
+    passed on unchanged; anything else NumPy converts to real numbers (lists,
+    float32 or integer arrays, strided and Fortran-order views) is copied once.
+    TypeError for what does not convert, ValueError for a shape."""
+    if not (isinstance(a, np.ndarray) and a.dtype == np.float64 and a.flags.c_contiguous):
+        if np.iscomplexobj(a):
+            raise TypeError("%s must be real, not complex" % name)
+        try:
+            a = np.ascontiguousarray(a, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError("%s must be an array of real numbers (%s)" % (name, exc)) from None
+    _check_shape(a, name, shape)
     return a
 
 
 def as_output(out, name, shape):
-    """A new float64 array of `shape`, or the caller's `out` after the checks of
-    as_input plus writability."""
+    """A new float64 array of `shape`, or the caller's `out`, which the C call
+    writes in place and so must already be a writable C-contiguous float64
+    ndarray of `shape` (never converted: a copy would drop the results)."""
     if out is None:
         return np.empty(shape, dtype=np.float64)
-    as_input(out, name, shape)
+    if not isinstance(out, np.ndarray):
+        raise TypeError("%s must be a numpy.ndarray of float64, not %s"
+                        % (name, type(out).__name__))
+    if out.dtype != np.float64:
+        raise TypeError("%s must have dtype float64, not %s" % (name, out.dtype))
+    if not out.flags.c_contiguous:
+        raise ValueError("%s must be C-contiguous (it is written in place)" % name)
+    _check_shape(out, name, shape)
     if not out.flags.writeable:
         raise ValueError("%s is read-only" % name)
     return out
 
 
 def as_times(t, n, name="t"):
-    """Per-sample times: an (n,) float64 array, or one number for every sample."""
-    if isinstance(t, (int, float)) and not isinstance(t, bool):
+    """Per-sample times: (n,) values (converted as by as_input), or one number
+    (a Python or NumPy scalar, or a 0-d array) for every sample."""
+    if isinstance(t, (bool, np.bool_)):
+        raise TypeError("%s must be a number or an array of numbers, not bool" % name)
+    if isinstance(t, (int, float, np.integer, np.floating)) or (
+            isinstance(t, np.ndarray) and t.ndim == 0):
         return np.full(n, float(t))
     return as_input(t, name, (n,))
 
 
 def batch(x, name="x"):
-    """An n x D batch: returns (x, n, D)."""
-    as_input(x, name, (None, None))
+    """An n x D batch (converted as by as_input): returns (x, n, D)."""
+    x = as_input(x, name, (None, None))
     return x, x.shape[0], x.shape[1]
 
 
@@ -64,9 +87,9 @@ def cond(c, n, null_mask=None, C=None):
         return None
     st = Cond(struct_size=ctypes.sizeof(Cond))
     if c is not None:
-        if isinstance(c, np.ndarray) and c.ndim == 1:
+        c = as_input(c, "cond", (None,) if np.ndim(c) == 1 else (None, None))
+        if c.ndim == 1:
             c = c.reshape(1, -1)
-        as_input(c, "cond", (None, None))
         if c.shape[0] not in (1, n):
             raise ValueError("cond has %d rows, expected %d (one per sample) or 1"
                              % (c.shape[0], n))
@@ -82,6 +105,18 @@ def cond(c, n, null_mask=None, C=None):
         mask = None
     st._keep = (c, mask)
     return st
+
+
+def fresh_seed(seed):
+    """seed, or for None a fresh 64-bit seed from the operating system's entropy
+    (so each call differs, as NumPy's default_rng() does; the caller reports it)."""
+    if seed is None:
+        return int.from_bytes(os.urandom(8), "little")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError("seed must be an int or None, not %s" % type(seed).__name__)
+    if not 0 <= int(seed) < 1 << 64:
+        raise ValueError("seed %d is outside [0, 2**64)" % seed)
+    return int(seed)
 
 
 def ptr(a):

@@ -1,10 +1,12 @@
 """Exceptions raised by the scoresde binding, one class per C status code."""
 
+import re
+
 __all__ = [
     "ScoresdeError", "InvalidArgumentError", "OutOfMemoryError", "DimensionError",
     "NumericError", "CallbackError", "FileIOError", "CorruptError", "FormatVersionError",
     "UnsupportedError", "BusyError", "LibraryVersionError", "STATUS_NAMES",
-    "error_for_status",
+    "error_for_status", "python_spelling",
 ]
 
 # The C status codes (include/scoresde/common.h); frozen there, so frozen here.
@@ -91,7 +93,27 @@ _BY_STATUS = {cls.status: cls for cls in (
     FileIOError, CorruptError, FormatVersionError, UnsupportedError, BusyError)}
 
 
+# The C functions the library's messages point to, as this binding spells them.
+_PYTHON_NAMES = {
+    "scoresde_model_hutchinson": "Model.hutchinson()",
+    "scoresde_sampler_set_grid": "Sampler.set_grid()",
+    "scoresde_trainer_load": "Trainer.load()",
+    "scoresde_loss_set_reference": "Loss.set_reference()",
+    "scoresde_loss_set_weight_fn": "Loss.set_weight()",
+}
+_C_NAME = re.compile(r"\bscoresde_[a-z0-9_]+")
+# "sampler setting H_INIT" -> "sampler setting h_init", the keyword's spelling.
+_SETTING = re.compile(r"\b(sampler|loss|trainer) setting ([A-Z][A-Z0-9_]*)\b")
+
+
+def python_spelling(message):
+    """A C message with the fixes it names spelled as Python calls and keywords."""
+    message = _C_NAME.sub(lambda m: _PYTHON_NAMES.get(m.group(0), m.group(0)), message)
+    return _SETTING.sub(lambda m: "%s setting %s" % (m.group(1), m.group(2).lower()), message)
+
+
 def error_for_status(status, message, function=""):
-    """The exception for a C status; unknown (newer) codes give ScoresdeError."""
+    """The exception for a C status; unknown (newer) codes give ScoresdeError.
+    The message names Python methods and setting keywords, not C identifiers."""
     cls = _BY_STATUS.get(status, ScoresdeError)
-    return cls(status, message, function)
+    return cls(status, python_spelling(message), function)

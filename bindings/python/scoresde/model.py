@@ -1,12 +1,18 @@
 """Score models and model files (include/scoresde/model.h, model_io.h)."""
 
+from __future__ import annotations
+
 import ctypes
 import enum
 import os
 
+from typing import Any, Callable, Optional, Sequence, Tuple, Union
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _util as u
+from ._util import StrPath
 from ._lib import COND_FN, DENOISER_FN, DIVERGENCE_FN, MLP_MAX_HIDDEN, SCORE_FN, MlpOptions, lib
 from .sde import Sde
 
@@ -71,17 +77,22 @@ class Model(u.Handle):
         return cls(slot.value, hooks)
 
     @classmethod
-    def gmm(cls, sde, weights, means, variances):
+    def gmm(cls, sde: Sde, weights: ArrayLike, means: ArrayLike, variances: ArrayLike) -> Model:
         """The exact model of sum_k w_k N(mu_k, diag(v_k)) under `sde`:
         weights (K,), means and variances (K, D)."""
         means, K, D = u.batch(means, "means")
-        u.as_input(weights, "weights", (K,))
-        u.as_input(variances, "variances", (K, D))
+        weights = u.as_input(weights, "weights", (K,))
+        variances = u.as_input(variances, "variances", (K, D))
         return cls._create(lib.scoresde_model_create_gmm, sde, K, D, u.ptr(weights),
                            u.ptr(means), u.ptr(variances), hooks=u.Hooks([sde._hooks]))
 
     @classmethod
-    def cond_gmm(cls, sde, class_probs, weights, means, variances):
+    def cond_gmm(cls,
+            sde: Sde,
+            class_probs: ArrayLike,
+            weights: ArrayLike,
+            means: ArrayLike,
+            variances: ArrayLike) -> Model:
         """The exact class-conditional mixture: class_probs (K,), weights (K, M),
         means and variances (K, M, D). The condition is the label k as a float
         (cond of shape (n, 1) or (1,)); the null condition is the whole mixture."""
@@ -89,15 +100,21 @@ class Model(u.Handle):
         if means.ndim != 3:
             raise ValueError("means must have shape (K, M, D), not %s" % (means.shape,))
         K, M, D = means.shape
-        u.as_input(class_probs, "class_probs", (K,))
-        u.as_input(weights, "weights", (K, M))
-        u.as_input(variances, "variances", (K, M, D))
+        class_probs = u.as_input(class_probs, "class_probs", (K,))
+        weights = u.as_input(weights, "weights", (K, M))
+        variances = u.as_input(variances, "variances", (K, M, D))
         return cls._create(lib.scoresde_model_create_cond_gmm, sde, K, M, D, u.ptr(class_probs),
                            u.ptr(weights), u.ptr(means), u.ptr(variances),
                            hooks=u.Hooks([sde._hooks]))
 
     @classmethod
-    def linear_gaussian(cls, sde, prior_mean, prior_cov, A, noise_cov, b=None):
+    def linear_gaussian(cls,
+            sde: Sde,
+            prior_mean: ArrayLike,
+            prior_cov: ArrayLike,
+            A: ArrayLike,
+            noise_cov: ArrayLike,
+            b: Optional[ArrayLike] = None) -> Model:
         """The exact posterior of theta ~ N(prior_mean, prior_cov) given
         y = A theta + b + N(0, noise_cov): prior_mean (D,), prior_cov (D, D),
         A (C, D), noise_cov (C, C), b (C,) or None. The condition is y (C
@@ -106,20 +123,34 @@ class Model(u.Handle):
         if A.ndim != 2:
             raise ValueError("A must have shape (C, D), not %s" % (A.shape,))
         C, D = A.shape
-        u.as_input(prior_mean, "prior_mean", (D,))
-        u.as_input(prior_cov, "prior_cov", (D, D))
-        u.as_input(noise_cov, "noise_cov", (C, C))
+        prior_mean = u.as_input(prior_mean, "prior_mean", (D,))
+        prior_cov = u.as_input(prior_cov, "prior_cov", (D, D))
+        noise_cov = u.as_input(noise_cov, "noise_cov", (C, C))
         if b is not None:
-            u.as_input(b, "b", (C,))
+            b = u.as_input(b, "b", (C,))
         return cls._create(lib.scoresde_model_create_linear_gaussian, sde, D, C,
                            u.ptr(prior_mean), u.ptr(prior_cov), u.ptr(A), u.ptr(b),
                            u.ptr(noise_cov), hooks=u.Hooks([sde._hooks]))
 
     @classmethod
-    def mlp(cls, sde, D, widths=None, activation=None, output=None, embedding=None,
-            embed_dim=None, fourier_scale=None, sigma_data=None, precision=None, seed=None,
-            chunk_rows=None, n_threads=None, cond_dim=None, cond_input=None,
-            cond_classes=None, cond_null=None):
+    def mlp(cls,
+            sde: Sde,
+            D: int,
+            widths: Optional[Sequence[int]] = None,
+            activation: Union[str, int, None] = None,
+            output: Union[str, int, None] = None,
+            embedding: Union[str, int, None] = None,
+            embed_dim: Optional[int] = None,
+            fourier_scale: Optional[float] = None,
+            sigma_data: Optional[float] = None,
+            precision: Union[str, int, None] = None,
+            seed: Optional[int] = None,
+            chunk_rows: Optional[int] = None,
+            n_threads: Optional[int] = None,
+            cond_dim: Optional[int] = None,
+            cond_input: Union[str, int, None] = None,
+            cond_classes: Optional[int] = None,
+            cond_null: Optional[bool] = None) -> Model:
         """A trainable MLP score network of dimension D (scoresde_mlp_options):
         every option left None keeps the library's default (three hidden layers
         of 256, SiLU, noise output, ...). widths is the list of hidden widths;
@@ -159,7 +190,11 @@ class Model(u.Handle):
                            hooks=u.Hooks([sde._hooks]))
 
     @classmethod
-    def from_score(cls, sde, D, score, divergence=None):
+    def from_score(cls,
+            sde: Sde,
+            D: int,
+            score: Callable[..., Any],
+            divergence: Optional[Callable[..., Any]] = None) -> Model:
         """A model whose score is score(x, t) -> (n, D) array; divergence(x, t)
         -> (n,) array, if given, is the exact divergence of the score."""
         hooks = u.Hooks([sde._hooks])
@@ -170,7 +205,11 @@ class Model(u.Handle):
                            hooks=hooks)
 
     @classmethod
-    def from_denoiser(cls, sde, D, denoiser, divergence=None):
+    def from_denoiser(cls,
+            sde: Sde,
+            D: int,
+            denoiser: Callable[..., Any],
+            divergence: Optional[Callable[..., Any]] = None) -> Model:
         """A model from a denoiser(x, t) -> (n, D) estimate of E[x0 | x_t], by
         Tweedie's formula; divergence(x, t) -> (n,) is div_x of the denoiser."""
         hooks = u.Hooks([sde._hooks])
@@ -181,7 +220,13 @@ class Model(u.Handle):
                            hooks=hooks)
 
     @classmethod
-    def from_cond_score(cls, sde, D, C, score, divergence=None, accepts_null=True):
+    def from_cond_score(cls,
+            sde: Sde,
+            D: int,
+            C: int,
+            score: Callable[..., Any],
+            divergence: Optional[Callable[..., Any]] = None,
+            accepts_null: bool = True) -> Model:
         """A conditional model whose score is score(x, t, c, null) -> (n, D):
         c is (n, C) (a broadcast row repeated), null an (n,) bool array (True:
         the null condition, row ignored). divergence(x, t, c, null) -> (n,)."""
@@ -189,7 +234,13 @@ class Model(u.Handle):
                               divergence, accepts_null, "the score hook")
 
     @classmethod
-    def from_cond_denoiser(cls, sde, D, C, denoiser, divergence=None, accepts_null=True):
+    def from_cond_denoiser(cls,
+            sde: Sde,
+            D: int,
+            C: int,
+            denoiser: Callable[..., Any],
+            divergence: Optional[Callable[..., Any]] = None,
+            accepts_null: bool = True) -> Model:
         """A conditional model from denoiser(x, t, c, null) -> (n, D) (Tweedie);
         divergence(x, t, c, null) -> (n,) is div_x of the denoiser."""
         return cls._cond_hook(lib.scoresde_model_create_cond_denoiser_fn, sde, D, C, denoiser,
@@ -218,21 +269,21 @@ class Model(u.Handle):
         return cls._create(func, sde, D, C, int(bool(accepts_null)), cs, cd, None, hooks=hooks)
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path: StrPath) -> Model:
         """Load a model file written by save()."""
         return cls._create(lib.scoresde_model_load, _path(path))
 
     @classmethod
-    def from_bytes(cls, data):
+    def from_bytes(cls, data: bytes) -> Model:
         """Load a model from the bytes of a model file (bytes-like)."""
         buf = bytes(data)
         return cls._create(lib.scoresde_model_load_buffer, buf, len(buf))
 
-    def save(self, path):
+    def save(self, path: StrPath) -> None:
         """Save atomically to `path` (GMM and trainable kinds on built-in SDEs)."""
         u.call(lib.scoresde_model_save, self, _path(path), hooks=self._hooks)
 
-    def to_bytes(self):
+    def to_bytes(self) -> bytes:
         """The bytes save() would write."""
         data = ctypes.c_void_p()
         size = ctypes.c_size_t()
@@ -242,18 +293,26 @@ class Model(u.Handle):
         finally:
             lib.scoresde_buffer_free(data)
 
-    def clone(self):
+    def __reduce__(self):
+        # A model pickles as its model file; kinds without one (Python hooks,
+        # custom SDEs) raise the library's UnsupportedError from to_bytes().
+        return Model.from_bytes, (self.to_bytes(),)
+
+    def clone(self) -> Model:
+        """An independent copy of the model (Python hooks are shared)."""
         slot = ctypes.c_void_p()
         u.call(lib.scoresde_model_clone, ctypes.byref(slot), self)
         return Model(slot.value, u.Hooks([self._hooks]))
 
     # -------------------------------------------------------------- getters
     @property
-    def dim(self):
+    def dim(self) -> int:
+        """The data dimension D."""
         return u.call(lib.scoresde_model_dim, self)
 
     @property
-    def kind(self):
+    def kind(self) -> Union[ModelKind, int]:
+        """The ModelKind (a plain int for a kind newer than this binding)."""
         k = u.call(lib.scoresde_model_kind, self)
         try:
             return ModelKind(k)
@@ -261,7 +320,7 @@ class Model(u.Handle):
             return k
 
     @property
-    def sde(self):
+    def sde(self) -> Sde:
         """The model's own SDE, borrowed: usable while the model is open."""
         return Sde(u.call(lib.scoresde_model_sde, self), self._hooks, owner=self)
 
@@ -283,30 +342,66 @@ class Model(u.Handle):
     # Every evaluation takes cond (rows of the condition: (n, C), or (C,) for
     # one row for every sample) and null_mask (n booleans: the samples that
     # take the null condition); both None is the unconditional 1.0 call.
-    def score(self, x, t, out=None, cond=None, null_mask=None):
+    def score(self,
+            x: ArrayLike,
+            t: ArrayLike,
+            out: Optional[np.ndarray] = None,
+            cond: Optional[ArrayLike] = None,
+            null_mask: Optional[ArrayLike] = None) -> np.ndarray:
+        """The score s(x, t) = grad_x log p_t(x), (n, D)."""
         return self._eval(lib.scoresde_model_score_cond, x, t, out, cond=cond,
                           null_mask=null_mask)
 
-    def predict_data(self, x, t, out=None, cond=None, null_mask=None):
+    def predict_data(self,
+            x: ArrayLike,
+            t: ArrayLike,
+            out: Optional[np.ndarray] = None,
+            cond: Optional[ArrayLike] = None,
+            null_mask: Optional[ArrayLike] = None) -> np.ndarray:
+        """The denoised estimate E[x0 | x_t = x], (n, D)."""
         return self._eval(lib.scoresde_model_predict_data_cond, x, t, out, cond=cond,
                           null_mask=null_mask)
 
-    def predict_noise(self, x, t, out=None, cond=None, null_mask=None):
+    def predict_noise(self,
+            x: ArrayLike,
+            t: ArrayLike,
+            out: Optional[np.ndarray] = None,
+            cond: Optional[ArrayLike] = None,
+            null_mask: Optional[ArrayLike] = None) -> np.ndarray:
+        """The noise estimate E[z | x_t = x], (n, D)."""
         return self._eval(lib.scoresde_model_predict_noise_cond, x, t, out, cond=cond,
                           null_mask=null_mask)
 
-    def divergence(self, x, t, out=None, cond=None, null_mask=None):
-        return self._eval(lib.scoresde_model_divergence_cond, x, t, out, per_sample=True,
-                          cond=cond, null_mask=null_mask)
+    def divergence(self,
+            x: ArrayLike,
+            t: ArrayLike,
+            out: Optional[np.ndarray] = None,
+            cond: Optional[ArrayLike] = None,
+            null_mask: Optional[ArrayLike] = None) -> np.ndarray:
+        """The exact divergence of the score per sample, (n,)."""
+        return self._eval(lib.scoresde_model_divergence_cond, x, t, out, per_sample=True, cond=cond,
+                          null_mask=null_mask)
 
-    def log_density(self, x, t, out=None, cond=None, null_mask=None):
-        return self._eval(lib.scoresde_model_log_density_cond, x, t, out, per_sample=True,
-                          cond=cond, null_mask=null_mask)
+    def log_density(self,
+            x: ArrayLike,
+            t: ArrayLike,
+            out: Optional[np.ndarray] = None,
+            cond: Optional[ArrayLike] = None,
+            null_mask: Optional[ArrayLike] = None) -> np.ndarray:
+        """ln p_t(x) per sample (kinds with a closed-form density), (n,)."""
+        return self._eval(lib.scoresde_model_log_density_cond, x, t, out, per_sample=True, cond=cond,
+                          null_mask=null_mask)
 
-    def jvp(self, x, t, v, return_score=False, cond=None, null_mask=None):
+    def jvp(self,
+            x: ArrayLike,
+            t: ArrayLike,
+            v: ArrayLike,
+            return_score: bool = False,
+            cond: Optional[ArrayLike] = None,
+            null_mask: Optional[ArrayLike] = None) -> Union[np.ndarray, Tuple[np.ndarray, np.ndarray]]:
         """(ds/dx) v per sample; with return_score=True, (jv, score)."""
         x, t, n, D = self._xt(x, t)
-        u.as_input(v, "v", (n, D))
+        v = u.as_input(v, "v", (n, D))
         jv = np.empty((n, D))
         s = np.empty((n, D)) if return_score else None
         u.call(lib.scoresde_model_jvp_cond, self, u.ptr(x), u.ptr(t), n, D,
@@ -314,17 +409,29 @@ class Model(u.Handle):
                hooks=self._hooks)
         return (jv, s) if return_score else jv
 
-    def hutchinson(self, x, t, probes, cond=None, null_mask=None):
+    def hutchinson(self,
+            x: ArrayLike,
+            t: ArrayLike,
+            probes: ArrayLike,
+            cond: Optional[ArrayLike] = None,
+            null_mask: Optional[ArrayLike] = None) -> np.ndarray:
         """Divergence estimates from probes of shape (n, M, D)."""
         x, t, n, D = self._xt(x, t)
-        u.as_input(probes, "probes", (n, None, D))
+        probes = u.as_input(probes, "probes", (n, None, D))
         est = np.empty(n)
         u.call(lib.scoresde_model_hutchinson_cond, self, u.ptr(x), u.ptr(t), n, D,
                self._cond(cond, n, null_mask), u.ptr(probes), probes.shape[1], u.ptr(est),
                hooks=self._hooks)
         return est
 
-    def sample(self, t, seed, first_sample=0, n=None, out=None, cond=None, null_mask=None):
+    def sample(self,
+            t: ArrayLike,
+            seed: int,
+            first_sample: int = 0,
+            n: Optional[int] = None,
+            out: Optional[np.ndarray] = None,
+            cond: Optional[ArrayLike] = None,
+            null_mask: Optional[ArrayLike] = None) -> np.ndarray:
         """Exact samples of p_t (mixtures): t is (n,) or a number with n given."""
         if n is None:
             t = u.as_input(t, "t", (None,))
@@ -339,55 +446,69 @@ class Model(u.Handle):
         return out
 
     @property
-    def cond_dim(self):
+    def cond_dim(self) -> int:
         """Condition features per sample C (0: unconditional)."""
         return u.call(lib.scoresde_model_cond_dim, self)
 
     @property
-    def cond_classes(self):
+    def cond_classes(self) -> int:
         """K > 0 if the condition is an integer class label in [0, K), else 0."""
         return u.call(lib.scoresde_model_cond_classes, self)
 
     @property
-    def cond_null(self):
+    def cond_null(self) -> bool:
         """Whether the model accepts the null condition."""
         return bool(u.call(lib.scoresde_model_cond_null, self))
 
     # ------------------------------------------------------ trainable kinds
     @property
-    def num_params(self):
+    def num_params(self) -> int:
         """The number of trainable parameters; 0 for kinds without them."""
         return u.call(lib.scoresde_model_num_params, self)
 
-    def get_params(self, out=None):
+    def get_params(self, out: Optional[np.ndarray] = None) -> np.ndarray:
+        """A copy of the trainable parameters, (num_params,)."""
         out = u.as_output(out, "out", (self.num_params,))
         u.call(lib.scoresde_model_get_params, self, u.ptr(out), out.shape[0])
         return out
 
-    def set_params(self, theta):
+    def set_params(self, theta: ArrayLike) -> None:
         """Replace the parameters (not thread-safe with other calls on the model)."""
-        u.as_input(theta, "theta", (None,))
+        theta = u.as_input(theta, "theta", (None,))
         u.call(lib.scoresde_model_set_params, self, u.ptr(theta), theta.shape[0])
 
-    def copy_params_from(self, src):
+    def copy_params_from(self, src: Model) -> None:
         """Copy src's parameters (same kind and architecture) into this model."""
         u.call(lib.scoresde_model_copy_params, self, src)
 
-    def score_backward(self, x, t, score_grad, param_grad, cond=None, null_mask=None):
+    def score_backward(self,
+            x: ArrayLike,
+            t: ArrayLike,
+            score_grad: ArrayLike,
+            param_grad: np.ndarray,
+            cond: Optional[ArrayLike] = None,
+            null_mask: Optional[ArrayLike] = None) -> np.ndarray:
         """ADD to param_grad the gradient of sum(score_grad * s(x, t))."""
         x, t, n, D = self._xt(x, t)
-        u.as_input(score_grad, "score_grad", (n, D))
+        score_grad = u.as_input(score_grad, "score_grad", (n, D))
         u.as_output(param_grad, "param_grad", (None,))
         u.call(lib.scoresde_model_score_backward_cond, self, u.ptr(x), u.ptr(t), n, D,
                self._cond(cond, n, null_mask), u.ptr(score_grad), u.ptr(param_grad), param_grad.shape[0], hooks=self._hooks)
         return param_grad
 
-    def probe_backward(self, x, t, probes, weights, param_grad, cond=None, null_mask=None):
+    def probe_backward(self,
+            x: ArrayLike,
+            t: ArrayLike,
+            probes: ArrayLike,
+            weights: ArrayLike,
+            param_grad: np.ndarray,
+            cond: Optional[ArrayLike] = None,
+            null_mask: Optional[ArrayLike] = None) -> np.ndarray:
         """ADD to param_grad the gradient of sum w_im v_im^T (ds/dx) v_im."""
         x, t, n, D = self._xt(x, t)
-        u.as_input(probes, "probes", (n, None, D))
+        probes = u.as_input(probes, "probes", (n, None, D))
         M = probes.shape[1]
-        u.as_input(weights, "weights", (n, M))
+        weights = u.as_input(weights, "weights", (n, M))
         u.as_output(param_grad, "param_grad", (None,))
         u.call(lib.scoresde_model_probe_backward_cond, self, u.ptr(x), u.ptr(t), n, D,
                self._cond(cond, n, null_mask), u.ptr(probes), M, u.ptr(weights), u.ptr(param_grad), param_grad.shape[0],

@@ -1,13 +1,22 @@
 """Samplers, probability-flow ODE solvers and likelihoods (include/scoresde/sampler.h)."""
 
+from __future__ import annotations
+
 import ctypes
 
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple, Union
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _util as u
 from ._lib import GUIDANCE_FN, SAMPLER_PROGRESS_FN, SCORE_FN, SamplerStats, lib
 from .errors import DimensionError
 from .train import lookup, progress_bar
+
+if TYPE_CHECKING:
+    from .model import Model
+    from .sde import Sde
 
 __all__ = ["Sampler", "METHODS", "SAMPLER_SETTINGS", "REPORT_KINDS", "REPORT_COLUMNS",
            "bits_per_dim"]
@@ -50,17 +59,26 @@ def _setting(name):
                          % (name, ", ".join(SAMPLER_SETTINGS))) from None
 
 
-def _stats(stats):
+def _stats(stats, seed):
     return {"nfe": stats.nfe, "accepted": stats.accepted, "rejected": stats.rejected,
-            "t_final": stats.t_final}
+            "t_final": stats.t_final, "seed": seed}
 
 
-def bits_per_dim(logp, D, bits=8, scale=1.0):
-    """-logp / (D ln 2) - log2(scale) + bits per sample (sampler.h)."""
+def bits_per_dim(logp: ArrayLike, D: int, bits: int, scale: float = 1.0) -> np.ndarray:
+    """-logp / (D ln 2) - log2(scale) + bits per sample (sampler.h): `bits` is
+    the bits per value of the quantised data (8 for 8-bit images; 1 to 64)."""
     logp = u.as_input(logp, "logp", (None,))
     out = np.empty(logp.shape[0])
     u.call(lib.scoresde_bits_per_dim, u.ptr(logp), logp.shape[0], D, bits, scale, u.ptr(out))
     return out
+
+
+def _restore(method, settings, grid):
+    """Unpickle a Sampler (see Sampler.__reduce__)."""
+    sampler = Sampler(method, **settings)
+    if grid is not None:
+        sampler.set_grid(grid)
+    return sampler
 
 
 class Sampler(u.Handle):
@@ -68,26 +86,31 @@ class Sampler(u.Handle):
 
     Settings are set by name (SAMPLER_SETTINGS); enum-valued ones take names or
     the C ints. Every call returns (array, stats) where stats is a dict with nfe,
-    accepted, rejected and t_final. Sampling is thread-safe; setters are not.
+    accepted, rejected, t_final and seed. A random call's seed=None (the default)
+    draws a fresh seed, which stats["seed"] reports; passing that seed (or any
+    int) reproduces the run. Sampling is thread-safe; setters are not.
+    A sampler pickles as its method, settings and grid (not its Python hooks).
     """
 
     _free = lib.scoresde_sampler_free
 
-    def __init__(self, method="pc", **settings):
+    def __init__(self, method: Union[str, int] = "pc", **settings: Any) -> None:
         slot = ctypes.c_void_p()
         u.call(lib.scoresde_sampler_create, ctypes.byref(slot),
                lookup(METHODS, method, "method"))
         super().__init__(slot.value)
         self._guidance = None
+        self._custom_grid = None
         self.set(**settings)
 
     @property
-    def method(self):
+    def method(self) -> int:
+        """The method's C value (METHODS)."""
         return u.call(lib.scoresde_sampler_method, self)
 
     # --------------------------------------------------------------- settings
     @staticmethod
-    def bounds(name):
+    def bounds(name: str) -> Tuple[float, float, bool]:
         """(lower, upper, is_int) of a setting (eps, h_init, h_min also take NaN)."""
         lo, hi, is_int = ctypes.c_double(), ctypes.c_double(), ctypes.c_int()
         u.call(lib.scoresde_sampler_bounds, _setting(name), ctypes.byref(lo), ctypes.byref(hi),
@@ -95,14 +118,14 @@ class Sampler(u.Handle):
         return lo.value, hi.value, bool(is_int.value)
 
     @staticmethod
-    def default(name, method="pc"):
+    def default(name: str, method: Union[str, int] = "pc") -> float:
         """The value a new sampler of `method` starts with (NaN: the library chooses)."""
         value = ctypes.c_double()
         u.call(lib.scoresde_sampler_default, lookup(METHODS, method, "method"), _setting(name),
                ctypes.byref(value))
         return value.value
 
-    def set(self, **settings):
+    def set(self, **settings: Any) -> Sampler:
         """Set settings by name; an int setting refuses a non-integral value."""
         for name, value in settings.items():
             cid = _setting(name)
@@ -120,7 +143,8 @@ class Sampler(u.Handle):
                 u.call(lib.scoresde_sampler_set_double, self, cid, float(value))
         return self
 
-    def get(self, name):
+    def get(self, name: str) -> Union[int, float]:
+        """The current value of a setting (an int for integer settings)."""
         cid = _setting(name)
         if self.bounds(name)[2]:
             v = ctypes.c_int64()
@@ -130,18 +154,19 @@ class Sampler(u.Handle):
             u.call(lib.scoresde_sampler_get_double, self, cid, ctypes.byref(v))
         return v.value
 
-    def set_grid(self, t):
+    def set_grid(self, t: ArrayLike) -> None:
         """The caller's decreasing time grid (STEPS becomes len(t) - 1)."""
-        u.as_input(t, "t", (None,))
+        t = u.as_input(t, "t", (None,))
         u.call(lib.scoresde_sampler_set_grid, self, u.ptr(t), t.shape[0])
+        self._custom_grid = t.copy()   # kept for pickling
 
-    def times(self, sde):
+    def times(self, sde: Sde) -> np.ndarray:
         """The grid for `sde`: STEPS + 1 times from T down to eps."""
         t = np.empty(self.get("steps") + 1)
         u.call(lib.scoresde_sampler_times, self, sde, u.ptr(t), t.shape[0], hooks=sde._hooks)
         return t
 
-    def set_guidance(self, fn, scale=1.0):
+    def set_guidance(self, fn: Optional[Callable[..., Any]], scale: float = 1.0) -> None:
         """fn(x, t) -> (n, D) grad_x log p(y | x, t), used as s + scale * fn;
         None removes it. An exception raised by fn is re-raised by the call."""
         if fn is None:
@@ -157,7 +182,18 @@ class Sampler(u.Handle):
         self._guidance = cf
 
     # ------------------------------------------------------------------ runs
-    def _run(self, func, args, progress, total, desc, hooks):
+    def __reduce__(self):
+        if self._guidance is not None:
+            raise TypeError("a Sampler with a guidance hook does not pickle; remove it "
+                            "with set_guidance(None) and set it again after loading")
+        settings = {name: self.get(name) for name in SAMPLER_SETTINGS if name != "grid"}
+        grid = self.get("grid")
+        custom = self._custom_grid if grid == _VALUES["grid"]["array"] else None
+        if custom is None:
+            settings["grid"] = grid
+        return _restore, (self.method, settings, custom)
+
+    def _run(self, func, args, progress, total, desc, hooks, seed=None):
         """Call func(*args, stats) with the progress hook installed for this call:
         progress None, True (a bar) or hook(step, t, nfe) returning True to stop."""
         stats = SamplerStats()
@@ -189,10 +225,18 @@ class Sampler(u.Handle):
                 lib.scoresde_sampler_set_progress(self, SAMPLER_PROGRESS_FN(), None)
             if bar is not None:
                 bar.close()
-        return _stats(stats)
+        return _stats(stats, seed)
 
-    def sample(self, model, n, seed=0, first_sample=0, x_T=None, out=None, progress=None,
-               cond=None, null_mask=None):
+    def sample(self,
+            model: Model,
+            n: int,
+            seed: Optional[int] = None,
+            first_sample: int = 0,
+            x_T: Optional[ArrayLike] = None,
+            out: Optional[np.ndarray] = None,
+            progress: Union[None, bool, Callable[..., Any]] = None,
+            cond: Optional[ArrayLike] = None,
+            null_mask: Optional[ArrayLike] = None) -> Tuple[np.ndarray, Dict[str, Any]]:
         """n samples of `model` (sample i of the call is sample first_sample + i
         of the run); x_T (n, D) optional starting points. Returns (x, stats).
         cond: the conditions of a conditional model, (n, C) or (C,) for every
@@ -204,20 +248,30 @@ class Sampler(u.Handle):
         CallbackError (the output is partial). A progress hook is installed for
         the call only, so such a call must not overlap another on this sampler."""
         D = model.dim
+        seed = u.fresh_seed(seed)
         if x_T is not None:
-            u.as_input(x_T, "x_T", (n, D))
+            x_T = u.as_input(x_T, "x_T", (n, D))
         out = u.as_output(out, "out", (n, D))
         st = self._run(lib.scoresde_sampler_sample_cond,
                        (model, u.ptr(x_T), n, D, model._cond(cond, n, null_mask), seed,
                         first_sample, u.ptr(out)),
-                       progress, self.get("steps"), "sample", [model._hooks])
+                       progress, self.get("steps"), "sample", [model._hooks], seed)
         return out, st
 
-    def inpaint(self, model, y, mask, seed=0, first_sample=0, out=None, progress=None,
-                cond=None, null_mask=None):
+    def inpaint(self,
+            model: Model,
+            y: ArrayLike,
+            mask: ArrayLike,
+            seed: Optional[int] = None,
+            first_sample: int = 0,
+            out: Optional[np.ndarray] = None,
+            progress: Union[None, bool, Callable[..., Any]] = None,
+            cond: Optional[ArrayLike] = None,
+            null_mask: Optional[ArrayLike] = None) -> Tuple[np.ndarray, Dict[str, Any]]:
         """PC imputation: mask (D,) of bools (True = known), y (n, D) known values;
         cond and null_mask as for sample()."""
         y, n, D = u.batch(y, "y")
+        seed = u.fresh_seed(seed)
         mask = np.ascontiguousarray(np.asarray(mask, dtype=bool).astype(np.uint8))
         if mask.ndim != 1:
             raise ValueError("mask must be one-dimensional, not shape %s" % (mask.shape,))
@@ -229,10 +283,16 @@ class Sampler(u.Handle):
         st = self._run(lib.scoresde_sampler_inpaint_cond,
                        (model, u.ptr(y), u.ptr(mask), n, D, model._cond(cond, n, null_mask),
                         seed, first_sample, u.ptr(out)),
-                       progress, self.get("steps"), "inpaint", [model._hooks])
+                       progress, self.get("steps"), "inpaint", [model._hooks], seed)
         return out, st
 
-    def encode(self, model, x0, out=None, progress=None, cond=None, null_mask=None):
+    def encode(self,
+            model: Model,
+            x0: ArrayLike,
+            out: Optional[np.ndarray] = None,
+            progress: Union[None, bool, Callable[..., Any]] = None,
+            cond: Optional[ArrayLike] = None,
+            null_mask: Optional[ArrayLike] = None) -> Tuple[np.ndarray, Dict[str, Any]]:
         """Latents x_T of data x0 (n, D) through the probability-flow ODE (ODE
         method); cond and null_mask as for sample()."""
         x0, n, D = u.batch(x0, "x0")
@@ -242,20 +302,32 @@ class Sampler(u.Handle):
                        progress, self.get("steps"), "encode", [model._hooks])
         return out, st
 
-    def likelihood(self, model, x, seed=0, first_sample=0, latent=False, progress=None,
-                   cond=None, null_mask=None):
+    def likelihood(self,
+            model: Model,
+            x: ArrayLike,
+            seed: Optional[int] = None,
+            first_sample: int = 0,
+            latent: bool = False,
+            progress: Union[None, bool, Callable[..., Any]] = None,
+            cond: Optional[ArrayLike] = None,
+            null_mask: Optional[ArrayLike] = None) -> Tuple[Any, ...]:
         """ln p_eps(x) per sample (ODE method); with latent=True, (logp, x_T, stats).
         With cond, ln p_eps(x | cond) (cond and null_mask as for sample())."""
         x, n, D = u.batch(x, "x")
+        seed = u.fresh_seed(seed)
         logp = np.empty(n)
         lat = np.empty((n, D)) if latent else None
         st = self._run(lib.scoresde_sampler_likelihood_cond,
                        (model, u.ptr(x), n, D, model._cond(cond, n, null_mask), seed,
                         first_sample, u.ptr(logp), u.ptr(lat)),
-                       progress, self.get("steps"), "likelihood", [model._hooks])
+                       progress, self.get("steps"), "likelihood", [model._hooks], seed)
         return (logp, lat, st) if latent else (logp, st)
 
-    def bound(self, model, x, seed=0, first_sample=0):
+    def bound(self,
+            model: Model,
+            x: ArrayLike,
+            seed: int = 0,
+            first_sample: int = 0) -> Dict[str, np.ndarray]:
         """The variational bound on -ln p(x) per point (bound.h): a dict of arrays
         nll, stderr (Monte Carlo), prior, score, boundary (nats; nll is their sum)."""
         x, n, D = u.batch(x, "x")
@@ -265,27 +337,41 @@ class Sampler(u.Handle):
         return {"nll": nll, "stderr": se, "prior": terms[:, 0], "score": terms[:, 1],
                 "boundary": terms[:, 2]}
 
-    def report(self, model, x, kind="bound", seed=0, first_sample=0, progress=None):
+    def report(self,
+            model: Model,
+            x: ArrayLike,
+            kind: Union[str, int] = "bound",
+            seed: Optional[int] = None,
+            first_sample: int = 0,
+            progress: Union[None, bool, Callable[..., Any]] = None) -> Tuple[Dict[str, Any], Dict[str, Any]]:
         """A likelihood report (bound.h) of kind "ode" or "bound": (columns, stats),
         columns a dict of per-point arrays named as REPORT_COLUMNS plus "summary":
         the mean total (nats) and bits/dim over the points with their standard
         errors across points."""
         x, n, D = u.batch(x, "x")
+        seed = u.fresh_seed(seed)
         rows = np.empty((n, len(REPORT_COLUMNS)))
         k = lookup(REPORT_KINDS, kind, "kind")
         st = self._run(lib.scoresde_sampler_report,
                        (model, k, u.ptr(x), n, D, seed, first_sample, u.ptr(rows),
                         len(REPORT_COLUMNS)),
-                       progress, self.get("steps"), "report", [model._hooks])
+                       progress, self.get("steps"), "report", [model._hooks], seed)
         cols = {name: rows[:, j].copy() for j, name in enumerate(REPORT_COLUMNS)}
         spread = np.sqrt(1.0 / n) * (np.std(rows, axis=0, ddof=1) if n > 1 else np.nan)
         cols["summary"] = {"total": cols["total"].mean(), "total_stderr": float(spread[4]),
                            "bpd": cols["bpd"].mean(), "bpd_stderr": float(spread[5])}
         return cols, st
 
-    def langevin(self, score, x0, seed=0, first_sample=0, out=None, progress=None):
+    def langevin(self,
+            score: Callable[..., Any],
+            x0: ArrayLike,
+            seed: Optional[int] = None,
+            first_sample: int = 0,
+            out: Optional[np.ndarray] = None,
+            progress: Union[None, bool, Callable[..., Any]] = None) -> Tuple[np.ndarray, Dict[str, Any]]:
         """Langevin dynamics for a time-free score(x) -> (n, D) from x0 (n, D)."""
         x0, n, D = u.batch(x0, "x0")
+        seed = u.fresh_seed(seed)
         out = u.as_output(out, "out", (n, D))
         hooks = u.Hooks()
 
@@ -295,15 +381,17 @@ class Sampler(u.Handle):
         cf = hooks.wrap(SCORE_FN, body)
         st = self._run(lib.scoresde_sampler_langevin,
                        (cf, None, u.ptr(x0), n, D, seed, first_sample, u.ptr(out)),
-                       progress, self.get("steps"), "langevin", [hooks])
+                       progress, self.get("steps"), "langevin", [hooks], seed)
         return out, st
 
-    def clone(self):
+    def clone(self) -> Sampler:
+        """An independent copy (settings, grid and hooks, which it shares)."""
         slot = ctypes.c_void_p()
         u.call(lib.scoresde_sampler_clone, ctypes.byref(slot), self)
         c = Sampler.__new__(Sampler)
         u.Handle.__init__(c, slot.value, u.Hooks([self._hooks]))
         c._guidance = self._guidance
+        c._custom_grid = self._custom_grid
         return c
 
     def __repr__(self):

@@ -1,13 +1,22 @@
 """Score-matching losses and the trainer (include/scoresde/loss.h, train.h)."""
 
+from __future__ import annotations
+
 import ctypes
 import os
 import sys
 
+from typing import TYPE_CHECKING, Any, Callable, Optional, TextIO, Tuple, Union
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _util as u
+from ._util import StrPath
 from ._lib import LOSS_WEIGHT_FN, TRAIN_PROGRESS_FN, lib
+
+if TYPE_CHECKING:
+    from .model import Model
 
 __all__ = ["Loss", "Trainer", "ProgressBar", "progress_bar"]
 
@@ -36,7 +45,7 @@ TRAIN_SETTINGS = {
 EXPORT = {"ema": 0, "raw": 1}
 
 
-def lookup(table, value, what):
+def lookup(table: Any, value: Any, what: str) -> int:
     """A value given by name (from `table`) or as the C enum's int."""
     if isinstance(value, str):
         try:
@@ -71,13 +80,18 @@ class ProgressBar:
     """A plain text progress bar on a stream (stderr by default): redrawn in
     place with a carriage return, at most `width` characters of bar."""
 
-    def __init__(self, total, desc="", stream=None, width=30):
+    def __init__(self,
+            total: int,
+            desc: str = "",
+            stream: Optional[TextIO] = None,
+            width: int = 30) -> None:
         self.total, self.desc, self.width = max(int(total), 1), desc, width
         self.stream = stream if stream is not None else sys.stderr
         self.n = 0
         self.postfix = ""
 
-    def update(self, k=1):
+    def update(self, k: int = 1) -> None:
+        """Advance the bar by k steps and redraw it."""
         self.n += k
         frac = min(self.n / self.total, 1.0)
         fill = int(round(frac * self.width))
@@ -86,15 +100,17 @@ class ProgressBar:
                                                     self.total, self.postfix))
         self.stream.flush()
 
-    def set_postfix_str(self, text):
+    def set_postfix_str(self, text: str) -> None:
+        """Text shown after the bar (tqdm's method of the same name)."""
         self.postfix = text
 
-    def close(self):
+    def close(self) -> None:
+        """End the bar's line."""
         self.stream.write("\n")
         self.stream.flush()
 
 
-def progress_bar(total, desc=""):
+def progress_bar(total: int, desc: str = "") -> Any:
     """A tqdm bar when tqdm is importable (and SCORESDE_NO_TQDM is unset), else a
     ProgressBar; both have update(k), set_postfix_str(s) and close()."""
     if not os.environ.get("SCORESDE_NO_TQDM"):
@@ -117,7 +133,7 @@ class Loss(u.Handle):
 
     _free = lib.scoresde_loss_free
 
-    def __init__(self, kind="dsm", **settings):
+    def __init__(self, kind: Union[str, int] = "dsm", **settings: Any) -> None:
         slot = ctypes.c_void_p()
         u.call(lib.scoresde_loss_create, ctypes.byref(slot), lookup(LOSS_KINDS, kind, "kind"))
         super().__init__(slot.value)
@@ -129,10 +145,11 @@ class Loss(u.Handle):
         return super()._usable() and (ref is None or not ref.closed)
 
     @property
-    def kind(self):
+    def kind(self) -> int:
+        """The loss kind's C value (LOSS_KINDS)."""
         return u.call(lib.scoresde_loss_kind, self)
 
-    def set(self, **settings):
+    def set(self, **settings: Any) -> Any:
         """Set settings by name, e.g. set(weighting="g2", eps=1e-5)."""
         for name, value in settings.items():
             cid, is_int, names = _setting(LOSS_SETTINGS, name)
@@ -143,40 +160,47 @@ class Loss(u.Handle):
                 u.call(lib.scoresde_loss_set_double, self, cid, float(value))
         return self
 
-    def get(self, name):
+    def get(self, name: str) -> Union[int, float]:
         """A setting's value by name: an int (integer settings) or a float."""
         cid, is_int, _ = _setting(LOSS_SETTINGS, name)
         return _get(lib.scoresde_loss_get_int, lib.scoresde_loss_get_double, self, cid, is_int)
 
     @staticmethod
-    def bounds(name):
+    def bounds(name: str) -> Tuple[float, float, bool]:
         """(lower, upper, is_int) of a setting (EPS also takes NaN)."""
         return _bounds(lib.scoresde_loss_bounds, _setting(LOSS_SETTINGS, name)[0])
 
     @staticmethod
-    def default(kind, name):
+    def default(kind: Union[str, int], name: str) -> float:
         """The value a new loss of `kind` starts with for setting `name`."""
         value = ctypes.c_double()
         u.call(lib.scoresde_loss_default, lookup(LOSS_KINDS, kind, "kind"),
                _setting(LOSS_SETTINGS, name)[0], ctypes.byref(value))
         return value.value
 
-    def set_reference(self, model):
+    def set_reference(self, model: Model) -> None:
         """ESM's reference model (kept alive by the loss); None clears it."""
         u.call(lib.scoresde_loss_set_reference, self, model)
         self._reference = model
         if model is not None:
             self._hooks.parents.append(model._hooks)
 
-    def set_weight(self, fn):
+    def set_weight(self, fn: Optional[Callable[..., Any]]) -> None:
         """The USER weighting: fn(t) -> (n,) weights >= 0 (selects it)."""
         def body(t, n, w, _user):
             u.store(u.view(w, (n,), True), fn(u.view(t, (n,), False)), "the weight hook")
         cf = self._hooks.wrap(LOSS_WEIGHT_FN, body)
         u.call(lib.scoresde_loss_set_weight_fn, self, cf, None)
 
-    def __call__(self, model, x0, seed=0, first_sample=0, per_sample=False, grad=None,
-                 cond=None, null_mask=None):
+    def __call__(self,
+            model: Model,
+            x0: ArrayLike,
+            seed: int = 0,
+            first_sample: int = 0,
+            per_sample: bool = False,
+            grad: Optional[ArrayLike] = None,
+            cond: Optional[ArrayLike] = None,
+            null_mask: Optional[ArrayLike] = None) -> Union[float, Tuple[Any, ...]]:
         """The batch loss of x0 (n, D) for `model`; with per_sample=True returns
         (loss, values (n,)); grad, an (num_params,) array, gets the gradient ADDED.
         cond: the conditions of a conditional model, (n, C) or (C,) for all;
@@ -208,7 +232,7 @@ class Trainer(u.Handle):
 
     _free = lib.scoresde_trainer_free
 
-    def __init__(self, model, loss, **settings):
+    def __init__(self, model: Model, loss: Loss, **settings: Any) -> None:
         slot = ctypes.c_void_p()
         u.call(lib.scoresde_trainer_create, ctypes.byref(slot), model, loss)
         super().__init__(slot.value, u.Hooks([model._hooks, loss._hooks]))
@@ -222,7 +246,8 @@ class Trainer(u.Handle):
         borrowed = [h for h in (self.model, self.loss) if h is not None]
         return super()._usable() and not any(h.closed for h in borrowed)
 
-    def set(self, **settings):
+    def set(self, **settings: Any) -> Any:
+        """Set settings by name (TRAIN_SETTINGS), e.g. set(lr=1e-3, batch=256)."""
         for name, value in settings.items():
             cid, is_int = _setting(TRAIN_SETTINGS, name)
             if is_int:
@@ -231,19 +256,19 @@ class Trainer(u.Handle):
                 u.call(lib.scoresde_trainer_set_double, self, cid, float(value))
         return self
 
-    def get(self, name):
+    def get(self, name: str) -> Union[int, float]:
         """A setting's value by name: an int (integer settings) or a float."""
         cid, is_int = _setting(TRAIN_SETTINGS, name)
         return _get(lib.scoresde_trainer_get_int, lib.scoresde_trainer_get_double, self, cid,
                     is_int)
 
     @staticmethod
-    def bounds(name):
+    def bounds(name: str) -> Tuple[float, float, bool]:
         """(lower, upper, is_int) of a setting."""
         return _bounds(lib.scoresde_trainer_bounds, _setting(TRAIN_SETTINGS, name)[0])
 
     @staticmethod
-    def default(name):
+    def default(name: str) -> float:
         """The value a new trainer starts with for setting `name`."""
         value = ctypes.c_double()
         u.call(lib.scoresde_trainer_default, _setting(TRAIN_SETTINGS, name)[0],
@@ -251,18 +276,22 @@ class Trainer(u.Handle):
         return value.value
 
     @property
-    def num_params(self):
+    def num_params(self) -> int:
+        """The number of parameters the trainer updates."""
         return u.call(lib.scoresde_trainer_num_params, self)
 
     @property
-    def steps(self):
+    def steps(self) -> int:
         """The number of applied optimiser steps."""
         return u.call(lib.scoresde_trainer_steps, self)
 
-    def _cond(self, cond, n, null_mask):
+    def _cond(self, cond: Optional[ArrayLike], n: int, null_mask: Optional[ArrayLike]) -> Any:
         return u.cond(cond, n, null_mask, self.model.cond_dim)
 
-    def step(self, x0, cond=None, null_mask=None):
+    def step(self,
+             x0: ArrayLike,
+             cond: Optional[ArrayLike] = None,
+             null_mask: Optional[ArrayLike] = None) -> float:
         """One step on the batch x0 (n, D) (with its conditions, as Loss takes
         them); returns the batch loss."""
         x0, n, D = u.batch(x0, "x0")
@@ -271,7 +300,11 @@ class Trainer(u.Handle):
                self._cond(cond, n, null_mask), ctypes.byref(value), hooks=self._hooks)
         return value.value
 
-    def backward(self, x0, first_sample=0, cond=None, null_mask=None):
+    def backward(self,
+                 x0: ArrayLike,
+                 first_sample: int = 0,
+                 cond: Optional[ArrayLike] = None,
+                 null_mask: Optional[ArrayLike] = None) -> float:
         """Loss and gradient of x0 into the trainer's buffer; returns the loss."""
         x0, n, D = u.batch(x0, "x0")
         value = ctypes.c_double()
@@ -280,27 +313,35 @@ class Trainer(u.Handle):
                hooks=self._hooks)
         return value.value
 
-    def get_grad(self, out=None):
+    def get_grad(self, out: Optional[np.ndarray] = None) -> np.ndarray:
+        """A copy of the gradient buffer, (num_params,)."""
         out = u.as_output(out, "out", (self.num_params,))
         u.call(lib.scoresde_trainer_get_grad, self, u.ptr(out), out.shape[0])
         return out
 
-    def set_grad(self, grad):
-        u.as_input(grad, "grad", (None,))
+    def set_grad(self, grad: ArrayLike) -> None:
+        """Replace the gradient buffer (num_params,) before apply()."""
+        grad = u.as_input(grad, "grad", (None,))
         u.call(lib.scoresde_trainer_set_grad, self, u.ptr(grad), grad.shape[0])
 
-    def apply(self):
+    def apply(self) -> float:
         """One optimiser step with the gradient buffer; returns its norm before clipping."""
         norm = ctypes.c_double()
         u.call(lib.scoresde_trainer_apply, self, ctypes.byref(norm))
         return norm.value
 
-    def get_ema(self, out=None):
+    def get_ema(self, out: Optional[np.ndarray] = None) -> np.ndarray:
+        """A copy of the EMA parameters, (num_params,)."""
         out = u.as_output(out, "out", (self.num_params,))
         u.call(lib.scoresde_trainer_get_ema, self, u.ptr(out), out.shape[0])
         return out
 
-    def fit(self, data, steps, progress=None, cond=None, null_mask=None):
+    def fit(self,
+            data: ArrayLike,
+            steps: int,
+            progress: Union[None, bool, Callable[..., Any]] = None,
+            cond: Optional[ArrayLike] = None,
+            null_mask: Optional[ArrayLike] = None) -> Tuple[int, float, float]:
         """Run `steps` steps on minibatches (the BATCH setting) drawn from data (m, D),
         with row r of cond ((m, C), or (C,) for every row) and of null_mask (m
         booleans) for data row r (a conditional model).
@@ -340,7 +381,8 @@ class Trainer(u.Handle):
         return self.steps - start, last[0], last[1]
 
     # ---------------------------------------------------------- checkpoints
-    def to_bytes(self):
+    def to_bytes(self) -> bytes:
+        """The bytes save() would write."""
         data = ctypes.c_void_p()
         size = ctypes.c_size_t()
         u.call(lib.scoresde_trainer_save_buffer, self, ctypes.byref(data), ctypes.byref(size))
@@ -349,19 +391,20 @@ class Trainer(u.Handle):
         finally:
             lib.scoresde_buffer_free(data)
 
-    def save(self, path):
+    def save(self, path: StrPath) -> None:
         """Save the training state atomically to `path`."""
         u.call(lib.scoresde_trainer_save, self, os.fsencode(path))
 
-    def load(self, path):
+    def load(self, path: StrPath) -> None:
         """Restore a checkpoint (same model architecture and loss configuration)."""
         u.call(lib.scoresde_trainer_load, self, os.fsencode(path))
 
-    def load_bytes(self, data):
+    def load_bytes(self, data: bytes) -> None:
+        """Restore a checkpoint from the bytes of to_bytes() (bytes-like)."""
         buf = bytes(data)
         u.call(lib.scoresde_trainer_load_buffer, self, buf, len(buf))
 
-    def export(self, which="ema"):
+    def export(self, which: str = "ema") -> Model:
         """A new Model for sampling carrying the EMA ("ema") or current ("raw") parameters."""
         from .model import Model
         slot = ctypes.c_void_p()

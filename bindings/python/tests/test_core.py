@@ -87,15 +87,17 @@ def test_philox_known_answer():
         0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8)
 
 
-def test_arrays_are_checked_not_converted():
+def test_inputs_are_converted_outputs_checked():
     with sd.Sde.vp() as sde:
         x = np.ones((3, 2))
-        with pytest.raises(TypeError, match="numpy.ndarray"):
-            sde.drift([[1.0, 2.0]], 0.5)
+        with pytest.raises(TypeError, match="real numbers"):
+            sde.drift([["a", "b"]], 0.5)
+        with pytest.raises(TypeError, match="complex"):
+            sde.drift(x + 1j, 0.5)
         with pytest.raises(TypeError, match="float64"):
-            sde.drift(x.astype(np.float32), 0.5)
+            sde.drift(x, 0.5, out=np.empty((3, 2), dtype=np.float32))
         with pytest.raises(ValueError, match="C-contiguous"):
-            sde.drift(np.ones((2, 3)).T, 0.5)
+            sde.drift(x, 0.5, out=np.empty((2, 3)).T)
         with pytest.raises(ValueError, match="shape"):
             sde.drift(x, np.ones(4))
         with pytest.raises(ValueError, match="shape"):

@@ -37,6 +37,7 @@ unsafe fn cond_rows(cdim: usize, n: usize, c: *const f64, stride: usize, mask: *
     (rows, null)
 }
 
+#[allow(clippy::too_many_arguments)]
 unsafe fn tramp(h: &CondHooks, f: &CondBatchFn, x: *const f64, t: *const f64, n: usize, d: usize,
                 c: *const f64, stride: usize, mask: *const u8, out: *mut f64, width: usize) -> i32 {
     let (rows, null) = cond_rows(h.cdim, n, c, stride, mask);
@@ -82,7 +83,7 @@ impl Model {
     pub fn linear_gaussian(sde: &Sde, prior_mean: &[f64], prior_cov: &[f64], a: &[f64],
                            b: Option<&[f64]>, noise_cov: &[f64]) -> Result<Model> {
         let d = prior_mean.len();
-        let c = if d > 0 { a.len() / d } else { 0 };
+        let c = a.len().checked_div(d).unwrap_or(0);
         want_len("prior_cov", prior_cov.len(), d * d)?;
         want_len("A", a.len(), c * d)?;
         want_len("noise_cov", noise_cov.len(), c * c)?;

@@ -12,6 +12,34 @@ pub struct Error {
     message: String,
 }
 
+/// What went wrong, by C status code ([`Error::kind`]).
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// SCORESDE_EINVAL: an invalid argument.
+    InvalidArgument,
+    /// SCORESDE_ENOMEM: out of memory.
+    OutOfMemory,
+    /// SCORESDE_EDIM: mismatched dimensions or lengths.
+    Dimension,
+    /// SCORESDE_ENUMERIC: a non-finite or failed computation.
+    Numeric,
+    /// SCORESDE_ECALLBACK: a hook failed or asked to stop.
+    Callback,
+    /// SCORESDE_EIO: a file could not be read or written.
+    Io,
+    /// SCORESDE_ECORRUPT: a malformed file or buffer.
+    Corrupt,
+    /// SCORESDE_EVERSION: an unsupported format or library version.
+    Version,
+    /// SCORESDE_EUNSUPPORTED: not supported for this object.
+    Unsupported,
+    /// SCORESDE_EBUSY: the object is in use.
+    Busy,
+    /// A status this crate does not name (from a newer library).
+    Other(i32),
+}
+
 /// `Result` with this crate's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
 
@@ -25,6 +53,7 @@ pub(crate) fn cstr(p: *const c_char) -> String {
 }
 
 impl Error {
+    /// An error with a C status (negative) and a message.
     pub fn new(status: i32, message: impl Into<String>) -> Self {
         Error { status, message: message.into() }
     }
@@ -46,20 +75,37 @@ impl Error {
         &self.message
     }
 
+    /// The kind of failure, from the status.
+    pub fn kind(&self) -> ErrorKind {
+        match self.status {
+            sys::SCORESDE_EINVAL => ErrorKind::InvalidArgument,
+            sys::SCORESDE_ENOMEM => ErrorKind::OutOfMemory,
+            sys::SCORESDE_EDIM => ErrorKind::Dimension,
+            sys::SCORESDE_ENUMERIC => ErrorKind::Numeric,
+            sys::SCORESDE_ECALLBACK => ErrorKind::Callback,
+            sys::SCORESDE_EIO => ErrorKind::Io,
+            sys::SCORESDE_ECORRUPT => ErrorKind::Corrupt,
+            sys::SCORESDE_EVERSION => ErrorKind::Version,
+            sys::SCORESDE_EUNSUPPORTED => ErrorKind::Unsupported,
+            sys::SCORESDE_EBUSY => ErrorKind::Busy,
+            other => ErrorKind::Other(other),
+        }
+    }
+
     /// The status's C name, e.g. "SCORESDE_EINVAL"; "SCORESDE_UNKNOWN" for a newer code.
     pub fn status_name(&self) -> &'static str {
-        match self.status {
-            sys::SCORESDE_EINVAL => "SCORESDE_EINVAL",
-            sys::SCORESDE_ENOMEM => "SCORESDE_ENOMEM",
-            sys::SCORESDE_EDIM => "SCORESDE_EDIM",
-            sys::SCORESDE_ENUMERIC => "SCORESDE_ENUMERIC",
-            sys::SCORESDE_ECALLBACK => "SCORESDE_ECALLBACK",
-            sys::SCORESDE_EIO => "SCORESDE_EIO",
-            sys::SCORESDE_ECORRUPT => "SCORESDE_ECORRUPT",
-            sys::SCORESDE_EVERSION => "SCORESDE_EVERSION",
-            sys::SCORESDE_EUNSUPPORTED => "SCORESDE_EUNSUPPORTED",
-            sys::SCORESDE_EBUSY => "SCORESDE_EBUSY",
-            _ => "SCORESDE_UNKNOWN",
+        match self.kind() {
+            ErrorKind::InvalidArgument => "SCORESDE_EINVAL",
+            ErrorKind::OutOfMemory => "SCORESDE_ENOMEM",
+            ErrorKind::Dimension => "SCORESDE_EDIM",
+            ErrorKind::Numeric => "SCORESDE_ENUMERIC",
+            ErrorKind::Callback => "SCORESDE_ECALLBACK",
+            ErrorKind::Io => "SCORESDE_EIO",
+            ErrorKind::Corrupt => "SCORESDE_ECORRUPT",
+            ErrorKind::Version => "SCORESDE_EVERSION",
+            ErrorKind::Unsupported => "SCORESDE_EUNSUPPORTED",
+            ErrorKind::Busy => "SCORESDE_EBUSY",
+            ErrorKind::Other(_) => "SCORESDE_UNKNOWN",
         }
     }
 }

@@ -1,3 +1,4 @@
+#![deny(missing_docs)]
 //! A safe Rust API over libscoresde (score-based generative modelling through
 //! SDEs). Owned handles free themselves on Drop; every fallible call returns
 //! `Result<_, Error>` with the C status and the library's message; batches are
@@ -24,6 +25,7 @@
 //! `hooks::call` with the slice lengths checked by `want_len`.
 
 mod cond;
+mod enums;
 mod error;
 mod hooks;
 mod model;
@@ -32,13 +34,15 @@ mod sde;
 mod train;
 
 pub use cond::CondBatchFn;
-pub use error::{Error, Result};
+pub use enums::{Activation, Corrector, Divergence, Embedding, Export, Grid, LossKind, LossSetting,
+                Method, MlpOutput, ModelKind, Precision, Predictor, SamplerSetting, SdeKind, Solver,
+                TrainerSetting};
+pub use error::{Error, ErrorKind, Result};
 pub use hooks::HookResult;
-pub use model::{kind as model_kind, BatchFn, Cond, MlpOptions, Model};
-pub use sampler::{bits_per_dim, Bound, ProgressFn, ReportKind, Sampler, Stats, REPORT_COLUMNS,
-                  SETTINGS as SAMPLER_SETTINGS};
+pub use model::{BatchFn, Cond, MlpOptions, Model};
+pub use sampler::{bits_per_dim, Bound, ProgressFn, ReportKind, Sampler, Stats, REPORT_COLUMNS};
 pub use train::{FitSummary, Loss, Trainer, WeightFn};
-pub use sde::{kind as sde_kind, DiffusionFn, DriftFn, ScheduleFn, Sde, SdeRef};
+pub use sde::{DiffusionFn, DriftFn, ScheduleFn, Sde, SdeRef};
 pub use scoresde_sys as sys;
 
 use error::{check, cstr};

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use scoresde_sys as sys;
 
+use crate::enums::{Activation, Embedding, MlpOutput, ModelKind, Precision};
 use crate::error::{want_len, Error, Result};
 use crate::hooks::{self, guard, slice, slice_mut, user_ptr, HookResult, Keep};
 use crate::sde::{Sde, SdeRef};
@@ -34,17 +35,6 @@ unsafe extern "C" fn div_tramp(
     let h = &*(user as *const ModelHooks);
     let f = h.divergence.as_ref().expect("divergence hook registered without a closure");
     guard(|| f(slice(x, n * d), slice(t, n), d, slice_mut(out, n)))
-}
-
-/// The kinds of model (SCORESDE_MODEL_*) as plain integers.
-pub mod kind {
-    use scoresde_sys as sys;
-    pub const GMM: i32 = sys::SCORESDE_MODEL_GMM as i32;
-    pub const SCORE_FN: i32 = sys::SCORESDE_MODEL_SCORE_FN as i32;
-    pub const DENOISER_FN: i32 = sys::SCORESDE_MODEL_DENOISER_FN as i32;
-    pub const MLP: i32 = sys::SCORESDE_MODEL_MLP as i32;
-    pub const COND_GMM: i32 = sys::SCORESDE_MODEL_COND_GMM as i32;
-    pub const LINEAR_GAUSSIAN: i32 = sys::SCORESDE_MODEL_LINEAR_GAUSSIAN as i32;
 }
 
 /// An owned score model (scoresde_model). Evaluation is read-only and
@@ -102,6 +92,7 @@ impl Default for MlpOptions {
 }
 
 impl MlpOptions {
+    /// The library's defaults (scoresde_model_mlp_options_init).
     pub fn new() -> Self {
         // SAFETY: an all-zero scoresde_mlp_options is a valid value (plain data).
         let mut raw: sys::scoresde_mlp_options = unsafe { std::mem::zeroed() };
@@ -124,29 +115,37 @@ impl MlpOptions {
         self.n_widths = Some(widths.len());
         self
     }
-    /// sys::SCORESDE_MLP_SILU, RELU, TANH or SOFTPLUS.
-    pub fn activation(mut self, a: u32) -> Self {
-        self.raw.activation = a as i32;
+    /// The activation function.
+    pub fn activation(mut self, a: Activation) -> Self {
+        self.raw.activation = a.raw();
         self
     }
-    /// sys::SCORESDE_MLP_OUTPUT_*.
-    pub fn output(mut self, o: u32) -> Self {
-        self.raw.output = o as i32;
+    /// What the output parameterises.
+    pub fn output(mut self, o: MlpOutput) -> Self {
+        self.raw.output = o.raw();
         self
     }
-    /// sys::SCORESDE_MLP_EMBED_*.
-    pub fn embedding(mut self, e: u32) -> Self {
-        self.raw.embedding = e as i32;
+    /// The time embedding.
+    pub fn embedding(mut self, e: Embedding) -> Self {
+        self.raw.embedding = e.raw();
         self
     }
+    /// The arithmetic precision.
+    pub fn precision(mut self, p: Precision) -> Self {
+        self.raw.precision = p.raw();
+        self
+    }
+    /// The time embedding's dimension.
     pub fn embed_dim(mut self, d: usize) -> Self {
         self.raw.embed_dim = d;
         self
     }
+    /// The seed of the initial parameters.
     pub fn seed(mut self, seed: u64) -> Self {
         self.raw.seed = seed;
         self
     }
+    /// Threads for evaluation (0: the library's choice).
     pub fn n_threads(mut self, n: i32) -> Self {
         self.raw.n_threads = n;
         self
@@ -168,6 +167,7 @@ impl MlpOptions {
         self.raw.cond_null = yes as i32;
         self
     }
+    /// The C struct, for options this builder has no method for.
     pub fn raw_mut(&mut self) -> &mut sys::scoresde_mlp_options {
         &mut self.raw
     }
@@ -291,13 +291,14 @@ impl Model {
         create(self.keep.clone(), |o| unsafe { sys::scoresde_model_clone(o, self.raw()) })
     }
 
+    /// The data dimension D.
     pub fn dim(&self) -> usize {
         unsafe { sys::scoresde_model_dim(self.raw()) }
     }
 
-    /// The kind (see [`kind`]; a newer library may return other values).
-    pub fn kind(&self) -> i32 {
-        unsafe { sys::scoresde_model_kind(self.raw()) }
+    /// The kind (`ModelKind::Other` for a kind newer than this crate).
+    pub fn kind(&self) -> ModelKind {
+        ModelKind::from_raw(unsafe { sys::scoresde_model_kind(self.raw()) })
     }
 
     /// The model's own SDE, borrowed for as long as the model.
@@ -348,16 +349,20 @@ impl Model {
         -> Result<()> {
         self.eval(sys::scoresde_model_score_cond, x, t, cond, out, false)
     }
+    /// The denoised estimate E[x0 | x_t = x] into out.
     pub fn predict_data(&self, x: &[f64], t: &[f64], out: &mut [f64]) -> Result<()> {
         self.predict_data_cond(x, t, None, out)
     }
+    /// The denoised estimate with conditions (`scoresde_model_predict_data_cond`).
     pub fn predict_data_cond(&self, x: &[f64], t: &[f64], cond: Option<&Cond>,
                              out: &mut [f64]) -> Result<()> {
         self.eval(sys::scoresde_model_predict_data_cond, x, t, cond, out, false)
     }
+    /// The noise estimate E[z | x_t = x] into out.
     pub fn predict_noise(&self, x: &[f64], t: &[f64], out: &mut [f64]) -> Result<()> {
         self.predict_noise_cond(x, t, None, out)
     }
+    /// The noise prediction with conditions (`scoresde_model_predict_noise_cond`).
     pub fn predict_noise_cond(&self, x: &[f64], t: &[f64], cond: Option<&Cond>,
                               out: &mut [f64]) -> Result<()> {
         self.eval(sys::scoresde_model_predict_noise_cond, x, t, cond, out, false)
@@ -366,6 +371,7 @@ impl Model {
     pub fn divergence(&self, x: &[f64], t: &[f64], out: &mut [f64]) -> Result<()> {
         self.divergence_cond(x, t, None, out)
     }
+    /// The divergence of the score with conditions (`scoresde_model_divergence_cond`).
     pub fn divergence_cond(&self, x: &[f64], t: &[f64], cond: Option<&Cond>, out: &mut [f64])
         -> Result<()> {
         self.eval(sys::scoresde_model_divergence_cond, x, t, cond, out, true)
@@ -374,6 +380,7 @@ impl Model {
     pub fn log_density(&self, x: &[f64], t: &[f64], out: &mut [f64]) -> Result<()> {
         self.log_density_cond(x, t, None, out)
     }
+    /// ln p_t(x) with conditions (`scoresde_model_log_density_cond`).
     pub fn log_density_cond(&self, x: &[f64], t: &[f64], cond: Option<&Cond>,
                             out: &mut [f64]) -> Result<()> {
         self.eval(sys::scoresde_model_log_density_cond, x, t, cond, out, true)
@@ -384,6 +391,7 @@ impl Model {
                jv: &mut [f64]) -> Result<()> {
         self.jvp_cond(x, t, None, v, score, jv)
     }
+    /// The Jacobian-vector product with conditions (`scoresde_model_jvp_cond`).
     pub fn jvp_cond(&self, x: &[f64], t: &[f64], cond: Option<&Cond>, v: &[f64],
                     score: Option<&mut [f64]>, jv: &mut [f64]) -> Result<()> {
         let n = t.len();
@@ -410,6 +418,7 @@ impl Model {
         -> Result<()> {
         self.hutchinson_cond(x, t, None, probes, m, est)
     }
+    /// Hutchinson divergence estimates with conditions (`scoresde_model_hutchinson_cond`).
     pub fn hutchinson_cond(&self, x: &[f64], t: &[f64], cond: Option<&Cond>, probes: &[f64],
                            m: usize, est: &mut [f64]) -> Result<()> {
         let n = t.len();
@@ -429,6 +438,7 @@ impl Model {
     pub fn sample(&self, t: &[f64], seed: u64, first_sample: u64, out: &mut [f64]) -> Result<()> {
         self.sample_cond(t, None, seed, first_sample, out)
     }
+    /// Exact samples of p_t with conditions (`scoresde_model_sample_cond`).
     pub fn sample_cond(&self, t: &[f64], cond: Option<&Cond>, seed: u64, first_sample: u64,
                        out: &mut [f64]) -> Result<()> {
         let n = t.len();
@@ -445,6 +455,7 @@ impl Model {
     pub fn num_params(&self) -> usize {
         unsafe { sys::scoresde_model_num_params(self.raw()) }
     }
+    /// A copy of the trainable parameters into theta (num_params values).
     pub fn get_params(&self, theta: &mut [f64]) -> Result<()> {
         hooks::call(|| unsafe {
             sys::scoresde_model_get_params(self.raw(), theta.as_mut_ptr(), theta.len())
@@ -461,6 +472,7 @@ impl Model {
                           param_grad: &mut [f64]) -> Result<()> {
         self.score_backward_cond(x, t, None, score_grad, param_grad)
     }
+    /// Adds the parameter gradient of sum(score_grad * s) with conditions.
     pub fn score_backward_cond(&self, x: &[f64], t: &[f64], cond: Option<&Cond>,
                                score_grad: &[f64], param_grad: &mut [f64]) -> Result<()> {
         let n = t.len();
@@ -479,6 +491,8 @@ impl Model {
                           weights: &[f64], param_grad: &mut [f64]) -> Result<()> {
         self.probe_backward_cond(x, t, None, probes, m, weights, param_grad)
     }
+    /// Adds the parameter gradient of the probe sum with conditions.
+    #[allow(clippy::too_many_arguments)]
     pub fn probe_backward_cond(&self, x: &[f64], t: &[f64], cond: Option<&Cond>,
                                probes: &[f64], m: usize, weights: &[f64],
                                param_grad: &mut [f64]) -> Result<()> {

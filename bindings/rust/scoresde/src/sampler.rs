@@ -5,38 +5,11 @@ use std::sync::Arc;
 
 use scoresde_sys as sys;
 
+use crate::enums::{Corrector, Divergence, Grid, Method, Predictor, SamplerSetting, Solver};
 use crate::error::{want_len, Error, Result};
 use crate::hooks::{self, guard, slice, slice_mut, user_ptr, HookResult};
 use crate::model::{BatchFn, Cond, Model};
 use crate::sde::SdeRef;
-
-/// Setting names and their SCORESDE_SAMPLER_* ids (the type and bounds come
-/// from the library, see [`Sampler::bounds`]). "eps", "h_init" and "h_min"
-/// also take f64::NAN, the library's choice (and their default).
-pub const SETTINGS: [(&str, u32); 36] = [
-    ("steps", sys::SCORESDE_SAMPLER_STEPS), ("eps", sys::SCORESDE_SAMPLER_EPS),
-    ("predictor", sys::SCORESDE_SAMPLER_PREDICTOR), ("corrector", sys::SCORESDE_SAMPLER_CORRECTOR),
-    ("corrector_steps", sys::SCORESDE_SAMPLER_CORRECTOR_STEPS), ("snr", sys::SCORESDE_SAMPLER_SNR),
-    ("batch_norms", sys::SCORESDE_SAMPLER_BATCH_NORMS), ("denoise", sys::SCORESDE_SAMPLER_DENOISE),
-    ("lam", sys::SCORESDE_SAMPLER_LAM), ("grid", sys::SCORESDE_SAMPLER_GRID),
-    ("rho", sys::SCORESDE_SAMPLER_RHO), ("threads", sys::SCORESDE_SAMPLER_THREADS),
-    ("block", sys::SCORESDE_SAMPLER_BLOCK), ("ald_step", sys::SCORESDE_SAMPLER_ALD_STEP),
-    ("solver", sys::SCORESDE_SAMPLER_SOLVER), ("rtol", sys::SCORESDE_SAMPLER_RTOL),
-    ("atol", sys::SCORESDE_SAMPLER_ATOL), ("h_init", sys::SCORESDE_SAMPLER_H_INIT),
-    ("h_min", sys::SCORESDE_SAMPLER_H_MIN), ("max_steps", sys::SCORESDE_SAMPLER_MAX_STEPS),
-    ("divergence", sys::SCORESDE_SAMPLER_DIVERGENCE), ("order", sys::SCORESDE_SAMPLER_ORDER),
-    ("s_churn", sys::SCORESDE_SAMPLER_S_CHURN), ("s_tmin", sys::SCORESDE_SAMPLER_S_TMIN),
-    ("s_tmax", sys::SCORESDE_SAMPLER_S_TMAX), ("s_noise", sys::SCORESDE_SAMPLER_S_NOISE),
-    ("langevin_step", sys::SCORESDE_SAMPLER_LANGEVIN_STEP),
-    ("adaptive", sys::SCORESDE_SAMPLER_ADAPTIVE), ("unipc", sys::SCORESDE_SAMPLER_UNIPC),
-    ("bound_draws", sys::SCORESDE_SAMPLER_BOUND_DRAWS),
-    ("bound_time", sys::SCORESDE_SAMPLER_BOUND_TIME),
-    ("dequant_bits", sys::SCORESDE_SAMPLER_DEQUANT_BITS),
-    ("dequant_draws", sys::SCORESDE_SAMPLER_DEQUANT_DRAWS),
-    ("data_scale", sys::SCORESDE_SAMPLER_DATA_SCALE),
-    ("data_shift", sys::SCORESDE_SAMPLER_DATA_SHIFT),
-    ("guidance_scale", sys::SCORESDE_SAMPLER_GUIDANCE_SCALE),
-];
 
 /// Kinds of a likelihood report (bound.h).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,25 +28,28 @@ pub const REPORT_COLUMNS: [&str; 7] =
 /// errors and the terms (prior, score, boundary), nll = (prior + score) + boundary.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Bound {
+    /// The bound on -ln p(x) per point (nats).
     pub nll: Vec<f64>,
+    /// Its Monte-Carlo standard error per point.
     pub stderr: Vec<f64>,
+    /// The prior term per point.
     pub prior: Vec<f64>,
+    /// The score (diffusion) term per point.
     pub score: Vec<f64>,
+    /// The boundary term per point.
     pub boundary: Vec<f64>,
-}
-
-fn setting_id(name: &str) -> Result<i32> {
-    SETTINGS.iter().find(|(n, _)| *n == name).map(|(_, id)| *id as i32).ok_or_else(|| {
-        Error::new(sys::SCORESDE_EINVAL, format!("unknown sampler setting {name:?}"))
-    })
 }
 
 /// Run statistics of one call (scoresde_sampler_stats).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Stats {
+    /// Score evaluations per sample.
     pub nfe: u64,
+    /// Accepted steps (adaptive solvers).
     pub accepted: u64,
+    /// Rejected steps (adaptive solvers).
     pub rejected: u64,
+    /// The time the run ended at.
     pub t_final: f64,
 }
 
@@ -126,10 +102,10 @@ impl Drop for Sampler {
 }
 
 impl Sampler {
-    /// A sampler for sys::SCORESDE_SAMPLER_PC, ODE, EDM or DPMPP with the defaults.
-    pub fn new(method: u32) -> Result<Sampler> {
+    /// A sampler of `method` with the defaults.
+    pub fn new(method: Method) -> Result<Sampler> {
         let mut out = ptr::null_mut();
-        hooks::call(|| unsafe { sys::scoresde_sampler_create(&mut out, method as i32) })?;
+        hooks::call(|| unsafe { sys::scoresde_sampler_create(&mut out, method.raw()) })?;
         let ptr = NonNull::new(out).ok_or_else(|| Error::new(sys::SCORESDE_ENOMEM, "NULL sampler"))?;
         Ok(Sampler { ptr, guidance: None, progress: None })
     }
@@ -146,56 +122,89 @@ impl Sampler {
         self.ptr.as_ptr()
     }
 
-    pub fn method(&self) -> i32 {
-        unsafe { sys::scoresde_sampler_method(self.raw()) }
+    /// The method (`Method::Other` for one newer than this crate).
+    pub fn method(&self) -> Method {
+        Method::from_raw(unsafe { sys::scoresde_sampler_method(self.raw()) })
     }
 
-    /// (lower, upper, is_int) of a setting, by name.
-    pub fn bounds(name: &str) -> Result<(f64, f64, bool)> {
-        let id = setting_id(name)?;
+    /// (lower, upper, is_int) of a setting.
+    pub fn bounds(setting: SamplerSetting) -> Result<(f64, f64, bool)> {
         let (mut lo, mut hi, mut is_int) = (0.0, 0.0, 0);
-        hooks::call(|| unsafe { sys::scoresde_sampler_bounds(id, &mut lo, &mut hi, &mut is_int) })?;
+        hooks::call(|| unsafe {
+            sys::scoresde_sampler_bounds(setting.raw(), &mut lo, &mut hi, &mut is_int)
+        })?;
         Ok((lo, hi, is_int != 0))
     }
 
-    /// The value a new sampler of `method` starts with for a setting, by name
-    /// (NaN where the library chooses).
-    pub fn default_value(method: u32, name: &str) -> Result<f64> {
-        let id = setting_id(name)?;
+    /// The value a new sampler of `method` starts with for a setting (NaN
+    /// where the library chooses).
+    pub fn default_value(method: Method, setting: SamplerSetting) -> Result<f64> {
         let mut v = 0.0;
-        hooks::call(|| unsafe { sys::scoresde_sampler_default(method as i32, id, &mut v) })?;
+        hooks::call(|| unsafe { sys::scoresde_sampler_default(method.raw(), setting.raw(), &mut v) })?;
         Ok(v)
     }
 
-    /// Set a setting by name: integer settings need an integral value (enum
-    /// settings take the sys::SCORESDE_SAMPLER_PREDICTOR_* etc. values as f64).
-    pub fn set(&mut self, name: &str, value: f64) -> Result<&mut Self> {
-        let id = setting_id(name)?;
+    /// Set an integer setting (Steps, Block, ...; the library refuses a
+    /// double setting with EINVAL). The enum-valued settings have their own
+    /// setters ([`Sampler::set_predictor`], ...).
+    pub fn set_int(&mut self, setting: SamplerSetting, value: i64) -> Result<&mut Self> {
         let p = self.ptr.as_ptr();
-        if Self::bounds(name)?.2 {
-            if value.fract() != 0.0 || !value.is_finite() {
-                return Err(Error::new(sys::SCORESDE_EINVAL,
-                                      format!("setting {name} takes an integer, not {value}")));
-            }
-            hooks::call(|| unsafe { sys::scoresde_sampler_set_int(p, id, value as i64) })?;
-        } else {
-            hooks::call(|| unsafe { sys::scoresde_sampler_set_double(p, id, value) })?;
-        }
+        hooks::call(|| unsafe { sys::scoresde_sampler_set_int(p, setting.raw(), value) })?;
         Ok(self)
     }
 
-    /// Read a setting by name (integer settings converted to f64).
-    pub fn get(&self, name: &str) -> Result<f64> {
-        let id = setting_id(name)?;
-        if Self::bounds(name)?.2 {
-            let mut v = 0i64;
-            hooks::call(|| unsafe { sys::scoresde_sampler_get_int(self.raw(), id, &mut v) })?;
-            Ok(v as f64)
-        } else {
-            let mut v = 0.0;
-            hooks::call(|| unsafe { sys::scoresde_sampler_get_double(self.raw(), id, &mut v) })?;
-            Ok(v)
-        }
+    /// Set a double setting (Eps, Snr, Rtol, ...; EINVAL for an integer one).
+    pub fn set_f64(&mut self, setting: SamplerSetting, value: f64) -> Result<&mut Self> {
+        let p = self.ptr.as_ptr();
+        hooks::call(|| unsafe { sys::scoresde_sampler_set_double(p, setting.raw(), value) })?;
+        Ok(self)
+    }
+
+    /// The value of an integer setting.
+    pub fn get_int(&self, setting: SamplerSetting) -> Result<i64> {
+        let mut v = 0i64;
+        hooks::call(|| unsafe { sys::scoresde_sampler_get_int(self.raw(), setting.raw(), &mut v) })?;
+        Ok(v)
+    }
+
+    /// The value of a double setting.
+    pub fn get_f64(&self, setting: SamplerSetting) -> Result<f64> {
+        let mut v = 0.0;
+        hooks::call(|| unsafe { sys::scoresde_sampler_get_double(self.raw(), setting.raw(), &mut v) })?;
+        Ok(v)
+    }
+
+    /// The number of steps (STEPS).
+    pub fn set_steps(&mut self, steps: u64) -> Result<&mut Self> {
+        let v = i64::try_from(steps).map_err(|_| {
+            Error::new(sys::SCORESDE_EINVAL, format!("steps ({steps}) does not fit an int64"))
+        })?;
+        self.set_int(SamplerSetting::Steps, v)
+    }
+
+    /// The PC sampler's predictor.
+    pub fn set_predictor(&mut self, p: Predictor) -> Result<&mut Self> {
+        self.set_int(SamplerSetting::Predictor, p.raw().into())
+    }
+
+    /// The PC sampler's corrector.
+    pub fn set_corrector(&mut self, c: Corrector) -> Result<&mut Self> {
+        self.set_int(SamplerSetting::Corrector, c.raw().into())
+    }
+
+    /// The kind of time grid (`Grid::Array` is set by [`Sampler::set_grid`]).
+    pub fn set_grid_kind(&mut self, g: Grid) -> Result<&mut Self> {
+        self.set_int(SamplerSetting::Grid, g.raw().into())
+    }
+
+    /// The ODE method's solver.
+    pub fn set_solver(&mut self, s: Solver) -> Result<&mut Self> {
+        self.set_int(SamplerSetting::Solver, s.raw().into())
+    }
+
+    /// How the likelihood computes the divergence.
+    pub fn set_divergence(&mut self, d: Divergence) -> Result<&mut Self> {
+        self.set_int(SamplerSetting::Divergence, d.raw().into())
     }
 
     /// The caller's decreasing time grid (STEPS becomes t.len() - 1).
@@ -280,6 +289,7 @@ impl Sampler {
     }
 
     /// [`Sampler::inpaint`] with conditions.
+    #[allow(clippy::too_many_arguments)]
     pub fn inpaint_cond(&self, model: &Model, y: &[f64], mask: &[bool], cond: Option<&Cond>,
                         seed: u64, first_sample: u64, out: &mut [f64]) -> Result<Stats> {
         let d = model.dim();
@@ -318,6 +328,7 @@ impl Sampler {
     }
 
     /// ln p_eps(x_i | c_i) into logp (ODE method); the latents too if asked.
+    #[allow(clippy::too_many_arguments)]
     pub fn likelihood_cond(&self, model: &Model, x: &[f64], cond: Option<&Cond>, seed: u64,
                            first_sample: u64, logp: &mut [f64], latent: Option<&mut [f64]>)
         -> Result<Stats> {
@@ -414,6 +425,6 @@ pub fn bits_per_dim(logp: &[f64], dim: usize, bits: u32, scale: f64, bpd: &mut [
 
 impl std::fmt::Debug for Sampler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Sampler(method {})", self.method())
+        write!(f, "Sampler({:?})", self.method())
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use scoresde_sys as sys;
 
+use crate::enums::SdeKind;
 use crate::error::{want_len, Error, Result};
 use crate::hooks::{self, guard, slice, slice_mut, user_ptr, HookResult, Keep};
 
@@ -108,19 +109,6 @@ fn create(keep: Vec<Keep>, f: impl FnOnce(*mut *mut sys::scoresde_sde) -> i32) -
     Ok(Sde { view: SdeRef { ptr, _life: PhantomData }, keep })
 }
 
-/// The kinds of SDE (scoresde_sde_kind_t) as plain integers.
-pub mod kind {
-    use scoresde_sys as sys;
-    pub const VE: i32 = sys::SCORESDE_SDE_VE as i32;
-    pub const VP: i32 = sys::SCORESDE_SDE_VP as i32;
-    pub const SUBVP: i32 = sys::SCORESDE_SDE_SUBVP as i32;
-    pub const SCHEDULE: i32 = sys::SCORESDE_SDE_SCHEDULE as i32;
-    pub const COSINE: i32 = sys::SCORESDE_SDE_COSINE as i32;
-    pub const EDM: i32 = sys::SCORESDE_SDE_EDM as i32;
-    pub const OU: i32 = sys::SCORESDE_SDE_OU as i32;
-    pub const CUSTOM: i32 = sys::SCORESDE_SDE_CUSTOM as i32;
-}
-
 impl Sde {
     /// An owned, independent copy (sharing the closures).
     pub fn try_clone(&self) -> Result<Sde> {
@@ -128,24 +116,30 @@ impl Sde {
     }
 
     /// A built-in SDE with its published defaults (see sde.h).
-    pub fn new_default(kind: i32) -> Result<Sde> {
-        create(vec![], |o| unsafe { sys::scoresde_sde_create_default(o, kind) })
+    pub fn new_default(kind: SdeKind) -> Result<Sde> {
+        create(vec![], |o| unsafe { sys::scoresde_sde_create_default(o, kind.raw()) })
     }
+    /// The variance-preserving SDE, beta(t) linear from beta_min to beta_max on [0, 1].
     pub fn vp(beta_min: f64, beta_max: f64) -> Result<Sde> {
         create(vec![], |o| unsafe { sys::scoresde_sde_create_vp(o, beta_min, beta_max) })
     }
+    /// The sub-variance-preserving SDE with the VP SDE's linear beta(t).
     pub fn subvp(beta_min: f64, beta_max: f64) -> Result<Sde> {
         create(vec![], |o| unsafe { sys::scoresde_sde_create_subvp(o, beta_min, beta_max) })
     }
+    /// The variance-exploding SDE, sigma(t) geometric from sigma_min to sigma_max.
     pub fn ve(sigma_min: f64, sigma_max: f64) -> Result<Sde> {
         create(vec![], |o| unsafe { sys::scoresde_sde_create_ve(o, sigma_min, sigma_max) })
     }
+    /// The EDM SDE: sigma(t) = t, T = sigma_max, sampled down to sigma_min.
     pub fn edm(sigma_min: f64, sigma_max: f64) -> Result<Sde> {
         create(vec![], |o| unsafe { sys::scoresde_sde_create_edm(o, sigma_min, sigma_max) })
     }
+    /// The cosine schedule with offset s on [0, t_end], 0 < t_end < 1.
     pub fn cosine(s: f64, t_end: f64) -> Result<Sde> {
         create(vec![], |o| unsafe { sys::scoresde_sde_create_cosine(o, s, t_end) })
     }
+    /// The Ornstein-Uhlenbeck SDE dx = -theta x dt + s dw on [0, t_end].
     pub fn ou(theta: f64, s: f64, t_end: f64) -> Result<Sde> {
         create(vec![], |o| unsafe { sys::scoresde_sde_create_ou(o, theta, s, t_end) })
     }
@@ -187,17 +181,19 @@ impl SdeRef<'_> {
         create(keep, |o| unsafe { sys::scoresde_sde_clone(o, self.raw()) })
     }
 
-    /// The kind (see [`kind`]; a newer library may return other values).
-    pub fn kind(&self) -> i32 {
-        unsafe { sys::scoresde_sde_kind(self.raw()) }
+    /// The kind (`SdeKind::Other` for a kind newer than this crate).
+    pub fn kind(&self) -> SdeKind {
+        SdeKind::from_raw(unsafe { sys::scoresde_sde_kind(self.raw()) })
     }
     /// The end time T.
     pub fn end_time(&self) -> f64 {
         unsafe { sys::scoresde_sde_end_time(self.raw()) }
     }
+    /// The smallest time a sampler integrates down to by default.
     pub fn sampling_eps(&self) -> f64 {
         unsafe { sys::scoresde_sde_sampling_eps(self.raw()) }
     }
+    /// The smallest time a loss draws by default.
     pub fn training_eps(&self) -> f64 {
         unsafe { sys::scoresde_sde_training_eps(self.raw()) }
     }
@@ -277,7 +273,7 @@ impl SdeRef<'_> {
     /// Prior samples into out (n x dim, n = out.len() / dim).
     pub fn prior_sample(&self, dim: usize, seed: u64, first_sample: u64, draw: u64,
                         out: &mut [f64]) -> Result<()> {
-        let n = if dim == 0 { 0 } else { out.len() / dim };
+        let n = out.len().checked_div(dim).unwrap_or(0);
         want_len("out", out.len(), n * dim)?;
         hooks::call(|| unsafe {
             sys::scoresde_sde_prior_sample(self.raw(), n, dim, seed, first_sample, draw,
@@ -338,7 +334,7 @@ impl SdeRef<'_> {
     #[allow(clippy::too_many_arguments)]
     pub fn simulate(&self, x: &mut [f64], dim: usize, t0: f64, t1: f64, steps: u64, seed: u64,
                     first_sample: u64, draw: u64) -> Result<()> {
-        let n = if dim == 0 { 0 } else { x.len() / dim };
+        let n = x.len().checked_div(dim).unwrap_or(0);
         want_len("x", x.len(), n * dim)?;
         let p = x.as_mut_ptr();
         hooks::call(|| unsafe {

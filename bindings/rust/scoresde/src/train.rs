@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use scoresde_sys as sys;
 
+use crate::enums::{Export, LossKind, LossSetting, TrainerSetting};
 use crate::error::{want_len, Error, Result};
 use crate::hooks::{self, guard, slice, slice_mut, user_ptr, HookResult};
 use crate::model::{c_path, create, Cond, Model};
@@ -40,10 +41,10 @@ impl Drop for Loss {
 }
 
 impl Loss {
-    /// A loss of kind sys::SCORESDE_LOSS_* (ESM .. DDPM) with the defaults.
-    pub fn new(kind: u32) -> Result<Loss> {
+    /// A loss of `kind` with the defaults.
+    pub fn new(kind: LossKind) -> Result<Loss> {
         let mut out = ptr::null_mut();
-        hooks::call(|| unsafe { sys::scoresde_loss_create(&mut out, kind as i32) })?;
+        hooks::call(|| unsafe { sys::scoresde_loss_create(&mut out, kind.raw()) })?;
         let ptr = NonNull::new(out).ok_or_else(|| Error::new(sys::SCORESDE_ENOMEM, "NULL loss"))?;
         Ok(Loss { ptr, reference: None, weight: None })
     }
@@ -52,45 +53,46 @@ impl Loss {
         self.ptr.as_ptr()
     }
 
-    pub fn kind(&self) -> i32 {
-        unsafe { sys::scoresde_loss_kind(self.raw()) }
+    /// The kind (`LossKind::Other` for a kind newer than this crate).
+    pub fn kind(&self) -> LossKind {
+        LossKind::from_raw(unsafe { sys::scoresde_loss_kind(self.raw()) })
     }
 
-    /// An integer setting (sys::SCORESDE_LOSS_TIME_MODE, ...).
-    pub fn set_int(&mut self, setting: u32, value: i64) -> Result<()> {
-        hooks::call(|| unsafe { sys::scoresde_loss_set_int(self.ptr.as_ptr(), setting as i32, value) })
+    /// Set an integer setting (TimeMode, Weighting, ... take the C enum values).
+    pub fn set_int(&mut self, setting: LossSetting, value: i64) -> Result<()> {
+        hooks::call(|| unsafe { sys::scoresde_loss_set_int(self.ptr.as_ptr(), setting.raw(), value) })
     }
 
-    /// A double setting (sys::SCORESDE_LOSS_EPS, ...).
-    pub fn set_double(&mut self, setting: u32, value: f64) -> Result<()> {
-        hooks::call(|| unsafe { sys::scoresde_loss_set_double(self.ptr.as_ptr(), setting as i32, value) })
+    /// Set a double setting (Eps, FixedTime, ...).
+    pub fn set_double(&mut self, setting: LossSetting, value: f64) -> Result<()> {
+        hooks::call(|| unsafe { sys::scoresde_loss_set_double(self.ptr.as_ptr(), setting.raw(), value) })
     }
 
     /// The value of an integer setting.
-    pub fn get_int(&self, setting: u32) -> Result<i64> {
+    pub fn get_int(&self, setting: LossSetting) -> Result<i64> {
         let mut v = 0;
-        hooks::call(|| unsafe { sys::scoresde_loss_get_int(self.raw(), setting as i32, &mut v) })?;
+        hooks::call(|| unsafe { sys::scoresde_loss_get_int(self.raw(), setting.raw(), &mut v) })?;
         Ok(v)
     }
 
     /// The value of a double setting (NaN for EPS: the SDE's training eps).
-    pub fn get_double(&self, setting: u32) -> Result<f64> {
+    pub fn get_double(&self, setting: LossSetting) -> Result<f64> {
         let mut v = 0.0;
-        hooks::call(|| unsafe { sys::scoresde_loss_get_double(self.raw(), setting as i32, &mut v) })?;
+        hooks::call(|| unsafe { sys::scoresde_loss_get_double(self.raw(), setting.raw(), &mut v) })?;
         Ok(v)
     }
 
     /// (lower, upper, is_int) of a setting (EPS also takes NaN).
-    pub fn bounds(setting: u32) -> Result<(f64, f64, bool)> {
+    pub fn bounds(setting: LossSetting) -> Result<(f64, f64, bool)> {
         let (mut lo, mut hi, mut is_int) = (0.0, 0.0, 0);
-        hooks::call(|| unsafe { sys::scoresde_loss_bounds(setting as i32, &mut lo, &mut hi, &mut is_int) })?;
+        hooks::call(|| unsafe { sys::scoresde_loss_bounds(setting.raw(), &mut lo, &mut hi, &mut is_int) })?;
         Ok((lo, hi, is_int != 0))
     }
 
     /// The value a new loss of `kind` starts with for `setting`.
-    pub fn default_value(kind: u32, setting: u32) -> Result<f64> {
+    pub fn default_value(kind: LossKind, setting: LossSetting) -> Result<f64> {
         let mut v = 0.0;
-        hooks::call(|| unsafe { sys::scoresde_loss_default(kind as i32, setting as i32, &mut v) })?;
+        hooks::call(|| unsafe { sys::scoresde_loss_default(kind.raw(), setting.raw(), &mut v) })?;
         Ok(v)
     }
 
@@ -160,8 +162,11 @@ impl Loss {
 /// moving average (NaN when no step ran).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FitSummary {
+    /// Steps run in this call.
     pub steps: u64,
+    /// The last step's loss.
     pub loss: f64,
+    /// The loss's moving average after the last step.
     pub ema_loss: f64,
 }
 
@@ -220,44 +225,45 @@ impl<'a> Trainer<'a> {
         self.ptr.as_ptr()
     }
 
-    /// A double setting (sys::SCORESDE_TRAIN_LR ..= EMA_RATE).
-    pub fn set_double(&mut self, setting: u32, value: f64) -> Result<()> {
-        hooks::call(|| unsafe { sys::scoresde_trainer_set_double(self.raw(), setting as i32, value) })
+    /// Set a double setting (Lr ..= EmaRate).
+    pub fn set_double(&mut self, setting: TrainerSetting, value: f64) -> Result<()> {
+        hooks::call(|| unsafe { sys::scoresde_trainer_set_double(self.raw(), setting.raw(), value) })
     }
 
-    /// An integer setting (sys::SCORESDE_TRAIN_WARMUP, BATCH, SEED).
-    pub fn set_int(&mut self, setting: u32, value: i64) -> Result<()> {
-        hooks::call(|| unsafe { sys::scoresde_trainer_set_int(self.raw(), setting as i32, value) })
+    /// Set an integer setting (Warmup, Batch, Seed).
+    pub fn set_int(&mut self, setting: TrainerSetting, value: i64) -> Result<()> {
+        hooks::call(|| unsafe { sys::scoresde_trainer_set_int(self.raw(), setting.raw(), value) })
     }
 
     /// The value of a double setting.
-    pub fn get_double(&self, setting: u32) -> Result<f64> {
+    pub fn get_double(&self, setting: TrainerSetting) -> Result<f64> {
         let mut v = 0.0;
-        hooks::call(|| unsafe { sys::scoresde_trainer_get_double(self.raw(), setting as i32, &mut v) })?;
+        hooks::call(|| unsafe { sys::scoresde_trainer_get_double(self.raw(), setting.raw(), &mut v) })?;
         Ok(v)
     }
 
     /// The value of an integer setting (SEED: the int64 with the seed's bits).
-    pub fn get_int(&self, setting: u32) -> Result<i64> {
+    pub fn get_int(&self, setting: TrainerSetting) -> Result<i64> {
         let mut v = 0;
-        hooks::call(|| unsafe { sys::scoresde_trainer_get_int(self.raw(), setting as i32, &mut v) })?;
+        hooks::call(|| unsafe { sys::scoresde_trainer_get_int(self.raw(), setting.raw(), &mut v) })?;
         Ok(v)
     }
 
     /// (lower, upper, is_int) of a setting.
-    pub fn bounds(setting: u32) -> Result<(f64, f64, bool)> {
+    pub fn bounds(setting: TrainerSetting) -> Result<(f64, f64, bool)> {
         let (mut lo, mut hi, mut is_int) = (0.0, 0.0, 0);
-        hooks::call(|| unsafe { sys::scoresde_trainer_bounds(setting as i32, &mut lo, &mut hi, &mut is_int) })?;
+        hooks::call(|| unsafe { sys::scoresde_trainer_bounds(setting.raw(), &mut lo, &mut hi, &mut is_int) })?;
         Ok((lo, hi, is_int != 0))
     }
 
     /// The value a new trainer starts with for `setting`.
-    pub fn default_value(setting: u32) -> Result<f64> {
+    pub fn default_value(setting: TrainerSetting) -> Result<f64> {
         let mut v = 0.0;
-        hooks::call(|| unsafe { sys::scoresde_trainer_default(setting as i32, &mut v) })?;
+        hooks::call(|| unsafe { sys::scoresde_trainer_default(setting.raw(), &mut v) })?;
         Ok(v)
     }
 
+    /// The number of parameters the trainer updates.
     pub fn num_params(&self) -> usize {
         unsafe { sys::scoresde_trainer_num_params(self.raw()) }
     }
@@ -309,10 +315,12 @@ impl<'a> Trainer<'a> {
         Ok(loss)
     }
 
+    /// A copy of the gradient buffer into grad.
     pub fn get_grad(&self, grad: &mut [f64]) -> Result<()> {
         hooks::call(|| unsafe { sys::scoresde_trainer_get_grad(self.raw(), grad.as_mut_ptr(), grad.len()) })
     }
 
+    /// Replace the gradient buffer before apply().
     pub fn set_grad(&mut self, grad: &[f64]) -> Result<()> {
         hooks::call(|| unsafe { sys::scoresde_trainer_set_grad(self.raw(), grad.as_ptr(), grad.len()) })
     }
@@ -324,6 +332,7 @@ impl<'a> Trainer<'a> {
         Ok(norm)
     }
 
+    /// A copy of the EMA parameters into theta.
     pub fn get_ema(&self, theta: &mut [f64]) -> Result<()> {
         hooks::call(|| unsafe { sys::scoresde_trainer_get_ema(self.raw(), theta.as_mut_ptr(), theta.len()) })
     }
@@ -387,18 +396,17 @@ impl<'a> Trainer<'a> {
         hooks::call(|| unsafe { sys::scoresde_trainer_load(self.raw(), p.as_ptr()) })
     }
 
-    /// A new model carrying the EMA (ema = true) or the current parameters.
-    pub fn export(&self, ema: bool) -> Result<Model> {
-        let which = if ema { sys::SCORESDE_TRAIN_EXPORT_EMA } else { sys::SCORESDE_TRAIN_EXPORT_RAW };
+    /// A new model carrying the EMA or the current (raw) parameters.
+    pub fn export(&self, which: Export) -> Result<Model> {
         create(self.model.keep.clone(), |o| unsafe {
-            sys::scoresde_trainer_export(o, self.raw(), which as i32)
+            sys::scoresde_trainer_export(o, self.raw(), which.raw())
         })
     }
 }
 
 impl std::fmt::Debug for Loss {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Loss(kind {})", self.kind())
+        write!(f, "Loss({:?})", self.kind())
     }
 }
 

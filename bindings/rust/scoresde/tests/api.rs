@@ -1,7 +1,7 @@
 //! The safe API against closed forms, with the error paths and closures.
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use scoresde::{model_kind, sde_kind, sys, Error, Model, Sde};
+use scoresde::{sys, Error, ErrorKind, Method, ModelKind, Predictor, SdeKind, Model, Sde};
 
 const W: [f64; 2] = [0.3, 0.7];
 const MU: [f64; 4] = [-1.0, 0.5, 2.0, -0.5];
@@ -59,7 +59,7 @@ fn philox_known_answer_and_rng_offsets() {
 #[test]
 fn vp_marginal_matches_closed_form() {
     let sde = Sde::vp(0.1, 20.0).unwrap();
-    assert_eq!(sde.kind(), sde_kind::VP);
+    assert_eq!(sde.kind(), SdeKind::Vp);
     assert_eq!(sde.end_time(), 1.0);
     let (mut a, mut s, mut da, mut ds) = ([0.0; 4], [0.0; 4], [0.0; 4], [0.0; 4]);
     sde.marginal(&T, &mut a, &mut s, &mut da, &mut ds).unwrap();
@@ -96,7 +96,7 @@ fn errors_carry_status_and_message() {
     assert_eq!(e.status(), sys::SCORESDE_EINVAL);
     assert_eq!(e.status_name(), "SCORESDE_EINVAL");
     assert!(e.message().contains("beta_max"), "{e}");
-    assert!(Sde::new_default(sde_kind::CUSTOM).is_err());
+    assert!(Sde::new_default(SdeKind::Custom).is_err());
 
     let sde = Sde::vp(0.1, 20.0).unwrap();
     let m = Model::gmm(&sde, 2, &W, &MU, &V).unwrap();
@@ -110,6 +110,9 @@ fn errors_carry_status_and_message() {
     assert!(e.message().contains("1.5"), "{e}");
     assert_eq!(m.num_params(), 0);
     assert_eq!(Error::new(-99, "x").status_name(), "SCORESDE_UNKNOWN");
+    assert_eq!(Error::new(-99, "x").kind(), ErrorKind::Other(-99));
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    assert_eq!(Error::new(sys::SCORESDE_EDIM, "x").kind(), ErrorKind::Dimension);
     assert_eq!(scoresde::strerror(-99), "unknown status");
 }
 
@@ -118,7 +121,7 @@ fn gmm_and_closure_models_agree_with_closed_form() {
     {
         let sde = Sde::ve(0.01, 50.0).unwrap();
         let gmm = Model::gmm(&sde, 2, &W, &MU, &V).unwrap();
-        assert_eq!((gmm.kind(), gmm.dim()), (model_kind::GMM, 2));
+        assert_eq!((gmm.kind(), gmm.dim()), (ModelKind::Gmm, 2));
         let mut s = [0.0; 8];
         gmm.score(&X, &T, &mut s).unwrap();
         let own = gmm.sde();
@@ -142,7 +145,7 @@ fn gmm_and_closure_models_agree_with_closed_form() {
         let mut s2 = [0.0; 8];
         copy.score(&X, &T, &mut s2).unwrap();
         assert_eq!(s, s2);
-        assert_eq!(copy.kind(), model_kind::SCORE_FN);
+        assert_eq!(copy.kind(), ModelKind::ScoreFn);
         let mut div = [0.0; 4];
         assert_eq!(copy.divergence(&X, &T, &mut div).unwrap_err().status(),
                    sys::SCORESDE_EUNSUPPORTED);
@@ -219,7 +222,7 @@ fn schedule_closure_matches_vp_and_is_shared_across_threads() {
     });
     let copy = sch.try_clone().unwrap();
     drop(sch);
-    assert_eq!(copy.kind(), sde_kind::SCHEDULE);
+    assert_eq!(copy.kind(), SdeKind::Schedule);
     let _ = run(&copy);
 }
 
@@ -241,7 +244,7 @@ fn files_round_trip_and_corruption() {
     gmm.save(&path).unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), bytes);
     let loaded = Model::load(&path).unwrap();
-    assert_eq!(loaded.sde().kind(), sde_kind::EDM);
+    assert_eq!(loaded.sde().kind(), SdeKind::Edm);
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(Model::load(&path).err().unwrap().status(), sys::SCORESDE_EIO);
 
@@ -263,9 +266,9 @@ fn conditional_sampling() {
     let means = [-3.0, 0.0, -3.0, 3.0, 3.0, 0.0, 3.0, -3.0];
     let m = Model::cond_gmm(&sde, 2, 2, &[0.3, 0.7], &[0.6, 0.4, 0.25, 0.75], &means,
                             &[0.25; 8]).unwrap();
-    assert_eq!(m.kind(), scoresde::model_kind::COND_GMM);
+    assert_eq!(m.kind(), ModelKind::CondGmm);
     assert_eq!(m.cond_classes(), 2);
-    let mut s = Sampler::new(scoresde::sys::SCORESDE_SAMPLER_DPMPP).unwrap();
+    let mut s = Sampler::new(Method::Dpmpp).unwrap();
     let mut x = vec![0.0; 2 * 500];
     let label = [1.0];
     s.sample_cond(&m, None, Some(&Cond::rows(&label, 1)), 1, 0, &mut x).unwrap();
@@ -281,7 +284,7 @@ fn conditional_sampling() {
         }
         Ok(())
     }, None).unwrap();
-    s.set("guidance_scale", 1.5).unwrap();
+    s.set_f64(scoresde::SamplerSetting::GuidanceScale, 1.5).unwrap();
     let labels = [0.0, 1.0, 1.0];
     let (mut a, mut b) = (vec![0.0; 6], vec![0.0; 6]);
     s.sample_cond(&m, None, Some(&Cond::rows(&labels, 1)), 2, 0, &mut a).unwrap();
@@ -291,16 +294,34 @@ fn conditional_sampling() {
     let lg = Model::linear_gaussian(&sde, &[0.5, -1.0], &[1.0, 0.3, 0.3, 0.5],
                                     &[1.0, 0.0, 0.5, 1.0, -0.3, 0.8], None,
                                     &[0.2, 0.0, 0.0, 0.0, 0.3, 0.0, 0.0, 0.0, 0.25]).unwrap();
-    let o = Sampler::new(scoresde::sys::SCORESDE_SAMPLER_ODE).unwrap();
+    let o = Sampler::new(Method::Ode).unwrap();
     let y = [1.2, -0.4, 0.9];
     let pts = [0.3, -0.7, 1.5, 0.2];
     let (mut lp, mut z) = (vec![0.0; 2], vec![0.0; 4]);
     o.likelihood_cond(&lg, &pts, Some(&Cond::rows(&y, 3)), 0, 0, &mut lp, None).unwrap();
     assert!(lp.iter().all(|v| v.is_finite()));
     o.encode_cond(&lg, &pts, Some(&Cond::rows(&y, 3)), &mut z).unwrap();
-    let mut p = Sampler::new(scoresde::sys::SCORESDE_SAMPLER_PC).unwrap();
-    p.set("steps", 5.0).unwrap();
+    let mut p = Sampler::new(Method::Pc).unwrap();
+    p.set_steps(5).unwrap();
     let mut w = vec![0.0; 4];
     p.inpaint_cond(&lg, &pts, &[true, false], Some(&Cond::rows(&y, 3)), 0, 0, &mut w).unwrap();
     assert_eq!(w[0], pts[0]);
+}
+
+#[test]
+fn enums_pass_values_they_do_not_name() {
+    // every named value round-trips; an unknown one comes back as Other
+    for raw in -3..12 {
+        assert_eq!(SdeKind::from_raw(raw).raw(), raw);
+        assert_eq!(ModelKind::from_raw(raw).raw(), raw);
+        assert_eq!(Method::from_raw(raw).raw(), raw);
+        assert_eq!(Predictor::from_raw(raw).raw(), raw);
+    }
+    assert_eq!(SdeKind::from_raw(sys::SCORESDE_SDE_OU as i32), SdeKind::Ou);
+    assert_eq!(SdeKind::from_raw(42), SdeKind::Other(42));
+    assert_eq!(Method::from_raw(sys::SCORESDE_SAMPLER_DPMPP as i32), Method::Dpmpp);
+    // the library refuses a value it does not know, as it would from C
+    assert_eq!(Sde::new_default(SdeKind::Other(42)).err().unwrap().kind(), ErrorKind::InvalidArgument);
+    assert_eq!(scoresde::Sampler::new(Method::Other(42)).unwrap_err().kind(),
+               ErrorKind::InvalidArgument);
 }

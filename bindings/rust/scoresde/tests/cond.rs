@@ -25,14 +25,14 @@ fn conditional_score_loss_and_training() {
     let err = m.score_cond(&x, &t, Some(&Cond::rows(&[0.0; 4], 2)), &mut b).unwrap_err();
     assert_eq!(err.status(), sys::SCORESDE_EDIM);
 
-    let loss = Loss::new(sys::SCORESDE_LOSS_DSM).unwrap();
+    let loss = Loss::new(scoresde::LossKind::Dsm).unwrap();
     let v = loss.eval_cond(&m, &x, Some(&Cond::rows(&both, 3)), 1, 0, None, None).unwrap();
     assert!(v.is_finite());
     let data: Vec<f64> = (0..64).map(|i| ((i * 7) % 13) as f64 / 6.0 - 1.0).collect();
     let conds: Vec<f64> = (0..96).map(|i| ((i * 5) % 11) as f64 / 5.0 - 1.0).collect();
     let mut tr = Trainer::new(&mut m, &loss).unwrap();
-    tr.set_int(sys::SCORESDE_TRAIN_BATCH, 8).unwrap();
-    tr.set_double(sys::SCORESDE_TRAIN_COND_DROPOUT, 0.2).unwrap();
+    tr.set_int(scoresde::TrainerSetting::Batch, 8).unwrap();
+    tr.set_double(scoresde::TrainerSetting::CondDropout, 0.2).unwrap();
     let s = tr.fit_cond(&data, Some(&Cond::rows(&conds, 3)), 3, None).unwrap();
     assert_eq!(s.steps, 3);
     tr.step_cond(&x, Some(&Cond::rows(&row, 3))).unwrap();

@@ -3,7 +3,7 @@
 //! count is process-wide and the tests of one binary run in parallel.
 use std::sync::Arc;
 
-use scoresde::{sys, Loss, MlpOptions, Model, Sampler, Sde, Trainer};
+use scoresde::{Export, LossKind, Method, Loss, MlpOptions, Model, Sampler, Sde, Trainer};
 
 #[test]
 fn drop_frees_everything() {
@@ -30,14 +30,14 @@ fn drop_frees_everything() {
         assert!(scoresde::live_allocations() > base);
         // losses, trainers, exported models and samplers (with hooks, clones)
         let mut net = Model::mlp(&sde_vp(), 1, &MlpOptions::new().widths(&[4])).unwrap();
-        let loss = Loss::new(sys::SCORESDE_LOSS_DSM).unwrap();
+        let loss = Loss::new(LossKind::Dsm).unwrap();
         let mut tr = Trainer::new(&mut net, &loss).unwrap();
         tr.step(&[0.5, -0.5]).unwrap();
         let blob = tr.to_bytes().unwrap();
         tr.load_bytes(&blob).unwrap();
-        let exported = tr.export(true).unwrap();
-        let mut s = Sampler::new(sys::SCORESDE_SAMPLER_PC).unwrap();
-        s.set("steps", 3.0).unwrap();
+        let exported = tr.export(Export::Ema).unwrap();
+        let mut s = Sampler::new(Method::Pc).unwrap();
+        s.set_steps(3).unwrap();
         s.set_guidance(Some(Box::new(|_x, _t, _d, o| { o.fill(0.0); Ok(()) })), 1.0).unwrap();
         s.set_progress(Some(Box::new(|_, _, _| false))).unwrap();
         let c = s.try_clone().unwrap();

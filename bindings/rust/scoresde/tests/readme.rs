@@ -1,6 +1,6 @@
 //! The README's "Training and sampling" example is this test's body, verbatim
 //! (checked below), so the README shows code that compiles and runs.
-use scoresde::{sys, Loss, MlpOptions, Model, Sampler, Sde, Trainer};
+use scoresde::{Corrector, Export, Loss, LossKind, Method, MlpOptions, Model, Sampler, Sde, Trainer, TrainerSetting};
 
 fn example() -> scoresde::Result<Vec<f64>> {
     // BEGIN README
@@ -9,15 +9,15 @@ fn example() -> scoresde::Result<Vec<f64>> {
     data.iter_mut().enumerate().for_each(|(i, v)| *v = 0.5 * *v + [2.0, -1.0][i % 2]);
     let sde = Sde::vp(0.1, 20.0)?;
     let mut net = Model::mlp(&sde, 2, &MlpOptions::new().widths(&[64, 64]))?;
-    let loss = Loss::new(sys::SCORESDE_LOSS_DSM)?;
+    let loss = Loss::new(LossKind::Dsm)?;
     let mut trainer = Trainer::new(&mut net, &loss)?;
-    trainer.set_double(sys::SCORESDE_TRAIN_LR, 3e-3)?;
-    trainer.set_int(sys::SCORESDE_TRAIN_WARMUP, 100)?;
+    trainer.set_double(TrainerSetting::Lr, 3e-3)?;
+    trainer.set_int(TrainerSetting::Warmup, 100)?;
     trainer.fit(&data, 1000, None)?;                               // Some(&mut |step, loss, ema| false) reports progress
-    let mut pc = Sampler::new(sys::SCORESDE_SAMPLER_PC)?;
-    pc.set("steps", 200.0)?.set("corrector", 0.0)?;
+    let mut pc = Sampler::new(Method::Pc)?;
+    pc.set_steps(200)?.set_corrector(Corrector::None)?;
     let mut x = vec![0.0; 2 * 1000];
-    pc.sample(&trainer.export(true)?, None, 1, 0, &mut x)?;         // x: 1000 samples, row-major
+    pc.sample(&trainer.export(Export::Ema)?, None, 1, 0, &mut x)?;         // x: 1000 samples, row-major
     // END README
     Ok(x)
 }

@@ -4,7 +4,8 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use scoresde::{model_kind, sys, Loss, MlpOptions, Model, Sampler, Sde, Trainer};
+use scoresde::{sys, Activation, Embedding, MlpOutput, Precision, Corrector, ErrorKind, Export, LossKind, LossSetting, Method, MlpOptions, Model,
+               ModelKind, Predictor, Sampler, SamplerSetting, Sde, Solver, Trainer, TrainerSetting, Loss};
 
 /// m points of the mixture 0.3 N((-2, 0), 0.3^2) + 0.7 N((2, 1), 0.5^2),
 /// drawn with the library's Philox generator (stream 0 under `seed`).
@@ -52,25 +53,25 @@ fn end_to_end_train_then_sample() {
     let data = mixture(4000, 11);
     let sde = Sde::vp(0.1, 20.0).unwrap();
     let mut net = Model::mlp(&sde, 2, &MlpOptions::new().widths(&[64, 64]).seed(1)).unwrap();
-    assert_eq!(net.kind(), model_kind::MLP);
-    let loss = Loss::new(sys::SCORESDE_LOSS_DSM).unwrap();
+    assert_eq!(net.kind(), ModelKind::Mlp);
+    let loss = Loss::new(LossKind::Dsm).unwrap();
     let mut tr = Trainer::new(&mut net, &loss).unwrap();
-    tr.set_double(sys::SCORESDE_TRAIN_LR, 3e-3).unwrap();
-    tr.set_double(sys::SCORESDE_TRAIN_EMA_RATE, 0.99).unwrap();
-    tr.set_int(sys::SCORESDE_TRAIN_WARMUP, 100).unwrap();
-    tr.set_int(sys::SCORESDE_TRAIN_BATCH, 256).unwrap();
-    let mut ode = Sampler::new(sys::SCORESDE_SAMPLER_ODE).unwrap();
-    ode.set("solver", sys::SCORESDE_SAMPLER_SOLVER_RK4 as f64).unwrap().set("steps", 50.0).unwrap();
+    tr.set_double(TrainerSetting::Lr, 3e-3).unwrap();
+    tr.set_double(TrainerSetting::EmaRate, 0.99).unwrap();
+    tr.set_int(TrainerSetting::Warmup, 100).unwrap();
+    tr.set_int(TrainerSetting::Batch, 256).unwrap();
+    let mut ode = Sampler::new(Method::Ode).unwrap();
+    ode.set_solver(Solver::Rk4).unwrap().set_steps(50).unwrap();
     let mut x = vec![0.0; 2 * 2000];
     // the untrained network fails the bounds, so the check below can fail
-    ode.sample(&tr.export(true).unwrap(), None, 1, 0, &mut x[..1000]).unwrap();
+    ode.sample(&tr.export(Export::Ema).unwrap(), None, 1, 0, &mut x[..1000]).unwrap();
     assert!(!close_to_data(&x[..1000], &data));
     let fit = tr.fit(&data, 1500, None).unwrap();
     assert_eq!(fit.steps, 1500);
     assert!(fit.ema_loss < 0.3, "{fit:?}");
-    let model = tr.export(true).unwrap();
-    let mut pc = Sampler::new(sys::SCORESDE_SAMPLER_PC).unwrap();
-    pc.set("steps", 200.0).unwrap().set("corrector", sys::SCORESDE_SAMPLER_CORRECTOR_NONE as f64).unwrap();
+    let model = tr.export(Export::Ema).unwrap();
+    let mut pc = Sampler::new(Method::Pc).unwrap();
+    pc.set_steps(200).unwrap().set_corrector(Corrector::None).unwrap();
     let st = pc.sample(&model, None, 3, 0, &mut x).unwrap();
     assert_eq!(st.nfe, 201);
     assert!(close_to_data(&x, &data), "PC: {:?} vs {:?}", moments(&x), moments(&data));
@@ -84,7 +85,7 @@ fn trainer_steps_checkpoints_and_errors() {
     let opts = MlpOptions::new().widths(&[8]).seed(2);
     let mut a = Model::mlp(&sde, 2, &opts).unwrap();
     let mut b = Model::mlp(&sde, 2, &opts).unwrap();
-    let loss = Loss::new(sys::SCORESDE_LOSS_DSM).unwrap();
+    let loss = Loss::new(LossKind::Dsm).unwrap();
     let x0 = mixture(32, 3);
     let (pa, pb);
     {
@@ -110,28 +111,30 @@ fn trainer_steps_checkpoints_and_errors() {
         let k = bad.len() - 3;
         bad[k] ^= 0x55;
         assert_eq!(ta.load_bytes(&bad).unwrap_err().status(), sys::SCORESDE_ECORRUPT);
-        let e = ta.set_double(sys::SCORESDE_TRAIN_LR, -1.0).unwrap_err();
+        let e = ta.set_double(TrainerSetting::Lr, -1.0).unwrap_err();
         assert_eq!(e.status(), sys::SCORESDE_EINVAL);
         assert!(e.message().contains("LR = -1 is outside"), "{e}");
         // settings: a new trainer at the defaults, bounds round-trip, wrong type refused
-        for id in sys::SCORESDE_TRAIN_LR..=sys::SCORESDE_TRAIN_SEED {
+        for raw in sys::SCORESDE_TRAIN_LR as i32..=sys::SCORESDE_TRAIN_SEED as i32 {
+            let id = TrainerSetting::from_raw(raw);
+            assert!(!matches!(id, TrainerSetting::Other(_)), "{raw} is not named");
             let (lo, hi, is_int) = Trainer::bounds(id).unwrap();
             let def = Trainer::default_value(id).unwrap();
-            assert!(lo <= def && def <= hi, "setting {id}");
+            assert!(lo <= def && def <= hi, "setting {id:?}");
             if is_int {
-                assert_eq!(tb.get_int(id).unwrap() as f64, def, "setting {id}");
+                assert_eq!(tb.get_int(id).unwrap() as f64, def, "setting {id:?}");
                 assert_eq!(tb.get_double(id).unwrap_err().status(), sys::SCORESDE_EINVAL);
             } else {
-                assert_eq!(tb.get_double(id).unwrap(), def, "setting {id}");
+                assert_eq!(tb.get_double(id).unwrap(), def, "setting {id:?}");
                 assert_eq!(tb.get_int(id).unwrap_err().status(), sys::SCORESDE_EINVAL);
                 tb.set_double(id, hi).unwrap();
                 assert_eq!(tb.get_double(id).unwrap(), hi);
                 tb.set_double(id, def).unwrap();
             }
         }
-        tb.set_int(sys::SCORESDE_TRAIN_SEED, -1).unwrap();
-        assert_eq!(tb.get_int(sys::SCORESDE_TRAIN_SEED).unwrap(), -1);
-        assert_eq!(Trainer::bounds(0).unwrap_err().status(), sys::SCORESDE_EINVAL);
+        tb.set_int(TrainerSetting::Seed, -1).unwrap();
+        assert_eq!(tb.get_int(TrainerSetting::Seed).unwrap(), -1);
+        assert_eq!(Trainer::bounds(TrainerSetting::Other(0)).unwrap_err().status(), sys::SCORESDE_EINVAL);
         assert_eq!(ta.set_grad(&[0.0; 3]).unwrap_err().status(), sys::SCORESDE_EDIM);
         assert_eq!(ta.step(&[1.0, 2.0, 3.0]).unwrap_err().status(), sys::SCORESDE_EDIM);
         let dir = std::env::temp_dir().join(format!("scoresde-rs-{}.ckpt", std::process::id()));
@@ -151,8 +154,8 @@ fn trainer_steps_checkpoints_and_errors() {
         let mut boom = |_s: u64, _l: f64, _e: f64| -> bool { panic!("progress boom") };
         let r = catch_unwind(AssertUnwindSafe(|| ta.fit(&data, 10, Some(&mut boom))));
         assert_eq!(*r.unwrap_err().downcast::<&str>().unwrap(), "progress boom");
-        pa = ta.export(false).unwrap();
-        pb = ta.export(true).unwrap();
+        pa = ta.export(Export::Raw).unwrap();
+        pb = ta.export(Export::Ema).unwrap();
     }
     let n = pa.num_params();
     let (mut ra, mut rb) = (vec![0.0; n], vec![0.0; n]);
@@ -172,6 +175,15 @@ fn trainer_steps_checkpoints_and_errors() {
     assert!(e.message().contains("embed_dim"), "{e}");
     assert_eq!(Model::mlp(&sde, 2, &MlpOptions::new().widths(&[4; 65])).err().unwrap().status(),
                sys::SCORESDE_EINVAL);
+    // the enum-valued options reach the library; one it does not know is refused
+    let opts = MlpOptions::new().widths(&[4]).activation(Activation::Tanh).output(MlpOutput::Data)
+        .embedding(Embedding::Sinusoidal).precision(Precision::Float32);
+    let tanh = Model::mlp(&sde, 2, &opts).unwrap();
+    let mut x0 = [0.25, -0.5];
+    tanh.predict_data(&[0.1, 0.2], &[0.5], &mut x0).unwrap();
+    assert!(x0.iter().all(|v| v.is_finite()));
+    let bad = MlpOptions::new().activation(Activation::Other(99));
+    assert_eq!(Model::mlp(&sde, 2, &bad).err().unwrap().kind(), ErrorKind::InvalidArgument);
     // widths: given ones are used; none given, every hidden layer is 256 wide
     let small = Model::mlp(&sde, 2, &MlpOptions::new().widths(&[3, 5]).embed_dim(4)).unwrap();
     assert_eq!(small.num_params(), 6 * 3 + 3 + 3 * 5 + 5 + 5 * 2 + 2);
@@ -186,11 +198,11 @@ fn loss_values_reference_and_weights() {
     let sde = Sde::vp(0.1, 20.0).unwrap();
     let net = Model::mlp(&sde, 2, &MlpOptions::new().widths(&[16]).seed(5)).unwrap();
     let x0 = mixture(16, 6);
-    let mut loss = Loss::new(sys::SCORESDE_LOSS_DSM).unwrap();
+    let mut loss = Loss::new(LossKind::Dsm).unwrap();
     let mut per = vec![0.0; 16];
     let v = loss.eval(&net, &x0, 1, 0, Some(&mut per), None).unwrap();
     assert!((v - per.iter().sum::<f64>() / 16.0).abs() <= 1e-12 * v.abs());
-    loss.set_int(sys::SCORESDE_LOSS_WEIGHTING, sys::SCORESDE_LOSS_WEIGHT_UNIFORM as i64).unwrap();
+    loss.set_int(LossSetting::Weighting, sys::SCORESDE_LOSS_WEIGHT_UNIFORM as i64).unwrap();
     let mut unw = vec![0.0; 16];
     loss.eval(&net, &x0, 1, 0, Some(&mut unw), None).unwrap();
     loss.set_weight(|t, w| { w.iter_mut().zip(t).for_each(|(o, _)| *o = 3.0); Ok(()) }).unwrap();
@@ -202,26 +214,29 @@ fn loss_values_reference_and_weights() {
     let e = loss.eval(&net, &x0, 1, 0, None, None).unwrap_err();
     assert_eq!(e.status(), sys::SCORESDE_ECALLBACK);
     assert!(e.message().contains("no weights today"), "{e}");
-    assert_eq!(loss.set_int(sys::SCORESDE_LOSS_NUM_PROBES, 0).unwrap_err().status(), sys::SCORESDE_EINVAL);
+    assert_eq!(loss.set_int(LossSetting::NumProbes, 0).unwrap_err().status(), sys::SCORESDE_EINVAL);
     // settings: every kind starts at the defaults; EPS starts at NaN
-    for kind in sys::SCORESDE_LOSS_ESM..=sys::SCORESDE_LOSS_DDPM {
+    for kind in (sys::SCORESDE_LOSS_ESM as i32..=sys::SCORESDE_LOSS_DDPM as i32).map(LossKind::from_raw) {
         let fresh = Loss::new(kind).unwrap();
-        for id in sys::SCORESDE_LOSS_TIME_MODE..=sys::SCORESDE_LOSS_SIGMA_DATA {
+        assert_eq!(fresh.kind(), kind);
+        for raw in sys::SCORESDE_LOSS_TIME_MODE as i32..=sys::SCORESDE_LOSS_SIGMA_DATA as i32 {
+            let id = LossSetting::from_raw(raw);
+            assert!(!matches!(id, LossSetting::Other(_)), "{raw} is not named");
             let (lo, hi, is_int) = Loss::bounds(id).unwrap();
             assert!(lo <= hi);
             let def = Loss::default_value(kind, id).unwrap();
             let got = if is_int { fresh.get_int(id).unwrap() as f64 } else { fresh.get_double(id).unwrap() };
-            assert!(got == def || (got.is_nan() && def.is_nan()), "kind {kind} setting {id}");
+            assert!(got == def || (got.is_nan() && def.is_nan()), "kind {kind:?} setting {id:?}");
         }
     }
-    assert!(loss.get_double(sys::SCORESDE_LOSS_EPS).unwrap().is_nan());
-    loss.set_double(sys::SCORESDE_LOSS_P_STD, 2.5).unwrap();
-    assert_eq!(loss.get_double(sys::SCORESDE_LOSS_P_STD).unwrap(), 2.5);
-    assert_eq!(loss.set_double(sys::SCORESDE_LOSS_LEVELS, 3.0).unwrap_err().status(), sys::SCORESDE_EINVAL);
-    assert_eq!(Loss::new(99).err().unwrap().status(), sys::SCORESDE_EINVAL);
+    assert!(loss.get_double(LossSetting::Eps).unwrap().is_nan());
+    loss.set_double(LossSetting::PStd, 2.5).unwrap();
+    assert_eq!(loss.get_double(LossSetting::PStd).unwrap(), 2.5);
+    assert_eq!(loss.set_double(LossSetting::Levels, 3.0).unwrap_err().status(), sys::SCORESDE_EINVAL);
+    assert_eq!(Loss::new(LossKind::Other(99)).err().unwrap().status(), sys::SCORESDE_EINVAL);
     // ESM against the mixture itself is exactly 0
     let gmm = Arc::new(Model::gmm(&sde, 2, &[1.0], &[0.5, -0.5], &[1.0, 2.0]).unwrap());
-    let mut esm = Loss::new(sys::SCORESDE_LOSS_ESM).unwrap();
+    let mut esm = Loss::new(LossKind::Esm).unwrap();
     assert_eq!(esm.eval(&gmm, &x0, 0, 0, None, None).unwrap_err().status(), sys::SCORESDE_EINVAL);
     esm.set_reference(Some(gmm.clone())).unwrap();
     assert_eq!(esm.eval(&gmm, &x0, 0, 0, None, None).unwrap(), 0.0);
@@ -232,30 +247,43 @@ fn sampler_settings_hooks_and_errors() {
     let sde = Sde::vp(0.1, 20.0).unwrap();
     let gmm = Model::gmm(&sde, 2, &[0.3, 0.7], &[-1.0, 0.5, 2.0, -0.5], &[0.5, 1.0, 0.25, 2.0])
         .unwrap();
-    assert_eq!(Sampler::bounds("steps").unwrap(), (1.0, 1e6, true));
-    assert_eq!(Sampler::default_value(sys::SCORESDE_SAMPLER_PC, "snr").unwrap(), 0.16);
+    assert_eq!(Sampler::bounds(SamplerSetting::Steps).unwrap(), (1.0, 1e6, true));
+    assert_eq!(Sampler::default_value(Method::Pc, SamplerSetting::Snr).unwrap(), 0.16);
     // a new sampler starts at the per-method defaults; NaN = the library's choice
-    for m in [sys::SCORESDE_SAMPLER_PC, sys::SCORESDE_SAMPLER_ODE, sys::SCORESDE_SAMPLER_EDM,
-              sys::SCORESDE_SAMPLER_DPMPP] {
+    let last = sys::SCORESDE_SAMPLER_UNIPC as i32;
+    for m in [Method::Pc, Method::Ode, Method::Edm, Method::Dpmpp] {
         let fresh = Sampler::new(m).unwrap();
-        for (name, _) in scoresde::SAMPLER_SETTINGS {
-            let (got, want) = (fresh.get(name).unwrap(), Sampler::default_value(m, name).unwrap());
-            assert!(got == want || (got.is_nan() && want.is_nan()), "{m} {name}: {got} {want}");
+        assert_eq!(fresh.method(), m);
+        for id in (sys::SCORESDE_SAMPLER_STEPS as i32..=last).map(SamplerSetting::from_raw) {
+            assert!(!matches!(id, SamplerSetting::Other(_)), "{id:?} is not named");
+            let got = if Sampler::bounds(id).unwrap().2 {
+                fresh.get_int(id).unwrap() as f64
+            } else {
+                fresh.get_f64(id).unwrap()
+            };
+            let want = Sampler::default_value(m, id).unwrap();
+            assert!(got == want || (got.is_nan() && want.is_nan()), "{m:?} {id:?}: {got} {want}");
         }
     }
-    assert_eq!(Sampler::default_value(sys::SCORESDE_SAMPLER_EDM, "steps").unwrap(), 17.0);
-    assert!(Sampler::default_value(sys::SCORESDE_SAMPLER_PC, "eps").unwrap().is_nan());
-    assert_eq!(Sampler::bounds("colour").unwrap_err().status(), sys::SCORESDE_EINVAL);
-    let mut s = Sampler::new(sys::SCORESDE_SAMPLER_PC).unwrap();
-    assert_eq!(s.method(), sys::SCORESDE_SAMPLER_PC as i32);
-    s.set("steps", 6.0).unwrap().set("corrector", 0.0).unwrap();
-    assert_eq!(s.get("steps").unwrap(), 6.0);
-    assert_eq!(s.set("steps", 2.5).unwrap_err().status(), sys::SCORESDE_EINVAL);
-    assert_eq!(s.set("steps", 0.0).unwrap_err().status(), sys::SCORESDE_EINVAL);
-    assert_eq!(s.set("snr", f64::NAN).unwrap_err().status(), sys::SCORESDE_EINVAL);
-    s.set("eps", 0.0).unwrap().set("eps", f64::NAN).unwrap();
-    assert!(s.get("eps").unwrap().is_nan());
-    assert_eq!(s.set("h_init", 0.0).unwrap_err().status(), sys::SCORESDE_EINVAL);
+    assert_eq!(Sampler::default_value(Method::Edm, SamplerSetting::Steps).unwrap(), 17.0);
+    assert!(Sampler::default_value(Method::Pc, SamplerSetting::Eps).unwrap().is_nan());
+    assert_eq!(Sampler::bounds(SamplerSetting::Other(1000)).unwrap_err().kind(),
+               ErrorKind::InvalidArgument);
+    let mut s = Sampler::new(Method::Pc).unwrap();
+    s.set_steps(6).unwrap().set_corrector(Corrector::None).unwrap();
+    assert_eq!(s.get_int(SamplerSetting::Steps).unwrap(), 6);
+    assert_eq!(s.get_int(SamplerSetting::Corrector).unwrap(), Corrector::None.raw().into());
+    // the wrong type for a setting is the library's EINVAL, naming the setter to use
+    let e = s.set_f64(SamplerSetting::Steps, 2.5).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    assert!(e.message().contains("set_int"), "{e}");
+    assert_eq!(s.set_steps(0).unwrap_err().kind(), ErrorKind::InvalidArgument);
+    assert_eq!(s.set_f64(SamplerSetting::Snr, f64::NAN).unwrap_err().status(), sys::SCORESDE_EINVAL);
+    s.set_f64(SamplerSetting::Eps, 0.0).unwrap().set_f64(SamplerSetting::Eps, f64::NAN).unwrap();
+    assert!(s.get_f64(SamplerSetting::Eps).unwrap().is_nan());
+    assert_eq!(s.set_f64(SamplerSetting::HInit, 0.0).unwrap_err().status(), sys::SCORESDE_EINVAL);
+    // a value this crate does not name reaches the library, which judges it
+    assert_eq!(s.set_predictor(Predictor::Other(77)).unwrap_err().kind(), ErrorKind::InvalidArgument);
     let mut t = vec![0.0; 7];
     s.times(&sde, &mut t).unwrap();
     assert_eq!((t[0], t[6]), (1.0, 1e-3));
@@ -291,8 +319,8 @@ fn sampler_settings_hooks_and_errors() {
     assert!(x.chunks(2).all(|p| p[0] == 0.7));
     assert_eq!(s.inpaint(&gmm, &y, &[true], 2, 0, &mut x).unwrap_err().status(), sys::SCORESDE_EDIM);
     assert_eq!(s.encode(&gmm, &y, &mut x).unwrap_err().status(), sys::SCORESDE_EINVAL);
-    let mut ode = Sampler::new(sys::SCORESDE_SAMPLER_ODE).unwrap();
-    ode.set("solver", sys::SCORESDE_SAMPLER_SOLVER_RK4 as f64).unwrap().set("steps", 200.0).unwrap();
+    let mut ode = Sampler::new(Method::Ode).unwrap();
+    ode.set_solver(Solver::Rk4).unwrap().set_steps(200).unwrap();
     ode.sample(&gmm, None, 4, 0, &mut x).unwrap();
     let mut z = vec![0.0; 6];
     ode.encode(&gmm, &x, &mut z).unwrap();
