@@ -18,12 +18,14 @@ meson install -C "$build" --destdir "$stage" --no-rebuild --quiet
 case $libdir in /*) ;; *) libdir=$prefix/$libdir ;; esac
 export PKG_CONFIG_PATH=$stage$libdir/pkgconfig PKG_CONFIG_SYSROOT_DIR=$stage
 export LD_LIBRARY_PATH=$stage$libdir
+# Pipes into `grep -q` would fail under pipefail when grep stops reading early.
+loads() { [[ $(ldd "$1") == *"$2"* ]]; }
 
 echo "=== pkg-config, shared"
 # shellcheck disable=SC2046
 "$cc" -std=c11 -Wall -Wextra -Werror -o "$stage/shared" "$source" \
   $(pkg-config --cflags --libs scoresde) -lm
-ldd "$stage/shared" | grep -q "$stage.*libscoresde\.so\.1" \
+loads "$stage/shared" "$stage$libdir/libscoresde.so.1" \
   || { echo "the shared consumer does not load the staged libscoresde.so.1"; exit 1; }
 "$stage/shared"
 
@@ -31,7 +33,7 @@ echo "=== pkg-config --static, cc -static: $(pkg-config --static --libs scoresde
 # shellcheck disable=SC2046
 "$cc" -std=c11 -Wall -Wextra -Werror -static -o "$stage/static" "$source" \
   $(pkg-config --static --cflags --libs scoresde) -lm
-if readelf -d "$stage/static" | grep -q NEEDED; then
+if [[ $(readelf -d "$stage/static") == *NEEDED* ]]; then
   echo "the static consumer still needs shared libraries:"; readelf -d "$stage/static"; exit 1
 fi
 "$stage/static"
@@ -63,9 +65,9 @@ if command -v ninja >/dev/null; then generator=(-G Ninja); fi
 grep -q "^scoresde_DIR:PATH=$stage" "$stage/cmake-build/CMakeCache.txt" \
   || { echo "CMake did not use the staged package"; exit 1; }
 "$cmake" --build "$stage/cmake-build"
-ldd "$stage/cmake-build/consumer_shared" | grep -q "$stage.*libscoresde\.so\.1" \
+loads "$stage/cmake-build/consumer_shared" "$stage$libdir/libscoresde.so.1" \
   || { echo "consumer_shared does not load the staged libscoresde.so.1"; exit 1; }
-if ldd "$stage/cmake-build/consumer_static" | grep -q libscoresde; then
+if loads "$stage/cmake-build/consumer_static" libscoresde; then
   echo "consumer_static loads libscoresde.so"; exit 1
 fi
 "$stage/cmake-build/consumer_shared"
