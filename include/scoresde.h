@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * libscoresde: score-based generative modelling through stochastic
  * differential equations. The umbrella header: the only one users include.
  * SPDX-License-Identifier: BSD-3-Clause

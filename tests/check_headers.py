@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Every public header compiles on its own, first in a translation unit, as
-C99 with -Wall -Wextra -pedantic -Werror and as C++11 (when a C++ compiler is
+"""Every public header compiles on its own, first in a translation unit, with
+-Wall -Wextra -pedantic -Werror: the C headers as C99 and as C++11, the C++
+wrappers (scoresde.hpp) as C++17 (the C++ checks when a C++ compiler is
 available).
 
 usage: check_headers.py CC CXX|- INCLUDE_DIR... -- HEADER...
@@ -20,10 +21,10 @@ def main(argv):
     with tempfile.TemporaryDirectory() as tmp:
         for header in headers:
             name = os.path.basename(header)
-            inc = "scoresde.h" if name == "scoresde.h" else f"scoresde/{name}"
-            jobs = [(cc, "c", ["-std=c99"])]
+            inc = name if name.startswith("scoresde.h") else f"scoresde/{name}"
+            jobs = [] if name.endswith(".hpp") else [(cc, "c", ["-std=c99"])]
             if cxx != "-":
-                jobs.append((cxx, "cpp", ["-std=c++11"]))
+                jobs.append((cxx, "cpp", ["-std=c++17" if name.endswith(".hpp") else "-std=c++11"]))
             for compiler, ext, std in jobs:
                 src = os.path.join(tmp, f"only.{ext}")
                 with open(src, "w") as f:

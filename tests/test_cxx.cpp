@@ -1,10 +1,11 @@
-// The C API from C++17 through small RAII wrappers (the ones docs/cxx.md shows):
-// owned handles in unique_ptr with the _free functions, an exception carrying
-// the status and scoresde_last_error(), and C++ callables as hooks whose
-// exceptions cross the C library as SCORESDE_ECALLBACK and are rethrown.
+// The C API from C++17 through the installed RAII wrappers (scoresde.hpp,
+// shown in docs/cxx.md): owned handles in unique_ptr with the _free
+// functions, an exception carrying the status and scoresde_last_error(), and
+// C++ callables as hooks whose exceptions cross the C library as
+// SCORESDE_ECALLBACK and are rethrown.
 // Built with -Wall -Wextra -Werror; no test framework, the program exits 1 on
 // the first failed check.
-#include <scoresde.h>
+#include <scoresde.hpp>
 
 #include <cmath>
 #include <cstdio>
@@ -14,104 +15,11 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include <unistd.h>
-
-namespace sdx {
-
-// ------------------------------------------------------------- the wrappers
-
-class Error : public std::runtime_error {
-public:
-    Error(int status, const char *function)
-        : std::runtime_error(std::string(function) + ": " + scoresde_strerror(status) + ": " +
-                             scoresde_last_error()),
-          status_(status), message_(scoresde_last_error()) {}
-    int status() const noexcept { return status_; }
-    const std::string &message() const noexcept { return message_; }
-
-private:
-    int status_;
-    std::string message_;
-};
-
-inline int check(int status, const char *function) {
-    if (status < 0) throw Error(status, function);
-    return status;
-}
-#define SDX_CHECK(call) ::sdx::check((call), #call)
-
-struct SdeFree {
-    void operator()(scoresde_sde *p) const noexcept { scoresde_sde_free(p); }
-};
-struct ModelFree {
-    void operator()(scoresde_model *p) const noexcept { scoresde_model_free(p); }
-};
-struct BufferFree {
-    void operator()(void *p) const noexcept { scoresde_buffer_free(p); }
-};
-struct LossFree {
-    void operator()(scoresde_loss *p) const noexcept { scoresde_loss_free(p); }
-};
-struct TrainerFree {
-    void operator()(scoresde_trainer *p) const noexcept { scoresde_trainer_free(p); }
-};
-struct SamplerFree {
-    void operator()(scoresde_sampler *p) const noexcept { scoresde_sampler_free(p); }
-};
-using Sde = std::unique_ptr<scoresde_sde, SdeFree>;
-using Model = std::unique_ptr<scoresde_model, ModelFree>;
-using Buffer = std::unique_ptr<void, BufferFree>;
-using Loss = std::unique_ptr<scoresde_loss, LossFree>;
-using Trainer = std::unique_ptr<scoresde_trainer, TrainerFree>;
-using Sampler = std::unique_ptr<scoresde_sampler, SamplerFree>;
-
-// Any scoresde_*_create* (out parameter first) into an owned handle.
-template <class T, class D, class... Params, class... Args>
-std::unique_ptr<T, D> create(const char *name, int (*fn)(T **, Params...), Args &&...args) {
-    T *raw = nullptr;
-    check(fn(&raw, std::forward<Args>(args)...), name);
-    return std::unique_ptr<T, D>(raw);
-}
-#define SDX_SDE(fn, ...) ::sdx::create<scoresde_sde, ::sdx::SdeFree>(#fn, fn, __VA_ARGS__)
-#define SDX_MODEL(fn, ...) ::sdx::create<scoresde_model, ::sdx::ModelFree>(#fn, fn, __VA_ARGS__)
-#define SDX_LOSS(fn, ...) ::sdx::create<scoresde_loss, ::sdx::LossFree>(#fn, fn, __VA_ARGS__)
-#define SDX_TRAINER(fn, ...) ::sdx::create<scoresde_trainer, ::sdx::TrainerFree>(#fn, fn, __VA_ARGS__)
-#define SDX_SAMPLER(fn, ...) ::sdx::create<scoresde_sampler, ::sdx::SamplerFree>(#fn, fn, __VA_ARGS__)
-
-// A C++ score hook: the std::function travels as `user`; an exception it
-// throws is kept and the hook returns 1, so the library call stops with
-// SCORESDE_ECALLBACK; call() then rethrows the original exception.
-struct ScoreHook {
-    std::function<void(const double *x, const double *t, size_t n, size_t D, double *out)> fn;
-    std::exception_ptr error;
-
-    static int trampoline(const double *x, const double *t, size_t n, size_t D, double *out,
-                          void *user) noexcept {
-        auto *self = static_cast<ScoreHook *>(user);
-        try {
-            self->fn(x, t, n, D, out);
-            return 0;
-        } catch (...) {
-            self->error = std::current_exception();
-            return 1;
-        }
-    }
-
-    // Run a library call that may invoke this hook.
-    int call(int status, const char *name) {
-        if (error) {
-            std::exception_ptr e = error;
-            error = nullptr;
-            std::rethrow_exception(e);
-        }
-        return check(status, name);
-    }
-};
-
-}  // namespace sdx
 
 // ------------------------------------------------------------------ checks
 
@@ -132,11 +40,11 @@ static bool close_to(double a, double b, double rel) {
 
 // VP SDE: alpha = exp(-t^2 (bmax - bmin)/4 - t bmin/2), sigma^2 = 1 - alpha^2.
 static void test_sde() {
-    sdx::Sde sde = SDX_SDE(scoresde_sde_create_vp, 0.1, 20.0);
+    scoresde::Sde sde = SCORESDE_CREATE(scoresde_sde_create_vp, 0.1, 20.0);
     EXPECT(scoresde_sde_kind(sde.get()) == SCORESDE_SDE_VP);
     const std::vector<double> t = {0.05, 0.5, 1.0};
     std::vector<double> alpha(3), sigma(3);
-    SDX_CHECK(scoresde_sde_marginal(sde.get(), t.data(), t.size(), alpha.data(), sigma.data(),
+    SCORESDE_CHECK(scoresde_sde_marginal(sde.get(), t.data(), t.size(), alpha.data(), sigma.data(),
                                     nullptr, nullptr));
     for (size_t i = 0; i < t.size(); i++) {
         double a = std::exp(-0.25 * t[i] * t[i] * 19.9 - 0.05 * t[i]);
@@ -146,20 +54,25 @@ static void test_sde() {
     // perturb then the kernel score gives back -z / sigma
     const size_t D = 2;
     std::vector<double> x0 = {1, -1, 0.5, 2, -3, 0}, xt(6), z(6), ks(6);
-    SDX_CHECK(scoresde_sde_perturb(sde.get(), x0.data(), t.data(), 3, D, 9, 0, 0, xt.data(),
+    SCORESDE_CHECK(scoresde_sde_perturb(sde.get(), x0.data(), t.data(), 3, D, 9, 0, 0, xt.data(),
                                    z.data()));
-    SDX_CHECK(scoresde_sde_kernel_score(sde.get(), xt.data(), x0.data(), t.data(), 3, D,
+    SCORESDE_CHECK(scoresde_sde_kernel_score(sde.get(), xt.data(), x0.data(), t.data(), 3, D,
                                         ks.data()));
     for (size_t k = 0; k < 6; k++) EXPECT(close_to(ks[k], -z[k] / sigma[k / D], 1e-9));
 
-    sdx::Sde copy = SDX_SDE(scoresde_sde_clone, sde.get());
+    scoresde::Sde copy = SCORESDE_CREATE(scoresde_sde_clone, sde.get());
     EXPECT(scoresde_sde_end_time(copy.get()) == 1.0);
+
+    // handles move and never copy
+    static_assert(!std::is_copy_constructible_v<scoresde::Sde>);
+    scoresde::Sde moved = std::move(copy);
+    EXPECT(!copy && scoresde_sde_end_time(moved.get()) == 1.0);
 
     // an error carries the status and the message naming the argument
     try {
-        sdx::Sde bad = SDX_SDE(scoresde_sde_create_vp, 0.1, 0.05);
+        scoresde::Sde bad = SCORESDE_CREATE(scoresde_sde_create_vp, 0.1, 0.05);
         EXPECT(false);
-    } catch (const sdx::Error &e) {
+    } catch (const scoresde::Error &e) {
         EXPECT(e.status() == SCORESDE_EINVAL);
         EXPECT(e.message().find("beta_max") != std::string::npos);
         EXPECT(std::string(e.what()).find("scoresde_sde_create_vp") != std::string::npos);
@@ -168,17 +81,17 @@ static void test_sde() {
 
 // One Gaussian N(mu, v) per coordinate: score = -(x - alpha mu) / (alpha^2 v + sigma^2).
 static void test_model_and_files() {
-    sdx::Sde sde = SDX_SDE(scoresde_sde_create_ve, 0.01, 50.0);
+    scoresde::Sde sde = SCORESDE_CREATE(scoresde_sde_create_ve, 0.01, 50.0);
     const double w[] = {1.0}, mu[] = {1.5, -0.5}, v[] = {0.5, 2.0};
-    sdx::Model gmm = SDX_MODEL(scoresde_model_create_gmm, sde.get(), 1, 2, w, mu, v);
+    scoresde::Model gmm = SCORESDE_CREATE(scoresde_model_create_gmm, sde.get(), 1, 2, w, mu, v);
     sde.reset();  // the model keeps its own copy of the SDE
     EXPECT(scoresde_model_dim(gmm.get()) == 2);
     const scoresde_sde *own = scoresde_model_sde(gmm.get());
 
     const std::vector<double> x = {0.0, 1.0, 2.0, -2.0}, t = {0.1, 0.6};
     std::vector<double> s(4), sig(2), alpha(2);
-    SDX_CHECK(scoresde_model_score(gmm.get(), x.data(), t.data(), 2, 2, s.data()));
-    SDX_CHECK(scoresde_sde_marginal(own, t.data(), 2, alpha.data(), sig.data(), nullptr, nullptr));
+    SCORESDE_CHECK(scoresde_model_score(gmm.get(), x.data(), t.data(), 2, 2, s.data()));
+    SCORESDE_CHECK(scoresde_sde_marginal(own, t.data(), 2, alpha.data(), sig.data(), nullptr, nullptr));
     for (size_t i = 0; i < 2; i++)
         for (size_t j = 0; j < 2; j++) {
             double var = alpha[i] * alpha[i] * v[j] + sig[i] * sig[i];
@@ -188,20 +101,20 @@ static void test_model_and_files() {
     // EDIM through the wrapper
     try {
         std::vector<double> out(6);
-        SDX_CHECK(scoresde_model_score(gmm.get(), x.data(), t.data(), 2, 3, out.data()));
+        SCORESDE_CHECK(scoresde_model_score(gmm.get(), x.data(), t.data(), 2, 3, out.data()));
         EXPECT(false);
-    } catch (const sdx::Error &e) {
+    } catch (const scoresde::Error &e) {
         EXPECT(e.status() == SCORESDE_EDIM);
     }
 
     // a C++ lambda as the score: equal to the mixture's bits
-    sdx::ScoreHook hook;
+    scoresde::ScoreHook hook;
     const scoresde_model *ref = gmm.get();
     hook.fn = [ref](const double *xx, const double *tt, size_t n, size_t D, double *out) {
-        sdx::check(scoresde_model_score(ref, xx, tt, n, D, out), "inner score");
+        scoresde::check(scoresde_model_score(ref, xx, tt, n, D, out), "inner score");
     };
-    sdx::Model mine = SDX_MODEL(scoresde_model_create_score_fn, own, 2,
-                                &sdx::ScoreHook::trampoline, nullptr, &hook);
+    scoresde::Model mine = SCORESDE_CREATE(scoresde_model_create_score_fn, own, 2,
+                                &scoresde::ScoreHook::trampoline, nullptr, &hook);
     std::vector<double> s2(4);
     hook.call(scoresde_model_score(mine.get(), x.data(), t.data(), 2, 2, s2.data()), "score");
     EXPECT(s2 == s);
@@ -220,36 +133,36 @@ static void test_model_and_files() {
     // files: bytes round trip, a file round trip, corruption
     void *raw = nullptr;
     size_t size = 0;
-    SDX_CHECK(scoresde_model_save_buffer(gmm.get(), &raw, &size));
-    sdx::Buffer bytes(raw);
-    sdx::Model back = SDX_MODEL(scoresde_model_load_buffer, bytes.get(), size);
+    SCORESDE_CHECK(scoresde_model_save_buffer(gmm.get(), &raw, &size));
+    scoresde::Buffer bytes(raw);
+    scoresde::Model back = SCORESDE_CREATE(scoresde_model_load_buffer, bytes.get(), size);
     std::vector<double> s3(4);
-    SDX_CHECK(scoresde_model_score(back.get(), x.data(), t.data(), 2, 2, s3.data()));
+    SCORESDE_CHECK(scoresde_model_score(back.get(), x.data(), t.data(), 2, 2, s3.data()));
     EXPECT(s3 == s);
 
     std::string path = std::string(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") +
                        "/scoresde-test-cxx-" + std::to_string(getpid()) + ".sde";
-    SDX_CHECK(scoresde_model_save(gmm.get(), path.c_str()));
-    sdx::Model loaded = SDX_MODEL(scoresde_model_load, path.c_str());
+    SCORESDE_CHECK(scoresde_model_save(gmm.get(), path.c_str()));
+    scoresde::Model loaded = SCORESDE_CREATE(scoresde_model_load, path.c_str());
     std::remove(path.c_str());
-    SDX_CHECK(scoresde_model_score(loaded.get(), x.data(), t.data(), 2, 2, s3.data()));
+    SCORESDE_CHECK(scoresde_model_score(loaded.get(), x.data(), t.data(), 2, 2, s3.data()));
     EXPECT(s3 == s);
 
     std::vector<unsigned char> broken(static_cast<unsigned char *>(bytes.get()),
                                       static_cast<unsigned char *>(bytes.get()) + size);
     broken[size / 2] ^= 0x10;
     try {
-        sdx::Model bad = SDX_MODEL(scoresde_model_load_buffer, broken.data(), broken.size());
+        scoresde::Model bad = SCORESDE_CREATE(scoresde_model_load_buffer, broken.data(), broken.size());
         EXPECT(false);
-    } catch (const sdx::Error &e) {
+    } catch (const scoresde::Error &e) {
         EXPECT(e.status() == SCORESDE_ECORRUPT);
     }
     try {
         void *none = nullptr;
         size_t nsize = 0;
-        SDX_CHECK(scoresde_model_save_buffer(mine.get(), &none, &nsize));
+        SCORESDE_CHECK(scoresde_model_save_buffer(mine.get(), &none, &nsize));
         EXPECT(false);
-    } catch (const sdx::Error &e) {
+    } catch (const scoresde::Error &e) {
         EXPECT(e.status() == SCORESDE_EUNSUPPORTED);
     }
 }
@@ -258,7 +171,7 @@ static void test_model_and_files() {
 // as written) on N((2, -1), 0.25 I) data, then error paths of the new handles.
 static void test_train_and_sample() {
     std::vector<double> data(2 * 2000);
-    SDX_CHECK(scoresde_rng_normal(7, 0, 0, data.size(), data.data()));
+    SCORESDE_CHECK(scoresde_rng_normal(7, 0, 0, data.size(), data.data()));
     for (size_t k = 0; k < data.size(); k++) data[k] = 0.5 * data[k] + (k % 2 ? -1.0 : 2.0);
     {
 #include "cxx_train_example.inc"
@@ -271,23 +184,23 @@ static void test_train_and_sample() {
 
         // errors through the wrappers: a mixture cannot be trained, bad settings are named
         const double w[] = {1.0}, mu[] = {0.0, 0.0}, v[] = {1.0, 1.0};
-        sdx::Model gmm = SDX_MODEL(scoresde_model_create_gmm, sde.get(), 1, 2, w, mu, v);
+        scoresde::Model gmm = SCORESDE_CREATE(scoresde_model_create_gmm, sde.get(), 1, 2, w, mu, v);
         try {
-            sdx::Trainer bad = SDX_TRAINER(scoresde_trainer_create, gmm.get(), loss.get());
+            scoresde::Trainer bad = SCORESDE_CREATE(scoresde_trainer_create, gmm.get(), loss.get());
             EXPECT(false);
-        } catch (const sdx::Error &e) {
+        } catch (const scoresde::Error &e) {
             EXPECT(e.status() == SCORESDE_EUNSUPPORTED);
         }
         try {
-            SDX_CHECK(scoresde_sampler_set_int(pc.get(), SCORESDE_SAMPLER_STEPS, 0));
+            SCORESDE_CHECK(scoresde_sampler_set_int(pc.get(), SCORESDE_SAMPLER_STEPS, 0));
             EXPECT(false);
-        } catch (const sdx::Error &e) {
+        } catch (const scoresde::Error &e) {
             EXPECT(e.status() == SCORESDE_EINVAL);
         }
         try {
-            sdx::Loss bad = SDX_LOSS(scoresde_loss_create, 99);
+            scoresde::Loss bad = SCORESDE_CREATE(scoresde_loss_create, 99);
             EXPECT(false);
-        } catch (const sdx::Error &e) {
+        } catch (const scoresde::Error &e) {
             EXPECT(e.status() == SCORESDE_EINVAL);
         }
         // a C++ progress hook that throws: the exception comes back through ScoreHook's pattern
@@ -303,7 +216,7 @@ static void test_train_and_sample() {
                 }
             }
         } stop;
-        SDX_CHECK(scoresde_sampler_set_progress(pc.get(), &Stop::progress, &stop));
+        SCORESDE_CHECK(scoresde_sampler_set_progress(pc.get(), &Stop::progress, &stop));
         int st = scoresde_sampler_sample(pc.get(), model.get(), nullptr, 4, 2, 1, 0, x.data(),
                                          nullptr);
         EXPECT(st == SCORESDE_ECALLBACK && stop.error);
@@ -313,14 +226,14 @@ static void test_train_and_sample() {
 // The likelihood report through the wrappers (docs/cxx.md, "Likelihoods"):
 // the bound of the trained-free exact model and a report row that adds up.
 static void test_bound_report() {
-    sdx::Sde sde = SDX_SDE(scoresde_sde_create_vp, 0.1, 20.0);
+    scoresde::Sde sde = SCORESDE_CREATE(scoresde_sde_create_vp, 0.1, 20.0);
     const double w[] = {1.0}, mu[] = {0.5, -1.0}, v[] = {0.3, 0.3};
-    sdx::Model gmm = SDX_MODEL(scoresde_model_create_gmm, sde.get(), 1, 2, w, mu, v);
-    sdx::Sampler s = SDX_SAMPLER(scoresde_sampler_create, SCORESDE_SAMPLER_PC);
+    scoresde::Model gmm = SCORESDE_CREATE(scoresde_model_create_gmm, sde.get(), 1, 2, w, mu, v);
+    scoresde::Sampler s = SCORESDE_CREATE(scoresde_sampler_create, SCORESDE_SAMPLER_PC);
     const double x[] = {0.5, -1.0, 1.0, 0.0};
     double nll[2], se[2], rows[2 * SCORESDE_REPORT_COLUMNS];
-    SDX_CHECK(scoresde_sampler_bound(s.get(), gmm.get(), x, 2, 2, 1, 0, nll, se, nullptr));
-    SDX_CHECK(scoresde_sampler_report(s.get(), gmm.get(), SCORESDE_REPORT_BOUND, x, 2, 2, 1, 0,
+    SCORESDE_CHECK(scoresde_sampler_bound(s.get(), gmm.get(), x, 2, 2, 1, 0, nll, se, nullptr));
+    SCORESDE_CHECK(scoresde_sampler_report(s.get(), gmm.get(), SCORESDE_REPORT_BOUND, x, 2, 2, 1, 0,
                                       rows, SCORESDE_REPORT_COLUMNS, nullptr));
     for (int i = 0; i < 2; i++) {
         const double *r = rows + i * SCORESDE_REPORT_COLUMNS;
@@ -328,10 +241,10 @@ static void test_bound_report() {
         EXPECT(r[SCORESDE_REPORT_TOTAL] == ((r[0] + r[1]) + r[2]) + r[3]);
     }
     try {
-        SDX_CHECK(scoresde_sampler_report(s.get(), gmm.get(), 9, x, 2, 2, 1, 0, rows,
+        SCORESDE_CHECK(scoresde_sampler_report(s.get(), gmm.get(), 9, x, 2, 2, 1, 0, rows,
                                           SCORESDE_REPORT_COLUMNS, nullptr));
         EXPECT(false);
-    } catch (const sdx::Error &e) {
+    } catch (const scoresde::Error &e) {
         EXPECT(e.status() == SCORESDE_EINVAL);
     }
 }

@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * libscoresde: status codes, error messages, the allocator hook and versions.
  *
  * Conventions kept by every module of the library:

@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * libscoresde: score-matching losses (MATH.md section 4).
  *
  * A scoresde_loss is configured once (kind, then typed setters) and then

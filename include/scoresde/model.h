@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * libscoresde: score models.
  *
  * A scoresde_model evaluates the score s(x, t) = grad_x ln p_t(x) of a batch

@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * libscoresde: model files.
  *
  * A model is saved as a libscoresde container (docs/file-format.md): the

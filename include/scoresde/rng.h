@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * libscoresde: the counter-based random number generator.
  *
  * All randomness in the library comes from Philox4x32-10 (Salmon, Moraes,

@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * libscoresde: samplers (reverse-time SDE and probability-flow ODE solvers).
  *
  * A scoresde_sampler holds a method and its settings. It draws samples from a

@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * libscoresde: forward stochastic differential equations.
  *
  * A scoresde_sde describes a forward SDE  dx = f(x, t) dt + g(t) dw  on the

@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * libscoresde: training (Adam with warm-up and gradient clipping, an EMA of
  * the parameters, and a trainer that binds them to a model and a loss).
  *
