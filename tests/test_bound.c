@@ -9,6 +9,7 @@
  * SPDX-License-Identifier: BSD-3-Clause
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -392,6 +393,13 @@ START_TEST(test_bad_input)
                  SCORESDE_EINVAL, "n");
     expect_error(scoresde_sampler_bound(s, g.exact, g.x, 2, D, 1, 0, NULL, NULL, NULL),
                  SCORESDE_EINVAL, "nll");
+    /* Sizes that overflow: n x D doubles past SIZE_MAX bytes, refused before any access. */
+    expect_error(scoresde_sampler_bound(s, g.exact, g.x, SIZE_MAX / 2 + 1, D, 1, 0, nll, NULL,
+                                        NULL),
+                 SCORESDE_EINVAL, "x");
+    expect_error(scoresde_sampler_report(s, g.exact, SCORESDE_REPORT_BOUND, g.x, SIZE_MAX / 4,
+                                         D, 1, 0, rows, 7, NULL),
+                 SCORESDE_EINVAL, "x");
     OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_EPS, 0));
     expect_error(scoresde_sampler_bound(s, g.exact, g.x, 2, D, 1, 0, nll, NULL, NULL),
                  SCORESDE_EINVAL, "eps");

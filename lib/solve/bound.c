@@ -167,8 +167,8 @@ static int check_points(const scoresde_sampler *s, const scoresde_model *model, 
     if (D != scoresde_model_dim(model))
         return sd_fail(SCORESDE_EDIM, "D (%zu) is not the model's dimension (%zu)", D,
                        scoresde_model_dim(model));
-    size_t nD;
-    return sd_mul_size(n, D, &nD, "n x D");
+    size_t nD; /* n x D doubles must be addressable before any is read */
+    return sd_doubles_count(n, D, &nD, "x");
 }
 
 int scoresde_sampler_bound(const scoresde_sampler *s, const scoresde_model *model,
