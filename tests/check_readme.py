@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""The README's code blocks are copies of code the tests run: the C block is
-examples/minimal.c; the Python and Rust blocks are blocks of the bindings'
-READMEs, which the binding tests execute or compare. Fail when one drifts.
+"""The README's code blocks are copies of code the tests run: the C blocks are
+examples/minimal.c and examples/minimal-cond.c; the Python and Rust blocks
+are blocks of the bindings' READMEs, which the binding tests execute or
+compare. Fail when one drifts.
 
 usage: check_readme.py SOURCE_ROOT
 """
@@ -17,7 +18,8 @@ def blocks(path, lang):
 def main(root):
     readme = os.path.join(root, "README.md")
     sources = {
-        "c": [open(os.path.join(root, "examples", "minimal.c")).read()],
+        "c": [open(os.path.join(root, "examples", name)).read()
+              for name in ("minimal.c", "minimal-cond.c")],
         "python": blocks(os.path.join(root, "bindings", "python", "README.md"), "python"),
         "rust": blocks(os.path.join(root, "bindings", "rust", "README.md"), "rust"),
     }
