@@ -594,6 +594,49 @@ END_TEST
 
 /* The ODE posterior log-density matches the closed form within 1e-3 nats
  * (the prior's ln p_T swapped for the exact one, as test_sampler does). */
+/* A clone gives the same bits; the Jacobian-vector product (exact: the
+ * Jacobian is -(alpha^2 S + sigma^2 I)^-1 whatever x) matches central
+ * differences of the score, with the observation and for the null
+ * condition, and returns the score beside it when asked. */
+START_TEST(test_linear_gaussian_clone_jvp)
+{
+    scoresde_model *m = linear_gaussian(SCORESDE_SDE_VP), *c = NULL;
+    OK(scoresde_model_clone(&c, m));
+    ck_assert_uint_eq(scoresde_model_cond_dim(c), LC);
+    double x[4] = {0.3, -0.7, 1.5, 0.2}, t[2] = {0.4, 0.9}, v[4] = {0.6, -0.2, -1.0, 0.5};
+    unsigned char mask[2] = {0, 1};
+    scoresde_cond cd = {sizeof cd, LC, l_y, 1, mask};
+    double s1[4], s2[4], jv[4], sj[4];
+    OK(scoresde_model_score_cond(m, x, t, 2, LD, &cd, s1));
+    OK(scoresde_model_score_cond(c, x, t, 2, LD, &cd, s2));
+    ck_assert_mem_eq(s1, s2, sizeof s1);
+    OK(scoresde_model_jvp_cond(c, x, t, 2, LD, &cd, v, sj, jv));
+    ck_assert_mem_eq(sj, s1, sizeof s1);
+    const double h = 1e-5;
+    for (size_t i = 0; i < 2; i++) {
+        double xp[4], xm[4], sp[4], sm[4];
+        memcpy(xp, x, sizeof x);
+        memcpy(xm, x, sizeof x);
+        for (size_t j = 0; j < LD; j++) {
+            xp[i * LD + j] += h * v[i * LD + j];
+            xm[i * LD + j] -= h * v[i * LD + j];
+        }
+        OK(scoresde_model_score_cond(m, xp, t, 2, LD, &cd, sp));
+        OK(scoresde_model_score_cond(m, xm, t, 2, LD, &cd, sm));
+        for (size_t j = 0; j < LD; j++) {
+            double fd = (sp[i * LD + j] - sm[i * LD + j]) / (2 * h);
+            ck_assert_msg(fabs(fd - jv[i * LD + j]) < 1e-7 * (1 + fabs(fd)),
+                          "sample %zu coordinate %zu: jvp %g, differences %g", i, j,
+                          jv[i * LD + j], fd);
+        }
+    }
+    OK(scoresde_model_jvp_cond(m, x, t, 2, LD, &cd, v, NULL, s2));
+    ck_assert_mem_eq(s2, jv, sizeof jv);
+    scoresde_model_free(c);
+    scoresde_model_free(m);
+}
+END_TEST
+
 START_TEST(test_linear_gaussian_likelihood)
 {
     scoresde_model *m = linear_gaussian(_i == 0 ? SCORESDE_SDE_VP : SCORESDE_SDE_VE);
@@ -706,6 +749,7 @@ static Suite *cond_suite(void)
     tcase_add_test(tc, test_cond_hooks);
     tcase_add_loop_test(tc, test_cond_reproducible, 0, 3);
     tcase_add_test(tc, test_linear_gaussian_model);
+    tcase_add_test(tc, test_linear_gaussian_clone_jvp);
     tcase_add_loop_test(tc, test_linear_gaussian_likelihood, 0, 2);
     tcase_add_test(tc, test_cond_errors);
     suite_add_tcase(s, tc);
