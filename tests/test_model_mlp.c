@@ -181,7 +181,7 @@ END_TEST
 
 /* With no hidden layer the network is affine, F = Wx (c x) + We e + b, so
  * every parameterisation has a closed form written here straight from
- * MATH.md section 2 (c_skip, c_out, c_in, c_noise unsimplified), and the
+ * docs/math.md section 2 (c_skip, c_out, c_in, c_noise unsimplified), and the
  * embedding features from model.h's definition. */
 START_TEST(linear_network_closed_forms)
 {

@@ -803,7 +803,7 @@ END_TEST
 
 /* Single Gaussian N(mu, s2 I) under VP: the exact probability-flow map from
  * time u to t is x_t - alpha_t mu = sqrt(c_t / c_u) (x_u - alpha_u mu),
- * c = alpha^2 s2 + sigma^2 (MATH.md section 2). */
+ * c = alpha^2 s2 + sigma^2 (docs/math.md section 2). */
 static const double g_mu[2] = {1.0, -0.5}, g_var[2] = {0.25, 0.25}, g_w[1] = {1.0};
 
 static scoresde_model *gauss_model(scoresde_sde **sde_out)

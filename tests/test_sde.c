@@ -133,7 +133,7 @@ START_TEST(derivatives_match_finite_differences)
 }
 END_TEST
 
-/* d/dt (alpha^2 v0 + sigma^2) = 2 a (alpha^2 v0 + sigma^2) + g^2 (MATH.md section 1),
+/* d/dt (alpha^2 v0 + sigma^2) = 2 a (alpha^2 v0 + sigma^2) + g^2 (docs/math.md section 1),
  * with a from the drift of x = 1 and g from the diffusion: this ties the marginal
  * to the drift and diffusion of every kind. */
 START_TEST(variance_ode_holds)
@@ -604,7 +604,7 @@ END_TEST
 
 /* For Gaussian data N(0, s0^2 I) the exact score is -x / v(t) with
  * v = alpha^2 s0^2 + sigma^2, and the probability-flow ODE is linear:
- * dx/dt = x v'(t) / (2 v) (MATH.md "Exact scores for validation"). */
+ * dx/dt = x v'(t) / (2 v) (docs/math.md section 2). */
 START_TEST(pf_drift_of_a_gaussian_is_the_exact_flow)
 {
     const double s0 = 0.7;

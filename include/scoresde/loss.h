@@ -1,6 +1,6 @@
 /**
  * @file
- * libscoresde: score-matching losses (MATH.md section 4).
+ * libscoresde: score-matching losses (docs/math.md section 4).
  *
  * A scoresde_loss is configured once (kind, then typed setters) and then
  * evaluated on a batch of data x_0 (n x D, row-major) for a model: it returns

@@ -4,7 +4,7 @@
  *
  * A scoresde_sampler holds a method and its settings. It draws samples from a
  * score model by integrating from the prior at t = T down to t = eps
- * (MATH.md sections 3 and 5), and encodes data into latents by integrating
+ * (docs/math.md sections 3 and 5), and encodes data into latents by integrating
  * the probability-flow ODE forward.
  *
  * Methods (scoresde_sampler_method_t):
@@ -33,14 +33,14 @@
  *        (see Randomness).
  *   DPMPP DPM-Solver++ multistep (Lu et al. 2022) with data prediction m,
  *        lambda = ln(alpha/sigma), ORDER 1, 2 (2M) or 3 (3M) (formulas in
- *        MATH.md section 5). Step k (from 0) uses order min(ORDER, k + 1)
+ *        docs/math.md section 5). Step k (from 0) uses order min(ORDER, k + 1)
  *        (warm-up) and, when N < 15, at most N - k (lower orders on the
  *        last steps). With ORDER = 3 (and N > 1) the first step is instead
  *        the singlestep DPM-Solver++(2S) with its midpoint in lambda (one
  *        more evaluation): an order-1 first step would cap the global order
  *        at 2 (measured: slope 2.05 for 3M started at order 1, 3 with 2S).
- *        Note on 3M: MATH.md (and the published code) pair phi_3 with
- *        D2 = (D1_0 - D1_1)/(r0 + r1), which is half of h^2 m'' (the
+ *        Note on 3M (docs/math.md section 5): the paper and its code
+ *        pair phi_3 with D2 = (D1_0 - D1_1)/(r0 + r1), half of h^2 m'' (the
  *        divided differences sit at the midpoints, (h_0 + h_1)/2 apart),
  *        while -alpha_t phi_3 multiplies the full h^2 m'' in the Taylor
  *        integral. That form measured order 2 (slope 1.9 on the Karras grid
@@ -106,7 +106,7 @@
  *   EULER_MARUYAMA   x_mean = x - h [f - (1 + lam^2)/2 g^2 s],
  *                    x = x_mean + lam g sqrt(h) z   (LAM = 1: the reverse
  *                    SDE; LAM = 0: Euler on the probability-flow ODE; the
- *                    family of MATH.md section 3 in between and beyond).
+ *                    family of docs/math.md section 3 in between and beyond).
  *   REVERSE_DIFFUSION x_mean = x - F + G^2 s, x = x_mean + G z, where the
  *                    forward step from u to t is x_t = x_u + F + G z in the
  *                    exact ratio form r = alpha(t)/alpha(u), F = (r - 1) x,
@@ -615,7 +615,7 @@ SCORESDE_API int scoresde_sampler_langevin(const scoresde_sampler *s, scoresde_s
 
 /**
  * Log-likelihoods ln p_eps(x_i) of data under `model` through the
- * probability-flow ODE (MATH.md section 6): the augmented ODE on [x, delta],
+ * probability-flow ODE (docs/math.md section 6): the augmented ODE on [x, delta],
  * d delta/dt = div F = D a(t) - g(t)^2 div s / 2, is integrated from eps to
  * T with the sampler's SOLVER (ODE method only, else SCORESDE_EINVAL; the
  * defaults give score_sde's setting: Dormand-Prince, RTOL = ATOL = 1e-5), and
@@ -712,7 +712,7 @@ SCORESDE_API int scoresde_sampler_likelihood_cond(const scoresde_sampler *s,
  * Bits per dimension of `bits`-bit data dequantised uniformly to u in [0, 1)^D
  * and fed to the model as y = scale u + shift (the shift does not enter):
  *     bpd_i = -logp_i / (D ln 2) - log2(scale) + bits,
- * the discrete bound of MATH.md section 6 (score_sde's constant is bits = 8
+ * the discrete bound of docs/math.md section 6 (score_sde's constant is bits = 8
  * with its scale). logp: n values of ln p_y(y_i). SCORESDE_EINVAL for NULL,
  * n or D zero, bits outside [1, 64], scale not finite and positive, or a
  * non-finite logp. Thread-safe.

@@ -318,7 +318,7 @@ SCORESDE_API int scoresde_sde_discretize(const scoresde_sde *sde, size_t N, cons
 /* ---------------------------------------------------------------- reverse time */
 
 /**
- * The drift of the reverse-time family (MATH.md section 3)
+ * The drift of the reverse-time family (docs/math.md section 3)
  *     dx = [f(x, t) - (1 + lam^2)/2 g(t)^2 score] dt + lam g(t) dw_bar
  * into out (n x D, must not overlap x or score): lam = 1 is the reverse SDE (Anderson),
  * lam = 0 the probability-flow ODE. The matching diffusion is lam g(t).

@@ -1,6 +1,6 @@
 /*
  * Forward SDEs: the built-in kinds, user schedules and custom SDEs, and the
- * operations on them. The formulas are those of MATH.md section 1; see
+ * operations on them. The formulas are those of docs/math.md section 1; see
  * include/scoresde/sde.h for the conventions.
  * SPDX-License-Identifier: BSD-3-Clause
  */

@@ -1,6 +1,6 @@
 /*
  * PC correctors: one table row per corrector (formulas in sampler.h and
- * MATH.md section 5). Each takes one step at grid time t_k.
+ * docs/math.md section 5). Each takes one step at grid time t_k.
  * SPDX-License-Identifier: BSD-3-Clause
  */
 #include <math.h>

@@ -1,6 +1,6 @@
 /*
  * DPM-Solver++ multistep (Lu et al. 2022, arXiv:2211.01095), data prediction,
- * orders 1-3, in lambda = ln(alpha/sigma) (formulas in MATH.md section 5).
+ * orders 1-3, in lambda = ln(alpha/sigma) (formulas in docs/math.md section 5).
  * Warm-up: step k (from 0) uses at most order k + 1, except that 3M takes
  * its first step with the singlestep DPM-Solver++(2S) (see dpm_first_2s).
  * With fewer than 15
@@ -249,7 +249,7 @@ static int dpm_step(sd_block *b, size_t k)
                     v += c2 * (mm[j] - m1[j]) / r0;
                 } else if (order == 3) {
                     double d10 = (mm[j] - m1[j]) / r0, d11 = (m1[j] - m2[j]) / r1;
-                    /* d2 = h^2 m'' (see sampler.h: twice MATH.md's D2) */
+                    /* d2 = h^2 m'', twice the published D2 (docs/math.md section 5) */
                     double d1 = d10 + r0 / (r0 + r1) * (d10 - d11);
                     double d2 = 2.0 * (d10 - d11) / (r0 + r1);
                     v += c2 * d1 + c3 * d2;

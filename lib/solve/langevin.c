@@ -1,6 +1,6 @@
 /*
  * Plain (unadjusted) Langevin dynamics for a time-free score s = grad log p
- * of a fixed target (MATH.md section 3; seed 003 eq. 8):
+ * of a fixed target (docs/math.md section 3; seed 003 eq. 8):
  *     x <- x + delta s(x) + sqrt(2 delta) z.
  * It runs through the same block driver as the samplers; the score is the
  * caller's hook, called with t = 0 for every sample.

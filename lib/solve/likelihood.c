@@ -1,5 +1,5 @@
 /*
- * Log-likelihood through the probability-flow ODE (MATH.md section 6): the
+ * Log-likelihood through the probability-flow ODE (docs/math.md section 6): the
  * ODE steppers of ode.c integrate the augmented state [x, delta] from eps to
  * T with d delta/dt = div F = D a(t) - g^2 div s / 2, so that
  * ln p_eps(x) = ln p_T(x_T) + delta(T).

@@ -1,6 +1,6 @@
 /*
  * PC predictors: one table row per predictor (formulas in sampler.h and
- * MATH.md section 5). Each moves a block from grid time t_k to t_{k+1}.
+ * docs/math.md section 5). Each moves a block from grid time t_k to t_{k+1}.
  * SPDX-License-Identifier: BSD-3-Clause
  */
 #include <math.h>
