@@ -155,12 +155,15 @@ class Stop(Exception):
 
 def call_stoppable(func, *args, hooks=None):
     """call() for a run whose progress hook may ask to stop: the stop is
-    reported the same way for fit and the samplers, as the library's
-    CallbackError (the library's SCORESDE_ECALLBACK); what was done is kept."""
+    reported the same way for fit and the samplers, as the CallbackError of
+    the library's SCORESDE_ECALLBACK; what was done is kept."""
     try:
         return call(func, *args, hooks=hooks)
     except Stop as stop:
-        raise stop.scoresde_error from None
+        error = getattr(stop, "scoresde_error", None)
+        if error is None:     # the library finished the run anyway
+            return 0
+        raise error from None
 
 
 class Hooks:

@@ -238,8 +238,9 @@ class Sampler(u.Handle):
         conditional model that accepts it). guidance_scale applies here.
         progress: None, True (a progress bar: tqdm if installed, else text) or
         hook(step, t, nfe); a hook returning True stops the run, which raises
-        CallbackError, as Trainer.fit does (the output is partial). A progress hook is installed for
-        the call only, so such a call must not overlap another on this sampler."""
+        CallbackError, as Trainer.fit does (the output is partial). A progress
+        hook is installed for the call only, so such a call must not overlap
+        another on this sampler."""
         D = model.dim
         seed = u.fresh_seed(seed)
         if x_T is not None:
