@@ -217,6 +217,73 @@ START_TEST(checkpoint_sections)
 }
 END_TEST
 
+/* The payload offset of the section `tag`. */
+static size_t payload_of(const uint8_t *file, size_t size, uint32_t tag)
+{
+    section s[SD_CONTAINER_MAX_SECTIONS];
+    size_t n = sections_of(file, size, s, SD_CONTAINER_MAX_SECTIONS);
+    for (size_t i = 0; i < n; i++)
+        if (s[i].tag == tag)
+            return s[i].at;
+    ck_abort_msg("no section 0x%08X", (unsigned)tag);
+    return 0;
+}
+
+/* TRNR: P, steps, samples, seed, warm-up, batch (u64), then LR, beta1, beta2,
+ * eps, weight decay, clip, EMA rate (f64); OPTM: P (u64), then the master
+ * parameters, the first and second moments and the EMA (P doubles each).
+ * A value out of range, sealed, is refused with ECORRUPT naming it. */
+static const struct {
+    uint32_t tag;
+    size_t field, per_P; /* 8-byte field index in the payload: field + per_P * P */
+    bool is_u64;
+    uint64_t u;
+    double d;
+    const char *needle;
+} forged[] = {
+    {SD_TAG_TRAINER, 5, 0, true, 0, 0, "trainer setting BATCH (0) is out of range"},
+    {SD_TAG_TRAINER, 6, 0, false, 0, -1.0, "trainer setting LR (-1) is out of range"},
+    {SD_TAG_TRAINER, 7, 0, false, 0, 2.0, "trainer setting BETA1 (2) is out of range"},
+    {SD_TAG_OPTIMIZER, 0, 0, true, 7, 0, "optimiser"},
+    {SD_TAG_OPTIMIZER, 1, 0, false, 0, NAN, "checkpoint: optimiser value 0 (nan) is invalid"},
+    {SD_TAG_OPTIMIZER, 1, 2, false, 0, -1.0, "(-1) is invalid"}, /* a second moment */
+};
+
+START_TEST(forged_checkpoint_values)
+{
+    scoresde_sde *vp = test_make_sde(SCORESDE_SDE_VP);
+    scoresde_model *m = small_mlp(vp, 0, 0, 0, SCORESDE_MLP_EMBED_AUTO);
+    scoresde_loss *l = NULL;
+    ck_assert_int_eq(scoresde_loss_create(&l, SCORESDE_LOSS_DSM), SCORESDE_OK);
+    scoresde_trainer *tr = NULL;
+    ck_assert_int_eq(scoresde_trainer_create(&tr, m, l), SCORESDE_OK);
+    const size_t P = scoresde_trainer_num_params(tr);
+    void *buf;
+    size_t size;
+    ck_assert_int_eq(scoresde_trainer_save_buffer(tr, &buf, &size), SCORESDE_OK);
+    uint8_t *file = malloc(size);
+    memcpy(file, buf, size);
+    scoresde_buffer_free(buf);
+    size_t at = payload_of(file, size, forged[_i].tag) + 8 * (forged[_i].field + forged[_i].per_P * P);
+    if (forged[_i].is_u64)
+        for (int k = 0; k < 8; k++)
+            file[at + k] = (uint8_t)(forged[_i].u >> (8 * k));
+    else
+        memcpy(file + at, &forged[_i].d, 8); /* little-endian hosts, as the format */
+    test_reseal(file, size);
+    int rc = scoresde_trainer_load_buffer(tr, file, size);
+    ck_assert_msg(rc == SCORESDE_ECORRUPT, "rc %d (%s)", rc, scoresde_last_error());
+    ck_assert_msg(strstr(scoresde_last_error(), forged[_i].needle) != NULL, "'%s' lacks '%s'",
+                  scoresde_last_error(), forged[_i].needle);
+    ck_assert_uint_eq(scoresde_trainer_steps(tr), 0);
+    free(file);
+    scoresde_trainer_free(tr);
+    scoresde_loss_free(l);
+    scoresde_model_free(m);
+    scoresde_sde_free(vp);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("coverage_files");
@@ -225,6 +292,7 @@ static Suite *suite(void)
     tcase_add_test(tc, gmm_file_sections);
     tcase_add_test(tc, mlp_file_sections);
     tcase_add_test(tc, checkpoint_sections);
+    tcase_add_loop_test(tc, forged_checkpoint_values, 0, sizeof forged / sizeof forged[0]);
     suite_add_tcase(s, tc);
     return s;
 }
