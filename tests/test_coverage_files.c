@@ -241,6 +241,7 @@ static const struct {
     double d;
     const char *needle;
 } forged[] = {
+    {SD_TAG_TRAINER, 4, 0, true, (uint64_t)1 << 63, 0, "trainer setting WARMUP"},
     {SD_TAG_TRAINER, 5, 0, true, 0, 0, "trainer setting BATCH (0) is out of range"},
     {SD_TAG_TRAINER, 6, 0, false, 0, -1.0, "trainer setting LR (-1) is out of range"},
     {SD_TAG_TRAINER, 7, 0, false, 0, 2.0, "trainer setting BETA1 (2) is out of range"},
