@@ -4,9 +4,8 @@
  * until the evaluation succeeds, under each loss kind (each failure is
  * SCORESDE_ECALLBACK and nothing else); losses over SDEs whose schedule turns
  * bad; eps and fixed times outside [0, T]; checkpoints whose loss settings
- * differ from the trainer's; forged checkpoints with out-of-range trainer
- * settings or invalid optimiser state (SCORESDE_ECORRUPT, the trainer as it
- * was); the broadcast condition of fit_cond.
+ * differ from the trainer's; a step failing inside fit; fit_cond's broadcast
+ * and all-null conditions. (Forged checkpoints: test_coverage_files.c.)
  * SPDX-License-Identifier: BSD-3-Clause
  */
 #include <check.h>
