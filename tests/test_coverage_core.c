@@ -114,7 +114,8 @@ START_TEST(container_writer_misuse)
     sd_writer w;
     sd_writer_init(&w);
     ck_assert_int_eq(sd_container_begin(&w, SD_FILE_MODEL), SCORESDE_OK);
-    expect_error(sd_container_section_end(&w, 3), SCORESDE_EINVAL, "no section was begun at offset 3");
+    expect_error(sd_container_section_end(&w, 3), SCORESDE_EINVAL,
+                 "no section was begun at offset 3");
     sd_writer_free(&w);
     /* at most SD_CONTAINER_MAX_SECTIONS sections */
     sd_writer_init(&w);

@@ -45,7 +45,8 @@ static size_t sections_of(const uint8_t *file, size_t size, section *s, size_t m
 }
 
 /* The file with section `which` cut to `keep` bytes of its payload, or
- * without it when `drop`; lengths and checksum recomputed. Returns a malloc'd copy of exactly *size bytes. */
+ * without it when `drop`; lengths and checksum recomputed. Returns a
+ * malloc'd copy of exactly *out_size bytes. */
 static uint8_t *rebuild(const uint8_t *file, size_t size, size_t which, size_t keep, bool drop,
                         size_t *out_size)
 {
@@ -265,7 +266,8 @@ START_TEST(forged_checkpoint_values)
     uint8_t *file = malloc(size);
     memcpy(file, buf, size);
     scoresde_buffer_free(buf);
-    size_t at = payload_of(file, size, forged[_i].tag) + 8 * (forged[_i].field + forged[_i].per_P * P);
+    size_t field = forged[_i].field + forged[_i].per_P * P;
+    size_t at = payload_of(file, size, forged[_i].tag) + 8 * field;
     if (forged[_i].is_u64)
         for (int k = 0; k < 8; k++)
             file[at + k] = (uint8_t)(forged[_i].u >> (8 * k));

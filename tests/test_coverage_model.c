@@ -22,23 +22,6 @@ static void expect_error(int rc, int code, const char *needle)
                   scoresde_last_error(), needle);
 }
 
-/* alpha = exp(-t), sigma = sqrt(1 - exp(-2t)) (VP with beta = 2) on [0, 1];
- * the hook fails once *fail is set. */
-static int vp_schedule(const double *t, size_t n, double *al, double *si, double *da, double *ds,
-                       void *user)
-{
-    if (*(const int *)user)
-        return 1;
-    for (size_t i = 0; i < n; i++) {
-        al[i] = exp(-t[i]);
-        da[i] = -al[i];
-        double v = -expm1(-2.0 * t[i]);
-        si[i] = sqrt(v);
-        ds[i] = si[i] > 0.0 ? (1.0 - v) / si[i] : INFINITY;
-    }
-    return 0;
-}
-
 static int denoiser(const double *x, const double *t, size_t n, size_t D, double *x0, void *u)
 {
     (void)t, (void)u;
@@ -84,9 +67,9 @@ static void evaluate_all(const scoresde_model *m, int rc[OPS])
 
 START_TEST(schedule_fails_under_each_model)
 {
-    int fail = 0;
+    test_countdown cd = {0, -1};
     scoresde_sde *s = NULL;
-    ck_assert_int_eq(scoresde_sde_create_schedule(&s, 1.0, vp_schedule, &fail), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_sde_create_schedule(&s, 1.0, test_vp_schedule, &cd), SCORESDE_OK);
     const double w[2] = {0.4, 0.6}, mu[4] = {-1, 0, 1, 0.5}, var[4] = {0.5, 1, 1.5, 2};
     const double probs[2] = {0.5, 0.5}, cw[2] = {1, 1};
     const double pm[2] = {0, 0}, P[4] = {1, 0.2, 0.2, 1}, A[2] = {1, 1}, N[1] = {0.5};
@@ -102,9 +85,9 @@ START_TEST(schedule_fails_under_each_model)
     static const unsigned sde_free[4] = {0, 0, 0, 1u << 1};
     for (int k = 0; k < 4; k++) {
         int before[OPS], after[OPS], worked = 0;
-        fail = 0;
+        cd.fail_at = -1;
         evaluate_all(models[k], before);
-        fail = 1;
+        cd.fail_at = 0; /* every call fails */
         evaluate_all(models[k], after);
         for (int j = 0; j < OPS; j++) {
             if (before[j] == SCORESDE_OK) {

@@ -34,7 +34,8 @@ START_TEST(null_out_and_non_finite)
     expect_error(scoresde_sde_create_custom(NULL, 1, NULL, NULL, NULL, NULL), SCORESDE_EINVAL,
                  "out is NULL");
     scoresde_sde *s = (scoresde_sde *)&s;
-    expect_error(scoresde_sde_create_cosine(&s, NAN, 0.99), SCORESDE_EINVAL, "s (nan) is not finite");
+    expect_error(scoresde_sde_create_cosine(&s, NAN, 0.99), SCORESDE_EINVAL,
+                 "s (nan) is not finite");
     ck_assert_ptr_null(s);
     expect_error(scoresde_sde_create_cosine(&s, 0.008, INFINITY), SCORESDE_EINVAL,
                  "T (inf) is not finite");

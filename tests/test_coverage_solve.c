@@ -24,23 +24,13 @@ static void expect_error(int rc, int code, const char *needle)
                   scoresde_last_error(), needle);
 }
 
-/* A call counter that fails the call numbered fail_at (never when < 0). */
-typedef struct {
-    long calls, fail_at;
-} countdown;
+static test_countdown score_cd = {0, -1}, sched_cd = {0, -1};
 
-static int tick(countdown *c)
-{
-    return c->calls++ == c->fail_at;
-}
-
-static countdown score_cd = {0, -1}, sched_cd = {0, -1};
-
-/* The score of N(0, I) under the schedule below: -x / (alpha^2 + sigma^2) = -x. */
+/* The score of N(0, I), the marginal of test_vp_schedule's SDE from N(0, I) data. */
 static int score(const double *x, const double *t, size_t n, size_t D, double *s, void *u)
 {
     (void)t, (void)u;
-    if (tick(&score_cd))
+    if (test_countdown_fails(&score_cd))
         return 1;
     for (size_t k = 0; k < n * D; k++)
         s[k] = -x[k];
@@ -50,27 +40,10 @@ static int score(const double *x, const double *t, size_t n, size_t D, double *s
 static int divergence(const double *x, const double *t, size_t n, size_t D, double *d, void *u)
 {
     (void)x, (void)t, (void)u;
-    if (tick(&score_cd))
+    if (test_countdown_fails(&score_cd))
         return 1;
     for (size_t i = 0; i < n; i++)
         d[i] = -(double)D;
-    return 0;
-}
-
-/* VP with beta = 2: alpha = exp(-t), sigma^2 = 1 - exp(-2t), on [0, 1]. */
-static int schedule(const double *t, size_t n, double *al, double *si, double *da, double *ds,
-                    void *u)
-{
-    (void)u;
-    if (tick(&sched_cd))
-        return 1;
-    for (size_t i = 0; i < n; i++) {
-        al[i] = exp(-t[i]);
-        da[i] = -al[i];
-        double v = -expm1(-2.0 * t[i]);
-        si[i] = sqrt(v);
-        ds[i] = si[i] > 0.0 ? (1.0 - v) / si[i] : INFINITY;
-    }
     return 0;
 }
 
@@ -81,28 +54,36 @@ typedef struct {
     int settings[4][2]; /* integer settings (id, value), id 0 ends */
 } config;
 
+#define PC SCORESDE_SAMPLER_PC
+#define ODE SCORESDE_SAMPLER_ODE
+#define DPMPP SCORESDE_SAMPLER_DPMPP
+#define PRED SCORESDE_SAMPLER_PREDICTOR
+#define CORR SCORESDE_SAMPLER_CORRECTOR
+#define SOLVER SCORESDE_SAMPLER_SOLVER
+#define ORDER SCORESDE_SAMPLER_ORDER
+
 static const config configs[] = {
-    {SCORESDE_SAMPLER_PC, SAMPLE, {{SCORESDE_SAMPLER_PREDICTOR, 1}, {SCORESDE_SAMPLER_CORRECTOR, 1}}},
-    {SCORESDE_SAMPLER_PC, SAMPLE, {{SCORESDE_SAMPLER_PREDICTOR, 2}, {SCORESDE_SAMPLER_CORRECTOR, 2}}},
-    {SCORESDE_SAMPLER_PC, SAMPLE, {{SCORESDE_SAMPLER_PREDICTOR, 3}, {SCORESDE_SAMPLER_CORRECTOR, 0}}},
-    {SCORESDE_SAMPLER_PC, INPAINT, {{SCORESDE_SAMPLER_PREDICTOR, 2}}},
-    {SCORESDE_SAMPLER_ODE, SAMPLE, {{SCORESDE_SAMPLER_SOLVER, 1}}},
-    {SCORESDE_SAMPLER_ODE, SAMPLE, {{SCORESDE_SAMPLER_SOLVER, 2}}},
-    {SCORESDE_SAMPLER_ODE, SAMPLE, {{SCORESDE_SAMPLER_SOLVER, 3}}},
-    {SCORESDE_SAMPLER_ODE, SAMPLE, {{SCORESDE_SAMPLER_SOLVER, 4}}},
-    {SCORESDE_SAMPLER_ODE, ENCODE, {{SCORESDE_SAMPLER_SOLVER, 4}}},
-    {SCORESDE_SAMPLER_ODE, LIKELIHOOD, {{SCORESDE_SAMPLER_SOLVER, 3}}},
-    {SCORESDE_SAMPLER_ODE, LIKELIHOOD, {{SCORESDE_SAMPLER_SOLVER, 4}, {SCORESDE_SAMPLER_DIVERGENCE, 2}}},
+    {PC, SAMPLE, {{PRED, 1}, {CORR, 1}}},
+    {PC, SAMPLE, {{PRED, 2}, {CORR, 2}}},
+    {PC, SAMPLE, {{PRED, 3}, {CORR, 0}}},
+    {PC, INPAINT, {{PRED, 2}}},
+    {ODE, SAMPLE, {{SOLVER, 1}}},
+    {ODE, SAMPLE, {{SOLVER, 2}}},
+    {ODE, SAMPLE, {{SOLVER, 3}}},
+    {ODE, SAMPLE, {{SOLVER, 4}}},
+    {ODE, ENCODE, {{SOLVER, 4}}},
+    {ODE, LIKELIHOOD, {{SOLVER, 3}}},
+    {ODE, LIKELIHOOD, {{SOLVER, 4}, {SCORESDE_SAMPLER_DIVERGENCE, 2}}},
     {SCORESDE_SAMPLER_EDM, SAMPLE, {{0, 0}}},
-    {SCORESDE_SAMPLER_DPMPP, SAMPLE, {{SCORESDE_SAMPLER_ORDER, 1}, {SCORESDE_SAMPLER_DENOISE, 1}}},
-    {SCORESDE_SAMPLER_DPMPP, SAMPLE, {{SCORESDE_SAMPLER_ORDER, 2}}},
-    {SCORESDE_SAMPLER_DPMPP, SAMPLE, {{SCORESDE_SAMPLER_ORDER, 3}}},
-    {SCORESDE_SAMPLER_DPMPP, SAMPLE, {{SCORESDE_SAMPLER_ADAPTIVE, 1}}},
-    {SCORESDE_SAMPLER_DPMPP, SAMPLE, {{SCORESDE_SAMPLER_UNIPC, 1}, {SCORESDE_SAMPLER_ORDER, 3}}},
-    {SCORESDE_SAMPLER_PC, BOUND, {{SCORESDE_SAMPLER_BOUND_DRAWS, 2}}},
-    {SCORESDE_SAMPLER_ODE, REPORT_ODE, {{SCORESDE_SAMPLER_SOLVER, 2}}},
-    {SCORESDE_SAMPLER_PC, REPORT_BOUND, {{SCORESDE_SAMPLER_BOUND_DRAWS, 1}}},
-    {SCORESDE_SAMPLER_PC, LANGEVIN, {{SCORESDE_SAMPLER_STEPS, 3}}},
+    {DPMPP, SAMPLE, {{ORDER, 1}, {SCORESDE_SAMPLER_DENOISE, 1}}},
+    {DPMPP, SAMPLE, {{ORDER, 2}}},
+    {DPMPP, SAMPLE, {{ORDER, 3}}},
+    {DPMPP, SAMPLE, {{SCORESDE_SAMPLER_ADAPTIVE, 1}}},
+    {DPMPP, SAMPLE, {{SCORESDE_SAMPLER_UNIPC, 1}, {ORDER, 3}}},
+    {PC, BOUND, {{SCORESDE_SAMPLER_BOUND_DRAWS, 2}}},
+    {ODE, REPORT_ODE, {{SOLVER, 2}}},
+    {PC, REPORT_BOUND, {{SCORESDE_SAMPLER_BOUND_DRAWS, 1}}},
+    {PC, LANGEVIN, {{SCORESDE_SAMPLER_STEPS, 3}}},
 };
 
 static int run(const scoresde_sampler *s, const scoresde_model *m, int entry)
@@ -142,11 +123,11 @@ static scoresde_sampler *make_sampler(const config *c)
 }
 
 /* Run with call k of `cd` failing: the hook's ECALLBACK with `needle`. */
-static void fail_at(const scoresde_sampler *s, const scoresde_model *m, int entry, countdown *cd,
-                    long k, long total, const char *needle)
+static void fail_at(const scoresde_sampler *s, const scoresde_model *m, int entry,
+                    test_countdown *cd, long k, long total, const char *needle)
 {
-    score_cd = (countdown){0, -1};
-    sched_cd = (countdown){0, -1};
+    score_cd = (test_countdown){0, -1};
+    sched_cd = (test_countdown){0, -1};
     cd->fail_at = k;
     int rc = run(s, m, entry);
     ck_assert_msg(rc == SCORESDE_ECALLBACK, "call %ld of %ld: rc %d (%s)", k, total, rc,
@@ -158,11 +139,11 @@ static void fail_at(const scoresde_sampler *s, const scoresde_model *m, int entr
 
 /* Fail each call of `cd` in turn (every call of the first 400; beyond that,
  * about 200 calls spread evenly, and the last). */
-static void sweep(const scoresde_sampler *s, const scoresde_model *m, int entry, countdown *cd,
-                  const char *needle)
+static void sweep(const scoresde_sampler *s, const scoresde_model *m, int entry,
+                  test_countdown *cd, const char *needle)
 {
-    score_cd = (countdown){0, -1};
-    sched_cd = (countdown){0, -1};
+    score_cd = (test_countdown){0, -1};
+    sched_cd = (test_countdown){0, -1};
     ck_assert_msg(run(s, m, entry) == SCORESDE_OK, "%s", scoresde_last_error());
     const long total = cd->calls;
     ck_assert_int_gt(total, 0);
@@ -177,7 +158,8 @@ START_TEST(each_callback_call_fails)
 {
     const config *c = &configs[_i];
     scoresde_sde *sde = NULL;
-    ck_assert_int_eq(scoresde_sde_create_schedule(&sde, 1.0, schedule, NULL), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_sde_create_schedule(&sde, 1.0, test_vp_schedule, &sched_cd),
+                     SCORESDE_OK);
     scoresde_model *m = NULL;
     ck_assert_int_eq(scoresde_model_create_score_fn(&m, sde, 2, score, divergence, NULL),
                      SCORESDE_OK);

@@ -23,21 +23,12 @@ static void expect_error(int rc, int code, const char *needle)
                   scoresde_last_error(), needle);
 }
 
-/* A score model -x (the N(0, I) score) whose callbacks fail at call `fail_at`
- * (counting score and divergence calls; never when negative). */
-typedef struct {
-    long calls, fail_at;
-} countdown;
-
-static int cd_tick(countdown *c)
-{
-    return c->calls++ == c->fail_at;
-}
-
+/* The N(0, I) score -x and its divergence, failing as the test_countdown
+ * `u` says (score and divergence calls counted together). */
 static int cd_score(const double *x, const double *t, size_t n, size_t D, double *s, void *u)
 {
     (void)t;
-    if (cd_tick(u))
+    if (test_countdown_fails(u))
         return 1;
     for (size_t k = 0; k < n * D; k++)
         s[k] = -x[k];
@@ -47,7 +38,7 @@ static int cd_score(const double *x, const double *t, size_t n, size_t D, double
 static int cd_div(const double *x, const double *t, size_t n, size_t D, double *d, void *u)
 {
     (void)x, (void)t;
-    if (cd_tick(u))
+    if (test_countdown_fails(u))
         return 1;
     for (size_t i = 0; i < n; i++)
         d[i] = -(double)D;
@@ -65,7 +56,7 @@ START_TEST(callback_fails_at_each_call)
     int kind = all_kinds[_i];
     scoresde_sde *sde = test_make_sde(kind == SCORESDE_LOSS_SMLD ? SCORESDE_SDE_VE
                                                                  : SCORESDE_SDE_VP);
-    countdown c = {0, -1}, ref_cd = {0, -1};
+    test_countdown c = {0, -1}, ref_cd = {0, -1};
     scoresde_model *m = NULL, *ref = NULL;
     ck_assert_int_eq(scoresde_model_create_score_fn(&m, sde, 2, cd_score, cd_div, &c), SCORESDE_OK);
     ck_assert_int_eq(scoresde_model_create_score_fn(&ref, sde, 2, cd_score, NULL, &ref_cd),
@@ -130,7 +121,7 @@ START_TEST(loss_over_bad_schedule)
     sched c = {0};
     scoresde_sde *s = NULL;
     ck_assert_int_eq(scoresde_sde_create_schedule(&s, 0.5, schedule, &c), SCORESDE_OK);
-    countdown none = {0, -1};
+    test_countdown none = {0, -1};
     scoresde_model *m = NULL;
     ck_assert_int_eq(scoresde_model_create_score_fn(&m, s, 2, cd_score, NULL, &none), SCORESDE_OK);
     scoresde_loss *l = NULL;
@@ -186,7 +177,7 @@ START_TEST(lognormal_eps_at_T)
 {
     scoresde_sde *edm = NULL;
     ck_assert_int_eq(scoresde_sde_create_edm(&edm, 0.002, 8.0), SCORESDE_OK);
-    countdown none = {0, -1};
+    test_countdown none = {0, -1};
     scoresde_model *m = NULL;
     ck_assert_int_eq(scoresde_model_create_score_fn(&m, edm, 2, cd_score, NULL, &none),
                      SCORESDE_OK);
