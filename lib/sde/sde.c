@@ -756,7 +756,8 @@ static int refuse_builtin(const scoresde_sde *s, const char *fmt, double a, doub
  * sigma^2 finite and (after 0) positive, g^2 finite and >= 0; the prior
  * variance is finite and positive. The drift factor needs no check: it is 0
  * (VE, EDM), -beta/2 or -theta of finite parameters, or the cosine's
- * -k tan((t + s) k), whose argument stays below pi/2 since T < 1. */
+ * -k tan((t + s) k), finite for every finite argument (no double is an odd
+ * multiple of pi/2). */
 static int check_builtin(const scoresde_sde *s)
 {
     /* Every kind's training eps is at most its sampling eps (sde_new's
