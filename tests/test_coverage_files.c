@@ -1,11 +1,12 @@
 /*
  * Sealed damage of model files and checkpoints (issue 17's coverage goal):
  * each section of a valid file in turn shortened by every number of bytes or
- * left out, with the lengths and the checksum
- * recomputed so that the container opens and the section parsers see the
- * damage. Every such file is refused with SCORESDE_ECORRUPT and no model, or
- * leaves the trainer as it was (save the one cut that makes a valid 1.0
- * checkpoint).
+ * left out, with the lengths and the checksum recomputed so that the
+ * container opens and the section parsers see the damage. Every such file is
+ * refused with SCORESDE_ECORRUPT and no model, or leaves the trainer as it
+ * was (save the one cut that makes a valid 1.0 checkpoint). Then
+ * checkpoints whose trainer settings or optimiser state are forged out of
+ * range, sealed: ECORRUPT naming the value.
  * SPDX-License-Identifier: BSD-3-Clause
  */
 #include <check.h>
