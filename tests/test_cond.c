@@ -344,7 +344,7 @@ START_TEST(test_cond_hooks)
     OK(scoresde_model_score_cond(d, a, t, n, 2, &c, sd));
     ck_assert(test_rel_err(sd, sg, 2 * n) < 1e-9);
     /* guidance: one call of 2n rows per evaluation, the last n null */
-    scoresde_sampler_stats st = {sizeof st, 0, 0, 0, 0};
+    scoresde_sampler_stats st = {.struct_size = sizeof st};
     OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_GUIDANCE_SCALE, 1.5));
     cnt.calls = cnt.rows = cnt.nulls = 0;
     OK(scoresde_sampler_sample_cond(s, h, NULL, n, 2, &c, 5, 0, b, &st));

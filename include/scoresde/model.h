@@ -699,7 +699,10 @@ SCORESDE_API int scoresde_model_probe_backward_cond(const scoresde_model *model,
  *   CONCAT: c is appended to the network input, W_1 then has D + embed_dim + C
  *     columns (the D inputs, the time features, the condition); the null
  *     condition is c = 0 (prefer EMBED for classifier-free guidance, where a
- *     learned null vector cannot be confused with a real condition).
+ *     learned null vector cannot be confused with a real condition). CONCAT
+ *     takes real features only: cond_classes > 0 with CONCAT is refused
+ *     (SCORESDE_EINVAL); pass a label k of K classes as a one-hot row
+ *     (cond_dim = K, 1 at feature k) instead, or use EMBED's label table.
  * Parameters: the network's (above), then the condition's: E (embed_dim x C,
  * row-major) or T (K x embed_dim), then u (embed_dim, if cond_null).
  * Initialisation: E normal with variance 1 / C, T standard normal, both from
