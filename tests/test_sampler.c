@@ -195,7 +195,7 @@ START_TEST(test_settings)
     ck_assert_int_eq(scoresde_sampler_default(77, SCORESDE_SAMPLER_STEPS, &d), SCORESDE_EINVAL);
     ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "method 77"));
     ck_assert_int_eq(scoresde_sampler_default(SCORESDE_SAMPLER_PC, SCORESDE_SAMPLER_SUPPORT_RETRIES + 1, &d), SCORESDE_EINVAL);
-    ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "setting 37"));
+    ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "setting 38"));
     ck_assert_int_eq(scoresde_sampler_default(SCORESDE_SAMPLER_PC, 1, NULL), SCORESDE_EINVAL);
     /* every setting: settable at both bounds and read back, refused just
      * outside them and through the other type's functions (the message

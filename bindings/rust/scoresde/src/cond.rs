@@ -109,7 +109,7 @@ impl Model {
                prior_precision: Option<&[f64]>, posterior_precision: Option<&[f64]>)
                -> Result<Model> {
         let c = cond_model.cond_dim();
-        let n = if c == 0 { 0 } else { y.len() / c };
+        let n = y.len().checked_div(c).unwrap_or(0);
         want_len("y", y.len(), n * c)?;
         let d = cond_model.dim();
         for (name, p) in [("prior_precision", prior_precision),

@@ -60,7 +60,7 @@ fn iid_model_and_support_hook() {
     iid.score(&x, &t, &mut s1).unwrap();
     lg.score_cond(&x, &t, Some(&Cond::rows(&y, 2)), &mut s2).unwrap();
     assert!((s1[0] - s2[0]).abs() < 1e-12 && (s1[1] - s2[1]).abs() < 1e-12);
-    let err = Model::iid(&lg, None, &y, IidMethod::Factorized, Some(&p0), None).unwrap_err();
+    let err = Model::iid(&lg, None, &y, IidMethod::Factorized, Some(&p0), None).err().unwrap();
     assert_eq!(err.status(), sys::SCORESDE_EINVAL);
     let ys = [0.5, -0.5, 0.7, -0.1, 0.2, 0.0];
     let three = Model::iid(&lg, None, &ys, IidMethod::Factorized, None, None).unwrap();
