@@ -119,6 +119,16 @@ Handle<T> create(const char *name, int (*fn)(T **, Params...), Args &&...args) {
 /** create() naming the C function in the error: SCORESDE_CREATE(fn, args...). */
 #define SCORESDE_CREATE(fn, ...) ::scoresde::create(#fn, fn, __VA_ARGS__)
 
+/** A hook's kept exception, rethrown (and cleared) if set; else check(status, name). */
+inline int rethrow_or_check(std::exception_ptr &error, int status, const char *name) {
+    if (error) {
+        std::exception_ptr e = error;
+        error = nullptr;
+        std::rethrow_exception(e);
+    }
+    return check(status, name);
+}
+
 /**
  * A C++ callable as a score hook (scoresde_score_fn). Pass
  * &ScoreHook::trampoline as the hook and the ScoreHook's address as `user`;
@@ -150,14 +160,7 @@ struct ScoreHook {
 
     /** Wrap a library call that may run this hook: rethrow the hook's
      *  exception, else check(status, name). */
-    int call(int status, const char *name) {
-        if (error) {
-            std::exception_ptr e = error;
-            error = nullptr;
-            std::rethrow_exception(e);
-        }
-        return check(status, name);
-    }
+    int call(int status, const char *name) { return rethrow_or_check(error, status, name); }
 };
 
 /**
@@ -188,14 +191,7 @@ struct SupportHook {
     }
 
     /** Rethrow the hook's exception, else check(status, name). */
-    int call(int status, const char *name) {
-        if (error) {
-            std::exception_ptr e = error;
-            error = nullptr;
-            std::rethrow_exception(e);
-        }
-        return check(status, name);
-    }
+    int call(int status, const char *name) { return rethrow_or_check(error, status, name); }
 };
 
 }  // namespace scoresde

@@ -530,6 +530,19 @@ static void check_gaussian(const double *x, size_t n, const double *mp, const do
     }
 }
 
+/* A sampler of `method` for moment checks: PC with 300 steps and no corrector. */
+static scoresde_sampler *moment_sampler(int method)
+{
+    scoresde_sampler *smp = NULL;
+    OK(scoresde_sampler_create(&smp, method));
+    if (method == SCORESDE_SAMPLER_PC) {
+        OK(scoresde_sampler_set_int(smp, SCORESDE_SAMPLER_STEPS, 300));
+        OK(scoresde_sampler_set_int(smp, SCORESDE_SAMPLER_CORRECTOR,
+                                    SCORESDE_SAMPLER_CORRECTOR_NONE));
+    }
+    return smp;
+}
+
 START_TEST(test_linear_gaussian_model)
 {
     scoresde_model *m = linear_gaussian(SCORESDE_SDE_VP);
@@ -575,13 +588,7 @@ START_TEST(test_linear_gaussian_model)
     static const int methods[3] = {SCORESDE_SAMPLER_PC, SCORESDE_SAMPLER_ODE,
                                    SCORESDE_SAMPLER_DPMPP};
     for (int k = 0; k < 3; k++) {
-        scoresde_sampler *smp = NULL;
-        OK(scoresde_sampler_create(&smp, methods[k]));
-        if (methods[k] == SCORESDE_SAMPLER_PC) {
-            OK(scoresde_sampler_set_int(smp, SCORESDE_SAMPLER_STEPS, 300));
-            OK(scoresde_sampler_set_int(smp, SCORESDE_SAMPLER_CORRECTOR,
-                                        SCORESDE_SAMPLER_CORRECTOR_NONE));
-        }
+        scoresde_sampler *smp = moment_sampler(methods[k]);
         OK(scoresde_sampler_sample_cond(smp, m, NULL, n, 2, &one, 9, 0, xs, NULL));
         check_gaussian(xs, n, mp, Sp, 0.02, "sampler posterior");
         scoresde_sampler_free(smp);
@@ -803,13 +810,7 @@ START_TEST(test_iid_gauss_exact)
     double *xs = malloc(n * 2 * sizeof *xs);
     static const int methods[2] = {SCORESDE_SAMPLER_PC, SCORESDE_SAMPLER_DPMPP};
     for (int k = 0; k < 2; k++) {
-        scoresde_sampler *smp = NULL;
-        OK(scoresde_sampler_create(&smp, methods[k]));
-        if (methods[k] == SCORESDE_SAMPLER_PC) {
-            OK(scoresde_sampler_set_int(smp, SCORESDE_SAMPLER_STEPS, 300));
-            OK(scoresde_sampler_set_int(smp, SCORESDE_SAMPLER_CORRECTOR,
-                                        SCORESDE_SAMPLER_CORRECTOR_NONE));
-        }
+        scoresde_sampler *smp = moment_sampler(methods[k]);
         OK(scoresde_sampler_sample(smp, iid, NULL, n, LD, 21, 0, xs, NULL));
         check_gaussian(xs, n, mN, SN, 0.02 / sqrt((double)N), "IID GAUSS posterior");
         scoresde_sampler_free(smp);

@@ -397,35 +397,62 @@ static void gauss_score(const double *x, const double m[D], const double V[4], d
     s[1] = -(-V[2] * d0 + V[0] * d1) / det;
 }
 
-START_TEST(learns_a_linear_gaussian_posterior)
+/* Simulated pairs: theta ~ N(0, I_2) from stream seed, y = A theta + e with
+ * e ~ N(0, se^2 I_3) from stream seed + 1 (both new blocks, caller frees). */
+static void simulate_pairs(size_t m, uint64_t seed, double **theta_out, double **y_out)
 {
-    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
-    static const size_t widths[2] = {48, 48};
-    scoresde_mlp_options o;
-    test_mlp_options(&o, 2, widths, SCORESDE_MLP_OUTPUT_NOISE, 16, 1);
-    o.cond_dim = LC;
-    scoresde_model *m = NULL;
-    ck_assert_int_eq(scoresde_model_create_mlp(&m, sde, D, &o), SCORESDE_OK);
-    double *theta = test_normals(51, LM * D, 1.0), *e = test_normals(52, LM * LC, LSE);
-    double *y = malloc(LM * LC * sizeof *y);
-    for (size_t i = 0; i < LM; i++)
+    double *theta = test_normals(seed, m * D, 1.0), *e = test_normals(seed + 1, m * LC, LSE);
+    double *y = malloc(m * LC * sizeof *y);
+    for (size_t i = 0; i < m; i++)
         for (int k = 0; k < LC; k++)
             y[i * LC + k] = LA[k * D] * theta[i * D] + LA[k * D + 1] * theta[i * D + 1] +
                             e[i * LC + k];
+    free(e);
+    *theta_out = theta;
+    *y_out = y;
+}
+
+/* The EMA model of a conditional 2 x width MLP (noise output, 16 time
+ * features, init seed net_seed; cond_null when dropout > 0) trained with DSM
+ * on the m pairs for `steps` steps (LR 3e-3, warm-up 100, batch 256). */
+static scoresde_model *train_posterior(const scoresde_sde *sde, size_t width, uint64_t net_seed,
+                                       double ema_rate, double dropout, size_t m,
+                                       const double *theta, const double *y, uint64_t steps)
+{
+    const size_t widths[2] = {width, width};
+    scoresde_mlp_options o;
+    test_mlp_options(&o, 2, widths, SCORESDE_MLP_OUTPUT_NOISE, 16, net_seed);
+    o.cond_dim = LC;
+    o.cond_null = dropout > 0;
+    scoresde_model *net = NULL, *ema = NULL;
+    ck_assert_int_eq(scoresde_model_create_mlp(&net, sde, D, &o), SCORESDE_OK);
     scoresde_loss *l = NULL;
     scoresde_trainer *tr = NULL;
     ck_assert_int_eq(scoresde_loss_create(&l, SCORESDE_LOSS_DSM), SCORESDE_OK);
-    ck_assert_int_eq(scoresde_trainer_create(&tr, m, l), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_trainer_create(&tr, net, l), SCORESDE_OK);
     ck_assert_int_eq(scoresde_trainer_set_double(tr, SCORESDE_TRAIN_LR, 3e-3), SCORESDE_OK);
     ck_assert_int_eq(scoresde_trainer_set_int(tr, SCORESDE_TRAIN_WARMUP, 100), SCORESDE_OK);
     ck_assert_int_eq(scoresde_trainer_set_int(tr, SCORESDE_TRAIN_BATCH, 256), SCORESDE_OK);
-    ck_assert_int_eq(scoresde_trainer_set_double(tr, SCORESDE_TRAIN_EMA_RATE, 0.99),
+    ck_assert_int_eq(scoresde_trainer_set_double(tr, SCORESDE_TRAIN_EMA_RATE, ema_rate),
                      SCORESDE_OK);
-    scoresde_cond cd = {sizeof cd, LC, y, LM, NULL};
-    ck_assert_int_eq(scoresde_trainer_fit_cond(tr, theta, LM, D, &cd, 1500, NULL, NULL),
+    ck_assert_int_eq(scoresde_trainer_set_double(tr, SCORESDE_TRAIN_COND_DROPOUT, dropout),
                      SCORESDE_OK);
-    scoresde_model *ema = NULL;
+    scoresde_cond cd = {sizeof cd, LC, y, m, NULL};
+    ck_assert_int_eq(scoresde_trainer_fit_cond(tr, theta, m, D, &cd, steps, NULL, NULL),
+                     SCORESDE_OK);
     ck_assert_int_eq(scoresde_trainer_export(&ema, tr, SCORESDE_TRAIN_EXPORT_EMA), SCORESDE_OK);
+    scoresde_trainer_free(tr);
+    scoresde_loss_free(l);
+    scoresde_model_free(net);
+    return ema;
+}
+
+START_TEST(learns_a_linear_gaussian_posterior)
+{
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
+    double *theta, *y;
+    simulate_pairs(LM, 51, &theta, &y);
+    scoresde_model *ema = train_posterior(sde, 48, 1, 0.99, 0.0, LM, theta, y, 1500);
 
     /* Score errors at 64 observations, points x = alpha mu + the marginal's
      * spread, t in [0.2, 0.8]: the trained conditional score against the
@@ -463,12 +490,8 @@ START_TEST(learns_a_linear_gaussian_posterior)
                   "posterior score error %.3f (the prior's, ignoring y: %.3f)", rel, rel_prior);
     free(z);
     free(theta);
-    free(e);
     free(y);
     scoresde_model_free(ema);
-    scoresde_trainer_free(tr);
-    scoresde_loss_free(l);
-    scoresde_model_free(m);
     scoresde_sde_free(sde);
 }
 END_TEST
@@ -512,35 +535,9 @@ START_TEST(learns_posteriors_through_the_sampler)
 {
     enum { M = 8192, NS = 4000 };
     scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
-    static const size_t widths[2] = {64, 64};
-    scoresde_mlp_options o;
-    test_mlp_options(&o, 2, widths, SCORESDE_MLP_OUTPUT_NOISE, 16, 3);
-    o.cond_dim = LC;
-    o.cond_null = 1;
-    scoresde_model *m = NULL;
-    ck_assert_int_eq(scoresde_model_create_mlp(&m, sde, D, &o), SCORESDE_OK);
-    double *theta = test_normals(61, M * D, 1.0), *e = test_normals(62, M * LC, LSE);
-    double *y = malloc(M * LC * sizeof *y);
-    for (size_t i = 0; i < M; i++)
-        for (int k = 0; k < LC; k++)
-            y[i * LC + k] = LA[k * D] * theta[i * D] + LA[k * D + 1] * theta[i * D + 1] +
-                            e[i * LC + k];
-    scoresde_loss *l = NULL;
-    scoresde_trainer *tr = NULL;
-    ck_assert_int_eq(scoresde_loss_create(&l, SCORESDE_LOSS_DSM), SCORESDE_OK);
-    ck_assert_int_eq(scoresde_trainer_create(&tr, m, l), SCORESDE_OK);
-    ck_assert_int_eq(scoresde_trainer_set_double(tr, SCORESDE_TRAIN_LR, 3e-3), SCORESDE_OK);
-    ck_assert_int_eq(scoresde_trainer_set_int(tr, SCORESDE_TRAIN_WARMUP, 100), SCORESDE_OK);
-    ck_assert_int_eq(scoresde_trainer_set_int(tr, SCORESDE_TRAIN_BATCH, 256), SCORESDE_OK);
-    ck_assert_int_eq(scoresde_trainer_set_double(tr, SCORESDE_TRAIN_EMA_RATE, 0.995),
-                     SCORESDE_OK);
-    ck_assert_int_eq(scoresde_trainer_set_double(tr, SCORESDE_TRAIN_COND_DROPOUT, 0.1),
-                     SCORESDE_OK);
-    scoresde_cond cd = {sizeof cd, LC, y, M, NULL};
-    ck_assert_int_eq(scoresde_trainer_fit_cond(tr, theta, M, D, &cd, 3000, NULL, NULL),
-                     SCORESDE_OK);
-    scoresde_model *ema = NULL;
-    ck_assert_int_eq(scoresde_trainer_export(&ema, tr, SCORESDE_TRAIN_EXPORT_EMA), SCORESDE_OK);
+    double *theta, *y;
+    simulate_pairs(M, 61, &theta, &y);
+    scoresde_model *ema = train_posterior(sde, 64, 3, 0.995, 0.1, M, theta, y, 3000);
     scoresde_sampler *dpm = NULL;
     ck_assert_int_eq(scoresde_sampler_create(&dpm, SCORESDE_SAMPLER_DPMPP), SCORESDE_OK);
     ck_assert_int_eq(scoresde_sampler_set_int(dpm, SCORESDE_SAMPLER_STEPS, 50), SCORESDE_OK);
@@ -562,13 +559,9 @@ START_TEST(learns_posteriors_through_the_sampler)
     check_moments(x, NS, zero, eye, "the null condition (the prior)");
     free(x);
     free(theta);
-    free(e);
     free(y);
     scoresde_sampler_free(dpm);
     scoresde_model_free(ema);
-    scoresde_trainer_free(tr);
-    scoresde_loss_free(l);
-    scoresde_model_free(m);
     scoresde_sde_free(sde);
 }
 END_TEST

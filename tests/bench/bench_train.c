@@ -27,7 +27,8 @@
  * first layer's input gradient and E's gradient), stepped in turn with the
  * unconditional one within each repeat; the target is C = 8 / C = 0 <= 1.05.
  *
- * Usage: bench_train [repeats (default 9)] [dsm|probe|cond|all (default all)].
+ * Usage: bench_train [repeats (default 9)] [dsm|probe|cond|all (default all)]
+ * [max threads, 1 or 2 (default 2)].
  * Times are minima over repeats.
  * SPDX-License-Identifier: BSD-3-Clause
  */
@@ -202,6 +203,11 @@ int main(int argc, char **argv)
     const int all = strcmp(which, "all") == 0;
     const int dsm = all || strcmp(which, "dsm") == 0, probe = all || strcmp(which, "probe") == 0;
     const int cond = all || strcmp(which, "cond") == 0;
+    const int max_threads = argc > 3 ? atoi(argv[3]) : 2;
+    if (max_threads < 1 || max_threads > 2) {
+        fprintf(stderr, "max threads must be 1 or 2\n");
+        return 1;
+    }
     if (!dsm && !probe && !cond) {
         fprintf(stderr, "the section must be dsm, probe, cond or all, not '%s'\n", which);
         return 1;
@@ -213,7 +219,7 @@ int main(int argc, char **argv)
            "GEMM bound (one fwd+bwd) scaled by %.4f for the time features\n",
            D, EMBED, NH, H, D, N, reps, scale);
     for (int p = 0; probe && p < 2; p++) {
-        for (int threads = 1; threads <= 2; threads++) {
+        for (int threads = 1; threads <= max_threads; threads++) {
             result r = run(p ? SD_MLP_F32 : SD_MLP_F64, threads, reps, 1024);
             double bound = r.gemm_fwdbwd.min * scale;
             printf("  %s, %d thread%s: GEMM-bound fwd+bwd %8.2f ms\n", p ? "float32" : "float64",
@@ -230,7 +236,7 @@ int main(int argc, char **argv)
         }
     }
     for (int p = 0; dsm && p < 2; p++) {
-        for (int threads = 1; threads <= 2; threads++) {
+        for (int threads = 1; threads <= max_threads; threads++) {
             result r = run(p ? SD_MLP_F32 : SD_MLP_F64, threads, reps, 1024);
             double loss, step = step_time(p, threads, reps, &loss);
             double bound = r.gemm_fwdbwd.min * scale;
@@ -241,7 +247,7 @@ int main(int argc, char **argv)
         }
     }
     for (int p = 0; cond && p < 2; p++) {
-        for (int threads = 1; threads <= 2; threads++) {
+        for (int threads = 1; threads <= max_threads; threads++) {
             result r = run(p ? SD_MLP_F32 : SD_MLP_F64, threads, reps, 1024);
             double bound = r.gemm_fwdbwd.min * scale, tm[3];
             cond_step_times(p, threads, reps, tm);
