@@ -715,6 +715,22 @@ static int prior_hook(const double *x, const double *t, size_t n, size_t D, doub
     return scoresde_model_score_cond(user, x, t, n, D, NULL, out);
 }
 
+/* A custom SDE's hooks: dx = dW. */
+static int zero_drift(const double *x, const double *t, size_t n, size_t D, double *f, void *user)
+{
+    (void)x, (void)t, (void)user;
+    memset(f, 0, n * D * sizeof *f);
+    return 0;
+}
+
+static int unit_diffusion(const double *t, size_t n, double *g, void *user)
+{
+    (void)t, (void)user;
+    for (size_t i = 0; i < n; i++)
+        g[i] = 1.0;
+    return 0;
+}
+
 /* A conditional hook refusing the null condition (forwards to the model). */
 static int cond_score_hook(const double *x, const double *t, size_t n, size_t D,
                            const double *c, size_t stride, const unsigned char *mask,
@@ -953,6 +969,20 @@ START_TEST(test_iid_errors)
     OK(scoresde_model_create_cond_score_fn(&hook, sde, LD, LC, 0, cond_score_hook, NULL, m));
     expect(scoresde_model_create_iid(&bad, hook, NULL, 2, ys, F, NULL, NULL), SCORESDE_EINVAL,
            "null condition");
+    /* GAUSS needs a Gaussian marginal; FACTORIZED does not (a custom SDE
+     * without one, prior model and conditional model on it) */
+    scoresde_sde *cu = NULL;
+    scoresde_model *hc = NULL, *pc = NULL, *fc = NULL;
+    OK(scoresde_sde_create_custom(&cu, 1.0, zero_drift, unit_diffusion, NULL, NULL));
+    OK(scoresde_model_create_cond_score_fn(&hc, cu, LD, LC, 1, cond_score_hook, NULL, m));
+    OK(scoresde_model_create_score_fn(&pc, cu, LD, prior_hook, NULL, m));
+    expect(scoresde_model_create_iid(&bad, hc, pc, 2, ys, G, P0, Pp), SCORESDE_EUNSUPPORTED,
+           "Gaussian marginal");
+    OK(scoresde_model_create_iid(&fc, hc, pc, 2, ys, F, NULL, NULL));
+    scoresde_model_free(fc);
+    scoresde_model_free(pc);
+    scoresde_model_free(hc);
+    scoresde_sde_free(cu);
     /* the composed model has no density, samples, parameters or file */
     scoresde_model *iid = NULL;
     OK(scoresde_model_create_iid(&iid, m, NULL, 2, ys, F, NULL, NULL));

@@ -496,7 +496,7 @@ typedef enum scoresde_iid_method_t {
  * prior_model conditional or of another SDE; an unknown method; precisions
  * given to FACTORIZED or missing, not symmetric positive definite, or
  * N Pp - (N - 1) P0 not positive definite for GAUSS), SCORESDE_EDIM
- * (prior_model's dimension differs, or y's C), SCORESDE_EUNSUPPORTED (GAUSS
+ * (prior_model's dimension differs), SCORESDE_EUNSUPPORTED (GAUSS
  * without a Gaussian marginal) or SCORESDE_ENOMEM; *out is NULL on failure.
  * Thread-safe; the composed model is as thread-safe as its components.
  */
