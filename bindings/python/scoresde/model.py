@@ -146,8 +146,8 @@ class Model(u.Handle):
             method: Union[str, int] = "gauss",
             prior_precision: Optional[ArrayLike] = None,
             posterior_precision: Optional[ArrayLike] = None) -> Model:
-        """The posterior of N independent observations y (N, C) composed from
-        cond_model, a model of p(theta | y) for one observation (model.h,
+        """The posterior of N independent observations y, (N, C) or (C,) for one,
+        composed from cond_model, a model of p(theta | y) for one observation (model.h,
         "IID observations"): an unconditional model usable by every sampler.
         prior: an unconditional model of the prior under the same SDE, or None
         for cond_model's null condition. method "gauss" (Geffner et al. 2023's
@@ -157,8 +157,8 @@ class Model(u.Handle):
         (N - 1) prior scores; exact at t = 0 only; no precisions)."""
         C = cond_model.cond_dim
         y = np.ascontiguousarray(y, dtype=np.float64)
-        if y.ndim == 1 and C > 0:
-            y = y.reshape(-1, C) if y.shape[0] % C == 0 else y
+        if y.ndim == 1:   # one observation
+            y = y.reshape(1, -1)
         if y.ndim != 2 or y.shape[1] != C:
             raise ValueError("y must have shape (N, %d), not %s" % (C, y.shape))
         D = cond_model.dim
