@@ -144,6 +144,15 @@ START_TEST(test_support_reproducible)
         OK(scoresde_sampler_sample_cond(s, m, NULL, 1, 2, &ci, 17, 100 + i, one, NULL));
         ck_assert_mem_eq(all + 2 * i, one, sizeof one);
     }
+    /* null-masked samples are redrawn with the null condition (the prior) */
+    unsigned char mask[n] = {0}, yes = 1;
+    mask[3] = 1;
+    scoresde_cond cm = {sizeof cm, 1, y, n, mask};
+    OK(scoresde_sampler_sample_cond(s, m, NULL, n, 2, &cm, 17, 100, all, NULL));
+    scoresde_cond c3 = {sizeof c3, 1, &y[3], 1, &yes};
+    OK(scoresde_sampler_sample_cond(s, m, NULL, 1, 2, &c3, 17, 103, one, NULL));
+    ck_assert_mem_eq(all + 6, one, sizeof one);
+    ck_assert(one[0] > 0.0);
     scoresde_sampler_free(s);
     scoresde_model_free(m);
     scoresde_sde_free(sde);
