@@ -133,6 +133,16 @@ Handle<T> create(const char *name, int (*fn)(T **, Params...), Args &&...args) {
 /** create() naming the C function in the error: SCORESDE_CREATE(fn, args...). */
 #define SCORESDE_CREATE(fn, ...) ::scoresde::create(#fn, fn, __VA_ARGS__)
 
+/** A hook's kept exception, rethrown (and cleared) if set; else check(status, name). */
+inline int rethrow_or_check(std::exception_ptr &error, int status, const char *name) {
+    if (error) {
+        std::exception_ptr e = error;
+        error = nullptr;
+        std::rethrow_exception(e);
+    }
+    return check(status, name);
+}
+
 /**
  * A C++ callable as a score hook (scoresde_score_fn). Pass
  * &ScoreHook::trampoline as the hook and the ScoreHook's address as `user`;
@@ -164,14 +174,38 @@ struct ScoreHook {
 
     /** Wrap a library call that may run this hook: rethrow the hook's
      *  exception, else check(status, name). */
-    int call(int status, const char *name) {
-        if (error) {
-            std::exception_ptr e = error;
-            error = nullptr;
-            std::rethrow_exception(e);
+    int call(int status, const char *name) { return rethrow_or_check(error, status, name); }
+};
+
+/**
+ * A C++ callable as the sampler's prior-support hook (scoresde_support_fn,
+ * 1.1): install it with scoresde_sampler_set_support(s,
+ * &SupportHook::trampoline, &hook); the object must outlive the sampler's
+ * use of it. Exceptions are carried as by ScoreHook (wrap the sampling call
+ * in call()). The composed IID model needs no wrapper:
+ * SCORESDE_CREATE(scoresde_model_create_iid, ...) owns it as any model.
+ */
+struct SupportHook {
+    /** Set outside[i] = 1 for each sample (row i of the n x D x) outside the support. */
+    std::function<void(const double *x, std::size_t n, std::size_t D, unsigned char *outside)> fn;
+    /** The exception the last call of fn threw, until call() rethrows it. */
+    std::exception_ptr error;
+
+    /** The scoresde_support_fn to pass with `this` as `user`. */
+    static int trampoline(const double *x, std::size_t n, std::size_t D, unsigned char *outside,
+                          void *user) noexcept {
+        auto *self = static_cast<SupportHook *>(user);
+        try {
+            self->fn(x, n, D, outside);
+            return 0;
+        } catch (...) {
+            self->error = std::current_exception();
+            return 1;
         }
-        return check(status, name);
     }
+
+    /** Rethrow the hook's exception, else check(status, name). */
+    int call(int status, const char *name) { return rethrow_or_check(error, status, name); }
 };
 
 /**

@@ -429,6 +429,48 @@ done:
     return rc;
 }
 
+/* Support hook: x_0 > 0. */
+static int right_half(const double *x, size_t n, size_t D, unsigned char *outside, void *user)
+{
+    (void)user;
+    for (size_t i = 0; i < n; i++)
+        outside[i] = !(x[i * D] > 0.0);
+    return 0;
+}
+
+/* The IID composition of both methods (creation, clone, score, Jacobian
+ * products, divergence) and a sampler with the prior-support hook. */
+static int sc_iid_support(void)
+{
+    static const double m0[2] = {0, 0}, S0[4] = {1, 0, 0, 1}, A[2] = {1, 0.5}, Se[1] = {0.5};
+    static const double y[2] = {0.3, -0.4}, P0[4] = {1, 0, 0, 1}, Pp[4] = {3, 1, 1, 1.5};
+    scoresde_sde *sde = NULL;
+    scoresde_model *lg = NULL, *iid = NULL, *fac = NULL, *copy = NULL;
+    scoresde_sampler *s = NULL;
+    double out[8], jv[8], d[4];
+    int rc;
+    TRY(scoresde_sde_create_default(&sde, SCORESDE_SDE_VP));
+    TRY(scoresde_model_create_linear_gaussian(&lg, sde, 2, 1, m0, S0, A, NULL, Se));
+    TRY(scoresde_model_create_iid(&iid, lg, NULL, 2, y, SCORESDE_IID_GAUSS, P0, Pp));
+    TRY(scoresde_model_create_iid(&fac, lg, NULL, 2, y, SCORESDE_IID_FACTORIZED, NULL, NULL));
+    TRY(scoresde_model_clone(&copy, iid));
+    TRY(evaluate(copy, 0));
+    TRY(scoresde_model_divergence(fac, points, times, 4, 2, d));
+    TRY(scoresde_model_jvp(fac, points, times, 4, 2, points, out, jv));
+    TRY(scoresde_sampler_create(&s, SCORESDE_SAMPLER_PC));
+    TRY(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_STEPS, 4));
+    TRY(scoresde_sampler_set_support(s, right_half, NULL));
+    TRY(scoresde_sampler_sample(s, fac, NULL, 4, 2, 1, 0, out, NULL));
+done:
+    scoresde_sampler_free(s);
+    scoresde_model_free(copy);
+    scoresde_model_free(fac);
+    scoresde_model_free(iid);
+    scoresde_model_free(lg);
+    scoresde_sde_free(sde);
+    return rc;
+}
+
 /* ---- tests */
 
 #define INJECT_TEST(name, fn, stride)                                                              \
@@ -445,6 +487,7 @@ INJECT_TEST(losses, sc_losses, 1)
 INJECT_TEST(trainer, sc_trainer, 1)
 INJECT_TEST(samplers, sc_samplers, 1)
 INJECT_TEST(samplers_mlp, sc_samplers_mlp, 1)
+INJECT_TEST(iid_support, sc_iid_support, 1)
 
 int main(void)
 {
@@ -463,6 +506,7 @@ int main(void)
     tcase_add_test(tc, test_trainer);
     tcase_add_test(tc, test_samplers);
     tcase_add_test(tc, test_samplers_mlp);
+    tcase_add_test(tc, test_iid_support);
     suite_add_tcase(s, tc);
     int status = test_run_suite(s);
     remove(model_path);

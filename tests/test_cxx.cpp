@@ -353,6 +353,51 @@ static void test_spans() {
     EXPECT(scoresde_trainer_steps(tr.get()) == kept);
 }
 
+// IID observations and the prior-support hook through the wrappers: the
+// composed model owned as any model, a SupportHook redrawing samples and
+// rethrowing its exception.
+static void test_iid_and_support() {
+    scoresde::Sde sde = SCORESDE_CREATE(scoresde_sde_create_vp, 0.1, 20.0);
+    const double m0[] = {0.0, 0.0}, S0[] = {1.0, 0.0, 0.0, 1.0}, A[] = {1.0, 0.0, 0.0, 1.0};
+    const double Se[] = {0.5, 0.0, 0.0, 0.5}, ys[] = {0.5, -0.5, 0.7, -0.1};
+    const double P0[] = {1.0, 0.0, 0.0, 1.0}, Pp[] = {3.0, 0.0, 0.0, 3.0};
+    scoresde::Model lg = SCORESDE_CREATE(scoresde_model_create_linear_gaussian, sde.get(), 2, 2,
+                                         m0, S0, A, nullptr, Se);
+    scoresde::Model iid = SCORESDE_CREATE(scoresde_model_create_iid, lg.get(), nullptr, 2, ys,
+                                          SCORESDE_IID_GAUSS, P0, Pp);
+    EXPECT(scoresde_model_kind(iid.get()) == SCORESDE_MODEL_IID);
+    // the closed form at t = 0: precision I + 2 A^T Se^-1 A = 5 I, mean 2 (y_1 + y_2) / 5
+    const double x[] = {0.3, -0.2}, t[] = {0.0};
+    double s[2];
+    SCORESDE_CHECK(scoresde_model_score(iid.get(), x, t, 1, 2, s));
+    EXPECT(std::abs(s[0] + 5.0 * (0.3 - 2.0 * 1.2 / 5.0)) < 1e-12);
+    EXPECT(std::abs(s[1] + 5.0 * (-0.2 - 2.0 * -0.6 / 5.0)) < 1e-12);
+    scoresde::Sampler smp = SCORESDE_CREATE(scoresde_sampler_create, SCORESDE_SAMPLER_PC);
+    SCORESDE_CHECK(scoresde_sampler_set_int(smp.get(), SCORESDE_SAMPLER_STEPS, 40));
+    scoresde::SupportHook hook;
+    hook.fn = [](const double *xs, std::size_t n, std::size_t D, unsigned char *outside) {
+        for (std::size_t i = 0; i < n; i++) outside[i] = xs[i * D] < 0.0;
+    };
+    SCORESDE_CHECK(scoresde_sampler_set_support(smp.get(), &scoresde::SupportHook::trampoline, &hook));
+    double out[2 * 32];
+    scoresde_sampler_stats st = {};
+    st.struct_size = sizeof st;
+    hook.call(scoresde_sampler_sample(smp.get(), iid.get(), nullptr, 32, 2, 3, 0, out, &st),
+              "scoresde_sampler_sample");
+    EXPECT(st.outside == 0 && st.redrawn > 0);
+    for (int i = 0; i < 32; i++) EXPECT(out[2 * i] >= 0.0);
+    hook.fn = [](const double *, std::size_t, std::size_t, unsigned char *) {
+        throw std::runtime_error("support hook failed");
+    };
+    try {
+        hook.call(scoresde_sampler_sample(smp.get(), iid.get(), nullptr, 4, 2, 3, 0, out, nullptr),
+                  "scoresde_sampler_sample");
+        EXPECT(false);
+    } catch (const std::runtime_error &e) {
+        EXPECT(std::string(e.what()) == "support hook failed");
+    }
+}
+
 // The docs show exactly the example compiled above: compare docs/cxx.md's
 // "Training and sampling" block with the .inc file (paths from meson).
 static void test_docs_show_the_example(const char *doc_path, const char *inc_path) {
@@ -385,6 +430,7 @@ int main(int argc, char **argv) {
     test_train_and_sample();
     test_bound_report();
     test_spans();
+    test_iid_and_support();
     if (argc == 3) test_docs_show_the_example(argv[1], argv[2]);
     EXPECT(scoresde_live_allocations() == live);  // every handle was freed by its owner
     std::printf("test_cxx: %d checks passed\n", checks);

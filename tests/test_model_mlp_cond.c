@@ -416,6 +416,7 @@ START_TEST(bad_condition_options)
     o.cond_dim = 1;
     o.cond_input = SCORESDE_MLP_COND_CONCAT;
     EXPECT(scoresde_model_create_mlp(&m, sde, D, &o), SCORESDE_EINVAL, "SCORESDE_MLP_COND_EMBED");
+    ck_assert(test_contains(scoresde_last_error(), "one-hot row, cond_dim = 3"));
     o.cond_dim = 0;
     o.cond_classes = 0;
     o.cond_null = 1;

@@ -157,7 +157,7 @@ START_TEST(test_settings)
     for (int q = 0; q < 4; q++) {
         scoresde_sampler *f = NULL;
         OK(scoresde_sampler_create(&f, methods[q]));
-        for (int o = 1; o <= SCORESDE_SAMPLER_GUIDANCE_SCALE; o++) {
+        for (int o = 1; o <= SCORESDE_SAMPLER_SUPPORT_RETRIES; o++) {
             double def, got;
             OK(scoresde_sampler_bounds(o, &lo, &hi, &is_int));
             OK(scoresde_sampler_default(methods[q], o, &def));
@@ -194,8 +194,8 @@ START_TEST(test_settings)
     ck_assert(d == 1);
     ck_assert_int_eq(scoresde_sampler_default(77, SCORESDE_SAMPLER_STEPS, &d), SCORESDE_EINVAL);
     ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "method 77"));
-    ck_assert_int_eq(scoresde_sampler_default(SCORESDE_SAMPLER_PC, SCORESDE_SAMPLER_GUIDANCE_SCALE + 1, &d), SCORESDE_EINVAL);
-    ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "setting 37"));
+    ck_assert_int_eq(scoresde_sampler_default(SCORESDE_SAMPLER_PC, SCORESDE_SAMPLER_SUPPORT_RETRIES + 1, &d), SCORESDE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "setting 38"));
     ck_assert_int_eq(scoresde_sampler_default(SCORESDE_SAMPLER_PC, 1, NULL), SCORESDE_EINVAL);
     /* every setting: settable at both bounds and read back, refused just
      * outside them and through the other type's functions (the message
@@ -491,7 +491,7 @@ START_TEST(test_pc_mixture)
     OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_BATCH_NORMS, 1));
     size_t n = 2000;
     double *x = malloc(n * 2 * sizeof *x);
-    scoresde_sampler_stats st = {sizeof st, 0, 0, 0, 0};
+    scoresde_sampler_stats st = {.struct_size = sizeof st};
     OK(scoresde_sampler_sample(s, m, NULL, n, 2, 1234 + (uint64_t)_i, 0, x, &st));
     int pred_nfe = c->pred == SCORESDE_SAMPLER_PREDICTOR_NONE ? 0 : 1;
     ck_assert_uint_eq(st.nfe, (uint64_t)(c->steps * (c->corr_steps + pred_nfe) + 1));
@@ -734,7 +734,7 @@ START_TEST(test_hooks_and_errors)
     xt[3] = NAN;
     ck_assert_int_eq(scoresde_sampler_sample(s, m, xt, 10, 2, 1, 0, x, NULL), SCORESDE_EINVAL);
     ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "x_T"));
-    scoresde_sampler_stats small = {4, 0, 0, 0, 0};
+    scoresde_sampler_stats small = {.struct_size = 4};
     ck_assert_int_eq(scoresde_sampler_sample(s, m, NULL, 1, 2, 1, 0, x, &small), SCORESDE_EINVAL);
     OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_EPS, 2.0));
     ck_assert_int_eq(scoresde_sampler_sample(s, m, NULL, 1, 2, 1, 0, x, NULL), SCORESDE_EINVAL);
@@ -761,10 +761,10 @@ START_TEST(test_hooks_and_errors)
     ck_assert(big.st.t_final == 1e-3);
     for (int k = 0; k < 3; k++)
         ck_assert_uint_eq(big.later[k], 0);
-    scoresde_sampler_stats cut = {offsetof(scoresde_sampler_stats, t_final), 0, 0, 0, 0};
+    scoresde_sampler_stats cut = {.struct_size = offsetof(scoresde_sampler_stats, t_final)};
     ck_assert_int_eq(scoresde_sampler_sample(s, m, NULL, 1, 2, 1, 0, x, &cut), SCORESDE_EINVAL);
     ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "stats->struct_size"));
-    scoresde_sampler_stats exact = {sizeof exact, 0, 0, 0, 0};
+    scoresde_sampler_stats exact = {.struct_size = sizeof exact};
     OK(scoresde_sampler_sample(s, m, NULL, 1, 2, 1, 0, x, &exact));
     ck_assert_uint_eq(exact.nfe, 21);
     /* EPS = NaN (the default) stops at the SDE's sampling eps; 0 runs to t = 0 */
@@ -890,7 +890,7 @@ static double method_error(const scoresde_model *m, const scoresde_sde *sde, int
         OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_GRID, SCORESDE_SAMPLER_GRID_KARRAS));
     }
     double x[8], xT[8], want[2], err = 0.0;
-    scoresde_sampler_stats st = {sizeof st, 0, 0, 0, 0};
+    scoresde_sampler_stats st = {.struct_size = sizeof st};
     OK(scoresde_sampler_sample(s, m, NULL, 4, 2, 3, 0, x, &st));
     ck_assert_uint_eq(st.nfe, (uint64_t)(method == SCORESDE_SAMPLER_EDM ? 2 * N
                                          : order == 3                   ? N + 1
@@ -958,7 +958,7 @@ START_TEST(test_unipc_short)
                 OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_ORDER, order));
                 OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_STEPS, N));
                 OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_UNIPC, uc));
-                scoresde_sampler_stats st = {sizeof st, 0, 0, 0, 0};
+                scoresde_sampler_stats st = {.struct_size = sizeof st};
                 OK(scoresde_sampler_sample(s, m, NULL, 4, 2, 3, 0, x[uc], &st));
                 nfe[uc] = st.nfe;
                 scoresde_sampler_free(s);
@@ -1077,7 +1077,7 @@ START_TEST(test_dopri_tolerance)
         OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_RTOL, tols[q]));
         OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_ATOL, tols[q]));
         double x[16], xT[16], want[2], err = 0.0;
-        scoresde_sampler_stats st = {sizeof st, 0, 0, 0, 0};
+        scoresde_sampler_stats st = {.struct_size = sizeof st};
         OK(scoresde_sampler_sample(s, m, NULL, 8, 2, 5, 0, x, &st));
         OK(scoresde_sde_prior_sample(sde, 8, 2, 5, 0, 0, xT));
         for (int i = 0; i < 8; i++) {
@@ -1108,7 +1108,7 @@ START_TEST(test_dopri_tolerance)
     OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_H_MIN, 0.0));
     OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_RTOL, 1e-6));
     OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_ATOL, 1e-6));
-    scoresde_sampler_stats st = {sizeof st, 0, 0, 0, 0};
+    scoresde_sampler_stats st = {.struct_size = sizeof st};
     OK(scoresde_sampler_sample(s, m, NULL, 1, 2, 5, 0, x, &st));
     ck_assert_uint_eq(st.nfe, 2 + 6 * (st.accepted + st.rejected));
     OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_H_INIT, 1e-2));
@@ -1137,7 +1137,7 @@ static double adaptive_error(const scoresde_model *m, const scoresde_sde *sde, d
     OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_RTOL, tol));
     OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_ATOL, tol));
     double x[16], xT[16], want[2], err = 0.0;
-    scoresde_sampler_stats st = {sizeof st, 0, 0, 0, 0};
+    scoresde_sampler_stats st = {.struct_size = sizeof st};
     OK(scoresde_sampler_sample(s, m, NULL, 8, 2, 5, 0, x, &st));
     OK(scoresde_sde_prior_sample(sde, 8, 2, 5, 0, 0, xT));
     for (int i = 0; i < 8; i++) {
@@ -1209,7 +1209,7 @@ START_TEST(test_encode_decode)
     for (size_t i = 0; i < n; i++)
         t[i] = 1e-3;
     OK(scoresde_model_sample(m, t, n, 2, 11, 0, x0));
-    scoresde_sampler_stats st = {sizeof st, 0, 0, 0, 0};
+    scoresde_sampler_stats st = {.struct_size = sizeof st};
     OK(scoresde_sampler_encode(s, m, x0, n, 2, z, &st));
     ck_assert(st.t_final == 1.0);
     OK(scoresde_sampler_sample(s, m, z, n, 2, 0, 0, back, NULL));
@@ -1256,7 +1256,7 @@ START_TEST(test_langevin_dynamics)
     double *x0 = malloc(2 * n * sizeof *x0), *x = malloc(2 * n * sizeof *x);
     double *t = calloc(n, sizeof *t);
     OK(scoresde_model_sample(m, t, n, 2, 8, 0, x0));
-    scoresde_sampler_stats st = {sizeof st, 0, 0, 0, 0};
+    scoresde_sampler_stats st = {.struct_size = sizeof st};
     OK(scoresde_sampler_langevin(s, mixture_score_t0, m, x0, n, 2, 9, 0, x, &st));
     ck_assert_uint_eq(st.nfe, 400);
     double moved = 0.0;
@@ -1668,7 +1668,7 @@ START_TEST(test_likelihood_exact)
         t[i] = 1e-5;
     OK(scoresde_model_sample(m, t, n, 2, 21, 0, x));
     OK(scoresde_model_log_density(m, x, t, n, 2, want));
-    scoresde_sampler_stats st = {sizeof st, 0, 0, 0, 0};
+    scoresde_sampler_stats st = {.struct_size = sizeof st};
     OK(scoresde_sampler_likelihood(s, m, x, n, 2, 0, 0, got, lat, &st));
     ck_assert(st.t_final == 1.0 && st.nfe > 0);
     const scoresde_sde *sde = scoresde_model_sde(m);

@@ -45,7 +45,8 @@ typedef enum scoresde_rng_purpose_t {
     SCORESDE_RNG_BATCH = 8,    /**< minibatch selection in training */
     SCORESDE_RNG_INPAINT = 9,    /**< replacement noise of inpainting */
     SCORESDE_RNG_COND_DROP = 10, /**< condition dropout in training (1.1) */
-    SCORESDE_RNG_BOUND = 11      /**< times, noise and dequantisation of the likelihood bound */
+    SCORESDE_RNG_BOUND = 11,     /**< times, noise and dequantisation of the likelihood bound */
+    SCORESDE_RNG_SUPPORT = 12    /**< seeds of the redraws of samples outside the prior's support (1.1) */
 } scoresde_rng_purpose_t;
 
 /** The offset of draw k (k < 2^56) for a purpose: (purpose << 56) | k. */

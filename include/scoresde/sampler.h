@@ -346,8 +346,10 @@ typedef enum scoresde_sampler_setting_t {
     SCORESDE_SAMPLER_DATA_SCALE = 34,     /**< double [1e-300, 1e300], 1: model input
                                                = scale (data) + shift */
     SCORESDE_SAMPLER_DATA_SHIFT = 35,     /**< double [-1e300, 1e300], 0 */
-    SCORESDE_SAMPLER_GUIDANCE_SCALE = 36  /**< double [-1e6, 1e6], 0 (off): classifier-free
+    SCORESDE_SAMPLER_GUIDANCE_SCALE = 36, /**< double [-1e6, 1e6], 0 (off): classifier-free
                                                guidance w (1.1; see Conditions below) */
+    SCORESDE_SAMPLER_SUPPORT_RETRIES = 37 /**< int [0, 1e6], 100: redraws per sample outside
+                                               the prior's support (scoresde_sampler_set_support) */
 } scoresde_sampler_setting_t;
 
 /** Time distributions of the bound (values of SCORESDE_SAMPLER_BOUND_TIME). */
@@ -378,6 +380,10 @@ typedef struct scoresde_sampler_stats {
     uint64_t accepted; /**< accepted steps, summed over samples (fixed steps count as accepted) */
     uint64_t rejected; /**< rejected steps (adaptive solvers), summed over samples */
     double t_final;    /**< the time the outputs are at (eps for sampling, T for encoding) */
+    /* ---- 1.1 ---- */
+    uint64_t redrawn;  /**< redraws of samples outside the prior's support, summed over samples
+                            (scoresde_sampler_set_support; 0 without the hook) */
+    uint64_t outside;  /**< samples still outside it after SUPPORT_RETRIES redraws */
 } scoresde_sampler_stats;
 
 /**
@@ -502,6 +508,45 @@ SCORESDE_API int scoresde_sampler_set_grid(scoresde_sampler *s, const double *t,
  */
 SCORESDE_API int scoresde_sampler_set_guidance(scoresde_sampler *s, scoresde_guidance_fn fn,
                                                void *user, double scale);
+
+/**
+ * Prior-support hook (simulation-based inference with a bounded prior, e.g.
+ * a uniform box): set outside[i] non-zero for each sample x_i (row i of the
+ * n x D batch) that lies outside the prior's support, zero otherwise (the
+ * library zeroes outside before the call). Return 0, or non-zero to stop
+ * (SCORESDE_ECALLBACK). Called from the calling thread.
+ */
+typedef int (*scoresde_support_fn)(const double *x, size_t n, size_t D, unsigned char *outside,
+                                   void *user);
+
+/**
+ * Install (or, with fn NULL, remove) the prior-support hook. After a
+ * sample or inpaint call (and their _cond twins) has drawn its n samples,
+ * the hook sees the whole batch once; each flagged sample i is redrawn, up
+ * to SUPPORT_RETRIES times, until the hook (then called with that one
+ * sample, n = 1) accepts it. Redraw r = 0, 1, ... of the call's sample i
+ * (run index first_sample + i) is the same call for that sample alone
+ * (n = 1, first_sample + i, its condition row, its inpainting row), from a
+ * fresh prior draw (x_T is not reused: an ODE run from it would repeat the
+ * same point), under the seed
+ *     seed_r = w0 + 2^32 w1,  (w0, w1, w2, w3) = Philox block b = k / 2 of
+ *     stream first_sample + i under `seed` (scoresde/rng.h's layout), with
+ *     k = SCORESDE_RNG_OFFSET(SCORESDE_RNG_SUPPORT, 2 r),
+ * so every draw is counter-based and sample i's result, redraws included,
+ * depends only on (seed, its run index, its condition), never on the batch,
+ * BLOCK or THREADS. The redraw runs without the progress hook. A sample
+ * still outside after SUPPORT_RETRIES redraws keeps its last draw and is
+ * counted in stats->outside (the caller decides; SUPPORT_RETRIES = 0 only
+ * counts); stats->redrawn counts the redraws, accepted and rejected add the
+ * redraws' steps, nfe stays the first pass's per-sample largest. Costs: a
+ * redraw is a whole sampling run of one sample (one model row per
+ * evaluation), so the hook suits priors whose support holds most of the
+ * posterior's mass (sbi's rejection of leakage). Encoding and likelihoods
+ * do not use it. `user` is the caller's to keep alive. SCORESDE_EINVAL for
+ * a NULL s. Not thread-safe on `s`.
+ */
+SCORESDE_API int scoresde_sampler_set_support(scoresde_sampler *s, scoresde_support_fn fn,
+                                              void *user);
 
 /**
  * Install (or, with fn NULL, remove) the progress hook. `user` is passed back

@@ -263,10 +263,9 @@ const sd_model_ops sd_model_linear_gaussian_ops = {
 
 /* ---------------------------------------------------------------- creation */
 
-/* Cyclic Jacobi: the symmetric n x n matrix a (destroyed) = V diag(l) V^T,
- * column k of V (row-major) the k-th eigenvector. Converges quadratically;
+/* Cyclic Jacobi (declared in model_internal.h): converges quadratically;
  * a sweep with no rotation above rounding ends it. */
-static void jacobi_eigen(double *a, size_t n, double *V, double *l)
+void sd_sym_eigen(double *a, size_t n, double *V, double *l)
 {
     for (size_t i = 0; i < n * n; i++)
         V[i] = (i / n == i % n) ? 1.0 : 0.0;
@@ -308,10 +307,9 @@ static void jacobi_eigen(double *a, size_t n, double *V, double *l)
         l[k] = a[k * n + k];
 }
 
-/* A covariance argument: finite, symmetric to rounding, positive definite.
- * Writes its eigenvectors and eigenvalues (work: n x n). */
-static int check_covariance(const double *S, size_t n, const char *what, double *work, double *V,
-                            double *l)
+/* (declared in model_internal.h) */
+int sd_check_spd(const double *S, size_t n, const char *what, double *work, double *V,
+                 double *l)
 {
     SD_TRY(sd_check_ptr(S, what));
     SD_TRY(sd_check_finite(S, n * n, what));
@@ -325,7 +323,7 @@ static int check_covariance(const double *S, size_t n, const char *what, double 
                                what, i, j, S[i * n + j], j, i, S[j * n + i]);
             work[i * n + j] = 0.5 * (S[i * n + j] + S[j * n + i]);
         }
-    jacobi_eigen(work, n, V, l);
+    sd_sym_eigen(work, n, V, l);
     double lmax = 0.0;
     for (size_t k = 0; k < n; k++)
         lmax = fmax(lmax, l[k]);
@@ -357,8 +355,8 @@ static int lg_build(sd_lg_state *s, size_t D, size_t C, const double *m0, const 
     double *Ve = work, *le = Ve + C * C, *Sei = le + C, *tmp = Sei + C * C;
     double *S0i = tmp + C * C, *P = S0i + D * D, *AtSei = P + D * D;
     memcpy(s->m0, m0, D * sizeof(double));
-    SD_TRY(check_covariance(S0, D, "prior_cov", P, s->Q0, s->l0));
-    SD_TRY(check_covariance(Se, C, "noise_cov", tmp, Ve, le));
+    SD_TRY(sd_check_spd(S0, D, "prior_cov", P, s->Q0, s->l0));
+    SD_TRY(sd_check_spd(Se, C, "noise_cov", tmp, Ve, le));
     inverse_from_eigen(s->Q0, s->l0, D, S0i);
     inverse_from_eigen(Ve, le, C, Sei);
     for (size_t i = 0; i < D; i++) /* A^T Se^-1, D x C */
@@ -378,7 +376,7 @@ static int lg_build(sd_lg_state *s, size_t D, size_t C, const double *m0, const 
     for (size_t i = 0; i < D; i++) /* symmetric to the last bit for Jacobi */
         for (size_t j = i + 1; j < D; j++)
             P[i * D + j] = P[j * D + i] = 0.5 * (P[i * D + j] + P[j * D + i]);
-    jacobi_eigen(P, D, s->Qp, s->lp);
+    sd_sym_eigen(P, D, s->Qp, s->lp);
     for (size_t k = 0; k < D; k++)
         s->lp[k] = 1.0 / s->lp[k];
     /* G = Sp A^T Se^-1 and mbase = Sp (S0^-1 m0) - G b, with Sp = Qp diag(lp) Qp^T */

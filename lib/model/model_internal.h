@@ -297,11 +297,25 @@ typedef struct sd_hook_state {
     void *user;
 } sd_hook_state;
 
+/* Symmetric eigen-decomposition by cyclic Jacobi rotations: the n x n
+ * matrix a (destroyed) = V diag(l) V^T, column k of V (row-major) the k-th
+ * eigenvector (linear_gaussian.c). */
+void sd_sym_eigen(double *a, size_t n, double *V, double *l);
+
+/* A covariance or precision argument S (n x n): non-NULL, finite, symmetric
+ * to 1e-12 of its largest diagonal entry and positive definite (smallest
+ * eigenvalue above 1e-13 of the largest); EINVAL naming `what` otherwise.
+ * Writes its eigenvectors V and eigenvalues l (work: n x n). */
+int sd_check_spd(const double *S, size_t n, const char *what, double *work, double *V,
+                 double *l);
+
 extern const sd_model_ops sd_model_gmm_ops;
 extern const sd_model_ops sd_model_score_fn_ops;
 extern const sd_model_ops sd_model_denoiser_fn_ops;
 extern const sd_model_ops sd_model_mlp_ops;
 extern const sd_model_ops sd_model_cond_gmm_ops;
 extern const sd_model_ops sd_model_linear_gaussian_ops;
+extern const sd_model_ops sd_model_iid_factorized_ops;
+extern const sd_model_ops sd_model_iid_gauss_ops;
 
 #endif /* SD_MODEL_INTERNAL_H */

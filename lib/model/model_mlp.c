@@ -919,12 +919,17 @@ static int mlp_check_options(const scoresde_mlp_options *o, size_t D, int code,
                            o->cond_input);
         if (o->cond_classes > ((size_t)1 << 20))
             return sd_fail(code, "%scond_classes (%zu) is above 2^20", where, o->cond_classes);
-        if (o->cond_classes > 0 &&
-            (o->cond_dim != 1 || o->cond_input != SCORESDE_MLP_COND_EMBED))
+        if (o->cond_classes > 0 && o->cond_dim != 1)
             return sd_fail(code,
                            "%scond_classes (%zu) needs cond_dim 1 (the label) and cond_input "
                            "SCORESDE_MLP_COND_EMBED",
                            where, o->cond_classes);
+        if (o->cond_classes > 0 && o->cond_input != SCORESDE_MLP_COND_EMBED)
+            return sd_fail(code,
+                           "%scond_classes (%zu) needs cond_input SCORESDE_MLP_COND_EMBED: "
+                           "CONCAT takes real features (for labels with CONCAT, pass a one-hot "
+                           "row, cond_dim = %zu and cond_classes = 0)",
+                           where, o->cond_classes, o->cond_classes);
     } else if (o->cond_classes > 0 || o->cond_null) {
         return sd_fail(code, "%scond_classes and cond_null need cond_dim > 0", where);
     }

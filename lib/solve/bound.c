@@ -288,7 +288,7 @@ int scoresde_sampler_report(const scoresde_sampler *s, const scoresde_model *mod
     double *y = buf, *ws = y + n * D, *t3 = ws + n + n * D, *se = t3 + 3 * n, *acc = se + n;
     double *tot_mean = acc + 3 * n, *tot_m2 = tot_mean + n;
     memset(acc, 0, 5 * n * sizeof(double));
-    scoresde_sampler_stats st = {sizeof st, 0, 0, 0, 0};
+    scoresde_sampler_stats st = {.struct_size = sizeof st};
     uint64_t nfe = 0;
     int rc = SCORESDE_OK;
     for (uint64_t k = 0; k < K && rc == SCORESDE_OK; k++) {
@@ -319,7 +319,8 @@ int scoresde_sampler_report(const scoresde_sampler *s, const scoresde_model *mod
         memcpy(terms + i * columns, row, columns * sizeof(double));
     }
     if (rc == SCORESDE_OK && stats != NULL) {
-        scoresde_sampler_stats v = {sizeof v, nfe, st.accepted, st.rejected, c.T};
+        scoresde_sampler_stats v = {.struct_size = sizeof v, .nfe = nfe, .accepted = st.accepted,
+                                    .rejected = st.rejected, .t_final = c.T};
         sd_write_struct_out(stats, stats->struct_size, &v, sizeof v);
     }
     sd_free(buf);

@@ -61,6 +61,7 @@ static const sd_setting sampler_rows[SD_SAMPLER_NOPT] = {
     ROW_D(DATA_SCALE, 1e-300, 1e300, 0, 1),
     ROW_D(DATA_SHIFT, -1e300, 1e300, 0, 0),
     ROW_D(GUIDANCE_SCALE, -1e6, 1e6, 0, 0),
+    ROW_I(SUPPORT_RETRIES, 0, 1000000, 100),
 };
 #undef OPT
 #undef ROW_I
@@ -661,7 +662,7 @@ static int drive(sd_run *run, size_t n, double *x, scoresde_sampler_stats *stats
     if (rc == SCORESDE_OK)
         rc = run_phase(run, blk, nb, nth, ws, ws_per_thread, gd, cd, PHASE_FINISH, run->N);
     if (rc == SCORESDE_OK) {
-        scoresde_sampler_stats v = {sizeof v, 0, 0, 0, run->t_end};
+        scoresde_sampler_stats v = {.struct_size = sizeof v, .t_final = run->t_end};
         for (size_t q = 0; q < nb; q++) {
             if (blk[q].nfe > v.nfe)
                 v.nfe = blk[q].nfe;
@@ -820,6 +821,8 @@ static int sample_impl(const scoresde_sampler *s, const scoresde_model *model, c
     if (rc == SCORESDE_OK)
         rc = drive(&run, n, x_out, stats);
     sd_free(buf);
+    if (rc == SCORESDE_OK)
+        rc = sd_solve_support(s, model, cond, n, D, seed, first_sample, x_out, mask, known, stats);
     return rc;
 }
 

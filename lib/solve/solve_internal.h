@@ -21,7 +21,7 @@
 #include "internal.h"
 #include "model_internal.h" /* sd_cond and the sd_model_*_c dispatchers */
 
-#define SD_SAMPLER_NOPT 37 /* setting ids 1..36 */
+#define SD_SAMPLER_NOPT 38 /* setting ids 1..37 */
 
 struct scoresde_sampler {
     int method;
@@ -33,6 +33,8 @@ struct scoresde_sampler {
     scoresde_guidance_fn guidance;
     double guidance_scale;
     void *guidance_user;
+    scoresde_support_fn support; /* prior-support hook (support.c), or NULL */
+    void *support_user;
 };
 
 /* Setting access for the methods (values were bounds-checked when set). */
@@ -206,5 +208,14 @@ int sd_solve_time_of_ratio(const scoresde_sde *sde, double target, double lo, do
 int sd_solve_out_of_steps(const sd_block *b, size_t i, double t);
 
 int sd_solve_eps(const scoresde_sampler *s, const scoresde_sde *sde, double *eps);
+
+/* The prior-support pass after a sample or inpaint call (support.c; see
+ * scoresde_sampler_set_support): the caller's arguments of that call, x_out
+ * holding its n samples; mask and known are inpainting's (NULL when
+ * sampling). A no-op without the hook. */
+int sd_solve_support(const scoresde_sampler *s, const scoresde_model *model,
+                     const scoresde_cond *cond, size_t n, size_t D, uint64_t seed,
+                     uint64_t first_sample, double *x_out, const unsigned char *mask,
+                     const double *known, scoresde_sampler_stats *stats);
 
 #endif /* SD_SOLVE_INTERNAL_H */

@@ -91,7 +91,7 @@ int main(int argc, char **argv)
     scoresde_cond cond = {sizeof cond, C, c, 2 * NS, mask};
     scoresde_cond one = {sizeof one, C, c, 1, NULL};
     double best = 1e300, b2n = 1e300, bnn = 1e300;
-    scoresde_sampler_stats st = {sizeof st, 0, 0, 0, 0};
+    scoresde_sampler_stats st = {.struct_size = sizeof st};
     for (int r = 0; r < reps; r++) {
         double t0 = now();
         check(scoresde_sampler_sample_cond(s, m, x, NS, DIM, &one, 1, 0, out, &st), "sample");

@@ -100,7 +100,7 @@ int main(int argc, char **argv)
         return 1;
     check(scoresde_sde_prior_sample(sde, n, 2, 2024, 0, 0, xT), "prior");
     scoresde_sampler *s = NULL;
-    scoresde_sampler_stats st = {sizeof st, 0, 0, 0, 0};
+    scoresde_sampler_stats st = {.struct_size = sizeof st};
     check(scoresde_sampler_create(&s, SCORESDE_SAMPLER_ODE), "sampler");
     check(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_RTOL, 1e-11), "rtol");
     check(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_ATOL, 1e-11), "atol");

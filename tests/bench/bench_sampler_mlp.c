@@ -124,7 +124,7 @@ int main(int argc, char **argv)
             check(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_THREADS, sth), "threads");
             check(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_BLOCK, (int64_t)blk), "block");
             double best = 1e300, best_bare = 1e300;
-            scoresde_sampler_stats st = {sizeof st, 0, 0, 0, 0};
+            scoresde_sampler_stats st = {.struct_size = sizeof st};
             for (int r = 0; r < reps; r++) {
                 double t0 = now();
                 check(scoresde_sampler_sample(s, m, xT, NS, DIM, 1, 0, x, &st), "sample");

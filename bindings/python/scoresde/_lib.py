@@ -46,6 +46,7 @@ TRAIN_PROGRESS_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_uint64, ctypes.c_dou
 SAMPLER_PROGRESS_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_uint64, ctypes.c_double,
                                        ctypes.c_uint64, _vp)
 GUIDANCE_FN = ctypes.CFUNCTYPE(ctypes.c_int, _vp, _vp, _sz, _sz, _vp, _vp)
+SUPPORT_FN = ctypes.CFUNCTYPE(ctypes.c_int, _vp, _sz, _sz, _vp, _vp)  # sampler.h (1.1)
 
 MLP_MAX_HIDDEN = 64
 
@@ -75,7 +76,8 @@ class SamplerStats(ctypes.Structure):
     """scoresde_sampler_stats (sampler.h), a versioned struct."""
     _fields_ = [("struct_size", ctypes.c_size_t), ("nfe", ctypes.c_uint64),
                 ("accepted", ctypes.c_uint64), ("rejected", ctypes.c_uint64),
-                ("t_final", ctypes.c_double)]
+                ("t_final", ctypes.c_double),
+                ("redrawn", ctypes.c_uint64), ("outside", ctypes.c_uint64)]  # 1.1
 
 
 def _last_error():
@@ -214,6 +216,8 @@ _FUNCTIONS = {
                                                  _vp], check_status),
     "scoresde_model_create_cond_denoiser_fn": (_i, [_pp, sde_p, _sz, _sz, _i, COND_FN, COND_FN,
                                                     _vp], check_status),
+    "scoresde_model_create_iid": (_i, [_pp, model_p, model_p, _sz, _p, _i, _p, _p],
+                                  check_status),
     "scoresde_model_cond_dim": (_sz, [model_p], check_value),
     "scoresde_model_cond_classes": (_sz, [model_p], check_value),
     "scoresde_model_cond_null": (_i, [model_p], check_nonneg),
@@ -306,6 +310,7 @@ _FUNCTIONS = {
     "scoresde_sampler_set_grid": (_i, [_vp, _p, _sz], check_status),
     "scoresde_sampler_set_guidance": (_i, [_vp, GUIDANCE_FN, _vp, _d], check_status),
     "scoresde_sampler_set_progress": (_i, [_vp, SAMPLER_PROGRESS_FN, _vp], check_status),
+    "scoresde_sampler_set_support": (_i, [_vp, SUPPORT_FN, _vp], check_status),
     "scoresde_sampler_times": (_i, [_vp, sde_p, _p, _sz], check_status),
     "scoresde_sampler_sample": (_i, [_vp, model_p, _p, _sz, _sz, _u64, _u64, _p,
                                      ctypes.POINTER(SamplerStats)], check_status),

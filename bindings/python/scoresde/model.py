@@ -16,7 +16,8 @@ from ._util import StrPath
 from ._lib import COND_FN, DENOISER_FN, DIVERGENCE_FN, MLP_MAX_HIDDEN, SCORE_FN, MlpOptions, lib
 from .sde import Sde
 
-__all__ = ["Model", "ModelKind", "MLP_ACTIVATIONS", "MLP_OUTPUTS", "MLP_EMBEDDINGS"]
+__all__ = ["Model", "ModelKind", "MLP_ACTIVATIONS", "MLP_OUTPUTS", "MLP_EMBEDDINGS",
+           "IID_METHODS"]
 
 # Names of the MLP's option values (SCORESDE_MLP_*; values frozen).
 MLP_ACTIVATIONS = {"silu": 0, "relu": 1, "tanh": 2, "softplus": 3}
@@ -24,6 +25,8 @@ MLP_OUTPUTS = {"score": 0, "noise": 1, "data": 2, "edm": 3}
 MLP_EMBEDDINGS = {"auto": 0, "fourier": 1, "sinusoidal": 2}
 MLP_PRECISIONS = {"float64": 0, "float32": 1}
 MLP_COND_INPUTS = {"concat": 1, "embed": 2}
+# Methods of Model.iid (SCORESDE_IID_*; values frozen).
+IID_METHODS = {"factorized": 1, "gauss": 2}
 
 
 def _choice(table, value, name):
@@ -44,6 +47,9 @@ class ModelKind(enum.IntEnum):
     SCORE_FN = 2
     DENOISER_FN = 3
     MLP = 4
+    COND_GMM = 5
+    LINEAR_GAUSSIAN = 6
+    IID = 7
 
 
 def _batch_body(fn, width, what):
@@ -131,6 +137,39 @@ class Model(u.Handle):
         return cls._create(lib.scoresde_model_create_linear_gaussian, sde, D, C,
                            u.ptr(prior_mean), u.ptr(prior_cov), u.ptr(A), u.ptr(b),
                            u.ptr(noise_cov), hooks=u.Hooks([sde._hooks]))
+
+    @classmethod
+    def iid(cls,
+            cond_model: Model,
+            y: ArrayLike,
+            prior: Optional[Model] = None,
+            method: Union[str, int] = "gauss",
+            prior_precision: Optional[ArrayLike] = None,
+            posterior_precision: Optional[ArrayLike] = None) -> Model:
+        """The posterior of N independent observations y, (N, C) or (C,) for one,
+        composed from cond_model, a model of p(theta | y) for one observation (model.h,
+        "IID observations"): an unconditional model usable by every sampler.
+        prior: an unconditional model of the prior under the same SDE, or None
+        for cond_model's null condition. method "gauss" (Geffner et al. 2023's
+        Gaussian correction; needs prior_precision and posterior_precision,
+        (D, D) each: the prior's inverse covariance and one observation's
+        posterior inverse covariance) or "factorized" (sum of scores minus
+        (N - 1) prior scores; exact at t = 0 only; no precisions)."""
+        C = cond_model.cond_dim
+        y = np.ascontiguousarray(y, dtype=np.float64)
+        if y.ndim == 1:   # one observation
+            y = y.reshape(1, -1)
+        if y.ndim != 2 or y.shape[1] != C:
+            raise ValueError("y must have shape (N, %d), not %s" % (C, y.shape))
+        D = cond_model.dim
+        pp = None if prior_precision is None else u.as_input(prior_precision,
+                                                              "prior_precision", (D, D))
+        qp = None if posterior_precision is None else u.as_input(
+            posterior_precision, "posterior_precision", (D, D))
+        parents = [cond_model._hooks] + ([prior._hooks] if prior is not None else [])
+        return cls._create(lib.scoresde_model_create_iid, cond_model, prior, y.shape[0],
+                           u.ptr(y), _choice(IID_METHODS, method, "method"), u.ptr(pp),
+                           u.ptr(qp), hooks=u.Hooks(parents))
 
     @classmethod
     def mlp(cls,

@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import _util as u
-from ._lib import GUIDANCE_FN, SAMPLER_PROGRESS_FN, SCORE_FN, SamplerStats, lib
+from ._lib import GUIDANCE_FN, SAMPLER_PROGRESS_FN, SCORE_FN, SUPPORT_FN, SamplerStats, lib
 from .errors import DimensionError
 from .train import lookup, progress_bar
 
@@ -41,6 +41,7 @@ SAMPLER_SETTINGS = {
     "s_tmin": 24, "s_tmax": 25, "s_noise": 26, "langevin_step": 27, "adaptive": 28,
     "unipc": 29, "bound_draws": 30, "bound_time": 31, "dequant_bits": 32,
     "dequant_draws": 33, "data_scale": 34, "data_shift": 35, "guidance_scale": 36,
+    "support_retries": 37,
 }
 # Likelihood reports (include/scoresde/bound.h): kinds and the columns of a row.
 REPORT_KINDS = {"ode": 1, "bound": 2}
@@ -57,7 +58,8 @@ def _setting(name):
 
 def _stats(stats, seed):
     return {"nfe": stats.nfe, "accepted": stats.accepted, "rejected": stats.rejected,
-            "t_final": stats.t_final, "seed": seed}
+            "t_final": stats.t_final, "redrawn": stats.redrawn, "outside": stats.outside,
+            "seed": seed}
 
 
 def bits_per_dim(logp: ArrayLike, D: int, bits: int, scale: float = 1.0) -> np.ndarray:
@@ -96,6 +98,7 @@ class Sampler(u.Handle):
                lookup(METHODS, method, "method"))
         super().__init__(slot.value)
         self._guidance = None
+        self._support = None
         self._custom_grid = None
         self.set(**settings)
 
@@ -177,8 +180,33 @@ class Sampler(u.Handle):
         u.call(lib.scoresde_sampler_set_guidance, self, cf, None, float(scale))
         self._guidance = cf
 
+    def set_support(self, fn: Optional[Callable[..., Any]]) -> None:
+        """fn(x) -> (n,) booleans, True for each sample (row of x) outside the
+        prior's support; those samples are redrawn, at most support_retries
+        times each (sampler.h, scoresde_sampler_set_support), and stats
+        reports "redrawn" and "outside". None removes it."""
+        if fn is None:
+            u.call(lib.scoresde_sampler_set_support, self, SUPPORT_FN(), None)
+            self._support = None
+            return
+
+        def body(x, n, D, outside, _user):
+            flags = np.asarray(fn(u.view(x, (n, D), False)))
+            if flags.shape != (n,):
+                raise ValueError("the support hook must return %d flags, not shape %s"
+                                 % (n, flags.shape))
+            dst = np.ctypeslib.as_array(ctypes.cast(outside, ctypes.POINTER(ctypes.c_ubyte)),
+                                        (n,))
+            dst[:] = flags.astype(bool)
+        cf = self._hooks.wrap(SUPPORT_FN, body)
+        u.call(lib.scoresde_sampler_set_support, self, cf, None)
+        self._support = cf
+
     # ------------------------------------------------------------------ runs
     def __reduce__(self):
+        if self._support is not None:
+            raise TypeError("a Sampler with a support hook does not pickle; remove it "
+                            "with set_support(None) and set it again after loading")
         if self._guidance is not None:
             raise TypeError("a Sampler with a guidance hook does not pickle; remove it "
                             "with set_guidance(None) and set it again after loading")

@@ -75,3 +75,67 @@ def test_cond_hook_and_errors():
     plain = sd.Model.gmm(sd.Sde.vp(), np.array([1.0]), np.zeros((1, 2)), np.ones((1, 2)))
     with pytest.raises(InvalidArgumentError):
         s.sample(plain, 4)                             # guidance needs a conditional model
+
+
+def _lg_fixture():
+    sde = sd.Sde.vp()
+    S0 = np.array([[1.0, 0.3], [0.3, 0.5]])
+    A = np.array([[1.0, 0.0], [0.5, 1.0], [-0.3, 0.8]])
+    Se = np.diag([0.2, 0.3, 0.25])
+    m0 = np.array([0.5, -1.0])
+    return sde, sd.Model.linear_gaussian(sde, m0, S0, A, Se), m0, S0, A, Se
+
+
+def test_iid_gauss_matches_the_n_observation_posterior():
+    sde, m, m0, S0, A, Se = _lg_fixture()
+    ys = np.array([[1.2, -0.4, 0.9], [0.8, 0.1, 1.1], [1.5, -0.2, 0.4]])
+    P0 = np.linalg.inv(S0)
+    Pp = P0 + A.T @ np.linalg.inv(Se) @ A
+    iid = sd.Model.iid(m, ys, method="gauss", prior_precision=P0, posterior_precision=Pp)
+    assert iid.kind == sd.ModelKind.IID and iid.cond_dim == 0 and iid.dim == 2
+    N = len(ys)
+    P = P0 + N * A.T @ np.linalg.inv(Se) @ A
+    SN = np.linalg.inv(P)
+    mN = SN @ (P0 @ m0 + A.T @ np.linalg.inv(Se) @ ys.sum(axis=0))
+    x = np.array([[0.3, -0.7], [1.5, 0.2]])
+    alpha, sigma = sde.marginal(np.array([0.5]))[:2]
+    s = iid.score(x, 0.5)
+    C = alpha[0] ** 2 * SN + sigma[0] ** 2 * np.eye(2)
+    want = -(np.linalg.inv(C) @ (x - alpha[0] * mN).T).T
+    assert np.allclose(s, want, rtol=1e-10, atol=1e-12)
+    samples, _ = sd.Sampler("dpmpp", steps=30).sample(iid, 3000, seed=3)
+    assert np.allclose(samples.mean(axis=0), mN, atol=0.03)
+    fac = sd.Model.iid(m, ys, method="factorized")
+    assert np.allclose(fac.score(x, 0.0), -(P @ (x - mN).T).T, rtol=1e-10)
+    with pytest.raises(InvalidArgumentError, match="takes no precisions"):
+        sd.Model.iid(m, ys, method="factorized", prior_precision=P0)
+    with pytest.raises(ValueError):
+        sd.Model.iid(m, ys, method="median")
+    with pytest.raises(ValueError, match="shape"):
+        sd.Model.iid(m, np.zeros((2, 2)))
+
+
+def test_support_hook_redraws_outside_samples():
+    sde = sd.Sde.vp()
+    m = sd.Model.gmm(sde, np.array([1.0]), np.array([[0.0]]), np.array([[1.0]]))
+    s = sd.Sampler("pc", steps=100, corrector="none")
+    plain, st0 = s.sample(m, 500, seed=4)
+    assert st0["redrawn"] == 0 and st0["outside"] == 0
+    s.set_support(lambda x: x[:, 0] < -0.5)
+    x, st = s.sample(m, 500, seed=4)
+    assert (x[:, 0] >= -0.5).all() and st["outside"] == 0
+    assert st["redrawn"] >= (plain[:, 0] < -0.5).sum()
+    kept = plain[:, 0] >= -0.5
+    assert np.array_equal(x[kept], plain[kept])
+    s.set(support_retries=0)
+    _, st = s.sample(m, 500, seed=4)
+    assert st["redrawn"] == 0 and st["outside"] == (plain[:, 0] < -0.5).sum()
+
+    def boom(x):
+        raise RuntimeError("support hook failed")
+    s.set_support(boom)
+    with pytest.raises(RuntimeError, match="support hook failed"):
+        s.sample(m, 5, seed=4)
+    s.set_support(None)
+    again, _ = s.sample(m, 500, seed=4)
+    assert np.array_equal(again, plain)

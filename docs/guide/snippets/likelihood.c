@@ -41,7 +41,7 @@ int main(void)
 
     /* Defaults: Dormand-Prince, rtol = atol = 1e-5, exact divergence. */
     CHECK(scoresde_sampler_create(&ode, SCORESDE_SAMPLER_ODE) == SCORESDE_OK);
-    scoresde_sampler_stats st = {sizeof st, 0, 0, 0, 0};
+    scoresde_sampler_stats st = {.struct_size = sizeof st};
     CHECK(scoresde_sampler_likelihood(ode, model, x, N, D, 0, 0, logp, latent, &st) == SCORESDE_OK);
     printf("NFE %llu (augmented evaluations), t_final %g\n", (unsigned long long)st.nfe,
            st.t_final);

@@ -70,7 +70,7 @@ int main(void)
     scoresde_model *model = NULL;
     scoresde_sampler *pc = NULL, *ode = NULL, *dpm = NULL;
     static double x[N * D];
-    scoresde_sampler_stats st = {sizeof st, 0, 0, 0, 0};
+    scoresde_sampler_stats st = {.struct_size = sizeof st};
 
     CHECK(scoresde_sde_create_default(&sde, SCORESDE_SDE_VP) == SCORESDE_OK);
     CHECK(scoresde_model_create_gmm(&model, sde, K, D, w, mu, var) == SCORESDE_OK);

@@ -68,6 +68,7 @@ pub const SCORESDE_RNG_BATCH: scoresde_rng_purpose_t = 8;
 pub const SCORESDE_RNG_INPAINT: scoresde_rng_purpose_t = 9;
 pub const SCORESDE_RNG_COND_DROP: scoresde_rng_purpose_t = 10;
 pub const SCORESDE_RNG_BOUND: scoresde_rng_purpose_t = 11;
+pub const SCORESDE_RNG_SUPPORT: scoresde_rng_purpose_t = 12;
 pub type scoresde_rng_purpose_t = core::ffi::c_uint;
 extern "C" {
     pub fn scoresde_philox4x32_10(counter: *const u32, key: *const u32, out: *mut u32);
@@ -359,6 +360,7 @@ pub const SCORESDE_MODEL_DENOISER_FN: scoresde_model_kind_t = 3;
 pub const SCORESDE_MODEL_MLP: scoresde_model_kind_t = 4;
 pub const SCORESDE_MODEL_COND_GMM: scoresde_model_kind_t = 5;
 pub const SCORESDE_MODEL_LINEAR_GAUSSIAN: scoresde_model_kind_t = 6;
+pub const SCORESDE_MODEL_IID: scoresde_model_kind_t = 7;
 pub type scoresde_model_kind_t = core::ffi::c_uint;
 pub type scoresde_score_fn = ::core::option::Option<
     unsafe extern "C" fn(
@@ -650,6 +652,21 @@ extern "C" {
         A: *const f64,
         b: *const f64,
         noise_cov: *const f64,
+    ) -> core::ffi::c_int;
+}
+pub const SCORESDE_IID_FACTORIZED: scoresde_iid_method_t = 1;
+pub const SCORESDE_IID_GAUSS: scoresde_iid_method_t = 2;
+pub type scoresde_iid_method_t = core::ffi::c_uint;
+extern "C" {
+    pub fn scoresde_model_create_iid(
+        out: *mut *mut scoresde_model,
+        cond_model: *const scoresde_model,
+        prior_model: *const scoresde_model,
+        N: usize,
+        y: *const f64,
+        method: core::ffi::c_int,
+        prior_precision: *const f64,
+        posterior_precision: *const f64,
     ) -> core::ffi::c_int;
 }
 pub type scoresde_cond_score_fn = ::core::option::Option<
@@ -1296,6 +1313,7 @@ pub const SCORESDE_SAMPLER_DEQUANT_DRAWS: scoresde_sampler_setting_t = 33;
 pub const SCORESDE_SAMPLER_DATA_SCALE: scoresde_sampler_setting_t = 34;
 pub const SCORESDE_SAMPLER_DATA_SHIFT: scoresde_sampler_setting_t = 35;
 pub const SCORESDE_SAMPLER_GUIDANCE_SCALE: scoresde_sampler_setting_t = 36;
+pub const SCORESDE_SAMPLER_SUPPORT_RETRIES: scoresde_sampler_setting_t = 37;
 pub type scoresde_sampler_setting_t = core::ffi::c_uint;
 pub const SCORESDE_SAMPLER_BOUND_TIME_UNIFORM: scoresde_sampler_bound_time_t = 1;
 pub const SCORESDE_SAMPLER_BOUND_TIME_IMPORTANCE: scoresde_sampler_bound_time_t = 2;
@@ -1312,6 +1330,8 @@ pub struct scoresde_sampler_stats {
     pub accepted: u64,
     pub rejected: u64,
     pub t_final: f64,
+    pub redrawn: u64,
+    pub outside: u64,
 }
 pub type scoresde_sampler_progress_fn = ::core::option::Option<
     unsafe extern "C" fn(
@@ -1405,6 +1425,22 @@ extern "C" {
         fn_: scoresde_guidance_fn,
         user: *mut core::ffi::c_void,
         scale: f64,
+    ) -> core::ffi::c_int;
+}
+pub type scoresde_support_fn = ::core::option::Option<
+    unsafe extern "C" fn(
+        x: *const f64,
+        n: usize,
+        D: usize,
+        outside: *mut core::ffi::c_uchar,
+        user: *mut core::ffi::c_void,
+    ) -> core::ffi::c_int,
+>;
+extern "C" {
+    pub fn scoresde_sampler_set_support(
+        s: *mut scoresde_sampler,
+        fn_: scoresde_support_fn,
+        user: *mut core::ffi::c_void,
     ) -> core::ffi::c_int;
 }
 extern "C" {

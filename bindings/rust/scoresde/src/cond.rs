@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use scoresde_sys as sys;
 
+use crate::enums::IidMethod;
 use crate::error::{want_len, Result};
 use crate::hooks::{guard, slice, slice_mut, user_ptr, HookResult, Keep};
 use crate::model::{create, Model};
@@ -95,6 +96,38 @@ impl Model {
             sys::scoresde_model_create_linear_gaussian(o, sde.raw(), d, c, prior_mean.as_ptr(),
                                                        prior_cov.as_ptr(), a.as_ptr(), bp,
                                                        noise_cov.as_ptr())
+        })
+    }
+
+    /// The posterior of N = y.len() / cond_dim independent observations y
+    /// (N x C) composed from `cond_model`, a model of p(theta | y) for one
+    /// observation (model.h, "IID observations"): an unconditional model.
+    /// `prior`: an unconditional model of the prior under the same SDE, or
+    /// None for cond_model's null condition. Gauss needs prior_precision and
+    /// posterior_precision (dim x dim each); Factorized takes None for both.
+    pub fn iid(cond_model: &Model, prior: Option<&Model>, y: &[f64], method: IidMethod,
+               prior_precision: Option<&[f64]>, posterior_precision: Option<&[f64]>)
+               -> Result<Model> {
+        let c = cond_model.cond_dim();
+        let n = y.len().checked_div(c).unwrap_or(0);
+        want_len("y", y.len(), n * c)?;
+        let d = cond_model.dim();
+        for (name, p) in [("prior_precision", prior_precision),
+                          ("posterior_precision", posterior_precision)] {
+            if let Some(p) = p {
+                want_len(name, p.len(), d * d)?;
+            }
+        }
+        let mut keep = cond_model.keep.clone();
+        if let Some(p) = prior {
+            keep.extend(p.keep.iter().cloned());
+        }
+        let pm = prior.map_or(std::ptr::null(), |p| p.raw());
+        let p0 = prior_precision.map_or(std::ptr::null(), |p| p.as_ptr());
+        let pp = posterior_precision.map_or(std::ptr::null(), |p| p.as_ptr());
+        create(keep, |o| unsafe {
+            sys::scoresde_model_create_iid(o, cond_model.raw(), pm, n, y.as_ptr(), method.raw(),
+                                           p0, pp)
         })
     }
 

@@ -71,6 +71,20 @@ c_enum! {
         CondGmm = sys::SCORESDE_MODEL_COND_GMM,
         /// The exact linear-Gaussian posterior (1.1).
         LinearGaussian = sys::SCORESDE_MODEL_LINEAR_GAUSSIAN,
+        /// The posterior of N IID observations, composed (1.1).
+        Iid = sys::SCORESDE_MODEL_IID,
+    }
+}
+
+c_enum! {
+    /// How [`crate::Model::iid`] combines single-observation scores
+    /// (scoresde_iid_method_t).
+    IidMethod {
+        /// sum_k s_k - (N - 1) s_prior: exact at t = 0 only.
+        Factorized = sys::SCORESDE_IID_FACTORIZED,
+        /// Geffner et al. 2023's Gaussian correction: exact for Gaussian
+        /// prior and posteriors with the given precisions.
+        Gauss = sys::SCORESDE_IID_GAUSS,
     }
 }
 
@@ -230,6 +244,8 @@ c_enum! {
         DataShift = sys::SCORESDE_SAMPLER_DATA_SHIFT,
         /// Classifier-free guidance scale w (0 = off, 1.1).
         GuidanceScale = sys::SCORESDE_SAMPLER_GUIDANCE_SCALE,
+        /// Redraws per sample outside the prior's support (integer, 1.1).
+        SupportRetries = sys::SCORESDE_SAMPLER_SUPPORT_RETRIES,
     }
 }
 

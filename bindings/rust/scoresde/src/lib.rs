@@ -34,13 +34,14 @@ mod sde;
 mod train;
 
 pub use cond::CondBatchFn;
-pub use enums::{Activation, Corrector, Divergence, Embedding, Export, Grid, LossKind, LossSetting,
-                Method, MlpOutput, ModelKind, Precision, Predictor, SamplerSetting, SdeKind, Solver,
-                TrainerSetting};
+pub use enums::{Activation, Corrector, Divergence, Embedding, Export, Grid, IidMethod, LossKind,
+                LossSetting, Method, MlpOutput, ModelKind, Precision, Predictor, SamplerSetting,
+                SdeKind, Solver, TrainerSetting};
 pub use error::{Error, ErrorKind, Result};
 pub use hooks::HookResult;
 pub use model::{BatchFn, Cond, MlpOptions, Model};
-pub use sampler::{bits_per_dim, Bound, ProgressFn, ReportKind, Sampler, Stats, REPORT_COLUMNS};
+pub use sampler::{bits_per_dim, Bound, ProgressFn, ReportKind, Sampler, Stats, SupportFn,
+                  REPORT_COLUMNS};
 pub use train::{FitSummary, Loss, Trainer, WeightFn};
 pub use sde::{DiffusionFn, DriftFn, ScheduleFn, Sde, SdeRef};
 pub use scoresde_sys as sys;

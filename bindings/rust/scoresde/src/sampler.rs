@@ -51,17 +51,41 @@ pub struct Stats {
     pub rejected: u64,
     /// The time the run ended at.
     pub t_final: f64,
+    /// Redraws of samples outside the prior's support (1.1).
+    pub redrawn: u64,
+    /// Samples still outside it after SupportRetries redraws (1.1).
+    pub outside: u64,
 }
 
 fn new_stats() -> sys::scoresde_sampler_stats {
     sys::scoresde_sampler_stats {
         struct_size: std::mem::size_of::<sys::scoresde_sampler_stats>(),
-        nfe: 0, accepted: 0, rejected: 0, t_final: 0.0,
+        nfe: 0, accepted: 0, rejected: 0, t_final: 0.0, redrawn: 0, outside: 0,
     }
 }
 
 fn stats(s: &sys::scoresde_sampler_stats) -> Stats {
-    Stats { nfe: s.nfe, accepted: s.accepted, rejected: s.rejected, t_final: s.t_final }
+    Stats { nfe: s.nfe, accepted: s.accepted, rejected: s.rejected, t_final: s.t_final,
+            redrawn: s.redrawn, outside: s.outside }
+}
+
+/// A prior-support hook (x, dim, outside): set outside[i] for each sample
+/// (row i of x) outside the prior's support (sampler.h,
+/// scoresde_sampler_set_support).
+pub type SupportFn = dyn Fn(&[f64], usize, &mut [bool]) -> HookResult + Send + Sync;
+
+unsafe extern "C" fn support_tramp(x: *const f64, n: usize, d: usize, outside: *mut u8,
+                                   user: *mut c_void) -> i32 {
+    // SAFETY: user is the Box<SupportFn> the sampler keeps in an Arc.
+    let f = &*(user as *const Box<SupportFn>);
+    guard(|| {
+        let mut flags = vec![false; n];
+        f(slice(x, n * d), d, &mut flags)?;
+        for (i, &b) in flags.iter().enumerate() {
+            *outside.add(i) = b as u8;
+        }
+        Ok(())
+    })
 }
 
 /// A progress hook (step, t, nfe) -> true to stop the run (SCORESDE_ECALLBACK).
@@ -89,6 +113,7 @@ pub struct Sampler {
     ptr: NonNull<sys::scoresde_sampler>,
     guidance: Option<Arc<Box<BatchFn>>>,
     progress: Option<Arc<Box<ProgressFn>>>,
+    support: Option<Arc<Box<SupportFn>>>,
 }
 
 // SAFETY: see the type's documentation; the closures are Send + Sync.
@@ -107,7 +132,7 @@ impl Sampler {
         let mut out = ptr::null_mut();
         hooks::call(|| unsafe { sys::scoresde_sampler_create(&mut out, method.raw()) })?;
         let ptr = NonNull::new(out).ok_or_else(|| Error::new(sys::SCORESDE_ENOMEM, "NULL sampler"))?;
-        Ok(Sampler { ptr, guidance: None, progress: None })
+        Ok(Sampler { ptr, guidance: None, progress: None, support: None })
     }
 
     /// An independent copy (settings, grid and hooks, whose closures it shares).
@@ -115,7 +140,8 @@ impl Sampler {
         let mut out = ptr::null_mut();
         hooks::call(|| unsafe { sys::scoresde_sampler_clone(&mut out, self.raw()) })?;
         let ptr = NonNull::new(out).ok_or_else(|| Error::new(sys::SCORESDE_ENOMEM, "NULL sampler"))?;
-        Ok(Sampler { ptr, guidance: self.guidance.clone(), progress: self.progress.clone() })
+        Ok(Sampler { ptr, guidance: self.guidance.clone(), progress: self.progress.clone(),
+                     support: self.support.clone() })
     }
 
     fn raw(&self) -> *const sys::scoresde_sampler {
@@ -226,6 +252,20 @@ impl Sampler {
         };
         hooks::call(|| unsafe { sys::scoresde_sampler_set_guidance(self.ptr.as_ptr(), cb, user, scale) })?;
         self.guidance = h;
+        Ok(())
+    }
+
+    /// The prior-support closure (x, dim, outside); None removes it. Flagged
+    /// samples are redrawn (at most SupportRetries times each); Stats
+    /// reports redrawn and outside.
+    pub fn set_support(&mut self, f: Option<Box<SupportFn>>) -> Result<()> {
+        let h = f.map(Arc::new);
+        let (cb, user) = match &h {
+            Some(a) => (Some(support_tramp as unsafe extern "C" fn(_, _, _, _, _) -> _), user_ptr(a)),
+            None => (None, ptr::null_mut()),
+        };
+        hooks::call(|| unsafe { sys::scoresde_sampler_set_support(self.ptr.as_ptr(), cb, user) })?;
+        self.support = h;
         Ok(())
     }
 

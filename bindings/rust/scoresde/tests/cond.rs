@@ -38,3 +38,47 @@ fn conditional_score_loss_and_training() {
     tr.step_cond(&x, Some(&Cond::rows(&row, 3))).unwrap();
     tr.backward_cond(&x, Some(&Cond::null(3)), 0).unwrap();
 }
+
+/// IID observations (Gauss-corrected) on the exact linear-Gaussian model:
+/// N = 1 is the single-observation score; the composed model is
+/// unconditional and samples; Factorized refuses precisions.
+#[test]
+fn iid_model_and_support_hook() {
+    use scoresde::{IidMethod, Method, ModelKind, Sampler, SamplerSetting};
+    let sde = Sde::vp(0.1, 20.0).unwrap();
+    let (m0, s0) = ([0.0, 0.0], [1.0, 0.0, 0.0, 1.0]);
+    let (a, se) = ([1.0, 0.0, 0.0, 1.0], [0.5, 0.0, 0.0, 0.5]);
+    let lg = Model::linear_gaussian(&sde, &m0, &s0, &a, None, &se).unwrap();
+    let p0 = [1.0, 0.0, 0.0, 1.0];
+    let pp = [3.0, 0.0, 0.0, 3.0]; // I + A^T Se^-1 A
+    let y = [0.5, -0.5];
+    let iid = Model::iid(&lg, None, &y, IidMethod::Gauss, Some(&p0), Some(&pp)).unwrap();
+    assert_eq!(iid.kind(), ModelKind::Iid);
+    assert_eq!(iid.cond_dim(), 0);
+    let (x, t) = ([0.3, -0.2], [0.4]);
+    let (mut s1, mut s2) = ([0.0; 2], [0.0; 2]);
+    iid.score(&x, &t, &mut s1).unwrap();
+    lg.score_cond(&x, &t, Some(&Cond::rows(&y, 2)), &mut s2).unwrap();
+    assert!((s1[0] - s2[0]).abs() < 1e-12 && (s1[1] - s2[1]).abs() < 1e-12);
+    let err = Model::iid(&lg, None, &y, IidMethod::Factorized, Some(&p0), None).err().unwrap();
+    assert_eq!(err.status(), sys::SCORESDE_EINVAL);
+    let ys = [0.5, -0.5, 0.7, -0.1, 0.2, 0.0];
+    let three = Model::iid(&lg, None, &ys, IidMethod::Factorized, None, None).unwrap();
+
+    let mut smp = Sampler::new(Method::Pc).unwrap();
+    smp.set_int(SamplerSetting::Steps, 50).unwrap();
+    smp.set_support(Some(Box::new(|x: &[f64], d: usize, out: &mut [bool]| {
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = x[i * d] < 0.0;
+        }
+        Ok(())
+    }))).unwrap();
+    let mut xs = [0.0; 2 * 64];
+    let st = smp.sample(&three, None, 5, 0, &mut xs).unwrap();
+    assert_eq!(st.outside, 0);
+    assert!(st.redrawn > 0);
+    assert!(xs.chunks(2).all(|r| r[0] >= 0.0));
+    smp.set_support(None).unwrap();
+    let st = smp.sample(&three, None, 5, 0, &mut xs).unwrap();
+    assert_eq!((st.redrawn, st.outside), (0, 0));
+}
