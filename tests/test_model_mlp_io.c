@@ -405,7 +405,7 @@ START_TEST(forged_files_are_refused_without_large_allocations)
          "parameters, the file's parameter section 11");
     CASE(f.parm_count = UINT64_MAX, "parameters: 18446744073709551615 elements");
     CASE((f.widths[0] = 1000, f.parm_count = 4003), "parameters: 4003 elements");
-    CASE(f.act = 4, "activation");
+    CASE(f.act = 6, "activation");
     CASE(f.act = UINT32_MAX, "activation");
     CASE(f.out = 4, "output parameterisation");
     CASE(f.embed = SCORESDE_MLP_EMBED_AUTO, "embedding at offset");

@@ -635,12 +635,16 @@ typedef enum scoresde_mlp_cond_input_t {
     SCORESDE_MLP_COND_EMBED = 2   /**< a learned embedding of c is added to the time features */
 } scoresde_mlp_cond_input_t;
 
-/** Hidden-layer activations of an MLP model (values frozen). */
+/** Hidden-layer activations of the network kinds (MLP and residual MLP;
+ *  values frozen). */
 typedef enum scoresde_mlp_activation_t {
     SCORESDE_MLP_SILU = 0,
     SCORESDE_MLP_RELU = 1,
     SCORESDE_MLP_TANH = 2,
-    SCORESDE_MLP_SOFTPLUS = 3
+    SCORESDE_MLP_SOFTPLUS = 3,
+    SCORESDE_MLP_GELU_TANH = 4, /**< GELU, tanh form z (1 + tanh(k (z + 0.044715 z^3))) / 2,
+                                     k = sqrt(2 / pi) (1.1) */
+    SCORESDE_MLP_GELU = 5       /**< GELU, exact form z Phi(z) through erf (1.1) */
 } scoresde_mlp_activation_t;
 
 /** Output parameterisations of an MLP model (values frozen). */
@@ -682,7 +686,8 @@ typedef struct scoresde_mlp_options {
                                   n_hidden widths, each 1 .. 2^20, read and copied by
                                   scoresde_model_create_mlp (the array need not
                                   outlive that call) */
-    int activation;          /**< SCORESDE_MLP_SILU (default), RELU, TANH, SOFTPLUS */
+    int activation;          /**< SCORESDE_MLP_SILU (default), RELU, TANH, SOFTPLUS,
+                                  GELU_TANH, GELU (1.1) */
     int output;              /**< SCORESDE_MLP_OUTPUT_* (default NOISE) */
     int embedding;           /**< SCORESDE_MLP_EMBED_* (default AUTO) */
     size_t embed_dim;        /**< time features, even, 2 .. 4096 (default 16) */
