@@ -233,7 +233,7 @@ static int ws_alloc(void **p, size_t rows, size_t cols, size_t es, const char *w
  * parallel region gets fewer threads than it asked for, which happens above
  * OMP_THREAD_LIMIT or inside a region that may not nest; and threads beyond
  * the processors only share them. */
-static int granted_threads(int n_threads)
+int sd_nn_granted_threads(int n_threads)
 {
     int n = n_threads < 1 ? 1 : n_threads;
     if (omp_get_active_level() >= omp_get_max_active_levels())
@@ -250,7 +250,7 @@ static int granted_threads(int n_threads)
 
 void sd_mlp_ws_set_threads(sd_mlp_ws *ws, int n_threads)
 {
-    n_threads = granted_threads(n_threads);
+    n_threads = sd_nn_granted_threads(n_threads);
     if (ws->n_threads == n_threads)
         return;
     ws->n_threads = n_threads;
@@ -277,7 +277,7 @@ int sd_mlp_ws_create(const sd_mlp *net, size_t max_rows, size_t block_rows, int 
     ws->net = net;
     ws->block = B;
     ws->slots = max_rows / B + (max_rows % B != 0);
-    ws->n_threads = granted_threads(n_threads);
+    ws->n_threads = sd_nn_granted_threads(n_threads);
     bli_rntm_init(&ws->rntm);
     bli_rntm_set_num_threads((dim_t)ws->n_threads, &ws->rntm);
     size_t es = elem_size(net), rows, rows2;

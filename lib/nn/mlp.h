@@ -120,6 +120,12 @@ void sd_mlp_ws_free(sd_mlp_ws *ws);
  * owns the workspace exclusively (no evaluation on it may be running). */
 void sd_mlp_ws_set_threads(sd_mlp_ws *ws, int n_threads);
 
+/* The thread count BLIS is given for a request of n_threads (>= 1), for
+ * every network engine: cut to what the OpenMP runtime will grant (BLIS
+ * aborts when its region gets fewer threads than asked: above
+ * OMP_THREAD_LIMIT or in a region that may not nest) and to the processors. */
+int sd_nn_granted_threads(int n_threads);
+
 /* The number of floating-point operations of the GEMMs the workspace has run
  * since creation (2 m n k per call), for the benchmark's GEMM-bound check. */
 uint64_t sd_mlp_ws_gemm_flops(const sd_mlp_ws *ws);
