@@ -197,6 +197,18 @@ static int mlp_same_shape(const scoresde_model *dst, const scoresde_model *src)
                                &((const mlp_state *)src->state)->pm);
 }
 
+/* The shared options of an MLP's options (precond.h). */
+static sd_pmodel_config mlp_config(const scoresde_mlp_options *o, size_t D)
+{
+    sd_pmodel_config c = {
+        .name = "MLP", .dim = D, .activation = o->activation, .output = o->output,
+        .embedding = o->embedding, .precision = o->precision, .embed_dim = o->embed_dim,
+        .fourier_scale = o->fourier_scale, .sigma_data = o->sigma_data, .seed = o->seed,
+        .chunk_rows = o->chunk_rows, .n_threads = o->n_threads, .cond_dim = o->cond_dim,
+        .cond_classes = o->cond_classes, .cond_input = o->cond_input, .cond_null = o->cond_null};
+    return c;
+}
+
 /* A state from resolved, checked options (opt->widths non-NULL), the network
  * initialised from the seed; the widths are copied into the state.
  * freq: the embedding's h frequencies to copy (a clone's or a file's, so the
@@ -207,13 +219,7 @@ static int mlp_make_state(const scoresde_mlp_options *opt, size_t D, const doubl
     mlp_state *st = sd_calloc(1, sizeof *st);
     if (!st)
         return SCORESDE_ENOMEM;
-    sd_pmodel_config cfg = {
-        .name = "MLP", .dim = D, .output = opt->output, .embedding = opt->embedding,
-        .embed_dim = opt->embed_dim, .fourier_scale = opt->fourier_scale,
-        .sigma_data = opt->sigma_data, .seed = opt->seed, .chunk_rows = opt->chunk_rows,
-        .n_threads = opt->n_threads, .f32 = opt->precision == SCORESDE_MLP_FLOAT32,
-        .cond_dim = opt->cond_dim, .cond_classes = opt->cond_classes,
-        .cond_input = opt->cond_input, .cond_null = opt->cond_null};
+    sd_pmodel_config cfg = mlp_config(opt, D);
     int rc = sd_pmodel_init(&st->pm, &mlp_net_ops, &cfg, freq);
     if (rc != SCORESDE_OK) {
         sd_free(st);
@@ -260,17 +266,8 @@ static int mlp_save_state(const scoresde_model *m, struct sd_writer *w)
 {
     const mlp_state *st = m->state;
     const scoresde_mlp_options *o = &st->opt;
-    sd_writer_put_u64(w, (uint64_t)m->dim);
-    sd_writer_put_u32(w, (uint32_t)o->activation);
-    sd_writer_put_u32(w, (uint32_t)o->output);
-    sd_writer_put_u32(w, (uint32_t)o->embedding);
-    sd_writer_put_u32(w, (uint32_t)o->precision);
-    sd_writer_put_u64(w, (uint64_t)o->embed_dim);
-    sd_writer_put_f64(w, o->fourier_scale);
-    sd_writer_put_f64(w, o->sigma_data);
-    sd_writer_put_u64(w, o->seed);
-    sd_writer_put_u64(w, (uint64_t)o->chunk_rows);
-    sd_writer_put_u32(w, (uint32_t)o->n_threads);
+    sd_pmodel_config c = mlp_config(o, m->dim);
+    sd_pmodel_put_head(w, &c);
     sd_writer_put_u64(w, (uint64_t)o->n_hidden);
     for (size_t l = 0; l < o->n_hidden; l++)
         sd_writer_put_u64(w, (uint64_t)o->widths[l]);
@@ -280,41 +277,9 @@ static int mlp_save_state(const scoresde_model *m, struct sd_writer *w)
     sd_writer_put_f64_array(w, st->pm.freq, o->embed_dim / 2);
     /* Format 1.1: a conditional model appends its condition options; an
      * unconditional one writes the 1.0 payload exactly. */
-    if (o->cond_dim > 0) {
-        sd_writer_put_u64(w, (uint64_t)o->cond_dim);
-        sd_writer_put_u32(w, (uint32_t)o->cond_input);
-        sd_writer_put_u64(w, (uint64_t)o->cond_classes);
-        sd_writer_put_u32(w, (uint32_t)(o->cond_null != 0));
-    }
+    if (o->cond_dim > 0)
+        sd_pmodel_put_cond(w, &c);
     return sd_writer_status(w);
-}
-
-/* A u32 enum field that must lie in [lo, hi], as an int. */
-static int get_enum(struct sd_reader *r, int lo, int hi, int *out, const char *what)
-{
-    uint32_t v;
-    size_t at = sd_reader_offset(r);
-    SD_TRY(sd_reader_get_u32(r, &v, what));
-    if (v < (uint32_t)lo || v > (uint32_t)hi)
-        return sd_fail(SCORESDE_ECORRUPT, "the MLP %s at offset %zu (%u) is not between %d and %d",
-                       what, at, v, lo, hi);
-    *out = (int)v;
-    return SCORESDE_OK;
-}
-
-/* A u64 count field that must lie in [lo, hi]. */
-static int get_count(struct sd_reader *r, uint64_t lo, uint64_t hi, size_t *out,
-                     const char *what)
-{
-    uint64_t v;
-    size_t at = sd_reader_offset(r);
-    SD_TRY(sd_reader_get_u64(r, &v, what));
-    if (v < lo || v > hi)
-        return sd_fail(SCORESDE_ECORRUPT,
-                       "the MLP %s at offset %zu (%llu) is not between %llu and %llu", what, at,
-                       (unsigned long long)v, (unsigned long long)lo, (unsigned long long)hi);
-    *out = (size_t)v;
-    return SCORESDE_OK;
 }
 
 static int mlp_load_state(scoresde_model *m, struct sd_reader *r, size_t n_params)
@@ -323,43 +288,32 @@ static int mlp_load_state(scoresde_model *m, struct sd_reader *r, size_t n_param
     scoresde_model_mlp_options_init(&o, sizeof o);
     size_t widths[SCORESDE_MLP_MAX_HIDDEN];
     o.widths = widths;
-    size_t D;
-    SD_TRY(get_count(r, m->dim, m->dim, &D, "dimension (must equal the model's)"));
-    SD_TRY(get_enum(r, SCORESDE_MLP_SILU, SCORESDE_MLP_GELU, &o.activation, "activation"));
-    SD_TRY(get_enum(r, SCORESDE_MLP_OUTPUT_SCORE, SCORESDE_MLP_OUTPUT_EDM, &o.output,
-                    "output parameterisation"));
-    /* Files hold the resolved embedding, never AUTO. */
-    SD_TRY(get_enum(r, SCORESDE_MLP_EMBED_FOURIER, SCORESDE_MLP_EMBED_SINUSOIDAL, &o.embedding,
-                    "embedding"));
-    SD_TRY(get_enum(r, SCORESDE_MLP_FLOAT64, SCORESDE_MLP_FLOAT32, &o.precision, "precision"));
-    SD_TRY(get_count(r, 2, 4096, &o.embed_dim, "embedding dimension"));
-    SD_TRY(sd_reader_get_f64(r, &o.fourier_scale, "Fourier scale"));
-    SD_TRY(sd_reader_get_f64(r, &o.sigma_data, "sigma_data"));
-    SD_TRY(sd_reader_get_u64(r, &o.seed, "seed"));
-    SD_TRY(get_count(r, 1, (uint64_t)1 << 20, &o.chunk_rows, "chunk_rows"));
-    int threads;
-    SD_TRY(get_enum(r, 1, 1024, &threads, "thread count"));
-    o.n_threads = threads;
-    SD_TRY(get_count(r, 0, SCORESDE_MLP_MAX_HIDDEN, &o.n_hidden, "hidden layer count"));
+    size_t D = m->dim;
+    sd_pmodel_config c = mlp_config(&o, D);
+    SD_TRY(sd_pmodel_get_head(r, &c));
+    SD_TRY(sd_pmodel_get_count(r, "MLP", 0, SCORESDE_MLP_MAX_HIDDEN, &o.n_hidden,
+                               "hidden layer count"));
     for (size_t l = 0; l < o.n_hidden; l++)
-        SD_TRY(get_count(r, 1, SD_MLP_MAX_WIDTH, &widths[l], "hidden width"));
-
-    size_t h = o.embed_dim / 2;
-    SD_TRY(sd_reader_check_count(r, h, sizeof(double), "embedding frequencies"));
+        SD_TRY(sd_pmodel_get_count(r, "MLP", 1, SD_MLP_MAX_WIDTH, &widths[l], "hidden width"));
     double freq[2048];
-    SD_TRY(sd_reader_get_f64_array(r, freq, h, "embedding frequencies"));
-    for (size_t k = 0; k < h; k++)
-        if (!isfinite(freq[k]))
-            return sd_fail(SCORESDE_ECORRUPT, "the MLP embedding frequency %zu (%g) is not finite",
-                           k, freq[k]);
+    SD_TRY(sd_pmodel_get_freq(r, &c, freq));
     /* Format 1.0 ends here (unconditional); 1.1's conditional models go on. */
-    if (sd_reader_remaining(r) > 0) {
-        SD_TRY(get_count(r, 1, 4096, &o.cond_dim, "condition dimension"));
-        SD_TRY(get_enum(r, SCORESDE_MLP_COND_CONCAT, SCORESDE_MLP_COND_EMBED, &o.cond_input,
-                        "condition input"));
-        SD_TRY(get_count(r, 0, (uint64_t)1 << 20, &o.cond_classes, "condition classes"));
-        SD_TRY(get_enum(r, 0, 1, &o.cond_null, "null-condition flag"));
-    }
+    if (sd_reader_remaining(r) > 0)
+        SD_TRY(sd_pmodel_get_cond(r, 1, &c));
+    o.activation = c.activation;
+    o.output = c.output;
+    o.embedding = c.embedding;
+    o.precision = c.precision;
+    o.embed_dim = c.embed_dim;
+    o.fourier_scale = c.fourier_scale;
+    o.sigma_data = c.sigma_data;
+    o.seed = c.seed;
+    o.chunk_rows = c.chunk_rows;
+    o.n_threads = c.n_threads;
+    o.cond_dim = c.cond_dim;
+    o.cond_input = c.cond_input;
+    o.cond_classes = c.cond_classes;
+    o.cond_null = c.cond_null;
     SD_TRY(mlp_check_options(&o, D, SCORESDE_ECORRUPT, "the file's MLP "));
 
     /* The architecture's parameter count must be the file's (PARM, already
@@ -426,49 +380,8 @@ static int mlp_check_options(const scoresde_mlp_options *o, size_t D, int code,
         if (o->widths[l] < 1 || o->widths[l] > SD_MLP_MAX_WIDTH)
             return sd_fail(code, "%swidths[%zu] (%zu) is not between 1 and %zu", where, l,
                            o->widths[l], (size_t)SD_MLP_MAX_WIDTH);
-    if (o->activation < SCORESDE_MLP_SILU || o->activation > SCORESDE_MLP_GELU)
-        return sd_fail(code, "%sactivation (%d) is not a SCORESDE_MLP_* activation", where,
-                       o->activation);
-    if (o->output < SCORESDE_MLP_OUTPUT_SCORE || o->output > SCORESDE_MLP_OUTPUT_EDM)
-        return sd_fail(code, "%soutput (%d) is not a SCORESDE_MLP_OUTPUT_* value", where,
-                       o->output);
-    if (o->embedding < SCORESDE_MLP_EMBED_AUTO || o->embedding > SCORESDE_MLP_EMBED_SINUSOIDAL)
-        return sd_fail(code, "%sembedding (%d) is not a SCORESDE_MLP_EMBED_* value", where,
-                       o->embedding);
-    if (o->embed_dim < 2 || o->embed_dim > 4096 || o->embed_dim % 2 != 0)
-        return sd_fail(code, "%sembed_dim (%zu) must be even and between 2 and 4096", where,
-                       o->embed_dim);
-    if (!(isfinite(o->fourier_scale) && o->fourier_scale > 0))
-        return sd_fail(code, "%sfourier_scale (%g) must be positive and finite", where,
-                       o->fourier_scale);
-    if (!(isfinite(o->sigma_data) && o->sigma_data > 0))
-        return sd_fail(code, "%ssigma_data (%g) must be positive and finite", where,
-                       o->sigma_data);
-    if (o->precision != SCORESDE_MLP_FLOAT64 && o->precision != SCORESDE_MLP_FLOAT32)
-        return sd_fail(code, "%sprecision (%d) is not a SCORESDE_MLP_* precision", where,
-                       o->precision);
-    if (o->chunk_rows < 1 || o->chunk_rows > ((size_t)1 << 20))
-        return sd_fail(code, "%schunk_rows (%zu) is not between 1 and 2^20", where,
-                       o->chunk_rows);
-    if (o->n_threads < 1 || o->n_threads > 1024)
-        return sd_fail(code, "%sn_threads (%d) is not between 1 and 1024", where, o->n_threads);
-    if (o->cond_dim > 4096)
-        return sd_fail(code, "%scond_dim (%zu) is above 4096", where, o->cond_dim);
-    if (o->cond_dim > 0) {
-        if (o->cond_input != SCORESDE_MLP_COND_CONCAT && o->cond_input != SCORESDE_MLP_COND_EMBED)
-            return sd_fail(code, "%scond_input (%d) is not a SCORESDE_MLP_COND_* value", where,
-                           o->cond_input);
-        if (o->cond_classes > ((size_t)1 << 20))
-            return sd_fail(code, "%scond_classes (%zu) is above 2^20", where, o->cond_classes);
-        if (o->cond_classes > 0 &&
-            (o->cond_dim != 1 || o->cond_input != SCORESDE_MLP_COND_EMBED))
-            return sd_fail(code,
-                           "%scond_classes (%zu) needs cond_dim 1 (the label) and cond_input "
-                           "SCORESDE_MLP_COND_EMBED",
-                           where, o->cond_classes);
-    } else if (o->cond_classes > 0 || o->cond_null) {
-        return sd_fail(code, "%scond_classes and cond_null need cond_dim > 0", where);
-    }
+    sd_pmodel_config c = mlp_config(o, D);
+    SD_TRY(sd_pmodel_check(&c, code, where));
     if (D > SD_MLP_MAX_WIDTH - o->embed_dim - o->cond_dim)
         return sd_fail(code, "%sD (%zu) is above the network's limit", where, D);
     return SCORESDE_OK;

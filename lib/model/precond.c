@@ -6,6 +6,8 @@
  */
 #include "precond.h"
 
+#include "io.h"
+
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -117,7 +119,7 @@ int sd_pmodel_init(sd_pmodel *pm, const sd_pnet_ops *net, const sd_pmodel_config
     pm->sigma_data = cfg->sigma_data;
     pm->chunk_rows = cfg->chunk_rows;
     pm->n_threads = cfg->n_threads;
-    pm->f32 = cfg->f32;
+    pm->f32 = cfg->precision == SCORESDE_MLP_FLOAT32;
     pm->cond_dim = cfg->cond_dim;
     pm->cond_classes = cfg->cond_classes;
     pm->cond_input = cfg->cond_input;
@@ -618,5 +620,150 @@ int sd_pmodel_same_cond(const sd_pmodel *a, const sd_pmodel *b)
                        "dst and src take different conditions (cond_dim %zu and %zu, "
                        "cond_classes %zu and %zu, or cond_input or cond_null differ)",
                        a->cond_dim, b->cond_dim, a->cond_classes, b->cond_classes);
+    return SCORESDE_OK;
+}
+
+int sd_pmodel_check(const sd_pmodel_config *o, int code, const char *where)
+{
+    if (o->activation < SCORESDE_MLP_SILU || o->activation > SCORESDE_MLP_GELU)
+        return sd_fail(code, "%sactivation (%d) is not a SCORESDE_MLP_* activation", where,
+                       o->activation);
+    if (o->output < SCORESDE_MLP_OUTPUT_SCORE || o->output > SCORESDE_MLP_OUTPUT_EDM)
+        return sd_fail(code, "%soutput (%d) is not a SCORESDE_MLP_OUTPUT_* value", where,
+                       o->output);
+    if (o->embedding < SCORESDE_MLP_EMBED_AUTO || o->embedding > SCORESDE_MLP_EMBED_SINUSOIDAL)
+        return sd_fail(code, "%sembedding (%d) is not a SCORESDE_MLP_EMBED_* value", where,
+                       o->embedding);
+    if (o->embed_dim < 2 || o->embed_dim > 4096 || o->embed_dim % 2 != 0)
+        return sd_fail(code, "%sembed_dim (%zu) must be even and between 2 and 4096", where,
+                       o->embed_dim);
+    if (!(isfinite(o->fourier_scale) && o->fourier_scale > 0))
+        return sd_fail(code, "%sfourier_scale (%g) must be positive and finite", where,
+                       o->fourier_scale);
+    if (!(isfinite(o->sigma_data) && o->sigma_data > 0))
+        return sd_fail(code, "%ssigma_data (%g) must be positive and finite", where,
+                       o->sigma_data);
+    if (o->precision != SCORESDE_MLP_FLOAT64 && o->precision != SCORESDE_MLP_FLOAT32)
+        return sd_fail(code, "%sprecision (%d) is not a SCORESDE_MLP_* precision", where,
+                       o->precision);
+    if (o->chunk_rows < 1 || o->chunk_rows > ((size_t)1 << 20))
+        return sd_fail(code, "%schunk_rows (%zu) is not between 1 and 2^20", where,
+                       o->chunk_rows);
+    if (o->n_threads < 1 || o->n_threads > 1024)
+        return sd_fail(code, "%sn_threads (%d) is not between 1 and 1024", where, o->n_threads);
+    if (o->cond_dim > 4096)
+        return sd_fail(code, "%scond_dim (%zu) is above 4096", where, o->cond_dim);
+    if (o->cond_dim > 0) {
+        if (o->cond_input != SCORESDE_MLP_COND_CONCAT && o->cond_input != SCORESDE_MLP_COND_EMBED)
+            return sd_fail(code, "%scond_input (%d) is not a SCORESDE_MLP_COND_* value", where,
+                           o->cond_input);
+        if (o->cond_classes > ((size_t)1 << 20))
+            return sd_fail(code, "%scond_classes (%zu) is above 2^20", where, o->cond_classes);
+        if (o->cond_classes > 0 &&
+            (o->cond_dim != 1 || o->cond_input != SCORESDE_MLP_COND_EMBED))
+            return sd_fail(code,
+                           "%scond_classes (%zu) needs cond_dim 1 (the label) and cond_input "
+                           "SCORESDE_MLP_COND_EMBED",
+                           where, o->cond_classes);
+    } else if (o->cond_classes > 0 || o->cond_null) {
+        return sd_fail(code, "%scond_classes and cond_null need cond_dim > 0", where);
+    }
+    return SCORESDE_OK;
+}
+
+void sd_pmodel_put_head(struct sd_writer *w, const sd_pmodel_config *o)
+{
+    sd_writer_put_u64(w, (uint64_t)o->dim);
+    sd_writer_put_u32(w, (uint32_t)o->activation);
+    sd_writer_put_u32(w, (uint32_t)o->output);
+    sd_writer_put_u32(w, (uint32_t)o->embedding);
+    sd_writer_put_u32(w, (uint32_t)o->precision);
+    sd_writer_put_u64(w, (uint64_t)o->embed_dim);
+    sd_writer_put_f64(w, o->fourier_scale);
+    sd_writer_put_f64(w, o->sigma_data);
+    sd_writer_put_u64(w, o->seed);
+    sd_writer_put_u64(w, (uint64_t)o->chunk_rows);
+    sd_writer_put_u32(w, (uint32_t)o->n_threads);
+}
+
+void sd_pmodel_put_cond(struct sd_writer *w, const sd_pmodel_config *o)
+{
+    sd_writer_put_u64(w, (uint64_t)o->cond_dim);
+    sd_writer_put_u32(w, (uint32_t)o->cond_input);
+    sd_writer_put_u64(w, (uint64_t)o->cond_classes);
+    sd_writer_put_u32(w, (uint32_t)(o->cond_null != 0));
+}
+
+int sd_pmodel_get_enum(struct sd_reader *r, const char *kind, int lo, int hi, int *out,
+                       const char *what)
+{
+    uint32_t v;
+    size_t at = sd_reader_offset(r);
+    SD_TRY(sd_reader_get_u32(r, &v, what));
+    if (v < (uint32_t)lo || v > (uint32_t)hi)
+        return sd_fail(SCORESDE_ECORRUPT, "the %s %s at offset %zu (%u) is not between %d and %d",
+                       kind, what, at, v, lo, hi);
+    *out = (int)v;
+    return SCORESDE_OK;
+}
+
+int sd_pmodel_get_count(struct sd_reader *r, const char *kind, uint64_t lo, uint64_t hi,
+                        size_t *out, const char *what)
+{
+    uint64_t v;
+    size_t at = sd_reader_offset(r);
+    SD_TRY(sd_reader_get_u64(r, &v, what));
+    if (v < lo || v > hi)
+        return sd_fail(SCORESDE_ECORRUPT,
+                       "the %s %s at offset %zu (%llu) is not between %llu and %llu", kind, what,
+                       at, (unsigned long long)v, (unsigned long long)lo, (unsigned long long)hi);
+    *out = (size_t)v;
+    return SCORESDE_OK;
+}
+
+int sd_pmodel_get_head(struct sd_reader *r, sd_pmodel_config *o)
+{
+    const char *k = o->name;
+    size_t D;
+    SD_TRY(sd_pmodel_get_count(r, k, o->dim, o->dim, &D, "dimension (must equal the model's)"));
+    SD_TRY(sd_pmodel_get_enum(r, k, SCORESDE_MLP_SILU, SCORESDE_MLP_GELU, &o->activation,
+                              "activation"));
+    SD_TRY(sd_pmodel_get_enum(r, k, SCORESDE_MLP_OUTPUT_SCORE, SCORESDE_MLP_OUTPUT_EDM,
+                              &o->output, "output parameterisation"));
+    /* Files hold the resolved embedding, never AUTO. */
+    SD_TRY(sd_pmodel_get_enum(r, k, SCORESDE_MLP_EMBED_FOURIER, SCORESDE_MLP_EMBED_SINUSOIDAL,
+                              &o->embedding, "embedding"));
+    SD_TRY(sd_pmodel_get_enum(r, k, SCORESDE_MLP_FLOAT64, SCORESDE_MLP_FLOAT32, &o->precision,
+                              "precision"));
+    SD_TRY(sd_pmodel_get_count(r, k, 2, 4096, &o->embed_dim, "embedding dimension"));
+    SD_TRY(sd_reader_get_f64(r, &o->fourier_scale, "Fourier scale"));
+    SD_TRY(sd_reader_get_f64(r, &o->sigma_data, "sigma_data"));
+    SD_TRY(sd_reader_get_u64(r, &o->seed, "seed"));
+    SD_TRY(sd_pmodel_get_count(r, k, 1, (uint64_t)1 << 20, &o->chunk_rows, "chunk_rows"));
+    SD_TRY(sd_pmodel_get_enum(r, k, 1, 1024, &o->n_threads, "thread count"));
+    return SCORESDE_OK;
+}
+
+int sd_pmodel_get_cond(struct sd_reader *r, uint64_t min_dim, sd_pmodel_config *o)
+{
+    const char *k = o->name;
+    SD_TRY(sd_pmodel_get_count(r, k, min_dim, 4096, &o->cond_dim, "condition dimension"));
+    SD_TRY(sd_pmodel_get_enum(r, k, SCORESDE_MLP_COND_CONCAT, SCORESDE_MLP_COND_EMBED,
+                              &o->cond_input, "condition input"));
+    SD_TRY(sd_pmodel_get_count(r, k, 0, (uint64_t)1 << 20, &o->cond_classes,
+                               "condition classes"));
+    SD_TRY(sd_pmodel_get_enum(r, k, 0, 1, &o->cond_null, "null-condition flag"));
+    return SCORESDE_OK;
+}
+
+int sd_pmodel_get_freq(struct sd_reader *r, const sd_pmodel_config *o, double *freq)
+{
+    size_t h = o->embed_dim / 2;
+    SD_TRY(sd_reader_check_count(r, h, sizeof(double), "embedding frequencies"));
+    SD_TRY(sd_reader_get_f64_array(r, freq, h, "embedding frequencies"));
+    for (size_t k = 0; k < h; k++)
+        if (!isfinite(freq[k]))
+            return sd_fail(SCORESDE_ECORRUPT, "the %s embedding frequency %zu (%g) is not finite",
+                           o->name, k, freq[k]);
     return SCORESDE_OK;
 }

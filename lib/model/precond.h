@@ -127,21 +127,47 @@ typedef struct sd_pmodel {
     sd_pslot *pool;
 } sd_pmodel;
 
-/* The shared options a network kind passes to sd_pmodel_init (resolved and
- * checked: embedding never AUTO). */
+/* The options every network kind has (resolved and checked before
+ * sd_pmodel_init: embedding never AUTO). */
 typedef struct sd_pmodel_config {
-    const char *name;
+    const char *name; /* "MLP": messages */
     size_t dim;
-    int output, embedding;
+    int activation, output, embedding, precision;
     size_t embed_dim;
     double fourier_scale, sigma_data;
     uint64_t seed;
     size_t chunk_rows;
     int n_threads;
-    int f32;
     size_t cond_dim, cond_classes;
     int cond_input, cond_null;
 } sd_pmodel_config;
+
+/* The checks of the shared options, in field order, for creation (code
+ * EINVAL, where "") and loading (ECORRUPT, where "the file's MLP "):
+ * activation, output, embedding (AUTO accepted), embed_dim, fourier_scale,
+ * sigma_data, precision, chunk_rows, n_threads, then the condition's. */
+int sd_pmodel_check(const sd_pmodel_config *c, int code, const char *where);
+
+/* Files. A network kind's KIND payload starts with the head (u64 D; u32
+ * activation, output, embedding, precision; u64 embed_dim; f64
+ * fourier_scale, sigma_data; u64 seed, chunk_rows; u32 n_threads), has the
+ * kind's own fields, the h = embed_dim / 2 frequencies (f64) and the
+ * condition (u64 cond_dim; u32 cond_input; u64 cond_classes; u32 cond_null)
+ * where the kind's layout puts them (docs/file-format.md). The readers
+ * check each value's range as they read it (ECORRUPT naming the field and
+ * its offset); get_head needs c->name and c->dim (the model's D) set. */
+void sd_pmodel_put_head(struct sd_writer *w, const sd_pmodel_config *c);
+int sd_pmodel_get_head(struct sd_reader *r, sd_pmodel_config *c);
+void sd_pmodel_put_cond(struct sd_writer *w, const sd_pmodel_config *c);
+/* cond_dim must be at least min_dim (1 where the section means "conditional"). */
+int sd_pmodel_get_cond(struct sd_reader *r, uint64_t min_dim, sd_pmodel_config *c);
+/* The frequencies (finite) into freq (at least 2048 doubles). */
+int sd_pmodel_get_freq(struct sd_reader *r, const sd_pmodel_config *c, double *freq);
+/* A u32 field in [lo, hi] as an int; a u64 count in [lo, hi]. */
+int sd_pmodel_get_enum(struct sd_reader *r, const char *kind, int lo, int hi, int *out,
+                       const char *what);
+int sd_pmodel_get_count(struct sd_reader *r, const char *kind, uint64_t lo, uint64_t hi,
+                        size_t *out, const char *what);
 
 /* Fill a zeroed *pm (the network is set by the caller, after): the lock, the
  * frequencies (freq: h values to copy, a clone's or a file's, so the copy is
