@@ -23,7 +23,7 @@ void sd_act_eval(sd_act act, double z, double *out_a, double *out_d, double *out
 #define R_TANH tanh
 #define R_EXP exp
 #define R_LOG1P log1p
-#define R_ERF erf
+#define R_ERFC erfc
     R a, d, s2;
     SD_ACT_SWITCH(act)
     *out_a = a;
@@ -34,7 +34,7 @@ void sd_act_eval(sd_act act, double z, double *out_a, double *out_d, double *out
 #undef R_TANH
 #undef R_EXP
 #undef R_LOG1P
-#undef R_ERF
+#undef R_ERFC
 }
 
 void sd_act_evalf(sd_act act, float z, float *out_a, float *out_d, float *out_s2)
@@ -44,7 +44,7 @@ void sd_act_evalf(sd_act act, float z, float *out_a, float *out_d, float *out_s2
 #define R_TANH tanhf
 #define R_EXP expf
 #define R_LOG1P log1pf
-#define R_ERF erff
+#define R_ERFC erfcf
     R a, d, s2;
     SD_ACT_SWITCH(act)
     *out_a = a;
@@ -55,5 +55,5 @@ void sd_act_evalf(sd_act act, float z, float *out_a, float *out_d, float *out_s2
 #undef R_TANH
 #undef R_EXP
 #undef R_LOG1P
-#undef R_ERF
+#undef R_ERFC
 }

@@ -1,7 +1,7 @@
 /*
  * The elementwise activation passes of a network layer, instantiated in each
  * network's precision template (mlp_impl.h, resmlp_impl.h) after it defines
- * R, F(name), R_SIGMOID, R_TANH, R_EXP, R_LOG1P, R_ERF and R_IS_F64. No
+ * R, F(name), R_SIGMOID, R_TANH, R_EXP, R_LOG1P, R_ERFC and R_IS_F64. No
  * include guard: included once per instantiation. The activations' formulas
  * are in act.h.
  * SPDX-License-Identifier: BSD-3-Clause

@@ -60,7 +60,7 @@ float sd_mlp_sigmoidf(float z) { return sd_sigmoidf(z); }
 #define R_SIGMOID(z) ((R)1 / ((R)1 + exp(-(z))))
 #define R_TANH tanh
 #define R_LOG1P log1p
-#define R_ERF erf
+#define R_ERFC erfc
 #define R_IS_F64 1
 #include "mlp_impl.h"
 
@@ -71,7 +71,7 @@ float sd_mlp_sigmoidf(float z) { return sd_sigmoidf(z); }
 #define R_SIGMOID(z) sd_sigmoidf(z)
 #define R_TANH tanhf
 #define R_LOG1P log1pf
-#define R_ERF erff
+#define R_ERFC erfcf
 #define R_IS_F64 0
 #include "mlp_impl.h"
 

@@ -1,7 +1,7 @@
 /*
  * The precision-generic half of the residual network engine, included
  * twice by resmlp.c: with R = double and R = float. It expects R, F(name),
- * GEMM, R_SQRT, R_EXP, R_SIGMOID, R_TANH, R_LOG1P, R_ERF and R_IS_F64, and
+ * GEMM, R_SQRT, R_EXP, R_SIGMOID, R_TANH, R_LOG1P, R_ERFC and R_IS_F64, and
  * undefines them at the end. The formulas of the LayerNorm passes are in
  * docs/math.md ("Residual networks").
  * SPDX-License-Identifier: BSD-3-Clause
@@ -385,5 +385,5 @@ static void F(res_backward)(const sd_resmlp *net, sd_resmlp_ws *ws, const double
 #undef R_SIGMOID
 #undef R_TANH
 #undef R_LOG1P
-#undef R_ERF
+#undef R_ERFC
 #undef R_IS_F64
