@@ -71,6 +71,8 @@ c_enum! {
         CondGmm = sys::SCORESDE_MODEL_COND_GMM,
         /// The exact linear-Gaussian posterior (1.1).
         LinearGaussian = sys::SCORESDE_MODEL_LINEAR_GAUSSIAN,
+        /// A trainable residual MLP (1.1).
+        ResMlp = sys::SCORESDE_MODEL_RESMLP,
     }
 }
 
@@ -330,6 +332,10 @@ c_enum! {
         Tanh = sys::SCORESDE_MLP_TANH,
         /// softplus.
         Softplus = sys::SCORESDE_MLP_SOFTPLUS,
+        /// GELU, tanh form (1.1).
+        GeluTanh = sys::SCORESDE_MLP_GELU_TANH,
+        /// GELU, exact (erf) form (1.1).
+        Gelu = sys::SCORESDE_MLP_GELU,
     }
 }
 

@@ -39,7 +39,7 @@ pub use enums::{Activation, Corrector, Divergence, Embedding, Export, Grid, Loss
                 TrainerSetting};
 pub use error::{Error, ErrorKind, Result};
 pub use hooks::HookResult;
-pub use model::{BatchFn, Cond, MlpOptions, Model};
+pub use model::{BatchFn, Cond, MlpOptions, Model, ResMlpOptions};
 pub use sampler::{bits_per_dim, Bound, ProgressFn, ReportKind, Sampler, Stats, REPORT_COLUMNS};
 pub use train::{FitSummary, Loss, Trainer, WeightFn};
 pub use sde::{DiffusionFn, DriftFn, ScheduleFn, Sde, SdeRef};
