@@ -498,6 +498,33 @@ START_TEST(trains_through_the_kind_table)
 }
 END_TEST
 
+/* After the first evaluation of each kind of pass, evaluations allocate
+ * nothing (the workspace pool keeps the slot): counted with a budget
+ * allocator installed before the model exists. */
+START_TEST(no_allocation_after_the_first_evaluation)
+{
+    size_t budget = (size_t)1 << 30;
+    ck_assert_int_eq(scoresde_set_allocator(test_budget_malloc, test_budget_free, &budget),
+                     SCORESDE_OK);
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
+    scoresde_resmlp_options o = small_options(SCORESDE_MLP_OUTPUT_EDM, SCORESDE_MLP_SILU,
+                                              SCORESDE_MLP_FLOAT32, 3);
+    scoresde_model *m = make(sde, 4, &o);
+    size_t np = test_num_params(m);
+    everything a;
+    run(m, &a);
+    done(&a);
+    size_t left = budget;
+    run(m, &a);
+    done(&a);
+    ck_assert_uint_eq(budget, left);
+    scoresde_model_free(m);
+    scoresde_sde_free(sde);
+    ck_assert_uint_gt(np, 0);
+    ck_assert_int_eq(scoresde_set_allocator(NULL, NULL, NULL), SCORESDE_OK);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("model_resmlp");
@@ -513,6 +540,7 @@ static Suite *suite(void)
     tcase_add_test(tc, clone_and_copy_params);
     tcase_add_test(tc, bad_options);
     tcase_add_test(tc, trains_through_the_kind_table);
+    tcase_add_test(tc, no_allocation_after_the_first_evaluation);
     suite_add_tcase(s, tc);
     return s;
 }

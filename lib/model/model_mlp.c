@@ -352,6 +352,7 @@ const sd_model_ops sd_model_mlp_ops = {
     .kind = SCORESDE_MODEL_MLP,
     .score = sd_pmodel_score,
     .jvp = sd_pmodel_jvp,
+    .divergence = sd_pmodel_divergence,
     .clone_state = mlp_clone_state,
     .free_state = mlp_free_state,
     .save_state = mlp_save_state,

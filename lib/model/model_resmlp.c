@@ -315,6 +315,7 @@ const sd_model_ops sd_model_resmlp_ops = {
     .kind = SCORESDE_MODEL_RESMLP,
     .score = sd_pmodel_score,
     .jvp = sd_pmodel_jvp,
+    .divergence = sd_pmodel_divergence,
     .clone_state = res_clone_state,
     .free_state = res_free_state,
     .save_state = res_save_state,

@@ -537,7 +537,7 @@ int sd_pmodel_probe_vjp(const scoresde_model *m, const double *x, const double *
             rc = pm->net->jvp(pm, s->ws, r, s->vs, NULL, s->jv);
             for (size_t i = 0; rc == SCORESDE_OK && i < r; i++) {
                 double A = s->coef[i], B = s->coef[r + i];
-                double f = weights[(i0 + i) * M + k] * B, dot = 0.0;
+                double f = grad ? weights[(i0 + i) * M + k] * B : 0.0, dot = 0.0;
                 const double *v = probes ? probes + ((i0 + i) * M + k) * D : NULL;
                 for (size_t j = 0; j < D; j++) {
                     double vj = v ? v[j] : (j == k ? 1.0 : 0.0);
@@ -552,14 +552,15 @@ int sd_pmodel_probe_vjp(const scoresde_model *m, const double *x, const double *
                         est[i0 + i] += val;
                     /* The backward seed of w v^T J v (the tangent input
                      * already carries C: w B v). */
-                    s->g[i * D + j] = f * vj;
+                    if (grad)
+                        s->g[i * D + j] = f * vj;
                 }
                 if (v && est)
                     est[i0 + i] += dot;
             }
-            if (rc == SCORESDE_OK)
+            if (rc == SCORESDE_OK && grad)
                 rc = pm->net->tangent_backward(pm, s->ws, s->g, grad, pm->n_cp ? s->fg : NULL);
-            if (rc == SCORESDE_OK && pm->n_cp)
+            if (rc == SCORESDE_OK && grad && pm->n_cp)
                 condition_backward(pm, s, cond, i0, r, grad + pm->net->num_params(pm));
         }
         for (size_t i = 0; rc == SCORESDE_OK && probes && est && i < r; i++)
@@ -567,6 +568,15 @@ int sd_pmodel_probe_vjp(const scoresde_model *m, const double *x, const double *
     }
     slot_release(m, s);
     return rc;
+}
+
+/* The exact divergence: the probe pass with the D axis probes and no
+ * backward (grad NULL), so it allocates nothing; per sample the same
+ * products and sum order as the generic layer's D jvp calls. */
+int sd_pmodel_divergence(const scoresde_model *m, const double *x, const double *t, size_t n,
+                         const sd_cond *cond, double *div)
+{
+    return sd_pmodel_probe_vjp(m, x, t, n, cond, NULL, m->dim, NULL, div, NULL);
 }
 
 int sd_pmodel_probe_backward(const scoresde_model *m, const double *x, const double *t, size_t n,

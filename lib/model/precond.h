@@ -204,6 +204,9 @@ int sd_pmodel_score_vjp(const scoresde_model *m, const double *x, const double *
 int sd_pmodel_probe_vjp(const scoresde_model *m, const double *x, const double *t, size_t n,
                         const sd_cond *cond, const double *probes, size_t M,
                         const double *weights, double *est, double *grad);
+/* Probe pass without backward: grad NULL (weights then unread). */
+int sd_pmodel_divergence(const scoresde_model *m, const double *x, const double *t, size_t n,
+                         const sd_cond *cond, double *div);
 int sd_pmodel_probe_backward(const scoresde_model *m, const double *x, const double *t, size_t n,
                              const sd_cond *cond, const double *probes, size_t M,
                              const double *weights, double *grad);
