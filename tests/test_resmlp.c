@@ -298,6 +298,33 @@ START_TEST(refusals)
 }
 END_TEST
 
+/* The shared activations (act.h): first and second derivatives against
+ * central differences of the value and of the first derivative, at points
+ * away from ReLU's kink, and the float32 code against the float64 one. */
+START_TEST(activation_derivatives)
+{
+    sd_act act = (sd_act)_i;
+    for (int q = -60; q <= 60; q++) {
+        double z = 0.1 * q + 0.037, a, d, s2, ap, dp, sp, am, dm, sm;
+        sd_act_eval(act, z, &a, &d, &s2);
+        sd_act_eval(act, z + FD_H, &ap, &dp, &sp);
+        sd_act_eval(act, z - FD_H, &am, &dm, &sm);
+        double fd1 = (ap - am) / (2 * FD_H), fd2 = (dp - dm) / (2 * FD_H);
+        ck_assert_msg(fabs(d - fd1) <= FD_TOL * fmax(1.0, fabs(d)), "%s z %g: a' %g, fd %g",
+                      act_name[_i], z, d, fd1);
+        ck_assert_msg(fabs(s2 - fd2) <= FD_TOL * fmax(1.0, fabs(s2)), "%s z %g: a'' %g, fd %g",
+                      act_name[_i], z, s2, fd2);
+        float af, df, sf;
+        sd_act_evalf(act, (float)z, &af, &df, &sf);
+        ck_assert_msg(fabs(af - a) <= 1e-6 * fmax(1.0, fabs(a)) &&
+                          fabs(df - d) <= 1e-6 * fmax(1.0, fabs(d)) &&
+                          fabs(sf - s2) <= 1e-6 * fmax(1.0, fabs(s2)),
+                      "%s z %g: float32 %g %g %g, float64 %g %g %g", act_name[_i], z, af, df, sf,
+                      a, d, s2);
+    }
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("resmlp");
@@ -308,6 +335,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, threads_and_row_splits_bit_identical, 0, 2);
     tcase_add_test(tc, zero_output_layer_and_count);
     tcase_add_test(tc, refusals);
+    tcase_add_loop_test(tc, activation_derivatives, 0, 6);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -381,12 +381,7 @@ int scoresde_model_create_resmlp(scoresde_model **out, const scoresde_sde *sde, 
         o.struct_size = sizeof o;
     }
     SD_TRY(res_check_options(&o, D, SCORESDE_EINVAL, ""));
-    if (o.embedding == SCORESDE_MLP_EMBED_AUTO) {
-        int k = scoresde_sde_kind(sde);
-        o.embedding = (k == SCORESDE_SDE_VP || k == SCORESDE_SDE_SUBVP)
-                          ? SCORESDE_MLP_EMBED_SINUSOIDAL
-                          : SCORESDE_MLP_EMBED_FOURIER;
-    }
+    o.embedding = sd_pmodel_resolve_embedding(o.embedding, sde);
     o.cond_null = o.cond_dim > 0 && o.cond_null; /* stored as 0 or 1 */
     res_state *st;
     SD_TRY(res_make_state(&o, D, NULL, &st));

@@ -777,3 +777,12 @@ int sd_pmodel_get_freq(struct sd_reader *r, const sd_pmodel_config *o, double *f
                            o->name, k, freq[k]);
     return SCORESDE_OK;
 }
+
+int sd_pmodel_resolve_embedding(int embedding, const scoresde_sde *sde)
+{
+    if (embedding != SCORESDE_MLP_EMBED_AUTO)
+        return embedding;
+    int k = scoresde_sde_kind(sde);
+    return (k == SCORESDE_SDE_VP || k == SCORESDE_SDE_SUBVP) ? SCORESDE_MLP_EMBED_SINUSOIDAL
+                                                             : SCORESDE_MLP_EMBED_FOURIER;
+}

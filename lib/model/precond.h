@@ -148,6 +148,10 @@ typedef struct sd_pmodel_config {
  * sigma_data, precision, chunk_rows, n_threads, then the condition's. */
 int sd_pmodel_check(const sd_pmodel_config *c, int code, const char *where);
 
+/* AUTO: SINUSOIDAL for VP and sub-VP SDEs, FOURIER otherwise (model.h);
+ * other values unchanged. */
+int sd_pmodel_resolve_embedding(int embedding, const scoresde_sde *sde);
+
 /* Files. A network kind's KIND payload starts with the head (u64 D; u32
  * activation, output, embedding, precision; u64 embed_dim; f64
  * fourier_scale, sigma_data; u64 seed, chunk_rows; u32 n_threads), has the
