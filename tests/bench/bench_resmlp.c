@@ -196,6 +196,7 @@ int main(int argc, char **argv)
                        p ? "float32" : "float64", th, th > 1 ? "s" : " ", dims[d],
                        1e3 * r.fwd, 1e3 * r.mfwd, 1e3 * r.gfwd, r.fwd / r.gfwd, 1e3 * r.fwdbwd,
                        1e3 * r.mfwdbwd, 1e3 * r.gfwdbwd, r.fwdbwd / r.gfwdbwd);
+                fflush(stdout); /* a line per configuration, as it is measured */
             }
     return 0;
 }
