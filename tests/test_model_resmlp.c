@@ -464,8 +464,8 @@ START_TEST(bad_options)
 }
 END_TEST
 
-/* A trainer, checkpoint-free: a few DSM steps run and change the
- * parameters (the output layer first, from zero). */
+/* A trainer: a few DSM steps change the parameters (the output layer
+ * first, from zero); a checkpoint resumes bit for bit; EMA exports. */
 START_TEST(trains_through_the_kind_table)
 {
     scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
@@ -489,6 +489,32 @@ START_TEST(trains_through_the_kind_table)
     ck_assert(isfinite(lv));
     scoresde_model_get_params(m, after, np);
     ck_assert(memcmp(before, after, np * 8) != 0);
+    /* A checkpoint resumes bit for bit: two more steps from the saved state
+     * in a second trainer equal two more steps of the first. */
+    void *ckpt = NULL;
+    size_t ckpt_size = 0;
+    ck_assert_int_eq(scoresde_trainer_save_buffer(tr, &ckpt, &ckpt_size), SCORESDE_OK);
+    scoresde_model *m2 = NULL;
+    ck_assert_int_eq(scoresde_model_create_resmlp(&m2, sde, 2, &o), SCORESDE_OK);
+    scoresde_trainer *tr2 = NULL;
+    ck_assert_int_eq(scoresde_trainer_create(&tr2, m2, loss), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_trainer_load_buffer(tr2, ckpt, ckpt_size), SCORESDE_OK);
+    double l1, l2;
+    for (int k = 0; k < 2; k++) {
+        ck_assert_int_eq(scoresde_trainer_step(tr, data, 64, 2, &l1), SCORESDE_OK);
+        ck_assert_int_eq(scoresde_trainer_step(tr2, data, 64, 2, &l2), SCORESDE_OK);
+        ck_assert(l1 == l2);
+    }
+    scoresde_model_get_params(m, before, np);
+    scoresde_model_get_params(m2, after, np);
+    ck_assert(memcmp(before, after, np * 8) == 0);
+    scoresde_model *ema = NULL;
+    ck_assert_int_eq(scoresde_trainer_export(&ema, tr, SCORESDE_TRAIN_EXPORT_EMA), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_kind(ema), SCORESDE_MODEL_RESMLP);
+    scoresde_model_free(ema);
+    scoresde_trainer_free(tr2);
+    scoresde_model_free(m2);
+    scoresde_buffer_free(ckpt);
     free(before), free(after), free(data);
     scoresde_trainer_free(tr);
     scoresde_loss_free(loss);
