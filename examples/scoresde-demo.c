@@ -56,7 +56,7 @@ enum { N_DATASETS = 5 };
 
 typedef struct options {
     int dataset;
-    const char *sde, *loss, *predictor, *corrector, *solver, *out;
+    const char *sde, *loss, *predictor, *corrector, *solver, *out, *net;
     long long train_steps, batch, width, depth, train_size, samples, pc_steps, ode_steps,
         threads, nll_samples;
     double lr;
@@ -78,8 +78,10 @@ static void usage(FILE *to)
         "  --loss NAME       dsm (default; lambda = sigma^2), dsm-likelihood (lambda = g^2),\n"
         "                    ssm (sliced score matching at a noise level), ssm-vr,\n"
         "                    ddpm (epsilon loss on 1000 levels; vp only)\n"
-        "  --width N         hidden width of the MLP (default 128)\n"
-        "  --depth N         hidden layers (default 3)\n"
+        "  --net NAME        mlp (default; noise prediction) or resmlp (residual blocks\n"
+        "                    with LayerNorm, EDM preconditioning with sigma_data 1)\n"
+        "  --width N         hidden width of the network (default 128)\n"
+        "  --depth N         hidden layers of the MLP, residual blocks of resmlp (default 3)\n"
         "training\n"
         "  --steps N         Adam steps (default 8000)\n"
         "  --batch N         minibatch size (default 256)\n"
@@ -515,6 +517,12 @@ static int parse_args(int argc, char **argv, options *o)
             }
         } else if (strcmp(f, "--sde") == 0) {
             o->sde = v;
+        } else if (strcmp(f, "--net") == 0) {
+            if (strcmp(v, "mlp") != 0 && strcmp(v, "resmlp") != 0) {
+                fprintf(stderr, "scoresde-demo: --net is mlp or resmlp, not '%s'\n", v);
+                return -1;
+            }
+            o->net = v;
         } else if (strcmp(f, "--loss") == 0) {
             o->loss = v;
         } else if (strcmp(f, "--predictor") == 0) {
@@ -559,6 +567,7 @@ int main(int argc, char **argv)
 {
     options o = {.dataset = 0,
                  .sde = "vp",
+                 .net = "mlp",
                  .loss = "dsm",
                  .predictor = "reverse-diffusion",
                  .corrector = "langevin",
@@ -656,7 +665,23 @@ int main(int argc, char **argv)
      * slower on a busy 2-core machine). --threads goes to the samplers,
      * which run whole blocks of samples in parallel. */
     mo.n_threads = 1;
-    TRY("creating the MLP", scoresde_model_create_mlp(&net, sde, D, &mo));
+    if (strcmp(o.net, "resmlp") == 0) {
+        /* The residual network: --depth blocks of --width, EDM's c_in and
+         * c_skip around it (its final LayerNorm takes the scale out of its
+         * output, which noise prediction would need). */
+        scoresde_resmlp_options ro;
+        TRY("initialising the residual MLP options",
+            scoresde_model_resmlp_options_init(&ro, sizeof ro));
+        ro.width = (size_t)o.width;
+        ro.blocks = (size_t)o.depth;
+        ro.output = SCORESDE_MLP_OUTPUT_EDM;
+        ro.sigma_data = 1.0;
+        ro.seed = o.seed;
+        ro.n_threads = 1;
+        TRY("creating the residual MLP", scoresde_model_create_resmlp(&net, sde, D, &ro));
+    } else {
+        TRY("creating the MLP", scoresde_model_create_mlp(&net, sde, D, &mo));
+    }
 
     /* The loss. */
     static const int loss_kind[] = {SCORESDE_LOSS_DSM, SCORESDE_LOSS_DSM, SCORESDE_LOSS_SSM,

@@ -143,6 +143,21 @@ inline int rethrow_or_check(std::exception_ptr &error, int status, const char *n
     return check(status, name);
 }
 
+/** The network kinds' options at the library's defaults, for
+ *  scoresde_model_create_mlp and scoresde_model_create_resmlp (1.1):
+ *  auto o = scoresde::resmlp_options(); o.width = 128;
+ *  scoresde::Model m = SCORESDE_CREATE(scoresde_model_create_resmlp, sde.get(), D, &o); */
+inline scoresde_mlp_options mlp_options() {
+    scoresde_mlp_options o;
+    check(scoresde_model_mlp_options_init(&o, sizeof o), "scoresde_model_mlp_options_init");
+    return o;
+}
+inline scoresde_resmlp_options resmlp_options() {
+    scoresde_resmlp_options o;
+    check(scoresde_model_resmlp_options_init(&o, sizeof o), "scoresde_model_resmlp_options_init");
+    return o;
+}
+
 /**
  * A C++ callable as a score hook (scoresde_score_fn). Pass
  * &ScoreHook::trampoline as the hook and the ScoreHook's address as `user`;

@@ -199,6 +199,44 @@ done:
     return rc;
 }
 
+static int round_trip(const scoresde_model *m, const char *path);
+static char model_path[64];
+
+/* The residual MLP (conditional, EMBED labels with the null condition):
+ * creation, every evaluation, a parameter copy and a file round trip. */
+static int make_resmlp(scoresde_model **out, const scoresde_sde *sde)
+{
+    scoresde_resmlp_options o;
+    int rc = scoresde_model_resmlp_options_init(&o, sizeof o);
+    if (rc != SCORESDE_OK)
+        return rc;
+    o.width = 8;
+    o.blocks = 2;
+    o.embed_dim = 4;
+    o.cond_dim = 1;
+    o.cond_classes = 2;
+    o.cond_null = 1;
+    return scoresde_model_create_resmlp(out, sde, 2, &o);
+}
+
+static int sc_resmlp(void)
+{
+    scoresde_sde *sde = NULL;
+    scoresde_model *m = NULL, *other = NULL;
+    int rc;
+    TRY(scoresde_sde_create_default(&sde, SCORESDE_SDE_VP));
+    TRY(make_resmlp(&m, sde));
+    TRY(evaluate(m, 0));
+    TRY(make_resmlp(&other, sde));
+    TRY(scoresde_model_copy_params(other, m));
+    TRY(round_trip(m, model_path));
+done:
+    scoresde_model_free(other);
+    scoresde_model_free(m);
+    scoresde_sde_free(sde);
+    return rc;
+}
+
 static int sc_callback(void)
 {
     scoresde_sde *sde = NULL;
@@ -280,8 +318,6 @@ done:
     scoresde_buffer_free(data);
     return rc;
 }
-
-static char model_path[64];
 
 static int sc_files(void)
 {
@@ -480,6 +516,7 @@ done:
 INJECT_TEST(sdes, sc_sdes, 1)
 INJECT_TEST(gmm, sc_gmm, 1)
 INJECT_TEST(mlp, sc_mlp, 1)
+INJECT_TEST(resmlp, sc_resmlp, 1)
 INJECT_TEST(callback, sc_callback, 1)
 INJECT_TEST(other_models, sc_other_models, 1)
 INJECT_TEST(files, sc_files, 1)
@@ -499,6 +536,7 @@ int main(void)
     tcase_add_test(tc, test_sdes);
     tcase_add_test(tc, test_gmm);
     tcase_add_test(tc, test_mlp);
+    tcase_add_test(tc, test_resmlp);
     tcase_add_test(tc, test_callback);
     tcase_add_test(tc, test_other_models);
     tcase_add_test(tc, test_files);

@@ -46,6 +46,20 @@ static scoresde_model *make_mlp(const scoresde_sde *sde)
     return m;
 }
 
+/* The same test with a residual MLP (loop index 1): width 8, one block. */
+static scoresde_model *make_resmlp(const scoresde_sde *sde)
+{
+    scoresde_resmlp_options o;
+    ck_assert_int_eq(scoresde_model_resmlp_options_init(&o, sizeof o), SCORESDE_OK);
+    o.width = 8;
+    o.blocks = 1;
+    o.embed_dim = 4;
+    o.seed = 7;
+    scoresde_model *m = NULL;
+    ck_assert_int_eq(scoresde_model_create_resmlp(&m, sde, D, &o), SCORESDE_OK);
+    return m;
+}
+
 /* Train a clone of the shared MLP of its own for a few steps. */
 static int train_own(const shared *sh, double *theta)
 {
@@ -132,7 +146,7 @@ static void *run_job(void *arg)
 START_TEST(threads_share_read_only_objects)
 {
     scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
-    scoresde_model *gmm = test_mixture(sde), *mlp = make_mlp(sde);
+    scoresde_model *gmm = test_mixture(sde), *mlp = _i ? make_resmlp(sde) : make_mlp(sde);
     ck_assert_uint_le(scoresde_model_num_params(mlp), 512);
     scoresde_sampler *sampler = NULL;
     ck_assert_int_eq(scoresde_sampler_create(&sampler, SCORESDE_SAMPLER_PC), SCORESDE_OK);
@@ -181,7 +195,7 @@ int main(void)
     Suite *s = suite_create("concurrency");
     TCase *tc = tcase_create("shared");
     tcase_set_timeout(tc, 600);
-    tcase_add_test(tc, threads_share_read_only_objects);
+    tcase_add_loop_test(tc, threads_share_read_only_objects, 0, 2);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

@@ -202,7 +202,7 @@ START_TEST(null_and_range_arguments)
                  "x0 is NULL");
     expect_error(scoresde_sampler_encode(s, m, x, 2, 2, NULL, NULL), SCORESDE_EINVAL,
                  "x_out is NULL");
-    scoresde_sampler_stats small = {4, 0, 0, 0, 0};
+    scoresde_sampler_stats small = {.struct_size = 4};
     expect_error(scoresde_sampler_encode(s, m, x, 2, 2, y, &small), SCORESDE_EINVAL, "stats");
     expect_error(scoresde_sampler_likelihood(NULL, m, x, 2, 2, 1, 0, lp, NULL, NULL),
                  SCORESDE_EINVAL, "sampler is NULL");
@@ -288,7 +288,7 @@ START_TEST(bound_single_draw_and_stats)
     ck_assert_int_eq(scoresde_sampler_bound(s, m, x, 2, 2, 3, 0, nll, se, NULL), SCORESDE_OK);
     ck_assert(isnan(se[0]) && isnan(se[1]));
     ck_assert(isfinite(nll[0]) && isfinite(nll[1]));
-    scoresde_sampler_stats st = {sizeof st, 0, 0, 0, 0};
+    scoresde_sampler_stats st = {.struct_size = sizeof st};
     ck_assert_int_eq(scoresde_sampler_report(s, m, SCORESDE_REPORT_BOUND, x, 2, 2, 3, 0, terms, 7,
                                              &st),
                      SCORESDE_OK);

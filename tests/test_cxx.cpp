@@ -398,6 +398,29 @@ static void test_iid_and_support() {
     }
 }
 
+// A residual MLP through the wrappers: defaults, identity at creation (the
+// output layer starts at zero: a NOISE score of 0), a save round trip.
+static void test_resmlp() {
+    scoresde::Sde sde = SCORESDE_CREATE(scoresde_sde_create_vp, 0.1, 20.0);
+    scoresde_resmlp_options o = scoresde::resmlp_options();
+    EXPECT(o.width == 256 && o.blocks == 4);
+    o.width = 8, o.blocks = 2;
+    scoresde::Model m = SCORESDE_CREATE(scoresde_model_create_resmlp, sde.get(), 2, &o);
+    EXPECT(scoresde_model_kind(m.get()) == SCORESDE_MODEL_RESMLP);
+    const double x[] = {0.3, -0.2}, t[] = {0.5};
+    double s[2] = {1, 1};
+    SCORESDE_CHECK(scoresde_model_score(m.get(), x, t, 1, 2, s));
+    EXPECT(s[0] == 0.0 && s[1] == 0.0);
+    EXPECT(scoresde::mlp_options().n_hidden == 3);
+    o.width = 0;
+    try {
+        scoresde::Model bad = SCORESDE_CREATE(scoresde_model_create_resmlp, sde.get(), 2, &o);
+        EXPECT(false);
+    } catch (const scoresde::Error &e) {
+        EXPECT(e.status() == SCORESDE_EINVAL);
+    }
+}
+
 // The docs show exactly the example compiled above: compare docs/cxx.md's
 // "Training and sampling" block with the .inc file (paths from meson).
 static void test_docs_show_the_example(const char *doc_path, const char *inc_path) {
@@ -431,6 +454,7 @@ int main(int argc, char **argv) {
     test_bound_report();
     test_spans();
     test_iid_and_support();
+    test_resmlp();
     if (argc == 3) test_docs_show_the_example(argv[1], argv[2]);
     EXPECT(scoresde_live_allocations() == live);  // every handle was freed by its owner
     std::printf("test_cxx: %d checks passed\n", checks);

@@ -15,7 +15,7 @@
 #include "mlp.h"
 #include "testutil.h"
 
-static const char *act_name[] = {"silu", "relu", "tanh", "softplus"};
+static const char *act_name[] = {"silu", "relu", "tanh", "softplus", "gelu_tanh", "gelu"};
 
 /* Central differences with step 1e-5 on O(1) quantities: truncation error
  * ~h^2 f''' ~ 1e-10 and rounding ~1e-16 / h ~ 1e-11, so a correct gradient is
@@ -601,13 +601,13 @@ static Suite *mlp_suite(void)
 {
     Suite *s = suite_create("mlp");
     TCase *tc = tcase_create("gradients");
-    tcase_add_loop_test(tc, backward_matches_finite_differences, 0, 4);
-    tcase_add_loop_test(tc, jvp_matches_finite_differences, 0, 4);
-    tcase_add_loop_test(tc, tangent_backward_matches_finite_differences, 0, 4);
-    tcase_add_loop_test(tc, exact_divergence_matches_fd_trace, 0, 4);
+    tcase_add_loop_test(tc, backward_matches_finite_differences, 0, 6);
+    tcase_add_loop_test(tc, jvp_matches_finite_differences, 0, 6);
+    tcase_add_loop_test(tc, tangent_backward_matches_finite_differences, 0, 6);
+    tcase_add_loop_test(tc, exact_divergence_matches_fd_trace, 0, 6);
     suite_add_tcase(s, tc);
     TCase *tp = tcase_create("precision_and_threads");
-    tcase_add_loop_test(tp, float32_agrees_with_float64, 0, 4);
+    tcase_add_loop_test(tp, float32_agrees_with_float64, 0, 6);
     tcase_add_loop_test(tp, one_and_two_threads_bit_identical, 0, 2);
     suite_add_tcase(s, tp);
     TCase *tm = tcase_create("misc");

@@ -9,6 +9,7 @@
 #include <check.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,35 +48,9 @@ static scoresde_model *small_model(const scoresde_sde *sde, int output, int act,
     return m;
 }
 
-static double score_objective(const scoresde_model *m, const double *x, const double *g)
-{
-    double s[N * D], f = 0;
-    ck_assert_int_eq(scoresde_model_score(m, x, times, N, D, s), SCORESDE_OK);
-    for (size_t i = 0; i < N * D; i++)
-        f += g[i] * s[i];
-    return f;
-}
-
-/* sum_i sum_m w_im v_im^T J_i v_im, exactly through the model's jvp. */
-static double probe_objective(const scoresde_model *m, const double *x, const double *probes,
-                              const double *w)
-{
-    double v[N * D], jv[N * D], f = 0;
-    for (size_t k = 0; k < M; k++) {
-        for (size_t i = 0; i < N; i++)
-            memcpy(v + i * D, probes + (i * M + k) * D, D * sizeof(double));
-        ck_assert_int_eq(scoresde_model_jvp(m, x, times, N, D, v, NULL, jv), SCORESDE_OK);
-        for (size_t i = 0; i < N; i++)
-            for (size_t j = 0; j < D; j++)
-                f += w[i * M + k] * v[i * D + j] * jv[i * D + j];
-    }
-    return f;
-}
-
 /* For one parameterisation x activation (loop index), under a VP SDE
- * (sinusoidal embedding) and a VE SDE (Fourier embedding): parameter
- * gradients of sum(g.s) and of the probe terms, Jacobian products and the
- * exact divergence, all against central differences. */
+ * (sinusoidal embedding) and a VE SDE (Fourier embedding): every pass
+ * against central differences (testutil.h). */
 START_TEST(matches_finite_differences)
 {
     int output = _i / 4, act = _i % 4;
@@ -84,95 +59,9 @@ START_TEST(matches_finite_differences)
         scoresde_sde *sde = test_make_sde(kinds[q]);
         scoresde_model *m =
             small_model(sde, output, act, SCORESDE_MLP_FLOAT64, 100 + (uint64_t)_i);
-        size_t np;
-        np = scoresde_model_num_params(m);
-        double *x = test_normals(1, N * D, 1.0), *g = test_normals(2, N * D, 1.0);
-        double *probes = test_normals(3, N * M * D, 1.0), *w = test_normals(4, N * M, 1.0);
-        double *v = test_normals(5, N * D, 1.0);
-        double *grad = calloc(np, sizeof *grad), *pgrad = calloc(np, sizeof *pgrad);
-        double *fd = malloc(np * sizeof *fd), *pfd = malloc(np * sizeof *pfd);
-        double *p = malloc(np * sizeof *p);
-        ck_assert_int_eq(scoresde_model_score_backward(m, x, times, N, D, g, grad, np),
-                         SCORESDE_OK);
-        ck_assert_int_eq(
-            scoresde_model_probe_backward(m, x, times, N, D, probes, M, w, pgrad, np),
-            SCORESDE_OK);
-        scoresde_model_get_params(m, p, np);
-        for (size_t k = 0; k < np; k++) {
-            double keep = p[k];
-            p[k] = keep + FD_H;
-            scoresde_model_set_params(m, p, np);
-            double fp = score_objective(m, x, g), pp = probe_objective(m, x, probes, w);
-            p[k] = keep - FD_H;
-            scoresde_model_set_params(m, p, np);
-            double fm = score_objective(m, x, g), pm = probe_objective(m, x, probes, w);
-            p[k] = keep;
-            fd[k] = (fp - fm) / (2 * FD_H);
-            pfd[k] = (pp - pm) / (2 * FD_H);
-        }
-        scoresde_model_set_params(m, p, np);
-        double e1 = test_rel_err(grad, fd, np), e2 = test_rel_err(pgrad, pfd, np);
-        ck_assert_msg(e1 < FD_TOL, "%s/%s sde %d: score backward error %g", out_name[output],
-                      act_name[act], kinds[q], e1);
-        ck_assert_msg(e2 < FD_TOL, "%s/%s sde %d: probe backward error %g", out_name[output],
-                      act_name[act], kinds[q], e2);
-
-        /* Jacobian product along v, and its score output. */
-        double jv[N * D], s[N * D], s2[N * D], sp[N * D], sm[N * D], xp[N * D], xm[N * D],
-            jfd[N * D];
-        ck_assert_int_eq(scoresde_model_jvp(m, x, times, N, D, v, s, jv), SCORESDE_OK);
-        scoresde_model_score(m, x, times, N, D, s2);
-        ck_assert(test_rel_err(s, s2, N * D) < 1e-14);
-        for (size_t i = 0; i < N * D; i++) {
-            xp[i] = x[i] + FD_H * v[i];
-            xm[i] = x[i] - FD_H * v[i];
-        }
-        scoresde_model_score(m, xp, times, N, D, sp);
-        scoresde_model_score(m, xm, times, N, D, sm);
-        for (size_t i = 0; i < N * D; i++)
-            jfd[i] = (sp[i] - sm[i]) / (2 * FD_H);
-        double e3 = test_rel_err(jv, jfd, N * D);
-        ck_assert_msg(e3 < FD_TOL, "%s/%s sde %d: jvp error %g", out_name[output],
-                      act_name[act], kinds[q], e3);
-
-        /* Exact divergence against the trace of a central-difference Jacobian. */
-        double div[N], tr[N] = {0};
-        ck_assert_int_eq(scoresde_model_divergence(m, x, times, N, D, div), SCORESDE_OK);
-        for (size_t j = 0; j < D; j++) {
-            memcpy(xp, x, sizeof xp);
-            memcpy(xm, x, sizeof xm);
-            for (size_t i = 0; i < N; i++) {
-                xp[i * D + j] += FD_H;
-                xm[i * D + j] -= FD_H;
-            }
-            scoresde_model_score(m, xp, times, N, D, sp);
-            scoresde_model_score(m, xm, times, N, D, sm);
-            for (size_t i = 0; i < N; i++)
-                tr[i] += (sp[i * D + j] - sm[i * D + j]) / (2 * FD_H);
-        }
-        double e4 = test_rel_err(div, tr, N);
-        ck_assert_msg(e4 < FD_TOL, "%s/%s sde %d: divergence error %g", out_name[output],
-                      act_name[act], kinds[q], e4);
-        /* Hutchinson with the D axis probes is exactly div / D. */
-        double axes[N * D * D], est[N];
-        for (size_t i = 0; i < N; i++)
-            for (size_t k = 0; k < D; k++)
-                for (size_t j = 0; j < D; j++)
-                    axes[(i * D + k) * D + j] = j == k ? 1.0 : 0.0;
-        ck_assert_int_eq(scoresde_model_hutchinson(m, x, times, N, D, axes, D, est),
-                         SCORESDE_OK);
-        for (size_t i = 0; i < N; i++)
-            ck_assert(fabs(est[i] * D - div[i]) <= 1e-12 * fmax(1.0, fabs(div[i])));
-        free(x);
-        free(g);
-        free(probes);
-        free(w);
-        free(v);
-        free(grad);
-        free(pgrad);
-        free(fd);
-        free(pfd);
-        free(p);
+        char what[64];
+        snprintf(what, sizeof what, "%s/%s sde %d", out_name[output], act_name[act], kinds[q]);
+        test_check_model_passes(m, NULL, FD_TOL, what);
         scoresde_model_free(m);
         scoresde_sde_free(sde);
     }

@@ -249,3 +249,174 @@ int test_vp_schedule(const double *t, size_t n, double *alpha, double *sigma, do
     }
     return 0;
 }
+
+/* ---- every pass of a trainable model against central differences */
+
+enum { FDM_N = 5, FDM_M = 2 };
+static const double fdm_times[FDM_N] = {0.1, 0.3, 0.5, 0.7, 0.9};
+#define FDM_H 1e-5
+
+static double fdm_score_objective(const scoresde_model *m, const scoresde_cond *c, size_t D,
+                                  const double *x, const double *g, double *s)
+{
+    double f = 0;
+    ck_assert_int_eq(scoresde_model_score_cond(m, x, fdm_times, FDM_N, D, c, s), SCORESDE_OK);
+    for (size_t i = 0; i < FDM_N * D; i++)
+        f += g[i] * s[i];
+    return f;
+}
+
+/* sum_i sum_k w_ik v_ik^T J_i v_ik, exactly through the model's jvp. */
+static double fdm_probe_objective(const scoresde_model *m, const scoresde_cond *c, size_t D,
+                                  const double *x, const double *probes, const double *w,
+                                  double *v, double *jv)
+{
+    double f = 0;
+    for (size_t k = 0; k < FDM_M; k++) {
+        for (size_t i = 0; i < FDM_N; i++)
+            memcpy(v + i * D, probes + (i * FDM_M + k) * D, D * sizeof(double));
+        ck_assert_int_eq(scoresde_model_jvp_cond(m, x, fdm_times, FDM_N, D, c, v, NULL, jv),
+                         SCORESDE_OK);
+        for (size_t i = 0; i < FDM_N; i++)
+            for (size_t j = 0; j < D; j++)
+                f += w[i * FDM_M + k] * v[i * D + j] * jv[i * D + j];
+    }
+    return f;
+}
+
+void test_check_model_passes(scoresde_model *m, const scoresde_cond *c, double tol,
+                             const char *what)
+{
+    size_t D = scoresde_model_dim(m), nd = FDM_N * D, np = test_num_params(m);
+    double *x = test_normals(1, nd, 1.0), *g = test_normals(2, nd, 1.0);
+    double *probes = test_normals(3, nd * FDM_M, 1.0), *w = test_normals(4, FDM_N * FDM_M, 1.0);
+    double *v = test_normals(5, nd, 1.0);
+    double *grad = calloc(np, sizeof *grad), *pgrad = calloc(np, sizeof *pgrad);
+    double *fd = malloc(np * sizeof *fd), *pfd = malloc(np * sizeof *pfd);
+    double *p = malloc(np * sizeof *p);
+    double *s = malloc(nd * sizeof *s), *s2 = malloc(nd * sizeof *s2), *jv = malloc(nd * 8);
+    double *sp = malloc(nd * 8), *sm = malloc(nd * 8), *xp = malloc(nd * 8), *xm = malloc(nd * 8);
+    double *jfd = malloc(nd * 8), *vs = malloc(nd * 8), *axes = malloc(nd * D * 8);
+    ck_assert_int_eq(scoresde_model_score_backward_cond(m, x, fdm_times, FDM_N, D, c, g, grad, np),
+                     SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_probe_backward_cond(m, x, fdm_times, FDM_N, D, c, probes,
+                                                        FDM_M, w, pgrad, np),
+                     SCORESDE_OK);
+    scoresde_model_get_params(m, p, np);
+    for (size_t k = 0; k < np; k++) {
+        double keep = p[k];
+        p[k] = keep + FDM_H;
+        scoresde_model_set_params(m, p, np);
+        double fp = fdm_score_objective(m, c, D, x, g, s);
+        double pp = fdm_probe_objective(m, c, D, x, probes, w, vs, jv);
+        p[k] = keep - FDM_H;
+        scoresde_model_set_params(m, p, np);
+        double fm = fdm_score_objective(m, c, D, x, g, s);
+        double pm = fdm_probe_objective(m, c, D, x, probes, w, vs, jv);
+        p[k] = keep;
+        fd[k] = (fp - fm) / (2 * FDM_H);
+        pfd[k] = (pp - pm) / (2 * FDM_H);
+    }
+    scoresde_model_set_params(m, p, np);
+    double e1 = test_rel_err(grad, fd, np), e2 = test_rel_err(pgrad, pfd, np);
+    ck_assert_msg(e1 < tol, "%s: score backward error %g", what, e1);
+    ck_assert_msg(e2 < tol, "%s: probe backward error %g", what, e2);
+
+    /* Jacobian product along v, and its score output. */
+    ck_assert_int_eq(scoresde_model_jvp_cond(m, x, fdm_times, FDM_N, D, c, v, s, jv),
+                     SCORESDE_OK);
+    scoresde_model_score_cond(m, x, fdm_times, FDM_N, D, c, s2);
+    ck_assert(test_rel_err(s, s2, nd) < 1e-14);
+    for (size_t i = 0; i < nd; i++) {
+        xp[i] = x[i] + FDM_H * v[i];
+        xm[i] = x[i] - FDM_H * v[i];
+    }
+    scoresde_model_score_cond(m, xp, fdm_times, FDM_N, D, c, sp);
+    scoresde_model_score_cond(m, xm, fdm_times, FDM_N, D, c, sm);
+    for (size_t i = 0; i < nd; i++)
+        jfd[i] = (sp[i] - sm[i]) / (2 * FDM_H);
+    double e3 = test_rel_err(jv, jfd, nd);
+    ck_assert_msg(e3 < tol, "%s: jvp error %g", what, e3);
+
+    /* Exact divergence against the trace of a central-difference Jacobian. */
+    double div[FDM_N], tr[FDM_N] = {0}, est[FDM_N];
+    ck_assert_int_eq(scoresde_model_divergence_cond(m, x, fdm_times, FDM_N, D, c, div),
+                     SCORESDE_OK);
+    for (size_t j = 0; j < D; j++) {
+        memcpy(xp, x, nd * 8);
+        memcpy(xm, x, nd * 8);
+        for (size_t i = 0; i < FDM_N; i++) {
+            xp[i * D + j] += FDM_H;
+            xm[i * D + j] -= FDM_H;
+        }
+        scoresde_model_score_cond(m, xp, fdm_times, FDM_N, D, c, sp);
+        scoresde_model_score_cond(m, xm, fdm_times, FDM_N, D, c, sm);
+        for (size_t i = 0; i < FDM_N; i++)
+            tr[i] += (sp[i * D + j] - sm[i * D + j]) / (2 * FDM_H);
+    }
+    double e4 = test_rel_err(div, tr, FDM_N);
+    ck_assert_msg(e4 < tol, "%s: divergence error %g", what, e4);
+    /* Hutchinson with the D axis probes is exactly div / D. */
+    for (size_t i = 0; i < FDM_N; i++)
+        for (size_t k = 0; k < D; k++)
+            for (size_t j = 0; j < D; j++)
+                axes[(i * D + k) * D + j] = j == k ? 1.0 : 0.0;
+    ck_assert_int_eq(scoresde_model_hutchinson_cond(m, x, fdm_times, FDM_N, D, c, axes, D, est),
+                     SCORESDE_OK);
+    for (size_t i = 0; i < FDM_N; i++)
+        ck_assert(fabs(est[i] * (double)D - div[i]) <= 1e-12 * fmax(1.0, fabs(div[i])));
+    free(x), free(g), free(probes), free(w), free(v), free(grad), free(pgrad), free(fd);
+    free(pfd), free(p), free(s), free(s2), free(jv), free(sp), free(sm), free(xp), free(xm);
+    free(jfd), free(vs), free(axes);
+}
+
+void test_assert_same_model(const scoresde_model *a, const scoresde_model *b)
+{
+    ck_assert_int_eq(scoresde_model_kind(b), scoresde_model_kind(a));
+    size_t D = scoresde_model_dim(a);
+    ck_assert_uint_eq(scoresde_model_dim(b), D);
+    test_assert_same_params(a, b);
+
+    enum { N = 7 };
+    double T = scoresde_sde_end_time(scoresde_model_sde(a));
+    double t[N] = {0.01 * T, 0.1 * T, 0.25 * T, 0.5 * T, 0.7 * T, 0.9 * T, T};
+    double *x = malloc(N * D * sizeof *x), *v = malloc(N * D * sizeof *v);
+    double *sa = malloc(N * D * sizeof *sa), *sb = malloc(N * D * sizeof *sb);
+    double *ja = malloc(N * D * sizeof *ja), *jb = malloc(N * D * sizeof *jb);
+    for (size_t q = 0; q < N * D; q++) {
+        x[q] = 1.3 * sin(0.9 * (double)q + 0.2);
+        v[q] = cos(1.7 * (double)q);
+    }
+    ck_assert_int_eq(scoresde_model_score(a, x, t, N, D, sa), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_score(b, x, t, N, D, sb), SCORESDE_OK);
+    ck_assert_mem_eq(sa, sb, N * D * sizeof *sa);
+    ck_assert_int_eq(scoresde_model_jvp(a, x, t, N, D, v, NULL, ja), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_jvp(b, x, t, N, D, v, NULL, jb), SCORESDE_OK);
+    ck_assert_mem_eq(ja, jb, N * D * sizeof *ja);
+    /* A clone of the loaded model is the same model too. */
+    scoresde_model *c = NULL;
+    ck_assert_int_eq(scoresde_model_clone(&c, b), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_score(c, x, t, N, D, sb), SCORESDE_OK);
+    ck_assert_mem_eq(sa, sb, N * D * sizeof *sa);
+    scoresde_model_free(c);
+    free(x);
+    free(v);
+    free(sa);
+    free(sb);
+    free(ja);
+    free(jb);
+}
+
+void *test_watch_malloc(size_t size, void *largest)
+{
+    size_t *l = largest;
+    if (size > *l)
+        *l = size;
+    return size > ((size_t)1 << 26) ? NULL : malloc(size); /* 64 MiB: never needed in tests */
+}
+
+void test_watch_free(void *ptr, void *largest)
+{
+    (void)largest;
+    free(ptr);
+}

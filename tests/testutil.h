@@ -41,6 +41,11 @@ double *test_normals(uint64_t seed, size_t n, double scale);
 void *test_budget_malloc(size_t size, void *budget);
 void test_budget_free(void *ptr, void *budget);
 
+/* An allocator for scoresde_set_allocator whose `user` points to a size_t
+ * that records the largest request; requests above 64 MiB fail. */
+void *test_watch_malloc(size_t size, void *largest);
+void test_watch_free(void *ptr, void *largest);
+
 /* strstr(haystack, needle) != NULL: does a message name `needle`? */
 bool test_contains(const char *haystack, const char *needle);
 
@@ -67,11 +72,24 @@ size_t test_num_params(const scoresde_model *m);
 /* a and b have the same (positive) number of parameters, equal bit for bit. */
 void test_assert_same_params(const scoresde_model *a, const scoresde_model *b);
 
+/* Every pass of a trainable model m (conditions c, or NULL) on 5 rows at
+ * times 0.1 .. 0.9 against central differences (step 1e-5), within tol
+ * (component-wise relative, test_rel_err): the parameter gradients of
+ * sum(g.s) and of the probe terms, J v (and its score output against the
+ * score), the exact divergence against the trace of the difference
+ * Jacobian, and Hutchinson with the axis probes against div / D. */
+void test_check_model_passes(scoresde_model *m, const scoresde_cond *c, double tol,
+                             const char *what);
+
 /* ---- model files */
 
 /* A model's saved file, copied to plain malloc memory (so ASan sees the exact
  * size); *size receives its length. */
 uint8_t *test_save_copy(const scoresde_model *m, size_t *size);
+
+/* b is the same model as a: kind, dimension, parameters, and bit-identical
+ * scores and J v at seven times, also through a clone of b. */
+void test_assert_same_model(const scoresde_model *a, const scoresde_model *b);
 
 /* Recompute the CRC-32C trailer after editing a container's bytes. */
 void test_reseal(uint8_t *data, size_t size);

@@ -24,6 +24,8 @@
  *    the library converts it to a score by Tweedie's formula
  *    s = (alpha D - x) / sigma^2 (needs a Gaussian marginal and sigma(t) > 0).
  *  - SCORESDE_MODEL_MLP: a trainable network (created by the MLP module).
+ *  - SCORESDE_MODEL_RESMLP: a trainable residual network (1.1; "Residual
+ *    MLP models" below).
  *
  * Argument checks shared by every evaluation function: the model, x, t and
  * every output must be non-NULL (SCORESDE_EINVAL); n and D must be positive
@@ -73,7 +75,8 @@ typedef enum scoresde_model_kind_t {
     SCORESDE_MODEL_MLP = 4,          /**< trainable multilayer perceptron */
     SCORESDE_MODEL_COND_GMM = 5,     /**< exact class-conditional Gaussian mixture (1.1) */
     SCORESDE_MODEL_LINEAR_GAUSSIAN = 6, /**< exact linear-Gaussian posterior (1.1) */
-    SCORESDE_MODEL_IID = 7           /**< posterior of N IID observations, composed (1.1) */
+    SCORESDE_MODEL_IID = 7,          /**< posterior of N IID observations, composed (1.1) */
+    SCORESDE_MODEL_RESMLP = 8        /**< trainable residual MLP (1.1) */
 } scoresde_model_kind_t;
 
 /**
@@ -721,12 +724,16 @@ typedef enum scoresde_mlp_cond_input_t {
     SCORESDE_MLP_COND_EMBED = 2   /**< a learned embedding of c is added to the time features */
 } scoresde_mlp_cond_input_t;
 
-/** Hidden-layer activations of an MLP model (values frozen). */
+/** Hidden-layer activations of the network kinds (MLP and residual MLP;
+ *  values frozen). */
 typedef enum scoresde_mlp_activation_t {
     SCORESDE_MLP_SILU = 0,
     SCORESDE_MLP_RELU = 1,
     SCORESDE_MLP_TANH = 2,
-    SCORESDE_MLP_SOFTPLUS = 3
+    SCORESDE_MLP_SOFTPLUS = 3,
+    SCORESDE_MLP_GELU_TANH = 4, /**< GELU, tanh form z (1 + tanh(k (z + 0.044715 z^3))) / 2,
+                                     k = sqrt(2 / pi) (1.1) */
+    SCORESDE_MLP_GELU = 5       /**< GELU, exact form z Phi(z) through erf (1.1) */
 } scoresde_mlp_activation_t;
 
 /** Output parameterisations of an MLP model (values frozen). */
@@ -768,7 +775,8 @@ typedef struct scoresde_mlp_options {
                                   n_hidden widths, each 1 .. 2^20, read and copied by
                                   scoresde_model_create_mlp (the array need not
                                   outlive that call) */
-    int activation;          /**< SCORESDE_MLP_SILU (default), RELU, TANH, SOFTPLUS */
+    int activation;          /**< SCORESDE_MLP_SILU (default), RELU, TANH, SOFTPLUS,
+                                  GELU_TANH, GELU (1.1) */
     int output;              /**< SCORESDE_MLP_OUTPUT_* (default NOISE) */
     int embedding;           /**< SCORESDE_MLP_EMBED_* (default AUTO) */
     size_t embed_dim;        /**< time features, even, 2 .. 4096 (default 16) */
@@ -819,6 +827,83 @@ SCORESDE_API int scoresde_model_mlp_options_init(scoresde_mlp_options *opts, siz
  */
 SCORESDE_API int scoresde_model_create_mlp(scoresde_model **out, const scoresde_sde *sde,
                                            size_t D, const scoresde_mlp_options *opts);
+
+/* ------------------------------------------------------- residual MLP models
+ * A residual score network (SCORESDE_MODEL_RESMLP, 1.1) for low- and
+ * mid-dimensional data, where plain MLPs train poorly past a few layers.
+ * Its output parameterisation (SCORE, NOISE, DATA, EDM), time embedding
+ * (FOURIER, SINUSOIDAL, AUTO) and conditions (EMBED, CONCAT, labels, the
+ * null condition) are those of the MLP models above, computed by the same
+ * code; only the network F differs. With W = width, B = blocks, e the
+ * embed_dim time features (plus E c, T_k or u for an EMBED condition) and
+ * x_in = c_in x (followed by c for a CONCAT condition):
+ *     h_0     = x_in W_in^T + b_in
+ *     h_b+1   = h_b + (act(LN_b(h_b) W1_b^T + b1_b) + e P_b^T + p_b) W2_b^T + b2_b
+ *     F       = LN_f(h_B) W_out^T + b_out
+ * LN(h) = g * (h - mean h) / sqrt(var h + 1e-5) + beta over the W features
+ * (learned scale g and shift beta), act the chosen activation (GELU in its
+ * tanh form or exactly, see scoresde_mlp_activation_t). W_out and b_out
+ * start at zero, so an untrained model is the parameterisation's identity:
+ * F = 0, s = A x (0 for SCORE and NOISE, -x / sigma^2 for DATA).
+ * Parameters, in this order, row-major: W_in (W x (D [+ C for CONCAT])),
+ * b_in (W); per block g_b (W), beta_b (W), W1_b (W x W), b1_b (W), W2_b
+ * (W x W), b2_b (W); P (B W x embed_dim, block b's rows b W ..), p (B W);
+ * g_f (W), beta_f (W), W_out (D x W), b_out (D); then the EMBED condition's
+ * as for the MLP. Initialisation from seed: W_in normal with variance
+ * 1 / fan_in from Philox stream 0, W1_b variance c / W (c = 2 for ReLU,
+ * else 1) from stream 1 + 2 b, W2_b variance 1 / W from stream 2 + 2 b, P
+ * variance 1 / embed_dim from stream 1 + 2 B (offset
+ * SCORESDE_RNG_OFFSET(SCORESDE_RNG_MODEL, 0) for element 0 on), LayerNorm
+ * scales 1, everything else 0; the condition's as for the MLP.
+ * Every pass of the MLP kind exists (exact J v, divergence, gradients of
+ * every loss, files, clones, parameter copies between models of the same
+ * shape); evaluations are thread-safe and bit-identical across thread
+ * counts and chunk_rows; parameter gradients across thread counts.
+ */
+
+/**
+ * Options of a residual MLP model. Versioned (scoresde/common.h): fields
+ * are only ever appended. Fill it with scoresde_model_resmlp_options_init.
+ */
+typedef struct scoresde_resmlp_options {
+    size_t struct_size;      /**< sizeof(scoresde_resmlp_options) */
+    size_t width;            /**< W, 1 .. 65536 (default 256) */
+    size_t blocks;           /**< residual blocks B, 0 .. 64 (default 4) */
+    int activation;          /**< SCORESDE_MLP_SILU (default) .. SCORESDE_MLP_GELU */
+    int output;              /**< SCORESDE_MLP_OUTPUT_* (default NOISE) */
+    int embedding;           /**< SCORESDE_MLP_EMBED_* (default AUTO) */
+    size_t embed_dim;        /**< time features, even, 2 .. 4096 (default 32) */
+    double fourier_scale;    /**< std of the Fourier frequencies, > 0 (default 16) */
+    double sigma_data;       /**< EDM's sigma_data, > 0 (default 0.5) */
+    int precision;           /**< SCORESDE_MLP_FLOAT64 (default) or FLOAT32 */
+    uint64_t seed;           /**< initialisation and Fourier frequencies (default 0) */
+    size_t chunk_rows;       /**< rows per workspace pass, 1 .. 2^20 (default 256) */
+    int n_threads;           /**< threads per evaluation, 1 .. 1024 (default 1), as
+                                  scoresde_mlp_options.n_threads */
+    size_t cond_dim;         /**< condition features C, 0 .. 4096 (default 0) */
+    int cond_input;          /**< SCORESDE_MLP_COND_EMBED (default) or _CONCAT */
+    size_t cond_classes;     /**< integer labels in [0, K) (needs cond_dim 1, EMBED) */
+    int cond_null;           /**< non-zero: the null condition is accepted */
+} scoresde_resmlp_options;
+
+/**
+ * Fill *opts with the defaults above; struct_size must be
+ * sizeof(scoresde_resmlp_options) of this or an older 1.1 header (the
+ * first layout is the 1.1 one). Returns SCORESDE_OK or SCORESDE_EINVAL
+ * (NULL opts, struct_size out of range). Thread-safe.
+ */
+SCORESDE_API int scoresde_model_resmlp_options_init(scoresde_resmlp_options *opts,
+                                                    size_t struct_size);
+
+/**
+ * Create a residual MLP score model of dimension D for `sde` (copied) with
+ * the given options (NULL: the defaults). Returns SCORESDE_OK,
+ * SCORESDE_EINVAL (NULL out or sde, D zero or above 2^20 - embed_dim -
+ * cond_dim, a struct_size out of range, an option out of range, naming it)
+ * or SCORESDE_ENOMEM. Free the model with scoresde_model_free. Thread-safe.
+ */
+SCORESDE_API int scoresde_model_create_resmlp(scoresde_model **out, const scoresde_sde *sde,
+                                              size_t D, const scoresde_resmlp_options *opts);
 
 #ifdef __cplusplus
 }

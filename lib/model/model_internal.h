@@ -313,6 +313,7 @@ extern const sd_model_ops sd_model_gmm_ops;
 extern const sd_model_ops sd_model_score_fn_ops;
 extern const sd_model_ops sd_model_denoiser_fn_ops;
 extern const sd_model_ops sd_model_mlp_ops;
+extern const sd_model_ops sd_model_resmlp_ops;
 extern const sd_model_ops sd_model_cond_gmm_ops;
 extern const sd_model_ops sd_model_linear_gaussian_ops;
 extern const sd_model_ops sd_model_iid_factorized_ops;

@@ -19,6 +19,7 @@
 static const sd_model_ops *const file_kinds[] = {
     &sd_model_gmm_ops,
     &sd_model_mlp_ops,
+    &sd_model_resmlp_ops,
 };
 
 /* The sections this version reads; a REQUIRED section outside this list means

@@ -49,80 +49,7 @@ struct sd_mlp_ws {
     void *gacc;    /* float32 networks: the weight-gradient accumulator */
 };
 
-/*
- * e^x for x <= 0 in float32, branch-free and inlined so that the SiLU pass
- * vectorises (libm's expf is an opaque call per element). Cody and Waite's
- * reduction x = n ln 2 + r with ln 2 split in two (the first part, 355/512,
- * has 9 bits, so n times it is exact for |n| <= 126), |r| <= ln 2 / 2 (plus
- * rounding), and Cephes' degree-7 minimax polynomial for e^r (published
- * coefficients, expf.c of the Cephes library); 2^n is built in the exponent
- * bits. Error: at most SD_MLP_EXPF_MAX_ULP units in the last place of the
- * correctly rounded result for -87 <= x <= 0 (tests/test_mlp.c measures it
- * against double exp on a sweep of that range); below -87, where e^x <
- * 1.65e-38, it returns 0 (libm returns subnormals down to -103.97).
- * -inf and NaN give 0 (the SiLU pass still propagates a NaN z through
- * a = z s). The selects are done on the bits, because a conditional keeps
- * GCC from if-converting (and so vectorising) the loop under its default
- * -ftrapping-math. Only IEEE additions, multiplications and a conversion
- * to int: the result is the same whether an element goes through the vector
- * body or a scalar remainder, so the thread split and alignment never change
- * a bit. (A build that contracts a*b+c into FMAs changes the last bits, but
- * the same way in every loop of that build.)
- */
-static inline float sd_expf_nonpos(float x)
-{
-    const float lo = -87.0f;
-    /* xc = x where x >= lo, else lo (also for NaN and -inf, so the cast below
-     * is always defined), selected on the bits: a conditional would keep the
-     * loop scalar. */
-    uint32_t keep = (uint32_t)0 - (uint32_t)(x >= lo), xb, lb;
-    memcpy(&xb, &x, sizeof xb);
-    memcpy(&lb, &lo, sizeof lb);
-    xb = (xb & keep) | (lb & ~keep);
-    float xc;
-    memcpy(&xc, &xb, sizeof xc);
-    /* n = round(x / ln 2), ties away from zero; xc <= 0 so subtracting 0.5
-     * and truncating rounds. n is in [-126, 0]. */
-    int32_t n = (int32_t)(xc * 1.44269504088896341f - 0.5f);
-    float fn = (float)n;
-    float r = xc - fn * 0.693359375f;
-    r = r - fn * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    float e = p * (r * r) + r + 1.0f;
-    int32_t bits = (n + 127) * (INT32_C(1) << 23); /* 2^n, a normal float */
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    float y = e * scale;
-    /* 0 below lo: clear the bits where x < lo (or x is NaN). */
-    uint32_t ybits;
-    memcpy(&ybits, &y, sizeof ybits);
-    ybits &= keep;
-    memcpy(&y, &ybits, sizeof y);
-    return y;
-}
-
-/* sigmoid(z) = 1 / (1 + e^-z) for z >= 0 and e^z / (1 + e^z) otherwise,
- * with e = e^-|z| in (0, 1], so nothing overflows and the relative error
- * stays a few ulp for every z (a few ulp of e, plus two roundings). */
-static inline float sd_sigmoidf(float z)
-{
-    float e = sd_expf_nonpos(-fabsf(z));
-    /* numerator 1 where z >= 0, else e, selected on the bits as above */
-    const float one = 1.0f;
-    uint32_t pos = (uint32_t)0 - (uint32_t)(z >= 0.0f), eb, ob, nb;
-    memcpy(&eb, &e, sizeof eb);
-    memcpy(&ob, &one, sizeof ob);
-    nb = (ob & pos) | (eb & ~pos);
-    float num;
-    memcpy(&num, &nb, sizeof num);
-    return num / (1.0f + e);
-}
-
+/* The float32 exp and sigmoid are the shared ones (act.h). */
 float sd_mlp_expf_nonpos(float x) { return sd_expf_nonpos(x); }
 float sd_mlp_sigmoidf(float z) { return sd_sigmoidf(z); }
 
@@ -133,6 +60,7 @@ float sd_mlp_sigmoidf(float z) { return sd_sigmoidf(z); }
 #define R_SIGMOID(z) ((R)1 / ((R)1 + exp(-(z))))
 #define R_TANH tanh
 #define R_LOG1P log1p
+#define R_ERFC erfc
 #define R_IS_F64 1
 #include "mlp_impl.h"
 
@@ -143,6 +71,7 @@ float sd_mlp_sigmoidf(float z) { return sd_sigmoidf(z); }
 #define R_SIGMOID(z) sd_sigmoidf(z)
 #define R_TANH tanhf
 #define R_LOG1P log1pf
+#define R_ERFC erfcf
 #define R_IS_F64 0
 #include "mlp_impl.h"
 
@@ -163,7 +92,7 @@ int sd_mlp_create(sd_mlp **out, size_t n_in, size_t n_hidden, const size_t *widt
                        n_hidden, SD_MLP_MAX_HIDDEN);
     if (n_hidden > 0 && !widths)
         return sd_fail(SCORESDE_EINVAL, "widths is NULL while n_hidden is %zu", n_hidden);
-    if ((unsigned)act > SD_MLP_SOFTPLUS)
+    if ((unsigned)act > SD_ACT_LAST)
         return sd_fail(SCORESDE_EINVAL, "activation (%d) is not a known activation", (int)act);
     if ((unsigned)prec > SD_MLP_F32)
         return sd_fail(SCORESDE_EINVAL, "precision (%d) is not a known precision", (int)prec);
@@ -304,7 +233,7 @@ static int ws_alloc(void **p, size_t rows, size_t cols, size_t es, const char *w
  * parallel region gets fewer threads than it asked for, which happens above
  * OMP_THREAD_LIMIT or inside a region that may not nest; and threads beyond
  * the processors only share them. */
-static int granted_threads(int n_threads)
+int sd_nn_granted_threads(int n_threads)
 {
     int n = n_threads < 1 ? 1 : n_threads;
     if (omp_get_active_level() >= omp_get_max_active_levels())
@@ -321,7 +250,7 @@ static int granted_threads(int n_threads)
 
 void sd_mlp_ws_set_threads(sd_mlp_ws *ws, int n_threads)
 {
-    n_threads = granted_threads(n_threads);
+    n_threads = sd_nn_granted_threads(n_threads);
     if (ws->n_threads == n_threads)
         return;
     ws->n_threads = n_threads;
@@ -348,7 +277,7 @@ int sd_mlp_ws_create(const sd_mlp *net, size_t max_rows, size_t block_rows, int 
     ws->net = net;
     ws->block = B;
     ws->slots = max_rows / B + (max_rows % B != 0);
-    ws->n_threads = granted_threads(n_threads);
+    ws->n_threads = sd_nn_granted_threads(n_threads);
     bli_rntm_init(&ws->rntm);
     bli_rntm_set_num_threads((dim_t)ws->n_threads, &ws->rntm);
     size_t es = elem_size(net), rows, rows2;

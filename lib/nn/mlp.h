@@ -8,7 +8,7 @@
  *     y   = h_{L-1} W_L^T + b_L
  *
  * with W_l of shape dims[l] x dims[l-1] (row-major) and dims = {n_in, widths...,
- * n_out}. Hidden activations are SiLU (the default), ReLU, tanh or softplus.
+ * n_out}. Hidden activations are those of act.h (SiLU the default).
  * The parameters are stored in the compute precision (float64 or float32); the
  * interface speaks double and converts at the edges.
  *
@@ -47,12 +47,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum sd_mlp_act {
-    SD_MLP_SILU = 0,     /* z * sigmoid(z) */
-    SD_MLP_RELU = 1,     /* max(z, 0); derivative 0 at z = 0 */
-    SD_MLP_TANH = 2,     /* tanh(z) */
-    SD_MLP_SOFTPLUS = 3  /* ln(1 + e^z) */
-} sd_mlp_act;
+#include "act.h"
+
+/* The shared activations (act.h): SiLU, ReLU, tanh, softplus, GELU (tanh
+ * form and exact). */
+typedef sd_act sd_mlp_act;
+#define SD_MLP_SILU SD_ACT_SILU
+#define SD_MLP_RELU SD_ACT_RELU
+#define SD_MLP_TANH SD_ACT_TANH
+#define SD_MLP_SOFTPLUS SD_ACT_SOFTPLUS
+#define SD_MLP_GELU_TANH SD_ACT_GELU_TANH
+#define SD_MLP_GELU SD_ACT_GELU
 
 typedef enum sd_mlp_prec {
     SD_MLP_F64 = 0,
@@ -114,6 +119,12 @@ void sd_mlp_ws_free(sd_mlp_ws *ws);
  * evaluations. Results do not depend on it (see Reproducibility). The caller
  * owns the workspace exclusively (no evaluation on it may be running). */
 void sd_mlp_ws_set_threads(sd_mlp_ws *ws, int n_threads);
+
+/* The thread count BLIS is given for a request of n_threads (>= 1), for
+ * every network engine: cut to what the OpenMP runtime will grant (BLIS
+ * aborts when its region gets fewer threads than asked: above
+ * OMP_THREAD_LIMIT or in a region that may not nest) and to the processors. */
+int sd_nn_granted_threads(int n_threads);
 
 /* The number of floating-point operations of the GEMMs the workspace has run
  * since creation (2 m n k per call), for the benchmark's GEMM-bound check. */

@@ -2,7 +2,8 @@
  * The precision-generic half of the network engine, included twice by mlp.c:
  * once with R = double and once with R = float. It expects R, F(name) (name
  * mangling), GEMM (bli_dgemm_ex or bli_sgemm_ex), R_EXP, R_SIGMOID, R_TANH,
- * R_LOG1P and R_IS_F64 to be defined, and undefines them at the end.
+ * R_LOG1P, R_ERFC and R_IS_F64 to be defined, and undefines them at the end.
+ * The activation passes are the shared ones (act_pass.h).
  * SPDX-License-Identifier: BSD-3-Clause
  */
 
@@ -21,125 +22,7 @@ static void F(gemm)(sd_mlp_ws *ws, size_t m, size_t n, size_t k, const R *a, siz
          NULL, &ws->rntm);
 }
 
-/*
- * The activation pass of one hidden layer on one block of r rows: Z holds the
- * GEMM result (z without bias; in tangent mode followed by r rows of u = t W^T).
- * It leaves h = act(z + b) in the first r rows, act'(z) in D and, in tangent
- * mode, t = act'(z) u in the next r rows and E = u act''(z). CODE computes
- * a = act(z), d = act'(z), s2 = act''(z) from z; the compiler drops s2 where
- * it is not used. Rows are independent, so the split over threads never
- * changes a bit. SIMD is SD_MLP_SIMD where CODE is plain arithmetic, which
- * the loops then vectorise (elementwise: no bit changes), or SD_MLP_SCALAR
- * where CODE calls libm, which has no vector forms to call: there an "omp
- * simd" request cannot be met, and clang says so (-Wpass-failed).
- */
-/* Instrumented builds make no "omp simd" request. clang's UBSan (its null,
- * alignment and pointer-overflow checks on every access; the fuzzers' builds
- * use it too) and clang's coverage counters (b_coverage: lib/meson.build then
- * defines SD_MLP_NO_SIMD_REQUEST) put branches and calls into each
- * iteration, so these loops cannot vectorise there and clang says so
- * (-Wpass-failed). Those builds are for checking, not speed, and dropping the
- * request changes no bit (the loops are elementwise). Plain builds, gcc's
- * and clang's, keep it, so .ci/clang-werror still fails on a request clang
- * cannot honour. gcc never sees the test (no __clang__). */
-#if defined(__clang__) && defined(__has_feature) && !defined(SD_MLP_NO_SIMD_REQUEST)
-#if __has_feature(undefined_behavior_sanitizer)
-#define SD_MLP_NO_SIMD_REQUEST 1
-#endif
-#endif
-#ifdef SD_MLP_NO_SIMD_REQUEST
-#define SD_MLP_SIMD
-#else
-#define SD_MLP_SIMD _Pragma("omp simd")
-#endif
-#define SD_MLP_SCALAR
-#define SD_MLP_DEFINE_PASS(NAME, SIMD, CODE)                                               \
-    static void F(NAME)(int tangent, size_t r, size_t w, R *restrict Z,                   \
-                        const R *restrict bias, R *restrict D, R *restrict E, int nt)     \
-    {                                                                                      \
-        _Pragma("omp parallel for num_threads(nt) if (nt > 1) schedule(static)")          \
-        for (size_t i = 0; i < r; i++) {                                                   \
-            R *restrict zr = Z + i * w;                                                    \
-            R *restrict dr = D + i * w;                                                    \
-            if (!tangent) {                                                                \
-                SIMD                                                                       \
-                for (size_t j = 0; j < w; j++) {                                           \
-                    R z = zr[j] + bias[j], a, d, s2;                                       \
-                    CODE;                                                                  \
-                    (void)s2;                                                              \
-                    zr[j] = a;                                                             \
-                    dr[j] = d;                                                             \
-                }                                                                          \
-            } else {                                                                       \
-                R *restrict ur = Z + (r + i) * w;                                          \
-                R *restrict er = E + i * w;                                                \
-                SIMD                                                                       \
-                for (size_t j = 0; j < w; j++) {                                           \
-                    R z = zr[j] + bias[j], a, d, s2;                                       \
-                    CODE;                                                                  \
-                    R u = ur[j];                                                           \
-                    zr[j] = a;                                                             \
-                    dr[j] = d;                                                             \
-                    ur[j] = d * u;                                                         \
-                    er[j] = u * s2;                                                        \
-                }                                                                          \
-            }                                                                              \
-        }                                                                                  \
-    }
-
-/* SiLU: a = z s with s = sigmoid(z); a' = s (1 + z (1 - s));
- * a'' = s (1 - s) (2 + z (1 - 2 s)). R_SIGMOID is 1 / (1 + e^-z) through libm
- * in float64, which is exact enough for every z (for very negative z it tends
- * to 0 through +inf in the denominator), and the inlined, vectorisable
- * sd_mlp_sigmoidf in float32 (mlp.c), because libm's expf call per element
- * was the float32 pass's cost: that pass vectorises (elementwise work, so no
- * bit changes); the float64 one, calling exp, stays scalar. */
-#if R_IS_F64
-#define SD_MLP_SILU_LOOP SD_MLP_SCALAR
-#else
-#define SD_MLP_SILU_LOOP SD_MLP_SIMD
-#endif
-SD_MLP_DEFINE_PASS(pass_silu, SD_MLP_SILU_LOOP, {
-    R s = R_SIGMOID(z);
-    a = z * s;
-    d = s * ((R)1 + z * ((R)1 - s));
-    s2 = s * ((R)1 - s) * ((R)2 + z * ((R)1 - (R)2 * s));
-})
-
-/* ReLU: the derivative at exactly 0 is taken as 0; the second derivative is 0. */
-SD_MLP_DEFINE_PASS(pass_relu, SD_MLP_SIMD, {
-    a = z > 0 ? z : 0;
-    d = z > 0 ? (R)1 : (R)0;
-    s2 = 0;
-})
-
-/* tanh: a' = 1 - a^2, a'' = -2 a (1 - a^2). */
-SD_MLP_DEFINE_PASS(pass_tanh, SD_MLP_SCALAR, {
-    a = R_TANH(z);
-    d = (R)1 - a * a;
-    s2 = (R)-2 * a * d;
-})
-
-/* softplus: ln(1 + e^z) = max(z, 0) + ln(1 + e^-|z|) never overflows;
- * a' = sigmoid(z), a'' = s (1 - s). */
-SD_MLP_DEFINE_PASS(pass_softplus, SD_MLP_SCALAR, {
-    R s = (R)1 / ((R)1 + R_EXP(-z));
-    a = (z > 0 ? z : 0) + R_LOG1P(R_EXP(-(z > 0 ? z : -z)));
-    d = s;
-    s2 = s * ((R)1 - s);
-})
-
-static void F(activate)(sd_mlp_act act, int tangent, size_t r, size_t w, R *Z, const R *bias,
-                        R *D, R *E, int nt)
-{
-    switch (act) {
-    case SD_MLP_RELU: F(pass_relu)(tangent, r, w, Z, bias, D, E, nt); break;
-    case SD_MLP_TANH: F(pass_tanh)(tangent, r, w, Z, bias, D, E, nt); break;
-    case SD_MLP_SOFTPLUS: F(pass_softplus)(tangent, r, w, Z, bias, D, E, nt); break;
-    case SD_MLP_SILU:
-    default: F(pass_silu)(tangent, r, w, Z, bias, D, E, nt); break;
-    }
-}
+#include "act_pass.h"
 
 /* Forward one block of r rows whose inputs are already in slot `slot` of h[0]
  * (x rows, then v rows in tangent mode). The outputs are left in ws->y
@@ -185,15 +68,15 @@ static void F(backward_block)(const sd_mlp *net, sd_mlp_ws *ws, size_t slot, siz
             for (size_t i = 0; i < r; i++) {
                 R *restrict hb = Gp + i * w;
                 const R *restrict dr = D + i * w;
-                /* SD_MLP_SIMD: elementwise, so vectorising changes no bit. */
+                /* SD_SIMD: elementwise, so vectorising changes no bit. */
                 if (!tangent) {
-                    SD_MLP_SIMD
+                    SD_SIMD
                     for (size_t j = 0; j < w; j++)
                         hb[j] *= dr[j];
                 } else {
                     R *restrict tb = Gp + (r + i) * w;
                     const R *restrict er = E + i * w;
-                    SD_MLP_SIMD
+                    SD_SIMD
                     for (size_t j = 0; j < w; j++) {
                         R t = tb[j];
                         hb[j] = hb[j] * dr[j] + t * er[j];
@@ -221,7 +104,7 @@ static void F(backward_block)(const sd_mlp *net, sd_mlp_ws *ws, size_t slot, siz
                     const R *restrict gr = Gc + i * w;
                     /* Vectorised across columns: each column's sum still
                      * runs over rows in order. */
-                    SD_MLP_SIMD
+                    SD_SIMD
                     for (size_t j = j0; j < j1; j++)
                         gb[j] += gr[j];
                 }
@@ -303,10 +186,6 @@ static void F(backward)(const sd_mlp *net, sd_mlp_ws *ws, const double *g_out,
 #endif
 }
 
-#undef SD_MLP_DEFINE_PASS
-#undef SD_MLP_SIMD
-#undef SD_MLP_SCALAR
-#undef SD_MLP_SILU_LOOP
 #undef R
 #undef F
 #undef GEMM
@@ -314,4 +193,5 @@ static void F(backward)(const sd_mlp *net, sd_mlp_ws *ws, const double *g_out,
 #undef R_SIGMOID
 #undef R_TANH
 #undef R_LOG1P
+#undef R_ERFC
 #undef R_IS_F64

@@ -97,7 +97,7 @@ int scoresde_trainer_create(scoresde_trainer **out, scoresde_model *model,
     if (P == 0)
         return sd_fail(SCORESDE_EUNSUPPORTED,
                        "the model (kind %d) has no trainable parameters: a trainer needs "
-                       "SCORESDE_MODEL_MLP",
+                       "SCORESDE_MODEL_MLP or SCORESDE_MODEL_RESMLP",
                        scoresde_model_kind(model));
     size_t total;
     SD_TRY(sd_mul_size(P, 5 * sizeof(double), &total, "trainer state"));

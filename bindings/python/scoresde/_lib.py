@@ -65,6 +65,19 @@ class MlpOptions(ctypes.Structure):
                 ("cond_classes", ctypes.c_size_t), ("cond_null", ctypes.c_int)]
 
 
+class ResMlpOptions(ctypes.Structure):
+    """scoresde_resmlp_options (model.h, 1.1), a versioned struct."""
+    _fields_ = [("struct_size", ctypes.c_size_t), ("width", ctypes.c_size_t),
+                ("blocks", ctypes.c_size_t), ("activation", ctypes.c_int),
+                ("output", ctypes.c_int), ("embedding", ctypes.c_int),
+                ("embed_dim", ctypes.c_size_t), ("fourier_scale", ctypes.c_double),
+                ("sigma_data", ctypes.c_double), ("precision", ctypes.c_int),
+                ("seed", ctypes.c_uint64), ("chunk_rows", ctypes.c_size_t),
+                ("n_threads", ctypes.c_int),
+                ("cond_dim", ctypes.c_size_t), ("cond_input", ctypes.c_int),
+                ("cond_classes", ctypes.c_size_t), ("cond_null", ctypes.c_int)]
+
+
 class Cond(ctypes.Structure):
     """scoresde_cond (common.h), a versioned struct: the conditions of a batch."""
     _fields_ = [("struct_size", ctypes.c_size_t), ("C", ctypes.c_size_t),
@@ -249,6 +262,10 @@ _FUNCTIONS = {
     "scoresde_model_mlp_options_init": (_i, [ctypes.POINTER(MlpOptions), _sz], check_status),
     "scoresde_model_create_mlp": (_i, [_pp, sde_p, _sz, ctypes.POINTER(MlpOptions)],
                                   check_status),
+    "scoresde_model_resmlp_options_init": (_i, [ctypes.POINTER(ResMlpOptions), _sz],
+                                           check_status),
+    "scoresde_model_create_resmlp": (_i, [_pp, sde_p, _sz, ctypes.POINTER(ResMlpOptions)],
+                                     check_status),
     # loss.h
     "scoresde_loss_create": (_i, [_pp, _i], check_status),
     "scoresde_loss_free": (None, [_vp], check_none),

@@ -13,14 +13,15 @@ from numpy.typing import ArrayLike
 
 from . import _util as u
 from ._util import StrPath
-from ._lib import COND_FN, DENOISER_FN, DIVERGENCE_FN, MLP_MAX_HIDDEN, SCORE_FN, MlpOptions, lib
+from ._lib import (COND_FN, DENOISER_FN, DIVERGENCE_FN, MLP_MAX_HIDDEN, SCORE_FN, MlpOptions,
+                   ResMlpOptions, lib)
 from .sde import Sde
 
 __all__ = ["Model", "ModelKind", "MLP_ACTIVATIONS", "MLP_OUTPUTS", "MLP_EMBEDDINGS",
            "IID_METHODS"]
 
 # Names of the MLP's option values (SCORESDE_MLP_*; values frozen).
-MLP_ACTIVATIONS = {"silu": 0, "relu": 1, "tanh": 2, "softplus": 3}
+MLP_ACTIVATIONS = {"silu": 0, "relu": 1, "tanh": 2, "softplus": 3, "gelu_tanh": 4, "gelu": 5}
 MLP_OUTPUTS = {"score": 0, "noise": 1, "data": 2, "edm": 3}
 MLP_EMBEDDINGS = {"auto": 0, "fourier": 1, "sinusoidal": 2}
 MLP_PRECISIONS = {"float64": 0, "float32": 1}
@@ -50,6 +51,7 @@ class ModelKind(enum.IntEnum):
     COND_GMM = 5
     LINEAR_GAUSSIAN = 6
     IID = 7
+    RESMLP = 8
 
 
 def _batch_body(fn, width, what):
@@ -226,6 +228,36 @@ class Model(u.Handle):
             if value is not None:
                 setattr(opts, name, value)
         return cls._create(lib.scoresde_model_create_mlp, sde, D, ctypes.byref(opts),
+                           hooks=u.Hooks([sde._hooks]))
+
+    @classmethod
+    def resmlp(cls, sde: Sde, D: int, **options: Any) -> Model:
+        """A trainable residual MLP score network of dimension D
+        (scoresde_resmlp_options): keyword options width, blocks, activation,
+        output, embedding, embed_dim, fourier_scale, sigma_data, precision,
+        seed, chunk_rows, n_threads, cond_dim, cond_input, cond_classes,
+        cond_null, with the meanings and names of Model.mlp's; every option
+        not given keeps the library's default (4 blocks of width 256, SiLU,
+        noise output, ...)."""
+        opts = ResMlpOptions()
+        u.call(lib.scoresde_model_resmlp_options_init, ctypes.byref(opts),
+               ctypes.sizeof(opts))
+        names = {"activation": MLP_ACTIVATIONS, "output": MLP_OUTPUTS,
+                 "embedding": MLP_EMBEDDINGS, "precision": MLP_PRECISIONS,
+                 "cond_input": MLP_COND_INPUTS}
+        plain = ("width", "blocks", "embed_dim", "fourier_scale", "sigma_data", "seed",
+                 "chunk_rows", "n_threads", "cond_dim", "cond_classes", "cond_null")
+        for name, value in options.items():
+            if value is None:
+                continue
+            if name in names:
+                value = _choice(names[name], value, name)
+            elif name == "cond_null":
+                value = int(bool(value))
+            elif name not in plain:
+                raise TypeError("Model.resmlp() has no option %r" % name)
+            setattr(opts, name, value)
+        return cls._create(lib.scoresde_model_create_resmlp, sde, D, ctypes.byref(opts),
                            hooks=u.Hooks([sde._hooks]))
 
     @classmethod

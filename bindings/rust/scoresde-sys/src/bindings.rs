@@ -361,6 +361,7 @@ pub const SCORESDE_MODEL_MLP: scoresde_model_kind_t = 4;
 pub const SCORESDE_MODEL_COND_GMM: scoresde_model_kind_t = 5;
 pub const SCORESDE_MODEL_LINEAR_GAUSSIAN: scoresde_model_kind_t = 6;
 pub const SCORESDE_MODEL_IID: scoresde_model_kind_t = 7;
+pub const SCORESDE_MODEL_RESMLP: scoresde_model_kind_t = 8;
 pub type scoresde_model_kind_t = core::ffi::c_uint;
 pub type scoresde_score_fn = ::core::option::Option<
     unsafe extern "C" fn(
@@ -816,6 +817,8 @@ pub const SCORESDE_MLP_SILU: scoresde_mlp_activation_t = 0;
 pub const SCORESDE_MLP_RELU: scoresde_mlp_activation_t = 1;
 pub const SCORESDE_MLP_TANH: scoresde_mlp_activation_t = 2;
 pub const SCORESDE_MLP_SOFTPLUS: scoresde_mlp_activation_t = 3;
+pub const SCORESDE_MLP_GELU_TANH: scoresde_mlp_activation_t = 4;
+pub const SCORESDE_MLP_GELU: scoresde_mlp_activation_t = 5;
 pub type scoresde_mlp_activation_t = core::ffi::c_uint;
 pub const SCORESDE_MLP_OUTPUT_SCORE: scoresde_mlp_output_t = 0;
 pub const SCORESDE_MLP_OUTPUT_NOISE: scoresde_mlp_output_t = 1;
@@ -862,6 +865,41 @@ extern "C" {
         sde: *const scoresde_sde,
         D: usize,
         opts: *const scoresde_mlp_options,
+    ) -> core::ffi::c_int;
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct scoresde_resmlp_options {
+    pub struct_size: usize,
+    pub width: usize,
+    pub blocks: usize,
+    pub activation: core::ffi::c_int,
+    pub output: core::ffi::c_int,
+    pub embedding: core::ffi::c_int,
+    pub embed_dim: usize,
+    pub fourier_scale: f64,
+    pub sigma_data: f64,
+    pub precision: core::ffi::c_int,
+    pub seed: u64,
+    pub chunk_rows: usize,
+    pub n_threads: core::ffi::c_int,
+    pub cond_dim: usize,
+    pub cond_input: core::ffi::c_int,
+    pub cond_classes: usize,
+    pub cond_null: core::ffi::c_int,
+}
+extern "C" {
+    pub fn scoresde_model_resmlp_options_init(
+        opts: *mut scoresde_resmlp_options,
+        struct_size: usize,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_model_create_resmlp(
+        out: *mut *mut scoresde_model,
+        sde: *const scoresde_sde,
+        D: usize,
+        opts: *const scoresde_resmlp_options,
     ) -> core::ffi::c_int;
 }
 extern "C" {

@@ -73,6 +73,8 @@ c_enum! {
         LinearGaussian = sys::SCORESDE_MODEL_LINEAR_GAUSSIAN,
         /// The posterior of N IID observations, composed (1.1).
         Iid = sys::SCORESDE_MODEL_IID,
+        /// A trainable residual MLP (1.1).
+        ResMlp = sys::SCORESDE_MODEL_RESMLP,
     }
 }
 
@@ -346,6 +348,10 @@ c_enum! {
         Tanh = sys::SCORESDE_MLP_TANH,
         /// softplus.
         Softplus = sys::SCORESDE_MLP_SOFTPLUS,
+        /// GELU, tanh form (1.1).
+        GeluTanh = sys::SCORESDE_MLP_GELU_TANH,
+        /// GELU, exact (erf) form (1.1).
+        Gelu = sys::SCORESDE_MLP_GELU,
     }
 }
 

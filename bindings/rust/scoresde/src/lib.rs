@@ -39,7 +39,7 @@ pub use enums::{Activation, Corrector, Divergence, Embedding, Export, Grid, IidM
                 SdeKind, Solver, TrainerSetting};
 pub use error::{Error, ErrorKind, Result};
 pub use hooks::HookResult;
-pub use model::{BatchFn, Cond, MlpOptions, Model};
+pub use model::{BatchFn, Cond, MlpOptions, Model, ResMlpOptions};
 pub use sampler::{bits_per_dim, Bound, ProgressFn, ReportKind, Sampler, Stats, SupportFn,
                   REPORT_COLUMNS};
 pub use train::{FitSummary, Loss, Trainer, WeightFn};

@@ -68,6 +68,65 @@ pub(crate) fn c_path(path: &Path) -> Result<CString> {
         .map_err(|_| Error::new(sys::SCORESDE_EINVAL, format!("path {path:?} contains NUL")))
 }
 
+/// The builder methods both network kinds' options share (the fields of
+/// the same names in scoresde_mlp_options and scoresde_resmlp_options).
+macro_rules! shared_options {
+    () => {
+    /// The activation function.
+        pub fn activation(mut self, a: Activation) -> Self {
+            self.raw.activation = a.raw();
+            self
+        }
+        /// What the output parameterises.
+        pub fn output(mut self, o: MlpOutput) -> Self {
+            self.raw.output = o.raw();
+            self
+        }
+        /// The time embedding.
+        pub fn embedding(mut self, e: Embedding) -> Self {
+            self.raw.embedding = e.raw();
+            self
+        }
+        /// The arithmetic precision.
+        pub fn precision(mut self, p: Precision) -> Self {
+            self.raw.precision = p.raw();
+            self
+        }
+        /// The time embedding's dimension.
+        pub fn embed_dim(mut self, d: usize) -> Self {
+            self.raw.embed_dim = d;
+            self
+        }
+        /// The seed of the initial parameters.
+        pub fn seed(mut self, seed: u64) -> Self {
+            self.raw.seed = seed;
+            self
+        }
+        /// Threads for evaluation (0: the library's choice).
+        pub fn n_threads(mut self, n: i32) -> Self {
+            self.raw.n_threads = n;
+            self
+        }
+        /// A conditional model: `dim` condition features entering as `input`
+        /// (sys::SCORESDE_MLP_COND_EMBED or _CONCAT).
+        pub fn cond(mut self, dim: usize, input: u32) -> Self {
+            self.raw.cond_dim = dim;
+            self.raw.cond_input = input as i32;
+            self
+        }
+        /// Integer class labels in [0, k) as the one condition feature.
+        pub fn cond_classes(mut self, k: usize) -> Self {
+            self.raw.cond_classes = k;
+            self
+        }
+        /// Whether the model accepts the null condition.
+        pub fn cond_null(mut self, yes: bool) -> Self {
+            self.raw.cond_null = yes as i32;
+            self
+        }
+    };
+}
+
 /// Options of an MLP model (scoresde_mlp_options), starting at the library's
 /// defaults (scoresde_model_mlp_options_init). The builder methods set one
 /// field each; `raw_mut` reaches every field but `widths`, which only
@@ -115,60 +174,51 @@ impl MlpOptions {
         self.n_widths = Some(widths.len());
         self
     }
-    /// The activation function.
-    pub fn activation(mut self, a: Activation) -> Self {
-        self.raw.activation = a.raw();
-        self
-    }
-    /// What the output parameterises.
-    pub fn output(mut self, o: MlpOutput) -> Self {
-        self.raw.output = o.raw();
-        self
-    }
-    /// The time embedding.
-    pub fn embedding(mut self, e: Embedding) -> Self {
-        self.raw.embedding = e.raw();
-        self
-    }
-    /// The arithmetic precision.
-    pub fn precision(mut self, p: Precision) -> Self {
-        self.raw.precision = p.raw();
-        self
-    }
-    /// The time embedding's dimension.
-    pub fn embed_dim(mut self, d: usize) -> Self {
-        self.raw.embed_dim = d;
-        self
-    }
-    /// The seed of the initial parameters.
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.raw.seed = seed;
-        self
-    }
-    /// Threads for evaluation (0: the library's choice).
-    pub fn n_threads(mut self, n: i32) -> Self {
-        self.raw.n_threads = n;
-        self
-    }
-    /// A conditional model: `dim` condition features entering as `input`
-    /// (sys::SCORESDE_MLP_COND_EMBED or _CONCAT).
-    pub fn cond(mut self, dim: usize, input: u32) -> Self {
-        self.raw.cond_dim = dim;
-        self.raw.cond_input = input as i32;
-        self
-    }
-    /// Integer class labels in [0, k) as the one condition feature.
-    pub fn cond_classes(mut self, k: usize) -> Self {
-        self.raw.cond_classes = k;
-        self
-    }
-    /// Whether the model accepts the null condition.
-    pub fn cond_null(mut self, yes: bool) -> Self {
-        self.raw.cond_null = yes as i32;
-        self
-    }
+    shared_options!();
     /// The C struct, for options this builder has no method for.
     pub fn raw_mut(&mut self) -> &mut sys::scoresde_mlp_options {
+        &mut self.raw
+    }
+}
+
+/// Options of a residual MLP model (scoresde_resmlp_options, 1.1), starting
+/// at the library's defaults; checked by [`Model::resmlp`].
+#[derive(Clone, Copy)]
+pub struct ResMlpOptions {
+    raw: sys::scoresde_resmlp_options,
+}
+
+impl Default for ResMlpOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ResMlpOptions {
+    /// The library's defaults (scoresde_model_resmlp_options_init).
+    pub fn new() -> Self {
+        // SAFETY: an all-zero scoresde_resmlp_options is a valid value (plain data).
+        let mut raw: sys::scoresde_resmlp_options = unsafe { std::mem::zeroed() };
+        let st = unsafe {
+            sys::scoresde_model_resmlp_options_init(
+                &mut raw, std::mem::size_of::<sys::scoresde_resmlp_options>())
+        };
+        assert_eq!(st, 0, "the library refused this crate's scoresde_resmlp_options size");
+        ResMlpOptions { raw }
+    }
+    /// The width W of the residual stream.
+    pub fn width(mut self, w: usize) -> Self {
+        self.raw.width = w;
+        self
+    }
+    /// The number of residual blocks.
+    pub fn blocks(mut self, b: usize) -> Self {
+        self.raw.blocks = b;
+        self
+    }
+    shared_options!();
+    /// The C struct, for options this builder has no method for.
+    pub fn raw_mut(&mut self) -> &mut sys::scoresde_resmlp_options {
         &mut self.raw
     }
 }
@@ -199,6 +249,14 @@ impl Model {
         }
         create(sde.keep.clone(), |o| unsafe {
             sys::scoresde_model_create_mlp(o, sde.raw(), dim, &raw)
+        })
+    }
+
+    /// A trainable residual MLP score network of dimension `dim` for `sde`
+    /// (copied): `blocks` pre-LayerNorm residual blocks of `width`.
+    pub fn resmlp(sde: &Sde, dim: usize, options: &ResMlpOptions) -> Result<Model> {
+        create(sde.keep.clone(), |o| unsafe {
+            sys::scoresde_model_create_resmlp(o, sde.raw(), dim, &options.raw)
         })
     }
 

@@ -4,7 +4,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use scoresde::{sys, Activation, Embedding, MlpOutput, Precision, Corrector, ErrorKind, Export, LossKind, LossSetting, Method, MlpOptions, Model,
+use scoresde::{sys, Activation, Embedding, MlpOutput, Precision, Corrector, ErrorKind, Export, LossKind, LossSetting, Method, MlpOptions, Model, ResMlpOptions,
                ModelKind, Predictor, Sampler, SamplerSetting, Sde, Solver, Trainer, TrainerSetting, Loss};
 
 /// m points of the mixture 0.3 N((-2, 0), 0.3^2) + 0.7 N((2, 1), 0.5^2),
@@ -361,4 +361,33 @@ fn sampler_settings_hooks_and_errors() {
     s.langevin(|x, _d, o| { o.iter_mut().zip(x).for_each(|(a, b)| *a = -b); Ok(()) }, &[0.0; 2],
                1, 0, 0, &mut out).unwrap();
     assert!(out.iter().all(|v| v.is_finite() && *v != 0.0));
+}
+
+#[test]
+fn resmlp_identity_training_and_files() {
+    let sde = Sde::vp(0.1, 20.0).unwrap();
+    let opts = ResMlpOptions::new().width(8).blocks(2).embed_dim(4).activation(Activation::Gelu)
+        .output(MlpOutput::Noise).seed(2);
+    let mut m = Model::resmlp(&sde, 2, &opts).unwrap();
+    assert_eq!(m.kind(), ModelKind::ResMlp);
+    // the output layer starts at zero: the NOISE score is exactly 0
+    let mut s = [1.0; 4];
+    m.score(&[0.3, -0.2, 1.0, 0.5], &[0.4, 0.8], &mut s).unwrap();
+    assert_eq!(s, [0.0; 4]);
+    let data = mixture(64, 3);
+    let loss = Loss::new(LossKind::Dsm).unwrap();
+    {
+        let mut tr = Trainer::new(&mut m, &loss).unwrap();
+        for _ in 0..3 {
+            assert!(tr.step(&data).unwrap().is_finite());
+        }
+    }
+    let back = Model::from_bytes(&m.to_bytes().unwrap()).unwrap();
+    let (mut a, mut b) = ([0.0; 4], [0.0; 4]);
+    m.score(&[0.3, -0.2, 1.0, 0.5], &[0.4, 0.8], &mut a).unwrap();
+    back.score(&[0.3, -0.2, 1.0, 0.5], &[0.4, 0.8], &mut b).unwrap();
+    assert_eq!(a, b);
+    assert!(a.iter().any(|v| *v != 0.0));
+    let e = Model::resmlp(&sde, 2, &ResMlpOptions::new().width(0)).err().unwrap();
+    assert!(e.message().contains("width"), "{e}");
 }

@@ -1,0 +1,59 @@
+/*
+ * Scalar evaluation of the shared activations (act.h), through the same
+ * blocks of code the network passes run.
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+#include "act.h"
+
+#define SD_ACT_SWITCH(act)                                                                 \
+    switch (act) {                                                                         \
+    case SD_ACT_RELU: SD_ACT_CODE_RELU; break;                                             \
+    case SD_ACT_TANH: SD_ACT_CODE_TANH; break;                                             \
+    case SD_ACT_SOFTPLUS: SD_ACT_CODE_SOFTPLUS; break;                                     \
+    case SD_ACT_GELU_TANH: SD_ACT_CODE_GELU_TANH; break;                                   \
+    case SD_ACT_GELU: SD_ACT_CODE_GELU; break;                                             \
+    case SD_ACT_SILU:                                                                      \
+    default: SD_ACT_CODE_SILU; break;                                                      \
+    }
+
+void sd_act_eval(sd_act act, double z, double *out_a, double *out_d, double *out_s2)
+{
+#define R double
+#define R_SIGMOID(v) ((R)1 / ((R)1 + exp(-(v))))
+#define R_TANH tanh
+#define R_EXP exp
+#define R_LOG1P log1p
+#define R_ERFC erfc
+    R a, d, s2;
+    SD_ACT_SWITCH(act)
+    *out_a = a;
+    *out_d = d;
+    *out_s2 = s2;
+#undef R
+#undef R_SIGMOID
+#undef R_TANH
+#undef R_EXP
+#undef R_LOG1P
+#undef R_ERFC
+}
+
+void sd_act_evalf(sd_act act, float z, float *out_a, float *out_d, float *out_s2)
+{
+#define R float
+#define R_SIGMOID(v) sd_sigmoidf(v)
+#define R_TANH tanhf
+#define R_EXP expf
+#define R_LOG1P log1pf
+#define R_ERFC erfcf
+    R a, d, s2;
+    SD_ACT_SWITCH(act)
+    *out_a = a;
+    *out_d = d;
+    *out_s2 = s2;
+#undef R
+#undef R_SIGMOID
+#undef R_TANH
+#undef R_EXP
+#undef R_LOG1P
+#undef R_ERFC
+}

@@ -1,0 +1,389 @@
+/*
+ * The precision-generic half of the residual network engine, included
+ * twice by resmlp.c: with R = double and R = float. It expects R, F(name),
+ * GEMM, R_SQRT, R_EXP, R_SIGMOID, R_TANH, R_LOG1P, R_ERFC and R_IS_F64, and
+ * undefines them at the end. The formulas of the LayerNorm passes are in
+ * docs/math.md ("Residual networks").
+ * SPDX-License-Identifier: BSD-3-Clause
+ */
+
+#include "act_pass.h"
+
+/* C (m x n, row stride rs_c) = A B + beta C with element (i, p) of A at
+ * a[i*rs_a + p*cs_a], likewise B (as in mlp_impl.h). */
+static void F(rgemm)(sd_resmlp_ws *ws, size_t m, size_t n, size_t k, const R *a, size_t rs_a,
+                     size_t cs_a, const R *b, size_t rs_b, size_t cs_b, R beta, R *c, size_t rs_c)
+{
+    R one = 1;
+    ws->flops += (uint64_t)2 * m * n * k;
+    GEMM(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, (dim_t)m, (dim_t)n, (dim_t)k, &one, (R *)a,
+         (inc_t)rs_a, (inc_t)cs_a, (R *)b, (inc_t)rs_b, (inc_t)cs_b, &beta, c, (inc_t)rs_c, 1,
+         NULL, &ws->rntm);
+}
+
+/* C (m x n) = A (m x k) W^T (+ beta C) for W (n x k) row-major. */
+static void F(mul_wt)(sd_resmlp_ws *ws, size_t m, size_t n, size_t k, const R *A, size_t lda,
+                      const R *Wt, R beta, R *C, size_t ldc)
+{
+    F(rgemm)(ws, m, n, k, A, lda, 1, Wt, 1, k, beta, C, ldc);
+}
+
+/* C (m x k) = A (m x n) W for W (n x k) row-major. */
+static void F(mul_w)(sd_resmlp_ws *ws, size_t m, size_t n, size_t k, const R *A, size_t lda,
+                     const R *Wm, R *C, size_t ldc)
+{
+    F(rgemm)(ws, m, k, n, A, lda, 1, Wm, k, 1, 0, C, ldc);
+}
+
+/* gW (n x k) += G^T X for G (m x n), X (m x k). */
+static void F(acc_gt)(sd_resmlp_ws *ws, size_t m, size_t n, size_t k, const R *G, size_t ldg,
+                      const R *X, size_t ldx, R *gW)
+{
+    F(rgemm)(ws, n, k, m, G, 1, ldg, X, ldx, 1, 1, gW, k);
+}
+
+/* Sums in a fixed order of four lanes (the compiler may not reassociate),
+ * so a row's result never depends on its address or the thread. */
+static inline R F(rsum)(const R *restrict a, size_t w)
+{
+    R s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    size_t j = 0;
+    for (; j + 4 <= w; j += 4) {
+        s0 += a[j];
+        s1 += a[j + 1];
+        s2 += a[j + 2];
+        s3 += a[j + 3];
+    }
+    for (; j < w; j++)
+        s0 += a[j];
+    return (s0 + s1) + (s2 + s3);
+}
+
+static inline R F(rdot)(const R *restrict a, const R *restrict b, size_t w)
+{
+    R s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    size_t j = 0;
+    for (; j + 4 <= w; j += 4) {
+        s0 += a[j] * b[j];
+        s1 += a[j + 1] * b[j + 1];
+        s2 += a[j + 2] * b[j + 2];
+        s3 += a[j + 3] * b[j + 3];
+    }
+    for (; j < w; j++)
+        s0 += a[j] * b[j];
+    return (s0 + s1) + (s2 + s3);
+}
+
+/* acc[j] += sum over rows i (in order) of A[i*lda + j] (times B[i*ldb + j]
+ * when B is not NULL, plus A2[i*lda + j] B2[i*ldb + j] when A2 is not NULL),
+ * columns split over threads. */
+static void F(colsum)(size_t r, size_t w, const R *A, const R *Bm, const R *A2, const R *B2,
+                      size_t lda, size_t ldb, R *acc, int nt)
+{
+#pragma omp parallel num_threads(nt) if (nt > 1 && w >= 64)
+    {
+        size_t T = (size_t)omp_get_num_threads(), q = (size_t)omp_get_thread_num();
+        size_t j0 = w * q / T, j1 = w * (q + 1) / T;
+        for (size_t i = 0; i < r; i++) {
+            const R *restrict a = A + i * lda;
+            R *restrict s = acc;
+            if (!Bm) {
+                SD_SIMD
+                for (size_t j = j0; j < j1; j++)
+                    s[j] += a[j];
+            } else if (!A2) {
+                const R *restrict b = Bm + i * ldb;
+                SD_SIMD
+                for (size_t j = j0; j < j1; j++)
+                    s[j] += a[j] * b[j];
+            } else {
+                const R *restrict b = Bm + i * ldb;
+                const R *restrict a2 = A2 + i * lda;
+                const R *restrict b2 = B2 + i * ldb;
+                SD_SIMD
+                for (size_t j = j0; j < j1; j++)
+                    s[j] += a[j] * b[j] + a2[j] * b2[j];
+            }
+        }
+    }
+}
+
+/* Add bias b (w) to r rows of X. */
+static void F(add_bias)(size_t r, size_t w, R *X, const R *b, int nt)
+{
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+    for (size_t i = 0; i < r; i++) {
+        R *restrict x = X + i * w;
+        SD_SIMD
+        for (size_t j = 0; j < w; j++)
+            x[j] += b[j];
+    }
+}
+
+/*
+ * LayerNorm forward of r rows of H (r x w; in tangent mode followed by r
+ * tangent rows): XH gets xhat (and the tangent rows dh, copied), N gets
+ * n = g xhat + beta (and tn = g dxhat), DX dxhat, RS rho.
+ */
+static void F(ln_forward)(int tangent, size_t r, size_t w, const R *H, const R *g, const R *beta,
+                          R *XH, R *N, R *DX, R *RS, int nt)
+{
+    R inv_w = (R)1 / (R)w;
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+    for (size_t i = 0; i < r; i++) {
+        const R *restrict h = H + i * w;
+        R *restrict xh = XH + i * w, *restrict n = N + i * w;
+        R mu = F(rsum)(h, w) * inv_w;
+        SD_SIMD
+        for (size_t j = 0; j < w; j++)
+            xh[j] = h[j] - mu;
+        R var = F(rdot)(xh, xh, w) * inv_w;
+        R rho = (R)1 / R_SQRT(var + (R)SD_RESMLP_LN_EPS);
+        RS[i] = rho;
+        SD_SIMD
+        for (size_t j = 0; j < w; j++) {
+            xh[j] *= rho;
+            n[j] = g[j] * xh[j] + beta[j];
+        }
+        if (tangent) {
+            const R *restrict v = H + (r + i) * w;
+            R *restrict vc = XH + (r + i) * w, *restrict tn = N + (r + i) * w;
+            R *restrict dx = DX + i * w;
+            R dm = F(rsum)(v, w) * inv_w, dq = F(rdot)(v, xh, w) * inv_w;
+            SD_SIMD
+            for (size_t j = 0; j < w; j++) {
+                vc[j] = v[j];
+                dx[j] = rho * (v[j] - dm - xh[j] * dq);
+                tn[j] = g[j] * dx[j];
+            }
+        }
+    }
+}
+
+/*
+ * LayerNorm backward: G3 holds (n-bar; tn-bar) of r rows; ADDs the
+ * parameter gradients into gg, gb (when gg is not NULL) and ADDs (h-bar;
+ * dh-bar) into G (G3 is overwritten). With q = n-bar g and dq = tn-bar g,
+ * v the tangent dh, Qu = u - mean u, a_v = mean(xhat v):
+ *   h-bar  += rho (q - mean q - xhat mean(q xhat))
+ *             + rho^2 (-mean(dq Qv) xhat - a_v Q dq - mean(dq xhat) Qv
+ *                      + 3 a_v mean(dq xhat) xhat)
+ *   dh-bar += rho (dq - mean dq - xhat mean(dq xhat)).
+ */
+static void F(ln_backward)(int tangent, size_t r, size_t w, R *G3, const R *g, const R *XH,
+                           const R *DX, const R *RS, R *gg, R *gb, R *G, int nt)
+{
+    if (gg) {
+        if (tangent)
+            F(colsum)(r, w, G3, XH, G3 + r * w, DX, w, w, gg, nt);
+        else
+            F(colsum)(r, w, G3, XH, NULL, NULL, w, w, gg, nt);
+        F(colsum)(r, w, G3, NULL, NULL, NULL, w, w, gb, nt);
+    }
+    R inv_w = (R)1 / (R)w;
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+    for (size_t i = 0; i < r; i++) {
+        const R *restrict xh = XH + i * w;
+        R *restrict q = G3 + i * w, *restrict hb = G + i * w;
+        R rho = RS[i];
+        SD_SIMD
+        for (size_t j = 0; j < w; j++)
+            q[j] *= g[j];
+        R mq = F(rsum)(q, w) * inv_w, mqx = F(rdot)(q, xh, w) * inv_w;
+        SD_SIMD
+        for (size_t j = 0; j < w; j++)
+            hb[j] += rho * (q[j] - mq - xh[j] * mqx);
+        if (tangent) {
+            R *restrict dq = G3 + (r + i) * w, *restrict tb = G + (r + i) * w;
+            const R *restrict v = XH + (r + i) * w;
+            SD_SIMD
+            for (size_t j = 0; j < w; j++)
+                dq[j] *= g[j];
+            R mdq = F(rsum)(dq, w) * inv_w, mdqx = F(rdot)(dq, xh, w) * inv_w;
+            R mv = F(rsum)(v, w) * inv_w, av = F(rdot)(xh, v, w) * inv_w;
+            R mqv = F(rdot)(dq, v, w) * inv_w - mv * mdq;
+            R rho2 = rho * rho, c3 = (R)3 * av * mdqx - mqv;
+            SD_SIMD
+            for (size_t j = 0; j < w; j++) {
+                hb[j] += rho2 * (c3 * xh[j] - av * (dq[j] - mdq) - mdqx * (v[j] - mv));
+                tb[j] += rho * (dq[j] - mdq - xh[j] * mdqx);
+            }
+        }
+    }
+}
+
+/* The forward pass of r rows; in tangent mode the tangent rows follow. */
+static void F(res_forward)(const sd_resmlp *net, sd_resmlp_ws *ws, size_t r, const double *in,
+                           const double *emb, const double *v, double *out, double *jv)
+{
+    const R *P = (const R *)net->params;
+    size_t W = net->W, B = net->B, E = net->E, ni = net->n_in, no = net->n_out;
+    int tangent = v != NULL, nt = ws->n_threads;
+    size_t m = tangent ? 2 * r : r;
+    R *X0 = (R *)ws->x0, *EM = (R *)ws->emb, *EP = (R *)ws->ep, *H = (R *)ws->h;
+    for (size_t i = 0; i < r * ni; i++)
+        X0[i] = (R)in[i];
+    if (tangent)
+        for (size_t i = 0; i < r * ni; i++)
+            X0[r * ni + i] = (R)v[i];
+    for (size_t i = 0; i < r * E; i++)
+        EM[i] = (R)emb[i];
+    /* every block's embedding projection in one product: EP = e P^T + p */
+    F(mul_wt)(ws, r, B * W, E, EM, E, P + net->o_P, 0, EP, B * W);
+    F(add_bias)(r, B * W, EP, P + net->o_p, nt);
+    F(mul_wt)(ws, m, W, ni, X0, ni, P + net->o_win, 0, H, W);
+    F(add_bias)(r, W, H, P + net->o_bin, nt);
+    for (size_t b = 0; b < B; b++) {
+        const R *blk = P + net->o_blk + b * net->blk;
+        const R *g = blk, *beta = blk + W, *W1 = blk + 2 * W, *b1 = W1 + W * W;
+        const R *W2 = b1 + W, *b2 = W2 + W * W;
+        R *XH = (R *)ws->xh[b], *N = (R *)ws->nn[b], *A = (R *)ws->aa[b];
+        F(ln_forward)(tangent, r, W, H, g, beta, XH, N, (R *)ws->dx[b], (R *)ws->rs[b], nt);
+        F(mul_wt)(ws, m, W, W, N, W, W1, 0, A, W);
+        F(activate)(net->act, tangent, r, W, A, b1, (R *)ws->dd[b], (R *)ws->ee[b], nt);
+        /* a += e P_b^T + p_b (primal rows only) */
+        const R *EPb = EP + b * W;
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+        for (size_t i = 0; i < r; i++) {
+            R *restrict a = A + i * W;
+            const R *restrict ep = EPb + i * B * W;
+            SD_SIMD
+            for (size_t j = 0; j < W; j++)
+                a[j] += ep[j];
+        }
+        F(mul_wt)(ws, m, W, W, A, W, W2, 1, H, W);
+        F(add_bias)(r, W, H, b2, nt);
+    }
+    R *XH = (R *)ws->xh[B], *N = (R *)ws->nn[B], *Y = (R *)ws->y;
+    F(ln_forward)(tangent, r, W, H, P + net->o_gf, P + net->o_gf + W, XH, N, (R *)ws->dx[B],
+                  (R *)ws->rs[B], nt);
+    F(mul_wt)(ws, m, no, W, N, W, P + net->o_wout, 0, Y, no);
+    const R *bo = P + net->o_wout + no * W;
+    if (out)
+        for (size_t i = 0; i < r; i++)
+            for (size_t j = 0; j < no; j++)
+                out[i * no + j] = (double)(Y[i * no + j] + bo[j]);
+    if (tangent)
+        for (size_t i = 0; i < r * no; i++)
+            jv[i] = (double)Y[r * no + i];
+}
+
+/* Both backward passes over the stored state. */
+static void F(res_backward)(const sd_resmlp *net, sd_resmlp_ws *ws, const double *g_out,
+                            const double *g_tan, double *param_grad, double *emb_grad,
+                            double *in_grad)
+{
+    const R *P = (const R *)net->params;
+    size_t W = net->W, B = net->B, E = net->E, ni = net->n_in, no = net->n_out, r = ws->n;
+    int tangent = ws->state == SD_RESMLP_STATE_TANGENT, nt = ws->n_threads;
+    size_t m = tangent ? 2 * r : r;
+    R *gw = NULL;
+    if (param_grad) {
+#if R_IS_F64
+        gw = param_grad;
+#else
+        gw = (R *)ws->gacc;
+        memset(gw, 0, net->n_params * sizeof(R));
+#endif
+    }
+    R *GY = (R *)ws->gy, *G = (R *)ws->g, *G2 = (R *)ws->g2, *G3 = (R *)ws->g3;
+    R *GA = (R *)ws->ga;
+    for (size_t i = 0; i < r * no; i++)
+        GY[i] = g_out ? (R)g_out[i] : 0;
+    if (tangent)
+        for (size_t i = 0; i < r * no; i++)
+            GY[r * no + i] = (R)g_tan[i];
+    /* output layer and final LayerNorm */
+    if (gw) {
+        F(acc_gt)(ws, m, no, W, GY, no, (R *)ws->nn[B], W, gw + net->o_wout);
+        F(colsum)(r, no, GY, NULL, NULL, NULL, no, no, gw + net->o_wout + no * W, 1);
+    }
+    F(mul_w)(ws, m, no, W, GY, no, P + net->o_wout, G3, W);
+    memset(G, 0, m * W * sizeof(R));
+    F(ln_backward)(tangent, r, W, G3, P + net->o_gf, (R *)ws->xh[B], (R *)ws->dx[B],
+                   (R *)ws->rs[B], gw ? gw + net->o_gf : NULL, gw ? gw + net->o_gf + W : NULL,
+                   G, nt);
+    for (size_t b = B; b-- > 0;) {
+        size_t off = net->o_blk + b * net->blk;
+        const R *blk = P + off;
+        const R *g = blk, *W1 = blk + 2 * W, *W2 = W1 + W * W + W;
+        const R *D = (const R *)ws->dd[b], *Ee = (const R *)ws->ee[b];
+        R *gblk = gw ? gw + off : NULL;
+        if (gw) {
+            F(acc_gt)(ws, m, W, W, G, W, (R *)ws->aa[b], W, gblk + 3 * W + W * W);
+            F(colsum)(r, W, G, NULL, NULL, NULL, W, W, gblk + 3 * W + 2 * W * W, nt);
+        }
+        /* (a-bar; ta-bar) = (h-bar; th-bar) W2 */
+        F(mul_w)(ws, m, W, W, G, W, W2, G2, W);
+        /* a-bar feeds the embedding projection; then through the activation:
+         * z-bar = a-bar act' + ta-bar u act'', u-bar = ta-bar act' */
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+        for (size_t i = 0; i < r; i++) {
+            R *restrict ab = G2 + i * W;
+            R *restrict ga = GA + i * B * W + b * W;
+            const R *restrict d = D + i * W;
+            SD_SIMD
+            for (size_t j = 0; j < W; j++)
+                ga[j] = ab[j];
+            if (!tangent) {
+                SD_SIMD
+                for (size_t j = 0; j < W; j++)
+                    ab[j] *= d[j];
+            } else {
+                R *restrict tb = G2 + (r + i) * W;
+                const R *restrict e = Ee + i * W;
+                SD_SIMD
+                for (size_t j = 0; j < W; j++) {
+                    R t = tb[j];
+                    ab[j] = ab[j] * d[j] + t * e[j];
+                    tb[j] = t * d[j];
+                }
+            }
+        }
+        if (gw) {
+            F(acc_gt)(ws, m, W, W, G2, W, (R *)ws->nn[b], W, gblk + 2 * W);
+            F(colsum)(r, W, G2, NULL, NULL, NULL, W, W, gblk + 2 * W + W * W, nt);
+        }
+        F(mul_w)(ws, m, W, W, G2, W, W1, G3, W);
+        F(ln_backward)(tangent, r, W, G3, g, (R *)ws->xh[b], (R *)ws->dx[b], (R *)ws->rs[b],
+                       gblk, gblk ? gblk + W : NULL, G, nt);
+    }
+    /* the embedding projections, all blocks in one product each */
+    if (gw) {
+        F(acc_gt)(ws, r, B * W, E, GA, B * W, (R *)ws->emb, E, gw + net->o_P);
+        F(colsum)(r, B * W, GA, NULL, NULL, NULL, B * W, B * W, gw + net->o_p, nt);
+    }
+    if (emb_grad) {
+        R *GE = (R *)ws->ge;
+        F(mul_w)(ws, r, B * W, E, GA, B * W, P + net->o_P, GE, E);
+        for (size_t i = 0; i < r * E; i++)
+            emb_grad[i] = (double)GE[i];
+    }
+    /* input layer */
+    if (gw) {
+        F(acc_gt)(ws, m, W, ni, G, W, (R *)ws->x0, ni, gw + net->o_win);
+        F(colsum)(r, W, G, NULL, NULL, NULL, W, W, gw + net->o_bin, nt);
+    }
+    if (in_grad) {
+        R *GI = (R *)ws->gin;
+        F(mul_w)(ws, r, W, ni, G, W, P + net->o_win, GI, ni);
+        for (size_t i = 0; i < r * ni; i++)
+            in_grad[i] = (double)GI[i];
+    }
+#if !R_IS_F64
+    if (param_grad)
+        for (size_t i = 0; i < net->n_params; i++)
+            param_grad[i] += (double)gw[i];
+#endif
+}
+
+#undef R
+#undef F
+#undef GEMM
+#undef R_SQRT
+#undef R_EXP
+#undef R_SIGMOID
+#undef R_TANH
+#undef R_LOG1P
+#undef R_ERFC
+#undef R_IS_F64
