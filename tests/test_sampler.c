@@ -566,6 +566,7 @@ START_TEST(test_langevin_norms)
     scoresde_sampler *s = pc_sampler(SCORESDE_SAMPLER_PREDICTOR_REVERSE_DIFFUSION,
                                      SCORESDE_SAMPLER_CORRECTOR_LANGEVIN, 30);
     double a[40], b[40], c[40];
+    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_BATCH_NORMS, SCORESDE_SAMPLER_NORMS_PER_SAMPLE));
     OK(scoresde_sampler_sample(s, m, NULL, 20, 2, 3, 0, a, NULL));
     OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_BATCH_NORMS, 1));
     OK(scoresde_sampler_sample(s, m, NULL, 20, 2, 3, 0, c, NULL));

@@ -125,22 +125,26 @@
  * SDEs; SCORESDE_EUNSUPPORTED for a CUSTOM SDE without one).
  *
  * Correctors, at time t = t_k with s = s(x, t), z ~ N(0, I):
- *   LANGEVIN  step = 2 a (SNR ||z|| / ||s||)^2, x_mean = x + step s,
- *             x = x_mean + sqrt(2 step) z, with a = (alpha(t)/alpha(u))^2
- *             over the next grid step (score_sde's 1 - beta_i for VP in the
- *             ratio form; 1 for VE). The norms are per sample by default;
- *             BATCH_NORMS = 1 averages ||z|| and ||s|| over the samples of a
- *             block as score_sde does, which couples those samples (see
- *             Reproducibility). Where ||s|| = 0 the step is 0. Caution: a
- *             step that depends on the sample's own x and z no longer leaves
- *             p_t invariant, and the per-sample step grows as 1/||s||^2, so
- *             samples near a point where the score vanishes (the prior's
- *             mean, a saddle between modes) take huge steps. Measured with the
- *             exact score: on a 2-D mixture per-sample norms moved 0.1 of mass
- *             between components; on a Gaussian they inflated the variance by
- *             13% in 32-D and 3.6% in 256-D (200 steps), against 1.8% with
- *             BATCH_NORMS = 1. The bias shrinks as the dimension grows and
- *             ||z||, ||s|| concentrate; prefer BATCH_NORMS = 1 in low dimension.
+ *   LANGEVIN  x_mean = x + step s, x = x_mean + sqrt(2 step) z, with
+ *             a = (alpha(t)/alpha(u))^2 over the next grid step (score_sde's
+ *             1 - beta_i for VP in the ratio form; 1 for VE) and the step
+ *             rule BATCH_NORMS (scoresde_sampler_norms_t):
+ *             NOISE_LEVEL (the default since 1.1): step = 2 a (SNR sigma(t))^2,
+ *               score_sde's rule with ||z|| / ||s|| replaced by the marginal's
+ *               noise level sigma(t) (for data of small spread ||s|| is
+ *               about ||z|| / sigma(t)); it depends on neither the sample nor
+ *               the batch and is bounded where the score vanishes. It needs
+ *               the Gaussian marginal (SCORESDE_EUNSUPPORTED otherwise).
+ *             PER_SAMPLE (1.0's default): step = 2 a (SNR ||z|| / ||s||)^2 with
+ *               the sample's own norms (0 where ||s|| = 0). Caution: the step
+ *               then grows as 1/||s||^2 near any point where the score
+ *               vanishes (a mode's centre, the prior's mean, a saddle), and in
+ *               D dimensions P(||s|| < e) ~ e^D, so in low dimension the kick
+ *               has infinite variance: the samples are wrong (see the guide,
+ *               docs/guide/03-reverse-sde.md). Kept for reproducing 1.0.
+ *             BATCH: the per-sample rule with ||z|| and ||s|| averaged over
+ *               the samples of a block as score_sde does, which couples those
+ *               samples (see Reproducibility).
  *   ANNEALED  annealed Langevin dynamics (NCSN):
  *             step = ALD_STEP sigma(t)^2 / sigma(eps)^2,
  *             x = x + (step/2) s + sqrt(step) z.
@@ -177,7 +181,7 @@
  * split of a run into calls, BLOCK or THREADS, bit for bit (given a model
  * and guidance hook whose per-sample results do not depend on the batch, as
  * the library's own models guarantee). The one exception is
- * BATCH_NORMS = 1, which by design couples the samples of a block (the
+ * BATCH_NORMS = BATCH (1), which by design couples the samples of a block (the
  * call's samples in consecutive groups of BLOCK).
  *
  * Threads: the samples of a call are split into blocks of BLOCK samples,
@@ -263,6 +267,14 @@ typedef enum scoresde_sampler_corrector_t {
     SCORESDE_SAMPLER_CORRECTOR_ANNEALED = 2
 } scoresde_sampler_corrector_t;
 
+/** Langevin corrector step rules (values of the setting
+ *  SCORESDE_SAMPLER_BATCH_NORMS; frozen; 1.1 added NOISE_LEVEL, the default). */
+typedef enum scoresde_sampler_norms_t {
+    SCORESDE_SAMPLER_NORMS_PER_SAMPLE = 0,  /**< 2 a (SNR ||z_i|| / ||s_i||)^2 (1.0's default) */
+    SCORESDE_SAMPLER_NORMS_BATCH = 1,       /**< the norms averaged over a block (score_sde) */
+    SCORESDE_SAMPLER_NORMS_NOISE_LEVEL = 2  /**< 2 a (SNR sigma(t))^2 (1.1; the default) */
+} scoresde_sampler_norms_t;
+
 /** Time grids (values of the setting SCORESDE_SAMPLER_GRID; frozen). */
 typedef enum scoresde_sampler_grid_t {
     SCORESDE_SAMPLER_GRID_UNIFORM_T = 1,
@@ -301,7 +313,9 @@ typedef enum scoresde_sampler_setting_t {
     SCORESDE_SAMPLER_CORRECTOR = 4,       /**< int [0, 2], LANGEVIN (score_sde) */
     SCORESDE_SAMPLER_CORRECTOR_STEPS = 5, /**< int [0, 1000], 1 */
     SCORESDE_SAMPLER_SNR = 6,             /**< double [0, 100], 0.16 (score_sde) */
-    SCORESDE_SAMPLER_BATCH_NORMS = 7,     /**< int [0, 1], 0 (per-sample norms) */
+    SCORESDE_SAMPLER_BATCH_NORMS = 7,     /**< int [0, 2], NOISE_LEVEL: the Langevin step
+                                               rule (scoresde_sampler_norms_t; 1.0: 0,
+                                               per-sample norms, and [0, 1]) */
     SCORESDE_SAMPLER_DENOISE = 8,         /**< int [0, 1], 1 (score_sde's noise_removal);
                                                DPMPP 0 */
     SCORESDE_SAMPLER_LAM = 9,             /**< double [0, 100], 1 (the reverse SDE) */

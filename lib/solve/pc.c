@@ -14,8 +14,12 @@ static int pc_prepare(sd_run *run)
         return sd_fail(SCORESDE_EUNSUPPORTED,
                        "inpainting needs the SDE's Gaussian marginal, which this SDE lacks");
     if (run->alpha == NULL) {
+        int noise_level =
+            c->id == SCORESDE_SAMPLER_CORRECTOR_LANGEVIN &&
+            sd_opt_int(s, SCORESDE_SAMPLER_BATCH_NORMS) == SCORESDE_SAMPLER_NORMS_NOISE_LEVEL;
         const char *need = p->needs_marginal   ? p->name
                            : c->needs_marginal ? c->name
+                           : noise_level       ? "the Langevin step rule BATCH_NORMS = NOISE_LEVEL"
                            : sd_opt_int(s, SCORESDE_SAMPLER_DENOISE) ? "DENOISE"
                                                                      : NULL;
         if (need != NULL)

@@ -26,6 +26,7 @@ METHODS = {"pc": 1, "ode": 2, "edm": 3, "dpmpp": 4}
 _VALUES = {
     "predictor": {"none": 0, "euler_maruyama": 1, "reverse_diffusion": 2, "ancestral": 3},
     "corrector": {"none": 0, "langevin": 1, "annealed": 2},
+    "batch_norms": {"per_sample": 0, "batch": 1, "noise_level": 2},
     "grid": {"uniform_t": 1, "karras": 2, "logsnr": 3, "array": 4},
     "solver": {"euler": 1, "heun": 2, "rk4": 3, "dopri5": 4},
     "divergence": {"exact": 1, "rademacher": 2, "gaussian": 3},

@@ -170,7 +170,7 @@ c_enum! {
         CorrectorSteps = sys::SCORESDE_SAMPLER_CORRECTOR_STEPS,
         /// The Langevin corrector's signal-to-noise ratio.
         Snr = sys::SCORESDE_SAMPLER_SNR,
-        /// Batch-wide norms in the corrector (integer flag).
+        /// The Langevin step rule (integer: SCORESDE_SAMPLER_NORMS_*; 1.1 default NOISE_LEVEL).
         BatchNorms = sys::SCORESDE_SAMPLER_BATCH_NORMS,
         /// A final denoising step (integer flag).
         Denoise = sys::SCORESDE_SAMPLER_DENOISE,
