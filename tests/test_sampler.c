@@ -157,7 +157,7 @@ START_TEST(test_settings)
     for (int q = 0; q < 4; q++) {
         scoresde_sampler *f = NULL;
         OK(scoresde_sampler_create(&f, methods[q]));
-        for (int o = 1; o <= SCORESDE_SAMPLER_GUIDANCE_SCALE; o++) {
+        for (int o = 1; o <= SCORESDE_SAMPLER_POWER; o++) {
             double def, got;
             OK(scoresde_sampler_bounds(o, &lo, &hi, &is_int));
             OK(scoresde_sampler_default(methods[q], o, &def));
@@ -194,8 +194,8 @@ START_TEST(test_settings)
     ck_assert(d == 1);
     ck_assert_int_eq(scoresde_sampler_default(77, SCORESDE_SAMPLER_STEPS, &d), SCORESDE_EINVAL);
     ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "method 77"));
-    ck_assert_int_eq(scoresde_sampler_default(SCORESDE_SAMPLER_PC, SCORESDE_SAMPLER_GUIDANCE_SCALE + 1, &d), SCORESDE_EINVAL);
-    ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "setting 37"));
+    ck_assert_int_eq(scoresde_sampler_default(SCORESDE_SAMPLER_PC, SCORESDE_SAMPLER_POWER + 1, &d), SCORESDE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "setting 41"));
     ck_assert_int_eq(scoresde_sampler_default(SCORESDE_SAMPLER_PC, 1, NULL), SCORESDE_EINVAL);
     /* every setting: settable at both bounds and read back, refused just
      * outside them and through the other type's functions (the message
@@ -278,14 +278,14 @@ START_TEST(test_settings)
     /* GRID's reported upper bound is the last grid a setter takes (ARRAY is
      * scoresde_sampler_set_grid's) */
     OK(scoresde_sampler_bounds(SCORESDE_SAMPLER_GRID, &lo, &hi, &is_int));
-    ck_assert(lo == SCORESDE_SAMPLER_GRID_UNIFORM_T && hi == SCORESDE_SAMPLER_GRID_LOGSNR && is_int);
+    ck_assert(lo == SCORESDE_SAMPLER_GRID_UNIFORM_T && hi == SCORESDE_SAMPLER_GRID_POWER && is_int);
     /* a caller's grid: refused settings keep it; a new GRID drops it and
      * stays, a new STEPS drops it and GRID returns to the method's own */
     const double mine[3] = {0.9, 0.5, 0.1};
     int64_t g;
     OK(scoresde_sampler_set_grid(s, mine, 3));
     expect_msg(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_STEPS, 0), "STEPS = 0");
-    expect_msg(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_GRID, 5), "GRID = 5");
+    expect_msg(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_GRID, 6), "GRID = 6");
     expect_msg(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_GRID, SCORESDE_SAMPLER_GRID_ARRAY),
                "scoresde_sampler_set_grid");
     OK(scoresde_sampler_get_int(s, SCORESDE_SAMPLER_GRID, &g));

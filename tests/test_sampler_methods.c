@@ -66,7 +66,7 @@ static const ref_case ref_cases[] = {
 /* Settings added by issue 15 at their values that reproduce 1.0. */
 static void legacy(scoresde_sampler *s)
 {
-    (void)s;
+    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_STEP_RATIO_MAX, 1e300));
 }
 
 static uint64_t ref_run(const ref_case *c)
@@ -275,6 +275,207 @@ START_TEST(test_default_pc)
 }
 END_TEST
 
+/* ---------------------------------------------------------- multistep guard */
+
+/* RMS endpoint distance of `s` from the reference endpoints (n x D). */
+static double endpoint_rms(const scoresde_sampler *s, const scoresde_model *m, const double *xT,
+                           const double *ref, size_t n, size_t D)
+{
+    double *x = malloc(n * D * sizeof *x), e = 0.0;
+    ck_assert_ptr_nonnull(x);
+    OK(scoresde_sampler_sample(s, m, xT, n, D, 0, 0, x, NULL));
+    for (size_t i = 0; i < n * D; i++)
+        e += (x[i] - ref[i]) * (x[i] - ref[i]);
+    free(x);
+    return sqrt(e / (double)n);
+}
+
+/* Endpoints of the probability-flow ODE at tolerance 1e-10 from xT. */
+static void ode_reference(const scoresde_model *m, const double *xT, size_t n, size_t D,
+                          double *ref)
+{
+    scoresde_sampler *s = NULL;
+    OK(scoresde_sampler_create(&s, SCORESDE_SAMPLER_ODE));
+    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_RTOL, 1e-10));
+    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_ATOL, 1e-10));
+    OK(scoresde_sampler_sample(s, m, xT, n, D, 0, 0, ref, NULL));
+    scoresde_sampler_free(s);
+}
+
+static const int grid_kinds[4] = {SCORESDE_SAMPLER_GRID_UNIFORM_T, SCORESDE_SAMPLER_GRID_KARRAS,
+                                  SCORESDE_SAMPLER_GRID_LOGSNR, SCORESDE_SAMPLER_GRID_POWER};
+
+/* With the step-ratio guard (STEP_RATIO_MAX = 3, the default) no multistep
+ * method's endpoint error grows as steps are added (N = 8 .. 40, every grid,
+ * orders 2 and 3, with and without UniC; 10% allowance for the sampling of
+ * 100 trajectories); without it (1e300, 1.0's behaviour) 3M on the
+ * uniform-t grid is several times worse (the issue's case). */
+START_TEST(test_ratio_guard)
+{
+    enum { n = 100, D = 2 };
+    scoresde_model *m = gmm_model(&mix2, SCORESDE_SDE_VP);
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
+    double xT[n * D], ref[n * D];
+    OK(scoresde_sde_prior_sample(sde, n, D, 11, 0, 0, xT));
+    ode_reference(m, xT, n, D, ref);
+    static const int64_t Ns[] = {8, 12, 16, 20, 25, 30, 40};
+    double guarded20 = 0.0; /* 3M, uniform t, N = 20 */
+    for (int g = 0; g < 4; g++)
+        for (int order = 2; order <= 3; order++)
+            for (int unipc = 0; unipc <= 1; unipc++) {
+                double prev = INFINITY;
+                for (size_t q = 0; q < sizeof Ns / sizeof Ns[0]; q++) {
+                    scoresde_sampler *s = NULL;
+                    OK(scoresde_sampler_create(&s, SCORESDE_SAMPLER_DPMPP));
+                    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_STEPS, Ns[q]));
+                    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_GRID, grid_kinds[g]));
+                    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_ORDER, order));
+                    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_UNIPC, unipc));
+                    double e = endpoint_rms(s, m, xT, ref, n, D);
+                    ck_assert_msg(e <= 1.1 * prev,
+                                  "grid %d, order %d, UniPC %d: RMS %g at N = %lld after %g",
+                                  grid_kinds[g], order, unipc, e, (long long)Ns[q], prev);
+                    prev = e;
+                    if (g == 0 && order == 3 && !unipc && Ns[q] == 20)
+                        guarded20 = e;
+                    scoresde_sampler_free(s);
+                }
+            }
+    /* 1.0's behaviour, without the guard, 5 times worse there */
+    scoresde_sampler *s = NULL;
+    OK(scoresde_sampler_create(&s, SCORESDE_SAMPLER_DPMPP));
+    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_STEPS, 20));
+    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_GRID, SCORESDE_SAMPLER_GRID_UNIFORM_T));
+    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_ORDER, 3));
+    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_STEP_RATIO_MAX, 1e300));
+    double e20 = endpoint_rms(s, m, xT, ref, n, D);
+    scoresde_sampler_free(s);
+    ck_assert_msg(e20 > 5 * guarded20, "3M, uniform t, 20 steps: %g unguarded, %g guarded", e20,
+                  guarded20);
+    scoresde_sde_free(sde);
+    scoresde_model_free(m);
+}
+END_TEST
+
+/* LOWER_ORDER_FINAL = 0 keeps the full order on the last steps of a short
+ * run (a different result), 1 (the default) is 1.0's rule; both converge. */
+START_TEST(test_lower_order_final)
+{
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
+    scoresde_model *m = test_mixture(sde);
+    double a[32], b[32];
+    scoresde_sampler *s = NULL;
+    OK(scoresde_sampler_create(&s, SCORESDE_SAMPLER_DPMPP));
+    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_STEPS, 10));
+    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_ORDER, 3));
+    int64_t v;
+    OK(scoresde_sampler_get_int(s, SCORESDE_SAMPLER_LOWER_ORDER_FINAL, &v));
+    ck_assert_int_eq(v, 1);
+    OK(scoresde_sampler_sample(s, m, NULL, 16, 2, 5, 0, a, NULL));
+    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_LOWER_ORDER_FINAL, 0));
+    OK(scoresde_sampler_sample(s, m, NULL, 16, 2, 5, 0, b, NULL));
+    ck_assert(memcmp(a, b, sizeof a) != 0);
+    /* N >= 15: the setting changes nothing */
+    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_STEPS, 15));
+    OK(scoresde_sampler_sample(s, m, NULL, 16, 2, 5, 0, a, NULL));
+    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_LOWER_ORDER_FINAL, 1));
+    OK(scoresde_sampler_sample(s, m, NULL, 16, 2, 5, 0, b, NULL));
+    ck_assert(memcmp(a, b, sizeof a) == 0);
+    ck_assert_int_eq(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_LOWER_ORDER_FINAL, 2),
+                     SCORESDE_EINVAL);
+    ck_assert(test_contains(scoresde_last_error(), "LOWER_ORDER_FINAL"));
+    ck_assert_int_eq(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_STEP_RATIO_MAX, 0.5),
+                     SCORESDE_EINVAL);
+    ck_assert(test_contains(scoresde_last_error(), "STEP_RATIO_MAX"));
+    scoresde_sampler_free(s);
+    scoresde_model_free(m);
+    scoresde_sde_free(sde);
+}
+END_TEST
+
+/* ---------------------------------------------------------- final step */
+
+/* FINAL_STEP and its alias DENOISE: STOP costs N evaluations, TWEEDIE and
+ * TO_ZERO N + 1; TWEEDIE is DENOISE = 1 bit for bit; TO_ZERO is alpha(0)
+ * times the Tweedie mean, the same bits for VP (alpha(0) = 1); for every
+ * method that reads it. */
+START_TEST(test_final_step)
+{
+    static const int methods[3] = {SCORESDE_SAMPLER_PC, SCORESDE_SAMPLER_EDM,
+                                   SCORESDE_SAMPLER_DPMPP};
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
+    scoresde_model *m = test_mixture(sde);
+    for (int q = 0; q < 3; q++) {
+        scoresde_sampler *s = NULL;
+        OK(scoresde_sampler_create(&s, methods[q]));
+        OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_STEPS, 10));
+        double x[3][32];
+        uint64_t nfe[3];
+        for (int f = 0; f < 3; f++) {
+            scoresde_sampler_stats st = {sizeof st, 0, 0, 0, 0};
+            OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_FINAL_STEP, f));
+            int64_t den;
+            OK(scoresde_sampler_get_int(s, SCORESDE_SAMPLER_DENOISE, &den));
+            ck_assert_int_eq(den, f != SCORESDE_SAMPLER_FINAL_STOP);
+            OK(scoresde_sampler_sample(s, m, NULL, 16, 2, 5, 0, x[f], &st));
+            nfe[f] = st.nfe;
+        }
+        ck_assert_uint_eq(nfe[1], nfe[0] + 1);
+        ck_assert_uint_eq(nfe[2], nfe[0] + 1);
+        ck_assert(memcmp(x[1], x[2], sizeof x[1]) == 0);
+        ck_assert(memcmp(x[0], x[1], sizeof x[1]) != 0);
+        double y[32];
+        int64_t fs;
+        OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_DENOISE, 1));
+        OK(scoresde_sampler_get_int(s, SCORESDE_SAMPLER_FINAL_STEP, &fs));
+        ck_assert_int_eq(fs, SCORESDE_SAMPLER_FINAL_TWEEDIE);
+        OK(scoresde_sampler_sample(s, m, NULL, 16, 2, 5, 0, y, NULL));
+        ck_assert(memcmp(x[1], y, sizeof y) == 0);
+        OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_DENOISE, 0));
+        OK(scoresde_sampler_get_int(s, SCORESDE_SAMPLER_FINAL_STEP, &fs));
+        ck_assert_int_eq(fs, SCORESDE_SAMPLER_FINAL_STOP);
+        ck_assert_int_eq(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_FINAL_STEP, 3),
+                         SCORESDE_EINVAL);
+        ck_assert(test_contains(scoresde_last_error(), "FINAL_STEP"));
+        scoresde_sampler_free(s);
+    }
+    /* the per-method defaults: DPMPP stops, PC and EDM denoise */
+    double d;
+    OK(scoresde_sampler_default(SCORESDE_SAMPLER_DPMPP, SCORESDE_SAMPLER_FINAL_STEP, &d));
+    ck_assert(d == SCORESDE_SAMPLER_FINAL_STOP);
+    OK(scoresde_sampler_default(SCORESDE_SAMPLER_PC, SCORESDE_SAMPLER_FINAL_STEP, &d));
+    ck_assert(d == SCORESDE_SAMPLER_FINAL_TWEEDIE);
+    scoresde_model_free(m);
+    scoresde_sde_free(sde);
+}
+END_TEST
+
+/* GRID = POWER: t_k = eps + (T - eps)(1 - k/N)^p; too many steps for a
+ * large p is refused. */
+START_TEST(test_power_grid)
+{
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
+    scoresde_sampler *s = NULL;
+    OK(scoresde_sampler_create(&s, SCORESDE_SAMPLER_DPMPP));
+    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_GRID, SCORESDE_SAMPLER_GRID_POWER));
+    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_STEPS, 4));
+    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_POWER, 3.0));
+    double t[5], eps = scoresde_sde_sampling_eps(sde), T = scoresde_sde_end_time(sde);
+    OK(scoresde_sampler_times(s, sde, t, 5));
+    for (int k = 0; k <= 4; k++)
+        ck_assert_double_eq_tol(t[k], eps + (T - eps) * pow(1.0 - k / 4.0, 3.0), 1e-15);
+    ck_assert(t[0] == T && t[4] == eps);
+    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_POWER, 100.0));
+    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_STEPS, 100000));
+    double *big = malloc(100001 * sizeof *big);
+    ck_assert_int_eq(scoresde_sampler_times(s, sde, big, 100001), SCORESDE_EINVAL);
+    ck_assert(test_contains(scoresde_last_error(), "POWER"));
+    free(big);
+    scoresde_sampler_free(s);
+    scoresde_sde_free(sde);
+}
+END_TEST
+
 static Suite *methods_suite(void)
 {
     Suite *s = suite_create("sampler_methods");
@@ -282,6 +483,10 @@ static Suite *methods_suite(void)
     tcase_set_timeout(tc, 600);
     tcase_add_loop_test(tc, test_recorded, 0, (int)(sizeof ref_cases / sizeof ref_cases[0]));
     tcase_add_loop_test(tc, test_default_pc, 0, 9);
+    tcase_add_test(tc, test_ratio_guard);
+    tcase_add_test(tc, test_lower_order_final);
+    tcase_add_test(tc, test_final_step);
+    tcase_add_test(tc, test_power_grid);
     suite_add_tcase(s, tc);
     return s;
 }

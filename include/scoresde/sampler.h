@@ -155,6 +155,8 @@
  *   KARRAS     uniform in r^(1/rho), r = sigma/alpha (EDM's sigma), RHO = 7
  *   LOGSNR     uniform in lambda = ln(alpha/sigma) (DPM-Solver's default)
  *   ARRAY      the caller's array (scoresde_sampler_set_grid).
+ *   POWER      t_k = eps + (T - eps)(1 - k/N)^p, p = POWER (1.1): denser near
+ *              eps; p = 2 suits the multistep methods (see the guide).
  * KARRAS and LOGSNR need a Gaussian marginal with sigma/alpha increasing in t
  * and positive at eps (EPS = 0 with sigma(0) = 0: SCORESDE_EINVAL); the
  * times are found by bisection to full double precision.
@@ -280,7 +282,8 @@ typedef enum scoresde_sampler_grid_t {
     SCORESDE_SAMPLER_GRID_UNIFORM_T = 1,
     SCORESDE_SAMPLER_GRID_KARRAS = 2,
     SCORESDE_SAMPLER_GRID_LOGSNR = 3,
-    SCORESDE_SAMPLER_GRID_ARRAY = 4 /**< set by scoresde_sampler_set_grid only */
+    SCORESDE_SAMPLER_GRID_ARRAY = 4, /**< set by scoresde_sampler_set_grid only */
+    SCORESDE_SAMPLER_GRID_POWER = 5  /**< t_k = eps + (T - eps)(1 - k/N)^POWER (1.1) */
 } scoresde_sampler_grid_t;
 
 /** ODE solvers (values of the setting SCORESDE_SAMPLER_SOLVER; frozen). */
@@ -319,7 +322,7 @@ typedef enum scoresde_sampler_setting_t {
     SCORESDE_SAMPLER_DENOISE = 8,         /**< int [0, 1], 1 (score_sde's noise_removal);
                                                DPMPP 0 */
     SCORESDE_SAMPLER_LAM = 9,             /**< double [0, 100], 1 (the reverse SDE) */
-    SCORESDE_SAMPLER_GRID = 10,           /**< int [1, 3] (4 via set_grid), UNIFORM_T;
+    SCORESDE_SAMPLER_GRID = 10,           /**< int [1, 5] (4 via set_grid only), UNIFORM_T;
                                                EDM KARRAS, DPMPP LOGSNR */
     SCORESDE_SAMPLER_RHO = 11,            /**< double [0.001, 1000], 7 (Karras et al.) */
     SCORESDE_SAMPLER_THREADS = 12,        /**< int [1, 1024], 1 */
@@ -360,9 +363,39 @@ typedef enum scoresde_sampler_setting_t {
     SCORESDE_SAMPLER_DATA_SCALE = 34,     /**< double [1e-300, 1e300], 1: model input
                                                = scale (data) + shift */
     SCORESDE_SAMPLER_DATA_SHIFT = 35,     /**< double [-1e300, 1e300], 0 */
-    SCORESDE_SAMPLER_GUIDANCE_SCALE = 36  /**< double [-1e6, 1e6], 0 (off): classifier-free
+    SCORESDE_SAMPLER_GUIDANCE_SCALE = 36, /**< double [-1e6, 1e6], 0 (off): classifier-free
                                                guidance w (1.1; see Conditions below) */
+    /* 1.1 (issue 15): */
+    SCORESDE_SAMPLER_LOWER_ORDER_FINAL = 37, /**< int [0, 1], 1: multistep methods with
+                                               N < 15 steps lower the order of the last
+                                               steps to N - k (DPM-Solver's
+                                               lower_order_final); 0: never */
+    SCORESDE_SAMPLER_STEP_RATIO_MAX = 38, /**< double [1, 1e300], 3: multistep methods use
+                                               a past point only while consecutive steps
+                                               in lambda (DPMPP, UniPC) or in r = sigma/alpha
+                                               (IPNDM) are within this ratio of each other,
+                                               else a lower order; 1e300: no guard (1.0) */
+    SCORESDE_SAMPLER_FINAL_STEP = 39,     /**< int [0, 2] (scoresde_sampler_final_t), the
+                                               method's DENOISE: what happens at eps.
+                                               DENOISE is its alias (0 = STOP, 1 = TWEEDIE) */
+    SCORESDE_SAMPLER_POWER = 40           /**< double [0.1, 100], 2: the exponent p of
+                                               GRID = POWER */
 } scoresde_sampler_setting_t;
+
+/**
+ * The end of a run at eps (values of SCORESDE_SAMPLER_FINAL_STEP; 1.1; frozen).
+ * DENOISE = 0 sets STOP, DENOISE = 1 TWEEDIE; DENOISE reads 1 for TWEEDIE and
+ * TO_ZERO. The ODE method ignores both (its result is x(eps)).
+ */
+typedef enum scoresde_sampler_final_t {
+    SCORESDE_SAMPLER_FINAL_STOP = 0,    /**< the state at eps; no evaluation */
+    SCORESDE_SAMPLER_FINAL_TWEEDIE = 1, /**< the Tweedie mean E[x_0 | x_eps] =
+                                             (x + sigma^2 s) / alpha at eps; +1 NFE */
+    SCORESDE_SAMPLER_FINAL_TO_ZERO = 2  /**< a first-order step from eps to sigma = 0
+                                             (EDM's choice): alpha(0) times the Tweedie
+                                             mean, +1 NFE; equal to TWEEDIE for SDEs with
+                                             alpha(0) = 1 (all built-in ones) */
+} scoresde_sampler_final_t;
 
 /** Time distributions of the bound (values of SCORESDE_SAMPLER_BOUND_TIME). */
 typedef enum scoresde_sampler_bound_time_t {
@@ -480,7 +513,8 @@ SCORESDE_API int scoresde_sampler_get_double(const scoresde_sampler *s, int sett
  * The inclusive bounds of a setting (as doubles for either type) and whether
  * it is an integer setting (*is_int 1 or 0); any output may be NULL. The
  * bounds are finite; EPS, H_INIT and H_MIN also take NaN. GRID's upper bound
- * is LOGSNR (ARRAY is set by scoresde_sampler_set_grid only).
+ * is POWER (1.1; LOGSNR in 1.0); ARRAY (4) within it is set by
+ * scoresde_sampler_set_grid only.
  * SCORESDE_EINVAL for an unknown setting. Thread-safe.
  */
 SCORESDE_API int scoresde_sampler_bounds(int setting, double *lower, double *upper,

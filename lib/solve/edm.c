@@ -115,14 +115,17 @@ static int edm_finish(sd_block *b)
 {
     const sd_run *r = b->run;
     size_t nD = b->n * r->D, N = r->N;
-    if (!sd_opt_int(r->s, SCORESDE_SAMPLER_DENOISE)) {
+    double f;
+    SD_TRY(sd_solve_final_factor(r, &f));
+    if (f == 0.0) {
         for (size_t e = 0; e < nD; e++)
             b->x[e] *= r->alpha[N];
         return SCORESDE_OK;
     }
     double *xs = b->ws, *den = xs + nD;
     SD_TRY(edm_denoise(b, b->x, r->grid[N], r->alpha[N], r->sigma[N], xs, den));
-    memcpy(b->x, den, nD * sizeof(double));
+    for (size_t e = 0; e < nD; e++)
+        b->x[e] = f * den[e];
     return SCORESDE_OK;
 }
 

@@ -34,7 +34,7 @@ static const sd_setting sampler_rows[SD_SAMPLER_NOPT] = {
     ROW_I(BATCH_NORMS, 0, 2, SCORESDE_SAMPLER_NORMS_NOISE_LEVEL),
     ROW_I(DENOISE, 0, 1, 1),
     ROW_D(LAM, 0, 100, 0, 1),
-    ROW_I(GRID, 1, 4, SCORESDE_SAMPLER_GRID_UNIFORM_T), /* 4 = ARRAY: set_grid only */
+    ROW_I(GRID, 1, 5, SCORESDE_SAMPLER_GRID_UNIFORM_T), /* 4 = ARRAY: set_grid only */
     ROW_D(RHO, 1e-3, 1e3, 0, 7),
     ROW_I(THREADS, 1, 1024, 1),
     ROW_I(BLOCK, 1, 1048576, 64),
@@ -61,6 +61,10 @@ static const sd_setting sampler_rows[SD_SAMPLER_NOPT] = {
     ROW_D(DATA_SCALE, 1e-300, 1e300, 0, 1),
     ROW_D(DATA_SHIFT, -1e300, 1e300, 0, 0),
     ROW_D(GUIDANCE_SCALE, -1e6, 1e6, 0, 0),
+    ROW_I(LOWER_ORDER_FINAL, 0, 1, 1),
+    ROW_D(STEP_RATIO_MAX, 1, 1e300, 0, 3),
+    ROW_I(FINAL_STEP, 0, 2, SCORESDE_SAMPLER_FINAL_TWEEDIE),
+    ROW_D(POWER, 0.1, 100, 0, 2),
 };
 #undef OPT
 #undef ROW_I
@@ -96,8 +100,8 @@ static double setting_default(int method, int setting)
             return SCORESDE_SAMPLER_GRID_LOGSNR;
         if (setting == SCORESDE_SAMPLER_STEPS)
             return 20;
-        if (setting == SCORESDE_SAMPLER_DENOISE)
-            return 0;
+        if (setting == SCORESDE_SAMPLER_DENOISE || setting == SCORESDE_SAMPLER_FINAL_STEP)
+            return SCORESDE_SAMPLER_FINAL_STOP;
     }
     return sampler_rows[setting].def;
 }
@@ -166,6 +170,11 @@ int scoresde_sampler_set_int(scoresde_sampler *s, int setting, int64_t value)
         return sd_fail(SCORESDE_EINVAL,
                        "sampler setting GRID = ARRAY (4) is set by scoresde_sampler_set_grid");
     SD_TRY(sd_setting_set_int(&sampler_settings, s, setting, value));
+    /* DENOISE is FINAL_STEP's alias: 0 = STOP, 1 = TWEEDIE */
+    if (setting == SCORESDE_SAMPLER_DENOISE)
+        s->opt[SCORESDE_SAMPLER_FINAL_STEP] = (double)value;
+    else if (setting == SCORESDE_SAMPLER_FINAL_STEP)
+        s->opt[SCORESDE_SAMPLER_DENOISE] = value != SCORESDE_SAMPLER_FINAL_STOP;
     /* A caller's grid fixes STEPS: a new GRID or STEPS drops it, and with
      * STEPS the grid returns to the method's own (GRID = ARRAY without an
      * array would leave nothing to sample on). */
@@ -196,8 +205,7 @@ int scoresde_sampler_get_double(const scoresde_sampler *s, int setting, double *
 int scoresde_sampler_bounds(int setting, double *lower, double *upper, int *is_int)
 {
     SD_TRY(sd_setting_bounds(&sampler_settings, setting, lower, upper, is_int));
-    if (setting == SCORESDE_SAMPLER_GRID && upper != NULL)
-        *upper = SCORESDE_SAMPLER_GRID_LOGSNR; /* ARRAY is scoresde_sampler_set_grid's */
+    (void)setting; /* GRID's bounds include ARRAY, which set_int refuses (set_grid's) */
     return SCORESDE_OK;
 }
 
@@ -292,6 +300,37 @@ int sd_solve_eps(const scoresde_sampler *s, const scoresde_sde *sde, double *eps
     return SCORESDE_OK;
 }
 
+size_t sd_solve_ratio_guard(const sd_run *r, size_t k, size_t order,
+                            double (*v)(const sd_run *r, size_t k))
+{
+    double rmax = r->s->opt[SCORESDE_SAMPLER_STEP_RATIO_MAX];
+    if (!(rmax < 1e300))
+        return order;
+    size_t q = 1;
+    double h_next = v(r, k + 1) - v(r, k);
+    while (q < order) {
+        double h = v(r, k + 1 - q) - v(r, k - q); /* the step before the ones accepted */
+        double ratio = fabs(h) > fabs(h_next) ? fabs(h / h_next) : fabs(h_next / h);
+        if (!(ratio <= rmax))
+            break;
+        h_next = h;
+        q++;
+    }
+    return q;
+}
+
+int sd_solve_final_factor(const sd_run *r, double *factor)
+{
+    int final = sd_opt_int(r->s, SCORESDE_SAMPLER_FINAL_STEP);
+    *factor = final == SCORESDE_SAMPLER_FINAL_STOP ? 0.0 : 1.0;
+    if (final == SCORESDE_SAMPLER_FINAL_TO_ZERO) {
+        double t0 = 0.0, a0;
+        SD_TRY(scoresde_sde_marginal(r->sde, &t0, 1, &a0, NULL, NULL, NULL));
+        *factor = a0;
+    }
+    return SCORESDE_OK;
+}
+
 /* r(t) = sigma(t) / alpha(t), the noise-to-signal ratio (EDM's sigma). */
 int sd_solve_ratio_at(const scoresde_sde *sde, double t, double *r)
 {
@@ -338,6 +377,18 @@ int sd_solve_grid(const scoresde_sampler *s, const scoresde_sde *sde, double eps
     if (kind == SCORESDE_SAMPLER_GRID_UNIFORM_T) {
         for (size_t k = 1; k < N; k++)
             t[k] = T + ((double)k / (double)N) * (eps - T);
+        return SCORESDE_OK;
+    }
+    if (kind == SCORESDE_SAMPLER_GRID_POWER) {
+        double p = s->opt[SCORESDE_SAMPLER_POWER];
+        for (size_t k = 1; k < N; k++)
+            t[k] = eps + (T - eps) * pow(1.0 - (double)k / (double)N, p);
+        for (size_t k = 1; k <= N; k++)
+            if (!(t[k] < t[k - 1]))
+                return sd_fail(SCORESDE_EINVAL,
+                               "the POWER grid is not strictly decreasing at t[%zu] = %g: too "
+                               "many steps for POWER = %g",
+                               k, t[k], p);
         return SCORESDE_OK;
     }
     double rmax, rmin;

@@ -21,7 +21,7 @@
 #include "internal.h"
 #include "model_internal.h" /* sd_cond and the sd_model_*_c dispatchers */
 
-#define SD_SAMPLER_NOPT 37 /* setting ids 1..36 */
+#define SD_SAMPLER_NOPT 41 /* setting ids 1..40 */
 
 struct scoresde_sampler {
     int method;
@@ -206,5 +206,17 @@ int sd_solve_time_of_ratio(const scoresde_sde *sde, double target, double lo, do
 int sd_solve_out_of_steps(const sd_block *b, size_t i, double t);
 
 int sd_solve_eps(const scoresde_sampler *s, const scoresde_sde *sde, double *eps);
+
+/* The step-ratio guard of the multistep methods: the largest order q <=
+ * order for step k (from grid point k to k + 1) such that the q steps
+ * k - q + 1 .. k, measured in the method's variable v(k) (lambda, or r), are
+ * each within a ratio `rmax` of the next (max(h_j / h_{j+1}, h_{j+1} / h_j)
+ * <= rmax, rmax = STEP_RATIO_MAX; 1e300: no guard). Order 1 always passes. */
+size_t sd_solve_ratio_guard(const sd_run *r, size_t k, size_t order,
+                            double (*v)(const sd_run *r, size_t k));
+
+/* FINAL_STEP as the factor on the Tweedie mean at eps: 0 for STOP (no final
+ * evaluation), 1 for TWEEDIE, alpha(0) for TO_ZERO. */
+int sd_solve_final_factor(const sd_run *r, double *factor);
 
 #endif /* SD_SOLVE_INTERNAL_H */
