@@ -98,8 +98,26 @@
  *        (set_grid) RMS 4.9e-3 at 25 NFE and 2.2e-3 at 30 (median 1.2e-3;
  *        3M alone 1.6e-2); on the log-SNR grid 1.7e-2 at 30 NFE (3M alone
  *        2.1e-2) and 1.6e-3 at 50 (1.5e-2). ADAPTIVE = 1 ignores UNIPC.
+ *   IPNDM iPNDM (Zhang and Chen 2023, the improved PNDM), 1.1: the ODE of EDM
+ *        above, dx_edm/dr = d = (x_edm - D(x_edm; r)) / r, by Adams-Bashforth
+ *        on the noise predictions d_k of the grid points:
+ *        x_edm += (r_{k+1} - r_k) sum_j c_j d_{k-j}, with the constant-step
+ *        weights c = 1; (3, -1)/2; (23, -16, 5)/12; (55, -59, 37, -9)/24 for
+ *        orders 1-4, at order min(ORDER, k + 1) (warm-up), lowered on the
+ *        last steps (LOWER_ORDER_FINAL) and by the step-ratio guard
+ *        (STEP_RATIO_MAX). Start and end as EDM's (FINAL_STEP TWEEDIE: the
+ *        step to r = 0). Created with GRID = KARRAS, STEPS = 10, ORDER = 4;
+ *        NFE = N (+1 with the final step). Deterministic.
+ * Multistep guard (DPMPP, UniPC, IPNDM; 1.1): a step uses a past point only
+ * while each of the steps it spans is within STEP_RATIO_MAX (default 3) of
+ * the next, in lambda = ln(alpha/sigma); otherwise it takes the highest
+ * order that passes. Without it (STEP_RATIO_MAX = 1e300, 1.0's behaviour)
+ * DPM-Solver++ 3M and UniPC got worse as steps were added on the uniform-t
+ * grid, whose last lambda steps are much longer than the ones before. The
+ * default changes results only where the guard fires (uniform t, and short
+ * Karras or power grids with large ratios); log-SNR grids never fire it.
  * The per-method settings named above (EDM: GRID, STEPS; DPMPP: GRID, STEPS,
- * DENOISE) are where a new sampler of that method starts;
+ * DENOISE; IPNDM: GRID, STEPS, ORDER) are where a new sampler of that method starts;
  * scoresde_sampler_default(method, setting) reports them.
  *
  * Predictors, from t = t_k to u = t_{k+1} < t, h = t - u, z ~ N(0, I):
@@ -251,7 +269,8 @@ typedef enum scoresde_sampler_method_t {
     SCORESDE_SAMPLER_PC = 1,   /**< predictor-corrector on a time grid */
     SCORESDE_SAMPLER_ODE = 2,  /**< probability-flow ODE (SOLVER setting) */
     SCORESDE_SAMPLER_EDM = 3,  /**< Karras et al. 2022, Heun in sigma/alpha with churn */
-    SCORESDE_SAMPLER_DPMPP = 4 /**< DPM-Solver++ multistep, ORDER 1..3 */
+    SCORESDE_SAMPLER_DPMPP = 4, /**< DPM-Solver++ multistep, ORDER 1..3 */
+    SCORESDE_SAMPLER_IPNDM = 5  /**< iPNDM, Adams-Bashforth in sigma/alpha, ORDER 1..4 (1.1) */
 } scoresde_sampler_method_t;
 
 /** Predictors (values of the setting SCORESDE_SAMPLER_PREDICTOR; frozen). */
@@ -343,7 +362,8 @@ typedef enum scoresde_sampler_setting_t {
                                                applies) */
     SCORESDE_SAMPLER_MAX_STEPS = 20,      /**< int [1, 1e9], 100000 steps per sample */
     SCORESDE_SAMPLER_DIVERGENCE = 21,     /**< int [1, 3], EXACT: likelihood divergence */
-    SCORESDE_SAMPLER_ORDER = 22,          /**< int [1, 3], 2: DPM-Solver++ order (2M) */
+    SCORESDE_SAMPLER_ORDER = 22,          /**< int [1, 4] (1.0: [1, 3]), 2: DPM-Solver++
+                                               order (2M; 1-3); IPNDM 4 (1-4) */
     SCORESDE_SAMPLER_S_CHURN = 23,        /**< double [0, 1e6], 0: EDM churn */
     SCORESDE_SAMPLER_S_TMIN = 24,         /**< double [0, 1e300], 0: EDM churn from r >= S_TMIN */
     SCORESDE_SAMPLER_S_TMAX = 25,         /**< double [0, 1e300], 1e300 (infinity) */
@@ -372,9 +392,9 @@ typedef enum scoresde_sampler_setting_t {
                                                lower_order_final); 0: never */
     SCORESDE_SAMPLER_STEP_RATIO_MAX = 38, /**< double [1, 1e300], 3: multistep methods use
                                                a past point only while consecutive steps
-                                               in lambda (DPMPP, UniPC) or in r = sigma/alpha
-                                               (IPNDM) are within this ratio of each other,
-                                               else a lower order; 1e300: no guard (1.0) */
+                                               in lambda = ln(alpha/sigma) are within this
+                                               ratio of each other, else a lower order;
+                                               1e300: no guard (1.0) */
     SCORESDE_SAMPLER_FINAL_STEP = 39,     /**< int [0, 2] (scoresde_sampler_final_t), the
                                                method's DENOISE: what happens at eps.
                                                DENOISE is its alias (0 = STOP, 1 = TWEEDIE) */

@@ -17,6 +17,10 @@
 
 static int dpm_prepare(sd_run *run)
 {
+    if (sd_opt_int(run->s, SCORESDE_SAMPLER_ORDER) > 3)
+        return sd_fail(SCORESDE_EINVAL,
+                       "DPM-Solver++ has ORDER 1 to 3; ORDER = %d is iPNDM's only",
+                       sd_opt_int(run->s, SCORESDE_SAMPLER_ORDER));
     if (run->alpha == NULL)
         return sd_fail(SCORESDE_EUNSUPPORTED,
                        "DPM-Solver++ needs the SDE's Gaussian marginal, which this SDE lacks");

@@ -46,7 +46,7 @@ static const sd_setting sampler_rows[SD_SAMPLER_NOPT] = {
     ROW_D(H_MIN, 0, 1e300, 1, NAN),
     ROW_I(MAX_STEPS, 1, 1000000000, 100000),
     ROW_I(DIVERGENCE, 1, 3, SCORESDE_SAMPLER_DIVERGENCE_EXACT),
-    ROW_I(ORDER, 1, 3, 2),
+    ROW_I(ORDER, 1, 4, 2), /* 4: IPNDM only */
     ROW_D(S_CHURN, 0, 1e6, 0, 0),
     ROW_D(S_TMIN, 0, 1e300, 0, 0),
     ROW_D(S_TMAX, 0, 1e300, 0, 1e300),
@@ -74,7 +74,8 @@ static const sd_settings sampler_settings = {"sampler", "scoresde_sampler", samp
                                              SD_SAMPLER_NOPT};
 
 static const sd_method_ops *const method_table[] = {&sd_method_pc, &sd_method_ode,
-                                                    &sd_method_edm, &sd_method_dpmpp};
+                                                    &sd_method_edm, &sd_method_dpmpp,
+                                                    &sd_method_ipndm};
 
 static const sd_method_ops *method_find(int method)
 {
@@ -95,6 +96,13 @@ static double setting_default(int method, int setting)
             return SCORESDE_SAMPLER_GRID_KARRAS;
         if (setting == SCORESDE_SAMPLER_STEPS)
             return 17;
+    } else if (method == SCORESDE_SAMPLER_IPNDM) {
+        if (setting == SCORESDE_SAMPLER_GRID)
+            return SCORESDE_SAMPLER_GRID_KARRAS;
+        if (setting == SCORESDE_SAMPLER_STEPS)
+            return 10;
+        if (setting == SCORESDE_SAMPLER_ORDER)
+            return 4;
     } else if (method == SCORESDE_SAMPLER_DPMPP) {
         if (setting == SCORESDE_SAMPLER_GRID)
             return SCORESDE_SAMPLER_GRID_LOGSNR;

@@ -112,6 +112,7 @@ extern const sd_method_ops sd_method_ode;
 extern const sd_method_ops sd_method_edm;
 extern const sd_method_ops sd_method_dpmpp;
 extern const sd_method_ops sd_method_dpmpp_adaptive; /* DPMPP with ADAPTIVE = 1 */
+extern const sd_method_ops sd_method_ipndm;
 
 /* ----------------------------------------------------------- PC parts */
 

@@ -77,15 +77,20 @@ static const row rows[] = {
     {"DPM-Solver++ 3M", M(DPMPP), 0, 3, 0, 1, 1},
     {"UniPC 2M", M(DPMPP), 0, 2, 1, 1, 0},
     {"UniPC 3M", M(DPMPP), 0, 3, 1, 1, 1},
+    {"iPNDM 2", M(IPNDM), 0, 2, 0, 1, 0},
+    {"iPNDM 3", M(IPNDM), 0, 3, 0, 1, 0},
+    {"iPNDM 4", M(IPNDM), 0, 4, 0, 1, 0},
 };
 
 static const struct {
     const char *name;
     int grid;
-} grids[] = {{"uniform t", M(GRID_UNIFORM_T)},
-             {"Karras 7", M(GRID_KARRAS)},
-             {"log-SNR", M(GRID_LOGSNR)},
-             {"power 2", M(GRID_POWER)}};
+    double power;
+} grids[] = {{"uniform t", M(GRID_UNIFORM_T), 0},
+             {"Karras 7", M(GRID_KARRAS), 0},
+             {"log-SNR", M(GRID_LOGSNR), 0},
+             {"power 2", M(GRID_POWER), 2},
+             {"power 3", M(GRID_POWER), 3}};
 
 static const int budgets[] = {5, 10, 15, 20, 25, 30, 50};
 enum { NB = sizeof budgets / sizeof budgets[0] };
@@ -143,6 +148,8 @@ int main(int argc, char **argv)
                     check(scoresde_sampler_create(&s, c->method), "sampler");
                     check(scoresde_sampler_set_int(s, M(STEPS), steps), "steps");
                     check(scoresde_sampler_set_int(s, M(GRID), grids[g].grid), "grid");
+                    if (grids[g].power > 0)
+                        check(scoresde_sampler_set_double(s, M(POWER), grids[g].power), "power");
                     check(scoresde_sampler_set_int(s, M(FINAL_STEP), M(FINAL_STOP)), "final");
                     if (!isnan(ratio))
                         check(scoresde_sampler_set_double(s, M(STEP_RATIO_MAX), ratio), "ratio");
