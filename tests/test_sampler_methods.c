@@ -674,6 +674,8 @@ static void check_reproducible(int method, int order)
     OK(scoresde_sampler_create(&s, method));
     if (order > 0)
         OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_ORDER, order));
+    if (method == SCORESDE_SAMPLER_DDIM)
+        OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_ETA, 0.7));
     OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_STEPS, 12));
     double a[n * D], b[n * D];
     OK(scoresde_sampler_sample(s, m, NULL, n, D, 9, 0, a, NULL));
@@ -703,6 +705,109 @@ START_TEST(test_ipndm_reproducible)
 }
 END_TEST
 
+/* DDIM: ETA = 0 is DPM-Solver++ 1 (the same map, to rounding); ETA = 1 and
+ * DPMPP_SDE (ORDER 1-3, ETA = 1) sample the 2-D mixture (VP and VE, exact
+ * score) within the KS bounds of test_default_pc. */
+START_TEST(test_ddim_deterministic)
+{
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
+    scoresde_model *m = test_mixture(sde);
+    scoresde_sampler *a = NULL, *b = NULL;
+    OK(scoresde_sampler_create(&a, SCORESDE_SAMPLER_DDIM));
+    OK(scoresde_sampler_create(&b, SCORESDE_SAMPLER_DPMPP));
+    OK(scoresde_sampler_set_int(a, SCORESDE_SAMPLER_STEPS, 20));
+    OK(scoresde_sampler_set_int(b, SCORESDE_SAMPLER_ORDER, 1));
+    double x[32], y[32];
+    scoresde_sampler_stats st = {sizeof st, 0, 0, 0, 0};
+    OK(scoresde_sampler_sample(a, m, NULL, 16, 2, 4, 0, x, &st));
+    ck_assert_uint_eq(st.nfe, 20);
+    OK(scoresde_sampler_sample(b, m, NULL, 16, 2, 4, 0, y, NULL));
+    for (int e = 0; e < 32; e++)
+        ck_assert_double_eq_tol(x[e], y[e], 1e-12 * (1 + fabs(y[e])));
+    double d;
+    OK(scoresde_sampler_default(SCORESDE_SAMPLER_DDIM, SCORESDE_SAMPLER_ETA, &d));
+    ck_assert(d == 0);
+    OK(scoresde_sampler_default(SCORESDE_SAMPLER_DPMPP_SDE, SCORESDE_SAMPLER_ETA, &d));
+    ck_assert(d == 1);
+    ck_assert_int_eq(scoresde_sampler_set_double(a, SCORESDE_SAMPLER_ETA, -0.5), SCORESDE_EINVAL);
+    ck_assert(test_contains(scoresde_last_error(), "ETA"));
+    OK(scoresde_sampler_set_double(a, SCORESDE_SAMPLER_EPS, 0.0));
+    OK(scoresde_sampler_set_int(a, SCORESDE_SAMPLER_GRID, SCORESDE_SAMPLER_GRID_UNIFORM_T));
+    ck_assert_int_eq(scoresde_sampler_sample(a, m, NULL, 4, 2, 1, 0, x, NULL), SCORESDE_EINVAL);
+    ck_assert(test_contains(scoresde_last_error(), "DDIM needs sigma > 0"));
+    scoresde_sampler_free(b);
+    OK(scoresde_sampler_create(&b, SCORESDE_SAMPLER_DPMPP_SDE));
+    OK(scoresde_sampler_set_int(b, SCORESDE_SAMPLER_ORDER, 4));
+    ck_assert_int_eq(scoresde_sampler_sample(b, m, NULL, 4, 2, 1, 0, x, NULL), SCORESDE_EINVAL);
+    ck_assert(test_contains(scoresde_last_error(), "ORDER = 4"));
+    scoresde_sampler_free(a);
+    scoresde_sampler_free(b);
+    scoresde_model_free(m);
+    scoresde_sde_free(sde);
+}
+END_TEST
+
+/* cases: 0-1 DDIM ETA = 1 (VP, VE); 2-7 DPMPP_SDE ORDER 1, 2, 3 (VP, VE) */
+START_TEST(test_stochastic_mixture)
+{
+    int sde_kind = _i % 2 ? SCORESDE_SDE_VE : SCORESDE_SDE_VP;
+    int ddim = _i < 2;
+    scoresde_model *m = gmm_model(&mix2, sde_kind);
+    scoresde_sampler *s = NULL;
+    OK(scoresde_sampler_create(&s, ddim ? SCORESDE_SAMPLER_DDIM : SCORESDE_SAMPLER_DPMPP_SDE));
+    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_ETA, 1.0));
+    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_STEPS, 100));
+    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_FINAL_STEP, SCORESDE_SAMPLER_FINAL_TWEEDIE));
+    if (!ddim)
+        OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_ORDER, 1 + (_i - 2) / 2));
+    size_t n = 2000;
+    double *x = malloc(n * 2 * sizeof *x);
+    OK(scoresde_sampler_sample(s, m, NULL, n, 2, 300 + (uint64_t)_i, 0, x, NULL));
+    char what[64];
+    snprintf(what, sizeof what, "case %d", _i);
+    if (getenv("SD_MEASURE") != NULL) {
+        double u[2] = {1, 0}, v[2] = {0, 1};
+        printf("%s: KS %.3f %.3f\n", what, gmm_ks_proj(&mix2, x, n, u), gmm_ks_proj(&mix2, x, n, v));
+    }
+    gmm_check(&mix2, x, n, 4, 0.0, what);
+    free(x);
+    scoresde_sampler_free(s);
+    scoresde_model_free(m);
+}
+END_TEST
+
+/* DPMPP_SDE with ETA = 0 is a deterministic solver of the flow: order 2 at
+ * ORDER = 2 (Karras grid, slope within 0.3 of 2). */
+START_TEST(test_dpmpp_sde_ode_limit)
+{
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
+    scoresde_model *m = gmm_model(&gauss2, SCORESDE_SDE_VP);
+    double e[2];
+    for (int h = 0; h < 2; h++) {
+        scoresde_sampler *s = NULL;
+        OK(scoresde_sampler_create(&s, SCORESDE_SAMPLER_DPMPP_SDE));
+        OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_ETA, 0.0));
+        OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_GRID, SCORESDE_SAMPLER_GRID_KARRAS));
+        OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_STEPS, 40 << h));
+        e[h] = flow_error(s, m, sde);
+        scoresde_sampler_free(s);
+    }
+    double slope = log(e[0] / e[1]) / log(2.0);
+    if (getenv("SD_MEASURE") != NULL)
+        printf("DPMPP_SDE 2, ETA 0: %g %g slope %.3f\n", e[0], e[1], slope);
+    ck_assert_msg(fabs(slope - 2.0) < 0.3, "errors %g, %g, slope %g", e[0], e[1], slope);
+    scoresde_model_free(m);
+    scoresde_sde_free(sde);
+}
+END_TEST
+
+START_TEST(test_stochastic_reproducible)
+{
+    check_reproducible(_i == 0 ? SCORESDE_SAMPLER_DDIM : SCORESDE_SAMPLER_DPMPP_SDE,
+                       _i == 2 ? 3 : 0);
+}
+END_TEST
+
 static Suite *methods_suite(void)
 {
     Suite *s = suite_create("sampler_methods");
@@ -717,6 +822,10 @@ static Suite *methods_suite(void)
     tcase_add_test(tc, test_ipndm_orders);
     tcase_add_test(tc, test_ipndm_defaults);
     tcase_add_test(tc, test_ipndm_reproducible);
+    tcase_add_test(tc, test_ddim_deterministic);
+    tcase_add_loop_test(tc, test_stochastic_mixture, 0, 8);
+    tcase_add_test(tc, test_dpmpp_sde_ode_limit);
+    tcase_add_loop_test(tc, test_stochastic_reproducible, 0, 3);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -108,7 +108,37 @@
  *        (STEP_RATIO_MAX). Start and end as EDM's (FINAL_STEP TWEEDIE: the
  *        step to r = 0). Created with GRID = KARRAS, STEPS = 10, ORDER = 4;
  *        NFE = N (+1 with the final step). Deterministic.
- * Multistep guard (DPMPP, UniPC, IPNDM; 1.1): a step uses a past point only
+ *   DDIM  DDIM with eta (Song, Meng and Ermon 2021) in the (alpha, sigma)
+ *        form, 1.1: from t = t_k to s = t_{k+1}, h = lambda_s - lambda_t,
+ *        m = m(x, t), e = (x - alpha_t m)/sigma_t,
+ *        sigma_eta = min(ETA sigma_s sqrt(1 - e^(-2h)), sigma_s),
+ *        x_s = alpha_s m + sqrt(sigma_s^2 - sigma_eta^2) e + sigma_eta z.
+ *        ETA = 0 is deterministic (the same map as DPM-Solver++ 1); ETA = 1
+ *        draws x_s from the Gaussian posterior given x_t and x_0 = m (the
+ *        ancestral sampler, PC's ANCESTRAL predictor). Created with
+ *        GRID = LOGSNR, STEPS = 50, ETA = 0, FINAL_STEP = STOP; NFE = N
+ *        (+1 with the final step). Noise of step k: draw k.
+ *   DPMPP_SDE stochastic multistep DPM-Solver++ (Lu et al. 2022, the
+ *        SDE-DPM-Solver++(2M) and its third-order form; k-diffusion's
+ *        dpmpp_2m_sde and dpmpp_3m_sde), 1.1. With c = 1 + ETA it integrates
+ *        the reverse-time family dx = [f - c g^2 s/2] dt + sqrt(ETA) g dW
+ *        (ETA = 1 the reverse SDE, 0 the probability-flow ODE) exactly in
+ *        its linear part:
+ *          x_s = (sigma_s/sigma_t) e^(-ETA h) x_t + alpha_s [(1 - e^(-ch)) m
+ *                + phi2(ch) d1 - phi3(ch) d2] + sigma_s sqrt(1 - e^(-2 ETA h)) z,
+ *        phi2(y) = 1 + expm1(-y)/y, phi3(y) = phi2(y)/y - 1/2, with 3M's
+ *        differences d1 ~ h m', d2 ~ h^2 m'' of the previous data
+ *        predictions (ORDER 2: d1 = (m_k - m_{k-1})/r0, d2 = 0; ORDER 1:
+ *        none). ORDER 1 is the exact solution for a constant data prediction
+ *        (its noise exact in distribution); orders 2 and 3 are exact only for
+ *        a data prediction linear or quadratic in lambda, and otherwise
+ *        approximations, as the deterministic multistep formulas are
+ *        (k-diffusion's default 2M SDE weights d1 by (1 - e^(-ch))/2, equal to
+ *        phi2(ch) to first order in h only). Warm-up, LOWER_ORDER_FINAL and
+ *        the step-ratio guard as DPMPP (no 2S start). Created with
+ *        GRID = LOGSNR, STEPS = 20, ORDER = 2, ETA = 1, FINAL_STEP = STOP;
+ *        NFE = N (+1 with the final step). Noise of step k: draw k.
+ * Multistep guard (DPMPP, UniPC, IPNDM, DPMPP_SDE; 1.1): a step uses a past point only
  * while each of the steps it spans is within STEP_RATIO_MAX (default 3) of
  * the next, in lambda = ln(alpha/sigma); otherwise it takes the highest
  * order that passes. Without it (STEP_RATIO_MAX = 1e300, 1.0's behaviour)
@@ -117,7 +147,8 @@
  * default changes results only where the guard fires (uniform t, and short
  * Karras or power grids with large ratios); log-SNR grids never fire it.
  * The per-method settings named above (EDM: GRID, STEPS; DPMPP: GRID, STEPS,
- * DENOISE; IPNDM: GRID, STEPS, ORDER) are where a new sampler of that method starts;
+ * DENOISE; IPNDM: GRID, STEPS, ORDER; DDIM and DPMPP_SDE: GRID, STEPS, ETA,
+ * FINAL_STEP) are where a new sampler of that method starts;
  * scoresde_sampler_default(method, setting) reports them.
  *
  * Predictors, from t = t_k to u = t_{k+1} < t, h = t - u, z ~ N(0, I):
@@ -191,7 +222,8 @@
  *     c = CORRECTOR_STEPS the predictor) at grid step k, element j:
  *     offset SCORESDE_RNG_OFFSET(SCORESDE_RNG_SAMPLER,
  *                                (k (CORRECTOR_STEPS + 1) + c) D + j);
- *   - EDM churn and Langevin dynamics at step k: draw number k, i.e. offset
+ *   - EDM churn, DDIM, DPMPP_SDE and Langevin dynamics at step k: draw
+ *     number k, i.e. offset
  *     SCORESDE_RNG_OFFSET(SCORESDE_RNG_SAMPLER, k D + j);
  *   - inpainting and likelihood probes: see those functions.
  * ODE and DPM-Solver++ runs draw nothing beyond the prior.
@@ -270,7 +302,9 @@ typedef enum scoresde_sampler_method_t {
     SCORESDE_SAMPLER_ODE = 2,  /**< probability-flow ODE (SOLVER setting) */
     SCORESDE_SAMPLER_EDM = 3,  /**< Karras et al. 2022, Heun in sigma/alpha with churn */
     SCORESDE_SAMPLER_DPMPP = 4, /**< DPM-Solver++ multistep, ORDER 1..3 */
-    SCORESDE_SAMPLER_IPNDM = 5  /**< iPNDM, Adams-Bashforth in sigma/alpha, ORDER 1..4 (1.1) */
+    SCORESDE_SAMPLER_IPNDM = 5, /**< iPNDM, Adams-Bashforth in sigma/alpha, ORDER 1..4 (1.1) */
+    SCORESDE_SAMPLER_DDIM = 6,  /**< DDIM with ETA (1.1) */
+    SCORESDE_SAMPLER_DPMPP_SDE = 7 /**< stochastic DPM-Solver++ 2M / 3M SDE with ETA (1.1) */
 } scoresde_sampler_method_t;
 
 /** Predictors (values of the setting SCORESDE_SAMPLER_PREDICTOR; frozen). */
@@ -398,8 +432,11 @@ typedef enum scoresde_sampler_setting_t {
     SCORESDE_SAMPLER_FINAL_STEP = 39,     /**< int [0, 2] (scoresde_sampler_final_t), the
                                                method's DENOISE: what happens at eps.
                                                DENOISE is its alias (0 = STOP, 1 = TWEEDIE) */
-    SCORESDE_SAMPLER_POWER = 40           /**< double [0.1, 100], 2: the exponent p of
+    SCORESDE_SAMPLER_POWER = 40,          /**< double [0.1, 100], 2: the exponent p of
                                                GRID = POWER */
+    SCORESDE_SAMPLER_ETA = 41             /**< double [0, 100], 0: the noise of DDIM (0:
+                                               deterministic, 1: ancestral) and of
+                                               DPMPP_SDE (default 1: the reverse SDE) */
 } scoresde_sampler_setting_t;
 
 /**

@@ -65,6 +65,7 @@ static const sd_setting sampler_rows[SD_SAMPLER_NOPT] = {
     ROW_D(STEP_RATIO_MAX, 1, 1e300, 0, 3),
     ROW_I(FINAL_STEP, 0, 2, SCORESDE_SAMPLER_FINAL_TWEEDIE),
     ROW_D(POWER, 0.1, 100, 0, 2),
+    ROW_D(ETA, 0, 100, 0, 0),
 };
 #undef OPT
 #undef ROW_I
@@ -75,7 +76,8 @@ static const sd_settings sampler_settings = {"sampler", "scoresde_sampler", samp
 
 static const sd_method_ops *const method_table[] = {&sd_method_pc, &sd_method_ode,
                                                     &sd_method_edm, &sd_method_dpmpp,
-                                                    &sd_method_ipndm};
+                                                    &sd_method_ipndm, &sd_method_ddim,
+                                                    &sd_method_dpmpp_sde};
 
 static const sd_method_ops *method_find(int method)
 {
@@ -103,6 +105,15 @@ static double setting_default(int method, int setting)
             return 10;
         if (setting == SCORESDE_SAMPLER_ORDER)
             return 4;
+    } else if (method == SCORESDE_SAMPLER_DDIM || method == SCORESDE_SAMPLER_DPMPP_SDE) {
+        if (setting == SCORESDE_SAMPLER_GRID)
+            return SCORESDE_SAMPLER_GRID_LOGSNR;
+        if (setting == SCORESDE_SAMPLER_STEPS)
+            return method == SCORESDE_SAMPLER_DDIM ? 50 : 20;
+        if (setting == SCORESDE_SAMPLER_ETA)
+            return method == SCORESDE_SAMPLER_DDIM ? 0 : 1;
+        if (setting == SCORESDE_SAMPLER_DENOISE || setting == SCORESDE_SAMPLER_FINAL_STEP)
+            return SCORESDE_SAMPLER_FINAL_STOP;
     } else if (method == SCORESDE_SAMPLER_DPMPP) {
         if (setting == SCORESDE_SAMPLER_GRID)
             return SCORESDE_SAMPLER_GRID_LOGSNR;

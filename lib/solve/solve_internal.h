@@ -21,7 +21,7 @@
 #include "internal.h"
 #include "model_internal.h" /* sd_cond and the sd_model_*_c dispatchers */
 
-#define SD_SAMPLER_NOPT 41 /* setting ids 1..40 */
+#define SD_SAMPLER_NOPT 42 /* setting ids 1..41 */
 
 struct scoresde_sampler {
     int method;
@@ -113,6 +113,8 @@ extern const sd_method_ops sd_method_edm;
 extern const sd_method_ops sd_method_dpmpp;
 extern const sd_method_ops sd_method_dpmpp_adaptive; /* DPMPP with ADAPTIVE = 1 */
 extern const sd_method_ops sd_method_ipndm;
+extern const sd_method_ops sd_method_ddim;
+extern const sd_method_ops sd_method_dpmpp_sde;
 
 /* ----------------------------------------------------------- PC parts */
 
