@@ -85,6 +85,12 @@ c_enum! {
         Edm = sys::SCORESDE_SAMPLER_EDM,
         /// DPM-Solver++.
         Dpmpp = sys::SCORESDE_SAMPLER_DPMPP,
+        /// iPNDM, Adams-Bashforth in sigma/alpha (1.1).
+        Ipndm = sys::SCORESDE_SAMPLER_IPNDM,
+        /// DDIM with eta (1.1).
+        Ddim = sys::SCORESDE_SAMPLER_DDIM,
+        /// The stochastic DPM-Solver++ (2M/3M SDE, 1.1).
+        DpmppSde = sys::SCORESDE_SAMPLER_DPMPP_SDE,
     }
 }
 
@@ -125,6 +131,8 @@ c_enum! {
         LogSnr = sys::SCORESDE_SAMPLER_GRID_LOGSNR,
         /// The caller's grid ([`crate::Sampler::set_grid`]).
         Array = sys::SCORESDE_SAMPLER_GRID_ARRAY,
+        /// t_k = eps + (T - eps)(1 - k/N)^POWER (1.1).
+        Power = sys::SCORESDE_SAMPLER_GRID_POWER,
     }
 }
 
@@ -230,6 +238,28 @@ c_enum! {
         DataShift = sys::SCORESDE_SAMPLER_DATA_SHIFT,
         /// Classifier-free guidance scale w (0 = off, 1.1).
         GuidanceScale = sys::SCORESDE_SAMPLER_GUIDANCE_SCALE,
+        /// Lower orders on the last steps of short multistep runs (integer flag, 1.1).
+        LowerOrderFinal = sys::SCORESDE_SAMPLER_LOWER_ORDER_FINAL,
+        /// The multistep step-ratio guard (1.1).
+        StepRatioMax = sys::SCORESDE_SAMPLER_STEP_RATIO_MAX,
+        /// The end at eps ([`FinalStep`], 1.1; DENOISE is its alias).
+        FinalStep = sys::SCORESDE_SAMPLER_FINAL_STEP,
+        /// The exponent of the power grid (1.1).
+        Power = sys::SCORESDE_SAMPLER_POWER,
+        /// The noise of DDIM and DPM-Solver++ SDE (1.1).
+        Eta = sys::SCORESDE_SAMPLER_ETA,
+    }
+}
+
+c_enum! {
+    /// What a sampler does at eps (scoresde_sampler_final_t, 1.1).
+    FinalStep {
+        /// The state at eps.
+        Stop = sys::SCORESDE_SAMPLER_FINAL_STOP,
+        /// The Tweedie mean at eps.
+        Tweedie = sys::SCORESDE_SAMPLER_FINAL_TWEEDIE,
+        /// A first-order step to sigma = 0.
+        ToZero = sys::SCORESDE_SAMPLER_FINAL_TO_ZERO,
     }
 }
 

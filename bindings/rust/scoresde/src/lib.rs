@@ -34,7 +34,8 @@ mod sde;
 mod train;
 
 pub use cond::CondBatchFn;
-pub use enums::{Activation, Corrector, Divergence, Embedding, Export, Grid, LossKind, LossSetting,
+pub use enums::{Activation, Corrector, Divergence, Embedding, Export, FinalStep, Grid, LossKind,
+                LossSetting,
                 Method, MlpOutput, ModelKind, Precision, Predictor, SamplerSetting, SdeKind, Solver,
                 TrainerSetting};
 pub use error::{Error, ErrorKind, Result};
