@@ -34,8 +34,9 @@
  *   DPMPP DPM-Solver++ multistep (Lu et al. 2022) with data prediction m,
  *        lambda = ln(alpha/sigma), ORDER 1, 2 (2M) or 3 (3M) (formulas in
  *        docs/math.md section 5). Step k (from 0) uses order min(ORDER, k + 1)
- *        (warm-up) and, when N < 15, at most N - k (lower orders on the
- *        last steps). With ORDER = 3 (and N > 1) the first step is instead
+ *        (warm-up) and, when N < 15 and LOWER_ORDER_FINAL = 1 (the
+ *        default), at most N - k (lower orders on the last steps), and the
+ *        step-ratio guard below may lower it. With ORDER = 3 (and N > 1) the first step is instead
  *        the singlestep DPM-Solver++(2S) with its midpoint in lambda (one
  *        more evaluation): an order-1 first step would cap the global order
  *        at 2 (measured: slope 2.05 for 3M started at order 1, 3 with 2S).
