@@ -808,6 +808,59 @@ START_TEST(test_stochastic_reproducible)
 }
 END_TEST
 
+/* A denoiser that predicts the fixed x_0 = (3, -0.5, 0.2, -2) for every
+ * sample. */
+static int fixed_denoiser(const double *x, const double *t, size_t n, size_t d, double *x0,
+                          void *user)
+{
+    static const double v[4] = {3.0, -0.5, 0.2, -2.0};
+    (void)x;
+    (void)t;
+    (void)user;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++)
+            x0[i * d + j] = v[j];
+    return 0;
+}
+
+/* Dynamic thresholding: with the fixed prediction the final Tweedie step
+ * returns the thresholded prediction itself: p = 0.75 (quantile |m| = 2)
+ * gives clip(m, -2, 2) / 2; p = 0.5 (quantile 0.5 < c = 1) clips to [-1, 1];
+ * c = 4 with p = 1 leaves m as it is (s = max(3, 4) = 4, m 4/4); off, the
+ * prediction is unchanged. Through DDIM, DPM-Solver++, iPNDM and EDM. */
+START_TEST(test_dynamic_threshold)
+{
+    static const double want[4][4] = {{1.0, -0.25, 0.1, -1.0},
+                                      {1.0, -0.5, 0.2, -1.0},
+                                      {3.0, -0.5, 0.2, -2.0},
+                                      {3.0, -0.5, 0.2, -2.0}};
+    static const double p[4] = {0.75, 0.5, 1.0, 0.0}, c[4] = {1.0, 1.0, 4.0, 1.0};
+    static const int methods[4] = {SCORESDE_SAMPLER_DDIM, SCORESDE_SAMPLER_DPMPP,
+                                   SCORESDE_SAMPLER_IPNDM, SCORESDE_SAMPLER_EDM};
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
+    scoresde_model *m = NULL;
+    OK(scoresde_model_create_denoiser_fn(&m, sde, 4, fixed_denoiser, NULL, NULL));
+    for (int q = 0; q < 4; q++)
+        for (int k = 0; k < 4; k++) {
+            scoresde_sampler *s = NULL;
+            OK(scoresde_sampler_create(&s, methods[q]));
+            OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_STEPS, 3));
+            OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_FINAL_STEP,
+                                        SCORESDE_SAMPLER_FINAL_TWEEDIE));
+            OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_THRESHOLD, p[k]));
+            OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_THRESHOLD_BOUND, c[k]));
+            double x[8];
+            OK(scoresde_sampler_sample(s, m, NULL, 2, 4, 1, 0, x, NULL));
+            for (int e = 0; e < 8; e++)
+                ck_assert_msg(fabs(x[e] - want[k][e % 4]) < 1e-12, "method %d case %d: x[%d] = %g",
+                              methods[q], k, e, x[e]);
+            scoresde_sampler_free(s);
+        }
+    scoresde_model_free(m);
+    scoresde_sde_free(sde);
+}
+END_TEST
+
 static Suite *methods_suite(void)
 {
     Suite *s = suite_create("sampler_methods");
@@ -826,6 +879,7 @@ static Suite *methods_suite(void)
     tcase_add_loop_test(tc, test_stochastic_mixture, 0, 8);
     tcase_add_test(tc, test_dpmpp_sde_ode_limit);
     tcase_add_loop_test(tc, test_stochastic_reproducible, 0, 3);
+    tcase_add_test(tc, test_dynamic_threshold);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -139,6 +139,14 @@
  *        the step-ratio guard as DPMPP (no 2S start). Created with
  *        GRID = LOGSNR, STEPS = 20, ORDER = 2, ETA = 1, FINAL_STEP = STOP;
  *        NFE = N (+1 with the final step). Noise of step k: draw k.
+ * Dynamic thresholding (Saharia et al. 2022; 1.1), for data known to lie in
+ * [-c, c], c = THRESHOLD_BOUND: with THRESHOLD = p > 0, every data
+ * prediction of the methods that use one (EDM, DPMPP and its adaptive and
+ * UniPC forms, IPNDM, DDIM, DPMPP_SDE, and their final Tweedie step) is,
+ * per sample, after classifier-free guidance and before the guidance hook:
+ * s = the p-quantile of |m_j| over the D coordinates (the smallest |m_j|
+ * with at least ceil(p D) of them at or below it), s = max(s, c),
+ * m = clip(m, -s, s) c / s. PC and ODE, which use the score, ignore it.
  * Multistep guard (DPMPP, UniPC, IPNDM, DPMPP_SDE; 1.1): a step uses a past point only
  * while each of the steps it spans is within STEP_RATIO_MAX (default 3) of
  * the next, in lambda = ln(alpha/sigma); otherwise it takes the highest
@@ -435,9 +443,14 @@ typedef enum scoresde_sampler_setting_t {
                                                DENOISE is its alias (0 = STOP, 1 = TWEEDIE) */
     SCORESDE_SAMPLER_POWER = 40,          /**< double [0.1, 100], 2: the exponent p of
                                                GRID = POWER */
-    SCORESDE_SAMPLER_ETA = 41             /**< double [0, 100], 0: the noise of DDIM (0:
+    SCORESDE_SAMPLER_ETA = 41,            /**< double [0, 100], 0: the noise of DDIM (0:
                                                deterministic, 1: ancestral) and of
                                                DPMPP_SDE (default 1: the reverse SDE) */
+    SCORESDE_SAMPLER_THRESHOLD = 42,      /**< double [0, 1], 0 (off): dynamic thresholding
+                                               quantile p (Saharia et al. 2022 use 0.995),
+                                               see Dynamic thresholding */
+    SCORESDE_SAMPLER_THRESHOLD_BOUND = 43 /**< double [1e-300, 1e300], 1: the data's bound
+                                               c (data in [-c, c]) */
 } scoresde_sampler_setting_t;
 
 /**

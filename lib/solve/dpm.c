@@ -21,15 +21,7 @@ static int dpm_prepare(sd_run *run)
         return sd_fail(SCORESDE_EINVAL,
                        "DPM-Solver++ has ORDER 1 to 3; ORDER = %d is iPNDM's only",
                        sd_opt_int(run->s, SCORESDE_SAMPLER_ORDER));
-    if (run->alpha == NULL)
-        return sd_fail(SCORESDE_EUNSUPPORTED,
-                       "DPM-Solver++ needs the SDE's Gaussian marginal, which this SDE lacks");
-    for (size_t k = 0; k <= run->N; k++)
-        if (!(run->sigma[k] > 0.0))
-            return sd_fail(SCORESDE_EINVAL,
-                           "DPM-Solver++ needs sigma > 0 on the grid; sigma(t[%zu] = %g) = %g", k,
-                           run->grid[k], run->sigma[k]);
-    return SCORESDE_OK;
+    return sd_solve_need_sigma(run, "DPM-Solver++");
 }
 
 static size_t dpm_ws(const sd_run *run)

@@ -15,18 +15,6 @@ static double lam(const sd_run *r, size_t k)
     return log(r->alpha[k] / r->sigma[k]);
 }
 
-static int sde_prepare(sd_run *run, const char *what)
-{
-    if (run->alpha == NULL)
-        return sd_fail(SCORESDE_EUNSUPPORTED,
-                       "%s needs the SDE's Gaussian marginal, which this SDE lacks", what);
-    for (size_t k = 0; k <= run->N; k++)
-        if (!(run->sigma[k] > 0.0))
-            return sd_fail(SCORESDE_EINVAL, "%s needs sigma > 0 on the grid; sigma(t[%zu] = %g) = %g",
-                           what, k, run->grid[k], run->sigma[k]);
-    return SCORESDE_OK;
-}
-
 /* The data prediction m (guided) at grid point k into out; nfe += 1. */
 static int data_at(sd_block *b, size_t k, double *out)
 {
@@ -72,7 +60,7 @@ static int sde_finish(sd_block *b)
 
 static int ddim_prepare(sd_run *run)
 {
-    return sde_prepare(run, "DDIM");
+    return sd_solve_need_sigma(run, "DDIM");
 }
 
 static size_t ddim_ws(const sd_run *run)
@@ -131,7 +119,7 @@ const sd_method_ops sd_method_ddim = {
 
 static int dps_prepare(sd_run *run)
 {
-    SD_TRY(sde_prepare(run, "DPM-Solver++ SDE"));
+    SD_TRY(sd_solve_need_sigma(run, "DPM-Solver++ SDE"));
     if (sd_opt_int(run->s, SCORESDE_SAMPLER_ORDER) > 3)
         return sd_fail(SCORESDE_EINVAL, "DPM-Solver++ SDE has ORDER 1 to 3; ORDER = %d",
                        sd_opt_int(run->s, SCORESDE_SAMPLER_ORDER));

@@ -13,23 +13,9 @@
 
 #include "solve_internal.h"
 
-static int sigma_form_prepare(sd_run *run, const char *what)
-{
-    if (run->alpha == NULL)
-        return sd_fail(SCORESDE_EUNSUPPORTED,
-                       "the %s sampler needs the SDE's Gaussian marginal, which this SDE lacks",
-                       what);
-    for (size_t k = 0; k <= run->N; k++)
-        if (!(run->sigma[k] > 0.0))
-            return sd_fail(SCORESDE_EINVAL,
-                           "the %s sampler needs sigma > 0 on the grid; sigma(t[%zu] = %g) = %g",
-                           what, k, run->grid[k], run->sigma[k]);
-    return SCORESDE_OK;
-}
-
 static int edm_prepare(sd_run *run)
 {
-    return sigma_form_prepare(run, "EDM");
+    return sd_solve_need_sigma(run, "the EDM sampler");
 }
 
 static size_t edm_ws(const sd_run *run)
@@ -163,7 +149,7 @@ static size_t ipndm_state(const sd_run *run)
 
 static int ipndm_prepare(sd_run *run)
 {
-    return sigma_form_prepare(run, "iPNDM");
+    return sd_solve_need_sigma(run, "the iPNDM sampler");
 }
 
 static double r_of(const sd_run *r, size_t k)

@@ -66,6 +66,8 @@ static const sd_setting sampler_rows[SD_SAMPLER_NOPT] = {
     ROW_I(FINAL_STEP, 0, 2, SCORESDE_SAMPLER_FINAL_TWEEDIE),
     ROW_D(POWER, 0.1, 100, 0, 2),
     ROW_D(ETA, 0, 100, 0, 0),
+    ROW_D(THRESHOLD, 0, 1, 0, 0),
+    ROW_D(THRESHOLD_BOUND, 1e-300, 1e300, 0, 1),
 };
 #undef OPT
 #undef ROW_I
@@ -338,6 +340,18 @@ size_t sd_solve_ratio_guard(const sd_run *r, size_t k, size_t order,
     return q;
 }
 
+int sd_solve_need_sigma(const sd_run *run, const char *what)
+{
+    if (run->alpha == NULL)
+        return sd_fail(SCORESDE_EUNSUPPORTED,
+                       "%s needs the SDE's Gaussian marginal, which this SDE lacks", what);
+    for (size_t k = 0; k <= run->N; k++)
+        if (!(run->sigma[k] > 0.0))
+            return sd_fail(SCORESDE_EINVAL, "%s needs sigma > 0 on the grid; sigma(t[%zu] = %g) = %g",
+                           what, k, run->grid[k], run->sigma[k]);
+    return SCORESDE_OK;
+}
+
 int sd_solve_final_factor(const sd_run *r, double *factor)
 {
     int final = sd_opt_int(r->s, SCORESDE_SAMPLER_FINAL_STEP);
@@ -571,9 +585,45 @@ int sd_solve_model_score(sd_block *b, const double *x, const double *t, double *
     return model_eval(b, x, t, 0, out);
 }
 
+/* Dynamic thresholding of one sample's data prediction m (D values): s =
+ * the p-quantile of |m_j| (the smallest value with at least ceil(p D) of the
+ * |m_j| at or below it, found by bisection on the value so nothing is
+ * allocated), s = max(s, c), m = clip(m, -s, s) c / s. */
+static void threshold_one(double *m, size_t D, double p, double c)
+{
+    double hi = 0.0;
+    for (size_t j = 0; j < D; j++)
+        hi = fmax(hi, fabs(m[j]));
+    size_t need = (size_t)ceil(p * (double)D);
+    if (need < 1)
+        need = 1;
+    double lo = 0.0;
+    for (int it = 0; it < 200; it++) {
+        double mid = 0.5 * (lo + hi);
+        if (!(mid > lo && mid < hi))
+            break;
+        size_t cnt = 0;
+        for (size_t j = 0; j < D; j++)
+            cnt += fabs(m[j]) <= mid;
+        if (cnt >= need)
+            hi = mid;
+        else
+            lo = mid;
+    }
+    double sq = fmax(hi, c);
+    for (size_t j = 0; j < D; j++)
+        m[j] = fmin(fmax(m[j], -sq), sq) * (c / sq);
+}
+
 int sd_solve_model_data(sd_block *b, const double *x, const double *t, double *out)
 {
-    return model_eval(b, x, t, 1, out);
+    SD_TRY(model_eval(b, x, t, 1, out));
+    double p = b->run->s->opt[SCORESDE_SAMPLER_THRESHOLD];
+    if (p > 0.0)
+        for (size_t i = 0; i < b->n; i++)
+            threshold_one(out + i * b->run->D, b->run->D, p,
+                          b->run->s->opt[SCORESDE_SAMPLER_THRESHOLD_BOUND]);
+    return SCORESDE_OK;
 }
 
 int sd_solve_score_at(sd_block *b, const double *x, double t, double *score)

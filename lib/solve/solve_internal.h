@@ -21,7 +21,7 @@
 #include "internal.h"
 #include "model_internal.h" /* sd_cond and the sd_model_*_c dispatchers */
 
-#define SD_SAMPLER_NOPT 42 /* setting ids 1..41 */
+#define SD_SAMPLER_NOPT 44 /* setting ids 1..43 */
 
 struct scoresde_sampler {
     int method;
@@ -217,6 +217,11 @@ int sd_solve_eps(const scoresde_sampler *s, const scoresde_sde *sde, double *eps
  * <= rmax, rmax = STEP_RATIO_MAX; 1e300: no guard). Order 1 always passes. */
 size_t sd_solve_ratio_guard(const sd_run *r, size_t k, size_t order,
                             double (*v)(const sd_run *r, size_t k));
+
+/* The data-prediction methods' check: the SDE has a Gaussian marginal
+ * (SCORESDE_EUNSUPPORTED) and sigma > 0 at every grid time (SCORESDE_EINVAL);
+ * the messages begin with `what` ("DDIM", "the EDM sampler"). */
+int sd_solve_need_sigma(const sd_run *run, const char *what);
 
 /* FINAL_STEP as the factor on the Tweedie mean at eps: 0 for STOP (no final
  * evaluation), 1 for TWEEDIE, alpha(0) for TO_ZERO. */

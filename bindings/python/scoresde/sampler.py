@@ -44,6 +44,7 @@ SAMPLER_SETTINGS = {
     "unipc": 29, "bound_draws": 30, "bound_time": 31, "dequant_bits": 32,
     "dequant_draws": 33, "data_scale": 34, "data_shift": 35, "guidance_scale": 36,
     "lower_order_final": 37, "step_ratio_max": 38, "final_step": 39, "power": 40, "eta": 41,
+    "threshold": 42, "threshold_bound": 43,
 }
 # Likelihood reports (include/scoresde/bound.h): kinds and the columns of a row.
 REPORT_KINDS = {"ode": 1, "bound": 2}

@@ -450,4 +450,6 @@ def test_new_samplers():
                 assert stats["nfe"] > 1
                 assert abs(x[:, 0].mean() - 0.5) < 0.15
     assert sd.Sampler.default("order", "ipndm") == 4
+    with sd.Sampler("ddim", threshold=0.995, threshold_bound=1.0) as s:
+        assert s.get("threshold") == 0.995
     assert sd.Sampler.default("batch_norms", "pc") == 2

@@ -248,6 +248,10 @@ c_enum! {
         Power = sys::SCORESDE_SAMPLER_POWER,
         /// The noise of DDIM and DPM-Solver++ SDE (1.1).
         Eta = sys::SCORESDE_SAMPLER_ETA,
+        /// Dynamic thresholding's quantile (0 = off, 1.1).
+        Threshold = sys::SCORESDE_SAMPLER_THRESHOLD,
+        /// Dynamic thresholding's data bound (1.1).
+        ThresholdBound = sys::SCORESDE_SAMPLER_THRESHOLD_BOUND,
     }
 }
 
