@@ -861,6 +861,96 @@ START_TEST(test_dynamic_threshold)
 }
 END_TEST
 
+/* Fine grids reach the series forms of phi2 and phi3 (h below 1e-4): with
+ * 200000 steps DPMPP_SDE at ETA = 0 follows the exact flow to 1e-6. */
+START_TEST(test_dpmpp_sde_fine)
+{
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
+    scoresde_model *m = gmm_model(&gauss2, SCORESDE_SDE_VP);
+    scoresde_sampler *s = NULL;
+    OK(scoresde_sampler_create(&s, SCORESDE_SAMPLER_DPMPP_SDE));
+    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_ETA, 0.0));
+    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_ORDER, 3));
+    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_STEPS, 200000));
+    double e = flow_error(s, m, sde);
+    ck_assert_msg(e < 1e-6, "error %g", e);
+    scoresde_sampler_free(s);
+    scoresde_model_free(m);
+    scoresde_sde_free(sde);
+}
+END_TEST
+
+static int zero_drift(const double *x, const double *t, size_t n, size_t d, double *f, void *user)
+{
+    (void)x;
+    (void)t;
+    (void)user;
+    memset(f, 0, n * d * sizeof *f);
+    return 0;
+}
+
+static int unit_diffusion(const double *t, size_t n, double *g, void *user)
+{
+    (void)t;
+    (void)user;
+    for (size_t i = 0; i < n; i++)
+        g[i] = 1.0;
+    return 0;
+}
+
+static int unit_score(const double *x, const double *t, size_t n, size_t d, double *out,
+                      void *user)
+{
+    (void)t;
+    (void)user;
+    for (size_t i = 0; i < n * d; i++)
+        out[i] = -x[i];
+    return 0;
+}
+
+/* Without a Gaussian marginal (a CUSTOM SDE) the NOISE_LEVEL rule and the
+ * new methods are refused with SCORESDE_EUNSUPPORTED naming them; the 1.0
+ * per-sample rule still runs there. */
+START_TEST(test_no_marginal)
+{
+    scoresde_sde *sde = NULL;
+    OK(scoresde_sde_create_custom(&sde, 1.0, zero_drift, unit_diffusion, NULL, NULL));
+    scoresde_model *m = NULL;
+    OK(scoresde_model_create_score_fn(&m, sde, 2, unit_score, NULL, NULL));
+    scoresde_sampler *s = NULL;
+    OK(scoresde_sampler_create(&s, SCORESDE_SAMPLER_PC));
+    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_PREDICTOR,
+                                SCORESDE_SAMPLER_PREDICTOR_EULER_MARUYAMA));
+    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_FINAL_STEP, SCORESDE_SAMPLER_FINAL_STOP));
+    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_STEPS, 10));
+    double x0[8] = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8}, x[8];
+    ck_assert_int_eq(scoresde_sampler_sample(s, m, x0, 4, 2, 1, 0, x, NULL),
+                     SCORESDE_EUNSUPPORTED);
+    ck_assert(test_contains(scoresde_last_error(), "NOISE_LEVEL"));
+    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_BATCH_NORMS,
+                                SCORESDE_SAMPLER_NORMS_PER_SAMPLE));
+    OK(scoresde_sampler_sample(s, m, x0, 4, 2, 1, 0, x, NULL));
+    scoresde_sampler_free(s);
+    static const struct {
+        int method;
+        const char *name;
+    } c[3] = {{SCORESDE_SAMPLER_IPNDM, "iPNDM"},
+              {SCORESDE_SAMPLER_DDIM, "DDIM"},
+              {SCORESDE_SAMPLER_DPMPP_SDE, "DPM-Solver++ SDE"}};
+    for (int q = 0; q < 3; q++) {
+        OK(scoresde_sampler_create(&s, c[q].method));
+        OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_GRID, SCORESDE_SAMPLER_GRID_UNIFORM_T));
+        ck_assert_int_eq(scoresde_sampler_sample(s, m, x0, 4, 2, 1, 0, x, NULL),
+                         SCORESDE_EUNSUPPORTED);
+        ck_assert_msg(test_contains(scoresde_last_error(), c[q].name), "%s",
+                      scoresde_last_error());
+        scoresde_sampler_free(s);
+    }
+    scoresde_model_free(m);
+    scoresde_sde_free(sde);
+}
+END_TEST
+
 static Suite *methods_suite(void)
 {
     Suite *s = suite_create("sampler_methods");
@@ -880,6 +970,8 @@ static Suite *methods_suite(void)
     tcase_add_test(tc, test_dpmpp_sde_ode_limit);
     tcase_add_loop_test(tc, test_stochastic_reproducible, 0, 3);
     tcase_add_test(tc, test_dynamic_threshold);
+    tcase_add_test(tc, test_dpmpp_sde_fine);
+    tcase_add_test(tc, test_no_marginal);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -135,7 +135,8 @@ const sd_method_ops sd_method_edm = {
  * c_3 = (23, -16, 5)/12, c_4 = (55, -59, 37, -9)/24, at order
  * p = min(ORDER, k + 1) (the warm-up; then LOWER_ORDER_FINAL and the
  * step-ratio guard, in lambda: in r it fired on the first steps of every
- * Karras and power grid, where r falls fastest, and cost accuracy). One evaluation per step. State: d_{k-1..k-3}. */
+ * Karras and power grid, where r falls fastest, and cost accuracy). One
+ * evaluation per step. State: d_{k-1..k-3}. */
 
 static size_t ipndm_ws(const sd_run *run)
 {
