@@ -421,6 +421,28 @@ static void test_resmlp() {
     }
 }
 
+// The samplers of issue 15 through the wrappers: iPNDM, DDIM with eta and the
+// stochastic DPM-Solver++ sample the Gaussian with its final-step setting.
+static void test_new_samplers() {
+    scoresde::Sde sde = SCORESDE_CREATE(scoresde_sde_create_vp, 0.1, 20.0);
+    const double w[] = {1.0}, mu[] = {0.5, -1.0}, v[] = {0.3, 0.3};
+    scoresde::Model gmm = SCORESDE_CREATE(scoresde_model_create_gmm, sde.get(), 1, 2, w, mu, v);
+    const int methods[] = {SCORESDE_SAMPLER_IPNDM, SCORESDE_SAMPLER_DDIM,
+                           SCORESDE_SAMPLER_DPMPP_SDE};
+    for (int method : methods) {
+        scoresde::Sampler s = SCORESDE_CREATE(scoresde_sampler_create, method);
+        SCORESDE_CHECK(scoresde_sampler_set_int(s.get(), SCORESDE_SAMPLER_FINAL_STEP,
+                                                SCORESDE_SAMPLER_FINAL_TWEEDIE));
+        SCORESDE_CHECK(scoresde_sampler_set_double(s.get(), SCORESDE_SAMPLER_ETA, 0.5));
+        std::vector<double> x(2 * 400);
+        SCORESDE_CHECK(scoresde_sampler_sample(s.get(), gmm.get(), nullptr, 400, 2, 1, 0,
+                                               x.data(), nullptr));
+        double mean = 0;
+        for (size_t i = 0; i < 400; i++) mean += x[2 * i] / 400;
+        EXPECT(std::fabs(mean - 0.5) < 0.15);
+    }
+}
+
 // The docs show exactly the example compiled above: compare docs/cxx.md's
 // "Training and sampling" block with the .inc file (paths from meson).
 static void test_docs_show_the_example(const char *doc_path, const char *inc_path) {
@@ -455,6 +477,7 @@ int main(int argc, char **argv) {
     test_spans();
     test_iid_and_support();
     test_resmlp();
+    test_new_samplers();
     if (argc == 3) test_docs_show_the_example(argv[1], argv[2]);
     EXPECT(scoresde_live_allocations() == live);  // every handle was freed by its owner
     std::printf("test_cxx: %d checks passed\n", checks);

@@ -152,12 +152,13 @@ START_TEST(test_settings)
     /* every method and setting: a new sampler starts at _default, which lies
      * within the bounds (or is NaN for the three "library chooses" settings);
      * the per-method settings the header names differ from PC's */
-    const int methods[4] = {SCORESDE_SAMPLER_PC, SCORESDE_SAMPLER_ODE, SCORESDE_SAMPLER_EDM,
-                            SCORESDE_SAMPLER_DPMPP};
-    for (int q = 0; q < 4; q++) {
+    const int methods[7] = {SCORESDE_SAMPLER_PC,    SCORESDE_SAMPLER_ODE,  SCORESDE_SAMPLER_EDM,
+                            SCORESDE_SAMPLER_DPMPP, SCORESDE_SAMPLER_IPNDM, SCORESDE_SAMPLER_DDIM,
+                            SCORESDE_SAMPLER_DPMPP_SDE};
+    for (int q = 0; q < 7; q++) {
         scoresde_sampler *f = NULL;
         OK(scoresde_sampler_create(&f, methods[q]));
-        for (int o = 1; o <= SCORESDE_SAMPLER_SUPPORT_RETRIES; o++) {
+        for (int o = 1; o <= SCORESDE_SAMPLER_THRESHOLD_BOUND; o++) {
             double def, got;
             OK(scoresde_sampler_bounds(o, &lo, &hi, &is_int));
             OK(scoresde_sampler_default(methods[q], o, &def));
@@ -194,8 +195,8 @@ START_TEST(test_settings)
     ck_assert(d == 1);
     ck_assert_int_eq(scoresde_sampler_default(77, SCORESDE_SAMPLER_STEPS, &d), SCORESDE_EINVAL);
     ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "method 77"));
-    ck_assert_int_eq(scoresde_sampler_default(SCORESDE_SAMPLER_PC, SCORESDE_SAMPLER_SUPPORT_RETRIES + 1, &d), SCORESDE_EINVAL);
-    ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "setting 38"));
+    ck_assert_int_eq(scoresde_sampler_default(SCORESDE_SAMPLER_PC, SCORESDE_SAMPLER_THRESHOLD_BOUND + 1, &d), SCORESDE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "setting 45"));
     ck_assert_int_eq(scoresde_sampler_default(SCORESDE_SAMPLER_PC, 1, NULL), SCORESDE_EINVAL);
     /* every setting: settable at both bounds and read back, refused just
      * outside them and through the other type's functions (the message
@@ -278,14 +279,14 @@ START_TEST(test_settings)
     /* GRID's reported upper bound is the last grid a setter takes (ARRAY is
      * scoresde_sampler_set_grid's) */
     OK(scoresde_sampler_bounds(SCORESDE_SAMPLER_GRID, &lo, &hi, &is_int));
-    ck_assert(lo == SCORESDE_SAMPLER_GRID_UNIFORM_T && hi == SCORESDE_SAMPLER_GRID_LOGSNR && is_int);
+    ck_assert(lo == SCORESDE_SAMPLER_GRID_UNIFORM_T && hi == SCORESDE_SAMPLER_GRID_POWER && is_int);
     /* a caller's grid: refused settings keep it; a new GRID drops it and
      * stays, a new STEPS drops it and GRID returns to the method's own */
     const double mine[3] = {0.9, 0.5, 0.1};
     int64_t g;
     OK(scoresde_sampler_set_grid(s, mine, 3));
     expect_msg(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_STEPS, 0), "STEPS = 0");
-    expect_msg(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_GRID, 5), "GRID = 5");
+    expect_msg(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_GRID, 6), "GRID = 6");
     expect_msg(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_GRID, SCORESDE_SAMPLER_GRID_ARRAY),
                "scoresde_sampler_set_grid");
     OK(scoresde_sampler_get_int(s, SCORESDE_SAMPLER_GRID, &g));
@@ -566,6 +567,7 @@ START_TEST(test_langevin_norms)
     scoresde_sampler *s = pc_sampler(SCORESDE_SAMPLER_PREDICTOR_REVERSE_DIFFUSION,
                                      SCORESDE_SAMPLER_CORRECTOR_LANGEVIN, 30);
     double a[40], b[40], c[40];
+    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_BATCH_NORMS, SCORESDE_SAMPLER_NORMS_PER_SAMPLE));
     OK(scoresde_sampler_sample(s, m, NULL, 20, 2, 3, 0, a, NULL));
     OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_BATCH_NORMS, 1));
     OK(scoresde_sampler_sample(s, m, NULL, 20, 2, 3, 0, c, NULL));

@@ -34,8 +34,9 @@
  *   DPMPP DPM-Solver++ multistep (Lu et al. 2022) with data prediction m,
  *        lambda = ln(alpha/sigma), ORDER 1, 2 (2M) or 3 (3M) (formulas in
  *        docs/math.md section 5). Step k (from 0) uses order min(ORDER, k + 1)
- *        (warm-up) and, when N < 15, at most N - k (lower orders on the
- *        last steps). With ORDER = 3 (and N > 1) the first step is instead
+ *        (warm-up) and, when N < 15 and LOWER_ORDER_FINAL = 1 (the
+ *        default), at most N - k (lower orders on the last steps), and the
+ *        step-ratio guard below may lower it. With ORDER = 3 (and N > 1) the first step is instead
  *        the singlestep DPM-Solver++(2S) with its midpoint in lambda (one
  *        more evaluation): an order-1 first step would cap the global order
  *        at 2 (measured: slope 2.05 for 3M started at order 1, 3 with 2S).
@@ -98,8 +99,65 @@
  *        (set_grid) RMS 4.9e-3 at 25 NFE and 2.2e-3 at 30 (median 1.2e-3;
  *        3M alone 1.6e-2); on the log-SNR grid 1.7e-2 at 30 NFE (3M alone
  *        2.1e-2) and 1.6e-3 at 50 (1.5e-2). ADAPTIVE = 1 ignores UNIPC.
+ *   IPNDM iPNDM (Zhang and Chen 2023, the improved PNDM), 1.1: the ODE of EDM
+ *        above, dx_edm/dr = d = (x_edm - D(x_edm; r)) / r, by Adams-Bashforth
+ *        on the noise predictions d_k of the grid points:
+ *        x_edm += (r_{k+1} - r_k) sum_j c_j d_{k-j}, with the constant-step
+ *        weights c = 1; (3, -1)/2; (23, -16, 5)/12; (55, -59, 37, -9)/24 for
+ *        orders 1-4, at order min(ORDER, k + 1) (warm-up), lowered on the
+ *        last steps (LOWER_ORDER_FINAL) and by the step-ratio guard
+ *        (STEP_RATIO_MAX). Start and end as EDM's (FINAL_STEP TWEEDIE: the
+ *        step to r = 0). Created with GRID = KARRAS, STEPS = 10, ORDER = 4;
+ *        NFE = N (+1 with the final step). Deterministic.
+ *   DDIM  DDIM with eta (Song, Meng and Ermon 2021) in the (alpha, sigma)
+ *        form, 1.1: from t = t_k to s = t_{k+1}, h = lambda_s - lambda_t,
+ *        m = m(x, t), e = (x - alpha_t m)/sigma_t,
+ *        sigma_eta = min(ETA sigma_s sqrt(1 - e^(-2h)), sigma_s),
+ *        x_s = alpha_s m + sqrt(sigma_s^2 - sigma_eta^2) e + sigma_eta z.
+ *        ETA = 0 is deterministic (the same map as DPM-Solver++ 1); ETA = 1
+ *        draws x_s from the Gaussian posterior given x_t and x_0 = m (the
+ *        ancestral sampler, PC's ANCESTRAL predictor). Created with
+ *        GRID = LOGSNR, STEPS = 50, ETA = 0, FINAL_STEP = STOP; NFE = N
+ *        (+1 with the final step). Noise of step k: draw k.
+ *   DPMPP_SDE stochastic multistep DPM-Solver++ (Lu et al. 2022, the
+ *        SDE-DPM-Solver++(2M) and its third-order form; k-diffusion's
+ *        dpmpp_2m_sde and dpmpp_3m_sde), 1.1. With c = 1 + ETA it integrates
+ *        the reverse-time family dx = [f - c g^2 s/2] dt + sqrt(ETA) g dW
+ *        (ETA = 1 the reverse SDE, 0 the probability-flow ODE) exactly in
+ *        its linear part:
+ *          x_s = (sigma_s/sigma_t) e^(-ETA h) x_t + alpha_s [(1 - e^(-ch)) m
+ *                + phi2(ch) d1 - phi3(ch) d2] + sigma_s sqrt(1 - e^(-2 ETA h)) z,
+ *        phi2(y) = 1 + expm1(-y)/y, phi3(y) = phi2(y)/y - 1/2, with 3M's
+ *        differences d1 ~ h m', d2 ~ h^2 m'' of the previous data
+ *        predictions (ORDER 2: d1 = (m_k - m_{k-1})/r0, d2 = 0; ORDER 1:
+ *        none). ORDER 1 is the exact solution for a constant data prediction
+ *        (its noise exact in distribution); orders 2 and 3 are exact only for
+ *        a data prediction linear or quadratic in lambda, and otherwise
+ *        approximations, as the deterministic multistep formulas are
+ *        (k-diffusion's default 2M SDE weights d1 by (1 - e^(-ch))/2, equal to
+ *        phi2(ch) to first order in h only). Warm-up, LOWER_ORDER_FINAL and
+ *        the step-ratio guard as DPMPP (no 2S start). Created with
+ *        GRID = LOGSNR, STEPS = 20, ORDER = 2, ETA = 1, FINAL_STEP = STOP;
+ *        NFE = N (+1 with the final step). Noise of step k: draw k.
+ * Dynamic thresholding (Saharia et al. 2022; 1.1), for data known to lie in
+ * [-c, c], c = THRESHOLD_BOUND: with THRESHOLD = p > 0, every data
+ * prediction of the methods that use one (EDM, DPMPP and its adaptive and
+ * UniPC forms, IPNDM, DDIM, DPMPP_SDE, and their final Tweedie step) is,
+ * per sample, after classifier-free guidance and before the guidance hook:
+ * s = the p-quantile of |m_j| over the D coordinates (the smallest |m_j|
+ * with at least ceil(p D) of them at or below it), s = max(s, c),
+ * m = clip(m, -s, s) c / s. PC and ODE, which use the score, ignore it.
+ * Multistep guard (DPMPP, UniPC, IPNDM, DPMPP_SDE; 1.1): a step uses a past point only
+ * while each of the steps it spans is within STEP_RATIO_MAX (default 3) of
+ * the next, in lambda = ln(alpha/sigma); otherwise it takes the highest
+ * order that passes. Without it (STEP_RATIO_MAX = 1e300, 1.0's behaviour)
+ * DPM-Solver++ 3M and UniPC got worse as steps were added on the uniform-t
+ * grid, whose last lambda steps are much longer than the ones before. The
+ * default changes results only where the guard fires (uniform t, and short
+ * Karras or power grids with large ratios); log-SNR grids never fire it.
  * The per-method settings named above (EDM: GRID, STEPS; DPMPP: GRID, STEPS,
- * DENOISE) are where a new sampler of that method starts;
+ * DENOISE; IPNDM: GRID, STEPS, ORDER; DDIM and DPMPP_SDE: GRID, STEPS, ETA,
+ * FINAL_STEP) are where a new sampler of that method starts;
  * scoresde_sampler_default(method, setting) reports them.
  *
  * Predictors, from t = t_k to u = t_{k+1} < t, h = t - u, z ~ N(0, I):
@@ -125,22 +183,26 @@
  * SDEs; SCORESDE_EUNSUPPORTED for a CUSTOM SDE without one).
  *
  * Correctors, at time t = t_k with s = s(x, t), z ~ N(0, I):
- *   LANGEVIN  step = 2 a (SNR ||z|| / ||s||)^2, x_mean = x + step s,
- *             x = x_mean + sqrt(2 step) z, with a = (alpha(t)/alpha(u))^2
- *             over the next grid step (score_sde's 1 - beta_i for VP in the
- *             ratio form; 1 for VE). The norms are per sample by default;
- *             BATCH_NORMS = 1 averages ||z|| and ||s|| over the samples of a
- *             block as score_sde does, which couples those samples (see
- *             Reproducibility). Where ||s|| = 0 the step is 0. Caution: a
- *             step that depends on the sample's own x and z no longer leaves
- *             p_t invariant, and the per-sample step grows as 1/||s||^2, so
- *             samples near a point where the score vanishes (the prior's
- *             mean, a saddle between modes) take huge steps. Measured with the
- *             exact score: on a 2-D mixture per-sample norms moved 0.1 of mass
- *             between components; on a Gaussian they inflated the variance by
- *             13% in 32-D and 3.6% in 256-D (200 steps), against 1.8% with
- *             BATCH_NORMS = 1. The bias shrinks as the dimension grows and
- *             ||z||, ||s|| concentrate; prefer BATCH_NORMS = 1 in low dimension.
+ *   LANGEVIN  x_mean = x + step s, x = x_mean + sqrt(2 step) z, with
+ *             a = (alpha(t)/alpha(u))^2 over the next grid step (score_sde's
+ *             1 - beta_i for VP in the ratio form; 1 for VE) and the step
+ *             rule BATCH_NORMS (scoresde_sampler_norms_t):
+ *             NOISE_LEVEL (the default since 1.1): step = 2 a (SNR sigma(t))^2,
+ *               score_sde's rule with ||z|| / ||s|| replaced by the marginal's
+ *               noise level sigma(t) (for data of small spread ||s|| is
+ *               about ||z|| / sigma(t)); it depends on neither the sample nor
+ *               the batch and is bounded where the score vanishes. It needs
+ *               the Gaussian marginal (SCORESDE_EUNSUPPORTED otherwise).
+ *             PER_SAMPLE (1.0's default): step = 2 a (SNR ||z|| / ||s||)^2 with
+ *               the sample's own norms (0 where ||s|| = 0). Caution: the step
+ *               then grows as 1/||s||^2 near any point where the score
+ *               vanishes (a mode's centre, the prior's mean, a saddle), and in
+ *               D dimensions P(||s|| < e) ~ e^D, so in low dimension the kick
+ *               has infinite variance: the samples are wrong (see the guide,
+ *               docs/guide/03-reverse-sde.md). Kept for reproducing 1.0.
+ *             BATCH: the per-sample rule with ||z|| and ||s|| averaged over
+ *               the samples of a block as score_sde does, which couples those
+ *               samples (see Reproducibility).
  *   ANNEALED  annealed Langevin dynamics (NCSN):
  *             step = ALD_STEP sigma(t)^2 / sigma(eps)^2,
  *             x = x + (step/2) s + sqrt(step) z.
@@ -151,6 +213,8 @@
  *   KARRAS     uniform in r^(1/rho), r = sigma/alpha (EDM's sigma), RHO = 7
  *   LOGSNR     uniform in lambda = ln(alpha/sigma) (DPM-Solver's default)
  *   ARRAY      the caller's array (scoresde_sampler_set_grid).
+ *   POWER      t_k = eps + (T - eps)(1 - k/N)^p, p = POWER (1.1): denser near
+ *              eps; p = 2 suits the multistep methods (see the guide).
  * KARRAS and LOGSNR need a Gaussian marginal with sigma/alpha increasing in t
  * and positive at eps (EPS = 0 with sigma(0) = 0: SCORESDE_EINVAL); the
  * times are found by bisection to full double precision.
@@ -167,7 +231,8 @@
  *     c = CORRECTOR_STEPS the predictor) at grid step k, element j:
  *     offset SCORESDE_RNG_OFFSET(SCORESDE_RNG_SAMPLER,
  *                                (k (CORRECTOR_STEPS + 1) + c) D + j);
- *   - EDM churn and Langevin dynamics at step k: draw number k, i.e. offset
+ *   - EDM churn, DDIM, DPMPP_SDE and Langevin dynamics at step k: draw
+ *     number k, i.e. offset
  *     SCORESDE_RNG_OFFSET(SCORESDE_RNG_SAMPLER, k D + j);
  *   - inpainting and likelihood probes: see those functions.
  * ODE and DPM-Solver++ runs draw nothing beyond the prior.
@@ -177,7 +242,7 @@
  * split of a run into calls, BLOCK or THREADS, bit for bit (given a model
  * and guidance hook whose per-sample results do not depend on the batch, as
  * the library's own models guarantee). The one exception is
- * BATCH_NORMS = 1, which by design couples the samples of a block (the
+ * BATCH_NORMS = BATCH (1), which by design couples the samples of a block (the
  * call's samples in consecutive groups of BLOCK).
  *
  * Threads: the samples of a call are split into blocks of BLOCK samples,
@@ -245,7 +310,10 @@ typedef enum scoresde_sampler_method_t {
     SCORESDE_SAMPLER_PC = 1,   /**< predictor-corrector on a time grid */
     SCORESDE_SAMPLER_ODE = 2,  /**< probability-flow ODE (SOLVER setting) */
     SCORESDE_SAMPLER_EDM = 3,  /**< Karras et al. 2022, Heun in sigma/alpha with churn */
-    SCORESDE_SAMPLER_DPMPP = 4 /**< DPM-Solver++ multistep, ORDER 1..3 */
+    SCORESDE_SAMPLER_DPMPP = 4, /**< DPM-Solver++ multistep, ORDER 1..3 */
+    SCORESDE_SAMPLER_IPNDM = 5, /**< iPNDM, Adams-Bashforth in sigma/alpha, ORDER 1..4 (1.1) */
+    SCORESDE_SAMPLER_DDIM = 6,  /**< DDIM with ETA (1.1) */
+    SCORESDE_SAMPLER_DPMPP_SDE = 7 /**< stochastic DPM-Solver++ 2M / 3M SDE with ETA (1.1) */
 } scoresde_sampler_method_t;
 
 /** Predictors (values of the setting SCORESDE_SAMPLER_PREDICTOR; frozen). */
@@ -263,12 +331,21 @@ typedef enum scoresde_sampler_corrector_t {
     SCORESDE_SAMPLER_CORRECTOR_ANNEALED = 2
 } scoresde_sampler_corrector_t;
 
+/** Langevin corrector step rules (values of the setting
+ *  SCORESDE_SAMPLER_BATCH_NORMS; frozen; 1.1 added NOISE_LEVEL, the default). */
+typedef enum scoresde_sampler_norms_t {
+    SCORESDE_SAMPLER_NORMS_PER_SAMPLE = 0,  /**< 2 a (SNR ||z_i|| / ||s_i||)^2 (1.0's default) */
+    SCORESDE_SAMPLER_NORMS_BATCH = 1,       /**< the norms averaged over a block (score_sde) */
+    SCORESDE_SAMPLER_NORMS_NOISE_LEVEL = 2  /**< 2 a (SNR sigma(t))^2 (1.1; the default) */
+} scoresde_sampler_norms_t;
+
 /** Time grids (values of the setting SCORESDE_SAMPLER_GRID; frozen). */
 typedef enum scoresde_sampler_grid_t {
     SCORESDE_SAMPLER_GRID_UNIFORM_T = 1,
     SCORESDE_SAMPLER_GRID_KARRAS = 2,
     SCORESDE_SAMPLER_GRID_LOGSNR = 3,
-    SCORESDE_SAMPLER_GRID_ARRAY = 4 /**< set by scoresde_sampler_set_grid only */
+    SCORESDE_SAMPLER_GRID_ARRAY = 4, /**< set by scoresde_sampler_set_grid only */
+    SCORESDE_SAMPLER_GRID_POWER = 5  /**< t_k = eps + (T - eps)(1 - k/N)^POWER (1.1) */
 } scoresde_sampler_grid_t;
 
 /** ODE solvers (values of the setting SCORESDE_SAMPLER_SOLVER; frozen). */
@@ -301,11 +378,13 @@ typedef enum scoresde_sampler_setting_t {
     SCORESDE_SAMPLER_CORRECTOR = 4,       /**< int [0, 2], LANGEVIN (score_sde) */
     SCORESDE_SAMPLER_CORRECTOR_STEPS = 5, /**< int [0, 1000], 1 */
     SCORESDE_SAMPLER_SNR = 6,             /**< double [0, 100], 0.16 (score_sde) */
-    SCORESDE_SAMPLER_BATCH_NORMS = 7,     /**< int [0, 1], 0 (per-sample norms) */
+    SCORESDE_SAMPLER_BATCH_NORMS = 7,     /**< int [0, 2], NOISE_LEVEL: the Langevin step
+                                               rule (scoresde_sampler_norms_t; 1.0: 0,
+                                               per-sample norms, and [0, 1]) */
     SCORESDE_SAMPLER_DENOISE = 8,         /**< int [0, 1], 1 (score_sde's noise_removal);
                                                DPMPP 0 */
     SCORESDE_SAMPLER_LAM = 9,             /**< double [0, 100], 1 (the reverse SDE) */
-    SCORESDE_SAMPLER_GRID = 10,           /**< int [1, 3] (4 via set_grid), UNIFORM_T;
+    SCORESDE_SAMPLER_GRID = 10,           /**< int [1, 5] (4 via set_grid only), UNIFORM_T;
                                                EDM KARRAS, DPMPP LOGSNR */
     SCORESDE_SAMPLER_RHO = 11,            /**< double [0.001, 1000], 7 (Karras et al.) */
     SCORESDE_SAMPLER_THREADS = 12,        /**< int [1, 1024], 1 */
@@ -326,7 +405,8 @@ typedef enum scoresde_sampler_setting_t {
                                                applies) */
     SCORESDE_SAMPLER_MAX_STEPS = 20,      /**< int [1, 1e9], 100000 steps per sample */
     SCORESDE_SAMPLER_DIVERGENCE = 21,     /**< int [1, 3], EXACT: likelihood divergence */
-    SCORESDE_SAMPLER_ORDER = 22,          /**< int [1, 3], 2: DPM-Solver++ order (2M) */
+    SCORESDE_SAMPLER_ORDER = 22,          /**< int [1, 4] (1.0: [1, 3]), 2: DPM-Solver++
+                                               order (2M; 1-3); IPNDM 4 (1-4) */
     SCORESDE_SAMPLER_S_CHURN = 23,        /**< double [0, 1e6], 0: EDM churn */
     SCORESDE_SAMPLER_S_TMIN = 24,         /**< double [0, 1e300], 0: EDM churn from r >= S_TMIN */
     SCORESDE_SAMPLER_S_TMAX = 25,         /**< double [0, 1e300], 1e300 (infinity) */
@@ -348,9 +428,47 @@ typedef enum scoresde_sampler_setting_t {
     SCORESDE_SAMPLER_DATA_SHIFT = 35,     /**< double [-1e300, 1e300], 0 */
     SCORESDE_SAMPLER_GUIDANCE_SCALE = 36, /**< double [-1e6, 1e6], 0 (off): classifier-free
                                                guidance w (1.1; see Conditions below) */
-    SCORESDE_SAMPLER_SUPPORT_RETRIES = 37 /**< int [0, 1e6], 100: redraws per sample outside
+    SCORESDE_SAMPLER_SUPPORT_RETRIES = 37, /**< int [0, 1e6], 100: redraws per sample outside
                                                the prior's support (scoresde_sampler_set_support) */
+    /* 1.1 (issue 15): */
+    SCORESDE_SAMPLER_LOWER_ORDER_FINAL = 38, /**< int [0, 1], 1: multistep methods with
+                                               N < 15 steps lower the order of the last
+                                               steps to N - k (DPM-Solver's
+                                               lower_order_final); 0: never */
+    SCORESDE_SAMPLER_STEP_RATIO_MAX = 39, /**< double [1, 1e300], 3: multistep methods use
+                                               a past point only while consecutive steps
+                                               in lambda = ln(alpha/sigma) are within this
+                                               ratio of each other, else a lower order;
+                                               1e300: no guard (1.0) */
+    SCORESDE_SAMPLER_FINAL_STEP = 40,     /**< int [0, 2] (scoresde_sampler_final_t), the
+                                               method's DENOISE: what happens at eps.
+                                               DENOISE is its alias (0 = STOP, 1 = TWEEDIE) */
+    SCORESDE_SAMPLER_POWER = 41,          /**< double [0.1, 100], 2: the exponent p of
+                                               GRID = POWER */
+    SCORESDE_SAMPLER_ETA = 42,            /**< double [0, 100], 0: the noise of DDIM (0:
+                                               deterministic, 1: ancestral) and of
+                                               DPMPP_SDE (default 1: the reverse SDE) */
+    SCORESDE_SAMPLER_THRESHOLD = 43,      /**< double [0, 1], 0 (off): dynamic thresholding
+                                               quantile p (Saharia et al. 2022 use 0.995),
+                                               see Dynamic thresholding */
+    SCORESDE_SAMPLER_THRESHOLD_BOUND = 44 /**< double [1e-300, 1e300], 1: the data's bound
+                                               c (data in [-c, c]) */
 } scoresde_sampler_setting_t;
+
+/**
+ * The end of a run at eps (values of SCORESDE_SAMPLER_FINAL_STEP; 1.1; frozen).
+ * DENOISE = 0 sets STOP, DENOISE = 1 TWEEDIE; DENOISE reads 1 for TWEEDIE and
+ * TO_ZERO. The ODE method ignores both (its result is x(eps)).
+ */
+typedef enum scoresde_sampler_final_t {
+    SCORESDE_SAMPLER_FINAL_STOP = 0,    /**< the state at eps; no evaluation */
+    SCORESDE_SAMPLER_FINAL_TWEEDIE = 1, /**< the Tweedie mean E[x_0 | x_eps] =
+                                             (x + sigma^2 s) / alpha at eps; +1 NFE */
+    SCORESDE_SAMPLER_FINAL_TO_ZERO = 2  /**< a first-order step from eps to sigma = 0
+                                             (EDM's choice): alpha(0) times the Tweedie
+                                             mean, +1 NFE; equal to TWEEDIE for SDEs with
+                                             alpha(0) = 1 (all built-in ones) */
+} scoresde_sampler_final_t;
 
 /** Time distributions of the bound (values of SCORESDE_SAMPLER_BOUND_TIME). */
 typedef enum scoresde_sampler_bound_time_t {
@@ -472,7 +590,8 @@ SCORESDE_API int scoresde_sampler_get_double(const scoresde_sampler *s, int sett
  * The inclusive bounds of a setting (as doubles for either type) and whether
  * it is an integer setting (*is_int 1 or 0); any output may be NULL. The
  * bounds are finite; EPS, H_INIT and H_MIN also take NaN. GRID's upper bound
- * is LOGSNR (ARRAY is set by scoresde_sampler_set_grid only).
+ * is POWER (1.1; LOGSNR in 1.0); ARRAY (4) within it is set by
+ * scoresde_sampler_set_grid only.
  * SCORESDE_EINVAL for an unknown setting. Thread-safe.
  */
 SCORESDE_API int scoresde_sampler_bounds(int setting, double *lower, double *upper,

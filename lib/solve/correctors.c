@@ -36,7 +36,18 @@ static int corr_langevin(sd_block *b, size_t k, uint64_t draw)
     SD_TRY(sd_solve_score_at(b, b->x, r->grid[k], score));
     sd_solve_noise(b, draw, z);
     double gbar = 0.0, zbar = 0.0;
-    int batch = sd_opt_int(r->s, SCORESDE_SAMPLER_BATCH_NORMS);
+    int rule = sd_opt_int(r->s, SCORESDE_SAMPLER_BATCH_NORMS);
+    if (rule == SCORESDE_SAMPLER_NORMS_NOISE_LEVEL) {
+        /* step = 2 a (snr sigma_t)^2: the per-sample rule with ||z||/||s||
+         * replaced by sigma_t, the ratio for a point mass blurred by the
+         * marginal's noise (||s|| ~ ||z|| / sigma_t); it depends on neither the
+         * sample nor the batch. pc_prepare checked the marginal. */
+        double q = snr * r->sigma[k], step = 2.0 * a * q * q, c = sqrt(2.0 * step);
+        for (size_t e = 0; e < nD; e++)
+            b->x[e] = b->x[e] + step * score[e] + c * z[e];
+        return SCORESDE_OK;
+    }
+    int batch = rule == SCORESDE_SAMPLER_NORMS_BATCH;
     if (batch) { /* mean of the per-sample norms, summed in sample order */
         for (size_t i = 0; i < b->n; i++) {
             gbar += norm2(score + i * D, D);

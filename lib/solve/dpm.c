@@ -17,15 +17,11 @@
 
 static int dpm_prepare(sd_run *run)
 {
-    if (run->alpha == NULL)
-        return sd_fail(SCORESDE_EUNSUPPORTED,
-                       "DPM-Solver++ needs the SDE's Gaussian marginal, which this SDE lacks");
-    for (size_t k = 0; k <= run->N; k++)
-        if (!(run->sigma[k] > 0.0))
-            return sd_fail(SCORESDE_EINVAL,
-                           "DPM-Solver++ needs sigma > 0 on the grid; sigma(t[%zu] = %g) = %g", k,
-                           run->grid[k], run->sigma[k]);
-    return SCORESDE_OK;
+    if (sd_opt_int(run->s, SCORESDE_SAMPLER_ORDER) > 3)
+        return sd_fail(SCORESDE_EINVAL,
+                       "DPM-Solver++ has ORDER 1 to 3; ORDER = %d is iPNDM's only",
+                       sd_opt_int(run->s, SCORESDE_SAMPLER_ORDER));
+    return sd_solve_need_sigma(run, "DPM-Solver++");
 }
 
 static size_t dpm_ws(const sd_run *run)
@@ -45,15 +41,21 @@ static double lam_at(const sd_run *r, size_t k)
     return log(r->alpha[k] / r->sigma[k]);
 }
 
-/* The predictor order of step k (warm-up and lower_order_final). */
+static double lam_of(const sd_run *r, size_t k)
+{
+    return lam_at(r, k);
+}
+
+/* The predictor order of step k (warm-up, lower_order_final and the
+ * step-ratio guard). */
 static size_t dpm_order(const sd_run *r, size_t k)
 {
     size_t order = sd_opt_size(r->s, SCORESDE_SAMPLER_ORDER);
     if (order > k + 1)
         order = k + 1;
-    if (r->N < 15 && order > r->N - k)
+    if (sd_opt_int(r->s, SCORESDE_SAMPLER_LOWER_ORDER_FINAL) && r->N < 15 && order > r->N - k)
         order = r->N - k;
-    return order;
+    return sd_solve_ratio_guard(r, k, order, lam_of);
 }
 
 /* Step k is 3M's singlestep 2S start. */
@@ -273,7 +275,9 @@ static int dpm_step(sd_block *b, size_t k)
 static int dpm_finish(sd_block *b)
 {
     const sd_run *r = b->run;
-    if (!sd_opt_int(r->s, SCORESDE_SAMPLER_DENOISE))
+    double f;
+    SD_TRY(sd_solve_final_factor(r, &f));
+    if (f == 0.0)
         return SCORESDE_OK;
     size_t nD = b->n * r->D;
     for (size_t i = 0; i < b->n; i++)
@@ -281,7 +285,8 @@ static int dpm_finish(sd_block *b)
     SD_TRY(sd_solve_model_data(b, b->x, b->t, b->ws));
     SD_TRY(sd_solve_guide_data(b, b->x, r->alpha[r->N], r->sigma[r->N], b->ws));
     b->nfe++;
-    memcpy(b->x, b->ws, nD * sizeof(double));
+    for (size_t e = 0; e < nD; e++)
+        b->x[e] = f * b->ws[e];
     return SCORESDE_OK;
 }
 

@@ -14,9 +14,13 @@ static int pc_prepare(sd_run *run)
         return sd_fail(SCORESDE_EUNSUPPORTED,
                        "inpainting needs the SDE's Gaussian marginal, which this SDE lacks");
     if (run->alpha == NULL) {
+        int noise_level =
+            c->id == SCORESDE_SAMPLER_CORRECTOR_LANGEVIN &&
+            sd_opt_int(s, SCORESDE_SAMPLER_BATCH_NORMS) == SCORESDE_SAMPLER_NORMS_NOISE_LEVEL;
         const char *need = p->needs_marginal   ? p->name
                            : c->needs_marginal ? c->name
-                           : sd_opt_int(s, SCORESDE_SAMPLER_DENOISE) ? "DENOISE"
+                           : noise_level       ? "the Langevin step rule BATCH_NORMS = NOISE_LEVEL"
+                           : sd_opt_int(s, SCORESDE_SAMPLER_FINAL_STEP) ? "FINAL_STEP (DENOISE)"
                                                                      : NULL;
         if (need != NULL)
             return sd_fail(SCORESDE_EUNSUPPORTED,
@@ -115,7 +119,9 @@ static void pc_known_exact(sd_block *b)
 static int pc_finish(sd_block *b)
 {
     const sd_run *r = b->run;
-    if (!sd_opt_int(r->s, SCORESDE_SAMPLER_DENOISE)) {
+    double f;
+    SD_TRY(sd_solve_final_factor(r, &f));
+    if (f == 0.0) {
         pc_known_exact(b);
         return SCORESDE_OK;
     }
@@ -124,7 +130,7 @@ static int pc_finish(sd_block *b)
     double a = r->alpha[r->N], sg = r->sigma[r->N];
     SD_TRY(sd_solve_score_at(b, b->x, r->grid[r->N], score));
     for (size_t e = 0; e < nD; e++)
-        b->x[e] = (b->x[e] + sg * sg * score[e]) / a;
+        b->x[e] = f * ((b->x[e] + sg * sg * score[e]) / a);
     pc_known_exact(b);
     return SCORESDE_OK;
 }

@@ -31,10 +31,10 @@ static const sd_setting sampler_rows[SD_SAMPLER_NOPT] = {
     ROW_I(CORRECTOR, 0, 2, SCORESDE_SAMPLER_CORRECTOR_LANGEVIN),
     ROW_I(CORRECTOR_STEPS, 0, 1000, 1),
     ROW_D(SNR, 0, 100, 0, 0.16),
-    ROW_I(BATCH_NORMS, 0, 1, 0),
+    ROW_I(BATCH_NORMS, 0, 2, SCORESDE_SAMPLER_NORMS_NOISE_LEVEL),
     ROW_I(DENOISE, 0, 1, 1),
     ROW_D(LAM, 0, 100, 0, 1),
-    ROW_I(GRID, 1, 4, SCORESDE_SAMPLER_GRID_UNIFORM_T), /* 4 = ARRAY: set_grid only */
+    ROW_I(GRID, 1, 5, SCORESDE_SAMPLER_GRID_UNIFORM_T), /* 4 = ARRAY: set_grid only */
     ROW_D(RHO, 1e-3, 1e3, 0, 7),
     ROW_I(THREADS, 1, 1024, 1),
     ROW_I(BLOCK, 1, 1048576, 64),
@@ -46,7 +46,7 @@ static const sd_setting sampler_rows[SD_SAMPLER_NOPT] = {
     ROW_D(H_MIN, 0, 1e300, 1, NAN),
     ROW_I(MAX_STEPS, 1, 1000000000, 100000),
     ROW_I(DIVERGENCE, 1, 3, SCORESDE_SAMPLER_DIVERGENCE_EXACT),
-    ROW_I(ORDER, 1, 3, 2),
+    ROW_I(ORDER, 1, 4, 2), /* 4: IPNDM only */
     ROW_D(S_CHURN, 0, 1e6, 0, 0),
     ROW_D(S_TMIN, 0, 1e300, 0, 0),
     ROW_D(S_TMAX, 0, 1e300, 0, 1e300),
@@ -62,6 +62,13 @@ static const sd_setting sampler_rows[SD_SAMPLER_NOPT] = {
     ROW_D(DATA_SHIFT, -1e300, 1e300, 0, 0),
     ROW_D(GUIDANCE_SCALE, -1e6, 1e6, 0, 0),
     ROW_I(SUPPORT_RETRIES, 0, 1000000, 100),
+    ROW_I(LOWER_ORDER_FINAL, 0, 1, 1),
+    ROW_D(STEP_RATIO_MAX, 1, 1e300, 0, 3),
+    ROW_I(FINAL_STEP, 0, 2, SCORESDE_SAMPLER_FINAL_TWEEDIE),
+    ROW_D(POWER, 0.1, 100, 0, 2),
+    ROW_D(ETA, 0, 100, 0, 0),
+    ROW_D(THRESHOLD, 0, 1, 0, 0),
+    ROW_D(THRESHOLD_BOUND, 1e-300, 1e300, 0, 1),
 };
 #undef OPT
 #undef ROW_I
@@ -71,7 +78,9 @@ static const sd_settings sampler_settings = {"sampler", "scoresde_sampler", samp
                                              SD_SAMPLER_NOPT};
 
 static const sd_method_ops *const method_table[] = {&sd_method_pc, &sd_method_ode,
-                                                    &sd_method_edm, &sd_method_dpmpp};
+                                                    &sd_method_edm, &sd_method_dpmpp,
+                                                    &sd_method_ipndm, &sd_method_ddim,
+                                                    &sd_method_dpmpp_sde};
 
 static const sd_method_ops *method_find(int method)
 {
@@ -92,13 +101,29 @@ static double setting_default(int method, int setting)
             return SCORESDE_SAMPLER_GRID_KARRAS;
         if (setting == SCORESDE_SAMPLER_STEPS)
             return 17;
+    } else if (method == SCORESDE_SAMPLER_IPNDM) {
+        if (setting == SCORESDE_SAMPLER_GRID)
+            return SCORESDE_SAMPLER_GRID_KARRAS;
+        if (setting == SCORESDE_SAMPLER_STEPS)
+            return 10;
+        if (setting == SCORESDE_SAMPLER_ORDER)
+            return 4;
+    } else if (method == SCORESDE_SAMPLER_DDIM || method == SCORESDE_SAMPLER_DPMPP_SDE) {
+        if (setting == SCORESDE_SAMPLER_GRID)
+            return SCORESDE_SAMPLER_GRID_LOGSNR;
+        if (setting == SCORESDE_SAMPLER_STEPS)
+            return method == SCORESDE_SAMPLER_DDIM ? 50 : 20;
+        if (setting == SCORESDE_SAMPLER_ETA)
+            return method == SCORESDE_SAMPLER_DDIM ? 0 : 1;
+        if (setting == SCORESDE_SAMPLER_DENOISE || setting == SCORESDE_SAMPLER_FINAL_STEP)
+            return SCORESDE_SAMPLER_FINAL_STOP;
     } else if (method == SCORESDE_SAMPLER_DPMPP) {
         if (setting == SCORESDE_SAMPLER_GRID)
             return SCORESDE_SAMPLER_GRID_LOGSNR;
         if (setting == SCORESDE_SAMPLER_STEPS)
             return 20;
-        if (setting == SCORESDE_SAMPLER_DENOISE)
-            return 0;
+        if (setting == SCORESDE_SAMPLER_DENOISE || setting == SCORESDE_SAMPLER_FINAL_STEP)
+            return SCORESDE_SAMPLER_FINAL_STOP;
     }
     return sampler_rows[setting].def;
 }
@@ -167,6 +192,11 @@ int scoresde_sampler_set_int(scoresde_sampler *s, int setting, int64_t value)
         return sd_fail(SCORESDE_EINVAL,
                        "sampler setting GRID = ARRAY (4) is set by scoresde_sampler_set_grid");
     SD_TRY(sd_setting_set_int(&sampler_settings, s, setting, value));
+    /* DENOISE is FINAL_STEP's alias: 0 = STOP, 1 = TWEEDIE */
+    if (setting == SCORESDE_SAMPLER_DENOISE)
+        s->opt[SCORESDE_SAMPLER_FINAL_STEP] = (double)value;
+    else if (setting == SCORESDE_SAMPLER_FINAL_STEP)
+        s->opt[SCORESDE_SAMPLER_DENOISE] = value != SCORESDE_SAMPLER_FINAL_STOP;
     /* A caller's grid fixes STEPS: a new GRID or STEPS drops it, and with
      * STEPS the grid returns to the method's own (GRID = ARRAY without an
      * array would leave nothing to sample on). */
@@ -197,8 +227,7 @@ int scoresde_sampler_get_double(const scoresde_sampler *s, int setting, double *
 int scoresde_sampler_bounds(int setting, double *lower, double *upper, int *is_int)
 {
     SD_TRY(sd_setting_bounds(&sampler_settings, setting, lower, upper, is_int));
-    if (setting == SCORESDE_SAMPLER_GRID && upper != NULL)
-        *upper = SCORESDE_SAMPLER_GRID_LOGSNR; /* ARRAY is scoresde_sampler_set_grid's */
+    (void)setting; /* GRID's bounds include ARRAY, which set_int refuses (set_grid's) */
     return SCORESDE_OK;
 }
 
@@ -293,6 +322,49 @@ int sd_solve_eps(const scoresde_sampler *s, const scoresde_sde *sde, double *eps
     return SCORESDE_OK;
 }
 
+size_t sd_solve_ratio_guard(const sd_run *r, size_t k, size_t order,
+                            double (*v)(const sd_run *r, size_t k))
+{
+    double rmax = r->s->opt[SCORESDE_SAMPLER_STEP_RATIO_MAX];
+    if (!(rmax < 1e300))
+        return order;
+    size_t q = 1;
+    double h_next = v(r, k + 1) - v(r, k);
+    while (q < order) {
+        double h = v(r, k + 1 - q) - v(r, k - q); /* the step before the ones accepted */
+        double ratio = fabs(h) > fabs(h_next) ? fabs(h / h_next) : fabs(h_next / h);
+        if (!(ratio <= rmax))
+            break;
+        h_next = h;
+        q++;
+    }
+    return q;
+}
+
+int sd_solve_need_sigma(const sd_run *run, const char *what)
+{
+    if (run->alpha == NULL)
+        return sd_fail(SCORESDE_EUNSUPPORTED,
+                       "%s needs the SDE's Gaussian marginal, which this SDE lacks", what);
+    for (size_t k = 0; k <= run->N; k++)
+        if (!(run->sigma[k] > 0.0))
+            return sd_fail(SCORESDE_EINVAL, "%s needs sigma > 0 on the grid; sigma(t[%zu] = %g) = %g",
+                           what, k, run->grid[k], run->sigma[k]);
+    return SCORESDE_OK;
+}
+
+int sd_solve_final_factor(const sd_run *r, double *factor)
+{
+    int final = sd_opt_int(r->s, SCORESDE_SAMPLER_FINAL_STEP);
+    *factor = final == SCORESDE_SAMPLER_FINAL_STOP ? 0.0 : 1.0;
+    if (final == SCORESDE_SAMPLER_FINAL_TO_ZERO) {
+        double t0 = 0.0, a0;
+        SD_TRY(scoresde_sde_marginal(r->sde, &t0, 1, &a0, NULL, NULL, NULL));
+        *factor = a0;
+    }
+    return SCORESDE_OK;
+}
+
 /* r(t) = sigma(t) / alpha(t), the noise-to-signal ratio (EDM's sigma). */
 int sd_solve_ratio_at(const scoresde_sde *sde, double t, double *r)
 {
@@ -339,6 +411,18 @@ int sd_solve_grid(const scoresde_sampler *s, const scoresde_sde *sde, double eps
     if (kind == SCORESDE_SAMPLER_GRID_UNIFORM_T) {
         for (size_t k = 1; k < N; k++)
             t[k] = T + ((double)k / (double)N) * (eps - T);
+        return SCORESDE_OK;
+    }
+    if (kind == SCORESDE_SAMPLER_GRID_POWER) {
+        double p = s->opt[SCORESDE_SAMPLER_POWER];
+        for (size_t k = 1; k < N; k++)
+            t[k] = eps + (T - eps) * pow(1.0 - (double)k / (double)N, p);
+        for (size_t k = 1; k <= N; k++)
+            if (!(t[k] < t[k - 1]))
+                return sd_fail(SCORESDE_EINVAL,
+                               "the POWER grid is not strictly decreasing at t[%zu] = %g: too "
+                               "many steps for POWER = %g",
+                               k, t[k], p);
         return SCORESDE_OK;
     }
     double rmax, rmin;
@@ -502,9 +586,45 @@ int sd_solve_model_score(sd_block *b, const double *x, const double *t, double *
     return model_eval(b, x, t, 0, out);
 }
 
+/* Dynamic thresholding of one sample's data prediction m (D values): s =
+ * the p-quantile of |m_j| (the smallest value with at least ceil(p D) of the
+ * |m_j| at or below it, found by bisection on the value so nothing is
+ * allocated), s = max(s, c), m = clip(m, -s, s) c / s. */
+static void threshold_one(double *m, size_t D, double p, double c)
+{
+    double hi = 0.0;
+    for (size_t j = 0; j < D; j++)
+        hi = fmax(hi, fabs(m[j]));
+    size_t need = (size_t)ceil(p * (double)D);
+    if (need < 1)
+        need = 1;
+    double lo = 0.0;
+    for (int it = 0; it < 200; it++) {
+        double mid = 0.5 * (lo + hi);
+        if (!(mid > lo && mid < hi))
+            break;
+        size_t cnt = 0;
+        for (size_t j = 0; j < D; j++)
+            cnt += fabs(m[j]) <= mid;
+        if (cnt >= need)
+            hi = mid;
+        else
+            lo = mid;
+    }
+    double sq = fmax(hi, c);
+    for (size_t j = 0; j < D; j++)
+        m[j] = fmin(fmax(m[j], -sq), sq) * (c / sq);
+}
+
 int sd_solve_model_data(sd_block *b, const double *x, const double *t, double *out)
 {
-    return model_eval(b, x, t, 1, out);
+    SD_TRY(model_eval(b, x, t, 1, out));
+    double p = b->run->s->opt[SCORESDE_SAMPLER_THRESHOLD];
+    if (p > 0.0)
+        for (size_t i = 0; i < b->n; i++)
+            threshold_one(out + i * b->run->D, b->run->D, p,
+                          b->run->s->opt[SCORESDE_SAMPLER_THRESHOLD_BOUND]);
+    return SCORESDE_OK;
 }
 
 int sd_solve_score_at(sd_block *b, const double *x, double t, double *score)

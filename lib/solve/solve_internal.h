@@ -21,7 +21,7 @@
 #include "internal.h"
 #include "model_internal.h" /* sd_cond and the sd_model_*_c dispatchers */
 
-#define SD_SAMPLER_NOPT 38 /* setting ids 1..37 */
+#define SD_SAMPLER_NOPT 45 /* setting ids 1..44 */
 
 struct scoresde_sampler {
     int method;
@@ -114,6 +114,9 @@ extern const sd_method_ops sd_method_ode;
 extern const sd_method_ops sd_method_edm;
 extern const sd_method_ops sd_method_dpmpp;
 extern const sd_method_ops sd_method_dpmpp_adaptive; /* DPMPP with ADAPTIVE = 1 */
+extern const sd_method_ops sd_method_ipndm;
+extern const sd_method_ops sd_method_ddim;
+extern const sd_method_ops sd_method_dpmpp_sde;
 
 /* ----------------------------------------------------------- PC parts */
 
@@ -217,5 +220,22 @@ int sd_solve_support(const scoresde_sampler *s, const scoresde_model *model,
                      const scoresde_cond *cond, size_t n, size_t D, uint64_t seed,
                      uint64_t first_sample, double *x_out, const unsigned char *mask,
                      const double *known, scoresde_sampler_stats *stats);
+
+/* The step-ratio guard of the multistep methods: the largest order q <=
+ * order for step k (from grid point k to k + 1) such that the q steps
+ * k - q + 1 .. k, measured in the method's variable v(k) (lambda, or r), are
+ * each within a ratio `rmax` of the next (max(h_j / h_{j+1}, h_{j+1} / h_j)
+ * <= rmax, rmax = STEP_RATIO_MAX; 1e300: no guard). Order 1 always passes. */
+size_t sd_solve_ratio_guard(const sd_run *r, size_t k, size_t order,
+                            double (*v)(const sd_run *r, size_t k));
+
+/* The data-prediction methods' check: the SDE has a Gaussian marginal
+ * (SCORESDE_EUNSUPPORTED) and sigma > 0 at every grid time (SCORESDE_EINVAL);
+ * the messages begin with `what` ("DDIM", "the EDM sampler"). */
+int sd_solve_need_sigma(const sd_run *run, const char *what);
+
+/* FINAL_STEP as the factor on the Tweedie mean at eps: 0 for STOP (no final
+ * evaluation), 1 for TWEEDIE, alpha(0) for TO_ZERO. */
+int sd_solve_final_factor(const sd_run *r, double *factor);
 
 #endif /* SD_SOLVE_INTERNAL_H */

@@ -21,12 +21,14 @@ if TYPE_CHECKING:
 __all__ = ["Sampler", "METHODS", "SAMPLER_SETTINGS", "REPORT_KINDS", "REPORT_COLUMNS",
            "bits_per_dim"]
 
-METHODS = {"pc": 1, "ode": 2, "edm": 3, "dpmpp": 4}
+METHODS = {"pc": 1, "ode": 2, "edm": 3, "dpmpp": 4, "ipndm": 5, "ddim": 6, "dpmpp_sde": 7}
 # Named values of the enum-valued settings.
 _VALUES = {
     "predictor": {"none": 0, "euler_maruyama": 1, "reverse_diffusion": 2, "ancestral": 3},
     "corrector": {"none": 0, "langevin": 1, "annealed": 2},
-    "grid": {"uniform_t": 1, "karras": 2, "logsnr": 3, "array": 4},
+    "batch_norms": {"per_sample": 0, "batch": 1, "noise_level": 2},
+    "grid": {"uniform_t": 1, "karras": 2, "logsnr": 3, "array": 4, "power": 5},
+    "final_step": {"stop": 0, "tweedie": 1, "to_zero": 2},
     "solver": {"euler": 1, "heun": 2, "rk4": 3, "dopri5": 4},
     "divergence": {"exact": 1, "rademacher": 2, "gaussian": 3},
     "bound_time": {"uniform": 1, "importance": 2},
@@ -42,6 +44,8 @@ SAMPLER_SETTINGS = {
     "unipc": 29, "bound_draws": 30, "bound_time": 31, "dequant_bits": 32,
     "dequant_draws": 33, "data_scale": 34, "data_shift": 35, "guidance_scale": 36,
     "support_retries": 37,
+    "lower_order_final": 38, "step_ratio_max": 39, "final_step": 40, "power": 41, "eta": 42,
+    "threshold": 43, "threshold_bound": 44,
 }
 # Likelihood reports (include/scoresde/bound.h): kinds and the columns of a row.
 REPORT_KINDS = {"ode": 1, "bound": 2}

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import scoresde as sd
-from scoresde.sampler import SAMPLER_SETTINGS
+from scoresde.sampler import METHODS, SAMPLER_SETTINGS
 
 W = np.array([0.3, 0.7])
 MU = np.array([[-1.0, 0.5], [2.0, -0.5]])
@@ -277,7 +277,7 @@ def test_sampler_settings_bounds_and_errors():
         assert sd.Sampler.default("steps", "edm") == 17
         assert sd.Sampler.default("grid", "dpmpp") == 3
         assert np.isnan(sd.Sampler.default("eps")) and np.isnan(s.get("h_init"))
-        for method in ("pc", "ode", "edm", "dpmpp"):
+        for method in METHODS:
             with sd.Sampler(method) as f:
                 for name in SAMPLER_SETTINGS:
                     np.testing.assert_equal(f.get(name), sd.Sampler.default(name, method))
@@ -474,3 +474,18 @@ def test_resmlp_options_identity_training_and_files(vp):
         sd.Model.resmlp(vp, 2, activation="swish")
     with pytest.raises(TypeError, match="widths"):
         sd.Model.resmlp(vp, 2, widths=[4])
+
+
+def test_new_samplers():
+    """The samplers of issue 15 by name, with their named settings."""
+    with sd.Sde.vp() as sde:
+        g = sd.Model.gmm(sde, [1.0], [[0.5, -1.0]], [[0.3, 0.3]])
+        for method in ("ipndm", "ddim", "dpmpp_sde"):
+            with sd.Sampler(method, final_step="tweedie", eta=0.5, grid="power", power=2.0) as s:
+                x, stats = s.sample(g, 400, seed=1)
+                assert stats["nfe"] > 1
+                assert abs(x[:, 0].mean() - 0.5) < 0.15
+    assert sd.Sampler.default("order", "ipndm") == 4
+    with sd.Sampler("ddim", threshold=0.995, threshold_bound=1.0) as s:
+        assert s.get("threshold") == 0.995
+    assert sd.Sampler.default("batch_norms", "pc") == 2

@@ -76,21 +76,21 @@ int main(void)
     CHECK(scoresde_model_create_gmm(&model, sde, K, D, w, mu, var) == SCORESDE_OK);
 
     /* PC: score_sde's reverse diffusion + Langevin (snr 0.16, one corrector
-     * step) and final denoising, on 200 instead of 1000 steps. In 2-D the
-     * Langevin norms must be batch-averaged (see the guide). */
+     * step, the NOISE_LEVEL step rule) and final denoising, on 200 instead
+     * of 1000 steps. */
     CHECK(scoresde_sampler_create(&pc, SCORESDE_SAMPLER_PC) == SCORESDE_OK);
     CHECK(scoresde_sampler_set_int(pc, SCORESDE_SAMPLER_STEPS, 200) == SCORESDE_OK);
-    CHECK(scoresde_sampler_set_int(pc, SCORESDE_SAMPLER_BATCH_NORMS, 1) == SCORESDE_OK);
     CHECK(scoresde_sampler_sample(pc, model, NULL, N, D, 42, 0, x, &st) == SCORESDE_OK);
     printf("PC:  NFE %llu per sample, t_final %g\n", (unsigned long long)st.nfe, st.t_final);
     CHECK(st.nfe == 200 * 2 + 1);
     double mass0;
     CHECK(moments_match("PC (RD + Langevin)", x, 0, &mass0));
 
-    /* The default per-sample Langevin norms: samples near the saddle between
+    /* 1.0's per-sample Langevin norms: samples near the saddle between
      * the modes, where ||s|| is small, take huge steps, and mass moves
      * between the components (about 0.1 here, twenty standard errors). */
-    CHECK(scoresde_sampler_set_int(pc, SCORESDE_SAMPLER_BATCH_NORMS, 0) == SCORESDE_OK);
+    CHECK(scoresde_sampler_set_int(pc, SCORESDE_SAMPLER_BATCH_NORMS,
+                                   SCORESDE_SAMPLER_NORMS_PER_SAMPLE) == SCORESDE_OK);
     CHECK(scoresde_sampler_sample(pc, model, NULL, N, D, 42, 0, x, &st) == SCORESDE_OK);
     CHECK(!moments_match("PC, per-sample norms", x, 0, &mass0));
     CHECK(fabs(mass0 - w[0]) > 0.05);

@@ -101,6 +101,12 @@ c_enum! {
         Edm = sys::SCORESDE_SAMPLER_EDM,
         /// DPM-Solver++.
         Dpmpp = sys::SCORESDE_SAMPLER_DPMPP,
+        /// iPNDM, Adams-Bashforth in sigma/alpha (1.1).
+        Ipndm = sys::SCORESDE_SAMPLER_IPNDM,
+        /// DDIM with eta (1.1).
+        Ddim = sys::SCORESDE_SAMPLER_DDIM,
+        /// The stochastic DPM-Solver++ (2M/3M SDE, 1.1).
+        DpmppSde = sys::SCORESDE_SAMPLER_DPMPP_SDE,
     }
 }
 
@@ -141,6 +147,8 @@ c_enum! {
         LogSnr = sys::SCORESDE_SAMPLER_GRID_LOGSNR,
         /// The caller's grid ([`crate::Sampler::set_grid`]).
         Array = sys::SCORESDE_SAMPLER_GRID_ARRAY,
+        /// t_k = eps + (T - eps)(1 - k/N)^POWER (1.1).
+        Power = sys::SCORESDE_SAMPLER_GRID_POWER,
     }
 }
 
@@ -186,7 +194,7 @@ c_enum! {
         CorrectorSteps = sys::SCORESDE_SAMPLER_CORRECTOR_STEPS,
         /// The Langevin corrector's signal-to-noise ratio.
         Snr = sys::SCORESDE_SAMPLER_SNR,
-        /// Batch-wide norms in the corrector (integer flag).
+        /// The Langevin step rule (integer: SCORESDE_SAMPLER_NORMS_*; 1.1 default NOISE_LEVEL).
         BatchNorms = sys::SCORESDE_SAMPLER_BATCH_NORMS,
         /// A final denoising step (integer flag).
         Denoise = sys::SCORESDE_SAMPLER_DENOISE,
@@ -248,6 +256,32 @@ c_enum! {
         GuidanceScale = sys::SCORESDE_SAMPLER_GUIDANCE_SCALE,
         /// Redraws per sample outside the prior's support (integer, 1.1).
         SupportRetries = sys::SCORESDE_SAMPLER_SUPPORT_RETRIES,
+        /// Lower orders on the last steps of short multistep runs (integer flag, 1.1).
+        LowerOrderFinal = sys::SCORESDE_SAMPLER_LOWER_ORDER_FINAL,
+        /// The multistep step-ratio guard (1.1).
+        StepRatioMax = sys::SCORESDE_SAMPLER_STEP_RATIO_MAX,
+        /// The end at eps ([`FinalStep`], 1.1; DENOISE is its alias).
+        FinalStep = sys::SCORESDE_SAMPLER_FINAL_STEP,
+        /// The exponent of the power grid (1.1).
+        Power = sys::SCORESDE_SAMPLER_POWER,
+        /// The noise of DDIM and DPM-Solver++ SDE (1.1).
+        Eta = sys::SCORESDE_SAMPLER_ETA,
+        /// Dynamic thresholding's quantile (0 = off, 1.1).
+        Threshold = sys::SCORESDE_SAMPLER_THRESHOLD,
+        /// Dynamic thresholding's data bound (1.1).
+        ThresholdBound = sys::SCORESDE_SAMPLER_THRESHOLD_BOUND,
+    }
+}
+
+c_enum! {
+    /// What a sampler does at eps (scoresde_sampler_final_t, 1.1).
+    FinalStep {
+        /// The state at eps.
+        Stop = sys::SCORESDE_SAMPLER_FINAL_STOP,
+        /// The Tweedie mean at eps.
+        Tweedie = sys::SCORESDE_SAMPLER_FINAL_TWEEDIE,
+        /// A first-order step to sigma = 0.
+        ToZero = sys::SCORESDE_SAMPLER_FINAL_TO_ZERO,
     }
 }
 

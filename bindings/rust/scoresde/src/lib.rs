@@ -34,9 +34,9 @@ mod sde;
 mod train;
 
 pub use cond::CondBatchFn;
-pub use enums::{Activation, Corrector, Divergence, Embedding, Export, Grid, IidMethod, LossKind,
-                LossSetting, Method, MlpOutput, ModelKind, Precision, Predictor, SamplerSetting,
-                SdeKind, Solver, TrainerSetting};
+pub use enums::{Activation, Corrector, Divergence, Embedding, Export, FinalStep, Grid, IidMethod,
+                LossKind, LossSetting, Method, MlpOutput, ModelKind, Precision, Predictor,
+                SamplerSetting, SdeKind, Solver, TrainerSetting};
 pub use error::{Error, ErrorKind, Result};
 pub use hooks::HookResult;
 pub use model::{BatchFn, Cond, MlpOptions, Model, ResMlpOptions};

@@ -325,3 +325,23 @@ fn enums_pass_values_they_do_not_name() {
     assert_eq!(scoresde::Sampler::new(Method::Other(42)).unwrap_err().kind(),
                ErrorKind::InvalidArgument);
 }
+
+/// The samplers of issue 15: iPNDM, DDIM with eta and the stochastic
+/// DPM-Solver++ sample the Gaussian; FinalStep and Eta are named settings.
+#[test]
+fn new_samplers() {
+    use scoresde::{FinalStep, Sampler, SamplerSetting};
+    let sde = Sde::vp(0.1, 20.0).unwrap();
+    let g = Model::gmm(&sde, 2, &[1.0], &[0.5, -1.0], &[0.3, 0.3]).unwrap();
+    for m in [Method::Ipndm, Method::Ddim, Method::DpmppSde] {
+        let mut s = Sampler::new(m).unwrap();
+        s.set_int(SamplerSetting::FinalStep, FinalStep::Tweedie.raw().into()).unwrap();
+        s.set_f64(SamplerSetting::Eta, 0.5).unwrap();
+        let mut x = vec![0.0; 2 * 400];
+        let st = s.sample(&g, None, 1, 0, &mut x).unwrap();
+        assert!(st.nfe > 1);
+        let mean: f64 = x.iter().step_by(2).sum::<f64>() / 400.0;
+        assert!((mean - 0.5).abs() < 0.15, "{m:?}: mean {mean}");
+    }
+    assert_eq!(Sampler::default_value(Method::Ipndm, SamplerSetting::Order).unwrap(), 4.0);
+}

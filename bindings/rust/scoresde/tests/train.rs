@@ -254,8 +254,9 @@ fn sampler_settings_hooks_and_errors() {
     assert_eq!(Sampler::bounds(SamplerSetting::Steps).unwrap(), (1.0, 1e6, true));
     assert_eq!(Sampler::default_value(Method::Pc, SamplerSetting::Snr).unwrap(), 0.16);
     // a new sampler starts at the per-method defaults; NaN = the library's choice
-    let last = sys::SCORESDE_SAMPLER_UNIPC as i32;
-    for m in [Method::Pc, Method::Ode, Method::Edm, Method::Dpmpp] {
+    let last = sys::SCORESDE_SAMPLER_THRESHOLD_BOUND as i32;
+    for m in [Method::Pc, Method::Ode, Method::Edm, Method::Dpmpp, Method::Ipndm, Method::Ddim,
+              Method::DpmppSde] {
         let fresh = Sampler::new(m).unwrap();
         assert_eq!(fresh.method(), m);
         for id in (sys::SCORESDE_SAMPLER_STEPS as i32..=last).map(SamplerSetting::from_raw) {
