@@ -1310,13 +1310,13 @@ int sd_table_select(const sd_table *t, const char *spec, size_t **idx, size_t *c
                 char names[256];
                 size_t used = 0;
                 names[0] = '\0';
-                for (size_t j = 0; j < t->cols && used + 8 < sizeof names; j++) {
-                    int w = snprintf(names + used, sizeof names - used, "%s%s", j ? ", " : "", t->names[j]);
-                    if (w < 0 || (size_t)w >= sizeof names - used) {
+                for (size_t j = 0; j < t->cols; j++) {
+                    size_t w = strlen(t->names[j]) + (j ? 2 : 0);
+                    if (used + w + 6 >= sizeof names) {
                         snprintf(names + used, sizeof names - used, ", ...");
                         break;
                     }
-                    used += (size_t)w;
+                    used += (size_t)snprintf(names + used, sizeof names - used, "%s%s", j ? ", " : "", t->names[j]);
                 }
                 set_error(err, errlen, "column list \"%s\": unknown column \"%.*s\" (the columns are: %s)", spec,
                           (int)len, a, names);
