@@ -385,16 +385,27 @@ static int parses_as_number(const char *s, double *v)
     return 1;
 }
 
-/* Counts the cells of a line (quotes respected). */
+/* Counts the cells of a line as split_cell splits it: a quote opens a
+ * quoted cell only at the cell's start, and "" inside one is a quote. */
 static size_t count_cells(const char *line, char delim)
 {
     size_t n = 1;
-    int in_quote = 0;
+    int in_quote = 0, at_start = 1;
     for (const char *p = line; *p; p++) {
-        if (*p == '"')
-            in_quote = !in_quote;
-        else if (*p == delim && !in_quote)
+        if (in_quote) {
+            if (*p == '"' && p[1] == '"')
+                p++;
+            else if (*p == '"')
+                in_quote = 0;
+        } else if (*p == delim) {
             n++;
+            at_start = 1;
+        } else if (at_start && *p == '"') {
+            in_quote = 1;
+            at_start = 0;
+        } else if (!is_blank(*p, delim)) {
+            at_start = 0;
+        }
     }
     return n;
 }
@@ -402,15 +413,9 @@ static size_t count_cells(const char *line, char delim)
 static char detect_delimiter(const char *line)
 {
     static const char candidates[] = {',', '\t', ';'};
-    for (size_t i = 0; i < sizeof candidates; i++) {
-        int in_quote = 0;
-        for (const char *p = line; *p; p++) {
-            if (*p == '"')
-                in_quote = !in_quote;
-            else if (*p == candidates[i] && !in_quote)
-                return candidates[i];
-        }
-    }
+    for (size_t i = 0; i < sizeof candidates; i++)
+        if (count_cells(line, candidates[i]) > 1)
+            return candidates[i];
     return ',';
 }
 

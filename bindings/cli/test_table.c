@@ -142,6 +142,12 @@ START_TEST(test_csv_syntax)
     ck_assert_str_eq(t.names[1], "say \"hi\"");
     ck_assert_str_eq(t.names[2], "3");
     sd_table_free(&t);
+    /* a quote inside an unquoted name is text; "" inside a quoted one a quote */
+    read_ok(put_text("q.csv", "a\"b,\"c,\"\"d\"\n1,2\n"), NULL, &t);
+    ck_assert_uint_eq(t.cols, 2);
+    ck_assert_str_eq(t.names[0], "a\"b");
+    ck_assert_str_eq(t.names[1], "c,\"d");
+    sd_table_free(&t);
     /* a quoted numeric cell on the first line makes it a header */
     read_ok(put_text("f.csv", "\"1\",\"2\"\n3,4\n"), NULL, &t);
     ck_assert_uint_eq(t.rows, 1);
@@ -162,6 +168,10 @@ START_TEST(test_delimiters)
     const double v[] = {1.5, 2, 3, 4};
     read_ok(put_text("s.csv", "a;b\n1.5;2\n3;4\n"), NULL, &t);
     check_values(&t, 2, 2, v);
+    sd_table_free(&t);
+    read_ok(put_text("s2.csv", "\"a,x\";b\n1.5;2\n3;4\n"), NULL, &t); /* a comma inside quotes */
+    check_values(&t, 2, 2, v);
+    ck_assert_str_eq(t.names[0], "a,x");
     sd_table_free(&t);
     read_ok(put_text("t.csv", "a\tb\n1.5\t2\n3\t4\n"), NULL, &t);
     check_values(&t, 2, 2, v);
