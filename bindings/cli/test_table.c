@@ -273,6 +273,27 @@ START_TEST(test_stdin)
 }
 END_TEST
 
+/* Read and write errors of the system: a directory as standard input, a
+ * full device as standard output. */
+START_TEST(test_io_errors)
+{
+    sd_table t;
+    char err[512];
+    ck_assert_ptr_nonnull(freopen(dir, "r", stdin));
+    ck_assert_int_eq(sd_table_read("-", NULL, &t, err, sizeof err), -1);
+    ck_assert_str_eq(err, "<stdin>: line 1: read error: Is a directory");
+    ck_assert_ptr_nonnull(freopen(dir, "r", stdin));
+    ck_assert_int_eq(sd_table_read("-", &(sd_table_format){TABLE_NPY, -1, 0}, &t, err, sizeof err), -1);
+    ck_assert_str_eq(err, "<stdin>: read error: Is a directory");
+    if (freopen("/dev/full", "w", stdout) != NULL) {
+        sd_table w = {1000, 2, calloc(2000, sizeof(double)), default_names(2)};
+        ck_assert_int_eq(sd_table_write("-", NULL, &w, err, sizeof err), -1);
+        ck_assert_str_eq(err, "<stdout>: write error: No space left on device");
+        sd_table_free(&w);
+    }
+}
+END_TEST
+
 /* A table larger than the line buffer, and a line longer than it. */
 START_TEST(test_large)
 {
@@ -718,6 +739,7 @@ int main(void)
     tcase_add_test(tc, test_text_errors);
     tcase_add_test(tc, test_file_errors);
     tcase_add_test(tc, test_stdin);
+    tcase_add_test(tc, test_io_errors);
     tcase_add_test(tc, test_large);
     tcase_add_test(tc, test_write_text);
     tcase_add_test(tc, test_write_stdout);
