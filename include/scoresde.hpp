@@ -40,6 +40,7 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace scoresde {
 
@@ -356,6 +357,45 @@ inline void fit(scoresde_trainer *trainer, span<const double> data, std::size_t 
     std::size_t m = detail::rows("scoresde::fit", "data", data.size(), D);
     check(scoresde_trainer_fit(trainer, data.data(), m, D, steps, progress, user),
           "scoresde_trainer_fit");
+}
+
+/** A model's data transform (scoresde/model.h): x_data = shift + scale x_model,
+ *  D values each; the identity (0, 1) when the model has none. */
+struct Transform {
+    std::vector<double> shift; /**< D shifts */
+    std::vector<double> scale; /**< D positive scales */
+};
+
+/** The model's data transform (the identity when none is set). */
+inline Transform get_transform(const scoresde_model *model) {
+    const std::size_t D = scoresde_model_dim(model);
+    Transform t{std::vector<double>(D), std::vector<double>(D)};
+    check(scoresde_model_get_transform(model, t.shift.data(), t.scale.data()),
+          "scoresde_model_get_transform");
+    return t;
+}
+
+/** scoresde_model_set_transform: shift and scale need D values each (else
+ *  Error with SCORESDE_EDIM); a bad value is the library's SCORESDE_EINVAL. */
+inline void set_transform(scoresde_model *model, span<const double> shift,
+                          span<const double> scale) {
+    const std::size_t D = scoresde_model_dim(model);
+    detail::expect_size("scoresde::set_transform", "shift", shift.size(), D);
+    detail::expect_size("scoresde::set_transform", "scale", scale.size(), D);
+    check(scoresde_model_set_transform(model, shift.data(), scale.data()),
+          "scoresde_model_set_transform");
+}
+
+/** scoresde_model_to_data on the rows of @p x (a whole number of rows of D). */
+inline void to_data(const scoresde_model *model, span<double> x) {
+    std::size_t n = detail::rows("scoresde::to_data", "x", x.size(), scoresde_model_dim(model));
+    check(scoresde_model_to_data(model, x.data(), n), "scoresde_model_to_data");
+}
+
+/** scoresde_model_from_data on the rows of @p x (a whole number of rows of D). */
+inline void from_data(const scoresde_model *model, span<double> x) {
+    std::size_t n = detail::rows("scoresde::from_data", "x", x.size(), scoresde_model_dim(model));
+    check(scoresde_model_from_data(model, x.data(), n), "scoresde_model_from_data");
 }
 
 }  // namespace scoresde
