@@ -1,0 +1,95 @@
+/*
+ * bench_table: reads a generated 1e6 x 10 CSV (values printed with %.17g,
+ * as the tool writes them) with sd_table_read and prints the time, next to
+ * the time strtod alone takes for the same cells already in memory (the
+ * bound of a strtod-based reader). Usage: bench_table [ROWS [DIR]].
+ * Never a test: the figures depend on the machine.
+ */
+#define _GNU_SOURCE
+#include "table.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int main(int argc, char **argv)
+{
+    size_t rows = argc > 1 ? strtoull(argv[1], NULL, 10) : 1000000, cols = 10;
+    const char *dir = argc > 2 ? argv[2] : (getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    char path[4096], err[512];
+    snprintf(path, sizeof path, "%s/bench_table_%ld.csv", dir, (long)getpid());
+
+    sd_table t = {rows, cols, malloc(rows * cols * sizeof(double)), calloc(cols, sizeof(char *))};
+    if (t.values == NULL || t.names == NULL)
+        return 1;
+    uint64_t s = 0x9E3779B97F4A7C15u;
+    for (size_t k = 0; k < rows * cols; k++) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        t.values[k] = ((double)(s >> 11) * 0x1p-53 - 0.5) * 200.0;
+    }
+    for (size_t j = 0; j < cols; j++) {
+        t.names[j] = malloc(16);
+        snprintf(t.names[j], 16, "x%zu", j + 1);
+    }
+    double t0 = now();
+    if (sd_table_write(path, NULL, &t, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    double t_write = now() - t0;
+
+    /* strtod alone over the file's text in memory */
+    FILE *f = fopen(path, "rb");
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    rewind(f);
+    char *text = malloc((size_t)size + 1);
+    if (fread(text, 1, (size_t)size, f) != (size_t)size)
+        return 1;
+    text[size] = '\0';
+    fclose(f);
+    t0 = now();
+    char *p = strchr(text, '\n') + 1, *end;
+    double sum = 0;
+    while (*p) {
+        sum += strtod(p, &end);
+        p = end + 1;
+    }
+    double t_strtod = now() - t0;
+    free(text);
+
+    sd_table r;
+    double best = 1e30;
+    for (int rep = 0; rep < 3; rep++) {
+        t0 = now();
+        if (sd_table_read(path, NULL, &r, err, sizeof err) != 0) {
+            fprintf(stderr, "%s\n", err);
+            return 1;
+        }
+        double dt = now() - t0;
+        if (dt < best)
+            best = dt;
+        int same = r.rows == rows && r.cols == cols && memcmp(r.values, t.values, rows * cols * sizeof(double)) == 0;
+        sd_table_free(&r);
+        if (!same) {
+            fprintf(stderr, "read values differ from the written ones\n");
+            return 1;
+        }
+    }
+    unlink(path);
+    printf("table %zu x %zu, %.1f MB of CSV (checksum %.3g)\n", rows, cols, (double)size / 1e6, sum);
+    printf("write %.3f s, read %.3f s (%.0f MB/s), strtod alone %.3f s: read / strtod = %.2f\n", t_write, best,
+           (double)size / 1e6 / best, t_strtod, best / t_strtod);
+    sd_table_free(&t);
+    return 0;
+}
