@@ -167,7 +167,8 @@ int cli_table_write(const char *path, const cli_table_opts *o, const double *val
                     size_t rows, size_t cols, char *const *names);
 /* Resolve a column list ("a,b,3") to indices; CLI_OK, or CLI_FAIL with the
  * message printed. */
-int cli_table_columns(const sd_table *t, const char *spec, size_t **idx, size_t *count);
+int cli_table_columns(const sd_table *t, const char *path, const char *spec, size_t **idx,
+                      size_t *count);
 /* 1 if column j has no name of its own (the reader's "1".."cols" of a table
  * without a header). */
 int cli_table_unnamed(const sd_table *t, size_t j);

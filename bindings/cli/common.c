@@ -128,18 +128,20 @@ int cli_parse_list(const char *opt, const char *value, double *out, size_t max, 
         double v = strtod(p, &end);
         while (*end == ' ')
             end++;
-        if (end == p || !isfinite(v) || (*end != ',' && *end != '\0') || k >= max) {
-            cli_usage("--%s needs %s comma-separated finite numbers, not '%s'", opt,
-                      count > 0 ? "exactly that many" : "a list of", value);
+        if (end == p || !isfinite(v) || (*end != ',' && *end != '\0')) {
+            cli_usage("--%s needs comma-separated finite numbers, not '%s'", opt, value);
             return -1;
         }
-        out[k++] = v;
+        if (k < max)
+            out[k] = v;
+        k++;
         if (*end == '\0')
             break;
         p = end + 1;
     }
-    if (count > 0 && k != count) {
-        cli_usage("--%s has %zu values; the model's condition has %zu", opt, k, count);
+    if ((count > 0 && k != count) || k > max) {
+        cli_usage("--%s has %zu values; the model's condition has %zu", opt, k,
+                  count > 0 ? count : max);
         return -1;
     }
     return (int)k;
@@ -784,11 +786,12 @@ int cli_table_write(const char *path, const cli_table_opts *o, const double *val
     return CLI_OK;
 }
 
-int cli_table_columns(const sd_table *t, const char *spec, size_t **idx, size_t *count)
+int cli_table_columns(const sd_table *t, const char *path, const char *spec, size_t **idx,
+                      size_t *count)
 {
     char err[1024];
     if (sd_table_select(t, spec, idx, count, err, sizeof err) != 0) {
-        cli_error("%s", err);
+        cli_error("%s: %s", path, err);
         return CLI_FAIL;
     }
     return CLI_OK;

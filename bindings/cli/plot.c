@@ -171,7 +171,7 @@ int cli_plot(int argc, char **argv)
         goto done;
     status = CLI_FAIL;
     if (columns != NULL) {
-        if (cli_table_columns(&t, columns, &idx, &D) != CLI_OK)
+        if (cli_table_columns(&t, data_path, columns, &idx, &D) != CLI_OK)
             goto done;
     } else {
         D = t.cols < MAX_PLOT_COLUMNS ? t.cols : MAX_PLOT_COLUMNS;

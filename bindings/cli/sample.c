@@ -345,7 +345,7 @@ int cli_model_rows(const cli_model *cm, const sd_table *t, const char *columns,
             columns = byname;
     }
     if (columns != NULL) {
-        if (cli_table_columns(t, columns, &xi, &nx) != CLI_OK)
+        if (cli_table_columns(t, path, columns, &xi, &nx) != CLI_OK)
             goto done;
     } else if (t->cols == cm->D || t->cols == cm->D + cm->C) {
         nx = cm->D;
@@ -395,7 +395,7 @@ int cli_model_rows(const cli_model *cm, const sd_table *t, const char *columns,
                 ci[q] = cm->D + q;
             ok = ci != NULL;
         } else {
-            ok = cond_columns != NULL && cli_table_columns(t, cond_columns, &ci, &nc) == CLI_OK;
+            ok = cond_columns != NULL && cli_table_columns(t, path, cond_columns, &ci, &nc) == CLI_OK;
         }
         free(cn);
         if (!ok)

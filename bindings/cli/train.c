@@ -280,10 +280,10 @@ static int load_data(run *r, const char *columns, const char *cond_columns)
         return CLI_FAIL;
     sd_table *t = &r->table;
     size_t *cidx = NULL, nc = 0, *xidx = NULL, nx = 0;
-    if (cond_columns != NULL && cli_table_columns(t, cond_columns, &cidx, &nc) != CLI_OK)
+    if (cond_columns != NULL && cli_table_columns(t, o->data, cond_columns, &cidx, &nc) != CLI_OK)
         return CLI_FAIL;
     if (columns != NULL) {
-        if (cli_table_columns(t, columns, &xidx, &nx) != CLI_OK) {
+        if (cli_table_columns(t, o->data, columns, &xidx, &nx) != CLI_OK) {
             free(cidx);
             return CLI_FAIL;
         }
@@ -530,16 +530,21 @@ static int resume_options(run *r, unsigned char **ckpt, size_t *ckpt_size, cli_m
         *dest[k] = keep[k];
     }
     char *v;
-    if ((v = cli_meta_get(meta, "standardize")) != NULL) o->standardize = atoi(v);
+    if ((v = cli_meta_get(meta, "standardize")) != NULL)
+        o->standardize = atoi(v);
     free(v);
-    if ((v = cli_meta_get(meta, "seed")) != NULL) o->seed = strtoull(v, NULL, 10);
+    if ((v = cli_meta_get(meta, "seed")) != NULL)
+        o->seed = strtoull(v, NULL, 10);
     free(v);
-    if ((v = cli_meta_get(meta, "val-fraction")) != NULL) o->val_fraction = strtod(v, NULL);
+    if ((v = cli_meta_get(meta, "val-fraction")) != NULL)
+        o->val_fraction = strtod(v, NULL);
     free(v);
-    if (!o->steps_given && (v = cli_meta_get(meta, "target-steps")) != NULL)
+    v = o->steps_given ? NULL : cli_meta_get(meta, "target-steps");
+    if (v != NULL)
         o->steps = strtoull(v, NULL, 10);
     free(v);
-    if (o->every == 0 && (v = cli_meta_get(meta, "every")) != NULL)
+    v = o->every != 0 ? NULL : cli_meta_get(meta, "every");
+    if (v != NULL)
         o->every = strtoull(v, NULL, 10);
     free(v);
     /* Columns by name, comma-separated for the selector. */
@@ -694,9 +699,11 @@ int cli_train(int argc, char **argv)
         r.shift = malloc(r.D * sizeof *r.shift);
         r.scale = malloc(r.D * sizeof *r.scale);
         if (r.shift == NULL || r.scale == NULL ||
-            (scoresde_model_has_transform(r.model) > 0 &&
-             scoresde_model_get_transform(r.model, r.shift, r.scale) != SCORESDE_OK)) {
-            cli_error("reading the checkpoint model's transform failed");
+            (o->standardize && (scoresde_model_has_transform(r.model) <= 0 ||
+                                scoresde_model_get_transform(r.model, r.shift, r.scale) !=
+                                    SCORESDE_OK))) {
+            cli_error("%s: the checkpoint's model lacks the data transform of its run",
+                      o->resume);
             goto done;
         }
     } else {
