@@ -10,6 +10,7 @@
 
 #include "cli.h"
 
+enum { DEQUANT_CHUNK = 64 };
 enum { OPT_COLUMNS = 1, OPT_COND_COLUMNS, OPT_BITS, OPT_HUTCHINSON, OPT_PER_ROW, OPT_TOL,
        OPT_SEED, OPT_THREADS, OPT_QUIET, OPT_HELP };
 
@@ -119,9 +120,9 @@ int cli_nll(int argc, char **argv)
                     goto done;
                 }
             }
-            double u[SCORESDE_MLP_MAX_HIDDEN];
-            for (size_t j = 0; j < D; j += SCORESDE_MLP_MAX_HIDDEN) {
-                size_t k = D - j < SCORESDE_MLP_MAX_HIDDEN ? D - j : SCORESDE_MLP_MAX_HIDDEN;
+            double u[DEQUANT_CHUNK];
+            for (size_t j = 0; j < D; j += DEQUANT_CHUNK) {
+                size_t k = D - j < DEQUANT_CHUNK ? D - j : DEQUANT_CHUNK;
                 scoresde_rng_uniform(seed, i, SCORESDE_RNG_OFFSET(SCORESDE_RNG_BOUND, j), k, u);
                 for (size_t q = 0; q < k; q++)
                     x[i * D + j + q] += u[q];

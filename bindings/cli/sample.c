@@ -395,7 +395,8 @@ int cli_model_rows(const cli_model *cm, const sd_table *t, const char *columns,
                 ci[q] = cm->D + q;
             ok = ci != NULL;
         } else {
-            ok = cond_columns != NULL && cli_table_columns(t, path, cond_columns, &ci, &nc) == CLI_OK;
+            ok = cond_columns != NULL &&
+                 cli_table_columns(t, path, cond_columns, &ci, &nc) == CLI_OK;
         }
         free(cn);
         if (!ok)
