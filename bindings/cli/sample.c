@@ -4,6 +4,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <getopt.h>
+#include <stdint.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -283,7 +284,7 @@ int cli_sample(int argc, char **argv)
         goto done;
     if ((status = make_sampler(&o, method, &s)) != CLI_OK)
         goto done;
-    x = malloc(n * cm.D * sizeof *x);
+    x = n <= SIZE_MAX / sizeof *x / cm.D ? malloc(n * cm.D * sizeof *x) : NULL;
     if (x == NULL) {
         cli_error("out of memory for %zu samples", n);
         status = CLI_FAIL;

@@ -145,6 +145,23 @@ def test_mixture():
     assert abs(nll - pr[:, 0].mean()) < 1e-5, (nll, pr[:, 0].mean())
     assert abs(diff.mean()) < 5 * se + 0.08, f"nll {nll:.4f} vs exact {exact.mean():.4f}"
     assert "bpd" in out and "nfe" in out
+    # Hutchinson estimates: unbiased for the exact divergence's value.
+    out, _ = run("nll", "mix.sde", "held.csv", "--tol", "1e-4", "--hutchinson", "2",
+                 "--per-row", "hpr.csv")
+    assert "Hutchinson" in out, out
+    _, hpr = read_csv("hpr.csv")
+    d = hpr[:, 0] - pr[:, 0]
+    assert abs(d.mean()) < 5 * d.std() / math.sqrt(len(d)) + 1e-3, (d.mean(), d.std())
+    # B-bit integers: a bound on the discrete -log2 P per dimension, above the
+    # continuous density's value at the same points less the bins' log-width 0.
+    ints = np.clip(np.round(mixture(400, 8) * 20 + 128), 0, 255)
+    write_csv("ints.csv", ints, ["a", "b"])
+    run("train", "ints.csv", "-o", "ints.sde", "--steps", "200", "--width", "32", "--quiet")
+    out, _ = run("nll", "ints.sde", "ints.csv", "--bits", "8", "--tol", "1e-3")
+    bpd = float(out.split("\nbpd ")[1].split()[0])
+    assert "bound on the discrete" in out and 0 < bpd < 8, out
+    _, err = run("nll", "mix.sde", "held.csv", "--bits", "8", rc=1)
+    assert "is not a 8-bit integer" in err and "held.csv" in err, err
     return exact
 
 
