@@ -549,7 +549,7 @@ START_TEST(container_versions_and_required_sections)
     test_reseal(d, w.size);
     ck_assert_int_eq(sd_container_open(&c, d, w.size, SD_FILE_MODEL, known_tags, 3),
                      SCORESDE_EVERSION);
-    ck_assert(test_contains(scoresde_last_error(), "format version 2.1"));
+    ck_assert(test_contains(scoresde_last_error(), "format version 2.2"));
     memset(d + 12, 0xEE, w.size - 12); /* a different layout entirely */
     ck_assert_int_eq(sd_container_open(&c, d, w.size, SD_FILE_MODEL, known_tags, 3),
                      SCORESDE_EVERSION);

@@ -149,7 +149,7 @@ START_TEST(file_layout_matches_the_documentation)
     sd_writer_init(&w);
     static const uint8_t magic[8] = {0x89, 'S', 'D', 'E', 0x0D, 0x0A, 0x1A, 0x0A};
     sd_writer_put_bytes(&w, magic, 8);
-    sd_writer_put_u32(&w, 0x00010001u); /* version 1.1 */
+    sd_writer_put_u32(&w, 0x00010002u); /* version 1.2 */
     sd_writer_put_u32(&w, 1);           /* model */
     sd_writer_put_u64(&w, 0);           /* file size, patched below */
     sd_writer_put_u32(&w, 3);           /* sections */
@@ -275,11 +275,11 @@ START_TEST(newer_versions_are_refused)
     file[10] = 2;
     test_reseal(file, size);
     ck_assert_int_eq(scoresde_model_load_buffer(&m, file, size), SCORESDE_EVERSION);
-    ck_assert(test_contains(scoresde_last_error(), "format version 2.1"));
+    ck_assert(test_contains(scoresde_last_error(), "format version 2.2"));
     file[10] = 1;
 
-    /* A newer minor version, 1.3, is read. */
-    file[8] = 3;
+    /* A newer minor version, 1.4, is read. */
+    file[8] = 4;
     test_reseal(file, size);
     ck_assert_int_eq(scoresde_model_load_buffer(&m, file, size), SCORESDE_OK);
     scoresde_model_free(m);

@@ -335,7 +335,7 @@ START_TEST(unconditional_is_the_1_0_network)
     size_t size;
     ck_assert_int_eq(scoresde_model_save_buffer(a, &data, &size), SCORESDE_OK);
     uint8_t *file = data;
-    ck_assert_uint_eq(file[8], 1); /* minor 1 */
+    ck_assert_uint_eq(file[8], 2); /* minor 2 */
     file[8] = 0;
     test_reseal(file, size);
     scoresde_model *back = NULL;

@@ -571,6 +571,68 @@ SCORESDE_API int scoresde_model_probe_backward_cond(const scoresde_model *model,
                                                     const double *weights, double *param_grad,
                                                     size_t count);
 
+/* --------------------------------------------------------- data transform
+ * Any model may carry a per-dimension affine map between the units of the
+ * data and the units the model works in (issue 13):
+ *     x_data[j] = shift[j] + scale[j] * x_model[j],   scale[j] > 0,
+ * typically the column means and standard deviations a tool standardised
+ * its data with before training. The transform is metadata applied by the
+ * caller: every evaluation function, sampler, loss and trainer keeps working
+ * in model units exactly as in 1.0 (a model with a transform gives the same
+ * bits as the same model without one). It is saved with the model (an
+ * optional section of model files, docs/file-format.md), copied by
+ * scoresde_model_clone (so trainers' exported models carry it) and stored in
+ * training checkpoints. Densities change by the Jacobian of the map:
+ *     ln p_data(x) = ln p_model(z) - log_det,   z = from_data(x),
+ *     log_det = sum_j ln scale[j]   (scoresde_model_transform_log_det).
+ * A model without a transform has the identity (shift 0, scale 1). Setting
+ * the transform is NOT thread-safe (as scoresde_model_set_params); the other
+ * functions only read the model and are thread-safe. */
+
+/**
+ * Set the model's data transform: shift and scale hold D values each (D the
+ * model's dimension); both NULL clears it (the identity). The values are
+ * copied. Returns SCORESDE_OK or SCORESDE_EINVAL (model NULL; only one of
+ * shift and scale NULL; shift[j] not finite; scale[j] not finite or <= 0:
+ * the message names the element and its value); on failure the model is
+ * unchanged. Setting the identity explicitly is a transform (it is saved).
+ */
+SCORESDE_API int scoresde_model_set_transform(scoresde_model *model, const double *shift,
+                                              const double *scale);
+
+/**
+ * Copy the transform into shift and scale (D values each; either may be
+ * NULL to skip it): the identity (0, 1) when none is set. Returns
+ * SCORESDE_OK or SCORESDE_EINVAL (model NULL). Thread-safe.
+ */
+SCORESDE_API int scoresde_model_get_transform(const scoresde_model *model, double *shift,
+                                              double *scale);
+
+/** 1 if a transform is set, 0 if not (or model is NULL). Thread-safe. */
+SCORESDE_API int scoresde_model_has_transform(const scoresde_model *model);
+
+/**
+ * Map n rows of D values (row-major, in place) from model units to data
+ * units: x = shift + scale * x. n = 0 does nothing. Returns
+ * SCORESDE_OK or SCORESDE_EINVAL (model NULL, x NULL with n > 0). The
+ * values are not scanned (NaN stays NaN). Thread-safe.
+ */
+SCORESDE_API int scoresde_model_to_data(const scoresde_model *model, double *x, size_t n);
+
+/**
+ * Map n rows in place from data units to model units: x = (x - shift) /
+ * scale. Errors as scoresde_model_to_data. to_data(from_data(x)) returns x
+ * to within a few ulps (exactly for the identity). Thread-safe.
+ */
+SCORESDE_API int scoresde_model_from_data(const scoresde_model *model, double *x, size_t n);
+
+/**
+ * *log_det = sum_j ln scale[j] (0 for the identity), the log-Jacobian of
+ * to_data: ln p_data(x) = ln p_model(from_data(x)) - *log_det. Returns
+ * SCORESDE_OK or SCORESDE_EINVAL (NULL). Thread-safe.
+ */
+SCORESDE_API int scoresde_model_transform_log_det(const scoresde_model *model, double *log_det);
+
 /* ------------------------------------------------------------ MLP models
  * A fully connected score network (SCORESDE_MODEL_MLP). The network F sees
  * the scaled input c_in x and a time embedding e(t) of embed_dim features,

@@ -302,7 +302,8 @@ SCORESDE_API int scoresde_trainer_get_ema(const scoresde_trainer *trainer, doubl
  * the whole training state: the sections TRNR (parameter count, step and
  * sample counters, which are the generator's position, every trainer setting
  * and the loss's configuration) and OPTM (the double master parameters,
- * Adam's two moments and the EMA). It does not hold the network's
+ * Adam's two moments and the EMA), and XFRM when the trainer's model has a
+ * data transform (scoresde/model.h). It does not hold the network's
  * architecture: resume by creating the same model (same kind, SDE and
  * options) and an identically configured loss, a trainer on them, and
  * loading the checkpoint into it; training then continues bit-identically to
@@ -335,7 +336,9 @@ SCORESDE_API int scoresde_trainer_save(const scoresde_trainer *trainer, const ch
  * (non-finite state, settings out of range, or a state from which a step
  * would not be finite: "cannot step"), SCORESDE_EVERSION for a newer
  * format, SCORESDE_EINVAL for a model file. On success the model's parameters
- * are the checkpoint's. SCORESDE_ENOMEM if the state cannot be staged.
+ * and its data transform are the checkpoint's (a checkpoint saved from a
+ * model without a transform, which every 1.0 checkpoint is, clears the
+ * model's). SCORESDE_ENOMEM if the state cannot be staged.
  * Not thread-safe on the trainer.
  */
 SCORESDE_API int scoresde_trainer_load_buffer(scoresde_trainer *trainer, const void *data,

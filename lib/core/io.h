@@ -194,7 +194,7 @@ extern const uint8_t sd_container_magic[SD_CONTAINER_MAGIC_SIZE];
  * refuses a newer major (SCORESDE_EVERSION) and reads any minor of a major it
  * knows (minors only add sections or append fields to a section). */
 #define SD_CONTAINER_VERSION_MAJOR 1u
-#define SD_CONTAINER_VERSION_MINOR 1u /* 1.1: conditional models, COND_DROPOUT */
+#define SD_CONTAINER_VERSION_MINOR 2u /* 1.1: conditional models, COND_DROPOUT; 1.2: XFRM */
 #define SD_CONTAINER_VERSION ((SD_CONTAINER_VERSION_MAJOR << 16) | SD_CONTAINER_VERSION_MINOR)
 
 #define SD_CONTAINER_HEADER_SIZE 32u
@@ -218,6 +218,7 @@ enum { SD_FILE_MODEL = 1, SD_FILE_CHECKPOINT = 2 };
 #define SD_TAG_TRAINER SD_TAG('T', 'R', 'N', 'R')    /* trainer state (checkpoints) */
 #define SD_TAG_OPTIMIZER SD_TAG('O', 'P', 'T', 'M')  /* optimiser state (checkpoints) */
 #define SD_TAG_META SD_TAG('M', 'E', 'T', 'A')       /* free-form metadata, skippable */
+#define SD_TAG_TRANSFORM SD_TAG('X', 'F', 'R', 'M')  /* the model's data transform (1.2) */
 
 /* Section flags. A reader that meets a section it does not know skips it,
  * unless the section carries SD_SECTION_REQUIRED: then the file needs a newer

@@ -78,6 +78,12 @@ int scoresde_model_clone(scoresde_model **out, const scoresde_model *model)
     void *state = NULL;
     SD_TRY(model->ops->clone_state(model, &state));
     SD_TRY(sd_model_create(out, model->ops, model->sde, model->dim, state));
+    int rc = sd_transform_copy(model->transform, model->dim, &(*out)->transform);
+    if (rc != SCORESDE_OK) {
+        scoresde_model_free(*out);
+        *out = NULL;
+        return rc;
+    }
     (*out)->cond_dim = model->cond_dim;
     (*out)->cond_labels = model->cond_labels;
     (*out)->cond_null = model->cond_null;
@@ -90,6 +96,7 @@ void scoresde_model_free(scoresde_model *model)
         return;
     model->ops->free_state(model->state);
     scoresde_sde_free(model->sde);
+    sd_free(model->transform);
     sd_free(model);
 }
 

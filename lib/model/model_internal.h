@@ -201,7 +201,23 @@ struct scoresde_model {
     size_t cond_dim;    /* C, 0 = unconditional */
     size_t cond_labels; /* K > 0: integer labels in [0, K) (C = 1) */
     int cond_null;      /* the null condition is accepted */
+    /* The data transform (model.h, issue 13): NULL = none (the identity),
+     * else 2 D doubles, shift[0..D) then scale[D..2D), checked; copied by
+     * clone, saved in the XFRM section (lib/model/transform.c). */
+    double *transform;
 };
+
+/* The transform's file section (XFRM, docs/file-format.md): sd_transform_write
+ * appends it to w when m has a transform (nothing otherwise);
+ * sd_transform_read reads it from container c when present (else clears
+ * m's transform), checking its dimension against m's and every value
+ * (ECORRUPT naming the field). where names the file kind in messages. */
+struct sd_container;
+int sd_transform_write(const scoresde_model *m, struct sd_writer *w);
+int sd_transform_read(const struct sd_container *c, double **transform, size_t dim, const char *where);
+
+/* A copy of a transform block of dim dimensions (NULL stays NULL). */
+int sd_transform_copy(const double *src, size_t dim, double **out);
 
 /* Score then parameter backward through the kind's fused score_vjp, or the
  * separate slots when it has none (see score_vjp). Checks what

@@ -2,7 +2,8 @@
  * Model files: a container (lib/core/io.h) of type MODEL with the sections
  * MODL (model description), SDE (SDE description), KIND (the kind's state,
  * through its save_state / load_state slots) and, for trainable kinds, PARM
- * (the flat parameter vector). Payloads are specified in docs/file-format.md,
+ * (the flat parameter vector), and XFRM (the data transform, when the model
+ * has one; lib/model/transform.c). Payloads are specified in docs/file-format.md,
  * "Model files".
  * SPDX-License-Identifier: BSD-3-Clause
  */
@@ -24,7 +25,7 @@ static const sd_model_ops *const file_kinds[] = {
 /* The sections this version reads; a REQUIRED section outside this list means
  * the file needs a newer library. */
 static const uint32_t model_tags[] = {SD_TAG_MODEL, SD_TAG_SDE, SD_TAG_KIND, SD_TAG_PARAMS,
-                                      SD_TAG_META};
+                                      SD_TAG_META, SD_TAG_TRANSFORM};
 
 /* Model files can legitimately be large (network weights); the limit only
  * stops reading something that is not a file at all (a device, a pipe). */
@@ -102,6 +103,7 @@ static int build_file(const scoresde_model *m, sd_writer *w)
 
     if (m->ops->num_params != NULL)
         SD_TRY(write_params(m, w));
+    SD_TRY(sd_transform_write(m, w));
     return sd_container_finish(w);
 }
 
@@ -327,6 +329,8 @@ static int load_from_memory(scoresde_model **out, const uint8_t *data, size_t si
     }
     if (rc == SCORESDE_OK && trainable)
         rc = read_params(&c, m);
+    if (rc == SCORESDE_OK)
+        rc = sd_transform_read(&c, &m->transform, dim, "model file");
     if (rc != SCORESDE_OK) {
         scoresde_model_free(m);
         return rc;

@@ -503,6 +503,8 @@ int scoresde_trainer_save_buffer(const scoresde_trainer *tr, void **data, size_t
     sd_writer_put_f64_array(&w, tr->v, tr->P);
     sd_writer_put_f64_array(&w, tr->ema, tr->P);
     sd_container_section_end(&w, mark);
+    /* XFRM: the model's data transform, when it has one (format 1.2) */
+    sd_transform_write(tr->model, &w);
     sd_container_finish(&w);
     uint8_t *out;
     int rc = sd_writer_take(&w, &out, size);
@@ -559,9 +561,9 @@ int scoresde_trainer_load_buffer(scoresde_trainer *tr, const void *data, size_t 
 {
     SD_TRY(sd_check_ptr(tr, "trainer"));
     SD_TRY(sd_check_ptr(data, "data"));
-    static const uint32_t known[2] = {SD_TAG_TRAINER, SD_TAG_OPTIMIZER};
+    static const uint32_t known[3] = {SD_TAG_TRAINER, SD_TAG_OPTIMIZER, SD_TAG_TRANSFORM};
     sd_container c;
-    SD_TRY(sd_container_open(&c, data, size, SD_FILE_CHECKPOINT, known, 2));
+    SD_TRY(sd_container_open(&c, data, size, SD_FILE_CHECKPOINT, known, 3));
     sd_reader r;
     SD_TRY(sd_container_section(&c, SD_TAG_TRAINER, &r, "trainer (TRNR)"));
     uint64_t P, steps, samples, seed, warmup, batch;
@@ -620,12 +622,18 @@ int scoresde_trainer_load_buffer(scoresde_trainer *tr, const void *data, size_t 
                          k, block[k]);
     if (rc == SCORESDE_OK)
         rc = check_can_step(tr, block, steps, warmup, set);
+    double *transform = NULL; /* the checkpoint's, or none */
+    if (rc == SCORESDE_OK)
+        rc = sd_transform_read(&c, &transform, scoresde_model_dim(tr->model), "checkpoint");
     if (rc == SCORESDE_OK)
         rc = scoresde_model_set_params(tr->model, block, tr->P);
     if (rc != SCORESDE_OK) {
+        sd_free(transform);
         sd_free(block);
         return rc;
     }
+    sd_free(tr->model->transform);
+    tr->model->transform = transform;
     /* everything checked: commit */
     const size_t P_ = tr->P;
     memcpy(tr->p, block, P_ * sizeof(double));

@@ -236,6 +236,13 @@ _FUNCTIONS = {
                                                 _sz], check_status),
     "scoresde_model_probe_backward_cond": (_i, [model_p, _p, _p, _sz, _sz, cond_p, _p, _sz,
                                                 _p, _p, _sz], check_status),
+    # model.h, data transform (1.1, issue 13)
+    "scoresde_model_set_transform": (_i, [model_p, _p, _p], check_status),
+    "scoresde_model_get_transform": (_i, [model_p, _p, _p], check_status),
+    "scoresde_model_has_transform": (_i, [model_p], check_nonneg),
+    "scoresde_model_to_data": (_i, [model_p, _p, _sz], check_status),
+    "scoresde_model_from_data": (_i, [model_p, _p, _sz], check_status),
+    "scoresde_model_transform_log_det": (_i, [model_p, c_double_p], check_status),
     # model_io.h
     "scoresde_model_copy_params": (_i, [model_p, model_p], check_status),
     "scoresde_model_save": (_i, [model_p, ctypes.c_char_p], check_status),

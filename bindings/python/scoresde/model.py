@@ -460,6 +460,58 @@ class Model(u.Handle):
         """Whether the model accepts the null condition."""
         return bool(u.call(lib.scoresde_model_cond_null, self))
 
+    # ------------------------------------------------------- data transform
+    def set_transform(self, shift: Optional[ArrayLike], scale: Optional[ArrayLike]) -> None:
+        """Set the data transform x_data = shift + scale * x_model, (D,) each
+        (scale > 0, finite); both None clears it. Saved with the model, copied
+        by clone. Not thread-safe with other calls on the model."""
+        if shift is None and scale is None:
+            u.call(lib.scoresde_model_set_transform, self, None, None)
+            return
+        if shift is None or scale is None:
+            raise ValueError("give both shift and scale, or neither to clear the transform")
+        D = self.dim
+        shift = u.as_input(shift, "shift", (D,))
+        scale = u.as_input(scale, "scale", (D,))
+        u.call(lib.scoresde_model_set_transform, self, u.ptr(shift), u.ptr(scale))
+
+    @property
+    def transform(self) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+        """(shift, scale), (D,) arrays each, or None when no transform is set
+        (the identity). Assigning (shift, scale) or None sets or clears it."""
+        if not u.call(lib.scoresde_model_has_transform, self):
+            return None
+        D = self.dim
+        shift, scale = np.empty(D), np.empty(D)
+        u.call(lib.scoresde_model_get_transform, self, u.ptr(shift), u.ptr(scale))
+        return shift, scale
+
+    @transform.setter
+    def transform(self, value: Optional[Tuple[ArrayLike, ArrayLike]]) -> None:
+        if value is None:
+            self.set_transform(None, None)
+        else:
+            shift, scale = value
+            self.set_transform(shift, scale)
+
+    def to_data(self, x: ArrayLike) -> np.ndarray:
+        """Rows (n, D) in model units mapped to data units (a new array)."""
+        x = np.array(u.as_input(x, "x", (None, self.dim)), dtype=np.float64, order="C")
+        u.call(lib.scoresde_model_to_data, self, u.ptr(x), x.shape[0])
+        return x
+
+    def from_data(self, x: ArrayLike) -> np.ndarray:
+        """Rows (n, D) in data units mapped to model units (a new array)."""
+        x = np.array(u.as_input(x, "x", (None, self.dim)), dtype=np.float64, order="C")
+        u.call(lib.scoresde_model_from_data, self, u.ptr(x), x.shape[0])
+        return x
+
+    def transform_log_det(self) -> float:
+        """sum_j ln scale_j: ln p_data(x) = ln p_model(from_data(x)) - this."""
+        out = ctypes.c_double()
+        u.call(lib.scoresde_model_transform_log_det, self, ctypes.byref(out))
+        return out.value
+
     # ------------------------------------------------------ trainable kinds
     @property
     def num_params(self) -> int:

@@ -792,6 +792,43 @@ extern "C" {
         count: usize,
     ) -> core::ffi::c_int;
 }
+extern "C" {
+    pub fn scoresde_model_set_transform(
+        model: *mut scoresde_model,
+        shift: *const f64,
+        scale: *const f64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_model_get_transform(
+        model: *const scoresde_model,
+        shift: *mut f64,
+        scale: *mut f64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_model_has_transform(model: *const scoresde_model) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_model_to_data(
+        model: *const scoresde_model,
+        x: *mut f64,
+        n: usize,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_model_from_data(
+        model: *const scoresde_model,
+        x: *mut f64,
+        n: usize,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_model_transform_log_det(
+        model: *const scoresde_model,
+        log_det: *mut f64,
+    ) -> core::ffi::c_int;
+}
 pub const SCORESDE_MLP_COND_CONCAT: scoresde_mlp_cond_input_t = 1;
 pub const SCORESDE_MLP_COND_EMBED: scoresde_mlp_cond_input_t = 2;
 pub type scoresde_mlp_cond_input_t = core::ffi::c_uint;
