@@ -543,6 +543,12 @@ static int resume_options(run *r, unsigned char **ckpt, size_t *ckpt_size, cli_m
     if ((v = cli_meta_get(meta, "val-fraction")) != NULL)
         o->val_fraction = strtod(v, NULL);
     free(v);
+    if ((v = cli_meta_get(meta, "width")) != NULL)
+        o->width = atoll(v);
+    free(v);
+    if ((v = cli_meta_get(meta, "depth")) != NULL)
+        o->depth = atoll(v);
+    free(v);
     v = o->steps_given ? NULL : cli_meta_get(meta, "target-steps");
     if (v != NULL)
         o->steps = strtoull(v, NULL, 10);
@@ -629,6 +635,10 @@ int cli_train(int argc, char **argv)
         precision = SCORESDE_MLP_FLOAT32;
     else {
         status = cli_usage("--precision: unknown value '%s' (one of: f32, f64)", o->precision);
+        goto done;
+    }
+    if (lr->time_mode == SCORESDE_LOSS_TIME_LOGNORMAL && sde_kind != SCORESDE_SDE_EDM) {
+        status = cli_usage("--loss edm needs --sde edm (its log-normal noise levels are EDM's)");
         goto done;
     }
     if (lr->kind == SCORESDE_LOSS_DDPM && sde_kind != SCORESDE_SDE_VP) {
