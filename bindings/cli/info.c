@@ -90,13 +90,17 @@ static void print_meta(const cli_meta *m)
             continue;
         for (char *q = v; *q; q++)
             *q = *q == '\t' ? ',' : *q;
-        printf("  %-14s %s\n", keys[k], v);
+        if (strcmp(keys[k], "val-fraction") == 0)
+            printf("  %-14s %g\n", keys[k], strtod(v, NULL));
+        else
+            printf("  %-14s %s\n", keys[k], v);
         free(v);
     }
 }
 
-/* The model's own description through the library (kind, D, C, parameters, transform). */
-static int print_model(const unsigned char *buf, size_t size)
+/* The model's own description through the library (kind, D, C, parameters,
+ * transform; names: the columns, or NULL). */
+static int print_model(const unsigned char *buf, size_t size, char **names, size_t n_names)
 {
     scoresde_model *m = NULL;
     int rc = scoresde_model_load_buffer(&m, buf, size);
@@ -120,8 +124,12 @@ static int print_model(const unsigned char *buf, size_t size)
             scoresde_model_get_transform(m, shift, scale) == SCORESDE_OK) {
             scoresde_model_transform_log_det(m, &ld);
             printf("  transform      x = shift + scale * x_model (log-Jacobian %.6g)\n", ld);
-            for (size_t j = 0; j < D && j < 16; j++)
-                printf("    %-12zu shift %.6g, scale %.6g\n", j + 1, shift[j], scale[j]);
+            for (size_t j = 0; j < D && j < 16; j++) {
+                char def[32];
+                snprintf(def, sizeof def, "%zu", j + 1);
+                printf("    %-12s shift %.6g, scale %.6g\n", n_names == D ? names[j] : def,
+                       shift[j], scale[j]);
+            }
             if (D > 16)
                 printf("    ... (%zu more)\n", D - 16);
         }
@@ -208,17 +216,22 @@ static int info_file(const char *path)
            tool ? ", written by the scoresde tool" : "");
     int status = CLI_OK;
     const unsigned char *p;
-    size_t n;
+    size_t n, n_names = 0;
+    char **names = NULL, *list = tool ? cli_meta_get(&meta, "columns") : NULL;
+    if (list != NULL)
+        n_names = cli_split(list, &names);
+    free(list);
     if (type == 1) {
-        status = print_model(buf, size);
+        status = print_model(buf, size, names, n_names);
     } else if (type == 2) {
         if (tool && meta.blob != NULL)
-            status = print_model(meta.blob, meta.blob_len);
+            status = print_model(meta.blob, meta.blob_len, names, n_names);
         if (cli_container_find(buf, size, "TRNR", &p, &n) == 0)
             print_trainer(p, n);
     }
     if (tool)
         print_meta(&meta);
+    cli_strv_free(names, n_names);
     cli_meta_free(&meta);
     free(buf);
     return status;

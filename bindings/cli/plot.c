@@ -31,7 +31,8 @@ static double *thin(const double *x, size_t n, size_t D, size_t max, size_t *out
 }
 
 static int write_plot(const char *path, const char *title, char *const *names, size_t D,
-                      const double *a, size_t na, const double *b, size_t nb)
+                      const double *a, size_t na, size_t all_a, const double *b, size_t nb,
+                      size_t all_b)
 {
     double lo[MAX_PLOT_COLUMNS], hi[MAX_PLOT_COLUMNS];
     for (size_t j = 0; j < D; j++) {
@@ -51,8 +52,14 @@ static int write_plot(const char *path, const char *title, char *const *names, s
     FILE *f = out.f;
     const double left = 16, top = 78, gap = 26;
     char sub[2][160];
-    snprintf(sub[0], sizeof sub[0], "%zu data rows", na);
-    snprintf(sub[1], sizeof sub[1], "%zu samples", nb);
+    if (na < all_a)
+        snprintf(sub[0], sizeof sub[0], "%zu of %zu data rows", na, all_a);
+    else
+        snprintf(sub[0], sizeof sub[0], "%zu data rows", na);
+    if (nb < all_b)
+        snprintf(sub[1], sizeof sub[1], "%zu of %zu samples", nb, all_b);
+    else
+        snprintf(sub[1], sizeof sub[1], "%zu samples", nb);
     if (D == 2) {
         const double size = 360;
         int panels = b != NULL ? 2 : 1;
@@ -88,8 +95,8 @@ static int write_plot(const char *path, const char *title, char *const *names, s
                 svg_clip(f, (int)(r * D + c), &v[r][c]);
             }
         svg_text(f, left, 24, 19, "start", "#111", title);
-        char legend[256];
-        snprintf(legend, sizeof legend, "below the diagonal: data (%zu rows); above: %s", na,
+        char legend[400];
+        snprintf(legend, sizeof legend, "below the diagonal: data (%s); above: %s", sub[0],
                  b != NULL ? sub[1] : "data");
         svg_text(f, left, 48, 12.5, "start", "#555", legend);
         for (size_t r = 0; r < D; r++)
@@ -232,7 +239,7 @@ int cli_plot(int argc, char **argv)
     snprintf(head, sizeof head, "%s%s%s", title != NULL ? title : data_path,
              title == NULL && samples_path != NULL ? " against " : "",
              title == NULL && samples_path != NULL ? samples_path : "");
-    status = write_plot(output, head, names, D, ta, na, tb, nb);
+    status = write_plot(output, head, names, D, ta, na, t.rows, tb, nb, u.rows);
     if (status == CLI_OK)
         cli_note("scoresde plot: wrote %s", output);
 done:
