@@ -91,6 +91,7 @@ static const double mix_mu[6] = {-1, 0, 1, 1, 0, -2};
 static const double mix_var[6] = {0.1, 0.2, 0.3, 0.1, 0.5, 0.05};
 static const double points[8] = {0.5, -1.0, 1.5, 0.25, -0.75, 0.0, 2.0, -2.0};
 static const double times[4] = {0.9, 0.5, 0.1, 0.3};
+static const double transform_shift[2] = {10.0, -3.0}, transform_scale[2] = {2.0, 0.5};
 
 static int make_mlp(scoresde_model **out, const scoresde_sde *sde, int output)
 {
@@ -237,14 +238,17 @@ static char model_path[64];
 static int sc_files(void)
 {
     scoresde_sde *sde = NULL;
-    scoresde_model *gmm = NULL, *mlp = NULL;
+    scoresde_model *gmm = NULL, *mlp = NULL, *copy = NULL;
     int rc;
     TRY(scoresde_sde_create_default(&sde, SCORESDE_SDE_EDM));
     TRY(scoresde_model_create_gmm(&gmm, sde, 3, 2, mix_w, mix_mu, mix_var));
     TRY(make_mlp(&mlp, sde, SCORESDE_MLP_OUTPUT_EDM));
+    TRY(scoresde_model_set_transform(mlp, transform_shift, transform_scale)); /* the XFRM section */
+    TRY(scoresde_model_clone(&copy, mlp));
     TRY(round_trip(gmm, model_path));
     TRY(round_trip(mlp, model_path));
 done:
+    scoresde_model_free(copy);
     scoresde_model_free(mlp);
     scoresde_model_free(gmm);
     scoresde_sde_free(sde);
@@ -292,6 +296,7 @@ static int sc_trainer(void)
     int rc;
     TRY(scoresde_sde_create_default(&sde, SCORESDE_SDE_VP));
     TRY(make_mlp(&m, sde, SCORESDE_MLP_OUTPUT_NOISE));
+    TRY(scoresde_model_set_transform(m, transform_shift, transform_scale)); /* in checkpoints */
     TRY(scoresde_loss_create(&loss, SCORESDE_LOSS_DSM));
     TRY(scoresde_trainer_create(&tr, m, loss));
     TRY(scoresde_trainer_set_int(tr, SCORESDE_TRAIN_BATCH, 4));

@@ -273,6 +273,49 @@ static void test_docs_show_the_example(const char *doc_path, const char *inc_pat
     EXPECT(end != std::string::npos && doc.substr(begin, end - begin) == inc);
 }
 
+static void test_transform() {
+    scoresde::Sde sde = SCORESDE_CREATE(scoresde_sde_create_vp, 0.1, 20.0);
+    const double w[] = {1.0}, mu[] = {1.5, -0.5}, v[] = {0.5, 2.0};
+    scoresde::Model gmm = SCORESDE_CREATE(scoresde_model_create_gmm, sde.get(), 1, 2, w, mu, v);
+    scoresde::Transform id = scoresde::get_transform(gmm.get());
+    EXPECT(id.shift == std::vector<double>({0.0, 0.0}) && id.scale == std::vector<double>({1.0, 1.0}));
+    scoresde::set_transform(gmm.get(), {{300.0, -2.5}, {50.0, 0.125}});
+    std::vector<double> x = {1.0, 2.0, -4.0, 8.0};
+    scoresde::to_data(gmm.get(), x);
+    EXPECT(x == std::vector<double>({350.0, -2.25, 100.0, -1.5}));
+    scoresde::from_data(gmm.get(), x);
+    EXPECT(x == std::vector<double>({1.0, 2.0, -4.0, 8.0}));
+    scoresde::Buffer bytes;
+    void *raw = nullptr;
+    size_t size = 0;
+    SCORESDE_CHECK(scoresde_model_save_buffer(gmm.get(), &raw, &size));
+    bytes.reset(raw);
+    scoresde::Model back = SCORESDE_CREATE(scoresde_model_load_buffer, bytes.get(), size);
+    EXPECT(scoresde::get_transform(back.get()).scale == std::vector<double>({50.0, 0.125}));
+    bool thrown = false;
+    try {
+        scoresde::set_transform(gmm.get(), {{0.0, 0.0}, {1.0, -1.0}});
+    } catch (const scoresde::Error &e) {
+        thrown = e.status() == SCORESDE_EINVAL && e.message().find("scale[1]") != std::string::npos;
+    }
+    EXPECT(thrown);
+    thrown = false;
+    try {
+        scoresde::set_transform(gmm.get(), {{0.0}, {1.0}});
+    } catch (const scoresde::Error &e) {
+        thrown = e.status() == SCORESDE_EDIM;
+    }
+    EXPECT(thrown);
+    std::vector<double> odd = {1.0, 2.0, 3.0};
+    thrown = false;
+    try {
+        scoresde::to_data(gmm.get(), odd);
+    } catch (const scoresde::Error &e) {
+        thrown = e.status() == SCORESDE_EDIM;
+    }
+    EXPECT(thrown);
+}
+
 int main(int argc, char **argv) {
     const size_t live = scoresde_live_allocations();
     EXPECT(scoresde_version_number() == SCORESDE_VERSION_NUMBER);
@@ -280,6 +323,7 @@ int main(int argc, char **argv) {
     test_model_and_files();
     test_train_and_sample();
     test_bound_report();
+    test_transform();
     if (argc == 3) test_docs_show_the_example(argv[1], argv[2]);
     EXPECT(scoresde_live_allocations() == live);  // every handle was freed by its owner
     std::printf("test_cxx: %d checks passed\n", checks);

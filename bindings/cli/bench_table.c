@@ -2,7 +2,8 @@
  * bench_table: reads a generated 1e6 x 10 CSV (values printed with %.17g,
  * as the tool writes them) with sd_table_read and prints the time, next to
  * the time strtod alone takes for the same cells already in memory (the
- * bound of a strtod-based reader). Usage: bench_table [ROWS [DIR]].
+ * bound of a strtod-based reader), and the peak memory of a read in a fresh
+ * process against the array's size. Usage: bench_table [ROWS [DIR]].
  * Never a test: the figures depend on the machine.
  */
 #define _GNU_SOURCE
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,8 +24,43 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* The peak resident size of this process (VmHWM, kB), which exec resets. */
+static long peak_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    while (f != NULL && fgets(line, sizeof line, f) != NULL)
+        if (sscanf(line, "VmHWM: %ld kB", &kb) == 1)
+            break;
+    if (f != NULL)
+        fclose(f);
+    return kb;
+}
+
+/* The child: read path once, print the peak resident size over the array's. */
+static int read_once(const char *path)
+{
+    long before = peak_kb();
+    sd_table r;
+    char err[512];
+    if (sd_table_read(path, NULL, &r, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    long after = peak_kb();
+    double array = (double)(r.rows * r.cols * sizeof(double));
+    printf("peak memory of one read: %.1f MB above the %.1f MB before it, %.2fx the %.1f MB array\n",
+           (double)(after - before) / 1e3, (double)before / 1e3, (double)(after - before) * 1e3 / array,
+           array / 1e6);
+    sd_table_free(&r);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[1], "--read-once") == 0)
+        return read_once(argv[2]);
     size_t rows = argc > 1 ? strtoull(argv[1], NULL, 10) : 1000000, cols = 10;
     const char *dir = argc > 2 ? argv[2] : (getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     char path[4096], err[512];
@@ -86,6 +123,14 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("/proc/self/exe", argv[0], "--read-once", path, (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
     unlink(path);
     printf("table %zu x %zu, %.1f MB of CSV (checksum %.3g)\n", rows, cols, (double)size / 1e6, sum);
     printf("write %.3f s, read %.3f s (%.0f MB/s), strtod alone %.3f s: read / strtod = %.2f\n", t_write, best,

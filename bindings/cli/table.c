@@ -287,6 +287,27 @@ static const long double pow10_ld[28] = {
     1e14L, 1e15L, 1e16L, 1e17L, 1e18L, 1e19L, 1e20L, 1e21L, 1e22L, 1e23L, 1e24L, 1e25L, 1e26L, 1e27L};
 #endif
 
+#ifdef TABLE_FAST_PARSE
+/* Digits at *p into the significand w (leading zeros skipped while sig is
+ * 0), each adding step to the decimal exponent; -1 past 19 significant. */
+static int take_digits(const char **p, uint64_t *w, int *sig, int *dexp, int step, int *any)
+{
+    const char *q = *p;
+    for (; *q >= '0' && *q <= '9'; q++) {
+        *any = 1;
+        *dexp += step;
+        if (*sig == 0 && *q == '0')
+            continue;
+        if (*sig == 19)
+            return -1;
+        *w = *w * 10 + (uint64_t)(*q - '0');
+        (*sig)++;
+    }
+    *p = q;
+    return 0;
+}
+#endif
+
 static double parse_double(const char *s, char **end)
 {
 #ifdef TABLE_FAST_PARSE
@@ -296,33 +317,12 @@ static double parse_double(const char *s, char **end)
         neg = *p++ == '-';
     uint64_t w = 0;
     int sig = 0, dexp = 0, any = 0;
-    while (*p == '0') {
-        p++;
-        any = 1;
-    }
-    while (*p >= '0' && *p <= '9') {
-        if (sig == 19)
-            goto slow;
-        w = w * 10 + (uint64_t)(*p++ - '0');
-        sig++;
-        any = 1;
-    }
+    if (take_digits(&p, &w, &sig, &dexp, 0, &any) != 0)
+        goto slow;
     if (*p == '.') {
         p++;
-        if (sig == 0)
-            while (*p == '0') {
-                p++;
-                dexp--;
-                any = 1;
-            }
-        while (*p >= '0' && *p <= '9') {
-            if (sig == 19)
-                goto slow;
-            w = w * 10 + (uint64_t)(*p++ - '0');
-            sig++;
-            dexp--;
-            any = 1;
-        }
+        if (take_digits(&p, &w, &sig, &dexp, -1, &any) != 0)
+            goto slow;
     }
     if (!any)
         goto slow; /* "inf", "nan", hex, "." or no number: strtod decides */
@@ -385,16 +385,27 @@ static int parses_as_number(const char *s, double *v)
     return 1;
 }
 
-/* Counts the cells of a line (quotes respected). */
+/* Counts the cells of a line as split_cell splits it: a quote opens a
+ * quoted cell only at the cell's start, and "" inside one is a quote. */
 static size_t count_cells(const char *line, char delim)
 {
     size_t n = 1;
-    int in_quote = 0;
+    int in_quote = 0, at_start = 1;
     for (const char *p = line; *p; p++) {
-        if (*p == '"')
-            in_quote = !in_quote;
-        else if (*p == delim && !in_quote)
+        if (in_quote) {
+            if (*p == '"' && p[1] == '"')
+                p++;
+            else if (*p == '"')
+                in_quote = 0;
+        } else if (*p == delim) {
             n++;
+            at_start = 1;
+        } else if (at_start && *p == '"') {
+            in_quote = 1;
+            at_start = 0;
+        } else if (!is_blank(*p, delim)) {
+            at_start = 0;
+        }
     }
     return n;
 }
@@ -402,15 +413,9 @@ static size_t count_cells(const char *line, char delim)
 static char detect_delimiter(const char *line)
 {
     static const char candidates[] = {',', '\t', ';'};
-    for (size_t i = 0; i < sizeof candidates; i++) {
-        int in_quote = 0;
-        for (const char *p = line; *p; p++) {
-            if (*p == '"')
-                in_quote = !in_quote;
-            else if (*p == candidates[i] && !in_quote)
-                return candidates[i];
-        }
-    }
+    for (size_t i = 0; i < sizeof candidates; i++)
+        if (count_cells(line, candidates[i]) > 1)
+            return candidates[i];
     return ',';
 }
 

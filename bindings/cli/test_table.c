@@ -142,6 +142,12 @@ START_TEST(test_csv_syntax)
     ck_assert_str_eq(t.names[1], "say \"hi\"");
     ck_assert_str_eq(t.names[2], "3");
     sd_table_free(&t);
+    /* a quote inside an unquoted name is text; "" inside a quoted one a quote */
+    read_ok(put_text("q.csv", "a\"b,\"c,\"\"d\"\n1,2\n"), NULL, &t);
+    ck_assert_uint_eq(t.cols, 2);
+    ck_assert_str_eq(t.names[0], "a\"b");
+    ck_assert_str_eq(t.names[1], "c,\"d");
+    sd_table_free(&t);
     /* a quoted numeric cell on the first line makes it a header */
     read_ok(put_text("f.csv", "\"1\",\"2\"\n3,4\n"), NULL, &t);
     ck_assert_uint_eq(t.rows, 1);
@@ -162,6 +168,10 @@ START_TEST(test_delimiters)
     const double v[] = {1.5, 2, 3, 4};
     read_ok(put_text("s.csv", "a;b\n1.5;2\n3;4\n"), NULL, &t);
     check_values(&t, 2, 2, v);
+    sd_table_free(&t);
+    read_ok(put_text("s2.csv", "\"a,x\";b\n1.5;2\n3;4\n"), NULL, &t); /* a comma inside quotes */
+    check_values(&t, 2, 2, v);
+    ck_assert_str_eq(t.names[0], "a,x");
     sd_table_free(&t);
     read_ok(put_text("t.csv", "a\tb\n1.5\t2\n3\t4\n"), NULL, &t);
     check_values(&t, 2, 2, v);
@@ -260,6 +270,27 @@ START_TEST(test_stdin)
     ck_assert_ptr_nonnull(freopen(p, "rb", stdin));
     ck_assert_int_eq(sd_table_read("-", NULL, &t, err, sizeof err), -1);
     ck_assert_str_eq(err, "<stdin>: line 2, column 2 (b): \"x\" is not a number");
+}
+END_TEST
+
+/* Read and write errors of the system: a directory as standard input, a
+ * full device as standard output. */
+START_TEST(test_io_errors)
+{
+    sd_table t;
+    char err[512];
+    ck_assert_ptr_nonnull(freopen(dir, "r", stdin));
+    ck_assert_int_eq(sd_table_read("-", NULL, &t, err, sizeof err), -1);
+    ck_assert_str_eq(err, "<stdin>: line 1: read error: Is a directory");
+    ck_assert_ptr_nonnull(freopen(dir, "r", stdin));
+    ck_assert_int_eq(sd_table_read("-", &(sd_table_format){TABLE_NPY, -1, 0}, &t, err, sizeof err), -1);
+    ck_assert_str_eq(err, "<stdin>: read error: Is a directory");
+    if (freopen("/dev/full", "w", stdout) != NULL) {
+        sd_table w = {1000, 2, calloc(2000, sizeof(double)), default_names(2)};
+        ck_assert_int_eq(sd_table_write("-", NULL, &w, err, sizeof err), -1);
+        ck_assert_str_eq(err, "<stdout>: write error: No space left on device");
+        sd_table_free(&w);
+    }
 }
 END_TEST
 
@@ -708,6 +739,7 @@ int main(void)
     tcase_add_test(tc, test_text_errors);
     tcase_add_test(tc, test_file_errors);
     tcase_add_test(tc, test_stdin);
+    tcase_add_test(tc, test_io_errors);
     tcase_add_test(tc, test_large);
     tcase_add_test(tc, test_write_text);
     tcase_add_test(tc, test_write_stdout);

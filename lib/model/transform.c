@@ -91,38 +91,33 @@ int scoresde_model_has_transform(const scoresde_model *model)
     return model != NULL && model->transform != NULL;
 }
 
-static int check_rows(const scoresde_model *model, const double *x, size_t n)
+/* n rows of x in place: to data units (to_data) or back to model units. */
+static int apply(const scoresde_model *model, double *x, size_t n, bool to_data)
 {
     SD_TRY(sd_check_ptr(model, "model"));
     if (n == 0)
         return SCORESDE_OK;
-    return sd_check_batch(x, n, model->dim, "x");
+    SD_TRY(sd_check_batch(x, n, model->dim, "x"));
+    const double *t = model->transform;
+    const size_t D = model->dim;
+    if (t == NULL)
+        return SCORESDE_OK;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < D; j++) {
+            double *v = &x[i * D + j];
+            *v = to_data ? t[j] + t[D + j] * *v : (*v - t[j]) / t[D + j];
+        }
+    return SCORESDE_OK;
 }
 
 int scoresde_model_to_data(const scoresde_model *model, double *x, size_t n)
 {
-    SD_TRY(check_rows(model, x, n));
-    const double *t = model->transform;
-    const size_t D = model->dim;
-    if (t == NULL || n == 0)
-        return SCORESDE_OK;
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < D; j++)
-            x[i * D + j] = t[j] + t[D + j] * x[i * D + j];
-    return SCORESDE_OK;
+    return apply(model, x, n, true);
 }
 
 int scoresde_model_from_data(const scoresde_model *model, double *x, size_t n)
 {
-    SD_TRY(check_rows(model, x, n));
-    const double *t = model->transform;
-    const size_t D = model->dim;
-    if (t == NULL || n == 0)
-        return SCORESDE_OK;
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < D; j++)
-            x[i * D + j] = (x[i * D + j] - t[j]) / t[D + j];
-    return SCORESDE_OK;
+    return apply(model, x, n, false);
 }
 
 int scoresde_model_transform_log_det(const scoresde_model *model, double *log_det)

@@ -1,7 +1,7 @@
 /*
  * Writes the seed corpus of the fuzz targets (make-corpus runs it): valid
  * model files of every kind this version saves (mixtures over every SDE with
- * a Gaussian marginal, MLPs of every activation, output, embedding and
+ * a Gaussian marginal, one with a data transform, MLPs of every activation, output, embedding and
  * precision), trainer checkpoints of the checkpoint target's rig before and
  * after steps, and sampler inputs covering every method and entry point.
  * Deterministic: the same library writes the same bytes.
@@ -63,6 +63,13 @@ static void mixtures(void)
         char name[64];
         snprintf(name, sizeof name, "gmm-sde%d", kinds[i]);
         save_model(m, name);
+        if (kinds[i] == SCORESDE_SDE_VP) { /* with a data transform: the XFRM section */
+            static const double shift[2] = {300.0, -2.5}, scale[2] = {50.0, 0.125};
+            rc = scoresde_model_set_transform(m, shift, scale);
+            if (rc != SCORESDE_OK)
+                die("transform", rc);
+            save_model(m, "gmm-transform");
+        }
         scoresde_model_free(m);
         scoresde_sde_free(sde);
     }

@@ -451,6 +451,60 @@ impl Model {
         })
     }
 
+    /// Set the data transform x_data = shift + scale * x_model (dim() values
+    /// each, scale > 0 and finite); saved with the model, copied by clone.
+    pub fn set_transform(&mut self, shift: &[f64], scale: &[f64]) -> Result<()> {
+        let d = self.dim();
+        want_len("shift", shift.len(), d)?;
+        want_len("scale", scale.len(), d)?;
+        hooks::call(|| unsafe {
+            sys::scoresde_model_set_transform(self.ptr.as_ptr(), shift.as_ptr(), scale.as_ptr())
+        })
+    }
+    /// Remove the data transform (the identity).
+    pub fn clear_transform(&mut self) -> Result<()> {
+        hooks::call(|| unsafe {
+            sys::scoresde_model_set_transform(self.ptr.as_ptr(), ptr::null(), ptr::null())
+        })
+    }
+    /// The data transform as (shift, scale), or None when none is set.
+    pub fn transform(&self) -> Option<(Vec<f64>, Vec<f64>)> {
+        if unsafe { sys::scoresde_model_has_transform(self.raw()) } == 0 {
+            return None;
+        }
+        let d = self.dim();
+        let (mut shift, mut scale) = (vec![0.0; d], vec![0.0; d]);
+        hooks::call(|| unsafe {
+            sys::scoresde_model_get_transform(self.raw(), shift.as_mut_ptr(), scale.as_mut_ptr())
+        })
+        .ok()?;
+        Some((shift, scale))
+    }
+    fn transform_rows(&self, x: &[f64]) -> Result<usize> {
+        let d = self.dim();
+        if d == 0 || !x.len().is_multiple_of(d) {
+            return Err(Error::new(sys::SCORESDE_EDIM,
+                                  format!("x has {} values, not whole rows of dimension {d}", x.len())));
+        }
+        Ok(x.len() / d)
+    }
+    /// Rows of dim() values from model units to data units, in place.
+    pub fn to_data(&self, x: &mut [f64]) -> Result<()> {
+        let n = self.transform_rows(x)?;
+        hooks::call(|| unsafe { sys::scoresde_model_to_data(self.raw(), x.as_mut_ptr(), n) })
+    }
+    /// Rows from data units to model units, in place.
+    pub fn from_data(&self, x: &mut [f64]) -> Result<()> {
+        let n = self.transform_rows(x)?;
+        hooks::call(|| unsafe { sys::scoresde_model_from_data(self.raw(), x.as_mut_ptr(), n) })
+    }
+    /// sum_j ln scale_j: ln p_data(x) = ln p_model(from_data(x)) - this.
+    pub fn transform_log_det(&self) -> Result<f64> {
+        let mut v = 0.0;
+        hooks::call(|| unsafe { sys::scoresde_model_transform_log_det(self.raw(), &mut v) })?;
+        Ok(v)
+    }
+
     /// The number of trainable parameters; 0 for kinds without them.
     pub fn num_params(&self) -> usize {
         unsafe { sys::scoresde_model_num_params(self.raw()) }
