@@ -187,6 +187,18 @@ int cli_model_rows(const cli_model *cm, const sd_table *t, const char *columns,
  * `opt` was one of them (then consumed), 0 otherwise, -1 on a bad value. */
 enum { CLI_OPT_FORMAT = 1000, CLI_OPT_HEADER, CLI_OPT_NO_HEADER, CLI_OPT_DELIMITER };
 int cli_table_option(int opt, const char *arg, cli_table_opts *o);
+/* The next option of a subcommand's command line (getopt_long from the
+ * first argument after the subcommand's name on the first call): table
+ * options are applied to *topts; returns the option, -1 at the end, or
+ * CLI_OPT_ERROR after printing the usage message (an unknown option, a
+ * missing value, a bad table option). */
+enum { CLI_OPT_ERROR = -2 };
+struct option;
+int cli_next_option(int argc, char **argv, const char *shorts, const struct option *longs,
+                    cli_table_opts *topts);
+/* Standardise rows x cols values in place: (a - shift) / scale by column. */
+void cli_standardize(double *a, size_t rows, size_t cols, const double *shift,
+                     const double *scale);
 #define CLI_TABLE_LONG_OPTIONS                                                                 \
     {"format", required_argument, NULL, CLI_OPT_FORMAT},                                       \
         {"header", no_argument, NULL, CLI_OPT_HEADER},                                         \

@@ -6,6 +6,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -677,11 +678,8 @@ void cli_model_free(cli_model *cm)
 
 void cli_model_cond_to_model(const cli_model *cm, double *c, size_t rows)
 {
-    if (cm->cond_shift == NULL || cm->cond_scale == NULL)
-        return;
-    for (size_t i = 0; i < rows; i++)
-        for (size_t q = 0; q < cm->C; q++)
-            c[i * cm->C + q] = (c[i * cm->C + q] - cm->cond_shift[q]) / cm->cond_scale[q];
+    if (cm->cond_shift != NULL && cm->cond_scale != NULL)
+        cli_standardize(c, rows, cm->C, cm->cond_shift, cm->cond_scale);
 }
 
 int cli_model_save(const scoresde_model *model, const cli_meta *meta, const char *path)
@@ -752,6 +750,41 @@ int cli_table_option(int opt, const char *arg, cli_table_opts *o)
         return 1;
     default: return 0;
     }
+}
+
+int cli_next_option(int argc, char **argv, const char *shorts, const struct option *longs,
+                    cli_table_opts *topts)
+{
+    static char *const *started = NULL;
+    if (started != argv) { /* a new command line: getopt starts over */
+        started = argv;
+        opterr = 0;
+        optind = 1;
+    }
+    for (;;) {
+        int c = getopt_long(argc, argv, shorts, longs, NULL);
+        if (c == ':') {
+            cli_usage("option %s needs a value", argv[optind - 1]);
+            return CLI_OPT_ERROR;
+        }
+        if (c == '?') {
+            cli_usage("unknown option %s", argv[optind - 1]);
+            return CLI_OPT_ERROR;
+        }
+        int t = c == -1 || topts == NULL ? 0 : cli_table_option(c, optarg, topts);
+        if (t < 0)
+            return CLI_OPT_ERROR;
+        if (t == 0)
+            return c;
+    }
+}
+
+void cli_standardize(double *a, size_t rows, size_t cols, const double *shift,
+                     const double *scale)
+{
+    for (size_t i = 0; i < rows; i++)
+        for (size_t j = 0; j < cols; j++)
+            a[i * cols + j] = (a[i * cols + j] - shift[j]) / scale[j];
 }
 
 int cli_table_read(const char *path, const cli_table_opts *o, sd_table *t)

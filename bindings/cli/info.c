@@ -241,14 +241,11 @@ int cli_info(int argc, char **argv)
 {
     static const struct option longs[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     int c;
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, ":h", longs, NULL)) != -1) {
-        if (c == 'h') {
-            cli_help(stdout, "info");
-            return CLI_OK;
-        }
-        return cli_usage("unknown option %s", argv[optind - 1]);
+    while ((c = cli_next_option(argc, argv, ":h", longs, NULL)) != -1) {
+        if (c == CLI_OPT_ERROR)
+            return CLI_USAGE;
+        cli_help(stdout, "info");
+        return CLI_OK;
     }
     if (optind >= argc)
         return cli_usage("no FILE given");

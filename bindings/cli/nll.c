@@ -52,15 +52,9 @@ int cli_nll(int argc, char **argv)
     uint64_t seed = 0;
     cli_table_opts topts = {.header = -1};
     int c;
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, ":q", longs, NULL)) != -1) {
-        int t = cli_table_option(c, optarg, &topts);
-        if (t < 0)
-            return CLI_USAGE;
-        if (t > 0)
-            continue;
+    while ((c = cli_next_option(argc, argv, ":q", longs, &topts)) != -1) {
         switch (c) {
+        case CLI_OPT_ERROR: return CLI_USAGE;
         case OPT_COLUMNS: columns = optarg; break;
         case OPT_COND_COLUMNS: cond_columns = optarg; break;
         case OPT_PER_ROW: per_row = optarg; break;
@@ -82,8 +76,6 @@ int cli_nll(int argc, char **argv)
             if (cli_parse_u64("seed", optarg, &seed) != 0) return CLI_USAGE;
             break;
         case OPT_HELP: cli_help(stdout, "nll"); exit(0);
-        case ':': return cli_usage("option %s needs a value", argv[optind - 1]);
-        default: return cli_usage("unknown option %s", argv[optind - 1]);
         }
     }
     if (argc - optind != 2)

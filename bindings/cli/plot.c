@@ -142,15 +142,9 @@ int cli_plot(int argc, char **argv)
     long long max_points = 5000;
     cli_table_opts topts = {.header = -1};
     int c;
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, ":o:", longs, NULL)) != -1) {
-        int t = cli_table_option(c, optarg, &topts);
-        if (t < 0)
-            return CLI_USAGE;
-        if (t > 0)
-            continue;
+    while ((c = cli_next_option(argc, argv, ":o:", longs, &topts)) != -1) {
         switch (c) {
+        case CLI_OPT_ERROR: return CLI_USAGE;
         case 'o': output = optarg; break;
         case OPT_COLUMNS: columns = optarg; break;
         case OPT_TITLE: title = optarg; break;
@@ -159,8 +153,6 @@ int cli_plot(int argc, char **argv)
                 return CLI_USAGE;
             break;
         case OPT_HELP: cli_help(stdout, "plot"); exit(0);
-        case ':': return cli_usage("option %s needs a value", argv[optind - 1]);
-        default: return cli_usage("unknown option %s", argv[optind - 1]);
         }
     }
     int inputs = argc - optind;

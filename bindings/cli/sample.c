@@ -61,15 +61,9 @@ static int parse(int argc, char **argv, sample_opts *o, int inputs)
         CLI_TABLE_LONG_OPTIONS,
         {NULL, 0, NULL, 0}};
     int c;
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, ":o:n:q", longs, NULL)) != -1) {
-        int t = cli_table_option(c, optarg, &o->table);
-        if (t < 0)
-            return -1;
-        if (t > 0)
-            continue;
+    while ((c = cli_next_option(argc, argv, ":o:n:q", longs, &o->table)) != -1) {
         switch (c) {
+        case CLI_OPT_ERROR: return -1;
         case 'o': o->output = optarg; break;
         case 'n':
             if (cli_parse_int("samples", optarg, 1, 1LL << 40, &o->n) != 0) return -1;
@@ -114,8 +108,6 @@ static int parse(int argc, char **argv, sample_opts *o, int inputs)
             if (cli_parse_u64("seed", optarg, &o->seed) != 0) return -1;
             break;
         case OPT_HELP: cli_help(stdout, cli_command); exit(0);
-        case ':': return cli_usage("option %s needs a value", argv[optind - 1]), -1;
-        default: return cli_usage("unknown option %s", argv[optind - 1]), -1;
         }
     }
     if (argc - optind != 1 + inputs)

@@ -125,15 +125,9 @@ static int parse(int argc, char **argv, run_opts *o)
         {NULL, 0, NULL, 0}};
     int c;
     long long v;
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, ":o:q", longs, NULL)) != -1) {
-        int t = cli_table_option(c, optarg, &o->table);
-        if (t < 0)
-            return -1;
-        if (t > 0)
-            continue;
+    while ((c = cli_next_option(argc, argv, ":o:q", longs, &o->table)) != -1) {
         switch (c) {
+        case CLI_OPT_ERROR: return -1;
         case 'o': o->output = optarg; break;
         case OPT_COLUMNS: o->columns = optarg; break;
         case OPT_COND_COLUMNS: o->cond_columns = optarg; break;
@@ -183,8 +177,6 @@ static int parse(int argc, char **argv, run_opts *o)
                 return -1;
             break;
         case OPT_HELP: cli_help(stdout, "train"); exit(0);
-        case ':': return cli_usage("option %s needs a value", argv[optind - 1]), -1;
-        default: return cli_usage("unknown option %s", argv[optind - 1]), -1;
         }
     }
     if (optind != argc - 1)
@@ -670,12 +662,8 @@ int cli_train(int argc, char **argv)
             else
                 r.cscale[q] = 1.0;
         }
-        for (size_t i = 0; i < r.m; i++)
-            for (size_t q = 0; q < r.C; q++)
-                r.c[i * r.C + q] = (r.c[i * r.C + q] - r.cshift[q]) / r.cscale[q];
-        for (size_t i = 0; i < r.mv; i++)
-            for (size_t q = 0; q < r.C; q++)
-                r.cv[i * r.C + q] = (r.cv[i * r.C + q] - r.cshift[q]) / r.cscale[q];
+        cli_standardize(r.c, r.m, r.C, r.cshift, r.cscale);
+        cli_standardize(r.cv, r.mv, r.C, r.cshift, r.cscale);
     }
 
     int rc;
@@ -734,12 +722,8 @@ int cli_train(int argc, char **argv)
     /* Training and held-out rows in model units: x_model = (x_data - shift) / scale,
      * the inverse of the library's transform x_data = shift + scale x_model. */
     if (o->standardize) {
-        for (size_t i = 0; i < r.m; i++)
-            for (size_t j = 0; j < r.D; j++)
-                r.x[i * r.D + j] = (r.x[i * r.D + j] - r.shift[j]) / r.scale[j];
-        for (size_t i = 0; i < r.mv; i++)
-            for (size_t j = 0; j < r.D; j++)
-                r.xv[i * r.D + j] = (r.xv[i * r.D + j] - r.shift[j]) / r.scale[j];
+        cli_standardize(r.x, r.m, r.D, r.shift, r.scale);
+        cli_standardize(r.xv, r.mv, r.D, r.shift, r.scale);
     }
 
     if (r.model == NULL) {

@@ -188,7 +188,7 @@ def test_scaled(exact_nll):
     assert abs(diff.mean()) < 5 * se + 0.08, f"scaled nll {pr[:, 0].mean():.4f}"
     out, _ = run("info", "big.sde")
     _, big = read_csv("big.csv")
-    rows = [l.split() for l in out.splitlines() if l.split()[0].isdigit()]
+    rows = [l.split() for l in out.splitlines() if l.split()[1:2] == ["shift"]]
     shift = [float(r[2].rstrip(",")) for r in rows]
     scale = [float(r[4]) for r in rows]
     assert np.allclose(shift, big.mean(0), rtol=1e-5), (shift, big.mean(0))
