@@ -827,7 +827,8 @@ int cli_train(int argc, char **argv)
         if (r.mv > 0 && held_out_loss(&r, &pr.val_loss) == CLI_OK)
             pr.have_val = 1;
         if (!cli_quiet)
-            progress_line(&pr, done_steps, 1);
+            /* A terminal keeps one line, ended with the run. */
+            progress_line(&pr, done_steps, !tty || done_steps >= o->steps || interrupted);
         if (o->checkpoint != NULL && save_checkpoint(&r, o->checkpoint) != CLI_OK) {
             status = CLI_FAIL;
             break;
