@@ -26,7 +26,7 @@ static const loss_row losses[] = {
     {"edm", SCORESDE_LOSS_DSM, SCORESDE_LOSS_WEIGHT_EDM, SCORESDE_LOSS_TIME_LOGNORMAL},
     {NULL, 0, 0, 0}};
 
-/* Network kinds: the MLP; the residual MLP arrives with issue 12. */
+/* Network kinds: the MLP; the residual MLP is refused until the library has it. */
 static const char *const nets[] = {"mlp", "resmlp", NULL};
 
 /* Everything that shapes a run; stored in checkpoints so --resume rebuilds it. */
@@ -612,8 +612,8 @@ int cli_train(int argc, char **argv)
         goto done;
     }
     if (net_k == 1) {
-        status = cli_usage("--net resmlp: this libscoresde has no residual network kind yet "
-                           "(issue 12); use --net mlp");
+        status = cli_usage("--net resmlp: the residual network is not available in this "
+                           "libscoresde (%s); use --net mlp", scoresde_version_string());
         goto done;
     }
     int sde_kind, precision;
