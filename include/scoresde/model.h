@@ -579,8 +579,9 @@ SCORESDE_API int scoresde_model_probe_backward_cond(const scoresde_model *model,
  * its data with before training. The transform is metadata applied by the
  * caller: every evaluation function, sampler, loss and trainer keeps working
  * in model units exactly as in 1.0 (a model with a transform gives the same
- * bits as the same model without one). It is saved with the model (an
- * optional section of model files, docs/file-format.md), copied by
+ * bits as the same model without one). It is saved with the model (a
+ * section of model files written only when a transform is set, so files of
+ * models without one are unchanged; docs/file-format.md), copied by
  * scoresde_model_clone (so trainers' exported models carry it) and stored in
  * training checkpoints. Densities change by the Jacobian of the map:
  *     ln p_data(x) = ln p_model(z) - log_det,   z = from_data(x),

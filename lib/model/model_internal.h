@@ -209,9 +209,10 @@ struct scoresde_model {
 
 /* The transform's file section (XFRM, docs/file-format.md): sd_transform_write
  * appends it to w when m has a transform (nothing otherwise);
- * sd_transform_read reads it from container c when present (else clears
- * m's transform), checking its dimension against m's and every value
- * (ECORRUPT naming the field). where names the file kind in messages. */
+ * sd_transform_read reads it from container c into a new block *transform
+ * (NULL when c has no XFRM), checking its dimension against dim and every
+ * value (ECORRUPT naming the field; `where` names the file kind in the
+ * message); the caller owns the block. */
 struct sd_container;
 int sd_transform_write(const scoresde_model *m, struct sd_writer *w);
 int sd_transform_read(const struct sd_container *c, double **transform, size_t dim, const char *where);

@@ -32,7 +32,7 @@ int sd_transform_copy(const double *src, size_t dim, double **out)
     *out = NULL;
     if (src == NULL)
         return SCORESDE_OK;
-    double *t = sd_calloc(2 * dim, sizeof *t); /* 2 D doubles: D fits a file or a model */
+    double *t = sd_calloc(2 * dim, sizeof *t);
     if (t == NULL)
         return SCORESDE_ENOMEM;
     memcpy(t, src, 2 * dim * sizeof *t);
