@@ -9,6 +9,11 @@
  * exceptions are carried across the C library and rethrown. docs/cxx.md
  * shows how to use them.
  *
+ * The functions taking arrays (marginal, score, gmm, sample, fit) take them as
+ * scoresde::span views of a std::vector, a std::array, a C array or any
+ * contiguous container, and check their sizes against each other and the
+ * model's dimension before calling the library.
+ *
  * @code
  * scoresde::Sde sde = SCORESDE_CREATE(scoresde_sde_create_vp, 0.1, 20.0);
  * SCORESDE_CHECK(scoresde_sde_marginal(sde.get(), t, 1, &alpha, &sigma, nullptr, nullptr));
@@ -26,11 +31,14 @@
 #include <scoresde.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -45,6 +53,12 @@ public:
         : std::runtime_error(std::string(function) + ": " + scoresde_strerror(status) + ": " +
                              scoresde_last_error()),
           status_(status), message_(scoresde_last_error()) {}
+    /** An error the wrapper found before calling the library (e.g. arrays of
+     *  the wrong size): @p status, the wrapper's @p function and @p message. */
+    Error(int status, const char *function, const std::string &message)
+        : std::runtime_error(std::string(function) + ": " + scoresde_strerror(status) + ": " +
+                             message),
+          status_(status), message_(message) {}
     /** The SCORESDE_E* status the call returned. */
     int status() const noexcept { return status_; }
     /** scoresde_last_error() right after the failure. */
@@ -202,6 +216,141 @@ struct ScoreHook {
         return check(status, name);
     }
 };
+
+/**
+ * A view of @p size contiguous elements of type T (C++17 has no std::span):
+ * made from a pointer and a size, a C array, or any contiguous container
+ * with data() and size() (std::vector, std::array, std::string, another
+ * span); span<double> converts to span<const double>. It does not own the
+ * elements: the container must outlive the call it is passed to.
+ */
+template <class T>
+class span {
+    template <class C>
+    using element_of = std::remove_pointer_t<decltype(std::data(std::declval<C &>()))>;
+    template <class C>
+    using if_container = std::enable_if_t<
+        !std::is_array_v<std::remove_reference_t<C>> &&
+        std::is_convertible_v<element_of<C> (*)[], T (*)[]> &&
+        std::is_convertible_v<decltype(std::size(std::declval<C &>())), std::size_t>>;
+
+public:
+    /** An empty view. */
+    constexpr span() noexcept = default;
+    /** The @p size elements at @p data. */
+    constexpr span(T *data, std::size_t size) noexcept : data_(data), size_(size) {}
+    /** The elements of a C array. */
+    template <std::size_t N>
+    constexpr span(T (&array)[N]) noexcept : data_(array), size_(N) {}
+    /** The elements of a contiguous container (data(), size()). */
+    template <class C, class = if_container<C>>
+    constexpr span(C &&container) noexcept
+        : data_(std::data(container)), size_(std::size(container)) {}
+
+    /** The first element (nullptr for an empty default view). */
+    constexpr T *data() const noexcept { return data_; }
+    /** The number of elements. */
+    constexpr std::size_t size() const noexcept { return size_; }
+    /** True when size() is 0. */
+    constexpr bool empty() const noexcept { return size_ == 0; }
+    /** Element @p i (unchecked). */
+    constexpr T &operator[](std::size_t i) const noexcept { return data_[i]; }
+    /** Iterators over the elements. */
+    constexpr T *begin() const noexcept { return data_; }
+    /** @copydoc begin */
+    constexpr T *end() const noexcept { return data_ + size_; }
+
+private:
+    T *data_ = nullptr;
+    std::size_t size_ = 0;
+};
+
+/** @cond */
+namespace detail {
+// Throw Error(SCORESDE_EDIM) naming the function and the array unless it has
+// `want` elements.
+inline void expect_size(const char *function, const char *array, std::size_t got,
+                        std::size_t want) {
+    if (got != want)
+        throw Error(SCORESDE_EDIM, function,
+                    std::string(array) + " has " + std::to_string(got) + " elements, expected " +
+                        std::to_string(want));
+}
+// Rows of `array` (size got) with `width` columns; throws unless a whole,
+// non-zero number of rows.
+inline std::size_t rows(const char *function, const char *array, std::size_t got,
+                        std::size_t width) {
+    if (width == 0 || got == 0 || got % width != 0)
+        throw Error(SCORESDE_EDIM, function,
+                    std::string(array) + " has " + std::to_string(got) +
+                        " elements, not a non-zero multiple of " + std::to_string(width));
+    return got / width;
+}
+}  // namespace detail
+/** @endcond */
+
+/** scoresde_sde_marginal for the times @p t: alpha and sigma get t.size()
+ *  values each (their sizes must equal t's, else Error with SCORESDE_EDIM). */
+inline void marginal(const scoresde_sde *sde, span<const double> t, span<double> alpha,
+                     span<double> sigma) {
+    detail::expect_size("scoresde::marginal", "alpha", alpha.size(), t.size());
+    detail::expect_size("scoresde::marginal", "sigma", sigma.size(), t.size());
+    check(scoresde_sde_marginal(sde, t.data(), t.size(), alpha.data(), sigma.data(), nullptr,
+                                nullptr),
+          "scoresde_sde_marginal");
+}
+
+/** The exact mixture model: K = weights.size() components, D = means.size() / K;
+ *  means and variances hold K x D values (else Error with SCORESDE_EDIM). */
+inline Model gmm(const scoresde_sde *sde, span<const double> weights, span<const double> means,
+                 span<const double> variances) {
+    std::size_t K = weights.size();
+    std::size_t D = detail::rows("scoresde::gmm", "means", means.size(), K);
+    detail::expect_size("scoresde::gmm", "variances", variances.size(), K * D);
+    return create("scoresde_model_create_gmm", scoresde_model_create_gmm, sde, K, D,
+                  weights.data(), means.data(), variances.data());
+}
+
+/** scoresde_model_score at the n = t.size() points x (n x D, D the model's
+ *  dimension) into out (n x D); sizes are checked (SCORESDE_EDIM). */
+inline void score(const scoresde_model *model, span<const double> x, span<const double> t,
+                  span<double> out) {
+    std::size_t D = scoresde_model_dim(model);
+    detail::expect_size("scoresde::score", "x", x.size(), t.size() * D);
+    detail::expect_size("scoresde::score", "out", out.size(), t.size() * D);
+    check(scoresde_model_score(model, x.data(), t.data(), t.size(), D, out.data()),
+          "scoresde_model_score");
+}
+
+/** scoresde_sampler_sample: n = out.size() / D samples (D the model's
+ *  dimension; out must hold a whole number of rows) from the prior, or from
+ *  @p x_T (n x D) when it is not empty. Returns the run's statistics. */
+inline scoresde_sampler_stats sample(const scoresde_sampler *s, const scoresde_model *model,
+                                     span<double> out, std::uint64_t seed,
+                                     std::uint64_t first_sample = 0,
+                                     span<const double> x_T = {}) {
+    std::size_t D = scoresde_model_dim(model);
+    std::size_t n = detail::rows("scoresde::sample", "out", out.size(), D);
+    if (!x_T.empty()) detail::expect_size("scoresde::sample", "x_T", x_T.size(), n * D);
+    scoresde_sampler_stats stats{};
+    stats.struct_size = sizeof stats;
+    check(scoresde_sampler_sample(s, model, x_T.empty() ? nullptr : x_T.data(), n, D, seed,
+                                  first_sample, out.data(), &stats),
+          "scoresde_sampler_sample");
+    return stats;
+}
+
+/** scoresde_trainer_fit on the rows of @p data (m x D, a whole number of
+ *  rows). A progress hook that asks to stop makes the call throw Error with
+ *  SCORESDE_ECALLBACK, as every stopping hook does (the steps done are kept:
+ *  scoresde_trainer_steps counts them). */
+inline void fit(scoresde_trainer *trainer, span<const double> data, std::size_t D,
+                std::uint64_t steps, scoresde_train_progress_fn progress = nullptr,
+                void *user = nullptr) {
+    std::size_t m = detail::rows("scoresde::fit", "data", data.size(), D);
+    check(scoresde_trainer_fit(trainer, data.data(), m, D, steps, progress, user),
+          "scoresde_trainer_fit");
+}
 
 }  // namespace scoresde
 

@@ -5,8 +5,9 @@
  * scenario makes thousands). Each run must return SCORESDE_OK or
  * SCORESDE_ENOMEM with a message (or a scenario's own documented status),
  * never crash, and leave scoresde_live_allocations() at zero. Scenarios
- * cover SDEs, models (mixture, MLP, callbacks), files and buffers, losses,
- * the trainer and its checkpoints, and every sampler method and entry point.
+ * cover SDEs, models (mixtures, linear-Gaussian, MLP, callbacks), files and
+ * buffers, losses, the trainer and its checkpoints, and every sampler method
+ * and entry point.
  * SPDX-License-Identifier: BSD-3-Clause
  */
 #include <stdatomic.h>
@@ -215,6 +216,54 @@ done:
     return rc;
 }
 
+/* The other model kinds: class-conditional mixture, linear-Gaussian
+ * posterior, denoiser and conditional score hooks. */
+static int unit_denoiser(const double *x, const double *t, size_t n, size_t D, double *out,
+                         void *user)
+{
+    (void)t, (void)user;
+    for (size_t i = 0; i < n * D; i++)
+        out[i] = 0.5 * x[i];
+    return 0;
+}
+
+static int cond_unit_score(const double *x, const double *t, size_t n, size_t D, const double *c,
+                           size_t c_stride, const unsigned char *null_mask, double *out,
+                           void *user)
+{
+    (void)c, (void)c_stride, (void)null_mask;
+    return unit_score(x, t, n, D, out, user);
+}
+
+static int sc_other_models(void)
+{
+    static const double probs[2] = {0.4, 0.6}, cw[4] = {0.5, 0.5, 0.3, 0.7};
+    static const double pm[2] = {0, 0}, P[4] = {1, 0.2, 0.2, 1}, A[2] = {1, 1}, N[1] = {0.5};
+    static const double labels[4] = {0, 1, 1, 0}, mu[8] = {-1, 0, 1, 1, 0, -2, 2, 2};
+    static const double var[8] = {0.1, 0.2, 0.3, 0.1, 0.5, 0.05, 1, 2};
+    scoresde_sde *sde = NULL;
+    scoresde_model *cg = NULL, *lg = NULL, *dn = NULL, *cs = NULL;
+    double s[8];
+    int rc;
+    TRY(scoresde_sde_create_default(&sde, SCORESDE_SDE_VP));
+    TRY(scoresde_model_create_cond_gmm(&cg, sde, 2, 2, 2, probs, cw, mu, var));
+    scoresde_cond cond = {sizeof cond, 1, labels, 4, NULL};
+    TRY(scoresde_model_score_cond(cg, points, times, 4, 2, &cond, s));
+    TRY(scoresde_model_create_linear_gaussian(&lg, sde, 2, 1, pm, P, A, NULL, N));
+    TRY(evaluate(lg, 1));
+    TRY(scoresde_model_create_denoiser_fn(&dn, sde, 2, unit_denoiser, NULL, NULL));
+    TRY(scoresde_model_score(dn, points, times, 4, 2, s));
+    TRY(scoresde_model_create_cond_score_fn(&cs, sde, 2, 1, 1, cond_unit_score, NULL, NULL));
+    TRY(scoresde_model_score_cond(cs, points, times, 4, 2, &cond, s));
+done:
+    scoresde_model_free(cs);
+    scoresde_model_free(dn);
+    scoresde_model_free(lg);
+    scoresde_model_free(cg);
+    scoresde_sde_free(sde);
+    return rc;
+}
+
 /* Save to a buffer and to a file, load both back. */
 static int round_trip(const scoresde_model *m, const char *path)
 {
@@ -395,6 +444,7 @@ INJECT_TEST(sdes, sc_sdes, 1)
 INJECT_TEST(gmm, sc_gmm, 1)
 INJECT_TEST(mlp, sc_mlp, 1)
 INJECT_TEST(callback, sc_callback, 1)
+INJECT_TEST(other_models, sc_other_models, 1)
 INJECT_TEST(files, sc_files, 1)
 INJECT_TEST(losses, sc_losses, 1)
 INJECT_TEST(trainer, sc_trainer, 1)
@@ -412,6 +462,7 @@ int main(void)
     tcase_add_test(tc, test_gmm);
     tcase_add_test(tc, test_mlp);
     tcase_add_test(tc, test_callback);
+    tcase_add_test(tc, test_other_models);
     tcase_add_test(tc, test_files);
     tcase_add_test(tc, test_losses);
     tcase_add_test(tc, test_trainer);

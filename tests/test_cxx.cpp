@@ -2,11 +2,12 @@
 // shown in docs/cxx.md): owned handles in unique_ptr with the _free
 // functions, an exception carrying the status and scoresde_last_error(), and
 // C++ callables as hooks whose exceptions cross the C library as
-// SCORESDE_ECALLBACK and are rethrown.
+// SCORESDE_ECALLBACK and are rethrown; spans for arrays, with size checks.
 // Built with -Wall -Wextra -Werror; no test framework, the program exits 1 on
 // the first failed check.
 #include <scoresde.hpp>
 
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -249,6 +250,109 @@ static void test_bound_report() {
     }
 }
 
+// Spans: the array-taking wrappers accept vectors, std::arrays, C arrays and
+// pointer + size, give the C calls' bits, and refuse wrong sizes with
+// scoresde::Error (SCORESDE_EDIM, naming the array) before calling the library.
+static void test_spans() {
+    // what converts to what
+    static_assert(std::is_convertible_v<std::vector<double> &, scoresde::span<double>>);
+    static_assert(std::is_convertible_v<const std::vector<double> &, scoresde::span<const double>>);
+    static_assert(!std::is_convertible_v<const std::vector<double> &, scoresde::span<double>>);
+    static_assert(!std::is_convertible_v<std::vector<float> &, scoresde::span<const double>>);
+    static_assert(std::is_convertible_v<scoresde::span<double>, scoresde::span<const double>>);
+    static_assert(!std::is_convertible_v<scoresde::span<const double>, scoresde::span<double>>);
+    std::array<double, 3> arr = {1, 2, 3};
+    double carr[4] = {0, 0, 0, 0};
+    scoresde::span<const double> a(arr);
+    scoresde::span<double> c(carr), p(carr + 1, 2), none;
+    EXPECT(a.size() == 3 && a[2] == 3 && a.data() == arr.data());
+    EXPECT(c.size() == 4 && p.size() == 2 && p.data() == carr + 1 && none.empty());
+    double sum = 0;
+    for (double v : a) sum += v;
+    EXPECT(sum == 6);
+    scoresde::span<const double> ro = c;  // mutable to read-only
+    EXPECT(ro.data() == carr && ro.size() == 4);
+
+    auto expect_edim = [](const std::function<void()> &call, const char *array) {
+        try {
+            call();
+            EXPECT(false);
+        } catch (const scoresde::Error &e) {
+            EXPECT(e.status() == SCORESDE_EDIM);
+            EXPECT(e.message().rfind(array, 0) == 0);  // the message starts with the array's name
+        }
+    };
+
+    scoresde::Sde sde = SCORESDE_CREATE(scoresde_sde_create_vp, 0.1, 20.0);
+    const std::vector<double> t = {0.1, 0.6};
+    std::array<double, 2> alpha{}, sigma{};
+    double ca[2], cs[2];
+    scoresde::marginal(sde.get(), t, alpha, sigma);
+    SCORESDE_CHECK(scoresde_sde_marginal(sde.get(), t.data(), 2, ca, cs, nullptr, nullptr));
+    EXPECT(alpha[0] == ca[0] && alpha[1] == ca[1] && sigma[0] == cs[0] && sigma[1] == cs[1]);
+    expect_edim([&] { scoresde::marginal(sde.get(), t, scoresde::span<double>(ca, 1), sigma); },
+                "alpha");
+
+    // a two-component mixture in 2-D, from spans and from the C call
+    const std::vector<double> w = {0.3, 0.7}, mu = {1, 2, -1, 0}, var = {0.5, 0.5, 1, 2};
+    scoresde::Model gmm = scoresde::gmm(sde.get(), w, mu, var);
+    scoresde::Model ref = SCORESDE_CREATE(scoresde_model_create_gmm, sde.get(), 2, 2, w.data(),
+                                          mu.data(), var.data());
+    EXPECT(scoresde_model_dim(gmm.get()) == 2);
+    expect_edim([&] { scoresde::gmm(sde.get(), w, scoresde::span<const double>(mu.data(), 3), var); },
+                "means");
+    expect_edim([&] { scoresde::gmm(sde.get(), w, mu, scoresde::span<const double>(var.data(), 2)); },
+                "variances");
+
+    const std::vector<double> x = {0.5, 1.0, -0.5, 0.2};
+    std::vector<double> s(4), s_ref(4);
+    scoresde::score(gmm.get(), x, t, s);
+    SCORESDE_CHECK(scoresde_model_score(ref.get(), x.data(), t.data(), 2, 2, s_ref.data()));
+    EXPECT(s == s_ref);
+    expect_edim([&] { scoresde::score(gmm.get(), x, t, scoresde::span<double>(s.data(), 3)); }, "out");
+    expect_edim([&] { scoresde::score(gmm.get(), scoresde::span<const double>(x.data(), 2), t, s); },
+                "x");
+
+    scoresde::Sampler ode = SCORESDE_CREATE(scoresde_sampler_create, SCORESDE_SAMPLER_ODE);
+    SCORESDE_CHECK(scoresde_sampler_set_int(ode.get(), SCORESDE_SAMPLER_STEPS, 20));
+    std::vector<double> out(6), out_ref(6);
+    scoresde_sampler_stats st = scoresde::sample(ode.get(), gmm.get(), out, 5, 2);
+    SCORESDE_CHECK(scoresde_sampler_sample(ode.get(), ref.get(), nullptr, 3, 2, 5, 2,
+                                           out_ref.data(), nullptr));
+    EXPECT(out == out_ref && st.nfe > 0 && st.t_final > 0);
+    const std::vector<double> x_T = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6};
+    scoresde::sample(ode.get(), gmm.get(), out, 5, 0, x_T);
+    SCORESDE_CHECK(scoresde_sampler_sample(ode.get(), ref.get(), x_T.data(), 3, 2, 5, 0,
+                                           out_ref.data(), nullptr));
+    EXPECT(out == out_ref);
+    expect_edim([&] { scoresde::sample(ode.get(), gmm.get(), scoresde::span<double>(out.data(), 5), 5); },
+                "out");
+    expect_edim([&] { scoresde::sample(ode.get(), gmm.get(), out, 5, 0, scoresde::span<const double>(x_T.data(), 4)); },
+                "x_T");
+
+    // fit: a stopping progress hook is an Error with SCORESDE_ECALLBACK, as in
+    // the sampler; the steps done are kept
+    scoresde_mlp_options opt;
+    SCORESDE_CHECK(scoresde_model_mlp_options_init(&opt, sizeof opt));
+    const size_t widths[1] = {8};
+    opt.n_hidden = 1, opt.widths = widths;
+    scoresde::Model net = SCORESDE_CREATE(scoresde_model_create_mlp, sde.get(), 2, &opt);
+    scoresde::Loss loss = SCORESDE_CREATE(scoresde_loss_create, SCORESDE_LOSS_DSM);
+    scoresde::Trainer tr = SCORESDE_CREATE(scoresde_trainer_create, net.get(), loss.get());
+    auto stop_at_3 = [](uint64_t step, double, double, void *) -> int { return step >= 3; };
+    try {
+        scoresde::fit(tr.get(), x, 2, 10, stop_at_3);
+        EXPECT(false);
+    } catch (const scoresde::Error &e) {
+        EXPECT(e.status() == SCORESDE_ECALLBACK);
+    }
+    uint64_t kept = scoresde_trainer_steps(tr.get());
+    EXPECT(kept == 3);  // the step the hook stopped at is kept
+    expect_edim([&] { scoresde::fit(tr.get(), scoresde::span<const double>(x.data(), 3), 2, 1); },
+                "data");
+    EXPECT(scoresde_trainer_steps(tr.get()) == kept);
+}
+
 // The docs show exactly the example compiled above: compare docs/cxx.md's
 // "Training and sampling" block with the .inc file (paths from meson).
 static void test_docs_show_the_example(const char *doc_path, const char *inc_path) {
@@ -324,6 +428,7 @@ int main(int argc, char **argv) {
     test_train_and_sample();
     test_bound_report();
     test_transform();
+    test_spans();
     if (argc == 3) test_docs_show_the_example(argv[1], argv[2]);
     EXPECT(scoresde_live_allocations() == live);  // every handle was freed by its owner
     std::printf("test_cxx: %d checks passed\n", checks);

@@ -70,6 +70,8 @@ static const struct {
 } overflow_cases[] = {
     {SCORESDE_LOSS_ESM, SCORESDE_SDE_VP, "the ESM loss of sample 0"},
     {SCORESDE_LOSS_ISM, SCORESDE_SDE_VP, "the ISM loss of sample 0"},
+    {SCORESDE_LOSS_SSM, SCORESDE_SDE_VP, "the SSM loss of sample 0"},
+    {SCORESDE_LOSS_SSM_VR, SCORESDE_SDE_VP, "the SSM_VR loss of sample 0"},
     {SCORESDE_LOSS_DSM, SCORESDE_SDE_VP, "the DSM loss of sample 0"},
     {SCORESDE_LOSS_SMLD, SCORESDE_SDE_VE, "the SMLD loss of sample 0"},
     {SCORESDE_LOSS_DDPM, SCORESDE_SDE_VP, "the DDPM loss of sample 0"},

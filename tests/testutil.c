@@ -227,3 +227,25 @@ void test_forge_begin(sd_writer *w, uint32_t file_type, uint32_t model_kind, con
     sd_writer_put_f64_array(w, sde, n_sde);
     sd_container_section_end(w, mark);
 }
+
+bool test_countdown_fails(test_countdown *c)
+{
+    bool fails = c->fail_at >= 0 && c->calls >= c->fail_at;
+    c->calls++;
+    return fails;
+}
+
+int test_vp_schedule(const double *t, size_t n, double *alpha, double *sigma, double *dalpha,
+                     double *dsigma, void *user)
+{
+    if (test_countdown_fails(user))
+        return 1;
+    for (size_t i = 0; i < n; i++) {
+        alpha[i] = exp(-t[i]);
+        dalpha[i] = -alpha[i];
+        double v = -expm1(-2.0 * t[i]);
+        sigma[i] = sqrt(v);
+        dsigma[i] = sigma[i] > 0.0 ? (1.0 - v) / sigma[i] : INFINITY;
+    }
+    return 0;
+}

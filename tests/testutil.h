@@ -93,4 +93,20 @@ void test_forge_begin(sd_writer *w, uint32_t file_type, uint32_t model_kind, con
                       uint64_t dim, uint32_t sde_kind, uint32_t sde_count, const double *sde,
                       size_t n_sde);
 
+/* ---- hooks that fail on purpose */
+
+/* A call counter: test_countdown_fails counts a call and is true from call
+ * number fail_at (0-based) on; never while fail_at is negative. */
+typedef struct {
+    long calls, fail_at;
+} test_countdown;
+
+bool test_countdown_fails(test_countdown *c);
+
+/* A schedule hook (scoresde_schedule_fn) of VP with beta = 2: alpha = e^-t,
+ * sigma^2 = 1 - e^-2t. `user` is a test_countdown: each call counts, and
+ * the hook returns 1 when test_countdown_fails says so. */
+int test_vp_schedule(const double *t, size_t n, double *alpha, double *sigma, double *dalpha,
+                     double *dsigma, void *user);
+
 #endif /* SD_TESTUTIL_H */

@@ -256,8 +256,7 @@ static bool find_section(const sd_container *c, uint32_t tag, sd_reader *out)
     for (uint32_t i = 0; i < c->section_count; i++) {
         uint32_t t, flags;
         sd_reader payload;
-        if (read_section(&s, &t, &flags, &payload) != SCORESDE_OK)
-            return false; /* not reached for an opened container */
+        read_section(&s, &t, &flags, &payload); /* validated by sd_container_open */
         if (t == tag) {
             *out = payload;
             return true;

@@ -33,7 +33,25 @@ static void F(gemm)(sd_mlp_ws *ws, size_t m, size_t n, size_t k, const R *a, siz
  * where CODE calls libm, which has no vector forms to call: there an "omp
  * simd" request cannot be met, and clang says so (-Wpass-failed).
  */
+/* Instrumented builds make no "omp simd" request. clang's UBSan (its null,
+ * alignment and pointer-overflow checks on every access; the fuzzers' builds
+ * use it too) and clang's coverage counters (b_coverage: lib/meson.build then
+ * defines SD_MLP_NO_SIMD_REQUEST) put branches and calls into each
+ * iteration, so these loops cannot vectorise there and clang says so
+ * (-Wpass-failed). Those builds are for checking, not speed, and dropping the
+ * request changes no bit (the loops are elementwise). Plain builds, gcc's
+ * and clang's, keep it, so .ci/clang-werror still fails on a request clang
+ * cannot honour. gcc never sees the test (no __clang__). */
+#if defined(__clang__) && defined(__has_feature) && !defined(SD_MLP_NO_SIMD_REQUEST)
+#if __has_feature(undefined_behavior_sanitizer)
+#define SD_MLP_NO_SIMD_REQUEST 1
+#endif
+#endif
+#ifdef SD_MLP_NO_SIMD_REQUEST
+#define SD_MLP_SIMD
+#else
 #define SD_MLP_SIMD _Pragma("omp simd")
+#endif
 #define SD_MLP_SCALAR
 #define SD_MLP_DEFINE_PASS(NAME, SIMD, CODE)                                               \
     static void F(NAME)(int tangent, size_t r, size_t w, R *restrict Z,                   \
@@ -167,15 +185,15 @@ static void F(backward_block)(const sd_mlp *net, sd_mlp_ws *ws, size_t slot, siz
             for (size_t i = 0; i < r; i++) {
                 R *restrict hb = Gp + i * w;
                 const R *restrict dr = D + i * w;
-                /* "omp simd": elementwise, so vectorising changes no bit. */
+                /* SD_MLP_SIMD: elementwise, so vectorising changes no bit. */
                 if (!tangent) {
-#pragma omp simd
+                    SD_MLP_SIMD
                     for (size_t j = 0; j < w; j++)
                         hb[j] *= dr[j];
                 } else {
                     R *restrict tb = Gp + (r + i) * w;
                     const R *restrict er = E + i * w;
-#pragma omp simd
+                    SD_MLP_SIMD
                     for (size_t j = 0; j < w; j++) {
                         R t = tb[j];
                         hb[j] = hb[j] * dr[j] + t * er[j];
@@ -203,7 +221,7 @@ static void F(backward_block)(const sd_mlp *net, sd_mlp_ws *ws, size_t slot, siz
                     const R *restrict gr = Gc + i * w;
                     /* Vectorised across columns: each column's sum still
                      * runs over rows in order. */
-#pragma omp simd
+                    SD_MLP_SIMD
                     for (size_t j = j0; j < j1; j++)
                         gb[j] += gr[j];
                 }

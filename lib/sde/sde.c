@@ -753,14 +753,17 @@ static int refuse_builtin(const scoresde_sde *s, const char *fmt, double a, doub
 /* The one place where a built-in SDE's consequences are checked, at creation
  * (files go through the same creators): the default eps lie below T; at the
  * times the library uses (0, both eps, T/2, T) alpha is finite and positive,
- * sigma^2 finite and (after 0) positive, the drift factor and g^2 finite with
- * g^2 >= 0; the prior variance is finite and positive. */
+ * sigma^2 finite and (after 0) positive, g^2 finite and >= 0; the prior
+ * variance is finite and positive. The drift factor needs no check: it is 0
+ * (VE, EDM), -beta/2 or -theta of finite parameters, or the cosine's
+ * -k tan((t + s) k), finite for every finite argument (no double is an odd
+ * multiple of pi/2). */
 static int check_builtin(const scoresde_sde *s)
 {
+    /* Every kind's training eps is at most its sampling eps (sde_new's
+     * callers), so this also keeps the training eps below T. */
     if (!(s->eps_sample < s->T))
         return refuse_builtin(s, "a sampling eps (%g) not below T (%g)", s->eps_sample, s->T);
-    if (!(s->eps_train < s->T))
-        return refuse_builtin(s, "a training eps (%g) not below T (%g)", s->eps_train, s->T);
     const double t[5] = {0.0, s->eps_train, s->eps_sample, 0.5 * s->T, s->T};
     double a[5], g2[5];
     SD_TRY(affine_chunk(s, t, 5, a, g2));
@@ -772,8 +775,6 @@ static int check_builtin(const scoresde_sde *s)
         if (!(isfinite(si * si) && (t[i] == 0.0 || si * si > 0.0)))
             return refuse_builtin(s, "sigma(%g) = %g (sigma^2 must be finite and positive)", t[i],
                                   si);
-        if (!isfinite(a[i]))
-            return refuse_builtin(s, "a drift factor at t = %g of %g", t[i], a[i]);
         if (!(isfinite(g2[i]) && g2[i] >= 0.0))
             return refuse_builtin(s, "g^2(%g) = %g (it must be finite and >= 0)", t[i], g2[i]);
     }

@@ -148,6 +148,24 @@ def store(dest, value, what):
 
 # --------------------------------------------------------------------- hooks
 
+class Stop(Exception):
+    """Raised inside a progress trampoline when the Python hook returned True:
+    the C call stops with ECALLBACK, and call_stoppable raises that error."""
+
+
+def call_stoppable(func, *args, hooks=None):
+    """call() for a run whose progress hook may ask to stop: the stop is
+    reported the same way for fit and the samplers, as the CallbackError of
+    the library's SCORESDE_ECALLBACK; what was done is kept."""
+    try:
+        return call(func, *args, hooks=hooks)
+    except Stop as stop:
+        error = getattr(stop, "scoresde_error", None)
+        if error is None:     # the library finished the run anyway
+            return 0
+        raise error from None
+
+
 class Hooks:
     """The CFUNCTYPE objects of one handle (kept alive with it) and the
     exceptions its hooks raised on threads other than the calling one."""

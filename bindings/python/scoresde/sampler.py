@@ -47,10 +47,6 @@ REPORT_KINDS = {"ode": 1, "bound": 2}
 REPORT_COLUMNS = ("prior", "flow", "boundary", "dequant", "total", "bpd", "stderr")
 
 
-class _Stop(Exception):
-    """A progress hook asked to stop."""
-
-
 def _setting(name):
     try:
         return SAMPLER_SETTINGS[name]
@@ -212,14 +208,11 @@ class Sampler(u.Handle):
                     bar.set_postfix_str("t %.3g" % t)
                     bar.update(1)
                 if hook is not None and hook(step, t, nfe):
-                    raise _Stop()
+                    raise u.Stop()
             u.call(lib.scoresde_sampler_set_progress, self,
                    hooks.wrap(SAMPLER_PROGRESS_FN, body), None)
         try:
-            u.call(func, self, *args, ctypes.byref(stats), hooks=hooks)
-        except _Stop as stop:
-            # a stopped run's output is partial: report the library's ECALLBACK
-            raise stop.scoresde_error from None
+            u.call_stoppable(func, self, *args, ctypes.byref(stats), hooks=hooks)
         finally:
             if bar is not None or hook is not None:
                 lib.scoresde_sampler_set_progress(self, SAMPLER_PROGRESS_FN(), None)
@@ -245,8 +238,9 @@ class Sampler(u.Handle):
         conditional model that accepts it). guidance_scale applies here.
         progress: None, True (a progress bar: tqdm if installed, else text) or
         hook(step, t, nfe); a hook returning True stops the run, which raises
-        CallbackError (the output is partial). A progress hook is installed for
-        the call only, so such a call must not overlap another on this sampler."""
+        CallbackError, as Trainer.fit does (the output is partial). A progress
+        hook is installed for the call only, so such a call must not overlap
+        another on this sampler."""
         D = model.dim
         seed = u.fresh_seed(seed)
         if x_T is not None:

@@ -122,10 +122,6 @@ def progress_bar(total: int, desc: str = "") -> Any:
     return ProgressBar(total, desc)
 
 
-class _Stop(Exception):
-    """Raised by a progress trampoline when the Python hook asked to stop."""
-
-
 class Loss(u.Handle):
     """A score-matching loss: Loss("dsm", time_mode="uniform", ...). Kinds and
     settings take names (LOSS_KINDS, LOSS_SETTINGS) or the C enum ints.
@@ -348,9 +344,11 @@ class Trainer(u.Handle):
 
         progress: None; True for a progress bar (tqdm when installed, else a
         text bar on stderr); or a callable hook(step, loss, ema_loss) called
-        after every step, which may return True to stop early. An exception
-        raised by the hook stops the run and is re-raised here (steps done are
-        kept). Returns (steps run in this call, last loss, its moving average)."""
+        after every step, which may return True to stop early: fit then raises
+        CallbackError, as a sampler's run does (the steps done, the stopping one
+        included, are kept: self.steps counts them). An exception raised by the
+        hook stops the run and is re-raised here (steps done are kept too).
+        Returns (steps run in this call, last loss, its moving average)."""
         data, m, D = u.batch(data, "data")
         c = self._cond(cond, m, null_mask)
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
@@ -366,15 +364,13 @@ class Trainer(u.Handle):
                 bar.set_postfix_str("loss %.4g" % ema)
                 bar.update(1)
             if hook is not None and hook(step, loss, ema):
-                raise _Stop()
+                raise u.Stop()
 
         hooks = u.Hooks([self._hooks])
         cf = hooks.wrap(TRAIN_PROGRESS_FN, body)
         try:
-            u.call(lib.scoresde_trainer_fit_cond, self, u.ptr(data), m, D, c, steps, cf, None,
-                   hooks=hooks)
-        except _Stop:
-            pass
+            u.call_stoppable(lib.scoresde_trainer_fit_cond, self, u.ptr(data), m, D, c, steps,
+                             cf, None, hooks=hooks)
         finally:
             if bar is not None:
                 bar.close()

@@ -244,8 +244,10 @@ def test_fit_progress_hook_bar_and_stop(vp, mlp, monkeypatch):
         done, last, ema = tr.fit(data, 5, progress=lambda s, l, e: seen.append((s, l, e)))
         assert done == 5 and [s for s, _, _ in seen] == [1, 2, 3, 4, 5]
         assert (last, ema) == seen[-1][1:]
-        done, _, _ = tr.fit(data, 10, progress=lambda s, l, e: s >= 7)
-        assert done == 2 and tr.steps == 7
+        # a stop is a CallbackError, as for a sampler; the steps done are kept
+        with pytest.raises(sd.CallbackError) as info:
+            tr.fit(data, 10, progress=lambda s, l, e: s >= 7)
+        assert info.value.status == -5 and tr.steps == 7
 
         def boom(step, loss_, ema_):
             raise KeyError("progress boom")

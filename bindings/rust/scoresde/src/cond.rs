@@ -11,7 +11,7 @@ use crate::sde::Sde;
 
 /// A conditional hook: (x, t, dim, c, null, out), where c holds n rows of
 /// the condition (a broadcast row repeated; zeros for null samples) and
-/// null[i] says sample i takes the null condition.
+/// null\[i\] says sample i takes the null condition.
 pub type CondBatchFn =
     dyn Fn(&[f64], &[f64], usize, &[f64], &[bool], &mut [f64]) -> HookResult + Send + Sync;
 

@@ -174,7 +174,6 @@ struct FitState<'f> {
     hook: Option<&'f mut dyn FnMut(u64, f64, f64) -> bool>,
     last: (f64, f64),
     start: u64,
-    stopped: bool,
 }
 
 unsafe extern "C" fn progress_tramp(step: u64, loss: f64, ema: f64, user: *mut c_void) -> i32 {
@@ -184,7 +183,6 @@ unsafe extern "C" fn progress_tramp(step: u64, loss: f64, ema: f64, user: *mut c
         st.last = (loss, ema);
         if let Some(h) = st.hook.as_mut() {
             if h(step, loss, ema) {
-                st.stopped = true;
                 return Err("stopped by the progress hook".into());
             }
         }
@@ -339,8 +337,10 @@ impl<'a> Trainer<'a> {
 
     /// `steps` steps on minibatches drawn from data (m x dim). `progress`
     /// (step, loss, ema_loss) is called after every step and returns true to
-    /// stop early (fit then returns Ok with the steps done); a panic in it
-    /// stops the run and resumes in the caller.
+    /// stop early: fit then returns an error of kind [`crate::ErrorKind::Callback`]
+    /// ("stopped by the progress hook"), as a sampler's run does, and the
+    /// steps done are kept ([`Trainer::steps`] counts them, the stopping one
+    /// included). A panic in it stops the run and resumes in the caller.
     pub fn fit(&mut self, data: &[f64], steps: u64,
                progress: Option<&mut dyn FnMut(u64, f64, f64) -> bool>) -> Result<FitSummary> {
         self.fit_cond(data, None, steps, progress)
@@ -352,17 +352,12 @@ impl<'a> Trainer<'a> {
         -> Result<FitSummary> {
         let (m, d) = self.rows(data, "data")?;
         let c = Cond::raw(cond, m)?;
-        let mut st = FitState { hook: progress, last: (f64::NAN, f64::NAN), start: self.steps(),
-                                stopped: false };
+        let mut st = FitState { hook: progress, last: (f64::NAN, f64::NAN), start: self.steps() };
         let user = &mut st as *mut FitState<'_> as *mut c_void;
-        let r = hooks::call(|| unsafe {
+        hooks::call(|| unsafe {
             sys::scoresde_trainer_fit_cond(self.raw(), data.as_ptr(), m, d, Cond::ptr(&c), steps,
                                            Some(progress_tramp), user)
-        });
-        match r {
-            Err(e) if !(st.stopped && e.status() == sys::SCORESDE_ECALLBACK) => return Err(e),
-            _ => {}
-        }
+        })?;
         Ok(FitSummary { steps: self.steps() - st.start, loss: st.last.0, ema_loss: st.last.1 })
     }
 

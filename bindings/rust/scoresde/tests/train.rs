@@ -150,7 +150,11 @@ fn trainer_steps_checkpoints_and_errors() {
         ta.fit(&data, 3, Some(&mut rec)).unwrap();
         assert_eq!(seen, vec![start + 1, start + 2, start + 3]);
         let mut stop = |s: u64, _l: f64, _e: f64| s >= start + 5;
-        assert_eq!(ta.fit(&data, 10, Some(&mut stop)).unwrap().steps, 2);
+        // a stop is an ECALLBACK error, as for a sampler; the steps done are kept
+        let e = ta.fit(&data, 10, Some(&mut stop)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Callback);
+        assert!(e.message().contains("stopped by the progress hook"), "{}", e.message());
+        assert_eq!(ta.steps(), start + 5);
         let mut boom = |_s: u64, _l: f64, _e: f64| -> bool { panic!("progress boom") };
         let r = catch_unwind(AssertUnwindSafe(|| ta.fit(&data, 10, Some(&mut boom))));
         assert_eq!(*r.unwrap_err().downcast::<&str>().unwrap(), "progress boom");
