@@ -205,7 +205,7 @@ def test_conditional():
     y = th.sum(1) + 0.5 * r.standard_normal(m)
     write_csv("lg.csv", np.column_stack([th, 10 * y + 4]), ["t1", "t2", "y"])
     run("train", "lg.csv", "-o", "lg.sde", "--cond-columns", "y", *TRAIN[:-1],
-        "--steps", "2500", "--quiet", "--seed", "1")
+        "--steps", "2500", "--quiet", "--seed", "1", "--cond-dropout", "0.1")
     out, _ = run("info", "lg.sde")
     assert "condition size 1" in out, out
     yv = 1.5
@@ -224,12 +224,26 @@ def test_conditional():
         want = v @ Sp @ v
         got = (s @ v).var()
         assert abs(got / want - 1) < 5 * math.sqrt(2 / n) + 0.2, (v, got, want)
+    # Classifier-free guidance: w = 0 is the conditional model and w = -1 the
+    # null one, bit for bit; the null condition is the prior N(0, I) here.
+    run("sample", "lg.sde", "-n", 200, "-o", "g0.csv", "--cond", 10 * yv + 4, "--seed", "2",
+        "--guidance", "0")
+    run("sample", "lg.sde", "-n", 200, "-o", "c200.csv", "--cond", 10 * yv + 4, "--seed", "2")
+    assert np.array_equal(read_csv("g0.csv")[1], read_csv("c200.csv")[1])
+    run("sample", "lg.sde", "-n", 200, "-o", "gm1.csv", "--cond", 10 * yv + 4, "--seed", "2",
+        "--guidance", "-1")
+    run("sample", "lg.sde", "-n", 200, "-o", "null.csv", "--seed", "2")
+    assert np.array_equal(read_csv("gm1.csv")[1], read_csv("null.csv")[1])
+    run("sample", "lg.sde", "-n", n, "-o", "prior.csv", "--seed", "2")
+    prior = read_csv("prior.csv")[1]
+    assert abs(prior.mean(0)).max() < 0.15 and abs(prior.std(0) - 1).max() < 0.15, \
+        (prior.mean(0), prior.std(0))
     # One condition row per sample from a file, and errors of the condition.
     np.savetxt(path("conds.csv"), np.full((5, 1), 10 * yv + 4), header="y", comments="")
     run("sample", "lg.sde", "-n", 5, "-o", "p5.csv", "--cond-file", "conds.csv")
     _, err = run("sample", "lg.sde", "-n", 5, "-o", "p5.csv", "--cond", "1,2", rc=2)
     assert "condition has 1" in err, err
-    _, err = run("sample", "lg.sde", "-n", 5, "-o", "p5.csv", rc=2)
+    _, err = run("sample", "lg.sde", "-n", 5, "-o", "p5.csv", "--guidance", "1", rc=2)
     assert "--cond" in err, err
     _, err = run("sample", "lg.sde", "-n", 4, "-o", "p5.csv", "--cond-file", "conds.csv", rc=1)
     assert "conds.csv" in err, err
