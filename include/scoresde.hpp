@@ -134,48 +134,6 @@ Handle<T> create(const char *name, int (*fn)(T **, Params...), Args &&...args) {
 /** create() naming the C function in the error: SCORESDE_CREATE(fn, args...). */
 #define SCORESDE_CREATE(fn, ...) ::scoresde::create(#fn, fn, __VA_ARGS__)
 
-/** A model's data transform (scoresde/model.h): x_data = shift + scale x_model,
- *  D values each; the identity (0, 1) when the model has none. */
-struct Transform {
-    std::vector<double> shift; /**< D shifts */
-    std::vector<double> scale; /**< D positive scales */
-};
-
-/** The model's data transform (the identity when none is set). */
-inline Transform get_transform(const scoresde_model *model) {
-    const std::size_t D = scoresde_model_dim(model);
-    Transform t{std::vector<double>(D), std::vector<double>(D)};
-    check(scoresde_model_get_transform(model, t.shift.data(), t.scale.data()),
-          "scoresde_model_get_transform");
-    return t;
-}
-
-/** Set the model's data transform; throws Error (SCORESDE_EDIM) unless both
- *  vectors have D values, or the library's EINVAL for a bad value. */
-inline void set_transform(scoresde_model *model, const Transform &t) {
-    const std::size_t D = scoresde_model_dim(model);
-    if (t.shift.size() != D || t.scale.size() != D)
-        throw Error(SCORESDE_EDIM, "scoresde::set_transform (shift and scale need D values each)");
-    check(scoresde_model_set_transform(model, t.shift.data(), t.scale.data()),
-          "scoresde_model_set_transform");
-}
-
-/** Rows (n x D, row-major) from model units to data units, in place. */
-inline void to_data(const scoresde_model *model, std::vector<double> &x) {
-    const std::size_t D = scoresde_model_dim(model);
-    if (D == 0 || x.size() % D != 0)
-        throw Error(SCORESDE_EDIM, "scoresde::to_data (x is not whole rows of D values)");
-    check(scoresde_model_to_data(model, x.data(), x.size() / D), "scoresde_model_to_data");
-}
-
-/** Rows from data units to model units, in place. */
-inline void from_data(const scoresde_model *model, std::vector<double> &x) {
-    const std::size_t D = scoresde_model_dim(model);
-    if (D == 0 || x.size() % D != 0)
-        throw Error(SCORESDE_EDIM, "scoresde::from_data (x is not whole rows of D values)");
-    check(scoresde_model_from_data(model, x.data(), x.size() / D), "scoresde_model_from_data");
-}
-
 /**
  * A C++ callable as a score hook (scoresde_score_fn). Pass
  * &ScoreHook::trampoline as the hook and the ScoreHook's address as `user`;
@@ -350,6 +308,45 @@ inline void fit(scoresde_trainer *trainer, span<const double> data, std::size_t 
     std::size_t m = detail::rows("scoresde::fit", "data", data.size(), D);
     check(scoresde_trainer_fit(trainer, data.data(), m, D, steps, progress, user),
           "scoresde_trainer_fit");
+}
+
+/** A model's data transform (scoresde/model.h): x_data = shift + scale x_model,
+ *  D values each; the identity (0, 1) when the model has none. */
+struct Transform {
+    std::vector<double> shift; /**< D shifts */
+    std::vector<double> scale; /**< D positive scales */
+};
+
+/** The model's data transform (the identity when none is set). */
+inline Transform get_transform(const scoresde_model *model) {
+    const std::size_t D = scoresde_model_dim(model);
+    Transform t{std::vector<double>(D), std::vector<double>(D)};
+    check(scoresde_model_get_transform(model, t.shift.data(), t.scale.data()),
+          "scoresde_model_get_transform");
+    return t;
+}
+
+/** scoresde_model_set_transform: shift and scale need D values each (else
+ *  Error with SCORESDE_EDIM); a bad value is the library's SCORESDE_EINVAL. */
+inline void set_transform(scoresde_model *model, span<const double> shift,
+                          span<const double> scale) {
+    const std::size_t D = scoresde_model_dim(model);
+    detail::expect_size("scoresde::set_transform", "shift", shift.size(), D);
+    detail::expect_size("scoresde::set_transform", "scale", scale.size(), D);
+    check(scoresde_model_set_transform(model, shift.data(), scale.data()),
+          "scoresde_model_set_transform");
+}
+
+/** scoresde_model_to_data on the rows of @p x (a whole number of rows of D). */
+inline void to_data(const scoresde_model *model, span<double> x) {
+    std::size_t n = detail::rows("scoresde::to_data", "x", x.size(), scoresde_model_dim(model));
+    check(scoresde_model_to_data(model, x.data(), n), "scoresde_model_to_data");
+}
+
+/** scoresde_model_from_data on the rows of @p x (a whole number of rows of D). */
+inline void from_data(const scoresde_model *model, span<double> x) {
+    std::size_t n = detail::rows("scoresde::from_data", "x", x.size(), scoresde_model_dim(model));
+    check(scoresde_model_from_data(model, x.data(), n), "scoresde_model_from_data");
 }
 
 }  // namespace scoresde

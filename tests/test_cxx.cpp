@@ -383,7 +383,8 @@ static void test_transform() {
     scoresde::Model gmm = SCORESDE_CREATE(scoresde_model_create_gmm, sde.get(), 1, 2, w, mu, v);
     scoresde::Transform id = scoresde::get_transform(gmm.get());
     EXPECT(id.shift == std::vector<double>({0.0, 0.0}) && id.scale == std::vector<double>({1.0, 1.0}));
-    scoresde::set_transform(gmm.get(), {{300.0, -2.5}, {50.0, 0.125}});
+    const std::vector<double> shift = {300.0, -2.5}, scale = {50.0, 0.125};
+    scoresde::set_transform(gmm.get(), shift, scale);
     std::vector<double> x = {1.0, 2.0, -4.0, 8.0};
     scoresde::to_data(gmm.get(), x);
     EXPECT(x == std::vector<double>({350.0, -2.25, 100.0, -1.5}));
@@ -398,14 +399,16 @@ static void test_transform() {
     EXPECT(scoresde::get_transform(back.get()).scale == std::vector<double>({50.0, 0.125}));
     bool thrown = false;
     try {
-        scoresde::set_transform(gmm.get(), {{0.0, 0.0}, {1.0, -1.0}});
+        const double zero[2] = {0.0, 0.0}, negative[2] = {1.0, -1.0};
+        scoresde::set_transform(gmm.get(), zero, negative);
     } catch (const scoresde::Error &e) {
         thrown = e.status() == SCORESDE_EINVAL && e.message().find("scale[1]") != std::string::npos;
     }
     EXPECT(thrown);
     thrown = false;
     try {
-        scoresde::set_transform(gmm.get(), {{0.0}, {1.0}});
+        const std::vector<double> one = {1.0};
+        scoresde::set_transform(gmm.get(), one, one);
     } catch (const scoresde::Error &e) {
         thrown = e.status() == SCORESDE_EDIM;
     }
