@@ -39,6 +39,8 @@
 
 #include <scoresde.h>
 
+#include "svg.h"
+
 #ifndef M_LN2
 #define M_LN2 0.69314718055994530942
 #endif
@@ -302,52 +304,17 @@ static void progress_end(const progress *p)
 
 /* ----------------------------------------------------------------- SVG */
 
+/* The drawing primitives (panels, points, text) are shared with the scoresde
+ * tool's `plot`: bindings/cli/svg.h. */
 typedef struct view {
     double lo, hi; /* the square [lo, hi]^2 is shown */
     double size;   /* panel side in pixels */
 } view;
 
-static double px_x(const view *v, double x, double x0)
+/* Panel k of the row of panels. */
+static svg_view panel_at(const view *v, double x0, double y0)
 {
-    return x0 + (x - v->lo) / (v->hi - v->lo) * v->size;
-}
-
-static double px_y(const view *v, double y, double y0)
-{
-    return y0 + (v->hi - y) / (v->hi - v->lo) * v->size;
-}
-
-static void svg_panel(FILE *f, const view *v, double x0, double y0, const char *title,
-                      const char *subtitle, int clip)
-{
-    fprintf(f,
-            "<rect x='%.1f' y='%.1f' width='%.1f' height='%.1f' fill='#fbfbfd' "
-            "stroke='#c8c8d0'/>\n",
-            x0, y0, v->size, v->size);
-    /* axes through the origin, light */
-    fprintf(f,
-            "<path d='M%.1f %.1fH%.1fM%.1f %.1fV%.1f' stroke='#e4e4ea' stroke-width='1'/>\n", x0,
-            px_y(v, 0, y0), x0 + v->size, px_x(v, 0, x0), y0, y0 + v->size);
-    fprintf(f,
-            "<text x='%.1f' y='%.1f' font-size='17' font-weight='600' text-anchor='middle' "
-            "fill='#222'>%s</text>\n",
-            x0 + v->size / 2, y0 - 26, title);
-    fprintf(f, "<text x='%.1f' y='%.1f' font-size='12.5' text-anchor='middle' fill='#666'>%s</text>\n",
-            x0 + v->size / 2, y0 - 9, subtitle);
-    fprintf(f, "<g clip-path='url(#c%d)'>\n", clip);
-}
-
-static void svg_points(FILE *f, const view *v, double x0, double y0, const double *x, size_t n,
-                       const char *color, double r, double opacity)
-{
-    fprintf(f, "<g fill='%s' fill-opacity='%.2f'>\n", color, opacity);
-    for (size_t i = 0; i < n; i++) {
-        double a = px_x(v, x[i * D], x0), b = px_y(v, x[i * D + 1], y0);
-        if (a < x0 - 5 || a > x0 + v->size + 5 || b < y0 - 5 || b > y0 + v->size + 5)
-            continue;
-        fprintf(f, "<circle cx='%.1f' cy='%.1f' r='%.1f'/>\n", a, b, r);
-    }
-    fprintf(f, "</g>\n");
+    return (svg_view){v->lo, v->hi, v->lo, v->hi, x0, y0, v->size, v->size};
 }
 
 static int write_svg(const char *path, const view *v, const double *data, const double *pc,
@@ -361,16 +328,11 @@ static int write_svg(const char *path, const view *v, const double *data, const 
     }
     const double gap = 26, top = 78, left = 16;
     double W = left * 2 + 4 * v->size + 3 * gap, H = top + v->size + 44;
-    fprintf(f,
-            "<svg xmlns='http://www.w3.org/2000/svg' width='%.0f' height='%.0f' "
-            "viewBox='0 0 %.0f %.0f' font-family='Helvetica, Arial, sans-serif'>\n",
-            W, H, W, H);
-    fprintf(f, "<rect width='100%%' height='100%%' fill='white'/>\n");
-    for (int k = 0; k < 4; k++)
-        fprintf(f,
-                "<clipPath id='c%d'><rect x='%.1f' y='%.1f' width='%.1f' height='%.1f'/>"
-                "</clipPath>\n",
-                k, left + k * (v->size + gap), top, v->size, v->size);
+    svg_begin(f, W, H);
+    for (int k = 0; k < 4; k++) {
+        svg_view p = panel_at(v, left + k * (v->size + gap), top);
+        svg_clip(f, k, &p);
+    }
     fprintf(f,
             "<text x='%.1f' y='24' font-size='19' font-weight='700' fill='#111'>libscoresde: "
             "a score network learns the %s (%s SDE, denoising score matching)</text>\n",
@@ -384,12 +346,12 @@ static int write_svg(const char *path, const view *v, const double *data, const 
     const char *color[3] = {"#3b5b92", "#d9622b", "#2a9d6f"};
     const double *sets[3] = {data, pc, ode};
     for (int k = 0; k < 4; k++) {
-        double x0 = left + k * (v->size + gap);
-        svg_panel(f, v, x0, top, title[k], sub[k], k);
+        svg_view pv = panel_at(v, left + k * (v->size + gap), top);
+        svg_panel(f, &pv, title[k], sub[k], k);
         if (k < 3) {
-            svg_points(f, v, x0, top, sets[k], n, color[k], 1.6, 0.45);
+            svg_points(f, &pv, sets[k], n, D, 0, 1, color[k], 1.6, 0.45);
         } else {
-            svg_points(f, v, x0, top, data, n, "#9aa3b5", 1.3, 0.25);
+            svg_points(f, &pv, data, n, D, 0, 1, "#9aa3b5", 1.3, 0.25);
             for (int j = 0; j < N_TRAJ; j++) {
                 double hue = 360.0 * j / N_TRAJ;
                 fprintf(f,
@@ -398,7 +360,7 @@ static int write_svg(const char *path, const view *v, const double *data, const 
                         hue);
                 for (int p = 0; p < TRAJ_POINTS; p++) {
                     const double *q = traj + ((size_t)p * N_TRAJ + (size_t)j) * D;
-                    fprintf(f, "%.1f,%.1f ", px_x(v, q[0], x0), px_y(v, q[1], top));
+                    fprintf(f, "%.1f,%.1f ", svg_px(&pv, q[0]), svg_py(&pv, q[1]));
                 }
                 fprintf(f, "'/>\n");
                 const double *s = traj + (size_t)j * D;
@@ -406,12 +368,12 @@ static int write_svg(const char *path, const view *v, const double *data, const 
                 fprintf(f,
                         "<circle cx='%.1f' cy='%.1f' r='3.2' fill='white' "
                         "stroke='hsl(%.0f,70%%,42%%)' stroke-width='1.4'/>\n",
-                        px_x(v, s[0], x0), px_y(v, s[1], top), hue);
+                        svg_px(&pv, s[0]), svg_py(&pv, s[1]), hue);
                 fprintf(f, "<circle cx='%.1f' cy='%.1f' r='3.2' fill='hsl(%.0f,70%%,42%%)'/>\n",
-                        px_x(v, e[0], x0), px_y(v, e[1], top), hue);
+                        svg_px(&pv, e[0]), svg_py(&pv, e[1]), hue);
             }
         }
-        fprintf(f, "</g>\n");
+        svg_group_end(f);
     }
     fprintf(f,
             "<text x='%.1f' y='%.1f' font-size='12.5' fill='#555'>SW: sliced Wasserstein "
@@ -419,7 +381,7 @@ static int write_svg(const char *path, const view *v, const double *data, const 
             "held-out set, the best reachable). Held-out NLL %.3f bits/dim. Square [%.1f, "
             "%.1f]^2.</text>\n",
             left, top + v->size + 28, bpd, v->lo, v->hi);
-    fprintf(f, "</svg>\n");
+    svg_end(f);
     if (fclose(f) != 0) {
         fprintf(stderr, "scoresde-demo: writing %s failed: %s\n", path, strerror(errno));
         return 2;

@@ -17,10 +17,15 @@ meson install -C "$build" --destdir "$stage" --no-rebuild --quiet
 case $libdir in /*) ;; *) libdir=$prefix/$libdir ;; esac
 export PKG_CONFIG_PATH=$stage$libdir/pkgconfig PKG_CONFIG_SYSROOT_DIR=$stage
 
+# The demo draws with the scoresde tool's SVG helpers (bindings/cli/svg.c),
+# which a user copies along with it.
+cli_dir=$(cd "$(dirname "$0")/../bindings/cli" && pwd)
 for src in "${sources[@]}"; do
   name=$(basename "$src" .c)
+  extra=()
+  if grep -q '#include "svg.h"' "$src"; then extra=(-I"$cli_dir" "$cli_dir/svg.c"); fi
   # shellcheck disable=SC2046
-  "$cc" -std=c11 -Wall -Wextra -Werror -o "$stage/$name" "$src" \
+  "$cc" -std=c11 -Wall -Wextra -Werror -o "$stage/$name" "$src" "${extra[@]}" \
     $(pkg-config --cflags --libs scoresde) -lm
   echo "built $name against the installed library"
 done
