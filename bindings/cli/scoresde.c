@@ -32,7 +32,7 @@ static const command commands[] = {
      "      --cond-columns LIST condition columns: a conditional model p(x | c)\n"
      "      --sde NAME          vp (default), subvp, ve, cosine, edm\n"
      "      --loss NAME         dsm (default), dsm-likelihood, ssm, ssm-vr, ddpm (vp), edm\n"
-     "      --net NAME          mlp (default), resmlp (when the library has it)\n"
+     "      --net NAME          mlp (default) or resmlp (residual, LayerNorm)\n"
      "      --width N           hidden width (default 128)\n"
      "      --depth N           hidden layers (default 3)\n"
      "      --steps N           optimiser steps in all (default 4000)\n"

@@ -121,8 +121,8 @@ def test_usage():
     assert "unknown value 'nope'" in err and "vp" in err, err
     _, err = run("train", "x.csv", "-o", "m", "--loss", "edm", rc=2)
     assert "--sde edm" in err, err
-    _, err = run("train", "x.csv", "-o", "m", "--net", "resmlp", rc=2)
-    assert "resmlp" in err, err
+    _, err = run("train", "x.csv", "-o", "m", "--net", "resnet", rc=2)
+    assert "unknown value 'resnet'" in err and "resmlp" in err, err
     _, err = run("sample", "m", "-o", "x.csv", rc=2)
     assert "-n N" in err, err
 
@@ -167,6 +167,18 @@ def test_mixture():
     _, err = run("nll", "mix.sde", "held.csv", "--bits", "8", rc=1)
     assert "is not a 8-bit integer" in err and "held.csv" in err, err
     return exact
+
+
+def test_resmlp():
+    """--net resmlp: the residual network learns the mixture as the MLP does."""
+    run("train", "mix.csv", "-o", "res.sde", *TRAIN, "--net", "resmlp", "--depth", "2",
+        "--seed", "7")
+    out, _ = run("info", "res.sde")
+    assert "residual" in out.lower() or "resmlp" in out.lower(), out
+    n = 4000
+    run("sample", "res.sde", "-n", n, "-o", "rs.csv", "--seed", "3")
+    _, s = read_csv("rs.csv")
+    check_mixture_samples(s, n)
 
 
 def test_scaled(exact_nll):
@@ -402,7 +414,8 @@ def test_plot():
 
 
 def main():
-    tests = [("usage", test_usage), ("mixture", test_mixture), ("scaled", None),
+    tests = [("usage", test_usage), ("mixture", test_mixture), ("resmlp", test_resmlp),
+             ("scaled", None),
              ("conditional", test_conditional), ("npy", test_npy), ("resume", test_resume),
              ("interrupt", test_interrupt), ("bad inputs", test_bad_inputs),
              ("info", test_info), ("encode/decode", test_encode_decode), ("plot", test_plot)]
