@@ -533,6 +533,132 @@ START_TEST(mixture_evaluations_allocate_a_bounded_pool)
 }
 END_TEST
 
+/* Hooks for the per-step allocation test: a denoiser that shrinks x, its
+ * conditional twin that also shifts by the condition's first feature (null:
+ * no shift), and a score hook. */
+static int shrink_denoiser(const double *x, const double *t, size_t n, size_t D, double *x0,
+                           void *user)
+{
+    (void)t, (void)user;
+    for (size_t k = 0; k < n * D; k++)
+        x0[k] = 0.5 * x[k];
+    return 0;
+}
+
+static int shift_denoiser(const double *x, const double *t, size_t n, size_t D, const double *c,
+                          size_t c_stride, const unsigned char *null_mask, double *x0, void *user)
+{
+    (void)t, (void)user;
+    for (size_t i = 0; i < n; i++) {
+        int null = c == NULL || (null_mask != NULL && null_mask[i]);
+        for (size_t j = 0; j < D; j++)
+            x0[i * D + j] = 0.5 * x[i * D + j] + (null ? 0.0 : 0.1 * c[i * c_stride]);
+    }
+    return 0;
+}
+
+static int unit_score(const double *x, const double *t, size_t n, size_t D, double *s, void *user)
+{
+    (void)t, (void)user;
+    for (size_t k = 0; k < n * D; k++)
+        s[k] = -x[k];
+    return 0;
+}
+
+static int shift_score(const double *x, const double *t, size_t n, size_t D, const double *c,
+                       size_t c_stride, const unsigned char *null_mask, double *s, void *user)
+{
+    (void)t, (void)user;
+    for (size_t i = 0; i < n; i++) {
+        int null = c == NULL || (null_mask != NULL && null_mask[i]);
+        for (size_t j = 0; j < D; j++)
+            s[i * D + j] = (null ? 0.0 : 0.1 * c[i * c_stride]) - x[i * D + j];
+    }
+    return 0;
+}
+
+/* Blocks one sampler call allocates with `steps` steps (a conditional one,
+ * guided by `guidance`, when cond is non-NULL). */
+static size_t sampler_call_blocks(alloc_count *count, int method, int steps,
+                                  const scoresde_model *m, const scoresde_cond *cond,
+                                  double guidance)
+{
+    enum { N = 300, D = 2 };
+    scoresde_sampler *s = NULL;
+    ck_assert_int_eq(scoresde_sampler_create(&s, method), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_STEPS, steps), SCORESDE_OK);
+    if (method == SCORESDE_SAMPLER_ODE)
+        ck_assert_int_eq(
+            scoresde_sampler_set_int(s, SCORESDE_SAMPLER_SOLVER, SCORESDE_SAMPLER_SOLVER_HEUN),
+            SCORESDE_OK);
+    if (guidance != 0.0)
+        ck_assert_int_eq(
+            scoresde_sampler_set_double(s, SCORESDE_SAMPLER_GUIDANCE_SCALE, guidance),
+            SCORESDE_OK);
+    double *x = malloc(N * D * sizeof(double));
+    count->blocks = 0;
+    int rc = cond ? scoresde_sampler_sample_cond(s, m, NULL, N, D, cond, 3, 0, x, NULL)
+                  : scoresde_sampler_sample(s, m, NULL, N, D, 3, 0, x, NULL);
+    ck_assert_msg(rc == SCORESDE_OK, "%s", scoresde_last_error());
+    size_t blocks = count->blocks;
+    for (size_t k = 0; k < N * D; k++)
+        ck_assert(isfinite(x[k]));
+    free(x);
+    scoresde_sampler_free(s);
+    return blocks;
+}
+
+/* Finding 8 for the hook models: the denoiser hook's Tweedie step allocated
+ * the marginals of every sample on every evaluation, so sampling with it
+ * allocated per step. Now a sampler call with 40 steps allocates exactly the
+ * blocks one with 5 steps does, for every method, the score and denoiser
+ * hooks, their conditional twins, per-sample conditions and guidance. */
+START_TEST(hook_models_allocate_per_call_not_per_step)
+{
+    enum { N = 300, D = 2 };
+    alloc_count c = {0, 0};
+    ck_assert_int_eq(scoresde_set_allocator(counting_malloc, counting_free, &c), SCORESDE_OK);
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
+    scoresde_model *m[4] = {NULL, NULL, NULL, NULL};
+    ck_assert_int_eq(scoresde_model_create_denoiser_fn(&m[0], sde, D, shrink_denoiser, NULL, NULL),
+                     SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_create_score_fn(&m[1], sde, D, unit_score, NULL, NULL),
+                     SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_create_cond_denoiser_fn(&m[2], sde, D, 1, 1, shift_denoiser,
+                                                             NULL, NULL),
+                     SCORESDE_OK);
+    ck_assert_int_eq(
+        scoresde_model_create_cond_score_fn(&m[3], sde, D, 1, 1, shift_score, NULL, NULL),
+        SCORESDE_OK);
+    double y[N];
+    unsigned char null_mask[N];
+    for (size_t i = 0; i < N; i++) {
+        y[i] = (double)(i % 7) - 3.0;
+        null_mask[i] = i % 5 == 0;
+    }
+    scoresde_cond cond = {sizeof cond, 1, y, N, null_mask};
+    const int methods[4] = {SCORESDE_SAMPLER_PC, SCORESDE_SAMPLER_ODE, SCORESDE_SAMPLER_EDM,
+                            SCORESDE_SAMPLER_DPMPP};
+    for (int k = 0; k < 4; k++)
+        for (int mi = 0; mi < 4; mi++)
+            for (int guided = 0; guided < (k >= 2 ? 2 : 1); guided++) {
+                const scoresde_cond *cd = k >= 2 ? &cond : NULL;
+                double w = guided ? 1.5 : 0.0;
+                size_t few = sampler_call_blocks(&c, methods[mi], 5, m[k], cd, w);
+                size_t many = sampler_call_blocks(&c, methods[mi], 40, m[k], cd, w);
+                ck_assert_msg(many == few,
+                              "model %d, method %d, guidance %g: %zu blocks with 40 steps, %zu "
+                              "with 5",
+                              k, methods[mi], w, many, few);
+            }
+    for (int k = 0; k < 4; k++)
+        scoresde_model_free(m[k]);
+    scoresde_sde_free(sde);
+    ck_assert_uint_eq(scoresde_live_allocations(), 0);
+    ck_assert_int_eq(scoresde_set_allocator(NULL, NULL, NULL), SCORESDE_OK);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("hardening");
@@ -546,6 +672,7 @@ int main(void)
     tcase_add_test(tc, nan_inputs_refused_naming_the_argument);
     tcase_add_test(tc, impossible_sizes_refused_before_any_access);
     tcase_add_test(tc, mixture_evaluations_allocate_a_bounded_pool);
+    tcase_add_test(tc, hook_models_allocate_per_call_not_per_step);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }
