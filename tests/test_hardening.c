@@ -6,6 +6,7 @@
  * SPDX-License-Identifier: BSD-3-Clause
  */
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,16 +127,22 @@ typedef struct {
     size_t P;
 } small_trainer;
 
-static void trainer_open(small_trainer *t)
+static void trainer_open_precision(small_trainer *t, int precision)
 {
     static const size_t widths[1] = {8};
     scoresde_mlp_options o;
     test_mlp_options(&o, 1, widths, SCORESDE_MLP_OUTPUT_NOISE, 4, 3);
+    o.precision = precision;
     t->sde = test_make_sde(SCORESDE_SDE_VP);
     ck_assert_int_eq(scoresde_model_create_mlp(&t->net, t->sde, 2, &o), SCORESDE_OK);
     ck_assert_int_eq(scoresde_loss_create(&t->loss, SCORESDE_LOSS_DSM), SCORESDE_OK);
     ck_assert_int_eq(scoresde_trainer_create(&t->tr, t->net, t->loss), SCORESDE_OK);
     t->P = scoresde_trainer_num_params(t->tr);
+}
+
+static void trainer_open(small_trainer *t)
+{
+    trainer_open_precision(t, SCORESDE_MLP_FLOAT64);
 }
 
 static void trainer_close(small_trainer *t)
@@ -222,6 +229,136 @@ START_TEST(adam_refuses_an_update_that_overflows)
     free(after);
     free(ema);
     trainer_close(&t);
+    ck_assert_uint_eq(scoresde_live_allocations(), 0);
+}
+END_TEST
+
+/* Parameters past float32's range into a float32 MLP: every way in refuses
+ * them naming the parameter, and nothing is stored (never inf). The
+ * trainer's step used to commit a master value beyond the range (checked
+ * finite as a double) and then fail to set the model: steps advanced,
+ * model and master copy disagreed. */
+START_TEST(float32_parameters_past_the_range_refused)
+{
+    small_trainer f32, f64;
+    trainer_open_precision(&f32, SCORESDE_MLP_FLOAT32);
+    trainer_open(&f64);
+    const size_t P = f32.P;
+    double *before = malloc(P * sizeof(double)), *theta = malloc(P * sizeof(double));
+    double *after = malloc(P * sizeof(double));
+    ck_assert_int_eq(scoresde_model_get_params(f32.net, before, P), SCORESDE_OK);
+
+    /* set_params: from FLT_MAX + half an ulp (rounds to inf) on; just below
+     * it rounds to FLT_MAX and is stored */
+    memcpy(theta, before, P * sizeof(double));
+    theta[3] = -0x1.ffffffp127;
+    test_expect_error(scoresde_model_set_params(f32.net, theta, P), SCORESDE_EINVAL,
+                      "params[3] (-3.40282e+38) overflows");
+    theta[3] = 1e300;
+    test_expect_error(scoresde_model_set_params(f32.net, theta, P), SCORESDE_EINVAL, "params[3]");
+    ck_assert_int_eq(scoresde_model_get_params(f32.net, after, P), SCORESDE_OK);
+    ck_assert_mem_eq(before, after, P * sizeof(double));
+    theta[3] = 0x1.fffffefp127;
+    ck_assert_int_eq(scoresde_model_set_params(f32.net, theta, P), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_get_params(f32.net, after, P), SCORESDE_OK);
+    ck_assert(after[3] == FLT_MAX);
+    ck_assert_int_eq(scoresde_model_set_params(f32.net, before, P), SCORESDE_OK);
+
+    /* a condition parameter of a conditional float32 MLP (the last ones) */
+    {
+        static const size_t widths[1] = {8};
+        scoresde_mlp_options o;
+        test_mlp_options(&o, 1, widths, SCORESDE_MLP_OUTPUT_NOISE, 4, 3);
+        o.precision = SCORESDE_MLP_FLOAT32;
+        o.cond_dim = 2;
+        scoresde_model *cm = NULL;
+        ck_assert_int_eq(scoresde_model_create_mlp(&cm, f32.sde, 2, &o), SCORESDE_OK);
+        size_t Pc = test_num_params(cm);
+        double *tc = malloc(Pc * sizeof(double)), *tb = malloc(Pc * sizeof(double));
+        ck_assert_int_eq(scoresde_model_get_params(cm, tc, Pc), SCORESDE_OK);
+        memcpy(tb, tc, Pc * sizeof(double));
+        tc[Pc - 1] = 0x1.ffffffp127;
+        test_expect_error(scoresde_model_set_params(cm, tc, Pc), SCORESDE_EINVAL,
+                          "a condition parameter, is beyond float32's range");
+        ck_assert_int_eq(scoresde_model_get_params(cm, tc, Pc), SCORESDE_OK);
+        ck_assert_mem_eq(tb, tc, Pc * sizeof(double));
+        free(tc);
+        free(tb);
+        scoresde_model_free(cm);
+    }
+
+    /* copy_params from a float64 model holding 1e39 */
+    memcpy(theta, before, P * sizeof(double));
+    theta[7] = 1e39;
+    ck_assert_int_eq(scoresde_model_set_params(f64.net, theta, P), SCORESDE_OK);
+    test_expect_error(scoresde_model_copy_params(f32.net, f64.net), SCORESDE_EINVAL,
+                      "params[7] (1e+39) overflows the network's float32 precision");
+    ck_assert_int_eq(scoresde_model_get_params(f32.net, after, P), SCORESDE_OK);
+    ck_assert_mem_eq(before, after, P * sizeof(double));
+
+    /* a float32 model's file whose PARM value 0 is 1e39 (resealed) */
+    size_t size;
+    uint8_t *file = test_save_copy(f32.net, &size);
+    double big = 1e39;
+    memcpy(file + section_payload(file, size, SD_TAG_PARAMS) + 8, &big, sizeof big);
+    test_reseal(file, size);
+    scoresde_model *loaded = (scoresde_model *)1;
+    test_expect_error(scoresde_model_load_buffer(&loaded, file, size), SCORESDE_ECORRUPT,
+                      "params[0] (1e+39) overflows");
+    ck_assert_ptr_null(loaded);
+    free(file);
+
+    /* a checkpoint of the float64 trainer holding 1e39, into the float32 one */
+    scoresde_trainer *t64 = NULL;
+    ck_assert_int_eq(scoresde_trainer_create(&t64, f64.net, f64.loss), SCORESDE_OK);
+    uint8_t *ckpt = checkpoint_copy(t64, &size);
+    scoresde_trainer_free(t64);
+    test_expect_error(scoresde_trainer_load_buffer(f32.tr, ckpt, size), SCORESDE_ECORRUPT,
+                      "cannot step: the update of parameter 7 would not be finite or beyond "
+                      "float32's range");
+    ck_assert_uint_eq(scoresde_trainer_steps(f32.tr), 0);
+    free(ckpt);
+
+    /* a trainer step: weight decay 1e39 (LR 1, no warm-up) takes parameter 5
+     * (1) to about -1e39, finite as a double; the others are 0 and stay
+     * small. Refused before anything moves. */
+    memset(theta, 0, P * sizeof(double));
+    theta[5] = 1.0;
+    ck_assert_int_eq(scoresde_model_set_params(f32.net, theta, P), SCORESDE_OK);
+    scoresde_trainer_free(f32.tr);
+    ck_assert_int_eq(scoresde_trainer_create(&f32.tr, f32.net, f32.loss), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_trainer_set_double(f32.tr, SCORESDE_TRAIN_LR, 1.0), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_trainer_set_double(f32.tr, SCORESDE_TRAIN_WEIGHT_DECAY, 1e39),
+                     SCORESDE_OK);
+    ck_assert_int_eq(scoresde_trainer_set_int(f32.tr, SCORESDE_TRAIN_WARMUP, 0), SCORESDE_OK);
+    double *grad = test_normals(6, P, 1.0);
+    ck_assert_int_eq(scoresde_trainer_set_grad(f32.tr, grad, P), SCORESDE_OK);
+    test_expect_error(scoresde_trainer_apply(f32.tr, NULL), SCORESDE_ENUMERIC,
+                      "the update of parameter 5 is not finite or beyond float32's range");
+    ck_assert_uint_eq(scoresde_trainer_steps(f32.tr), 0);
+    ck_assert_int_eq(scoresde_model_get_params(f32.net, after, P), SCORESDE_OK);
+    ck_assert_mem_eq(theta, after, P * sizeof(double));
+    ck_assert_int_eq(scoresde_trainer_get_ema(f32.tr, after, P), SCORESDE_OK);
+    ck_assert_mem_eq(theta, after, P * sizeof(double));
+    /* the same step into a float64 model is finite, and taken */
+    ck_assert_int_eq(scoresde_model_set_params(f64.net, theta, P), SCORESDE_OK);
+    scoresde_trainer_free(f64.tr);
+    ck_assert_int_eq(scoresde_trainer_create(&f64.tr, f64.net, f64.loss), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_trainer_set_double(f64.tr, SCORESDE_TRAIN_LR, 1.0), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_trainer_set_double(f64.tr, SCORESDE_TRAIN_WEIGHT_DECAY, 1e39),
+                     SCORESDE_OK);
+    ck_assert_int_eq(scoresde_trainer_set_int(f64.tr, SCORESDE_TRAIN_WARMUP, 0), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_trainer_set_grad(f64.tr, grad, P), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_trainer_apply(f64.tr, NULL), SCORESDE_OK);
+    ck_assert_uint_eq(scoresde_trainer_steps(f64.tr), 1);
+    ck_assert_int_eq(scoresde_model_get_params(f64.net, after, P), SCORESDE_OK);
+    ck_assert(after[5] < -1e38);
+    free(grad);
+    free(before);
+    free(theta);
+    free(after);
+    trainer_close(&f32);
+    trainer_close(&f64);
     ck_assert_uint_eq(scoresde_live_allocations(), 0);
 }
 END_TEST
@@ -670,6 +807,7 @@ int main(void)
     tcase_add_test(tc, loading_a_file_that_is_not_regular);
     tcase_add_test(tc, adam_refuses_an_update_that_overflows);
     tcase_add_test(tc, checkpoint_with_huge_moments_refused);
+    tcase_add_test(tc, float32_parameters_past_the_range_refused);
     tcase_add_test(tc, draws_past_a_purpose_refused);
     tcase_add_test(tc, sde_parameters_with_impossible_consequences);
     tcase_add_test(tc, nan_inputs_refused_naming_the_argument);

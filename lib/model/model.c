@@ -70,6 +70,11 @@ int sd_model_marginals(const scoresde_model *m, const double *t, size_t n, doubl
     return SCORESDE_OK;
 }
 
+double sd_model_param_limit(const scoresde_model *m)
+{
+    return m->ops->param_limit ? m->ops->param_limit(m) : INFINITY;
+}
+
 int scoresde_model_clone(scoresde_model **out, const scoresde_model *model)
 {
     SD_TRY(sd_check_ptr(out, "out"));

@@ -148,6 +148,10 @@ typedef struct sd_model_ops {
     /* theta has num_params values; counts already checked. */
     int (*get_params)(const scoresde_model *m, double *theta);
     int (*set_params)(scoresde_model *m, const double *theta); /* theta finite */
+    /* Optional: the magnitude from which a parameter no longer fits the
+     * kind's storage (SD_FLOAT32_LIMIT for a float32 MLP); set_params refuses
+     * |theta_k| >= it. NULL: any finite value fits. */
+    double (*param_limit)(const scoresde_model *m);
     /* Optional: SCORESDE_OK if dst and src (same kind, same dimension) have
      * the same parameter shapes, else EDIM naming the first difference.
      * NULL: equal parameter counts are enough. */
@@ -268,6 +272,10 @@ int sd_model_marginals(const scoresde_model *m, const double *t, size_t n, doubl
 /* The same into the caller's alpha[n] and sigma[n]: no allocation. */
 int sd_model_marginals_into(const scoresde_model *m, const double *t, size_t n, double *alpha,
                             double *sigma);
+
+/* The model's param_limit (INFINITY for kinds without one): what a trainer
+ * checks its master copy and EMA against before it commits a step. */
+double sd_model_param_limit(const scoresde_model *m);
 
 /* SCORESDE_OK if the SDE has a Gaussian marginal, else EUNSUPPORTED with a
  * message naming `what` (the model that needs it). */

@@ -570,7 +570,7 @@ static int set_cond_params(mlp_state *st, const double *theta, int store)
 {
     int f32 = st->opt.precision == SCORESDE_MLP_FLOAT32;
     for (size_t q = 0; q < st->n_cp; q++) {
-        if (!store && f32 && fabs(theta[q]) > 0x1.fffffep127)
+        if (!store && f32 && !(fabs(theta[q]) < SD_FLOAT32_LIMIT))
             return sd_fail(SCORESDE_EINVAL,
                            "theta[%zu] (%g), a condition parameter, is beyond float32's range",
                            q + sd_mlp_num_params(st->net), theta[q]);
@@ -852,6 +852,12 @@ static int mlp_load_state(scoresde_model *m, struct sd_reader *r, size_t n_param
     return SCORESDE_OK;
 }
 
+static double mlp_param_limit(const scoresde_model *m)
+{
+    const mlp_state *st = m->state;
+    return st->opt.precision == SCORESDE_MLP_FLOAT32 ? SD_FLOAT32_LIMIT : INFINITY;
+}
+
 const sd_model_ops sd_model_mlp_ops = {
     .name = "MLP",
     .kind = SCORESDE_MODEL_MLP,
@@ -864,6 +870,7 @@ const sd_model_ops sd_model_mlp_ops = {
     .num_params = mlp_num_params,
     .get_params = mlp_get_params,
     .set_params = mlp_set_params,
+    .param_limit = mlp_param_limit,
     .same_shape = mlp_same_shape,
     .score_backward = mlp_score_backward,
     .score_vjp = mlp_score_vjp,
