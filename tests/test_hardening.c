@@ -749,15 +749,18 @@ static size_t sampler_call_blocks(alloc_count *count, int method, int steps,
  * the marginals of every sample on every evaluation, so sampling with it
  * allocated per step. Now a sampler call with 40 steps allocates exactly the
  * blocks one with 5 steps does, for every method, the score and denoiser
- * hooks, their conditional twins, per-sample conditions and guidance, and
- * (as the guide says) the mixture and an MLP. */
+ * hooks, their conditional twins, per-sample conditions and guidance, the
+ * linear-Gaussian posterior (which allocated its marginals and scratch per
+ * evaluation: now a pool as the mixture's), and (as the guide says) the
+ * mixture and an MLP. */
 START_TEST(hook_models_allocate_per_call_not_per_step)
 {
     enum { N = 300, D = 2 };
     alloc_count c = {0, 0};
     ck_assert_int_eq(scoresde_set_allocator(counting_malloc, counting_free, &c), SCORESDE_OK);
     scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
-    scoresde_model *m[6] = {NULL, NULL, NULL, NULL, test_mixture(sde), small_mlp(sde, D, 8, 1)};
+    scoresde_model *m[7] = {NULL, NULL, NULL, NULL, test_mixture(sde), small_mlp(sde, D, 8, 1),
+                            NULL};
     ck_assert_int_eq(scoresde_model_create_denoiser_fn(&m[0], sde, D, shrink_denoiser, NULL, NULL),
                      SCORESDE_OK);
     ck_assert_int_eq(scoresde_model_create_score_fn(&m[1], sde, D, unit_score, NULL, NULL),
@@ -768,6 +771,11 @@ START_TEST(hook_models_allocate_per_call_not_per_step)
     ck_assert_int_eq(
         scoresde_model_create_cond_score_fn(&m[3], sde, D, 1, 1, shift_score, NULL, NULL),
         SCORESDE_OK);
+    /* the exact linear-Gaussian posterior, y = theta_0 + e (C = 1) */
+    const double m0[D] = {0.0, 0.0}, S0[D * D] = {1.0, 0.3, 0.3, 1.0}, A[D] = {1.0, 0.0};
+    const double b[1] = {0.0}, Se[1] = {0.5};
+    ck_assert_int_eq(scoresde_model_create_linear_gaussian(&m[6], sde, D, 1, m0, S0, A, b, Se),
+                     SCORESDE_OK);
     double y[N];
     unsigned char null_mask[N];
     for (size_t i = 0; i < N; i++) {
@@ -777,10 +785,10 @@ START_TEST(hook_models_allocate_per_call_not_per_step)
     scoresde_cond cond = {sizeof cond, 1, y, N, null_mask};
     const int methods[4] = {SCORESDE_SAMPLER_PC, SCORESDE_SAMPLER_ODE, SCORESDE_SAMPLER_EDM,
                             SCORESDE_SAMPLER_DPMPP};
-    for (int k = 0; k < 6; k++)
+    for (int k = 0; k < 7; k++)
         for (int mi = 0; mi < 4; mi++)
-            for (int guided = 0; guided < (k == 2 || k == 3 ? 2 : 1); guided++) {
-                const scoresde_cond *cd = k == 2 || k == 3 ? &cond : NULL;
+            for (int guided = 0; guided < (k == 2 || k == 3 || k == 6 ? 2 : 1); guided++) {
+                const scoresde_cond *cd = k == 2 || k == 3 || k == 6 ? &cond : NULL;
                 double w = guided ? 1.5 : 0.0;
                 /* the first call fills the model's pools (mixture, MLP) */
                 sampler_call_blocks(&c, methods[mi], 5, m[k], cd, w);
@@ -791,7 +799,7 @@ START_TEST(hook_models_allocate_per_call_not_per_step)
                               "with 5",
                               k, methods[mi], w, many, few);
             }
-    for (int k = 0; k < 6; k++)
+    for (int k = 0; k < 7; k++)
         scoresde_model_free(m[k]);
     scoresde_sde_free(sde);
     ck_assert_uint_eq(scoresde_live_allocations(), 0);

@@ -15,6 +15,7 @@
  * SPDX-License-Identifier: BSD-3-Clause
  */
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "model_internal.h"
@@ -30,13 +31,32 @@ typedef struct sd_lg_state {
     double *Qp, *lp; /* the same for the posterior covariance */
     double *mbase;  /* D */
     double *G;      /* D x C */
+    pthread_mutex_t lock;   /* guards pool */
+    struct lg_ws *pool;     /* free evaluation workspaces */
 } sd_lg_state;
+
+/* Samples whose marginals an evaluation holds at once. */
+#define LG_CHUNK 256
+
+/* An evaluation workspace: LG_CHUNK alphas and sigmas, then mean and u (D
+ * each). Kept in the state's pool between calls, so a sampler's steps
+ * allocate nothing once each thread has one (issue 17, finding 8). */
+typedef struct lg_ws {
+    struct lg_ws *next;
+    double mem[];
+} lg_ws;
 
 static void lg_free_state(void *state)
 {
     sd_lg_state *s = state;
     if (s == NULL)
         return;
+    while (s->pool) {
+        lg_ws *next = s->pool->next;
+        sd_free(s->pool);
+        s->pool = next;
+    }
+    pthread_mutex_destroy(&s->lock);
     sd_free(s->block);
     sd_free(s);
 }
@@ -47,10 +67,11 @@ static sd_lg_state *lg_alloc_state(size_t D, size_t C)
     if (s == NULL)
         return NULL;
     s->C = C;
+    pthread_mutex_init(&s->lock, NULL);
     s->size = 2 * D * D + 5 * D + D * C;
     s->block = sd_calloc(s->size, sizeof(double));
     if (s->block == NULL) {
-        sd_free(s);
+        lg_free_state(s);
         return NULL;
     }
     s->m0 = s->block;
@@ -96,27 +117,61 @@ static lg_gauss lg_pick(const scoresde_model *m, const sd_cond *cond, size_t i, 
     return (lg_gauss){s->Qp, s->lp, mean};
 }
 
-/* Per-call scratch: the marginals of every sample, then mean, u (D each). */
+/* Per-call scratch from the state's pool: the marginals of LG_CHUNK samples
+ * at a time (one batched call to the SDE each), then mean, u (D each).
+ * Samples are visited in order; lg_marginal fills a chunk at its first. */
 typedef struct lg_work {
-    double *ab, *mean, *u;
+    lg_ws *ws;
+    const double *t;
+    size_t n;
+    double *alpha, *sigma, *mean, *u;
 } lg_work;
 
 static int lg_work_begin(const scoresde_model *m, const double *t, size_t n, lg_work *w)
 {
-    SD_TRY(sd_model_marginals(m, t, n, &w->ab));
-    w->mean = sd_malloc(2 * m->dim * sizeof(double));
-    if (w->mean == NULL) {
-        sd_free(w->ab);
-        return SCORESDE_ENOMEM;
+    sd_lg_state *s = m->state;
+    pthread_mutex_lock(&s->lock);
+    w->ws = s->pool;
+    if (w->ws)
+        s->pool = w->ws->next;
+    pthread_mutex_unlock(&s->lock);
+    if (w->ws == NULL) {
+        w->ws = sd_malloc(sizeof(lg_ws) + (2 * LG_CHUNK + 2 * m->dim) * sizeof(double));
+        if (w->ws == NULL)
+            return SCORESDE_ENOMEM;
     }
+    w->t = t;
+    w->n = n;
+    w->alpha = w->ws->mem;
+    w->sigma = w->alpha + LG_CHUNK;
+    w->mean = w->sigma + LG_CHUNK;
     w->u = w->mean + m->dim;
     return SCORESDE_OK;
 }
 
-static void lg_work_end(lg_work *w)
+/* Sample i's alpha and sigma (the marginals of its chunk computed at the
+ * chunk's first sample). */
+static int lg_marginal(const scoresde_model *m, lg_work *w, size_t i, double *a, double *sg)
 {
-    sd_free(w->ab);
-    sd_free(w->mean);
+    size_t j = i % LG_CHUNK;
+    if (j == 0) {
+        size_t c = w->n - i < LG_CHUNK ? w->n - i : LG_CHUNK;
+        SD_TRY(sd_model_marginals_into(m, w->t + i, c, w->alpha, w->sigma));
+    }
+    *a = w->alpha[j];
+    *sg = w->sigma[j];
+    return SCORESDE_OK;
+}
+
+/* Return the workspace to the pool; passes rc through. */
+static int lg_work_end(const scoresde_model *m, lg_work *w, int rc)
+{
+    sd_lg_state *s = m->state;
+    pthread_mutex_lock(&s->lock);
+    w->ws->next = s->pool;
+    s->pool = w->ws;
+    pthread_mutex_unlock(&s->lock);
+    return rc;
 }
 
 /* u = diag(1/c) Q^T v for the sample's Gaussian at (alpha, sigma). */
@@ -143,11 +198,10 @@ static void lg_unwhiten(const lg_gauss *g, size_t D, const double *u, double *ou
 }
 
 /* The score of sample i into out; leaves u = diag(1/c) Q^T (x - alpha mean). */
-static void lg_score_one(const scoresde_model *m, const sd_cond *cond, lg_work *w, size_t n,
-                         size_t i, const double *x, double *out)
+static void lg_score_one(const scoresde_model *m, const sd_cond *cond, lg_work *w, size_t i,
+                         double a, double sg, const double *x, double *out)
 {
     size_t D = m->dim;
-    double a = w->ab[i], sg = w->ab[n + i];
     lg_gauss g = lg_pick(m, cond, i, w->mean);
     for (size_t j = 0; j < D; j++)
         out[j] = x[j] - a * g.mean[j];
@@ -161,10 +215,11 @@ static int lg_score(const scoresde_model *m, const double *x, const double *t, s
     size_t D = m->dim;
     lg_work w;
     SD_TRY(lg_work_begin(m, t, n, &w));
-    for (size_t i = 0; i < n; i++)
-        lg_score_one(m, cond, &w, n, i, x + i * D, out + i * D);
-    lg_work_end(&w);
-    return SCORESDE_OK;
+    int rc = SCORESDE_OK;
+    double a, sg;
+    for (size_t i = 0; i < n && (rc = lg_marginal(m, &w, i, &a, &sg)) == SCORESDE_OK; i++)
+        lg_score_one(m, cond, &w, i, a, sg, x + i * D, out + i * D);
+    return lg_work_end(m, &w, rc);
 }
 
 static int lg_log_density(const scoresde_model *m, const double *x, const double *t, size_t n,
@@ -173,8 +228,10 @@ static int lg_log_density(const scoresde_model *m, const double *x, const double
     size_t D = m->dim;
     lg_work w;
     SD_TRY(lg_work_begin(m, t, n, &w));
-    for (size_t i = 0; i < n; i++) {
-        double a = w.ab[i], sg = w.ab[n + i], acc = 0.0;
+    int rc = SCORESDE_OK;
+    double a, sg;
+    for (size_t i = 0; i < n && (rc = lg_marginal(m, &w, i, &a, &sg)) == SCORESDE_OK; i++) {
+        double acc = 0.0;
         lg_gauss g = lg_pick(m, cond, i, w.mean);
         for (size_t k = 0; k < D; k++) {
             double ck = a * a * g.l[k] + sg * sg, u = 0.0;
@@ -184,8 +241,7 @@ static int lg_log_density(const scoresde_model *m, const double *x, const double
         }
         logp[i] = -0.5 * acc;
     }
-    lg_work_end(&w);
-    return SCORESDE_OK;
+    return lg_work_end(m, &w, rc);
 }
 
 static int lg_divergence(const scoresde_model *m, const double *x, const double *t, size_t n,
@@ -195,15 +251,16 @@ static int lg_divergence(const scoresde_model *m, const double *x, const double 
     size_t D = m->dim;
     lg_work w;
     SD_TRY(lg_work_begin(m, t, n, &w));
-    for (size_t i = 0; i < n; i++) {
-        double a = w.ab[i], sg = w.ab[n + i], acc = 0.0;
+    int rc = SCORESDE_OK;
+    double a, sg;
+    for (size_t i = 0; i < n && (rc = lg_marginal(m, &w, i, &a, &sg)) == SCORESDE_OK; i++) {
+        double acc = 0.0;
         lg_gauss g = lg_pick(m, cond, i, w.mean);
         for (size_t k = 0; k < D; k++)
             acc += 1.0 / (a * a * g.l[k] + sg * sg);
         div[i] = -acc;
     }
-    lg_work_end(&w);
-    return SCORESDE_OK;
+    return lg_work_end(m, &w, rc);
 }
 
 /* The Jacobian is -Q diag(1/c) Q^T, the same for every x. */
@@ -213,15 +270,16 @@ static int lg_jvp(const scoresde_model *m, const double *x, const double *t, siz
     size_t D = m->dim;
     lg_work w;
     SD_TRY(lg_work_begin(m, t, n, &w));
-    for (size_t i = 0; i < n; i++) {
+    int rc = SCORESDE_OK;
+    double a, sg;
+    for (size_t i = 0; i < n && (rc = lg_marginal(m, &w, i, &a, &sg)) == SCORESDE_OK; i++) {
         if (score_out)
-            lg_score_one(m, cond, &w, n, i, x + i * D, score_out + i * D);
+            lg_score_one(m, cond, &w, i, a, sg, x + i * D, score_out + i * D);
         lg_gauss g = lg_pick(m, cond, i, w.mean);
-        lg_whiten(&g, D, w.ab[i], w.ab[n + i], v + i * D, w.u);
+        lg_whiten(&g, D, a, sg, v + i * D, w.u);
         lg_unwhiten(&g, D, w.u, jv + i * D);
     }
-    lg_work_end(&w);
-    return SCORESDE_OK;
+    return lg_work_end(m, &w, rc);
 }
 
 /* x = alpha mean + Q diag(sqrt(c)) z, z from the sample's stream. */
@@ -231,8 +289,9 @@ static int lg_sample(const scoresde_model *m, const double *t, size_t n, const s
     size_t D = m->dim;
     lg_work w;
     SD_TRY(lg_work_begin(m, t, n, &w));
-    for (size_t i = 0; i < n; i++) {
-        double a = w.ab[i], sg = w.ab[n + i];
+    int rc = SCORESDE_OK;
+    double a, sg;
+    for (size_t i = 0; i < n && (rc = lg_marginal(m, &w, i, &a, &sg)) == SCORESDE_OK; i++) {
         lg_gauss g = lg_pick(m, cond, i, w.mean);
         sd_rng_normal(seed, first_sample + i, SCORESDE_RNG_OFFSET(SCORESDE_RNG_MODEL, 0), D,
                       w.u);
@@ -245,8 +304,7 @@ static int lg_sample(const scoresde_model *m, const double *t, size_t n, const s
             x[i * D + j] = acc;
         }
     }
-    lg_work_end(&w);
-    return SCORESDE_OK;
+    return lg_work_end(m, &w, rc);
 }
 
 const sd_model_ops sd_model_linear_gaussian_ops = {
