@@ -15,7 +15,6 @@
  * SPDX-License-Identifier: BSD-3-Clause
  */
 #include <math.h>
-#include <pthread.h>
 #include <string.h>
 
 #include "model_internal.h"
@@ -31,32 +30,15 @@ typedef struct sd_lg_state {
     double *Qp, *lp; /* the same for the posterior covariance */
     double *mbase;  /* D */
     double *G;      /* D x C */
-    pthread_mutex_t lock;   /* guards pool */
-    struct lg_ws *pool;     /* free evaluation workspaces */
+    sd_ws_pool pool; /* evaluation workspaces (lg_work) */
 } sd_lg_state;
-
-/* Samples whose marginals an evaluation holds at once. */
-#define LG_CHUNK 256
-
-/* An evaluation workspace: LG_CHUNK alphas and sigmas, then mean and u (D
- * each). Kept in the state's pool between calls, so a sampler's steps
- * allocate nothing once each thread has one (issue 17, finding 8). */
-typedef struct lg_ws {
-    struct lg_ws *next;
-    double mem[];
-} lg_ws;
 
 static void lg_free_state(void *state)
 {
     sd_lg_state *s = state;
     if (s == NULL)
         return;
-    while (s->pool) {
-        lg_ws *next = s->pool->next;
-        sd_free(s->pool);
-        s->pool = next;
-    }
-    pthread_mutex_destroy(&s->lock);
+    sd_ws_pool_destroy(&s->pool);
     sd_free(s->block);
     sd_free(s);
 }
@@ -67,7 +49,7 @@ static sd_lg_state *lg_alloc_state(size_t D, size_t C)
     if (s == NULL)
         return NULL;
     s->C = C;
-    pthread_mutex_init(&s->lock, NULL);
+    sd_ws_pool_init(&s->pool);
     s->size = 2 * D * D + 5 * D + D * C;
     s->block = sd_calloc(s->size, sizeof(double));
     if (s->block == NULL) {
@@ -117,11 +99,12 @@ static lg_gauss lg_pick(const scoresde_model *m, const sd_cond *cond, size_t i, 
     return (lg_gauss){s->Qp, s->lp, mean};
 }
 
-/* Per-call scratch from the state's pool: the marginals of LG_CHUNK samples
+/* Per-call scratch from the state's pool, so a sampler's steps allocate
+ * nothing (issue 17, finding 8): the marginals of SD_MARGINAL_CHUNK samples
  * at a time (one batched call to the SDE each), then mean, u (D each).
- * Samples are visited in order; lg_marginal fills a chunk at its first. */
+ * Samples are visited in order. */
 typedef struct lg_work {
-    lg_ws *ws;
+    double *ws;
     const double *t;
     size_t n;
     double *alpha, *sigma, *mean, *u;
@@ -130,47 +113,29 @@ typedef struct lg_work {
 static int lg_work_begin(const scoresde_model *m, const double *t, size_t n, lg_work *w)
 {
     sd_lg_state *s = m->state;
-    pthread_mutex_lock(&s->lock);
-    w->ws = s->pool;
-    if (w->ws)
-        s->pool = w->ws->next;
-    pthread_mutex_unlock(&s->lock);
-    if (w->ws == NULL) {
-        w->ws = sd_malloc(sizeof(lg_ws) + (2 * LG_CHUNK + 2 * m->dim) * sizeof(double));
-        if (w->ws == NULL)
-            return SCORESDE_ENOMEM;
-    }
+    w->ws = sd_ws_pool_take(&s->pool, 2 * SD_MARGINAL_CHUNK + 2 * m->dim);
+    if (w->ws == NULL)
+        return SCORESDE_ENOMEM;
     w->t = t;
     w->n = n;
-    w->alpha = w->ws->mem;
-    w->sigma = w->alpha + LG_CHUNK;
-    w->mean = w->sigma + LG_CHUNK;
+    w->alpha = w->ws;
+    w->sigma = w->alpha + SD_MARGINAL_CHUNK;
+    w->mean = w->sigma + SD_MARGINAL_CHUNK;
     w->u = w->mean + m->dim;
     return SCORESDE_OK;
 }
 
-/* Sample i's alpha and sigma (the marginals of its chunk computed at the
- * chunk's first sample). */
+/* Sample i's alpha and sigma (sd_model_marginal_in_chunks). */
 static int lg_marginal(const scoresde_model *m, lg_work *w, size_t i, double *a, double *sg)
 {
-    size_t j = i % LG_CHUNK;
-    if (j == 0) {
-        size_t c = w->n - i < LG_CHUNK ? w->n - i : LG_CHUNK;
-        SD_TRY(sd_model_marginals_into(m, w->t + i, c, w->alpha, w->sigma));
-    }
-    *a = w->alpha[j];
-    *sg = w->sigma[j];
-    return SCORESDE_OK;
+    return sd_model_marginal_in_chunks(m, w->t, w->n, i, w->alpha, w->sigma, a, sg);
 }
 
 /* Return the workspace to the pool; passes rc through. */
 static int lg_work_end(const scoresde_model *m, lg_work *w, int rc)
 {
     sd_lg_state *s = m->state;
-    pthread_mutex_lock(&s->lock);
-    w->ws->next = s->pool;
-    s->pool = w->ws;
-    pthread_mutex_unlock(&s->lock);
+    sd_ws_pool_give(&s->pool, w->ws);
     return rc;
 }
 
