@@ -776,6 +776,16 @@ START_TEST(hook_models_allocate_per_call_not_per_step)
     const double b[1] = {0.0}, Se[1] = {0.5};
     ck_assert_int_eq(scoresde_model_create_linear_gaussian(&m[6], sde, D, 1, m0, S0, A, b, Se),
                      SCORESDE_OK);
+    /* hooks without a divergence hook refuse the divergence, allocating nothing */
+    {
+        double x1[D] = {0.5, -0.5}, t1 = 0.5, div;
+        c.blocks = 0;
+        test_expect_error(scoresde_model_divergence(m[0], x1, &t1, 1, D, &div),
+                          SCORESDE_EUNSUPPORTED, "without a divergence hook");
+        test_expect_error(scoresde_model_divergence(m[1], x1, &t1, 1, D, &div),
+                          SCORESDE_EUNSUPPORTED, "without a divergence hook");
+        ck_assert_uint_eq(c.blocks, 0);
+    }
     double y[N];
     unsigned char null_mask[N];
     for (size_t i = 0; i < N; i++) {
