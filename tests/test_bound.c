@@ -370,55 +370,48 @@ static int unit_diffusion(const double *t, size_t n, double *g, void *u)
     return 0;
 }
 
-static void expect_error(int rc, int code, const char *needle)
-{
-    ck_assert_int_eq(rc, code);
-    ck_assert_msg(test_contains(scoresde_last_error(), needle), "message: %s",
-                  scoresde_last_error());
-}
-
 START_TEST(test_bad_input)
 {
     gauss g;
     gauss_init(&g, SCORESDE_SDE_VP);
     scoresde_sampler *s = bound_sampler(SCORESDE_SAMPLER_BOUND_TIME_IMPORTANCE, 2);
     double nll[2], x[4] = {0, 1, NAN, 0}, rows[2 * SCORESDE_REPORT_COLUMNS];
-    expect_error(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_BOUND_DRAWS, 0), SCORESDE_EINVAL,
-                 "BOUND_DRAWS");
-    expect_error(scoresde_sampler_bound(s, g.exact, x, 2, D, 1, 0, nll, NULL, NULL),
-                 SCORESDE_EINVAL, "x");
-    expect_error(scoresde_sampler_bound(s, g.exact, g.x, 2, 3, 1, 0, nll, NULL, NULL),
-                 SCORESDE_EDIM, "D");
-    expect_error(scoresde_sampler_bound(s, g.exact, g.x, 0, D, 1, 0, nll, NULL, NULL),
-                 SCORESDE_EINVAL, "n");
-    expect_error(scoresde_sampler_bound(s, g.exact, g.x, 2, D, 1, 0, NULL, NULL, NULL),
-                 SCORESDE_EINVAL, "nll");
+    test_expect_error(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_BOUND_DRAWS, 0), SCORESDE_EINVAL,
+                      "BOUND_DRAWS");
+    test_expect_error(scoresde_sampler_bound(s, g.exact, x, 2, D, 1, 0, nll, NULL, NULL),
+                      SCORESDE_EINVAL, "x");
+    test_expect_error(scoresde_sampler_bound(s, g.exact, g.x, 2, 3, 1, 0, nll, NULL, NULL),
+                      SCORESDE_EDIM, "D");
+    test_expect_error(scoresde_sampler_bound(s, g.exact, g.x, 0, D, 1, 0, nll, NULL, NULL),
+                      SCORESDE_EINVAL, "n");
+    test_expect_error(scoresde_sampler_bound(s, g.exact, g.x, 2, D, 1, 0, NULL, NULL, NULL),
+                      SCORESDE_EINVAL, "nll");
     /* Sizes that overflow: n x D doubles past SIZE_MAX bytes, refused before any access. */
-    expect_error(scoresde_sampler_bound(s, g.exact, g.x, SIZE_MAX / 2 + 1, D, 1, 0, nll, NULL,
-                                        NULL),
-                 SCORESDE_EINVAL, "x");
-    expect_error(scoresde_sampler_report(s, g.exact, SCORESDE_REPORT_BOUND, g.x, SIZE_MAX / 4,
-                                         D, 1, 0, rows, 7, NULL),
-                 SCORESDE_EINVAL, "x");
+    test_expect_error(
+        scoresde_sampler_bound(s, g.exact, g.x, SIZE_MAX / 2 + 1, D, 1, 0, nll, NULL, NULL),
+        SCORESDE_EINVAL, "x");
+    test_expect_error(scoresde_sampler_report(s, g.exact, SCORESDE_REPORT_BOUND, g.x, SIZE_MAX / 4,
+                                              D, 1, 0, rows, 7, NULL),
+                      SCORESDE_EINVAL, "x");
     OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_EPS, 0));
-    expect_error(scoresde_sampler_bound(s, g.exact, g.x, 2, D, 1, 0, nll, NULL, NULL),
-                 SCORESDE_EINVAL, "eps");
+    test_expect_error(scoresde_sampler_bound(s, g.exact, g.x, 2, D, 1, 0, nll, NULL, NULL),
+                      SCORESDE_EINVAL, "eps");
     OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_EPS, NAN));
-    expect_error(scoresde_sampler_report(s, g.exact, 3, g.x, 2, D, 1, 0, rows, 7, NULL),
-                 SCORESDE_EINVAL, "kind");
-    expect_error(scoresde_sampler_report(s, g.exact, SCORESDE_REPORT_BOUND, g.x, 2, D, 1, 0,
-                                         rows, 8, NULL),
-                 SCORESDE_EINVAL, "columns");
+    test_expect_error(scoresde_sampler_report(s, g.exact, 3, g.x, 2, D, 1, 0, rows, 7, NULL),
+                      SCORESDE_EINVAL, "kind");
+    test_expect_error(
+        scoresde_sampler_report(s, g.exact, SCORESDE_REPORT_BOUND, g.x, 2, D, 1, 0, rows, 8, NULL),
+        SCORESDE_EINVAL, "columns");
     OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_DEQUANT_BITS, 8));
     double frac[4] = {1, 2.5, 3, 4};
-    expect_error(scoresde_sampler_report(s, g.exact, SCORESDE_REPORT_BOUND, frac, 2, D, 1, 0,
-                                         rows, 7, NULL),
-                 SCORESDE_EINVAL, "x[1]");
+    test_expect_error(
+        scoresde_sampler_report(s, g.exact, SCORESDE_REPORT_BOUND, frac, 2, D, 1, 0, rows, 7, NULL),
+        SCORESDE_EINVAL, "x[1]");
     /* ODE report needs the ODE method (this sampler is PC). */
     frac[1] = 2;
-    expect_error(scoresde_sampler_report(s, g.exact, SCORESDE_REPORT_ODE, frac, 2, D, 1, 0, rows,
-                                         7, NULL),
-                 SCORESDE_EINVAL, "ODE");
+    test_expect_error(
+        scoresde_sampler_report(s, g.exact, SCORESDE_REPORT_ODE, frac, 2, D, 1, 0, rows, 7, NULL),
+        SCORESDE_EINVAL, "ODE");
     /* An SDE without a Gaussian marginal. */
     scoresde_sde *custom = NULL;
     scoresde_model *m = NULL;

@@ -14,13 +14,6 @@
 
 #define OK(expr) ck_assert_int_eq((expr), SCORESDE_OK)
 
-static void expect(int rc, int code, const char *needle)
-{
-    ck_assert_int_eq(rc, code);
-    ck_assert_msg(test_contains(scoresde_last_error(), needle), "message \"%s\" lacks \"%s\"",
-                  scoresde_last_error(), needle);
-}
-
 /* ------------------------------------------------------------------ fixtures */
 
 /* Two classes of two components in 2-D, well apart: class 0 left
@@ -361,28 +354,30 @@ START_TEST(test_cond_hooks)
     ck_assert_uint_eq(cnt.calls, st.nfe);
     ck_assert_uint_eq(cnt.rows, 2 * n * st.nfe);
     /* guidance needs a model with a null condition, and a conditional one */
-    expect(scoresde_sampler_sample_cond(s, strict, NULL, n, 2, &c, 5, 0, b, NULL),
-           SCORESDE_EINVAL, "null condition");
+    test_expect_error(scoresde_sampler_sample_cond(s, strict, NULL, n, 2, &c, 5, 0, b, NULL),
+                      SCORESDE_EINVAL, "null condition");
     scoresde_model *plain = test_mixture(sde);
-    expect(scoresde_sampler_sample(s, plain, NULL, n, 2, 5, 0, b, NULL), SCORESDE_EINVAL,
-           "unconditional");
-    expect(scoresde_sampler_encode(o, plain, a, n, 2, b, NULL), SCORESDE_EINVAL,
-           "unconditional");
+    test_expect_error(scoresde_sampler_sample(s, plain, NULL, n, 2, 5, 0, b, NULL), SCORESDE_EINVAL,
+                      "unconditional");
+    test_expect_error(scoresde_sampler_encode(o, plain, a, n, 2, b, NULL), SCORESDE_EINVAL,
+                      "unconditional");
     /* a strict model refuses the null condition before any hook runs */
     cnt.calls = 0;
     OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_GUIDANCE_SCALE, 0.0));
-    expect(scoresde_sampler_sample(s, strict, NULL, n, 2, 5, 0, b, NULL), SCORESDE_EINVAL,
-           "null condition");
+    test_expect_error(scoresde_sampler_sample(s, strict, NULL, n, 2, 5, 0, b, NULL),
+                      SCORESDE_EINVAL, "null condition");
     ck_assert_uint_eq(cnt.calls, 0);
     /* creation errors */
     scoresde_model *bad = (scoresde_model *)1;
-    expect(scoresde_model_create_cond_score_fn(&bad, sde, 2, 0, 1, forward_score, NULL, NULL),
-           SCORESDE_EINVAL, "C");
+    test_expect_error(
+        scoresde_model_create_cond_score_fn(&bad, sde, 2, 0, 1, forward_score, NULL, NULL),
+        SCORESDE_EINVAL, "C");
     ck_assert_ptr_null(bad);
-    expect(scoresde_model_create_cond_score_fn(&bad, sde, 2, 1, 1, NULL, NULL, NULL),
-           SCORESDE_EINVAL, "score");
-    expect(scoresde_model_create_cond_denoiser_fn(&bad, sde, 0, 1, 1, forward_data, NULL, NULL),
-           SCORESDE_EINVAL, "D");
+    test_expect_error(scoresde_model_create_cond_score_fn(&bad, sde, 2, 1, 1, NULL, NULL, NULL),
+                      SCORESDE_EINVAL, "score");
+    test_expect_error(
+        scoresde_model_create_cond_denoiser_fn(&bad, sde, 0, 1, 1, forward_data, NULL, NULL),
+        SCORESDE_EINVAL, "D");
     scoresde_model_free(plain);
     scoresde_sampler_free(o);
     scoresde_sampler_free(s);
@@ -921,53 +916,53 @@ START_TEST(test_iid_errors)
     iid_obs(2, ys);
     iid_precisions(P0, Pp);
     int G = SCORESDE_IID_GAUSS, F = SCORESDE_IID_FACTORIZED;
-    expect(scoresde_model_create_iid(NULL, m, NULL, 2, ys, F, NULL, NULL), SCORESDE_EINVAL, "out");
-    expect(scoresde_model_create_iid(&bad, NULL, NULL, 2, ys, F, NULL, NULL), SCORESDE_EINVAL,
+    test_expect_error(scoresde_model_create_iid(NULL, m, NULL, 2, ys, F, NULL, NULL), SCORESDE_EINVAL, "out");
+    test_expect_error(scoresde_model_create_iid(&bad, NULL, NULL, 2, ys, F, NULL, NULL), SCORESDE_EINVAL,
            "cond_model");
     ck_assert_ptr_null(bad);
-    expect(scoresde_model_create_iid(&bad, m, NULL, 0, ys, F, NULL, NULL), SCORESDE_EINVAL, "N");
-    expect(scoresde_model_create_iid(&bad, m, NULL, 2, NULL, F, NULL, NULL), SCORESDE_EINVAL, "y");
+    test_expect_error(scoresde_model_create_iid(&bad, m, NULL, 0, ys, F, NULL, NULL), SCORESDE_EINVAL, "N");
+    test_expect_error(scoresde_model_create_iid(&bad, m, NULL, 2, NULL, F, NULL, NULL), SCORESDE_EINVAL, "y");
     double ynan[2 * LC];
     memcpy(ynan, ys, sizeof ynan);
     ynan[4] = NAN;
-    expect(scoresde_model_create_iid(&bad, m, NULL, 2, ynan, F, NULL, NULL), SCORESDE_EINVAL,
+    test_expect_error(scoresde_model_create_iid(&bad, m, NULL, 2, ynan, F, NULL, NULL), SCORESDE_EINVAL,
            "sample 1");
-    expect(scoresde_model_create_iid(&bad, m, NULL, 2, ys, 9, NULL, NULL), SCORESDE_EINVAL,
+    test_expect_error(scoresde_model_create_iid(&bad, m, NULL, 2, ys, 9, NULL, NULL), SCORESDE_EINVAL,
            "not an IID method");
-    expect(scoresde_model_create_iid(&bad, m, NULL, 2, ys, F, P0, NULL), SCORESDE_EINVAL,
+    test_expect_error(scoresde_model_create_iid(&bad, m, NULL, 2, ys, F, P0, NULL), SCORESDE_EINVAL,
            "takes no precisions");
-    expect(scoresde_model_create_iid(&bad, m, NULL, 2, ys, G, NULL, Pp), SCORESDE_EINVAL,
+    test_expect_error(scoresde_model_create_iid(&bad, m, NULL, 2, ys, G, NULL, Pp), SCORESDE_EINVAL,
            "prior_precision");
-    expect(scoresde_model_create_iid(&bad, m, NULL, 2, ys, G, P0, NULL), SCORESDE_EINVAL,
+    test_expect_error(scoresde_model_create_iid(&bad, m, NULL, 2, ys, G, P0, NULL), SCORESDE_EINVAL,
            "posterior_precision");
-    expect(scoresde_model_create_iid(&bad, m, NULL, 2, ys, G, P0, Pbad), SCORESDE_EINVAL,
+    test_expect_error(scoresde_model_create_iid(&bad, m, NULL, 2, ys, G, P0, Pbad), SCORESDE_EINVAL,
            "not positive definite");
     for (int e = 0; e < 4; e++)
         Psmall[e] = 0.4 * P0[e];
-    expect(scoresde_model_create_iid(&bad, m, NULL, 2, ys, G, P0, Psmall), SCORESDE_EINVAL,
+    test_expect_error(scoresde_model_create_iid(&bad, m, NULL, 2, ys, G, P0, Psmall), SCORESDE_EINVAL,
            "combined precision");
     scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
     gmm = test_mixture(sde);
-    expect(scoresde_model_create_iid(&bad, gmm, NULL, 2, ys, F, NULL, NULL), SCORESDE_EINVAL,
+    test_expect_error(scoresde_model_create_iid(&bad, gmm, NULL, 2, ys, F, NULL, NULL), SCORESDE_EINVAL,
            "unconditional");
-    expect(scoresde_model_create_iid(&bad, m, m, 2, ys, F, NULL, NULL), SCORESDE_EINVAL,
+    test_expect_error(scoresde_model_create_iid(&bad, m, m, 2, ys, F, NULL, NULL), SCORESDE_EINVAL,
            "prior_model is conditional");
     OK(scoresde_model_create_score_fn(&pm3, sde, 3, prior_hook, NULL, m));
-    expect(scoresde_model_create_iid(&bad, m, pm3, 2, ys, F, NULL, NULL), SCORESDE_EDIM,
+    test_expect_error(scoresde_model_create_iid(&bad, m, pm3, 2, ys, F, NULL, NULL), SCORESDE_EDIM,
            "prior_model has dimension 3");
     OK(scoresde_model_create_score_fn(&pm, scoresde_model_sde(other), LD, prior_hook, NULL, m));
-    expect(scoresde_model_create_iid(&bad, m, pm, 2, ys, F, NULL, NULL), SCORESDE_EINVAL,
+    test_expect_error(scoresde_model_create_iid(&bad, m, pm, 2, ys, F, NULL, NULL), SCORESDE_EINVAL,
            "prior_model's SDE");
     scoresde_model_free(pm);
     scoresde_sde *vp2 = NULL;
     OK(scoresde_sde_create_vp(&vp2, 0.2, 15.0));
     OK(scoresde_model_create_score_fn(&pm, vp2, LD, prior_hook, NULL, m));
-    expect(scoresde_model_create_iid(&bad, m, pm, 2, ys, F, NULL, NULL), SCORESDE_EINVAL,
+    test_expect_error(scoresde_model_create_iid(&bad, m, pm, 2, ys, F, NULL, NULL), SCORESDE_EINVAL,
            "other parameters");
     /* a conditional model refusing the null condition needs a prior model */
     scoresde_model *hook = NULL;
     OK(scoresde_model_create_cond_score_fn(&hook, sde, LD, LC, 0, cond_score_hook, NULL, m));
-    expect(scoresde_model_create_iid(&bad, hook, NULL, 2, ys, F, NULL, NULL), SCORESDE_EINVAL,
+    test_expect_error(scoresde_model_create_iid(&bad, hook, NULL, 2, ys, F, NULL, NULL), SCORESDE_EINVAL,
            "null condition");
     /* GAUSS needs a Gaussian marginal; FACTORIZED does not (a custom SDE
      * without one, prior model and conditional model on it) */
@@ -976,7 +971,7 @@ START_TEST(test_iid_errors)
     OK(scoresde_sde_create_custom(&cu, 1.0, zero_drift, unit_diffusion, NULL, NULL));
     OK(scoresde_model_create_cond_score_fn(&hc, cu, LD, LC, 1, cond_score_hook, NULL, m));
     OK(scoresde_model_create_score_fn(&pc, cu, LD, prior_hook, NULL, m));
-    expect(scoresde_model_create_iid(&bad, hc, pc, 2, ys, G, P0, Pp), SCORESDE_EUNSUPPORTED,
+    test_expect_error(scoresde_model_create_iid(&bad, hc, pc, 2, ys, G, P0, Pp), SCORESDE_EUNSUPPORTED,
            "Gaussian marginal");
     OK(scoresde_model_create_iid(&fc, hc, pc, 2, ys, F, NULL, NULL));
     scoresde_model_free(fc);
@@ -1018,54 +1013,63 @@ START_TEST(test_cond_errors)
     double x[4] = {0, 0, 1, 1}, t[2] = {0.5, 0.5}, out[4];
     double lab[2] = {0, 2}, nan_lab[2] = {0, NAN}, frac[2] = {0.5, 1};
     scoresde_cond c = label_cond(lab, 2, NULL);
-    expect(scoresde_model_score_cond(m, x, t, 2, 2, &c, out), SCORESDE_EINVAL, "sample 1");
+    test_expect_error(scoresde_model_score_cond(m, x, t, 2, 2, &c, out), SCORESDE_EINVAL,
+                      "sample 1");
     c.c = nan_lab;
-    expect(scoresde_model_score_cond(m, x, t, 2, 2, &c, out), SCORESDE_EINVAL, "not finite");
+    test_expect_error(scoresde_model_score_cond(m, x, t, 2, 2, &c, out), SCORESDE_EINVAL,
+                      "not finite");
     c.c = frac;
-    expect(scoresde_model_score_cond(m, x, t, 2, 2, &c, out), SCORESDE_EINVAL, "0.5");
+    test_expect_error(scoresde_model_score_cond(m, x, t, 2, 2, &c, out), SCORESDE_EINVAL, "0.5");
     c.c = lab;
     c.C = 2;
-    expect(scoresde_model_score_cond(m, x, t, 2, 2, &c, out), SCORESDE_EDIM, "cond->C");
+    test_expect_error(scoresde_model_score_cond(m, x, t, 2, 2, &c, out), SCORESDE_EDIM, "cond->C");
     /* the samplers check the condition too */
     scoresde_sampler *s = NULL;
     OK(scoresde_sampler_create(&s, SCORESDE_SAMPLER_ODE));
     c.C = 1;
-    expect(scoresde_sampler_sample_cond(s, m, NULL, 2, 2, &c, 0, 0, out, NULL), SCORESDE_EINVAL,
-           "class labels");
+    test_expect_error(scoresde_sampler_sample_cond(s, m, NULL, 2, 2, &c, 0, 0, out, NULL),
+                      SCORESDE_EINVAL, "class labels");
     double ok_lab[3] = {0, 1, 0};
     scoresde_cond three = label_cond(ok_lab, 3, NULL);
-    expect(scoresde_sampler_sample_cond(s, m, NULL, 2, 2, &three, 0, 0, out, NULL),
-           SCORESDE_EINVAL, "cond->rows");
-    expect(scoresde_sampler_likelihood_cond(s, m, x, 2, 2, &three, 0, 0, out, NULL, NULL),
-           SCORESDE_EINVAL, "cond->rows");
-    expect(scoresde_sampler_encode_cond(s, m, x, 2, 2, &three, out, NULL), SCORESDE_EINVAL,
-           "cond->rows");
+    test_expect_error(scoresde_sampler_sample_cond(s, m, NULL, 2, 2, &three, 0, 0, out, NULL),
+                      SCORESDE_EINVAL, "cond->rows");
+    test_expect_error(
+        scoresde_sampler_likelihood_cond(s, m, x, 2, 2, &three, 0, 0, out, NULL, NULL),
+        SCORESDE_EINVAL, "cond->rows");
+    test_expect_error(scoresde_sampler_encode_cond(s, m, x, 2, 2, &three, out, NULL),
+                      SCORESDE_EINVAL, "cond->rows");
     scoresde_model *plain = test_mixture(sde);
-    expect(scoresde_sampler_sample_cond(s, plain, NULL, 2, 2, &three, 0, 0, out, NULL),
-           SCORESDE_EINVAL, "unconditional");
-    expect(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_GUIDANCE_SCALE, NAN),
-           SCORESDE_EINVAL, "GUIDANCE_SCALE");
+    test_expect_error(scoresde_sampler_sample_cond(s, plain, NULL, 2, 2, &three, 0, 0, out, NULL),
+                      SCORESDE_EINVAL, "unconditional");
+    test_expect_error(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_GUIDANCE_SCALE, NAN),
+                      SCORESDE_EINVAL, "GUIDANCE_SCALE");
     /* constructors */
-    expect(scoresde_model_create_cond_gmm(&bad, sde, 0, GM, GD, g_pi, g_w, g_mu, g_var),
-           SCORESDE_EINVAL, "K");
+    test_expect_error(scoresde_model_create_cond_gmm(&bad, sde, 0, GM, GD, g_pi, g_w, g_mu, g_var),
+                      SCORESDE_EINVAL, "K");
     ck_assert_ptr_null(bad);
     double negw[4] = {0.6, -0.4, 0.25, 0.75};
-    expect(scoresde_model_create_cond_gmm(&bad, sde, GK, GM, GD, g_pi, negw, g_mu, g_var),
-           SCORESDE_EINVAL, "weights[1]");
-    expect(scoresde_model_create_cond_gmm(&bad, sde, GK, GM, GD, NULL, g_w, g_mu, g_var),
-           SCORESDE_EINVAL, "class_probs");
+    test_expect_error(
+        scoresde_model_create_cond_gmm(&bad, sde, GK, GM, GD, g_pi, negw, g_mu, g_var),
+        SCORESDE_EINVAL, "weights[1]");
+    test_expect_error(scoresde_model_create_cond_gmm(&bad, sde, GK, GM, GD, NULL, g_w, g_mu, g_var),
+                      SCORESDE_EINVAL, "class_probs");
     double S0bad[4] = {1.0, 2.0, 2.0, 1.0}, S0asym[4] = {1.0, 0.3, 0.2, 0.5};
-    expect(scoresde_model_create_linear_gaussian(&bad, sde, LD, LC, l_m0, S0bad, l_A, l_b, l_Se),
-           SCORESDE_EINVAL, "prior_cov is not positive definite");
-    expect(scoresde_model_create_linear_gaussian(&bad, sde, LD, LC, l_m0, S0asym, l_A, l_b, l_Se),
-           SCORESDE_EINVAL, "prior_cov is not symmetric");
-    expect(scoresde_model_create_linear_gaussian(&bad, sde, LD, LC, l_m0, l_S0, l_A, l_b, NULL),
-           SCORESDE_EINVAL, "noise_cov");
+    test_expect_error(
+        scoresde_model_create_linear_gaussian(&bad, sde, LD, LC, l_m0, S0bad, l_A, l_b, l_Se),
+        SCORESDE_EINVAL, "prior_cov is not positive definite");
+    test_expect_error(
+        scoresde_model_create_linear_gaussian(&bad, sde, LD, LC, l_m0, S0asym, l_A, l_b, l_Se),
+        SCORESDE_EINVAL, "prior_cov is not symmetric");
+    test_expect_error(
+        scoresde_model_create_linear_gaussian(&bad, sde, LD, LC, l_m0, l_S0, l_A, l_b, NULL),
+        SCORESDE_EINVAL, "noise_cov");
     double Anan[6] = {1, 0, NAN, 1, 0, 0};
-    expect(scoresde_model_create_linear_gaussian(&bad, sde, LD, LC, l_m0, l_S0, Anan, l_b, l_Se),
-           SCORESDE_EINVAL, "A");
-    expect(scoresde_model_create_linear_gaussian(&bad, sde, LD, 0, l_m0, l_S0, l_A, l_b, l_Se),
-           SCORESDE_EINVAL, "C");
+    test_expect_error(
+        scoresde_model_create_linear_gaussian(&bad, sde, LD, LC, l_m0, l_S0, Anan, l_b, l_Se),
+        SCORESDE_EINVAL, "A");
+    test_expect_error(
+        scoresde_model_create_linear_gaussian(&bad, sde, LD, 0, l_m0, l_S0, l_A, l_b, l_Se),
+        SCORESDE_EINVAL, "C");
     ck_assert_ptr_null(bad);
     /* the exact conditional models have no file form */
     void *buf = NULL;

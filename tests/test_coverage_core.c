@@ -22,19 +22,12 @@
 #include "scoresde.h"
 #include "testutil.h"
 
-static void expect_error(int rc, int code, const char *needle)
-{
-    ck_assert_int_eq(rc, code);
-    ck_assert_msg(strstr(scoresde_last_error(), needle) != NULL, "message '%s' lacks '%s'",
-                  scoresde_last_error(), needle);
-}
-
 START_TEST(writer_overflow_sticks)
 {
     sd_writer w;
     sd_writer_init(&w);
     ck_assert_int_eq(sd_writer_put_u32(&w, 7), SCORESDE_OK);
-    expect_error(sd_writer_reserve(&w, SIZE_MAX / 2), SCORESDE_ENOMEM, "is too large");
+    test_expect_error(sd_writer_reserve(&w, SIZE_MAX / 2), SCORESDE_ENOMEM, "is too large");
     /* every later call reports the first failure and writes nothing */
     const uint32_t u4[1] = {1};
     const uint64_t u8[1] = {2};
@@ -67,12 +60,12 @@ START_TEST(writer_patch_and_empty_take)
     sd_free(data);
     sd_writer_init(&w);
     sd_writer_put_u32(&w, 1);
-    expect_error(sd_writer_patch_u64(&w, 0, 5), SCORESDE_EINVAL,
+    test_expect_error(sd_writer_patch_u64(&w, 0, 5), SCORESDE_EINVAL,
                  "cannot patch 8 bytes at offset 0 of a 4-byte buffer");
     sd_writer_free(&w);
     sd_writer_init(&w);
     sd_writer_put_u32(&w, 1);
-    expect_error(sd_writer_patch_u32(&w, 5, 5), SCORESDE_EINVAL, "at offset 5");
+    test_expect_error(sd_writer_patch_u32(&w, 5, 5), SCORESDE_EINVAL, "at offset 5");
     sd_writer_free(&w);
 }
 END_TEST
@@ -86,18 +79,18 @@ START_TEST(reader_truncated_arrays_and_strings)
     float f4[3];
     uint8_t b[16];
     sd_reader_init(&r, bytes, 10);
-    expect_error(sd_reader_get_u32_array(&r, u4, 3, "u32s"), SCORESDE_ECORRUPT, "u32s");
-    expect_error(sd_reader_get_u64_array(&r, u8, 2, "u64s"), SCORESDE_ECORRUPT, "u64s");
-    expect_error(sd_reader_get_f32_array(&r, f4, 3, "f32s"), SCORESDE_ECORRUPT, "f32s");
-    expect_error(sd_reader_get_bytes(&r, b, 11, "bytes"), SCORESDE_ECORRUPT, "bytes");
+    test_expect_error(sd_reader_get_u32_array(&r, u4, 3, "u32s"), SCORESDE_ECORRUPT, "u32s");
+    test_expect_error(sd_reader_get_u64_array(&r, u8, 2, "u64s"), SCORESDE_ECORRUPT, "u64s");
+    test_expect_error(sd_reader_get_f32_array(&r, f4, 3, "f32s"), SCORESDE_ECORRUPT, "f32s");
+    test_expect_error(sd_reader_get_bytes(&r, b, 11, "bytes"), SCORESDE_ECORRUPT, "bytes");
     ck_assert_int_eq(sd_reader_get_bytes(&r, b, 0, "none"), SCORESDE_OK);
     ck_assert_uint_eq(sd_reader_remaining(&r), 10);
     /* a string of 3 bytes with 2 present; its length field cut short */
     char *s = NULL;
     size_t len;
-    expect_error(sd_reader_get_string(&r, 64, &s, &len, "name"), SCORESDE_ECORRUPT, "name");
+    test_expect_error(sd_reader_get_string(&r, 64, &s, &len, "name"), SCORESDE_ECORRUPT, "name");
     sd_reader_init(&r, bytes, 5);
-    expect_error(sd_reader_get_string(&r, 64, &s, &len, "name"), SCORESDE_ECORRUPT, "name");
+    test_expect_error(sd_reader_get_string(&r, 64, &s, &len, "name"), SCORESDE_ECORRUPT, "name");
     ck_assert_ptr_null(s);
     /* the empty string */
     uint8_t empty[8] = {0};
@@ -114,7 +107,7 @@ START_TEST(container_writer_misuse)
     sd_writer w;
     sd_writer_init(&w);
     ck_assert_int_eq(sd_container_begin(&w, SD_FILE_MODEL), SCORESDE_OK);
-    expect_error(sd_container_section_end(&w, 3), SCORESDE_EINVAL,
+    test_expect_error(sd_container_section_end(&w, 3), SCORESDE_EINVAL,
                  "no section was begun at offset 3");
     sd_writer_free(&w);
     /* at most SD_CONTAINER_MAX_SECTIONS sections */
@@ -127,7 +120,7 @@ START_TEST(container_writer_misuse)
     }
     size_t mark;
     sd_container_section_begin(&w, SD_CONTAINER_MAX_SECTIONS, 0, &mark);
-    expect_error(sd_container_section_end(&w, mark), SCORESDE_EINVAL,
+    test_expect_error(sd_container_section_end(&w, mark), SCORESDE_EINVAL,
                  "a container holds at most 1024 sections");
     sd_writer_free(&w);
 }
@@ -154,12 +147,12 @@ START_TEST(container_names_in_messages)
     size_t size;
     /* a file type this library does not know */
     uint8_t *f = one_section(7, SD_TAG_META, 0, &size);
-    expect_error(sd_container_open(&c, f, size, SD_FILE_MODEL, NULL, 0), SCORESDE_EINVAL,
+    test_expect_error(sd_container_open(&c, f, size, SD_FILE_MODEL, NULL, 0), SCORESDE_EINVAL,
                  "the file is of an unknown type file (type 7), not a model file");
     sd_free(f);
     /* a required section with a non-printable tag */
     f = one_section(SD_FILE_MODEL, 0x01020304u, SD_SECTION_REQUIRED, &size);
-    expect_error(sd_container_open(&c, f, size, SD_FILE_MODEL, NULL, 0), SCORESDE_EVERSION,
+    test_expect_error(sd_container_open(&c, f, size, SD_FILE_MODEL, NULL, 0), SCORESDE_EVERSION,
                  "needs section 0x01020304");
     sd_free(f);
     /* a section header cut inside its flags, then inside its length */
@@ -170,7 +163,7 @@ START_TEST(container_names_in_messages)
         for (int k = 0; k < 8; k++)
             f[16 + k] = (uint8_t)(total >> (8 * k));
         test_reseal(f, (size_t)total);
-        expect_error(sd_container_open(&c, f, (size_t)total, SD_FILE_MODEL, NULL, 0),
+        test_expect_error(sd_container_open(&c, f, (size_t)total, SD_FILE_MODEL, NULL, 0),
                      SCORESDE_ECORRUPT, cut == 6 ? "section flags" : "section length");
         sd_free(f);
     }
@@ -196,16 +189,16 @@ START_TEST(read_all_special_files)
 {
     uint8_t *out = NULL;
     size_t size = 0;
-    expect_error(sd_file_read_all("/never/opened", 64, NULL, &size), SCORESDE_EINVAL,
+    test_expect_error(sd_file_read_all("/never/opened", 64, NULL, &size), SCORESDE_EINVAL,
                  "out is NULL");
-    expect_error(sd_file_read_all("/never/opened", 64, &out, NULL), SCORESDE_EINVAL,
+    test_expect_error(sd_file_read_all("/never/opened", 64, &out, NULL), SCORESDE_EINVAL,
                  "size is NULL");
     /* /proc files state a size of 0 and have contents */
-    expect_error(sd_file_read_all("/proc/self/status", 1 << 20, &out, &size), SCORESDE_EIO,
+    test_expect_error(sd_file_read_all("/proc/self/status", 1 << 20, &out, &size), SCORESDE_EIO,
                  "it grew while being read");
     ck_assert_ptr_null(out);
     /* reading the process's memory at offset 0 fails */
-    expect_error(sd_file_read_all("/proc/self/mem", 1 << 20, &out, &size), SCORESDE_EIO,
+    test_expect_error(sd_file_read_all("/proc/self/mem", 1 << 20, &out, &size), SCORESDE_EIO,
                  "cannot read /proc/self/mem");
     /* a socket is neither a pipe nor a device */
     make_dir();
@@ -245,7 +238,7 @@ START_TEST(save_relative_and_names_taken)
         ck_assert_int_ge(fd, 0);
         close(fd);
     }
-    expect_error(sd_file_save_atomic("busy.bin", data, 3), SCORESDE_EIO,
+    test_expect_error(sd_file_save_atomic("busy.bin", data, 3), SCORESDE_EIO,
                  "cannot create a temporary file to save busy.bin");
     ck_assert_int_eq(access("busy.bin", F_OK), -1);
     ck_assert_int_eq(chdir(cwd), 0);

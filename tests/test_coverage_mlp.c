@@ -14,13 +14,6 @@
 #include "scoresde.h"
 #include "testutil.h"
 
-static void expect_error(int rc, int code, const char *needle)
-{
-    ck_assert_int_eq(rc, code);
-    ck_assert_msg(strstr(scoresde_last_error(), needle) != NULL, "message '%s' lacks '%s'",
-                  scoresde_last_error(), needle);
-}
-
 static const size_t widths[1] = {4};
 
 START_TEST(options_past_limits)
@@ -29,16 +22,16 @@ START_TEST(options_past_limits)
     scoresde_mlp_options o;
     scoresde_model *m = (scoresde_model *)&m;
     test_mlp_options(&o, SCORESDE_MLP_MAX_HIDDEN + 1, widths, SCORESDE_MLP_OUTPUT_NOISE, 4, 1);
-    expect_error(scoresde_model_create_mlp(&m, vp, 2, &o), SCORESDE_EINVAL,
+    test_expect_error(scoresde_model_create_mlp(&m, vp, 2, &o), SCORESDE_EINVAL,
                  "n_hidden (65) is above 64");
     ck_assert_ptr_null(m);
     test_mlp_options(&o, 1, widths, SCORESDE_MLP_OUTPUT_NOISE, 4, 1);
     o.cond_dim = 1;
     o.cond_classes = ((size_t)1 << 20) + 1;
-    expect_error(scoresde_model_create_mlp(&m, vp, 2, &o), SCORESDE_EINVAL,
+    test_expect_error(scoresde_model_create_mlp(&m, vp, 2, &o), SCORESDE_EINVAL,
                  "cond_classes (1048577) is above 2^20");
     test_mlp_options(&o, 1, widths, SCORESDE_MLP_OUTPUT_NOISE, 4, 1);
-    expect_error(scoresde_model_create_mlp(&m, vp, (size_t)1 << 20, &o), SCORESDE_EINVAL,
+    test_expect_error(scoresde_model_create_mlp(&m, vp, (size_t)1 << 20, &o), SCORESDE_EINVAL,
                  "D (1048576) is above the network's limit");
     ck_assert_ptr_null(m);
     scoresde_sde_free(vp);
@@ -62,7 +55,7 @@ START_TEST(float32_condition_parameters)
     ck_assert_int_eq(scoresde_model_get_params(m, before, P), SCORESDE_OK);
     memcpy(theta, before, P * sizeof(double));
     theta[P - 1] = 1e39;
-    expect_error(scoresde_model_set_params(m, theta, P), SCORESDE_EINVAL,
+    test_expect_error(scoresde_model_set_params(m, theta, P), SCORESDE_EINVAL,
                  "a condition parameter, is beyond float32's range");
     ck_assert_int_eq(scoresde_model_get_params(m, theta, P), SCORESDE_OK);
     ck_assert_mem_eq(theta, before, P * sizeof(double));
@@ -84,9 +77,9 @@ START_TEST(jacobian_products_overflow)
     double x[4] = {0.1, 0.2, 0.3, 0.4}, t[2] = {1e-3, 1e-3}, v[4], s[4], jv[4], est[2];
     for (int k = 0; k < 4; k++)
         v[k] = k % 2 ? -1.7e308 : 1.7e308;
-    expect_error(scoresde_model_jvp(m, x, t, 2, 2, v, s, jv), SCORESDE_ENUMERIC,
+    test_expect_error(scoresde_model_jvp(m, x, t, 2, 2, v, s, jv), SCORESDE_ENUMERIC,
                  "the MLP Jacobian product is not finite");
-    expect_error(scoresde_model_hutchinson(m, x, t, 2, 2, v, 1, est), SCORESDE_ENUMERIC,
+    test_expect_error(scoresde_model_hutchinson(m, x, t, 2, 2, v, 1, est), SCORESDE_ENUMERIC,
                  "the MLP Jacobian product is not finite");
     /* ordinary tangents are fine */
     for (int k = 0; k < 4; k++)

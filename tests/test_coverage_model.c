@@ -15,13 +15,6 @@
 #include "scoresde.h"
 #include "testutil.h"
 
-static void expect_error(int rc, int code, const char *needle)
-{
-    ck_assert_int_eq(rc, code);
-    ck_assert_msg(strstr(scoresde_last_error(), needle) != NULL, "message '%s' lacks '%s'",
-                  scoresde_last_error(), needle);
-}
-
 static int denoiser(const double *x, const double *t, size_t n, size_t D, double *x0, void *u)
 {
     (void)t, (void)u;
@@ -133,69 +126,69 @@ START_TEST(creator_refusals)
     const double probs[2] = {0.5, 0.5}, cw[2] = {1, 1}, mu[4] = {-1, 0, 1, 0.5};
     const double var[4] = {0.5, 1, 1.5, 2}, badv[4] = {0.5, NAN, 1.5, 2}, badw[2] = {1, -1};
     /* class-conditional mixture */
-    expect_error(scoresde_model_create_cond_gmm(NULL, vp, 2, 1, 2, probs, cw, mu, var),
+    test_expect_error(scoresde_model_create_cond_gmm(NULL, vp, 2, 1, 2, probs, cw, mu, var),
                  SCORESDE_EINVAL, "out is NULL");
-    expect_error(scoresde_model_create_cond_gmm(&m, NULL, 2, 1, 2, probs, cw, mu, var),
+    test_expect_error(scoresde_model_create_cond_gmm(&m, NULL, 2, 1, 2, probs, cw, mu, var),
                  SCORESDE_EINVAL, "sde is NULL");
     ck_assert_ptr_null(m);
-    expect_error(scoresde_model_create_cond_gmm(&m, vp, 2, 0, 2, probs, cw, mu, var),
+    test_expect_error(scoresde_model_create_cond_gmm(&m, vp, 2, 0, 2, probs, cw, mu, var),
                  SCORESDE_EINVAL, "M (the components per class) is zero");
-    expect_error(scoresde_model_create_cond_gmm(&m, vp, 2, 1, 0, probs, cw, mu, var),
+    test_expect_error(scoresde_model_create_cond_gmm(&m, vp, 2, 1, 0, probs, cw, mu, var),
                  SCORESDE_EINVAL, "D (the dimension) is zero");
-    expect_error(scoresde_model_create_cond_gmm(&m, vp, SIZE_MAX, 2, 2, probs, cw, mu, var),
+    test_expect_error(scoresde_model_create_cond_gmm(&m, vp, SIZE_MAX, 2, 2, probs, cw, mu, var),
                  SCORESDE_EINVAL, "K x M");
-    expect_error(scoresde_model_create_cond_gmm(&m, vp, 2, 1, 2, probs, cw, mu, badv),
+    test_expect_error(scoresde_model_create_cond_gmm(&m, vp, 2, 1, 2, probs, cw, mu, badv),
                  SCORESDE_EINVAL, "variances");
-    expect_error(scoresde_model_create_cond_gmm(&m, vp, 2, 1, 2, probs, badw, mu, var),
+    test_expect_error(scoresde_model_create_cond_gmm(&m, vp, 2, 1, 2, probs, badw, mu, var),
                  SCORESDE_EINVAL, "weights");
-    expect_error(scoresde_model_create_cond_gmm(&m, custom, 2, 1, 2, probs, cw, mu, var),
+    test_expect_error(scoresde_model_create_cond_gmm(&m, custom, 2, 1, 2, probs, cw, mu, var),
                  SCORESDE_EUNSUPPORTED, "a class-conditional Gaussian-mixture model");
     /* mixture */
-    expect_error(scoresde_model_create_gmm(&m, vp, 2, 2, badw, mu, var), SCORESDE_EINVAL,
+    test_expect_error(scoresde_model_create_gmm(&m, vp, 2, 2, badw, mu, var), SCORESDE_EINVAL,
                  "weights");
     ck_assert_ptr_null(m);
     /* linear-Gaussian */
     const double pm[2] = {0, 0}, P[4] = {1, 0.2, 0.2, 1}, A[2] = {1, 1}, N[1] = {0.5};
     const double nan2[2] = {NAN, 0}, badP[4] = {1, 0.2, 0.2, INFINITY}, notpd[1] = {-1};
-    expect_error(scoresde_model_create_linear_gaussian(NULL, vp, 2, 1, pm, P, A, NULL, N),
+    test_expect_error(scoresde_model_create_linear_gaussian(NULL, vp, 2, 1, pm, P, A, NULL, N),
                  SCORESDE_EINVAL, "out is NULL");
-    expect_error(scoresde_model_create_linear_gaussian(&m, NULL, 2, 1, pm, P, A, NULL, N),
+    test_expect_error(scoresde_model_create_linear_gaussian(&m, NULL, 2, 1, pm, P, A, NULL, N),
                  SCORESDE_EINVAL, "sde is NULL");
-    expect_error(scoresde_model_create_linear_gaussian(&m, vp, 0, 1, pm, P, A, NULL, N),
+    test_expect_error(scoresde_model_create_linear_gaussian(&m, vp, 0, 1, pm, P, A, NULL, N),
                  SCORESDE_EINVAL, "D (the dimension of theta) is zero");
-    expect_error(scoresde_model_create_linear_gaussian(&m, vp, 4097, 1, pm, P, A, NULL, N),
+    test_expect_error(scoresde_model_create_linear_gaussian(&m, vp, 4097, 1, pm, P, A, NULL, N),
                  SCORESDE_EINVAL, "must be at most 4096");
-    expect_error(scoresde_model_create_linear_gaussian(&m, vp, 2, 4097, pm, P, A, NULL, N),
+    test_expect_error(scoresde_model_create_linear_gaussian(&m, vp, 2, 4097, pm, P, A, NULL, N),
                  SCORESDE_EINVAL, "must be at most 4096");
-    expect_error(scoresde_model_create_linear_gaussian(&m, vp, 2, 1, NULL, P, A, NULL, N),
+    test_expect_error(scoresde_model_create_linear_gaussian(&m, vp, 2, 1, NULL, P, A, NULL, N),
                  SCORESDE_EINVAL, "prior_mean is NULL");
-    expect_error(scoresde_model_create_linear_gaussian(&m, vp, 2, 1, nan2, P, A, NULL, N),
+    test_expect_error(scoresde_model_create_linear_gaussian(&m, vp, 2, 1, nan2, P, A, NULL, N),
                  SCORESDE_EINVAL, "prior_mean");
-    expect_error(scoresde_model_create_linear_gaussian(&m, vp, 2, 1, pm, P, NULL, NULL, N),
+    test_expect_error(scoresde_model_create_linear_gaussian(&m, vp, 2, 1, pm, P, NULL, NULL, N),
                  SCORESDE_EINVAL, "A is NULL");
-    expect_error(scoresde_model_create_linear_gaussian(&m, vp, 2, 1, pm, P, A, nan2, N),
+    test_expect_error(scoresde_model_create_linear_gaussian(&m, vp, 2, 1, pm, P, A, nan2, N),
                  SCORESDE_EINVAL, "b");
-    expect_error(scoresde_model_create_linear_gaussian(&m, vp, 2, 1, pm, NULL, A, NULL, N),
+    test_expect_error(scoresde_model_create_linear_gaussian(&m, vp, 2, 1, pm, NULL, A, NULL, N),
                  SCORESDE_EINVAL, "prior_cov is NULL");
-    expect_error(scoresde_model_create_linear_gaussian(&m, vp, 2, 1, pm, badP, A, NULL, N),
+    test_expect_error(scoresde_model_create_linear_gaussian(&m, vp, 2, 1, pm, badP, A, NULL, N),
                  SCORESDE_EINVAL, "prior_cov");
-    expect_error(scoresde_model_create_linear_gaussian(&m, vp, 2, 1, pm, P, A, NULL, NULL),
+    test_expect_error(scoresde_model_create_linear_gaussian(&m, vp, 2, 1, pm, P, A, NULL, NULL),
                  SCORESDE_EINVAL, "noise_cov is NULL");
-    expect_error(scoresde_model_create_linear_gaussian(&m, vp, 2, 1, pm, P, A, NULL, notpd),
+    test_expect_error(scoresde_model_create_linear_gaussian(&m, vp, 2, 1, pm, P, A, NULL, notpd),
                  SCORESDE_EINVAL, "noise_cov");
-    expect_error(scoresde_model_create_linear_gaussian(&m, custom, 2, 1, pm, P, A, NULL, N),
+    test_expect_error(scoresde_model_create_linear_gaussian(&m, custom, 2, 1, pm, P, A, NULL, N),
                  SCORESDE_EUNSUPPORTED, "a linear-Gaussian model");
     ck_assert_ptr_null(m);
     /* callback models */
-    expect_error(scoresde_model_create_score_fn(NULL, vp, 2, NULL, NULL, NULL), SCORESDE_EINVAL,
+    test_expect_error(scoresde_model_create_score_fn(NULL, vp, 2, NULL, NULL, NULL), SCORESDE_EINVAL,
                  "out is NULL");
-    expect_error(scoresde_model_create_denoiser_fn(&m, NULL, 2, denoiser, NULL, NULL),
+    test_expect_error(scoresde_model_create_denoiser_fn(&m, NULL, 2, denoiser, NULL, NULL),
                  SCORESDE_EINVAL, "sde is NULL");
-    expect_error(scoresde_model_create_denoiser_fn(&m, custom, 2, denoiser, NULL, NULL),
+    test_expect_error(scoresde_model_create_denoiser_fn(&m, custom, 2, denoiser, NULL, NULL),
                  SCORESDE_EUNSUPPORTED, "a denoiser model");
-    expect_error(scoresde_model_create_cond_score_fn(NULL, vp, 2, 1, 0, cond_score, NULL, NULL),
+    test_expect_error(scoresde_model_create_cond_score_fn(NULL, vp, 2, 1, 0, cond_score, NULL, NULL),
                  SCORESDE_EINVAL, "out is NULL");
-    expect_error(scoresde_model_create_cond_score_fn(&m, NULL, 2, 1, 0, cond_score, NULL, NULL),
+    test_expect_error(scoresde_model_create_cond_score_fn(&m, NULL, 2, 1, 0, cond_score, NULL, NULL),
                  SCORESDE_EINVAL, "sde is NULL");
     ck_assert_ptr_null(m);
     scoresde_sde_free(custom);
@@ -223,9 +216,9 @@ START_TEST(cond_divergence_hook)
     ck_assert_int_eq(scoresde_model_divergence_cond(nodiv, x, t, 2, 2, &cond, d),
                      SCORESDE_EUNSUPPORTED);
     /* a condition for no samples */
-    expect_error(scoresde_model_divergence_cond(m, x, t, 0, 2, &cond, d), SCORESDE_EINVAL,
+    test_expect_error(scoresde_model_divergence_cond(m, x, t, 0, 2, &cond, d), SCORESDE_EINVAL,
                  "n (the number of samples) is zero");
-    expect_error(scoresde_model_divergence_cond(NULL, x, t, 2, 2, &cond, d), SCORESDE_EINVAL,
+    test_expect_error(scoresde_model_divergence_cond(NULL, x, t, 2, 2, &cond, d), SCORESDE_EINVAL,
                  "model is NULL");
     scoresde_model_free(nodiv);
     scoresde_model_free(m);
@@ -246,8 +239,8 @@ START_TEST(copy_params_onto_itself)
     ck_assert_int_eq(scoresde_model_copy_params(m, m), SCORESDE_OK);
     test_assert_same_params(m, c);
     double th[1];
-    expect_error(scoresde_model_get_params(NULL, th, 1), SCORESDE_EINVAL, "model is NULL");
-    expect_error(scoresde_model_get_params(m, NULL, 1), SCORESDE_EINVAL, "theta is NULL");
+    test_expect_error(scoresde_model_get_params(NULL, th, 1), SCORESDE_EINVAL, "model is NULL");
+    test_expect_error(scoresde_model_get_params(m, NULL, 1), SCORESDE_EINVAL, "theta is NULL");
     scoresde_model_free(c);
     scoresde_model_free(m);
     scoresde_sde_free(vp);

@@ -15,58 +15,51 @@
 #include "sde_internal.h"
 #include "testutil.h"
 
-static void expect_error(int rc, int code, const char *needle)
-{
-    ck_assert_int_eq(rc, code);
-    ck_assert_msg(strstr(scoresde_last_error(), needle) != NULL, "message '%s' lacks '%s'",
-                  scoresde_last_error(), needle);
-}
-
 START_TEST(null_out_and_non_finite)
 {
-    expect_error(scoresde_sde_create_vp(NULL, 0.1, 20), SCORESDE_EINVAL, "out is NULL");
-    expect_error(scoresde_sde_create_ve(NULL, 0.01, 50), SCORESDE_EINVAL, "out is NULL");
-    expect_error(scoresde_sde_create_edm(NULL, 0.002, 80), SCORESDE_EINVAL, "out is NULL");
-    expect_error(scoresde_sde_create_cosine(NULL, 0.008, 0.99), SCORESDE_EINVAL, "out is NULL");
-    expect_error(scoresde_sde_create_ou(NULL, 1, 1, 1), SCORESDE_EINVAL, "out is NULL");
-    expect_error(scoresde_sde_create_schedule(NULL, 1, NULL, NULL), SCORESDE_EINVAL,
+    test_expect_error(scoresde_sde_create_vp(NULL, 0.1, 20), SCORESDE_EINVAL, "out is NULL");
+    test_expect_error(scoresde_sde_create_ve(NULL, 0.01, 50), SCORESDE_EINVAL, "out is NULL");
+    test_expect_error(scoresde_sde_create_edm(NULL, 0.002, 80), SCORESDE_EINVAL, "out is NULL");
+    test_expect_error(scoresde_sde_create_cosine(NULL, 0.008, 0.99), SCORESDE_EINVAL, "out is NULL");
+    test_expect_error(scoresde_sde_create_ou(NULL, 1, 1, 1), SCORESDE_EINVAL, "out is NULL");
+    test_expect_error(scoresde_sde_create_schedule(NULL, 1, NULL, NULL), SCORESDE_EINVAL,
                  "out is NULL");
-    expect_error(scoresde_sde_create_custom(NULL, 1, NULL, NULL, NULL, NULL), SCORESDE_EINVAL,
+    test_expect_error(scoresde_sde_create_custom(NULL, 1, NULL, NULL, NULL, NULL), SCORESDE_EINVAL,
                  "out is NULL");
     scoresde_sde *s = (scoresde_sde *)&s;
-    expect_error(scoresde_sde_create_cosine(&s, NAN, 0.99), SCORESDE_EINVAL,
+    test_expect_error(scoresde_sde_create_cosine(&s, NAN, 0.99), SCORESDE_EINVAL,
                  "s (nan) is not finite");
     ck_assert_ptr_null(s);
-    expect_error(scoresde_sde_create_cosine(&s, 0.008, INFINITY), SCORESDE_EINVAL,
+    test_expect_error(scoresde_sde_create_cosine(&s, 0.008, INFINITY), SCORESDE_EINVAL,
                  "T (inf) is not finite");
-    expect_error(scoresde_sde_create_ou(&s, NAN, 1, 1), SCORESDE_EINVAL,
+    test_expect_error(scoresde_sde_create_ou(&s, NAN, 1, 1), SCORESDE_EINVAL,
                  "theta (nan) is not finite");
-    expect_error(scoresde_sde_create_ou(&s, 1, -INFINITY, 1), SCORESDE_EINVAL,
+    test_expect_error(scoresde_sde_create_ou(&s, 1, -INFINITY, 1), SCORESDE_EINVAL,
                  "s (-inf) is not finite");
     /* the default training eps 1e-5 is above T */
-    expect_error(scoresde_sde_create_ou(&s, 1, 1, 5e-6), SCORESDE_EINVAL, "eps");
+    test_expect_error(scoresde_sde_create_ou(&s, 1, 1, 5e-6), SCORESDE_EINVAL, "eps");
     ck_assert_ptr_null(s);
     /* VE with sigma(1)^2 = 1e308 finite, g^2(1) = 2 ln(1e304) 1e308 not */
-    expect_error(scoresde_sde_create_ve(&s, 1e-150, 1e154), SCORESDE_EINVAL, "give g^2(1) = inf");
+    test_expect_error(scoresde_sde_create_ve(&s, 1e-150, 1e154), SCORESDE_EINVAL, "give g^2(1) = inf");
     /* OU with theta = 1e-300: sigma(8)^2 = s^2 8 finite, the stationary
      * variance s^2 / (2 theta) not */
-    expect_error(scoresde_sde_create_ou(&s, 1e-300, 1e5, 8), SCORESDE_EINVAL,
+    test_expect_error(scoresde_sde_create_ou(&s, 1e-300, 1e5, 8), SCORESDE_EINVAL,
                  "give a prior variance of inf");
     ck_assert_ptr_null(s);
     /* simulate checks its SDE and times */
     double x[2] = {0, 0};
-    expect_error(scoresde_sde_simulate(NULL, x, 1, 2, 0, 1, 4, 1, 0, 0, x), SCORESDE_EINVAL,
+    test_expect_error(scoresde_sde_simulate(NULL, x, 1, 2, 0, 1, 4, 1, 0, 0, x), SCORESDE_EINVAL,
                  "sde is NULL");
     scoresde_sde *vp = test_make_sde(SCORESDE_SDE_VP);
-    expect_error(scoresde_sde_simulate(vp, x, 1, 2, -0.5, 1, 4, 1, 0, 0, x), SCORESDE_EINVAL,
+    test_expect_error(scoresde_sde_simulate(vp, x, 1, 2, -0.5, 1, 4, 1, 0, 0, x), SCORESDE_EINVAL,
                  "t0 (-0.5) is outside");
-    expect_error(scoresde_sde_simulate(vp, x, 1, 2, 2.0, 1, 4, 1, 0, 0, x), SCORESDE_EINVAL,
+    test_expect_error(scoresde_sde_simulate(vp, x, 1, 2, 2.0, 1, 4, 1, 0, 0, x), SCORESDE_EINVAL,
                  "t0 (2) is outside");
-    expect_error(scoresde_sde_simulate(vp, x, 1, 2, 0, -1.0, 4, 1, 0, 0, x), SCORESDE_EINVAL,
+    test_expect_error(scoresde_sde_simulate(vp, x, 1, 2, 0, -1.0, 4, 1, 0, 0, x), SCORESDE_EINVAL,
                  "t1 (-1) is outside");
-    expect_error(scoresde_sde_simulate(vp, x, 1, 2, 0, 3.0, 4, 1, 0, 0, x), SCORESDE_EINVAL,
+    test_expect_error(scoresde_sde_simulate(vp, x, 1, 2, 0, 3.0, 4, 1, 0, 0, x), SCORESDE_EINVAL,
                  "t1 (3) is outside");
-    expect_error(scoresde_sde_prior_var(NULL, x), SCORESDE_EINVAL, "sde is NULL");
+    test_expect_error(scoresde_sde_prior_var(NULL, x), SCORESDE_EINVAL, "sde is NULL");
     scoresde_sde_free(vp);
 }
 END_TEST
@@ -77,17 +70,17 @@ START_TEST(describe_refusals)
     int kind;
     double p[8];
     size_t count;
-    expect_error(sd_sde_describe(vp, NULL, p, &count), SCORESDE_EINVAL, "kind is NULL");
-    expect_error(sd_sde_describe(vp, &kind, NULL, &count), SCORESDE_EINVAL, "params is NULL");
-    expect_error(sd_sde_describe(vp, &kind, p, NULL), SCORESDE_EINVAL, "count is NULL");
+    test_expect_error(sd_sde_describe(vp, NULL, p, &count), SCORESDE_EINVAL, "kind is NULL");
+    test_expect_error(sd_sde_describe(vp, &kind, NULL, &count), SCORESDE_EINVAL, "params is NULL");
+    test_expect_error(sd_sde_describe(vp, &kind, p, NULL), SCORESDE_EINVAL, "count is NULL");
     ck_assert_int_eq(sd_sde_describe(vp, &kind, p, &count), SCORESDE_OK);
-    expect_error(sd_sde_from_description(kind, p, count, NULL), SCORESDE_EINVAL, "out is NULL");
-    expect_error(sd_sde_from_description(kind, NULL, count, &out), SCORESDE_EINVAL,
+    test_expect_error(sd_sde_from_description(kind, p, count, NULL), SCORESDE_EINVAL, "out is NULL");
+    test_expect_error(sd_sde_from_description(kind, NULL, count, &out), SCORESDE_EINVAL,
                  "params is NULL");
     static const int bad_kinds[3] = {SCORESDE_SDE_VE - 1, SCORESDE_SDE_OU + 1,
                                      SCORESDE_SDE_SCHEDULE};
     for (int k = 0; k < 3; k++)
-        expect_error(sd_sde_from_description(bad_kinds[k], p, count, &out), SCORESDE_EINVAL,
+        test_expect_error(sd_sde_from_description(bad_kinds[k], p, count, &out), SCORESDE_EINVAL,
                      "is not a built-in SDE kind");
     ck_assert_ptr_null(out);
     scoresde_sde_free(vp);
@@ -174,23 +167,23 @@ START_TEST(schedule_turns_bad)
     c.mode = hook_cases[_i].mode;
     int code = hook_cases[_i].code;
     const char *needle = hook_cases[_i].needle;
-    expect_error(scoresde_sde_marginal(s, t, 2, y, NULL, NULL, NULL), code, needle);
-    expect_error(scoresde_sde_diffusion(s, t, 2, g), code, needle);
-    expect_error(scoresde_sde_drift(s, x, t, 2, 2, y), code, needle);
-    expect_error(scoresde_sde_perturb(s, x, t, 2, 2, 1, 0, 0, y, z), code, needle);
-    expect_error(scoresde_sde_kernel_score(s, x, x, t, 2, 2, y), code, needle);
-    expect_error(scoresde_sde_reverse_drift(s, x, t, x, 2, 2, 1.0, y), code, needle);
-    expect_error(scoresde_sde_discretize(s, 3, x, t, 2, 2, y, g), code, needle);
-    expect_error(scoresde_sde_simulate(s, x, 2, 2, 0.5, 1.0, 3, 1, 0, 0, y), code, needle);
+    test_expect_error(scoresde_sde_marginal(s, t, 2, y, NULL, NULL, NULL), code, needle);
+    test_expect_error(scoresde_sde_diffusion(s, t, 2, g), code, needle);
+    test_expect_error(scoresde_sde_drift(s, x, t, 2, 2, y), code, needle);
+    test_expect_error(scoresde_sde_perturb(s, x, t, 2, 2, 1, 0, 0, y, z), code, needle);
+    test_expect_error(scoresde_sde_kernel_score(s, x, x, t, 2, 2, y), code, needle);
+    test_expect_error(scoresde_sde_reverse_drift(s, x, t, x, 2, 2, 1.0, y), code, needle);
+    test_expect_error(scoresde_sde_discretize(s, 3, x, t, 2, 2, y, g), code, needle);
+    test_expect_error(scoresde_sde_simulate(s, x, 2, 2, 0.5, 1.0, 3, 1, 0, 0, y), code, needle);
     /* at T */
     for (int k = 0; k < 2; k++)
         t[k] = 1.0;
     if (c.mode != FAIL) {
         char at_T[96];
         snprintf(at_T, sizeof at_T, "%.*s", (int)(strstr(needle, "(0.5)") - needle), needle);
-        expect_error(scoresde_sde_prior_var(s, &v), code, at_T);
+        test_expect_error(scoresde_sde_prior_var(s, &v), code, at_T);
     } else {
-        expect_error(scoresde_sde_prior_var(s, &v), code, needle);
+        test_expect_error(scoresde_sde_prior_var(s, &v), code, needle);
     }
     scoresde_sde_free(s);
 }
@@ -207,13 +200,13 @@ START_TEST(schedule_g2_bad)
     /* the marginal itself is valid (sigma = 0, sigma' = +inf) */
     ck_assert_int_eq(scoresde_sde_marginal(s, t, 1, NULL, y, NULL, NULL), SCORESDE_OK);
     ck_assert_double_eq(y[0], 0.0);
-    expect_error(scoresde_sde_diffusion(s, t, 1, g), SCORESDE_ENUMERIC, "g^2");
+    test_expect_error(scoresde_sde_diffusion(s, t, 1, g), SCORESDE_ENUMERIC, "g^2");
     c.mode = G2_NEG;
-    expect_error(scoresde_sde_diffusion(s, t, 1, g), SCORESDE_ENUMERIC, "g^2");
+    test_expect_error(scoresde_sde_diffusion(s, t, 1, g), SCORESDE_ENUMERIC, "g^2");
     /* a shrinking sigma: each value valid, the discrete step's variance
      * sigma_i^2 - sigma_{i-1}^2 negative */
     c.mode = SHRINK;
-    expect_error(scoresde_sde_discretize(s, 3, x, t, 1, 2, y, g), SCORESDE_ENUMERIC,
+    test_expect_error(scoresde_sde_discretize(s, 3, x, t, 1, 2, y, g), SCORESDE_ENUMERIC,
                  "discretize: sigma_i^2 - r^2 sigma_{i-1}^2");
     scoresde_sde_free(s);
 }
@@ -230,7 +223,7 @@ START_TEST(schedule_without_prior)
     ck_assert_int_eq(scoresde_sde_prior_var(s, &v), SCORESDE_OK);
     ck_assert_double_eq_tol(v, 1.0, 1e-15);
     c.mode = ZERO;
-    expect_error(scoresde_sde_prior_var(s, &v), SCORESDE_ENUMERIC,
+    test_expect_error(scoresde_sde_prior_var(s, &v), SCORESDE_ENUMERIC,
                  "sigma(T = 1) is zero: no prior");
     scoresde_sde_free(s);
 }
@@ -305,22 +298,22 @@ START_TEST(custom_hooks_fail)
     ck_assert_double_eq_tol(y[0], 0.5 * 0.25, 1e-15);
     ck_assert_double_eq_tol(g[0], 0.5, 1e-15);
     c.fail_drift = 1;
-    expect_error(scoresde_sde_discretize(s, 4, x, t, 1, 2, y, g), SCORESDE_ECALLBACK,
+    test_expect_error(scoresde_sde_discretize(s, 4, x, t, 1, 2, y, g), SCORESDE_ECALLBACK,
                  "the drift hook returned non-zero");
-    expect_error(scoresde_sde_reverse_drift(s, x, t, x, 1, 2, 0.0, y), SCORESDE_ECALLBACK,
+    test_expect_error(scoresde_sde_reverse_drift(s, x, t, x, 1, 2, 0.0, y), SCORESDE_ECALLBACK,
                  "the drift hook returned non-zero");
     c.fail_drift = 0;
     c.fail_diffusion = 1;
-    expect_error(scoresde_sde_discretize(s, 4, x, t, 1, 2, y, g), SCORESDE_ECALLBACK,
+    test_expect_error(scoresde_sde_discretize(s, 4, x, t, 1, 2, y, g), SCORESDE_ECALLBACK,
                  "the diffusion hook returned non-zero");
-    expect_error(scoresde_sde_simulate(s, x, 1, 2, 0.0, 1.0, 2, 1, 0, 0, y), SCORESDE_ECALLBACK,
+    test_expect_error(scoresde_sde_simulate(s, x, 1, 2, 0.0, 1.0, 2, 1, 0, 0, y), SCORESDE_ECALLBACK,
                  "the diffusion hook returned non-zero");
     c.fail_diffusion = 0;
     c.g = NAN;
-    expect_error(scoresde_sde_diffusion(s, t, 1, g), SCORESDE_ENUMERIC,
+    test_expect_error(scoresde_sde_diffusion(s, t, 1, g), SCORESDE_ENUMERIC,
                  "diffusion hook: g(0.5) = nan must be finite and >= 0");
     c.g = -1.0;
-    expect_error(scoresde_sde_diffusion(s, t, 1, g), SCORESDE_ENUMERIC,
+    test_expect_error(scoresde_sde_diffusion(s, t, 1, g), SCORESDE_ENUMERIC,
                  "diffusion hook: g(0.5) = -1 must be finite and >= 0");
     scoresde_sde_free(s);
 }
@@ -337,7 +330,7 @@ START_TEST(simulate_overflows)
     ck_assert_int_eq(scoresde_sde_simulate(s, x, 1, 2, 0.0, 0.5, 1, 1, 0, 0, y), SCORESDE_OK);
     ck_assert_double_eq(y[0], 1.5e308);
     ck_assert_double_eq(y[1], 0.5e308);
-    expect_error(scoresde_sde_simulate(s, x, 1, 2, 0.0, 1.0, 2, 1, 0, 0, y), SCORESDE_ENUMERIC,
+    test_expect_error(scoresde_sde_simulate(s, x, 1, 2, 0.0, 1.0, 2, 1, 0, 0, y), SCORESDE_ENUMERIC,
                  "simulate: sample 0 became non-finite at step 1 (t = 1)");
     scoresde_sde_free(s);
 }

@@ -17,13 +17,6 @@
 #include "scoresde.h"
 #include "testutil.h"
 
-static void expect_error(int rc, int code, const char *needle)
-{
-    ck_assert_int_eq(rc, code);
-    ck_assert_msg(strstr(scoresde_last_error(), needle) != NULL, "message '%s' lacks '%s'",
-                  scoresde_last_error(), needle);
-}
-
 static test_countdown score_cd = {0, -1}, sched_cd = {0, -1};
 
 /* The score of N(0, I), the marginal of test_vp_schedule's SDE from N(0, I) data. */
@@ -185,67 +178,67 @@ START_TEST(null_and_range_arguments)
     scoresde_sampler *s = NULL;
     ck_assert_int_eq(scoresde_sampler_create(&s, SCORESDE_SAMPLER_PC), SCORESDE_OK);
     double t[3] = {1.0, 0.5, 0.1}, x[4] = {0, 0, 0, 0}, y[4], lp[2], bpd[2] = {0, 0};
-    expect_error(scoresde_sampler_set_grid(NULL, t, 3), SCORESDE_EINVAL, "sampler is NULL");
-    expect_error(scoresde_sampler_set_grid(s, NULL, 3), SCORESDE_EINVAL, "t is NULL");
-    expect_error(scoresde_sampler_set_guidance(NULL, NULL, NULL, 0), SCORESDE_EINVAL,
+    test_expect_error(scoresde_sampler_set_grid(NULL, t, 3), SCORESDE_EINVAL, "sampler is NULL");
+    test_expect_error(scoresde_sampler_set_grid(s, NULL, 3), SCORESDE_EINVAL, "t is NULL");
+    test_expect_error(scoresde_sampler_set_guidance(NULL, NULL, NULL, 0), SCORESDE_EINVAL,
                  "sampler is NULL");
-    expect_error(scoresde_sampler_set_progress(NULL, NULL, NULL), SCORESDE_EINVAL,
+    test_expect_error(scoresde_sampler_set_progress(NULL, NULL, NULL), SCORESDE_EINVAL,
                  "sampler is NULL");
-    expect_error(scoresde_sampler_times(NULL, vp, t, 3), SCORESDE_EINVAL, "sampler is NULL");
-    expect_error(scoresde_sampler_times(s, NULL, t, 3), SCORESDE_EINVAL, "sde is NULL");
-    expect_error(scoresde_sampler_times(s, vp, NULL, 3), SCORESDE_EINVAL, "t is NULL");
-    expect_error(scoresde_sampler_sample(NULL, m, NULL, 2, 2, 1, 0, y, NULL), SCORESDE_EINVAL,
+    test_expect_error(scoresde_sampler_times(NULL, vp, t, 3), SCORESDE_EINVAL, "sampler is NULL");
+    test_expect_error(scoresde_sampler_times(s, NULL, t, 3), SCORESDE_EINVAL, "sde is NULL");
+    test_expect_error(scoresde_sampler_times(s, vp, NULL, 3), SCORESDE_EINVAL, "t is NULL");
+    test_expect_error(scoresde_sampler_sample(NULL, m, NULL, 2, 2, 1, 0, y, NULL), SCORESDE_EINVAL,
                  "sampler is NULL");
-    expect_error(scoresde_sampler_encode(s, NULL, x, 2, 2, y, NULL), SCORESDE_EINVAL,
+    test_expect_error(scoresde_sampler_encode(s, NULL, x, 2, 2, y, NULL), SCORESDE_EINVAL,
                  "model is NULL");
-    expect_error(scoresde_sampler_encode(s, m, NULL, 2, 2, y, NULL), SCORESDE_EINVAL,
+    test_expect_error(scoresde_sampler_encode(s, m, NULL, 2, 2, y, NULL), SCORESDE_EINVAL,
                  "x0 is NULL");
-    expect_error(scoresde_sampler_encode(s, m, x, 2, 2, NULL, NULL), SCORESDE_EINVAL,
+    test_expect_error(scoresde_sampler_encode(s, m, x, 2, 2, NULL, NULL), SCORESDE_EINVAL,
                  "x_out is NULL");
     scoresde_sampler_stats small = {.struct_size = 4};
-    expect_error(scoresde_sampler_encode(s, m, x, 2, 2, y, &small), SCORESDE_EINVAL, "stats");
-    expect_error(scoresde_sampler_likelihood(NULL, m, x, 2, 2, 1, 0, lp, NULL, NULL),
+    test_expect_error(scoresde_sampler_encode(s, m, x, 2, 2, y, &small), SCORESDE_EINVAL, "stats");
+    test_expect_error(scoresde_sampler_likelihood(NULL, m, x, 2, 2, 1, 0, lp, NULL, NULL),
                  SCORESDE_EINVAL, "sampler is NULL");
-    expect_error(scoresde_sampler_likelihood(s, NULL, x, 2, 2, 1, 0, lp, NULL, NULL),
+    test_expect_error(scoresde_sampler_likelihood(s, NULL, x, 2, 2, 1, 0, lp, NULL, NULL),
                  SCORESDE_EINVAL, "model is NULL");
     /* bits per dimension */
-    expect_error(scoresde_bits_per_dim(NULL, 2, 2, 8, 1.0, bpd), SCORESDE_EINVAL, "logp is NULL");
-    expect_error(scoresde_bits_per_dim(lp, 2, 2, 8, 1.0, NULL), SCORESDE_EINVAL, "bpd is NULL");
-    expect_error(scoresde_bits_per_dim(lp, 0, 2, 8, 1.0, bpd), SCORESDE_EINVAL, "n");
-    expect_error(scoresde_bits_per_dim(lp, 2, 2, 0, 1.0, bpd), SCORESDE_EINVAL, "bits");
-    expect_error(scoresde_bits_per_dim(lp, 2, 2, 65, 1.0, bpd), SCORESDE_EINVAL, "bits");
-    expect_error(scoresde_bits_per_dim(lp, 2, 2, 8, NAN, bpd), SCORESDE_EINVAL, "scale");
-    expect_error(scoresde_bits_per_dim(lp, 2, 2, 8, -1.0, bpd), SCORESDE_EINVAL, "scale");
+    test_expect_error(scoresde_bits_per_dim(NULL, 2, 2, 8, 1.0, bpd), SCORESDE_EINVAL, "logp is NULL");
+    test_expect_error(scoresde_bits_per_dim(lp, 2, 2, 8, 1.0, NULL), SCORESDE_EINVAL, "bpd is NULL");
+    test_expect_error(scoresde_bits_per_dim(lp, 0, 2, 8, 1.0, bpd), SCORESDE_EINVAL, "n");
+    test_expect_error(scoresde_bits_per_dim(lp, 2, 2, 0, 1.0, bpd), SCORESDE_EINVAL, "bits");
+    test_expect_error(scoresde_bits_per_dim(lp, 2, 2, 65, 1.0, bpd), SCORESDE_EINVAL, "bits");
+    test_expect_error(scoresde_bits_per_dim(lp, 2, 2, 8, NAN, bpd), SCORESDE_EINVAL, "scale");
+    test_expect_error(scoresde_bits_per_dim(lp, 2, 2, 8, -1.0, bpd), SCORESDE_EINVAL, "scale");
     /* Langevin */
-    expect_error(scoresde_sampler_langevin(NULL, score, NULL, x, 2, 2, 1, 0, y, NULL),
+    test_expect_error(scoresde_sampler_langevin(NULL, score, NULL, x, 2, 2, 1, 0, y, NULL),
                  SCORESDE_EINVAL, "sampler is NULL");
-    expect_error(scoresde_sampler_langevin(s, score, NULL, NULL, 2, 2, 1, 0, y, NULL),
+    test_expect_error(scoresde_sampler_langevin(s, score, NULL, NULL, 2, 2, 1, 0, y, NULL),
                  SCORESDE_EINVAL, "x0 is NULL");
-    expect_error(scoresde_sampler_langevin(s, score, NULL, x, 2, 2, 1, 0, NULL, NULL),
+    test_expect_error(scoresde_sampler_langevin(s, score, NULL, x, 2, 2, 1, 0, NULL, NULL),
                  SCORESDE_EINVAL, "x_out is NULL");
-    expect_error(scoresde_sampler_langevin(s, score, NULL, x, 0, 2, 1, 0, y, NULL),
+    test_expect_error(scoresde_sampler_langevin(s, score, NULL, x, 0, 2, 1, 0, y, NULL),
                  SCORESDE_EINVAL, "n");
-    expect_error(scoresde_sampler_langevin(s, score, NULL, x, 2, 0, 1, 0, y, NULL),
+    test_expect_error(scoresde_sampler_langevin(s, score, NULL, x, 2, 0, 1, 0, y, NULL),
                  SCORESDE_EINVAL, "D");
-    expect_error(scoresde_sampler_langevin(s, score, NULL, x, 2, 2, 1, 0, y, &small),
+    test_expect_error(scoresde_sampler_langevin(s, score, NULL, x, 2, 2, 1, 0, y, &small),
                  SCORESDE_EINVAL, "stats");
     /* bound and report */
     double terms[14];
-    expect_error(scoresde_sampler_bound(NULL, m, x, 2, 2, 1, 0, lp, NULL, NULL), SCORESDE_EINVAL,
+    test_expect_error(scoresde_sampler_bound(NULL, m, x, 2, 2, 1, 0, lp, NULL, NULL), SCORESDE_EINVAL,
                  "sampler is NULL");
-    expect_error(scoresde_sampler_bound(s, NULL, x, 2, 2, 1, 0, lp, NULL, NULL), SCORESDE_EINVAL,
+    test_expect_error(scoresde_sampler_bound(s, NULL, x, 2, 2, 1, 0, lp, NULL, NULL), SCORESDE_EINVAL,
                  "model is NULL");
-    expect_error(scoresde_sampler_bound(s, m, NULL, 2, 2, 1, 0, lp, NULL, NULL), SCORESDE_EINVAL,
+    test_expect_error(scoresde_sampler_bound(s, m, NULL, 2, 2, 1, 0, lp, NULL, NULL), SCORESDE_EINVAL,
                  "x is NULL");
-    expect_error(scoresde_sampler_bound(s, m, x, 2, 0, 1, 0, lp, NULL, NULL), SCORESDE_EINVAL,
+    test_expect_error(scoresde_sampler_bound(s, m, x, 2, 0, 1, 0, lp, NULL, NULL), SCORESDE_EINVAL,
                  "D");
-    expect_error(scoresde_sampler_report(s, m, SCORESDE_REPORT_BOUND, x, 2, 2, 1, 0, terms, 0,
+    test_expect_error(scoresde_sampler_report(s, m, SCORESDE_REPORT_BOUND, x, 2, 2, 1, 0, terms, 0,
                                          NULL),
                  SCORESDE_EINVAL, "columns (0) is not in [1, 7]");
-    expect_error(scoresde_sampler_report(s, m, SCORESDE_REPORT_BOUND, x, 2, 2, 1, 0, terms, 8,
+    test_expect_error(scoresde_sampler_report(s, m, SCORESDE_REPORT_BOUND, x, 2, 2, 1, 0, terms, 8,
                                          NULL),
                  SCORESDE_EINVAL, "columns (8) is not in [1, 7]");
-    expect_error(scoresde_sampler_report(s, m, SCORESDE_REPORT_BOUND, x, 2, 2, 1, 0, terms, 7,
+    test_expect_error(scoresde_sampler_report(s, m, SCORESDE_REPORT_BOUND, x, 2, 2, 1, 0, terms, 7,
                                          &small),
                  SCORESDE_EINVAL, "stats");
     /* discrete data must be integers in [0, 2^b - 1] */
@@ -297,7 +290,7 @@ START_TEST(bound_single_draw_and_stats)
     /* with b = 0 a BOUND report is the bound, bit for bit */
     ck_assert_double_eq(terms[SCORESDE_REPORT_TOTAL], nll[0]);
     ck_assert(isnan(terms[SCORESDE_REPORT_STDERR]));
-    expect_error(scoresde_sampler_bound(s, h, x, 2, 2, 3, 0, nll, se, NULL), SCORESDE_ENUMERIC,
+    test_expect_error(scoresde_sampler_bound(s, h, x, 2, 2, 3, 0, nll, se, NULL), SCORESDE_ENUMERIC,
                  "");
     scoresde_sampler_free(s);
     scoresde_model_free(h);

@@ -16,13 +16,6 @@
 #include "scoresde.h"
 #include "testutil.h"
 
-static void expect_error(int rc, int code, const char *needle)
-{
-    ck_assert_int_eq(rc, code);
-    ck_assert_msg(strstr(scoresde_last_error(), needle) != NULL, "message '%s' lacks '%s'",
-                  scoresde_last_error(), needle);
-}
-
 /* The N(0, I) score -x and its divergence, failing as the test_countdown
  * `u` says (score and divergence calls counted together). */
 static int cd_score(const double *x, const double *t, size_t n, size_t D, double *s, void *u)
@@ -80,7 +73,7 @@ START_TEST(callback_fails_at_each_call)
             ck_assert_int_eq(rc, SCORESDE_OK);
             ck_assert_double_eq(v, want);
         } else {
-            expect_error(rc, SCORESDE_ECALLBACK, "callback returned 1");
+            test_expect_error(rc, SCORESDE_ECALLBACK, "callback returned 1");
         }
     }
     scoresde_loss_free(l);
@@ -133,13 +126,13 @@ START_TEST(loss_over_bad_schedule)
     ck_assert_int_eq(scoresde_loss_eval(l, m, x, 2, 2, 1, 0, &good, NULL, NULL, 0), SCORESDE_OK);
     ck_assert(isfinite(good));
     c.mode = 1;
-    expect_error(scoresde_loss_eval(l, m, x, 2, 2, 1, 0, &v, NULL, NULL, 0), SCORESDE_ECALLBACK,
+    test_expect_error(scoresde_loss_eval(l, m, x, 2, 2, 1, 0, &v, NULL, NULL, 0), SCORESDE_ECALLBACK,
                  "the schedule hook returned non-zero");
     c.mode = 2;
-    expect_error(scoresde_loss_eval(l, m, x, 2, 2, 1, 0, &v, NULL, NULL, 0), SCORESDE_EINVAL,
+    test_expect_error(scoresde_loss_eval(l, m, x, 2, 2, 1, 0, &v, NULL, NULL, 0), SCORESDE_EINVAL,
                  "importance-sampled times need 0 < sigma/alpha < inf");
     c.mode = 3;
-    expect_error(scoresde_loss_eval(l, m, x, 2, 2, 1, 0, &v, NULL, NULL, 0), SCORESDE_EINVAL,
+    test_expect_error(scoresde_loss_eval(l, m, x, 2, 2, 1, 0, &v, NULL, NULL, 0), SCORESDE_EINVAL,
                  "importance-sampled times need sigma/alpha increasing");
     /* uniform times, each weighting meets the failing hook */
     c.mode = 1;
@@ -147,24 +140,24 @@ START_TEST(loss_over_bad_schedule)
                                       SCORESDE_LOSS_WEIGHT_UNIFORM};
     for (int k = 0; k < 3; k++) {
         ck_assert_int_eq(set_mode(l, SCORESDE_LOSS_TIME_UNIFORM, weightings[k]), SCORESDE_OK);
-        expect_error(scoresde_loss_eval(l, m, x, 2, 2, 1, 0, &v, NULL, NULL, 0),
+        test_expect_error(scoresde_loss_eval(l, m, x, 2, 2, 1, 0, &v, NULL, NULL, 0),
                      SCORESDE_ECALLBACK, "the schedule hook returned non-zero");
     }
     /* eps at or above T = 0.5, for uniform and importance-sampled times */
     c.mode = 0;
     ck_assert_int_eq(scoresde_loss_set_double(l, SCORESDE_LOSS_EPS, 0.5), SCORESDE_OK);
-    expect_error(scoresde_loss_eval(l, m, x, 2, 2, 1, 0, &v, NULL, NULL, 0), SCORESDE_EINVAL,
+    test_expect_error(scoresde_loss_eval(l, m, x, 2, 2, 1, 0, &v, NULL, NULL, 0), SCORESDE_EINVAL,
                  "eps (0.5) is not below T (0.5)");
     ck_assert_int_eq(set_mode(l, SCORESDE_LOSS_TIME_IMPORTANCE, SCORESDE_LOSS_WEIGHT_G2),
                      SCORESDE_OK);
-    expect_error(scoresde_loss_eval(l, m, x, 2, 2, 1, 0, &v, NULL, NULL, 0), SCORESDE_EINVAL,
+    test_expect_error(scoresde_loss_eval(l, m, x, 2, 2, 1, 0, &v, NULL, NULL, 0), SCORESDE_EINVAL,
                  "increasing from eps (0.5) to T (0.5)");
     /* a fixed time beyond T */
     ck_assert_int_eq(scoresde_loss_set_double(l, SCORESDE_LOSS_EPS, NAN), SCORESDE_OK);
     ck_assert_int_eq(set_mode(l, SCORESDE_LOSS_TIME_FIXED, SCORESDE_LOSS_WEIGHT_SIGMA2),
                      SCORESDE_OK);
     ck_assert_int_eq(scoresde_loss_set_double(l, SCORESDE_LOSS_FIXED_TIME, 0.75), SCORESDE_OK);
-    expect_error(scoresde_loss_eval(l, m, x, 2, 2, 1, 0, &v, NULL, NULL, 0), SCORESDE_EINVAL,
+    test_expect_error(scoresde_loss_eval(l, m, x, 2, 2, 1, 0, &v, NULL, NULL, 0), SCORESDE_EINVAL,
                  "fixed time (0.75) is outside [0, T = 0.5]");
     scoresde_loss_free(l);
     scoresde_model_free(m);
@@ -188,7 +181,7 @@ START_TEST(lognormal_eps_at_T)
                      SCORESDE_OK);
     ck_assert_int_eq(scoresde_loss_set_double(l, SCORESDE_LOSS_EPS, 8.0), SCORESDE_OK);
     double x[4] = {0.1, 0.2, 0.3, 0.4}, v;
-    expect_error(scoresde_loss_eval(l, m, x, 2, 2, 1, 0, &v, NULL, NULL, 0), SCORESDE_EINVAL,
+    test_expect_error(scoresde_loss_eval(l, m, x, 2, 2, 1, 0, &v, NULL, NULL, 0), SCORESDE_EINVAL,
                  "eps (8) is not below T (8)");
     scoresde_loss_free(l);
     scoresde_model_free(m);
@@ -200,13 +193,13 @@ START_TEST(loss_null_arguments)
 {
     scoresde_loss *l = NULL;
     ck_assert_int_eq(scoresde_loss_create(&l, SCORESDE_LOSS_DSM), SCORESDE_OK);
-    expect_error(scoresde_loss_set_weight_fn(NULL, NULL, NULL), SCORESDE_EINVAL, "loss is NULL");
-    expect_error(scoresde_loss_set_weight_fn(l, NULL, NULL), SCORESDE_EINVAL, "fn is NULL");
-    expect_error(scoresde_loss_set_reference(NULL, NULL), SCORESDE_EINVAL, "loss is NULL");
+    test_expect_error(scoresde_loss_set_weight_fn(NULL, NULL, NULL), SCORESDE_EINVAL, "loss is NULL");
+    test_expect_error(scoresde_loss_set_weight_fn(l, NULL, NULL), SCORESDE_EINVAL, "fn is NULL");
+    test_expect_error(scoresde_loss_set_reference(NULL, NULL), SCORESDE_EINVAL, "loss is NULL");
     double v, x[2] = {0, 0};
-    expect_error(scoresde_loss_eval(NULL, NULL, x, 1, 2, 1, 0, &v, NULL, NULL, 0),
+    test_expect_error(scoresde_loss_eval(NULL, NULL, x, 1, 2, 1, 0, &v, NULL, NULL, 0),
                  SCORESDE_EINVAL, "loss is NULL");
-    expect_error(scoresde_loss_eval(l, NULL, x, 1, 2, 1, 0, &v, NULL, NULL, 0), SCORESDE_EINVAL,
+    test_expect_error(scoresde_loss_eval(l, NULL, x, 1, 2, 1, 0, &v, NULL, NULL, 0), SCORESDE_EINVAL,
                  "model is NULL");
     scoresde_loss_free(l);
 }
@@ -254,35 +247,35 @@ START_TEST(trainer_null_arguments)
     void *buf;
     size_t size;
     scoresde_model *out = NULL;
-    expect_error(scoresde_trainer_create(NULL, r.model, r.loss), SCORESDE_EINVAL, "out is NULL");
-    expect_error(scoresde_trainer_backward_cond(NULL, x, 4, 2, NULL, 0, &v), SCORESDE_EINVAL,
+    test_expect_error(scoresde_trainer_create(NULL, r.model, r.loss), SCORESDE_EINVAL, "out is NULL");
+    test_expect_error(scoresde_trainer_backward_cond(NULL, x, 4, 2, NULL, 0, &v), SCORESDE_EINVAL,
                  "trainer is NULL");
-    expect_error(scoresde_trainer_get_grad(NULL, g, r.P), SCORESDE_EINVAL, "trainer is NULL");
-    expect_error(scoresde_trainer_get_grad(r.tr, NULL, r.P), SCORESDE_EINVAL, "grad is NULL");
-    expect_error(scoresde_trainer_set_grad(r.tr, NULL, r.P), SCORESDE_EINVAL, "grad is NULL");
-    expect_error(scoresde_trainer_get_ema(r.tr, NULL, r.P), SCORESDE_EINVAL, "theta is NULL");
-    expect_error(scoresde_trainer_apply(NULL, NULL), SCORESDE_EINVAL, "trainer is NULL");
-    expect_error(scoresde_trainer_step_cond(NULL, x, 4, 2, NULL, &v), SCORESDE_EINVAL,
+    test_expect_error(scoresde_trainer_get_grad(NULL, g, r.P), SCORESDE_EINVAL, "trainer is NULL");
+    test_expect_error(scoresde_trainer_get_grad(r.tr, NULL, r.P), SCORESDE_EINVAL, "grad is NULL");
+    test_expect_error(scoresde_trainer_set_grad(r.tr, NULL, r.P), SCORESDE_EINVAL, "grad is NULL");
+    test_expect_error(scoresde_trainer_get_ema(r.tr, NULL, r.P), SCORESDE_EINVAL, "theta is NULL");
+    test_expect_error(scoresde_trainer_apply(NULL, NULL), SCORESDE_EINVAL, "trainer is NULL");
+    test_expect_error(scoresde_trainer_step_cond(NULL, x, 4, 2, NULL, &v), SCORESDE_EINVAL,
                  "trainer is NULL");
-    expect_error(scoresde_trainer_fit(NULL, x, 4, 2, 1, NULL, NULL), SCORESDE_EINVAL,
+    test_expect_error(scoresde_trainer_fit(NULL, x, 4, 2, 1, NULL, NULL), SCORESDE_EINVAL,
                  "trainer is NULL");
-    expect_error(scoresde_trainer_fit(r.tr, x, 2, 4, 1, NULL, NULL), SCORESDE_EDIM,
+    test_expect_error(scoresde_trainer_fit(r.tr, x, 2, 4, 1, NULL, NULL), SCORESDE_EDIM,
                  "data has dimension 4, the model expects 2");
-    expect_error(scoresde_trainer_save_buffer(NULL, &buf, &size), SCORESDE_EINVAL,
+    test_expect_error(scoresde_trainer_save_buffer(NULL, &buf, &size), SCORESDE_EINVAL,
                  "trainer is NULL");
-    expect_error(scoresde_trainer_save_buffer(r.tr, NULL, &size), SCORESDE_EINVAL,
+    test_expect_error(scoresde_trainer_save_buffer(r.tr, NULL, &size), SCORESDE_EINVAL,
                  "data is NULL");
-    expect_error(scoresde_trainer_save_buffer(r.tr, &buf, NULL), SCORESDE_EINVAL,
+    test_expect_error(scoresde_trainer_save_buffer(r.tr, &buf, NULL), SCORESDE_EINVAL,
                  "size is NULL");
-    expect_error(scoresde_trainer_save(NULL, "x"), SCORESDE_EINVAL, "trainer is NULL");
-    expect_error(scoresde_trainer_save(r.tr, NULL), SCORESDE_EINVAL, "path is NULL");
-    expect_error(scoresde_trainer_load_buffer(NULL, x, 8), SCORESDE_EINVAL, "trainer is NULL");
-    expect_error(scoresde_trainer_load_buffer(r.tr, NULL, 8), SCORESDE_EINVAL, "data is NULL");
-    expect_error(scoresde_trainer_load(NULL, "x"), SCORESDE_EINVAL, "trainer is NULL");
-    expect_error(scoresde_trainer_load(r.tr, NULL), SCORESDE_EINVAL, "path is NULL");
-    expect_error(scoresde_trainer_export(NULL, r.tr, SCORESDE_TRAIN_EXPORT_EMA), SCORESDE_EINVAL,
+    test_expect_error(scoresde_trainer_save(NULL, "x"), SCORESDE_EINVAL, "trainer is NULL");
+    test_expect_error(scoresde_trainer_save(r.tr, NULL), SCORESDE_EINVAL, "path is NULL");
+    test_expect_error(scoresde_trainer_load_buffer(NULL, x, 8), SCORESDE_EINVAL, "trainer is NULL");
+    test_expect_error(scoresde_trainer_load_buffer(r.tr, NULL, 8), SCORESDE_EINVAL, "data is NULL");
+    test_expect_error(scoresde_trainer_load(NULL, "x"), SCORESDE_EINVAL, "trainer is NULL");
+    test_expect_error(scoresde_trainer_load(r.tr, NULL), SCORESDE_EINVAL, "path is NULL");
+    test_expect_error(scoresde_trainer_export(NULL, r.tr, SCORESDE_TRAIN_EXPORT_EMA), SCORESDE_EINVAL,
                  "out is NULL");
-    expect_error(scoresde_trainer_export(&out, NULL, SCORESDE_TRAIN_EXPORT_EMA), SCORESDE_EINVAL,
+    test_expect_error(scoresde_trainer_export(&out, NULL, SCORESDE_TRAIN_EXPORT_EMA), SCORESDE_EINVAL,
                  "trainer is NULL");
     ck_assert_ptr_null(out);
     ck_assert_uint_eq(scoresde_trainer_steps(r.tr), 0);
@@ -352,11 +345,11 @@ START_TEST(checkpoint_loss_settings_differ)
     size_t size;
     ck_assert_int_eq(scoresde_trainer_save_buffer(a.tr, &buf, &size), SCORESDE_OK);
     ck_assert_int_eq(scoresde_loss_set_int(b.loss, SCORESDE_LOSS_NUM_PROBES, 3), SCORESDE_OK);
-    expect_error(scoresde_trainer_load_buffer(b.tr, buf, size), SCORESDE_EINVAL,
+    test_expect_error(scoresde_trainer_load_buffer(b.tr, buf, size), SCORESDE_EINVAL,
                  "the checkpoint's loss has M = 1");
     ck_assert_int_eq(scoresde_loss_set_int(b.loss, SCORESDE_LOSS_NUM_PROBES, 1), SCORESDE_OK);
     ck_assert_int_eq(scoresde_loss_set_double(b.loss, SCORESDE_LOSS_P_STD, 1.5), SCORESDE_OK);
-    expect_error(scoresde_trainer_load_buffer(b.tr, buf, size), SCORESDE_EINVAL,
+    test_expect_error(scoresde_trainer_load_buffer(b.tr, buf, size), SCORESDE_EINVAL,
                  "the checkpoint's loss has P_std");
     ck_assert_uint_eq(scoresde_trainer_steps(b.tr), 0);
     scoresde_buffer_free(buf);

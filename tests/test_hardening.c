@@ -6,6 +6,7 @@
  * SPDX-License-Identifier: BSD-3-Clause
  */
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,16 +127,22 @@ typedef struct {
     size_t P;
 } small_trainer;
 
-static void trainer_open(small_trainer *t)
+static void trainer_open_precision(small_trainer *t, int precision)
 {
     static const size_t widths[1] = {8};
     scoresde_mlp_options o;
     test_mlp_options(&o, 1, widths, SCORESDE_MLP_OUTPUT_NOISE, 4, 3);
+    o.precision = precision;
     t->sde = test_make_sde(SCORESDE_SDE_VP);
     ck_assert_int_eq(scoresde_model_create_mlp(&t->net, t->sde, 2, &o), SCORESDE_OK);
     ck_assert_int_eq(scoresde_loss_create(&t->loss, SCORESDE_LOSS_DSM), SCORESDE_OK);
     ck_assert_int_eq(scoresde_trainer_create(&t->tr, t->net, t->loss), SCORESDE_OK);
     t->P = scoresde_trainer_num_params(t->tr);
+}
+
+static void trainer_open(small_trainer *t)
+{
+    trainer_open_precision(t, SCORESDE_MLP_FLOAT64);
 }
 
 static void trainer_close(small_trainer *t)
@@ -222,6 +229,136 @@ START_TEST(adam_refuses_an_update_that_overflows)
     free(after);
     free(ema);
     trainer_close(&t);
+    ck_assert_uint_eq(scoresde_live_allocations(), 0);
+}
+END_TEST
+
+/* Parameters past float32's range into a float32 MLP: every way in refuses
+ * them naming the parameter, and nothing is stored (never inf). The
+ * trainer's step used to commit a master value beyond the range (checked
+ * finite as a double) and then fail to set the model: steps advanced,
+ * model and master copy disagreed. */
+START_TEST(float32_parameters_past_the_range_refused)
+{
+    small_trainer f32, f64;
+    trainer_open_precision(&f32, SCORESDE_MLP_FLOAT32);
+    trainer_open(&f64);
+    const size_t P = f32.P;
+    double *before = malloc(P * sizeof(double)), *theta = malloc(P * sizeof(double));
+    double *after = malloc(P * sizeof(double));
+    ck_assert_int_eq(scoresde_model_get_params(f32.net, before, P), SCORESDE_OK);
+
+    /* set_params: from FLT_MAX + half an ulp (rounds to inf) on; just below
+     * it rounds to FLT_MAX and is stored */
+    memcpy(theta, before, P * sizeof(double));
+    theta[3] = -0x1.ffffffp127;
+    test_expect_error(scoresde_model_set_params(f32.net, theta, P), SCORESDE_EINVAL,
+                      "params[3] (-3.40282e+38) overflows");
+    theta[3] = 1e300;
+    test_expect_error(scoresde_model_set_params(f32.net, theta, P), SCORESDE_EINVAL, "params[3]");
+    ck_assert_int_eq(scoresde_model_get_params(f32.net, after, P), SCORESDE_OK);
+    ck_assert_mem_eq(before, after, P * sizeof(double));
+    theta[3] = 0x1.fffffefp127;
+    ck_assert_int_eq(scoresde_model_set_params(f32.net, theta, P), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_get_params(f32.net, after, P), SCORESDE_OK);
+    ck_assert(after[3] == FLT_MAX);
+    ck_assert_int_eq(scoresde_model_set_params(f32.net, before, P), SCORESDE_OK);
+
+    /* a condition parameter of a conditional float32 MLP (the last ones) */
+    {
+        static const size_t widths[1] = {8};
+        scoresde_mlp_options o;
+        test_mlp_options(&o, 1, widths, SCORESDE_MLP_OUTPUT_NOISE, 4, 3);
+        o.precision = SCORESDE_MLP_FLOAT32;
+        o.cond_dim = 2;
+        scoresde_model *cm = NULL;
+        ck_assert_int_eq(scoresde_model_create_mlp(&cm, f32.sde, 2, &o), SCORESDE_OK);
+        size_t Pc = test_num_params(cm);
+        double *tc = malloc(Pc * sizeof(double)), *tb = malloc(Pc * sizeof(double));
+        ck_assert_int_eq(scoresde_model_get_params(cm, tc, Pc), SCORESDE_OK);
+        memcpy(tb, tc, Pc * sizeof(double));
+        tc[Pc - 1] = 0x1.ffffffp127;
+        test_expect_error(scoresde_model_set_params(cm, tc, Pc), SCORESDE_EINVAL,
+                          "a condition parameter, is beyond float32's range");
+        ck_assert_int_eq(scoresde_model_get_params(cm, tc, Pc), SCORESDE_OK);
+        ck_assert_mem_eq(tb, tc, Pc * sizeof(double));
+        free(tc);
+        free(tb);
+        scoresde_model_free(cm);
+    }
+
+    /* copy_params from a float64 model holding 1e39 */
+    memcpy(theta, before, P * sizeof(double));
+    theta[7] = 1e39;
+    ck_assert_int_eq(scoresde_model_set_params(f64.net, theta, P), SCORESDE_OK);
+    test_expect_error(scoresde_model_copy_params(f32.net, f64.net), SCORESDE_EINVAL,
+                      "params[7] (1e+39) overflows the network's float32 precision");
+    ck_assert_int_eq(scoresde_model_get_params(f32.net, after, P), SCORESDE_OK);
+    ck_assert_mem_eq(before, after, P * sizeof(double));
+
+    /* a float32 model's file whose PARM value 0 is 1e39 (resealed) */
+    size_t size;
+    uint8_t *file = test_save_copy(f32.net, &size);
+    double big = 1e39;
+    memcpy(file + section_payload(file, size, SD_TAG_PARAMS) + 8, &big, sizeof big);
+    test_reseal(file, size);
+    scoresde_model *loaded = (scoresde_model *)1;
+    test_expect_error(scoresde_model_load_buffer(&loaded, file, size), SCORESDE_ECORRUPT,
+                      "params[0] (1e+39) overflows");
+    ck_assert_ptr_null(loaded);
+    free(file);
+
+    /* a checkpoint of the float64 trainer holding 1e39, into the float32 one */
+    scoresde_trainer *t64 = NULL;
+    ck_assert_int_eq(scoresde_trainer_create(&t64, f64.net, f64.loss), SCORESDE_OK);
+    uint8_t *ckpt = checkpoint_copy(t64, &size);
+    scoresde_trainer_free(t64);
+    test_expect_error(scoresde_trainer_load_buffer(f32.tr, ckpt, size), SCORESDE_ECORRUPT,
+                      "cannot step: the update of parameter 7 would not be finite or beyond "
+                      "float32's range");
+    ck_assert_uint_eq(scoresde_trainer_steps(f32.tr), 0);
+    free(ckpt);
+
+    /* a trainer step: weight decay 1e39 (LR 1, no warm-up) takes parameter 5
+     * (1) to about -1e39, finite as a double; the others are 0 and stay
+     * small. Refused before anything moves. */
+    memset(theta, 0, P * sizeof(double));
+    theta[5] = 1.0;
+    ck_assert_int_eq(scoresde_model_set_params(f32.net, theta, P), SCORESDE_OK);
+    scoresde_trainer_free(f32.tr);
+    ck_assert_int_eq(scoresde_trainer_create(&f32.tr, f32.net, f32.loss), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_trainer_set_double(f32.tr, SCORESDE_TRAIN_LR, 1.0), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_trainer_set_double(f32.tr, SCORESDE_TRAIN_WEIGHT_DECAY, 1e39),
+                     SCORESDE_OK);
+    ck_assert_int_eq(scoresde_trainer_set_int(f32.tr, SCORESDE_TRAIN_WARMUP, 0), SCORESDE_OK);
+    double *grad = test_normals(6, P, 1.0);
+    ck_assert_int_eq(scoresde_trainer_set_grad(f32.tr, grad, P), SCORESDE_OK);
+    test_expect_error(scoresde_trainer_apply(f32.tr, NULL), SCORESDE_ENUMERIC,
+                      "the update of parameter 5 is not finite or beyond float32's range");
+    ck_assert_uint_eq(scoresde_trainer_steps(f32.tr), 0);
+    ck_assert_int_eq(scoresde_model_get_params(f32.net, after, P), SCORESDE_OK);
+    ck_assert_mem_eq(theta, after, P * sizeof(double));
+    ck_assert_int_eq(scoresde_trainer_get_ema(f32.tr, after, P), SCORESDE_OK);
+    ck_assert_mem_eq(theta, after, P * sizeof(double));
+    /* the same step into a float64 model is finite, and taken */
+    ck_assert_int_eq(scoresde_model_set_params(f64.net, theta, P), SCORESDE_OK);
+    scoresde_trainer_free(f64.tr);
+    ck_assert_int_eq(scoresde_trainer_create(&f64.tr, f64.net, f64.loss), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_trainer_set_double(f64.tr, SCORESDE_TRAIN_LR, 1.0), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_trainer_set_double(f64.tr, SCORESDE_TRAIN_WEIGHT_DECAY, 1e39),
+                     SCORESDE_OK);
+    ck_assert_int_eq(scoresde_trainer_set_int(f64.tr, SCORESDE_TRAIN_WARMUP, 0), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_trainer_set_grad(f64.tr, grad, P), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_trainer_apply(f64.tr, NULL), SCORESDE_OK);
+    ck_assert_uint_eq(scoresde_trainer_steps(f64.tr), 1);
+    ck_assert_int_eq(scoresde_model_get_params(f64.net, after, P), SCORESDE_OK);
+    ck_assert(after[5] < -1e38);
+    free(grad);
+    free(before);
+    free(theta);
+    free(after);
+    trainer_close(&f32);
+    trainer_close(&f64);
     ck_assert_uint_eq(scoresde_live_allocations(), 0);
 }
 END_TEST
@@ -533,6 +670,153 @@ START_TEST(mixture_evaluations_allocate_a_bounded_pool)
 }
 END_TEST
 
+/* Hooks for the per-step allocation test: a denoiser that shrinks x, its
+ * conditional twin that also shifts by the condition's first feature (null:
+ * no shift), and a score hook. */
+static int shrink_denoiser(const double *x, const double *t, size_t n, size_t D, double *x0,
+                           void *user)
+{
+    (void)t, (void)user;
+    for (size_t k = 0; k < n * D; k++)
+        x0[k] = 0.5 * x[k];
+    return 0;
+}
+
+static int shift_denoiser(const double *x, const double *t, size_t n, size_t D, const double *c,
+                          size_t c_stride, const unsigned char *null_mask, double *x0, void *user)
+{
+    (void)t, (void)user;
+    for (size_t i = 0; i < n; i++) {
+        int null = c == NULL || (null_mask != NULL && null_mask[i]);
+        for (size_t j = 0; j < D; j++)
+            x0[i * D + j] = 0.5 * x[i * D + j] + (null ? 0.0 : 0.1 * c[i * c_stride]);
+    }
+    return 0;
+}
+
+static int unit_score(const double *x, const double *t, size_t n, size_t D, double *s, void *user)
+{
+    (void)t, (void)user;
+    for (size_t k = 0; k < n * D; k++)
+        s[k] = -x[k];
+    return 0;
+}
+
+static int shift_score(const double *x, const double *t, size_t n, size_t D, const double *c,
+                       size_t c_stride, const unsigned char *null_mask, double *s, void *user)
+{
+    (void)t, (void)user;
+    for (size_t i = 0; i < n; i++) {
+        int null = c == NULL || (null_mask != NULL && null_mask[i]);
+        for (size_t j = 0; j < D; j++)
+            s[i * D + j] = (null ? 0.0 : 0.1 * c[i * c_stride]) - x[i * D + j];
+    }
+    return 0;
+}
+
+/* Blocks one sampler call allocates with `steps` steps (a conditional one,
+ * guided by `guidance`, when cond is non-NULL). */
+static size_t sampler_call_blocks(alloc_count *count, int method, int steps,
+                                  const scoresde_model *m, const scoresde_cond *cond,
+                                  double guidance)
+{
+    enum { N = 300, D = 2 };
+    scoresde_sampler *s = NULL;
+    ck_assert_int_eq(scoresde_sampler_create(&s, method), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_STEPS, steps), SCORESDE_OK);
+    if (method == SCORESDE_SAMPLER_ODE)
+        ck_assert_int_eq(
+            scoresde_sampler_set_int(s, SCORESDE_SAMPLER_SOLVER, SCORESDE_SAMPLER_SOLVER_HEUN),
+            SCORESDE_OK);
+    if (guidance != 0.0)
+        ck_assert_int_eq(
+            scoresde_sampler_set_double(s, SCORESDE_SAMPLER_GUIDANCE_SCALE, guidance),
+            SCORESDE_OK);
+    double *x = malloc(N * D * sizeof(double));
+    count->blocks = 0;
+    int rc = cond ? scoresde_sampler_sample_cond(s, m, NULL, N, D, cond, 3, 0, x, NULL)
+                  : scoresde_sampler_sample(s, m, NULL, N, D, 3, 0, x, NULL);
+    ck_assert_msg(rc == SCORESDE_OK, "%s", scoresde_last_error());
+    size_t blocks = count->blocks;
+    for (size_t k = 0; k < N * D; k++)
+        ck_assert(isfinite(x[k]));
+    free(x);
+    scoresde_sampler_free(s);
+    return blocks;
+}
+
+/* Finding 8 for the hook models: the denoiser hook's Tweedie step allocated
+ * the marginals of every sample on every evaluation, so sampling with it
+ * allocated per step. Now a sampler call with 40 steps allocates exactly the
+ * blocks one with 5 steps does, for every method, the score and denoiser
+ * hooks, their conditional twins, per-sample conditions and guidance, the
+ * linear-Gaussian posterior (which allocated its marginals and scratch per
+ * evaluation: now a pool as the mixture's), and (as the guide says) the
+ * mixture and an MLP. */
+START_TEST(hook_models_allocate_per_call_not_per_step)
+{
+    enum { N = 300, D = 2 };
+    alloc_count c = {0, 0};
+    ck_assert_int_eq(scoresde_set_allocator(counting_malloc, counting_free, &c), SCORESDE_OK);
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
+    scoresde_model *m[7] = {NULL, NULL, NULL, NULL, test_mixture(sde), small_mlp(sde, D, 8, 1),
+                            NULL};
+    ck_assert_int_eq(scoresde_model_create_denoiser_fn(&m[0], sde, D, shrink_denoiser, NULL, NULL),
+                     SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_create_score_fn(&m[1], sde, D, unit_score, NULL, NULL),
+                     SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_create_cond_denoiser_fn(&m[2], sde, D, 1, 1, shift_denoiser,
+                                                             NULL, NULL),
+                     SCORESDE_OK);
+    ck_assert_int_eq(
+        scoresde_model_create_cond_score_fn(&m[3], sde, D, 1, 1, shift_score, NULL, NULL),
+        SCORESDE_OK);
+    /* the exact linear-Gaussian posterior, y = theta_0 + e (C = 1) */
+    const double m0[D] = {0.0, 0.0}, S0[D * D] = {1.0, 0.3, 0.3, 1.0}, A[D] = {1.0, 0.0};
+    const double b[1] = {0.0}, Se[1] = {0.5};
+    ck_assert_int_eq(scoresde_model_create_linear_gaussian(&m[6], sde, D, 1, m0, S0, A, b, Se),
+                     SCORESDE_OK);
+    /* hooks without a divergence hook refuse the divergence, allocating nothing */
+    {
+        double x1[D] = {0.5, -0.5}, t1 = 0.5, div;
+        c.blocks = 0;
+        test_expect_error(scoresde_model_divergence(m[0], x1, &t1, 1, D, &div),
+                          SCORESDE_EUNSUPPORTED, "without a divergence hook");
+        test_expect_error(scoresde_model_divergence(m[1], x1, &t1, 1, D, &div),
+                          SCORESDE_EUNSUPPORTED, "without a divergence hook");
+        ck_assert_uint_eq(c.blocks, 0);
+    }
+    double y[N];
+    unsigned char null_mask[N];
+    for (size_t i = 0; i < N; i++) {
+        y[i] = (double)(i % 7) - 3.0;
+        null_mask[i] = i % 5 == 0;
+    }
+    scoresde_cond cond = {sizeof cond, 1, y, N, null_mask};
+    const int methods[4] = {SCORESDE_SAMPLER_PC, SCORESDE_SAMPLER_ODE, SCORESDE_SAMPLER_EDM,
+                            SCORESDE_SAMPLER_DPMPP};
+    for (int k = 0; k < 7; k++)
+        for (int mi = 0; mi < 4; mi++)
+            for (int guided = 0; guided < (k == 2 || k == 3 || k == 6 ? 2 : 1); guided++) {
+                const scoresde_cond *cd = k == 2 || k == 3 || k == 6 ? &cond : NULL;
+                double w = guided ? 1.5 : 0.0;
+                /* the first call fills the model's pools (mixture, MLP) */
+                sampler_call_blocks(&c, methods[mi], 5, m[k], cd, w);
+                size_t few = sampler_call_blocks(&c, methods[mi], 5, m[k], cd, w);
+                size_t many = sampler_call_blocks(&c, methods[mi], 40, m[k], cd, w);
+                ck_assert_msg(many == few,
+                              "model %d, method %d, guidance %g: %zu blocks with 40 steps, %zu "
+                              "with 5",
+                              k, methods[mi], w, many, few);
+            }
+    for (int k = 0; k < 7; k++)
+        scoresde_model_free(m[k]);
+    scoresde_sde_free(sde);
+    ck_assert_uint_eq(scoresde_live_allocations(), 0);
+    ck_assert_int_eq(scoresde_set_allocator(NULL, NULL, NULL), SCORESDE_OK);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("hardening");
@@ -541,11 +825,13 @@ int main(void)
     tcase_add_test(tc, loading_a_file_that_is_not_regular);
     tcase_add_test(tc, adam_refuses_an_update_that_overflows);
     tcase_add_test(tc, checkpoint_with_huge_moments_refused);
+    tcase_add_test(tc, float32_parameters_past_the_range_refused);
     tcase_add_test(tc, draws_past_a_purpose_refused);
     tcase_add_test(tc, sde_parameters_with_impossible_consequences);
     tcase_add_test(tc, nan_inputs_refused_naming_the_argument);
     tcase_add_test(tc, impossible_sizes_refused_before_any_access);
     tcase_add_test(tc, mixture_evaluations_allocate_a_bounded_pool);
+    tcase_add_test(tc, hook_models_allocate_per_call_not_per_step);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

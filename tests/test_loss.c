@@ -438,13 +438,6 @@ END_TEST
 
 /* ---------------------------------------------------------------- errors */
 
-static void expect_error(int rc, int code, const char *needle)
-{
-    ck_assert_int_eq(rc, code);
-    ck_assert_msg(strstr(scoresde_last_error(), needle) != NULL, "message '%s' lacks '%s'",
-                  scoresde_last_error(), needle);
-}
-
 static int failing_weight(const double *t, size_t n, double *w, void *u)
 {
     (void)t, (void)n, (void)w, (void)u;
@@ -457,69 +450,75 @@ START_TEST(bad_input)
     scoresde_model *a = test_mixture(vp), *ave = test_mixture(ve), *mlp = small_mlp(vp, 1, 1);
     scoresde_loss *l = NULL;
     double x[8] = {0, 1, 2, 3, 4, 5, 6, 7}, v, g[4];
-    expect_error(scoresde_loss_create(&l, 42), SCORESDE_EINVAL, "kind (42)");
+    test_expect_error(scoresde_loss_create(&l, 42), SCORESDE_EINVAL, "kind (42)");
     ck_assert_ptr_null(l);
-    expect_error(scoresde_loss_create(NULL, SCORESDE_LOSS_DSM), SCORESDE_EINVAL, "out");
+    test_expect_error(scoresde_loss_create(NULL, SCORESDE_LOSS_DSM), SCORESDE_EINVAL, "out");
     l = make_loss(SCORESDE_LOSS_DSM);
-    expect_error(scoresde_loss_set_int(l, SCORESDE_LOSS_NUM_PROBES, 0), SCORESDE_EINVAL, "NUM_PROBES = 0 is outside");
-    expect_error(scoresde_loss_set_int(l, SCORESDE_LOSS_LEVELS, 1), SCORESDE_EINVAL, "LEVELS = 1 is outside");
-    expect_error(scoresde_loss_set_int(l, SCORESDE_LOSS_WEIGHTING, 9), SCORESDE_EINVAL, "WEIGHTING = 9 is outside");
-    expect_error(scoresde_loss_set_int(l, SCORESDE_LOSS_WEIGHTING, SCORESDE_LOSS_WEIGHT_USER),
-                 SCORESDE_EINVAL, "hook");
-    expect_error(scoresde_loss_set_int(l, 77, 0), SCORESDE_EINVAL, "setting 77 is not a loss setting");
-    expect_error(scoresde_loss_set_double(l, SCORESDE_LOSS_P_STD, 0.0), SCORESDE_EINVAL, "P_STD = 0 is outside");
-    expect_error(scoresde_loss_set_double(l, SCORESDE_LOSS_EPS, -1.0), SCORESDE_EINVAL, "EPS = -1 is outside");
-    expect_error(scoresde_loss_set_double(l, SCORESDE_LOSS_FIXED_TIME, INFINITY), SCORESDE_EINVAL,
-                 "FIXED_TIME = inf is outside");
+    test_expect_error(scoresde_loss_set_int(l, SCORESDE_LOSS_NUM_PROBES, 0), SCORESDE_EINVAL,
+                      "NUM_PROBES = 0 is outside");
+    test_expect_error(scoresde_loss_set_int(l, SCORESDE_LOSS_LEVELS, 1), SCORESDE_EINVAL,
+                      "LEVELS = 1 is outside");
+    test_expect_error(scoresde_loss_set_int(l, SCORESDE_LOSS_WEIGHTING, 9), SCORESDE_EINVAL,
+                      "WEIGHTING = 9 is outside");
+    test_expect_error(scoresde_loss_set_int(l, SCORESDE_LOSS_WEIGHTING, SCORESDE_LOSS_WEIGHT_USER),
+                      SCORESDE_EINVAL, "hook");
+    test_expect_error(scoresde_loss_set_int(l, 77, 0), SCORESDE_EINVAL,
+                      "setting 77 is not a loss setting");
+    test_expect_error(scoresde_loss_set_double(l, SCORESDE_LOSS_P_STD, 0.0), SCORESDE_EINVAL,
+                      "P_STD = 0 is outside");
+    test_expect_error(scoresde_loss_set_double(l, SCORESDE_LOSS_EPS, -1.0), SCORESDE_EINVAL,
+                      "EPS = -1 is outside");
+    test_expect_error(scoresde_loss_set_double(l, SCORESDE_LOSS_FIXED_TIME, INFINITY),
+                      SCORESDE_EINVAL, "FIXED_TIME = inf is outside");
     /* zero batch, wrong dimension, NaN data naming the first bad row */
-    expect_error(scoresde_loss_eval(l, a, x, 0, 2, 1, 0, &v, NULL, NULL, 0), SCORESDE_EINVAL,
-                 "batch size n is zero");
-    expect_error(scoresde_loss_eval(l, a, x, 2, 4, 1, 0, &v, NULL, NULL, 0), SCORESDE_EDIM,
-                 "dimension 4");
+    test_expect_error(scoresde_loss_eval(l, a, x, 0, 2, 1, 0, &v, NULL, NULL, 0), SCORESDE_EINVAL,
+                      "batch size n is zero");
+    test_expect_error(scoresde_loss_eval(l, a, x, 2, 4, 1, 0, &v, NULL, NULL, 0), SCORESDE_EDIM,
+                      "dimension 4");
     x[5] = NAN;
     x[7] = INFINITY;
-    expect_error(scoresde_loss_eval(l, a, x, 4, 2, 1, 0, &v, NULL, NULL, 0), SCORESDE_EINVAL,
-                 "x0 row 2 (column 1)");
+    test_expect_error(scoresde_loss_eval(l, a, x, 4, 2, 1, 0, &v, NULL, NULL, 0), SCORESDE_EINVAL,
+                      "x0 row 2 (column 1)");
     x[5] = 5, x[7] = 7;
-    expect_error(scoresde_loss_eval(l, a, x, 4, 2, 1, 0, NULL, NULL, NULL, 0), SCORESDE_EINVAL,
-                 "value");
+    test_expect_error(scoresde_loss_eval(l, a, x, 4, 2, 1, 0, NULL, NULL, NULL, 0), SCORESDE_EINVAL,
+                      "value");
     /* gradients: a model without parameters, a wrong count */
-    expect_error(scoresde_loss_eval(l, a, x, 4, 2, 1, 0, &v, NULL, g, 4), SCORESDE_EUNSUPPORTED,
-                 "");
-    expect_error(scoresde_loss_eval(l, mlp, x, 4, 2, 1, 0, &v, NULL, g, 4), SCORESDE_EDIM,
-                 "count (4)");
-    expect_error(scoresde_loss_eval(l, a, x, 4, 2, 1, 0, &v, NULL, NULL, 4), SCORESDE_EINVAL,
-                 "grad is NULL");
+    test_expect_error(scoresde_loss_eval(l, a, x, 4, 2, 1, 0, &v, NULL, g, 4),
+                      SCORESDE_EUNSUPPORTED, "");
+    test_expect_error(scoresde_loss_eval(l, mlp, x, 4, 2, 1, 0, &v, NULL, g, 4), SCORESDE_EDIM,
+                      "count (4)");
+    test_expect_error(scoresde_loss_eval(l, a, x, 4, 2, 1, 0, &v, NULL, NULL, 4), SCORESDE_EINVAL,
+                      "grad is NULL");
     /* DSM needs noise: DATA mode and a zero-sigma fixed time */
     ck_assert_int_eq(scoresde_loss_set_int(l, SCORESDE_LOSS_TIME_MODE, SCORESDE_LOSS_TIME_DATA),
                      SCORESDE_OK);
-    expect_error(scoresde_loss_eval(l, a, x, 4, 2, 1, 0, &v, NULL, NULL, 0), SCORESDE_EINVAL,
-                 "DATA");
+    test_expect_error(scoresde_loss_eval(l, a, x, 4, 2, 1, 0, &v, NULL, NULL, 0), SCORESDE_EINVAL,
+                      "DATA");
     at_fixed_time(l, 0.0);
-    expect_error(scoresde_loss_eval(l, a, x, 4, 2, 1, 0, &v, NULL, NULL, 0), SCORESDE_EINVAL,
-                 "sigma(t) is zero");
+    test_expect_error(scoresde_loss_eval(l, a, x, 4, 2, 1, 0, &v, NULL, NULL, 0), SCORESDE_EINVAL,
+                      "sigma(t) is zero");
     at_fixed_time(l, 2.0);
-    expect_error(scoresde_loss_eval(l, a, x, 4, 2, 1, 0, &v, NULL, NULL, 0), SCORESDE_EINVAL,
-                 "fixed time (2)");
-    ck_assert_int_eq(scoresde_loss_set_int(l, SCORESDE_LOSS_TIME_MODE,
-                                           SCORESDE_LOSS_TIME_LOGNORMAL),
-                     SCORESDE_OK);
-    expect_error(scoresde_loss_eval(l, a, x, 4, 2, 1, 0, &v, NULL, NULL, 0),
-                 SCORESDE_EUNSUPPORTED, "EDM");
+    test_expect_error(scoresde_loss_eval(l, a, x, 4, 2, 1, 0, &v, NULL, NULL, 0), SCORESDE_EINVAL,
+                      "fixed time (2)");
+    ck_assert_int_eq(
+        scoresde_loss_set_int(l, SCORESDE_LOSS_TIME_MODE, SCORESDE_LOSS_TIME_LOGNORMAL),
+        SCORESDE_OK);
+    test_expect_error(scoresde_loss_eval(l, a, x, 4, 2, 1, 0, &v, NULL, NULL, 0),
+                      SCORESDE_EUNSUPPORTED, "EDM");
     ck_assert_int_eq(scoresde_loss_set_int(l, SCORESDE_LOSS_TIME_MODE, SCORESDE_LOSS_TIME_UNIFORM),
                      SCORESDE_OK);
     ck_assert_int_eq(scoresde_loss_set_weight_fn(l, failing_weight, NULL), SCORESDE_OK);
-    expect_error(scoresde_loss_eval(l, a, x, 4, 2, 1, 0, &v, NULL, NULL, 0), SCORESDE_ECALLBACK,
-                 "weight hook");
+    test_expect_error(scoresde_loss_eval(l, a, x, 4, 2, 1, 0, &v, NULL, NULL, 0),
+                      SCORESDE_ECALLBACK, "weight hook");
     scoresde_loss_free(l);
     /* ESM without a reference, DDPM on a VE SDE, ISM on a hook without divergence */
     l = make_loss(SCORESDE_LOSS_ESM);
-    expect_error(scoresde_loss_eval(l, a, x, 4, 2, 1, 0, &v, NULL, NULL, 0), SCORESDE_EINVAL,
-                 "reference");
+    test_expect_error(scoresde_loss_eval(l, a, x, 4, 2, 1, 0, &v, NULL, NULL, 0), SCORESDE_EINVAL,
+                      "reference");
     scoresde_loss_free(l);
     l = make_loss(SCORESDE_LOSS_DDPM);
-    expect_error(scoresde_loss_eval(l, ave, x, 4, 2, 1, 0, &v, NULL, NULL, 0),
-                 SCORESDE_EUNSUPPORTED, "VP");
+    test_expect_error(scoresde_loss_eval(l, ave, x, 4, 2, 1, 0, &v, NULL, NULL, 0),
+                      SCORESDE_EUNSUPPORTED, "VP");
     scoresde_loss_free(l);
     scoresde_model *h = NULL;
     ck_assert_int_eq(scoresde_model_create_score_fn(&h, vp, 2, hook_score, NULL, NULL),
@@ -695,26 +694,26 @@ START_TEST(fused_probe_checks)
         t[i] = 0.2 + 0.1 * i;
     ck_assert_int_eq(sd_model_probe_vjp(m, x, t, 4, 2, NULL, pr, 1, w, est, g, np), SCORESDE_OK);
     ck_assert_int_eq(sd_model_probe_vjp(m, x, t, 4, 2, NULL, NULL, 2, w, est, g, np), SCORESDE_OK);
-    expect_error(sd_model_probe_vjp(m, x, t, 4, 2, NULL, pr, 1, w, est, g, np - 1), SCORESDE_EDIM,
-                 "param_grad");
-    expect_error(sd_model_probe_vjp(m, x, t, 4, 2, NULL, pr, 0, w, est, g, np), SCORESDE_EINVAL,
-                 "M (the number of probes");
-    expect_error(sd_model_probe_vjp(m, x, t, 4, 2, NULL, NULL, 1, w, est, g, np), SCORESDE_EINVAL,
-                 "axis probes need M = D = 2");
-    expect_error(sd_model_probe_vjp(m, x, t, 4, 2, NULL, pr, 1, NULL, est, g, np), SCORESDE_EINVAL,
-                 "weights");
-    expect_error(sd_model_probe_vjp(m, x, t, 4, 2, NULL, pr, 1, w, NULL, g, np), SCORESDE_EINVAL,
-                 "est");
+    test_expect_error(sd_model_probe_vjp(m, x, t, 4, 2, NULL, pr, 1, w, est, g, np - 1),
+                      SCORESDE_EDIM, "param_grad");
+    test_expect_error(sd_model_probe_vjp(m, x, t, 4, 2, NULL, pr, 0, w, est, g, np),
+                      SCORESDE_EINVAL, "M (the number of probes");
+    test_expect_error(sd_model_probe_vjp(m, x, t, 4, 2, NULL, NULL, 1, w, est, g, np),
+                      SCORESDE_EINVAL, "axis probes need M = D = 2");
+    test_expect_error(sd_model_probe_vjp(m, x, t, 4, 2, NULL, pr, 1, NULL, est, g, np),
+                      SCORESDE_EINVAL, "weights");
+    test_expect_error(sd_model_probe_vjp(m, x, t, 4, 2, NULL, pr, 1, w, NULL, g, np),
+                      SCORESDE_EINVAL, "est");
     pr[5] = NAN;
-    expect_error(sd_model_probe_vjp(m, x, t, 4, 2, NULL, pr, 1, w, est, g, np), SCORESDE_EINVAL,
-                 "probes");
+    test_expect_error(sd_model_probe_vjp(m, x, t, 4, 2, NULL, pr, 1, w, est, g, np),
+                      SCORESDE_EINVAL, "probes");
     pr[5] = 1.0;
     const sd_model_ops *fused = m->ops;
     sd_model_ops separate = *fused;
     separate.probe_vjp = NULL;
     m->ops = &separate;
-    expect_error(sd_model_probe_vjp(m, x, t, 4, 2, NULL, pr, 1, w, est, g, np), SCORESDE_EUNSUPPORTED,
-                 "no fused probe backward");
+    test_expect_error(sd_model_probe_vjp(m, x, t, 4, 2, NULL, pr, 1, w, est, g, np),
+                      SCORESDE_EUNSUPPORTED, "no fused probe backward");
     m->ops = fused;
     free(g);
     scoresde_model_free(m);
@@ -751,13 +750,15 @@ START_TEST(fused_fill_failure)
         x[i] = 0.1 * i, og[i] = 1.0;
     for (int i = 0; i < 10; i++)
         t[i] = 0.1 + 0.05 * i;
-    expect_error(sd_model_score_vjp(m, x, t, 10, 2, NULL, s, og, failing_fill, &calls, g, np),
-                 SCORESDE_ENUMERIC, "fill refused rows 4..7");
+    test_expect_error(sd_model_score_vjp(m, x, t, 10, 2, NULL, s, og, failing_fill, &calls, g, np),
+                      SCORESDE_ENUMERIC, "fill refused rows 4..7");
     ck_assert_uint_eq(calls, 2);
-    expect_error(sd_model_score_vjp(m, x, t, 10, 2, NULL, s, og, (sd_vjp_fill_fn)0, &calls, g, np), SCORESDE_EINVAL,
-                 "fill");
-    expect_error(sd_model_score_vjp(m, x, t, 10, 2, NULL, s, og, failing_fill, &calls, g, np - 1),
-                 SCORESDE_EDIM, "param_grad");
+    test_expect_error(
+        sd_model_score_vjp(m, x, t, 10, 2, NULL, s, og, (sd_vjp_fill_fn)0, &calls, g, np),
+        SCORESDE_EINVAL, "fill");
+    test_expect_error(
+        sd_model_score_vjp(m, x, t, 10, 2, NULL, s, og, failing_fill, &calls, g, np - 1),
+        SCORESDE_EDIM, "param_grad");
     free(g);
     scoresde_model_free(m);
     scoresde_sde_free(sde);
@@ -856,10 +857,10 @@ START_TEST(settings_table)
                 ck_assert_int_eq(scoresde_loss_get_int(l, id, &got), SCORESDE_OK);
                 ck_assert_int_eq(got, hi_i);
                 double d;
-                expect_error(scoresde_loss_set_double(l, id, lo), SCORESDE_EINVAL,
-                             "is an integer (use scoresde_loss_set_int)");
-                expect_error(scoresde_loss_get_double(l, id, &d), SCORESDE_EINVAL,
-                             "is an integer (use scoresde_loss_get_int)");
+                test_expect_error(scoresde_loss_set_double(l, id, lo), SCORESDE_EINVAL,
+                                  "is an integer (use scoresde_loss_set_int)");
+                test_expect_error(scoresde_loss_get_double(l, id, &d), SCORESDE_EINVAL,
+                                  "is an integer (use scoresde_loss_get_int)");
             } else {
                 double got;
                 ck_assert_int_eq(scoresde_loss_get_double(fresh, id, &got), SCORESDE_OK);
@@ -883,10 +884,10 @@ START_TEST(settings_table)
                 ck_assert_int_eq(scoresde_loss_get_double(l, id, &got), SCORESDE_OK);
                 ck_assert(id == SCORESDE_LOSS_EPS ? isnan(got) : got == hi);
                 int64_t i;
-                expect_error(scoresde_loss_set_int(l, id, 0), SCORESDE_EINVAL,
-                             "is a double (use scoresde_loss_set_double)");
-                expect_error(scoresde_loss_get_int(l, id, &i), SCORESDE_EINVAL,
-                             "is a double (use scoresde_loss_get_double)");
+                test_expect_error(scoresde_loss_set_int(l, id, 0), SCORESDE_EINVAL,
+                                  "is a double (use scoresde_loss_set_double)");
+                test_expect_error(scoresde_loss_get_int(l, id, &i), SCORESDE_EINVAL,
+                                  "is a double (use scoresde_loss_get_double)");
             }
         }
         scoresde_loss_free(l);
@@ -906,16 +907,16 @@ START_TEST(settings_table)
     const int bad_ids[2] = {0, SCORESDE_LOSS_SIGMA_DATA + 1};
     for (int k = 0; k < 2; k++) {
         const int id = bad_ids[k];
-        expect_error(scoresde_loss_bounds(id, NULL, NULL, NULL), SCORESDE_EINVAL,
-                     "is not a loss setting");
-        expect_error(scoresde_loss_default(SCORESDE_LOSS_DSM, id, &v), SCORESDE_EINVAL,
-                     "is not a loss setting");
+        test_expect_error(scoresde_loss_bounds(id, NULL, NULL, NULL), SCORESDE_EINVAL,
+                          "is not a loss setting");
+        test_expect_error(scoresde_loss_default(SCORESDE_LOSS_DSM, id, &v), SCORESDE_EINVAL,
+                          "is not a loss setting");
         ck_assert_int_eq(scoresde_loss_set_int(l, id, 1), SCORESDE_EINVAL);
         ck_assert_int_eq(scoresde_loss_set_double(l, id, 1.0), SCORESDE_EINVAL);
         ck_assert_int_eq(scoresde_loss_get_int(l, id, &i), SCORESDE_EINVAL);
         ck_assert_int_eq(scoresde_loss_get_double(l, id, &v), SCORESDE_EINVAL);
     }
-    expect_error(scoresde_loss_default(0, SCORESDE_LOSS_EPS, &v), SCORESDE_EINVAL, "kind (0)");
+    test_expect_error(scoresde_loss_default(0, SCORESDE_LOSS_EPS, &v), SCORESDE_EINVAL, "kind (0)");
     ck_assert_int_eq(scoresde_loss_default(SCORESDE_LOSS_DSM, SCORESDE_LOSS_EPS, NULL),
                      SCORESDE_EINVAL);
     ck_assert_int_eq(scoresde_loss_get_int(NULL, SCORESDE_LOSS_LEVELS, &i), SCORESDE_EINVAL);

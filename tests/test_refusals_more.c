@@ -11,13 +11,6 @@
 #include "scoresde.h"
 #include "testutil.h"
 
-static void expect_error(int rc, int code, const char *needle)
-{
-    ck_assert_int_eq(rc, code);
-    ck_assert_msg(strstr(scoresde_last_error(), needle) != NULL, "message '%s' lacks '%s'",
-                  scoresde_last_error(), needle);
-}
-
 /* A score so large that 1/2 ||s||^2 overflows to +inf. */
 static int huge_score(const double *x, const double *t, size_t n, size_t D, double *s, void *u)
 {
@@ -54,8 +47,8 @@ START_TEST(bad_user_weight)
         ck_assert_int_eq(scoresde_loss_create(&l, SCORESDE_LOSS_DSM), SCORESDE_OK);
         ck_assert_int_eq(scoresde_loss_set_weight_fn(l, const_weight, (void *)&bad[k]),
                          SCORESDE_OK);
-        expect_error(scoresde_loss_eval(l, a, x, 2, 2, 1, 0, &v, NULL, NULL, 0),
-                     SCORESDE_ENUMERIC, "the loss weight hook gave lambda");
+        test_expect_error(scoresde_loss_eval(l, a, x, 2, 2, 1, 0, &v, NULL, NULL, 0),
+                          SCORESDE_ENUMERIC, "the loss weight hook gave lambda");
         scoresde_loss_free(l);
     }
     scoresde_model_free(a);
@@ -87,8 +80,8 @@ START_TEST(overflowing_loss)
     ck_assert_int_eq(scoresde_loss_create(&l, overflow_cases[_i].kind), SCORESDE_OK);
     ck_assert_int_eq(scoresde_loss_set_reference(l, ref), SCORESDE_OK);
     double x[4] = {0.1, 0.2, 0.3, 0.4}, v;
-    expect_error(scoresde_loss_eval(l, h, x, 2, 2, 1, 0, &v, NULL, NULL, 0), SCORESDE_ENUMERIC,
-                 overflow_cases[_i].needle);
+    test_expect_error(scoresde_loss_eval(l, h, x, 2, 2, 1, 0, &v, NULL, NULL, 0), SCORESDE_ENUMERIC,
+                      overflow_cases[_i].needle);
     scoresde_loss_free(l);
     scoresde_model_free(h);
     scoresde_model_free(ref);
@@ -106,8 +99,8 @@ START_TEST(esm_reference_dimension)
     ck_assert_int_eq(scoresde_loss_create(&l, SCORESDE_LOSS_ESM), SCORESDE_OK);
     ck_assert_int_eq(scoresde_loss_set_reference(l, ref), SCORESDE_OK);
     double x[6] = {0}, v;
-    expect_error(scoresde_loss_eval(l, h, x, 2, 3, 1, 0, &v, NULL, NULL, 0), SCORESDE_EDIM,
-                 "the reference model has dimension 2, x0 has 3");
+    test_expect_error(scoresde_loss_eval(l, h, x, 2, 3, 1, 0, &v, NULL, NULL, 0), SCORESDE_EDIM,
+                      "the reference model has dimension 2, x0 has 3");
     scoresde_loss_free(l);
     scoresde_model_free(h);
     scoresde_model_free(ref);

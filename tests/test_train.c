@@ -282,13 +282,6 @@ START_TEST(fit_reproducible)
 }
 END_TEST
 
-static void expect_error(int rc, int code, const char *needle)
-{
-    ck_assert_int_eq(rc, code);
-    ck_assert_msg(strstr(scoresde_last_error(), needle) != NULL, "message '%s' lacks '%s'",
-                  scoresde_last_error(), needle);
-}
-
 static int64_t int_bound(double b)
 {
     /* the int64 range's ends are reported rounded to +-2^63 */
@@ -329,10 +322,10 @@ START_TEST(settings_table)
             ck_assert_int_eq(scoresde_trainer_get_int(f.tr, id, &got), SCORESDE_OK);
             ck_assert_int_eq(got, hi_i);
             double d;
-            expect_error(scoresde_trainer_set_double(f.tr, id, lo), SCORESDE_EINVAL,
-                         "is an integer (use scoresde_trainer_set_int)");
-            expect_error(scoresde_trainer_get_double(f.tr, id, &d), SCORESDE_EINVAL,
-                         "is an integer (use scoresde_trainer_get_int)");
+            test_expect_error(scoresde_trainer_set_double(f.tr, id, lo), SCORESDE_EINVAL,
+                              "is an integer (use scoresde_trainer_set_int)");
+            test_expect_error(scoresde_trainer_get_double(f.tr, id, &d), SCORESDE_EINVAL,
+                              "is an integer (use scoresde_trainer_get_int)");
         } else {
             double got;
             ck_assert_int_eq(scoresde_trainer_get_double(g.tr, id, &got), SCORESDE_OK);
@@ -350,10 +343,10 @@ START_TEST(settings_table)
             ck_assert_int_eq(scoresde_trainer_get_double(f.tr, id, &got), SCORESDE_OK);
             ck_assert(got == hi);
             int64_t i;
-            expect_error(scoresde_trainer_set_int(f.tr, id, 0), SCORESDE_EINVAL,
-                         "is a double (use scoresde_trainer_set_double)");
-            expect_error(scoresde_trainer_get_int(f.tr, id, &i), SCORESDE_EINVAL,
-                         "is a double (use scoresde_trainer_get_double)");
+            test_expect_error(scoresde_trainer_set_int(f.tr, id, 0), SCORESDE_EINVAL,
+                              "is a double (use scoresde_trainer_set_double)");
+            test_expect_error(scoresde_trainer_get_int(f.tr, id, &i), SCORESDE_EINVAL,
+                              "is a double (use scoresde_trainer_get_double)");
         }
     }
     /* every setting at its upper bound survives a checkpoint (the file holds
@@ -386,10 +379,10 @@ START_TEST(settings_table)
     const int bad_ids[2] = {0, SCORESDE_TRAIN_COND_DROPOUT + 1};
     for (int k = 0; k < 2; k++) {
         const int id = bad_ids[k];
-        expect_error(scoresde_trainer_bounds(id, NULL, NULL, NULL), SCORESDE_EINVAL,
-                     "is not a trainer setting");
-        expect_error(scoresde_trainer_default(id, &v), SCORESDE_EINVAL,
-                     "is not a trainer setting");
+        test_expect_error(scoresde_trainer_bounds(id, NULL, NULL, NULL), SCORESDE_EINVAL,
+                          "is not a trainer setting");
+        test_expect_error(scoresde_trainer_default(id, &v), SCORESDE_EINVAL,
+                          "is not a trainer setting");
         ck_assert_int_eq(scoresde_trainer_set_int(f.tr, id, 1), SCORESDE_EINVAL);
         ck_assert_int_eq(scoresde_trainer_set_double(f.tr, id, 1.0), SCORESDE_EINVAL);
         ck_assert_int_eq(scoresde_trainer_get_int(f.tr, id, &i), SCORESDE_EINVAL);
@@ -414,40 +407,40 @@ START_TEST(bad_input)
     fx_open(&f);
     scoresde_model *gmm = test_mixture(f.sde);
     scoresde_trainer *t = NULL;
-    expect_error(scoresde_trainer_create(&t, gmm, f.loss), SCORESDE_EUNSUPPORTED,
-                 "no trainable parameters");
+    test_expect_error(scoresde_trainer_create(&t, gmm, f.loss), SCORESDE_EUNSUPPORTED,
+                      "no trainable parameters");
     ck_assert_ptr_null(t);
-    expect_error(scoresde_trainer_create(&t, NULL, f.loss), SCORESDE_EINVAL, "model");
-    expect_error(scoresde_trainer_create(&t, f.model, NULL), SCORESDE_EINVAL, "loss");
-    expect_error(scoresde_trainer_set_double(f.tr, SCORESDE_TRAIN_LR, 0.0), SCORESDE_EINVAL,
-                 "LR = 0 is outside");
-    expect_error(scoresde_trainer_set_double(f.tr, SCORESDE_TRAIN_LR, NAN), SCORESDE_EINVAL,
-                 "LR = NaN is outside");
-    expect_error(scoresde_trainer_set_double(f.tr, SCORESDE_TRAIN_LR, 11.0), SCORESDE_EINVAL,
-                 "LR = 11 is outside");
-    expect_error(scoresde_trainer_set_double(f.tr, SCORESDE_TRAIN_BETA2, 1.0), SCORESDE_EINVAL,
-                 "BETA2 = 1 is outside");
-    expect_error(scoresde_trainer_set_double(f.tr, SCORESDE_TRAIN_EMA_RATE, 1.5),
-                 SCORESDE_EINVAL, "EMA_RATE = 1.5 is outside");
-    expect_error(scoresde_trainer_set_int(f.tr, SCORESDE_TRAIN_BATCH, 0), SCORESDE_EINVAL,
-                 "BATCH = 0 is outside");
-    expect_error(scoresde_trainer_set_int(f.tr, SCORESDE_TRAIN_WARMUP, -1), SCORESDE_EINVAL,
-                 "WARMUP = -1 is outside");
-    expect_error(scoresde_trainer_get_grad(f.tr, f.p, f.P + 1), SCORESDE_EDIM, "count");
+    test_expect_error(scoresde_trainer_create(&t, NULL, f.loss), SCORESDE_EINVAL, "model");
+    test_expect_error(scoresde_trainer_create(&t, f.model, NULL), SCORESDE_EINVAL, "loss");
+    test_expect_error(scoresde_trainer_set_double(f.tr, SCORESDE_TRAIN_LR, 0.0), SCORESDE_EINVAL,
+                      "LR = 0 is outside");
+    test_expect_error(scoresde_trainer_set_double(f.tr, SCORESDE_TRAIN_LR, NAN), SCORESDE_EINVAL,
+                      "LR = NaN is outside");
+    test_expect_error(scoresde_trainer_set_double(f.tr, SCORESDE_TRAIN_LR, 11.0), SCORESDE_EINVAL,
+                      "LR = 11 is outside");
+    test_expect_error(scoresde_trainer_set_double(f.tr, SCORESDE_TRAIN_BETA2, 1.0), SCORESDE_EINVAL,
+                      "BETA2 = 1 is outside");
+    test_expect_error(scoresde_trainer_set_double(f.tr, SCORESDE_TRAIN_EMA_RATE, 1.5),
+                      SCORESDE_EINVAL, "EMA_RATE = 1.5 is outside");
+    test_expect_error(scoresde_trainer_set_int(f.tr, SCORESDE_TRAIN_BATCH, 0), SCORESDE_EINVAL,
+                      "BATCH = 0 is outside");
+    test_expect_error(scoresde_trainer_set_int(f.tr, SCORESDE_TRAIN_WARMUP, -1), SCORESDE_EINVAL,
+                      "WARMUP = -1 is outside");
+    test_expect_error(scoresde_trainer_get_grad(f.tr, f.p, f.P + 1), SCORESDE_EDIM, "count");
     f.g[3] = NAN;
-    expect_error(scoresde_trainer_set_grad(f.tr, f.g, f.P), SCORESDE_EINVAL, "grad[3]");
+    test_expect_error(scoresde_trainer_set_grad(f.tr, f.g, f.P), SCORESDE_EINVAL, "grad[3]");
     double x[6] = {0, 1, 2, NAN, 4, 5};
-    expect_error(scoresde_trainer_step(f.tr, x, 3, 2, NULL), SCORESDE_EINVAL, "x0 row 1");
-    expect_error(scoresde_trainer_fit(f.tr, x, 3, 2, 1, NULL, NULL), SCORESDE_EINVAL,
-                 "data row 1");
-    expect_error(scoresde_trainer_step(f.tr, x, 2, 3, NULL), SCORESDE_EDIM, "dimension 3");
-    expect_error(scoresde_trainer_step(f.tr, x, 0, 2, NULL), SCORESDE_EINVAL, "zero");
+    test_expect_error(scoresde_trainer_step(f.tr, x, 3, 2, NULL), SCORESDE_EINVAL, "x0 row 1");
+    test_expect_error(scoresde_trainer_fit(f.tr, x, 3, 2, 1, NULL, NULL), SCORESDE_EINVAL,
+                      "data row 1");
+    test_expect_error(scoresde_trainer_step(f.tr, x, 2, 3, NULL), SCORESDE_EDIM, "dimension 3");
+    test_expect_error(scoresde_trainer_step(f.tr, x, 0, 2, NULL), SCORESDE_EINVAL, "zero");
     ck_assert_uint_eq(scoresde_trainer_steps(f.tr), 0);
     /* a gradient whose norm overflows: ENUMERIC, nothing moves */
     for (size_t k = 0; k < f.P; k++)
         f.g[k] = 1e300;
     ck_assert_int_eq(scoresde_trainer_set_grad(f.tr, f.g, f.P), SCORESDE_OK);
-    expect_error(scoresde_trainer_apply(f.tr, NULL), SCORESDE_ENUMERIC, "overflows");
+    test_expect_error(scoresde_trainer_apply(f.tr, NULL), SCORESDE_ENUMERIC, "overflows");
     ck_assert_int_eq(scoresde_model_get_params(f.model, f.p, f.P), SCORESDE_OK);
     ck_assert_mem_eq(f.p, f.p0, f.P * sizeof(double));
     ck_assert_uint_eq(scoresde_trainer_steps(f.tr), 0);

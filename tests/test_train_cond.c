@@ -20,13 +20,6 @@
 
 enum { D = 2, N = 6, C = 3 };
 
-static void expect_error(int rc, int code, const char *needle)
-{
-    ck_assert_int_eq(rc, code);
-    ck_assert_msg(strstr(scoresde_last_error(), needle) != NULL, "message '%s' lacks '%s'",
-                  scoresde_last_error(), needle);
-}
-
 /* A small conditional MLP (EMBED, or CONCAT) that accepts the null condition. */
 static scoresde_model *cond_mlp(const scoresde_sde *sde, int input, int null_ok, uint64_t seed)
 {
@@ -138,17 +131,17 @@ START_TEST(loss_condition_errors)
     ck_assert_int_eq(scoresde_loss_create(&l, SCORESDE_LOSS_DSM), SCORESDE_OK);
     double x0[N * D] = {0}, c[N * C] = {0}, v;
     scoresde_cond cd = {sizeof cd, C, c, N, NULL};
-    expect_error(scoresde_loss_eval_cond(l, u, x0, N, D, &cd, 0, 0, &v, NULL, NULL, 0),
-                 SCORESDE_EINVAL, "unconditional");
-    expect_error(scoresde_loss_eval(l, m, x0, N, D, 0, 0, &v, NULL, NULL, 0), SCORESDE_EINVAL,
-                 "null condition");
+    test_expect_error(scoresde_loss_eval_cond(l, u, x0, N, D, &cd, 0, 0, &v, NULL, NULL, 0),
+                      SCORESDE_EINVAL, "unconditional");
+    test_expect_error(scoresde_loss_eval(l, m, x0, N, D, 0, 0, &v, NULL, NULL, 0), SCORESDE_EINVAL,
+                      "null condition");
     c[4] = NAN;
-    expect_error(scoresde_loss_eval_cond(l, m, x0, N, D, &cd, 0, 0, &v, NULL, NULL, 0),
-                 SCORESDE_EINVAL, "sample 1, feature 1");
+    test_expect_error(scoresde_loss_eval_cond(l, m, x0, N, D, &cd, 0, 0, &v, NULL, NULL, 0),
+                      SCORESDE_EINVAL, "sample 1, feature 1");
     c[4] = 0;
     cd.C = 2;
-    expect_error(scoresde_loss_eval_cond(l, m, x0, N, D, &cd, 0, 0, &v, NULL, NULL, 0),
-                 SCORESDE_EDIM, "cond->C is 2");
+    test_expect_error(scoresde_loss_eval_cond(l, m, x0, N, D, &cd, 0, 0, &v, NULL, NULL, 0),
+                      SCORESDE_EDIM, "cond->C is 2");
     cd.C = C;
     /* ESM: a reference with another condition; an unconditional one is fine. */
     static const size_t widths[1] = {4};
@@ -162,8 +155,8 @@ START_TEST(loss_condition_errors)
     ck_assert_int_eq(scoresde_loss_set_int(esm, SCORESDE_LOSS_TIME_MODE, SCORESDE_LOSS_TIME_UNIFORM),
                      SCORESDE_OK);
     ck_assert_int_eq(scoresde_loss_set_reference(esm, r1), SCORESDE_OK);
-    expect_error(scoresde_loss_eval_cond(esm, m, x0, N, D, &cd, 0, 0, &v, NULL, NULL, 0),
-                 SCORESDE_EDIM, "the reference model takes 1");
+    test_expect_error(scoresde_loss_eval_cond(esm, m, x0, N, D, &cd, 0, 0, &v, NULL, NULL, 0),
+                      SCORESDE_EDIM, "the reference model takes 1");
     ck_assert_int_eq(scoresde_loss_set_reference(esm, u), SCORESDE_OK);
     int esm_rc = scoresde_loss_eval_cond(esm, m, x0, N, D, &cd, 0, 0, &v, NULL, NULL, 0);
     ck_assert_msg(esm_rc == SCORESDE_OK, "%s", scoresde_last_error());
@@ -319,7 +312,8 @@ START_TEST(checkpoints_keep_dropout_and_old_ones_load)
     double bad = 1.0;
     memcpy(f + 48 + 180, &bad, 8);
     test_reseal(f, size);
-    expect_error(scoresde_trainer_load_buffer(b.tr, f, size), SCORESDE_ECORRUPT, "COND_DROPOUT");
+    test_expect_error(scoresde_trainer_load_buffer(b.tr, f, size), SCORESDE_ECORRUPT,
+                      "COND_DROPOUT");
     free(old);
     scoresde_buffer_free(data);
     rig_close(&a);
@@ -334,23 +328,23 @@ START_TEST(trainer_condition_errors)
     rig_open(&a, 0, 0.0);
     double *data = test_normals(1, MROWS * D, 1.0), c[MROWS * C] = {0};
     scoresde_cond cd = {sizeof cd, C, c, MROWS, NULL};
-    expect_error(scoresde_trainer_set_double(a.tr, SCORESDE_TRAIN_COND_DROPOUT, 1.0),
-                 SCORESDE_EINVAL, "COND_DROPOUT");
+    test_expect_error(scoresde_trainer_set_double(a.tr, SCORESDE_TRAIN_COND_DROPOUT, 1.0),
+                      SCORESDE_EINVAL, "COND_DROPOUT");
     ck_assert_int_eq(scoresde_trainer_set_double(a.tr, SCORESDE_TRAIN_COND_DROPOUT, 0.1),
                      SCORESDE_OK);
-    expect_error(scoresde_trainer_step_cond(a.tr, data, MROWS, D, &cd, NULL), SCORESDE_EINVAL,
-                 "accepts the null condition");
+    test_expect_error(scoresde_trainer_step_cond(a.tr, data, MROWS, D, &cd, NULL), SCORESDE_EINVAL,
+                      "accepts the null condition");
     ck_assert_int_eq(scoresde_trainer_set_double(a.tr, SCORESDE_TRAIN_COND_DROPOUT, 0.0),
                      SCORESDE_OK);
-    expect_error(scoresde_trainer_fit(a.tr, data, MROWS, D, 1, NULL, NULL), SCORESDE_EINVAL,
-                 "null condition");
+    test_expect_error(scoresde_trainer_fit(a.tr, data, MROWS, D, 1, NULL, NULL), SCORESDE_EINVAL,
+                      "null condition");
     cd.rows = 7;
-    expect_error(scoresde_trainer_fit_cond(a.tr, data, MROWS, D, &cd, 1, NULL, NULL),
-                 SCORESDE_EINVAL, "cond->rows is 7");
+    test_expect_error(scoresde_trainer_fit_cond(a.tr, data, MROWS, D, &cd, 1, NULL, NULL),
+                      SCORESDE_EINVAL, "cond->rows is 7");
     cd.rows = MROWS;
     c[13 * C + 2] = INFINITY;
-    expect_error(scoresde_trainer_fit_cond(a.tr, data, MROWS, D, &cd, 1, NULL, NULL),
-                 SCORESDE_EINVAL, "sample 13, feature 2");
+    test_expect_error(scoresde_trainer_fit_cond(a.tr, data, MROWS, D, &cd, 1, NULL, NULL),
+                      SCORESDE_EINVAL, "sample 13, feature 2");
     c[13 * C + 2] = 0;
     cd.rows = 1; /* broadcast */
     ck_assert_int_eq(scoresde_trainer_fit_cond(a.tr, data, MROWS, D, &cd, 2, NULL, NULL),

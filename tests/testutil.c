@@ -101,6 +101,15 @@ bool test_contains(const char *haystack, const char *needle)
     return strstr(haystack, needle) != NULL;
 }
 
+void test_expect_error_at(int rc, int status, const char *needle, const char *file, int line)
+{
+    const char *msg = scoresde_last_error();
+    ck_assert_msg(rc == status, "%s:%d: status %d, expected %d (%s)", file, line, rc, status,
+                  msg);
+    ck_assert_msg(test_contains(msg, needle), "%s:%d: message \"%s\" lacks \"%s\"", file, line,
+                  msg, needle);
+}
+
 scoresde_sde *test_make_sde(int kind)
 {
     scoresde_sde *sde = NULL;

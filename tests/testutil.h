@@ -49,6 +49,12 @@ void test_watch_free(void *ptr, void *largest);
 /* strstr(haystack, needle) != NULL: does a message name `needle`? */
 bool test_contains(const char *haystack, const char *needle);
 
+/* A refusal: the call returned `status` and the calling thread's last error
+ * names `needle`; on failure the message gives the caller's file and line. */
+#define test_expect_error(rc, status, needle)                                                  \
+    test_expect_error_at((rc), (status), (needle), __FILE__, __LINE__)
+void test_expect_error_at(int rc, int status, const char *needle, const char *file, int line);
+
 /* An SDE of `kind` with its default parameters (asserts success). */
 scoresde_sde *test_make_sde(int kind);
 

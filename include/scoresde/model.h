@@ -592,7 +592,8 @@ SCORESDE_API int scoresde_model_get_params(const scoresde_model *model, double *
 
 /**
  * Replace the parameters by theta (count values, all finite). Returns
- * SCORESDE_OK, SCORESDE_EINVAL (NULL or non-finite), SCORESDE_EDIM or
+ * SCORESDE_OK, SCORESDE_EINVAL (NULL or non-finite; for a float32 MLP a value
+ * that rounds to float32 infinity, naming it: nothing is stored), SCORESDE_EDIM or
  * SCORESDE_EUNSUPPORTED. NOT thread-safe: no other call may use the model
  * meanwhile.
  */

@@ -235,7 +235,8 @@ SCORESDE_API int scoresde_trainer_set_grad(scoresde_trainer *trainer, const doub
  * header) and update the EMA. *grad_norm (may be NULL) receives the norm
  * before clipping. Returns SCORESDE_OK, SCORESDE_EINVAL (NULL trainer) or
  * SCORESDE_ENUMERIC (a non-finite gradient, or a finite one whose update of
- * a moment, parameter or EMA value is not finite, naming the first such
+ * a moment, parameter or EMA value is not finite, or for a float32 MLP a
+ * parameter or EMA value beyond float32's range, naming the first such
  * parameter: nothing is changed, the step count included).
  * Not thread-safe on the trainer.
  */

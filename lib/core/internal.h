@@ -59,6 +59,11 @@ void sd_write_struct_out(void *dst, size_t dst_size, const void *src, size_t src
 /* The end of a struct's field: the struct_size of the layout that ends there. */
 #define SD_STRUCT_END(type, field) (offsetof(type, field) + sizeof(((type *)0)->field))
 
+/* The smallest double that rounds (to nearest) to float32 infinity, FLT_MAX
+ * plus half an ulp: float32 storage holds the finite doubles below it in
+ * magnitude (rounded), and none from it on. */
+#define SD_FLOAT32_LIMIT 0x1.ffffffp127
+
 /* Uniform (0,1) and standard normal fills, as scoresde_rng_* without checks. */
 void sd_rng_uniform(uint64_t seed, uint64_t stream, uint64_t offset, size_t n, double *out);
 void sd_rng_normal(uint64_t seed, uint64_t stream, uint64_t offset, size_t n, double *out);

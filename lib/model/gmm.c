@@ -23,36 +23,12 @@
 
 static const double LOG_2PI = 1.8378770664093454835606594728112; /* ln(2 pi) */
 
-/* Samples whose marginals an evaluation holds at once: the workspace is
- * bounded whatever n is (a batch of 10^6 no longer allocates 2 x 10^6
- * doubles per call). */
-#define GMM_CHUNK 256
-
-/* An evaluation workspace: GMM_CHUNK alphas and sigmas, then the
- * per-sample scratch of gmm_work. Kept in the state's pool between calls, so
- * a sampler's steps allocate nothing once each thread has one. */
-typedef struct gmm_ws {
-    struct gmm_ws *next;
-    double mem[];
-} gmm_ws;
-
-/* Free the pooled workspaces and the pool's lock. */
-static void gmm_free_pool(sd_gmm_state *s)
-{
-    while (s->pool) {
-        gmm_ws *next = s->pool->next;
-        sd_free(s->pool);
-        s->pool = next;
-    }
-    pthread_mutex_destroy(&s->lock);
-}
-
 static void gmm_free_state(void *state)
 {
     sd_gmm_state *s = state;
     if (s == NULL)
         return;
-    gmm_free_pool(s);
+    sd_ws_pool_destroy(&s->pool);
     sd_free(s->weight);
     sd_free(s->log_w);
     sd_free(s->mean);
@@ -66,7 +42,7 @@ static sd_gmm_state *gmm_alloc_state(size_t K, size_t D)
     if (s == NULL)
         return NULL;
     s->K = K;
-    pthread_mutex_init(&s->lock, NULL);
+    sd_ws_pool_init(&s->pool);
     s->weight = sd_malloc(K * sizeof(double));
     s->log_w = sd_malloc(K * sizeof(double));
     s->mean = sd_malloc(K * D * sizeof(double));
@@ -93,15 +69,17 @@ static int gmm_clone_state(const scoresde_model *src, void **out)
     return SCORESDE_OK;
 }
 
-/* Per-call scratch, from the state's pool. alpha and sigma of GMM_CHUNK
- * samples at a time come from one batched call to the SDE. The component
+/* Per-call scratch, from the state's pool (bounded whatever n is: a batch of
+ * 10^6 no longer allocates 2 x 10^6 doubles per call, and a sampler's steps
+ * allocate nothing). alpha and sigma of SD_MARGINAL_CHUNK samples at a time
+ * come from one batched call to the SDE. The component
  * coefficients depend on the time only, so they are computed once per run of
  * samples that share (alpha, sigma) (a sampler's batch shares one time): the
  * same bits whether recomputed or reused, so a sample's result never depends
  * on its neighbours or on the chunking. */
 typedef struct gmm_work {
-    gmm_ws *ws;
-    double *alpha, *sigma; /* GMM_CHUNK each: samples i0 .. i0 + GMM_CHUNK - 1 */
+    double *ws;            /* the pool's block, holding the arrays below */
+    double *alpha, *sigma; /* SD_MARGINAL_CHUNK each: the chunk of the sample at hand */
     double *r;             /* K responsibilities */
     double *score;         /* D: one score row */
     double *dev;           /* D: g_k - s of one component */
@@ -118,21 +96,13 @@ static int gmm_work_begin(const scoresde_model *m, gmm_work *w)
      * (whose pool serves every class). */
     sd_gmm_state *s = m->state;
     size_t K = s->K, D = m->dim;
-    pthread_mutex_lock(&s->lock);
-    w->ws = s->pool;
-    if (w->ws)
-        s->pool = w->ws->next;
-    pthread_mutex_unlock(&s->lock);
-    if (w->ws == NULL) {
-        /* K x D doubles fit (the state holds two such arrays) */
-        size_t count = 2 * GMM_CHUNK + 2 * K + 2 * D + K * D;
-        w->ws = sd_malloc(sizeof(gmm_ws) + count * sizeof(double));
-        if (w->ws == NULL)
-            return SCORESDE_ENOMEM;
-    }
-    w->alpha = w->ws->mem;
-    w->sigma = w->alpha + GMM_CHUNK;
-    w->r = w->sigma + GMM_CHUNK;
+    /* K x D doubles fit (the state holds two such arrays) */
+    w->ws = sd_ws_pool_take(&s->pool, 2 * SD_MARGINAL_CHUNK + 2 * K + 2 * D + K * D);
+    if (w->ws == NULL)
+        return SCORESDE_ENOMEM;
+    w->alpha = w->ws;
+    w->sigma = w->alpha + SD_MARGINAL_CHUNK;
+    w->r = w->sigma + SD_MARGINAL_CHUNK;
     w->log_norm = w->r + K;
     w->score = w->log_norm + K;
     w->dev = w->score + D;
@@ -142,29 +112,18 @@ static int gmm_work_begin(const scoresde_model *m, gmm_work *w)
     return SCORESDE_OK;
 }
 
-/* Sample i's (alpha, sigma) into *a, *sg, computing the marginals of the
- * chunk that starts at i when i is its first sample. */
+/* Sample i's (alpha, sigma) into *a, *sg (sd_model_marginal_in_chunks). */
 static int gmm_marginal(const scoresde_model *m, gmm_work *w, const double *t, size_t n,
                         size_t i, double *a, double *sg)
 {
-    size_t j = i % GMM_CHUNK;
-    if (j == 0) {
-        size_t c = n - i < GMM_CHUNK ? n - i : GMM_CHUNK;
-        SD_TRY(sd_model_marginals_into(m, t + i, c, w->alpha, w->sigma));
-    }
-    *a = w->alpha[j];
-    *sg = w->sigma[j];
-    return SCORESDE_OK;
+    return sd_model_marginal_in_chunks(m, t, n, i, w->alpha, w->sigma, a, sg);
 }
 
 /* Return the workspace to the pool; passes rc through. */
 static int gmm_work_end(const scoresde_model *m, gmm_work *w, int rc)
 {
     sd_gmm_state *s = m->state;
-    pthread_mutex_lock(&s->lock);
-    w->ws->next = s->pool;
-    s->pool = w->ws;
-    pthread_mutex_unlock(&s->lock);
+    sd_ws_pool_give(&s->pool, w->ws);
     return rc;
 }
 
@@ -547,7 +506,7 @@ static void cgmm_free_state(void *state)
     sd_cgmm_state *c = state;
     if (c == NULL)
         return;
-    gmm_free_pool(&c->all);
+    sd_ws_pool_destroy(&c->all.pool);
     sd_free(c->all.weight);
     sd_free(c->all.log_w);
     sd_free(c->all.mean);
@@ -566,7 +525,7 @@ static sd_cgmm_state *cgmm_alloc_state(size_t K, size_t M, size_t D)
         return NULL;
     size_t KM = K * M;
     c->all.K = KM;
-    pthread_mutex_init(&c->all.lock, NULL);
+    sd_ws_pool_init(&c->all.pool);
     c->classes = K;
     c->M = M;
     c->all.weight = sd_malloc(KM * sizeof(double));

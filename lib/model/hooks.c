@@ -97,18 +97,52 @@ const sd_model_ops sd_model_score_fn_ops = {
 
 /* ---------------------------------------------------------- denoiser hook */
 
-/* alpha and sigma of every sample (sd_model_marginals' block). Tweedie needs
- * sigma(t) > 0, checked before the hook runs. */
-static int denoiser_marginal(const scoresde_model *m, const double *t, size_t n, double **ab)
+/* Samples whose marginals the denoiser's Tweedie step holds at once, on the
+ * stack: an evaluation allocates nothing, whatever n is (issue 17, finding 8). */
+#define DENOISER_CHUNK 64
+
+/* Tweedie needs sigma(t) > 0, checked for every sample before the hook runs. */
+static int denoiser_check_sigma(const scoresde_model *m, const double *t, size_t n)
 {
-    SD_TRY(sd_model_marginals(m, t, n, ab));
-    for (size_t i = 0; i < n; i++)
-        if (!((*ab)[n + i] > 0.0)) {
-            sd_free(*ab);
-            return sd_fail(SCORESDE_EINVAL,
-                           "t[%zu] = %g gives sigma(t) = 0, where a denoiser defines no score",
-                           i, t[i]);
+    double alpha[DENOISER_CHUNK], sigma[DENOISER_CHUNK];
+    for (size_t i0 = 0; i0 < n; i0 += DENOISER_CHUNK) {
+        size_t c = n - i0 < DENOISER_CHUNK ? n - i0 : DENOISER_CHUNK;
+        SD_TRY(sd_model_marginals_into(m, t + i0, c, alpha, sigma));
+        for (size_t k = 0; k < c; k++)
+            if (!(sigma[k] > 0.0))
+                return sd_fail(SCORESDE_EINVAL,
+                               "t[%zu] = %g gives sigma(t) = 0, where a denoiser defines no "
+                               "score",
+                               i0 + k, t[i0 + k]);
+    }
+    return SCORESDE_OK;
+}
+
+/* The score from the denoiser's output in `out` (n x D), or with `divergence`
+ * the score's divergence from the divergence hook's (n values), in place. The
+ * marginals are computed chunk by chunk as in the check. */
+static int denoiser_tweedie(const scoresde_model *m, const double *x, const double *t, size_t n,
+                            double *out, int divergence)
+{
+    double alpha[DENOISER_CHUNK], sigma[DENOISER_CHUNK];
+    size_t D = m->dim;
+    for (size_t i0 = 0; i0 < n; i0 += DENOISER_CHUNK) {
+        size_t c = n - i0 < DENOISER_CHUNK ? n - i0 : DENOISER_CHUNK;
+        SD_TRY(sd_model_marginals_into(m, t + i0, c, alpha, sigma));
+        for (size_t k = 0; k < c; k++) {
+            size_t i = i0 + k;
+            double a = alpha[k], s2 = sigma[k] * sigma[k];
+            if (divergence) {
+                /* div s = (alpha div D - D) / sigma^2, since
+                 * ds/dx = (alpha dD/dx - I) / sigma^2 */
+                out[i] = (a * out[i] - (double)D) / s2;
+                continue;
+            }
+            /* Tweedie: s = (alpha D(x) - x) / sigma^2. */
+            for (size_t j = 0; j < D; j++)
+                out[i * D + j] = (a * out[i * D + j] - x[i * D + j]) / s2;
         }
+    }
     return SCORESDE_OK;
 }
 
@@ -127,18 +161,9 @@ static int denoiser_data(const scoresde_model *m, const double *x, const double 
 static int denoiser_score(const scoresde_model *m, const double *x, const double *t, size_t n, const sd_cond *cond,
                           double *out)
 {
-    size_t D = m->dim;
-    double *ab;
-    SD_TRY(denoiser_marginal(m, t, n, &ab));
-    int rc = denoiser_data(m, x, t, n, cond, out);
-    /* Tweedie: s = (alpha D(x) - x) / sigma^2. */
-    for (size_t i = 0; i < n && rc == SCORESDE_OK; i++) {
-        double alpha = ab[i], s2 = ab[n + i] * ab[n + i];
-        for (size_t j = 0; j < D; j++)
-            out[i * D + j] = (alpha * out[i * D + j] - x[i * D + j]) / s2;
-    }
-    sd_free(ab);
-    return rc;
+    SD_TRY(denoiser_check_sigma(m, t, n));
+    SD_TRY(denoiser_data(m, x, t, n, cond, out));
+    return denoiser_tweedie(m, x, t, n, out, 0);
 }
 
 static int denoiser_divergence(const scoresde_model *m, const double *x, const double *t,
@@ -147,15 +172,11 @@ static int denoiser_divergence(const scoresde_model *m, const double *x, const d
     const sd_hook_state *st = m->state;
     if (st->divergence == NULL && st->cond_divergence == NULL)
         return hook_no_divergence(m);
-    double *ab;
-    SD_TRY(denoiser_marginal(m, t, n, &ab));
+    SD_TRY(denoiser_check_sigma(m, t, n));
     int rc = hook_divergence(st, m, x, t, n, cond, div);
-    rc = rc != 0 ? hook_returned(rc, "divergence") : hook_check_output(div, t, n, 1, "divergence");
-    /* div s = (alpha div D - D) / sigma^2, since ds/dx = (alpha dD/dx - I) / sigma^2. */
-    for (size_t i = 0; i < n && rc == SCORESDE_OK; i++)
-        div[i] = (ab[i] * div[i] - (double)m->dim) / (ab[n + i] * ab[n + i]);
-    sd_free(ab);
-    return rc;
+    SD_TRY(rc != 0 ? hook_returned(rc, "divergence")
+                   : hook_check_output(div, t, n, 1, "divergence"));
+    return denoiser_tweedie(m, x, t, n, div, 1);
 }
 
 const sd_model_ops sd_model_denoiser_fn_ops = {

@@ -30,6 +30,7 @@ typedef struct sd_lg_state {
     double *Qp, *lp; /* the same for the posterior covariance */
     double *mbase;  /* D */
     double *G;      /* D x C */
+    sd_ws_pool pool; /* evaluation workspaces (lg_work) */
 } sd_lg_state;
 
 static void lg_free_state(void *state)
@@ -37,6 +38,7 @@ static void lg_free_state(void *state)
     sd_lg_state *s = state;
     if (s == NULL)
         return;
+    sd_ws_pool_destroy(&s->pool);
     sd_free(s->block);
     sd_free(s);
 }
@@ -47,10 +49,11 @@ static sd_lg_state *lg_alloc_state(size_t D, size_t C)
     if (s == NULL)
         return NULL;
     s->C = C;
+    sd_ws_pool_init(&s->pool);
     s->size = 2 * D * D + 5 * D + D * C;
     s->block = sd_calloc(s->size, sizeof(double));
     if (s->block == NULL) {
-        sd_free(s);
+        lg_free_state(s);
         return NULL;
     }
     s->m0 = s->block;
@@ -96,27 +99,44 @@ static lg_gauss lg_pick(const scoresde_model *m, const sd_cond *cond, size_t i, 
     return (lg_gauss){s->Qp, s->lp, mean};
 }
 
-/* Per-call scratch: the marginals of every sample, then mean, u (D each). */
+/* Per-call scratch from the state's pool, so a sampler's steps allocate
+ * nothing (issue 17, finding 8): the marginals of SD_MARGINAL_CHUNK samples
+ * at a time (one batched call to the SDE each), then mean, u (D each).
+ * Samples are visited in order. */
 typedef struct lg_work {
-    double *ab, *mean, *u;
+    double *ws;
+    const double *t;
+    size_t n;
+    double *alpha, *sigma, *mean, *u;
 } lg_work;
 
 static int lg_work_begin(const scoresde_model *m, const double *t, size_t n, lg_work *w)
 {
-    SD_TRY(sd_model_marginals(m, t, n, &w->ab));
-    w->mean = sd_malloc(2 * m->dim * sizeof(double));
-    if (w->mean == NULL) {
-        sd_free(w->ab);
+    sd_lg_state *s = m->state;
+    w->ws = sd_ws_pool_take(&s->pool, 2 * SD_MARGINAL_CHUNK + 2 * m->dim);
+    if (w->ws == NULL)
         return SCORESDE_ENOMEM;
-    }
+    w->t = t;
+    w->n = n;
+    w->alpha = w->ws;
+    w->sigma = w->alpha + SD_MARGINAL_CHUNK;
+    w->mean = w->sigma + SD_MARGINAL_CHUNK;
     w->u = w->mean + m->dim;
     return SCORESDE_OK;
 }
 
-static void lg_work_end(lg_work *w)
+/* Sample i's alpha and sigma (sd_model_marginal_in_chunks). */
+static int lg_marginal(const scoresde_model *m, lg_work *w, size_t i, double *a, double *sg)
 {
-    sd_free(w->ab);
-    sd_free(w->mean);
+    return sd_model_marginal_in_chunks(m, w->t, w->n, i, w->alpha, w->sigma, a, sg);
+}
+
+/* Return the workspace to the pool; passes rc through. */
+static int lg_work_end(const scoresde_model *m, lg_work *w, int rc)
+{
+    sd_lg_state *s = m->state;
+    sd_ws_pool_give(&s->pool, w->ws);
+    return rc;
 }
 
 /* u = diag(1/c) Q^T v for the sample's Gaussian at (alpha, sigma). */
@@ -143,11 +163,10 @@ static void lg_unwhiten(const lg_gauss *g, size_t D, const double *u, double *ou
 }
 
 /* The score of sample i into out; leaves u = diag(1/c) Q^T (x - alpha mean). */
-static void lg_score_one(const scoresde_model *m, const sd_cond *cond, lg_work *w, size_t n,
-                         size_t i, const double *x, double *out)
+static void lg_score_one(const scoresde_model *m, const sd_cond *cond, lg_work *w, size_t i,
+                         double a, double sg, const double *x, double *out)
 {
     size_t D = m->dim;
-    double a = w->ab[i], sg = w->ab[n + i];
     lg_gauss g = lg_pick(m, cond, i, w->mean);
     for (size_t j = 0; j < D; j++)
         out[j] = x[j] - a * g.mean[j];
@@ -161,10 +180,11 @@ static int lg_score(const scoresde_model *m, const double *x, const double *t, s
     size_t D = m->dim;
     lg_work w;
     SD_TRY(lg_work_begin(m, t, n, &w));
-    for (size_t i = 0; i < n; i++)
-        lg_score_one(m, cond, &w, n, i, x + i * D, out + i * D);
-    lg_work_end(&w);
-    return SCORESDE_OK;
+    int rc = SCORESDE_OK;
+    double a, sg;
+    for (size_t i = 0; i < n && (rc = lg_marginal(m, &w, i, &a, &sg)) == SCORESDE_OK; i++)
+        lg_score_one(m, cond, &w, i, a, sg, x + i * D, out + i * D);
+    return lg_work_end(m, &w, rc);
 }
 
 static int lg_log_density(const scoresde_model *m, const double *x, const double *t, size_t n,
@@ -173,8 +193,10 @@ static int lg_log_density(const scoresde_model *m, const double *x, const double
     size_t D = m->dim;
     lg_work w;
     SD_TRY(lg_work_begin(m, t, n, &w));
-    for (size_t i = 0; i < n; i++) {
-        double a = w.ab[i], sg = w.ab[n + i], acc = 0.0;
+    int rc = SCORESDE_OK;
+    double a, sg;
+    for (size_t i = 0; i < n && (rc = lg_marginal(m, &w, i, &a, &sg)) == SCORESDE_OK; i++) {
+        double acc = 0.0;
         lg_gauss g = lg_pick(m, cond, i, w.mean);
         for (size_t k = 0; k < D; k++) {
             double ck = a * a * g.l[k] + sg * sg, u = 0.0;
@@ -184,8 +206,7 @@ static int lg_log_density(const scoresde_model *m, const double *x, const double
         }
         logp[i] = -0.5 * acc;
     }
-    lg_work_end(&w);
-    return SCORESDE_OK;
+    return lg_work_end(m, &w, rc);
 }
 
 static int lg_divergence(const scoresde_model *m, const double *x, const double *t, size_t n,
@@ -195,15 +216,16 @@ static int lg_divergence(const scoresde_model *m, const double *x, const double 
     size_t D = m->dim;
     lg_work w;
     SD_TRY(lg_work_begin(m, t, n, &w));
-    for (size_t i = 0; i < n; i++) {
-        double a = w.ab[i], sg = w.ab[n + i], acc = 0.0;
+    int rc = SCORESDE_OK;
+    double a, sg;
+    for (size_t i = 0; i < n && (rc = lg_marginal(m, &w, i, &a, &sg)) == SCORESDE_OK; i++) {
+        double acc = 0.0;
         lg_gauss g = lg_pick(m, cond, i, w.mean);
         for (size_t k = 0; k < D; k++)
             acc += 1.0 / (a * a * g.l[k] + sg * sg);
         div[i] = -acc;
     }
-    lg_work_end(&w);
-    return SCORESDE_OK;
+    return lg_work_end(m, &w, rc);
 }
 
 /* The Jacobian is -Q diag(1/c) Q^T, the same for every x. */
@@ -213,15 +235,16 @@ static int lg_jvp(const scoresde_model *m, const double *x, const double *t, siz
     size_t D = m->dim;
     lg_work w;
     SD_TRY(lg_work_begin(m, t, n, &w));
-    for (size_t i = 0; i < n; i++) {
+    int rc = SCORESDE_OK;
+    double a, sg;
+    for (size_t i = 0; i < n && (rc = lg_marginal(m, &w, i, &a, &sg)) == SCORESDE_OK; i++) {
         if (score_out)
-            lg_score_one(m, cond, &w, n, i, x + i * D, score_out + i * D);
+            lg_score_one(m, cond, &w, i, a, sg, x + i * D, score_out + i * D);
         lg_gauss g = lg_pick(m, cond, i, w.mean);
-        lg_whiten(&g, D, w.ab[i], w.ab[n + i], v + i * D, w.u);
+        lg_whiten(&g, D, a, sg, v + i * D, w.u);
         lg_unwhiten(&g, D, w.u, jv + i * D);
     }
-    lg_work_end(&w);
-    return SCORESDE_OK;
+    return lg_work_end(m, &w, rc);
 }
 
 /* x = alpha mean + Q diag(sqrt(c)) z, z from the sample's stream. */
@@ -231,8 +254,9 @@ static int lg_sample(const scoresde_model *m, const double *t, size_t n, const s
     size_t D = m->dim;
     lg_work w;
     SD_TRY(lg_work_begin(m, t, n, &w));
-    for (size_t i = 0; i < n; i++) {
-        double a = w.ab[i], sg = w.ab[n + i];
+    int rc = SCORESDE_OK;
+    double a, sg;
+    for (size_t i = 0; i < n && (rc = lg_marginal(m, &w, i, &a, &sg)) == SCORESDE_OK; i++) {
         lg_gauss g = lg_pick(m, cond, i, w.mean);
         sd_rng_normal(seed, first_sample + i, SCORESDE_RNG_OFFSET(SCORESDE_RNG_MODEL, 0), D,
                       w.u);
@@ -245,8 +269,7 @@ static int lg_sample(const scoresde_model *m, const double *t, size_t n, const s
             x[i * D + j] = acc;
         }
     }
-    lg_work_end(&w);
-    return SCORESDE_OK;
+    return lg_work_end(m, &w, rc);
 }
 
 const sd_model_ops sd_model_linear_gaussian_ops = {

@@ -56,6 +56,19 @@ int sd_model_marginals_into(const scoresde_model *m, const double *t, size_t n, 
     return SCORESDE_OK;
 }
 
+int sd_model_marginal_in_chunks(const scoresde_model *m, const double *t, size_t n, size_t i,
+                                double *alpha, double *sigma, double *a, double *sg)
+{
+    size_t j = i % SD_MARGINAL_CHUNK;
+    if (j == 0) {
+        size_t c = n - i < SD_MARGINAL_CHUNK ? n - i : SD_MARGINAL_CHUNK;
+        SD_TRY(sd_model_marginals_into(m, t + i, c, alpha, sigma));
+    }
+    *a = alpha[j];
+    *sg = sigma[j];
+    return SCORESDE_OK;
+}
+
 int sd_model_marginals(const scoresde_model *m, const double *t, size_t n, double **ab)
 {
     double *alpha = sd_calloc(2 * n, sizeof *alpha); /* counts overflow-checked */
@@ -68,6 +81,54 @@ int sd_model_marginals(const scoresde_model *m, const double *t, size_t n, doubl
     }
     *ab = alpha;
     return SCORESDE_OK;
+}
+
+/* A pooled block: the link, then the caller's doubles. */
+typedef struct sd_ws_block {
+    struct sd_ws_block *next;
+    double mem[];
+} sd_ws_block;
+
+void sd_ws_pool_init(sd_ws_pool *p)
+{
+    pthread_mutex_init(&p->lock, NULL);
+    p->free = NULL;
+}
+
+void sd_ws_pool_destroy(sd_ws_pool *p)
+{
+    while (p->free) {
+        sd_ws_block *next = p->free->next;
+        sd_free(p->free);
+        p->free = next;
+    }
+    pthread_mutex_destroy(&p->lock);
+}
+
+double *sd_ws_pool_take(sd_ws_pool *p, size_t count)
+{
+    pthread_mutex_lock(&p->lock);
+    sd_ws_block *b = p->free;
+    if (b)
+        p->free = b->next;
+    pthread_mutex_unlock(&p->lock);
+    if (b == NULL)
+        b = sd_malloc(sizeof(sd_ws_block) + count * sizeof(double));
+    return b ? b->mem : NULL;
+}
+
+void sd_ws_pool_give(sd_ws_pool *p, double *ws)
+{
+    sd_ws_block *b = (sd_ws_block *)((char *)ws - offsetof(sd_ws_block, mem));
+    pthread_mutex_lock(&p->lock);
+    b->next = p->free;
+    p->free = b;
+    pthread_mutex_unlock(&p->lock);
+}
+
+double sd_model_param_limit(const scoresde_model *m)
+{
+    return m->ops->param_limit ? m->ops->param_limit(m) : INFINITY;
 }
 
 int scoresde_model_clone(scoresde_model **out, const scoresde_model *model)

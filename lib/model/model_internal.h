@@ -148,6 +148,10 @@ typedef struct sd_model_ops {
     /* theta has num_params values; counts already checked. */
     int (*get_params)(const scoresde_model *m, double *theta);
     int (*set_params)(scoresde_model *m, const double *theta); /* theta finite */
+    /* Optional: the magnitude from which a parameter no longer fits the
+     * kind's storage (SD_FLOAT32_LIMIT for a float32 MLP); set_params refuses
+     * |theta_k| >= it. NULL: any finite value fits. */
+    double (*param_limit)(const scoresde_model *m);
     /* Optional: SCORESDE_OK if dst and src (same kind, same dimension) have
      * the same parameter shapes, else EDIM naming the first difference.
      * NULL: equal parameter counts are enough. */
@@ -286,9 +290,41 @@ int sd_model_marginals(const scoresde_model *m, const double *t, size_t n, doubl
 int sd_model_marginals_into(const scoresde_model *m, const double *t, size_t n, double *alpha,
                             double *sigma);
 
+/* The model's param_limit (INFINITY for kinds without one): what a trainer
+ * checks its master copy and EMA against before it commits a step. */
+double sd_model_param_limit(const scoresde_model *m);
+
+/* Samples whose marginals a chunked evaluation holds at once. */
+#define SD_MARGINAL_CHUNK 256
+
+/* For evaluations that visit samples i = 0 .. n-1 in order with a bounded
+ * workspace: sample i's alpha and sigma into *a, *sg, computing those of the
+ * chunk of SD_MARGINAL_CHUNK samples that starts at i (into alpha[] and
+ * sigma[], SD_MARGINAL_CHUNK each) when i is its first. */
+int sd_model_marginal_in_chunks(const scoresde_model *m, const double *t, size_t n, size_t i,
+                                double *alpha, double *sigma, double *a, double *sg);
+
 /* SCORESDE_OK if the SDE has a Gaussian marginal, else EUNSUPPORTED with a
  * message naming `what` (the model that needs it). */
 int sd_model_require_marginal(const scoresde_sde *sde, const char *what);
+
+/* A lock-guarded list of free evaluation workspaces of one size, for kinds
+ * whose evaluations need scratch (the mixture, the linear-Gaussian model):
+ * an evaluation takes one, or allocates it when the list is empty, and gives
+ * it back, so repeated evaluations allocate nothing once every thread that
+ * evaluates at once has one. Every block of a pool has the same count. */
+typedef struct sd_ws_pool {
+    pthread_mutex_t lock;
+    struct sd_ws_block *free;
+} sd_ws_pool;
+
+void sd_ws_pool_init(sd_ws_pool *p);
+/* Frees the pooled blocks and the lock. */
+void sd_ws_pool_destroy(sd_ws_pool *p);
+/* `count` doubles, from the list or new; NULL when the allocator fails. */
+double *sd_ws_pool_take(sd_ws_pool *p, size_t count);
+/* Returns a block from sd_ws_pool_take to the list. */
+void sd_ws_pool_give(sd_ws_pool *p, double *ws);
 
 /* The mixture's parameters, kept for files: K components in dim dimensions.
  * log_w: ln of the normalised weights; mean and var: K x dim. */
@@ -298,8 +334,7 @@ typedef struct sd_gmm_state {
     double *log_w;  /* K */
     double *mean;   /* K x dim */
     double *var;    /* K x dim, > 0 */
-    pthread_mutex_t lock;   /* guards pool */
-    struct gmm_ws *pool;    /* free evaluation workspaces (gmm.c) */
+    sd_ws_pool pool;        /* evaluation workspaces (gmm.c) */
 } sd_gmm_state;
 
 /* Hook kinds' state: the caller's functions and pointer. */

@@ -360,6 +360,7 @@ const sd_model_ops sd_model_mlp_ops = {
     .num_params = sd_pmodel_num_params,
     .get_params = sd_pmodel_get_params,
     .set_params = sd_pmodel_set_params,
+    .param_limit = sd_pmodel_param_limit,
     .same_shape = mlp_same_shape,
     .score_backward = sd_pmodel_score_backward,
     .score_vjp = sd_pmodel_score_vjp,

@@ -94,7 +94,7 @@ static int set_cond_params(sd_pmodel *pm, const double *theta, int store)
 {
     size_t off = pm->net->num_params(pm);
     for (size_t q = 0; q < pm->n_cp; q++) {
-        if (!store && pm->f32 && fabs(theta[q]) > 0x1.fffffep127)
+        if (!store && pm->f32 && !(fabs(theta[q]) < SD_FLOAT32_LIMIT))
             return sd_fail(SCORESDE_EINVAL,
                            "theta[%zu] (%g), a condition parameter, is beyond float32's range",
                            q + off, theta[q]);
@@ -590,6 +590,12 @@ size_t sd_pmodel_num_params(const scoresde_model *m)
 {
     const sd_pmodel *pm = m->state;
     return pm->net->num_params(pm) + pm->n_cp;
+}
+
+double sd_pmodel_param_limit(const scoresde_model *m)
+{
+    const sd_pmodel *pm = m->state;
+    return pm->f32 ? SD_FLOAT32_LIMIT : INFINITY;
 }
 
 int sd_pmodel_get_params(const scoresde_model *m, double *theta)

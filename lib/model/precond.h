@@ -215,6 +215,8 @@ int sd_pmodel_probe_backward(const scoresde_model *m, const double *x, const dou
                              const sd_cond *cond, const double *probes, size_t M,
                              const double *weights, double *grad);
 size_t sd_pmodel_num_params(const scoresde_model *m);
+/* The param_limit slot: SD_FLOAT32_LIMIT for float32 storage, else inf. */
+double sd_pmodel_param_limit(const scoresde_model *m);
 int sd_pmodel_get_params(const scoresde_model *m, double *theta);
 int sd_pmodel_set_params(scoresde_model *m, const double *theta);
 

@@ -186,8 +186,7 @@ int sd_mlp_set_params(sd_mlp *net, const double *params)
     SD_TRY(sd_check_finite(params, net->n_params, "params"));
     for (size_t i = 0; i < net->n_params; i++) {
         if (net->prec == SD_MLP_F32) {
-            float f = (float)params[i];
-            if (!isfinite(f))
+            if (!(fabs(params[i]) < SD_FLOAT32_LIMIT))
                 return sd_fail(SCORESDE_EINVAL,
                                "params[%zu] (%g) overflows the network's float32 precision", i,
                                params[i]);

@@ -196,7 +196,7 @@ int sd_resmlp_set_params(sd_resmlp *net, const double *params)
     for (size_t i = 0; i < net->n_params; i++) {
         if (!isfinite(params[i]))
             return sd_fail(SCORESDE_EINVAL, "params[%zu] (%g) is not finite", i, params[i]);
-        if (net->prec == SD_MLP_F32 && !isfinite((float)params[i]))
+        if (net->prec == SD_MLP_F32 && !(fabs(params[i]) < SD_FLOAT32_LIMIT))
             return sd_fail(SCORESDE_EINVAL,
                            "params[%zu] (%g) overflows the network's float32 precision", i,
                            params[i]);

@@ -34,6 +34,7 @@ struct scoresde_trainer {
     size_t batch;
     uint64_t seed;
     double cond_dropout;
+    double limit;         /* the model's param_limit: master values and EMA stay below */
     sd_loss_buf lbuf;     /* the loss's workspace, kept between steps */
     unsigned char *mask;  /* condition dropout's null mask, grown to the batch */
     size_t mask_len;
@@ -110,6 +111,7 @@ int scoresde_trainer_create(scoresde_trainer **out, scoresde_model *model,
     tr->model = model;
     tr->loss = loss;
     tr->P = P;
+    tr->limit = sd_model_param_limit(model);
     tr->p = block;
     tr->g = block + P;
     tr->m = block + 2 * P;
@@ -287,7 +289,8 @@ static adam_step adam_at(const scoresde_trainer *tr, uint64_t n)
 }
 
 /* Parameter k's moments, master value and EMA after step s with gradient g,
- * into out[0..3]; false if any of them is not finite. */
+ * into out[0..3]; false if any of them is not finite, or the master value or
+ * EMA does not fit the model's storage (a float32 MLP's range). */
 static bool adam_elem(const scoresde_trainer *tr, const adam_step *s, size_t k, double g,
                       double out[4])
 {
@@ -297,7 +300,7 @@ static bool adam_elem(const scoresde_trainer *tr, const adam_step *s, size_t k, 
     const double p = tr->p[k] - s->decay * tr->p[k] - s->lr * upd;
     out[0] = m, out[1] = v, out[2] = p;
     out[3] = s->ema * tr->ema[k] + (1.0 - s->ema) * p;
-    return isfinite(m) && isfinite(v) && isfinite(p) && isfinite(out[3]);
+    return isfinite(m) && isfinite(v) && fabs(p) < tr->limit && fabs(out[3]) < tr->limit;
 }
 
 /* The first parameter whose step s with gradient g * scale (g NULL: zero)
@@ -341,9 +344,10 @@ int scoresde_trainer_apply(scoresde_trainer *tr, double *grad_norm)
     const size_t bad = adam_first_bad(tr, &s, tr->g, scale);
     if (bad < P)
         return sd_fail(SCORESDE_ENUMERIC,
-                       "the update of parameter %zu is not finite at step %llu (learning rate, "
-                       "weight decay or optimiser moments too large)",
-                       bad, (unsigned long long)n);
+                       "the update of parameter %zu is not finite%s at step %llu (learning "
+                       "rate, weight decay or optimiser moments too large)",
+                       bad, tr->limit < INFINITY ? " or beyond float32's range (the model's)" : "",
+                       (unsigned long long)n);
     for (size_t k = 0; k < P; k++) {
         double out[4];
         tr->g[k] *= scale;
@@ -552,8 +556,8 @@ static int check_can_step(const scoresde_trainer *tr, const double *block, uint6
     if (bad < P)
         return sd_fail(SCORESDE_ECORRUPT,
                        "checkpoint: the optimiser state cannot step: the update of parameter %zu "
-                       "would not be finite",
-                       bad);
+                       "would not be finite%s",
+                       bad, tr->limit < INFINITY ? " or beyond float32's range (the model's)" : "");
     return SCORESDE_OK;
 }
 
