@@ -15,8 +15,13 @@ tool=$stage$bindir/scoresde
 page=$stage$mandir/man1/scoresde.1
 [ -x "$tool" ] || { echo "not installed: $bindir/scoresde"; exit 1; }
 [ -f "$page" ] || { echo "not installed: $mandir/man1/scoresde.1"; exit 1; }
-LD_LIBRARY_PATH=$stage$libdir ldd "$tool" | grep -q "$stage$libdir/libscoresde.so.1" \
-  || { echo "the installed tool does not load the installed library"; exit 1; }
+# ldd's output taken whole first: with pipefail, "ldd | grep -q" fails when
+# grep exits at its match and ldd then dies of SIGPIPE.
+libs=$(LD_LIBRARY_PATH=$stage$libdir ldd "$tool")
+case $libs in
+  *"$stage$libdir/libscoresde.so.1"*) ;;
+  *) echo "the installed tool does not load the installed library:"; echo "$libs"; exit 1 ;;
+esac
 LD_LIBRARY_PATH=$stage$libdir "$tool" --version
 if command -v groff >/dev/null; then
   warnings=$(groff -man -Tutf8 -ww -z "$page" 2>&1 || true)
