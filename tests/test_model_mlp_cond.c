@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "mlp.h"
 #include "model_internal.h"
 #include "testutil.h"
 
@@ -377,6 +378,111 @@ START_TEST(unconditional_is_the_1_0_network)
 }
 END_TEST
 
+/* The engine's embedding inputs (mlp.h), with tangents on them too (the
+ * model's are zero): three hidden layers (P_2, P_3), random parameters,
+ * blocks of 3 of 7 rows; the parameter and input gradients of sum(w.out)
+ * and of sum(go.out) + sum(gt.Jv), and J v, against central differences. */
+enum { EN = 7, ENI = 5, ENE = 3, ENO = 2 };
+
+static double engine_objective(sd_mlp *net, sd_mlp_ws *ws, const double *x, const double *v,
+                               const double *go, const double *gt)
+{
+    double out[EN * ENO], jv[EN * ENO], f = 0;
+    if (!v)
+        ck_assert_int_eq(sd_mlp_forward(net, ws, EN, x, out), SCORESDE_OK);
+    else
+        ck_assert_int_eq(sd_mlp_jvp(net, ws, EN, x, v, out, jv), SCORESDE_OK);
+    for (size_t i = 0; i < EN * ENO; i++)
+        f += go[i] * out[i] + (v ? gt[i] * jv[i] : 0.0);
+    return f;
+}
+
+START_TEST(engine_embedding_inputs_match_finite_differences)
+{
+    static const size_t widths[3] = {6, 5, 4};
+    static const sd_mlp_act acts[3] = {SD_MLP_SILU, SD_MLP_TANH, SD_MLP_GELU};
+    sd_mlp *net = NULL, *plain = NULL;
+    sd_mlp_ws *ws = NULL;
+    ck_assert_int_eq(sd_mlp_create_emb(&net, ENI, ENE, 3, widths, ENO, acts[_i], SD_MLP_F64, 7, 0),
+                     SCORESDE_OK);
+    ck_assert_int_eq(sd_mlp_create(&plain, ENI, 3, widths, ENO, acts[_i], SD_MLP_F64, 7, 0),
+                     SCORESDE_OK);
+    size_t np = sd_mlp_num_params(net);
+    ck_assert_uint_eq(np, sd_mlp_num_params(plain) + (5 + 4) * ENE);
+    sd_mlp_free(plain);
+    double *p = test_normals(8, np, 0.7);
+    ck_assert_int_eq(sd_mlp_set_params(net, p), SCORESDE_OK);
+    ck_assert_int_eq(sd_mlp_ws_create(net, EN, 3, 1, &ws), SCORESDE_OK);
+    double *x = test_normals(9, EN * ENI, 1.0), *v = test_normals(10, EN * ENI, 1.0);
+    double *go = test_normals(11, EN * ENO, 1.0), *gt = test_normals(12, EN * ENO, 1.0);
+    double *grad = calloc(np, sizeof *grad), *fd = malloc(np * sizeof *fd);
+    double ig[EN * ENI], fdi[EN * ENI], out[EN * ENO], jv[EN * ENO];
+    for (int tangent = 0; tangent < 2; tangent++) {
+        const double *vt = tangent ? v : NULL;
+        memset(grad, 0, np * sizeof *grad);
+        if (tangent) {
+            ck_assert_int_eq(sd_mlp_jvp(net, ws, EN, x, v, out, jv), SCORESDE_OK);
+            ck_assert_int_eq(sd_mlp_tangent_backward(net, ws, go, gt, grad, ig), SCORESDE_OK);
+        } else {
+            ck_assert_int_eq(sd_mlp_forward(net, ws, EN, x, out), SCORESDE_OK);
+            ck_assert_int_eq(sd_mlp_backward(net, ws, go, grad, ig), SCORESDE_OK);
+        }
+        for (size_t k = 0; k < np; k++) {
+            double keep = p[k];
+            p[k] = keep + FD_H;
+            sd_mlp_set_params(net, p);
+            double fp = engine_objective(net, ws, x, vt, go, gt);
+            p[k] = keep - FD_H;
+            sd_mlp_set_params(net, p);
+            double fm = engine_objective(net, ws, x, vt, go, gt);
+            p[k] = keep;
+            fd[k] = (fp - fm) / (2 * FD_H);
+        }
+        sd_mlp_set_params(net, p);
+        for (size_t k = 0; k < EN * ENI; k++) {
+            double keep = x[k];
+            x[k] = keep + FD_H;
+            double fp = engine_objective(net, ws, x, vt, go, gt);
+            x[k] = keep - FD_H;
+            double fm = engine_objective(net, ws, x, vt, go, gt);
+            x[k] = keep;
+            fdi[k] = (fp - fm) / (2 * FD_H);
+        }
+        double ep = test_rel_err(grad, fd, np), ei = test_rel_err(ig, fdi, EN * ENI);
+        ck_assert_msg(ep < FD_TOL, "act %d tangent %d: parameter gradient error %g", _i, tangent,
+                      ep);
+        ck_assert_msg(ei < FD_TOL, "act %d tangent %d: input gradient error %g", _i, tangent, ei);
+    }
+    /* J v along v, e's tangent included */
+    double xp[EN * ENI], xm[EN * ENI], yp[EN * ENO], ym[EN * ENO], jfd[EN * ENO];
+    for (size_t i = 0; i < EN * ENI; i++) {
+        xp[i] = x[i] + FD_H * v[i];
+        xm[i] = x[i] - FD_H * v[i];
+    }
+    ck_assert_int_eq(sd_mlp_forward(net, ws, EN, xp, yp), SCORESDE_OK);
+    ck_assert_int_eq(sd_mlp_forward(net, ws, EN, xm, ym), SCORESDE_OK);
+    for (size_t i = 0; i < EN * ENO; i++)
+        jfd[i] = (yp[i] - ym[i]) / (2 * FD_H);
+    ck_assert_int_eq(sd_mlp_jvp(net, ws, EN, x, v, out, jv), SCORESDE_OK);
+    ck_assert_msg(test_rel_err(jv, jfd, EN * ENO) < FD_TOL, "act %d: J v", _i);
+    /* More embedding inputs than inputs is refused. */
+    sd_mlp *bad = NULL;
+    EXPECT(sd_mlp_create_emb(&bad, ENI, ENI + 1, 3, widths, ENO, acts[_i], SD_MLP_F64, 7, 0),
+           SCORESDE_EINVAL, "n_emb (6) is above n_in (5)");
+    ck_assert_ptr_null(bad);
+    free(p);
+    free(x);
+    free(v);
+    free(go);
+    free(gt);
+    free(grad);
+    free(fd);
+    sd_mlp_ws_free(ws);
+    sd_mlp_free(net);
+    ck_assert_uint_eq(scoresde_live_allocations(), 0);
+}
+END_TEST
+
 /* EMBED_LAYERS at creation (P_l zero) is the EMBED model of the same
  * options and seed: the same parameters with the projections' zeros
  * inserted after the network's, and the same bits from every pass; with
@@ -619,6 +725,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, samples_do_not_depend_on_the_batch, 0, NV);
     tcase_add_test(tc, unconditional_is_the_1_0_network);
     tcase_add_test(tc, layers_start_as_embed);
+    tcase_add_loop_test(tc, engine_embedding_inputs_match_finite_differences, 0, 3);
     tcase_add_loop_test(tc, clones_and_files_keep_the_condition, 0, NV);
     tcase_add_test(tc, bad_condition_options);
     suite_add_tcase(s, tc);

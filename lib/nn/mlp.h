@@ -24,7 +24,7 @@
  * with P_l of shape dims[l] x n_emb (row-major); layer 1 sees e through the
  * last n_emb columns of W_1, as any input, and the output layer does not
  * see it. There is no bias of its own: b_l already is the pre-activation's.
- * The P_l follow b_L in the flat order below and start at zero, so a new
+ * The P_l follow b_L in the flat order above and start at zero, so a new
  * network computes what the same network with n_emb = 0 computes, bit for
  * bit. Every pass treats e as inputs (the tangent covers all n_in inputs,
  * in_grad includes e's adjoint). n_emb = 0 is the plain network above.
