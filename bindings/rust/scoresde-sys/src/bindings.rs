@@ -849,6 +849,7 @@ extern "C" {
 }
 pub const SCORESDE_MLP_COND_CONCAT: scoresde_mlp_cond_input_t = 1;
 pub const SCORESDE_MLP_COND_EMBED: scoresde_mlp_cond_input_t = 2;
+pub const SCORESDE_MLP_COND_EMBED_LAYERS: scoresde_mlp_cond_input_t = 3;
 pub type scoresde_mlp_cond_input_t = core::ffi::c_uint;
 pub const SCORESDE_MLP_SILU: scoresde_mlp_activation_t = 0;
 pub const SCORESDE_MLP_RELU: scoresde_mlp_activation_t = 1;
