@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "sde_internal.h"
 #include "settings.h"
 #include "solve_internal.h"
 
@@ -376,22 +377,13 @@ int sd_solve_ratio_at(const scoresde_sde *sde, double t, double *r)
     return SCORESDE_OK;
 }
 
-/* The time in [lo, hi] where r(t) = target, r increasing: bisection until
- * the interval cannot shrink, so the result is exact to the last bit. */
+/* The time in [lo, hi] where r(t) = target, r increasing: the shared
+ * bisection (lib/sde/level.c) to the last bit, then the midpoint of the
+ * final bracket. */
 int sd_solve_time_of_ratio(const scoresde_sde *sde, double target, double lo, double hi,
                            double *t)
 {
-    for (int it = 0; it < 2000; it++) {
-        double mid = 0.5 * (lo + hi);
-        if (!(mid > lo && mid < hi))
-            break;
-        double r;
-        SD_TRY(sd_solve_ratio_at(sde, mid, &r));
-        if (r < target)
-            lo = mid;
-        else
-            hi = mid;
-    }
+    SD_TRY(sd_sde_level_bracket(sde, sd_solve_ratio_at, target, &lo, &hi));
     *t = 0.5 * (lo + hi);
     return SCORESDE_OK;
 }
