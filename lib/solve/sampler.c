@@ -70,6 +70,10 @@ static const sd_setting sampler_rows[SD_SAMPLER_NOPT] = {
     ROW_D(ETA, 0, 100, 0, 0),
     ROW_D(THRESHOLD, 0, 1, 0, 0),
     ROW_D(THRESHOLD_BOUND, 1e-300, 1e300, 0, 1),
+    ROW_I(RESTART_K, 0, 1000000, 2),
+    ROW_D(RESTART_TMIN, 0, 1e300, 0, 0.06),
+    ROW_D(RESTART_TMAX, 1e-300, 1e300, 0, 0.3),
+    ROW_I(RESTART_STEPS, 1, 1000000, 2),
 };
 #undef OPT
 #undef ROW_I
@@ -81,7 +85,7 @@ static const sd_settings sampler_settings = {"sampler", "scoresde_sampler", samp
 static const sd_method_ops *const method_table[] = {&sd_method_pc, &sd_method_ode,
                                                     &sd_method_edm, &sd_method_dpmpp,
                                                     &sd_method_ipndm, &sd_method_ddim,
-                                                    &sd_method_dpmpp_sde};
+                                                    &sd_method_dpmpp_sde, &sd_method_restart};
 
 static const sd_method_ops *method_find(int method)
 {
@@ -93,11 +97,11 @@ static const sd_method_ops *method_find(int method)
 
 /* Where a new sampler of `method` starts (a known method and setting): the
  * table's value, except for the published per-method settings (EDM: Karras
- * et al.'s 18 noise levels on their grid; DPMPP: DPM-Solver's log-SNR grid,
+ * et al.'s 18 noise levels on their grid, Restart's main grid too; DPMPP: DPM-Solver's log-SNR grid,
  * 20 steps, no final denoising), documented in sampler.h. */
 static double setting_default(int method, int setting)
 {
-    if (method == SCORESDE_SAMPLER_EDM) {
+    if (method == SCORESDE_SAMPLER_EDM || method == SCORESDE_SAMPLER_RESTART) {
         if (setting == SCORESDE_SAMPLER_GRID)
             return SCORESDE_SAMPLER_GRID_KARRAS;
         if (setting == SCORESDE_SAMPLER_STEPS)
