@@ -155,7 +155,7 @@
  *        paper's CIFAR-10 setting RESTART_K = 2, RESTART_TMIN = 0.06,
  *        RESTART_TMAX = 0.3, RESTART_STEPS = 2 (its 3 restart noise levels);
  *        NFE = 2 N + 2 K M (+1 with the final step) = 43. Refused
- *        (SCORESDE_EINVAL): RESTART_TMIN >= RESTART_TMAX, r_max above r(t_0),
+ *        (SCORESDE_EINVAL) when K > 0: RESTART_TMIN >= RESTART_TMAX, r_max above r(t_0),
  *        r_j not below r_max, N + K M above MAX_STEPS, restart levels that do
  *        not decrease in t. Noise of restart i (i = 0..K-1): draw N + i.
  * Dynamic thresholding (Saharia et al. 2022; 1.1), for data known to lie in

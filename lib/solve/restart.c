@@ -75,6 +75,8 @@ static int restart_prepare(sd_run *run)
 {
     SD_TRY(sd_solve_need_sigma(run, "the Restart sampler"));
     const scoresde_sampler *s = run->s;
+    if (sd_opt_size(s, SCORESDE_SAMPLER_RESTART_K) == 0)
+        return SCORESDE_OK; /* the EDM sampler, whatever the unused settings */
     double tmin = s->opt[SCORESDE_SAMPLER_RESTART_TMIN];
     double tmax = s->opt[SCORESDE_SAMPLER_RESTART_TMAX];
     size_t K = sd_opt_size(s, SCORESDE_SAMPLER_RESTART_K);
@@ -104,8 +106,6 @@ static int restart_prepare(sd_run *run)
                        "the grid point nearest RESTART_TMIN (%g), sigma/alpha = %g at t[%zu] = "
                        "%g, is not below RESTART_TMAX (%g)",
                        tmin, rmin, j, run->grid[j], tmax);
-    if (K == 0)
-        return SCORESDE_OK;
     /* the restart levels must decrease strictly (enough resolution in t) */
     sd_edm_level prev, lv;
     SD_TRY(restart_level(run, j, 0, &prev));
