@@ -374,6 +374,7 @@ static void run_gemm(const config *c)
     g.dims[NH + 1] = c->D;
     double train = gemm_set_time(&g, 1, c->reps, &fl_train);
     gemm_set_free(&g);
+    printf("\"blis\": \"BLIS %s\", ", bli_info_get_version_str());
     printf("\"fwd_per_row\": %.6e, \"tan_per_row\": %.6e, \"train_step\": %.6e, "
            "\"fwd_flops_per_row\": %.6e, \"tan_flops_per_row\": %.6e, \"train_flops\": %.6e",
            fwd / GEMM_ROWS, tan / GEMM_ROWS, train, fl_fwd / GEMM_ROWS, fl_tan / GEMM_ROWS,

@@ -20,8 +20,10 @@ with variance 1 / fan_in, biases zero:
           classical RK4, 50 steps on the uniform grid from 1e-5 to 1, the
           exact divergence (PyTorch: one forward pass and D backward passes
           for the input gradients of the outputs, the usual autograd trace).
-and variants at D = 16, 64 and 256 (smaller sizes there, printed, so a full
-run ends in reasonable time: the ratios are per step).
+and variants at D = 16, 64 and 256. The full run keeps those batch shapes
+but takes fewer steps (20 sampling steps, 5 RK4 steps at D = 2; the sizes of
+each row are printed): a step repeats the same work, so the ratios are those
+of the whole runs, and `--sample-steps 200 --lik-steps 50` runs them whole.
 
 Each (workload, D, precision, threads) runs ROUNDS times; in every round three
 separate processes run one after another, the C twin, the PyTorch twin (their
@@ -58,7 +60,7 @@ Usage: torch_peer.py [--quick | --full] [--bench PATH] [--rounds N]
                      [--dims 2,16] [--workloads train,sample,lik]
                      [--threads 1,2] [--precisions f64,f32]
                      [--sample-steps N] [--lik-points N] [--lik-steps N]
-                     [--no-check] [--json FILE]
+                     [--no-check] [--env NAME=VALUE] [--json FILE]
 Without torch (Debian: python3-torch) it prints why and exits with 77.
 SPDX-License-Identifier: BSD-3-Clause
 """
@@ -78,23 +80,25 @@ BETA_MIN, BETA_MAX, T_END = 0.1, 20.0, 1.0
 EPS_TRAIN, EPS_SAMPLE = 1e-5, 1e-3
 LR, WARMUP, EMA_RATE, CLIP = 2e-4, 5000, 0.9999, 1.0
 
-# Sizes: the issue's at D = 2; per step and per point the same work at the
-# other D, with fewer steps (and, for lik, points) so a full run ends.
+# Sizes. The batch shapes are the issue's (train 4096 rows, sample 10000
+# samples, lik 1000 points at D = 2); the steps only repeat the same work, so
+# the full run takes fewer of them (the ratios are per step; --sample-steps
+# 200 --lik-steps 50 gives the issue's exact runs). At D = 16, 64, 256 the
+# likelihood's D input-gradient passes make each RK4 step (1 + D) forward
+# passes' worth, so fewer points there.
 FULL = {
     "rounds": 3,
-    "train": {2: {"n": 4096, "reps": 5}, 16: {"n": 4096, "reps": 5},
-              64: {"n": 4096, "reps": 5}, 256: {"n": 4096, "reps": 5}},
-    "sample": {2: {"n": 10000, "steps": 200}, 16: {"n": 10000, "steps": 20},
-               64: {"n": 10000, "steps": 20}, 256: {"n": 10000, "steps": 20}},
-    "lik": {2: {"n": 1000, "steps": 50}, 16: {"n": 1000, "steps": 2},
-            64: {"n": 250, "steps": 2}, 256: {"n": 64, "steps": 1}},
+    "train": {d: {"n": 4096, "reps": 5} for d in (2, 16, 64, 256)},
+    "sample": {2: {"n": 10000, "steps": 20}, 16: {"n": 10000, "steps": 10},
+               64: {"n": 10000, "steps": 10}, 256: {"n": 10000, "steps": 5}},
+    "lik": {2: {"n": 1000, "steps": 5}, 16: {"n": 1000, "steps": 1},
+            64: {"n": 250, "steps": 1}, 256: {"n": 64, "steps": 1}},
 }
 QUICK = {
     "rounds": 1,
     "train": {d: {"n": 4096, "reps": 3} for d in (2, 16, 64, 256)},
-    "sample": {2: {"n": 10000, "steps": 10}, 16: {"n": 10000, "steps": 5},
-               64: {"n": 10000, "steps": 5}, 256: {"n": 10000, "steps": 2}},
-    "lik": {2: {"n": 1000, "steps": 2}, 16: {"n": 1000, "steps": 1},
+    "sample": {d: {"n": 10000, "steps": 2} for d in (2, 16, 64, 256)},
+    "lik": {2: {"n": 1000, "steps": 1}, 16: {"n": 1000, "steps": 1},
             64: {"n": 250, "steps": 1}, 256: {"n": 64, "steps": 1}},
 }
 BLOCK = 256
@@ -281,7 +285,7 @@ def worker(args):
             if r >= 0:
                 times.append(time.perf_counter() - t0)
         summary = float(out.sum() / (n * D)) if mode == "lik" else float((out * out).mean())
-    print(json.dumps({"side": "torch", "mode": mode, "D": D, "prec": prec, "threads": threads,
+    print(json.dumps({"side": "torch", "torch": torch.__version__, "mode": mode, "D": D, "prec": prec, "threads": threads,
                       "n": n, "steps": steps, "times": times, "summary": summary,
                       "maxrss_kb": maxrss_kb(), "base_kb": base, "start_kb": start_kb}))
     return 0
@@ -339,8 +343,12 @@ def run_json(cmd, env):
     return json.loads(lines[-1])
 
 
+EXTRA_ENV = {}
+
+
 def thread_env(threads):
     env = dict(os.environ)
+    env.update(EXTRA_ENV)
     env["OMP_NUM_THREADS"] = str(threads)
     env["BLIS_NUM_THREADS"] = str(threads)
     return env
@@ -381,6 +389,17 @@ def run_check(bench, dims, steps):
     return ok
 
 
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
 def median(v):
     return statistics.median(v) if v else float("nan")
 
@@ -408,6 +427,8 @@ def main():
     ap.add_argument("--lik-points", type=int)
     ap.add_argument("--lik-steps", type=int)
     ap.add_argument("--no-check", action="store_true")
+    ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                    help="set this in both sides' environment (e.g. OMP_WAIT_POLICY=passive)")
     ap.add_argument("--json", help="also write every process's result to this file")
     ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     ap.add_argument("--check-worker", help=argparse.SUPPRESS)
@@ -420,6 +441,9 @@ def main():
         print("torch_peer: skipped: PyTorch is not installed for this Python "
               f"({sys.executable}); on Debian: apt install python3-torch")
         return 77
+    for kv in a.env:
+        name, _, value = kv.partition("=")
+        EXTRA_ENV[name] = value
     preset = QUICK if a.quick else FULL
     rounds = a.rounds or preset["rounds"]
     dims = [int(d) for d in (a.dims or ("2" if a.quick else "2,16,64,256")).split(",")]
@@ -431,7 +455,8 @@ def main():
             sys.exit(f"torch_peer: unknown workload '{w}'")
     bench = find_bench(a.bench)
     print(f"torch_peer: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}, {os.cpu_count()} CPUs, "
-          f"load {os.getloadavg()[0]:.2f}; {rounds} round(s) of alternating processes; C twin {bench}")
+          f"load {os.getloadavg()[0]:.2f}; {rounds} round(s) of alternating processes; C twin {bench}"
+          + (f"; environment {EXTRA_ENV}" if EXTRA_ENV else ""))
     if not a.no_check and not run_check(bench, sorted(set(min(d, 64) for d in dims)), 3):
         sys.exit("torch_peer: the twins do not compute the same function")
     log = []
@@ -507,6 +532,8 @@ def main():
                     and r2["prec"] == r1["prec"]):
                 print(f"  {r1['work']:6} D = {r1['D']:3d} {r1['prec']}: lib "
                       f"{r1['lib'] / r2['lib']:.2f}x, torch {r1['torch'] / r2['torch']:.2f}x")
+    versions = sorted({o["torch"] for o in log if "torch" in o} | {o["blis"] for o in log if "blis" in o})
+    print(f"versions: {', '.join(versions)}; CPU: {cpu_model()}")
     print(f"torch_peer: done {time.strftime('%Y-%m-%d %H:%M:%S %Z')}, "
           f"load {os.getloadavg()[0]:.2f}")
     if a.json:
