@@ -41,6 +41,13 @@ forward and parameter backward of the batch), the peak memory (and the
 growth over the process's baseline: after `import torch` for PyTorch, at
 start for the C twin), and the load average when the row started.
 
+Why processes and not the ctypes binding: peak memory is only measurable per
+process, and a C program's is then its own, without an interpreter and
+PyTorch's 230 MB in the same address space; the C twin is the library as a C
+user calls it, through the shared library's exported symbols; and the
+processes' start-up (importing torch takes seconds) stays outside the timed
+region, which only covers the workload after a warm-up.
+
 Threads: for T threads both processes run with OMP_NUM_THREADS = T and
 BLIS_NUM_THREADS = T (Debian's PyTorch calls BLIS through libblas.so.3, which
 reads them); PyTorch calls torch.set_num_threads(T); the C twin sets the
@@ -60,7 +67,7 @@ Usage: torch_peer.py [--quick | --full] [--bench PATH] [--rounds N]
                      [--dims 2,16] [--workloads train,sample,lik]
                      [--threads 1,2] [--precisions f64,f32]
                      [--sample-steps N] [--lik-points N] [--lik-steps N]
-                     [--no-check] [--env NAME=VALUE] [--json FILE]
+                     [--block N] [--no-check] [--env NAME=VALUE] [--json FILE]
 Without torch (Debian: python3-torch) it prints why and exits with 77.
 SPDX-License-Identifier: BSD-3-Clause
 """
@@ -314,8 +321,6 @@ def check_worker(payload_path):
             (g,) = torch.autograd.grad(out[:, j].sum(), xg, retain_graph=j < D - 1)
             div += g[:, j]
     div = -div / s
-    # per-sample likelihoods: one sample per call (times differ per sample only in
-    # the model's time argument, which is the grid's here: all samples share it)
     logp = likelihood(net, x, ref["steps"], D)
 
     def rel(mine, theirs):
@@ -404,7 +409,7 @@ def median(v):
     return statistics.median(v) if v else float("nan")
 
 
-def bound_of(work, g, n, steps, D, reps_unused=None):
+def bound_of(work, g, n, steps, D):
     if work == "train":
         return g["train_step"]
     if work == "sample":
@@ -426,6 +431,9 @@ def main():
     ap.add_argument("--sample-steps", type=int)
     ap.add_argument("--lik-points", type=int)
     ap.add_argument("--lik-steps", type=int)
+    ap.add_argument("--block", type=int,
+                    help="the library's BLOCK for sample and lik (default 256, at least two "
+                         "blocks; n gives one block, and the threads go to the model's n_threads)")
     ap.add_argument("--no-check", action="store_true")
     ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                     help="set this in both sides' environment (e.g. OMP_WAIT_POLICY=passive)")
@@ -485,7 +493,7 @@ def main():
                 kv.append(f"warm={size['warm']}")
             for prec in precs:
                 for th in threads:
-                    block = BLOCK if n >= 2 * BLOCK else max(1, (n + 1) // 2)
+                    block = a.block or (BLOCK if n >= 2 * BLOCK else max(1, (n + 1) // 2))
                     lib_cmd = [bench, w, str(D), prec, str(th)] + kv + [f"block={block}"]
                     torch_cmd = [sys.executable, os.path.abspath(__file__), "--worker", w,
                                  str(D), prec, str(th)] + kv
@@ -524,6 +532,9 @@ def main():
                           f"{row['lib_mb']:6.0f} (+{row['lib_mb'] - row['lib_base_mb']:4.0f}) "
                           f"{row['torch_mb']:6.0f} (+{row['torch_mb'] - row['torch_base_mb']:4.0f}) "
                           f"{row['load']:5.1f}", flush=True)
+                    if a.json:  # after every row, so an interrupted run keeps its rows
+                        with open(a.json, "w") as f:
+                            json.dump({"rows": rows, "processes": log}, f, indent=1)
     # The two-thread speed-ups of each side, from the rows' medians.
     print("2-thread speed-up (time at 1 thread / time at 2), per side:")
     for r1 in rows:
@@ -538,9 +549,6 @@ def main():
     print(f"versions: {', '.join(versions)}; CPU: {cpu_model()}")
     print(f"torch_peer: done {time.strftime('%Y-%m-%d %H:%M:%S %Z')}, "
           f"load {os.getloadavg()[0]:.2f}")
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump({"rows": rows, "processes": log}, f, indent=1)
     return 0
 
 
