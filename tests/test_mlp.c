@@ -618,7 +618,7 @@ static void assert_close_rows(const double *a, const double *b, size_t cnt, int 
  * tangents per pass) 10 tangents in groups; tangents on the first nv inputs
  * only (the rest zero, as the model kinds' features). _i: activation x 2 +
  * precision; threads 1 and 2. */
-START_TEST(stacked_tangents_bit_identical_to_jvp)
+START_TEST(stacked_tangents_match_jvp)
 {
     sd_mlp_act act = (sd_mlp_act)(_i / 2);
     sd_mlp_prec prec = (sd_mlp_prec)(_i % 2);
@@ -642,6 +642,8 @@ START_TEST(stacked_tangents_bit_identical_to_jvp)
                 for (int ki = 0; ki < 4; ki++) {
                     size_t n = cases[ci][0], K = ks[ki], blocks[1] = {cases[ci][1]};
                     int bi = 0, th = (int)cases[ci][2];
+                    if (th > 1 && act != SD_MLP_SILU)
+                        continue; /* threads: SiLU only (threads split rows alike for all) */
                     sd_mlp_ws *ws = NULL;
                     ck_assert_int_eq(sd_mlp_ws_create(net, n, blocks[bi], th, &ws), SCORESDE_OK);
                     ck_assert_int_eq(sd_mlp_jvp_multi(net, ws, n, x, K, NV, v, out, jv),
@@ -691,7 +693,7 @@ static Suite *mlp_suite(void)
     TCase *tp = tcase_create("precision_and_threads");
     tcase_add_loop_test(tp, float32_agrees_with_float64, 0, 6);
     tcase_add_loop_test(tp, one_and_two_threads_bit_identical, 0, 2);
-    tcase_add_loop_test(tp, stacked_tangents_bit_identical_to_jvp, 0, 12);
+    tcase_add_loop_test(tp, stacked_tangents_match_jvp, 0, 12);
     suite_add_tcase(s, tp);
     TCase *tm = tcase_create("misc");
     tcase_add_test(tm, initialisation_is_documented_draw);
