@@ -198,7 +198,7 @@ typedef struct sd_model_ops {
      * exact divergence (probes NULL; M unread) or the Hutchinson estimate
      * with the M probes (n x M x D, finite), each in the arithmetic of
      * score followed by scoresde_model_divergence / _hutchinson (same
-     * products, same sums in the same order; a network's GEMMs may round
+     * products, same sums in the same order; the MLP's GEMMs may round
      * differently: sd_model_score_div_c). ws: the caller's scratch of
      * score_div_ws(m, M) doubles per sample; evaluations allocate nothing
      * once the kind's pools are filled. On failure score and div are
@@ -297,10 +297,12 @@ int sd_model_probe_backward_c(const scoresde_model *model, const double *x, cons
  * Hutchinson sum over M jvp passes (central differences for kinds without
  * jvp), all in ws. ws: sd_model_score_div_ws(model, M) doubles per sample,
  * or NULL (then allocated for this call). Results are those of score then
- * divergence / hutchinson, bit for bit for every kind but the networks,
- * whose stacked pass differs from the separate passes by the rounding of
- * BLIS's GEMM kernels (chosen by row count): tests/test_score_div.c bounds
- * it. Errors: those of score, then of divergence / hutchinson. */
+ * divergence / hutchinson, bit for bit for every kind but the MLP, whose
+ * stacked pass can differ from its separate passes by the rounding of
+ * BLIS's small-matrix GEMM kernels (chosen by row count; the residual MLP
+ * turns them off and is bit for bit): tests/test_score_div.c bounds it by
+ * 256 eps normwise. Errors: those of score, then of divergence /
+ * hutchinson. */
 int sd_model_score_div_c(const scoresde_model *model, const double *x, const double *t, size_t n,
                          size_t D, const sd_cond *cond, const double *probes, size_t M,
                          double *score, double *div, double *ws);

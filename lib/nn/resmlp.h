@@ -98,9 +98,10 @@ int sd_resmlp_jvp(const sd_resmlp *net, sd_resmlp_ws *ws, size_t n, const double
  * the first nv inputs (the others zero). Each product is one GEMM over the
  * primal rows and the tangent rows stacked (row blocks of
  * 2 max_rows / (1 + K) rows; more than 2 max_rows - 1 tangents in groups).
- * The row passes' arithmetic is forward's and jvp's; the GEMMs' is BLIS's,
- * whose kernel depends on the row count, so values agree with forward's and
- * jvp's to rounding (tests/test_resmlp.c). Keeps no backward state. n <= max_rows, else EINVAL; K = 0 or
+ * The row passes' arithmetic is forward's and jvp's, and the workspace's
+ * GEMMs (small-matrix kernels off) give a row the same bits whatever rows
+ * are stacked with it: every value is bit for bit forward's or jvp's
+ * (tests/test_resmlp.c). Keeps no backward state. n <= max_rows, else EINVAL; K = 0 or
  * nv outside [1, n_in] is EINVAL. */
 int sd_resmlp_jvp_multi(const sd_resmlp *net, sd_resmlp_ws *ws, size_t n, const double *in,
                         const double *emb, size_t K, size_t nv, const double *v, double *out,
