@@ -398,6 +398,49 @@ START_TEST(likelihood_fused_matches_old_path)
 }
 END_TEST
 
+/* A loss value without gradient takes the fused call for its probe terms
+ * (ISM: the exact divergence; SSM: M probes): the value and per-sample
+ * values against the old path (the table without the slot), bit for bit
+ * for the residual MLP, within the MLP's rounding bound otherwise; noisy
+ * times (UNIFORM) so every output parameterisation's coefficients enter. */
+START_TEST(loss_values_through_fused_call)
+{
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
+    const int kinds[2] = {SCORESDE_LOSS_ISM, SCORESDE_LOSS_SSM};
+    double *x0 = test_normals(81, N * D, 0.7);
+    for (int net = 0; net < 2; net++)
+        for (int o = 0; o < 4; o++)
+            for (int lk = 0; lk < 2; lk++) {
+                scoresde_model *m = network(sde, net, 0, outputs[o], 0, 64);
+                scoresde_loss *l = NULL;
+                OK(scoresde_loss_create(&l, kinds[lk]));
+                OK(scoresde_loss_set_int(l, SCORESDE_LOSS_TIME_MODE, SCORESDE_LOSS_TIME_UNIFORM));
+                if (kinds[lk] == SCORESDE_LOSS_SSM)
+                    OK(scoresde_loss_set_int(l, SCORESDE_LOSS_NUM_PROBES, 2));
+                double v[2], *ps[2] = {malloc(N * sizeof(double)), malloc(N * sizeof(double))};
+                for (int k = 0; k < 2; k++) {
+                    plain_ops p;
+                    if (k)
+                        make_plain(m, &p);
+                    OK(scoresde_loss_eval(l, m, x0, N, D, 9, 0, &v[k], ps[k], NULL, 0));
+                    if (k)
+                        m->ops = p.saved;
+                }
+                char what[96];
+                snprintf(what, sizeof what, "%s output %d loss %d: per-sample values",
+                         net ? "resmlp" : "mlp", outputs[o], kinds[lk]);
+                assert_near(ps[0], ps[1], N, net ? 0.0 : 256.0 * 0x1p-52, what);
+                ck_assert(net ? v[0] == v[1] : fabs(v[0] - v[1]) <= 1e-12 * (1 + fabs(v[1])));
+                free(ps[0]), free(ps[1]);
+                scoresde_loss_free(l);
+                scoresde_model_free(m);
+            }
+    free(x0);
+    scoresde_sde_free(sde);
+    ck_assert_uint_eq(scoresde_live_allocations(), 0);
+}
+END_TEST
+
 /* The fused call's refusals: those of the separate calls. */
 START_TEST(fused_refusals)
 {
@@ -427,6 +470,7 @@ int main(void)
     tcase_add_loop_test(tc, networks_fused_within_rounding, 0, 4);
     tcase_add_test(tc, exact_kinds_fused_bit_identical);
     tcase_add_loop_test(tc, likelihood_fused_matches_old_path, 0, 4);
+    tcase_add_test(tc, loss_values_through_fused_call);
     tcase_add_test(tc, fused_refusals);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
