@@ -202,7 +202,8 @@ typedef struct sd_model_ops {
      * differently: sd_model_score_div_c). ws: the caller's scratch of
      * score_div_ws(m, M) doubles per sample; evaluations allocate nothing
      * once the kind's pools are filled. On failure score and div are
-     * unspecified; the score's failure is reported before the divergence's.
+     * unspecified; the score's failure is reported before the divergence's
+     * (the networks: within each chunk of chunk_rows rows).
      * NULL: sd_model_score_div_c runs score, then divergence or the
      * Hutchinson sum, in ws. */
     int (*score_div)(const scoresde_model *m, const double *x, const double *t, size_t n,
