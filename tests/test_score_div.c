@@ -457,6 +457,18 @@ START_TEST(fused_refusals)
                       SCORESDE_EINVAL, "outside [0, T]");
     test_expect_error(sd_model_score_div_c(m, x, &t, 1, D - 1, NULL, NULL, 0, s, &d, NULL),
                       SCORESDE_EDIM, "dimension");
+    /* probes near DBL_MAX: the products overflow, refused as Hutchinson
+     * refuses them, by both networks */
+    double huge[2 * D];
+    for (int k = 0; k < 2 * D; k++)
+        huge[k] = k % 2 ? -1.7e308 : 1.7e308;
+    double xs[2 * D] = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6}, ts[2] = {1e-3, 1e-3}, ss[2 * D], ds[2];
+    test_expect_error(sd_model_score_div_c(m, xs, ts, 2, D, NULL, huge, 1, ss, ds, NULL),
+                      SCORESDE_ENUMERIC, "the MLP Jacobian product is not finite");
+    scoresde_model *r = network(sde, 1, 0, SCORESDE_MLP_OUTPUT_NOISE, 0, 64);
+    test_expect_error(sd_model_score_div_c(r, xs, ts, 2, D, NULL, huge, 1, ss, ds, NULL),
+                      SCORESDE_ENUMERIC, "the residual MLP Jacobian product is not finite");
+    scoresde_model_free(r);
     scoresde_model_free(m);
     scoresde_sde_free(sde);
     ck_assert_uint_eq(scoresde_live_allocations(), 0);

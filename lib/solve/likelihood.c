@@ -28,8 +28,8 @@ static int lik_check_state(const sd_block *b, const double *x, const double *t)
 /* The score and the divergence (exact, or the call's one probe per sample)
  * in one fused model call (sd_model_score_div_c: the networks' stacked pass,
  * the other kinds' closed forms or separate passes) on the block's scratch,
- * so a step allocates nothing. Classifier-free guidance mixes two
- * conditions' scores: that path stays score then divergence. */
+ * so a step allocates nothing. Likelihoods are never guided (setup_cond
+ * leaves run->cfg 0 for them: a guided score has no likelihood). */
 static int lik_rhs(sd_block *b, const double *y, const double *t, double *out)
 {
     const sd_run *r = b->run;
@@ -42,16 +42,8 @@ static int lik_rhs(sd_block *b, const double *y, const double *t, double *out)
     for (size_t i = 0; i < n; i++)
         memcpy(xs + i * D, y + i * Dy, D * sizeof(double));
     const double *pr = probes ? probes + b->i0 * D : NULL;
-    if (r->cfg == 0.0) {
-        SD_TRY(lik_check_state(b, xs, t));
-        SD_TRY(sd_model_score_div_c(r->model, xs, t, n, D, cv, pr, 1, score, div, g + n));
-    } else {
-        SD_TRY(sd_solve_model_score(b, xs, t, score));
-        if (probes == NULL)
-            SD_TRY(sd_model_divergence_c(r->model, xs, t, n, D, cv, div));
-        else
-            SD_TRY(sd_model_hutchinson_c(r->model, xs, t, n, D, cv, pr, 1, div));
-    }
+    SD_TRY(lik_check_state(b, xs, t));
+    SD_TRY(sd_model_score_div_c(r->model, xs, t, n, D, cv, pr, 1, score, div, g + n));
     SD_TRY(scoresde_sde_pf_drift(r->sde, xs, t, score, n, D, drift));
     SD_TRY(scoresde_sde_marginal(r->sde, t, n, al, NULL, dal, NULL));
     SD_TRY(scoresde_sde_diffusion(r->sde, t, n, g));
