@@ -441,6 +441,38 @@ START_TEST(loss_values_through_fused_call)
 }
 END_TEST
 
+static int exploding_score(const double *x, const double *t, size_t n, size_t d, double *s,
+                           void *user)
+{
+    (void)x, (void)user;
+    /* finite, but past t = 0.55 the drift -g^2 s / 2 overflows (g^2 > 11) */
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++)
+            s[i * d + j] = t[i] > 0.55 ? 1.7e308 : 0.0;
+    return 0;
+}
+
+/* A score whose flow overflows inside a step (RK4's second stage at
+ * t = 0.55 gives an infinite stage state): the likelihood stops with the
+ * solver's numeric failure naming the sample, before the model sees it. */
+START_TEST(likelihood_state_overflow_refused)
+{
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
+    scoresde_model *m = NULL;
+    OK(scoresde_model_create_score_fn(&m, sde, D, exploding_score, minus_x_div, NULL));
+    scoresde_sampler *s = NULL;
+    OK(scoresde_sampler_create(&s, SCORESDE_SAMPLER_ODE));
+    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_SOLVER, SCORESDE_SAMPLER_SOLVER_RK4));
+    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_STEPS, 10));
+    double x[2 * D] = {0.1, 0.2, 0.3, -0.1, -0.2, -0.3}, lp[2];
+    test_expect_error(scoresde_sampler_likelihood(s, m, x, 2, D, 1, 0, lp, NULL, NULL),
+                      SCORESDE_ENUMERIC, "the state is not finite");
+    scoresde_sampler_free(s);
+    scoresde_model_free(m);
+    scoresde_sde_free(sde);
+}
+END_TEST
+
 /* The fused call's refusals: those of the separate calls. */
 START_TEST(fused_refusals)
 {
@@ -484,6 +516,7 @@ int main(void)
     tcase_add_loop_test(tc, likelihood_fused_matches_old_path, 0, 4);
     tcase_add_test(tc, loss_values_through_fused_call);
     tcase_add_test(tc, fused_refusals);
+    tcase_add_test(tc, likelihood_state_overflow_refused);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

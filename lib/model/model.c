@@ -563,8 +563,8 @@ int sd_model_probes_hutchinson(const scoresde_model *m, const double *x, const d
     return SCORESDE_OK;
 }
 
-/* The generic fused path's scratch per sample: two n x D tangent arrays,
- * then the central differences' for kinds without jvp. */
+/* The generic fused path's scratch per sample (Hutchinson): two n x D
+ * tangent arrays, then the central differences' for kinds without jvp. */
 static size_t generic_score_div_per_row(const scoresde_model *m)
 {
     return 2 * m->dim + (m->ops->jvp ? 0 : fd_per_row(m));
@@ -616,14 +616,9 @@ int sd_model_score_div_c(const scoresde_model *model, const double *x, const dou
     SD_TRY(ops->score(model, x, t, n, cond, score));
     if (probes)
         return sd_model_probes_hutchinson(model, x, t, n, cond, probes, M, model_jvp_ws, ws, div);
-    if (ops->divergence)
-        return ops->divergence(model, x, t, n, cond, div);
-    if (!ops->jvp)
-        return sd_fail(SCORESDE_EUNSUPPORTED,
-                       "the %s model has no exact divergence; give it a divergence hook or use "
-                       "scoresde_model_hutchinson",
-                       model->ops->name);
-    return sd_model_axes_divergence(model, x, t, n, cond, model_jvp_ws, ws, div);
+    /* every kind without score_div has a divergence slot (closed forms,
+     * hooks): the public call's dispatch, which then allocates nothing */
+    return sd_model_divergence_c(model, x, t, n, D, cond, div);
 }
 
 int sd_model_log_density_c(const scoresde_model *model, const double *x, const double *t,

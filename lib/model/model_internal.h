@@ -204,8 +204,10 @@ typedef struct sd_model_ops {
      * once the kind's pools are filled. On failure score and div are
      * unspecified; the score's failure is reported before the divergence's
      * (the networks: within each chunk of chunk_rows rows).
-     * NULL: sd_model_score_div_c runs score, then divergence or the
-     * Hutchinson sum, in ws. */
+     * NULL: sd_model_score_div_c runs score, then the Hutchinson sum in ws
+     * or the exact divergence as scoresde_model_divergence dispatches it
+     * (allocation-free for the kinds without this slot: all have a
+     * divergence slot). */
     int (*score_div)(const scoresde_model *m, const double *x, const double *t, size_t n,
                      const sd_cond *cond, const double *probes, size_t M, double *score,
                      double *div, double *ws);
@@ -294,9 +296,9 @@ int sd_model_probe_backward_c(const scoresde_model *model, const double *x, cons
 /* The fused score and divergence (issue 14): the checks of
  * scoresde_model_score and of _divergence (probes NULL) or _hutchinson
  * (probes n x M x D, M > 0, finite), then the kind's score_div slot, or
- * score followed by the kind's divergence, D exact jvp passes or the
- * Hutchinson sum over M jvp passes (central differences for kinds without
- * jvp), all in ws. ws: sd_model_score_div_ws(model, M) doubles per sample,
+ * score followed by the divergence (as sd_model_divergence_c dispatches
+ * it) or the Hutchinson sum over M jvp passes (central differences for
+ * kinds without jvp) in ws. ws: sd_model_score_div_ws(model, M) doubles per sample,
  * or NULL (then allocated for this call). Results are those of score then
  * divergence / hutchinson, bit for bit for every kind but the MLP, whose
  * stacked pass can differ from its separate passes by the rounding of
