@@ -8,10 +8,12 @@
  * SPDX-License-Identifier: BSD-3-Clause
  */
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "model_internal.h" /* sd_model_score_div_c */
 #include "testutil.h"
 
 enum { NT = 4, N = 6, D = 2, STEPS = 6, TRAIN_STEPS = 3 };
@@ -190,12 +192,144 @@ START_TEST(threads_share_read_only_objects)
 }
 END_TEST
 
+/* Issue 17's last note: TSan had not run on the workspace pools added
+ * for the linear-Gaussian model and the hooks' Tweedie step, nor (issue
+ * 14) on the fused score and divergence. NT threads evaluate one
+ * denoiser hook, one linear-Gaussian posterior (conditional, its pool
+ * shared), one MLP and one residual MLP (their slot pools shared, the
+ * stacked pass) at once: scores, divergences, Hutchinson estimates, the
+ * fused calls and a likelihood, each repeated so pooled workspaces pass
+ * between threads; every result equals the lone run's bit for bit. */
+enum { PN = 40, PREP = 3 };
+
+typedef struct {
+    const scoresde_model *hook, *lg, *mlp, *res;
+    const scoresde_sampler *lik;
+    const double *x, *t, *probes, *y;
+} pool_shared;
+
+typedef struct {
+    const pool_shared *sh;
+    int rc;
+    double hook_s[PN * D], hook_d[PN], lg_s[PN * D], lg_d[PN], lg_h[PN];
+    double net_s[2][PN * D], net_d[2][PN], net_h[2][PN], lik[PN];
+} pool_job;
+
+static int pool_denoiser(const double *x, const double *t, size_t n, size_t d, double *x0,
+                         void *user)
+{
+    (void)user;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++)
+            x0[i * d + j] = (0.5 + 0.1 * t[i]) * x[i * d + j];
+    return 0;
+}
+
+static int pool_div(const double *x, const double *t, size_t n, size_t d, double *div, void *user)
+{
+    (void)x, (void)user;
+    for (size_t i = 0; i < n; i++)
+        div[i] = (0.5 + 0.1 * t[i]) * (double)d;
+    return 0;
+}
+
+static int pool_run(pool_job *j)
+{
+    const pool_shared *sh = j->sh;
+    scoresde_cond cond = {sizeof cond, 1, sh->y, PN, NULL};
+    for (int rep = 0; rep < PREP; rep++) {
+        SD_TRY(scoresde_model_score(sh->hook, sh->x, sh->t, PN, D, j->hook_s));
+        SD_TRY(scoresde_model_divergence(sh->hook, sh->x, sh->t, PN, D, j->hook_d));
+        SD_TRY(scoresde_model_score_cond(sh->lg, sh->x, sh->t, PN, D, &cond, j->lg_s));
+        SD_TRY(scoresde_model_divergence_cond(sh->lg, sh->x, sh->t, PN, D, &cond, j->lg_d));
+        SD_TRY(scoresde_model_hutchinson_cond(sh->lg, sh->x, sh->t, PN, D, &cond, sh->probes, 2,
+                                              j->lg_h));
+        const scoresde_model *nets[2] = {sh->mlp, sh->res};
+        for (int k = 0; k < 2; k++) {
+            SD_TRY(sd_model_score_div_c(nets[k], sh->x, sh->t, PN, D, NULL, NULL, 0, j->net_s[k],
+                                        j->net_d[k], NULL));
+            SD_TRY(sd_model_score_div_c(nets[k], sh->x, sh->t, PN, D, NULL, sh->probes, 2,
+                                        j->net_s[k], j->net_h[k], NULL));
+        }
+        SD_TRY(scoresde_sampler_likelihood(sh->lik, sh->mlp, sh->x, PN, D, 1, 0, j->lik, NULL,
+                                           NULL));
+    }
+    return SCORESDE_OK;
+}
+
+static void *pool_thread(void *arg)
+{
+    pool_job *j = arg;
+    j->rc = pool_run(j);
+    return NULL;
+}
+
+START_TEST(threads_share_pooled_and_fused_models)
+{
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
+    pool_shared sh;
+    scoresde_model *hook = NULL, *lg = NULL, *mlp = make_mlp(sde), *res = make_resmlp(sde);
+    ck_assert_int_eq(scoresde_model_create_denoiser_fn(&hook, sde, D, pool_denoiser, pool_div, NULL),
+                     SCORESDE_OK);
+    const double m0[D] = {0.0, 0.0}, S0[D * D] = {1.0, 0.3, 0.3, 1.0}, A[D] = {1.0, 0.0};
+    const double Se[1] = {0.5};
+    ck_assert_int_eq(scoresde_model_create_linear_gaussian(&lg, sde, D, 1, m0, S0, A, NULL, Se),
+                     SCORESDE_OK);
+    size_t np = scoresde_model_num_params(res);
+    double *p = test_normals(71, np, 0.3);
+    ck_assert_int_eq(scoresde_model_set_params(res, p, np), SCORESDE_OK);
+    scoresde_sampler *lik = NULL;
+    ck_assert_int_eq(scoresde_sampler_create(&lik, SCORESDE_SAMPLER_ODE), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_sampler_set_int(lik, SCORESDE_SAMPLER_SOLVER,
+                                              SCORESDE_SAMPLER_SOLVER_RK4),
+                     SCORESDE_OK);
+    ck_assert_int_eq(scoresde_sampler_set_int(lik, SCORESDE_SAMPLER_STEPS, 4), SCORESDE_OK);
+    double *x = test_normals(72, PN * D, 1.0), *probes = test_normals(73, PN * 2 * D, 1.0);
+    double t[PN], y[PN];
+    for (size_t i = 0; i < PN; i++) {
+        t[i] = 0.05 + 0.9 * (double)i / PN;
+        y[i] = 0.1 * (double)(i % 7);
+    }
+    sh = (pool_shared){hook, lg, mlp, res, lik, x, t, probes, y};
+    pool_job *alone = calloc(1, sizeof *alone), *jobs = calloc(NT, sizeof *jobs);
+    alone->sh = &sh;
+    ck_assert_msg(pool_run(alone) == SCORESDE_OK, "%s", scoresde_last_error());
+    pthread_t th[NT];
+    for (int k = 0; k < NT; k++) {
+        jobs[k].sh = &sh;
+        ck_assert_int_eq(pthread_create(&th[k], NULL, pool_thread, &jobs[k]), 0);
+    }
+    for (int k = 0; k < NT; k++)
+        ck_assert_int_eq(pthread_join(th[k], NULL), 0);
+    for (int k = 0; k < NT; k++) {
+        ck_assert_int_eq(jobs[k].rc, SCORESDE_OK);
+        /* everything after sh, in one block */
+        ck_assert_mem_eq((const char *)&jobs[k] + offsetof(pool_job, hook_s),
+                         (const char *)alone + offsetof(pool_job, hook_s),
+                         sizeof(pool_job) - offsetof(pool_job, hook_s));
+    }
+    free(alone);
+    free(jobs);
+    free(x);
+    free(probes);
+    free(p);
+    scoresde_sampler_free(lik);
+    scoresde_model_free(hook);
+    scoresde_model_free(lg);
+    scoresde_model_free(mlp);
+    scoresde_model_free(res);
+    scoresde_sde_free(sde);
+    ck_assert_uint_eq(scoresde_live_allocations(), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("concurrency");
     TCase *tc = tcase_create("shared");
     tcase_set_timeout(tc, 600);
     tcase_add_loop_test(tc, threads_share_read_only_objects, 0, 2);
+    tcase_add_test(tc, threads_share_pooled_and_fused_models);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

@@ -817,6 +817,139 @@ START_TEST(hook_models_allocate_per_call_not_per_step)
 }
 END_TEST
 
+/* Blocks one likelihood call (RK4, `steps` steps, divergence `div`)
+ * allocates. */
+static size_t likelihood_call_blocks(alloc_count *count, int div, int steps,
+                                     const scoresde_model *m, const scoresde_cond *cond)
+{
+    enum { N = 300, D = 2 };
+    scoresde_sampler *s = NULL;
+    ck_assert_int_eq(scoresde_sampler_create(&s, SCORESDE_SAMPLER_ODE), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_STEPS, steps), SCORESDE_OK);
+    ck_assert_int_eq(
+        scoresde_sampler_set_int(s, SCORESDE_SAMPLER_SOLVER, SCORESDE_SAMPLER_SOLVER_RK4),
+        SCORESDE_OK);
+    ck_assert_int_eq(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_DIVERGENCE, div), SCORESDE_OK);
+    double *x = malloc(N * D * sizeof(double)), *lp = malloc(N * sizeof(double));
+    for (size_t k = 0; k < N * D; k++)
+        x[k] = 0.8 * sin((double)k);
+    count->blocks = 0;
+    int rc = scoresde_sampler_likelihood_cond(s, m, x, N, D, cond, 3, 0, lp, NULL, NULL);
+    ck_assert_msg(rc == SCORESDE_OK, "%s", scoresde_last_error());
+    size_t blocks = count->blocks;
+    for (size_t i = 0; i < N; i++)
+        ck_assert(isfinite(lp[i]));
+    free(x);
+    free(lp);
+    scoresde_sampler_free(s);
+    return blocks;
+}
+
+static int unit_div(const double *x, const double *t, size_t n, size_t D, double *div,
+                    void *user)
+{
+    (void)x, (void)t, (void)user;
+    for (size_t i = 0; i < n; i++)
+        div[i] = -(double)D;
+    return 0;
+}
+
+static int half_div(const double *x, const double *t, size_t n, size_t D, double *div,
+                    void *user)
+{
+    (void)x, (void)t, (void)user;
+    for (size_t i = 0; i < n; i++)
+        div[i] = 0.5 * (double)D;
+    return 0;
+}
+
+/* Issue 17's last note: the likelihood's divergence helpers allocated
+ * their probe arrays on every evaluation (804 blocks at 40 steps against
+ * 104 at 5 for an MLP). The fused score and divergence now runs on the
+ * block's workspace: a likelihood call with 40 RK4 steps allocates exactly
+ * the blocks one with 5 does, exact and Hutchinson, for every kind: the
+ * mixture, the class-conditional mixture, the linear-Gaussian posterior,
+ * the IID posteriors (both methods), an MLP, a residual MLP, the score and
+ * denoiser hooks with a divergence hook and (Hutchinson, by central
+ * differences) without, and a conditional hook. */
+START_TEST(likelihood_allocates_per_call_not_per_step)
+{
+    enum { N = 300, D = 2, KINDS = 12 };
+    alloc_count c = {0, 0};
+    ck_assert_int_eq(scoresde_set_allocator(counting_malloc, counting_free, &c), SCORESDE_OK);
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
+    scoresde_model *m[KINDS] = {test_mixture(sde), NULL, NULL, NULL, NULL, small_mlp(sde, D, 16, 1)};
+    /* class-conditional mixture: 3 classes of 2 components */
+    {
+        const double cp[3] = {1, 1, 2}, w[6] = {1, 2, 1, 1, 3, 1};
+        const double mu[12] = {-1, 0, 1, 0, 0, 1, 0, -1, 0.5, 0.5, -0.5, -0.5};
+        const double var[12] = {0.3, 0.3, 0.5, 0.5, 0.2, 0.4, 0.4, 0.2, 0.3, 0.3, 0.6, 0.6};
+        ck_assert_int_eq(scoresde_model_create_cond_gmm(&m[1], sde, 3, 2, D, cp, w, mu, var),
+                         SCORESDE_OK);
+    }
+    const double m0[D] = {0.0, 0.0}, S0[D * D] = {1.0, 0.3, 0.3, 1.0}, A[D] = {1.0, 0.0};
+    const double b[1] = {0.0}, Se[1] = {0.5};
+    ck_assert_int_eq(scoresde_model_create_linear_gaussian(&m[2], sde, D, 1, m0, S0, A, b, Se),
+                     SCORESDE_OK);
+    {
+        const double ys[3] = {0.2, -0.3, 0.5};
+        const double det = 1.0 - 0.09, P0[4] = {1.0 / det, -0.3 / det, -0.3 / det, 1.0 / det};
+        const double Pp[4] = {P0[0] + 2.0, P0[1], P0[2], P0[3]}; /* + A^T Se^-1 A */
+        ck_assert_int_eq(scoresde_model_create_iid(&m[3], m[2], NULL, 3, ys,
+                                                   SCORESDE_IID_FACTORIZED, NULL, NULL),
+                         SCORESDE_OK);
+        ck_assert_int_eq(
+            scoresde_model_create_iid(&m[4], m[2], NULL, 3, ys, SCORESDE_IID_GAUSS, P0, Pp),
+            SCORESDE_OK);
+    }
+    {
+        scoresde_resmlp_options o;
+        ck_assert_int_eq(scoresde_model_resmlp_options_init(&o, sizeof o), SCORESDE_OK);
+        o.width = 16;
+        o.blocks = 1;
+        o.chunk_rows = 128;
+        ck_assert_int_eq(scoresde_model_create_resmlp(&m[6], sde, D, &o), SCORESDE_OK);
+    }
+    ck_assert_int_eq(scoresde_model_create_score_fn(&m[7], sde, D, unit_score, unit_div, NULL),
+                     SCORESDE_OK);
+    ck_assert_int_eq(
+        scoresde_model_create_denoiser_fn(&m[8], sde, D, shrink_denoiser, half_div, NULL),
+        SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_create_score_fn(&m[9], sde, D, unit_score, NULL, NULL),
+                     SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_create_denoiser_fn(&m[10], sde, D, shrink_denoiser, NULL, NULL),
+                     SCORESDE_OK);
+    ck_assert_int_eq(scoresde_model_create_cond_denoiser_fn(&m[11], sde, D, 1, 1, shift_denoiser,
+                                                             NULL, NULL),
+                     SCORESDE_OK);
+    double y[N];
+    unsigned char null_mask[N];
+    for (size_t i = 0; i < N; i++) {
+        y[i] = (double)(i % 3);
+        null_mask[i] = i % 5 == 0;
+    }
+    scoresde_cond labels = {sizeof labels, 1, y, N, NULL};
+    scoresde_cond feats = {sizeof feats, 1, y, N, null_mask};
+    const int divs[2] = {SCORESDE_SAMPLER_DIVERGENCE_EXACT, SCORESDE_SAMPLER_DIVERGENCE_RADEMACHER};
+    for (int k = 0; k < KINDS; k++)
+        for (int dv = k >= 9 ? 1 : 0; dv < 2; dv++) {
+            const scoresde_cond *cd = k == 1 ? &labels : k == 2 || k == 11 ? &feats : NULL;
+            /* the first call fills the model's pools (mixtures, networks) */
+            likelihood_call_blocks(&c, divs[dv], 5, m[k], cd);
+            size_t few = likelihood_call_blocks(&c, divs[dv], 5, m[k], cd);
+            size_t many = likelihood_call_blocks(&c, divs[dv], 40, m[k], cd);
+            ck_assert_msg(many == few,
+                          "model %d, divergence %d: %zu blocks with 40 steps, %zu with 5", k,
+                          divs[dv], many, few);
+        }
+    for (int k = 0; k < KINDS; k++)
+        scoresde_model_free(m[k]);
+    scoresde_sde_free(sde);
+    ck_assert_uint_eq(scoresde_live_allocations(), 0);
+    ck_assert_int_eq(scoresde_set_allocator(NULL, NULL, NULL), SCORESDE_OK);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("hardening");
@@ -832,6 +965,7 @@ int main(void)
     tcase_add_test(tc, impossible_sizes_refused_before_any_access);
     tcase_add_test(tc, mixture_evaluations_allocate_a_bounded_pool);
     tcase_add_test(tc, hook_models_allocate_per_call_not_per_step);
+    tcase_add_test(tc, likelihood_allocates_per_call_not_per_step);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

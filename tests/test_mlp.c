@@ -9,6 +9,7 @@
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
@@ -597,6 +598,89 @@ START_TEST(float32_silu_pass_matches_scalar)
 }
 END_TEST
 
+/* Within 64 epsilon of the compute precision, relative to 1 + |b|, for
+ * every element: BLIS picks its GEMM kernel by the row count, so a row's
+ * bits can change with the rows stacked beside it (the old forward and jvp
+ * passes already differ so: 200 rows of a 3 x 256 SiLU net give outputs
+ * 9e-16 apart in float64, 4e-7 in float32, relative to 1 + |value|). */
+static void assert_close_rows(const double *a, const double *b, size_t cnt, int prec,
+                              const char *what)
+{
+    double tol = 64.0 * (prec == SD_MLP_F32 ? 0x1p-23 : 0x1p-52);
+    for (size_t q = 0; q < cnt; q++)
+        ck_assert_msg(fabs(a[q] - b[q]) <= tol * (1.0 + fabs(b[q])),
+                      "%s: element %zu is %.17g, the reference %.17g", what, q, a[q], b[q]);
+}
+
+/* The stacked-tangent pass (issue 14) against forward and one jvp per
+ * tangent, within assert_close_rows: every activation, both precisions, batches below,
+ * at and above a row block, 1 to 3 tangents, and (block_rows 4: room for 7
+ * tangents per pass) 10 tangents in groups; tangents on the first nv inputs
+ * only (the rest zero, as the model kinds' features). _i: activation x 2 +
+ * precision; threads 1 and 2. */
+START_TEST(stacked_tangents_match_jvp)
+{
+    sd_mlp_act act = (sd_mlp_act)(_i / 2);
+    sd_mlp_prec prec = (sd_mlp_prec)(_i % 2);
+    enum { NIN = 5, NV = 3, NOUT = 3, NMAX = 1100, KMAX = 10 };
+    size_t widths[2] = {64, 48};
+    sd_mlp *net = NULL;
+    ck_assert_int_eq(sd_mlp_create(&net, NIN, 2, widths, NOUT, act, prec, 5, 0), SCORESDE_OK);
+    size_t np = sd_mlp_num_params(net);
+    double *p = test_normals(201, np, 0.3);
+    ck_assert_int_eq(sd_mlp_set_params(net, p), SCORESDE_OK);
+    double *x = test_normals(202, NMAX * NIN, 1.0), *v = test_normals(203, KMAX * NMAX * NV, 1.0);
+    double *vf = calloc(NMAX * NIN, sizeof(double)), *ref = malloc(NMAX * NOUT * sizeof(double));
+    double *out = malloc(NMAX * NOUT * sizeof(double));
+    double *jv = malloc(KMAX * NMAX * NOUT * sizeof(double));
+    /* (n, block_rows, threads): one and several row blocks of the default
+     * 512, and block_rows 4 (groups of 7 tangents for K = 10) */
+    const size_t cases[6][3] = {{1, 0, 1}, {7, 0, 1}, {NMAX, 0, 1}, {NMAX, 0, 2}, {7, 4, 1},
+                                {17, 4, 2}};
+    const size_t ks[4] = {1, 2, 3, KMAX};
+    for (int ci = 0; ci < 6; ci++)
+                for (int ki = 0; ki < 4; ki++) {
+                    size_t n = cases[ci][0], K = ks[ki], blocks[1] = {cases[ci][1]};
+                    int bi = 0, th = (int)cases[ci][2];
+                    if (th > 1 && act != SD_MLP_SILU)
+                        continue; /* threads: SiLU only (threads split rows alike for all) */
+                    sd_mlp_ws *ws = NULL;
+                    ck_assert_int_eq(sd_mlp_ws_create(net, n, blocks[bi], th, &ws), SCORESDE_OK);
+                    ck_assert_int_eq(sd_mlp_jvp_multi(net, ws, n, x, K, NV, v, out, jv),
+                                     SCORESDE_OK);
+                    ck_assert_int_eq(sd_mlp_forward(net, ws, n, x, ref), SCORESDE_OK);
+                    char what[128];
+                    snprintf(what, sizeof what, "%s prec %d n %zu K %zu block %zu threads %d",
+                             act_name[act], prec, n, K, blocks[bi], th);
+                    assert_close_rows(out, ref, n * NOUT, prec, what);
+                    for (size_t k = 0; k < K; k++) {
+                        for (size_t i = 0; i < n; i++)
+                            memcpy(vf + i * NIN, v + (k * n + i) * NV, NV * sizeof(double));
+                        ck_assert_int_eq(sd_mlp_jvp(net, ws, n, x, vf, NULL, ref), SCORESDE_OK);
+                        assert_close_rows(jv + k * n * NOUT, ref, n * NOUT, prec, what);
+                    }
+                    sd_mlp_ws_free(ws);
+                }
+    /* refusals */
+    sd_mlp_ws *ws = NULL;
+    ck_assert_int_eq(sd_mlp_ws_create(net, 4, 0, 1, &ws), SCORESDE_OK);
+    test_expect_error(sd_mlp_jvp_multi(net, ws, 4, x, 1, NIN + 1, v, out, jv), SCORESDE_EINVAL,
+                      "nv");
+    test_expect_error(sd_mlp_jvp_multi(net, ws, 4, x, 0, NV, v, out, jv), SCORESDE_EINVAL, "K");
+    test_expect_error(sd_mlp_jvp_multi(net, ws, 4, x, 1, NV, NULL, out, jv), SCORESDE_EINVAL,
+                      "v");
+    sd_mlp_ws_free(ws);
+    free(p);
+    free(x);
+    free(v);
+    free(vf);
+    free(ref);
+    free(out);
+    free(jv);
+    sd_mlp_free(net);
+}
+END_TEST
+
 static Suite *mlp_suite(void)
 {
     Suite *s = suite_create("mlp");
@@ -609,6 +693,7 @@ static Suite *mlp_suite(void)
     TCase *tp = tcase_create("precision_and_threads");
     tcase_add_loop_test(tp, float32_agrees_with_float64, 0, 6);
     tcase_add_loop_test(tp, one_and_two_threads_bit_identical, 0, 2);
+    tcase_add_loop_test(tp, stacked_tangents_match_jvp, 0, 12);
     suite_add_tcase(s, tp);
     TCase *tm = tcase_create("misc");
     tcase_add_test(tm, initialisation_is_documented_draw);

@@ -325,6 +325,63 @@ START_TEST(activation_derivatives)
 }
 END_TEST
 
+/* The stacked-tangent pass (issue 14) against forward and one jvp per
+ * tangent, bit for bit: every activation, both precisions, max_rows 40
+ * (several row blocks for 1 to 3 tangents) and 2 (room for 3 tangent rows:
+ * groups for K = 5), tangents on the first 3 of 5 inputs, threads 1 and 2.
+ * (The workspace turns BLIS's small-matrix kernels off, so a row's GEMM
+ * sums do not depend on the rows beside it; the MLP's keeps them and is
+ * compared within rounding, tests/test_mlp.c.) _i: activation x 2 +
+ * precision. */
+START_TEST(stacked_tangents_match_jvp)
+{
+    sd_act act = (sd_act)(_i / 2);
+    sd_mlp_prec prec = (sd_mlp_prec)(_i % 2);
+    enum { NV = 3, KMAX = 5 };
+    sd_resmlp *net = NULL;
+    ck_assert_int_eq(sd_resmlp_create(&net, BI, BE, BW, BB, BO, act, prec, 4), SCORESDE_OK);
+    size_t np = sd_resmlp_num_params(net);
+    double *p = test_normals(61, np, 0.4);
+    ck_assert_int_eq(sd_resmlp_set_params(net, p), SCORESDE_OK);
+    double *x = test_normals(62, BN * BI, 1.0), *e = test_normals(63, BN * BE, 1.0);
+    double *v = test_normals(64, KMAX * BN * NV, 1.0), *vf = calloc(BN * BI, sizeof(double));
+    double out[BN * BO], ref[BN * BO], jv[KMAX * BN * BO];
+    const size_t rows[2] = {BN, 2}, ks[4] = {1, 2, 3, KMAX};
+    for (int th = 1; th <= 2; th++)
+        for (int ri = 0; ri < 2; ri++)
+            for (int ki = 0; ki < 4; ki++) {
+                size_t n = rows[ri], K = ks[ki];
+                sd_resmlp_ws *ws = NULL;
+                ck_assert_int_eq(sd_resmlp_ws_create(net, n, th, &ws), SCORESDE_OK);
+                ck_assert_int_eq(sd_resmlp_jvp_multi(net, ws, n, x, e, K, NV, v, out, jv),
+                                 SCORESDE_OK);
+                ck_assert_int_eq(sd_resmlp_forward(net, ws, n, x, e, ref), SCORESDE_OK);
+                ck_assert_msg(memcmp(out, ref, n * BO * sizeof(double)) == 0,
+                              "%s prec %d n %zu K %zu: outputs differ", act_name[act], prec, n, K);
+                for (size_t k = 0; k < K; k++) {
+                    for (size_t i = 0; i < n; i++)
+                        memcpy(vf + i * BI, v + (k * n + i) * NV, NV * sizeof(double));
+                    ck_assert_int_eq(sd_resmlp_jvp(net, ws, n, x, e, vf, NULL, ref), SCORESDE_OK);
+                    ck_assert_msg(memcmp(jv + k * n * BO, ref, n * BO * sizeof(double)) == 0,
+                                  "%s prec %d n %zu K %zu threads %d: tangent %zu differs",
+                                  act_name[act], prec, n, K, th, k);
+                }
+                sd_resmlp_ws_free(ws);
+            }
+    sd_resmlp_ws *ws = NULL;
+    ck_assert_int_eq(sd_resmlp_ws_create(net, 4, 1, &ws), SCORESDE_OK);
+    test_expect_error(sd_resmlp_jvp_multi(net, ws, 4, x, e, 0, NV, v, out, jv), SCORESDE_EINVAL,
+                      "K (0)");
+    test_expect_error(sd_resmlp_jvp_multi(net, ws, 4, x, e, 1, BI + 1, v, out, jv),
+                      SCORESDE_EINVAL, "nv");
+    test_expect_error(sd_resmlp_jvp_multi(net, ws, 5, x, e, 1, NV, v, out, jv), SCORESDE_EINVAL,
+                      "rows");
+    sd_resmlp_ws_free(ws);
+    free(p), free(x), free(e), free(v), free(vf);
+    sd_resmlp_free(net);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("resmlp");
@@ -333,6 +390,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, jvp_matches_finite_differences, 0, 6);
     tcase_add_loop_test(tc, float32_agrees_with_float64, 0, 6);
     tcase_add_loop_test(tc, threads_and_row_splits_bit_identical, 0, 2);
+    tcase_add_loop_test(tc, stacked_tangents_match_jvp, 0, 12);
     tcase_add_test(tc, zero_output_layer_and_count);
     tcase_add_test(tc, refusals);
     tcase_add_loop_test(tc, activation_derivatives, 0, 6);

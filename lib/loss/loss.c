@@ -545,13 +545,16 @@ static int eval_impl(const scoresde_loss *l, const scoresde_model *model, const 
      * fused path, the probe terms come with their backward, after the score's) */
     const size_t M = l->M;
     const int fused = fused_probes(l, model, grad);
+    /* a value without gradient: the score and the probe terms in one call
+     * (sd_model_score_div_c, issue 14), below */
+    const int joint = grad == NULL && (kind == SCORESDE_LOSS_ISM || is_probe_kind(kind));
     if (kind == SCORESDE_LOSS_ISM) {
-        if (!fused)
+        if (!fused && !joint)
             SD_TRY(sd_model_divergence_c(model, ws->x, ws->t, n, D, cond, ws->hutch));
     } else if (is_probe_kind(kind)) {
         for (size_t i = 0; i < n; i++)
             draw_probes(l, seed, first + i, D, ws->probes + i * M * D);
-        if (!fused)
+        if (!fused && !joint)
             SD_TRY(sd_model_hutchinson_c(model, ws->x, ws->t, n, D, cond, ws->probes, M,
                                          ws->hutch));
     }
@@ -567,7 +570,12 @@ static int eval_impl(const scoresde_loss *l, const scoresde_model *model, const 
         SD_TRY(sd_model_score_vjp(model, ws->x, ws->t, n, D, cond, ws->s, ws->gs, fill_rows, &fc,
                                   grad, count));
     } else {
-        SD_TRY(sd_model_score_c(model, ws->x, ws->t, n, D, cond, ws->s));
+        if (joint)
+            SD_TRY(sd_model_score_div_c(model, ws->x, ws->t, n, D, cond,
+                                        kind == SCORESDE_LOSS_ISM ? NULL : ws->probes, M, ws->s,
+                                        ws->hutch, NULL));
+        else
+            SD_TRY(sd_model_score_c(model, ws->x, ws->t, n, D, cond, ws->s));
         SD_TRY(fill_rows(0, n, &fc));
     }
     if (!grad) {

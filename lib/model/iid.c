@@ -168,34 +168,43 @@ static void iid_combine(const scoresde_model *m, size_t n, const double *ab, con
     }
 }
 
-/* Score (v NULL) or Jacobian product (v set; score_out may be NULL). */
-static int iid_eval(const scoresde_model *m, const double *x, const double *t, size_t n,
-                    const double *v, double *score_out, double *jv)
+/* Doubles per sample iid_eval_ws needs: alpha and sigma, S, s0, jS, j0,
+ * work (2 blocks), then 2 D of combination scratch (at most 2 D per sample). */
+static size_t iid_eval_per_row(const scoresde_model *m)
+{
+    return 2 + 8 * m->dim;
+}
+
+/* Score (v NULL) or Jacobian product (v set; score_out may be NULL), in ws
+ * (n iid_eval_per_row doubles). */
+static int iid_eval_ws(const scoresde_model *m, const double *x, const double *t, size_t n,
+                       const double *v, double *score_out, double *jv, double *ws)
 {
     const sd_iid_state *s = m->state;
     size_t D = m->dim, nd = n * D;
-    int gauss = s->Pp != NULL;
-    double *ab = NULL;
-    if (gauss)
-        SD_TRY(sd_model_marginals(m, t, n, &ab));
-    /* S, s0, jS, j0, work (2 blocks), then 2 D of combination scratch */
-    double *buf = sd_malloc((6 * nd + 2 * D) * sizeof(double));
-    int rc = SCORESDE_ENOMEM;
-    if (buf == NULL)
-        goto done;
-    double *S = buf, *s0 = S + nd, *jS = s0 + nd, *j0 = jS + nd, *work = j0 + nd;
+    double *ab = s->Pp != NULL ? ws : NULL; /* NULL: FACTORIZED (iid_combine) */
+    if (ab != NULL)
+        SD_TRY(sd_model_marginals_into(m, t, n, ab, ab + n));
+    double *S = ws + 2 * n, *s0 = S + nd, *jS = s0 + nd, *j0 = jS + nd, *work = j0 + nd;
     double *tmp = work + 2 * nd;
     double *sc = v == NULL ? jv : score_out; /* where the score goes */
-    rc = iid_components(m, x, t, n, v, sc != NULL, S, s0, jS, j0, work);
-    if (rc != SCORESDE_OK)
-        goto done;
+    SD_TRY(iid_components(m, x, t, n, v, sc != NULL, S, s0, jS, j0, work));
     if (sc != NULL)
         iid_combine(m, n, ab, S, s0, sc, tmp);
     if (v != NULL)
         iid_combine(m, n, ab, jS, j0, jv, tmp);
-done:
+    return SCORESDE_OK;
+}
+
+/* The same with its scratch allocated for the call. */
+static int iid_eval(const scoresde_model *m, const double *x, const double *t, size_t n,
+                    const double *v, double *score_out, double *jv)
+{
+    double *buf = sd_calloc(n, iid_eval_per_row(m) * sizeof(double)); /* checks n x size */
+    if (buf == NULL)
+        return SCORESDE_ENOMEM;
+    int rc = iid_eval_ws(m, x, t, n, v, score_out, jv, buf);
     sd_free(buf);
-    sd_free(ab);
     return rc;
 }
 
@@ -213,32 +222,68 @@ static int iid_jvp(const scoresde_model *m, const double *x, const double *t, si
     return iid_eval(m, x, t, n, v, score_out, jv);
 }
 
-/* FACTORIZED: the same combination of the components' divergences. */
+/* FACTORIZED: the same combination of the components' divergences; d: n
+ * doubles of scratch. */
+static int iid_divergence_in(const scoresde_model *m, const double *x, const double *t, size_t n,
+                             double *div, double *d)
+{
+    const sd_iid_state *s = m->state;
+    size_t D = m->dim;
+    for (size_t k = 0; k < s->N; k++) {
+        sd_cond ck = {s->y + k * s->C, 0, NULL};
+        SD_TRY(sd_model_divergence_c(s->cond, x, t, n, D, &ck, k == 0 ? div : d));
+        for (size_t i = 0; k > 0 && i < n; i++)
+            div[i] += d[i];
+    }
+    sd_cond null_all = {NULL, 0, NULL};
+    SD_TRY(s->prior != NULL ? sd_model_divergence_c(s->prior, x, t, n, D, NULL, d)
+                            : sd_model_divergence_c(s->cond, x, t, n, D, &null_all, d));
+    for (size_t i = 0; i < n; i++)
+        div[i] -= (double)(s->N - 1) * d[i];
+    return SCORESDE_OK;
+}
+
 static int iid_divergence(const scoresde_model *m, const double *x, const double *t, size_t n,
                           const sd_cond *cond, double *div)
 {
     (void)cond;
-    const sd_iid_state *s = m->state;
-    size_t D = m->dim;
     double *d = sd_malloc(n * sizeof *d);
     if (d == NULL)
         return SCORESDE_ENOMEM;
-    int rc = SCORESDE_OK;
-    for (size_t k = 0; k < s->N && rc == SCORESDE_OK; k++) {
-        sd_cond ck = {s->y + k * s->C, 0, NULL};
-        rc = sd_model_divergence_c(s->cond, x, t, n, D, &ck, k == 0 ? div : d);
-        for (size_t i = 0; k > 0 && rc == SCORESDE_OK && i < n; i++)
-            div[i] += d[i];
-    }
-    if (rc == SCORESDE_OK) {
-        sd_cond null_all = {NULL, 0, NULL};
-        rc = s->prior != NULL ? sd_model_divergence_c(s->prior, x, t, n, D, NULL, d)
-                              : sd_model_divergence_c(s->cond, x, t, n, D, &null_all, d);
-    }
-    for (size_t i = 0; rc == SCORESDE_OK && i < n; i++)
-        div[i] -= (double)(s->N - 1) * d[i];
+    int rc = iid_divergence_in(m, x, t, n, div, d);
     sd_free(d);
     return rc;
+}
+
+/* The fused slot (model_internal.h), in the caller's scratch: the score,
+ * then the factorized divergence, the D exact products (GAUSS) or the
+ * Hutchinson sum, each as the separate calls compute it. ws: 2 n D
+ * tangent doubles, then iid_eval_ws's, then n for the divergence. */
+static int iid_jvp_ws(const scoresde_model *m, const double *x, const double *t, size_t n,
+                      const sd_cond *cond, const double *v, double *jv, double *ws)
+{
+    (void)cond;
+    return iid_eval_ws(m, x, t, n, v, NULL, jv, ws);
+}
+
+static size_t iid_score_div_ws(const scoresde_model *m, size_t M)
+{
+    (void)M;
+    return 2 * m->dim + iid_eval_per_row(m) + 1;
+}
+
+static int iid_score_div(const scoresde_model *m, const double *x, const double *t, size_t n,
+                         const sd_cond *cond, const double *probes, size_t M, double *score,
+                         double *div, double *ws)
+{
+    const sd_iid_state *s = m->state;
+    size_t nd = n * m->dim;
+    SD_TRY(iid_eval_ws(m, x, t, n, NULL, NULL, score, ws + 2 * nd));
+    if (probes)
+        return sd_model_probes_hutchinson(m, x, t, n, cond, probes, M, iid_jvp_ws, ws, div);
+    if (s->Pp == NULL)
+        return iid_divergence_in(m, x, t, n, div, ws + nd * 2 + n * iid_eval_per_row(m));
+    return sd_model_axes_divergence(m, x, t, n, cond, iid_jvp_ws, ws, div);
 }
 
 const sd_model_ops sd_model_iid_factorized_ops = {
@@ -247,6 +292,8 @@ const sd_model_ops sd_model_iid_factorized_ops = {
     .score = iid_score,
     .divergence = iid_divergence,
     .jvp = iid_jvp,
+    .score_div = iid_score_div,
+    .score_div_ws = iid_score_div_ws,
     .clone_state = iid_clone_state,
     .free_state = iid_free_state,
 };
@@ -257,6 +304,8 @@ const sd_model_ops sd_model_iid_gauss_ops = {
     .kind = SCORESDE_MODEL_IID,
     .score = iid_score,
     .jvp = iid_jvp,
+    .score_div = iid_score_div,
+    .score_div_ws = iid_score_div_ws,
     .clone_state = iid_clone_state,
     .free_state = iid_free_state,
 };

@@ -388,46 +388,42 @@ int sd_model_predict_noise_c(const scoresde_model *model, const double *x, const
 
 /* The condition of the finite-difference batch of 2n rows (x + h u, then
  * x - h u): row n + i repeats row i. A broadcast or all-null condition is
- * its own doubling; otherwise *buf (rows, then the mask) is allocated and
- * freed by the caller. */
-static int cond_twice(const scoresde_model *m, const sd_cond *cond, size_t n, sd_cond *out,
-                      void **buf)
+ * its own doubling; otherwise the rows, then the mask, go to mem (room for
+ * 2 n C doubles and 2 n bytes: fd_doubles counts it). */
+static void cond_twice(const scoresde_model *m, const sd_cond *cond, size_t n, sd_cond *out,
+                       double *mem)
 {
-    *buf = NULL;
     *out = *cond;
     if (cond->c == NULL || (cond->stride == 0 && cond->null == NULL))
-        return SCORESDE_OK;
+        return;
     size_t C = m->cond_dim, rows = cond->stride ? 2 * n : 1;
-    unsigned char *mem = sd_calloc(1, rows * C * sizeof(double) + 2 * n);
-    if (mem == NULL)
-        return SCORESDE_ENOMEM;
-    double *c = (double *)mem;
-    unsigned char *mask = mem + rows * C * sizeof(double);
+    double *c = mem;
+    unsigned char *mask = (unsigned char *)(mem + rows * C);
     for (size_t i = 0; i < rows; i++)
         memcpy(c + i * C, cond->c + (i % n) * cond->stride, C * sizeof *c);
     for (size_t i = 0; cond->null && i < 2 * n; i++)
         mask[i] = cond->null[i % n];
     *out = (sd_cond){c, cond->stride, cond->null ? mask : NULL};
-    *buf = mem;
-    return SCORESDE_OK;
 }
 
-/* Central differences of the score along v (model.h documents the step). */
-static int jvp_finite_difference(const scoresde_model *m, const double *x, const double *t,
-                                 size_t n, const sd_cond *cond, const double *v, double *jv)
+/* Doubles the central differences of n rows need: the 2n shifted rows and
+ * their scores, their times and steps, the doubled condition. */
+static size_t fd_per_row(const scoresde_model *m)
+{
+    size_t C = m->cond_dim;
+    return 4 * m->dim + 4 + (C ? 2 * C + 1 : 0);
+}
+
+/* Central differences of the score along v (model.h documents the step),
+ * in ws (n fd_per_row doubles). */
+static int jvp_fd_ws(const scoresde_model *m, const double *x, const double *t, size_t n,
+                     const sd_cond *cond, const double *v, double *jv, double *ws)
 {
     size_t D = m->dim, nd = n * D;
-    double *xp = sd_calloc(2 * nd, sizeof *xp);
-    double *sp = sd_calloc(2 * nd, sizeof *sp);
-    double *tp = sd_calloc(2 * n, sizeof *tp);
-    double *step = sd_calloc(2 * n, sizeof *step); /* h, then ||v||_inf */
+    double *xp = ws, *sp = xp + 2 * nd, *tp = sp + 2 * nd, *step = tp + 2 * n; /* h, ||v||_inf */
     sd_cond c2;
-    void *cbuf = NULL;
-    int rc = SCORESDE_ENOMEM;
-    if (!xp || !sp || !tp || !step)
-        goto done;
-    if (cond && (rc = cond_twice(m, cond, n, &c2, &cbuf)) != SCORESDE_OK)
-        goto done;
+    if (cond)
+        cond_twice(m, cond, n, &c2, step + 2 * n);
     for (size_t i = 0; i < n; i++) {
         double xinf = 0.0, vinf = 0.0;
         for (size_t j = 0; j < D; j++) {
@@ -445,19 +441,32 @@ static int jvp_finite_difference(const scoresde_model *m, const double *x, const
         step[i] = h;
         step[n + i] = vinf;
     }
-    rc = m->ops->score(m, xp, tp, 2 * n, cond ? &c2 : NULL, sp);
-    if (rc != SCORESDE_OK)
-        goto done;
+    SD_TRY(m->ops->score(m, xp, tp, 2 * n, cond ? &c2 : NULL, sp));
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < D; j++)
             jv[i * D + j] =
                 (sp[i * D + j] - sp[nd + i * D + j]) / (2.0 * step[i]) * step[n + i];
-done:
-    sd_free(xp);
-    sd_free(sp);
-    sd_free(tp);
-    sd_free(step);
-    sd_free(cbuf);
+    return SCORESDE_OK;
+}
+
+/* A block of n per doubles for one call (NULL and ENOMEM, or the size's
+ * overflow, reported). */
+static int take_scratch(size_t n, size_t per, double **out)
+{
+    size_t cnt;
+    *out = NULL;
+    SD_TRY(sd_mul_size(n, per, &cnt, "scratch"));
+    *out = sd_calloc(cnt ? cnt : 1, sizeof(double));
+    return *out ? SCORESDE_OK : SCORESDE_ENOMEM;
+}
+
+static int jvp_finite_difference(const scoresde_model *m, const double *x, const double *t,
+                                 size_t n, const sd_cond *cond, const double *v, double *jv)
+{
+    double *ws;
+    SD_TRY(take_scratch(n, fd_per_row(m), &ws));
+    int rc = jvp_fd_ws(m, x, t, n, cond, v, jv, ws);
+    sd_free(ws);
     return rc;
 }
 
@@ -470,6 +479,15 @@ static int model_jvp(const scoresde_model *m, const double *x, const double *t, 
     if (score)
         SD_TRY(m->ops->score(m, x, t, n, cond, score));
     return jvp_finite_difference(m, x, t, n, cond, v, jv);
+}
+
+/* The same on caller scratch (n fd_per_row doubles for kinds without jvp). */
+static int model_jvp_ws(const scoresde_model *m, const double *x, const double *t, size_t n,
+                        const sd_cond *cond, const double *v, double *jv, double *ws)
+{
+    if (m->ops->jvp)
+        return m->ops->jvp(m, x, t, n, cond, v, NULL, jv);
+    return jvp_fd_ws(m, x, t, n, cond, v, jv, ws);
 }
 
 int sd_model_jvp_c(const scoresde_model *model, const double *x, const double *t, size_t n,
@@ -491,13 +509,20 @@ int sd_model_divergence_c(const scoresde_model *model, const double *x, const do
                        "the %s model has no exact divergence; give it a divergence hook or use "
                        "scoresde_model_hutchinson",
                        model->ops->name);
+    double *ws;
+    SD_TRY(take_scratch(n, 2 * D, &ws));
+    int rc = sd_model_axes_divergence(model, x, t, n, cond, model_jvp_ws, ws, div);
+    sd_free(ws);
+    return rc;
+}
+
+int sd_model_axes_divergence(const scoresde_model *m, const double *x, const double *t, size_t n,
+                             const sd_cond *cond, sd_jvp_ws_fn jvp, double *ws, double *div)
+{
     /* Exact Jacobian products along each axis: div = sum_j (J e_j)_j. */
-    size_t nd = n * D;
-    double *e = sd_calloc(nd, sizeof *e);
-    double *jv = sd_malloc(nd * sizeof *jv);
-    int rc = SCORESDE_ENOMEM;
-    if (!e || !jv)
-        goto done;
+    size_t D = m->dim, nd = n * D;
+    double *e = ws, *jv = ws + nd;
+    memset(e, 0, nd * sizeof *e);
     for (size_t i = 0; i < n; i++)
         div[i] = 0.0;
     for (size_t j = 0; j < D; j++) {
@@ -506,17 +531,43 @@ int sd_model_divergence_c(const scoresde_model *model, const double *x, const do
                 e[i * D + j - 1] = 0.0;
             e[i * D + j] = 1.0;
         }
-        rc = model->ops->jvp(model, x, t, n, cond, e, NULL, jv);
-        if (rc != SCORESDE_OK)
-            goto done;
+        SD_TRY(jvp(m, x, t, n, cond, e, jv, ws + 2 * nd));
         for (size_t i = 0; i < n; i++)
             div[i] += jv[i * D + j];
     }
-    rc = SCORESDE_OK;
-done:
-    sd_free(e);
-    sd_free(jv);
-    return rc;
+    return SCORESDE_OK;
+}
+
+int sd_model_probes_hutchinson(const scoresde_model *m, const double *x, const double *t,
+                               size_t n, const sd_cond *cond, const double *probes, size_t M,
+                               sd_jvp_ws_fn jvp, double *ws, double *est)
+{
+    size_t D = m->dim, nd = n * D;
+    double *v = ws, *jv = ws + nd;
+    for (size_t i = 0; i < n; i++)
+        est[i] = 0.0;
+    /* One batched product per probe index; sums run in probe order. */
+    for (size_t k = 0; k < M; k++) {
+        for (size_t i = 0; i < n; i++)
+            memcpy(v + i * D, probes + (i * M + k) * D, D * sizeof *v);
+        SD_TRY(jvp(m, x, t, n, cond, v, jv, ws + 2 * nd));
+        for (size_t i = 0; i < n; i++) {
+            double dot = 0.0;
+            for (size_t j = 0; j < D; j++)
+                dot += v[i * D + j] * jv[i * D + j];
+            est[i] += dot;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        est[i] /= (double)M;
+    return SCORESDE_OK;
+}
+
+/* The generic fused path's scratch per sample (Hutchinson): two n x D
+ * tangent arrays, then the central differences' for kinds without jvp. */
+static size_t generic_score_div_per_row(const scoresde_model *m)
+{
+    return 2 * m->dim + (m->ops->jvp ? 0 : fd_per_row(m));
 }
 
 int sd_model_hutchinson_c(const scoresde_model *model, const double *x, const double *t,
@@ -527,36 +578,47 @@ int sd_model_hutchinson_c(const scoresde_model *model, const double *x, const do
     SD_TRY(sd_check_ptr(probes, "probes"));
     if (M == 0)
         return sd_fail(SCORESDE_EINVAL, "M (the number of probes per sample) is zero");
-    size_t nd = n * D;
-    SD_TRY(sd_check_doubles(probes, nd, M, "probes"));
-    double *v = sd_malloc(nd * sizeof *v);
-    double *jv = sd_malloc(nd * sizeof *jv);
-    int rc = SCORESDE_ENOMEM;
-    if (!v || !jv)
-        goto done;
-    for (size_t i = 0; i < n; i++)
-        est[i] = 0.0;
-    /* One batched product per probe index; sums run in probe order. */
-    for (size_t k = 0; k < M; k++) {
-        for (size_t i = 0; i < n; i++)
-            memcpy(v + i * D, probes + (i * M + k) * D, D * sizeof *v);
-        rc = model_jvp(model, x, t, n, cond, v, NULL, jv);
-        if (rc != SCORESDE_OK)
-            goto done;
-        for (size_t i = 0; i < n; i++) {
-            double dot = 0.0;
-            for (size_t j = 0; j < D; j++)
-                dot += v[i * D + j] * jv[i * D + j];
-            est[i] += dot;
-        }
-    }
-    for (size_t i = 0; i < n; i++)
-        est[i] /= (double)M;
-    rc = SCORESDE_OK;
-done:
-    sd_free(v);
-    sd_free(jv);
+    SD_TRY(sd_check_doubles(probes, n * D, M, "probes"));
+    double *ws;
+    SD_TRY(take_scratch(n, generic_score_div_per_row(model), &ws));
+    int rc = sd_model_probes_hutchinson(model, x, t, n, cond, probes, M, model_jvp_ws, ws, est);
+    sd_free(ws);
     return rc;
+}
+
+size_t sd_model_score_div_ws(const scoresde_model *model, size_t M)
+{
+    if (model->ops->score_div)
+        return model->ops->score_div_ws ? model->ops->score_div_ws(model, M) : 0;
+    return generic_score_div_per_row(model);
+}
+
+int sd_model_score_div_c(const scoresde_model *model, const double *x, const double *t, size_t n,
+                         size_t D, const sd_cond *cond, const double *probes, size_t M,
+                         double *score, double *div, double *ws)
+{
+    SD_TRY(check_eval(model, x, t, n, D, score, "score"));
+    SD_TRY(sd_check_ptr(div, "div"));
+    if (probes) {
+        if (M == 0)
+            return sd_fail(SCORESDE_EINVAL, "M (the number of probes per sample) is zero");
+        SD_TRY(sd_check_doubles(probes, n * D, M, "probes"));
+    }
+    if (ws == NULL) {
+        SD_TRY(take_scratch(n, sd_model_score_div_ws(model, M), &ws));
+        int rc = sd_model_score_div_c(model, x, t, n, D, cond, probes, M, score, div, ws);
+        sd_free(ws);
+        return rc;
+    }
+    const sd_model_ops *ops = model->ops;
+    if (ops->score_div)
+        return ops->score_div(model, x, t, n, cond, probes, M, score, div, ws);
+    SD_TRY(ops->score(model, x, t, n, cond, score));
+    if (probes)
+        return sd_model_probes_hutchinson(model, x, t, n, cond, probes, M, model_jvp_ws, ws, div);
+    /* every kind without score_div has a divergence slot (closed forms,
+     * hooks): the public call's dispatch, which then allocates nothing */
+    return sd_model_divergence_c(model, x, t, n, D, cond, div);
 }
 
 int sd_model_log_density_c(const scoresde_model *model, const double *x, const double *t,

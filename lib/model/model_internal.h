@@ -192,6 +192,27 @@ typedef struct sd_model_ops {
     int (*probe_vjp)(const scoresde_model *m, const double *x, const double *t, size_t n,
                      const sd_cond *cond, const double *probes, size_t M, const double *weights, double *est,
                      double *grad);
+
+    /* Optional fused score and divergence (issue 14), for the
+     * probability-flow likelihood: score (n x D) = s(x_i) and div (n) = the
+     * exact divergence (probes NULL; M unread) or the Hutchinson estimate
+     * with the M probes (n x M x D, finite), each in the arithmetic of
+     * score followed by scoresde_model_divergence / _hutchinson (same
+     * products, same sums in the same order; the MLP's GEMMs may round
+     * differently: sd_model_score_div_c). ws: the caller's scratch of
+     * score_div_ws(m, M) doubles per sample; evaluations allocate nothing
+     * once the kind's pools are filled. On failure score and div are
+     * unspecified; the score's failure is reported before the divergence's
+     * (the networks: within each chunk of chunk_rows rows).
+     * NULL: sd_model_score_div_c runs score, then the Hutchinson sum in ws
+     * or the exact divergence as scoresde_model_divergence dispatches it
+     * (allocation-free for the kinds without this slot: all have a
+     * divergence slot). */
+    int (*score_div)(const scoresde_model *m, const double *x, const double *t, size_t n,
+                     const sd_cond *cond, const double *probes, size_t M, double *score,
+                     double *div, double *ws);
+    /* Doubles per sample that score_div needs in ws; NULL: none. */
+    size_t (*score_div_ws)(const scoresde_model *m, size_t M);
 } sd_model_ops;
 
 struct scoresde_model {
@@ -271,6 +292,42 @@ int sd_model_probe_backward_c(const scoresde_model *model, const double *x, cons
                               size_t n, size_t D, const sd_cond *cond, const double *probes,
                               size_t M, const double *weights, double *param_grad,
                               size_t count);
+
+/* The fused score and divergence (issue 14): the checks of
+ * scoresde_model_score and of _divergence (probes NULL) or _hutchinson
+ * (probes n x M x D, M > 0, finite), then the kind's score_div slot, or
+ * score followed by the divergence (as sd_model_divergence_c dispatches
+ * it) or the Hutchinson sum over M jvp passes (central differences for
+ * kinds without jvp) in ws. ws: sd_model_score_div_ws(model, M) doubles per sample,
+ * or NULL (then allocated for this call). Results are those of score then
+ * divergence / hutchinson, bit for bit for every kind but the MLP, whose
+ * stacked pass can differ from its separate passes by the rounding of
+ * BLIS's small-matrix GEMM kernels (chosen by row count; the residual MLP
+ * turns them off and is bit for bit): tests/test_score_div.c bounds it by
+ * 256 eps normwise. Errors: those of score, then of divergence /
+ * hutchinson. */
+int sd_model_score_div_c(const scoresde_model *model, const double *x, const double *t, size_t n,
+                         size_t D, const sd_cond *cond, const double *probes, size_t M,
+                         double *score, double *div, double *ws);
+
+/* Doubles per sample sd_model_score_div_c needs in ws for M probes (M is
+ * unread for the exact divergence, which the caller asks with probes NULL). */
+size_t sd_model_score_div_ws(const scoresde_model *model, size_t M);
+
+/* A Jacobian product into caller scratch (jvp_ws doubles the caller sized):
+ * what the generic divergence and Hutchinson sums call per tangent. */
+typedef int (*sd_jvp_ws_fn)(const scoresde_model *m, const double *x, const double *t, size_t n,
+                            const sd_cond *cond, const double *v, double *jv, double *ws);
+
+/* The generic sums on caller scratch: div = sum_j (J e_j)_j in axis order
+ * (scoresde_model_divergence's arithmetic), est = (1/M) sum_k v_k.J v_k in
+ * probe order (scoresde_model_hutchinson's), with jvp evaluated on
+ * ws + 2 n D (ws: 2 n D doubles, then what jvp needs). */
+int sd_model_axes_divergence(const scoresde_model *m, const double *x, const double *t, size_t n,
+                             const sd_cond *cond, sd_jvp_ws_fn jvp, double *ws, double *div);
+int sd_model_probes_hutchinson(const scoresde_model *m, const double *x, const double *t,
+                               size_t n, const sd_cond *cond, const double *probes, size_t M,
+                               sd_jvp_ws_fn jvp, double *ws, double *est);
 
 /* Build a model around a kind's state: clones `sde`, takes ownership of
  * `state` (freed with ops->free_state if creation fails). */

@@ -112,6 +112,14 @@ static int mlp_net_jvp(const sd_pmodel *pm, void *p, size_t r, const double *vs,
     return sd_mlp_jvp(st->net, w->ws, r, w->in, w->tin, out, jv);
 }
 
+static int mlp_net_jvp_multi(const sd_pmodel *pm, void *p, size_t i0, size_t r, size_t K,
+                             const double *vs, double *out, double *jv)
+{
+    const mlp_state *st = (const mlp_state *)pm;
+    mlp_ws *w = p;
+    return sd_mlp_jvp_multi(st->net, w->ws, r, w->in + i0 * st->n_in, K, pm->dim, vs, out, jv);
+}
+
 /* The feature part of the input adjoints, for the EMBED condition. */
 static void feature_adjoints(const mlp_state *st, const mlp_ws *w, double *fg)
 {
@@ -168,6 +176,7 @@ static const sd_pnet_ops mlp_net_ops = {
     .jvp = mlp_net_jvp,
     .backward = mlp_backward,
     .tangent_backward = mlp_tangent_backward,
+    .jvp_multi = mlp_net_jvp_multi,
 };
 
 static void mlp_free_state(void *state)
@@ -365,6 +374,7 @@ const sd_model_ops sd_model_mlp_ops = {
     .score = sd_pmodel_score,
     .jvp = sd_pmodel_jvp,
     .divergence = sd_pmodel_divergence,
+    .score_div = sd_pmodel_score_div,
     .clone_state = mlp_clone_state,
     .free_state = mlp_free_state,
     .save_state = mlp_save_state,

@@ -102,6 +102,15 @@ static int res_jvp(const sd_pmodel *pm, void *p, size_t r, const double *vs, dou
     return sd_resmlp_jvp(st->net, w->ws, r, w->in, w->feat, w->tin, out, jv);
 }
 
+static int res_jvp_multi(const sd_pmodel *pm, void *p, size_t i0, size_t r, size_t K,
+                         const double *vs, double *out, double *jv)
+{
+    const res_state *st = (const res_state *)pm;
+    res_ws *w = p;
+    return sd_resmlp_jvp_multi(st->net, w->ws, r, w->in + i0 * st->n_in,
+                               w->feat + i0 * pm->embed_dim, K, pm->dim, vs, out, jv);
+}
+
 static int res_backward(const sd_pmodel *pm, void *p, const double *g, double *grad, double *fg)
 {
     return sd_resmlp_backward(((const res_state *)pm)->net, ((res_ws *)p)->ws, g, grad, fg,
@@ -142,6 +151,7 @@ static const sd_pnet_ops res_net_ops = {
     .jvp = res_jvp,
     .backward = res_backward,
     .tangent_backward = res_tangent_backward,
+    .jvp_multi = res_jvp_multi,
 };
 
 static void res_free_state(void *state)
@@ -324,6 +334,7 @@ const sd_model_ops sd_model_resmlp_ops = {
     .score = sd_pmodel_score,
     .jvp = sd_pmodel_jvp,
     .divergence = sd_pmodel_divergence,
+    .score_div = sd_pmodel_score_div,
     .clone_state = res_clone_state,
     .free_state = res_free_state,
     .save_state = res_save_state,

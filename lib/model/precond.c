@@ -26,6 +26,8 @@ static void slot_free(const sd_pmodel *pm, sd_pslot *s)
     sd_free(s->jv);
     sd_free(s->g);
     sd_free(s->coef);
+    sd_free(s->mv);
+    sd_free(s->mjv);
     sd_free(s);
 }
 
@@ -58,8 +60,10 @@ static int slot_acquire(const scoresde_model *m, sd_pslot **out)
         s->jv = sd_malloc(C * D * sizeof(double));
         s->g = sd_malloc(C * D * sizeof(double));
         s->coef = sd_malloc(3 * C * sizeof(double));
+        s->mv = sd_malloc(2 * C * D * sizeof(double));
+        s->mjv = sd_malloc(2 * C * D * sizeof(double));
         if (!s->xs || !s->vs || !s->feat || (pm->n_cp && !s->fg) || !s->out || !s->jv ||
-            !s->g || !s->coef)
+            !s->g || !s->coef || !s->mv || !s->mjv)
             rc = SCORESDE_ENOMEM;
     }
     if (rc != SCORESDE_OK) {
@@ -577,6 +581,74 @@ int sd_pmodel_divergence(const scoresde_model *m, const double *x, const double 
                          const sd_cond *cond, double *div)
 {
     return sd_pmodel_probe_vjp(m, x, t, n, cond, NULL, m->dim, NULL, div, NULL);
+}
+
+int sd_pmodel_score_div(const scoresde_model *m, const double *x, const double *t, size_t n,
+                        const sd_cond *cond, const double *probes, size_t M, double *score,
+                        double *div, double *ws)
+{
+    (void)ws;
+    const sd_pmodel *pm = m->state;
+    size_t D = m->dim, K = probes ? M : D, cap = 2 * pm->chunk_rows;
+    size_t G = K < cap - 1 ? K : cap - 1;
+    sd_pslot *s;
+    SD_TRY(slot_acquire(m, &s));
+    int rc = SCORESDE_OK;
+    for (size_t i0 = 0; i0 < n && rc == SCORESDE_OK; i0 += pm->chunk_rows) {
+        size_t r = chunk_len(pm, n, i0), bad_i = 0, bad_j = 0;
+        double bad = 0.0;
+        int jv_bad = 0;
+        rc = prepare_chunk(m, s, x, t, cond, i0, r);
+        for (size_t i = 0; i < r; i++)
+            div[i0 + i] = 0.0;
+        for (size_t g0 = 0; rc == SCORESDE_OK && g0 < K; g0 += G) {
+            size_t gc = K - g0 < G ? K - g0 : G, q0 = cap / (1 + gc);
+            for (size_t i1 = 0; rc == SCORESDE_OK && i1 < r; i1 += q0) {
+                size_t q = r - i1 < q0 ? r - i1 : q0;
+                /* the tangent inputs C v (axis: C e_k, multiplied as a stored e_k) */
+                for (size_t k = 0; k < gc; k++)
+                    for (size_t i = 0; i < q; i++) {
+                        double C = s->coef[2 * r + i1 + i];
+                        const double *v = probes ? probes + ((i0 + i1 + i) * M + g0 + k) * D : NULL;
+                        double *dst = s->mv + (k * q + i) * D;
+                        for (size_t j = 0; j < D; j++)
+                            dst[j] = C * (v ? v[j] : (j == g0 + k ? 1.0 : 0.0));
+                    }
+                rc = pm->net->jvp_multi(pm, s->ws, i1, q, gc, s->mv,
+                                        g0 == 0 ? s->out + i1 * D : NULL, s->mjv);
+                for (size_t k = 0; rc == SCORESDE_OK && k < gc; k++)
+                    for (size_t i = 0; i < q; i++) {
+                        size_t row = i1 + i, kk = g0 + k;
+                        double A = s->coef[row], B = s->coef[r + row], dot = 0.0;
+                        const double *v = probes ? probes + ((i0 + row) * M + kk) * D : NULL;
+                        const double *jf = s->mjv + (k * q + i) * D;
+                        for (size_t j = 0; j < D; j++) {
+                            double vj = v ? v[j] : (j == kk ? 1.0 : 0.0);
+                            double val = jv_value(A, vj, B, jf[j]);
+                            if (!isfinite(val) && !jv_bad) {
+                                jv_bad = 1;
+                                bad = val, bad_i = i0 + row, bad_j = j;
+                            }
+                            if (v)
+                                dot += vj * val;
+                            else if (j == kk)
+                                div[i0 + row] += val;
+                        }
+                        if (v)
+                            div[i0 + row] += dot;
+                    }
+            }
+        }
+        for (size_t i = 0; rc == SCORESDE_OK && probes && i < r; i++)
+            div[i0 + i] /= (double)M;
+        /* the score's failure first, as the separate score then divergence */
+        if (rc == SCORESDE_OK)
+            rc = finish_score(m, s, x, t, i0, r, score);
+        if (rc == SCORESDE_OK && jv_bad)
+            rc = jv_not_finite(pm, bad, bad_i, bad_j, t);
+    }
+    slot_release(m, s);
+    return rc;
 }
 
 int sd_pmodel_probe_backward(const scoresde_model *m, const double *x, const double *t, size_t n,

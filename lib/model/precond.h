@@ -87,6 +87,14 @@ typedef struct sd_pnet_ops {
                     double *fg);
     int (*tangent_backward)(const struct sd_pmodel *pm, void *ws, const double *g, double *grad,
                             double *fg);
+    /* The stacked pass of the fused score and divergence (issue 14): out
+     * (may be NULL) = F of rows i0 .. i0+r-1 of the loaded chunk and, for
+     * k < K, jv[k r D ..] (r x D) = J_F (vs_k, 0) for the tangents vs
+     * (K x r x D), with one GEMM per layer over the primal and tangent rows
+     * stacked. The caller keeps (1 + K) r <= 2 chunk_rows. Keeps no backward
+     * state. */
+    int (*jvp_multi)(const struct sd_pmodel *pm, void *ws, size_t i0, size_t r, size_t K,
+                     const double *vs, double *out, double *jv);
 } sd_pnet_ops;
 
 /* One workspace of the pool and its per-chunk scratch. */
@@ -101,6 +109,8 @@ typedef struct sd_pslot {
     double *jv;   /* chunk x D */
     double *g;    /* chunk x D: rescaled adjoints */
     double *coef; /* 3 x chunk: A, B, C */
+    double *mv;   /* 2 chunk x D: stacked tangents C v_k (sd_pmodel_score_div) */
+    double *mjv;  /* 2 chunk x D: their J_F products */
 } sd_pslot;
 
 /* The preconditioned network's shared state: the first member of a network
@@ -220,6 +230,16 @@ int sd_pmodel_probe_vjp(const scoresde_model *m, const double *x, const double *
 /* Probe pass without backward: grad NULL (weights then unread). */
 int sd_pmodel_divergence(const scoresde_model *m, const double *x, const double *t, size_t n,
                          const sd_cond *cond, double *div);
+/* The score_div slot (model_internal.h): per chunk, one prepare_chunk and
+ * the stacked pass of the network (net->jvp_multi) for the D axis tangents
+ * (probes NULL) or the M probes, the score from its primal rows; the terms
+ * (J_s v)_j = A v_j + B (J_F (C v))_j and their sums per sample are formed
+ * as sd_pmodel_divergence / the generic Hutchinson form them (same
+ * products, same order). ws is not used (the pool's slot holds the
+ * tangents). */
+int sd_pmodel_score_div(const scoresde_model *m, const double *x, const double *t, size_t n,
+                        const sd_cond *cond, const double *probes, size_t M, double *score,
+                        double *div, double *ws);
 int sd_pmodel_probe_backward(const scoresde_model *m, const double *x, const double *t, size_t n,
                              const sd_cond *cond, const double *probes, size_t M,
                              const double *weights, double *grad);

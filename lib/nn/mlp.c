@@ -408,3 +408,23 @@ int sd_mlp_tangent_backward(const sd_mlp *net, sd_mlp_ws *ws, const double *g_ou
         backward_f64(net, ws, g_out, g_tan, param_grad, in_grad);
     return SCORESDE_OK;
 }
+
+int sd_mlp_jvp_multi(const sd_mlp *net, sd_mlp_ws *ws, size_t n, const double *in, size_t K,
+                     size_t nv, const double *v, double *out, double *jv)
+{
+    SD_TRY(check_pair(net, ws));
+    ws->state = SD_MLP_STATE_NONE;
+    SD_TRY(sd_check_size(n, "n"));
+    SD_TRY(sd_check_size(K, "K"));
+    if (nv == 0 || nv > net->dims[0])
+        return sd_fail(SCORESDE_EINVAL, "nv (%zu) is not in [1, %zu] (the network's inputs)", nv,
+                       net->dims[0]);
+    SD_TRY(sd_check_batch(in, n, net->dims[0], "in"));
+    SD_TRY(sd_check_ptr(v, "v"));
+    SD_TRY(sd_check_ptr(jv, "jv"));
+    if (net->prec == SD_MLP_F32)
+        forward_multi_f32(net, ws, n, in, K, nv, v, out, jv);
+    else
+        forward_multi_f64(net, ws, n, in, K, nv, v, out, jv);
+    return SCORESDE_OK;
+}

@@ -178,6 +178,26 @@ int sd_mlp_jvp(const sd_mlp *net, sd_mlp_ws *ws, size_t n, const double *in, con
                double *out, double *jv);
 
 /*
+ * Forward with K tangents at once (the fused score and divergence, issue 14):
+ * out (n x n_out, may be NULL) = net(in) and, for k = 0 .. K-1,
+ * jv[k n n_out ..] (n x n_out) = J(in) v_k, where tangent v_k's row i has
+ * v[(k n + i) nv + j] in input column j < nv and 0 in the others (the
+ * features carry no tangent). Each layer is one GEMM over the primal rows
+ * and the tangent rows stacked (within the workspace's 2 x block_rows rows:
+ * row blocks of 2 block / (1 + K) rows; more than 2 block - 1 tangents go in
+ * groups, each repeating the primal rows). The elementwise arithmetic is
+ * forward's and jvp's; the GEMMs' is BLIS's, which picks its kernel by the
+ * row count, so a value can differ from sd_mlp_forward's / sd_mlp_jvp's by
+ * rounding (those two already differ so from each other): within
+ * 64 epsilon of the compute precision relative to 1 + |value| in the tests
+ * (tests/test_mlp.c). Keeps no backward state. Any n.
+ * Errors: SCORESDE_EINVAL (NULL, n or K zero, nv outside [1, n_in], a
+ * workspace of another network).
+ */
+int sd_mlp_jvp_multi(const sd_mlp *net, sd_mlp_ws *ws, size_t n, const double *in, size_t K,
+                     size_t nv, const double *v, double *out, double *jv);
+
+/*
  * After sd_mlp_jvp on this workspace: ACCUMULATE into param_grad (may be NULL)
  * the parameter gradient of sum(g_out .* out) + sum(g_tan .* Jv), and WRITE into
  * in_grad (n x n_in, may be NULL) its gradient with respect to the input x

@@ -219,6 +219,69 @@ static void F(backward)(const sd_mlp *net, sd_mlp_ws *ws, const double *g_out,
 #endif
 }
 
+/* The stacked-tangent pass (issue 14, sd_mlp_jvp_multi): per row block of rb
+ * rows, the input slab of h[0] holds the rb primal rows and then G tangent
+ * blocks of rb rows each (tangent k's first nv columns from v, the rest
+ * zero), so each layer is ONE GEMM of (1 + G) rb rows; the activation pass
+ * runs on the primal rows (act and act' as in forward) and each tangent row
+ * is then multiplied by act' elementwise, as the jvp pass does (d u). No
+ * backward state is kept. Tangent k's input row i is v[(k n + i) nv ..] and
+ * its output row jv[(k n + i) n_out ..]. */
+static void F(forward_multi)(const sd_mlp *net, sd_mlp_ws *ws, size_t n, const double *in,
+                             size_t K, size_t nv, const double *v, double *out, double *jv)
+{
+    const R *P = (const R *)net->params;
+    size_t n_in = net->dims[0], n_out = net->dims[net->n_layers], L = net->n_layers;
+    size_t cap = 2 * ws->block; /* rows of ws->y, the smallest stacked buffer */
+    size_t G = K < cap - 1 ? K : cap - 1, rb0 = cap / (1 + G);
+    const R *bias = P + net->boff[L - 1];
+    int nt = ws->n_threads;
+    for (size_t g0 = 0; g0 < K; g0 += G) {
+        size_t gc = K - g0 < G ? K - g0 : G;
+        for (size_t row = 0; row < n; row += rb0) {
+            size_t rb = n - row < rb0 ? n - row : rb0, m = (1 + gc) * rb;
+            R *h0 = (R *)ws->h[0];
+            for (size_t i = 0; i < rb * n_in; i++)
+                h0[i] = (R)in[row * n_in + i];
+            for (size_t k = 0; k < gc; k++)
+                for (size_t i = 0; i < rb; i++) {
+                    R *dst = h0 + ((1 + k) * rb + i) * n_in;
+                    const double *src = v + ((g0 + k) * n + row + i) * nv;
+                    for (size_t j = 0; j < n_in; j++)
+                        dst[j] = j < nv ? (R)src[j] : 0;
+                }
+            for (size_t l = 1; l <= L; l++) {
+                size_t win = net->dims[l - 1], w = net->dims[l];
+                const R *hin = (const R *)ws->h[l - 1];
+                R *Z = l < L ? (R *)ws->h[l] : (R *)ws->y;
+                F(gemm)(ws, m, w, win, hin, win, 1, P + net->woff[l - 1], 1, win, 0, Z, w);
+                if (l == L)
+                    break;
+                R *Dv = (R *)ws->d[l];
+                F(activate)(net->act, 0, rb, w, Z, P + net->boff[l - 1], Dv, (R *)ws->e[l], nt);
+                size_t tr = gc * rb;
+                R *Zt = Z + rb * w;
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+                for (size_t q = 0; q < tr; q++) {
+                    R *restrict ur = Zt + q * w;
+                    const R *restrict dr = Dv + (q % rb) * w;
+                    SD_SIMD
+                    for (size_t j = 0; j < w; j++)
+                        ur[j] = dr[j] * ur[j];
+                }
+            }
+            const R *y = (const R *)ws->y;
+            if (out && g0 == 0)
+                for (size_t i = 0; i < rb; i++)
+                    for (size_t j = 0; j < n_out; j++)
+                        out[(row + i) * n_out + j] = (double)(y[i * n_out + j] + bias[j]);
+            for (size_t k = 0; k < gc; k++)
+                for (size_t i = 0; i < rb * n_out; i++)
+                    jv[((g0 + k) * n + row) * n_out + i] = (double)y[((1 + k) * rb) * n_out + i];
+        }
+    }
+}
+
 #undef R
 #undef F
 #undef GEMM

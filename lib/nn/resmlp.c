@@ -340,6 +340,23 @@ int sd_resmlp_jvp(const sd_resmlp *net, sd_resmlp_ws *ws, size_t n, const double
     return SCORESDE_OK;
 }
 
+int sd_resmlp_jvp_multi(const sd_resmlp *net, sd_resmlp_ws *ws, size_t n, const double *in,
+                        const double *emb, size_t K, size_t nv, const double *v, double *out,
+                        double *jv)
+{
+    ws->state = SD_RESMLP_STATE_NONE;
+    SD_TRY(check_rows(ws, n));
+    if (K == 0 || nv == 0 || nv > net->n_in)
+        return sd_fail(SCORESDE_EINVAL,
+                       "K (%zu) must be positive and nv (%zu) in [1, %zu] (the network's inputs)",
+                       K, nv, net->n_in);
+    if (net->prec == SD_MLP_F32)
+        res_forward_multi_f32(net, ws, n, in, emb, K, nv, v, out, jv);
+    else
+        res_forward_multi_f64(net, ws, n, in, emb, K, nv, v, out, jv);
+    return SCORESDE_OK;
+}
+
 static int run_backward(const sd_resmlp *net, sd_resmlp_ws *ws, int want, const double *g_out,
                         const double *g_tan, double *param_grad, double *emb_grad,
                         double *in_grad)

@@ -92,6 +92,21 @@ int sd_resmlp_forward(const sd_resmlp *net, sd_resmlp_ws *ws, size_t n, const do
 int sd_resmlp_jvp(const sd_resmlp *net, sd_resmlp_ws *ws, size_t n, const double *in,
                   const double *emb, const double *v, double *out, double *jv);
 
+/* The stacked-tangent pass (the fused score and divergence, issue 14):
+ * out (may be NULL) = net(in, emb) and, for k = 0 .. K-1, jv[k n n_out ..]
+ * (n x n_out) = J_in v_k with tangent v_k's row i at v[(k n + i) nv ..] on
+ * the first nv inputs (the others zero). Each product is one GEMM over the
+ * primal rows and the tangent rows stacked (row blocks of
+ * 2 max_rows / (1 + K) rows; more than 2 max_rows - 1 tangents in groups).
+ * The row passes' arithmetic is forward's and jvp's, and the workspace's
+ * GEMMs (small-matrix kernels off) give a row the same bits whatever rows
+ * are stacked with it: every value is bit for bit forward's or jvp's
+ * (tests/test_resmlp.c). Keeps no backward state. n <= max_rows, else EINVAL; K = 0 or
+ * nv outside [1, n_in] is EINVAL. */
+int sd_resmlp_jvp_multi(const sd_resmlp *net, sd_resmlp_ws *ws, size_t n, const double *in,
+                        const double *emb, size_t K, size_t nv, const double *v, double *out,
+                        double *jv);
+
 /* After forward: ADD to param_grad (may be NULL) the gradient of
  * sum(g_out .* out); WRITE the gradients with respect to emb into emb_grad
  * (n x E) and to in into in_grad (n x n_in), each unless NULL. */

@@ -377,6 +377,116 @@ static void F(res_backward)(const sd_resmlp *net, sd_resmlp_ws *ws, const double
 #endif
 }
 
+/* The tangent rows of a LayerNorm for the stacked pass: T tangent rows at
+ * H + r w (tangent row q belongs to primal row q mod r), after ln_forward of
+ * the r primal rows left xhat in XH and rho in RS: N's row r + q gets
+ * g dxhat, with the arithmetic of ln_forward's tangent mode. */
+static void F(ln_tangents)(size_t r, size_t T, size_t w, const R *H, const R *g, const R *XH,
+                           const R *RS, R *N, int nt)
+{
+    R inv_w = (R)1 / (R)w;
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+    for (size_t q = 0; q < T; q++) {
+        size_t i = q % r;
+        const R *restrict v = H + (r + q) * w, *restrict xh = XH + i * w;
+        R *restrict tn = N + (r + q) * w;
+        R rho = RS[i];
+        R dm = F(rsum)(v, w) * inv_w, dq = F(rdot)(v, xh, w) * inv_w;
+        SD_SIMD
+        for (size_t j = 0; j < w; j++) {
+            R dx = rho * (v[j] - dm - xh[j] * dq);
+            tn[j] = g[j] * dx;
+        }
+    }
+}
+
+/* Tangent rows times act' (Dv, r rows): T rows at Z + r w. */
+static void F(times_act_prime)(size_t r, size_t T, size_t w, R *Z, const R *Dv, int nt)
+{
+    R *Zt = Z + r * w;
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+    for (size_t q = 0; q < T; q++) {
+        R *restrict ur = Zt + q * w;
+        const R *restrict dr = Dv + (q % r) * w;
+        SD_SIMD
+        for (size_t j = 0; j < w; j++)
+            ur[j] = dr[j] * ur[j];
+    }
+}
+
+/* The stacked-tangent pass (sd_resmlp_jvp_multi): per row block of rb rows,
+ * the rb primal rows and then G tangent blocks of rb rows go through each
+ * product as ONE GEMM; the row passes (LayerNorm, activation, biases, the
+ * embedding) run as forward's on the primal rows and as jvp's on the
+ * tangent rows. No backward state is kept. */
+static void F(res_forward_multi)(const sd_resmlp *net, sd_resmlp_ws *ws, size_t n,
+                                 const double *in, const double *emb, size_t K, size_t nv,
+                                 const double *v, double *out, double *jv)
+{
+    const R *P = (const R *)net->params;
+    size_t W = net->W, B = net->B, E = net->E, ni = net->n_in, no = net->n_out;
+    int nt = ws->n_threads;
+    size_t cap = 2 * ws->max_rows;
+    size_t G = K < cap - 1 ? K : cap - 1, rb0 = cap / (1 + G);
+    R *X0 = (R *)ws->x0, *EM = (R *)ws->emb, *EP = (R *)ws->ep, *H = (R *)ws->h;
+    const R *bo = P + net->o_wout + no * W;
+    for (size_t g0 = 0; g0 < K; g0 += G) {
+        size_t gc = K - g0 < G ? K - g0 : G;
+        for (size_t row = 0; row < n; row += rb0) {
+            size_t r = n - row < rb0 ? n - row : rb0, m = (1 + gc) * r, T = gc * r;
+            for (size_t i = 0; i < r * ni; i++)
+                X0[i] = (R)in[row * ni + i];
+            for (size_t k = 0; k < gc; k++)
+                for (size_t i = 0; i < r; i++) {
+                    R *dst = X0 + ((1 + k) * r + i) * ni;
+                    const double *src = v + ((g0 + k) * n + row + i) * nv;
+                    for (size_t j = 0; j < ni; j++)
+                        dst[j] = j < nv ? (R)src[j] : 0;
+                }
+            for (size_t i = 0; i < r * E; i++)
+                EM[i] = (R)emb[row * E + i];
+            F(mul_wt)(ws, r, B * W, E, EM, E, P + net->o_P, 0, EP, B * W);
+            F(add_bias)(r, B * W, EP, P + net->o_p, nt);
+            F(mul_wt)(ws, m, W, ni, X0, ni, P + net->o_win, 0, H, W);
+            F(add_bias)(r, W, H, P + net->o_bin, nt);
+            for (size_t b = 0; b < B; b++) {
+                const R *blk = P + net->o_blk + b * net->blk;
+                const R *g = blk, *beta = blk + W, *W1 = blk + 2 * W, *b1 = W1 + W * W;
+                const R *W2 = b1 + W, *b2 = W2 + W * W;
+                R *XH = (R *)ws->xh[b], *N = (R *)ws->nn[b], *A = (R *)ws->aa[b];
+                F(ln_forward)(0, r, W, H, g, beta, XH, N, (R *)ws->dx[b], (R *)ws->rs[b], nt);
+                F(ln_tangents)(r, T, W, H, g, XH, (R *)ws->rs[b], N, nt);
+                F(mul_wt)(ws, m, W, W, N, W, W1, 0, A, W);
+                F(activate)(net->act, 0, r, W, A, b1, (R *)ws->dd[b], (R *)ws->ee[b], nt);
+                F(times_act_prime)(r, T, W, A, (R *)ws->dd[b], nt);
+                const R *EPb = EP + b * W;
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+                for (size_t i = 0; i < r; i++) {
+                    R *restrict a = A + i * W;
+                    const R *restrict ep = EPb + i * B * W;
+                    SD_SIMD
+                    for (size_t j = 0; j < W; j++)
+                        a[j] += ep[j];
+                }
+                F(mul_wt)(ws, m, W, W, A, W, W2, 1, H, W);
+                F(add_bias)(r, W, H, b2, nt);
+            }
+            R *XH = (R *)ws->xh[B], *N = (R *)ws->nn[B], *Y = (R *)ws->y;
+            F(ln_forward)(0, r, W, H, P + net->o_gf, P + net->o_gf + W, XH, N, (R *)ws->dx[B],
+                          (R *)ws->rs[B], nt);
+            F(ln_tangents)(r, T, W, H, P + net->o_gf, XH, (R *)ws->rs[B], N, nt);
+            F(mul_wt)(ws, m, no, W, N, W, P + net->o_wout, 0, Y, no);
+            if (out && g0 == 0)
+                for (size_t i = 0; i < r; i++)
+                    for (size_t j = 0; j < no; j++)
+                        out[(row + i) * no + j] = (double)(Y[i * no + j] + bo[j]);
+            for (size_t k = 0; k < gc; k++)
+                for (size_t i = 0; i < r * no; i++)
+                    jv[((g0 + k) * n + row) * no + i] = (double)Y[(1 + k) * r * no + i];
+        }
+    }
+}
+
 #undef R
 #undef F
 #undef GEMM

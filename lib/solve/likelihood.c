@@ -10,6 +10,26 @@
 
 #include "solve_internal.h"
 
+/* A state a step made non-finite is the solver's numeric failure (as the
+ * sampler's model calls report it, sampler.c), not a bad argument. */
+static int lik_check_state(const sd_block *b, const double *x, const double *t)
+{
+    const sd_run *r = b->run;
+    for (size_t i = 0; i < b->n; i++)
+        for (size_t j = 0; j < r->D; j++)
+            if (!isfinite(x[i * r->D + j]))
+                return sd_fail(SCORESDE_ENUMERIC,
+                               "sample %llu: the state is not finite at t = %g (the step "
+                               "before it diverged)",
+                               (unsigned long long)(r->first + b->i0 + i), t[i]);
+    return SCORESDE_OK;
+}
+
+/* The score and the divergence (exact, or the call's one probe per sample)
+ * in one fused model call (sd_model_score_div_c: the networks' stacked pass,
+ * the other kinds' closed forms or separate passes) on the block's scratch,
+ * so a step allocates nothing. Likelihoods are never guided (setup_cond
+ * leaves run->cfg 0 for them: a guided score has no likelihood). */
 static int lik_rhs(sd_block *b, const double *y, const double *t, double *out)
 {
     const sd_run *r = b->run;
@@ -21,11 +41,9 @@ static int lik_rhs(sd_block *b, const double *y, const double *t, double *out)
     const sd_cond *cv = sd_solve_block_cond(b, &view);
     for (size_t i = 0; i < n; i++)
         memcpy(xs + i * D, y + i * Dy, D * sizeof(double));
-    SD_TRY(sd_solve_model_score(b, xs, t, score));
-    if (probes == NULL)
-        SD_TRY(sd_model_divergence_c(r->model, xs, t, n, D, cv, div));
-    else
-        SD_TRY(sd_model_hutchinson_c(r->model, xs, t, n, D, cv, probes + b->i0 * D, 1, div));
+    const double *pr = probes ? probes + b->i0 * D : NULL;
+    SD_TRY(lik_check_state(b, xs, t));
+    SD_TRY(sd_model_score_div_c(r->model, xs, t, n, D, cv, pr, 1, score, div, g + n));
     SD_TRY(scoresde_sde_pf_drift(r->sde, xs, t, score, n, D, drift));
     SD_TRY(scoresde_sde_marginal(r->sde, t, n, al, NULL, dal, NULL));
     SD_TRY(scoresde_sde_diffusion(r->sde, t, n, g));
@@ -65,7 +83,9 @@ int sd_solve_likelihood_setup(sd_run *run, size_t n, const double *x, double **y
         memcpy(y + i * Dy, x + i * D, D * sizeof(double));
     run->Dy = Dy;
     run->rhs = lik_rhs;
-    run->rhs_ws = 3 * D + 5;
+    /* xs, score, drift (n x D), div, alpha, alpha', g (n), the model's
+     * fused scratch (sd_model_score_div_ws) */
+    run->rhs_ws = 3 * D + 4 + sd_model_score_div_ws(run->model, 1);
     *y_out = y;
     return SCORESDE_OK;
 }
