@@ -1,8 +1,7 @@
 /*
  * The precision-generic half of the residual network engine, included
  * twice by resmlp.c: with R = double and R = float. It expects R, F(name),
- * GEMM, R_SQRT, R_EXP, R_SIGMOID, R_TANH, R_LOG1P, R_ERFC and R_IS_F64, and
- * undefines them at the end. The formulas of the LayerNorm passes are in
+ * GEMM, R_SQRT and R_IS_F64, and undefines them at the end. The formulas of the LayerNorm passes are in
  * docs/math.md ("Residual networks").
  * SPDX-License-Identifier: BSD-3-Clause
  */
@@ -381,9 +380,4 @@ static void F(res_backward)(const sd_resmlp *net, sd_resmlp_ws *ws, const double
 #undef F
 #undef GEMM
 #undef R_SQRT
-#undef R_EXP
-#undef R_SIGMOID
-#undef R_TANH
-#undef R_LOG1P
-#undef R_ERFC
 #undef R_IS_F64
