@@ -32,7 +32,7 @@ typedef struct ref3 {
     Q v[3], m[3];
 } ref3;
 
-#define GK sqrtq(2 / M_PIq)
+#define GK sqrtq(2 / acosq((Q)-1))
 #define GC ((Q)44715 / 1000000)
 
 /* The reference in quadruple precision (for double) or double (for float):
@@ -79,7 +79,7 @@ static ref3 ref_quad(sd_act act, Q z)
         break;
     }
     case SD_ACT_GELU: {
-        Q cdf = erfcq(-z / sqrtq((Q)2)) / 2, pdf = expq(-z * z / 2) / sqrtq(2 * M_PIq);
+        Q cdf = erfcq(-z / sqrtq((Q)2)) / 2, pdf = expq(-z * z / 2) / sqrtq(2 * acosq((Q)-1));
         r.v[0] = z * cdf;
         r.v[1] = cdf + z * pdf;
         r.v[2] = pdf * (2 - z * z);
