@@ -60,6 +60,10 @@
 
 #include "vmath.h"
 
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 /* SD_SIMD asks the compiler to vectorise an elementwise loop ("omp simd":
  * elementwise, so vectorising changes no bit). Instrumented builds make no
  * such request: clang's UBSan (its null, alignment and pointer-overflow
@@ -79,6 +83,29 @@
 #define SD_SIMD
 #else
 #define SD_SIMD _Pragma("omp simd")
+#endif
+
+/* SD_ACT_CLONES compiles an elementwise row kernel for AVX-512F, AVX2 and
+ * the baseline of x86-64, the loader picking the widest the processor has
+ * (GCC's and clang's target_clones; an ifunc). Each clone runs the same IEEE
+ * operations on wider vectors: contraction into FMAs, which AVX-512F has, is
+ * off for them (GCC: the optimize attribute; clang: FP_CONTRACT OFF in
+ * vmath.h, act.h and act_pass.h), so every clone gives the bits of the
+ * baseline and the results stay the same on every processor. Elsewhere (and
+ * with SD_NO_TARGET_CLONES) the kernels are compiled once. */
+#if defined(__x86_64__) && defined(__ELF__) && !defined(SD_NO_TARGET_CLONES) &&              \
+    defined(__has_attribute)
+#if __has_attribute(target_clones)
+#if defined(__clang__)
+#define SD_ACT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define SD_ACT_CLONES                                                                      \
+    __attribute__((target_clones("avx512f", "avx2", "default"), optimize("fp-contract=off")))
+#endif
+#endif
+#endif
+#ifndef SD_ACT_CLONES
+#define SD_ACT_CLONES
 #endif
 
 /* Values frozen: they are the public scoresde_mlp_activation_t values. */

@@ -23,42 +23,47 @@
  * a = act(z), d = act'(z), s2 = act''(z) from z; the compiler drops s2 where
  * it is not used. Rows are independent, so the split over threads never
  * changes a bit. Every CODE is plain arithmetic and bit selection (no libm),
- * so each loop is vectorised (SD_SIMD; elementwise, so no bit changes). The
- * bias is added here, in the same pass over the GEMM's result (the fused
- * bias + activation).
+ * so each loop is vectorised (SD_SIMD; elementwise, so no bit changes), and
+ * each row's kernel is compiled for AVX-512F, AVX2 and the baseline, the
+ * processor choosing at load time (SD_ACT_CLONES, act.h): the same IEEE
+ * operations at other vector widths, with no contraction into FMAs, so the
+ * same bits on every processor. The bias is added here, in the same pass
+ * over the GEMM's result (the fused bias + activation).
  */
-#define SD_ACT_DEFINE_PASS(NAME, CODE)                                               \
+#define SD_ACT_DEFINE_PASS(NAME, CODE)                                                     \
+    SD_ACT_CLONES static void F(NAME##_row)(int tangent, size_t w, R *restrict zr,        \
+                                            const R *restrict bias, R *restrict dr,       \
+                                            R *restrict ur, R *restrict er)               \
+    {                                                                                      \
+        if (!tangent) {                                                                    \
+            SD_SIMD                                                                        \
+            for (size_t j = 0; j < w; j++) {                                               \
+                R z = zr[j] + bias[j], a, d, s2;                                           \
+                CODE;                                                                      \
+                (void)s2;                                                                  \
+                zr[j] = a;                                                                 \
+                dr[j] = d;                                                                 \
+            }                                                                              \
+        } else {                                                                           \
+            SD_SIMD                                                                        \
+            for (size_t j = 0; j < w; j++) {                                               \
+                R z = zr[j] + bias[j], a, d, s2;                                           \
+                CODE;                                                                      \
+                R u = ur[j];                                                               \
+                zr[j] = a;                                                                 \
+                dr[j] = d;                                                                 \
+                ur[j] = d * u;                                                             \
+                er[j] = u * s2;                                                            \
+            }                                                                              \
+        }                                                                                  \
+    }                                                                                      \
     static void F(NAME)(int tangent, size_t r, size_t w, R *restrict Z,                   \
                         const R *restrict bias, R *restrict D, R *restrict E, int nt)     \
     {                                                                                      \
         _Pragma("omp parallel for num_threads(nt) if (nt > 1) schedule(static)")          \
-        for (size_t i = 0; i < r; i++) {                                                   \
-            R *restrict zr = Z + i * w;                                                    \
-            R *restrict dr = D + i * w;                                                    \
-            if (!tangent) {                                                                \
-                SD_SIMD                                                                    \
-                for (size_t j = 0; j < w; j++) {                                           \
-                    R z = zr[j] + bias[j], a, d, s2;                                       \
-                    CODE;                                                                  \
-                    (void)s2;                                                              \
-                    zr[j] = a;                                                             \
-                    dr[j] = d;                                                             \
-                }                                                                          \
-            } else {                                                                       \
-                R *restrict ur = Z + (r + i) * w;                                          \
-                R *restrict er = E + i * w;                                                \
-                SD_SIMD                                                                    \
-                for (size_t j = 0; j < w; j++) {                                           \
-                    R z = zr[j] + bias[j], a, d, s2;                                       \
-                    CODE;                                                                  \
-                    R u = ur[j];                                                           \
-                    zr[j] = a;                                                             \
-                    dr[j] = d;                                                             \
-                    ur[j] = d * u;                                                         \
-                    er[j] = u * s2;                                                        \
-                }                                                                          \
-            }                                                                              \
-        }                                                                                  \
+        for (size_t i = 0; i < r; i++)                                                     \
+            F(NAME##_row)(tangent, w, Z + i * w, bias, D + i * w,                          \
+                          tangent ? Z + (r + i) * w : NULL, tangent ? E + i * w : NULL);   \
     }
 
 SD_ACT_DEFINE_PASS(pass_silu, SD_ACT_CODE_SILU)

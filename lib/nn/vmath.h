@@ -18,6 +18,12 @@
 #include <stdint.h>
 #include <string.h>
 
+/* No contraction into FMAs here (clang; GCC's is set per kernel, act.h): the
+ * bits must not depend on the processor's instruction set. */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 /* Inlined always: a call left in a loop (GCC at -O2 leaves the larger
  * ones) keeps it from vectorising. */
 #if defined(__GNUC__) || defined(__clang__)
