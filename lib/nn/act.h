@@ -87,24 +87,20 @@
 
 /* SD_ACT_CLONES compiles an elementwise row kernel for AVX-512F, AVX2 and
  * the baseline of x86-64, the loader picking the widest the processor has
- * (GCC's and clang's target_clones; an ifunc). Each clone runs the same IEEE
- * operations on wider vectors: contraction into FMAs, which AVX-512F has, is
- * off for them (GCC: the optimize attribute; clang: FP_CONTRACT OFF in
- * vmath.h, act.h and act_pass.h), so every clone gives the bits of the
- * baseline and the results stay the same on every processor. Elsewhere (and
- * with SD_NO_TARGET_CLONES) the kernels are compiled once. */
-#if defined(__x86_64__) && defined(__ELF__) && !defined(SD_NO_TARGET_CLONES) &&              \
-    defined(__has_attribute)
-#if __has_attribute(target_clones)
-#if defined(__clang__)
-#define SD_ACT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
+ * (GCC's target_clones; an ifunc). Each clone runs the same IEEE operations
+ * on wider vectors with contraction into FMAs (which AVX-512F has) off, so
+ * every clone gives the bits of the baseline and results stay the same on
+ * every processor. Clang builds compile the kernels once for the baseline
+ * (clang 14 gives a static function's clones a global resolver, so the two
+ * networks' kernels of one name collide at link time); with
+ * SD_NO_TARGET_CLONES, GCC's too. Clang contracts nothing here either
+ * (FP_CONTRACT OFF in act.h and vmath.h), so both compilers' builds agree
+ * with each other on the activations' bits. */
+#if defined(__x86_64__) && defined(__ELF__) && defined(__GNUC__) && !defined(__clang__) &&   \
+    !defined(SD_NO_TARGET_CLONES) && __GNUC__ >= 8
 #define SD_ACT_CLONES                                                                      \
     __attribute__((target_clones("avx512f", "avx2", "default"), optimize("fp-contract=off")))
-#endif
-#endif
-#endif
-#ifndef SD_ACT_CLONES
+#else
 #define SD_ACT_CLONES
 #endif
 

@@ -24,10 +24,10 @@
  * it is not used. Rows are independent, so the split over threads never
  * changes a bit. Every CODE is plain arithmetic and bit selection (no libm),
  * so each loop is vectorised (SD_SIMD; elementwise, so no bit changes), and
- * each row's kernel is compiled for AVX-512F, AVX2 and the baseline, the
- * processor choosing at load time (SD_ACT_CLONES, act.h): the same IEEE
- * operations at other vector widths, with no contraction into FMAs, so the
- * same bits on every processor. The bias is added here, in the same pass
+ * with GCC each row's kernel is compiled for AVX-512F, AVX2 and the
+ * baseline, the processor choosing at load time (SD_ACT_CLONES, act.h): the
+ * same IEEE operations at other vector widths, with no contraction into
+ * FMAs, so the same bits on every processor. The bias is added here, in the same pass
  * over the GEMM's result (the fused bias + activation).
  */
 #define SD_ACT_DEFINE_PASS(NAME, CODE)                                                     \
