@@ -751,9 +751,17 @@ SCORESDE_API int scoresde_model_transform_log_det(const scoresde_model *model, d
  * else 1), offsets SCORESDE_RNG_OFFSET(SCORESDE_RNG_MODEL, k) for element k;
  * biases zero.
  * Precision FLOAT32 stores parameters and computes in single precision; the
- * API stays double. Its SiLU uses the library's own vectorised sigmoid
- * (within 3 ulp of 1 / (1 + e^-z) in float, deterministic), not libm's expf;
- * FLOAT64 uses libm's exp.
+ * API stays double. The activations (both precisions, and the residual MLP's
+ * too) are the library's own vectorised approximations, not libm: SiLU,
+ * softplus, tanh and the tanh form of GELU through its own e^x, ln(1 + y),
+ * exact GELU through its own normal distribution function; each value and
+ * its first two derivatives within a few ulp of the exact one (at most 3, 2,
+ * 3, 5 and 6 ulp for the values, 10 for the worst second derivative;
+ * docs/guide lists every bound), deterministic: the same bits on every CPU
+ * of a build's target and for every batch size, thread count and chunk.
+ * Networks of 1.0.0 files load to the same parameters; their outputs may
+ * differ from 1.0.0's within those bounds (1.0.0 used libm's exp, tanh,
+ * log1p and erfc).
  * Conditional MLPs (1.1; options cond_dim = C > 0, cond_input, cond_classes,
  * cond_null): the condition c of sample i enters the network with its time
  * features e(t):

@@ -20,15 +20,49 @@
  *   GELU       the exact form a = z Phi(z), Phi(z) = erfc(-z / sqrt 2) / 2;
  *              a' = Phi(z) + z phi(z), a'' = phi(z) (2 - z^2), phi the normal
  *              density.
- * The includer defines R and R_SIGMOID, R_TANH, R_EXP, R_LOG1P, R_ERFC for R.
+ *
+ * Arithmetic: no libm. Each code is built from the kernels of vmath.h (e^x
+ * and e^x - 1 by range reduction and Taylor polynomial, ln(1 + y) by the
+ * atanh series, the normal tail by a Chebyshev fit of its Mills ratio
+ * computed for this library), plain IEEE operations and bitwise selections,
+ * so every pass vectorises and the bits are the same on every CPU of the
+ * build's target, across batch sizes, threads and chunks.
+ *
+ * Error (float and double alike), in ulps of the larger of the exact result
+ * and the magnitude of the terms it is a sum of (a derivative that crosses
+ * zero has no relative accuracy there in any implementation; those terms
+ * are SiLU' s + |z s (1 - s)|, SiLU'' s (1 - s) (2 + |z (1 - 2 s)|),
+ * GELU_TANH' (1 + t) / 2 + |z (1 - t^2) u' / 2|, GELU_TANH'' (1 - t^2)
+ * (u' + |z u'' / 2| + |z t u'^2|), GELU' Phi + |z phi|, GELU'' phi (2 + z^2);
+ * the others are the results themselves), subnormal results included:
+ *                value  first  second derivative
+ *   SILU           3      4      5
+ *   RELU           0      0      0   (exact)
+ *   TANH           3      5      8
+ *   SOFTPLUS       2      3      5
+ *   GELU_TANH      5      7     10
+ *   GELU           6      4      4
+ * These are the largest errors tests/test_act.c measures (double against
+ * quadruple precision, float against double libm) over a dense sweep of
+ * [-60, 60], every binade from the smallest subnormal to the largest finite
+ * number, both signs, and random points, rounded up; sd_act_max_ulp returns
+ * them. +-inf give the limits (0 or -1 and +inf or 1; the derivatives' limits),
+ * a NaN gives NaN in all three outputs.
+ *
+ * The includer defines R, SD_VM(name) and SD_VC(d, f) (below).
  * SPDX-License-Identifier: BSD-3-Clause
  */
 #ifndef SD_ACT_H
 #define SD_ACT_H
 
-#include <math.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "vmath.h"
+
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
 
 /* SD_SIMD asks the compiler to vectorise an elementwise loop ("omp simd":
  * elementwise, so vectorising changes no bit). Instrumented builds make no
@@ -51,6 +85,25 @@
 #define SD_SIMD _Pragma("omp simd")
 #endif
 
+/* SD_ACT_CLONES compiles an elementwise row kernel for AVX-512F, AVX2 and
+ * the baseline of x86-64, the loader picking the widest the processor has
+ * (GCC's target_clones; an ifunc). Each clone runs the same IEEE operations
+ * on wider vectors with contraction into FMAs (which AVX-512F has) off, so
+ * every clone gives the bits of the baseline and results stay the same on
+ * every processor. Clang builds compile the kernels once for the baseline
+ * (clang 14 gives a static function's clones a global resolver, so the two
+ * networks' kernels of one name collide at link time); with
+ * SD_NO_TARGET_CLONES, GCC's too. Clang contracts nothing here either
+ * (FP_CONTRACT OFF in act.h and vmath.h), so both compilers' builds agree
+ * with each other on the activations' bits. */
+#if defined(__x86_64__) && defined(__ELF__) && defined(__GNUC__) && !defined(__clang__) &&   \
+    !defined(SD_NO_TARGET_CLONES) && __GNUC__ >= 8
+#define SD_ACT_CLONES                                                                      \
+    __attribute__((target_clones("avx512f", "avx2", "default"), optimize("fp-contract=off")))
+#else
+#define SD_ACT_CLONES
+#endif
+
 /* Values frozen: they are the public scoresde_mlp_activation_t values. */
 typedef enum sd_act {
     SD_ACT_SILU = 0,
@@ -62,143 +115,145 @@ typedef enum sd_act {
 } sd_act;
 #define SD_ACT_LAST SD_ACT_GELU
 
+/* The activations' own arithmetic (vmath.h): every code below is plain
+ * arithmetic and bit selection, so every pass vectorises. The includer
+ * defines SD_VM(name) (name##_d or name##_f) and SD_VC(d, f) (the double or
+ * the float constant) for R. Each clamps z to a range beyond which all three
+ * outputs have reached their limits (or underflowed to 0), so infinities
+ * give the limits (act(-inf) = 0 or -1, act(+inf) = +inf or 1, the
+ * derivatives' limits) and no inf * 0 appears; a NaN z gives NaN in all
+ * three. */
+#define SD_ACT_NAN_OUT                                                                     \
+    {                                                                                      \
+        a = SD_VM(sd_vm_if_nan)(z, z, a);                                                  \
+        d = SD_VM(sd_vm_if_nan)(z, z, d);                                                  \
+        s2 = SD_VM(sd_vm_if_nan)(z, z, s2);                                                \
+    }
+
+/* s = sigmoid(zc) = S F and o = 1 - s = O G, from e = e^-|zc| = m sc
+ * without cancellation: 1 / (1 + e) and e / (1 + e); S, O normal and F, G
+ * powers of two (one of them 1), so products with other factors round into
+ * the subnormal range once, at the end. */
+#define SD_ACT_SIGMOID_PAIR(zc)                                                            \
+    R sc_, em_, m_ = SD_VM(sd_vm_exp_split)(-SD_VM(sd_vm_abs)(zc), &sc_, &em_);            \
+    (void)em_;                                                                             \
+    R e_ = m_ * sc_, inv_ = (R)1 / ((R)1 + e_), mi_ = m_ * inv_;                           \
+    R S = SD_VM(sd_vm_if_neg)(zc, mi_, inv_), F = SD_VM(sd_vm_if_neg)(zc, sc_, (R)1);      \
+    R O = SD_VM(sd_vm_if_neg)(zc, inv_, mi_), G = SD_VM(sd_vm_if_neg)(zc, (R)1, sc_);      \
+    R s = S * F, o = O * G;
+
 #define SD_ACT_CODE_SILU                                                                   \
     {                                                                                      \
-        R s = R_SIGMOID(z);                                                                \
-        a = z * s;                                                                         \
-        d = s * ((R)1 + z * ((R)1 - s));                                                   \
-        s2 = s * ((R)1 - s) * ((R)2 + z * ((R)1 - (R)2 * s));                              \
+        R zc = SD_VM(sd_vm_clamp)(z, SD_VC(800.0, 120.0f));                                \
+        R zl = SD_VM(sd_vm_max)(z, SD_VC(-800.0, -120.0f));                                \
+        SD_ACT_SIGMOID_PAIR(zc)                                                            \
+        a = (zl * S) * F;                                                                  \
+        d = (S * ((R)1 + zc * o)) * F;                                                     \
+        s2 = ((S * O) * ((R)2 + zc * (o - s))) * (F * G);                                  \
+        SD_ACT_NAN_OUT                                                                     \
     }
 
 #define SD_ACT_CODE_RELU                                                                   \
     {                                                                                      \
-        a = z > 0 ? z : 0;                                                                 \
-        d = z > 0 ? (R)1 : (R)0;                                                           \
+        a = SD_VM(sd_vm_if_pos)(z, z, (R)0);                                               \
+        d = SD_VM(sd_vm_if_pos)(z, (R)1, (R)0);                                            \
         s2 = 0;                                                                            \
+        SD_ACT_NAN_OUT                                                                     \
     }
 
+/* tanh |z| = -m / (2 + m), m = e^(-2|z|) - 1 (no cancellation near 0), and
+ * tanh' = 4 e / (1 + e)^2, e = e^(-2|z|) (not 1 - tanh^2, which cancels). */
 #define SD_ACT_CODE_TANH                                                                   \
     {                                                                                      \
-        a = R_TANH(z);                                                                     \
-        d = (R)1 - a * a;                                                                  \
-        s2 = (R)-2 * a * d;                                                                \
+        R zc = SD_VM(sd_vm_clamp)(z, SD_VC(380.0, 60.0f)), m, sc;                          \
+        R en = SD_VM(sd_vm_exp_split)((R)-2 * SD_VM(sd_vm_abs)(zc), &sc, &m);              \
+        R den = (R)2 + m, dn = ((R)4 * en) / (den * den);                                  \
+        a = SD_VM(sd_vm_copysign)(-m / den, zc);                                           \
+        d = dn * sc;                                                                       \
+        s2 = ((R)-2 * a * dn) * sc;                                                        \
+        SD_ACT_NAN_OUT                                                                     \
     }
 
 #define SD_ACT_CODE_SOFTPLUS                                                               \
     {                                                                                      \
-        R s = (R)1 / ((R)1 + R_EXP(-z));                                                   \
-        a = (z > 0 ? z : 0) + R_LOG1P(R_EXP(-(z > 0 ? z : -z)));                           \
+        R zc = SD_VM(sd_vm_clamp)(z, SD_VC(800.0, 120.0f));                                \
+        SD_ACT_SIGMOID_PAIR(zc)                                                            \
+        a = SD_VM(sd_vm_if_pos)(z, z, (R)0) + SD_VM(sd_vm_log1p_unit)(e_);                 \
+        (void)o;                                                                           \
         d = s;                                                                             \
-        s2 = s * ((R)1 - s);                                                               \
+        s2 = (S * O) * (F * G);                                                            \
+        SD_ACT_NAN_OUT                                                                     \
     }
 
 #define SD_ACT_GELU_K 0.79788456080286535588 /* sqrt(2 / pi) */
 #define SD_ACT_GELU_C 0.044715
-/* tanh u, 1 + tanh u and 1 - tanh^2 u from e = e^(-2|u|), without the
- * cancellation of 1 - t^2 and 1 + t where |t| is near 1 (in float32 that
- * cost 1e-3 relative in the second derivative at |u| ~ 5). */
+#define SD_ACT_GELU_KH SD_VC(0.7978845608028654, 0.7978845834732056f)
+#define SD_ACT_GELU_KL SD_VC(-4.98465440455546e-17, -2.2670340271702116e-08f)
+#define SD_ACT_GELU_KCH SD_VC(0.035677408136300125, 0.035677406936883926f)
+#define SD_ACT_GELU_KCL SD_VC(-3.0875749590776575e-19, 1.1994162329997948e-09f)
+/* u = k z + k c z^3 is carried to twice the working precision (k and k c as
+ * sums of two numbers, the products error-free), because e^(-2|u|) turns an
+ * error du into a relative error 2|u| du: that cost ~200 ulp (float) in the
+ * tail. Then tanh u, 1 + tanh u and 1 - tanh^2 u from e = e^(-2|u|) (times
+ * 1 + the low part) and m = e - 1, without the cancellation of 1 - t^2 and
+ * 1 + t where |t| is near 1 (in float32 that cost 1e-3 relative in the
+ * second derivative at |u| ~ 5), and the subnormal range entered once. */
 #define SD_ACT_CODE_GELU_TANH                                                              \
     {                                                                                      \
-        R zz = z * z;                                                                      \
-        R u = (R)SD_ACT_GELU_K * (z + (R)SD_ACT_GELU_C * zz * z);                          \
+        R zc = SD_VM(sd_vm_clamp)(z, SD_VC(30.0, 12.0f));                                  \
+        R zl = SD_VM(sd_vm_max)(z, SD_VC(-30.0, -12.0f));                                  \
+        R zze, zz = SD_VM(sd_vm_two_prod)(zc, zc, &zze);                                   \
+        R z3e, z3 = SD_VM(sd_vm_two_prod)(zc, zz, &z3e);                                   \
+        z3e += zc * zze;                                                                   \
+        R a1e, a1 = SD_VM(sd_vm_two_prod)(SD_ACT_GELU_KH, zc, &a1e);                       \
+        R b1e, b1 = SD_VM(sd_vm_two_prod)(SD_ACT_GELU_KCH, z3, &b1e);                      \
+        R ue, u = SD_VM(sd_vm_two_sum)(a1, b1, &ue);                                       \
+        R ul = ue + ((a1e + SD_ACT_GELU_KL * zc) +                                         \
+                     (b1e + SD_ACT_GELU_KCH * z3e + SD_ACT_GELU_KCL * z3));                \
+        R xl = SD_VM(sd_vm_if_neg)(u, (R)2 * ul, (R)-2 * ul); /* -2|u| = -2|u_h| + xl */   \
         R up = (R)SD_ACT_GELU_K * ((R)1 + (R)(3 * SD_ACT_GELU_C) * zz);                    \
-        R upp = (R)(6 * SD_ACT_GELU_K * SD_ACT_GELU_C) * z;                                \
-        R em = R_EXP((R)-2 * (u < 0 ? -u : u)), den = (R)1 + em;                           \
-        R th = (u < 0 ? em - (R)1 : (R)1 - em) / den;                                      \
-        R onep = (u < 0 ? (R)2 * em : (R)2) / den, sech2 = (R)4 * em / (den * den);        \
-        a = (R)0.5 * z * onep;                                                             \
-        d = (R)0.5 * onep + (R)0.5 * z * sech2 * up;                                       \
-        s2 = sech2 * (up + (R)0.5 * z * (upp - (R)2 * th * up * up));                      \
+        R upp = (R)(6 * SD_ACT_GELU_K * SD_ACT_GELU_C) * zc;                               \
+        R m, sc, en = SD_VM(sd_vm_exp_split)((R)-2 * SD_VM(sd_vm_abs)(u), &sc, &m);        \
+        m = m + (en * sc) * xl;                                                            \
+        en = en + en * xl;                                                                 \
+        R den = (R)2 + m;                                                                  \
+        R th = SD_VM(sd_vm_copysign)(-m / den, u), r2 = (R)2 / den;                        \
+        R o1 = SD_VM(sd_vm_if_neg)(u, en * r2, r2), fo = SD_VM(sd_vm_if_neg)(u, sc, (R)1); \
+        R sn = ((R)4 * en) / (den * den); /* 1 - tanh^2 u = sn sc */                       \
+        R p0 = SD_VM(sd_vm_if_neg)(u, (R)0, (R)0.5 * o1);                                  \
+        R p1 = SD_VM(sd_vm_if_neg)(u, (R)0.5 * o1, (R)0);                                  \
+        a = (((R)0.5 * zl) * o1) * fo;                                                     \
+        d = p0 + (p1 + (R)0.5 * zc * sn * up) * sc;                                        \
+        s2 = (sn * (up + (R)0.5 * zc * (upp - (R)2 * th * up * up))) * sc;                 \
+        SD_ACT_NAN_OUT                                                                     \
     }
 
-/* Phi(z) = erfc(-z / sqrt 2) / 2, which keeps its relative accuracy for
- * negative z (1 + erf would cancel). */
+/* The exact form through the normal distribution of vmath.h: Phi(z) =
+ * Q(|z|) for z < 0 (relative accuracy in the far tail; 1 + erf would
+ * cancel) and 1 - Q(z) otherwise, Q = qn sc and phi = pn sc with the
+ * subnormal range entered once. */
 #define SD_ACT_CODE_GELU                                                                   \
     {                                                                                      \
-        R cdf = (R)0.5 * R_ERFC(-z * (R)0.70710678118654752440);                           \
-        R pdf = (R)0.39894228040143267794 * R_EXP((R)-0.5 * z * z);                        \
-        a = z * cdf;                                                                       \
-        d = cdf + z * pdf;                                                                 \
-        s2 = pdf * ((R)2 - z * z);                                                         \
+        R zc = SD_VM(sd_vm_clamp)(z, SD_VC(40.0, 15.0f));                                  \
+        R zl = SD_VM(sd_vm_max)(z, SD_VC(-40.0, -15.0f));                                  \
+        R qn, pn, sc;                                                                      \
+        SD_VM(sd_vm_ncdf)(zc, &qn, &pn, &sc);                                              \
+        R c0 = SD_VM(sd_vm_if_neg)(zc, (R)0, (R)1 - qn * sc);                              \
+        R c1 = SD_VM(sd_vm_if_neg)(zc, qn, (R)0);                                          \
+        a = zl * c0 + (zc * c1) * sc;                                                      \
+        d = c0 + (c1 + zc * pn) * sc;                                                      \
+        s2 = (pn * ((R)2 - zc * zc)) * sc;                                                 \
+        SD_ACT_NAN_OUT                                                                     \
     }
-
-/*
- * e^x for x <= 0 in float32, branch-free and inlined so that the float32
- * SiLU pass vectorises (libm's expf is an opaque call per element). Cody and
- * Waite's reduction x = n ln 2 + r with ln 2 split in two (the first part,
- * 355/512, has 9 bits, so n times it is exact for |n| <= 126), |r| <= ln 2 / 2
- * (plus rounding), and Cephes' degree-7 minimax polynomial for e^r (published
- * coefficients, expf.c of the Cephes library); 2^n is built in the exponent
- * bits. Error: at most SD_MLP_EXPF_MAX_ULP (mlp.h) units in the last place of
- * the correctly rounded result for -87 <= x <= 0 (tests/test_mlp.c measures
- * it against double exp on a sweep of that range); below -87, where e^x <
- * 1.65e-38, it returns 0 (libm returns subnormals down to -103.97).
- * -inf and NaN give 0 (the SiLU pass still propagates a NaN z through
- * a = z s). The selects are done on the bits, because a conditional keeps
- * GCC from if-converting (and so vectorising) the loop under its default
- * -ftrapping-math. Only IEEE additions, multiplications and a conversion
- * to int: the result is the same whether an element goes through the vector
- * body or a scalar remainder, so the thread split and alignment never change
- * a bit. (A build that contracts a*b+c into FMAs changes the last bits, but
- * the same way in every loop of that build.)
- */
-static inline float sd_expf_nonpos(float x)
-{
-    const float lo = -87.0f;
-    /* xc = x where x >= lo, else lo (also for NaN and -inf, so the cast below
-     * is always defined), selected on the bits: a conditional would keep the
-     * loop scalar. */
-    uint32_t keep = (uint32_t)0 - (uint32_t)(x >= lo), xb, lb;
-    memcpy(&xb, &x, sizeof xb);
-    memcpy(&lb, &lo, sizeof lb);
-    xb = (xb & keep) | (lb & ~keep);
-    float xc;
-    memcpy(&xc, &xb, sizeof xc);
-    /* n = round(x / ln 2), ties away from zero; xc <= 0 so subtracting 0.5
-     * and truncating rounds. n is in [-126, 0]. */
-    int32_t n = (int32_t)(xc * 1.44269504088896341f - 0.5f);
-    float fn = (float)n;
-    float r = xc - fn * 0.693359375f;
-    r = r - fn * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    float e = p * (r * r) + r + 1.0f;
-    int32_t bits = (n + 127) * (INT32_C(1) << 23); /* 2^n, a normal float */
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    float y = e * scale;
-    /* 0 below lo: clear the bits where x < lo (or x is NaN). */
-    uint32_t ybits;
-    memcpy(&ybits, &y, sizeof ybits);
-    ybits &= keep;
-    memcpy(&y, &ybits, sizeof y);
-    return y;
-}
-
-/* sigmoid(z) = 1 / (1 + e^-z) for z >= 0 and e^z / (1 + e^z) otherwise,
- * with e = e^-|z| in (0, 1], so nothing overflows and the relative error
- * stays a few ulp for every z (a few ulp of e, plus two roundings). */
-static inline float sd_sigmoidf(float z)
-{
-    float e = sd_expf_nonpos(-fabsf(z));
-    /* numerator 1 where z >= 0, else e, selected on the bits as above */
-    const float one = 1.0f;
-    uint32_t pos = (uint32_t)0 - (uint32_t)(z >= 0.0f), eb, ob, nb;
-    memcpy(&eb, &e, sizeof eb);
-    memcpy(&ob, &one, sizeof ob);
-    nb = (ob & pos) | (eb & ~pos);
-    float num;
-    memcpy(&num, &nb, sizeof num);
-    return num / (1.0f + e);
-}
 
 /* The value and first two derivatives of one activation at one z, through
  * the same code the passes run (for tests and scalar callers). */
 void sd_act_eval(sd_act act, double z, double *a, double *d, double *s2);
 void sd_act_evalf(sd_act act, float z, float *a, float *d, float *s2);
+
+/* The documented bound (the table above) on the error of output k (0 the value, 1 the
+ * first derivative, 2 the second) of act in float (f32) or double, in ulps
+ * of the larger of the exact value and its terms' magnitude. */
+double sd_act_max_ulp(sd_act act, int k, int f32);
 
 #endif /* SD_ACT_H */

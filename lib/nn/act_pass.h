@@ -1,12 +1,19 @@
 /*
  * The elementwise activation passes of a network layer, instantiated in each
  * network's precision template (mlp_impl.h, resmlp_impl.h) after it defines
- * R, F(name), R_SIGMOID, R_TANH, R_EXP, R_LOG1P, R_ERFC and R_IS_F64. No
- * include guard: included once per instantiation. The activations' formulas
- * are in act.h.
+ * R, F(name) and R_IS_F64. No include guard: included once per
+ * instantiation. The activations' formulas and errors are in act.h.
  * SPDX-License-Identifier: BSD-3-Clause
  */
 #include "act.h"
+
+#if R_IS_F64
+#define SD_VM(name) name##_d
+#define SD_VC(d, f) d
+#else
+#define SD_VM(name) name##_f
+#define SD_VC(d, f) f
+#endif
 
 /*
  * The activation pass of one hidden layer on one block of r rows: Z holds the
@@ -15,64 +22,56 @@
  * mode, t = act'(z) u in the next r rows and E = u act''(z). CODE computes
  * a = act(z), d = act'(z), s2 = act''(z) from z; the compiler drops s2 where
  * it is not used. Rows are independent, so the split over threads never
- * changes a bit. SIMD is SD_ACT_SIMD where CODE is plain arithmetic, which
- * the loops then vectorise (elementwise: no bit changes), or SD_ACT_SCALAR
- * where CODE calls libm, which has no vector forms to call: there an "omp
- * simd" request cannot be met, and clang says so (-Wpass-failed).
+ * changes a bit. Every CODE is plain arithmetic and bit selection (no libm),
+ * so each loop is vectorised (SD_SIMD; elementwise, so no bit changes), and
+ * with GCC each row's kernel is compiled for AVX-512F, AVX2 and the
+ * baseline, the processor choosing at load time (SD_ACT_CLONES, act.h): the
+ * same IEEE operations at other vector widths, with no contraction into
+ * FMAs, so the same bits on every processor. The bias is added here, in the same pass
+ * over the GEMM's result (the fused bias + activation).
  */
-#define SD_ACT_SIMD SD_SIMD
-#define SD_ACT_SCALAR
-#define SD_ACT_DEFINE_PASS(NAME, SIMD, CODE)                                               \
+#define SD_ACT_DEFINE_PASS(NAME, CODE)                                                     \
+    SD_ACT_CLONES static void F(NAME##_row)(int tangent, size_t w, R *restrict zr,        \
+                                            const R *restrict bias, R *restrict dr,       \
+                                            R *restrict ur, R *restrict er)               \
+    {                                                                                      \
+        if (!tangent) {                                                                    \
+            SD_SIMD                                                                        \
+            for (size_t j = 0; j < w; j++) {                                               \
+                R z = zr[j] + bias[j], a, d, s2;                                           \
+                CODE;                                                                      \
+                (void)s2;                                                                  \
+                zr[j] = a;                                                                 \
+                dr[j] = d;                                                                 \
+            }                                                                              \
+        } else {                                                                           \
+            SD_SIMD                                                                        \
+            for (size_t j = 0; j < w; j++) {                                               \
+                R z = zr[j] + bias[j], a, d, s2;                                           \
+                CODE;                                                                      \
+                R u = ur[j];                                                               \
+                zr[j] = a;                                                                 \
+                dr[j] = d;                                                                 \
+                ur[j] = d * u;                                                             \
+                er[j] = u * s2;                                                            \
+            }                                                                              \
+        }                                                                                  \
+    }                                                                                      \
     static void F(NAME)(int tangent, size_t r, size_t w, R *restrict Z,                   \
                         const R *restrict bias, R *restrict D, R *restrict E, int nt)     \
     {                                                                                      \
         _Pragma("omp parallel for num_threads(nt) if (nt > 1) schedule(static)")          \
-        for (size_t i = 0; i < r; i++) {                                                   \
-            R *restrict zr = Z + i * w;                                                    \
-            R *restrict dr = D + i * w;                                                    \
-            if (!tangent) {                                                                \
-                SIMD                                                                       \
-                for (size_t j = 0; j < w; j++) {                                           \
-                    R z = zr[j] + bias[j], a, d, s2;                                       \
-                    CODE;                                                                  \
-                    (void)s2;                                                              \
-                    zr[j] = a;                                                             \
-                    dr[j] = d;                                                             \
-                }                                                                          \
-            } else {                                                                       \
-                R *restrict ur = Z + (r + i) * w;                                          \
-                R *restrict er = E + i * w;                                                \
-                SIMD                                                                       \
-                for (size_t j = 0; j < w; j++) {                                           \
-                    R z = zr[j] + bias[j], a, d, s2;                                       \
-                    CODE;                                                                  \
-                    R u = ur[j];                                                           \
-                    zr[j] = a;                                                             \
-                    dr[j] = d;                                                             \
-                    ur[j] = d * u;                                                         \
-                    er[j] = u * s2;                                                        \
-                }                                                                          \
-            }                                                                              \
-        }                                                                                  \
+        for (size_t i = 0; i < r; i++)                                                     \
+            F(NAME##_row)(tangent, w, Z + i * w, bias, D + i * w,                          \
+                          tangent ? Z + (r + i) * w : NULL, tangent ? E + i * w : NULL);   \
     }
 
-/* SiLU: R_SIGMOID is 1 / (1 + e^-z) through libm in float64, which is exact
- * enough for every z (for very negative z it tends to 0 through +inf in the
- * denominator), and the inlined, vectorisable sd_sigmoidf (act.h) in
- * float32, because libm's expf call per element was the float32 pass's
- * cost: that pass vectorises (elementwise work, so no bit changes); the
- * float64 one, calling exp, stays scalar. */
-#if R_IS_F64
-#define SD_ACT_SILU_LOOP SD_ACT_SCALAR
-#else
-#define SD_ACT_SILU_LOOP SD_ACT_SIMD
-#endif
-SD_ACT_DEFINE_PASS(pass_silu, SD_ACT_SILU_LOOP, SD_ACT_CODE_SILU)
-SD_ACT_DEFINE_PASS(pass_relu, SD_ACT_SIMD, SD_ACT_CODE_RELU)
-SD_ACT_DEFINE_PASS(pass_tanh, SD_ACT_SCALAR, SD_ACT_CODE_TANH)
-SD_ACT_DEFINE_PASS(pass_softplus, SD_ACT_SCALAR, SD_ACT_CODE_SOFTPLUS)
-SD_ACT_DEFINE_PASS(pass_gelu_tanh, SD_ACT_SCALAR, SD_ACT_CODE_GELU_TANH)
-SD_ACT_DEFINE_PASS(pass_gelu, SD_ACT_SCALAR, SD_ACT_CODE_GELU)
+SD_ACT_DEFINE_PASS(pass_silu, SD_ACT_CODE_SILU)
+SD_ACT_DEFINE_PASS(pass_relu, SD_ACT_CODE_RELU)
+SD_ACT_DEFINE_PASS(pass_tanh, SD_ACT_CODE_TANH)
+SD_ACT_DEFINE_PASS(pass_softplus, SD_ACT_CODE_SOFTPLUS)
+SD_ACT_DEFINE_PASS(pass_gelu_tanh, SD_ACT_CODE_GELU_TANH)
+SD_ACT_DEFINE_PASS(pass_gelu, SD_ACT_CODE_GELU)
 
 static void F(activate)(sd_act act, int tangent, size_t r, size_t w, R *Z, const R *bias, R *D,
                         R *E, int nt)
@@ -89,6 +88,5 @@ static void F(activate)(sd_act act, int tangent, size_t r, size_t w, R *Z, const
 }
 
 #undef SD_ACT_DEFINE_PASS
-#undef SD_ACT_SIMD
-#undef SD_ACT_SCALAR
-#undef SD_ACT_SILU_LOOP
+#undef SD_VM
+#undef SD_VC

@@ -52,29 +52,32 @@ struct sd_mlp_ws {
     void *gacc;    /* float32 networks: the weight-gradient accumulator */
 };
 
-/* The float32 exp and sigmoid are the shared ones (act.h). */
-float sd_mlp_expf_nonpos(float x) { return sd_expf_nonpos(x); }
-float sd_mlp_sigmoidf(float z) { return sd_sigmoidf(z); }
+/* The float32 exponential and sigmoid of the activations (vmath.h). */
+float sd_mlp_expf_nonpos(float x)
+{
+    float em;
+    return sd_vm_exp_f(x, &em);
+}
+float sd_mlp_sigmoidf(float z)
+{
+#define R float
+#define SD_VM(name) name##_f
+    SD_ACT_SIGMOID_PAIR(z)
+    (void)o;
+    return s;
+#undef R
+#undef SD_VM
+}
 
 #define R double
 #define F(name) name##_f64
 #define GEMM bli_dgemm_ex
-#define R_EXP exp
-#define R_SIGMOID(z) ((R)1 / ((R)1 + exp(-(z))))
-#define R_TANH tanh
-#define R_LOG1P log1p
-#define R_ERFC erfc
 #define R_IS_F64 1
 #include "mlp_impl.h"
 
 #define R float
 #define F(name) name##_f32
 #define GEMM bli_sgemm_ex
-#define R_EXP expf
-#define R_SIGMOID(z) sd_sigmoidf(z)
-#define R_TANH tanhf
-#define R_LOG1P log1pf
-#define R_ERFC erfcf
 #define R_IS_F64 0
 #include "mlp_impl.h"
 

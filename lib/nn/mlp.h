@@ -209,13 +209,14 @@ int sd_mlp_tangent_backward(const sd_mlp *net, sd_mlp_ws *ws, const double *g_ou
                             const double *g_tan, double *param_grad, double *in_grad);
 
 /*
- * The float32 SiLU pass's own exponential and sigmoid (mlp.c explains the
- * method), exposed for tests. sd_mlp_expf_nonpos(x), x <= 0: within
- * SD_MLP_EXPF_MAX_ULP ulp of e^x for -87 <= x <= 0 (0.98 ulp measured over
- * every float of that range), and 0 below -87, at -inf and for NaN.
+ * The float32 activations' own exponential and sigmoid (vmath.h explains
+ * the method), exposed for tests. sd_mlp_expf_nonpos(x), x <= 0: within
+ * SD_MLP_EXPF_MAX_ULP ulp of e^x (subnormal results included) for
+ * -104 <= x <= 0, 0 below (where e^x rounds to 0) and at -inf, NaN for NaN.
  * sd_mlp_sigmoidf(z): 1 / (1 + e^-z) through it, within 3 ulp for
- * |z| <= 87, exactly 0 below -87. Both are deterministic (IEEE +, *, /
- * and an int conversion only). Float64 networks keep libm's exp.
+ * |z| <= 104, exactly 0 below -104. Both are deterministic (IEEE +, *, /
+ * and bit operations only). Float64 networks use the double forms of the
+ * same kernels (act.h states every activation's error).
  */
 #define SD_MLP_EXPF_MAX_ULP 1
 float sd_mlp_expf_nonpos(float x);

@@ -1,8 +1,8 @@
 /*
  * The precision-generic half of the network engine, included twice by mlp.c:
  * once with R = double and once with R = float. It expects R, F(name) (name
- * mangling), GEMM (bli_dgemm_ex or bli_sgemm_ex), R_EXP, R_SIGMOID, R_TANH,
- * R_LOG1P, R_ERFC and R_IS_F64 to be defined, and undefines them at the end.
+ * mangling), GEMM (bli_dgemm_ex or bli_sgemm_ex) and R_IS_F64 to be defined,
+ * and undefines them at the end.
  * The activation passes are the shared ones (act_pass.h).
  * SPDX-License-Identifier: BSD-3-Clause
  */
@@ -285,9 +285,4 @@ static void F(forward_multi)(const sd_mlp *net, sd_mlp_ws *ws, size_t n, const d
 #undef R
 #undef F
 #undef GEMM
-#undef R_EXP
-#undef R_SIGMOID
-#undef R_TANH
-#undef R_LOG1P
-#undef R_ERFC
 #undef R_IS_F64

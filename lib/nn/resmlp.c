@@ -59,11 +59,6 @@ struct sd_resmlp_ws {
 #define F(name) name##_f64
 #define GEMM bli_dgemm_ex
 #define R_SQRT sqrt
-#define R_EXP exp
-#define R_SIGMOID(z) ((R)1 / ((R)1 + exp(-(z))))
-#define R_TANH tanh
-#define R_LOG1P log1p
-#define R_ERFC erfc
 #define R_IS_F64 1
 #include "resmlp_impl.h"
 
@@ -71,11 +66,6 @@ struct sd_resmlp_ws {
 #define F(name) name##_f32
 #define GEMM bli_sgemm_ex
 #define R_SQRT sqrtf
-#define R_EXP expf
-#define R_SIGMOID(z) sd_sigmoidf(z)
-#define R_TANH tanhf
-#define R_LOG1P log1pf
-#define R_ERFC erfcf
 #define R_IS_F64 0
 #include "resmlp_impl.h"
 

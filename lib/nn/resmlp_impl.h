@@ -1,8 +1,7 @@
 /*
  * The precision-generic half of the residual network engine, included
  * twice by resmlp.c: with R = double and R = float. It expects R, F(name),
- * GEMM, R_SQRT, R_EXP, R_SIGMOID, R_TANH, R_LOG1P, R_ERFC and R_IS_F64, and
- * undefines them at the end. The formulas of the LayerNorm passes are in
+ * GEMM, R_SQRT and R_IS_F64, and undefines them at the end. The formulas of the LayerNorm passes are in
  * docs/math.md ("Residual networks").
  * SPDX-License-Identifier: BSD-3-Clause
  */
@@ -125,39 +124,47 @@ static void F(add_bias)(size_t r, size_t w, R *X, const R *b, int nt)
  * tangent rows): XH gets xhat (and the tangent rows dh, copied), N gets
  * n = g xhat + beta (and tn = g dxhat), DX dxhat, RS rho.
  */
+/* One row i of ln_forward (below), compiled for every vector width
+ * (SD_ACT_CLONES: the same bits on each). */
+SD_ACT_CLONES static void F(ln_forward_row)(int tangent, size_t r, size_t i, size_t w,
+                                            const R *H, const R *g, const R *beta, R *XH, R *N,
+                                            R *DX, R *RS)
+{
+    R inv_w = (R)1 / (R)w;
+    const R *restrict h = H + i * w;
+    R *restrict xh = XH + i * w, *restrict n = N + i * w;
+    R mu = F(rsum)(h, w) * inv_w;
+    SD_SIMD
+    for (size_t j = 0; j < w; j++)
+        xh[j] = h[j] - mu;
+    R var = F(rdot)(xh, xh, w) * inv_w;
+    R rho = (R)1 / R_SQRT(var + (R)SD_RESMLP_LN_EPS);
+    RS[i] = rho;
+    SD_SIMD
+    for (size_t j = 0; j < w; j++) {
+        xh[j] *= rho;
+        n[j] = g[j] * xh[j] + beta[j];
+    }
+    if (tangent) {
+        const R *restrict v = H + (r + i) * w;
+        R *restrict vc = XH + (r + i) * w, *restrict tn = N + (r + i) * w;
+        R *restrict dx = DX + i * w;
+        R dm = F(rsum)(v, w) * inv_w, dq = F(rdot)(v, xh, w) * inv_w;
+        SD_SIMD
+        for (size_t j = 0; j < w; j++) {
+            vc[j] = v[j];
+            dx[j] = rho * (v[j] - dm - xh[j] * dq);
+            tn[j] = g[j] * dx[j];
+        }
+    }
+}
+
 static void F(ln_forward)(int tangent, size_t r, size_t w, const R *H, const R *g, const R *beta,
                           R *XH, R *N, R *DX, R *RS, int nt)
 {
-    R inv_w = (R)1 / (R)w;
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (size_t i = 0; i < r; i++) {
-        const R *restrict h = H + i * w;
-        R *restrict xh = XH + i * w, *restrict n = N + i * w;
-        R mu = F(rsum)(h, w) * inv_w;
-        SD_SIMD
-        for (size_t j = 0; j < w; j++)
-            xh[j] = h[j] - mu;
-        R var = F(rdot)(xh, xh, w) * inv_w;
-        R rho = (R)1 / R_SQRT(var + (R)SD_RESMLP_LN_EPS);
-        RS[i] = rho;
-        SD_SIMD
-        for (size_t j = 0; j < w; j++) {
-            xh[j] *= rho;
-            n[j] = g[j] * xh[j] + beta[j];
-        }
-        if (tangent) {
-            const R *restrict v = H + (r + i) * w;
-            R *restrict vc = XH + (r + i) * w, *restrict tn = N + (r + i) * w;
-            R *restrict dx = DX + i * w;
-            R dm = F(rsum)(v, w) * inv_w, dq = F(rdot)(v, xh, w) * inv_w;
-            SD_SIMD
-            for (size_t j = 0; j < w; j++) {
-                vc[j] = v[j];
-                dx[j] = rho * (v[j] - dm - xh[j] * dq);
-                tn[j] = g[j] * dx[j];
-            }
-        }
-    }
+    for (size_t i = 0; i < r; i++)
+        F(ln_forward_row)(tangent, r, i, w, H, g, beta, XH, N, DX, RS);
 }
 
 /*
@@ -170,6 +177,40 @@ static void F(ln_forward)(int tangent, size_t r, size_t w, const R *H, const R *
  *                      + 3 a_v mean(dq xhat) xhat)
  *   dh-bar += rho (dq - mean dq - xhat mean(dq xhat)).
  */
+/* One row i of ln_backward's input adjoint (below), compiled for every
+ * vector width (SD_ACT_CLONES: the same bits on each). */
+SD_ACT_CLONES static void F(ln_backward_row)(int tangent, size_t r, size_t i, size_t w, R *G3,
+                                             const R *g, const R *XH, const R *RS, R *G)
+{
+    R inv_w = (R)1 / (R)w;
+    const R *restrict xh = XH + i * w;
+    R *restrict q = G3 + i * w, *restrict hb = G + i * w;
+    R rho = RS[i];
+    SD_SIMD
+    for (size_t j = 0; j < w; j++)
+        q[j] *= g[j];
+    R mq = F(rsum)(q, w) * inv_w, mqx = F(rdot)(q, xh, w) * inv_w;
+    SD_SIMD
+    for (size_t j = 0; j < w; j++)
+        hb[j] += rho * (q[j] - mq - xh[j] * mqx);
+    if (tangent) {
+        R *restrict dq = G3 + (r + i) * w, *restrict tb = G + (r + i) * w;
+        const R *restrict v = XH + (r + i) * w;
+        SD_SIMD
+        for (size_t j = 0; j < w; j++)
+            dq[j] *= g[j];
+        R mdq = F(rsum)(dq, w) * inv_w, mdqx = F(rdot)(dq, xh, w) * inv_w;
+        R mv = F(rsum)(v, w) * inv_w, av = F(rdot)(xh, v, w) * inv_w;
+        R mqv = F(rdot)(dq, v, w) * inv_w - mv * mdq;
+        R rho2 = rho * rho, c3 = (R)3 * av * mdqx - mqv;
+        SD_SIMD
+        for (size_t j = 0; j < w; j++) {
+            hb[j] += rho2 * (c3 * xh[j] - av * (dq[j] - mdq) - mdqx * (v[j] - mv));
+            tb[j] += rho * (dq[j] - mdq - xh[j] * mdqx);
+        }
+    }
+}
+
 static void F(ln_backward)(int tangent, size_t r, size_t w, R *G3, const R *g, const R *XH,
                            const R *DX, const R *RS, R *gg, R *gb, R *G, int nt)
 {
@@ -180,36 +221,9 @@ static void F(ln_backward)(int tangent, size_t r, size_t w, R *G3, const R *g, c
             F(colsum)(r, w, G3, XH, NULL, NULL, w, w, gg, nt);
         F(colsum)(r, w, G3, NULL, NULL, NULL, w, w, gb, nt);
     }
-    R inv_w = (R)1 / (R)w;
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (size_t i = 0; i < r; i++) {
-        const R *restrict xh = XH + i * w;
-        R *restrict q = G3 + i * w, *restrict hb = G + i * w;
-        R rho = RS[i];
-        SD_SIMD
-        for (size_t j = 0; j < w; j++)
-            q[j] *= g[j];
-        R mq = F(rsum)(q, w) * inv_w, mqx = F(rdot)(q, xh, w) * inv_w;
-        SD_SIMD
-        for (size_t j = 0; j < w; j++)
-            hb[j] += rho * (q[j] - mq - xh[j] * mqx);
-        if (tangent) {
-            R *restrict dq = G3 + (r + i) * w, *restrict tb = G + (r + i) * w;
-            const R *restrict v = XH + (r + i) * w;
-            SD_SIMD
-            for (size_t j = 0; j < w; j++)
-                dq[j] *= g[j];
-            R mdq = F(rsum)(dq, w) * inv_w, mdqx = F(rdot)(dq, xh, w) * inv_w;
-            R mv = F(rsum)(v, w) * inv_w, av = F(rdot)(xh, v, w) * inv_w;
-            R mqv = F(rdot)(dq, v, w) * inv_w - mv * mdq;
-            R rho2 = rho * rho, c3 = (R)3 * av * mdqx - mqv;
-            SD_SIMD
-            for (size_t j = 0; j < w; j++) {
-                hb[j] += rho2 * (c3 * xh[j] - av * (dq[j] - mdq) - mdqx * (v[j] - mv));
-                tb[j] += rho * (dq[j] - mdq - xh[j] * mdqx);
-            }
-        }
-    }
+    for (size_t i = 0; i < r; i++)
+        F(ln_backward_row)(tangent, r, i, w, G3, g, XH, RS, G);
 }
 
 /* The forward pass of r rows; in tangent mode the tangent rows follow. */
@@ -491,9 +505,4 @@ static void F(res_forward_multi)(const sd_resmlp *net, sd_resmlp_ws *ws, size_t 
 #undef F
 #undef GEMM
 #undef R_SQRT
-#undef R_EXP
-#undef R_SIGMOID
-#undef R_TANH
-#undef R_LOG1P
-#undef R_ERFC
 #undef R_IS_F64

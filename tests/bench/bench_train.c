@@ -7,8 +7,8 @@
  * run by bench_mlp's GEMM replay (included below, so both programs measure
  * the bound the same way). The replay's network takes 2 inputs; the model's
  * first layer takes 2 + 16 (data and time features), so the bound is scaled
- * by the ratio of GEMM flops of the two shapes (printed). The target is a
- * step no slower than 1.5x that bound.
+ * by the ratio of GEMM flops of the two shapes (printed). The target (issue
+ * 14) is a step within 1.1x of that bound; the 2-thread speed-up is printed.
  *
  * Then training steps of the losses with probe terms, ISM (D = 2 axis
  * probes) and SSM_VR (one Rademacher probe), uniform times, sigma^2 weights,
@@ -247,14 +247,21 @@ int main(int argc, char **argv)
         }
     }
     for (int p = 0; dsm && p < 2; p++) {
+        double step1 = 0;
         for (int threads = 1; threads <= max_threads; threads++) {
             result r = run(p ? SD_MLP_F32 : SD_MLP_F64, threads, reps, 1024);
             double loss, step = step_time(p, threads, reps, &loss);
             double bound = r.gemm_fwdbwd.min * scale;
             printf("  DSM %s, %d thread%s: step %8.2f ms  GEMM-bound %8.2f ms  step/bound %5.2f  "
-                   "(engine fwd+bwd alone %8.2f ms; loss %.4f)\n",
+                   "(engine fwd+bwd alone %8.2f ms; loss %.4f)",
                    p ? "float32" : "float64", threads, threads > 1 ? "s" : " ", 1e3 * step,
                    1e3 * bound, step / bound, 1e3 * r.fwdbwd.min, loss);
+            if (threads == 1)
+                step1 = step;
+            else
+                printf("  2-thread speed-up %4.2fx", step1 / step);
+            printf("\n");
+            fflush(stdout);
         }
     }
     for (int p = 0; cond && p < 2; p++) {
