@@ -32,7 +32,8 @@
 enum { N = 300, D = 3, M = 3 };
 
 /* A network model: kind 0 MLP, 1 residual MLP; cond 0 none, 1 EMBED
- * features with the null condition, 2 CONCAT, 3 EMBED labels. Random
+ * features with the null condition (the MLP's EMBED_LAYERS: the embedding
+ * in every hidden layer), 2 CONCAT, 3 EMBED labels. Random
  * parameters (the residual MLP's output layer starts at zero). */
 static scoresde_model *network(const scoresde_sde *sde, int kind, int prec, int output, int cond,
                                size_t chunk)
@@ -50,7 +51,9 @@ static scoresde_model *network(const scoresde_sde *sde, int kind, int prec, int 
         o.seed = 7;
         o.chunk_rows = chunk;
         o.cond_dim = C;
-        o.cond_input = cond == 2 ? SCORESDE_MLP_COND_CONCAT : SCORESDE_MLP_COND_EMBED;
+        o.cond_input = cond == 2   ? SCORESDE_MLP_COND_CONCAT
+                       : cond == 1 ? SCORESDE_MLP_COND_EMBED_LAYERS
+                                   : SCORESDE_MLP_COND_EMBED;
         o.cond_classes = cond == 3 ? 4 : 0;
         o.cond_null = cond == 1;
         OK(scoresde_model_create_mlp(&m, sde, D, &o));

@@ -255,6 +255,12 @@ static void F(forward_multi)(const sd_mlp *net, sd_mlp_ws *ws, size_t n, const d
                 const R *hin = (const R *)ws->h[l - 1];
                 R *Z = l < L ? (R *)ws->h[l] : (R *)ws->y;
                 F(gemm)(ws, m, w, win, hin, win, 1, P + net->woff[l - 1], 1, win, 0, Z, w);
+                /* z += e P_l^T on the primal rows of the hidden layers after the
+                 * first (forward_block's term); the tangents are in x only, so
+                 * their embedding columns, and this term's tangent, are zero. */
+                if (net->n_emb && l > 1 && l < L)
+                    F(gemm)(ws, rb, w, net->n_emb, h0 + (n_in - net->n_emb), n_in, 1,
+                            P + net->poff[l - 1], 1, net->n_emb, 1, Z, w);
                 if (l == L)
                     break;
                 R *Dv = (R *)ws->d[l];
