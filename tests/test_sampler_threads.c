@@ -10,11 +10,13 @@
  * SPDX-License-Identifier: BSD-3-Clause
  */
 #include <math.h>
+#include <omp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "mlp.h" /* sd_nn_granted_threads */
 #include "testutil.h"
 
 #define OK(expr) ck_assert_int_eq((expr), SCORESDE_OK)
@@ -363,6 +365,59 @@ START_TEST(test_cancel_adaptive)
 }
 END_TEST
 
+/* ------------------------------------------------------------ no nesting
+ * With one thread or one block the driver opens no OpenMP construct: the
+ * model's callbacks run at level 0 (where an MLP's own threads form a
+ * top-level team); with several threads and blocks they run one level down,
+ * in an active team. */
+static int level_probe(const double *x, const double *t, size_t n, size_t D, double *out,
+                       void *user)
+{
+    int *worst = user; /* the deepest level and inactive levels seen, as 10 a + l */
+    int code = 10 * (omp_get_level() - omp_get_active_level()) + omp_get_level();
+#pragma omp critical(level_probe)
+    if (code > *worst)
+        *worst = code;
+    for (size_t e = 0; e < n * D; e++)
+        out[e] = -x[e];
+    return 0;
+}
+
+START_TEST(test_no_nesting)
+{
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
+    int worst = -1;
+    scoresde_model *m = NULL;
+    OK(scoresde_model_create_score_fn(&m, sde, 2, level_probe, NULL, &worst));
+    scoresde_sampler *s = NULL;
+    OK(scoresde_sampler_create(&s, S(DPMPP)));
+    static double x[2 * 50];
+    static const struct { int threads, block, level; } runs[] = {
+        {1, 7, 0}, {2, 50, 0}, {3, 64, 0}, {2, 7, 1}, {3, 1, 1},
+    };
+    for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
+        OK(scoresde_sampler_set_int(s, S(THREADS), runs[r].threads));
+        OK(scoresde_sampler_set_int(s, S(BLOCK), runs[r].block));
+        worst = -1;
+        OK(scoresde_sampler_sample(s, m, NULL, 50, 2, 1, 0, x, NULL));
+        /* never an inactive level (code >= 10); level 1 only with a team */
+        ck_assert_msg(worst == runs[r].level || (runs[r].level == 1 && worst == 0),
+                      "THREADS %d, BLOCK %d: level code %d", runs[r].threads, runs[r].block,
+                      worst);
+    }
+    scoresde_sampler_free(s);
+    scoresde_model_free(m);
+    scoresde_sde_free(sde);
+    /* an MLP evaluation below an inactive region takes one thread: libgomp
+     * would start new threads for each of BLIS's nested teams */
+    int top = sd_nn_granted_threads(2), inside = -1, procs = omp_get_num_procs();
+    ck_assert_int_eq(top, procs < 2 || omp_get_thread_limit() < 2 ? 1 : 2);
+#pragma omp parallel if (0)
+    inside = sd_nn_granted_threads(2);
+    ck_assert_int_eq(inside, 1);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("sampler_threads");
@@ -372,6 +427,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, test_recorded_splits, 0, (int)(sizeof ref_cases / sizeof ref_cases[0]));
     tcase_add_test(tc, test_error_order);
     tcase_add_test(tc, test_cancel_adaptive);
+    tcase_add_test(tc, test_no_nesting);
     suite_add_tcase(s, tc);
     return s;
 }
