@@ -235,6 +235,8 @@ enum { EN = 100, ESTEPS = 8 };
 
 typedef struct fail_plan {
     double grid[ESTEPS + 1];
+    double mid[ESTEPS]; /* RK4's middle stages, t_k + h/2 as ode.c computes them */
+    int at_mid;         /* plant at mid[k] instead of grid[k] */
 } fail_plan;
 
 static int planted(const double *x, const double *t, size_t n, size_t D, double *out, void *user)
@@ -243,7 +245,7 @@ static int planted(const double *x, const double *t, size_t n, size_t D, double 
     for (size_t i = 0; i < n; i++) {
         int k = -1;
         for (int j = 0; j <= ESTEPS; j++)
-            if (t[i] == p->grid[j])
+            if (p->at_mid ? j < ESTEPS && t[i] == p->mid[j] : t[i] == p->grid[j])
                 k = j;
         for (size_t j = 0; j < D; j++)
             out[i * D + j] = k >= 0 && x[i * D] == (double)k ? 1e308 : 0.0;
@@ -254,16 +256,19 @@ static int planted(const double *x, const double *t, size_t n, size_t D, double 
 /* Run the planted failures (codes[i] for sample i, -1: never) under every
  * split: each gives `status`, the same message, naming `needle`, and the same
  * progress calls (cancel_at: the hook's cancelling step, 0: never). */
-static void expect_failure(const int *codes, uint64_t cancel_at, int status, const char *needle,
-                           size_t calls)
+static void expect_failure_with(int solver, const int *codes, uint64_t cancel_at, int status,
+                                const char *needle, size_t calls)
 {
     scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VE);
     static fail_plan plan;
     scoresde_sampler *s = NULL;
     OK(scoresde_sampler_create(&s, S(ODE)));
-    OK(scoresde_sampler_set_int(s, S(SOLVER), S(SOLVER_EULER)));
+    OK(scoresde_sampler_set_int(s, S(SOLVER), solver));
     OK(scoresde_sampler_set_int(s, S(STEPS), ESTEPS));
     OK(scoresde_sampler_times(s, sde, plan.grid, ESTEPS + 1));
+    for (int k = 0; k < ESTEPS; k++)
+        plan.mid[k] = plan.grid[k] + 0.5 * (plan.grid[k + 1] - plan.grid[k]);
+    plan.at_mid = solver == S(SOLVER_RK4);
     scoresde_model *m = NULL;
     OK(scoresde_model_create_score_fn(&m, sde, 2, planted, NULL, &plan));
     static double xT[EN * 2], x[EN * 2];
@@ -303,6 +308,12 @@ static void expect_failure(const int *codes, uint64_t cancel_at, int status, con
     scoresde_sde_free(sde);
 }
 
+static void expect_failure(const int *codes, uint64_t cancel_at, int status, const char *needle,
+                           size_t calls)
+{
+    expect_failure_with(S(SOLVER_EULER), codes, cancel_at, status, needle, calls);
+}
+
 START_TEST(test_error_order)
 {
     int codes[EN];
@@ -332,6 +343,14 @@ START_TEST(test_error_order)
     /* a cancel at the last step */
     codes[EN - 1] = -1;
     expect_failure(codes, ESTEPS, SCORESDE_ECALLBACK, "after step 8", ESTEPS);
+    /* RK4, planted at the middle time of step 3 (code 2): the second stage's
+     * score overflows, so the third stage's point is Inf and its evaluation
+     * finds a non-finite state: the sampler's ENUMERIC (one scan of x per
+     * evaluation, the model's own scan of x skipped), not the model's EINVAL
+     * for a non-finite argument */
+    codes[42] = 2;
+    expect_failure_with(S(SOLVER_RK4), codes, 0, SCORESDE_ENUMERIC,
+                        "sample 42: the state is not finite at t = ", 2);
 }
 END_TEST
 

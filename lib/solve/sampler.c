@@ -547,8 +547,8 @@ static int cfg_eval(sd_block *b, const double *x, const double *t, int data, dou
             memcpy(c2 + i * C, sd_cond_row(cv, i), C * sizeof *c2);
     }
     sd_cond both = {c2, C, mask};
-    SD_TRY(data ? sd_model_predict_data_c(r->model, x2, t2, 2 * n, D, &both, o2)
-                : sd_model_score_c(r->model, x2, t2, 2 * n, D, &both, o2));
+    SD_TRY(data ? sd_model_predict_data_cf(r->model, x2, t2, 2 * n, D, &both, o2)
+                : sd_model_score_cf(r->model, x2, t2, 2 * n, D, &both, o2));
     double g = 1.0 + r->cfg;
     for (size_t e = 0; e < nD; e++)
         out[e] = o2[nD + e] + g * (o2[e] - o2[nD + e]);
@@ -556,7 +556,9 @@ static int cfg_eval(sd_block *b, const double *x, const double *t, int data, dou
 }
 
 /* A state a step made non-finite is the sampler's numeric failure
- * (ENUMERIC), not a bad argument of the model call that would follow. */
+ * (ENUMERIC), not a bad argument of the model call that would follow; the
+ * model calls below (sd_model_*_cf) then skip their own scan of x, so each
+ * evaluation reads x once for its check. */
 static int check_state(const sd_block *b, const double *x, const double *t)
 {
     const sd_run *r = b->run;
@@ -578,8 +580,8 @@ static int model_eval(sd_block *b, const double *x, const double *t, int data, d
         return cfg_eval(b, x, t, data, out);
     sd_cond view;
     const sd_cond *cv = sd_solve_block_cond(b, &view);
-    return data ? sd_model_predict_data_c(r->model, x, t, b->n, r->D, cv, out)
-                : sd_model_score_c(r->model, x, t, b->n, r->D, cv, out);
+    return data ? sd_model_predict_data_cf(r->model, x, t, b->n, r->D, cv, out)
+                : sd_model_score_cf(r->model, x, t, b->n, r->D, cv, out);
 }
 
 int sd_solve_model_score(sd_block *b, const double *x, const double *t, double *out)
