@@ -437,6 +437,50 @@ START_TEST(test_no_nesting)
 }
 END_TEST
 
+/* An MLP score called from serial code splits its rows over n_threads
+ * threads (precond.c): the same bits as one thread, across chunk boundaries
+ * (chunk_rows 50 against parts of 166 and 167 rows), in both precisions. */
+START_TEST(test_mlp_row_split)
+{
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
+    enum { NR = 333 };
+    static double x[2 * NR], t[NR], a[2 * NR], b[2 * NR];
+    OK(scoresde_sde_prior_sample(sde, NR, 2, 9, 0, 0, x));
+    for (size_t i = 0; i < NR; i++)
+        t[i] = 1e-3 + 0.997 * (double)i / NR;
+    scoresde_model *m[2];
+    for (int k = 0; k < 2; k++) {
+        scoresde_mlp_options o;
+        OK(scoresde_model_mlp_options_init(&o, sizeof o));
+        static const size_t widths[2] = {40, 40};
+        o.n_hidden = 2;
+        o.widths = widths;
+        o.chunk_rows = 50;
+        o.seed = 4;
+        o.precision = _i ? SCORESDE_MLP_FLOAT32 : SCORESDE_MLP_FLOAT64;
+        o.n_threads = k ? 2 : 1;
+        OK(scoresde_model_create_mlp(&m[k], sde, 2, &o));
+    }
+    OK(scoresde_model_score(m[0], x, t, NR, 2, a));
+    OK(scoresde_model_score(m[1], x, t, NR, 2, b));
+    ck_assert(memcmp(a, b, sizeof a) == 0);
+    OK(scoresde_model_predict_data(m[0], x, t, NR, 2, a));
+    OK(scoresde_model_predict_data(m[1], x, t, NR, 2, b));
+    ck_assert(memcmp(a, b, sizeof a) == 0);
+    /* and a sampler run on one block, where the model's threads work */
+    scoresde_sampler *s = NULL;
+    OK(scoresde_sampler_create(&s, S(DPMPP)));
+    OK(scoresde_sampler_set_int(s, S(BLOCK), NR));
+    OK(scoresde_sampler_sample(s, m[0], NULL, NR, 2, 2, 0, a, NULL));
+    OK(scoresde_sampler_sample(s, m[1], NULL, NR, 2, 2, 0, b, NULL));
+    ck_assert(memcmp(a, b, sizeof a) == 0);
+    scoresde_sampler_free(s);
+    scoresde_model_free(m[0]);
+    scoresde_model_free(m[1]);
+    scoresde_sde_free(sde);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("sampler_threads");
@@ -447,6 +491,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_error_order);
     tcase_add_test(tc, test_cancel_adaptive);
     tcase_add_test(tc, test_no_nesting);
+    tcase_add_loop_test(tc, test_mlp_row_split, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }
