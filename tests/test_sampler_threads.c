@@ -439,11 +439,11 @@ END_TEST
 
 /* An MLP score called from serial code splits its rows over n_threads
  * threads (precond.c): the same bits as one thread, across chunk boundaries
- * (chunk_rows 50 against parts of 166 and 167 rows), in both precisions. */
+ * (chunk_rows 50 against parts of 266 and 267 rows), in both precisions. */
 START_TEST(test_mlp_row_split)
 {
     scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
-    enum { NR = 333 };
+    enum { NR = 533 };
     static double x[2 * NR], t[NR], a[2 * NR], b[2 * NR];
     OK(scoresde_sde_prior_sample(sde, NR, 2, 9, 0, 0, x));
     for (size_t i = 0; i < NR; i++)

@@ -31,7 +31,9 @@ static void slot_free(const sd_pmodel *pm, sd_pslot *s)
     sd_free(s);
 }
 
-static int slot_acquire(const scoresde_model *m, sd_pslot **out)
+/* A slot whose workspace runs BLIS on `blis_threads` threads (0: n_threads,
+ * or 1 inside a parallel region). */
+static int slot_take(const scoresde_model *m, sd_pslot **out, int blis_threads)
 {
     sd_pmodel *pm = m->state;
     pthread_mutex_lock(&pm->lock);
@@ -40,7 +42,7 @@ static int slot_acquire(const scoresde_model *m, sd_pslot **out)
         pm->pool = s->next;
     pthread_mutex_unlock(&pm->lock);
     /* no nested parallelism: see precond.h */
-    int nt = omp_in_parallel() ? 1 : pm->n_threads;
+    int nt = blis_threads > 0 ? blis_threads : omp_in_parallel() ? 1 : pm->n_threads;
     if (s) {
         pm->net->ws_set_threads(s->ws, nt);
         *out = s;
@@ -70,6 +72,11 @@ static int slot_acquire(const scoresde_model *m, sd_pslot **out)
     }
     *out = s;
     return SCORESDE_OK;
+}
+
+static int slot_acquire(const scoresde_model *m, sd_pslot **out)
+{
+    return slot_take(m, out, 0);
 }
 
 static void slot_release(const scoresde_model *m, sd_pslot *s)
@@ -362,13 +369,14 @@ static int score_chunk(const scoresde_model *m, sd_pslot *s, const double *x, co
     return rc;
 }
 
-/* The score of rows lo .. hi-1 into out, chunk by chunk, with one slot. */
+/* The score of rows lo .. hi-1 into out, chunk by chunk, with one slot on
+ * one BLIS thread (scores are threaded by splitting rows, below). */
 static int score_rows(const scoresde_model *m, const double *x, const double *t, size_t lo,
                       size_t hi, const sd_cond *cond, double *out)
 {
     const sd_pmodel *pm = m->state;
     sd_pslot *s;
-    SD_TRY(slot_acquire(m, &s));
+    SD_TRY(slot_take(m, &s, 1));
     int rc = SCORESDE_OK;
     for (size_t i0 = lo; i0 < hi && rc == SCORESDE_OK; i0 += pm->chunk_rows)
         rc = score_chunk(m, s, x, t, cond, i0, chunk_len(pm, hi, i0), out);
@@ -378,8 +386,10 @@ static int score_rows(const scoresde_model *m, const double *x, const double *t,
 
 /* The threads a score of n rows splits its rows over (see precond.h): the
  * n_threads granted at the top level (never inside any OpenMP region, active
- * or not), at most one per SD_SPLIT_ROWS rows; 1: no split. */
-#define SD_SPLIT_ROWS 16
+ * or not), at most one per SD_SPLIT_ROWS rows (a fork and join costs about
+ * one row's evaluation on an idle machine, but a thread's wake-up on a busy
+ * one can cost thousands); 1: no split. */
+#define SD_SPLIT_ROWS 256
 static int split_threads(const sd_pmodel *pm, size_t n)
 {
     if (pm->n_threads < 2 || omp_get_level() > 0)

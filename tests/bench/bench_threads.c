@@ -230,6 +230,9 @@ int main(int argc, char **argv)
                     secs[load][w][c][r] = now() - t0;
                     busy_stop(busy);
                     nfe[w] = st.nfe;
+                    fprintf(stderr, "%s %s THREADS %d n_threads %d BLOCK %zu: %.3f s, NFE %llu\n",
+                            names[w], load ? "busy" : "as is", cfg[c][0], cfg[c][1], blk,
+                            secs[load][w][c][r], (unsigned long long)st.nfe);
                 }
                 scoresde_sampler_free(s);
             }
