@@ -353,7 +353,8 @@ static int ad_marginals(const sd_run *r, const double *t, size_t m, double *a, d
  * of the block, lam_j and the sample's position in the block at
  * ad_scratch(AW_LAM) and (AW_POS), j < m, and the marginals there: b->t[i],
  * a[i], sg[i]. Each sample's time is sd_solve_time_of_ratio's bisection on
- * [t_end, t_start], run for all m samples at once: every round evaluates
+ * [t_end, t_start] (sd_sde_level_bracket's), run for all m samples at once:
+ * every round evaluates
  * sigma/alpha at the midpoints of the samples still bisecting in one
  * marginal call, so each sample sees the same midpoints and comparisons,
  * hence the same bits, as its own bisection, and the error is the one the
@@ -375,7 +376,7 @@ static int ad_times(sd_block *b, size_t m, double *a, double *sg)
         tgt[j] = exp(-lam[j]);
         act[na++] = (double)j;
     }
-    for (int it = 0; it < 2000 && na > 0; it++) {
+    while (na > 0) { /* each round leaves fewer doubles in every interval */
         size_t nm = 0;
         for (size_t q = 0; q < na; q++) {
             size_t j = (size_t)act[q];
