@@ -198,7 +198,8 @@ static int learn_posterior(const options *o, size_t c_dim, const double *theta, 
     const size_t widths[2] = {64, 64};
     mo.n_hidden = 2;
     mo.widths = widths;
-    mo.cond_dim = c_dim; /* y enters through a learned embedding (EMBED, the default) */
+    mo.cond_dim = c_dim; /* y enters through a learned embedding, in every hidden layer
+                            (EMBED_LAYERS, the default) */
     mo.seed = o->seed;
     TRY("creating the MLP", scoresde_model_create_mlp(&net, sde, D, &mo));
     TRY("creating the loss", scoresde_loss_create(&loss, SCORESDE_LOSS_DSM));

@@ -421,14 +421,15 @@ static void test_resmlp() {
     }
 }
 
-// The samplers of issue 15 through the wrappers: iPNDM, DDIM with eta and the
-// stochastic DPM-Solver++ sample the Gaussian with its final-step setting.
+// The samplers of issue 15 through the wrappers: iPNDM, DDIM with eta, the
+// stochastic DPM-Solver++ and Restart sample the Gaussian with its final-step
+// setting.
 static void test_new_samplers() {
     scoresde::Sde sde = SCORESDE_CREATE(scoresde_sde_create_vp, 0.1, 20.0);
     const double w[] = {1.0}, mu[] = {0.5, -1.0}, v[] = {0.3, 0.3};
     scoresde::Model gmm = SCORESDE_CREATE(scoresde_model_create_gmm, sde.get(), 1, 2, w, mu, v);
     const int methods[] = {SCORESDE_SAMPLER_IPNDM, SCORESDE_SAMPLER_DDIM,
-                           SCORESDE_SAMPLER_DPMPP_SDE};
+                           SCORESDE_SAMPLER_DPMPP_SDE, SCORESDE_SAMPLER_RESTART};
     for (int method : methods) {
         scoresde::Sampler s = SCORESDE_CREATE(scoresde_sampler_create, method);
         SCORESDE_CHECK(scoresde_sampler_set_int(s.get(), SCORESDE_SAMPLER_FINAL_STEP,

@@ -145,13 +145,13 @@ START_TEST(test_settings)
     /* every method and setting: a new sampler starts at _default, which lies
      * within the bounds (or is NaN for the three "library chooses" settings);
      * the per-method settings the header names differ from PC's */
-    const int methods[7] = {SCORESDE_SAMPLER_PC,    SCORESDE_SAMPLER_ODE,  SCORESDE_SAMPLER_EDM,
+    const int methods[8] = {SCORESDE_SAMPLER_PC,    SCORESDE_SAMPLER_ODE,  SCORESDE_SAMPLER_EDM,
                             SCORESDE_SAMPLER_DPMPP, SCORESDE_SAMPLER_IPNDM, SCORESDE_SAMPLER_DDIM,
-                            SCORESDE_SAMPLER_DPMPP_SDE};
-    for (int q = 0; q < 7; q++) {
+                            SCORESDE_SAMPLER_DPMPP_SDE, SCORESDE_SAMPLER_RESTART};
+    for (int q = 0; q < 8; q++) {
         scoresde_sampler *f = NULL;
         OK(scoresde_sampler_create(&f, methods[q]));
-        for (int o = 1; o <= SCORESDE_SAMPLER_THRESHOLD_BOUND; o++) {
+        for (int o = 1; o <= SCORESDE_SAMPLER_RESTART_STEPS; o++) {
             double def, got;
             OK(scoresde_sampler_bounds(o, &lo, &hi, &is_int));
             OK(scoresde_sampler_default(methods[q], o, &def));
@@ -188,8 +188,8 @@ START_TEST(test_settings)
     ck_assert(d == 1);
     ck_assert_int_eq(scoresde_sampler_default(77, SCORESDE_SAMPLER_STEPS, &d), SCORESDE_EINVAL);
     ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "method 77"));
-    ck_assert_int_eq(scoresde_sampler_default(SCORESDE_SAMPLER_PC, SCORESDE_SAMPLER_THRESHOLD_BOUND + 1, &d), SCORESDE_EINVAL);
-    ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "setting 45"));
+    ck_assert_int_eq(scoresde_sampler_default(SCORESDE_SAMPLER_PC, SCORESDE_SAMPLER_RESTART_STEPS + 1, &d), SCORESDE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(scoresde_last_error(), "setting 49"));
     ck_assert_int_eq(scoresde_sampler_default(SCORESDE_SAMPLER_PC, 1, NULL), SCORESDE_EINVAL);
     /* every setting: settable at both bounds and read back, refused just
      * outside them and through the other type's functions (the message

@@ -73,7 +73,10 @@ static void print_mlp(const unsigned char *p, size_t n)
     if (F + 24 <= n) {
         uint64_t K = u64at(p + F + 12);
         printf("  condition      %llu feature%s, %s%s%s\n", (unsigned long long)u64at(p + F),
-               u64at(p + F) == 1 ? "" : "s", u32at(p + F + 8) == 1 ? "concatenated" : "embedded",
+               u64at(p + F) == 1 ? "" : "s",
+               u32at(p + F + 8) == 1   ? "concatenated"
+               : u32at(p + F + 8) == 3 ? "embedded in every hidden layer"
+                                       : "embedded",
                K > 0 ? ", class labels" : "", u32at(p + F + 20) ? ", accepts the null condition"
                                                               : "");
     }

@@ -757,12 +757,19 @@ SCORESDE_API int scoresde_model_transform_log_det(const scoresde_model *model, d
  * Conditional MLPs (1.1; options cond_dim = C > 0, cond_input, cond_classes,
  * cond_null): the condition c of sample i enters the network with its time
  * features e(t):
- *   EMBED (default): the features become e(t) + E c, E a learned embed_dim x C
- *     matrix; with integer labels (cond_classes = K) e(t) + T_k, T a learned
- *     K x embed_dim table and k the label. The null condition (cond_null) is
- *     a learned vector u: e(t) + u. The embedding enters where the time
- *     features do, through W_1 (this network feeds its features to the first
- *     layer only).
+ *   EMBED_LAYERS (default): the features become f = e(t) + E c, E a learned
+ *     embed_dim x C matrix; with integer labels (cond_classes = K)
+ *     f = e(t) + T_k, T a learned K x embed_dim table and k the label. The
+ *     null condition (cond_null) is a learned vector u: f = e(t) + u. f (the
+ *     time embedding with the condition's added) enters EVERY hidden layer:
+ *     layer 1 through W_1's embed_dim feature columns as for an
+ *     unconditional MLP, and each hidden layer l = 2 .. n_hidden through its
+ *     own learned projection P_l (width_l x embed_dim), added to its
+ *     pre-activation: z_l = h_{l-1} W_l^T + f P_l^T + b_l (b_l is the
+ *     pre-activation's only bias: a second one would be its exact twin).
+ *     The output layer does not see f. With n_hidden <= 1 this is EMBED.
+ *   EMBED: the same f, entering through W_1 only (the first layer), as the
+ *     time features of an unconditional MLP do.
  *   CONCAT: c is appended to the network input, W_1 then has D + embed_dim + C
  *     columns (the D inputs, the time features, the condition); the null
  *     condition is c = 0 (prefer EMBED for classifier-free guidance, where a
@@ -770,10 +777,17 @@ SCORESDE_API int scoresde_model_transform_log_det(const scoresde_model *model, d
  *     takes real features only: cond_classes > 0 with CONCAT is refused
  *     (SCORESDE_EINVAL); pass a label k of K classes as a one-hot row
  *     (cond_dim = K, 1 at feature k) instead, or use EMBED's label table.
- * Parameters: the network's (above), then the condition's: E (embed_dim x C,
- * row-major) or T (K x embed_dim), then u (embed_dim, if cond_null).
- * Initialisation: E normal with variance 1 / C, T standard normal, both from
- * Philox stream 2^32 + 1 under the seed at offset
+ * docs/guide/14-conditional.md says when to choose which, with
+ * measurements. cond_input is read only when cond_dim > 0 (C = 0 is the 1.0 network
+ * whatever its value).
+ * Parameters: the network's (above: W_1, b_1, ..., W_L, b_L), then for
+ * EMBED_LAYERS P_2, ..., P_{n_hidden} (row-major), then the condition's: E
+ * (embed_dim x C, row-major) or T (K x embed_dim), then u (embed_dim, if
+ * cond_null).
+ * Initialisation: the P_l zero (so a new EMBED_LAYERS model computes what
+ * the EMBED model of the same options and seed does, bit for bit, and
+ * training grows the projections from there); E normal with variance 1 / C,
+ * T standard normal, both from Philox stream 2^32 + 1 under the seed at offset
  * SCORESDE_RNG_OFFSET(SCORESDE_RNG_MODEL, 0) in that order; u zero. A FLOAT32
  * model rounds them to float as it rounds its other parameters. Gradients
  * with respect to them follow every backward pass; Jacobians are in x only.
@@ -785,7 +799,10 @@ SCORESDE_API int scoresde_model_transform_log_det(const scoresde_model *model, d
 /** How the condition enters an MLP model (values frozen). */
 typedef enum scoresde_mlp_cond_input_t {
     SCORESDE_MLP_COND_CONCAT = 1, /**< the C features are extra network inputs */
-    SCORESDE_MLP_COND_EMBED = 2   /**< a learned embedding of c is added to the time features */
+    SCORESDE_MLP_COND_EMBED = 2,  /**< a learned embedding of c is added to the time features */
+    SCORESDE_MLP_COND_EMBED_LAYERS = 3 /**< as EMBED, and the sum enters every hidden layer
+                                            of an MLP (1.1; the residual MLP refuses it: its
+                                            EMBED already enters every block) */
 } scoresde_mlp_cond_input_t;
 
 /** Hidden-layer activations of the network kinds (MLP and residual MLP;
@@ -863,9 +880,11 @@ typedef struct scoresde_mlp_options {
     /* ---- 1.1: conditions (see "Conditional MLPs" above) ---- */
     size_t cond_dim;         /**< condition features C, 0 .. 4096 (default 0:
                                   unconditional, the 1.0 network bit for bit) */
-    int cond_input;          /**< SCORESDE_MLP_COND_EMBED (default) or _CONCAT */
+    int cond_input;          /**< SCORESDE_MLP_COND_EMBED_LAYERS (default), _EMBED
+                                  or _CONCAT */
     size_t cond_classes;     /**< K > 0: the condition is an integer label in
-                                  [0, K), 1 .. 2^20 (needs cond_dim 1 and EMBED);
+                                  [0, K), 1 .. 2^20 (needs cond_dim 1 and
+                                  EMBED_LAYERS or EMBED);
                                   default 0 (real-valued features) */
     int cond_null;           /**< non-zero: the model accepts the null condition
                                   (train it with the trainer's COND_DROPOUT);
@@ -950,7 +969,8 @@ typedef struct scoresde_resmlp_options {
     int n_threads;           /**< threads per evaluation, 1 .. 1024 (default 1), as
                                   scoresde_mlp_options.n_threads */
     size_t cond_dim;         /**< condition features C, 0 .. 4096 (default 0) */
-    int cond_input;          /**< SCORESDE_MLP_COND_EMBED (default) or _CONCAT */
+    int cond_input;          /**< SCORESDE_MLP_COND_EMBED (default) or _CONCAT
+                                  (_EMBED_LAYERS is refused: EMBED enters every block) */
     size_t cond_classes;     /**< integer labels in [0, K) (needs cond_dim 1, EMBED) */
     int cond_null;           /**< non-zero: the null condition is accepted */
 } scoresde_resmlp_options;

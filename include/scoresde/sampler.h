@@ -139,6 +139,25 @@
  *        the step-ratio guard as DPMPP (no 2S start). Created with
  *        GRID = LOGSNR, STEPS = 20, ORDER = 2, ETA = 1, FINAL_STEP = STOP;
  *        NFE = N (+1 with the final step). Noise of step k: draw k.
+ *   RESTART Restart sampling (Xu, Deng, Cheng, Tian, Liu and Jaakkola 2023), 1.1:
+ *        EDM's steps above (with its churn settings) on the main grid, and at
+ *        the grid point t_j whose r_j = sigma/alpha is nearest RESTART_TMIN
+ *        (j >= 1, the first of equals; r_min = r_j), K = RESTART_K
+ *        restarts, each the forward jump x_edm += sqrt(r_max^2 - r_min^2) z
+ *        to r_max = RESTART_TMAX, which is the SDE's transition from t_j to
+ *        the time of r_max (mean (alpha_u/alpha_s) x, variance
+ *        sigma_u^2 - (alpha_u/alpha_s)^2 sigma_s^2 in x), followed by
+ *        M = RESTART_STEPS Heun steps back to t_j on the levels
+ *        r_m = (r_max^(1/RHO) + (m/M)(r_min^(1/RHO) - r_max^(1/RHO)))^RHO,
+ *        m = 0..M (each level's time by bisection; r_M = r_j itself); then
+ *        the main steps go on to eps. RESTART_K = 0 is the EDM sampler,
+ *        bit for bit. Created as EDM (GRID = KARRAS, STEPS = 17) with the
+ *        paper's CIFAR-10 setting RESTART_K = 2, RESTART_TMIN = 0.06,
+ *        RESTART_TMAX = 0.3, RESTART_STEPS = 2 (its 3 restart noise levels);
+ *        NFE = 2 N + 2 K M (+1 with the final step) = 43. Refused
+ *        (SCORESDE_EINVAL) when K > 0: RESTART_TMIN >= RESTART_TMAX, r_max above r(t_0),
+ *        r_j not below r_max, N + K M above MAX_STEPS, restart levels that do
+ *        not decrease in t. Noise of restart i (i = 0..K-1): draw N + i.
  * Dynamic thresholding (Saharia et al. 2022; 1.1), for data known to lie in
  * [-c, c], c = THRESHOLD_BOUND: with THRESHOLD = p > 0, every data
  * prediction of the methods that use one (EDM, DPMPP and its adaptive and
@@ -157,7 +176,7 @@
  * Karras or power grids with large ratios); log-SNR grids never fire it.
  * The per-method settings named above (EDM: GRID, STEPS; DPMPP: GRID, STEPS,
  * DENOISE; IPNDM: GRID, STEPS, ORDER; DDIM and DPMPP_SDE: GRID, STEPS, ETA,
- * FINAL_STEP) are where a new sampler of that method starts;
+ * FINAL_STEP; RESTART: GRID, STEPS) are where a new sampler of that method starts;
  * scoresde_sampler_default(method, setting) reports them.
  *
  * Predictors, from t = t_k to u = t_{k+1} < t, h = t - u, z ~ N(0, I):
@@ -233,7 +252,8 @@
  *                                (k (CORRECTOR_STEPS + 1) + c) D + j);
  *   - EDM churn, DDIM, DPMPP_SDE and Langevin dynamics at step k: draw
  *     number k, i.e. offset
- *     SCORESDE_RNG_OFFSET(SCORESDE_RNG_SAMPLER, k D + j);
+ *     SCORESDE_RNG_OFFSET(SCORESDE_RNG_SAMPLER, k D + j); RESTART's churn
+ *     likewise and its restart i draw number N + i (N = STEPS);
  *   - inpainting and likelihood probes: see those functions.
  * ODE and DPM-Solver++ runs draw nothing beyond the prior.
  *
@@ -325,7 +345,9 @@ typedef enum scoresde_sampler_method_t {
     SCORESDE_SAMPLER_DPMPP = 4, /**< DPM-Solver++ multistep, ORDER 1..3 */
     SCORESDE_SAMPLER_IPNDM = 5, /**< iPNDM, Adams-Bashforth in sigma/alpha, ORDER 1..4 (1.1) */
     SCORESDE_SAMPLER_DDIM = 6,  /**< DDIM with ETA (1.1) */
-    SCORESDE_SAMPLER_DPMPP_SDE = 7 /**< stochastic DPM-Solver++ 2M / 3M SDE with ETA (1.1) */
+    SCORESDE_SAMPLER_DPMPP_SDE = 7, /**< stochastic DPM-Solver++ 2M / 3M SDE with ETA (1.1) */
+    SCORESDE_SAMPLER_RESTART = 8    /**< Restart sampling: EDM's Heun steps with RESTART_K
+                                         restarts (1.1) */
 } scoresde_sampler_method_t;
 
 /** Predictors (values of the setting SCORESDE_SAMPLER_PREDICTOR; frozen). */
@@ -463,8 +485,17 @@ typedef enum scoresde_sampler_setting_t {
     SCORESDE_SAMPLER_THRESHOLD = 43,      /**< double [0, 1], 0 (off): dynamic thresholding
                                                quantile p (Saharia et al. 2022 use 0.995),
                                                see Dynamic thresholding */
-    SCORESDE_SAMPLER_THRESHOLD_BOUND = 44 /**< double [1e-300, 1e300], 1: the data's bound
+    SCORESDE_SAMPLER_THRESHOLD_BOUND = 44, /**< double [1e-300, 1e300], 1: the data's bound
                                                c (data in [-c, c]) */
+    SCORESDE_SAMPLER_RESTART_K = 45,      /**< int [0, 1e6], 2: RESTART's restarts K
+                                               (0: the EDM sampler) */
+    SCORESDE_SAMPLER_RESTART_TMIN = 46,   /**< double [0, 1e300], 0.06: RESTART's lower
+                                               level, in r = sigma/alpha (the grid point
+                                               nearest it is used) */
+    SCORESDE_SAMPLER_RESTART_TMAX = 47,   /**< double [1e-300, 1e300], 0.3: RESTART's upper
+                                               level r_max, above RESTART_TMIN */
+    SCORESDE_SAMPLER_RESTART_STEPS = 48   /**< int [1, 1e6], 2: RESTART's Heun steps per
+                                               restart */
 } scoresde_sampler_setting_t;
 
 /**

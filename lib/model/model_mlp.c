@@ -6,6 +6,8 @@
  * The output parameterisation, time features, EMBED conditions and the
  * workspace pool are the shared layer's (precond.h); this file is the
  * network: the engine's input row is [C x, features, CONCAT condition].
+ * For an EMBED_LAYERS condition the features are the engine's embedding
+ * inputs (mlp.h), which also enter every hidden layer after the first.
  * SPDX-License-Identifier: BSD-3-Clause
  */
 #include <math.h>
@@ -197,6 +199,12 @@ static int mlp_same_shape(const scoresde_model *dst, const scoresde_model *src)
                                &((const mlp_state *)src->state)->pm);
 }
 
+/* Whether the features (time and condition) enter every hidden layer. */
+static int mlp_layers_embed(const scoresde_mlp_options *o)
+{
+    return o->cond_dim > 0 && o->cond_input == SCORESDE_MLP_COND_EMBED_LAYERS;
+}
+
 /* The shared options of an MLP's options (precond.h). */
 static sd_pmodel_config mlp_config(const scoresde_mlp_options *o, size_t D)
 {
@@ -229,7 +237,8 @@ static int mlp_make_state(const scoresde_mlp_options *opt, size_t D, const doubl
     memcpy(st->widths, opt->widths, opt->n_hidden * sizeof *st->widths);
     st->opt.widths = st->widths;
     st->n_in = D + opt->embed_dim + (sd_pmodel_concat(&st->pm) ? opt->cond_dim : 0);
-    rc = sd_mlp_create(&st->net, st->n_in, opt->n_hidden, st->widths, D,
+    size_t n_emb = mlp_layers_embed(opt) ? opt->embed_dim : 0;
+    rc = sd_mlp_create_emb(&st->net, st->n_in, n_emb, opt->n_hidden, st->widths, D,
                        (sd_mlp_act)opt->activation,
                        opt->precision == SCORESDE_MLP_FLOAT32 ? SD_MLP_F32 : SD_MLP_F64,
                        opt->seed, 0);
@@ -321,11 +330,14 @@ static int mlp_load_state(scoresde_model *m, struct sd_reader *r, size_t n_param
      * width cannot ask for memory the file does not back. With at most 65
      * layers of at most 2^20 + 1 inputs and 2^20 outputs the sum fits in
      * 64 bits. */
-    int embed = o.cond_dim > 0 && o.cond_input == SCORESDE_MLP_COND_EMBED;
-    uint64_t want = 0, fan_in = (uint64_t)D + o.embed_dim + (embed ? 0 : o.cond_dim);
+    int concat = o.cond_dim > 0 && o.cond_input == SCORESDE_MLP_COND_CONCAT;
+    uint64_t want = 0, fan_in = (uint64_t)D + o.embed_dim + (concat ? o.cond_dim : 0);
     for (size_t l = 0; l <= o.n_hidden; l++) {
         uint64_t width = l < o.n_hidden ? widths[l] : D;
         want += width * (fan_in + 1);
+        /* EMBED_LAYERS: P (width x embed_dim) for hidden layers 2 .. L-1 */
+        if (mlp_layers_embed(&o) && l > 0 && l < o.n_hidden)
+            want += width * o.embed_dim;
         fan_in = width;
     }
     want += sd_pmodel_cond_params(o.embed_dim, o.cond_dim, o.cond_classes, o.cond_input,
@@ -418,7 +430,7 @@ static void mlp_defaults(scoresde_mlp_options *o)
     o->chunk_rows = 1024;
     o->n_threads = 1;
     o->cond_dim = 0;
-    o->cond_input = SCORESDE_MLP_COND_EMBED;
+    o->cond_input = SCORESDE_MLP_COND_EMBED_LAYERS;
     o->cond_classes = 0;
     o->cond_null = 0;
 }

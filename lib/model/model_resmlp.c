@@ -253,6 +253,14 @@ static int res_check_options(const scoresde_resmlp_options *o, size_t D, int cod
     if (o->blocks > SD_RESMLP_MAX_BLOCKS)
         return sd_fail(code, "%sblocks (%zu) is above %d", where, o->blocks,
                        SD_RESMLP_MAX_BLOCKS);
+    /* EMBED already enters every block here: the MLP's per-layer row has
+     * no meaning of its own, and is refused even with C = 0 so that no
+     * residual MLP file ever holds it. */
+    if (o->cond_input == SCORESDE_MLP_COND_EMBED_LAYERS)
+        return sd_fail(code,
+                       "%scond_input SCORESDE_MLP_COND_EMBED_LAYERS is the MLP's; the residual "
+                       "MLP's SCORESDE_MLP_COND_EMBED already enters every block",
+                       where);
     sd_pmodel_config c = res_config(o, D);
     SD_TRY(sd_pmodel_check(&c, code, where));
     if (D > SD_MLP_MAX_WIDTH - o->embed_dim - o->cond_dim)

@@ -91,7 +91,7 @@ static void slot_release(const scoresde_model *m, sd_pslot *s)
 uint64_t sd_pmodel_cond_params(size_t embed_dim, size_t cond_dim, size_t cond_classes,
                                int cond_input, int cond_null)
 {
-    if (cond_dim == 0 || cond_input != SCORESDE_MLP_COND_EMBED)
+    if (cond_dim == 0 || !sd_pmodel_embedded(cond_input))
         return 0;
     return (uint64_t)(cond_classes ? cond_classes : cond_dim) * embed_dim +
            (cond_null ? embed_dim : 0);
@@ -730,7 +730,7 @@ int sd_pmodel_check(const sd_pmodel_config *o, int code, const char *where)
     if (o->cond_dim > 4096)
         return sd_fail(code, "%scond_dim (%zu) is above 4096", where, o->cond_dim);
     if (o->cond_dim > 0) {
-        if (o->cond_input != SCORESDE_MLP_COND_CONCAT && o->cond_input != SCORESDE_MLP_COND_EMBED)
+        if (o->cond_input != SCORESDE_MLP_COND_CONCAT && !sd_pmodel_embedded(o->cond_input))
             return sd_fail(code, "%scond_input (%d) is not a SCORESDE_MLP_COND_* value", where,
                            o->cond_input);
         if (o->cond_classes > ((size_t)1 << 20))
@@ -738,11 +738,12 @@ int sd_pmodel_check(const sd_pmodel_config *o, int code, const char *where)
         if (o->cond_classes > 0 && o->cond_dim != 1)
             return sd_fail(code,
                            "%scond_classes (%zu) needs cond_dim 1 (the label) and cond_input "
-                           "SCORESDE_MLP_COND_EMBED",
+                           "SCORESDE_MLP_COND_EMBED or _EMBED_LAYERS",
                            where, o->cond_classes);
-        if (o->cond_classes > 0 && o->cond_input != SCORESDE_MLP_COND_EMBED)
+        if (o->cond_classes > 0 && !sd_pmodel_embedded(o->cond_input))
             return sd_fail(code,
-                           "%scond_classes (%zu) needs cond_input SCORESDE_MLP_COND_EMBED: "
+                           "%scond_classes (%zu) needs cond_input SCORESDE_MLP_COND_EMBED or "
+                           "_EMBED_LAYERS: "
                            "CONCAT takes real features (for labels with CONCAT, pass a one-hot "
                            "row, cond_dim = %zu and cond_classes = 0)",
                            where, o->cond_classes, o->cond_classes);
@@ -829,7 +830,7 @@ int sd_pmodel_get_cond(struct sd_reader *r, uint64_t min_dim, sd_pmodel_config *
 {
     const char *k = o->name;
     SD_TRY(sd_pmodel_get_count(r, k, min_dim, 4096, &o->cond_dim, "condition dimension"));
-    SD_TRY(sd_pmodel_get_enum(r, k, SCORESDE_MLP_COND_CONCAT, SCORESDE_MLP_COND_EMBED,
+    SD_TRY(sd_pmodel_get_enum(r, k, SCORESDE_MLP_COND_CONCAT, SCORESDE_MLP_COND_EMBED_LAYERS,
                               &o->cond_input, "condition input"));
     SD_TRY(sd_pmodel_get_count(r, k, 0, (uint64_t)1 << 20, &o->cond_classes,
                                "condition classes"));

@@ -47,9 +47,11 @@
  * The other passes keep BLIS's threads.
  *
  * Conditions: CONCAT conditions are the network's own input (the network
- * reads them with sd_pmodel_concat_row); EMBED conditions add E c, T_k or
- * the null vector u to the time features here (model.h, "Conditional
- * MLPs"), and their parameters follow the network's in the flat vector.
+ * reads them with sd_pmodel_concat_row); EMBED and EMBED_LAYERS conditions
+ * add E c, T_k or the null vector u to the time features here (model.h,
+ * "Conditional MLPs"), and their parameters follow the network's in the
+ * flat vector. Where the features enter is the network's business (the
+ * MLP: the first layer for EMBED, every hidden layer for EMBED_LAYERS).
  * SPDX-License-Identifier: BSD-3-Clause
  */
 #ifndef SD_PRECOND_H
@@ -197,7 +199,14 @@ void sd_pmodel_set_cond_fields(scoresde_model *m, const sd_pmodel *pm);
 /* The CONCAT condition of row i (C values, 0 for the null condition) into dst. */
 void sd_pmodel_concat_row(const sd_pmodel *pm, const sd_cond *cond, size_t i, double *dst);
 
-/* Whether the condition is CONCAT input (the network's) or EMBED (ours). */
+/* Whether a cond_input value adds the condition's embedding to the features
+ * here (EMBED, EMBED_LAYERS: the network decides where features enter). */
+static inline int sd_pmodel_embedded(int cond_input)
+{
+    return cond_input == SCORESDE_MLP_COND_EMBED || cond_input == SCORESDE_MLP_COND_EMBED_LAYERS;
+}
+
+/* Whether the condition is CONCAT input (the network's) or embedded (ours). */
 static inline int sd_pmodel_concat(const sd_pmodel *pm)
 {
     return pm->cond_dim > 0 && pm->cond_input == SCORESDE_MLP_COND_CONCAT;

@@ -24,6 +24,8 @@ struct sd_mlp {
     size_t dims[SD_MLP_MAX_HIDDEN + 2];    /* n_in, widths..., n_out */
     size_t woff[SD_MLP_MAX_HIDDEN + 1];    /* offset of W_l in the flat vector */
     size_t boff[SD_MLP_MAX_HIDDEN + 1];    /* offset of b_l */
+    size_t n_emb;                          /* embedding inputs (mlp.h), the last of dims[0] */
+    size_t poff[SD_MLP_MAX_HIDDEN + 1];    /* offset of P_l at l - 1, l = 2 .. L-1 */
     size_t n_params;
     size_t max_dim;                        /* the largest entry of dims */
     void *params;                          /* n_params values of the compute type */
@@ -46,6 +48,7 @@ struct sd_mlp_ws {
     void *e[SD_MLP_MAX_HIDDEN + 1];
     void *y;       /* 2*block x n_out: the output GEMM of one block */
     void *g[2];    /* 2*block x max_dim: adjoints, ping-pong */
+    void *ge;      /* block x n_emb: the embedding's adjoint from P_2 .. P_{L-1} */
     void *gacc;    /* float32 networks: the weight-gradient accumulator */
 };
 
@@ -83,9 +86,18 @@ static size_t elem_size(const sd_mlp *net)
 int sd_mlp_create(sd_mlp **out, size_t n_in, size_t n_hidden, const size_t *widths, size_t n_out,
                   sd_mlp_act act, sd_mlp_prec prec, uint64_t seed, uint64_t stream)
 {
+    return sd_mlp_create_emb(out, n_in, 0, n_hidden, widths, n_out, act, prec, seed, stream);
+}
+
+int sd_mlp_create_emb(sd_mlp **out, size_t n_in, size_t n_emb, size_t n_hidden,
+                      const size_t *widths, size_t n_out, sd_mlp_act act, sd_mlp_prec prec,
+                      uint64_t seed, uint64_t stream)
+{
     SD_TRY(sd_check_ptr(out, "out"));
     *out = NULL;
     SD_TRY(sd_check_size(n_in, "n_in"));
+    if (n_emb > n_in)
+        return sd_fail(SCORESDE_EINVAL, "n_emb (%zu) is above n_in (%zu)", n_emb, n_in);
     SD_TRY(sd_check_size(n_out, "n_out"));
     if (n_hidden > SD_MLP_MAX_HIDDEN)
         return sd_fail(SCORESDE_EINVAL, "n_hidden (%zu) is above the limit of %d hidden layers",
@@ -125,6 +137,13 @@ int sd_mlp_create(sd_mlp **out, size_t n_in, size_t n_hidden, const size_t *widt
         if (dims[l] * dims[l - 1] > max_w)
             max_w = dims[l] * dims[l - 1];
     }
+    /* The embedding projections P_2 .. P_{L-1} after b_L (at most 63 of
+     * 2^20 x 2^20: no overflow either). */
+    net->n_emb = n_emb;
+    for (size_t l = 2; n_emb && l < net->n_layers; l++) {
+        net->poff[l - 1] = total;
+        total += dims[l] * n_emb;
+    }
     for (size_t l = 0; l <= net->n_layers; l++)
         if (dims[l] > max_dim)
             max_dim = dims[l];
@@ -148,7 +167,7 @@ int sd_mlp_create(sd_mlp **out, size_t n_in, size_t n_hidden, const size_t *widt
             else
                 ((double *)net->params)[net->woff[l - 1] + i] = scale * tmp[i];
         }
-        /* Biases stay zero (calloc). */
+        /* Biases (and the P_l) stay zero (calloc). */
     }
     sd_free(tmp);
     *out = net;
@@ -213,6 +232,7 @@ void sd_mlp_ws_free(sd_mlp_ws *ws)
     sd_free(ws->y);
     sd_free(ws->g[0]);
     sd_free(ws->g[1]);
+    sd_free(ws->ge);
     sd_free(ws->gacc);
     sd_free(ws);
 }
@@ -304,6 +324,8 @@ int sd_mlp_ws_create(const sd_mlp *net, size_t max_rows, size_t block_rows, int 
         rc = ws_alloc(&ws->g[0], 2 * B, net->max_dim, es, "block_rows");
     if (rc == SCORESDE_OK)
         rc = ws_alloc(&ws->g[1], 2 * B, net->max_dim, es, "block_rows");
+    if (rc == SCORESDE_OK && net->n_emb && net->n_layers > 2)
+        rc = ws_alloc(&ws->ge, B, net->n_emb, es, "block_rows");
     if (rc == SCORESDE_OK && net->prec == SD_MLP_F32)
         rc = ws_alloc(&ws->gacc, net->n_params, 1, es, "parameters");
     if (rc != SCORESDE_OK) {

@@ -13,7 +13,21 @@
  * interface speaks double and converts at the edges.
  *
  * Flat parameter order (get/set_params and every gradient vector):
- *     W_1 (row-major, dims[1] x dims[0]), b_1 (dims[1]), W_2, b_2, ..., W_L, b_L.
+ *     W_1 (row-major, dims[1] x dims[0]), b_1 (dims[1]), W_2, b_2, ..., W_L, b_L,
+ *     then with embedding inputs P_2, ..., P_{L-1}.
+ *
+ * Embedding inputs (sd_mlp_create_emb, n_emb > 0): the last n_emb of the n_in
+ * inputs, e, also enter every hidden layer after the first directly,
+ *
+ *     z_l = h_{l-1} W_l^T + e P_l^T + b_l    (l = 2 .. L-1),
+ *
+ * with P_l of shape dims[l] x n_emb (row-major); layer 1 sees e through the
+ * last n_emb columns of W_1, as any input, and the output layer does not
+ * see it. There is no bias of its own: b_l already is the pre-activation's.
+ * The P_l follow b_L in the flat order above and start at zero, so a new
+ * network computes what the same network with n_emb = 0 computes, bit for
+ * bit. Every pass treats e as inputs (the tangent covers all n_in inputs,
+ * in_grad includes e's adjoint). n_emb = 0 is the plain network above.
  *
  * Initialisation (deterministic from seed and stream): W_l[i][j] =
  * sqrt(c / dims[l-1]) * z with z = element i*dims[l-1] + j of
@@ -81,6 +95,12 @@ typedef struct sd_mlp_ws sd_mlp_ws;
  */
 int sd_mlp_create(sd_mlp **out, size_t n_in, size_t n_hidden, const size_t *widths, size_t n_out,
                   sd_mlp_act act, sd_mlp_prec prec, uint64_t seed, uint64_t stream);
+
+/* The same with n_emb embedding inputs (above), 0 .. n_in; sd_mlp_create is
+ * n_emb = 0. Errors: as sd_mlp_create, and SCORESDE_EINVAL for n_emb > n_in. */
+int sd_mlp_create_emb(sd_mlp **out, size_t n_in, size_t n_emb, size_t n_hidden,
+                      const size_t *widths, size_t n_out, sd_mlp_act act, sd_mlp_prec prec,
+                      uint64_t seed, uint64_t stream);
 void sd_mlp_free(sd_mlp *net);
 
 size_t sd_mlp_num_params(const sd_mlp *net);

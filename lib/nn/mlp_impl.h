@@ -24,6 +24,14 @@ static void F(gemm)(sd_mlp_ws *ws, size_t m, size_t n, size_t k, const R *a, siz
 
 #include "act_pass.h"
 
+/* The embedding inputs of slot `slot` (mlp.h): the last n_emb columns of
+ * its h[0] rows (row stride n_in; primal rows, then tangent rows). */
+static const R *F(emb_rows)(const sd_mlp *net, const sd_mlp_ws *ws, size_t slot)
+{
+    size_t ni = net->dims[0];
+    return (const R *)ws->h[0] + slot * 2 * ws->block * ni + (ni - net->n_emb);
+}
+
 /* Forward one block of r rows whose inputs are already in slot `slot` of h[0]
  * (x rows, then v rows in tangent mode). The outputs are left in ws->y
  * (m r x n_out, without the output bias). */
@@ -38,6 +46,10 @@ static void F(forward_block)(const sd_mlp *net, sd_mlp_ws *ws, size_t slot, size
         /* z = h W^T: element (p, j) of W^T is W[j*in + p]. */
         R *Z = l < L ? (R *)ws->h[l] + slot * 2 * ws->block * w : (R *)ws->y;
         F(gemm)(ws, m * r, w, in, hin, in, 1, W, 1, in, 0, Z, w);
+        /* z += e P_l^T (and its tangent) for the hidden layers after the first. */
+        if (net->n_emb && l > 1 && l < L)
+            F(gemm)(ws, m * r, w, net->n_emb, F(emb_rows)(net, ws, slot), net->dims[0], 1,
+                    P + net->poff[l - 1], 1, net->n_emb, 1, Z, w);
         if (l < L)
             F(activate)(net->act, tangent, r, w, Z, P + net->boff[l - 1],
                         (R *)ws->d[l] + slot * ws->block * w, (R *)ws->e[l] + slot * ws->block * w,
@@ -110,6 +122,18 @@ static void F(backward_block)(const sd_mlp *net, sd_mlp_ws *ws, size_t slot, siz
                 }
             }
         }
+        if (net->n_emb && l > 1 && l < L) {
+            size_t ne = net->n_emb;
+            const R *e = F(emb_rows)(net, ws, slot);
+            /* dP_l += (z-bar; u-bar)^T (e; its tangent), as dW_l. */
+            if (gw)
+                F(gemm)(ws, w, ne, m * r, G, 1, w, e, net->dims[0], 1, 1, gw + net->poff[l - 1],
+                        ne);
+            /* e-bar (primal rows) = sum over these layers, from the top, of z-bar P_l. */
+            if (in_grad_block)
+                F(gemm)(ws, r, ne, w, G, w, 1, P + net->poff[l - 1], ne, 1, l == L - 1 ? 0 : 1,
+                        (R *)ws->ge, ne);
+        }
         if (l > 1 || in_grad_block) {
             /* (h-bar; t-bar) of layer l-1 = (z-bar; u-bar) W. */
             F(gemm)(ws, m * r, in, w, G, w, 1, P + net->woff[l - 1], in, 1, 0, Gn, in);
@@ -118,8 +142,17 @@ static void F(backward_block)(const sd_mlp *net, sd_mlp_ws *ws, size_t slot, siz
             Gn = tmp;
         }
     }
-    if (in_grad_block)
+    if (in_grad_block) {
+        /* The embedding's adjoint: through W_1 (in G) plus through the P_l. */
+        if (net->n_emb && L > 2) {
+            size_t ni = net->dims[0], ne = net->n_emb;
+            const R *ge = (const R *)ws->ge;
+            for (size_t i = 0; i < r; i++)
+                for (size_t j = 0; j < ne; j++)
+                    G[i * ni + (ni - ne) + j] += ge[i * ne + j];
+        }
         *in_grad_block = G;
+    }
 }
 
 /* The driver of forward and jvp: converts inputs, runs blocks, writes outputs. */

@@ -45,17 +45,8 @@ int sd_sde_importance_time(const sd_importance *is, double u, double *t)
 {
     double target = is->lr_eps + u * (is->lr_T - is->lr_eps);
     double lo = is->eps, hi = is->T;
-    /* Bisection until the interval cannot shrink: exact to the last bit. */
-    for (;;) {
-        double mid = lo + 0.5 * (hi - lo), lr;
-        if (!(mid > lo && mid < hi))
-            break;
-        SD_TRY(log_ratio(is->sde, mid, &lr));
-        if (lr < target)
-            lo = mid;
-        else
-            hi = mid;
-    }
+    /* The shared bisection (level.c), exact to the last bit. */
+    SD_TRY(sd_sde_level_bracket(is->sde, log_ratio, target, &lo, &hi));
     *t = hi;
     return SCORESDE_OK;
 }

@@ -34,4 +34,17 @@ int sd_sde_importance_prepare(const scoresde_sde *sde, double eps, double T,
 /* The time with CDF value u in [0, 1]: ln r(t) = ln r(eps) + u ln(r(T)/r(eps)). */
 int sd_sde_importance_time(const sd_importance *is, double u, double *t);
 
+/* A noise level of an SDE at time t (for example sigma/alpha or its
+ * logarithm), increasing in t; non-zero (an error code it recorded) where it
+ * cannot be evaluated. */
+typedef int (*sd_sde_level_fn)(const scoresde_sde *sde, double t, double *v);
+
+/* Bisection for the time where level(t) reaches target within [*lo, *hi]:
+ * the midpoint 0.5 (lo + hi) replaces lo where level < target and hi
+ * otherwise, until no double lies strictly between them; the final bracket
+ * is written back (adjacent doubles; the caller picks its point). Every
+ * level evaluation's error is returned as it is. */
+int sd_sde_level_bracket(const scoresde_sde *sde, sd_sde_level_fn level, double target,
+                         double *lo, double *hi);
+
 #endif /* SD_SDE_INTERNAL_H */

@@ -29,7 +29,7 @@ static size_t edm_state(const sd_run *run)
 }
 
 /* D(x_edm; r) = predict_data(alpha(t) x_edm, t) at one time t for the block. */
-static int edm_denoise(sd_block *b, const double *xe, double t, double alpha, double sigma,
+int sd_edm_denoise(sd_block *b, const double *xe, double t, double alpha, double sigma,
                        double *xs, double *out)
 {
     size_t nD = b->n * b->run->D;
@@ -43,7 +43,27 @@ static int edm_denoise(sd_block *b, const double *xe, double t, double alpha, do
     return SCORESDE_OK;
 }
 
-static int edm_init(sd_block *b)
+/* The Heun step from level `from` to `to` (ws: 3 n D doubles). */
+int sd_edm_heun(sd_block *b, const double *xh, const sd_edm_level *from, const sd_edm_level *to,
+                double *ws)
+{
+    size_t nD = b->n * b->run->D;
+    double *xs = ws, *den = xs + nD, *d = den + nD;
+    SD_TRY(sd_edm_denoise(b, xh, from->t, from->alpha, from->sigma, xs, den));
+    double dt = to->r - from->r;
+    for (size_t e = 0; e < nD; e++) {
+        d[e] = (xh[e] - den[e]) / from->r;
+        b->x[e] = xh[e] + dt * d[e];
+    }
+    SD_TRY(sd_edm_denoise(b, b->x, to->t, to->alpha, to->sigma, xs, den));
+    for (size_t e = 0; e < nD; e++) {
+        double d2 = (b->x[e] - den[e]) / to->r;
+        b->x[e] = xh[e] + dt * 0.5 * (d[e] + d2);
+    }
+    return SCORESDE_OK;
+}
+
+int sd_edm_init(sd_block *b)
 {
     const sd_run *r = b->run;
     size_t nD = b->n * r->D;
@@ -52,12 +72,13 @@ static int edm_init(sd_block *b)
     return SCORESDE_OK;
 }
 
-static int edm_step(sd_block *b, size_t k)
+int sd_edm_step(sd_block *b, size_t k)
 {
     const sd_run *r = b->run;
     const scoresde_sampler *s = r->s;
     size_t nD = b->n * r->D;
-    double *xs = b->ws, *den = xs + nD, *xh = den + nD, *d = xh + nD, *z = d + nD;
+    /* workspace: x_hat, z, then the Heun step's three vectors */
+    double *xh = b->ws, *z = xh + nD, *hw = z + nD;
     double t = r->grid[k], u = r->grid[k + 1];
     double si = r->sigma[k] / r->alpha[k], sn = r->sigma[k + 1] / r->alpha[k + 1];
     b->t_now = t;
@@ -87,17 +108,9 @@ static int edm_step(sd_block *b, size_t k)
     } else {
         memcpy(xh, b->x, nD * sizeof(double));
     }
-    SD_TRY(edm_denoise(b, xh, that, ahat, sghat, xs, den));
-    double dt = sn - shat;
-    for (size_t e = 0; e < nD; e++) {
-        d[e] = (xh[e] - den[e]) / shat;
-        b->x[e] = xh[e] + dt * d[e];
-    }
-    SD_TRY(edm_denoise(b, b->x, u, r->alpha[k + 1], r->sigma[k + 1], xs, den));
-    for (size_t e = 0; e < nD; e++) {
-        double d2 = (b->x[e] - den[e]) / sn;
-        b->x[e] = xh[e] + dt * 0.5 * (d[e] + d2);
-    }
+    const sd_edm_level from = {that, ahat, sghat, shat};
+    const sd_edm_level to = {u, r->alpha[k + 1], r->sigma[k + 1], sn};
+    SD_TRY(sd_edm_heun(b, xh, &from, &to, hw));
     b->t_now = u;
     b->accepted += b->n;
     if (k + 1 == r->N)
@@ -106,7 +119,7 @@ static int edm_step(sd_block *b, size_t k)
 }
 
 /* The last step to r = 0 (DENOISE), or back to x = alpha x_edm at eps. */
-static int edm_finish(sd_block *b)
+int sd_edm_finish(sd_block *b)
 {
     const sd_run *r = b->run;
     size_t nD = b->n * r->D, N = r->N;
@@ -118,14 +131,15 @@ static int edm_finish(sd_block *b)
         return SCORESDE_OK;
     }
     double *xs = b->ws, *den = xs + nD;
-    SD_TRY(edm_denoise(b, b->x, r->grid[N], r->alpha[N], r->sigma[N], xs, den));
+    SD_TRY(sd_edm_denoise(b, b->x, r->grid[N], r->alpha[N], r->sigma[N], xs, den));
     for (size_t e = 0; e < nD; e++)
         b->x[e] = f * den[e];
     return SCORESDE_OK;
 }
 
 const sd_method_ops sd_method_edm = {
-    "EDM", SCORESDE_SAMPLER_EDM, edm_prepare, edm_ws, edm_state, edm_init, edm_step, edm_finish,
+    "EDM", SCORESDE_SAMPLER_EDM, edm_prepare, edm_ws, edm_state, sd_edm_init, sd_edm_step,
+    sd_edm_finish,
 };
 
 /* ------------------------------------------------------------------------
@@ -174,7 +188,7 @@ static int ipndm_step(sd_block *b, size_t k)
     size_t D = r->D, nD = b->n * D, N = r->N;
     double *xs = b->ws, *den = xs + nD;
     b->t_now = r->grid[k];
-    SD_TRY(edm_denoise(b, b->x, r->grid[k], r->alpha[k], r->sigma[k], xs, den));
+    SD_TRY(sd_edm_denoise(b, b->x, r->grid[k], r->alpha[k], r->sigma[k], xs, den));
     size_t p = sd_opt_size(r->s, SCORESDE_SAMPLER_ORDER);
     if (p > k + 1)
         p = k + 1;
@@ -208,6 +222,6 @@ static int ipndm_step(sd_block *b, size_t k)
 }
 
 const sd_method_ops sd_method_ipndm = {
-    "iPNDM", SCORESDE_SAMPLER_IPNDM, ipndm_prepare, ipndm_ws, ipndm_state, edm_init, ipndm_step,
-    edm_finish,
+    "iPNDM", SCORESDE_SAMPLER_IPNDM, ipndm_prepare, ipndm_ws, ipndm_state, sd_edm_init,
+    ipndm_step, sd_edm_finish,
 };

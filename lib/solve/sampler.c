@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "sde_internal.h"
 #include "settings.h"
 #include "solve_internal.h"
 
@@ -70,6 +71,10 @@ static const sd_setting sampler_rows[SD_SAMPLER_NOPT] = {
     ROW_D(ETA, 0, 100, 0, 0),
     ROW_D(THRESHOLD, 0, 1, 0, 0),
     ROW_D(THRESHOLD_BOUND, 1e-300, 1e300, 0, 1),
+    ROW_I(RESTART_K, 0, 1000000, 2),
+    ROW_D(RESTART_TMIN, 0, 1e300, 0, 0.06),
+    ROW_D(RESTART_TMAX, 1e-300, 1e300, 0, 0.3),
+    ROW_I(RESTART_STEPS, 1, 1000000, 2),
 };
 #undef OPT
 #undef ROW_I
@@ -81,7 +86,7 @@ static const sd_settings sampler_settings = {"sampler", "scoresde_sampler", samp
 static const sd_method_ops *const method_table[] = {&sd_method_pc, &sd_method_ode,
                                                     &sd_method_edm, &sd_method_dpmpp,
                                                     &sd_method_ipndm, &sd_method_ddim,
-                                                    &sd_method_dpmpp_sde};
+                                                    &sd_method_dpmpp_sde, &sd_method_restart};
 
 static const sd_method_ops *method_find(int method)
 {
@@ -93,11 +98,11 @@ static const sd_method_ops *method_find(int method)
 
 /* Where a new sampler of `method` starts (a known method and setting): the
  * table's value, except for the published per-method settings (EDM: Karras
- * et al.'s 18 noise levels on their grid; DPMPP: DPM-Solver's log-SNR grid,
+ * et al.'s 18 noise levels on their grid, Restart's main grid too; DPMPP: DPM-Solver's log-SNR grid,
  * 20 steps, no final denoising), documented in sampler.h. */
 static double setting_default(int method, int setting)
 {
-    if (method == SCORESDE_SAMPLER_EDM) {
+    if (method == SCORESDE_SAMPLER_EDM || method == SCORESDE_SAMPLER_RESTART) {
         if (setting == SCORESDE_SAMPLER_GRID)
             return SCORESDE_SAMPLER_GRID_KARRAS;
         if (setting == SCORESDE_SAMPLER_STEPS)
@@ -377,22 +382,13 @@ int sd_solve_ratio_at(const scoresde_sde *sde, double t, double *r)
     return SCORESDE_OK;
 }
 
-/* The time in [lo, hi] where r(t) = target, r increasing: bisection until
- * the interval cannot shrink, so the result is exact to the last bit. */
+/* The time in [lo, hi] where r(t) = target, r increasing: the shared
+ * bisection (lib/sde/level.c) to the last bit, then the midpoint of the
+ * final bracket. */
 int sd_solve_time_of_ratio(const scoresde_sde *sde, double target, double lo, double hi,
                            double *t)
 {
-    for (int it = 0; it < 2000; it++) {
-        double mid = 0.5 * (lo + hi);
-        if (!(mid > lo && mid < hi))
-            break;
-        double r;
-        SD_TRY(sd_solve_ratio_at(sde, mid, &r));
-        if (r < target)
-            lo = mid;
-        else
-            hi = mid;
-    }
+    SD_TRY(sd_sde_level_bracket(sde, sd_solve_ratio_at, target, &lo, &hi));
     *t = 0.5 * (lo + hi);
     return SCORESDE_OK;
 }

@@ -21,7 +21,7 @@
 #include "internal.h"
 #include "model_internal.h" /* sd_cond and the sd_model_*_c dispatchers */
 
-#define SD_SAMPLER_NOPT 45 /* setting ids 1..44 */
+#define SD_SAMPLER_NOPT 49 /* setting ids 1..48 */
 
 struct scoresde_sampler {
     int method;
@@ -117,6 +117,30 @@ extern const sd_method_ops sd_method_dpmpp_adaptive; /* DPMPP with ADAPTIVE = 1 
 extern const sd_method_ops sd_method_ipndm;
 extern const sd_method_ops sd_method_ddim;
 extern const sd_method_ops sd_method_dpmpp_sde;
+extern const sd_method_ops sd_method_restart;
+
+/* ----------------------------------------------------------- EDM parts
+ * (edm.c), shared by iPNDM and Restart (restart.c). States are
+ * x_edm = x / alpha; a level is a time with its marginal and r = sigma/alpha. */
+typedef struct sd_edm_level {
+    double t, alpha, sigma, r;
+} sd_edm_level;
+/* out = D(xe; t) = the data prediction at alpha xe, every sample at time t
+ * (guided, thresholded; xs: n D scratch); nfe += 1. */
+int sd_edm_denoise(sd_block *b, const double *xe, double t, double alpha, double sigma,
+                   double *xs, double *out);
+/* b->x = the Heun step of dx_edm/dr = (x_edm - D)/r from xh at `from` to
+ * `to` (xh may not be b->x; ws: 3 n D doubles); nfe += 2. */
+int sd_edm_heun(sd_block *b, const double *xh, const sd_edm_level *from, const sd_edm_level *to,
+                double *ws);
+/* EDM's row functions: x -> x_edm; one step k (churn, then Heun; ws: 5 n D);
+ * the final step (FINAL_STEP) and x = alpha x_edm. */
+int sd_edm_init(sd_block *b);
+int sd_edm_step(sd_block *b, size_t k);
+int sd_edm_finish(sd_block *b);
+/* Restart's jump (restart.c): x_edm += c z for the block, z (n D scratch)
+ * the sampler noise of draw number `draw`. */
+void sd_restart_jump(sd_block *b, uint64_t draw, double c, double *z);
 
 /* ----------------------------------------------------------- PC parts */
 

@@ -71,6 +71,7 @@ int main(int argc, char **argv)
     scoresde_mlp_options o;
     check(scoresde_model_mlp_options_init(&o, sizeof o), "options");
     o.cond_dim = C;
+    o.cond_input = SCORESDE_MLP_COND_EMBED; /* as measured in the guide (the default is EMBED_LAYERS) */
     o.cond_null = 1;
     scoresde_model *m = NULL;
     check(scoresde_model_create_mlp(&m, sde, DIM, &o), "mlp");

@@ -26,6 +26,10 @@
  * so the first layer's GEMMs keep their shape; the extra work is E c, the
  * first layer's input gradient and E's gradient), stepped in turn with the
  * unconditional one within each repeat; the target is C = 8 / C = 0 <= 1.05.
+ * And the same with EMBED_LAYERS (the conditional MLP's default), whose
+ * projections of the 16 features into hidden layers 2 and 3 add GEMMs of
+ * 2 x 16 / (18 + 2 x 256 + 2) = 6% of the forward's flops (and as much in
+ * the backward): its ratio is printed beside EMBED's.
  *
  * Usage: bench_train [repeats (default 9)] [dsm|probe|cond|all (default all)]
  * [max threads, 1 or 2 (default 2)].
@@ -63,7 +67,8 @@ typedef struct bench_trainer {
     scoresde_trainer *tr;
 } bench_trainer;
 
-static bench_trainer bench_trainer_create(int kind, int f32, int threads, size_t cond_dim)
+static bench_trainer bench_trainer_create(int kind, int f32, int threads, size_t cond_dim,
+                                          int cond_input)
 {
     bench_trainer b = {0};
     scoresde_mlp_options o;
@@ -79,6 +84,7 @@ static bench_trainer bench_trainer_create(int kind, int f32, int threads, size_t
     o.chunk_rows = 1024;
     o.cond_dim = cond_dim;
     o.cond_null = cond_dim > 0;
+    o.cond_input = cond_input;
     if (scoresde_sde_create_default(&b.sde, SCORESDE_SDE_VP) != SCORESDE_OK ||
         scoresde_model_create_mlp(&b.model, b.sde, D, &o) != SCORESDE_OK ||
         scoresde_loss_create(&b.loss, kind) != SCORESDE_OK ||
@@ -101,7 +107,7 @@ static void bench_trainer_free(bench_trainer *b)
 
 static double step_time(int f32, int threads, int reps, double *loss_out)
 {
-    bench_trainer b = bench_trainer_create(SCORESDE_LOSS_DSM, f32, threads, 0);
+    bench_trainer b = bench_trainer_create(SCORESDE_LOSS_DSM, f32, threads, 0, SCORESDE_MLP_COND_EMBED);
     scoresde_trainer *tr = b.tr;
     double *x = malloc(N * D * sizeof *x), t[MAX_REP], l = 0;
     scoresde_rng_normal(1, 0, 0, N * D, x);
@@ -125,7 +131,7 @@ static double step_time(int f32, int threads, int reps, double *loss_out)
 static void probe_step_times(int kind, int f32, int threads, int reps, double out[2],
                              double loss_out[2])
 {
-    bench_trainer b = bench_trainer_create(kind, f32, threads, 0);
+    bench_trainer b = bench_trainer_create(kind, f32, threads, 0, SCORESDE_MLP_COND_EMBED);
     scoresde_trainer *tr = b.tr;
     scoresde_model *model = b.model;
     const sd_model_ops *fused = model->ops;
@@ -155,21 +161,24 @@ static void probe_step_times(int kind, int f32, int threads, int reps, double ou
 
 enum { COND_C = 8 };
 
-/* DSM steps without (path 0) and with (path 1) a condition of COND_C
- * features, in turn per repeat: out[path] = min time, out[2] = the median
- * over repeats of the ratio C = 8 / C = 0 of the same repeat (the two steps
- * of a repeat see nearly the same machine load, so this is the figure to
- * read on a loaded machine). */
-static void cond_step_times(int f32, int threads, int reps, double out[3])
+/* DSM steps without (path 0) and with a condition of COND_C features
+ * (path 1 EMBED, path 2 EMBED_LAYERS), in turn per repeat: out[path] = min
+ * time, out[3 + path - 1] = the median over repeats of the ratio of path to
+ * path 0 in the same repeat (the steps of a repeat see nearly the same
+ * machine load, so this is the figure to read on a loaded machine). */
+static void cond_step_times(int f32, int threads, int reps, double out[5])
 {
-    bench_trainer b[2] = {bench_trainer_create(SCORESDE_LOSS_DSM, f32, threads, 0),
-                          bench_trainer_create(SCORESDE_LOSS_DSM, f32, threads, COND_C)};
-    double *x = malloc(N * D * sizeof *x), *c = malloc(N * COND_C * sizeof *c), t[2][MAX_REP];
+    bench_trainer b[3] = {
+        bench_trainer_create(SCORESDE_LOSS_DSM, f32, threads, 0, SCORESDE_MLP_COND_EMBED),
+        bench_trainer_create(SCORESDE_LOSS_DSM, f32, threads, COND_C, SCORESDE_MLP_COND_EMBED),
+        bench_trainer_create(SCORESDE_LOSS_DSM, f32, threads, COND_C,
+                             SCORESDE_MLP_COND_EMBED_LAYERS)};
+    double *x = malloc(N * D * sizeof *x), *c = malloc(N * COND_C * sizeof *c), t[3][MAX_REP];
     scoresde_rng_normal(1, 0, 0, N * D, x);
     scoresde_rng_normal(2, 0, 0, N * COND_C, c);
     scoresde_cond cond = {sizeof cond, COND_C, c, N, NULL};
     for (int i = -1; i < reps; i++) { /* i = -1: warm-up */
-        for (int k = 0; k < 2; k++) {
+        for (int k = 0; k < 3; k++) {
             double t0 = now(), l;
             if (scoresde_trainer_step_cond(b[k].tr, x, N, D, k ? &cond : NULL, &l) !=
                 SCORESDE_OK) {
@@ -181,10 +190,12 @@ static void cond_step_times(int f32, int threads, int reps, double out[3])
         }
     }
     double ratio[MAX_REP];
-    for (int i = 0; i < reps; i++)
-        ratio[i] = t[1][i] / t[0][i];
-    out[2] = summarise(ratio, reps).median;
-    for (int k = 0; k < 2; k++) {
+    for (int k = 1; k < 3; k++) {
+        for (int i = 0; i < reps; i++)
+            ratio[i] = t[k][i] / t[0][i];
+        out[2 + k] = summarise(ratio, reps).median;
+    }
+    for (int k = 0; k < 3; k++) {
         out[k] = summarise(t[k], reps).min;
         bench_trainer_free(&b[k]);
     }
@@ -249,14 +260,17 @@ int main(int argc, char **argv)
     for (int p = 0; cond && p < 2; p++) {
         for (int threads = 1; threads <= max_threads; threads++) {
             result r = run(p ? SD_MLP_F32 : SD_MLP_F64, threads, reps, 1024);
-            double bound = r.gemm_fwdbwd.min * scale, tm[3];
+            double bound = r.gemm_fwdbwd.min * scale, tm[5];
             cond_step_times(p, threads, reps, tm);
             printf("  DSM %s, %d thread%s: step C=0 %8.2f ms (%5.2fx bound)  C=%d %8.2f ms "
                    "(%5.2fx bound)  C=%d/C=0 %.3f of minima, %.3f median of paired repeats "
                    "(target <= 1.05)\n",
                    p ? "float32" : "float64", threads, threads > 1 ? "s" : " ", 1e3 * tm[0],
                    tm[0] / bound, COND_C, 1e3 * tm[1], tm[1] / bound, COND_C, tm[1] / tm[0],
-                   tm[2]);
+                   tm[3]);
+            printf("    EMBED_LAYERS: C=%d %8.2f ms (%5.2fx bound)  /C=0 %.3f of minima, %.3f "
+                   "median of paired repeats\n",
+                   COND_C, 1e3 * tm[2], tm[2] / bound, tm[2] / tm[0], tm[4]);
         }
     }
     return 0;

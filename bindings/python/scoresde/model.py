@@ -25,7 +25,7 @@ MLP_ACTIVATIONS = {"silu": 0, "relu": 1, "tanh": 2, "softplus": 3, "gelu_tanh": 
 MLP_OUTPUTS = {"score": 0, "noise": 1, "data": 2, "edm": 3}
 MLP_EMBEDDINGS = {"auto": 0, "fourier": 1, "sinusoidal": 2}
 MLP_PRECISIONS = {"float64": 0, "float32": 1}
-MLP_COND_INPUTS = {"concat": 1, "embed": 2}
+MLP_COND_INPUTS = {"concat": 1, "embed": 2, "embed_layers": 3}
 # Methods of Model.iid (SCORESDE_IID_*; values frozen).
 IID_METHODS = {"factorized": 1, "gauss": 2}
 
@@ -197,7 +197,9 @@ class Model(u.Handle):
         of 256, SiLU, noise output, ...). widths is the list of hidden widths;
         activation, output, embedding and precision take names (MLP_ACTIVATIONS,
         ...) or the C enum values. A conditional model: cond_dim = C features per
-        sample, cond_input "embed" (default) or "concat" (MLP_COND_INPUTS),
+        sample, cond_input "embed_layers" (default: the time and condition
+        embedding enters every hidden layer), "embed" (the first layer only) or
+        "concat" (MLP_COND_INPUTS),
         cond_classes = K for integer labels (cond_dim 1), cond_null=True to accept
         the null condition (train with the trainer's cond_dropout)."""
         opts = MlpOptions()

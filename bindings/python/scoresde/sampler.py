@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 __all__ = ["Sampler", "METHODS", "SAMPLER_SETTINGS", "REPORT_KINDS", "REPORT_COLUMNS",
            "bits_per_dim"]
 
-METHODS = {"pc": 1, "ode": 2, "edm": 3, "dpmpp": 4, "ipndm": 5, "ddim": 6, "dpmpp_sde": 7}
+METHODS = {"pc": 1, "ode": 2, "edm": 3, "dpmpp": 4, "ipndm": 5, "ddim": 6, "dpmpp_sde": 7,
+           "restart": 8}
 # Named values of the enum-valued settings.
 _VALUES = {
     "predictor": {"none": 0, "euler_maruyama": 1, "reverse_diffusion": 2, "ancestral": 3},
@@ -46,6 +47,7 @@ SAMPLER_SETTINGS = {
     "support_retries": 37,
     "lower_order_final": 38, "step_ratio_max": 39, "final_step": 40, "power": 41, "eta": 42,
     "threshold": 43, "threshold_bound": 44,
+    "restart_k": 45, "restart_tmin": 46, "restart_tmax": 47, "restart_steps": 48,
 }
 # Likelihood reports (include/scoresde/bound.h): kinds and the columns of a row.
 REPORT_KINDS = {"ode": 1, "bound": 2}

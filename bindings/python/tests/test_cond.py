@@ -66,3 +66,19 @@ def test_loss_and_trainer_take_pairs(vp):
             tr.set(cond_dropout=0.0)
             tr.load_bytes(blob)
             assert tr.get("cond_dropout") == 0.2
+
+
+def test_embedding_in_every_hidden_layer(vp):
+    # "embed_layers" is the conditional MLP's default: one projection of the
+    # 16 time-and-condition features per hidden layer after the first, zero
+    # at creation (the scores are EMBED's until trained).
+    kw = dict(widths=[8, 6], cond_dim=3, seed=1)
+    with sd.Model.mlp(vp, 2, **kw) as d, \
+            sd.Model.mlp(vp, 2, cond_input="embed_layers", **kw) as a, \
+            sd.Model.mlp(vp, 2, cond_input="embed", **kw) as b:
+        assert d.num_params == a.num_params == b.num_params + 6 * 16
+        x = np.random.default_rng(2).normal(size=(3, 2))
+        c = np.array([0.5, -1.0, 2.0])
+        assert np.array_equal(a.score(x, 0.4, cond=c), b.score(x, 0.4, cond=c))
+        with pytest.raises(sd.InvalidArgumentError, match="EMBED_LAYERS is the MLP's"):
+            sd.Model.resmlp(vp, 2, width=8, blocks=1, cond_dim=3, cond_input="embed_layers")

@@ -480,12 +480,14 @@ def test_new_samplers():
     """The samplers of issue 15 by name, with their named settings."""
     with sd.Sde.vp() as sde:
         g = sd.Model.gmm(sde, [1.0], [[0.5, -1.0]], [[0.3, 0.3]])
-        for method in ("ipndm", "ddim", "dpmpp_sde"):
+        for method in ("ipndm", "ddim", "dpmpp_sde", "restart"):
             with sd.Sampler(method, final_step="tweedie", eta=0.5, grid="power", power=2.0) as s:
                 x, stats = s.sample(g, 400, seed=1)
                 assert stats["nfe"] > 1
                 assert abs(x[:, 0].mean() - 0.5) < 0.15
     assert sd.Sampler.default("order", "ipndm") == 4
+    assert sd.Sampler.default("restart_k", "restart") == 2
+    assert sd.Sampler.default("restart_tmax", "restart") == 0.3
     with sd.Sampler("ddim", threshold=0.995, threshold_bound=1.0) as s:
         assert s.get("threshold") == 0.995
     assert sd.Sampler.default("batch_norms", "pc") == 2

@@ -849,6 +849,7 @@ extern "C" {
 }
 pub const SCORESDE_MLP_COND_CONCAT: scoresde_mlp_cond_input_t = 1;
 pub const SCORESDE_MLP_COND_EMBED: scoresde_mlp_cond_input_t = 2;
+pub const SCORESDE_MLP_COND_EMBED_LAYERS: scoresde_mlp_cond_input_t = 3;
 pub type scoresde_mlp_cond_input_t = core::ffi::c_uint;
 pub const SCORESDE_MLP_SILU: scoresde_mlp_activation_t = 0;
 pub const SCORESDE_MLP_RELU: scoresde_mlp_activation_t = 1;
@@ -1335,6 +1336,7 @@ pub const SCORESDE_SAMPLER_DPMPP: scoresde_sampler_method_t = 4;
 pub const SCORESDE_SAMPLER_IPNDM: scoresde_sampler_method_t = 5;
 pub const SCORESDE_SAMPLER_DDIM: scoresde_sampler_method_t = 6;
 pub const SCORESDE_SAMPLER_DPMPP_SDE: scoresde_sampler_method_t = 7;
+pub const SCORESDE_SAMPLER_RESTART: scoresde_sampler_method_t = 8;
 pub type scoresde_sampler_method_t = core::ffi::c_uint;
 pub const SCORESDE_SAMPLER_PREDICTOR_NONE: scoresde_sampler_predictor_t = 0;
 pub const SCORESDE_SAMPLER_PREDICTOR_EULER_MARUYAMA: scoresde_sampler_predictor_t = 1;
@@ -1404,6 +1406,10 @@ pub const SCORESDE_SAMPLER_POWER: scoresde_sampler_setting_t = 41;
 pub const SCORESDE_SAMPLER_ETA: scoresde_sampler_setting_t = 42;
 pub const SCORESDE_SAMPLER_THRESHOLD: scoresde_sampler_setting_t = 43;
 pub const SCORESDE_SAMPLER_THRESHOLD_BOUND: scoresde_sampler_setting_t = 44;
+pub const SCORESDE_SAMPLER_RESTART_K: scoresde_sampler_setting_t = 45;
+pub const SCORESDE_SAMPLER_RESTART_TMIN: scoresde_sampler_setting_t = 46;
+pub const SCORESDE_SAMPLER_RESTART_TMAX: scoresde_sampler_setting_t = 47;
+pub const SCORESDE_SAMPLER_RESTART_STEPS: scoresde_sampler_setting_t = 48;
 pub type scoresde_sampler_setting_t = core::ffi::c_uint;
 pub const SCORESDE_SAMPLER_FINAL_STOP: scoresde_sampler_final_t = 0;
 pub const SCORESDE_SAMPLER_FINAL_TWEEDIE: scoresde_sampler_final_t = 1;

@@ -107,6 +107,8 @@ c_enum! {
         Ddim = sys::SCORESDE_SAMPLER_DDIM,
         /// The stochastic DPM-Solver++ (2M/3M SDE, 1.1).
         DpmppSde = sys::SCORESDE_SAMPLER_DPMPP_SDE,
+        /// Restart sampling: EDM's Heun steps with restarts (1.1).
+        Restart = sys::SCORESDE_SAMPLER_RESTART,
     }
 }
 
@@ -270,6 +272,14 @@ c_enum! {
         Threshold = sys::SCORESDE_SAMPLER_THRESHOLD,
         /// Dynamic thresholding's data bound (1.1).
         ThresholdBound = sys::SCORESDE_SAMPLER_THRESHOLD_BOUND,
+        /// Restart's number of restarts K (1.1).
+        RestartK = sys::SCORESDE_SAMPLER_RESTART_K,
+        /// Restart's lower noise level, in sigma/alpha (1.1).
+        RestartTmin = sys::SCORESDE_SAMPLER_RESTART_TMIN,
+        /// Restart's upper noise level, in sigma/alpha (1.1).
+        RestartTmax = sys::SCORESDE_SAMPLER_RESTART_TMAX,
+        /// Restart's Heun steps per restart (1.1).
+        RestartSteps = sys::SCORESDE_SAMPLER_RESTART_STEPS,
     }
 }
 

@@ -108,7 +108,8 @@ macro_rules! shared_options {
             self
         }
         /// A conditional model: `dim` condition features entering as `input`
-        /// (sys::SCORESDE_MLP_COND_EMBED or _CONCAT).
+        /// (sys::SCORESDE_MLP_COND_EMBED_LAYERS, the MLP's default, _EMBED or
+        /// _CONCAT; the residual MLP takes _EMBED or _CONCAT).
         pub fn cond(mut self, dim: usize, input: u32) -> Self {
             self.raw.cond_dim = dim;
             self.raw.cond_input = input as i32;

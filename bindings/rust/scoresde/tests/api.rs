@@ -333,7 +333,7 @@ fn new_samplers() {
     use scoresde::{FinalStep, Sampler, SamplerSetting};
     let sde = Sde::vp(0.1, 20.0).unwrap();
     let g = Model::gmm(&sde, 2, &[1.0], &[0.5, -1.0], &[0.3, 0.3]).unwrap();
-    for m in [Method::Ipndm, Method::Ddim, Method::DpmppSde] {
+    for m in [Method::Ipndm, Method::Ddim, Method::DpmppSde, Method::Restart] {
         let mut s = Sampler::new(m).unwrap();
         s.set_int(SamplerSetting::FinalStep, FinalStep::Tweedie.raw().into()).unwrap();
         s.set_f64(SamplerSetting::Eta, 0.5).unwrap();

@@ -82,3 +82,24 @@ fn iid_model_and_support_hook() {
     let st = smp.sample(&three, None, 5, 0, &mut xs).unwrap();
     assert_eq!((st.redrawn, st.outside), (0, 0));
 }
+
+#[test]
+fn embedding_in_every_hidden_layer() {
+    // EMBED_LAYERS (the MLP's default for a conditional model): one projection
+    // of the 16 time-and-condition features per hidden layer after the first.
+    let sde = Sde::vp(0.1, 20.0).unwrap();
+    let layers = MlpOptions::new().widths(&[8, 6]).seed(1)
+        .cond(3, sys::SCORESDE_MLP_COND_EMBED_LAYERS);
+    let first = MlpOptions::new().widths(&[8, 6]).seed(1).cond(3, sys::SCORESDE_MLP_COND_EMBED);
+    let a = Model::mlp(&sde, 2, &layers).unwrap();
+    let b = Model::mlp(&sde, 2, &first).unwrap();
+    assert_eq!(a.num_params(), b.num_params() + 6 * 16);
+    // At creation the projections are zero: the same scores as EMBED.
+    let x = [0.1, -0.2, 0.3, 0.4];
+    let t = [0.3, 0.7];
+    let c = [0.5, -1.0, 2.0];
+    let (mut sa, mut sb) = ([0.0; 4], [0.0; 4]);
+    a.score_cond(&x, &t, Some(&Cond::rows(&c, 3)), &mut sa).unwrap();
+    b.score_cond(&x, &t, Some(&Cond::rows(&c, 3)), &mut sb).unwrap();
+    assert_eq!(sa, sb);
+}

@@ -254,9 +254,9 @@ fn sampler_settings_hooks_and_errors() {
     assert_eq!(Sampler::bounds(SamplerSetting::Steps).unwrap(), (1.0, 1e6, true));
     assert_eq!(Sampler::default_value(Method::Pc, SamplerSetting::Snr).unwrap(), 0.16);
     // a new sampler starts at the per-method defaults; NaN = the library's choice
-    let last = sys::SCORESDE_SAMPLER_THRESHOLD_BOUND as i32;
+    let last = sys::SCORESDE_SAMPLER_RESTART_STEPS as i32;
     for m in [Method::Pc, Method::Ode, Method::Edm, Method::Dpmpp, Method::Ipndm, Method::Ddim,
-              Method::DpmppSde] {
+              Method::DpmppSde, Method::Restart] {
         let fresh = Sampler::new(m).unwrap();
         assert_eq!(fresh.method(), m);
         for id in (sys::SCORESDE_SAMPLER_STEPS as i32..=last).map(SamplerSetting::from_raw) {
