@@ -117,6 +117,7 @@ static const mcase cases[] = {
     {"DDIM ETA 1", SCORESDE_SDE_VP, S(DDIM), {{S(STEPS), 12}}, 0},
     {"DPM-Solver++ 2M SDE", SCORESDE_SDE_VP, S(DPMPP_SDE), {{S(STEPS), 12}}, 0},
     {"iPNDM 4", SCORESDE_SDE_VP, S(IPNDM), {{S(STEPS), 10}}, 0},
+    {"Restart", SCORESDE_SDE_VE, S(RESTART), {{S(STEPS), 10}}, 0},
 };
 
 static scoresde_sampler *case_sampler(const mcase *c)
