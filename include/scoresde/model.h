@@ -877,9 +877,14 @@ typedef struct scoresde_mlp_options {
     int n_threads;           /**< threads per evaluation, 1 .. 1024 (default 1): a
                                   request, granted up to the OpenMP thread limit
                                   (OMP_THREAD_LIMIT) and the number of processors;
-                                  an evaluation called from inside an active OpenMP
-                                  parallel region (a sampler with THREADS > 1 and
-                                  several blocks) uses 1 (no nested threads) */
+                                  an evaluation called from inside any OpenMP
+                                  parallel region, active or not (a sampler with
+                                  THREADS > 1 and several blocks, `parallel if(0)`)
+                                  uses 1 (no nested threads). Scores and data and
+                                  noise predictions split their rows over the
+                                  threads (at least 256 rows each, else one
+                                  thread); the other passes use BLIS's
+                                  threads. The bits never depend on it */
     /* ---- 1.1: conditions (see "Conditional MLPs" above) ---- */
     size_t cond_dim;         /**< condition features C, 0 .. 4096 (default 0:
                                   unconditional, the 1.0 network bit for bit) */

@@ -269,19 +269,30 @@
  * each evaluated by the model in one batch; blocks run on THREADS OpenMP
  * threads (never more threads than blocks). A call allocates its workspace
  * once; no step allocates (the model may allocate inside its own evaluations).
- * The thread budget: with THREADS > 1 and more than one block the blocks run
- * in an OpenMP parallel region, and the library's MLP model then evaluates
- * each block on one thread (its n_threads applies only to calls from serial
- * code), so the threads never nest. With few samples per call (one block,
- * BLOCK >= n) the sampler runs serially and the budget belongs to the
- * model's n_threads instead. Measured on the 3 x 256 MLP with 4096 samples
- * (tests/bench/bench_sampler_mlp.c, a shared 2-core machine): DPM-Solver++
- * 2M with BLOCK 64 ran 1.95x faster on THREADS = 2 than on 1, with no
- * measurable time beyond the model calls; one block of 4096 on the model's
- * n_threads = 2 ran 1.5-2.3x faster than on 1 when the machine was quiet
- * but up to 12x slower when other processes held the cores (BLIS's threads
- * wait for each other), in bare model calls alike. The sampler's threads
- * degrade gracefully under load; prefer them.
+ * With THREADS > 1 and more than one block a call opens one OpenMP parallel
+ * region; thread q takes the q-th of THREADS consecutive runs of blocks
+ * through all steps, without waiting for the other threads between steps
+ * (a thread runs at most 1024 steps ahead of the slowest). The library's MLP
+ * model then evaluates each block on one thread, so threads never nest.
+ * With THREADS = 1 or one block (BLOCK >= n) the call runs on the calling
+ * thread with no OpenMP construct at all, and the thread budget belongs to
+ * the model's n_threads. Results, statistics and progress-hook calls are the
+ * same for every THREADS and BLOCK (see Reproducibility). How to choose them:
+ * docs/guide/09-threads.md.
+ *
+ * Steps, the progress hook and errors: step j (from 1) is every unfinished
+ * block's j-th step (an adaptive solver's j-th round of attempts), each
+ * block checked for NaN/Inf after it. The outcome is the one of running the
+ * steps one after another over all blocks: the first step in which some
+ * block fails ends the call with the error (code and message) of the
+ * lowest-numbered failing block (blocks hold consecutive samples, so a
+ * NaN/Inf found after a step names the lowest sample that became
+ * non-finite in it), and the hook is not called for that step; otherwise after step j the progress hook gets (j, the least
+ * advanced time over all samples, the largest nfe over all blocks), and a
+ * non-zero return ends the call (SCORESDE_ECALLBACK); when every block is
+ * done, the final step (a denoising evaluation, where the method has one)
+ * runs, and the lowest-numbered block whose final step failed gives the
+ * error. Work other threads did beyond the failing step is discarded.
  *
  * Thread safety: a sampler is read-only while it samples; any number of
  * threads may sample with one sampler (and one model) at once. The setters
@@ -295,8 +306,9 @@
  * blocks: such hooks must be thread-safe (and `user` data shared across
  * calls must be read-only or synchronised). With THREADS = 1, or one block,
  * they are called from the calling thread. The progress hook is always
- * called from the thread that called the sampling function, between steps,
- * never concurrently with itself for one call.
+ * called from the thread that called the sampling function, once per step in
+ * step order, never concurrently with itself for one call; with THREADS > 1
+ * the worker threads may meanwhile be evaluating later steps.
  *
  * Errors of the batch functions (sample, inpaint, encode, langevin,
  * likelihood): SCORESDE_EINVAL (NULL pointer, zero n or D, a setting out of

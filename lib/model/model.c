@@ -215,6 +215,18 @@ static int check_eval(const scoresde_model *m, const double *x, const double *t,
     return sd_check_ptr(output, output_name);
 }
 
+/* check_eval for a caller that has checked x's values itself (the sampler:
+ * its own scan reports a non-finite state as ENUMERIC), so x is scanned once
+ * per evaluation: everything but the finiteness of x. */
+static int check_eval_xf(const scoresde_model *m, const double *x, const double *t, size_t n,
+                         size_t D, const void *output, const char *output_name)
+{
+    SD_TRY(check_shape(m, n, D));
+    SD_TRY(sd_check_batch(x, n, D, "x"));
+    SD_TRY(check_times(m, t, n));
+    return sd_check_ptr(output, output_name);
+}
+
 /* ---------------------------------------------------------------- conditions */
 
 size_t scoresde_model_cond_dim(const scoresde_model *model)
@@ -372,6 +384,23 @@ int sd_model_predict_data_c(const scoresde_model *model, const double *x, const 
                             size_t n, size_t D, const sd_cond *cond, double *x0_hat)
 {
     SD_TRY(check_eval(model, x, t, n, D, x0_hat, "x0_hat"));
+    if (model->ops->predict_data)
+        return model->ops->predict_data(model, x, t, n, cond, x0_hat);
+    SD_TRY(model->ops->score(model, x, t, n, cond, x0_hat));
+    return tweedie(model, x, t, n, x0_hat, 1);
+}
+
+int sd_model_score_cf(const scoresde_model *model, const double *x, const double *t, size_t n,
+                      size_t D, const sd_cond *cond, double *score)
+{
+    SD_TRY(check_eval_xf(model, x, t, n, D, score, "score"));
+    return model->ops->score(model, x, t, n, cond, score);
+}
+
+int sd_model_predict_data_cf(const scoresde_model *model, const double *x, const double *t,
+                             size_t n, size_t D, const sd_cond *cond, double *x0_hat)
+{
+    SD_TRY(check_eval_xf(model, x, t, n, D, x0_hat, "x0_hat"));
     if (model->ops->predict_data)
         return model->ops->predict_data(model, x, t, n, cond, x0_hat);
     SD_TRY(model->ops->score(model, x, t, n, cond, x0_hat));

@@ -274,6 +274,13 @@ int sd_model_predict_data_c(const scoresde_model *model, const double *x, const 
                             size_t n, size_t D, const sd_cond *cond, double *x0_hat);
 int sd_model_predict_noise_c(const scoresde_model *model, const double *x, const double *t,
                              size_t n, size_t D, const sd_cond *cond, double *eps_hat);
+/* The same two for a caller that has checked x's values itself (the
+ * sampler reports a non-finite state as its own ENUMERIC failure): every
+ * check but x's finiteness, so an evaluation scans x once. */
+int sd_model_score_cf(const scoresde_model *model, const double *x, const double *t, size_t n,
+                      size_t D, const sd_cond *cond, double *score);
+int sd_model_predict_data_cf(const scoresde_model *model, const double *x, const double *t,
+                             size_t n, size_t D, const sd_cond *cond, double *x0_hat);
 int sd_model_divergence_c(const scoresde_model *model, const double *x, const double *t,
                           size_t n, size_t D, const sd_cond *cond, double *div);
 int sd_model_jvp_c(const scoresde_model *model, const double *x, const double *t, size_t n,

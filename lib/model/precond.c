@@ -8,8 +8,10 @@
 
 #include "io.h"
 
+#include <limits.h>
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <string.h>
 
 static void slot_free(const sd_pmodel *pm, sd_pslot *s)
@@ -31,7 +33,9 @@ static void slot_free(const sd_pmodel *pm, sd_pslot *s)
     sd_free(s);
 }
 
-static int slot_acquire(const scoresde_model *m, sd_pslot **out)
+/* A slot whose workspace runs BLIS on `blis_threads` threads (0: n_threads,
+ * or 1 inside a parallel region). */
+static int slot_take(const scoresde_model *m, sd_pslot **out, int blis_threads)
 {
     sd_pmodel *pm = m->state;
     pthread_mutex_lock(&pm->lock);
@@ -40,7 +44,7 @@ static int slot_acquire(const scoresde_model *m, sd_pslot **out)
         pm->pool = s->next;
     pthread_mutex_unlock(&pm->lock);
     /* no nested parallelism: see precond.h */
-    int nt = omp_in_parallel() ? 1 : pm->n_threads;
+    int nt = blis_threads > 0 ? blis_threads : omp_in_parallel() ? 1 : pm->n_threads;
     if (s) {
         pm->net->ws_set_threads(s->ws, nt);
         *out = s;
@@ -72,6 +76,11 @@ static int slot_acquire(const scoresde_model *m, sd_pslot **out)
     }
     *out = s;
     return SCORESDE_OK;
+}
+
+static int slot_acquire(const scoresde_model *m, sd_pslot **out)
+{
+    return slot_take(m, out, 0);
 }
 
 static void slot_release(const scoresde_model *m, sd_pslot *s)
@@ -364,17 +373,68 @@ static int score_chunk(const scoresde_model *m, sd_pslot *s, const double *x, co
     return rc;
 }
 
-int sd_pmodel_score(const scoresde_model *m, const double *x, const double *t, size_t n,
-                    const sd_cond *cond, double *out)
+/* The score of rows lo .. hi-1 into out, chunk by chunk, with one slot on
+ * one BLIS thread (scores are threaded by splitting rows, below). */
+static int score_rows(const scoresde_model *m, const double *x, const double *t, size_t lo,
+                      size_t hi, const sd_cond *cond, double *out)
 {
     const sd_pmodel *pm = m->state;
     sd_pslot *s;
-    SD_TRY(slot_acquire(m, &s));
+    SD_TRY(slot_take(m, &s, 1));
     int rc = SCORESDE_OK;
-    for (size_t i0 = 0; i0 < n && rc == SCORESDE_OK; i0 += pm->chunk_rows)
-        rc = score_chunk(m, s, x, t, cond, i0, chunk_len(pm, n, i0), out);
+    for (size_t i0 = lo; i0 < hi && rc == SCORESDE_OK; i0 += pm->chunk_rows)
+        rc = score_chunk(m, s, x, t, cond, i0, chunk_len(pm, hi, i0), out);
     slot_release(m, s);
     return rc;
+}
+
+/* The threads a score of n rows splits its rows over (see precond.h): the
+ * n_threads granted at the top level (never inside any OpenMP region, active
+ * or not), at most one per SD_SPLIT_ROWS rows (a fork and join costs about
+ * one row's evaluation on an idle machine, but a thread's wake-up on a busy
+ * one can cost thousands); 1: no split. */
+#define SD_SPLIT_ROWS 256
+static int split_threads(const sd_pmodel *pm, size_t n)
+{
+    if (pm->n_threads < 2 || omp_get_level() > 0)
+        return 1;
+    int nt = pm->n_threads, procs = omp_get_num_procs(), limit = omp_get_thread_limit();
+    if (nt > procs)
+        nt = procs;
+    if (nt > limit)
+        nt = limit;
+    if ((size_t)nt > n / SD_SPLIT_ROWS)
+        nt = (int)(n / SD_SPLIT_ROWS);
+    return nt < 1 ? 1 : nt;
+}
+
+int sd_pmodel_score(const scoresde_model *m, const double *x, const double *t, size_t n,
+                    const sd_cond *cond, double *out)
+{
+    int nt = split_threads(m->state, n);
+    if (nt == 1)
+        return score_rows(m, x, t, 0, n, cond, out);
+    /* thread q of the team: rows [q n / team, (q + 1) n / team), each on one
+     * BLIS thread (its slot is taken inside the region); a row's score does
+     * not depend on the rows beside it, so the bits are the serial ones, and
+     * the error is the lowest failing part's (the serial order's first) */
+    int fail_q = INT_MAX, fail_rc = SCORESDE_OK;
+    char fail_msg[256] = "";
+#pragma omp parallel num_threads(nt)
+    {
+        int q = omp_get_thread_num(), team = omp_get_num_threads();
+        size_t lo = n * (size_t)q / (size_t)team, hi = n * ((size_t)q + 1) / (size_t)team;
+        int rc = score_rows(m, x, t, lo, hi, cond, out);
+        if (rc != SCORESDE_OK) {
+#pragma omp critical(sd_pmodel_split)
+            if (q < fail_q) {
+                fail_q = q;
+                fail_rc = rc;
+                snprintf(fail_msg, sizeof fail_msg, "%s", scoresde_last_error());
+            }
+        }
+    }
+    return fail_rc == SCORESDE_OK ? SCORESDE_OK : sd_fail(fail_rc, "%s", fail_msg);
 }
 
 /* Tangent inputs of a chunk: C v (the features' tangent is zero). */

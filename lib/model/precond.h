@@ -37,6 +37,14 @@
  * 4096 samples, on a loaded 2-core machine: 2 sampler x 2 model threads took
  * 6.1 s against 3.3 s for 2 x 1 before this rule, 1.98 s against 2.00 s
  * after). Results are bit-identical either way.
+ * Scores (and the data and noise predictions made from them) never use
+ * BLIS's threads: from outside any OpenMP region, with at least 256 rows per
+ * thread, their rows are split over the n_threads threads, each part on one
+ * BLIS thread: one fork and join per evaluation instead of BLIS's barriers
+ * inside every GEMM, which on a loaded machine made n_threads = 2 several
+ * times slower than one (issue 14; a row's score does not depend on the
+ * other rows, so the bits are the same); smaller scores run on one thread.
+ * The other passes keep BLIS's threads.
  *
  * Conditions: CONCAT conditions are the network's own input (the network
  * reads them with sd_pmodel_concat_row); EMBED and EMBED_LAYERS conditions

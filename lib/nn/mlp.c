@@ -260,6 +260,14 @@ int sd_nn_granted_threads(int n_threads)
     int n = n_threads < 1 ? 1 : n_threads;
     if (omp_get_active_level() >= omp_get_max_active_levels())
         return 1;
+    /* Below an inactive region (a team of one: `parallel if(0)`, a one-thread
+     * team) BLIS's teams would be nested ones, and libgomp creates new
+     * threads for every nested team instead of reusing its top-level pool
+     * (50 nested regions ran on 50 new threads), so each of BLIS's parallel
+     * regions starts threads afresh: 5-18x slower than one thread (issue 14).
+     * One thread there. */
+    if (omp_get_level() > omp_get_active_level())
+        return 1;
     int limit = omp_get_thread_limit(), procs = omp_get_num_procs();
     if (omp_in_parallel())
         limit -= omp_get_num_threads() - 1; /* the enclosing team counts against the limit */

@@ -11,6 +11,7 @@
  * SPDX-License-Identifier: BSD-3-Clause
  */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "solve_internal.h"
@@ -321,17 +322,112 @@ static double ad_p2(double h)
     return 1.0 + expm1(-h) / h;
 }
 
-/* The time where lambda = lam (sigma/alpha = exp(-lam)) and its marginal. */
-static int ad_time(const sd_run *r, double lam, double *t, double *a, double *s)
-{
-    SD_TRY(sd_solve_time_of_ratio(r->sde, exp(-lam), r->t_end, r->t_start, t));
-    return scoresde_sde_marginal(r->sde, t, 1, a, s, NULL, NULL);
-}
+/* Workspace per sample: m0, u, m1, m2, x_low (D each), then the 8 marginals
+ * of the stages and the AW_N arrays of the batched time inversion. */
+enum { AW_LAM, AW_POS, AW_LO, AW_HI, AW_TGT, AW_MID, AW_MA, AW_MS, AW_ACT, AW_N };
 
-/* Workspace per sample: m0, u, m1, m2, x_low (D each), then 8 scalars. */
 static size_t dpa_ws(const sd_run *run)
 {
-    return 5 * run->D + 8;
+    return 5 * run->D + 8 + AW_N;
+}
+
+/* The batched time inversion's arrays (n each) after the stage marginals. */
+static double *ad_scratch(const sd_block *b, int which)
+{
+    return b->ws + 5 * b->run->D * b->n + 8 * b->n + (size_t)which * b->n;
+}
+
+/* The marginal at the m times t[] into a[], s[]: one call for all; if it
+ * fails, one call per time, so the error is the first failing time's, as
+ * the calls one by one gave it. */
+static int ad_marginals(const sd_run *r, const double *t, size_t m, double *a, double *sg)
+{
+    if (m == 0 || scoresde_sde_marginal(r->sde, t, m, a, sg, NULL, NULL) == SCORESDE_OK)
+        return SCORESDE_OK;
+    for (size_t j = 0; j < m; j++)
+        SD_TRY(scoresde_sde_marginal(r->sde, t + j, 1, a + j, sg + j, NULL, NULL));
+    return SCORESDE_OK;
+}
+
+/* The times where lambda = lam_j (sigma/alpha = exp(-lam_j)) for m samples
+ * of the block, lam_j and the sample's position in the block at
+ * ad_scratch(AW_LAM) and (AW_POS), j < m, and the marginals there: b->t[i],
+ * a[i], sg[i]. Each sample's time is sd_solve_time_of_ratio's bisection on
+ * [t_end, t_start] (sd_sde_level_bracket's), run for all m samples at once:
+ * every round evaluates
+ * sigma/alpha at the midpoints of the samples still bisecting in one
+ * marginal call, so each sample sees the same midpoints and comparisons,
+ * hence the same bits, as its own bisection, and the error is the one the
+ * samples one by one would give (the first sample's whose bisection or
+ * marginal fails). */
+static int ad_times(sd_block *b, size_t m, double *a, double *sg)
+{
+    const sd_run *r = b->run;
+    const double *lam = ad_scratch(b, AW_LAM), *pos = ad_scratch(b, AW_POS);
+    double *lo = ad_scratch(b, AW_LO), *hi = ad_scratch(b, AW_HI), *tgt = ad_scratch(b, AW_TGT);
+    double *mid = ad_scratch(b, AW_MID), *ma = ad_scratch(b, AW_MA), *ms = ad_scratch(b, AW_MS);
+    double *act = ad_scratch(b, AW_ACT); /* positions (< m) still bisecting */
+    size_t na = 0, fail = m; /* the first failing position, m: none */
+    int fail_rc = SCORESDE_OK;
+    char fail_msg[256] = "";
+    for (size_t j = 0; j < m; j++) {
+        lo[j] = r->t_end;
+        hi[j] = r->t_start;
+        tgt[j] = exp(-lam[j]);
+        act[na++] = (double)j;
+    }
+    while (na > 0) { /* each round leaves fewer doubles in every interval */
+        size_t nm = 0;
+        for (size_t q = 0; q < na; q++) {
+            size_t j = (size_t)act[q];
+            double md = 0.5 * (lo[j] + hi[j]);
+            if (!(md > lo[j] && md < hi[j]))
+                continue; /* this sample's interval cannot shrink: done */
+            act[nm] = (double)j;
+            mid[nm++] = md;
+        }
+        na = nm;
+        if (na == 0)
+            break;
+        int batch = scoresde_sde_marginal(r->sde, mid, na, ma, ms, NULL, NULL);
+        size_t keep = 0;
+        for (size_t q = 0; q < na; q++) {
+            size_t j = (size_t)act[q];
+            int rc = batch == SCORESDE_OK ? SCORESDE_OK
+                                          : scoresde_sde_marginal(r->sde, &mid[q], 1, &ma[q],
+                                                                  &ms[q], NULL, NULL);
+            double ratio = ms[q] / ma[q];
+            if (rc == SCORESDE_OK && !isfinite(ratio))
+                rc = sd_fail(SCORESDE_ENUMERIC, "sigma/alpha at t = %g is not finite", mid[q]);
+            if (rc != SCORESDE_OK) {
+                if (j < fail) {
+                    fail = j;
+                    fail_rc = rc;
+                    snprintf(fail_msg, sizeof fail_msg, "%s", scoresde_last_error());
+                }
+                continue; /* its bisection ends here */
+            }
+            if (ratio < tgt[j])
+                lo[j] = mid[q];
+            else
+                hi[j] = mid[q];
+            act[keep++] = (double)j;
+        }
+        na = keep;
+    }
+    /* the final marginals, of the samples before the first failure */
+    for (size_t j = 0; j < fail; j++)
+        mid[j] = 0.5 * (lo[j] + hi[j]);
+    SD_TRY(ad_marginals(r, mid, fail, ma, ms));
+    if (fail < m)
+        return sd_fail(fail_rc, "%s", fail_msg);
+    for (size_t j = 0; j < m; j++) {
+        size_t i = (size_t)pos[j];
+        b->t[i] = mid[j];
+        a[i] = ma[j];
+        sg[i] = ms[j];
+    }
+    return SCORESDE_OK;
 }
 
 static int dpa_prepare(sd_run *run)
@@ -416,10 +512,14 @@ static int dpa_eval(sd_block *b, const double *y, const double *a, const double 
 
 /* Per-sample times and marginals of the samples' next stage, at lambda + c h
  * (c = 1: the step's end, exactly t_end on a sample's last step). Done
- * samples are evaluated at their final point (results unused). */
+ * samples are evaluated at their final point (results unused). The
+ * marginals at the current points (c = 0) and the inversions lambda -> t
+ * are batched over the block's samples (the same bits as one by one). */
 static int dpa_stage(sd_block *b, double c, double *a, double *sg)
 {
     const sd_run *r = b->run;
+    double *lam = ad_scratch(b, AW_LAM), *pos = ad_scratch(b, AW_POS);
+    size_t m = 0;
     for (size_t i = 0; i < b->n; i++) {
         const double *st = b->state + i * AD_NSTATE;
         if (st[AD_DONE] != 0.0) {
@@ -428,14 +528,26 @@ static int dpa_stage(sd_block *b, double c, double *a, double *sg)
             sg[i] = r->sigma[r->N];
         } else if (c == 0.0) {
             b->t[i] = st[AD_T];
-            SD_TRY(scoresde_sde_marginal(r->sde, &b->t[i], 1, &a[i], &sg[i], NULL, NULL));
+            pos[m++] = (double)i;
         } else if (c == 1.0 && st[AD_LAM] + st[AD_H] >= dpa_lam_end(r)) {
             b->t[i] = r->t_end;
             a[i] = r->alpha[r->N];
             sg[i] = r->sigma[r->N];
         } else {
-            SD_TRY(ad_time(r, st[AD_LAM] + c * st[AD_H], &b->t[i], &a[i], &sg[i]));
+            lam[m] = st[AD_LAM] + c * st[AD_H];
+            pos[m++] = (double)i;
         }
+    }
+    if (c != 0.0)
+        return ad_times(b, m, a, sg);
+    /* c = 0: gather the times, one marginal call, scatter */
+    double *tt = ad_scratch(b, AW_MID), *ma = ad_scratch(b, AW_MA), *ms = ad_scratch(b, AW_MS);
+    for (size_t j = 0; j < m; j++)
+        tt[j] = b->t[(size_t)pos[j]];
+    SD_TRY(ad_marginals(r, tt, m, ma, ms));
+    for (size_t j = 0; j < m; j++) {
+        a[(size_t)pos[j]] = ma[j];
+        sg[(size_t)pos[j]] = ms[j];
     }
     return SCORESDE_OK;
 }
