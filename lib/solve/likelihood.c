@@ -10,21 +10,6 @@
 
 #include "solve_internal.h"
 
-/* A state a step made non-finite is the solver's numeric failure (as the
- * sampler's model calls report it, sampler.c), not a bad argument. */
-static int lik_check_state(const sd_block *b, const double *x, const double *t)
-{
-    const sd_run *r = b->run;
-    for (size_t i = 0; i < b->n; i++)
-        for (size_t j = 0; j < r->D; j++)
-            if (!isfinite(x[i * r->D + j]))
-                return sd_fail(SCORESDE_ENUMERIC,
-                               "sample %llu: the state is not finite at t = %g (the step "
-                               "before it diverged)",
-                               (unsigned long long)(r->first + b->i0 + i), t[i]);
-    return SCORESDE_OK;
-}
-
 /* The score and the divergence (exact, or the call's one probe per sample)
  * in one fused model call (sd_model_score_div_c: the networks' stacked pass,
  * the other kinds' closed forms or separate passes) on the block's scratch,
@@ -42,7 +27,7 @@ static int lik_rhs(sd_block *b, const double *y, const double *t, double *out)
     for (size_t i = 0; i < n; i++)
         memcpy(xs + i * D, y + i * Dy, D * sizeof(double));
     const double *pr = probes ? probes + b->i0 * D : NULL;
-    SD_TRY(lik_check_state(b, xs, t));
+    SD_TRY(sd_solve_check_state(b, xs, t));
     SD_TRY(sd_model_score_div_c(r->model, xs, t, n, D, cv, pr, 1, score, div, g + n));
     SD_TRY(scoresde_sde_pf_drift(r->sde, xs, t, score, n, D, drift));
     SD_TRY(scoresde_sde_marginal(r->sde, t, n, al, NULL, dal, NULL));

@@ -555,7 +555,7 @@ static int cfg_eval(sd_block *b, const double *x, const double *t, int data, dou
  * (ENUMERIC), not a bad argument of the model call that would follow; the
  * model calls below (sd_model_*_cf) then skip their own scan of x, so each
  * evaluation reads x once for its check. */
-static int check_state(const sd_block *b, const double *x, const double *t)
+int sd_solve_check_state(const sd_block *b, const double *x, const double *t)
 {
     const sd_run *r = b->run;
     for (size_t i = 0; i < b->n; i++)
@@ -571,7 +571,7 @@ static int check_state(const sd_block *b, const double *x, const double *t)
 static int model_eval(sd_block *b, const double *x, const double *t, int data, double *out)
 {
     const sd_run *r = b->run;
-    SD_TRY(check_state(b, x, t));
+    SD_TRY(sd_solve_check_state(b, x, t));
     if (r->cfg != 0.0)
         return cfg_eval(b, x, t, data, out);
     sd_cond view;

@@ -191,6 +191,10 @@ static inline double *sd_ode_scratch(const sd_block *b)
  * classifier-free combination out = o_null + (1 + w)(o_cond - o_null) from
  * one model call of 2n rows (the block's n conditioned rows, then the same
  * n points with the null condition). Guidance hooks are the callers'. */
+/* SCORESDE_ENUMERIC naming the first sample of the block whose state x
+ * (n x D) is not finite at its time t[i]: a step diverged, which is the
+ * solver's numeric failure, not a bad argument of the model call after it. */
+int sd_solve_check_state(const sd_block *b, const double *x, const double *t);
 int sd_solve_model_score(sd_block *b, const double *x, const double *t, double *out);
 int sd_solve_model_data(sd_block *b, const double *x, const double *t, double *out);
 /* The block's view of the call's conditions (NULL for an unconditional run). */
