@@ -226,6 +226,19 @@ static void F(ln_backward)(int tangent, size_t r, size_t w, R *G3, const R *g, c
         F(ln_backward_row)(tangent, r, i, w, G3, g, XH, RS, G);
 }
 
+/* a += e P_b^T + p_b on the r primal rows of A (r x W): EPb is block b's
+ * W columns of the rows' stacked embedding projections (row stride B W). */
+static void F(add_embedding)(size_t r, size_t W, size_t B, const R *EPb, R *A, int nt)
+{
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+    for (size_t i = 0; i < r; i++) {
+        R *restrict a = A + i * W;
+        const R *restrict ep = EPb + i * B * W;
+        SD_SIMD
+        for (size_t j = 0; j < W; j++)
+            a[j] += ep[j];
+    }
+}
 /* The forward pass of r rows; in tangent mode the tangent rows follow. */
 static void F(res_forward)(const sd_resmlp *net, sd_resmlp_ws *ws, size_t r, const double *in,
                            const double *emb, const double *v, double *out, double *jv)
@@ -255,16 +268,7 @@ static void F(res_forward)(const sd_resmlp *net, sd_resmlp_ws *ws, size_t r, con
         F(ln_forward)(tangent, r, W, H, g, beta, XH, N, (R *)ws->dx[b], (R *)ws->rs[b], nt);
         F(mul_wt)(ws, m, W, W, N, W, W1, 0, A, W);
         F(activate)(net->act, tangent, r, W, A, b1, (R *)ws->dd[b], (R *)ws->ee[b], nt);
-        /* a += e P_b^T + p_b (primal rows only) */
-        const R *EPb = EP + b * W;
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-        for (size_t i = 0; i < r; i++) {
-            R *restrict a = A + i * W;
-            const R *restrict ep = EPb + i * B * W;
-            SD_SIMD
-            for (size_t j = 0; j < W; j++)
-                a[j] += ep[j];
-        }
+        F(add_embedding)(r, W, B, EP + b * W, A, nt);
         F(mul_wt)(ws, m, W, W, A, W, W2, 1, H, W);
         F(add_bias)(r, W, H, b2, nt);
     }
@@ -473,15 +477,7 @@ static void F(res_forward_multi)(const sd_resmlp *net, sd_resmlp_ws *ws, size_t 
                 F(mul_wt)(ws, m, W, W, N, W, W1, 0, A, W);
                 F(activate)(net->act, 0, r, W, A, b1, (R *)ws->dd[b], (R *)ws->ee[b], nt);
                 F(times_act_prime)(r, T, W, A, (R *)ws->dd[b], nt);
-                const R *EPb = EP + b * W;
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-                for (size_t i = 0; i < r; i++) {
-                    R *restrict a = A + i * W;
-                    const R *restrict ep = EPb + i * B * W;
-                    SD_SIMD
-                    for (size_t j = 0; j < W; j++)
-                        a[j] += ep[j];
-                }
+                F(add_embedding)(r, W, B, EP + b * W, A, nt);
                 F(mul_wt)(ws, m, W, W, A, W, W2, 1, H, W);
                 F(add_bias)(r, W, H, b2, nt);
             }
