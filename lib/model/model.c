@@ -380,14 +380,22 @@ int sd_model_score_c(const scoresde_model *model, const double *x, const double 
     return model->ops->score(model, x, t, n, cond, score);
 }
 
-int sd_model_predict_data_c(const scoresde_model *model, const double *x, const double *t,
-                            size_t n, size_t D, const sd_cond *cond, double *x0_hat)
+/* The data prediction of checked arguments: the kind's own, or Tweedie's
+ * formula on its score. */
+static int predict_data(const scoresde_model *model, const double *x, const double *t, size_t n,
+                        const sd_cond *cond, double *x0_hat)
 {
-    SD_TRY(check_eval(model, x, t, n, D, x0_hat, "x0_hat"));
     if (model->ops->predict_data)
         return model->ops->predict_data(model, x, t, n, cond, x0_hat);
     SD_TRY(model->ops->score(model, x, t, n, cond, x0_hat));
     return tweedie(model, x, t, n, x0_hat, 1);
+}
+
+int sd_model_predict_data_c(const scoresde_model *model, const double *x, const double *t,
+                            size_t n, size_t D, const sd_cond *cond, double *x0_hat)
+{
+    SD_TRY(check_eval(model, x, t, n, D, x0_hat, "x0_hat"));
+    return predict_data(model, x, t, n, cond, x0_hat);
 }
 
 int sd_model_score_cf(const scoresde_model *model, const double *x, const double *t, size_t n,
@@ -401,10 +409,7 @@ int sd_model_predict_data_cf(const scoresde_model *model, const double *x, const
                              size_t n, size_t D, const sd_cond *cond, double *x0_hat)
 {
     SD_TRY(check_eval_xf(model, x, t, n, D, x0_hat, "x0_hat"));
-    if (model->ops->predict_data)
-        return model->ops->predict_data(model, x, t, n, cond, x0_hat);
-    SD_TRY(model->ops->score(model, x, t, n, cond, x0_hat));
-    return tweedie(model, x, t, n, x0_hat, 1);
+    return predict_data(model, x, t, n, cond, x0_hat);
 }
 
 int sd_model_predict_noise_c(const scoresde_model *model, const double *x, const double *t,
