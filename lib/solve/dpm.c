@@ -292,8 +292,13 @@ static int dpm_finish(sd_block *b)
 }
 
 const sd_method_ops sd_method_dpmpp = {
-    "DPM-Solver++", SCORESDE_SAMPLER_DPMPP, dpm_prepare, dpm_ws, dpm_state, NULL, dpm_step,
-    dpm_finish,
+    .name = "DPM-Solver++",
+    .method = SCORESDE_SAMPLER_DPMPP,
+    .prepare = dpm_prepare,
+    .ws_doubles = dpm_ws,
+    .state_doubles = dpm_state,
+    .step = dpm_step,
+    .finish = dpm_finish,
 };
 
 /* ------------------------------------------------------------------------
@@ -650,6 +655,12 @@ static int dpa_step(sd_block *b, size_t round)
 }
 
 const sd_method_ops sd_method_dpmpp_adaptive = {
-    "adaptive DPM-Solver++", SCORESDE_SAMPLER_DPMPP, dpa_prepare, dpa_ws, dpa_state, dpa_init,
-    dpa_step, dpm_finish,
+    .name = "adaptive DPM-Solver++",
+    .method = SCORESDE_SAMPLER_DPMPP,
+    .prepare = dpa_prepare,
+    .ws_doubles = dpa_ws,
+    .state_doubles = dpa_state,
+    .init = dpa_init,
+    .step = dpa_step,
+    .finish = dpm_finish,
 };

@@ -97,7 +97,13 @@ static int ddim_step(sd_block *b, size_t k)
 }
 
 const sd_method_ops sd_method_ddim = {
-    "DDIM", SCORESDE_SAMPLER_DDIM, ddim_prepare, ddim_ws, no_state, NULL, ddim_step, sde_finish,
+    .name = "DDIM",
+    .method = SCORESDE_SAMPLER_DDIM,
+    .prepare = ddim_prepare,
+    .ws_doubles = ddim_ws,
+    .state_doubles = no_state,
+    .step = ddim_step,
+    .finish = sde_finish,
 };
 
 /* ---------------------------------------------------- DPM-Solver++ SDE
@@ -203,6 +209,11 @@ static int dps_step(sd_block *b, size_t k)
 }
 
 const sd_method_ops sd_method_dpmpp_sde = {
-    "DPM-Solver++ SDE", SCORESDE_SAMPLER_DPMPP_SDE, dps_prepare, dps_ws, dps_state, NULL,
-    dps_step, sde_finish,
+    .name = "DPM-Solver++ SDE",
+    .method = SCORESDE_SAMPLER_DPMPP_SDE,
+    .prepare = dps_prepare,
+    .ws_doubles = dps_ws,
+    .state_doubles = dps_state,
+    .step = dps_step,
+    .finish = sde_finish,
 };

@@ -138,8 +138,14 @@ int sd_edm_finish(sd_block *b)
 }
 
 const sd_method_ops sd_method_edm = {
-    "EDM", SCORESDE_SAMPLER_EDM, edm_prepare, edm_ws, edm_state, sd_edm_init, sd_edm_step,
-    sd_edm_finish,
+    .name = "EDM",
+    .method = SCORESDE_SAMPLER_EDM,
+    .prepare = edm_prepare,
+    .ws_doubles = edm_ws,
+    .state_doubles = edm_state,
+    .init = sd_edm_init,
+    .step = sd_edm_step,
+    .finish = sd_edm_finish,
 };
 
 /* ------------------------------------------------------------------------
@@ -222,6 +228,12 @@ static int ipndm_step(sd_block *b, size_t k)
 }
 
 const sd_method_ops sd_method_ipndm = {
-    "iPNDM", SCORESDE_SAMPLER_IPNDM, ipndm_prepare, ipndm_ws, ipndm_state, sd_edm_init,
-    ipndm_step, sd_edm_finish,
+    .name = "iPNDM",
+    .method = SCORESDE_SAMPLER_IPNDM,
+    .prepare = ipndm_prepare,
+    .ws_doubles = ipndm_ws,
+    .state_doubles = ipndm_state,
+    .init = sd_edm_init,
+    .step = ipndm_step,
+    .finish = sd_edm_finish,
 };

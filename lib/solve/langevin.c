@@ -48,7 +48,11 @@ static int lgv_step(sd_block *b, size_t k)
 }
 
 static const sd_method_ops lgv_ops = {
-    "Langevin dynamics", 0, NULL, lgv_ws, lgv_state, NULL, lgv_step, NULL,
+    .name = "Langevin dynamics",
+    .method = 0,
+    .ws_doubles = lgv_ws,
+    .state_doubles = lgv_state,
+    .step = lgv_step,
 };
 
 int sd_solve_langevin_setup(sd_run *run, scoresde_score_fn score, void *user, void *hook_mem)

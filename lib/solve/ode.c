@@ -344,5 +344,11 @@ static int ode_step(sd_block *b, size_t k)
 }
 
 const sd_method_ops sd_method_ode = {
-    "ODE", SCORESDE_SAMPLER_ODE, ode_prepare, ode_ws, ode_state, ode_init, ode_step, NULL,
+    .name = "ODE",
+    .method = SCORESDE_SAMPLER_ODE,
+    .prepare = ode_prepare,
+    .ws_doubles = ode_ws,
+    .state_doubles = ode_state,
+    .init = ode_init,
+    .step = ode_step,
 };

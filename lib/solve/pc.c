@@ -136,5 +136,12 @@ static int pc_finish(sd_block *b)
 }
 
 const sd_method_ops sd_method_pc = {
-    "PC", SCORESDE_SAMPLER_PC, pc_prepare, pc_ws, pc_state, pc_init, pc_step, pc_finish,
+    .name = "PC",
+    .method = SCORESDE_SAMPLER_PC,
+    .prepare = pc_prepare,
+    .ws_doubles = pc_ws,
+    .state_doubles = pc_state,
+    .init = pc_init,
+    .step = pc_step,
+    .finish = pc_finish,
 };

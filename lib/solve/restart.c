@@ -185,6 +185,12 @@ static int restart_step(sd_block *b, size_t k)
 }
 
 const sd_method_ops sd_method_restart = {
-    "Restart", SCORESDE_SAMPLER_RESTART, restart_prepare, restart_ws, restart_state,
-    sd_edm_init, restart_step, sd_edm_finish,
+    .name = "Restart",
+    .method = SCORESDE_SAMPLER_RESTART,
+    .prepare = restart_prepare,
+    .ws_doubles = restart_ws,
+    .state_doubles = restart_state,
+    .init = sd_edm_init,
+    .step = restart_step,
+    .finish = sd_edm_finish,
 };
