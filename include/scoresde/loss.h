@@ -249,6 +249,38 @@ SCORESDE_API int scoresde_loss_bounds(int setting, double *lower, double *upper,
 SCORESDE_API int scoresde_loss_default(int kind, int setting, double *value);
 
 /**
+ * The public name of a setting (1.1; the form of scoresde/common.h's Names:
+ * "num_probes" for SCORESDE_LOSS_NUM_PROBES), static storage; NULL for an
+ * unknown id, without recording an error. Ids run from 1 with no gaps.
+ * Thread-safe.
+ */
+SCORESDE_API const char *scoresde_loss_setting_name(int setting);
+
+/**
+ * The id of the setting named `name` into *setting (1.1). SCORESDE_EINVAL
+ * for a NULL name or setting, or a name that is not a loss setting's.
+ * Thread-safe.
+ */
+SCORESDE_API int scoresde_loss_setting_id(const char *name, int *setting);
+
+/**
+ * The public name of value `value` of an enum-valued setting (1.1; TIME_MODE,
+ * WEIGHTING, REDUCTION, PROBE: "lognormal" for SCORESDE_LOSS_TIME_LOGNORMAL,
+ * "half_sum" for SCORESDE_LOSS_REDUCE_HALF_SUM), static storage; NULL for
+ * another setting or a value outside its bounds, without recording an
+ * error. Thread-safe.
+ */
+SCORESDE_API const char *scoresde_loss_value_name(int setting, int value);
+
+/**
+ * The value named `name` of an enum-valued setting into *value (1.1).
+ * SCORESDE_EINVAL for a NULL name or value, an unknown setting, a setting
+ * without named values, or a name that is not one of its values (the
+ * message lists them). Thread-safe.
+ */
+SCORESDE_API int scoresde_loss_value_id(int setting, const char *name, int *value);
+
+/**
  * The reference model of ESM (borrowed: it must outlive the evaluations; the
  * loss does not free it). Its dimension must match the data's at evaluation
  * (SCORESDE_EDIM). NULL clears it. Returns SCORESDE_OK or SCORESDE_EINVAL

@@ -166,7 +166,9 @@
  * The per-method settings named above (EDM: GRID, STEPS; DPMPP: GRID, STEPS,
  * DENOISE; IPNDM: GRID, STEPS, ORDER; DDIM and DPMPP_SDE: GRID, STEPS, ETA,
  * FINAL_STEP; RESTART: GRID, STEPS) are where a new sampler of that method starts;
- * scoresde_sampler_default(method, setting) reports them.
+ * scoresde_sampler_default(method, setting) reports them, and
+ * scoresde_sampler_setting_applies(method, setting) which settings a method
+ * reads.
  *
  * Predictors, from t = t_k to u = t_{k+1} < t, h = t - u, z ~ N(0, I):
  *   EULER_MARUYAMA   x_mean = x - h [f - (1 + lam^2)/2 g^2 s],
@@ -381,7 +383,8 @@ typedef enum scoresde_sampler_solver_t {
 
 /**
  * Settings: type, [bounds], default. Values frozen; only ever added.
- * A setting irrelevant to the sampler's method is stored and ignored.
+ * A setting irrelevant to the sampler's method is stored and ignored
+ * (scoresde_sampler_setting_applies says which).
  * The defaults are those of scoresde_sampler_default: EDM and DPMPP start
  * some settings elsewhere (see the methods at the top).
  * EPS, H_INIT and H_MIN are the only settings that accept NaN, which means
@@ -637,6 +640,71 @@ SCORESDE_API int scoresde_sampler_bounds(int setting, double *lower, double *upp
  * Thread-safe.
  */
 SCORESDE_API int scoresde_sampler_default(int method, int setting, double *value);
+
+/**
+ * Whether `setting` applies to `method` (1.1): *applies = 1 when some call
+ * with a sampler of that method reads the setting (under some value of the
+ * others: RTOL applies to DPMPP through ADAPTIVE = 1, RHO to every method
+ * through GRID = KARRAS), else 0, in which case the setting is stored and
+ * ignored: changing it changes no result of any call with that sampler.
+ * Every method reads STEPS, EPS, GRID, RHO, POWER, THREADS, BLOCK,
+ * GUIDANCE_SCALE and SUPPORT_RETRIES (sampling), LANGEVIN_STEP
+ * (scoresde_sampler_langevin) and the bound's settings BOUND_DRAWS,
+ * BOUND_TIME, DEQUANT_BITS, DEQUANT_DRAWS, DATA_SCALE and DATA_SHIFT
+ * (scoresde/bound.h), which take any method's sampler; the others are the
+ * method's own (the methods at the top of this header). ADAPTIVE and UNIPC
+ * are DPMPP's. SCORESDE_EINVAL for a NULL applies, an unknown method or
+ * setting. Thread-safe.
+ */
+SCORESDE_API int scoresde_sampler_setting_applies(int method, int setting, int *applies);
+
+/**
+ * Names (1.1; the form of scoresde/common.h's Names). The public name of a
+ * method ("pc", "ode", "edm", "dpmpp", "ipndm", "ddim", "dpmpp_sde",
+ * "restart"), static storage, or NULL for an unknown method (no error
+ * recorded); method ids run from 1 with no gaps. Thread-safe.
+ */
+SCORESDE_API const char *scoresde_sampler_method_name(int method);
+
+/**
+ * The method named `name` into *method (1.1). SCORESDE_EINVAL for a NULL
+ * name or method, or a name that is not a method's (the message lists them).
+ * Thread-safe.
+ */
+SCORESDE_API int scoresde_sampler_method_id(const char *name, int *method);
+
+/**
+ * The public name of a setting (1.1: "restart_tmin" for
+ * SCORESDE_SAMPLER_RESTART_TMIN), static storage, or NULL for an unknown id
+ * (no error recorded); setting ids run from 1 with no gaps. Thread-safe.
+ */
+SCORESDE_API const char *scoresde_sampler_setting_name(int setting);
+
+/**
+ * The setting named `name` into *setting (1.1). SCORESDE_EINVAL for a NULL
+ * name or setting, or a name that is not a setting's. Thread-safe.
+ */
+SCORESDE_API int scoresde_sampler_setting_id(const char *name, int *setting);
+
+/**
+ * The public name of value `value` of an enum-valued setting (1.1: PREDICTOR,
+ * CORRECTOR, BATCH_NORMS, GRID, SOLVER, DIVERGENCE, BOUND_TIME, FINAL_STEP;
+ * "reverse_diffusion" for SCORESDE_SAMPLER_PREDICTOR_REVERSE_DIFFUSION,
+ * "uniform_t" for SCORESDE_SAMPLER_GRID_UNIFORM_T), static storage; NULL for
+ * another setting or a value outside the setting's bounds (no error
+ * recorded). Every value within the bounds of these settings has a name
+ * (GRID's "array" included, which only scoresde_sampler_set_grid sets).
+ * Thread-safe.
+ */
+SCORESDE_API const char *scoresde_sampler_value_name(int setting, int value);
+
+/**
+ * The value named `name` of an enum-valued setting into *value (1.1).
+ * SCORESDE_EINVAL for a NULL name or value, an unknown setting, a setting
+ * without named values, or a name that is not one of its values (the message
+ * lists them). Thread-safe.
+ */
+SCORESDE_API int scoresde_sampler_value_id(int setting, const char *name, int *value);
 
 /**
  * Use the caller's time grid: `count` >= 2 finite times, strictly decreasing,

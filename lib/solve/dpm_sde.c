@@ -98,7 +98,16 @@ static int ddim_step(sd_block *b, size_t k)
 
 const sd_method_ops sd_method_ddim = {
     .name = "DDIM",
+    .key = "ddim",
     .method = SCORESDE_SAMPLER_DDIM,
+    .defaults = (const sd_method_default[]){{SCORESDE_SAMPLER_GRID, SCORESDE_SAMPLER_GRID_LOGSNR},
+                                           {SCORESDE_SAMPLER_STEPS, 50},
+                                           {SCORESDE_SAMPLER_ETA, 0},
+                                           {SCORESDE_SAMPLER_DENOISE, 0},
+                                           {SCORESDE_SAMPLER_FINAL_STEP,
+                                            SCORESDE_SAMPLER_FINAL_STOP},
+                                           {0, 0}},
+    .reads = SD_SETTING_BIT(ETA) | SD_READS_FINAL | SD_READS_DATA,
     .prepare = ddim_prepare,
     .ws_doubles = ddim_ws,
     .state_doubles = no_state,
