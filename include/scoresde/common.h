@@ -39,9 +39,9 @@
  *    object's prefix, in lower case ("restart_tmin" for
  *    SCORESDE_SAMPLER_RESTART_TMIN, "dpmpp_sde" for SCORESDE_SAMPLER_DPMPP_SDE,
  *    "reverse_diffusion" for SCORESDE_SAMPLER_PREDICTOR_REVERSE_DIFFUSION),
- *    letters, digits and '_' only. scoresde_X_<thing>_name(id) returns the
+ *    letters, digits and '_' only. The *_name(id) functions return the
  *    name (static storage, never freed) or NULL for an unknown id without
- *    recording an error; scoresde_X_<thing>_id(name, &id) returns the id,
+ *    recording an error; the *_id(name, &id) functions write the id,
  *    SCORESDE_EINVAL for NULL or a name that is not one (exact,
  *    case-sensitive match). Ids of methods and settings run 1, 2, ... with no
  *    gaps, and the values of an enum-valued setting run from its lower bound

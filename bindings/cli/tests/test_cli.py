@@ -180,8 +180,12 @@ def test_every_method():
     for m in ("pc", "ode", "edm", "dpmpp", "ipndm", "ddim", "dpmpp-sde", "restart"):
         assert m in methods, (m, methods)
     n = 2000
+    # Steps: PC's default 1000 is slow here; iPNDM's default (10 steps at order
+    # 4) amplifies this small network's error (mass 0.435 instead of 0.3, while
+    # with the exact mixture the default gives 0.297), 30 steps do not.
+    steps_of = {"pc": ["--steps", "200"], "ipndm": ["--steps", "30"]}
     for m in methods:
-        steps = ["--steps", "200"] if m == "pc" else []
+        steps = steps_of.get(m, [])
         run("sample", "mix.sde", "-n", n, "-o", f"m-{m}.csv", "--seed", "5", "--method", m,
             *steps)
         _, s = read_csv(f"m-{m}.csv")
