@@ -434,6 +434,27 @@ START_TEST(test_loss_and_trainer_names)
                                               SCORESDE_LOSS_REDUCE_HALF_SUM),
                      "half_sum");
     ck_assert_str_eq(scoresde_loss_setting_name(SCORESDE_LOSS_NUM_PROBES), "num_probes");
+    /* kinds: 1 .. DDPM, each round-tripping and selecting its kind */
+    static const char *const kinds[] = {NULL,  "esm",  "ism", "ssm", "ssm_vr",
+                                        "dsm", "smld", "ddpm"};
+    for (int k = SCORESDE_LOSS_ESM; k <= SCORESDE_LOSS_DDPM; k++) {
+        ck_assert_str_eq(scoresde_loss_kind_name(k), kinds[k]);
+        int back = 0;
+        OK(scoresde_loss_kind_id(kinds[k], &back));
+        ck_assert_int_eq(back, k);
+        scoresde_loss *l = NULL;
+        OK(scoresde_loss_create(&l, back));
+        ck_assert_int_eq(scoresde_loss_kind(l), k);
+        scoresde_loss_free(l);
+    }
+    ck_assert_ptr_null(scoresde_loss_kind_name(0));
+    ck_assert_ptr_null(scoresde_loss_kind_name(SCORESDE_LOSS_DDPM + 1));
+    int kind;
+    test_expect_error(scoresde_loss_kind_id("DSM", &kind), SCORESDE_EINVAL,
+                      "'DSM' is not the name of a loss kind (one of: esm, ism, ssm, ssm_vr, dsm, "
+                      "smld, ddpm)");
+    test_expect_error(scoresde_loss_kind_id(NULL, &kind), SCORESDE_EINVAL, "name");
+    test_expect_error(scoresde_loss_kind_id("dsm", NULL), SCORESDE_EINVAL, "kind");
 
     scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
     scoresde_model *m = test_mixture(sde);

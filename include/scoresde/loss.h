@@ -198,6 +198,20 @@ SCORESDE_API void scoresde_loss_free(scoresde_loss *loss);
 SCORESDE_API int scoresde_loss_kind(const scoresde_loss *loss);
 
 /**
+ * The public name of a loss kind (1.1; the form of scoresde/common.h's Names:
+ * "ssm_vr" for SCORESDE_LOSS_SSM_VR), static storage; NULL for an unknown
+ * kind, without recording an error. Kinds run from 1 with no gaps.
+ * Thread-safe.
+ */
+SCORESDE_API const char *scoresde_loss_kind_name(int kind);
+
+/**
+ * The kind named `name` into *kind (1.1). SCORESDE_EINVAL for a NULL name or
+ * kind, or a name that is not a kind's (the message lists them). Thread-safe.
+ */
+SCORESDE_API int scoresde_loss_kind_id(const char *name, int *kind);
+
+/**
  * Set an integer setting (scoresde_loss_setting_t) to a value within its
  * bounds. WEIGHTING = USER also needs the hook installed
  * (scoresde_loss_set_weight_fn). Returns SCORESDE_OK or SCORESDE_EINVAL

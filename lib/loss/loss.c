@@ -23,6 +23,7 @@
 #include <float.h>
 #include <math.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
@@ -34,18 +35,43 @@
 #include "settings.h"
 
 
+/* The kinds by id: the name in messages and the public one
+ * (scoresde_loss_kind_name). */
+static const struct {
+    const char *name, *key;
+} kinds[] = {
+    [SCORESDE_LOSS_ESM] = {"ESM", "esm"},          [SCORESDE_LOSS_ISM] = {"ISM", "ism"},
+    [SCORESDE_LOSS_SSM] = {"SSM", "ssm"},          [SCORESDE_LOSS_SSM_VR] = {"SSM_VR", "ssm_vr"},
+    [SCORESDE_LOSS_DSM] = {"DSM", "dsm"},          [SCORESDE_LOSS_SMLD] = {"SMLD", "smld"},
+    [SCORESDE_LOSS_DDPM] = {"DDPM", "ddpm"},
+};
+#define KINDS ((int)(sizeof kinds / sizeof kinds[0]))
+
 static const char *kind_name(int kind)
 {
-    switch (kind) {
-    case SCORESDE_LOSS_ESM: return "ESM";
-    case SCORESDE_LOSS_ISM: return "ISM";
-    case SCORESDE_LOSS_SSM: return "SSM";
-    case SCORESDE_LOSS_SSM_VR: return "SSM_VR";
-    case SCORESDE_LOSS_DSM: return "DSM";
-    case SCORESDE_LOSS_SMLD: return "SMLD";
-    case SCORESDE_LOSS_DDPM: return "DDPM";
-    default: return "?";
+    return kind > 0 && kind < KINDS ? kinds[kind].name : "?";
+}
+
+const char *scoresde_loss_kind_name(int kind)
+{
+    return kind > 0 && kind < KINDS ? kinds[kind].key : NULL;
+}
+
+int scoresde_loss_kind_id(const char *name, int *kind)
+{
+    SD_TRY(sd_check_ptr(name, "name"));
+    SD_TRY(sd_check_ptr(kind, "kind"));
+    char list[128] = "";
+    for (int k = 1; k < KINDS; k++) {
+        if (strcmp(kinds[k].key, name) == 0) {
+            *kind = k;
+            return SCORESDE_OK;
+        }
+        size_t used = strlen(list);
+        snprintf(list + used, sizeof list - used, "%s%s", k > 1 ? ", " : "", kinds[k].key);
     }
+    return sd_fail(SCORESDE_EINVAL, "'%.64s' is not the name of a loss kind (one of: %s)", name,
+                   list);
 }
 
 static int is_probe_kind(int kind)

@@ -288,6 +288,8 @@ _FUNCTIONS = {
     "scoresde_loss_get_double": (_i, [_vp, _i, c_double_p], check_status),
     "scoresde_loss_bounds": (_i, [_i, c_double_p, c_double_p, ctypes.POINTER(_i)], check_status),
     "scoresde_loss_default": (_i, [_i, _i, c_double_p], check_status),
+    "scoresde_loss_kind_name": (ctypes.c_char_p, [_i], check_name),
+    "scoresde_loss_kind_id": (_i, [ctypes.c_char_p, ctypes.POINTER(_i)], check_status),
     "scoresde_loss_setting_name": (ctypes.c_char_p, [_i], check_name),
     "scoresde_loss_setting_id": (_i, [ctypes.c_char_p, ctypes.POINTER(_i)], check_status),
     "scoresde_loss_value_name": (ctypes.c_char_p, [_i, _i], check_name),

@@ -20,9 +20,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Loss", "Trainer", "ProgressBar", "progress_bar"]
 
-LOSS_KINDS = {"esm": 1, "ism": 2, "ssm": 3, "ssm_vr": 4, "dsm": 5, "smld": 6, "ddpm": 7}
-
-
 def library_names(name_fn):
     """{name: id} of the library's table behind name_fn (ids 1, 2, ... up to
     the first without a name; scoresde/common.h's Names)."""
@@ -50,6 +47,7 @@ def _bounds(fn, cid):
     return lo.value, hi.value, bool(is_int.value)
 
 
+LOSS_KINDS = library_names(lib.scoresde_loss_kind_name)
 # setting name: (C id, is_int, {value names} or None), from the library's tables
 LOSS_SETTINGS = {
     name: (cid, _bounds(lib.scoresde_loss_bounds, cid)[2],

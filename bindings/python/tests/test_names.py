@@ -44,6 +44,7 @@ def test_sampler_tables_are_the_headers():
 
 
 def test_loss_and_trainer_tables_are_the_headers():
+    assert train.LOSS_KINDS == enumerators("loss.h", "scoresde_loss_kind_t", "SCORESDE_LOSS_")
     assert {k: v[0] for k, v in train.LOSS_SETTINGS.items()} == enumerators(
         "loss.h", "scoresde_loss_setting_t", "SCORESDE_LOSS_")
     values = {"time_mode": ("scoresde_loss_time_mode_t", "SCORESDE_LOSS_TIME_"),

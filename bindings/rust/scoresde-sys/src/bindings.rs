@@ -1031,6 +1031,15 @@ extern "C" {
     pub fn scoresde_loss_kind(loss: *const scoresde_loss) -> core::ffi::c_int;
 }
 extern "C" {
+    pub fn scoresde_loss_kind_name(kind: core::ffi::c_int) -> *const core::ffi::c_char;
+}
+extern "C" {
+    pub fn scoresde_loss_kind_id(
+        name: *const core::ffi::c_char,
+        kind: *mut core::ffi::c_int,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
     pub fn scoresde_loss_set_int(
         loss: *mut scoresde_loss,
         setting: core::ffi::c_int,

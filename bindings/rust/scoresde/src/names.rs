@@ -5,7 +5,7 @@ use std::ffi::{c_char, c_int, CStr, CString};
 
 use scoresde_sys as sys;
 
-use crate::enums::{LossSetting, Method, SamplerSetting, TrainerSetting};
+use crate::enums::{LossKind, LossSetting, Method, SamplerSetting, TrainerSetting};
 use crate::error::{check, Error, Result};
 
 /// A name the library returns: static storage, or NULL for an unknown id.
@@ -64,6 +64,7 @@ macro_rules! named {
 
 named!(Method, scoresde_sampler_method_name, scoresde_sampler_method_id, "sampling method");
 named!(SamplerSetting, scoresde_sampler_setting_name, scoresde_sampler_setting_id, "sampler setting");
+named!(LossKind, scoresde_loss_kind_name, scoresde_loss_kind_id, "loss kind");
 named!(LossSetting, scoresde_loss_setting_name, scoresde_loss_setting_id, "loss setting");
 named!(TrainerSetting, scoresde_trainer_setting_name, scoresde_trainer_setting_id, "trainer setting");
 

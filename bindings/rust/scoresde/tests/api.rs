@@ -368,6 +368,7 @@ fn names_are_the_librarys() {
                sys::SCORESDE_SAMPLER_GRID_KARRAS as i32);
     assert!(SamplerSetting::Grid.value_from_name("uniform").is_err());
     assert_eq!(LossSetting::NumProbes.name(), Some("num_probes"));
+    assert_eq!(scoresde::LossKind::from_name("ssm_vr").unwrap(), scoresde::LossKind::SsmVr);
     assert_eq!(TrainerSetting::from_name("weight_decay").unwrap(), TrainerSetting::WeightDecay);
     assert!(Method::Dpmpp.setting_applies(SamplerSetting::Rtol).unwrap());
     assert!(!Method::Ode.setting_applies(SamplerSetting::Unipc).unwrap());
