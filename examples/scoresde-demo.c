@@ -503,13 +503,26 @@ static int parse_args(int argc, char **argv, options *o)
     return 0;
 }
 
-/* Name tables for the string flags, in the library's enum values. */
+/* The demo's own choices of SDE and loss (the sampler's names are the library's). */
 static const char *const sde_names[] = {"vp", "subvp", "ve"};
 static const char *const loss_names[] = {"dsm", "dsm-likelihood", "ssm", "ssm-vr", "ddpm"};
-static const char *const predictor_names[] = {"none", "euler-maruyama", "reverse-diffusion",
-                                              "ancestral"};
-static const char *const corrector_names[] = {"none", "langevin", "annealed"};
-static const char *const solver_names[] = {"euler", "heun", "rk4", "dopri5"};
+
+/* A sampler setting's value by the library's own name of it
+ * (scoresde_sampler_value_id; '-' stands for '_' on the command line), or -1
+ * after printing the library's message, which lists the names. */
+static int choose_value(const char *flag, int setting, const char *value)
+{
+    char name[64];
+    size_t k = 0;
+    for (; value[k] != '\0' && k + 1 < sizeof name; k++)
+        name[k] = value[k] == '-' ? '_' : value[k];
+    name[k] = '\0';
+    int v;
+    if (scoresde_sampler_value_id(setting, name, &v) == SCORESDE_OK)
+        return v;
+    fprintf(stderr, "scoresde-demo: %s: %s\n", flag, scoresde_last_error());
+    return -1;
+}
 
 static int choose(const char *flag, const char *value, const char *const *names, int count)
 {
@@ -553,9 +566,9 @@ int main(int argc, char **argv)
     }
     int sde_k = choose("--sde", o.sde, sde_names, 3);
     int loss_k = choose("--loss", o.loss, loss_names, 5);
-    int pred_k = choose("--predictor", o.predictor, predictor_names, 4);
-    int corr_k = choose("--corrector", o.corrector, corrector_names, 3);
-    int solv_k = choose("--solver", o.solver, solver_names, 4);
+    int pred_k = choose_value("--predictor", SCORESDE_SAMPLER_PREDICTOR, o.predictor);
+    int corr_k = choose_value("--corrector", SCORESDE_SAMPLER_CORRECTOR, o.corrector);
+    int solv_k = choose_value("--solver", SCORESDE_SAMPLER_SOLVER, o.solver);
     if (sde_k < 0 || loss_k < 0 || pred_k < 0 || corr_k < 0 || solv_k < 0)
         return 2;
     if (loss_k == 4 && sde_k != 0) {
@@ -703,7 +716,7 @@ int main(int argc, char **argv)
 
     /* Probability-flow ODE sampling, from the same prior draws. */
     TRY("creating the ODE sampler", scoresde_sampler_create(&ode, SCORESDE_SAMPLER_ODE));
-    TRY("setting SOLVER", scoresde_sampler_set_int(ode, SCORESDE_SAMPLER_SOLVER, solv_k + 1));
+    TRY("setting SOLVER", scoresde_sampler_set_int(ode, SCORESDE_SAMPLER_SOLVER, solv_k));
     TRY("setting STEPS", scoresde_sampler_set_int(ode, SCORESDE_SAMPLER_STEPS, o.ode_steps));
     TRY("setting BLOCK", scoresde_sampler_set_int(ode, SCORESDE_SAMPLER_BLOCK, 256));
     TRY("setting THREADS", scoresde_sampler_set_int(ode, SCORESDE_SAMPLER_THREADS, o.threads));

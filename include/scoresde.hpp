@@ -398,6 +398,30 @@ inline void from_data(const scoresde_model *model, span<double> x) {
     check(scoresde_model_from_data(model, x.data(), n), "scoresde_model_from_data");
 }
 
+/** The sampler method of a library name ("dpmpp_sde"; scoresde_sampler_method_id);
+ *  an unknown name throws Error with SCORESDE_EINVAL, its message listing the names. */
+inline int sampler_method(const char *name) {
+    int method = 0;
+    check(scoresde_sampler_method_id(name, &method), "scoresde_sampler_method_id");
+    return method;
+}
+
+/** The sampler setting of a library name ("restart_tmin"; scoresde_sampler_setting_id);
+ *  an unknown name throws Error with SCORESDE_EINVAL. */
+inline int sampler_setting(const char *name) {
+    int setting = 0;
+    check(scoresde_sampler_setting_id(name, &setting), "scoresde_sampler_setting_id");
+    return setting;
+}
+
+/** The value named @p name of an enum-valued sampler setting ("karras" of GRID;
+ *  scoresde_sampler_value_id); an unknown name throws Error with SCORESDE_EINVAL. */
+inline int sampler_value(int setting, const char *name) {
+    int value = 0;
+    check(scoresde_sampler_value_id(setting, name, &value), "scoresde_sampler_value_id");
+    return value;
+}
+
 }  // namespace scoresde
 
 #endif /* SCORESDE_HPP */

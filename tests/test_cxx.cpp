@@ -444,6 +444,22 @@ static void test_new_samplers() {
     }
 }
 
+// The library's names through the wrappers: a method, a setting and a value
+// by name select what their ids do; an unknown name throws EINVAL.
+static void test_names() {
+    EXPECT(scoresde::sampler_method("dpmpp_sde") == SCORESDE_SAMPLER_DPMPP_SDE);
+    EXPECT(scoresde::sampler_setting("restart_tmin") == SCORESDE_SAMPLER_RESTART_TMIN);
+    EXPECT(scoresde::sampler_value(SCORESDE_SAMPLER_GRID, "karras") ==
+           SCORESDE_SAMPLER_GRID_KARRAS);
+    try {
+        scoresde::sampler_method("DPMPP");
+        EXPECT(false);
+    } catch (const scoresde::Error &e) {
+        EXPECT(e.status() == SCORESDE_EINVAL);
+        EXPECT(std::string(e.what()).find("dpmpp_sde") != std::string::npos);
+    }
+}
+
 // The docs show exactly the example compiled above: compare docs/cxx.md's
 // "Training and sampling" block with the .inc file (paths from meson).
 static void test_docs_show_the_example(const char *doc_path, const char *inc_path) {
@@ -526,6 +542,7 @@ int main(int argc, char **argv) {
     test_iid_and_support();
     test_resmlp();
     test_new_samplers();
+    test_names();
     if (argc == 3) test_docs_show_the_example(argv[1], argv[2]);
     EXPECT(scoresde_live_allocations() == live);  // every handle was freed by its owner
     std::printf("test_cxx: %d checks passed\n", checks);

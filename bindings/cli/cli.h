@@ -58,11 +58,12 @@ int cli_lookup(const char *opt, const char *name, const cli_name *table, int *ou
 const char *cli_name_of(const cli_name *table, int value);
 
 extern const cli_name cli_sde_names[];
-extern const cli_name cli_sampler_names[];
-extern const cli_name cli_predictor_names[];
-extern const cli_name cli_corrector_names[];
-extern const cli_name cli_solver_names[];
-extern const cli_name cli_grid_names[];
+/* The library's names of the sampler methods and of the values of an
+ * enum-valued sampler setting (scoresde_sampler_method_id, _value_id),
+ * written with '-' for '_' on the command line (either is accepted): the
+ * method or value of `name`, or print the choices and return -1. */
+int cli_lookup_method(const char *opt, const char *name, int *method);
+int cli_lookup_value(const char *opt, int setting, const char *name, int *value);
 extern const cli_name cli_model_kind_names[];
 extern const cli_name cli_activation_names[];
 extern const cli_name cli_output_names[];

@@ -157,30 +157,6 @@ const cli_name cli_sde_names[] = {{"vp", SCORESDE_SDE_VP},         {"subvp", SCO
                                   {"edm", SCORESDE_SDE_EDM},       {"ou", SCORESDE_SDE_OU},
                                   {"schedule", SCORESDE_SDE_SCHEDULE},
                                   {"custom", SCORESDE_SDE_CUSTOM}, {NULL, 0}};
-const cli_name cli_sampler_names[] = {{"pc", SCORESDE_SAMPLER_PC},
-                                      {"ode", SCORESDE_SAMPLER_ODE},
-                                      {"edm", SCORESDE_SAMPLER_EDM},
-                                      {"dpmpp", SCORESDE_SAMPLER_DPMPP},
-                                      {NULL, 0}};
-const cli_name cli_predictor_names[] = {
-    {"none", SCORESDE_SAMPLER_PREDICTOR_NONE},
-    {"euler-maruyama", SCORESDE_SAMPLER_PREDICTOR_EULER_MARUYAMA},
-    {"reverse-diffusion", SCORESDE_SAMPLER_PREDICTOR_REVERSE_DIFFUSION},
-    {"ancestral", SCORESDE_SAMPLER_PREDICTOR_ANCESTRAL},
-    {NULL, 0}};
-const cli_name cli_corrector_names[] = {{"none", SCORESDE_SAMPLER_CORRECTOR_NONE},
-                                        {"langevin", SCORESDE_SAMPLER_CORRECTOR_LANGEVIN},
-                                        {"annealed", SCORESDE_SAMPLER_CORRECTOR_ANNEALED},
-                                        {NULL, 0}};
-const cli_name cli_solver_names[] = {{"euler", SCORESDE_SAMPLER_SOLVER_EULER},
-                                     {"heun", SCORESDE_SAMPLER_SOLVER_HEUN},
-                                     {"rk4", SCORESDE_SAMPLER_SOLVER_RK4},
-                                     {"dopri5", SCORESDE_SAMPLER_SOLVER_DOPRI5},
-                                     {NULL, 0}};
-const cli_name cli_grid_names[] = {{"uniform", SCORESDE_SAMPLER_GRID_UNIFORM_T},
-                                   {"karras", SCORESDE_SAMPLER_GRID_KARRAS},
-                                   {"logsnr", SCORESDE_SAMPLER_GRID_LOGSNR},
-                                   {NULL, 0}};
 const cli_name cli_model_kind_names[] = {{"gmm", SCORESDE_MODEL_GMM},
                                          {"score-fn", SCORESDE_MODEL_SCORE_FN},
                                          {"denoiser-fn", SCORESDE_MODEL_DENOISER_FN},
@@ -213,6 +189,55 @@ int cli_lookup(const char *opt, const char *name, const cli_name *table, int *ou
     }
     cli_usage("--%s: unknown value '%s' (one of: %s)", opt, name, list);
     return -1;
+}
+
+/* The library's names, spelled for the shell: '-' for '_' ("reverse-diffusion",
+ * "dpmpp-sde"); either is accepted. `name_of(setting, k)` gives the name of
+ * value k (for methods the setting is unused). */
+static int lookup_library(const char *opt, const char *given, int setting,
+                          const char *(*name_of)(int, int), int lo, int hi, int *out)
+{
+    char list[512] = "";
+    for (int k = lo; k <= hi; k++) {
+        const char *name = name_of(setting, k);
+        if (name == NULL)
+            break;
+        size_t i = 0;
+        while (name[i] != '\0' && given[i] != '\0' &&
+               (given[i] == name[i] || (given[i] == '-' && name[i] == '_')))
+            i++;
+        if (name[i] == '\0' && given[i] == '\0') {
+            *out = k;
+            return 0;
+        }
+        size_t used = strlen(list);
+        snprintf(list + used, sizeof list - used, "%s%s", used > 0 ? ", " : "", name);
+    }
+    for (char *p = list; *p; p++)
+        if (*p == '_')
+            *p = '-';
+    cli_usage("--%s: unknown value '%s' (one of: %s)", opt, given, list);
+    return -1;
+}
+
+static const char *method_name(int setting, int method)
+{
+    (void)setting;
+    return scoresde_sampler_method_name(method);
+}
+
+int cli_lookup_method(const char *opt, const char *name, int *method)
+{
+    return lookup_library(opt, name, 0, method_name, 1, INT_MAX, method);
+}
+
+int cli_lookup_value(const char *opt, int setting, const char *name, int *value)
+{
+    double lo, hi;
+    if (scoresde_sampler_bounds(setting, &lo, &hi, NULL) != SCORESDE_OK)
+        return cli_usage("--%s: setting %d has no named values", opt, setting), -1;
+    return lookup_library(opt, name, setting, scoresde_sampler_value_name, (int)lo, (int)hi,
+                          value);
 }
 
 const char *cli_name_of(const cli_name *table, int value)

@@ -36,6 +36,7 @@ static int parse(int argc, char **argv, sample_opts *o, int inputs)
         {"output", required_argument, NULL, 'o'},
         {"samples", required_argument, NULL, 'n'},
         {"sampler", required_argument, NULL, OPT_SAMPLER},
+        {"method", required_argument, NULL, OPT_SAMPLER},
         {"steps", required_argument, NULL, OPT_STEPS},
         {"order", required_argument, NULL, OPT_ORDER},
         {"tol", required_argument, NULL, OPT_TOL},
@@ -87,7 +88,7 @@ static int parse(int argc, char **argv, sample_opts *o, int inputs)
             if (cli_parse_int("steps", optarg, 1, 1000000, &o->steps) != 0) return -1;
             break;
         case OPT_ORDER:
-            if (cli_parse_int("order", optarg, 1, 3, &o->order) != 0) return -1;
+            if (cli_parse_int("order", optarg, 1, 4, &o->order) != 0) return -1;
             break;
         case OPT_THREADS:
             if (cli_parse_int("threads", optarg, 1, 1024, &o->threads) != 0) return -1;
@@ -140,22 +141,22 @@ static int make_sampler(const sample_opts *o, int method, scoresde_sampler **out
         SET_DBL(SCORESDE_SAMPLER_ATOL, o->tol);
     }
     if (o->solver != NULL) {
-        if (cli_lookup("solver", o->solver, cli_solver_names, &v) != 0)
+        if (cli_lookup_value("solver", SCORESDE_SAMPLER_SOLVER, o->solver, &v) != 0)
             goto usage;
         SET_INT(SCORESDE_SAMPLER_SOLVER, v);
     }
     if (o->predictor != NULL) {
-        if (cli_lookup("predictor", o->predictor, cli_predictor_names, &v) != 0)
+        if (cli_lookup_value("predictor", SCORESDE_SAMPLER_PREDICTOR, o->predictor, &v) != 0)
             goto usage;
         SET_INT(SCORESDE_SAMPLER_PREDICTOR, v);
     }
     if (o->corrector != NULL) {
-        if (cli_lookup("corrector", o->corrector, cli_corrector_names, &v) != 0)
+        if (cli_lookup_value("corrector", SCORESDE_SAMPLER_CORRECTOR, o->corrector, &v) != 0)
             goto usage;
         SET_INT(SCORESDE_SAMPLER_CORRECTOR, v);
     }
     if (o->grid != NULL) {
-        if (cli_lookup("grid", o->grid, cli_grid_names, &v) != 0)
+        if (cli_lookup_value("grid", SCORESDE_SAMPLER_GRID, o->grid, &v) != 0)
             goto usage;
         SET_INT(SCORESDE_SAMPLER_GRID, v);
     }
@@ -263,7 +264,7 @@ int cli_sample(int argc, char **argv)
     if (o.n == 0)
         return cli_usage("no sample count given (-n N)");
     int method;
-    if (cli_lookup("sampler", o.sampler, cli_sampler_names, &method) != 0)
+    if (cli_lookup_method("sampler", o.sampler, &method) != 0)
         return CLI_USAGE;
     cli_model cm;
     if (cli_model_load(&cm, o.model) != CLI_OK)

@@ -33,6 +33,20 @@
  *    allowed and what a new object starts with. A double setting whose
  *    default the library derives from context (an SDE's eps, an automatic
  *    step size) takes NaN for "let the library choose", and starts at NaN.
+ *  - Names (1.1). Methods, settings and the values of enum-valued settings
+ *    have one public name each, the library's, so bindings, tools and
+ *    configuration files never keep copies: the enumerator's name after the
+ *    object's prefix, in lower case ("restart_tmin" for
+ *    SCORESDE_SAMPLER_RESTART_TMIN, "dpmpp_sde" for SCORESDE_SAMPLER_DPMPP_SDE,
+ *    "reverse_diffusion" for SCORESDE_SAMPLER_PREDICTOR_REVERSE_DIFFUSION),
+ *    letters, digits and '_' only. The *_name(id) functions return the
+ *    name (static storage, never freed) or NULL for an unknown id without
+ *    recording an error; the *_id(name, &id) functions write the id,
+ *    SCORESDE_EINVAL for NULL or a name that is not one (exact,
+ *    case-sensitive match). Ids of methods and settings run 1, 2, ... with no
+ *    gaps, and the values of an enum-valued setting run from its lower bound
+ *    to its upper bound (*_bounds), so a program lists them all by counting
+ *    up until the first NULL (values: across the bounds).
  *  - Step counts and sample indices are uint64_t; sizes of arrays are size_t.
  *  - Enumeration types are named scoresde_..._t (libgit2's convention), so
  *    a type never shares its name with the function that returns one of its

@@ -198,6 +198,20 @@ SCORESDE_API void scoresde_loss_free(scoresde_loss *loss);
 SCORESDE_API int scoresde_loss_kind(const scoresde_loss *loss);
 
 /**
+ * The public name of a loss kind (1.1; the form of scoresde/common.h's Names:
+ * "ssm_vr" for SCORESDE_LOSS_SSM_VR), static storage; NULL for an unknown
+ * kind, without recording an error. Kinds run from 1 with no gaps.
+ * Thread-safe.
+ */
+SCORESDE_API const char *scoresde_loss_kind_name(int kind);
+
+/**
+ * The kind named `name` into *kind (1.1). SCORESDE_EINVAL for a NULL name or
+ * kind, or a name that is not a kind's (the message lists them). Thread-safe.
+ */
+SCORESDE_API int scoresde_loss_kind_id(const char *name, int *kind);
+
+/**
  * Set an integer setting (scoresde_loss_setting_t) to a value within its
  * bounds. WEIGHTING = USER also needs the hook installed
  * (scoresde_loss_set_weight_fn). Returns SCORESDE_OK or SCORESDE_EINVAL
@@ -247,6 +261,38 @@ SCORESDE_API int scoresde_loss_bounds(int setting, double *lower, double *upper,
  * or id). Thread-safe.
  */
 SCORESDE_API int scoresde_loss_default(int kind, int setting, double *value);
+
+/**
+ * The public name of a setting (1.1; the form of scoresde/common.h's Names:
+ * "num_probes" for SCORESDE_LOSS_NUM_PROBES), static storage; NULL for an
+ * unknown id, without recording an error. Ids run from 1 with no gaps.
+ * Thread-safe.
+ */
+SCORESDE_API const char *scoresde_loss_setting_name(int setting);
+
+/**
+ * The id of the setting named `name` into *setting (1.1). SCORESDE_EINVAL
+ * for a NULL name or setting, or a name that is not a loss setting's.
+ * Thread-safe.
+ */
+SCORESDE_API int scoresde_loss_setting_id(const char *name, int *setting);
+
+/**
+ * The public name of value `value` of an enum-valued setting (1.1; TIME_MODE,
+ * WEIGHTING, REDUCTION, PROBE: "lognormal" for SCORESDE_LOSS_TIME_LOGNORMAL,
+ * "half_sum" for SCORESDE_LOSS_REDUCE_HALF_SUM), static storage; NULL for
+ * another setting or a value outside its bounds, without recording an
+ * error. Thread-safe.
+ */
+SCORESDE_API const char *scoresde_loss_value_name(int setting, int value);
+
+/**
+ * The value named `name` of an enum-valued setting into *value (1.1).
+ * SCORESDE_EINVAL for a NULL name or value, an unknown setting, a setting
+ * without named values, or a name that is not one of its values (the
+ * message lists them). Thread-safe.
+ */
+SCORESDE_API int scoresde_loss_value_id(int setting, const char *name, int *value);
 
 /**
  * The reference model of ESM (borrowed: it must outlive the evaluations; the

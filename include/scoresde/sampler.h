@@ -39,14 +39,14 @@
  *        step-ratio guard below may lower it. With ORDER = 3 (and N > 1) the first step is instead
  *        the singlestep DPM-Solver++(2S) with its midpoint in lambda (one
  *        more evaluation): an order-1 first step would cap the global order
- *        at 2 (measured: slope 2.05 for 3M started at order 1, 3 with 2S).
+ *        at 2.
  *        Note on 3M (docs/math.md section 5): the paper and its code
  *        pair phi_3 with D2 = (D1_0 - D1_1)/(r0 + r1), half of h^2 m'' (the
  *        divided differences sit at the midpoints, (h_0 + h_1)/2 apart),
  *        while -alpha_t phi_3 multiplies the full h^2 m'' in the Taylor
- *        integral. That form measured order 2 (slope 1.9 on the Karras grid
- *        for a Gaussian); this library uses D2 = 2 (D1_0 - D1_1)/(r0 + r1),
- *        which measured order 3.
+ *        integral, so that form is of order 2; this library uses
+ *        D2 = 2 (D1_0 - D1_1)/(r0 + r1), of order 3 (the measured slopes are
+ *        in docs/guide/16-choosing-a-sampler.md).
  *        Created with GRID = LOGSNR, STEPS = 20, DENOISE = 0; NFE = N (+1 for
  *        3M, +1 with DENOISE, a Tweedie mean at eps). Deterministic.
  *        ADAPTIVE = 1 replaces the multistep by the adaptive DPM-Solver++
@@ -62,15 +62,9 @@
  *        gives only its first and last times (STEPS and ORDER are unused);
  *        NFE = 3 x attempted steps, per sample (stats: the largest). A
  *        guided adaptive run calls the guidance hook once per sample and
- *        evaluation. Measured (tests/bench/bench_sampler.c: VP, a narrow
- *        2-D mixture, 1000 samples, endpoint distance from a 1e-11
- *        reference): RTOL = ATOL = 1e-2 gives median 1.6e-3 but RMS
- *        2.6e-2 at mean NFE 47 (max 66); 1e-5 gives RMS 2.0e-4 at mean 243.
- *        The local error estimate does not see the growth of errors along
- *        the few trajectories that pass near the boundary between modes,
- *        which dominate the RMS: on that problem Dormand-Prince (ODE) at
- *        tolerance 1e-3 (RMS 6.9e-3, mean NFE 42) and 3M on the log-SNR
- *        grid at 30 NFE (RMS 2.1e-2, median 4.0e-3) do better per NFE.
+ *        evaluation. The local error estimate does not see the growth of
+ *        errors along trajectories that pass near the boundary between
+ *        modes (accuracy per NFE: docs/guide/16-choosing-a-sampler.md).
  *        UNIPC = 1 (multistep only) adds the UniC corrector (Zhao et al.
  *        2023, "UniPC", data prediction) at no extra NFE: the evaluation
  *        m_k = m(x_k, t_k) at the predicted point x_k, which step k needs
@@ -87,18 +81,13 @@
  *        is solved). For p = 1 it uses, as the reference code, rho = 1/2
  *        with B(h) = expm1(-h) ("bh2"): w_1 = expm1(-h)/2. UniC-p has local
  *        error O(h^(p+2)), so ORDER 1, 2, 3 converge at orders 2, 3, 4
- *        (measured on a Gaussian, Karras grid, N = 40 -> 80: slopes 1.97,
- *        3.04, 4.00; on the log-SNR grid 3M already shows 4 there, and
- *        UniC keeps 4 with a smaller constant). Not corrected: the last
- *        step (its evaluation would be an extra NFE; DENOISE's evaluation
- *        is not used for it either) and 3M's 2S first step (its local
+ *        (the measured slopes: docs/guide/16-choosing-a-sampler.md). Not
+ *        corrected: the last step (its evaluation would be an extra NFE;
+ *        DENOISE's evaluation is not used for it either) and 3M's 2S
+ *        first step (its local
  *        error is O(h^4) already, UniC-1's only O(h^3)). Costs: the same
  *        NFE, two more vectors of state per sample (the third previous m
- *        and x_{k-1}), O(D) work per step. Measured (bench_sampler.c, as
- *        above): with 3M on the grid t_k = eps + (T - eps)(1 - k/N)^2
- *        (set_grid) RMS 4.9e-3 at 25 NFE and 2.2e-3 at 30 (median 1.2e-3;
- *        3M alone 1.6e-2); on the log-SNR grid 1.7e-2 at 30 NFE (3M alone
- *        2.1e-2) and 1.6e-3 at 50 (1.5e-2). ADAPTIVE = 1 ignores UNIPC.
+ *        and x_{k-1}), O(D) work per step. ADAPTIVE = 1 ignores UNIPC.
  *   IPNDM iPNDM (Zhang and Chen 2023, the improved PNDM), 1.1: the ODE of EDM
  *        above, dx_edm/dr = d = (x_edm - D(x_edm; r)) / r, by Adams-Bashforth
  *        on the noise predictions d_k of the grid points:
@@ -177,7 +166,9 @@
  * The per-method settings named above (EDM: GRID, STEPS; DPMPP: GRID, STEPS,
  * DENOISE; IPNDM: GRID, STEPS, ORDER; DDIM and DPMPP_SDE: GRID, STEPS, ETA,
  * FINAL_STEP; RESTART: GRID, STEPS) are where a new sampler of that method starts;
- * scoresde_sampler_default(method, setting) reports them.
+ * scoresde_sampler_default(method, setting) reports them, and
+ * scoresde_sampler_setting_applies(method, setting) which settings a method
+ * reads.
  *
  * Predictors, from t = t_k to u = t_{k+1} < t, h = t - u, z ~ N(0, I):
  *   EULER_MARUYAMA   x_mean = x - h [f - (1 + lam^2)/2 g^2 s],
@@ -392,7 +383,8 @@ typedef enum scoresde_sampler_solver_t {
 
 /**
  * Settings: type, [bounds], default. Values frozen; only ever added.
- * A setting irrelevant to the sampler's method is stored and ignored.
+ * A setting irrelevant to the sampler's method is stored and ignored
+ * (scoresde_sampler_setting_applies says which).
  * The defaults are those of scoresde_sampler_default: EDM and DPMPP start
  * some settings elsewhere (see the methods at the top).
  * EPS, H_INIT and H_MIN are the only settings that accept NaN, which means
@@ -650,6 +642,71 @@ SCORESDE_API int scoresde_sampler_bounds(int setting, double *lower, double *upp
 SCORESDE_API int scoresde_sampler_default(int method, int setting, double *value);
 
 /**
+ * Whether `setting` applies to `method` (1.1): *applies = 1 when some call
+ * with a sampler of that method reads the setting (under some value of the
+ * others: RTOL applies to DPMPP through ADAPTIVE = 1, RHO to every method
+ * through GRID = KARRAS), else 0, in which case the setting is stored and
+ * ignored: changing it changes no result of any call with that sampler.
+ * Every method reads STEPS, EPS, GRID, RHO, POWER, THREADS, BLOCK,
+ * GUIDANCE_SCALE and SUPPORT_RETRIES (sampling), LANGEVIN_STEP
+ * (scoresde_sampler_langevin) and the bound's settings BOUND_DRAWS,
+ * BOUND_TIME, DEQUANT_BITS, DEQUANT_DRAWS, DATA_SCALE and DATA_SHIFT
+ * (scoresde/bound.h), which take any method's sampler; the others are the
+ * method's own (the methods at the top of this header). ADAPTIVE and UNIPC
+ * are DPMPP's. SCORESDE_EINVAL for a NULL applies, an unknown method or
+ * setting. Thread-safe.
+ */
+SCORESDE_API int scoresde_sampler_setting_applies(int method, int setting, int *applies);
+
+/**
+ * Names (1.1; the form of scoresde/common.h's Names). The public name of a
+ * method ("pc", "ode", "edm", "dpmpp", "ipndm", "ddim", "dpmpp_sde",
+ * "restart"), static storage, or NULL for an unknown method (no error
+ * recorded); method ids run from 1 with no gaps. Thread-safe.
+ */
+SCORESDE_API const char *scoresde_sampler_method_name(int method);
+
+/**
+ * The method named `name` into *method (1.1). SCORESDE_EINVAL for a NULL
+ * name or method, or a name that is not a method's (the message lists them).
+ * Thread-safe.
+ */
+SCORESDE_API int scoresde_sampler_method_id(const char *name, int *method);
+
+/**
+ * The public name of a setting (1.1: "restart_tmin" for
+ * SCORESDE_SAMPLER_RESTART_TMIN), static storage, or NULL for an unknown id
+ * (no error recorded); setting ids run from 1 with no gaps. Thread-safe.
+ */
+SCORESDE_API const char *scoresde_sampler_setting_name(int setting);
+
+/**
+ * The setting named `name` into *setting (1.1). SCORESDE_EINVAL for a NULL
+ * name or setting, or a name that is not a setting's. Thread-safe.
+ */
+SCORESDE_API int scoresde_sampler_setting_id(const char *name, int *setting);
+
+/**
+ * The public name of value `value` of an enum-valued setting (1.1: PREDICTOR,
+ * CORRECTOR, BATCH_NORMS, GRID, SOLVER, DIVERGENCE, BOUND_TIME, FINAL_STEP;
+ * "reverse_diffusion" for SCORESDE_SAMPLER_PREDICTOR_REVERSE_DIFFUSION,
+ * "uniform_t" for SCORESDE_SAMPLER_GRID_UNIFORM_T), static storage; NULL for
+ * another setting or a value outside the setting's bounds (no error
+ * recorded). Every value within the bounds of these settings has a name
+ * (GRID's "array" included, which only scoresde_sampler_set_grid sets).
+ * Thread-safe.
+ */
+SCORESDE_API const char *scoresde_sampler_value_name(int setting, int value);
+
+/**
+ * The value named `name` of an enum-valued setting into *value (1.1).
+ * SCORESDE_EINVAL for a NULL name or value, an unknown setting, a setting
+ * without named values, or a name that is not one of its values (the message
+ * lists them). Thread-safe.
+ */
+SCORESDE_API int scoresde_sampler_value_id(int setting, const char *name, int *value);
+
+/**
  * Use the caller's time grid: `count` >= 2 finite times, strictly decreasing,
  * t[count-1] > 0 (copied). STEPS becomes count - 1 and GRID becomes ARRAY;
  * EPS is then t[count-1], and t[0] is checked against the model's T at
@@ -757,10 +814,8 @@ SCORESDE_API int scoresde_sampler_sample(const scoresde_sampler *s, const scores
  * otherwise), the limit of every purpose's offsets.
  * Accuracy: replacement alone is biased: the free coordinates see the
  * unconditional score, not the conditional one (they never learn that the
- * known coordinates of x_0 are y). On a 2-D mixture whose exact conditional
- * puts 0.599 of the mass on one mode it gave 0.536 (VP) and 0.532 (VE) at
- * n = 2000 (0.549, VP, at n = 4000), with the right shape within each mode.
- * It becomes exact when the guidance hook (scale 1), which this function
+ * known coordinates of x_0 are y; docs/guide/03-reverse-sde.md gives its
+ * size on a mixture). It becomes exact when the guidance hook (scale 1), which this function
  * applies as scoresde_sampler_sample does, supplies grad_{x_t} ln p(y | x_t),
  * y the known coordinates of x_0: the guided score is then the conditional
  * score grad ln p_t(x_t | y), and the replacement is consistent with it,
@@ -770,10 +825,9 @@ SCORESDE_API int scoresde_sampler_sample(const scoresde_sampler *s, const scores
  * closed-form: sum_k P(k | x_t) N(y; m_k, c_k) over the known coordinates,
  * with the component's posterior m_kj = mu_kj + alpha v_kj (x_tj -
  * alpha mu_kj) / (alpha^2 v_kj + sigma^2), c_kj = v_kj sigma^2 /
- * (alpha^2 v_kj + sigma^2). Measured (tests/test_sampler.c,
- * test_inpainting_exact, the same problem, VP, n = 4000): mass 0.6015
- * against the exact 0.5987, KS sqrt(n) D = 0.78 against the exact
- * conditional law. What remains is the sampler's discretisation error.
+ * (alpha^2 v_kj + sigma^2) (tested against the exact conditional law in
+ * tests/test_sampler.c, test_inpainting_exact). What remains is the
+ * sampler's discretisation error.
  * SCORESDE_EDIM if D is not the model's dimension; SCORESDE_EINVAL for a
  * NULL mask or y, another method, a non-finite known value or y == x_out;
  * SCORESDE_EUNSUPPORTED without a Gaussian marginal; otherwise as

@@ -182,6 +182,21 @@ SCORESDE_API int scoresde_trainer_bounds(int setting, double *lower, double *upp
 SCORESDE_API int scoresde_trainer_default(int setting, double *value);
 
 /**
+ * The public name of a setting (1.1; the form of scoresde/common.h's Names:
+ * "weight_decay" for SCORESDE_TRAIN_WEIGHT_DECAY), static storage; NULL for
+ * an unknown id, without recording an error. Ids run from 1 with no gaps.
+ * Thread-safe.
+ */
+SCORESDE_API const char *scoresde_trainer_setting_name(int setting);
+
+/**
+ * The id of the setting named `name` into *setting (1.1). SCORESDE_EINVAL
+ * for a NULL name or setting, or a name that is not a trainer setting's.
+ * Thread-safe.
+ */
+SCORESDE_API int scoresde_trainer_setting_id(const char *name, int *setting);
+
+/**
  * The number of parameters (the length of every flat array: gradient, EMA),
  * or 0 for NULL. Never fails. Thread-safe against other readers of the
  * trainer.

@@ -5,6 +5,7 @@
 #include "settings.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
@@ -161,4 +162,59 @@ int sd_setting_bounds(const sd_settings *t, int id, double *lower, double *upper
     if (is_int != NULL)
         *is_int = integer;
     return SCORESDE_OK;
+}
+
+const char *sd_setting_key(const sd_settings *t, int id)
+{
+    if (id <= 0 || id >= t->count || t->rows[id].id != id)
+        return NULL;
+    return t->rows[id].key;
+}
+
+int sd_setting_id(const sd_settings *t, const char *name, int *id)
+{
+    SD_TRY(sd_check_ptr(name, "name"));
+    SD_TRY(sd_check_ptr(id, "id"));
+    for (int i = 1; i < t->count; i++)
+        if (t->rows[i].id == i && strcmp(t->rows[i].key, name) == 0) {
+            *id = i;
+            return SCORESDE_OK;
+        }
+    return sd_fail(SCORESDE_EINVAL, "'%.64s' is not the name of a %s setting (%s_setting_name "
+                                    "lists them)",
+                   name, t->object, t->api);
+}
+
+const char *sd_setting_value_key(const sd_settings *t, int id, int value)
+{
+    if (sd_setting_key(t, id) == NULL)
+        return NULL;
+    const sd_setting *row = &t->rows[id];
+    if (row->values == NULL || value < row->ilo || value > row->ihi)
+        return NULL;
+    return row->values[value - row->ilo];
+}
+
+int sd_setting_value_id(const sd_settings *t, int id, const char *name, int *value)
+{
+    SD_TRY(sd_check_ptr(name, "name"));
+    SD_TRY(sd_check_ptr(value, "value"));
+    const sd_setting *row = sd_setting_find(t, id);
+    if (row == NULL)
+        return SCORESDE_EINVAL;
+    if (row->values == NULL)
+        return sd_fail(SCORESDE_EINVAL, "%s setting %s (%d) has no named values", t->object,
+                       row->name, id);
+    char list[256] = "";
+    for (int64_t v = row->ilo; v <= row->ihi; v++) {
+        const char *key = row->values[v - row->ilo];
+        if (strcmp(key, name) == 0) {
+            *value = (int)v;
+            return SCORESDE_OK;
+        }
+        size_t used = strlen(list);
+        snprintf(list + used, sizeof list - used, "%s%s", v > row->ilo ? ", " : "", key);
+    }
+    return sd_fail(SCORESDE_EINVAL, "'%.64s' is not a value of %s setting %s (one of: %s)", name,
+                   t->object, row->name, list);
 }

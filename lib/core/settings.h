@@ -30,6 +30,9 @@ typedef struct sd_setting {
     double lo, hi;     /* inclusive bounds of a double setting */
     int nan_ok;        /* a double setting that also takes NaN ("let the library choose") */
     double def;        /* the default */
+    const char *key;   /* the public name, lower-case ("num_probes"): the _setting_name calls */
+    const char *const *values; /* an enum-valued integer setting: the public names of its
+                                  values ilo..ihi, in order; NULL for other settings */
 } sd_setting;
 
 typedef struct sd_settings {
@@ -57,6 +60,16 @@ int sd_setting_get_double(const sd_settings *t, const void *obj, int id, double 
 
 /* Bounds as doubles (integer bounds converted) and the type; outputs may be NULL. */
 int sd_setting_bounds(const sd_settings *t, int id, double *lower, double *upper, int *is_int);
+
+/* Names (the public _name/_id calls of every settings table; the form is
+ * documented in scoresde/common.h): the key of setting `id`, or NULL for an
+ * id without a row (no error recorded, so callers can iterate); the id of a
+ * key (SCORESDE_EINVAL naming an unknown or NULL name); the name of value
+ * `value` of an enum-valued setting, or NULL; and the value of a name. */
+const char *sd_setting_key(const sd_settings *t, int id);
+int sd_setting_id(const sd_settings *t, const char *name, int *id);
+const char *sd_setting_value_key(const sd_settings *t, int id, int value);
+int sd_setting_value_id(const sd_settings *t, int id, const char *name, int *value);
 
 /* Store v (already validated, or a default) into obj's field of row. */
 void sd_setting_write(const sd_setting *row, void *obj, double v);

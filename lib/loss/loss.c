@@ -23,6 +23,7 @@
 #include <float.h>
 #include <math.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
@@ -34,18 +35,43 @@
 #include "settings.h"
 
 
+/* The kinds by id: the name in messages and the public one
+ * (scoresde_loss_kind_name). */
+static const struct {
+    const char *name, *key;
+} kinds[] = {
+    [SCORESDE_LOSS_ESM] = {"ESM", "esm"},          [SCORESDE_LOSS_ISM] = {"ISM", "ism"},
+    [SCORESDE_LOSS_SSM] = {"SSM", "ssm"},          [SCORESDE_LOSS_SSM_VR] = {"SSM_VR", "ssm_vr"},
+    [SCORESDE_LOSS_DSM] = {"DSM", "dsm"},          [SCORESDE_LOSS_SMLD] = {"SMLD", "smld"},
+    [SCORESDE_LOSS_DDPM] = {"DDPM", "ddpm"},
+};
+#define KINDS ((int)(sizeof kinds / sizeof kinds[0]))
+
 static const char *kind_name(int kind)
 {
-    switch (kind) {
-    case SCORESDE_LOSS_ESM: return "ESM";
-    case SCORESDE_LOSS_ISM: return "ISM";
-    case SCORESDE_LOSS_SSM: return "SSM";
-    case SCORESDE_LOSS_SSM_VR: return "SSM_VR";
-    case SCORESDE_LOSS_DSM: return "DSM";
-    case SCORESDE_LOSS_SMLD: return "SMLD";
-    case SCORESDE_LOSS_DDPM: return "DDPM";
-    default: return "?";
+    return kind > 0 && kind < KINDS ? kinds[kind].name : "?";
+}
+
+const char *scoresde_loss_kind_name(int kind)
+{
+    return kind > 0 && kind < KINDS ? kinds[kind].key : NULL;
+}
+
+int scoresde_loss_kind_id(const char *name, int *kind)
+{
+    SD_TRY(sd_check_ptr(name, "name"));
+    SD_TRY(sd_check_ptr(kind, "kind"));
+    char list[128] = "";
+    for (int k = 1; k < KINDS; k++) {
+        if (strcmp(kinds[k].key, name) == 0) {
+            *kind = k;
+            return SCORESDE_OK;
+        }
+        size_t used = strlen(list);
+        snprintf(list + used, sizeof list - used, "%s%s", k > 1 ? ", " : "", kinds[k].key);
     }
+    return sd_fail(SCORESDE_EINVAL, "'%.64s' is not the name of a loss kind (one of: %s)", name,
+                   list);
 }
 
 static int is_probe_kind(int kind)
@@ -59,27 +85,43 @@ static int is_level_kind(int kind)
 }
 
 /* One row per setting; include/scoresde/loss.h lists the same types, bounds
- * and defaults. The kind-dependent default of TIME_MODE is scoresde_loss_default's. */
-#define ROW_I(ID, NAME, STORE, FIELD, LO, HI, DEF)                                          \
-    [ID] = {ID, NAME, STORE, offsetof(scoresde_loss, FIELD), LO, HI, 0, 0, 0, DEF}
-#define ROW_D(ID, NAME, FIELD, LO, HI, NAN_OK, DEF)                                         \
-    [ID] = {ID, NAME, SD_STORE_DOUBLE, offsetof(scoresde_loss, FIELD), 0, 0, LO, HI, NAN_OK, DEF}
+ * and defaults. The kind-dependent default of TIME_MODE is scoresde_loss_default's.
+ * KEY is the public name (scoresde_loss_setting_name), VALUES those of an
+ * enum-valued setting's values (scoresde_loss_value_name). */
+static const char *const time_mode_names[] = {"data", "uniform", "lognormal", "fixed",
+                                              "importance"};
+static const char *const weighting_names[] = {"sigma2", "g2", "uniform", "edm", "user"};
+static const char *const reduction_names[] = {"mean", "half_sum"};
+static const char *const probe_names[] = {"rademacher", "gaussian", "sphere"};
+#define ROW_I(ID, NAME, KEY, STORE, FIELD, LO, HI, DEF, VALUES)                             \
+    [ID] = {ID, NAME, STORE, offsetof(scoresde_loss, FIELD), LO, HI, 0, 0, 0, DEF, KEY, VALUES}
+#define ROW_D(ID, NAME, KEY, FIELD, LO, HI, NAN_OK, DEF)                                    \
+    [ID] = {ID, NAME, SD_STORE_DOUBLE, offsetof(scoresde_loss, FIELD), 0, 0, LO, HI, NAN_OK, DEF, \
+            KEY, NULL}
 static const sd_setting loss_rows[SCORESDE_LOSS_SIGMA_DATA + 1] = {
-    ROW_I(SCORESDE_LOSS_TIME_MODE, "TIME_MODE", SD_STORE_INT, time_mode, SCORESDE_LOSS_TIME_DATA,
-          SCORESDE_LOSS_TIME_IMPORTANCE, SCORESDE_LOSS_TIME_UNIFORM),
-    ROW_I(SCORESDE_LOSS_WEIGHTING, "WEIGHTING", SD_STORE_INT, weighting,
-          SCORESDE_LOSS_WEIGHT_SIGMA2, SCORESDE_LOSS_WEIGHT_USER, SCORESDE_LOSS_WEIGHT_SIGMA2),
-    ROW_I(SCORESDE_LOSS_REDUCTION, "REDUCTION", SD_STORE_INT, reduction,
-          SCORESDE_LOSS_REDUCE_MEAN, SCORESDE_LOSS_REDUCE_HALF_SUM, SCORESDE_LOSS_REDUCE_MEAN),
-    ROW_I(SCORESDE_LOSS_PROBE, "PROBE", SD_STORE_INT, probe, SCORESDE_LOSS_PROBE_RADEMACHER,
-          SCORESDE_LOSS_PROBE_SPHERE, SCORESDE_LOSS_PROBE_RADEMACHER),
-    ROW_I(SCORESDE_LOSS_NUM_PROBES, "NUM_PROBES", SD_STORE_SIZE, M, 1, 65536, 1),
-    ROW_I(SCORESDE_LOSS_LEVELS, "LEVELS", SD_STORE_SIZE, N, 2, INT64_C(1) << 24, 1000),
-    ROW_D(SCORESDE_LOSS_EPS, "EPS", eps, 0.0, 1e300, 1, NAN),
-    ROW_D(SCORESDE_LOSS_FIXED_TIME, "FIXED_TIME", fixed_time, -DBL_MAX, DBL_MAX, 0, 0.0),
-    ROW_D(SCORESDE_LOSS_P_MEAN, "P_MEAN", p_mean, -DBL_MAX, DBL_MAX, 0, -1.2),
-    ROW_D(SCORESDE_LOSS_P_STD, "P_STD", p_std, DBL_TRUE_MIN, DBL_MAX, 0, 1.2),
-    ROW_D(SCORESDE_LOSS_SIGMA_DATA, "SIGMA_DATA", sigma_data, DBL_TRUE_MIN, DBL_MAX, 0, 0.5),
+    ROW_I(SCORESDE_LOSS_TIME_MODE, "TIME_MODE", "time_mode", SD_STORE_INT, time_mode,
+          SCORESDE_LOSS_TIME_DATA, SCORESDE_LOSS_TIME_IMPORTANCE, SCORESDE_LOSS_TIME_UNIFORM,
+          time_mode_names),
+    ROW_I(SCORESDE_LOSS_WEIGHTING, "WEIGHTING", "weighting", SD_STORE_INT, weighting,
+          SCORESDE_LOSS_WEIGHT_SIGMA2, SCORESDE_LOSS_WEIGHT_USER, SCORESDE_LOSS_WEIGHT_SIGMA2,
+          weighting_names),
+    ROW_I(SCORESDE_LOSS_REDUCTION, "REDUCTION", "reduction", SD_STORE_INT, reduction,
+          SCORESDE_LOSS_REDUCE_MEAN, SCORESDE_LOSS_REDUCE_HALF_SUM, SCORESDE_LOSS_REDUCE_MEAN,
+          reduction_names),
+    ROW_I(SCORESDE_LOSS_PROBE, "PROBE", "probe", SD_STORE_INT, probe,
+          SCORESDE_LOSS_PROBE_RADEMACHER, SCORESDE_LOSS_PROBE_SPHERE,
+          SCORESDE_LOSS_PROBE_RADEMACHER, probe_names),
+    ROW_I(SCORESDE_LOSS_NUM_PROBES, "NUM_PROBES", "num_probes", SD_STORE_SIZE, M, 1, 65536, 1,
+          NULL),
+    ROW_I(SCORESDE_LOSS_LEVELS, "LEVELS", "levels", SD_STORE_SIZE, N, 2, INT64_C(1) << 24, 1000,
+          NULL),
+    ROW_D(SCORESDE_LOSS_EPS, "EPS", "eps", eps, 0.0, 1e300, 1, NAN),
+    ROW_D(SCORESDE_LOSS_FIXED_TIME, "FIXED_TIME", "fixed_time", fixed_time, -DBL_MAX, DBL_MAX, 0,
+          0.0),
+    ROW_D(SCORESDE_LOSS_P_MEAN, "P_MEAN", "p_mean", p_mean, -DBL_MAX, DBL_MAX, 0, -1.2),
+    ROW_D(SCORESDE_LOSS_P_STD, "P_STD", "p_std", p_std, DBL_TRUE_MIN, DBL_MAX, 0, 1.2),
+    ROW_D(SCORESDE_LOSS_SIGMA_DATA, "SIGMA_DATA", "sigma_data", sigma_data, DBL_TRUE_MIN,
+          DBL_MAX, 0, 0.5),
 };
 #undef ROW_I
 #undef ROW_D
@@ -90,6 +132,26 @@ static const sd_settings loss_settings = {"loss", "scoresde_loss", loss_rows,
 static int kind_ok(int kind)
 {
     return kind >= SCORESDE_LOSS_ESM && kind <= SCORESDE_LOSS_DDPM;
+}
+
+const char *scoresde_loss_setting_name(int setting)
+{
+    return sd_setting_key(&loss_settings, setting);
+}
+
+int scoresde_loss_setting_id(const char *name, int *setting)
+{
+    return sd_setting_id(&loss_settings, name, setting);
+}
+
+const char *scoresde_loss_value_name(int setting, int value)
+{
+    return sd_setting_value_key(&loss_settings, setting, value);
+}
+
+int scoresde_loss_value_id(int setting, const char *name, int *value)
+{
+    return sd_setting_value_id(&loss_settings, setting, name, value);
 }
 
 int scoresde_loss_default(int kind, int setting, double *value)

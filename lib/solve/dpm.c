@@ -293,7 +293,16 @@ static int dpm_finish(sd_block *b)
 
 const sd_method_ops sd_method_dpmpp = {
     .name = "DPM-Solver++",
+    .key = "dpmpp",
     .method = SCORESDE_SAMPLER_DPMPP,
+    .defaults = (const sd_method_default[]){{SCORESDE_SAMPLER_GRID, SCORESDE_SAMPLER_GRID_LOGSNR},
+                                           {SCORESDE_SAMPLER_STEPS, 20},
+                                           {SCORESDE_SAMPLER_DENOISE, 0},
+                                           {SCORESDE_SAMPLER_FINAL_STEP,
+                                            SCORESDE_SAMPLER_FINAL_STOP},
+                                           {0, 0}},
+    .reads = SD_READS_MULTISTEP | SD_SETTING_BIT(ADAPTIVE) | SD_SETTING_BIT(UNIPC) |
+             SD_READS_FINAL | SD_READS_DATA,
     .prepare = dpm_prepare,
     .ws_doubles = dpm_ws,
     .state_doubles = dpm_state,
@@ -657,6 +666,7 @@ static int dpa_step(sd_block *b, size_t round)
 const sd_method_ops sd_method_dpmpp_adaptive = {
     .name = "adaptive DPM-Solver++",
     .method = SCORESDE_SAMPLER_DPMPP,
+    .reads = SD_SETTING_BIT(ADAPTIVE) | SD_READS_ADAPTIVE | SD_READS_FINAL | SD_READS_DATA,
     .prepare = dpa_prepare,
     .ws_doubles = dpa_ws,
     .state_doubles = dpa_state,

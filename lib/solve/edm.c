@@ -137,9 +137,17 @@ int sd_edm_finish(sd_block *b)
     return SCORESDE_OK;
 }
 
+/* Karras et al.'s 18 noise levels on their grid: 17 Heun steps and the final step. */
+const sd_method_default sd_edm_defaults[] = {{SCORESDE_SAMPLER_GRID, SCORESDE_SAMPLER_GRID_KARRAS},
+                                             {SCORESDE_SAMPLER_STEPS, 17},
+                                             {0, 0}};
+
 const sd_method_ops sd_method_edm = {
     .name = "EDM",
+    .key = "edm",
     .method = SCORESDE_SAMPLER_EDM,
+    .defaults = sd_edm_defaults,
+    .reads = SD_READS_CHURN | SD_READS_FINAL | SD_READS_DATA,
     .prepare = edm_prepare,
     .ws_doubles = edm_ws,
     .state_doubles = edm_state,
@@ -229,7 +237,13 @@ static int ipndm_step(sd_block *b, size_t k)
 
 const sd_method_ops sd_method_ipndm = {
     .name = "iPNDM",
+    .key = "ipndm",
     .method = SCORESDE_SAMPLER_IPNDM,
+    .defaults = (const sd_method_default[]){{SCORESDE_SAMPLER_GRID, SCORESDE_SAMPLER_GRID_KARRAS},
+                                           {SCORESDE_SAMPLER_STEPS, 10},
+                                           {SCORESDE_SAMPLER_ORDER, 4},
+                                           {0, 0}},
+    .reads = SD_READS_MULTISTEP | SD_READS_FINAL | SD_READS_DATA,
     .prepare = ipndm_prepare,
     .ws_doubles = ipndm_ws,
     .state_doubles = ipndm_state,

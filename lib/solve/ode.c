@@ -345,7 +345,9 @@ static int ode_step(sd_block *b, size_t k)
 
 const sd_method_ops sd_method_ode = {
     .name = "ODE",
+    .key = "ode",
     .method = SCORESDE_SAMPLER_ODE,
+    .reads = SD_SETTING_BIT(SOLVER) | SD_READS_ADAPTIVE | SD_SETTING_BIT(DIVERGENCE),
     .prepare = ode_prepare,
     .ws_doubles = ode_ws,
     .state_doubles = ode_state,

@@ -137,7 +137,12 @@ static int pc_finish(sd_block *b)
 
 const sd_method_ops sd_method_pc = {
     .name = "PC",
+    .key = "pc",
     .method = SCORESDE_SAMPLER_PC,
+    .reads = SD_SETTING_BIT(PREDICTOR) | SD_SETTING_BIT(CORRECTOR) |
+             SD_SETTING_BIT(CORRECTOR_STEPS) | SD_SETTING_BIT(SNR) |
+             SD_SETTING_BIT(BATCH_NORMS) | SD_SETTING_BIT(LAM) | SD_SETTING_BIT(ALD_STEP) |
+             SD_READS_FINAL,
     .prepare = pc_prepare,
     .ws_doubles = pc_ws,
     .state_doubles = pc_state,

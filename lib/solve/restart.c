@@ -186,7 +186,12 @@ static int restart_step(sd_block *b, size_t k)
 
 const sd_method_ops sd_method_restart = {
     .name = "Restart",
+    .key = "restart",
     .method = SCORESDE_SAMPLER_RESTART,
+    .defaults = sd_edm_defaults,
+    .reads = SD_READS_CHURN | SD_READS_FINAL | SD_READS_DATA | SD_SETTING_BIT(RESTART_K) |
+             SD_SETTING_BIT(RESTART_TMIN) | SD_SETTING_BIT(RESTART_TMAX) |
+             SD_SETTING_BIT(RESTART_STEPS) | SD_SETTING_BIT(MAX_STEPS),
     .prepare = restart_prepare,
     .ws_doubles = restart_ws,
     .state_doubles = restart_state,

@@ -16,122 +16,196 @@
 /* ------------------------------------------------------------------ settings */
 
 /* One row per setting (lib/core/settings.h), each kept in s->opt[id]; the
- * header lists the same bounds and defaults. The per-method exceptions to
- * `def` are in setting_default; NaN ("the library chooses") only for EPS,
- * H_INIT and H_MIN. */
+ * header lists the same bounds and defaults. A method row's own defaults
+ * (sd_method_ops.defaults) replace `def` for a sampler of that method; NaN
+ * ("the library chooses") only for EPS, H_INIT and H_MIN. KEY is the public
+ * name (scoresde_sampler_setting_name), and an enum-valued setting (ROW_E)
+ * names its values LO..HI (scoresde_sampler_value_name). */
+static const char *const predictor_names[] = {"none", "euler_maruyama", "reverse_diffusion",
+                                              "ancestral"};
+static const char *const corrector_names[] = {"none", "langevin", "annealed"};
+static const char *const norms_names[] = {"per_sample", "batch", "noise_level"};
+static const char *const grid_names[] = {"uniform_t", "karras", "logsnr", "array", "power"};
+static const char *const solver_names[] = {"euler", "heun", "rk4", "dopri5"};
+static const char *const divergence_names[] = {"exact", "rademacher", "gaussian"};
+static const char *const bound_time_names[] = {"uniform", "importance"};
+static const char *const final_names[] = {"stop", "tweedie", "to_zero"};
 #define OPT(ID) (offsetof(scoresde_sampler, opt) + (size_t)(ID) * sizeof(double))
-#define ROW_I(ID, LO, HI, DEF)                                                                  \
+#define ROW_E(ID, KEY, LO, HI, DEF, VALUES)                                                     \
     [SCORESDE_SAMPLER_##ID] = {SCORESDE_SAMPLER_##ID, #ID, SD_STORE_INT_DOUBLE,                   \
-                               OPT(SCORESDE_SAMPLER_##ID), LO, HI, 0, 0, 0, DEF}
-#define ROW_D(ID, LO, HI, NAN_OK, DEF)                                                          \
+                               OPT(SCORESDE_SAMPLER_##ID), LO, HI, 0, 0, 0, DEF, KEY, VALUES}
+#define ROW_I(ID, KEY, LO, HI, DEF) ROW_E(ID, KEY, LO, HI, DEF, NULL)
+#define ROW_D(ID, KEY, LO, HI, NAN_OK, DEF)                                                     \
     [SCORESDE_SAMPLER_##ID] = {SCORESDE_SAMPLER_##ID, #ID, SD_STORE_DOUBLE,                       \
-                               OPT(SCORESDE_SAMPLER_##ID), 0, 0, LO, HI, NAN_OK, DEF}
+                               OPT(SCORESDE_SAMPLER_##ID), 0, 0, LO, HI, NAN_OK, DEF, KEY, NULL}
 static const sd_setting sampler_rows[SD_SAMPLER_NOPT] = {
-    ROW_I(STEPS, 1, 1000000, 1000),
-    ROW_D(EPS, 0, 1e300, 1, NAN),
-    ROW_I(PREDICTOR, 0, 3, SCORESDE_SAMPLER_PREDICTOR_REVERSE_DIFFUSION),
-    ROW_I(CORRECTOR, 0, 2, SCORESDE_SAMPLER_CORRECTOR_LANGEVIN),
-    ROW_I(CORRECTOR_STEPS, 0, 1000, 1),
-    ROW_D(SNR, 0, 100, 0, 0.16),
-    ROW_I(BATCH_NORMS, 0, 2, SCORESDE_SAMPLER_NORMS_NOISE_LEVEL),
-    ROW_I(DENOISE, 0, 1, 1),
-    ROW_D(LAM, 0, 100, 0, 1),
-    ROW_I(GRID, 1, 5, SCORESDE_SAMPLER_GRID_UNIFORM_T), /* 4 = ARRAY: set_grid only */
-    ROW_D(RHO, 1e-3, 1e3, 0, 7),
-    ROW_I(THREADS, 1, 1024, 1),
-    ROW_I(BLOCK, 1, 1048576, 64),
-    ROW_D(ALD_STEP, 1e-12, 1e3, 0, 2e-5),
-    ROW_I(SOLVER, 1, 4, SCORESDE_SAMPLER_SOLVER_DOPRI5),
-    ROW_D(RTOL, 0, 1, 0, 1e-5),
-    ROW_D(ATOL, 0, 1e300, 0, 1e-5),
-    ROW_D(H_INIT, 1e-300, 1e300, 1, NAN),
-    ROW_D(H_MIN, 0, 1e300, 1, NAN),
-    ROW_I(MAX_STEPS, 1, 1000000000, 100000),
-    ROW_I(DIVERGENCE, 1, 3, SCORESDE_SAMPLER_DIVERGENCE_EXACT),
-    ROW_I(ORDER, 1, 4, 2), /* 4: IPNDM only */
-    ROW_D(S_CHURN, 0, 1e6, 0, 0),
-    ROW_D(S_TMIN, 0, 1e300, 0, 0),
-    ROW_D(S_TMAX, 0, 1e300, 0, 1e300),
-    ROW_D(S_NOISE, 0, 10, 0, 1),
-    ROW_D(LANGEVIN_STEP, 1e-300, 1e300, 0, 1e-3),
-    ROW_I(ADAPTIVE, 0, 1, 0),
-    ROW_I(UNIPC, 0, 1, 0),
-    ROW_I(BOUND_DRAWS, 1, 1000000, 8),
-    ROW_I(BOUND_TIME, 1, 2, SCORESDE_SAMPLER_BOUND_TIME_IMPORTANCE),
-    ROW_I(DEQUANT_BITS, 0, 32, 0),
-    ROW_I(DEQUANT_DRAWS, 1, 1000000, 1),
-    ROW_D(DATA_SCALE, 1e-300, 1e300, 0, 1),
-    ROW_D(DATA_SHIFT, -1e300, 1e300, 0, 0),
-    ROW_D(GUIDANCE_SCALE, -1e6, 1e6, 0, 0),
-    ROW_I(SUPPORT_RETRIES, 0, 1000000, 100),
-    ROW_I(LOWER_ORDER_FINAL, 0, 1, 1),
-    ROW_D(STEP_RATIO_MAX, 1, 1e300, 0, 3),
-    ROW_I(FINAL_STEP, 0, 2, SCORESDE_SAMPLER_FINAL_TWEEDIE),
-    ROW_D(POWER, 0.1, 100, 0, 2),
-    ROW_D(ETA, 0, 100, 0, 0),
-    ROW_D(THRESHOLD, 0, 1, 0, 0),
-    ROW_D(THRESHOLD_BOUND, 1e-300, 1e300, 0, 1),
-    ROW_I(RESTART_K, 0, 1000000, 2),
-    ROW_D(RESTART_TMIN, 0, 1e300, 0, 0.06),
-    ROW_D(RESTART_TMAX, 1e-300, 1e300, 0, 0.3),
-    ROW_I(RESTART_STEPS, 1, 1000000, 2),
+    ROW_I(STEPS, "steps", 1, 1000000, 1000),
+    ROW_D(EPS, "eps", 0, 1e300, 1, NAN),
+    ROW_E(PREDICTOR, "predictor", 0, 3, SCORESDE_SAMPLER_PREDICTOR_REVERSE_DIFFUSION,
+          predictor_names),
+    ROW_E(CORRECTOR, "corrector", 0, 2, SCORESDE_SAMPLER_CORRECTOR_LANGEVIN, corrector_names),
+    ROW_I(CORRECTOR_STEPS, "corrector_steps", 0, 1000, 1),
+    ROW_D(SNR, "snr", 0, 100, 0, 0.16),
+    ROW_E(BATCH_NORMS, "batch_norms", 0, 2, SCORESDE_SAMPLER_NORMS_NOISE_LEVEL, norms_names),
+    ROW_I(DENOISE, "denoise", 0, 1, 1),
+    ROW_D(LAM, "lam", 0, 100, 0, 1),
+    /* 4 = ARRAY: set_grid only */
+    ROW_E(GRID, "grid", 1, 5, SCORESDE_SAMPLER_GRID_UNIFORM_T, grid_names),
+    ROW_D(RHO, "rho", 1e-3, 1e3, 0, 7),
+    ROW_I(THREADS, "threads", 1, 1024, 1),
+    ROW_I(BLOCK, "block", 1, 1048576, 64),
+    ROW_D(ALD_STEP, "ald_step", 1e-12, 1e3, 0, 2e-5),
+    ROW_E(SOLVER, "solver", 1, 4, SCORESDE_SAMPLER_SOLVER_DOPRI5, solver_names),
+    ROW_D(RTOL, "rtol", 0, 1, 0, 1e-5),
+    ROW_D(ATOL, "atol", 0, 1e300, 0, 1e-5),
+    ROW_D(H_INIT, "h_init", 1e-300, 1e300, 1, NAN),
+    ROW_D(H_MIN, "h_min", 0, 1e300, 1, NAN),
+    ROW_I(MAX_STEPS, "max_steps", 1, 1000000000, 100000),
+    ROW_E(DIVERGENCE, "divergence", 1, 3, SCORESDE_SAMPLER_DIVERGENCE_EXACT, divergence_names),
+    ROW_I(ORDER, "order", 1, 4, 2), /* 4: IPNDM only */
+    ROW_D(S_CHURN, "s_churn", 0, 1e6, 0, 0),
+    ROW_D(S_TMIN, "s_tmin", 0, 1e300, 0, 0),
+    ROW_D(S_TMAX, "s_tmax", 0, 1e300, 0, 1e300),
+    ROW_D(S_NOISE, "s_noise", 0, 10, 0, 1),
+    ROW_D(LANGEVIN_STEP, "langevin_step", 1e-300, 1e300, 0, 1e-3),
+    ROW_I(ADAPTIVE, "adaptive", 0, 1, 0),
+    ROW_I(UNIPC, "unipc", 0, 1, 0),
+    ROW_I(BOUND_DRAWS, "bound_draws", 1, 1000000, 8),
+    ROW_E(BOUND_TIME, "bound_time", 1, 2, SCORESDE_SAMPLER_BOUND_TIME_IMPORTANCE,
+          bound_time_names),
+    ROW_I(DEQUANT_BITS, "dequant_bits", 0, 32, 0),
+    ROW_I(DEQUANT_DRAWS, "dequant_draws", 1, 1000000, 1),
+    ROW_D(DATA_SCALE, "data_scale", 1e-300, 1e300, 0, 1),
+    ROW_D(DATA_SHIFT, "data_shift", -1e300, 1e300, 0, 0),
+    ROW_D(GUIDANCE_SCALE, "guidance_scale", -1e6, 1e6, 0, 0),
+    ROW_I(SUPPORT_RETRIES, "support_retries", 0, 1000000, 100),
+    ROW_I(LOWER_ORDER_FINAL, "lower_order_final", 0, 1, 1),
+    ROW_D(STEP_RATIO_MAX, "step_ratio_max", 1, 1e300, 0, 3),
+    ROW_E(FINAL_STEP, "final_step", 0, 2, SCORESDE_SAMPLER_FINAL_TWEEDIE, final_names),
+    ROW_D(POWER, "power", 0.1, 100, 0, 2),
+    ROW_D(ETA, "eta", 0, 100, 0, 0),
+    ROW_D(THRESHOLD, "threshold", 0, 1, 0, 0),
+    ROW_D(THRESHOLD_BOUND, "threshold_bound", 1e-300, 1e300, 0, 1),
+    ROW_I(RESTART_K, "restart_k", 0, 1000000, 2),
+    ROW_D(RESTART_TMIN, "restart_tmin", 0, 1e300, 0, 0.06),
+    ROW_D(RESTART_TMAX, "restart_tmax", 1e-300, 1e300, 0, 0.3),
+    ROW_I(RESTART_STEPS, "restart_steps", 1, 1000000, 2),
 };
 #undef OPT
+#undef ROW_E
 #undef ROW_I
 #undef ROW_D
 
 static const sd_settings sampler_settings = {"sampler", "scoresde_sampler", sampler_rows,
                                              SD_SAMPLER_NOPT};
 
-static const sd_method_ops *const method_table[] = {&sd_method_pc, &sd_method_ode,
-                                                    &sd_method_edm, &sd_method_dpmpp,
-                                                    &sd_method_ipndm, &sd_method_ddim,
-                                                    &sd_method_dpmpp_sde, &sd_method_restart};
+/* The method rows; a method's first row is its entry (ADAPTIVE selects the
+ * second DPMPP row at sampling). */
+static const sd_method_ops *const method_table[] = {
+    &sd_method_pc,    &sd_method_ode,  &sd_method_edm,       &sd_method_dpmpp,
+    &sd_method_dpmpp_adaptive,         &sd_method_ipndm,     &sd_method_ddim,
+    &sd_method_dpmpp_sde,              &sd_method_restart,
+};
+#define METHOD_ROWS (sizeof method_table / sizeof method_table[0])
 
 static const sd_method_ops *method_find(int method)
 {
-    for (size_t i = 0; i < sizeof method_table / sizeof method_table[0]; i++)
+    for (size_t i = 0; i < METHOD_ROWS; i++)
         if (method_table[i]->method == method)
             return method_table[i];
     return NULL;
 }
 
+_Static_assert(SD_SAMPLER_NOPT <= 64, "sd_method_ops.reads holds one bit per setting id");
+
+/* The settings every method reads: the driver's (STEPS, THREADS, BLOCK,
+ * GUIDANCE_SCALE), the grid's (EPS, GRID, RHO, POWER), the prior-support
+ * pass's, and those of the entry points that take a sampler of any method
+ * (scoresde_sampler_langevin, scoresde_sampler_bound and _report). */
+static const uint64_t driver_reads =
+    SD_SETTING_BIT(STEPS) | SD_SETTING_BIT(EPS) | SD_SETTING_BIT(GRID) | SD_SETTING_BIT(RHO) |
+    SD_SETTING_BIT(POWER) | SD_SETTING_BIT(THREADS) | SD_SETTING_BIT(BLOCK) |
+    SD_SETTING_BIT(GUIDANCE_SCALE) | SD_SETTING_BIT(SUPPORT_RETRIES) |
+    SD_SETTING_BIT(LANGEVIN_STEP) | SD_SETTING_BIT(BOUND_DRAWS) | SD_SETTING_BIT(BOUND_TIME) |
+    SD_SETTING_BIT(DEQUANT_BITS) | SD_SETTING_BIT(DEQUANT_DRAWS) | SD_SETTING_BIT(DATA_SCALE) |
+    SD_SETTING_BIT(DATA_SHIFT);
+
 /* Where a new sampler of `method` starts (a known method and setting): the
- * table's value, except for the published per-method settings (EDM: Karras
- * et al.'s 18 noise levels on their grid, Restart's main grid too; DPMPP: DPM-Solver's log-SNR grid,
- * 20 steps, no final denoising), documented in sampler.h. */
+ * method's own default (its first row's list, documented in sampler.h), else
+ * the settings table's. */
 static double setting_default(int method, int setting)
 {
-    if (method == SCORESDE_SAMPLER_EDM || method == SCORESDE_SAMPLER_RESTART) {
-        if (setting == SCORESDE_SAMPLER_GRID)
-            return SCORESDE_SAMPLER_GRID_KARRAS;
-        if (setting == SCORESDE_SAMPLER_STEPS)
-            return 17;
-    } else if (method == SCORESDE_SAMPLER_IPNDM) {
-        if (setting == SCORESDE_SAMPLER_GRID)
-            return SCORESDE_SAMPLER_GRID_KARRAS;
-        if (setting == SCORESDE_SAMPLER_STEPS)
-            return 10;
-        if (setting == SCORESDE_SAMPLER_ORDER)
-            return 4;
-    } else if (method == SCORESDE_SAMPLER_DDIM || method == SCORESDE_SAMPLER_DPMPP_SDE) {
-        if (setting == SCORESDE_SAMPLER_GRID)
-            return SCORESDE_SAMPLER_GRID_LOGSNR;
-        if (setting == SCORESDE_SAMPLER_STEPS)
-            return method == SCORESDE_SAMPLER_DDIM ? 50 : 20;
-        if (setting == SCORESDE_SAMPLER_ETA)
-            return method == SCORESDE_SAMPLER_DDIM ? 0 : 1;
-        if (setting == SCORESDE_SAMPLER_DENOISE || setting == SCORESDE_SAMPLER_FINAL_STEP)
-            return SCORESDE_SAMPLER_FINAL_STOP;
-    } else if (method == SCORESDE_SAMPLER_DPMPP) {
-        if (setting == SCORESDE_SAMPLER_GRID)
-            return SCORESDE_SAMPLER_GRID_LOGSNR;
-        if (setting == SCORESDE_SAMPLER_STEPS)
-            return 20;
-        if (setting == SCORESDE_SAMPLER_DENOISE || setting == SCORESDE_SAMPLER_FINAL_STEP)
-            return SCORESDE_SAMPLER_FINAL_STOP;
-    }
+    const sd_method_default *d = method_find(method)->defaults;
+    for (; d != NULL && d->setting != 0; d++)
+        if (d->setting == setting)
+            return d->value;
     return sampler_rows[setting].def;
+}
+
+static int method_fail(int method)
+{
+    return sd_fail(SCORESDE_EINVAL, "method %d is not a sampler method", method);
+}
+
+const char *scoresde_sampler_method_name(int method)
+{
+    const sd_method_ops *ops = method_find(method);
+    return ops != NULL ? ops->key : NULL;
+}
+
+int scoresde_sampler_method_id(const char *name, int *method)
+{
+    SD_TRY(sd_check_ptr(name, "name"));
+    SD_TRY(sd_check_ptr(method, "method"));
+    char list[128] = "";
+    for (size_t i = 0; i < METHOD_ROWS; i++) {
+        const char *key = method_table[i]->key;
+        if (key == NULL)
+            continue;
+        if (strcmp(key, name) == 0) {
+            *method = method_table[i]->method;
+            return SCORESDE_OK;
+        }
+        size_t used = strlen(list);
+        snprintf(list + used, sizeof list - used, "%s%s", used > 0 ? ", " : "", key);
+    }
+    return sd_fail(SCORESDE_EINVAL, "'%.64s' is not the name of a sampler method (one of: %s)",
+                   name, list);
+}
+
+const char *scoresde_sampler_setting_name(int setting)
+{
+    return sd_setting_key(&sampler_settings, setting);
+}
+
+int scoresde_sampler_setting_id(const char *name, int *setting)
+{
+    return sd_setting_id(&sampler_settings, name, setting);
+}
+
+const char *scoresde_sampler_value_name(int setting, int value)
+{
+    return sd_setting_value_key(&sampler_settings, setting, value);
+}
+
+int scoresde_sampler_value_id(int setting, const char *name, int *value)
+{
+    return sd_setting_value_id(&sampler_settings, setting, name, value);
+}
+
+int scoresde_sampler_setting_applies(int method, int setting, int *applies)
+{
+    SD_TRY(sd_check_ptr(applies, "applies"));
+    if (method_find(method) == NULL)
+        return method_fail(method);
+    if (sd_setting_find(&sampler_settings, setting) == NULL)
+        return SCORESDE_EINVAL;
+    uint64_t reads = driver_reads;
+    for (size_t i = 0; i < METHOD_ROWS; i++)
+        if (method_table[i]->method == method)
+            reads |= method_table[i]->reads;
+    *applies = (int)((reads >> setting) & 1);
+    return SCORESDE_OK;
 }
 
 int scoresde_sampler_create(scoresde_sampler **out, int method)
@@ -139,7 +213,7 @@ int scoresde_sampler_create(scoresde_sampler **out, int method)
     SD_TRY(sd_check_ptr(out, "out"));
     *out = NULL;
     if (method_find(method) == NULL)
-        return sd_fail(SCORESDE_EINVAL, "method %d is not a sampler method", method);
+        return method_fail(method);
     scoresde_sampler *s = sd_calloc(1, sizeof *s);
     if (s == NULL)
         return SCORESDE_ENOMEM;
@@ -241,7 +315,7 @@ int scoresde_sampler_default(int method, int setting, double *value)
 {
     SD_TRY(sd_check_ptr(value, "value"));
     if (method_find(method) == NULL)
-        return sd_fail(SCORESDE_EINVAL, "method %d is not a sampler method", method);
+        return method_fail(method);
     if (sd_setting_find(&sampler_settings, setting) == NULL)
         return SCORESDE_EINVAL;
     *value = setting_default(method, setting);

@@ -96,9 +96,43 @@ struct sd_block {
     char msg[256];
 };
 
+/* A method's own default of one setting (0 ends a list). */
+typedef struct sd_method_default {
+    int setting;
+    double value;
+} sd_method_default;
+
+/* The bit of sampler setting NAME in a set of settings (sd_method_ops.reads;
+ * setting ids stay below 64). */
+#define SD_SETTING_BIT(NAME) (UINT64_C(1) << SCORESDE_SAMPLER_##NAME)
+
+/* Groups of settings that several rows read. */
+#define SD_READS_FINAL (SD_SETTING_BIT(DENOISE) | SD_SETTING_BIT(FINAL_STEP))
+#define SD_READS_DATA (SD_SETTING_BIT(THRESHOLD) | SD_SETTING_BIT(THRESHOLD_BOUND))
+#define SD_READS_MULTISTEP                                                                     \
+    (SD_SETTING_BIT(ORDER) | SD_SETTING_BIT(LOWER_ORDER_FINAL) | SD_SETTING_BIT(STEP_RATIO_MAX))
+#define SD_READS_ADAPTIVE                                                                      \
+    (SD_SETTING_BIT(RTOL) | SD_SETTING_BIT(ATOL) | SD_SETTING_BIT(H_INIT) |                    \
+     SD_SETTING_BIT(H_MIN) | SD_SETTING_BIT(MAX_STEPS))
+#define SD_READS_CHURN                                                                         \
+    (SD_SETTING_BIT(S_CHURN) | SD_SETTING_BIT(S_TMIN) | SD_SETTING_BIT(S_TMAX) |               \
+     SD_SETTING_BIT(S_NOISE))
+
 typedef struct sd_method_ops {
     const char *name;
+    /* The public name (scoresde_sampler_method_name); NULL for a row that a
+     * setting selects in place of the method's first row (ADAPTIVE). */
+    const char *key;
     int method;
+    /* Where a new sampler of the method starts where that is not the
+     * settings table's default (scoresde_sampler_default); ends with setting
+     * 0; NULL for none. Only the method's first row's count. */
+    const sd_method_default *defaults;
+    /* The settings the row reads (SD_SETTING_BIT), beyond those every method
+     * reads (the driver's, the grid's and those of the entry points that take
+     * any method's sampler: sampler.c's driver_reads). A method's settings
+     * are the union over its rows (scoresde_sampler_setting_applies). */
+    uint64_t reads;
     /* Check the run's settings against the model; fill run fields. NULL for
      * Langevin, whose entry point checks its own arguments and never calls it. */
     int (*prepare)(sd_run *run);
@@ -118,6 +152,9 @@ extern const sd_method_ops sd_method_ipndm;
 extern const sd_method_ops sd_method_ddim;
 extern const sd_method_ops sd_method_dpmpp_sde;
 extern const sd_method_ops sd_method_restart;
+
+/* EDM's own defaults, which Restart shares (edm.c). */
+extern const sd_method_default sd_edm_defaults[];
 
 /* ----------------------------------------------------------- EDM parts
  * (edm.c), shared by iPNDM and Restart (restart.c). States are

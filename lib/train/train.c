@@ -48,29 +48,42 @@ struct scoresde_trainer {
  * exact as doubles, so scoresde_trainer_bounds reports the bound exactly. */
 #define BATCH_MAX ((uint64_t)(SIZE_MAX / 64) < (UINT64_C(1) << 40) ? (int64_t)(SIZE_MAX / 64) \
                                                                     : (INT64_C(1) << 40))
-#define ROW_I(ID, NAME, STORE, FIELD, LO, HI, DEF)                                          \
-    [ID] = {ID, NAME, STORE, offsetof(scoresde_trainer, FIELD), LO, HI, 0, 0, 0, DEF}
-#define ROW_D(ID, NAME, FIELD, LO, HI, DEF)                                                 \
-    [ID] = {ID, NAME, SD_STORE_DOUBLE, offsetof(scoresde_trainer, FIELD), 0, 0, LO, HI, 0, DEF}
+/* KEY is the setting's public name (scoresde_trainer_setting_name). */
+#define ROW_I(ID, NAME, KEY, STORE, FIELD, LO, HI, DEF)                                     \
+    [ID] = {ID, NAME, STORE, offsetof(scoresde_trainer, FIELD), LO, HI, 0, 0, 0, DEF, KEY, NULL}
+#define ROW_D(ID, NAME, KEY, FIELD, LO, HI, DEF)                                            \
+    [ID] = {ID, NAME, SD_STORE_DOUBLE, offsetof(scoresde_trainer, FIELD), 0, 0, LO, HI, 0, DEF,  \
+            KEY, NULL}
 static const sd_setting train_rows[SCORESDE_TRAIN_COND_DROPOUT + 1] = {
-    ROW_D(SCORESDE_TRAIN_LR, "LR", lr, DBL_TRUE_MIN, 10.0, 2e-4),
-    ROW_D(SCORESDE_TRAIN_BETA1, "BETA1", beta1, 0.0, 0x1.fffffffffffffp-1, 0.9),
-    ROW_D(SCORESDE_TRAIN_BETA2, "BETA2", beta2, 0.0, 0x1.fffffffffffffp-1, 0.999),
-    ROW_D(SCORESDE_TRAIN_EPS, "EPS", eps, DBL_TRUE_MIN, DBL_MAX, 1e-8),
-    ROW_D(SCORESDE_TRAIN_WEIGHT_DECAY, "WEIGHT_DECAY", wd, 0.0, DBL_MAX, 0.0),
-    ROW_D(SCORESDE_TRAIN_CLIP, "CLIP", clip, 0.0, DBL_MAX, 1.0),
-    ROW_D(SCORESDE_TRAIN_EMA_RATE, "EMA_RATE", ema_rate, 0.0, 1.0, 0.9999),
-    ROW_I(SCORESDE_TRAIN_WARMUP, "WARMUP", SD_STORE_U64, warmup, 0, INT64_C(1) << 62, 5000),
-    ROW_I(SCORESDE_TRAIN_BATCH, "BATCH", SD_STORE_SIZE, batch, 1, BATCH_MAX, 128),
-    ROW_I(SCORESDE_TRAIN_SEED, "SEED", SD_STORE_U64, seed, INT64_MIN, INT64_MAX, 0),
-    ROW_D(SCORESDE_TRAIN_COND_DROPOUT, "COND_DROPOUT", cond_dropout, 0.0, 0x1.fffffffffffffp-1,
-          0.0),
+    ROW_D(SCORESDE_TRAIN_LR, "LR", "lr", lr, DBL_TRUE_MIN, 10.0, 2e-4),
+    ROW_D(SCORESDE_TRAIN_BETA1, "BETA1", "beta1", beta1, 0.0, 0x1.fffffffffffffp-1, 0.9),
+    ROW_D(SCORESDE_TRAIN_BETA2, "BETA2", "beta2", beta2, 0.0, 0x1.fffffffffffffp-1, 0.999),
+    ROW_D(SCORESDE_TRAIN_EPS, "EPS", "eps", eps, DBL_TRUE_MIN, DBL_MAX, 1e-8),
+    ROW_D(SCORESDE_TRAIN_WEIGHT_DECAY, "WEIGHT_DECAY", "weight_decay", wd, 0.0, DBL_MAX, 0.0),
+    ROW_D(SCORESDE_TRAIN_CLIP, "CLIP", "clip", clip, 0.0, DBL_MAX, 1.0),
+    ROW_D(SCORESDE_TRAIN_EMA_RATE, "EMA_RATE", "ema_rate", ema_rate, 0.0, 1.0, 0.9999),
+    ROW_I(SCORESDE_TRAIN_WARMUP, "WARMUP", "warmup", SD_STORE_U64, warmup, 0, INT64_C(1) << 62,
+          5000),
+    ROW_I(SCORESDE_TRAIN_BATCH, "BATCH", "batch", SD_STORE_SIZE, batch, 1, BATCH_MAX, 128),
+    ROW_I(SCORESDE_TRAIN_SEED, "SEED", "seed", SD_STORE_U64, seed, INT64_MIN, INT64_MAX, 0),
+    ROW_D(SCORESDE_TRAIN_COND_DROPOUT, "COND_DROPOUT", "cond_dropout", cond_dropout, 0.0,
+          0x1.fffffffffffffp-1, 0.0),
 };
 #undef ROW_I
 #undef ROW_D
 
 static const sd_settings train_settings = {"trainer", "scoresde_trainer", train_rows,
                                            SCORESDE_TRAIN_COND_DROPOUT + 1};
+
+const char *scoresde_trainer_setting_name(int setting)
+{
+    return sd_setting_key(&train_settings, setting);
+}
+
+int scoresde_trainer_setting_id(const char *name, int *setting)
+{
+    return sd_setting_id(&train_settings, name, setting);
+}
 
 int scoresde_trainer_default(int setting, double *value)
 {

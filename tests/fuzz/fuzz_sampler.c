@@ -64,11 +64,23 @@ static int contract_status(int rc)
     return rc == SCORESDE_OK || rc == SCORESDE_EINVAL || rc == SCORESDE_EUNSUPPORTED;
 }
 
+/* The number of names in a table of the library (ids 1, 2, ...): every
+ * method and setting, the next ones included, without an edit here. */
+static int count_names(const char *(*name_of)(int))
+{
+    int n = 0;
+    while (name_of(n + 1) != NULL)
+        n++;
+    return n;
+}
+
 static void configure(scoresde_sampler *s, input *in)
 {
     int count = (int)(take(in, 1) % 8);
+    /* ids 0 .. last + 1: every setting, and an unknown id at either end */
+    int ids = count_names(scoresde_sampler_setting_name) + 2;
     for (int i = 0; i < count; i++) {
-        int setting = (int)(take(in, 1) % 40);
+        int setting = (int)(take(in, 1) % (uint64_t)ids);
         int rc;
         if (take(in, 1) & 1)
             rc = scoresde_sampler_set_double(s, setting, take_double(in));
@@ -132,7 +144,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static const int kinds[] = {SCORESDE_SDE_VE, SCORESDE_SDE_VP, SCORESDE_SDE_SUBVP,
                                 SCORESDE_SDE_COSINE, SCORESDE_SDE_EDM, SCORESDE_SDE_OU};
     int kind = kinds[take(&in, 1) % (sizeof kinds / sizeof kinds[0])];
-    int method = 1 + (int)(take(&in, 1) % 4);
+    int method = 1 + (int)(take(&in, 1) % (uint64_t)count_names(scoresde_sampler_method_name));
     static const double w[2] = {0.6, 0.4}, mu[4] = {-1, 0.5, 1, -0.5}, var[4] = {0.2, 0.1, 0.3,
                                                                                  0.05};
     scoresde_sde *sde = NULL;

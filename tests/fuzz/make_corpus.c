@@ -135,10 +135,11 @@ static void checkpoints(void)
 }
 
 /* Sampler inputs (fuzz_sampler.c's layout): SDE, method, settings, grid,
- * then n, entry point, seed and the points. */
+ * then n, entry point, seed and the points; every method of the library's
+ * name table. */
 static void sampler_inputs(void)
 {
-    for (int method = 0; method < 4; method++) {
+    for (int method = 0; scoresde_sampler_method_name(method + 1) != NULL; method++) {
         for (int entry = 0; entry < 4; entry++) {
             uint8_t in[64] = {0};
             size_t k = 0;

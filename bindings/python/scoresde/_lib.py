@@ -135,6 +135,11 @@ def check_string(result, func, args):
     return result.decode("utf-8", "replace")
 
 
+def check_name(result, func, args):
+    """const char * that is NULL for an unknown id (the library's names): str or None."""
+    return None if result is None else result.decode("utf-8")
+
+
 def check_none(result, func, args):
     """void functions: nothing to check."""
     return None
@@ -283,6 +288,12 @@ _FUNCTIONS = {
     "scoresde_loss_get_double": (_i, [_vp, _i, c_double_p], check_status),
     "scoresde_loss_bounds": (_i, [_i, c_double_p, c_double_p, ctypes.POINTER(_i)], check_status),
     "scoresde_loss_default": (_i, [_i, _i, c_double_p], check_status),
+    "scoresde_loss_kind_name": (ctypes.c_char_p, [_i], check_name),
+    "scoresde_loss_kind_id": (_i, [ctypes.c_char_p, ctypes.POINTER(_i)], check_status),
+    "scoresde_loss_setting_name": (ctypes.c_char_p, [_i], check_name),
+    "scoresde_loss_setting_id": (_i, [ctypes.c_char_p, ctypes.POINTER(_i)], check_status),
+    "scoresde_loss_value_name": (ctypes.c_char_p, [_i, _i], check_name),
+    "scoresde_loss_value_id": (_i, [_i, ctypes.c_char_p, ctypes.POINTER(_i)], check_status),
     "scoresde_loss_set_reference": (_i, [_vp, model_p], check_status),
     "scoresde_loss_set_weight_fn": (_i, [_vp, LOSS_WEIGHT_FN, _vp], check_status),
     "scoresde_loss_eval": (_i, [_vp, model_p, _p, _sz, _sz, _u64, _u64, c_double_p, _p, _p,
@@ -299,6 +310,8 @@ _FUNCTIONS = {
     "scoresde_trainer_bounds": (_i, [_i, c_double_p, c_double_p, ctypes.POINTER(_i)],
                                 check_status),
     "scoresde_trainer_default": (_i, [_i, c_double_p], check_status),
+    "scoresde_trainer_setting_name": (ctypes.c_char_p, [_i], check_name),
+    "scoresde_trainer_setting_id": (_i, [ctypes.c_char_p, ctypes.POINTER(_i)], check_status),
     "scoresde_trainer_num_params": (_sz, [_vp], check_value),
     "scoresde_trainer_steps": (_u64, [_vp], check_value),
     "scoresde_trainer_backward": (_i, [_vp, _p, _sz, _sz, _u64, c_double_p], check_status),
@@ -331,6 +344,13 @@ _FUNCTIONS = {
     "scoresde_sampler_bounds": (_i, [_i, c_double_p, c_double_p, ctypes.POINTER(_i)],
                                 check_status),
     "scoresde_sampler_default": (_i, [_i, _i, c_double_p], check_status),
+    "scoresde_sampler_method_name": (ctypes.c_char_p, [_i], check_name),
+    "scoresde_sampler_method_id": (_i, [ctypes.c_char_p, ctypes.POINTER(_i)], check_status),
+    "scoresde_sampler_setting_name": (ctypes.c_char_p, [_i], check_name),
+    "scoresde_sampler_setting_id": (_i, [ctypes.c_char_p, ctypes.POINTER(_i)], check_status),
+    "scoresde_sampler_value_name": (ctypes.c_char_p, [_i, _i], check_name),
+    "scoresde_sampler_value_id": (_i, [_i, ctypes.c_char_p, ctypes.POINTER(_i)], check_status),
+    "scoresde_sampler_setting_applies": (_i, [_i, _i, ctypes.POINTER(_i)], check_status),
     "scoresde_sampler_set_grid": (_i, [_vp, _p, _sz], check_status),
     "scoresde_sampler_set_guidance": (_i, [_vp, GUIDANCE_FN, _vp, _d], check_status),
     "scoresde_sampler_set_progress": (_i, [_vp, SAMPLER_PROGRESS_FN, _vp], check_status),

@@ -12,7 +12,7 @@ from numpy.typing import ArrayLike
 from . import _util as u
 from ._lib import GUIDANCE_FN, SAMPLER_PROGRESS_FN, SCORE_FN, SUPPORT_FN, SamplerStats, lib
 from .errors import DimensionError
-from .train import lookup, progress_bar
+from .train import library_names, library_values, lookup, progress_bar
 
 if TYPE_CHECKING:
     from .model import Model
@@ -21,34 +21,15 @@ if TYPE_CHECKING:
 __all__ = ["Sampler", "METHODS", "SAMPLER_SETTINGS", "REPORT_KINDS", "REPORT_COLUMNS",
            "bits_per_dim"]
 
-METHODS = {"pc": 1, "ode": 2, "edm": 3, "dpmpp": 4, "ipndm": 5, "ddim": 6, "dpmpp_sde": 7,
-           "restart": 8}
-# Named values of the enum-valued settings.
-_VALUES = {
-    "predictor": {"none": 0, "euler_maruyama": 1, "reverse_diffusion": 2, "ancestral": 3},
-    "corrector": {"none": 0, "langevin": 1, "annealed": 2},
-    "batch_norms": {"per_sample": 0, "batch": 1, "noise_level": 2},
-    "grid": {"uniform_t": 1, "karras": 2, "logsnr": 3, "array": 4, "power": 5},
-    "final_step": {"stop": 0, "tweedie": 1, "to_zero": 2},
-    "solver": {"euler": 1, "heun": 2, "rk4": 3, "dopri5": 4},
-    "divergence": {"exact": 1, "rademacher": 2, "gaussian": 3},
-    "bound_time": {"uniform": 1, "importance": 2},
-}
-# setting name: SCORESDE_SAMPLER_* id (the type and bounds come from the library).
-# eps, h_init and h_min take float("nan"), the library's choice (their default).
-SAMPLER_SETTINGS = {
-    "steps": 1, "eps": 2, "predictor": 3, "corrector": 4, "corrector_steps": 5, "snr": 6,
-    "batch_norms": 7, "denoise": 8, "lam": 9, "grid": 10, "rho": 11, "threads": 12,
-    "block": 13, "ald_step": 14, "solver": 15, "rtol": 16, "atol": 17, "h_init": 18,
-    "h_min": 19, "max_steps": 20, "divergence": 21, "order": 22, "s_churn": 23,
-    "s_tmin": 24, "s_tmax": 25, "s_noise": 26, "langevin_step": 27, "adaptive": 28,
-    "unipc": 29, "bound_draws": 30, "bound_time": 31, "dequant_bits": 32,
-    "dequant_draws": 33, "data_scale": 34, "data_shift": 35, "guidance_scale": 36,
-    "support_retries": 37,
-    "lower_order_final": 38, "step_ratio_max": 39, "final_step": 40, "power": 41, "eta": 42,
-    "threshold": 43, "threshold_bound": 44,
-    "restart_k": 45, "restart_tmin": 46, "restart_tmax": 47, "restart_steps": 48,
-}
+# The library's tables (scoresde/common.h's Names): method name -> id, setting
+# name -> SCORESDE_SAMPLER_* id (the type and bounds come from the library too;
+# eps, h_init and h_min take float("nan"), the library's choice and their
+# default), and the named values of the enum-valued settings.
+METHODS = library_names(lib.scoresde_sampler_method_name)
+SAMPLER_SETTINGS = library_names(lib.scoresde_sampler_setting_name)
+_VALUES = {name: library_values(lib.scoresde_sampler_value_name, lib.scoresde_sampler_bounds, cid)
+           for name, cid in SAMPLER_SETTINGS.items()}
+_VALUES = {name: values for name, values in _VALUES.items() if values is not None}
 # Likelihood reports (include/scoresde/bound.h): kinds and the columns of a row.
 REPORT_KINDS = {"ode": 1, "bound": 2}
 REPORT_COLUMNS = ("prior", "flow", "boundary", "dequant", "total", "bpd", "stderr")

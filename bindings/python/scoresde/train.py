@@ -20,28 +20,42 @@ if TYPE_CHECKING:
 
 __all__ = ["Loss", "Trainer", "ProgressBar", "progress_bar"]
 
-LOSS_KINDS = {"esm": 1, "ism": 2, "ssm": 3, "ssm_vr": 4, "dsm": 5, "smld": 6, "ddpm": 7}
-# setting name: (C id, is_int, {value names} or None)
+def library_names(name_fn):
+    """{name: id} of the library's table behind name_fn (ids 1, 2, ... up to
+    the first without a name; scoresde/common.h's Names)."""
+    names, i = {}, 1
+    while True:
+        name = name_fn(i)
+        if name is None:
+            return names
+        names[name] = i
+        i += 1
+
+
+def library_values(value_fn, bounds_fn, cid):
+    """{name: value} of an enum-valued setting (its values across its bounds),
+    or None for a setting without named values."""
+    lo, hi, is_int = _bounds(bounds_fn, cid)
+    if not is_int or value_fn(cid, int(lo)) is None:
+        return None
+    return {value_fn(cid, v): v for v in range(int(lo), int(hi) + 1)}
+
+
+def _bounds(fn, cid):
+    lo, hi, is_int = ctypes.c_double(), ctypes.c_double(), ctypes.c_int()
+    u.call(fn, cid, ctypes.byref(lo), ctypes.byref(hi), ctypes.byref(is_int))
+    return lo.value, hi.value, bool(is_int.value)
+
+
+LOSS_KINDS = library_names(lib.scoresde_loss_kind_name)
+# setting name: (C id, is_int, {value names} or None), from the library's tables
 LOSS_SETTINGS = {
-    "time_mode": (1, True, {"data": 0, "uniform": 1, "lognormal": 2, "fixed": 3,
-                            "importance": 4}),
-    "weighting": (2, True, {"sigma2": 0, "g2": 1, "uniform": 2, "edm": 3, "user": 4}),
-    "reduction": (3, True, {"mean": 0, "half_sum": 1}),
-    "probe": (4, True, {"rademacher": 0, "gaussian": 1, "sphere": 2}),
-    "num_probes": (5, True, None),
-    "levels": (6, True, None),
-    "eps": (7, False, None),
-    "fixed_time": (8, False, None),
-    "p_mean": (9, False, None),
-    "p_std": (10, False, None),
-    "sigma_data": (11, False, None),
-}
-TRAIN_SETTINGS = {
-    "lr": (1, False), "beta1": (2, False), "beta2": (3, False), "eps": (4, False),
-    "weight_decay": (5, False), "clip": (6, False), "ema_rate": (7, False),
-    "warmup": (8, True), "batch": (9, True), "seed": (10, True),
-    "cond_dropout": (11, False),
-}
+    name: (cid, _bounds(lib.scoresde_loss_bounds, cid)[2],
+           library_values(lib.scoresde_loss_value_name, lib.scoresde_loss_bounds, cid))
+    for name, cid in library_names(lib.scoresde_loss_setting_name).items()}
+# setting name: (C id, is_int)
+TRAIN_SETTINGS = {name: (cid, _bounds(lib.scoresde_trainer_bounds, cid)[2])
+                  for name, cid in library_names(lib.scoresde_trainer_setting_name).items()}
 EXPORT = {"ema": 0, "raw": 1}
 
 
@@ -68,12 +82,6 @@ def _get(get_int, get_double, obj, cid, is_int):
     v = ctypes.c_int64() if is_int else ctypes.c_double()
     u.call(get_int if is_int else get_double, obj, cid, ctypes.byref(v))
     return v.value
-
-
-def _bounds(fn, cid):
-    lo, hi, is_int = ctypes.c_double(), ctypes.c_double(), ctypes.c_int()
-    u.call(fn, cid, ctypes.byref(lo), ctypes.byref(hi), ctypes.byref(is_int))
-    return lo.value, hi.value, bool(is_int.value)
 
 
 class ProgressBar:

@@ -1031,6 +1031,15 @@ extern "C" {
     pub fn scoresde_loss_kind(loss: *const scoresde_loss) -> core::ffi::c_int;
 }
 extern "C" {
+    pub fn scoresde_loss_kind_name(kind: core::ffi::c_int) -> *const core::ffi::c_char;
+}
+extern "C" {
+    pub fn scoresde_loss_kind_id(
+        name: *const core::ffi::c_char,
+        kind: *mut core::ffi::c_int,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
     pub fn scoresde_loss_set_int(
         loss: *mut scoresde_loss,
         setting: core::ffi::c_int,
@@ -1071,6 +1080,28 @@ extern "C" {
         kind: core::ffi::c_int,
         setting: core::ffi::c_int,
         value: *mut f64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_loss_setting_name(setting: core::ffi::c_int) -> *const core::ffi::c_char;
+}
+extern "C" {
+    pub fn scoresde_loss_setting_id(
+        name: *const core::ffi::c_char,
+        setting: *mut core::ffi::c_int,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_loss_value_name(
+        setting: core::ffi::c_int,
+        value: core::ffi::c_int,
+    ) -> *const core::ffi::c_char;
+}
+extern "C" {
+    pub fn scoresde_loss_value_id(
+        setting: core::ffi::c_int,
+        name: *const core::ffi::c_char,
+        value: *mut core::ffi::c_int,
     ) -> core::ffi::c_int;
 }
 extern "C" {
@@ -1191,6 +1222,15 @@ extern "C" {
 extern "C" {
     pub fn scoresde_trainer_default(setting: core::ffi::c_int, value: *mut f64)
         -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_trainer_setting_name(setting: core::ffi::c_int) -> *const core::ffi::c_char;
+}
+extern "C" {
+    pub fn scoresde_trainer_setting_id(
+        name: *const core::ffi::c_char,
+        setting: *mut core::ffi::c_int,
+    ) -> core::ffi::c_int;
 }
 extern "C" {
     pub fn scoresde_trainer_num_params(trainer: *const scoresde_trainer) -> usize;
@@ -1510,6 +1550,44 @@ extern "C" {
         method: core::ffi::c_int,
         setting: core::ffi::c_int,
         value: *mut f64,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_sampler_setting_applies(
+        method: core::ffi::c_int,
+        setting: core::ffi::c_int,
+        applies: *mut core::ffi::c_int,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_sampler_method_name(method: core::ffi::c_int) -> *const core::ffi::c_char;
+}
+extern "C" {
+    pub fn scoresde_sampler_method_id(
+        name: *const core::ffi::c_char,
+        method: *mut core::ffi::c_int,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_sampler_setting_name(setting: core::ffi::c_int) -> *const core::ffi::c_char;
+}
+extern "C" {
+    pub fn scoresde_sampler_setting_id(
+        name: *const core::ffi::c_char,
+        setting: *mut core::ffi::c_int,
+    ) -> core::ffi::c_int;
+}
+extern "C" {
+    pub fn scoresde_sampler_value_name(
+        setting: core::ffi::c_int,
+        value: core::ffi::c_int,
+    ) -> *const core::ffi::c_char;
+}
+extern "C" {
+    pub fn scoresde_sampler_value_id(
+        setting: core::ffi::c_int,
+        name: *const core::ffi::c_char,
+        value: *mut core::ffi::c_int,
     ) -> core::ffi::c_int;
 }
 extern "C" {

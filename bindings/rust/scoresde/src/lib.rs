@@ -29,6 +29,7 @@ mod enums;
 mod error;
 mod hooks;
 mod model;
+mod names;
 mod sampler;
 mod sde;
 mod train;

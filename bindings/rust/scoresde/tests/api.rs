@@ -345,3 +345,31 @@ fn new_samplers() {
     }
     assert_eq!(Sampler::default_value(Method::Ipndm, SamplerSetting::Order).unwrap(), 4.0);
 }
+
+#[test]
+fn names_are_the_librarys() {
+    use scoresde::{LossSetting, SamplerSetting, TrainerSetting};
+    let methods = Method::all();
+    assert_eq!(methods.len(), 8);
+    for (name, m) in &methods {
+        assert_eq!(m.name(), Some(*name));
+        assert_eq!(Method::from_name(name).unwrap(), *m);
+    }
+    assert_eq!(Method::DpmppSde.name(), Some("dpmpp_sde"));
+    assert_eq!(Method::Other(99).name(), None);
+    let e = Method::from_name("DPMPP").unwrap_err();
+    assert_eq!(e.status(), sys::SCORESDE_EINVAL);
+    assert!(e.message().contains("restart"), "{}", e.message());
+    assert_eq!(SamplerSetting::from_name("restart_tmin").unwrap(), SamplerSetting::RestartTmin);
+    assert_eq!(SamplerSetting::all().len(), 48);
+    assert_eq!(SamplerSetting::Predictor.value_name(sys::SCORESDE_SAMPLER_PREDICTOR_ANCESTRAL as i32),
+               Some("ancestral"));
+    assert_eq!(SamplerSetting::Grid.value_from_name("karras").unwrap(),
+               sys::SCORESDE_SAMPLER_GRID_KARRAS as i32);
+    assert!(SamplerSetting::Grid.value_from_name("uniform").is_err());
+    assert_eq!(LossSetting::NumProbes.name(), Some("num_probes"));
+    assert_eq!(scoresde::LossKind::from_name("ssm_vr").unwrap(), scoresde::LossKind::SsmVr);
+    assert_eq!(TrainerSetting::from_name("weight_decay").unwrap(), TrainerSetting::WeightDecay);
+    assert!(Method::Dpmpp.setting_applies(SamplerSetting::Rtol).unwrap());
+    assert!(!Method::Ode.setting_applies(SamplerSetting::Unipc).unwrap());
+}
