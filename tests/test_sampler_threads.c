@@ -177,8 +177,8 @@ END_TEST
 
 /* ------------------------------------------------------------ recorded hashes
  * Configurations of test_sampler_methods.c's table, recorded before issue 15
- * (16 samples of the test mixture, seed 5, STEP_RATIO_MAX = 1e300), under
- * every split. */
+ * (16 samples of the test mixture, seed 5, STEP_RATIO_MAX = 1e300 and
+ * LOWER_ORDER_FINAL = 1, 1.0's behaviour), under every split. */
 typedef struct ref_case {
     int sde, method;
     int set[4][2];
@@ -204,6 +204,7 @@ START_TEST(test_recorded_splits)
     for (int j = 0; c->set[j][0] != 0; j++)
         OK(scoresde_sampler_set_int(s, c->set[j][0], c->set[j][1]));
     OK(scoresde_sampler_set_double(s, S(STEP_RATIO_MAX), 1e300));
+    OK(scoresde_sampler_set_int(s, S(LOWER_ORDER_FINAL), 1));
     for (size_t ti = 0; ti < sizeof threads / sizeof threads[0]; ti++)
         for (size_t bi = 0; bi < sizeof blocks / sizeof blocks[0]; bi++) {
             /* BATCH_NORMS = 1 couples a block's samples: only BLOCK 64 = n

@@ -34,9 +34,9 @@
  *   DPMPP DPM-Solver++ multistep (Lu et al. 2022) with data prediction m,
  *        lambda = ln(alpha/sigma), ORDER 1, 2 (2M) or 3 (3M) (formulas in
  *        docs/math.md section 5). Step k (from 0) uses order min(ORDER, k + 1)
- *        (warm-up) and, when N < 15 and LOWER_ORDER_FINAL = 1 (the
- *        default), at most N - k (lower orders on the last steps), and the
- *        step-ratio guard below may lower it. With ORDER = 3 (and N > 1) the first step is instead
+ *        (warm-up), lowered on the last steps by LOWER_ORDER_FINAL (see
+ *        Multistep orders below) and by the step-ratio guard below. With
+ *        ORDER = 3 (and N > 1) the first step is instead
  *        the singlestep DPM-Solver++(2S) with its midpoint in lambda (one
  *        more evaluation): an order-1 first step would cap the global order
  *        at 2.
@@ -155,6 +155,16 @@
  * s = the p-quantile of |m_j| over the D coordinates (the smallest |m_j|
  * with at least ceil(p D) of them at or below it), s = max(s, c),
  * m = clip(m, -s, s) c / s. PC and ODE, which use the score, ignore it.
+ * Multistep orders on the last steps (DPMPP, UniPC, IPNDM, DPMPP_SDE; 1.1),
+ * LOWER_ORDER_FINAL, with p = ORDER and N = STEPS: 2 (the default) caps
+ * step k at order max(N - k, p - 1), i.e. the last p - 1 steps (at least
+ * one) use order p - 1 (order 1 for p <= 2), whatever N: their local
+ * errors O(h^p) keep the global order p of the predictor (UniPC's p + 1
+ * falls to p: its last step is not corrected). 1 caps step k at N - k
+ * only when N < 15 (DPM-Solver's lower_order_final with diffusers'
+ * threshold, the rule of 1.0: where it switches off, at N = 15, the error
+ * can grow as steps are added; see the guide). 0 never lowers. The warm-up
+ * cap k + 1 applies first.
  * Multistep guard (DPMPP, UniPC, IPNDM, DPMPP_SDE; 1.1): a step uses a past point only
  * while each of the steps it spans is within STEP_RATIO_MAX (default 3) of
  * the next, in lambda = ln(alpha/sigma); otherwise it takes the highest
@@ -457,10 +467,12 @@ typedef enum scoresde_sampler_setting_t {
     SCORESDE_SAMPLER_SUPPORT_RETRIES = 37, /**< int [0, 1e6], 100: redraws per sample outside
                                                the prior's support (scoresde_sampler_set_support) */
     /* 1.1 (issue 15): */
-    SCORESDE_SAMPLER_LOWER_ORDER_FINAL = 38, /**< int [0, 1], 1: multistep methods with
-                                               N < 15 steps lower the order of the last
-                                               steps to N - k (DPM-Solver's
-                                               lower_order_final); 0: never */
+    SCORESDE_SAMPLER_LOWER_ORDER_FINAL = 38, /**< int [0, 2], 2: the multistep methods'
+                                               orders on their last steps (Multistep
+                                               orders above): 2 the last ORDER - 1
+                                               steps at ORDER - 1, at every N; 1 step k
+                                               at N - k when N < 15 (1.0's rule);
+                                               0: never lowered */
     SCORESDE_SAMPLER_STEP_RATIO_MAX = 39, /**< double [1, 1e300], 3: multistep methods use
                                                a past point only while consecutive steps
                                                in lambda = ln(alpha/sigma) are within this

@@ -3,9 +3,8 @@
  * orders 1-3, in lambda = ln(alpha/sigma) (formulas in docs/math.md section 5).
  * Warm-up: step k (from 0) uses at most order k + 1, except that 3M takes
  * its first step with the singlestep DPM-Solver++(2S) (see dpm_first_2s).
- * With fewer than 15
- * steps the last steps use lower orders too (order <= N - k), as the
- * reference implementations do for short runs (lower_order_final).
+ * The last steps use lower orders too (LOWER_ORDER_FINAL, see
+ * sd_solve_multistep_order).
  * UNIPC = 1 adds the UniC corrector (Zhao et al. 2023, arXiv:2302.04867) of
  * the predictor's order after every step but the last (see unic_weights).
  * SPDX-License-Identifier: BSD-3-Clause
@@ -51,12 +50,7 @@ static double lam_of(const sd_run *r, size_t k)
  * step-ratio guard). */
 static size_t dpm_order(const sd_run *r, size_t k)
 {
-    size_t order = sd_opt_size(r->s, SCORESDE_SAMPLER_ORDER);
-    if (order > k + 1)
-        order = k + 1;
-    if (sd_opt_int(r->s, SCORESDE_SAMPLER_LOWER_ORDER_FINAL) && r->N < 15 && order > r->N - k)
-        order = r->N - k;
-    return sd_solve_ratio_guard(r, k, order, lam_of);
+    return sd_solve_multistep_order(r, k, sd_opt_size(r->s, SCORESDE_SAMPLER_ORDER), lam_of);
 }
 
 /* Step k is 3M's singlestep 2S start. */

@@ -173,16 +173,11 @@ static double lam_of(const sd_run *r, size_t k)
 static int dps_step(sd_block *b, size_t k)
 {
     const sd_run *r = b->run;
-    size_t D = r->D, nD = b->n * D, N = r->N;
+    size_t D = r->D, nD = b->n * D;
     double *m = b->ws, *z = m + nD;
     b->t_now = r->grid[k];
     SD_TRY(data_at(b, k, m));
-    size_t order = sd_opt_size(r->s, SCORESDE_SAMPLER_ORDER);
-    if (order > k + 1)
-        order = k + 1;
-    if (sd_opt_int(r->s, SCORESDE_SAMPLER_LOWER_ORDER_FINAL) && N < 15 && order > N - k)
-        order = N - k;
-    order = sd_solve_ratio_guard(r, k, order, lam_of);
+    size_t order = sd_solve_multistep_order(r, k, sd_opt_size(r->s, SCORESDE_SAMPLER_ORDER), lam_of);
     double eta = r->s->opt[SCORESDE_SAMPLER_ETA], c = 1.0 + eta;
     double h = lam(r, k + 1) - lam(r, k), as = r->alpha[k + 1];
     double cx = r->sigma[k + 1] / r->sigma[k] * exp(-eta * h);

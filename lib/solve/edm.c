@@ -203,12 +203,7 @@ static int ipndm_step(sd_block *b, size_t k)
     double *xs = b->ws, *den = xs + nD;
     b->t_now = r->grid[k];
     SD_TRY(sd_edm_denoise(b, b->x, r->grid[k], r->alpha[k], r->sigma[k], xs, den));
-    size_t p = sd_opt_size(r->s, SCORESDE_SAMPLER_ORDER);
-    if (p > k + 1)
-        p = k + 1;
-    if (sd_opt_int(r->s, SCORESDE_SAMPLER_LOWER_ORDER_FINAL) && N < 15 && p > N - k)
-        p = N - k;
-    p = sd_solve_ratio_guard(r, k, p, lam_of);
+    size_t p = sd_solve_multistep_order(r, k, sd_opt_size(r->s, SCORESDE_SAMPLER_ORDER), lam_of);
     double rk = r_of(r, k), dr = r_of(r, k + 1) - rk;
     for (size_t i = 0; i < b->n; i++) {
         double *x = b->x + i * D, *h1 = b->state + i * 3 * D, *h2 = h1 + D, *h3 = h2 + D;

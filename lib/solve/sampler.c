@@ -79,7 +79,7 @@ static const sd_setting sampler_rows[SD_SAMPLER_NOPT] = {
     ROW_D(DATA_SHIFT, "data_shift", -1e300, 1e300, 0, 0),
     ROW_D(GUIDANCE_SCALE, "guidance_scale", -1e6, 1e6, 0, 0),
     ROW_I(SUPPORT_RETRIES, "support_retries", 0, 1000000, 100),
-    ROW_I(LOWER_ORDER_FINAL, "lower_order_final", 0, 1, 1),
+    ROW_I(LOWER_ORDER_FINAL, "lower_order_final", 0, 2, 2),
     ROW_D(STEP_RATIO_MAX, "step_ratio_max", 1, 1e300, 0, 3),
     ROW_E(FINAL_STEP, "final_step", 0, 2, SCORESDE_SAMPLER_FINAL_TWEEDIE, final_names),
     ROW_D(POWER, "power", 0.1, 100, 0, 2),
@@ -419,6 +419,20 @@ size_t sd_solve_ratio_guard(const sd_run *r, size_t k, size_t order,
         q++;
     }
     return q;
+}
+
+size_t sd_solve_multistep_order(const sd_run *r, size_t k, size_t order,
+                                 double (*v)(const sd_run *r, size_t k))
+{
+    size_t N = r->N, last = N - k; /* steps left, this one included */
+    int lof = sd_opt_int(r->s, SCORESDE_SAMPLER_LOWER_ORDER_FINAL);
+    if (lof == 2 && last + 1 < order)
+        last = order - 1; /* the last order - 1 steps at order - 1 */
+    if (order > k + 1)
+        order = k + 1;
+    if ((lof == 2 || (lof == 1 && N < 15)) && order > last)
+        order = last;
+    return sd_solve_ratio_guard(r, k, order, v);
 }
 
 int sd_solve_need_sigma(const sd_run *run, const char *what)

@@ -294,6 +294,14 @@ int sd_solve_support(const scoresde_sampler *s, const scoresde_model *model,
 size_t sd_solve_ratio_guard(const sd_run *r, size_t k, size_t order,
                             double (*v)(const sd_run *r, size_t k));
 
+/* The order of step k of a multistep method of order `order` (ORDER; DPMPP,
+ * UniPC, IPNDM, DPMPP_SDE): at most k + 1 (the warm-up); on the last steps
+ * (LOWER_ORDER_FINAL) at most max(N - k, order - 1) with 2, at most N - k
+ * with 1 when N < 15, no limit with 0; then the step-ratio guard's, in the
+ * method's variable v. */
+size_t sd_solve_multistep_order(const sd_run *r, size_t k, size_t order,
+                                 double (*v)(const sd_run *r, size_t k));
+
 /* The data-prediction methods' check: the SDE has a Gaussian marginal
  * (SCORESDE_EUNSUPPORTED) and sigma > 0 at every grid time (SCORESDE_EINVAL);
  * the messages begin with `what` ("DDIM", "the EDM sampler"). */
