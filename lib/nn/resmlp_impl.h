@@ -107,18 +107,6 @@ static void F(colsum)(size_t r, size_t w, const R *A, const R *Bm, const R *A2, 
     }
 }
 
-/* Add bias b (w) to r rows of X. */
-static void F(add_bias)(size_t r, size_t w, R *X, const R *b, int nt)
-{
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (size_t i = 0; i < r; i++) {
-        R *restrict x = X + i * w;
-        SD_SIMD
-        for (size_t j = 0; j < w; j++)
-            x[j] += b[j];
-    }
-}
-
 /*
  * LayerNorm forward of r rows of H (r x w; in tangent mode followed by r
  * tangent rows): first the residual stream's pending bias (the layer
@@ -231,19 +219,6 @@ static void F(ln_backward)(int tangent, size_t r, size_t w, R *G3, const R *g, c
         F(ln_backward_row)(tangent, r, i, w, G3, g, XH, RS, G);
 }
 
-/* a += e P_b^T + p_b on the r primal rows of A (r x W): EPb is block b's
- * W columns of the rows' stacked embedding projections (row stride B W). */
-static void F(add_embedding)(size_t r, size_t W, size_t B, const R *EPb, R *A, int nt)
-{
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (size_t i = 0; i < r; i++) {
-        R *restrict a = A + i * W;
-        const R *restrict ep = EPb + i * B * W;
-        SD_SIMD
-        for (size_t j = 0; j < W; j++)
-            a[j] += ep[j];
-    }
-}
 /* The tangent rows of a LayerNorm for the stacked pass: T tangent rows at
  * H + r w (tangent row q belongs to primal row q mod r), after ln_forward of
  * the r primal rows left xhat in XH and rho in RS: N's row r + q gets
@@ -284,8 +259,9 @@ static void F(times_act_prime)(size_t r, size_t T, size_t w, R *Z, const R *Dv, 
 /* The layers before the blocks, for r primal rows (in, emb) and the m - r
  * tangent rows the caller has put in X0 after them: X0's primal rows and
  * the embedding features in the compute precision, every block's embedding
- * projection in one product (EP = e P^T + p) and H = X0 W_in^T. The input
- * layer's bias b_in is left pending: the first LayerNorm adds it. */
+ * projection in one product (EP = e P^T; each block's activation pass adds
+ * it with its bias p) and H = X0 W_in^T. The input layer's bias b_in is left
+ * pending: the first LayerNorm adds it. */
 static void F(prologue)(const sd_resmlp *net, sd_resmlp_ws *ws, size_t r, size_t m,
                         const double *in, const double *emb)
 {
@@ -297,7 +273,6 @@ static void F(prologue)(const sd_resmlp *net, sd_resmlp_ws *ws, size_t r, size_t
     for (size_t i = 0; i < r * E; i++)
         EM[i] = (R)emb[i];
     F(mul_wt)(ws, r, B * W, E, EM, E, P + net->o_P, 0, EP, B * W);
-    F(add_bias)(r, B * W, EP, P + net->o_p, ws->n_threads);
     F(mul_wt)(ws, m, W, ni, X0, ni, P + net->o_win, 0, (R *)ws->h, W);
 }
 
@@ -328,10 +303,11 @@ static void F(trunk)(const sd_resmlp *net, sd_resmlp_ws *ws, size_t r, size_t T,
         sd_resmlp_block k = block_at(net, b);
         R *A = (R *)ws->aa[b], *Dv = (R *)ws->dd[b];
         F(mul_wt)(ws, m, W, W, N, W, P + k.W1, 0, A, W);
-        F(activate)(net->act, tangent, r, W, A, P + k.b1, Dv, (R *)ws->ee[b], nt);
+        /* a = act(z + b1) + e P_b^T + p_b on the primal rows */
+        F(activate_add)(net->act, tangent, r, W, A, P + k.b1, Dv, (R *)ws->ee[b],
+                        (R *)ws->ep + b * W, B * W, P + net->o_p + b * W, nt);
         if (stacked)
             F(times_act_prime)(r, T, W, A, Dv, nt);
-        F(add_embedding)(r, W, B, (R *)ws->ep + b * W, A, nt);
         F(mul_wt)(ws, m, W, W, A, W, P + k.W2, 1, H, W);
         pending = P + k.b2;
     }
