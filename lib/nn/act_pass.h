@@ -28,12 +28,15 @@
  * baseline, the processor choosing at load time (SD_ACT_CLONES, act.h): the
  * same IEEE operations at other vector widths, with no contraction into
  * FMAs, so the same bits on every processor. The bias is added here, in the same pass
- * over the GEMM's result (the fused bias + activation).
+ * over the GEMM's result (the fused bias + activation). With EP not NULL (the residual
+ * network's embedding projection: row i at EP + i ld_ep, its bias pb), the primal rows
+ * then get h += EP_i + pb while they are hot, the arithmetic of a separate pass.
  */
 #define SD_ACT_DEFINE_PASS(NAME, CODE)                                                     \
     SD_ACT_CLONES static void F(NAME##_row)(int tangent, size_t w, R *restrict zr,        \
                                             const R *restrict bias, R *restrict dr,       \
-                                            R *restrict ur, R *restrict er)               \
+                                            R *restrict ur, R *restrict er,               \
+                                            const R *restrict ep, const R *restrict pb)   \
     {                                                                                      \
         if (!tangent) {                                                                    \
             SD_SIMD                                                                        \
@@ -56,14 +59,21 @@
                 er[j] = u * s2;                                                            \
             }                                                                              \
         }                                                                                  \
+        if (ep) {                                                                          \
+            SD_SIMD                                                                        \
+            for (size_t j = 0; j < w; j++)                                                 \
+                zr[j] += ep[j] + pb[j];                                                    \
+        }                                                                                  \
     }                                                                                      \
     static void F(NAME)(int tangent, size_t r, size_t w, R *restrict Z,                   \
-                        const R *restrict bias, R *restrict D, R *restrict E, int nt)     \
+                        const R *restrict bias, R *restrict D, R *restrict E,             \
+                        const R *restrict EP, size_t ld_ep, const R *restrict pb, int nt) \
     {                                                                                      \
         _Pragma("omp parallel for num_threads(nt) if (nt > 1) schedule(static)")          \
         for (size_t i = 0; i < r; i++)                                                     \
             F(NAME##_row)(tangent, w, Z + i * w, bias, D + i * w,                          \
-                          tangent ? Z + (r + i) * w : NULL, tangent ? E + i * w : NULL);   \
+                          tangent ? Z + (r + i) * w : NULL, tangent ? E + i * w : NULL,    \
+                          EP ? EP + i * ld_ep : NULL, pb);                                 \
     }
 
 SD_ACT_DEFINE_PASS(pass_silu, SD_ACT_CODE_SILU)
@@ -73,18 +83,30 @@ SD_ACT_DEFINE_PASS(pass_softplus, SD_ACT_CODE_SOFTPLUS)
 SD_ACT_DEFINE_PASS(pass_gelu_tanh, SD_ACT_CODE_GELU_TANH)
 SD_ACT_DEFINE_PASS(pass_gelu, SD_ACT_CODE_GELU)
 
-static void F(activate)(sd_act act, int tangent, size_t r, size_t w, R *Z, const R *bias, R *D,
-                        R *E, int nt)
+/* The activation pass with the residual network's embedding added (EP, ld_ep, pb as
+ * in the pass above; EP NULL for none). */
+static void F(activate_add)(sd_act act, int tangent, size_t r, size_t w, R *Z, const R *bias,
+                            R *D, R *E, const R *EP, size_t ld_ep, const R *pb, int nt)
 {
     switch (act) {
-    case SD_ACT_RELU: F(pass_relu)(tangent, r, w, Z, bias, D, E, nt); break;
-    case SD_ACT_TANH: F(pass_tanh)(tangent, r, w, Z, bias, D, E, nt); break;
-    case SD_ACT_SOFTPLUS: F(pass_softplus)(tangent, r, w, Z, bias, D, E, nt); break;
-    case SD_ACT_GELU_TANH: F(pass_gelu_tanh)(tangent, r, w, Z, bias, D, E, nt); break;
-    case SD_ACT_GELU: F(pass_gelu)(tangent, r, w, Z, bias, D, E, nt); break;
+    case SD_ACT_RELU: F(pass_relu)(tangent, r, w, Z, bias, D, E, EP, ld_ep, pb, nt); break;
+    case SD_ACT_TANH: F(pass_tanh)(tangent, r, w, Z, bias, D, E, EP, ld_ep, pb, nt); break;
+    case SD_ACT_SOFTPLUS:
+        F(pass_softplus)(tangent, r, w, Z, bias, D, E, EP, ld_ep, pb, nt);
+        break;
+    case SD_ACT_GELU_TANH:
+        F(pass_gelu_tanh)(tangent, r, w, Z, bias, D, E, EP, ld_ep, pb, nt);
+        break;
+    case SD_ACT_GELU: F(pass_gelu)(tangent, r, w, Z, bias, D, E, EP, ld_ep, pb, nt); break;
     case SD_ACT_SILU:
-    default: F(pass_silu)(tangent, r, w, Z, bias, D, E, nt); break;
+    default: F(pass_silu)(tangent, r, w, Z, bias, D, E, EP, ld_ep, pb, nt); break;
     }
+}
+
+static inline void F(activate)(sd_act act, int tangent, size_t r, size_t w, R *Z,
+                               const R *bias, R *D, R *E, int nt)
+{
+    F(activate_add)(act, tangent, r, w, Z, bias, D, E, NULL, 0, NULL, nt);
 }
 
 #undef SD_ACT_DEFINE_PASS

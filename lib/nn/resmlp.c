@@ -55,6 +55,25 @@ struct sd_resmlp_ws {
     void *gacc;                         /* n_params (float32 networks) */
 };
 
+/* Where block b's parameters are in the flat vector (resmlp.h's order),
+ * for the parameters and for every gradient vector alike. */
+typedef struct sd_resmlp_block {
+    size_t g, beta, W1, b1, W2, b2;
+} sd_resmlp_block;
+
+static sd_resmlp_block block_at(const sd_resmlp *net, size_t b)
+{
+    size_t W = net->W;
+    sd_resmlp_block k;
+    k.g = net->o_blk + b * net->blk;
+    k.beta = k.g + W;
+    k.W1 = k.beta + W;
+    k.b1 = k.W1 + W * W;
+    k.W2 = k.b1 + W;
+    k.b2 = k.W2 + W * W;
+    return k;
+}
+
 #define R double
 #define F(name) name##_f64
 #define GEMM bli_dgemm_ex
@@ -149,11 +168,11 @@ int sd_resmlp_create(sd_resmlp **out, size_t n_in, size_t n_emb, size_t width, s
     init_normal(net, net->o_win, W * n_in, sqrt(1.0 / (double)n_in), seed, 0, tmp);
     double c = act == SD_ACT_RELU ? 2.0 : 1.0;
     for (size_t b = 0; b < B; b++) {
-        size_t off = net->o_blk + b * net->blk;
+        sd_resmlp_block k = block_at(net, b);
         for (size_t j = 0; j < W; j++)
-            set_param(net, off + j, 1.0); /* LayerNorm scale */
-        init_normal(net, off + 2 * W, W * W, sqrt(c / (double)W), seed, 1 + 2 * b, tmp);
-        init_normal(net, off + 3 * W + W * W, W * W, sqrt(1.0 / (double)W), seed, 2 + 2 * b, tmp);
+            set_param(net, k.g + j, 1.0); /* LayerNorm scale */
+        init_normal(net, k.W1, W * W, sqrt(c / (double)W), seed, 1 + 2 * b, tmp);
+        init_normal(net, k.W2, W * W, sqrt(1.0 / (double)W), seed, 2 + 2 * b, tmp);
     }
     init_normal(net, net->o_P, B * W * n_emb, sqrt(1.0 / (double)n_emb), seed, 1 + 2 * B, tmp);
     for (size_t j = 0; j < W; j++)

@@ -107,32 +107,25 @@ static void F(colsum)(size_t r, size_t w, const R *A, const R *Bm, const R *A2, 
     }
 }
 
-/* Add bias b (w) to r rows of X. */
-static void F(add_bias)(size_t r, size_t w, R *X, const R *b, int nt)
-{
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (size_t i = 0; i < r; i++) {
-        R *restrict x = X + i * w;
-        SD_SIMD
-        for (size_t j = 0; j < w; j++)
-            x[j] += b[j];
-    }
-}
-
 /*
  * LayerNorm forward of r rows of H (r x w; in tangent mode followed by r
- * tangent rows): XH gets xhat (and the tangent rows dh, copied), N gets
+ * tangent rows): first the residual stream's pending bias (the layer
+ * before's, bias) is added to the primal rows of H, in the pass that reads
+ * them; then XH gets xhat (and the tangent rows dh, copied), N gets
  * n = g xhat + beta (and tn = g dxhat), DX dxhat, RS rho.
  */
 /* One row i of ln_forward (below), compiled for every vector width
  * (SD_ACT_CLONES: the same bits on each). */
-SD_ACT_CLONES static void F(ln_forward_row)(int tangent, size_t r, size_t i, size_t w,
-                                            const R *H, const R *g, const R *beta, R *XH, R *N,
-                                            R *DX, R *RS)
+SD_ACT_CLONES static void F(ln_forward_row)(int tangent, size_t r, size_t i, size_t w, R *H,
+                                            const R *bias, const R *g, const R *beta, R *XH,
+                                            R *N, R *DX, R *RS)
 {
     R inv_w = (R)1 / (R)w;
-    const R *restrict h = H + i * w;
+    R *restrict h = H + i * w;
     R *restrict xh = XH + i * w, *restrict n = N + i * w;
+    SD_SIMD
+    for (size_t j = 0; j < w; j++)
+        h[j] += bias[j];
     R mu = F(rsum)(h, w) * inv_w;
     SD_SIMD
     for (size_t j = 0; j < w; j++)
@@ -159,12 +152,12 @@ SD_ACT_CLONES static void F(ln_forward_row)(int tangent, size_t r, size_t i, siz
     }
 }
 
-static void F(ln_forward)(int tangent, size_t r, size_t w, const R *H, const R *g, const R *beta,
-                          R *XH, R *N, R *DX, R *RS, int nt)
+static void F(ln_forward)(int tangent, size_t r, size_t w, R *H, const R *bias, const R *g,
+                          const R *beta, R *XH, R *N, R *DX, R *RS, int nt)
 {
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (size_t i = 0; i < r; i++)
-        F(ln_forward_row)(tangent, r, i, w, H, g, beta, XH, N, DX, RS);
+        F(ln_forward_row)(tangent, r, i, w, H, bias, g, beta, XH, N, DX, RS);
 }
 
 /*
@@ -226,64 +219,127 @@ static void F(ln_backward)(int tangent, size_t r, size_t w, R *G3, const R *g, c
         F(ln_backward_row)(tangent, r, i, w, G3, g, XH, RS, G);
 }
 
-/* a += e P_b^T + p_b on the r primal rows of A (r x W): EPb is block b's
- * W columns of the rows' stacked embedding projections (row stride B W). */
-static void F(add_embedding)(size_t r, size_t W, size_t B, const R *EPb, R *A, int nt)
+/* The tangent rows of a LayerNorm for the stacked pass: T tangent rows at
+ * H + r w (tangent row q belongs to primal row q mod r), after ln_forward of
+ * the r primal rows left xhat in XH and rho in RS: N's row r + q gets
+ * g dxhat, with the arithmetic of ln_forward's tangent mode. */
+static void F(ln_tangents)(size_t r, size_t T, size_t w, const R *H, const R *g, const R *XH,
+                           const R *RS, R *N, int nt)
 {
+    R inv_w = (R)1 / (R)w;
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (size_t i = 0; i < r; i++) {
-        R *restrict a = A + i * W;
-        const R *restrict ep = EPb + i * B * W;
+    for (size_t q = 0; q < T; q++) {
+        size_t i = q % r;
+        const R *restrict v = H + (r + q) * w, *restrict xh = XH + i * w;
+        R *restrict tn = N + (r + q) * w;
+        R rho = RS[i];
+        R dm = F(rsum)(v, w) * inv_w, dq = F(rdot)(v, xh, w) * inv_w;
         SD_SIMD
-        for (size_t j = 0; j < W; j++)
-            a[j] += ep[j];
+        for (size_t j = 0; j < w; j++) {
+            R dx = rho * (v[j] - dm - xh[j] * dq);
+            tn[j] = g[j] * dx;
+        }
     }
 }
+
+/* Tangent rows times act' (Dv, r rows): T rows at Z + r w. */
+static void F(times_act_prime)(size_t r, size_t T, size_t w, R *Z, const R *Dv, int nt)
+{
+    R *Zt = Z + r * w;
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+    for (size_t q = 0; q < T; q++) {
+        R *restrict ur = Zt + q * w;
+        const R *restrict dr = Dv + (q % r) * w;
+        SD_SIMD
+        for (size_t j = 0; j < w; j++)
+            ur[j] = dr[j] * ur[j];
+    }
+}
+
+/* The layers before the blocks, for r primal rows (in, emb) and the m - r
+ * tangent rows the caller has put in X0 after them: X0's primal rows and
+ * the embedding features in the compute precision, every block's embedding
+ * projection in one product (EP = e P^T; each block's activation pass adds
+ * it with its bias p) and H = X0 W_in^T. The input layer's bias b_in is left
+ * pending: the first LayerNorm adds it. */
+static void F(prologue)(const sd_resmlp *net, sd_resmlp_ws *ws, size_t r, size_t m,
+                        const double *in, const double *emb)
+{
+    const R *P = (const R *)net->params;
+    size_t W = net->W, B = net->B, E = net->E, ni = net->n_in;
+    R *X0 = (R *)ws->x0, *EM = (R *)ws->emb, *EP = (R *)ws->ep;
+    for (size_t i = 0; i < r * ni; i++)
+        X0[i] = (R)in[i];
+    for (size_t i = 0; i < r * E; i++)
+        EM[i] = (R)emb[i];
+    F(mul_wt)(ws, r, B * W, E, EM, E, P + net->o_P, 0, EP, B * W);
+    F(mul_wt)(ws, m, W, ni, X0, ni, P + net->o_win, 0, (R *)ws->h, W);
+}
+
+/* The blocks, the final LayerNorm and the output layer's product (Y = N
+ * W_out^T, its bias not added) of r primal rows and T tangent rows after
+ * the prologue. With keep (jvp: T = r) the tangent rows go through
+ * ln_forward's and the activation's tangent modes, which keep the state
+ * the tangent backward needs; otherwise (the stacked pass) through
+ * ln_tangents and times_act_prime, which keep none. The same arithmetic
+ * either way. Each layer's bias on the residual stream (b_in, then b2 of
+ * each block) is added by the LayerNorm that next reads the rows. */
+static void F(trunk)(const sd_resmlp *net, sd_resmlp_ws *ws, size_t r, size_t T, int keep)
+{
+    const R *P = (const R *)net->params;
+    size_t W = net->W, B = net->B, m = r + T;
+    int nt = ws->n_threads, tangent = T > 0 && keep, stacked = T > 0 && !keep;
+    R *H = (R *)ws->h;
+    const R *pending = P + net->o_bin;
+    for (size_t b = 0; b <= B; b++) {
+        R *XH = (R *)ws->xh[b], *N = (R *)ws->nn[b], *RS = (R *)ws->rs[b];
+        size_t o_g = b < B ? block_at(net, b).g : net->o_gf;
+        F(ln_forward)(tangent, r, W, H, pending, P + o_g, P + o_g + W, XH, N, (R *)ws->dx[b], RS,
+                      nt);
+        if (stacked)
+            F(ln_tangents)(r, T, W, H, P + o_g, XH, RS, N, nt);
+        if (b == B)
+            break;
+        sd_resmlp_block k = block_at(net, b);
+        R *A = (R *)ws->aa[b], *Dv = (R *)ws->dd[b];
+        F(mul_wt)(ws, m, W, W, N, W, P + k.W1, 0, A, W);
+        /* a = act(z + b1) + e P_b^T + p_b on the primal rows */
+        F(activate_add)(net->act, tangent, r, W, A, P + k.b1, Dv, (R *)ws->ee[b],
+                        (R *)ws->ep + b * W, B * W, P + net->o_p + b * W, nt);
+        if (stacked)
+            F(times_act_prime)(r, T, W, A, Dv, nt);
+        F(mul_wt)(ws, m, W, W, A, W, P + k.W2, 1, H, W);
+        pending = P + k.b2;
+    }
+    F(mul_wt)(ws, m, net->n_out, W, (R *)ws->nn[B], W, P + net->o_wout, 0, (R *)ws->y,
+              net->n_out);
+}
+
+/* out (r x n_out) = Y's primal rows + b_out, in double. */
+static void F(put_out)(const sd_resmlp *net, const sd_resmlp_ws *ws, size_t r, double *out)
+{
+    size_t no = net->n_out;
+    const R *Y = (const R *)ws->y, *bo = (const R *)net->params + net->o_wout + no * net->W;
+    for (size_t i = 0; i < r; i++)
+        for (size_t j = 0; j < no; j++)
+            out[i * no + j] = (double)(Y[i * no + j] + bo[j]);
+}
+
 /* The forward pass of r rows; in tangent mode the tangent rows follow. */
 static void F(res_forward)(const sd_resmlp *net, sd_resmlp_ws *ws, size_t r, const double *in,
                            const double *emb, const double *v, double *out, double *jv)
 {
-    const R *P = (const R *)net->params;
-    size_t W = net->W, B = net->B, E = net->E, ni = net->n_in, no = net->n_out;
-    int tangent = v != NULL, nt = ws->n_threads;
-    size_t m = tangent ? 2 * r : r;
-    R *X0 = (R *)ws->x0, *EM = (R *)ws->emb, *EP = (R *)ws->ep, *H = (R *)ws->h;
-    for (size_t i = 0; i < r * ni; i++)
-        X0[i] = (R)in[i];
-    if (tangent)
-        for (size_t i = 0; i < r * ni; i++)
-            X0[r * ni + i] = (R)v[i];
-    for (size_t i = 0; i < r * E; i++)
-        EM[i] = (R)emb[i];
-    /* every block's embedding projection in one product: EP = e P^T + p */
-    F(mul_wt)(ws, r, B * W, E, EM, E, P + net->o_P, 0, EP, B * W);
-    F(add_bias)(r, B * W, EP, P + net->o_p, nt);
-    F(mul_wt)(ws, m, W, ni, X0, ni, P + net->o_win, 0, H, W);
-    F(add_bias)(r, W, H, P + net->o_bin, nt);
-    for (size_t b = 0; b < B; b++) {
-        const R *blk = P + net->o_blk + b * net->blk;
-        const R *g = blk, *beta = blk + W, *W1 = blk + 2 * W, *b1 = W1 + W * W;
-        const R *W2 = b1 + W, *b2 = W2 + W * W;
-        R *XH = (R *)ws->xh[b], *N = (R *)ws->nn[b], *A = (R *)ws->aa[b];
-        F(ln_forward)(tangent, r, W, H, g, beta, XH, N, (R *)ws->dx[b], (R *)ws->rs[b], nt);
-        F(mul_wt)(ws, m, W, W, N, W, W1, 0, A, W);
-        F(activate)(net->act, tangent, r, W, A, b1, (R *)ws->dd[b], (R *)ws->ee[b], nt);
-        F(add_embedding)(r, W, B, EP + b * W, A, nt);
-        F(mul_wt)(ws, m, W, W, A, W, W2, 1, H, W);
-        F(add_bias)(r, W, H, b2, nt);
-    }
-    R *XH = (R *)ws->xh[B], *N = (R *)ws->nn[B], *Y = (R *)ws->y;
-    F(ln_forward)(tangent, r, W, H, P + net->o_gf, P + net->o_gf + W, XH, N, (R *)ws->dx[B],
-                  (R *)ws->rs[B], nt);
-    F(mul_wt)(ws, m, no, W, N, W, P + net->o_wout, 0, Y, no);
-    const R *bo = P + net->o_wout + no * W;
+    size_t ni = net->n_in, no = net->n_out, T = v ? r : 0;
+    R *X0 = (R *)ws->x0;
+    for (size_t i = 0; i < T * ni; i++)
+        X0[r * ni + i] = (R)v[i];
+    F(prologue)(net, ws, r, r + T, in, emb);
+    F(trunk)(net, ws, r, T, 1);
     if (out)
-        for (size_t i = 0; i < r; i++)
-            for (size_t j = 0; j < no; j++)
-                out[i * no + j] = (double)(Y[i * no + j] + bo[j]);
-    if (tangent)
-        for (size_t i = 0; i < r * no; i++)
-            jv[i] = (double)Y[r * no + i];
+        F(put_out)(net, ws, r, out);
+    const R *Y = (const R *)ws->y;
+    for (size_t i = 0; i < T * no; i++)
+        jv[i] = (double)Y[r * no + i];
 }
 
 /* Both backward passes over the stored state. */
@@ -322,17 +378,14 @@ static void F(res_backward)(const sd_resmlp *net, sd_resmlp_ws *ws, const double
                    (R *)ws->rs[B], gw ? gw + net->o_gf : NULL, gw ? gw + net->o_gf + W : NULL,
                    G, nt);
     for (size_t b = B; b-- > 0;) {
-        size_t off = net->o_blk + b * net->blk;
-        const R *blk = P + off;
-        const R *g = blk, *W1 = blk + 2 * W, *W2 = W1 + W * W + W;
+        sd_resmlp_block k = block_at(net, b);
         const R *D = (const R *)ws->dd[b], *Ee = (const R *)ws->ee[b];
-        R *gblk = gw ? gw + off : NULL;
         if (gw) {
-            F(acc_gt)(ws, m, W, W, G, W, (R *)ws->aa[b], W, gblk + 3 * W + W * W);
-            F(colsum)(r, W, G, NULL, NULL, NULL, W, W, gblk + 3 * W + 2 * W * W, nt);
+            F(acc_gt)(ws, m, W, W, G, W, (R *)ws->aa[b], W, gw + k.W2);
+            F(colsum)(r, W, G, NULL, NULL, NULL, W, W, gw + k.b2, nt);
         }
         /* (a-bar; ta-bar) = (h-bar; th-bar) W2 */
-        F(mul_w)(ws, m, W, W, G, W, W2, G2, W);
+        F(mul_w)(ws, m, W, W, G, W, P + k.W2, G2, W);
         /* a-bar feeds the embedding projection; then through the activation:
          * z-bar = a-bar act' + ta-bar u act'', u-bar = ta-bar act' */
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
@@ -359,12 +412,12 @@ static void F(res_backward)(const sd_resmlp *net, sd_resmlp_ws *ws, const double
             }
         }
         if (gw) {
-            F(acc_gt)(ws, m, W, W, G2, W, (R *)ws->nn[b], W, gblk + 2 * W);
-            F(colsum)(r, W, G2, NULL, NULL, NULL, W, W, gblk + 2 * W + W * W, nt);
+            F(acc_gt)(ws, m, W, W, G2, W, (R *)ws->nn[b], W, gw + k.W1);
+            F(colsum)(r, W, G2, NULL, NULL, NULL, W, W, gw + k.b1, nt);
         }
-        F(mul_w)(ws, m, W, W, G2, W, W1, G3, W);
-        F(ln_backward)(tangent, r, W, G3, g, (R *)ws->xh[b], (R *)ws->dx[b], (R *)ws->rs[b],
-                       gblk, gblk ? gblk + W : NULL, G, nt);
+        F(mul_w)(ws, m, W, W, G2, W, P + k.W1, G3, W);
+        F(ln_backward)(tangent, r, W, G3, P + k.g, (R *)ws->xh[b], (R *)ws->dx[b],
+                       (R *)ws->rs[b], gw ? gw + k.g : NULL, gw ? gw + k.beta : NULL, G, nt);
     }
     /* the embedding projections, all blocks in one product each */
     if (gw) {
@@ -395,43 +448,6 @@ static void F(res_backward)(const sd_resmlp *net, sd_resmlp_ws *ws, const double
 #endif
 }
 
-/* The tangent rows of a LayerNorm for the stacked pass: T tangent rows at
- * H + r w (tangent row q belongs to primal row q mod r), after ln_forward of
- * the r primal rows left xhat in XH and rho in RS: N's row r + q gets
- * g dxhat, with the arithmetic of ln_forward's tangent mode. */
-static void F(ln_tangents)(size_t r, size_t T, size_t w, const R *H, const R *g, const R *XH,
-                           const R *RS, R *N, int nt)
-{
-    R inv_w = (R)1 / (R)w;
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (size_t q = 0; q < T; q++) {
-        size_t i = q % r;
-        const R *restrict v = H + (r + q) * w, *restrict xh = XH + i * w;
-        R *restrict tn = N + (r + q) * w;
-        R rho = RS[i];
-        R dm = F(rsum)(v, w) * inv_w, dq = F(rdot)(v, xh, w) * inv_w;
-        SD_SIMD
-        for (size_t j = 0; j < w; j++) {
-            R dx = rho * (v[j] - dm - xh[j] * dq);
-            tn[j] = g[j] * dx;
-        }
-    }
-}
-
-/* Tangent rows times act' (Dv, r rows): T rows at Z + r w. */
-static void F(times_act_prime)(size_t r, size_t T, size_t w, R *Z, const R *Dv, int nt)
-{
-    R *Zt = Z + r * w;
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (size_t q = 0; q < T; q++) {
-        R *restrict ur = Zt + q * w;
-        const R *restrict dr = Dv + (q % r) * w;
-        SD_SIMD
-        for (size_t j = 0; j < w; j++)
-            ur[j] = dr[j] * ur[j];
-    }
-}
-
 /* The stacked-tangent pass (sd_resmlp_jvp_multi): per row block of rb rows,
  * the rb primal rows and then G tangent blocks of rb rows go through each
  * product as ONE GEMM; the row passes (LayerNorm, activation, biases, the
@@ -441,19 +457,15 @@ static void F(res_forward_multi)(const sd_resmlp *net, sd_resmlp_ws *ws, size_t 
                                  const double *in, const double *emb, size_t K, size_t nv,
                                  const double *v, double *out, double *jv)
 {
-    const R *P = (const R *)net->params;
-    size_t W = net->W, B = net->B, E = net->E, ni = net->n_in, no = net->n_out;
-    int nt = ws->n_threads;
+    size_t E = net->E, ni = net->n_in, no = net->n_out;
     size_t cap = 2 * ws->max_rows;
     size_t G = K < cap - 1 ? K : cap - 1, rb0 = cap / (1 + G);
-    R *X0 = (R *)ws->x0, *EM = (R *)ws->emb, *EP = (R *)ws->ep, *H = (R *)ws->h;
-    const R *bo = P + net->o_wout + no * W;
+    R *X0 = (R *)ws->x0;
+    const R *Y = (const R *)ws->y;
     for (size_t g0 = 0; g0 < K; g0 += G) {
         size_t gc = K - g0 < G ? K - g0 : G;
         for (size_t row = 0; row < n; row += rb0) {
-            size_t r = n - row < rb0 ? n - row : rb0, m = (1 + gc) * r, T = gc * r;
-            for (size_t i = 0; i < r * ni; i++)
-                X0[i] = (R)in[row * ni + i];
+            size_t r = n - row < rb0 ? n - row : rb0, T = gc * r;
             for (size_t k = 0; k < gc; k++)
                 for (size_t i = 0; i < r; i++) {
                     R *dst = X0 + ((1 + k) * r + i) * ni;
@@ -461,35 +473,10 @@ static void F(res_forward_multi)(const sd_resmlp *net, sd_resmlp_ws *ws, size_t 
                     for (size_t j = 0; j < ni; j++)
                         dst[j] = j < nv ? (R)src[j] : 0;
                 }
-            for (size_t i = 0; i < r * E; i++)
-                EM[i] = (R)emb[row * E + i];
-            F(mul_wt)(ws, r, B * W, E, EM, E, P + net->o_P, 0, EP, B * W);
-            F(add_bias)(r, B * W, EP, P + net->o_p, nt);
-            F(mul_wt)(ws, m, W, ni, X0, ni, P + net->o_win, 0, H, W);
-            F(add_bias)(r, W, H, P + net->o_bin, nt);
-            for (size_t b = 0; b < B; b++) {
-                const R *blk = P + net->o_blk + b * net->blk;
-                const R *g = blk, *beta = blk + W, *W1 = blk + 2 * W, *b1 = W1 + W * W;
-                const R *W2 = b1 + W, *b2 = W2 + W * W;
-                R *XH = (R *)ws->xh[b], *N = (R *)ws->nn[b], *A = (R *)ws->aa[b];
-                F(ln_forward)(0, r, W, H, g, beta, XH, N, (R *)ws->dx[b], (R *)ws->rs[b], nt);
-                F(ln_tangents)(r, T, W, H, g, XH, (R *)ws->rs[b], N, nt);
-                F(mul_wt)(ws, m, W, W, N, W, W1, 0, A, W);
-                F(activate)(net->act, 0, r, W, A, b1, (R *)ws->dd[b], (R *)ws->ee[b], nt);
-                F(times_act_prime)(r, T, W, A, (R *)ws->dd[b], nt);
-                F(add_embedding)(r, W, B, EP + b * W, A, nt);
-                F(mul_wt)(ws, m, W, W, A, W, W2, 1, H, W);
-                F(add_bias)(r, W, H, b2, nt);
-            }
-            R *XH = (R *)ws->xh[B], *N = (R *)ws->nn[B], *Y = (R *)ws->y;
-            F(ln_forward)(0, r, W, H, P + net->o_gf, P + net->o_gf + W, XH, N, (R *)ws->dx[B],
-                          (R *)ws->rs[B], nt);
-            F(ln_tangents)(r, T, W, H, P + net->o_gf, XH, (R *)ws->rs[B], N, nt);
-            F(mul_wt)(ws, m, no, W, N, W, P + net->o_wout, 0, Y, no);
+            F(prologue)(net, ws, r, r + T, in + row * ni, emb + row * E);
+            F(trunk)(net, ws, r, T, 0);
             if (out && g0 == 0)
-                for (size_t i = 0; i < r; i++)
-                    for (size_t j = 0; j < no; j++)
-                        out[(row + i) * no + j] = (double)(Y[i * no + j] + bo[j]);
+                F(put_out)(net, ws, r, out + row * no);
             for (size_t k = 0; k < gc; k++)
                 for (size_t i = 0; i < r * no; i++)
                     jv[((g0 + k) * n + row) * no + i] = (double)Y[(1 + k) * r * no + i];
