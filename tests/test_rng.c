@@ -91,8 +91,8 @@ static uint64_t bits_hash(const double *x, size_t n)
  * and sin; docs/guide/08-reproducibility.md keeps them as history). */
 START_TEST(known_answers)
 {
-    static const double z_kat[6] = {-0x1.7a329ebd5102ap+0, 0x1.f7820dd3083dap-2,
-                                     -0x1.2a295f74c40dbp-1, -0x1.71a6041b91697p+0,
+    static const double z_kat[6] = {-0x1.7a329ebd5102ap+0, 0x1.f7820dd3083d8p-2,
+                                     -0x1.2a295f74c40dcp-1, -0x1.71a6041b91697p+0,
                                      -0x1.df01fcfd81533p-1, -0x1.66014bbd173b9p-5};
     static const double u_kat[6] = {0x1.30b2f750d48e9p-2, 0x1.cba2d6972f38bp-2,
                                      0x1.30baf800ea1a5p-2, 0x1.60c2fed0f3f8ap-1,
@@ -109,7 +109,7 @@ START_TEST(known_answers)
     ck_assert(x);
     uint64_t off = SCORESDE_RNG_OFFSET(SCORESDE_RNG_SAMPLER, 12345);
     scoresde_rng_normal(UINT64_C(0x0123456789abcdef), 77, off, N, x);
-    ck_assert_msg(bits_hash(x, N) == UINT64_C(0xe9c0857df981befe), "normals: hash %#llx",
+    ck_assert_msg(bits_hash(x, N) == UINT64_C(0x50ff51c44518596c), "normals: hash %#llx",
                   (unsigned long long)bits_hash(x, N));
     scoresde_rng_uniform(UINT64_C(0x0123456789abcdef), 77, off, N, x);
     ck_assert_msg(bits_hash(x, N) == UINT64_C(0xde0c2c55c478003a), "uniforms: hash %#llx",
