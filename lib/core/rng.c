@@ -67,13 +67,76 @@ void scoresde_philox4x32_10(const uint32_t counter[4], const uint32_t key[2], ui
     out[3] = c3;
 }
 
+/* x86-64: Philox by pmuludq on vectors of 64-bit lanes (philox_x86.h), SSE2
+ * (the baseline) always, AVX2 and AVX-512F where the processor has them
+ * (chosen at each call by __builtin_cpu_supports; builds with
+ * SD_NO_TARGET_CLONES keep to the baseline). */
+#if defined(__x86_64__) && ((defined(__GNUC__) && __GNUC__ >= 9) || defined(__clang__))
+#include <immintrin.h>
+#define SD_RNG_X86 1
+#define PX_N 2
+#define PX_NAME philox_sse2
+#define PX_V px_v2
+#define PX_V32 px_v2_32
+#define PX_TARGET
+#define PX_MUL(a, b) ((PX_V)_mm_mul_epu32((__m128i)(a), (__m128i)(b)))
+#include "philox_x86.h"
+#undef PX_N
+#undef PX_NAME
+#undef PX_V
+#undef PX_V32
+#undef PX_TARGET
+#undef PX_MUL
+#if !defined(SD_NO_TARGET_CLONES)
+#define SD_RNG_X86_WIDE 1
+#define PX_N 4
+#define PX_NAME philox_avx2
+#define PX_V px_v4
+#define PX_V32 px_v4_32
+#define PX_TARGET __attribute__((target("avx2")))
+#define PX_MUL(a, b) ((PX_V)_mm256_mul_epu32((__m256i)(a), (__m256i)(b)))
+#include "philox_x86.h"
+#undef PX_N
+#undef PX_NAME
+#undef PX_V
+#undef PX_V32
+#undef PX_TARGET
+#undef PX_MUL
+#define PX_N 8
+#define PX_NAME philox_avx512f
+#define PX_V px_v8
+#define PX_V32 px_v8_32
+#define PX_TARGET __attribute__((target("avx512f")))
+#define PX_MUL(a, b) ((PX_V)_mm512_mul_epu32((__m512i)(a), (__m512i)(b)))
+#include "philox_x86.h"
+#undef PX_N
+#undef PX_NAME
+#undef PX_V
+#undef PX_V32
+#undef PX_TARGET
+#undef PX_MUL
+#endif
+#endif
+
 /* The words of blocks block .. block + nb - 1 (mod 2^63, as element k mod
- * 2^64 is in block k / 2) of the stream, nb <= RNG_LANES. */
-SD_RNG_INLINE void philox_pass(uint64_t seed, uint64_t stream, uint64_t block, int nb,
-                               uint32_t w[4][RNG_LANES])
+ * 2^64 is in block k / 2) of the stream, nb <= RNG_LANES: the vector
+ * functions above, then the plain loop for what they leave. */
+static void philox_pass(uint64_t seed, uint64_t stream, uint64_t block, int nb,
+                        uint32_t w[4][RNG_LANES])
 {
+    int done = 0;
+#ifdef SD_RNG_X86_WIDE
+    if (__builtin_cpu_supports("avx512f"))
+        done = philox_avx512f(seed, stream, block, nb, w);
+    else if (__builtin_cpu_supports("avx2"))
+        done = philox_avx2(seed, stream, block, nb, w);
+    else
+#endif
+#ifdef SD_RNG_X86
+        done = philox_sse2(seed, stream, block, nb, w);
+#endif
     SD_SIMD
-    for (int l = 0; l < nb; l++) {
+    for (int l = done; l < nb; l++) {
         uint64_t b = (block + (uint64_t)l) & (UINT64_MAX >> 1);
         uint32_t c0 = (uint32_t)b, c1 = (uint32_t)(b >> 32);
         uint32_t c2 = (uint32_t)stream, c3 = (uint32_t)(stream >> 32);
