@@ -175,7 +175,9 @@ SD_RNG_INLINE double real_of(uint64_t b)
 SD_RNG_INLINE double horner(const double *c, int n, double z)
 {
     double p = c[n - 1];
+#ifndef __clang__ /* clang unrolls it unasked, and an unroll request would come after vectorising */
 #pragma GCC unroll 8
+#endif
     for (int i = n - 2; i >= 0; i--)
         p = p * z + c[i];
     return p;
