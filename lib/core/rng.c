@@ -267,26 +267,21 @@ SD_NO_CONTRACT void sd_rng_sincos_2pi(double u, double *sn, double *cs)
     rng_sincos_2pi(u, sn, cs);
 }
 
-/* A pass: the 2 nb elements of blocks block .. block + nb - 1 into out. */
-typedef void rng_pass_fn(uint64_t seed, uint64_t stream, uint64_t block, int nb, double *out);
-
-SD_CLONES static void uniform_pass(uint64_t seed, uint64_t stream, uint64_t block, int nb,
-                                   double *out)
+/* A pass: the 2 nb elements of blocks block .. block + nb - 1 into out, the
+ * normals or the uniforms. */
+SD_CLONES static void stream_pass(int normal, uint64_t seed, uint64_t stream, uint64_t block,
+                                  int nb, double *out)
 {
     uint32_t w[4][RNG_LANES];
     philox_pass(seed, stream, block, nb, w);
-    SD_SIMD
-    for (int l = 0; l < nb; l++) {
-        out[2 * l] = to_open_unit(w[0][l], w[1][l]);
-        out[2 * l + 1] = to_open_unit(w[2][l], w[3][l]);
+    if (!normal) {
+        SD_SIMD
+        for (int l = 0; l < nb; l++) {
+            out[2 * l] = to_open_unit(w[0][l], w[1][l]);
+            out[2 * l + 1] = to_open_unit(w[2][l], w[3][l]);
+        }
+        return;
     }
-}
-
-SD_CLONES static void normal_pass(uint64_t seed, uint64_t stream, uint64_t block, int nb,
-                                  double *out)
-{
-    uint32_t w[4][RNG_LANES];
-    philox_pass(seed, stream, block, nb, w);
     SD_SIMD
     for (int l = 0; l < nb; l++) {
         double r = sqrt(-2.0 * rng_log(to_open_unit(w[0][l], w[1][l])));
@@ -298,7 +293,7 @@ SD_CLONES static void normal_pass(uint64_t seed, uint64_t stream, uint64_t block
 }
 
 /* Elements offset .. offset + n - 1 through passes of at most RNG_LANES blocks. */
-static void rng_fill(rng_pass_fn *pass, uint64_t seed, uint64_t stream, uint64_t offset, size_t n,
+static void rng_fill(int normal, uint64_t seed, uint64_t stream, uint64_t offset, size_t n,
                      double *out)
 {
     double buf[2 * RNG_LANES];
@@ -307,7 +302,7 @@ static void rng_fill(rng_pass_fn *pass, uint64_t seed, uint64_t stream, uint64_t
         uint64_t k = offset + j;
         size_t skip = (size_t)(k & 1), want = n - j;
         size_t nb = want >= 2 * RNG_LANES ? RNG_LANES : (skip + want + 1) / 2;
-        pass(seed, stream, k / 2, (int)nb, buf);
+        stream_pass(normal, seed, stream, k / 2, (int)nb, buf);
         size_t cnt = 2 * nb - skip < want ? 2 * nb - skip : want;
         memcpy(out + j, buf + skip, cnt * sizeof *out);
         j += cnt;
@@ -316,12 +311,12 @@ static void rng_fill(rng_pass_fn *pass, uint64_t seed, uint64_t stream, uint64_t
 
 void sd_rng_uniform(uint64_t seed, uint64_t stream, uint64_t offset, size_t n, double *out)
 {
-    rng_fill(uniform_pass, seed, stream, offset, n, out);
+    rng_fill(0, seed, stream, offset, n, out);
 }
 
 void sd_rng_normal(uint64_t seed, uint64_t stream, uint64_t offset, size_t n, double *out)
 {
-    rng_fill(normal_pass, seed, stream, offset, n, out);
+    rng_fill(1, seed, stream, offset, n, out);
 }
 
 int scoresde_rng_uniform(uint64_t seed, uint64_t stream, uint64_t offset, size_t n, double *out)
