@@ -1,10 +1,12 @@
 /*
- * The Philox4x32-10 generator: known answers, stream layout, distributions.
+ * The Philox4x32-10 generator: known answers, stream layout, splits,
+ * distributions.
  * SPDX-License-Identifier: BSD-3-Clause
  */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
 #include "testutil.h"
@@ -43,23 +45,117 @@ START_TEST(stream_layout_matches_documentation)
     ck_assert_int_eq(scoresde_rng_uniform(seed, stream, 2 * block, 2, u), SCORESDE_OK);
     ck_assert(u[0] == ua && u[1] == ub);
     ck_assert_int_eq(scoresde_rng_normal(seed, stream, 2 * block, 2, z), SCORESDE_OK);
-    double r = sqrt(-2.0 * log(ua));
-    ck_assert(z[0] == r * cos(2.0 * M_PI * ub));
-    ck_assert(z[1] == r * sin(2.0 * M_PI * ub));
+    /* Box-Muller with the library's own ln, sin and cos (rng.c) */
+    double r = sqrt(-2.0 * sd_rng_log(ua)), sn, cs;
+    sd_rng_sincos_2pi(ub, &sn, &cs);
+    ck_assert(z[0] == r * cs);
+    ck_assert(z[1] == r * sn);
 }
 END_TEST
 
+/* Every element of a long call (the vector passes' bodies and remainders,
+ * both lanes of each block, an odd start) is the transform of the scalar
+ * functions applied to its block's uniforms. */
+START_TEST(normals_are_the_documented_transform_everywhere)
+{
+    enum { N = 1001 };
+    double z[N], u[N + 1];
+    ck_assert_int_eq(scoresde_rng_normal(5, 6, 7, N, z), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_rng_uniform(5, 6, 6, N + 1, u), SCORESDE_OK);
+    for (int j = 0; j < N; j++) {
+        int a = (j + 1) / 2 * 2; /* element 7 + j is in the block of uniforms a, a + 1 */
+        double r = sqrt(-2.0 * sd_rng_log(u[a])), sn, cs;
+        sd_rng_sincos_2pi(u[a + 1], &sn, &cs);
+        ck_assert_msg(z[j] == ((7 + j) % 2 == 0 ? r * cs : r * sn), "element %d", 7 + j);
+    }
+}
+END_TEST
+
+/* FNV-1a of the bits of n doubles. */
+static uint64_t bits_hash(const double *x, size_t n)
+{
+    uint64_t h = UINT64_C(0xcbf29ce484222325);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t b;
+        memcpy(&b, &x[i], sizeof b);
+        for (int k = 0; k < 8; k++) {
+            h ^= (b >> (8 * k)) & 0xff;
+            h *= UINT64_C(0x100000001b3);
+        }
+    }
+    return h;
+}
+
+/* Known answers, the same on every processor and compiler: the uniforms
+ * are 1.0.0's, the normals those of 1.1 (1.0.0's came from libm's log, cos
+ * and sin; docs/guide/08-reproducibility.md keeps them as history). */
+START_TEST(known_answers)
+{
+    static const double z_kat[6] = {-0x1.7a329ebd5102ap+0, 0x1.f7820dd3083d8p-2,
+                                     -0x1.2a295f74c40dcp-1, -0x1.71a6041b91697p+0,
+                                     -0x1.df01fcfd81533p-1, -0x1.66014bbd173b9p-5};
+    static const double u_kat[6] = {0x1.30b2f750d48e9p-2, 0x1.cba2d6972f38bp-2,
+                                     0x1.30baf800ea1a5p-2, 0x1.60c2fed0f3f8ap-1,
+                                     0x1.4a35fd5b49596p-1, 0x1.03cdbc595c802p-1};
+    double z[6], u[6];
+    ck_assert_int_eq(scoresde_rng_normal(2024, 1, 0, 6, z), SCORESDE_OK);
+    ck_assert_int_eq(scoresde_rng_uniform(2024, 1, 0, 6, u), SCORESDE_OK);
+    for (int i = 0; i < 6; i++) {
+        ck_assert_msg(z[i] == z_kat[i], "normal %d: %a", i, z[i]);
+        ck_assert_msg(u[i] == u_kat[i], "uniform %d: %a", i, u[i]);
+    }
+    enum { N = 1 << 16 };
+    double *x = malloc(N * sizeof *x);
+    ck_assert(x);
+    uint64_t off = SCORESDE_RNG_OFFSET(SCORESDE_RNG_SAMPLER, 12345);
+    scoresde_rng_normal(UINT64_C(0x0123456789abcdef), 77, off, N, x);
+    ck_assert_msg(bits_hash(x, N) == UINT64_C(0x50ff51c44518596c), "normals: hash %#llx",
+                  (unsigned long long)bits_hash(x, N));
+    scoresde_rng_uniform(UINT64_C(0x0123456789abcdef), 77, off, N, x);
+    ck_assert_msg(bits_hash(x, N) == UINT64_C(0xde0c2c55c478003a), "uniforms: hash %#llx",
+                  (unsigned long long)bits_hash(x, N));
+    free(x);
+}
+END_TEST
+
+/* Any split of [offset, offset + n) into calls gives the same bits, for both
+ * streams: starts and lengths odd and even, within one pass of the
+ * generator and across its passes of 64 blocks. */
 START_TEST(any_split_gives_the_same_draws)
 {
-    enum { N = 101 };
-    double whole[N], part[N];
-    ck_assert_int_eq(scoresde_rng_normal(7, 3, 11, N, whole), SCORESDE_OK);
-    /* Odd starting offsets and odd lengths cross block boundaries. */
-    size_t cuts[] = {0, 1, 4, 37, 38, 100, N};
-    for (size_t c = 0; c + 1 < sizeof cuts / sizeof cuts[0]; c++)
-        scoresde_rng_normal(7, 3, 11 + cuts[c], cuts[c + 1] - cuts[c], part + cuts[c]);
-    for (int i = 0; i < N; i++)
-        ck_assert(whole[i] == part[i]);
+    enum { N = 1001 };
+    static const size_t cuts[] = {0, 1, 4, 37, 38, 100, 127, 128, 129, 256, 259, 600, 601, N};
+    static double whole[N], part[N];
+    for (int uniform = 0; uniform < 2; uniform++) {
+        int (*fill)(uint64_t, uint64_t, uint64_t, size_t, double *) =
+            uniform ? scoresde_rng_uniform : scoresde_rng_normal;
+        ck_assert_int_eq(fill(7, 3, 11, N, whole), SCORESDE_OK);
+        for (size_t c = 0; c + 1 < sizeof cuts / sizeof cuts[0]; c++)
+            fill(7, 3, 11 + cuts[c], cuts[c + 1] - cuts[c], part + cuts[c]);
+        for (int i = 0; i < N; i++)
+            ck_assert(whole[i] == part[i]);
+        /* one element at a time */
+        for (int i = 0; i < N; i++) {
+            double one;
+            fill(7, 3, 11 + (uint64_t)i, 1, &one);
+            ck_assert(one == whole[i]);
+        }
+    }
+}
+END_TEST
+
+/* Element k of a stream is element k mod 2^64: a call across the end of
+ * the offsets continues at 0. */
+START_TEST(offsets_wrap_around)
+{
+    double across[6], end[3], start[3];
+    scoresde_rng_normal(9, 9, UINT64_MAX - 2, 6, across);
+    scoresde_rng_normal(9, 9, UINT64_MAX - 2, 3, end);
+    scoresde_rng_normal(9, 9, 0, 3, start);
+    for (int i = 0; i < 3; i++) {
+        ck_assert(across[i] == end[i]);
+        ck_assert(across[3 + i] == start[i]);
+    }
 }
 END_TEST
 
@@ -140,7 +236,10 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, philox_known_answers);
     tcase_add_test(tc, stream_layout_matches_documentation);
+    tcase_add_test(tc, normals_are_the_documented_transform_everywhere);
+    tcase_add_test(tc, known_answers);
     tcase_add_test(tc, any_split_gives_the_same_draws);
+    tcase_add_test(tc, offsets_wrap_around);
     tcase_add_test(tc, streams_and_seeds_differ);
     tcase_add_test(tc, uniforms_are_open_unit_with_right_moments);
     tcase_add_test(tc, normals_pass_kolmogorov_smirnov);

@@ -13,8 +13,23 @@
  * words w0..w3 of the block give two uniforms
  *     u_a = ((w0 >> 5) * 2^26 + (w1 >> 6) + 0.5) * 2^-53    (lane 0)
  *     u_b = ((w2 >> 5) * 2^26 + (w3 >> 6) + 0.5) * 2^-53    (lane 1)
- * in the open interval (0, 1), and two standard normals by Box-Muller,
- *     r = sqrt(-2 ln u_a),  lane 0: r cos(2 pi u_b),  lane 1: r sin(2 pi u_b).
+ * in the open interval (0, 1) (evaluated in double: the sum rounds to even
+ * above 2^52, so the one largest integer, 2^53 - 1, gives exactly 1), and
+ * two standard normals by Box-Muller,
+ *     r = sqrt(-2 ln u_a),  lane 0: r cos(2 pi u_b),  lane 1: r sin(2 pi u_b),
+ * with the library's own ln, cos and sin (since 1.1): polynomials evaluated
+ * with IEEE double additions, multiplications, divisions and square roots,
+ * never contracted into fused multiply-adds (lib/core/rng.c gives them;
+ * docs/guide/08-reproducibility.md describes them). ln u_a is within 1 ulp
+ * of the exact value, cos and sin of 2 pi u_b within 1.5 ulps (the angle is
+ * reduced exactly, from u_b), each normal within 3 ulps of the exact
+ * Box-Muller value of u_a and u_b. Every element is therefore the same bits
+ * on every processor and with every compiler that evaluates double in double
+ * (FLT_EVAL_METHOD 0: x86-64, aarch64, ...), like the uniforms. 1.0.0 used
+ * the C library's log, cos and sin (of the rounded angle 2 pi u_b), whose last
+ * bits vary between C libraries: its normals differ from these in the last
+ * bits, and whatever is computed from them (samples, losses, a new model's
+ * initial weights) differs accordingly (docs/abi-policy.md, "Random streams").
  *
  * How the library uses it: the noise of sample i of a run is stream i; the top
  * eight bits of the offset name the purpose of the draw (scoresde_rng_purpose_t)

@@ -68,6 +68,19 @@ void sd_write_struct_out(void *dst, size_t dst_size, const void *src, size_t src
 void sd_rng_uniform(uint64_t seed, uint64_t stream, uint64_t offset, size_t n, double *out);
 void sd_rng_normal(uint64_t seed, uint64_t stream, uint64_t offset, size_t n, double *out);
 
+/* The normals' own ln u for u in [2^-54, 1], and sin(2 pi u), cos(2 pi u)
+ * for u in [0, 1] (rng.c), as the streams evaluate them; their largest
+ * errors in ulps of the exact result, which tests/test_rng_accuracy.c
+ * measures over the whole range. */
+double sd_rng_log(double u);
+void sd_rng_sincos_2pi(double u, double *sn, double *cs);
+#define SD_RNG_LOG_MAX_ULP 1.0
+#define SD_RNG_SIN_MAX_ULP 1.5
+#define SD_RNG_COS_MAX_ULP 1.5
+/* ... and of a normal, sqrt(-2 ln u_a) cos(2 pi u_b) or sin, in ulps of the
+ * exact value from the same uniforms. */
+#define SD_RNG_NORMAL_MAX_ULP 3.0
+
 /* Return `code` from the enclosing function if the expression fails. */
 #define SD_TRY(expr)                  \
     do {                              \

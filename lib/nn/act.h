@@ -58,51 +58,15 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "simd.h"
 #include "vmath.h"
 
 #ifdef __clang__
 #pragma STDC FP_CONTRACT OFF
 #endif
 
-/* SD_SIMD asks the compiler to vectorise an elementwise loop ("omp simd":
- * elementwise, so vectorising changes no bit). Instrumented builds make no
- * such request: clang's UBSan (its null, alignment and pointer-overflow
- * checks on every access; the fuzzers' builds use it too) and clang's
- * coverage counters (b_coverage: lib/meson.build then defines
- * SD_MLP_NO_SIMD_REQUEST) put branches and calls into each iteration, so the
- * loops cannot vectorise there and clang says so (-Wpass-failed). Those
- * builds are for checking, not speed. Plain builds, gcc's and clang's, keep
- * the request, so .ci/clang-werror still fails on a request clang cannot
- * honour. gcc never sees the test (no __clang__). */
-#if defined(__clang__) && defined(__has_feature) && !defined(SD_MLP_NO_SIMD_REQUEST)
-#if __has_feature(undefined_behavior_sanitizer)
-#define SD_MLP_NO_SIMD_REQUEST 1
-#endif
-#endif
-#ifdef SD_MLP_NO_SIMD_REQUEST
-#define SD_SIMD
-#else
-#define SD_SIMD _Pragma("omp simd")
-#endif
-
-/* SD_ACT_CLONES compiles an elementwise row kernel for AVX-512F, AVX2 and
- * the baseline of x86-64, the loader picking the widest the processor has
- * (GCC's target_clones; an ifunc). Each clone runs the same IEEE operations
- * on wider vectors with contraction into FMAs (which AVX-512F has) off, so
- * every clone gives the bits of the baseline and results stay the same on
- * every processor. Clang builds compile the kernels once for the baseline
- * (clang 14 gives a static function's clones a global resolver, so the two
- * networks' kernels of one name collide at link time); with
- * SD_NO_TARGET_CLONES, GCC's too. Clang contracts nothing here either
- * (FP_CONTRACT OFF in act.h and vmath.h), so both compilers' builds agree
- * with each other on the activations' bits. */
-#if defined(__x86_64__) && defined(__ELF__) && defined(__GNUC__) && !defined(__clang__) &&   \
-    !defined(SD_NO_TARGET_CLONES) && __GNUC__ >= 8
-#define SD_ACT_CLONES                                                                      \
-    __attribute__((target_clones("avx512f", "avx2", "default"), optimize("fp-contract=off")))
-#else
-#define SD_ACT_CLONES
-#endif
+/* SD_SIMD and the clones of each elementwise row kernel: lib/core/simd.h. */
+#define SD_ACT_CLONES SD_CLONES
 
 /* Values frozen: they are the public scoresde_mlp_activation_t values. */
 typedef enum sd_act {
