@@ -109,6 +109,20 @@ static inline void F(activate)(sd_act act, int tangent, size_t r, size_t w, R *Z
     F(activate_add)(act, tangent, r, w, Z, bias, D, E, NULL, 0, NULL, nt);
 }
 
+/* Tangent rows times act' (Dv, r rows): T rows at Z + r w. */
+static inline void F(times_act_prime)(size_t r, size_t T, size_t w, R *Z, const R *Dv, int nt)
+{
+    R *Zt = Z + r * w;
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+    for (size_t q = 0; q < T; q++) {
+        R *restrict ur = Zt + q * w;
+        const R *restrict dr = Dv + (q % r) * w;
+        SD_SIMD
+        for (size_t j = 0; j < w; j++)
+            ur[j] = dr[j] * ur[j];
+    }
+}
+
 #undef SD_ACT_DEFINE_PASS
 #undef SD_VM
 #undef SD_VC

@@ -265,16 +265,7 @@ static void F(forward_multi)(const sd_mlp *net, sd_mlp_ws *ws, size_t n, const d
                     break;
                 R *Dv = (R *)ws->d[l];
                 F(activate)(net->act, 0, rb, w, Z, P + net->boff[l - 1], Dv, (R *)ws->e[l], nt);
-                size_t tr = gc * rb;
-                R *Zt = Z + rb * w;
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-                for (size_t q = 0; q < tr; q++) {
-                    R *restrict ur = Zt + q * w;
-                    const R *restrict dr = Dv + (q % rb) * w;
-                    SD_SIMD
-                    for (size_t j = 0; j < w; j++)
-                        ur[j] = dr[j] * ur[j];
-                }
+                F(times_act_prime)(rb, gc * rb, w, Z, Dv, nt);
             }
             const R *y = (const R *)ws->y;
             if (out && g0 == 0)

@@ -242,20 +242,6 @@ static void F(ln_tangents)(size_t r, size_t T, size_t w, const R *H, const R *g,
     }
 }
 
-/* Tangent rows times act' (Dv, r rows): T rows at Z + r w. */
-static void F(times_act_prime)(size_t r, size_t T, size_t w, R *Z, const R *Dv, int nt)
-{
-    R *Zt = Z + r * w;
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (size_t q = 0; q < T; q++) {
-        R *restrict ur = Zt + q * w;
-        const R *restrict dr = Dv + (q % r) * w;
-        SD_SIMD
-        for (size_t j = 0; j < w; j++)
-            ur[j] = dr[j] * ur[j];
-    }
-}
-
 /* The layers before the blocks, for r primal rows (in, emb) and the m - r
  * tangent rows the caller has put in X0 after them: X0's primal rows and
  * the embedding features in the compute precision, every block's embedding
