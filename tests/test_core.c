@@ -3,7 +3,10 @@
  * SPDX-License-Identifier: BSD-3-Clause
  */
 #include <check.h>
+#include <float.h>
+#include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -145,6 +148,36 @@ START_TEST(argument_checks_name_the_argument)
 }
 END_TEST
 
+/* The finiteness scan tests eight entries at a time: every non-finite kind
+ * at every position of arrays around the block sizes is found, and the first
+ * one is named, whatever follows it; the smallest subnormal and the largest
+ * finite values pass. */
+START_TEST(finite_scan_finds_the_first_nonfinite_entry)
+{
+    const double bad[3] = {NAN, INFINITY, -INFINITY};
+    double x[40];
+    char want[64];
+    for (size_t count = 1; count <= 40; count++) {
+        for (size_t i = 0; i < count; i++)
+            x[i] = (i % 3 == 0) ? DBL_MAX : (i % 3 == 1) ? -4.9e-324 : (double)i;
+        ck_assert_int_eq(sd_check_finite(x, count, "x"), SCORESDE_OK);
+        for (size_t at = 0; at < count; at++)
+            for (int k = 0; k < 3; k++) {
+                double keep = x[at];
+                x[at] = bad[k];
+                if (at + 1 < count)
+                    x[count - 1] = bad[(k + 1) % 3]; /* a later one is not named */
+                ck_assert_int_eq(sd_check_finite(x, count, "x"), SCORESDE_EINVAL);
+                snprintf(want, sizeof want, "x[%zu] is not finite", at);
+                ck_assert_ptr_nonnull(strstr(scoresde_last_error(), want));
+                x[at] = keep;
+                x[count - 1] = (count - 1) % 3 == 0 ? DBL_MAX
+                               : (count - 1) % 3 == 1 ? -4.9e-324 : (double)(count - 1);
+            }
+    }
+}
+END_TEST
+
 START_TEST(version_matches_header)
 {
     ck_assert_uint_eq(scoresde_version_number(), SCORESDE_VERSION_NUMBER);
@@ -167,6 +200,7 @@ int main(void)
     tcase_add_test(tc, allocator_needs_both_functions);
     tcase_add_test(tc, allocation_overflow_is_refused);
     tcase_add_test(tc, argument_checks_name_the_argument);
+    tcase_add_test(tc, finite_scan_finds_the_first_nonfinite_entry);
     tcase_add_test(tc, version_matches_header);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
