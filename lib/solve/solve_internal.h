@@ -5,10 +5,24 @@
  *
  * A call splits its n samples into blocks of at most BLOCK samples. The state
  * of every sample lives in the caller's output array; a method advances one
- * block by one step at a time (sd_method_ops.step), so the driver (sampler.c)
+ * block by one step at a time (sd_method_ops.step), so the driver (driver.c)
  * can run the blocks of a step on several threads, call the progress hook
  * between steps, and check every sample for NaN/Inf after every step.
  * Workspaces are allocated once per call: `ws` per thread, `state` per sample.
+ *
+ * The files, by job (each includes this header only; none calls back into
+ * the one that calls it):
+ *   sampler.c   the handle: settings (bounds, defaults), caller's grid, hooks
+ *   run.c       the public calls: argument checks, conditions, the run's set-up
+ *   driver.c    the driver: blocks through init, steps and finish on threads
+ *   grid.c      eps, the GRID kinds, r = sigma/alpha and its inverse
+ *   helpers.c   model evaluation (conditions, CFG, thresholding), guidance,
+ *               noise, the multistep step-ratio guard, the final step
+ *   pc.c, predictors.c, correctors.c   predictor-corrector and its tables
+ *   ode.c       the probability-flow ODE and its steppers; likelihood.c on it
+ *   edm.c (EDM, iPNDM), restart.c, dpm.c (DPM-Solver++, UniPC, adaptive),
+ *   dpm_sde.c (DDIM, DPM-Solver++ SDE), langevin.c: the other methods
+ *   bound.c, support.c   the variational bound and the prior-support pass
  *
  * SPDX-License-Identifier: BSD-3-Clause
  */
@@ -109,6 +123,10 @@ typedef struct sd_method_ops {
     int (*finish)(sd_block *b);                 /* optional, after the last step */
 } sd_method_ops;
 
+/* Run the method of `run` (prepared) on n samples whose state (n x Dy) is
+ * x, in place; the statistics into stats (or NULL). driver.c. */
+int sd_solve_drive(sd_run *run, size_t n, double *x, scoresde_sampler_stats *stats);
+
 extern const sd_method_ops sd_method_pc;
 extern const sd_method_ops sd_method_ode;
 extern const sd_method_ops sd_method_edm;
@@ -118,6 +136,10 @@ extern const sd_method_ops sd_method_ipndm;
 extern const sd_method_ops sd_method_ddim;
 extern const sd_method_ops sd_method_dpmpp_sde;
 extern const sd_method_ops sd_method_restart;
+
+/* The row a sampler runs (sampler.c): its method's, or the adaptive
+ * DPM-Solver++ row for DPMPP with ADAPTIVE = 1. */
+const sd_method_ops *sd_sampler_row(const scoresde_sampler *s);
 
 /* ----------------------------------------------------------- EDM parts
  * (edm.c), shared by iPNDM and Restart (restart.c). States are
@@ -223,6 +245,11 @@ int sd_solve_likelihood_setup(sd_run *run, size_t n, const double *x, double **y
 /* Langevin dynamics: point run->ops and run->extra at the method and at
  * hook_mem (room for two pointers, alive for the run). */
 int sd_solve_langevin_setup(sd_run *run, scoresde_score_fn score, void *user, void *hook_mem);
+
+/* The run's grid (STEPS + 1 times, sampling order T ... eps, or with
+ * reverse from eps up to T) and the marginal on it (run->alpha, sigma; NULL
+ * for an SDE without one), in *buf (the caller frees it with sd_free). */
+int sd_solve_setup_grid(sd_run *run, double eps, int reverse, double **buf);
 
 /* The grid of a sampler for an SDE, in sampling order (T ... eps). */
 int sd_solve_grid(const scoresde_sampler *s, const scoresde_sde *sde, double eps, double *t,
