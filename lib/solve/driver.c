@@ -250,6 +250,26 @@ static void drv_thread(drv *d, int tid)
     pthread_mutex_unlock(&d->lock);
 }
 
+int sd_solve_begin(sd_run *run, const sd_method_ops *ops)
+{
+    run->ops = ops;
+    run->ctx = NULL;
+    if (ops->ctx_size > 0 && (run->ctx = sd_calloc(1, ops->ctx_size)) == NULL)
+        return SCORESDE_ENOMEM;
+    return SCORESDE_OK;
+}
+
+int sd_solve_prepare(sd_run *run)
+{
+    return run->ops->prepare != NULL ? run->ops->prepare(run) : SCORESDE_OK;
+}
+
+void sd_solve_end(sd_run *run)
+{
+    sd_free(run->ctx);
+    run->ctx = NULL;
+}
+
 int sd_solve_drive(sd_run *run, size_t n, double *x, scoresde_sampler_stats *stats)
 {
     const scoresde_sampler *s = run->s;

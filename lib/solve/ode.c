@@ -3,8 +3,8 @@
  * the time grid, and adaptive Dormand-Prince 5(4) with per-sample step-size
  * control (each sample's steps depend on that sample alone, so results do
  * not depend on how samples are grouped). One table row per stepper.
- * The right-hand side is run->rhs, so likelihoods reuse the same steppers on
- * an augmented state.
+ * The right-hand side is the context's (sd_ode_ctx), so likelihoods reuse
+ * the same steppers on an augmented state (likelihood.c).
  * SPDX-License-Identifier: BSD-3-Clause
  */
 #include <math.h>
@@ -41,7 +41,8 @@ static int rhs_at(sd_block *b, const double *y, double t, double *out)
 {
     for (size_t i = 0; i < b->n; i++)
         b->t[i] = t;
-    SD_TRY(b->run->rhs(b, y, b->t, out));
+    const sd_ode_ctx *c = b->run->ctx;
+    SD_TRY(c->rhs(b, y, b->t, out));
     b->nfe++;
     return SCORESDE_OK;
 }
@@ -63,7 +64,7 @@ static void axpy_n(double *y_out, const double *x, double h, size_t count, size_
 static int fixed_step(sd_block *b, size_t k)
 {
     const sd_run *r = b->run;
-    const sd_ode_stepper *st = r->sub;
+    const sd_ode_stepper *st = ((const sd_ode_ctx *)r->ctx)->stepper;
     size_t cnt = b->n * r->Dy;
     double *buf[SD_ODE_BUFS];
     for (int j = 0; j < SD_ODE_BUFS; j++)
@@ -189,7 +190,7 @@ static int dp_init(sd_block *b)
         double *tt = f1 + cnt; /* times of the trial evaluation */
         for (size_t i = 0; i < b->n; i++)
             tt[i] = r->t_start + dir * h0[i];
-        SD_TRY(r->rhs(b, y1, tt, f1));
+        SD_TRY(((const sd_ode_ctx *)r->ctx)->rhs(b, y1, tt, f1));
         b->nfe++;
         for (size_t i = 0; i < b->n; i++) {
             double *st = b->state + i * sd;
@@ -249,7 +250,7 @@ static int dp_step(sd_block *b, size_t round)
             if (stage == 6 && st[DP_DONE] == 0.0 && fabs(r->t_end - st[DP_T]) <= fabs(h))
                 b->t[i] = r->t_end; /* the last step lands on t_end exactly */
         }
-        SD_TRY(r->rhs(b, dst, b->t, k[stage]));
+        SD_TRY(((const sd_ode_ctx *)r->ctx)->rhs(b, dst, b->t, k[stage]));
     }
     for (size_t i = 0; i < b->n; i++) {
         double *st = b->state + i * sd;
@@ -304,15 +305,12 @@ static int dp_step(sd_block *b, size_t round)
 
 /* ------------------------------------------------------------ the method */
 
-static int ode_prepare(sd_run *run)
+int sd_ode_prepare(sd_run *run)
 {
     const scoresde_sampler *s = run->s;
+    sd_ode_ctx *c = run->ctx;
     const sd_ode_stepper *st = sd_ode_stepper_find(sd_opt_int(s, SCORESDE_SAMPLER_SOLVER));
-    run->sub = st;
-    if (run->rhs == NULL) {
-        run->rhs = sd_solve_pf_rhs;
-        run->rhs_ws = run->D;
-    }
+    c->stepper = st;
     if (st->adaptive && s->opt[SCORESDE_SAMPLER_RTOL] == 0.0 &&
         s->opt[SCORESDE_SAMPLER_ATOL] == 0.0)
         return sd_fail(SCORESDE_EINVAL, "RTOL and ATOL are both 0; the adaptive solver needs "
@@ -320,35 +318,46 @@ static int ode_prepare(sd_run *run)
     return SCORESDE_OK;
 }
 
-static size_t ode_ws(const sd_run *run)
+/* Sampling and encoding: the probability-flow drift. */
+static int ode_prepare(sd_run *run)
 {
-    return SD_ODE_BUFS * run->Dy + run->rhs_ws + 1;
+    sd_ode_ctx *c = run->ctx;
+    c->rhs = sd_solve_pf_rhs;
+    c->rhs_ws = run->D;
+    return sd_ode_prepare(run);
 }
 
-static size_t ode_state(const sd_run *run)
+size_t sd_ode_ws(const sd_run *run)
 {
-    const sd_ode_stepper *st = run->sub;
-    return st->adaptive ? dp_state_doubles(run) : 0;
+    const sd_ode_ctx *c = run->ctx;
+    return SD_ODE_BUFS * run->Dy + c->rhs_ws + 1;
 }
 
-static int ode_init(sd_block *b)
+size_t sd_ode_state(const sd_run *run)
 {
-    const sd_ode_stepper *st = b->run->sub;
-    return st->adaptive ? dp_init(b) : SCORESDE_OK;
+    const sd_ode_ctx *c = run->ctx;
+    return c->stepper->adaptive ? dp_state_doubles(run) : 0;
 }
 
-static int ode_step(sd_block *b, size_t k)
+int sd_ode_init(sd_block *b)
 {
-    const sd_ode_stepper *st = b->run->sub;
-    return st->adaptive ? dp_step(b, k) : fixed_step(b, k);
+    const sd_ode_ctx *c = b->run->ctx;
+    return c->stepper->adaptive ? dp_init(b) : SCORESDE_OK;
+}
+
+int sd_ode_step(sd_block *b, size_t k)
+{
+    const sd_ode_ctx *c = b->run->ctx;
+    return c->stepper->adaptive ? dp_step(b, k) : fixed_step(b, k);
 }
 
 const sd_method_ops sd_method_ode = {
     .name = "ODE",
     .method = SCORESDE_SAMPLER_ODE,
+    .ctx_size = sizeof(sd_ode_ctx),
     .prepare = ode_prepare,
-    .ws_doubles = ode_ws,
-    .state_doubles = ode_state,
-    .init = ode_init,
-    .step = ode_step,
+    .ws_doubles = sd_ode_ws,
+    .state_doubles = sd_ode_state,
+    .init = sd_ode_init,
+    .step = sd_ode_step,
 };

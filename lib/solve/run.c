@@ -110,16 +110,17 @@ static int sample_impl(const scoresde_sampler *s, const scoresde_model *model, c
     sd_run run = run_init(s, model, seed, first_sample);
     sd_cond cstore;
     SD_TRY(setup_cond(&run, cond, n, 1, &cstore));
-    run.ops = sd_sampler_row(s);
     run.guided = 1;
-    run.mask = mask;
-    run.known = known;
     double eps, *buf = NULL;
-    int rc = sd_solve_eps(s, run.sde, &eps);
+    int rc = sd_solve_begin(&run, sd_sampler_row(s));
+    if (rc == SCORESDE_OK && mask != NULL)
+        sd_pc_set_known(&run, mask, known);
+    if (rc == SCORESDE_OK)
+        rc = sd_solve_eps(s, run.sde, &eps);
     if (rc == SCORESDE_OK)
         rc = sd_solve_setup_grid(&run, eps, 0, &buf);
     if (rc == SCORESDE_OK)
-        rc = ((const sd_method_ops *)run.ops)->prepare(&run);
+        rc = sd_solve_prepare(&run);
     if (rc == SCORESDE_OK) {
         if (x_T != NULL)
             memmove(x_out, x_T, nD * sizeof *x_out);
@@ -128,6 +129,7 @@ static int sample_impl(const scoresde_sampler *s, const scoresde_model *model, c
     }
     if (rc == SCORESDE_OK)
         rc = sd_solve_drive(&run, n, x_out, stats);
+    sd_solve_end(&run);
     sd_free(buf);
     if (rc == SCORESDE_OK)
         rc = sd_solve_support(s, model, cond, n, D, seed, first_sample, x_out, mask, known, stats);
@@ -201,20 +203,22 @@ int scoresde_sampler_encode_cond(const scoresde_sampler *s, const scoresde_model
     size_t nD;
     SD_TRY(check_ode_entry(s, model, x0, "x0", n, D, x_out, "x_out", stats, "encoding needs", &nD));
     sd_run run = run_init(s, model, 0, 0);
-    run.ops = &sd_method_ode;
     run.guided = 1;
     sd_cond cstore;
     SD_TRY(setup_cond(&run, cond, n, 1, &cstore));
     double eps, *buf = NULL;
-    int rc = sd_solve_eps(s, run.sde, &eps);
+    int rc = sd_solve_begin(&run, &sd_method_ode);
+    if (rc == SCORESDE_OK)
+        rc = sd_solve_eps(s, run.sde, &eps);
     if (rc == SCORESDE_OK)
         rc = sd_solve_setup_grid(&run, eps, 1, &buf);
     if (rc == SCORESDE_OK)
-        rc = sd_method_ode.prepare(&run);
+        rc = sd_solve_prepare(&run);
     if (rc == SCORESDE_OK) {
         memmove(x_out, x0, nD * sizeof *x_out);
         rc = sd_solve_drive(&run, n, x_out, stats);
     }
+    sd_solve_end(&run);
     sd_free(buf);
     return rc;
 }
@@ -237,7 +241,6 @@ int scoresde_sampler_likelihood_cond(const scoresde_sampler *s, const scoresde_m
     size_t nD;
     SD_TRY(check_ode_entry(s, model, x, "x", n, D, logp, "logp", stats, "likelihoods need", &nD));
     sd_run run = run_init(s, model, seed, first_sample);
-    run.ops = &sd_method_ode;
     sd_cond cstore;
     SD_TRY(setup_cond(&run, cond, n, 0, &cstore));
     double eps = s->opt[SCORESDE_SAMPLER_EPS], T = scoresde_sde_end_time(run.sde), *buf = NULL, *y = NULL;
@@ -250,9 +253,11 @@ int scoresde_sampler_likelihood_cond(const scoresde_sampler *s, const scoresde_m
                                             "grid (GRID = ARRAY) is not used for them")
                  : sd_solve_setup_grid(&run, eps, 1, &buf);
     if (rc == SCORESDE_OK)
-        rc = sd_solve_likelihood_setup(&run, n, x, &y);
+        rc = sd_solve_begin(&run, &sd_method_likelihood);
     if (rc == SCORESDE_OK)
-        rc = sd_method_ode.prepare(&run);
+        rc = sd_likelihood_setup(&run, n, x, &y);
+    if (rc == SCORESDE_OK)
+        rc = sd_solve_prepare(&run);
     if (rc == SCORESDE_OK)
         rc = sd_solve_drive(&run, n, y, stats);
     for (size_t i = 0; i < n && rc == SCORESDE_OK; i++) {
@@ -262,6 +267,7 @@ int scoresde_sampler_likelihood_cond(const scoresde_sampler *s, const scoresde_m
         if (latent != NULL)
             memcpy(latent + i * D, y + i * (D + 1), D * sizeof(double));
     }
+    sd_solve_end(&run);
     sd_free(y);
     sd_free(buf);
     return rc;
@@ -300,13 +306,13 @@ int scoresde_sampler_langevin(const scoresde_sampler *s, scoresde_score_fn score
     SD_TRY(sd_doubles_count(n, D, &nD, "n x D"));
     SD_TRY(sd_check_doubles(x0, n, D, "x0"));
     sd_run run = {0};
-    void *hook_mem[2];
     run.s = s;
     run.D = D;
     run.Dy = D;
     run.seed = seed;
     run.first = first_sample;
     run.N = sd_opt_size(s, SCORESDE_SAMPLER_STEPS);
+    void *hook_mem[2];
     SD_TRY(sd_solve_langevin_setup(&run, score, user, hook_mem));
     memmove(x_out, x0, nD * sizeof *x_out);
     return sd_solve_drive(&run, n, x_out, stats);

@@ -63,10 +63,7 @@ static inline int sd_opt_int(const scoresde_sampler *s, int id)
 
 typedef struct sd_run sd_run;
 typedef struct sd_block sd_block;
-
-/* The right-hand side of an ODE on states of run->Dy doubles per sample:
- * out_i = F(y_i, t_i) for the block's n samples. */
-typedef int (*sd_rhs_fn)(sd_block *b, const double *y, const double *t, double *out);
+typedef struct sd_method_ops sd_method_ops;
 
 struct sd_run {
     const scoresde_sampler *s;
@@ -80,14 +77,10 @@ struct sd_run {
     const double *grid; /* N + 1 times in the direction of integration */
     const double *alpha, *sigma; /* marginal on the grid (NULL without marginal) */
     double t_start, t_end;       /* adaptive solvers: integrate from t_start to t_end */
-    sd_rhs_fn rhs;               /* ODE methods */
-    size_t rhs_ws;               /* scratch doubles per sample the rhs needs */
-    const void *ops;             /* the method's table row */
-    const void *sub;             /* e.g. the ODE stepper's row */
-    const void *extra;           /* the caller's data (likelihood probes, ...) */
+    const sd_method_ops *ops;    /* the method's row */
+    void *ctx;                   /* the row's context (ops->ctx_size bytes), or NULL */
+    const void *extra;           /* Langevin's score hook */
     int guided;                  /* the sampler's guidance hook applies to this run */
-    const unsigned char *mask;   /* inpainting: D flags (non-zero = known), or NULL */
-    const double *known;         /* inpainting: n x D values for the call */
     const sd_cond *cond;         /* the call's resolved conditions, or NULL (unconditional) */
     double cfg;                  /* classifier-free guidance w; 0: off */
 };
@@ -110,22 +103,36 @@ struct sd_block {
     char msg[256];
 };
 
-typedef struct sd_method_ops {
+/* A method's row. Its context, a struct of the method's file (the PC
+ * predictor and corrector rows and inpainting's known values, the ODE
+ * stepper, the likelihood probes, the Langevin score hook), is run->ctx:
+ * ctx_size bytes, zeroed by sd_solve_begin, filled by the entry point's
+ * setter (pc.c's, likelihood.c's, langevin.c's) and by prepare, and freed by
+ * sd_solve_end; blocks only read it. */
+struct sd_method_ops {
     const char *name;
     int method;
-    /* Check the run's settings against the model; fill run fields. NULL for
-     * Langevin, whose entry point checks its own arguments and never calls it. */
+    size_t ctx_size; /* bytes of the run's context; 0: none (run->ctx NULL) */
+    /* Check the run's settings against the model and fill the context, once
+     * per call before any block runs; NULL: nothing to check. */
     int (*prepare)(sd_run *run);
     size_t (*ws_doubles)(const sd_run *run);    /* per sample */
     size_t (*state_doubles)(const sd_run *run); /* per sample */
     int (*init)(sd_block *b);                   /* optional, before step 0 */
     int (*step)(sd_block *b, size_t k);         /* sets b->done after the last step */
     int (*finish)(sd_block *b);                 /* optional, after the last step */
-} sd_method_ops;
+};
 
-/* Run the method of `run` (prepared) on n samples whose state (n x Dy) is
- * x, in place; the statistics into stats (or NULL). driver.c. */
+/* A run's life (driver.c), the same for every entry point: sd_solve_begin
+ * gives it the row `ops` and its zeroed context (SCORESDE_ENOMEM);
+ * sd_solve_prepare calls the row's prepare; sd_solve_drive runs the method
+ * on n samples whose state (n x Dy) is x, in place, the statistics into
+ * stats (or NULL); sd_solve_end frees the context (also after a failure,
+ * and after a failed sd_solve_begin). */
+int sd_solve_begin(sd_run *run, const sd_method_ops *ops);
+int sd_solve_prepare(sd_run *run);
 int sd_solve_drive(sd_run *run, size_t n, double *x, scoresde_sampler_stats *stats);
+void sd_solve_end(sd_run *run);
 
 extern const sd_method_ops sd_method_pc;
 extern const sd_method_ops sd_method_ode;
@@ -136,6 +143,7 @@ extern const sd_method_ops sd_method_ipndm;
 extern const sd_method_ops sd_method_ddim;
 extern const sd_method_ops sd_method_dpmpp_sde;
 extern const sd_method_ops sd_method_restart;
+extern const sd_method_ops sd_method_likelihood; /* the ODE on [x, delta] (likelihood.c) */
 
 /* The row a sampler runs (sampler.c): its method's, or the adaptive
  * DPM-Solver++ row for DPMPP with ADAPTIVE = 1. */
@@ -185,6 +193,10 @@ typedef struct sd_corrector_ops {
 const sd_predictor_ops *sd_predictor_find(int id);
 const sd_corrector_ops *sd_corrector_find(int id);
 
+/* Inpainting (a PC run): the known coordinates (mask: D flags, non-zero =
+ * known; known: the call's n x D values) into the run's PC context. */
+void sd_pc_set_known(sd_run *run, const unsigned char *mask, const double *known);
+
 /* ----------------------------------------------------------- ODE steppers */
 
 typedef struct sd_ode_stepper {
@@ -195,6 +207,27 @@ typedef struct sd_ode_stepper {
 } sd_ode_stepper;
 
 const sd_ode_stepper *sd_ode_stepper_find(int id);
+
+/* The right-hand side of an ODE on states of run->Dy doubles per sample:
+ * out_i = F(y_i, t_i) for the block's n samples. */
+typedef int (*sd_rhs_fn)(sd_block *b, const double *y, const double *t, double *out);
+
+/* The ODE rows' context (ode.c): the stepper of SOLVER, the right-hand side
+ * and the scratch doubles per sample it needs. A row that integrates
+ * another ODE (likelihood.c) puts this struct first in its own context. */
+typedef struct sd_ode_ctx {
+    const sd_ode_stepper *stepper;
+    sd_rhs_fn rhs;
+    size_t rhs_ws;
+} sd_ode_ctx;
+
+/* The ODE row's functions, for rows that reuse them: prepare's stepper and
+ * tolerance checks (the context's rhs already set), workspaces, init, step. */
+int sd_ode_prepare(sd_run *run);
+size_t sd_ode_ws(const sd_run *run);
+size_t sd_ode_state(const sd_run *run);
+int sd_ode_init(sd_block *b);
+int sd_ode_step(sd_block *b, size_t k);
 
 /* ODE workspace: SD_ODE_BUFS stage buffers of n x Dy, then the rhs scratch. */
 #define SD_ODE_BUFS 9
@@ -238,9 +271,10 @@ void sd_solve_noise(const sd_block *b, uint64_t draw, double *z);
  * not count evaluations (the stepper does). */
 int sd_solve_pf_rhs(sd_block *b, const double *y, const double *t, double *out);
 
-/* Likelihood: allocate the augmented states y (n x (D + 1), then the probes)
- * from data x, set run->Dy, rhs, rhs_ws and extra. Free y with sd_free. */
-int sd_solve_likelihood_setup(sd_run *run, size_t n, const double *x, double **y_out);
+/* Likelihood (a run of sd_method_likelihood): allocate the augmented
+ * states y (n x (D + 1), then the probes) from data x, set run->Dy and the
+ * context's probes. Free y with sd_free. */
+int sd_likelihood_setup(sd_run *run, size_t n, const double *x, double **y_out);
 
 /* Langevin dynamics: point run->ops and run->extra at the method and at
  * hook_mem (room for two pointers, alive for the run). */
