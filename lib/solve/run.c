@@ -312,8 +312,15 @@ int scoresde_sampler_langevin(const scoresde_sampler *s, scoresde_score_fn score
     run.seed = seed;
     run.first = first_sample;
     run.N = sd_opt_size(s, SCORESDE_SAMPLER_STEPS);
-    void *hook_mem[2];
-    SD_TRY(sd_solve_langevin_setup(&run, score, user, hook_mem));
-    memmove(x_out, x0, nD * sizeof *x_out);
-    return sd_solve_drive(&run, n, x_out, stats);
+    int rc = sd_solve_begin(&run, &sd_method_langevin);
+    if (rc == SCORESDE_OK) {
+        sd_langevin_set_score(&run, score, user);
+        rc = sd_solve_prepare(&run);
+    }
+    if (rc == SCORESDE_OK) {
+        memmove(x_out, x0, nD * sizeof *x_out);
+        rc = sd_solve_drive(&run, n, x_out, stats);
+    }
+    sd_solve_end(&run);
+    return rc;
 }

@@ -79,7 +79,6 @@ struct sd_run {
     double t_start, t_end;       /* adaptive solvers: integrate from t_start to t_end */
     const sd_method_ops *ops;    /* the method's row */
     void *ctx;                   /* the row's context (ops->ctx_size bytes), or NULL */
-    const void *extra;           /* Langevin's score hook */
     int guided;                  /* the sampler's guidance hook applies to this run */
     const sd_cond *cond;         /* the call's resolved conditions, or NULL (unconditional) */
     double cfg;                  /* classifier-free guidance w; 0: off */
@@ -144,6 +143,7 @@ extern const sd_method_ops sd_method_ddim;
 extern const sd_method_ops sd_method_dpmpp_sde;
 extern const sd_method_ops sd_method_restart;
 extern const sd_method_ops sd_method_likelihood; /* the ODE on [x, delta] (likelihood.c) */
+extern const sd_method_ops sd_method_langevin;   /* time-free Langevin dynamics */
 
 /* The row a sampler runs (sampler.c): its method's, or the adaptive
  * DPM-Solver++ row for DPMPP with ADAPTIVE = 1. */
@@ -276,9 +276,9 @@ int sd_solve_pf_rhs(sd_block *b, const double *y, const double *t, double *out);
  * context's probes. Free y with sd_free. */
 int sd_likelihood_setup(sd_run *run, size_t n, const double *x, double **y_out);
 
-/* Langevin dynamics: point run->ops and run->extra at the method and at
- * hook_mem (room for two pointers, alive for the run). */
-int sd_solve_langevin_setup(sd_run *run, scoresde_score_fn score, void *user, void *hook_mem);
+/* Langevin dynamics (a run of sd_method_langevin): the caller's score hook
+ * into the context. */
+void sd_langevin_set_score(sd_run *run, scoresde_score_fn score, void *user);
 
 /* The run's grid (STEPS + 1 times, sampling order T ... eps, or with
  * reverse from eps up to T) and the marginal on it (run->alpha, sigma; NULL
