@@ -199,11 +199,22 @@ void sd_pc_set_known(sd_run *run, const unsigned char *mask, const double *known
 
 /* ----------------------------------------------------------- ODE steppers */
 
+/* An explicit Runge-Kutta stepper: its Butcher tableau (c, a, b: stage j at
+ * t + c_j h, y + h sum_{l<j} a_jl k_l; the solution y + h sum_j b_j k_j)
+ * and, for an adaptive pair, its error row e = b - b_hat and the order of
+ * that estimate. An adaptive pair is FSAL (first same as last): the last
+ * row of a is b, so the last stage's state is the new solution and its F the
+ * next step's k_0 (ode.c's adaptive step relies on it). */
+#define SD_RK_STAGES 7
 typedef struct sd_ode_stepper {
     const char *name;
     int id;
-    int adaptive;
-    unsigned stages; /* evaluations per fixed step */
+    unsigned stages; /* s: F evaluations per step (FSAL: s - 1 new ones) */
+    double c[SD_RK_STAGES];
+    double a[SD_RK_STAGES][SD_RK_STAGES];
+    double b[SD_RK_STAGES];
+    double e[SD_RK_STAGES];
+    unsigned error_order; /* 0: fixed steps on the grid; q: e h is O(h^(q+1)) */
 } sd_ode_stepper;
 
 const sd_ode_stepper *sd_ode_stepper_find(int id);
@@ -229,7 +240,8 @@ size_t sd_ode_state(const sd_run *run);
 int sd_ode_init(sd_block *b);
 int sd_ode_step(sd_block *b, size_t k);
 
-/* ODE workspace: SD_ODE_BUFS stage buffers of n x Dy, then the rhs scratch. */
+/* ODE workspace: SD_ODE_BUFS stage buffers of n x Dy, the rhs scratch
+ * (rhs_ws n doubles), then the step's times (3 n). */
 #define SD_ODE_BUFS 9
 static inline double *sd_ode_scratch(const sd_block *b)
 {
