@@ -3,7 +3,9 @@
  * tableau satisfies the order conditions of its order (Hairer, Norsett and
  * Wanner, Solving ODEs I, II.2: one per rooted tree, up to order 5) and
  * fails one of the next order, its nodes are the row sums of a, and the
- * adaptive pair is FSAL with an embedded solution of one order less.
+ * adaptive pair is FSAL with an embedded solution of one order less; and
+ * the step-size controller the adaptive solvers share (control.c): its
+ * factors, clamps, clipping, H_MIN and MAX_STEPS, and the block summary.
  * SPDX-License-Identifier: BSD-3-Clause
  */
 #include <math.h>
@@ -130,12 +132,107 @@ START_TEST(test_stepper_find)
 }
 END_TEST
 
+/* ------------------------------------------------------------ the controller */
+
+#define OK(expr) ck_assert_int_eq((expr), SCORESDE_OK)
+
+/* The next step of sample 0 after a step h with error err (rest left). */
+static int next_step(const sd_control *c, sd_block *b, double h, double err, double rest,
+                     double *h_next)
+{
+    double st[SD_CTL_N] = {0.25, 0, 0, 4, 2, 0}; /* at t = 0.25 after 6 steps */
+    int rc = sd_control_next(c, b, 0, st, h, err, rest);
+    *h_next = st[SD_CTL_H];
+    return rc;
+}
+
+START_TEST(test_controller)
+{
+    scoresde_sampler *s = NULL;
+    OK(scoresde_sampler_create(&s, SCORESDE_SAMPLER_ODE));
+    sd_run run = {0};
+    run.s = s;
+    run.first = 100;
+    run.t_start = 1.0;
+    run.t_end = 0.0;
+    sd_block b = {0};
+    b.run = &run;
+    b.i0 = 7;
+    b.n = 1;
+    sd_control c;
+    sd_control_init(&c, s, 4, 1.0, "step size");
+    ck_assert(c.exponent == -0.2 && c.h_min == 1e-14 && c.max_steps == 100000);
+    ck_assert(sd_control_accepts(1.0) && !sd_control_accepts(nextafter(1.0, 2.0)));
+    double h;
+    /* fac = 0.9 err^(-1/5) within [0.2, 5]; 5 for err = 0 */
+    OK(next_step(&c, &b, -0.01, 0.0, -1.0, &h));
+    ck_assert(h == -0.01 * 5.0);
+    OK(next_step(&c, &b, -0.01, 1.0, -1.0, &h));
+    ck_assert(h == -0.01 * 0.9);
+    OK(next_step(&c, &b, -0.01, 0.5, -1.0, &h));
+    ck_assert(h == -0.01 * (0.9 * pow(0.5, -0.2)));
+    OK(next_step(&c, &b, -0.01, 1e-10, -1.0, &h)); /* 90: growth clamped to 5 */
+    ck_assert(h == -0.01 * 5.0);
+    OK(next_step(&c, &b, -0.01, 2.0, -1.0, &h)); /* rejected: shrinks */
+    ck_assert(h == -0.01 * (0.9 * pow(2.0, -0.2)));
+    OK(next_step(&c, &b, -0.01, 1e6, -1.0, &h)); /* 0.057: clamped to 0.2 */
+    ck_assert(h == -0.01 * 0.2);
+    /* clipped to what is left, either direction */
+    OK(next_step(&c, &b, -0.1, 0.0, -0.3, &h));
+    ck_assert(h == -0.3);
+    OK(next_step(&c, &b, 0.1, 0.0, 0.3, &h));
+    ck_assert(h == 0.3);
+    /* another error order: exponent -1/3 (adaptive DPM-Solver++) */
+    sd_control c2;
+    sd_control_init(&c2, s, 2, 20.0, "lambda step");
+    ck_assert(c2.h_min == 1e-14 * 20.0);
+    OK(next_step(&c2, &b, 0.05, 8.0, 10.0, &h));
+    ck_assert(h == 0.05 * (0.9 * pow(8.0, -1.0 / 3.0)));
+    /* H_MIN and MAX_STEPS from the settings */
+    OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_H_MIN, 1e-3));
+    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_MAX_STEPS, 7));
+    sd_control_init(&c, s, 4, 1.0, "step size");
+    OK(next_step(&c, &b, -0.01, 1e6, -1.0, &h)); /* 0.002 >= H_MIN */
+    test_expect_error(next_step(&c, &b, -0.004, 1e6, -1.0, &h), SCORESDE_ENUMERIC,
+                      "sample 107: the step size 0.0008 fell below H_MIN (0.001) at t = 0.25");
+    OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_MAX_STEPS, 6));
+    sd_control_init(&c, s, 4, 1.0, "step size");
+    test_expect_error(next_step(&c, &b, -0.01, 0.5, -1.0, &h), SCORESDE_ENUMERIC,
+                      "sample 107 did not reach t = 0 within MAX_STEPS (6) steps; it is at t = 0.25");
+    scoresde_sampler_free(s);
+}
+END_TEST
+
+/* The block's summary: least advanced time (in the run's direction), done
+ * only when all are, the largest nfe, summed counts. */
+START_TEST(test_controller_summary)
+{
+    double st[2 * SD_CTL_N] = {0.5, 0, 1, 3, 1, 20, 0.25, 0, 0, 5, 2, 26};
+    sd_run run = {0};
+    sd_block b = {0};
+    b.run = &run;
+    b.n = 2;
+    b.state = st;
+    run.t_start = 1.0; /* backward: the least advanced has the larger t */
+    run.t_end = 0.0;
+    sd_control_summarise(&b, SD_CTL_N);
+    ck_assert(b.t_now == 0.5 && b.done == 0 && b.nfe == 26 && b.accepted == 8 && b.rejected == 3);
+    run.t_start = 0.0; /* forward */
+    run.t_end = 1.0;
+    st[SD_CTL_N + SD_CTL_DONE] = 1;
+    sd_control_summarise(&b, SD_CTL_N);
+    ck_assert(b.t_now == 0.25 && b.done == 1);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("solve_tables");
     TCase *tc = tcase_create("tables");
     tcase_add_loop_test(tc, test_tableau_orders, 0, sizeof orders / sizeof orders[0]);
     tcase_add_test(tc, test_stepper_find);
+    tcase_add_test(tc, test_controller);
+    tcase_add_test(tc, test_controller_summary);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

@@ -10,15 +10,6 @@
 
 #include "solve_internal.h"
 
-int sd_solve_out_of_steps(const sd_block *b, size_t i, double t)
-{
-    const sd_run *r = b->run;
-    return sd_fail(SCORESDE_ENUMERIC,
-                   "sample %llu did not reach t = %g within MAX_STEPS (%g) steps; it is at t = %g",
-                   (unsigned long long)(r->first + b->i0 + i), r->t_end,
-                   r->s->opt[SCORESDE_SAMPLER_MAX_STEPS], t);
-}
-
 size_t sd_solve_ratio_guard(const sd_run *r, size_t k, size_t order,
                             double (*v)(const sd_run *r, size_t k))
 {

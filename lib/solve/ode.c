@@ -1,8 +1,8 @@
 /*
  * Probability-flow ODE solvers: fixed-step Euler, Heun and classical RK4 on
  * the time grid, and adaptive Dormand-Prince 5(4) with per-sample step-size
- * control (each sample's steps depend on that sample alone, so results do
- * not depend on how samples are grouped). One table row per
+ * control (control.c; each sample's steps depend on that sample alone, so
+ * results do not depend on how samples are grouped). One table row per
  * stepper, carrying its Butcher tableau (and Dormand-Prince's error row);
  * one explicit Runge-Kutta routine (rk_stages) runs them all.
  * The right-hand side is the context's (sd_ode_ctx), so likelihoods reuse
@@ -163,10 +163,11 @@ static int fixed_step(sd_block *b, size_t k)
     return SCORESDE_OK;
 }
 
-/* ------------------------------------------------------------ Dormand-Prince */
+/* ------------------------------------------------------------ Dormand-Prince
+ * Adaptive steps in t with the shared per-sample controller (control.c). */
 
-/* Per-sample state: t, h, done, accepted, rejected, nfe, then k1 (Dy). */
-enum { DP_T, DP_H, DP_DONE, DP_ACC, DP_REJ, DP_NFE, DP_K1 };
+/* Per-sample state: the controller's, then k1 (Dy), F at the sample's point. */
+enum { DP_K1 = SD_CTL_N };
 
 static size_t dp_state_doubles(const sd_run *r)
 {
@@ -185,29 +186,6 @@ static double scaled_rms(const double *v, const double *y0, const double *y1, si
         s += q * q;
     }
     return sqrt(s / (double)D);
-}
-
-static void dp_summarise(sd_block *b)
-{
-    const sd_run *r = b->run;
-    size_t sd = dp_state_doubles(r);
-    int backward = r->t_end < r->t_start, done = 1;
-    double tn = r->t_end, nfe = 0, acc = 0, rej = 0;
-    for (size_t i = 0; i < b->n; i++) {
-        const double *st = b->state + i * sd;
-        done &= st[DP_DONE] != 0.0;
-        if (backward ? st[DP_T] > tn : st[DP_T] < tn)
-            tn = st[DP_T];
-        if (st[DP_NFE] > nfe)
-            nfe = st[DP_NFE];
-        acc += st[DP_ACC];
-        rej += st[DP_REJ];
-    }
-    b->t_now = tn;
-    b->done = done;
-    b->nfe = (uint64_t)nfe;
-    b->accepted = (uint64_t)acc;
-    b->rejected = (uint64_t)rej;
 }
 
 static int dp_init(sd_block *b)
@@ -236,7 +214,7 @@ static int dp_init(sd_block *b)
             double h = (d0 < 1e-5 || d1 < 1e-5) ? 1e-6 : 0.01 * d0 / d1;
             h0[i] = h < span ? h : span;
             double *st = b->state + i * sd;
-            st[DP_H] = d1; /* keep d1 for the second half */
+            st[SD_CTL_H] = d1; /* keep d1 for the second half */
             for (size_t j = 0; j < Dy; j++)
                 y1[i * Dy + j] = y[j] + dir * h0[i] * f[j];
         }
@@ -247,7 +225,7 @@ static int dp_init(sd_block *b)
         b->nfe++;
         for (size_t i = 0; i < b->n; i++) {
             double *st = b->state + i * sd;
-            double d1 = st[DP_H];
+            double d1 = st[SD_CTL_H];
             for (size_t j = 0; j < Dy; j++)
                 y1[i * Dy + j] = f1[i * Dy + j] - f0[i * Dy + j];
             double d2 = scaled_rms(y1 + i * Dy, b->x + i * Dy, NULL, Dy, atol, rtol) / h0[i];
@@ -259,14 +237,14 @@ static int dp_init(sd_block *b)
     }
     for (size_t i = 0; i < b->n; i++) {
         double *st = b->state + i * sd;
-        st[DP_T] = r->t_start;
-        st[DP_H] = dir * h0[i];
-        st[DP_DONE] = 0.0;
-        st[DP_ACC] = st[DP_REJ] = 0.0;
-        st[DP_NFE] = (double)b->nfe;
+        st[SD_CTL_T] = r->t_start;
+        st[SD_CTL_H] = dir * h0[i];
+        st[SD_CTL_DONE] = 0.0;
+        st[SD_CTL_ACC] = st[SD_CTL_REJ] = 0.0;
+        st[SD_CTL_NFE] = (double)b->nfe;
         memcpy(st + DP_K1, f0 + i * Dy, Dy * sizeof(double));
     }
-    dp_summarise(b);
+    sd_control_summarise(b, sd);
     return SCORESDE_OK;
 }
 
@@ -279,10 +257,8 @@ static int dp_step(sd_block *b, size_t round)
     const sd_ode_stepper *st = ((const sd_ode_ctx *)r->ctx)->stepper;
     size_t Dy = r->Dy, cnt = b->n * Dy, sd = dp_state_doubles(r), S = st->stages;
     double atol = s->opt[SCORESDE_SAMPLER_ATOL], rtol = s->opt[SCORESDE_SAMPLER_RTOL];
-    double span = fabs(r->t_end - r->t_start);
-    double hmin =
-        isnan(s->opt[SCORESDE_SAMPLER_H_MIN]) ? 1e-14 * span : s->opt[SCORESDE_SAMPLER_H_MIN];
-    double maxsteps = s->opt[SCORESDE_SAMPLER_MAX_STEPS];
+    sd_control ctl;
+    sd_control_init(&ctl, s, st->error_order, fabs(r->t_end - r->t_start), "step size");
     /* k[1..S-1], the stage state, the new solution; k[0] lives in each
      * sample's state: gathered into the last buffer. */
     double *k[SD_RK_STAGES], *ytmp = b->ws + (S - 1) * cnt, *yn = ytmp + cnt;
@@ -293,9 +269,9 @@ static int dp_step(sd_block *b, size_t round)
     for (size_t i = 0; i < b->n; i++) {
         const double *si = b->state + i * sd;
         memcpy(k[0] + i * Dy, si + DP_K1, Dy * sizeof(double));
-        int done = si[DP_DONE] != 0.0;
-        t0[i] = si[DP_T];
-        hh[i] = done ? 0.0 : si[DP_H];
+        int done = si[SD_CTL_DONE] != 0.0;
+        t0[i] = si[SD_CTL_T];
+        hh[i] = done ? 0.0 : si[SD_CTL_H];
         /* the last step lands on t_end exactly */
         t1[i] = !done && fabs(r->t_end - t0[i]) <= fabs(hh[i]) ? r->t_end
                                                                : t0[i] + hh[i] * st->c[S - 1];
@@ -303,10 +279,10 @@ static int dp_step(sd_block *b, size_t round)
     SD_TRY(rk_stages(b, st, t0, hh, t1, k, ytmp, yn));
     for (size_t i = 0; i < b->n; i++) {
         double *si = b->state + i * sd;
-        if (si[DP_DONE] != 0.0)
+        if (si[SD_CTL_DONE] != 0.0)
             continue;
-        si[DP_NFE] += (double)(S - 1);
-        double h = si[DP_H];
+        si[SD_CTL_NFE] += (double)(S - 1);
+        double h = si[SD_CTL_H];
         const double *y = b->x + i * Dy, *yi = yn + i * Dy;
         double *e = ytmp + i * Dy;
         for (size_t j = 0; j < Dy; j++)
@@ -316,35 +292,23 @@ static int dp_step(sd_block *b, size_t round)
             return sd_fail(SCORESDE_ENUMERIC,
                            "sample %llu: the ODE right-hand side is not finite in the step from "
                            "t = %g (h = %g), round %zu",
-                           (unsigned long long)(r->first + b->i0 + i), si[DP_T], h, round + 1);
-        int accept = err <= 1.0;
-        double fac = err == 0.0 ? 5.0 : 0.9 * pow(err, -0.2);
-        fac = fmin(accept ? 5.0 : 1.0, fmax(0.2, fac));
-        if (accept) {
-            int last = fabs(r->t_end - si[DP_T]) <= fabs(h);
+                           (unsigned long long)(r->first + b->i0 + i), si[SD_CTL_T], h, round + 1);
+        if (sd_control_accepts(err)) {
+            int last = fabs(r->t_end - si[SD_CTL_T]) <= fabs(h);
             memcpy(b->x + i * Dy, yi, Dy * sizeof(double));
             memcpy(si + DP_K1, k[S - 1] + i * Dy, Dy * sizeof(double));
-            si[DP_T] = last ? r->t_end : si[DP_T] + h;
-            si[DP_ACC] += 1.0;
+            si[SD_CTL_T] = last ? r->t_end : si[SD_CTL_T] + h;
+            si[SD_CTL_ACC] += 1.0;
             if (last) {
-                si[DP_DONE] = 1.0;
+                si[SD_CTL_DONE] = 1.0;
                 continue;
             }
         } else {
-            si[DP_REJ] += 1.0;
+            si[SD_CTL_REJ] += 1.0;
         }
-        double hn = h * fac, rest = r->t_end - si[DP_T];
-        if (fabs(hn) < hmin)
-            return sd_fail(SCORESDE_ENUMERIC,
-                           "sample %llu: the step size %g fell below H_MIN (%g) at t = %g",
-                           (unsigned long long)(r->first + b->i0 + i), fabs(hn), hmin, si[DP_T]);
-        if (fabs(hn) >= fabs(rest))
-            hn = rest;
-        si[DP_H] = hn;
-        if (si[DP_ACC] + si[DP_REJ] >= maxsteps)
-            return sd_solve_out_of_steps(b, i, si[DP_T]);
+        SD_TRY(sd_control_next(&ctl, b, i, si, h, err, r->t_end - si[SD_CTL_T]));
     }
-    dp_summarise(b);
+    sd_control_summarise(b, sd);
     return SCORESDE_OK;
 }
 

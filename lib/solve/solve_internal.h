@@ -248,6 +248,38 @@ static inline double *sd_ode_scratch(const sd_block *b)
     return b->ws + SD_ODE_BUFS * b->run->Dy * b->n;
 }
 
+/* ----------------------------------------------------------- step control
+ * (control.c): the one controller of the adaptive solvers. Each sample's
+ * state starts with the SD_CTL_* doubles: its time t (the message's), its
+ * next step h (in the method's variable), done, accepted, rejected and nfe. */
+enum { SD_CTL_T, SD_CTL_H, SD_CTL_DONE, SD_CTL_ACC, SD_CTL_REJ, SD_CTL_NFE, SD_CTL_N };
+
+typedef struct sd_control {
+    double exponent;  /* -1 / (q + 1), q the order of the error estimate */
+    double h_min;     /* H_MIN, or for NaN 1e-14 of the span */
+    double max_steps; /* MAX_STEPS: attempted steps per sample */
+    const char *step; /* what a step is, in messages ("step size", "lambda step") */
+} sd_control;
+
+/* The controller of a run's solver: error estimates of order error_order,
+ * `span` the length of the integration in the step's variable. */
+void sd_control_init(sd_control *c, const scoresde_sampler *s, unsigned error_order, double span,
+                     const char *step);
+/* A step with scaled error err is accepted iff err <= 1. */
+static inline int sd_control_accepts(double err)
+{
+    return err <= 1.0;
+}
+/* After sample i's attempted step h with error err (accepted: the caller
+ * has moved it and counted it; its last step needs no call), its next step
+ * into st[SD_CTL_H], clipped to `rest` (what is left, signed like h).
+ * SCORESDE_ENUMERIC below H_MIN or after MAX_STEPS attempted steps. */
+int sd_control_next(const sd_control *c, const sd_block *b, size_t i, double *st, double h,
+                    double err, double rest);
+/* The block's t_now (least advanced), done, nfe (largest), accepted and
+ * rejected (sums) from its samples' states of `stride` doubles. */
+void sd_control_summarise(sd_block *b, size_t stride);
+
 /* ----------------------------------------------------------- shared helpers */
 
 /* PC workspace layout per sample: score, z, tmp (D each) */
@@ -307,10 +339,6 @@ int sd_solve_time_of_ratio(const scoresde_sde *sde, double target, double lo, do
                            double *t);
 
 /* The effective eps (the setting, or the SDE's for NaN), checked against T. */
-/* Sample i of block b at time t has used up MAX_STEPS adaptive steps:
- * record SCORESDE_ENUMERIC saying so and return it. */
-int sd_solve_out_of_steps(const sd_block *b, size_t i, double t);
-
 int sd_solve_eps(const scoresde_sampler *s, const scoresde_sde *sde, double *eps);
 
 /* The prior-support pass after a sample or inpaint call (support.c; see
