@@ -94,6 +94,18 @@ static int setup_cond(sd_run *run, const scoresde_cond *cond, size_t n, int guid
     return SCORESDE_OK;
 }
 
+/* The row `ops` with its context (sd_solve_begin), then the sampler's eps
+ * and the run's grid (reverse: from eps up to T) in *buf, which the caller
+ * frees with sd_free, and the context with sd_solve_end, whatever the
+ * status. */
+static int begin_on_grid(sd_run *run, const sd_method_ops *ops, int reverse, double **buf)
+{
+    double eps;
+    SD_TRY(sd_solve_begin(run, ops));
+    SD_TRY(sd_solve_eps(run->s, run->sde, &eps));
+    return sd_solve_setup_grid(run, eps, reverse, buf);
+}
+
 static int sample_impl(const scoresde_sampler *s, const scoresde_model *model, const double *x_T,
                        size_t n, size_t D, const scoresde_cond *cond, uint64_t seed,
                        uint64_t first_sample, double *x_out, scoresde_sampler_stats *stats,
@@ -111,14 +123,10 @@ static int sample_impl(const scoresde_sampler *s, const scoresde_model *model, c
     sd_cond cstore;
     SD_TRY(setup_cond(&run, cond, n, 1, &cstore));
     run.guided = 1;
-    double eps, *buf = NULL;
-    int rc = sd_solve_begin(&run, sd_sampler_row(s));
+    double *buf = NULL;
+    int rc = begin_on_grid(&run, sd_sampler_row(s), 0, &buf);
     if (rc == SCORESDE_OK && mask != NULL)
         sd_pc_set_known(&run, mask, known);
-    if (rc == SCORESDE_OK)
-        rc = sd_solve_eps(s, run.sde, &eps);
-    if (rc == SCORESDE_OK)
-        rc = sd_solve_setup_grid(&run, eps, 0, &buf);
     if (rc == SCORESDE_OK)
         rc = sd_solve_prepare(&run);
     if (rc == SCORESDE_OK) {
@@ -206,12 +214,8 @@ int scoresde_sampler_encode_cond(const scoresde_sampler *s, const scoresde_model
     run.guided = 1;
     sd_cond cstore;
     SD_TRY(setup_cond(&run, cond, n, 1, &cstore));
-    double eps, *buf = NULL;
-    int rc = sd_solve_begin(&run, &sd_method_ode);
-    if (rc == SCORESDE_OK)
-        rc = sd_solve_eps(s, run.sde, &eps);
-    if (rc == SCORESDE_OK)
-        rc = sd_solve_setup_grid(&run, eps, 1, &buf);
+    double *buf = NULL;
+    int rc = begin_on_grid(&run, &sd_method_ode, 1, &buf);
     if (rc == SCORESDE_OK)
         rc = sd_solve_prepare(&run);
     if (rc == SCORESDE_OK) {

@@ -1,7 +1,7 @@
 /*
  * The solve module's private interface: the sampler object, a run (one call),
- * blocks of samples, and the tables of methods, predictors, correctors and
- * ODE steppers. Never installed.
+ * blocks of samples, and the tables of methods, predictors, correctors, ODE
+ * steppers and the step-size controller. Never installed.
  *
  * A call splits its n samples into blocks of at most BLOCK samples. The state
  * of every sample lives in the caller's output array; a method advances one
@@ -10,16 +10,31 @@
  * between steps, and check every sample for NaN/Inf after every step.
  * Workspaces are allocated once per call: `ws` per thread, `state` per sample.
  *
- * The files, by job (each includes this header only; none calls back into
- * the one that calls it):
- *   sampler.c   the handle: settings (bounds, defaults), caller's grid, hooks
- *   run.c       the public calls: argument checks, conditions, the run's set-up
- *   driver.c    the driver: blocks through init, steps and finish on threads
+ * Every call is a run of one method row (sd_method_ops) through the same
+ * path: sd_solve_begin gives the run its row and the row's context (a struct
+ * of the method's own file), the entry point's setter and the row's prepare
+ * fill it, the driver runs the blocks, sd_solve_end frees it. Adding a
+ * method is adding a file with its row (and its line in sampler.c's table).
+ *
+ * The files, by job (each includes this header only; the method files call
+ * the shared files and never the other way round, except the entry points'
+ * setters of a method's context: sd_pc_set_known, sd_likelihood_setup,
+ * sd_langevin_set_score):
+ *   sampler.c   the handle: settings (bounds, defaults), caller's grid, hooks,
+ *               the method table
+ *   run.c       the public calls: argument checks, conditions and CFG, the
+ *               run's set-up, then the driver
+ *   driver.c    a run's life and the driver: blocks through init, steps and
+ *               finish on threads, NaN/Inf checks, progress, statistics
  *   grid.c      eps, the GRID kinds, r = sigma/alpha and its inverse
  *   helpers.c   model evaluation (conditions, CFG, thresholding), guidance,
  *               noise, the multistep step-ratio guard, the final step
- *   pc.c, predictors.c, correctors.c   predictor-corrector and its tables
- *   ode.c       the probability-flow ODE and its steppers; likelihood.c on it
+ *   control.c   the step-size controller of the adaptive solvers
+ *   pc.c (with inpainting), predictors.c, correctors.c   predictor-corrector
+ *               and its tables
+ *   ode.c       the probability-flow ODE: the Butcher tableaux of the
+ *               steppers and the one Runge-Kutta routine; likelihood.c, the
+ *               likelihood row on the same steppers
  *   edm.c (EDM, iPNDM), restart.c, dpm.c (DPM-Solver++, UniPC, adaptive),
  *   dpm_sde.c (DDIM, DPM-Solver++ SDE), langevin.c: the other methods
  *   bound.c, support.c   the variational bound and the prior-support pass
