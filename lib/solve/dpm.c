@@ -318,9 +318,21 @@ const sd_method_ops sd_method_dpmpp = {
  *   p2(h) = 1 + expm1(-h)/h ~ h/2,  p3(h) = 1/2 - p2(h)/h ~ h/6.
  * D1 = (m(u_r) - m0)/r = h m' + (r h^2/2) m'' + O(h^3): with r = 2/3,
  * p2 D1 matches p2 h m' + p3 h^2 m'' to O(h^4) locally (p3 ~ h/6 = p2 r/2),
- * order 3; with r = 1/3 it leaves (h/12 - h/6) h^2 m'', order 2. */
+ * order 3; with r = 1/3 it leaves (h/12 - h/6) h^2 m'', order 2. The step
+ * size in lambda comes from the shared controller (control.c) with that
+ * order-2 estimate. */
 
-enum { AD_LAM, AD_H, AD_T, AD_DONE, AD_ACC, AD_REJ, AD_NFE, AD_NSTATE };
+/* Per-sample state: the controller's (h in lambda), then lambda. */
+enum {
+    AD_T = SD_CTL_T,
+    AD_H = SD_CTL_H,
+    AD_DONE = SD_CTL_DONE,
+    AD_ACC = SD_CTL_ACC,
+    AD_REJ = SD_CTL_REJ,
+    AD_NFE = SD_CTL_NFE,
+    AD_LAM = SD_CTL_N,
+    AD_NSTATE
+};
 
 /* p2(h) = 1 + expm1(-h)/h, with its series where the quotient cancels. */
 static double ad_p2(double h)
@@ -459,27 +471,6 @@ static double dpa_lam_end(const sd_run *r)
     return lam_at(r, r->N);
 }
 
-static void dpa_summarise(sd_block *b)
-{
-    double tn = b->run->t_end, nfe = 0.0, acc = 0.0, rej = 0.0;
-    int done = 1;
-    for (size_t i = 0; i < b->n; i++) {
-        const double *st = b->state + i * AD_NSTATE;
-        if (st[AD_T] > tn)
-            tn = st[AD_T];
-        if (st[AD_NFE] > nfe)
-            nfe = st[AD_NFE];
-        acc += st[AD_ACC];
-        rej += st[AD_REJ];
-        done &= st[AD_DONE] != 0.0;
-    }
-    b->t_now = tn;
-    b->nfe = (uint64_t)nfe;
-    b->accepted = (uint64_t)acc;
-    b->rejected = (uint64_t)rej;
-    b->done = done;
-}
-
 static int dpa_init(sd_block *b)
 {
     const sd_run *r = b->run;
@@ -494,7 +485,7 @@ static int dpa_init(sd_block *b)
         st[AD_T] = r->t_start;
         st[AD_DONE] = st[AD_ACC] = st[AD_REJ] = st[AD_NFE] = 0.0;
     }
-    dpa_summarise(b);
+    sd_control_summarise(b, AD_NSTATE);
     return SCORESDE_OK;
 }
 
@@ -566,10 +557,9 @@ static int dpa_step(sd_block *b, size_t round)
     const scoresde_sampler *s = r->s;
     size_t D = r->D, n = b->n, nD = n * D;
     double atol = s->opt[SCORESDE_SAMPLER_ATOL], rtol = s->opt[SCORESDE_SAMPLER_RTOL];
-    double lam_end = dpa_lam_end(r), span = lam_end - lam_at(r, 0);
-    double hmin =
-        isnan(s->opt[SCORESDE_SAMPLER_H_MIN]) ? 1e-14 * span : s->opt[SCORESDE_SAMPLER_H_MIN];
-    double maxsteps = s->opt[SCORESDE_SAMPLER_MAX_STEPS];
+    double lam_end = dpa_lam_end(r);
+    sd_control ctl;
+    sd_control_init(&ctl, s, 2, lam_end - lam_at(r, 0), "lambda step"); /* x_h - x_low: order 2 */
     double *m0 = b->ws, *u = m0 + nD, *m1 = u + nD, *m2 = m1 + nD, *xl = m2 + nD;
     double *A0 = xl + nD, *S0 = A0 + n, *A1 = S0 + n, *S1 = A1 + n, *A2 = S1 + n, *S2 = A2 + n;
     double *AS = S2 + n, *SS = AS + n;
@@ -627,8 +617,7 @@ static int dpa_step(sd_block *b, size_t round)
                            "sample %llu: the data prediction is not finite in the step from "
                            "t = %g (lambda step %g), round %zu",
                            (unsigned long long)(r->first + b->i0 + i), st[AD_T], h, round + 1);
-        int accept = err <= 1.0;
-        if (accept) {
+        if (sd_control_accepts(err)) {
             memcpy(x, xh, D * sizeof(double));
             st[AD_ACC] += 1.0;
             st[AD_T] = b->t[i];
@@ -641,19 +630,9 @@ static int dpa_step(sd_block *b, size_t round)
         } else {
             st[AD_REJ] += 1.0;
         }
-        /* error estimate O(h^3): exponent 1/3, safety 0.9, growth in [0.2, 5] */
-        double fac = err == 0.0 ? 5.0 : 0.9 * pow(err, -1.0 / 3.0);
-        fac = fmin(accept ? 5.0 : 1.0, fmax(0.2, fac));
-        double hn = h * fac, rest = lam_end - st[AD_LAM];
-        if (hn < hmin)
-            return sd_fail(SCORESDE_ENUMERIC,
-                           "sample %llu: the lambda step %g fell below H_MIN (%g) at t = %g",
-                           (unsigned long long)(r->first + b->i0 + i), hn, hmin, st[AD_T]);
-        st[AD_H] = hn < rest ? hn : rest;
-        if (st[AD_ACC] + st[AD_REJ] >= maxsteps)
-            return sd_solve_out_of_steps(b, i, st[AD_T]);
+        SD_TRY(sd_control_next(&ctl, b, i, st, h, err, lam_end - st[AD_LAM]));
     }
-    dpa_summarise(b);
+    sd_control_summarise(b, AD_NSTATE);
     return SCORESDE_OK;
 }
 
