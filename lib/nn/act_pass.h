@@ -21,8 +21,8 @@
  * It leaves h = act(z + b) in the first r rows, act'(z) in D and, in tangent
  * mode, t = act'(z) u in the next r rows and E = u act''(z). CODE computes
  * a = act(z), d = act'(z), s2 = act''(z) from z; the compiler drops s2 where
- * it is not used. Rows are independent, so the split over threads never
- * changes a bit. Every CODE is plain arithmetic and bit selection (no libm),
+ * it is not used. The pass runs on the calling thread: the engines share a
+ * call's rows among threads (split.h), and rows are independent. Every CODE is plain arithmetic and bit selection (no libm),
  * so each loop is vectorised (SD_SIMD; elementwise, so no bit changes), and
  * with GCC each row's kernel is compiled for AVX-512F, AVX2 and the
  * baseline, the processor choosing at load time (SD_ACT_CLONES, act.h): the
@@ -58,9 +58,8 @@
         }                                                                                  \
     }                                                                                      \
     static void F(NAME)(int tangent, size_t r, size_t w, R *restrict Z,                   \
-                        const R *restrict bias, R *restrict D, R *restrict E, int nt)     \
+                        const R *restrict bias, R *restrict D, R *restrict E)             \
     {                                                                                      \
-        _Pragma("omp parallel for num_threads(nt) if (nt > 1) schedule(static)")          \
         for (size_t i = 0; i < r; i++)                                                     \
             F(NAME##_row)(tangent, w, Z + i * w, bias, D + i * w,                          \
                           tangent ? Z + (r + i) * w : NULL, tangent ? E + i * w : NULL);   \
@@ -74,16 +73,16 @@ SD_ACT_DEFINE_PASS(pass_gelu_tanh, SD_ACT_CODE_GELU_TANH)
 SD_ACT_DEFINE_PASS(pass_gelu, SD_ACT_CODE_GELU)
 
 static void F(activate)(sd_act act, int tangent, size_t r, size_t w, R *Z, const R *bias, R *D,
-                        R *E, int nt)
+                        R *E)
 {
     switch (act) {
-    case SD_ACT_RELU: F(pass_relu)(tangent, r, w, Z, bias, D, E, nt); break;
-    case SD_ACT_TANH: F(pass_tanh)(tangent, r, w, Z, bias, D, E, nt); break;
-    case SD_ACT_SOFTPLUS: F(pass_softplus)(tangent, r, w, Z, bias, D, E, nt); break;
-    case SD_ACT_GELU_TANH: F(pass_gelu_tanh)(tangent, r, w, Z, bias, D, E, nt); break;
-    case SD_ACT_GELU: F(pass_gelu)(tangent, r, w, Z, bias, D, E, nt); break;
+    case SD_ACT_RELU: F(pass_relu)(tangent, r, w, Z, bias, D, E); break;
+    case SD_ACT_TANH: F(pass_tanh)(tangent, r, w, Z, bias, D, E); break;
+    case SD_ACT_SOFTPLUS: F(pass_softplus)(tangent, r, w, Z, bias, D, E); break;
+    case SD_ACT_GELU_TANH: F(pass_gelu_tanh)(tangent, r, w, Z, bias, D, E); break;
+    case SD_ACT_GELU: F(pass_gelu)(tangent, r, w, Z, bias, D, E); break;
     case SD_ACT_SILU:
-    default: F(pass_silu)(tangent, r, w, Z, bias, D, E, nt); break;
+    default: F(pass_silu)(tangent, r, w, Z, bias, D, E); break;
     }
 }
 

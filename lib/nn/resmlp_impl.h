@@ -2,7 +2,9 @@
  * The precision-generic half of the residual network engine, included
  * twice by resmlp.c: with R = double and R = float. It expects R, F(name),
  * GEMM, R_SQRT and R_IS_F64, and undefines them at the end. The formulas of the LayerNorm passes are in
- * docs/math.md ("Residual networks").
+ * docs/math.md ("Residual networks"). Every pass here runs on the calling
+ * thread, over the rows of one part (resmlp.c shares a call's parts among
+ * threads, split.h), with the part's view of the workspace.
  * SPDX-License-Identifier: BSD-3-Clause
  */
 
@@ -74,43 +76,36 @@ static inline R F(rdot)(const R *restrict a, const R *restrict b, size_t w)
 }
 
 /* acc[j] += sum over rows i (in order) of A[i*lda + j] (times B[i*ldb + j]
- * when B is not NULL, plus A2[i*lda + j] B2[i*ldb + j] when A2 is not NULL),
- * columns split over threads. */
+ * when B is not NULL, plus A2[i*lda + j] B2[i*ldb + j] when A2 is not NULL). */
 static void F(colsum)(size_t r, size_t w, const R *A, const R *Bm, const R *A2, const R *B2,
-                      size_t lda, size_t ldb, R *acc, int nt)
+                      size_t lda, size_t ldb, R *acc)
 {
-#pragma omp parallel num_threads(nt) if (nt > 1 && w >= 64)
-    {
-        size_t T = (size_t)omp_get_num_threads(), q = (size_t)omp_get_thread_num();
-        size_t j0 = w * q / T, j1 = w * (q + 1) / T;
-        for (size_t i = 0; i < r; i++) {
-            const R *restrict a = A + i * lda;
-            R *restrict s = acc;
-            if (!Bm) {
-                SD_SIMD
-                for (size_t j = j0; j < j1; j++)
-                    s[j] += a[j];
-            } else if (!A2) {
-                const R *restrict b = Bm + i * ldb;
-                SD_SIMD
-                for (size_t j = j0; j < j1; j++)
-                    s[j] += a[j] * b[j];
-            } else {
-                const R *restrict b = Bm + i * ldb;
-                const R *restrict a2 = A2 + i * lda;
-                const R *restrict b2 = B2 + i * ldb;
-                SD_SIMD
-                for (size_t j = j0; j < j1; j++)
-                    s[j] += a[j] * b[j] + a2[j] * b2[j];
-            }
+    for (size_t i = 0; i < r; i++) {
+        const R *restrict a = A + i * lda;
+        R *restrict s = acc;
+        if (!Bm) {
+            SD_SIMD
+            for (size_t j = 0; j < w; j++)
+                s[j] += a[j];
+        } else if (!A2) {
+            const R *restrict b = Bm + i * ldb;
+            SD_SIMD
+            for (size_t j = 0; j < w; j++)
+                s[j] += a[j] * b[j];
+        } else {
+            const R *restrict b = Bm + i * ldb;
+            const R *restrict a2 = A2 + i * lda;
+            const R *restrict b2 = B2 + i * ldb;
+            SD_SIMD
+            for (size_t j = 0; j < w; j++)
+                s[j] += a[j] * b[j] + a2[j] * b2[j];
         }
     }
 }
 
 /* Add bias b (w) to r rows of X. */
-static void F(add_bias)(size_t r, size_t w, R *X, const R *b, int nt)
+static void F(add_bias)(size_t r, size_t w, R *X, const R *b)
 {
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (size_t i = 0; i < r; i++) {
         R *restrict x = X + i * w;
         SD_SIMD
@@ -160,9 +155,8 @@ SD_ACT_CLONES static void F(ln_forward_row)(int tangent, size_t r, size_t i, siz
 }
 
 static void F(ln_forward)(int tangent, size_t r, size_t w, const R *H, const R *g, const R *beta,
-                          R *XH, R *N, R *DX, R *RS, int nt)
+                          R *XH, R *N, R *DX, R *RS)
 {
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (size_t i = 0; i < r; i++)
         F(ln_forward_row)(tangent, r, i, w, H, g, beta, XH, N, DX, RS);
 }
@@ -212,25 +206,23 @@ SD_ACT_CLONES static void F(ln_backward_row)(int tangent, size_t r, size_t i, si
 }
 
 static void F(ln_backward)(int tangent, size_t r, size_t w, R *G3, const R *g, const R *XH,
-                           const R *DX, const R *RS, R *gg, R *gb, R *G, int nt)
+                           const R *DX, const R *RS, R *gg, R *gb, R *G)
 {
     if (gg) {
         if (tangent)
-            F(colsum)(r, w, G3, XH, G3 + r * w, DX, w, w, gg, nt);
+            F(colsum)(r, w, G3, XH, G3 + r * w, DX, w, w, gg);
         else
-            F(colsum)(r, w, G3, XH, NULL, NULL, w, w, gg, nt);
-        F(colsum)(r, w, G3, NULL, NULL, NULL, w, w, gb, nt);
+            F(colsum)(r, w, G3, XH, NULL, NULL, w, w, gg);
+        F(colsum)(r, w, G3, NULL, NULL, NULL, w, w, gb);
     }
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (size_t i = 0; i < r; i++)
         F(ln_backward_row)(tangent, r, i, w, G3, g, XH, RS, G);
 }
 
 /* a += e P_b^T + p_b on the r primal rows of A (r x W): EPb is block b's
  * W columns of the rows' stacked embedding projections (row stride B W). */
-static void F(add_embedding)(size_t r, size_t W, size_t B, const R *EPb, R *A, int nt)
+static void F(add_embedding)(size_t r, size_t W, size_t B, const R *EPb, R *A)
 {
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (size_t i = 0; i < r; i++) {
         R *restrict a = A + i * W;
         const R *restrict ep = EPb + i * B * W;
@@ -245,7 +237,7 @@ static void F(res_forward)(const sd_resmlp *net, sd_resmlp_ws *ws, size_t r, con
 {
     const R *P = (const R *)net->params;
     size_t W = net->W, B = net->B, E = net->E, ni = net->n_in, no = net->n_out;
-    int tangent = v != NULL, nt = ws->n_threads;
+    int tangent = v != NULL;
     size_t m = tangent ? 2 * r : r;
     R *X0 = (R *)ws->x0, *EM = (R *)ws->emb, *EP = (R *)ws->ep, *H = (R *)ws->h;
     for (size_t i = 0; i < r * ni; i++)
@@ -257,24 +249,24 @@ static void F(res_forward)(const sd_resmlp *net, sd_resmlp_ws *ws, size_t r, con
         EM[i] = (R)emb[i];
     /* every block's embedding projection in one product: EP = e P^T + p */
     F(mul_wt)(ws, r, B * W, E, EM, E, P + net->o_P, 0, EP, B * W);
-    F(add_bias)(r, B * W, EP, P + net->o_p, nt);
+    F(add_bias)(r, B * W, EP, P + net->o_p);
     F(mul_wt)(ws, m, W, ni, X0, ni, P + net->o_win, 0, H, W);
-    F(add_bias)(r, W, H, P + net->o_bin, nt);
+    F(add_bias)(r, W, H, P + net->o_bin);
     for (size_t b = 0; b < B; b++) {
         const R *blk = P + net->o_blk + b * net->blk;
         const R *g = blk, *beta = blk + W, *W1 = blk + 2 * W, *b1 = W1 + W * W;
         const R *W2 = b1 + W, *b2 = W2 + W * W;
         R *XH = (R *)ws->xh[b], *N = (R *)ws->nn[b], *A = (R *)ws->aa[b];
-        F(ln_forward)(tangent, r, W, H, g, beta, XH, N, (R *)ws->dx[b], (R *)ws->rs[b], nt);
+        F(ln_forward)(tangent, r, W, H, g, beta, XH, N, (R *)ws->dx[b], (R *)ws->rs[b]);
         F(mul_wt)(ws, m, W, W, N, W, W1, 0, A, W);
-        F(activate)(net->act, tangent, r, W, A, b1, (R *)ws->dd[b], (R *)ws->ee[b], nt);
-        F(add_embedding)(r, W, B, EP + b * W, A, nt);
+        F(activate)(net->act, tangent, r, W, A, b1, (R *)ws->dd[b], (R *)ws->ee[b]);
+        F(add_embedding)(r, W, B, EP + b * W, A);
         F(mul_wt)(ws, m, W, W, A, W, W2, 1, H, W);
-        F(add_bias)(r, W, H, b2, nt);
+        F(add_bias)(r, W, H, b2);
     }
     R *XH = (R *)ws->xh[B], *N = (R *)ws->nn[B], *Y = (R *)ws->y;
     F(ln_forward)(tangent, r, W, H, P + net->o_gf, P + net->o_gf + W, XH, N, (R *)ws->dx[B],
-                  (R *)ws->rs[B], nt);
+                  (R *)ws->rs[B]);
     F(mul_wt)(ws, m, no, W, N, W, P + net->o_wout, 0, Y, no);
     const R *bo = P + net->o_wout + no * W;
     if (out)
@@ -293,7 +285,7 @@ static void F(res_backward)(const sd_resmlp *net, sd_resmlp_ws *ws, const double
 {
     const R *P = (const R *)net->params;
     size_t W = net->W, B = net->B, E = net->E, ni = net->n_in, no = net->n_out, r = ws->n;
-    int tangent = ws->state == SD_RESMLP_STATE_TANGENT, nt = ws->n_threads;
+    int tangent = ws->state == SD_RESMLP_STATE_TANGENT;
     size_t m = tangent ? 2 * r : r;
     R *gw = NULL;
     if (param_grad) {
@@ -314,13 +306,13 @@ static void F(res_backward)(const sd_resmlp *net, sd_resmlp_ws *ws, const double
     /* output layer and final LayerNorm */
     if (gw) {
         F(acc_gt)(ws, m, no, W, GY, no, (R *)ws->nn[B], W, gw + net->o_wout);
-        F(colsum)(r, no, GY, NULL, NULL, NULL, no, no, gw + net->o_wout + no * W, 1);
+        F(colsum)(r, no, GY, NULL, NULL, NULL, no, no, gw + net->o_wout + no * W);
     }
     F(mul_w)(ws, m, no, W, GY, no, P + net->o_wout, G3, W);
     memset(G, 0, m * W * sizeof(R));
     F(ln_backward)(tangent, r, W, G3, P + net->o_gf, (R *)ws->xh[B], (R *)ws->dx[B],
                    (R *)ws->rs[B], gw ? gw + net->o_gf : NULL, gw ? gw + net->o_gf + W : NULL,
-                   G, nt);
+                   G);
     for (size_t b = B; b-- > 0;) {
         size_t off = net->o_blk + b * net->blk;
         const R *blk = P + off;
@@ -329,13 +321,12 @@ static void F(res_backward)(const sd_resmlp *net, sd_resmlp_ws *ws, const double
         R *gblk = gw ? gw + off : NULL;
         if (gw) {
             F(acc_gt)(ws, m, W, W, G, W, (R *)ws->aa[b], W, gblk + 3 * W + W * W);
-            F(colsum)(r, W, G, NULL, NULL, NULL, W, W, gblk + 3 * W + 2 * W * W, nt);
+            F(colsum)(r, W, G, NULL, NULL, NULL, W, W, gblk + 3 * W + 2 * W * W);
         }
         /* (a-bar; ta-bar) = (h-bar; th-bar) W2 */
         F(mul_w)(ws, m, W, W, G, W, W2, G2, W);
         /* a-bar feeds the embedding projection; then through the activation:
          * z-bar = a-bar act' + ta-bar u act'', u-bar = ta-bar act' */
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
         for (size_t i = 0; i < r; i++) {
             R *restrict ab = G2 + i * W;
             R *restrict ga = GA + i * B * W + b * W;
@@ -360,16 +351,16 @@ static void F(res_backward)(const sd_resmlp *net, sd_resmlp_ws *ws, const double
         }
         if (gw) {
             F(acc_gt)(ws, m, W, W, G2, W, (R *)ws->nn[b], W, gblk + 2 * W);
-            F(colsum)(r, W, G2, NULL, NULL, NULL, W, W, gblk + 2 * W + W * W, nt);
+            F(colsum)(r, W, G2, NULL, NULL, NULL, W, W, gblk + 2 * W + W * W);
         }
         F(mul_w)(ws, m, W, W, G2, W, W1, G3, W);
         F(ln_backward)(tangent, r, W, G3, g, (R *)ws->xh[b], (R *)ws->dx[b], (R *)ws->rs[b],
-                       gblk, gblk ? gblk + W : NULL, G, nt);
+                       gblk, gblk ? gblk + W : NULL, G);
     }
     /* the embedding projections, all blocks in one product each */
     if (gw) {
         F(acc_gt)(ws, r, B * W, E, GA, B * W, (R *)ws->emb, E, gw + net->o_P);
-        F(colsum)(r, B * W, GA, NULL, NULL, NULL, B * W, B * W, gw + net->o_p, nt);
+        F(colsum)(r, B * W, GA, NULL, NULL, NULL, B * W, B * W, gw + net->o_p);
     }
     if (emb_grad) {
         R *GE = (R *)ws->ge;
@@ -380,7 +371,7 @@ static void F(res_backward)(const sd_resmlp *net, sd_resmlp_ws *ws, const double
     /* input layer */
     if (gw) {
         F(acc_gt)(ws, m, W, ni, G, W, (R *)ws->x0, ni, gw + net->o_win);
-        F(colsum)(r, W, G, NULL, NULL, NULL, W, W, gw + net->o_bin, nt);
+        F(colsum)(r, W, G, NULL, NULL, NULL, W, W, gw + net->o_bin);
     }
     if (in_grad) {
         R *GI = (R *)ws->gin;
@@ -400,10 +391,9 @@ static void F(res_backward)(const sd_resmlp *net, sd_resmlp_ws *ws, const double
  * the r primal rows left xhat in XH and rho in RS: N's row r + q gets
  * g dxhat, with the arithmetic of ln_forward's tangent mode. */
 static void F(ln_tangents)(size_t r, size_t T, size_t w, const R *H, const R *g, const R *XH,
-                           const R *RS, R *N, int nt)
+                           const R *RS, R *N)
 {
     R inv_w = (R)1 / (R)w;
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (size_t q = 0; q < T; q++) {
         size_t i = q % r;
         const R *restrict v = H + (r + q) * w, *restrict xh = XH + i * w;
@@ -419,10 +409,9 @@ static void F(ln_tangents)(size_t r, size_t T, size_t w, const R *H, const R *g,
 }
 
 /* Tangent rows times act' (Dv, r rows): T rows at Z + r w. */
-static void F(times_act_prime)(size_t r, size_t T, size_t w, R *Z, const R *Dv, int nt)
+static void F(times_act_prime)(size_t r, size_t T, size_t w, R *Z, const R *Dv)
 {
     R *Zt = Z + r * w;
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (size_t q = 0; q < T; q++) {
         R *restrict ur = Zt + q * w;
         const R *restrict dr = Dv + (q % r) * w;
@@ -432,26 +421,26 @@ static void F(times_act_prime)(size_t r, size_t T, size_t w, R *Z, const R *Dv, 
     }
 }
 
-/* The stacked-tangent pass (sd_resmlp_jvp_multi): per row block of rb rows,
+/* The stacked-tangent pass (sd_resmlp_jvp_multi) over rows lo .. hi-1 of a
+ * call of n rows (the stride of the tangents): per row block of rb rows,
  * the rb primal rows and then G tangent blocks of rb rows go through each
  * product as ONE GEMM; the row passes (LayerNorm, activation, biases, the
  * embedding) run as forward's on the primal rows and as jvp's on the
  * tangent rows. No backward state is kept. */
-static void F(res_forward_multi)(const sd_resmlp *net, sd_resmlp_ws *ws, size_t n,
-                                 const double *in, const double *emb, size_t K, size_t nv,
-                                 const double *v, double *out, double *jv)
+static void F(res_forward_multi)(const sd_resmlp *net, sd_resmlp_ws *ws, size_t n, size_t lo,
+                                 size_t hi, const double *in, const double *emb, size_t K,
+                                 size_t nv, const double *v, double *out, double *jv)
 {
     const R *P = (const R *)net->params;
     size_t W = net->W, B = net->B, E = net->E, ni = net->n_in, no = net->n_out;
-    int nt = ws->n_threads;
     size_t cap = 2 * ws->max_rows;
     size_t G = K < cap - 1 ? K : cap - 1, rb0 = cap / (1 + G);
     R *X0 = (R *)ws->x0, *EM = (R *)ws->emb, *EP = (R *)ws->ep, *H = (R *)ws->h;
     const R *bo = P + net->o_wout + no * W;
     for (size_t g0 = 0; g0 < K; g0 += G) {
         size_t gc = K - g0 < G ? K - g0 : G;
-        for (size_t row = 0; row < n; row += rb0) {
-            size_t r = n - row < rb0 ? n - row : rb0, m = (1 + gc) * r, T = gc * r;
+        for (size_t row = lo; row < hi; row += rb0) {
+            size_t r = hi - row < rb0 ? hi - row : rb0, m = (1 + gc) * r, T = gc * r;
             for (size_t i = 0; i < r * ni; i++)
                 X0[i] = (R)in[row * ni + i];
             for (size_t k = 0; k < gc; k++)
@@ -464,27 +453,27 @@ static void F(res_forward_multi)(const sd_resmlp *net, sd_resmlp_ws *ws, size_t 
             for (size_t i = 0; i < r * E; i++)
                 EM[i] = (R)emb[row * E + i];
             F(mul_wt)(ws, r, B * W, E, EM, E, P + net->o_P, 0, EP, B * W);
-            F(add_bias)(r, B * W, EP, P + net->o_p, nt);
+            F(add_bias)(r, B * W, EP, P + net->o_p);
             F(mul_wt)(ws, m, W, ni, X0, ni, P + net->o_win, 0, H, W);
-            F(add_bias)(r, W, H, P + net->o_bin, nt);
+            F(add_bias)(r, W, H, P + net->o_bin);
             for (size_t b = 0; b < B; b++) {
                 const R *blk = P + net->o_blk + b * net->blk;
                 const R *g = blk, *beta = blk + W, *W1 = blk + 2 * W, *b1 = W1 + W * W;
                 const R *W2 = b1 + W, *b2 = W2 + W * W;
                 R *XH = (R *)ws->xh[b], *N = (R *)ws->nn[b], *A = (R *)ws->aa[b];
-                F(ln_forward)(0, r, W, H, g, beta, XH, N, (R *)ws->dx[b], (R *)ws->rs[b], nt);
-                F(ln_tangents)(r, T, W, H, g, XH, (R *)ws->rs[b], N, nt);
+                F(ln_forward)(0, r, W, H, g, beta, XH, N, (R *)ws->dx[b], (R *)ws->rs[b]);
+                F(ln_tangents)(r, T, W, H, g, XH, (R *)ws->rs[b], N);
                 F(mul_wt)(ws, m, W, W, N, W, W1, 0, A, W);
-                F(activate)(net->act, 0, r, W, A, b1, (R *)ws->dd[b], (R *)ws->ee[b], nt);
-                F(times_act_prime)(r, T, W, A, (R *)ws->dd[b], nt);
-                F(add_embedding)(r, W, B, EP + b * W, A, nt);
+                F(activate)(net->act, 0, r, W, A, b1, (R *)ws->dd[b], (R *)ws->ee[b]);
+                F(times_act_prime)(r, T, W, A, (R *)ws->dd[b]);
+                F(add_embedding)(r, W, B, EP + b * W, A);
                 F(mul_wt)(ws, m, W, W, A, W, W2, 1, H, W);
-                F(add_bias)(r, W, H, b2, nt);
+                F(add_bias)(r, W, H, b2);
             }
             R *XH = (R *)ws->xh[B], *N = (R *)ws->nn[B], *Y = (R *)ws->y;
             F(ln_forward)(0, r, W, H, P + net->o_gf, P + net->o_gf + W, XH, N, (R *)ws->dx[B],
-                          (R *)ws->rs[B], nt);
-            F(ln_tangents)(r, T, W, H, P + net->o_gf, XH, (R *)ws->rs[B], N, nt);
+                          (R *)ws->rs[B]);
+            F(ln_tangents)(r, T, W, H, P + net->o_gf, XH, (R *)ws->rs[B], N);
             F(mul_wt)(ws, m, no, W, N, W, P + net->o_wout, 0, Y, no);
             if (out && g0 == 0)
                 for (size_t i = 0; i < r; i++)
