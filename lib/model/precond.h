@@ -44,7 +44,9 @@
  * inside every GEMM, which on a loaded machine made n_threads = 2 several
  * times slower than one (issue 14; a row's score does not depend on the
  * other rows, so the bits are the same); smaller scores run on one thread.
- * The other passes keep BLIS's threads.
+ * The other passes run on the network engine's own threads, which share a
+ * chunk's rows (lib/nn/split.h: one parallel region per chunk, each thread
+ * on one BLIS thread; the same bits for every thread count).
  *
  * Conditions: CONCAT conditions are the network's own input (the network
  * reads them with sd_pmodel_concat_row); EMBED and EMBED_LAYERS conditions
