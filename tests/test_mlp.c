@@ -502,6 +502,47 @@ START_TEST(large_batches_and_block_sizes)
 }
 END_TEST
 
+/* The forward that keeps no state (sd_mlp_predict) gives sd_mlp_forward's
+ * bits: every activation, both precisions, with and without embedding
+ * inputs (_i: activation x 4 + precision x 2 + embedding), on 1 and 2
+ * threads, for batches that fit the workspace (several row blocks, a
+ * partial last one) and that do not; a backward after it is refused, also
+ * when a forward came before it. */
+START_TEST(predict_is_forward_without_state)
+{
+    sd_mlp_act act = (sd_mlp_act)(_i / 4);
+    sd_mlp_prec prec = (sd_mlp_prec)(_i / 2 % 2);
+    size_t n_emb = _i % 2 ? 2 : 0;
+    enum { N = 230, MAXR = 150, D = 4 };
+    size_t widths[3] = {40, 24, 40};
+    sd_mlp *net = NULL;
+    ck_assert_int_eq(sd_mlp_create_emb(&net, D, n_emb, 3, widths, D, act, prec, 5, 0),
+                     SCORESDE_OK);
+    size_t np = sd_mlp_num_params(net);
+    double *p = test_normals(121, np, 0.3), *x = test_normals(122, N * D, 1.5);
+    ck_assert_int_eq(sd_mlp_set_params(net, p), SCORESDE_OK);
+    double a[N * D], b[N * D], g[N * D];
+    for (int th = 1; th <= 2; th++) {
+        sd_mlp_ws *ws = NULL;
+        ck_assert_int_eq(sd_mlp_ws_create(net, MAXR, 64, th, &ws), SCORESDE_OK);
+        const size_t rows[2] = {MAXR - 9, N};
+        for (int k = 0; k < 2; k++) {
+            memset(b, 0, sizeof b);
+            ck_assert_int_eq(sd_mlp_forward(net, ws, rows[k], x, a), SCORESDE_OK);
+            ck_assert_int_eq(sd_mlp_predict(net, ws, rows[k], x, b), SCORESDE_OK);
+            ck_assert_msg(memcmp(a, b, rows[k] * D * sizeof *a) == 0,
+                          "act %d prec %d emb %zu threads %d: %zu rows differ", act, prec, n_emb,
+                          th, rows[k]);
+            ck_assert_int_eq(sd_mlp_backward(net, ws, a, NULL, g), SCORESDE_EINVAL);
+        }
+        sd_mlp_ws_free(ws);
+    }
+    free(p);
+    free(x);
+    sd_mlp_free(net);
+}
+END_TEST
+
 START_TEST(bad_arguments_are_rejected)
 {
     size_t widths[2] = {4, 0};
@@ -793,6 +834,7 @@ static Suite *mlp_suite(void)
     TCase *tm = tcase_create("misc");
     tcase_add_test(tm, initialisation_is_documented_draw);
     tcase_add_test(tm, large_batches_and_block_sizes);
+    tcase_add_loop_test(tm, predict_is_forward_without_state, 0, 24);
     tcase_add_test(tm, bad_arguments_are_rejected);
     tcase_add_test(tm, expf_within_documented_ulp);
     tcase_add_test(tm, sigmoidf_within_3_ulp);

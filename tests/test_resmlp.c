@@ -264,6 +264,35 @@ START_TEST(zero_output_layer_and_count)
 }
 END_TEST
 
+/* The forward that keeps no state (sd_resmlp_predict) gives
+ * sd_resmlp_forward's bits: every activation, both precisions (_i:
+ * activation x 2 + precision), 3 parts on 1 to 3 threads; a backward after
+ * it is refused, also when a forward came before it. */
+START_TEST(predict_is_forward_without_state)
+{
+    sd_act act = (sd_act)(_i / 2);
+    sd_mlp_prec prec = _i % 2 ? SD_MLP_F32 : SD_MLP_F64;
+    sd_resmlp *net = NULL;
+    ck_assert_int_eq(sd_resmlp_create(&net, BI, BE, BW, BB, BO, act, prec, 4), SCORESDE_OK);
+    size_t np = sd_resmlp_num_params(net);
+    double *p = test_normals(71, np, 0.4);
+    ck_assert_int_eq(sd_resmlp_set_params(net, p), SCORESDE_OK);
+    double *x = test_normals(72, BT * BI, 1.0), *e = test_normals(73, BT * BE, 1.0);
+    double a[BT * BO], b[BT * BO];
+    for (int th = 1; th <= 3; th++) {
+        sd_resmlp_ws *ws = NULL;
+        ck_assert_int_eq(sd_resmlp_ws_create(net, BT, th, &ws), SCORESDE_OK);
+        ck_assert_int_eq(sd_resmlp_forward(net, ws, BT, x, e, a), SCORESDE_OK);
+        ck_assert_int_eq(sd_resmlp_predict(net, ws, BT, x, e, b), SCORESDE_OK);
+        ck_assert_msg(memcmp(a, b, sizeof a) == 0, "act %d prec %d threads %d", act, prec, th);
+        ck_assert_int_eq(sd_resmlp_backward(net, ws, a, NULL, NULL, NULL), SCORESDE_EINVAL);
+        sd_resmlp_ws_free(ws);
+    }
+    free(p), free(x), free(e);
+    sd_resmlp_free(net);
+}
+END_TEST
+
 START_TEST(refusals)
 {
     sd_resmlp *net = NULL;
@@ -398,6 +427,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, stacked_tangents_match_jvp, 0, 12);
     tcase_add_test(tc, zero_output_layer_and_count);
     tcase_add_test(tc, refusals);
+    tcase_add_loop_test(tc, predict_is_forward_without_state, 0, 12);
     tcase_add_loop_test(tc, activation_derivatives, 0, 6);
     suite_add_tcase(s, tc);
     return s;

@@ -86,6 +86,8 @@ typedef struct sd_pnet_ops {
                  const double *feat, const sd_cond *cond, size_t i0);
     /* out (r x D) = F of the loaded chunk, keeping what backward needs. */
     int (*forward)(const struct sd_pmodel *pm, void *ws, size_t r, double *out);
+    /* The same bits of out, keeping no backward state (the scores). */
+    int (*predict)(const struct sd_pmodel *pm, void *ws, size_t r, double *out);
     /* out (may be NULL) = F and jv = J_F (vs, 0) for tangents vs (r x D),
      * keeping what tangent_backward needs. */
     int (*jvp)(const struct sd_pmodel *pm, void *ws, size_t r, const double *vs, double *out,

@@ -18,7 +18,9 @@
 /*
  * The activation pass of one hidden layer on one block of r rows: Z holds the
  * GEMM result (z without bias; in tangent mode followed by r rows of u = t W^T).
- * It leaves h = act(z + b) in the first r rows, act'(z) in D and, in tangent
+ * It leaves h = act(z + b) in the first r rows, act'(z) in D (D NULL, outside
+ * tangent mode: a pass that keeps no backward state, which then neither
+ * computes nor stores act'; h has the same bits) and, in tangent
  * mode, t = act'(z) u in the next r rows and E = u act''(z). CODE computes
  * a = act(z), d = act'(z), s2 = act''(z) from z; the compiler drops s2 where
  * it is not used. The pass runs on the calling thread: the engines share a
@@ -39,7 +41,16 @@
                                             R *restrict ur, R *restrict er,               \
                                             const R *restrict ep, const R *restrict pb)   \
     {                                                                                      \
-        if (!tangent) {                                                                    \
+        if (!tangent && !dr) {                                                             \
+            SD_SIMD                                                                        \
+            for (size_t j = 0; j < w; j++) {                                               \
+                R z = zr[j] + bias[j], a, d, s2;                                           \
+                CODE;                                                                      \
+                (void)d;                                                                   \
+                (void)s2;                                                                  \
+                zr[j] = a;                                                                 \
+            }                                                                              \
+        } else if (!tangent) {                                                             \
             SD_SIMD                                                                        \
             for (size_t j = 0; j < w; j++) {                                               \
                 R z = zr[j] + bias[j], a, d, s2;                                           \
@@ -68,10 +79,10 @@
     }                                                                                      \
     static void F(NAME)(int tangent, size_t r, size_t w, R *restrict Z,                   \
                         const R *restrict bias, R *restrict D, R *restrict E,             \
-                        const R *restrict EP, size_t ld_ep, const R *restrict pb)        \
+                        const R *restrict EP, size_t ld_ep, const R *restrict pb)         \
     {                                                                                      \
         for (size_t i = 0; i < r; i++)                                                     \
-            F(NAME##_row)(tangent, w, Z + i * w, bias, D + i * w,                          \
+            F(NAME##_row)(tangent, w, Z + i * w, bias, D ? D + i * w : NULL,               \
                           tangent ? Z + (r + i) * w : NULL, tangent ? E + i * w : NULL,    \
                           EP ? EP + i * ld_ep : NULL, pb);                                 \
     }

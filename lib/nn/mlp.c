@@ -387,7 +387,9 @@ static int check_pair(const sd_mlp *net, const sd_mlp_ws *ws)
     return SCORESDE_OK;
 }
 
-int sd_mlp_forward(const sd_mlp *net, sd_mlp_ws *ws, size_t n, const double *in, double *out)
+/* sd_mlp_forward (keep) and sd_mlp_predict. */
+static int forward_checked(const sd_mlp *net, sd_mlp_ws *ws, size_t n, const double *in,
+                           double *out, int keep)
 {
     SD_TRY(check_pair(net, ws));
     ws->state = SD_MLP_STATE_NONE;
@@ -395,14 +397,24 @@ int sd_mlp_forward(const sd_mlp *net, sd_mlp_ws *ws, size_t n, const double *in,
     SD_TRY(sd_check_batch(in, n, net->dims[0], "in"));
     SD_TRY(sd_check_batch(out, n, net->dims[net->n_layers], "out"));
     if (net->prec == SD_MLP_F32)
-        forward_f32(net, ws, n, in, NULL, out, NULL);
+        forward_f32(net, ws, n, in, NULL, out, NULL, keep);
     else
-        forward_f64(net, ws, n, in, NULL, out, NULL);
-    if (n <= ws->slots * ws->block) {
+        forward_f64(net, ws, n, in, NULL, out, NULL, keep);
+    if (keep && n <= ws->slots * ws->block) {
         ws->state = SD_MLP_STATE_FORWARD;
         ws->n = n;
     }
     return SCORESDE_OK;
+}
+
+int sd_mlp_forward(const sd_mlp *net, sd_mlp_ws *ws, size_t n, const double *in, double *out)
+{
+    return forward_checked(net, ws, n, in, out, 1);
+}
+
+int sd_mlp_predict(const sd_mlp *net, sd_mlp_ws *ws, size_t n, const double *in, double *out)
+{
+    return forward_checked(net, ws, n, in, out, 0);
 }
 
 int sd_mlp_jvp(const sd_mlp *net, sd_mlp_ws *ws, size_t n, const double *in, const double *v,
@@ -418,9 +430,9 @@ int sd_mlp_jvp(const sd_mlp *net, sd_mlp_ws *ws, size_t n, const double *in, con
     SD_TRY(sd_check_batch(v, n, net->dims[0], "v"));
     SD_TRY(sd_check_batch(jv, n, net->dims[net->n_layers], "jv"));
     if (net->prec == SD_MLP_F32)
-        forward_f32(net, ws, n, in, v, out, jv);
+        forward_f32(net, ws, n, in, v, out, jv, 1);
     else
-        forward_f64(net, ws, n, in, v, out, jv);
+        forward_f64(net, ws, n, in, v, out, jv, 1);
     ws->state = SD_MLP_STATE_TANGENT;
     ws->n = n;
     return SCORESDE_OK;

@@ -164,6 +164,14 @@ uint64_t sd_mlp_ws_gemm_flops(const sd_mlp_ws *ws);
 int sd_mlp_forward(const sd_mlp *net, sd_mlp_ws *ws, size_t n, const double *in, double *out);
 
 /*
+ * out = net(in) as sd_mlp_forward computes it (the same bits), keeping no
+ * backward state (a backward after it is refused): each row block runs in
+ * its thread's scratch slot and no act' is formed. For evaluations no
+ * backward follows (scores in samplers). Errors: as sd_mlp_forward.
+ */
+int sd_mlp_predict(const sd_mlp *net, sd_mlp_ws *ws, size_t n, const double *in, double *out);
+
+/*
  * After sd_mlp_forward on this workspace with n <= max_rows rows: ACCUMULATE
  * into param_grad (num_params, may be NULL) the gradient of sum(out_grad .* out)
  * with respect to the parameters, and WRITE into in_grad (n x n_in, may be NULL)

@@ -34,9 +34,10 @@ static const R *F(emb_rows)(const sd_mlp *net, const sd_mlp_ws *ws, size_t slot)
 
 /* Forward one block of r rows whose inputs are already in slot `slot` of h[0]
  * (x rows, then v rows in tangent mode), on lane ln. The outputs are left in
- * ln->y (m r x n_out, without the output bias). */
+ * ln->y (m r x n_out, without the output bias). Without keep (not in tangent
+ * mode) the slot's act' rows are not written: no backward state. */
 static void F(forward_block)(const sd_mlp *net, const sd_mlp_ws *ws, sd_mlp_lane *ln, size_t slot,
-                             size_t r, int tangent)
+                             size_t r, int tangent, int keep)
 {
     const R *P = (const R *)net->params;
     size_t m = tangent ? 2 : 1, L = net->n_layers;
@@ -53,7 +54,8 @@ static void F(forward_block)(const sd_mlp *net, const sd_mlp_ws *ws, sd_mlp_lane
                     P + net->poff[l - 1], 1, net->n_emb, 1, Z, w);
         if (l < L)
             F(activate)(net->act, tangent, r, w, Z, P + net->boff[l - 1],
-                        (R *)ws->d[l] + slot * ws->block * w, (R *)ws->e[l] + slot * ws->block * w);
+                        tangent || keep ? (R *)ws->d[l] + slot * ws->block * w : NULL,
+                        (R *)ws->e[l] + slot * ws->block * w);
     }
 }
 
@@ -145,8 +147,9 @@ static void F(backward_block)(const sd_mlp *net, const sd_mlp_ws *ws, sd_mlp_lan
 }
 
 /* Row block k of forward or jvp (sd_nn_part_fn): converts its inputs, runs
- * it on lane q, writes its outputs. Its state stays in slot k when the batch
- * fits the workspace, else the lane's own slot q is scratch. */
+ * it on lane q, writes its outputs. Its state stays in slot k when it is
+ * kept (c->stored), else the lane's own slot q is scratch and no act' is
+ * formed. */
 static void F(forward_part)(void *ctx, size_t k, int q)
 {
     const mlp_pass *c = ctx;
@@ -162,7 +165,7 @@ static void F(forward_part)(void *ctx, size_t k, int q)
     if (c->v)
         for (size_t i = 0; i < r * n_in; i++)
             h0[r * n_in + i] = (R)c->v[row * n_in + i];
-    F(forward_block)(net, ws, ln, slot, r, c->v != NULL);
+    F(forward_block)(net, ws, ln, slot, r, c->v != NULL, c->stored);
     const R *y = (const R *)ln->y;
     if (c->out)
         for (size_t i = 0; i < r; i++)
@@ -173,13 +176,14 @@ static void F(forward_part)(void *ctx, size_t k, int q)
             c->jv[row * n_out + i] = (double)y[r * n_out + i];
 }
 
-/* The driver of forward and jvp: the row blocks shared among threads. */
+/* The driver of forward and jvp: the row blocks shared among threads. With
+ * keep the state is kept when the batch fits the workspace. */
 static void F(forward)(const sd_mlp *net, sd_mlp_ws *ws, size_t n, const double *in,
-                       const double *v, double *out, double *jv)
+                       const double *v, double *out, double *jv, int keep)
 {
     size_t blocks = n / ws->block + (n % ws->block != 0);
     mlp_pass c = {.net = net, .ws = ws, .n = n, .in = in, .v = v, .out = out, .jv = jv,
-                  .stored = n <= ws->slots * ws->block};
+                  .stored = keep && n <= ws->slots * ws->block};
     sd_nn_split_run(sd_nn_split_threads(ws->n_threads, blocks, ws->lanes), blocks,
                     F(forward_part), &c);
 }

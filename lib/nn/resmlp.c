@@ -413,6 +413,7 @@ typedef struct res_pass {
     const double *in, *emb, *v;
     double *out, *jv;
     size_t K, nv;                 /* the stacked pass (K > 0) */
+    int keep;                     /* forward, jvp: keep the backward state */
     const double *g_out, *g_tan;
     double *param_grad, *emb_grad, *in_grad;
 } res_pass;
@@ -451,9 +452,9 @@ static void forward_part(void *ctx, size_t p, int q)
         const double *in = c->in + lo * ni, *emb = c->emb + lo * E, *v = SD_ROWS(c->v, lo, ni);
         double *out = SD_ROWS(c->out, lo, no), *jv = SD_ROWS(c->jv, lo, no);
         if (net->prec == SD_MLP_F32)
-            res_forward_f32(net, &pw, hi - lo, in, emb, v, out, jv);
+            res_forward_f32(net, &pw, hi - lo, in, emb, v, out, jv, c->keep);
         else
-            res_forward_f64(net, &pw, hi - lo, in, emb, v, out, jv);
+            res_forward_f64(net, &pw, hi - lo, in, emb, v, out, jv, c->keep);
     }
     ln->flops += pw.flops;
 }
@@ -471,10 +472,20 @@ int sd_resmlp_forward(const sd_resmlp *net, sd_resmlp_ws *ws, size_t n, const do
 {
     ws->state = SD_RESMLP_STATE_NONE;
     SD_TRY(check_rows(ws, n));
-    res_pass c = {.net = net, .ws = ws, .n = n, .in = in, .emb = emb, .out = out};
+    res_pass c = {.net = net, .ws = ws, .n = n, .in = in, .emb = emb, .out = out, .keep = 1};
     run_forward(&c);
     ws->state = SD_RESMLP_STATE_FORWARD;
     ws->n = n;
+    return SCORESDE_OK;
+}
+
+int sd_resmlp_predict(const sd_resmlp *net, sd_resmlp_ws *ws, size_t n, const double *in,
+                      const double *emb, double *out)
+{
+    ws->state = SD_RESMLP_STATE_NONE;
+    SD_TRY(check_rows(ws, n));
+    res_pass c = {.net = net, .ws = ws, .n = n, .in = in, .emb = emb, .out = out};
+    run_forward(&c);
     return SCORESDE_OK;
 }
 
@@ -484,7 +495,7 @@ int sd_resmlp_jvp(const sd_resmlp *net, sd_resmlp_ws *ws, size_t n, const double
     ws->state = SD_RESMLP_STATE_NONE;
     SD_TRY(check_rows(ws, n));
     res_pass c = {.net = net, .ws = ws, .n = n, .in = in, .emb = emb, .v = v, .out = out,
-                  .jv = jv};
+                  .jv = jv, .keep = 1};
     run_forward(&c);
     ws->state = SD_RESMLP_STATE_TANGENT;
     ws->n = n;

@@ -91,6 +91,14 @@ uint64_t sd_resmlp_ws_gemm_flops(const sd_resmlp_ws *ws);
 int sd_resmlp_forward(const sd_resmlp *net, sd_resmlp_ws *ws, size_t n, const double *in,
                       const double *emb, double *out);
 
+/* out = net(in, emb) as sd_resmlp_forward computes it (the same bits),
+ * keeping no backward state (a backward after it is refused): every block
+ * reuses the first block's row arrays and no act' is formed. For
+ * evaluations no backward follows (scores in samplers). Arguments as
+ * sd_resmlp_forward's. */
+int sd_resmlp_predict(const sd_resmlp *net, sd_resmlp_ws *ws, size_t n, const double *in,
+                      const double *emb, double *out);
+
 /* out (may be NULL) = net(in, emb) and jv = J_in v for tangents v (n x n_in;
  * emb carries none), keeping the state sd_resmlp_tangent_backward needs. */
 int sd_resmlp_jvp(const sd_resmlp *net, sd_resmlp_ws *ws, size_t n, const double *in,

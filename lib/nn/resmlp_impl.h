@@ -258,12 +258,15 @@ static void F(prologue)(const sd_resmlp *net, sd_resmlp_ws *ws, size_t r, size_t
 
 /* The blocks, the final LayerNorm and the output layer's product (Y = N
  * W_out^T, its bias not added) of r primal rows and T tangent rows after
- * the prologue. With keep (jvp: T = r) the tangent rows go through
- * ln_forward's and the activation's tangent modes, which keep the state
- * the tangent backward needs; otherwise (the stacked pass) through
- * ln_tangents and times_act_prime, which keep none. The same arithmetic
- * either way. Each layer's bias on the residual stream (b_in, then b2 of
- * each block) is added by the LayerNorm that next reads the rows. */
+ * the prologue. With keep (forward; jvp: T = r) every block's row passes
+ * leave the state the backward passes need in the block's own arrays, the
+ * tangent rows going through ln_forward's and the activation's tangent
+ * modes. Otherwise (predict: T = 0; the stacked pass) no state is kept:
+ * every block reuses block 0's arrays, act' is formed only for the tangent
+ * rows of the stacked pass, and those go through ln_tangents and
+ * times_act_prime. The same arithmetic either way. Each layer's bias on the
+ * residual stream (b_in, then b2 of each block) is added by the LayerNorm
+ * that next reads the rows. */
 static void F(trunk)(const sd_resmlp *net, sd_resmlp_ws *ws, size_t r, size_t T, int keep)
 {
     const R *P = (const R *)net->params;
@@ -272,26 +275,28 @@ static void F(trunk)(const sd_resmlp *net, sd_resmlp_ws *ws, size_t r, size_t T,
     R *H = (R *)ws->h;
     const R *pending = P + net->o_bin;
     for (size_t b = 0; b <= B; b++) {
-        R *XH = (R *)ws->xh[b], *N = (R *)ws->nn[b], *RS = (R *)ws->rs[b];
+        size_t sb = keep ? b : 0; /* the arrays the block's row passes use */
+        R *XH = (R *)ws->xh[sb], *N = (R *)ws->nn[sb], *RS = (R *)ws->rs[sb];
         size_t o_g = b < B ? block_at(net, b).g : net->o_gf;
-        F(ln_forward)(tangent, r, W, H, pending, P + o_g, P + o_g + W, XH, N, (R *)ws->dx[b], RS);
+        F(ln_forward)(tangent, r, W, H, pending, P + o_g, P + o_g + W, XH, N, (R *)ws->dx[sb],
+                      RS);
         if (stacked)
             F(ln_tangents)(r, T, W, H, P + o_g, XH, RS, N);
         if (b == B)
             break;
         sd_resmlp_block k = block_at(net, b);
-        R *A = (R *)ws->aa[b], *Dv = (R *)ws->dd[b];
+        R *A = (R *)ws->aa[sb], *Dv = keep || stacked ? (R *)ws->dd[sb] : NULL;
         F(mul_wt)(ws, m, W, W, N, W, P + k.W1, 0, A, W);
         /* a = act(z + b1) + e P_b^T + p_b on the primal rows */
-        F(activate_add)(net->act, tangent, r, W, A, P + k.b1, Dv, (R *)ws->ee[b],
+        F(activate_add)(net->act, tangent, r, W, A, P + k.b1, Dv, (R *)ws->ee[sb],
                         (R *)ws->ep + b * W, B * W, P + net->o_p + b * W);
         if (stacked)
             F(times_act_prime)(r, T, W, A, Dv);
         F(mul_wt)(ws, m, W, W, A, W, P + k.W2, 1, H, W);
         pending = P + k.b2;
     }
-    F(mul_wt)(ws, m, net->n_out, W, (R *)ws->nn[B], W, P + net->o_wout, 0, (R *)ws->y,
-              net->n_out);
+    F(mul_wt)(ws, m, net->n_out, W, (R *)ws->nn[keep ? B : 0], W, P + net->o_wout, 0,
+              (R *)ws->y, net->n_out);
 }
 
 /* out (r x n_out) = Y's primal rows + b_out, in double. */
@@ -304,16 +309,18 @@ static void F(put_out)(const sd_resmlp *net, const sd_resmlp_ws *ws, size_t r, d
             out[i * no + j] = (double)(Y[i * no + j] + bo[j]);
 }
 
-/* The forward pass of r rows; in tangent mode the tangent rows follow. */
+/* The forward pass of r rows; in tangent mode (keep) the tangent rows
+ * follow. keep: the backward state is kept (trunk). */
 static void F(res_forward)(const sd_resmlp *net, sd_resmlp_ws *ws, size_t r, const double *in,
-                           const double *emb, const double *v, double *out, double *jv)
+                           const double *emb, const double *v, double *out, double *jv,
+                           int keep)
 {
     size_t ni = net->n_in, no = net->n_out, T = v ? r : 0;
     R *X0 = (R *)ws->x0;
     for (size_t i = 0; i < T * ni; i++)
         X0[r * ni + i] = (R)v[i];
     F(prologue)(net, ws, r, r + T, in, emb);
-    F(trunk)(net, ws, r, T, 1);
+    F(trunk)(net, ws, r, T, keep);
     if (out)
         F(put_out)(net, ws, r, out);
     const R *Y = (const R *)ws->y;

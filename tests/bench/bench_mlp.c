@@ -3,7 +3,9 @@
  * test). For the score network shape of the 2-D demo (in = 2, three hidden
  * layers of 256, SiLU, out = 2, batch 4096) it measures, in float64 and
  * float32 with 1 and 2 threads:
- *   - forward, and forward + backward (parameter gradient only) throughput;
+ *   - forward, forward without backward state (sd_mlp_predict, the
+ *     samplers' scores), and forward + backward (parameter gradient only)
+ *     throughput;
  *   - the time of exactly the GEMMs those passes run (same shapes, strides,
  *     block sizes, buffers laid out the same way, same BLIS thread count),
  *     called back to back: the GEMM-bound time;
@@ -231,7 +233,7 @@ static void replay_split(replay *rp, int backward)
 }
 
 typedef struct result {
-    stats fwd, fwdbwd, gemm_fwd, gemm_fwdbwd;
+    stats fwd, fwdbwd, gemm_fwd, gemm_fwdbwd, pred;
     stats split_fwd, split_fwdbwd; /* the row-split bound (threads 2 only, else 0) */
 } result;
 
@@ -271,7 +273,7 @@ static result run(sd_mlp_prec prec, int threads, int reps, size_t block_req)
         exit(1);
     }
 
-    double t[6][MAX_REP];
+    double t[7][MAX_REP];
     for (int i = 0; i < reps; i++) {
         double t0 = now();
         sd_mlp_forward(net, ws, N, x, y);
@@ -295,9 +297,14 @@ static result run(sd_mlp_prec prec, int threads, int reps, size_t block_req)
             t[4][i] = t5 - t4;
             t[5][i] = now() - t5;
         }
+        double t6 = now();
+        sd_mlp_predict(net, ws, N, x, y);
+        t[6][i] = now() - t6;
     }
-    result res = {summarise(t[0], reps), summarise(t[1], reps), summarise(t[2], reps),
-                  summarise(t[3], reps), summarise(t[4], reps), summarise(t[5], reps)};
+    result res = {.fwd = summarise(t[0], reps), .fwdbwd = summarise(t[1], reps),
+                  .gemm_fwd = summarise(t[2], reps), .gemm_fwdbwd = summarise(t[3], reps),
+                  .split_fwd = summarise(t[4], reps), .split_fwdbwd = summarise(t[5], reps),
+                  .pred = summarise(t[6], reps)};
     replay_free(&rp);
     free(x);
     free(y);
@@ -340,6 +347,7 @@ int main(int argc, char **argv)
         stats none = {0, 0};
         printf("%s, 1 thread:\n", p ? "float32" : "float64");
         line("forward", r1.fwd, r1.gemm_fwd, none, none);
+        line("fwd, no state", r1.pred, r1.gemm_fwd, none, none);
         line("fwd+backward", r1.fwdbwd, r1.gemm_fwdbwd, none, none);
         fflush(stdout);
         if (max_threads < 2)
@@ -347,6 +355,7 @@ int main(int argc, char **argv)
         result r2 = run(prec, 2, reps, block);
         printf("%s, 2 threads:\n", p ? "float32" : "float64");
         line("forward", r2.fwd, r2.gemm_fwd, r1.fwd, r2.split_fwd);
+        line("fwd, no state", r2.pred, r2.gemm_fwd, r1.pred, r2.split_fwd);
         line("fwd+backward", r2.fwdbwd, r2.gemm_fwdbwd, r1.fwdbwd, r2.split_fwdbwd);
         printf("  GEMM-bound 2-thread speed-up: BLIS threads forward %4.2fx, fwd+backward "
                "%4.2fx; row split forward %4.2fx, fwd+backward %4.2fx\n",

@@ -3,7 +3,9 @@
  * program, never a test). At W = 256, B = 4 blocks, 32 time features and
  * D = 2, 32, 128, batch 4096 in chunks of 256 rows (the model kind's
  * default chunk_rows), in float64 and float32 with 1 and 2 threads, it
- * measures forward and forward + backward (parameter gradient), and the time
+ * measures forward, forward without backward state (sd_resmlp_predict, the
+ * samplers' scores: "no state", against the forward's bound) and forward +
+ * backward (parameter gradient), and the time
  * of exactly the GEMMs those passes run (same shapes, strides and BLIS
  * settings: the workspace's rntm, small-matrix kernels off) called back to
  * back: the GEMM-bound time. It prints actual / bound (issue 12's targets:
@@ -140,7 +142,7 @@ static void replay_release(replay *rp)
 }
 
 typedef struct {
-    double fwd, fwdbwd, gfwd, gfwdbwd, mfwd, mfwdbwd;
+    double fwd, fwdbwd, gfwd, gfwdbwd, mfwd, mfwdbwd, pred; /* pred: sd_resmlp_predict */
     double sfwd, sfwdbwd; /* the row-split bound (2 threads) */
 } result;
 
@@ -183,7 +185,7 @@ static result run(size_t D, sd_mlp_prec prec, int threads, int reps)
                 (unsigned long long)engine);
         exit(1);
     }
-    double t[6][MAX_REP];
+    double t[7][MAX_REP];
     for (int i = 0; i < reps; i++) {
         double t0 = now();
         for (size_t c = 0; c < N; c += R)
@@ -210,11 +212,16 @@ static result run(size_t D, sd_mlp_prec prec, int threads, int reps)
                 replay_split(rs, 1);
             t[4][i] = t5 - t4, t[5][i] = now() - t5;
         }
+        double t6 = now();
+        for (size_t c = 0; c < N; c += R)
+            sd_resmlp_predict(net, ws, R, x + c * D, e + c * E, y + c * D);
+        t[6][i] = now() - t6;
     }
     result res;
-    double *out[6] = {&res.fwd, &res.fwdbwd, &res.gfwd, &res.gfwdbwd, &res.sfwd, &res.sfwdbwd};
+    double *out[7] = {&res.fwd,  &res.fwdbwd,  &res.gfwd, &res.gfwdbwd,
+                      &res.sfwd, &res.sfwdbwd, &res.pred};
     double *med[2] = {&res.mfwd, &res.mfwdbwd};
-    for (int k = 0; k < 6; k++) {
+    for (int k = 0; k < 7; k++) {
         qsort(t[k], (size_t)reps, sizeof(double), cmp_double);
         *out[k] = t[k][0];
         if (k < 2)
@@ -251,10 +258,12 @@ int main(int argc, char **argv)
             for (int d = 0; d < 3; d++) {
                 result r = run(dims[d], p ? SD_MLP_F32 : SD_MLP_F64, th, reps);
                 printf("%s %d thread%s D %3zu: forward %7.2f ms (median %7.2f) bound %7.2f "
-                       "ratio %4.2f | fwd+bwd %7.2f ms (median %7.2f) bound %7.2f ratio %4.2f",
+                       "ratio %4.2f | no state %7.2f ms ratio %4.2f | fwd+bwd %7.2f ms (median "
+                       "%7.2f) bound %7.2f ratio %4.2f",
                        p ? "float32" : "float64", th, th > 1 ? "s" : " ", dims[d],
-                       1e3 * r.fwd, 1e3 * r.mfwd, 1e3 * r.gfwd, r.fwd / r.gfwd, 1e3 * r.fwdbwd,
-                       1e3 * r.mfwdbwd, 1e3 * r.gfwdbwd, r.fwdbwd / r.gfwdbwd);
+                       1e3 * r.fwd, 1e3 * r.mfwd, 1e3 * r.gfwd, r.fwd / r.gfwd, 1e3 * r.pred,
+                       r.pred / r.gfwd, 1e3 * r.fwdbwd, 1e3 * r.mfwdbwd, 1e3 * r.gfwdbwd,
+                       r.fwdbwd / r.gfwdbwd);
                 if (th == 1)
                     one[p][d] = r;
                 else
