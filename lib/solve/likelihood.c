@@ -18,7 +18,7 @@ typedef struct lik_ctx {
 } lik_ctx;
 
 /* The score and the divergence (exact, or the call's one probe per sample)
- * in one fused model call (sd_model_score_div_c: the networks' stacked pass,
+ * in one fused model call (sd_model_score_div_cf: the networks' stacked pass,
  * the other kinds' closed forms or separate passes) on the block's scratch,
  * so a step allocates nothing. Likelihoods are never guided (setup_cond
  * leaves run->cfg 0 for them: a guided score has no likelihood). */
@@ -34,8 +34,9 @@ static int lik_rhs(sd_block *b, const double *y, const double *t, double *out)
     for (size_t i = 0; i < n; i++)
         memcpy(xs + i * D, y + i * Dy, D * sizeof(double));
     const double *pr = probes ? probes + b->i0 * D : NULL;
+    /* x is scanned once: the state check (ENUMERIC), then the no-rescan call */
     SD_TRY(sd_solve_check_state(b, xs, t));
-    SD_TRY(sd_model_score_div_c(r->model, xs, t, n, D, cv, pr, 1, score, div, g + n));
+    SD_TRY(sd_model_score_div_cf(r->model, xs, t, n, D, cv, pr, 1, score, div, g + n));
     SD_TRY(scoresde_sde_pf_drift(r->sde, xs, t, score, n, D, drift));
     SD_TRY(scoresde_sde_marginal(r->sde, t, n, al, NULL, dal, NULL));
     SD_TRY(scoresde_sde_diffusion(r->sde, t, n, g));
