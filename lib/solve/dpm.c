@@ -5,8 +5,10 @@
  * its first step with the singlestep DPM-Solver++(2S) (see dpm_first_2s).
  * The last steps use lower orders too (LOWER_ORDER_FINAL, see
  * sd_solve_multistep_order).
- * UNIPC = 1 adds the UniC corrector (Zhao et al. 2023, arXiv:2302.04867) of
- * the predictor's order after every step but the last (see unic_weights).
+ * UniPC (Zhao et al. 2023, arXiv:2302.04867), the row that UNIPC = 1
+ * selects, is this predictor with the UniC corrector of the predictor's
+ * order after every step but the last (see unic_weights). The adaptive
+ * DPM-Solver++ (the row that ADAPTIVE = 1 selects) is at the end.
  * SPDX-License-Identifier: BSD-3-Clause
  */
 #include <math.h>
@@ -29,11 +31,16 @@ static size_t dpm_ws(const sd_run *run)
     return 3 * run->D;
 }
 
-/* The two previous data predictions; with UNIPC also the third (UniC-3
+/* The two previous data predictions; UniPC keeps the third too (UniC-3
  * uses the three the 3M predictor used) and the corrected point x_{k-1}. */
 static size_t dpm_state(const sd_run *run)
 {
-    return (sd_opt_int(run->s, SCORESDE_SAMPLER_UNIPC) ? 4 : 2) * run->D;
+    return 2 * run->D;
+}
+
+static size_t unipc_state(const sd_run *run)
+{
+    return 4 * run->D;
 }
 
 static double lam_at(const sd_run *r, size_t k)
@@ -198,11 +205,11 @@ static int dpm_first_2s(sd_block *b, const double *m0)
     return SCORESDE_OK;
 }
 
-static int dpm_step(sd_block *b, size_t k)
+/* Step k of DPM-Solver++, or with unipc of UniPC (UniC first, from k = 1). */
+static int multistep(sd_block *b, size_t k, int unipc)
 {
     const sd_run *r = b->run;
     size_t D = r->D, N = r->N;
-    int unipc = sd_opt_int(r->s, SCORESDE_SAMPLER_UNIPC);
     size_t sd = (unipc ? 4 : 2) * D; /* state doubles per sample */
     double *m0 = b->ws;
     b->t_now = r->grid[k];
@@ -266,6 +273,16 @@ static int dpm_step(sd_block *b, size_t k)
     return SCORESDE_OK;
 }
 
+static int dpm_step(sd_block *b, size_t k)
+{
+    return multistep(b, k, 0);
+}
+
+static int unipc_step(sd_block *b, size_t k)
+{
+    return multistep(b, k, 1);
+}
+
 /* Optional Tweedie denoising at eps. */
 static int dpm_finish(sd_block *b)
 {
@@ -295,12 +312,23 @@ const sd_method_ops sd_method_dpmpp = {
                                            {SCORESDE_SAMPLER_FINAL_STEP,
                                             SCORESDE_SAMPLER_FINAL_STOP},
                                            {0, 0}},
-    .reads = SD_READS_MULTISTEP | SD_SETTING_BIT(ADAPTIVE) | SD_SETTING_BIT(UNIPC) |
-             SD_READS_FINAL | SD_READS_DATA,
+    .reads = SD_READS_MULTISTEP | SD_READS_FINAL | SD_READS_DATA,
     .prepare = dpm_prepare,
     .ws_doubles = dpm_ws,
     .state_doubles = dpm_state,
     .step = dpm_step,
+    .finish = dpm_finish,
+};
+
+const sd_method_ops sd_method_unipc = {
+    .name = "UniPC",
+    .method = SCORESDE_SAMPLER_DPMPP,
+    .selector = SCORESDE_SAMPLER_UNIPC,
+    .reads = SD_SETTING_BIT(UNIPC) | SD_READS_MULTISTEP | SD_READS_FINAL | SD_READS_DATA,
+    .prepare = dpm_prepare,
+    .ws_doubles = dpm_ws,
+    .state_doubles = unipc_state,
+    .step = unipc_step,
     .finish = dpm_finish,
 };
 
@@ -639,6 +667,7 @@ static int dpa_step(sd_block *b, size_t round)
 const sd_method_ops sd_method_dpmpp_adaptive = {
     .name = "adaptive DPM-Solver++",
     .method = SCORESDE_SAMPLER_DPMPP,
+    .selector = SCORESDE_SAMPLER_ADAPTIVE,
     .reads = SD_SETTING_BIT(ADAPTIVE) | SD_READS_ADAPTIVE | SD_READS_FINAL | SD_READS_DATA,
     .prepare = dpa_prepare,
     .ws_doubles = dpa_ws,

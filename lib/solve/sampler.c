@@ -97,19 +97,26 @@ static const sd_setting sampler_rows[SD_SAMPLER_NOPT] = {
 static const sd_settings sampler_settings = {"sampler", "scoresde_sampler", sampler_rows,
                                              SD_SAMPLER_NOPT};
 
-/* The method rows; a method's first row is its entry (ADAPTIVE selects the
- * second DPMPP row at sampling). */
+/* The method rows, one line per method: its first row (its public name,
+ * defaults and entry), then the rows that a setting selects in its place
+ * (sd_method_ops.selector), the first selected winning. */
 static const sd_method_ops *const method_table[] = {
-    &sd_method_pc,    &sd_method_ode,  &sd_method_edm,       &sd_method_dpmpp,
-    &sd_method_dpmpp_adaptive,         &sd_method_ipndm,     &sd_method_ddim,
-    &sd_method_dpmpp_sde,              &sd_method_restart,
+    &sd_method_pc,
+    &sd_method_ode,
+    &sd_method_edm,
+    &sd_method_dpmpp, &sd_method_dpmpp_adaptive, &sd_method_unipc,
+    &sd_method_ipndm,
+    &sd_method_ddim,
+    &sd_method_dpmpp_sde,
+    &sd_method_restart,
 };
 #define METHOD_ROWS (sizeof method_table / sizeof method_table[0])
 
+/* The first row of `method`, or NULL for an unknown method. */
 static const sd_method_ops *method_find(int method)
 {
     for (size_t i = 0; i < METHOD_ROWS; i++)
-        if (method_table[i]->method == method)
+        if (method_table[i]->method == method && method_table[i]->selector == 0)
             return method_table[i];
     return NULL;
 }
@@ -216,8 +223,11 @@ int scoresde_sampler_setting_applies(int method, int setting, int *applies)
 
 const sd_method_ops *sd_sampler_row(const scoresde_sampler *s)
 {
-    if (s->method == SCORESDE_SAMPLER_DPMPP && sd_opt_int(s, SCORESDE_SAMPLER_ADAPTIVE))
-        return &sd_method_dpmpp_adaptive;
+    for (size_t i = 0; i < METHOD_ROWS; i++) {
+        const sd_method_ops *row = method_table[i];
+        if (row->method == s->method && row->selector != 0 && sd_opt_int(s, row->selector))
+            return row;
+    }
     return method_find(s->method);
 }
 

@@ -148,9 +148,14 @@ typedef struct sd_method_default {
 struct sd_method_ops {
     const char *name;
     /* The public name (scoresde_sampler_method_name); NULL for a row that a
-     * setting selects in place of the method's first row (ADAPTIVE). */
+     * setting selects in place of the method's first row, and for the rows
+     * of the entry points that do not sample (likelihood, Langevin). */
     const char *key;
     int method;
+    /* 0 for a method's first row; for another row of the method, the
+     * integer setting whose non-zero value selects it (the frozen 1.0
+     * settings ADAPTIVE and UNIPC of DPMPP; sd_sampler_row). */
+    int selector;
     /* Where a new sampler of the method starts where that is not the
      * settings table's default (scoresde_sampler_default); ends with setting
      * 0; NULL for none. Only the method's first row's count. */
@@ -187,6 +192,7 @@ extern const sd_method_ops sd_method_ode;
 extern const sd_method_ops sd_method_edm;
 extern const sd_method_ops sd_method_dpmpp;
 extern const sd_method_ops sd_method_dpmpp_adaptive; /* DPMPP with ADAPTIVE = 1 */
+extern const sd_method_ops sd_method_unipc;          /* DPMPP with UNIPC = 1 */
 extern const sd_method_ops sd_method_ipndm;
 extern const sd_method_ops sd_method_ddim;
 extern const sd_method_ops sd_method_dpmpp_sde;
@@ -194,8 +200,9 @@ extern const sd_method_ops sd_method_restart;
 extern const sd_method_ops sd_method_likelihood; /* the ODE on [x, delta] (likelihood.c) */
 extern const sd_method_ops sd_method_langevin;   /* time-free Langevin dynamics */
 
-/* The row a sampler runs (sampler.c): its method's, or the adaptive
- * DPM-Solver++ row for DPMPP with ADAPTIVE = 1. */
+/* The row a sampler runs (sampler.c): the first row of its method whose
+ * selector setting is non-zero (in the table's order: ADAPTIVE before
+ * UNIPC), else the method's first row. */
 const sd_method_ops *sd_sampler_row(const scoresde_sampler *s);
 
 /* EDM's own defaults, which Restart shares (edm.c). */
