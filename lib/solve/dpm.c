@@ -43,21 +43,11 @@ static size_t unipc_state(const sd_run *run)
     return 4 * run->D;
 }
 
-static double lam_at(const sd_run *r, size_t k)
-{
-    return log(r->alpha[k] / r->sigma[k]);
-}
-
-static double lam_of(const sd_run *r, size_t k)
-{
-    return lam_at(r, k);
-}
-
 /* The predictor order of step k (warm-up, lower_order_final and the
  * step-ratio guard). */
 static size_t dpm_order(const sd_run *r, size_t k)
 {
-    return sd_solve_multistep_order(r, k, sd_opt_size(r->s, SCORESDE_SAMPLER_ORDER), lam_of);
+    return sd_solve_multistep_order(r, k, sd_opt_size(r->s, SCORESDE_SAMPLER_ORDER), sd_solve_lambda);
 }
 
 /* Step k is 3M's singlestep 2S start. */
@@ -156,10 +146,10 @@ static void dpm_unic(sd_block *b, size_t k, const double *mk)
     if (dpm_is_2s(r, k - 1))
         return;
     size_t p = dpm_order(r, k - 1);
-    double ls = lam_at(r, k - 1), h = lam_at(r, k) - ls;
+    double ls = sd_solve_lambda(r, k - 1), h = sd_solve_lambda(r, k) - ls;
     double rk[3], w[3];
     for (size_t j = 0; j + 1 < p; j++)
-        rk[j] = (lam_at(r, k - 2 - j) - ls) / h;
+        rk[j] = (sd_solve_lambda(r, k - 2 - j) - ls) / h;
     rk[p - 1] = 1.0;
     unic_weights(p, h, rk, w);
     double at = r->alpha[k], ratio = r->sigma[k] / r->sigma[k - 1], c0 = -at * expm1(-h);
@@ -186,7 +176,7 @@ static int dpm_first_2s(sd_block *b, const double *m0)
     const sd_run *r = b->run;
     size_t D = r->D, nD = b->n * D;
     double *xm = b->ws + nD, *mm = xm + nD;
-    double ls = lam_at(r, 0), h = lam_at(r, 1) - ls;
+    double ls = sd_solve_lambda(r, 0), h = sd_solve_lambda(r, 1) - ls;
     double tm, am, sm, T = r->grid[0];
     /* the time where lambda = ls + h/2, i.e. sigma/alpha = exp(-(ls + h/2)) */
     SD_TRY(sd_solve_time_of_ratio(r->sde, exp(-(ls + 0.5 * h)), r->grid[1], T, &tm));
@@ -225,15 +215,15 @@ static int multistep(sd_block *b, size_t k, int unipc)
         dpm_unic(b, k, m0);
     size_t order = dpm_order(r, k);
     int single = dpm_is_2s(r, k);
-    double h = lam_at(r, k + 1) - lam_at(r, k), phi1 = expm1(-h);
+    double h = sd_solve_lambda(r, k + 1) - sd_solve_lambda(r, k), phi1 = expm1(-h);
     double at = r->alpha[k + 1], ratio = r->sigma[k + 1] / r->sigma[k];
     double c1 = -at * phi1, c2 = 0.0, c3 = 0.0, r0 = 1.0, r1 = 1.0;
     if (order >= 2)
-        r0 = (lam_at(r, k) - lam_at(r, k - 1)) / h;
+        r0 = (sd_solve_lambda(r, k) - sd_solve_lambda(r, k - 1)) / h;
     if (order == 2)
         c2 = -0.5 * at * phi1;
     if (order == 3) {
-        r1 = (lam_at(r, k - 1) - lam_at(r, k - 2)) / h;
+        r1 = (sd_solve_lambda(r, k - 1) - sd_solve_lambda(r, k - 2)) / h;
         double phi2 = phi1 / h + 1.0, phi3 = phi2 / h - 0.5;
         c2 = at * phi2;
         c3 = -at * phi3;
@@ -496,19 +486,19 @@ static size_t dpa_state(const sd_run *run)
 
 static double dpa_lam_end(const sd_run *r)
 {
-    return lam_at(r, r->N);
+    return sd_solve_lambda(r, r->N);
 }
 
 static int dpa_init(sd_block *b)
 {
     const sd_run *r = b->run;
-    double span = dpa_lam_end(r) - lam_at(r, 0);
+    double span = dpa_lam_end(r) - sd_solve_lambda(r, 0);
     double h = r->s->opt[SCORESDE_SAMPLER_H_INIT];
     if (isnan(h))
         h = 0.05; /* Lu et al.'s starting step in lambda */
     for (size_t i = 0; i < b->n; i++) {
         double *st = b->state + i * AD_NSTATE;
-        st[AD_LAM] = lam_at(r, 0);
+        st[AD_LAM] = sd_solve_lambda(r, 0);
         st[AD_H] = h < span ? h : span;
         st[AD_T] = r->t_start;
         st[AD_DONE] = st[AD_ACC] = st[AD_REJ] = st[AD_NFE] = 0.0;
@@ -587,7 +577,7 @@ static int dpa_step(sd_block *b, size_t round)
     double atol = s->opt[SCORESDE_SAMPLER_ATOL], rtol = s->opt[SCORESDE_SAMPLER_RTOL];
     double lam_end = dpa_lam_end(r);
     sd_control ctl;
-    sd_control_init(&ctl, s, 2, lam_end - lam_at(r, 0), "lambda step"); /* x_h - x_low: order 2 */
+    sd_control_init(&ctl, s, 2, lam_end - sd_solve_lambda(r, 0), "lambda step"); /* x_h - x_low: order 2 */
     double *m0 = b->ws, *u = m0 + nD, *m1 = u + nD, *m2 = m1 + nD, *xl = m2 + nD;
     double *A0 = xl + nD, *S0 = A0 + n, *A1 = S0 + n, *S1 = A1 + n, *A2 = S1 + n, *S2 = A2 + n;
     double *AS = S2 + n, *SS = AS + n;

@@ -29,6 +29,11 @@ size_t sd_solve_ratio_guard(const sd_run *r, size_t k, size_t order,
     return q;
 }
 
+double sd_solve_lambda(const sd_run *r, size_t k)
+{
+    return log(r->alpha[k] / r->sigma[k]);
+}
+
 size_t sd_solve_multistep_order(const sd_run *r, size_t k, size_t order,
                                  double (*v)(const sd_run *r, size_t k))
 {

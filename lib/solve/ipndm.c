@@ -36,12 +36,6 @@ static double r_of(const sd_run *r, size_t k)
     return r->sigma[k] / r->alpha[k];
 }
 
-/* lambda = -ln r, where the guard measures the steps */
-static double lam_of(const sd_run *r, size_t k)
-{
-    return log(r->alpha[k] / r->sigma[k]);
-}
-
 static int ipndm_step(sd_block *b, size_t k)
 {
     static const double c[4][4] = {{1.0, 0, 0, 0},
@@ -53,7 +47,7 @@ static int ipndm_step(sd_block *b, size_t k)
     double *xs = b->ws, *den = xs + nD;
     b->t_now = r->grid[k];
     SD_TRY(sd_edm_denoise(b, b->x, r->grid[k], r->alpha[k], r->sigma[k], xs, den));
-    size_t p = sd_solve_multistep_order(r, k, sd_opt_size(r->s, SCORESDE_SAMPLER_ORDER), lam_of);
+    size_t p = sd_solve_multistep_order(r, k, sd_opt_size(r->s, SCORESDE_SAMPLER_ORDER), sd_solve_lambda);
     double rk = r_of(r, k), dr = r_of(r, k + 1) - rk;
     for (size_t i = 0; i < b->n; i++) {
         double *x = b->x + i * D, *h1 = b->state + i * 3 * D, *h2 = h1 + D, *h3 = h2 + D;

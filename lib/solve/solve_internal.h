@@ -409,6 +409,11 @@ int sd_solve_support(const scoresde_sampler *s, const scoresde_model *model,
                      uint64_t first_sample, double *x_out, const unsigned char *mask,
                      const double *known, scoresde_sampler_stats *stats);
 
+/* lambda = ln(alpha/sigma), the log signal-to-noise ratio, at grid point k
+ * (needs the Gaussian marginal and sigma > 0: sd_solve_need_sigma). The
+ * data-prediction methods step in it and their ratio guards measure it. */
+double sd_solve_lambda(const sd_run *r, size_t k);
+
 /* The step-ratio guard of the multistep methods: the largest order q <=
  * order for step k (from grid point k to k + 1) such that the q steps
  * k - q + 1 .. k, measured in the method's variable v(k) (lambda, or r), are
