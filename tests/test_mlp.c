@@ -1,7 +1,8 @@
 /*
  * The network engine: gradients, tangents and divergences against central
  * finite differences, float32 against float64, bit-identical results across
- * thread counts, the documented initialisation, argument errors, and the
+ * thread counts (and the row split's schedule), the documented
+ * initialisation, argument errors, and the
  * float32 SiLU pass's own exp and sigmoid against libm (ulp bounds) and
  * against their scalar form (bits).
  * SPDX-License-Identifier: BSD-3-Clause
@@ -14,6 +15,7 @@
 
 #include "internal.h"
 #include "mlp.h"
+#include "split.h"
 #include "testutil.h"
 
 static const char *act_name[] = {"silu", "relu", "tanh", "softplus", "gelu_tanh", "gelu"};
@@ -320,46 +322,132 @@ START_TEST(float32_agrees_with_float64)
 }
 END_TEST
 
-/* Every result of every pass is bit-identical with 1 and 2 threads (both
- * precisions), for a network large enough that BLIS splits its GEMMs. */
-START_TEST(one_and_two_threads_bit_identical)
+/* Every result of every pass is bit-identical with 1, 2 and 3 threads (both
+ * precisions, without and with embedding inputs) for row blocks of 512 (two
+ * blocks of 700 rows), 100 and 37 (rounds of blocks, a partial last one):
+ * threads take whole blocks and the blocks' parameter gradients are added
+ * in block order (split.h). The stacked pass too, with 2 tangents. */
+START_TEST(threads_bit_identical)
 {
-    sd_mlp_prec prec = (sd_mlp_prec)_i;
-    enum { N = 700, D = 2 };
+    sd_mlp_prec prec = (sd_mlp_prec)(_i % 2);
+    size_t n_emb = _i / 2 ? 2 : 0;
+    enum { N = 700, D = 4, NV = 2, K = 2, NRES = 7 };
     size_t widths[3] = {128, 96, 128};
     sd_mlp *net = NULL;
-    ck_assert_int_eq(sd_mlp_create(&net, D, 3, widths, D, SD_MLP_SILU, prec, 3, 0), SCORESDE_OK);
+    ck_assert_int_eq(sd_mlp_create_emb(&net, D, n_emb, 3, widths, D, SD_MLP_SILU, prec, 3, 0),
+                     SCORESDE_OK);
     size_t np = sd_mlp_num_params(net);
     double *p = test_normals(101, np, 0.1);
     sd_mlp_set_params(net, p);
     double *x = test_normals(102, N * D, 1.0), *v = test_normals(103, N * D, 1.0);
     double *go = test_normals(104, N * D, 1.0), *gt = test_normals(105, N * D, 1.0);
-    double *res[2][6];
-    for (int t = 0; t < 2; t++) {
-        sd_mlp_ws *ws = NULL;
-        ck_assert_int_eq(sd_mlp_ws_create(net, N, 0, t + 1, &ws), SCORESDE_OK);
-        for (int k = 0; k < 6; k++)
-            res[t][k] = calloc(np > N * D ? np : N * D, sizeof(double));
-        ck_assert_int_eq(sd_mlp_forward(net, ws, N, x, res[t][0]), SCORESDE_OK);
-        ck_assert_int_eq(sd_mlp_backward(net, ws, go, res[t][1], res[t][2]), SCORESDE_OK);
-        ck_assert_int_eq(sd_mlp_jvp(net, ws, N, x, v, NULL, res[t][3]), SCORESDE_OK);
-        ck_assert_int_eq(sd_mlp_tangent_backward(net, ws, go, gt, res[t][4], res[t][5]),
-                         SCORESDE_OK);
-        sd_mlp_ws_free(ws);
-    }
-    size_t len[6] = {N * D, np, N * D, N * D, np, N * D};
-    for (int k = 0; k < 6; k++) {
-        ck_assert_msg(memcmp(res[0][k], res[1][k], len[k] * sizeof(double)) == 0,
-                      "result %d differs between 1 and 2 threads", k);
-        free(res[0][k]);
-        free(res[1][k]);
+    double *vm = test_normals(106, K * N * NV, 1.0);
+    size_t len[NRES] = {N * D, np, N * D, N * D, np, N * D, K * N * D};
+    const size_t blocks[3] = {0, 100, 37};
+    for (int bi = 0; bi < 3; bi++) {
+        double *res[3][NRES];
+        for (int t = 0; t < 3; t++) {
+            sd_mlp_ws *ws = NULL;
+            ck_assert_int_eq(sd_mlp_ws_create(net, N, blocks[bi], t + 1, &ws), SCORESDE_OK);
+            for (int k = 0; k < NRES; k++)
+                res[t][k] = calloc(len[k], sizeof(double));
+            ck_assert_int_eq(sd_mlp_forward(net, ws, N, x, res[t][0]), SCORESDE_OK);
+            ck_assert_int_eq(sd_mlp_backward(net, ws, go, res[t][1], res[t][2]), SCORESDE_OK);
+            ck_assert_int_eq(sd_mlp_jvp(net, ws, N, x, v, NULL, res[t][3]), SCORESDE_OK);
+            ck_assert_int_eq(sd_mlp_tangent_backward(net, ws, go, gt, res[t][4], res[t][5]),
+                             SCORESDE_OK);
+            ck_assert_int_eq(sd_mlp_jvp_multi(net, ws, N, x, K, NV, vm, NULL, res[t][6]),
+                             SCORESDE_OK);
+            sd_mlp_ws_free(ws);
+        }
+        for (int t = 1; t < 3; t++)
+            for (int k = 0; k < NRES; k++)
+                ck_assert_msg(memcmp(res[0][k], res[t][k], len[k] * sizeof(double)) == 0,
+                              "prec %d emb %zu block %zu: result %d differs between 1 and %d "
+                              "threads",
+                              prec, n_emb, blocks[bi], k, t + 1);
+        for (int t = 0; t < 3; t++)
+            for (int k = 0; k < NRES; k++)
+                free(res[t][k]);
     }
     free(p);
     free(x);
     free(v);
     free(go);
     free(gt);
+    free(vm);
     sd_mlp_free(net);
+}
+END_TEST
+
+/* The row split's schedule (split.h) on its own, with 1 to 4 threads and 1
+ * to 9 parts: every part runs once, and the sum's elements get the parts'
+ * contributions in part order whatever the thread count. The contributions
+ * span 40 binades, so another order would round differently. */
+enum { SPLIT_LANES = 4, SPLIT_SUM = 33, SPLIT_PARTS = 9 };
+typedef struct {
+    double lane[SPLIT_LANES][SPLIT_SUM], sum[SPLIT_SUM];
+    int runs[SPLIT_PARTS];
+} split_probe;
+
+static double split_term(size_t p, size_t i)
+{
+    return ldexp(1.0 + 0.1 * (double)((p * 7 + i * 3) % 11), (int)((p * 13 + i * 5) % 41) - 20) *
+           ((p + i) % 3 ? 1.0 : -1.0);
+}
+
+static void split_part(void *ctx, size_t p, int q)
+{
+    split_probe *c = ctx;
+    for (size_t i = 0; i < SPLIT_SUM; i++)
+        c->lane[q][i] = split_term(p, i);
+#pragma omp atomic
+    c->runs[p]++;
+}
+
+static void split_reduce(void *ctx, size_t p0, size_t count, size_t lo, size_t hi)
+{
+    (void)p0;
+    split_probe *c = ctx;
+    for (size_t b = 0; b < count; b++)
+        for (size_t i = lo; i < hi; i++)
+            c->sum[i] += c->lane[b][i];
+}
+
+START_TEST(split_schedule_sums_in_part_order)
+{
+    static split_probe c;
+    for (size_t parts = 1; parts <= SPLIT_PARTS; parts++) {
+        double want[SPLIT_SUM];
+        for (size_t i = 0; i < SPLIT_SUM; i++) {
+            want[i] = 0.25;
+            for (size_t p = 0; p < parts; p++)
+                want[i] += split_term(p, i);
+        }
+        for (int nt = 1; nt <= SPLIT_LANES; nt++) {
+            memset(&c, 0, sizeof c);
+            for (size_t i = 0; i < SPLIT_SUM; i++)
+                c.sum[i] = 0.25;
+            sd_nn_split_sum(nt, parts, SPLIT_SUM, split_part, split_reduce, &c);
+            ck_assert_msg(memcmp(c.sum, want, sizeof want) == 0, "%zu parts, %d threads", parts,
+                          nt);
+            for (size_t p = 0; p < parts; p++)
+                ck_assert_int_eq(c.runs[p], 1);
+            memset(c.runs, 0, sizeof c.runs);
+            sd_nn_split_run(nt, parts, split_part, &c);
+            for (size_t p = 0; p < parts; p++)
+                ck_assert_int_eq(c.runs[p], 1);
+        }
+    }
+    /* the thread count: one a part and a lane, 1 for one part or thread */
+    ck_assert_int_eq(sd_nn_split_threads(4, 3, 8), 3);
+    ck_assert_int_eq(sd_nn_split_threads(4, 9, 2), 2);
+    ck_assert_int_eq(sd_nn_split_threads(1, 9, 8), 1);
+    ck_assert_int_eq(sd_nn_split_threads(4, 1, 8), 1);
+    int inside = 0;
+#pragma omp parallel num_threads(1)
+    inside = sd_nn_split_threads(4, 9, 8);
+    ck_assert_int_eq(inside, 1);
 }
 END_TEST
 
@@ -410,6 +498,47 @@ START_TEST(large_batches_and_block_sizes)
     free(x);
     sd_mlp_ws_free(small);
     sd_mlp_ws_free(big);
+    sd_mlp_free(net);
+}
+END_TEST
+
+/* The forward that keeps no state (sd_mlp_predict) gives sd_mlp_forward's
+ * bits: every activation, both precisions, with and without embedding
+ * inputs (_i: activation x 4 + precision x 2 + embedding), on 1 and 2
+ * threads, for batches that fit the workspace (several row blocks, a
+ * partial last one) and that do not; a backward after it is refused, also
+ * when a forward came before it. */
+START_TEST(predict_is_forward_without_state)
+{
+    sd_mlp_act act = (sd_mlp_act)(_i / 4);
+    sd_mlp_prec prec = (sd_mlp_prec)(_i / 2 % 2);
+    size_t n_emb = _i % 2 ? 2 : 0;
+    enum { N = 230, MAXR = 150, D = 4 };
+    size_t widths[3] = {40, 24, 40};
+    sd_mlp *net = NULL;
+    ck_assert_int_eq(sd_mlp_create_emb(&net, D, n_emb, 3, widths, D, act, prec, 5, 0),
+                     SCORESDE_OK);
+    size_t np = sd_mlp_num_params(net);
+    double *p = test_normals(121, np, 0.3), *x = test_normals(122, N * D, 1.5);
+    ck_assert_int_eq(sd_mlp_set_params(net, p), SCORESDE_OK);
+    double a[N * D], b[N * D], g[N * D];
+    for (int th = 1; th <= 2; th++) {
+        sd_mlp_ws *ws = NULL;
+        ck_assert_int_eq(sd_mlp_ws_create(net, MAXR, 64, th, &ws), SCORESDE_OK);
+        const size_t rows[2] = {MAXR - 9, N};
+        for (int k = 0; k < 2; k++) {
+            memset(b, 0, sizeof b);
+            ck_assert_int_eq(sd_mlp_forward(net, ws, rows[k], x, a), SCORESDE_OK);
+            ck_assert_int_eq(sd_mlp_predict(net, ws, rows[k], x, b), SCORESDE_OK);
+            ck_assert_msg(memcmp(a, b, rows[k] * D * sizeof *a) == 0,
+                          "act %d prec %d emb %zu threads %d: %zu rows differ", act, prec, n_emb,
+                          th, rows[k]);
+            ck_assert_int_eq(sd_mlp_backward(net, ws, a, NULL, g), SCORESDE_EINVAL);
+        }
+        sd_mlp_ws_free(ws);
+    }
+    free(p);
+    free(x);
     sd_mlp_free(net);
 }
 END_TEST
@@ -698,12 +827,14 @@ static Suite *mlp_suite(void)
     suite_add_tcase(s, tc);
     TCase *tp = tcase_create("precision_and_threads");
     tcase_add_loop_test(tp, float32_agrees_with_float64, 0, 6);
-    tcase_add_loop_test(tp, one_and_two_threads_bit_identical, 0, 2);
+    tcase_add_loop_test(tp, threads_bit_identical, 0, 4);
+    tcase_add_test(tp, split_schedule_sums_in_part_order);
     tcase_add_loop_test(tp, stacked_tangents_match_jvp, 0, 12);
     suite_add_tcase(s, tp);
     TCase *tm = tcase_create("misc");
     tcase_add_test(tm, initialisation_is_documented_draw);
     tcase_add_test(tm, large_batches_and_block_sizes);
+    tcase_add_loop_test(tm, predict_is_forward_without_state, 0, 24);
     tcase_add_test(tm, bad_arguments_are_rejected);
     tcase_add_test(tm, expf_within_documented_ulp);
     tcase_add_test(tm, sigmoidf_within_3_ulp);

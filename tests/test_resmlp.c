@@ -159,28 +159,29 @@ START_TEST(jvp_matches_finite_differences)
 END_TEST
 
 /* One evaluation of everything on a wider network: outputs, J v and both
- * gradients, into out (sizes below). */
-enum { BN = 40, BI = 5, BE = 8, BW = 33, BB = 3, BO = 5 };
-static void run_all(sd_resmlp *net, int threads, size_t split, double *out, double *jv,
-                    double *g1, double *g2)
+ * gradients of n rows (BN, or BT: 3 parts of 100 rows, split.h) in calls
+ * of `split` rows, into out (sizes below). */
+enum { BN = 40, BT = 300, BI = 5, BE = 8, BW = 33, BB = 3, BO = 5 };
+static void run_all(sd_resmlp *net, int threads, size_t n, size_t split, double *out,
+                    double *jv, double *g1, double *g2)
 {
     sd_resmlp_ws *ws = NULL;
-    ck_assert_int_eq(sd_resmlp_ws_create(net, BN, threads, &ws), SCORESDE_OK);
-    double *x = test_normals(51, BN * BI, 1.0), *e = test_normals(52, BN * BE, 1.0);
-    double *v = test_normals(53, BN * BI, 1.0), *go = test_normals(54, BN * BO, 1.0);
+    ck_assert_int_eq(sd_resmlp_ws_create(net, n, threads, &ws), SCORESDE_OK);
+    double *x = test_normals(51, n * BI, 1.0), *e = test_normals(52, n * BE, 1.0);
+    double *v = test_normals(53, n * BI, 1.0), *go = test_normals(54, n * BO, 1.0);
     size_t np = sd_resmlp_num_params(net);
     memset(g1, 0, np * sizeof *g1);
     memset(g2, 0, np * sizeof *g2);
-    for (size_t i0 = 0; i0 < BN; i0 += split) {
-        size_t r = BN - i0 < split ? BN - i0 : split;
+    for (size_t i0 = 0; i0 < n; i0 += split) {
+        size_t r = n - i0 < split ? n - i0 : split;
         ck_assert_int_eq(sd_resmlp_forward(net, ws, r, x + i0 * BI, e + i0 * BE, out + i0 * BO),
                          SCORESDE_OK);
-        if (split == BN)
+        if (split == n)
             ck_assert_int_eq(sd_resmlp_backward(net, ws, go, g1, NULL, NULL), SCORESDE_OK);
         ck_assert_int_eq(sd_resmlp_jvp(net, ws, r, x + i0 * BI, e + i0 * BE, v + i0 * BI, NULL,
                                        jv + i0 * BO),
                          SCORESDE_OK);
-        if (split == BN)
+        if (split == n)
             ck_assert_int_eq(sd_resmlp_tangent_backward(net, ws, NULL, go, g2, NULL, NULL),
                              SCORESDE_OK);
     }
@@ -204,8 +205,8 @@ START_TEST(float32_agrees_with_float64)
     sd_resmlp_set_params(b, p);
     double oa[BN * BO], ob[BN * BO], ja[BN * BO], jb[BN * BO];
     double *ga1 = malloc(np * 8), *ga2 = malloc(np * 8), *gb1 = malloc(np * 8), *gb2 = malloc(np * 8);
-    run_all(a, 1, BN, oa, ja, ga1, ga2);
-    run_all(b, 1, BN, ob, jb, gb1, gb2);
+    run_all(a, 1, BN, BN, oa, ja, ga1, ga2);
+    run_all(b, 1, BN, BN, ob, jb, gb1, gb2);
     ck_assert_msg(test_rel_err(ob, oa, BN * BO) < 1e-4, "%s out", act_name[_i]);
     ck_assert_msg(test_rel_err(jb, ja, BN * BO) < 1e-4, "%s jv", act_name[_i]);
     ck_assert_msg(test_rel_err(gb1, ga1, np) < 1e-4, "%s grad %g", act_name[_i],
@@ -218,7 +219,8 @@ START_TEST(float32_agrees_with_float64)
 }
 END_TEST
 
-/* 1 and 2 threads give the same bits for everything; splitting the rows
+/* 1, 2 and 3 threads give the same bits for everything (threads take whole
+ * parts; the parts' gradients are added in part order); splitting the rows
  * into calls of 7 gives the same outputs and J v. */
 START_TEST(threads_and_row_splits_bit_identical)
 {
@@ -228,13 +230,15 @@ START_TEST(threads_and_row_splits_bit_identical)
     size_t np = sd_resmlp_num_params(net);
     double *p = test_normals(6, np, 0.3);
     sd_resmlp_set_params(net, p);
-    double o1[BN * BO], o2[BN * BO], o3[BN * BO], j1[BN * BO], j2[BN * BO], j3[BN * BO];
+    double o1[BT * BO], o2[BT * BO], o3[BT * BO], j1[BT * BO], j2[BT * BO], j3[BT * BO];
     double *a1 = malloc(np * 8), *a2 = malloc(np * 8), *b1 = malloc(np * 8), *b2 = malloc(np * 8);
-    run_all(net, 1, BN, o1, j1, a1, a2);
-    run_all(net, 2, BN, o2, j2, b1, b2);
-    ck_assert(memcmp(o1, o2, sizeof o1) == 0 && memcmp(j1, j2, sizeof j1) == 0);
-    ck_assert(memcmp(a1, b1, np * 8) == 0 && memcmp(a2, b2, np * 8) == 0);
-    run_all(net, 2, 7, o3, j3, b1, b2);
+    run_all(net, 1, BT, BT, o1, j1, a1, a2);
+    for (int th = 2; th <= 3; th++) {
+        run_all(net, th, BT, BT, o2, j2, b1, b2);
+        ck_assert(memcmp(o1, o2, sizeof o1) == 0 && memcmp(j1, j2, sizeof j1) == 0);
+        ck_assert(memcmp(a1, b1, np * 8) == 0 && memcmp(a2, b2, np * 8) == 0);
+    }
+    run_all(net, 2, BT, 7, o3, j3, b1, b2);
     ck_assert(memcmp(o1, o3, sizeof o1) == 0 && memcmp(j1, j3, sizeof j1) == 0);
     free(p), free(a1), free(a2), free(b1), free(b2);
     sd_resmlp_free(net);
@@ -252,10 +256,39 @@ START_TEST(zero_output_layer_and_count)
     double o[BN * BO], j[BN * BO];
     size_t np = sd_resmlp_num_params(net);
     double *g1 = malloc(np * 8), *g2 = malloc(np * 8);
-    run_all(net, 1, BN, o, j, g1, g2);
+    run_all(net, 1, BN, BN, o, j, g1, g2);
     for (size_t i = 0; i < BN * BO; i++)
         ck_assert(o[i] == 0.0 && j[i] == 0.0);
     free(g1), free(g2);
+    sd_resmlp_free(net);
+}
+END_TEST
+
+/* The forward that keeps no state (sd_resmlp_predict) gives
+ * sd_resmlp_forward's bits: every activation, both precisions (_i:
+ * activation x 2 + precision), 3 parts on 1 to 3 threads; a backward after
+ * it is refused, also when a forward came before it. */
+START_TEST(predict_is_forward_without_state)
+{
+    sd_act act = (sd_act)(_i / 2);
+    sd_mlp_prec prec = _i % 2 ? SD_MLP_F32 : SD_MLP_F64;
+    sd_resmlp *net = NULL;
+    ck_assert_int_eq(sd_resmlp_create(&net, BI, BE, BW, BB, BO, act, prec, 4), SCORESDE_OK);
+    size_t np = sd_resmlp_num_params(net);
+    double *p = test_normals(71, np, 0.4);
+    ck_assert_int_eq(sd_resmlp_set_params(net, p), SCORESDE_OK);
+    double *x = test_normals(72, BT * BI, 1.0), *e = test_normals(73, BT * BE, 1.0);
+    double a[BT * BO], b[BT * BO];
+    for (int th = 1; th <= 3; th++) {
+        sd_resmlp_ws *ws = NULL;
+        ck_assert_int_eq(sd_resmlp_ws_create(net, BT, th, &ws), SCORESDE_OK);
+        ck_assert_int_eq(sd_resmlp_forward(net, ws, BT, x, e, a), SCORESDE_OK);
+        ck_assert_int_eq(sd_resmlp_predict(net, ws, BT, x, e, b), SCORESDE_OK);
+        ck_assert_msg(memcmp(a, b, sizeof a) == 0, "act %d prec %d threads %d", act, prec, th);
+        ck_assert_int_eq(sd_resmlp_backward(net, ws, a, NULL, NULL, NULL), SCORESDE_EINVAL);
+        sd_resmlp_ws_free(ws);
+    }
+    free(p), free(x), free(e);
     sd_resmlp_free(net);
 }
 END_TEST
@@ -326,9 +359,10 @@ START_TEST(activation_derivatives)
 END_TEST
 
 /* The stacked-tangent pass (issue 14) against forward and one jvp per
- * tangent, bit for bit: every activation, both precisions, max_rows 40
- * (several row blocks for 1 to 3 tangents) and 2 (room for 3 tangent rows:
- * groups for K = 5), tangents on the first 3 of 5 inputs, threads 1 and 2.
+ * tangent, bit for bit: every activation, both precisions, max_rows 300
+ * (3 parts, several row blocks for 1 to 3 tangents) and 2 (room for 3
+ * tangent rows: groups for K = 5), tangents on the first 3 of 5 inputs,
+ * threads 1 to 3.
  * (The workspace turns BLIS's small-matrix kernels off, so a row's GEMM
  * sums do not depend on the rows beside it; the MLP's keeps them and is
  * compared within rounding, tests/test_mlp.c.) _i: activation x 2 +
@@ -343,11 +377,11 @@ START_TEST(stacked_tangents_match_jvp)
     size_t np = sd_resmlp_num_params(net);
     double *p = test_normals(61, np, 0.4);
     ck_assert_int_eq(sd_resmlp_set_params(net, p), SCORESDE_OK);
-    double *x = test_normals(62, BN * BI, 1.0), *e = test_normals(63, BN * BE, 1.0);
-    double *v = test_normals(64, KMAX * BN * NV, 1.0), *vf = calloc(BN * BI, sizeof(double));
-    double out[BN * BO], ref[BN * BO], jv[KMAX * BN * BO];
-    const size_t rows[2] = {BN, 2}, ks[4] = {1, 2, 3, KMAX};
-    for (int th = 1; th <= 2; th++)
+    double *x = test_normals(62, BT * BI, 1.0), *e = test_normals(63, BT * BE, 1.0);
+    double *v = test_normals(64, KMAX * BT * NV, 1.0), *vf = calloc(BT * BI, sizeof(double));
+    double out[BT * BO], ref[BT * BO], jv[KMAX * BT * BO];
+    const size_t rows[2] = {BT, 2}, ks[4] = {1, 2, 3, KMAX};
+    for (int th = 1; th <= 3; th++)
         for (int ri = 0; ri < 2; ri++)
             for (int ki = 0; ki < 4; ki++) {
                 size_t n = rows[ri], K = ks[ki];
@@ -393,6 +427,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, stacked_tangents_match_jvp, 0, 12);
     tcase_add_test(tc, zero_output_layer_and_count);
     tcase_add_test(tc, refusals);
+    tcase_add_loop_test(tc, predict_is_forward_without_state, 0, 12);
     tcase_add_loop_test(tc, activation_derivatives, 0, 6);
     suite_add_tcase(s, tc);
     return s;

@@ -689,6 +689,48 @@ START_TEST(test_ipndm_orders)
 }
 END_TEST
 
+/* The configurations the guide recommends (docs/guide/16-choosing-a-sampler.md:
+ * iPNDM 4 on POWER 1.75 for 10 to 15 evaluations, DPM-Solver++ 3M with UniC
+ * on POWER 2.5 from 20 evaluations, 19 steps, on) do not get worse as steps
+ * are added over their range and beyond, on the closed-form case, the single
+ * Gaussian's exact flow under VP: at every N from the first of the range to
+ * 60 the error at eps is at most the one at N - 1, with no allowance. Below
+ * the ranges both grow on this Gaussian (iPNDM 4 from 4 to 9 steps; UniPC 3M
+ * from 4 to 6, and again from 11 to 14 after its error passes through zero;
+ * figures in the guide). */
+START_TEST(test_recommended_monotone)
+{
+    static const struct {
+        int method, order, unipc;
+        double power;
+        int64_t first; /* the fewest steps of the recommended range */
+    } rec[] = {{SCORESDE_SAMPLER_IPNDM, 4, 0, 1.75, 10}, {SCORESDE_SAMPLER_DPMPP, 3, 1, 2.5, 19}};
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
+    scoresde_model *m = gmm_model(&gauss2, SCORESDE_SDE_VP);
+    for (size_t c = 0; c < sizeof rec / sizeof rec[0]; c++) {
+        double prev = INFINITY;
+        for (int64_t N = rec[c].first - 1; N <= 60; N++) {
+            scoresde_sampler *s = NULL;
+            OK(scoresde_sampler_create(&s, rec[c].method));
+            OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_STEPS, N));
+            OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_GRID, SCORESDE_SAMPLER_GRID_POWER));
+            OK(scoresde_sampler_set_double(s, SCORESDE_SAMPLER_POWER, rec[c].power));
+            OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_ORDER, rec[c].order));
+            OK(scoresde_sampler_set_int(s, SCORESDE_SAMPLER_UNIPC, rec[c].unipc));
+            double e = flow_error(s, m, sde);
+            scoresde_sampler_free(s);
+            if (getenv("SD_MEASURE") != NULL)
+                printf("recommended %zu, N = %lld: %g\n", c, (long long)N, e);
+            ck_assert_msg(e <= prev, "method %d order %d UniPC %d, POWER %g: error %g at N = %lld, %g before",
+                          rec[c].method, rec[c].order, rec[c].unipc, rec[c].power, e, (long long)N, prev);
+            prev = e;
+        }
+    }
+    scoresde_model_free(m);
+    scoresde_sde_free(sde);
+}
+END_TEST
+
 /* The new methods' defaults, NFE and refusals. */
 START_TEST(test_ipndm_defaults)
 {
@@ -1044,6 +1086,7 @@ static Suite *methods_suite(void)
     tcase_add_test(tc, test_final_step);
     tcase_add_test(tc, test_power_grid);
     tcase_add_test(tc, test_ipndm_orders);
+    tcase_add_test(tc, test_recommended_monotone);
     tcase_add_test(tc, test_ipndm_defaults);
     tcase_add_test(tc, test_ipndm_reproducible);
     tcase_add_test(tc, test_ddim_deterministic);

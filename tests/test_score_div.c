@@ -510,6 +510,32 @@ START_TEST(fused_refusals)
 }
 END_TEST
 
+/* The no-rescan twin (the likelihood's): the same bits as the checked call
+ * on finite x, every check but x's values (a NaN in x reaches the network
+ * and comes back as its non-finite score, where the checked call refuses
+ * x), and the other refusals kept. */
+START_TEST(fused_cf_skips_only_the_x_scan)
+{
+    scoresde_sde *sde = test_make_sde(SCORESDE_SDE_VP);
+    scoresde_model *m = network(sde, 0, 0, SCORESDE_MLP_OUTPUT_NOISE, 0, 64);
+    double xs[2 * D] = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6}, ts[2] = {0.3, 0.7}, bad_t[2] = {0.3, 2.0};
+    double s1[2 * D], s2[2 * D], d1[2], d2[2];
+    OK(sd_model_score_div_c(m, xs, ts, 2, D, NULL, NULL, 0, s1, d1, NULL));
+    OK(sd_model_score_div_cf(m, xs, ts, 2, D, NULL, NULL, 0, s2, d2, NULL));
+    ck_assert(memcmp(s1, s2, sizeof s1) == 0 && memcmp(d1, d2, sizeof d1) == 0);
+    test_expect_error(sd_model_score_div_cf(m, xs, bad_t, 2, D, NULL, NULL, 0, s2, d2, NULL),
+                      SCORESDE_EINVAL, "outside [0, T]");
+    xs[4] = NAN;
+    ck_assert_int_eq(sd_model_score_div_c(m, xs, ts, 2, D, NULL, NULL, 0, s1, d1, NULL),
+                     SCORESDE_EINVAL);
+    test_expect_error(sd_model_score_div_cf(m, xs, ts, 2, D, NULL, NULL, 0, s2, d2, NULL),
+                      SCORESDE_ENUMERIC, "not finite");
+    scoresde_model_free(m);
+    scoresde_sde_free(sde);
+    ck_assert_uint_eq(scoresde_live_allocations(), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("score_div");
@@ -519,6 +545,7 @@ int main(void)
     tcase_add_loop_test(tc, likelihood_fused_matches_old_path, 0, 4);
     tcase_add_test(tc, loss_values_through_fused_call);
     tcase_add_test(tc, fused_refusals);
+    tcase_add_test(tc, fused_cf_skips_only_the_x_scan);
     tcase_add_test(tc, likelihood_state_overflow_refused);
     suite_add_tcase(s, tc);
     return test_run_suite(s);

@@ -627,11 +627,14 @@ size_t sd_model_score_div_ws(const scoresde_model *model, size_t M)
     return generic_score_div_per_row(model);
 }
 
-int sd_model_score_div_c(const scoresde_model *model, const double *x, const double *t, size_t n,
-                         size_t D, const sd_cond *cond, const double *probes, size_t M,
-                         double *score, double *div, double *ws)
+/* sd_model_score_div_c and its twin _cf: scan_x says whether x's values are
+ * checked here (the other checks run either way). */
+static int score_div(const scoresde_model *model, const double *x, const double *t, size_t n,
+                     size_t D, const sd_cond *cond, const double *probes, size_t M,
+                     double *score, double *div, double *ws, int scan_x)
 {
-    SD_TRY(check_eval(model, x, t, n, D, score, "score"));
+    SD_TRY(scan_x ? check_eval(model, x, t, n, D, score, "score")
+                  : check_eval_xf(model, x, t, n, D, score, "score"));
     SD_TRY(sd_check_ptr(div, "div"));
     if (probes) {
         if (M == 0)
@@ -640,7 +643,7 @@ int sd_model_score_div_c(const scoresde_model *model, const double *x, const dou
     }
     if (ws == NULL) {
         SD_TRY(take_scratch(n, sd_model_score_div_ws(model, M), &ws));
-        int rc = sd_model_score_div_c(model, x, t, n, D, cond, probes, M, score, div, ws);
+        int rc = score_div(model, x, t, n, D, cond, probes, M, score, div, ws, scan_x);
         sd_free(ws);
         return rc;
     }
@@ -651,8 +654,25 @@ int sd_model_score_div_c(const scoresde_model *model, const double *x, const dou
     if (probes)
         return sd_model_probes_hutchinson(model, x, t, n, cond, probes, M, model_jvp_ws, ws, div);
     /* every kind without score_div has a divergence slot (closed forms,
-     * hooks): the public call's dispatch, which then allocates nothing */
+     * hooks), called on the arguments checked above: no allocation and no
+     * second scan of x (the public call's dispatch for any other kind) */
+    if (ops->divergence)
+        return ops->divergence(model, x, t, n, cond, div);
     return sd_model_divergence_c(model, x, t, n, D, cond, div);
+}
+
+int sd_model_score_div_c(const scoresde_model *model, const double *x, const double *t, size_t n,
+                         size_t D, const sd_cond *cond, const double *probes, size_t M,
+                         double *score, double *div, double *ws)
+{
+    return score_div(model, x, t, n, D, cond, probes, M, score, div, ws, 1);
+}
+
+int sd_model_score_div_cf(const scoresde_model *model, const double *x, const double *t,
+                          size_t n, size_t D, const sd_cond *cond, const double *probes,
+                          size_t M, double *score, double *div, double *ws)
+{
+    return score_div(model, x, t, n, D, cond, probes, M, score, div, ws, 0);
 }
 
 int sd_model_log_density_c(const scoresde_model *model, const double *x, const double *t,

@@ -316,6 +316,12 @@ int sd_model_probe_backward_c(const scoresde_model *model, const double *x, cons
 int sd_model_score_div_c(const scoresde_model *model, const double *x, const double *t, size_t n,
                          size_t D, const sd_cond *cond, const double *probes, size_t M,
                          double *score, double *div, double *ws);
+/* The same for a caller that has checked x's values itself (the likelihood
+ * reports a non-finite state as its own ENUMERIC failure): every check but
+ * x's finiteness, so a right-hand side scans x once (as sd_model_score_cf). */
+int sd_model_score_div_cf(const scoresde_model *model, const double *x, const double *t,
+                          size_t n, size_t D, const sd_cond *cond, const double *probes,
+                          size_t M, double *score, double *div, double *ws);
 
 /* Doubles per sample sd_model_score_div_c needs in ws for M probes (M is
  * unread for the exact divergence, which the caller asks with probes NULL). */

@@ -100,6 +100,12 @@ static int mlp_forward(const sd_pmodel *pm, void *p, size_t r, double *out)
     return sd_mlp_forward(((const mlp_state *)pm)->net, w->ws, r, w->in, out);
 }
 
+static int mlp_predict(const sd_pmodel *pm, void *p, size_t r, double *out)
+{
+    mlp_ws *w = p;
+    return sd_mlp_predict(((const mlp_state *)pm)->net, w->ws, r, w->in, out);
+}
+
 static int mlp_net_jvp(const sd_pmodel *pm, void *p, size_t r, const double *vs, double *out,
                    double *jv)
 {
@@ -173,6 +179,7 @@ static const sd_pnet_ops mlp_net_ops = {
     .ws_set_threads = mlp_ws_set_threads,
     .load = mlp_load,
     .forward = mlp_forward,
+    .predict = mlp_predict,
     .jvp = mlp_net_jvp,
     .backward = mlp_backward,
     .tangent_backward = mlp_tangent_backward,

@@ -90,6 +90,12 @@ static int res_forward(const sd_pmodel *pm, void *p, size_t r, double *out)
     return sd_resmlp_forward(((const res_state *)pm)->net, w->ws, r, w->in, w->feat, out);
 }
 
+static int res_predict(const sd_pmodel *pm, void *p, size_t r, double *out)
+{
+    res_ws *w = p;
+    return sd_resmlp_predict(((const res_state *)pm)->net, w->ws, r, w->in, w->feat, out);
+}
+
 static int res_jvp(const sd_pmodel *pm, void *p, size_t r, const double *vs, double *out,
                    double *jv)
 {
@@ -148,6 +154,7 @@ static const sd_pnet_ops res_net_ops = {
     .ws_set_threads = res_ws_set_threads,
     .load = res_load,
     .forward = res_forward,
+    .predict = res_predict,
     .jvp = res_jvp,
     .backward = res_backward,
     .tangent_backward = res_tangent_backward,

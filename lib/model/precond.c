@@ -359,15 +359,16 @@ static size_t chunk_len(const sd_pmodel *pm, size_t n, size_t i0)
     return n - i0 < pm->chunk_rows ? n - i0 : pm->chunk_rows;
 }
 
-/* The score of rows i0 .. i0+r-1 into out; the forward state stays in the
- * slot's workspace for a backward pass. */
+/* The score of rows i0 .. i0+r-1 into out; with keep the forward state
+ * stays in the slot's workspace for a backward pass (else the network's
+ * predict, the same bits without it). */
 static int score_chunk(const scoresde_model *m, sd_pslot *s, const double *x, const double *t,
-                       const sd_cond *cond, size_t i0, size_t r, double *out)
+                       const sd_cond *cond, size_t i0, size_t r, int keep, double *out)
 {
     const sd_pmodel *pm = m->state;
     int rc = prepare_chunk(m, s, x, t, cond, i0, r);
     if (rc == SCORESDE_OK)
-        rc = pm->net->forward(pm, s->ws, r, s->out);
+        rc = (keep ? pm->net->forward : pm->net->predict)(pm, s->ws, r, s->out);
     if (rc == SCORESDE_OK)
         rc = finish_score(m, s, x, t, i0, r, out);
     return rc;
@@ -383,7 +384,7 @@ static int score_rows(const scoresde_model *m, const double *x, const double *t,
     SD_TRY(slot_take(m, &s, 1));
     int rc = SCORESDE_OK;
     for (size_t i0 = lo; i0 < hi && rc == SCORESDE_OK; i0 += pm->chunk_rows)
-        rc = score_chunk(m, s, x, t, cond, i0, chunk_len(pm, hi, i0), out);
+        rc = score_chunk(m, s, x, t, cond, i0, chunk_len(pm, hi, i0), 0, out);
     slot_release(m, s);
     return rc;
 }
@@ -560,7 +561,7 @@ int sd_pmodel_score_vjp(const scoresde_model *m, const double *x, const double *
     int rc = SCORESDE_OK;
     for (size_t i0 = 0; i0 < n && rc == SCORESDE_OK; i0 += pm->chunk_rows) {
         size_t r = chunk_len(pm, n, i0);
-        rc = score_chunk(m, s, x, t, cond, i0, r, score);
+        rc = score_chunk(m, s, x, t, cond, i0, r, 1, score);
         if (rc == SCORESDE_OK)
             rc = fill(i0, r, ctx);
         if (rc != SCORESDE_OK)

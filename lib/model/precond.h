@@ -44,7 +44,9 @@
  * inside every GEMM, which on a loaded machine made n_threads = 2 several
  * times slower than one (issue 14; a row's score does not depend on the
  * other rows, so the bits are the same); smaller scores run on one thread.
- * The other passes keep BLIS's threads.
+ * The other passes run on the network engine's own threads, which share a
+ * chunk's rows (lib/nn/split.h: one parallel region per chunk, each thread
+ * on one BLIS thread; the same bits for every thread count).
  *
  * Conditions: CONCAT conditions are the network's own input (the network
  * reads them with sd_pmodel_concat_row); EMBED and EMBED_LAYERS conditions
@@ -84,6 +86,8 @@ typedef struct sd_pnet_ops {
                  const double *feat, const sd_cond *cond, size_t i0);
     /* out (r x D) = F of the loaded chunk, keeping what backward needs. */
     int (*forward)(const struct sd_pmodel *pm, void *ws, size_t r, double *out);
+    /* The same bits of out, keeping no backward state (the scores). */
+    int (*predict)(const struct sd_pmodel *pm, void *ws, size_t r, double *out);
     /* out (may be NULL) = F and jv = J_F (vs, 0) for tangents vs (r x D),
      * keeping what tangent_backward needs. */
     int (*jvp)(const struct sd_pmodel *pm, void *ws, size_t r, const double *vs, double *out,

@@ -18,11 +18,14 @@
 /*
  * The activation pass of one hidden layer on one block of r rows: Z holds the
  * GEMM result (z without bias; in tangent mode followed by r rows of u = t W^T).
- * It leaves h = act(z + b) in the first r rows, act'(z) in D and, in tangent
+ * It leaves h = act(z + b) in the first r rows, act'(z) in D (D NULL, outside
+ * tangent mode: a pass that keeps no backward state, which then neither
+ * computes nor stores act'; h has the same bits) and, in tangent
  * mode, t = act'(z) u in the next r rows and E = u act''(z). CODE computes
  * a = act(z), d = act'(z), s2 = act''(z) from z; the compiler drops s2 where
- * it is not used. Rows are independent, so the split over threads never
- * changes a bit. Every CODE is plain arithmetic and bit selection (no libm),
+ * it is not used. The pass runs on the calling thread: the engines share a
+ * call's rows among threads (split.h), and rows are independent. Every CODE
+ * is plain arithmetic and bit selection (no libm),
  * so each loop is vectorised (SD_SIMD; elementwise, so no bit changes), and
  * with GCC each row's kernel is compiled for AVX-512F, AVX2 and the
  * baseline, the processor choosing at load time (SD_ACT_CLONES, act.h): the
@@ -38,7 +41,16 @@
                                             R *restrict ur, R *restrict er,               \
                                             const R *restrict ep, const R *restrict pb)   \
     {                                                                                      \
-        if (!tangent) {                                                                    \
+        if (!tangent && !dr) {                                                             \
+            SD_SIMD                                                                        \
+            for (size_t j = 0; j < w; j++) {                                               \
+                R z = zr[j] + bias[j], a, d, s2;                                           \
+                CODE;                                                                      \
+                (void)d;                                                                   \
+                (void)s2;                                                                  \
+                zr[j] = a;                                                                 \
+            }                                                                              \
+        } else if (!tangent) {                                                             \
             SD_SIMD                                                                        \
             for (size_t j = 0; j < w; j++) {                                               \
                 R z = zr[j] + bias[j], a, d, s2;                                           \
@@ -67,11 +79,10 @@
     }                                                                                      \
     static void F(NAME)(int tangent, size_t r, size_t w, R *restrict Z,                   \
                         const R *restrict bias, R *restrict D, R *restrict E,             \
-                        const R *restrict EP, size_t ld_ep, const R *restrict pb, int nt) \
+                        const R *restrict EP, size_t ld_ep, const R *restrict pb)         \
     {                                                                                      \
-        _Pragma("omp parallel for num_threads(nt) if (nt > 1) schedule(static)")          \
         for (size_t i = 0; i < r; i++)                                                     \
-            F(NAME##_row)(tangent, w, Z + i * w, bias, D + i * w,                          \
+            F(NAME##_row)(tangent, w, Z + i * w, bias, D ? D + i * w : NULL,               \
                           tangent ? Z + (r + i) * w : NULL, tangent ? E + i * w : NULL,    \
                           EP ? EP + i * ld_ep : NULL, pb);                                 \
     }
@@ -86,34 +97,33 @@ SD_ACT_DEFINE_PASS(pass_gelu, SD_ACT_CODE_GELU)
 /* The activation pass with the residual network's embedding added (EP, ld_ep, pb as
  * in the pass above; EP NULL for none). */
 static void F(activate_add)(sd_act act, int tangent, size_t r, size_t w, R *Z, const R *bias,
-                            R *D, R *E, const R *EP, size_t ld_ep, const R *pb, int nt)
+                            R *D, R *E, const R *EP, size_t ld_ep, const R *pb)
 {
     switch (act) {
-    case SD_ACT_RELU: F(pass_relu)(tangent, r, w, Z, bias, D, E, EP, ld_ep, pb, nt); break;
-    case SD_ACT_TANH: F(pass_tanh)(tangent, r, w, Z, bias, D, E, EP, ld_ep, pb, nt); break;
+    case SD_ACT_RELU: F(pass_relu)(tangent, r, w, Z, bias, D, E, EP, ld_ep, pb); break;
+    case SD_ACT_TANH: F(pass_tanh)(tangent, r, w, Z, bias, D, E, EP, ld_ep, pb); break;
     case SD_ACT_SOFTPLUS:
-        F(pass_softplus)(tangent, r, w, Z, bias, D, E, EP, ld_ep, pb, nt);
+        F(pass_softplus)(tangent, r, w, Z, bias, D, E, EP, ld_ep, pb);
         break;
     case SD_ACT_GELU_TANH:
-        F(pass_gelu_tanh)(tangent, r, w, Z, bias, D, E, EP, ld_ep, pb, nt);
+        F(pass_gelu_tanh)(tangent, r, w, Z, bias, D, E, EP, ld_ep, pb);
         break;
-    case SD_ACT_GELU: F(pass_gelu)(tangent, r, w, Z, bias, D, E, EP, ld_ep, pb, nt); break;
+    case SD_ACT_GELU: F(pass_gelu)(tangent, r, w, Z, bias, D, E, EP, ld_ep, pb); break;
     case SD_ACT_SILU:
-    default: F(pass_silu)(tangent, r, w, Z, bias, D, E, EP, ld_ep, pb, nt); break;
+    default: F(pass_silu)(tangent, r, w, Z, bias, D, E, EP, ld_ep, pb); break;
     }
 }
 
 static inline void F(activate)(sd_act act, int tangent, size_t r, size_t w, R *Z,
-                               const R *bias, R *D, R *E, int nt)
+                               const R *bias, R *D, R *E)
 {
-    F(activate_add)(act, tangent, r, w, Z, bias, D, E, NULL, 0, NULL, nt);
+    F(activate_add)(act, tangent, r, w, Z, bias, D, E, NULL, 0, NULL);
 }
 
 /* Tangent rows times act' (Dv, r rows): T rows at Z + r w. */
-static inline void F(times_act_prime)(size_t r, size_t T, size_t w, R *Z, const R *Dv, int nt)
+static inline void F(times_act_prime)(size_t r, size_t T, size_t w, R *Z, const R *Dv)
 {
     R *Zt = Z + r * w;
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (size_t q = 0; q < T; q++) {
         R *restrict ur = Zt + q * w;
         const R *restrict dr = Dv + (q % r) * w;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "split.h"
 
 #define SD_MLP_DEFAULT_BLOCK 512
 
@@ -31,26 +32,48 @@ struct sd_mlp {
     void *params;                          /* n_params values of the compute type */
 };
 
+/* One thread's share of a pass (split.h): its BLIS runtime, on one thread
+ * and never the global one, and its scratch. */
+typedef struct sd_mlp_lane {
+    rntm_t rntm;
+    uint64_t flops; /* GEMM flops run on this lane */
+    void *y;        /* 2*block x n_out: the output GEMM of one block */
+    void *g[2];     /* 2*block x max_dim: adjoints, ping-pong */
+    void *ge;       /* block x n_emb: the embedding's adjoint from P_2 .. P_{L-1} */
+    void *grad;     /* n_params: one block's parameter gradient */
+} sd_mlp_lane;
+
 struct sd_mlp_ws {
     const sd_mlp *net;
     size_t block;  /* rows per block */
     size_t slots;  /* blocks of stored state: max_rows rounded up to blocks */
     int n_threads;
-    rntm_t rntm;   /* this workspace's BLIS threading, never the global one */
+    size_t lanes;  /* min(slots, processors): the most threads a pass uses */
+    sd_mlp_lane *lane;
     int state;     /* SD_MLP_STATE_*: what the last pass stored */
     size_t n;      /* its rows */
-    uint64_t flops;
     /* h[l], l = 0..L-1: layer inputs (x, then hidden activations), stored per
-     * block slot as 2*block rows: r primal rows then r tangent rows. */
+     * block slot as 2*block rows: r primal rows then r tangent rows. A pass
+     * that keeps no state uses lane q's slot q as scratch. */
     void *h[SD_MLP_MAX_HIDDEN + 1];
     /* d[l], e[l], l = 1..L-1: act'(z) and u act''(z), block rows per slot. */
     void *d[SD_MLP_MAX_HIDDEN + 1];
     void *e[SD_MLP_MAX_HIDDEN + 1];
-    void *y;       /* 2*block x n_out: the output GEMM of one block */
-    void *g[2];    /* 2*block x max_dim: adjoints, ping-pong */
-    void *ge;      /* block x n_emb: the embedding's adjoint from P_2 .. P_{L-1} */
-    void *gacc;    /* float32 networks: the weight-gradient accumulator */
 };
+
+/* The arguments of one pass, shared by its parts (mlp_impl.h). */
+typedef struct mlp_pass {
+    const sd_mlp *net;
+    const sd_mlp_ws *ws;
+    size_t n;                   /* rows */
+    const double *in, *v;       /* inputs, tangents (NULL: none) */
+    double *out, *jv;
+    int stored;                 /* forward: the state stays in the block slots */
+    const double *g_out, *g_tan; /* backward seeds (g_tan NULL: not tangent mode) */
+    double *param_grad, *in_grad;
+    size_t K, nv, G, rb0, nrb;  /* the stacked pass: tangents, their columns,
+                                   group size, rows of a row block, row blocks */
+} mlp_pass;
 
 /* The float32 exponential and sigmoid of the activations (vmath.h). */
 float sd_mlp_expf_nonpos(float x)
@@ -232,11 +255,14 @@ void sd_mlp_ws_free(sd_mlp_ws *ws)
         sd_free(ws->d[l]);
         sd_free(ws->e[l]);
     }
-    sd_free(ws->y);
-    sd_free(ws->g[0]);
-    sd_free(ws->g[1]);
-    sd_free(ws->ge);
-    sd_free(ws->gacc);
+    for (size_t q = 0; ws->lane && q < ws->lanes; q++) {
+        sd_free(ws->lane[q].y);
+        sd_free(ws->lane[q].g[0]);
+        sd_free(ws->lane[q].g[1]);
+        sd_free(ws->lane[q].ge);
+        sd_free(ws->lane[q].grad);
+    }
+    sd_free(ws->lane);
     sd_free(ws);
 }
 
@@ -250,11 +276,11 @@ static int ws_alloc(void **p, size_t rows, size_t cols, size_t es, const char *w
     return *p ? SCORESDE_OK : SCORESDE_ENOMEM;
 }
 
-/* The thread count BLIS is given for a request of n_threads: a hint, cut to
- * what the OpenMP runtime will grant. BLIS aborts the process when its
- * parallel region gets fewer threads than it asked for, which happens above
- * OMP_THREAD_LIMIT or inside a region that may not nest; and threads beyond
- * the processors only share them. */
+/* The thread count for a request of n_threads: a hint, cut to what the
+ * OpenMP runtime will grant (above OMP_THREAD_LIMIT or inside a region that
+ * may not nest, fewer; BLIS, once given these threads, aborted the process
+ * when its region got fewer than it asked for) and to the processors
+ * (threads beyond them only share them). */
 int sd_nn_granted_threads(int n_threads)
 {
     int n = n_threads < 1 ? 1 : n_threads;
@@ -280,11 +306,7 @@ int sd_nn_granted_threads(int n_threads)
 
 void sd_mlp_ws_set_threads(sd_mlp_ws *ws, int n_threads)
 {
-    n_threads = sd_nn_granted_threads(n_threads);
-    if (ws->n_threads == n_threads)
-        return;
-    ws->n_threads = n_threads;
-    bli_rntm_set_num_threads((dim_t)n_threads, &ws->rntm);
+    ws->n_threads = sd_nn_granted_threads(n_threads);
 }
 
 int sd_mlp_ws_create(const sd_mlp *net, size_t max_rows, size_t block_rows, int n_threads,
@@ -308,8 +330,13 @@ int sd_mlp_ws_create(const sd_mlp *net, size_t max_rows, size_t block_rows, int 
     ws->block = B;
     ws->slots = max_rows / B + (max_rows % B != 0);
     ws->n_threads = sd_nn_granted_threads(n_threads);
-    bli_rntm_init(&ws->rntm);
-    bli_rntm_set_num_threads((dim_t)ws->n_threads, &ws->rntm);
+    size_t procs = (size_t)omp_get_num_procs();
+    ws->lanes = procs < 1 ? 1 : procs < ws->slots ? procs : ws->slots;
+    ws->lane = sd_calloc(ws->lanes, sizeof *ws->lane);
+    if (!ws->lane) {
+        sd_free(ws);
+        return SCORESDE_ENOMEM;
+    }
     size_t es = elem_size(net), rows, rows2;
     int rc = sd_mul_size(ws->slots, B, &rows, "max_rows");
     if (rc == SCORESDE_OK)
@@ -321,16 +348,20 @@ int sd_mlp_ws_create(const sd_mlp *net, size_t max_rows, size_t block_rows, int 
         if (rc == SCORESDE_OK && l > 0)
             rc = ws_alloc(&ws->e[l], rows, net->dims[l], es, "max_rows");
     }
-    if (rc == SCORESDE_OK)
-        rc = ws_alloc(&ws->y, 2 * B, net->dims[net->n_layers], es, "block_rows");
-    if (rc == SCORESDE_OK)
-        rc = ws_alloc(&ws->g[0], 2 * B, net->max_dim, es, "block_rows");
-    if (rc == SCORESDE_OK)
-        rc = ws_alloc(&ws->g[1], 2 * B, net->max_dim, es, "block_rows");
-    if (rc == SCORESDE_OK && net->n_emb && net->n_layers > 2)
-        rc = ws_alloc(&ws->ge, B, net->n_emb, es, "block_rows");
-    if (rc == SCORESDE_OK && net->prec == SD_MLP_F32)
-        rc = ws_alloc(&ws->gacc, net->n_params, 1, es, "parameters");
+    for (size_t q = 0; rc == SCORESDE_OK && q < ws->lanes; q++) {
+        sd_mlp_lane *ln = &ws->lane[q];
+        bli_rntm_init(&ln->rntm);
+        bli_rntm_set_num_threads(1, &ln->rntm);
+        rc = ws_alloc(&ln->y, 2 * B, net->dims[net->n_layers], es, "block_rows");
+        if (rc == SCORESDE_OK)
+            rc = ws_alloc(&ln->g[0], 2 * B, net->max_dim, es, "block_rows");
+        if (rc == SCORESDE_OK)
+            rc = ws_alloc(&ln->g[1], 2 * B, net->max_dim, es, "block_rows");
+        if (rc == SCORESDE_OK && net->n_emb && net->n_layers > 2)
+            rc = ws_alloc(&ln->ge, B, net->n_emb, es, "block_rows");
+        if (rc == SCORESDE_OK)
+            rc = ws_alloc(&ln->grad, net->n_params, 1, es, "parameters");
+    }
     if (rc != SCORESDE_OK) {
         sd_mlp_ws_free(ws);
         return rc;
@@ -339,7 +370,13 @@ int sd_mlp_ws_create(const sd_mlp *net, size_t max_rows, size_t block_rows, int 
     return SCORESDE_OK;
 }
 
-uint64_t sd_mlp_ws_gemm_flops(const sd_mlp_ws *ws) { return ws ? ws->flops : 0; }
+uint64_t sd_mlp_ws_gemm_flops(const sd_mlp_ws *ws)
+{
+    uint64_t f = 0;
+    for (size_t q = 0; ws && q < ws->lanes; q++)
+        f += ws->lane[q].flops;
+    return f;
+}
 
 static int check_pair(const sd_mlp *net, const sd_mlp_ws *ws)
 {
@@ -350,7 +387,9 @@ static int check_pair(const sd_mlp *net, const sd_mlp_ws *ws)
     return SCORESDE_OK;
 }
 
-int sd_mlp_forward(const sd_mlp *net, sd_mlp_ws *ws, size_t n, const double *in, double *out)
+/* sd_mlp_forward (keep) and sd_mlp_predict. */
+static int forward_checked(const sd_mlp *net, sd_mlp_ws *ws, size_t n, const double *in,
+                           double *out, int keep)
 {
     SD_TRY(check_pair(net, ws));
     ws->state = SD_MLP_STATE_NONE;
@@ -358,14 +397,24 @@ int sd_mlp_forward(const sd_mlp *net, sd_mlp_ws *ws, size_t n, const double *in,
     SD_TRY(sd_check_batch(in, n, net->dims[0], "in"));
     SD_TRY(sd_check_batch(out, n, net->dims[net->n_layers], "out"));
     if (net->prec == SD_MLP_F32)
-        forward_f32(net, ws, n, in, NULL, out, NULL);
+        forward_f32(net, ws, n, in, NULL, out, NULL, keep);
     else
-        forward_f64(net, ws, n, in, NULL, out, NULL);
-    if (n <= ws->slots * ws->block) {
+        forward_f64(net, ws, n, in, NULL, out, NULL, keep);
+    if (keep && n <= ws->slots * ws->block) {
         ws->state = SD_MLP_STATE_FORWARD;
         ws->n = n;
     }
     return SCORESDE_OK;
+}
+
+int sd_mlp_forward(const sd_mlp *net, sd_mlp_ws *ws, size_t n, const double *in, double *out)
+{
+    return forward_checked(net, ws, n, in, out, 1);
+}
+
+int sd_mlp_predict(const sd_mlp *net, sd_mlp_ws *ws, size_t n, const double *in, double *out)
+{
+    return forward_checked(net, ws, n, in, out, 0);
 }
 
 int sd_mlp_jvp(const sd_mlp *net, sd_mlp_ws *ws, size_t n, const double *in, const double *v,
@@ -381,9 +430,9 @@ int sd_mlp_jvp(const sd_mlp *net, sd_mlp_ws *ws, size_t n, const double *in, con
     SD_TRY(sd_check_batch(v, n, net->dims[0], "v"));
     SD_TRY(sd_check_batch(jv, n, net->dims[net->n_layers], "jv"));
     if (net->prec == SD_MLP_F32)
-        forward_f32(net, ws, n, in, v, out, jv);
+        forward_f32(net, ws, n, in, v, out, jv, 1);
     else
-        forward_f64(net, ws, n, in, v, out, jv);
+        forward_f64(net, ws, n, in, v, out, jv, 1);
     ws->state = SD_MLP_STATE_TANGENT;
     ws->n = n;
     return SCORESDE_OK;

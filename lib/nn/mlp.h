@@ -37,21 +37,26 @@
  *
  * Batches are row-major (x[i*n_in + j]) and are processed in row blocks, so the
  * elementwise passes work on data a GEMM has just written. Matrix products go
- * through BLIS's typed expert API with the workspace's own rntm_t: the host
- * program's global BLIS settings are never read or changed.
+ * through BLIS's typed expert API with the workspace's own rntm_t (one BLIS
+ * thread): the host program's global BLIS settings are never read or changed.
  *
  * Threads: a network is read-only during evaluation, so any number of threads
  * may evaluate it at once, each with its own workspace. set_params must not
  * run concurrently with an evaluation of the same network. A workspace belongs
- * to one thread at a time.
+ * to one thread at a time. A workspace's own threads share a call's row
+ * blocks (split.h): one OpenMP parallel region per call, each thread taking
+ * whole blocks through the whole network on one BLIS thread; none inside
+ * another OpenMP region.
  *
- * Reproducibility: every output element is computed in an order that does not
- * depend on the workspace's thread count: BLIS 0.9 never partitions the k
- * dimension of a GEMM (its pc loop is sequential), elementwise passes touch each
- * element once, and bias gradients are column sums taken sequentially over rows.
- * So 1 and 2 threads give bit-identical results (tested). Results do depend on
- * the row-block size, which fixes the order in which weight gradients of blocks
- * are accumulated.
+ * Reproducibility: a block's rows are computed as on one thread whatever the
+ * thread count, so outputs, tangents and input gradients do not depend on it.
+ * Parameter gradients are summed block by block: each block's gradient is
+ * formed from zero (its GEMMs sum over the block's rows in BLIS's order:
+ * k blocked by KC, each block added to the last) and the blocks' gradients are
+ * added to the caller's double vector in block order, for both precisions.
+ * So 1, 2 and 3 threads give bit-identical results (tested). Results do
+ * depend on the row-block size: it fixes the blocks' boundaries, and BLIS's
+ * small-matrix kernels choose a product's summation order by its row count.
  *
  * SPDX-License-Identifier: BSD-3-Clause
  */
@@ -119,10 +124,11 @@ int sd_mlp_get_params(const sd_mlp *net, double *params);
 int sd_mlp_set_params(sd_mlp *net, const double *params);
 
 /*
- * A workspace for batches of up to max_rows rows with backward state, using
- * up to n_threads threads (>= 1) in GEMMs and elementwise passes: fewer when
- * the OpenMP runtime grants fewer (OMP_THREAD_LIMIT, an enclosing parallel
- * region that may not nest) or the machine has fewer processors. block_rows is the
+ * A workspace for batches of up to max_rows rows with backward state, sharing
+ * a call's row blocks among up to n_threads threads (>= 1): fewer when the
+ * OpenMP runtime grants fewer (OMP_THREAD_LIMIT, an enclosing parallel
+ * region that may not nest), the machine has fewer processors, or a call has
+ * fewer blocks (at most ceil(max_rows / block_rows) threads). block_rows is the
  * row-block size; 0 picks the default, 512 (a block of a 256-wide layer is
  * 1 MiB in float64, inside this machine's 2 MiB L2 per core, and 512 measured
  * fastest of 128..1024 for the benchmark shape). Everything an evaluation
@@ -140,10 +146,9 @@ void sd_mlp_ws_free(sd_mlp_ws *ws);
  * owns the workspace exclusively (no evaluation on it may be running). */
 void sd_mlp_ws_set_threads(sd_mlp_ws *ws, int n_threads);
 
-/* The thread count BLIS is given for a request of n_threads (>= 1), for
- * every network engine: cut to what the OpenMP runtime will grant (BLIS
- * aborts when its region gets fewer threads than asked: above
- * OMP_THREAD_LIMIT or in a region that may not nest) and to the processors. */
+/* The thread count a network engine's workspace keeps for a request of
+ * n_threads (>= 1): cut to what the OpenMP runtime will grant (above
+ * OMP_THREAD_LIMIT, in a region that may not nest) and to the processors. */
 int sd_nn_granted_threads(int n_threads);
 
 /* The number of floating-point operations of the GEMMs the workspace has run
@@ -157,6 +162,14 @@ uint64_t sd_mlp_ws_gemm_flops(const sd_mlp_ws *ws);
  * another network).
  */
 int sd_mlp_forward(const sd_mlp *net, sd_mlp_ws *ws, size_t n, const double *in, double *out);
+
+/*
+ * out = net(in) as sd_mlp_forward computes it (the same bits), keeping no
+ * backward state (a backward after it is refused): each row block runs in
+ * its thread's scratch slot and no act' is formed. For evaluations no
+ * backward follows (scores in samplers). Errors: as sd_mlp_forward.
+ */
+int sd_mlp_predict(const sd_mlp *net, sd_mlp_ws *ws, size_t n, const double *in, double *out);
 
 /*
  * After sd_mlp_forward on this workspace with n <= max_rows rows: ACCUMULATE

@@ -12,6 +12,12 @@
 #include <string.h>
 
 #include "internal.h"
+#include "split.h"
+
+/* A call's rows are cut into ceil(n / SD_RESMLP_PART_ROWS) parts of equal
+ * size (within a row), whatever the thread count; threads take whole parts
+ * (split.h). */
+#define SD_RESMLP_PART_ROWS 128
 
 enum { SD_RESMLP_STATE_NONE = 0, SD_RESMLP_STATE_FORWARD = 1, SD_RESMLP_STATE_TANGENT = 2 };
 
@@ -24,11 +30,21 @@ struct sd_resmlp {
     void *params; /* n_params values of the compute type */
 };
 
+/* One thread's share of a call (split.h): a part's parameter gradient and
+ * GEMM flops. */
+typedef struct sd_resmlp_lane {
+    double *grad;   /* n_params: one part's parameter gradient */
+    void *gacc;     /* n_params (float32 networks): its accumulator */
+    uint64_t flops;
+} sd_resmlp_lane;
+
 struct sd_resmlp_ws {
     const sd_resmlp *net;
     size_t max_rows;
     int n_threads;
-    rntm_t rntm;
+    size_t lanes;   /* min(processors, parts of max_rows rows) */
+    sd_resmlp_lane *lane;
+    rntm_t rntm;    /* one BLIS thread, small-matrix kernels off */
     int state;
     size_t n;
     uint64_t flops;
@@ -52,7 +68,7 @@ struct sd_resmlp_ws {
     void *ga;                           /* r x B W: a-bar of every block */
     void *ge;                           /* r x E */
     void *gin;                          /* r x n_in */
-    void *gacc;                         /* n_params (float32 networks) */
+    void *gacc;                         /* a part's view: its lane's */
 };
 
 /* Where block b's parameters are in the flat vector (resmlp.h's order),
@@ -219,17 +235,18 @@ void sd_resmlp_ws_free(sd_resmlp_ws *ws)
 {
     if (!ws)
         return;
+    for (size_t q = 0; ws->lane && q < ws->lanes; q++) {
+        sd_free(ws->lane[q].grad);
+        sd_free(ws->lane[q].gacc);
+    }
+    sd_free(ws->lane);
     sd_free(ws->mem);
     sd_free(ws);
 }
 
 void sd_resmlp_ws_set_threads(sd_resmlp_ws *ws, int n_threads)
 {
-    n_threads = sd_nn_granted_threads(n_threads);
-    if (ws->n_threads == n_threads)
-        return;
-    ws->n_threads = n_threads;
-    bli_rntm_set_num_threads((dim_t)n_threads, &ws->rntm);
+    ws->n_threads = sd_nn_granted_threads(n_threads);
 }
 
 /* Carve `count` elements (rounded up to 8, so every array starts 64-byte
@@ -269,8 +286,54 @@ static void layout(sd_resmlp_ws *ws, char *base, size_t *total)
     ws->ga = carve(base, &at, r * B * W, es);
     ws->ge = carve(base, &at, r * net->E, es);
     ws->gin = carve(base, &at, r * net->n_in, es);
-    ws->gacc = net->prec == SD_MLP_F32 ? carve(base, &at, net->n_params, es) : NULL;
     *total = at;
+}
+
+static size_t n_parts(size_t n)
+{
+    return n / SD_RESMLP_PART_ROWS + (n % SD_RESMLP_PART_ROWS != 0);
+}
+
+/* *pw = ws viewed from one part of r rows (split.h): the arrays with two rows
+ * a row (primal, then tangent) from row o2 on, the others from row o, the
+ * lane's gradient accumulator, one thread; max_rows r2 / 2 for r2 rows of
+ * stacked room. */
+static void part_view(const sd_resmlp_ws *ws, size_t o2, size_t o, size_t r, size_t r2,
+                      const sd_resmlp_lane *ln, sd_resmlp_ws *pw)
+{
+    const sd_resmlp *net = ws->net;
+    size_t es = elem_size(net), W = net->W, B = net->B;
+#define SD_AT(field, row, width) pw->field = (char *)ws->field + (row) * (width) * es
+    *pw = *ws;
+    SD_AT(x0, o2, net->n_in);
+    SD_AT(emb, o, net->E);
+    SD_AT(ep, o, B * W);
+    SD_AT(h, o2, W);
+    for (size_t b = 0; b <= B; b++) {
+        SD_AT(xh[b], o2, W);
+        SD_AT(nn[b], o2, W);
+        SD_AT(dx[b], o, W);
+        SD_AT(rs[b], o, 1);
+        if (b < B) {
+            SD_AT(aa[b], o2, W);
+            SD_AT(dd[b], o, W);
+            SD_AT(ee[b], o, W);
+        }
+    }
+    SD_AT(y, o2, net->n_out);
+    SD_AT(g, o2, W);
+    SD_AT(g2, o2, W);
+    SD_AT(g3, o2, W);
+    SD_AT(gy, o2, net->n_out);
+    SD_AT(ga, o, B * W);
+    SD_AT(ge, o, net->E);
+    SD_AT(gin, o, net->n_in);
+#undef SD_AT
+    pw->gacc = ln->gacc;
+    pw->n = r;
+    pw->max_rows = r2 / 2;
+    pw->n_threads = 1;
+    pw->flops = 0;
 }
 
 int sd_resmlp_ws_create(const sd_resmlp *net, size_t max_rows, int n_threads,
@@ -289,7 +352,7 @@ int sd_resmlp_ws_create(const sd_resmlp *net, size_t max_rows, int n_threads,
     ws->max_rows = max_rows;
     ws->n_threads = sd_nn_granted_threads(n_threads);
     bli_rntm_init(&ws->rntm);
-    bli_rntm_set_num_threads((dim_t)ws->n_threads, &ws->rntm);
+    bli_rntm_set_num_threads(1, &ws->rntm);
     /* BLIS's small-matrix (sup) kernels pick their layout, and with it the
      * order of a k sum, from the shape and the thread count: a row's result
      * then depended on how many rows came with it (measured: 3 of 15
@@ -307,11 +370,32 @@ int sd_resmlp_ws_create(const sd_resmlp *net, size_t max_rows, int n_threads,
                                         "bytes", total);
     }
     layout(ws, ws->mem, &total);
+    size_t procs = (size_t)omp_get_num_procs(), parts = n_parts(max_rows);
+    ws->lanes = procs < 1 ? 1 : procs < parts ? procs : parts;
+    ws->lane = sd_calloc(ws->lanes, sizeof *ws->lane);
+    int rc = ws->lane ? SCORESDE_OK : SCORESDE_ENOMEM;
+    for (size_t q = 0; rc == SCORESDE_OK && q < ws->lanes; q++) {
+        sd_resmlp_lane *ln = &ws->lane[q];
+        ln->grad = sd_malloc(net->n_params * sizeof(double));
+        ln->gacc = net->prec == SD_MLP_F32 ? sd_malloc(net->n_params * sizeof(float)) : NULL;
+        if (!ln->grad || (net->prec == SD_MLP_F32 && !ln->gacc))
+            rc = SCORESDE_ENOMEM;
+    }
+    if (rc != SCORESDE_OK) {
+        sd_resmlp_ws_free(ws);
+        return sd_fail(rc, "out of memory for a residual network workspace's gradients");
+    }
     *out = ws;
     return SCORESDE_OK;
 }
 
-uint64_t sd_resmlp_ws_gemm_flops(const sd_resmlp_ws *ws) { return ws->flops; }
+uint64_t sd_resmlp_ws_gemm_flops(const sd_resmlp_ws *ws)
+{
+    uint64_t f = 0;
+    for (size_t q = 0; q < ws->lanes; q++)
+        f += ws->lane[q].flops;
+    return f;
+}
 
 static int check_rows(const sd_resmlp_ws *ws, size_t n)
 {
@@ -321,17 +405,87 @@ static int check_rows(const sd_resmlp_ws *ws, size_t n)
     return SCORESDE_OK;
 }
 
+/* The arguments of one call, shared by its parts. */
+typedef struct res_pass {
+    const sd_resmlp *net;
+    const sd_resmlp_ws *ws;
+    size_t n, parts;
+    const double *in, *emb, *v;
+    double *out, *jv;
+    size_t K, nv;                 /* the stacked pass (K > 0) */
+    int keep;                     /* forward, jvp: keep the backward state */
+    const double *g_out, *g_tan;
+    double *param_grad, *emb_grad, *in_grad;
+} res_pass;
+
+/* Part p's rows lo .. hi-1 (equal parts, split.h). */
+static void part_rows(const res_pass *c, size_t p, size_t *lo, size_t *hi)
+{
+    *lo = c->n * p / c->parts;
+    *hi = c->n * (p + 1) / c->parts;
+}
+
+#define SD_ROWS(ptr, row, width) ((ptr) ? (ptr) + (row) * (width) : NULL)
+
+/* Part p of forward, jvp or the stacked pass on lane q (sd_nn_part_fn). The
+ * stacked pass's part gets the share of the 2 max_rows stacked rows its
+ * rows have. */
+static void forward_part(void *ctx, size_t p, int q)
+{
+    const res_pass *c = ctx;
+    const sd_resmlp *net = c->net;
+    sd_resmlp_lane *ln = &c->ws->lane[q];
+    size_t lo, hi, ni = net->n_in, E = net->E, no = net->n_out;
+    part_rows(c, p, &lo, &hi);
+    sd_resmlp_ws pw;
+    if (c->K) {
+        size_t M2 = 2 * c->ws->max_rows, o2 = M2 * lo / c->n;
+        part_view(c->ws, o2, lo, hi - lo, M2 * hi / c->n - o2, ln, &pw);
+        if (net->prec == SD_MLP_F32)
+            res_forward_multi_f32(net, &pw, c->n, lo, hi, c->in, c->emb, c->K, c->nv, c->v,
+                                  c->out, c->jv);
+        else
+            res_forward_multi_f64(net, &pw, c->n, lo, hi, c->in, c->emb, c->K, c->nv, c->v,
+                                  c->out, c->jv);
+    } else {
+        part_view(c->ws, 2 * lo, lo, hi - lo, 2 * (hi - lo), ln, &pw);
+        const double *in = c->in + lo * ni, *emb = c->emb + lo * E, *v = SD_ROWS(c->v, lo, ni);
+        double *out = SD_ROWS(c->out, lo, no), *jv = SD_ROWS(c->jv, lo, no);
+        if (net->prec == SD_MLP_F32)
+            res_forward_f32(net, &pw, hi - lo, in, emb, v, out, jv, c->keep);
+        else
+            res_forward_f64(net, &pw, hi - lo, in, emb, v, out, jv, c->keep);
+    }
+    ln->flops += pw.flops;
+}
+
+/* Run a call's forward-type pass over its parts. */
+static void run_forward(res_pass *c)
+{
+    c->parts = n_parts(c->n);
+    sd_nn_split_run(sd_nn_split_threads(c->ws->n_threads, c->parts, c->ws->lanes), c->parts,
+                    forward_part, c);
+}
+
 int sd_resmlp_forward(const sd_resmlp *net, sd_resmlp_ws *ws, size_t n, const double *in,
                       const double *emb, double *out)
 {
     ws->state = SD_RESMLP_STATE_NONE;
     SD_TRY(check_rows(ws, n));
-    if (net->prec == SD_MLP_F32)
-        res_forward_f32(net, ws, n, in, emb, NULL, out, NULL);
-    else
-        res_forward_f64(net, ws, n, in, emb, NULL, out, NULL);
+    res_pass c = {.net = net, .ws = ws, .n = n, .in = in, .emb = emb, .out = out, .keep = 1};
+    run_forward(&c);
     ws->state = SD_RESMLP_STATE_FORWARD;
     ws->n = n;
+    return SCORESDE_OK;
+}
+
+int sd_resmlp_predict(const sd_resmlp *net, sd_resmlp_ws *ws, size_t n, const double *in,
+                      const double *emb, double *out)
+{
+    ws->state = SD_RESMLP_STATE_NONE;
+    SD_TRY(check_rows(ws, n));
+    res_pass c = {.net = net, .ws = ws, .n = n, .in = in, .emb = emb, .out = out};
+    run_forward(&c);
     return SCORESDE_OK;
 }
 
@@ -340,10 +494,9 @@ int sd_resmlp_jvp(const sd_resmlp *net, sd_resmlp_ws *ws, size_t n, const double
 {
     ws->state = SD_RESMLP_STATE_NONE;
     SD_TRY(check_rows(ws, n));
-    if (net->prec == SD_MLP_F32)
-        res_forward_f32(net, ws, n, in, emb, v, out, jv);
-    else
-        res_forward_f64(net, ws, n, in, emb, v, out, jv);
+    res_pass c = {.net = net, .ws = ws, .n = n, .in = in, .emb = emb, .v = v, .out = out,
+                  .jv = jv, .keep = 1};
+    run_forward(&c);
     ws->state = SD_RESMLP_STATE_TANGENT;
     ws->n = n;
     return SCORESDE_OK;
@@ -359,12 +512,51 @@ int sd_resmlp_jvp_multi(const sd_resmlp *net, sd_resmlp_ws *ws, size_t n, const 
         return sd_fail(SCORESDE_EINVAL,
                        "K (%zu) must be positive and nv (%zu) in [1, %zu] (the network's inputs)",
                        K, nv, net->n_in);
-    if (net->prec == SD_MLP_F32)
-        res_forward_multi_f32(net, ws, n, in, emb, K, nv, v, out, jv);
-    else
-        res_forward_multi_f64(net, ws, n, in, emb, K, nv, v, out, jv);
+    res_pass c = {.net = net, .ws = ws, .n = n, .in = in, .emb = emb, .v = v, .out = out,
+                  .jv = jv, .K = K, .nv = nv};
+    run_forward(&c);
     return SCORESDE_OK;
 }
+
+/* Part p of a backward pass on lane q (sd_nn_part_fn): its parameter
+ * gradient into the lane's buffer (from zero), its input and feature
+ * adjoints into the caller's rows. */
+static void backward_part(void *ctx, size_t p, int q)
+{
+    const res_pass *c = ctx;
+    const sd_resmlp *net = c->net;
+    sd_resmlp_lane *ln = &c->ws->lane[q];
+    size_t lo, hi, no = net->n_out;
+    part_rows(c, p, &lo, &hi);
+    sd_resmlp_ws pw;
+    part_view(c->ws, 2 * lo, lo, hi - lo, 2 * (hi - lo), ln, &pw);
+    double *grad = c->param_grad ? ln->grad : NULL;
+    if (grad)
+        memset(grad, 0, net->n_params * sizeof *grad);
+    const double *g_out = SD_ROWS(c->g_out, lo, no), *g_tan = SD_ROWS(c->g_tan, lo, no);
+    double *emb_grad = SD_ROWS(c->emb_grad, lo, net->E), *in_grad = SD_ROWS(c->in_grad, lo, net->n_in);
+    if (net->prec == SD_MLP_F32)
+        res_backward_f32(net, &pw, g_out, g_tan, grad, emb_grad, in_grad);
+    else
+        res_backward_f64(net, &pw, g_out, g_tan, grad, emb_grad, in_grad);
+    ln->flops += pw.flops;
+}
+
+/* Add lanes 0 .. count-1's part gradients, in order, into param_grad[lo, hi)
+ * (sd_nn_reduce_fn). */
+static void backward_reduce(void *ctx, size_t p0, size_t count, size_t lo, size_t hi)
+{
+    (void)p0;
+    const res_pass *c = ctx;
+    for (size_t b = 0; b < count; b++) {
+        const double *restrict g = c->ws->lane[b].grad;
+        double *restrict pg = c->param_grad;
+        for (size_t i = lo; i < hi; i++)
+            pg[i] += g[i];
+    }
+}
+
+#undef SD_ROWS
 
 static int run_backward(const sd_resmlp *net, sd_resmlp_ws *ws, int want, const double *g_out,
                         const double *g_tan, double *param_grad, double *emb_grad,
@@ -375,10 +567,14 @@ static int run_backward(const sd_resmlp *net, sd_resmlp_ws *ws, int want, const 
                                         "workspace",
                        want == SD_RESMLP_STATE_TANGENT ? "tangent backward" : "backward",
                        want == SD_RESMLP_STATE_TANGENT ? "jvp" : "forward");
-    if (net->prec == SD_MLP_F32)
-        res_backward_f32(net, ws, g_out, g_tan, param_grad, emb_grad, in_grad);
+    res_pass c = {.net = net, .ws = ws, .n = ws->n, .parts = n_parts(ws->n), .g_out = g_out,
+                  .g_tan = g_tan, .param_grad = param_grad, .emb_grad = emb_grad,
+                  .in_grad = in_grad};
+    int nt = sd_nn_split_threads(ws->n_threads, c.parts, ws->lanes);
+    if (param_grad)
+        sd_nn_split_sum(nt, c.parts, net->n_params, backward_part, backward_reduce, &c);
     else
-        res_backward_f64(net, ws, g_out, g_tan, param_grad, emb_grad, in_grad);
+        sd_nn_split_run(nt, c.parts, backward_part, &c);
     return SCORESDE_OK;
 }
 

@@ -28,14 +28,18 @@
  *     g_f (W), beta_f (W), W_out (n_out x W), b_out (n_out).
  *
  * Every matrix product goes through BLIS's typed expert API with the
- * workspace's rntm_t. Threads: as the MLP engine (mlp.h): a network is
- * read-only during evaluation, a workspace belongs to one thread at a time,
- * and results do not depend on the workspace's thread count (GEMMs never
- * split their k dimension, row passes split rows, column sums split
- * columns and sum rows in order, per-row reductions run in a fixed order).
- * Nor on how a batch is split into calls for the forward and tangent
- * passes: rows never mix. Parameter gradients are sums over the rows of one
- * call, added to the caller's vector once per call.
+ * workspace's rntm_t (one BLIS thread). Threads: as the MLP engine (mlp.h):
+ * a network is read-only during evaluation, a workspace belongs to one
+ * thread at a time. A call's n rows are cut into ceil(n / 128) parts of
+ * equal size, whatever the thread count, and the workspace's threads share
+ * the parts (split.h): one OpenMP parallel region per call, each thread
+ * taking whole parts through the whole network. Results do not depend on
+ * the thread count: a row is computed alike in any part (the GEMMs run
+ * BLIS's conventional kernels, so a row's products do not depend on the
+ * rows beside it; per-row reductions run in a fixed order). Nor on how a
+ * batch is split into calls for the forward and tangent passes. Parameter
+ * gradients are summed part by part: each part's from zero (columns summed
+ * over its rows in order), added into the caller's vector in part order.
  * SPDX-License-Identifier: BSD-3-Clause
  */
 #ifndef SD_RESMLP_H
@@ -85,6 +89,14 @@ uint64_t sd_resmlp_ws_gemm_flops(const sd_resmlp_ws *ws);
  * sd_resmlp_backward needs. The callers (the model kind and the tests)
  * pass checked arguments with n <= max_rows; n = 0 or more is EINVAL. */
 int sd_resmlp_forward(const sd_resmlp *net, sd_resmlp_ws *ws, size_t n, const double *in,
+                      const double *emb, double *out);
+
+/* out = net(in, emb) as sd_resmlp_forward computes it (the same bits),
+ * keeping no backward state (a backward after it is refused): every block
+ * reuses the first block's row arrays and no act' is formed. For
+ * evaluations no backward follows (scores in samplers). Arguments as
+ * sd_resmlp_forward's. */
+int sd_resmlp_predict(const sd_resmlp *net, sd_resmlp_ws *ws, size_t n, const double *in,
                       const double *emb, double *out);
 
 /* out (may be NULL) = net(in, emb) and jv = J_in v for tangents v (n x n_in;

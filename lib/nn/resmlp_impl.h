@@ -1,8 +1,11 @@
 /*
  * The precision-generic half of the residual network engine, included
  * twice by resmlp.c: with R = double and R = float. It expects R, F(name),
- * GEMM, R_SQRT and R_IS_F64, and undefines them at the end. The formulas of the LayerNorm passes are in
- * docs/math.md ("Residual networks").
+ * GEMM, R_SQRT and R_IS_F64, and undefines them at the end. The formulas of
+ * the LayerNorm passes are in docs/math.md ("Residual networks"). Every pass
+ * here runs on the calling thread, over the rows of one part (resmlp.c
+ * shares a call's parts among threads, split.h), with the part's view of
+ * the workspace.
  * SPDX-License-Identifier: BSD-3-Clause
  */
 
@@ -74,35 +77,29 @@ static inline R F(rdot)(const R *restrict a, const R *restrict b, size_t w)
 }
 
 /* acc[j] += sum over rows i (in order) of A[i*lda + j] (times B[i*ldb + j]
- * when B is not NULL, plus A2[i*lda + j] B2[i*ldb + j] when A2 is not NULL),
- * columns split over threads. */
+ * when B is not NULL, plus A2[i*lda + j] B2[i*ldb + j] when A2 is not NULL). */
 static void F(colsum)(size_t r, size_t w, const R *A, const R *Bm, const R *A2, const R *B2,
-                      size_t lda, size_t ldb, R *acc, int nt)
+                      size_t lda, size_t ldb, R *acc)
 {
-#pragma omp parallel num_threads(nt) if (nt > 1 && w >= 64)
-    {
-        size_t T = (size_t)omp_get_num_threads(), q = (size_t)omp_get_thread_num();
-        size_t j0 = w * q / T, j1 = w * (q + 1) / T;
-        for (size_t i = 0; i < r; i++) {
-            const R *restrict a = A + i * lda;
-            R *restrict s = acc;
-            if (!Bm) {
-                SD_SIMD
-                for (size_t j = j0; j < j1; j++)
-                    s[j] += a[j];
-            } else if (!A2) {
-                const R *restrict b = Bm + i * ldb;
-                SD_SIMD
-                for (size_t j = j0; j < j1; j++)
-                    s[j] += a[j] * b[j];
-            } else {
-                const R *restrict b = Bm + i * ldb;
-                const R *restrict a2 = A2 + i * lda;
-                const R *restrict b2 = B2 + i * ldb;
-                SD_SIMD
-                for (size_t j = j0; j < j1; j++)
-                    s[j] += a[j] * b[j] + a2[j] * b2[j];
-            }
+    for (size_t i = 0; i < r; i++) {
+        const R *restrict a = A + i * lda;
+        R *restrict s = acc;
+        if (!Bm) {
+            SD_SIMD
+            for (size_t j = 0; j < w; j++)
+                s[j] += a[j];
+        } else if (!A2) {
+            const R *restrict b = Bm + i * ldb;
+            SD_SIMD
+            for (size_t j = 0; j < w; j++)
+                s[j] += a[j] * b[j];
+        } else {
+            const R *restrict b = Bm + i * ldb;
+            const R *restrict a2 = A2 + i * lda;
+            const R *restrict b2 = B2 + i * ldb;
+            SD_SIMD
+            for (size_t j = 0; j < w; j++)
+                s[j] += a[j] * b[j] + a2[j] * b2[j];
         }
     }
 }
@@ -153,9 +150,8 @@ SD_ACT_CLONES static void F(ln_forward_row)(int tangent, size_t r, size_t i, siz
 }
 
 static void F(ln_forward)(int tangent, size_t r, size_t w, R *H, const R *bias, const R *g,
-                          const R *beta, R *XH, R *N, R *DX, R *RS, int nt)
+                          const R *beta, R *XH, R *N, R *DX, R *RS)
 {
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (size_t i = 0; i < r; i++)
         F(ln_forward_row)(tangent, r, i, w, H, bias, g, beta, XH, N, DX, RS);
 }
@@ -205,16 +201,15 @@ SD_ACT_CLONES static void F(ln_backward_row)(int tangent, size_t r, size_t i, si
 }
 
 static void F(ln_backward)(int tangent, size_t r, size_t w, R *G3, const R *g, const R *XH,
-                           const R *DX, const R *RS, R *gg, R *gb, R *G, int nt)
+                           const R *DX, const R *RS, R *gg, R *gb, R *G)
 {
     if (gg) {
         if (tangent)
-            F(colsum)(r, w, G3, XH, G3 + r * w, DX, w, w, gg, nt);
+            F(colsum)(r, w, G3, XH, G3 + r * w, DX, w, w, gg);
         else
-            F(colsum)(r, w, G3, XH, NULL, NULL, w, w, gg, nt);
-        F(colsum)(r, w, G3, NULL, NULL, NULL, w, w, gb, nt);
+            F(colsum)(r, w, G3, XH, NULL, NULL, w, w, gg);
+        F(colsum)(r, w, G3, NULL, NULL, NULL, w, w, gb);
     }
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (size_t i = 0; i < r; i++)
         F(ln_backward_row)(tangent, r, i, w, G3, g, XH, RS, G);
 }
@@ -224,10 +219,9 @@ static void F(ln_backward)(int tangent, size_t r, size_t w, R *G3, const R *g, c
  * the r primal rows left xhat in XH and rho in RS: N's row r + q gets
  * g dxhat, with the arithmetic of ln_forward's tangent mode. */
 static void F(ln_tangents)(size_t r, size_t T, size_t w, const R *H, const R *g, const R *XH,
-                           const R *RS, R *N, int nt)
+                           const R *RS, R *N)
 {
     R inv_w = (R)1 / (R)w;
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (size_t q = 0; q < T; q++) {
         size_t i = q % r;
         const R *restrict v = H + (r + q) * w, *restrict xh = XH + i * w;
@@ -264,41 +258,45 @@ static void F(prologue)(const sd_resmlp *net, sd_resmlp_ws *ws, size_t r, size_t
 
 /* The blocks, the final LayerNorm and the output layer's product (Y = N
  * W_out^T, its bias not added) of r primal rows and T tangent rows after
- * the prologue. With keep (jvp: T = r) the tangent rows go through
- * ln_forward's and the activation's tangent modes, which keep the state
- * the tangent backward needs; otherwise (the stacked pass) through
- * ln_tangents and times_act_prime, which keep none. The same arithmetic
- * either way. Each layer's bias on the residual stream (b_in, then b2 of
- * each block) is added by the LayerNorm that next reads the rows. */
+ * the prologue. With keep (forward; jvp: T = r) every block's row passes
+ * leave the state the backward passes need in the block's own arrays, the
+ * tangent rows going through ln_forward's and the activation's tangent
+ * modes. Otherwise (predict: T = 0; the stacked pass) no state is kept:
+ * every block reuses block 0's arrays, act' is formed only for the tangent
+ * rows of the stacked pass, and those go through ln_tangents and
+ * times_act_prime. The same arithmetic either way. Each layer's bias on the
+ * residual stream (b_in, then b2 of each block) is added by the LayerNorm
+ * that next reads the rows. */
 static void F(trunk)(const sd_resmlp *net, sd_resmlp_ws *ws, size_t r, size_t T, int keep)
 {
     const R *P = (const R *)net->params;
     size_t W = net->W, B = net->B, m = r + T;
-    int nt = ws->n_threads, tangent = T > 0 && keep, stacked = T > 0 && !keep;
+    int tangent = T > 0 && keep, stacked = T > 0 && !keep;
     R *H = (R *)ws->h;
     const R *pending = P + net->o_bin;
     for (size_t b = 0; b <= B; b++) {
-        R *XH = (R *)ws->xh[b], *N = (R *)ws->nn[b], *RS = (R *)ws->rs[b];
+        size_t sb = keep ? b : 0; /* the arrays the block's row passes use */
+        R *XH = (R *)ws->xh[sb], *N = (R *)ws->nn[sb], *RS = (R *)ws->rs[sb];
         size_t o_g = b < B ? block_at(net, b).g : net->o_gf;
-        F(ln_forward)(tangent, r, W, H, pending, P + o_g, P + o_g + W, XH, N, (R *)ws->dx[b], RS,
-                      nt);
+        F(ln_forward)(tangent, r, W, H, pending, P + o_g, P + o_g + W, XH, N, (R *)ws->dx[sb],
+                      RS);
         if (stacked)
-            F(ln_tangents)(r, T, W, H, P + o_g, XH, RS, N, nt);
+            F(ln_tangents)(r, T, W, H, P + o_g, XH, RS, N);
         if (b == B)
             break;
         sd_resmlp_block k = block_at(net, b);
-        R *A = (R *)ws->aa[b], *Dv = (R *)ws->dd[b];
+        R *A = (R *)ws->aa[sb], *Dv = keep || stacked ? (R *)ws->dd[sb] : NULL;
         F(mul_wt)(ws, m, W, W, N, W, P + k.W1, 0, A, W);
         /* a = act(z + b1) + e P_b^T + p_b on the primal rows */
-        F(activate_add)(net->act, tangent, r, W, A, P + k.b1, Dv, (R *)ws->ee[b],
-                        (R *)ws->ep + b * W, B * W, P + net->o_p + b * W, nt);
+        F(activate_add)(net->act, tangent, r, W, A, P + k.b1, Dv, (R *)ws->ee[sb],
+                        (R *)ws->ep + b * W, B * W, P + net->o_p + b * W);
         if (stacked)
-            F(times_act_prime)(r, T, W, A, Dv, nt);
+            F(times_act_prime)(r, T, W, A, Dv);
         F(mul_wt)(ws, m, W, W, A, W, P + k.W2, 1, H, W);
         pending = P + k.b2;
     }
-    F(mul_wt)(ws, m, net->n_out, W, (R *)ws->nn[B], W, P + net->o_wout, 0, (R *)ws->y,
-              net->n_out);
+    F(mul_wt)(ws, m, net->n_out, W, (R *)ws->nn[keep ? B : 0], W, P + net->o_wout, 0,
+              (R *)ws->y, net->n_out);
 }
 
 /* out (r x n_out) = Y's primal rows + b_out, in double. */
@@ -311,16 +309,18 @@ static void F(put_out)(const sd_resmlp *net, const sd_resmlp_ws *ws, size_t r, d
             out[i * no + j] = (double)(Y[i * no + j] + bo[j]);
 }
 
-/* The forward pass of r rows; in tangent mode the tangent rows follow. */
+/* The forward pass of r rows; in tangent mode (keep) the tangent rows
+ * follow. keep: the backward state is kept (trunk). */
 static void F(res_forward)(const sd_resmlp *net, sd_resmlp_ws *ws, size_t r, const double *in,
-                           const double *emb, const double *v, double *out, double *jv)
+                           const double *emb, const double *v, double *out, double *jv,
+                           int keep)
 {
     size_t ni = net->n_in, no = net->n_out, T = v ? r : 0;
     R *X0 = (R *)ws->x0;
     for (size_t i = 0; i < T * ni; i++)
         X0[r * ni + i] = (R)v[i];
     F(prologue)(net, ws, r, r + T, in, emb);
-    F(trunk)(net, ws, r, T, 1);
+    F(trunk)(net, ws, r, T, keep);
     if (out)
         F(put_out)(net, ws, r, out);
     const R *Y = (const R *)ws->y;
@@ -335,7 +335,7 @@ static void F(res_backward)(const sd_resmlp *net, sd_resmlp_ws *ws, const double
 {
     const R *P = (const R *)net->params;
     size_t W = net->W, B = net->B, E = net->E, ni = net->n_in, no = net->n_out, r = ws->n;
-    int tangent = ws->state == SD_RESMLP_STATE_TANGENT, nt = ws->n_threads;
+    int tangent = ws->state == SD_RESMLP_STATE_TANGENT;
     size_t m = tangent ? 2 * r : r;
     R *gw = NULL;
     if (param_grad) {
@@ -356,25 +356,24 @@ static void F(res_backward)(const sd_resmlp *net, sd_resmlp_ws *ws, const double
     /* output layer and final LayerNorm */
     if (gw) {
         F(acc_gt)(ws, m, no, W, GY, no, (R *)ws->nn[B], W, gw + net->o_wout);
-        F(colsum)(r, no, GY, NULL, NULL, NULL, no, no, gw + net->o_wout + no * W, 1);
+        F(colsum)(r, no, GY, NULL, NULL, NULL, no, no, gw + net->o_wout + no * W);
     }
     F(mul_w)(ws, m, no, W, GY, no, P + net->o_wout, G3, W);
     memset(G, 0, m * W * sizeof(R));
     F(ln_backward)(tangent, r, W, G3, P + net->o_gf, (R *)ws->xh[B], (R *)ws->dx[B],
                    (R *)ws->rs[B], gw ? gw + net->o_gf : NULL, gw ? gw + net->o_gf + W : NULL,
-                   G, nt);
+                   G);
     for (size_t b = B; b-- > 0;) {
         sd_resmlp_block k = block_at(net, b);
         const R *D = (const R *)ws->dd[b], *Ee = (const R *)ws->ee[b];
         if (gw) {
             F(acc_gt)(ws, m, W, W, G, W, (R *)ws->aa[b], W, gw + k.W2);
-            F(colsum)(r, W, G, NULL, NULL, NULL, W, W, gw + k.b2, nt);
+            F(colsum)(r, W, G, NULL, NULL, NULL, W, W, gw + k.b2);
         }
         /* (a-bar; ta-bar) = (h-bar; th-bar) W2 */
         F(mul_w)(ws, m, W, W, G, W, P + k.W2, G2, W);
         /* a-bar feeds the embedding projection; then through the activation:
          * z-bar = a-bar act' + ta-bar u act'', u-bar = ta-bar act' */
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
         for (size_t i = 0; i < r; i++) {
             R *restrict ab = G2 + i * W;
             R *restrict ga = GA + i * B * W + b * W;
@@ -399,16 +398,16 @@ static void F(res_backward)(const sd_resmlp *net, sd_resmlp_ws *ws, const double
         }
         if (gw) {
             F(acc_gt)(ws, m, W, W, G2, W, (R *)ws->nn[b], W, gw + k.W1);
-            F(colsum)(r, W, G2, NULL, NULL, NULL, W, W, gw + k.b1, nt);
+            F(colsum)(r, W, G2, NULL, NULL, NULL, W, W, gw + k.b1);
         }
         F(mul_w)(ws, m, W, W, G2, W, P + k.W1, G3, W);
         F(ln_backward)(tangent, r, W, G3, P + k.g, (R *)ws->xh[b], (R *)ws->dx[b],
-                       (R *)ws->rs[b], gw ? gw + k.g : NULL, gw ? gw + k.beta : NULL, G, nt);
+                       (R *)ws->rs[b], gw ? gw + k.g : NULL, gw ? gw + k.beta : NULL, G);
     }
     /* the embedding projections, all blocks in one product each */
     if (gw) {
         F(acc_gt)(ws, r, B * W, E, GA, B * W, (R *)ws->emb, E, gw + net->o_P);
-        F(colsum)(r, B * W, GA, NULL, NULL, NULL, B * W, B * W, gw + net->o_p, nt);
+        F(colsum)(r, B * W, GA, NULL, NULL, NULL, B * W, B * W, gw + net->o_p);
     }
     if (emb_grad) {
         R *GE = (R *)ws->ge;
@@ -419,7 +418,7 @@ static void F(res_backward)(const sd_resmlp *net, sd_resmlp_ws *ws, const double
     /* input layer */
     if (gw) {
         F(acc_gt)(ws, m, W, ni, G, W, (R *)ws->x0, ni, gw + net->o_win);
-        F(colsum)(r, W, G, NULL, NULL, NULL, W, W, gw + net->o_bin, nt);
+        F(colsum)(r, W, G, NULL, NULL, NULL, W, W, gw + net->o_bin);
     }
     if (in_grad) {
         R *GI = (R *)ws->gin;
@@ -434,14 +433,15 @@ static void F(res_backward)(const sd_resmlp *net, sd_resmlp_ws *ws, const double
 #endif
 }
 
-/* The stacked-tangent pass (sd_resmlp_jvp_multi): per row block of rb rows,
+/* The stacked-tangent pass (sd_resmlp_jvp_multi) over rows lo .. hi-1 of a
+ * call of n rows (the stride of the tangents): per row block of rb rows,
  * the rb primal rows and then G tangent blocks of rb rows go through each
  * product as ONE GEMM; the row passes (LayerNorm, activation, biases, the
  * embedding) run as forward's on the primal rows and as jvp's on the
  * tangent rows. No backward state is kept. */
-static void F(res_forward_multi)(const sd_resmlp *net, sd_resmlp_ws *ws, size_t n,
-                                 const double *in, const double *emb, size_t K, size_t nv,
-                                 const double *v, double *out, double *jv)
+static void F(res_forward_multi)(const sd_resmlp *net, sd_resmlp_ws *ws, size_t n, size_t lo,
+                                 size_t hi, const double *in, const double *emb, size_t K,
+                                 size_t nv, const double *v, double *out, double *jv)
 {
     size_t E = net->E, ni = net->n_in, no = net->n_out;
     size_t cap = 2 * ws->max_rows;
@@ -450,8 +450,8 @@ static void F(res_forward_multi)(const sd_resmlp *net, sd_resmlp_ws *ws, size_t 
     const R *Y = (const R *)ws->y;
     for (size_t g0 = 0; g0 < K; g0 += G) {
         size_t gc = K - g0 < G ? K - g0 : G;
-        for (size_t row = 0; row < n; row += rb0) {
-            size_t r = n - row < rb0 ? n - row : rb0, T = gc * r;
+        for (size_t row = lo; row < hi; row += rb0) {
+            size_t r = hi - row < rb0 ? hi - row : rb0, T = gc * r;
             for (size_t k = 0; k < gc; k++)
                 for (size_t i = 0; i < r; i++) {
                     R *dst = X0 + ((1 + k) * r + i) * ni;

@@ -5,8 +5,10 @@
  * its first step with the singlestep DPM-Solver++(2S) (see dpm_first_2s).
  * The last steps use lower orders too (LOWER_ORDER_FINAL, see
  * sd_solve_multistep_order).
- * UNIPC = 1 adds the UniC corrector (Zhao et al. 2023, arXiv:2302.04867) of
- * the predictor's order after every step but the last (see unic_weights).
+ * UniPC (Zhao et al. 2023, arXiv:2302.04867), the row that UNIPC = 1
+ * selects, is this predictor with the UniC corrector of the predictor's
+ * order after every step but the last (see unic_weights). The adaptive
+ * DPM-Solver++ (the row that ADAPTIVE = 1 selects) is at the end.
  * SPDX-License-Identifier: BSD-3-Clause
  */
 #include <math.h>
@@ -29,28 +31,23 @@ static size_t dpm_ws(const sd_run *run)
     return 3 * run->D;
 }
 
-/* The two previous data predictions; with UNIPC also the third (UniC-3
+/* The two previous data predictions; UniPC keeps the third too (UniC-3
  * uses the three the 3M predictor used) and the corrected point x_{k-1}. */
 static size_t dpm_state(const sd_run *run)
 {
-    return (sd_opt_int(run->s, SCORESDE_SAMPLER_UNIPC) ? 4 : 2) * run->D;
+    return 2 * run->D;
 }
 
-static double lam_at(const sd_run *r, size_t k)
+static size_t unipc_state(const sd_run *run)
 {
-    return log(r->alpha[k] / r->sigma[k]);
-}
-
-static double lam_of(const sd_run *r, size_t k)
-{
-    return lam_at(r, k);
+    return 4 * run->D;
 }
 
 /* The predictor order of step k (warm-up, lower_order_final and the
  * step-ratio guard). */
 static size_t dpm_order(const sd_run *r, size_t k)
 {
-    return sd_solve_multistep_order(r, k, sd_opt_size(r->s, SCORESDE_SAMPLER_ORDER), lam_of);
+    return sd_solve_multistep_order(r, k, sd_opt_size(r->s, SCORESDE_SAMPLER_ORDER), sd_solve_lambda);
 }
 
 /* Step k is 3M's singlestep 2S start. */
@@ -149,10 +146,10 @@ static void dpm_unic(sd_block *b, size_t k, const double *mk)
     if (dpm_is_2s(r, k - 1))
         return;
     size_t p = dpm_order(r, k - 1);
-    double ls = lam_at(r, k - 1), h = lam_at(r, k) - ls;
+    double ls = sd_solve_lambda(r, k - 1), h = sd_solve_lambda(r, k) - ls;
     double rk[3], w[3];
     for (size_t j = 0; j + 1 < p; j++)
-        rk[j] = (lam_at(r, k - 2 - j) - ls) / h;
+        rk[j] = (sd_solve_lambda(r, k - 2 - j) - ls) / h;
     rk[p - 1] = 1.0;
     unic_weights(p, h, rk, w);
     double at = r->alpha[k], ratio = r->sigma[k] / r->sigma[k - 1], c0 = -at * expm1(-h);
@@ -179,7 +176,7 @@ static int dpm_first_2s(sd_block *b, const double *m0)
     const sd_run *r = b->run;
     size_t D = r->D, nD = b->n * D;
     double *xm = b->ws + nD, *mm = xm + nD;
-    double ls = lam_at(r, 0), h = lam_at(r, 1) - ls;
+    double ls = sd_solve_lambda(r, 0), h = sd_solve_lambda(r, 1) - ls;
     double tm, am, sm, T = r->grid[0];
     /* the time where lambda = ls + h/2, i.e. sigma/alpha = exp(-(ls + h/2)) */
     SD_TRY(sd_solve_time_of_ratio(r->sde, exp(-(ls + 0.5 * h)), r->grid[1], T, &tm));
@@ -198,11 +195,11 @@ static int dpm_first_2s(sd_block *b, const double *m0)
     return SCORESDE_OK;
 }
 
-static int dpm_step(sd_block *b, size_t k)
+/* Step k of DPM-Solver++, or with unipc of UniPC (UniC first, from k = 1). */
+static int multistep(sd_block *b, size_t k, int unipc)
 {
     const sd_run *r = b->run;
     size_t D = r->D, N = r->N;
-    int unipc = sd_opt_int(r->s, SCORESDE_SAMPLER_UNIPC);
     size_t sd = (unipc ? 4 : 2) * D; /* state doubles per sample */
     double *m0 = b->ws;
     b->t_now = r->grid[k];
@@ -218,15 +215,15 @@ static int dpm_step(sd_block *b, size_t k)
         dpm_unic(b, k, m0);
     size_t order = dpm_order(r, k);
     int single = dpm_is_2s(r, k);
-    double h = lam_at(r, k + 1) - lam_at(r, k), phi1 = expm1(-h);
+    double h = sd_solve_lambda(r, k + 1) - sd_solve_lambda(r, k), phi1 = expm1(-h);
     double at = r->alpha[k + 1], ratio = r->sigma[k + 1] / r->sigma[k];
     double c1 = -at * phi1, c2 = 0.0, c3 = 0.0, r0 = 1.0, r1 = 1.0;
     if (order >= 2)
-        r0 = (lam_at(r, k) - lam_at(r, k - 1)) / h;
+        r0 = (sd_solve_lambda(r, k) - sd_solve_lambda(r, k - 1)) / h;
     if (order == 2)
         c2 = -0.5 * at * phi1;
     if (order == 3) {
-        r1 = (lam_at(r, k - 1) - lam_at(r, k - 2)) / h;
+        r1 = (sd_solve_lambda(r, k - 1) - sd_solve_lambda(r, k - 2)) / h;
         double phi2 = phi1 / h + 1.0, phi3 = phi2 / h - 0.5;
         c2 = at * phi2;
         c3 = -at * phi3;
@@ -266,6 +263,16 @@ static int dpm_step(sd_block *b, size_t k)
     return SCORESDE_OK;
 }
 
+static int dpm_step(sd_block *b, size_t k)
+{
+    return multistep(b, k, 0);
+}
+
+static int unipc_step(sd_block *b, size_t k)
+{
+    return multistep(b, k, 1);
+}
+
 /* Optional Tweedie denoising at eps. */
 static int dpm_finish(sd_block *b)
 {
@@ -295,12 +302,23 @@ const sd_method_ops sd_method_dpmpp = {
                                            {SCORESDE_SAMPLER_FINAL_STEP,
                                             SCORESDE_SAMPLER_FINAL_STOP},
                                            {0, 0}},
-    .reads = SD_READS_MULTISTEP | SD_SETTING_BIT(ADAPTIVE) | SD_SETTING_BIT(UNIPC) |
-             SD_READS_FINAL | SD_READS_DATA,
+    .reads = SD_READS_MULTISTEP | SD_READS_FINAL | SD_READS_DATA,
     .prepare = dpm_prepare,
     .ws_doubles = dpm_ws,
     .state_doubles = dpm_state,
     .step = dpm_step,
+    .finish = dpm_finish,
+};
+
+const sd_method_ops sd_method_unipc = {
+    .name = "UniPC",
+    .method = SCORESDE_SAMPLER_DPMPP,
+    .selector = SCORESDE_SAMPLER_UNIPC,
+    .reads = SD_SETTING_BIT(UNIPC) | SD_READS_MULTISTEP | SD_READS_FINAL | SD_READS_DATA,
+    .prepare = dpm_prepare,
+    .ws_doubles = dpm_ws,
+    .state_doubles = unipc_state,
+    .step = unipc_step,
     .finish = dpm_finish,
 };
 
@@ -318,9 +336,21 @@ const sd_method_ops sd_method_dpmpp = {
  *   p2(h) = 1 + expm1(-h)/h ~ h/2,  p3(h) = 1/2 - p2(h)/h ~ h/6.
  * D1 = (m(u_r) - m0)/r = h m' + (r h^2/2) m'' + O(h^3): with r = 2/3,
  * p2 D1 matches p2 h m' + p3 h^2 m'' to O(h^4) locally (p3 ~ h/6 = p2 r/2),
- * order 3; with r = 1/3 it leaves (h/12 - h/6) h^2 m'', order 2. */
+ * order 3; with r = 1/3 it leaves (h/12 - h/6) h^2 m'', order 2. The step
+ * size in lambda comes from the shared controller (control.c) with that
+ * order-2 estimate. */
 
-enum { AD_LAM, AD_H, AD_T, AD_DONE, AD_ACC, AD_REJ, AD_NFE, AD_NSTATE };
+/* Per-sample state: the controller's (h in lambda), then lambda. */
+enum {
+    AD_T = SD_CTL_T,
+    AD_H = SD_CTL_H,
+    AD_DONE = SD_CTL_DONE,
+    AD_ACC = SD_CTL_ACC,
+    AD_REJ = SD_CTL_REJ,
+    AD_NFE = SD_CTL_NFE,
+    AD_LAM = SD_CTL_N,
+    AD_NSTATE
+};
 
 /* p2(h) = 1 + expm1(-h)/h, with its series where the quotient cancels. */
 static double ad_p2(double h)
@@ -456,45 +486,24 @@ static size_t dpa_state(const sd_run *run)
 
 static double dpa_lam_end(const sd_run *r)
 {
-    return lam_at(r, r->N);
-}
-
-static void dpa_summarise(sd_block *b)
-{
-    double tn = b->run->t_end, nfe = 0.0, acc = 0.0, rej = 0.0;
-    int done = 1;
-    for (size_t i = 0; i < b->n; i++) {
-        const double *st = b->state + i * AD_NSTATE;
-        if (st[AD_T] > tn)
-            tn = st[AD_T];
-        if (st[AD_NFE] > nfe)
-            nfe = st[AD_NFE];
-        acc += st[AD_ACC];
-        rej += st[AD_REJ];
-        done &= st[AD_DONE] != 0.0;
-    }
-    b->t_now = tn;
-    b->nfe = (uint64_t)nfe;
-    b->accepted = (uint64_t)acc;
-    b->rejected = (uint64_t)rej;
-    b->done = done;
+    return sd_solve_lambda(r, r->N);
 }
 
 static int dpa_init(sd_block *b)
 {
     const sd_run *r = b->run;
-    double span = dpa_lam_end(r) - lam_at(r, 0);
+    double span = dpa_lam_end(r) - sd_solve_lambda(r, 0);
     double h = r->s->opt[SCORESDE_SAMPLER_H_INIT];
     if (isnan(h))
         h = 0.05; /* Lu et al.'s starting step in lambda */
     for (size_t i = 0; i < b->n; i++) {
         double *st = b->state + i * AD_NSTATE;
-        st[AD_LAM] = lam_at(r, 0);
+        st[AD_LAM] = sd_solve_lambda(r, 0);
         st[AD_H] = h < span ? h : span;
         st[AD_T] = r->t_start;
         st[AD_DONE] = st[AD_ACC] = st[AD_REJ] = st[AD_NFE] = 0.0;
     }
-    dpa_summarise(b);
+    sd_control_summarise(b, AD_NSTATE);
     return SCORESDE_OK;
 }
 
@@ -566,10 +575,9 @@ static int dpa_step(sd_block *b, size_t round)
     const scoresde_sampler *s = r->s;
     size_t D = r->D, n = b->n, nD = n * D;
     double atol = s->opt[SCORESDE_SAMPLER_ATOL], rtol = s->opt[SCORESDE_SAMPLER_RTOL];
-    double lam_end = dpa_lam_end(r), span = lam_end - lam_at(r, 0);
-    double hmin =
-        isnan(s->opt[SCORESDE_SAMPLER_H_MIN]) ? 1e-14 * span : s->opt[SCORESDE_SAMPLER_H_MIN];
-    double maxsteps = s->opt[SCORESDE_SAMPLER_MAX_STEPS];
+    double lam_end = dpa_lam_end(r);
+    sd_control ctl;
+    sd_control_init(&ctl, s, 2, lam_end - sd_solve_lambda(r, 0), "lambda step"); /* x_h - x_low: order 2 */
     double *m0 = b->ws, *u = m0 + nD, *m1 = u + nD, *m2 = m1 + nD, *xl = m2 + nD;
     double *A0 = xl + nD, *S0 = A0 + n, *A1 = S0 + n, *S1 = A1 + n, *A2 = S1 + n, *S2 = A2 + n;
     double *AS = S2 + n, *SS = AS + n;
@@ -627,8 +635,7 @@ static int dpa_step(sd_block *b, size_t round)
                            "sample %llu: the data prediction is not finite in the step from "
                            "t = %g (lambda step %g), round %zu",
                            (unsigned long long)(r->first + b->i0 + i), st[AD_T], h, round + 1);
-        int accept = err <= 1.0;
-        if (accept) {
+        if (sd_control_accepts(err)) {
             memcpy(x, xh, D * sizeof(double));
             st[AD_ACC] += 1.0;
             st[AD_T] = b->t[i];
@@ -641,25 +648,16 @@ static int dpa_step(sd_block *b, size_t round)
         } else {
             st[AD_REJ] += 1.0;
         }
-        /* error estimate O(h^3): exponent 1/3, safety 0.9, growth in [0.2, 5] */
-        double fac = err == 0.0 ? 5.0 : 0.9 * pow(err, -1.0 / 3.0);
-        fac = fmin(accept ? 5.0 : 1.0, fmax(0.2, fac));
-        double hn = h * fac, rest = lam_end - st[AD_LAM];
-        if (hn < hmin)
-            return sd_fail(SCORESDE_ENUMERIC,
-                           "sample %llu: the lambda step %g fell below H_MIN (%g) at t = %g",
-                           (unsigned long long)(r->first + b->i0 + i), hn, hmin, st[AD_T]);
-        st[AD_H] = hn < rest ? hn : rest;
-        if (st[AD_ACC] + st[AD_REJ] >= maxsteps)
-            return sd_solve_out_of_steps(b, i, st[AD_T]);
+        SD_TRY(sd_control_next(&ctl, b, i, st, h, err, lam_end - st[AD_LAM]));
     }
-    dpa_summarise(b);
+    sd_control_summarise(b, AD_NSTATE);
     return SCORESDE_OK;
 }
 
 const sd_method_ops sd_method_dpmpp_adaptive = {
     .name = "adaptive DPM-Solver++",
     .method = SCORESDE_SAMPLER_DPMPP,
+    .selector = SCORESDE_SAMPLER_ADAPTIVE,
     .reads = SD_SETTING_BIT(ADAPTIVE) | SD_READS_ADAPTIVE | SD_READS_FINAL | SD_READS_DATA,
     .prepare = dpa_prepare,
     .ws_doubles = dpa_ws,

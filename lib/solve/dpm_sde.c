@@ -10,11 +10,6 @@
 
 #include "solve_internal.h"
 
-static double lam(const sd_run *r, size_t k)
-{
-    return log(r->alpha[k] / r->sigma[k]);
-}
-
 /* The data prediction m (guided) at grid point k into out; nfe += 1. */
 static int data_at(sd_block *b, size_t k, double *out)
 {
@@ -83,7 +78,7 @@ static int ddim_step(sd_block *b, size_t k)
     SD_TRY(data_at(b, k, m));
     double eta = r->s->opt[SCORESDE_SAMPLER_ETA];
     double at = r->alpha[k], st = r->sigma[k], as = r->alpha[k + 1], ss = r->sigma[k + 1];
-    double h = lam(r, k + 1) - lam(r, k);
+    double h = sd_solve_lambda(r, k + 1) - sd_solve_lambda(r, k);
     double se = fmin(eta * ss * sqrt(-expm1(-2.0 * h)), ss);
     double ce = sqrt(ss * ss - se * se) / st;
     if (se > 0.0)
@@ -165,11 +160,6 @@ static double phi3(double y)
     return phi2(y) / y - 0.5;
 }
 
-static double lam_of(const sd_run *r, size_t k)
-{
-    return lam(r, k);
-}
-
 static int dps_step(sd_block *b, size_t k)
 {
     const sd_run *r = b->run;
@@ -177,17 +167,17 @@ static int dps_step(sd_block *b, size_t k)
     double *m = b->ws, *z = m + nD;
     b->t_now = r->grid[k];
     SD_TRY(data_at(b, k, m));
-    size_t order = sd_solve_multistep_order(r, k, sd_opt_size(r->s, SCORESDE_SAMPLER_ORDER), lam_of);
+    size_t order = sd_solve_multistep_order(r, k, sd_opt_size(r->s, SCORESDE_SAMPLER_ORDER), sd_solve_lambda);
     double eta = r->s->opt[SCORESDE_SAMPLER_ETA], c = 1.0 + eta;
-    double h = lam(r, k + 1) - lam(r, k), as = r->alpha[k + 1];
+    double h = sd_solve_lambda(r, k + 1) - sd_solve_lambda(r, k), as = r->alpha[k + 1];
     double cx = r->sigma[k + 1] / r->sigma[k] * exp(-eta * h);
     double c0 = -as * expm1(-c * h), c1 = as * phi2(c * h), c2 = -as * phi3(c * h);
     double cz = r->sigma[k + 1] * sqrt(-expm1(-2.0 * eta * h));
     double r0 = 1.0, r1 = 1.0;
     if (order >= 2)
-        r0 = (lam(r, k) - lam(r, k - 1)) / h;
+        r0 = (sd_solve_lambda(r, k) - sd_solve_lambda(r, k - 1)) / h;
     if (order >= 3)
-        r1 = (lam(r, k - 1) - lam(r, k - 2)) / h;
+        r1 = (sd_solve_lambda(r, k - 1) - sd_solve_lambda(r, k - 2)) / h;
     if (cz > 0.0)
         sd_solve_noise(b, k, z);
     for (size_t i = 0; i < b->n; i++) {

@@ -2,18 +2,27 @@
  * Plain (unadjusted) Langevin dynamics for a time-free score s = grad log p
  * of a fixed target (docs/math.md section 3; seed 003 eq. 8):
  *     x <- x + delta s(x) + sqrt(2 delta) z.
- * It runs through the same block driver as the samplers; the score is the
- * caller's hook, called with t = 0 for every sample.
+ * A method row like the samplers' (the same driver and entry path); the
+ * score is the caller's hook, in the run's context, called with t = 0 for
+ * every sample.
  * SPDX-License-Identifier: BSD-3-Clause
  */
 #include <math.h>
 
 #include "solve_internal.h"
 
-typedef struct lgv_hook {
+/* The run's context: the caller's score hook. */
+typedef struct lgv_ctx {
     scoresde_score_fn score;
     void *user;
-} lgv_hook;
+} lgv_ctx;
+
+void sd_langevin_set_score(sd_run *run, scoresde_score_fn score, void *user)
+{
+    lgv_ctx *c = run->ctx;
+    c->score = score;
+    c->user = user;
+}
 
 static size_t lgv_ws(const sd_run *run)
 {
@@ -28,7 +37,7 @@ static size_t lgv_state(const sd_run *run)
 static int lgv_step(sd_block *b, size_t k)
 {
     const sd_run *r = b->run;
-    const lgv_hook *hook = r->extra;
+    const lgv_ctx *hook = r->ctx;
     size_t nD = b->n * r->D;
     double *score = b->ws, *z = score + nD;
     double delta = r->s->opt[SCORESDE_SAMPLER_LANGEVIN_STEP];
@@ -47,20 +56,15 @@ static int lgv_step(sd_block *b, size_t k)
     return SCORESDE_OK;
 }
 
-static const sd_method_ops lgv_ops = {
+/* Not a sampler method (any sampler's settings run it): method 0. No
+ * prepare: the entry point checked every argument, and the settings it
+ * reads (STEPS, LANGEVIN_STEP, THREADS, BLOCK) were checked when set. */
+const sd_method_ops sd_method_langevin = {
     .name = "Langevin dynamics",
     .method = 0,
+    .reads = SD_SETTING_BIT(LANGEVIN_STEP),
+    .ctx_size = sizeof(lgv_ctx),
     .ws_doubles = lgv_ws,
     .state_doubles = lgv_state,
     .step = lgv_step,
 };
-
-int sd_solve_langevin_setup(sd_run *run, scoresde_score_fn score, void *user, void *hook_mem)
-{
-    lgv_hook *h = hook_mem;
-    h->score = score;
-    h->user = user;
-    run->extra = h;
-    run->ops = &lgv_ops;
-    return SCORESDE_OK;
-}

@@ -5,12 +5,29 @@
  */
 #include "solve_internal.h"
 
+/* The run's context: the rows of PREDICTOR and CORRECTOR and, when
+ * inpainting, the known coordinates. */
+typedef struct pc_ctx {
+    const sd_predictor_ops *p;
+    const sd_corrector_ops *c;
+    const unsigned char *mask; /* D flags (non-zero = known), or NULL: sampling */
+    const double *known;       /* n x D values for the call */
+} pc_ctx;
+
+void sd_pc_set_known(sd_run *run, const unsigned char *mask, const double *known)
+{
+    pc_ctx *pc = run->ctx;
+    pc->mask = mask;
+    pc->known = known;
+}
+
 static int pc_prepare(sd_run *run)
 {
     const scoresde_sampler *s = run->s;
+    pc_ctx *pc = run->ctx;
     const sd_predictor_ops *p = sd_predictor_find(sd_opt_int(s, SCORESDE_SAMPLER_PREDICTOR));
     const sd_corrector_ops *c = sd_corrector_find(sd_opt_int(s, SCORESDE_SAMPLER_CORRECTOR));
-    if (run->alpha == NULL && run->mask != NULL)
+    if (run->alpha == NULL && pc->mask != NULL)
         return sd_fail(SCORESDE_EUNSUPPORTED,
                        "inpainting needs the SDE's Gaussian marginal, which this SDE lacks");
     if (run->alpha == NULL) {
@@ -36,8 +53,8 @@ static int pc_prepare(sd_run *run)
                        "the run needs %g noise draws per sample ((STEPS x (CORRECTOR_STEPS + 1) "
                        "+ 1) x D), more than the 2^56 the offsets of a purpose allow",
                        draws);
-    run->sub = p;
-    run->extra = c;
+    pc->p = p;
+    pc->c = c;
     return SCORESDE_OK;
 }
 
@@ -58,7 +75,8 @@ static size_t pc_state(const sd_run *run)
 static void pc_impose(sd_block *b, size_t k, uint64_t d)
 {
     const sd_run *r = b->run;
-    if (r->mask == NULL)
+    const pc_ctx *pc = r->ctx;
+    if (pc->mask == NULL)
         return;
     size_t D = r->D;
     double *z = b->ws + b->n * D; /* the noise buffer, free between updates */
@@ -67,9 +85,9 @@ static void pc_impose(sd_block *b, size_t k, uint64_t d)
                       SCORESDE_RNG_OFFSET(SCORESDE_RNG_INPAINT, d * D), D, z + i * D);
     double a = r->alpha[k], sg = r->sigma[k];
     for (size_t i = 0; i < b->n; i++) {
-        const double *y = r->known + (b->i0 + i) * D;
+        const double *y = pc->known + (b->i0 + i) * D;
         for (size_t j = 0; j < D; j++)
-            if (r->mask[j])
+            if (pc->mask[j])
                 b->x[i * D + j] = a * y[j] + sg * z[i * D + j];
     }
 }
@@ -85,8 +103,9 @@ static int pc_init(sd_block *b)
 static int pc_step(sd_block *b, size_t k)
 {
     const sd_run *r = b->run;
-    const sd_predictor_ops *p = r->sub;
-    const sd_corrector_ops *c = r->extra;
+    const pc_ctx *pc = r->ctx;
+    const sd_predictor_ops *p = pc->p;
+    const sd_corrector_ops *c = pc->c;
     uint64_t C = sd_opt_size(r->s, SCORESDE_SAMPLER_CORRECTOR_STEPS);
     uint64_t base = (uint64_t)k * (C + 1);
     b->t_now = r->grid[k];
@@ -107,12 +126,13 @@ static int pc_step(sd_block *b, size_t k)
 static void pc_known_exact(sd_block *b)
 {
     const sd_run *r = b->run;
-    if (r->mask == NULL)
+    const pc_ctx *pc = r->ctx;
+    if (pc->mask == NULL)
         return;
     for (size_t i = 0; i < b->n; i++)
         for (size_t j = 0; j < r->D; j++)
-            if (r->mask[j])
-                b->x[i * r->D + j] = r->known[(b->i0 + i) * r->D + j];
+            if (pc->mask[j])
+                b->x[i * r->D + j] = pc->known[(b->i0 + i) * r->D + j];
 }
 
 /* Tweedie: E[x_0 | x_eps] = (x + sigma^2 s) / alpha. */
@@ -143,6 +163,7 @@ const sd_method_ops sd_method_pc = {
              SD_SETTING_BIT(CORRECTOR_STEPS) | SD_SETTING_BIT(SNR) |
              SD_SETTING_BIT(BATCH_NORMS) | SD_SETTING_BIT(LAM) | SD_SETTING_BIT(ALD_STEP) |
              SD_READS_FINAL,
+    .ctx_size = sizeof(pc_ctx),
     .prepare = pc_prepare,
     .ws_doubles = pc_ws,
     .state_doubles = pc_state,

@@ -15,7 +15,8 @@
  * it; below each table the best at each budget is given both per sample and
  * per coordinate, sqrt(mean over the n D entries of (x - ref)^2) = the per
  * sample figure / sqrt(D), which does not grow with D, with the
- * configuration that reached it. The stochastic methods (DDIM with ETA > 0, DPMPP_SDE, RESTART)
+ * configuration that reached it, and the configurations the guide recommends
+ * are given at every NFE from 5 to 50. The stochastic methods (DDIM with ETA > 0, DPMPP_SDE, RESTART)
  * have no such endpoint and are not listed. The figures are in
  * docs/guide/16-choosing-a-sampler.md.
  *
@@ -107,6 +108,42 @@ static const struct {
              {"power 2.5", M(GRID_POWER), 2.5},
              {"power 3", M(GRID_POWER), 3}};
 
+/* The endpoint errors (per sample and per coordinate, as rms) of method row
+ * c on grid `grid` (POWER `power` if > 0) with `steps` steps from xT, ending
+ * at eps with FINAL_STEP = STOP; the sampler's status (x: workspace). */
+static int endpoint_error(const row *c, int grid, double power, int64_t steps, double ratio,
+                          const scoresde_model *m, const double *xT, const double *ref, size_t n,
+                          size_t D, double *x, double *e, double *ec)
+{
+    scoresde_sampler *s = NULL;
+    check(scoresde_sampler_create(&s, c->method), "sampler");
+    check(scoresde_sampler_set_int(s, M(STEPS), steps), "steps");
+    check(scoresde_sampler_set_int(s, M(GRID), grid), "grid");
+    if (power > 0)
+        check(scoresde_sampler_set_double(s, M(POWER), power), "power");
+    check(scoresde_sampler_set_int(s, M(FINAL_STEP), M(FINAL_STOP)), "final");
+    if (!isnan(ratio))
+        check(scoresde_sampler_set_double(s, M(STEP_RATIO_MAX), ratio), "ratio");
+    if (c->solver != 0)
+        check(scoresde_sampler_set_int(s, M(SOLVER), c->solver), "solver");
+    if (c->order != 0)
+        check(scoresde_sampler_set_int(s, M(ORDER), c->order), "order");
+    if (c->unipc != 0)
+        check(scoresde_sampler_set_int(s, M(UNIPC), 1), "unipc");
+    int rc = scoresde_sampler_sample(s, m, xT, n, D, 0, 0, x, NULL);
+    scoresde_sampler_free(s);
+    if (rc == SCORESDE_OK)
+        rms(x, ref, n, D, e, ec);
+    return rc;
+}
+
+/* The configurations the guide recommends (rows[] index, POWER): iPNDM 4 on
+ * POWER 1.75 for 10 to 15 evaluations, UniPC 3M on POWER 2.5 from 20 on. */
+static const struct {
+    size_t row;
+    double power;
+} recommended[] = {{11, 1.75}, {8, 2.5}};
+
 static const int budgets[] = {5, 10, 15, 20, 25, 30, 50};
 enum { NB = sizeof budgets / sizeof budgets[0] };
 
@@ -163,28 +200,12 @@ int main(int argc, char **argv)
                         printf("  %-9s", "-");
                         continue;
                     }
-                    check(scoresde_sampler_create(&s, c->method), "sampler");
-                    check(scoresde_sampler_set_int(s, M(STEPS), steps), "steps");
-                    check(scoresde_sampler_set_int(s, M(GRID), grids[g].grid), "grid");
-                    if (grids[g].power > 0)
-                        check(scoresde_sampler_set_double(s, M(POWER), grids[g].power), "power");
-                    check(scoresde_sampler_set_int(s, M(FINAL_STEP), M(FINAL_STOP)), "final");
-                    if (!isnan(ratio))
-                        check(scoresde_sampler_set_double(s, M(STEP_RATIO_MAX), ratio), "ratio");
-                    if (c->solver != 0)
-                        check(scoresde_sampler_set_int(s, M(SOLVER), c->solver), "solver");
-                    if (c->order != 0)
-                        check(scoresde_sampler_set_int(s, M(ORDER), c->order), "order");
-                    if (c->unipc != 0)
-                        check(scoresde_sampler_set_int(s, M(UNIPC), 1), "unipc");
-                    int rc = scoresde_sampler_sample(s, m, xT, n, D, 0, 0, x, &st);
-                    scoresde_sampler_free(s);
-                    if (rc != SCORESDE_OK) {
+                    double e, ec;
+                    if (endpoint_error(c, grids[g].grid, grids[g].power, steps, ratio, m, xT, ref,
+                                       n, D, x, &e, &ec) != SCORESDE_OK) {
                         printf("  %-9s", "fail");
                         continue;
                     }
-                    double e, ec;
-                    rms(x, ref, n, D, &e, &ec);
                     printf("  %8.2e%c", e, e > prev ? '!' : ' ');
                     prev = e;
                     if (e < best[b]) {
@@ -206,6 +227,24 @@ int main(int argc, char **argv)
         for (int b = 0; b < NB; b++)
             printf("best at NFE %d: %s, %s (per sample %.3g, per coordinate %.3g)\n",
                    budgets[b], best_m[b], best_g[b], best[b], best_c[b]);
+        printf("the recommended configurations at every NFE from 5 to 50 (per sample; '!': "
+               "larger than at one NFE less):\n");
+        for (size_t k = 0; k < sizeof recommended / sizeof recommended[0]; k++) {
+            const row *c = &rows[recommended[k].row];
+            printf("%s, power %g:", c->name, recommended[k].power);
+            double prev = INFINITY;
+            for (int nfe = 5; nfe <= 50; nfe++) {
+                double e, ec;
+                int64_t steps = (nfe - c->extra) / c->per;
+                if (endpoint_error(c, M(GRID_POWER), recommended[k].power, steps, ratio, m, xT,
+                                   ref, n, D, x, &e, &ec) != SCORESDE_OK)
+                    e = NAN;
+                printf("%s %d: %.2e%c", (nfe - 5) % 8 == 0 ? "\n " : "", nfe, e,
+                       e > prev ? '!' : ' ');
+                prev = e;
+            }
+            printf("\n");
+        }
         free(xT);
         free(ref);
         free(x);
